@@ -1,0 +1,1 @@
+"""esat-exchange: the edges (transports, database, outputs) and the processing of received files."""

@@ -1,0 +1,161 @@
+"""Configuration: the TOML file of cli.md, checked key by key, paths resolved against the file."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+
+class ConfigError(Exception):
+    """A configuration problem (exit 2); the message names the key."""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///var/exchange.db"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str = "local"
+    root: str = "var/drop"
+    settle_seconds: float = 60
+    host: str = ""
+    port: int = 22
+    username: str = ""
+    private_key: str = ""
+    known_hosts: str = ""
+    timeout_seconds: float = 30
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    dir: str = "var/received"
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = "var/outbound"
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_file_bytes: int = 52_428_800
+    max_records: int = 100_000
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    timezone: str = "Europe/Paris"
+    collect: str = "*/15 * * * *"
+    nightly: str = "0 2 * * *"
+    campaign: list[str] = field(default_factory=lambda: ["30 0 16 1 *", "30 0 1 3 *"])
+    misfire_grace_seconds: int = 6 * 3600
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    base_dir: Path = field(default_factory=Path.cwd)  # what relative paths are relative to
+
+    def path(self, value: str) -> Path:
+        """A configured path, resolved against the configuration file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.path(self.storage.dir)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.path(self.output.dir)
+
+    @property
+    def drop_root(self) -> Path:
+        return self.path(self.source.root)
+
+    @property
+    def database_url(self) -> str:
+        """The URL, with a relative SQLite path resolved against base_dir."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            rest = url[len(prefix):]
+            if rest and rest != ":memory:":
+                return prefix + str(self.path(rest))
+        return url
+
+
+_SECTIONS = {f.name: f for f in fields(Config) if f.name != "base_dir"}
+
+
+def _check_type(key: str, value: Any, hint: Any) -> Any:
+    if get_origin(hint) is list:
+        (item,) = get_args(hint)
+        if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
+            raise ConfigError(f"{key}: une liste de {item.__name__} est attendue")
+        return list(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: un nombre est attendu, pas {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: un entier est attendu, pas {value!r}")
+        return value
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f"{key}: une chaîne est attendue, pas {value!r}")
+    return value
+
+
+def parse_config(data: dict[str, Any], base_dir: Path) -> Config:
+    """A Config from parsed TOML; ConfigError naming the first unknown key or wrong type."""
+    cfg = Config(base_dir=base_dir)
+    for section, values in data.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"clé inconnue dans la configuration : [{section}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{section}: une section [{section}] est attendue")
+        current = getattr(cfg, section)
+        hints = get_type_hints(type(current))
+        changes = {}
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(f"clé inconnue dans la configuration : {section}.{key}")
+            changes[key] = _check_type(f"{section}.{key}", value, hints[key])
+        cfg = replace(cfg, **{section: replace(current, **changes)})
+    if cfg.source.kind not in ("local", "sftp"):
+        raise ConfigError(f"source.kind: « local » ou « sftp » attendu, pas {cfg.source.kind!r}")
+    if cfg.source.kind == "sftp":
+        for key in ("host", "username", "private_key", "known_hosts"):
+            if not getattr(cfg.source, key):
+                raise ConfigError(f"source.{key}: obligatoire quand source.kind = « sftp »")
+    if cfg.limits.max_file_bytes <= 0 or cfg.limits.max_records <= 0:
+        raise ConfigError("limits: max_file_bytes et max_records doivent être positifs")
+    if cfg.source.settle_seconds < 0:
+        raise ConfigError("source.settle_seconds: doit être positif ou nul")
+    return cfg
+
+
+def load_config(path: Path | None) -> Config:
+    """The configuration from `path`, else ./esat-exchange.toml when present, else the defaults."""
+    if path is None:
+        default = Path("esat-exchange.toml")
+        if not default.exists():
+            return Config(base_dir=Path.cwd())
+        path = default
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"fichier de configuration introuvable : {path}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: TOML invalide ({e})") from e
+    return parse_config(data, Path(path).resolve().parent)

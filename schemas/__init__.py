@@ -1,0 +1,1 @@
+"""Pure declaration knowledge: models, XSDs, the rule catalogue, reference data, identifier checks."""

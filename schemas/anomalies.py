@@ -1,0 +1,72 @@
+"""Anomalies: the value a check returns for bad data (a file-level one, or a frame of record-level ones)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from schemas.catalogue import rule
+
+# One row per anomaly. `ligne` is null for file-wide anomalies (F.., W07, W09).
+ANOMALY_SCHEMA: dict[str, pl.DataType] = {
+    "ligne": pl.Int64(),
+    "nir": pl.String(),  # the full NIR as declared (masked only when written out)
+    "code": pl.String(),
+    "gravite": pl.String(),
+    "champ": pl.String(),
+    "message": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One anomaly, built from the catalogue."""
+
+    code: str
+    gravite: str
+    champ: str
+    message: str
+    ligne: int | None = None
+    nir: str | None = None
+
+    @classmethod
+    def of(cls, code: str, variant: str = "", *, champ: str = "", detail: str = "",
+           ligne: int | None = None, nir: str | None = None) -> "Anomaly":
+        r = rule(code, variant)
+        return cls(code=code, gravite=r.severity, champ=champ or r.field,
+                   message=r.render(champ=champ, detail=detail), ligne=ligne, nir=nir)
+
+    @property
+    def blocking(self) -> bool:
+        return self.gravite == "BLOQUANTE"
+
+
+def empty_anomalies() -> pl.DataFrame:
+    return pl.DataFrame(schema=ANOMALY_SCHEMA)
+
+
+def anomalies_frame(items: list[Anomaly]) -> pl.DataFrame:
+    """A frame of ANOMALY_SCHEMA from a list of Anomaly."""
+    return pl.DataFrame(
+        [{k: getattr(a, k) for k in ANOMALY_SCHEMA} for a in items], schema=ANOMALY_SCHEMA
+    )
+
+
+def mask_nir(nir: str | None) -> str:
+    """First 5 characters, ********, then the 2-character key; '' when absent."""
+    if not nir:
+        return ""
+    nir = nir.strip()
+    if len(nir) < 7:
+        return "*" * len(nir)
+    return nir[:5] + "********" + nir[-2:]
+
+
+def mask_nir_expr(col: str = "nir") -> pl.Expr:
+    """mask_nir as a polars expression."""
+    c = pl.col(col).str.strip_chars()
+    return (
+        pl.when(c.is_null() | (c == "")).then(pl.lit(""))
+        .when(c.str.len_chars() < 7).then(pl.lit("*******").str.slice(0, c.str.len_chars()))
+        .otherwise(c.str.slice(0, 5) + pl.lit("********") + c.str.slice(-2, 2))
+    )

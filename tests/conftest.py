@@ -1,0 +1,57 @@
+"""Shared fixtures: databases (SQLite and a private PostgreSQL schema), a drop area, a configuration."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from exchange.config import Config, parse_config
+from tests.services import PG_ADMIN_URL, unavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "fixtures" / "examples"
+
+
+@pytest.fixture
+def pg_url():
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as e:  # noqa: BLE001 - any failure to reach the server
+        unavailable(f"PostgreSQL at {PG_ADMIN_URL} ({e.__class__.__name__})")
+    sep = "&" if "?" in PG_ADMIN_URL else "?"
+    yield f"{PG_ADMIN_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.connect() as c:
+        c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """The same test on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'exchange.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def make_config(base: Path, db_url: str | None = None, **sections) -> Config:
+    """A configuration rooted in `base` (drop area base/drop, settle 0), with overrides per section."""
+    data = {
+        "database": {"url": db_url or f"sqlite:///{base / 'exchange.db'}"},
+        "source": {"kind": "local", "root": "drop", "settle_seconds": 0},
+        "storage": {"dir": "received"},
+        "output": {"dir": "outbound"},
+    }
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
+    return parse_config(data, base)
+
+
+@pytest.fixture
+def config(tmp_path) -> Config:
+    return make_config(tmp_path)
