@@ -55,3 +55,23 @@ def make_config(base: Path, db_url: str | None = None, **sections) -> Config:
 @pytest.fixture
 def config(tmp_path) -> Config:
     return make_config(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """One real OpenSSH sshd for the session (see tests/sshd.py); stopped at the end."""
+    from tests.sshd import start_sshd
+
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sftp_server(sshd, tmp_path):
+    """The sshd plus a fresh account root (a local folder reached over SFTP by its absolute path)."""
+    from tests.sshd import SftpServer
+
+    root = (tmp_path / "sftp-root").resolve()
+    root.mkdir()
+    return SftpServer(sshd, root)

@@ -1,0 +1,483 @@
+"""The SFTP drop area (paramiko): same semantics as the local one, one SSH connection per run."""
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import socket
+import stat
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+import paramiko
+
+from exchange.transport.base import Entry, HostKeyError, Listing, TransportError, is_safe_name, sort_entries
+
+if TYPE_CHECKING:
+    from exchange.config import Config
+
+T = TypeVar("T")
+
+PASSPHRASE_ENV = "ESAT_EXCHANGE_SFTP_PASSPHRASE"
+WINDOW_SIZE = 64 * 1024 * 1024  # a large SSH window lets pipelined reads keep the link busy
+MAX_PACKET_SIZE = 128 * 1024  # one SFTP read reply (32 KiB + header) fits in one packet
+PREFETCH_REQUESTS = 1024  # concurrent read requests during a fetch (32 MiB in flight)
+CHUNK = 1 << 20
+BACKOFF_FIRST = 0.5  # seconds; doubled at each retry
+BACKOFF_MAX = 8.0
+
+
+def _fingerprint(key: paramiko.PKey) -> str:
+    return key.fingerprint  # "SHA256:<base64 without padding>", as ssh-keygen -lf shows it
+
+
+def _host_label(host: str, port: int) -> str:
+    return f"{host}:{port}"
+
+
+def host_key_message(host: str, port: int, key: paramiko.PKey, changed: bool) -> str:
+    """The bilingual message of a refused host key (French for operators, English for logs)."""
+    what_fr = "modifiée" if changed else "inconnue"
+    what_en = "changed" if changed else "unknown"
+    fp = _fingerprint(key)
+    return (
+        f"Clé d'hôte SFTP {what_fr} pour {_host_label(host, port)} ({key.get_name()}, empreinte {fp}) : "
+        f"vérifiez-la auprès de l'administrateur du serveur et ajoutez-la à known_hosts ; "
+        f"rien n'a été lu ni écrit. / {what_en.capitalize()} SFTP host key for "
+        f"{_host_label(host, port)} ({key.get_name()}, fingerprint {fp}): verify it with the server's "
+        f"administrator and add it to known_hosts; nothing was read or written."
+    )
+
+
+class _RefuseUnknownHost(paramiko.RejectPolicy):
+    """RejectPolicy that raises HostKeyError carrying the key's fingerprint."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise HostKeyError(host_key_message(self.host, self.port, key, changed=False))
+
+
+class _Permanent(TransportError):
+    """A failure retrying cannot fix (authentication, missing remote file, refused name)."""
+
+    transient = False
+
+
+def _server_refusal(e: BaseException) -> bool:
+    """An SFTP status error: the server answered, the connection is fine."""
+    return isinstance(e, OSError) and not isinstance(e, (socket.timeout, ConnectionError)) and (
+        e.errno is not None or type(e) in (OSError, IOError)
+    )
+
+
+class SftpTransport:
+    """Transport over SFTP: `root` on the server holds one folder per account (depot/, retour/, archive/)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        private_key: Path,
+        known_hosts: Path,
+        root: str = "/",
+        passphrase: str | None = None,
+        timeout: float = 30,
+        retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.host, self.port, self.username = host, port, username
+        self.private_key, self.known_hosts = Path(private_key), Path(known_hosts)
+        self.root = root.rstrip("/") or "/"
+        self.passphrase = passphrase
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self._sleep = sleep
+        self._client: paramiko.SSHClient | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self.connections = 0  # connections opened during this run (1 unless one died and was reopened)
+
+    @classmethod
+    def from_config(cls, config: "Config", environ: dict[str, str] | None = None) -> "SftpTransport":
+        """From [source]: key and known_hosts resolved against the configuration's folder."""
+        src = config.source
+        env = os.environ if environ is None else environ
+        return cls(
+            host=src.host,
+            port=src.port,
+            username=src.username,
+            private_key=config.path(src.private_key),
+            known_hosts=config.path(src.known_hosts),
+            root=src.root,
+            passphrase=env.get(PASSPHRASE_ENV) or None,
+            timeout=src.timeout_seconds,
+            retries=src.retries,
+        )
+
+    # ---- connection -------------------------------------------------------------------------
+
+    def _load_key(self) -> paramiko.PKey:
+        try:
+            return paramiko.PKey.from_path(self.private_key, self.passphrase)
+        except paramiko.PasswordRequiredException as e:
+            raise _Permanent(
+                f"clé privée SFTP {self.private_key} protégée par une phrase secrète : "
+                f"définissez la variable d'environnement {PASSPHRASE_ENV}"
+            ) from e
+        except (OSError, paramiko.SSHException, ValueError) as e:
+            raise _Permanent(
+                f"clé privée SFTP illisible {self.private_key} (phrase secrète erronée ?) : {e}"
+            ) from e
+
+    def _connect(self) -> None:
+        key = self._load_key()
+        if not self.known_hosts.is_file():
+            raise HostKeyError(
+                f"fichier known_hosts introuvable : {self.known_hosts} ; il est obligatoire "
+                f"(voir docs/sftp.md) / known_hosts file not found: {self.known_hosts}"
+            )
+        client = paramiko.SSHClient()
+        try:
+            client.load_host_keys(str(self.known_hosts))
+        except (OSError, paramiko.SSHException, ValueError) as e:
+            raise HostKeyError(f"fichier known_hosts illisible {self.known_hosts} : {e}") from e
+        client.set_missing_host_key_policy(_RefuseUnknownHost(self.host, self.port))
+        try:
+            client.connect(
+                self.host,
+                port=self.port,
+                username=self.username,
+                pkey=key,
+                timeout=self.timeout,
+                banner_timeout=self.timeout,
+                auth_timeout=self.timeout,
+                channel_timeout=self.timeout,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+            transport = client.get_transport()
+            assert transport is not None
+            transport.set_keepalive(max(1, int(self.timeout)))
+            sftp = paramiko.SFTPClient.from_transport(
+                transport, window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE
+            )
+            if sftp is None:
+                raise paramiko.SSHException("SFTP subsystem refused")
+            sftp.get_channel().settimeout(self.timeout)
+        except HostKeyError:
+            client.close()
+            raise
+        except paramiko.BadHostKeyException as e:
+            client.close()
+            raise HostKeyError(host_key_message(self.host, self.port, e.key, changed=True)) from e
+        except paramiko.AuthenticationException as e:
+            client.close()
+            raise _Permanent(
+                f"authentification SFTP refusée pour {self.username}@{_host_label(self.host, self.port)} "
+                f"avec la clé {self.private_key} : {e}"
+            ) from e
+        except BaseException:
+            client.close()
+            raise
+        self._client, self._sftp = client, sftp
+        self.connections += 1
+
+    def _close(self) -> None:
+        sftp, client = self._sftp, self._client
+        self._sftp = self._client = None
+        for thing in (sftp, client):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # noqa: BLE001 - closing a dead connection
+                    pass
+
+    def _alive(self) -> bool:
+        if self._client is None or self._sftp is None:
+            return False
+        transport = self._client.get_transport()
+        return bool(transport and transport.is_active() and not self._sftp.get_channel().closed)
+
+    def _run(self, what: str, op: Callable[[paramiko.SFTPClient], T]) -> T:
+        """Run `op` with the SFTP session, reconnecting and retrying transient failures."""
+        delay = BACKOFF_FIRST
+        last: BaseException | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+            try:
+                if not self._alive():
+                    self._close()
+                    self._connect()
+                assert self._sftp is not None
+                return op(self._sftp)
+            except TransportError as e:
+                if not e.transient:
+                    raise
+                last = e
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                if self._alive() and _server_refusal(e):
+                    raise _Permanent(f"{what} : refusé par le serveur SFTP ({e})") from e
+                last = e
+                self._close()  # a timeout or a broken link: start again on a fresh connection
+        raise TransportError(
+            f"{what} : serveur SFTP {_host_label(self.host, self.port)} injoignable ou connexion "
+            f"coupée après {self.retries + 1} tentative(s) ({last.__class__.__name__}: {last})"
+        ) from last
+
+    def __enter__(self) -> "SftpTransport":
+        def op(sftp: paramiko.SFTPClient) -> None:
+            try:
+                attrs = sftp.stat(self.root)  # the configured root itself may be a link
+            except OSError as e:
+                if not self._alive():
+                    raise
+                raise _Permanent(f"dossier de dépôt SFTP introuvable : {self.root} ({e})") from e
+            if not stat.S_ISDIR(attrs.st_mode or 0):
+                raise _Permanent(f"dossier de dépôt SFTP introuvable : {self.root}")
+
+        try:
+            self._run(f"connexion à {_host_label(self.host, self.port)}", op)
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+    # ---- paths ------------------------------------------------------------------------------
+
+    def _account_dir(self, account: str) -> str:
+        if not is_safe_name(account):
+            raise _Permanent(f"nom de compte refusé : {account!r}")
+        return posixpath.join(self.root, account)
+
+    def _path(self, account: str, folder: str, name: str) -> str:
+        if not is_safe_name(name):
+            raise _Permanent(f"nom de fichier refusé : {name!r}")
+        return posixpath.join(self._account_dir(account), folder, name)
+
+    @staticmethod
+    def _lstat(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
+        try:
+            return sftp.lstat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise
+
+    def _ensure_dir(self, sftp: paramiko.SFTPClient, path: str) -> None:
+        attrs = self._lstat(sftp, path)
+        if attrs is None:
+            try:
+                sftp.mkdir(path)
+            except OSError:
+                attrs = self._lstat(sftp, path)  # created meanwhile by someone else?
+                if attrs is None:
+                    raise
+        if attrs is not None and not stat.S_ISDIR(attrs.st_mode or 0):
+            raise _Permanent(f"{path} n'est pas un dossier (lien ou fichier) : refusé")
+
+    # ---- the Transport protocol -------------------------------------------------------------
+
+    def accounts(self) -> list[str]:
+        def op(sftp: paramiko.SFTPClient) -> list[str]:
+            found = []
+            for attrs in _listdir(sftp, self.root):
+                name = attrs.filename
+                # listdir_attr reports lstat attributes: a symlinked account is not a folder
+                if not is_safe_name(name) or not stat.S_ISDIR(attrs.st_mode or 0):
+                    continue
+                depot = self._lstat(sftp, posixpath.join(self.root, name, "depot"))
+                if depot is not None and stat.S_ISDIR(depot.st_mode or 0):
+                    found.append(name)
+            return sorted(found)
+
+        return self._run(f"liste des comptes de {self.root}", op)
+
+    def list_depot(self, account: str, now: float, settle_seconds: float) -> Listing:
+        depot = posixpath.join(self._account_dir(account), "depot")
+
+        def op(sftp: paramiko.SFTPClient) -> list[Entry]:
+            return [
+                Entry(account, a.filename, a.st_size or 0, float(a.st_mtime or 0),
+                      stat.S_ISREG(a.st_mode or 0))
+                for a in _listdir(sftp, depot)
+            ]
+
+        return sort_entries(self._run(f"lecture de {depot}", op), now, settle_seconds)
+
+    def depot_count(self, account: str) -> int:
+        depot = posixpath.join(self._account_dir(account), "depot")
+
+        def op(sftp: paramiko.SFTPClient) -> int:
+            try:
+                return len(_listdir(sftp, depot))
+            except OSError as e:
+                if self._alive() and _server_refusal(e):
+                    return 0
+                raise
+
+        return self._run(f"comptage de {depot}", op)
+
+    def fetch(self, entry: Entry, dest: Path) -> None:
+        src = self._path(entry.account, "depot", entry.name)
+
+        def op(sftp: paramiko.SFTPClient) -> None:
+            before = sftp.lstat(src)
+            if not stat.S_ISREG(before.st_mode or 0):
+                raise _Permanent(f"{src} n'est pas un fichier ordinaire : pas téléchargé")
+            with sftp.open(src, "rb") as fin:
+                opened = fin.stat()
+                if not stat.S_ISREG(opened.st_mode or 0):
+                    raise _Permanent(f"{src} n'est pas un fichier ordinaire : pas téléchargé")
+                size = opened.st_size or 0
+                fin.prefetch(size, max_concurrent_requests=PREFETCH_REQUESTS)
+                received = 0
+                with _LocalFile(dest) as fout:  # truncates what an interrupted attempt left
+                    while received < size:
+                        chunk = fin.read(min(CHUNK, size - received))
+                        if not chunk:
+                            break
+                        fout.write(chunk)
+                        received += len(chunk)
+                    fout.sync()
+            if received != size:
+                raise _Permanent(
+                    f"{src} : {received} octets reçus sur {size} annoncés (fichier modifié pendant "
+                    f"la lecture ?) : copie incomplète"
+                )
+            after = sftp.lstat(src)
+            if not stat.S_ISREG(after.st_mode or 0) or after.st_size != size:
+                raise _Permanent(f"{src} a changé pendant la lecture : copie refusée")
+
+        self._run(f"téléchargement de {src}", op)
+
+    def archive(self, account: str, name: str, suffix: str) -> str | None:
+        src = self._path(account, "depot", name)
+        archive_dir = posixpath.join(self._account_dir(account), "archive")
+        if not is_safe_name(f"{name}.{suffix}"):
+            raise _Permanent(f"suffixe d'archive refusé : {suffix!r}")
+        attempted: list[str] = []
+
+        def op(sftp: paramiko.SFTPClient) -> str | None:
+            if self._lstat(sftp, src) is None:
+                # gone: moved by an earlier run, or by our own attempt whose answer was lost
+                if attempted and self._lstat(sftp, posixpath.join(archive_dir, attempted[-1])):
+                    return attempted[-1]
+                return None
+            self._ensure_dir(sftp, archive_dir)
+            target = name if self._lstat(sftp, posixpath.join(archive_dir, name)) is None else f"{name}.{suffix}"
+            dst = posixpath.join(archive_dir, target)
+            if self._lstat(sftp, dst) is not None:
+                raise _Permanent(f"archive/{target} existe déjà pour le compte {account}")
+            attempted.append(target)
+            sftp.rename(src, dst)  # plain SFTP rename never replaces an existing name
+            return target
+
+        return self._run(f"archivage de {src}", op)
+
+    def write_retour(self, account: str, name: str, data: bytes) -> None:
+        final = self._path(account, "retour", name)
+        part = self._path(account, "retour", f"{name}.part")
+        retour = posixpath.dirname(final)
+
+        def op(sftp: paramiko.SFTPClient) -> None:
+            self._ensure_dir(sftp, retour)
+            with sftp.open(part, "wb") as f:
+                f.set_pipelined(True)
+                f.write(data)
+            try:
+                sftp.chmod(part, 0o644)
+                written = sftp.stat(part).st_size
+                if written != len(data):
+                    raise _Permanent(f"{part} : {written} octets écrits sur {len(data)}")
+                _replace(sftp, part, final)
+            except BaseException:
+                if self._alive():
+                    try:
+                        sftp.remove(part)
+                    except OSError:
+                        pass
+                raise
+
+        self._run(f"écriture de {final}", op)
+
+    def rename_retour(self, account: str, old: str, new: str) -> bool:
+        src = self._path(account, "retour", old)
+        dst = self._path(account, "retour", new)
+
+        def op(sftp: paramiko.SFTPClient) -> bool:
+            if self._lstat(sftp, src) is None:
+                return False
+            _replace(sftp, src, dst)
+            return True
+
+        return self._run(f"renommage de {src}", op)
+
+
+class _LocalFile:
+    """The local destination of a fetch; a local disk error is not a network error (no retry)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self._f = open(self.path, "wb")
+        except OSError as e:
+            raise _Permanent(f"écriture locale impossible de {self.path} : {e}") from e
+
+    def __enter__(self) -> "_LocalFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._f.write(data)
+        except OSError as e:
+            raise _Permanent(f"écriture locale impossible de {self.path} : {e}") from e
+
+    def sync(self) -> None:
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as e:
+            raise _Permanent(f"écriture locale impossible de {self.path} : {e}") from e
+
+
+def _listdir(sftp: paramiko.SFTPClient, path: str) -> list[paramiko.SFTPAttributes]:
+    """listdir_attr (lstat semantics on OpenSSH); a non-UTF-8 name is reported, never guessed."""
+    try:
+        return sftp.listdir_attr(path)
+    except UnicodeDecodeError as e:
+        raise _Permanent(
+            f"{path} contient un nom de fichier qui n'est pas en UTF-8 : renommez-le sur le serveur"
+        ) from e
+
+
+def _replace(sftp: paramiko.SFTPClient, src: str, dst: str) -> None:
+    """Rename src over dst: atomic with posix-rename@openssh.com, else remove + rename."""
+    try:
+        sftp.posix_rename(src, dst)
+        return
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.EACCES):
+            raise
+    # server without posix-rename: not atomic, but never leaves both names missing for long
+    try:
+        sftp.remove(dst)
+    except OSError as e:
+        if e.errno != errno.ENOENT and not isinstance(e, FileNotFoundError):
+            raise
+    sftp.rename(src, dst)
+
+
+__all__ = ["SftpTransport", "PASSPHRASE_ENV", "host_key_message"]
