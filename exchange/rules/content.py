@@ -1,0 +1,46 @@
+"""File-level content checks: F06 (name vs content SIRET), F05 (RG window, single year), W09 (late RG)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from schemas.anomalies import Anomaly
+from schemas.declaration import Kind
+
+DEADLINE_DAY = (1, 15)  # W09: an RG of year N is expected by 15 January N+1
+
+
+def rg_window(year: int) -> tuple[date, date]:
+    """1 December N … last day of February N+1."""
+    return date(year, 12, 1), date(year + 1, 3, 1) - timedelta(days=1)
+
+
+def _years(raw: pl.DataFrame) -> list[int]:
+    """Distinct readable annee_reference values (an unreadable one is its record's R04)."""
+    if "annee_reference" not in raw.columns:
+        return []
+    values = raw.get_column("annee_reference").drop_nulls()
+    return sorted({int(v) for v in values.filter(values.str.contains(r"^[0-9]{4}$")).to_list()})
+
+
+def check_content(raw: pl.DataFrame, kind: Kind, file_siret: str, as_of: date) -> list[Anomaly]:
+    """F06, then (RG) F05 annees_multiples / hors_periode: the first blocking one ends it; then W09."""
+    if "siret_esat" in raw.columns:
+        sirets = raw.get_column("siret_esat").drop_nulls()
+        if (sirets != file_siret).any():
+            return [Anomaly.of("F06", "contenu", detail=file_siret)]
+    if kind != "RG":
+        return []
+    years = _years(raw)
+    if len(years) > 1:
+        return [Anomaly.of("F05", "annees_multiples", detail=", ".join(str(y) for y in years))]
+    if not years:
+        return []
+    year = years[0]
+    opens, closes = rg_window(year)
+    if not opens <= as_of <= closes:
+        return [Anomaly.of("F05", "hors_periode", detail=str(year))]
+    if as_of > date(year + 1, *DEADLINE_DAY):
+        return [Anomaly.of("W09")]
+    return []
