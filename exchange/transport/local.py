@@ -28,6 +28,11 @@ class LocalTransport:
             raise TransportError(f"nom de compte refusé : {account!r}")
         return self.root / account
 
+    def _checked(self, *names: str) -> None:
+        for name in names:
+            if not is_safe_name(name):
+                raise TransportError(f"nom de fichier refusé : {name!r}")
+
     def accounts(self) -> list[str]:
         found = []
         for child in sorted(os.scandir(self.root), key=lambda d: d.name):
@@ -58,6 +63,7 @@ class LocalTransport:
             return 0
 
     def fetch(self, entry: Entry, dest: Path) -> None:
+        self._checked(entry.name)
         src = self._account_dir(entry.account) / "depot" / entry.name
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
         try:
@@ -71,6 +77,7 @@ class LocalTransport:
             os.fsync(fout.fileno())
 
     def archive(self, account: str, name: str, suffix: str) -> str | None:
+        self._checked(name, f"{name}.{suffix}")
         base = self._account_dir(account)
         src = base / "depot" / name
         if not src.exists() and not src.is_symlink():
@@ -86,11 +93,13 @@ class LocalTransport:
         return target
 
     def write_retour(self, account: str, name: str, data: bytes) -> None:
+        self._checked(name)
         retour = self._account_dir(account) / "retour"
         retour.mkdir(exist_ok=True)
         write_atomic(retour / name, data, mode=0o644, temp_suffix=".part")
 
     def rename_retour(self, account: str, old: str, new: str) -> bool:
+        self._checked(old, new)
         retour = self._account_dir(account) / "retour"
         if not (retour / old).exists():
             return False
