@@ -1,0 +1,1 @@
+"""Habilitations: the Habpps extract (import, snapshot), file reconciliation, and the Habtiers migration report."""
