@@ -1,0 +1,268 @@
+"""One cycle: resume unfinished receptions, collect every ready file, judge, acknowledge, emit."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+from sqlalchemy.engine import Engine
+
+from exchange import ledger
+from exchange.compte_rendu import cr_csv, cr_xml
+from exchange.config import Config
+from exchange.files import fsync_dir, sha256_file
+from exchange.history import record_accepted
+from exchange.judge import DOUBLON, Judgement, duplicate_file, judge
+from exchange.transport.base import Entry, HostKeyError, Transport, TransportError
+from schemas.anomalies import ANOMALY_SCHEMA, Anomaly
+from schemas.declaration import parse_file_name
+
+log = logging.getLogger("esat_exchange")
+QUARANTAINE = "QUARANTAINE"
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+@dataclass
+class CycleContext:
+    """What one cycle works with; built by the caller, nothing global."""
+
+    config: Config
+    engine: Engine
+    transport: Transport
+    as_of: date
+    run_id: int
+    job: str
+    tally: ledger.RunTally
+    use_habilitations: bool = True
+    progress: Progress | None = None
+    _habs: object | None = None
+
+    def habilitations(self):  # noqa: ANN201 - exchange.habilitations.store.Habilitations
+        """The extract in force, loaded once per cycle."""
+        if self._habs is None:
+            from exchange.habilitations.store import load_habilitations
+
+            self._habs = load_habilitations(self.engine)
+        return self._habs
+
+
+def _event(ctx: CycleContext, message: str, level: int = logging.INFO, **fields: object) -> None:
+    log.log(level, message, extra={"event": {"run_id": ctx.run_id, "job": ctx.job, **fields}})
+
+
+# -- intake ---------------------------------------------------------------------------------------
+
+def _incoming_dir(config: Config) -> Path:
+    d = config.storage_dir / ".incoming"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _clean_incoming(config: Config) -> None:
+    """Temporary copies left by a crash before their ledger commit: the source is still in depot/."""
+    for p in _incoming_dir(config).glob("*.part"):
+        p.unlink(missing_ok=True)
+
+
+def receive(ctx: CycleContext, entry: Entry) -> int:
+    """Copy, fsync, hash and commit one file; returns its ledger id (resumed or new)."""
+    tmp = _incoming_dir(ctx.config) / f"{uuid.uuid4().hex}.part"
+    ctx.transport.fetch(entry, tmp)
+    sha = sha256_file(tmp)
+    size = tmp.stat().st_size
+    with ctx.engine.begin() as conn:
+        earlier = ledger.find_by_sha(conn, entry.account, sha)
+        unfinished = [e for e in earlier if e["state"] in ledger.UNFINISHED_STATES]
+        if unfinished:  # a crash came after the commit: resume that reception, not a duplicate
+            tmp.unlink(missing_ok=True)
+            _event(ctx, "reprise d'une réception interrompue", file_id=unfinished[-1]["id"], account=entry.account)
+            return int(unfinished[-1]["id"])
+        account_dir = ctx.config.storage_dir / entry.account
+        account_dir.mkdir(parents=True, exist_ok=True)
+        stored = account_dir / f"{sha}{Path(entry.name).suffix.lower()[:8]}"
+        os.replace(tmp, stored)
+        fsync_dir(account_dir)
+        fname = parse_file_name(entry.name)
+        file_id = ledger.create_file(
+            conn, account=entry.account, name=entry.name, sha256=sha, size=size, stored_path=str(stored),
+            kind=fname.kind if fname else None, siret=fname.siret if fname else None,
+            processing_date=ctx.as_of, run_id=ctx.run_id,
+        )
+        finished = [e for e in earlier if e["state"] == ledger.ACQUITTE or e["statut"] is not None]
+        if finished:
+            ledger.set_state(conn, file_id, ledger.RECU, duplicate_of=int(finished[0]["id"]))
+    _event(ctx, "fichier reçu", file_id=file_id, account=entry.account, state=ledger.RECU, size=size)
+    return file_id
+
+
+# -- processing one ledger row from its state to the end --------------------------------------------
+
+def _judge_row(ctx: CycleContext, row: dict) -> Judgement:
+    if row["duplicate_of"] is not None:
+        return duplicate_file(row["name"], int(row["duplicate_of"]))
+    data = Path(row["stored_path"]).read_bytes()
+    reconcile = None
+    if ctx.use_habilitations:
+        from exchange.habilitations.reconcile import reconcile as reconcile_file
+
+        habs = ctx.habilitations()
+
+        def reconcile(siret: str) -> tuple[Anomaly | None, str | None]:
+            r = reconcile_file(habs, row["account"], siret, row["processing_date"])
+            return r.anomaly, r.caf_gestionnaire
+
+    return judge(data, row["name"], row["processing_date"], max_file_bytes=ctx.config.limits.max_file_bytes,
+                 max_records=ctx.config.limits.max_records, reconcile=reconcile)
+
+
+def _store_judgement(ctx: CycleContext, row: dict, j: Judgement) -> None:
+    """Records, anomalies and statut in one transaction: the TRAITE step."""
+    with ctx.engine.begin() as conn:
+        anomalies = j.anomalies
+        if j.records is not None and j.statut != DOUBLON and j.records_accepted:
+            extra = record_accepted(conn, file_id=row["id"], kind=j.kind, typed=j.records,
+                                    received_at=ledger.as_utc(row["received_at"]),
+                                    caf_gestionnaire=j.caf_gestionnaire)
+            if extra.height:
+                anomalies = pl.concat([anomalies, extra])
+        anomalies = anomalies.sort(["ligne", "code"], nulls_last=False, maintain_order=True)
+        ledger.store_anomalies(conn, row["id"], anomalies)
+        ledger.set_state(conn, row["id"], ledger.TRAITE, statut=j.statut, code=j.file_code if j.statut != DOUBLON else "F04",
+                         records_in=j.records_in, records_accepted=j.records_accepted if j.statut != DOUBLON else 0,
+                         records_rejected=j.records_rejected, processed_at=ledger.utcnow(), kind=j.kind,
+                         siret=j.siret)
+
+
+def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
+    """The judgement of a TRAITE/ACQUITTE file, rebuilt from the ledger (for comptes rendus and screens)."""
+    frame = pl.DataFrame([{k: a[k] for k in ANOMALY_SCHEMA} for a in ledger.file_anomalies(conn, row["id"])],
+                         schema=ANOMALY_SCHEMA)
+    return Judgement(name=row["name"], kind=row["kind"], siret=row["siret"], statut=row["statut"], anomalies=frame,
+                     records_in=row["records_in"] or 0, records_rejected=row["records_rejected"] or 0)
+
+
+def _acknowledge(ctx: CycleContext, row: dict) -> None:
+    """Write both comptes rendus (keeping the previous pair of the same name), then ACQUITTE."""
+    with ctx.engine.connect() as conn:
+        j = stored_judgement(conn, row)
+        previous = ledger.previous_acknowledged(conn, row["account"], row["name"], row["id"])
+    if previous is not None:
+        for ext in ("CR.csv", "CR.xml"):
+            ctx.transport.rename_retour(row["account"], f"{row['name']}.{ext}", f"{row['name']}.{previous}.{ext}")
+    ctx.transport.write_retour(row["account"], f"{row['name']}.CR.csv", cr_csv(j, row["processing_date"]))
+    ctx.transport.write_retour(row["account"], f"{row['name']}.CR.xml", cr_xml(j, row["processing_date"]))
+    with ctx.engine.begin() as conn:
+        ledger.set_state(conn, row["id"], ledger.ACQUITTE)
+
+
+def advance(ctx: CycleContext, file_id: int) -> dict:
+    """Take one ledger row from its current state to ACQUITTE, committing each step."""
+    with ctx.engine.connect() as conn:
+        row = ledger.get_file(conn, file_id)
+    assert row is not None
+    if row["state"] == ledger.RECU:
+        archived = ctx.transport.archive(row["account"], row["name"], suffix=str(file_id))
+        with ctx.engine.begin() as conn:
+            ledger.set_state(conn, file_id, ledger.ARCHIVE, archived_name=archived)
+        _event(ctx, "fichier archivé", file_id=file_id, account=row["account"], state=ledger.ARCHIVE)
+        row["state"] = ledger.ARCHIVE
+    if row["state"] == ledger.ARCHIVE:
+        try:
+            j = _judge_row(ctx, row)
+        except (OSError, MemoryError) as e:
+            raise TransportError(f"fichier reçu n° {file_id} illisible sur le disque local : {e}") from e
+        except Exception as e:  # a defect on this file: quarantine it, report it, go on with the others
+            with ctx.engine.begin() as conn:
+                ledger.set_state(conn, file_id, QUARANTAINE)
+            _event(ctx, f"fichier mis en quarantaine : {e.__class__.__name__}", logging.ERROR,
+                   file_id=file_id, account=row["account"], state=QUARANTAINE)
+            ctx.tally.errors.append(f"fichier n° {file_id} ({row['name']}) en quarantaine : {e.__class__.__name__}: {e}")
+            return row
+        _store_judgement(ctx, row, j)
+        _event(ctx, f"fichier traité : {j.statut}", file_id=file_id, account=row["account"], state=ledger.TRAITE,
+               statut=j.statut, code=j.file_code or "")
+    with ctx.engine.connect() as conn:
+        row = ledger.get_file(conn, file_id)
+    if row["state"] == ledger.TRAITE:
+        _acknowledge(ctx, row)
+        _event(ctx, "comptes rendus déposés", file_id=file_id, account=row["account"], state=ledger.ACQUITTE)
+        with ctx.engine.connect() as conn:
+            codes = [a["code"] for a in ledger.file_anomalies(conn, file_id)]
+            row = ledger.get_file(conn, file_id)
+        ctx.tally.add(row["statut"], row["records_in"] or 0, row["records_accepted"] or 0,
+                      row["records_rejected"] or 0, codes)
+    return row
+
+
+# -- the cycle --------------------------------------------------------------------------------------
+
+def collect(ctx: CycleContext) -> None:
+    """Resume what a crash left, then collect every ready file of every account."""
+    _clean_incoming(ctx.config)
+    with ctx.engine.connect() as conn:
+        pending = ledger.unfinished_files(conn)
+    for row in pending:
+        advance(ctx, int(row["id"]))
+    now = time.time()
+    accounts = ctx.transport.accounts()
+    listings = []
+    for account in accounts:
+        try:
+            listing = ctx.transport.list_depot(account, now, ctx.config.source.settle_seconds)
+        except HostKeyError:
+            raise
+        except TransportError as e:
+            ctx.tally.errors.append(f"compte {account} : {e}")
+            _event(ctx, f"compte illisible : {e}", logging.ERROR, account=account)
+            continue
+        ctx.tally.waiting += len(listing.waiting)
+        for entry, reason in listing.refused:
+            ctx.tally.refused_names.append(f"{account}/{entry.name!r} : {reason}")
+            _event(ctx, f"nom refusé : {reason}", logging.WARNING, account=account)
+        listings.append(listing)
+    total = sum(len(listing.ready) for listing in listings)
+    done = 0
+    for listing in listings:
+        for entry in listing.ready:
+            try:
+                file_id = receive(ctx, entry)
+                advance(ctx, file_id)
+            except HostKeyError:
+                raise
+            except TransportError as e:  # transient: this file waits for the next run, nothing lost
+                ctx.tally.errors.append(f"{entry.account}/{entry.name} : {e}")
+                _event(ctx, f"échec de transfert : {e}", logging.ERROR, account=entry.account)
+            done += 1
+            if ctx.progress:
+                ctx.progress("fichiers", done, total)
+
+
+def replay(ctx: CycleContext, file_id: int) -> dict:
+    """Process a kept file again, as if just received, judged at its original processing date."""
+    from sqlalchemy import delete, select, update
+
+    from exchange.db import files, records
+
+    with ctx.engine.begin() as conn:
+        row = ledger.get_file(conn, file_id)
+        if row is None:
+            raise KeyError(file_id)
+        emitted = conn.execute(records.select().where((records.c.file_id == file_id)
+                                                      & records.c.emission_id.is_not(None)).limit(1)).first()
+        if emitted is not None:
+            raise ValueError("ce fichier a déjà des enregistrements transmis aux Caf : il ne peut pas être rejoué")
+        replaced = [r for (r,) in conn.execute(select(records.c.replaces_id).where(
+            (records.c.file_id == file_id) & records.c.replaces_id.is_not(None)))]
+        if replaced:  # the records this file had replaced are the latest again until it is re-judged
+            conn.execute(update(records).where(records.c.id.in_(replaced)).values(superseded=False))
+        conn.execute(delete(records).where(records.c.file_id == file_id))
+        conn.execute(update(files).where(files.c.id == file_id).values(
+            replays=(row["replays"] or 0) + 1, run_id=ctx.run_id))
+        ledger.set_state(conn, file_id, ledger.ARCHIVE, statut=None, code=None)
+    return advance(ctx, file_id)

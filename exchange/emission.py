@@ -1,0 +1,221 @@
+"""Caf output files (formats.md §5): per Caf and flux, Parquet + CSV twin + manifest, each record once.
+
+An emission is committed (records assigned to it, state EN_COURS) before any byte is written; the
+files are written atomically, the manifest last; then the emission is marked TERMINE. A crash in
+between leaves an EN_COURS emission that the next run rewrites under the same name and completes.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import aliased
+
+from exchange.config import Config
+from exchange.csv_cells import guard_text_columns
+from exchange.db import emissions, records
+from exchange.files import write_atomic
+from exchange.ledger import utcnow
+
+PARIS = ZoneInfo("Europe/Paris")
+DEC10 = pl.Decimal(10, 2)
+DEC5 = pl.Decimal(5, 2)
+
+RG_OUTPUT: dict[str, pl.DataType] = {
+    "nature": pl.String(), "code_caf": pl.String(), "caf_gestionnaire": pl.String(), "siret_esat": pl.String(),
+    "annee_reference": pl.Int32(), "date_effet_droits": pl.Date(), "nir": pl.String(), "nom": pl.String(),
+    "prenoms": pl.String(), "date_naissance": pl.Date(), "date_entree_esat": pl.Date(),
+    "numero_allocataire": pl.String(), "taux_activite_esat": DEC5, "remuneration_garantie_nette": DEC10,
+    "part_financee_esat_nette": DEC10, "aide_au_poste_nette": DEC10, "cumul_milieu_ordinaire": pl.Boolean(),
+    "siret_employeur_mo": pl.String(), "type_contrat_mo": pl.String(), "date_debut_mo": pl.Date(),
+    "heures_hebdo_mo": DEC5, "salaire_net_mo": DEC10, "id_fichier_source": pl.String(),
+    "ligne_source": pl.Int32(), "date_reception": pl.Datetime("us", "UTC"),
+}
+CA_OUTPUT: dict[str, pl.DataType] = {
+    "code_caf": pl.String(), "caf_gestionnaire": pl.String(), "siret_esat": pl.String(), "nir": pl.String(),
+    "nom": pl.String(), "prenoms": pl.String(), "date_naissance": pl.Date(), "numero_allocataire": pl.String(),
+    "type_changement": pl.String(), "date_effet": pl.Date(), "taux_activite_avant": DEC5,
+    "taux_activite_apres": DEC5, "motif_depart": pl.String(), "siret_employeur_mo": pl.String(),
+    "type_contrat_mo": pl.String(), "date_debut_mo": pl.Date(), "heures_hebdo_mo": DEC5,
+    "id_fichier_source": pl.String(), "ligne_source": pl.Int32(), "date_reception": pl.Datetime("us", "UTC"),
+}
+_CENTS = {"taux_activite_esat", "remuneration_garantie_nette", "part_financee_esat_nette", "aide_au_poste_nette",
+          "heures_hebdo_mo", "salaire_net_mo", "taux_activite_avant", "taux_activite_apres"}
+
+
+def output_frame(rows: list[dict], flux: str) -> pl.DataFrame:
+    """Stored records → the output columns of formats.md §5, in order, with exact types."""
+    schema = CA_OUTPUT if flux == "CA" else RG_OUTPUT
+    raw = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame(
+        {c: [] for c in ["id", "file_id", "ligne", "received_at", "nature", *schema]})
+    cols = []
+    for name, dtype in schema.items():
+        if name in _CENTS:
+            expr = (pl.col(f"{name}_c").cast(pl.Decimal(12, 2)) / 100).cast(dtype)
+        elif name == "date_effet_droits":
+            expr = pl.date(pl.col("annee_reference").cast(pl.Int32) + 1, 1, 1)
+        elif name in ("nom", "prenoms"):
+            expr = pl.col(name).cast(pl.String).str.to_uppercase()
+        elif name == "id_fichier_source":
+            expr = pl.col("file_id").cast(pl.String)
+        elif name == "ligne_source":
+            expr = pl.col("ligne")
+        elif name == "date_reception":
+            expr = pl.col("received_at").cast(pl.Datetime("us")).dt.replace_time_zone("UTC") \
+                if raw.schema.get("received_at") != pl.Datetime("us", "UTC") else pl.col("received_at")
+        elif name == "cumul_milieu_ordinaire":
+            expr = pl.col(name).cast(pl.Boolean)
+        else:
+            expr = pl.col(name)
+        cols.append(expr.cast(dtype).alias(name))
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return raw.select(cols)
+
+
+def _csv_bytes(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    guard_text_columns(frame).write_csv(buf, separator=";", date_format="%Y-%m-%d",
+                                        datetime_format="%Y-%m-%dT%H:%M:%S%.6fZ", null_value="")
+    return buf.getvalue()
+
+
+def _parquet_bytes(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_parquet(buf, compression="zstd", statistics=True)
+    return buf.getvalue()
+
+
+def write_output(out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict) -> dict:
+    """Parquet, CSV twin, then the manifest (last), each atomic and 0640; returns the manifest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(out_dir, 0o750)
+    parquet, csv = _parquet_bytes(frame), _csv_bytes(frame)
+    write_atomic(out_dir / f"{base}.parquet", parquet, mode=0o640)
+    write_atomic(out_dir / f"{base}.csv", csv, mode=0o640)
+    manifest = {
+        "schema_version": "1", **manifest_extra, "file": f"{base}.parquet", "csv": f"{base}.csv",
+        "rows": frame.height, "sha256": hashlib.sha256(parquet).hexdigest(),
+        "csv_sha256": hashlib.sha256(csv).hexdigest(), "generated_at": utcnow().isoformat(),
+    }
+    write_atomic(out_dir / f"{base}.manifest.json",
+                 (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"), mode=0o640)
+    return manifest
+
+
+def _unique_name(conn: Connection, prefix: str, when: datetime) -> str:
+    """`prefix_AAAAMMJJHHMMSS`, moved on by a second while taken: two emissions never share a name."""
+    stamp = when.astimezone(PARIS).replace(microsecond=0)
+    while True:
+        name = f"{prefix}_{stamp.strftime('%Y%m%d%H%M%S')}"
+        if conn.execute(select(emissions.c.id).where(emissions.c.name == name)).first() is None:
+            return name
+        stamp += timedelta(seconds=1)
+
+
+def _emission_rows(conn: Connection, emission_id: int) -> list[dict]:
+    rows = conn.execute(select(records).where(records.c.emission_id == emission_id)
+                        .order_by(records.c.file_id, records.c.ligne)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def _complete(config: Config, engine: Engine, emission: dict) -> str:
+    """Write (or rewrite) the files of an assigned emission and mark it TERMINE."""
+    with engine.connect() as conn:
+        rows = _emission_rows(conn, emission["id"])
+    frame = output_frame(rows, emission["flux"])
+    sources = sorted({str(r["file_id"]) for r in rows}, key=int)
+    write_output(config.output_dir / emission["code_caf"], emission["name"], frame,
+                 {"flux": emission["flux"], "code_caf": emission["code_caf"], "source_files": sources})
+    with engine.begin() as conn:
+        conn.execute(update(emissions).where(emissions.c.id == emission["id"])
+                     .values(state="TERMINE", rows=frame.height, completed_at=utcnow()))
+    return f"{emission['code_caf']}/{emission['name']}.parquet"
+
+
+def emit_pending(config: Config, engine: Engine, run_id: int | None) -> list[str]:
+    """Complete interrupted emissions, then emit every accepted record not yet emitted, per Caf and flux."""
+    written: list[str] = []
+    with engine.connect() as conn:
+        unfinished = [dict(r) for r in conn.execute(
+            select(emissions).where(and_(emissions.c.state == "EN_COURS", emissions.c.flux.in_(("RG", "CA"))))
+        ).mappings()]
+    for e in unfinished:
+        written.append(_complete(config, engine, e))
+    with engine.begin() as conn:
+        groups = conn.execute(
+            select(records.c.kind, records.c.code_caf).where(and_(
+                records.c.emission_id.is_(None), records.c.superseded.is_(False)))
+            .group_by(records.c.kind, records.c.code_caf).order_by(records.c.code_caf, records.c.kind)
+        ).all()
+        planned = []
+        now = utcnow()
+        for kind, code_caf in groups:
+            name = _unique_name(conn, f"AAH-ESAT_{kind}_{code_caf}", now)
+            eid = int(conn.execute(insert(emissions).values(
+                flux=kind, code_caf=code_caf, name=name, state="EN_COURS", run_id=run_id, created_at=now,
+            )).inserted_primary_key[0])
+            pending = and_(records.c.emission_id.is_(None), records.c.superseded.is_(False),
+                           records.c.kind == kind, records.c.code_caf == code_caf)
+            if kind == "RG":
+                earlier = aliased(records)
+                emitted_before = exists().where(and_(
+                    earlier.c.siret_esat == records.c.siret_esat, earlier.c.nir == records.c.nir,
+                    earlier.c.annee_reference == records.c.annee_reference, earlier.c.emission_id.is_not(None),
+                    earlier.c.id != records.c.id))
+                conn.execute(update(records).where(and_(pending, emitted_before))
+                             .values(nature="RECTIFICATIVE", emission_id=eid))
+                conn.execute(update(records).where(pending).values(nature="INITIALE", emission_id=eid))
+            else:
+                conn.execute(update(records).where(pending).values(emission_id=eid))
+            planned.append({"id": eid, "flux": kind, "code_caf": code_caf, "name": name})
+    for e in planned:  # the assignment is committed: now the side effect
+        written.append(_complete(config, engine, e))
+    return written
+
+
+def campaign_close(config: Config, engine: Engine, year: int, day: date | None = None,
+                   run_id: int | None = None) -> list[str]:
+    """The campaign snapshot of year N per Caf: for each worker, the latest accepted RG record of year N."""
+    day = day or datetime.now(PARIS).date()
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(
+            select(records).where(and_(records.c.kind == "RG", records.c.annee_reference == year,
+                                       records.c.superseded.is_(False)))
+            .order_by(records.c.code_caf, records.c.siret_esat, records.c.nir)).mappings()]
+    for r in rows:  # in the snapshot, a record that replaced an earlier one says so
+        r["nature"] = "RECTIFICATIVE" if r["replaces_id"] is not None else "INITIALE"
+    by_caf: dict[str, list[dict]] = {}
+    for r in rows:
+        by_caf.setdefault(r["code_caf"], []).append(r)
+    written = []
+    for code_caf, caf_rows in sorted(by_caf.items()):
+        name = f"AAH-ESAT_RG-CAMPAGNE_{year}_{code_caf}_{day.strftime('%Y%m%d')}"
+        with engine.begin() as conn:
+            existing = conn.execute(select(emissions).where(emissions.c.name == name)).mappings().first()
+            if existing is None:
+                eid = int(conn.execute(insert(emissions).values(
+                    flux="RG-CAMPAGNE", code_caf=code_caf, annee=year, name=name, state="EN_COURS",
+                    run_id=run_id, created_at=utcnow())).inserted_primary_key[0])
+            else:
+                eid = existing["id"]
+        frame = output_frame(caf_rows, "RG")
+        sources = sorted({str(r["file_id"]) for r in caf_rows}, key=int)
+        write_output(config.output_dir / code_caf, name, frame,
+                     {"flux": "RG-CAMPAGNE", "code_caf": code_caf, "annee_reference": year, "source_files": sources})
+        with engine.begin() as conn:
+            conn.execute(update(emissions).where(emissions.c.id == eid)
+                         .values(state="TERMINE", rows=frame.height, completed_at=utcnow()))
+        written.append(f"{code_caf}/{name}.parquet")
+    return written
+
+
+__all__ = ["emit_pending", "campaign_close", "output_frame", "write_output", "RG_OUTPUT", "CA_OUTPUT"]

@@ -1,0 +1,110 @@
+"""History across files: W05 (a newer RG record replaces an accepted one), W06 (a CA event seen before),
+and storing the accepted records that the Caf outputs are built from."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.engine import Connection
+
+from exchange.db import records
+from schemas.anomalies import ANOMALY_SCHEMA
+from schemas.catalogue import rule
+
+# typed column (Decimal) → stored integer hundredths
+CENT_COLUMNS = {
+    "taux_activite_esat": "taux_activite_esat_c",
+    "remuneration_garantie_nette": "remuneration_garantie_nette_c",
+    "part_financee_esat_nette": "part_financee_esat_nette_c",
+    "aide_au_poste_nette": "aide_au_poste_nette_c",
+    "heures_hebdo_mo": "heures_hebdo_mo_c",
+    "salaire_net_mo": "salaire_net_mo_c",
+    "taux_activite_avant": "taux_activite_avant_c",
+    "taux_activite_apres": "taux_activite_apres_c",
+}
+CHUNK = 5000
+
+
+def _history_anomalies(matched: pl.DataFrame, code: str, field: str) -> pl.DataFrame:
+    """W05/W06 rows for the matched records (`ligne`, `nir`, `earlier_file`)."""
+    r = rule(code)
+    return matched.select(
+        pl.col("ligne").cast(pl.Int64),
+        pl.col("nir"),
+        pl.lit(code).alias("code"),
+        pl.lit(r.severity).alias("gravite"),
+        pl.lit(field).alias("champ"),
+        pl.lit(r.message).str.replace("{detail}", pl.col("earlier_file").cast(pl.String), literal=True).alias("message"),
+    ).cast(ANOMALY_SCHEMA)
+
+
+def _db_rows(accepted: pl.DataFrame, file_id: int, kind: str, received_at: datetime,
+             caf_gestionnaire: str | None) -> list[dict]:
+    cols = [c for c in accepted.columns if c in records.c and c not in ("id",)]
+    frame = accepted.with_columns(
+        (pl.col(src) * 100).cast(pl.Int64).alias(dst) for src, dst in CENT_COLUMNS.items() if src in accepted.columns
+    ).select(
+        *cols, *[dst for src, dst in CENT_COLUMNS.items() if src in accepted.columns],
+    ).with_columns(
+        pl.lit(file_id).alias("file_id"), pl.lit(kind).alias("kind"),
+        pl.lit(caf_gestionnaire).alias("caf_gestionnaire"),
+    )
+    rows = frame.to_dicts()
+    for r in rows:
+        r["received_at"] = received_at
+        r["superseded"] = False
+    return rows
+
+
+def record_accepted(conn: Connection, *, file_id: int, kind: str, typed: pl.DataFrame, received_at: datetime,
+                    caf_gestionnaire: str | None) -> pl.DataFrame:
+    """Store the file's accepted records, applying W05/W06; returns the W05/W06 anomalies."""
+    accepted = typed.filter(~pl.col("rejete"))
+    if accepted.height == 0:
+        return pl.DataFrame(schema=ANOMALY_SCHEMA)
+    siret = accepted["siret_esat"][0]
+    if kind == "RG":
+        years = accepted["annee_reference"].unique().to_list()
+        existing = pl.DataFrame(
+            conn.execute(select(records.c.id, records.c.nir, records.c.file_id, records.c.annee_reference).where(and_(
+                records.c.kind == "RG", records.c.siret_esat == siret, records.c.annee_reference.in_(years),
+                records.c.superseded.is_(False),
+            ))).all(),
+            schema={"old_id": pl.Int64, "nir": pl.String, "earlier_file": pl.Int64, "annee_reference": pl.Int32},
+            orient="row",
+        )
+        matched = accepted.select("ligne", "nir", pl.col("annee_reference").cast(pl.Int32)).join(
+            existing, on=["nir", "annee_reference"], how="inner")
+        extra = _history_anomalies(matched, "W05", "nir")
+        old_ids = matched["old_id"].to_list()
+        for i in range(0, len(old_ids), CHUNK):
+            conn.execute(update(records).where(records.c.id.in_(old_ids[i:i + CHUNK])).values(superseded=True))
+        rows = _db_rows(accepted, file_id, kind, received_at, caf_gestionnaire)
+        replaced = dict(zip(matched["ligne"].to_list(), old_ids))
+        for r in rows:
+            r["replaces_id"] = replaced.get(r["ligne"])
+    else:
+        key = ["nir", "type_changement", "date_effet"]
+        existing = pl.DataFrame(
+            conn.execute(select(records.c.nir, records.c.type_changement, records.c.date_effet,
+                                records.c.file_id).where(and_(
+                records.c.kind == "CA", records.c.siret_esat == siret,
+            ))).all(),
+            schema={"nir": pl.String, "type_changement": pl.String, "date_effet": pl.Date, "earlier_file": pl.Int64},
+            orient="row",
+        ).unique(subset=key, keep="first")
+        seen_before = accepted.select("ligne", *key).join(existing, on=key, how="inner")
+        # the same event twice in this file: the first occurrence is kept, later ones are repeats
+        firsts = accepted.sort("ligne").unique(subset=key, keep="first", maintain_order=True)
+        repeats = accepted.join(firsts.select("ligne"), on="ligne", how="anti").select(
+            "ligne", *key, pl.lit(file_id, dtype=pl.Int64).alias("earlier_file"))
+        matched = pl.concat([seen_before, repeats]).unique(subset="ligne", keep="first").sort("ligne")
+        extra = _history_anomalies(matched, "W06", "type_changement")
+        fresh = accepted.join(matched.select("ligne"), on="ligne", how="anti")
+        rows = _db_rows(fresh, file_id, kind, received_at, caf_gestionnaire)
+        for r in rows:
+            r["replaces_id"] = None
+    for i in range(0, len(rows), CHUNK):
+        conn.execute(insert(records), rows[i:i + CHUNK])
+    return extra

@@ -1,0 +1,123 @@
+"""Judging one received file: the file-level checks in the spec's order, then every record rule."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable
+
+import polars as pl
+
+from schemas.anomalies import Anomaly, anomalies_frame, empty_anomalies
+from schemas.declaration import FileName, Kind, parse_file_name
+
+ACCEPTE, PARTIEL, REJETE, DOUBLON = "ACCEPTE", "PARTIEL", "REJETE", "DOUBLON"
+
+# Called between F06 and F05 with the file's SIRET; returns the first failing habilitation check
+# (or None) and the managing Caf. `check` passes none: it judges without habilitations.
+Reconciler = Callable[[str], tuple[Anomaly | None, str | None]]
+
+
+@dataclass
+class Judgement:
+    """What the project says about one file."""
+
+    name: str
+    kind: Kind | None
+    siret: str | None
+    statut: str
+    anomalies: pl.DataFrame  # ANOMALY_SCHEMA: file-level first (ligne null), then by line
+    records: pl.DataFrame | None = None  # typed records with `rejete`, when record rules ran
+    caf_gestionnaire: str | None = None
+    records_in: int = 0
+    records_rejected: int = 0
+    annee_reference: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def records_accepted(self) -> int:
+        return self.records_in - self.records_rejected
+
+    @property
+    def file_code(self) -> str | None:
+        """The blocking file-level code, if the file was rejected as a whole."""
+        blocking = self.anomalies.filter(pl.col("ligne").is_null() & (pl.col("gravite") == "BLOQUANTE")
+                                         & pl.col("code").str.contains(r"^[FH]"))
+        return blocking["code"][0] if blocking.height else None
+
+    @property
+    def blocking(self) -> bool:
+        return self.statut != ACCEPTE
+
+
+def rejected_file(name: str, anomaly: Anomaly, fname: FileName | None = None,
+                  extra: list[Anomaly] | None = None, records_in: int = 0) -> Judgement:
+    """A judgement for a file refused as a whole by one file-level anomaly."""
+    items = [anomaly, *(extra or [])]
+    return Judgement(name=name, kind=fname.kind if fname else None, siret=fname.siret if fname else None,
+                     statut=REJETE, anomalies=anomalies_frame(items), records_in=records_in,
+                     records_rejected=records_in)
+
+
+def duplicate_file(name: str, first_id: int) -> Judgement:
+    fname = parse_file_name(name)
+    return Judgement(name=name, kind=fname.kind if fname else None, siret=fname.siret if fname else None,
+                     statut=DOUBLON, anomalies=anomalies_frame([Anomaly.of("F04", detail=str(first_id))]))
+
+
+def judge(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int,
+          reconcile: Reconciler | None = None) -> Judgement:
+    """Every check of rules.md on one file (F04 is the ledger's, before this is called)."""
+    from exchange.reading import read_declaration
+    from exchange.rules import check_content, validate_records
+    from schemas.reference import load_reference
+
+    if len(data) > max_file_bytes:
+        return rejected_file(name, Anomaly.of("F07", "octets", detail=f"{len(data)} octets pour {max_file_bytes} au plus"),
+                             parse_file_name(name))
+    fname = parse_file_name(name)
+    if fname is None:
+        return rejected_file(name, Anomaly.of("F02"))
+    read = read_declaration(data, fname)
+    notes = [a for a in read.anomalies if not a.blocking]  # W07
+    if read.blocking is not None or read.frame is None:
+        return rejected_file(name, read.blocking or Anomaly.of("F01", "illisible", detail="format inconnu"), fname)
+    raw = read.frame
+    if raw.height > max_records:
+        return rejected_file(name, Anomaly.of("F07", "enregistrements", detail=f"{raw.height} pour {max_records} au plus"),
+                             fname, records_in=raw.height)
+    content = check_content(raw, fname.kind, fname.siret, as_of)
+    f06 = [a for a in content if a.code == "F06" and a.blocking]
+    if f06:
+        return rejected_file(name, f06[0], fname, notes, raw.height)
+    caf_gestionnaire = None
+    if reconcile is not None:
+        refusal, caf_gestionnaire = reconcile(fname.siret)
+        if refusal is not None:
+            return rejected_file(name, refusal, fname, notes, raw.height)
+    f05 = [a for a in content if a.code == "F05" and a.blocking]
+    if f05:
+        return rejected_file(name, f05[0], fname, notes, raw.height)
+    notes += [a for a in content if not a.blocking]  # W09
+    check = validate_records(raw, fname.kind, as_of, load_reference())
+    n_rejected = int(check.typed["rejete"].sum())
+    statut = ACCEPTE if n_rejected == 0 else (REJETE if n_rejected == raw.height else PARTIEL)
+    anomalies = pl.concat([anomalies_frame(notes), check.anomalies]) if notes else check.anomalies
+    annee = None
+    if fname.kind == "RG" and check.typed.height:
+        years = check.typed["annee_reference"].drop_nulls().unique()
+        annee = int(years[0]) if years.len() == 1 else None
+    return Judgement(name=name, kind=fname.kind, siret=fname.siret, statut=statut, anomalies=anomalies,
+                     records=check.typed, caf_gestionnaire=caf_gestionnaire, records_in=raw.height,
+                     records_rejected=n_rejected, annee_reference=annee)
+
+
+def with_extra_anomalies(j: Judgement, extra: pl.DataFrame) -> Judgement:
+    """The judgement with more (non-blocking) record anomalies, kept in line order."""
+    if extra.height == 0:
+        return j
+    merged = pl.concat([j.anomalies, extra]).sort(["ligne", "code"], nulls_last=False)
+    return Judgement(**{**j.__dict__, "anomalies": merged})
+
+
+__all__ = ["ACCEPTE", "PARTIEL", "REJETE", "DOUBLON", "Judgement", "judge", "duplicate_file",
+           "rejected_file", "with_extra_anomalies", "empty_anomalies"]

@@ -1,0 +1,59 @@
+"""Rendering lists for people (a table) and for tools (csv, json): one function for every listing command."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import date, datetime
+from typing import Any, Sequence
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def render(rows: Sequence[dict], columns: Sequence[str], fmt: str = "text", *, labels: dict[str, str] | None = None,
+           title: str | None = None, empty: str = "Aucune ligne.") -> str:
+    """rows as a French table (text), as CSV (`;`, header) or as JSON (a list of objects)."""
+    if fmt == "json":
+        return json.dumps([{c: r.get(c) for c in columns} for r in rows], ensure_ascii=False, indent=2,
+                          default=_cell) + "\n"
+    if fmt == "csv":
+        from exchange.csv_cells import guard_text
+
+        buf = io.StringIO()
+        w = csv.writer(buf, delimiter=";", lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([guard_text(v) if isinstance(v, str) else _cell(v) for v in (r.get(c) for c in columns)])
+        return buf.getvalue()
+    labels = labels or {}
+    if not rows:
+        return (f"{title}\n" if title else "") + empty + "\n"
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for c in columns:
+            table.add_column(labels.get(c, c))
+        for r in rows:
+            table.add_row(*[_cell(r.get(c)) for c in columns])
+        console = Console(file=io.StringIO(), width=200, force_terminal=True)
+        console.print(table)
+        return console.file.getvalue()
+    heads = [labels.get(c, c) for c in columns]
+    body = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(heads)]
+    lines = [title] if title else []
+    lines.append("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)).rstrip() for b in body]
+    return "\n".join(lines) + "\n"
