@@ -1,0 +1,116 @@
+"""Reading a CSV declaration (formats.md §3) into the raw frame, with its exact physical line numbers."""
+from __future__ import annotations
+
+import csv
+import io
+
+from exchange.reading.result import ReadResult, raw_frame, refused
+from exchange.reading.text import UTF8_BOM, binary_file, empty_file, is_binary, is_blank, wide_bom
+from schemas.anomalies import Anomaly
+from schemas.declaration import Kind, columns, required
+
+CP1252 = "windows-1252"
+
+
+def decode(data: bytes) -> tuple[str, str] | None:
+    """(text, encoding): UTF-8 (with or without BOM), else Windows-1252; None when neither decodes."""
+    if data.startswith(UTF8_BOM):
+        try:
+            return data[len(UTF8_BOM):].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            data = data[len(UTF8_BOM):]  # a BOM followed by Windows-1252 text: drop the BOM
+    else:
+        try:
+            return data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("cp1252"), CP1252
+    except UnicodeDecodeError:
+        return None
+
+
+def split_records(text: str) -> tuple[list[list[str]], list[int]] | Anomaly:
+    """Every non-blank record with the physical line it starts on (RFC 4180, `;`).
+
+    A line is blank when all its fields are empty or white space (a spreadsheet's `;;;;`).
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", quotechar='"',
+                        doublequote=True, strict=False)
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    previous = 0
+    try:
+        for row in reader:
+            start, previous = previous + 1, reader.line_num
+            if "".join(row).strip():
+                rows.append(row)
+                starts.append(start)
+    except csv.Error as e:
+        return Anomaly.of("F01", "illisible", detail=f"ligne {previous + 1} : {french_csv_error(e)}")
+    return rows, starts
+
+
+def french_csv_error(e: csv.Error) -> str:
+    """The csv module's error in words an Esat understands."""
+    if "field larger than field limit" in str(e):
+        return "un champ est beaucoup trop long, vérifiez les guillemets"
+    return "ligne CSV illisible, vérifiez les guillemets"
+
+
+def match_header(header: list[str], kind: Kind) -> list[str | None] | Anomaly:
+    """The column each header position holds (None: an unnamed position), or the F03 to report.
+
+    Checked in this order, one anomaly only: unknown names (a typo shows up as one unknown and one
+    missing name, and the unknown one tells what to correct), repeated names, missing required names.
+    """
+    known = columns(kind)
+    names = [h.strip().lower() for h in header]
+    unknown = [h.strip() for h, n in zip(header, names) if n and n not in known]
+    if unknown:
+        return Anomaly.of("F03", "colonne_inconnue", detail=", ".join(unknown))
+    seen: set[str] = set()
+    doubles = [n for n in names if n and (n in seen or seen.add(n))]
+    if doubles:
+        return Anomaly.of("F03", "colonne_double", detail=", ".join(dict.fromkeys(doubles)))
+    missing = [c for c in known if c in required(kind) and c not in seen]
+    if missing:
+        return Anomaly.of("F03", "colonne_manquante", detail=", ".join(missing))
+    return [n or None for n in names]
+
+
+def read_csv(data: bytes, kind: Kind) -> ReadResult:
+    """The raw frame of a CSV declaration, or the blocking anomaly that refuses it."""
+    if is_blank(data):
+        return refused(empty_file())
+    if (wide := wide_bom(data)) is not None:
+        return refused(Anomaly.of("F01", "illisible", detail=f"encodé en {wide[:6].upper()}, "
+                                  "enregistrez-le en UTF-8"))
+    if is_binary(data):
+        return refused(binary_file())
+    decoded = decode(data)
+    if decoded is None:
+        return refused(Anomaly.of("F01", "illisible", detail="ni UTF-8 ni Windows-1252"))
+    text, encoding = decoded
+    notes = [Anomaly.of("W07")] if encoding == CP1252 else []
+    split = split_records(text)
+    if isinstance(split, Anomaly):
+        return refused(split, encoding, notes)
+    rows, starts = split
+    if len(rows) < 2:
+        return refused(Anomaly.of("F01", "sans_enregistrement"), encoding, notes)
+    header = match_header(rows[0], kind)
+    if isinstance(header, Anomaly):
+        return refused(header, encoding, notes)
+    width = len(header)
+    for row, ligne in zip(rows[1:], starts[1:]):
+        if len(row) != width:
+            return refused(Anomaly.of("F03", "nombre_champs", ligne=ligne,
+                                      detail=f"{len(row)} champs au lieu de {width}"), encoding, notes)
+    by_position = list(zip(*rows[1:]))
+    values = {name: by_position[i] for i, name in enumerate(header) if name is not None}
+    for i, name in enumerate(header):
+        if name is None and any(v.strip() for v in by_position[i]):
+            return refused(Anomaly.of("F03", "colonne_inconnue", detail=f"colonne n° {i + 1} sans nom"),
+                           encoding, notes)
+    return ReadResult(frame=raw_frame(kind, starts[1:], values), anomalies=notes, encoding=encoding)

@@ -1,0 +1,221 @@
+"""Reading an XML declaration (formats.md §4) into the raw frame: guarded, streamed and validated against the XSD."""
+from __future__ import annotations
+
+import copy
+import io
+from functools import cache
+from importlib import resources
+
+from lxml import etree
+
+from exchange.reading.result import ReadResult, raw_frame, refused
+from exchange.reading.text import binary_file, empty_file, is_binary, is_blank
+from exchange.reading.xml_guard import hostile_bytes, hostile_text, xml_encoding
+from schemas.anomalies import Anomaly
+from schemas.declaration import MO_XML_NAMES, Kind, camel, columns
+
+NAMESPACE = "urn:esat:declaration:v1"
+Q = "{" + NAMESPACE + "}"
+RECORD_TAG: dict[str, str] = {"RG": "salarie", "CA": "changement"}
+HEADER_COLUMNS: dict[str, str] = {"siretEsat": "siret_esat", "finessEsat": "finess_esat",
+                                  "anneeReference": "annee_reference"}
+RG_ONLY_HEADER = frozenset({"finessEsat", "anneeReference"})
+CHUNK_RECORDS = 1000  # records validated together; bounds the memory a file of any size takes
+
+
+@cache
+def declaration_schema() -> etree.XMLSchema:
+    """The project's XSD (schemas/declaration-v1.xsd), compiled once."""
+    text = resources.files("schemas").joinpath("declaration-v1.xsd").read_bytes()
+    return etree.XMLSchema(etree.fromstring(text, parser=safe_parser()))
+
+
+def safe_parser() -> etree.XMLParser:
+    """A parser that resolves nothing and fetches nothing."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           dtd_validation=False, huge_tree=False)
+
+
+def malformed(line: int | None, message: str) -> Anomaly:
+    return Anomaly.of("F03", "xml_mal_forme", detail=with_line(line, message), ligne=line or None)
+
+
+def invalid(line: int | None, message: str) -> Anomaly:
+    return Anomaly.of("F03", "xsd", detail=with_line(line, message), ligne=line or None)
+
+
+def with_line(line: int | None, message: str) -> str:
+    message = message.replace(Q, "").strip()
+    return f"ligne {line} : {message}" if line else message
+
+
+def first_schema_error(schema: etree.XMLSchema, element: etree._Element, default_line: int) -> Anomaly | None:
+    """The XSD's first complaint about a (partial) declaration, or None when it is valid."""
+    if schema.validate(element):
+        return None
+    error = next(iter(schema.error_log))
+    return invalid(error.line or default_line, error.message)
+
+
+def record_columns(kind: Kind) -> dict[str, str]:
+    """XML element name → column, for the children of a record (`milieuOrdinaire` apart)."""
+    return {camel(c): c for c in columns(kind) if c not in HEADER_COLUMNS.values()
+            and not c.endswith("_mo") and c != "cumul_milieu_ordinaire"}
+
+
+def decode_payload(data: bytes) -> tuple[bytes, str] | Anomaly:
+    """The document as UTF-8 bytes for the parser, and the encoding to report; F08 / F01 on refusal."""
+    if hostile_bytes(data):
+        return Anomaly.of("F08")
+    found = xml_encoding(data)
+    if isinstance(found, Anomaly):
+        return found
+    codec, bom, reported = found
+    if codec == "utf-8":
+        if is_binary(data):
+            return binary_file()
+        return data[bom:], reported
+    try:
+        text = data[bom:].decode(codec)
+    except UnicodeDecodeError:
+        return Anomaly.of("F01", "illisible", detail=f"contenu non conforme à l'encodage {reported}")
+    if hostile_text(text):
+        return Anomaly.of("F08")
+    if any(c in text for c in "\x00\x01\x02\x03\x04\x05\x06\x07\x08"):
+        return binary_file()
+    return text.encode("utf-8"), reported
+
+
+def read_xml(data: bytes, kind: Kind) -> ReadResult:
+    """The raw frame of an XML declaration, or the blocking anomaly that refuses it."""
+    if is_blank(data):
+        return refused(empty_file())
+    decoded = decode_payload(data)
+    if isinstance(decoded, Anomaly):
+        return refused(decoded)
+    payload, encoding = decoded
+    if not payload.lstrip().startswith(b"<"):
+        return refused(Anomaly.of("F01", "illisible", detail="le contenu n'est pas du XML"), encoding)
+    try:
+        outcome = stream_records(payload, kind)
+    except etree.XMLSyntaxError as e:
+        line = e.lineno or (e.position[0] if e.position else None)
+        return refused(malformed(line, e.msg or str(e)), encoding)
+    if isinstance(outcome, Anomaly):
+        return refused(outcome, encoding)
+    return ReadResult(frame=outcome, anomalies=[], encoding=encoding)
+
+
+def stream_records(payload: bytes, kind: Kind):
+    """Parse, validate chunk by chunk, and gather the records; an Anomaly on the first fault.
+
+    Each direct child of the root is moved, once parsed, into a small stand-in `declaration` (the
+    root's tag and attributes, the header elements, at most CHUNK_RECORDS records) that the XSD
+    validates; its nodes keep their source lines, so the XSD's line is the file's.
+    """
+    schema = declaration_schema()
+    record_tag = Q + RECORD_TAG[kind]
+    other_tag = Q + RECORD_TAG["CA" if kind == "RG" else "RG"]
+    by_name = record_columns(kind)
+    qlen = len(Q)
+    record_cols = [c for c in columns(kind) if c not in HEADER_COLUMNS.values()]
+    values: dict[str, list[str | None]] = {c: [] for c in record_cols}
+    lignes: list[int] = []
+    header: list[etree._Element] = []
+    constants: dict[str, str | None] = {}
+    root: etree._Element | None = None
+    chunk: etree._Element | None = None
+    in_chunk = 0
+    depth = 0
+
+    def new_chunk() -> etree._Element:
+        assert root is not None
+        stand_in = etree.Element(root.tag, attrib=dict(root.attrib), nsmap=root.nsmap)
+        stand_in.sourceline = root.sourceline
+        stand_in.text = root.text
+        for h in header:
+            stand_in.append(copy.deepcopy(h))
+        return stand_in
+
+    events = etree.iterparse(io.BytesIO(payload), events=("start", "end"), encoding="utf-8",
+                             resolve_entities=False, no_network=True, load_dtd=False,
+                             dtd_validation=False, huge_tree=False, remove_comments=True, remove_pis=True)
+    for event, el in events:
+        if event == "start":
+            depth += 1
+            if depth == 1:
+                root = el
+                refusal = check_root(el, kind, schema)
+                if refusal is not None:
+                    return refusal
+                chunk = new_chunk()
+            continue
+        depth -= 1
+        if depth != 1:
+            continue
+        assert root is not None and chunk is not None
+        chunk.append(el)  # moves it out of the growing document
+        tag = el.tag
+        if tag == record_tag:
+            lignes.append(el.sourceline)
+            extract(el, qlen, by_name, values, kind)
+            in_chunk += 1
+            if in_chunk >= CHUNK_RECORDS:
+                refusal = first_schema_error(schema, chunk, root.sourceline)
+                if refusal is not None:
+                    return refusal
+                chunk, in_chunk = new_chunk(), 0
+        elif tag == other_tag or (kind == "CA" and isinstance(tag, str) and tag[qlen:] in RG_ONLY_HEADER):
+            return invalid(el.sourceline, f"l'élément {tag[qlen:]} n'est pas attendu dans une "
+                                          f"déclaration de type {kind}")
+        elif not lignes:
+            header.append(el)
+            if isinstance(tag, str) and tag[qlen:] in HEADER_COLUMNS:
+                constants[HEADER_COLUMNS[tag[qlen:]]] = el.text
+    if root is None or chunk is None:
+        return malformed(None, "aucun élément")
+    refusal = first_schema_error(schema, chunk, root.sourceline)
+    if refusal is not None:
+        return refusal
+    if not lignes:
+        return Anomaly.of("F01", "sans_enregistrement")
+    if kind == "CA":
+        constants.pop("finess_esat", None)
+        constants.pop("annee_reference", None)
+    return raw_frame(kind, lignes, values, constants)
+
+
+def check_root(root: etree._Element, kind: Kind, schema: etree.XMLSchema) -> Anomaly | None:
+    """A root that is not our `declaration` (the XSD's message), or whose `type` is not the name's."""
+    if root.tag != Q + "declaration":
+        stand_in = etree.Element(root.tag, attrib=dict(root.attrib))
+        stand_in.sourceline = root.sourceline
+        return first_schema_error(schema, stand_in, root.sourceline) or invalid(
+            root.sourceline, "l'élément racine doit être declaration")
+    found = root.get("type")
+    if found is not None and found.strip() != kind:
+        return Anomaly.of("F03", "type", detail=found.strip() or "vide", ligne=root.sourceline)
+    return None
+
+
+def extract(record: etree._Element, qlen: int, by_name: dict[str, str],
+            values: dict[str, list[str | None]], kind: Kind) -> None:
+    """Append one record's values (None when absent) to the per-column lists."""
+    found: dict[str, str | None] = {}
+    cumul = False
+    for child in record:
+        name = child.tag[qlen:]
+        if name == "milieuOrdinaire":
+            cumul = True
+            for sub in child:
+                col = MO_XML_NAMES.get(sub.tag[qlen:])
+                if col is not None:
+                    found[col] = sub.text
+        else:
+            col = by_name.get(name)
+            if col is not None:
+                found[col] = child.text
+    if kind == "RG":
+        found["cumul_milieu_ordinaire"] = "O" if cumul else "N"
+    for col, column in values.items():
+        column.append(found.get(col))
