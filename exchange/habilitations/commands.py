@@ -77,15 +77,16 @@ def cmd_migration_report(args: argparse.Namespace, config: Config, out: TextIO |
     except MigrationError as e:
         print(str(e), file=out)
         return 1
+    if args.out:  # written first: the file is the deliverable, the screen a courtesy
+        write_migration_csv(report, Path(args.out))
     rows = report_rows(report)
     if _is_terminal(out):
-        rows = [r[:3] + [c.replace(SEPARATOR, "\n") for c in r[3:]] for r in rows]
+        rows = [r[:3] + [("• " + c.replace(SEPARATOR, "\n• ")) if c else "" for c in r[3:]] for r in rows]
     _print_table(f"Migration Habtiers → Mon Compte Partenaire : {report.height} partenaire(s)",
                  list(REPORT_COLUMNS), rows, out)
     counts = report.group_by("cas").len().sort("cas")
     print("Par cas : " + ", ".join(f"{c} : {n}" for c, n in counts.iter_rows()), file=out)
     if args.out:
-        write_migration_csv(report, Path(args.out))
         print(f"Rapport écrit dans {args.out}", file=out)
     return 0
 
