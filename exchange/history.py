@@ -29,13 +29,16 @@ CHUNK = 5000
 def _history_anomalies(matched: pl.DataFrame, code: str, field: str) -> pl.DataFrame:
     """W05/W06 rows for the matched records (`ligne`, `nir`, `earlier_file`)."""
     r = rule(code)
+    if matched.height == 0:
+        return pl.DataFrame(schema=ANOMALY_SCHEMA)
+    before, _, after = r.message.partition("{detail}")
     return matched.select(
         pl.col("ligne").cast(pl.Int64),
         pl.col("nir"),
         pl.lit(code).alias("code"),
         pl.lit(r.severity).alias("gravite"),
         pl.lit(field).alias("champ"),
-        pl.lit(r.message).str.replace("{detail}", pl.col("earlier_file").cast(pl.String), literal=True).alias("message"),
+        (pl.lit(before) + pl.col("earlier_file").cast(pl.String) + pl.lit(after)).alias("message"),
     ).cast(ANOMALY_SCHEMA)
 
 
