@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-from pathlib import Path
 
 import polars as pl
 import pytest
