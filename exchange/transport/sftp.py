@@ -23,6 +23,7 @@ PASSPHRASE_ENV = "ESAT_EXCHANGE_SFTP_PASSPHRASE"
 WINDOW_SIZE = 64 * 1024 * 1024  # a large SSH window lets pipelined reads keep the link busy
 MAX_PACKET_SIZE = 128 * 1024  # one SFTP read reply (32 KiB + header) fits in one packet
 PREFETCH_REQUESTS = 1024  # concurrent read requests during a fetch (32 MiB in flight)
+PREFETCH_FROM = 64 * 1024  # bytes; below this a prefetch thread costs more than it saves
 CHUNK = 1 << 20
 BACKOFF_FIRST = 0.5  # seconds; doubled at each retry
 BACKOFF_MAX = 8.0
@@ -121,12 +122,16 @@ class SftpTransport:
 
     def _load_key(self) -> paramiko.PKey:
         try:
-            return paramiko.PKey.from_path(self.private_key, self.passphrase)
-        except paramiko.PasswordRequiredException as e:
-            raise _Permanent(
-                f"clé privée SFTP {self.private_key} protégée par une phrase secrète : "
-                f"définissez la variable d'environnement {PASSPHRASE_ENV}"
-            ) from e
+            password = self.passphrase.encode("utf-8") if self.passphrase is not None else None
+            return paramiko.PKey.from_path(self.private_key, password)
+        except (paramiko.PasswordRequiredException, TypeError) as e:
+            # paramiko raises TypeError (from cryptography) for an OpenSSH-format key without passphrase
+            if self.passphrase is None:
+                raise _Permanent(
+                    f"clé privée SFTP {self.private_key} protégée par une phrase secrète : "
+                    f"définissez la variable d'environnement {PASSPHRASE_ENV}"
+                ) from e
+            raise _Permanent(f"clé privée SFTP illisible {self.private_key} : {e}") from e
         except (OSError, paramiko.SSHException, ValueError) as e:
             raise _Permanent(
                 f"clé privée SFTP illisible {self.private_key} (phrase secrète erronée ?) : {e}"
@@ -219,7 +224,7 @@ class SftpTransport:
                 if not e.transient:
                     raise
                 last = e
-            except (paramiko.SSHException, EOFError, OSError) as e:
+            except (paramiko.SSHException, paramiko.SFTPError, EOFError, OSError) as e:
                 if self._alive() and _server_refusal(e):
                     raise _Permanent(f"{what} : refusé par le serveur SFTP ({e})") from e
                 last = e
@@ -339,7 +344,8 @@ class SftpTransport:
                 if not stat.S_ISREG(opened.st_mode or 0):
                     raise _Permanent(f"{src} n'est pas un fichier ordinaire : pas téléchargé")
                 size = opened.st_size or 0
-                fin.prefetch(size, max_concurrent_requests=PREFETCH_REQUESTS)
+                if size > PREFETCH_FROM:  # pipelined reads; a tiny file is one or two requests anyway
+                    fin.prefetch(size, max_concurrent_requests=PREFETCH_REQUESTS)
                 received = 0
                 with _LocalFile(dest) as fout:  # truncates what an interrupted attempt left
                     while received < size:
