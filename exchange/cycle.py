@@ -41,6 +41,7 @@ class CycleContext:
     tally: ledger.RunTally
     use_habilitations: bool = True
     progress: Progress | None = None
+    stop: Callable[[], bool] | None = None  # asked between files: finish the current file, then stop
     _habs: object | None = None
 
     def habilitations(self):  # noqa: ANN201 - exchange.habilitations.store.Habilitations
@@ -230,6 +231,9 @@ def collect(ctx: CycleContext) -> None:
     done = 0
     for listing in listings:
         for entry in listing.ready:
+            if ctx.stop is not None and ctx.stop():
+                _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)
+                return
             try:
                 file_id = receive(ctx, entry)
                 advance(ctx, file_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -37,7 +38,7 @@ def today_in_paris() -> date:
 
 def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | None = None, emit: bool = True,
             use_habilitations: bool = True, progress: Progress | None = None,
-            replay_file: int | None = None) -> RunOutcome:
+            replay_file: int | None = None, stop: Callable[[], bool] | None = None) -> RunOutcome:
     """One cycle under the cycle lock, recorded in `runs`; exceptions become an ECHEC record."""
     as_of = as_of or today_in_paris()
     with job_lock(engine, CYCLE_LOCK) as got:
@@ -52,12 +53,13 @@ def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | N
         try:
             with open_transport(config) as transport:
                 ctx = CycleContext(config=config, engine=engine, transport=transport, as_of=as_of, run_id=run_id,
-                                   job=job, tally=tally, use_habilitations=use_habilitations, progress=progress)
+                                   job=job, tally=tally, use_habilitations=use_habilitations, progress=progress,
+                                   stop=stop)
                 if replay_file is not None:
                     replay(ctx, replay_file)
                 else:
                     collect(ctx)
-            if emit:
+            if emit and not (stop is not None and stop()):
                 from exchange.emission import emit_pending
 
                 tally.outputs.extend(emit_pending(config, engine, run_id))

@@ -51,7 +51,7 @@ def _print_table(title: str, headers: list[str], rows: list[list[str]], out: Tex
 def cmd_habilitations_import(args: argparse.Namespace, config: Config, out: TextIO | None = None) -> int:
     """Import a Habpps extract; 1 and every problem listed when refused, 0 and the row counts when imported."""
     out = out or sys.stdout
-    engine = open_database(config.database.url)
+    engine = open_database(config.database_url)
     try:
         result = import_extract(engine, Path(args.path), actor=_actor())
     finally:
