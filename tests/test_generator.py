@@ -278,6 +278,8 @@ def test_xml_follows_the_declared_structure(campaign, faults):
     schema = etree.XMLSchema(etree.parse(str(XSD))) if XSD.exists() else None
     xml_files = [p for p in files_of(out) if p.suffix == ".xml"]
     assert xml_files
+    emptied = sum(f["kind"] == "champ_manquant" for (name, _), f in faults.items() if name.endswith(".xml"))
+    assert emptied == sum(len(etree.parse(str(p)).xpath("//*[not(*) and not(text())]")) for p in xml_files) > 0
     for path in xml_files:
         raw = path.read_bytes()
         assert b"<!DOCTYPE" not in raw and b"<!ENTITY" not in raw
