@@ -402,3 +402,24 @@ def test_command_line_writes_a_campaign_and_rejects_bad_options(tmp_path, capsys
         main([str(tmp_path / "bad"), "--fault-rate", "1.5"])
     assert exc.value.code == 2
     assert "valeurs hors limites" in capsys.readouterr().err
+
+
+def test_the_projects_judge_finds_exactly_the_declared_faults(campaign):
+    from exchange.judge import judge
+
+    out, m = campaign
+    expected = {(f["file"], f["ligne"]): f["code"] for f in m["faults"]}
+    statut = {f["file"]: f["expected_statut"] for f in m["file_list"]}
+    blocking: dict[tuple[str, int], str] = {}
+    w03 = 0
+    for path in files_of(out):
+        j = judge(path.read_bytes(), path.name, date(2025, 12, 15), max_file_bytes=50 << 20, max_records=100_000)
+        assert j.statut == statut[path.name], path.name
+        for row in j.anomalies.iter_rows(named=True):
+            assert row["code"] in ("R01", "R02", "R06", "W03"), (path.name, row)
+            w03 += row["code"] == "W03"
+            if row["gravite"] == "BLOQUANTE":
+                assert (path.name, row["ligne"]) not in blocking
+                blocking[(path.name, row["ligne"])] = row["code"]
+    assert blocking == expected
+    assert w03 == m["warnings"]["W03"]
