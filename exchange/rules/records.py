@@ -105,7 +105,7 @@ def _working_frame(raw: pl.DataFrame, kind: Kind) -> pl.DataFrame:
     """The raw frame (missing columns added as null) plus parsed helper columns."""
     cols = columns(kind)
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in cols if c not in raw.columns]
-    frame = raw.with_columns(missing) if missing else raw
+    frame = (raw.with_columns(missing) if missing else raw).rechunk()
     nir = pl.col("nir")
     helpers = [parse_date(pl.col(c)).alias(f"_d_{c}") for c in cols if c in DATE_COLUMNS]
     helpers += [hundredths(pl.col(c)).alias(f"_h_{c}") for c in cols
