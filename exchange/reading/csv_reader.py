@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import io
 
+import polars as pl
+
 from exchange.reading.result import ReadResult, raw_frame, refused
 from exchange.reading.text import UTF8_BOM, binary_file, empty_file, is_binary, is_blank, wide_bom
 from schemas.anomalies import Anomaly
@@ -28,6 +30,49 @@ def decode(data: bytes) -> tuple[str, str] | None:
         return data.decode("cp1252"), CP1252
     except UnicodeDecodeError:
         return None
+
+
+def plain_table(text: str) -> tuple[list[str], pl.DataFrame]:
+    """Header fields and body cells of a text holding no `"`: fields are what lies between `;`.
+
+    Vectorised with polars; a record is one physical line (CRLF, LF or CR).
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    df = (pl.DataFrame({"texte": lines}, schema={"texte": pl.String()})
+          .with_row_index("ligne", offset=1).with_columns(pl.col("ligne").cast(pl.Int64))
+          .filter(pl.col("texte").str.replace_all(";", "", literal=True).str.strip_chars() != ""))
+    if df.height == 0:
+        return [], df
+    header = df["texte"][0].split(";")
+    body = df.slice(1).with_columns(pl.col("texte").str.split(";").alias("champs")).select(
+        "ligne", pl.col("champs").list.len().cast(pl.Int64).alias("n"),
+        *[pl.col("champs").list.get(i, null_on_oob=True).alias(f"c{i}") for i in range(len(header))],
+    )
+    return header, body
+
+
+def quoted_table(text: str) -> tuple[list[str], pl.DataFrame] | Anomaly:
+    """The same for a text with quotes, through csv.reader (RFC 4180, `"` ordinary mid-field).
+
+    A record spanning lines gets the line it starts on. When some record's field count differs
+    from the header's, the cells are left null (the file is refused on that count anyway).
+    """
+    split = split_records(text)
+    if isinstance(split, Anomaly):
+        return split
+    rows, starts = split
+    if not rows:
+        return [], pl.DataFrame()
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    counts = [len(r) for r in body]
+    cells: dict[str, object] = {"ligne": starts[1:], "n": counts}
+    regular = all(c == width for c in counts)
+    by_position = list(zip(*body)) if regular and body else [()] * width
+    for i in range(width):
+        cells[f"c{i}"] = list(by_position[i]) if regular and body else [None] * len(body)
+    schema = {"ligne": pl.Int64(), "n": pl.Int64(), **{f"c{i}": pl.String() for i in range(width)}}
+    return header, pl.DataFrame(cells, schema=schema)
 
 
 def split_records(text: str) -> tuple[list[list[str]], list[int]] | Anomaly:
@@ -93,24 +138,23 @@ def read_csv(data: bytes, kind: Kind) -> ReadResult:
         return refused(Anomaly.of("F01", "illisible", detail="ni UTF-8 ni Windows-1252"))
     text, encoding = decoded
     notes = [Anomaly.of("W07")] if encoding == CP1252 else []
-    split = split_records(text)
-    if isinstance(split, Anomaly):
-        return refused(split, encoding, notes)
-    rows, starts = split
-    if len(rows) < 2:
+    table = quoted_table(text) if '"' in text else plain_table(text)
+    if isinstance(table, Anomaly):
+        return refused(table, encoding, notes)
+    names, body = table
+    if body.height == 0:
         return refused(Anomaly.of("F01", "sans_enregistrement"), encoding, notes)
-    header = match_header(rows[0], kind)
+    header = match_header(names, kind)
     if isinstance(header, Anomaly):
         return refused(header, encoding, notes)
     width = len(header)
-    for row, ligne in zip(rows[1:], starts[1:]):
-        if len(row) != width:
-            return refused(Anomaly.of("F03", "nombre_champs", ligne=ligne,
-                                      detail=f"{len(row)} champs au lieu de {width}"), encoding, notes)
-    by_position = list(zip(*rows[1:]))
-    values = {name: by_position[i] for i, name in enumerate(header) if name is not None}
+    wrong = body.filter(pl.col("n") != width).head(1)
+    if wrong.height:
+        return refused(Anomaly.of("F03", "nombre_champs", ligne=wrong["ligne"][0],
+                                  detail=f"{wrong['n'][0]} champs au lieu de {width}"), encoding, notes)
     for i, name in enumerate(header):
-        if name is None and any(v.strip() for v in by_position[i]):
+        if name is None and body[f"c{i}"].str.strip_chars().fill_null("").ne("").any():
             return refused(Anomaly.of("F03", "colonne_inconnue", detail=f"colonne n° {i + 1} sans nom"),
                            encoding, notes)
-    return ReadResult(frame=raw_frame(kind, starts[1:], values), anomalies=notes, encoding=encoding)
+    values = {name: body[f"c{i}"] for i, name in enumerate(header) if name is not None}
+    return ReadResult(frame=raw_frame(kind, body["ligne"], values), anomalies=notes, encoding=encoding)

@@ -34,7 +34,7 @@ def frame_schema(kind: Kind) -> dict[str, pl.DataType]:
     return {"ligne": pl.Int64(), **{c: pl.String() for c in columns(kind)}}
 
 
-def raw_frame(kind: Kind, lignes: list[int], values: dict[str, Sequence[str | None]],
+def raw_frame(kind: Kind, lignes: Sequence[int] | pl.Series, values: dict[str, Sequence[str | None] | pl.Series],
               constants: dict[str, str | None] | None = None) -> pl.DataFrame:
     """The raw frame from per-column value lists (absent columns → null), stripped, '' → null.
 

@@ -11,8 +11,9 @@ from schemas.anomalies import Anomaly
 # NOTATION): none belongs in a declaration file. Comments (`<!--`) and CDATA (`<![`) do not match.
 # XInclude and stylesheet processing instructions are external references.
 _FORBIDDEN = r"<!\s*[A-Za-z]|XInclude|<\?\s*xml-stylesheet"
-FORBIDDEN_BYTES = re.compile(_FORBIDDEN.encode(), re.IGNORECASE)
-FORBIDDEN_TEXT = re.compile(_FORBIDDEN, re.IGNORECASE)
+FORBIDDEN_BYTES = re.compile(_FORBIDDEN.encode())
+FORBIDDEN_TEXT = re.compile(_FORBIDDEN)
+MARKERS = (b"<!", b"XInclude", b"xml-stylesheet")  # cheap first look: the pattern needs one
 
 # UTF-16/32 without a byte order mark, recognised by how `<?` or `<` is encoded (XML 1.0 appendix F).
 WIDE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -27,9 +28,12 @@ def hostile_bytes(data: bytes) -> bool:
 
     Scans the bytes as they are (ASCII-compatible encodings) and with NUL bytes removed (UTF-16/32).
     """
-    if FORBIDDEN_BYTES.search(data):
+    if any(m in data for m in MARKERS) and FORBIDDEN_BYTES.search(data):
         return True
-    return b"\x00" in data and FORBIDDEN_BYTES.search(data.replace(b"\x00", b"")) is not None
+    if b"\x00" not in data:
+        return False
+    narrow = data.replace(b"\x00", b"")
+    return any(m in narrow for m in MARKERS) and FORBIDDEN_BYTES.search(narrow) is not None
 
 
 def hostile_text(text: str) -> bool:

@@ -6,6 +6,7 @@ import io
 from functools import cache
 from importlib import resources
 
+import polars as pl
 from lxml import etree
 
 from exchange.reading.result import ReadResult, raw_frame, refused
@@ -19,6 +20,7 @@ Q = "{" + NAMESPACE + "}"
 RECORD_TAG: dict[str, str] = {"RG": "salarie", "CA": "changement"}
 HEADER_COLUMNS: dict[str, str] = {"siretEsat": "siret_esat", "finessEsat": "finess_esat",
                                   "anneeReference": "annee_reference"}
+MO_TAG = Q + "milieuOrdinaire"
 RG_ONLY_HEADER = frozenset({"finessEsat", "anneeReference"})
 CHUNK_RECORDS = 1000  # records validated together; bounds the memory a file of any size takes
 
@@ -45,7 +47,7 @@ def invalid(line: int | None, message: str) -> Anomaly:
 
 
 def with_line(line: int | None, message: str) -> str:
-    message = message.replace(Q, "").strip()
+    message = message.replace(Q, "").strip().rstrip(".")
     return f"ligne {line} : {message}" if line else message
 
 
@@ -106,30 +108,48 @@ def read_xml(data: bytes, kind: Kind) -> ReadResult:
     return ReadResult(frame=outcome, anomalies=[], encoding=encoding)
 
 
-def stream_records(payload: bytes, kind: Kind):
+def sniff_root(payload: bytes) -> etree._Element | None:
+    """The root element's start tag (tag and attributes), read from the first bytes only."""
+    parser = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True,
+                                 load_dtd=False, dtd_validation=False, huge_tree=False)
+    step = 1 << 16
+    try:
+        for offset in range(0, len(payload), step):
+            parser.feed(payload[offset:offset + step])
+            for _, el in parser.read_events():
+                return el
+    except etree.XMLSyntaxError:
+        return None  # the full parse reports it, with its line
+    return None
+
+
+def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     """Parse, validate chunk by chunk, and gather the records; an Anomaly on the first fault.
 
     Each direct child of the root is moved, once parsed, into a small stand-in `declaration` (the
     root's tag and attributes, the header elements, at most CHUNK_RECORDS records) that the XSD
-    validates; its nodes keep their source lines, so the XSD's line is the file's.
+    validates; its nodes keep their source lines, so the XSD's line is the file's. Only records and
+    header elements raise events; anything else at their level is moved along with the next one.
     """
     schema = declaration_schema()
+    first = sniff_root(payload)
+    if first is not None and (refusal := check_root(first, kind, schema)) is not None:
+        return refusal
     record_tag = Q + RECORD_TAG[kind]
     other_tag = Q + RECORD_TAG["CA" if kind == "RG" else "RG"]
-    by_name = record_columns(kind)
-    qlen = len(Q)
+    header_tags = {Q + name: col for name, col in HEADER_COLUMNS.items()}
+    misplaced = {other_tag} | ({Q + n for n in RG_ONLY_HEADER} if kind == "CA" else set())
+    by_tag = {Q + name: col for name, col in record_columns(kind).items()}
+    mo_by_tag = {Q + name: col for name, col in MO_XML_NAMES.items()}
     record_cols = [c for c in columns(kind) if c not in HEADER_COLUMNS.values()]
     values: dict[str, list[str | None]] = {c: [] for c in record_cols}
     lignes: list[int] = []
     header: list[etree._Element] = []
     constants: dict[str, str | None] = {}
-    root: etree._Element | None = None
     chunk: etree._Element | None = None
     in_chunk = 0
-    depth = 0
 
-    def new_chunk() -> etree._Element:
-        assert root is not None
+    def new_chunk(root: etree._Element) -> etree._Element:
         stand_in = etree.Element(root.tag, attrib=dict(root.attrib), nsmap=root.nsmap)
         stand_in.sourceline = root.sourceline
         stand_in.text = root.text
@@ -137,43 +157,54 @@ def stream_records(payload: bytes, kind: Kind):
             stand_in.append(copy.deepcopy(h))
         return stand_in
 
-    events = etree.iterparse(io.BytesIO(payload), events=("start", "end"), encoding="utf-8",
+    def take(el: etree._Element, stand_in: etree._Element) -> None:
+        """Move el, and whatever unwatched siblings precede it, out of the growing document."""
+        skipped = []
+        prev = el.getprevious()
+        while prev is not None:
+            skipped.append(prev)
+            prev = prev.getprevious()
+        for other in reversed(skipped):
+            stand_in.append(other)
+        stand_in.append(el)
+
+    events = etree.iterparse(io.BytesIO(payload), events=("end",),
+                             tag=[record_tag, *header_tags, *misplaced], encoding="utf-8",
                              resolve_entities=False, no_network=True, load_dtd=False,
                              dtd_validation=False, huge_tree=False, remove_comments=True, remove_pis=True)
-    for event, el in events:
-        if event == "start":
-            depth += 1
-            if depth == 1:
-                root = el
-                refusal = check_root(el, kind, schema)
-                if refusal is not None:
-                    return refusal
-                chunk = new_chunk()
-            continue
-        depth -= 1
-        if depth != 1:
-            continue
-        assert root is not None and chunk is not None
-        chunk.append(el)  # moves it out of the growing document
+    root: etree._Element | None = None
+    for _, el in events:
+        parent = el.getparent()
+        if parent is None or parent.getparent() is not None:
+            continue  # not a child of the root: the XSD judges it with its ancestor
+        if root is None:
+            root = parent
+            chunk = new_chunk(root)
+        assert chunk is not None
+        take(el, chunk)
         tag = el.tag
         if tag == record_tag:
             lignes.append(el.sourceline)
-            extract(el, qlen, by_name, values, kind)
+            extract(el, by_tag, mo_by_tag, values, kind)
             in_chunk += 1
             if in_chunk >= CHUNK_RECORDS:
                 refusal = first_schema_error(schema, chunk, root.sourceline)
                 if refusal is not None:
                     return refusal
-                chunk, in_chunk = new_chunk(), 0
-        elif tag == other_tag or (kind == "CA" and isinstance(tag, str) and tag[qlen:] in RG_ONLY_HEADER):
-            return invalid(el.sourceline, f"l'élément {tag[qlen:]} n'est pas attendu dans une "
+                chunk, in_chunk = new_chunk(root), 0
+        elif tag in misplaced:
+            return invalid(el.sourceline, f"l'élément {tag[len(Q):]} n'est pas attendu dans une "
                                           f"déclaration de type {kind}")
         elif not lignes:
             header.append(el)
-            if isinstance(tag, str) and tag[qlen:] in HEADER_COLUMNS:
-                constants[HEADER_COLUMNS[tag[qlen:]]] = el.text
-    if root is None or chunk is None:
-        return malformed(None, "aucun élément")
+            constants[header_tags[tag]] = el.text
+    if root is None:
+        root = events.root
+        chunk = new_chunk(root)
+    assert chunk is not None
+    for rest in list(root):
+        chunk.append(rest)
+    chunk.text = root.text
     refusal = first_schema_error(schema, chunk, root.sourceline)
     if refusal is not None:
         return refusal
@@ -198,23 +229,21 @@ def check_root(root: etree._Element, kind: Kind, schema: etree.XMLSchema) -> Ano
     return None
 
 
-def extract(record: etree._Element, qlen: int, by_name: dict[str, str],
+def extract(record: etree._Element, by_tag: dict[str, str], mo_by_tag: dict[str, str],
             values: dict[str, list[str | None]], kind: Kind) -> None:
     """Append one record's values (None when absent) to the per-column lists."""
     found: dict[str, str | None] = {}
     cumul = False
     for child in record:
-        name = child.tag[qlen:]
-        if name == "milieuOrdinaire":
+        col = by_tag.get(child.tag)
+        if col is not None:
+            found[col] = child.text
+        elif child.tag == MO_TAG:
             cumul = True
             for sub in child:
-                col = MO_XML_NAMES.get(sub.tag[qlen:])
-                if col is not None:
-                    found[col] = sub.text
-        else:
-            col = by_name.get(name)
-            if col is not None:
-                found[col] = child.text
+                mo = mo_by_tag.get(sub.tag)
+                if mo is not None:
+                    found[mo] = sub.text
     if kind == "RG":
         found["cumul_milieu_ordinaire"] = "O" if cumul else "N"
     for col, column in values.items():
