@@ -253,3 +253,35 @@ def test_replace_falls_back_to_remove_and_rename_without_posix_rename():
     files = {"r/y.part": b"first"}
     _replace(_NoPosixRename(files), "r/y.part", "r/y")
     assert files == {"r/y": b"first"}
+
+
+def test_a_name_that_is_not_utf8_blocks_only_its_account(sftp_server, tmp_path):
+    put(sftp_server.root, "alice", "a.csv", b"A")
+    put(sftp_server.root, "bob", "b.csv", b"B")
+    (sftp_server.root / "bob" / "depot" / os.fsdecode(b"caf\xe9.csv")).write_bytes(b"latin-1 name")
+    with transport(sftp_server, tmp_path) as t:
+        with pytest.raises(TransportError, match="pas en UTF-8") as err:
+            t.list_depot("bob", time.time() + 3600, 0)
+        assert err.value.transient is False
+        assert [e.name for e in t.list_depot("alice", time.time() + 3600, 0).ready] == ["a.csv"]
+        assert t.connections == 1
+    assert (sftp_server.root / "bob" / "depot" / os.fsdecode(b"caf\xe9.csv")).exists()
+
+
+def test_a_stalled_server_times_out_and_the_run_reconnects(sftp_server, tmp_path):
+    import signal
+
+    put(sftp_server.root, "alice", "a.csv", b"A")
+    sleeps: list[float] = []
+    t = transport(sftp_server, tmp_path, sleeps, timeout_seconds=1, retries=1)
+    with t:
+        stalled = sftp_server.sshd.session_pids()
+        for pid in stalled:
+            os.kill(pid, signal.SIGSTOP)  # the server stops answering, the TCP link stays open
+        try:
+            listing = t.list_depot("alice", time.time() + 3600, 0)
+        finally:
+            for pid in stalled:
+                os.kill(pid, signal.SIGKILL)
+        assert [e.name for e in listing.ready] == ["a.csv"]
+        assert t.connections == 2 and sleeps == [0.5]
