@@ -32,10 +32,7 @@ def fingerprint(public_key: Path) -> str:
 
 def transport(server, tmp_path: Path, sleeps: list[float] | None = None, **overrides) -> SftpTransport:
     cfg = make_config(tmp_path, source=server.config_section(**overrides))
-    t = SftpTransport.from_config(cfg, environ={PASSPHRASE_ENV: overrides.pop("_pass", "")})
-    if sleeps is not None:
-        t._sleep = sleeps.append
-    return t
+    return SftpTransport.from_config(cfg, environ={}, sleep=time.sleep if sleeps is None else sleeps.append)
 
 
 @pytest.fixture

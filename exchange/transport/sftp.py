@@ -8,7 +8,7 @@ import socket
 import stat
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 import paramiko
 
@@ -102,7 +102,12 @@ class SftpTransport:
         self.connections = 0  # connections opened during this run (1 unless one died and was reopened)
 
     @classmethod
-    def from_config(cls, config: "Config", environ: dict[str, str] | None = None) -> "SftpTransport":
+    def from_config(
+        cls,
+        config: "Config",
+        environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> "SftpTransport":
         """From [source]: key and known_hosts resolved against the configuration's folder."""
         src = config.source
         env = os.environ if environ is None else environ
@@ -116,6 +121,7 @@ class SftpTransport:
             passphrase=env.get(PASSPHRASE_ENV) or None,
             timeout=src.timeout_seconds,
             retries=src.retries,
+            sleep=sleep,
         )
 
     # ---- connection -------------------------------------------------------------------------
@@ -239,7 +245,7 @@ class SftpTransport:
             try:
                 attrs = sftp.stat(self.root)  # the configured root itself may be a link
             except OSError as e:
-                if not self._alive():
+                if not (self._alive() and _server_refusal(e)):
                     raise
                 raise _Permanent(f"dossier de dépôt SFTP introuvable : {self.root} ({e})") from e
             if not stat.S_ISDIR(attrs.st_mode or 0):
