@@ -204,7 +204,8 @@ def _number_checks(kind: Kind) -> list[_Check]:
         detail = pl.concat_str([fr_number(_h(taux), False), pl.lit(" % de 35 h + "),
                                 fr_number(_h(HOURS_COLUMN), False), pl.lit(" h = "),
                                 fr_number((load + 50) // 100), pl.lit(" h")])
-        checks.append(_Check("W03", "", _rate_ok(taux) & _hours_ok() & (load > FULL_TIME_HOURS * 10_000),
+        over = _rate_ok(taux) & _hours_ok() & (load > FULL_TIME_HOURS * 10_000)
+        checks.append(_Check("W03", "", (pl.col("_cumul") == True) & over,  # noqa: E712
                              detail=detail))
     else:
         before, after = _h("taux_activite_avant"), _h("taux_activite_apres")
