@@ -148,16 +148,25 @@ def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
                      records_in=row["records_in"] or 0, records_rejected=row["records_rejected"] or 0)
 
 
-def _acknowledge(ctx: CycleContext, row: dict) -> None:
-    """Write both comptes rendus (keeping the previous pair of the same name), then ACQUITTE."""
+def _acknowledge(ctx: CycleContext, row: dict, replaying: bool = False) -> None:
+    """Write both comptes rendus, keeping the pair they replace as <name>.<its id>.CR.*, then ACQUITTE.
+
+    `<name>.CR.*` always describes the latest reception of that name: a replayed file that has a later
+    namesake writes its pair straight under its own id.
+    """
+    name, account, file_id = row["name"], row["account"], row["id"]
     with ctx.engine.connect() as conn:
         j = stored_judgement(conn, row)
-        previous = ledger.previous_acknowledged(conn, row["account"], row["name"], row["id"])
-    if previous is not None:
-        for ext in ("CR.csv", "CR.xml"):
-            ctx.transport.rename_retour(row["account"], f"{row['name']}.{ext}", f"{row['name']}.{previous}.{ext}")
-    ctx.transport.write_retour(row["account"], f"{row['name']}.CR.csv", cr_csv(j, row["processing_date"]))
-    ctx.transport.write_retour(row["account"], f"{row['name']}.CR.xml", cr_xml(j, row["processing_date"]))
+        previous = ledger.previous_acknowledged(conn, account, name, file_id)
+        later = ledger.later_reception(conn, account, name, file_id)
+    stem = name if later is None else f"{name}.{file_id}"
+    if later is None:
+        replaced = file_id if replaying else previous
+        if replaced is not None:
+            for ext in ("CR.csv", "CR.xml"):
+                ctx.transport.rename_retour(account, f"{name}.{ext}", f"{name}.{replaced}.{ext}")
+    ctx.transport.write_retour(account, f"{stem}.CR.csv", cr_csv(j, row["processing_date"]))
+    ctx.transport.write_retour(account, f"{stem}.CR.xml", cr_xml(j, row["processing_date"]))
     with ctx.engine.begin() as conn:
         ledger.set_state(conn, row["id"], ledger.ACQUITTE)
 
@@ -191,7 +200,7 @@ def advance(ctx: CycleContext, file_id: int) -> dict:
     with ctx.engine.connect() as conn:
         row = ledger.get_file(conn, file_id)
     if row["state"] == ledger.TRAITE:
-        _acknowledge(ctx, row)
+        _acknowledge(ctx, row, replaying=bool(row["replays"]))
         _event(ctx, "comptes rendus déposés", file_id=file_id, account=row["account"], state=ledger.ACQUITTE)
         with ctx.engine.connect() as conn:
             codes = [a["code"] for a in ledger.file_anomalies(conn, file_id)]

@@ -79,6 +79,15 @@ def previous_acknowledged(conn: Connection, account: str, name: str, before_id: 
     ).scalar()
 
 
+def later_reception(conn: Connection, account: str, name: str, after_id: int) -> int | None:
+    """A later reception of the same name, if any."""
+    return conn.execute(
+        select(func.min(files.c.id)).where(and_(
+            files.c.account == account, files.c.name == name, files.c.id > after_id,
+        ))
+    ).scalar()
+
+
 def store_anomalies(conn: Connection, file_id: int, frame) -> None:  # noqa: ANN001 - polars frame
     conn.execute(anomalies.delete().where(anomalies.c.file_id == file_id))
     if frame.height:
