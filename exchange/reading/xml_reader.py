@@ -51,10 +51,25 @@ def with_line(line: int | None, message: str) -> str:
     return f"ligne {line} : {message}" if line else message
 
 
+def syntax_error(e: etree.XMLSyntaxError) -> Anomaly:
+    """F03 for a document that does not parse, with the parser's own first error and line.
+
+    With resolve_entities=False lxml's iterparse may raise a generic "no element found" at line 0;
+    the parser's error log then holds the real cause.
+    """
+    logged = [x for x in e.error_log if x.level >= etree.ErrorLevels.ERROR and x.line]
+    if (not e.lineno or e.msg == "no element found") and logged:
+        return malformed(logged[0].line, logged[0].message)
+    return malformed(e.lineno or None, (e.msg or str(e)).split(", line ")[0])
+
+
 def first_schema_error(schema: etree.XMLSchema, element: etree._Element, default_line: int) -> Anomaly | None:
     """The XSD's first complaint about a (partial) declaration, or None when it is valid."""
-    if schema.validate(element):
-        return None
+    try:
+        if schema.validate(element):
+            return None
+    except etree.XMLSchemaValidateError:  # e.g. an unresolved entity reference node
+        return invalid(default_line, "le contenu ne peut pas être validé")
     error = next(iter(schema.error_log))
     return invalid(error.line or default_line, error.message)
 
@@ -98,11 +113,11 @@ def read_xml(data: bytes, kind: Kind) -> ReadResult:
     payload, encoding = decoded
     if not payload.lstrip().startswith(b"<"):
         return refused(Anomaly.of("F01", "illisible", detail="le contenu n'est pas du XML"), encoding)
+    etree.clear_error_log()  # lxml keeps a per-thread log that syntax errors copy from
     try:
         outcome = stream_records(payload, kind)
     except etree.XMLSyntaxError as e:
-        line = e.lineno or (e.position[0] if e.position else None)
-        return refused(malformed(line, e.msg or str(e)), encoding)
+        return refused(syntax_error(e), encoding)
     if isinstance(outcome, Anomaly):
         return refused(outcome, encoding)
     return ReadResult(frame=outcome, anomalies=[], encoding=encoding)
