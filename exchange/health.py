@@ -1,0 +1,158 @@
+"""Health for monitoring (`status`): last runs, files waiting, stuck and rejected; OK or ALERTE with reasons."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Engine
+
+from exchange.db import anomalies, files, runs
+from exchange.ledger import ACQUITTE, as_utc, utcnow
+from exchange.transport.base import Transport, TransportError
+
+JOBS = ("run", "collect", "nightly", "campaign")
+NIGHTLY_MAX_AGE = timedelta(hours=26)
+STUCK_AFTER = timedelta(hours=24)
+REJECTIONS_WINDOW = timedelta(hours=24)
+
+
+@dataclass
+class Health:
+    """What `status` reports; `reasons` (French) is empty when healthy."""
+
+    checked_at: datetime
+    reasons: list[str] = field(default_factory=list)
+    last_runs: dict[str, dict | None] = field(default_factory=dict)
+    depot: dict[str, int] | None = None  # files waiting per account; None when the source is unreachable
+    source_error: str | None = None
+    states: dict[str, int] = field(default_factory=dict)
+    stuck: list[dict] = field(default_factory=list)
+    rejected_by_code: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.reasons
+
+
+def _run_view(row) -> dict:  # noqa: ANN001 - a result mapping
+    return {"id": row["id"], "job": row["job"], "debut": as_utc(row["started_at"]),
+            "fin": as_utc(row["ended_at"]), "statut": row["status"], "erreur": row["error"]}
+
+
+def _last_run(conn, job: str, finished_only: bool = False) -> dict | None:  # noqa: ANN001
+    q = select(runs).where(runs.c.job == job)
+    if finished_only:
+        q = q.where(runs.c.status.in_(("OK", "ECHEC")))
+    row = conn.execute(q.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(1)).mappings().first()
+    return _run_view(row) if row else None
+
+
+def _stamp(value: datetime) -> str:
+    return value.astimezone().strftime("%d/%m/%Y %H:%M")
+
+
+def _nightly_reasons(conn, now: datetime) -> list[str]:  # noqa: ANN001
+    """Last nightly that really ran (OK/ECHEC): failed, or older than 26 h; none at all only alerts
+    when the ledger shows runs older than 26 h (the service has been in use for a day without one)."""
+    last = _last_run(conn, "nightly", finished_only=True)
+    if last is None:
+        first = conn.execute(select(func.min(runs.c.started_at))).scalar()
+        if first is not None and as_utc(first) < now - NIGHTLY_MAX_AGE:
+            return ["aucune exécution nightly réussie ou échouée enregistrée depuis plus de 26 h "
+                    "(le planificateur tourne-t-il ?)"]
+        return []
+    reasons = []
+    if last["statut"] == "ECHEC":
+        reasons.append(f"la dernière exécution nightly (n° {last['id']}, {_stamp(last['debut'])}) a échoué : "
+                       f"{last['erreur'] or 'erreur inconnue'}")
+    if last["debut"] < now - NIGHTLY_MAX_AGE:
+        hours = int((now - last["debut"]).total_seconds() // 3600)
+        reasons.append(f"la dernière exécution nightly (n° {last['id']}) date de {hours} h (plus de 26 h)")
+    return reasons
+
+
+def _depot(transport: Transport) -> dict[str, int]:
+    with transport as t:
+        return {account: t.depot_count(account) for account in t.accounts()}
+
+
+def _rejections(conn, since: datetime) -> dict[str, int]:  # noqa: ANN001
+    """REJETE files processed since `since`, by file-level code, else by their blocking record codes."""
+    rejected = conn.execute(select(files.c.id, files.c.code).where(and_(
+        files.c.statut == "REJETE", files.c.processed_at >= since))).all()
+    counts: Counter = Counter()
+    without_code = [fid for fid, code in rejected if not code]
+    counts.update(code for _fid, code in rejected if code)
+    if without_code:
+        pairs = conn.execute(select(anomalies.c.file_id, anomalies.c.code).distinct().where(and_(
+            anomalies.c.file_id.in_(without_code), anomalies.c.gravite == "BLOQUANTE"))).all()
+        counts.update(code for _fid, code in pairs)
+    return dict(sorted(counts.items()))
+
+
+def check_health(engine: Engine, transport: Transport | None, now: datetime | None = None) -> Health:
+    """The health of the service; `transport` is an unopened drop-area transport (None: not checked)."""
+    now = now or utcnow()
+    health = Health(checked_at=now)
+    with engine.connect() as conn:
+        health.last_runs = {job: _last_run(conn, job) for job in JOBS}
+        health.reasons += _nightly_reasons(conn, now)
+        health.states = {state: n for state, n in conn.execute(
+            select(files.c.state, func.count()).group_by(files.c.state).order_by(files.c.state)).all()}
+        stuck = conn.execute(select(files).where(and_(
+            files.c.state != ACQUITTE, files.c.state_changed_at < now - STUCK_AFTER)).order_by(files.c.id)).mappings()
+        health.stuck = [{"id": r["id"], "fichier": r["name"], "compte": r["account"], "etat": r["state"],
+                         "depuis": as_utc(r["state_changed_at"])} for r in stuck]
+        health.rejected_by_code = _rejections(conn, now - REJECTIONS_WINDOW)
+    if health.stuck:
+        health.reasons.append(f"{len(health.stuck)} fichier(s) bloqué(s) depuis plus de 24 h "
+                              f"(n° {', '.join(str(s['id']) for s in health.stuck[:10])}"
+                              f"{'…' if len(health.stuck) > 10 else ''})")
+    if transport is not None:
+        try:
+            health.depot = _depot(transport)
+        except (TransportError, OSError) as e:
+            health.source_error = str(e) or e.__class__.__name__
+            health.reasons.append(f"zone de dépôt injoignable : {health.source_error}")
+    return health
+
+
+def health_text(h: Health) -> str:
+    """French report; first line « ÉTAT : OK » or « ÉTAT : ALERTE », then one reason per line."""
+    lines = ["ÉTAT : OK" if h.healthy else "ÉTAT : ALERTE"]
+    lines += [f"- {r}" for r in h.reasons]
+    lines += ["", "Dernières exécutions :"]
+    for job, run in h.last_runs.items():
+        if run is None:
+            lines.append(f"  {job:<9} aucune")
+        else:
+            end = _stamp(run["fin"]) if run["fin"] else "en cours"
+            lines.append(f"  {job:<9} n° {run['id']} : {run['statut']}, début {_stamp(run['debut'])}, fin {end}")
+    if h.depot is None:
+        lines.append("Fichiers en attente dans depot/ : inconnu (zone de dépôt injoignable)" if h.source_error
+                     else "Fichiers en attente dans depot/ : non vérifié")
+    else:
+        waiting = sum(h.depot.values())
+        lines.append(f"Fichiers en attente dans depot/ : {waiting}")
+        lines += [f"  {account} : {n}" for account, n in h.depot.items() if n]
+    lines.append("Fichiers par état : " + (", ".join(f"{s} {n}" for s, n in h.states.items()) or "aucun fichier"))
+    lines.append(f"Fichiers bloqués depuis plus de 24 h : {len(h.stuck)}")
+    lines += [f"  n° {s['id']} {s['compte']}/{s['fichier']} : {s['etat']} depuis le {_stamp(s['depuis'])}"
+              for s in h.stuck]
+    lines.append("Fichiers rejetés ces dernières 24 h, par code : "
+                 + (", ".join(f"{c} × {n}" for c, n in h.rejected_by_code.items()) or "aucun"))
+    return "\n".join(lines) + "\n"
+
+
+def health_json(h: Health) -> dict:
+    """The same content as one JSON-ready object (French keys, like the other listings)."""
+    return {
+        "etat": "OK" if h.healthy else "ALERTE", "raisons": h.reasons, "verifie_le": h.checked_at,
+        "dernieres_executions": h.last_runs, "depot": h.depot, "source_injoignable": h.source_error,
+        "fichiers_par_etat": h.states, "fichiers_bloques": h.stuck, "rejets_24h_par_code": h.rejected_by_code,
+    }
+
+
+__all__ = ["Health", "check_health", "health_text", "health_json"]

@@ -1,0 +1,1 @@
+"""Scheduled jobs: the APScheduler wiring, the job functions and the `scheduler`/`status` commands."""

@@ -1,0 +1,58 @@
+"""The `scheduler` and `status` commands, loaded by exchange.cli (add_commands)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from exchange.config import Config, ConfigError
+
+
+def _config_path(args: argparse.Namespace) -> str | None:
+    """The configuration file the jobs will reload, absolute (the job store outlives the working folder)."""
+    from pathlib import Path
+
+    if args.config is not None:
+        return str(Path(args.config).resolve())
+    default = Path("esat-exchange.toml")
+    return str(default.resolve()) if default.exists() else None
+
+
+def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
+    from exchange.db import open_database
+    from jobs.scheduler import serve
+
+    engine = open_database(config.database_url)
+    try:
+        return serve(config, _config_path(args), engine)
+    except ConfigError as e:
+        print(f"Erreur de configuration : {e}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from exchange.db import open_database
+    from exchange.health import check_health, health_json, health_text
+    from exchange.transport.factory import open_transport
+
+    engine = open_database(config.database_url)
+    try:
+        health = check_health(engine, open_transport(config))
+    finally:
+        engine.dispose()
+    if args.format == "json":
+        sys.stdout.write(json.dumps(health_json(health), ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(health_text(health))
+    return 0 if health.healthy else 1
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    sched = sub.add_parser("scheduler", help="exécuter les tâches planifiées de [schedule] jusqu'à l'arrêt "
+                                             "(SIGTERM/SIGINT : fin du fichier en cours, puis sortie)")
+    sched.set_defaults(handler=cmd_scheduler)
+    status = sub.add_parser("status", help="état pour la supervision : 0 sain, 1 alerte")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.set_defaults(handler=cmd_status)

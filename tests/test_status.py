@@ -1,0 +1,169 @@
+"""`status`: exit 0 when healthy, 1 with French reasons when the nightly failed or is stale, a file is stuck,
+or the drop area is unreachable."""
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert, update
+
+from exchange.db import anomalies, files, open_database, runs
+from exchange.ledger import utcnow
+from tests.areas import cli, seed_examples
+from tests.conftest import EXAMPLES
+
+
+@pytest.fixture
+def area(tmp_path, db_url):
+    seed_examples(tmp_path, db_url)
+    code, out, err = cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))
+    assert code == 0, out + err
+    return tmp_path, open_database(db_url)
+
+
+def add_run(engine, job: str, status: str, hours_ago: float, error: str | None = None) -> int:
+    start = utcnow() - timedelta(hours=hours_ago)
+    with engine.begin() as conn:
+        return int(conn.execute(insert(runs).values(
+            job=job, started_at=start, ended_at=start + timedelta(minutes=2), status=status, error=error,
+            files_seen=0, files_accepted=0, files_partial=0, files_rejected=0, files_duplicate=0,
+            records_in=0, records_accepted=0, records_rejected=0)).inserted_primary_key[0])
+
+
+def status(base, fmt: str = "text"):
+    return cli(base, "status", "--format", fmt)
+
+
+def test_healthy_after_a_nightly(area):
+    base, engine = area
+    (base / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_RG_20251210_001.csv").rename(
+        base / "late.csv")
+    code, out, err = cli(base, "run", "--as-of", "2025-12-15")
+    assert code == 0, out + err
+    shutil.move(base / "late.csv", base / "drop" / "esat-seine" / "depot" / "late.csv")
+    nightly = add_run(engine, "nightly", "OK", hours_ago=3)
+    code, out, _ = status(base)
+    assert code == 0, out
+    assert out.splitlines()[0] == "ÉTAT : OK"
+    assert f"nightly   n° {nightly} : OK" in out
+    assert "Fichiers en attente dans depot/ : 1" in out and "esat-seine : 1" in out
+    assert "Fichiers par état : ACQUITTE 3" in out
+    code, out, _ = status(base, "json")
+    data = json.loads(out)
+    assert code == 0 and data["etat"] == "OK" and data["raisons"] == []
+    assert data["depot"] == {"esat-seine": 1, "horizon-paie": 0}
+    assert data["dernieres_executions"]["nightly"]["id"] == nightly
+    assert data["dernieres_executions"]["run"]["statut"] == "OK"
+    assert data["dernieres_executions"]["campaign"] is None
+    assert data["fichiers_par_etat"] == {"ACQUITTE": 3}
+
+
+def test_fresh_install_is_healthy(area):
+    base, _ = area
+    code, out, _ = status(base)
+    assert code == 0 and out.startswith("ÉTAT : OK\n")
+    assert "nightly   aucune" in out
+
+
+def test_last_nightly_failed(area):
+    base, engine = area
+    add_run(engine, "nightly", "OK", hours_ago=27)
+    failed = add_run(engine, "nightly", "ECHEC", hours_ago=2, error="disque plein")
+    add_run(engine, "nightly", "IGNORE", hours_ago=1)  # a skipped duplicate does not hide the failure
+    code, out, _ = status(base)
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "ÉTAT : ALERTE"
+    assert lines[1].startswith(f"- la dernière exécution nightly (n° {failed}, ") and lines[1].endswith(
+        "a échoué : disque plein")
+    code, out, _ = status(base, "json")
+    assert code == 1 and json.loads(out)["etat"] == "ALERTE"
+
+
+def test_nightly_older_than_26_hours(area):
+    base, engine = area
+    old = add_run(engine, "nightly", "OK", hours_ago=30)
+    add_run(engine, "collect", "OK", hours_ago=0.2)  # collects do not replace the nightly
+    code, out, _ = status(base)
+    assert code == 1
+    assert out.splitlines()[:2] == ["ÉTAT : ALERTE",
+                                    f"- la dernière exécution nightly (n° {old}) date de 30 h (plus de 26 h)"]
+
+
+def test_nightly_of_25_hours_is_fine(area):
+    base, engine = area
+    add_run(engine, "nightly", "OK", hours_ago=25)
+    assert status(base)[0] == 0
+
+
+def test_no_nightly_while_in_service_for_days(area):
+    base, engine = area
+    add_run(engine, "collect", "OK", hours_ago=48)
+    code, out, _ = status(base)
+    assert code == 1
+    assert "aucune exécution nightly" in out.splitlines()[1]
+
+
+def test_file_stuck_in_traite_for_two_days(area):
+    base, engine = area
+    assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
+    add_run(engine, "nightly", "OK", hours_ago=1)
+    with engine.begin() as conn:
+        conn.execute(update(files).where(files.c.id == 2).values(
+            state="TRAITE", state_changed_at=utcnow() - timedelta(days=2)))
+        conn.execute(update(files).where(files.c.id == 3).values(  # stuck, but only for 20 h: not yet
+            state="RECU", state_changed_at=utcnow() - timedelta(hours=20)))
+    code, out, _ = status(base)
+    assert code == 1
+    assert out.splitlines()[1] == "- 1 fichier(s) bloqué(s) depuis plus de 24 h (n° 2)"
+    assert "Fichiers bloqués depuis plus de 24 h : 1" in out
+    code, out, _ = status(base, "json")
+    stuck = json.loads(out)["fichiers_bloques"]
+    assert [(s["id"], s["etat"]) for s in stuck] == [(2, "TRAITE")]
+
+
+def test_quarantined_file_alerts_after_a_day(area):
+    base, engine = area
+    assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
+    add_run(engine, "nightly", "OK", hours_ago=1)
+    with engine.begin() as conn:
+        conn.execute(update(files).where(files.c.id == 4).values(
+            state="QUARANTAINE", state_changed_at=utcnow() - timedelta(hours=25)))
+    code, out, _ = status(base)
+    assert code == 1 and "(n° 4)" in out.splitlines()[1]
+
+
+def test_unreachable_drop_area(area):
+    base, engine = area
+    add_run(engine, "nightly", "OK", hours_ago=1)
+    shutil.rmtree(base / "drop")
+    code, out, _ = status(base)
+    assert code == 1
+    assert out.splitlines()[1].startswith("- zone de dépôt injoignable : ")
+    assert "Fichiers en attente dans depot/ : inconnu (zone de dépôt injoignable)" in out
+    data = json.loads(status(base, "json")[1])
+    assert data["depot"] is None and data["source_injoignable"]
+
+
+def test_recent_rejections_by_code(area):
+    base, engine = area
+    add_run(engine, "nightly", "OK", hours_ago=1)
+    now = utcnow()
+    rows = [("a.csv", "F01", now - timedelta(hours=1)), ("b.csv", "F01", now - timedelta(hours=2)),
+            ("c.csv", "H02", now - timedelta(hours=3)), ("d.csv", None, now - timedelta(hours=4)),
+            ("e.csv", "F01", now - timedelta(hours=30))]  # too old to count
+    with engine.begin() as conn:
+        for name, code, when in rows:
+            fid = conn.execute(insert(files).values(
+                account="esat-seine", name=name, sha256=name * 8, size=1, stored_path="/x", state="ACQUITTE",
+                state_changed_at=when, statut="REJETE", code=code, received_at=when, processing_date=when.date(),
+                processed_at=when, replays=0)).inserted_primary_key[0]
+            if code is None:  # every record rejected: counted by its blocking record codes, once per file
+                for ligne, c, g in ((2, "R02", "BLOQUANTE"), (3, "R02", "BLOQUANTE"), (4, "W01", "AVERTISSEMENT")):
+                    conn.execute(insert(anomalies).values(file_id=fid, ligne=ligne, code=c, gravite=g, message="m"))
+    code, out, _ = status(base)
+    assert code == 0, out
+    assert "Fichiers rejetés ces dernières 24 h, par code : F01 × 2, H02 × 1, R02 × 1" in out
+    assert json.loads(status(base, "json")[1])["rejets_24h_par_code"] == {"F01": 2, "H02": 1, "R02": 1}
