@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exchange.rules import RecordCheck, validate_records
 from schemas.anomalies import ANOMALY_SCHEMA
@@ -502,3 +504,45 @@ def test_w08_date_effet_window(effet, bad):
     result = check("CA", {**CA_FIN, "date_effet": effet})
     assert (found(result) == [expected("W08")]) is bad
     assert result.typed["rejete"].to_list() == [False]
+
+
+# --- reference data and the frame's bound computation -------------------------------------------------
+
+def test_monthly_smic_matches_the_published_values():
+    ref = load_reference()
+    assert [str(s.monthly) for s in ref.smic] == ["1709.28", "1747.20", "1766.92", "1801.80", "1823.03"]
+    assert [str(ref.smic_monthly_for_year(y)) for y in (2023, 2024, 2025, 2026)] == [
+        "1747.20", "1801.80", "1801.80", "1823.03"]
+    assert ref.smic_monthly_for_year(2019) is None
+    assert "976" not in ref.caf_codes_in_scope() and "2A" in ref.caf_codes_in_scope()
+    assert len(ref.caf_codes_in_scope()) == 100
+
+
+def french(amount: Decimal) -> str:
+    euros, cents = f"{amount:.2f}".split(".")
+    return f"{int(euros):,}".replace(",", " ") + "," + cents
+
+
+def with_nir_key(body13: str) -> str:
+    return body13 + "%02d" % (97 - int(body13) % 97)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 10_000), min_size=1, max_size=20, unique=True), st.sampled_from(["2023", "2025", "2026"]))
+def test_frame_bound_equals_the_decimal_bound(taux_hundredths, annee):
+    """W01 fires exactly one cent above Reference.bound_amount, for any rate."""
+    ref = load_reference()
+    rows, bounds = [], []
+    for i, t in enumerate(taux_hundredths):
+        taux = Decimal(t) / 100
+        bound = ref.bound_amount("remuneration_garantie_max", int(annee), taux)
+        bounds.append(bound)
+        for sex, amount in (("1", bound), ("2", bound + Decimal("0.01"))):
+            text = f"{amount:.2f}"
+            rows.append(rg(nir=with_nir_key(sex + "8505780%05d" % i), taux_activite_esat=str(taux),
+                           annee_reference=annee, remuneration_garantie_nette=text,
+                           part_financee_esat_nette="0", aide_au_poste_nette=text))
+    result = validate_records(raw("RG", rows), "RG", AS_OF, ref)
+    w01 = result.anomalies.filter(pl.col("code") == "W01")
+    assert w01["ligne"].to_list() == list(range(3, 2 + len(rows), 2))  # only the cent-above rows
+    assert w01["message"].to_list() == [rule("W01").render(detail=f"maximum {french(b)} €") for b in bounds]

@@ -104,8 +104,9 @@ def fr_number(hundredths_expr: pl.Expr, keep_zero_cents: bool = True) -> pl.Expr
 def _working_frame(raw: pl.DataFrame, kind: Kind) -> pl.DataFrame:
     """The raw frame (missing columns added as null) plus parsed helper columns."""
     cols = columns(kind)
+    present = [pl.col(c).cast(pl.String) for c in cols if c in raw.columns]
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in cols if c not in raw.columns]
-    frame = (raw.with_columns(missing) if missing else raw).rechunk()
+    frame = raw.with_columns(present + missing).rechunk()
     nir = pl.col("nir")
     helpers = [parse_date(pl.col(c)).alias(f"_d_{c}") for c in cols if c in DATE_COLUMNS]
     helpers += [hundredths(pl.col(c)).alias(f"_h_{c}") for c in cols
