@@ -32,10 +32,15 @@ def declaration_schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.fromstring(text, parser=safe_parser()))
 
 
+def hardened() -> dict[str, bool]:
+    """The options of every parser here: resolve nothing, fetch nothing, no DTD, libxml2's limits."""
+    return {"resolve_entities": False, "no_network": True, "load_dtd": False,
+            "dtd_validation": False, "huge_tree": False}
+
+
 def safe_parser() -> etree.XMLParser:
     """A parser that resolves nothing and fetches nothing."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           dtd_validation=False, huge_tree=False)
+    return etree.XMLParser(**hardened())
 
 
 def malformed(line: int | None, message: str) -> Anomaly:
@@ -125,8 +130,7 @@ def read_xml(data: bytes, kind: Kind) -> ReadResult:
 
 def sniff_root(payload: bytes) -> etree._Element | None:
     """The root element's start tag (tag and attributes), read from the first bytes only."""
-    parser = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True,
-                                 load_dtd=False, dtd_validation=False, huge_tree=False)
+    parser = etree.XMLPullParser(events=("start",), **hardened())
     step = 1 << 16
     try:
         for offset in range(0, len(payload), step):
@@ -185,8 +189,7 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
 
     events = etree.iterparse(io.BytesIO(payload), events=("end",),
                              tag=[record_tag, *header_tags, *misplaced], encoding="utf-8",
-                             resolve_entities=False, no_network=True, load_dtd=False,
-                             dtd_validation=False, huge_tree=False, remove_comments=True, remove_pis=True)
+                             remove_comments=True, remove_pis=True, **hardened())
     root: etree._Element | None = None
     for _, el in events:
         parent = el.getparent()
