@@ -80,7 +80,7 @@ def judge(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_recor
     read = read_declaration(data, fname)
     notes = [a for a in read.anomalies if not a.blocking]  # W07
     if read.blocking is not None or read.frame is None:
-        return rejected_file(name, read.blocking or Anomaly.of("F01", "illisible", detail="format inconnu"), fname)
+        return rejected_file(name, read.blocking or Anomaly.of("F01", "illisible", detail="format inconnu"), fname, notes)
     raw = read.frame
     if raw.height > max_records:
         return rejected_file(name, Anomaly.of("F07", "enregistrements", detail=f"{raw.height} pour {max_records} au plus"),

@@ -61,10 +61,10 @@ def sort_entries(entries: list[Entry], now: float, settle_seconds: float) -> Lis
     waiting: list[Entry] = []
     refused: list[tuple[Entry, str]] = []
     for e in entries:
-        if is_partial(e.name):
-            waiting.append(e)
-        elif not is_safe_name(e.name):
+        if not is_safe_name(e.name):  # reported even when it looks like an upload in progress
             refused.append((e, UNSAFE_REASON))
+        elif is_partial(e.name):
+            waiting.append(e)
         elif not e.regular:
             refused.append((e, NOT_REGULAR_REASON))
         elif now - e.mtime < settle_seconds:
