@@ -45,9 +45,13 @@ def test_examples_give_expected(area):
     code, out, err = cli(area, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
     assert "4 ACCEPTE" in out
+    assert_expected(area, area / "drop")
 
+
+def assert_expected(area: Path, drop: Path) -> None:
+    """Every line of examples/EXPECTED.md for a run over the examples' drop area."""
     for account, name in FILES:
-        acc = area / "drop" / account
+        acc = drop / account
         assert not (acc / "depot" / name).exists()
         assert (acc / "archive" / name).read_bytes() == (EXAMPLES / "drop" / account / "depot" / name).read_bytes()
         rows = read_cr(acc / "retour" / f"{name}.CR.csv")
