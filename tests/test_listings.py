@@ -1,0 +1,63 @@
+"""Operators' listings: runs and files in text, csv and json, recorded the same on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from tests.areas import cli, seed_examples
+from tests.conftest import EXAMPLES
+
+
+def test_runs_and_files_are_recorded_and_listed(tmp_path, db_url):
+    seed_examples(tmp_path, db_url)
+    assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
+    (tmp_path / "drop" / "esat-seine" / "depot" / "mauvais-nom.csv").write_text("x;y\n1;2\n")
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+
+    code, out, _ = cli(tmp_path, "runs", "list", "--format", "json")
+    (run,) = json.loads(out)
+    assert {k: run[k] for k in ("id", "job", "statut", "fichiers", "enregistrements_acceptes",
+                                "enregistrements_rejetes")} == {
+        "id": 1, "job": "run", "statut": "OK", "fichiers": 5, "enregistrements_acceptes": 9,
+        "enregistrements_rejetes": 0}
+    assert run["debut"] <= run["fin"]
+    code, out, _ = cli(tmp_path, "runs", "show", "1", "--format", "json")
+    shown = json.loads(out)
+    assert shown["anomalies_par_code"] == {"F02": 1}
+    assert len(shown["fichiers_emis"]) == 7
+    assert shown["date_traitement"] == "2025-12-15"
+    code, out, _ = cli(tmp_path, "runs", "list", "--format", "csv")
+    header = out.splitlines()[0].split(";")
+    assert header[:5] == ["id", "job", "debut", "fin", "statut"]
+    code, out, _ = cli(tmp_path, "runs", "show", "1")
+    assert "Exécution n° 1 (run) : OK" in out and "F02 × 1" in out
+
+    code, out, _ = cli(tmp_path, "files", "list", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out), delimiter=";"))
+    assert {"id", "fichier", "compte", "siret", "type", "date_reception", "statut"} <= set(rows[0])
+    assert sorted((r["compte"], r["statut"]) for r in rows) == [
+        ("esat-seine", "ACCEPTE"), ("esat-seine", "ACCEPTE"), ("esat-seine", "REJETE"),
+        ("horizon-paie", "ACCEPTE"), ("horizon-paie", "ACCEPTE")]
+    code, out, _ = cli(tmp_path, "files", "list", "--status", "rejete", "--format", "json")
+    (rejected,) = json.loads(out)
+    assert (rejected["fichier"], rejected["code"], rejected["siret"], rejected["type"]) == ("mauvais-nom.csv", "F02", None, None)
+    code, out, _ = cli(tmp_path, "files", "list", "--siret", "44306184100021", "--format", "json")
+    assert sorted(f["type"] for f in json.loads(out)) == ["CA", "RG"]
+    code, out, _ = cli(tmp_path, "files", "show", str(rejected["id"]))
+    assert "mauvais-nom.csv" in out and "F02" in out and "Le nom du fichier ne suit pas" in out
+    code, out, _ = cli(tmp_path, "files", "list")
+    assert "Fichier" in out and "Statut" in out and "ESAT_81234567600017_RG_20251210_001.csv" in out
+    assert cli(tmp_path, "files", "show", "999")[0] == 1
+
+
+def test_files_show_masks_nir(tmp_path):
+    seed_examples(tmp_path)
+    assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
+    rg = tmp_path / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_RG_20251210_001.csv"
+    rg.write_text(rg.read_text(encoding="utf-8").replace("Martin;Jérôme", ";Jérôme"), encoding="utf-8")
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    for fmt in ("text", "csv", "json"):
+        code, out, _ = cli(tmp_path, "files", "show", "2", "--format", fmt)
+        assert code == 0
+        assert "18505********91" in out and "185057800608491" not in out
