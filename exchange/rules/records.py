@@ -270,8 +270,15 @@ def _render(check: _Check) -> pl.Expr:
 
 def _anomalies(frame: pl.DataFrame, checks: list[_Check]) -> pl.DataFrame:
     masked = frame.with_columns([c.mask.fill_null(False).alias(f"_m{i}") for i, c in enumerate(checks)])
+    # Most checks find nothing: build the (costly to plan) per-check branches only for those that hit,
+    # over the few rows that have at least one hit.
+    counts = masked.select(pl.col(f"_m{i}").sum() for i in range(len(checks))).row(0) if checks else ()
+    hits = [i for i, n in enumerate(counts) if n]
+    if hits:
+        masked = masked.filter(pl.any_horizontal(pl.col(f"_m{i}") for i in hits))
     parts = []
-    for i, c in enumerate(checks):
+    for i in hits:
+        c = checks[i]
         r = rule(c.code, c.variant)
         parts.append(masked.lazy().filter(pl.col(f"_m{i}")).select(
             pl.col("ligne").cast(pl.Int64), pl.col("nir"), pl.lit(c.code).alias("code"),
