@@ -8,7 +8,6 @@ from datetime import date
 from functools import cache
 from importlib import resources
 
-import polars as pl
 from lxml import etree
 
 from exchange.csv_cells import guard_text
@@ -119,7 +118,3 @@ def cr_text(j: Judgement, processing_date: date) -> str:
             champ = f" [{r['champ']}]" if r["champ"] else ""
             lines.append(f"  {r['code']} {r['gravite']} ({where}{who}){champ} : {r['message']}")
     return "\n".join(lines) + "\n"
-
-
-def cr_frame(j: Judgement, processing_date: date) -> pl.DataFrame:
-    return pl.DataFrame(cr_rows(j, processing_date))

@@ -1,14 +1,17 @@
 """Judging one received file: the file-level checks in the spec's order, then every record rule."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Callable
 
 import polars as pl
 
-from schemas.anomalies import Anomaly, anomalies_frame, empty_anomalies
+from exchange.reading import read_declaration
+from exchange.rules import check_content, validate_records
+from schemas.anomalies import Anomaly, anomalies_frame
 from schemas.declaration import FileName, Kind, parse_file_name
+from schemas.reference import load_reference
 
 ACCEPTE, PARTIEL, REJETE, DOUBLON = "ACCEPTE", "PARTIEL", "REJETE", "DOUBLON"
 
@@ -31,7 +34,6 @@ class Judgement:
     records_in: int = 0
     records_rejected: int = 0
     annee_reference: int | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def records_accepted(self) -> int:
@@ -67,10 +69,6 @@ def duplicate_file(name: str, first_id: int) -> Judgement:
 def judge(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int,
           reconcile: Reconciler | None = None) -> Judgement:
     """Every check of rules.md on one file (F04 is the ledger's, before this is called)."""
-    from exchange.reading import read_declaration
-    from exchange.rules import check_content, validate_records
-    from schemas.reference import load_reference
-
     if len(data) > max_file_bytes:
         return rejected_file(name, Anomaly.of("F07", "octets", detail=f"{len(data)} octets pour {max_file_bytes} au plus"),
                              parse_file_name(name))
@@ -109,15 +107,3 @@ def judge(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_recor
     return Judgement(name=name, kind=fname.kind, siret=fname.siret, statut=statut, anomalies=anomalies,
                      records=check.typed, caf_gestionnaire=caf_gestionnaire, records_in=raw.height,
                      records_rejected=n_rejected, annee_reference=annee)
-
-
-def with_extra_anomalies(j: Judgement, extra: pl.DataFrame) -> Judgement:
-    """The judgement with more (non-blocking) record anomalies, kept in line order."""
-    if extra.height == 0:
-        return j
-    merged = pl.concat([j.anomalies, extra]).sort(["ligne", "code"], nulls_last=False)
-    return Judgement(**{**j.__dict__, "anomalies": merged})
-
-
-__all__ = ["ACCEPTE", "PARTIEL", "REJETE", "DOUBLON", "Judgement", "judge", "duplicate_file",
-           "rejected_file", "with_extra_anomalies", "empty_anomalies"]

@@ -140,3 +140,20 @@ def test_outputs_types_values_and_manifests(area):
         assert meta["source_files"] and all(s.isdigit() for s in meta["source_files"])
         for p in (parquet, twin, m):
             assert stat.S_IMODE(p.stat().st_mode) & 0o137 == 0, f"{p.name} is 0640 or tighter"
+
+
+def test_ca_outputs_columns_and_types(area):
+    assert cli(area, "run", "--as-of", "2025-12-15")[0] == 0
+    from datetime import date
+    from decimal import Decimal
+    f = pl.concat(outputs(area, "CA").values())
+    assert f.columns == ["code_caf", "caf_gestionnaire", "siret_esat", "nir", "nom", "prenoms", "date_naissance",
+                         "numero_allocataire", "type_changement", "date_effet", "taux_activite_avant",
+                         "taux_activite_apres", "motif_depart", "siret_employeur_mo", "type_contrat_mo",
+                         "date_debut_mo", "heures_hebdo_mo", "id_fichier_source", "ligne_source", "date_reception"]
+    assert f.schema["taux_activite_avant"] == pl.Decimal(5, 2) and f.schema["date_effet"] == pl.Date
+    rows = {r["nom"]: r for r in f.iter_rows(named=True)}
+    assert (rows["LEFÈVRE"]["taux_activite_avant"], rows["LEFÈVRE"]["taux_activite_apres"]) == (Decimal("50.00"), Decimal("80.00"))
+    assert rows["BERNARD"]["motif_depart"] == "ORIENTATION_MILIEU_ORDINAIRE" and rows["BERNARD"]["taux_activite_avant"] is None
+    assert rows["MARTIN"]["heures_hebdo_mo"] == Decimal("7.00") and rows["MARTIN"]["date_debut_mo"] == date(2026, 1, 5)
+    assert rows["DUBOIS"]["date_effet"] == date(2025, 12, 1) and rows["DUBOIS"]["caf_gestionnaire"] == "78"
