@@ -13,11 +13,15 @@ from apscheduler.events import (
     JobEvent,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from exchange.config import Config, ConfigError, ScheduleConfig
 from jobs.tasks import TASKS
@@ -85,6 +89,16 @@ class _WithStop:
         return str(self._job)
 
 
+class _Scheduler(BackgroundScheduler):
+    """APScheduler 3 processes due jobs once more after shutdown(): it cannot submit them (executors are
+    down) yet moves their next run time on, losing the slot. A stopped scheduler leaves the store alone."""
+
+    def _process_jobs(self):  # noqa: ANN202
+        if self.state == STATE_STOPPED:
+            return None
+        return super()._process_jobs()
+
+
 def _log_event(event: JobEvent) -> None:
     planned = getattr(event, "scheduled_run_time", None) or (getattr(event, "scheduled_run_times", None) or [None])[-1]
     fields = {"job": event.job_id, "scheduled_at": planned}
@@ -113,8 +127,10 @@ def open_scheduler(config: Config, config_path: str | None, engine: Engine, stop
     """
     schedule = config.schedule
     specs = job_specs(schedule, triggers)
-    scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBSTORE_TABLE)},
+    store = SQLAlchemyJobStore(engine=engine, tablename=JOBSTORE_TABLE)
+    _create_table(store, engine)
+    scheduler = _Scheduler(
+        jobstores={"default": store},
         executors={"default": StoppableExecutor(stop)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": schedule.misfire_grace_seconds},
         timezone=ZoneInfo(schedule.timezone),
@@ -132,8 +148,20 @@ def open_scheduler(config: Config, config_path: str | None, engine: Engine, stop
         scheduler.add_job(spec.task, spec.trigger, args=args, id=spec.id, name=spec.id, replace_existing=True,
                           **extra)
     for job_id in stored:  # a schedule entry removed from the configuration
-        scheduler.remove_job(job_id)
+        try:
+            scheduler.remove_job(job_id)
+        except JobLookupError:  # another scheduler process removed it first
+            pass
     return scheduler
+
+
+def _create_table(store: SQLAlchemyJobStore, engine: Engine) -> None:
+    """The job store table, tolerating another scheduler process creating it at the same moment."""
+    try:
+        store.jobs_t.create(engine, checkfirst=True)
+    except (IntegrityError, ProgrammingError):
+        if not inspect(engine).has_table(JOBSTORE_TABLE):
+            raise
 
 
 def serve(config: Config, config_path: str | None, engine: Engine, *,

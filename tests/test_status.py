@@ -161,7 +161,7 @@ def test_recent_rejections_by_code(area):
                 state_changed_at=when, statut="REJETE", code=code, received_at=when, processing_date=when.date(),
                 processed_at=when, replays=0)).inserted_primary_key[0]
             if code is None:  # every record rejected: counted by its blocking record codes, once per file
-                for ligne, c, g in ((2, "R02", "BLOQUANTE"), (3, "R02", "BLOQUANTE"), (4, "W01", "AVERTISSEMENT")):
+                for ligne, c, g in ((2, "R02", "BLOQUANTE"), (3, "R02", "BLOQUANTE"), (4, "W01", "NON_BLOQUANTE")):
                     conn.execute(insert(anomalies).values(file_id=fid, ligne=ligne, code=c, gravite=g, message="m"))
     code, out, _ = status(base)
     assert code == 0, out
