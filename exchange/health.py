@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
@@ -12,6 +13,7 @@ from exchange.db import anomalies, files, runs
 from exchange.ledger import ACQUITTE, as_utc, utcnow
 from exchange.transport.base import Transport, TransportError
 
+PARIS = ZoneInfo("Europe/Paris")
 JOBS = ("run", "collect", "nightly", "campaign")
 NIGHTLY_MAX_AGE = timedelta(hours=26)
 STUCK_AFTER = timedelta(hours=24)
@@ -50,7 +52,8 @@ def _last_run(conn, job: str, finished_only: bool = False) -> dict | None:  # no
 
 
 def _stamp(value: datetime) -> str:
-    return value.astimezone().strftime("%d/%m/%Y %H:%M")
+    """Dates shown to operators are in Europe/Paris (domain.md)."""
+    return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 
 def _nightly_reasons(conn, now: datetime) -> list[str]:  # noqa: ANN001
@@ -123,7 +126,7 @@ def health_text(h: Health) -> str:
     """French report; first line « ÉTAT : OK » or « ÉTAT : ALERTE », then one reason per line."""
     lines = ["ÉTAT : OK" if h.healthy else "ÉTAT : ALERTE"]
     lines += [f"- {r}" for r in h.reasons]
-    lines += ["", "Dernières exécutions :"]
+    lines += ["", "Dernières exécutions (heure de Paris) :"]
     for job, run in h.last_runs.items():
         if run is None:
             lines.append(f"  {job:<9} aucune")

@@ -306,3 +306,26 @@ def test_sigterm_finishes_the_current_file_and_loses_nothing(tmp_path):
     assert sorted((r["account"], r["name"]) for r in ledger) == sorted(names)  # each file once, none lost
     assert {r["state"] for r in ledger} == {"ACQUITTE"}
     assert not list(drop.glob("*/depot/*"))
+
+
+def test_the_scheduler_command_stops_cleanly_on_sigterm(tmp_path):
+    config, path = configure(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "exchange.cli", "--config", path, "--log-format", "json",
+                             "--log-level", "INFO", "scheduler"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    engine = open_database(config.database_url)
+
+    def stored() -> list[str]:
+        with engine.connect() as conn:
+            if not conn.execute(text("SELECT name FROM sqlite_master WHERE name = 'apscheduler_jobs'")).first():
+                return []
+            return sorted(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
+
+    try:
+        wait_for(lambda: len(stored()) == 3, procs=(proc,))
+    finally:
+        code, err = stop_process(proc)
+    assert code == 0, err
+    messages = [json.loads(line)["message"] for line in err.splitlines()]
+    assert "planificateur démarré" in messages and messages[-1] == "planificateur arrêté"
+    assert stored() == ["campaign-0", "collect", "nightly"]
