@@ -168,10 +168,10 @@ def serve(config: Config, config_path: str | None, engine: Engine, *,
           triggers: Mapping[str, BaseTrigger] | None = None) -> int:
     """Run the scheduled jobs until SIGTERM/SIGINT; then let the running job finish its file and exit 0."""
     stop = threading.Event()
+    received: list[str] = []
 
-    def on_signal(signum: int, _frame) -> None:  # noqa: ANN001
-        log.warning(f"signal {signal.Signals(signum).name} reçu : fin du fichier en cours, puis arrêt",
-                    extra={"event": {"signal": signal.Signals(signum).name}})
+    def on_signal(signum: int, _frame) -> None:  # noqa: ANN001 - only flag it: no logging in a handler
+        received.append(signal.Signals(signum).name)
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -184,6 +184,8 @@ def serve(config: Config, config_path: str | None, engine: Engine, *,
         log.info("planificateur démarré", extra={"event": {"jobs": len(scheduler.get_jobs())}})
         while not stop.wait(1.0):
             pass
+        log.warning(f"signal {received[0] if received else ''} reçu : fin du fichier en cours, puis arrêt",
+                    extra={"event": {"signal": received[0] if received else None}})
         scheduler.shutdown(wait=True)
         log.info("planificateur arrêté", extra={"event": {}})
     finally:
