@@ -201,6 +201,10 @@ def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
     except ValueError as e:
         print(f"Rejeu impossible : {e}.", file=sys.stderr)
         return 1
+    if outcome.status == "IGNORE":
+        print(f"Rejeu du fichier n° {args.file_id} non effectué : {outcome.error}. Relancez la commande plus tard.",
+              file=sys.stderr)
+        return 1
     with engine.connect() as conn:
         after = ledger.get_file(conn, args.file_id)
     print(f"Fichier n° {args.file_id} rejoué (jugé au {row['processing_date'].strftime('%d/%m/%Y')}) : "

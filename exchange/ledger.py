@@ -150,6 +150,18 @@ def finish_run(engine: Engine, run_id: int, status: str, tally: RunTally, error:
         ))
 
 
+def close_interrupted_runs(engine: Engine, jobs: tuple[str, ...]) -> list[int]:
+    """Runs of these jobs still EN_COURS belong to a process that died (the caller holds their lock): ECHEC."""
+    with engine.begin() as conn:
+        ids = [r for (r,) in conn.execute(select(runs.c.id).where(and_(runs.c.status == "EN_COURS",
+                                                                       runs.c.job.in_(jobs))))]
+        if ids:
+            conn.execute(update(runs).where(runs.c.id.in_(ids)).values(
+                status="ECHEC", ended_at=utcnow(),
+                error="exécution interrompue (processus arrêté avant la fin) : reprise par l'exécution suivante"))
+    return ids
+
+
 def record_skipped_run(engine: Engine, job: str, reason: str) -> int:
     """A run that did not happen because another process held the job (status IGNORE)."""
     now = utcnow()

@@ -18,6 +18,7 @@ from exchange.transport.factory import open_transport
 
 log = logging.getLogger("esat_exchange")
 CYCLE_LOCK = "cycle"  # every job that touches received files shares one lock
+CYCLE_JOBS = ("run", "collect", "nightly", "replay")
 
 
 @dataclass
@@ -46,6 +47,7 @@ def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | N
             run_id = ledger.record_skipped_run(engine, job, "un autre processus exécute déjà un cycle")
             log.warning("cycle déjà en cours ailleurs : exécution ignorée", extra={"event": {"run_id": run_id, "job": job}})
             return RunOutcome(run_id, "IGNORE", ledger.RunTally(), "un autre processus exécute déjà un cycle")
+        ledger.close_interrupted_runs(engine, CYCLE_JOBS)
         run_id = ledger.start_run(engine, job, as_of)
         tally = ledger.RunTally()
         log.info("début de l'exécution", extra={"event": {"run_id": run_id, "job": job, "as_of": as_of.isoformat()}})

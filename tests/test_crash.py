@@ -43,6 +43,10 @@ def test_killed_run_then_rerun_processes_each_file_once(tmp_path, step, db_url):
 
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
+    import json
+    runs = json.loads(cli(tmp_path, "runs", "list", "--format", "json")[1])
+    assert [(r["id"], r["statut"]) for r in runs] == [(2, "OK"), (1, "ECHEC")]  # the killed run is closed
+    assert "interrompue" in runs[1]["erreur"]
 
     engine = open_database(f"sqlite:///{tmp_path / 'exchange.db'}" if db_url.startswith("sqlite") else db_url)
     with engine.connect() as conn:
