@@ -17,6 +17,8 @@ from exchange import ledger
 from exchange.compte_rendu import cr_csv, cr_xml
 from exchange.config import Config
 from exchange.files import fsync_dir, sha256_file
+from exchange.habilitations.reconcile import reconcile as reconcile_file
+from exchange.habilitations.store import Habilitations, load_habilitations
 from exchange.history import record_accepted
 from exchange.judge import DOUBLON, Judgement, duplicate_file, judge
 from exchange.transport.base import Entry, HostKeyError, Transport, TransportError
@@ -42,13 +44,11 @@ class CycleContext:
     use_habilitations: bool = True
     progress: Progress | None = None
     stop: Callable[[], bool] | None = None  # asked between files: finish the current file, then stop
-    _habs: object | None = None
+    _habs: Habilitations | None = None
 
-    def habilitations(self):  # noqa: ANN201 - exchange.habilitations.store.Habilitations
+    def habilitations(self) -> Habilitations:
         """The extract in force, loaded once per cycle."""
         if self._habs is None:
-            from exchange.habilitations.store import load_habilitations
-
             self._habs = load_habilitations(self.engine)
         return self._habs
 
@@ -110,8 +110,6 @@ def _judge_row(ctx: CycleContext, row: dict) -> Judgement:
     data = Path(row["stored_path"]).read_bytes()
     reconcile = None
     if ctx.use_habilitations:
-        from exchange.habilitations.reconcile import reconcile as reconcile_file
-
         habs = ctx.habilitations()
 
         def reconcile(siret: str) -> tuple[Anomaly | None, str | None]:
