@@ -1,0 +1,148 @@
+"""The benchmark's functions on a tiny campaign, so that `make bench` cannot rot (nothing here is timed)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fixtures import bench
+from fixtures.bench_peers import identifiers, record_validation, table_schema
+from fixtures.bench_pipeline import end_to_end, floor, xml_frame, xml_memory
+from fixtures.bench_profile import profile_run
+from fixtures.bench_report import Target, num
+from fixtures.bench_sftp import sftp_available, sftp_bench
+from fixtures.bench_util import machine, run_module
+from fixtures.generate import generate
+from tests.services import unavailable
+
+pytest.importorskip("frictionless")
+pytest.importorskip("pyinstrument")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("campagne")
+    return out, generate(out, esats=6, workers=400, seed=7, ca_files=2, xml_share=0.5)
+
+
+@pytest.fixture(scope="module")
+def measured(tiny: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> bench.Results:
+    campaign, _ = tiny
+    work = tmp_path_factory.mktemp("banc")
+    plan = bench.Plan(esats=6, workers=400, reps=2, peer_rows=150, id_values=4000, id_distinct=300, stdnum_reps=1,
+                      sftp=False, xml_records=700)
+    res = bench.Results(plan=plan, machine=machine())
+    res.e2e = end_to_end(campaign, work / "run", plan.reps)
+    res.floor, res.floor_records = floor(campaign, work / "floor", plan.reps)
+    res.peer = record_validation(campaign, work / "peer", plan.peer_rows, 1)
+    res.ids = identifiers(plan.id_values, plan.id_distinct, 1, 1)
+    res.xml = xml_memory(campaign, work / "xml", plan.xml_records)
+    res.profile = profile_run(campaign, work / "profile")
+    return res
+
+
+def test_end_to_end_runs_every_record_of_the_campaign(tiny, measured) -> None:
+    _, manifest = tiny
+    e = measured.e2e
+    assert e.records == manifest["records"]["total"]
+    assert e.files == manifest["files"]["total"]
+    assert e.wall.runs == 2 and all(v > 0 for v in e.wall.values)
+    assert all(v > 20 * 2**20 for v in e.peak_rss.values)  # a Python process with polars loaded
+    assert e.records_per_second > 0
+
+
+def test_floor_reads_the_same_records(tiny, measured) -> None:
+    _, manifest = tiny
+    assert measured.floor_records == manifest["records"]["total"]
+    assert measured.floor.runs == 2
+
+
+def test_floor_xml_frame_has_one_row_per_record_with_nested_fields(tiny) -> None:
+    campaign, manifest = tiny
+    xml_rg = [f for f in manifest["file_list"] if f["format"] == "xml" and f["kind"] == "RG"]
+    assert xml_rg, "the tiny campaign must have an XML RG file"
+    path = campaign / "drop" / xml_rg[0]["login"] / "depot" / xml_rg[0]["file"]
+    frame = xml_frame(path)
+    assert frame.height == xml_rg[0]["records"]
+    assert {"nir", "nom", "tauxActiviteEsat"} <= set(frame.columns)
+
+
+def test_peer_validation_covers_the_rows_and_finds_faults(measured) -> None:
+    p = measured.peer
+    assert p.rows == 150
+    assert p.ours.median > 0 and p.peer.median > 0 and p.ratio > 0
+    assert p.peer_errors >= 0 and p.ours_anomalies >= 0
+
+
+def test_table_schema_expresses_required_patterns_and_enums() -> None:
+    fields = {f["name"]: f for f in table_schema()["fields"]}
+    assert fields["nir"]["constraints"]["pattern"].startswith("[1278]")
+    assert fields["nir"]["constraints"]["required"] is True
+    assert fields["cumul_milieu_ordinaire"]["constraints"]["enum"] == ["O", "N"]
+    assert fields["taux_activite_esat"]["type"] == "integer"
+    assert fields["remuneration_garantie_nette"]["decimalChar"] == ","
+    assert "required" not in fields["siret_employeur_mo"]["constraints"]
+
+
+def test_identifier_checks_agree_with_stdnum(measured) -> None:
+    i = measured.ids
+    assert i.values == 4000
+    assert i.ours_valid == i.peer_valid
+    assert 0.97 * i.values <= i.ours_valid < i.values  # about 1 % wrong keys, no more
+
+
+def test_xml_memory_reads_every_record(measured) -> None:
+    x = measured.xml
+    assert x["records"] == 700
+    assert x["peak"] >= x["baseline"] > 0
+    assert x["file_bytes"] > 700 * 200
+
+
+def test_profile_names_the_stages(measured) -> None:
+    pr = measured.profile
+    labels = [label for label, _ in pr.stages]
+    assert "règles d'enregistrement (polars)" in labels and "lecture CSV / XML" in labels
+    assert pr.total > 0
+    assert all(0 <= pr.share(s) <= 100 for _, s in pr.stages)
+
+
+def test_report_has_machine_targets_and_tables(measured) -> None:
+    text = bench.render(measured)
+    assert text.startswith("# BENCHMARKS")
+    assert "| Objectif | Mesuré | Cible | Verdict |" in text
+    assert "| Cœurs |" in text and "| polars |" in text and "| OpenSSH |" in text
+    assert "Bout en bout ÷ plancher polars (1×)" in text
+    assert "Identifiants polars ÷ python-stdnum (par valeur)" in text
+    assert re.search(r"\| 1× \| \d+ \| \d[\d ]* \| \d+,\d\d \|", text)
+    assert "## Profil d'une exécution à 1× (pyinstrument)" in text
+
+
+def test_target_verdicts_say_by_how_much() -> None:
+    assert Target("x", 2.0, 3, True).gap == "atteint"
+    assert Target("x", 6.0, 3, True).gap == "manqué : 2,00 fois la limite"
+    assert Target("x", 15.0, 100, False).gap == "manqué : 15 % de l'objectif"
+    assert num(1234567.891) == "1 234 567,89"
+
+
+def test_child_peak_rss_is_the_childs_own(tmp_path: Path) -> None:
+    (tmp_path / "grow.py").write_text("b = bytearray(200 * 2**20)\nb[::4096] = b'x' * len(b[::4096])\n")
+    (tmp_path / "idle.py").write_text("pass\n")
+    hog = bytearray(300 * 2**20)  # a large parent must not show in its children's figures
+    hog[::4096] = b"y" * len(hog[::4096])
+    small = run_module("idle", [], cwd=tmp_path)
+    big = run_module("grow", [], cwd=tmp_path)
+    assert small.returncode == 0 and big.returncode == 0
+    assert small.peak_rss < 100 * 2**20
+    assert 200 * 2**20 < big.peak_rss < 300 * 2**20
+
+
+def test_sftp_bench_against_real_sshd(tiny, tmp_path: Path) -> None:
+    if not sftp_available():
+        unavailable("OpenSSH sshd and sftp")
+    campaign, manifest = tiny
+    res = sftp_bench(campaign, tmp_path / "sftp", reps=1, big_bytes=2 * 2**20, big_reps=1)
+    assert res.files == manifest["files"]["total"]
+    assert set(res.small) == {"esat-exchange", "OpenSSH sftp -b", "paramiko naïf"}
+    assert all(res.files_per_second(t) > 0 for t in res.small)
+    assert all(res.mb_per_second(w, t) > 0 for w in ("down", "up") for t in res.small)
