@@ -1,45 +1,43 @@
 """The benchmark's functions on a tiny campaign, so that `make bench` cannot rot (nothing here is timed)."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from fixtures import bench
-from fixtures.bench_peers import identifiers, record_validation, table_schema
-from fixtures.bench_pipeline import end_to_end, floor, xml_frame, xml_memory
-from fixtures.bench_profile import profile_run
+from fixtures.bench_peers import table_schema
+from fixtures.bench_pipeline import xml_frame
 from fixtures.bench_report import Target, num
 from fixtures.bench_sftp import sftp_available, sftp_bench
-from fixtures.bench_util import machine, run_module
-from fixtures.generate import generate
+from fixtures.bench_util import run_module
 from tests.services import unavailable
 
 pytest.importorskip("frictionless")
 pytest.importorskip("pyinstrument")
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("campagne")
-    return out, generate(out, esats=6, workers=400, seed=7, ca_files=2, xml_share=0.5)
+TINY = bench.Plan(esats=10, workers=500, big_scale=2, reps=2, peer_rows=150, id_values=4000, id_distinct=300,
+                  stdnum_reps=1, sftp=False, xml_records=700, profile_share=0.5)
 
 
 @pytest.fixture(scope="module")
-def measured(tiny: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> bench.Results:
-    campaign, _ = tiny
-    work = tmp_path_factory.mktemp("banc")
-    plan = bench.Plan(esats=6, workers=400, reps=2, peer_rows=150, id_values=4000, id_distinct=300, stdnum_reps=1,
-                      sftp=False, xml_records=700)
-    res = bench.Results(plan=plan, machine=machine())
-    res.e2e = end_to_end(campaign, work / "run", plan.reps)
-    res.floor, res.floor_records = floor(campaign, work / "floor", plan.reps)
-    res.peer = record_validation(campaign, work / "peer", plan.peer_rows, 1)
-    res.ids = identifiers(plan.id_values, plan.id_distinct, 1, 1)
-    res.xml = xml_memory(campaign, work / "xml", plan.xml_records)
-    res.profile = profile_run(campaign, work / "profile")
-    return res
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("banc")
+
+
+@pytest.fixture(scope="module")
+def measured(data: Path) -> bench.Results:
+    """Every measure of `make bench`, through the same entry point, on a tiny plan."""
+    return bench.run(TINY, data)
+
+
+@pytest.fixture(scope="module")
+def tiny(data: Path, measured: bench.Results) -> tuple[Path, dict]:
+    campaign = data / "campagne-1x"
+    return campaign, json.loads((campaign / "manifest.json").read_text(encoding="utf-8"))
 
 
 def test_end_to_end_runs_every_record_of_the_campaign(tiny, measured) -> None:
@@ -50,6 +48,20 @@ def test_end_to_end_runs_every_record_of_the_campaign(tiny, measured) -> None:
     assert e.wall.runs == 2 and all(v > 0 for v in e.wall.values)
     assert all(v > 20 * 2**20 for v in e.peak_rss.values)  # a Python process with polars loaded
     assert e.records_per_second > 0
+
+
+def test_big_scale_run_has_about_twice_the_records(tiny, measured) -> None:
+    _, manifest = tiny
+    big = measured.e2e_big
+    assert big.wall.runs == 1
+    assert 1.8 * manifest["records"]["total"] <= big.records <= 2.2 * manifest["records"]["total"]
+    assert measured.floor_big.runs == 1
+
+
+def test_an_existing_campaign_with_the_same_options_is_reused(data: Path, measured) -> None:
+    before = (data / "campagne-1x" / "manifest.json").stat().st_mtime_ns
+    assert bench.campaign(data, "campagne-1x", TINY.esats, TINY.workers, 1.0) == data / "campagne-1x"
+    assert (data / "campagne-1x" / "manifest.json").stat().st_mtime_ns == before
 
 
 def test_floor_reads_the_same_records(tiny, measured) -> None:
