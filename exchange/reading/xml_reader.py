@@ -163,6 +163,8 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     record_cols = [c for c in columns(kind) if c not in HEADER_COLUMNS.values()]
     values: dict[str, list[str | None]] = {c: [] for c in record_cols}
     lignes: list[int] = []
+    pieces: list[pl.DataFrame] = []  # one raw frame per chunk: Python strings never outlive their chunk
+    seen_record = False
     header: list[etree._Element] = []
     constants: dict[str, str | None] = {}
     chunk: etree._Element | None = None
@@ -202,6 +204,7 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
         take(el, chunk)
         tag = el.tag
         if tag == record_tag:
+            seen_record = True
             lignes.append(el.sourceline)
             extract(el, by_tag, mo_by_tag, values, kind)
             in_chunk += 1
@@ -210,10 +213,14 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
                 if refusal is not None:
                     return refusal
                 chunk, in_chunk = new_chunk(root), 0
+                pieces.append(raw_frame(kind, lignes, values, record_constants(kind, constants)))
+                lignes.clear()
+                for column in values.values():
+                    column.clear()
         elif tag in misplaced:
             return invalid(el.sourceline, f"l'élément {tag[len(Q):]} n'est pas attendu dans une "
                                           f"déclaration de type {kind}")
-        elif not lignes:
+        elif not seen_record:
             header.append(el)
             constants[header_tags[tag]] = el.text
     if root is None:
@@ -226,12 +233,18 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     refusal = first_schema_error(schema, chunk, root.sourceline)
     if refusal is not None:
         return refusal
-    if not lignes:
+    if not seen_record:
         return Anomaly.of("F01", "sans_enregistrement")
+    if lignes:
+        pieces.append(raw_frame(kind, lignes, values, record_constants(kind, constants)))
+    return pl.concat(pieces, rechunk=False) if len(pieces) > 1 else pieces[0]
+
+
+def record_constants(kind: Kind, constants: dict[str, str | None]) -> dict[str, str | None]:
+    """The header values copied onto every record (a CA carries no FINESS nor reference year)."""
     if kind == "CA":
-        constants.pop("finess_esat", None)
-        constants.pop("annee_reference", None)
-    return raw_frame(kind, lignes, values, constants)
+        return {k: v for k, v in constants.items() if k not in ("finess_esat", "annee_reference")}
+    return constants
 
 
 def check_root(root: etree._Element, kind: Kind, schema: etree.XMLSchema) -> Anomaly | None:
