@@ -82,7 +82,7 @@ def test_floor_xml_frame_has_one_row_per_record_with_nested_fields(tiny) -> None
 
 def test_peer_validation_covers_the_rows_and_finds_faults(measured) -> None:
     p = measured.peer
-    assert p.rows == 150
+    assert p.rows == 150  # frictionless_validate raises unless frictionless read every one of them
     assert p.ours.median > 0 and p.peer.median > 0 and p.ratio > 0
     assert p.peer_errors >= 0 and p.ours_anomalies >= 0
 
@@ -107,7 +107,8 @@ def test_identifier_checks_agree_with_stdnum(measured) -> None:
 def test_xml_memory_reads_every_record(measured) -> None:
     x = measured.xml
     assert x["records"] == 700
-    assert x["peak"] >= x["baseline"] > 0
+    assert x["peak"] >= x["baseline"] > x["interpreter"] > 0
+    assert x["cold_increase"] > 0
     assert x["file_bytes"] > 700 * 200
 
 
@@ -158,3 +159,27 @@ def test_sftp_bench_against_real_sshd(tiny, tmp_path: Path) -> None:
     assert set(res.small) == {"esat-exchange", "OpenSSH sftp -b", "paramiko naïf"}
     assert all(res.files_per_second(t) > 0 for t in res.small)
     assert all(res.mb_per_second(w, t) > 0 for w in ("down", "up") for t in res.small)
+
+
+def test_a_relative_work_folder_gives_absolute_configuration_paths(tiny, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from fixtures.bench_pipeline import prepare_run
+
+    campaign, _ = tiny
+    monkeypatch.chdir(tmp_path)
+    cfg = prepare_run(campaign, Path("relatif"))
+    text = cfg.read_text(encoding="utf-8")
+    assert f'root = "{(tmp_path / "relatif" / "drop").as_posix()}"' in text
+    assert (tmp_path / "relatif" / "exchange.db").exists()  # the Habpps import ran against it
+
+
+def test_frictionless_refusing_the_file_is_an_error_not_a_fast_result(tmp_path: Path) -> None:
+    from fixtures.bench_peers import frictionless_validate
+
+    path = tmp_path / "vide.csv"
+    path.write_text("pas;le;bon;entete\n1;2;3;4\n", encoding="utf-8")
+    assert frictionless_validate(path) > 0  # read, and wrong: its errors are counted
+    quoted = tmp_path / "guillemets.csv"
+    quoted.write_text('a;b\n"x\ny";2\n', encoding="utf-8")  # one row over two lines: the counts differ
+    with pytest.raises(RuntimeError, match="frictionless a lu 1 lignes sur 2"):
+        frictionless_validate(quoted)
