@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from fixtures import bench
-from fixtures.bench_peers import table_schema
+from fixtures.bench_peers import csv_limit_kept, table_schema
 from fixtures.bench_pipeline import xml_frame
 from fixtures.bench_report import Target, num
 from fixtures.bench_sftp import sftp_available, sftp_bench
 from fixtures.bench_util import run_module
 from tests.services import unavailable
 
-pytest.importorskip("frictionless")
+with csv_limit_kept():  # frictionless changes the process-wide CSV field limit other tests rely on
+    pytest.importorskip("frictionless")
 pytest.importorskip("pyinstrument")
 
 
@@ -183,3 +184,15 @@ def test_frictionless_refusing_the_file_is_an_error_not_a_fast_result(tmp_path: 
     quoted.write_text('a;b\n"x\ny";2\n', encoding="utf-8")  # one row over two lines: the counts differ
     with pytest.raises(RuntimeError, match="frictionless a lu 1 lignes sur 2"):
         frictionless_validate(quoted)
+
+
+def test_frictionless_leaves_the_csv_field_limit_as_it_found_it(tmp_path: Path) -> None:
+    import csv
+
+    from fixtures.bench_peers import frictionless_validate
+
+    before = csv.field_size_limit()
+    path = tmp_path / "petit.csv"
+    path.write_text("a;b\n1;2\n", encoding="utf-8")
+    frictionless_validate(path)
+    assert csv.field_size_limit() == before
