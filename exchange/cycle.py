@@ -20,7 +20,7 @@ from exchange.files import fsync_dir, sha256_file
 from exchange.habilitations.reconcile import reconcile as reconcile_file
 from exchange.habilitations.store import Habilitations, load_habilitations
 from exchange.history import record_accepted
-from exchange.judge import DOUBLON, Judgement, duplicate_file, judge
+from exchange.judge import DOUBLON, Judgement, Prepared, duplicate_file, judge_records, prepare
 from exchange.transport.base import Entry, HostKeyError, Transport, TransportError
 from schemas.anomalies import ANOMALY_SCHEMA, Anomaly
 from schemas.declaration import parse_file_name
@@ -28,6 +28,9 @@ from schemas.declaration import parse_file_name
 log = logging.getLogger("esat_exchange")
 QUARANTAINE = "QUARANTAINE"
 Progress = Callable[[str, int, int], None]  # (what, done, total)
+# Files are received into a batch, then judged together: the record rules run once per batch.
+BATCH_FILES = 250
+BATCH_BYTES = 64 << 20
 
 
 @dataclass
@@ -104,7 +107,8 @@ def receive(ctx: CycleContext, entry: Entry) -> int:
 
 # -- processing one ledger row from its state to the end --------------------------------------------
 
-def _judge_row(ctx: CycleContext, row: dict) -> Judgement:
+def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
+    """The file-level checks of one received file (from its local copy)."""
     if row["duplicate_of"] is not None:
         return duplicate_file(row["name"], int(row["duplicate_of"]))
     data = Path(row["stored_path"]).read_bytes()
@@ -116,8 +120,51 @@ def _judge_row(ctx: CycleContext, row: dict) -> Judgement:
             r = reconcile_file(habs, row["account"], siret, row["processing_date"])
             return r.anomaly, r.caf_gestionnaire
 
-    return judge(data, row["name"], row["processing_date"], max_file_bytes=ctx.config.limits.max_file_bytes,
-                 max_records=ctx.config.limits.max_records, reconcile=reconcile)
+    return prepare(data, row["name"], row["processing_date"], max_file_bytes=ctx.config.limits.max_file_bytes,
+                   max_records=ctx.config.limits.max_records, reconcile=reconcile)
+
+
+def _quarantine(ctx: CycleContext, row: dict, error: Exception) -> None:
+    """A defect on this file: set it aside, report it, go on with the others."""
+    with ctx.engine.begin() as conn:
+        ledger.set_state(conn, row["id"], QUARANTAINE)
+    _event(ctx, f"fichier mis en quarantaine : {error.__class__.__name__}", logging.ERROR,
+           file_id=row["id"], account=row["account"], state=QUARANTAINE)
+    ctx.tally.errors.append(f"fichier n° {row['id']} ({row['name']}) en quarantaine : "
+                            f"{error.__class__.__name__}: {error}")
+
+
+def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
+    """Judge received files: file-level checks one by one, record rules once per processing date."""
+    judged: dict[int, Judgement] = {}
+    prepared: dict[date, list[tuple[dict, Prepared]]] = {}
+    for row in rows:
+        try:
+            first = _prepare_row(ctx, row)
+        except (OSError, MemoryError) as e:
+            raise TransportError(f"fichier reçu n° {row['id']} illisible sur le disque local : {e}") from e
+        except Exception as e:  # noqa: BLE001 - a defect on one file must not stop the others
+            _quarantine(ctx, row, e)
+            continue
+        if isinstance(first, Judgement):
+            judged[row["id"]] = first
+        else:
+            prepared.setdefault(row["processing_date"], []).append((row, first))
+    for day, items in prepared.items():
+        try:
+            results = judge_records([p for _, p in items], day)
+        except Exception:  # noqa: BLE001 - find the file at fault: judge them one by one
+            results = []
+            for row, p in items:
+                try:
+                    results.append(judge_records([p], day)[0])
+                except Exception as e:  # noqa: BLE001
+                    _quarantine(ctx, row, e)
+                    results.append(None)
+        for (row, _), j in zip(items, results):
+            if j is not None:
+                judged[row["id"]] = j
+    return judged
 
 
 def _store_judgement(ctx: CycleContext, row: dict, j: Judgement) -> None:
@@ -169,43 +216,49 @@ def _acknowledge(ctx: CycleContext, row: dict, replaying: bool = False) -> None:
         ledger.set_state(conn, row["id"], ledger.ACQUITTE)
 
 
-def advance(ctx: CycleContext, file_id: int) -> dict:
-    """Take one ledger row from its current state to ACQUITTE, committing each step."""
+def _archive(ctx: CycleContext, row: dict) -> None:
+    """RECU → ARCHIVE: the source leaves depot/ (committed after the move; a repeated move is a no-op)."""
+    archived = ctx.transport.archive(row["account"], row["name"], suffix=str(row["id"]))
+    with ctx.engine.begin() as conn:
+        ledger.set_state(conn, row["id"], ledger.ARCHIVE, archived_name=archived)
+    _event(ctx, "fichier archivé", file_id=row["id"], account=row["account"], state=ledger.ARCHIVE)
+    row["state"] = ledger.ARCHIVE
+
+
+def _finish(ctx: CycleContext, file_id: int) -> None:
+    """TRAITE → ACQUITTE, then count the file in the run's tally."""
     with ctx.engine.connect() as conn:
         row = ledger.get_file(conn, file_id)
-    assert row is not None
-    if row["state"] == ledger.RECU:
-        archived = ctx.transport.archive(row["account"], row["name"], suffix=str(file_id))
-        with ctx.engine.begin() as conn:
-            ledger.set_state(conn, file_id, ledger.ARCHIVE, archived_name=archived)
-        _event(ctx, "fichier archivé", file_id=file_id, account=row["account"], state=ledger.ARCHIVE)
-        row["state"] = ledger.ARCHIVE
-    if row["state"] == ledger.ARCHIVE:
-        try:
-            j = _judge_row(ctx, row)
-        except (OSError, MemoryError) as e:
-            raise TransportError(f"fichier reçu n° {file_id} illisible sur le disque local : {e}") from e
-        except Exception as e:  # a defect on this file: quarantine it, report it, go on with the others
-            with ctx.engine.begin() as conn:
-                ledger.set_state(conn, file_id, QUARANTAINE)
-            _event(ctx, f"fichier mis en quarantaine : {e.__class__.__name__}", logging.ERROR,
-                   file_id=file_id, account=row["account"], state=QUARANTAINE)
-            ctx.tally.errors.append(f"fichier n° {file_id} ({row['name']}) en quarantaine : {e.__class__.__name__}: {e}")
-            return row
+    if row is None or row["state"] != ledger.TRAITE:
+        return
+    _acknowledge(ctx, row, replaying=bool(row["replays"]))
+    _event(ctx, "comptes rendus déposés", file_id=file_id, account=row["account"], state=ledger.ACQUITTE)
+    with ctx.engine.connect() as conn:
+        codes = [a["code"] for a in ledger.file_anomalies(conn, file_id)]
+    ctx.tally.add(row["statut"], row["records_in"] or 0, row["records_accepted"] or 0,
+                  row["records_rejected"] or 0, codes)
+
+
+def process(ctx: CycleContext, file_ids: list[int]) -> None:
+    """Take received files from their states to ACQUITTE, each step committed for each file:
+    archive every one, judge them together, then store and acknowledge them one by one, in id order."""
+    ids = sorted(set(file_ids))
+    with ctx.engine.connect() as conn:
+        rows = [r for r in (ledger.get_file(conn, i) for i in ids) if r is not None]
+    for row in rows:
+        if row["state"] == ledger.RECU:
+            _archive(ctx, row)
+    waiting = [row for row in rows if row["state"] == ledger.ARCHIVE]
+    judged = _judge_rows(ctx, waiting)
+    for row in waiting:
+        j = judged.get(row["id"])
+        if j is None:
+            continue  # quarantined
         _store_judgement(ctx, row, j)
-        _event(ctx, f"fichier traité : {j.statut}", file_id=file_id, account=row["account"], state=ledger.TRAITE,
-               statut=j.statut, code=j.file_code or "")
-    with ctx.engine.connect() as conn:
-        row = ledger.get_file(conn, file_id)
-    if row["state"] == ledger.TRAITE:
-        _acknowledge(ctx, row, replaying=bool(row["replays"]))
-        _event(ctx, "comptes rendus déposés", file_id=file_id, account=row["account"], state=ledger.ACQUITTE)
-        with ctx.engine.connect() as conn:
-            codes = [a["code"] for a in ledger.file_anomalies(conn, file_id)]
-            row = ledger.get_file(conn, file_id)
-        ctx.tally.add(row["statut"], row["records_in"] or 0, row["records_accepted"] or 0,
-                      row["records_rejected"] or 0, codes)
-    return row
+        _event(ctx, f"fichier traité : {j.statut}", file_id=row["id"], account=row["account"],
+               state=ledger.TRAITE, statut=j.statut, code=j.file_code or "")
+    for file_id in ids:
+        _finish(ctx, file_id)
 
 
 # -- the cycle --------------------------------------------------------------------------------------
@@ -215,8 +268,8 @@ def collect(ctx: CycleContext) -> None:
     _clean_incoming(ctx.config)
     with ctx.engine.connect() as conn:
         pending = ledger.unfinished_files(conn)
-    for row in pending:
-        advance(ctx, int(row["id"]))
+    if pending:
+        process(ctx, [int(row["id"]) for row in pending])
     now = time.time()
     accounts = ctx.transport.accounts()
     listings = []
@@ -236,22 +289,29 @@ def collect(ctx: CycleContext) -> None:
         listings.append(listing)
     total = sum(len(listing.ready) for listing in listings)
     done = 0
+    batch: list[int] = []
+    batch_bytes = 0
     for listing in listings:
         for entry in listing.ready:
             if ctx.stop is not None and ctx.stop():
                 _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)
+                process(ctx, batch)
                 return
             try:
-                file_id = receive(ctx, entry)
-                advance(ctx, file_id)
+                batch.append(receive(ctx, entry))
+                batch_bytes += entry.size
             except HostKeyError:
                 raise
             except TransportError as e:  # transient: this file waits for the next run, nothing lost
                 ctx.tally.errors.append(f"{entry.account}/{entry.name} : {e}")
                 _event(ctx, f"échec de transfert : {e}", logging.ERROR, account=entry.account)
             done += 1
+            if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                process(ctx, batch)
+                batch, batch_bytes = [], 0
             if ctx.progress:
                 ctx.progress("fichiers", done, total)
+    process(ctx, batch)
 
 
 def replay(ctx: CycleContext, file_id: int) -> dict:
@@ -276,4 +336,6 @@ def replay(ctx: CycleContext, file_id: int) -> dict:
         conn.execute(update(files).where(files.c.id == file_id).values(
             replays=(row["replays"] or 0) + 1, run_id=ctx.run_id))
         ledger.set_state(conn, file_id, ledger.ARCHIVE, statut=None, code=None)
-    return advance(ctx, file_id)
+    process(ctx, [file_id])
+    with ctx.engine.connect() as conn:
+        return ledger.get_file(conn, file_id)

@@ -1,4 +1,5 @@
-"""Judging one received file: the file-level checks in the spec's order, then every record rule."""
+"""Judging received files: the file-level checks in the spec's order, file by file, then every record rule
+over a whole batch of files at once (one polars pass: the per-call cost is paid once per batch, not per file)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from typing import Callable
 import polars as pl
 
 from exchange.reading import read_declaration
-from exchange.rules import check_content, validate_records
+from exchange.rules import LOT, check_content, validate_records
 from schemas.anomalies import Anomaly, anomalies_frame
 from schemas.declaration import FileName, Kind, parse_file_name
 from schemas.reference import load_reference
@@ -33,7 +34,6 @@ class Judgement:
     caf_gestionnaire: str | None = None
     records_in: int = 0
     records_rejected: int = 0
-    annee_reference: int | None = None
 
     @property
     def records_accepted(self) -> int:
@@ -66,9 +66,21 @@ def duplicate_file(name: str, first_id: int) -> Judgement:
                      statut=DOUBLON, anomalies=anomalies_frame([Anomaly.of("F04", detail=str(first_id))]))
 
 
-def judge(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int,
-          reconcile: Reconciler | None = None) -> Judgement:
-    """Every check of rules.md on one file (F04 is the ledger's, before this is called)."""
+@dataclass(frozen=True)
+class Prepared:
+    """A file that passed every file-level check: its raw records wait for the record rules."""
+
+    name: str
+    fname: FileName
+    raw: pl.DataFrame
+    notes: list[Anomaly]  # non-blocking file-level anomalies (W07, W09)
+    caf_gestionnaire: str | None
+
+
+def prepare(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int,
+            reconcile: Reconciler | None = None) -> Judgement | Prepared:
+    """The file-level checks of rules.md in order (F04 is the ledger's, before this is called):
+    a Judgement when the file is refused as a whole, else what the record rules need."""
     if len(data) > max_file_bytes:
         return rejected_file(name, Anomaly.of("F07", "octets", detail=f"{len(data)} octets pour {max_file_bytes} au plus"),
                              parse_file_name(name))
@@ -96,14 +108,37 @@ def judge(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_recor
     if f05:
         return rejected_file(name, f05[0], fname, notes, raw.height)
     notes += [a for a in content if not a.blocking]  # W09
-    check = validate_records(raw, fname.kind, as_of, load_reference())
-    n_rejected = int(check.typed["rejete"].sum())
-    statut = ACCEPTE if n_rejected == 0 else (REJETE if n_rejected == raw.height else PARTIEL)
-    anomalies = pl.concat([anomalies_frame(notes), check.anomalies]) if notes else check.anomalies
-    annee = None
-    if fname.kind == "RG" and check.typed.height:
-        years = check.typed["annee_reference"].drop_nulls().unique()
-        annee = int(years[0]) if years.len() == 1 else None
-    return Judgement(name=name, kind=fname.kind, siret=fname.siret, statut=statut, anomalies=anomalies,
-                     records=check.typed, caf_gestionnaire=caf_gestionnaire, records_in=raw.height,
-                     records_rejected=n_rejected, annee_reference=annee)
+    return Prepared(name, fname, raw, notes, caf_gestionnaire)
+
+
+def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
+    """Every record rule over the records of many files at once (files of one kind and one processing
+    date per polars pass); one Judgement per file, in the batch's order."""
+    judgements: dict[int, Judgement] = {}
+    for kind in ("RG", "CA"):
+        members = [(i, p) for i, p in enumerate(batch) if p.fname.kind == kind]
+        if not members:
+            continue
+        raw = pl.concat([p.raw.with_columns(pl.lit(i, dtype=pl.Int32).alias(LOT)) for i, p in members],
+                        how="vertical_relaxed")
+        check = validate_records(raw, kind, as_of, load_reference())
+        typed_parts = check.typed.partition_by(LOT, as_dict=True, include_key=False)
+        anomaly_parts = check.anomalies.partition_by(LOT, as_dict=True, include_key=False)
+        no_anomaly = check.anomalies.drop(LOT).clear()
+        for i, p in members:
+            typed = typed_parts[(i,)]
+            found = anomaly_parts.get((i,), no_anomaly)
+            n_rejected = int(typed["rejete"].sum())
+            statut = ACCEPTE if n_rejected == 0 else (REJETE if n_rejected == typed.height else PARTIEL)
+            anomalies = pl.concat([anomalies_frame(p.notes), found]) if p.notes else found
+            judgements[i] = Judgement(name=p.name, kind=kind, siret=p.fname.siret, statut=statut,
+                                      anomalies=anomalies, records=typed, caf_gestionnaire=p.caf_gestionnaire,
+                                      records_in=typed.height, records_rejected=n_rejected)
+    return [judgements[i] for i in range(len(batch))]
+
+
+def judge(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int,
+          reconcile: Reconciler | None = None) -> Judgement:
+    """Every check of rules.md on one file (what `check` runs)."""
+    first = prepare(data, name, as_of, max_file_bytes=max_file_bytes, max_records=max_records, reconcile=reconcile)
+    return first if isinstance(first, Judgement) else judge_records([first], as_of)[0]

@@ -41,17 +41,18 @@ from exchange.logs import setup_logging
 from jobs.scheduler import serve
 
 config_path, slow_cycle, slow_file = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-collect, advance = exchange.run.collect, exchange.cycle.advance
+collect, receive = exchange.run.collect, exchange.cycle.receive
 
 def slow_collect(ctx):
     time.sleep(slow_cycle)
     collect(ctx)
 
-def slow_advance(ctx, file_id):  # the file is received (RECU) and not yet archived while we wait
+def slow_receive(ctx, entry):  # each file takes a while to come in
     time.sleep(slow_file)
-    return advance(ctx, file_id)
+    return receive(ctx, entry)
 
-exchange.run.collect, exchange.cycle.advance = slow_collect, slow_advance
+exchange.run.collect, exchange.cycle.receive = slow_collect, slow_receive
+exchange.cycle.BATCH_FILES = 2  # small batches, so that a stop comes between two of them
 setup_logging("json", "INFO")
 config = load_config(config_path)
 raise SystemExit(serve(config, config_path, open_database(config.database_url),

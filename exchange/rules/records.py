@@ -29,6 +29,9 @@ BOUND_CHECKS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+LOT = "_lot"  # column telling apart the files of a batch validated in one pass
+
+
 @dataclass(frozen=True)
 class RecordCheck:
     """What the record rules give: the typed records (with `rejete`) and their anomalies."""
@@ -281,18 +284,24 @@ def _anomalies(frame: pl.DataFrame, checks: list[_Check]) -> pl.DataFrame:
         c = checks[i]
         r = rule(c.code, c.variant)
         parts.append(masked.lazy().filter(pl.col(f"_m{i}")).select(
-            pl.col("ligne").cast(pl.Int64), pl.col("nir"), pl.lit(c.code).alias("code"),
+            pl.col(LOT), pl.col("ligne").cast(pl.Int64), pl.col("nir"), pl.lit(c.code).alias("code"),
             pl.lit(r.severity).alias("gravite"), pl.lit(c.champ or r.field).alias("champ"),
             _render(c).alias("message"),
         ))
+    schema = {LOT: pl.Int32(), **ANOMALY_SCHEMA}
     if not parts:
-        return pl.DataFrame(schema=ANOMALY_SCHEMA)
+        return pl.DataFrame(schema=schema)
     out = pl.concat(parts, how="vertical").collect()
-    return out.cast(ANOMALY_SCHEMA).sort(["ligne", "code"], maintain_order=True)  # type: ignore[arg-type]
+    return out.cast(schema).sort([LOT, "ligne", "code"], maintain_order=True)  # type: ignore[arg-type]
+
+
+def _row_key(lot: pl.Expr, ligne: pl.Expr) -> pl.Expr:
+    """One Int64 per record of a batch: (file of the batch, line)."""
+    return lot.cast(pl.Int64) * (1 << 32) + ligne.cast(pl.Int64)
 
 
 def _typed(frame: pl.DataFrame, kind: Kind, rejected: pl.Series) -> pl.DataFrame:
-    exprs: list[pl.Expr] = [pl.col("ligne").cast(pl.Int64)]
+    exprs: list[pl.Expr] = [pl.col(LOT), pl.col("ligne").cast(pl.Int64)]
     for c in columns(kind):
         if c in DATE_COLUMNS:
             exprs.append(_d(c).alias(c))
@@ -306,17 +315,29 @@ def _typed(frame: pl.DataFrame, kind: Kind, rejected: pl.Series) -> pl.DataFrame
             exprs.append(pl.when(_valid(c)).then(to_decimal(pl.col(c), RATE_TYPE)).otherwise(None).alias(c))
         else:
             exprs.append(pl.col(c).cast(pl.String))
-    return frame.select(exprs).with_columns(pl.col("ligne").is_in(rejected.implode()).alias("rejete"))
+    return frame.select(exprs).with_columns(
+        _row_key(pl.col(LOT), pl.col("ligne")).is_in(rejected.implode()).alias("rejete"))
 
 
 def validate_records(raw: pl.DataFrame, kind: Kind, as_of: date, reference: Reference) -> RecordCheck:
-    """Every record rule on every record; a record with a BLOQUANTE anomaly is `rejete`."""
-    frame = _working_frame(raw, kind)
+    """Every record rule on every record; a record with a BLOQUANTE anomaly is `rejete`.
+
+    `raw` may hold the records of several files, told apart by a `_lot` column (LOT): a record is then
+    (lot, ligne), R08 looks for a repeated NIR within its lot, and `typed` and `anomalies` keep `_lot`.
+    """
+    batched = LOT in raw.columns
+    if not batched:
+        raw = raw.with_columns(pl.lit(0, dtype=pl.Int32).alias(LOT))
+    frame = _working_frame(raw.with_columns(pl.col(LOT).cast(pl.Int32)), kind)
     checks = _identity_checks(kind, reference) + _date_checks(kind, as_of) + _number_checks(kind)
     if kind == "RG":
         checks += _cumul_checks() + _bound_checks(frame, reference)
-        checks.append(_Check("R08", "", _filled("nir") & (pl.len().over("nir") > 1)))
+        checks.append(_Check("R08", "", _filled("nir") & (pl.len().over(LOT, "nir") > 1)))
     anomalies = _anomalies(frame, checks)
-    rejected = anomalies.filter(pl.col("gravite") == BLOCKING).get_column("ligne").unique()
-    return RecordCheck(typed=_typed(frame, kind, rejected), anomalies=anomalies)
+    rejected = anomalies.filter(pl.col("gravite") == BLOCKING).select(
+        _row_key(pl.col(LOT), pl.col("ligne"))).to_series().unique()
+    typed = _typed(frame, kind, rejected)
+    if not batched:
+        return RecordCheck(typed=typed.drop(LOT), anomalies=anomalies.drop(LOT))
+    return RecordCheck(typed=typed, anomalies=anomalies)
 
