@@ -179,7 +179,7 @@ def _store_judgement(ctx: CycleContext, row: dict, j: Judgement) -> None:
                 anomalies = pl.concat([anomalies, extra])
         anomalies = anomalies.sort(["ligne", "code"], nulls_last=False, maintain_order=True)
         ledger.store_anomalies(conn, row["id"], anomalies)
-        ledger.set_state(conn, row["id"], ledger.TRAITE, statut=j.statut, code=j.file_code if j.statut != DOUBLON else "F04",
+        ledger.set_state(conn, row["id"], ledger.TRAITE, statut=j.statut, code=j.file_code,
                          records_in=j.records_in, records_accepted=j.records_accepted if j.statut != DOUBLON else 0,
                          records_rejected=j.records_rejected, processed_at=ledger.utcnow(), kind=j.kind,
                          siret=j.siret)
@@ -190,7 +190,8 @@ def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
     frame = pl.DataFrame([{k: a[k] for k in ANOMALY_SCHEMA} for a in ledger.file_anomalies(conn, row["id"])],
                          schema=ANOMALY_SCHEMA)
     return Judgement(name=row["name"], kind=row["kind"], siret=row["siret"], statut=row["statut"], anomalies=frame,
-                     records_in=row["records_in"] or 0, records_rejected=row["records_rejected"] or 0)
+                     records_in=row["records_in"] or 0, records_rejected=row["records_rejected"] or 0,
+                     file_code=row["code"])
 
 
 def _acknowledge(ctx: CycleContext, row: dict, replaying: bool = False) -> None:

@@ -99,7 +99,7 @@ records = Table(
     Column("nature", String(15)),  # INITIALE / RECTIFICATIVE, fixed when assigned to an emission
     Index("ix_records_rg_key", "siret_esat", "nir", "annee_reference"),
     Index("ix_records_ca_key", "siret_esat", "nir", "type_changement", "date_effet"),
-    Index("ix_records_pending", "emission_id"),
+    Index("ix_records_pending", "emission_id", "kind", "code_caf"),  # each emission group, without a scan
     Index("ix_records_file", "file_id"),
 )
 

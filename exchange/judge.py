@@ -34,17 +34,11 @@ class Judgement:
     caf_gestionnaire: str | None = None
     records_in: int = 0
     records_rejected: int = 0
+    file_code: str | None = None  # the file-level code when the file is refused as a whole (or DOUBLON)
 
     @property
     def records_accepted(self) -> int:
         return self.records_in - self.records_rejected
-
-    @property
-    def file_code(self) -> str | None:
-        """The blocking file-level code, if the file was rejected as a whole."""
-        blocking = self.anomalies.filter(pl.col("ligne").is_null() & (pl.col("gravite") == "BLOQUANTE")
-                                         & pl.col("code").str.contains(r"^[FH]"))
-        return blocking["code"][0] if blocking.height else None
 
     @property
     def blocking(self) -> bool:
@@ -57,13 +51,14 @@ def rejected_file(name: str, anomaly: Anomaly, fname: FileName | None = None,
     items = [anomaly, *(extra or [])]
     return Judgement(name=name, kind=fname.kind if fname else None, siret=fname.siret if fname else None,
                      statut=REJETE, anomalies=anomalies_frame(items), records_in=records_in,
-                     records_rejected=records_in)
+                     records_rejected=records_in, file_code=anomaly.code)
 
 
 def duplicate_file(name: str, first_id: int) -> Judgement:
     fname = parse_file_name(name)
     return Judgement(name=name, kind=fname.kind if fname else None, siret=fname.siret if fname else None,
-                     statut=DOUBLON, anomalies=anomalies_frame([Anomaly.of("F04", detail=str(first_id))]))
+                     statut=DOUBLON, anomalies=anomalies_frame([Anomaly.of("F04", detail=str(first_id))]),
+                     file_code="F04")
 
 
 @dataclass(frozen=True)
