@@ -13,6 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
+from schemas.identifiers import siret_valid
+
 # Table → its columns, in the spec's order (habilitations.md). Dependencies come first.
 TABLES: dict[str, tuple[str, ...]] = {
     "partenaires": ("siret", "raison_sociale", "code_caf", "departement", "portee"),
@@ -51,8 +53,6 @@ MAX_LENGTHS: dict[str, int] = {
 PAD_WIDTHS: dict[str, int] = {
     "siret": 14, "siret_convention_mcp": 14, "siret_bulletin_esat": 14, "code_caf": 2, "departement": 2,
 }
-LA_POSTE_SIREN = "356000000"
-LA_POSTE_HEAD_OFFICE = "35600000000048"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FR = re.compile(r"^\d{2}/\d{2}/\d{4}$")
 
@@ -80,23 +80,11 @@ class RawTable:
 
 # -- identifiers and dates ------------------------------------------------------------------------
 
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 def siret_defect(value: str) -> str | None:
-    """None for a valid SIRET, else 'forme' (not 14 digits) or 'cle' (check digit wrong)."""
+    """None for a valid SIRET, else 'forme' (not 14 digits) or 'cle' (check digit wrong), as R03 judges it."""
     if len(value) != 14 or not value.isascii() or not value.isdigit():
         return "forme"
-    if value.startswith(LA_POSTE_SIREN) and value != LA_POSTE_HEAD_OFFICE:
-        return None if sum(int(c) for c in value) % 5 == 0 else "cle"
-    return None if _luhn_ok(value) else "cle"
+    return None if siret_valid(value) else "cle"
 
 
 def parse_date(value: str) -> date | None:
