@@ -7,10 +7,10 @@ AS_OF  ?= 2025-12-15
 
 .PHONY: run test bench setup clean docs
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -26,7 +26,6 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m fixtures.bench
 
 docs: $(STAMP)
