@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from exchange.config import Config, ConfigError, load_config
+from exchange.tables import human_cell
 
 FORMATS = ("text", "csv", "json")
 
@@ -114,7 +115,7 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
 FILE_COLUMNS = ("id", "fichier", "compte", "siret", "type", "date_reception", "etat", "statut", "code",
                 "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes")
 FILE_LABELS = {"id": "N°", "fichier": "Fichier", "compte": "Compte", "siret": "SIRET", "type": "Type",
-               "date_reception": "Reçu le (UTC)", "etat": "État", "statut": "Statut", "code": "Code",
+               "date_reception": "Reçu le", "etat": "État", "statut": "Statut", "code": "Code",
                "enregistrements_recus": "Reçus", "enregistrements_acceptes": "Acceptés",
                "enregistrements_rejetes": "Rejetés"}
 
@@ -173,7 +174,7 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
                 "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes", "archive",
                 "doublon_de", "rejeux"):
         label = FILE_LABELS.get(key, key.replace("_", " ").capitalize())
-        out.append(f"  {label} : {'' if view[key] is None else view[key]}")
+        out.append(f"  {label} : {human_cell(view[key])}")
     out.append("")
     sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.write(render_rows(anomalies, ("ligne", "nir_masque", "code", "gravite", "champ", "message"), "text",
@@ -216,7 +217,7 @@ def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
 RUN_COLUMNS = ("id", "job", "debut", "fin", "statut", "fichiers", "fichiers_acceptes", "fichiers_partiels",
                "fichiers_rejetes", "fichiers_doublons", "enregistrements_recus", "enregistrements_acceptes",
                "enregistrements_rejetes", "erreur")
-RUN_LABELS = {"id": "N°", "job": "Tâche", "debut": "Début (UTC)", "fin": "Fin (UTC)", "statut": "Statut",
+RUN_LABELS = {"id": "N°", "job": "Tâche", "debut": "Début", "fin": "Fin", "statut": "Statut",
               "fichiers": "Fichiers", "fichiers_acceptes": "Acceptés", "fichiers_partiels": "Partiels",
               "fichiers_rejetes": "Rejetés", "fichiers_doublons": "Doublons", "enregistrements_recus": "Enr. reçus",
               "enregistrements_acceptes": "Enr. acceptés", "enregistrements_rejetes": "Enr. rejetés",
@@ -268,8 +269,8 @@ def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
     out = [f"Exécution n° {view['id']} ({view['job']}) : {view['statut']}"]
     for key in RUN_COLUMNS[2:]:
         if key != "statut":
-            out.append(f"  {RUN_LABELS[key]} : {'' if view[key] is None else view[key]}")
-    out.append(f"  Date de traitement : {view['date_traitement'] or ''}")
+            out.append(f"  {RUN_LABELS[key]} : {human_cell(view[key])}")
+    out.append(f"  Date de traitement : {human_cell(view['date_traitement'])}")
     out.append("  Anomalies par code : " + (", ".join(f"{c} × {n}" for c, n in view["anomalies_par_code"].items())
                                             or "aucune"))
     out.append("  Fichiers émis pour les Caf : " + (", ".join(view["fichiers_emis"]) or "aucun"))

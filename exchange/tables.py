@@ -7,6 +7,9 @@ import json
 import sys
 from datetime import date, datetime
 from typing import Any, Sequence
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def _cell(value: Any) -> str:
@@ -17,6 +20,15 @@ def _cell(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+def human_cell(value: Any) -> str:
+    """A cell for people: dates and times in French form, times in Paris time."""
+    if isinstance(value, datetime):
+        return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y")
+    return _cell(value)
 
 
 def render(rows: Sequence[dict], columns: Sequence[str], fmt: str = "text", *, labels: dict[str, str] | None = None,
@@ -45,12 +57,12 @@ def render(rows: Sequence[dict], columns: Sequence[str], fmt: str = "text", *, l
         for c in columns:
             table.add_column(labels.get(c, c))
         for r in rows:
-            table.add_row(*[_cell(r.get(c)) for c in columns])
+            table.add_row(*[human_cell(r.get(c)) for c in columns])
         console = Console(file=io.StringIO(), width=200, force_terminal=True)
         console.print(table)
         return console.file.getvalue()
     heads = [labels.get(c, c) for c in columns]
-    body = [[_cell(r.get(c)) for c in columns] for r in rows]
+    body = [[human_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(heads)]
     lines = [title] if title else []
     lines.append("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())

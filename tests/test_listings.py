@@ -61,3 +61,16 @@ def test_files_show_masks_nir(tmp_path):
         code, out, _ = cli(tmp_path, "files", "show", "2", "--format", fmt)
         assert code == 0
         assert "18505********91" in out and "185057800608491" not in out
+
+
+def test_tables_for_people_use_paris_time_and_tools_get_iso_utc(tmp_path):
+    seed_examples(tmp_path)
+    assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    import re
+    _, text, _ = cli(tmp_path, "runs", "list")
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d", text) and "+00:00" not in text
+    _, shown, _ = cli(tmp_path, "runs", "show", "1")
+    assert "Date de traitement : 15/12/2025" in shown
+    (run,) = json.loads(cli(tmp_path, "runs", "list", "--format", "json")[1])
+    assert run["debut"].endswith("+00:00")
