@@ -28,7 +28,7 @@ def cr_rows(j: Judgement, processing_date: date) -> list[dict]:
         "date_traitement": processing_date.isoformat(),
         "statut": j.statut,
         "enregistrements_recus": j.records_in,
-        "enregistrements_acceptes": j.records_accepted if j.statut != "DOUBLON" else 0,
+        "enregistrements_acceptes": j.records_accepted,
         "enregistrements_rejetes": j.records_rejected,
     }
     empty = {"ligne": None, "nir_masque": "", "code": "", "gravite": "", "champ": "", "message": ""}
@@ -104,7 +104,7 @@ def cr_text(j: Judgement, processing_date: date) -> str:
         f"Fichier : {j.name}",
         f"Date de traitement : {processing_date.strftime('%d/%m/%Y')}",
         f"Statut : {j.statut}",
-        f"Enregistrements : {j.records_in} reçus, {j.records_accepted if j.statut != 'DOUBLON' else 0} acceptés, "
+        f"Enregistrements : {j.records_in} reçus, {j.records_accepted} acceptés, "
         f"{j.records_rejected} rejetés",
     ]
     rows = [r for r in cr_rows(j, processing_date) if r["code"]]

@@ -20,7 +20,7 @@ from exchange.files import fsync_dir, sha256_file
 from exchange.habilitations.reconcile import reconcile as reconcile_file
 from exchange.habilitations.store import Habilitations, load_habilitations
 from exchange.history import record_accepted
-from exchange.judge import DOUBLON, Judgement, Prepared, duplicate_file, judge_records, prepare
+from exchange.judge import Judgement, Prepared, duplicate_file, judge_records, prepare
 from exchange.transport.base import Entry, HostKeyError, Transport, TransportError
 from schemas.anomalies import ANOMALY_SCHEMA, Anomaly
 from schemas.declaration import parse_file_name
@@ -93,14 +93,13 @@ def receive(ctx: CycleContext, entry: Entry) -> int:
         os.replace(tmp, stored)
         fsync_dir(account_dir)
         fname = parse_file_name(entry.name)
+        finished = [e for e in earlier if e["state"] == ledger.ACQUITTE]  # this content was fully processed: F04
         file_id = ledger.create_file(
             conn, account=entry.account, name=entry.name, sha256=sha, size=size, stored_path=str(stored),
             kind=fname.kind if fname else None, siret=fname.siret if fname else None,
             processing_date=ctx.as_of, run_id=ctx.run_id,
+            duplicate_of=int(finished[0]["id"]) if finished else None,
         )
-        finished = [e for e in earlier if e["state"] == ledger.ACQUITTE or e["statut"] is not None]
-        if finished:
-            ledger.set_state(conn, file_id, ledger.RECU, duplicate_of=int(finished[0]["id"]))
     _event(ctx, "fichier reçu", file_id=file_id, account=entry.account, state=ledger.RECU, size=size)
     return file_id
 
@@ -112,16 +111,14 @@ def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
     if row["duplicate_of"] is not None:
         return duplicate_file(row["name"], int(row["duplicate_of"]))
     data = Path(row["stored_path"]).read_bytes()
-    reconcile = None
-    if ctx.use_habilitations:
-        habs = ctx.habilitations()
+    habs = ctx.habilitations() if ctx.use_habilitations else None
 
-        def reconcile(siret: str) -> tuple[Anomaly | None, str | None]:
-            r = reconcile_file(habs, row["account"], siret, row["processing_date"])
-            return r.anomaly, r.caf_gestionnaire
+    def reconcile(siret: str) -> tuple[Anomaly | None, str | None]:
+        r = reconcile_file(habs, row["account"], siret, row["processing_date"])
+        return r.anomaly, r.caf_gestionnaire
 
     return prepare(data, row["name"], row["processing_date"], max_file_bytes=ctx.config.limits.max_file_bytes,
-                   max_records=ctx.config.limits.max_records, reconcile=reconcile)
+                   max_records=ctx.config.limits.max_records, reconcile=reconcile if habs is not None else None)
 
 
 def _quarantine(ctx: CycleContext, row: dict, error: Exception) -> None:
@@ -171,7 +168,7 @@ def _store_judgement(ctx: CycleContext, row: dict, j: Judgement) -> None:
     """Records, anomalies and statut in one transaction: the TRAITE step."""
     with ctx.engine.begin() as conn:
         anomalies = j.anomalies
-        if j.records is not None and j.statut != DOUBLON and j.records_accepted:
+        if j.records is not None and j.records_accepted:
             extra = record_accepted(conn, file_id=row["id"], kind=j.kind, typed=j.records,
                                     received_at=ledger.as_utc(row["received_at"]),
                                     caf_gestionnaire=j.caf_gestionnaire)
@@ -180,7 +177,7 @@ def _store_judgement(ctx: CycleContext, row: dict, j: Judgement) -> None:
         anomalies = anomalies.sort(["ligne", "code"], nulls_last=False, maintain_order=True)
         ledger.store_anomalies(conn, row["id"], anomalies)
         ledger.set_state(conn, row["id"], ledger.TRAITE, statut=j.statut, code=j.file_code,
-                         records_in=j.records_in, records_accepted=j.records_accepted if j.statut != DOUBLON else 0,
+                         records_in=j.records_in, records_accepted=j.records_accepted,
                          records_rejected=j.records_rejected, processed_at=ledger.utcnow(), kind=j.kind,
                          siret=j.siret)
 
@@ -194,7 +191,7 @@ def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
                      file_code=row["code"])
 
 
-def _acknowledge(ctx: CycleContext, row: dict, replaying: bool = False) -> None:
+def _acknowledge(ctx: CycleContext, row: dict, replaying: bool = False) -> Judgement:
     """Write both comptes rendus, keeping the pair they replace as <name>.<its id>.CR.*, then ACQUITTE.
 
     `<name>.CR.*` always describes the latest reception of that name: a replayed file that has a later
@@ -215,6 +212,7 @@ def _acknowledge(ctx: CycleContext, row: dict, replaying: bool = False) -> None:
     ctx.transport.write_retour(account, f"{stem}.CR.xml", cr_xml(j, row["processing_date"]))
     with ctx.engine.begin() as conn:
         ledger.set_state(conn, row["id"], ledger.ACQUITTE)
+    return j
 
 
 def _archive(ctx: CycleContext, row: dict) -> None:
@@ -232,12 +230,9 @@ def _finish(ctx: CycleContext, file_id: int) -> None:
         row = ledger.get_file(conn, file_id)
     if row is None or row["state"] != ledger.TRAITE:
         return
-    _acknowledge(ctx, row, replaying=bool(row["replays"]))
+    j = _acknowledge(ctx, row, replaying=bool(row["replays"]))
     _event(ctx, "comptes rendus déposés", file_id=file_id, account=row["account"], state=ledger.ACQUITTE)
-    with ctx.engine.connect() as conn:
-        codes = [a["code"] for a in ledger.file_anomalies(conn, file_id)]
-    ctx.tally.add(row["statut"], row["records_in"] or 0, row["records_accepted"] or 0,
-                  row["records_rejected"] or 0, codes)
+    ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected, j.anomalies["code"].to_list())
 
 
 def process(ctx: CycleContext, file_ids: list[int]) -> None:

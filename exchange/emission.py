@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import and_, case, exists, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import aliased
 
@@ -54,8 +54,9 @@ _CENTS = {"taux_activite_esat", "remuneration_garantie_nette", "part_financee_es
 def output_frame(rows: list[dict], flux: str) -> pl.DataFrame:
     """Stored records → the output columns of formats.md §5, in order, with exact types."""
     schema = CA_OUTPUT if flux == "CA" else RG_OUTPUT
-    raw = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame(
-        {c: [] for c in ["id", "file_id", "ligne", "received_at", "nature", *schema]})
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    raw = pl.DataFrame(rows, infer_schema_length=None)
     cols = []
     for name, dtype in schema.items():
         if name in _CENTS:
@@ -76,8 +77,6 @@ def output_frame(rows: list[dict], flux: str) -> pl.DataFrame:
         else:
             expr = pl.col(name)
         cols.append(expr.cast(dtype).alias(name))
-    if not rows:
-        return pl.DataFrame(schema=schema)
     return raw.select(cols)
 
 
@@ -132,7 +131,7 @@ def _complete(config: Config, engine: Engine, emission: dict) -> str:
     with engine.connect() as conn:
         rows = _emission_rows(conn, emission["id"])
     frame = output_frame(rows, emission["flux"])
-    sources = sorted({str(r["file_id"]) for r in rows}, key=int)
+    sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
     write_output(config.output_dir / emission["code_caf"], emission["name"], frame,
                  {"flux": emission["flux"], "code_caf": emission["code_caf"], "source_files": sources})
     with engine.begin() as conn:
@@ -186,18 +185,17 @@ def campaign_close(config: Config, engine: Engine, year: int, day: date | None =
                    run_id: int | None = None) -> list[str]:
     """The campaign snapshot of year N per Caf: for each worker, the latest accepted RG record of year N."""
     day = day or datetime.now(PARIS).date()
+    # in the snapshot, a record that replaced an earlier one says so
+    nature = case((records.c.replaces_id.is_not(None), "RECTIFICATIVE"), else_="INITIALE").label("nature")
+    columns = [c for c in records.c if c.name != "nature"] + [nature]
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(
-            select(records).where(and_(records.c.kind == "RG", records.c.annee_reference == year,
-                                       records.c.superseded.is_(False)))
+            select(*columns).where(and_(records.c.kind == "RG", records.c.annee_reference == year,
+                                        records.c.superseded.is_(False)))
             .order_by(records.c.code_caf, records.c.siret_esat, records.c.nir)).mappings()]
-    for r in rows:  # in the snapshot, a record that replaced an earlier one says so
-        r["nature"] = "RECTIFICATIVE" if r["replaces_id"] is not None else "INITIALE"
-    by_caf: dict[str, list[dict]] = {}
-    for r in rows:
-        by_caf.setdefault(r["code_caf"], []).append(r)
+    snapshot = output_frame(rows, "RG")
     written = []
-    for code_caf, caf_rows in sorted(by_caf.items()):
+    for (code_caf,), frame in sorted(snapshot.partition_by("code_caf", as_dict=True).items()):
         name = f"AAH-ESAT_RG-CAMPAGNE_{year}_{code_caf}_{day.strftime('%Y%m%d')}"
         with engine.begin() as conn:
             existing = conn.execute(select(emissions).where(emissions.c.name == name)).mappings().first()
@@ -207,8 +205,7 @@ def campaign_close(config: Config, engine: Engine, year: int, day: date | None =
                     run_id=run_id, created_at=utcnow())).inserted_primary_key[0])
             else:
                 eid = existing["id"]
-        frame = output_frame(caf_rows, "RG")
-        sources = sorted({str(r["file_id"]) for r in caf_rows}, key=int)
+        sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
         write_output(config.output_dir / code_caf, name, frame,
                      {"flux": "RG-CAMPAGNE", "code_caf": code_caf, "annee_reference": year, "source_files": sources})
         with engine.begin() as conn:

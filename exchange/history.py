@@ -44,6 +44,7 @@ def _history_anomalies(matched: pl.DataFrame, code: str, field: str) -> pl.DataF
 
 def _db_rows(accepted: pl.DataFrame, file_id: int, kind: str, received_at: datetime,
              caf_gestionnaire: str | None) -> list[dict]:
+    """The `records` rows of accepted typed records (`replaces_id` included when the frame has it)."""
     cols = [c for c in accepted.columns if c in records.c and c not in ("id",)]
     frame = accepted.with_columns(
         (pl.col(src) * 100).cast(pl.Int64).alias(dst) for src, dst in CENT_COLUMNS.items() if src in accepted.columns
@@ -51,13 +52,10 @@ def _db_rows(accepted: pl.DataFrame, file_id: int, kind: str, received_at: datet
         *cols, *[dst for src, dst in CENT_COLUMNS.items() if src in accepted.columns],
     ).with_columns(
         pl.lit(file_id).alias("file_id"), pl.lit(kind).alias("kind"),
-        pl.lit(caf_gestionnaire).alias("caf_gestionnaire"),
+        pl.lit(caf_gestionnaire, dtype=pl.String).alias("caf_gestionnaire"),
+        pl.lit(received_at).alias("received_at"), pl.lit(False).alias("superseded"),
     )
-    rows = frame.to_dicts()
-    for r in rows:
-        r["received_at"] = received_at
-        r["superseded"] = False
-    return rows
+    return frame.to_dicts()
 
 
 def record_accepted(conn: Connection, *, file_id: int, kind: str, typed: pl.DataFrame, received_at: datetime,
@@ -83,10 +81,9 @@ def record_accepted(conn: Connection, *, file_id: int, kind: str, typed: pl.Data
         old_ids = matched["old_id"].to_list()
         for i in range(0, len(old_ids), CHUNK):
             conn.execute(update(records).where(records.c.id.in_(old_ids[i:i + CHUNK])).values(superseded=True))
-        rows = _db_rows(accepted, file_id, kind, received_at, caf_gestionnaire)
-        replaced = dict(zip(matched["ligne"].to_list(), old_ids))
-        for r in rows:
-            r["replaces_id"] = replaced.get(r["ligne"])
+        with_replaced = accepted.join(matched.select("ligne", pl.col("old_id").alias("replaces_id")),
+                                      on="ligne", how="left", maintain_order="left")
+        rows = _db_rows(with_replaced, file_id, kind, received_at, caf_gestionnaire)
     else:
         key = ["nir", "type_changement", "date_effet"]
         existing = pl.DataFrame(
@@ -106,8 +103,6 @@ def record_accepted(conn: Connection, *, file_id: int, kind: str, typed: pl.Data
         extra = _history_anomalies(matched, "W06", "type_changement")
         fresh = accepted.join(matched.select("ligne"), on="ligne", how="anti")
         rows = _db_rows(fresh, file_id, kind, received_at, caf_gestionnaire)
-        for r in rows:
-            r["replaces_id"] = None
     for i in range(0, len(rows), CHUNK):
         conn.execute(insert(records), rows[i:i + CHUNK])
     return extra

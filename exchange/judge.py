@@ -40,10 +40,6 @@ class Judgement:
     def records_accepted(self) -> int:
         return self.records_in - self.records_rejected
 
-    @property
-    def blocking(self) -> bool:
-        return self.statut != ACCEPTE
-
 
 def rejected_file(name: str, anomaly: Anomaly, fname: FileName | None = None,
                   extra: list[Anomaly] | None = None, records_in: int = 0) -> Judgement:

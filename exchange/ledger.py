@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection, Engine
 from exchange.db import anomalies, files, runs
 
 RECU, ARCHIVE, TRAITE, ACQUITTE = "RECU", "ARCHIVE", "TRAITE", "ACQUITTE"
-FINAL_STATES = (ACQUITTE,)
 UNFINISHED_STATES = (RECU, ARCHIVE, TRAITE)
 
 
@@ -45,12 +44,13 @@ def find_by_sha(conn: Connection, account: str, sha256: str) -> list[dict]:
 
 
 def create_file(conn: Connection, *, account: str, name: str, sha256: str, size: int, stored_path: str,
-                kind: str | None, siret: str | None, processing_date: date, run_id: int | None) -> int:
+                kind: str | None, siret: str | None, processing_date: date, run_id: int | None,
+                duplicate_of: int | None = None) -> int:
     now = utcnow()
     result = conn.execute(insert(files).values(
         account=account, name=name, sha256=sha256, size=size, stored_path=stored_path, kind=kind,
         siret=siret, state=RECU, state_changed_at=now, received_at=now, processing_date=processing_date,
-        run_id=run_id, replays=0,
+        run_id=run_id, replays=0, duplicate_of=duplicate_of,
     ))
     return int(result.inserted_primary_key[0])
 

@@ -41,10 +41,6 @@ class Anomaly:
         return self.gravite == "BLOQUANTE"
 
 
-def empty_anomalies() -> pl.DataFrame:
-    return pl.DataFrame(schema=ANOMALY_SCHEMA)
-
-
 def anomalies_frame(items: list[Anomaly]) -> pl.DataFrame:
     """A frame of ANOMALY_SCHEMA from a list of Anomaly."""
     return pl.DataFrame(
@@ -60,13 +56,3 @@ def mask_nir(nir: str | None) -> str:
     if len(nir) < 7:
         return "*" * len(nir)
     return nir[:5] + "********" + nir[-2:]
-
-
-def mask_nir_expr(col: str = "nir") -> pl.Expr:
-    """mask_nir as a polars expression."""
-    c = pl.col(col).str.strip_chars()
-    return (
-        pl.when(c.is_null() | (c == "")).then(pl.lit(""))
-        .when(c.str.len_chars() < 7).then(pl.lit("*******").str.slice(0, c.str.len_chars()))
-        .otherwise(c.str.slice(0, 5) + pl.lit("********") + c.str.slice(-2, 2))
-    )
