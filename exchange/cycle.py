@@ -47,6 +47,7 @@ class CycleContext:
     use_habilitations: bool = True
     progress: Progress | None = None
     stop: Callable[[], bool] | None = None  # asked between files: finish the current file, then stop
+    fence: ledger.Fence | None = None  # checked in every state-changing transaction (the job lock is held)
     _habs: Habilitations | None = None
 
     def habilitations(self) -> Habilitations:
@@ -80,7 +81,7 @@ def receive(ctx: CycleContext, entry: Entry) -> int:
     ctx.transport.fetch(entry, tmp)
     sha = sha256_file(tmp)
     size = tmp.stat().st_size
-    with ctx.engine.begin() as conn:
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
         earlier = ledger.find_by_sha(conn, entry.account, sha)
         unfinished = [e for e in earlier if e["state"] in ledger.UNFINISHED_STATES]
         if unfinished:  # a crash came after the commit: resume that reception, not a duplicate
@@ -123,7 +124,7 @@ def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
 
 def _quarantine(ctx: CycleContext, row: dict, error: Exception) -> None:
     """A defect on this file: set it aside, report it, go on with the others."""
-    with ctx.engine.begin() as conn:
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
         ledger.set_state(conn, row["id"], QUARANTAINE)
     _event(ctx, f"fichier mis en quarantaine : {error.__class__.__name__}", logging.ERROR,
            file_id=row["id"], account=row["account"], state=QUARANTAINE)
@@ -166,7 +167,7 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
 
 def _store_judgement(ctx: CycleContext, row: dict, j: Judgement) -> None:
     """Records, anomalies and statut in one transaction: the TRAITE step."""
-    with ctx.engine.begin() as conn:
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
         anomalies = j.anomalies
         if j.records is not None and j.records_accepted:
             extra = record_accepted(conn, file_id=row["id"], kind=j.kind, typed=j.records,
@@ -210,7 +211,7 @@ def _acknowledge(ctx: CycleContext, row: dict, replaying: bool = False) -> Judge
                 ctx.transport.rename_retour(account, f"{name}.{ext}", f"{name}.{replaced}.{ext}")
     ctx.transport.write_retour(account, f"{stem}.CR.csv", cr_csv(j, row["processing_date"]))
     ctx.transport.write_retour(account, f"{stem}.CR.xml", cr_xml(j, row["processing_date"]))
-    with ctx.engine.begin() as conn:
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
         ledger.set_state(conn, row["id"], ledger.ACQUITTE)
     return j
 
@@ -218,7 +219,7 @@ def _acknowledge(ctx: CycleContext, row: dict, replaying: bool = False) -> Judge
 def _archive(ctx: CycleContext, row: dict) -> None:
     """RECU → ARCHIVE: the source leaves depot/ (committed after the move; a repeated move is a no-op)."""
     archived = ctx.transport.archive(row["account"], row["name"], suffix=str(row["id"]))
-    with ctx.engine.begin() as conn:
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
         ledger.set_state(conn, row["id"], ledger.ARCHIVE, archived_name=archived)
     _event(ctx, "fichier archivé", file_id=row["id"], account=row["account"], state=ledger.ARCHIVE)
     row["state"] = ledger.ARCHIVE
@@ -316,7 +317,7 @@ def replay(ctx: CycleContext, file_id: int) -> dict:
 
     from exchange.db import files, records
 
-    with ctx.engine.begin() as conn:
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
         row = ledger.get_file(conn, file_id)
         if row is None:
             raise KeyError(file_id)

@@ -23,7 +23,7 @@ from exchange.config import Config
 from exchange.csv_cells import guard_text_columns
 from exchange.db import emissions, records
 from exchange.files import write_atomic
-from exchange.ledger import utcnow
+from exchange.ledger import Fence, transaction, utcnow
 
 PARIS = ZoneInfo("Europe/Paris")
 DEC10 = pl.Decimal(10, 2)
@@ -126,7 +126,7 @@ def _emission_rows(conn: Connection, emission_id: int) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def _complete(config: Config, engine: Engine, emission: dict) -> str:
+def _complete(config: Config, engine: Engine, emission: dict, fence: Fence | None = None) -> str:
     """Write (or rewrite) the files of an assigned emission and mark it TERMINE."""
     with engine.connect() as conn:
         rows = _emission_rows(conn, emission["id"])
@@ -134,13 +134,13 @@ def _complete(config: Config, engine: Engine, emission: dict) -> str:
     sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
     write_output(config.output_dir / emission["code_caf"], emission["name"], frame,
                  {"flux": emission["flux"], "code_caf": emission["code_caf"], "source_files": sources})
-    with engine.begin() as conn:
+    with transaction(engine, fence) as conn:
         conn.execute(update(emissions).where(emissions.c.id == emission["id"])
                      .values(state="TERMINE", rows=frame.height, completed_at=utcnow()))
     return f"{emission['code_caf']}/{emission['name']}.parquet"
 
 
-def emit_pending(config: Config, engine: Engine, run_id: int | None) -> list[str]:
+def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fence | None = None) -> list[str]:
     """Complete interrupted emissions, then emit every accepted record not yet emitted, per Caf and flux."""
     written: list[str] = []
     with engine.connect() as conn:
@@ -148,8 +148,8 @@ def emit_pending(config: Config, engine: Engine, run_id: int | None) -> list[str
             select(emissions).where(and_(emissions.c.state == "EN_COURS", emissions.c.flux.in_(("RG", "CA"))))
         ).mappings()]
     for e in unfinished:
-        written.append(_complete(config, engine, e))
-    with engine.begin() as conn:
+        written.append(_complete(config, engine, e, fence))
+    with transaction(engine, fence) as conn:
         groups = conn.execute(
             select(records.c.kind, records.c.code_caf).where(and_(
                 records.c.emission_id.is_(None), records.c.superseded.is_(False)))
@@ -177,12 +177,12 @@ def emit_pending(config: Config, engine: Engine, run_id: int | None) -> list[str
                 conn.execute(update(records).where(pending).values(emission_id=eid))
             planned.append({"id": eid, "flux": kind, "code_caf": code_caf, "name": name})
     for e in planned:  # the assignment is committed: now the side effect
-        written.append(_complete(config, engine, e))
+        written.append(_complete(config, engine, e, fence))
     return written
 
 
 def campaign_close(config: Config, engine: Engine, year: int, day: date | None = None,
-                   run_id: int | None = None) -> list[str]:
+                   run_id: int | None = None, fence: Fence | None = None) -> list[str]:
     """The campaign snapshot of year N per Caf: for each worker, the latest accepted RG record of year N."""
     day = day or datetime.now(PARIS).date()
     # in the snapshot, a record that replaced an earlier one says so
@@ -197,7 +197,7 @@ def campaign_close(config: Config, engine: Engine, year: int, day: date | None =
     written = []
     for (code_caf,), frame in sorted(snapshot.partition_by("code_caf", as_dict=True).items()):
         name = f"AAH-ESAT_RG-CAMPAGNE_{year}_{code_caf}_{day.strftime('%Y%m%d')}"
-        with engine.begin() as conn:
+        with transaction(engine, fence) as conn:
             existing = conn.execute(select(emissions).where(emissions.c.name == name)).mappings().first()
             if existing is None:
                 eid = int(conn.execute(insert(emissions).values(
@@ -208,7 +208,7 @@ def campaign_close(config: Config, engine: Engine, year: int, day: date | None =
         sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
         write_output(config.output_dir / code_caf, name, frame,
                      {"flux": "RG-CAMPAGNE", "code_caf": code_caf, "annee_reference": year, "source_files": sources})
-        with engine.begin() as conn:
+        with transaction(engine, fence) as conn:
             conn.execute(update(emissions).where(emissions.c.id == eid)
                          .values(state="TERMINE", rows=frame.height, completed_at=utcnow()))
         written.append(f"{code_caf}/{name}.parquet")

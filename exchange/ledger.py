@@ -10,8 +10,10 @@ import json
 import os
 import socket
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from typing import Callable, Iterator
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -20,6 +22,18 @@ from exchange.db import anomalies, files, runs
 
 RECU, ARCHIVE, TRAITE, ACQUITTE = "RECU", "ARCHIVE", "TRAITE", "ACQUITTE"
 UNFINISHED_STATES = (RECU, ARCHIVE, TRAITE)
+# Called first in every state-changing transaction of a job: raises when the job's lock is no longer held
+# (the holder was frozen and fenced off), so that a stale holder never writes.
+Fence = Callable[[Connection], None]
+
+
+@contextmanager
+def transaction(engine: Engine, fence: Fence | None = None) -> Iterator[Connection]:
+    """One state-changing transaction, fenced: `fence(conn)` runs inside it before anything else."""
+    with engine.begin() as conn:
+        if fence is not None:
+            fence(conn)
+        yield conn
 
 
 def utcnow() -> datetime:

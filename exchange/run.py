@@ -39,7 +39,8 @@ def today_in_paris() -> date:
 
 def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | None = None, emit: bool = True,
             use_habilitations: bool = True, progress: Progress | None = None,
-            replay_file: int | None = None, stop: Callable[[], bool] | None = None) -> RunOutcome:
+            replay_file: int | None = None, stop: Callable[[], bool] | None = None,
+            fence: ledger.Fence | None = None) -> RunOutcome:
     """One cycle under the cycle lock, recorded in `runs`; exceptions become an ECHEC record."""
     as_of = as_of or today_in_paris()
     with job_lock(engine, CYCLE_LOCK) as got:
@@ -56,7 +57,7 @@ def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | N
             with open_transport(config) as transport:
                 ctx = CycleContext(config=config, engine=engine, transport=transport, as_of=as_of, run_id=run_id,
                                    job=job, tally=tally, use_habilitations=use_habilitations, progress=progress,
-                                   stop=stop)
+                                   stop=stop, fence=fence)
                 if replay_file is not None:
                     replay(ctx, replay_file)
                 else:
@@ -64,7 +65,7 @@ def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | N
             if emit and not (stop is not None and stop()):
                 from exchange.emission import emit_pending
 
-                tally.outputs.extend(emit_pending(config, engine, run_id))
+                tally.outputs.extend(emit_pending(config, engine, run_id, fence))
         except TransportError as e:
             error = str(e)
         except OSError as e:
