@@ -225,6 +225,26 @@ def test_archive_claim_never_replaces_and_a_repeat_finds_it_done(drop):
     assert (archive / "f.csv").read_bytes() == b"old" and (archive / "f.csv.2").read_bytes() == b"new"
 
 
+def test_fetch_many_copies_each_and_reports_each_failure(drop, tmp_path):
+    from exchange.transport.base import FileTooLarge
+
+    payloads = {f"f{i}.csv": os.urandom(300 + 70_000 * (i % 3)) for i in range(12)}
+    for name, data in payloads.items():
+        drop.put("alice", name, data)
+    drop.put("alice", "big.csv", b"y" * 300_000)
+    with drop.make() as t:
+        ready = {e.name: e for e in t.list_depot("alice", NOW, 0).ready}
+        gone = Entry("alice", "gone.csv", 5, OLD, True)
+        jobs = [(ready[n], tmp_path / n) for n in payloads] + [(ready["big.csv"], tmp_path / "big"),
+                                                               (gone, tmp_path / "gone")]
+        results = t.fetch_many(jobs, max_bytes=200_000)
+    assert results[:12] == [None] * 12
+    assert isinstance(results[12], FileTooLarge) and results[12].size == 300_000
+    assert isinstance(results[13], TransportError)
+    for name, data in payloads.items():
+        assert (tmp_path / name).read_bytes() == data
+
+
 def test_fetch_stops_at_the_size_limit(drop, tmp_path):
     from exchange.transport.base import FileTooLarge
 

@@ -180,6 +180,11 @@ def test_a_file_over_the_limit_is_f07_from_its_size_and_never_copied(tmp_path, d
     assert (tmp_path / "drop" / "esat-seine" / "archive" / big).stat().st_size == 3 << 30
     stored = [p for p in (tmp_path / "received").rglob("*") if p.is_file()]
     assert len(stored) == 4 and all(p.stat().st_size < 4096 for p in stored)
+    # the next run is not blocked by it
+    (depot(tmp_path) / "ESAT_81234567600017_CA_20251213_002.csv").write_bytes(
+        example("ESAT_81234567600017_CA_20251212_001.csv") + b"\n")
+    code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
+    assert code == 0 and "Fichiers traités : 1 — 1 ACCEPTE" in out, out + err
 
 
 # -- issue 10 §3: a full disk blocks only the file it could not take -------------------------------

@@ -86,6 +86,21 @@ def sort_entries(entries: list[Entry], now: float, settle_seconds: float) -> Lis
     return Listing(ready, waiting, refused)
 
 
+def fetch_each(transport: "Transport", jobs: list[tuple[Entry, Path]],
+               max_bytes: int | None) -> list[Exception | None]:
+    """fetch_many one file after the other (what a transport without pipelining does)."""
+    results: list[Exception | None] = []
+    for entry, dest in jobs:
+        try:
+            transport.fetch(entry, dest, max_bytes=max_bytes)
+            results.append(None)
+        except HostKeyError:
+            raise
+        except (TransportError, OSError) as e:
+            results.append(e)
+    return results
+
+
 class Transport(Protocol):
     """A drop area: one folder per account with depot/, retour/ and archive/.
 
@@ -115,6 +130,12 @@ class Transport(Protocol):
     def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None) -> None:
         """Copy <entry.folder>/<name> into the local file dest (created, written, fsync'd);
         FileTooLarge, before or during the copy, once it is over max_bytes."""
+        ...
+
+    def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
+        """fetch() for many files, several in flight at once where the transport can; one result per job,
+        in order: None when copied, else the exception fetch would have raised (FileTooLarge,
+        TransportError, OSError). HostKeyError is raised."""
         ...
 
     def free_archive_name(self, account: str, name: str, suffix: str) -> str:

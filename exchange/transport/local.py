@@ -7,7 +7,9 @@ import stat
 from pathlib import Path
 
 from exchange.files import fsync_dir, write_atomic
-from exchange.transport.base import Entry, FileTooLarge, Listing, TransportError, is_safe_name, sort_entries
+from exchange.transport.base import (
+    Entry, FileTooLarge, Listing, TransportError, fetch_each, is_safe_name, sort_entries,
+)
 
 
 def rename_noreplace(src: Path, dst: Path) -> None:
@@ -126,6 +128,9 @@ class LocalTransport:
                     fout.write(chunk)
                 fout.flush()
                 os.fsync(fout.fileno())
+
+    def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
+        return fetch_each(self, jobs, max_bytes)
 
     def free_archive_name(self, account: str, name: str, suffix: str) -> str:
         self._checked(name, f"{name}.{suffix}")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 import paramiko
 
 from exchange.transport.base import (
-    Entry, FileTooLarge, HostKeyError, Listing, TransportError, is_safe_name, sort_entries,
+    Entry, FileTooLarge, HostKeyError, Listing, TransportError, fetch_each, is_safe_name, sort_entries,
 )
 
 if TYPE_CHECKING:
@@ -400,6 +400,9 @@ class SftpTransport:
             return self._entry(sftp, account, "archive", claim)
 
         return self._run(f"prise en charge de {src}", op)
+
+    def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
+        return fetch_each(self, jobs, max_bytes)
 
     def free_archive_name(self, account: str, name: str, suffix: str) -> str:
         if not is_safe_name(f"{name}.{suffix}"):
