@@ -5,7 +5,7 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Callable
@@ -78,72 +78,97 @@ def _clean_incoming(config: Config) -> None:
         p.unlink(missing_ok=True)
 
 
-def _take(ctx: CycleContext, entry: Entry) -> int | None:
-    """Reserve a reception for a listed file, then receive it; its ledger id once RECU, else None."""
+def _take(ctx: CycleContext, entries: list[Entry]) -> list[int]:
+    """Reserve a reception for each listed file (one transaction), then receive them together."""
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        file_id = ledger.reserve(conn, account=entry.account, name=entry.name, processing_date=ctx.as_of,
-                                 run_id=ctx.run_id)
-        row = ledger.get_file(conn, file_id)
-    return _receive(ctx, row)
+        rows = [{"id": ledger.reserve(conn, account=e.account, name=e.name, processing_date=ctx.as_of,
+                                      run_id=ctx.run_id), "account": e.account, "name": e.name} for e in entries]
+    return _receive(ctx, rows)
 
 
-def _receive(ctx: CycleContext, row: dict) -> int | None:
-    """RECLAME → RECU: claim depot/<name> (moved to archive/<claim>, so that a new upload of that name is
-    never taken for it), copy the claimed file, fsync, hash, commit. None when it waits or vanished.
+def _claim(ctx: CycleContext, rows: list[dict]) -> list[tuple[dict, Entry]]:
+    """Move each reserved file out of depot/ into its claim (or find the claim an earlier attempt made);
+    what vanished is forgotten, what is not a regular file set aside, what is too young waits."""
+    claimed: list[tuple[dict, Entry]] = []
+    vanished: list[dict] = []
+    now = time.time()
+    for row in rows:
+        try:
+            entry = ctx.transport.claim(row["account"], row["name"], ledger.claim_name(row["id"]))
+        except HostKeyError:
+            raise
+        except TransportError as e:  # this file waits (reserved); the others go on
+            ctx.tally.errors.append(f"{row['account']}/{row['name']} : {e}")
+            _event(ctx, f"échec de transfert : {e}", logging.ERROR, account=row["account"])
+            continue
+        if entry is None:  # gone from depot/ before it was claimed: nothing was received
+            vanished.append(row)
+        elif not entry.regular:  # swapped for a link or a folder after it was listed: never read
+            _quarantine(ctx, row, TransportError("pas un fichier ordinaire (lien ou dossier) : il n'est pas lu"))
+        elif now - entry.mtime < ctx.config.source.settle_seconds:
+            ctx.tally.waiting += 1  # replaced by a newer upload since it was listed: it settles first
+        else:
+            claimed.append((row, entry))
+    if vanished:
+        with ledger.transaction(ctx.engine, ctx.fence) as conn:
+            for row in vanished:
+                ledger.forget(conn, row["id"])
+        _event(ctx, f"{len(vanished)} fichier(s) disparu(s) avant leur prise en charge", logging.WARNING)
+    return claimed
+
+
+def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
+    """RECLAME → RECU for reserved files: claim each (moved to archive/<claim>, so that a new upload of
+    that name is never taken for it), copy them (several in flight where the transport can), fsync, hash,
+    then commit them in one transaction. Returns the ids now RECU; the others wait or vanished.
 
     Also what resumes a reservation left by a crash: the claim is found where the earlier attempt put it.
     """
-    account, name, file_id = row["account"], row["name"], row["id"]
-    claim = ledger.claim_name(file_id)
-    claimed = ctx.transport.claim(account, name, claim)
-    if claimed is None:  # gone from depot/ before it was claimed: nothing was received
-        with ledger.transaction(ctx.engine, ctx.fence) as conn:
-            ledger.forget(conn, file_id)
-        _event(ctx, "fichier disparu avant sa prise en charge", logging.WARNING, account=account)
-        return None
-    if not claimed.regular:  # swapped for a link or a folder after it was listed: never read
-        _quarantine(ctx, row, TransportError("pas un fichier ordinaire (lien ou dossier) : il n'est pas lu"))
-        return None
-    if time.time() - claimed.mtime < ctx.config.source.settle_seconds:
-        ctx.tally.waiting += 1  # replaced by a newer upload since it was listed: it settles first
-        return None
     limit = ctx.config.limits.max_file_bytes
-    sha: str | None = None
-    stored: Path | None = None
-    size = claimed.size
-    if size <= limit:
-        tmp = _incoming_dir(ctx.config) / f"{uuid.uuid4().hex}.part"
-        try:
-            ctx.transport.fetch(claimed, tmp, max_bytes=limit)
-            sha, size = sha256_file(tmp), tmp.stat().st_size
-        except FileTooLarge as e:  # it grew past the limit while copied: stopped there
-            size = e.size
-        except HostKeyError:
-            raise
-        except (TransportError, OSError) as e:  # this file waits (claimed); the others go on
-            tmp.unlink(missing_ok=True)
-            ctx.tally.errors.append(f"{account}/{name} : réception impossible vers {ctx.config.storage_dir} "
-                                    f"({e}) : le fichier attend la prochaine exécution")
-            _event(ctx, f"réception impossible : {e}", logging.ERROR, file_id=file_id, account=account)
-            return None
-        if sha is None:
-            tmp.unlink(missing_ok=True)
-    target = ctx.transport.free_archive_name(account, name, str(file_id))
-    fname = parse_file_name(name)
+    claimed = _claim(ctx, rows)
+    incoming = _incoming_dir(ctx.config)
+    copies = [(row, entry, incoming / f"{uuid.uuid4().hex}.part") for row, entry in claimed if entry.size <= limit]
+    results = ctx.transport.fetch_many([(entry, tmp) for _, entry, tmp in copies], max_bytes=limit)
+    outcome: dict[int, tuple[str | None, int, Path | None]] = {
+        row["id"]: (None, entry.size, None) for row, entry in claimed if entry.size > limit}  # F07 unread
+    for (row, entry, tmp), error in zip(copies, results):
+        if error is None:
+            outcome[row["id"]] = (sha256_file(tmp), tmp.stat().st_size, tmp)
+            continue
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, FileTooLarge):  # it grew past the limit while copied: stopped there
+            outcome[row["id"]] = (None, error.size, None)
+        else:  # this file waits (claimed); the others go on
+            ctx.tally.errors.append(f"{row['account']}/{row['name']} : réception impossible vers "
+                                    f"{ctx.config.storage_dir} ({error}) : le fichier attend la prochaine exécution")
+            _event(ctx, f"réception impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
+    taken = [(row, *outcome[row["id"]]) for row, _ in claimed if row["id"] in outcome]
+    targets = {row["id"]: ctx.transport.free_archive_name(row["account"], row["name"], str(row["id"]))
+               for row, *_ in taken}
+    stored_dirs: set[Path] = set()
+    ctx.transport.sync()  # the claims are durable before the ledger says RECU
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        duplicate = None
-        if sha is not None:
-            duplicate = ledger.duplicate_target(ledger.find_by_sha(conn, account, sha, other_than=file_id))
-            account_dir = ctx.config.storage_dir / account
-            account_dir.mkdir(parents=True, exist_ok=True)
-            stored = account_dir / f"{sha}{Path(name).suffix.lower()[:8]}"
-            os.replace(tmp, stored)
-            fsync_dir(account_dir)
-        ledger.received(conn, file_id, sha256=sha, size=size, stored_path=str(stored) if stored else None,
-                        kind=fname.kind if fname else None, siret=fname.siret if fname else None,
-                        archived_name=target, duplicate_of=int(duplicate["id"]) if duplicate else None)
-    _event(ctx, "fichier reçu", file_id=file_id, account=account, state=ledger.RECU, size=size)
-    return file_id
+        for row, sha, size, tmp in taken:
+            stored = None
+            duplicate = None
+            if sha is not None:
+                duplicate = ledger.duplicate_target(ledger.find_by_sha(conn, row["account"], sha,
+                                                                       other_than=row["id"]))
+                account_dir = ctx.config.storage_dir / row["account"]
+                if account_dir not in stored_dirs:
+                    account_dir.mkdir(parents=True, exist_ok=True)
+                    stored_dirs.add(account_dir)
+                stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"
+                os.replace(tmp, stored)
+            fname = parse_file_name(row["name"])
+            ledger.received(conn, row["id"], sha256=sha, size=size, stored_path=str(stored) if stored else None,
+                            kind=fname.kind if fname else None, siret=fname.siret if fname else None,
+                            archived_name=targets[row["id"]], duplicate_of=int(duplicate["id"]) if duplicate else None)
+        for d in stored_dirs:  # the new names are durable before the ledger says RECU
+            fsync_dir(d)
+    for row, _sha, size, _tmp in taken:
+        _event(ctx, "fichier reçu", file_id=row["id"], account=row["account"], state=ledger.RECU, size=size)
+    return [row["id"] for row, *_ in taken]
 
 
 # -- processing one ledger row from its state to the end --------------------------------------------
@@ -216,21 +241,47 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
     return judged
 
 
-def _store_judgement(ctx: CycleContext, row: dict, j: Judgement) -> None:
-    """Records, anomalies and statut in one transaction: the TRAITE step."""
-    with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        anomalies = j.anomalies
-        if j.records is not None and j.records_accepted:
-            extra = record_accepted(conn, file_id=row["id"], kind=j.kind, typed=j.records,
-                                    received_at=ledger.as_utc(row["received_at"]),
-                                    caf_gestionnaire=j.caf_gestionnaire)
-            if extra.height:
-                anomalies = pl.concat([anomalies, extra])
-        anomalies = anomalies.sort(["ligne", "code"], nulls_last=False, maintain_order=True)
-        ledger.store_anomalies(conn, row["id"], anomalies)
-        ledger.judged(conn, row["id"], statut=j.statut, code=j.file_code, records_in=j.records_in,
-                      records_accepted=j.records_accepted, records_rejected=j.records_rejected, kind=j.kind,
-                      siret=j.siret)
+def _store_one(conn, row: dict, j: Judgement) -> Judgement:  # noqa: ANN001 - a Connection
+    """Records (with their history: W05/W06), anomalies and statut of one file: its TRAITE step.
+    Returns the judgement as answered (history anomalies included)."""
+    anomalies = j.anomalies
+    if j.records is not None and j.records_accepted:
+        extra = record_accepted(conn, file_id=row["id"], kind=j.kind, typed=j.records,
+                                received_at=ledger.as_utc(row["received_at"]), caf_gestionnaire=j.caf_gestionnaire)
+        if extra.height:
+            anomalies = pl.concat([anomalies, extra])
+    anomalies = anomalies.sort(["ligne", "code"], nulls_last=False, maintain_order=True)
+    ledger.store_anomalies(conn, row["id"], anomalies)
+    ledger.judged(conn, row["id"], statut=j.statut, code=j.file_code, records_in=j.records_in,
+                  records_accepted=j.records_accepted, records_rejected=j.records_rejected, kind=j.kind, siret=j.siret)
+    return replace(j, anomalies=anomalies, records=None)
+
+
+def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, Judgement]:
+    """The TRAITE step of a whole batch in one transaction; should one file's history fail (a defect), the
+    batch is stored again file by file and that file alone is set aside."""
+    try:
+        with ledger.transaction(ctx.engine, ctx.fence) as conn:
+            stored = {row["id"]: _store_one(conn, row, j) for row, j in items}
+    except STOPS:
+        raise
+    except Exception:  # noqa: BLE001 - find the file at fault
+        stored = {}
+        for row, j in items:
+            try:
+                with ledger.transaction(ctx.engine, ctx.fence) as conn:
+                    stored[row["id"]] = _store_one(conn, row, j)
+            except STOPS:
+                raise
+            except Exception as e:  # noqa: BLE001
+                _quarantine(ctx, row, e)
+    for row, _ in items:
+        j = stored.get(row["id"])
+        if j is not None:
+            row["state"] = ledger.TRAITE
+            _event(ctx, f"fichier traité : {j.statut}", file_id=row["id"], account=row["account"],
+                   state=ledger.TRAITE, statut=j.statut, code=j.file_code or "")
+    return stored
 
 
 def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
@@ -248,8 +299,8 @@ def kept_stem(name: str, file_id: int, pair: int) -> str:
     return f"{name}.{file_id}" + (f"-rejeu{pair}" if pair else "")
 
 
-def _acknowledge(ctx: CycleContext, row: dict) -> Judgement:
-    """Write both comptes rendus, keeping the pair they replace, then ACQUITTE.
+def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None) -> Judgement:
+    """Write both comptes rendus of one file, keeping the pair they replace (ACQUITTE is the caller's).
 
     `<name>.CR.*` describes the latest answered reception of that name. Before it is replaced, its pair is
     renamed to its kept name, never over an existing file: a run resumed after a crash here finds the
@@ -258,7 +309,8 @@ def _acknowledge(ctx: CycleContext, row: dict) -> Judgement:
     """
     name, account, file_id = row["name"], row["account"], row["id"]
     with ctx.engine.connect() as conn:
-        j = stored_judgement(conn, row)
+        if j is None:  # resumed after a crash: the judgement is the stored one
+            j = stored_judgement(conn, row)
         owner = ledger.latest_answered(conn, account, name)
     pair = row["answers"] or 0
     if owner is not None and owner["id"] > file_id:
@@ -271,20 +323,33 @@ def _acknowledge(ctx: CycleContext, row: dict) -> Judgement:
                 ctx.transport.rename_retour(account, f"{name}.{ext}", f"{kept}.{ext}")
     ctx.transport.write_retour(account, f"{stem}.CR.csv", cr_csv(j, row["processing_date"]))
     ctx.transport.write_retour(account, f"{stem}.CR.xml", cr_xml(j, row["processing_date"]))
-    with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        ledger.acknowledged(conn, file_id)
     return j
 
 
-def _archive(ctx: CycleContext, row: dict) -> None:
-    """RECU → ARCHIVE: the claim takes its archive name (a repeated move finds it done)."""
-    if not ctx.transport.archive_claim(row["account"], ledger.claim_name(row["id"]), row["archived_name"]):
-        raise TransportError(f"fichier n° {row['id']} ({row['account']}/{row['name']}) introuvable dans "
-                             f"archive/ (ni {ledger.claim_name(row['id'])} ni {row['archived_name']})")
+def _archive(ctx: CycleContext, rows: list[dict]) -> None:
+    """RECU → ARCHIVE for a batch: each claim takes its archive name (a repeated move finds it done),
+    then one transaction records them all."""
+    moved = []
+    for row in rows:
+        try:
+            found = ctx.transport.archive_claim(row["account"], ledger.claim_name(row["id"]), row["archived_name"])
+        except TransportError as e:
+            _file_failed(ctx, row, "archivage", e)
+            continue
+        if found:
+            moved.append(row)
+        else:  # neither the claim nor its archive name: someone removed it from archive/
+            _file_failed(ctx, row, "archivage", MissingFromArchive(
+                f"ni {ledger.claim_name(row['id'])} ni {row['archived_name']} dans archive/"))
+    if not moved:
+        return
+    ctx.transport.sync()
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        ledger.archived(conn, row["id"])
-    _event(ctx, "fichier archivé", file_id=row["id"], account=row["account"], state=ledger.ARCHIVE)
-    row["state"] = ledger.ARCHIVE
+        for row in moved:
+            ledger.archived(conn, row["id"])
+    for row in moved:
+        row["state"] = ledger.ARCHIVE
+        _event(ctx, "fichier archivé", file_id=row["id"], account=row["account"], state=ledger.ARCHIVE)
 
 
 def _file_failed(ctx: CycleContext, row: dict, step: str, error: TransportError) -> None:
@@ -296,52 +361,64 @@ def _file_failed(ctx: CycleContext, row: dict, step: str, error: TransportError)
     _event(ctx, f"{step} impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
 
 
-def _finish(ctx: CycleContext, file_id: int) -> None:
-    """TRAITE → ACQUITTE, then count the file in the run's tally."""
-    with ctx.engine.connect() as conn:
-        row = ledger.get_file(conn, file_id)
-    if row is None or row["state"] != ledger.TRAITE:
-        return
+def _answer(ctx: CycleContext, row: dict, j: Judgement | None) -> Judgement | None:
+    """The comptes rendus of one TRAITE file; None when it waits (drop area refused) or was set aside."""
     try:
-        j = _acknowledge(ctx, row)
+        return _acknowledge(ctx, row, j)
     except STOPS:
         raise
     except TransportError as e:
         _file_failed(ctx, row, "écriture des comptes rendus", e)
-        return
     except OSError as e:
         raise TransportError(f"écriture des comptes rendus de {row['account']}/{row['name']} impossible "
                              f"dans la zone de dépôt : {e}") from e
     except Exception as e:  # noqa: BLE001 - a defect answering one file must not block every later run
         _quarantine(ctx, row, e)
-        return
-    _event(ctx, "comptes rendus déposés", file_id=file_id, account=row["account"], state=ledger.ACQUITTE)
-    ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected, j.anomalies["code"].to_list())
+    return None
+
+
+def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -> None:
+    """TRAITE → ACQUITTE for a batch: comptes rendus file by file, then one transaction per group of
+    distinct names (a name answered twice in one batch is committed in between: the second answer must
+    see the first as the one it replaces); then each file counts in the run's tally."""
+    answered: list[tuple[dict, Judgement]] = []
+    names: set[tuple[str, str]] = set()
+
+    def commit() -> None:
+        ctx.transport.sync()  # the comptes rendus are durable before the ledger says ACQUITTE
+        with ledger.transaction(ctx.engine, ctx.fence) as conn:
+            for row, _ in answered:
+                ledger.acknowledged(conn, row["id"])
+        for row, j in answered:
+            _event(ctx, "comptes rendus déposés", file_id=row["id"], account=row["account"], state=ledger.ACQUITTE)
+            ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected,
+                          j.anomalies["code"].to_list())
+        answered.clear()
+        names.clear()
+
+    for row in rows:
+        if row["state"] != ledger.TRAITE:
+            continue
+        if (row["account"], row["name"]) in names:
+            commit()
+        j = _answer(ctx, row, judged.get(row["id"]))
+        if j is not None:
+            answered.append((row, j))
+            names.add((row["account"], row["name"]))
+    if answered:
+        commit()
 
 
 def process(ctx: CycleContext, file_ids: list[int]) -> None:
-    """Take received files from their states to ACQUITTE, each step committed for each file:
-    archive every one, judge them together, then store and acknowledge them one by one, in id order."""
-    ids = sorted(set(file_ids))
+    """Take received files from their states to ACQUITTE, one step for the whole batch at a time, each step
+    committed in one transaction: archive, judge (record rules in one pass), store, answer."""
     with ctx.engine.connect() as conn:
-        rows = [r for r in (ledger.get_file(conn, i) for i in ids) if r is not None]
-    for row in rows:
-        if row["state"] == ledger.RECU:
-            try:
-                _archive(ctx, row)
-            except TransportError as e:
-                _file_failed(ctx, row, "archivage", e)
+        rows = ledger.get_files(conn, sorted(set(file_ids)))
+    _archive(ctx, [row for row in rows if row["state"] == ledger.RECU])
     waiting = [row for row in rows if row["state"] == ledger.ARCHIVE]
     judged = _judge_rows(ctx, waiting)
-    for row in waiting:
-        j = judged.get(row["id"])
-        if j is None:
-            continue  # quarantined
-        _store_judgement(ctx, row, j)
-        _event(ctx, f"fichier traité : {j.statut}", file_id=row["id"], account=row["account"],
-               state=ledger.TRAITE, statut=j.statut, code=j.file_code or "")
-    for file_id in ids:
-        _finish(ctx, file_id)
+    stored = _store(ctx, [(row, judged[row["id"]]) for row in waiting if row["id"] in judged])
+    _finish(ctx, rows, stored)
 
 
 # -- the cycle --------------------------------------------------------------------------------------
@@ -350,32 +427,32 @@ def _resume(ctx: CycleContext) -> None:
     """Take every reception a crash (or a failed step) left unfinished to its end, oldest first."""
     with ctx.engine.connect() as conn:
         pending = ledger.unfinished_files(conn)
-    ids = []
-    for row in pending:
-        if row["state"] != ledger.RECLAME:
-            ids.append(int(row["id"]))
-            continue
-        try:
-            got = _receive(ctx, row)
-        except HostKeyError:
-            raise
-        except TransportError as e:
-            _file_failed(ctx, row, "prise en charge", e)
-            continue
-        if got is not None:
-            ids.append(got)
+    ids = [int(row["id"]) for row in pending if row["state"] != ledger.RECLAME]
+    ids += _receive(ctx, [row for row in pending if row["state"] == ledger.RECLAME])
     if ids:
         process(ctx, ids)
 
 
+def _batches(entries: list[Entry], limit: int) -> list[list[Entry]]:
+    """Listed files in batches of at most BATCH_FILES files or BATCH_BYTES bytes (by listed size)."""
+    batches: list[list[Entry]] = [[]]
+    size = 0
+    for entry in entries:
+        if batches[-1] and (len(batches[-1]) >= BATCH_FILES or size >= BATCH_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += min(entry.size, limit)
+    return [b for b in batches if b]
+
+
 def collect(ctx: CycleContext) -> None:
-    """Resume what a crash left, then collect every ready file of every account."""
+    """Resume what a crash left, then collect every ready file of every account, batch by batch."""
     _clean_incoming(ctx.config)
     _resume(ctx)
     now = time.time()
-    accounts = ctx.transport.accounts()
-    listings = []
-    for account in accounts:
+    ready: list[Entry] = []
+    for account in ctx.transport.accounts():
         try:
             listing = ctx.transport.list_depot(account, now, ctx.config.source.settle_seconds)
         except HostKeyError:
@@ -388,35 +465,22 @@ def collect(ctx: CycleContext) -> None:
         for entry, reason in listing.refused:
             ctx.tally.refused_names.append(f"{account}/{entry.name!r} : {reason}")
             _event(ctx, f"nom refusé : {reason}", logging.WARNING, account=account)
-        listings.append(listing)
-    total = sum(len(listing.ready) for listing in listings)
+        ready += listing.ready
     done = 0
-    batch: list[int] = []
-    batch_bytes = 0
-    for listing in listings:
-        for entry in listing.ready:
-            if ctx.stop is not None and ctx.stop():
-                _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)
-                process(ctx, batch)
-                return
-            try:
-                got = _take(ctx, entry)
-            except HostKeyError:
-                raise
-            except TransportError as e:  # transient: this file waits for the next run, nothing lost
-                ctx.tally.errors.append(f"{entry.account}/{entry.name} : {e}")
-                _event(ctx, f"échec de transfert : {e}", logging.ERROR, account=entry.account)
-                got = None
-            if got is not None:
-                batch.append(got)
-                batch_bytes += min(entry.size, ctx.config.limits.max_file_bytes)
-            done += 1
-            if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
-                process(ctx, batch)
-                batch, batch_bytes = [], 0
-            if ctx.progress:
-                ctx.progress("fichiers", done, total)
-    process(ctx, batch)
+    for batch in _batches(ready, ctx.config.limits.max_file_bytes):
+        if ctx.stop is not None and ctx.stop():
+            _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)
+            return
+        process(ctx, _take(ctx, batch))
+        done += len(batch)
+        if ctx.progress:
+            ctx.progress("fichiers", done, len(ready))
+
+
+class MissingFromArchive(TransportError):
+    """A claimed file is no longer in archive/ (removed by hand): the operator must look."""
+
+    transient = False
 
 
 class ReplayRefused(ValueError):

@@ -171,6 +171,14 @@ def get_file(conn: Connection, file_id: int) -> dict | None:
     return dict(row) if row else None
 
 
+def get_files(conn: Connection, ids: list[int]) -> list[dict]:
+    """These files' rows, in id order."""
+    rows = []
+    for i in range(0, len(ids), 5000):
+        rows += conn.execute(select(files).where(files.c.id.in_(ids[i:i + 5000]))).mappings().all()
+    return sorted((dict(r) for r in rows), key=lambda r: r["id"])
+
+
 def unfinished_files(conn: Connection) -> list[dict]:
     rows = conn.execute(select(files).where(files.c.state.in_(UNFINISHED_STATES)).order_by(files.c.id)).mappings().all()
     return [dict(r) for r in rows]

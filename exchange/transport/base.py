@@ -97,6 +97,7 @@ def fetch_each(transport: "Transport", jobs: list[tuple[Entry, Path]],
         except HostKeyError:
             raise
         except (TransportError, OSError) as e:
+            dest.unlink(missing_ok=True)  # a partial copy must not hold the space the next files need
             results.append(e)
     return results
 
@@ -135,7 +136,7 @@ class Transport(Protocol):
     def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
         """fetch() for many files, several in flight at once where the transport can; one result per job,
         in order: None when copied, else the exception fetch would have raised (FileTooLarge,
-        TransportError, OSError). HostKeyError is raised."""
+        TransportError, OSError), its partial local copy removed at once. HostKeyError is raised."""
         ...
 
     def free_archive_name(self, account: str, name: str, suffix: str) -> str:
@@ -154,6 +155,11 @@ class Transport(Protocol):
     def rename_retour(self, account: str, old: str, new: str) -> bool:
         """Rename retour/<old> to retour/<new>, never replacing: False when <old> does not exist or
         <new> already does (a compte rendu already kept is never overwritten)."""
+        ...
+
+    def sync(self) -> None:
+        """Make every move and write done so far durable; called before the ledger records them (one
+        folder sync per batch instead of one per file)."""
         ...
 
     def depot_count(self, account: str) -> int:

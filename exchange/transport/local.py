@@ -34,6 +34,7 @@ class LocalTransport:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._dirty: set[Path] = set()  # folders with renames or new names not yet fsync'd
 
     def __enter__(self) -> "LocalTransport":
         if not self.root.is_dir():
@@ -103,8 +104,7 @@ class LocalTransport:
             return self._entry(account, "archive", claim)
         except OSError as e:
             raise TransportError(f"prise en charge impossible de {base / 'depot' / name} : {e}") from e
-        fsync_dir(archive_dir)
-        fsync_dir(base / "depot")
+        self._dirty.update((archive_dir, base / "depot"))
         return self._entry(account, "archive", claim)
 
     def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None) -> None:
@@ -145,14 +145,15 @@ class LocalTransport:
             return os.path.lexists(archive_dir / target)
         except FileExistsError:
             raise TransportError(f"archive/{target} existe déjà pour le compte {account} : rien n'est remplacé") from None
-        fsync_dir(archive_dir)
+        self._dirty.add(archive_dir)
         return True
 
     def write_retour(self, account: str, name: str, data: bytes) -> None:
         self._checked(name)
         retour = self._account_dir(account) / "retour"
         retour.mkdir(exist_ok=True)
-        write_atomic(retour / name, data, mode=0o644, temp_suffix=".part")
+        write_atomic(retour / name, data, mode=0o644, temp_suffix=".part", sync_dir=False)
+        self._dirty.add(retour)
 
     def rename_retour(self, account: str, old: str, new: str) -> bool:
         self._checked(old, new)
@@ -161,5 +162,10 @@ class LocalTransport:
             rename_noreplace(retour / old, retour / new)
         except (FileNotFoundError, FileExistsError):
             return False
-        fsync_dir(retour)
+        self._dirty.add(retour)
         return True
+
+    def sync(self) -> None:
+        for folder in sorted(self._dirty):
+            fsync_dir(folder)
+        self._dirty.clear()

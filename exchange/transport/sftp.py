@@ -404,6 +404,9 @@ class SftpTransport:
     def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
         return fetch_each(self, jobs, max_bytes)
 
+    def sync(self) -> None:
+        """Nothing to do: each SFTP request is answered once the server applied it (its own disk's durability)."""
+
     def free_archive_name(self, account: str, name: str, suffix: str) -> str:
         if not is_safe_name(f"{name}.{suffix}"):
             raise _Permanent(f"suffixe d'archive refusé : {suffix!r}")
