@@ -53,9 +53,9 @@ def upgrade_database(url: str) -> None:
     open_upgraded(url).dispose()
 
 
-def make_config(base: Path, db_url: str | None = None, **sections) -> Config:
+def make_config(base: Path, db_url: str | None = None, *, upgrade: bool = True, **sections) -> Config:
     """A configuration rooted in `base` (drop area base/drop, settle 0), with overrides per section;
-    its database is brought to head first, as an operator runs `db upgrade` on installing."""
+    its database is brought to head first (unless upgrade=False), as an operator runs `db upgrade`."""
     data = {
         "database": {"url": db_url or f"sqlite:///{base / 'exchange.db'}"},
         "source": {"kind": "local", "root": "drop", "settle_seconds": 0},
@@ -65,7 +65,8 @@ def make_config(base: Path, db_url: str | None = None, **sections) -> Config:
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)
     config = parse_config(data, base)
-    upgrade_database(config.database_url)
+    if upgrade:
+        upgrade_database(config.database_url)
     return config
 
 
