@@ -92,6 +92,7 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     """An Alembic configuration built in code (no alembic.ini): the packaged scripts, the given connection."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("file_template", "%%(rev)s")  # versions/0002_what.py for revision 0002_what
     cfg.attributes["connection"] = connection
     return cfg
 

@@ -361,3 +361,19 @@ def test_processes_upgrading_one_fresh_database_at_once(tmp_path, backend):
         assert sorted(got, key=str) == sorted([("ok", None, head)] + [("ok", head, head)] * 2, key=str), attempt
         assert check[1] == "current"
         assert check[0] == expected, attempt
+
+
+def test_new_migration_helper_writes_the_next_revision_with_nothing_pending(tmp_path, monkeypatch):
+    from exchange.migrations.new import main
+
+    shipped_head = head_revision()
+    copy = tmp_path / "migrations"
+    shutil.copytree(schema.MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(schema, "MIGRATIONS", copy)
+    assert main(["9999_essai", "nothing yet"]) == 0
+    written = (copy / "versions" / "9999_essai.py").read_text(encoding="utf-8")
+    assert f"revision = '9999_essai'\ndown_revision = '{shipped_head}'" in written
+    upgrade_body = written.split("def upgrade() -> None:")[1].split("def downgrade")[0]
+    assert [ln.strip() for ln in upgrade_body.splitlines() if ln.strip() and not ln.strip().startswith("#")] \
+        == ["pass"]  # db.py and the shipped migrations agree: autogenerate has nothing to write
+    assert head_revision() == "9999_essai"
