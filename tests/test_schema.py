@@ -227,12 +227,16 @@ def _with_second_migration(tmp_path: Path) -> Path:
     """A copy of the shipped migrations plus one more revision (a newer program's)."""
     copy = tmp_path / "migrations-next"
     shutil.copytree(schema.MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    # A table other tables reference, altered the way SQLite needs (batch: copy, drop, rename).
     (copy / "versions" / "0002_essai.py").write_text(
-        '"""Test revision: one more index."""\n'
-        "from alembic import op\n\n"
+        '"""Test revision: files.stored_path nullable, one more index."""\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
         'revision = "0002_essai"\ndown_revision = "0001_baseline"\nbranch_labels = None\ndepends_on = None\n\n\n'
-        "def upgrade():\n    op.create_index(\"ix_essai_runs_job\", \"runs\", [\"job\"])\n\n\n"
-        "def downgrade():\n    op.drop_index(\"ix_essai_runs_job\", table_name=\"runs\")\n", encoding="utf-8")
+        "def upgrade():\n"
+        "    with op.batch_alter_table('files') as batch:\n"
+        "        batch.alter_column('stored_path', existing_type=sa.Text(), nullable=True)\n"
+        "    op.create_index('ix_essai_runs_job', 'runs', ['job'])\n\n\n"
+        "def downgrade():\n    op.drop_index('ix_essai_runs_job', table_name='runs')\n", encoding="utf-8")
     return copy
 
 
@@ -377,3 +381,29 @@ def test_new_migration_helper_writes_the_next_revision_with_nothing_pending(tmp_
     assert [ln.strip() for ln in upgrade_body.splitlines() if ln.strip() and not ln.strip().startswith("#")] \
         == ["pass"]  # db.py and the shipped migrations agree: autogenerate has nothing to write
     assert head_revision() == "9999_essai"
+
+
+def test_sqlite_migration_breaking_references_is_rolled_back(tmp_path, monkeypatch):
+    seed_examples(tmp_path)
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    engine = open_database(f"sqlite:///{tmp_path / 'exchange.db'}")
+    data = rows(engine)
+    copy = _with_second_migration(tmp_path)
+    (copy / "versions" / "0002_essai.py").write_text(
+        'from alembic import op\n\nrevision = "0002_essai"\ndown_revision = "0001_baseline"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade():\n    op.execute('DELETE FROM files')\n", encoding="utf-8")
+    monkeypatch.setattr(schema, "MIGRATIONS", copy)
+    code, out, err = cli(tmp_path, "db", "upgrade")
+    assert (code, out) == (1, "")
+    assert err.startswith("Mise à jour de la base de données impossible : la migration laisserait ")
+    assert err.endswith(" : rien n'a été changé.\n")
+    assert rows(engine) == data and schema.schema_state(engine).current == BASELINE
+    engine.pool.dispose()
+    with pytest.raises(schema.SchemaError):
+        upgrade(engine)  # on the engine's one pooled connection
+    with engine.connect() as conn:  # that connection got its foreign keys back
+        assert engine.pool.checkedout() == 1 and engine.pool.size() >= 1
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert rows(engine) == data
+    engine.dispose()
