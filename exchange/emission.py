@@ -188,14 +188,18 @@ def campaign_close(config: Config, engine: Engine, year: int, day: date | None =
     # in the snapshot, a record that replaced an earlier one says so
     nature = case((records.c.replaces_id.is_not(None), "RECTIFICATIVE"), else_="INITIALE").label("nature")
     columns = [c for c in records.c if c.name != "nature"] + [nature]
+    in_force = and_(records.c.kind == "RG", records.c.annee_reference == year, records.c.superseded.is_(False))
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(
-            select(*columns).where(and_(records.c.kind == "RG", records.c.annee_reference == year,
-                                        records.c.superseded.is_(False)))
-            .order_by(records.c.code_caf, records.c.siret_esat, records.c.nir)).mappings()]
-    snapshot = output_frame(rows, "RG")
+        cafs = [c for (c,) in conn.execute(select(records.c.code_caf).where(in_force).distinct()
+                                           .order_by(records.c.code_caf))]
     written = []
-    for (code_caf,), frame in sorted(snapshot.partition_by("code_caf", as_dict=True).items()):
+    for code_caf in cafs:  # one Caf at a time: memory stays that of the largest Caf, not the nation
+        with engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(
+                select(*columns).where(and_(in_force, records.c.code_caf == code_caf))
+                .order_by(records.c.siret_esat, records.c.nir)).mappings()]
+        frame = output_frame(rows, "RG")
+        del rows
         name = f"AAH-ESAT_RG-CAMPAGNE_{year}_{code_caf}_{day.strftime('%Y%m%d')}"
         with transaction(engine, fence) as conn:
             existing = conn.execute(select(emissions).where(emissions.c.name == name)).mappings().first()
