@@ -1,14 +1,15 @@
 """The database schema under Alembic: baseline = today's tables, upgrades keep data, refusals, concurrency."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import shutil
 import uuid
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import Date, DateTime, create_engine, inspect, select, text
 
 import exchange.schema as schema
 from exchange.db import metadata, open_database
@@ -16,8 +17,8 @@ from exchange.habilitations.store import import_extract
 from exchange.migrations.baseline_schema import baseline_metadata
 from exchange.run import run_job
 from exchange.schema import BASELINE, alembic_config, differences, head_revision, upgrade
-from tests.areas import cli, seed_examples
-from tests.conftest import EXAMPLES
+from tests.areas import cli, seed_examples, write_config
+from tests.conftest import EXAMPLES, ROOT, make_config
 from tests.services import PG_ADMIN_URL
 
 SHIPPED = head_revision()  # the shipped head; "9990_essai" below is a newer program's revision on top of it
@@ -26,6 +27,9 @@ BEHIND = f"La base de données est à la révision {SHIPPED}, ce programme atten
 AHEAD = f"La base de données est à la révision 9990_essai, inconnue de ce programme (attendue : {SHIPPED}) : " \
         "une version plus récente l'a migrée ; utilisez cette version, dont « esat-exchange db upgrade » " \
         "connaît la révision."
+# What the program at the baseline (commit 8c34a3e, before Alembic) left for the spec's examples: a run
+# without habilitations (every file H05), the Habpps import, `files replay 2`: its rows and its drop area.
+BASELINE_STATE = ROOT / "fixtures" / "schema" / "0001_baseline"
 EMPTY = "La base de données est vide (aucune table) : lancez « esat-exchange db upgrade » pour la créer."
 PRE_ALEMBIC = "La base de données date d'avant les migrations (aucune révision enregistrée) : " \
               "lancez « esat-exchange db upgrade » pour l'adopter et la mettre à jour."
@@ -76,6 +80,29 @@ def _copy_baseline_rows(source, target) -> None:  # noqa: ANN001
             if target.dialect.name == "postgresql" and "id" in t.c and data:
                 dst.execute(text(f"SELECT setval(pg_get_serial_sequence('{t.name}', 'id'), "
                                  f"(SELECT max(id) FROM {t.name}))"))
+
+
+def fill_as_at_the_baseline(url: str) -> None:
+    """The baseline program's rows (BASELINE_STATE/rows.json), in a database at the baseline or pre-Alembic."""
+    data = json.loads((BASELINE_STATE / "rows.json").read_text(encoding="utf-8"))["tables"]
+    engine = open_database(url)
+    with engine.begin() as conn:
+        for table in baseline_metadata().sorted_tables:
+            names, values = data[table.name]["columns"], data[table.name]["rows"]
+            if values:
+                conn.execute(table.insert(), [{n: _typed(table.c[n], v) for n, v in zip(names, r)} for r in values])
+            if engine.dialect.name == "postgresql" and "id" in table.c and values:
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                  f"(SELECT max(id) FROM {table.name}))"))
+    engine.dispose()
+
+
+def _typed(column, value):  # noqa: ANN001, ANN202 - JSON cell → the column's Python value
+    if value is not None and isinstance(column.type, DateTime):
+        return datetime.fromisoformat(value)
+    if value is not None and isinstance(column.type, Date):
+        return date.fromisoformat(value)
+    return value
 
 
 def fill(base: Path, url: str) -> None:
@@ -414,3 +441,74 @@ def test_new_migration_helper_writes_the_next_revision_with_nothing_pending(tmp_
     assert [ln.strip() for ln in upgrade_body.splitlines() if ln.strip() and not ln.strip().startswith("#")] \
         == ["pass"]  # db.py and the shipped migrations agree: autogenerate has nothing to write
     assert head_revision() == "9999_essai"
+
+
+# -- what the baseline program left, upgraded, then used by today's program --------------------------
+
+RESENT = "ESAT_81234567600017_RG_20251210_001.csv"  # file 2: answered, then replayed, by the baseline program
+
+
+def test_a_file_answered_twice_before_the_upgrade_keeps_both_pairs_after_a_resend(tmp_path, blank_db_url):
+    engine = open_database(blank_db_url)
+    with engine.begin() as conn:
+        from alembic import command
+
+        command.upgrade(alembic_config(conn), BASELINE)
+    engine.dispose()
+    fill_as_at_the_baseline(blank_db_url)
+    shutil.copytree(BASELINE_STATE / "drop", tmp_path / "drop")
+    for account in ("esat-seine", "horizon-paie"):
+        (tmp_path / "drop" / account / "depot").mkdir(exist_ok=True)
+    write_config(tmp_path / "esat-exchange.toml", make_config(tmp_path, blank_db_url, upgrade=False))
+    retour = tmp_path / "drop" / "esat-seine" / "retour"
+    before = {p.name: p.read_bytes() for p in retour.iterdir()}
+    assert sorted(n for n in before if n.startswith(RESENT)) == [
+        f"{RESENT}.2.CR.csv", f"{RESENT}.2.CR.xml", f"{RESENT}.CR.csv", f"{RESENT}.CR.xml"]
+
+    assert cli(tmp_path, "db", "upgrade")[0] == 0
+    # The Esat sends file 2's name again, with other content (one amount corrected).
+    sent = (tmp_path / "drop" / "esat-seine" / "archive" / RESENT).read_bytes()
+    changed = sent.replace(b";862,35;", b";862,36;", 1)
+    assert changed != sent
+    (tmp_path / "drop" / "esat-seine" / "depot" / RESENT).write_bytes(changed)
+    code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
+    assert (code, err) == (0, ""), out
+
+    after = {p.name: p.read_bytes() for p in retour.iterdir()}
+    assert sorted(n for n in after if n.startswith(RESENT)) == [
+        f"{RESENT}.2-rejeu1.CR.csv", f"{RESENT}.2-rejeu1.CR.xml", f"{RESENT}.2.CR.csv", f"{RESENT}.2.CR.xml",
+        f"{RESENT}.CR.csv", f"{RESENT}.CR.xml"]
+    # nothing answered before the upgrade is lost or overwritten: the first answer stays where it was,
+    # the replay's answer is kept under the name today's program gives a replay's pair
+    for ext in ("CR.csv", "CR.xml"):
+        assert after[f"{RESENT}.2.{ext}"] == before[f"{RESENT}.2.{ext}"]
+        assert after[f"{RESENT}.2-rejeu1.{ext}"] == before[f"{RESENT}.{ext}"]
+        assert after[f"{RESENT}.{ext}"] != before[f"{RESENT}.{ext}"]
+    for name, content in before.items():  # the other files' comptes rendus are untouched
+        if not name.startswith(RESENT):
+            assert after[name] == content
+
+
+def test_sqlite_migration_breaking_references_is_rolled_back(tmp_path, monkeypatch):
+    seed_examples(tmp_path)
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    engine = open_database(f"sqlite:///{tmp_path / 'exchange.db'}")
+    data = rows(engine)
+    copy = _with_second_migration(tmp_path)
+    (copy / "versions" / "9990_essai.py").write_text(
+        f'from alembic import op\n\nrevision = "9990_essai"\ndown_revision = "{SHIPPED}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade():\n    op.execute('DELETE FROM files')\n", encoding="utf-8")
+    monkeypatch.setattr(schema, "MIGRATIONS", copy)
+    code, out, err = cli(tmp_path, "db", "upgrade")
+    assert (code, out) == (1, "")
+    assert err.startswith("Mise à jour de la base de données impossible : la migration laisserait ")
+    assert err.endswith(" : rien n'a été changé.\n")
+    assert rows(engine) == data and schema.schema_state(engine).current == SHIPPED
+    engine.pool.dispose()
+    with pytest.raises(schema.SchemaError):
+        upgrade(engine)  # on the engine's one pooled connection
+    with engine.connect() as conn:  # that connection got its foreign keys back
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert rows(engine) == data
+    engine.dispose()

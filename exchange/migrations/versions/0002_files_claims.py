@@ -23,8 +23,10 @@ def upgrade() -> None:
         batch_op.alter_column("sha256", existing_type=sa.VARCHAR(length=64), nullable=True)
         batch_op.alter_column("size", existing_type=sa.INTEGER(), type_=sa.BigInteger(), existing_nullable=False)
         batch_op.alter_column("stored_path", existing_type=sa.TEXT(), nullable=True)
-    # a file answered before this revision has one pair: `<name>.CR.*`, or `<name>.<id>.CR.*` once replaced
-    op.execute("UPDATE files SET answers = 1 WHERE state = 'ACQUITTE'")
+    # Pairs a file wrote before this revision: one when first answered, one more per replay (each replay
+    # kept the earlier pair as `<name>.<id>.CR.*` and answered again), the last only once ACQUITTE. So the
+    # next pair to keep takes a new name (`<name>.<id>-rejeuN`) instead of meeting `<name>.<id>.CR.*`.
+    op.execute("UPDATE files SET answers = replays + CASE WHEN state = 'ACQUITTE' THEN 1 ELSE 0 END")
     with op.batch_alter_table("files", schema=None) as batch_op:
         batch_op.alter_column("answers", existing_type=sa.Integer(), existing_nullable=False, server_default=None)
 
