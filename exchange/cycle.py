@@ -231,7 +231,17 @@ def _finish(ctx: CycleContext, file_id: int) -> None:
         row = ledger.get_file(conn, file_id)
     if row is None or row["state"] != ledger.TRAITE:
         return
-    j = _acknowledge(ctx, row, replaying=bool(row["replays"]))
+    try:
+        j = _acknowledge(ctx, row, replaying=bool(row["replays"]))
+    except HostKeyError:
+        raise
+    except TransportError as e:  # the retour/ folder failed: the file stays TRAITE, retried next run
+        ctx.tally.errors.append(f"fichier n° {file_id} ({row['name']}) : comptes rendus non déposés : {e}")
+        _event(ctx, f"comptes rendus non déposés : {e}", logging.ERROR, file_id=file_id, account=row["account"])
+        return
+    except Exception as e:  # noqa: BLE001 - a defect on one file's comptes rendus must not block the others
+        _quarantine(ctx, row, e)
+        return
     _event(ctx, "comptes rendus déposés", file_id=file_id, account=row["account"], state=ledger.ACQUITTE)
     ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected, j.anomalies["code"].to_list())
 

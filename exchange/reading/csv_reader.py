@@ -112,8 +112,10 @@ def match_header(header: list[str], kind: Kind) -> list[str | None] | Anomaly:
     known = columns(kind)
     names = [h.strip().lower() for h in header]
     unknown = [h.strip() for h, n in zip(header, names) if n and n not in known]
+    if unknown and not any(n in known for n in names):  # a forgotten header: never quote that record
+        return Anomaly.of("F03", "entete_absente")
     if unknown:
-        return Anomaly.of("F03", "colonne_inconnue", detail=", ".join(unknown))
+        return Anomaly.of("F03", "colonne_inconnue", detail=quoted_names(unknown))
     seen: set[str] = set()
     doubles = [n for n in names if n and (n in seen or seen.add(n))]
     if doubles:
@@ -122,6 +124,12 @@ def match_header(header: list[str], kind: Kind) -> list[str | None] | Anomaly:
     if missing:
         return Anomaly.of("F03", "colonne_manquante", detail=", ".join(missing))
     return [n or None for n in names]
+
+
+def quoted_names(names: list[str], most: int = 5, longest: int = 40) -> str:
+    """Header names as a message quotes them: at most `most`, each cut at `longest` characters."""
+    shown = [n if len(n) <= longest else n[:longest] + "…" for n in names[:most]]
+    return ", ".join(shown) + (f"… ({len(names)} en tout)" if len(names) > most else "")
 
 
 def read_csv(data: bytes, kind: Kind) -> ReadResult:
