@@ -19,7 +19,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o640, temp_suffix: str = 
     """Write `data` to `path` so that a reader sees the old file or the whole new one, never half."""
     path = Path(path)
     tmp = path.with_name(path.name + temp_suffix)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    # O_NOFOLLOW: a link planted under the temporary name is refused, never written through
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
