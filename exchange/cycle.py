@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from exchange import ledger
 from exchange.compte_rendu import cr_csv, cr_xml
 from exchange.config import Config
-from exchange.files import fsync_dir, sha256_file
+from exchange.files import fsync_dir, private_dir, private_file, sha256_file
 from exchange.habilitations.reconcile import reconcile as reconcile_file
 from exchange.habilitations.store import Habilitations, load_habilitations
 from exchange.history import record_accepted
@@ -64,9 +64,8 @@ def _event(ctx: CycleContext, message: str, level: int = logging.INFO, **fields:
 # -- intake ---------------------------------------------------------------------------------------
 
 def _incoming_dir(config: Config) -> Path:
-    d = config.storage_dir / ".incoming"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    private_dir(config.storage_dir)
+    return private_dir(config.storage_dir / ".incoming")
 
 
 def _clean_incoming(config: Config) -> None:
@@ -79,6 +78,7 @@ def receive(ctx: CycleContext, entry: Entry) -> int:
     """Copy, fsync, hash and commit one file; returns its ledger id (resumed or new)."""
     tmp = _incoming_dir(ctx.config) / f"{uuid.uuid4().hex}.part"
     ctx.transport.fetch(entry, tmp)
+    private_file(tmp)
     sha = sha256_file(tmp)
     size = tmp.stat().st_size
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
@@ -89,7 +89,7 @@ def receive(ctx: CycleContext, entry: Entry) -> int:
             _event(ctx, "reprise d'une réception interrompue", file_id=unfinished[-1]["id"], account=entry.account)
             return int(unfinished[-1]["id"])
         account_dir = ctx.config.storage_dir / entry.account
-        account_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(account_dir)
         stored = account_dir / f"{sha}{Path(entry.name).suffix.lower()[:8]}"
         os.replace(tmp, stored)
         fsync_dir(account_dir)
