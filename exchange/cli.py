@@ -393,7 +393,36 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"Erreur de configuration : {e}", file=sys.stderr)
         return 2
-    return int(args.handler(args, config) or 0)
+    try:
+        return int(args.handler(args, config) or 0)
+    except Exception as e:  # noqa: BLE001 - only an unreachable database is answered here; anything else propagates
+        line = database_unreachable(e, config.database_url, args.command)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 1
+
+
+def database_unreachable(error: Exception, url: str, command: str) -> str | None:
+    """The one French line for a database that cannot be reached or opened (URL without its password), else None."""
+    import logging
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if not isinstance(error, (OperationalError, InterfaceError, OSError)):
+        return None
+    if isinstance(error, OSError) and not url.startswith("sqlite"):
+        return None
+    try:
+        where = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as configured, minus anything after '@'
+        where = url.split("@")[-1]
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0] if str(error) else error.__class__.__name__
+    recorded = " ; l'exécution n'a pas pu être enregistrée" if command == "run" else ""
+    logging.getLogger("esat_exchange").info(
+        f"base de données injoignable{recorded} : {reason}", extra={"event": {"command": command, "base": where}})
+    return f"Base de données injoignable ({where}){recorded} : vérifiez qu'elle est démarrée et que [database] url est juste."
 
 
 if __name__ == "__main__":
