@@ -70,7 +70,9 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.
         lines += [f"  {o}" for o in t.outputs]
     if outcome.error:
         lines.append(f"Erreur : {outcome.error}")
-    return "\n".join(lines) + "\n"
+    from exchange.safe_text import safe_text
+
+    return "\n".join(safe_text(line) for line in lines) + "\n"
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:

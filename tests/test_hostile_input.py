@@ -182,3 +182,18 @@ def test_a_nir_in_any_field_is_never_quoted_by_a_message(kind, column):
             assert nir_free(message, other), message
         for form, text in written_out(j).items():
             assert nir_free(text, other), (form, text)
+
+
+def test_a_header_flood_is_f03_at_once():
+    # found by the fuzz: a million `;` before the header took minutes (a frame of a million columns)
+    data = b";" * 1_000_000 + RG_CSV
+    j = judged(data, RG_CSV_NAME)
+    assert (j.statut, j.file_code) == ("REJETE", "F03")
+    assert j.anomalies["message"][0].startswith("Colonne inconnue dans la ligne d'en-tête : 1000020 colonnes (au plus 256).")
+
+
+def test_a_namespace_uri_lxml_refuses_is_f03():
+    # found by the fuzz: libxml2 parses it, lxml refuses to build an element with it (was a ValueError)
+    data = RG_XML.replace(b'xmlns="urn:esat:declaration:v1"', 'xmlns="\u0101urn:esat:declaration:v1"'.encode())
+    [a] = read_xml(data, "RG").anomalies
+    assert a.code == "F03" and "nom d'élément ou espace de noms invalide" in a.message

@@ -126,6 +126,8 @@ def read_xml(data: bytes, kind: Kind) -> ReadResult:
         outcome = stream_records(payload, kind)
     except etree.XMLSyntaxError as e:
         return refused(syntax_error(e), encoding)
+    except ValueError:  # libxml2 parsed a name or namespace URI that lxml will not rebuild an element with
+        return refused(malformed(None, "nom d'élément ou espace de noms invalide"), encoding)
     if isinstance(outcome, Anomaly):
         return refused(outcome, encoding)
     return ReadResult(frame=outcome, anomalies=[], encoding=encoding)
