@@ -166,7 +166,10 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
                      for a in ledger.file_anomalies(conn, args.file_id)]
     view = _file_view(row)
     if args.format == "json":
-        sys.stdout.write(json.dumps({**view, "anomalies": anomalies}, ensure_ascii=False, indent=2, default=str) + "\n")
+        from exchange.safe_text import safe_value
+
+        anomalies = [{k: safe_value(v) for k, v in a.items()} for a in anomalies]
+        sys.stdout.write(json.dumps({**{k: safe_value(v) for k, v in view.items()}, "anomalies": anomalies}, ensure_ascii=False, indent=2, default=str) + "\n")
         return 0
     if args.format == "csv":
         sys.stdout.write(render_rows(anomalies, ("ligne", "nir_masque", "code", "gravite", "champ", "message"), "csv"))

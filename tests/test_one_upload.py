@@ -169,3 +169,17 @@ def test_a_symlinked_account_or_depot_is_never_entered(area, tmp_path):
     assert code == 0, out + err
     assert sorted(os.listdir(outside / "depot")) == before and not (outside / "retour").exists()
     assert_examples_processed(area, ledger(area))
+
+
+def test_files_show_and_logs_show_escapes_not_control_characters(area):
+    name = "ESAT_81234567600017_RG_20251210_002.csv"
+    put(area, "esat-seine", name, RG_CSV.replace(b"nom;", "n\x0bom\u202e;".encode(), 1))
+    code, out, err = cli(area, "--log-level", "INFO", "run", "--as-of", AS_OF)
+    assert code == 0 and "\x0b" not in err
+    files = json.loads(cli(area, "files", "list", "--format", "json")[1])
+    file_id = next(f["id"] for f in files if f["fichier"] == name)
+    for fmt in ("text", "csv", "json"):
+        code, out, err = cli(area, "files", "show", str(file_id), "--format", fmt)
+        assert code == 0
+        assert "\x0b" not in out and "\u202e" not in out, fmt
+        assert "n\\x0bom\\u202e" in (json.loads(out)["anomalies"][0]["message"] if fmt == "json" else out), fmt
