@@ -197,3 +197,33 @@ def test_a_namespace_uri_lxml_refuses_is_f03():
     data = RG_XML.replace(b'xmlns="urn:esat:declaration:v1"', 'xmlns="\u0101urn:esat:declaration:v1"'.encode())
     [a] = read_xml(data, "RG").anomalies
     assert a.code == "F03" and "nom d'élément ou espace de noms invalide" in a.message
+
+
+def test_nirs_glued_together_in_a_header_are_masked():
+    # found by the fuzz: a NIR glued to digits escaped the NIR-shaped pattern and was quoted
+    data = CA_CSV.replace(b"siret_esat;", f"x{NIR}{NIR}siret_esat;".encode(), 1)
+    j = judged(data, CA_CSV_NAME)
+    assert j.file_code == "F03"
+    for form, text in written_out(j).items():
+        assert NIR not in text and NIR[:13] not in text, form
+    assert mask_nirs_in(f"{NIR}{NIR}") == "18505********"
+    assert mask_nirs_in("SIRET 81234567600017") == "SIRET 81234567600017"
+
+
+def test_root_attribute_flood_followed_by_a_syntax_error_is_still_bounded():
+    # found by the fuzz: the sniffer stopped on the later error, and the root was copied unchecked
+    flood = " ".join(f'a{i}="x"' for i in range(70_000))
+    data = RG_XML.replace(b'type="RG"', f'type="RG" {flood}'.encode()).replace(b"</nom>", b"</nomx>", 1)
+    [a] = read_xml(data, "RG").anomalies
+    assert a.code == "F03" and "l'élément racine porte 70001 attributs" in a.message
+
+
+@pytest.mark.parametrize("nir, masked", [("1\x0b85057800608491", "*****"), ("18505 7800608491", "*****"),
+                                         ("185057", "*****"), ("1850", "****"), ("é85057800608491", "*****"),
+                                         ("178022A01234583", "17802********83"), ("", "")])
+def test_a_masked_nir_always_has_the_compte_rendu_form(nir, masked):
+    # found by the fuzz: a control character inside the NIR made the CR XML invalid against its XSD
+    from schemas.masking import mask_nir
+
+    assert mask_nir(nir) == masked
+    assert re.fullmatch(r"[0-9A-Za-z*]{0,5}(\*{8}[0-9A-Za-z]{2})?", mask_nir(nir))

@@ -204,6 +204,8 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
             continue  # not a child of the root: the XSD judges it with its ancestor
         if root is None:
             root = parent
+            if first is None and (refusal := check_root(root, kind, schema)) is not None:
+                return refusal  # the sniff stopped on a later syntax error: the root is checked here
             chunk = new_chunk(root)
         assert chunk is not None
         take(el, chunk)
@@ -230,6 +232,8 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
             constants[header_tags[tag]] = el.text
     if root is None:
         root = events.root
+        if first is None and (refusal := check_root(root, kind, schema)) is not None:
+            return refusal
         chunk = new_chunk(root)
     assert chunk is not None
     for rest in list(root):
