@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from fixtures.fuzz import check_command, csv_declarations, exercise, xml_declarations
 
 COMMON = {"deadline": None, "suppress_health_check": list(HealthCheck), "print_blob": True}
-settings.register_profile("ci", max_examples=int(os.environ.get("ESAT_FUZZ_EXAMPLES", "60")), **COMMON)
+settings.register_profile("ci", max_examples=int(os.environ.get("ESAT_FUZZ_EXAMPLES", "150")), **COMMON)
 settings.register_profile("campagne", max_examples=int(os.environ.get("ESAT_FUZZ_EXAMPLES", "3000")), **COMMON)
 PROFILE = settings.get_profile(os.environ.get("ESAT_FUZZ_PROFILE", "ci"))
 

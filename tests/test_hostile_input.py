@@ -227,3 +227,20 @@ def test_a_masked_nir_always_has_the_compte_rendu_form(nir, masked):
 
     assert mask_nir(nir) == masked
     assert re.fullmatch(r"[0-9A-Za-z*]{0,5}(\*{8}[0-9A-Za-z]{2})?", mask_nir(nir))
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "base64", "punycode", "undefined"])
+def test_check_answers_f01_for_a_non_text_encoding(tmp_path, encoding):
+    import contextlib
+    import io
+
+    from exchange.cli import main
+
+    path = tmp_path / RG_XML_NAME
+    path.write_bytes(RG_XML.replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode()))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["check", str(path), "--as-of", "2025-12-15", "--format", "json"])
+    assert code == 1 and err.getvalue() == ""
+    report = json.loads(out.getvalue())
+    assert report["statut"] == "REJETE" and [a["code"] for a in report["anomalies"]] == ["F01"]
