@@ -183,3 +183,33 @@ def test_files_show_and_logs_show_escapes_not_control_characters(area):
         assert code == 0
         assert "\x0b" not in out and "\u202e" not in out, fmt
         assert "n\\x0bom\\u202e" in (json.loads(out)["anomalies"][0]["message"] if fmt == "json" else out), fmt
+
+
+def test_a_retour_that_cannot_be_written_leaves_the_file_for_the_next_run(area, monkeypatch):
+    """A transport failure while depositing one file's comptes rendus: that file waits (TRAITE), the
+    others are acknowledged, and the next run deposits it."""
+    from exchange.transport.base import TransportError
+    from exchange.transport.local import LocalTransport
+
+    real = LocalTransport.write_retour
+    waiting = "ESAT_81234567600017_RG_20251210_001.csv"
+
+    def failing(self, account, name, data):  # noqa: ANN001 - the retour/ folder failing for one file
+        if name.startswith(waiting):
+            raise TransportError(f"compte {account} : écriture impossible de retour/{name} : disque plein")
+        return real(self, account, name, data)
+
+    monkeypatch.setattr(LocalTransport, "write_retour", failing)
+    code, out, err = cli(area, "run", "--as-of", AS_OF)
+    assert (code, "Traceback" in out + err) == (1, False)
+    files = ledger(area)
+    assert files[("esat-seine", waiting)] == ("TRAITE", "ACCEPTE", None)
+    assert "comptes rendus non déposés : compte esat-seine : écriture impossible" in last_run(area)["erreur"]
+    others = {k: v for k, v in files.items() if k[1] != waiting}
+    assert set(others.values()) == {("ACQUITTE", "ACCEPTE", None)} and len(others) == 3
+
+    monkeypatch.setattr(LocalTransport, "write_retour", real)
+    code, out, err = cli(area, "run", "--as-of", AS_OF)
+    assert code == 0, out + err
+    assert ledger(area)[("esat-seine", waiting)] == ("ACQUITTE", "ACCEPTE", None)
+    assert (area / "drop" / "esat-seine" / "retour" / f"{waiting}.CR.xml").exists()
