@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,7 +21,7 @@ from sqlalchemy.orm import aliased
 from exchange.config import Config
 from exchange.csv_cells import guard_text_columns
 from exchange.db import emissions, records
-from exchange.files import write_atomic
+from exchange.files import private_dir, write_atomic
 from exchange.ledger import Fence, transaction, utcnow
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -95,8 +94,7 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
 
 def write_output(out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict) -> dict:
     """Parquet, CSV twin, then the manifest (last), each atomic and 0640; returns the manifest."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(out_dir, 0o750)
+    private_dir(out_dir, 0o750)  # the output folder too, when this creates it
     parquet, csv = _parquet_bytes(frame), _csv_bytes(frame)
     write_atomic(out_dir / f"{base}.parquet", parquet, mode=0o640)
     write_atomic(out_dir / f"{base}.csv", csv, mode=0o640)
