@@ -6,7 +6,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -14,7 +14,7 @@ import polars as pl
 from sqlalchemy.engine import Engine
 
 from exchange import ledger
-from exchange.compte_rendu import cr_csv, cr_xml
+from exchange.compte_rendu import cr_csv, cr_html, cr_xml
 from exchange.config import Config
 from exchange.files import fsync_dir, sha256_file
 from exchange.habilitations.reconcile import reconcile as reconcile_file
@@ -110,7 +110,9 @@ def receive(ctx: CycleContext, entry: Entry) -> int:
 def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
     """The file-level checks of one received file (from its local copy)."""
     if row["duplicate_of"] is not None:
-        return duplicate_file(row["name"], int(row["duplicate_of"]))
+        with ctx.engine.connect() as conn:
+            earlier = ledger.get_file(conn, int(row["duplicate_of"]))
+        return duplicate_file(row["name"], earlier["name"], earlier["received_at"])
     data = Path(row["stored_path"]).read_bytes()
     habs = ctx.habilitations() if ctx.use_habilitations else None
 
@@ -207,10 +209,12 @@ def _acknowledge(ctx: CycleContext, row: dict, replaying: bool = False) -> Judge
     if later is None:
         replaced = file_id if replaying else previous
         if replaced is not None:
-            for ext in ("CR.csv", "CR.xml"):
+            for ext in ("CR.csv", "CR.xml", "CR.html"):
                 ctx.transport.rename_retour(account, f"{name}.{ext}", f"{name}.{replaced}.{ext}")
-    ctx.transport.write_retour(account, f"{stem}.CR.csv", cr_csv(j, row["processing_date"]))
-    ctx.transport.write_retour(account, f"{stem}.CR.xml", cr_xml(j, row["processing_date"]))
+    replayed_at = datetime.now(timezone.utc) if replaying else None  # the CR of a replay says so and when
+    ctx.transport.write_retour(account, f"{stem}.CR.csv", cr_csv(j, row["processing_date"], replayed_at=replayed_at))
+    ctx.transport.write_retour(account, f"{stem}.CR.xml", cr_xml(j, row["processing_date"], replayed_at=replayed_at))
+    ctx.transport.write_retour(account, f"{stem}.CR.html", cr_html(j, row["processing_date"], replayed_at=replayed_at))
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
         ledger.set_state(conn, row["id"], ledger.ACQUITTE)
     return j
