@@ -75,13 +75,14 @@ def what_to_do(j: Judgement, bloquantes: int, non_bloquantes: int) -> str:
                     "s'il faut corriger une ligne, envoyez-la seule dans un nouveau fichier.")
         return "Rien à faire : toutes les lignes sont acceptées."
     if j.statut == PARTIEL:
-        rejected = plural(j.records_rejected, "ligne rejetée", "lignes rejetées")
+        fix = ("Corrigez la ligne rejetée et envoyez-la seule" if j.records_rejected == 1 else
+               f"Corrigez les {j.records_rejected} lignes rejetées et envoyez-les seules")
         if j.kind == "CA":
-            return (f"Corrigez les {rejected} et envoyez-les seules dans un nouveau fichier (nouveau numéro "
-                    "d'ordre) : ne renvoyez pas les lignes acceptées, elles sont déjà transmises à la Caf.")
-        return (f"Corrigez les {rejected} et envoyez-les seules dans un nouveau fichier (nouveau numéro "
-                "d'ordre) : les lignes acceptées sont déjà transmises à la Caf, et une ligne renvoyée pour un "
-                "salarié déjà accepté remplace la précédente (W05).")
+            return (f"{fix} dans un nouveau fichier (nouveau numéro d'ordre) : ne renvoyez pas les lignes "
+                    "acceptées, elles sont déjà transmises à la Caf.")
+        return (f"{fix} dans un nouveau fichier (nouveau numéro d'ordre) : les lignes acceptées sont déjà "
+                "transmises à la Caf, et une ligne renvoyée pour un salarié déjà accepté remplace la précédente "
+                "(W05).")
     if j.file_code in HABILITATION_CODES:
         return ("Aucune ligne n'a été traitée : demandez à votre Caf de corriger votre habilitation comme "
                 "indiqué ci-dessous ; une fois corrigée, la Caf retraite ce fichier, ou renvoyez-le en entier.")
