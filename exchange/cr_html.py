@@ -15,7 +15,7 @@ body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-si
        color: #161616; margin: 0; padding: 12px; max-width: 190mm; }
 @media print { body { padding: 0; } }
 h1 { font-size: 14pt; margin: 0 0 2px; color: #000091; }
-h2 { font-size: 10.5pt; margin: 10px 0 3px; padding: 2px 6px; border-left: 4px solid #000091; background: #f5f5fe; }
+h2 { font-size: 10pt; margin: 7px 0 2px; padding: 2px 6px; border-left: 4px solid #000091; background: #f5f5fe; }
 h2.NON_BLOQUANTE { border-left-color: #b34000; background: #fff4f3; }
 p { margin: 2px 0; }
 .fichier { font-family: "DejaVu Sans Mono", monospace; font-size: 8.5pt; overflow-wrap: anywhere; }
@@ -33,6 +33,8 @@ tr { page-break-inside: avoid; }
 td.ligne { width: 11mm; text-align: right; } td.salarie { width: 42mm; }
 .nir { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; color: #555; }
 table.comptes { width: auto; margin-top: 4px; } table.comptes td, table.comptes th { padding: 1px 6px; }
+table.comptes td.BLOQUANTE { font-weight: bold; }
+.colonnes { font-size: 8pt; color: #555; margin: 6px 0 0; }
 footer { margin-top: 8px; font-size: 7.5pt; color: #666; }
 """
 SEVERITY = {"BLOQUANTE": ("anomalie bloquante", "anomalies bloquantes"),
@@ -45,12 +47,9 @@ def _summary_html(s: Summary) -> list[str]:
            f"<p>Traité le {s.date_traitement.strftime('%d/%m/%Y')} — {escape(records_text(s))}.</p>",
            f"<p>{escape(s.texte)}</p>",
            f'<p class="que-faire">Que faire ? {escape(s.que_faire)}</p>']
-    if s.par_code:
-        out.append('<table class="comptes"><thead><tr><th>Code</th><th>Gravité</th><th>Nombre</th></tr></thead><tbody>')
-        for c in s.par_code:
-            out.append(f"<tr><td>{escape(c.code)}</td><td>{escape(SEVERITY[c.gravite][0].split(' ', 1)[1])}</td>"
-                       f"<td>{c.nombre}</td></tr>")
-        out.append("</tbody></table>")
+    if s.par_code:  # one row: code, then how many (bold when blocking)
+        cells = "".join(f'<td class="{escape(c.gravite)}">{escape(c.code)} : {c.nombre}</td>' for c in s.par_code)
+        out.append(f'<table class="comptes"><tbody><tr><th>Anomalies par code</th>{cells}</tr></tbody></table>')
     out.append("</section>")
     return out
 
@@ -61,12 +60,15 @@ def _groups_html(j: Judgement) -> list[str]:
     for line in anomaly_lines(j):
         groups.setdefault((line["code"], line["gravite"]), []).append(line)
     out: list[str] = []
+    if groups:
+        out.append('<p class="colonnes">Anomalies regroupées par code ; pour chacune : la ligne du fichier, le '
+                   "salarié (NIR masqué), ce qui ne va pas et comment le corriger.</p>")
     for code, gravite in sorted(groups, key=lambda k: (k[1] != BLOCKING, k[0])):
         lines = groups[(code, gravite)]
         singular, plural_form = SEVERITY[gravite]
         out.append(f'<section class="code"><h2 class="{escape(gravite)}">{escape(code)} — '
                    f"{escape(plural(len(lines), singular, plural_form))}</h2>")
-        out.append("<table><thead><tr><th>Ligne</th><th>Salarié</th><th>Anomalie et correction</th></tr></thead><tbody>")
+        out.append('<table class="lignes"><tbody>')
         for a in lines:
             ligne = "fichier" if a["ligne"] is None else str(a["ligne"])
             who = escape(" ".join(x for x in (a["nom"], a["prenoms"]) if x))
