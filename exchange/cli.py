@@ -22,9 +22,10 @@ def _as_of(value: str) -> date:
 
 
 def _engine(config: Config):  # noqa: ANN202
-    from exchange.db import open_database
+    """The database, refused (SchemaError, exit 1 in main) unless at this program's revision."""
+    from exchange.schema import open_current
 
-    return open_database(config.database_url)
+    return open_current(config.database_url)
 
 
 # -- run / check ------------------------------------------------------------------------------------
@@ -75,8 +76,9 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from exchange.run import run_job
+    from exchange.schema import open_upgraded
 
-    engine = _engine(config)
+    engine = open_upgraded(config.database_url)  # `run` brings the database to head itself
     bar, update = _progress_bar()
     if bar:
         with bar:
@@ -368,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
-    for module in ("exchange.habilitations.commands", "exchange.template_commands", "jobs.commands"):
+    for module in ("exchange.habilitations.commands", "exchange.template_commands", "jobs.commands",
+                   "exchange.db_commands"):
         _add_module_commands(sub, module)
     return p
 
@@ -396,7 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"Erreur de configuration : {e}", file=sys.stderr)
         return 2
-    return int(args.handler(args, config) or 0)
+    from exchange.schema import SchemaError
+
+    try:
+        return int(args.handler(args, config) or 0)
+    except SchemaError as e:  # the database is not at this program's revision: one French line
+        print(e, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

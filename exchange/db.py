@@ -1,5 +1,6 @@
 """The project's database: every table (ledger, records, runs, emissions, habilitations) and the engine.
 
+Every change here is also a migration (exchange/migrations/, docs/migrations.md): a test fails otherwise.
 Portable SQLAlchemy Core only: the same code runs on SQLite (default) and PostgreSQL.
 Amounts, rates and hours are stored as integer hundredths (`*_c` columns): exact on every backend.
 """
@@ -226,13 +227,15 @@ def make_engine(url: str) -> Engine:
 
 
 def open_database(url: str) -> Engine:
-    """An engine with every table created (idempotent)."""
+    """An engine on the database (its folder created for SQLite); no table is created here.
+
+    The schema comes from the migrations: exchange.schema.upgrade brings a database to head,
+    check_current refuses one that is not there.
+    """
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
         path = url[len("sqlite:///"):]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url)
-    metadata.create_all(engine)
-    return engine
+    return make_engine(url)
