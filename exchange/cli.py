@@ -55,8 +55,11 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.
     lines.append(f"Fichiers traités : {t.files_seen} — " + ", ".join(
         f"{n} {s}" for s, n in sorted(t.by_statut.items())) if t.files_seen else "Fichiers traités : 0")
     if t.files_seen:
-        lines.append(f"Enregistrements : {t.records_in} reçus, {t.records_accepted} acceptés, "
-                     f"{t.records_rejected} rejetés.")
+        from schemas.fields import plural
+
+        lines.append(f"Enregistrements : {plural(t.records_in, 'reçu', 'reçus')}, "
+                     f"{plural(t.records_accepted, 'accepté', 'acceptés')}, "
+                     f"{plural(t.records_rejected, 'rejeté', 'rejetés')}.")
     if t.anomaly_counts:
         lines.append("Anomalies par code : " + ", ".join(f"{c} × {n}" for c, n in sorted(t.anomaly_counts.items())))
     if t.waiting:

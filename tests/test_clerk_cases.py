@@ -167,3 +167,17 @@ def test_partiel_says_what_to_send_next(area):
     page = (area / "drop" / SEINE / "retour" / f"{name}.CR.html").read_text(encoding="utf-8")
     assert html.escape(expected) in page and "1 enregistrement rejeté" not in page
     assert "3 enregistrements reçus, 2 acceptés, 1 rejeté" in page
+
+
+def test_french_plural_rules():
+    from schemas.fields import plural
+
+    assert [plural(n, "champ", "champs") for n in (0, 1, 2)] == ["0 champ", "1 champ", "2 champs"]
+
+
+def test_run_summary_agrees_in_number(area):
+    (area / "drop" / SEINE / "depot" / RG_NAME).write_text(
+        RG_CSV.splitlines()[0] + "\n" + MARTIN.replace("12/05/1985", "31/02/1985") + "\n", encoding="utf-8")
+    code, out, err = cli(area, "run", "--as-of", "2025-12-15")
+    assert code == 0, out + err
+    assert "Enregistrements : 1 reçu, 0 accepté, 1 rejeté." in out

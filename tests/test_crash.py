@@ -56,14 +56,14 @@ def test_killed_run_then_rerun_processes_each_file_once(tmp_path, step, db_url):
     assert sorted(r.name for r in ledger_rows) == EXAMPLE_FILES
     assert {(r.state, r.statut) for r in ledger_rows} == {("ACQUITTE", "ACCEPTE")}
     assert len(stored) == EXPECTED_RECORDS and all(r.emission_id is not None for r in stored)
-    # every source in archive/ once, depot/ empty, both comptes rendus per file, no temporary file left
+    # every source in archive/ once, depot/ empty, the three comptes rendus per file, no temporary file left
     for account in ("esat-seine", "horizon-paie"):
         acc = tmp_path / "drop" / account
         assert list((acc / "depot").iterdir()) == []
         archived = sorted(p.name for p in (acc / "archive").iterdir())
         assert archived == sorted(n for n in EXAMPLE_FILES if n in {p.name for p in (EXAMPLES / "drop" / account / "depot").iterdir()})
         retour = sorted(p.name for p in (acc / "retour").iterdir())
-        assert retour == sorted(f"{n}.CR.{ext}" for n in archived for ext in ("csv", "xml"))
+        assert retour == sorted(f"{n}.CR.{ext}" for n in archived for ext in ("csv", "xml", "html"))
     # each record emitted exactly once, and every output file has its manifest
     emitted = emitted_rows(tmp_path)
     assert len(emitted) == EXPECTED_RECORDS and Counter(emitted).most_common(1)[0][1] == 1
