@@ -53,6 +53,10 @@ class _Check:
     champ: str = ""
     detail: pl.Expr | None = None
     valeur: str = ""  # column whose value the message shows (default: the field concerned)
+    # Specific causes: `cause` names, row by row, which of `causes` (variants of the same code) explains
+    # the anomaly; computed only on the rows that hit, so the mask stays cheap. `variant` is the fallback.
+    cause: pl.Expr | None = None
+    causes: tuple[str, ...] = ()
 
 
 # --- helper column names in the working frame -------------------------------------------------
@@ -139,14 +143,13 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
             checks.append(_Check("R01", "obligatoire", type_ok & used & pl.col(c).is_null(), c))
             checks.append(_Check("R01", "interdit", type_ok & ~used & _filled(c), c))
     checks += [
-        _Check("R02", "espaces", _filled("nir") & ~pl.col("_nir_form") & has_spaces(pl.col("nir"))),
-        _Check("R02", "forme", _filled("nir") & ~pl.col("_nir_form") & ~has_spaces(pl.col("nir"))),
+        _Check("R02", "forme", _filled("nir") & ~pl.col("_nir_form"), causes=("espaces",),
+               cause=pl.when(has_spaces(pl.col("nir"))).then(pl.lit("espaces")).otherwise(pl.lit("forme"))),
         _Check("R02", "cle", pl.col("_nir_form") & ~pl.col("_nir_key")),
     ]
     for c in ("siret_esat", "siret_employeur_mo"):
-        bad_form = _filled(c) & ~ids.siret_form_ok(pl.col(c))
-        checks += [_Check("R03", v, bad_form & (siret_cause(pl.col(c)) == v), c)
-                   for v in ("forme", "notation_scientifique", "espaces")]
+        checks.append(_Check("R03", "forme", _filled(c) & ~ids.siret_form_ok(pl.col(c)), c,
+                             cause=siret_cause(pl.col(c)), causes=("notation_scientifique", "espaces")))
         checks.append(_Check("R03", "cle", ids.siret_form_ok(pl.col(c)) & ~ids.siret_ok(pl.col(c)), c))
     code_caf = pl.col("code_caf")
     checks.append(_Check("R09", "mayotte", code_caf == MAYOTTE))
@@ -172,8 +175,8 @@ def _date_checks(kind: Kind, as_of: date) -> list[_Check]:
     for c in cols:
         if c in DATE_COLUMNS:
             variant, detail = date_cause(pl.col(c), as_of)
-            checks += [_Check("R04", v, _filled(c) & _d(c).is_null() & (variant == v), c, detail)
-                       for v in ("format", "jour_impossible", "annee_2_chiffres", "numero_de_serie")]
+            checks.append(_Check("R04", "format", _filled(c) & _d(c).is_null(), c, detail, cause=variant,
+                                 causes=("jour_impossible", "annee_2_chiffres", "numero_de_serie")))
     if kind == "RG":
         checks.append(_Check("R04", "annee_reference", _filled("annee_reference") & pl.col("_year").is_null()))
     birth = _d("date_naissance")
@@ -208,16 +211,15 @@ def _number_checks(kind: Kind) -> list[_Check]:
     checks = []
     for c in cols:
         if c in RATE_COLUMNS:
-            sign = pl.col(c).str.contains("%", literal=True)
-            checks.append(_Check("R05", "taux", _filled(c) & ~_rate_ok(c) & ~sign, c))
-            checks.append(_Check("R05", "taux_signe", _filled(c) & ~_rate_ok(c) & sign, c))
+            sign = pl.when(pl.col(c).str.contains("%", literal=True)).then(pl.lit("taux_signe")).otherwise(pl.lit("taux"))
+            checks.append(_Check("R05", "taux", _filled(c) & ~_rate_ok(c), c, cause=sign, causes=("taux_signe",)))
     checks.append(_Check("R05", "heures", _filled(HOURS_COLUMN) & ~_hours_ok()))
     for c in cols:
         if c in AMOUNT_COLUMNS:
             variant, example = amount_cause(pl.col(c))
-            checks += [_Check("R06", v, _filled(c) & ~_amount_ok(c) & (variant == v), c, example)
-                       for v in ("montant", "symbole_monetaire", "espace_insecable", "separateur_milliers",
-                                 "decimales", "negatif")]
+            checks.append(_Check("R06", "montant", _filled(c) & ~_amount_ok(c), c, example, cause=variant,
+                                 causes=("symbole_monetaire", "espace_insecable", "separateur_milliers",
+                                         "decimales", "negatif")))
     if kind == "RG":
         rg, part, aide = "remuneration_garantie_nette", "part_financee_esat_nette", "aide_au_poste_nette"
         total = _h(part) + _h(aide)
@@ -282,10 +284,20 @@ def _bound_checks(frame: pl.DataFrame, reference: Reference) -> list[_Check]:
     return checks
 
 
-def _render(check: _Check) -> pl.Expr:
+def _message(check: _Check) -> pl.Expr:
+    """The message of a check, chosen row by row among its specific causes when it has some."""
+    message = _render(check)
+    if check.cause is None:
+        return message
+    for variant in reversed(check.causes):
+        message = pl.when(check.cause == variant).then(_render(check, variant)).otherwise(message)
+    return message
+
+
+def _render(check: _Check, variant: str | None = None) -> pl.Expr:
     """The catalogue message (Rule.render's pieces) row by row: {champ} as the file names the field,
     {valeur} the value found (a NIR-shaped one masked), {detail} the check's own figure."""
-    r = rule(check.code, check.variant)
+    r = rule(check.code, check.variant if variant is None else variant)
     column = check.champ or r.field
     shown = check.valeur or column
     exprs: list[pl.Expr] = []
@@ -321,7 +333,7 @@ def _anomalies(frame: pl.DataFrame, checks: list[_Check]) -> pl.DataFrame:
         parts.append(masked.lazy().filter(pl.col(f"_m{i}")).select(
             pl.col(LOT), pl.col("ligne").cast(pl.Int64), pl.col("nir"), pl.lit(c.code).alias("code"),
             pl.lit(r.severity).alias("gravite"), pl.lit(c.champ or r.field).alias("champ"),
-            _render(c).alias("message"), pl.col("nom"), pl.col("prenoms"),
+            _message(c).alias("message"), pl.col("nom"), pl.col("prenoms"),
         ))
     schema = {LOT: pl.Int32(), **ANOMALY_SCHEMA}
     if not parts:
