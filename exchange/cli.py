@@ -135,7 +135,7 @@ def _file_view(row: dict) -> dict:
             "statut": row["statut"], "code": row["code"], "enregistrements_recus": row["records_in"],
             "enregistrements_acceptes": row["records_accepted"], "enregistrements_rejetes": row["records_rejected"],
             "date_traitement": row["processing_date"], "archive": row["archived_name"],
-            "doublon_de": row["duplicate_of"], "rejeux": row["replays"]}
+            "doublon_de": row["duplicate_of"], "rejeux": row["replays"], "erreur": row["error"]}
 
 
 def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
@@ -179,7 +179,9 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
     out = [f"Fichier n° {view['id']} : {view['fichier']}"]
     for key in ("compte", "siret", "type", "date_reception", "date_traitement", "etat", "statut", "code",
                 "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes", "archive",
-                "doublon_de", "rejeux"):
+                "doublon_de", "rejeux", "erreur"):
+        if key == "erreur" and not view[key]:
+            continue
         label = FILE_LABELS.get(key, key.replace("_", " ").capitalize())
         out.append(f"  {label} : {human_cell(view[key])}")
     out.append("")
@@ -200,9 +202,9 @@ def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
     if row is None:
         print(f"Fichier n° {args.file_id} inconnu.", file=sys.stderr)
         return 1
-    if row["statut"] == "DOUBLON":
-        print(f"Le fichier n° {args.file_id} est un doublon du n° {row['duplicate_of']} : rejouez plutôt celui-ci.",
-              file=sys.stderr)
+    refusal = ledger.replay_refusal(row)
+    if refusal is not None:
+        print(f"Rejeu impossible : {refusal}.", file=sys.stderr)
         return 1
     try:
         outcome = run_job(config, engine, job="replay", as_of=row["processing_date"], replay_file=args.file_id)

@@ -152,16 +152,26 @@ def _exclusive(engine: Engine) -> Iterator[Connection]:
     """One connection in one transaction holding the database's upgrade lock until commit or rollback."""
     if engine.dialect.name == "sqlite":
         # pysqlite begins transactions lazily and never before DDL: drive the transaction ourselves.
+        # Foreign keys are off during the migration (SQLite's procedure for altering a table: batch
+        # mode drops and renames tables others reference) and checked as a whole before the commit.
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql("BEGIN EXCLUSIVE")
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             try:
-                yield conn
-            except BaseException:
-                if conn.connection.dbapi_connection.in_transaction:
-                    conn.exec_driver_sql("ROLLBACK")
-                raise
-            conn.exec_driver_sql("COMMIT")
+                conn.exec_driver_sql("BEGIN EXCLUSIVE")
+                try:
+                    yield conn
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise SchemaError(f"la migration laisserait {len(broken)} référence(s) brisée(s) "
+                                          f"(table {broken[0][0]}) : rien n'a été changé.")
+                except BaseException:
+                    if conn.connection.dbapi_connection.in_transaction:
+                        conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+            finally:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
         return
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":

@@ -1,15 +1,15 @@
 """anomalies.nom, anomalies.prenoms: the worker named on each anomaly line of a compte rendu
 
-Revision ID: 0002_anomalies_worker_name
-Revises: 0001_baseline
+Revision ID: 0003_anomalies_worker_name
+Revises: 0002_files_claims
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002_anomalies_worker_name'
-down_revision = '0001_baseline'
+revision = '0003_anomalies_worker_name'
+down_revision = '0002_files_claims'
 branch_labels = None
 depends_on = None
 
