@@ -59,6 +59,8 @@ anomalies = Table(
     Column("gravite", String(15), nullable=False),
     Column("champ", String(60)),
     Column("message", Text, nullable=False),
+    Column("nom", Text),  # the worker's nom and prénoms as declared (record-level anomalies)
+    Column("prenoms", Text),
     Index("ix_anomalies_file", "file_id"),
 )
 
