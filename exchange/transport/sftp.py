@@ -381,8 +381,8 @@ class SftpTransport:
 
     def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
         """Many files in flight on the connection (see Pipeline); a broken link reconnects and retries only
-        the files without a result, from scratch. The retries (with backoff) are counted as `_run` counts
-        them, but only between attempts that finish no file: a batch that moves on keeps its budget."""
+        the files without a result, from scratch. Retries and backoff as `_run`, counted since the last
+        attempt that finished a file: a batch that moves on between cuts keeps its budget."""
         results: list[Exception | None] = [None] * len(jobs)
         downloads: list[Download] = []
         for i, (entry, dest) in enumerate(jobs):
@@ -436,10 +436,11 @@ class SftpTransport:
                 for index, error in finished.items():
                     results[index] = error
                 copied += pipeline.written if pipeline is not None else []
-                failures = 0 if finished else failures + 1
-                if finished:
-                    delay = BACKOFF_FIRST
                 todo = [d for d in todo if d.index not in finished]
+                if todo:  # this attempt failed: counted from the last one that finished a file
+                    failures = 1 if finished else failures + 1
+                    if finished:
+                        delay = BACKOFF_FIRST
             errors = batch.make_durable(copied) if not fsync_each else {}
         for d in downloads:
             if d.dest in errors and results[d.index] is None:

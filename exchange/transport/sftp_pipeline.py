@@ -231,7 +231,7 @@ class Pipeline:
         if cmd == CMD_READ and code == SFTP_EOF:
             if offset < job.size:
                 raise RemoteRefusal(
-                    f"{job.d.src} : {offset} octets reçus sur {job.size} annoncés (fichier modifié pendant "
+                    f"{job.d.src} : {job.received} octets reçus sur {job.size} annoncés (fichier modifié pendant "
                     f"la lecture ?) : copie incomplète"
                 )
             job.eof = True
