@@ -266,17 +266,18 @@ class Pipeline:
 
     def _on_data(self, job: _Job, offset: int, length: int, data: bytes) -> None:
         got = len(data)
+        if not got:  # never asked-for nothing: an empty reply would make the rest be asked for again forever
+            raise RemoteRefusal(f"{job.d.src} : réponse SFTP vide à une lecture : copie refusée")
         if offset + got > job.size or got > length:
             raise RemoteRefusal(f"{job.d.src} a changé pendant la lecture : copie refusée")
-        if got:
-            assert job.fd is not None
-            try:
-                written = os.pwrite(job.fd, data, offset)
-                while written < got:  # a short local write (rare): the rest
-                    written += os.pwrite(job.fd, data[written:], offset + written)
-            except OSError as e:
-                raise local_error(job.d.dest, e) from e
-            job.received += got
+        assert job.fd is not None
+        try:
+            written = os.pwrite(job.fd, data, offset)
+            while written < got:  # a short local write (rare): the rest
+                written += os.pwrite(job.fd, data[written:], offset + written)
+        except OSError as e:
+            raise local_error(job.d.dest, e) from e
+        job.received += got
         if got < length:
             end = offset + got
             if end == job.size and self.eof_on_short_read:
