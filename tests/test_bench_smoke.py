@@ -175,13 +175,15 @@ def test_the_sftp_section_replaces_only_its_own_lines() -> None:
     report = ("# B\n\n## Objectifs\n\n| Objectif | Mesuré | Cible | Verdict |\n|---|---|---|---|\n"
               "| Bout en bout | 6 × | ≤ 3 × | manqué |\n| SFTP vieux | 0,3 × | ≥ 0,6 × | manqué |\n\n"
               "### Objectifs manqués : de combien, et pourquoi\n\n- **Bout en bout** — manqué.\n"
-              "- **SFTP vieux** — manqué.\n\n## SFTP (ancien)\n\nvieux\n\n## Mémoire\n\nreste\n")
+              "- **SFTP vieux** — manqué.\n\n## SFTP (ancien)\n\nvieux\n\n## Mémoire\n\nreste\n\n"
+              "## Durée du banc\n\n| Étape | Secondes |\n|---|---|\n| SFTP | 63,6 |\n")
     targets = [Target("SFTP neuf", 0.5, 0.7, False, why="parce que."), Target("SFTP ok", 1.0, 0.8, False)]
     out = replace_section(report, "## SFTP (neuf)\n\nnouveau\n", targets)
     assert "vieux" not in out and "## SFTP (neuf)\n\nnouveau\n" in out and "## Mémoire\n\nreste" in out
     assert "| Bout en bout | 6 × | ≤ 3 × | manqué |\n| SFTP neuf | 0,50 × | ≥ 0,70 × |" in out
     assert "- **Bout en bout** — manqué.\n- **SFTP neuf** — manqué : 71 % de l'objectif. parce que.\n" in out
     assert "SFTP ok** —" not in out
+    assert "| SFTP | 63,6 |" in out  # another table's SFTP row is left alone
 
 
 def test_a_relative_work_folder_gives_absolute_configuration_paths(tiny, tmp_path: Path,

@@ -66,6 +66,16 @@ class _RefuseUnknownHost(paramiko.RejectPolicy):
         raise HostKeyError(host_key_message(self.host, self.port, key, changed=False))
 
 
+def _aead_first(sock: object, **kwargs: object) -> paramiko.Transport:
+    """paramiko's Transport preferring AES-GCM when the server offers it: no per-packet HMAC, whose check
+    paramiko does byte by byte in Python (a fifth of a big download's CPU); the other ciphers follow."""
+    transport = paramiko.Transport(sock, **kwargs)
+    options = transport.get_security_options()
+    gcm = tuple(c for c in options.ciphers if c.endswith("-gcm@openssh.com"))
+    options.ciphers = gcm + tuple(c for c in options.ciphers if c not in gcm)
+    return transport
+
+
 class _Permanent(TransportError):
     """A failure retrying cannot fix (authentication, missing remote file, refused name)."""
 
@@ -174,6 +184,7 @@ class SftpTransport:
                 channel_timeout=self.timeout,
                 allow_agent=False,
                 look_for_keys=False,
+                transport_factory=_aead_first,
             )
             transport = client.get_transport()
             assert transport is not None

@@ -24,6 +24,7 @@ OPENSSH_MAX_READ = 261_120  # OpenSSH sftp-server's SFTP_MAX_READ_LENGTH, used w
 FILES_IN_FLIGHT = 64  # files open at once on one session
 BYTES_IN_FLIGHT = 16 * 1024 * 1024  # READ bytes asked and not yet answered (the channel's window)
 LIMITS_EXTENSION = b"limits@openssh.com"
+RECV_CHUNK = 16 * 1024 * 1024  # what one read from the channel may take (its whole window)
 
 
 class RemoteRefusal(TransportError):
@@ -55,6 +56,22 @@ class LimitsSftpClient(paramiko.SFTPClient):
             raise SFTPError("Incompatible sftp protocol")
         self.extensions = _extension_pairs(data[4:])
         return struct.unpack(">I", data[:4])[0]
+
+    def _read_all(self, n: int) -> bytes:
+        """n bytes from the channel, taken from it in large pieces: paramiko's own reads of 4 bytes, then of
+        one packet, each cut the front off the channel's buffer (up to the whole window), which turns a fast
+        download quadratic; a bytearray drops its front in constant time."""
+        buf: bytearray | None = getattr(self, "_inbuf", None)
+        if buf is None:
+            buf = self._inbuf = bytearray()
+        while len(buf) < n:
+            data = self.sock.recv(max(n - len(buf), RECV_CHUNK))
+            if not data:
+                raise EOFError()
+            buf += data
+        out = bytes(buf[:n])
+        del buf[:n]
+        return out
 
     def server_limits(self) -> ServerLimits:
         """The server's limits@openssh.com reply (one round trip) when it advertises the extension."""
