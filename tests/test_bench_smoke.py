@@ -155,11 +155,35 @@ def test_sftp_bench_against_real_sshd(tiny, tmp_path: Path) -> None:
     if not sftp_available():
         unavailable("OpenSSH sshd and sftp")
     campaign, manifest = tiny
-    res = sftp_bench(campaign, tmp_path / "sftp", reps=1, big_bytes=2 * 2**20, big_reps=1)
+    res = sftp_bench(campaign, tmp_path / "sftp", rounds=2, big_bytes=2 * 2**20)
     assert res.files == manifest["files"]["total"]
-    assert set(res.small) == {"esat-exchange", "OpenSSH sftp -b", "paramiko naïf"}
-    assert all(res.files_per_second(t) > 0 for t in res.small)
-    assert all(res.mb_per_second(w, t) > 0 for w in ("down", "up") for t in res.small)
+    tools = ["esat-exchange", "OpenSSH sftp -b", "paramiko naïf"]
+    for rounds in (res.small, res.big_down, res.big_up):
+        assert list(rounds.runs) == tools and all(len(rounds.runs[t]) == 2 for t in tools)
+        assert len(rounds.load) == 2 and all(r.wall > 0 and r.cpu >= 0 for t in tools for r in rounds.runs[t])
+        assert len(rounds.ratios("esat-exchange", "OpenSSH sftp -b")) == 2
+    labels = [t.label for t in res.targets()]
+    assert labels[0] == "SFTP petits fichiers : fichiers/s ÷ OpenSSH" and len(labels) == 4
+    section = res.section()
+    assert section.startswith("## SFTP (sshd OpenSSH sur 127.0.0.1)") and "2 tours" in section
+    assert "os.getloadavg()" in section and section.count("| Petits fichiers |") == 3
+
+
+def test_the_sftp_section_replaces_only_its_own_lines() -> None:
+    from fixtures.bench_sftp import replace_section
+
+    report = ("# B\n\n## Objectifs\n\n| Objectif | Mesuré | Cible | Verdict |\n|---|---|---|---|\n"
+              "| Bout en bout | 6 × | ≤ 3 × | manqué |\n| SFTP vieux | 0,3 × | ≥ 0,6 × | manqué |\n\n"
+              "### Objectifs manqués : de combien, et pourquoi\n\n- **Bout en bout** — manqué.\n"
+              "- **SFTP vieux** — manqué.\n\n## SFTP (ancien)\n\nvieux\n\n## Mémoire\n\nreste\n\n"
+              "## Durée du banc\n\n| Étape | Secondes |\n|---|---|\n| SFTP | 63,6 |\n")
+    targets = [Target("SFTP neuf", 0.5, 0.7, False, why="parce que."), Target("SFTP ok", 1.0, 0.8, False)]
+    out = replace_section(report, "## SFTP (neuf)\n\nnouveau\n", targets)
+    assert "vieux" not in out and "## SFTP (neuf)\n\nnouveau\n" in out and "## Mémoire\n\nreste" in out
+    assert "| Bout en bout | 6 × | ≤ 3 × | manqué |\n| SFTP neuf | 0,50 × | ≥ 0,70 × |" in out
+    assert "- **Bout en bout** — manqué.\n- **SFTP neuf** — manqué : 71 % de l'objectif. parce que.\n" in out
+    assert "SFTP ok** —" not in out
+    assert "| SFTP | 63,6 |" in out  # another table's SFTP row is left alone
 
 
 def test_a_relative_work_folder_gives_absolute_configuration_paths(tiny, tmp_path: Path,

@@ -7,12 +7,12 @@ import subprocess
 import time
 from pathlib import Path
 
-import paramiko
 import pytest
 
 from exchange.transport.base import HostKeyError, TransportError
 from exchange.transport.factory import open_transport
 from exchange.transport.sftp import PASSPHRASE_ENV, SftpTransport, _replace
+from exchange.transport.sftp_pipeline import Pipeline
 from tests.conftest import make_config
 from tests.sshd import keygen, known_hosts_line
 from tests.test_transport_contract import snapshot
@@ -149,23 +149,20 @@ def test_missing_remote_root_is_a_clear_error(sftp_server, tmp_path):
 
 
 def _cut_after(monkeypatch, sshd, after_bytes: int) -> dict[str, int]:
-    """Kill the sshd session processes once a fetch has read `after_bytes` (a real broken link)."""
+    """Kill the sshd session processes once a fetch has received `after_bytes` (a real broken link)."""
     state = {"read": 0, "kills": 0}
-    original = paramiko.SFTPFile.read
+    original = Pipeline._on_data
 
-    def read(self, size=None):
-        data = original(self, size)
+    def on_data(self, job, offset, length, data):
+        original(self, job, offset, length, data)
         state["read"] += len(data)
         if state["read"] >= after_bytes and state["kills"] == 0:
             state["kills"] = sshd.kill_sessions()
-        return data
 
-    monkeypatch.setattr(paramiko.SFTPFile, "read", read)
+    monkeypatch.setattr(Pipeline, "_on_data", on_data)
     return state
 
 
-# paramiko's prefetch thread dies with EOFError when the link is cut: expected, not a test failure
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_connection_killed_mid_fetch_raises_when_no_retry_is_left(sftp_server, tmp_path, monkeypatch):
     payload = os.urandom(20 * 1024 * 1024)
     put(sftp_server.root, "alice", "big.csv", payload)
@@ -180,8 +177,6 @@ def test_connection_killed_mid_fetch_raises_when_no_retry_is_left(sftp_server, t
     assert (sftp_server.root / "alice" / "depot" / "big.csv").read_bytes() == payload
 
 
-# paramiko's prefetch thread dies with EOFError when the link is cut: expected, not a test failure
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_connection_killed_mid_fetch_is_retried_on_a_new_connection(sftp_server, tmp_path, monkeypatch):
     payload = os.urandom(20 * 1024 * 1024)
     put(sftp_server.root, "alice", "big.csv", payload)

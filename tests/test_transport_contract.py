@@ -232,15 +232,23 @@ def test_fetch_many_copies_each_and_reports_each_failure(drop, tmp_path):
     for name, data in payloads.items():
         drop.put("alice", name, data)
     drop.put("alice", "big.csv", b"y" * 300_000)
+    drop.put("alice", ".reception-7.en-cours", b"claimed", folder="archive")
+    (drop.root / "alice" / "depot" / "link.csv").symlink_to("/etc/passwd")
     with drop.make() as t:
         ready = {e.name: e for e in t.list_depot("alice", NOW, 0).ready}
+        link = next(e for e, _ in t.list_depot("alice", NOW, 0).refused if e.name == "link.csv")
         gone = Entry("alice", "gone.csv", 5, OLD, True)
-        jobs = [(ready[n], tmp_path / n) for n in payloads] + [(ready["big.csv"], tmp_path / "big"),
-                                                               (gone, tmp_path / "gone")]
+        claimed = t.claim("alice", "f0.csv", ".reception-8.en-cours")  # fetched from archive/
+        earlier = Entry("alice", ".reception-7.en-cours", 7, OLD, True, folder="archive")
+        jobs = [(ready[n], tmp_path / n) for n in list(payloads)[1:]] + [
+            (ready["big.csv"], tmp_path / "big"), (gone, tmp_path / "gone"), (link, tmp_path / "link"),
+            (claimed, tmp_path / "f0.csv"), (earlier, tmp_path / "earlier")]
         results = t.fetch_many(jobs, max_bytes=200_000)
-    assert results[:12] == [None] * 12
-    assert isinstance(results[12], FileTooLarge) and results[12].size == 300_000
-    assert isinstance(results[13], TransportError)
+    assert results[:11] == [None] * 11
+    assert isinstance(results[11], FileTooLarge) and results[11].size == 300_000
+    assert isinstance(results[12], TransportError) and isinstance(results[13], TransportError)
+    assert not (tmp_path / "link").exists() or b"root:" not in (tmp_path / "link").read_bytes()
+    assert results[14:] == [None, None] and (tmp_path / "earlier").read_bytes() == b"claimed"
     for name, data in payloads.items():
         assert (tmp_path / name).read_bytes() == data
 

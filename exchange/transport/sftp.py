@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 import paramiko
 
 from exchange.transport.base import (
-    Entry, FileTooLarge, HostKeyError, Listing, Refused, TransportError, fetch_each, is_safe_name, sort_entries,
+    Entry, HostKeyError, Listing, Refused, TransportError, is_safe_name, sort_entries,
+)
+from exchange.transport.batch_sync import BatchSync
+from exchange.transport.sftp_pipeline import (
+    Download, LimitsSftpClient, Pipeline, RemoteRefusal, ServerLimits, local_error,
 )
 
 if TYPE_CHECKING:
@@ -22,13 +26,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 PASSPHRASE_ENV = "ESAT_EXCHANGE_SFTP_PASSPHRASE"
-# Enough to keep the link busy. Not more: with a 64 MiB window paramiko buffers so much of a large
-# file that its channel reads turn quadratic (a 200 MB fetch took 13 s instead of about 1.5 s).
-WINDOW_SIZE = 8 * 1024 * 1024
-MAX_PACKET_SIZE = 128 * 1024  # one SFTP read reply (32 KiB + header) fits in one packet
-PREFETCH_REQUESTS = 1024  # concurrent read requests during a fetch (32 MiB in flight)
-PREFETCH_FROM = 64 * 1024  # bytes; below this a prefetch thread costs more than it saves
-CHUNK = 1 << 20
+# Enough to keep the link busy with 16 MiB of READs in flight. Not more: with a 64 MiB window paramiko
+# buffers so much of a large file that its channel reads turn quadratic (a 200 MB fetch took 13 s).
+WINDOW_SIZE = 16 * 1024 * 1024
+MAX_PACKET_SIZE = 256 * 1024  # one READ reply of 261,120 bytes (OpenSSH's maximum) + header: one packet
 BACKOFF_FIRST = 0.5  # seconds; doubled at each retry
 BACKOFF_MAX = 8.0
 
@@ -63,6 +64,16 @@ class _RefuseUnknownHost(paramiko.RejectPolicy):
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         raise HostKeyError(host_key_message(self.host, self.port, key, changed=False))
+
+
+def _aead_first(sock: object, **kwargs: object) -> paramiko.Transport:
+    """paramiko's Transport preferring AES-GCM when the server offers it: no per-packet HMAC, whose check
+    paramiko does byte by byte in Python (a fifth of a big download's CPU); the other ciphers follow."""
+    transport = paramiko.Transport(sock, **kwargs)
+    options = transport.get_security_options()
+    gcm = tuple(c for c in options.ciphers if c.endswith("-gcm@openssh.com"))
+    options.ciphers = gcm + tuple(c for c in options.ciphers if c not in gcm)
+    return transport
 
 
 class _Permanent(Refused):
@@ -101,6 +112,7 @@ class SftpTransport:
         self._sleep = sleep
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._limits = ServerLimits()
         self.connections = 0  # connections opened during this run (1 unless one died and was reopened)
 
     @classmethod
@@ -170,16 +182,23 @@ class SftpTransport:
                 channel_timeout=self.timeout,
                 allow_agent=False,
                 look_for_keys=False,
+                transport_factory=_aead_first,
             )
             transport = client.get_transport()
             assert transport is not None
             transport.set_keepalive(max(1, int(self.timeout)))
-            sftp = paramiko.SFTPClient.from_transport(
+            sftp = LimitsSftpClient.from_transport(
                 transport, window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE
             )
             if sftp is None:
                 raise paramiko.SSHException("SFTP subsystem refused")
             sftp.get_channel().settimeout(self.timeout)
+            try:
+                limits = sftp.server_limits()
+            except OSError as e:  # refused by the server (not a broken link): OpenSSH's values
+                if not _server_refusal(e):
+                    raise
+                limits = ServerLimits()
         except HostKeyError:
             client.close()
             raise
@@ -195,7 +214,7 @@ class SftpTransport:
         except BaseException:
             client.close()
             raise
-        self._client, self._sftp = client, sftp
+        self._client, self._sftp, self._limits = client, sftp, limits
         self.connections += 1
 
     def _close(self) -> None:
@@ -341,40 +360,10 @@ class SftpTransport:
         return self._run(f"comptage de {depot}", op)
 
     def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None) -> None:
-        src = self._path(entry.account, entry.folder, entry.name)
-
-        def op(sftp: paramiko.SFTPClient) -> None:
-            before = sftp.lstat(src)
-            if not stat.S_ISREG(before.st_mode or 0):
-                raise _Permanent(f"{src} n'est pas un fichier ordinaire : pas téléchargé")
-            with sftp.open(src, "rb") as fin:
-                opened = fin.stat()
-                if not stat.S_ISREG(opened.st_mode or 0):
-                    raise _Permanent(f"{src} n'est pas un fichier ordinaire : pas téléchargé")
-                size = opened.st_size or 0
-                if max_bytes is not None and size > max_bytes:
-                    raise FileTooLarge(size, max_bytes)
-                if size > PREFETCH_FROM:  # pipelined reads; a tiny file is one or two requests anyway
-                    fin.prefetch(size, max_concurrent_requests=PREFETCH_REQUESTS)
-                received = 0
-                with _LocalFile(dest) as fout:  # truncates what an interrupted attempt left
-                    while received < size:
-                        chunk = fin.read(min(CHUNK, size - received))
-                        if not chunk:
-                            break
-                        fout.write(chunk)
-                        received += len(chunk)
-                    fout.sync()
-            if received != size:
-                raise _Permanent(
-                    f"{src} : {received} octets reçus sur {size} annoncés (fichier modifié pendant "
-                    f"la lecture ?) : copie incomplète"
-                )
-            after = sftp.lstat(src)
-            if not stat.S_ISREG(after.st_mode or 0) or after.st_size != size:
-                raise _Permanent(f"{src} a changé pendant la lecture : copie refusée")
-
-        self._run(f"téléchargement de {src}", op)
+        """One file, through the same pipelined READs as fetch_many, fsync'd."""
+        error = self.fetch_many([(entry, dest)], max_bytes)[0]
+        if error is not None:
+            raise error
 
     def _entry(self, sftp: paramiko.SFTPClient, account: str, folder: str, name: str) -> Entry | None:
         attrs = self._lstat(sftp, self._path(account, folder, name))
@@ -400,7 +389,72 @@ class SftpTransport:
         return self._run(f"prise en charge de {src}", op)
 
     def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
-        return fetch_each(self, jobs, max_bytes)
+        """Many files in flight on the connection (see Pipeline); a broken link reconnects and retries only
+        the files without a result, from scratch. Retries and backoff as `_run`, counted since the last
+        attempt that finished a file: a batch that moves on between cuts keeps its budget."""
+        results: list[Exception | None] = [None] * len(jobs)
+        downloads: list[Download] = []
+        for i, (entry, dest) in enumerate(jobs):
+            try:
+                src = self._path(entry.account, entry.folder, entry.name)
+            except TransportError as e:
+                results[i] = e
+                continue
+            if not entry.regular:
+                results[i] = RemoteRefusal(f"{src} n'est pas un fichier ordinaire : pas téléchargé")
+                continue
+            downloads.append(Download(i, src, entry.size, Path(dest)))
+        fsync_each = len(downloads) <= 1  # one file: its fsync; a batch: one syncfs (see BatchSync)
+        copied: list[Path] = []
+        with BatchSync([d.dest for d in downloads] if not fsync_each else []) as batch:
+            todo = downloads
+            failures, delay = 0, BACKOFF_FIRST
+            last: BaseException | None = None
+            while todo:
+                if failures > self.retries:
+                    for d in todo:
+                        results[d.index] = TransportError(
+                            f"téléchargement de {d.src} : serveur SFTP {_host_label(self.host, self.port)} "
+                            f"injoignable ou connexion coupée après {failures} tentative(s) "
+                            f"({last.__class__.__name__}: {last})"
+                        )
+                    break
+                if failures:
+                    self._sleep(delay)
+                    delay = min(delay * 2, BACKOFF_MAX)
+                pipeline: Pipeline | None = None
+                try:
+                    if not self._alive():
+                        self._close()
+                        self._connect()
+                    assert self._sftp is not None
+                    pipeline = Pipeline(self._sftp, todo, max_bytes, self._limits, fsync_each)
+                    pipeline.run()
+                except TransportError as e:  # from _connect: host key raised, the others are each file's
+                    if isinstance(e, HostKeyError):
+                        raise
+                    if not e.transient:
+                        for d in todo:
+                            results[d.index] = e
+                        break
+                    last = e
+                except (paramiko.SSHException, paramiko.SFTPError, EOFError, OSError) as e:
+                    last = e
+                    self._close()  # a timeout or a broken link: the rest on a fresh connection
+                finished = pipeline.results if pipeline is not None else {}
+                for index, error in finished.items():
+                    results[index] = error
+                copied += pipeline.written if pipeline is not None else []
+                todo = [d for d in todo if d.index not in finished]
+                if todo:  # this attempt failed: counted from the last one that finished a file
+                    failures = 1 if finished else failures + 1
+                    if finished:
+                        delay = BACKOFF_FIRST
+            errors = batch.make_durable(copied) if not fsync_each else {}
+        for d in downloads:
+            if d.dest in errors and results[d.index] is None:
+                results[d.index] = local_error(d.dest, errors[d.dest])
+        return results
 
     def sync(self) -> None:
         """Nothing to do: each SFTP request is answered once the server applied it (its own disk's durability)."""
@@ -463,36 +517,6 @@ class SftpTransport:
             return True
 
         return self._run(f"renommage de {src}", op)
-
-
-class _LocalFile:
-    """The local destination of a fetch; a local disk error is not a network error (no retry)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            self._f = open(self.path, "wb")
-        except OSError as e:
-            raise _Permanent(f"écriture locale impossible de {self.path} : {e}") from e
-
-    def __enter__(self) -> "_LocalFile":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._f.close()
-
-    def write(self, data: bytes) -> None:
-        try:
-            self._f.write(data)
-        except OSError as e:
-            raise _Permanent(f"écriture locale impossible de {self.path} : {e}") from e
-
-    def sync(self) -> None:
-        try:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-        except OSError as e:
-            raise _Permanent(f"écriture locale impossible de {self.path} : {e}") from e
 
 
 def _listdir(sftp: paramiko.SFTPClient, path: str) -> list[paramiko.SFTPAttributes]:

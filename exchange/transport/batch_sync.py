@@ -1,0 +1,94 @@
+"""Make a batch of freshly written local files durable: one syncfs per filesystem, else an fsync each."""
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import Callable
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs(2) (Linux), or None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+class BatchSync:
+    """Opened before the files are written, synced after.
+
+    syncfs(2) writes back every dirty page and inode of the filesystem, so it covers the data and the
+    directory entries of every file written there; since Linux 5.8 it reports a write-back error that
+    happened on that filesystem after the descriptor it is given was opened — hence the descriptors are
+    opened first. When syncfs is missing or reports an error, each file is fsync'd, so that the error is
+    told for the file it belongs to.
+    """
+
+    def __init__(self, dests: list[Path]) -> None:
+        self._syncfs = _syncfs()
+        self._fds: list[int] = []
+        if self._syncfs is None:
+            return
+        seen: set[int] = set()
+        for folder in dict.fromkeys(Path(d).parent for d in dests):
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                continue  # its files fail to be written anyway
+            dev = os.fstat(fd).st_dev
+            if dev in seen:
+                os.close(fd)
+            else:
+                seen.add(dev)
+                self._fds.append(fd)
+
+    def __enter__(self) -> "BatchSync":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+    def make_durable(self, paths: list[Path]) -> dict[Path, OSError]:
+        """Every file in `paths` on disk; the ones that could not be, with their error."""
+        if not paths:
+            return {}
+        if self._syncfs is not None and self._fds and self._covers(paths):
+            if all(self._syncfs(fd) == 0 for fd in self._fds):
+                return {}
+        errors: dict[Path, OSError] = {}
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                errors[path] = e
+        folders = dict.fromkeys(Path(p).parent for p in paths if p not in errors)
+        for folder in folders:  # the new names too, as syncfs would have
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                for p in paths:
+                    if Path(p).parent == folder:
+                        errors.setdefault(p, e)
+        return errors
+
+    def _covers(self, paths: list[Path]) -> bool:
+        devs = {os.fstat(fd).st_dev for fd in self._fds}
+        try:
+            return all(os.stat(Path(p).parent).st_dev in devs for p in paths)
+        except OSError:
+            return False
