@@ -365,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
-    for module in ("exchange.habilitations.commands", "jobs.commands"):
+    for module in ("exchange.habilitations.commands", "jobs.commands", "exchange.web.commands"):
         _add_module_commands(sub, module)
     return p
 

@@ -206,6 +206,31 @@ hab_utilisateurs = Table(
 )
 
 
+# -- console: operator accounts and the audit log -----------------------------------------------
+# role: lecteur (reads) / gestionnaire (may also replay, import, close a campaign)
+operators = Table(
+    "operators", metadata,
+    Column("login", String(200), primary_key=True),
+    Column("password_hash", Text),  # argon2id; NULL for an account that only logs in through the proxy
+    Column("role", String(12), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per console action: who, when, what, on what, and how it ended (OK / REFUSE / ECHEC).
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("login", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(300)),
+    Column("outcome", String(10), nullable=False),
+    Column("detail", Text),
+    Column("address", String(100)),
+    Index("ix_audit_at", "at"),
+)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if url.startswith("sqlite"):
