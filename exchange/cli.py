@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Callable
 
 from exchange.config import Config, ConfigError, load_config
-from exchange.tables import human_cell
+from exchange.tables import human_cell, json_default
 
 FORMATS = ("text", "csv", "json")
+from exchange.queries import ETATS, RUN_STATUSES, STATUTS  # noqa: E402 - the values the listings accept
+from exchange.queries import JOBS as RUN_JOBS  # noqa: E402
 
 
 def _as_of(value: str) -> date:
@@ -120,51 +122,31 @@ FILE_LABELS = {"id": "N°", "fichier": "Fichier", "compte": "Compte", "siret": "
                "enregistrements_rejetes": "Rejetés"}
 
 
-def _file_view(row: dict) -> dict:
-    from exchange.ledger import as_utc
-
-    return {"id": row["id"], "fichier": row["name"], "compte": row["account"], "siret": row["siret"],
-            "type": row["kind"], "date_reception": as_utc(row["received_at"]), "etat": row["state"],
-            "statut": row["statut"], "code": row["code"], "enregistrements_recus": row["records_in"],
-            "enregistrements_acceptes": row["records_accepted"], "enregistrements_rejetes": row["records_rejected"],
-            "date_traitement": row["processing_date"], "archive": row["archived_name"],
-            "doublon_de": row["duplicate_of"], "rejeux": row["replays"]}
-
-
 def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
-    from sqlalchemy import select
+    from exchange import queries
 
-    from exchange.db import files
-
-    q = select(files).order_by(files.c.id.desc())
-    if args.status:
-        q = q.where(files.c.statut == args.status.upper())
-    if args.siret:
-        q = q.where(files.c.siret == args.siret)
-    if args.limit:
-        q = q.limit(args.limit)
+    filters = queries.FileFilters(statut=args.status, etat=args.etat, siret=args.siret, compte=args.compte,
+                                  run_id=args.run)
     with _engine(config).connect() as conn:
-        rows = [_file_view(dict(r)) for r in conn.execute(q).mappings()]
+        rows = queries.list_files(conn, filters, limit=args.limit or None)
     sys.stdout.write(render_rows(rows, FILE_COLUMNS, args.format, FILE_LABELS, "Fichiers reçus",
                                  "Aucun fichier reçu."))
     return 0
 
 
 def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
-    from exchange import ledger
-    from schemas.anomalies import mask_nir
+    from exchange import queries
 
     with _engine(config).connect() as conn:
-        row = ledger.get_file(conn, args.file_id)
+        row = queries.file_row(conn, args.file_id)
         if row is None:
             print(f"Fichier n° {args.file_id} inconnu.", file=sys.stderr)
             return 1
-        anomalies = [{"ligne": a["ligne"], "nir_masque": mask_nir(a["nir"]), "code": a["code"],
-                      "gravite": a["gravite"], "champ": a["champ"], "message": a["message"]}
-                     for a in ledger.file_anomalies(conn, args.file_id)]
-    view = _file_view(row)
+        anomalies = queries.file_anomalies(conn, args.file_id)
+    view = queries.file_view(row)
     if args.format == "json":
-        sys.stdout.write(json.dumps({**view, "anomalies": anomalies}, ensure_ascii=False, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps({**view, "anomalies": anomalies}, ensure_ascii=False, indent=2,
+                                    default=json_default) + "\n")
         return 0
     if args.format == "csv":
         sys.stdout.write(render_rows(anomalies, ("ligne", "nir_masque", "code", "gravite", "champ", "message"), "csv"))
@@ -184,34 +166,15 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
-    from exchange import ledger
-    from exchange.run import run_job
+    from exchange.actions import replay_file
 
-    engine = _engine(config)
-    with engine.connect() as conn:
-        row = ledger.get_file(conn, args.file_id)
-    if row is None:
-        print(f"Fichier n° {args.file_id} inconnu.", file=sys.stderr)
+    result = replay_file(config, _engine(config), args.file_id)
+    if result.outcome is None or result.outcome.status == "IGNORE":
+        print(result.message, file=sys.stderr)
         return 1
-    if row["statut"] == "DOUBLON":
-        print(f"Le fichier n° {args.file_id} est un doublon du n° {row['duplicate_of']} : rejouez plutôt celui-ci.",
-              file=sys.stderr)
-        return 1
-    try:
-        outcome = run_job(config, engine, job="replay", as_of=row["processing_date"], replay_file=args.file_id)
-    except ValueError as e:
-        print(f"Rejeu impossible : {e}.", file=sys.stderr)
-        return 1
-    if outcome.status == "IGNORE":
-        print(f"Rejeu du fichier n° {args.file_id} non effectué : {outcome.error}. Relancez la commande plus tard.",
-              file=sys.stderr)
-        return 1
-    with engine.connect() as conn:
-        after = ledger.get_file(conn, args.file_id)
-    print(f"Fichier n° {args.file_id} rejoué (jugé au {row['processing_date'].strftime('%d/%m/%Y')}) : "
-          f"{after['statut']}{' (' + after['code'] + ')' if after['code'] else ''}.")
-    sys.stdout.write(run_summary(outcome, config))
-    return outcome.exit_code
+    print(result.message)
+    sys.stdout.write(run_summary(result.outcome, config))
+    return result.outcome.exit_code
 
 
 RUN_COLUMNS = ("id", "job", "debut", "fin", "statut", "fichiers", "fichiers_acceptes", "fichiers_partiels",
@@ -224,45 +187,27 @@ RUN_LABELS = {"id": "N°", "job": "Tâche", "debut": "Début", "fin": "Fin", "st
               "erreur": "Erreur"}
 
 
-def run_view(row: dict) -> dict:
-    from exchange.ledger import as_utc
-
-    return {"id": row["id"], "job": row["job"], "debut": as_utc(row["started_at"]), "fin": as_utc(row["ended_at"]),
-            "statut": row["status"], "fichiers": row["files_seen"], "fichiers_acceptes": row["files_accepted"],
-            "fichiers_partiels": row["files_partial"], "fichiers_rejetes": row["files_rejected"],
-            "fichiers_doublons": row["files_duplicate"], "enregistrements_recus": row["records_in"],
-            "enregistrements_acceptes": row["records_accepted"], "enregistrements_rejetes": row["records_rejected"],
-            "erreur": row["error"], "date_traitement": row["as_of"],
-            "anomalies_par_code": json.loads(row["anomaly_counts"] or "{}"),
-            "fichiers_emis": json.loads(row["outputs"] or "[]"), "machine": row["host"], "pid": row["pid"]}
-
-
 def cmd_runs_list(args: argparse.Namespace, config: Config) -> int:
-    from sqlalchemy import select
+    from exchange import queries
 
-    from exchange.db import runs
-
+    filters = queries.RunFilters(job=args.job, statut=args.status)
     with _engine(config).connect() as conn:
-        rows = [run_view(dict(r)) for r in conn.execute(
-            select(runs).order_by(runs.c.id.desc()).limit(args.limit)).mappings()]
+        rows = queries.list_runs(conn, filters, limit=args.limit)
     sys.stdout.write(render_rows(rows, RUN_COLUMNS, args.format, RUN_LABELS, "Exécutions", "Aucune exécution."))
     return 0
 
 
 def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
-    from sqlalchemy import select
-
-    from exchange.db import runs
+    from exchange import queries
 
     with _engine(config).connect() as conn:
-        row = conn.execute(select(runs).where(runs.c.id == args.run_id)).mappings().first()
-    if row is None:
+        view = queries.get_run(conn, args.run_id)
+    if view is None:
         print(f"Exécution n° {args.run_id} inconnue.", file=sys.stderr)
         return 1
-    view = run_view(dict(row))
     if args.format in ("json", "csv"):
         if args.format == "json":
-            sys.stdout.write(json.dumps(view, ensure_ascii=False, indent=2, default=str) + "\n")
+            sys.stdout.write(json.dumps(view, ensure_ascii=False, indent=2, default=json_default) + "\n")
         else:
             sys.stdout.write(render_rows([view], RUN_COLUMNS, "csv"))
         return 0
@@ -332,9 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
 
     files = sub.add_parser("files", help="fichiers reçus").add_subparsers(dest="files_command", required=True)
-    fl = files.add_parser("list", help="lister les fichiers reçus")
-    fl.add_argument("--status", help="ACCEPTE, PARTIEL, REJETE ou DOUBLON")
+    fl = files.add_parser("list", help="lister les fichiers reçus", description="Liste les fichiers reçus, "
+                          "les plus récents d'abord.", epilog="exemple : esat-exchange files list --etat QUARANTAINE")
+    fl.add_argument("--status", type=str.upper, choices=STATUTS, metavar="STATUT",
+                    help="ACCEPTE, PARTIEL, REJETE ou DOUBLON")
+    fl.add_argument("--etat", type=str.upper, choices=ETATS, metavar="ETAT",
+                    help="RECU, ARCHIVE, TRAITE, ACQUITTE ou QUARANTAINE")
     fl.add_argument("--siret")
+    fl.add_argument("--compte", help="compte de dépôt (login SFTP)")
+    fl.add_argument("--run", type=int, metavar="ID", help="fichiers reçus par l'exécution ID")
     fl.add_argument("--limit", type=int, default=0)
     fl.add_argument("--format", choices=FORMATS, default="text")
     fl.set_defaults(handler=cmd_files_list)
@@ -347,7 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     fr.set_defaults(handler=cmd_files_replay)
 
     runs = sub.add_parser("runs", help="exécutions des tâches").add_subparsers(dest="runs_command", required=True)
-    rl = runs.add_parser("list", help="lister les exécutions")
+    rl = runs.add_parser("list", help="lister les exécutions", epilog="exemple : esat-exchange runs list --status ECHEC")
+    rl.add_argument("--job", choices=RUN_JOBS, metavar="TACHE", help="run, collect, nightly, campaign ou replay")
+    rl.add_argument("--status", type=str.upper, choices=RUN_STATUSES, metavar="STATUT",
+                    help="EN_COURS, OK, ECHEC ou IGNORE")
     rl.add_argument("--limit", type=int, default=20)
     rl.add_argument("--format", choices=FORMATS, default="text")
     rl.set_defaults(handler=cmd_runs_list)

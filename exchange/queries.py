@@ -118,10 +118,13 @@ def latest_reception_of_name(conn: Connection, account: str, name: str) -> int |
 
 
 def compte_rendu_names(row: dict, latest_id: int | None) -> list[str]:
-    """The retour/ names that hold this reception's comptes rendus, every form (csv, xml, html):
-    `<name>.CR.*` for the latest reception of the name, `<name>.<id>.CR.*` for an earlier one."""
-    stem = row["name"] if latest_id in (None, row["id"]) else f"{row['name']}.{row['id']}"
-    return [f"{stem}.CR.{ext}" for ext in ("csv", "xml", "html")]
+    """The retour/ names that may hold this reception's comptes rendus, every form (csv, xml, html).
+
+    `<name>.CR.*` answers the latest reception of the name; an earlier judgement is kept as
+    `<name>.<id>.CR.*` (an earlier reception, or this one before it was replayed)."""
+    stems = [row["name"]] if latest_id in (None, row["id"]) else []
+    stems.append(f"{row['name']}.{row['id']}")
+    return [f"{stem}.CR.{ext}" for stem in stems for ext in ("csv", "xml", "html")]
 
 
 # -- runs -------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.db import open_database
     from exchange.health import check_health, health_json, health_text
+    from exchange.tables import json_default
     from exchange.transport.factory import open_transport
 
     engine = open_database(config.database_url)
@@ -43,7 +44,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     finally:
         engine.dispose()
     if args.format == "json":
-        sys.stdout.write(json.dumps(health_json(health), ensure_ascii=False, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(health_json(health), ensure_ascii=False, indent=2, default=json_default) + "\n")
     else:
         sys.stdout.write(health_text(health))
     return 0 if health.healthy else 1

@@ -128,7 +128,8 @@ def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list
             for name in queries.compte_rendu_names(row, latest):
                 data = transport.read_retour(row["account"], name)
                 if data is not None:
-                    forms.append({"name": name, "format": name.rsplit(".", 1)[1].upper(), "size": len(data)})
+                    forms.append({"name": name, "format": name.rsplit(".", 1)[1].upper(), "size": len(data),
+                                  "earlier": name.startswith(f"{row['name']}.{row['id']}.CR.")})
     except (TransportError, OSError) as e:
         return [{"error": f"zone de dépôt injoignable : {e}"}]
     return forms
