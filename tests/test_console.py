@@ -300,3 +300,29 @@ def test_console_log_holds_no_full_nir(area):
     log = (area["base"] / f"web-{area['port']}.log").read_text(encoding="utf-8", errors="replace")
     assert "Console disponible" in log
     assert not NIR_SHAPED.search(log)
+
+
+def test_console_behind_a_base_path(area):
+    port = free_port()
+    text = (area["base"] / "esat-exchange.toml").read_text(encoding="utf-8")
+    config = area["base"] / "sous-chemin.toml"
+    config.write_text(re.sub(r'bind = "127.0.0.1:\d+"', f'bind = "127.0.0.1:{port}"\nbase_path = "/esat"', text),
+                      encoding="utf-8")
+    console = start_console(config, port, "/esat")
+    try:
+        def get(path: str) -> http.client.HTTPResponse:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", path)
+            return conn.getresponse()
+
+        answer = get("/esat/")
+        assert answer.status == 303 and answer.getheader("location") == "/esat/connexion?suite=%2Fesat%2F"
+        page = get("/esat/connexion")
+        html = page.read().decode()
+        assert page.status == 200 and 'action="/esat/connexion"' in html
+        assert 'href="/esat/static/dsfr/dsfr.min.css"' in html
+        assert "path=/esat" in page.getheader("set-cookie")
+        assert get("/esat/static/dsfr/dsfr.min.css").status == 200
+        assert get("/connexion").status == 404
+    finally:
+        console.stop()
