@@ -75,17 +75,41 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.
     return "\n".join(lines) + "\n"
 
 
+INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
+
+
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    """One cycle; Ctrl-C (SIGINT) or SIGTERM stops it as the scheduler does: the batch in hand is
+    finished and the run closed, then one French line and exit 130. A second Ctrl-C stops at once."""
+    import signal
+    import threading
+
     from exchange.run import run_job
 
     engine = _engine(config)
-    bar, update = _progress_bar()
-    if bar:
-        with bar:
-            outcome = run_job(config, engine, job="run", as_of=args.as_of, progress=update)
-    else:
-        outcome = run_job(config, engine, job="run", as_of=args.as_of)
+    stop = threading.Event()
+
+    def request_stop(signum, frame) -> None:  # noqa: ANN001
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        bar, update = _progress_bar()
+        if bar:
+            with bar:
+                outcome = run_job(config, engine, job="run", as_of=args.as_of, progress=update, stop=stop.is_set)
+        else:
+            outcome = run_job(config, engine, job="run", as_of=args.as_of, stop=stop.is_set)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     sys.stdout.write(run_summary(outcome, config))
+    if stop.is_set():
+        print(f"Arrêt demandé : le lot en cours a été terminé et l'exécution n° {outcome.run_id} close ; "
+              "les fichiers restants partiront au prochain cycle.", file=sys.stderr)
+        return INTERRUPTED
     return outcome.exit_code
 
 
@@ -249,6 +273,8 @@ def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.run import today_in_paris
 
     rows = campaign_status(_engine(config), args.year, today_in_paris())
+    if args.caf:
+        rows = [r for r in rows if r["caf_gestionnaire"] == args.caf]
     sys.stdout.write(render_rows(
         rows, ("siret", "raison_sociale", "caf_gestionnaire", "jours_restants"), args.format,
         {"siret": "SIRET", "raison_sociale": "Raison sociale", "caf_gestionnaire": "Caf gestionnaire",
@@ -260,7 +286,12 @@ def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
 # -- parser -----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="esat-exchange", description="Échanges de fichiers du service Esat de la Caf.")
+    from exchange.cli_parser import FrenchParser
+
+    p = FrenchParser(prog="esat-exchange", description="Échanges de fichiers du service Esat de la Caf.",
+                     epilog="exemple : esat-exchange --config /etc/esat-exchange/esat-exchange.toml status")
+    p.add_argument("--version", action="version", version=f"esat-exchange {_version()}",
+                   help="afficher la version et quitter")
     p.add_argument("--config", type=Path, help="fichier de configuration TOML (défaut : ./esat-exchange.toml)")
     p.add_argument("--log-format", choices=("human", "json"), default="human", help="format des journaux")
     p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -316,12 +347,50 @@ def build_parser() -> argparse.ArgumentParser:
     cc.set_defaults(handler=cmd_campaign_close)
     cs = camp.add_parser("status", help="Esats ouverts sans RG accepté pour l'année N")
     cs.add_argument("--year", type=int, required=True)
+    cs.add_argument("--caf", metavar="CODE", help="seulement les Esats de cette Caf gestionnaire (ex. 751)")
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
     for module in ("exchange.habilitations.commands", "jobs.commands", "exchange.web.commands"):
         _add_module_commands(sub, module)
+    from exchange.cli_parser import add_examples
+
+    add_examples(p, EXAMPLES)
     return p
+
+
+EXAMPLES = {
+    "run": "esat-exchange run --as-of 2025-12-15",
+    "check": "esat-exchange check ESAT_81234567600017_RG_20251210_001.csv --format csv",
+    "files": "esat-exchange files list --status REJETE",
+    "files list": "esat-exchange files list --etat QUARANTAINE --siret 81234567600017",
+    "files show": "esat-exchange files show 4711 --format json",
+    "files replay": "esat-exchange files replay 4711",
+    "runs": "esat-exchange runs list --status ECHEC",
+    "runs list": "esat-exchange runs list --job nightly --limit 7",
+    "runs show": "esat-exchange runs show 812",
+    "campaign": "esat-exchange campaign status --year 2025",
+    "campaign close": "esat-exchange campaign close --year 2025",
+    "campaign status": "esat-exchange campaign status --year 2025 --caf 751 --format csv",
+    "habilitations": "esat-exchange habilitations import extrait-habpps.xlsx",
+    "habilitations import": "esat-exchange habilitations import /srv/habpps/2025-12-01/",
+    "migration": "esat-exchange migration report habtiers.xlsx --out rapport.csv",
+    "migration report": "esat-exchange migration report habtiers.xlsx --out rapport.csv",
+    "scheduler": "esat-exchange --log-format json --log-level INFO scheduler",
+    "status": "esat-exchange status --format json",
+    "web": "esat-exchange --config /etc/esat-exchange/esat-exchange.toml web",
+    "operators": "esat-exchange operators add mdupont --role lecteur",
+    "operators add": "esat-exchange operators add mdupont --role gestionnaire",
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("esat-exchange")
+    except PackageNotFoundError:
+        return "inconnue"
 
 
 def _add_module_commands(sub: argparse._SubParsersAction, module: str) -> None:
@@ -347,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"Erreur de configuration : {e}", file=sys.stderr)
         return 2
-    return int(args.handler(args, config) or 0)
+    try:
+        return int(args.handler(args, config) or 0)
+    except KeyboardInterrupt:
+        print("Interrompu (Ctrl-C) : ce qui était enregistré le reste ; relancez la commande.", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

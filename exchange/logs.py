@@ -6,7 +6,9 @@ import logging
 import re
 import sys
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
+PARIS = ZoneInfo("Europe/Paris")
 # 15 characters of the NIR form (sex, year, month, département incl. 2A/2B, 6 digits, key)
 NIR_SHAPED = re.compile(r"\b[1-8]\d{4}(?:\d{2}|2[AB])\d{8}\b", re.IGNORECASE)
 
@@ -19,7 +21,8 @@ def scrub(text: str) -> str:
 class _Human(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "event", {}) or {}
-        stamp = datetime.fromtimestamp(record.created, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        # Paris time, with its offset: a line read on a UTC host or in summer is never ambiguous
+        stamp = datetime.fromtimestamp(record.created, PARIS).strftime("%Y-%m-%d %H:%M:%S%z")
         fields = " ".join(f"{k}={v}" for k, v in event.items() if v not in (None, ""))
         line = f"{stamp} {record.levelname:<7} {record.getMessage()}" + (f" [{fields}]" if fields else "")
         if record.exc_info:

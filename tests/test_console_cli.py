@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 import json
 from pathlib import Path
 
@@ -113,3 +114,107 @@ def test_dsfr_is_installed_locally_from_the_lockfile():
     lock = json.loads((Path(DSFR_DIST).parents[3] / "package-lock.json").read_text())
     assert lock["packages"]["node_modules/@gouvfr/dsfr"]["version"] == "1.15.3"
     assert (DSFR_DIST / "dsfr.min.css").is_file() and (DSFR_DIST / "dsfr.module.min.js").is_file()
+
+
+def test_version_and_french_usage_errors(tmp_path, capsys):
+    from exchange.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("esat-exchange ")
+    with pytest.raises(SystemExit) as exit_:
+        main(["files", "show", "abc"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith("utilisation : esat-exchange files show")
+    assert err.endswith("esat-exchange files show : erreur : argument ID : valeur invalide 'abc' (entier attendu)\n")
+    with pytest.raises(SystemExit):
+        main(["campaign"])
+    assert "erreur : arguments obligatoires manquants : COMMANDE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["runs", "list", "--help"])
+    out = capsys.readouterr().out
+    assert "afficher cette aide et quitter" in out and "exemple : esat-exchange runs list" in out
+
+
+def test_every_command_has_a_french_example():
+    import argparse
+
+    from exchange.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser):  # noqa: ANN202
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield sub
+                    yield from walk(sub)
+
+    missing = [sub.prog for sub in walk(build_parser()) if not (sub.epilog or "").startswith("exemple : ")]
+    assert missing == []
+
+
+def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import exchange.cycle
+
+    seed_examples(tmp_path)
+    real = exchange.cycle.receive
+    calls = []
+
+    def receive_then_ctrl_c(ctx, entry):  # noqa: ANN001, ANN202
+        calls.append(entry.name)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # the operator presses Ctrl-C while the first file is taken
+        return real(ctx, entry)
+
+    monkeypatch.setattr(exchange.cycle, "receive", receive_then_ctrl_c)
+    code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
+    assert code == 130
+    assert err.splitlines()[-1] == ("Arrêt demandé : le lot en cours a été terminé et l'exécution n° 1 close ; "
+                                    "les fichiers restants partiront au prochain cycle.")
+    assert "Traceback" not in out + err and len(calls) == 1
+    (run,) = json.loads(cli(tmp_path, "runs", "list", "--format", "json")[1])
+    assert (run["statut"], run["fichiers"]) == ("OK", 1) and run["fin"] is not None
+    (received,) = json.loads(cli(tmp_path, "files", "list", "--format", "json")[1])
+    assert received["etat"] == "ACQUITTE"  # judged and answered, not left half done
+    waiting = sorted(p.name for p in (tmp_path / "drop").glob("*/depot/*"))
+    assert len(waiting) == 3  # the rest waits for the next cycle
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_status_summarises_and_shows_the_next_scheduled_runs(tmp_path):
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    cfg = seed_examples(tmp_path)
+    for i in range(12):  # 13 accounts with files waiting
+        depot = tmp_path / "drop" / f"compte-{i:02d}" / "depot"
+        depot.mkdir(parents=True)
+        for j in range(i + 1):
+            (depot / f"f{j}.csv").write_text("x")
+    code, out, _ = cli(tmp_path, "status")
+    assert "Prochaines exécutions planifiées : aucune (le planificateur n'a jamais démarré sur cette base)" in out
+    assert "Fichiers en attente dans depot/ : 82 (14 compte(s) sur 14)" in out
+    shown = [line for line in out.splitlines() if line.startswith("  compte-") or line.startswith("  esat-")
+             or line.startswith("  horizon-")]
+    assert len(shown) == 10 and shown[0] == "  compte-11 : 12"
+    assert "  … et 4 autre(s) compte(s) (--all pour tout afficher)" in out
+    code, out, _ = cli(tmp_path, "status", "--all")
+    assert "--all pour tout afficher" not in out and "  compte-00 : 1" in out
+
+    engine = open_database(cfg.database_url)
+    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=engine,
+                                                                             tablename="apscheduler_jobs")})
+    scheduler.start(paused=True)
+    scheduler.add_job("jobs.tasks:nightly", CronTrigger(hour=2, minute=0, timezone="Europe/Paris"), id="nightly")
+    scheduler.shutdown(wait=False)
+    code, out, _ = cli(tmp_path, "status")
+    line = next(x for x in out.splitlines() if x.startswith("Prochaines exécutions planifiées : "))
+    assert re.fullmatch(r"Prochaines exécutions planifiées : nightly le \d\d/\d\d/\d{4} 02:00", line), line
+    payload = json.loads(cli(tmp_path, "status", "--format", "json")[1])
+    (nxt,) = payload["prochaines_executions"]
+    assert nxt["tache"] == "nightly" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00\+00:00", nxt["prochaine"])
+    assert "T" in payload["verifie_le"]  # ISO 8601
