@@ -48,6 +48,9 @@ def _progress_bar():  # noqa: ANN202
     return bar, update
 
 
+SUMMARY_ITEMS = 10  # names listed in a run's summary, so that it stays on one screen
+
+
 def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.RunOutcome
     t = outcome.tally
     if outcome.status == "IGNORE":
@@ -62,14 +65,18 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.
         lines.append("Anomalies par code : " + ", ".join(f"{c} × {n}" for c, n in sorted(t.anomaly_counts.items())))
     if t.waiting:
         lines.append(f"Fichiers en attente (dépôt en cours ou trop récent) : {t.waiting}")
-    for refused in t.refused_names:
+    for refused in t.refused_names[:SUMMARY_ITEMS]:
         lines.append(f"Nom refusé : {refused}")
+    if len(t.refused_names) > SUMMARY_ITEMS:
+        lines.append(f"  … et {len(t.refused_names) - SUMMARY_ITEMS} autre(s) nom(s) refusé(s) (voir les journaux)")
     if t.files_seen:
         where = config.drop_root if config.source.kind == "local" else f"{config.source.host}:{config.source.root}"
         lines.append(f"Comptes rendus : dans <compte>/retour/ de la zone de dépôt ({where}).")
     if t.outputs:
         lines.append(f"Fichiers pour les Caf ({config.output_dir}) :")
-        lines += [f"  {o}" for o in t.outputs]
+        lines += [f"  {o}" for o in t.outputs[:SUMMARY_ITEMS]]
+        if len(t.outputs) > SUMMARY_ITEMS:
+            lines.append(f"  … et {len(t.outputs) - SUMMARY_ITEMS} autre(s) : esat-exchange runs show {outcome.run_id}")
     if outcome.error:
         lines.append(f"Erreur : {outcome.error}")
     return "\n".join(lines) + "\n"
