@@ -101,6 +101,8 @@ records = Table(
     Index("ix_records_ca_key", "siret_esat", "nir", "type_changement", "date_effet"),
     Index("ix_records_pending", "emission_id", "kind", "code_caf"),  # each emission group, without a scan
     Index("ix_records_file", "file_id"),
+    # the campaign page: accepted RG per Caf and Esats that declared, read from the index alone
+    Index("ix_records_campaign", "kind", "annee_reference", "siret_esat", "code_caf", "superseded"),
 )
 
 # -- Caf outputs ----------------------------------------------------------------------------------

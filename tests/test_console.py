@@ -98,6 +98,10 @@ def rejected_seine_rg(page, area) -> int:  # noqa: ANN001
 def test_login_page_then_dashboard_shows_last_nights_run(browser, area):
     page = logged_in(browser, area, "paul")
     assert page.locator("html").get_attribute("lang") == "fr"
+    page.keyboard.press("Tab")  # keyboard first: the skip link, then the main content
+    assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
+    page.keyboard.press("Enter")
+    assert page.url.endswith("/#contenu")
     assert page.inner_text("#etat").startswith("ÉTAT : ")
     runs = page.inner_text("#dernieres-executions")
     assert re.search(r"run\s+n° 1\s+OK", runs), runs
@@ -232,6 +236,9 @@ def test_no_page_holds_a_full_nir(browser, area):
     nirs = example_nirs()
     assert nirs, "the examples hold NIRs: the check below means something"
     page = logged_in(browser, area, "marie")
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
     seen = set()
     todo = ["/"]
     while todo:  # every page reachable from the dashboard through the console's own links
@@ -249,6 +256,7 @@ def test_no_page_holds_a_full_nir(browser, area):
                 if "/cr/" not in href and "rejouer" not in href and ".csv" not in href:
                     todo.append(href)
     assert {"/", "/executions", "/fichiers", "/campagne", "/habilitations", "/journal"} <= seen
+    assert problems == []  # no script error and nothing the CSP had to block (DSFR assets all local)
     assert any(re.fullmatch(r"/fichiers/\d+", p) for p in seen) and "/executions/1" in seen
     page.context.close()
 
