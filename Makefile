@@ -31,6 +31,7 @@ web: setup
 # One cycle on the embedded default (SQLite, local drop area seeded from the spec's examples).
 run: $(STAMP)
 	$(BIN)/python -m fixtures.seed_demo var
+	$(BIN)/esat-exchange --config var/esat-exchange.toml db upgrade
 	$(BIN)/esat-exchange --config var/esat-exchange.toml habilitations import fixtures/examples/habpps
 	$(BIN)/esat-exchange --config var/esat-exchange.toml run --as-of $(AS_OF)
 	$(BIN)/python -m fixtures.show_demo var

@@ -24,9 +24,10 @@ def _as_of(value: str) -> date:
 
 
 def _engine(config: Config):  # noqa: ANN202
-    from exchange.db import open_database
+    """The database, refused (SchemaError, exit 1 in main) unless at this program's revision."""
+    from exchange.schema import open_current
 
-    return open_database(config.database_url)
+    return open_current(config.database_url)
 
 
 # -- run / check ------------------------------------------------------------------------------------
@@ -92,8 +93,9 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     import threading
 
     from exchange.run import run_job
+    from exchange.schema import open_upgraded
 
-    engine = _engine(config)
+    engine = open_upgraded(config.database_url)  # `run` brings the database to head itself
     stop = threading.Event()
 
     def request_stop(signum, frame) -> None:  # noqa: ANN001
@@ -185,7 +187,9 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
     out = [f"Fichier n° {view['id']} : {view['fichier']}"]
     for key in ("compte", "siret", "type", "date_reception", "date_traitement", "etat", "statut", "code",
                 "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes", "archive",
-                "doublon_de", "rejeux"):
+                "doublon_de", "rejeux", "erreur"):
+        if key == "erreur" and not view[key]:
+            continue
         label = FILE_LABELS.get(key, key.replace("_", " ").capitalize())
         out.append(f"  {label} : {human_cell(view[key])}")
     out.append("")
@@ -358,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
-    for module in ("exchange.habilitations.commands", "jobs.commands", "exchange.web.commands"):
+    for module in ("exchange.habilitations.commands", "jobs.commands", "exchange.db_commands",
+                   "exchange.web.commands"):
         _add_module_commands(sub, module)
     from exchange.cli_parser import add_examples
 
@@ -385,6 +390,9 @@ EXAMPLES = {
     "migration report": "esat-exchange migration report habtiers.xlsx --out rapport.csv",
     "scheduler": "esat-exchange --log-format json --log-level INFO scheduler",
     "status": "esat-exchange status --format json",
+    "db": "esat-exchange db upgrade",
+    "db upgrade": "esat-exchange --config /etc/esat-exchange/esat-exchange.toml db upgrade",
+    "db status": "esat-exchange db status",
     "web": "esat-exchange --config /etc/esat-exchange/esat-exchange.toml web",
     "operators": "esat-exchange operators add mdupont --role lecteur",
     "operators add": "esat-exchange operators add mdupont --role gestionnaire",
@@ -423,8 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"Erreur de configuration : {e}", file=sys.stderr)
         return 2
+    from exchange.schema import SchemaError
+
     try:
         return int(args.handler(args, config) or 0)
+    except SchemaError as e:  # the database is not at this program's revision: one French line
+        print(e, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("Interrompu (Ctrl-C) : ce qui était enregistré le reste ; relancez la commande.", file=sys.stderr)
         return INTERRUPTED

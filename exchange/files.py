@@ -15,8 +15,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o640, temp_suffix: str = ".tmp") -> None:
-    """Write `data` to `path` so that a reader sees the old file or the whole new one, never half."""
+def write_atomic(path: Path, data: bytes, mode: int = 0o640, temp_suffix: str = ".tmp",
+                 sync_dir: bool = True) -> None:
+    """Write `data` to `path` so that a reader sees the old file or the whole new one, never half; the data
+    is fsync'd, and the new name too unless `sync_dir` is False (the caller syncs the folder later)."""
     path = Path(path)
     tmp = path.with_name(path.name + temp_suffix)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -30,7 +32,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o640, temp_suffix: str = 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def sha256_file(path: Path) -> str:

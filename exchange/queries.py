@@ -69,7 +69,7 @@ def file_view(row: dict) -> dict:
             "enregistrements_acceptes": row["records_accepted"], "enregistrements_rejetes": row["records_rejected"],
             "date_traitement": row["processing_date"], "archive": row["archived_name"],
             "doublon_de": row["duplicate_of"], "rejeux": row["replays"], "execution": row["run_id"],
-            "taille": row["size"]}
+            "taille": row["size"], "erreur": row.get("error")}
 
 
 def list_files(conn: Connection, filters: FileFilters, limit: int | None = None, offset: int = 0) -> list[dict]:
@@ -112,19 +112,10 @@ def other_receptions(conn: Connection, account: str, name: str, file_id: int) ->
     return [file_view(dict(r)) for r in conn.execute(q.order_by(files.c.id)).mappings()]
 
 
-def latest_reception_of_name(conn: Connection, account: str, name: str) -> int | None:
-    return conn.execute(select(func.max(files.c.id)).where(and_(files.c.account == account,
-                                                                files.c.name == name))).scalar()
-
-
-def compte_rendu_names(row: dict, latest_id: int | None) -> list[str]:
-    """The retour/ names that may hold this reception's comptes rendus, every form (csv, xml, html).
-
-    `<name>.CR.*` answers the latest reception of the name; an earlier judgement is kept as
-    `<name>.<id>.CR.*` (an earlier reception, or this one before it was replayed)."""
-    stems = [row["name"]] if latest_id in (None, row["id"]) else []
-    stems.append(f"{row['name']}.{row['id']}")
-    return [f"{stem}.CR.{ext}" for stem in stems for ext in ("csv", "xml", "html")]
+def latest_answered_of_name(conn: Connection, account: str, name: str) -> int | None:
+    """The latest reception of the name whose comptes rendus were written (it owns `<name>.CR.*`)."""
+    return conn.execute(select(func.max(files.c.id)).where(and_(
+        files.c.account == account, files.c.name == name, files.c.answers > 0))).scalar()
 
 
 # -- runs -------------------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from typing import Callable
 
 from exchange import ledger
 from exchange.config import Config, load_config
-from exchange.db import open_database
 from exchange.locks import job_lock
 from exchange.run import run_job, today_in_paris
+from exchange.schema import open_current
 
 log = logging.getLogger("esat_exchange")
 CAMPAIGN_LOCK = "campaign"
@@ -26,7 +26,7 @@ def _config(config_path: str | None) -> Config:
 
 def _cycle(config_path: str | None, job: str, emit: bool, stop: Stop | None) -> dict:
     config = _config(config_path)
-    engine = open_database(config.database_url)
+    engine = open_current(config.database_url)  # brought to head when the scheduler started
     try:
         outcome = run_job(config, engine, job=job, emit=emit, stop=stop)
     finally:
@@ -47,7 +47,7 @@ def nightly(config_path: str | None = None, stop: Stop | None = None) -> dict:
 def campaign(config_path: str | None = None, stop: Stop | None = None) -> dict:
     """The campaign files of the year just ended, under the `campaign` lock, recorded as a run."""
     config = _config(config_path)
-    engine = open_database(config.database_url)
+    engine = open_current(config.database_url)  # brought to head when the scheduler started
     try:
         return close_campaign(config, engine)
     finally:

@@ -10,14 +10,19 @@ import pytest
 
 from exchange.config import ConfigError, parse_config
 from exchange.db import open_database
+from exchange.schema import open_upgraded
 from exchange.operators import OperatorError, add_operator, check_password, get_operator, record_audit
-from exchange.queries import audit_entries, compte_rendu_names
+from exchange.queries import audit_entries
 from exchange.web.security import LoginLimiter
 from tests.areas import cli, seed_examples
 
 
-def test_operators_add_reads_the_password_from_stdin_and_hashes_it_with_argon2id(tmp_path, monkeypatch, db_url):
-    cfg = seed_examples(tmp_path, db_url)
+def test_operators_add_reads_the_password_from_stdin_and_hashes_it_with_argon2id(tmp_path, monkeypatch, blank_db_url):
+    cfg = seed_examples(tmp_path, blank_db_url, upgrade=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
+    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "gestionnaire")
+    assert code == 1 and "db upgrade" in err  # an empty database is refused, as by every command
+    assert cli(tmp_path, "db", "upgrade")[0] == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
     code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "gestionnaire")
     assert (code, err) == (0, "")
@@ -83,7 +88,7 @@ def test_replay_is_refused_for_a_file_the_spec_does_not_allow(tmp_path):
 
 
 def test_audit_lines_mask_nir_shaped_text(tmp_path):
-    engine = open_database(f"sqlite:///{tmp_path / 'a.db'}")
+    engine = open_upgraded(f"sqlite:///{tmp_path / 'a.db'}")
     record_audit(engine, "marie", "rejeu", "ECHEC", "fichier n° 3", "ligne 2 : 185057512345691 inconnu", "10.0.0.9")
     (entry,) = audit_entries(engine.connect())
     assert (entry["operateur"], entry["action"], entry["resultat"], entry["adresse"]) == (
@@ -102,10 +107,13 @@ def test_login_limiter_counts_failures_per_login_within_the_window():
 
 
 def test_compte_rendu_names_follow_the_latest_reception_rule():
-    row = {"id": 7, "name": "A.csv"}
-    assert compte_rendu_names(row, 7)[:3] == ["A.csv.CR.csv", "A.csv.CR.xml", "A.csv.CR.html"]
-    assert "A.csv.7.CR.csv" in compte_rendu_names(row, 7)  # its judgement before a replay
-    assert compte_rendu_names(row, 9) == ["A.csv.7.CR.csv", "A.csv.7.CR.xml", "A.csv.7.CR.html"]
+    from exchange.web.pages import compte_rendu_names
+
+    row = {"id": 7, "name": "A.csv", "answers": 2}  # answered, then replayed once
+    assert compte_rendu_names(row, 7) == [f"{stem}.CR.{ext}" for stem in ("A.csv", "A.csv.7", "A.csv.7-rejeu1")
+                                          for ext in ("csv", "xml", "html")]
+    assert compte_rendu_names(row, 9)[:3] == ["A.csv.7.CR.csv", "A.csv.7.CR.xml", "A.csv.7.CR.html"]
+    assert "A.csv.CR.csv" not in compte_rendu_names(row, 9)  # a later reception owns the plain name
 
 
 def test_dsfr_is_installed_locally_from_the_lockfile():
@@ -160,16 +168,17 @@ def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tm
     import exchange.cycle
 
     seed_examples(tmp_path)
-    real = exchange.cycle.receive
+    real = exchange.cycle.process
     calls = []
 
-    def receive_then_ctrl_c(ctx, entry):  # noqa: ANN001, ANN202
-        calls.append(entry.name)
+    def process_then_ctrl_c(ctx, file_ids):  # noqa: ANN001, ANN202
+        calls.append(file_ids)
         if len(calls) == 1:
-            os.kill(os.getpid(), signal.SIGINT)  # the operator presses Ctrl-C while the first file is taken
-        return real(ctx, entry)
+            os.kill(os.getpid(), signal.SIGINT)  # the operator presses Ctrl-C while the first batch is in hand
+        return real(ctx, file_ids)
 
-    monkeypatch.setattr(exchange.cycle, "receive", receive_then_ctrl_c)
+    monkeypatch.setattr(exchange.cycle, "BATCH_FILES", 1)  # one file per batch
+    monkeypatch.setattr(exchange.cycle, "process", process_then_ctrl_c)
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 130
     assert err.splitlines()[-1] == ("Arrêt demandé : le lot en cours a été terminé et l'exécution n° 1 close ; "

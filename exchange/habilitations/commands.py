@@ -10,12 +10,12 @@ from typing import TextIO
 import polars as pl
 
 from exchange.config import Config
-from exchange.db import open_database
 from exchange.habilitations.extract import TABLES
 from exchange.habilitations.migration import (
     REPORT_COLUMNS, SEPARATOR, MigrationError, migration_report, report_rows, write_migration_csv,
 )
 from exchange.habilitations.store import import_extract
+from exchange.schema import open_current
 
 
 def _actor() -> str | None:
@@ -51,7 +51,7 @@ def _print_table(title: str, headers: list[str], rows: list[list[str]], out: Tex
 def cmd_habilitations_import(args: argparse.Namespace, config: Config, out: TextIO | None = None) -> int:
     """Import a Habpps extract; 1 and every problem listed when refused, 0 and the row counts when imported."""
     out = out or sys.stdout
-    engine = open_database(config.database_url)
+    engine = open_current(config.database_url)
     try:
         result = import_extract(engine, Path(args.path), actor=_actor())
     finally:

@@ -1,12 +1,32 @@
 """The local drop area: a folder holding one folder per account (depot/, retour/, archive/)."""
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
 from exchange.files import fsync_dir, write_atomic
-from exchange.transport.base import Entry, Listing, TransportError, is_safe_name, sort_entries
+from exchange.transport.base import (
+    Entry, FileTooLarge, Listing, TransportError, fetch_each, is_safe_name, sort_entries,
+)
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename src to dst, failing with FileExistsError when dst exists (a hard link, then unlink:
+    atomic on one filesystem; a link is moved as itself, never followed)."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(dst):  # a filesystem without hard links: check, then rename
+            raise FileExistsError(errno.EEXIST, "file exists", str(dst)) from e
+        os.rename(src, dst)
+        return
+    os.unlink(src)
 
 
 class LocalTransport:
@@ -14,6 +34,7 @@ class LocalTransport:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._dirty: set[Path] = set()  # folders with renames or new names not yet fsync'd
 
     def __enter__(self) -> "LocalTransport":
         if not self.root.is_dir():
@@ -62,41 +83,77 @@ class LocalTransport:
         except OSError:
             return 0
 
-    def fetch(self, entry: Entry, dest: Path) -> None:
+    def _entry(self, account: str, folder: str, name: str) -> Entry | None:
+        try:
+            st = os.lstat(self._account_dir(account) / folder / name)
+        except FileNotFoundError:
+            return None
+        return Entry(account, name, st.st_size, st.st_mtime, stat.S_ISREG(st.st_mode), folder)
+
+    def claim(self, account: str, name: str, claim: str) -> Entry | None:
+        self._checked(name, claim)
+        base = self._account_dir(account)
+        archive_dir = base / "archive"
+        archive_dir.mkdir(exist_ok=True)
+        earlier = self._entry(account, "archive", claim)
+        if earlier is not None:  # claimed by an earlier attempt: depot/<name> now is another upload
+            return earlier
+        try:
+            rename_noreplace(base / "depot" / name, archive_dir / claim)
+        except FileNotFoundError:  # gone, or moved by an earlier attempt
+            return self._entry(account, "archive", claim)
+        except OSError as e:
+            raise TransportError(f"prise en charge impossible de {base / 'depot' / name} : {e}") from e
+        self._dirty.update((archive_dir, base / "depot"))
+        return self._entry(account, "archive", claim)
+
+    def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None) -> None:
         self._checked(entry.name)
-        src = self._account_dir(entry.account) / "depot" / entry.name
+        src = self._account_dir(entry.account) / entry.folder / entry.name
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
         try:
             fd = os.open(src, flags)
         except OSError as e:
             raise TransportError(f"lecture impossible de {src} : {e}") from e
-        with os.fdopen(fd, "rb") as fin, open(dest, "wb") as fout:
-            while chunk := fin.read(1 << 20):
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
+        with os.fdopen(fd, "rb") as fin:
+            size = os.fstat(fin.fileno()).st_size
+            if max_bytes is not None and size > max_bytes:
+                raise FileTooLarge(size, max_bytes)
+            copied = 0
+            with open(dest, "wb") as fout:  # a local disk error (ENOSPC…) is an OSError: the caller says which disk
+                while chunk := fin.read(1 << 20):
+                    copied += len(chunk)
+                    if max_bytes is not None and copied > max_bytes:
+                        raise FileTooLarge(copied, max_bytes)
+                    fout.write(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
 
-    def archive(self, account: str, name: str, suffix: str) -> str | None:
+    def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
+        return fetch_each(self, jobs, max_bytes)
+
+    def free_archive_name(self, account: str, name: str, suffix: str) -> str:
         self._checked(name, f"{name}.{suffix}")
-        base = self._account_dir(account)
-        src = base / "depot" / name
-        if not src.exists() and not src.is_symlink():
-            return None
-        archive_dir = base / "archive"
-        archive_dir.mkdir(exist_ok=True)
-        target = name if not (archive_dir / name).exists() else f"{name}.{suffix}"
-        if (archive_dir / target).exists():
-            raise TransportError(f"archive/{target} existe déjà pour le compte {account}")
-        os.rename(src, archive_dir / target)
-        fsync_dir(archive_dir)
-        fsync_dir(base / "depot")
-        return target
+        return name if not os.path.lexists(self._account_dir(account) / "archive" / name) else f"{name}.{suffix}"
+
+    def archive_claim(self, account: str, claim: str, target: str) -> bool:
+        self._checked(claim, target)
+        archive_dir = self._account_dir(account) / "archive"
+        try:
+            rename_noreplace(archive_dir / claim, archive_dir / target)
+        except FileNotFoundError:
+            return os.path.lexists(archive_dir / target)
+        except FileExistsError:
+            raise TransportError(f"archive/{target} existe déjà pour le compte {account} : rien n'est remplacé") from None
+        self._dirty.add(archive_dir)
+        return True
 
     def write_retour(self, account: str, name: str, data: bytes) -> None:
         self._checked(name)
         retour = self._account_dir(account) / "retour"
         retour.mkdir(exist_ok=True)
-        write_atomic(retour / name, data, mode=0o644, temp_suffix=".part")
+        write_atomic(retour / name, data, mode=0o644, temp_suffix=".part", sync_dir=False)
+        self._dirty.add(retour)
 
     def read_retour(self, account: str, name: str) -> bytes | None:
         self._checked(name)
@@ -111,8 +168,14 @@ class LocalTransport:
     def rename_retour(self, account: str, old: str, new: str) -> bool:
         self._checked(old, new)
         retour = self._account_dir(account) / "retour"
-        if not (retour / old).exists():
+        try:
+            rename_noreplace(retour / old, retour / new)
+        except (FileNotFoundError, FileExistsError):
             return False
-        os.replace(retour / old, retour / new)
-        fsync_dir(retour)
+        self._dirty.add(retour)
         return True
+
+    def sync(self) -> None:
+        for folder in sorted(self._dirty):
+            fsync_dir(folder)
+        self._dirty.clear()

@@ -21,13 +21,13 @@ def read_password(prompt_twice: bool = True) -> str | None:
 
 
 def cmd_operators_add(args: argparse.Namespace, config: Config) -> int:
-    from exchange.db import open_database
     from exchange.operators import OperatorError, add_operator
+    from exchange.schema import open_current
 
     password = None if args.proxy_only else read_password()
     if password is None and not args.proxy_only:
         return 1
-    engine = open_database(config.database_url)
+    engine = open_current(config.database_url)
     try:
         created = add_operator(engine, args.login, args.role, password)
     except OperatorError as e:
@@ -43,14 +43,14 @@ def cmd_operators_add(args: argparse.Namespace, config: Config) -> int:
 def cmd_web(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
-    from exchange.db import open_database
+    from exchange.schema import open_current
     from exchange.web.app import create_app, dsfr_installed
 
     if not dsfr_installed():
         print("Le système de design de l'État (DSFR) n'est pas installé : lancez « make setup » "
               "(npm ci dans exchange/web).", file=sys.stderr)
         return 1
-    engine = open_database(config.database_url)
+    engine = open_current(config.database_url)  # refused (one French line) unless at this program's schema
     web = config.web
     print(f"Console disponible sur http://{web.host}:{web.port}{web.base_path}/ (Ctrl-C pour arrêter).",
           file=sys.stderr)

@@ -117,6 +117,17 @@ def files_list(request: Request) -> Response:
                   etats=queries.ETATS, pages=_pages(total, current), query=_query_without_page(request))
 
 
+def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
+    """The retour/ names that may hold this reception's comptes rendus, every form (csv, xml, html):
+    `<name>.CR.*` when it is the latest answered reception of its name, then every kept pair
+    (exchange.cycle.kept_stem: its first answer, then one per replay)."""
+    from exchange.cycle import kept_stem
+
+    stems = [row["name"]] if latest_answered == row["id"] else []
+    stems += [kept_stem(row["name"], row["id"], pair) for pair in range(max(row.get("answers") or 0, 1))]
+    return [f"{stem}.CR.{ext}" for stem in stems for ext in ("csv", "xml", "html")]
+
+
 def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list[dict]:
     """The compte rendu files of this reception present in retour/ (csv, xml, html)."""
     from exchange.transport.base import TransportError
@@ -125,11 +136,11 @@ def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list
     forms = []
     try:
         with open_transport(request.app.state.config) as transport:
-            for name in queries.compte_rendu_names(row, latest):
+            for name in compte_rendu_names(row, latest):
                 data = transport.read_retour(row["account"], name)
                 if data is not None:
                     forms.append({"name": name, "format": name.rsplit(".", 1)[1].upper(), "size": len(data),
-                                  "earlier": name.startswith(f"{row['name']}.{row['id']}.CR.")})
+                                  "earlier": not name.startswith(f"{row['name']}.CR.")})
     except (TransportError, OSError) as e:
         return [{"error": f"zone de dépôt injoignable : {e}"}]
     return forms
@@ -147,7 +158,7 @@ def file_detail(request: Request) -> Response:
         anomalies = queries.file_anomalies(conn, file_id, limit=ANOMALIES_SHOWN)
         counts = queries.file_anomaly_counts(conn, file_id)
         others = queries.other_receptions(conn, row["account"], row["name"], file_id)
-        latest = queries.latest_reception_of_name(conn, row["account"], row["name"])
+        latest = queries.latest_answered_of_name(conn, row["account"], row["name"])
     return render(request, "file.html", nav="files", file=queries.file_view(row), anomalies=anomalies,
                   counts=counts, anomaly_total=sum(counts.values()), shown=ANOMALIES_SHOWN, others=others,
                   comptes_rendus=_compte_rendu_forms(request, row, latest), refusal=replay_refusal(row))
@@ -162,8 +173,8 @@ def compte_rendu(request: Request) -> Response:
         row = queries.file_row(conn, file_id)
         if row is None:
             raise HTTPException(404)
-        latest = queries.latest_reception_of_name(conn, row["account"], row["name"])
-    if name not in queries.compte_rendu_names(row, latest):
+        latest = queries.latest_answered_of_name(conn, row["account"], row["name"])
+    if name not in compte_rendu_names(row, latest):
         raise HTTPException(404)
     with open_transport(request.app.state.config) as transport:
         data = transport.read_retour(row["account"], name)
