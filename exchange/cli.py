@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     cc.set_defaults(handler=cmd_campaign_close)
     cs = camp.add_parser("status", help="Esats ouverts sans RG accepté pour l'année N")
     cs.add_argument("--year", type=int, required=True)
-    cs.add_argument("--caf", metavar="CODE", help="seulement les Esats de cette Caf gestionnaire (ex. 751)")
+    cs.add_argument("--caf", metavar="CODE", help="seulement les Esats de cette Caf gestionnaire (ex. 75)")
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
@@ -383,7 +383,7 @@ EXAMPLES = {
     "runs show": "esat-exchange runs show 812",
     "campaign": "esat-exchange campaign status --year 2025",
     "campaign close": "esat-exchange campaign close --year 2025",
-    "campaign status": "esat-exchange campaign status --year 2025 --caf 751 --format csv",
+    "campaign status": "esat-exchange campaign status --year 2025 --caf 75 --format csv",
     "habilitations": "esat-exchange habilitations import extrait-habpps.xlsx",
     "habilitations import": "esat-exchange habilitations import /srv/habpps/2025-12-01/",
     "migration": "esat-exchange migration report habtiers.xlsx --out rapport.csv",
