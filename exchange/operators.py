@@ -71,6 +71,7 @@ def record_audit(engine: Engine, login: str, action: str, outcome: str, target: 
     from exchange.logs import scrub
 
     with engine.begin() as conn:
-        conn.execute(insert(audit_log).values(at=utcnow(), login=login, action=action, target=target,
+        # a login field typed as a NIR would otherwise be shown whole on the audit page
+        conn.execute(insert(audit_log).values(at=utcnow(), login=scrub(login)[:200], action=action, target=target,
                                               outcome=outcome, detail=scrub(detail) if detail else None,
                                               address=address))

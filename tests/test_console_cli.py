@@ -94,6 +94,8 @@ def test_audit_lines_mask_nir_shaped_text(tmp_path):
     assert (entry["operateur"], entry["action"], entry["resultat"], entry["adresse"]) == (
         "marie", "rejeu", "ECHEC", "10.0.0.9")
     assert entry["detail"] == "ligne 2 : 18505********91 inconnu"
+    record_audit(engine, "185057512345691", "connexion", "REFUSE")  # a NIR typed in the login field
+    assert audit_entries(engine.connect())[0]["operateur"] == "18505********91"
 
 
 def test_login_limiter_counts_failures_per_login_within_the_window():
