@@ -80,7 +80,9 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.
             lines.append(f"  … et {len(t.outputs) - SUMMARY_ITEMS} autre(s) : esat-exchange runs show {outcome.run_id}")
     if outcome.error:
         lines.append(f"Erreur : {outcome.error}")
-    return "\n".join(lines) + "\n"
+    from exchange.safe_text import safe_text
+
+    return "\n".join(safe_text(line) for line in lines) + "\n"
 
 
 INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
@@ -178,8 +180,10 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
         anomalies = queries.file_anomalies(conn, args.file_id)
     view = queries.file_view(row)
     if args.format == "json":
-        sys.stdout.write(json.dumps({**view, "anomalies": anomalies}, ensure_ascii=False, indent=2,
-                                    default=json_default) + "\n")
+        from exchange.safe_text import safe_value
+
+        anomalies = [{k: safe_value(v) for k, v in a.items()} for a in anomalies]
+        sys.stdout.write(json.dumps({**{k: safe_value(v) for k, v in view.items()}, "anomalies": anomalies}, ensure_ascii=False, indent=2, default=json_default) + "\n")
         return 0
     if args.format == "csv":
         sys.stdout.write(render_rows(anomalies, ("ligne", "nir_masque", "code", "gravite", "champ", "message"), "csv"))
@@ -441,6 +445,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrompu (Ctrl-C) : ce qui était enregistré le reste ; relancez la commande.", file=sys.stderr)
         return INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - only an unreachable database is answered here; anything else propagates
+        line = database_unreachable(e, config.database_url, args.command)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 1
+
+
+def database_unreachable(error: Exception, url: str, command: str) -> str | None:
+    """The one French line for a database that cannot be reached or opened (URL without its password), else None."""
+    import logging
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if not isinstance(error, (OperationalError, InterfaceError, OSError)):
+        return None
+    if isinstance(error, OSError) and not url.startswith("sqlite"):
+        return None
+    try:
+        where = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as configured, minus anything after '@'
+        where = url.split("@")[-1]
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0] if str(error) else error.__class__.__name__
+    recorded = " ; l'exécution n'a pas pu être enregistrée" if command == "run" else ""
+    logging.getLogger("esat_exchange").info(
+        f"base de données injoignable{recorded} : {reason}", extra={"event": {"command": command, "base": where}})
+    return f"Base de données injoignable ({where}){recorded} : vérifiez qu'elle est démarrée et que [database] url est juste."
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from exchange import ledger
 from exchange.compte_rendu import cr_csv, cr_xml
 from exchange.config import Config
-from exchange.files import fsync_dir, sha256_file
+from exchange.files import fsync_dir, private_dir, private_file, sha256_file
 from exchange.habilitations.reconcile import reconcile as reconcile_file
 from exchange.habilitations.store import Habilitations, load_habilitations
 from exchange.history import record_accepted
@@ -67,9 +67,8 @@ def _event(ctx: CycleContext, message: str, level: int = logging.INFO, **fields:
 # -- intake: reserve, claim, copy, commit ------------------------------------------------------------
 
 def _incoming_dir(config: Config) -> Path:
-    d = config.storage_dir / ".incoming"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    private_dir(config.storage_dir)
+    return private_dir(config.storage_dir / ".incoming")
 
 
 def _clean_incoming(config: Config) -> None:
@@ -133,6 +132,7 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
         row["id"]: (None, entry.size, None) for row, entry in claimed if entry.size > limit}  # F07 unread
     for (row, entry, tmp), error in zip(copies, results):
         if error is None:
+            private_file(tmp)
             outcome[row["id"]] = (sha256_file(tmp), tmp.stat().st_size, tmp)
             continue
         tmp.unlink(missing_ok=True)
@@ -156,7 +156,7 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
                                                                        other_than=row["id"]))
                 account_dir = ctx.config.storage_dir / row["account"]
                 if account_dir not in stored_dirs:
-                    account_dir.mkdir(parents=True, exist_ok=True)
+                    private_dir(account_dir)
                     stored_dirs.add(account_dir)
                 stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"
                 os.replace(tmp, stored)
@@ -356,8 +356,8 @@ def _file_failed(ctx: CycleContext, row: dict, step: str, error: TransportError)
     """A drop-area refusal on one file: it waits in its state for the next run; a dead source stops the run."""
     if error.transient or isinstance(error, HostKeyError):
         raise error
-    ctx.tally.errors.append(f"fichier n° {row['id']} ({row['account']}/{row['name']}) : {step} impossible ({error})"
-                            " : reprise à la prochaine exécution")
+    ctx.tally.errors.append(f"fichier n° {row['id']} ({row['account']}/{row['name']}) : {step} impossible : {error}"
+                            " (reprise à la prochaine exécution)")
     _event(ctx, f"{step} impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
 
 
@@ -368,7 +368,7 @@ def _answer(ctx: CycleContext, row: dict, j: Judgement | None) -> Judgement | No
     except STOPS:
         raise
     except TransportError as e:
-        _file_failed(ctx, row, "écriture des comptes rendus", e)
+        _file_failed(ctx, row, "dépôt des comptes rendus", e)
     except OSError as e:
         raise TransportError(f"écriture des comptes rendus de {row['account']}/{row['name']} impossible "
                              f"dans la zone de dépôt : {e}") from e

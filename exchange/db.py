@@ -254,6 +254,25 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _private_sqlite_files(url: str) -> None:
+    """The SQLite ledger holds every NIR: the file is 0600 (its -wal, -shm and -journal, which SQLite
+    creates with the database's own mode, follow), its folder 0700 when this creates it."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from exchange.files import private_file, private_parent
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    private_parent(path)
+    private_file(path, create=True)
+    for suffix in ("-wal", "-shm", "-journal"):
+        private_file(path.with_name(path.name + suffix))
+
+
 def open_database(url: str) -> Engine:
     """An engine on the database (its folder created for SQLite); no table is created here.
 
@@ -261,9 +280,5 @@ def open_database(url: str) -> Engine:
     check_current refuses one that is not there.
     """
     if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        path = url[len("sqlite:///"):]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_files(url)
     return make_engine(url)

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from exchange.db import open_database
-from exchange.logs import NIR_SHAPED
+from schemas.masking import NIR_SHAPED as NIR_PATTERN
 from exchange.operators import add_operator
 from tests.areas import cli, seed_examples, write_config
 from tests.browser import free_port, launch_chromium, start_console
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.browser
 SEINE_RG = "ESAT_81234567600017_RG_20251210_001.csv"
 PASSWORDS = {"marie": "gestion-2026-marie", "paul": "lecture-2026-paul", "claire": "lecture-2026-claire"}
 SHOTS = os.environ.get("ESAT_CONSOLE_SCREENSHOTS")
+NIR_SHAPED = re.compile(NIR_PATTERN)
 
 
 def example_nirs() -> set[str]:

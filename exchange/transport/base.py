@@ -12,6 +12,13 @@ class TransportError(Exception):
     transient: bool = True
 
 
+class Refused(TransportError):
+    """The drop area refused this one operation (a folder that is a link or missing, a full disk, a name
+    taken…) while the connection is fine: the file waits, the others go on."""
+
+    transient = False
+
+
 class FileTooLarge(TransportError):
     """The file is over the size limit: it is answered F07 from its size, never copied whole."""
 

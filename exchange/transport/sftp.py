@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 import paramiko
 
 from exchange.transport.base import (
-    Entry, FileTooLarge, HostKeyError, Listing, TransportError, fetch_each, is_safe_name, sort_entries,
+    Entry, FileTooLarge, HostKeyError, Listing, Refused, TransportError, fetch_each, is_safe_name, sort_entries,
 )
 
 if TYPE_CHECKING:
@@ -65,10 +65,8 @@ class _RefuseUnknownHost(paramiko.RejectPolicy):
         raise HostKeyError(host_key_message(self.host, self.port, key, changed=False))
 
 
-class _Permanent(TransportError):
+class _Permanent(Refused):
     """A failure retrying cannot fix (authentication, missing remote file, refused name)."""
-
-    transient = False
 
 
 def _server_refusal(e: BaseException) -> bool:
