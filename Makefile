@@ -8,7 +8,9 @@ AS_OF  ?= 2025-12-15
 FUZZ_EXAMPLES ?= 3000
 FUZZ_RUNS     ?= 50000
 
-.PHONY: run test bench fuzz setup clean docs
+DSFR   := exchange/web/node_modules/@gouvfr/dsfr/dist/dsfr.min.css
+
+.PHONY: run test bench fuzz setup clean docs web
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +18,18 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The console's front end (the DSFR), pinned in exchange/web/package-lock.json, served locally.
+$(DSFR): exchange/web/package.json exchange/web/package-lock.json
+	cd exchange/web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(DSFR)
+
+setup: $(STAMP) $(DSFR)
+
+# The operator console on the `make run` demo area (http://127.0.0.1:8080/); create an account first:
+#   .venv/bin/esat-exchange --config var/esat-exchange.toml operators add LOGIN --role gestionnaire
+web: setup
+	test -f var/esat-exchange.toml || $(MAKE) run
+	$(BIN)/esat-exchange --config var/esat-exchange.toml web
 
 # One cycle on the embedded default (SQLite, local drop area seeded from the spec's examples).
 run: $(STAMP)
@@ -26,10 +39,10 @@ run: $(STAMP)
 	$(BIN)/esat-exchange --config var/esat-exchange.toml run --as-of $(AS_OF)
 	$(BIN)/python -m fixtures.show_demo var
 
-test: $(STAMP)
+test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python -m fixtures.bench
 
 # The long fuzz campaign: hypothesis (structure-aware) then atheris (coverage-guided) when a wheel installs.

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Callable
 
 from exchange.config import Config, ConfigError, load_config
-from exchange.tables import human_cell
+from exchange.tables import human_cell, json_default
 
 FORMATS = ("text", "csv", "json")
+from exchange.queries import ETATS, RUN_STATUSES, STATUTS  # noqa: E402 - the values the listings accept
+from exchange.queries import JOBS as RUN_JOBS  # noqa: E402
 
 
 def _as_of(value: str) -> date:
@@ -47,6 +49,9 @@ def _progress_bar():  # noqa: ANN202
     return bar, update
 
 
+SUMMARY_ITEMS = 10  # names listed in a run's summary, so that it stays on one screen
+
+
 def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.RunOutcome
     t = outcome.tally
     if outcome.status == "IGNORE":
@@ -64,14 +69,18 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.
         lines.append("Anomalies par code : " + ", ".join(f"{c} × {n}" for c, n in sorted(t.anomaly_counts.items())))
     if t.waiting:
         lines.append(f"Fichiers en attente (dépôt en cours ou trop récent) : {t.waiting}")
-    for refused in t.refused_names:
+    for refused in t.refused_names[:SUMMARY_ITEMS]:
         lines.append(f"Nom refusé : {refused}")
+    if len(t.refused_names) > SUMMARY_ITEMS:
+        lines.append(f"  … et {len(t.refused_names) - SUMMARY_ITEMS} autre(s) nom(s) refusé(s) (voir les journaux)")
     if t.files_seen:
         where = config.drop_root if config.source.kind == "local" else f"{config.source.host}:{config.source.root}"
         lines.append(f"Comptes rendus : dans <compte>/retour/ de la zone de dépôt ({where}).")
     if t.outputs:
         lines.append(f"Fichiers pour les Caf ({config.output_dir}) :")
-        lines += [f"  {o}" for o in t.outputs]
+        lines += [f"  {o}" for o in t.outputs[:SUMMARY_ITEMS]]
+        if len(t.outputs) > SUMMARY_ITEMS:
+            lines.append(f"  … et {len(t.outputs) - SUMMARY_ITEMS} autre(s) : esat-exchange runs show {outcome.run_id}")
     if outcome.error:
         lines.append(f"Erreur : {outcome.error}")
     from exchange.safe_text import safe_text
@@ -79,18 +88,42 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.
     return "\n".join(safe_text(line) for line in lines) + "\n"
 
 
+INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
+
+
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    """One cycle; Ctrl-C (SIGINT) or SIGTERM stops it as the scheduler does: the batch in hand is
+    finished and the run closed, then one French line and exit 130. A second Ctrl-C stops at once."""
+    import signal
+    import threading
+
     from exchange.run import run_job
     from exchange.schema import open_upgraded
 
     engine = open_upgraded(config.database_url)  # `run` brings the database to head itself
-    bar, update = _progress_bar()
-    if bar:
-        with bar:
-            outcome = run_job(config, engine, job="run", as_of=args.as_of, progress=update)
-    else:
-        outcome = run_job(config, engine, job="run", as_of=args.as_of)
+    stop = threading.Event()
+
+    def request_stop(signum, frame) -> None:  # noqa: ANN001
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        bar, update = _progress_bar()
+        if bar:
+            with bar:
+                outcome = run_job(config, engine, job="run", as_of=args.as_of, progress=update, stop=stop.is_set)
+        else:
+            outcome = run_job(config, engine, job="run", as_of=args.as_of, stop=stop.is_set)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     sys.stdout.write(run_summary(outcome, config))
+    if stop.is_set():
+        print(f"Arrêt demandé : le lot en cours a été terminé et l'exécution n° {outcome.run_id} close ; "
+              "les fichiers restants partiront au prochain cycle.", file=sys.stderr)
+        return INTERRUPTED
     return outcome.exit_code
 
 
@@ -129,54 +162,33 @@ FILE_LABELS = {"id": "N°", "fichier": "Fichier", "compte": "Compte", "siret": "
                "enregistrements_rejetes": "Rejetés"}
 
 
-def _file_view(row: dict) -> dict:
-    from exchange.ledger import as_utc
-
-    return {"id": row["id"], "fichier": row["name"], "compte": row["account"], "siret": row["siret"],
-            "type": row["kind"], "date_reception": as_utc(row["received_at"]), "etat": row["state"],
-            "statut": row["statut"], "code": row["code"], "enregistrements_recus": row["records_in"],
-            "enregistrements_acceptes": row["records_accepted"], "enregistrements_rejetes": row["records_rejected"],
-            "date_traitement": row["processing_date"], "archive": row["archived_name"],
-            "doublon_de": row["duplicate_of"], "rejeux": row["replays"], "erreur": row["error"]}
-
-
 def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
-    from sqlalchemy import select
+    from exchange import queries
 
-    from exchange.db import files
-
-    q = select(files).order_by(files.c.id.desc())
-    if args.status:
-        q = q.where(files.c.statut == args.status.upper())
-    if args.siret:
-        q = q.where(files.c.siret == args.siret)
-    if args.limit:
-        q = q.limit(args.limit)
+    filters = queries.FileFilters(statut=args.status, etat=args.etat, siret=args.siret, compte=args.compte,
+                                  run_id=args.run)
     with _engine(config).connect() as conn:
-        rows = [_file_view(dict(r)) for r in conn.execute(q).mappings()]
+        rows = queries.list_files(conn, filters, limit=args.limit or None)
     sys.stdout.write(render_rows(rows, FILE_COLUMNS, args.format, FILE_LABELS, "Fichiers reçus",
                                  "Aucun fichier reçu."))
     return 0
 
 
 def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
-    from exchange import ledger
-    from schemas.anomalies import mask_nir
+    from exchange import queries
 
     with _engine(config).connect() as conn:
-        row = ledger.get_file(conn, args.file_id)
+        row = queries.file_row(conn, args.file_id)
         if row is None:
             print(f"Fichier n° {args.file_id} inconnu.", file=sys.stderr)
             return 1
-        anomalies = [{"ligne": a["ligne"], "nir_masque": mask_nir(a["nir"]), "code": a["code"],
-                      "gravite": a["gravite"], "champ": a["champ"], "message": a["message"]}
-                     for a in ledger.file_anomalies(conn, args.file_id)]
-    view = _file_view(row)
+        anomalies = queries.file_anomalies(conn, args.file_id)
+    view = queries.file_view(row)
     if args.format == "json":
         from exchange.safe_text import safe_value
 
         anomalies = [{k: safe_value(v) for k, v in a.items()} for a in anomalies]
-        sys.stdout.write(json.dumps({**{k: safe_value(v) for k, v in view.items()}, "anomalies": anomalies}, ensure_ascii=False, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps({**{k: safe_value(v) for k, v in view.items()}, "anomalies": anomalies}, ensure_ascii=False, indent=2, default=json_default) + "\n")
         return 0
     if args.format == "csv":
         sys.stdout.write(render_rows(anomalies, ("ligne", "nir_masque", "code", "gravite", "champ", "message"), "csv"))
@@ -198,34 +210,15 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
-    from exchange import ledger
-    from exchange.run import run_job
+    from exchange.actions import replay_file
 
-    engine = _engine(config)
-    with engine.connect() as conn:
-        row = ledger.get_file(conn, args.file_id)
-    if row is None:
-        print(f"Fichier n° {args.file_id} inconnu.", file=sys.stderr)
+    result = replay_file(config, _engine(config), args.file_id)
+    if result.outcome is None or result.outcome.status == "IGNORE":
+        print(result.message, file=sys.stderr)
         return 1
-    refusal = ledger.replay_refusal(row)
-    if refusal is not None:
-        print(f"Rejeu impossible : {refusal}.", file=sys.stderr)
-        return 1
-    try:
-        outcome = run_job(config, engine, job="replay", as_of=row["processing_date"], replay_file=args.file_id)
-    except ValueError as e:
-        print(f"Rejeu impossible : {e}.", file=sys.stderr)
-        return 1
-    if outcome.status == "IGNORE":
-        print(f"Rejeu du fichier n° {args.file_id} non effectué : {outcome.error}. Relancez la commande plus tard.",
-              file=sys.stderr)
-        return 1
-    with engine.connect() as conn:
-        after = ledger.get_file(conn, args.file_id)
-    print(f"Fichier n° {args.file_id} rejoué (jugé au {row['processing_date'].strftime('%d/%m/%Y')}) : "
-          f"{after['statut']}{' (' + after['code'] + ')' if after['code'] else ''}.")
-    sys.stdout.write(run_summary(outcome, config))
-    return outcome.exit_code
+    print(result.message)
+    sys.stdout.write(run_summary(result.outcome, config))
+    return result.outcome.exit_code
 
 
 RUN_COLUMNS = ("id", "job", "debut", "fin", "statut", "fichiers", "fichiers_acceptes", "fichiers_partiels",
@@ -238,45 +231,27 @@ RUN_LABELS = {"id": "N°", "job": "Tâche", "debut": "Début", "fin": "Fin", "st
               "erreur": "Erreur"}
 
 
-def run_view(row: dict) -> dict:
-    from exchange.ledger import as_utc
-
-    return {"id": row["id"], "job": row["job"], "debut": as_utc(row["started_at"]), "fin": as_utc(row["ended_at"]),
-            "statut": row["status"], "fichiers": row["files_seen"], "fichiers_acceptes": row["files_accepted"],
-            "fichiers_partiels": row["files_partial"], "fichiers_rejetes": row["files_rejected"],
-            "fichiers_doublons": row["files_duplicate"], "enregistrements_recus": row["records_in"],
-            "enregistrements_acceptes": row["records_accepted"], "enregistrements_rejetes": row["records_rejected"],
-            "erreur": row["error"], "date_traitement": row["as_of"],
-            "anomalies_par_code": json.loads(row["anomaly_counts"] or "{}"),
-            "fichiers_emis": json.loads(row["outputs"] or "[]"), "machine": row["host"], "pid": row["pid"]}
-
-
 def cmd_runs_list(args: argparse.Namespace, config: Config) -> int:
-    from sqlalchemy import select
+    from exchange import queries
 
-    from exchange.db import runs
-
+    filters = queries.RunFilters(job=args.job, statut=args.status)
     with _engine(config).connect() as conn:
-        rows = [run_view(dict(r)) for r in conn.execute(
-            select(runs).order_by(runs.c.id.desc()).limit(args.limit)).mappings()]
+        rows = queries.list_runs(conn, filters, limit=args.limit)
     sys.stdout.write(render_rows(rows, RUN_COLUMNS, args.format, RUN_LABELS, "Exécutions", "Aucune exécution."))
     return 0
 
 
 def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
-    from sqlalchemy import select
-
-    from exchange.db import runs
+    from exchange import queries
 
     with _engine(config).connect() as conn:
-        row = conn.execute(select(runs).where(runs.c.id == args.run_id)).mappings().first()
-    if row is None:
+        view = queries.get_run(conn, args.run_id)
+    if view is None:
         print(f"Exécution n° {args.run_id} inconnue.", file=sys.stderr)
         return 1
-    view = run_view(dict(row))
     if args.format in ("json", "csv"):
         if args.format == "json":
-            sys.stdout.write(json.dumps(view, ensure_ascii=False, indent=2, default=str) + "\n")
+            sys.stdout.write(json.dumps(view, ensure_ascii=False, indent=2, default=json_default) + "\n")
         else:
             sys.stdout.write(render_rows([view], RUN_COLUMNS, "csv"))
         return 0
@@ -318,6 +293,8 @@ def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.run import today_in_paris
 
     rows = campaign_status(_engine(config), args.year, today_in_paris())
+    if args.caf:
+        rows = [r for r in rows if r["caf_gestionnaire"] == args.caf]
     sys.stdout.write(render_rows(
         rows, ("siret", "raison_sociale", "caf_gestionnaire", "jours_restants"), args.format,
         {"siret": "SIRET", "raison_sociale": "Raison sociale", "caf_gestionnaire": "Caf gestionnaire",
@@ -329,7 +306,12 @@ def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
 # -- parser -----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="esat-exchange", description="Échanges de fichiers du service Esat de la Caf.")
+    from exchange.cli_parser import FrenchParser
+
+    p = FrenchParser(prog="esat-exchange", description="Échanges de fichiers du service Esat de la Caf.",
+                     epilog="exemple : esat-exchange --config /etc/esat-exchange/esat-exchange.toml status")
+    p.add_argument("--version", action="version", version=f"esat-exchange {_version()}",
+                   help="afficher la version et quitter")
     p.add_argument("--config", type=Path, help="fichier de configuration TOML (défaut : ./esat-exchange.toml)")
     p.add_argument("--log-format", choices=("human", "json"), default="human", help="format des journaux")
     p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -347,9 +329,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
 
     files = sub.add_parser("files", help="fichiers reçus").add_subparsers(dest="files_command", required=True)
-    fl = files.add_parser("list", help="lister les fichiers reçus")
-    fl.add_argument("--status", help="ACCEPTE, PARTIEL, REJETE ou DOUBLON")
+    fl = files.add_parser("list", help="lister les fichiers reçus", description="Liste les fichiers reçus, "
+                          "les plus récents d'abord.", epilog="exemple : esat-exchange files list --etat QUARANTAINE")
+    fl.add_argument("--status", type=str.upper, choices=STATUTS, metavar="STATUT",
+                    help="ACCEPTE, PARTIEL, REJETE ou DOUBLON")
+    fl.add_argument("--etat", type=str.upper, choices=ETATS, metavar="ETAT",
+                    help="RECU, ARCHIVE, TRAITE, ACQUITTE ou QUARANTAINE")
     fl.add_argument("--siret")
+    fl.add_argument("--compte", help="compte de dépôt (login SFTP)")
+    fl.add_argument("--run", type=int, metavar="ID", help="fichiers reçus par l'exécution ID")
     fl.add_argument("--limit", type=int, default=0)
     fl.add_argument("--format", choices=FORMATS, default="text")
     fl.set_defaults(handler=cmd_files_list)
@@ -362,7 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     fr.set_defaults(handler=cmd_files_replay)
 
     runs = sub.add_parser("runs", help="exécutions des tâches").add_subparsers(dest="runs_command", required=True)
-    rl = runs.add_parser("list", help="lister les exécutions")
+    rl = runs.add_parser("list", help="lister les exécutions", epilog="exemple : esat-exchange runs list --status ECHEC")
+    rl.add_argument("--job", choices=RUN_JOBS, metavar="TACHE", help="run, collect, nightly, campaign ou replay")
+    rl.add_argument("--status", type=str.upper, choices=RUN_STATUSES, metavar="STATUT",
+                    help="EN_COURS, OK, ECHEC ou IGNORE")
     rl.add_argument("--limit", type=int, default=20)
     rl.add_argument("--format", choices=FORMATS, default="text")
     rl.set_defaults(handler=cmd_runs_list)
@@ -377,13 +368,54 @@ def build_parser() -> argparse.ArgumentParser:
     cc.set_defaults(handler=cmd_campaign_close)
     cs = camp.add_parser("status", help="Esats ouverts sans RG accepté pour l'année N")
     cs.add_argument("--year", type=int, required=True)
+    cs.add_argument("--caf", metavar="CODE", help="seulement les Esats de cette Caf gestionnaire (ex. 75)")
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
     for module in ("exchange.habilitations.commands", "exchange.template_commands", "jobs.commands",
-                   "exchange.db_commands"):
+                   "exchange.db_commands", "exchange.web.commands"):
         _add_module_commands(sub, module)
+    from exchange.cli_parser import add_examples
+
+    add_examples(p, EXAMPLES)
     return p
+
+
+EXAMPLES = {
+    "run": "esat-exchange run --as-of 2025-12-15",
+    "check": "esat-exchange check ESAT_81234567600017_RG_20251210_001.csv --format csv",
+    "files": "esat-exchange files list --status REJETE",
+    "files list": "esat-exchange files list --etat QUARANTAINE --siret 81234567600017",
+    "files show": "esat-exchange files show 4711 --format json",
+    "files replay": "esat-exchange files replay 4711",
+    "runs": "esat-exchange runs list --status ECHEC",
+    "runs list": "esat-exchange runs list --job nightly --limit 7",
+    "runs show": "esat-exchange runs show 812",
+    "campaign": "esat-exchange campaign status --year 2025",
+    "campaign close": "esat-exchange campaign close --year 2025",
+    "campaign status": "esat-exchange campaign status --year 2025 --caf 75 --format csv",
+    "habilitations": "esat-exchange habilitations import extrait-habpps.xlsx",
+    "habilitations import": "esat-exchange habilitations import /srv/habpps/2025-12-01/",
+    "migration": "esat-exchange migration report habtiers.xlsx --out rapport.csv",
+    "migration report": "esat-exchange migration report habtiers.xlsx --out rapport.csv",
+    "scheduler": "esat-exchange --log-format json --log-level INFO scheduler",
+    "status": "esat-exchange status --format json",
+    "db": "esat-exchange db upgrade",
+    "db upgrade": "esat-exchange --config /etc/esat-exchange/esat-exchange.toml db upgrade",
+    "db status": "esat-exchange db status",
+    "web": "esat-exchange --config /etc/esat-exchange/esat-exchange.toml web",
+    "operators": "esat-exchange operators add mdupont --role lecteur",
+    "operators add": "esat-exchange operators add mdupont --role gestionnaire",
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("esat-exchange")
+    except PackageNotFoundError:
+        return "inconnue"
 
 
 def _add_module_commands(sub: argparse._SubParsersAction, module: str) -> None:
@@ -416,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     except SchemaError as e:  # the database is not at this program's revision: one French line
         print(e, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("Interrompu (Ctrl-C) : ce qui était enregistré le reste ; relancez la commande.", file=sys.stderr)
+        return INTERRUPTED
     except Exception as e:  # noqa: BLE001 - only an unreachable database is answered here; anything else propagates
         line = database_unreachable(e, config.database_url, args.command)
         if line is None:

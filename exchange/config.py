@@ -56,6 +56,27 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """`[web]`: the operator console (`esat-exchange web`)."""
+
+    bind: str = "127.0.0.1:8080"  # host:port uvicorn listens on
+    base_path: str = ""  # e.g. "/esat" behind a reverse proxy that forwards /esat/…
+    secret_key_file: str = ""  # file holding the cookie-signing key; else $ESAT_EXCHANGE_WEB_SECRET; else random
+    trusted_proxies: list[str] = field(default_factory=list)  # addresses allowed to send proxy_header
+    proxy_header: str = ""  # e.g. "X-Remote-User": the login given by an authenticating reverse proxy
+    login_attempts: int = 5  # failed logins allowed per login and address…
+    login_window_seconds: int = 900  # …within this window, then refused until it passes
+
+    @property
+    def host(self) -> str:
+        return self.bind.rpartition(":")[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.bind.rpartition(":")[2])
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -63,6 +84,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     base_dir: Path = field(default_factory=Path.cwd)  # what relative paths are relative to
 
     def path(self, value: str) -> Path:
@@ -140,9 +162,22 @@ def parse_config(data: dict[str, Any], base_dir: Path) -> Config:
                 raise ConfigError(f"source.{key}: obligatoire quand source.kind = « sftp »")
     if cfg.limits.max_file_bytes <= 0 or cfg.limits.max_records <= 0:
         raise ConfigError("limits: max_file_bytes et max_records doivent être positifs")
+    _check_web(cfg.web)
     if cfg.source.settle_seconds < 0:
         raise ConfigError("source.settle_seconds: doit être positif ou nul")
     return cfg
+
+
+def _check_web(web: WebConfig) -> None:
+    host, _, port = web.bind.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"web.bind: « adresse:port » attendu (ex. 127.0.0.1:8080), pas {web.bind!r}")
+    if web.base_path and (not web.base_path.startswith("/") or web.base_path.endswith("/")):
+        raise ConfigError(f"web.base_path: un chemin commençant par « / », sans « / » final, pas {web.base_path!r}")
+    if web.proxy_header and not web.trusted_proxies:
+        raise ConfigError("web.trusted_proxies: obligatoire quand web.proxy_header est renseigné")
+    if web.login_attempts <= 0 or web.login_window_seconds <= 0:
+        raise ConfigError("web: login_attempts et login_window_seconds doivent être positifs")
 
 
 def load_config(path: Path | None) -> Config:

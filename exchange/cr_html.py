@@ -82,7 +82,7 @@ def _groups_html(j: Judgement) -> list[str]:
 def cr_html(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> bytes:
     """`<name>.CR.html`: the summary first, then the anomalies grouped by code (UTF-8 bytes)."""
     s = cr_summary(j, processing_date, replayed_at)
-    body = [f"<h1>Compte rendu de votre dépôt</h1>", f'<p class="fichier">{escape(j.name)}</p>',
+    body = ["<h1>Compte rendu de votre dépôt</h1>", f'<p class="fichier">{escape(j.name)}</p>',
             *_summary_html(s), *_groups_html(j),
             "<footer>Compte rendu du service Esat de la Caf. Le NIR est masqué ; les lignes sont celles de "
             "votre fichier (la ligne d'en-tête est la ligne 1).</footer>"]

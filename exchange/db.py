@@ -107,6 +107,8 @@ records = Table(
     Index("ix_records_ca_key", "siret_esat", "nir", "type_changement", "date_effet"),
     Index("ix_records_pending", "emission_id", "kind", "code_caf"),  # each emission group, without a scan
     Index("ix_records_file", "file_id"),
+    # the campaign page: accepted RG per Caf and Esats that declared, read from the index alone
+    Index("ix_records_campaign", "kind", "annee_reference", "siret_esat", "code_caf", "superseded"),
 )
 
 # -- Caf outputs ----------------------------------------------------------------------------------
@@ -209,6 +211,31 @@ hab_utilisateurs = Table(
     Column("id_groupe", String(100), nullable=False),
     Column("actif", String(1), nullable=False),
     UniqueConstraint("login", "id_groupe"),
+)
+
+
+# -- console: operator accounts and the audit log -----------------------------------------------
+# role: lecteur (reads) / gestionnaire (may also replay, import, close a campaign)
+operators = Table(
+    "operators", metadata,
+    Column("login", String(200), primary_key=True),
+    Column("password_hash", Text),  # argon2id; NULL for an account that only logs in through the proxy
+    Column("role", String(12), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per console action: who, when, what, on what, and how it ended (OK / REFUSE / ECHEC).
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("login", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(300)),
+    Column("outcome", String(10), nullable=False),
+    Column("detail", Text),
+    Column("address", String(100)),
+    Index("ix_audit_at", "at"),
 )
 
 

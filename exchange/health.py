@@ -152,8 +152,20 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
     return health
 
 
-def health_text(h: Health) -> str:
-    """French report; first line « ÉTAT : OK » or « ÉTAT : ALERTE », then one reason per line."""
+SHOWN = 10  # lines per list in the summary; --all shows every one
+
+
+def _capped(lines: list[str], show_all: bool) -> list[str]:
+    """The first SHOWN lines (the oldest), then how many more; every line with show_all."""
+    if show_all or len(lines) <= SHOWN:
+        return lines
+    return lines[:SHOWN] + [f"  … et {len(lines) - SHOWN} autre(s) (--all pour tout afficher)"]
+
+
+def health_text(h: Health, show_all: bool = False, next_runs: list[dict] | None = None) -> str:
+    """French report; first line « ÉTAT : OK » or « ÉTAT : ALERTE », then one reason per line, then a
+    summary that fits a screen: counts, the 10 accounts with most files waiting and the 10 oldest stuck
+    files (`show_all` for every one), the next scheduled runs."""
     lines = ["ÉTAT : OK" if h.healthy else "ÉTAT : ALERTE"]
     lines += [f"- {r}" for r in h.reasons]
     lines += ["", "Dernières exécutions (heure de Paris) :"]
@@ -163,20 +175,28 @@ def health_text(h: Health) -> str:
         else:
             end = _stamp(run["fin"]) if run["fin"] else "en cours"
             lines.append(f"  {job:<9} n° {run['id']} : {run['statut']}, début {_stamp(run['debut'])}, fin {end}")
+    if next_runs is not None:
+        lines.append("Prochaines exécutions planifiées : " + (", ".join(
+            f"{n['tache']} le {_stamp(n['prochaine'])}" if n["prochaine"] else f"{n['tache']} en pause"
+            for n in next_runs) or "aucune (le planificateur n'a jamais démarré sur cette base)"))
     if h.depot is None:
         lines.append("Fichiers en attente dans depot/ : inconnu (zone de dépôt injoignable)" if h.source_error
                      else "Fichiers en attente dans depot/ : non vérifié")
     else:
-        waiting = sum(h.depot.values())
-        lines.append(f"Fichiers en attente dans depot/ : {waiting}")
-        lines += [f"  {account} : {n}" for account, n in h.depot.items() if n]
+        busy = sorted(((n, a) for a, n in h.depot.items() if n), key=lambda x: (-x[0], x[1]))
+        lines.append(f"Fichiers en attente dans depot/ : {sum(h.depot.values())}"
+                     + (f" ({len(busy)} compte(s) sur {len(h.depot)})" if busy else ""))
+        shown = busy if show_all else busy[:SHOWN]
+        lines += [f"  {account} : {n}" for n, account in shown]
+        if len(busy) > len(shown):
+            lines.append(f"  … et {len(busy) - len(shown)} autre(s) compte(s) (--all pour tout afficher)")
     lines.append("Fichiers par état : " + (", ".join(f"{s} {n}" for s, n in h.states.items()) or "aucun fichier"))
     lines.append(f"Fichiers bloqués en cours de traitement : {len(h.stuck)}")
-    lines += [f"  n° {s['id']} {s['compte']}/{s['fichier']} : {s['etat']} depuis le {_stamp(s['depuis'])}"
-              for s in h.stuck]
+    lines += _capped([f"  n° {s['id']} {s['compte']}/{s['fichier']} : {s['etat']} depuis le {_stamp(s['depuis'])}"
+                      for s in sorted(h.stuck, key=lambda s: s["depuis"])], show_all)
     lines.append(f"Fichiers en quarantaine : {len(h.quarantined)}")
-    lines += [f"  n° {s['id']} {s['compte']}/{s['fichier']} depuis le {_stamp(s['depuis'])} : {s['erreur'] or ''}"
-              for s in h.quarantined]
+    lines += _capped([f"  n° {s['id']} {s['compte']}/{s['fichier']} depuis le {_stamp(s['depuis'])} : {s['erreur'] or ''}"
+                      for s in sorted(h.quarantined, key=lambda s: s["depuis"])], show_all)
     lines.append("Fichiers rejetés ces dernières 24 h, par code : "
                  + (", ".join(f"{c} × {n}" for c, n in h.rejected_by_code.items()) or "aucun"))
     return "\n".join(lines) + "\n"

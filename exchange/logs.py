@@ -5,15 +5,20 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from exchange.safe_text import safe_text, safe_value
 from schemas.masking import mask_nirs_in as scrub  # the last guard: anything NIR-shaped is masked
 
 
+PARIS = ZoneInfo("Europe/Paris")
+
+
 class _Human(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "event", {}) or {}
-        stamp = datetime.fromtimestamp(record.created, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        # Paris time, with its offset: a line read on a UTC host or in summer is never ambiguous
+        stamp = datetime.fromtimestamp(record.created, PARIS).strftime("%Y-%m-%d %H:%M:%S%z")
         fields = " ".join(f"{k}={safe_text(str(v))}" for k, v in event.items() if v not in (None, ""))
         line = f"{stamp} {record.levelname:<7} {safe_text(record.getMessage())}" + (f" [{fields}]" if fields else "")
         if record.exc_info:

@@ -24,6 +24,11 @@ def _cell(value: Any) -> str:
     return safe_text(str(value))
 
 
+def json_default(value: Any) -> str:
+    """json.dumps default for tools: dates and datetimes in ISO 8601 (datetimes with their offset)."""
+    return _cell(value)
+
+
 def human_cell(value: Any) -> str:
     """A cell for people: dates and times in French form, times in Paris time."""
     if isinstance(value, datetime):
@@ -62,7 +67,8 @@ def render(rows: Sequence[dict], columns: Sequence[str], fmt: str = "text", *, l
             table.add_column(labels.get(c, c))
         for r in rows:
             table.add_row(*[escape(human_cell(r.get(c))) for c in columns])
-        console = Console(file=io.StringIO(), width=200, force_terminal=True)
+        width = Console().width  # rich's own detection of the terminal (COLUMNS, then the tty)
+        console = Console(file=io.StringIO(), width=width, force_terminal=True)
         console.print(table)
         return console.file.getvalue()
     heads = [labels.get(c, c) for c in columns]

@@ -34,18 +34,23 @@ def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.health import check_health, health_json, health_text
+    from exchange.queries import next_scheduled_runs
     from exchange.schema import open_current
+    from exchange.tables import json_default
     from exchange.transport.factory import open_transport
 
     engine = open_current(config.database_url)
     try:
         health = check_health(engine, open_transport(config))
+        with engine.connect() as conn:
+            next_runs = next_scheduled_runs(conn)
     finally:
         engine.dispose()
     if args.format == "json":
-        sys.stdout.write(json.dumps(health_json(health), ensure_ascii=False, indent=2, default=str) + "\n")
+        payload = {**health_json(health), "prochaines_executions": next_runs}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=json_default) + "\n")
     else:
-        sys.stdout.write(health_text(health))
+        sys.stdout.write(health_text(health, show_all=args.all, next_runs=next_runs))
     return 0 if health.healthy else 1
 
 
@@ -55,4 +60,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     sched.set_defaults(handler=cmd_scheduler)
     status = sub.add_parser("status", help="état pour la supervision : 0 sain, 1 alerte")
     status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--all", action="store_true",
+                        help="lister tous les comptes en attente et tous les fichiers bloqués (défaut : les 10 premiers)")
     status.set_defaults(handler=cmd_status)

@@ -51,6 +51,14 @@ def test_end_to_end_runs_every_record_of_the_campaign(tiny, measured) -> None:
     assert e.records_per_second > 0
 
 
+def test_console_pages_are_timed_on_the_big_run(measured) -> None:
+    pages = measured.console
+    assert any(label.startswith("Tableau de bord") for label in pages)
+    assert any("/fichiers/" in label for label in pages) and any("/campagne" in label for label in pages)
+    assert all(m.runs == TINY.console_reps and all(v > 0 for v in m.values) for m in pages.values())
+    assert "## Console web (2×)" in bench.render(measured)
+
+
 def test_big_scale_run_has_about_twice_the_records(tiny, measured) -> None:
     _, manifest = tiny
     big = measured.e2e_big

@@ -20,7 +20,7 @@ from jobs.scheduler import open_scheduler
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
 
-HUMAN_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) +\S.* \[(.* )?run_id=\d+( .*)?\]$")
+HUMAN_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} (INFO|WARNING|ERROR) +\S.* \[(.* )?run_id=\d+( .*)?\]$")
 
 
 def example_nirs() -> set[str]:

@@ -159,6 +159,10 @@ class Transport(Protocol):
         """Write retour/<name> atomically (<name>.part, then rename over any old one)."""
         ...
 
+    def read_retour(self, account: str, name: str) -> bytes | None:
+        """The bytes of retour/<name> (a compte rendu, for the console), or None when it is not there."""
+        ...
+
     def rename_retour(self, account: str, old: str, new: str) -> bool:
         """Rename retour/<old> to retour/<new>, never replacing: False when <old> does not exist or
         <new> already does (a compte rendu already kept is never overwritten)."""

@@ -190,6 +190,16 @@ class LocalTransport:
             raise Refused(f"compte {account} : écriture impossible de retour/{name} : {e}") from e
         self._dirty.add(retour)
 
+    def read_retour(self, account: str, name: str) -> bytes | None:
+        self._checked(name)
+        path = self._account_dir(account) / "retour" / name
+        try:
+            if path.is_symlink() or not path.is_file():
+                return None
+            return path.read_bytes()
+        except OSError as e:
+            raise TransportError(f"lecture impossible de {path} : {e}") from e
+
     def rename_retour(self, account: str, old: str, new: str) -> bool:
         self._checked(old, new)
         retour = self._folder(account, "retour")

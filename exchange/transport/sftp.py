@@ -346,6 +346,19 @@ class SftpTransport:
 
         return sort_entries(self._run(f"lecture de {depot}", op), now, settle_seconds)
 
+    def read_retour(self, account: str, name: str) -> bytes | None:
+        path = self._path(account, "retour", name)
+
+        def op(sftp: paramiko.SFTPClient) -> bytes | None:
+            try:
+                with sftp.open(path, "rb") as f:
+                    f.prefetch()
+                    return f.read()
+            except FileNotFoundError:
+                return None
+
+        return self._run(f"lecture de {path}", op)
+
     def depot_count(self, account: str) -> int:
         depot = posixpath.join(self._account_dir(account), "depot")
 

@@ -1,0 +1,214 @@
+"""The console's forms: log in and out, replay a file, import a Habpps extract, close a campaign, migration report.
+
+Every action checks the CSRF token and the role, calls the same application function as the command line,
+and writes one audit line (who, when, what, outcome).
+"""
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from exchange import operators, queries
+from exchange.transport.base import is_safe_name
+from exchange.web.app import GESTIONNAIRE, engine_of, flash, page, redirect, render, resolve_operator
+from exchange.web.security import checked_form, peer_address
+
+
+def _audit(request: Request, action: str, outcome: str, target: str | None = None, detail: str | None = None,
+           login: str | None = None) -> None:
+    who = login or request.state.operator["login"]
+    operators.record_audit(engine_of(request), who, action, outcome, target, detail, peer_address(request.scope))
+
+
+def _safe_next(request: Request, value: str | None) -> str:
+    """Only a path of this console (no open redirect)."""
+    base = request.app.state.config.web.base_path
+    if value and value.startswith(base + "/") and not value.startswith("//") and "\\" not in value:
+        return value[len(base):]
+    return "/"
+
+
+# -- log in / out ---------------------------------------------------------------------------------
+
+async def login_form(request: Request) -> Response:
+    if await run_in_threadpool(resolve_operator, request):
+        return redirect(request, _safe_next(request, request.query_params.get("suite")))
+    return render(request, "login.html", suite=request.query_params.get("suite", ""), error=None)
+
+
+async def login(request: Request) -> Response:
+    form = await checked_form(request)
+    login_name = str(form.get("login", "")).strip()[:200]
+    password = str(form.get("password", ""))
+    suite = str(form.get("suite", ""))
+    limiter = request.app.state.limiter
+    address = peer_address(request.scope)
+    engine = engine_of(request)
+    if limiter.blocked(login_name, address):
+        await run_in_threadpool(operators.record_audit, engine, login_name or "?", "connexion", "REFUSE", None,
+                                "trop de tentatives échouées", address)
+        return render(request, "login.html", status_code=429, suite=suite,
+                      error="Trop de tentatives de connexion échouées : réessayez dans quelques minutes.")
+    found = await run_in_threadpool(operators.check_password, engine, login_name, password) if login_name else None
+    if found is None:
+        limiter.failed(login_name, address)
+        await run_in_threadpool(operators.record_audit, engine, login_name or "?", "connexion", "REFUSE", None,
+                                "identifiant ou mot de passe incorrect", address)
+        return render(request, "login.html", status_code=401, suite=suite,
+                      error="Identifiant ou mot de passe incorrect.")
+    limiter.succeeded(login_name)
+    request.session.clear()  # a fresh session (and CSRF token) after logging in
+    request.session["login"] = found["login"]
+    await run_in_threadpool(operators.record_audit, engine, found["login"], "connexion", "OK", None,
+                            f"rôle {found['role']}", address)
+    return redirect(request, _safe_next(request, suite))
+
+
+@page()
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    request.session.clear()
+    return redirect(request, "/connexion")
+
+
+# -- replay ---------------------------------------------------------------------------------------
+
+def _replayable(request: Request) -> dict:
+    from exchange.ledger import replay_refusal
+
+    file_id = request.path_params["file_id"]
+    with engine_of(request).connect() as conn:
+        row = queries.file_row(conn, file_id)
+    if row is None:
+        raise HTTPException(404)
+    refusal = replay_refusal(row)
+    if refusal:
+        raise HTTPException(400, f"Rejeu impossible : {refusal}.")
+    return row
+
+
+@page(role=GESTIONNAIRE)
+def replay_confirm(request: Request) -> Response:
+    row = _replayable(request)
+    return render(request, "replay.html", nav="files", file=queries.file_view(row))
+
+
+@page(role=GESTIONNAIRE)
+async def replay(request: Request) -> Response:
+    from exchange.actions import replay_file
+
+    await checked_form(request)
+    file_id = request.path_params["file_id"]
+    result = await run_in_threadpool(replay_file, request.app.state.config, engine_of(request), file_id)
+    await run_in_threadpool(_audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}",
+                            result.message)
+    flash(request, "success" if result.done else "error", result.message)
+    return redirect(request, f"/fichiers/{file_id}")
+
+
+# -- campaign ---------------------------------------------------------------------------------------
+
+@page(role=GESTIONNAIRE)
+async def campaign_close(request: Request) -> Response:
+    from jobs.tasks import close_campaign
+
+    form = await checked_form(request)
+    year_text = str(form.get("annee", ""))
+    if not year_text.isdigit() or not 2000 <= int(year_text) <= 2100:
+        raise HTTPException(400, f"Année invalide : {year_text!r}.")
+    year = int(year_text)
+    if form.get("confirmation") != "oui":
+        flash(request, "error", "Cochez la case de confirmation pour écrire les fichiers de campagne.")
+        return redirect(request, f"/campagne?annee={year}")
+    outcome = await run_in_threadpool(close_campaign, request.app.state.config, engine_of(request), year)
+    if outcome["status"] == "OK":
+        message = f"Fichiers de campagne {year} écrits (exécution n° {outcome['run_id']})."
+    else:
+        message = f"Clôture de la campagne {year} : {outcome['status']} ({outcome['error']})."
+    await run_in_threadpool(_audit, request, "cloture_campagne", "OK" if outcome["status"] == "OK" else "ECHEC",
+                            f"campagne {year}", message)
+    flash(request, "success" if outcome["status"] == "OK" else "error", message)
+    return redirect(request, f"/executions/{outcome['run_id']}")
+
+
+# -- uploads -----------------------------------------------------------------------------------------
+
+def _uploads(form, field: str) -> list[UploadFile]:  # noqa: ANN001 - FormData
+    files = [f for f in form.getlist(field) if isinstance(f, UploadFile) and f.filename]
+    if not files:
+        raise HTTPException(400, "Aucun fichier envoyé : choisissez un fichier avant de valider.")
+    for f in files:
+        if not is_safe_name(Path(f.filename).name):
+            raise HTTPException(400, f"Nom de fichier refusé : {f.filename!r}.")
+    return files
+
+
+async def _save(files: list[UploadFile], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for f in files:
+        target = folder / Path(f.filename).name
+        target.write_bytes(await f.read())
+        saved.append(target)
+    return saved
+
+
+@page(role=GESTIONNAIRE)
+async def habilitations_import(request: Request) -> Response:
+    """Keep the uploaded extract under [storage] dir/habilitations/<time>/, then import it all-or-nothing."""
+    from exchange.habilitations.store import import_extract
+
+    form = await checked_form(request)
+    files = _uploads(form, "extrait")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    saved = await _save(files, request.app.state.config.storage_dir / "habilitations" / stamp)
+    source = saved[0] if len(saved) == 1 and saved[0].suffix.lower() == ".xlsx" else saved[0].parent
+    login = request.state.operator["login"]
+    result = await run_in_threadpool(import_extract, engine_of(request), source, login)
+    names = ", ".join(p.name for p in saved)
+    if result.accepted:
+        detail = f"import n° {result.import_id} : " + ", ".join(f"{t} {n}" for t, n in result.counts.items())
+    else:
+        detail = f"{len(result.problems)} problème(s) : " + "; ".join(str(p) for p in result.problems[:20])
+    await run_in_threadpool(_audit, request, "import_habilitations", "OK" if result.accepted else "REFUSE",
+                            names, detail)
+    with engine_of(request).connect() as conn:
+        in_force = queries.habilitations_in_force(conn)
+    return render(request, "habilitations.html", status_code=200 if result.accepted else 422, nav="habilitations",
+                  in_force=in_force, result=result, sent=names)
+
+
+@page()
+async def migration_report(request: Request) -> Response:
+    from exchange.habilitations.migration import (
+        REPORT_COLUMNS, MigrationError, migration_report as build_report, report_rows, write_migration_csv,
+    )
+
+    form = await checked_form(request)
+    (upload,) = _uploads(form, "classeur")[:1]
+    with tempfile.TemporaryDirectory(prefix="esat-migration-") as tmp:
+        (path,) = await _save([upload], Path(tmp))
+        try:
+            report = await run_in_threadpool(build_report, path)
+        except MigrationError as e:
+            await run_in_threadpool(_audit, request, "rapport_migration", "REFUSE", upload.filename, str(e))
+            return render(request, "migration.html", status_code=422, nav="migration", report=None, error=str(e))
+        out = Path(tmp) / "rapport.csv"
+        write_migration_csv(report, out)
+        data = out.read_bytes()
+    await run_in_threadpool(_audit, request, "rapport_migration", "OK", upload.filename,
+                            f"{report.height} partenaire(s)")
+    if form.get("action") == "csv":
+        name = f"rapport-migration-{Path(upload.filename).stem}.csv"
+        return Response(data, media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{name}"'})
+    counts = {c: n for c, n in report.group_by("cas").len().sort("cas").iter_rows()}
+    return render(request, "migration.html", nav="migration", report=report_rows(report), columns=REPORT_COLUMNS,
+                  counts=counts, sent=upload.filename)

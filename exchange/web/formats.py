@@ -1,0 +1,41 @@
+"""How the console writes values for people: Paris time, French dates, durations, numbers, badges."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+BADGES = {"OK": "success", "ACCEPTE": "success", "ACQUITTE": "success", "PARTIEL": "warning",
+          "EN_COURS": "info", "IGNORE": "info", "DOUBLON": "info", "ECHEC": "error", "REJETE": "error",
+          "QUARANTAINE": "error", "REFUSE": "error"}
+
+
+def paris(value: datetime | date | None, seconds: bool = False) -> str:
+    """25/11/2026 02:00 (Paris time) for a datetime, 25/11/2026 for a date, '' for None."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S" if seconds else "%d/%m/%Y %H:%M")
+    return value.strftime("%d/%m/%Y")
+
+
+def duration(seconds: float | None) -> str:
+    """« 2 min 05 s », « 1 h 03 min », « 0,4 s »; '' while unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.1f} s".replace(".", ",")
+    s = round(seconds)
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def number(value: int | None) -> str:
+    """12 345 with a narrow no-break space, as French writes it."""
+    return "" if value is None else f"{value:,}".replace(",", "\u202f")
+
+
+def badge(value: str | None) -> str:
+    """The DSFR badge modifier for a statut or state."""
+    return BADGES.get(value or "", "info")

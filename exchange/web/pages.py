@@ -1,0 +1,258 @@
+"""The console's read pages: dashboard, runs, files, campaign, habilitations, migration, audit log."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from exchange import queries
+from exchange.web.app import engine_of, page, render
+from exchange.web.charts import bar_chart
+
+PAGE_SIZE = 50
+ANOMALIES_SHOWN = 200
+REJECTION_DAYS = 30
+
+
+def _day(request: Request, key: str) -> date | None:
+    value = request.query_params.get(key, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(400, f"Date invalide pour « {key} » : {value!r} (format AAAA-MM-JJ attendu).") from None
+
+
+def _choice(request: Request, key: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query_params.get(key, "").strip()
+    if not value:
+        return None
+    if value not in allowed:
+        raise HTTPException(400, f"Valeur inconnue pour « {key} » : {value!r} (attendu : {', '.join(allowed)}).")
+    return value
+
+
+def _int(request: Request, key: str, default: int | None = None) -> int | None:
+    value = request.query_params.get(key, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise HTTPException(400, f"Nombre attendu pour « {key} », pas {value!r}.")
+    return int(value)
+
+
+def _pages(total: int, current: int) -> dict:
+    last = max(1, -(-total // PAGE_SIZE))
+    return {"current": current, "last": last, "total": total}
+
+
+def _query_without_page(request: Request) -> str:
+    return "&".join(f"{k}={v}" for k, v in request.query_params.multi_items() if k != "page" and v)
+
+
+@page()
+def dashboard(request: Request) -> Response:
+    from exchange.health import check_health
+    from exchange.ledger import utcnow
+    from exchange.transport.factory import open_transport
+
+    config, engine = request.app.state.config, engine_of(request)
+    health = check_health(engine, open_transport(config))
+    with engine.connect() as conn:
+        last_runs = queries.last_run_per_job(conn)
+        next_runs = queries.next_scheduled_runs(conn)
+        rejections = queries.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS))
+        quarantined = queries.list_files(conn, queries.FileFilters(etat="QUARANTAINE"), limit=10)
+    waiting = sum(health.depot.values()) if health.depot is not None else None
+    return render(request, "dashboard.html", nav="dashboard", health=health, last_runs=last_runs,
+                  next_runs=next_runs, waiting=waiting, quarantined=quarantined,
+                  quarantine_count=health.states.get("QUARANTAINE", 0), rejections=rejections,
+                  days=REJECTION_DAYS,
+                  chart=bar_chart(rejections, f"Fichiers rejetés par code, {REJECTION_DAYS} derniers jours"))
+
+
+@page()
+def runs_list(request: Request) -> Response:
+    filters = queries.RunFilters(job=_choice(request, "job", queries.JOBS),
+                                 statut=_choice(request, "statut", queries.RUN_STATUSES),
+                                 du=_day(request, "du"), au=_day(request, "au"))
+    current = _int(request, "page", 1) or 1
+    with engine_of(request).connect() as conn:
+        rows = queries.list_runs(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
+        total = queries.count_runs(conn, filters)
+    return render(request, "runs.html", nav="runs", runs=rows, filters=filters, jobs=queries.JOBS,
+                  statuses=queries.RUN_STATUSES, pages=_pages(total, current), query=_query_without_page(request))
+
+
+@page()
+def run_detail(request: Request) -> Response:
+    run_id = request.path_params["run_id"]
+    with engine_of(request).connect() as conn:
+        run = queries.get_run(conn, run_id)
+        if run is None:
+            raise HTTPException(404)
+        run_files = queries.list_files(conn, queries.FileFilters(run_id=run_id), limit=500)
+        file_count = queries.count_files(conn, queries.FileFilters(run_id=run_id))
+    return render(request, "run.html", nav="runs", run=run, files=run_files, file_count=file_count,
+                  chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"))
+
+
+@page()
+def files_list(request: Request) -> Response:
+    siret = request.query_params.get("siret", "").strip() or None
+    compte = request.query_params.get("compte", "").strip() or None
+    filters = queries.FileFilters(statut=_choice(request, "statut", queries.STATUTS),
+                                  etat=_choice(request, "etat", queries.ETATS), compte=compte, siret=siret,
+                                  run_id=_int(request, "execution"), du=_day(request, "du"), au=_day(request, "au"))
+    current = _int(request, "page", 1) or 1
+    with engine_of(request).connect() as conn:
+        rows = queries.list_files(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
+        total = queries.count_files(conn, filters)
+    return render(request, "files.html", nav="files", files=rows, filters=filters, statuts=queries.STATUTS,
+                  etats=queries.ETATS, pages=_pages(total, current), query=_query_without_page(request))
+
+
+def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
+    """The retour/ names that may hold this reception's comptes rendus, every form (csv, xml, html):
+    `<name>.CR.*` when it is the latest answered reception of its name, then every kept pair
+    (exchange.cycle.kept_stem: its first answer, then one per replay)."""
+    from exchange.cycle import kept_stem
+
+    stems = [row["name"]] if latest_answered == row["id"] else []
+    stems += [kept_stem(row["name"], row["id"], pair) for pair in range(max(row.get("answers") or 0, 1))]
+    return [f"{stem}.CR.{ext}" for stem in stems for ext in ("csv", "xml", "html")]
+
+
+def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list[dict]:
+    """The compte rendu files of this reception present in retour/ (csv, xml, html)."""
+    from exchange.transport.base import TransportError
+    from exchange.transport.factory import open_transport
+
+    forms = []
+    try:
+        with open_transport(request.app.state.config) as transport:
+            for name in compte_rendu_names(row, latest):
+                data = transport.read_retour(row["account"], name)
+                if data is not None:
+                    forms.append({"name": name, "format": name.rsplit(".", 1)[1].upper(), "size": len(data),
+                                  "earlier": not name.startswith(f"{row['name']}.CR.")})
+    except (TransportError, OSError) as e:
+        return [{"error": f"zone de dépôt injoignable : {e}"}]
+    return forms
+
+
+@page()
+def file_detail(request: Request) -> Response:
+    from exchange.ledger import replay_refusal
+
+    file_id = request.path_params["file_id"]
+    with engine_of(request).connect() as conn:
+        row = queries.file_row(conn, file_id)
+        if row is None:
+            raise HTTPException(404)
+        anomalies = queries.file_anomalies(conn, file_id, limit=ANOMALIES_SHOWN)
+        counts = queries.file_anomaly_counts(conn, file_id)
+        others = queries.other_receptions(conn, row["account"], row["name"], file_id)
+        latest = queries.latest_answered_of_name(conn, row["account"], row["name"])
+    return render(request, "file.html", nav="files", file=queries.file_view(row), anomalies=anomalies,
+                  counts=counts, anomaly_total=sum(counts.values()), shown=ANOMALIES_SHOWN, others=others,
+                  comptes_rendus=_compte_rendu_forms(request, row, latest), refusal=replay_refusal(row))
+
+
+@page()
+def compte_rendu(request: Request) -> Response:
+    from exchange.transport.factory import open_transport
+
+    file_id, name = request.path_params["file_id"], request.path_params["name"]
+    with engine_of(request).connect() as conn:
+        row = queries.file_row(conn, file_id)
+        if row is None:
+            raise HTTPException(404)
+        latest = queries.latest_answered_of_name(conn, row["account"], row["name"])
+    if name not in compte_rendu_names(row, latest):
+        raise HTTPException(404)
+    with open_transport(request.app.state.config) as transport:
+        data = transport.read_retour(row["account"], name)
+    if data is None:
+        raise HTTPException(404)
+    kind = {"csv": "text/csv; charset=utf-8", "xml": "application/xml", "html": "text/html; charset=utf-8"}
+    disposition = "inline" if name.endswith(".html") else "attachment"
+    return Response(data, media_type=kind[name.rsplit(".", 1)[1]],
+                    headers={"content-disposition": f'{disposition}; filename="{name}"'})
+
+
+def campaign_year(request: Request) -> int:
+    """?annee=, else the campaign in progress: year N from July N to June N+1."""
+    from exchange.run import today_in_paris
+
+    today = today_in_paris()
+    return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
+
+
+def _campaign(request: Request) -> tuple[int, str | None, list[dict], dict[str, int]]:
+    from exchange.campaign import campaign_status
+    from exchange.run import today_in_paris
+
+    year = campaign_year(request)
+    caf = request.query_params.get("caf", "").strip() or None
+    missing = campaign_status(engine_of(request), year, today_in_paris())
+    if caf:
+        missing = [m for m in missing if m["caf_gestionnaire"] == caf]
+    with engine_of(request).connect() as conn:
+        accepted = queries.accepted_rg_per_caf(conn, year)
+    return year, caf, missing, accepted
+
+
+@page()
+def campaign(request: Request) -> Response:
+    from exchange.campaign import deadline
+
+    year, caf, missing, accepted = _campaign(request)
+    per_caf: dict[str, list[dict]] = {}
+    for m in missing:
+        per_caf.setdefault(m["caf_gestionnaire"], []).append(m)
+    return render(request, "campaign.html", nav="campaign", year=year, caf=caf, per_caf=per_caf,
+                  missing_count=len(missing), accepted=accepted, deadline=deadline(year),
+                  days_left=missing[0]["jours_restants"] if missing else None,
+                  chart=bar_chart(accepted, f"Déclarations RG {year} acceptées, par Caf"))
+
+
+@page()
+def campaign_csv(request: Request) -> Response:
+    from exchange.csv_cells import guard_text
+
+    year, caf, missing, _accepted = _campaign(request)
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
+    w.writerow(["caf_gestionnaire", "siret", "raison_sociale", "jours_restants"])
+    for m in missing:
+        w.writerow([m["caf_gestionnaire"], m["siret"], guard_text(m["raison_sociale"]), m["jours_restants"]])
+    name = f"campagne-{year}{'-caf-' + caf if caf else ''}-sans-rg.csv"
+    return Response(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+@page()
+def habilitations(request: Request) -> Response:
+    with engine_of(request).connect() as conn:
+        in_force = queries.habilitations_in_force(conn)
+    return render(request, "habilitations.html", nav="habilitations", in_force=in_force, result=None)
+
+
+@page()
+def migration(request: Request) -> Response:
+    return render(request, "migration.html", nav="migration", report=None)
+
+
+@page()
+def audit(request: Request) -> Response:
+    current = _int(request, "page", 1) or 1
+    with engine_of(request).connect() as conn:
+        entries = queries.audit_entries(conn, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
+        total = queries.count_audit(conn)
+    return render(request, "audit.html", nav="audit", entries=entries, pages=_pages(total, current), query="")

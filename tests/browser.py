@@ -1,0 +1,70 @@
+"""Browser-test helpers: the real console under uvicorn on a free port, and Debian's Chromium through Playwright."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.services import unavailable
+
+CHROMIUM = Path(os.environ.get("ESAT_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Console:
+    """A running `esat-exchange web` process."""
+
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> str:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def start_console(config_path: Path, port: int, base_path: str = "") -> Console:
+    """`esat-exchange --config … web` in a child process, once it accepts connections."""
+    log = config_path.parent / f"web-{port}.log"
+    out = open(log, "wb")  # noqa: SIM115 - closed with the process
+    env = {**os.environ, "ESAT_EXCHANGE_WEB_SECRET": "clé-de-test-" + "x" * 40}
+    process = subprocess.Popen([sys.executable, "-m", "exchange.cli", "--config", str(config_path), "--log-level",
+                                "INFO", "web"], stdout=out, stderr=subprocess.STDOUT, env=env,
+                               cwd=Path(__file__).resolve().parent.parent)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the console exited early: {log.read_text(errors='replace')}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError("the console did not start listening within 60 s")
+    return Console(f"http://127.0.0.1:{port}{base_path}", process, log)
+
+
+def launch_chromium(playwright):  # noqa: ANN001, ANN201 - playwright objects
+    """Debian's Chromium (Playwright's own browser download is not used); fails under CI when absent."""
+    if not CHROMIUM.exists():
+        unavailable(f"Chromium at {CHROMIUM} (apt-get install chromium)")
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)

@@ -1,0 +1,231 @@
+"""The console's command line and store: operator accounts, [web] configuration, listing filters, audit."""
+from __future__ import annotations
+
+import io
+import re
+import json
+from pathlib import Path
+
+import pytest
+
+from exchange.config import ConfigError, parse_config
+from exchange.db import open_database
+from exchange.schema import open_upgraded
+from exchange.operators import OperatorError, add_operator, check_password, get_operator, record_audit
+from exchange.queries import audit_entries
+from exchange.web.security import LoginLimiter
+from tests.areas import cli, seed_examples
+
+
+def test_operators_add_reads_the_password_from_stdin_and_hashes_it_with_argon2id(tmp_path, monkeypatch, blank_db_url):
+    cfg = seed_examples(tmp_path, blank_db_url, upgrade=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
+    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "gestionnaire")
+    assert code == 1 and "db upgrade" in err  # an empty database is refused, as by every command
+    assert cli(tmp_path, "db", "upgrade")[0] == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
+    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "gestionnaire")
+    assert (code, err) == (0, "")
+    assert out == "Opérateur « mdupont » créé : rôle gestionnaire, mot de passe enregistré (argon2id).\n"
+    engine = open_database(cfg.database_url)
+    row = get_operator(engine, "mdupont")
+    assert row["role"] == "gestionnaire" and row["password_hash"].startswith("$argon2id$")
+    assert "un-mot-de-passe-long" not in row["password_hash"]
+    assert check_password(engine, "mdupont", "un-mot-de-passe-long")["login"] == "mdupont"
+    assert check_password(engine, "mdupont", "mauvais") is None
+    assert check_password(engine, "personne", "un-mot-de-passe-long") is None
+    monkeypatch.setattr("sys.stdin", io.StringIO("court\n"))
+    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "lecteur")
+    assert code == 1 and err == "Compte refusé : mot de passe trop court : 12 caractères au moins.\n"
+    assert get_operator(engine, "mdupont")["role"] == "gestionnaire"  # unchanged
+    with pytest.raises(SystemExit) as exit_:
+        cli(tmp_path, "operators", "add", "x", "--role", "administrateur")
+    assert exit_.value.code == 2
+    with pytest.raises(OperatorError):
+        add_operator(engine, "avec espace", "lecteur", "un-mot-de-passe-long")
+
+
+def test_web_section_is_checked_key_by_key(tmp_path):
+    cfg = parse_config({"web": {"bind": "0.0.0.0:9090", "base_path": "/esat"}}, tmp_path)
+    assert (cfg.web.host, cfg.web.port, cfg.web.base_path) == ("0.0.0.0", 9090, "/esat")
+    assert parse_config({}, tmp_path).web.bind == "127.0.0.1:8080"
+    for web, message in (({"bind": "8080"}, "web.bind"), ({"base_path": "esat/"}, "web.base_path"),
+                         ({"proxy_header": "X-Remote-User"}, "web.trusted_proxies"),
+                         ({"port": 8080}, "clé inconnue dans la configuration : web.port")):
+        with pytest.raises(ConfigError, match=message):
+            parse_config({"web": web}, tmp_path)
+
+
+def test_files_list_filters_and_refuses_unknown_values(tmp_path):
+    seed_examples(tmp_path)  # no extract imported: every file is rejected H05
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    listed = json.loads(cli(tmp_path, "files", "list", "--etat", "acquitte", "--format", "json")[1])
+    assert len(listed) == 4 and {f["etat"] for f in listed} == {"ACQUITTE"}
+    assert json.loads(cli(tmp_path, "files", "list", "--etat", "QUARANTAINE", "--format", "json")[1]) == []
+    assert len(json.loads(cli(tmp_path, "files", "list", "--run", "1", "--format", "json")[1])) == 4
+    assert json.loads(cli(tmp_path, "files", "list", "--run", "2", "--format", "json")[1]) == []
+    assert {f["compte"] for f in json.loads(cli(tmp_path, "files", "list", "--compte", "horizon-paie",
+                                                "--format", "json")[1])} == {"horizon-paie"}
+    received = listed[0]["date_reception"]
+    assert "T" in received and received.endswith("+00:00")  # ISO 8601 with its offset
+    for bad in (("files", "list", "--etat", "PERDU"), ("files", "list", "--status", "OK"),
+                ("runs", "list", "--status", "FINI")):
+        with pytest.raises(SystemExit) as exit_:
+            cli(tmp_path, *bad)
+        assert exit_.value.code == 2
+    assert [r["statut"] for r in json.loads(cli(tmp_path, "runs", "list", "--status", "ok", "--format",
+                                                "json")[1])] == ["OK"]
+
+
+def test_replay_is_refused_for_a_file_the_spec_does_not_allow(tmp_path):
+    seed_examples(tmp_path)
+    (tmp_path / "drop" / "esat-seine" / "depot" / "mauvais-nom.csv").write_text("x;y\n1;2\n")
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    (f02,) = [f for f in json.loads(cli(tmp_path, "files", "list", "--format", "json")[1]) if f["code"] == "F02"]
+    code, out, err = cli(tmp_path, "files", "replay", str(f02["id"]))
+    assert code == 1 and out == ""
+    assert err.startswith(f"Rejeu impossible : le fichier n° {f02['id']} (REJETE F02) ne peut pas être rejoué")
+
+
+def test_audit_lines_mask_nir_shaped_text(tmp_path):
+    engine = open_upgraded(f"sqlite:///{tmp_path / 'a.db'}")
+    record_audit(engine, "marie", "rejeu", "ECHEC", "fichier n° 3", "ligne 2 : 185057512345691 inconnu", "10.0.0.9")
+    (entry,) = audit_entries(engine.connect())
+    assert (entry["operateur"], entry["action"], entry["resultat"], entry["adresse"]) == (
+        "marie", "rejeu", "ECHEC", "10.0.0.9")
+    assert entry["detail"] == "ligne 2 : 18505********91 inconnu"
+    record_audit(engine, "185057512345691", "connexion", "REFUSE")  # a NIR typed in the login field
+    assert audit_entries(engine.connect())[0]["operateur"] == "18505********91"
+
+
+def test_login_limiter_counts_failures_per_login_within_the_window():
+    limiter = LoginLimiter(attempts=3, window_seconds=60)
+    for t in (0, 1, 2):
+        assert not limiter.blocked("paul", "10.0.0.1", now=t)
+        limiter.failed("paul", "10.0.0.1", now=t)
+    assert limiter.blocked("paul", "10.0.0.2", now=3)  # the login is blocked from anywhere
+    assert limiter.blocked("marie", "10.0.0.1", now=3)  # and that address for any login
+    assert not limiter.blocked("paul", "10.0.0.2", now=63)  # the window has passed
+
+
+def test_compte_rendu_names_follow_the_latest_reception_rule():
+    from exchange.web.pages import compte_rendu_names
+
+    row = {"id": 7, "name": "A.csv", "answers": 2}  # answered, then replayed once
+    assert compte_rendu_names(row, 7) == [f"{stem}.CR.{ext}" for stem in ("A.csv", "A.csv.7", "A.csv.7-rejeu1")
+                                          for ext in ("csv", "xml", "html")]
+    assert compte_rendu_names(row, 9)[:3] == ["A.csv.7.CR.csv", "A.csv.7.CR.xml", "A.csv.7.CR.html"]
+    assert "A.csv.CR.csv" not in compte_rendu_names(row, 9)  # a later reception owns the plain name
+
+
+def test_dsfr_is_installed_locally_from_the_lockfile():
+    from exchange.web.app import DSFR_DIST
+
+    lock = json.loads((Path(DSFR_DIST).parents[3] / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/@gouvfr/dsfr"]["version"] == "1.15.3"
+    assert (DSFR_DIST / "dsfr.min.css").is_file() and (DSFR_DIST / "dsfr.module.min.js").is_file()
+
+
+def test_version_and_french_usage_errors(tmp_path, capsys):
+    from exchange.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("esat-exchange ")
+    with pytest.raises(SystemExit) as exit_:
+        main(["files", "show", "abc"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith("utilisation : esat-exchange files show")
+    assert err.endswith("esat-exchange files show : erreur : argument ID : valeur invalide 'abc' (entier attendu)\n")
+    with pytest.raises(SystemExit):
+        main(["campaign"])
+    assert "erreur : arguments obligatoires manquants : COMMANDE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["runs", "list", "--help"])
+    out = capsys.readouterr().out
+    assert "afficher cette aide et quitter" in out and "exemple : esat-exchange runs list" in out
+
+
+def test_every_command_has_a_french_example():
+    import argparse
+
+    from exchange.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser):  # noqa: ANN202
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield sub
+                    yield from walk(sub)
+
+    missing = [sub.prog for sub in walk(build_parser()) if not (sub.epilog or "").startswith("exemple : ")]
+    assert missing == []
+
+
+def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import exchange.cycle
+
+    seed_examples(tmp_path)
+    real = exchange.cycle.process
+    calls = []
+
+    def process_then_ctrl_c(ctx, file_ids):  # noqa: ANN001, ANN202
+        calls.append(file_ids)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # the operator presses Ctrl-C while the first batch is in hand
+        return real(ctx, file_ids)
+
+    monkeypatch.setattr(exchange.cycle, "BATCH_FILES", 1)  # one file per batch
+    monkeypatch.setattr(exchange.cycle, "process", process_then_ctrl_c)
+    code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
+    assert code == 130
+    assert err.splitlines()[-1] == ("Arrêt demandé : le lot en cours a été terminé et l'exécution n° 1 close ; "
+                                    "les fichiers restants partiront au prochain cycle.")
+    assert "Traceback" not in out + err and len(calls) == 1
+    (run,) = json.loads(cli(tmp_path, "runs", "list", "--format", "json")[1])
+    assert (run["statut"], run["fichiers"]) == ("OK", 1) and run["fin"] is not None
+    (received,) = json.loads(cli(tmp_path, "files", "list", "--format", "json")[1])
+    assert received["etat"] == "ACQUITTE"  # judged and answered, not left half done
+    waiting = sorted(p.name for p in (tmp_path / "drop").glob("*/depot/*"))
+    assert len(waiting) == 3  # the rest waits for the next cycle
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_status_summarises_and_shows_the_next_scheduled_runs(tmp_path):
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    cfg = seed_examples(tmp_path)
+    for i in range(12):  # 13 accounts with files waiting
+        depot = tmp_path / "drop" / f"compte-{i:02d}" / "depot"
+        depot.mkdir(parents=True)
+        for j in range(i + 1):
+            (depot / f"f{j}.csv").write_text("x")
+    code, out, _ = cli(tmp_path, "status")
+    assert "Prochaines exécutions planifiées : aucune (le planificateur n'a jamais démarré sur cette base)" in out
+    assert "Fichiers en attente dans depot/ : 82 (14 compte(s) sur 14)" in out
+    shown = [line for line in out.splitlines() if line.startswith("  compte-") or line.startswith("  esat-")
+             or line.startswith("  horizon-")]
+    assert len(shown) == 10 and shown[0] == "  compte-11 : 12"
+    assert "  … et 4 autre(s) compte(s) (--all pour tout afficher)" in out
+    code, out, _ = cli(tmp_path, "status", "--all")
+    assert "--all pour tout afficher" not in out and "  compte-00 : 1" in out
+
+    engine = open_database(cfg.database_url)
+    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=engine,
+                                                                             tablename="apscheduler_jobs")})
+    scheduler.start(paused=True)
+    scheduler.add_job("jobs.tasks:nightly", CronTrigger(hour=2, minute=0, timezone="Europe/Paris"), id="nightly")
+    scheduler.shutdown(wait=False)
+    code, out, _ = cli(tmp_path, "status")
+    line = next(x for x in out.splitlines() if x.startswith("Prochaines exécutions planifiées : "))
+    assert re.fullmatch(r"Prochaines exécutions planifiées : nightly le \d\d/\d\d/\d{4} 02:00", line), line
+    payload = json.loads(cli(tmp_path, "status", "--format", "json")[1])
+    (nxt,) = payload["prochaines_executions"]
+    assert nxt["tache"] == "nightly" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00\+00:00", nxt["prochaine"])
+    assert "T" in payload["verifie_le"]  # ISO 8601
