@@ -383,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 EXAMPLES = {
     "run": "esat-exchange run --as-of 2025-12-15",
-    "check": "esat-exchange check ESAT_81234567600017_RG_20251210_001.csv --format csv",
+    "check": "esat-exchange check ESAT_81234567600017_RG_20251210_001.csv --format html > compte-rendu.html",
+    "template": "esat-exchange template rg --format xlsx --out ESAT_81234567600017_RG_20261210_001.xlsx",
     "files": "esat-exchange files list --status REJETE",
     "files list": "esat-exchange files list --etat QUARANTAINE --siret 81234567600017",
     "files show": "esat-exchange files show 4711 --format json",

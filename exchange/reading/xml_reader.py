@@ -131,7 +131,7 @@ def read_xml(data: bytes, kind: Kind) -> ReadResult:
     except etree.XMLSyntaxError as e:
         return refused(syntax_error(e), encoding)
     except ValueError:  # libxml2 parsed a name or namespace URI that lxml will not rebuild an element with
-        return refused(malformed(None, "nom d'élément ou espace de noms invalide"), encoding)
+        return refused(invalid(None, "nom d'élément ou espace de noms invalide"), encoding)
     if isinstance(outcome, Anomaly):
         return refused(outcome, encoding)
     return ReadResult(frame=outcome, anomalies=[], encoding=encoding)
