@@ -56,6 +56,15 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class LocksConfig:
+    """Job locks and scheduler leadership (see docs/operations.md, « Deux machines »)."""
+
+    heartbeat_seconds: float = 5  # the holder's lock connection says it is alive this often; standbys retry as often
+    timeout_seconds: float = 30  # PostgreSQL drops a holder silent for this long (frozen process, dead machine)
+    idle_transaction_seconds: float = 60  # a fenced transaction left idle this long is ended by PostgreSQL
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -63,6 +72,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    locks: LocksConfig = field(default_factory=LocksConfig)
     base_dir: Path = field(default_factory=Path.cwd)  # what relative paths are relative to
 
     def path(self, value: str) -> Path:
@@ -140,6 +150,11 @@ def parse_config(data: dict[str, Any], base_dir: Path) -> Config:
                 raise ConfigError(f"source.{key}: obligatoire quand source.kind = « sftp »")
     if cfg.limits.max_file_bytes <= 0 or cfg.limits.max_records <= 0:
         raise ConfigError("limits: max_file_bytes et max_records doivent être positifs")
+    for key in ("heartbeat_seconds", "timeout_seconds", "idle_transaction_seconds"):
+        if getattr(cfg.locks, key) <= 0:
+            raise ConfigError(f"locks.{key}: doit être strictement positif")
+    if cfg.locks.timeout_seconds < 2 * cfg.locks.heartbeat_seconds:
+        raise ConfigError("locks.timeout_seconds: doit valoir au moins deux fois locks.heartbeat_seconds")
     if cfg.source.settle_seconds < 0:
         raise ConfigError("source.settle_seconds: doit être positif ou nul")
     return cfg
