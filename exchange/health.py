@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from exchange.db import anomalies, files, runs
 from exchange.ledger import ACQUITTE, as_utc, utcnow
+from exchange.nodes import LEADER, list_nodes
 from exchange.transport.base import Transport, TransportError
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -32,6 +33,7 @@ class Health:
     states: dict[str, int] = field(default_factory=dict)
     stuck: list[dict] = field(default_factory=list)
     rejected_by_code: dict[str, int] = field(default_factory=dict)
+    nodes: list[dict] = field(default_factory=list)  # scheduler nodes, leader first (exchange.nodes)
 
     @property
     def healthy(self) -> bool:
@@ -109,6 +111,8 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
         health.stuck = [{"id": r["id"], "fichier": r["name"], "compte": r["account"], "etat": r["state"],
                          "depuis": as_utc(r["state_changed_at"])} for r in stuck]
         health.rejected_by_code = _rejections(conn, now - REJECTIONS_WINDOW)
+        health.nodes = [{"machine": n["host"], "pid": n["pid"], "role": n["role"], "depuis": n["role_since"],
+                         "dernier_signe_de_vie": n["heartbeat_at"]} for n in list_nodes(conn)]
     if health.stuck:
         health.reasons.append(f"{len(health.stuck)} fichier(s) bloqué(s) depuis plus de 24 h "
                               f"(n° {', '.join(str(s['id']) for s in health.stuck[:10])}"
@@ -146,7 +150,27 @@ def health_text(h: Health) -> str:
               for s in h.stuck]
     lines.append("Fichiers rejetés ces dernières 24 h, par code : "
                  + (", ".join(f"{c} × {n}" for c, n in h.rejected_by_code.items()) or "aucun"))
+    lines += _nodes_text(h)
     return "\n".join(lines) + "\n"
+
+
+def _nodes_text(h: Health) -> list[str]:
+    """The scheduler nodes: who leads since when, each standby's last heartbeat (seconds ago)."""
+    if not h.nodes:
+        return ["Planificateur : aucun nœud enregistré"]
+    lines = ["Planificateur (heure de Paris) :"]
+    for n in h.nodes:
+        ago = int((h.checked_at - n["dernier_signe_de_vie"]).total_seconds())
+        beat = f"dernier signe de vie {_stamp_s(n['dernier_signe_de_vie'])} (il y a {ago} s)"
+        if n["role"] == LEADER:
+            lines.append(f"  meneur     {n['machine']} (pid {n['pid']}) depuis le {_stamp_s(n['depuis'])}, {beat}")
+        else:
+            lines.append(f"  en attente {n['machine']} (pid {n['pid']}), {beat}")
+    return lines
+
+
+def _stamp_s(value: datetime) -> str:
+    return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
 
 
 def health_json(h: Health) -> dict:
@@ -155,6 +179,7 @@ def health_json(h: Health) -> dict:
         "etat": "OK" if h.healthy else "ALERTE", "raisons": h.reasons, "verifie_le": h.checked_at,
         "dernieres_executions": h.last_runs, "depot": h.depot, "source_injoignable": h.source_error,
         "fichiers_par_etat": h.states, "fichiers_bloques": h.stuck, "rejets_24h_par_code": h.rejected_by_code,
+        "planificateur": h.nodes,
     }
 
 
