@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-    UniqueConstraint, create_engine, event,
+    UniqueConstraint, create_engine, event, text,
 )
 from sqlalchemy.engine import Engine
 
@@ -258,5 +258,10 @@ def open_database(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
-    metadata.create_all(engine)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # two processes creating a fresh schema at once would collide in pg_type: one at a time, per schema
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended("
+                              "'esat-exchange-schema:' || current_database() || ':' || current_schema(), 0))"))
+        metadata.create_all(conn)
     return engine
