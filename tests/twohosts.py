@@ -30,15 +30,23 @@ def pg_bin() -> Path | None:
     return found[-1].parent if found else None
 
 
-def check_tools() -> None:
-    """Fail under CI, skip elsewhere, when the machine cannot make two hosts."""
+def missing() -> str | None:
+    """What this machine lacks to make two hosts, or None."""
     if os.geteuid() != 0:
-        unavailable("root (network namespaces)")
+        return "root (network namespaces)"
     for tool in ("ip", "unshare", "runuser"):
         if shutil.which(tool) is None:
-            unavailable(f"the `{tool}` command")
+            return f"the `{tool}` command"
     if pg_bin() is None:
-        unavailable("PostgreSQL server binaries (initdb)")
+        return "PostgreSQL server binaries (initdb)"
+    return None
+
+
+def check_tools() -> None:
+    """Fail under CI, skip elsewhere, when the machine cannot make two hosts."""
+    lack = missing()
+    if lack is not None:
+        unavailable(lack)
 
 
 @dataclass
