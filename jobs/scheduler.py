@@ -156,15 +156,27 @@ class _Scheduler(BackgroundScheduler):
 
     leader: HeldLock | None = None
 
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._processing = threading.Lock()
+        self._closing = False
+
     def _process_jobs(self):  # noqa: ANN202
-        if self.state == STATE_STOPPED:
-            return None
-        if self.leader is not None and not self.leader.alive():
-            return None
-        try:
-            return super()._process_jobs()
-        except LockLost:
-            return None
+        with self._processing:  # close() waits for a pass in progress: nothing is submitted after it
+            if self.state == STATE_STOPPED or self._closing:
+                return None
+            if self.leader is not None and not self.leader.alive():
+                return None
+            try:
+                return super()._process_jobs()
+            except LockLost:
+                return None
+
+    def close(self) -> None:
+        """Stop submitting jobs and writing the store at once (running jobs go on: wait on the executor)."""
+        with self._processing:
+            self._closing = True
+        self.shutdown(wait=False)
 
 
 def _log_event(event: JobEvent) -> None:
@@ -274,6 +286,9 @@ def _win_the_lead(config: Config, engine: Engine, stop: threading.Event, node: _
             leader = try_lock(engine, LEADER_LOCK, timings)
         except DBAPIError:
             leader = None
+        if leader is not None and stop.is_set():  # won just as this node was asked to stop
+            leader.release()
+            return None
         if leader is not None:
             return leader
         if not announced:
@@ -311,7 +326,7 @@ def _lead(config: Config, config_path: str | None, engine: Engine, leader: HeldL
                   extra={"event": {"host": node.host}})
     finally:
         if scheduler is not None and scheduler.state != STATE_STOPPED:
-            scheduler.shutdown(wait=False)  # no job submitted and no store write from here on
+            scheduler.close()  # no job submitted and no store write from here on
         if stop.is_set():
             leader.release()  # hand over at once: the running job keeps its own cycle lock until its file is done
         if scheduler is not None:

@@ -22,7 +22,7 @@ import pyinstrument  # noqa: F401,E402
 
 TINY = bench.Plan(esats=10, workers=500, big_scale=2, reps=2, peer_rows=150, id_values=4000, id_distinct=300,
                   stdnum_reps=1, sftp=False, xml_records=700, profile_share=0.5, failover_reps=1,
-                  failover_heartbeat=0.5, failover_timeout=2)
+                  failover_heartbeat=1, failover_timeout=6)
 
 
 @pytest.fixture(scope="module")

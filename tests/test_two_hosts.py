@@ -156,21 +156,29 @@ def finished_nightly_after_everything(area: Area, host: str, names: set) -> bool
 
 
 def leader_mid_run(area: Area, two: TwoHosts, campaign, tmp_path: Path):  # noqa: ANN001, ANN201
-    """noeud-a leads, noeud-b stands by, and noeud-a's nightly is half-way through the drop."""
+    """noeud-a leads, noeud-b stands by, and noeud-a's nightly is half-way through the drop: (a, b, that run)."""
     drop, names = campaign
     a = start(two.hosts[0], area.config, "scheduler", slow_file=0.4)
     wait_for(lambda: area.leaders() == {"noeud-a"}, 60, "noeud-a leads", (a,))
     b = start(two.hosts[1], area.config, "scheduler", slow_file=0.4)
     wait_for(lambda: len(area.roles()) == 2, 60, "noeud-b stands by", (a, b))
     wait_for(lambda: area.acknowledged() >= 3, 60, "noeud-a half-way", (a, b))
+    (running,) = area.rows(runs, runs.c.job == "nightly", runs.c.status == "EN_COURS")
+    assert running["host"] == "noeud-a" and area.leaders() == {"noeud-a"}, (area.rows(runs), area.roles())
     assert area.acknowledged() < len(names)
-    return a, b
+    return a, b, running["id"]
+
+
+def assert_interrupted(area: Area, run_id: int, log: str) -> None:
+    (row,) = area.rows(runs, runs.c.id == run_id)
+    assert row["status"] == "ECHEC" and row["error"].startswith("exécution interrompue"), (
+        row, area.rows(runs), log[-3000:])
 
 
 def test_kill_9_of_the_leader(two_hosts, campaign, tmp_path):
     drop, names = campaign
     area = Area(two_hosts, tmp_path, drop, drop.parent / "habpps")
-    a, b = leader_mid_run(area, two_hosts, campaign, tmp_path)
+    a, b, struck = leader_mid_run(area, two_hosts, campaign, tmp_path)
     try:
         a.send_signal(signal.SIGKILL)
         a.wait()
@@ -181,8 +189,7 @@ def test_kill_9_of_the_leader(two_hosts, campaign, tmp_path):
         stop(a)
     assert code == 0 and "Traceback" not in err, err[-3000:]
     print(f"failover after kill -9: {failover:.1f} s")
-    killed = [r for r in area.rows(runs, runs.c.job == "nightly") if r["host"] == "noeud-a"]
-    assert killed[-1]["status"] == "ECHEC" and killed[-1]["error"].startswith("exécution interrompue")
+    assert_interrupted(area, struck, output(a)[1])
     assert_cycles_never_overlap(area)
     assert_each_file_once_and_each_record_emitted_once(area, names)
 
@@ -190,7 +197,7 @@ def test_kill_9_of_the_leader(two_hosts, campaign, tmp_path):
 def test_sigstop_of_the_leader_then_sigcont_writes_nothing(two_hosts, campaign, tmp_path):
     drop, names = campaign
     area = Area(two_hosts, tmp_path, drop, drop.parent / "habpps")
-    a, b = leader_mid_run(area, two_hosts, campaign, tmp_path)
+    a, b, struck = leader_mid_run(area, two_hosts, campaign, tmp_path)
     try:
         a.send_signal(signal.SIGSTOP)
         failover = wait_for(lambda: area.leaders() == {"noeud-b"}, STOP_FAILOVER_MAX, "noeud-b leads", (b,))
@@ -212,8 +219,7 @@ def test_sigstop_of_the_leader_then_sigcont_writes_nothing(two_hosts, campaign, 
     assert code_a == 0 and code_b == 0, (err_a[-3000:], err_b[-3000:])
     messages = [json.loads(line)["message"] for line in err_a.splitlines() if line.startswith("{")]
     assert any("perdu" in m or "ne mène plus" in m for m in messages), messages[-20:]
-    killed = [r for r in area.rows(runs, runs.c.job == "nightly") if r["host"] == "noeud-a"]
-    assert killed[-1]["status"] == "ECHEC" and killed[-1]["error"].startswith("exécution interrompue")
+    assert_interrupted(area, struck, err_a)
     assert_cycles_never_overlap(area)
     assert_each_file_once_and_each_record_emitted_once(area, names)
 
@@ -233,7 +239,7 @@ def test_both_started_at_the_same_instant_on_a_fresh_database_20_times(two_hosts
             stopping = datetime.now(timezone.utc)  # from here the leader hands over: the other may lead a moment
             for p in procs:
                 p.send_signal(signal.SIGTERM)
-            results = [stop(p) for p in procs]
+            results = [finish(p, 60)[::2] for p in procs]
         for code, err in results:
             assert code == 0 and "Traceback" not in err and "UniqueViolation" not in err, (attempt, err[-3000:])
         cycles = assert_cycles_never_overlap(area)
