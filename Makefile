@@ -4,8 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 AS_OF  ?= 2025-12-15
+# make fuzz: hypothesis cases per fuzz test, then atheris runs (docs/fuzzing.md)
+FUZZ_EXAMPLES ?= 3000
+FUZZ_RUNS     ?= 50000
 
-.PHONY: run test bench setup clean docs
+.PHONY: run test bench fuzz setup clean docs
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +21,7 @@ setup: $(STAMP)
 # One cycle on the embedded default (SQLite, local drop area seeded from the spec's examples).
 run: $(STAMP)
 	$(BIN)/python -m fixtures.seed_demo var
+	$(BIN)/esat-exchange --config var/esat-exchange.toml db upgrade
 	$(BIN)/esat-exchange --config var/esat-exchange.toml habilitations import fixtures/examples/habpps
 	$(BIN)/esat-exchange --config var/esat-exchange.toml run --as-of $(AS_OF)
 	$(BIN)/python -m fixtures.show_demo var
@@ -27,6 +31,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m fixtures.bench
+
+# The long fuzz campaign: hypothesis (structure-aware) then atheris (coverage-guided) when a wheel installs.
+fuzz: $(STAMP)
+	ESAT_FUZZ_PROFILE=campagne ESAT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider -W ignore::hypothesis.errors.HypothesisWarning tests/test_fuzz.py
+	@$(BIN)/pip install --quiet --only-binary=:all: 'atheris>=2.3' 2>/dev/null || echo "atheris: no wheel for this Python; hypothesis campaign only"
+	@if $(BIN)/python -c 'import atheris' 2>/dev/null; then \
+	  mkdir -p var/fuzz && cd var/fuzz && $(CURDIR)/$(BIN)/python -m fixtures.fuzz -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=3072 -max_len=200000 -print_final_stats=1; \
+	fi
 
 docs: $(STAMP)
 	$(BIN)/python -m schemas.docs > docs/RULES.md

@@ -22,9 +22,10 @@ def _as_of(value: str) -> date:
 
 
 def _engine(config: Config):  # noqa: ANN202
-    from exchange.db import open_database
+    """The database, refused (SchemaError, exit 1 in main) unless at this program's revision."""
+    from exchange.schema import open_current
 
-    return open_database(config.database_url)
+    return open_current(config.database_url)
 
 
 # -- run / check ------------------------------------------------------------------------------------
@@ -70,13 +71,16 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.
         lines += [f"  {o}" for o in t.outputs]
     if outcome.error:
         lines.append(f"Erreur : {outcome.error}")
-    return "\n".join(lines) + "\n"
+    from exchange.safe_text import safe_text
+
+    return "\n".join(safe_text(line) for line in lines) + "\n"
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from exchange.run import run_job
+    from exchange.schema import open_upgraded
 
-    engine = _engine(config)
+    engine = open_upgraded(config.database_url)  # `run` brings the database to head itself
     bar, update = _progress_bar()
     if bar:
         with bar:
@@ -128,7 +132,7 @@ def _file_view(row: dict) -> dict:
             "statut": row["statut"], "code": row["code"], "enregistrements_recus": row["records_in"],
             "enregistrements_acceptes": row["records_accepted"], "enregistrements_rejetes": row["records_rejected"],
             "date_traitement": row["processing_date"], "archive": row["archived_name"],
-            "doublon_de": row["duplicate_of"], "rejeux": row["replays"]}
+            "doublon_de": row["duplicate_of"], "rejeux": row["replays"], "erreur": row["error"]}
 
 
 def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
@@ -164,7 +168,10 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
                      for a in ledger.file_anomalies(conn, args.file_id)]
     view = _file_view(row)
     if args.format == "json":
-        sys.stdout.write(json.dumps({**view, "anomalies": anomalies}, ensure_ascii=False, indent=2, default=str) + "\n")
+        from exchange.safe_text import safe_value
+
+        anomalies = [{k: safe_value(v) for k, v in a.items()} for a in anomalies]
+        sys.stdout.write(json.dumps({**{k: safe_value(v) for k, v in view.items()}, "anomalies": anomalies}, ensure_ascii=False, indent=2, default=str) + "\n")
         return 0
     if args.format == "csv":
         sys.stdout.write(render_rows(anomalies, ("ligne", "nir_masque", "code", "gravite", "champ", "message"), "csv"))
@@ -172,7 +179,9 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
     out = [f"Fichier n° {view['id']} : {view['fichier']}"]
     for key in ("compte", "siret", "type", "date_reception", "date_traitement", "etat", "statut", "code",
                 "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes", "archive",
-                "doublon_de", "rejeux"):
+                "doublon_de", "rejeux", "erreur"):
+        if key == "erreur" and not view[key]:
+            continue
         label = FILE_LABELS.get(key, key.replace("_", " ").capitalize())
         out.append(f"  {label} : {human_cell(view[key])}")
     out.append("")
@@ -193,9 +202,9 @@ def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
     if row is None:
         print(f"Fichier n° {args.file_id} inconnu.", file=sys.stderr)
         return 1
-    if row["statut"] == "DOUBLON":
-        print(f"Le fichier n° {args.file_id} est un doublon du n° {row['duplicate_of']} : rejouez plutôt celui-ci.",
-              file=sys.stderr)
+    refusal = ledger.replay_refusal(row)
+    if refusal is not None:
+        print(f"Rejeu impossible : {refusal}.", file=sys.stderr)
         return 1
     try:
         outcome = run_job(config, engine, job="replay", as_of=row["processing_date"], replay_file=args.file_id)
@@ -374,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
-    for module in ("exchange.habilitations.commands", "jobs.commands"):
+    for module in ("exchange.habilitations.commands", "jobs.commands", "exchange.db_commands"):
         _add_module_commands(sub, module)
     return p
 
@@ -402,7 +411,41 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"Erreur de configuration : {e}", file=sys.stderr)
         return 2
-    return int(args.handler(args, config) or 0)
+    from exchange.schema import SchemaError
+
+    try:
+        return int(args.handler(args, config) or 0)
+    except SchemaError as e:  # the database is not at this program's revision: one French line
+        print(e, file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - only an unreachable database is answered here; anything else propagates
+        line = database_unreachable(e, config.database_url, args.command)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 1
+
+
+def database_unreachable(error: Exception, url: str, command: str) -> str | None:
+    """The one French line for a database that cannot be reached or opened (URL without its password), else None."""
+    import logging
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if not isinstance(error, (OperationalError, InterfaceError, OSError)):
+        return None
+    if isinstance(error, OSError) and not url.startswith("sqlite"):
+        return None
+    try:
+        where = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as configured, minus anything after '@'
+        where = url.split("@")[-1]
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0] if str(error) else error.__class__.__name__
+    recorded = " ; l'exécution n'a pas pu être enregistrée" if command == "run" else ""
+    logging.getLogger("esat_exchange").info(
+        f"base de données injoignable{recorded} : {reason}", extra={"event": {"command": command, "base": where}})
+    return f"Base de données injoignable ({where}){recorded} : vérifiez qu'elle est démarrée et que [database] url est juste."
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from lxml import etree
 
 from exchange.csv_cells import guard_text
 from exchange.judge import Judgement
+from exchange.safe_text import safe_text
 from schemas.anomalies import mask_nir
 
 CR_COLUMNS = (
@@ -38,7 +39,16 @@ def cr_rows(j: Judgement, processing_date: date) -> list[dict]:
          "gravite": a["gravite"], "champ": a["champ"] or "", "message": a["message"]}
         for a in ordered.iter_rows(named=True)
     ]
-    return rows or [{**head, **empty}]
+    return [_written(r) for r in rows] if rows else [_written({**head, **empty})]
+
+
+# -- output boundary: every text of a row is made safe for XML and terminals here, once --------------
+_TEXT_FIELDS = ("fichier", "nir_masque", "champ", "message")
+
+
+def _written(row: dict) -> dict:
+    """The row as it may be written out: control, non-XML and bidi characters escaped (exchange.safe_text)."""
+    return {**row, **{k: safe_text(row[k]) for k in _TEXT_FIELDS if isinstance(row[k], str)}}
 
 
 def cr_csv(j: Judgement, processing_date: date, bom: bool = True) -> bytes:
@@ -62,7 +72,7 @@ def cr_xml(j: Judgement, processing_date: date) -> bytes:
     rows = cr_rows(j, processing_date)
     root = etree.Element(f"{{{CR_NS}}}compteRendu", nsmap={None: CR_NS})
     first = rows[0]
-    root.set("fichier", j.name)
+    root.set("fichier", first["fichier"])
     root.set("dateTraitement", first["date_traitement"])
     root.set("statut", j.statut)
     root.set("enregistrementsRecus", str(first["enregistrements_recus"]))
@@ -101,7 +111,7 @@ def cr_schema() -> etree.XMLSchema:
 def cr_text(j: Judgement, processing_date: date) -> str:
     """A readable French report (for `check --format text`)."""
     lines = [
-        f"Fichier : {j.name}",
+        f"Fichier : {safe_text(j.name)}",
         f"Date de traitement : {processing_date.strftime('%d/%m/%Y')}",
         f"Statut : {j.statut}",
         f"Enregistrements : {j.records_in} reçus, {j.records_accepted} acceptés, "

@@ -5,32 +5,35 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Callable
 
 import polars as pl
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from exchange import ledger
 from exchange.compte_rendu import cr_csv, cr_xml
 from exchange.config import Config
-from exchange.files import fsync_dir, sha256_file
+from exchange.files import fsync_dir, private_dir, private_file, sha256_file
 from exchange.habilitations.reconcile import reconcile as reconcile_file
 from exchange.habilitations.store import Habilitations, load_habilitations
 from exchange.history import record_accepted
-from exchange.judge import Judgement, Prepared, duplicate_file, judge_records, prepare
-from exchange.transport.base import Entry, HostKeyError, Transport, TransportError
+from exchange.logs import scrub
+from exchange.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
+from exchange.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
 from schemas.anomalies import ANOMALY_SCHEMA, Anomaly
 from schemas.declaration import parse_file_name
 
 log = logging.getLogger("esat_exchange")
-QUARANTAINE = "QUARANTAINE"
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 # Files are received into a batch, then judged together: the record rules run once per batch.
 BATCH_FILES = 250
 BATCH_BYTES = 64 << 20
+# Never turned into a quarantine: the job itself must stop (lock lost, ledger moved under it, database down).
+STOPS = (ledger.JobAborted, SQLAlchemyError)
 
 
 @dataclass
@@ -61,48 +64,111 @@ def _event(ctx: CycleContext, message: str, level: int = logging.INFO, **fields:
     log.log(level, message, extra={"event": {"run_id": ctx.run_id, "job": ctx.job, **fields}})
 
 
-# -- intake ---------------------------------------------------------------------------------------
+# -- intake: reserve, claim, copy, commit ------------------------------------------------------------
 
 def _incoming_dir(config: Config) -> Path:
-    d = config.storage_dir / ".incoming"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    private_dir(config.storage_dir)
+    return private_dir(config.storage_dir / ".incoming")
 
 
 def _clean_incoming(config: Config) -> None:
-    """Temporary copies left by a crash before their ledger commit: the source is still in depot/."""
+    """Temporary copies left by a crash before their ledger commit: the claimed file is still in archive/."""
     for p in _incoming_dir(config).glob("*.part"):
         p.unlink(missing_ok=True)
 
 
-def receive(ctx: CycleContext, entry: Entry) -> int:
-    """Copy, fsync, hash and commit one file; returns its ledger id (resumed or new)."""
-    tmp = _incoming_dir(ctx.config) / f"{uuid.uuid4().hex}.part"
-    ctx.transport.fetch(entry, tmp)
-    sha = sha256_file(tmp)
-    size = tmp.stat().st_size
+def _take(ctx: CycleContext, entries: list[Entry]) -> list[int]:
+    """Reserve a reception for each listed file (one transaction), then receive them together."""
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        earlier = ledger.find_by_sha(conn, entry.account, sha)
-        unfinished = [e for e in earlier if e["state"] in ledger.UNFINISHED_STATES]
-        if unfinished:  # a crash came after the commit: resume that reception, not a duplicate
-            tmp.unlink(missing_ok=True)
-            _event(ctx, "reprise d'une réception interrompue", file_id=unfinished[-1]["id"], account=entry.account)
-            return int(unfinished[-1]["id"])
-        account_dir = ctx.config.storage_dir / entry.account
-        account_dir.mkdir(parents=True, exist_ok=True)
-        stored = account_dir / f"{sha}{Path(entry.name).suffix.lower()[:8]}"
-        os.replace(tmp, stored)
-        fsync_dir(account_dir)
-        fname = parse_file_name(entry.name)
-        finished = [e for e in earlier if e["state"] == ledger.ACQUITTE]  # this content was fully processed: F04
-        file_id = ledger.create_file(
-            conn, account=entry.account, name=entry.name, sha256=sha, size=size, stored_path=str(stored),
-            kind=fname.kind if fname else None, siret=fname.siret if fname else None,
-            processing_date=ctx.as_of, run_id=ctx.run_id,
-            duplicate_of=int(finished[0]["id"]) if finished else None,
-        )
-    _event(ctx, "fichier reçu", file_id=file_id, account=entry.account, state=ledger.RECU, size=size)
-    return file_id
+        rows = [{"id": ledger.reserve(conn, account=e.account, name=e.name, processing_date=ctx.as_of,
+                                      run_id=ctx.run_id), "account": e.account, "name": e.name} for e in entries]
+    return _receive(ctx, rows)
+
+
+def _claim(ctx: CycleContext, rows: list[dict]) -> list[tuple[dict, Entry]]:
+    """Move each reserved file out of depot/ into its claim (or find the claim an earlier attempt made);
+    what vanished is forgotten, what is not a regular file set aside, what is too young waits."""
+    claimed: list[tuple[dict, Entry]] = []
+    vanished: list[dict] = []
+    now = time.time()
+    for row in rows:
+        try:
+            entry = ctx.transport.claim(row["account"], row["name"], ledger.claim_name(row["id"]))
+        except HostKeyError:
+            raise
+        except TransportError as e:  # this file waits (reserved); the others go on
+            ctx.tally.errors.append(f"{row['account']}/{row['name']} : {e}")
+            _event(ctx, f"échec de transfert : {e}", logging.ERROR, account=row["account"])
+            continue
+        if entry is None:  # gone from depot/ before it was claimed: nothing was received
+            vanished.append(row)
+        elif not entry.regular:  # swapped for a link or a folder after it was listed: never read
+            _quarantine(ctx, row, TransportError("pas un fichier ordinaire (lien ou dossier) : il n'est pas lu"))
+        elif now - entry.mtime < ctx.config.source.settle_seconds:
+            ctx.tally.waiting += 1  # replaced by a newer upload since it was listed: it settles first
+        else:
+            claimed.append((row, entry))
+    if vanished:
+        with ledger.transaction(ctx.engine, ctx.fence) as conn:
+            for row in vanished:
+                ledger.forget(conn, row["id"])
+        _event(ctx, f"{len(vanished)} fichier(s) disparu(s) avant leur prise en charge", logging.WARNING)
+    return claimed
+
+
+def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
+    """RECLAME → RECU for reserved files: claim each (moved to archive/<claim>, so that a new upload of
+    that name is never taken for it), copy them (several in flight where the transport can), fsync, hash,
+    then commit them in one transaction. Returns the ids now RECU; the others wait or vanished.
+
+    Also what resumes a reservation left by a crash: the claim is found where the earlier attempt put it.
+    """
+    limit = ctx.config.limits.max_file_bytes
+    claimed = _claim(ctx, rows)
+    incoming = _incoming_dir(ctx.config)
+    copies = [(row, entry, incoming / f"{uuid.uuid4().hex}.part") for row, entry in claimed if entry.size <= limit]
+    results = ctx.transport.fetch_many([(entry, tmp) for _, entry, tmp in copies], max_bytes=limit)
+    outcome: dict[int, tuple[str | None, int, Path | None]] = {
+        row["id"]: (None, entry.size, None) for row, entry in claimed if entry.size > limit}  # F07 unread
+    for (row, entry, tmp), error in zip(copies, results):
+        if error is None:
+            private_file(tmp)
+            outcome[row["id"]] = (sha256_file(tmp), tmp.stat().st_size, tmp)
+            continue
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, FileTooLarge):  # it grew past the limit while copied: stopped there
+            outcome[row["id"]] = (None, error.size, None)
+        else:  # this file waits (claimed); the others go on
+            ctx.tally.errors.append(f"{row['account']}/{row['name']} : réception impossible vers "
+                                    f"{ctx.config.storage_dir} ({error}) : le fichier attend la prochaine exécution")
+            _event(ctx, f"réception impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
+    taken = [(row, *outcome[row["id"]]) for row, _ in claimed if row["id"] in outcome]
+    targets = {row["id"]: ctx.transport.free_archive_name(row["account"], row["name"], str(row["id"]))
+               for row, *_ in taken}
+    stored_dirs: set[Path] = set()
+    ctx.transport.sync()  # the claims are durable before the ledger says RECU
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
+        for row, sha, size, tmp in taken:
+            stored = None
+            duplicate = None
+            if sha is not None:
+                duplicate = ledger.duplicate_target(ledger.find_by_sha(conn, row["account"], sha,
+                                                                       other_than=row["id"]))
+                account_dir = ctx.config.storage_dir / row["account"]
+                if account_dir not in stored_dirs:
+                    private_dir(account_dir)
+                    stored_dirs.add(account_dir)
+                stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"
+                os.replace(tmp, stored)
+            fname = parse_file_name(row["name"])
+            ledger.received(conn, row["id"], sha256=sha, size=size, stored_path=str(stored) if stored else None,
+                            kind=fname.kind if fname else None, siret=fname.siret if fname else None,
+                            archived_name=targets[row["id"]], duplicate_of=int(duplicate["id"]) if duplicate else None)
+        for d in stored_dirs:  # the new names are durable before the ledger says RECU
+            fsync_dir(d)
+    for row, _sha, size, _tmp in taken:
+        _event(ctx, "fichier reçu", file_id=row["id"], account=row["account"], state=ledger.RECU, size=size)
+    return [row["id"] for row, *_ in taken]
 
 
 # -- processing one ledger row from its state to the end --------------------------------------------
@@ -111,6 +177,10 @@ def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
     """The file-level checks of one received file (from its local copy)."""
     if row["duplicate_of"] is not None:
         return duplicate_file(row["name"], int(row["duplicate_of"]))
+    limit = ctx.config.limits.max_file_bytes
+    if row["stored_path"] is None or row["size"] > limit:  # refused from its size: never read
+        return rejected_file(row["name"], Anomaly.of("F07", "octets", detail=f"{row['size']} octets pour {limit} au plus"),
+                             parse_file_name(row["name"]))
     data = Path(row["stored_path"]).read_bytes()
     habs = ctx.habilitations() if ctx.use_habilitations else None
 
@@ -118,18 +188,18 @@ def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
         r = reconcile_file(habs, row["account"], siret, row["processing_date"])
         return r.anomaly, r.caf_gestionnaire
 
-    return prepare(data, row["name"], row["processing_date"], max_file_bytes=ctx.config.limits.max_file_bytes,
+    return prepare(data, row["name"], row["processing_date"], max_file_bytes=limit,
                    max_records=ctx.config.limits.max_records, reconcile=reconcile if habs is not None else None)
 
 
 def _quarantine(ctx: CycleContext, row: dict, error: Exception) -> None:
     """A defect on this file: set it aside, report it, go on with the others."""
+    reason = scrub(f"{error.__class__.__name__}: {error}")
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        ledger.set_state(conn, row["id"], QUARANTAINE)
+        ledger.quarantine(conn, row["id"], reason)
     _event(ctx, f"fichier mis en quarantaine : {error.__class__.__name__}", logging.ERROR,
-           file_id=row["id"], account=row["account"], state=QUARANTAINE)
-    ctx.tally.errors.append(f"fichier n° {row['id']} ({row['name']}) en quarantaine : "
-                            f"{error.__class__.__name__}: {error}")
+           file_id=row["id"], account=row["account"], state=ledger.QUARANTAINE)
+    ctx.tally.errors.append(f"fichier n° {row['id']} ({row['account']}/{row['name']}) en quarantaine : {reason}")
 
 
 def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
@@ -139,6 +209,8 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
     for row in rows:
         try:
             first = _prepare_row(ctx, row)
+        except STOPS:
+            raise
         except (OSError, MemoryError) as e:
             raise TransportError(f"fichier reçu n° {row['id']} illisible sur le disque local : {e}") from e
         except Exception as e:  # noqa: BLE001 - a defect on one file must not stop the others
@@ -151,11 +223,15 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
     for day, items in prepared.items():
         try:
             results = judge_records([p for _, p in items], day)
+        except STOPS:
+            raise
         except Exception:  # noqa: BLE001 - find the file at fault: judge them one by one
             results = []
             for row, p in items:
                 try:
                     results.append(judge_records([p], day)[0])
+                except STOPS:
+                    raise
                 except Exception as e:  # noqa: BLE001
                     _quarantine(ctx, row, e)
                     results.append(None)
@@ -165,22 +241,47 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
     return judged
 
 
-def _store_judgement(ctx: CycleContext, row: dict, j: Judgement) -> None:
-    """Records, anomalies and statut in one transaction: the TRAITE step."""
-    with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        anomalies = j.anomalies
-        if j.records is not None and j.records_accepted:
-            extra = record_accepted(conn, file_id=row["id"], kind=j.kind, typed=j.records,
-                                    received_at=ledger.as_utc(row["received_at"]),
-                                    caf_gestionnaire=j.caf_gestionnaire)
-            if extra.height:
-                anomalies = pl.concat([anomalies, extra])
-        anomalies = anomalies.sort(["ligne", "code"], nulls_last=False, maintain_order=True)
-        ledger.store_anomalies(conn, row["id"], anomalies)
-        ledger.set_state(conn, row["id"], ledger.TRAITE, statut=j.statut, code=j.file_code,
-                         records_in=j.records_in, records_accepted=j.records_accepted,
-                         records_rejected=j.records_rejected, processed_at=ledger.utcnow(), kind=j.kind,
-                         siret=j.siret)
+def _store_one(conn, row: dict, j: Judgement) -> Judgement:  # noqa: ANN001 - a Connection
+    """Records (with their history: W05/W06), anomalies and statut of one file: its TRAITE step.
+    Returns the judgement as answered (history anomalies included)."""
+    anomalies = j.anomalies
+    if j.records is not None and j.records_accepted:
+        extra = record_accepted(conn, file_id=row["id"], kind=j.kind, typed=j.records,
+                                received_at=ledger.as_utc(row["received_at"]), caf_gestionnaire=j.caf_gestionnaire)
+        if extra.height:
+            anomalies = pl.concat([anomalies, extra])
+    anomalies = anomalies.sort(["ligne", "code"], nulls_last=False, maintain_order=True)
+    ledger.store_anomalies(conn, row["id"], anomalies)
+    ledger.judged(conn, row["id"], statut=j.statut, code=j.file_code, records_in=j.records_in,
+                  records_accepted=j.records_accepted, records_rejected=j.records_rejected, kind=j.kind, siret=j.siret)
+    return replace(j, anomalies=anomalies, records=None)
+
+
+def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, Judgement]:
+    """The TRAITE step of a whole batch in one transaction; should one file's history fail (a defect), the
+    batch is stored again file by file and that file alone is set aside."""
+    try:
+        with ledger.transaction(ctx.engine, ctx.fence) as conn:
+            stored = {row["id"]: _store_one(conn, row, j) for row, j in items}
+    except STOPS:
+        raise
+    except Exception:  # noqa: BLE001 - find the file at fault
+        stored = {}
+        for row, j in items:
+            try:
+                with ledger.transaction(ctx.engine, ctx.fence) as conn:
+                    stored[row["id"]] = _store_one(conn, row, j)
+            except STOPS:
+                raise
+            except Exception as e:  # noqa: BLE001
+                _quarantine(ctx, row, e)
+    for row, _ in items:
+        j = stored.get(row["id"])
+        if j is not None:
+            row["state"] = ledger.TRAITE
+            _event(ctx, f"fichier traité : {j.statut}", file_id=row["id"], account=row["account"],
+                   state=ledger.TRAITE, statut=j.statut, code=j.file_code or "")
+    return stored
 
 
 def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
@@ -192,85 +293,166 @@ def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
                      file_code=row["code"])
 
 
-def _acknowledge(ctx: CycleContext, row: dict, replaying: bool = False) -> Judgement:
-    """Write both comptes rendus, keeping the pair they replace as <name>.<its id>.CR.*, then ACQUITTE.
+def kept_stem(name: str, file_id: int, pair: int) -> str:
+    """Where the `pair`-th compte rendu pair (0: the first answer, then one per replay) of reception
+    `file_id` is kept once it no longer describes the latest reception of its name."""
+    return f"{name}.{file_id}" + (f"-rejeu{pair}" if pair else "")
 
-    `<name>.CR.*` always describes the latest reception of that name: a replayed file that has a later
-    namesake writes its pair straight under its own id.
+
+def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None) -> Judgement:
+    """Write both comptes rendus of one file, keeping the pair they replace (ACQUITTE is the caller's).
+
+    `<name>.CR.*` describes the latest answered reception of that name. Before it is replaced, its pair is
+    renamed to its kept name, never over an existing file: a run resumed after a crash here finds the
+    kept pair in place and only writes its own pair again. A file that has a later answered namesake
+    writes its pair straight under its kept name.
     """
     name, account, file_id = row["name"], row["account"], row["id"]
     with ctx.engine.connect() as conn:
-        j = stored_judgement(conn, row)
-        previous = ledger.previous_acknowledged(conn, account, name, file_id)
-        later = ledger.later_reception(conn, account, name, file_id)
-    stem = name if later is None else f"{name}.{file_id}"
-    if later is None:
-        replaced = file_id if replaying else previous
-        if replaced is not None:
+        if j is None:  # resumed after a crash: the judgement is the stored one
+            j = stored_judgement(conn, row)
+        owner = ledger.latest_answered(conn, account, name)
+    pair = row["answers"] or 0
+    if owner is not None and owner["id"] > file_id:
+        stem = kept_stem(name, file_id, pair)
+    else:
+        stem = name
+        if owner is not None:
+            kept = kept_stem(name, owner["id"], owner["answers"] - 1)
             for ext in ("CR.csv", "CR.xml"):
-                ctx.transport.rename_retour(account, f"{name}.{ext}", f"{name}.{replaced}.{ext}")
+                ctx.transport.rename_retour(account, f"{name}.{ext}", f"{kept}.{ext}")
     ctx.transport.write_retour(account, f"{stem}.CR.csv", cr_csv(j, row["processing_date"]))
     ctx.transport.write_retour(account, f"{stem}.CR.xml", cr_xml(j, row["processing_date"]))
-    with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        ledger.set_state(conn, row["id"], ledger.ACQUITTE)
     return j
 
 
-def _archive(ctx: CycleContext, row: dict) -> None:
-    """RECU → ARCHIVE: the source leaves depot/ (committed after the move; a repeated move is a no-op)."""
-    archived = ctx.transport.archive(row["account"], row["name"], suffix=str(row["id"]))
-    with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        ledger.set_state(conn, row["id"], ledger.ARCHIVE, archived_name=archived)
-    _event(ctx, "fichier archivé", file_id=row["id"], account=row["account"], state=ledger.ARCHIVE)
-    row["state"] = ledger.ARCHIVE
-
-
-def _finish(ctx: CycleContext, file_id: int) -> None:
-    """TRAITE → ACQUITTE, then count the file in the run's tally."""
-    with ctx.engine.connect() as conn:
-        row = ledger.get_file(conn, file_id)
-    if row is None or row["state"] != ledger.TRAITE:
+def _archive(ctx: CycleContext, rows: list[dict]) -> None:
+    """RECU → ARCHIVE for a batch: each claim takes its archive name (a repeated move finds it done),
+    then one transaction records them all."""
+    moved = []
+    for row in rows:
+        try:
+            found = ctx.transport.archive_claim(row["account"], ledger.claim_name(row["id"]), row["archived_name"])
+        except TransportError as e:
+            _file_failed(ctx, row, "archivage", e)
+            continue
+        if found:
+            moved.append(row)
+        else:  # neither the claim nor its archive name: someone removed it from archive/
+            _file_failed(ctx, row, "archivage", MissingFromArchive(
+                f"ni {ledger.claim_name(row['id'])} ni {row['archived_name']} dans archive/"))
+    if not moved:
         return
-    j = _acknowledge(ctx, row, replaying=bool(row["replays"]))
-    _event(ctx, "comptes rendus déposés", file_id=file_id, account=row["account"], state=ledger.ACQUITTE)
-    ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected, j.anomalies["code"].to_list())
+    ctx.transport.sync()
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
+        for row in moved:
+            ledger.archived(conn, row["id"])
+    for row in moved:
+        row["state"] = ledger.ARCHIVE
+        _event(ctx, "fichier archivé", file_id=row["id"], account=row["account"], state=ledger.ARCHIVE)
+
+
+def _file_failed(ctx: CycleContext, row: dict, step: str, error: TransportError) -> None:
+    """A drop-area refusal on one file: it waits in its state for the next run; a dead source stops the run."""
+    if error.transient or isinstance(error, HostKeyError):
+        raise error
+    ctx.tally.errors.append(f"fichier n° {row['id']} ({row['account']}/{row['name']}) : {step} impossible : {error}"
+                            " (reprise à la prochaine exécution)")
+    _event(ctx, f"{step} impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
+
+
+def _answer(ctx: CycleContext, row: dict, j: Judgement | None) -> Judgement | None:
+    """The comptes rendus of one TRAITE file; None when it waits (drop area refused) or was set aside."""
+    try:
+        return _acknowledge(ctx, row, j)
+    except STOPS:
+        raise
+    except TransportError as e:
+        _file_failed(ctx, row, "dépôt des comptes rendus", e)
+    except OSError as e:
+        raise TransportError(f"écriture des comptes rendus de {row['account']}/{row['name']} impossible "
+                             f"dans la zone de dépôt : {e}") from e
+    except Exception as e:  # noqa: BLE001 - a defect answering one file must not block every later run
+        _quarantine(ctx, row, e)
+    return None
+
+
+def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -> None:
+    """TRAITE → ACQUITTE for a batch: comptes rendus file by file, then one transaction per group of
+    distinct names (a name answered twice in one batch is committed in between: the second answer must
+    see the first as the one it replaces); then each file counts in the run's tally."""
+    answered: list[tuple[dict, Judgement]] = []
+    names: set[tuple[str, str]] = set()
+
+    def commit() -> None:
+        ctx.transport.sync()  # the comptes rendus are durable before the ledger says ACQUITTE
+        with ledger.transaction(ctx.engine, ctx.fence) as conn:
+            for row, _ in answered:
+                ledger.acknowledged(conn, row["id"])
+        for row, j in answered:
+            _event(ctx, "comptes rendus déposés", file_id=row["id"], account=row["account"], state=ledger.ACQUITTE)
+            ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected,
+                          j.anomalies["code"].to_list())
+        answered.clear()
+        names.clear()
+
+    for row in rows:
+        if row["state"] != ledger.TRAITE:
+            continue
+        if (row["account"], row["name"]) in names:
+            commit()
+        j = _answer(ctx, row, judged.get(row["id"]))
+        if j is not None:
+            answered.append((row, j))
+            names.add((row["account"], row["name"]))
+    if answered:
+        commit()
 
 
 def process(ctx: CycleContext, file_ids: list[int]) -> None:
-    """Take received files from their states to ACQUITTE, each step committed for each file:
-    archive every one, judge them together, then store and acknowledge them one by one, in id order."""
-    ids = sorted(set(file_ids))
+    """Take received files from their states to ACQUITTE, one step for the whole batch at a time, each step
+    committed in one transaction: archive, judge (record rules in one pass), store, answer."""
     with ctx.engine.connect() as conn:
-        rows = [r for r in (ledger.get_file(conn, i) for i in ids) if r is not None]
-    for row in rows:
-        if row["state"] == ledger.RECU:
-            _archive(ctx, row)
+        rows = ledger.get_files(conn, sorted(set(file_ids)))
+    _archive(ctx, [row for row in rows if row["state"] == ledger.RECU])
     waiting = [row for row in rows if row["state"] == ledger.ARCHIVE]
     judged = _judge_rows(ctx, waiting)
-    for row in waiting:
-        j = judged.get(row["id"])
-        if j is None:
-            continue  # quarantined
-        _store_judgement(ctx, row, j)
-        _event(ctx, f"fichier traité : {j.statut}", file_id=row["id"], account=row["account"],
-               state=ledger.TRAITE, statut=j.statut, code=j.file_code or "")
-    for file_id in ids:
-        _finish(ctx, file_id)
+    stored = _store(ctx, [(row, judged[row["id"]]) for row in waiting if row["id"] in judged])
+    _finish(ctx, rows, stored)
 
 
 # -- the cycle --------------------------------------------------------------------------------------
 
-def collect(ctx: CycleContext) -> None:
-    """Resume what a crash left, then collect every ready file of every account."""
-    _clean_incoming(ctx.config)
+def _resume(ctx: CycleContext) -> None:
+    """Take every reception a crash (or a failed step) left unfinished to its end, oldest first."""
     with ctx.engine.connect() as conn:
         pending = ledger.unfinished_files(conn)
-    if pending:
-        process(ctx, [int(row["id"]) for row in pending])
+    ids = [int(row["id"]) for row in pending if row["state"] != ledger.RECLAME]
+    ids += _receive(ctx, [row for row in pending if row["state"] == ledger.RECLAME])
+    if ids:
+        process(ctx, ids)
+
+
+def _batches(entries: list[Entry], limit: int) -> list[list[Entry]]:
+    """Listed files in batches of at most BATCH_FILES files or BATCH_BYTES bytes (by listed size)."""
+    batches: list[list[Entry]] = [[]]
+    size = 0
+    for entry in entries:
+        if batches[-1] and (len(batches[-1]) >= BATCH_FILES or size >= BATCH_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += min(entry.size, limit)
+    return [b for b in batches if b]
+
+
+def collect(ctx: CycleContext) -> None:
+    """Resume what a crash left, then collect every ready file of every account, batch by batch."""
+    _clean_incoming(ctx.config)
+    _resume(ctx)
     now = time.time()
-    accounts = ctx.transport.accounts()
-    listings = []
-    for account in accounts:
+    ready: list[Entry] = []
+    for account in ctx.transport.accounts():
         try:
             listing = ctx.transport.list_depot(account, now, ctx.config.source.settle_seconds)
         except HostKeyError:
@@ -283,56 +465,42 @@ def collect(ctx: CycleContext) -> None:
         for entry, reason in listing.refused:
             ctx.tally.refused_names.append(f"{account}/{entry.name!r} : {reason}")
             _event(ctx, f"nom refusé : {reason}", logging.WARNING, account=account)
-        listings.append(listing)
-    total = sum(len(listing.ready) for listing in listings)
+        ready += listing.ready
     done = 0
-    batch: list[int] = []
-    batch_bytes = 0
-    for listing in listings:
-        for entry in listing.ready:
-            if ctx.stop is not None and ctx.stop():
-                _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)
-                process(ctx, batch)
-                return
-            try:
-                batch.append(receive(ctx, entry))
-                batch_bytes += entry.size
-            except HostKeyError:
-                raise
-            except TransportError as e:  # transient: this file waits for the next run, nothing lost
-                ctx.tally.errors.append(f"{entry.account}/{entry.name} : {e}")
-                _event(ctx, f"échec de transfert : {e}", logging.ERROR, account=entry.account)
-            done += 1
-            if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
-                process(ctx, batch)
-                batch, batch_bytes = [], 0
-            if ctx.progress:
-                ctx.progress("fichiers", done, total)
-    process(ctx, batch)
+    for batch in _batches(ready, ctx.config.limits.max_file_bytes):
+        if ctx.stop is not None and ctx.stop():
+            _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)
+            return
+        process(ctx, _take(ctx, batch))
+        done += len(batch)
+        if ctx.progress:
+            ctx.progress("fichiers", done, len(ready))
+
+
+class MissingFromArchive(TransportError):
+    """A claimed file is no longer in archive/ (removed by hand): the operator must look."""
+
+    transient = False
+
+
+class ReplayRefused(ValueError):
+    """A replay the spec does not allow (the French reason is the message)."""
 
 
 def replay(ctx: CycleContext, file_id: int) -> dict:
-    """Process a kept file again, as if just received, judged at its original processing date."""
-    from sqlalchemy import delete, select, update
-
-    from exchange.db import files, records
-
-    with ledger.transaction(ctx.engine, ctx.fence) as conn:
+    """Process a kept file again, as if just received, judged at its original processing date
+    (habilitations.md: only a file rejected whole for an H code or F06, or in QUARANTAINE)."""
+    with ctx.engine.connect() as conn:
         row = ledger.get_file(conn, file_id)
-        if row is None:
-            raise KeyError(file_id)
-        emitted = conn.execute(records.select().where((records.c.file_id == file_id)
-                                                      & records.c.emission_id.is_not(None)).limit(1)).first()
-        if emitted is not None:
-            raise ValueError("ce fichier a déjà des enregistrements transmis aux Caf : il ne peut pas être rejoué")
-        replaced = [r for (r,) in conn.execute(select(records.c.replaces_id).where(
-            (records.c.file_id == file_id) & records.c.replaces_id.is_not(None)))]
-        if replaced:  # the records this file had replaced are the latest again until it is re-judged
-            conn.execute(update(records).where(records.c.id.in_(replaced)).values(superseded=False))
-        conn.execute(delete(records).where(records.c.file_id == file_id))
-        conn.execute(update(files).where(files.c.id == file_id).values(
-            replays=(row["replays"] or 0) + 1, run_id=ctx.run_id))
-        ledger.set_state(conn, file_id, ledger.ARCHIVE, statut=None, code=None)
+    if row is None:
+        raise KeyError(file_id)
+    reason = ledger.replay_refusal(row)
+    if reason is None and row["stored_path"] is None:
+        reason = f"le fichier n° {file_id} n'a pas de copie locale (il n'a jamais été lu) : il ne peut pas être rejoué"
+    if reason is not None:
+        raise ReplayRefused(reason)
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
+        ledger.reset_for_replay(conn, row, ctx.run_id)
     process(ctx, [file_id])
     with ctx.engine.connect() as conn:
         return ledger.get_file(conn, file_id)

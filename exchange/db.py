@@ -1,29 +1,31 @@
 """The project's database: every table (ledger, records, runs, emissions, habilitations) and the engine.
 
+Every change here is also a migration (exchange/migrations/, docs/migrations.md): a test fails otherwise.
 Portable SQLAlchemy Core only: the same code runs on SQLite (default) and PostgreSQL.
 Amounts, rates and hours are stored as integer hundredths (`*_c` columns): exact on every backend.
 """
 from __future__ import annotations
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-    UniqueConstraint, create_engine, event, text,
+    BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    UniqueConstraint, create_engine, event,
 )
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
 
 # -- intake ledger ------------------------------------------------------------------------------
-# state: RECU (local copy fsync'd, hash committed) → ARCHIVE (source moved to archive/)
-#        → TRAITE (records and anomalies stored, statut decided) → ACQUITTE (comptes rendus written)
+# state: RECLAME (reserved; depot/<name> moved to archive/<claim>) → RECU (local copy fsync'd, hash
+#        committed) → ARCHIVE (claim renamed to its archive name) → TRAITE (records and anomalies stored,
+#        statut decided) → ACQUITTE (comptes rendus written); QUARANTAINE (set aside, kept for replay)
 files = Table(
     "files", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account", String(200), nullable=False),
     Column("name", String(500), nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("size", Integer, nullable=False),
-    Column("stored_path", Text, nullable=False),
+    Column("sha256", String(64)),  # null while RECLAME, and for a file refused unread for its size (F07)
+    Column("size", BigInteger, nullable=False),  # a 3 GiB upload must be recorded to be refused (F07)
+    Column("stored_path", Text),  # the local copy; null when none was kept (RECLAME, F07 from the size)
     Column("kind", String(2)),  # RG / CA when the name says so
     Column("siret", String(14)),  # from the name
     Column("state", String(20), nullable=False),
@@ -40,6 +42,8 @@ files = Table(
     Column("archived_name", String(600)),
     Column("run_id", Integer),
     Column("replays", Integer, nullable=False, default=0),
+    Column("error", Text),  # why the file is in QUARANTAINE
+    Column("answers", Integer, nullable=False, default=0),  # compte rendu pairs written (1 + replays answered)
     Index("ix_files_account_sha", "account", "sha256"),
     Index("ix_files_state", "state"),
     Index("ix_files_account_name", "account", "name"),
@@ -249,19 +253,31 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def open_database(url: str) -> Engine:
-    """An engine with every table created (idempotent)."""
-    if url.startswith("sqlite:///"):
-        from pathlib import Path
+def _private_sqlite_files(url: str) -> None:
+    """The SQLite ledger holds every NIR: the file is 0600 (its -wal, -shm and -journal, which SQLite
+    creates with the database's own mode, follow), its folder 0700 when this creates it."""
+    from pathlib import Path
 
-        path = url[len("sqlite:///"):]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # two processes creating a fresh schema at once would collide in pg_type: one at a time, per schema
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended("
-                              "'esat-exchange-schema:' || current_database() || ':' || current_schema(), 0))"))
-        metadata.create_all(conn)
-    return engine
+    from sqlalchemy.engine import make_url
+
+    from exchange.files import private_file, private_parent
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    private_parent(path)
+    private_file(path, create=True)
+    for suffix in ("-wal", "-shm", "-journal"):
+        private_file(path.with_name(path.name + suffix))
+
+
+def open_database(url: str) -> Engine:
+    """An engine on the database (its folder created for SQLite); no table is created here.
+
+    The schema comes from the migrations: exchange.schema.upgrade brings a database to head,
+    check_current refuses one that is not there.
+    """
+    if url.startswith("sqlite:///"):
+        _private_sqlite_files(url)
+    return make_engine(url)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,7 +21,7 @@ from sqlalchemy.orm import aliased
 from exchange.config import Config
 from exchange.csv_cells import guard_text_columns
 from exchange.db import emissions, records
-from exchange.files import write_atomic
+from exchange.files import private_dir, write_atomic
 from exchange.ledger import Fence, transaction, utcnow
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -95,8 +94,7 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
 
 def write_output(out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict) -> dict:
     """Parquet, CSV twin, then the manifest (last), each atomic and 0640; returns the manifest."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(out_dir, 0o750)
+    private_dir(out_dir, 0o750)  # the output folder too, when this creates it
     parquet, csv = _parquet_bytes(frame), _csv_bytes(frame)
     write_atomic(out_dir / f"{base}.parquet", parquet, mode=0o640)
     write_atomic(out_dir / f"{base}.csv", csv, mode=0o640)
@@ -188,14 +186,18 @@ def campaign_close(config: Config, engine: Engine, year: int, day: date | None =
     # in the snapshot, a record that replaced an earlier one says so
     nature = case((records.c.replaces_id.is_not(None), "RECTIFICATIVE"), else_="INITIALE").label("nature")
     columns = [c for c in records.c if c.name != "nature"] + [nature]
+    in_force = and_(records.c.kind == "RG", records.c.annee_reference == year, records.c.superseded.is_(False))
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(
-            select(*columns).where(and_(records.c.kind == "RG", records.c.annee_reference == year,
-                                        records.c.superseded.is_(False)))
-            .order_by(records.c.code_caf, records.c.siret_esat, records.c.nir)).mappings()]
-    snapshot = output_frame(rows, "RG")
+        cafs = [c for (c,) in conn.execute(select(records.c.code_caf).where(in_force).distinct()
+                                           .order_by(records.c.code_caf))]
     written = []
-    for (code_caf,), frame in sorted(snapshot.partition_by("code_caf", as_dict=True).items()):
+    for code_caf in cafs:  # one Caf at a time: memory stays that of the largest Caf, not the nation
+        with engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(
+                select(*columns).where(and_(in_force, records.c.code_caf == code_caf))
+                .order_by(records.c.siret_esat, records.c.nir)).mappings()]
+        frame = output_frame(rows, "RG")
+        del rows
         name = f"AAH-ESAT_RG-CAMPAGNE_{year}_{code_caf}_{day.strftime('%Y%m%d')}"
         with transaction(engine, fence) as conn:
             existing = conn.execute(select(emissions).where(emissions.c.name == name)).mappings().first()

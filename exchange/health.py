@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
 
-from exchange.db import anomalies, files, runs
-from exchange.ledger import ACQUITTE, as_utc, utcnow
+from exchange.db import anomalies, files, hab_imports, runs
+from exchange.ledger import QUARANTAINE, UNFINISHED_STATES, as_utc, utcnow
 from exchange.nodes import LEADER, list_nodes
 from exchange.transport.base import Transport, TransportError
 
 PARIS = ZoneInfo("Europe/Paris")
 JOBS = ("run", "collect", "nightly", "campaign")
+CYCLE_JOBS = ("run", "collect", "nightly", "replay")  # each resumes every unfinished file before collecting
 NIGHTLY_MAX_AGE = timedelta(hours=26)
 STUCK_AFTER = timedelta(hours=24)
 REJECTIONS_WINDOW = timedelta(hours=24)
@@ -32,6 +33,7 @@ class Health:
     source_error: str | None = None
     states: dict[str, int] = field(default_factory=dict)
     stuck: list[dict] = field(default_factory=list)
+    quarantined: list[dict] = field(default_factory=list)
     rejected_by_code: dict[str, int] = field(default_factory=dict)
     nodes: list[dict] = field(default_factory=list)  # scheduler nodes, leader first (exchange.nodes)
 
@@ -59,15 +61,11 @@ def _stamp(value: datetime) -> str:
 
 
 def _nightly_reasons(conn, now: datetime) -> list[str]:  # noqa: ANN001
-    """Last nightly that really ran (OK/ECHEC): failed, or older than 26 h; none at all only alerts
-    when the ledger shows runs older than 26 h (the service has been in use for a day without one)."""
+    """Last nightly that really ran (OK/ECHEC): none at all, failed, or older than 26 h."""
     last = _last_run(conn, "nightly", finished_only=True)
     if last is None:
-        first = conn.execute(select(func.min(runs.c.started_at))).scalar()
-        if first is not None and as_utc(first) < now - NIGHTLY_MAX_AGE:
-            return ["aucune exécution nightly réussie ou échouée enregistrée depuis plus de 26 h "
-                    "(le planificateur tourne-t-il ?)"]
-        return []
+        return ["aucune exécution nightly n'a encore eu lieu : les fichiers des Caf ne sont pas produits "
+                "(le planificateur tourne-t-il ?)"]
     reasons = []
     if last["statut"] == "ECHEC":
         reasons.append(f"la dernière exécution nightly (n° {last['id']}, {_stamp(last['debut'])}) a échoué : "
@@ -76,6 +74,30 @@ def _nightly_reasons(conn, now: datetime) -> list[str]:  # noqa: ANN001
         hours = int((now - last["debut"]).total_seconds() // 3600)
         reasons.append(f"la dernière exécution nightly (n° {last['id']}) date de {hours} h (plus de 26 h)")
     return reasons
+
+
+def _file_view(r) -> dict:  # noqa: ANN001 - a result mapping
+    return {"id": r["id"], "fichier": r["name"], "compte": r["account"], "etat": r["state"],
+            "depuis": as_utc(r["state_changed_at"]), "erreur": r["error"]}
+
+
+def _stuck(conn, now: datetime) -> tuple[list[dict], dict | None]:  # noqa: ANN001
+    """Unfinished files that a cycle which started after their last step did not finish (every cycle
+    resumes them first), or that have not moved for 24 h; and that cycle."""
+    last = conn.execute(select(runs).where(and_(runs.c.job.in_(CYCLE_JOBS), runs.c.status.in_(("OK", "ECHEC"))))
+                        .order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(1)).mappings().first()
+    limit = now - STUCK_AFTER
+    if last is not None:
+        limit = max(limit, as_utc(last["started_at"]))
+    rows = conn.execute(select(files).where(and_(files.c.state.in_(UNFINISHED_STATES),
+                                                 files.c.state_changed_at < limit)).order_by(files.c.id)).mappings()
+    stuck = [_file_view(r) for r in rows]
+    return stuck, (_run_view(last) if last is not None and stuck and
+                   any(s["depuis"] < as_utc(last["started_at"]) for s in stuck) else None)
+
+
+def _ids(items: list[dict]) -> str:
+    return ", ".join(str(i["id"]) for i in items[:10]) + ("…" if len(items) > 10 else "")
 
 
 def _depot(transport: Transport) -> dict[str, int]:
@@ -106,17 +128,25 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
         health.reasons += _nightly_reasons(conn, now)
         health.states = {state: n for state, n in conn.execute(
             select(files.c.state, func.count()).group_by(files.c.state).order_by(files.c.state)).all()}
-        stuck = conn.execute(select(files).where(and_(
-            files.c.state != ACQUITTE, files.c.state_changed_at < now - STUCK_AFTER)).order_by(files.c.id)).mappings()
-        health.stuck = [{"id": r["id"], "fichier": r["name"], "compte": r["account"], "etat": r["state"],
-                         "depuis": as_utc(r["state_changed_at"])} for r in stuck]
+        health.stuck, by_run = _stuck(conn, now)
+        health.quarantined = [_file_view(r) for r in conn.execute(
+            select(files).where(files.c.state == QUARANTAINE).order_by(files.c.id)).mappings()]
         health.rejected_by_code = _rejections(conn, now - REJECTIONS_WINDOW)
         health.nodes = [{"machine": n["host"], "pid": n["pid"], "role": n["role"], "depuis": n["role_since"],
                          "dernier_signe_de_vie": n["heartbeat_at"]} for n in list_nodes(conn)]
-    if health.stuck:
-        health.reasons.append(f"{len(health.stuck)} fichier(s) bloqué(s) depuis plus de 24 h "
-                              f"(n° {', '.join(str(s['id']) for s in health.stuck[:10])}"
-                              f"{'…' if len(health.stuck) > 10 else ''})")
+        extract = conn.execute(select(hab_imports.c.id).limit(1)).first()
+    if extract is None:
+        health.reasons.append("aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05) ; importez-le "
+                              "avec « esat-exchange habilitations import »")
+    if health.quarantined:
+        health.reasons.append(f"{len(health.quarantined)} fichier(s) en quarantaine (n° {_ids(health.quarantined)}) : "
+                              "voir « files show », puis « files replay » une fois le défaut corrigé")
+    if health.stuck and by_run is not None:
+        health.reasons.append(f"{len(health.stuck)} fichier(s) bloqué(s) en cours de traitement "
+                              f"(n° {_ids(health.stuck)}) : l'exécution n° {by_run['id']} du "
+                              f"{_stamp(by_run['debut'])} ne les a pas terminés")
+    elif health.stuck:
+        health.reasons.append(f"{len(health.stuck)} fichier(s) bloqué(s) depuis plus de 24 h (n° {_ids(health.stuck)})")
     if transport is not None:
         try:
             health.depot = _depot(transport)
@@ -145,9 +175,12 @@ def health_text(h: Health) -> str:
         lines.append(f"Fichiers en attente dans depot/ : {waiting}")
         lines += [f"  {account} : {n}" for account, n in h.depot.items() if n]
     lines.append("Fichiers par état : " + (", ".join(f"{s} {n}" for s, n in h.states.items()) or "aucun fichier"))
-    lines.append(f"Fichiers bloqués depuis plus de 24 h : {len(h.stuck)}")
+    lines.append(f"Fichiers bloqués en cours de traitement : {len(h.stuck)}")
     lines += [f"  n° {s['id']} {s['compte']}/{s['fichier']} : {s['etat']} depuis le {_stamp(s['depuis'])}"
               for s in h.stuck]
+    lines.append(f"Fichiers en quarantaine : {len(h.quarantined)}")
+    lines += [f"  n° {s['id']} {s['compte']}/{s['fichier']} depuis le {_stamp(s['depuis'])} : {s['erreur'] or ''}"
+              for s in h.quarantined]
     lines.append("Fichiers rejetés ces dernières 24 h, par code : "
                  + (", ".join(f"{c} × {n}" for c, n in h.rejected_by_code.items()) or "aucun"))
     lines += _nodes_text(h)
@@ -178,7 +211,8 @@ def health_json(h: Health) -> dict:
     return {
         "etat": "OK" if h.healthy else "ALERTE", "raisons": h.reasons, "verifie_le": h.checked_at,
         "dernieres_executions": h.last_runs, "depot": h.depot, "source_injoignable": h.source_error,
-        "fichiers_par_etat": h.states, "fichiers_bloques": h.stuck, "rejets_24h_par_code": h.rejected_by_code,
+        "fichiers_par_etat": h.states, "fichiers_bloques": h.stuck,
+        "fichiers_en_quarantaine": h.quarantined, "rejets_24h_par_code": h.rejected_by_code,
         "planificateur": h.nodes,
     }
 

@@ -2,7 +2,7 @@
 and storing the accepted records that the Caf outputs are built from."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import polars as pl
 from sqlalchemy import and_, insert, select, update
@@ -53,7 +53,8 @@ def _db_rows(accepted: pl.DataFrame, file_id: int, kind: str, received_at: datet
     ).with_columns(
         pl.lit(file_id).alias("file_id"), pl.lit(kind).alias("kind"),
         pl.lit(caf_gestionnaire, dtype=pl.String).alias("caf_gestionnaire"),
-        pl.lit(received_at).alias("received_at"), pl.lit(False).alias("superseded"),
+        pl.lit(received_at).alias("received_at"),
+        (pl.col("superseded") if "superseded" in accepted.columns else pl.lit(False)).alias("superseded"),
     )
     return frame.to_dicts()
 
@@ -68,21 +69,30 @@ def record_accepted(conn: Connection, *, file_id: int, kind: str, typed: pl.Data
     if kind == "RG":
         years = accepted["annee_reference"].unique().to_list()
         existing = pl.DataFrame(
-            conn.execute(select(records.c.id, records.c.nir, records.c.file_id, records.c.annee_reference).where(and_(
+            conn.execute(select(records.c.id, records.c.nir, records.c.file_id, records.c.annee_reference,
+                                records.c.received_at).where(and_(
                 records.c.kind == "RG", records.c.siret_esat == siret, records.c.annee_reference.in_(years),
                 records.c.superseded.is_(False),
             ))).all(),
-            schema={"old_id": pl.Int64, "nir": pl.String, "earlier_file": pl.Int64, "annee_reference": pl.Int32},
+            schema={"old_id": pl.Int64, "nir": pl.String, "earlier_file": pl.Int64, "annee_reference": pl.Int32,
+                    "old_received_at": pl.Datetime("us")},
             orient="row",
         )
         matched = accepted.select("ligne", "nir", pl.col("annee_reference").cast(pl.Int32)).join(
             existing, on=["nir", "annee_reference"], how="inner")
+        # « latest wins » by reception order: a replayed file never replaces what a later file brought
+        mine = (received_at.replace(tzinfo=None) if received_at.tzinfo is None
+                else received_at.astimezone(timezone.utc).replace(tzinfo=None))
+        later = pl.col("old_received_at").dt.replace_time_zone(None)
+        newer = matched.filter((later > mine) | ((later == mine) & (pl.col("earlier_file") > file_id)))
+        matched = matched.join(newer.select("ligne"), on="ligne", how="anti")
         extra = _history_anomalies(matched, "W05", "nir")
         old_ids = matched["old_id"].to_list()
         for i in range(0, len(old_ids), CHUNK):
             conn.execute(update(records).where(records.c.id.in_(old_ids[i:i + CHUNK])).values(superseded=True))
         with_replaced = accepted.join(matched.select("ligne", pl.col("old_id").alias("replaces_id")),
-                                      on="ligne", how="left", maintain_order="left")
+                                      on="ligne", how="left", maintain_order="left").with_columns(
+            pl.col("ligne").is_in(newer["ligne"].implode()).alias("superseded"))
         rows = _db_rows(with_replaced, file_id, kind, received_at, caf_gestionnaire)
     else:
         key = ["nir", "type_changement", "date_effet"]

@@ -86,8 +86,9 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
     tally = ledger.RunTally()
     run_id = None
     try:
-        # -- under the lock, before the run record: bring the schema to head here once branch `schema` lands
-        #    (exchange.schema.upgrade(engine)); nothing below may run on a schema that is behind.
+        # -- under the lock, before the run record: the place for `exchange.schema.upgrade(engine)` should the
+        #    upgrade move under the job lock (today `run`/`scheduler` call schema.open_upgraded before the job,
+        #    which serialises upgrades with its own exclusive lock).
         lock.begin_fencing()
         # the outer fence (leadership) decides whether the job starts; once started, the job's own lock fences
         # it, so that a leader handing over on SIGTERM lets its running job finish its file

@@ -1,8 +1,13 @@
 """The intake ledger: one row per received file with an explicit state, and one row per job run.
 
 File states, each committed before the side effect that follows it:
-RECU (local copy fsync'd and hashed) → ARCHIVE (source moved to archive/) → TRAITE (records,
-anomalies and statut stored) → ACQUITTE (comptes rendus written to retour/).
+RECLAME (reserved: depot/<name> is being moved to archive/<claim name>, nothing read yet) → RECU (the
+claimed file's local copy fsync'd and hashed, its archive name chosen) → ARCHIVE (the claim renamed to
+that name) → TRAITE (records, anomalies and statut stored) → ACQUITTE (comptes rendus written to retour/);
+QUARANTAINE when the project could not judge or answer a file (a defect): kept for a replay.
+
+Every state change is a named verb, an `UPDATE … WHERE id = :id AND state = :from` that raises
+LedgerConflict when no row moved: two writers can never both move one file.
 """
 from __future__ import annotations
 
@@ -18,10 +23,22 @@ from typing import Callable, Iterator
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from exchange.db import anomalies, files, runs
+from exchange.db import anomalies, files, records, runs
 
-RECU, ARCHIVE, TRAITE, ACQUITTE = "RECU", "ARCHIVE", "TRAITE", "ACQUITTE"
-UNFINISHED_STATES = (RECU, ARCHIVE, TRAITE)
+RECLAME, RECU, ARCHIVE, TRAITE, ACQUITTE = "RECLAME", "RECU", "ARCHIVE", "TRAITE", "ACQUITTE"
+QUARANTAINE = "QUARANTAINE"
+UNFINISHED_STATES = (RECLAME, RECU, ARCHIVE, TRAITE)
+ACCEPTED_STATUTS = ("ACCEPTE", "PARTIEL")  # a reception with at least one record accepted
+
+
+class JobAborted(RuntimeError):
+    """The job must stop at once, writing nothing more (its lock is lost, or the ledger moved under it);
+    never taken for a defect of one file."""
+
+
+class LedgerConflict(JobAborted):
+    """A state change found the file in another state than expected: nothing was changed (a defect,
+    or another writer moved it first)."""
 # Called first in every state-changing transaction of a job: raises when the job's lock is no longer held
 # (the holder was frozen and fenced off), so that a stale holder never writes.
 Fence = Callable[[Connection], None]
@@ -49,28 +66,104 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 # -- files ------------------------------------------------------------------------------------------
 
-def find_by_sha(conn: Connection, account: str, sha256: str) -> list[dict]:
-    """Every earlier reception of this content from this account, oldest first."""
-    rows = conn.execute(
-        select(files).where(and_(files.c.account == account, files.c.sha256 == sha256)).order_by(files.c.id)
-    ).mappings().all()
-    return [dict(r) for r in rows]
+def claim_name(file_id: int) -> str:
+    """The name under which reception `file_id` holds its file in archive/ until it is archived:
+    a dotfile (never listed as an upload), unique per reception."""
+    return f".reception-{file_id}.en-cours"
 
 
-def create_file(conn: Connection, *, account: str, name: str, sha256: str, size: int, stored_path: str,
-                kind: str | None, siret: str | None, processing_date: date, run_id: int | None,
-                duplicate_of: int | None = None) -> int:
+def find_by_sha(conn: Connection, account: str, sha256: str, other_than: int | None = None) -> list[dict]:
+    """Every other reception of this content from this account, oldest first."""
+    q = select(files).where(and_(files.c.account == account, files.c.sha256 == sha256))
+    if other_than is not None:
+        q = q.where(files.c.id != other_than)
+    return [dict(r) for r in conn.execute(q.order_by(files.c.id)).mappings().all()]
+
+
+def duplicate_target(earlier: list[dict]) -> dict | None:
+    """The reception a new copy of this content duplicates (rules.md F04, v1.1): the first one that had a
+    record accepted, else one still being processed (in this run); None when every earlier reception was
+    rejected whole or set aside: then the content is judged again."""
+    accepted = [e for e in earlier if e["statut"] in ACCEPTED_STATUTS and e["duplicate_of"] is None]
+    if accepted:
+        return accepted[0]
+    busy = [e for e in earlier if e["state"] in UNFINISHED_STATES and e["state"] != RECLAME]
+    return busy[0] if busy else None
+
+
+def _move(conn: Connection, file_id: int, from_states: tuple[str, ...], to: str, **values: object) -> None:
+    """The one way a file changes state: only from the expected states, loudly otherwise."""
+    result = conn.execute(update(files).where(and_(files.c.id == file_id, files.c.state.in_(from_states)))
+                          .values(state=to, state_changed_at=utcnow(), **values))
+    if result.rowcount != 1:
+        found = conn.execute(select(files.c.state).where(files.c.id == file_id)).scalar()
+        raise LedgerConflict(f"file {file_id}: expected state {'/'.join(from_states)} to move to {to}, found {found}")
+
+
+def reserve(conn: Connection, *, account: str, name: str, processing_date: date, run_id: int | None) -> int:
+    """A new reception in RECLAME, before its file is claimed; returns its id."""
     now = utcnow()
     result = conn.execute(insert(files).values(
-        account=account, name=name, sha256=sha256, size=size, stored_path=stored_path, kind=kind,
-        siret=siret, state=RECU, state_changed_at=now, received_at=now, processing_date=processing_date,
-        run_id=run_id, replays=0, duplicate_of=duplicate_of,
+        account=account, name=name, sha256=None, size=0, stored_path=None, state=RECLAME, state_changed_at=now,
+        received_at=now, processing_date=processing_date, run_id=run_id, replays=0, answers=0,
     ))
     return int(result.inserted_primary_key[0])
 
 
-def set_state(conn: Connection, file_id: int, state: str, **values: object) -> None:
-    conn.execute(update(files).where(files.c.id == file_id).values(state=state, state_changed_at=utcnow(), **values))
+def forget(conn: Connection, file_id: int) -> None:
+    """A reservation whose file vanished before it was claimed: nothing was received, the row goes."""
+    result = conn.execute(files.delete().where(and_(files.c.id == file_id, files.c.state == RECLAME)))
+    if result.rowcount != 1:
+        raise LedgerConflict(f"file {file_id}: only a RECLAME reservation can be forgotten")
+
+
+def received(conn: Connection, file_id: int, *, sha256: str | None, size: int, stored_path: str | None,
+             kind: str | None, siret: str | None, archived_name: str, duplicate_of: int | None) -> None:
+    """RECLAME → RECU: the claimed file is on local disk (or refused unread for its size: sha256 None)."""
+    _move(conn, file_id, (RECLAME,), RECU, sha256=sha256, size=size, stored_path=stored_path, kind=kind,
+          siret=siret, archived_name=archived_name, duplicate_of=duplicate_of, received_at=utcnow())
+
+
+def archived(conn: Connection, file_id: int) -> None:
+    """RECU → ARCHIVE: the claim was renamed to its archive name."""
+    _move(conn, file_id, (RECU,), ARCHIVE)
+
+
+def judged(conn: Connection, file_id: int, **values: object) -> None:
+    """ARCHIVE → TRAITE: records, anomalies and statut are stored (same transaction)."""
+    _move(conn, file_id, (ARCHIVE,), TRAITE, processed_at=utcnow(), **values)
+
+
+def acknowledged(conn: Connection, file_id: int) -> None:
+    """TRAITE → ACQUITTE: both comptes rendus are in retour/."""
+    _move(conn, file_id, (TRAITE,), ACQUITTE, answers=files.c.answers + 1)
+
+
+def quarantine(conn: Connection, file_id: int, error: str) -> None:
+    """An unfinished file the project could not judge or answer: set aside, its stored records removed
+    (nobody was answered about them, so they are never emitted), kept for a replay."""
+    _drop_records(conn, file_id)
+    _move(conn, file_id, UNFINISHED_STATES, QUARANTAINE, error=error[:2000])
+
+
+def reset_for_replay(conn: Connection, row: dict, run_id: int) -> None:
+    """ACQUITTE/QUARANTAINE → ARCHIVE for a replay: judged again from the kept local copy."""
+    if conn.execute(select(records.c.id).where(and_(records.c.file_id == row["id"],
+                                                    records.c.emission_id.is_not(None))).limit(1)).first():
+        raise LedgerConflict(f"file {row['id']}: its records were emitted, it cannot be replayed")
+    _drop_records(conn, row["id"])
+    conn.execute(anomalies.delete().where(anomalies.c.file_id == row["id"]))
+    _move(conn, row["id"], (ACQUITTE, QUARANTAINE), ARCHIVE, statut=None, code=None, error=None,
+          replays=(row["replays"] or 0) + 1, run_id=run_id)
+
+
+def _drop_records(conn: Connection, file_id: int) -> None:
+    """Remove a file's stored records; those it had replaced are the latest again."""
+    replaced = [r for (r,) in conn.execute(select(records.c.replaces_id).where(
+        and_(records.c.file_id == file_id, records.c.replaces_id.is_not(None))))]
+    if replaced:
+        conn.execute(update(records).where(records.c.id.in_(replaced)).values(superseded=False))
+    conn.execute(records.delete().where(records.c.file_id == file_id))
 
 
 def get_file(conn: Connection, file_id: int) -> dict | None:
@@ -78,28 +171,28 @@ def get_file(conn: Connection, file_id: int) -> dict | None:
     return dict(row) if row else None
 
 
+def get_files(conn: Connection, ids: list[int]) -> list[dict]:
+    """These files' rows, in id order."""
+    rows = []
+    for i in range(0, len(ids), 5000):
+        rows += conn.execute(select(files).where(files.c.id.in_(ids[i:i + 5000]))).mappings().all()
+    return sorted((dict(r) for r in rows), key=lambda r: r["id"])
+
+
 def unfinished_files(conn: Connection) -> list[dict]:
     rows = conn.execute(select(files).where(files.c.state.in_(UNFINISHED_STATES)).order_by(files.c.id)).mappings().all()
     return [dict(r) for r in rows]
 
 
-def previous_acknowledged(conn: Connection, account: str, name: str, before_id: int) -> int | None:
-    """The latest earlier reception of the same name whose comptes rendus were written."""
-    return conn.execute(
-        select(func.max(files.c.id)).where(and_(
-            files.c.account == account, files.c.name == name, files.c.id < before_id,
-            files.c.state == ACQUITTE,
-        ))
-    ).scalar()
-
-
-def later_reception(conn: Connection, account: str, name: str, after_id: int) -> int | None:
-    """A later reception of the same name, if any."""
-    return conn.execute(
-        select(func.min(files.c.id)).where(and_(
-            files.c.account == account, files.c.name == name, files.c.id > after_id,
-        ))
-    ).scalar()
+def latest_answered(conn: Connection, account: str, name: str) -> dict | None:
+    """The reception of this name whose comptes rendus are `<name>.CR.*` now: the latest that wrote a pair
+    (id, answers = how many pairs it wrote)."""
+    row = conn.execute(
+        select(files.c.id, files.c.answers).where(and_(
+            files.c.account == account, files.c.name == name, files.c.answers > 0,
+        )).order_by(files.c.id.desc()).limit(1)
+    ).mappings().first()
+    return dict(row) if row else None
 
 
 def store_anomalies(conn: Connection, file_id: int, frame) -> None:  # noqa: ANN001 - polars frame

@@ -3,27 +3,21 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import datetime, timezone
 
-# 15 characters of the NIR form (sex, year, month, département incl. 2A/2B, 6 digits, key)
-NIR_SHAPED = re.compile(r"\b[1-8]\d{4}(?:\d{2}|2[AB])\d{8}\b", re.IGNORECASE)
-
-
-def scrub(text: str) -> str:
-    """Mask every NIR-shaped run of characters as formats.md §6 does (5 characters, ********, key)."""
-    return NIR_SHAPED.sub(lambda m: m.group(0)[:5] + "********" + m.group(0)[-2:], text)
+from exchange.safe_text import safe_text, safe_value
+from schemas.masking import mask_nirs_in as scrub  # the last guard: anything NIR-shaped is masked
 
 
 class _Human(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "event", {}) or {}
         stamp = datetime.fromtimestamp(record.created, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        fields = " ".join(f"{k}={v}" for k, v in event.items() if v not in (None, ""))
-        line = f"{stamp} {record.levelname:<7} {record.getMessage()}" + (f" [{fields}]" if fields else "")
+        fields = " ".join(f"{k}={safe_text(str(v))}" for k, v in event.items() if v not in (None, ""))
+        line = f"{stamp} {record.levelname:<7} {safe_text(record.getMessage())}" + (f" [{fields}]" if fields else "")
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            line += "\n" + safe_text(self.formatException(record.exc_info), keep_lines=True)
         return scrub(line)
 
 
@@ -32,10 +26,11 @@ class _Json(logging.Formatter):
         event = getattr(record, "event", {}) or {}
         payload = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "message": record.getMessage(), **event,
+            "level": record.levelname, "message": safe_text(record.getMessage()),
+            **{k: safe_value(v) for k, v in event.items()},
         }
         if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
+            payload["exception"] = safe_text(self.formatException(record.exc_info), keep_lines=True)
         return scrub(json.dumps(payload, ensure_ascii=False, default=str))
 
 

@@ -9,6 +9,8 @@ from datetime import date, datetime
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
+from exchange.safe_text import safe_text, safe_value
+
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -19,7 +21,7 @@ def _cell(value: Any) -> str:
         return value.isoformat(timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return safe_text(str(value))
 
 
 def human_cell(value: Any) -> str:
@@ -35,7 +37,7 @@ def render(rows: Sequence[dict], columns: Sequence[str], fmt: str = "text", *, l
            title: str | None = None, empty: str = "Aucune ligne.") -> str:
     """rows as a French table (text), as CSV (`;`, header) or as JSON (a list of objects)."""
     if fmt == "json":
-        return json.dumps([{c: r.get(c) for c in columns} for r in rows], ensure_ascii=False, indent=2,
+        return json.dumps([{c: safe_value(r.get(c)) for c in columns} for r in rows], ensure_ascii=False, indent=2,
                           default=_cell) + "\n"
     if fmt == "csv":
         from exchange.csv_cells import guard_text
@@ -44,7 +46,7 @@ def render(rows: Sequence[dict], columns: Sequence[str], fmt: str = "text", *, l
         w = csv.writer(buf, delimiter=";", lineterminator="\n")
         w.writerow(columns)
         for r in rows:
-            w.writerow([guard_text(v) if isinstance(v, str) else _cell(v) for v in (r.get(c) for c in columns)])
+            w.writerow([guard_text(safe_text(v)) if isinstance(v, str) else _cell(v) for v in (r.get(c) for c in columns)])
         return buf.getvalue()
     labels = labels or {}
     if not rows:
@@ -53,11 +55,13 @@ def render(rows: Sequence[dict], columns: Sequence[str], fmt: str = "text", *, l
         from rich.console import Console
         from rich.table import Table
 
+        from rich.markup import escape
+
         table = Table(title=title)
         for c in columns:
             table.add_column(labels.get(c, c))
         for r in rows:
-            table.add_row(*[human_cell(r.get(c)) for c in columns])
+            table.add_row(*[escape(human_cell(r.get(c))) for c in columns])
         console = Console(file=io.StringIO(), width=200, force_terminal=True)
         console.print(table)
         return console.file.getvalue()

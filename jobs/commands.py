@@ -19,10 +19,10 @@ def _config_path(args: argparse.Namespace) -> str | None:
 
 
 def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
-    from exchange.db import open_database
+    from exchange.schema import open_upgraded
     from jobs.scheduler import serve
 
-    engine = open_database(config.database_url)
+    engine = open_upgraded(config.database_url)  # the scheduler brings the database to head itself
     try:
         return serve(config, _config_path(args), engine)
     except ConfigError as e:
@@ -33,11 +33,11 @@ def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    from exchange.db import open_database
     from exchange.health import check_health, health_json, health_text
+    from exchange.schema import open_current
     from exchange.transport.factory import open_transport
 
-    engine = open_database(config.database_url)
+    engine = open_current(config.database_url)
     try:
         health = check_health(engine, open_transport(config))
     finally:

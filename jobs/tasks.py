@@ -12,9 +12,9 @@ from typing import Callable
 
 from exchange import ledger
 from exchange.config import Config, load_config
-from exchange.db import open_database
 from exchange.job import JobContext, RunOutcome, run_locked
 from exchange.run import run_job, today_in_paris
+from exchange.schema import open_current
 
 log = logging.getLogger("esat_exchange")
 Stop = Callable[[], bool]
@@ -30,7 +30,7 @@ def _result(outcome: RunOutcome) -> dict:
 
 def _cycle(config_path: str | None, job: str, emit: bool, stop: Stop | None, fence: ledger.Fence | None) -> dict:
     config = _config(config_path)
-    engine = open_database(config.database_url)
+    engine = open_current(config.database_url)  # brought to head when the scheduler started
     try:
         return _result(run_job(config, engine, job=job, emit=emit, stop=stop, fence=fence))
     finally:
@@ -50,7 +50,7 @@ def nightly(config_path: str | None = None, stop: Stop | None = None, fence: led
 def campaign(config_path: str | None = None, stop: Stop | None = None, fence: ledger.Fence | None = None) -> dict:
     """The campaign files of the year just ended, under the `campaign` lock, recorded as a run."""
     config = _config(config_path)
-    engine = open_database(config.database_url)
+    engine = open_current(config.database_url)  # brought to head when the scheduler started
     try:
         return _result(close_campaign(config, engine, fence=fence))
     finally:

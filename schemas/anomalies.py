@@ -6,6 +6,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from schemas.catalogue import rule
+from schemas.masking import mask_nir
+
+__all__ = ["ANOMALY_SCHEMA", "Anomaly", "anomalies_frame", "mask_nir"]
 
 # One row per anomaly. `ligne` is null for file-wide anomalies (F.., W07, W09).
 ANOMALY_SCHEMA: dict[str, pl.DataType] = {
@@ -47,12 +50,3 @@ def anomalies_frame(items: list[Anomaly]) -> pl.DataFrame:
         [{k: getattr(a, k) for k in ANOMALY_SCHEMA} for a in items], schema=ANOMALY_SCHEMA
     )
 
-
-def mask_nir(nir: str | None) -> str:
-    """First 5 characters, ********, then the 2-character key; '' when absent."""
-    if not nir:
-        return ""
-    nir = nir.strip()
-    if len(nir) < 7:
-        return "*" * len(nir)
-    return nir[:5] + "********" + nir[-2:]

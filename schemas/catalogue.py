@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from schemas.masking import mask_nirs_in
+
 BLOCKING = "BLOQUANTE"
 NON_BLOCKING = "NON_BLOQUANTE"
 FILE_LEVEL = "FICHIER"
@@ -29,8 +31,9 @@ class Rule:
         return self.severity == BLOCKING
 
     def render(self, champ: str = "", detail: str = "") -> str:
-        """The French message with its placeholders filled."""
-        return self.message.replace("{champ}", champ or self.field).replace("{detail}", detail)
+        """The French message with its placeholders filled; a NIR-shaped value in them is masked."""
+        return self.message.replace("{champ}", mask_nirs_in(champ or self.field)).replace(
+            "{detail}", mask_nirs_in(detail))
 
 
 @cache

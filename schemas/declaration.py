@@ -77,7 +77,7 @@ def camel(name: str) -> str:
 
 
 FILE_NAME = re.compile(
-    r"^ESAT_(?P<siret>\d{14})_(?P<kind>RG|CA)_(?P<day>\d{8})_(?P<seq>\d{3})\.(?P<ext>(?i:csv|xml))$"
+    r"^ESAT_(?P<siret>[0-9]{14})_(?P<kind>RG|CA)_(?P<day>[0-9]{8})_(?P<seq>[0-9]{3})\.(?P<ext>(?i:csv|xml))$"
 )
 
 
@@ -94,7 +94,7 @@ class FileName:
 
 def parse_file_name(name: str) -> FileName | None:
     """The parts of a well-formed file name, or None (→ F02)."""
-    m = FILE_NAME.match(name)
+    m = FILE_NAME.fullmatch(name)
     if not m:
         return None
     try:

@@ -11,10 +11,11 @@ from exchange.config import Config
 from tests.conftest import EXAMPLES, make_config
 
 
-def seed_examples(base: Path, db_url: str | None = None, **sections) -> Config:
-    """base/drop = the spec's example drop area; returns a matching configuration (settle 0)."""
+def seed_examples(base: Path, db_url: str | None = None, *, upgrade: bool = True, **sections) -> Config:
+    """base/drop = the spec's example drop area; returns a matching configuration (settle 0), its
+    database brought to head unless upgrade=False."""
     shutil.copytree(EXAMPLES / "drop", base / "drop")
-    cfg = make_config(base, db_url, **sections)
+    cfg = make_config(base, db_url, upgrade=upgrade, **sections)
     write_config(base / "esat-exchange.toml", cfg)
     return cfg
 

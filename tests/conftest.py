@@ -32,15 +32,30 @@ def pg_url():
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """The same test on SQLite and on PostgreSQL."""
+def blank_db_url(request, tmp_path):
+    """An empty database (no table, no revision), on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'exchange.db'}"
     return request.getfixturevalue("pg_url")
 
 
-def make_config(base: Path, db_url: str | None = None, **sections) -> Config:
-    """A configuration rooted in `base` (drop area base/drop, settle 0), with overrides per section."""
+@pytest.fixture
+def db_url(blank_db_url):
+    """The same test on SQLite and on PostgreSQL, the database brought to head (`db upgrade`)."""
+    upgrade_database(blank_db_url)
+    return blank_db_url
+
+
+def upgrade_database(url: str) -> None:
+    """Bring the database at `url` to head, as `esat-exchange db upgrade` does."""
+    from exchange.schema import open_upgraded
+
+    open_upgraded(url).dispose()
+
+
+def make_config(base: Path, db_url: str | None = None, *, upgrade: bool = True, **sections) -> Config:
+    """A configuration rooted in `base` (drop area base/drop, settle 0), with overrides per section;
+    its database is brought to head first (unless upgrade=False), as an operator runs `db upgrade`."""
     data = {
         "database": {"url": db_url or f"sqlite:///{base / 'exchange.db'}"},
         "source": {"kind": "local", "root": "drop", "settle_seconds": 0},
@@ -49,7 +64,10 @@ def make_config(base: Path, db_url: str | None = None, **sections) -> Config:
     }
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)
-    return parse_config(data, base)
+    config = parse_config(data, base)
+    if upgrade:
+        upgrade_database(config.database_url)
+    return config
 
 
 @pytest.fixture

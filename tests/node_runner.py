@@ -11,13 +11,13 @@ import exchange.cycle
 
 def main(argv: list[str]) -> int:
     slow = float(os.environ.get("ESAT_TEST_SLOW_FILE", "0"))
-    receive = exchange.cycle.receive
+    take = exchange.cycle._take
 
-    def slow_receive(ctx, entry):  # noqa: ANN001, ANN202
-        time.sleep(slow)
-        return receive(ctx, entry)
+    def slow_take(ctx, entries):  # noqa: ANN001, ANN202 - each file takes a while to come in
+        time.sleep(slow * len(entries))
+        return take(ctx, entries)
 
-    exchange.cycle.receive = slow_receive
+    exchange.cycle._take = slow_take
     exchange.cycle.BATCH_FILES = 2  # small batches: a kill lands between acknowledged files
     if "scheduler" not in argv:
         from exchange.cli import main as cli
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     from apscheduler.triggers.cron import CronTrigger
 
     from exchange.config import load_config
-    from exchange.db import open_database
+    from exchange.schema import open_upgraded
     from exchange.logs import setup_logging
     from jobs.scheduler import serve
 
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     setup_logging("json", "INFO")
     config = load_config(config_path)
     every = int(os.environ.get("ESAT_TEST_NIGHTLY_EVERY", "2"))
-    return serve(config, config_path, open_database(config.database_url),
+    return serve(config, config_path, open_upgraded(config.database_url),
                  triggers={"nightly": CronTrigger(second=f"*/{every}")})
 
 

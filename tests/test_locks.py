@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from exchange.config import ConfigError
-from exchange.db import hab_imports, open_database, runs
+from exchange.db import hab_imports, runs
+from exchange.schema import open_upgraded
 from exchange.job import run_locked
 from exchange.ledger import transaction
 from exchange.locks import LockLost, LockTimings, holding, try_lock
@@ -36,7 +37,7 @@ def run_rows(engine, job: str) -> list[dict]:  # noqa: ANN001
 
 
 def test_a_lock_is_exclusive_and_released(db_url):
-    engine = open_database(db_url)
+    engine = open_upgraded(db_url)
     first = try_lock(engine, "cycle", FAST)
     assert first is not None
     assert try_lock(engine, "cycle", FAST) is None  # even from the same process
@@ -50,7 +51,7 @@ def test_a_lock_is_exclusive_and_released(db_url):
 
 
 def test_a_lock_dies_with_its_holder_killed(db_url):
-    engine = open_database(db_url)
+    engine = open_upgraded(db_url)
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, db_url], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "HELD"
@@ -66,7 +67,7 @@ def test_a_lock_dies_with_its_holder_killed(db_url):
 
 
 def test_a_holder_whose_lock_connection_was_dropped_writes_nothing(pg_url):
-    engine = open_database(pg_url)
+    engine = open_upgraded(pg_url)
     stale = try_lock(engine, "cycle", FAST)
     stale.begin_fencing()
     with transaction(engine, stale.check) as conn:  # while held, a fenced transaction writes
@@ -98,7 +99,7 @@ def test_a_holder_whose_lock_connection_was_dropped_writes_nothing(pg_url):
 def test_a_new_holder_waits_for_the_stale_holders_open_transaction(pg_url):
     """The bump waits on the token row a stale holder's open transaction read FOR SHARE: that transaction
     commits first (the new holder starts after it) — it can never pass its check while the new holder writes."""
-    engine = open_database(pg_url)
+    engine = open_upgraded(pg_url)
     stale = try_lock(engine, "cycle", FAST)
     stale.begin_fencing()
     stale_tx = engine.connect()
@@ -123,7 +124,7 @@ def test_a_new_holder_waits_for_the_stale_holders_open_transaction(pg_url):
 
 def test_a_frozen_transaction_is_ended_by_the_server(pg_url):
     """A holder frozen inside a fenced transaction cannot block the next holder forever."""
-    engine = open_database(pg_url)
+    engine = open_upgraded(pg_url)
     stale = try_lock(engine, "cycle", LockTimings(0.5, 3, 1))
     stale.begin_fencing()
     frozen = engine.connect()
@@ -140,7 +141,7 @@ def test_a_frozen_transaction_is_ended_by_the_server(pg_url):
 
 def test_a_lost_lock_ends_the_job_without_writing_and_the_next_run_closes_it(pg_url, tmp_path):
     config = make_config(tmp_path, pg_url)
-    engine = open_database(pg_url)
+    engine = open_upgraded(pg_url)
 
     def work(ctx) -> None:  # noqa: ANN001
         with engine.connect() as conn:
@@ -164,7 +165,7 @@ def test_campaign_close_by_hand_is_a_recorded_run_and_refused_while_held(tmp_pat
     seed_examples(tmp_path, db_url)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
-    engine = open_database(db_url)
+    engine = open_upgraded(db_url)
     code, out, err = cli(tmp_path, "campaign", "close", "--year", "2025")
     assert code == 0, err
     assert "Fichiers de campagne 2025 écrits" in out
@@ -180,7 +181,7 @@ def test_campaign_close_by_hand_is_a_recorded_run_and_refused_while_held(tmp_pat
 
 def test_two_habilitations_imports_at_once_are_serialised(tmp_path, db_url):
     seed_examples(tmp_path, db_url)
-    engine = open_database(db_url)
+    engine = open_upgraded(db_url)
     results: list[tuple[int, str, str]] = []
     with holding(engine, "habilitations") as held:  # a first import is running
         assert held is not None

@@ -5,14 +5,14 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from exchange import nodes
-from exchange.db import open_database
+from exchange.schema import open_upgraded
 from exchange.locks import holding
 from tests.areas import cli, seed_examples
 
 
 def test_status_shows_the_leader_and_the_standbys(tmp_path, db_url):
     seed_examples(tmp_path, db_url)
-    engine = open_database(db_url)
+    engine = open_upgraded(db_url)
     code, out, _ = cli(tmp_path, "status")
     assert "Planificateur : aucun nœud enregistré" in out
     since = datetime(2026, 12, 2, 1, 3, 12, tzinfo=timezone.utc)
@@ -39,7 +39,7 @@ def test_a_deposed_leader_cannot_beat_as_leader(tmp_path, pg_url):
 
     from exchange.locks import LockLost, try_lock
 
-    engine = open_database(pg_url)
+    engine = open_upgraded(pg_url)
     old = try_lock(engine, "scheduler")
     old.begin_fencing()
     now = datetime.now(timezone.utc)

@@ -94,22 +94,23 @@ def test_habilitation_failure_rejects_then_replay_emits(tmp_path, case, db_url):
     assert (tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.{file_id}.CR.xml").exists()
 
 
-def test_replay_of_emitted_file_is_refused(tmp_path):
+def test_replay_of_an_accepted_file_is_refused(tmp_path):
     seed_examples(tmp_path)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    runs_before = cli(tmp_path, "runs", "list", "--format", "json")[1]
     code, out, err = cli(tmp_path, "files", "replay", "1")
     assert code == 1
-    assert "déjà des enregistrements transmis" in err
+    assert err == ("Rejeu impossible : le fichier n° 1 (ACCEPTE) ne peut pas être rejoué : seul un fichier rejeté "
+                   "en entier pour une habilitation (codes H01 à H07) ou pour F06, ou mis en quarantaine, peut "
+                   "l'être ; pour corriger des enregistrements, l'Esat envoie un nouveau fichier.\n")
+    assert cli(tmp_path, "runs", "list", "--format", "json")[1] == runs_before  # nothing ran
 
 
 def test_replay_while_a_cycle_runs_elsewhere_says_so(tmp_path):
     from exchange.locks import holding
     from exchange.db import open_database
-    cfg = seed_examples(tmp_path)
-    assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
-    (tmp_path / "drop" / "esat-seine" / "depot" / SEINE_RG).unlink()
-    (tmp_path / "drop" / "esat-seine" / "depot" / "x.csv").write_text("x")
+    cfg = seed_examples(tmp_path)  # no habilitation extract yet: every file is H05, hence replayable
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
     with holding(open_database(cfg.database_url), "cycle") as held:
         assert held is not None

@@ -41,7 +41,7 @@ from exchange.logs import setup_logging
 from jobs.scheduler import serve
 
 config_path, slow_cycle, slow_file = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-collect, receive = exchange.run.collect, exchange.cycle.receive
+collect, receive = exchange.run.collect, exchange.cycle._take
 
 def slow_collect(ctx):
     time.sleep(slow_cycle)
@@ -51,7 +51,7 @@ def slow_receive(ctx, entry):  # each file takes a while to come in
     time.sleep(slow_file)
     return receive(ctx, entry)
 
-exchange.run.collect, exchange.cycle.receive = slow_collect, slow_receive
+exchange.run.collect, exchange.cycle._take = slow_collect, slow_receive
 exchange.cycle.BATCH_FILES = 2  # small batches, so that a stop comes between two of them
 setup_logging("json", "INFO")
 config = load_config(config_path)

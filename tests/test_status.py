@@ -60,11 +60,25 @@ def test_healthy_after_a_nightly(area):
     assert data["fichiers_par_etat"] == {"ACQUITTE": 3}
 
 
-def test_fresh_install_is_healthy(area):
-    base, _ = area
+def test_fresh_install_alerts_until_a_nightly_ran(area):
+    base, engine = area
     code, out, _ = status(base)
-    assert code == 0 and out.startswith("ÉTAT : OK\n")
+    assert code == 1
+    assert out.splitlines()[:2] == ["ÉTAT : ALERTE", "- aucune exécution nightly n'a encore eu lieu : les fichiers "
+                                    "des Caf ne sont pas produits (le planificateur tourne-t-il ?)"]
     assert "nightly   aucune" in out
+    add_run(engine, "nightly", "OK", hours_ago=1)
+    assert status(base)[0] == 0
+
+
+def test_no_habpps_extract_imported_alerts(tmp_path, db_url):
+    seed_examples(tmp_path, db_url)
+    engine = open_database(db_url)
+    add_run(engine, "nightly", "OK", hours_ago=1)
+    code, out, _ = status(tmp_path)
+    assert code == 1
+    assert out.splitlines()[1] == ("- aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05) ; "
+                                   "importez-le avec « esat-exchange habilitations import »")
 
 
 def test_last_nightly_failed(area):
@@ -109,30 +123,54 @@ def test_no_nightly_while_in_service_for_days(area):
 def test_file_stuck_in_traite_for_two_days(area):
     base, engine = area
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
-    add_run(engine, "nightly", "OK", hours_ago=1)
     with engine.begin() as conn:
         conn.execute(update(files).where(files.c.id == 2).values(
             state="TRAITE", state_changed_at=utcnow() - timedelta(days=2)))
         conn.execute(update(files).where(files.c.id == 3).values(  # stuck, but only for 20 h: not yet
             state="RECU", state_changed_at=utcnow() - timedelta(hours=20)))
+        conn.execute(runs.delete())  # no cycle ran since: only the 24 h rule applies
     code, out, _ = status(base)
     assert code == 1
-    assert out.splitlines()[1] == "- 1 fichier(s) bloqué(s) depuis plus de 24 h (n° 2)"
-    assert "Fichiers bloqués depuis plus de 24 h : 1" in out
-    code, out, _ = status(base, "json")
-    stuck = json.loads(out)["fichiers_bloques"]
+    assert "- 1 fichier(s) bloqué(s) depuis plus de 24 h (n° 2)" in out.splitlines()
+    assert "Fichiers bloqués en cours de traitement : 1" in out
+    stuck = json.loads(status(base, "json")[1])["fichiers_bloques"]
     assert [(s["id"], s["etat"]) for s in stuck] == [(2, "TRAITE")]
 
 
-def test_quarantined_file_alerts_after_a_day(area):
+def test_file_not_finished_by_the_last_run_alerts_at_once(area):
+    base, engine = area
+    assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
+    with engine.begin() as conn:
+        conn.execute(runs.delete())
+    add_run(engine, "nightly", "OK", hours_ago=2)
+    with engine.begin() as conn:
+        conn.execute(update(files).where(files.c.id == 2).values(
+            state="TRAITE", state_changed_at=utcnow() - timedelta(hours=3)))
+        conn.execute(update(files).where(files.c.id == 3).values(  # changed after the last run started: in hand
+            state="RECU", state_changed_at=utcnow() - timedelta(minutes=30)))
+    code, out, _ = status(base)
+    assert code == 1
+    nightly = json.loads(status(base, "json")[1])["dernieres_executions"]["nightly"]
+    line = out.splitlines()[1]
+    assert line.startswith(f"- 1 fichier(s) bloqué(s) en cours de traitement (n° 2) : l'exécution n° {nightly['id']} du ")
+    assert line.endswith(" ne les a pas terminés")
+    assert "Fichiers bloqués en cours de traitement : 1" in out
+    stuck = json.loads(status(base, "json")[1])["fichiers_bloques"]
+    assert [(s["id"], s["etat"]) for s in stuck] == [(2, "TRAITE")]
+
+
+def test_quarantined_file_alerts_at_once(area):
     base, engine = area
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
     add_run(engine, "nightly", "OK", hours_ago=1)
     with engine.begin() as conn:
         conn.execute(update(files).where(files.c.id == 4).values(
-            state="QUARANTAINE", state_changed_at=utcnow() - timedelta(hours=25)))
+            state="QUARANTAINE", state_changed_at=utcnow(), error="ValueError: défaut"))
     code, out, _ = status(base)
-    assert code == 1 and "(n° 4)" in out.splitlines()[1]
+    assert code == 1
+    assert out.splitlines()[1] == ("- 1 fichier(s) en quarantaine (n° 4) : voir « files show », puis « files replay » "
+                                   "une fois le défaut corrigé")
+    assert "Fichiers en quarantaine : 1" in out and "ValueError: défaut" in out
 
 
 def test_unreachable_drop_area(area):

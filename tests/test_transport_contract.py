@@ -150,7 +150,9 @@ def test_unsafe_names_are_refused_and_left_in_place(drop, tmp_path):
         with pytest.raises(TransportError):
             t.fetch(forged, tmp_path / "forged")
         with pytest.raises(TransportError):
-            t.archive("alice", "..x..", "1")
+            t.claim("alice", "..x..", ".reception-1.en-cours")
+        with pytest.raises(TransportError):
+            t.archive_claim("alice", ".reception-1.en-cours", "../../mallory/archive/x")
         with pytest.raises(TransportError):
             t.write_retour("alice", "../depot/evil.csv", b"evil")
         with pytest.raises(TransportError):
@@ -190,29 +192,70 @@ def test_fetch_of_a_vanished_file_raises(drop, tmp_path):
     assert (tmp_path / "next").read_bytes() == b"next"
 
 
-def test_archive_moves_creates_archive_and_suffixes_a_taken_name(drop):
+def test_claim_moves_the_file_out_of_depot_before_it_is_read(drop, tmp_path):
     drop.put("alice", "f.csv", b"first")
     with drop.make() as t:
-        assert t.archive("alice", "f.csv", "1") == "f.csv"
+        claimed = t.claim("alice", "f.csv", ".reception-1.en-cours")
+        assert (claimed.name, claimed.folder, claimed.size, claimed.regular) == (".reception-1.en-cours", "archive", 5, True)
         assert not (drop.root / "alice" / "depot" / "f.csv").exists()
-        assert (drop.root / "alice" / "archive" / "f.csv").read_bytes() == b"first"
-        drop.put("alice", "f.csv", b"second")
-        assert t.archive("alice", "f.csv", "2") == "f.csv.2"
-        assert (drop.root / "alice" / "archive" / "f.csv").read_bytes() == b"first"
-        assert (drop.root / "alice" / "archive" / "f.csv.2").read_bytes() == b"second"
-        drop.put("alice", "f.csv", b"third")
-        with pytest.raises(TransportError):  # both names taken: nothing is overwritten
-            t.archive("alice", "f.csv", "2")
-        assert (drop.root / "alice" / "depot" / "f.csv").read_bytes() == b"third"
-        assert (drop.root / "alice" / "archive" / "f.csv.2").read_bytes() == b"second"
-        assert t.archive("alice", "f.csv", "3") == "f.csv.3"
+        # a new upload of the same name is a new file: the claimed one is what gets read
+        drop.put("alice", "f.csv", b"second upload")
+        t.fetch(claimed, tmp_path / "copy")
+        assert (tmp_path / "copy").read_bytes() == b"first"
+        # claiming again (a run resumed after a crash) finds the claim, and leaves the new upload alone
+        again = t.claim("alice", "f.csv", ".reception-1.en-cours")
+        assert again.size == 5 and (drop.root / "alice" / "depot" / "f.csv").read_bytes() == b"second upload"
+        assert t.claim("alice", "missing.csv", ".reception-2.en-cours") is None
 
 
-def test_archive_of_a_vanished_file_returns_none(drop):
-    drop.put("alice", "here.csv")
+def test_archive_claim_never_replaces_and_a_repeat_finds_it_done(drop):
+    drop.put("alice", "f.csv", b"old", folder="archive")
+    drop.put("alice", "f.csv", b"new")
     with drop.make() as t:
-        assert t.archive("alice", "missing.csv", "1") is None
-    assert not (drop.root / "alice" / "archive" / "missing.csv").exists()
+        assert t.free_archive_name("alice", "f.csv", "2") == "f.csv.2"
+        assert t.free_archive_name("alice", "g.csv", "3") == "g.csv"
+        t.claim("alice", "f.csv", ".reception-2.en-cours")
+        with pytest.raises(TransportError):  # the name is taken: nothing is overwritten
+            t.archive_claim("alice", ".reception-2.en-cours", "f.csv")
+        assert t.archive_claim("alice", ".reception-2.en-cours", "f.csv.2") is True
+        assert t.archive_claim("alice", ".reception-2.en-cours", "f.csv.2") is True  # repeated after a crash
+        assert t.archive_claim("alice", ".reception-9.en-cours", "nothing.csv") is False
+    archive = drop.root / "alice" / "archive"
+    assert sorted(p.name for p in archive.iterdir()) == ["f.csv", "f.csv.2"]
+    assert (archive / "f.csv").read_bytes() == b"old" and (archive / "f.csv.2").read_bytes() == b"new"
+
+
+def test_fetch_many_copies_each_and_reports_each_failure(drop, tmp_path):
+    from exchange.transport.base import FileTooLarge
+
+    payloads = {f"f{i}.csv": os.urandom(300 + 70_000 * (i % 3)) for i in range(12)}
+    for name, data in payloads.items():
+        drop.put("alice", name, data)
+    drop.put("alice", "big.csv", b"y" * 300_000)
+    with drop.make() as t:
+        ready = {e.name: e for e in t.list_depot("alice", NOW, 0).ready}
+        gone = Entry("alice", "gone.csv", 5, OLD, True)
+        jobs = [(ready[n], tmp_path / n) for n in payloads] + [(ready["big.csv"], tmp_path / "big"),
+                                                               (gone, tmp_path / "gone")]
+        results = t.fetch_many(jobs, max_bytes=200_000)
+    assert results[:12] == [None] * 12
+    assert isinstance(results[12], FileTooLarge) and results[12].size == 300_000
+    assert isinstance(results[13], TransportError)
+    for name, data in payloads.items():
+        assert (tmp_path / name).read_bytes() == data
+
+
+def test_fetch_stops_at_the_size_limit(drop, tmp_path):
+    from exchange.transport.base import FileTooLarge
+
+    drop.put("alice", "big.csv", b"x" * 5000)
+    with drop.make() as t:
+        entry = t.list_depot("alice", NOW, 0).ready[0]
+        with pytest.raises(FileTooLarge) as caught:
+            t.fetch(entry, tmp_path / "big", max_bytes=4096)
+        assert caught.value.size == 5000
+        t.fetch(entry, tmp_path / "ok", max_bytes=5000)
+    assert (tmp_path / "ok").read_bytes() == b"x" * 5000
 
 
 def test_write_retour_is_atomic_and_replaces(drop):
@@ -230,13 +273,14 @@ def test_write_retour_is_atomic_and_replaces(drop):
     assert (retour / "f.csv.CR.csv").stat().st_mode & 0o777 == 0o644
 
 
-def test_rename_retour(drop):
+def test_rename_retour_never_overwrites_a_kept_compte_rendu(drop):
     drop.put("alice", "f.csv")
     with drop.make() as t:
         t.write_retour("alice", "f.csv.CR.csv", b"old")
         assert t.rename_retour("alice", "f.csv.CR.csv", "f.csv.7.CR.csv") is True
         assert t.rename_retour("alice", "nothing.CR.csv", "nothing.8.CR.csv") is False
         t.write_retour("alice", "f.csv.CR.csv", b"new")
+        assert t.rename_retour("alice", "f.csv.CR.csv", "f.csv.7.CR.csv") is False  # already kept: left alone
     retour = drop.root / "alice" / "retour"
     assert (retour / "f.csv.7.CR.csv").read_bytes() == b"old"
     assert (retour / "f.csv.CR.csv").read_bytes() == b"new"
@@ -273,8 +317,10 @@ def test_a_whole_run_only_writes_in_retour_and_archive(drop, tmp_path):
     with drop.make() as t:
         for account in t.accounts():
             for entry in t.list_depot(account, NOW, 0).ready:
-                t.fetch(entry, tmp_path / f"{account}-{entry.name}")
-                assert t.archive(account, entry.name, "9") == entry.name
+                claimed = t.claim(account, entry.name, ".reception-9.en-cours")
+                t.fetch(claimed, tmp_path / f"{account}-{entry.name}")
+                assert t.free_archive_name(account, entry.name, "9") == entry.name
+                assert t.archive_claim(account, ".reception-9.en-cours", entry.name) is True
                 archived.add(f"{account}/depot/{entry.name}")
                 t.write_retour(account, entry.name + ".CR.csv", b"cr")
         assert t.rename_retour("bob", "old.CR.csv", "old.5.CR.csv") is True

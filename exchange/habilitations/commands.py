@@ -10,12 +10,12 @@ from typing import TextIO
 import polars as pl
 
 from exchange.config import Config
-from exchange.db import open_database
 from exchange.habilitations.extract import TABLES
 from exchange.habilitations.migration import (
     REPORT_COLUMNS, SEPARATOR, MigrationError, migration_report, report_rows, write_migration_csv,
 )
 from exchange.habilitations.store import import_extract
+from exchange.schema import open_current
 
 
 def _actor() -> str | None:
@@ -53,7 +53,7 @@ def cmd_habilitations_import(args: argparse.Namespace, config: Config, out: Text
     from exchange.job import JobContext, run_locked
 
     out = out or sys.stdout
-    engine = open_database(config.database_url)
+    engine = open_current(config.database_url)
     results = []
 
     def import_under_lock(ctx: JobContext) -> str | None:

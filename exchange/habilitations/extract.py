@@ -53,8 +53,8 @@ MAX_LENGTHS: dict[str, int] = {
 PAD_WIDTHS: dict[str, int] = {
     "siret": 14, "siret_convention_mcp": 14, "siret_bulletin_esat": 14, "code_caf": 2, "departement": 2,
 }
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_FR = re.compile(r"^\d{2}/\d{2}/\d{4}$")
+_ISO = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_FR = re.compile(r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$")
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,9 @@ def siret_defect(value: str) -> str | None:
 def parse_date(value: str) -> date | None:
     """AAAA-MM-JJ or JJ/MM/AAAA → date; None when neither or not a real day."""
     try:
-        if _ISO.match(value):
+        if _ISO.fullmatch(value):
             return date.fromisoformat(value)
-        if _FR.match(value):
+        if _FR.fullmatch(value):
             return date(int(value[6:]), int(value[3:5]), int(value[:2]))
     except ValueError:
         return None

@@ -12,6 +12,9 @@ from schemas.anomalies import Anomaly
 from schemas.declaration import Kind, columns, required
 
 CP1252 = "windows-1252"
+# A header has 20 columns at most (plus the empty ones a spreadsheet may add): more is a flood, refused
+# before any table is built (a frame of a million columns takes minutes while holding the cycle lock).
+MAX_HEADER_FIELDS = 256
 
 
 def decode(data: bytes) -> tuple[str, str] | None:
@@ -112,8 +115,10 @@ def match_header(header: list[str], kind: Kind) -> list[str | None] | Anomaly:
     known = columns(kind)
     names = [h.strip().lower() for h in header]
     unknown = [h.strip() for h, n in zip(header, names) if n and n not in known]
+    if unknown and not any(n in known for n in names):  # a forgotten header: never quote that record
+        return Anomaly.of("F03", "entete_absente")
     if unknown:
-        return Anomaly.of("F03", "colonne_inconnue", detail=", ".join(unknown))
+        return Anomaly.of("F03", "colonne_inconnue", detail=quoted_names(unknown))
     seen: set[str] = set()
     doubles = [n for n in names if n and (n in seen or seen.add(n))]
     if doubles:
@@ -122,6 +127,20 @@ def match_header(header: list[str], kind: Kind) -> list[str | None] | Anomaly:
     if missing:
         return Anomaly.of("F03", "colonne_manquante", detail=", ".join(missing))
     return [n or None for n in names]
+
+
+def header_width(text: str) -> int:
+    """The number of `;`-separated fields of the first non-blank line (an upper bound when it holds quotes)."""
+    for line in io.StringIO(text, newline=None):  # lazily, line by line (CRLF, LF or CR)
+        if line.replace(";", "").strip():
+            return line.count(";") + 1
+    return 0
+
+
+def quoted_names(names: list[str], most: int = 5, longest: int = 40) -> str:
+    """Header names as a message quotes them: at most `most`, each cut at `longest` characters."""
+    shown = [n if len(n) <= longest else n[:longest] + "…" for n in names[:most]]
+    return ", ".join(shown) + (f"… ({len(names)} en tout)" if len(names) > most else "")
 
 
 def read_csv(data: bytes, kind: Kind) -> ReadResult:
@@ -138,6 +157,9 @@ def read_csv(data: bytes, kind: Kind) -> ReadResult:
         return refused(Anomaly.of("F01", "illisible", detail="ni UTF-8 ni Windows-1252"))
     text, encoding = decoded
     notes = [Anomaly.of("W07")] if encoding == CP1252 else []
+    if (width := header_width(text)) > MAX_HEADER_FIELDS:
+        return refused(Anomaly.of("F03", "colonne_inconnue", detail=f"{width} colonnes (au plus {MAX_HEADER_FIELDS})"),
+                       encoding, notes)
     table = quoted_table(text) if '"' in text else plain_table(text)
     if isinstance(table, Anomaly):
         return refused(table, encoding, notes)

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import codecs
 import re
+from functools import cache
+
+from lxml import etree
 
 from exchange.reading.text import UTF8_BOM, WIDE_BOMS
 from schemas.anomalies import Anomaly
@@ -60,10 +63,39 @@ def xml_encoding(data: bytes) -> tuple[str, int, str] | Anomaly:
         return "utf-8", 0, "utf-8"
     declared = m[1].decode("ascii")
     try:
-        name = codecs.lookup(declared).name
+        info = codecs.lookup(declared)
     except LookupError:
         return Anomaly.of("F01", "illisible", detail=f"encodage « {declared} » inconnu")
-    if name.startswith(("utf-16", "utf-32")) or name == "utf-8":
+    name = info.name
+    if not is_character_encoding(info, declared):
+        return Anomaly.of("F01", "illisible", detail=f"« {declared} » n'est pas un encodage de caractères accepté")
+    if name.startswith(("utf-16", "utf-32")) or name in ("utf-8", "utf-8-sig"):
         # No UTF-16/32 signature was found: the bytes are ASCII-compatible, read them as UTF-8.
         return "utf-8", 0, "utf-8"
     return name, 0, "windows-1252" if name == "cp1252" else name
+
+
+def is_character_encoding(info: codecs.CodecInfo, declared: str) -> bool:
+    """True for a real character set: a Python text codec that libxml2 also knows by that name.
+
+    Python's codec registry also holds bytes-to-bytes transforms (base64, hex, zlib, bz2, uu,
+    quopri, rot13: `_is_text_encoding` false) and text codecs that are not character sets
+    (punycode, idna, unicode_escape, undefined): an XML declaration naming one is refused, as a
+    conforming XML processor refuses an encoding it does not support.
+    """
+    if not getattr(info, "_is_text_encoding", True):
+        return False
+    if info.name.startswith(("utf-8", "utf-16", "utf-32")):
+        return True
+    return _libxml2_knows(declared) or _libxml2_knows(info.name)
+
+
+@cache
+def _libxml2_knows(name: str) -> bool:
+    """Whether libxml2 (with its iconv) parses a document declaring this encoding."""
+    probe = f'<?xml version="1.0" encoding="{name}"?><a/>'.encode("ascii", "replace")
+    try:
+        etree.fromstring(probe, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    except etree.XMLSyntaxError:
+        return False
+    return True

@@ -23,6 +23,9 @@ HEADER_COLUMNS: dict[str, str] = {"siretEsat": "siret_esat", "finessEsat": "fine
 MO_TAG = Q + "milieuOrdinaire"
 RG_ONLY_HEADER = frozenset({"finessEsat", "anneeReference"})
 CHUNK_RECORDS = 1000  # records validated together; bounds the memory a file of any size takes
+# The root carries `type` (and perhaps xsi:schemaLocation and a few namespace declarations): more is a
+# flood, refused before lxml copies them (copying an element's attributes takes time quadratic in their count).
+MAX_ROOT_ATTRIBUTES = 16
 
 
 @cache
@@ -99,7 +102,7 @@ def decode_payload(data: bytes) -> tuple[bytes, str] | Anomaly:
         return data[bom:], reported
     try:
         text = data[bom:].decode(codec)
-    except UnicodeDecodeError:
+    except ValueError:  # UnicodeDecodeError, or UnicodeError from a stateful codec
         return Anomaly.of("F01", "illisible", detail=f"contenu non conforme à l'encodage {reported}")
     if hostile_text(text):
         return Anomaly.of("F08")
@@ -123,6 +126,8 @@ def read_xml(data: bytes, kind: Kind) -> ReadResult:
         outcome = stream_records(payload, kind)
     except etree.XMLSyntaxError as e:
         return refused(syntax_error(e), encoding)
+    except ValueError:  # libxml2 parsed a name or namespace URI that lxml will not rebuild an element with
+        return refused(malformed(None, "nom d'élément ou espace de noms invalide"), encoding)
     if isinstance(outcome, Anomaly):
         return refused(outcome, encoding)
     return ReadResult(frame=outcome, anomalies=[], encoding=encoding)
@@ -199,6 +204,8 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
             continue  # not a child of the root: the XSD judges it with its ancestor
         if root is None:
             root = parent
+            if first is None and (refusal := check_root(root, kind, schema)) is not None:
+                return refusal  # the sniff stopped on a later syntax error: the root is checked here
             chunk = new_chunk(root)
         assert chunk is not None
         take(el, chunk)
@@ -225,6 +232,8 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
             constants[header_tags[tag]] = el.text
     if root is None:
         root = events.root
+        if first is None and (refusal := check_root(root, kind, schema)) is not None:
+            return refusal
         chunk = new_chunk(root)
     assert chunk is not None
     for rest in list(root):
@@ -249,6 +258,11 @@ def record_constants(kind: Kind, constants: dict[str, str | None]) -> dict[str, 
 
 def check_root(root: etree._Element, kind: Kind, schema: etree.XMLSchema) -> Anomaly | None:
     """A root that is not our `declaration` (the XSD's message), or whose `type` is not the name's."""
+    attributes, namespaces = len(root.attrib), len(root.nsmap)
+    if attributes > MAX_ROOT_ATTRIBUTES or namespaces > MAX_ROOT_ATTRIBUTES:
+        what = f"{attributes} attributs" if attributes > MAX_ROOT_ATTRIBUTES else f"{namespaces} espaces de noms"
+        return invalid(root.sourceline, f"l'élément racine porte {what} (au plus {MAX_ROOT_ATTRIBUTES} ; "
+                                        "seul l'attribut type est attendu)")
     if root.tag != Q + "declaration":
         stand_in = etree.Element(root.tag, attrib=dict(root.attrib))
         stand_in.sourceline = root.sourceline

@@ -9,6 +9,7 @@ import polars as pl
 from schemas import identifiers as ids
 from schemas.anomalies import ANOMALY_SCHEMA
 from schemas.catalogue import BLOCKING, rule
+from schemas.masking import LONG_RUN, LONG_RUN_MASKED_RUST, NIR_MASKED_RUST, NIR_SHAPED_RUST
 from schemas.declaration import (
     CA_CONDITIONAL, CA_FIELDS_BY_TYPE, MO_FIELDS_RG, MOTIFS_DEPART, TYPES_CHANGEMENT, TYPES_CONTRAT,
     Kind, columns, required,
@@ -265,6 +266,8 @@ def _render(check: _Check) -> pl.Expr:
         return pl.lit(text)
     parts = text.split("{detail}")
     detail = check.detail if check.detail is not None else pl.lit("")
+    # a value quoted in a message: anything NIR-shaped masked (schemas/masking.py)
+    detail = detail.str.replace_all(NIR_SHAPED_RUST, NIR_MASKED_RUST).str.replace_all(LONG_RUN, LONG_RUN_MASKED_RUST)
     pieces: list[pl.Expr] = [pl.lit(parts[0])]
     for part in parts[1:]:
         pieces += [detail, pl.lit(part)]

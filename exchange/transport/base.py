@@ -12,6 +12,23 @@ class TransportError(Exception):
     transient: bool = True
 
 
+class Refused(TransportError):
+    """The drop area refused this one operation (a folder that is a link or missing, a full disk, a name
+    taken…) while the connection is fine: the file waits, the others go on."""
+
+    transient = False
+
+
+class FileTooLarge(TransportError):
+    """The file is over the size limit: it is answered F07 from its size, never copied whole."""
+
+    transient = False
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} octets pour {limit} au plus")
+        self.size, self.limit = size, limit
+
+
 class HostKeyError(TransportError):
     """The server's host key is unknown or changed: the run stops and touches nothing."""
 
@@ -27,6 +44,7 @@ class Entry:
     size: int
     mtime: float  # seconds since the epoch, as the drop area reports it
     regular: bool  # a regular file (not a folder, not a symlink, not a device)
+    folder: str = "depot"  # where the name is: depot/, or archive/ once claimed
 
 
 @dataclass(frozen=True)
@@ -75,6 +93,22 @@ def sort_entries(entries: list[Entry], now: float, settle_seconds: float) -> Lis
     return Listing(ready, waiting, refused)
 
 
+def fetch_each(transport: "Transport", jobs: list[tuple[Entry, Path]],
+               max_bytes: int | None) -> list[Exception | None]:
+    """fetch_many one file after the other (what a transport without pipelining does)."""
+    results: list[Exception | None] = []
+    for entry, dest in jobs:
+        try:
+            transport.fetch(entry, dest, max_bytes=max_bytes)
+            results.append(None)
+        except HostKeyError:
+            raise
+        except (TransportError, OSError) as e:
+            dest.unlink(missing_ok=True)  # a partial copy must not hold the space the next files need
+            results.append(e)
+    return results
+
+
 class Transport(Protocol):
     """A drop area: one folder per account with depot/, retour/ and archive/.
 
@@ -95,16 +129,30 @@ class Transport(Protocol):
         """The account's depot/ sorted with sort_entries()."""
         ...
 
-    def fetch(self, entry: Entry, dest: Path) -> None:
-        """Copy depot/<name> into the local file dest (created, written, fsync'd)."""
+    def claim(self, account: str, name: str, claim: str) -> Entry | None:
+        """Move depot/<name> to archive/<claim> (a name only this reception uses) before reading it, so
+        that a later upload of the same name is never taken for it; returns the claimed file (as it is
+        now in archive/), also when an earlier attempt already moved it, or None when neither exists."""
         ...
 
-    def archive(self, account: str, name: str, suffix: str) -> str | None:
-        """Move depot/<name> to archive/<name>, or archive/<name>.<suffix> when that name is taken.
+    def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None) -> None:
+        """Copy <entry.folder>/<name> into the local file dest (created, written, fsync'd);
+        FileTooLarge, before or during the copy, once it is over max_bytes."""
+        ...
 
-        Returns the name used in archive/, or None when depot/<name> is no longer there
-        (already moved by an earlier, interrupted run).
-        """
+    def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
+        """fetch() for many files, several in flight at once where the transport can; one result per job,
+        in order: None when copied, else the exception fetch would have raised (FileTooLarge,
+        TransportError, OSError), its partial local copy removed at once. HostKeyError is raised."""
+        ...
+
+    def free_archive_name(self, account: str, name: str, suffix: str) -> str:
+        """<name> when archive/<name> is free, else <name>.<suffix>."""
+        ...
+
+    def archive_claim(self, account: str, claim: str, target: str) -> bool:
+        """Rename archive/<claim> to archive/<target>, never replacing a file; True when the file is at
+        <target> (moved now or by an earlier attempt), False when neither name exists."""
         ...
 
     def write_retour(self, account: str, name: str, data: bytes) -> None:
@@ -112,7 +160,13 @@ class Transport(Protocol):
         ...
 
     def rename_retour(self, account: str, old: str, new: str) -> bool:
-        """Rename retour/<old> to retour/<new>; False when <old> does not exist."""
+        """Rename retour/<old> to retour/<new>, never replacing: False when <old> does not exist or
+        <new> already does (a compte rendu already kept is never overwritten)."""
+        ...
+
+    def sync(self) -> None:
+        """Make every move and write done so far durable; called before the ledger records them (one
+        folder sync per batch instead of one per file)."""
         ...
 
     def depot_count(self, account: str) -> int:

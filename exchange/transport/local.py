@@ -1,12 +1,32 @@
 """The local drop area: a folder holding one folder per account (depot/, retour/, archive/)."""
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
 from exchange.files import fsync_dir, write_atomic
-from exchange.transport.base import Entry, Listing, TransportError, is_safe_name, sort_entries
+from exchange.transport.base import (
+    Entry, FileTooLarge, Listing, Refused, TransportError, fetch_each, is_safe_name, sort_entries,
+)
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename src to dst, failing with FileExistsError when dst exists (a hard link, then unlink:
+    atomic on one filesystem; a link is moved as itself, never followed)."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(dst):  # a filesystem without hard links: check, then rename
+            raise FileExistsError(errno.EEXIST, "file exists", str(dst)) from e
+        os.rename(src, dst)
+        return
+    os.unlink(src)
 
 
 class LocalTransport:
@@ -14,24 +34,55 @@ class LocalTransport:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._dirty: set[Path] = set()  # folders with renames or new names not yet fsync'd
 
     def __enter__(self) -> "LocalTransport":
         if not self.root.is_dir():
-            raise TransportError(f"dossier de dépôt introuvable : {self.root}")
+            raise TransportError(f"dossier de dépôt introuvable : {self.root}")  # the run cannot start
         return self
 
     def __exit__(self, *exc: object) -> None:
         return None
 
     def _account_dir(self, account: str) -> Path:
+        """The account's folder, refused unless it is a real folder (a link would lead out of the drop area)."""
         if not is_safe_name(account):
-            raise TransportError(f"nom de compte refusé : {account!r}")
-        return self.root / account
+            raise Refused(f"nom de compte refusé : {account!r}")
+        path = self.root / account
+        self._real_dir(path, account, "")
+        return path
+
+    @staticmethod
+    def _real_dir(path: Path, account: str, folder: str) -> bool:
+        """True for a real folder, False when absent; TransportError for a link or anything else (never followed)."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            raise Refused(f"compte {account} : lecture impossible de {folder or 'son dossier'} : {e}") from e
+        if stat.S_ISDIR(st.st_mode):
+            return True
+        what = "un lien symbolique" if stat.S_ISLNK(st.st_mode) else "pas un dossier"
+        where = f"le dossier {folder}/" if folder else "le dossier du compte"
+        raise Refused(f"compte {account} : {where} est {what} : refusé, rien n'y est lu ni écrit")
+
+    def _folder(self, account: str, folder: str, create: bool = False) -> Path:
+        """depot/, retour/ or archive/ of an account: a real folder inside it, created if asked, never a link."""
+        path = self._account_dir(account) / folder
+        if not self._real_dir(path, account, folder) and create:
+            try:
+                os.mkdir(path, 0o755)
+            except FileExistsError:
+                pass  # created meanwhile: checked below like any other
+            if not self._real_dir(path, account, folder):
+                raise Refused(f"compte {account} : le dossier {folder}/ n'a pas pu être créé")
+        return path
 
     def _checked(self, *names: str) -> None:
         for name in names:
             if not is_safe_name(name):
-                raise TransportError(f"nom de fichier refusé : {name!r}")
+                raise Refused(f"nom de fichier refusé : {name!r}")
 
     def accounts(self) -> list[str]:
         found = []
@@ -44,7 +95,10 @@ class LocalTransport:
         return found
 
     def list_depot(self, account: str, now: float, settle_seconds: float) -> Listing:
-        depot = self._account_dir(account) / "depot"
+        # an account whose retour/ or archive/ leads elsewhere is refused before anything is taken from it
+        self._folder(account, "retour")
+        self._folder(account, "archive")
+        depot = self._folder(account, "depot")
         entries = []
         try:
             with os.scandir(depot) as it:
@@ -53,56 +107,100 @@ class LocalTransport:
                     entries.append(Entry(account, d.name, st.st_size, st.st_mtime,
                                          stat.S_ISREG(st.st_mode)))
         except OSError as e:
-            raise TransportError(f"lecture impossible de {depot} : {e}") from e
+            raise Refused(f"lecture impossible de {depot} : {e}") from e
         return sort_entries(entries, now, settle_seconds)
 
     def depot_count(self, account: str) -> int:
         try:
-            return sum(1 for _ in os.scandir(self._account_dir(account) / "depot"))
-        except OSError:
+            return sum(1 for _ in os.scandir(self._folder(account, "depot")))
+        except (OSError, TransportError):
             return 0
 
-    def fetch(self, entry: Entry, dest: Path) -> None:
+    def _entry(self, account: str, folder: str, name: str) -> Entry | None:
+        try:
+            st = os.lstat(self._folder(account, folder) / name)
+        except FileNotFoundError:
+            return None
+        return Entry(account, name, st.st_size, st.st_mtime, stat.S_ISREG(st.st_mode), folder)
+
+    def claim(self, account: str, name: str, claim: str) -> Entry | None:
+        self._checked(name, claim)
+        depot = self._folder(account, "depot")
+        archive_dir = self._folder(account, "archive", create=True)
+        earlier = self._entry(account, "archive", claim)
+        if earlier is not None:  # claimed by an earlier attempt: depot/<name> now is another upload
+            return earlier
+        try:
+            rename_noreplace(depot / name, archive_dir / claim)
+        except FileNotFoundError:  # gone before it was claimed
+            return None
+        except OSError as e:
+            raise Refused(f"prise en charge impossible de {depot / name} : {e}") from e
+        self._dirty.update((archive_dir, depot))
+        return self._entry(account, "archive", claim)
+
+    def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None) -> None:
         self._checked(entry.name)
-        src = self._account_dir(entry.account) / "depot" / entry.name
+        src = self._folder(entry.account, entry.folder) / entry.name
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
         try:
             fd = os.open(src, flags)
         except OSError as e:
-            raise TransportError(f"lecture impossible de {src} : {e}") from e
-        with os.fdopen(fd, "rb") as fin, open(dest, "wb") as fout:
-            while chunk := fin.read(1 << 20):
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
+            raise Refused(f"lecture impossible de {src} : {e}") from e
+        with os.fdopen(fd, "rb") as fin:
+            size = os.fstat(fin.fileno()).st_size
+            if max_bytes is not None and size > max_bytes:
+                raise FileTooLarge(size, max_bytes)
+            copied = 0
+            with open(dest, "wb") as fout:  # a local disk error (ENOSPC…) is an OSError: the caller says which disk
+                while chunk := fin.read(1 << 20):
+                    copied += len(chunk)
+                    if max_bytes is not None and copied > max_bytes:
+                        raise FileTooLarge(copied, max_bytes)
+                    fout.write(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
 
-    def archive(self, account: str, name: str, suffix: str) -> str | None:
+    def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
+        return fetch_each(self, jobs, max_bytes)
+
+    def free_archive_name(self, account: str, name: str, suffix: str) -> str:
         self._checked(name, f"{name}.{suffix}")
-        base = self._account_dir(account)
-        src = base / "depot" / name
-        if not src.exists() and not src.is_symlink():
-            return None
-        archive_dir = base / "archive"
-        archive_dir.mkdir(exist_ok=True)
-        target = name if not (archive_dir / name).exists() else f"{name}.{suffix}"
-        if (archive_dir / target).exists():
-            raise TransportError(f"archive/{target} existe déjà pour le compte {account}")
-        os.rename(src, archive_dir / target)
-        fsync_dir(archive_dir)
-        fsync_dir(base / "depot")
-        return target
+        taken = os.path.lexists(self._folder(account, "archive") / name)
+        return f"{name}.{suffix}" if taken else name
+
+    def archive_claim(self, account: str, claim: str, target: str) -> bool:
+        self._checked(claim, target)
+        archive_dir = self._folder(account, "archive")
+        try:
+            rename_noreplace(archive_dir / claim, archive_dir / target)
+        except FileNotFoundError:
+            return os.path.lexists(archive_dir / target)
+        except FileExistsError:
+            raise Refused(f"archive/{target} existe déjà pour le compte {account} : rien n'est remplacé") from None
+        self._dirty.add(archive_dir)
+        return True
 
     def write_retour(self, account: str, name: str, data: bytes) -> None:
         self._checked(name)
-        retour = self._account_dir(account) / "retour"
-        retour.mkdir(exist_ok=True)
-        write_atomic(retour / name, data, mode=0o644, temp_suffix=".part")
+        retour = self._folder(account, "retour", create=True)
+        try:
+            write_atomic(retour / name, data, mode=0o644, temp_suffix=".part", sync_dir=False)
+        except OSError as e:
+            raise Refused(f"compte {account} : écriture impossible de retour/{name} : {e}") from e
+        self._dirty.add(retour)
 
     def rename_retour(self, account: str, old: str, new: str) -> bool:
         self._checked(old, new)
-        retour = self._account_dir(account) / "retour"
-        if not (retour / old).exists():
+        retour = self._folder(account, "retour")
+        try:
+            rename_noreplace(retour / old, retour / new)
+        except (FileNotFoundError, FileExistsError):
             return False
-        os.replace(retour / old, retour / new)
-        fsync_dir(retour)
+        self._dirty.add(retour)
         return True
+
+    def sync(self) -> None:
+        for folder in sorted(self._dirty):
+            fsync_dir(folder)
+        self._dirty.clear()

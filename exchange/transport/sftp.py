@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 import paramiko
 
-from exchange.transport.base import Entry, HostKeyError, Listing, TransportError, is_safe_name, sort_entries
+from exchange.transport.base import (
+    Entry, FileTooLarge, HostKeyError, Listing, Refused, TransportError, fetch_each, is_safe_name, sort_entries,
+)
 
 if TYPE_CHECKING:
     from exchange.config import Config
@@ -63,10 +65,8 @@ class _RefuseUnknownHost(paramiko.RejectPolicy):
         raise HostKeyError(host_key_message(self.host, self.port, key, changed=False))
 
 
-class _Permanent(TransportError):
+class _Permanent(Refused):
     """A failure retrying cannot fix (authentication, missing remote file, refused name)."""
-
-    transient = False
 
 
 def _server_refusal(e: BaseException) -> bool:
@@ -340,8 +340,8 @@ class SftpTransport:
 
         return self._run(f"comptage de {depot}", op)
 
-    def fetch(self, entry: Entry, dest: Path) -> None:
-        src = self._path(entry.account, "depot", entry.name)
+    def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None) -> None:
+        src = self._path(entry.account, entry.folder, entry.name)
 
         def op(sftp: paramiko.SFTPClient) -> None:
             before = sftp.lstat(src)
@@ -352,6 +352,8 @@ class SftpTransport:
                 if not stat.S_ISREG(opened.st_mode or 0):
                     raise _Permanent(f"{src} n'est pas un fichier ordinaire : pas téléchargé")
                 size = opened.st_size or 0
+                if max_bytes is not None and size > max_bytes:
+                    raise FileTooLarge(size, max_bytes)
                 if size > PREFETCH_FROM:  # pipelined reads; a tiny file is one or two requests anyway
                     fin.prefetch(size, max_concurrent_requests=PREFETCH_REQUESTS)
                 received = 0
@@ -374,27 +376,53 @@ class SftpTransport:
 
         self._run(f"téléchargement de {src}", op)
 
-    def archive(self, account: str, name: str, suffix: str) -> str | None:
+    def _entry(self, sftp: paramiko.SFTPClient, account: str, folder: str, name: str) -> Entry | None:
+        attrs = self._lstat(sftp, self._path(account, folder, name))
+        if attrs is None:
+            return None
+        return Entry(account, name, attrs.st_size or 0, float(attrs.st_mtime or 0),
+                     stat.S_ISREG(attrs.st_mode or 0), folder)
+
+    def claim(self, account: str, name: str, claim: str) -> Entry | None:
         src = self._path(account, "depot", name)
-        archive_dir = posixpath.join(self._account_dir(account), "archive")
+        dst = self._path(account, "archive", claim)
+
+        def op(sftp: paramiko.SFTPClient) -> Entry | None:
+            earlier = self._entry(sftp, account, "archive", claim)
+            if earlier is not None:  # claimed by an earlier attempt: depot/<name> now is another upload
+                return earlier
+            if self._lstat(sftp, src) is None:
+                return None
+            self._ensure_dir(sftp, posixpath.dirname(dst))
+            sftp.rename(src, dst)  # plain SFTP rename never replaces an existing name
+            return self._entry(sftp, account, "archive", claim)
+
+        return self._run(f"prise en charge de {src}", op)
+
+    def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
+        return fetch_each(self, jobs, max_bytes)
+
+    def sync(self) -> None:
+        """Nothing to do: each SFTP request is answered once the server applied it (its own disk's durability)."""
+
+    def free_archive_name(self, account: str, name: str, suffix: str) -> str:
         if not is_safe_name(f"{name}.{suffix}"):
             raise _Permanent(f"suffixe d'archive refusé : {suffix!r}")
-        attempted: list[str] = []
+        path = self._path(account, "archive", name)
+        return self._run(f"lecture de {path}",
+                         lambda sftp: name if self._lstat(sftp, path) is None else f"{name}.{suffix}")
 
-        def op(sftp: paramiko.SFTPClient) -> str | None:
-            if self._lstat(sftp, src) is None:
-                # gone: moved by an earlier run, or by our own attempt whose answer was lost
-                if attempted and self._lstat(sftp, posixpath.join(archive_dir, attempted[-1])):
-                    return attempted[-1]
-                return None
-            self._ensure_dir(sftp, archive_dir)
-            target = name if self._lstat(sftp, posixpath.join(archive_dir, name)) is None else f"{name}.{suffix}"
-            dst = posixpath.join(archive_dir, target)
+    def archive_claim(self, account: str, claim: str, target: str) -> bool:
+        src = self._path(account, "archive", claim)
+        dst = self._path(account, "archive", target)
+
+        def op(sftp: paramiko.SFTPClient) -> bool:
+            if self._lstat(sftp, src) is None:  # moved by an earlier attempt (or never claimed)
+                return self._lstat(sftp, dst) is not None
             if self._lstat(sftp, dst) is not None:
-                raise _Permanent(f"archive/{target} existe déjà pour le compte {account}")
-            attempted.append(target)
-            sftp.rename(src, dst)  # plain SFTP rename never replaces an existing name
-            return target
+                raise _Permanent(f"archive/{target} existe déjà pour le compte {account} : rien n'est remplacé")
+            sftp.rename(src, dst)
+            return True
 
         return self._run(f"archivage de {src}", op)
 
@@ -429,9 +457,9 @@ class SftpTransport:
         dst = self._path(account, "retour", new)
 
         def op(sftp: paramiko.SFTPClient) -> bool:
-            if self._lstat(sftp, src) is None:
-                return False
-            _replace(sftp, src, dst)
+            if self._lstat(sftp, src) is None or self._lstat(sftp, dst) is not None:
+                return False  # nothing to keep, or already kept: never overwritten
+            sftp.rename(src, dst)  # plain SFTP rename never replaces
             return True
 
         return self._run(f"renommage de {src}", op)
