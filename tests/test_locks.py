@@ -31,6 +31,18 @@ time.sleep(600)
 """
 
 
+def drop_session(engine, pid: int) -> None:  # noqa: ANN001
+    """End a server session as PostgreSQL does on a timeout, and wait until it is gone (its locks with it)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        conn.commit()
+        deadline = time.monotonic() + 30
+        while conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar():
+            assert time.monotonic() < deadline, "the terminated session did not end"
+            conn.commit()
+            time.sleep(0.05)
+
+
 def run_rows(engine, job: str) -> list[dict]:  # noqa: ANN001
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(select(runs).where(runs.c.job == job).order_by(runs.c.id)).mappings()]
@@ -72,9 +84,7 @@ def test_a_holder_whose_lock_connection_was_dropped_writes_nothing(pg_url):
     stale.begin_fencing()
     with transaction(engine, stale.check) as conn:  # while held, a fenced transaction writes
         conn.execute(insert(hab_imports).values(imported_at=text("now()"), source="a", sha256="0", counts="{}"))
-    with engine.connect() as conn:  # what idle_session_timeout does to a frozen holder
-        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": stale._pid})
-        conn.commit()
+    drop_session(engine, stale._pid)  # what idle_session_timeout does to a frozen holder
     with pytest.raises(LockLost):
         with transaction(engine, stale.check) as conn:
             conn.execute(insert(hab_imports).values(imported_at=text("now()"), source="b", sha256="0", counts="{}"))
@@ -144,9 +154,7 @@ def test_a_lost_lock_ends_the_job_without_writing_and_the_next_run_closes_it(pg_
     engine = open_upgraded(pg_url)
 
     def work(ctx) -> None:  # noqa: ANN001
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": ctx.lock._pid})
-            conn.commit()
+        drop_session(engine, ctx.lock._pid)
         with transaction(engine, ctx.fence) as conn:
             conn.execute(insert(hab_imports).values(imported_at=text("now()"), source="x", sha256="0", counts="{}"))
 
