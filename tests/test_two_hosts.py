@@ -76,8 +76,9 @@ idle_transaction_seconds = {IDLE_TX}
         self.engine = create_engine(two.cluster.url(two.hosts[0].db_address, self.database), pool_pre_ping=True)
         if habpps is not None:  # imported from this machine, through the host-side address
             (base / "local.toml").write_text(self.config.read_text().replace(DB_NAME, two.hosts[0].db_address))
-            code, out, err = cli_with(base / "local.toml", "habilitations", "import", str(habpps))
-            assert code == 0, out + err
+            for command in (("db", "upgrade"), ("habilitations", "import", str(habpps))):
+                code, out, err = cli_with(base / "local.toml", *command)
+                assert code == 0, out + err
 
     def rows(self, table, *where) -> list[dict]:  # noqa: ANN001
         with self.engine.connect() as conn:
