@@ -276,9 +276,18 @@ def render_rows(rows, columns, fmt, labels=None, title=None, empty="Aucune ligne
 # -- campaign ---------------------------------------------------------------------------------------
 
 def cmd_campaign_close(args: argparse.Namespace, config: Config) -> int:
-    from exchange.emission import campaign_close
+    from jobs.tasks import close_campaign
 
-    written = campaign_close(config, _engine(config), args.year)
+    outcome = close_campaign(config, _engine(config), args.year)
+    if outcome.status == "IGNORE":
+        print(f"Clôture de campagne {args.year} non effectuée (exécution n° {outcome.run_id}) : {outcome.error}. "
+              "Relancez la commande plus tard.", file=sys.stderr)
+        return 1
+    if outcome.status != "OK":
+        print(f"Clôture de campagne {args.year} en échec (exécution n° {outcome.run_id}) : {outcome.error}",
+              file=sys.stderr)
+        return 1
+    written = outcome.tally.outputs
     if written:
         print(f"Fichiers de campagne {args.year} écrits ({config.output_dir}) :")
         for w in written:

@@ -77,6 +77,15 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class LocksConfig:
+    """Job locks and scheduler leadership (see docs/operations.md, « Deux machines »)."""
+
+    heartbeat_seconds: float = 5  # the holder's lock connection says it is alive this often; standbys retry as often
+    timeout_seconds: float = 30  # PostgreSQL drops a holder silent for this long (frozen process, dead machine)
+    idle_transaction_seconds: float = 60  # a fenced transaction left idle this long is ended by PostgreSQL
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -85,6 +94,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    locks: LocksConfig = field(default_factory=LocksConfig)
     base_dir: Path = field(default_factory=Path.cwd)  # what relative paths are relative to
 
     def path(self, value: str) -> Path:
@@ -163,6 +173,11 @@ def parse_config(data: dict[str, Any], base_dir: Path) -> Config:
     if cfg.limits.max_file_bytes <= 0 or cfg.limits.max_records <= 0:
         raise ConfigError("limits: max_file_bytes et max_records doivent être positifs")
     _check_web(cfg.web)
+    for key in ("heartbeat_seconds", "timeout_seconds", "idle_transaction_seconds"):
+        if getattr(cfg.locks, key) <= 0:
+            raise ConfigError(f"locks.{key}: doit être strictement positif")
+    if cfg.locks.timeout_seconds < 2 * cfg.locks.heartbeat_seconds:
+        raise ConfigError("locks.timeout_seconds: doit valoir au moins deux fois locks.heartbeat_seconds")
     if cfg.source.settle_seconds < 0:
         raise ConfigError("source.settle_seconds: doit être positif ou nul")
     return cfg

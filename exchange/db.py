@@ -152,11 +152,37 @@ runs = Table(
     Column("pid", Integer),
 )
 
+# Replaced by exchange/locks.py (advisory or file locks + lock_fences); no longer read or written, kept until
+# a migration drops it.
 job_locks = Table(
     "job_locks", metadata,
     Column("job", String(20), primary_key=True),
     Column("holder", String(200)),
     Column("acquired_at", DateTime(timezone=True)),
+)
+
+# -- locks and nodes ----------------------------------------------------------------------------
+# One row per lock name: `token` is bumped by every new holder before it writes; every fenced transaction
+# reads it FOR SHARE and stops unless it is still its own (exchange/locks.py).
+lock_fences = Table(
+    "lock_fences", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("token", Integer, nullable=False),
+    Column("holder", String(200)),  # host:pid of the current (or last) holder
+    Column("host", String(200)),
+    Column("acquired_at", DateTime(timezone=True)),
+)
+
+# One row per `scheduler` process (host, pid): its role (MENEUR / ATTENTE) and last heartbeat, for `status`;
+# removed on a clean stop, kept a day after the last heartbeat otherwise (a dead node shows its last sign).
+nodes = Table(
+    "nodes", metadata,
+    Column("host", String(200), primary_key=True),
+    Column("pid", Integer, primary_key=True, autoincrement=False),
+    Column("role", String(10), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("role_since", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
 )
 
 # -- habilitations (Habpps extract in force) ----------------------------------------------------

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from exchange.db import anomalies, files, hab_imports, runs
 from exchange.ledger import QUARANTAINE, UNFINISHED_STATES, as_utc, utcnow
+from exchange.nodes import LEADER, list_nodes
 from exchange.transport.base import Transport, TransportError
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -34,6 +35,7 @@ class Health:
     stuck: list[dict] = field(default_factory=list)
     quarantined: list[dict] = field(default_factory=list)
     rejected_by_code: dict[str, int] = field(default_factory=dict)
+    nodes: list[dict] = field(default_factory=list)  # scheduler nodes, leader first (exchange.nodes)
 
     @property
     def healthy(self) -> bool:
@@ -130,6 +132,8 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
         health.quarantined = [_file_view(r) for r in conn.execute(
             select(files).where(files.c.state == QUARANTAINE).order_by(files.c.id)).mappings()]
         health.rejected_by_code = _rejections(conn, now - REJECTIONS_WINDOW)
+        health.nodes = [{"machine": n["host"], "pid": n["pid"], "role": n["role"], "depuis": n["role_since"],
+                         "dernier_signe_de_vie": n["heartbeat_at"]} for n in list_nodes(conn)]
         extract = conn.execute(select(hab_imports.c.id).limit(1)).first()
     if extract is None:
         health.reasons.append("aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05) ; importez-le "
@@ -199,7 +203,27 @@ def health_text(h: Health, show_all: bool = False, next_runs: list[dict] | None 
                       for s in sorted(h.quarantined, key=lambda s: s["depuis"])], show_all)
     lines.append("Fichiers rejetés ces dernières 24 h, par code : "
                  + (", ".join(f"{c} × {n}" for c, n in h.rejected_by_code.items()) or "aucun"))
+    lines += _nodes_text(h)
     return "\n".join(lines) + "\n"
+
+
+def _nodes_text(h: Health) -> list[str]:
+    """The scheduler nodes: who leads since when, each standby's last heartbeat (seconds ago)."""
+    if not h.nodes:
+        return ["Planificateur : aucun nœud enregistré"]
+    lines = ["Planificateur (heure de Paris) :"]
+    for n in h.nodes:
+        ago = int((h.checked_at - n["dernier_signe_de_vie"]).total_seconds())
+        beat = f"dernier signe de vie {_stamp_s(n['dernier_signe_de_vie'])} (il y a {ago} s)"
+        if n["role"] == LEADER:
+            lines.append(f"  meneur     {n['machine']} (pid {n['pid']}) depuis le {_stamp_s(n['depuis'])}, {beat}")
+        else:
+            lines.append(f"  en attente {n['machine']} (pid {n['pid']}), {beat}")
+    return lines
+
+
+def _stamp_s(value: datetime) -> str:
+    return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
 
 
 def health_json(h: Health) -> dict:
@@ -209,6 +233,7 @@ def health_json(h: Health) -> dict:
         "dernieres_executions": h.last_runs, "depot": h.depot, "source_injoignable": h.source_error,
         "fichiers_par_etat": h.states, "fichiers_bloques": h.stuck,
         "fichiers_en_quarantaine": h.quarantined, "rejets_24h_par_code": h.rejected_by_code,
+        "planificateur": h.nodes,
     }
 
 

@@ -234,8 +234,8 @@ class RunTally:
         self.anomaly_counts.update(codes)
 
 
-def start_run(engine: Engine, job: str, as_of: date | None) -> int:
-    with engine.begin() as conn:
+def start_run(engine: Engine, job: str, as_of: date | None, fence: Fence | None = None) -> int:
+    with transaction(engine, fence) as conn:
         result = conn.execute(insert(runs).values(
             job=job, started_at=utcnow(), status="EN_COURS", as_of=as_of, host=socket.gethostname(),
             pid=os.getpid(), files_seen=0, files_accepted=0, files_partial=0, files_rejected=0,
@@ -244,8 +244,9 @@ def start_run(engine: Engine, job: str, as_of: date | None) -> int:
         return int(result.inserted_primary_key[0])
 
 
-def finish_run(engine: Engine, run_id: int, status: str, tally: RunTally, error: str | None = None) -> None:
-    with engine.begin() as conn:
+def finish_run(engine: Engine, run_id: int, status: str, tally: RunTally, error: str | None = None,
+               fence: Fence | None = None) -> None:
+    with transaction(engine, fence) as conn:
         conn.execute(update(runs).where(runs.c.id == run_id).values(
             ended_at=utcnow(), status=status, files_seen=tally.files_seen,
             files_accepted=tally.by_statut["ACCEPTE"], files_partial=tally.by_statut["PARTIEL"],
@@ -257,9 +258,9 @@ def finish_run(engine: Engine, run_id: int, status: str, tally: RunTally, error:
         ))
 
 
-def close_interrupted_runs(engine: Engine, jobs: tuple[str, ...]) -> list[int]:
+def close_interrupted_runs(engine: Engine, jobs: tuple[str, ...], fence: Fence | None = None) -> list[int]:
     """Runs of these jobs still EN_COURS belong to a process that died (the caller holds their lock): ECHEC."""
-    with engine.begin() as conn:
+    with transaction(engine, fence) as conn:
         ids = [r for (r,) in conn.execute(select(runs.c.id).where(and_(runs.c.status == "EN_COURS",
                                                                        runs.c.job.in_(jobs))))]
         if ids:
@@ -269,10 +270,10 @@ def close_interrupted_runs(engine: Engine, jobs: tuple[str, ...]) -> list[int]:
     return ids
 
 
-def record_skipped_run(engine: Engine, job: str, reason: str) -> int:
+def record_skipped_run(engine: Engine, job: str, reason: str, fence: Fence | None = None) -> int:
     """A run that did not happen because another process held the job (status IGNORE)."""
     now = utcnow()
-    with engine.begin() as conn:
+    with transaction(engine, fence) as conn:
         result = conn.execute(insert(runs).values(
             job=job, started_at=now, ended_at=now, status="IGNORE", error=reason, host=socket.gethostname(),
             pid=os.getpid(), files_seen=0, files_accepted=0, files_partial=0, files_rejected=0,

@@ -1,8 +1,17 @@
-"""APScheduler wiring: `[schedule]` → cron jobs in a database job store, run until SIGTERM/SIGINT."""
+"""APScheduler wiring: `[schedule]` → cron jobs in a database job store, run by the leader node until SIGTERM/SIGINT.
+
+Several `scheduler` processes (one per machine) may share one PostgreSQL: the one holding the `scheduler`
+lock leads and runs APScheduler; the others are hot standbys that start theirs only once they win the lock
+(APScheduler 3 must never have two running schedulers on one job store). The leader's job-store writes
+and jobs are fenced by that lock: a deposed leader writes nothing.
+"""
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 import signal
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -13,21 +22,26 @@ from apscheduler.events import (
     JobEvent,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.util import datetime_to_utc_timestamp
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
+from exchange import nodes
 from exchange.config import Config, ConfigError, ScheduleConfig
+from exchange.ledger import Fence, utcnow
+from exchange.locks import HeldLock, LockLost, timings_of, try_lock
 from jobs.tasks import TASKS
 
 log = logging.getLogger("esat_exchange")
 JOBSTORE_TABLE = "apscheduler_jobs"
+LEADER_LOCK = "scheduler"
 
 
 @dataclass(frozen=True)
@@ -65,22 +79,28 @@ def job_specs(schedule: ScheduleConfig, triggers: Mapping[str, BaseTrigger] | No
 
 
 class StoppableExecutor(ThreadPoolExecutor):
-    """A thread pool that hands every job `stop=` (the process's stop request), not stored in the job store."""
+    """A thread pool that hands every job `stop=` (the process's stop request, or the lead lost) and `fence=`
+    (the leadership check), neither stored in the job store."""
 
-    def __init__(self, stop: threading.Event, max_workers: int = 4) -> None:
+    def __init__(self, stop: Callable[[], bool], fence: Fence | None = None, max_workers: int = 4) -> None:
         super().__init__(max_workers)
         self._stop_request = stop
+        self._fence = fence
 
     def _do_submit_job(self, job, run_times):  # noqa: ANN001, ANN202 - APScheduler internals
-        super()._do_submit_job(_WithStop(job, self._stop_request.is_set), run_times)
+        super()._do_submit_job(_WithStop(job, self._stop_request, self._fence), run_times)
+
+    def wait(self) -> None:
+        """Wait for the running jobs (after the scheduler was shut down without waiting)."""
+        self._pool.shutdown(wait=True)
 
 
 class _WithStop:
-    """A job seen through the executor: the stored job plus the `stop` keyword argument."""
+    """A job seen through the executor: the stored job plus the `stop` and `fence` keyword arguments."""
 
-    def __init__(self, job, stop: Callable[[], bool]) -> None:  # noqa: ANN001
+    def __init__(self, job, stop: Callable[[], bool], fence: Fence | None) -> None:  # noqa: ANN001
         self._job = job
-        self.kwargs = {**job.kwargs, "stop": stop}
+        self.kwargs = {**job.kwargs, "stop": stop, **({"fence": fence} if fence is not None else {})}
 
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self._job, name)
@@ -89,14 +109,74 @@ class _WithStop:
         return str(self._job)
 
 
+class FencedJobStore(SQLAlchemyJobStore):
+    """The SQLAlchemy job store whose writes check, in their own transaction, that this node still leads."""
+
+    def __init__(self, fence: Fence | None = None, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self._fence = fence
+
+    def _state(self, job) -> dict:  # noqa: ANN001
+        return {"next_run_time": datetime_to_utc_timestamp(job.next_run_time),
+                "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol)}
+
+    def add_job(self, job) -> None:  # noqa: ANN001
+        with self.engine.begin() as conn:
+            if self._fence is not None:
+                self._fence(conn)
+            try:
+                with conn.begin_nested():
+                    conn.execute(self.jobs_t.insert().values(id=job.id, **self._state(job)))
+            except IntegrityError:
+                raise ConflictingIdError(job.id) from None
+
+    def update_job(self, job) -> None:  # noqa: ANN001
+        with self.engine.begin() as conn:
+            if self._fence is not None:
+                self._fence(conn)
+            if conn.execute(self.jobs_t.update().values(**self._state(job))
+                            .where(self.jobs_t.c.id == job.id)).rowcount == 0:
+                raise JobLookupError(job.id)
+
+    def remove_job(self, job_id) -> None:  # noqa: ANN001
+        with self.engine.begin() as conn:
+            if self._fence is not None:
+                self._fence(conn)
+            if conn.execute(self.jobs_t.delete().where(self.jobs_t.c.id == job_id)).rowcount == 0:
+                raise JobLookupError(job_id)
+
+    def shutdown(self) -> None:
+        pass  # the engine is the caller's
+
+
 class _Scheduler(BackgroundScheduler):
     """APScheduler 3 processes due jobs once more after shutdown(): it cannot submit them (executors are
-    down) yet moves their next run time on, losing the slot. A stopped scheduler leaves the store alone."""
+    down) yet moves their next run time on, losing the slot. A stopped scheduler leaves the store alone,
+    and so does one whose node no longer leads."""
+
+    leader: HeldLock | None = None
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._processing = threading.Lock()
+        self._closing = False
 
     def _process_jobs(self):  # noqa: ANN202
-        if self.state == STATE_STOPPED:
-            return None
-        return super()._process_jobs()
+        with self._processing:  # close() waits for a pass in progress: nothing is submitted after it
+            if self.state == STATE_STOPPED or self._closing:
+                return None
+            if self.leader is not None and not self.leader.alive():
+                return None
+            try:
+                return super()._process_jobs()
+            except LockLost:
+                return None
+
+    def close(self) -> None:
+        """Stop submitting jobs and writing the store at once (running jobs go on: wait on the executor)."""
+        with self._processing:
+            self._closing = True
+        self.shutdown(wait=False)
 
 
 def _log_event(event: JobEvent) -> None:
@@ -119,22 +199,28 @@ def _log_event(event: JobEvent) -> None:
 
 
 def open_scheduler(config: Config, config_path: str | None, engine: Engine, stop: threading.Event, *,
-                   triggers: Mapping[str, BaseTrigger] | None = None) -> BackgroundScheduler:
+                   triggers: Mapping[str, BaseTrigger] | None = None,
+                   leader: HeldLock | None = None) -> BackgroundScheduler:
     """A started but PAUSED scheduler whose job store holds exactly the jobs of `[schedule]`.
 
     A job whose trigger did not change keeps its stored next run time, so a slot missed while the
-    machine was down runs once (coalesced) on resume() when within misfire_grace_seconds.
+    machine was down runs once (coalesced) on resume() when within misfire_grace_seconds. With `leader`
+    (the held `scheduler` lock, fencing begun) every job-store write and every job is fenced by it.
     """
     schedule = config.schedule
     specs = job_specs(schedule, triggers)
-    store = SQLAlchemyJobStore(engine=engine, tablename=JOBSTORE_TABLE)
+    fence = leader.check if leader is not None else None
+    store = FencedJobStore(fence=fence, engine=engine, tablename=JOBSTORE_TABLE)
     _create_table(store, engine)
+    executor = StoppableExecutor(lambda: stop.is_set() or (leader is not None and leader.lost), fence)
     scheduler = _Scheduler(
         jobstores={"default": store},
-        executors={"default": StoppableExecutor(stop)},
+        executors={"default": executor},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": schedule.misfire_grace_seconds},
         timezone=ZoneInfo(schedule.timezone),
     )
+    scheduler.leader = leader
+    scheduler.executor = executor
     scheduler.add_listener(_log_event, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
                            | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
     scheduler.start(paused=True)
@@ -164,9 +250,96 @@ def _create_table(store: SQLAlchemyJobStore, engine: Engine) -> None:
             raise
 
 
+class _Node:
+    """This process as a scheduler node: its role and heartbeat row in `nodes`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine, self.host, self.pid = engine, socket.gethostname(), os.getpid()
+        self.started_at = utcnow()
+        self.role, self.since = nodes.STANDBY, self.started_at
+
+    def beat(self, role: str, fence: Fence | None = None) -> None:
+        if role != self.role:
+            self.role, self.since = role, utcnow()
+        nodes.beat(self.engine, self.host, self.pid, role, self.started_at, self.since, fence)
+
+    def standby_beat(self) -> None:
+        try:
+            self.beat(nodes.STANDBY)
+        except DBAPIError as e:  # the database is away: keep trying, the lead cannot be taken either
+            log.warning(f"base de données injoignable ({e.__class__.__name__}) : nouvel essai",
+                        extra={"event": {"host": self.host}})
+
+    def leave(self) -> None:
+        try:
+            nodes.leave(self.engine, self.host, self.pid)
+        except DBAPIError:
+            pass
+
+
+def _win_the_lead(config: Config, engine: Engine, stop: threading.Event, node: _Node) -> HeldLock | None:
+    """Hot standby: try the leader lock every heartbeat until won (returned) or asked to stop (None)."""
+    timings = timings_of(config)
+    announced = False
+    while not stop.is_set():
+        try:
+            leader = try_lock(engine, LEADER_LOCK, timings)
+        except DBAPIError:
+            leader = None
+        if leader is not None and stop.is_set():  # won just as this node was asked to stop
+            leader.release()
+            return None
+        if leader is not None:
+            return leader
+        if not announced:
+            log.info("planificateur en attente : un autre nœud mène", extra={"event": {"host": node.host}})
+            announced = True
+        node.standby_beat()
+        stop.wait(timings.heartbeat_seconds)
+    return None
+
+
+def _lead(config: Config, config_path: str | None, engine: Engine, leader: HeldLock, stop: threading.Event,
+          node: _Node, triggers: Mapping[str, BaseTrigger] | None) -> None:
+    """Run APScheduler while this node holds the leader lock; return on stop (lock released at once) or loss."""
+    timings = timings_of(config)
+    lost = threading.Event()
+    leader.on_lost.append(lost.set)
+    scheduler = None
+    try:
+        leader.begin_fencing()
+        node.beat(nodes.LEADER, leader.check)
+        nodes.took_the_lead(engine, node.host, node.pid, leader.check)
+        scheduler = open_scheduler(config, config_path, engine, stop, triggers=triggers, leader=leader)
+        for job in scheduler.get_jobs():
+            log.info("tâche planifiée", extra={"event": {"job": job.id, "trigger": str(job.trigger),
+                                                          "next_run": job.next_run_time}})
+        scheduler.resume()
+        log.info("planificateur démarré", extra={"event": {"jobs": len(scheduler.get_jobs()), "host": node.host,
+                                                           "role": nodes.LEADER}})
+        while not stop.wait(timings.heartbeat_seconds):
+            if lost.is_set() or not leader.alive():
+                break
+            node.beat(nodes.LEADER, leader.check)
+    except (LockLost, DBAPIError) as e:
+        log.error(f"ce nœud ne mène plus ({e.__class__.__name__}) : planificateur arrêté, retour en attente",
+                  extra={"event": {"host": node.host}})
+    finally:
+        if scheduler is not None and scheduler.state != STATE_STOPPED:
+            scheduler.close()  # no job submitted and no store write from here on
+        if stop.is_set():
+            leader.release()  # hand over at once: the running job keeps its own cycle lock until its file is done
+        if scheduler is not None:
+            scheduler.executor.wait()
+        leader.release()
+    if not stop.is_set():
+        log.error("planificateur arrêté : ce nœud a perdu la main (figé ou coupé de la base), retour en attente",
+                  extra={"event": {"host": node.host}})
+
+
 def serve(config: Config, config_path: str | None, engine: Engine, *,
           triggers: Mapping[str, BaseTrigger] | None = None) -> int:
-    """Run the scheduled jobs until SIGTERM/SIGINT; then let the running job finish its file and exit 0."""
+    """Lead or stand by until SIGTERM/SIGINT; then let the running job finish its file and exit 0."""
     stop = threading.Event()
     received: list[str] = []
 
@@ -175,20 +348,19 @@ def serve(config: Config, config_path: str | None, engine: Engine, *,
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    node = _Node(engine)
     try:
-        scheduler = open_scheduler(config, config_path, engine, stop, triggers=triggers)
-        for job in scheduler.get_jobs():
-            log.info("tâche planifiée", extra={"event": {"job": job.id, "trigger": str(job.trigger),
-                                                          "next_run": job.next_run_time}})
-        scheduler.resume()
-        log.info("planificateur démarré", extra={"event": {"jobs": len(scheduler.get_jobs())}})
-        while not stop.wait(1.0):
-            pass
+        job_specs(config.schedule, triggers)  # a bad [schedule] is an error before waiting for the lead
+        while not stop.is_set():
+            leader = _win_the_lead(config, engine, stop, node)
+            if leader is None:
+                break
+            _lead(config, config_path, engine, leader, stop, node, triggers)
         log.warning(f"signal {received[0] if received else ''} reçu : fin du fichier en cours, puis arrêt",
                     extra={"event": {"signal": received[0] if received else None}})
-        scheduler.shutdown(wait=True)
         log.info("planificateur arrêté", extra={"event": {}})
     finally:
+        node.leave()
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0

@@ -21,7 +21,8 @@ import pyinstrument  # noqa: F401,E402
 
 
 TINY = bench.Plan(esats=10, workers=500, big_scale=2, reps=2, peer_rows=150, id_values=4000, id_distinct=300,
-                  stdnum_reps=1, sftp=False, xml_records=700, profile_share=0.5)
+                  stdnum_reps=1, sftp=False, xml_records=700, profile_share=0.5, failover_reps=1,
+                  failover_heartbeat=1, failover_timeout=6)
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +139,10 @@ def test_report_has_machine_targets_and_tables(measured) -> None:
     assert "Identifiants polars ÷ python-stdnum (par valeur)" in text
     assert re.search(r"\| 1× \| \d+ \| \d[\d ]* \| \d+,\d\d \|", text)
     assert "## Profil d'une exécution à 1× (pyinstrument)" in text
+    from tests.twohosts import missing
+
+    if missing() is None:  # root, ip, unshare and initdb: the failover of two nodes was measured
+        assert "## Bascule entre deux nœuds" in text and "| kill -9 du meneur |" in text
 
 
 def test_target_verdicts_say_by_how_much() -> None:

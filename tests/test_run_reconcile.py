@@ -122,11 +122,11 @@ def test_replay_of_an_accepted_file_is_refused(tmp_path):
 
 
 def test_replay_while_a_cycle_runs_elsewhere_says_so(tmp_path):
-    from exchange.locks import job_lock
+    from exchange.locks import holding
     from exchange.db import open_database
     cfg = seed_examples(tmp_path)  # no habilitation extract yet: every file is H05, hence replayable
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
-    with job_lock(open_database(cfg.database_url), "cycle") as got:
-        assert got
+    with holding(open_database(cfg.database_url), "cycle") as held:
+        assert held is not None
         code, out, err = cli(tmp_path, "files", "replay", "1")
     assert code == 1 and "non effectué" in err and "rejoué" not in out

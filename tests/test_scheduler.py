@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 from exchange.config import Config, ConfigError, load_config
 from exchange.db import files, open_database, runs
 from exchange.ledger import as_utc
-from exchange.locks import try_acquire
+from exchange.locks import try_lock
 from jobs.scheduler import open_scheduler
 from jobs.tasks import close_campaign
 from tests.areas import cli, seed_examples, write_config
@@ -211,20 +211,23 @@ def test_campaign_task_closes_the_year_and_skips_when_held(tmp_path):
     config = load_config(tmp_path / "esat-exchange.toml")
     engine = open_database(config.database_url)
     result = close_campaign(config, engine, year=2025)
-    assert result["status"] == "OK"
+    assert result.status == "OK"
     row = run_rows(engine, "campaign")[-1]
-    assert row["id"] == result["run_id"] and row["status"] == "OK"
+    assert row["id"] == result.run_id and row["status"] == "OK"
     written = json.loads(row["outputs"])
     assert written and all("AAH-ESAT_RG-CAMPAGNE_2025_" in name for name in written)
     assert all((tmp_path / "outbound" / name).exists() for name in written)
 
-    holder = try_acquire(engine, "campaign")  # another process is writing the campaign
+    holder = try_lock(engine, "campaign")  # another process is writing the campaign
     assert holder is not None
-    skipped = close_campaign(config, engine, year=2025)
-    assert skipped["status"] == "IGNORE"
+    try:
+        skipped = close_campaign(config, engine, year=2025)
+    finally:
+        holder.release()
+    assert skipped.status == "IGNORE"
     row = run_rows(engine, "campaign")[-1]
     assert (row["id"], row["status"], row["error"]) == (
-        skipped["run_id"], "IGNORE", "un autre processus écrit déjà les fichiers de campagne")
+        skipped.run_id, "IGNORE", "un autre processus écrit déjà les fichiers de campagne")
 
 
 def start_scheduler_process(path: str, slow_cycle: float, slow_file: float) -> subprocess.Popen:
@@ -242,26 +245,46 @@ def stop_process(proc: subprocess.Popen) -> tuple[int, str]:
     return proc.returncode, err
 
 
-def test_two_schedulers_on_one_postgresql_never_overlap(tmp_path, pg_url):
+def test_two_schedulers_on_one_postgresql_one_leads_and_sigterm_hands_over(tmp_path, pg_url):
+    from exchange.db import nodes
+
     config, path = configure(tmp_path, pg_url)
+    with path_append(path) as f:
+        f.write("[locks]\nheartbeat_seconds = 0.5\ntimeout_seconds = 5\n")
     engine = open_database(config.database_url)
     procs = [start_scheduler_process(path, 1.2, 0), start_scheduler_process(path, 1.2, 0)]
+
+    def roles() -> dict[int, str]:
+        with engine.connect() as conn:
+            return {r["pid"]: r["role"] for r in conn.execute(select(nodes)).mappings()}
+
+    def ok_by(pid: int) -> list[dict]:
+        return [r for r in finished(engine, "collect") if r["status"] == "OK" and r["pid"] == pid]
+
     try:
-        wait_for(lambda: len([r for r in finished(engine, "collect") if r["status"] == "OK"]) >= 4
-                 and any(r["status"] == "IGNORE" for r in run_rows(engine, "collect")), timeout=25, procs=tuple(procs))
+        wait_for(lambda: len([r for r in finished(engine, "collect") if r["status"] == "OK"]) >= 3
+                 and len(roles()) == 2, timeout=40, procs=tuple(procs))
+        leader_pid = next(pid for pid, role in roles().items() if role == "MENEUR")
+        assert sorted(roles().values()) == ["ATTENTE", "MENEUR"]
+        leader = next(p for p in procs if p.pid == leader_pid)
+        standby = next(p for p in procs if p.pid != leader_pid)
+        assert {r["pid"] for r in run_rows(engine, "collect")} == {leader_pid}  # the standby runs nothing
+        code, err = stop_process(leader)  # SIGTERM on the leader: the standby takes over at once
+        assert code == 0, err
+        wait_for(lambda: ok_by(standby.pid), timeout=20, procs=(standby,))
+        assert roles() == {standby.pid: "MENEUR"}  # the leader's row went with its clean stop
     finally:
-        results = [stop_process(p) for p in procs]
-    assert [code for code, _ in results] == [0, 0], results
+        results = [stop_process(p) for p in procs if p.poll() is None]
+    assert all(code == 0 for code, _ in results), results
     rows = run_rows(engine, "collect")
-    ran = sorted((r for r in rows if r["status"] != "IGNORE"), key=lambda r: as_utc(r["started_at"]))
-    assert all(r["status"] == "OK" for r in ran)
+    assert {r["status"] for r in rows} <= {"OK"}  # never two at once: no IGNORE, nothing interrupted
+    ran = sorted(rows, key=lambda r: as_utc(r["started_at"]))
     for earlier, later in zip(ran, ran[1:]):
         assert as_utc(earlier["ended_at"]) <= as_utc(later["started_at"]), (earlier["id"], later["id"])
-    ignored = [r for r in rows if r["status"] == "IGNORE"]
-    assert ignored and all(r["error"] == "un autre processus exécute déjà un cycle" for r in ignored)
-    for _code, err in results:  # the logs are JSON lines, the job store shared
-        for line in err.splitlines():
-            json.loads(line)
+
+
+def path_append(path: str):  # noqa: ANN201
+    return Path(path).open("a", encoding="utf-8")
 
 
 def test_sigterm_finishes_the_current_file_and_loses_nothing(tmp_path):

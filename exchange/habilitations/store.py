@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -155,7 +155,8 @@ def extract_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def import_extract(engine: Engine, path: Path, actor: str | None = None) -> ImportResult:
+def import_extract(engine: Engine, path: Path, actor: str | None = None,
+                   fence: Callable[[Connection], None] | None = None) -> ImportResult:
     """Validate the whole extract, then replace the habilitations in one transaction (or change nothing)."""
     path = Path(path)
     frames, problems = read_extract(path)
@@ -164,6 +165,8 @@ def import_extract(engine: Engine, path: Path, actor: str | None = None) -> Impo
     counts = {t: frames[t].height for t in TABLES}
     digest = extract_sha256(path)
     with engine.begin() as conn:
+        if fence is not None:  # the import lock is still held (exchange.locks)
+            fence(conn)
         for table in reversed(list(TABLES)):
             conn.execute(delete(DB_TABLES[table]))
         for table in TABLES:
