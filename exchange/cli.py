@@ -97,10 +97,10 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     import signal
     import threading
 
+    from exchange.job import open_at_head
     from exchange.run import run_job
-    from exchange.schema import open_upgraded
 
-    engine = open_upgraded(config.database_url)  # `run` brings the database to head itself
+    engine = open_at_head(config)  # `run` brings the database to head itself, under the cycle lock
     stop = threading.Event()
 
     def request_stop(signum, frame) -> None:  # noqa: ANN001

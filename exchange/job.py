@@ -86,9 +86,7 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
     tally = ledger.RunTally()
     run_id = None
     try:
-        # -- under the lock, before the run record: the place for `exchange.schema.upgrade(engine)` should the
-        #    upgrade move under the job lock (today `run`/`scheduler` call schema.open_upgraded before the job,
-        #    which serialises upgrades with its own exclusive lock).
+        # the schema is at head: `run` and `scheduler` upgrade it under this same lock first (open_at_head)
         lock.begin_fencing()
         # the outer fence (leadership) decides whether the job starts; once started, the job's own lock fences
         # it, so that a leader handing over on SIGTERM lets its running job finish its file
@@ -153,3 +151,27 @@ def _try_finish(engine: Engine, run_id: int | None, tally: ledger.RunTally, erro
 
 
 __all__ = ["run_locked", "RunOutcome", "JobContext", "JOB_LOCKS", "BUSY", "jobs_of"]
+
+
+def open_at_head(config: Config) -> Engine:
+    """An engine on the database brought to this program's schema (what `run` and `scheduler` start with).
+
+    A database not at head is upgraded under the cycle lock (issue 9: migrations applied under the job
+    lock): a cycle running elsewhere on the old schema finishes first, and none starts during the upgrade.
+    The upgrade's own exclusive lock (exchange.schema) still serialises two upgraders.
+    """
+    from exchange.db import open_database
+    from exchange.schema import schema_state, upgrade
+
+    engine = open_database(config.database_url)
+    try:
+        if schema_state(engine).verdict != "current":
+            lock = wait_lock(engine, JOB_LOCKS["run"], timings_of(config))
+            try:
+                upgrade(engine)
+            finally:
+                lock.release()
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine

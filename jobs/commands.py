@@ -19,10 +19,10 @@ def _config_path(args: argparse.Namespace) -> str | None:
 
 
 def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
-    from exchange.schema import open_upgraded
+    from exchange.job import open_at_head
     from jobs.scheduler import serve
 
-    engine = open_upgraded(config.database_url)  # the scheduler brings the database to head itself
+    engine = open_at_head(config)  # the scheduler brings the database to head itself, under the cycle lock
     try:
         return serve(config, _config_path(args), engine)
     except ConfigError as e:

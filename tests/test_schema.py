@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import multiprocessing
 import shutil
 import uuid
@@ -511,4 +512,35 @@ def test_sqlite_migration_breaking_references_is_rolled_back(tmp_path, monkeypat
     with engine.connect() as conn:  # that connection got its foreign keys back
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     assert rows(engine) == data
+    engine.dispose()
+
+
+def test_run_upgrades_only_once_the_cycle_running_elsewhere_has_finished(tmp_path, blank_db_url):
+    """Issue 9 §8: migrations are applied under the job lock: while another process holds the cycle lock
+    (a cycle running on the old schema), `run` waits before touching the schema, then upgrades and runs."""
+    import subprocess
+    import sys
+    import time
+
+    from exchange.locks import try_lock
+
+    seed_examples(tmp_path, blank_db_url, upgrade=False)
+    engine = open_database(blank_db_url)
+    held = try_lock(engine, "cycle")
+    assert held is not None
+    proc = subprocess.Popen([sys.executable, "-m", "exchange.cli", "--config", str(tmp_path / "esat-exchange.toml"),
+                             "run", "--as-of", "2025-12-15"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert proc.poll() is None  # still waiting for the lock…
+        assert schema.schema_state(engine).verdict == "empty"  # …and nothing of the schema touched
+    finally:
+        held.release()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert out.startswith("Exécution n° 1 : terminée.")
+    assert schema.schema_state(engine).verdict == "current"
     engine.dispose()
