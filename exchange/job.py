@@ -45,7 +45,7 @@ class JobContext:
     """What the job's work gets: its run, its fence (pass it to every state-changing transaction), its stop."""
 
     engine: Engine
-    run_id: int
+    run_id: int | None  # None for a job that is not recorded in `runs` (record=False)
     tally: ledger.RunTally
     fence: ledger.Fence
     stop: Callable[[], bool]
@@ -67,12 +67,13 @@ def _fences(*fences: ledger.Fence | None) -> ledger.Fence:
 
 def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: date | None = None,
                stop: Callable[[], bool] | None = None, outer_fence: ledger.Fence | None = None,
-               wait: bool = False, on_wait: Callable[[], None] | None = None) -> RunOutcome:
+               wait: bool = False, on_wait: Callable[[], None] | None = None, record: bool = True) -> RunOutcome:
     """Run `work` under the job's lock, recorded in `runs`.
 
     `outer_fence` is a fence the job must also pass to start (the scheduler's leadership); `wait` waits for the
-    lock instead of recording IGNORE. A lost lock ends the job without any further write: the next holder
-    closes its run as interrupted (ECHEC).
+    lock instead of recording IGNORE; `record=False` takes the lock and fences the work without a run
+    record. A lost lock ends the job without any further write: the next holder closes its run as
+    interrupted (ECHEC).
     """
     lock_name = JOB_LOCKS[job]
     timings = timings_of(config)
@@ -80,6 +81,8 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
             else try_lock(engine, lock_name, timings))
     if lock is None:
         reason = BUSY[lock_name]
+        if not record:
+            return RunOutcome(None, "IGNORE", ledger.RunTally(), reason)
         run_id = ledger.record_skipped_run(engine, job, reason, outer_fence)
         log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": run_id, "job": job}})
         return RunOutcome(run_id, "IGNORE", ledger.RunTally(), reason)
@@ -92,6 +95,13 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
         # it, so that a leader handing over on SIGTERM lets its running job finish its file
         starting = _fences(lock.check, outer_fence)
         fence = lock.check
+        if not record:
+            ctx = JobContext(engine, None, tally, _fences(lock.check, outer_fence),
+                             lambda: lock.lost or (stop is not None and stop()), lock)
+            error = _work(ctx, work)
+            if lock.lost:
+                raise LockLost(f"verrou « {lock_name} » perdu pendant l'exécution")
+            return RunOutcome(None, "ECHEC" if error else "OK", tally, error)
         closed = ledger.close_interrupted_runs(engine, jobs_of(lock_name), starting)
         if closed:
             log.warning(f"exécution(s) interrompue(s) clôturée(s) en ECHEC : {', '.join(map(str, closed))}",
@@ -132,6 +142,8 @@ def _work(ctx: JobContext, work: Work) -> str | None:
     except OSError as e:
         return f"erreur système : {e}"
     except BaseException as e:  # record the failure, then let it propagate (KeyboardInterrupt, bugs)
+        if ctx.run_id is None:
+            raise
         try:
             ledger.finish_run(ctx.engine, ctx.run_id, "ECHEC", ctx.tally,
                               f"{e.__class__.__name__}: {e}", ctx.fence)

@@ -66,7 +66,9 @@ def cmd_habilitations_import(args: argparse.Namespace, config: Config, out: Text
         print("Un autre import d'extrait Habpps est en cours : attente de sa fin…", file=sys.stderr)
 
     try:  # two imports at once are serialised: the second waits for the first
-        outcome = run_locked(config, engine, "habilitations", import_under_lock, wait=True, on_wait=waiting)
+        # the import lock, without a run record: `runs` lists the exchange's jobs, `hab_imports` the imports
+        outcome = run_locked(config, engine, "habilitations", import_under_lock, wait=True, on_wait=waiting,
+                             record=False)
     finally:
         engine.dispose()
     if not results:
