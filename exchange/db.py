@@ -210,15 +210,36 @@ hab_utilisateurs = Table(
 )
 
 
+SQLITE_BUSY_SECONDS = 30.0
+
+
+def _wal(cursor, seconds: float) -> None:  # noqa: ANN001 - a sqlite3 cursor
+    """PRAGMA journal_mode=WAL. While another connection holds a lock on a database not yet in WAL (a
+    fresh file opened by two processes at once), SQLite answers « database is locked » at once, without
+    its busy wait: retry until the busy timeout."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            _wal(cur, SQLITE_BUSY_SECONDS)
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=FULL")
             cur.close()
