@@ -42,6 +42,7 @@ fuzz: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m schemas.docs > docs/RULES.md
+	$(BIN)/python -m schemas.guide > docs/guide-esat.md
 
 clean:
 	rm -rf var .pytest_cache

@@ -55,8 +55,11 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.run.
     lines.append(f"Fichiers traités : {t.files_seen} — " + ", ".join(
         f"{n} {s}" for s, n in sorted(t.by_statut.items())) if t.files_seen else "Fichiers traités : 0")
     if t.files_seen:
-        lines.append(f"Enregistrements : {t.records_in} reçus, {t.records_accepted} acceptés, "
-                     f"{t.records_rejected} rejetés.")
+        from schemas.fields import plural
+
+        lines.append(f"Enregistrements : {plural(t.records_in, 'reçu', 'reçus')}, "
+                     f"{plural(t.records_accepted, 'accepté', 'acceptés')}, "
+                     f"{plural(t.records_rejected, 'rejeté', 'rejetés')}.")
     if t.anomaly_counts:
         lines.append("Anomalies par code : " + ", ".join(f"{c} × {n}" for c, n in sorted(t.anomaly_counts.items())))
     if t.waiting:
@@ -92,7 +95,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
-    from exchange.compte_rendu import cr_csv, cr_json, cr_text
+    from exchange.compte_rendu import cr_csv, cr_html, cr_json, cr_text
     from exchange.judge import judge
     from exchange.run import today_in_paris
 
@@ -109,6 +112,8 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
         sys.stdout.write(cr_csv(j, as_of, bom=False).decode("utf-8"))
     elif args.format == "json":
         sys.stdout.write(cr_json(j, as_of) + "\n")
+    elif args.format == "html":
+        sys.stdout.write(cr_html(j, as_of).decode("utf-8"))
     else:
         sys.stdout.write(cr_text(j, as_of))
     return 0 if j.statut == "ACCEPTE" else 1
@@ -337,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="valider un fichier comme le ferait run, sans habilitations ni effet")
     check.add_argument("file", metavar="FICHIER")
     check.add_argument("--as-of", type=_as_of)
-    check.add_argument("--format", choices=FORMATS, default="text")
+    check.add_argument("--format", choices=(*FORMATS, "html"), default="text",
+                       help="text (défaut), csv, json, ou html (le compte rendu lisible, à ouvrir dans un navigateur)")
     check.set_defaults(handler=cmd_check)
 
     files = sub.add_parser("files", help="fichiers reçus").add_subparsers(dest="files_command", required=True)
@@ -374,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
-    for module in ("exchange.habilitations.commands", "jobs.commands", "exchange.db_commands"):
+    for module in ("exchange.habilitations.commands", "exchange.template_commands", "jobs.commands",
+                   "exchange.db_commands"):
         _add_module_commands(sub, module)
     return p
 

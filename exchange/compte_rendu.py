@@ -1,86 +1,87 @@
-"""The compte rendu (formats.md §6): the CSV (with BOM) and the XML an Esat reads back."""
+"""The compte rendu (formats.md §6): the CSV (with BOM), the XML, and the text and JSON forms of `check`."""
 from __future__ import annotations
 
 import csv
 import io
 import json
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 
 from lxml import etree
 
+from exchange.cr_html import cr_html
+from exchange.cr_summary import Summary, anomaly_lines, cr_summary, records_text
 from exchange.csv_cells import guard_text
 from exchange.judge import Judgement
-from exchange.safe_text import safe_text
-from schemas.anomalies import mask_nir
 
-CR_COLUMNS = (
+SPEC_COLUMNS = (
     "fichier", "date_traitement", "statut", "enregistrements_recus", "enregistrements_acceptes",
     "enregistrements_rejetes", "ligne", "nir_masque", "code", "gravite", "champ", "message",
 )
+# Project additions, at the end only (formats.md §6 fixes the first twelve): the worker, then the summary
+# and the « que faire » sentence repeated on every line like the first six columns.
+EXTRA_COLUMNS = ("nom", "prenoms", "synthese", "que_faire")
+CR_COLUMNS = SPEC_COLUMNS + EXTRA_COLUMNS
 CR_NS = "urn:esat:compte-rendu:v1"
+TEXT_COLUMNS = ("fichier", "nir_masque", "champ", "message", "nom", "prenoms", "synthese", "que_faire")
 
 
-def cr_rows(j: Judgement, processing_date: date) -> list[dict]:
+def cr_rows(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> list[dict]:
     """One row per anomaly (file-level first, then by line); one summary-only row when there is none."""
+    s = cr_summary(j, processing_date, replayed_at)
     head = {
-        "fichier": j.name,
-        "date_traitement": processing_date.isoformat(),
-        "statut": j.statut,
-        "enregistrements_recus": j.records_in,
-        "enregistrements_acceptes": j.records_accepted,
-        "enregistrements_rejetes": j.records_rejected,
+        "fichier": s.fichier, "date_traitement": processing_date.isoformat(), "statut": s.statut,
+        "enregistrements_recus": s.recus, "enregistrements_acceptes": s.acceptes,
+        "enregistrements_rejetes": s.rejetes,
     }
-    empty = {"ligne": None, "nir_masque": "", "code": "", "gravite": "", "champ": "", "message": ""}
-    ordered = j.anomalies.sort(["ligne", "code"], nulls_last=False, maintain_order=True)
-    rows = [
-        {**head, "ligne": a["ligne"], "nir_masque": mask_nir(a["nir"]), "code": a["code"],
-         "gravite": a["gravite"], "champ": a["champ"] or "", "message": a["message"]}
-        for a in ordered.iter_rows(named=True)
-    ]
-    return [_written(r) for r in rows] if rows else [_written({**head, **empty})]
+    tail = {"synthese": s.texte, "que_faire": s.que_faire}
+    empty = {"ligne": None, "nir_masque": "", "code": "", "gravite": "", "champ": "", "message": "",
+             "nom": "", "prenoms": ""}
+    rows = [{**head, **line, **tail} for line in anomaly_lines(j)]
+    return rows or [{**head, **empty, **tail}]
 
 
-# -- output boundary: every text of a row is made safe for XML and terminals here, once --------------
-_TEXT_FIELDS = ("fichier", "nir_masque", "champ", "message")
-
-
-def _written(row: dict) -> dict:
-    """The row as it may be written out: control, non-XML and bidi characters escaped (exchange.safe_text)."""
-    return {**row, **{k: safe_text(row[k]) for k in _TEXT_FIELDS if isinstance(row[k], str)}}
-
-
-def cr_csv(j: Judgement, processing_date: date, bom: bool = True) -> bytes:
-    """The .CR.csv: UTF-8 with BOM, `;`, the spec's columns, formula guard on text cells."""
+def cr_csv(j: Judgement, processing_date: date, bom: bool = True, replayed_at: datetime | None = None) -> bytes:
+    """The .CR.csv: UTF-8 with BOM, `;`, the spec's columns then the project's, formula guard on text cells."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
     w.writerow(CR_COLUMNS)
-    for r in cr_rows(j, processing_date):
-        w.writerow([
-            guard_text(r["fichier"]), r["date_traitement"], r["statut"], r["enregistrements_recus"],
-            r["enregistrements_acceptes"], r["enregistrements_rejetes"],
-            "" if r["ligne"] is None else r["ligne"], guard_text(r["nir_masque"]), r["code"],
-            r["gravite"], guard_text(r["champ"]), guard_text(r["message"]),
-        ])
+    for r in cr_rows(j, processing_date, replayed_at):
+        cells = {**r, "ligne": "" if r["ligne"] is None else r["ligne"]}
+        w.writerow([guard_text(cells[c]) if c in TEXT_COLUMNS else cells[c] for c in CR_COLUMNS])
     text = buf.getvalue()
     return (("\ufeff" if bom else "") + text).encode("utf-8")
 
 
-def cr_xml(j: Judgement, processing_date: date) -> bytes:
+def _summary_element(root: etree._Element, s: Summary) -> None:
+    """<synthese>: the counts per severity and code, the summary sentence and « que faire »."""
+    el = etree.SubElement(root, f"{{{CR_NS}}}synthese")
+    el.set("anomaliesBloquantes", str(s.bloquantes))
+    el.set("anomaliesNonBloquantes", str(s.non_bloquantes))
+    for c in s.par_code:
+        count = etree.SubElement(el, f"{{{CR_NS}}}code")
+        count.set("code", c.code)
+        count.set("gravite", c.gravite)
+        count.set("nombre", str(c.nombre))
+    etree.SubElement(el, f"{{{CR_NS}}}texte").text = s.texte
+    etree.SubElement(el, f"{{{CR_NS}}}queFaire").text = s.que_faire
+
+
+def cr_xml(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> bytes:
     """The .CR.xml, valid against schemas/compte-rendu-v1.xsd."""
-    rows = cr_rows(j, processing_date)
+    s = cr_summary(j, processing_date, replayed_at)
     root = etree.Element(f"{{{CR_NS}}}compteRendu", nsmap={None: CR_NS})
-    first = rows[0]
-    root.set("fichier", first["fichier"])
-    root.set("dateTraitement", first["date_traitement"])
+    root.set("fichier", s.fichier)
+    root.set("dateTraitement", processing_date.isoformat())
     root.set("statut", j.statut)
-    root.set("enregistrementsRecus", str(first["enregistrements_recus"]))
-    root.set("enregistrementsAcceptes", str(first["enregistrements_acceptes"]))
-    root.set("enregistrementsRejetes", str(first["enregistrements_rejetes"]))
-    for r in rows:
-        if not r["code"]:
-            continue
+    root.set("enregistrementsRecus", str(s.recus))
+    root.set("enregistrementsAcceptes", str(s.acceptes))
+    root.set("enregistrementsRejetes", str(s.rejetes))
+    if replayed_at is not None:
+        root.set("rejoueLe", replayed_at.isoformat(timespec="seconds"))
+    _summary_element(root, s)
+    for r in anomaly_lines(j):
         a = etree.SubElement(root, f"{{{CR_NS}}}anomalie")
         if r["ligne"] is not None:
             a.set("ligne", str(r["ligne"]))
@@ -90,16 +91,25 @@ def cr_xml(j: Judgement, processing_date: date) -> bytes:
         a.set("gravite", r["gravite"])
         if r["champ"]:
             a.set("champ", r["champ"])
+        if r["nom"]:
+            a.set("nom", r["nom"])
+        if r["prenoms"]:
+            a.set("prenoms", r["prenoms"])
         a.text = r["message"]
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def cr_json(j: Judgement, processing_date: date) -> str:
+def cr_json(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> str:
     """The compte rendu as one JSON object (for `check --format json`)."""
-    rows = cr_rows(j, processing_date)
-    head = {k: rows[0][k] for k in CR_COLUMNS[:6]}
-    anomalies = [{k: r[k] for k in CR_COLUMNS[6:]} for r in rows if r["code"]]
-    return json.dumps({**head, "anomalies": anomalies}, ensure_ascii=False, indent=2)
+    s = cr_summary(j, processing_date, replayed_at)
+    rows = cr_rows(j, processing_date, replayed_at)
+    head = {k: rows[0][k] for k in SPEC_COLUMNS[:6]}
+    line_keys = SPEC_COLUMNS[6:] + ("nom", "prenoms")
+    anomalies = [{k: r[k] for k in line_keys} for r in rows if r["code"]]
+    synthese = {"anomalies_bloquantes": s.bloquantes, "anomalies_non_bloquantes": s.non_bloquantes,
+                "par_code": [{"code": c.code, "gravite": c.gravite, "nombre": c.nombre} for c in s.par_code],
+                "texte": s.texte, "que_faire": s.que_faire}
+    return json.dumps({**head, "synthese": synthese, "anomalies": anomalies}, ensure_ascii=False, indent=2)
 
 
 @cache
@@ -108,23 +118,27 @@ def cr_schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.fromstring(xsd, etree.XMLParser(resolve_entities=False, no_network=True)))
 
 
-def cr_text(j: Judgement, processing_date: date) -> str:
+def cr_text(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> str:
     """A readable French report (for `check --format text`)."""
+    s = cr_summary(j, processing_date, replayed_at)
     lines = [
-        f"Fichier : {safe_text(j.name)}",
+        f"Fichier : {s.fichier}",
         f"Date de traitement : {processing_date.strftime('%d/%m/%Y')}",
         f"Statut : {j.statut}",
-        f"Enregistrements : {j.records_in} reçus, {j.records_accepted} acceptés, "
-        f"{j.records_rejected} rejetés",
+        f"Enregistrements : {records_text(s)}",
+        f"Synthèse : {s.texte}",
+        f"Que faire : {s.que_faire}",
     ]
-    rows = [r for r in cr_rows(j, processing_date) if r["code"]]
-    if not rows:
-        lines.append("Aucune anomalie.")
-    else:
-        lines.append(f"Anomalies ({len(rows)}) :")
+    rows = anomaly_lines(j)
+    if rows:
+        lines.append("Anomalies :")
         for r in rows:
             where = f"ligne {r['ligne']}" if r["ligne"] is not None else "fichier"
-            who = f" — NIR {r['nir_masque']}" if r["nir_masque"] else ""
-            champ = f" [{r['champ']}]" if r["champ"] else ""
-            lines.append(f"  {r['code']} {r['gravite']} ({where}{who}){champ} : {r['message']}")
+            who = " ".join(x for x in (r["nom"], r["prenoms"]) if x)
+            who = f" — {who}" if who else ""
+            nir = f" — NIR {r['nir_masque']}" if r["nir_masque"] else ""
+            lines.append(f"  {r['code']} {r['gravite']} ({where}{who}{nir}) : {r['message']}")
     return "\n".join(lines) + "\n"
+
+
+__all__ = ["CR_COLUMNS", "SPEC_COLUMNS", "cr_csv", "cr_html", "cr_json", "cr_rows", "cr_schema", "cr_text", "cr_xml"]

@@ -6,7 +6,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from exchange import ledger
-from exchange.compte_rendu import cr_csv, cr_xml
+from exchange.compte_rendu import cr_csv, cr_html, cr_xml
 from exchange.config import Config
 from exchange.files import fsync_dir, private_dir, private_file, sha256_file
 from exchange.habilitations.reconcile import reconcile as reconcile_file
@@ -176,7 +176,9 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
 def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
     """The file-level checks of one received file (from its local copy)."""
     if row["duplicate_of"] is not None:
-        return duplicate_file(row["name"], int(row["duplicate_of"]))
+        with ctx.engine.connect() as conn:
+            earlier = ledger.get_file(conn, int(row["duplicate_of"]))
+        return duplicate_file(row["name"], earlier["name"], earlier["received_at"])
     limit = ctx.config.limits.max_file_bytes
     if row["stored_path"] is None or row["size"] > limit:  # refused from its size: never read
         return rejected_file(row["name"], Anomaly.of("F07", "octets", detail=f"{row['size']} octets pour {limit} au plus"),
@@ -300,7 +302,7 @@ def kept_stem(name: str, file_id: int, pair: int) -> str:
 
 
 def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None) -> Judgement:
-    """Write both comptes rendus of one file, keeping the pair they replace (ACQUITTE is the caller's).
+    """Write the three comptes rendus of one file, keeping the pair they replace (ACQUITTE is the caller's).
 
     `<name>.CR.*` describes the latest answered reception of that name. Before it is replaced, its pair is
     renamed to its kept name, never over an existing file: a run resumed after a crash here finds the
@@ -319,10 +321,12 @@ def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None) -> Judgement
         stem = name
         if owner is not None:
             kept = kept_stem(name, owner["id"], owner["answers"] - 1)
-            for ext in ("CR.csv", "CR.xml"):
+            for ext in ("CR.csv", "CR.xml", "CR.html"):
                 ctx.transport.rename_retour(account, f"{name}.{ext}", f"{kept}.{ext}")
-    ctx.transport.write_retour(account, f"{stem}.CR.csv", cr_csv(j, row["processing_date"]))
-    ctx.transport.write_retour(account, f"{stem}.CR.xml", cr_xml(j, row["processing_date"]))
+    replayed_at = datetime.now(timezone.utc) if pair else None  # a replay's compte rendu says so and when
+    ctx.transport.write_retour(account, f"{stem}.CR.csv", cr_csv(j, row["processing_date"], replayed_at=replayed_at))
+    ctx.transport.write_retour(account, f"{stem}.CR.xml", cr_xml(j, row["processing_date"], replayed_at=replayed_at))
+    ctx.transport.write_retour(account, f"{stem}.CR.html", cr_html(j, row["processing_date"], replayed_at=replayed_at))
     return j
 
 

@@ -59,6 +59,8 @@ anomalies = Table(
     Column("gravite", String(15), nullable=False),
     Column("champ", String(60)),
     Column("message", Text, nullable=False),
+    Column("nom", Text),  # the worker's nom and prénoms as declared (record-level anomalies)
+    Column("prenoms", Text),
     Index("ix_anomalies_file", "file_id"),
 )
 
@@ -210,42 +212,40 @@ hab_utilisateurs = Table(
 )
 
 
-SQLITE_BUSY_SECONDS = 30.0
-
-
-def _wal(cursor, seconds: float) -> None:  # noqa: ANN001 - a sqlite3 cursor
-    """PRAGMA journal_mode=WAL. While another connection holds a lock on a database not yet in WAL (a
-    fresh file opened by two processes at once), SQLite answers « database is locked » at once, without
-    its busy wait: retry until the busy timeout."""
-    import sqlite3
-    import time
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
 def make_engine(url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
             cur = dbapi_conn.cursor()
-            _wal(cur, SQLITE_BUSY_SECONDS)
+            _wal(cur)
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=FULL")
             cur.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _wal(cursor, patience: float = 30.0) -> None:  # noqa: ANN001 - a sqlite3 cursor
+    """Switch the database to WAL once (it stays so). Switching needs the database to itself: SQLite answers
+    « database is locked » at once, without its busy timeout, while another process holds it (a fresh
+    database being created by another process): wait for it, as the busy timeout would."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _private_sqlite_files(url: str) -> None:

@@ -3,15 +3,16 @@ over a whole batch of files at once (one polars pass: the per-call cost is paid 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Callable
 
 import polars as pl
 
 from exchange.reading import read_declaration
-from exchange.rules import LOT, check_content, validate_records
+from exchange.rules import LOT, XML, check_content, validate_records
 from schemas.anomalies import Anomaly, anomalies_frame
-from schemas.declaration import FileName, Kind, parse_file_name
+from schemas.declaration import FileName, Kind, other_workbook, parse_file_name
+from schemas.fields import french_moment
 from schemas.reference import load_reference
 
 ACCEPTE, PARTIEL, REJETE, DOUBLON = "ACCEPTE", "PARTIEL", "REJETE", "DOUBLON"
@@ -50,11 +51,13 @@ def rejected_file(name: str, anomaly: Anomaly, fname: FileName | None = None,
                      records_rejected=records_in, file_code=anomaly.code)
 
 
-def duplicate_file(name: str, first_id: int) -> Judgement:
+def duplicate_file(name: str, earlier_name: str, earlier_received_at: datetime) -> Judgement:
+    """DOUBLON: the same content was received before as `earlier_name` at `earlier_received_at` (F04 names
+    the earlier file as the Esat knows it, never by a ledger id)."""
     fname = parse_file_name(name)
+    f04 = Anomaly.of("F04", valeur=earlier_name, detail=french_moment(earlier_received_at))
     return Judgement(name=name, kind=fname.kind if fname else None, siret=fname.siret if fname else None,
-                     statut=DOUBLON, anomalies=anomalies_frame([Anomaly.of("F04", detail=str(first_id))]),
-                     file_code="F04")
+                     statut=DOUBLON, anomalies=anomalies_frame([f04]), file_code="F04")
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,11 @@ def prepare(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_rec
                              parse_file_name(name))
     fname = parse_file_name(name)
     if fname is None:
-        return rejected_file(name, Anomaly.of("F02"))
-    read = read_declaration(data, fname)
+        workbook = other_workbook(name)
+        if workbook is not None:
+            return rejected_file(name, Anomaly.of("F02", "tableur", valeur=name, detail=workbook))
+        return rejected_file(name, Anomaly.of("F02", valeur=name))
+    read = read_declaration(data, fname, max_file_bytes)
     notes = [a for a in read.anomalies if not a.blocking]  # W07
     if read.blocking is not None or read.frame is None:
         return rejected_file(name, read.blocking or Anomaly.of("F01", "illisible", detail="format inconnu"), fname, notes)
@@ -110,7 +116,8 @@ def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
         members = [(i, p) for i, p in enumerate(batch) if p.fname.kind == kind]
         if not members:
             continue
-        raw = pl.concat([p.raw.with_columns(pl.lit(i, dtype=pl.Int32).alias(LOT)) for i, p in members],
+        raw = pl.concat([p.raw.with_columns(pl.lit(i, dtype=pl.Int32).alias(LOT),
+                                            pl.lit(p.fname.extension == "xml").alias(XML)) for i, p in members],
                         how="vertical_relaxed")
         check = validate_records(raw, kind, as_of, load_reference())
         typed_parts = check.typed.partition_by(LOT, as_dict=True, include_key=False)

@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from schemas.fields import field_label
 from schemas.masking import mask_nirs_in
 
 BLOCKING = "BLOQUANTE"
 NON_BLOCKING = "NON_BLOQUANTE"
+# Placeholders of a message template: the field's label in the file, the value found, a figure that
+# explains the anomaly, and (XML structure) the line.
+PLACEHOLDERS = ("champ", "valeur", "detail", "ligne")
+PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 FILE_LEVEL = "FICHIER"
 RECORD_LEVEL = "ENREGISTREMENT"
 
@@ -23,17 +29,35 @@ class Rule:
     level: str  # FICHIER or ENREGISTREMENT
     severity: str  # BLOQUANTE or NON_BLOQUANTE
     field: str  # default field ("" when the anomaly names it)
-    message: str  # French template; placeholders {champ} and {detail}
+    message: str  # French template; placeholders {champ} {valeur} {detail} {ligne}
     trigger: str  # what triggers it, for the docs
 
     @property
     def blocking(self) -> bool:
         return self.severity == BLOCKING
 
-    def render(self, champ: str = "", detail: str = "") -> str:
-        """The French message with its placeholders filled; a NIR-shaped value in them is masked."""
-        return self.message.replace("{champ}", mask_nirs_in(champ or self.field)).replace(
-            "{detail}", mask_nirs_in(detail))
+    def pieces(self) -> list[tuple[str, str]]:
+        """The template cut into ("", literal text) and (placeholder name, "") pieces, in order."""
+        out: list[tuple[str, str]] = []
+        at = 0
+        for m in PLACEHOLDER.finditer(self.message):
+            if m.start() > at:
+                out.append(("", self.message[at:m.start()]))
+            out.append((m[1], ""))
+            at = m.end()
+        if at < len(self.message):
+            out.append(("", self.message[at:]))
+        return out
+
+    def render(self, champ: str = "", detail: str = "", valeur: str = "", ligne: int | None = None,
+               xml: bool = False) -> str:
+        """The French message: {champ} is the field's label as the file names it (« date de naissance
+        (colonne date_naissance) »), {valeur} the value found, {detail} the explaining figure; a NIR-shaped
+        value in them is masked."""
+        column = champ or self.field
+        values = {"champ": mask_nirs_in(field_label(column, xml)) if column else "", "valeur": mask_nirs_in(valeur),
+                  "detail": mask_nirs_in(detail), "ligne": "" if ligne is None else str(ligne)}
+        return "".join(values[name] if name else text for name, text in self.pieces())
 
 
 @cache

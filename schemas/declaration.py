@@ -77,7 +77,7 @@ def camel(name: str) -> str:
 
 
 FILE_NAME = re.compile(
-    r"^ESAT_(?P<siret>[0-9]{14})_(?P<kind>RG|CA)_(?P<day>[0-9]{8})_(?P<seq>[0-9]{3})\.(?P<ext>(?i:csv|xml))$"
+    r"^ESAT_(?P<siret>[0-9]{14})_(?P<kind>RG|CA)_(?P<day>[0-9]{8})_(?P<seq>[0-9]{3})\.(?P<ext>(?i:csv|xml|xlsx))$"
 )
 
 
@@ -89,7 +89,20 @@ class FileName:
     kind: Kind
     produced_on: date
     sequence: int
-    extension: str  # "csv" or "xml", lower case
+    extension: str  # "csv", "xml" or "xlsx", lower case
+
+
+# Spreadsheet formats that are not accepted (formats.md §2 accepts .xlsx only), with the words that name them.
+OTHER_WORKBOOKS: dict[str, str] = {
+    "ods": "OpenDocument (.ods)", "xls": "Excel 97-2003 (.xls)", "xlsm": "Excel prenant en charge les macros (.xlsm)",
+    "xlsb": "Excel binaire (.xlsb)", "numbers": "Numbers (.numbers)",
+}
+
+
+def other_workbook(name: str) -> str | None:
+    """The kind of spreadsheet a refused name is (`.ods`, `.xls`…), or None."""
+    _, dot, ext = name.rpartition(".")
+    return OTHER_WORKBOOKS.get(ext.lower()) if dot else None
 
 
 def parse_file_name(name: str) -> FileName | None:

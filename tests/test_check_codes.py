@@ -186,7 +186,8 @@ def test_check_csv_and_text_formats(tmp_path):
             lines = text.splitlines()
             assert not text.startswith("\ufeff")
             assert lines[0] == ("fichier;date_traitement;statut;enregistrements_recus;enregistrements_acceptes;"
-                                "enregistrements_rejetes;ligne;nir_masque;code;gravite;champ;message")
+                                "enregistrements_rejetes;ligne;nir_masque;code;gravite;champ;message;nom;prenoms;"
+                                "synthese;que_faire")
             assert lines[1].startswith(f"{RG_NAME};2025-12-15;PARTIEL;2;1;1;2;18505********91;R01;BLOQUANTE;nom;")
         else:
             assert "Statut : PARTIEL" in text and "R01" in text

@@ -60,14 +60,14 @@ def test_killed_run_then_rerun_processes_each_file_once(tmp_path, step, db_url):
     assert sorted(r.name for r in ledger_rows) == EXAMPLE_FILES
     assert {(r.state, r.statut) for r in ledger_rows} == {("ACQUITTE", "ACCEPTE")}
     assert len(stored) == EXPECTED_RECORDS and all(r.emission_id is not None for r in stored)
-    # every source in archive/ once, depot/ empty, both comptes rendus per file, no temporary file left
+    # every source in archive/ once, depot/ empty, the three comptes rendus per file, no temporary file left
     for account in ("esat-seine", "horizon-paie"):
         acc = tmp_path / "drop" / account
         assert list((acc / "depot").iterdir()) == []
         archived = sorted(p.name for p in (acc / "archive").iterdir())
         assert archived == sorted(n for n in EXAMPLE_FILES if n in {p.name for p in (EXAMPLES / "drop" / account / "depot").iterdir()})
         retour = sorted(p.name for p in (acc / "retour").iterdir())
-        assert retour == sorted(f"{n}.CR.{ext}" for n in archived for ext in ("csv", "xml"))
+        assert retour == sorted(f"{n}.CR.{ext}" for n in archived for ext in ("csv", "xml", "html"))
     # each record emitted exactly once, and every output file has its manifest
     emitted = emitted_rows(tmp_path)
     assert len(emitted) == EXPECTED_RECORDS and Counter(emitted).most_common(1)[0][1] == 1
@@ -154,7 +154,7 @@ def test_reupload_of_the_same_name_at_every_step(tmp_path, step, kill, db_url):
         assert cr_pair(acc / "retour", SEINE_RG) == (W05_LINES, W05_LINES)
         assert cr_pair(acc / "retour", f"{SEINE_RG}.{id_a}") == ([], [])
         assert sorted(p.name for p in (acc / "retour").iterdir()) == sorted(
-            f"{stem}.CR.{ext}" for stem in (SEINE_RG, f"{SEINE_RG}.{id_a}") for ext in ("csv", "xml"))
+            f"{stem}.CR.{ext}" for stem in (SEINE_RG, f"{SEINE_RG}.{id_a}") for ext in ("csv", "xml", "html"))
     else:
         assert archive == {SEINE_RG: b}
         assert cr_pair(acc / "retour", SEINE_RG) == ([], [])
@@ -186,4 +186,4 @@ def test_crash_while_answering_a_resent_name_keeps_both_answers_whole(tmp_path, 
             for p in (acc / "retour").iterdir() if f".{id_a}.CR." in p.name}
     assert kept == first_answer  # byte for byte the first answer
     assert cr_pair(acc / "retour", SEINE_RG) == (W05_LINES, W05_LINES)
-    assert len(list((acc / "retour").iterdir())) == 4
+    assert len(list((acc / "retour").iterdir())) == 6  # csv, xml and html, twice

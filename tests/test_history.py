@@ -2,6 +2,8 @@
 resending a name, badly named files, and the campaign snapshot."""
 from __future__ import annotations
 
+import re
+
 import json
 from datetime import date
 from decimal import Decimal
@@ -53,7 +55,14 @@ def test_correction_after_emission_is_rectificative(area):
     assert [(r["ligne"], r["code"], r["gravite"], r["nir_masque"]) for r in rows] == [
         ("2", "W05", "NON_BLOQUANTE", "18505********91"), ("3", "W05", "NON_BLOQUANTE", "29202********20"),
         ("4", "W05", "NON_BLOQUANTE", "19011********91")]
-    assert "fichier n° 2" in rows[0]["message"] or "fichier n° 1" in rows[0]["message"]
+    # the earlier file is named as the Esat knows it: its name and reception time (never a ledger id)
+    assert re.fullmatch(
+        r"Cet enregistrement remplace celui reçu précédemment pour ce salarié et cette année \(fichier "
+        r"« ESAT_81234567600017_RG_20251210_001\.csv » reçu le [0-3][0-9]/[01][0-9]/20[0-9]{2} à [0-2][0-9]:[0-5][0-9]\) : "
+        r"le plus récent est retenu\.", rows[0]["message"]), rows[0]["message"]
+    assert "n°" not in rows[0]["message"]
+    assert [(r["nom"], r["prenoms"]) for r in rows] == [("Martin", "Jérôme"), ("Lefèvre", "Anne Marie"),
+                                                        ("N'Diaye", "Moussa")]
     out = rg_outputs(base).filter(pl.col("siret_esat") == SEINE)
     assert out.height == 6  # three INITIALE, then three RECTIFICATIVE
     assert sorted(out["nature"].to_list()) == ["INITIALE"] * 3 + ["RECTIFICATIVE"] * 3
@@ -120,7 +129,11 @@ def test_same_content_again_is_doublon(area):
     assert code == 0 and "1 DOUBLON" in out
     rows = read_cr(base / "drop" / "esat-seine" / "retour" / "ESAT_81234567600017_RG_20251210_009.csv.CR.csv")
     assert [(r["statut"], r["code"], r["gravite"]) for r in rows] == [("DOUBLON", "F04", "BLOQUANTE")]
-    assert "fichier n° " in rows[0]["message"]
+    assert re.fullmatch(
+        r"Ce fichier a déjà été reçu avec un contenu identique \(fichier « ESAT_81234567600017_RG_20251210_001\.csv » "
+        r"reçu le [0-3][0-9]/[01][0-9]/20[0-9]{2} à [0-2][0-9]:[0-5][0-9]\) : il n'est pas traité une seconde fois\. "
+        r"Rien à faire s'il s'agit d'un renvoi involontaire\.", rows[0]["message"]), rows[0]["message"]
+    assert rows[0]["que_faire"].startswith("Rien à faire : ce contenu a déjà été reçu et traité")
     assert rows[0]["enregistrements_acceptes"] == "0"
     assert (base / "drop" / "esat-seine" / "archive" / "ESAT_81234567600017_RG_20251210_009.csv").exists()
     assert rg_outputs(base).filter(pl.col("siret_esat") == SEINE).height == 3

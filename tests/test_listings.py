@@ -45,7 +45,7 @@ def test_runs_and_files_are_recorded_and_listed(tmp_path, db_url):
     code, out, _ = cli(tmp_path, "files", "list", "--siret", "44306184100021", "--format", "json")
     assert sorted(f["type"] for f in json.loads(out)) == ["CA", "RG"]
     code, out, _ = cli(tmp_path, "files", "show", str(rejected["id"]))
-    assert "mauvais-nom.csv" in out and "F02" in out and "Le nom du fichier ne suit pas" in out
+    assert "mauvais-nom.csv" in out and "F02" in out and "Le nom du fichier « mauvais-nom.csv » ne suit pas" in out
     code, out, _ = cli(tmp_path, "files", "list")
     assert "Fichier" in out and "Statut" in out and "ESAT_81234567600017_RG_20251210_001.csv" in out
     assert cli(tmp_path, "files", "show", "999")[0] == 1

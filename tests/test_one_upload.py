@@ -111,10 +111,10 @@ def test_a_defect_while_acknowledging_quarantines_only_that_file(area, monkeypat
     real = exchange.cycle.cr_xml
     broken = "ESAT_81234567600017_RG_20251210_002.csv"
 
-    def failing(j, day):  # noqa: ANN001 - a stand-in for any defect of the compte rendu writer
+    def failing(j, day, **kwargs):  # noqa: ANN001, ANN003 - a stand-in for any defect of the compte rendu writer
         if j.name == broken:
             raise ValueError("défaut simulé")
-        return real(j, day)
+        return real(j, day, **kwargs)
 
     monkeypatch.setattr(exchange.cycle, "cr_xml", failing)
     put(area, "esat-seine", broken, RG_CSV.replace(b"Martin", b"Martine"))

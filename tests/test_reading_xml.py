@@ -130,16 +130,19 @@ def test_missing_type_attribute_is_an_xsd_fault():
     doc = rg_doc(SALARIE.format(nom="X")).replace(b' type="RG"', b"")
     a = refusal(read_xml(doc, "RG"))
     assert (a.code, a.ligne) == ("F03", 2)
-    assert "ligne 2 : Element 'declaration': The attribute 'type' is required but missing" in a.message
+    assert a.message == ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 2 : dans <declaration>, "
+                         "l'attribut type est obligatoire mais absent. Corrigez-le, puis renvoyez le fichier.")
 
 
 def test_missing_required_element_reports_xsd_message_and_line():
     second = SALARIE.format(nom="B").replace("    <codeCaf>69</codeCaf>\n", "")
     a = refusal(read_xml(rg_doc(SALARIE.format(nom="A"), second), "RG"))
     assert (a.code, a.ligne) == ("F03", 22)
-    assert a.message.startswith("Le fichier XML n'est pas conforme au schéma de la déclaration : ligne 22 : "
-                                "Element 'dateEntreeEsat': This element is not expected. Expected is")
-    assert "{urn:" not in a.message
+    # never libxml2's English: the element, the line and what was expected, in French
+    assert a.message == ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 22 : l'élément "
+                         "<dateEntreeEsat> n'est pas attendu à cet endroit (attendu : l'un de <numeroAllocataire>, "
+                         "<codeCaf>). Vérifiez son nom et sa place, puis renvoyez le fichier.")
+    assert "{urn:" not in a.message and "expected" not in a.message
 
 
 def test_elements_out_of_order():
@@ -180,7 +183,9 @@ def test_wrong_root_or_namespace():
     doc = rg_doc(SALARIE.format(nom="A")).replace(b"urn:esat:declaration:v1", b"urn:autre")
     a = refusal(read_xml(doc, "RG"))
     assert (a.code, a.ligne) == ("F03", 2)
-    assert "No matching global declaration available for the validation root" in a.message
+    assert a.message == ("Le fichier XML n'utilise pas l'espace de noms de la déclaration (ligne 2, élément "
+                         "<declaration>) : l'élément racine doit être <declaration xmlns=\"urn:esat:declaration:v1\" "
+                         "type=\"RG\"> (ou type=\"CA\"). Corrigez-le, puis renvoyez le fichier.")
 
 
 def test_malformed_xml_gives_its_line():
@@ -249,7 +254,7 @@ def test_fault_in_a_later_chunk_keeps_its_line():
     records[bad] = records[bad].replace("<prenoms>Claire</prenoms>", "<prenom>Claire</prenom>")
     a = refusal(read_xml(rg_doc(*records), "RG"))
     assert (a.code, a.ligne) == ("F03", 5 + 12 * bad + 3)
-    assert "Element 'prenom': This element is not expected" in a.message
+    assert "l'élément <prenom> n'est pas attendu à cet endroit (attendu : <prenoms>)" in a.message
 
 
 def test_misplaced_header_element_after_records():
@@ -262,3 +267,23 @@ def test_misplaced_header_element_after_records():
 def test_dispatch_by_extension():
     name = parse_file_name("ESAT_44306184100021_RG_20251211_001.XML")
     assert read_declaration((DEPOT / RG_NAME).read_bytes(), name).frame.height == 2
+
+
+def test_missing_element_and_syntax_errors_are_french():
+    from exchange.reading.xml_errors import schema_error, syntax_error
+    a = schema_error(7, 1871, "Element '{urn:esat:declaration:v1}salarie': Missing child element(s). "
+                              "Expected is ( {urn:esat:declaration:v1}prenoms ).")
+    assert a.message == ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 7 : il manque "
+                         "l'élément <prenoms> dans <salarie>. Ajoutez-le, puis renvoyez le fichier.")
+    a = schema_error(3, 1840, "Element '{urn:esat:declaration:v1}declaration', attribute 'type': [facet "
+                              "'enumeration'] The value 'XX' is not an element of the set {'RG', 'CA'}.")
+    assert a.message == ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 3 : la valeur « XX » "
+                         "de <declaration (attribut type)> n'est pas permise. Corrigez-la, puis renvoyez le fichier.")
+    a = syntax_error(4, "Excessive depth in document: 256 use XML_PARSE_HUGE option")
+    assert a.message == ("Le fichier XML est mal formé : ligne 4 : un élément ou un texte dépasse la taille permise. "
+                         "Corrigez-le et renvoyez le fichier.")
+    a = syntax_error(5, "Opening and ending tag mismatch: nom line 5 and prenoms")
+    assert a.message == ("Le fichier XML est mal formé : ligne 5 : la balise <nom> est fermée par </prenoms>. "
+                         "Corrigez-le et renvoyez le fichier.")
+    a = syntax_error(9, "Something libxml2 says in English")
+    assert "English" not in a.message and a.message.startswith("Le fichier XML est mal formé : ligne 9 : ")

@@ -35,13 +35,22 @@ def test_f06_a_siret_differs_from_the_file_name(kind):
     frame = raw(kind, siret_esat=[SIRET, "44306184100021"], **({"annee_reference": ["2025", "2025"]}
                                                                 if kind == "RG" else {}))
     got = check_content(frame, kind, SIRET, date(2025, 12, 15))
-    assert got == [Anomaly.of("F06", "contenu", detail=SIRET)]
+    assert got == [Anomaly.of("F06", "contenu", detail=SIRET, valeur="44306184100021")]
     assert got[0].ligne is None
     assert got[0].champ == "siret_esat"
     assert got[0].gravite == "BLOQUANTE"
     assert got[0].message == (
-        "Le SIRET du nom du fichier (81234567600017) diffère du siret_esat déclaré dans le fichier : "
-        "corrigez le nom du fichier ou le SIRET déclaré.")
+        "Le SIRET du nom du fichier (81234567600017) diffère du SIRET de l'Esat déclaré dans le fichier (colonne "
+        "siret_esat : « 44306184100021 ») : corrigez le nom du fichier ou le SIRET déclaré.")
+
+
+def test_f06_siret_in_scientific_notation_says_so():
+    frame = rg(["2025", "2025"], [SIRET, "8,12346E+13"])
+    got = check_content(frame, "RG", SIRET, date(2025, 12, 15))
+    assert [a.message for a in got] == [
+        "Le SIRET de l'Esat (colonne siret_esat) s'affiche « 8,12346E+13 » : le tableur l'a converti en nombre en "
+        "notation scientifique et a perdu des chiffres. Mettez la colonne au format Texte, saisissez à nouveau les "
+        "14 chiffres (ceux du nom du fichier sont 81234567600017) et renvoyez le fichier."]
 
 
 def test_empty_siret_is_the_records_r01_not_f06():
@@ -50,7 +59,7 @@ def test_empty_siret_is_the_records_r01_not_f06():
 
 def test_f06_comes_before_f05():
     got = check_content(rg(["2024", "2025"], [SIRET, "44306184100021"]), "RG", SIRET, date(2025, 12, 15))
-    assert got == [Anomaly.of("F06", "contenu", detail=SIRET)]
+    assert got == [Anomaly.of("F06", "contenu", detail=SIRET, valeur="44306184100021")]
 
 
 def test_f05_several_years():

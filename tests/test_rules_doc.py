@@ -18,3 +18,33 @@ def test_catalogue_covers_every_code_of_the_spec():
 
 def test_rules_doc_is_up_to_date():
     assert (ROOT / "docs" / "RULES.md").read_text(encoding="utf-8") == render(), "run `make docs`"
+
+
+def test_guide_esat_is_up_to_date():
+    from schemas.guide import render as render_guide
+
+    assert (ROOT / "docs" / "guide-esat.md").read_text(encoding="utf-8") == render_guide(), "run `make docs`"
+
+
+def test_guide_names_every_code_and_column_in_french():
+    from schemas.declaration import CA_COLUMNS, RG_COLUMNS
+    from schemas.guide import render as render_guide
+
+    guide = render_guide()
+    for code in codes():
+        assert f"| `{code}` |" in guide, code
+    for column in {*RG_COLUMNS, *CA_COLUMNS}:
+        assert f"| `{column}` |" in guide, column
+    assert "{champ}" not in guide and "{valeur}" not in guide and "{detail}" not in guide
+    for words in ("Nommer le fichier", "Déposer le fichier", "Lire le compte rendu", "esat-exchange template rg",
+                  "enregistrez le classeur\n  au format `.xlsx` ou CSV"):
+        assert words in guide
+
+
+def test_every_message_is_rendered_with_its_placeholders_filled():
+    from schemas.catalogue import PLACEHOLDER
+
+    for r in catalogue().values():
+        text = r.render(champ="date_naissance", detail="précision", valeur="valeur", ligne=3)
+        assert not PLACEHOLDER.search(text), r
+        assert "  " not in text, r

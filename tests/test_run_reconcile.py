@@ -92,6 +92,20 @@ def test_habilitation_failure_rejects_then_replay_emits(tmp_path, case, db_url):
     kept = read_cr(tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.{file_id}.CR.csv")
     assert [(r["statut"], r["code"]) for r in kept] == [("REJETE", expected_code)]
     assert (tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.{file_id}.CR.xml").exists()
+    assert (tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.{file_id}.CR.html").exists()
+    if expected_code.startswith("H"):
+        assert kept[0]["que_faire"].startswith("Aucune ligne n'a été traitée : demandez à votre Caf de corriger "
+                                               "votre habilitation")
+    # the replayed file's compte rendu says it is a replay, and when
+    import re
+    assert re.fullmatch(r"Nouveau traitement de ce fichier le [0-3][0-9]/[01][0-9]/20[0-9]{2} à [0-2][0-9]:[0-5][0-9] "
+                        r"\(après une correction de la Caf\) : ce compte rendu remplace le précédent\. Aucune anomalie\.",
+                        rows[0]["synthese"]), rows[0]["synthese"]
+    from lxml import etree
+    root = etree.fromstring((tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.CR.xml").read_bytes())
+    assert root.get("rejoueLe") and root.get("rejoueLe").startswith("20")
+    page = (tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.CR.html").read_text(encoding="utf-8")
+    assert "Nouveau traitement de ce fichier le " in page
 
 
 def test_replay_of_an_accepted_file_is_refused(tmp_path):

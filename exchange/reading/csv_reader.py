@@ -10,6 +10,7 @@ from exchange.reading.result import ReadResult, raw_frame, refused
 from exchange.reading.text import UTF8_BOM, binary_file, empty_file, is_binary, is_blank, wide_bom
 from schemas.anomalies import Anomaly
 from schemas.declaration import Kind, columns, required
+from schemas.fields import plural
 
 CP1252 = "windows-1252"
 # A header has 20 columns at most (plus the empty ones a spreadsheet may add): more is a flood, refused
@@ -114,6 +115,9 @@ def match_header(header: list[str], kind: Kind) -> list[str | None] | Anomaly:
     """
     known = columns(kind)
     names = [h.strip().lower() for h in header]
+    if len(names) == 1 and "," in names[0] and any(n.strip() in known for n in names[0].split(",")):
+        shown = header[0].strip()
+        return Anomaly.of("F03", "separateur_virgule", detail=shown if len(shown) <= 60 else shown[:60] + "…")
     unknown = [h.strip() for h, n in zip(header, names) if n and n not in known]
     if unknown and not any(n in known for n in names):  # a forgotten header: never quote that record
         return Anomaly.of("F03", "entete_absente")
@@ -166,6 +170,15 @@ def read_csv(data: bytes, kind: Kind) -> ReadResult:
     names, body = table
     if body.height == 0:
         return refused(Anomaly.of("F01", "sans_enregistrement"), encoding, notes)
+    return table_result(names, body, kind, encoding, notes)
+
+
+def table_result(names: list[str], body: pl.DataFrame, kind: Kind, encoding: str,
+                 notes: list[Anomaly]) -> ReadResult:
+    """The raw frame of a table (header names; body with `ligne`, `n` fields, cells `c0`…), or its F03.
+
+    Shared by the CSV and the spreadsheet readers: everything after reading is the same (formats.md §3.0).
+    """
     header = match_header(names, kind)
     if isinstance(header, Anomaly):
         return refused(header, encoding, notes)
@@ -173,7 +186,8 @@ def read_csv(data: bytes, kind: Kind) -> ReadResult:
     wrong = body.filter(pl.col("n") != width).head(1)
     if wrong.height:
         return refused(Anomaly.of("F03", "nombre_champs", ligne=wrong["ligne"][0],
-                                  detail=f"{wrong['n'][0]} champs au lieu de {width}"), encoding, notes)
+                                  detail=f"{plural(int(wrong['n'][0]), 'champ', 'champs')} au lieu de {width}"),
+                       encoding, notes)
     for i, name in enumerate(header):
         if name is None and body[f"c{i}"].str.strip_chars().fill_null("").ne("").any():
             return refused(Anomaly.of("F03", "colonne_inconnue", detail=f"colonne n° {i + 1} sans nom"),

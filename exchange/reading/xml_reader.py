@@ -10,6 +10,8 @@ import polars as pl
 from lxml import etree
 
 from exchange.reading.result import ReadResult, raw_frame, refused
+from exchange.reading.xml_errors import schema_error
+from exchange.reading.xml_errors import syntax_error as french_syntax_error
 from exchange.reading.text import binary_file, empty_file, is_binary, is_blank
 from exchange.reading.xml_guard import hostile_bytes, hostile_text, xml_encoding
 from schemas.anomalies import Anomaly
@@ -47,10 +49,12 @@ def safe_parser() -> etree.XMLParser:
 
 
 def malformed(line: int | None, message: str) -> Anomaly:
-    return Anomaly.of("F03", "xml_mal_forme", detail=with_line(line, message), ligne=line or None)
+    """F03 for a parser error: libxml2's English is translated, never shown (xml_errors)."""
+    return french_syntax_error(line, message)
 
 
 def invalid(line: int | None, message: str) -> Anomaly:
+    """F03 with a French explanation written here (never a library's text)."""
     return Anomaly.of("F03", "xsd", detail=with_line(line, message), ligne=line or None)
 
 
@@ -79,7 +83,7 @@ def first_schema_error(schema: etree.XMLSchema, element: etree._Element, default
     except etree.XMLSchemaValidateError:  # e.g. an unresolved entity reference node
         return invalid(default_line, "le contenu ne peut pas être validé")
     error = next(iter(schema.error_log))
-    return invalid(error.line or default_line, error.message)
+    return schema_error(error.line or default_line, error.type, error.message)
 
 
 def record_columns(kind: Kind) -> dict[str, str]:

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from exchange.rules.typing import is_scientific
 from schemas.anomalies import Anomaly
 from schemas.declaration import Kind
 
@@ -28,8 +29,13 @@ def check_content(raw: pl.DataFrame, kind: Kind, file_siret: str, as_of: date) -
     """F06, then (RG) F05 annees_multiples / hors_periode: the first blocking one ends it; then W09."""
     if "siret_esat" in raw.columns:
         sirets = raw.get_column("siret_esat").drop_nulls()
-        if (sirets != file_siret).any():
-            return [Anomaly.of("F06", "contenu", detail=file_siret)]
+        differing = sirets.filter(sirets != file_siret)
+        if differing.len():
+            scientific = differing.filter(differing.to_frame().select(is_scientific(pl.col("siret_esat"))).to_series())
+            if scientific.len():
+                return [Anomaly.of("F06", "notation_scientifique", valeur=scientific[0],
+                                   detail=f"ceux du nom du fichier sont {file_siret}")]
+            return [Anomaly.of("F06", "contenu", detail=file_siret, valeur=differing[0])]
     if kind != "RG":
         return []
     years = _years(raw)

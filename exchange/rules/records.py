@@ -7,17 +7,19 @@ from datetime import date
 import polars as pl
 
 from schemas import identifiers as ids
-from schemas.anomalies import ANOMALY_SCHEMA
+from schemas.anomalies import ANOMALY_SCHEMA, shown_value_expr
 from schemas.catalogue import BLOCKING, rule
 from schemas.masking import LONG_RUN, LONG_RUN_MASKED_RUST, NIR_MASKED_RUST, NIR_SHAPED_RUST
+from schemas.fields import field_label
 from schemas.declaration import (
     CA_CONDITIONAL, CA_FIELDS_BY_TYPE, MO_FIELDS_RG, MOTIFS_DEPART, TYPES_CHANGEMENT, TYPES_CONTRAT,
     Kind, columns, required,
 )
 from schemas.reference import MAYOTTE, Reference
 from exchange.rules.typing import (
-    AMOUNT_COLUMNS, AMOUNT_TYPE, DATE_COLUMNS, HOURS_COLUMN, RATE_COLUMNS, RATE_TYPE, add_months,
-    hundredths, parse_date, parse_year, parse_yes_no, to_decimal, whole_years_between,
+    AMOUNT_COLUMNS, AMOUNT_TYPE, DATE_COLUMNS, HOURS_COLUMN, RATE_COLUMNS, RATE_TYPE, add_months, amount_cause,
+    date_cause, has_spaces, hundredths, parse_date, parse_year, parse_yes_no, siret_cause, to_decimal,
+    whole_years_between,
 )
 
 MAX_NAME_CHARS = 80
@@ -31,6 +33,7 @@ BOUND_CHECKS: tuple[tuple[str, str, str], ...] = (
 
 
 LOT = "_lot"  # column telling apart the files of a batch validated in one pass
+XML = "_xml"  # Boolean column: the record came from an XML file (fields are then named by their element)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ class _Check:
     mask: pl.Expr
     champ: str = ""
     detail: pl.Expr | None = None
+    valeur: str = ""  # column whose value the message shows (default: the field concerned)
+    # Specific causes: `cause` names, row by row, which of `causes` (variants of the same code) explains
+    # the anomaly; computed only on the rows that hit, so the mask stays cheap. `variant` is the fallback.
+    cause: pl.Expr | None = None
+    causes: tuple[str, ...] = ()
 
 
 # --- helper column names in the working frame -------------------------------------------------
@@ -126,7 +134,8 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
     """R01 (required, length), R02, R03, R09, R11, W10: checks on one field's value."""
     cols = columns(kind)
     checks = [_Check("R01", "obligatoire", pl.col(c).is_null(), c) for c in cols if c in required(kind)]
-    checks += [_Check("R01", "trop_long", pl.col(c).str.len_chars() > MAX_NAME_CHARS, c) for c in ("nom", "prenoms")]
+    checks += [_Check("R01", "trop_long", pl.col(c).str.len_chars() > MAX_NAME_CHARS, c,
+                      pl.col(c).str.len_chars().cast(pl.String)) for c in ("nom", "prenoms")]
     if kind == "CA":
         type_ok = pl.col("type_changement").is_in(TYPES_CHANGEMENT)
         for c in CA_CONDITIONAL:
@@ -135,16 +144,18 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
             checks.append(_Check("R01", "obligatoire", type_ok & used & pl.col(c).is_null(), c))
             checks.append(_Check("R01", "interdit", type_ok & ~used & _filled(c), c))
     checks += [
-        _Check("R02", "forme", _filled("nir") & ~pl.col("_nir_form")),
+        _Check("R02", "forme", _filled("nir") & ~pl.col("_nir_form"), causes=("espaces",),
+               cause=pl.when(has_spaces(pl.col("nir"))).then(pl.lit("espaces")).otherwise(pl.lit("forme"))),
         _Check("R02", "cle", pl.col("_nir_form") & ~pl.col("_nir_key")),
     ]
     for c in ("siret_esat", "siret_employeur_mo"):
-        checks.append(_Check("R03", "forme", _filled(c) & ~ids.siret_form_ok(pl.col(c)), c))
+        checks.append(_Check("R03", "forme", _filled(c) & ~ids.siret_form_ok(pl.col(c)), c,
+                             cause=siret_cause(pl.col(c)), causes=("notation_scientifique", "espaces")))
         checks.append(_Check("R03", "cle", ids.siret_form_ok(pl.col(c)) & ~ids.siret_ok(pl.col(c)), c))
     code_caf = pl.col("code_caf")
     checks.append(_Check("R09", "mayotte", code_caf == MAYOTTE))
     checks.append(_Check("R09", "code_caf", _filled("code_caf") & (code_caf != MAYOTTE)
-                         & ~code_caf.is_in(sorted(reference.caf_codes_in_scope())), detail=code_caf))
+                         & ~code_caf.is_in(sorted(reference.caf_codes_in_scope()))))
     lists = {"type_contrat_mo": TYPES_CONTRAT, "type_changement": TYPES_CHANGEMENT, "motif_depart": MOTIFS_DEPART}
     for c, allowed in lists.items():
         if c in cols:
@@ -161,7 +172,12 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
 def _date_checks(kind: Kind, as_of: date) -> list[_Check]:
     """R04 (format, year, birth date against age and NIR, entry dates), W04, W08."""
     cols = columns(kind)
-    checks = [_Check("R04", "format", _filled(c) & _d(c).is_null(), c) for c in cols if c in DATE_COLUMNS]
+    checks = []
+    for c in cols:
+        if c in DATE_COLUMNS:
+            variant, detail = date_cause(pl.col(c), as_of)
+            checks.append(_Check("R04", "format", _filled(c) & _d(c).is_null(), c, detail, cause=variant,
+                                 causes=("jour_impossible", "annee_2_chiffres", "numero_de_serie")))
     if kind == "RG":
         checks.append(_Check("R04", "annee_reference", _filled("annee_reference") & pl.col("_year").is_null()))
     birth = _d("date_naissance")
@@ -193,9 +209,18 @@ def _date_checks(kind: Kind, as_of: date) -> list[_Check]:
 def _number_checks(kind: Kind) -> list[_Check]:
     """R05, R06 (format and sum), R10, W03."""
     cols = columns(kind)
-    checks = [_Check("R05", "taux", _filled(c) & ~_rate_ok(c), c) for c in cols if c in RATE_COLUMNS]
+    checks = []
+    for c in cols:
+        if c in RATE_COLUMNS:
+            sign = pl.when(pl.col(c).str.contains("%", literal=True)).then(pl.lit("taux_signe")).otherwise(pl.lit("taux"))
+            checks.append(_Check("R05", "taux", _filled(c) & ~_rate_ok(c), c, cause=sign, causes=("taux_signe",)))
     checks.append(_Check("R05", "heures", _filled(HOURS_COLUMN) & ~_hours_ok()))
-    checks += [_Check("R06", "montant", _filled(c) & ~_amount_ok(c), c) for c in cols if c in AMOUNT_COLUMNS]
+    for c in cols:
+        if c in AMOUNT_COLUMNS:
+            variant, example = amount_cause(pl.col(c))
+            checks.append(_Check("R06", "montant", _filled(c) & ~_amount_ok(c), c, example, cause=variant,
+                                 causes=("symbole_monetaire", "espace_insecable", "separateur_milliers",
+                                         "decimales", "negatif")))
     if kind == "RG":
         rg, part, aide = "remuneration_garantie_nette", "part_financee_esat_nette", "aide_au_poste_nette"
         total = _h(part) + _h(aide)
@@ -216,8 +241,10 @@ def _number_checks(kind: Kind) -> list[_Check]:
         before, after = _h("taux_activite_avant"), _h("taux_activite_apres")
         both = _rate_ok("taux_activite_avant") & _rate_ok("taux_activite_apres")
         kind_of = pl.col("type_changement")
-        checks.append(_Check("R10", "hausse", both & (kind_of == "HAUSSE_TAUX") & (after <= before)))
-        checks.append(_Check("R10", "baisse", both & (kind_of == "BAISSE_TAUX") & (after >= before)))
+        rates = pl.concat_str([pl.lit("avant "), fr_number(before, False), pl.lit(" %, après "),
+                               fr_number(after, False), pl.lit(" %")])
+        checks.append(_Check("R10", "hausse", both & (kind_of == "HAUSSE_TAUX") & (after <= before), detail=rates))
+        checks.append(_Check("R10", "baisse", both & (kind_of == "BAISSE_TAUX") & (after >= before), detail=rates))
     return checks
 
 
@@ -258,20 +285,43 @@ def _bound_checks(frame: pl.DataFrame, reference: Reference) -> list[_Check]:
     return checks
 
 
-def _render(check: _Check) -> pl.Expr:
-    """The catalogue message, with {champ} filled and {detail} taken row by row."""
-    r = rule(check.code, check.variant)
-    text = r.message.replace("{champ}", check.champ or r.field)
-    if "{detail}" not in text:
-        return pl.lit(text)
-    parts = text.split("{detail}")
-    detail = check.detail if check.detail is not None else pl.lit("")
-    # a value quoted in a message: anything NIR-shaped masked (schemas/masking.py)
-    detail = detail.str.replace_all(NIR_SHAPED_RUST, NIR_MASKED_RUST).str.replace_all(LONG_RUN, LONG_RUN_MASKED_RUST)
-    pieces: list[pl.Expr] = [pl.lit(parts[0])]
-    for part in parts[1:]:
-        pieces += [detail, pl.lit(part)]
-    return pl.concat_str(pieces)
+def _message(check: _Check) -> pl.Expr:
+    """The message of a check, chosen row by row among its specific causes when it has some."""
+    message = _render(check)
+    if check.cause is None:
+        return message
+    for variant in reversed(check.causes):
+        message = pl.when(check.cause == variant).then(_render(check, variant)).otherwise(message)
+    return message
+
+
+def _render(check: _Check, variant: str | None = None) -> pl.Expr:
+    """The catalogue message (Rule.render's pieces) row by row: {champ} as the file names the field,
+    {valeur} the value found (a NIR-shaped one masked), {detail} the check's own figure."""
+    r = rule(check.code, check.variant if variant is None else variant)
+    column = check.champ or r.field
+    shown = check.valeur or column
+    exprs: list[pl.Expr] = []
+    for name, text in r.pieces():
+        if not name:
+            exprs.append(pl.lit(text))
+        elif name == "champ":
+            exprs.append(pl.when(pl.col(XML)).then(pl.lit(field_label(column, xml=True)))
+                         .otherwise(pl.lit(field_label(column))) if column else pl.lit(""))
+        elif name == "valeur":
+            exprs.append(_masked(shown_value_expr(pl.col(shown))).fill_null("") if shown else pl.lit(""))
+        elif name == "detail":
+            exprs.append(_masked(check.detail).fill_null("") if check.detail is not None else pl.lit(""))
+        else:
+            exprs.append(pl.col("ligne").cast(pl.String))
+    if len(exprs) == 1:
+        return exprs[0]
+    return pl.concat_str(exprs)
+
+
+def _masked(text: pl.Expr) -> pl.Expr:
+    """A value quoted in a message: anything NIR-shaped inside it masked (schemas/masking.py)."""
+    return text.str.replace_all(NIR_SHAPED_RUST, NIR_MASKED_RUST).str.replace_all(LONG_RUN, LONG_RUN_MASKED_RUST)
 
 
 def _anomalies(frame: pl.DataFrame, checks: list[_Check]) -> pl.DataFrame:
@@ -289,7 +339,7 @@ def _anomalies(frame: pl.DataFrame, checks: list[_Check]) -> pl.DataFrame:
         parts.append(masked.lazy().filter(pl.col(f"_m{i}")).select(
             pl.col(LOT), pl.col("ligne").cast(pl.Int64), pl.col("nir"), pl.lit(c.code).alias("code"),
             pl.lit(r.severity).alias("gravite"), pl.lit(c.champ or r.field).alias("champ"),
-            _render(c).alias("message"),
+            _message(c).alias("message"), pl.col("nom"), pl.col("prenoms"),
         ))
     schema = {LOT: pl.Int32(), **ANOMALY_SCHEMA}
     if not parts:
@@ -331,6 +381,8 @@ def validate_records(raw: pl.DataFrame, kind: Kind, as_of: date, reference: Refe
     batched = LOT in raw.columns
     if not batched:
         raw = raw.with_columns(pl.lit(0, dtype=pl.Int32).alias(LOT))
+    if XML not in raw.columns:
+        raw = raw.with_columns(pl.lit(False).alias(XML))
     frame = _working_frame(raw.with_columns(pl.col(LOT).cast(pl.Int32)), kind)
     checks = _identity_checks(kind, reference) + _date_checks(kind, as_of) + _number_checks(kind)
     if kind == "RG":
