@@ -478,7 +478,7 @@ def test_a_file_answered_twice_before_the_upgrade_keeps_both_pairs_after_a_resen
     after = {p.name: p.read_bytes() for p in retour.iterdir()}
     assert sorted(n for n in after if n.startswith(RESENT)) == [
         f"{RESENT}.2-rejeu1.CR.csv", f"{RESENT}.2-rejeu1.CR.xml", f"{RESENT}.2.CR.csv", f"{RESENT}.2.CR.xml",
-        f"{RESENT}.CR.csv", f"{RESENT}.CR.html", f"{RESENT}.CR.xml"]
+        f"{RESENT}.CR.csv", f"{RESENT}.CR.html", f"{RESENT}.CR.xml"]  # today's answer adds the .CR.html
     # nothing answered before the upgrade is lost or overwritten: the first answer stays where it was,
     # the replay's answer is kept under the name today's program gives a replay's pair
     for ext in ("CR.csv", "CR.xml"):
