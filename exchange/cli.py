@@ -41,10 +41,10 @@ def _progress_bar():  # noqa: ANN202
     bar = Progress(transient=True)
     tasks: dict[str, int] = {}
 
-    def update(what: str, done: int, total: int) -> None:
-        if what not in tasks:
-            tasks[what] = bar.add_task(f"Traitement des {what}", total=total)
-        bar.update(tasks[what], completed=done, total=total)
+    def update(stage: str, done: int, total: int) -> None:  # réception, jugement, comptes rendus, émission
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage.capitalize(), total=total)
+        bar.update(tasks[stage], completed=done, total=total)
 
     return bar, update
 

@@ -5,7 +5,7 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -49,6 +49,8 @@ class CycleContext:
     tally: ledger.RunTally
     use_habilitations: bool = True
     progress: Progress | None = None
+    expected: int = 0  # files listed for this cycle: the total every stage of the progress counts towards
+    stages: dict[str, int] = field(default_factory=dict)  # files through each stage so far
     stop: Callable[[], bool] | None = None  # asked between files: finish the current file, then stop
     fence: ledger.Fence | None = None  # checked in every state-changing transaction (the job lock is held)
     _habs: Habilitations | None = None
@@ -58,6 +60,16 @@ class CycleContext:
         if self._habs is None:
             self._habs = load_habilitations(self.engine)
         return self._habs
+
+
+STAGES = ("réception", "jugement", "comptes rendus")  # the cycle's stages, as the progress shows them
+
+
+def _advance(ctx: CycleContext, stage: str, files: int) -> None:
+    """`files` more went through `stage`: tell the progress (the operator's terminal), if any."""
+    ctx.stages[stage] = ctx.stages.get(stage, 0) + files
+    if ctx.progress is not None and files:
+        ctx.progress(stage, ctx.stages[stage], max(ctx.expected, ctx.stages[stage]))
 
 
 def _event(ctx: CycleContext, message: str, level: int = logging.INFO, **fields: object) -> None:
@@ -397,6 +409,7 @@ def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -
             _event(ctx, "comptes rendus déposés", file_id=row["id"], account=row["account"], state=ledger.ACQUITTE)
             ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected,
                           j.anomalies["code"].to_list())
+        _advance(ctx, "comptes rendus", len(answered))
         answered.clear()
         names.clear()
 
@@ -422,6 +435,7 @@ def process(ctx: CycleContext, file_ids: list[int]) -> None:
     waiting = [row for row in rows if row["state"] == ledger.ARCHIVE]
     judged = _judge_rows(ctx, waiting)
     stored = _store(ctx, [(row, judged[row["id"]]) for row in waiting if row["id"] in judged])
+    _advance(ctx, "jugement", len(stored))
     _finish(ctx, rows, stored)
 
 
@@ -431,6 +445,7 @@ def _resume(ctx: CycleContext) -> None:
     """Take every reception a crash (or a failed step) left unfinished to its end, oldest first."""
     with ctx.engine.connect() as conn:
         pending = ledger.unfinished_files(conn)
+    ctx.expected += len(pending)
     ids = [int(row["id"]) for row in pending if row["state"] != ledger.RECLAME]
     ids += _receive(ctx, [row for row in pending if row["state"] == ledger.RECLAME])
     if ids:
@@ -470,15 +485,14 @@ def collect(ctx: CycleContext) -> None:
             ctx.tally.refused_names.append(f"{account}/{entry.name!r} : {reason}")
             _event(ctx, f"nom refusé : {reason}", logging.WARNING, account=account)
         ready += listing.ready
-    done = 0
+    ctx.expected += len(ready)
     for batch in _batches(ready, ctx.config.limits.max_file_bytes):
         if ctx.stop is not None and ctx.stop():
             _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)
             return
-        process(ctx, _take(ctx, batch))
-        done += len(batch)
-        if ctx.progress:
-            ctx.progress("fichiers", done, len(ready))
+        taken = _take(ctx, batch)
+        _advance(ctx, "réception", len(taken))
+        process(ctx, taken)
 
 
 class MissingFromArchive(TransportError):

@@ -11,6 +11,7 @@ import io
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -138,7 +139,8 @@ def _complete(config: Config, engine: Engine, emission: dict, fence: Fence | Non
     return f"{emission['code_caf']}/{emission['name']}.parquet"
 
 
-def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fence | None = None) -> list[str]:
+def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fence | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> list[str]:
     """Complete interrupted emissions, then emit every accepted record not yet emitted, per Caf and flux."""
     written: list[str] = []
     with engine.connect() as conn:
@@ -174,8 +176,10 @@ def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fenc
             else:
                 conn.execute(update(records).where(pending).values(emission_id=eid))
             planned.append({"id": eid, "flux": kind, "code_caf": code_caf, "name": name})
-    for e in planned:  # the assignment is committed: now the side effect
+    for done, e in enumerate(planned, 1):  # the assignment is committed: now the side effect
         written.append(_complete(config, engine, e, fence))
+        if progress is not None:
+            progress("émission", done, len(planned))
     return written
 
 

@@ -40,7 +40,7 @@ def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | N
         if emit and not job_ctx.stop():
             from exchange.emission import emit_pending
 
-            job_ctx.tally.outputs.extend(emit_pending(config, engine, job_ctx.run_id, job_ctx.fence))
+            job_ctx.tally.outputs.extend(emit_pending(config, engine, job_ctx.run_id, job_ctx.fence, progress))
         return None
 
     return run_locked(config, engine, job, cycle, as_of=as_of, stop=stop, outer_fence=fence)

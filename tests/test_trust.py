@@ -229,3 +229,24 @@ def test_storage_full_blocks_only_that_file_and_names_file_and_disk(tmp_path, db
     assert "Fichiers traités : 2" in out
     assert (retour(tmp_path) / f"{big}.CR.csv").exists()
     assert not [p for p in small_storage.rglob("*.part")]
+
+
+def test_progress_shows_the_real_stages_and_their_counts(tmp_path, db_url):
+    """Issue 13 §4: the operator's progress follows reception, judgement, comptes rendus, emission."""
+    from datetime import date
+
+    from exchange.db import open_database
+    from exchange.run import run_job
+
+    cfg = seed_examples(tmp_path, db_url)
+    assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
+    seen: list[tuple[str, int, int]] = []
+    engine = open_database(cfg.database_url)
+    outcome = run_job(cfg, engine, as_of=date(2025, 12, 15), progress=lambda *a: seen.append(a))
+    engine.dispose()
+    assert outcome.status == "OK"
+    last = {stage: (done, total) for stage, done, total in seen}
+    assert last["réception"] == last["jugement"] == last["comptes rendus"] == (4, 4)
+    assert last["émission"] == (len(outcome.tally.outputs), len(outcome.tally.outputs)) == (7, 7)
+    order = list(dict.fromkeys(stage for stage, *_ in seen))
+    assert order == ["réception", "jugement", "comptes rendus", "émission"]
