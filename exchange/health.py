@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 from exchange.db import anomalies, files, hab_imports, runs
 from exchange.ledger import QUARANTAINE, UNFINISHED_STATES, as_utc, utcnow
 from exchange.nodes import LEADER, list_nodes
-from exchange.transport.base import Transport, TransportError
+from exchange.safe_text import safe_text
+from exchange.transport.base import Refused, Transport, TransportError
 
 PARIS = ZoneInfo("Europe/Paris")
 JOBS = ("run", "collect", "nightly", "campaign")
@@ -30,6 +31,7 @@ class Health:
     reasons: list[str] = field(default_factory=list)
     last_runs: dict[str, dict | None] = field(default_factory=dict)
     depot: dict[str, int] | None = None  # files waiting per account; None when the source is unreachable
+    waiting: list[dict] = field(default_factory=list)  # every file waiting in a depot/, oldest first
     source_error: str | None = None
     states: dict[str, int] = field(default_factory=dict)
     stuck: list[dict] = field(default_factory=list)
@@ -100,9 +102,22 @@ def _ids(items: list[dict]) -> str:
     return ", ".join(str(i["id"]) for i in items[:10]) + ("…" if len(items) > 10 else "")
 
 
-def _depot(transport: Transport) -> dict[str, int]:
+def _depot(transport: Transport) -> tuple[dict[str, int], list[dict]]:
+    """Names waiting in each account's depot/, and every waiting file (account, name, since), oldest first."""
+    counts: dict[str, int] = {}
+    waiting: list[dict] = []
     with transport as t:
-        return {account: t.depot_count(account) for account in t.accounts()}
+        for account in t.accounts():
+            try:
+                listing = t.list_depot(account, 0.0, 0)
+            except Refused:  # a depot/ that cannot be read is reported by the run; here it counts nothing
+                counts[account] = 0
+                continue
+            entries = [*listing.ready, *listing.waiting, *(e for e, _ in listing.refused)]
+            counts[account] = len(entries)
+            waiting += [{"compte": account, "fichier": safe_text(e.name),
+                         "depuis": datetime.fromtimestamp(e.mtime, timezone.utc)} for e in entries]
+    return counts, sorted(waiting, key=lambda w: (w["depuis"], w["compte"], w["fichier"]))
 
 
 def _rejections(conn, since: datetime) -> dict[str, int]:  # noqa: ANN001
@@ -149,7 +164,7 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
         health.reasons.append(f"{len(health.stuck)} fichier(s) bloqué(s) depuis plus de 24 h (n° {_ids(health.stuck)})")
     if transport is not None:
         try:
-            health.depot = _depot(transport)
+            health.depot, health.waiting = _depot(transport)
         except (TransportError, OSError) as e:
             health.source_error = str(e) or e.__class__.__name__
             health.reasons.append(f"zone de dépôt injoignable : {health.source_error}")
@@ -168,8 +183,8 @@ def _capped(lines: list[str], show_all: bool) -> list[str]:
 
 def health_text(h: Health, show_all: bool = False, next_runs: list[dict] | None = None) -> str:
     """French report; first line « ÉTAT : OK » or « ÉTAT : ALERTE », then one reason per line, then a
-    summary that fits a screen: counts, the 10 accounts with most files waiting and the 10 oldest stuck
-    files (`show_all` for every one), the next scheduled runs."""
+    summary that fits a screen: counts, the 10 accounts with most files waiting, the 10 oldest waiting and
+    the 10 oldest stuck files (`show_all` for every one), the next scheduled runs."""
     lines = ["ÉTAT : OK" if h.healthy else "ÉTAT : ALERTE"]
     lines += [f"- {r}" for r in h.reasons]
     lines += ["", "Dernières exécutions (heure de Paris) :"]
@@ -194,6 +209,9 @@ def health_text(h: Health, show_all: bool = False, next_runs: list[dict] | None 
         lines += [f"  {account} : {n}" for n, account in shown]
         if len(busy) > len(shown):
             lines.append(f"  … et {len(busy) - len(shown)} autre(s) compte(s) (--all pour tout afficher)")
+        if h.waiting:
+            lines.append("Fichiers en attente les plus anciens (déposés le, heure de Paris) :")
+            lines += _capped([f"  {w['compte']}/{w['fichier']} : {_stamp(w['depuis'])}" for w in h.waiting], show_all)
     lines.append("Fichiers par état : " + (", ".join(f"{s} {n}" for s, n in h.states.items()) or "aucun fichier"))
     lines.append(f"Fichiers bloqués en cours de traitement : {len(h.stuck)}")
     lines += _capped([f"  n° {s['id']} {s['compte']}/{s['fichier']} : {s['etat']} depuis le {_stamp(s['depuis'])}"
@@ -230,7 +248,8 @@ def health_json(h: Health) -> dict:
     """The same content as one JSON-ready object (French keys, like the other listings)."""
     return {
         "etat": "OK" if h.healthy else "ALERTE", "raisons": h.reasons, "verifie_le": h.checked_at,
-        "dernieres_executions": h.last_runs, "depot": h.depot, "source_injoignable": h.source_error,
+        "dernieres_executions": h.last_runs, "depot": h.depot, "fichiers_en_attente": h.waiting,
+        "source_injoignable": h.source_error,
         "fichiers_par_etat": h.states, "fichiers_bloques": h.stuck,
         "fichiers_en_quarantaine": h.quarantined, "rejets_24h_par_code": h.rejected_by_code,
         "planificateur": h.nodes,

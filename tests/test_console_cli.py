@@ -209,10 +209,14 @@ def test_status_summarises_and_shows_the_next_scheduled_runs(tmp_path):
     code, out, _ = cli(tmp_path, "status")
     assert "Prochaines exécutions planifiées : aucune (le planificateur n'a jamais démarré sur cette base)" in out
     assert "Fichiers en attente dans depot/ : 82 (14 compte(s) sur 14)" in out
-    shown = [line for line in out.splitlines() if line.startswith("  compte-") or line.startswith("  esat-")
-             or line.startswith("  horizon-")]
+    shown = [line for line in out.splitlines() if re.fullmatch(r"  [a-z0-9-]+ : [0-9]+", line)]
     assert len(shown) == 10 and shown[0] == "  compte-11 : 12"
     assert "  … et 4 autre(s) compte(s) (--all pour tout afficher)" in out
+    lines = out.splitlines()
+    at = lines.index("Fichiers en attente les plus anciens (déposés le, heure de Paris) :")
+    oldest = lines[at + 1:at + 12]
+    assert all(re.fullmatch(r"  [a-z0-9-]+/[^ ]+ : \d\d/\d\d/\d{4} \d\d:\d\d", x) for x in oldest[:10]), oldest
+    assert oldest[10] == "  … et 72 autre(s) (--all pour tout afficher)"
     code, out, _ = cli(tmp_path, "status", "--all")
     assert "--all pour tout afficher" not in out and "  compte-00 : 1" in out
 

@@ -49,6 +49,8 @@ def test_healthy_after_a_nightly(area):
     assert out.splitlines()[0] == "ÉTAT : OK"
     assert f"nightly   n° {nightly} : OK" in out
     assert "Fichiers en attente dans depot/ : 1" in out and "esat-seine : 1" in out
+    oldest = out.splitlines()[out.splitlines().index("Fichiers en attente les plus anciens (déposés le, heure de Paris) :") + 1]
+    assert oldest.startswith("  esat-seine/late.csv : ")
     assert "Fichiers par état : ACQUITTE 3" in out
     code, out, _ = status(base, "json")
     data = json.loads(out)
