@@ -31,7 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.util import datetime_to_utc_timestamp
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
 from exchange import nodes
 from exchange.config import Config, ConfigError, ScheduleConfig
@@ -266,14 +266,14 @@ class _Node:
     def standby_beat(self) -> None:
         try:
             self.beat(nodes.STANDBY)
-        except DBAPIError as e:  # the database is away: keep trying, the lead cannot be taken either
+        except SQLAlchemyError as e:  # the database is away (or its session was cut): keep trying
             log.warning(f"base de données injoignable ({e.__class__.__name__}) : nouvel essai",
                         extra={"event": {"host": self.host}})
 
     def leave(self) -> None:
         try:
             nodes.leave(self.engine, self.host, self.pid)
-        except DBAPIError:
+        except SQLAlchemyError:  # a session cut while frozen included: the row expires by itself
             pass
 
 
@@ -284,7 +284,7 @@ def _win_the_lead(config: Config, engine: Engine, stop: threading.Event, node: _
     while not stop.is_set():
         try:
             leader = try_lock(engine, LEADER_LOCK, timings)
-        except DBAPIError:
+        except SQLAlchemyError:
             leader = None
         if leader is not None and stop.is_set():  # won just as this node was asked to stop
             leader.release()
@@ -321,7 +321,7 @@ def _lead(config: Config, config_path: str | None, engine: Engine, leader: HeldL
             if lost.is_set() or not leader.alive():
                 break
             node.beat(nodes.LEADER, leader.check)
-    except (LockLost, DBAPIError) as e:
+    except (LockLost, SQLAlchemyError) as e:  # SQLAlchemyError: also a session the server cut while frozen
         log.error(f"ce nœud ne mène plus ({e.__class__.__name__}) : planificateur arrêté, retour en attente",
                   extra={"event": {"host": node.host}})
     finally:

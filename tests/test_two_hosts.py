@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, select
 
 from exchange.db import emissions, files, nodes, records, runs
 from exchange.ledger import as_utc
+from fixtures.bench_failover import node_config
 from tests.areas import cli, tree
 from tests.conftest import EXAMPLES
 from tests.twohosts import DB_NAME, TwoHosts, finish, make_two_hosts, namespace_init, output, start, stop
@@ -54,25 +55,8 @@ class Area:
         drop.mkdir(exist_ok=True)
         self.config = base / "esat-exchange.toml"
         port = two.cluster.port
-        self.config.write_text(f"""[database]
-url = "postgresql+psycopg://postgres@{DB_NAME}:{port}/{self.database}"
-[source]
-kind = "local"
-root = "drop"
-settle_seconds = 0
-[storage]
-dir = "received"
-[output]
-dir = "outbound"
-[schedule]
-collect = "0 3 1 1 *"
-nightly = "0 4 1 1 *"
-campaign = ["0 5 1 1 *"]
-[locks]
-heartbeat_seconds = {HEARTBEAT}
-timeout_seconds = {TIMEOUT}
-idle_transaction_seconds = {IDLE_TX}
-""", encoding="utf-8")
+        self.config.write_text(node_config(f"postgresql+psycopg://postgres@{DB_NAME}:{port}/{self.database}",
+                                           HEARTBEAT, TIMEOUT, IDLE_TX), encoding="utf-8")
         self.engine = create_engine(two.cluster.url(two.hosts[0].db_address, self.database), pool_pre_ping=True)
         if habpps is not None:  # imported from this machine, through the host-side address
             (base / "local.toml").write_text(self.config.read_text().replace(DB_NAME, two.hosts[0].db_address))
