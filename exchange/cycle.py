@@ -20,7 +20,7 @@ from exchange.config import Config
 from exchange.files import fsync_dir, private_dir, private_file, sha256_file
 from exchange.habilitations.reconcile import reconcile as reconcile_file
 from exchange.habilitations.store import Habilitations, load_habilitations
-from exchange.history import record_accepted
+from exchange.history import Accepted, record_accepted
 from exchange.logs import scrub
 from exchange.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
 from exchange.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
@@ -255,20 +255,29 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
     return judged
 
 
-def _store_one(conn, row: dict, j: Judgement) -> Judgement:  # noqa: ANN001 - a Connection
-    """Records (with their history: W05/W06), anomalies and statut of one file: its TRAITE step.
-    Returns the judgement as answered (history anomalies included)."""
-    anomalies = j.anomalies
-    if j.records is not None and j.records_accepted:
-        extra = record_accepted(conn, file_id=row["id"], kind=j.kind, typed=j.records,
-                                received_at=ledger.as_utc(row["received_at"]), caf_gestionnaire=j.caf_gestionnaire)
-        if extra.height:
-            anomalies = pl.concat([anomalies, extra])
-    anomalies = anomalies.sort(["ligne", "code"], nulls_last=False, maintain_order=True)
-    ledger.store_anomalies(conn, row["id"], anomalies)
-    ledger.judged(conn, row["id"], statut=j.statut, code=j.file_code, records_in=j.records_in,
-                  records_accepted=j.records_accepted, records_rejected=j.records_rejected, kind=j.kind, siret=j.siret)
-    return replace(j, anomalies=anomalies, records=None)
+def _store_many(conn, items: list[tuple[dict, Judgement]]) -> dict[int, Judgement]:  # noqa: ANN001 - a Connection
+    """Records (with their history: W05/W06), anomalies and statut of files: their TRAITE step, in the
+    caller's transaction. Returns each judgement as answered (history anomalies included, sorted)."""
+    extra = record_accepted(conn, [
+        Accepted(file_id=row["id"], kind=j.kind, typed=j.records, received_at=row["received_at"], name=row["name"],
+                 caf_gestionnaire=j.caf_gestionnaire)
+        for row, j in items if j.records is not None and j.records_accepted])
+    parts = [j.anomalies.select(pl.lit(row["id"], dtype=pl.Int64).alias("file_id"), *ANOMALY_SCHEMA)
+             for row, j in items]
+    parts += [found.select(pl.lit(file_id, dtype=pl.Int64).alias("file_id"), *ANOMALY_SCHEMA)
+              for file_id, found in extra.items()]
+    every = pl.concat(parts, how="vertical_relaxed").sort(["file_id", "ligne", "code"], nulls_last=False,
+                                                          maintain_order=True)
+    ledger.store_anomalies(conn, [row["id"] for row, _ in items], every)
+    by_file = every.partition_by("file_id", as_dict=True, include_key=False)
+    empty = every.drop("file_id").clear()
+    stored: dict[int, Judgement] = {}
+    for row, j in items:
+        ledger.judged(conn, row["id"], statut=j.statut, code=j.file_code, records_in=j.records_in,
+                      records_accepted=j.records_accepted, records_rejected=j.records_rejected, kind=j.kind,
+                      siret=j.siret)
+        stored[row["id"]] = replace(j, anomalies=by_file.get((row["id"],), empty), records=None)
+    return stored
 
 
 def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, Judgement]:
@@ -276,7 +285,7 @@ def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, 
     batch is stored again file by file and that file alone is set aside."""
     try:
         with ledger.transaction(ctx.engine, ctx.fence) as conn:
-            stored = {row["id"]: _store_one(conn, row, j) for row, j in items}
+            stored = _store_many(conn, items) if items else {}
     except STOPS:
         raise
     except Exception:  # noqa: BLE001 - find the file at fault
@@ -284,7 +293,7 @@ def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, 
         for row, j in items:
             try:
                 with ledger.transaction(ctx.engine, ctx.fence) as conn:
-                    stored[row["id"]] = _store_one(conn, row, j)
+                    stored.update(_store_many(conn, [(row, j)]))
             except STOPS:
                 raise
             except Exception as e:  # noqa: BLE001

@@ -1,13 +1,20 @@
 """History across files: W05 (a newer RG record replaces an accepted one), W06 (a CA event seen before),
-and storing the accepted records that the Caf outputs are built from."""
+and storing the accepted records that the Caf outputs are built from.
+
+A batch of files is stored in rounds: each round holds at most one file per (kind, SIRET), so that the
+files of one round never see one another and are joined, matched and inserted together; a later file
+of the same Esat goes in a later round and sees what the earlier one stored, as one by one would.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import polars as pl
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
+from exchange.bulk import insert_frame
 from exchange.db import files, records
 from schemas.anomalies import ANOMALY_SCHEMA
 from schemas.catalogue import rule
@@ -25,17 +32,33 @@ CENT_COLUMNS = {
     "taux_activite_apres": "taux_activite_apres_c",
 }
 CHUNK = 5000
+FILE, QUERY_SIRET = "__file", "__siret"  # helper columns: the record's file, the SIRET its file is matched on
+CA_KEY = ["nir", "type_changement", "date_effet"]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """One judged file whose accepted records are to be stored."""
+
+    file_id: int
+    kind: str  # RG / CA
+    typed: pl.DataFrame  # typed records with `rejete`
+    received_at: datetime  # as read from the ledger (naive = UTC)
+    name: str
+    caf_gestionnaire: str | None
 
 
 def _history_anomalies(matched: pl.DataFrame, accepted: pl.DataFrame, code: str, field: str) -> pl.DataFrame:
-    """W05/W06 rows for the matched records (`ligne`, `nir`, `earlier_name`, `earlier_at`): the earlier
-    file is named by its file name and reception time, as the Esat knows it (never by a ledger id)."""
+    """W05/W06 rows (with FILE) for the matched records (FILE, `ligne`, `nir`, `earlier_name`, `earlier_at`):
+    the earlier file is named by its file name and reception time, as the Esat knows it (never by a ledger id)."""
     r = rule(code)
+    schema = {FILE: pl.Int64(), **ANOMALY_SCHEMA}
     if matched.height == 0:
-        return pl.DataFrame(schema=ANOMALY_SCHEMA)
+        return pl.DataFrame(schema=schema)
     message = pl.concat_str([pl.col("earlier_name") if name == "valeur" else pl.col("earlier_at") if name == "detail"
                              else pl.lit(text) for name, text in r.pieces()])
-    return matched.join(accepted.select("ligne", "nom", "prenoms"), on="ligne", how="left").select(
+    return matched.join(accepted.select(FILE, "ligne", "nom", "prenoms"), on=[FILE, "ligne"], how="left").select(
+        pl.col(FILE).cast(pl.Int64),
         pl.col("ligne").cast(pl.Int64),
         pl.col("nir"),
         pl.lit(code).alias("code"),
@@ -43,7 +66,7 @@ def _history_anomalies(matched: pl.DataFrame, accepted: pl.DataFrame, code: str,
         pl.lit(field).alias("champ"),
         message.alias("message"),
         pl.col("nom"), pl.col("prenoms"),
-    ).cast(ANOMALY_SCHEMA)
+    ).cast(schema)
 
 
 def _with_moment(rows: list, at: int, keep: bool = True) -> list[tuple]:
@@ -52,83 +75,146 @@ def _with_moment(rows: list, at: int, keep: bool = True) -> list[tuple]:
     return [(*r[:at + (1 if keep else 0)], french_moment(r[at]), *r[at + 1:]) for r in rows]
 
 
-def _db_rows(accepted: pl.DataFrame, file_id: int, kind: str, received_at: datetime,
-             caf_gestionnaire: str | None) -> list[dict]:
+def _utc_naive(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is None else moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _accepted_frame(items: list[Accepted]) -> pl.DataFrame:
+    """The accepted records of a round's files, each with its file's id, reception time, Caf and SIRET."""
+    parts = []
+    for it in items:
+        acc = it.typed.filter(~pl.col("rejete"))
+        if acc.height == 0:
+            continue
+        parts.append(acc.with_columns(
+            pl.lit(it.file_id, dtype=pl.Int64).alias(FILE),
+            pl.lit(acc["siret_esat"][0], dtype=pl.String).alias(QUERY_SIRET),
+            pl.lit(_utc_naive(it.received_at), dtype=pl.Datetime("us")).alias("received_at"),
+            pl.lit(it.caf_gestionnaire, dtype=pl.String).alias("caf_gestionnaire"),
+            pl.lit(it.name, dtype=pl.String).alias("__name"),
+            pl.lit(french_moment(it.received_at), dtype=pl.String).alias("__at"),
+        ))
+    if not parts:
+        return pl.DataFrame()
+    return pl.concat(parts, how="diagonal_relaxed")
+
+
+def _db_frame(accepted: pl.DataFrame, kind: str) -> pl.DataFrame:
     """The `records` rows of accepted typed records (`replaces_id` included when the frame has it)."""
-    cols = [c for c in accepted.columns if c in records.c and c not in ("id",)]
-    frame = accepted.with_columns(
+    cols = [c for c in accepted.columns if c in records.c and c not in ("id", "file_id", "kind", "superseded")]
+    return accepted.with_columns(
         (pl.col(src) * 100).cast(pl.Int64).alias(dst) for src, dst in CENT_COLUMNS.items() if src in accepted.columns
     ).select(
         *cols, *[dst for src, dst in CENT_COLUMNS.items() if src in accepted.columns],
-    ).with_columns(
-        pl.lit(file_id).alias("file_id"), pl.lit(kind).alias("kind"),
-        pl.lit(caf_gestionnaire, dtype=pl.String).alias("caf_gestionnaire"),
-        pl.lit(received_at).alias("received_at"),
+        pl.col(FILE).alias("file_id"), pl.lit(kind).alias("kind"),
         (pl.col("superseded") if "superseded" in accepted.columns else pl.lit(False)).alias("superseded"),
     )
-    return frame.to_dicts()
 
 
-def record_accepted(conn: Connection, *, file_id: int, kind: str, typed: pl.DataFrame, received_at: datetime,
-                    caf_gestionnaire: str | None) -> pl.DataFrame:
-    """Store the file's accepted records, applying W05/W06; returns the W05/W06 anomalies."""
-    accepted = typed.filter(~pl.col("rejete"))
-    if accepted.height == 0:
-        return pl.DataFrame(schema=ANOMALY_SCHEMA)
-    siret = accepted["siret_esat"][0]
-    if kind == "RG":
-        years = accepted["annee_reference"].unique().to_list()
-        existing = pl.DataFrame(
-            _with_moment(conn.execute(select(records.c.id, records.c.nir, records.c.file_id, records.c.annee_reference,
-                                             files.c.received_at, files.c.name, records.c.received_at)
-                                      .join(files, files.c.id == records.c.file_id).where(and_(
-                records.c.kind == "RG", records.c.siret_esat == siret, records.c.annee_reference.in_(years),
-                records.c.superseded.is_(False),
-            ))).all(), 4),
-            schema={"old_id": pl.Int64, "nir": pl.String, "earlier_file": pl.Int64, "annee_reference": pl.Int32,
-                    "earlier_received": pl.Datetime("us"), "earlier_at": pl.String, "earlier_name": pl.String,
-                    "old_received_at": pl.Datetime("us")},
-            orient="row",
-        )
-        matched = accepted.select("ligne", "nir", pl.col("annee_reference").cast(pl.Int32)).join(
-            existing, on=["nir", "annee_reference"], how="inner")
-        # « latest wins » by reception order: a replayed file never replaces what a later file brought
-        mine = (received_at.replace(tzinfo=None) if received_at.tzinfo is None
-                else received_at.astimezone(timezone.utc).replace(tzinfo=None))
-        later = pl.col("old_received_at").dt.replace_time_zone(None)
-        newer = matched.filter((later > mine) | ((later == mine) & (pl.col("earlier_file") > file_id)))
-        matched = matched.join(newer.select("ligne"), on="ligne", how="anti")
-        extra = _history_anomalies(matched, accepted, "W05", "nir")
-        old_ids = matched["old_id"].to_list()
-        for i in range(0, len(old_ids), CHUNK):
-            conn.execute(update(records).where(records.c.id.in_(old_ids[i:i + CHUNK])).values(superseded=True))
-        with_replaced = accepted.join(matched.select("ligne", pl.col("old_id").alias("replaces_id")),
-                                      on="ligne", how="left", maintain_order="left").with_columns(
-            pl.col("ligne").is_in(newer["ligne"].implode()).alias("superseded"))
-        rows = _db_rows(with_replaced, file_id, kind, received_at, caf_gestionnaire)
-    else:
-        key = ["nir", "type_changement", "date_effet"]
-        existing = pl.DataFrame(
-            _with_moment(conn.execute(select(records.c.nir, records.c.type_changement, records.c.date_effet,
-                                             records.c.file_id, files.c.received_at, files.c.name)
-                                      .join(files, files.c.id == records.c.file_id)
-                                      .where(and_(records.c.kind == "CA", records.c.siret_esat == siret))
-                                      .order_by(records.c.id)).all(), 4, keep=False),
-            schema={"nir": pl.String, "type_changement": pl.String, "date_effet": pl.Date, "earlier_file": pl.Int64,
-                    "earlier_at": pl.String, "earlier_name": pl.String},
-            orient="row",
-        ).unique(subset=key, keep="first", maintain_order=True)
-        seen_before = accepted.select("ligne", *key).join(existing, on=key, how="inner")
-        # the same event twice in this file: the first occurrence is kept, later ones are repeats
-        firsts = accepted.sort("ligne").unique(subset=key, keep="first", maintain_order=True)
-        this = conn.execute(select(files.c.name, files.c.received_at).where(files.c.id == file_id)).one()
-        repeats = accepted.join(firsts.select("ligne"), on="ligne", how="anti").select(
-            "ligne", *key, pl.lit(file_id, dtype=pl.Int64).alias("earlier_file"),
-            pl.lit(french_moment(this.received_at)).alias("earlier_at"), pl.lit(this.name).alias("earlier_name"))
-        matched = pl.concat([seen_before, repeats]).unique(subset="ligne", keep="first").sort("ligne")
-        extra = _history_anomalies(matched, accepted, "W06", "type_changement")
-        fresh = accepted.join(matched.select("ligne"), on="ligne", how="anti")
-        rows = _db_rows(fresh, file_id, kind, received_at, caf_gestionnaire)
-    for i in range(0, len(rows), CHUNK):
-        conn.execute(insert(records), rows[i:i + CHUNK])
+def _chunks(values: list, size: int = CHUNK) -> list[list]:
+    return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+def _store_rg(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
+    """An RG round: supersede what each record replaces (W05), insert the records; the W05 anomalies."""
+    sirets = accepted[QUERY_SIRET].unique().to_list()
+    years = accepted["annee_reference"].unique().to_list()
+    found: list = []
+    for part in _chunks(sirets, 500):
+        found += conn.execute(select(records.c.id, records.c.nir, records.c.file_id, records.c.annee_reference,
+                                     files.c.received_at, files.c.name, records.c.received_at, records.c.siret_esat)
+                              .join(files, files.c.id == records.c.file_id).where(and_(
+            records.c.kind == "RG", records.c.siret_esat.in_(part), records.c.annee_reference.in_(years),
+            records.c.superseded.is_(False),
+        ))).all()
+    existing = pl.DataFrame(
+        _with_moment(found, 4),
+        schema={"old_id": pl.Int64, "nir": pl.String, "earlier_file": pl.Int64, "annee_reference": pl.Int32,
+                "earlier_received": pl.Datetime("us"), "earlier_at": pl.String, "earlier_name": pl.String,
+                "old_received_at": pl.Datetime("us"), QUERY_SIRET: pl.String},
+        orient="row",
+    )
+    matched = accepted.select(FILE, "ligne", "nir", QUERY_SIRET, pl.col("annee_reference").cast(pl.Int32),
+                              pl.col("received_at").alias("mine")).join(
+        existing, on=[QUERY_SIRET, "nir", "annee_reference"], how="inner")
+    # « latest wins » by reception order: a replayed file never replaces what a later file brought
+    later = pl.col("old_received_at").dt.replace_time_zone(None)
+    newer = matched.filter((later > pl.col("mine")) | ((later == pl.col("mine")) & (pl.col("earlier_file") > pl.col(FILE))))
+    matched = matched.join(newer.select(FILE, "ligne"), on=[FILE, "ligne"], how="anti")
+    extra = _history_anomalies(matched, accepted, "W05", "nir")
+    for part in _chunks(matched["old_id"].to_list()):
+        conn.execute(update(records).where(records.c.id.in_(part)).values(superseded=True))
+    with_replaced = accepted.join(
+        matched.select(FILE, "ligne", pl.col("old_id").alias("replaces_id")), on=[FILE, "ligne"], how="left",
+        maintain_order="left",
+    ).join(
+        newer.select(FILE, "ligne", pl.lit(True).alias("superseded")), on=[FILE, "ligne"], how="left",
+        maintain_order="left",
+    ).with_columns(pl.col("superseded").fill_null(False))
+    insert_frame(conn, records, _db_frame(with_replaced, "RG"))
+    return extra
+
+
+def _store_ca(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
+    """A CA round: an event seen before (earlier file, or earlier in the same file) is a W06 repeat and is
+    not stored; the others are inserted. The W06 anomalies."""
+    sirets = accepted[QUERY_SIRET].unique().to_list()
+    found: list = []
+    for part in _chunks(sirets, 500):
+        found += conn.execute(select(records.c.nir, records.c.type_changement, records.c.date_effet,
+                                     records.c.file_id, files.c.received_at, files.c.name, records.c.siret_esat)
+                              .join(files, files.c.id == records.c.file_id)
+                              .where(and_(records.c.kind == "CA", records.c.siret_esat.in_(part)))
+                              .order_by(records.c.id)).all()
+    existing = pl.DataFrame(
+        _with_moment(found, 4, keep=False),
+        schema={"nir": pl.String, "type_changement": pl.String, "date_effet": pl.Date, "earlier_file": pl.Int64,
+                "earlier_at": pl.String, "earlier_name": pl.String, QUERY_SIRET: pl.String},
+        orient="row",
+    ).unique(subset=[QUERY_SIRET, *CA_KEY], keep="first", maintain_order=True)
+    seen_before = accepted.select(FILE, "ligne", QUERY_SIRET, *CA_KEY).join(
+        existing, on=[QUERY_SIRET, *CA_KEY], how="inner").drop(QUERY_SIRET)
+    # the same event twice in one file: the first occurrence is kept, later ones are repeats
+    firsts = accepted.sort(FILE, "ligne").unique(subset=[FILE, *CA_KEY], keep="first", maintain_order=True)
+    repeats = accepted.join(firsts.select(FILE, "ligne"), on=[FILE, "ligne"], how="anti").select(
+        FILE, "ligne", *CA_KEY, pl.col(FILE).alias("earlier_file"),
+        pl.col("__at").alias("earlier_at"), pl.col("__name").alias("earlier_name"))
+    matched = (pl.concat([seen_before, repeats], how="vertical_relaxed")
+               .unique(subset=[FILE, "ligne"], keep="first").sort(FILE, "ligne"))
+    extra = _history_anomalies(matched, accepted, "W06", "type_changement")
+    fresh = accepted.join(matched.select(FILE, "ligne"), on=[FILE, "ligne"], how="anti")
+    insert_frame(conn, records, _db_frame(fresh, "CA"))
+    return extra
+
+
+def _rounds(items: list[Accepted]) -> list[list[Accepted]]:
+    """The items in rounds, each with at most one file per (kind, SIRET of its first accepted record), in order."""
+    rounds: list[list[Accepted]] = []
+    depth: dict[tuple[str, str], int] = {}
+    for it in items:
+        acc = it.typed.filter(~pl.col("rejete"))
+        if acc.height == 0:
+            continue
+        key = (it.kind, acc["siret_esat"][0])
+        n = depth.get(key, 0)
+        depth[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(it)
+    return rounds
+
+
+def record_accepted(conn: Connection, items: list[Accepted]) -> dict[int, pl.DataFrame]:
+    """Store the accepted records of many files, applying W05/W06; each file's W05/W06 anomalies (only
+    files that have some)."""
+    extra: dict[int, pl.DataFrame] = {}
+    for round_items in _rounds(items):
+        for kind in ("RG", "CA"):
+            members = [it for it in round_items if it.kind == kind]
+            if not members:
+                continue
+            accepted = _accepted_frame(members)
+            found = _store_rg(conn, accepted) if kind == "RG" else _store_ca(conn, accepted)
+            for (file_id,), part in found.partition_by(FILE, as_dict=True, include_key=False).items():
+                extra[int(file_id)] = part
     return extra

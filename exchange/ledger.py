@@ -195,10 +195,13 @@ def latest_answered(conn: Connection, account: str, name: str) -> dict | None:
     return dict(row) if row else None
 
 
-def store_anomalies(conn: Connection, file_id: int, frame) -> None:  # noqa: ANN001 - polars frame
-    conn.execute(anomalies.delete().where(anomalies.c.file_id == file_id))
-    if frame.height:
-        conn.execute(insert(anomalies), [{**r, "file_id": file_id} for r in frame.iter_rows(named=True)])
+def store_anomalies(conn: Connection, file_ids: list[int], frame) -> None:  # noqa: ANN001 - polars frame
+    """The anomalies of these files (a frame with `file_id`), replacing what they had (a replay's earlier ones)."""
+    from exchange.bulk import insert_frame  # polars: only the cycle needs it, not every command reading the ledger
+
+    for i in range(0, len(file_ids), 500):
+        conn.execute(anomalies.delete().where(anomalies.c.file_id.in_(file_ids[i:i + 500])))
+    insert_frame(conn, anomalies, frame)
 
 
 def file_anomalies(conn: Connection, file_id: int) -> list[dict]:

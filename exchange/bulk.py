@@ -1,0 +1,59 @@
+"""Bulk inserts of a polars frame into one table: executemany of plain tuples on SQLite, COPY on PostgreSQL.
+
+SQLAlchemy's `insert(table), [dicts]` binds every value through Python type processors, row by row;
+for the tens of thousands of records and anomalies of one batch that is most of the store step. Here
+the frame is converted once, column by column, to what the driver stores (on SQLite: the exact text
+SQLAlchemy's DATE and DATETIME types write and read back), then handed to the driver in one call.
+"""
+from __future__ import annotations
+
+import polars as pl
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection
+
+# SQLAlchemy's SQLite DATETIME / DATE storage formats (sqlalchemy.dialects.sqlite.DATETIME / DATE)
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"
+SQLITE_DATE = "%Y-%m-%d"
+
+
+def _sqlite_ready(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates and datetimes as SQLAlchemy's SQLite text (datetimes in UTC wall time), booleans as 0/1."""
+    out = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is not None:
+                col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            col = col.dt.strftime(SQLITE_DATETIME)
+        elif dtype == pl.Date:
+            col = col.dt.strftime(SQLITE_DATE)
+        elif dtype == pl.Boolean:
+            col = col.cast(pl.Int8)
+        out.append(col.alias(name))
+    return frame.select(out)
+
+
+def _pg_ready(frame: pl.DataFrame) -> pl.DataFrame:
+    """Naive datetimes are UTC (the ledger's convention): made aware, so timestamptz columns get them right."""
+    return frame.with_columns(pl.col(name).dt.replace_time_zone("UTC") for name, dtype in frame.schema.items()
+                              if isinstance(dtype, pl.Datetime) and dtype.time_zone is None)
+
+
+def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
+    """Insert every row of `frame` (its columns are columns of `table`) in the current transaction; the count."""
+    if frame.height == 0:
+        return 0
+    unknown = [c for c in frame.columns if c not in table.c]
+    if unknown:
+        raise ValueError(f"columns not in {table.name}: {unknown}")
+    names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in frame.columns)
+    quoted = conn.dialect.identifier_preparer.format_table(table)
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {quoted} ({names}) FROM STDIN") as copy:
+            for row in _pg_ready(frame).iter_rows():
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in frame.columns)
+        conn.exec_driver_sql(f"INSERT INTO {quoted} ({names}) VALUES ({marks})", _sqlite_ready(frame).rows())
+    return frame.height
