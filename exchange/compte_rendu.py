@@ -27,9 +27,11 @@ CR_NS = "urn:esat:compte-rendu:v1"
 TEXT_COLUMNS = ("fichier", "nir_masque", "champ", "message", "nom", "prenoms", "synthese", "que_faire")
 
 
-def cr_rows(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> list[dict]:
-    """One row per anomaly (file-level first, then by line); one summary-only row when there is none."""
-    s = cr_summary(j, processing_date, replayed_at)
+def cr_rows(j: Judgement, processing_date: date, replayed_at: datetime | None = None, *,
+            summary: Summary | None = None, lines: list[dict] | None = None) -> list[dict]:
+    """One row per anomaly (file-level first, then by line); one summary-only row when there is none.
+    `summary` and `lines`, when given, are this judgement's cr_summary and anomaly_lines (computed once)."""
+    s = summary or cr_summary(j, processing_date, replayed_at)
     head = {
         "fichier": s.fichier, "date_traitement": processing_date.isoformat(), "statut": s.statut,
         "enregistrements_recus": s.recus, "enregistrements_acceptes": s.acceptes,
@@ -38,16 +40,17 @@ def cr_rows(j: Judgement, processing_date: date, replayed_at: datetime | None = 
     tail = {"synthese": s.texte, "que_faire": s.que_faire}
     empty = {"ligne": None, "nir_masque": "", "code": "", "gravite": "", "champ": "", "message": "",
              "nom": "", "prenoms": ""}
-    rows = [{**head, **line, **tail} for line in anomaly_lines(j)]
+    rows = [{**head, **line, **tail} for line in (anomaly_lines(j) if lines is None else lines)]
     return rows or [{**head, **empty, **tail}]
 
 
-def cr_csv(j: Judgement, processing_date: date, bom: bool = True, replayed_at: datetime | None = None) -> bytes:
+def cr_csv(j: Judgement, processing_date: date, bom: bool = True, replayed_at: datetime | None = None, *,
+           summary: Summary | None = None, lines: list[dict] | None = None) -> bytes:
     """The .CR.csv: UTF-8 with BOM, `;`, the spec's columns then the project's, formula guard on text cells."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
     w.writerow(CR_COLUMNS)
-    for r in cr_rows(j, processing_date, replayed_at):
+    for r in cr_rows(j, processing_date, replayed_at, summary=summary, lines=lines):
         cells = {**r, "ligne": "" if r["ligne"] is None else r["ligne"]}
         w.writerow([guard_text(cells[c]) if c in TEXT_COLUMNS else cells[c] for c in CR_COLUMNS])
     text = buf.getvalue()
@@ -68,9 +71,10 @@ def _summary_element(root: etree._Element, s: Summary) -> None:
     etree.SubElement(el, f"{{{CR_NS}}}queFaire").text = s.que_faire
 
 
-def cr_xml(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> bytes:
+def cr_xml(j: Judgement, processing_date: date, replayed_at: datetime | None = None, *,
+           summary: Summary | None = None, lines: list[dict] | None = None) -> bytes:
     """The .CR.xml, valid against schemas/compte-rendu-v1.xsd."""
-    s = cr_summary(j, processing_date, replayed_at)
+    s = summary or cr_summary(j, processing_date, replayed_at)
     root = etree.Element(f"{{{CR_NS}}}compteRendu", nsmap={None: CR_NS})
     root.set("fichier", s.fichier)
     root.set("dateTraitement", processing_date.isoformat())
@@ -81,7 +85,7 @@ def cr_xml(j: Judgement, processing_date: date, replayed_at: datetime | None = N
     if replayed_at is not None:
         root.set("rejoueLe", replayed_at.isoformat(timespec="seconds"))
     _summary_element(root, s)
-    for r in anomaly_lines(j):
+    for r in (anomaly_lines(j) if lines is None else lines):
         a = etree.SubElement(root, f"{{{CR_NS}}}anomalie")
         if r["ligne"] is not None:
             a.set("ligne", str(r["ligne"]))
@@ -110,6 +114,16 @@ def cr_json(j: Judgement, processing_date: date, replayed_at: datetime | None = 
                 "par_code": [{"code": c.code, "gravite": c.gravite, "nombre": c.nombre} for c in s.par_code],
                 "texte": s.texte, "que_faire": s.que_faire}
     return json.dumps({**head, "synthese": synthese, "anomalies": anomalies}, ensure_ascii=False, indent=2)
+
+
+def cr_files(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> dict[str, bytes]:
+    """The three comptes rendus a file is answered with (`CR.csv`, `CR.xml`, `CR.html` → bytes), from one
+    summary and one list of anomaly lines."""
+    s = cr_summary(j, processing_date, replayed_at)
+    lines = anomaly_lines(j)
+    return {"CR.csv": cr_csv(j, processing_date, replayed_at=replayed_at, summary=s, lines=lines),
+            "CR.xml": cr_xml(j, processing_date, replayed_at, summary=s, lines=lines),
+            "CR.html": cr_html(j, processing_date, replayed_at, summary=s, lines=lines)}
 
 
 @cache
@@ -141,4 +155,4 @@ def cr_text(j: Judgement, processing_date: date, replayed_at: datetime | None = 
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["CR_COLUMNS", "SPEC_COLUMNS", "cr_csv", "cr_html", "cr_json", "cr_rows", "cr_schema", "cr_text", "cr_xml"]
+__all__ = ["CR_COLUMNS", "SPEC_COLUMNS", "cr_csv", "cr_files", "cr_html", "cr_json", "cr_rows", "cr_schema", "cr_text", "cr_xml"]

@@ -54,10 +54,10 @@ def _summary_html(s: Summary) -> list[str]:
     return out
 
 
-def _groups_html(j: Judgement) -> list[str]:
+def _groups_html(lines: list[dict]) -> list[str]:
     """Anomalies grouped by code (blocking codes first), each group listing its lines."""
     groups: dict[tuple[str, str], list[dict]] = {}
-    for line in anomaly_lines(j):
+    for line in lines:
         groups.setdefault((line["code"], line["gravite"]), []).append(line)
     out: list[str] = []
     if groups:
@@ -79,11 +79,13 @@ def _groups_html(j: Judgement) -> list[str]:
     return out
 
 
-def cr_html(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> bytes:
-    """`<name>.CR.html`: the summary first, then the anomalies grouped by code (UTF-8 bytes)."""
-    s = cr_summary(j, processing_date, replayed_at)
+def cr_html(j: Judgement, processing_date: date, replayed_at: datetime | None = None, *,
+            summary: Summary | None = None, lines: list[dict] | None = None) -> bytes:
+    """`<name>.CR.html`: the summary first, then the anomalies grouped by code (UTF-8 bytes); `summary` and
+    `lines`, when given, are this judgement's cr_summary and anomaly_lines."""
+    s = summary or cr_summary(j, processing_date, replayed_at)
     body = ["<h1>Compte rendu de votre dépôt</h1>", f'<p class="fichier">{escape(j.name)}</p>',
-            *_summary_html(s), *_groups_html(j),
+            *_summary_html(s), *_groups_html(anomaly_lines(j) if lines is None else lines),
             "<footer>Compte rendu du service Esat de la Caf. Le NIR est masqué ; les lignes sont celles de "
             "votre fichier (la ligne d'en-tête est la ligne 1).</footer>"]
     page = ("<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">"

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from exchange import ledger
-from exchange.compte_rendu import cr_csv, cr_html, cr_xml
+from exchange.compte_rendu import cr_files
 from exchange.config import Config
 from exchange.files import fsync_dir, private_dir, private_file, sha256_file
 from exchange.habilitations.reconcile import reconcile as reconcile_file
@@ -345,9 +345,8 @@ def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None) -> Judgement
             for ext in ("CR.csv", "CR.xml", "CR.html"):
                 ctx.transport.rename_retour(account, f"{name}.{ext}", f"{kept}.{ext}")
     replayed_at = datetime.now(timezone.utc) if pair else None  # a replay's compte rendu says so and when
-    ctx.transport.write_retour(account, f"{stem}.CR.csv", cr_csv(j, row["processing_date"], replayed_at=replayed_at))
-    ctx.transport.write_retour(account, f"{stem}.CR.xml", cr_xml(j, row["processing_date"], replayed_at=replayed_at))
-    ctx.transport.write_retour(account, f"{stem}.CR.html", cr_html(j, row["processing_date"], replayed_at=replayed_at))
+    for ext, data in cr_files(j, row["processing_date"], replayed_at=replayed_at).items():
+        ctx.transport.write_retour(account, f"{stem}.{ext}", data)
     return j
 
 
