@@ -17,13 +17,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from exchange import ledger
 from exchange.compte_rendu import cr_files
 from exchange.config import Config
-from exchange.files import fsync_dir, private_dir, private_file, sha256_file
+from exchange.files import private_dir, private_file, sha256_file
 from exchange.habilitations.reconcile import reconcile as reconcile_file
 from exchange.habilitations.store import Habilitations, load_habilitations
 from exchange.history import Accepted, record_accepted
 from exchange.logs import scrub
 from exchange.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
 from exchange.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
+from exchange.transport.batch_sync import BatchSync
 from schemas.anomalies import ANOMALY_SCHEMA, Anomaly
 from schemas.declaration import parse_file_name
 
@@ -159,7 +160,10 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
                for row, *_ in taken}
     stored_dirs: set[Path] = set()
     ctx.transport.sync()  # the claims are durable before the ledger says RECU
-    with ledger.transaction(ctx.engine, ctx.fence) as conn:
+    account_dirs = sorted({ctx.config.storage_dir / row["account"] for row, sha, *_ in taken if sha is not None})
+    for d in account_dirs:
+        private_dir(d)
+    with BatchSync([], folders=account_dirs) as names, ledger.transaction(ctx.engine, ctx.fence) as conn:
         for row, sha, size, tmp in taken:
             stored = None
             duplicate = None
@@ -167,17 +171,17 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
                 duplicate = ledger.duplicate_target(ledger.find_by_sha(conn, row["account"], sha,
                                                                        other_than=row["id"]))
                 account_dir = ctx.config.storage_dir / row["account"]
-                if account_dir not in stored_dirs:
-                    private_dir(account_dir)
-                    stored_dirs.add(account_dir)
+                stored_dirs.add(account_dir)
                 stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"
                 os.replace(tmp, stored)
             fname = parse_file_name(row["name"])
             ledger.received(conn, row["id"], sha256=sha, size=size, stored_path=str(stored) if stored else None,
                             kind=fname.kind if fname else None, siret=fname.siret if fname else None,
                             archived_name=targets[row["id"]], duplicate_of=int(duplicate["id"]) if duplicate else None)
-        for d in stored_dirs:  # the new names are durable before the ledger says RECU
-            fsync_dir(d)
+        errors = names.make_durable([], folders=sorted(stored_dirs))  # the new names, before the ledger says RECU
+        if errors:
+            folder, error = next(iter(errors.items()))
+            raise OSError(error.errno, f"{error.strerror} : {folder}")
     for row, _sha, size, _tmp in taken:
         _event(ctx, "fichier reçu", file_id=row["id"], account=row["account"], state=ledger.RECU, size=size)
     return [row["id"] for row, *_ in taken]

@@ -24,6 +24,7 @@ from exchange.csv_cells import guard_text_columns
 from exchange.db import emissions, records
 from exchange.files import private_dir, write_atomic
 from exchange.ledger import Fence, transaction, utcnow
+from exchange.transport.batch_sync import BatchSync
 
 PARIS = ZoneInfo("Europe/Paris")
 DEC10 = pl.Decimal(10, 2)
@@ -51,12 +52,22 @@ _CENTS = {"taux_activite_esat", "remuneration_garantie_nette", "part_financee_es
           "heures_hebdo_mo", "salaire_net_mo", "taux_activite_avant", "taux_activite_apres"}
 
 
-def output_frame(rows: list[dict], flux: str) -> pl.DataFrame:
-    """Stored records → the output columns of formats.md §5, in order, with exact types."""
-    schema = CA_OUTPUT if flux == "CA" else RG_OUTPUT
+def rows_frame(result) -> pl.DataFrame:  # noqa: ANN001 - a SQLAlchemy Result
+    """The rows of a query as a frame, built column-wise from the row tuples (no dict per row)."""
+    names = list(result.keys())
+    rows = result.all()
     if not rows:
+        return pl.DataFrame(schema={n: pl.Null for n in names})
+    return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+
+
+def output_frame(rows: list[dict] | pl.DataFrame, flux: str) -> pl.DataFrame:
+    """Stored records (dicts, or a frame of `records` columns) → the output columns of formats.md §5, in
+    order, with exact types."""
+    schema = CA_OUTPUT if flux == "CA" else RG_OUTPUT
+    if len(rows) == 0:
         return pl.DataFrame(schema=schema)
-    raw = pl.DataFrame(rows, infer_schema_length=None)
+    raw = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, infer_schema_length=None)
     cols = []
     for name, dtype in schema.items():
         if name in _CENTS:
@@ -94,19 +105,53 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
 
 
 def write_output(out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict) -> dict:
-    """Parquet, CSV twin, then the manifest (last), each atomic and 0640; returns the manifest."""
-    private_dir(out_dir, 0o750)  # the output folder too, when this creates it
-    parquet, csv = _parquet_bytes(frame), _csv_bytes(frame)
-    write_atomic(out_dir / f"{base}.parquet", parquet, mode=0o640)
-    write_atomic(out_dir / f"{base}.csv", csv, mode=0o640)
-    manifest = {
-        "schema_version": "1", **manifest_extra, "file": f"{base}.parquet", "csv": f"{base}.csv",
-        "rows": frame.height, "sha256": hashlib.sha256(parquet).hexdigest(),
-        "csv_sha256": hashlib.sha256(csv).hexdigest(), "generated_at": utcnow().isoformat(),
-    }
-    write_atomic(out_dir / f"{base}.manifest.json",
-                 (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"), mode=0o640)
+    """Parquet, CSV twin, then the manifest (last), each atomic, durable and 0640; returns the manifest."""
+    batch = OutputBatch()
+    manifest = batch.write_data(out_dir, base, frame, manifest_extra)
+    batch.finish()
     return manifest
+
+
+class OutputBatch:
+    """Several emissions' files written with one syncfs for their data and one for their manifests: every
+    Parquet and CSV is on disk before any manifest of the batch is written, and the manifests are on disk
+    when finish() returns (the caller then marks the emissions TERMINE)."""
+
+    def __init__(self) -> None:
+        self._data: list[Path] = []
+        self._manifests: list[tuple[Path, dict]] = []
+
+    def write_data(self, out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict) -> dict:
+        """Parquet and CSV twin (atomic, 0640, not yet durable); returns the manifest that finish() writes."""
+        private_dir(out_dir, 0o750)  # the output folder too, when this creates it
+        parquet, csv = _parquet_bytes(frame), _csv_bytes(frame)
+        for name, data in ((f"{base}.parquet", parquet), (f"{base}.csv", csv)):
+            write_atomic(out_dir / name, data, mode=0o640, sync_dir=False, fsync=False)
+            self._data.append(out_dir / name)
+        manifest = {
+            "schema_version": "1", **manifest_extra, "file": f"{base}.parquet", "csv": f"{base}.csv",
+            "rows": frame.height, "sha256": hashlib.sha256(parquet).hexdigest(),
+            "csv_sha256": hashlib.sha256(csv).hexdigest(), "generated_at": utcnow().isoformat(),
+        }
+        self._manifests.append((out_dir / f"{base}.manifest.json", manifest))
+        return manifest
+
+    def finish(self) -> None:
+        """The data on disk, then the manifests written and on disk; OSError on the first file that is not."""
+        paths = self._data + [p for p, _ in self._manifests]
+        with BatchSync(paths) as batch:
+            _raise_first(batch.make_durable(self._data))
+            for path, manifest in self._manifests:
+                write_atomic(path, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
+                             mode=0o640, sync_dir=False, fsync=False)
+            _raise_first(batch.make_durable([p for p, _ in self._manifests]))
+        self._data, self._manifests = [], []
+
+
+def _raise_first(errors: dict[Path, OSError]) -> None:
+    if errors:
+        path, error = next(iter(errors.items()))
+        raise OSError(error.errno, f"{error.strerror} : {path}")
 
 
 def _unique_name(conn: Connection, prefix: str, when: datetime) -> str:
@@ -119,24 +164,39 @@ def _unique_name(conn: Connection, prefix: str, when: datetime) -> str:
         stamp += timedelta(seconds=1)
 
 
-def _emission_rows(conn: Connection, emission_id: int) -> list[dict]:
-    rows = conn.execute(select(records).where(records.c.emission_id == emission_id)
-                        .order_by(records.c.file_id, records.c.ligne)).mappings().all()
-    return [dict(r) for r in rows]
+def _emission_rows(conn: Connection, emission_id: int) -> pl.DataFrame:
+    return rows_frame(conn.execute(select(records).where(records.c.emission_id == emission_id)
+                                   .order_by(records.c.file_id, records.c.ligne)))
 
 
-def _complete(config: Config, engine: Engine, emission: dict, fence: Fence | None = None) -> str:
-    """Write (or rewrite) the files of an assigned emission and mark it TERMINE."""
-    with engine.connect() as conn:
-        rows = _emission_rows(conn, emission["id"])
-    frame = output_frame(rows, emission["flux"])
-    sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
-    write_output(config.output_dir / emission["code_caf"], emission["name"], frame,
-                 {"flux": emission["flux"], "code_caf": emission["code_caf"], "source_files": sources})
-    with transaction(engine, fence) as conn:
-        conn.execute(update(emissions).where(emissions.c.id == emission["id"])
-                     .values(state="TERMINE", rows=frame.height, completed_at=utcnow()))
-    return f"{emission['code_caf']}/{emission['name']}.parquet"
+EMISSION_BATCH = 64  # emissions whose files are made durable together, then marked TERMINE in one transaction
+
+
+def _complete(config: Config, engine: Engine, planned: list[dict], fence: Fence | None = None,
+              progress: Callable[[str, int, int], None] | None = None) -> list[str]:
+    """Write (or rewrite) the files of assigned emissions and mark them TERMINE, a batch at a time."""
+    written: list[str] = []
+    for start in range(0, len(planned), EMISSION_BATCH):
+        batch, heights = OutputBatch(), {}
+        for emission in planned[start:start + EMISSION_BATCH]:
+            with engine.connect() as conn:
+                frame = output_frame(_emission_rows(conn, emission["id"]), emission["flux"])
+            sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
+            batch.write_data(config.output_dir / emission["code_caf"], emission["name"], frame,
+                             {"flux": emission["flux"], "code_caf": emission["code_caf"], "source_files": sources})
+            heights[emission["id"]] = frame.height
+            del frame
+        batch.finish()
+        with transaction(engine, fence) as conn:
+            now = utcnow()
+            for emission_id, height in heights.items():
+                conn.execute(update(emissions).where(emissions.c.id == emission_id)
+                             .values(state="TERMINE", rows=height, completed_at=now))
+        for emission in planned[start:start + EMISSION_BATCH]:
+            written.append(f"{emission['code_caf']}/{emission['name']}.parquet")
+            if progress is not None:
+                progress("émission", len(written), len(planned))
+    return written
 
 
 def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fence | None = None,
@@ -147,8 +207,7 @@ def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fenc
         unfinished = [dict(r) for r in conn.execute(
             select(emissions).where(and_(emissions.c.state == "EN_COURS", emissions.c.flux.in_(("RG", "CA"))))
         ).mappings()]
-    for e in unfinished:
-        written.append(_complete(config, engine, e, fence))
+    written += _complete(config, engine, unfinished, fence)
     with transaction(engine, fence) as conn:
         groups = conn.execute(
             select(records.c.kind, records.c.code_caf).where(and_(
@@ -176,10 +235,7 @@ def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fenc
             else:
                 conn.execute(update(records).where(pending).values(emission_id=eid))
             planned.append({"id": eid, "flux": kind, "code_caf": code_caf, "name": name})
-    for done, e in enumerate(planned, 1):  # the assignment is committed: now the side effect
-        written.append(_complete(config, engine, e, fence))
-        if progress is not None:
-            progress("émission", done, len(planned))
+    written += _complete(config, engine, planned, fence, progress)  # the assignment is committed: now the side effect
     return written
 
 

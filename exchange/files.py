@@ -16,9 +16,10 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o640, temp_suffix: str = ".tmp",
-                 sync_dir: bool = True) -> None:
+                 sync_dir: bool = True, fsync: bool = True) -> None:
     """Write `data` to `path` so that a reader sees the old file or the whole new one, never half; the data
-    is fsync'd, and the new name too unless `sync_dir` is False (the caller syncs the folder later)."""
+    is fsync'd, and the new name too unless `sync_dir` is False (the caller syncs the folder later).
+    `fsync=False` (and sync_dir=False): the caller makes the batch durable (transport.batch_sync.BatchSync)."""
     path = Path(path)
     tmp = path.with_name(path.name + temp_suffix)
     # O_NOFOLLOW: a link planted under the temporary name is refused, never written through
@@ -27,7 +28,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o640, temp_suffix: str = 
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

@@ -59,7 +59,7 @@ STEPS = {
     "after_reserve": lambda: before(LocalTransport, "claim"),
     # the file is claimed (moved to archive/<claim>), nothing read yet
     "after_claim": lambda: after(LocalTransport, "claim"),
-    # the local copy is on disk (fsync'd), RECU not committed yet
+    # a local copy is written, RECU not committed yet
     "after_copy": lambda: after(LocalTransport, "fetch"),
     # RECU committed, the claim not yet renamed to its archive name
     "after_commit": lambda: before(LocalTransport, "archive_claim"),
@@ -76,7 +76,7 @@ STEPS = {
     # an emission is committed (records assigned), its Parquet is written, the rest is not
     "mid_emission": lambda: after(emission, "write_atomic", lambda path, *a, **k: str(path).endswith(".parquet")),
     # the files of an emission are all written, its completion is not recorded
-    "before_emission_done": lambda: after(emission, "write_output"),
+    "before_emission_done": lambda: after(emission.OutputBatch, "finish"),
 }
 
 

@@ -108,7 +108,7 @@ def test_a_defect_while_acknowledging_quarantines_only_that_file(area, monkeypat
     """Whatever the defect building a compte rendu, that file is set aside and the others go on."""
     import exchange.cycle
 
-    real = exchange.cycle.cr_xml
+    real = exchange.cycle.cr_files
     broken = "ESAT_81234567600017_RG_20251210_002.csv"
 
     def failing(j, day, **kwargs):  # noqa: ANN001, ANN003 - a stand-in for any defect of the compte rendu writer
@@ -116,7 +116,7 @@ def test_a_defect_while_acknowledging_quarantines_only_that_file(area, monkeypat
             raise ValueError("défaut simulé")
         return real(j, day, **kwargs)
 
-    monkeypatch.setattr(exchange.cycle, "cr_xml", failing)
+    monkeypatch.setattr(exchange.cycle, "cr_files", failing)
     put(area, "esat-seine", broken, RG_CSV.replace(b"Martin", b"Martine"))
     code, out, err = cli(area, "run", "--as-of", AS_OF)
     assert (code, "Traceback" in out + err) == (1, False), out + err

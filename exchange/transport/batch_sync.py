@@ -29,13 +29,14 @@ class BatchSync:
     told for the file it belongs to.
     """
 
-    def __init__(self, dests: list[Path]) -> None:
+    def __init__(self, dests: list[Path], folders: list[Path] = ()) -> None:  # type: ignore[assignment]
+        """`dests`: the files to be written; `folders`: folders where names will change (renames)."""
         self._syncfs = _syncfs()
         self._fds: list[int] = []
         if self._syncfs is None:
             return
         seen: set[int] = set()
-        for folder in dict.fromkeys(Path(d).parent for d in dests):
+        for folder in dict.fromkeys([*(Path(d).parent for d in dests), *map(Path, folders)]):
             try:
                 fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             except OSError:
@@ -55,11 +56,11 @@ class BatchSync:
             os.close(fd)
         self._fds = []
 
-    def make_durable(self, paths: list[Path]) -> dict[Path, OSError]:
-        """Every file in `paths` on disk; the ones that could not be, with their error."""
-        if not paths:
+    def make_durable(self, paths: list[Path], folders: list[Path] = ()) -> dict[Path, OSError]:  # type: ignore[assignment]
+        """Every file in `paths`, and the names in `folders`, on disk; those that could not be, with their error."""
+        if not paths and not folders:
             return {}
-        if self._syncfs is not None and self._fds and self._covers(paths):
+        if self._syncfs is not None and self._fds and self._covers(paths, folders):
             if all(self._syncfs(fd) == 0 for fd in self._fds):
                 return {}
         errors: dict[Path, OSError] = {}
@@ -72,8 +73,8 @@ class BatchSync:
                     os.close(fd)
             except OSError as e:
                 errors[path] = e
-        folders = dict.fromkeys(Path(p).parent for p in paths if p not in errors)
-        for folder in folders:  # the new names too, as syncfs would have
+        for folder in dict.fromkeys([*(Path(p).parent for p in paths if p not in errors), *map(Path, folders)]):
+            # the new names too, as syncfs would have
             try:
                 fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 try:
@@ -81,14 +82,15 @@ class BatchSync:
                 finally:
                     os.close(fd)
             except OSError as e:
+                errors.setdefault(folder, e)
                 for p in paths:
                     if Path(p).parent == folder:
                         errors.setdefault(p, e)
         return errors
 
-    def _covers(self, paths: list[Path]) -> bool:
+    def _covers(self, paths: list[Path], folders: list[Path] = ()) -> bool:  # type: ignore[assignment]
         devs = {os.fstat(fd).st_dev for fd in self._fds}
         try:
-            return all(os.stat(Path(p).parent).st_dev in devs for p in paths)
+            return all(os.stat(f).st_dev in devs for f in [*(Path(p).parent for p in paths), *folders])
         except OSError:
             return False

@@ -6,10 +6,11 @@ import os
 import stat
 from pathlib import Path
 
-from exchange.files import fsync_dir, write_atomic
+from exchange.files import write_atomic
 from exchange.transport.base import (
     Entry, FileTooLarge, Listing, Refused, TransportError, fetch_each, is_safe_name, sort_entries,
 )
+from exchange.transport.batch_sync import BatchSync
 
 
 def rename_noreplace(src: Path, dst: Path) -> None:
@@ -34,15 +35,20 @@ class LocalTransport:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._dirty: set[Path] = set()  # folders with renames or new names not yet fsync'd
+        self._dirty: set[Path] = set()  # folders with renames or new names not yet durable
+        self._written: list[Path] = []  # comptes rendus written, not yet durable
+        self._durable: BatchSync | None = None  # opened on the drop area when the run starts (see sync)
 
     def __enter__(self) -> "LocalTransport":
         if not self.root.is_dir():
             raise TransportError(f"dossier de dépôt introuvable : {self.root}")  # the run cannot start
+        self._durable = BatchSync([], folders=[self.root])
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        if self._durable is not None:
+            self._durable.__exit__()
+            self._durable = None
 
     def _account_dir(self, account: str) -> Path:
         """The account's folder, refused unless it is a real folder (a link would lead out of the drop area)."""
@@ -139,7 +145,7 @@ class LocalTransport:
         self._dirty.update((archive_dir, depot))
         return self._entry(account, "archive", claim)
 
-    def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None) -> None:
+    def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None, fsync: bool = True) -> None:
         self._checked(entry.name)
         src = self._folder(entry.account, entry.folder) / entry.name
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
@@ -159,10 +165,25 @@ class LocalTransport:
                         raise FileTooLarge(copied, max_bytes)
                     fout.write(chunk)
                 fout.flush()
-                os.fsync(fout.fileno())
+                if fsync:
+                    os.fsync(fout.fileno())
 
     def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
-        return fetch_each(self, jobs, max_bytes)
+        """Each file copied, then the batch made durable at once (one syncfs, see BatchSync)."""
+        if len(jobs) <= 1:
+            return fetch_each(self, jobs, max_bytes)
+        with BatchSync([dest for _, dest in jobs]) as batch:
+            results: list[Exception | None] = []
+            for entry, dest in jobs:
+                try:
+                    self.fetch(entry, dest, max_bytes=max_bytes, fsync=False)
+                    results.append(None)
+                except (TransportError, OSError) as e:
+                    dest.unlink(missing_ok=True)  # a partial copy must not hold the space the next files need
+                    results.append(e)
+            copied = [dest for (_, dest), error in zip(jobs, results) if error is None]
+            errors = batch.make_durable(copied)
+        return [errors.get(dest, error) for (_, dest), error in zip(jobs, results)]
 
     def free_archive_name(self, account: str, name: str, suffix: str) -> str:
         self._checked(name, f"{name}.{suffix}")
@@ -185,10 +206,11 @@ class LocalTransport:
         self._checked(name)
         retour = self._folder(account, "retour", create=True)
         try:
-            write_atomic(retour / name, data, mode=0o644, temp_suffix=".part", sync_dir=False)
+            write_atomic(retour / name, data, mode=0o644, temp_suffix=".part", sync_dir=False, fsync=False)
         except OSError as e:
             raise Refused(f"compte {account} : écriture impossible de retour/{name} : {e}") from e
         self._dirty.add(retour)
+        self._written.append(retour / name)
 
     def read_retour(self, account: str, name: str) -> bytes | None:
         self._checked(name)
@@ -211,6 +233,17 @@ class LocalTransport:
         return True
 
     def sync(self) -> None:
-        for folder in sorted(self._dirty):
-            fsync_dir(folder)
+        """What this run wrote and renamed in the drop area since the last sync, on disk: one syncfs of the
+        drop area's filesystem (opened when the run started, so it reports any write-back error since),
+        else an fsync of each file and folder. A failure raises the first error."""
+        batch = self._durable or BatchSync([], folders=[self.root])
+        try:
+            errors = batch.make_durable(self._written, folders=sorted(self._dirty))
+        finally:
+            if batch is not self._durable:
+                batch.__exit__()
+        if errors:
+            path, error = next(iter(errors.items()))
+            raise OSError(error.errno, f"{error.strerror} : {path}")
         self._dirty.clear()
+        self._written.clear()
