@@ -57,3 +57,38 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
         marks = ", ".join("?" for _ in frame.columns)
         conn.exec_driver_sql(f"INSERT INTO {quoted} ({names}) VALUES ({marks})", _sqlite_ready(frame).rows())
     return frame.height
+
+
+READ_CHUNK = 20_000  # rows turned into Python values at a time (memory stays flat however many rows)
+
+
+def read_frame(conn: Connection, stmt) -> pl.DataFrame:  # noqa: ANN001 - a Select of table columns
+    """The rows of a SELECT as a frame: fetched from the driver in chunks, without SQLAlchemy's per-value
+    result processing; on SQLite the text of dates, datetimes (UTC) and booleans is converted column-wise.
+    The statement's parameters are inlined (only for trusted values: ids, codes)."""
+    from sqlalchemy import Boolean, Date, DateTime
+
+    names = [c.name for c in stmt.selected_columns]
+    types = {c.name: c.type for c in stmt.selected_columns}
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.exec_driver_sql(sql)
+    parts: list[pl.DataFrame] = []
+    while rows := cursor.fetchmany(READ_CHUNK):
+        parts.append(pl.DataFrame([tuple(r) for r in rows], schema=names, orient="row", infer_schema_length=None))
+    if not parts:
+        return pl.DataFrame(schema={n: pl.Null for n in names})
+    frame = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
+    if conn.dialect.name != "sqlite":
+        return frame
+    fixes = []
+    for name, kind in types.items():
+        if frame.schema[name] != pl.String and frame.schema[name] != pl.Int64:
+            continue
+        if isinstance(kind, DateTime):
+            fixes.append(pl.col(name).cast(pl.String).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+                         .dt.replace_time_zone("UTC"))
+        elif isinstance(kind, Date):
+            fixes.append(pl.col(name).cast(pl.String).str.to_date("%Y-%m-%d"))
+        elif isinstance(kind, Boolean):
+            fixes.append(pl.col(name).cast(pl.Boolean))
+    return frame.with_columns(fixes) if fixes else frame

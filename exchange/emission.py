@@ -15,10 +15,11 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import and_, case, exists, insert, select, update
+from sqlalchemy import and_, case, exists, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import aliased
 
+from exchange.bulk import read_frame
 from exchange.config import Config
 from exchange.csv_cells import guard_text_columns
 from exchange.db import emissions, records
@@ -50,15 +51,6 @@ CA_OUTPUT: dict[str, pl.DataType] = {
 }
 _CENTS = {"taux_activite_esat", "remuneration_garantie_nette", "part_financee_esat_nette", "aide_au_poste_nette",
           "heures_hebdo_mo", "salaire_net_mo", "taux_activite_avant", "taux_activite_apres"}
-
-
-def rows_frame(result) -> pl.DataFrame:  # noqa: ANN001 - a SQLAlchemy Result
-    """The rows of a query as a frame, built column-wise from the row tuples (no dict per row)."""
-    names = list(result.keys())
-    rows = result.all()
-    if not rows:
-        return pl.DataFrame(schema={n: pl.Null for n in names})
-    return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
 
 
 def output_frame(rows: list[dict] | pl.DataFrame, flux: str) -> pl.DataFrame:
@@ -164,35 +156,62 @@ def _unique_name(conn: Connection, prefix: str, when: datetime) -> str:
         stamp += timedelta(seconds=1)
 
 
-def _emission_rows(conn: Connection, emission_id: int) -> pl.DataFrame:
-    return rows_frame(conn.execute(select(records).where(records.c.emission_id == emission_id)
-                                   .order_by(records.c.file_id, records.c.ligne)))
-
-
 EMISSION_BATCH = 64  # emissions whose files are made durable together, then marked TERMINE in one transaction
+ROWS_PER_READ = 200_000  # records read and shaped together (several small Cafs at once; a big one alone)
+
+
+def _read_batches(planned: list[dict]) -> list[list[dict]]:
+    """Consecutive emissions in batches of at most EMISSION_BATCH emissions and ROWS_PER_READ records
+    (`pending`: the records assigned to each; a larger emission makes a batch of its own)."""
+    batches: list[list[dict]] = []
+    rows = 0
+    for e in planned:
+        if not batches or len(batches[-1]) >= EMISSION_BATCH or rows + e["pending"] > ROWS_PER_READ:
+            batches.append([])
+            rows = 0
+        batches[-1].append(e)
+        rows += e["pending"]
+    return batches
+
+
+def _output_frames(conn: Connection, batch: list[dict]) -> dict[int, pl.DataFrame]:
+    """Each emission's output frame (formats.md §5), read in one query and shaped once per flux."""
+    raw = read_frame(conn, select(records).where(records.c.emission_id.in_([e["id"] for e in batch]))
+                     .order_by(records.c.emission_id, records.c.file_id, records.c.ligne))
+    frames: dict[int, pl.DataFrame] = {}
+    for flux in dict.fromkeys(e["flux"] for e in batch):
+        ids = [e["id"] for e in batch if e["flux"] == flux]
+        part = raw.filter(pl.col("emission_id").is_in(ids))
+        shaped = output_frame(part, flux).with_columns(part["emission_id"].alias("__emission"))
+        for (emission_id,), frame in shaped.partition_by("__emission", as_dict=True, include_key=False).items():
+            frames[int(emission_id)] = frame
+    return frames
 
 
 def _complete(config: Config, engine: Engine, planned: list[dict], fence: Fence | None = None,
               progress: Callable[[str, int, int], None] | None = None) -> list[str]:
     """Write (or rewrite) the files of assigned emissions and mark them TERMINE, a batch at a time."""
     written: list[str] = []
-    for start in range(0, len(planned), EMISSION_BATCH):
-        batch, heights = OutputBatch(), {}
-        for emission in planned[start:start + EMISSION_BATCH]:
-            with engine.connect() as conn:
-                frame = output_frame(_emission_rows(conn, emission["id"]), emission["flux"])
+    for batch in _read_batches(planned):
+        with engine.connect() as conn:
+            frames = _output_frames(conn, batch)
+        files, heights = OutputBatch(), {}
+        for emission in batch:
+            frame = frames.pop(emission["id"], None)
+            if frame is None:
+                frame = output_frame([], emission["flux"])
             sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
-            batch.write_data(config.output_dir / emission["code_caf"], emission["name"], frame,
+            files.write_data(config.output_dir / emission["code_caf"], emission["name"], frame,
                              {"flux": emission["flux"], "code_caf": emission["code_caf"], "source_files": sources})
             heights[emission["id"]] = frame.height
-            del frame
-        batch.finish()
+        del frames
+        files.finish()
         with transaction(engine, fence) as conn:
             now = utcnow()
             for emission_id, height in heights.items():
                 conn.execute(update(emissions).where(emissions.c.id == emission_id)
                              .values(state="TERMINE", rows=height, completed_at=now))
-        for emission in planned[start:start + EMISSION_BATCH]:
+        for emission in batch:
             written.append(f"{emission['code_caf']}/{emission['name']}.parquet")
             if progress is not None:
                 progress("émission", len(written), len(planned))
@@ -206,17 +225,23 @@ def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fenc
     with engine.connect() as conn:
         unfinished = [dict(r) for r in conn.execute(
             select(emissions).where(and_(emissions.c.state == "EN_COURS", emissions.c.flux.in_(("RG", "CA"))))
+            .order_by(emissions.c.id)
         ).mappings()]
+        assigned = dict(conn.execute(select(records.c.emission_id, func.count()).where(
+            records.c.emission_id.in_([e["id"] for e in unfinished])).group_by(records.c.emission_id)).all()
+        ) if unfinished else {}
+    for e in unfinished:
+        e["pending"] = int(assigned.get(e["id"], 0))
     written += _complete(config, engine, unfinished, fence)
     with transaction(engine, fence) as conn:
         groups = conn.execute(
-            select(records.c.kind, records.c.code_caf).where(and_(
+            select(records.c.kind, records.c.code_caf, func.count()).where(and_(
                 records.c.emission_id.is_(None), records.c.superseded.is_(False)))
             .group_by(records.c.kind, records.c.code_caf).order_by(records.c.code_caf, records.c.kind)
         ).all()
         planned = []
         now = utcnow()
-        for kind, code_caf in groups:
+        for kind, code_caf, pending_rows in groups:
             name = _unique_name(conn, f"AAH-ESAT_{kind}_{code_caf}", now)
             eid = int(conn.execute(insert(emissions).values(
                 flux=kind, code_caf=code_caf, name=name, state="EN_COURS", run_id=run_id, created_at=now,
@@ -234,7 +259,7 @@ def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fenc
                 conn.execute(update(records).where(pending).values(nature="INITIALE", emission_id=eid))
             else:
                 conn.execute(update(records).where(pending).values(emission_id=eid))
-            planned.append({"id": eid, "flux": kind, "code_caf": code_caf, "name": name})
+            planned.append({"id": eid, "flux": kind, "code_caf": code_caf, "name": name, "pending": pending_rows})
     written += _complete(config, engine, planned, fence, progress)  # the assignment is committed: now the side effect
     return written
 
@@ -253,11 +278,8 @@ def campaign_close(config: Config, engine: Engine, year: int, day: date | None =
     written = []
     for code_caf in cafs:  # one Caf at a time: memory stays that of the largest Caf, not the nation
         with engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(
-                select(*columns).where(and_(in_force, records.c.code_caf == code_caf))
-                .order_by(records.c.siret_esat, records.c.nir)).mappings()]
-        frame = output_frame(rows, "RG")
-        del rows
+            frame = output_frame(read_frame(conn, select(*columns).where(and_(in_force, records.c.code_caf == code_caf))
+                                            .order_by(records.c.siret_esat, records.c.nir)), "RG")
         name = f"AAH-ESAT_RG-CAMPAGNE_{year}_{code_caf}_{day.strftime('%Y%m%d')}"
         with transaction(engine, fence) as conn:
             existing = conn.execute(select(emissions).where(emissions.c.name == name)).mappings().first()
