@@ -93,9 +93,9 @@ def _clean_incoming(config: Config) -> None:
 def _take(ctx: CycleContext, entries: list[Entry]) -> list[int]:
     """Reserve a reception for each listed file (one transaction), then receive them together."""
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        rows = [{"id": ledger.reserve(conn, account=e.account, name=e.name, processing_date=ctx.as_of,
-                                      run_id=ctx.run_id), "account": e.account, "name": e.name} for e in entries]
-    return _receive(ctx, rows)
+        ids = ledger.reserve_all(conn, [(e.account, e.name) for e in entries], processing_date=ctx.as_of,
+                                 run_id=ctx.run_id)
+    return _receive(ctx, [{"id": i, "account": e.account, "name": e.name} for i, e in zip(ids, entries)])
 
 
 def _claim(ctx: CycleContext, rows: list[dict]) -> list[tuple[dict, Entry]]:
@@ -164,12 +164,15 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
     for d in account_dirs:
         private_dir(d)
     with BatchSync([], folders=account_dirs) as names, ledger.transaction(ctx.engine, ctx.fence) as conn:
+        # every earlier reception of each content, then those of this batch as they become RECU
+        earlier = ledger.find_by_shas(conn, [(row["account"], sha) for row, sha, *_ in taken if sha is not None])
         for row, sha, size, tmp in taken:
             stored = None
             duplicate = None
             if sha is not None:
-                duplicate = ledger.duplicate_target(ledger.find_by_sha(conn, row["account"], sha,
-                                                                       other_than=row["id"]))
+                seen = earlier.setdefault((row["account"], sha), [])
+                duplicate = ledger.duplicate_target(sorted((e for e in seen if e["id"] != row["id"]),
+                                                           key=lambda e: e["id"]))
                 account_dir = ctx.config.storage_dir / row["account"]
                 stored_dirs.add(account_dir)
                 stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"
@@ -178,6 +181,9 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
             ledger.received(conn, row["id"], sha256=sha, size=size, stored_path=str(stored) if stored else None,
                             kind=fname.kind if fname else None, siret=fname.siret if fname else None,
                             archived_name=targets[row["id"]], duplicate_of=int(duplicate["id"]) if duplicate else None)
+            if sha is not None:  # what a later copy in this batch finds, as find_by_sha would now
+                seen.append({"id": row["id"], "state": ledger.RECU, "statut": None,
+                             "duplicate_of": int(duplicate["id"]) if duplicate else None})
         errors = names.make_durable([], folders=sorted(stored_dirs))  # the new names, before the ledger says RECU
         if errors:
             folder, error = next(iter(errors.items()))
@@ -326,19 +332,18 @@ def kept_stem(name: str, file_id: int, pair: int) -> str:
     return f"{name}.{file_id}" + (f"-rejeu{pair}" if pair else "")
 
 
-def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None) -> Judgement:
+def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None) -> Judgement:
     """Write the three comptes rendus of one file, keeping the pair they replace (ACQUITTE is the caller's).
 
     `<name>.CR.*` describes the latest answered reception of that name. Before it is replaced, its pair is
     renamed to its kept name, never over an existing file: a run resumed after a crash here finds the
     kept pair in place and only writes its own pair again. A file that has a later answered namesake
-    writes its pair straight under its kept name.
+    writes its pair straight under its kept name. `owner`: ledger.latest_answered of that name.
     """
     name, account, file_id = row["name"], row["account"], row["id"]
-    with ctx.engine.connect() as conn:
-        if j is None:  # resumed after a crash: the judgement is the stored one
+    if j is None:  # resumed after a crash: the judgement is the stored one
+        with ctx.engine.connect() as conn:
             j = stored_judgement(conn, row)
-        owner = ledger.latest_answered(conn, account, name)
     pair = row["answers"] or 0
     if owner is not None and owner["id"] > file_id:
         stem = kept_stem(name, file_id, pair)
@@ -373,8 +378,7 @@ def _archive(ctx: CycleContext, rows: list[dict]) -> None:
         return
     ctx.transport.sync()
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        for row in moved:
-            ledger.archived(conn, row["id"])
+        ledger.archived(conn, [row["id"] for row in moved])
     for row in moved:
         row["state"] = ledger.ARCHIVE
         _event(ctx, "fichier archivé", file_id=row["id"], account=row["account"], state=ledger.ARCHIVE)
@@ -389,10 +393,10 @@ def _file_failed(ctx: CycleContext, row: dict, step: str, error: TransportError)
     _event(ctx, f"{step} impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
 
 
-def _answer(ctx: CycleContext, row: dict, j: Judgement | None) -> Judgement | None:
+def _answer(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None) -> Judgement | None:
     """The comptes rendus of one TRAITE file; None when it waits (drop area refused) or was set aside."""
     try:
-        return _acknowledge(ctx, row, j)
+        return _acknowledge(ctx, row, j, owner)
     except STOPS:
         raise
     except TransportError as e:
@@ -411,13 +415,20 @@ def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -
     see the first as the one it replaces); then each file counts in the run's tally."""
     answered: list[tuple[dict, Judgement]] = []
     names: set[tuple[str, str]] = set()
+    todo = [row for row in rows if row["state"] == ledger.TRAITE]
+    if not todo:
+        return
+    with ctx.engine.connect() as conn:
+        owners = ledger.latest_answered_all(conn, [(row["account"], row["name"]) for row in todo])
 
     def commit() -> None:
         ctx.transport.sync()  # the comptes rendus are durable before the ledger says ACQUITTE
         with ledger.transaction(ctx.engine, ctx.fence) as conn:
-            for row, _ in answered:
-                ledger.acknowledged(conn, row["id"])
+            ledger.acknowledged(conn, [row["id"] for row, _ in answered])
         for row, j in answered:
+            key = (row["account"], row["name"])
+            if key not in owners or row["id"] >= owners[key]["id"]:  # the latest answered of its name now
+                owners[key] = {"id": row["id"], "answers": (row["answers"] or 0) + 1}
             _event(ctx, "comptes rendus déposés", file_id=row["id"], account=row["account"], state=ledger.ACQUITTE)
             ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected,
                           j.anomalies["code"].to_list())
@@ -425,12 +436,10 @@ def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -
         answered.clear()
         names.clear()
 
-    for row in rows:
-        if row["state"] != ledger.TRAITE:
-            continue
+    for row in todo:
         if (row["account"], row["name"]) in names:
             commit()
-        j = _answer(ctx, row, judged.get(row["id"]))
+        j = _answer(ctx, row, judged.get(row["id"]), owners.get((row["account"], row["name"])))
         if j is not None:
             answered.append((row, j))
             names.add((row["account"], row["name"]))

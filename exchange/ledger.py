@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Callable, Iterator
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 
 from exchange.db import anomalies, files, records, runs
@@ -72,6 +72,17 @@ def claim_name(file_id: int) -> str:
     return f".reception-{file_id}.en-cours"
 
 
+def find_by_shas(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict]]:
+    """find_by_sha for many (account, sha256) at once: every reception of each, oldest first."""
+    found: dict[tuple[str, str], list[dict]] = {}
+    wanted = sorted(set(pairs))
+    for i in range(0, len(wanted), 500):
+        for r in conn.execute(select(files).where(tuple_(files.c.account, files.c.sha256).in_(wanted[i:i + 500]))
+                              .order_by(files.c.id)).mappings():
+            found.setdefault((r["account"], r["sha256"]), []).append(dict(r))
+    return found
+
+
 def find_by_sha(conn: Connection, account: str, sha256: str, other_than: int | None = None) -> list[dict]:
     """Every other reception of this content from this account, oldest first."""
     q = select(files).where(and_(files.c.account == account, files.c.sha256 == sha256))
@@ -91,6 +102,19 @@ def duplicate_target(earlier: list[dict]) -> dict | None:
     return busy[0] if busy else None
 
 
+def _move_all(conn: Connection, file_ids: list[int], from_states: tuple[str, ...], to: str, **values: object) -> None:
+    """_move for many files with the same values, one statement per 500; loudly unless every one moved."""
+    now = utcnow()
+    for i in range(0, len(file_ids), 500):
+        part = file_ids[i:i + 500]
+        result = conn.execute(update(files).where(and_(files.c.id.in_(part), files.c.state.in_(from_states)))
+                              .values(state=to, state_changed_at=now, **values))
+        if result.rowcount != len(part):
+            found = dict(conn.execute(select(files.c.id, files.c.state).where(files.c.id.in_(part))).all())
+            stray = {f: found.get(f) for f in part if found.get(f) not in from_states}
+            raise LedgerConflict(f"files {stray}: expected state {'/'.join(from_states)} to move to {to}")
+
+
 def _move(conn: Connection, file_id: int, from_states: tuple[str, ...], to: str, **values: object) -> None:
     """The one way a file changes state: only from the expected states, loudly otherwise."""
     result = conn.execute(update(files).where(and_(files.c.id == file_id, files.c.state.in_(from_states)))
@@ -98,6 +122,19 @@ def _move(conn: Connection, file_id: int, from_states: tuple[str, ...], to: str,
     if result.rowcount != 1:
         found = conn.execute(select(files.c.state).where(files.c.id == file_id)).scalar()
         raise LedgerConflict(f"file {file_id}: expected state {'/'.join(from_states)} to move to {to}, found {found}")
+
+
+def reserve_all(conn: Connection, names: list[tuple[str, str]], *, processing_date: date,
+                run_id: int | None) -> list[int]:
+    """A new reception in RECLAME for each (account, name), in one statement; their ids, in order."""
+    if not names:
+        return []
+    now = utcnow()
+    result = conn.execute(insert(files).returning(files.c.id, sort_by_parameter_order=True), [
+        dict(account=account, name=name, sha256=None, size=0, stored_path=None, state=RECLAME, state_changed_at=now,
+             received_at=now, processing_date=processing_date, run_id=run_id, replays=0, answers=0)
+        for account, name in names])
+    return [int(i) for i in result.scalars().all()]
 
 
 def reserve(conn: Connection, *, account: str, name: str, processing_date: date, run_id: int | None) -> int:
@@ -124,9 +161,9 @@ def received(conn: Connection, file_id: int, *, sha256: str | None, size: int, s
           siret=siret, archived_name=archived_name, duplicate_of=duplicate_of, received_at=utcnow())
 
 
-def archived(conn: Connection, file_id: int) -> None:
-    """RECU → ARCHIVE: the claim was renamed to its archive name."""
-    _move(conn, file_id, (RECU,), ARCHIVE)
+def archived(conn: Connection, file_ids: list[int]) -> None:
+    """RECU → ARCHIVE: each claim was renamed to its archive name."""
+    _move_all(conn, file_ids, (RECU,), ARCHIVE)
 
 
 def judged(conn: Connection, file_id: int, **values: object) -> None:
@@ -134,9 +171,10 @@ def judged(conn: Connection, file_id: int, **values: object) -> None:
     _move(conn, file_id, (ARCHIVE,), TRAITE, processed_at=utcnow(), **values)
 
 
-def acknowledged(conn: Connection, file_id: int) -> None:
-    """TRAITE → ACQUITTE: both comptes rendus are in retour/."""
-    _move(conn, file_id, (TRAITE,), ACQUITTE, answers=files.c.answers + 1)
+def acknowledged(conn: Connection, file_ids: list[int]) -> None:
+    """TRAITE → ACQUITTE: each file's comptes rendus are in retour/ (distinct names: a name answered twice
+    is acknowledged in two calls, so that the second sees the first's pair as the one it replaces)."""
+    _move_all(conn, file_ids, (TRAITE,), ACQUITTE, answers=files.c.answers + 1)
 
 
 def quarantine(conn: Connection, file_id: int, error: str) -> None:
@@ -182,6 +220,18 @@ def get_files(conn: Connection, ids: list[int]) -> list[dict]:
 def unfinished_files(conn: Connection) -> list[dict]:
     rows = conn.execute(select(files).where(files.c.state.in_(UNFINISHED_STATES)).order_by(files.c.id)).mappings().all()
     return [dict(r) for r in rows]
+
+
+def latest_answered_all(conn: Connection, names: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """latest_answered for many (account, name) at once: those that have one."""
+    found: dict[tuple[str, str], dict] = {}
+    wanted = sorted(set(names))
+    for i in range(0, len(wanted), 500):
+        rows = conn.execute(select(files.c.account, files.c.name, files.c.id, files.c.answers).where(and_(
+            tuple_(files.c.account, files.c.name).in_(wanted[i:i + 500]), files.c.answers > 0)).order_by(files.c.id))
+        for account, name, file_id, answers in rows:
+            found[(account, name)] = {"id": file_id, "answers": answers}
+    return found
 
 
 def latest_answered(conn: Connection, account: str, name: str) -> dict | None:
