@@ -281,13 +281,10 @@ def _store_many(conn, items: list[tuple[dict, Judgement]]) -> dict[int, Judgemen
     ledger.store_anomalies(conn, [row["id"] for row, _ in items], every)
     by_file = every.partition_by("file_id", as_dict=True, include_key=False)
     empty = every.drop("file_id").clear()
-    stored: dict[int, Judgement] = {}
-    for row, j in items:
-        ledger.judged(conn, row["id"], statut=j.statut, code=j.file_code, records_in=j.records_in,
-                      records_accepted=j.records_accepted, records_rejected=j.records_rejected, kind=j.kind,
-                      siret=j.siret)
-        stored[row["id"]] = replace(j, anomalies=by_file.get((row["id"],), empty), records=None)
-    return stored
+    ledger.judged_all(conn, [(row["id"], dict(
+        statut=j.statut, code=j.file_code, records_in=j.records_in, records_accepted=j.records_accepted,
+        records_rejected=j.records_rejected, kind=j.kind, siret=j.siret)) for row, j in items])
+    return {row["id"]: replace(j, anomalies=by_file.get((row["id"],), empty), records=None) for row, j in items}
 
 
 def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, Judgement]:

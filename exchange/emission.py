@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from sqlalchemy import and_, case, exists, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import aliased
 
 from exchange.bulk import read_frame
 from exchange.config import Config
@@ -83,10 +82,11 @@ def output_frame(rows: list[dict] | pl.DataFrame, flux: str) -> pl.DataFrame:
     return raw.select(cols)
 
 
-def _csv_bytes(frame: pl.DataFrame) -> bytes:
+def _csv_bytes(frame: pl.DataFrame, guarded: bool = False) -> bytes:
+    """The CSV twin; `guarded`: the formula guard was already applied to the frame's text cells."""
     buf = io.BytesIO()
-    guard_text_columns(frame).write_csv(buf, separator=";", date_format="%Y-%m-%d",
-                                        datetime_format="%Y-%m-%dT%H:%M:%S%.6fZ", null_value="")
+    (frame if guarded else guard_text_columns(frame)).write_csv(
+        buf, separator=";", date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S%.6fZ", null_value="")
     return buf.getvalue()
 
 
@@ -113,10 +113,13 @@ class OutputBatch:
         self._data: list[Path] = []
         self._manifests: list[tuple[Path, dict]] = []
 
-    def write_data(self, out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict) -> dict:
-        """Parquet and CSV twin (atomic, 0640, not yet durable); returns the manifest that finish() writes."""
+    def write_data(self, out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict,
+                   csv_frame: pl.DataFrame | None = None) -> dict:
+        """Parquet and CSV twin (atomic, 0640, not yet durable); returns the manifest that finish() writes.
+        `csv_frame`: the frame with the formula guard already applied, when the caller has it."""
         private_dir(out_dir, 0o750)  # the output folder too, when this creates it
-        parquet, csv = _parquet_bytes(frame), _csv_bytes(frame)
+        parquet = _parquet_bytes(frame)
+        csv = _csv_bytes(csv_frame, guarded=True) if csv_frame is not None else _csv_bytes(frame)
         for name, data in ((f"{base}.parquet", parquet), (f"{base}.csv", csv)):
             write_atomic(out_dir / name, data, mode=0o640, sync_dir=False, fsync=False)
             self._data.append(out_dir / name)
@@ -174,17 +177,22 @@ def _read_batches(planned: list[dict]) -> list[list[dict]]:
     return batches
 
 
-def _output_frames(conn: Connection, batch: list[dict]) -> dict[int, pl.DataFrame]:
-    """Each emission's output frame (formats.md §5), read in one query and shaped once per flux."""
+def _output_frames(conn: Connection, batch: list[dict]) -> dict[int, tuple[pl.DataFrame, pl.DataFrame]]:
+    """Each emission's output frame (formats.md §5) and its CSV form (formula guard applied), read in one
+    query and shaped once per flux."""
     raw = read_frame(conn, select(records).where(records.c.emission_id.in_([e["id"] for e in batch]))
                      .order_by(records.c.emission_id, records.c.file_id, records.c.ligne))
     frames: dict[int, pl.DataFrame] = {}
     for flux in dict.fromkeys(e["flux"] for e in batch):
         ids = [e["id"] for e in batch if e["flux"] == flux]
         part = raw.filter(pl.col("emission_id").is_in(ids))
-        shaped = output_frame(part, flux).with_columns(part["emission_id"].alias("__emission"))
-        for (emission_id,), frame in shaped.partition_by("__emission", as_dict=True, include_key=False).items():
-            frames[int(emission_id)] = frame
+        shaped = output_frame(part, flux)
+        guarded = guard_text_columns(shaped)
+        key = part["emission_id"].alias("__emission")
+        csv_parts = guarded.with_columns(key).partition_by("__emission", as_dict=True, include_key=False)
+        for (emission_id,), frame in shaped.with_columns(key).partition_by("__emission", as_dict=True,
+                                                                            include_key=False).items():
+            frames[int(emission_id)] = (frame, csv_parts[(emission_id,)])
     return frames
 
 
@@ -197,12 +205,11 @@ def _complete(config: Config, engine: Engine, planned: list[dict], fence: Fence 
             frames = _output_frames(conn, batch)
         files, heights = OutputBatch(), {}
         for emission in batch:
-            frame = frames.pop(emission["id"], None)
-            if frame is None:
-                frame = output_frame([], emission["flux"])
+            frame, csv_frame = frames.pop(emission["id"], (output_frame([], emission["flux"]), None))
             sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
             files.write_data(config.output_dir / emission["code_caf"], emission["name"], frame,
-                             {"flux": emission["flux"], "code_caf": emission["code_caf"], "source_files": sources})
+                             {"flux": emission["flux"], "code_caf": emission["code_caf"], "source_files": sources},
+                             csv_frame)
             heights[emission["id"]] = frame.height
         del frames
         files.finish()
@@ -249,7 +256,7 @@ def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fenc
             pending = and_(records.c.emission_id.is_(None), records.c.superseded.is_(False),
                            records.c.kind == kind, records.c.code_caf == code_caf)
             if kind == "RG":
-                earlier = aliased(records)
+                earlier = records.alias("earlier")
                 emitted_before = exists().where(and_(
                     earlier.c.siret_esat == records.c.siret_esat, earlier.c.nir == records.c.nir,
                     earlier.c.annee_reference == records.c.annee_reference, earlier.c.emission_id.is_not(None),

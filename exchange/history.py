@@ -80,23 +80,23 @@ def _utc_naive(moment: datetime) -> datetime:
 
 
 def _accepted_frame(items: list[Accepted]) -> pl.DataFrame:
-    """The accepted records of a round's files, each with its file's id, reception time, Caf and SIRET."""
-    parts = []
-    for it in items:
-        acc = it.typed.filter(~pl.col("rejete"))
-        if acc.height == 0:
-            continue
-        parts.append(acc.with_columns(
-            pl.lit(it.file_id, dtype=pl.Int64).alias(FILE),
-            pl.lit(acc["siret_esat"][0], dtype=pl.String).alias(QUERY_SIRET),
-            pl.lit(_utc_naive(it.received_at), dtype=pl.Datetime("us")).alias("received_at"),
-            pl.lit(it.caf_gestionnaire, dtype=pl.String).alias("caf_gestionnaire"),
-            pl.lit(it.name, dtype=pl.String).alias("__name"),
-            pl.lit(french_moment(it.received_at), dtype=pl.String).alias("__at"),
-        ))
-    if not parts:
-        return pl.DataFrame()
-    return pl.concat(parts, how="diagonal_relaxed")
+    """The accepted records of files of one kind, each with its file's id (FILE), reception time, Caf, name
+    and the SIRET its file is matched on (that of its first accepted record): one frame, built with a
+    handful of polars calls whatever the number of files."""
+    typed = pl.concat([it.typed for it in items], how="diagonal_relaxed")
+    owner = pl.Series(FILE, [it.file_id for it in items for _ in range(it.typed.height)], dtype=pl.Int64)
+    per_file = pl.DataFrame({
+        FILE: [it.file_id for it in items],
+        "received_at": [_utc_naive(it.received_at) for it in items],
+        "caf_gestionnaire": [it.caf_gestionnaire for it in items],
+        "__name": [it.name for it in items],
+        "__at": [french_moment(it.received_at) for it in items],
+    }, schema={FILE: pl.Int64, "received_at": pl.Datetime("us"), "caf_gestionnaire": pl.String,
+               "__name": pl.String, "__at": pl.String})
+    return (typed.drop([c for c in per_file.columns if c in typed.columns and c != FILE])
+            .with_columns(owner).filter(~pl.col("rejete"))
+            .with_columns(pl.col("siret_esat").first().over(FILE).cast(pl.String).alias(QUERY_SIRET))
+            .join(per_file, on=FILE, how="left", maintain_order="left"))
 
 
 def _db_frame(accepted: pl.DataFrame, kind: str) -> pl.DataFrame:
@@ -187,34 +187,36 @@ def _store_ca(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
     return extra
 
 
-def _rounds(items: list[Accepted]) -> list[list[Accepted]]:
-    """The items in rounds, each with at most one file per (kind, SIRET of its first accepted record), in order."""
-    rounds: list[list[Accepted]] = []
-    depth: dict[tuple[str, str], int] = {}
-    for it in items:
-        acc = it.typed.filter(~pl.col("rejete"))
-        if acc.height == 0:
-            continue
-        key = (it.kind, acc["siret_esat"][0])
-        n = depth.get(key, 0)
-        depth[key] = n + 1
+def _rounds(accepted: pl.DataFrame, kind: str) -> list[pl.DataFrame]:
+    """The accepted records of one kind in rounds, each with at most one file per SIRET (its first accepted
+    record's), files in batch order."""
+    files_in_order = accepted.select(FILE, QUERY_SIRET).unique(subset=FILE, keep="first", maintain_order=True)
+    rounds: list[list[int]] = []
+    depth: dict[str, int] = {}
+    for file_id, siret in files_in_order.iter_rows():
+        n = depth.get(siret, 0)
+        depth[siret] = n + 1
         if n == len(rounds):
             rounds.append([])
-        rounds[n].append(it)
-    return rounds
+        rounds[n].append(file_id)
+    if len(rounds) == 1:
+        return [accepted]
+    return [accepted.filter(pl.col(FILE).is_in(ids)) for ids in rounds]
 
 
 def record_accepted(conn: Connection, items: list[Accepted]) -> dict[int, pl.DataFrame]:
-    """Store the accepted records of many files, applying W05/W06; each file's W05/W06 anomalies (only
-    files that have some)."""
+    """Store the accepted records of many files (in batch order), applying W05/W06; each file's W05/W06
+    anomalies (only files that have some)."""
     extra: dict[int, pl.DataFrame] = {}
-    for round_items in _rounds(items):
-        for kind in ("RG", "CA"):
-            members = [it for it in round_items if it.kind == kind]
-            if not members:
-                continue
-            accepted = _accepted_frame(members)
-            found = _store_rg(conn, accepted) if kind == "RG" else _store_ca(conn, accepted)
+    for kind in ("RG", "CA"):
+        members = [it for it in items if it.kind == kind]
+        if not members:
+            continue
+        accepted = _accepted_frame(members)
+        if accepted.height == 0:
+            continue
+        for round_frame in _rounds(accepted, kind):
+            found = _store_rg(conn, round_frame) if kind == "RG" else _store_ca(conn, round_frame)
             for (file_id,), part in found.partition_by(FILE, as_dict=True, include_key=False).items():
                 extra[int(file_id)] = part
     return extra

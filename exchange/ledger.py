@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Callable, Iterator
 
-from sqlalchemy import and_, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 
 from exchange.db import anomalies, files, records, runs
@@ -164,6 +164,28 @@ def received(conn: Connection, file_id: int, *, sha256: str | None, size: int, s
 def archived(conn: Connection, file_ids: list[int]) -> None:
     """RECU → ARCHIVE: each claim was renamed to its archive name."""
     _move_all(conn, file_ids, (RECU,), ARCHIVE)
+
+
+def judged_all(conn: Connection, judgements: list[tuple[int, dict]]) -> None:
+    """ARCHIVE → TRAITE for many files, each with its own values (statut, code, counts…), in one executemany;
+    loudly unless every one moved."""
+    if not judgements:
+        return
+    now = utcnow()
+    keys = sorted({k for _, v in judgements for k in v})
+    stmt = (update(files).where(and_(files.c.id == bindparam("_id"), files.c.state == ARCHIVE))
+            .values(state=TRAITE, state_changed_at=bindparam("_now"), processed_at=bindparam("_now"),
+                    **{k: bindparam(f"_{k}") for k in keys}))
+    conn.execute(stmt, [{"_id": file_id, "_now": now, **{f"_{k}": v.get(k) for k in keys}}
+                        for file_id, v in judgements])
+    ids = [file_id for file_id, _ in judgements]
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        found = dict(conn.execute(select(files.c.id, files.c.state_changed_at).where(and_(
+            files.c.id.in_(part), files.c.state == TRAITE))).all())
+        stray = [f for f in part if f not in found or as_utc(found[f]) != now]
+        if stray:
+            raise LedgerConflict(f"files {stray}: expected state {ARCHIVE} to move to {TRAITE}")
 
 
 def judged(conn: Connection, file_id: int, **values: object) -> None:
