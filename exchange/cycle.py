@@ -166,6 +166,7 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
     with BatchSync([], folders=account_dirs) as names, ledger.transaction(ctx.engine, ctx.fence) as conn:
         # every earlier reception of each content, then those of this batch as they become RECU
         earlier = ledger.find_by_shas(conn, [(row["account"], sha) for row, sha, *_ in taken if sha is not None])
+        moves: list[tuple[int, dict]] = []
         for row, sha, size, tmp in taken:
             stored = None
             duplicate = None
@@ -178,12 +179,14 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
                 stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"
                 os.replace(tmp, stored)
             fname = parse_file_name(row["name"])
-            ledger.received(conn, row["id"], sha256=sha, size=size, stored_path=str(stored) if stored else None,
-                            kind=fname.kind if fname else None, siret=fname.siret if fname else None,
-                            archived_name=targets[row["id"]], duplicate_of=int(duplicate["id"]) if duplicate else None)
+            moves.append((row["id"], dict(
+                sha256=sha, size=size, stored_path=str(stored) if stored else None, kind=fname.kind if fname else None,
+                siret=fname.siret if fname else None, archived_name=targets[row["id"]],
+                duplicate_of=int(duplicate["id"]) if duplicate else None)))
             if sha is not None:  # what a later copy in this batch finds, as find_by_sha would now
                 seen.append({"id": row["id"], "state": ledger.RECU, "statut": None,
                              "duplicate_of": int(duplicate["id"]) if duplicate else None})
+        ledger.received_all(conn, moves)
         errors = names.make_durable([], folders=sorted(stored_dirs))  # the new names, before the ledger says RECU
         if errors:
             folder, error = next(iter(errors.items()))

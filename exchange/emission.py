@@ -205,7 +205,7 @@ def _complete(config: Config, engine: Engine, planned: list[dict], fence: Fence 
             frames = _output_frames(conn, batch)
         files, heights = OutputBatch(), {}
         for emission in batch:
-            frame, csv_frame = frames.pop(emission["id"], (output_frame([], emission["flux"]), None))
+            frame, csv_frame = frames.pop(emission["id"], None) or (output_frame([], emission["flux"]), None)
             sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
             files.write_data(config.output_dir / emission["code_caf"], emission["name"], frame,
                              {"flux": emission["flux"], "code_caf": emission["code_caf"], "source_files": sources},

@@ -154,6 +154,38 @@ def forget(conn: Connection, file_id: int) -> None:
         raise LedgerConflict(f"file {file_id}: only a RECLAME reservation can be forgotten")
 
 
+def received_all(conn: Connection, receptions: list[tuple[int, dict]]) -> None:
+    """RECLAME → RECU for many files, each with its values (sha256, size, stored_path, kind, siret,
+    archived_name, duplicate_of), in one executemany; loudly unless every one moved."""
+    _move_each(conn, receptions, RECLAME, RECU, received_at=True)
+
+
+def _move_each(conn: Connection, moves: list[tuple[int, dict]], from_state: str, to: str, *,
+               received_at: bool = False, processed_at: bool = False) -> None:
+    """One state change per file with per-file values, as one executemany; then checked: every file is in
+    `to` with this call's timestamp, else LedgerConflict."""
+    if not moves:
+        return
+    now = utcnow()
+    keys = sorted({k for _, v in moves for k in v})
+    stamps = {"state_changed_at": bindparam("_now")}
+    if received_at:
+        stamps["received_at"] = bindparam("_now")
+    if processed_at:
+        stamps["processed_at"] = bindparam("_now")
+    stmt = (update(files).where(and_(files.c.id == bindparam("_id"), files.c.state == from_state))
+            .values(state=to, **stamps, **{k: bindparam(f"_{k}") for k in keys}))
+    conn.execute(stmt, [{"_id": file_id, "_now": now, **{f"_{k}": v.get(k) for k in keys}} for file_id, v in moves])
+    ids = [file_id for file_id, _ in moves]
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        found = dict(conn.execute(select(files.c.id, files.c.state_changed_at).where(and_(
+            files.c.id.in_(part), files.c.state == to))).all())
+        stray = [f for f in part if f not in found or as_utc(found[f]) != now]
+        if stray:
+            raise LedgerConflict(f"files {stray}: expected state {from_state} to move to {to}")
+
+
 def received(conn: Connection, file_id: int, *, sha256: str | None, size: int, stored_path: str | None,
              kind: str | None, siret: str | None, archived_name: str, duplicate_of: int | None) -> None:
     """RECLAME → RECU: the claimed file is on local disk (or refused unread for its size: sha256 None)."""
@@ -169,23 +201,7 @@ def archived(conn: Connection, file_ids: list[int]) -> None:
 def judged_all(conn: Connection, judgements: list[tuple[int, dict]]) -> None:
     """ARCHIVE → TRAITE for many files, each with its own values (statut, code, counts…), in one executemany;
     loudly unless every one moved."""
-    if not judgements:
-        return
-    now = utcnow()
-    keys = sorted({k for _, v in judgements for k in v})
-    stmt = (update(files).where(and_(files.c.id == bindparam("_id"), files.c.state == ARCHIVE))
-            .values(state=TRAITE, state_changed_at=bindparam("_now"), processed_at=bindparam("_now"),
-                    **{k: bindparam(f"_{k}") for k in keys}))
-    conn.execute(stmt, [{"_id": file_id, "_now": now, **{f"_{k}": v.get(k) for k in keys}}
-                        for file_id, v in judgements])
-    ids = [file_id for file_id, _ in judgements]
-    for i in range(0, len(ids), 500):
-        part = ids[i:i + 500]
-        found = dict(conn.execute(select(files.c.id, files.c.state_changed_at).where(and_(
-            files.c.id.in_(part), files.c.state == TRAITE))).all())
-        stray = [f for f in part if f not in found or as_utc(found[f]) != now]
-        if stray:
-            raise LedgerConflict(f"files {stray}: expected state {ARCHIVE} to move to {TRAITE}")
+    _move_each(conn, judgements, ARCHIVE, TRAITE, processed_at=True)
 
 
 def judged(conn: Connection, file_id: int, **values: object) -> None:
