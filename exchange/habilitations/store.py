@@ -136,13 +136,24 @@ class Habilitations:
         return p.caf_gestionnaire if p else None
 
     def conventions_covering(self, siret: str, day: date) -> list[Convention]:
-        return [c for c in self.conventions if c.siret == siret and c.covers(day)]
+        return [c for c in self._by_key("conventions", "siret").get(siret, ()) if c.covers(day)]
 
     def bulletins_of(self, id_convention: str) -> list[Bulletin]:
-        return [b for b in self.bulletins if b.id_convention == id_convention]
+        return list(self._by_key("bulletins", "id_convention").get(id_convention, ()))
 
     def memberships_of(self, login: str) -> list[Membership]:
-        return [m for m in self.utilisateurs if m.login == login]
+        return list(self._by_key("utilisateurs", "login").get(login, ()))
+
+    def _by_key(self, table: str, key: str) -> dict[str, list]:
+        """The rows of `table` grouped by `key`, in extract order: built on first use, then each lookup
+        costs the same whatever the number of partners (a scan per file grew with the nation)."""
+        cache = self.__dict__.setdefault("_index", {})
+        if (table, key) not in cache:
+            grouped: dict[str, list] = {}
+            for row in getattr(self, table):
+                grouped.setdefault(getattr(row, key), []).append(row)
+            cache[(table, key)] = grouped
+        return cache[(table, key)]
 
 
 def extract_sha256(path: Path) -> str:
