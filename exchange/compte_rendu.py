@@ -119,8 +119,8 @@ def cr_json(j: Judgement, processing_date: date, replayed_at: datetime | None = 
 def cr_files(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> dict[str, bytes]:
     """The three comptes rendus a file is answered with (`CR.csv`, `CR.xml`, `CR.html` → bytes), from one
     summary and one list of anomaly lines."""
-    s = cr_summary(j, processing_date, replayed_at)
     lines = anomaly_lines(j)
+    s = cr_summary(j, processing_date, replayed_at, lines)
     return {"CR.csv": cr_csv(j, processing_date, replayed_at=replayed_at, summary=s, lines=lines),
             "CR.xml": cr_xml(j, processing_date, replayed_at, summary=s, lines=lines),
             "CR.html": cr_html(j, processing_date, replayed_at, summary=s, lines=lines)}

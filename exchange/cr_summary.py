@@ -45,12 +45,13 @@ def anomaly_lines(j: Judgement) -> list[dict]:
     """One dict per anomaly, file-level first then by line: ligne, nir_masque, code, gravite, champ,
     message, nom, prenoms (the full NIR never leaves this function). Every text is made safe for XML and
     terminals here, once, for every form of the compte rendu (exchange.safe_text)."""
-    ordered = j.anomalies.sort(["ligne", "code"], nulls_last=False, maintain_order=True)
+    rows = j.anomalies.iter_rows(named=True)  # sorted here, stably: a frame of a few dozen rows costs more
+    ordered = sorted(rows, key=lambda a: (a["ligne"] is not None, a["ligne"] or 0, a["code"] or ""))
     return [
         {"ligne": a["ligne"], "nir_masque": mask_nir(a["nir"]), "code": a["code"], "gravite": a["gravite"],
          "champ": safe_text(a["champ"] or ""), "message": safe_text(a["message"]),
          "nom": safe_text(a.get("nom") or ""), "prenoms": safe_text(a.get("prenoms") or "")}
-        for a in ordered.iter_rows(named=True)
+        for a in ordered
     ]
 
 
@@ -94,10 +95,14 @@ def what_to_do(j: Judgement, bloquantes: int, non_bloquantes: int) -> str:
     return "Toutes les lignes ont été rejetées : corrigez-les comme indiqué ci-dessous et renvoyez le fichier en entier."
 
 
-def cr_summary(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> Summary:
-    """The summary of a judgement (REJETE with a file code, PARTIEL… as formats.md §6 fixes them)."""
+def cr_summary(j: Judgement, processing_date: date, replayed_at: datetime | None = None,
+               lines: list[dict] | None = None) -> Summary:
+    """The summary of a judgement (REJETE with a file code, PARTIEL… as formats.md §6 fixes them);
+    `lines`: its anomaly_lines, when the caller has them."""
     counts: dict[tuple[str, str], int] = {}
-    for code, gravite in j.anomalies.select("code", "gravite").iter_rows():
+    pairs = ((a["code"], a["gravite"]) for a in lines) if lines is not None else \
+        j.anomalies.select("code", "gravite").iter_rows()
+    for code, gravite in pairs:
         counts[(code, gravite)] = counts.get((code, gravite), 0) + 1
     order = sorted(counts, key=lambda k: (k[1] != BLOCKING, k[0]))
     par_code = tuple(CodeCount(code, gravite, counts[(code, gravite)]) for code, gravite in order)

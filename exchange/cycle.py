@@ -275,12 +275,11 @@ def _store_many(conn, items: list[tuple[dict, Judgement]]) -> dict[int, Judgemen
         Accepted(file_id=row["id"], kind=j.kind, typed=j.records, received_at=row["received_at"], name=row["name"],
                  caf_gestionnaire=j.caf_gestionnaire)
         for row, j in items if j.records is not None and j.records_accepted])
-    parts = [j.anomalies.select(pl.lit(row["id"], dtype=pl.Int64).alias("file_id"), *ANOMALY_SCHEMA)
-             for row, j in items]
-    parts += [found.select(pl.lit(file_id, dtype=pl.Int64).alias("file_id"), *ANOMALY_SCHEMA)
-              for file_id, found in extra.items()]
-    every = pl.concat(parts, how="vertical_relaxed").sort(["file_id", "ligne", "code"], nulls_last=False,
-                                                          maintain_order=True)
+    frames = [(row["id"], j.anomalies) for row, j in items] + list(extra.items())
+    owner = pl.Series("file_id", [file_id for file_id, f in frames for _ in range(f.height)], dtype=pl.Int64)
+    every = (pl.concat([f for _, f in frames], how="diagonal_relaxed")
+             .with_columns(owner).select("file_id", *ANOMALY_SCHEMA)
+             .sort(["file_id", "ligne", "code"], nulls_last=False, maintain_order=True))
     ledger.store_anomalies(conn, [row["id"] for row, _ in items], every)
     by_file = every.partition_by("file_id", as_dict=True, include_key=False)
     empty = every.drop("file_id").clear()
