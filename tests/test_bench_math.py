@@ -86,3 +86,59 @@ def test_section_lists_the_pairs_and_the_load() -> None:
     assert "| `run` ÷ plancher (1×) | SQLite | 2 | 3,25 | 2,50 – 4,00 | 3,25 | 2,50 – 4,00 | ≤ 3,00 | non |" in text
     assert "1,00 à 1,50 (médiane 1,25)" in text
     assert load_text([float("nan")]) == "—"
+
+
+def test_operator_commands_are_rendered_whatever_their_measures_look_like() -> None:
+    from types import SimpleNamespace
+
+    from fixtures.bench import QUICK, Results
+    from fixtures.bench_render import commands_section
+    from fixtures.bench_util import Measure
+
+    res = Results(plan=QUICK, machine={}, e2e=_rounds())
+    res.e2e.kept_campaign = FILES
+    res.commands = {"status": SimpleNamespace(wall=Measure([0.2, 0.4, 0.3]), cpu=Measure([0.1, 0.2, 0.3])),
+                    "files list": SimpleNamespace(wall=[0.5, 0.7]), "--help": 0.25}
+    text = commands_section(res)
+    assert text.startswith("## Commandes d'exploitation (SQLite 10× fichiers)")
+    assert "| status | 300 | 200 | 3 |" in text
+    assert "| files list | 600 | — | — |" in text and "| --help | 250 | — | — |" in text
+
+
+def test_quick_plan_and_its_overrides() -> None:
+    from fixtures.bench import parse_args, plan_of
+
+    plan = plan_of(parse_args(["--quick", "--pairs", "3", "--backends", "sqlite"]))
+    assert plan.quick and plan.esats == 60 and plan.workers == 5000 and plan.pairs == 3 and plan.big_pairs == 2
+    assert plan.backends == ("sqlite",) and not plan.sftp and not plan.profile and plan.failover_reps == 0
+    full = plan_of(parse_args(["--no-big", "--big-pairs", "1"]))
+    assert (full.esats, full.pairs, full.big, full.big_pairs, full.backends) == (1400, 5, 0.0, 1,
+                                                                                  ("sqlite", "postgresql"))
+
+
+def test_rounds_alternate_backends_and_spread_the_big_runs(monkeypatch, tmp_path: Path) -> None:
+    from fixtures import bench_e2e
+
+    order: list[str] = []
+
+    def floor(campaign, out):  # noqa: ANN001, ANN202
+        order.append("plancher")
+        return Sample(1.0, 1.0, 1, 0.0, 0.0, campaign.records)
+
+    def run(campaign, work, backend, close, keep):  # noqa: ANN001, ANN202
+        order.append(f"{backend}:{campaign.key}{':close' if close else ''}{':keep' if keep else ''}")
+        s = Sample(2.0, 2.0, 1, 0.0, 0.0, campaign.records)
+        return s, (s if close else None)
+
+    monkeypatch.setattr(bench_e2e, "floor_sample", floor)
+    monkeypatch.setattr(bench_e2e, "run_sample", run)
+    res = bench_e2e.measure(_rounds().campaigns, ["sqlite", "postgresql"], 3, 1, tmp_path, say=lambda _: None)
+    assert res.rounds == 3 and res.big_rounds == [1]
+    assert order == [
+        "plancher", "sqlite:1x:close", "plancher", "postgresql:1x:close",
+        "plancher", "postgresql:1x:close", "postgresql:10x-enr", "postgresql:10x-fichiers",
+        "plancher", "sqlite:1x:close", "sqlite:10x-enr", "sqlite:10x-fichiers:keep",
+        "plancher", "sqlite:1x:close", "plancher", "postgresql:1x:close",
+    ]
+    assert res.kept == tmp_path / "sqlite-10x-fichiers" / "esat-exchange.toml"
+    assert res.ratio("postgresql", (RUN, ONE), (FLOOR, ONE), "cpu").pairs == 3

@@ -22,7 +22,7 @@ with csv_limit_kept():  # frictionless changes the process-wide CSV field limit 
 import pyinstrument  # noqa: F401,E402
 
 
-TINY = bench.Plan(esats=10, workers=500, big=2, pairs=2, big_pairs=1, reps=2, peer_rows=150, id_values=4000,
+TINY = bench.Plan(esats=10, workers=500, big=2, pairs=1, big_pairs=1, reps=2, peer_rows=150, id_values=4000,
                   id_distinct=300, stdnum_reps=1, sftp=False, xml_records=700, profile_share=0.5, console_reps=2,
                   command_pairs=1, failover_reps=1, failover_heartbeat=1, failover_timeout=6)
 
@@ -49,17 +49,17 @@ def tiny(data: Path, measured: bench.Results) -> tuple[Path, dict]:
 def test_every_run_is_a_child_with_its_cpu_rss_records_and_load(tiny, measured) -> None:
     _, manifest = tiny
     e = measured.e2e
-    assert e.backends == ["sqlite", "postgresql"] and e.rounds == 2 and e.big_rounds == [1]
+    assert e.backends == ["sqlite", "postgresql"] and e.rounds == 1 and e.big_rounds == [0]  # pairs: test_bench_math
     for backend in e.backends:
         runs = e.series(backend, RUN, ONE)
-        assert sorted(runs) == [0, 1]
+        assert sorted(runs) == [0]
         for s in runs.values():
             assert s.records == manifest["records"]["total"]
             assert s.wall > 0 and 0 < s.cpu and s.peak_rss > 20 * 2**20  # a Python process with polars loaded
             assert s.load_start >= 0 and s.load_end >= 0
-        assert sorted(e.series(backend, CLOSE, ONE)) == [0, 1]  # `campaign close` after each 1× run
-        assert sorted(e.series(backend, RUN, RECORDS)) == sorted(e.series(backend, RUN, FILES)) == [1]
-        assert e.ratio(backend, (RUN, ONE), (FLOOR, ONE), "cpu").pairs == 2
+        assert sorted(e.series(backend, CLOSE, ONE)) == [0]  # `campaign close` after each 1× run
+        assert sorted(e.series(backend, RUN, RECORDS)) == sorted(e.series(backend, RUN, FILES)) == [0]
+        assert e.ratio(backend, (RUN, ONE), (FLOOR, ONE), "cpu").pairs == 1
         assert e.ratio(backend, (RUN, FILES), (RUN, ONE), "wall").pairs == 1
 
 
@@ -101,7 +101,7 @@ def test_floor_reads_the_same_records_in_a_child(tiny, measured) -> None:
     _, manifest = tiny
     for backend in measured.e2e.backends:
         floors = measured.e2e.series(backend, FLOOR, ONE)
-        assert len(floors) == 2
+        assert len(floors) == 1
         assert all(s.records == manifest["records"]["total"] and s.cpu > 0 for s in floors.values())
 
 
@@ -163,7 +163,7 @@ def test_report_has_machine_targets_and_tables(measured) -> None:
     assert "`run` ÷ plancher polars, CPU, SQLite (1×)" in text and "`run` ÷ plancher polars, CPU, PostgreSQL (1×)" in text
     assert "2× fichiers ÷ 1×, CPU, PostgreSQL" in text and "`campaign close` (1×), RSS maximal, SQLite" in text
     assert "Identifiants polars ÷ python-stdnum (par valeur)" in text
-    assert re.search(r"\| `run` ÷ plancher \(1×\) \| SQLite \| 2 \| \d+,\d\d \| \d+,\d\d – \d+,\d\d \|", text)
+    assert re.search(r"\| `run` ÷ plancher \(1×\) \| SQLite \| 1 \| \d+,\d\d \| \d+,\d\d – \d+,\d\d \|", text)
     assert "| Charge au début du banc (1 min) |" in text and text.count("Charge de la machine") >= 4
     assert "## Profil d'une exécution à 1× (pyinstrument)" in text
     from tests.twohosts import missing
