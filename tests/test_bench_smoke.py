@@ -12,6 +12,8 @@ from fixtures.bench_peers import csv_limit_kept, table_schema
 from fixtures.bench_pipeline import xml_frame
 from fixtures.bench_report import Target, num
 from fixtures.bench_sftp import sftp_available, sftp_bench
+from fixtures.bench_db import ADMIN, pg_missing
+from fixtures.bench_e2e import CLOSE, FILES, FLOOR, ONE, RECORDS, RUN
 from fixtures.bench_util import run_module
 from tests.services import unavailable
 
@@ -20,9 +22,9 @@ with csv_limit_kept():  # frictionless changes the process-wide CSV field limit 
 import pyinstrument  # noqa: F401,E402
 
 
-TINY = bench.Plan(esats=10, workers=500, big_scale=2, reps=2, peer_rows=150, id_values=4000, id_distinct=300,
-                  stdnum_reps=1, sftp=False, xml_records=700, profile_share=0.5, failover_reps=1,
-                  failover_heartbeat=1, failover_timeout=6)
+TINY = bench.Plan(esats=10, workers=500, big=2, pairs=1, big_pairs=1, reps=2, peer_rows=150, id_values=4000,
+                  id_distinct=300, stdnum_reps=1, sftp=False, xml_records=700, profile_share=0.5, console_reps=2,
+                  command_pairs=1, failover_reps=1, failover_heartbeat=1, failover_timeout=6)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def measured(data: Path) -> bench.Results:
     """Every measure of `make bench`, through the same entry point, on a tiny plan."""
+    if pg_missing() is not None:
+        unavailable("PostgreSQL at 127.0.0.1:5432")
     return bench.run(TINY, data)
 
 
@@ -42,30 +46,49 @@ def tiny(data: Path, measured: bench.Results) -> tuple[Path, dict]:
     return campaign, json.loads((campaign / "manifest.json").read_text(encoding="utf-8"))
 
 
-def test_end_to_end_runs_every_record_of_the_campaign(tiny, measured) -> None:
+def test_every_run_is_a_child_with_its_cpu_rss_records_and_load(tiny, measured) -> None:
     _, manifest = tiny
     e = measured.e2e
-    assert e.records == manifest["records"]["total"]
-    assert e.files == manifest["files"]["total"]
-    assert e.wall.runs == 2 and all(v > 0 for v in e.wall.values)
-    assert all(v > 20 * 2**20 for v in e.peak_rss.values)  # a Python process with polars loaded
-    assert e.records_per_second > 0
+    assert e.backends == ["sqlite", "postgresql"] and e.rounds == 1 and e.big_rounds == [0]  # pairs: test_bench_math
+    for backend in e.backends:
+        runs = e.series(backend, RUN, ONE)
+        assert sorted(runs) == [0]
+        for s in runs.values():
+            assert s.records == manifest["records"]["total"]
+            assert s.wall > 0 and 0 < s.cpu and s.peak_rss > 20 * 2**20  # a Python process with polars loaded
+            assert s.load_start >= 0 and s.load_end >= 0
+        assert sorted(e.series(backend, CLOSE, ONE)) == [0]  # `campaign close` after each 1× run
+        assert sorted(e.series(backend, RUN, RECORDS)) == sorted(e.series(backend, RUN, FILES)) == [0]
+        assert e.ratio(backend, (RUN, ONE), (FLOOR, ONE), "cpu").pairs == 1
+        assert e.ratio(backend, (RUN, FILES), (RUN, ONE), "wall").pairs == 1
 
 
-def test_console_pages_are_timed_on_the_big_run(measured) -> None:
+def test_no_bench_database_is_left_on_postgresql(measured) -> None:
+    import os
+
+    import psycopg
+
+    with psycopg.connect(ADMIN) as conn:
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                            (f"bench\\_{os.getpid()}\\_%",)).fetchall()
+    assert left == []
+
+
+def test_console_pages_are_timed_on_the_big_files_run(measured) -> None:
     pages = measured.console
     assert any(label.startswith("Tableau de bord") for label in pages)
     assert any("/fichiers/" in label for label in pages) and any("/campagne" in label for label in pages)
     assert all(m.runs == TINY.console_reps and all(v > 0 for v in m.values) for m in pages.values())
-    assert "## Console web (2×)" in bench.render(measured)
+    assert "## Console web (SQLite 2× fichiers)" in bench.render(measured)
+    assert measured.e2e.kept is not None and not measured.e2e.kept.exists()  # removed once measured
 
 
-def test_big_scale_run_has_about_twice_the_records(tiny, measured) -> None:
-    _, manifest = tiny
-    big = measured.e2e_big
-    assert big.wall.runs == 1
-    assert 1.8 * manifest["records"]["total"] <= big.records <= 2.2 * manifest["records"]["total"]
-    assert measured.floor_big.runs == 1
+def test_big_campaigns_have_twice_the_records_or_twice_the_files(measured) -> None:
+    c = measured.campaigns
+    one, recs, files = c[ONE], c[RECORDS], c[FILES]
+    assert recs.files == one.files and 1.7 * one.records <= recs.records <= 2.2 * one.records
+    assert files.files == 2 * one.files and files.esats == 2 * one.esats
+    assert 0.7 <= (files.records / files.files) / (one.records / one.files) <= 1.3
 
 
 def test_an_existing_campaign_with_the_same_options_is_reused(data: Path, measured) -> None:
@@ -74,10 +97,12 @@ def test_an_existing_campaign_with_the_same_options_is_reused(data: Path, measur
     assert (data / "campagne-1x" / "manifest.json").stat().st_mtime_ns == before
 
 
-def test_floor_reads_the_same_records(tiny, measured) -> None:
+def test_floor_reads_the_same_records_in_a_child(tiny, measured) -> None:
     _, manifest = tiny
-    assert measured.floor_records == manifest["records"]["total"]
-    assert measured.floor.runs == 2
+    for backend in measured.e2e.backends:
+        floors = measured.e2e.series(backend, FLOOR, ONE)
+        assert len(floors) == 1
+        assert all(s.records == manifest["records"]["total"] and s.cpu > 0 for s in floors.values())
 
 
 def test_floor_xml_frame_has_one_row_per_record_with_nested_fields(tiny) -> None:
@@ -135,9 +160,11 @@ def test_report_has_machine_targets_and_tables(measured) -> None:
     assert text.startswith("# BENCHMARKS")
     assert "| Objectif | Mesuré | Cible | Verdict |" in text
     assert "| Cœurs |" in text and "| polars |" in text and "| OpenSSH |" in text
-    assert "Bout en bout ÷ plancher polars (1×)" in text
+    assert "`run` ÷ plancher polars, CPU, SQLite (1×)" in text and "`run` ÷ plancher polars, CPU, PostgreSQL (1×)" in text
+    assert "2× fichiers ÷ 1×, CPU, PostgreSQL" in text and "`campaign close` (1×), RSS maximal, SQLite" in text
     assert "Identifiants polars ÷ python-stdnum (par valeur)" in text
-    assert re.search(r"\| 1× \| \d+ \| \d[\d ]* \| \d+,\d\d \|", text)
+    assert re.search(r"\| `run` ÷ plancher \(1×\) \| SQLite \| 1 \| \d+,\d\d \| \d+,\d\d – \d+,\d\d \|", text)
+    assert "| Charge au début du banc (1 min) |" in text and text.count("Charge de la machine") >= 4
     assert "## Profil d'une exécution à 1× (pyinstrument)" in text
     from tests.twohosts import missing
 
