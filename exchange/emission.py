@@ -283,26 +283,35 @@ def campaign_close(config: Config, engine: Engine, year: int, day: date | None =
         cafs = [c for (c,) in conn.execute(select(records.c.code_caf).where(in_force).distinct()
                                            .order_by(records.c.code_caf))]
     written = []
-    for code_caf in cafs:  # one Caf at a time: memory stays that of the largest Caf, not the nation
-        with engine.connect() as conn:
-            frame = output_frame(read_frame(conn, select(*columns).where(and_(in_force, records.c.code_caf == code_caf))
-                                            .order_by(records.c.siret_esat, records.c.nir)), "RG")
-        name = f"AAH-ESAT_RG-CAMPAGNE_{year}_{code_caf}_{day.strftime('%Y%m%d')}"
+    for start in range(0, len(cafs), EMISSION_BATCH):
+        # one Caf's records in memory at a time; the files of up to EMISSION_BATCH Cafs made durable together
+        chunk = cafs[start:start + EMISSION_BATCH]
+        names = {code_caf: f"AAH-ESAT_RG-CAMPAGNE_{year}_{code_caf}_{day.strftime('%Y%m%d')}" for code_caf in chunk}
         with transaction(engine, fence) as conn:
-            existing = conn.execute(select(emissions).where(emissions.c.name == name)).mappings().first()
-            if existing is None:
-                eid = int(conn.execute(insert(emissions).values(
+            ids = {}
+            for code_caf, name in names.items():
+                existing = conn.execute(select(emissions.c.id).where(emissions.c.name == name)).scalar()
+                ids[code_caf] = existing if existing is not None else int(conn.execute(insert(emissions).values(
                     flux="RG-CAMPAGNE", code_caf=code_caf, annee=year, name=name, state="EN_COURS",
                     run_id=run_id, created_at=utcnow())).inserted_primary_key[0])
-            else:
-                eid = existing["id"]
-        sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
-        write_output(config.output_dir / code_caf, name, frame,
-                     {"flux": "RG-CAMPAGNE", "code_caf": code_caf, "annee_reference": year, "source_files": sources})
+        batch, heights = OutputBatch(), {}
+        for code_caf in chunk:
+            with engine.connect() as conn:
+                frame = output_frame(read_frame(conn, select(*columns).where(and_(in_force, records.c.code_caf == code_caf))
+                                                .order_by(records.c.siret_esat, records.c.nir)), "RG")
+            sources = sorted(frame["id_fichier_source"].unique().to_list(), key=int)
+            batch.write_data(config.output_dir / code_caf, names[code_caf], frame,
+                             {"flux": "RG-CAMPAGNE", "code_caf": code_caf, "annee_reference": year,
+                              "source_files": sources})
+            heights[ids[code_caf]] = frame.height
+            del frame
+        batch.finish()
         with transaction(engine, fence) as conn:
-            conn.execute(update(emissions).where(emissions.c.id == eid)
-                         .values(state="TERMINE", rows=frame.height, completed_at=utcnow()))
-        written.append(f"{code_caf}/{name}.parquet")
+            now = utcnow()
+            for eid, height in heights.items():
+                conn.execute(update(emissions).where(emissions.c.id == eid)
+                             .values(state="TERMINE", rows=height, completed_at=now))
+        written += [f"{code_caf}/{names[code_caf]}.parquet" for code_caf in chunk]
     return written
 
 
