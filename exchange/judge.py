@@ -116,9 +116,11 @@ def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
         members = [(i, p) for i, p in enumerate(batch) if p.fname.kind == kind]
         if not members:
             continue
-        raw = pl.concat([p.raw.with_columns(pl.lit(i, dtype=pl.Int32).alias(LOT),
-                                            pl.lit(p.fname.extension == "xml").alias(XML)) for i, p in members],
-                        how="vertical_relaxed")
+        raw = pl.concat([p.raw for _, p in members], how="vertical_relaxed").hstack([  # no polars call per file
+            pl.Series(LOT, [i for i, p in members for _ in range(p.raw.height)], dtype=pl.Int32()),
+            pl.Series(XML, [p.fname.extension == "xml" for _, p in members for _ in range(p.raw.height)],
+                      dtype=pl.Boolean()),
+        ])
         check = validate_records(raw, kind, as_of, load_reference())
         typed_parts = check.typed.partition_by(LOT, as_dict=True, include_key=False)
         anomaly_parts = check.anomalies.partition_by(LOT, as_dict=True, include_key=False)

@@ -257,6 +257,52 @@ def test_plain_and_quoted_readings_agree(records):
         assert [[row[c] for c in names] for row in plain.frame.iter_rows(named=True)] == expected
 
 
+LARGE_CASES = {
+    "example": rg(RG_LINE, RG_LINE.replace("Martin", " Dubois\u3000"), eol="\r\n"),
+    "blank_lines_and_cr": ("\n\n" + RG_HEADER + "\r;;;;\r" + RG_LINE + "\r\n \t\n" + RG_LINE).encode(),
+    "white_space_cells": rg(RG_LINE.replace("Martin", "\xa0\x85").replace(";N;", "; N\t;")),
+    "unnamed_columns_empty": rg(RG_LINE + ";; ", header=RG_HEADER + ";;"),
+    "unnamed_column_with_value": rg(RG_LINE + ";;x", RG_LINE + ";;", header=RG_HEADER + ";;"),
+    "field_count": rg(RG_LINE, RG_LINE + ";x", RG_LINE[:-1]),
+    "header_only": rg(),
+    "all_blank": b";;;\n \n",
+    "typo": rg(RG_LINE, header=RG_HEADER.replace("nom;", "nomm;")),
+    "windows_1252": rg(RG_LINE).decode().encode("cp1252"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LARGE_CASES))
+def test_python_and_vectorised_plain_readings_agree(case, monkeypatch):
+    """A plain CSV past LARGE_LINES lines is read with polars (csv_large): both readings give the same result."""
+    import exchange.reading.csv_reader as csv_reader
+
+    small = read_csv(LARGE_CASES[case], "RG")
+    monkeypatch.setattr(csv_reader, "LARGE_LINES", 0)
+    large = read_csv(LARGE_CASES[case], "RG")
+    assert (small.anomalies, small.encoding) == (large.anomalies, large.encoding)
+    assert (small.frame is None) == (large.frame is None)
+    if small.frame is not None:
+        assert small.frame.schema == large.frame.schema and small.frame.equals(large.frame)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(FIELD | st.sampled_from(["", " ", "\u3000x\xa0", "\t"]), min_size=7, max_size=9),
+                min_size=1, max_size=5))
+def test_python_and_vectorised_plain_readings_agree_on_any_cells(records):
+    import exchange.reading.csv_reader as csv_reader
+
+    names = ["siret_esat", "nir", "nom", "prenoms", "date_naissance", "code_caf", "type_changement", "date_effet"]
+    data = "\n".join([";".join(names), *(";".join(r) for r in records)]).encode()
+    small = read_csv(data, "CA")
+    saved, csv_reader.LARGE_LINES = csv_reader.LARGE_LINES, 0
+    try:
+        large = read_csv(data, "CA")
+    finally:
+        csv_reader.LARGE_LINES = saved
+    assert small.anomalies == large.anomalies
+    assert (small.frame is None and large.frame is None) or small.frame.equals(large.frame)
+
+
 def test_columns_helper_matches_frame():
     frame = read_csv(rg(RG_LINE), "RG").frame
     assert tuple(frame.columns[1:]) == columns("RG")

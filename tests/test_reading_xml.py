@@ -188,6 +188,17 @@ def test_wrong_root_or_namespace():
                          "type=\"RG\"> (ou type=\"CA\"). Corrigez-le, puis renvoyez le fichier.")
 
 
+def test_a_wrong_type_and_a_syntax_error_the_first_that_is_met():
+    """The root is judged at the first header element (or, past the first 64 KB, on its start tag alone):
+    a syntax error before that point wins in a small file, the root after it."""
+    before = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b"<siretEsat>", b"<<siretEsat>", 1)
+    assert "mal formé : ligne 3" in refusal(read_xml(before, "RG")).message
+    after = rg_doc(SALARIE.format(nom="A"), SALARIE.format(nom="B").replace("</nom>", "</nomm>"), type_="CA")
+    assert refusal(read_xml(after, "RG")).message.startswith("Le type déclaré dans le fichier (CA)")
+    far = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b"<siretEsat>", b"<!--" + b"x" * 70_000 + b"--><<siretEsat>", 1)
+    assert refusal(read_xml(far, "RG")).message.startswith("Le type déclaré dans le fichier (CA)")
+
+
 def test_malformed_xml_gives_its_line():
     doc = rg_doc(SALARIE.format(nom="A"), SALARIE.format(nom="B").replace("</nom>", "</nomm>"))
     a = refusal(read_xml(doc, "RG"))

@@ -1,8 +1,6 @@
 """Byte-level checks shared by both readers: emptiness, binary content, unsupported Unicode forms."""
 from __future__ import annotations
 
-import re
-
 from schemas.anomalies import Anomaly
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -12,7 +10,8 @@ WIDE_BOMS: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
 )
 # C0 control bytes that no text declaration holds (tab, LF, VT, FF, CR and SUB are tolerated).
-BINARY = re.compile(rb"[\x00-\x08\x0e-\x19\x1b-\x1f]")
+BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0e, 0x1a), *range(0x1b, 0x20)])
+SCAN_STEP = 1 << 20  # is_binary deletes from copies of at most this many bytes
 
 
 def wide_bom(data: bytes) -> str | None:
@@ -28,7 +27,11 @@ def is_blank(data: bytes) -> bool:
 
 def is_binary(data: bytes) -> bool:
     """True when the bytes hold NUL or other control bytes that no text file holds."""
-    return BINARY.search(data) is not None
+    for start in range(0, len(data), SCAN_STEP):  # bytes.translate: several times faster than BINARY.search
+        piece = data[start:start + SCAN_STEP]
+        if len(piece.translate(None, BINARY_BYTES)) != len(piece):
+            return True
+    return False
 
 
 def empty_file() -> Anomaly:

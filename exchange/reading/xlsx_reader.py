@@ -6,8 +6,6 @@ import zipfile
 from datetime import date, datetime, time
 from decimal import Decimal
 
-import polars as pl
-
 from exchange.reading.csv_reader import table_result
 from exchange.reading.result import ReadResult, refused
 from exchange.reading.text import empty_file, is_blank
@@ -111,9 +109,4 @@ def read_xlsx(data: bytes, kind: Kind, max_expanded_bytes: int) -> ReadResult:
         book.close()
     if header is None or not cells:
         return refused(Anomaly.of("F01", "sans_enregistrement"))
-    width = len(header)
-    body = {"ligne": lignes, "n": [len(c) for c in cells]}
-    for i in range(width):
-        body[f"c{i}"] = [c[i] if i < len(c) else None for c in cells]
-    schema = {"ligne": pl.Int64(), "n": pl.Int64(), **{f"c{i}": pl.String() for i in range(width)}}
-    return table_result(header, pl.DataFrame(body, schema=schema), kind, "xlsx", [])
+    return table_result(header, lignes, cells, kind, "xlsx", [])

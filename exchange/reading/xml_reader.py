@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from functools import cache
 from importlib import resources
 
@@ -28,6 +29,7 @@ CHUNK_RECORDS = 1000  # records validated together; bounds the memory a file of 
 # The root carries `type` (and perhaps xsi:schemaLocation and a few namespace declarations): more is a
 # flood, refused before lxml copies them (copying an element's attributes takes time quadratic in their count).
 MAX_ROOT_ATTRIBUTES = 16
+DECLARED_ENCODING = re.compile(rb"""encoding\s*=\s*(["'])(.*?)\1""")
 
 
 @cache
@@ -151,6 +153,22 @@ def sniff_root(payload: bytes) -> etree._Element | None:
     return None
 
 
+def declares_other_encoding(payload: bytes) -> bool:
+    """True unless the parser reads the payload as UTF-8 by itself too (no XML declaration, or one naming
+    no encoding or UTF-8): only then is the root the sniffer would see the one the full parse builds."""
+    if not payload.startswith(b"<?xml"):
+        return False
+    head = payload[:512]
+    end = head.find(b">")
+    if end < 0:
+        return True
+    declaration = head[:end]
+    if b"encoding" not in declaration:
+        return False
+    m = DECLARED_ENCODING.search(declaration)
+    return m is None or m[2].lower() != b"utf-8"
+
+
 def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     """Parse, validate chunk by chunk, and gather the records; an Anomaly on the first fault.
 
@@ -158,11 +176,19 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     root's tag and attributes, the header elements, at most CHUNK_RECORDS records) that the XSD
     validates; its nodes keep their source lines, so the XSD's line is the file's. Only records and
     header elements raise events; anything else at their level is moved along with the next one.
+
+    The root is checked (check_root) before anything else is: at the first event, whose element's
+    parent it is. A fault met before that event (a syntax error, a name lxml refuses) wins only if the
+    root's start tag, read alone from the first bytes (sniff_root), passes the check. The document
+    is parsed once unless it declares an encoding other than UTF-8 or faults before its first event.
     """
     schema = declaration_schema()
-    first = sniff_root(payload)
-    if first is not None and (refusal := check_root(first, kind, schema)) is not None:
-        return refusal
+    first: etree._Element | None = None
+    sniffed = declares_other_encoding(payload)
+    if sniffed:  # the sniffer decodes by the declaration: its root may differ from the full parse's
+        first = sniff_root(payload)
+        if first is not None and (refusal := check_root(first, kind, schema)) is not None:
+            return refusal
     record_tag = Q + RECORD_TAG[kind]
     other_tag = Q + RECORD_TAG["CA" if kind == "RG" else "RG"]
     header_tags = {Q + name: col for name, col in HEADER_COLUMNS.items()}
@@ -170,7 +196,7 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     by_tag = {Q + name: col for name, col in record_columns(kind).items()}
     mo_by_tag = {Q + name: col for name, col in MO_XML_NAMES.items()}
     record_cols = [c for c in columns(kind) if c not in HEADER_COLUMNS.values()]
-    values: dict[str, list[str | None]] = {c: [] for c in record_cols}
+    records: list[dict[str, str | None]] = []  # each record's values by column, for the current chunk
     lignes: list[int] = []
     pieces: list[pl.DataFrame] = []  # one raw frame per chunk: Python strings never outlive their chunk
     seen_record = False
@@ -202,38 +228,44 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
                              tag=[record_tag, *header_tags, *misplaced], encoding="utf-8",
                              remove_comments=True, remove_pis=True, **hardened())
     root: etree._Element | None = None
-    for _, el in events:
-        parent = el.getparent()
-        if parent is None or parent.getparent() is not None:
-            continue  # not a child of the root: the XSD judges it with its ancestor
-        if root is None:
-            root = parent
-            if first is None and (refusal := check_root(root, kind, schema)) is not None:
-                return refusal  # the sniff stopped on a later syntax error: the root is checked here
-            chunk = new_chunk(root)
-        assert chunk is not None
-        take(el, chunk)
-        tag = el.tag
-        if tag == record_tag:
-            seen_record = True
-            lignes.append(el.sourceline)
-            extract(el, by_tag, mo_by_tag, values, kind)
-            in_chunk += 1
-            if in_chunk >= CHUNK_RECORDS:
-                refusal = first_schema_error(schema, chunk, root.sourceline)
-                if refusal is not None:
+    try:
+        for _, el in events:
+            parent = el.getparent()
+            if parent is None or parent.getparent() is not None:
+                continue  # not a child of the root: the XSD judges it with its ancestor
+            if root is None:
+                root = parent
+                if first is None and (refusal := check_root(root, kind, schema)) is not None:
                     return refusal
-                chunk, in_chunk = new_chunk(root), 0
-                pieces.append(raw_frame(kind, lignes, values, record_constants(kind, constants)))
-                lignes.clear()
-                for column in values.values():
-                    column.clear()
-        elif tag in misplaced:
-            return invalid(el.sourceline, f"l'élément {tag[len(Q):]} n'est pas attendu dans une "
-                                          f"déclaration de type {kind}")
-        elif not seen_record:
-            header.append(el)
-            constants[header_tags[tag]] = el.text
+                chunk = new_chunk(root)
+            assert chunk is not None
+            take(el, chunk)
+            tag = el.tag
+            if tag == record_tag:
+                seen_record = True
+                lignes.append(el.sourceline)
+                records.append(extract(el, by_tag, mo_by_tag, kind))
+                in_chunk += 1
+                if in_chunk >= CHUNK_RECORDS:
+                    refusal = first_schema_error(schema, chunk, root.sourceline)
+                    if refusal is not None:
+                        return refusal
+                    chunk, in_chunk = new_chunk(root), 0
+                    pieces.append(records_frame(kind, lignes, records, record_cols, constants))
+                    lignes.clear()
+                    records.clear()
+            elif tag in misplaced:
+                return invalid(el.sourceline, f"l'élément {tag[len(Q):]} n'est pas attendu dans une "
+                                              f"déclaration de type {kind}")
+            elif not seen_record:
+                header.append(el)
+                constants[header_tags[tag]] = el.text
+    except (etree.LxmlError, ValueError):
+        if root is None and not sniffed:  # the root's start tag alone may have been refused first
+            first = sniff_root(payload)
+            if first is not None and (refusal := check_root(first, kind, schema)) is not None:
+                return refusal
+        raise
     if root is None:
         root = events.root
         if first is None and (refusal := check_root(root, kind, schema)) is not None:
@@ -249,7 +281,7 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     if not seen_record:
         return Anomaly.of("F01", "sans_enregistrement")
     if lignes:
-        pieces.append(raw_frame(kind, lignes, values, record_constants(kind, constants)))
+        pieces.append(records_frame(kind, lignes, records, record_cols, constants))
     return pl.concat(pieces, rechunk=False) if len(pieces) > 1 else pieces[0]
 
 
@@ -279,15 +311,16 @@ def check_root(root: etree._Element, kind: Kind, schema: etree.XMLSchema) -> Ano
 
 
 def extract(record: etree._Element, by_tag: dict[str, str], mo_by_tag: dict[str, str],
-            values: dict[str, list[str | None]], kind: Kind) -> None:
-    """Append one record's values (None when absent) to the per-column lists."""
+            kind: Kind) -> dict[str, str | None]:
+    """One record's values by column (an absent element has no entry)."""
     found: dict[str, str | None] = {}
     cumul = False
     for child in record:
-        col = by_tag.get(child.tag)
+        tag = child.tag
+        col = by_tag.get(tag)
         if col is not None:
             found[col] = child.text
-        elif child.tag == MO_TAG:
+        elif tag == MO_TAG:
             cumul = True
             for sub in child:
                 mo = mo_by_tag.get(sub.tag)
@@ -295,5 +328,11 @@ def extract(record: etree._Element, by_tag: dict[str, str], mo_by_tag: dict[str,
                     found[mo] = sub.text
     if kind == "RG":
         found["cumul_milieu_ordinaire"] = "O" if cumul else "N"
-    for col, column in values.items():
-        column.append(found.get(col))
+    return found
+
+
+def records_frame(kind: Kind, lignes: list[int], records: list[dict[str, str | None]], record_cols: list[str],
+                  constants: dict[str, str | None]) -> pl.DataFrame:
+    """The raw frame of a chunk of extracted records (None where a record lacks an element)."""
+    values = {c: [r.get(c) for r in records] for c in record_cols}
+    return raw_frame(kind, lignes, values, record_constants(kind, constants))

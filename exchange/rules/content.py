@@ -21,17 +21,21 @@ def _years(raw: pl.DataFrame) -> list[int]:
     """Distinct readable annee_reference values (an unreadable one is its record's R04)."""
     if "annee_reference" not in raw.columns:
         return []
-    values = raw.get_column("annee_reference").drop_nulls()
-    return sorted({int(v) for v in values.filter(values.str.contains(r"^[0-9]{4}$")).to_list()})
+    distinct = set(raw.get_column("annee_reference").to_list())
+    return sorted({int(v) for v in distinct if v is not None and len(v) == 4 and v.isascii() and v.isdigit()})
 
 
 def check_content(raw: pl.DataFrame, kind: Kind, file_siret: str, as_of: date) -> list[Anomaly]:
-    """F06, then (RG) F05 annees_multiples / hors_periode: the first blocking one ends it; then W09."""
+    """F06, then (RG) F05 annees_multiples / hors_periode: the first blocking one ends it; then W09.
+
+    The columns are read as Python lists: for the few hundred records of a file that costs less than
+    polars calls.
+    """
     if "siret_esat" in raw.columns:
-        sirets = raw.get_column("siret_esat").drop_nulls()
-        differing = sirets.filter(sirets != file_siret)
-        if differing.len():
-            scientific = differing.filter(differing.to_frame().select(is_scientific(pl.col("siret_esat"))).to_series())
+        differing = [s for s in raw.get_column("siret_esat").to_list() if s is not None and s != file_siret]
+        if differing:
+            found = pl.Series("siret_esat", differing, dtype=pl.String())
+            scientific = found.filter(found.to_frame().select(is_scientific(pl.col("siret_esat"))).to_series())
             if scientific.len():
                 return [Anomaly.of("F06", "notation_scientifique", valeur=scientific[0],
                                    detail=f"ceux du nom du fichier sont {file_siret}")]
