@@ -10,10 +10,10 @@ from typing import Callable
 
 from exchange.config import Config, ConfigError, load_config
 from exchange.tables import human_cell, json_default
+from exchange.vocabulary import ETATS, RUN_STATUSES, STATUTS  # the values the listings accept
+from exchange.vocabulary import JOBS as RUN_JOBS
 
 FORMATS = ("text", "csv", "json")
-from exchange.queries import ETATS, RUN_STATUSES, STATUTS  # noqa: E402 - the values the listings accept
-from exchange.queries import JOBS as RUN_JOBS  # noqa: E402
 
 
 def _as_of(value: str) -> date:

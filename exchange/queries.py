@@ -12,13 +12,10 @@ from sqlalchemy.engine import Connection
 
 from exchange.db import anomalies, audit_log, files, hab_imports, records, runs
 from exchange.ledger import as_utc
+from exchange.vocabulary import ETATS, JOBS, RUN_STATUSES, STATUTS  # noqa: F401 - re-exported
 from schemas.anomalies import mask_nir
 
 PARIS = ZoneInfo("Europe/Paris")
-STATUTS = ("ACCEPTE", "PARTIEL", "REJETE", "DOUBLON")
-ETATS = ("RECU", "ARCHIVE", "TRAITE", "ACQUITTE", "QUARANTAINE")
-RUN_STATUSES = ("EN_COURS", "OK", "ECHEC", "IGNORE")
-JOBS = ("run", "collect", "nightly", "campaign", "replay")
 JOBSTORE_TABLE = "apscheduler_jobs"
 
 
