@@ -301,9 +301,7 @@ def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.campaign import campaign_status
     from exchange.run import today_in_paris
 
-    rows = campaign_status(_engine(config), args.year, today_in_paris())
-    if args.caf:
-        rows = [r for r in rows if r["caf_gestionnaire"] == args.caf]
+    rows = campaign_status(_engine(config), args.year, today_in_paris(), caf=args.caf)
     sys.stdout.write(render_rows(
         rows, ("siret", "raison_sociale", "caf_gestionnaire", "jours_restants"), args.format,
         {"siret": "SIRET", "raison_sociale": "Raison sociale", "caf_gestionnaire": "Caf gestionnaire",

@@ -200,9 +200,7 @@ def _campaign(request: Request) -> tuple[int, str | None, list[dict], dict[str, 
 
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
-    missing = campaign_status(engine_of(request), year, today_in_paris())
-    if caf:
-        missing = [m for m in missing if m["caf_gestionnaire"] == caf]
+    missing = campaign_status(engine_of(request), year, today_in_paris(), caf=caf)
     with engine_of(request).connect() as conn:
         accepted = queries.accepted_rg_per_caf(conn, year)
     return year, caf, missing, accepted
