@@ -162,15 +162,25 @@ FILE_LABELS = {"id": "N°", "fichier": "Fichier", "compte": "Compte", "siret": "
                "enregistrements_rejetes": "Rejetés"}
 
 
+TERMINAL_ROWS = 50  # files listed on a terminal without --limit (a national ledger holds ~14,000)
+
+
 def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
     from exchange import queries
 
     filters = queries.FileFilters(statut=args.status, etat=args.etat, siret=args.siret, compte=args.compte,
                                   run_id=args.run)
+    on_terminal = args.limit is None and args.format == "text" and sys.stdout.isatty()
+    limit = TERMINAL_ROWS if on_terminal else args.limit
+    more = 0
     with _engine(config).connect() as conn:
-        rows = queries.list_files(conn, filters, limit=args.limit or None)
+        rows = queries.list_files(conn, filters, limit=limit or None)
+        if on_terminal and len(rows) == limit:
+            more = queries.count_files(conn, filters) - limit
     sys.stdout.write(render_rows(rows, FILE_COLUMNS, args.format, FILE_LABELS, "Fichiers reçus",
                                  "Aucun fichier reçu."))
+    if more > 0:
+        print(f"… et {more} autre(s) fichier(s), plus ancien(s) : --limit N pour en afficher N, --limit 0 pour tous.")
     return 0
 
 
@@ -345,7 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("--siret")
     fl.add_argument("--compte", help="compte de dépôt (login SFTP)")
     fl.add_argument("--run", type=int, metavar="ID", help="fichiers reçus par l'exécution ID")
-    fl.add_argument("--limit", type=int, default=0)
+    fl.add_argument("--limit", type=int, default=None, metavar="N",
+                    help=f"nombre de fichiers, les plus récents (défaut : {TERMINAL_ROWS} sur un terminal, "
+                         "tous sinon ; 0 : tous)")
     fl.add_argument("--format", choices=FORMATS, default="text")
     fl.set_defaults(handler=cmd_files_list)
     fs = files.add_parser("show", help="un fichier et ses anomalies (NIR masqués)")
