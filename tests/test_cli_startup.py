@@ -55,3 +55,20 @@ def test_help_version_and_argument_errors_import_no_heavy_library(argv):
     result = probe(argv)
     assert result["code"] in (0, 2)
     assert result["loaded"] == []
+
+
+def test_the_head_read_from_the_scripts_is_alembics_head():
+    from exchange.schema import head_revision, shipped_head
+
+    assert shipped_head() == head_revision()
+
+
+def test_a_command_on_a_database_at_head_imports_no_alembic(tmp_path):
+    from tests.conftest import upgrade_database
+
+    url = f"sqlite:///{tmp_path / 'exchange.db'}"
+    upgrade_database(url)
+    (tmp_path / "esat-exchange.toml").write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
+    result = probe(["--config", str(tmp_path / "esat-exchange.toml"), "runs", "list"])
+    assert result["code"] == 0
+    assert "alembic" not in result["loaded"]
