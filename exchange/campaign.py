@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
 from exchange.db import hab_bulletins, hab_conventions, hab_partenaires, records
-from exchange.habilitations.store import CNA_CODE_CAF, ESAT_SERVICE, Habilitations
+from exchange.vocabulary import CNA_CODE_CAF, ESAT_SERVICE
+
+if TYPE_CHECKING:
+    from exchange.habilitations.store import Habilitations
 
 MAYOTTE = "976"
 

@@ -130,7 +130,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
     from exchange.compte_rendu import cr_csv, cr_html, cr_json, cr_text
     from exchange.judge import judge
-    from exchange.run import today_in_paris
+    from exchange.paris import today_in_paris
 
     path = Path(args.file)
     try:
@@ -309,7 +309,7 @@ def cmd_campaign_close(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.campaign import campaign_status
-    from exchange.run import today_in_paris
+    from exchange.paris import today_in_paris
 
     rows = campaign_status(_engine(config), args.year, today_in_paris(), caf=args.caf)
     sys.stdout.write(render_rows(

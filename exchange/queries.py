@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from exchange.db import anomalies, audit_log, files, hab_imports, records, runs
 from exchange.ledger import as_utc
 from exchange.vocabulary import ETATS, JOBS, RUN_STATUSES, STATUTS  # noqa: F401 - re-exported
-from schemas.anomalies import mask_nir
+from schemas.masking import mask_nir
 
 PARIS = ZoneInfo("Europe/Paris")
 JOBSTORE_TABLE = "apscheduler_jobs"

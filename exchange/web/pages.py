@@ -188,7 +188,7 @@ def compte_rendu(request: Request) -> Response:
 
 def campaign_year(request: Request) -> int:
     """?annee=, else the campaign in progress: year N from July N to June N+1."""
-    from exchange.run import today_in_paris
+    from exchange.paris import today_in_paris
 
     today = today_in_paris()
     return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
@@ -196,7 +196,7 @@ def campaign_year(request: Request) -> int:
 
 def _campaign(request: Request) -> tuple[int, str | None, list[dict], dict[str, int]]:
     from exchange.campaign import campaign_status
-    from exchange.run import today_in_paris
+    from exchange.paris import today_in_paris
 
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
