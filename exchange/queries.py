@@ -74,7 +74,7 @@ def list_files(conn: Connection, filters: FileFilters, limit: int | None = None,
     q = select(files).where(*_file_conditions(filters)).order_by(files.c.id.desc())
     if limit:
         q = q.limit(limit).offset(offset)
-    return [file_view(dict(r)) for r in conn.execute(q).mappings()]
+    return [file_view(r) for r in conn.execute(q).mappings()]  # type: ignore[arg-type] - a RowMapping reads as a dict
 
 
 def count_files(conn: Connection, filters: FileFilters) -> int:
@@ -199,7 +199,7 @@ def rejections_by_code(conn: Connection, since: datetime) -> dict[str, int]:
 def accepted_rg_per_caf(conn: Connection, year: int) -> dict[str, int]:
     """Accepted RG records in force for `year`, per Caf (code_caf of the record)."""
     rows = conn.execute(select(records.c.code_caf, func.count()).where(and_(
-        records.c.kind == "RG", records.c.annee_reference == year, records.c.superseded.is_(False)))
+        records.c.kind == "RG", records.c.annee_reference == year, records.c.superseded == False))  # noqa: E712 - NOT NULL: `= false` uses the index on PostgreSQL too
         .group_by(records.c.code_caf).order_by(records.c.code_caf)).all()
     return {caf: n for caf, n in rows}
 
