@@ -162,7 +162,12 @@ FILE_LABELS = {"id": "N°", "fichier": "Fichier", "compte": "Compte", "siret": "
                "enregistrements_rejetes": "Rejetés"}
 
 
-TERMINAL_ROWS = 50  # files listed on a terminal without --limit (a national ledger holds ~14,000)
+TERMINAL_ROWS = 50  # rows a listing shows on a terminal without --limit (a national ledger holds ~14,000 files)
+
+
+def _capped_on_terminal(args: argparse.Namespace) -> bool:
+    """No --limit, text, on a terminal: the listing shows its first TERMINAL_ROWS rows and how many more."""
+    return args.limit is None and args.format == "text" and sys.stdout.isatty()
 
 
 def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
@@ -170,7 +175,7 @@ def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
 
     filters = queries.FileFilters(statut=args.status, etat=args.etat, siret=args.siret, compte=args.compte,
                                   run_id=args.run)
-    on_terminal = args.limit is None and args.format == "text" and sys.stdout.isatty()
+    on_terminal = _capped_on_terminal(args)
     limit = TERMINAL_ROWS if on_terminal else args.limit
     more = 0
     with _engine(config).connect() as conn:
@@ -312,11 +317,16 @@ def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.paris import today_in_paris
 
     rows = campaign_status(_engine(config), args.year, today_in_paris(), caf=args.caf)
+    limit = TERMINAL_ROWS if _capped_on_terminal(args) else args.limit
+    shown = rows[:limit] if limit else rows
     sys.stdout.write(render_rows(
-        rows, ("siret", "raison_sociale", "caf_gestionnaire", "jours_restants"), args.format,
+        shown, ("siret", "raison_sociale", "caf_gestionnaire", "jours_restants"), args.format,
         {"siret": "SIRET", "raison_sociale": "Raison sociale", "caf_gestionnaire": "Caf gestionnaire",
          "jours_restants": "Jours avant le 15 janvier"},
         f"Esats sans déclaration RG acceptée pour {args.year}", "Tous les Esats ouverts ont déclaré."))
+    if len(rows) > len(shown) and args.format == "text":
+        print(f"… et {len(rows) - len(shown)} autre(s) Esat(s) : --limit N pour en afficher N, --limit 0 pour tous "
+              "(ou --caf CODE, --format csv).")
     return 0
 
 
@@ -327,8 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = FrenchParser(prog="esat-exchange", description="Échanges de fichiers du service Esat de la Caf.",
                      epilog="exemple : esat-exchange --config /etc/esat-exchange/esat-exchange.toml status")
-    p.add_argument("--version", action="version", version=f"esat-exchange {_version()}",
-                   help="afficher la version et quitter")
+    p.add_argument("--version", action=_VersionAction, help="afficher la version et quitter")
     p.add_argument("--config", type=Path, help="fichier de configuration TOML (défaut : ./esat-exchange.toml)")
     p.add_argument("--log-format", choices=("human", "json"), default="human", help="format des journaux")
     p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -388,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     cs = camp.add_parser("status", help="Esats ouverts sans RG accepté pour l'année N")
     cs.add_argument("--year", type=int, required=True)
     cs.add_argument("--caf", metavar="CODE", help="seulement les Esats de cette Caf gestionnaire (ex. 75)")
+    cs.add_argument("--limit", type=int, default=None, metavar="N",
+                    help=f"nombre d'Esats (défaut : {TERMINAL_ROWS} sur un terminal, tous sinon ; 0 : tous)")
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
@@ -427,6 +438,14 @@ EXAMPLES = {
     "operators": "esat-exchange operators add mdupont --role lecteur",
     "operators add": "esat-exchange operators add mdupont --role gestionnaire",
 }
+
+
+class _VersionAction(argparse._VersionAction):  # noqa: SLF001 - argparse's own action, its text asked only when used
+    """`--version`: the installed version, read (importlib.metadata) only when the option is given."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        self.version = f"esat-exchange {_version()}"
+        super().__call__(parser, namespace, values, option_string)
 
 
 def _version() -> str:

@@ -214,6 +214,7 @@ hab_conventions = Table(
     Column("date_fin", Date),
     Column("mode_gestion", String(12), nullable=False),
     Column("date_contrat_service", Date),
+    Index("ix_hab_conventions_siret", "siret"),  # campaign status: a partner's conventions
 )
 hab_bulletins = Table(
     "hab_bulletins", metadata,
