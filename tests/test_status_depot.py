@@ -54,3 +54,20 @@ def test_the_one_pass_listing_counts_what_list_depot_counts(tmp_path):
     assert counts["lien-dans-depot"] == 3 and counts["sans-retour"] == 1
     waiting = sorted((a, e.name) for a, entries in slow.items() if entries for e in entries)
     assert sorted((w["compte"], w["fichier"]) for w in fast[1]) == waiting
+
+
+def test_is_safe_name_refuses_separators_dot_dot_and_control_characters():
+    import random
+
+    from exchange.transport.base import is_safe_name
+
+    def reference(name: str) -> bool:  # the rule as first written, one character at a time
+        if not name or name in (".", "..") or "/" in name or "\\" in name or ".." in name:
+            return False
+        return not any(ord(c) < 32 or ord(c) == 127 for c in name)
+
+    rng = random.Random(14)
+    alphabet = [*map(chr, range(0, 130)), ".", "/", "\\", "é", "\u202e", "\u0085"]
+    names = ["", ".", "..", "a..b", "...", ".cache", "a.b", "esat-01-0001"]
+    names += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 6))) for _ in range(20000)]
+    assert [is_safe_name(n) for n in names] == [reference(n) for n in names]

@@ -1,6 +1,7 @@
 """The transport interface every drop-area source implements, and the shared 'is it ready?' rule."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -60,11 +61,12 @@ UNSAFE_REASON = "nom de fichier refusé (« / », « .. » ou caractère de cont
 NOT_REGULAR_REASON = "pas un fichier ordinaire (dossier ou lien) : laissé en place"
 
 
+_UNSAFE_IN_NAME = re.compile(r"[\x00-\x1f\x7f/\\]|\.\.")  # a control character, a separator or '..'
+
+
 def is_safe_name(name: str) -> bool:
     """A remote name the project may touch: no path separator, no '..', no control character."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or ".." in name:
-        return False
-    return not any(ord(c) < 32 or ord(c) == 127 for c in name)
+    return bool(name) and name not in (".", "..") and _UNSAFE_IN_NAME.search(name) is None
 
 
 def is_partial(name: str) -> bool:

@@ -120,7 +120,7 @@ class LocalTransport:
         flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         for account, account_dir in children:
             try:
-                fd = os.open(os.path.join(account_dir, "depot"), flags)  # a link or a file is refused here
+                fd = os.open(f"{account_dir}/depot", flags)  # a link or a file is refused here
             except OSError as e:
                 if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                     continue  # not an account: accounts() skips it too
