@@ -198,8 +198,9 @@ def rejections_by_code(conn: Connection, since: datetime) -> dict[str, int]:
 
 def accepted_rg_per_caf(conn: Connection, year: int) -> dict[str, int]:
     """Accepted RG records in force for `year`, per Caf (code_caf of the record)."""
+    in_force = records.c.superseded == False  # noqa: E712 - NOT NULL; `= false` uses PostgreSQL's index
     rows = conn.execute(select(records.c.code_caf, func.count()).where(and_(
-        records.c.kind == "RG", records.c.annee_reference == year, records.c.superseded == False))  # noqa: E712 - NOT NULL: `= false` uses the index on PostgreSQL too
+        records.c.kind == "RG", records.c.annee_reference == year, in_force))
         .group_by(records.c.code_caf).order_by(records.c.code_caf)).all()
     return {caf: n for caf, n in rows}
 

@@ -1,4 +1,4 @@
-"""Start-up stays light: building the parser, --help, --version and argparse errors import no database or data library."""
+"""Start-up stays light: the parser, --help, --version and argparse errors import no database or data library."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""`status` over SFTP lists every depot/ pipelined (SftpTransport.depot_snapshot): what list_depot finds, account by account."""
+"""`status` over SFTP lists every depot/ pipelined (SftpTransport.depot_snapshot): what list_depot finds."""
 from __future__ import annotations
 
 import os
