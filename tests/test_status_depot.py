@@ -71,3 +71,15 @@ def test_is_safe_name_refuses_separators_dot_dot_and_control_characters():
     names = ["", ".", "..", "a..b", "...", ".cache", "a.b", "esat-01-0001"]
     names += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 6))) for _ in range(20000)]
     assert [is_safe_name(n) for n in names] == [reference(n) for n in names]
+
+
+def test_safe_text_fast_path_never_skips_an_unsafe_character():
+    import sys
+
+    from exchange.safe_text import UNSAFE_IN_LINE, UNSAFE_KEEPING_LINES, safe_text
+
+    # every code point that str.isprintable() lets through untouched is one neither pattern would escape
+    printable = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isprintable()]
+    assert not any(UNSAFE_IN_LINE.search(c) or UNSAFE_KEEPING_LINES.search(c) for c in printable)
+    assert safe_text("a\u202eb\tc") == "a\\u202eb\\x09c" and safe_text("é ü ß 中") == "é ü ß 中"
+    assert safe_text("ligne\nsuivante", keep_lines=True) == "ligne\nsuivante"
