@@ -10,10 +10,10 @@ from typing import Callable
 
 from exchange.config import Config, ConfigError, load_config
 from exchange.tables import human_cell, json_default
+from exchange.vocabulary import ETATS, RUN_STATUSES, STATUTS  # the values the listings accept
+from exchange.vocabulary import JOBS as RUN_JOBS
 
 FORMATS = ("text", "csv", "json")
-from exchange.queries import ETATS, RUN_STATUSES, STATUTS  # noqa: E402 - the values the listings accept
-from exchange.queries import JOBS as RUN_JOBS  # noqa: E402
 
 
 def _as_of(value: str) -> date:
@@ -130,7 +130,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
     from exchange.compte_rendu import cr_csv, cr_html, cr_json, cr_text
     from exchange.judge import judge
-    from exchange.run import today_in_paris
+    from exchange.paris import today_in_paris
 
     path = Path(args.file)
     try:
@@ -162,15 +162,30 @@ FILE_LABELS = {"id": "N°", "fichier": "Fichier", "compte": "Compte", "siret": "
                "enregistrements_rejetes": "Rejetés"}
 
 
+TERMINAL_ROWS = 50  # rows a listing shows on a terminal without --limit (a national ledger holds ~14,000 files)
+
+
+def _capped_on_terminal(args: argparse.Namespace) -> bool:
+    """No --limit, text, on a terminal: the listing shows its first TERMINAL_ROWS rows and how many more."""
+    return args.limit is None and args.format == "text" and sys.stdout.isatty()
+
+
 def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
     from exchange import queries
 
     filters = queries.FileFilters(statut=args.status, etat=args.etat, siret=args.siret, compte=args.compte,
                                   run_id=args.run)
+    on_terminal = _capped_on_terminal(args)
+    limit = TERMINAL_ROWS if on_terminal else args.limit
+    more = 0
     with _engine(config).connect() as conn:
-        rows = queries.list_files(conn, filters, limit=args.limit or None)
+        rows = queries.list_files(conn, filters, limit=limit or None)
+        if on_terminal and len(rows) == limit:
+            more = queries.count_files(conn, filters) - limit
     sys.stdout.write(render_rows(rows, FILE_COLUMNS, args.format, FILE_LABELS, "Fichiers reçus",
                                  "Aucun fichier reçu."))
+    if more > 0:
+        print(f"… et {more} autre(s) fichier(s), plus ancien(s) : --limit N pour en afficher N, --limit 0 pour tous.")
     return 0
 
 
@@ -299,16 +314,19 @@ def cmd_campaign_close(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.campaign import campaign_status
-    from exchange.run import today_in_paris
+    from exchange.paris import today_in_paris
 
-    rows = campaign_status(_engine(config), args.year, today_in_paris())
-    if args.caf:
-        rows = [r for r in rows if r["caf_gestionnaire"] == args.caf]
+    rows = campaign_status(_engine(config), args.year, today_in_paris(), caf=args.caf)
+    limit = TERMINAL_ROWS if _capped_on_terminal(args) else args.limit
+    shown = rows[:limit] if limit else rows
     sys.stdout.write(render_rows(
-        rows, ("siret", "raison_sociale", "caf_gestionnaire", "jours_restants"), args.format,
+        shown, ("siret", "raison_sociale", "caf_gestionnaire", "jours_restants"), args.format,
         {"siret": "SIRET", "raison_sociale": "Raison sociale", "caf_gestionnaire": "Caf gestionnaire",
          "jours_restants": "Jours avant le 15 janvier"},
         f"Esats sans déclaration RG acceptée pour {args.year}", "Tous les Esats ouverts ont déclaré."))
+    if len(rows) > len(shown) and args.format == "text":
+        print(f"… et {len(rows) - len(shown)} autre(s) Esat(s) : --limit N pour en afficher N, --limit 0 pour tous "
+              "(ou --caf CODE, --format csv).")
     return 0
 
 
@@ -319,8 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = FrenchParser(prog="esat-exchange", description="Échanges de fichiers du service Esat de la Caf.",
                      epilog="exemple : esat-exchange --config /etc/esat-exchange/esat-exchange.toml status")
-    p.add_argument("--version", action="version", version=f"esat-exchange {_version()}",
-                   help="afficher la version et quitter")
+    p.add_argument("--version", action=_VersionAction, help="afficher la version et quitter")
     p.add_argument("--config", type=Path, help="fichier de configuration TOML (défaut : ./esat-exchange.toml)")
     p.add_argument("--log-format", choices=("human", "json"), default="human", help="format des journaux")
     p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -347,7 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("--siret")
     fl.add_argument("--compte", help="compte de dépôt (login SFTP)")
     fl.add_argument("--run", type=int, metavar="ID", help="fichiers reçus par l'exécution ID")
-    fl.add_argument("--limit", type=int, default=0)
+    fl.add_argument("--limit", type=int, default=None, metavar="N",
+                    help=f"nombre de fichiers, les plus récents (défaut : {TERMINAL_ROWS} sur un terminal, "
+                         "tous sinon ; 0 : tous)")
     fl.add_argument("--format", choices=FORMATS, default="text")
     fl.set_defaults(handler=cmd_files_list)
     fs = files.add_parser("show", help="un fichier et ses anomalies (NIR masqués)")
@@ -378,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     cs = camp.add_parser("status", help="Esats ouverts sans RG accepté pour l'année N")
     cs.add_argument("--year", type=int, required=True)
     cs.add_argument("--caf", metavar="CODE", help="seulement les Esats de cette Caf gestionnaire (ex. 75)")
+    cs.add_argument("--limit", type=int, default=None, metavar="N",
+                    help=f"nombre d'Esats (défaut : {TERMINAL_ROWS} sur un terminal, tous sinon ; 0 : tous)")
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
@@ -417,6 +438,14 @@ EXAMPLES = {
     "operators": "esat-exchange operators add mdupont --role lecteur",
     "operators add": "esat-exchange operators add mdupont --role gestionnaire",
 }
+
+
+class _VersionAction(argparse._VersionAction):  # noqa: SLF001 - argparse's own action, its text asked only when used
+    """`--version`: the installed version, read (importlib.metadata) only when the option is given."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        self.version = f"esat-exchange {_version()}"
+        super().__call__(parser, namespace, values, option_string)
 
 
 def _version() -> str:

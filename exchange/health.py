@@ -107,17 +107,29 @@ def _depot(transport: Transport) -> tuple[dict[str, int], list[dict]]:
     counts: dict[str, int] = {}
     waiting: list[dict] = []
     with transport as t:
-        for account in t.accounts():
-            try:
-                listing = t.list_depot(account, 0.0, 0)
-            except Refused:  # a depot/ that cannot be read is reported by the run; here it counts nothing
-                counts[account] = 0
-                continue
-            entries = [*listing.ready, *listing.waiting, *(e for e, _ in listing.refused)]
-            counts[account] = len(entries)
-            waiting += [{"compte": account, "fichier": safe_text(e.name),
-                         "depuis": datetime.fromtimestamp(e.mtime, timezone.utc)} for e in entries]
+        snapshot = getattr(t, "depot_snapshot", None)  # every account in one pass, where the transport can
+        listed = snapshot() if snapshot is not None else _depot_one_by_one(t)
+    for account, entries in listed.items():
+        if entries is None:  # a depot/ that cannot be read is reported by the run; here it counts nothing
+            counts[account] = 0
+            continue
+        counts[account] = len(entries)
+        waiting += [{"compte": account, "fichier": safe_text(e.name),
+                     "depuis": datetime.fromtimestamp(e.mtime, timezone.utc)} for e in entries]
     return counts, sorted(waiting, key=lambda w: (w["depuis"], w["compte"], w["fichier"]))
+
+
+def _depot_one_by_one(t: Transport) -> dict[str, list | None]:
+    """Each account's depot/ entries through list_depot (None where it is refused)."""
+    listed: dict[str, list | None] = {}
+    for account in t.accounts():
+        try:
+            listing = t.list_depot(account, 0.0, 0)
+        except Refused:
+            listed[account] = None
+            continue
+        listed[account] = [*listing.ready, *listing.waiting, *(e for e, _ in listing.refused)]
+    return listed
 
 
 def _rejections(conn, since: datetime) -> dict[str, int]:  # noqa: ANN001

@@ -12,13 +12,10 @@ from sqlalchemy.engine import Connection
 
 from exchange.db import anomalies, audit_log, files, hab_imports, records, runs
 from exchange.ledger import as_utc
-from schemas.anomalies import mask_nir
+from exchange.vocabulary import ETATS, JOBS, RUN_STATUSES, STATUTS  # noqa: F401 - re-exported
+from schemas.masking import mask_nir
 
 PARIS = ZoneInfo("Europe/Paris")
-STATUTS = ("ACCEPTE", "PARTIEL", "REJETE", "DOUBLON")
-ETATS = ("RECU", "ARCHIVE", "TRAITE", "ACQUITTE", "QUARANTAINE")
-RUN_STATUSES = ("EN_COURS", "OK", "ECHEC", "IGNORE")
-JOBS = ("run", "collect", "nightly", "campaign", "replay")
 JOBSTORE_TABLE = "apscheduler_jobs"
 
 
@@ -77,7 +74,7 @@ def list_files(conn: Connection, filters: FileFilters, limit: int | None = None,
     q = select(files).where(*_file_conditions(filters)).order_by(files.c.id.desc())
     if limit:
         q = q.limit(limit).offset(offset)
-    return [file_view(dict(r)) for r in conn.execute(q).mappings()]
+    return [file_view(r) for r in conn.execute(q).mappings()]  # type: ignore[arg-type] - a RowMapping reads as a dict
 
 
 def count_files(conn: Connection, filters: FileFilters) -> int:
@@ -201,8 +198,9 @@ def rejections_by_code(conn: Connection, since: datetime) -> dict[str, int]:
 
 def accepted_rg_per_caf(conn: Connection, year: int) -> dict[str, int]:
     """Accepted RG records in force for `year`, per Caf (code_caf of the record)."""
+    in_force = records.c.superseded == False  # noqa: E712 - NOT NULL; `= false` uses PostgreSQL's index
     rows = conn.execute(select(records.c.code_caf, func.count()).where(and_(
-        records.c.kind == "RG", records.c.annee_reference == year, records.c.superseded.is_(False)))
+        records.c.kind == "RG", records.c.annee_reference == year, in_force))
         .group_by(records.c.code_caf).order_by(records.c.code_caf)).all()
     return {caf: n for caf, n in rows}
 

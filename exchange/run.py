@@ -1,9 +1,8 @@
 """The `run` job and its variants (collect, nightly, replay): a cycle, then the emission, through the job wrapper."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
@@ -11,14 +10,11 @@ from exchange import ledger
 from exchange.config import Config
 from exchange.cycle import CycleContext, Progress, collect, replay
 from exchange.job import JobContext, RunOutcome, jobs_of, run_locked
+from exchange.paris import today_in_paris
 from exchange.transport.factory import open_transport
 
 CYCLE_LOCK = "cycle"  # every job that touches received files shares one lock
 CYCLE_JOBS = jobs_of(CYCLE_LOCK)
-
-
-def today_in_paris() -> date:
-    return datetime.now(ZoneInfo("Europe/Paris")).date()
 
 
 def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | None = None, emit: bool = True,

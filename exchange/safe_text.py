@@ -22,6 +22,8 @@ def safe_text(text: str, *, keep_lines: bool = False) -> str:
     One line by default (tab, LF and CR are escaped too, so that no value forges a line of a log
     or a report); `keep_lines=True` keeps tab, LF and CR (a traceback, a multi-line report).
     """
+    if text.isprintable():  # no control, format (bidi), surrogate or non-character code point: nothing to escape
+        return text
     pattern = UNSAFE_KEEPING_LINES if keep_lines else UNSAFE_IN_LINE
     return pattern.sub(_escape, text)
 

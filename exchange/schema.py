@@ -6,19 +6,18 @@ process waits, then finds the database at head and does nothing. See docs/migrat
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
-from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:  # Alembic is imported where a migration or a full check needs it, not for every command
+    from alembic.config import Config as AlembicConfig
 
 from exchange.db import open_database
 
@@ -90,6 +89,8 @@ def include_name(name: str | None, type_: str, _parent_names: dict) -> bool:
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     """An Alembic configuration built in code (no alembic.ini): the packaged scripts, the given connection."""
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("file_template", "%%(rev)s")  # versions/0002_what.py for revision 0002_what
@@ -98,12 +99,17 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "no migration shipped"
     return head
 
 
 def _state(conn: Connection) -> SchemaState:
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     current = MigrationContext.configure(conn).get_current_revision()
     known = current is None or current in {s.revision for s in script.walk_revisions()}
@@ -118,8 +124,41 @@ def schema_state(engine: Engine) -> SchemaState:
         return _state(conn)
 
 
+# `revision = "…"` / `down_revision = "…"` (or None) in a migration script, read as text
+_REVISION_LINE = re.compile(r"""^(revision|down_revision)\s*=\s*(?:["']([^"']+)["']|None)\s*$""", re.M)
+
+
+def shipped_head() -> str | None:
+    """The head revision of the packaged scripts, read from their text without importing Alembic; None
+    unless the scripts form one plain chain (then check_current asks Alembic itself)."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        if "revision" not in found:
+            continue
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            downs.add(found["down_revision"])
+    heads = revisions - downs
+    return heads.pop() if len(heads) == 1 and downs <= revisions else None
+
+
+def _at_shipped_head(engine: Engine) -> bool:
+    """The database records exactly the shipped head (the common case, answered without Alembic)."""
+    head = shipped_head()
+    if head is None:
+        return False
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        return conn.execute(text("SELECT version_num FROM alembic_version")).all() == [(head,)]
+
+
 def check_current(engine: Engine) -> None:
     """Raise SchemaError (French, naming `esat-exchange db upgrade`) unless the database is at head."""
+    if _at_shipped_head(engine):
+        return
     problem = schema_state(engine).problem()
     if problem:
         raise SchemaError(problem)
@@ -186,6 +225,8 @@ def upgrade(engine: Engine) -> Upgrade:
     Raises SchemaError (nothing changed) when the database is ahead of this program or a pre-Alembic
     database differs from the baseline in a way adoption cannot repair.
     """
+    from alembic import command
+
     with _exclusive(engine) as conn:
         before = _state(conn)
         if before.verdict == "ahead":
@@ -204,6 +245,10 @@ def adopt(conn: Connection) -> tuple[str, ...]:
     """Make a pre-Alembic database equal to the baseline: missing tables, nullable columns and indexes are
     created, an index of a baseline name on other columns is rebuilt; data is untouched. SchemaError when
     a difference remains (e.g. a missing NOT NULL column)."""
+    from alembic import command  # noqa: F401 - the operations below need Alembic's plugins loaded
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
     from exchange.migrations.baseline_schema import baseline_metadata
 
     baseline = baseline_metadata()
@@ -240,6 +285,9 @@ def adopt(conn: Connection) -> tuple[str, ...]:
 
 def differences(conn: Connection, target: MetaData) -> list[str]:
     """Alembic's autogenerate comparison of the database with `target`, one line per difference."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
     ctx = MigrationContext.configure(conn, opts={"include_name": include_name, "compare_type": True})
     return [_describe(diff) for diff in compare_metadata(ctx, target)]
 

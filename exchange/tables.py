@@ -15,6 +15,11 @@ PARIS = ZoneInfo("Europe/Paris")
 
 
 def _cell(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return safe_text(value)
+    if kind is int:  # digits and a sign: nothing to escape
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -31,6 +36,9 @@ def json_default(value: Any) -> str:
 
 def human_cell(value: Any) -> str:
     """A cell for people: dates and times in French form, times in Paris time."""
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return _cell(value)
     if isinstance(value, datetime):
         return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
     if isinstance(value, date):

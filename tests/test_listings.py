@@ -74,3 +74,67 @@ def test_tables_for_people_use_paris_time_and_tools_get_iso_utc(tmp_path):
     assert "Date de traitement : 15/12/2025" in shown
     (run,) = json.loads(cli(tmp_path, "runs", "list", "--format", "json")[1])
     assert run["debut"].endswith("+00:00")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_files_list_on_a_terminal_shows_the_newest_and_says_how_many_more(tmp_path, monkeypatch):
+    import contextlib
+
+    import exchange.cli
+    from exchange.cli import main
+
+    seed_examples(tmp_path)
+    assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    monkeypatch.setattr(exchange.cli, "TERMINAL_ROWS", 3)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def on_terminal(*args: str) -> str:
+        out = _Terminal()
+        with contextlib.redirect_stdout(out):
+            assert main(["--config", str(tmp_path / "esat-exchange.toml"), "files", "list", *args]) == 0
+        return out.getvalue()
+
+    shown = on_terminal()
+    assert shown.count("esat-seine") + shown.count("horizon-paie") == 3
+    assert shown.endswith("… et 1 autre(s) fichier(s), plus ancien(s) : --limit N pour en afficher N, "
+                          "--limit 0 pour tous.\n")
+    every = on_terminal("--limit", "0")
+    assert every.count("esat-seine") + every.count("horizon-paie") == 4 and "autre(s)" not in every
+    assert "autre(s)" not in on_terminal("--limit", "3")
+    assert "autre(s)" not in on_terminal("--siret", "44306184100021")  # 2 files: all shown
+    # not on a terminal, and in csv/json, every file as before
+    code, out, _ = cli(tmp_path, "files", "list")
+    assert code == 0 and "autre(s)" not in out and out.count("esat-seine") + out.count("horizon-paie") == 4
+
+
+def test_campaign_status_on_a_terminal_shows_the_first_and_says_how_many_more(tmp_path, monkeypatch):
+    import contextlib
+
+    import exchange.cli
+    from exchange.cli import main
+
+    seed_examples(tmp_path)
+    assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
+    monkeypatch.setattr(exchange.cli, "TERMINAL_ROWS", 1)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def on_terminal(*args: str) -> str:
+        out = _Terminal()
+        with contextlib.redirect_stdout(out):
+            assert main(["--config", str(tmp_path / "esat-exchange.toml"), "campaign", "status", "--year", "2025",
+                         *args]) == 0
+        return out.getvalue()
+
+    shown = on_terminal()
+    assert "81234567600017" in shown and "44306184100021" not in shown  # Caf 75 first, then 78
+    assert shown.endswith("… et 1 autre(s) Esat(s) : --limit N pour en afficher N, --limit 0 pour tous "
+                          "(ou --caf CODE, --format csv).\n")
+    assert "44306184100021" in on_terminal("--limit", "0") and "autre(s)" not in on_terminal("--limit", "0")
+    assert "autre(s)" not in on_terminal("--caf", "78")
+    code, out, _ = cli(tmp_path, "campaign", "status", "--year", "2025")  # not a terminal: every Esat
+    assert code == 0 and "81234567600017" in out and "44306184100021" in out and "autre(s)" not in out

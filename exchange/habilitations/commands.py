@@ -5,17 +5,10 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import polars as pl
-
-from exchange.config import Config
-from exchange.habilitations.extract import TABLES
-from exchange.habilitations.migration import (
-    REPORT_COLUMNS, SEPARATOR, MigrationError, migration_report, report_rows, write_migration_csv,
-)
-from exchange.habilitations.store import import_extract
-from exchange.schema import open_current
+if TYPE_CHECKING:  # the parser is built without polars or sqlalchemy: each command imports what it needs
+    from exchange.config import Config
 
 
 def _actor() -> str | None:
@@ -50,7 +43,10 @@ def _print_table(title: str, headers: list[str], rows: list[list[str]], out: Tex
 
 def cmd_habilitations_import(args: argparse.Namespace, config: Config, out: TextIO | None = None) -> int:
     """Import a Habpps extract; 1 and every problem listed when refused, 0 and the row counts when imported."""
+    from exchange.habilitations.extract import TABLES
+    from exchange.habilitations.store import import_extract
     from exchange.job import JobContext, run_locked
+    from exchange.schema import open_current
 
     out = out or sys.stdout
     engine = open_current(config.database_url)
@@ -90,9 +86,13 @@ def cmd_habilitations_import(args: argparse.Namespace, config: Config, out: Text
 
 def cmd_migration_report(args: argparse.Namespace, config: Config, out: TextIO | None = None) -> int:
     """Print the Habtiers migration report; with --out, also write it as CSV."""
+    from exchange.habilitations.migration import (
+        REPORT_COLUMNS, SEPARATOR, MigrationError, migration_report, report_rows, write_migration_csv,
+    )
+
     out = out or sys.stdout
     try:
-        report: pl.DataFrame = migration_report(Path(args.file))
+        report = migration_report(Path(args.file))
     except MigrationError as e:
         print(str(e), file=out)
         return 1

@@ -14,9 +14,7 @@ from sqlalchemy.engine import Engine
 
 from exchange import db
 from exchange.habilitations.extract import TABLES, Problem, extract_files, read_extract
-
-CNA_CODE_CAF = "78"  # the Caf des Yvelines runs the CNA, which manages multi-departmental partners
-ESAT_SERVICE = "ESAT"
+from exchange.vocabulary import CNA_CODE_CAF, ESAT_SERVICE  # noqa: F401 - re-exported (defined in the light module)
 
 DB_TABLES: dict[str, Table] = {
     "partenaires": db.hab_partenaires,

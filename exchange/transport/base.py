@@ -61,14 +61,12 @@ UNSAFE_REASON = "nom de fichier refusé (« / », « .. » ou caractère de cont
 NOT_REGULAR_REASON = "pas un fichier ordinaire (dossier ou lien) : laissé en place"
 
 
-CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+_UNSAFE_IN_NAME = re.compile(r"[\x00-\x1f\x7f/\\]|\.\.")  # a control character, a separator or '..'
 
 
 def is_safe_name(name: str) -> bool:
     """A remote name the project may touch: no path separator, no '..', no control character."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or ".." in name:
-        return False
-    return CONTROL_CHARACTER.search(name) is None
+    return bool(name) and name not in (".", "..") and _UNSAFE_IN_NAME.search(name) is None
 
 
 def is_partial(name: str) -> bool:

@@ -116,6 +116,60 @@ class LocalTransport:
             raise Refused(f"lecture impossible de {depot} : {e}") from e
         return sort_entries(entries, now, settle_seconds)
 
+    def depot_snapshot(self) -> dict[str, list[Entry] | None]:
+        """Every account of accounts() with the entries list_depot would find in its depot/ — or None, or
+        no entry, where list_depot refuses the account (retour/ or archive/ a link or not a folder, a folder
+        unreadable): what `status` counts, read-only, in one directory read per account for thousands."""
+        out: dict[str, list[Entry] | None] = {}
+        with os.scandir(self.root) as it:
+            children = sorted((d.name, d.path) for d in it if d.is_dir(follow_symlinks=False) and is_safe_name(d.name))
+        flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        for account, account_dir in children:
+            try:
+                fd = os.open(f"{account_dir}/depot", flags)  # a link or a file is refused here
+            except OSError as e:
+                if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    continue  # not an account: accounts() skips it too
+                depot = Path(account_dir) / "depot"
+                if depot.is_dir() and not depot.is_symlink():  # accounts()'s own test, errors and all
+                    out[account] = self._listed(account)
+                continue
+            try:
+                with os.scandir(fd) as it:
+                    entries = []
+                    for d in it:
+                        st = d.stat(follow_symlinks=False)
+                        entries.append(Entry(account, d.name, st.st_size, st.st_mtime, stat.S_ISREG(st.st_mode)))
+            except OSError:
+                out[account] = None
+                continue
+            finally:
+                os.close(fd)
+            # an empty depot/ counts nothing whether refused or not; otherwise, retour/ and archive/ as list_depot
+            out[account] = entries if not entries or self._usable(account_dir) else None
+        return out
+
+    @staticmethod
+    def _usable(account_dir: str) -> bool:
+        """retour/ and archive/ absent or real folders (list_depot refuses the account otherwise)."""
+        for folder in ("retour", "archive"):
+            try:
+                if not stat.S_ISDIR(os.lstat(os.path.join(account_dir, folder)).st_mode):
+                    return False
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return False
+        return True
+
+    def _listed(self, account: str) -> list[Entry] | None:
+        """One account the list_depot way (every entry), None when refused."""
+        try:
+            listing = self.list_depot(account, 0.0, 0)
+        except Refused:
+            return None
+        return [*listing.ready, *listing.waiting, *(e for e, _ in listing.refused)]
+
     def depot_count(self, account: str) -> int:
         try:
             return sum(1 for _ in os.scandir(self._folder(account, "depot")))

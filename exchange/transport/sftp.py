@@ -334,6 +334,38 @@ class SftpTransport:
 
         return self._run(f"liste des comptes de {self.root}", op)
 
+    def depot_snapshot(self) -> dict[str, list[Entry] | None]:
+        """Every account of accounts() with what list_depot finds in its depot/ (None where the server refuses
+        the listing), the lstat and listings pipelined on the session: thousands of accounts in a few round
+        trips' time instead of five round trips each (`status`, the console's dashboard)."""
+        from exchange.transport.sftp_listing import listdir_many, lstat_many
+
+        def op(sftp: paramiko.SFTPClient) -> dict[str, list[Entry] | None]:
+            names = [a.filename for a in _listdir(sftp, self.root)
+                     if is_safe_name(a.filename) and stat.S_ISDIR(a.st_mode or 0)]
+            depots = {name: posixpath.join(self.root, name, "depot") for name in names}
+            found = lstat_many(sftp, list(depots.values()))
+            for attrs in found.values():
+                if isinstance(attrs, OSError):
+                    raise attrs  # as accounts() would: the server refuses to tell what the root holds
+            accounts = sorted(n for n in names if found[depots[n]] is not None
+                              and stat.S_ISDIR(found[depots[n]].st_mode or 0))  # type: ignore[union-attr]
+            listed = listdir_many(sftp, [depots[a] for a in accounts])
+            out: dict[str, list[Entry] | None] = {}
+            for account in accounts:
+                entries = listed[depots[account]]
+                if isinstance(entries, UnicodeDecodeError) or (isinstance(entries, OSError)
+                                                              and _server_refusal(entries)):
+                    out[account] = None  # list_depot refuses this account (Refused): it counts nothing
+                    continue
+                if isinstance(entries, Exception):
+                    raise entries
+                out[account] = [Entry(account, a.filename, a.st_size or 0, float(a.st_mtime or 0),
+                                      stat.S_ISREG(a.st_mode or 0)) for a in entries]
+            return out
+
+        return self._run(f"liste des dépôts de {self.root}", op)
+
     def list_depot(self, account: str, now: float, settle_seconds: float) -> Listing:
         depot = posixpath.join(self._account_dir(account), "depot")
 

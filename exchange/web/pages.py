@@ -188,23 +188,25 @@ def compte_rendu(request: Request) -> Response:
 
 def campaign_year(request: Request) -> int:
     """?annee=, else the campaign in progress: year N from July N to June N+1."""
-    from exchange.run import today_in_paris
+    from exchange.paris import today_in_paris
 
     today = today_in_paris()
     return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
 
 
-def _campaign(request: Request) -> tuple[int, str | None, list[dict], dict[str, int]]:
+def _campaign(request: Request, with_counts: bool = True) -> tuple[int, str | None, list[dict], dict[str, int]]:
+    """The year, the Caf asked for, the Esats missing and (unless `with_counts` is False: the CSV export
+    needs none) the accepted RG per Caf."""
     from exchange.campaign import campaign_status
-    from exchange.run import today_in_paris
+    from exchange.paris import today_in_paris
 
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
-    missing = campaign_status(engine_of(request), year, today_in_paris())
-    if caf:
-        missing = [m for m in missing if m["caf_gestionnaire"] == caf]
-    with engine_of(request).connect() as conn:
-        accepted = queries.accepted_rg_per_caf(conn, year)
+    missing = campaign_status(engine_of(request), year, today_in_paris(), caf=caf)
+    accepted: dict[str, int] = {}
+    if with_counts:
+        with engine_of(request).connect() as conn:
+            accepted = queries.accepted_rg_per_caf(conn, year)
     return year, caf, missing, accepted
 
 
@@ -226,7 +228,7 @@ def campaign(request: Request) -> Response:
 def campaign_csv(request: Request) -> Response:
     from exchange.csv_cells import guard_text
 
-    year, caf, missing, _accepted = _campaign(request)
+    year, caf, missing, _accepted = _campaign(request, with_counts=False)
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
     w.writerow(["caf_gestionnaire", "siret", "raison_sociale", "jours_restants"])
