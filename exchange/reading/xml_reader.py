@@ -176,6 +176,10 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     root's tag and attributes, the header elements, at most CHUNK_RECORDS records) that the XSD
     validates; its nodes keep their source lines, so the XSD's line is the file's. Only records and
     header elements raise events; anything else at their level is moved along with the next one.
+    An element is moved at the next event (or once the parse is over), not at its own: the text after
+    it may not be fully parsed yet (the parser reads 32 KiB at a time), and libxml2 goes on appending
+    to that text node as if it were still in place, writing into freed memory (a long stray text
+    between elements hung the reader or aborted the process).
 
     The root is checked (check_root) before anything else is: at the first event, whose element's
     parent it is. A fault met before that event (a syntax error, a name lxml refuses) wins only if the
@@ -224,12 +228,38 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
             stand_in.append(other)
         stand_in.append(el)
 
+    def flush() -> Anomaly | None:
+        """Move the element left pending (its tail text is complete now) into the chunk; validate the
+        chunk when that completes it."""
+        nonlocal pending, chunk, in_chunk
+        if pending is None:
+            return None
+        el, pending = pending, None
+        assert chunk is not None and root is not None
+        take(el, chunk)
+        if el.tag != record_tag:
+            return None
+        in_chunk += 1
+        if in_chunk < CHUNK_RECORDS:
+            return None
+        refusal = first_schema_error(schema, chunk, root.sourceline)
+        if refusal is not None:
+            return refusal
+        chunk, in_chunk = new_chunk(root), 0
+        pieces.append(records_frame(kind, lignes, records, record_cols, constants))
+        lignes.clear()
+        records.clear()
+        return None
+
     events = etree.iterparse(io.BytesIO(payload), events=("end",),
                              tag=[record_tag, *header_tags, *misplaced], encoding="utf-8",
                              remove_comments=True, remove_pis=True, **hardened())
     root: etree._Element | None = None
+    pending: etree._Element | None = None  # the last child of the root reported, not moved yet
     try:
         for _, el in events:
+            if (refusal := flush()) is not None:  # the parser is past the pending element's tail
+                return refusal
             parent = el.getparent()
             if parent is None or parent.getparent() is not None:
                 continue  # not a child of the root: the XSD judges it with its ancestor
@@ -238,22 +268,12 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
                 if first is None and (refusal := check_root(root, kind, schema)) is not None:
                     return refusal
                 chunk = new_chunk(root)
-            assert chunk is not None
-            take(el, chunk)
+            pending = el
             tag = el.tag
             if tag == record_tag:
                 seen_record = True
                 lignes.append(el.sourceline)
                 records.append(extract(el, by_tag, mo_by_tag, kind))
-                in_chunk += 1
-                if in_chunk >= CHUNK_RECORDS:
-                    refusal = first_schema_error(schema, chunk, root.sourceline)
-                    if refusal is not None:
-                        return refusal
-                    chunk, in_chunk = new_chunk(root), 0
-                    pieces.append(records_frame(kind, lignes, records, record_cols, constants))
-                    lignes.clear()
-                    records.clear()
             elif tag in misplaced:
                 return invalid(el.sourceline, f"l'élément {tag[len(Q):]} n'est pas attendu dans une "
                                               f"déclaration de type {kind}")
@@ -261,6 +281,8 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
                 header.append(el)
                 constants[header_tags[tag]] = el.text
     except (etree.LxmlError, ValueError):
+        if (refusal := flush()) is not None:  # the parse has stopped: a chunk it completed is judged first
+            return refusal
         if root is None and not sniffed:  # the root's start tag alone may have been refused first
             first = sniff_root(payload)
             if first is not None and (refusal := check_root(first, kind, schema)) is not None:
@@ -271,6 +293,8 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
         if first is None and (refusal := check_root(root, kind, schema)) is not None:
             return refusal
         chunk = new_chunk(root)
+    if (refusal := flush()) is not None:
+        return refusal
     assert chunk is not None
     for rest in list(root):
         chunk.append(rest)
