@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.areas import cli, seed_examples
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 AS_OF = "2025-12-15"
 EXAMPLE_FILES = {(p.parent.parent.name, p.name) for p in (EXAMPLES / "drop").glob("*/depot/*")}
@@ -99,6 +101,29 @@ def test_a_hostile_file_is_answered_and_stops_nothing(area, case):
     for ext in ("csv", "xml"):
         text = (retour / f"{name}.CR.{ext}").read_text("utf-8-sig")
         assert shown in text and "\x0b" not in text
+    assert_examples_processed(area, files)
+    assert last_run(area)["statut"] == "OK"
+    assert_next_run_not_blocked(area)
+
+
+def test_long_stray_text_in_an_xml_is_answered_and_stops_nothing(area):
+    """Text of more than the parser's 32 KiB read after an element used to hang `run` or abort it while it held
+    the cycle lock (tests/test_reading_hostile.py). The run is a child process given a timeout, so a
+    regression fails here instead of killing pytest."""
+    stray = {"ESAT_44306184100021_RG_20251211_002.xml": b"</anneeReference>",
+             "ESAT_44306184100021_RG_20251211_003.xml": b"</salarie>"}
+    for name, after in stray.items():
+        put(area, "horizon-paie", name, RG_XML.replace(after, after + "é".encode() * 300_000, 1))
+    done = subprocess.run([sys.executable, "-m", "exchange.cli", "--config", str(area / "esat-exchange.toml"),
+                           "run", "--as-of", AS_OF], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert (done.returncode, "Traceback" in done.stdout + done.stderr) == (0, False), done.stdout + done.stderr
+    files = ledger(area)
+    retour = area / "drop" / "horizon-paie" / "retour"
+    for name in stray:
+        assert files[("horizon-paie", name)] == ("ACQUITTE", "REJETE", "F03")
+        for ext in ("csv", "xml"):
+            text = (retour / f"{name}.CR.{ext}").read_text("utf-8-sig")
+            assert "ligne 2 : la valeur «  » de " in text and "declaration" in text
     assert_examples_processed(area, files)
     assert last_run(area)["statut"] == "OK"
     assert_next_run_not_blocked(area)

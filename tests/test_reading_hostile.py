@@ -1,16 +1,19 @@
 """Hostile and broken input: XXE, entity bombs, external references, binary junk, odd encodings, formulas."""
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 
 import pytest
 
 from exchange.reading import read_declaration
 from exchange.reading.csv_reader import read_csv
-from exchange.reading.xml_reader import read_xml, stream_records
+from exchange.reading.xml_reader import CHUNK_RECORDS, read_xml, stream_records
 from schemas.anomalies import Anomaly
 from schemas.declaration import RG_COLUMNS, parse_file_name
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 RG_XML = (EXAMPLES / "drop" / "horizon-paie" / "depot" / "ESAT_44306184100021_RG_20251211_001.xml").read_bytes()
 PROLOG = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -204,3 +207,72 @@ def test_undeclared_entity_without_doctype_is_malformed(secret):
     assert result.frame is None
     assert result.blocking.code == "F03" and "mal formé" in result.blocking.message
     assert "xxe" in result.blocking.message
+
+
+# -- a long stray text between two elements (found by fuzzing) -----------------------------------------
+# The parser reads 32 KiB at a time: when an element's end is reported, the text after it may be only partly
+# parsed. Moving the element (with that text) out of the growing document then hung the reader or aborted
+# the process ("corrupted double-linked list"), taking `run` down while it held the cycle lock. Each case
+# runs in a child process with a timeout, so that a regression fails the test instead of killing pytest.
+
+STRAY_TEXT = ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 2 : la valeur «  » de "
+              "<declaration> n'est pas permise. Corrigez-la, puis renvoyez le fichier.")
+JUDGE_PROBE = """
+import json, sys
+from datetime import date
+from exchange.judge import judge
+from exchange.reading import read_declaration
+from schemas.declaration import parse_file_name
+name = "ESAT_44306184100021_RG_20251211_001.xml"
+data = open(sys.argv[1], "rb").read()
+read = read_declaration(data, parse_file_name(name))
+j = judge(data, name, date(2025, 12, 15), max_file_bytes=50 << 20, max_records=100_000)
+print(json.dumps({"read": [[a.code, a.message, a.ligne] for a in read.anomalies],
+                  "rows": None if read.frame is None else read.frame.height,
+                  "judged": [j.statut, j.file_code, j.anomalies["message"].to_list()]}))
+"""
+
+
+def judged_in_a_child(tmp_path, data: bytes) -> dict:
+    """read_declaration and judge on data, in a child process given 60 s (a hang or an abort fails)."""
+    path = tmp_path / "declaration.xml"
+    path.write_bytes(data)
+    done = subprocess.run([sys.executable, "-c", JUDGE_PROBE, str(path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    return json.loads(done.stdout)
+
+
+def many_records(count: int) -> bytes:
+    """The RG example with its second record repeated: `count` records in all."""
+    start = RG_XML.index(b"  <salarie>", RG_XML.index(b"</salarie>"))
+    end = RG_XML.index(b"</salarie>", start) + len(b"</salarie>\n")
+    return RG_XML[:start] + RG_XML[start:end] * (count - 1) + RG_XML[end:]
+
+
+@pytest.mark.parametrize("count", [3, 20_000, 300_000])
+@pytest.mark.parametrize("after", ["</anneeReference>", "</salarie>"])
+def test_long_stray_text_after_an_element_is_f03_in_bounded_time(tmp_path, after, count):
+    data = RG_XML.replace(after.encode(), after.encode() + "é".encode() * count, 1)
+    found = judged_in_a_child(tmp_path, data)
+    assert found["read"] == [["F03", STRAY_TEXT, 2]] and found["rows"] is None
+    assert found["judged"] == ["REJETE", "F03", [STRAY_TEXT]]
+
+
+def test_long_stray_text_after_the_last_record_of_a_validation_chunk(tmp_path):
+    data = many_records(CHUNK_RECORDS + 5)
+    at = -1
+    for _ in range(CHUNK_RECORDS):
+        at = data.index(b"</salarie>", at + 1)
+    at += len(b"</salarie>")
+    found = judged_in_a_child(tmp_path, data[:at] + "é".encode() * 300_000 + data[at:])
+    assert found["read"] == [["F03", STRAY_TEXT, 2]]
+
+
+@pytest.mark.parametrize("blank", [" ", "\n", "\t\r\n"])
+@pytest.mark.parametrize("after", ["</anneeReference>", "</salarie>"])
+def test_long_white_space_between_elements_is_read(tmp_path, after, blank):
+    """White space is allowed between elements: a file padded with 600 KB of it is read like the example."""
+    data = RG_XML.replace(after.encode(), after.encode() + blank.encode() * (600_000 // len(blank)), 1)
+    found = judged_in_a_child(tmp_path, data)
+    assert (found["read"], found["rows"], found["judged"][:2]) == ([], 2, ["ACCEPTE", None])
