@@ -217,29 +217,24 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
             stand_in.append(copy.deepcopy(h))
         return stand_in
 
-    def take(el: etree._Element, stand_in: etree._Element) -> None:
-        """Move el, and whatever unwatched siblings precede it, out of the growing document."""
-        skipped = []
-        prev = el.getprevious()
-        while prev is not None:
-            skipped.append(prev)
-            prev = prev.getprevious()
-        for other in reversed(skipped):
-            stand_in.append(other)
-        stand_in.append(el)
-
     def flush() -> Anomaly | None:
-        """Move the element left pending (its tail text is complete now) into the chunk; validate the
-        chunk when that completes it."""
+        """Move the element left pending (the text after it is fully parsed now), and whatever unwatched
+        siblings precede it, out of the growing document into the chunk; validate the chunk when that
+        completes it (in_chunk counts the records reported, moved or pending)."""
         nonlocal pending, chunk, in_chunk
         if pending is None:
             return None
-        el, pending = pending, None
-        assert chunk is not None and root is not None
-        take(el, chunk)
-        if el.tag != record_tag:
-            return None
-        in_chunk += 1
+        assert chunk is not None and root is not None  # both exist once an element is pending
+        prev = pending.getprevious()
+        if prev is not None:  # unwatched siblings (rare): moved first, in document order
+            skipped = []
+            while prev is not None:
+                skipped.append(prev)
+                prev = prev.getprevious()
+            for other in reversed(skipped):
+                chunk.append(other)
+        chunk.append(pending)
+        pending = None
         if in_chunk < CHUNK_RECORDS:
             return None
         refusal = first_schema_error(schema, chunk, root.sourceline)
@@ -258,7 +253,7 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     pending: etree._Element | None = None  # the last child of the root reported, not moved yet
     try:
         for _, el in events:
-            if (refusal := flush()) is not None:  # the parser is past the pending element's tail
+            if pending is not None and (refusal := flush()) is not None:  # the parser is past its tail
                 return refusal
             parent = el.getparent()
             if parent is None or parent.getparent() is not None:
@@ -274,6 +269,7 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
                 seen_record = True
                 lignes.append(el.sourceline)
                 records.append(extract(el, by_tag, mo_by_tag, kind))
+                in_chunk += 1
             elif tag in misplaced:
                 return invalid(el.sourceline, f"l'élément {tag[len(Q):]} n'est pas attendu dans une "
                                               f"déclaration de type {kind}")
