@@ -24,7 +24,7 @@ from exchange.history import Accepted, record_accepted
 from exchange.logs import scrub
 from exchange.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
 from exchange.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
-from exchange.transport.batch_sync import BatchSync
+from exchange.transport.batch_sync import BatchSync, raise_first
 from schemas.anomalies import ANOMALY_SCHEMA, Anomaly
 from schemas.declaration import parse_file_name
 
@@ -187,10 +187,7 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
                 seen.append({"id": row["id"], "state": ledger.RECU, "statut": None,
                              "duplicate_of": int(duplicate["id"]) if duplicate else None})
         ledger.received_all(conn, moves)
-        errors = names.make_durable([], folders=sorted(stored_dirs))  # the new names, before the ledger says RECU
-        if errors:
-            folder, error = next(iter(errors.items()))
-            raise OSError(error.errno, f"{error.strerror} : {folder}")
+        raise_first(names.make_durable([], folders=sorted(stored_dirs)))  # the new names, before the ledger says RECU
     for row, _sha, size, _tmp in taken:
         _event(ctx, "fichier reçu", file_id=row["id"], account=row["account"], state=ledger.RECU, size=size)
     return [row["id"] for row, *_ in taken]

@@ -24,7 +24,7 @@ from exchange.csv_cells import guard_text_columns
 from exchange.db import emissions, records
 from exchange.files import private_dir, write_atomic
 from exchange.ledger import Fence, transaction, utcnow
-from exchange.transport.batch_sync import BatchSync
+from exchange.transport.batch_sync import BatchSync, raise_first
 
 PARIS = ZoneInfo("Europe/Paris")
 DEC10 = pl.Decimal(10, 2)
@@ -135,18 +135,12 @@ class OutputBatch:
         """The data on disk, then the manifests written and on disk; OSError on the first file that is not."""
         paths = self._data + [p for p, _ in self._manifests]
         with BatchSync(paths) as batch:
-            _raise_first(batch.make_durable(self._data))
+            raise_first(batch.make_durable(self._data))
             for path, manifest in self._manifests:
                 write_atomic(path, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
                              mode=0o640, sync_dir=False, fsync=False)
-            _raise_first(batch.make_durable([p for p, _ in self._manifests]))
+            raise_first(batch.make_durable([p for p, _ in self._manifests]))
         self._data, self._manifests = [], []
-
-
-def _raise_first(errors: dict[Path, OSError]) -> None:
-    if errors:
-        path, error = next(iter(errors.items()))
-        raise OSError(error.errno, f"{error.strerror} : {path}")
 
 
 def _unique_name(conn: Connection, prefix: str, when: datetime) -> str:
@@ -196,6 +190,15 @@ def _output_frames(conn: Connection, batch: list[dict]) -> dict[int, tuple[pl.Da
     return frames
 
 
+def _terminated(engine: Engine, fence: Fence | None, heights: dict[int, int]) -> None:
+    """Emissions whose files are on disk → TERMINE with their row counts, in one transaction."""
+    with transaction(engine, fence) as conn:
+        now = utcnow()
+        for emission_id, height in heights.items():
+            conn.execute(update(emissions).where(emissions.c.id == emission_id)
+                         .values(state="TERMINE", rows=height, completed_at=now))
+
+
 def _complete(config: Config, engine: Engine, planned: list[dict], fence: Fence | None = None,
               progress: Callable[[str, int, int], None] | None = None) -> list[str]:
     """Write (or rewrite) the files of assigned emissions and mark them TERMINE, a batch at a time."""
@@ -213,11 +216,7 @@ def _complete(config: Config, engine: Engine, planned: list[dict], fence: Fence 
             heights[emission["id"]] = frame.height
         del frames
         files.finish()
-        with transaction(engine, fence) as conn:
-            now = utcnow()
-            for emission_id, height in heights.items():
-                conn.execute(update(emissions).where(emissions.c.id == emission_id)
-                             .values(state="TERMINE", rows=height, completed_at=now))
+        _terminated(engine, fence, heights)
         for emission in batch:
             written.append(f"{emission['code_caf']}/{emission['name']}.parquet")
             if progress is not None:
@@ -306,11 +305,7 @@ def campaign_close(config: Config, engine: Engine, year: int, day: date | None =
             heights[ids[code_caf]] = frame.height
             del frame
         batch.finish()
-        with transaction(engine, fence) as conn:
-            now = utcnow()
-            for eid, height in heights.items():
-                conn.execute(update(emissions).where(emissions.c.id == eid)
-                             .values(state="TERMINE", rows=height, completed_at=now))
+        _terminated(engine, fence, heights)
         written += [f"{code_caf}/{names[code_caf]}.parquet" for code_caf in chunk]
     return written
 

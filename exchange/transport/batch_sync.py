@@ -94,3 +94,10 @@ class BatchSync:
             return all(os.stat(f).st_dev in devs for f in [*(Path(p).parent for p in paths), *folders])
         except OSError:
             return False
+
+
+def raise_first(errors: dict[Path, OSError]) -> None:
+    """Raise the first error make_durable returned, naming its file or folder (nothing when there is none)."""
+    if errors:
+        path, error = next(iter(errors.items()))
+        raise OSError(error.errno, f"{error.strerror} : {path}")

@@ -10,7 +10,7 @@ from exchange.files import write_atomic
 from exchange.transport.base import (
     Entry, FileTooLarge, Listing, Refused, TransportError, fetch_each, is_safe_name, sort_entries,
 )
-from exchange.transport.batch_sync import BatchSync
+from exchange.transport.batch_sync import BatchSync, raise_first
 
 
 def rename_noreplace(src: Path, dst: Path) -> None:
@@ -296,8 +296,6 @@ class LocalTransport:
         finally:
             if batch is not self._durable:
                 batch.__exit__()
-        if errors:
-            path, error = next(iter(errors.items()))
-            raise OSError(error.errno, f"{error.strerror} : {path}")
+        raise_first(errors)
         self._dirty.clear()
         self._written.clear()
