@@ -13,7 +13,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    url: str = "sqlite:///var/exchange.db"
+    url: str = "sqlite:///var/exchange.store.tables"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from exchange.safe_text import safe_text, safe_value
+from exchange.core.safe_text import safe_text, safe_value
 from schemas.masking import mask_nirs_in as scrub  # the last guard: anything NIR-shaped is masked
 
 

@@ -33,10 +33,10 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
-from exchange import nodes
+from exchange.store import nodes
 from exchange.config import Config, ConfigError, ScheduleConfig
-from exchange.ledger import Fence, utcnow
-from exchange.locks import HeldLock, LockLost, timings_of, try_lock
+from exchange.store.ledger import Fence, utcnow
+from exchange.store.fences import HeldLock, LockLost, timings_of, try_lock
 from jobs.tasks import TASKS
 
 log = logging.getLogger("esat_exchange")

@@ -10,11 +10,11 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from exchange import ledger
+from exchange.store import ledger
 from exchange.config import Config, load_config
-from exchange.job import JobContext, RunOutcome, run_locked
-from exchange.run import run_job, today_in_paris
-from exchange.schema import open_current
+from exchange.app.job import JobContext, RunOutcome, run_locked
+from exchange.app.run import run_job, today_in_paris
+from exchange.store.revision import open_current
 
 log = logging.getLogger("esat_exchange")
 Stop = Callable[[], bool]
@@ -61,7 +61,7 @@ def close_campaign(config: Config, engine, year: int | None = None,  # noqa: ANN
                    fence: ledger.Fence | None = None) -> RunOutcome:
     """campaign_close for `year` (default: last year in Europe/Paris), by hand or scheduled, through the job
     wrapper; IGNORE when another process holds the campaign lock."""
-    from exchange.emission import campaign_close
+    from exchange.app.emission import campaign_close
 
     today = today_in_paris()
     year = year if year is not None else today.year - 1

@@ -6,7 +6,7 @@ import io
 import shutil
 from pathlib import Path
 
-from exchange.cli import main
+from exchange.cli.main import main
 from exchange.config import Config
 from tests.conftest import EXAMPLES, make_config
 

@@ -11,9 +11,9 @@ import signal
 import sys
 from pathlib import Path
 
-from exchange import cycle, emission
-from exchange.cli import main
-from exchange.transport.local import LocalTransport
+from exchange.app import cycle, emission
+from exchange.cli.main import main
+from exchange.edges.transport.local import LocalTransport
 
 ACTIONS: list = []
 

@@ -6,27 +6,27 @@ import os
 import sys
 import time
 
-import exchange.cycle
+import exchange.app.cycle
 
 
 def main(argv: list[str]) -> int:
     slow = float(os.environ.get("ESAT_TEST_SLOW_FILE", "0"))
-    take = exchange.cycle._take
+    take = exchange.app.cycle._take
 
     def slow_take(ctx, entries):  # noqa: ANN001, ANN202 - each file takes a while to come in
         time.sleep(slow * len(entries))
         return take(ctx, entries)
 
-    exchange.cycle._take = slow_take
-    exchange.cycle.BATCH_FILES = 2  # small batches: a kill lands between acknowledged files
+    exchange.app.cycle._take = slow_take
+    exchange.app.cycle.BATCH_FILES = 2  # small batches: a kill lands between acknowledged files
     if "scheduler" not in argv:
-        from exchange.cli import main as cli
+        from exchange.cli.main import main as cli
 
         return cli(argv)
     from apscheduler.triggers.cron import CronTrigger
 
     from exchange.config import load_config
-    from exchange.schema import open_upgraded
+    from exchange.store.revision import open_upgraded
     from exchange.logs import setup_logging
     from jobs.scheduler import serve
 

@@ -5,7 +5,7 @@ import json
 
 import polars as pl
 
-import exchange.cycle
+import exchange.app.cycle
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
 from tests.test_expected import read_cr
@@ -36,14 +36,14 @@ def test_same_workers_in_two_files_of_one_batch(tmp_path):
 def test_a_defect_on_one_file_quarantines_it_and_not_the_batch(tmp_path, monkeypatch):
     seed_examples(tmp_path)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
-    real = exchange.cycle.judge_records
+    real = exchange.app.cycle.judge_records
 
     def flaky(batch, as_of):  # noqa: ANN001
         if any(p.name == RG for p in batch):
             raise RuntimeError("défaut simulé")
         return real(batch, as_of)
 
-    monkeypatch.setattr(exchange.cycle, "judge_records", flaky)
+    monkeypatch.setattr(exchange.app.cycle, "judge_records", flaky)
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 1 and "quarantaine" in out
     listed = {f["fichier"]: f for f in json.loads(cli(tmp_path, "files", "list", "--format", "json")[1])}
@@ -51,7 +51,7 @@ def test_a_defect_on_one_file_quarantines_it_and_not_the_batch(tmp_path, monkeyp
     assert {f["statut"] for n, f in listed.items() if n != RG} == {"ACCEPTE"}
     assert not (tmp_path / "drop" / "esat-seine" / "retour" / f"{RG}.CR.csv").exists()
 
-    monkeypatch.setattr(exchange.cycle, "judge_records", real)  # the defect is fixed: replay the file
+    monkeypatch.setattr(exchange.app.cycle, "judge_records", real)  # the defect is fixed: replay the file
     code, out, err = cli(tmp_path, "files", "replay", str(listed[RG]["id"]))
     assert code == 0, out + err
     assert read_cr(tmp_path / "drop" / "esat-seine" / "retour" / f"{RG}.CR.csv")[0]["statut"] == "ACCEPTE"

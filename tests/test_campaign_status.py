@@ -7,11 +7,11 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import insert
 
-from exchange.campaign import campaign_status, deadline, service_open
-from exchange.db import (
+from exchange.store.campaign import campaign_status, deadline, service_open
+from exchange.store.tables import (
     files, hab_bulletins, hab_conventions, hab_partenaires, open_database, records,
 )
-from exchange.habilitations.store import load_habilitations
+from exchange.store.habilitations import load_habilitations
 
 DAYS = (date(2025, 1, 1), date(2025, 6, 30), date(2025, 12, 15), date(2026, 1, 20))
 CAFS = ("75", "78", "13", "2A", "974")

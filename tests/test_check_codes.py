@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from exchange.cli import main
+from exchange.cli.main import main
 from tests.conftest import EXAMPLES
 
 RG_HEADER = ("siret_esat;finess_esat;annee_reference;nir;nom;prenoms;date_naissance;numero_allocataire;code_caf;"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from exchange.cli import main
-from exchange.compte_rendu import cr_schema
+from exchange.cli.main import main
+from exchange.core.compte_rendu.forms import cr_schema
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
 from tests.xlsx_files import workbook

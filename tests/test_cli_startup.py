@@ -17,10 +17,10 @@ import json, sys
 heavy = {heavy!r}
 code = None
 if {build_only!r}:
-    from exchange.cli import build_parser
+    from exchange.cli.main import build_parser
     build_parser()
 else:
-    from exchange.cli import main
+    from exchange.cli.main import main
     try:
         code = main({argv!r})
     except SystemExit as e:
@@ -41,7 +41,7 @@ def test_building_the_parser_imports_no_heavy_library():
 
 
 def test_the_parser_module_alone_imports_no_heavy_library():
-    code = f"import sys, exchange.cli_parser, exchange.vocabulary; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    code = f"import sys, exchange.cli.parser, exchange.core.vocabulary; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
 
@@ -58,7 +58,7 @@ def test_help_version_and_argument_errors_import_no_heavy_library(argv):
 
 
 def test_the_head_read_from_the_scripts_is_alembics_head():
-    from exchange.schema import head_revision, shipped_head
+    from exchange.store.revision import head_revision, shipped_head
 
     assert shipped_head() == head_revision()
 
@@ -66,7 +66,7 @@ def test_the_head_read_from_the_scripts_is_alembics_head():
 def test_a_command_on_a_database_at_head_imports_no_alembic(tmp_path):
     from tests.conftest import upgrade_database
 
-    url = f"sqlite:///{tmp_path / 'exchange.db'}"
+    url = f"sqlite:///{tmp_path / 'exchange.store.tables'}"
     upgrade_database(url)
     (tmp_path / "esat-exchange.toml").write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
     result = probe(["--config", str(tmp_path / "esat-exchange.toml"), "runs", "list"])

@@ -7,8 +7,8 @@ from datetime import date
 
 from lxml import etree
 
-from exchange.compte_rendu import CR_COLUMNS, SPEC_COLUMNS, cr_csv, cr_schema, cr_xml
-from exchange.judge import judge
+from exchange.core.compte_rendu.forms import CR_COLUMNS, SPEC_COLUMNS, cr_csv, cr_schema, cr_xml
+from exchange.core.judge import judge
 from schemas.anomalies import mask_nir
 from tests.test_check_codes import MARTIN, RG_HEADER, RG_NAME, rg
 

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from exchange.cli import main
+from exchange.cli.main import main
 from exchange.config import ConfigError, load_config, parse_config
 
 
 def test_defaults_run_under_var(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = load_config(None)
-    assert cfg.database_url == f"sqlite:///{tmp_path / 'var' / 'exchange.db'}"
+    assert cfg.database_url == f"sqlite:///{tmp_path / 'var' / 'exchange.store.tables'}"
     assert cfg.drop_root == tmp_path / "var" / "drop"
     assert cfg.storage_dir == tmp_path / "var" / "received"
     assert cfg.output_dir == tmp_path / "var" / "outbound"

@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from exchange.db import open_database
+from exchange.store.tables import open_database
 from schemas.masking import NIR_SHAPED as NIR_PATTERN
-from exchange.operators import add_operator
+from exchange.store.operators import add_operator
 from tests.areas import cli, seed_examples, write_config
 from tests.browser import free_port, launch_chromium, start_console
 from tests.conftest import EXAMPLES

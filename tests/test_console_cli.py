@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from exchange.config import ConfigError, parse_config
-from exchange.db import open_database
-from exchange.schema import open_upgraded
-from exchange.operators import OperatorError, add_operator, check_password, get_operator, record_audit
-from exchange.queries import audit_entries
+from exchange.store.tables import open_database
+from exchange.store.revision import open_upgraded
+from exchange.store.operators import OperatorError, add_operator, check_password, get_operator, record_audit
+from exchange.store.queries import audit_entries
 from exchange.web.security import LoginLimiter
 from tests.areas import cli, seed_examples
 
@@ -127,7 +127,7 @@ def test_dsfr_is_installed_locally_from_the_lockfile():
 
 
 def test_version_and_french_usage_errors(tmp_path, capsys):
-    from exchange.cli import main
+    from exchange.cli.main import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
@@ -150,7 +150,7 @@ def test_version_and_french_usage_errors(tmp_path, capsys):
 def test_every_command_has_a_french_example():
     import argparse
 
-    from exchange.cli import build_parser
+    from exchange.cli.main import build_parser
 
     def walk(parser: argparse.ArgumentParser):  # noqa: ANN202
         for action in parser._actions:
@@ -167,10 +167,10 @@ def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tm
     import os
     import signal
 
-    import exchange.cycle
+    import exchange.app.cycle
 
     seed_examples(tmp_path)
-    real = exchange.cycle.process
+    real = exchange.app.cycle.process
     calls = []
 
     def process_then_ctrl_c(ctx, file_ids):  # noqa: ANN001, ANN202
@@ -179,8 +179,8 @@ def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tm
             os.kill(os.getpid(), signal.SIGINT)  # the operator presses Ctrl-C while the first batch is in hand
         return real(ctx, file_ids)
 
-    monkeypatch.setattr(exchange.cycle, "BATCH_FILES", 1)  # one file per batch
-    monkeypatch.setattr(exchange.cycle, "process", process_then_ctrl_c)
+    monkeypatch.setattr(exchange.app.cycle, "BATCH_FILES", 1)  # one file per batch
+    monkeypatch.setattr(exchange.app.cycle, "process", process_then_ctrl_c)
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 130
     assert err.splitlines()[-1] == ("Arrêt demandé : le lot en cours a été terminé et l'exécution n° 1 close ; "

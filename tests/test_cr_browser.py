@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exchange.compte_rendu import cr_html
-from exchange.judge import judge
+from exchange.core.compte_rendu.forms import cr_html
+from exchange.core.judge import judge
 from fixtures import faulty_example
 from fixtures.browser import chromium_binary, dump_dom, pdf_pages, png_size, print_to_pdf, screenshot
 from tests.areas import cli, seed_examples

@@ -405,7 +405,7 @@ def test_command_line_writes_a_campaign_and_rejects_bad_options(tmp_path, capsys
 
 
 def test_the_projects_judge_finds_exactly_the_declared_faults(campaign):
-    from exchange.judge import judge
+    from exchange.core.judge import judge
 
     out, m = campaign
     expected = {(f["file"], f["ligne"]): f["code"] for f in m["faults"]}

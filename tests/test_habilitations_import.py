@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from stdnum import luhn
 from stdnum.fr import siren as stdnum_siren, siret as stdnum_siret
 
-from exchange import db
-from exchange.db import open_database
-from exchange.habilitations.commands import add_commands
-from exchange.habilitations.extract import TABLES, Problem, read_extract, siret_defect
-from exchange.habilitations.store import extract_sha256, import_extract, load_habilitations
+from exchange.store import tables
+from exchange.store.tables import open_database
+from exchange.cli.habilitations import add_commands
+from exchange.edges.habpps import TABLES, Problem, read_extract, siret_defect
+from exchange.store.habilitations import extract_sha256, import_extract, load_habilitations
 from tests.conftest import EXAMPLES, make_config
 
 HABPPS = EXAMPLES / "habpps"
@@ -83,8 +83,8 @@ def engine(db_url):
 
 
 def table_counts(engine) -> dict[str, int]:
-    tables = {"partenaires": db.hab_partenaires, "conventions": db.hab_conventions,
-              "bulletins": db.hab_bulletins, "groupes": db.hab_groupes, "utilisateurs": db.hab_utilisateurs}
+    tables = {"partenaires": tables.hab_partenaires, "conventions": tables.hab_conventions,
+              "bulletins": tables.hab_bulletins, "groupes": tables.hab_groupes, "utilisateurs": tables.hab_utilisateurs}
     with engine.connect() as c:
         return {t: c.execute(select(func.count()).select_from(tbl)).scalar_one() for t, tbl in tables.items()}
 
@@ -97,7 +97,7 @@ def test_example_extract_imports_with_its_counts(engine):
     assert result.counts == EXAMPLE_COUNTS
     assert table_counts(engine) == EXAMPLE_COUNTS
     with engine.connect() as c:
-        row = c.execute(select(db.hab_imports)).one()
+        row = c.execute(select(tables.hab_imports)).one()
     assert row.id == result.import_id
     assert row.imported_by == "operateur"
     assert row.source == str(HABPPS.resolve())
@@ -251,7 +251,7 @@ def test_each_problem_is_refused_and_previous_extract_stays(case, engine, tmp_pa
     assert table_counts(engine) == EXAMPLE_COUNTS
     assert load_habilitations(engine).import_id == first.import_id
     with engine.connect() as c:
-        assert c.execute(select(func.count()).select_from(db.hab_imports)).scalar_one() == 1
+        assert c.execute(select(func.count()).select_from(tables.hab_imports)).scalar_one() == 1
 
 
 def test_every_problem_is_listed_not_only_the_first(tmp_path):
@@ -316,7 +316,7 @@ def test_reimport_replaces_everything_atomically(engine, tmp_path):
     assert habs.import_id == second.import_id
     assert [m.login for m in habs.utilisateurs] == ["esat-seine"]
     with engine.connect() as c:
-        assert c.execute(select(func.count()).select_from(db.hab_imports)).scalar_one() == 2
+        assert c.execute(select(func.count()).select_from(tables.hab_imports)).scalar_one() == 2
 
 
 # -- SIRET check --------------------------------------------------------------------------------

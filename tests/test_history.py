@@ -11,9 +11,9 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from exchange.campaign import campaign_status
-from exchange.db import open_database
-from exchange.run import run_job
+from exchange.store.campaign import campaign_status
+from exchange.store.tables import open_database
+from exchange.app.run import run_job
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
 from tests.test_expected import read_cr

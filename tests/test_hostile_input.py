@@ -9,10 +9,10 @@ from datetime import date
 import pytest
 from lxml import etree
 
-from exchange.compte_rendu import cr_csv, cr_json, cr_schema, cr_text, cr_xml
-from exchange.judge import judge
-from exchange.reading.xml_reader import read_xml
-from exchange.safe_text import safe_text
+from exchange.core.compte_rendu.forms import cr_csv, cr_json, cr_schema, cr_text, cr_xml
+from exchange.core.judge import judge
+from exchange.core.reading.xml_reader import read_xml
+from exchange.core.safe_text import safe_text
 from schemas.catalogue import catalogue
 from schemas.declaration import CA_COLUMNS, RG_COLUMNS, parse_file_name
 from schemas.masking import mask_nirs_in
@@ -234,7 +234,7 @@ def test_check_answers_f01_for_a_non_text_encoding(tmp_path, encoding):
     import contextlib
     import io
 
-    from exchange.cli import main
+    from exchange.cli.main import main
 
     path = tmp_path / RG_XML_NAME
     path.write_bytes(RG_XML.replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode()))

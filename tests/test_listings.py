@@ -84,13 +84,13 @@ class _Terminal(io.StringIO):
 def test_files_list_on_a_terminal_shows_the_newest_and_says_how_many_more(tmp_path, monkeypatch):
     import contextlib
 
-    import exchange.cli
-    from exchange.cli import main
+    import exchange.cli.main
+    from exchange.cli.main import main
 
     seed_examples(tmp_path)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
-    monkeypatch.setattr(exchange.cli, "TERMINAL_ROWS", 3)
+    monkeypatch.setattr(exchange.cli.main, "TERMINAL_ROWS", 3)
     monkeypatch.setenv("COLUMNS", "200")
 
     def on_terminal(*args: str) -> str:
@@ -115,12 +115,12 @@ def test_files_list_on_a_terminal_shows_the_newest_and_says_how_many_more(tmp_pa
 def test_campaign_status_on_a_terminal_shows_the_first_and_says_how_many_more(tmp_path, monkeypatch):
     import contextlib
 
-    import exchange.cli
-    from exchange.cli import main
+    import exchange.cli.main
+    from exchange.cli.main import main
 
     seed_examples(tmp_path)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
-    monkeypatch.setattr(exchange.cli, "TERMINAL_ROWS", 1)
+    monkeypatch.setattr(exchange.cli.main, "TERMINAL_ROWS", 1)
     monkeypatch.setenv("COLUMNS", "200")
 
     def on_terminal(*args: str) -> str:

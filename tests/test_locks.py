@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from exchange.config import ConfigError
-from exchange.db import hab_imports, runs
-from exchange.schema import open_upgraded
-from exchange.job import run_locked
-from exchange.ledger import transaction
-from exchange.locks import LockLost, LockTimings, holding, try_lock
+from exchange.store.tables import hab_imports, runs
+from exchange.store.revision import open_upgraded
+from exchange.app.job import run_locked
+from exchange.store.ledger import transaction
+from exchange.store.fences import LockLost, LockTimings, holding, try_lock
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES, ROOT, make_config
 
@@ -23,8 +23,8 @@ FAST = LockTimings(heartbeat_seconds=0.5, timeout_seconds=3, idle_transaction_se
 
 HOLDER = r"""
 import sys, time
-from exchange.db import open_database
-from exchange.locks import try_lock
+from exchange.store.tables import open_database
+from exchange.store.fences import try_lock
 lock = try_lock(open_database(sys.argv[1]), "cycle")
 print("HELD" if lock else "BUSY", flush=True)
 time.sleep(600)

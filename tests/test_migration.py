@@ -8,8 +8,8 @@ import io
 import polars as pl
 import pytest
 
-from exchange.habilitations.commands import add_commands
-from exchange.habilitations.migration import (
+from exchange.cli.habilitations import add_commands
+from exchange.edges.habtiers import (
     ACTIONS, MigrationError, migration_report, write_migration_csv,
 )
 from tests.conftest import ROOT

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from exchange import nodes
-from exchange.schema import open_upgraded
-from exchange.locks import holding
+from exchange.store import nodes
+from exchange.store.revision import open_upgraded
+from exchange.store.fences import holding
 from tests.areas import cli, seed_examples
 
 
@@ -37,7 +37,7 @@ def test_status_shows_the_leader_and_the_standbys(tmp_path, db_url):
 def test_a_deposed_leader_cannot_beat_as_leader(tmp_path, pg_url):
     import pytest
 
-    from exchange.locks import LockLost, try_lock
+    from exchange.store.fences import LockLost, try_lock
 
     engine = open_upgraded(pg_url)
     old = try_lock(engine, "scheduler")

@@ -131,9 +131,9 @@ def test_long_stray_text_in_an_xml_is_answered_and_stops_nothing(area):
 
 def test_a_defect_while_acknowledging_quarantines_only_that_file(area, monkeypatch):
     """Whatever the defect building a compte rendu, that file is set aside and the others go on."""
-    import exchange.cycle
+    import exchange.app.cycle
 
-    real = exchange.cycle.cr_files
+    real = exchange.app.cycle.cr_files
     broken = "ESAT_81234567600017_RG_20251210_002.csv"
 
     def failing(j, day, **kwargs):  # noqa: ANN001, ANN003 - a stand-in for any defect of the compte rendu writer
@@ -141,7 +141,7 @@ def test_a_defect_while_acknowledging_quarantines_only_that_file(area, monkeypat
             raise ValueError("défaut simulé")
         return real(j, day, **kwargs)
 
-    monkeypatch.setattr(exchange.cycle, "cr_files", failing)
+    monkeypatch.setattr(exchange.app.cycle, "cr_files", failing)
     put(area, "esat-seine", broken, RG_CSV.replace(b"Martin", b"Martine"))
     code, out, err = cli(area, "run", "--as-of", AS_OF)
     assert (code, "Traceback" in out + err) == (1, False), out + err
@@ -213,8 +213,8 @@ def test_files_show_and_logs_show_escapes_not_control_characters(area):
 def test_a_retour_that_cannot_be_written_leaves_the_file_for_the_next_run(area, monkeypatch):
     """A transport failure while depositing one file's comptes rendus: that file waits (TRAITE), the
     others are acknowledged, and the next run deposits it."""
-    from exchange.transport.base import Refused
-    from exchange.transport.local import LocalTransport
+    from exchange.edges.transport.base import Refused
+    from exchange.edges.transport.local import LocalTransport
 
     real = LocalTransport.write_retour
     waiting = "ESAT_81234567600017_RG_20251210_001.csv"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.reading import read_declaration
-from exchange.reading.csv_reader import read_csv
+from exchange.core.reading import read_declaration
+from exchange.core.reading.csv_reader import read_csv
 from schemas.declaration import CA_COLUMNS, RG_COLUMNS, columns, parse_file_name
 from tests.conftest import EXAMPLES
 
@@ -274,7 +274,7 @@ LARGE_CASES = {
 @pytest.mark.parametrize("case", sorted(LARGE_CASES))
 def test_python_and_vectorised_plain_readings_agree(case, monkeypatch):
     """A plain CSV past LARGE_LINES lines is read with polars (csv_large): both readings give the same result."""
-    import exchange.reading.csv_reader as csv_reader
+    import exchange.core.reading.csv_reader as csv_reader
 
     small = read_csv(LARGE_CASES[case], "RG")
     monkeypatch.setattr(csv_reader, "LARGE_LINES", 0)
@@ -289,7 +289,7 @@ def test_python_and_vectorised_plain_readings_agree(case, monkeypatch):
 @given(st.lists(st.lists(FIELD | st.sampled_from(["", " ", "\u3000x\xa0", "\t"]), min_size=7, max_size=9),
                 min_size=1, max_size=5))
 def test_python_and_vectorised_plain_readings_agree_on_any_cells(records):
-    import exchange.reading.csv_reader as csv_reader
+    import exchange.core.reading.csv_reader as csv_reader
 
     names = ["siret_esat", "nir", "nom", "prenoms", "date_naissance", "code_caf", "type_changement", "date_effet"]
     data = "\n".join([";".join(names), *(";".join(r) for r in records)]).encode()

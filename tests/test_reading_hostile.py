@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from exchange.reading import read_declaration
-from exchange.reading.csv_reader import read_csv
-from exchange.reading.xml_reader import CHUNK_RECORDS, read_xml, stream_records
+from exchange.core.reading import read_declaration
+from exchange.core.reading.csv_reader import read_csv
+from exchange.core.reading.xml_reader import CHUNK_RECORDS, read_xml, stream_records
 from schemas.anomalies import Anomaly
 from schemas.declaration import RG_COLUMNS, parse_file_name
 from tests.conftest import EXAMPLES, ROOT
@@ -220,8 +220,8 @@ STRAY_TEXT = ("Le fichier XML n'est pas conforme au schéma de la déclaration, 
 JUDGE_PROBE = """
 import json, sys
 from datetime import date
-from exchange.judge import judge
-from exchange.reading import read_declaration
+from exchange.core.judge import judge
+from exchange.core.reading import read_declaration
 from schemas.declaration import parse_file_name
 name = "ESAT_44306184100021_RG_20251211_001.xml"
 data = open(sys.argv[1], "rb").read()

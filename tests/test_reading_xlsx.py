@@ -7,9 +7,9 @@ from datetime import date, datetime
 
 import pytest
 
-from exchange.judge import judge
-from exchange.reading.xlsx_reader import cell_text, read_xlsx
-from exchange.template import template_csv, template_xlsx
+from exchange.core.judge import judge
+from exchange.core.reading.xlsx_reader import cell_text, read_xlsx
+from exchange.core.template import template_csv, template_xlsx
 from tests.conftest import EXAMPLES
 from tests.xlsx_files import workbook
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.reading import read_declaration
-from exchange.reading.xml_reader import CHUNK_RECORDS, declaration_schema, read_xml
+from exchange.core.reading import read_declaration
+from exchange.core.reading.xml_reader import CHUNK_RECORDS, declaration_schema, read_xml
 from schemas.declaration import CA_COLUMNS, RG_COLUMNS, parse_file_name
 from tests.conftest import EXAMPLES
 
@@ -281,7 +281,7 @@ def test_dispatch_by_extension():
 
 
 def test_missing_element_and_syntax_errors_are_french():
-    from exchange.reading.xml_errors import schema_error, syntax_error
+    from exchange.core.reading.xml_errors import schema_error, syntax_error
     a = schema_error(7, 1871, "Element '{urn:esat:declaration:v1}salarie': Missing child element(s). "
                               "Expected is ( {urn:esat:declaration:v1}prenoms ).")
     assert a.message == ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 7 : il manque "

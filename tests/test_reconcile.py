@@ -6,10 +6,10 @@ from datetime import date
 import polars as pl
 import pytest
 
-from exchange.db import open_database
-from exchange.habilitations.extract import read_extract
-from exchange.habilitations.reconcile import reconcile
-from exchange.habilitations.store import Convention, Habilitations, import_extract, load_habilitations
+from exchange.store.tables import open_database
+from exchange.edges.habpps import read_extract
+from exchange.core.reconcile import reconcile
+from exchange.store.habilitations import Convention, Habilitations, import_extract, load_habilitations
 from schemas.catalogue import rule
 from tests.conftest import EXAMPLES
 

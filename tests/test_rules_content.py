@@ -6,7 +6,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from exchange.rules import check_content
+from exchange.core.rules import check_content
 from schemas.anomalies import Anomaly
 from schemas.declaration import columns
 

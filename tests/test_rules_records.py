@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.rules import RecordCheck, validate_records
+from exchange.core.rules import RecordCheck, validate_records
 from schemas.anomalies import ANOMALY_SCHEMA
 from schemas.fields import field_label
 from schemas.catalogue import rule

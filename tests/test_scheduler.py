@@ -18,9 +18,9 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, text
 
 from exchange.config import Config, ConfigError, load_config
-from exchange.db import files, open_database, runs
-from exchange.ledger import as_utc
-from exchange.locks import try_lock
+from exchange.store.tables import files, open_database, runs
+from exchange.store.ledger import as_utc
+from exchange.store.fences import try_lock
 from jobs.scheduler import open_scheduler
 from jobs.tasks import close_campaign
 from tests.areas import cli, seed_examples, write_config
@@ -34,14 +34,14 @@ EVERY_SECOND = CronTrigger(second="*")
 SCRIPT = r"""
 import sys, time
 from apscheduler.triggers.cron import CronTrigger
-import exchange.cycle, exchange.run
+import exchange.app.cycle, exchange.app.run
 from exchange.config import load_config
-from exchange.db import open_database
+from exchange.store.tables import open_database
 from exchange.logs import setup_logging
 from jobs.scheduler import serve
 
 config_path, slow_cycle, slow_file = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-collect, receive = exchange.run.collect, exchange.cycle._take
+collect, receive = exchange.app.run.collect, exchange.app.cycle._take
 
 def slow_collect(ctx):
     time.sleep(slow_cycle)
@@ -51,8 +51,8 @@ def slow_receive(ctx, entry):  # each file takes a while to come in
     time.sleep(slow_file)
     return receive(ctx, entry)
 
-exchange.run.collect, exchange.cycle._take = slow_collect, slow_receive
-exchange.cycle.BATCH_FILES = 2  # small batches, so that a stop comes between two of them
+exchange.app.run.collect, exchange.app.cycle._take = slow_collect, slow_receive
+exchange.app.cycle.BATCH_FILES = 2  # small batches, so that a stop comes between two of them
 setup_logging("json", "INFO")
 config = load_config(config_path)
 raise SystemExit(serve(config, config_path, open_database(config.database_url),
@@ -246,7 +246,7 @@ def stop_process(proc: subprocess.Popen) -> tuple[int, str]:
 
 
 def test_two_schedulers_on_one_postgresql_one_leads_and_sigterm_hands_over(tmp_path, pg_url):
-    from exchange.db import nodes
+    from exchange.store.tables import nodes
 
     config, path = configure(tmp_path, pg_url)
     with path_append(path) as f:

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Date, DateTime, create_engine, inspect, select, text
 
-import exchange.schema as schema
-from exchange.db import metadata, open_database
-from exchange.habilitations.store import import_extract
-from exchange.migrations.baseline_schema import baseline_metadata
-from exchange.run import run_job
-from exchange.schema import BASELINE, alembic_config, differences, head_revision, upgrade
+import exchange.store.revision as schema
+from exchange.store.tables import metadata, open_database
+from exchange.store.habilitations import import_extract
+from exchange.store.migrations.baseline_schema import baseline_metadata
+from exchange.app.run import run_job
+from exchange.store.revision import BASELINE, alembic_config, differences, head_revision, upgrade
 from tests.areas import cli, seed_examples, write_config
 from tests.conftest import EXAMPLES, ROOT, make_config
 from tests.services import PG_ADMIN_URL
@@ -429,7 +429,7 @@ def test_processes_upgrading_one_fresh_database_at_once(tmp_path, backend):
 
 
 def test_new_migration_helper_writes_the_next_revision_with_nothing_pending(tmp_path, monkeypatch):
-    from exchange.migrations.new import main
+    from exchange.store.migrations.new import main
 
     shipped_head = head_revision()
     copy = tmp_path / "migrations"
@@ -493,7 +493,7 @@ def test_a_file_answered_twice_before_the_upgrade_keeps_both_pairs_after_a_resen
 def test_sqlite_migration_breaking_references_is_rolled_back(tmp_path, monkeypatch):
     seed_examples(tmp_path)
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
-    engine = open_database(f"sqlite:///{tmp_path / 'exchange.db'}")
+    engine = open_database(f"sqlite:///{tmp_path / 'exchange.store.tables'}")
     data = rows(engine)
     copy = _with_second_migration(tmp_path)
     (copy / "versions" / "9990_essai.py").write_text(
@@ -522,7 +522,7 @@ def test_run_upgrades_only_once_the_cycle_running_elsewhere_has_finished(tmp_pat
     import sys
     import time
 
-    from exchange.locks import try_lock
+    from exchange.store.fences import try_lock
 
     seed_examples(tmp_path, blank_db_url, upgrade=False)
     engine = open_database(blank_db_url)

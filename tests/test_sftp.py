@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from exchange.transport.base import HostKeyError, TransportError
-from exchange.transport.factory import open_transport
-from exchange.transport.sftp import PASSPHRASE_ENV, SftpTransport, _replace
-from exchange.transport.sftp_pipeline import Pipeline
+from exchange.edges.transport.base import HostKeyError, TransportError
+from exchange.edges.transport.factory import open_transport
+from exchange.edges.transport.sftp import PASSPHRASE_ENV, SftpTransport, _replace
+from exchange.edges.transport.sftp_pipeline import Pipeline
 from tests.conftest import make_config
 from tests.sshd import keygen, known_hosts_line
 from tests.test_transport_contract import snapshot

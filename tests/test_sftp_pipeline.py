@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from paramiko.sftp import CMD_READ
 
-from exchange.transport.base import Entry, FileTooLarge, TransportError
-from exchange.transport.batch_sync import BatchSync
-from exchange.transport.sftp import SftpTransport
-from exchange.transport.sftp_pipeline import FILES_IN_FLIGHT, OPENSSH_MAX_READ, Pipeline, RemoteRefusal
+from exchange.edges.transport.base import Entry, FileTooLarge, TransportError
+from exchange.edges.transport.batch_sync import BatchSync
+from exchange.edges.transport.sftp import SftpTransport
+from exchange.edges.transport.sftp_pipeline import FILES_IN_FLIGHT, OPENSSH_MAX_READ, Pipeline, RemoteRefusal
 from tests.conftest import make_config
 
 FAR = time.time() + 3600  # every file is settled
@@ -240,7 +240,7 @@ def test_a_local_disk_error_is_that_files_result(sftp_server, tmp_path):
 
 
 def test_batch_sync_covers_written_files_and_names_a_file_it_cannot_sync(tmp_path, monkeypatch):
-    from exchange.transport import batch_sync
+    from exchange.edges.transport import batch_sync
 
     files = [tmp_path / f"f{i}" for i in range(5)]
     with BatchSync(files) as sync:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 
-from exchange.health import _depot, _depot_one_by_one
-from exchange.transport.local import LocalTransport
+from exchange.app.status import _depot, _depot_one_by_one
+from exchange.edges.transport.local import LocalTransport
 
 
 def _account(root, name, *, files=(), retour="dir", archive="dir", depot="dir"):  # noqa: ANN001, ANN202
@@ -59,7 +59,7 @@ def test_the_one_pass_listing_counts_what_list_depot_counts(tmp_path):
 def test_is_safe_name_refuses_separators_dot_dot_and_control_characters():
     import random
 
-    from exchange.transport.base import is_safe_name
+    from exchange.edges.transport.base import is_safe_name
 
     def reference(name: str) -> bool:  # the rule as first written, one character at a time
         if not name or name in (".", "..") or "/" in name or "\\" in name or ".." in name:
@@ -76,7 +76,7 @@ def test_is_safe_name_refuses_separators_dot_dot_and_control_characters():
 def test_safe_text_fast_path_never_skips_an_unsafe_character():
     import sys
 
-    from exchange.safe_text import UNSAFE_IN_LINE, UNSAFE_KEEPING_LINES, safe_text
+    from exchange.core.safe_text import UNSAFE_IN_LINE, UNSAFE_KEEPING_LINES, safe_text
 
     # every code point that str.isprintable() lets through untouched is one neither pattern would escape
     printable = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isprintable()]

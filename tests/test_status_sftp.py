@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import time
 
-from exchange.health import _depot, _depot_one_by_one
-from exchange.transport.sftp import SftpTransport
-from exchange.transport.sftp_listing import listdir_many, lstat_many
+from exchange.app.status import _depot, _depot_one_by_one
+from exchange.edges.transport.sftp import SftpTransport
+from exchange.edges.transport.sftp_listing import listdir_many, lstat_many
 from tests.conftest import make_config
 
 

@@ -10,10 +10,10 @@ from typing import Callable
 
 import pytest
 
-from exchange.transport.base import NOT_REGULAR_REASON, UNSAFE_REASON, Entry, Transport, TransportError
-from exchange.transport.factory import open_transport
-from exchange.transport.local import LocalTransport
-from exchange.transport.sftp import SftpTransport
+from exchange.edges.transport.base import NOT_REGULAR_REASON, UNSAFE_REASON, Entry, Transport, TransportError
+from exchange.edges.transport.factory import open_transport
+from exchange.edges.transport.local import LocalTransport
+from exchange.edges.transport.sftp import SftpTransport
 from tests.conftest import make_config
 
 NOW = 1_750_000_000.0  # a fixed "now": every mtime in these tests is set relative to it
@@ -226,7 +226,7 @@ def test_archive_claim_never_replaces_and_a_repeat_finds_it_done(drop):
 
 
 def test_fetch_many_copies_each_and_reports_each_failure(drop, tmp_path):
-    from exchange.transport.base import FileTooLarge
+    from exchange.edges.transport.base import FileTooLarge
 
     payloads = {f"f{i}.csv": os.urandom(300 + 70_000 * (i % 3)) for i in range(12)}
     for name, data in payloads.items():
@@ -254,7 +254,7 @@ def test_fetch_many_copies_each_and_reports_each_failure(drop, tmp_path):
 
 
 def test_fetch_stops_at_the_size_limit(drop, tmp_path):
-    from exchange.transport.base import FileTooLarge
+    from exchange.edges.transport.base import FileTooLarge
 
     drop.put("alice", "big.csv", b"x" * 5000)
     with drop.make() as t:

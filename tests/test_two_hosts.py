@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 from sqlalchemy import create_engine, select
 
-from exchange.db import emissions, files, nodes, records, runs
-from exchange.ledger import as_utc
+from exchange.store.tables import emissions, files, nodes, records, runs
+from exchange.store.ledger import as_utc
 from fixtures.bench_failover import node_config
 from tests.areas import cli, tree
 from tests.conftest import EXAMPLES
@@ -86,7 +86,7 @@ def cli_with(config: Path, *args: str) -> tuple[int, str, str]:
     import contextlib
     import io
 
-    from exchange.cli import main
+    from exchange.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from exchange.rules.typing import AMOUNT_COLUMNS, DATE_COLUMNS, HOURS_COLUMN, RATE_COLUMNS
+from exchange.core.rules.values import AMOUNT_COLUMNS, DATE_COLUMNS, HOURS_COLUMN, RATE_COLUMNS
 
 NUMBERS = frozenset((*AMOUNT_COLUMNS, *RATE_COLUMNS, HOURS_COLUMN))
 

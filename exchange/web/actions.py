@@ -15,8 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from exchange import operators, queries
-from exchange.transport.base import is_safe_name
+from exchange.store import operators, queries
+from exchange.edges.transport.base import is_safe_name
 from exchange.web.app import GESTIONNAIRE, engine_of, flash, page, redirect, render, resolve_operator
 from exchange.web.security import checked_form, peer_address
 
@@ -81,7 +81,7 @@ async def logout(request: Request) -> Response:
 # -- replay ---------------------------------------------------------------------------------------
 
 def _replayable(request: Request) -> dict:
-    from exchange.ledger import replay_refusal
+    from exchange.store.ledger import replay_refusal
 
     file_id = request.path_params["file_id"]
     with engine_of(request).connect() as conn:
@@ -102,7 +102,7 @@ def replay_confirm(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def replay(request: Request) -> Response:
-    from exchange.actions import replay_file
+    from exchange.app.replay import replay_file
 
     await checked_form(request)
     file_id = request.path_params["file_id"]
@@ -163,7 +163,7 @@ async def _save(files: list[UploadFile], folder: Path) -> list[Path]:
 @page(role=GESTIONNAIRE)
 async def habilitations_import(request: Request) -> Response:
     """Keep the uploaded extract under [storage] dir/habilitations/<time>/, then import it all-or-nothing."""
-    from exchange.habilitations.store import import_extract
+    from exchange.store.habilitations import import_extract
 
     form = await checked_form(request)
     files = _uploads(form, "extrait")
@@ -187,7 +187,7 @@ async def habilitations_import(request: Request) -> Response:
 
 @page()
 async def migration_report(request: Request) -> Response:
-    from exchange.habilitations.migration import (
+    from exchange.edges.habtiers import (
         REPORT_COLUMNS, MigrationError, migration_report as build_report, report_rows, write_migration_csv,
     )
 

@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from exchange import operators
+from exchange.store import operators
 from exchange.config import Config
 from exchange.web import formats
 from exchange.web.security import LoginLimiter, ProxyAndHeaders, csrf_token, peer_address, secret_key

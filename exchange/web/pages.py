@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from exchange import queries
+from exchange.store import queries
 from exchange.web.app import engine_of, page, render
 from exchange.web.charts import bar_chart
 
@@ -57,9 +57,9 @@ def _query_without_page(request: Request) -> str:
 
 @page()
 def dashboard(request: Request) -> Response:
-    from exchange.health import check_health
-    from exchange.ledger import utcnow
-    from exchange.transport.factory import open_transport
+    from exchange.app.status import check_health
+    from exchange.store.ledger import utcnow
+    from exchange.edges.transport.factory import open_transport
 
     config, engine = request.app.state.config, engine_of(request)
     health = check_health(engine, open_transport(config))
@@ -120,8 +120,8 @@ def files_list(request: Request) -> Response:
 def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
     """The retour/ names that may hold this reception's comptes rendus, every form (csv, xml, html):
     `<name>.CR.*` when it is the latest answered reception of its name, then every kept pair
-    (exchange.cycle.kept_stem: its first answer, then one per replay)."""
-    from exchange.cycle import kept_stem
+    (exchange.app.cycle.kept_stem: its first answer, then one per replay)."""
+    from exchange.app.cycle import kept_stem
 
     stems = [row["name"]] if latest_answered == row["id"] else []
     stems += [kept_stem(row["name"], row["id"], pair) for pair in range(max(row.get("answers") or 0, 1))]
@@ -130,8 +130,8 @@ def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
 
 def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list[dict]:
     """The compte rendu files of this reception present in retour/ (csv, xml, html)."""
-    from exchange.transport.base import TransportError
-    from exchange.transport.factory import open_transport
+    from exchange.edges.transport.base import TransportError
+    from exchange.edges.transport.factory import open_transport
 
     forms = []
     try:
@@ -148,7 +148,7 @@ def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list
 
 @page()
 def file_detail(request: Request) -> Response:
-    from exchange.ledger import replay_refusal
+    from exchange.store.ledger import replay_refusal
 
     file_id = request.path_params["file_id"]
     with engine_of(request).connect() as conn:
@@ -166,7 +166,7 @@ def file_detail(request: Request) -> Response:
 
 @page()
 def compte_rendu(request: Request) -> Response:
-    from exchange.transport.factory import open_transport
+    from exchange.edges.transport.factory import open_transport
 
     file_id, name = request.path_params["file_id"], request.path_params["name"]
     with engine_of(request).connect() as conn:
@@ -188,7 +188,7 @@ def compte_rendu(request: Request) -> Response:
 
 def campaign_year(request: Request) -> int:
     """?annee=, else the campaign in progress: year N from July N to June N+1."""
-    from exchange.paris import today_in_paris
+    from exchange.core.paris import today_in_paris
 
     today = today_in_paris()
     return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
@@ -197,8 +197,8 @@ def campaign_year(request: Request) -> int:
 def _campaign(request: Request, with_counts: bool = True) -> tuple[int, str | None, list[dict], dict[str, int]]:
     """The year, the Caf asked for, the Esats missing and (unless `with_counts` is False: the CSV export
     needs none) the accepted RG per Caf."""
-    from exchange.campaign import campaign_status
-    from exchange.paris import today_in_paris
+    from exchange.store.campaign import campaign_status
+    from exchange.core.paris import today_in_paris
 
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
@@ -212,7 +212,7 @@ def _campaign(request: Request, with_counts: bool = True) -> tuple[int, str | No
 
 @page()
 def campaign(request: Request) -> Response:
-    from exchange.campaign import deadline
+    from exchange.store.campaign import deadline
 
     year, caf, missing, accepted = _campaign(request)
     per_caf: dict[str, list[dict]] = {}
@@ -226,7 +226,7 @@ def campaign(request: Request) -> Response:
 
 @page()
 def campaign_csv(request: Request) -> Response:
-    from exchange.csv_cells import guard_text
+    from exchange.core.csv_cells import guard_text
 
     year, caf, missing, _accepted = _campaign(request, with_counts=False)
     buf = io.StringIO()

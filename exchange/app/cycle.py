@@ -1,0 +1,541 @@
+"""One cycle: resume unfinished receptions, collect every ready file, judge, acknowledge, emit."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from exchange.store import ledger
+from exchange.core.compte_rendu.forms import cr_files
+from exchange.config import Config
+from exchange.edges.durable import private_dir, private_file, sha256_file
+from exchange.core.reconcile import reconcile as reconcile_file
+from exchange.store.habilitations import Habilitations, load_habilitations
+from exchange.store.records import Accepted, record_accepted
+from exchange.logs import scrub
+from exchange.core.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
+from exchange.edges.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
+from exchange.edges.transport.batch_sync import BatchSync, raise_first
+from schemas.anomalies import ANOMALY_SCHEMA, Anomaly
+from schemas.declaration import parse_file_name
+
+log = logging.getLogger("esat_exchange")
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+# Files are received into a batch, then judged together: the record rules run once per batch.
+BATCH_FILES = 250
+BATCH_BYTES = 64 << 20
+# Never turned into a quarantine: the job itself must stop (lock lost, ledger moved under it, database down).
+STOPS = (ledger.JobAborted, SQLAlchemyError)
+
+
+@dataclass
+class CycleContext:
+    """What one cycle works with; built by the caller, nothing global."""
+
+    config: Config
+    engine: Engine
+    transport: Transport
+    as_of: date
+    run_id: int
+    job: str
+    tally: ledger.RunTally
+    use_habilitations: bool = True
+    progress: Progress | None = None
+    expected: int = 0  # files listed for this cycle: the total every stage of the progress counts towards
+    stages: dict[str, int] = field(default_factory=dict)  # files through each stage so far
+    stop: Callable[[], bool] | None = None  # asked between files: finish the current file, then stop
+    fence: ledger.Fence | None = None  # checked in every state-changing transaction (the job lock is held)
+    _habs: Habilitations | None = None
+
+    def habilitations(self) -> Habilitations:
+        """The extract in force, loaded once per cycle."""
+        if self._habs is None:
+            self._habs = load_habilitations(self.engine)
+        return self._habs
+
+
+STAGES = ("réception", "jugement", "comptes rendus")  # the cycle's stages, as the progress shows them
+
+
+def _advance(ctx: CycleContext, stage: str, files: int) -> None:
+    """`files` more went through `stage`: tell the progress (the operator's terminal), if any."""
+    ctx.stages[stage] = ctx.stages.get(stage, 0) + files
+    if ctx.progress is not None and files:
+        ctx.progress(stage, ctx.stages[stage], max(ctx.expected, ctx.stages[stage]))
+
+
+def _event(ctx: CycleContext, message: str, level: int = logging.INFO, **fields: object) -> None:
+    log.log(level, message, extra={"event": {"run_id": ctx.run_id, "job": ctx.job, **fields}})
+
+
+# -- intake: reserve, claim, copy, commit ------------------------------------------------------------
+
+def _incoming_dir(config: Config) -> Path:
+    private_dir(config.storage_dir)
+    return private_dir(config.storage_dir / ".incoming")
+
+
+def _clean_incoming(config: Config) -> None:
+    """Temporary copies left by a crash before their ledger commit: the claimed file is still in archive/."""
+    for p in _incoming_dir(config).glob("*.part"):
+        p.unlink(missing_ok=True)
+
+
+def _take(ctx: CycleContext, entries: list[Entry]) -> list[int]:
+    """Reserve a reception for each listed file (one transaction), then receive them together."""
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
+        ids = ledger.reserve_all(conn, [(e.account, e.name) for e in entries], processing_date=ctx.as_of,
+                                 run_id=ctx.run_id)
+    return _receive(ctx, [{"id": i, "account": e.account, "name": e.name} for i, e in zip(ids, entries)])
+
+
+def _claim(ctx: CycleContext, rows: list[dict]) -> list[tuple[dict, Entry]]:
+    """Move each reserved file out of depot/ into its claim (or find the claim an earlier attempt made);
+    what vanished is forgotten, what is not a regular file set aside, what is too young waits."""
+    claimed: list[tuple[dict, Entry]] = []
+    vanished: list[dict] = []
+    now = time.time()
+    for row in rows:
+        try:
+            entry = ctx.transport.claim(row["account"], row["name"], ledger.claim_name(row["id"]))
+        except HostKeyError:
+            raise
+        except TransportError as e:  # this file waits (reserved); the others go on
+            ctx.tally.errors.append(f"{row['account']}/{row['name']} : {e}")
+            _event(ctx, f"échec de transfert : {e}", logging.ERROR, account=row["account"])
+            continue
+        if entry is None:  # gone from depot/ before it was claimed: nothing was received
+            vanished.append(row)
+        elif not entry.regular:  # swapped for a link or a folder after it was listed: never read
+            _quarantine(ctx, row, TransportError("pas un fichier ordinaire (lien ou dossier) : il n'est pas lu"))
+        elif now - entry.mtime < ctx.config.source.settle_seconds:
+            ctx.tally.waiting += 1  # replaced by a newer upload since it was listed: it settles first
+        else:
+            claimed.append((row, entry))
+    if vanished:
+        with ledger.transaction(ctx.engine, ctx.fence) as conn:
+            for row in vanished:
+                ledger.forget(conn, row["id"])
+        _event(ctx, f"{len(vanished)} fichier(s) disparu(s) avant leur prise en charge", logging.WARNING)
+    return claimed
+
+
+def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
+    """RECLAME → RECU for reserved files: claim each (moved to archive/<claim>, so that a new upload of
+    that name is never taken for it), copy them (several in flight where the transport can), fsync, hash,
+    then commit them in one transaction. Returns the ids now RECU; the others wait or vanished.
+
+    Also what resumes a reservation left by a crash: the claim is found where the earlier attempt put it.
+    """
+    limit = ctx.config.limits.max_file_bytes
+    claimed = _claim(ctx, rows)
+    incoming = _incoming_dir(ctx.config)
+    copies = [(row, entry, incoming / f"{uuid.uuid4().hex}.part") for row, entry in claimed if entry.size <= limit]
+    results = ctx.transport.fetch_many([(entry, tmp) for _, entry, tmp in copies], max_bytes=limit)
+    outcome: dict[int, tuple[str | None, int, Path | None]] = {
+        row["id"]: (None, entry.size, None) for row, entry in claimed if entry.size > limit}  # F07 unread
+    for (row, entry, tmp), error in zip(copies, results):
+        if error is None:
+            private_file(tmp)
+            outcome[row["id"]] = (sha256_file(tmp), tmp.stat().st_size, tmp)
+            continue
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, FileTooLarge):  # it grew past the limit while copied: stopped there
+            outcome[row["id"]] = (None, error.size, None)
+        else:  # this file waits (claimed); the others go on
+            ctx.tally.errors.append(f"{row['account']}/{row['name']} : réception impossible vers "
+                                    f"{ctx.config.storage_dir} ({error}) : le fichier attend la prochaine exécution")
+            _event(ctx, f"réception impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
+    taken = [(row, *outcome[row["id"]]) for row, _ in claimed if row["id"] in outcome]
+    targets = {row["id"]: ctx.transport.free_archive_name(row["account"], row["name"], str(row["id"]))
+               for row, *_ in taken}
+    stored_dirs: set[Path] = set()
+    ctx.transport.sync()  # the claims are durable before the ledger says RECU
+    account_dirs = sorted({ctx.config.storage_dir / row["account"] for row, sha, *_ in taken if sha is not None})
+    for d in account_dirs:
+        private_dir(d)
+    with BatchSync([], folders=account_dirs) as names, ledger.transaction(ctx.engine, ctx.fence) as conn:
+        # every earlier reception of each content, then those of this batch as they become RECU
+        earlier = ledger.find_by_shas(conn, [(row["account"], sha) for row, sha, *_ in taken if sha is not None])
+        moves: list[tuple[int, dict]] = []
+        for row, sha, size, tmp in taken:
+            stored = None
+            duplicate = None
+            if sha is not None:
+                seen = earlier.setdefault((row["account"], sha), [])
+                duplicate = ledger.duplicate_target(sorted((e for e in seen if e["id"] != row["id"]),
+                                                           key=lambda e: e["id"]))
+                account_dir = ctx.config.storage_dir / row["account"]
+                stored_dirs.add(account_dir)
+                stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"
+                os.replace(tmp, stored)
+            fname = parse_file_name(row["name"])
+            moves.append((row["id"], dict(
+                sha256=sha, size=size, stored_path=str(stored) if stored else None, kind=fname.kind if fname else None,
+                siret=fname.siret if fname else None, archived_name=targets[row["id"]],
+                duplicate_of=int(duplicate["id"]) if duplicate else None)))
+            if sha is not None:  # what a later copy in this batch finds, as find_by_sha would now
+                seen.append({"id": row["id"], "state": ledger.RECU, "statut": None,
+                             "duplicate_of": int(duplicate["id"]) if duplicate else None})
+        ledger.received_all(conn, moves)
+        raise_first(names.make_durable([], folders=sorted(stored_dirs)))  # the new names, before the ledger says RECU
+    for row, _sha, size, _tmp in taken:
+        _event(ctx, "fichier reçu", file_id=row["id"], account=row["account"], state=ledger.RECU, size=size)
+    return [row["id"] for row, *_ in taken]
+
+
+# -- processing one ledger row from its state to the end --------------------------------------------
+
+def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
+    """The file-level checks of one received file (from its local copy)."""
+    if row["duplicate_of"] is not None:
+        with ctx.engine.connect() as conn:
+            earlier = ledger.get_file(conn, int(row["duplicate_of"]))
+        return duplicate_file(row["name"], earlier["name"], earlier["received_at"])
+    limit = ctx.config.limits.max_file_bytes
+    if row["stored_path"] is None or row["size"] > limit:  # refused from its size: never read
+        return rejected_file(row["name"], Anomaly.of("F07", "octets", detail=f"{row['size']} octets pour {limit} au plus"),
+                             parse_file_name(row["name"]))
+    data = Path(row["stored_path"]).read_bytes()
+    habs = ctx.habilitations() if ctx.use_habilitations else None
+
+    def reconcile(siret: str) -> tuple[Anomaly | None, str | None]:
+        r = reconcile_file(habs, row["account"], siret, row["processing_date"])
+        return r.anomaly, r.caf_gestionnaire
+
+    return prepare(data, row["name"], row["processing_date"], max_file_bytes=limit,
+                   max_records=ctx.config.limits.max_records, reconcile=reconcile if habs is not None else None)
+
+
+def _quarantine(ctx: CycleContext, row: dict, error: Exception) -> None:
+    """A defect on this file: set it aside, report it, go on with the others."""
+    reason = scrub(f"{error.__class__.__name__}: {error}")
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
+        ledger.quarantine(conn, row["id"], reason)
+    _event(ctx, f"fichier mis en quarantaine : {error.__class__.__name__}", logging.ERROR,
+           file_id=row["id"], account=row["account"], state=ledger.QUARANTAINE)
+    ctx.tally.errors.append(f"fichier n° {row['id']} ({row['account']}/{row['name']}) en quarantaine : {reason}")
+
+
+def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
+    """Judge received files: file-level checks one by one, record rules once per processing date."""
+    judged: dict[int, Judgement] = {}
+    prepared: dict[date, list[tuple[dict, Prepared]]] = {}
+    for row in rows:
+        try:
+            first = _prepare_row(ctx, row)
+        except STOPS:
+            raise
+        except (OSError, MemoryError) as e:
+            raise TransportError(f"fichier reçu n° {row['id']} illisible sur le disque local : {e}") from e
+        except Exception as e:  # noqa: BLE001 - a defect on one file must not stop the others
+            _quarantine(ctx, row, e)
+            continue
+        if isinstance(first, Judgement):
+            judged[row["id"]] = first
+        else:
+            prepared.setdefault(row["processing_date"], []).append((row, first))
+    for day, items in prepared.items():
+        try:
+            results = judge_records([p for _, p in items], day)
+        except STOPS:
+            raise
+        except Exception:  # noqa: BLE001 - find the file at fault: judge them one by one
+            results = []
+            for row, p in items:
+                try:
+                    results.append(judge_records([p], day)[0])
+                except STOPS:
+                    raise
+                except Exception as e:  # noqa: BLE001
+                    _quarantine(ctx, row, e)
+                    results.append(None)
+        for (row, _), j in zip(items, results):
+            if j is not None:
+                judged[row["id"]] = j
+    return judged
+
+
+def _store_many(conn, items: list[tuple[dict, Judgement]]) -> dict[int, Judgement]:  # noqa: ANN001 - a Connection
+    """Records (with their history: W05/W06), anomalies and statut of files: their TRAITE step, in the
+    caller's transaction. Returns each judgement as answered (history anomalies included, sorted)."""
+    extra = record_accepted(conn, [
+        Accepted(file_id=row["id"], kind=j.kind, typed=j.records, received_at=row["received_at"], name=row["name"],
+                 caf_gestionnaire=j.caf_gestionnaire)
+        for row, j in items if j.records is not None and j.records_accepted])
+    frames = [(row["id"], j.anomalies) for row, j in items] + list(extra.items())
+    owner = pl.Series("file_id", [file_id for file_id, f in frames for _ in range(f.height)], dtype=pl.Int64)
+    every = (pl.concat([f for _, f in frames], how="diagonal_relaxed")
+             .with_columns(owner).select("file_id", *ANOMALY_SCHEMA)
+             .sort(["file_id", "ligne", "code"], nulls_last=False, maintain_order=True))
+    ledger.store_anomalies(conn, [row["id"] for row, _ in items], every)
+    by_file = every.partition_by("file_id", as_dict=True, include_key=False)
+    empty = every.drop("file_id").clear()
+    ledger.judged_all(conn, [(row["id"], dict(
+        statut=j.statut, code=j.file_code, records_in=j.records_in, records_accepted=j.records_accepted,
+        records_rejected=j.records_rejected, kind=j.kind, siret=j.siret)) for row, j in items])
+    return {row["id"]: replace(j, anomalies=by_file.get((row["id"],), empty), records=None) for row, j in items}
+
+
+def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, Judgement]:
+    """The TRAITE step of a whole batch in one transaction; should one file's history fail (a defect), the
+    batch is stored again file by file and that file alone is set aside."""
+    try:
+        with ledger.transaction(ctx.engine, ctx.fence) as conn:
+            stored = _store_many(conn, items) if items else {}
+    except STOPS:
+        raise
+    except Exception:  # noqa: BLE001 - find the file at fault
+        stored = {}
+        for row, j in items:
+            try:
+                with ledger.transaction(ctx.engine, ctx.fence) as conn:
+                    stored.update(_store_many(conn, [(row, j)]))
+            except STOPS:
+                raise
+            except Exception as e:  # noqa: BLE001
+                _quarantine(ctx, row, e)
+    for row, _ in items:
+        j = stored.get(row["id"])
+        if j is not None:
+            row["state"] = ledger.TRAITE
+            _event(ctx, f"fichier traité : {j.statut}", file_id=row["id"], account=row["account"],
+                   state=ledger.TRAITE, statut=j.statut, code=j.file_code or "")
+    return stored
+
+
+def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
+    """The judgement of a TRAITE/ACQUITTE file, rebuilt from the ledger (for comptes rendus and screens)."""
+    frame = pl.DataFrame([{k: a[k] for k in ANOMALY_SCHEMA} for a in ledger.file_anomalies(conn, row["id"])],
+                         schema=ANOMALY_SCHEMA)
+    return Judgement(name=row["name"], kind=row["kind"], siret=row["siret"], statut=row["statut"], anomalies=frame,
+                     records_in=row["records_in"] or 0, records_rejected=row["records_rejected"] or 0,
+                     file_code=row["code"])
+
+
+def kept_stem(name: str, file_id: int, pair: int) -> str:
+    """Where the `pair`-th compte rendu pair (0: the first answer, then one per replay) of reception
+    `file_id` is kept once it no longer describes the latest reception of its name."""
+    return f"{name}.{file_id}" + (f"-rejeu{pair}" if pair else "")
+
+
+def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None) -> Judgement:
+    """Write the three comptes rendus of one file, keeping the pair they replace (ACQUITTE is the caller's).
+
+    `<name>.CR.*` describes the latest answered reception of that name. Before it is replaced, its pair is
+    renamed to its kept name, never over an existing file: a run resumed after a crash here finds the
+    kept pair in place and only writes its own pair again. A file that has a later answered namesake
+    writes its pair straight under its kept name. `owner`: ledger.latest_answered of that name.
+    """
+    name, account, file_id = row["name"], row["account"], row["id"]
+    if j is None:  # resumed after a crash: the judgement is the stored one
+        with ctx.engine.connect() as conn:
+            j = stored_judgement(conn, row)
+    pair = row["answers"] or 0
+    if owner is not None and owner["id"] > file_id:
+        stem = kept_stem(name, file_id, pair)
+    else:
+        stem = name
+        if owner is not None:
+            kept = kept_stem(name, owner["id"], owner["answers"] - 1)
+            for ext in ("CR.csv", "CR.xml", "CR.html"):
+                ctx.transport.rename_retour(account, f"{name}.{ext}", f"{kept}.{ext}")
+    replayed_at = datetime.now(timezone.utc) if pair else None  # a replay's compte rendu says so and when
+    for ext, data in cr_files(j, row["processing_date"], replayed_at=replayed_at).items():
+        ctx.transport.write_retour(account, f"{stem}.{ext}", data)
+    return j
+
+
+def _archive(ctx: CycleContext, rows: list[dict]) -> None:
+    """RECU → ARCHIVE for a batch: each claim takes its archive name (a repeated move finds it done),
+    then one transaction records them all."""
+    moved = []
+    for row in rows:
+        try:
+            found = ctx.transport.archive_claim(row["account"], ledger.claim_name(row["id"]), row["archived_name"])
+        except TransportError as e:
+            _file_failed(ctx, row, "archivage", e)
+            continue
+        if found:
+            moved.append(row)
+        else:  # neither the claim nor its archive name: someone removed it from archive/
+            _file_failed(ctx, row, "archivage", MissingFromArchive(
+                f"ni {ledger.claim_name(row['id'])} ni {row['archived_name']} dans archive/"))
+    if not moved:
+        return
+    ctx.transport.sync()
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
+        ledger.archived(conn, [row["id"] for row in moved])
+    for row in moved:
+        row["state"] = ledger.ARCHIVE
+        _event(ctx, "fichier archivé", file_id=row["id"], account=row["account"], state=ledger.ARCHIVE)
+
+
+def _file_failed(ctx: CycleContext, row: dict, step: str, error: TransportError) -> None:
+    """A drop-area refusal on one file: it waits in its state for the next run; a dead source stops the run."""
+    if error.transient or isinstance(error, HostKeyError):
+        raise error
+    ctx.tally.errors.append(f"fichier n° {row['id']} ({row['account']}/{row['name']}) : {step} impossible : {error}"
+                            " (reprise à la prochaine exécution)")
+    _event(ctx, f"{step} impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
+
+
+def _answer(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None) -> Judgement | None:
+    """The comptes rendus of one TRAITE file; None when it waits (drop area refused) or was set aside."""
+    try:
+        return _acknowledge(ctx, row, j, owner)
+    except STOPS:
+        raise
+    except TransportError as e:
+        _file_failed(ctx, row, "dépôt des comptes rendus", e)
+    except OSError as e:
+        raise TransportError(f"écriture des comptes rendus de {row['account']}/{row['name']} impossible "
+                             f"dans la zone de dépôt : {e}") from e
+    except Exception as e:  # noqa: BLE001 - a defect answering one file must not block every later run
+        _quarantine(ctx, row, e)
+    return None
+
+
+def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -> None:
+    """TRAITE → ACQUITTE for a batch: comptes rendus file by file, then one transaction per group of
+    distinct names (a name answered twice in one batch is committed in between: the second answer must
+    see the first as the one it replaces); then each file counts in the run's tally."""
+    answered: list[tuple[dict, Judgement]] = []
+    names: set[tuple[str, str]] = set()
+    todo = [row for row in rows if row["state"] == ledger.TRAITE]
+    if not todo:
+        return
+    with ctx.engine.connect() as conn:
+        owners = ledger.latest_answered_all(conn, [(row["account"], row["name"]) for row in todo])
+
+    def commit() -> None:
+        ctx.transport.sync()  # the comptes rendus are durable before the ledger says ACQUITTE
+        with ledger.transaction(ctx.engine, ctx.fence) as conn:
+            ledger.acknowledged(conn, [row["id"] for row, _ in answered])
+        for row, j in answered:
+            key = (row["account"], row["name"])
+            if key not in owners or row["id"] >= owners[key]["id"]:  # the latest answered of its name now
+                owners[key] = {"id": row["id"], "answers": (row["answers"] or 0) + 1}
+            _event(ctx, "comptes rendus déposés", file_id=row["id"], account=row["account"], state=ledger.ACQUITTE)
+            ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected,
+                          j.anomalies["code"].to_list())
+        _advance(ctx, "comptes rendus", len(answered))
+        answered.clear()
+        names.clear()
+
+    for row in todo:
+        if (row["account"], row["name"]) in names:
+            commit()
+        j = _answer(ctx, row, judged.get(row["id"]), owners.get((row["account"], row["name"])))
+        if j is not None:
+            answered.append((row, j))
+            names.add((row["account"], row["name"]))
+    if answered:
+        commit()
+
+
+def process(ctx: CycleContext, file_ids: list[int]) -> None:
+    """Take received files from their states to ACQUITTE, one step for the whole batch at a time, each step
+    committed in one transaction: archive, judge (record rules in one pass), store, answer."""
+    with ctx.engine.connect() as conn:
+        rows = ledger.get_files(conn, sorted(set(file_ids)))
+    _archive(ctx, [row for row in rows if row["state"] == ledger.RECU])
+    waiting = [row for row in rows if row["state"] == ledger.ARCHIVE]
+    judged = _judge_rows(ctx, waiting)
+    stored = _store(ctx, [(row, judged[row["id"]]) for row in waiting if row["id"] in judged])
+    _advance(ctx, "jugement", len(stored))
+    _finish(ctx, rows, stored)
+
+
+# -- the cycle --------------------------------------------------------------------------------------
+
+def _resume(ctx: CycleContext) -> None:
+    """Take every reception a crash (or a failed step) left unfinished to its end, oldest first."""
+    with ctx.engine.connect() as conn:
+        pending = ledger.unfinished_files(conn)
+    ctx.expected += len(pending)
+    ids = [int(row["id"]) for row in pending if row["state"] != ledger.RECLAME]
+    ids += _receive(ctx, [row for row in pending if row["state"] == ledger.RECLAME])
+    if ids:
+        process(ctx, ids)
+
+
+def _batches(entries: list[Entry], limit: int) -> list[list[Entry]]:
+    """Listed files in batches of at most BATCH_FILES files or BATCH_BYTES bytes (by listed size)."""
+    batches: list[list[Entry]] = [[]]
+    size = 0
+    for entry in entries:
+        if batches[-1] and (len(batches[-1]) >= BATCH_FILES or size >= BATCH_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += min(entry.size, limit)
+    return [b for b in batches if b]
+
+
+def collect(ctx: CycleContext) -> None:
+    """Resume what a crash left, then collect every ready file of every account, batch by batch."""
+    _clean_incoming(ctx.config)
+    _resume(ctx)
+    now = time.time()
+    ready: list[Entry] = []
+    for account in ctx.transport.accounts():
+        try:
+            listing = ctx.transport.list_depot(account, now, ctx.config.source.settle_seconds)
+        except HostKeyError:
+            raise
+        except TransportError as e:
+            ctx.tally.errors.append(f"compte {account} : {e}")
+            _event(ctx, f"compte illisible : {e}", logging.ERROR, account=account)
+            continue
+        ctx.tally.waiting += len(listing.waiting)
+        for entry, reason in listing.refused:
+            ctx.tally.refused_names.append(f"{account}/{entry.name!r} : {reason}")
+            _event(ctx, f"nom refusé : {reason}", logging.WARNING, account=account)
+        ready += listing.ready
+    ctx.expected += len(ready)
+    for batch in _batches(ready, ctx.config.limits.max_file_bytes):
+        if ctx.stop is not None and ctx.stop():
+            _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)
+            return
+        taken = _take(ctx, batch)
+        _advance(ctx, "réception", len(taken))
+        process(ctx, taken)
+
+
+class MissingFromArchive(TransportError):
+    """A claimed file is no longer in archive/ (removed by hand): the operator must look."""
+
+    transient = False
+
+
+class ReplayRefused(ValueError):
+    """A replay the spec does not allow (the French reason is the message)."""
+
+
+def replay(ctx: CycleContext, file_id: int) -> dict:
+    """Process a kept file again, as if just received, judged at its original processing date
+    (habilitations.md: only a file rejected whole for an H code or F06, or in QUARANTAINE)."""
+    with ctx.engine.connect() as conn:
+        row = ledger.get_file(conn, file_id)
+    if row is None:
+        raise KeyError(file_id)
+    reason = ledger.replay_refusal(row)
+    if reason is None and row["stored_path"] is None:
+        reason = f"le fichier n° {file_id} n'a pas de copie locale (il n'a jamais été lu) : il ne peut pas être rejoué"
+    if reason is not None:
+        raise ReplayRefused(reason)
+    with ledger.transaction(ctx.engine, ctx.fence) as conn:
+        ledger.reset_for_replay(conn, row, ctx.run_id)
+    process(ctx, [file_id])
+    with ctx.engine.connect() as conn:
+        return ledger.get_file(conn, file_id)

@@ -1,0 +1,45 @@
+"""The `run` job and its variants (collect, nightly, replay): a cycle, then the emission, through the job wrapper."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Callable
+
+from sqlalchemy.engine import Engine
+
+from exchange.store import ledger
+from exchange.config import Config
+from exchange.app.cycle import CycleContext, Progress, collect, replay
+from exchange.app.job import JobContext, RunOutcome, jobs_of, run_locked
+from exchange.core.paris import today_in_paris
+from exchange.edges.transport.factory import open_transport
+
+CYCLE_LOCK = "cycle"  # every job that touches received files shares one lock
+CYCLE_JOBS = jobs_of(CYCLE_LOCK)
+
+
+def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | None = None, emit: bool = True,
+            use_habilitations: bool = True, progress: Progress | None = None,
+            replay_file: int | None = None, stop: Callable[[], bool] | None = None,
+            fence: ledger.Fence | None = None) -> RunOutcome:
+    """One cycle under the cycle lock, recorded in `runs`; `fence` is an extra fence (the scheduler's leadership)."""
+    as_of = as_of or today_in_paris()
+
+    def cycle(job_ctx: JobContext) -> str | None:
+        with open_transport(config) as transport:
+            ctx = CycleContext(config=config, engine=engine, transport=transport, as_of=as_of, run_id=job_ctx.run_id,
+                               job=job, tally=job_ctx.tally, use_habilitations=use_habilitations, progress=progress,
+                               stop=job_ctx.stop, fence=job_ctx.fence)
+            if replay_file is not None:
+                replay(ctx, replay_file)
+            else:
+                collect(ctx)
+        if emit and not job_ctx.stop():
+            from exchange.app.emission import emit_pending
+
+            job_ctx.tally.outputs.extend(emit_pending(config, engine, job_ctx.run_id, job_ctx.fence, progress))
+        return None
+
+    return run_locked(config, engine, job, cycle, as_of=as_of, stop=stop, outer_fence=fence)
+
+
+__all__ = ["run_job", "RunOutcome", "today_in_paris", "CYCLE_LOCK", "CYCLE_JOBS"]

@@ -1,0 +1,524 @@
+"""The `esat-exchange` command line (cli.md): argument parsing and French output; the work is elsewhere."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+from exchange.config import Config, ConfigError, load_config
+from exchange.cli.listing import human_cell, json_default
+from exchange.core.vocabulary import ETATS, RUN_STATUSES, STATUTS  # the values the listings accept
+from exchange.core.vocabulary import JOBS as RUN_JOBS
+
+FORMATS = ("text", "csv", "json")
+
+
+def _as_of(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"date attendue au format AAAA-MM-JJ, pas {value!r}") from None
+
+
+def _engine(config: Config):  # noqa: ANN202
+    """The database, refused (SchemaError, exit 1 in main) unless at this program's revision."""
+    from exchange.store.revision import open_current
+
+    return open_current(config.database_url)
+
+
+# -- run / check ------------------------------------------------------------------------------------
+
+def _progress_bar():  # noqa: ANN202
+    """A rich progress callback on a terminal; None (quiet) otherwise."""
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:  # réception, jugement, comptes rendus, émission
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage.capitalize(), total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+SUMMARY_ITEMS = 10  # names listed in a run's summary, so that it stays on one screen
+
+
+def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.app.run.RunOutcome
+    t = outcome.tally
+    if outcome.status == "IGNORE":
+        return f"Exécution n° {outcome.run_id} ignorée : {outcome.error}.\n"
+    lines = [f"Exécution n° {outcome.run_id} : {'terminée' if outcome.status == 'OK' else 'en échec'}."]
+    lines.append(f"Fichiers traités : {t.files_seen} — " + ", ".join(
+        f"{n} {s}" for s, n in sorted(t.by_statut.items())) if t.files_seen else "Fichiers traités : 0")
+    if t.files_seen:
+        from schemas.fields import plural
+
+        lines.append(f"Enregistrements : {plural(t.records_in, 'reçu', 'reçus')}, "
+                     f"{plural(t.records_accepted, 'accepté', 'acceptés')}, "
+                     f"{plural(t.records_rejected, 'rejeté', 'rejetés')}.")
+    if t.anomaly_counts:
+        lines.append("Anomalies par code : " + ", ".join(f"{c} × {n}" for c, n in sorted(t.anomaly_counts.items())))
+    if t.waiting:
+        lines.append(f"Fichiers en attente (dépôt en cours ou trop récent) : {t.waiting}")
+    for refused in t.refused_names[:SUMMARY_ITEMS]:
+        lines.append(f"Nom refusé : {refused}")
+    if len(t.refused_names) > SUMMARY_ITEMS:
+        lines.append(f"  … et {len(t.refused_names) - SUMMARY_ITEMS} autre(s) nom(s) refusé(s) (voir les journaux)")
+    if t.files_seen:
+        where = config.drop_root if config.source.kind == "local" else f"{config.source.host}:{config.source.root}"
+        lines.append(f"Comptes rendus : dans <compte>/retour/ de la zone de dépôt ({where}).")
+    if t.outputs:
+        lines.append(f"Fichiers pour les Caf ({config.output_dir}) :")
+        lines += [f"  {o}" for o in t.outputs[:SUMMARY_ITEMS]]
+        if len(t.outputs) > SUMMARY_ITEMS:
+            lines.append(f"  … et {len(t.outputs) - SUMMARY_ITEMS} autre(s) : esat-exchange runs show {outcome.run_id}")
+    if outcome.error:
+        lines.append(f"Erreur : {outcome.error}")
+    from exchange.core.safe_text import safe_text
+
+    return "\n".join(safe_text(line) for line in lines) + "\n"
+
+
+INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    """One cycle; Ctrl-C (SIGINT) or SIGTERM stops it as the scheduler does: the batch in hand is
+    finished and the run closed, then one French line and exit 130. A second Ctrl-C stops at once."""
+    import signal
+    import threading
+
+    from exchange.app.job import open_at_head
+    from exchange.app.run import run_job
+
+    engine = open_at_head(config)  # `run` brings the database to head itself, under the cycle lock
+    stop = threading.Event()
+
+    def request_stop(signum, frame) -> None:  # noqa: ANN001
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        bar, update = _progress_bar()
+        if bar:
+            with bar:
+                outcome = run_job(config, engine, job="run", as_of=args.as_of, progress=update, stop=stop.is_set)
+        else:
+            outcome = run_job(config, engine, job="run", as_of=args.as_of, stop=stop.is_set)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    sys.stdout.write(run_summary(outcome, config))
+    if stop.is_set():
+        print(f"Arrêt demandé : le lot en cours a été terminé et l'exécution n° {outcome.run_id} close ; "
+              "les fichiers restants partiront au prochain cycle.", file=sys.stderr)
+        return INTERRUPTED
+    return outcome.exit_code
+
+
+def cmd_check(args: argparse.Namespace, config: Config) -> int:
+    from exchange.core.compte_rendu.forms import cr_csv, cr_html, cr_json, cr_text
+    from exchange.core.judge import judge
+    from exchange.core.paris import today_in_paris
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        print(f"Fichier illisible : {path} ({e.strerror})", file=sys.stderr)
+        return 2
+    as_of = args.as_of or today_in_paris()
+    j = judge(data, path.name, as_of, max_file_bytes=config.limits.max_file_bytes,
+              max_records=config.limits.max_records)
+    if args.format == "csv":
+        sys.stdout.write(cr_csv(j, as_of, bom=False).decode("utf-8"))
+    elif args.format == "json":
+        sys.stdout.write(cr_json(j, as_of) + "\n")
+    elif args.format == "html":
+        sys.stdout.write(cr_html(j, as_of).decode("utf-8"))
+    else:
+        sys.stdout.write(cr_text(j, as_of))
+    return 0 if j.statut == "ACCEPTE" else 1
+
+
+# -- files / runs -------------------------------------------------------------------------------------
+
+FILE_COLUMNS = ("id", "fichier", "compte", "siret", "type", "date_reception", "etat", "statut", "code",
+                "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes")
+FILE_LABELS = {"id": "N°", "fichier": "Fichier", "compte": "Compte", "siret": "SIRET", "type": "Type",
+               "date_reception": "Reçu le", "etat": "État", "statut": "Statut", "code": "Code",
+               "enregistrements_recus": "Reçus", "enregistrements_acceptes": "Acceptés",
+               "enregistrements_rejetes": "Rejetés"}
+
+
+TERMINAL_ROWS = 50  # rows a listing shows on a terminal without --limit (a national ledger holds ~14,000 files)
+
+
+def _capped_on_terminal(args: argparse.Namespace) -> bool:
+    """No --limit, text, on a terminal: the listing shows its first TERMINAL_ROWS rows and how many more."""
+    return args.limit is None and args.format == "text" and sys.stdout.isatty()
+
+
+def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
+    from exchange.store import queries
+
+    filters = queries.FileFilters(statut=args.status, etat=args.etat, siret=args.siret, compte=args.compte,
+                                  run_id=args.run)
+    on_terminal = _capped_on_terminal(args)
+    limit = TERMINAL_ROWS if on_terminal else args.limit
+    more = 0
+    with _engine(config).connect() as conn:
+        rows = queries.list_files(conn, filters, limit=limit or None)
+        if on_terminal and len(rows) == limit:
+            more = queries.count_files(conn, filters) - limit
+    sys.stdout.write(render_rows(rows, FILE_COLUMNS, args.format, FILE_LABELS, "Fichiers reçus",
+                                 "Aucun fichier reçu."))
+    if more > 0:
+        print(f"… et {more} autre(s) fichier(s), plus ancien(s) : --limit N pour en afficher N, --limit 0 pour tous.")
+    return 0
+
+
+def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
+    from exchange.store import queries
+
+    with _engine(config).connect() as conn:
+        row = queries.file_row(conn, args.file_id)
+        if row is None:
+            print(f"Fichier n° {args.file_id} inconnu.", file=sys.stderr)
+            return 1
+        anomalies = queries.file_anomalies(conn, args.file_id)
+    view = queries.file_view(row)
+    if args.format == "json":
+        from exchange.core.safe_text import safe_value
+
+        anomalies = [{k: safe_value(v) for k, v in a.items()} for a in anomalies]
+        sys.stdout.write(json.dumps({**{k: safe_value(v) for k, v in view.items()}, "anomalies": anomalies}, ensure_ascii=False, indent=2, default=json_default) + "\n")
+        return 0
+    if args.format == "csv":
+        sys.stdout.write(render_rows(anomalies, ("ligne", "nir_masque", "code", "gravite", "champ", "message"), "csv"))
+        return 0
+    out = [f"Fichier n° {view['id']} : {view['fichier']}"]
+    for key in ("compte", "siret", "type", "date_reception", "date_traitement", "etat", "statut", "code",
+                "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes", "archive",
+                "doublon_de", "rejeux", "erreur"):
+        if key == "erreur" and not view[key]:
+            continue
+        label = FILE_LABELS.get(key, key.replace("_", " ").capitalize())
+        out.append(f"  {label} : {human_cell(view[key])}")
+    out.append("")
+    sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.write(render_rows(anomalies, ("ligne", "nir_masque", "code", "gravite", "champ", "message"), "text",
+                                 {"ligne": "Ligne", "nir_masque": "NIR", "code": "Code", "gravite": "Gravité",
+                                  "champ": "Champ", "message": "Message"}, "Anomalies", "Aucune anomalie."))
+    return 0
+
+
+def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
+    from exchange.app.replay import replay_file
+
+    result = replay_file(config, _engine(config), args.file_id)
+    if result.outcome is None or result.outcome.status == "IGNORE":
+        print(result.message, file=sys.stderr)
+        return 1
+    print(result.message)
+    sys.stdout.write(run_summary(result.outcome, config))
+    return result.outcome.exit_code
+
+
+RUN_COLUMNS = ("id", "job", "debut", "fin", "statut", "fichiers", "fichiers_acceptes", "fichiers_partiels",
+               "fichiers_rejetes", "fichiers_doublons", "enregistrements_recus", "enregistrements_acceptes",
+               "enregistrements_rejetes", "erreur")
+RUN_LABELS = {"id": "N°", "job": "Tâche", "debut": "Début", "fin": "Fin", "statut": "Statut",
+              "fichiers": "Fichiers", "fichiers_acceptes": "Acceptés", "fichiers_partiels": "Partiels",
+              "fichiers_rejetes": "Rejetés", "fichiers_doublons": "Doublons", "enregistrements_recus": "Enr. reçus",
+              "enregistrements_acceptes": "Enr. acceptés", "enregistrements_rejetes": "Enr. rejetés",
+              "erreur": "Erreur"}
+
+
+def cmd_runs_list(args: argparse.Namespace, config: Config) -> int:
+    from exchange.store import queries
+
+    filters = queries.RunFilters(job=args.job, statut=args.status)
+    with _engine(config).connect() as conn:
+        rows = queries.list_runs(conn, filters, limit=args.limit)
+    sys.stdout.write(render_rows(rows, RUN_COLUMNS, args.format, RUN_LABELS, "Exécutions", "Aucune exécution."))
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
+    from exchange.store import queries
+
+    with _engine(config).connect() as conn:
+        view = queries.get_run(conn, args.run_id)
+    if view is None:
+        print(f"Exécution n° {args.run_id} inconnue.", file=sys.stderr)
+        return 1
+    if args.format in ("json", "csv"):
+        if args.format == "json":
+            sys.stdout.write(json.dumps(view, ensure_ascii=False, indent=2, default=json_default) + "\n")
+        else:
+            sys.stdout.write(render_rows([view], RUN_COLUMNS, "csv"))
+        return 0
+    out = [f"Exécution n° {view['id']} ({view['job']}) : {view['statut']}"]
+    for key in RUN_COLUMNS[2:]:
+        if key != "statut":
+            out.append(f"  {RUN_LABELS[key]} : {human_cell(view[key])}")
+    out.append(f"  Date de traitement : {human_cell(view['date_traitement'])}")
+    out.append("  Anomalies par code : " + (", ".join(f"{c} × {n}" for c, n in view["anomalies_par_code"].items())
+                                            or "aucune"))
+    out.append("  Fichiers émis pour les Caf : " + (", ".join(view["fichiers_emis"]) or "aucun"))
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def render_rows(rows, columns, fmt, labels=None, title=None, empty="Aucune ligne.") -> str:  # noqa: ANN001
+    from exchange.cli.listing import render
+
+    return render(rows, columns, fmt, labels=labels, title=title if fmt == "text" else None, empty=empty)
+
+
+# -- campaign ---------------------------------------------------------------------------------------
+
+def cmd_campaign_close(args: argparse.Namespace, config: Config) -> int:
+    from jobs.tasks import close_campaign
+
+    outcome = close_campaign(config, _engine(config), args.year)
+    if outcome.status == "IGNORE":
+        print(f"Clôture de campagne {args.year} non effectuée (exécution n° {outcome.run_id}) : {outcome.error}. "
+              "Relancez la commande plus tard.", file=sys.stderr)
+        return 1
+    if outcome.status != "OK":
+        print(f"Clôture de campagne {args.year} en échec (exécution n° {outcome.run_id}) : {outcome.error}",
+              file=sys.stderr)
+        return 1
+    written = outcome.tally.outputs
+    if written:
+        print(f"Fichiers de campagne {args.year} écrits ({config.output_dir}) :")
+        for w in written:
+            print(f"  {w}")
+    else:
+        print(f"Aucun enregistrement RG accepté pour {args.year} : aucun fichier de campagne écrit.")
+    return 0
+
+
+def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
+    from exchange.store.campaign import campaign_status
+    from exchange.core.paris import today_in_paris
+
+    rows = campaign_status(_engine(config), args.year, today_in_paris(), caf=args.caf)
+    limit = TERMINAL_ROWS if _capped_on_terminal(args) else args.limit
+    shown = rows[:limit] if limit else rows
+    sys.stdout.write(render_rows(
+        shown, ("siret", "raison_sociale", "caf_gestionnaire", "jours_restants"), args.format,
+        {"siret": "SIRET", "raison_sociale": "Raison sociale", "caf_gestionnaire": "Caf gestionnaire",
+         "jours_restants": "Jours avant le 15 janvier"},
+        f"Esats sans déclaration RG acceptée pour {args.year}", "Tous les Esats ouverts ont déclaré."))
+    if len(rows) > len(shown) and args.format == "text":
+        print(f"… et {len(rows) - len(shown)} autre(s) Esat(s) : --limit N pour en afficher N, --limit 0 pour tous "
+              "(ou --caf CODE, --format csv).")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from exchange.cli.parser import FrenchParser
+
+    p = FrenchParser(prog="esat-exchange", description="Échanges de fichiers du service Esat de la Caf.",
+                     epilog="exemple : esat-exchange --config /etc/esat-exchange/esat-exchange.toml status")
+    p.add_argument("--version", action=_VersionAction, help="afficher la version et quitter")
+    p.add_argument("--config", type=Path, help="fichier de configuration TOML (défaut : ./esat-exchange.toml)")
+    p.add_argument("--log-format", choices=("human", "json"), default="human", help="format des journaux")
+    p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMANDE")
+
+    run = sub.add_parser("run", help="un cycle complet : collecte, validation, rapprochement, comptes rendus, émission")
+    run.add_argument("--as-of", type=_as_of, help="date de traitement AAAA-MM-JJ (défaut : aujourd'hui, Europe/Paris)")
+    run.set_defaults(handler=cmd_run)
+
+    check = sub.add_parser("check", help="valider un fichier comme le ferait run, sans habilitations ni effet")
+    check.add_argument("file", metavar="FICHIER")
+    check.add_argument("--as-of", type=_as_of)
+    check.add_argument("--format", choices=(*FORMATS, "html"), default="text",
+                       help="text (défaut), csv, json, ou html (le compte rendu lisible, à ouvrir dans un navigateur)")
+    check.set_defaults(handler=cmd_check)
+
+    files = sub.add_parser("files", help="fichiers reçus").add_subparsers(dest="files_command", required=True)
+    fl = files.add_parser("list", help="lister les fichiers reçus", description="Liste les fichiers reçus, "
+                          "les plus récents d'abord.", epilog="exemple : esat-exchange files list --etat QUARANTAINE")
+    fl.add_argument("--status", type=str.upper, choices=STATUTS, metavar="STATUT",
+                    help="ACCEPTE, PARTIEL, REJETE ou DOUBLON")
+    fl.add_argument("--etat", type=str.upper, choices=ETATS, metavar="ETAT",
+                    help="RECU, ARCHIVE, TRAITE, ACQUITTE ou QUARANTAINE")
+    fl.add_argument("--siret")
+    fl.add_argument("--compte", help="compte de dépôt (login SFTP)")
+    fl.add_argument("--run", type=int, metavar="ID", help="fichiers reçus par l'exécution ID")
+    fl.add_argument("--limit", type=int, default=None, metavar="N",
+                    help=f"nombre de fichiers, les plus récents (défaut : {TERMINAL_ROWS} sur un terminal, "
+                         "tous sinon ; 0 : tous)")
+    fl.add_argument("--format", choices=FORMATS, default="text")
+    fl.set_defaults(handler=cmd_files_list)
+    fs = files.add_parser("show", help="un fichier et ses anomalies (NIR masqués)")
+    fs.add_argument("file_id", type=int, metavar="ID")
+    fs.add_argument("--format", choices=FORMATS, default="text")
+    fs.set_defaults(handler=cmd_files_show)
+    fr = files.add_parser("replay", help="retraiter un fichier reçu (après correction des habilitations)")
+    fr.add_argument("file_id", type=int, metavar="ID")
+    fr.set_defaults(handler=cmd_files_replay)
+
+    runs = sub.add_parser("runs", help="exécutions des tâches").add_subparsers(dest="runs_command", required=True)
+    rl = runs.add_parser("list", help="lister les exécutions", epilog="exemple : esat-exchange runs list --status ECHEC")
+    rl.add_argument("--job", choices=RUN_JOBS, metavar="TACHE", help="run, collect, nightly, campaign ou replay")
+    rl.add_argument("--status", type=str.upper, choices=RUN_STATUSES, metavar="STATUT",
+                    help="EN_COURS, OK, ECHEC ou IGNORE")
+    rl.add_argument("--limit", type=int, default=20)
+    rl.add_argument("--format", choices=FORMATS, default="text")
+    rl.set_defaults(handler=cmd_runs_list)
+    rs = runs.add_parser("show", help="une exécution")
+    rs.add_argument("run_id", type=int, metavar="ID")
+    rs.add_argument("--format", choices=FORMATS, default="text")
+    rs.set_defaults(handler=cmd_runs_show)
+
+    camp = sub.add_parser("campaign", help="campagne annuelle RG").add_subparsers(dest="campaign_command", required=True)
+    cc = camp.add_parser("close", help="écrire les fichiers de campagne de l'année N pour chaque Caf")
+    cc.add_argument("--year", type=int, required=True)
+    cc.set_defaults(handler=cmd_campaign_close)
+    cs = camp.add_parser("status", help="Esats ouverts sans RG accepté pour l'année N")
+    cs.add_argument("--year", type=int, required=True)
+    cs.add_argument("--caf", metavar="CODE", help="seulement les Esats de cette Caf gestionnaire (ex. 75)")
+    cs.add_argument("--limit", type=int, default=None, metavar="N",
+                    help=f"nombre d'Esats (défaut : {TERMINAL_ROWS} sur un terminal, tous sinon ; 0 : tous)")
+    cs.add_argument("--format", choices=FORMATS, default="text")
+    cs.set_defaults(handler=cmd_campaign_status)
+
+    for module in ("exchange.cli.habilitations", "exchange.cli.template", "exchange.cli.scheduler",
+                   "exchange.cli.db", "exchange.cli.web"):
+        _add_module_commands(sub, module)
+    from exchange.cli.parser import add_examples
+
+    add_examples(p, EXAMPLES)
+    return p
+
+
+EXAMPLES = {
+    "run": "esat-exchange run --as-of 2025-12-15",
+    "check": "esat-exchange check ESAT_81234567600017_RG_20251210_001.csv --format html > compte-rendu.html",
+    "template": "esat-exchange template rg --format xlsx --out ESAT_81234567600017_RG_20261210_001.xlsx",
+    "files": "esat-exchange files list --status REJETE",
+    "files list": "esat-exchange files list --etat QUARANTAINE --siret 81234567600017",
+    "files show": "esat-exchange files show 4711 --format json",
+    "files replay": "esat-exchange files replay 4711",
+    "runs": "esat-exchange runs list --status ECHEC",
+    "runs list": "esat-exchange runs list --job nightly --limit 7",
+    "runs show": "esat-exchange runs show 812",
+    "campaign": "esat-exchange campaign status --year 2025",
+    "campaign close": "esat-exchange campaign close --year 2025",
+    "campaign status": "esat-exchange campaign status --year 2025 --caf 75 --format csv",
+    "habilitations": "esat-exchange habilitations import extrait-habpps.xlsx",
+    "habilitations import": "esat-exchange habilitations import /srv/habpps/2025-12-01/",
+    "migration": "esat-exchange migration report habtiers.xlsx --out rapport.csv",
+    "migration report": "esat-exchange migration report habtiers.xlsx --out rapport.csv",
+    "scheduler": "esat-exchange --log-format json --log-level INFO scheduler",
+    "status": "esat-exchange status --format json",
+    "db": "esat-exchange db upgrade",
+    "db upgrade": "esat-exchange --config /etc/esat-exchange/esat-exchange.toml db upgrade",
+    "db status": "esat-exchange db status",
+    "web": "esat-exchange --config /etc/esat-exchange/esat-exchange.toml web",
+    "operators": "esat-exchange operators add mdupont --role lecteur",
+    "operators add": "esat-exchange operators add mdupont --role gestionnaire",
+}
+
+
+class _VersionAction(argparse._VersionAction):  # noqa: SLF001 - argparse's own action, its text asked only when used
+    """`--version`: the installed version, read (importlib.metadata) only when the option is given."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        self.version = f"esat-exchange {_version()}"
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("esat-exchange")
+    except PackageNotFoundError:
+        return "inconnue"
+
+
+def _add_module_commands(sub: argparse._SubParsersAction, module: str) -> None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            return
+        raise
+    add: Callable[[argparse._SubParsersAction], None] = mod.add_commands
+    add(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from exchange.logs import setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_format, args.log_level)
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(f"Erreur de configuration : {e}", file=sys.stderr)
+        return 2
+    from exchange.store.revision import SchemaError
+
+    try:
+        return int(args.handler(args, config) or 0)
+    except SchemaError as e:  # the database is not at this program's revision: one French line
+        print(e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrompu (Ctrl-C) : ce qui était enregistré le reste ; relancez la commande.", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - only an unreachable database is answered here; anything else propagates
+        line = database_unreachable(e, config.database_url, args.command)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 1
+
+
+def database_unreachable(error: Exception, url: str, command: str) -> str | None:
+    """The one French line for a database that cannot be reached or opened (URL without its password), else None."""
+    import logging
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if not isinstance(error, (OperationalError, InterfaceError, OSError)):
+        return None
+    if isinstance(error, OSError) and not url.startswith("sqlite"):
+        return None
+    try:
+        where = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as configured, minus anything after '@'
+        where = url.split("@")[-1]
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0] if str(error) else error.__class__.__name__
+    recorded = " ; l'exécution n'a pas pu être enregistrée" if command == "run" else ""
+    logging.getLogger("esat_exchange").info(
+        f"base de données injoignable{recorded} : {reason}", extra={"event": {"command": command, "base": where}})
+    return f"Base de données injoignable ({where}){recorded} : vérifiez qu'elle est démarrée et que [database] url est juste."
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

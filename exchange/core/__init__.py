@@ -1,0 +1,1 @@
+"""The pure core: reading, rules, judging, reconciliation, comptes rendus — bytes and frames in, values out."""

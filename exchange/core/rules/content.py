@@ -1,0 +1,56 @@
+"""File-level content checks: F06 (name vs content SIRET), F05 (RG window, single year), W09 (late RG)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from exchange.core.rules.values import is_scientific
+from schemas.anomalies import Anomaly
+from schemas.declaration import Kind
+
+DEADLINE_DAY = (1, 15)  # W09: an RG of year N is expected by 15 January N+1
+
+
+def rg_window(year: int) -> tuple[date, date]:
+    """1 December N … last day of February N+1."""
+    return date(year, 12, 1), date(year + 1, 3, 1) - timedelta(days=1)
+
+
+def _years(raw: pl.DataFrame) -> list[int]:
+    """Distinct readable annee_reference values (an unreadable one is its record's R04)."""
+    if "annee_reference" not in raw.columns:
+        return []
+    distinct = set(raw.get_column("annee_reference").to_list())
+    return sorted({int(v) for v in distinct if v is not None and len(v) == 4 and v.isascii() and v.isdigit()})
+
+
+def check_content(raw: pl.DataFrame, kind: Kind, file_siret: str, as_of: date) -> list[Anomaly]:
+    """F06, then (RG) F05 annees_multiples / hors_periode: the first blocking one ends it; then W09.
+
+    The columns are read as Python lists: for the few hundred records of a file that costs less than
+    polars calls.
+    """
+    if "siret_esat" in raw.columns:
+        differing = [s for s in raw.get_column("siret_esat").to_list() if s is not None and s != file_siret]
+        if differing:
+            found = pl.Series("siret_esat", differing, dtype=pl.String())
+            scientific = found.filter(found.to_frame().select(is_scientific(pl.col("siret_esat"))).to_series())
+            if scientific.len():
+                return [Anomaly.of("F06", "notation_scientifique", valeur=scientific[0],
+                                   detail=f"ceux du nom du fichier sont {file_siret}")]
+            return [Anomaly.of("F06", "contenu", detail=file_siret, valeur=differing[0])]
+    if kind != "RG":
+        return []
+    years = _years(raw)
+    if len(years) > 1:
+        return [Anomaly.of("F05", "annees_multiples", detail=", ".join(str(y) for y in years))]
+    if not years:
+        return []
+    year = years[0]
+    opens, closes = rg_window(year)
+    if not opens <= as_of <= closes:
+        return [Anomaly.of("F05", "hors_periode", detail=str(year))]
+    if as_of > date(year + 1, *DEADLINE_DAY):
+        return [Anomaly.of("W09")]
+    return []

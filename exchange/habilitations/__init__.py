@@ -1,1 +1,0 @@
-"""Habilitations: the Habpps extract (import, snapshot), file reconciliation, and the Habtiers migration report."""

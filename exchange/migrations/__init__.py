@@ -1,1 +1,0 @@
-"""Alembic migrations of the project's database, shipped in the package (driven by exchange.schema)."""

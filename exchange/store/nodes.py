@@ -1,0 +1,50 @@
+"""Scheduler nodes: each `scheduler` process's role (MENEUR / ATTENTE) and heartbeat, for `status`."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from exchange.store.tables import nodes
+from exchange.store.ledger import Fence, as_utc, transaction, utcnow
+
+LEADER, STANDBY = "MENEUR", "ATTENTE"
+FORGET_AFTER = timedelta(hours=24)
+
+
+def beat(engine: Engine, host: str, pid: int, role: str, started_at: datetime, role_since: datetime,
+         fence: Fence | None = None) -> None:
+    """This node is alive in `role` (a leader's beat is fenced: a deposed leader writes nothing)."""
+    values = {"role": role, "started_at": started_at, "role_since": role_since, "heartbeat_at": utcnow()}
+    this = and_(nodes.c.host == host, nodes.c.pid == pid)
+    with transaction(engine, fence) as conn:
+        if not conn.execute(update(nodes).where(this).values(**values)).rowcount:
+            conn.execute(insert(nodes).values(host=host, pid=pid, **values))
+
+
+def took_the_lead(engine: Engine, host: str, pid: int, fence: Fence) -> None:
+    """Other nodes still marked MENEUR lost the lead (killed or frozen): they show as ATTENTE with their last
+    beat; nodes silent for a day are forgotten."""
+    with transaction(engine, fence) as conn:
+        conn.execute(update(nodes).where(and_(nodes.c.role == LEADER, ~and_(nodes.c.host == host, nodes.c.pid == pid)))
+                     .values(role=STANDBY))
+        conn.execute(delete(nodes).where(nodes.c.heartbeat_at < utcnow() - FORGET_AFTER))
+
+
+def leave(engine: Engine, host: str, pid: int) -> None:
+    """A clean stop: the node's row goes."""
+    with engine.begin() as conn:
+        conn.execute(delete(nodes).where(and_(nodes.c.host == host, nodes.c.pid == pid)))
+
+
+def list_nodes(conn: Connection) -> list[dict]:
+    """Every known node, leader first, then by host."""
+    rows = [dict(r) for r in conn.execute(select(nodes).order_by(nodes.c.host)).mappings()]
+    for r in rows:
+        for key in ("started_at", "role_since", "heartbeat_at"):
+            r[key] = as_utc(r[key])
+    return sorted(rows, key=lambda r: (r["role"] != LEADER, r["host"]))
+
+
+__all__ = ["beat", "took_the_lead", "leave", "list_nodes", "LEADER", "STANDBY"]

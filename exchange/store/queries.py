@@ -1,0 +1,238 @@
+"""Read queries shared by the command line and the console: files, runs, rejections, campaign, audit, schedule."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, column, func, inspect, select, table
+from sqlalchemy.engine import Connection
+
+from exchange.store.tables import anomalies, audit_log, files, hab_imports, records, runs
+from exchange.store.ledger import as_utc
+from exchange.core.vocabulary import ETATS, JOBS, RUN_STATUSES, STATUTS  # noqa: F401 - re-exported
+from schemas.masking import mask_nir
+
+PARIS = ZoneInfo("Europe/Paris")
+JOBSTORE_TABLE = "apscheduler_jobs"
+
+
+def paris_day_start(day: date) -> datetime:
+    """Midnight of a Paris calendar day, in UTC (what stored datetimes are compared with)."""
+    return datetime.combine(day, time(0), tzinfo=PARIS).astimezone(timezone.utc)
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FileFilters:
+    """What a files listing is narrowed to; every field optional. Dates are Paris calendar days."""
+
+    statut: str | None = None
+    etat: str | None = None
+    compte: str | None = None
+    siret: str | None = None
+    run_id: int | None = None
+    du: date | None = None
+    au: date | None = None
+
+
+def _file_conditions(f: FileFilters) -> list:
+    where = []
+    if f.statut:
+        where.append(files.c.statut == f.statut)
+    if f.etat:
+        where.append(files.c.state == f.etat)
+    if f.compte:
+        where.append(files.c.account == f.compte)
+    if f.siret:
+        where.append(files.c.siret == f.siret)
+    if f.run_id is not None:
+        where.append(files.c.run_id == f.run_id)
+    if f.du:
+        where.append(files.c.received_at >= paris_day_start(f.du))
+    if f.au:
+        where.append(files.c.received_at < paris_day_start(f.au + timedelta(days=1)))
+    return where
+
+
+def file_view(row: dict) -> dict:
+    """A received file with French keys, as every listing shows it."""
+    return {"id": row["id"], "fichier": row["name"], "compte": row["account"], "siret": row["siret"],
+            "type": row["kind"], "date_reception": as_utc(row["received_at"]), "etat": row["state"],
+            "statut": row["statut"], "code": row["code"], "enregistrements_recus": row["records_in"],
+            "enregistrements_acceptes": row["records_accepted"], "enregistrements_rejetes": row["records_rejected"],
+            "date_traitement": row["processing_date"], "archive": row["archived_name"],
+            "doublon_de": row["duplicate_of"], "rejeux": row["replays"], "execution": row["run_id"],
+            "taille": row["size"], "erreur": row.get("error")}
+
+
+def list_files(conn: Connection, filters: FileFilters, limit: int | None = None, offset: int = 0) -> list[dict]:
+    """Received files matching `filters`, newest first."""
+    q = select(files).where(*_file_conditions(filters)).order_by(files.c.id.desc())
+    if limit:
+        q = q.limit(limit).offset(offset)
+    return [file_view(r) for r in conn.execute(q).mappings()]  # type: ignore[arg-type] - a RowMapping reads as a dict
+
+
+def count_files(conn: Connection, filters: FileFilters) -> int:
+    return conn.execute(select(func.count()).select_from(files).where(*_file_conditions(filters))).scalar_one()
+
+
+def file_row(conn: Connection, file_id: int) -> dict | None:
+    """The raw ledger row (what ledger.replay_refusal judges)."""
+    row = conn.execute(select(files).where(files.c.id == file_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def file_anomalies(conn: Connection, file_id: int, limit: int | None = None, offset: int = 0) -> list[dict]:
+    """A file's anomalies in line order, NIR masked (never a full NIR out of the store)."""
+    q = (select(anomalies.c.ligne, anomalies.c.nir, anomalies.c.code, anomalies.c.gravite, anomalies.c.champ,
+                anomalies.c.message).where(anomalies.c.file_id == file_id).order_by(anomalies.c.id))
+    if limit:
+        q = q.limit(limit).offset(offset)
+    return [{"ligne": r.ligne, "nir_masque": mask_nir(r.nir), "code": r.code, "gravite": r.gravite,
+             "champ": r.champ, "message": r.message} for r in conn.execute(q)]
+
+
+def file_anomaly_counts(conn: Connection, file_id: int) -> dict[str, int]:
+    rows = conn.execute(select(anomalies.c.code, func.count()).where(anomalies.c.file_id == file_id)
+                        .group_by(anomalies.c.code).order_by(anomalies.c.code)).all()
+    return {code: n for code, n in rows}
+
+
+def other_receptions(conn: Connection, account: str, name: str, file_id: int) -> list[dict]:
+    """Every other reception of the same name from the same account, oldest first."""
+    q = select(files).where(and_(files.c.account == account, files.c.name == name, files.c.id != file_id))
+    return [file_view(dict(r)) for r in conn.execute(q.order_by(files.c.id)).mappings()]
+
+
+def latest_answered_of_name(conn: Connection, account: str, name: str) -> int | None:
+    """The latest reception of the name whose comptes rendus were written (it owns `<name>.CR.*`)."""
+    return conn.execute(select(func.max(files.c.id)).where(and_(
+        files.c.account == account, files.c.name == name, files.c.answers > 0))).scalar()
+
+
+# -- runs -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunFilters:
+    job: str | None = None
+    statut: str | None = None
+    du: date | None = None
+    au: date | None = None
+
+
+def run_view(row: dict) -> dict:
+    """A job run with French keys; `duree` in seconds (None while running)."""
+    start, end = as_utc(row["started_at"]), as_utc(row["ended_at"])
+    return {"id": row["id"], "job": row["job"], "debut": start, "fin": end,
+            "duree": (end - start).total_seconds() if start and end else None,
+            "statut": row["status"], "fichiers": row["files_seen"], "fichiers_acceptes": row["files_accepted"],
+            "fichiers_partiels": row["files_partial"], "fichiers_rejetes": row["files_rejected"],
+            "fichiers_doublons": row["files_duplicate"], "enregistrements_recus": row["records_in"],
+            "enregistrements_acceptes": row["records_accepted"], "enregistrements_rejetes": row["records_rejected"],
+            "erreur": row["error"], "date_traitement": row["as_of"],
+            "anomalies_par_code": json.loads(row["anomaly_counts"] or "{}"),
+            "fichiers_emis": json.loads(row["outputs"] or "[]"), "machine": row["host"], "pid": row["pid"]}
+
+
+def _run_conditions(f: RunFilters) -> list:
+    where = []
+    if f.job:
+        where.append(runs.c.job == f.job)
+    if f.statut:
+        where.append(runs.c.status == f.statut)
+    if f.du:
+        where.append(runs.c.started_at >= paris_day_start(f.du))
+    if f.au:
+        where.append(runs.c.started_at < paris_day_start(f.au + timedelta(days=1)))
+    return where
+
+
+def list_runs(conn: Connection, filters: RunFilters = RunFilters(), limit: int | None = 20,
+              offset: int = 0) -> list[dict]:
+    """Job runs, newest first."""
+    q = select(runs).where(*_run_conditions(filters)).order_by(runs.c.id.desc())
+    if limit:
+        q = q.limit(limit).offset(offset)
+    return [run_view(dict(r)) for r in conn.execute(q).mappings()]
+
+
+def count_runs(conn: Connection, filters: RunFilters = RunFilters()) -> int:
+    return conn.execute(select(func.count()).select_from(runs).where(*_run_conditions(filters))).scalar_one()
+
+
+def get_run(conn: Connection, run_id: int) -> dict | None:
+    row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+    return run_view(dict(row)) if row else None
+
+
+def last_run_per_job(conn: Connection) -> dict[str, dict | None]:
+    """The latest run of every job (None when it never ran)."""
+    out: dict[str, dict | None] = {}
+    for job in JOBS:
+        row = conn.execute(select(runs).where(runs.c.job == job)
+                           .order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(1)).mappings().first()
+        out[job] = run_view(dict(row)) if row else None
+    return out
+
+
+# -- rejections and campaign ----------------------------------------------------------------------
+
+def rejections_by_code(conn: Connection, since: datetime) -> dict[str, int]:
+    """REJETE files processed since `since`, counted by file-level code, else by their blocking record codes."""
+    rejected = conn.execute(select(files.c.id, files.c.code).where(and_(
+        files.c.statut == "REJETE", files.c.processed_at >= since))).all()
+    counts: Counter = Counter(code for _fid, code in rejected if code)
+    without_code = [fid for fid, code in rejected if not code]
+    for start in range(0, len(without_code), 5000):  # bounded IN lists
+        chunk = without_code[start:start + 5000]
+        pairs = conn.execute(select(anomalies.c.file_id, anomalies.c.code).distinct().where(and_(
+            anomalies.c.file_id.in_(chunk), anomalies.c.gravite == "BLOQUANTE"))).all()
+        counts.update(code for _fid, code in pairs)
+    return dict(sorted(counts.items()))
+
+
+def accepted_rg_per_caf(conn: Connection, year: int) -> dict[str, int]:
+    """Accepted RG records in force for `year`, per Caf (code_caf of the record)."""
+    in_force = records.c.superseded == False  # noqa: E712 - NOT NULL; `= false` uses PostgreSQL's index
+    rows = conn.execute(select(records.c.code_caf, func.count()).where(and_(
+        records.c.kind == "RG", records.c.annee_reference == year, in_force))
+        .group_by(records.c.code_caf).order_by(records.c.code_caf)).all()
+    return {caf: n for caf, n in rows}
+
+
+def habilitations_in_force(conn: Connection) -> dict | None:
+    """The latest Habpps import (the one in force): when, by whom, from what, row counts."""
+    row = conn.execute(select(hab_imports).order_by(hab_imports.c.id.desc()).limit(1)).mappings().first()
+    if row is None:
+        return None
+    return {"id": row["id"], "importe_le": as_utc(row["imported_at"]), "par": row["imported_by"],
+            "source": row["source"], "sha256": row["sha256"], "lignes": json.loads(row["counts"])}
+
+
+# -- audit and schedule -----------------------------------------------------------------------------
+
+def audit_entries(conn: Connection, limit: int = 100, offset: int = 0) -> list[dict]:
+    """The console's audit log, newest first."""
+    q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
+    return [{"id": r["id"], "date": as_utc(r["at"]), "operateur": r["login"], "action": r["action"],
+             "objet": r["target"], "resultat": r["outcome"], "detail": r["detail"], "adresse": r["address"]}
+            for r in conn.execute(q).mappings()]
+
+
+def count_audit(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(audit_log)).scalar_one()
+
+
+def next_scheduled_runs(conn: Connection) -> list[dict]:
+    """The scheduler's jobs and their next run time, soonest first (empty when no scheduler ever started)."""
+    if not inspect(conn).has_table(JOBSTORE_TABLE):
+        return []
+    jobs = table(JOBSTORE_TABLE, column("id"), column("next_run_time"))
+    rows = conn.execute(select(jobs.c.id, jobs.c.next_run_time).order_by(jobs.c.next_run_time)).all()
+    return [{"tache": job_id, "prochaine": datetime.fromtimestamp(ts, timezone.utc) if ts is not None else None}
+            for job_id, ts in rows]

@@ -1,0 +1,335 @@
+"""The project's database: every table (ledger, records, runs, emissions, habilitations) and the engine.
+
+Every change here is also a migration (exchange/store/migrations/, docs/migrations.md): a test fails otherwise.
+Portable SQLAlchemy Core only: the same code runs on SQLite (default) and PostgreSQL.
+Amounts, rates and hours are stored as integer hundredths (`*_c` columns): exact on every backend.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    UniqueConstraint, create_engine, event,
+)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+# -- intake ledger ------------------------------------------------------------------------------
+# state: RECLAME (reserved; depot/<name> moved to archive/<claim>) → RECU (local copy fsync'd, hash
+#        committed) → ARCHIVE (claim renamed to its archive name) → TRAITE (records and anomalies stored,
+#        statut decided) → ACQUITTE (comptes rendus written); QUARANTAINE (set aside, kept for replay)
+files = Table(
+    "files", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(200), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("sha256", String(64)),  # null while RECLAME, and for a file refused unread for its size (F07)
+    Column("size", BigInteger, nullable=False),  # a 3 GiB upload must be recorded to be refused (F07)
+    Column("stored_path", Text),  # the local copy; null when none was kept (RECLAME, F07 from the size)
+    Column("kind", String(2)),  # RG / CA when the name says so
+    Column("siret", String(14)),  # from the name
+    Column("state", String(20), nullable=False),
+    Column("state_changed_at", DateTime(timezone=True), nullable=False),
+    Column("statut", String(10)),  # ACCEPTE / PARTIEL / REJETE / DOUBLON once TRAITE
+    Column("code", String(3)),  # the file-level blocking code, if any
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("processing_date", Date, nullable=False),  # the --as-of of the receiving run, or that day
+    Column("processed_at", DateTime(timezone=True)),
+    Column("records_in", Integer),
+    Column("records_accepted", Integer),
+    Column("records_rejected", Integer),
+    Column("duplicate_of", Integer),
+    Column("archived_name", String(600)),
+    Column("run_id", Integer),
+    Column("replays", Integer, nullable=False, default=0),
+    Column("error", Text),  # why the file is in QUARANTAINE
+    Column("answers", Integer, nullable=False, default=0),  # compte rendu pairs written (1 + replays answered)
+    Index("ix_files_account_sha", "account", "sha256"),
+    Index("ix_files_state", "state"),
+    Index("ix_files_account_name", "account", "name"),
+)
+
+anomalies = Table(
+    "anomalies", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
+    Column("ligne", Integer),
+    Column("nir", String(40)),
+    Column("code", String(3), nullable=False),
+    Column("gravite", String(15), nullable=False),
+    Column("champ", String(60)),
+    Column("message", Text, nullable=False),
+    Column("nom", Text),  # the worker's nom and prénoms as declared (record-level anomalies)
+    Column("prenoms", Text),
+    Index("ix_anomalies_file", "file_id"),
+)
+
+# Accepted records only; rejected ones live in `anomalies`.
+records = Table(
+    "records", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
+    Column("kind", String(2), nullable=False),
+    Column("ligne", Integer, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("siret_esat", String(14), nullable=False),
+    Column("finess_esat", String(9)),
+    Column("annee_reference", Integer),
+    Column("nir", String(15), nullable=False),
+    Column("nom", String(80), nullable=False),
+    Column("prenoms", String(80), nullable=False),
+    Column("date_naissance", Date),
+    Column("numero_allocataire", String(7)),
+    Column("code_caf", String(3), nullable=False),
+    Column("caf_gestionnaire", String(3)),
+    Column("date_entree_esat", Date),
+    Column("taux_activite_esat_c", Integer),
+    Column("remuneration_garantie_nette_c", Integer),
+    Column("part_financee_esat_nette_c", Integer),
+    Column("aide_au_poste_nette_c", Integer),
+    Column("cumul_milieu_ordinaire", Boolean),
+    Column("siret_employeur_mo", String(14)),
+    Column("type_contrat_mo", String(10)),
+    Column("date_debut_mo", Date),
+    Column("heures_hebdo_mo_c", Integer),
+    Column("salaire_net_mo_c", Integer),
+    Column("type_changement", String(20)),
+    Column("date_effet", Date),
+    Column("taux_activite_avant_c", Integer),
+    Column("taux_activite_apres_c", Integer),
+    Column("motif_depart", String(40)),
+    # history: an RG record replaced by a newer one is superseded; a CA repeat is never stored
+    Column("replaces_id", Integer),
+    Column("superseded", Boolean, nullable=False, default=False),
+    Column("emission_id", Integer, ForeignKey("emissions.id")),
+    Column("nature", String(15)),  # INITIALE / RECTIFICATIVE, fixed when assigned to an emission
+    Index("ix_records_rg_key", "siret_esat", "nir", "annee_reference"),
+    Index("ix_records_ca_key", "siret_esat", "nir", "type_changement", "date_effet"),
+    Index("ix_records_pending", "emission_id", "kind", "code_caf"),  # each emission group, without a scan
+    Index("ix_records_file", "file_id"),
+    # the campaign page: accepted RG per Caf and Esats that declared, read from the index alone
+    Index("ix_records_campaign", "kind", "annee_reference", "siret_esat", "code_caf", "superseded"),
+    # the campaign chart: accepted RG in force per Caf, counted in index order (no sort of a million rows)
+    Index("ix_records_rg_caf", "kind", "annee_reference", "superseded", "code_caf"),
+)
+
+# -- Caf outputs ----------------------------------------------------------------------------------
+# state: EN_COURS (records assigned, committed before any byte is written) → TERMINE (files on disk)
+emissions = Table(
+    "emissions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flux", String(12), nullable=False),  # RG / CA / RG-CAMPAGNE
+    Column("code_caf", String(3), nullable=False),
+    Column("annee", Integer),
+    Column("name", String(200), nullable=False, unique=True),  # base name, without extension
+    Column("state", String(10), nullable=False),
+    Column("rows", Integer),
+    Column("run_id", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+)
+
+# -- job runs -------------------------------------------------------------------------------------
+# status: EN_COURS → OK / ECHEC; IGNORE when another process held the job's lock
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(20), nullable=False),  # run / collect / nightly / campaign / replay
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("status", String(10), nullable=False),
+    Column("as_of", Date),
+    Column("files_seen", Integer, nullable=False, default=0),
+    Column("files_accepted", Integer, nullable=False, default=0),
+    Column("files_partial", Integer, nullable=False, default=0),
+    Column("files_rejected", Integer, nullable=False, default=0),
+    Column("files_duplicate", Integer, nullable=False, default=0),
+    Column("records_in", Integer, nullable=False, default=0),
+    Column("records_accepted", Integer, nullable=False, default=0),
+    Column("records_rejected", Integer, nullable=False, default=0),
+    Column("anomaly_counts", Text),  # JSON object code → count
+    Column("outputs", Text),  # JSON list of emitted file names
+    Column("error", Text),
+    Column("host", String(200)),
+    Column("pid", Integer),
+)
+
+# Replaced by exchange/store/fences.py (advisory or file locks + lock_fences); no longer read or written, kept until
+# a migration drops it.
+job_locks = Table(
+    "job_locks", metadata,
+    Column("job", String(20), primary_key=True),
+    Column("holder", String(200)),
+    Column("acquired_at", DateTime(timezone=True)),
+)
+
+# -- locks and nodes ----------------------------------------------------------------------------
+# One row per lock name: `token` is bumped by every new holder before it writes; every fenced transaction
+# reads it FOR SHARE and stops unless it is still its own (exchange/store/fences.py).
+lock_fences = Table(
+    "lock_fences", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("token", Integer, nullable=False),
+    Column("holder", String(200)),  # host:pid of the current (or last) holder
+    Column("host", String(200)),
+    Column("acquired_at", DateTime(timezone=True)),
+)
+
+# One row per `scheduler` process (host, pid): its role (MENEUR / ATTENTE) and last heartbeat, for `status`;
+# removed on a clean stop, kept a day after the last heartbeat otherwise (a dead node shows its last sign).
+nodes = Table(
+    "nodes", metadata,
+    Column("host", String(200), primary_key=True),
+    Column("pid", Integer, primary_key=True, autoincrement=False),
+    Column("role", String(10), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("role_since", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- habilitations (Habpps extract in force) ----------------------------------------------------
+hab_imports = Table(
+    "hab_imports", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("imported_by", String(200)),
+    Column("counts", Text, nullable=False),  # JSON object table → rows
+)
+hab_partenaires = Table(
+    "hab_partenaires", metadata,
+    Column("siret", String(14), primary_key=True),
+    Column("raison_sociale", String(300), nullable=False),
+    Column("code_caf", String(3), nullable=False),
+    Column("departement", String(3), nullable=False),
+    Column("portee", String(25), nullable=False),
+)
+hab_conventions = Table(
+    "hab_conventions", metadata,
+    Column("id_convention", String(100), primary_key=True),
+    Column("siret", String(14), nullable=False),
+    Column("statut", String(10), nullable=False),
+    Column("date_debut", Date, nullable=False),
+    Column("date_fin", Date),
+    Column("mode_gestion", String(12), nullable=False),
+    Column("date_contrat_service", Date),
+    Index("ix_hab_conventions_siret", "siret"),  # campaign status: a partner's conventions
+)
+hab_bulletins = Table(
+    "hab_bulletins", metadata,
+    Column("id_bulletin", String(100), primary_key=True),
+    Column("id_convention", String(100), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("siret", String(14), nullable=False),
+    Column("date_signature", Date),
+    Column("statut", String(12), nullable=False),
+    Index("ix_hab_bulletins_convention", "id_convention"),  # campaign status: a convention's bulletins
+)
+hab_groupes = Table(
+    "hab_groupes", metadata,
+    Column("id_groupe", String(100), primary_key=True),
+    Column("id_convention", String(100), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("role", String(12), nullable=False),
+)
+hab_utilisateurs = Table(
+    "hab_utilisateurs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("login", String(200), nullable=False),
+    Column("siret", String(14), nullable=False),
+    Column("id_groupe", String(100), nullable=False),
+    Column("actif", String(1), nullable=False),
+    UniqueConstraint("login", "id_groupe"),
+)
+
+
+# -- console: operator accounts and the audit log -----------------------------------------------
+# role: lecteur (reads) / gestionnaire (may also replay, import, close a campaign)
+operators = Table(
+    "operators", metadata,
+    Column("login", String(200), primary_key=True),
+    Column("password_hash", Text),  # argon2id; NULL for an account that only logs in through the proxy
+    Column("role", String(12), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per console action: who, when, what, on what, and how it ended (OK / REFUSE / ECHEC).
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("login", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(300)),
+    Column("outcome", String(10), nullable=False),
+    Column("detail", Text),
+    Column("address", String(100)),
+    Index("ix_audit_at", "at"),
+)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            _wal(cur)
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _wal(cursor, patience: float = 30.0) -> None:  # noqa: ANN001 - a sqlite3 cursor
+    """Switch the database to WAL once (it stays so). Switching needs the database to itself: SQLite answers
+    « database is locked » at once, without its busy timeout, while another process holds it (a fresh
+    database being created by another process): wait for it, as the busy timeout would."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _private_sqlite_files(url: str) -> None:
+    """The SQLite ledger holds every NIR: the file is 0600 (its -wal, -shm and -journal, which SQLite
+    creates with the database's own mode, follow), its folder 0700 when this creates it."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from exchange.edges.durable import private_file, private_parent
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    private_parent(path)
+    private_file(path, create=True)
+    for suffix in ("-wal", "-shm", "-journal"):
+        private_file(path.with_name(path.name + suffix))
+
+
+def open_database(url: str) -> Engine:
+    """An engine on the database (its folder created for SQLite); no table is created here.
+
+    The schema comes from the migrations: exchange.store.revision.upgrade brings a database to head,
+    check_current refuses one that is not there.
+    """
+    if url.startswith("sqlite:///"):
+        _private_sqlite_files(url)
+    return make_engine(url)
