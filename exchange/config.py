@@ -6,14 +6,16 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from exchange.errors import TerminalError
 
-class ConfigError(Exception):
+
+class ConfigError(TerminalError):
     """A configuration problem (exit 2); the message names the key."""
 
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    url: str = "sqlite:///var/exchange.store.tables"
+    url: str = "sqlite:///var/exchange.db"
 
 
 @dataclass(frozen=True)

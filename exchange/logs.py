@@ -5,13 +5,12 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 from exchange.core.safe_text import safe_text, safe_value
 from schemas.masking import mask_nirs_in as scrub  # the last guard: anything NIR-shaped is masked
+from exchange.core.clock import PARIS
 
 
-PARIS = ZoneInfo("Europe/Paris")
 
 
 class _Human(logging.Formatter):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import signal
 import socket
 import threading
@@ -22,26 +21,22 @@ from apscheduler.events import (
     JobEvent,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.util import datetime_to_utc_timestamp
-from sqlalchemy import inspect
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
 from exchange.store import nodes
 from exchange.config import Config, ConfigError, ScheduleConfig
 from exchange.store.ledger import Fence, utcnow
-from exchange.store.fences import HeldLock, LockLost, timings_of, try_lock
+from exchange.store.engine import Engine
+from exchange.store.errors import DATABASE_ERRORS
+from exchange.store.fences import LEADER_LOCK, HeldLock, LockLost, timings_of, try_lock
+from exchange.store.jobstore import JOBSTORE_TABLE, FencedJobStore, create_table
 from jobs.tasks import TASKS
 
 log = logging.getLogger("esat_exchange")
-JOBSTORE_TABLE = "apscheduler_jobs"
-LEADER_LOCK = "scheduler"
 
 
 @dataclass(frozen=True)
@@ -109,46 +104,6 @@ class _WithStop:
         return str(self._job)
 
 
-class FencedJobStore(SQLAlchemyJobStore):
-    """The SQLAlchemy job store whose writes check, in their own transaction, that this node still leads."""
-
-    def __init__(self, fence: Fence | None = None, **kwargs) -> None:  # noqa: ANN003
-        super().__init__(**kwargs)
-        self._fence = fence
-
-    def _state(self, job) -> dict:  # noqa: ANN001
-        return {"next_run_time": datetime_to_utc_timestamp(job.next_run_time),
-                "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol)}
-
-    def add_job(self, job) -> None:  # noqa: ANN001
-        with self.engine.begin() as conn:
-            if self._fence is not None:
-                self._fence(conn)
-            try:
-                with conn.begin_nested():
-                    conn.execute(self.jobs_t.insert().values(id=job.id, **self._state(job)))
-            except IntegrityError:
-                raise ConflictingIdError(job.id) from None
-
-    def update_job(self, job) -> None:  # noqa: ANN001
-        with self.engine.begin() as conn:
-            if self._fence is not None:
-                self._fence(conn)
-            if conn.execute(self.jobs_t.update().values(**self._state(job))
-                            .where(self.jobs_t.c.id == job.id)).rowcount == 0:
-                raise JobLookupError(job.id)
-
-    def remove_job(self, job_id) -> None:  # noqa: ANN001
-        with self.engine.begin() as conn:
-            if self._fence is not None:
-                self._fence(conn)
-            if conn.execute(self.jobs_t.delete().where(self.jobs_t.c.id == job_id)).rowcount == 0:
-                raise JobLookupError(job_id)
-
-    def shutdown(self) -> None:
-        pass  # the engine is the caller's
-
-
 class _Scheduler(BackgroundScheduler):
     """APScheduler 3 processes due jobs once more after shutdown(): it cannot submit them (executors are
     down) yet moves their next run time on, losing the slot. A stopped scheduler leaves the store alone,
@@ -211,7 +166,7 @@ def open_scheduler(config: Config, config_path: str | None, engine: Engine, stop
     specs = job_specs(schedule, triggers)
     fence = leader.check if leader is not None else None
     store = FencedJobStore(fence=fence, engine=engine, tablename=JOBSTORE_TABLE)
-    _create_table(store, engine)
+    create_table(store, engine)
     executor = StoppableExecutor(lambda: stop.is_set() or (leader is not None and leader.lost), fence)
     scheduler = _Scheduler(
         jobstores={"default": store},
@@ -241,15 +196,6 @@ def open_scheduler(config: Config, config_path: str | None, engine: Engine, stop
     return scheduler
 
 
-def _create_table(store: SQLAlchemyJobStore, engine: Engine) -> None:
-    """The job store table, tolerating another scheduler process creating it at the same moment."""
-    try:
-        store.jobs_t.create(engine, checkfirst=True)
-    except (IntegrityError, ProgrammingError):
-        if not inspect(engine).has_table(JOBSTORE_TABLE):
-            raise
-
-
 class _Node:
     """This process as a scheduler node: its role and heartbeat row in `nodes`."""
 
@@ -266,14 +212,14 @@ class _Node:
     def standby_beat(self) -> None:
         try:
             self.beat(nodes.STANDBY)
-        except SQLAlchemyError as e:  # the database is away (or its session was cut): keep trying
+        except DATABASE_ERRORS as e:  # the database is away (or its session was cut): keep trying
             log.warning(f"base de données injoignable ({e.__class__.__name__}) : nouvel essai",
                         extra={"event": {"host": self.host}})
 
     def leave(self) -> None:
         try:
             nodes.leave(self.engine, self.host, self.pid)
-        except SQLAlchemyError:  # a session cut while frozen included: the row expires by itself
+        except DATABASE_ERRORS:  # a session cut while frozen included: the row expires by itself
             pass
 
 
@@ -284,7 +230,7 @@ def _win_the_lead(config: Config, engine: Engine, stop: threading.Event, node: _
     while not stop.is_set():
         try:
             leader = try_lock(engine, LEADER_LOCK, timings)
-        except SQLAlchemyError:
+        except DATABASE_ERRORS:
             leader = None
         if leader is not None and stop.is_set():  # won just as this node was asked to stop
             leader.release()
@@ -321,7 +267,7 @@ def _lead(config: Config, config_path: str | None, engine: Engine, leader: HeldL
             if lost.is_set() or not leader.alive():
                 break
             node.beat(nodes.LEADER, leader.check)
-    except (LockLost, SQLAlchemyError) as e:  # SQLAlchemyError: also a session the server cut while frozen
+    except (LockLost, *DATABASE_ERRORS) as e:  # a database error: also a session the server cut while frozen
         log.error(f"ce nœud ne mène plus ({e.__class__.__name__}) : planificateur arrêté, retour en attente",
                   extra={"event": {"host": node.host}})
     finally:

@@ -1,4 +1,5 @@
-"""The scheduled job functions (collect, nightly, campaign), referenced by text from the job store.
+"""The scheduled job functions (collect, nightly, campaign), referenced by text from the job store; each calls
+the same use case (exchange.app) as the command line and the console.
 
 Their arguments are picklable (the configuration file path); the scheduler's executor adds `stop`,
 a callable telling the running cycle to finish its current file and stop, and `fence`, the scheduler's
@@ -12,9 +13,10 @@ from typing import Callable
 
 from exchange.store import ledger
 from exchange.config import Config, load_config
-from exchange.app.job import JobContext, RunOutcome, run_locked
+from exchange.app.campaign import close_campaign
+from exchange.app.job import RunOutcome
 from exchange.app.run import run_job, today_in_paris
-from exchange.store.revision import open_current
+from exchange.store.engine import open_current
 
 log = logging.getLogger("esat_exchange")
 Stop = Callable[[], bool]
@@ -55,24 +57,6 @@ def campaign(config_path: str | None = None, stop: Stop | None = None, fence: le
         return _result(close_campaign(config, engine, fence=fence))
     finally:
         engine.dispose()
-
-
-def close_campaign(config: Config, engine, year: int | None = None,  # noqa: ANN001 - Engine
-                   fence: ledger.Fence | None = None) -> RunOutcome:
-    """campaign_close for `year` (default: last year in Europe/Paris), by hand or scheduled, through the job
-    wrapper; IGNORE when another process holds the campaign lock."""
-    from exchange.app.emission import campaign_close
-
-    today = today_in_paris()
-    year = year if year is not None else today.year - 1
-
-    def close(ctx: JobContext) -> str | None:
-        log.info(f"début de la clôture de campagne {year}",
-                 extra={"event": {"run_id": ctx.run_id, "job": "campaign", "annee": year}})
-        ctx.tally.outputs.extend(campaign_close(config, engine, year, today, ctx.run_id, ctx.fence))
-        return None
-
-    return run_locked(config, engine, "campaign", close, as_of=today, outer_fence=fence)
 
 
 TASKS = {"collect": "jobs.tasks:collect", "nightly": "jobs.tasks:nightly", "campaign": "jobs.tasks:campaign"}

@@ -1,8 +1,6 @@
 """Declaration fields as an Esat knows them: a French description and the label written in the file."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 from schemas.declaration import MO_XML_NAMES, camel
 
@@ -54,9 +52,3 @@ def field_label(column: str, xml: bool = False) -> str:
 def plural(n: int, singular: str, plural_form: str) -> str:
     """`n` and the noun agreed by French rules: 0 and 1 take the singular (« 1 champ », « 0 rejet »)."""
     return f"{n} {singular if abs(n) < 2 else plural_form}"
-
-
-def french_moment(moment: datetime) -> str:
-    """A reception time as an Esat reads it: Paris time, « 10/12/2025 à 14:32 » (naive = UTC)."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-    return aware.astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y à %H:%M")

@@ -35,7 +35,7 @@ def pg_url():
 def blank_db_url(request, tmp_path):
     """An empty database (no table, no revision), on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'exchange.store.tables'}"
+        return f"sqlite:///{tmp_path / 'exchange.db'}"
     return request.getfixturevalue("pg_url")
 
 
@@ -48,7 +48,7 @@ def db_url(blank_db_url):
 
 def upgrade_database(url: str) -> None:
     """Bring the database at `url` to head, as `esat-exchange db upgrade` does."""
-    from exchange.store.revision import open_upgraded
+    from exchange.store.engine import open_upgraded
 
     open_upgraded(url).dispose()
 
@@ -57,7 +57,7 @@ def make_config(base: Path, db_url: str | None = None, *, upgrade: bool = True, 
     """A configuration rooted in `base` (drop area base/drop, settle 0), with overrides per section;
     its database is brought to head first (unless upgrade=False), as an operator runs `db upgrade`."""
     data = {
-        "database": {"url": db_url or f"sqlite:///{base / 'exchange.store.tables'}"},
+        "database": {"url": db_url or f"sqlite:///{base / 'exchange.db'}"},
         "source": {"kind": "local", "root": "drop", "settle_seconds": 0},
         "storage": {"dir": "received"},
         "output": {"dir": "outbound"},

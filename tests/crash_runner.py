@@ -11,7 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from exchange.app import cycle, emission
+from exchange.app import cycle
+from exchange.edges import outbound
 from exchange.cli.main import main
 from exchange.edges.transport.local import LocalTransport
 
@@ -74,9 +75,9 @@ STEPS = {
     # both comptes rendus written, ACQUITTE not committed
     "after_acknowledge_writes": lambda: after(LocalTransport, "write_retour", _retour(".CR.xml")),
     # an emission is committed (records assigned), its Parquet is written, the rest is not
-    "mid_emission": lambda: after(emission, "write_atomic", lambda path, *a, **k: str(path).endswith(".parquet")),
+    "mid_emission": lambda: after(outbound, "write_atomic", lambda path, *a, **k: str(path).endswith(".parquet")),
     # the files of an emission are all written, its completion is not recorded
-    "before_emission_done": lambda: after(emission.OutputBatch, "finish"),
+    "before_emission_done": lambda: after(outbound.OutputBatch, "finish"),
 }
 
 

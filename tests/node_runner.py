@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     from apscheduler.triggers.cron import CronTrigger
 
     from exchange.config import load_config
-    from exchange.store.revision import open_upgraded
+    from exchange.store.engine import open_upgraded
     from exchange.logs import setup_logging
     from jobs.scheduler import serve
 

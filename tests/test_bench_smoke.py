@@ -235,7 +235,7 @@ def test_a_relative_work_folder_gives_absolute_configuration_paths(tiny, tmp_pat
     cfg = prepare_run(campaign, Path("relatif"))
     text = cfg.read_text(encoding="utf-8")
     assert f'root = "{(tmp_path / "relatif" / "drop").as_posix()}"' in text
-    assert (tmp_path / "relatif" / "exchange.store.tables").exists()  # the Habpps import ran against it
+    assert (tmp_path / "relatif" / "exchange.db").exists()  # the Habpps import ran against it
 
 
 def test_frictionless_refusing_the_file_is_an_error_not_a_fast_result(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`campaign status` asks the database in one query exactly what the in-memory rule (service_open) says."""
+"""`campaign status` (undeclared partners read from the store, judged by core.habilitations.service_open) says
+exactly what the rule over the whole snapshot says."""
 from __future__ import annotations
 
 import random
@@ -7,7 +8,9 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import insert
 
-from exchange.store.campaign import campaign_status, deadline, service_open
+from exchange.app.campaign import campaign_status
+from exchange.core.campaign import deadline
+from exchange.core.habilitations import service_open
 from exchange.store.tables import (
     files, hab_bulletins, hab_conventions, hab_partenaires, open_database, records,
 )

@@ -66,7 +66,7 @@ def test_the_head_read_from_the_scripts_is_alembics_head():
 def test_a_command_on_a_database_at_head_imports_no_alembic(tmp_path):
     from tests.conftest import upgrade_database
 
-    url = f"sqlite:///{tmp_path / 'exchange.store.tables'}"
+    url = f"sqlite:///{tmp_path / 'exchange.db'}"
     upgrade_database(url)
     (tmp_path / "esat-exchange.toml").write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
     result = probe(["--config", str(tmp_path / "esat-exchange.toml"), "runs", "list"])

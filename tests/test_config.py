@@ -12,7 +12,7 @@ from exchange.config import ConfigError, load_config, parse_config
 def test_defaults_run_under_var(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = load_config(None)
-    assert cfg.database_url == f"sqlite:///{tmp_path / 'var' / 'exchange.store.tables'}"
+    assert cfg.database_url == f"sqlite:///{tmp_path / 'var' / 'exchange.db'}"
     assert cfg.drop_root == tmp_path / "var" / "drop"
     assert cfg.storage_dir == tmp_path / "var" / "received"
     assert cfg.output_dir == tmp_path / "var" / "outbound"

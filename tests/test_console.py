@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from exchange.store.tables import open_database
+from exchange.store.engine import open_database
 from schemas.masking import NIR_SHAPED as NIR_PATTERN
 from exchange.store.operators import add_operator
 from tests.areas import cli, seed_examples, write_config

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from exchange.config import ConfigError, parse_config
-from exchange.store.tables import open_database
-from exchange.store.revision import open_upgraded
+from exchange.store.engine import open_database
+from exchange.store.engine import open_upgraded
 from exchange.store.operators import OperatorError, add_operator, check_password, get_operator, record_audit
 from exchange.store.queries import audit_entries
 from exchange.web.security import LoginLimiter

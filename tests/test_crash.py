@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 from sqlalchemy import select
 
-from exchange.store.tables import files, open_database, records
+from exchange.store.tables import files, records
+from exchange.store.engine import open_database
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES, ROOT
 
@@ -52,7 +53,7 @@ def test_killed_run_then_rerun_processes_each_file_once(tmp_path, step, db_url):
     assert [(r["id"], r["statut"]) for r in runs] == [(2, "OK"), (1, "ECHEC")]  # the killed run is closed
     assert "interrompue" in runs[1]["erreur"]
 
-    engine = open_database(f"sqlite:///{tmp_path / 'exchange.store.tables'}" if db_url.startswith("sqlite") else db_url)
+    engine = open_database(f"sqlite:///{tmp_path / 'exchange.db'}" if db_url.startswith("sqlite") else db_url)
     with engine.connect() as conn:
         ledger_rows = conn.execute(select(files.c.name, files.c.state, files.c.statut)).all()
         stored = conn.execute(select(records.c.file_id, records.c.ligne, records.c.emission_id)).all()
@@ -111,7 +112,7 @@ def cr_pair(retour, stem: str) -> tuple[list[tuple], list[tuple]]:
 
 
 def ledger_of(base, db_url):
-    url = f"sqlite:///{base / 'exchange.store.tables'}" if db_url.startswith("sqlite") else db_url
+    url = f"sqlite:///{base / 'exchange.db'}" if db_url.startswith("sqlite") else db_url
     engine = open_database(url)
     with engine.connect() as conn:
         rows = conn.execute(select(files).order_by(files.c.id)).mappings().all()

@@ -31,7 +31,7 @@ def test_postgresql_unreachable_gives_one_french_line(tmp_path, command):
 @pytest.mark.parametrize("command", [("run",), ("status",), ("files", "list")], ids=" ".join)
 def test_sqlite_file_that_cannot_be_opened_gives_one_french_line(tmp_path, command):
     (tmp_path / "pas-un-dossier").write_text("un fichier")
-    url = f"sqlite:///{tmp_path / 'pas-un-dossier' / 'exchange.store.tables'}"
+    url = f"sqlite:///{tmp_path / 'pas-un-dossier' / 'exchange.db'}"
     seed_examples(tmp_path, url, upgrade=False)
     code, out, err = cli(tmp_path, *command)
     assert code == 1

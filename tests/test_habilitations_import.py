@@ -16,10 +16,11 @@ from stdnum import luhn
 from stdnum.fr import siren as stdnum_siren, siret as stdnum_siret
 
 from exchange.store import tables
-from exchange.store.tables import open_database
+from exchange.store.engine import open_database
 from exchange.cli.habilitations import add_commands
 from exchange.edges.habpps import TABLES, Problem, read_extract, siret_defect
-from exchange.store.habilitations import extract_sha256, import_extract, load_habilitations
+from exchange.app.habilitations import extract_sha256, import_extract
+from exchange.store.habilitations import load_habilitations
 from tests.conftest import EXAMPLES, make_config
 
 HABPPS = EXAMPLES / "habpps"
@@ -83,10 +84,10 @@ def engine(db_url):
 
 
 def table_counts(engine) -> dict[str, int]:
-    tables = {"partenaires": tables.hab_partenaires, "conventions": tables.hab_conventions,
+    by_name = {"partenaires": tables.hab_partenaires, "conventions": tables.hab_conventions,
               "bulletins": tables.hab_bulletins, "groupes": tables.hab_groupes, "utilisateurs": tables.hab_utilisateurs}
     with engine.connect() as c:
-        return {t: c.execute(select(func.count()).select_from(tbl)).scalar_one() for t, tbl in tables.items()}
+        return {t: c.execute(select(func.count()).select_from(tbl)).scalar_one() for t, tbl in by_name.items()}
 
 
 # -- the example ----------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from exchange.store.campaign import campaign_status
-from exchange.store.tables import open_database
+from exchange.app.campaign import campaign_status
+from exchange.store.engine import open_database
 from exchange.app.run import run_job
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, text
 
 from exchange.config import ConfigError
 from exchange.store.tables import hab_imports, runs
-from exchange.store.revision import open_upgraded
+from exchange.store.engine import open_upgraded
 from exchange.app.job import run_locked
 from exchange.store.ledger import transaction
 from exchange.store.fences import LockLost, LockTimings, holding, try_lock
@@ -23,7 +23,7 @@ FAST = LockTimings(heartbeat_seconds=0.5, timeout_seconds=3, idle_transaction_se
 
 HOLDER = r"""
 import sys, time
-from exchange.store.tables import open_database
+from exchange.store.engine import open_database
 from exchange.store.fences import try_lock
 lock = try_lock(open_database(sys.argv[1]), "cycle")
 print("HELD" if lock else "BUSY", flush=True)

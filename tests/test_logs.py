@@ -14,7 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 from lxml import etree
 
 from exchange.config import load_config
-from exchange.store.tables import open_database
+from exchange.store.engine import open_database
 from exchange.logs import setup_logging
 from jobs.scheduler import open_scheduler
 from tests.areas import cli, seed_examples

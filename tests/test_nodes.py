@@ -5,7 +5,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from exchange.store import nodes
-from exchange.store.revision import open_upgraded
+from exchange.store.engine import open_upgraded
 from exchange.store.fences import holding
 from tests.areas import cli, seed_examples
 

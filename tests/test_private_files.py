@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.store.tables import open_database
+from exchange.store.engine import open_database
 from tests.areas import cli, seed_examples, write_config
 from tests.conftest import EXAMPLES
 
@@ -24,14 +24,14 @@ def umask(request):
 
 
 def test_ledger_received_copies_and_caf_files_are_private(tmp_path, umask):
-    cfg = seed_examples(tmp_path, f"sqlite:///{tmp_path / 'etat' / 'ledger' / 'exchange.store.tables'}",
+    cfg = seed_examples(tmp_path, f"sqlite:///{tmp_path / 'etat' / 'ledger' / 'exchange.db'}",
                         storage={"dir": "donnees/recus"}, output={"dir": "sorties/caf"})
     write_config(tmp_path / "esat-exchange.toml", cfg)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
 
-    db = tmp_path / "etat" / "ledger" / "exchange.store.tables"
+    db = tmp_path / "etat" / "ledger" / "exchange.db"
     assert mode(db) == 0o600
     for sidecar in ("-wal", "-shm", "-journal"):
         if (extra := db.with_name(db.name + sidecar)).exists():
@@ -52,7 +52,7 @@ def test_ledger_received_copies_and_caf_files_are_private(tmp_path, umask):
 
 def test_an_existing_ledger_and_storage_are_tightened(tmp_path, umask):
     os.chmod(tmp_path, 0o755)  # the operator's folder holding the ledger: not this project's to change
-    db = tmp_path / "exchange.store.tables"
+    db = tmp_path / "exchange.db"
     open_database(f"sqlite:///{db}").dispose()
     os.chmod(db, 0o644)
     (tmp_path / "received").mkdir(mode=0o755)

@@ -6,10 +6,12 @@ from datetime import date
 import polars as pl
 import pytest
 
-from exchange.store.tables import open_database
+from exchange.store.engine import open_database
 from exchange.edges.habpps import read_extract
 from exchange.core.reconcile import reconcile
-from exchange.store.habilitations import Convention, Habilitations, import_extract, load_habilitations
+from exchange.app.habilitations import import_extract
+from exchange.core.habilitations import Convention, Habilitations
+from exchange.store.habilitations import load_habilitations
 from schemas.catalogue import rule
 from tests.conftest import EXAMPLES
 

@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 from sqlalchemy import delete
 
-from exchange.store.tables import hab_partenaires, open_database
+from exchange.store.tables import hab_partenaires
+from exchange.store.engine import open_database
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
 from tests.test_expected import read_cr
@@ -56,7 +57,7 @@ def test_habilitation_failure_rejects_then_replay_emits(tmp_path, case, db_url):
     if case == "H01":  # an extract accepted by the import always knows the login's partner:
         # H01 guards a partner that disappeared from the tables in force
         assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
-        engine = open_database(f"sqlite:///{tmp_path / 'exchange.store.tables'}" if db_url.startswith("sqlite") else db_url)
+        engine = open_database(f"sqlite:///{tmp_path / 'exchange.db'}" if db_url.startswith("sqlite") else db_url)
         with engine.begin() as conn:
             conn.execute(delete(hab_partenaires).where(hab_partenaires.c.siret == SEINE))
     else:
@@ -123,7 +124,7 @@ def test_replay_of_an_accepted_file_is_refused(tmp_path):
 
 def test_replay_while_a_cycle_runs_elsewhere_says_so(tmp_path):
     from exchange.store.fences import holding
-    from exchange.store.tables import open_database
+    from exchange.store.engine import open_database
     cfg = seed_examples(tmp_path)  # no habilitation extract yet: every file is H05, hence replayable
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
     with holding(open_database(cfg.database_url), "cycle") as held:

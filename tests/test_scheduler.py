@@ -18,11 +18,12 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, text
 
 from exchange.config import Config, ConfigError, load_config
-from exchange.store.tables import files, open_database, runs
+from exchange.store.tables import files, runs
+from exchange.store.engine import open_database
 from exchange.store.ledger import as_utc
 from exchange.store.fences import try_lock
 from jobs.scheduler import open_scheduler
-from jobs.tasks import close_campaign
+from exchange.app.campaign import close_campaign
 from tests.areas import cli, seed_examples, write_config
 from tests.conftest import EXAMPLES, ROOT, make_config
 
@@ -36,7 +37,7 @@ import sys, time
 from apscheduler.triggers.cron import CronTrigger
 import exchange.app.cycle, exchange.app.run
 from exchange.config import load_config
-from exchange.store.tables import open_database
+from exchange.store.engine import open_database
 from exchange.logs import setup_logging
 from jobs.scheduler import serve
 

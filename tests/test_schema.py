@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import Date, DateTime, create_engine, inspect, select, text
 
 import exchange.store.revision as schema
-from exchange.store.tables import metadata, open_database
-from exchange.store.habilitations import import_extract
+from exchange.store.tables import metadata
+from exchange.store.engine import open_database
+from exchange.app.habilitations import import_extract
 from exchange.store.migrations.baseline_schema import baseline_metadata
 from exchange.app.run import run_job
 from exchange.store.revision import BASELINE, alembic_config, differences, head_revision, upgrade
@@ -60,7 +61,7 @@ def rows(engine, meta=None) -> dict:  # noqa: ANN001
     """Every row of every table of db.py (or of `meta`, e.g. the baseline's columns), in primary-key order."""
     with engine.connect() as conn:
         return {t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key.columns))]
-                for t in (meta or metadata).sorted_tables}
+                for t in (meta or metadata).sorted_tables if t.name in metadata.tables}  # not those dropped since
 
 
 def _run_examples(cfg, engine) -> None:  # noqa: ANN001
@@ -74,6 +75,8 @@ def _copy_baseline_rows(source, target) -> None:  # noqa: ANN001
     baseline = baseline_metadata()
     with source.connect() as src, target.begin() as dst:
         for t in baseline.sorted_tables:
+            if t.name not in metadata.tables:  # dropped since the baseline (0007: job_locks)
+                continue
             head_table = metadata.tables[t.name]
             data = [dict(r._mapping) for r in src.execute(select(*[head_table.c[c.name] for c in t.columns]))]
             if data:
@@ -493,7 +496,7 @@ def test_a_file_answered_twice_before_the_upgrade_keeps_both_pairs_after_a_resen
 def test_sqlite_migration_breaking_references_is_rolled_back(tmp_path, monkeypatch):
     seed_examples(tmp_path)
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
-    engine = open_database(f"sqlite:///{tmp_path / 'exchange.store.tables'}")
+    engine = open_database(f"sqlite:///{tmp_path / 'exchange.db'}")
     data = rows(engine)
     copy = _with_second_migration(tmp_path)
     (copy / "versions" / "9990_essai.py").write_text(

@@ -13,7 +13,7 @@ from paramiko.sftp import CMD_READ
 from exchange.edges.transport.base import Entry, FileTooLarge, TransportError
 from exchange.edges.transport.batch_sync import BatchSync
 from exchange.edges.transport.sftp import SftpTransport
-from exchange.edges.transport.sftp_pipeline import FILES_IN_FLIGHT, OPENSSH_MAX_READ, Pipeline, RemoteRefusal
+from exchange.edges.transport.sftp_pipeline import FILES_IN_FLIGHT, OPENSSH_MAX_READ, LocalCopyFailed, Pipeline, RemoteRefusal
 from tests.conftest import make_config
 
 FAR = time.time() + 3600  # every file is settled
@@ -235,7 +235,7 @@ def test_a_local_disk_error_is_that_files_result(sftp_server, tmp_path):
     with transport(sftp_server, tmp_path) as t:
         entries = listed(t, "alice")
         results = t.fetch_many([(entries["a.csv"], tmp_path / "absent" / "a"), (entries["b.csv"], tmp_path / "b")])
-    assert isinstance(results[0], RemoteRefusal) and "écriture locale impossible" in str(results[0])
+    assert isinstance(results[0], LocalCopyFailed) and "écriture locale impossible" in str(results[0])
     assert results[1] is None and (tmp_path / "b").read_bytes() == b"B" * 10
 
 

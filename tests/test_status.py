@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, update
 
-from exchange.store.tables import anomalies, files, open_database, runs
+from exchange.store.tables import anomalies, files, runs
+from exchange.store.engine import open_database
 from exchange.store.ledger import utcnow
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES

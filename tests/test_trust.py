@@ -235,7 +235,7 @@ def test_progress_shows_the_real_stages_and_their_counts(tmp_path, db_url):
     """Issue 13 §4: the operator's progress follows reception, judgement, comptes rendus, emission."""
     from datetime import date
 
-    from exchange.store.tables import open_database
+    from exchange.store.engine import open_database
     from exchange.app.run import run_job
 
     cfg = seed_examples(tmp_path, db_url)

@@ -11,15 +11,19 @@ from pathlib import Path
 from typing import Callable
 
 import polars as pl
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
+from exchange.core.replay import replay_refusal
+from exchange.core.tally import RunTally
+from exchange.errors import TerminalError
 from exchange.store import ledger
+from exchange.store.engine import Engine
+from exchange.store.errors import DATABASE_ERRORS
 from exchange.core.compte_rendu.forms import cr_files
 from exchange.config import Config
 from exchange.edges.durable import private_dir, private_file, sha256_file
 from exchange.core.reconcile import reconcile as reconcile_file
-from exchange.store.habilitations import Habilitations, load_habilitations
+from exchange.core.habilitations import Habilitations
+from exchange.store.habilitations import load_habilitations
 from exchange.store.records import Accepted, record_accepted
 from exchange.logs import scrub
 from exchange.core.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
@@ -34,7 +38,7 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 BATCH_FILES = 250
 BATCH_BYTES = 64 << 20
 # Never turned into a quarantine: the job itself must stop (lock lost, ledger moved under it, database down).
-STOPS = (ledger.JobAborted, SQLAlchemyError)
+STOPS = (ledger.JobAborted, *DATABASE_ERRORS)  # the job stops: never taken for a defect of one file
 
 
 @dataclass
@@ -47,7 +51,7 @@ class CycleContext:
     as_of: date
     run_id: int
     job: str
-    tally: ledger.RunTally
+    tally: RunTally
     use_habilitations: bool = True
     progress: Progress | None = None
     expected: int = 0  # files listed for this cycle: the total every stage of the progress counts towards
@@ -315,7 +319,7 @@ def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, 
 
 def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
     """The judgement of a TRAITE/ACQUITTE file, rebuilt from the ledger (for comptes rendus and screens)."""
-    frame = pl.DataFrame([{k: a[k] for k in ANOMALY_SCHEMA} for a in ledger.file_anomalies(conn, row["id"])],
+    frame = pl.DataFrame([{k: a[k] for k in ANOMALY_SCHEMA} for a in ledger.anomalies_with_nir(conn, row["id"])],
                          schema=ANOMALY_SCHEMA)
     return Judgement(name=row["name"], kind=row["kind"], siret=row["siret"], statut=row["statut"], anomalies=frame,
                      records_in=row["records_in"] or 0, records_rejected=row["records_rejected"] or 0,
@@ -382,7 +386,7 @@ def _archive(ctx: CycleContext, rows: list[dict]) -> None:
 
 def _file_failed(ctx: CycleContext, row: dict, step: str, error: TransportError) -> None:
     """A drop-area refusal on one file: it waits in its state for the next run; a dead source stops the run."""
-    if error.transient or isinstance(error, HostKeyError):
+    if error.stops_run:
         raise error
     ctx.tally.errors.append(f"fichier n° {row['id']} ({row['account']}/{row['name']}) : {step} impossible : {error}"
                             " (reprise à la prochaine exécution)")
@@ -512,13 +516,14 @@ def collect(ctx: CycleContext) -> None:
         process(ctx, taken)
 
 
-class MissingFromArchive(TransportError):
+class MissingFromArchive(TransportError, TerminalError):
     """A claimed file is no longer in archive/ (removed by hand): the operator must look."""
 
     transient = False
+    stops_run = False
 
 
-class ReplayRefused(ValueError):
+class ReplayRefused(TerminalError, ValueError):
     """A replay the spec does not allow (the French reason is the message)."""
 
 
@@ -529,7 +534,7 @@ def replay(ctx: CycleContext, file_id: int) -> dict:
         row = ledger.get_file(conn, file_id)
     if row is None:
         raise KeyError(file_id)
-    reason = ledger.replay_refusal(row)
+    reason = replay_refusal(row)
     if reason is None and row["stored_path"] is None:
         reason = f"le fichier n° {file_id} n'a pas de copie locale (il n'a jamais été lu) : il ne peut pas être rejoué"
     if reason is not None:

@@ -6,22 +6,24 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable
 
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
-
-from exchange.store import ledger
 from exchange.config import Config
-from exchange.store.fences import HeldLock, LockLost, timings_of, try_lock, wait_lock
+from exchange.core.tally import RunTally
+from exchange.core.vocabulary import CYCLE_JOBS, ECHEC, IGNORE, OK, RunStatus
 from exchange.edges.transport.base import TransportError
+from exchange.store import ledger, runs
+from exchange.store.engine import Connection, Engine
+from exchange.store.errors import CONNECTION_ERRORS, unreachable
+from exchange.store.fences import (
+    CAMPAIGN_LOCK, CYCLE_LOCK, HABILITATIONS_LOCK, HeldLock, LockLost, timings_of, try_lock, wait_lock,
+)
 
 log = logging.getLogger("esat_exchange")
 
 # Which lock each job takes; every job sharing a lock is closed as interrupted by the next holder.
-JOB_LOCKS = {"run": "cycle", "collect": "cycle", "nightly": "cycle", "replay": "cycle",
-             "campaign": "campaign", "habilitations": "habilitations"}
-BUSY = {"cycle": "un autre processus exécute déjà un cycle",
-        "campaign": "un autre processus écrit déjà les fichiers de campagne",
-        "habilitations": "un autre processus importe déjà un extrait Habpps"}
+JOB_LOCKS = {**{job: CYCLE_LOCK for job in CYCLE_JOBS}, "campaign": CAMPAIGN_LOCK, "habilitations": HABILITATIONS_LOCK}
+BUSY = {CYCLE_LOCK: "un autre processus exécute déjà un cycle",
+        CAMPAIGN_LOCK: "un autre processus écrit déjà les fichiers de campagne",
+        HABILITATIONS_LOCK: "un autre processus importe déjà un extrait Habpps"}
 
 
 def jobs_of(lock_name: str) -> tuple[str, ...]:
@@ -31,13 +33,13 @@ def jobs_of(lock_name: str) -> tuple[str, ...]:
 @dataclass
 class RunOutcome:
     run_id: int | None  # None only when the lock was lost before the run record could be written
-    status: str  # OK / ECHEC / IGNORE
-    tally: ledger.RunTally
+    status: RunStatus  # OK / ECHEC / IGNORE
+    tally: RunTally
     error: str | None = None
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status in ("OK", "IGNORE") else 1
+        return 0 if self.status in (OK, IGNORE) else 1
 
 
 @dataclass
@@ -46,7 +48,7 @@ class JobContext:
 
     engine: Engine
     run_id: int | None  # None for a job that is not recorded in `runs` (record=False)
-    tally: ledger.RunTally
+    tally: RunTally
     fence: ledger.Fence
     stop: Callable[[], bool]
     lock: HeldLock
@@ -82,11 +84,11 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
     if lock is None:
         reason = BUSY[lock_name]
         if not record:
-            return RunOutcome(None, "IGNORE", ledger.RunTally(), reason)
-        run_id = ledger.record_skipped_run(engine, job, reason, outer_fence)
+            return RunOutcome(None, IGNORE, RunTally(), reason)
+        run_id = runs.record_skipped_run(engine, job, reason, outer_fence)
         log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": run_id, "job": job}})
-        return RunOutcome(run_id, "IGNORE", ledger.RunTally(), reason)
-    tally = ledger.RunTally()
+        return RunOutcome(run_id, IGNORE, RunTally(), reason)
+    tally = RunTally()
     run_id = None
     try:
         # the schema is at head: `run` and `scheduler` upgrade it under this same lock first (open_at_head)
@@ -101,12 +103,12 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
             error = _work(ctx, work)
             if lock.lost:
                 raise LockLost(f"verrou « {lock_name} » perdu pendant l'exécution")
-            return RunOutcome(None, "ECHEC" if error else "OK", tally, error)
-        closed = ledger.close_interrupted_runs(engine, jobs_of(lock_name), starting)
+            return RunOutcome(None, ECHEC if error else OK, tally, error)
+        closed = runs.close_interrupted_runs(engine, jobs_of(lock_name), starting)
         if closed:
             log.warning(f"exécution(s) interrompue(s) clôturée(s) en ECHEC : {', '.join(map(str, closed))}",
                         extra={"event": {"job": job, "runs": closed}})
-        run_id = ledger.start_run(engine, job, as_of, starting)
+        run_id = runs.start_run(engine, job, as_of, starting)
         log.info("début de l'exécution", extra={"event": {"run_id": run_id, "job": job,
                                                           "as_of": as_of.isoformat() if as_of else None}})
         ctx = JobContext(engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()), lock)
@@ -115,27 +117,29 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
             error = "; ".join(tally.errors)
         if error is None and lock.lost:
             raise LockLost(f"verrou « {lock_name} » perdu pendant l'exécution")
-        status = "ECHEC" if error else "OK"
-        ledger.finish_run(engine, run_id, status, tally, error, fence)
+        status = ECHEC if error else OK
+        runs.finish_run(engine, run_id, status, tally, error, fence)
         log.info(f"fin de l'exécution : {status}", extra={"event": {"run_id": run_id, "job": job, "status": status}})
         return RunOutcome(run_id, status, tally, error)
     except LockLost as e:
         log.error(f"exécution arrêtée sans rien écrire : {e}", extra={"event": {"run_id": run_id, "job": job}})
-        return RunOutcome(run_id, "ECHEC", tally, str(e))
-    except DBAPIError as e:  # the database went away (restart, network): nothing half-written, the next run resumes
-        error = f"base de données injoignable : {e.__class__.__name__}: {str(e.orig or e).strip().splitlines()[0]}"
+        return RunOutcome(run_id, ECHEC, tally, str(e))
+    except CONNECTION_ERRORS as e:  # the database went away (restart, network): nothing half-written, the next run resumes
+        error = str(unreachable(e))
         log.error(f"fin de l'exécution : ECHEC ({error})", extra={"event": {"run_id": run_id, "job": job}})
         _try_finish(engine, run_id, tally, error, lock)
-        return RunOutcome(run_id, "ECHEC", tally, error)
+        return RunOutcome(run_id, ECHEC, tally, error)
     finally:
         lock.release()
 
 
 def _work(ctx: JobContext, work: Work) -> str | None:
-    """The job's own work; transport and system errors are the run's error, anything else is recorded then raised."""
+    """The job's own work. A lost lock or database stops the job (raised); a drop-area error that reached the
+    job (the source is down, a host key changed) and a system error are the run's error; anything else (a
+    refused request, a bug, KeyboardInterrupt) is recorded, then raised to the caller."""
     try:
         return work(ctx)
-    except (LockLost, DBAPIError):
+    except (LockLost, *CONNECTION_ERRORS):
         raise
     except TransportError as e:
         return str(e)
@@ -145,45 +149,28 @@ def _work(ctx: JobContext, work: Work) -> str | None:
         if ctx.run_id is None:
             raise
         try:
-            ledger.finish_run(ctx.engine, ctx.run_id, "ECHEC", ctx.tally,
-                              f"{e.__class__.__name__}: {e}", ctx.fence)
-        except (LockLost, DBAPIError):
+            runs.finish_run(ctx.engine, ctx.run_id, ECHEC, ctx.tally, f"{e.__class__.__name__}: {e}", ctx.fence)
+        except (LockLost, *CONNECTION_ERRORS):
             pass
         raise
 
 
-def _try_finish(engine: Engine, run_id: int | None, tally: ledger.RunTally, error: str, lock: HeldLock) -> None:
+def _try_finish(engine: Engine, run_id: int | None, tally: RunTally, error: str, lock: HeldLock) -> None:
     """Record ECHEC if the database is back and the lock still ours; else the next holder closes the run."""
     if run_id is None:
         return
     try:
-        ledger.finish_run(engine, run_id, "ECHEC", tally, error, lock.check)
-    except (LockLost, DBAPIError):
+        runs.finish_run(engine, run_id, ECHEC, tally, error, lock.check)
+    except (LockLost, *CONNECTION_ERRORS):
         pass
 
 
-__all__ = ["run_locked", "RunOutcome", "JobContext", "JOB_LOCKS", "BUSY", "jobs_of"]
+__all__ = ["run_locked", "open_at_head", "RunOutcome", "JobContext", "JOB_LOCKS", "BUSY", "jobs_of"]
+
 
 
 def open_at_head(config: Config) -> Engine:
-    """An engine on the database brought to this program's schema (what `run` and `scheduler` start with).
+    """An engine on the database brought to head under the cycle lock (exchange.store.engine.open_at_head)."""
+    from exchange.store.engine import open_at_head as at_head
 
-    A database not at head is upgraded under the cycle lock (issue 9: migrations applied under the job
-    lock): a cycle running elsewhere on the old schema finishes first, and none starts during the upgrade.
-    The upgrade's own exclusive lock (exchange.store.revision) still serialises two upgraders.
-    """
-    from exchange.store.tables import open_database
-    from exchange.store.revision import schema_state, upgrade
-
-    engine = open_database(config.database_url)
-    try:
-        if schema_state(engine).verdict != "current":
-            lock = wait_lock(engine, JOB_LOCKS["run"], timings_of(config))
-            try:
-                upgrade(engine)
-            finally:
-                lock.release()
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
+    return at_head(config.database_url, timings_of(config))

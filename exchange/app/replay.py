@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Engine
-
+from exchange.core.replay import replay_refusal
 from exchange.store import ledger
+from exchange.store.engine import Engine
 from exchange.config import Config
 
 
@@ -19,14 +19,14 @@ class ReplayResult:
 
 
 def replay_file(config: Config, engine: Engine, file_id: int) -> ReplayResult:
-    """Replay a kept file at its original processing date when ledger.replay_refusal allows it."""
+    """Replay a kept file at its original processing date when core.replay.replay_refusal allows it."""
     from exchange.app.run import run_job
 
     with engine.connect() as conn:
         row = ledger.get_file(conn, file_id)
     if row is None:
         return ReplayResult(False, f"Fichier n° {file_id} inconnu.")
-    refusal = ledger.replay_refusal(row)
+    refusal = replay_refusal(row)
     if refusal is not None:
         return ReplayResult(False, f"Rejeu impossible : {refusal}.")
     try:

@@ -4,17 +4,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Callable
 
-from sqlalchemy.engine import Engine
-
 from exchange.store import ledger
 from exchange.config import Config
 from exchange.app.cycle import CycleContext, Progress, collect, replay
-from exchange.app.job import JobContext, RunOutcome, jobs_of, run_locked
-from exchange.core.paris import today_in_paris
+from exchange.app.job import JobContext, RunOutcome, run_locked
+from exchange.core.clock import today_in_paris
 from exchange.edges.transport.factory import open_transport
+from exchange.store.engine import Engine
 
-CYCLE_LOCK = "cycle"  # every job that touches received files shares one lock
-CYCLE_JOBS = jobs_of(CYCLE_LOCK)
 
 
 def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | None = None, emit: bool = True,
@@ -42,4 +39,4 @@ def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | N
     return run_locked(config, engine, job, cycle, as_of=as_of, stop=stop, outer_fence=fence)
 
 
-__all__ = ["run_job", "RunOutcome", "today_in_paris", "CYCLE_LOCK", "CYCLE_JOBS"]
+__all__ = ["run_job", "RunOutcome", "today_in_paris"]

@@ -7,16 +7,9 @@ import sys
 from exchange.config import Config
 
 
-def _one_line(error: Exception) -> str:
-    """A database error on one line: the driver's first line, without SQLAlchemy's background link."""
-    detail = str(getattr(error, "orig", None) or error).strip().splitlines()
-    return f"{error.__class__.__name__} : {detail[0] if detail else ''}".rstrip(" :")
-
-
 def cmd_db_upgrade(_args: argparse.Namespace, config: Config) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from exchange.store.tables import open_database
+    from exchange.store.errors import DATABASE_ERRORS, one_line
+    from exchange.store.engine import open_database
     from exchange.store.revision import SchemaError, upgrade
 
     engine = open_database(config.database_url)
@@ -25,8 +18,8 @@ def cmd_db_upgrade(_args: argparse.Namespace, config: Config) -> int:
     except SchemaError as e:
         print(f"Mise à jour de la base de données impossible : {e}", file=sys.stderr)
         return 1
-    except SQLAlchemyError as e:
-        print(f"Mise à jour de la base de données impossible : {_one_line(e)}", file=sys.stderr)
+    except DATABASE_ERRORS as e:
+        print(f"Mise à jour de la base de données impossible : {one_line(e)}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
@@ -45,16 +38,15 @@ def cmd_db_upgrade(_args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_db_status(_args: argparse.Namespace, config: Config) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from exchange.store.tables import open_database
+    from exchange.store.errors import DATABASE_ERRORS, one_line
+    from exchange.store.engine import open_database
     from exchange.store.revision import schema_state
 
     engine = open_database(config.database_url)
     try:
         state = schema_state(engine)
-    except SQLAlchemyError as e:
-        print(f"Base de données injoignable : {_one_line(e)}", file=sys.stderr)
+    except DATABASE_ERRORS as e:
+        print(f"Base de données injoignable : {one_line(e)}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()

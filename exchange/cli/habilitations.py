@@ -43,34 +43,23 @@ def _print_table(title: str, headers: list[str], rows: list[list[str]], out: Tex
 
 def cmd_habilitations_import(args: argparse.Namespace, config: Config, out: TextIO | None = None) -> int:
     """Import a Habpps extract; 1 and every problem listed when refused, 0 and the row counts when imported."""
+    from exchange.app.habilitations import import_habilitations
     from exchange.edges.habpps import TABLES
-    from exchange.store.habilitations import import_extract
-    from exchange.app.job import JobContext, run_locked
-    from exchange.store.revision import open_current
+    from exchange.store.engine import open_current
 
     out = out or sys.stdout
     engine = open_current(config.database_url)
-    results = []
-
-    def import_under_lock(ctx: JobContext) -> str | None:
-        results.append(import_extract(engine, Path(args.path), actor=_actor(), fence=ctx.fence))
-        if not results[-1].accepted:
-            return f"extrait Habpps refusé ({len(results[-1].problems)} problème(s)) : {Path(args.path).name}"
-        return None
 
     def waiting() -> None:
         print("Un autre import d'extrait Habpps est en cours : attente de sa fin…", file=sys.stderr)
 
     try:  # two imports at once are serialised: the second waits for the first
-        # the import lock, without a run record: `runs` lists the exchange's jobs, `hab_imports` the imports
-        outcome = run_locked(config, engine, "habilitations", import_under_lock, wait=True, on_wait=waiting,
-                             record=False)
+        result = import_habilitations(config, engine, Path(args.path), _actor(), on_wait=waiting)
     finally:
         engine.dispose()
-    if not results:
-        print(f"Import non effectué : {outcome.error}", file=sys.stderr)
+    if result.busy is not None:
+        print(f"Import non effectué : {result.busy}", file=sys.stderr)
         return 1
-    result = results[-1]
     if not result.accepted:
         print(f"Extrait Habpps refusé ({len(result.problems)} problème(s)) : les habilitations "
               "précédentes restent en vigueur.", file=out)

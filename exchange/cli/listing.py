@@ -7,11 +7,10 @@ import json
 import sys
 from datetime import date, datetime
 from typing import Any, Sequence
-from zoneinfo import ZoneInfo
 
 from exchange.core.safe_text import safe_text, safe_value
+from exchange.core.clock import PARIS
 
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def _cell(value: Any) -> str:

@@ -25,7 +25,7 @@ def _as_of(value: str) -> date:
 
 def _engine(config: Config):  # noqa: ANN202
     """The database, refused (SchemaError, exit 1 in main) unless at this program's revision."""
-    from exchange.store.revision import open_current
+    from exchange.store.engine import open_current
 
     return open_current(config.database_url)
 
@@ -130,7 +130,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
     from exchange.core.compte_rendu.forms import cr_csv, cr_html, cr_json, cr_text
     from exchange.core.judge import judge
-    from exchange.core.paris import today_in_paris
+    from exchange.core.clock import today_in_paris
 
     path = Path(args.file)
     try:
@@ -190,10 +190,10 @@ def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
-    from exchange.store import queries
+    from exchange.store import ledger, queries
 
     with _engine(config).connect() as conn:
-        row = queries.file_row(conn, args.file_id)
+        row = ledger.get_file(conn, args.file_id)
         if row is None:
             print(f"Fichier n° {args.file_id} inconnu.", file=sys.stderr)
             return 1
@@ -291,7 +291,7 @@ def render_rows(rows, columns, fmt, labels=None, title=None, empty="Aucune ligne
 # -- campaign ---------------------------------------------------------------------------------------
 
 def cmd_campaign_close(args: argparse.Namespace, config: Config) -> int:
-    from jobs.tasks import close_campaign
+    from exchange.app.campaign import close_campaign
 
     outcome = close_campaign(config, _engine(config), args.year)
     if outcome.status == "IGNORE":
@@ -313,8 +313,8 @@ def cmd_campaign_close(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
-    from exchange.store.campaign import campaign_status
-    from exchange.core.paris import today_in_paris
+    from exchange.app.campaign import campaign_status
+    from exchange.core.clock import today_in_paris
 
     rows = campaign_status(_engine(config), args.year, today_in_paris(), caf=args.caf)
     limit = TERMINAL_ROWS if _capped_on_terminal(args) else args.limit
@@ -502,18 +502,12 @@ def database_unreachable(error: Exception, url: str, command: str) -> str | None
     """The one French line for a database that cannot be reached or opened (URL without its password), else None."""
     import logging
 
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from exchange.store.errors import is_unreachable, reason_of, shown_url
 
-    if not isinstance(error, (OperationalError, InterfaceError, OSError)):
+    if not is_unreachable(error, url):
         return None
-    if isinstance(error, OSError) and not url.startswith("sqlite"):
-        return None
-    try:
-        where = make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown as configured, minus anything after '@'
-        where = url.split("@")[-1]
-    reason = str(getattr(error, "orig", None) or error).splitlines()[0] if str(error) else error.__class__.__name__
+    where = shown_url(url)
+    reason = reason_of(error)
     recorded = " ; l'exécution n'a pas pu être enregistrée" if command == "run" else ""
     logging.getLogger("esat_exchange").info(
         f"base de données injoignable{recorded} : {reason}", extra={"event": {"command": command, "base": where}})

@@ -35,7 +35,7 @@ def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.status import check_health, health_json, health_text
     from exchange.store.queries import next_scheduled_runs
-    from exchange.store.revision import open_current
+    from exchange.store.engine import open_current
     from exchange.cli.listing import json_default
     from exchange.edges.transport.factory import open_transport
 

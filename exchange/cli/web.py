@@ -22,7 +22,7 @@ def read_password(prompt_twice: bool = True) -> str | None:
 
 def cmd_operators_add(args: argparse.Namespace, config: Config) -> int:
     from exchange.store.operators import OperatorError, add_operator
-    from exchange.store.revision import open_current
+    from exchange.store.engine import open_current
 
     password = None if args.proxy_only else read_password()
     if password is None and not args.proxy_only:
@@ -43,7 +43,7 @@ def cmd_operators_add(args: argparse.Namespace, config: Config) -> int:
 def cmd_web(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
-    from exchange.store.revision import open_current
+    from exchange.store.engine import open_current
     from exchange.web.app import create_app, dsfr_installed
 
     if not dsfr_installed():

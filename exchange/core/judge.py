@@ -12,7 +12,7 @@ from exchange.core.reading import read_declaration
 from exchange.core.rules import LOT, XML, check_content, validate_records
 from schemas.anomalies import Anomaly, anomalies_frame
 from schemas.declaration import FileName, Kind, other_workbook, parse_file_name
-from schemas.fields import french_moment
+from exchange.core.clock import french_moment
 from schemas.reference import load_reference
 
 ACCEPTE, PARTIEL, REJETE, DOUBLON = "ACCEPTE", "PARTIEL", "REJETE", "DOUBLON"

@@ -4,10 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from exchange.store.habilitations import ESAT_SERVICE, Bulletin, Habilitations
+from exchange.core.habilitations import Habilitations, in_mayotte, service_failure, signed_esat_bulletins
+from exchange.core.vocabulary import ESAT_SERVICE
 from schemas.anomalies import Anomaly
-
-MAYOTTE = "976"
 
 
 @dataclass(frozen=True)
@@ -17,31 +16,19 @@ class Reconciliation:
     raison_sociale: str | None
 
 
-def _signed_esat(bulletins: list[Bulletin], day: date) -> list[Bulletin]:
-    return [b for b in bulletins if b.service == ESAT_SERVICE and b.statut == "SIGNE"
-            and b.date_signature is not None and b.date_signature <= day]
-
-
 def _first_failure(habs: Habilitations, login: str, siret: str, day: date) -> Anomaly | None:
     active = [m for m in habs.memberships_of(login) if m.actif == "O"]
     if not active:
         return Anomaly.of("H05", "compte_inactif", detail=login)
     if any(m.siret != siret for m in active):
         return Anomaly.of("F06", "compte", detail=siret)
-    partner = habs.partenaire(siret)
-    if partner is None:
-        return Anomaly.of("H01", detail=siret)
-    covering = habs.conventions_covering(siret, day)
-    if len(covering) != 1:
-        return Anomaly.of("H02", detail=siret)
-    convention = covering[0]
-    if convention.date_contrat_service is None or convention.date_contrat_service > day:
-        return Anomaly.of("H07")
-    signed = _signed_esat(habs.bulletins_of(convention.id_convention), day)
-    if not signed:
-        return Anomaly.of("H03")
-    if not any(b.siret == convention.siret for b in signed):
-        return Anomaly.of("H04", detail=signed[0].siret)
+    failed, convention = service_failure(habs, siret, day)
+    if failed in ("H01", "H02"):
+        return Anomaly.of(failed, detail=siret)
+    if failed == "H04":
+        return Anomaly.of("H04", detail=signed_esat_bulletins(habs.bulletins_of(convention.id_convention), day)[0].siret)
+    if failed is not None:
+        return Anomaly.of(failed)
     declarant = False
     for m in active:
         g = habs.groupes.get(m.id_groupe)
@@ -51,7 +38,7 @@ def _first_failure(habs: Habilitations, login: str, siret: str, day: date) -> An
             break
     if not declarant:
         return Anomaly.of("H05", "pas_declarant", detail=login)
-    if partner.departement == MAYOTTE:
+    if in_mayotte(habs.partenaire(siret)):
         return Anomaly.of("H06")
     return None
 

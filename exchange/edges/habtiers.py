@@ -7,6 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
+from exchange.errors import TerminalError
+
 from exchange.edges.durable import write_atomic
 from exchange.edges.habpps import RawTable, read_csv_rows, read_sheet_rows, siret_defect
 
@@ -51,7 +53,7 @@ SIRET_LABELS: dict[str, str] = {
 }
 
 
-class MigrationError(ValueError):
+class MigrationError(TerminalError, ValueError):
     """The workbook cannot be used at all (unreadable, or a column missing); the message is French."""
 
 

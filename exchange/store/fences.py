@@ -37,9 +37,16 @@ from exchange.store.ledger import JobAborted, utcnow
 
 log = logging.getLogger("esat_exchange")
 
+# The locks, by name: every job that touches received files shares the cycle lock (exchange.app.job maps jobs).
+CYCLE_LOCK = "cycle"
+CAMPAIGN_LOCK = "campaign"
+HABILITATIONS_LOCK = "habilitations"
+LEADER_LOCK = "scheduler"  # the scheduler node that leads
+
 
 class LockLost(JobAborted):
-    """Terminal: this process no longer holds its job's lock (it was fenced off); it must write nothing more."""
+    """This process no longer holds its job's lock (it was fenced off): it must write nothing more; the
+    next holder finishes the work (transient, stops the run)."""
 
 
 @dataclass(frozen=True)

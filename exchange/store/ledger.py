@@ -1,4 +1,4 @@
-"""The intake ledger: one row per received file with an explicit state, and one row per job run.
+"""The intake ledger: one row per received file with an explicit state, moved only by the named verbs below.
 
 File states, each committed before the side effect that follows it:
 RECLAME (reserved: depot/<name> is being moved to archive/<claim name>, nothing read yet) → RECU (the
@@ -11,34 +11,30 @@ LedgerConflict when no row moved: two writers can never both move one file.
 """
 from __future__ import annotations
 
-import json
-import os
-import socket
-from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Callable, Iterator
 
 from sqlalchemy import and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 
-from exchange.store.tables import anomalies, files, records, runs
+from exchange.core.clock import as_utc, utcnow  # noqa: F401 - re-exported: the store's callers stamp with these
+from exchange.errors import TerminalError, TransientError
+from exchange.store.tables import anomalies, files, records
 
-RECLAME, RECU, ARCHIVE, TRAITE, ACQUITTE = "RECLAME", "RECU", "ARCHIVE", "TRAITE", "ACQUITTE"
-QUARANTAINE = "QUARANTAINE"
-UNFINISHED_STATES = (RECLAME, RECU, ARCHIVE, TRAITE)
-ACCEPTED_STATUTS = ("ACCEPTE", "PARTIEL")  # a reception with at least one record accepted
+from exchange.core.vocabulary import (  # noqa: F401 - the states, re-exported for the cycle
+    ACCEPTED_STATUTS, ACQUITTE, ARCHIVE, DOUBLON, QUARANTAINE, RECLAME, RECU, REJETE, TRAITE, UNFINISHED_STATES,
+)
 
 
-class JobAborted(RuntimeError):
+class JobAborted(TransientError, RuntimeError):
     """The job must stop at once, writing nothing more (its lock is lost, or the ledger moved under it);
     never taken for a defect of one file."""
 
 
-class LedgerConflict(JobAborted):
-    """A state change found the file in another state than expected: nothing was changed (a defect,
-    or another writer moved it first)."""
+class LedgerConflict(JobAborted, TerminalError):
+    """A state change found its row (a file, a run, an emission) in another state than expected: nothing
+    was changed (a defect, or another writer moved it first)."""
 # Called first in every state-changing transaction of a job: raises when the job's lock is no longer held
 # (the holder was frozen and fenced off), so that a stale holder never writes.
 Fence = Callable[[Connection], None]
@@ -51,17 +47,6 @@ def transaction(engine: Engine, fence: Fence | None = None) -> Iterator[Connecti
         if fence is not None:
             fence(conn)
         yield conn
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """Datetimes read back from SQLite are naive; every stored datetime is UTC."""
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 # -- files ------------------------------------------------------------------------------------------
@@ -83,12 +68,6 @@ def find_by_shas(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[s
     return found
 
 
-def find_by_sha(conn: Connection, account: str, sha256: str, other_than: int | None = None) -> list[dict]:
-    """Every other reception of this content from this account, oldest first."""
-    q = select(files).where(and_(files.c.account == account, files.c.sha256 == sha256))
-    if other_than is not None:
-        q = q.where(files.c.id != other_than)
-    return [dict(r) for r in conn.execute(q.order_by(files.c.id)).mappings().all()]
 
 
 def duplicate_target(earlier: list[dict]) -> dict | None:
@@ -137,14 +116,6 @@ def reserve_all(conn: Connection, names: list[tuple[str, str]], *, processing_da
     return [int(i) for i in result.scalars().all()]
 
 
-def reserve(conn: Connection, *, account: str, name: str, processing_date: date, run_id: int | None) -> int:
-    """A new reception in RECLAME, before its file is claimed; returns its id."""
-    now = utcnow()
-    result = conn.execute(insert(files).values(
-        account=account, name=name, sha256=None, size=0, stored_path=None, state=RECLAME, state_changed_at=now,
-        received_at=now, processing_date=processing_date, run_id=run_id, replays=0, answers=0,
-    ))
-    return int(result.inserted_primary_key[0])
 
 
 def forget(conn: Connection, file_id: int) -> None:
@@ -186,11 +157,6 @@ def _move_each(conn: Connection, moves: list[tuple[int, dict]], from_state: str,
             raise LedgerConflict(f"files {stray}: expected state {from_state} to move to {to}")
 
 
-def received(conn: Connection, file_id: int, *, sha256: str | None, size: int, stored_path: str | None,
-             kind: str | None, siret: str | None, archived_name: str, duplicate_of: int | None) -> None:
-    """RECLAME → RECU: the claimed file is on local disk (or refused unread for its size: sha256 None)."""
-    _move(conn, file_id, (RECLAME,), RECU, sha256=sha256, size=size, stored_path=stored_path, kind=kind,
-          siret=siret, archived_name=archived_name, duplicate_of=duplicate_of, received_at=utcnow())
 
 
 def archived(conn: Connection, file_ids: list[int]) -> None:
@@ -204,9 +170,6 @@ def judged_all(conn: Connection, judgements: list[tuple[int, dict]]) -> None:
     _move_each(conn, judgements, ARCHIVE, TRAITE, processed_at=True)
 
 
-def judged(conn: Connection, file_id: int, **values: object) -> None:
-    """ARCHIVE → TRAITE: records, anomalies and statut are stored (same transaction)."""
-    _move(conn, file_id, (ARCHIVE,), TRAITE, processed_at=utcnow(), **values)
 
 
 def acknowledged(conn: Connection, file_ids: list[int]) -> None:
@@ -243,6 +206,7 @@ def _drop_records(conn: Connection, file_id: int) -> None:
 
 
 def get_file(conn: Connection, file_id: int) -> dict | None:
+    """The raw ledger row of one received file (what replay_refusal judges), None when unknown."""
     row = conn.execute(select(files).where(files.c.id == file_id)).mappings().first()
     return dict(row) if row else None
 
@@ -272,15 +236,6 @@ def latest_answered_all(conn: Connection, names: list[tuple[str, str]]) -> dict[
     return found
 
 
-def latest_answered(conn: Connection, account: str, name: str) -> dict | None:
-    """The reception of this name whose comptes rendus are `<name>.CR.*` now: the latest that wrote a pair
-    (id, answers = how many pairs it wrote)."""
-    row = conn.execute(
-        select(files.c.id, files.c.answers).where(and_(
-            files.c.account == account, files.c.name == name, files.c.answers > 0,
-        )).order_by(files.c.id.desc()).limit(1)
-    ).mappings().first()
-    return dict(row) if row else None
 
 
 def store_anomalies(conn: Connection, file_ids: list[int], frame) -> None:  # noqa: ANN001 - polars frame
@@ -292,106 +247,9 @@ def store_anomalies(conn: Connection, file_ids: list[int], frame) -> None:  # no
     insert_frame(conn, anomalies, frame)
 
 
-def file_anomalies(conn: Connection, file_id: int) -> list[dict]:
+def anomalies_with_nir(conn: Connection, file_id: int) -> list[dict]:
+    """A file's stored anomalies with their full NIR, to write its comptes rendus again (never shown)."""
     rows = conn.execute(
         select(anomalies).where(anomalies.c.file_id == file_id).order_by(anomalies.c.id)
     ).mappings().all()
     return [dict(r) for r in rows]
-
-
-# -- runs -------------------------------------------------------------------------------------------
-
-@dataclass
-class RunTally:
-    """What a run did, accumulated file by file."""
-
-    files_seen: int = 0
-    by_statut: Counter = field(default_factory=Counter)
-    records_in: int = 0
-    records_accepted: int = 0
-    records_rejected: int = 0
-    anomaly_counts: Counter = field(default_factory=Counter)
-    outputs: list[str] = field(default_factory=list)
-    refused_names: list[str] = field(default_factory=list)
-    waiting: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, statut: str, records_in: int, accepted: int, rejected: int, codes: list[str]) -> None:
-        self.files_seen += 1
-        self.by_statut[statut] += 1
-        self.records_in += records_in
-        self.records_accepted += accepted
-        self.records_rejected += rejected
-        self.anomaly_counts.update(codes)
-
-
-def start_run(engine: Engine, job: str, as_of: date | None, fence: Fence | None = None) -> int:
-    with transaction(engine, fence) as conn:
-        result = conn.execute(insert(runs).values(
-            job=job, started_at=utcnow(), status="EN_COURS", as_of=as_of, host=socket.gethostname(),
-            pid=os.getpid(), files_seen=0, files_accepted=0, files_partial=0, files_rejected=0,
-            files_duplicate=0, records_in=0, records_accepted=0, records_rejected=0,
-        ))
-        return int(result.inserted_primary_key[0])
-
-
-def finish_run(engine: Engine, run_id: int, status: str, tally: RunTally, error: str | None = None,
-               fence: Fence | None = None) -> None:
-    with transaction(engine, fence) as conn:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(
-            ended_at=utcnow(), status=status, files_seen=tally.files_seen,
-            files_accepted=tally.by_statut["ACCEPTE"], files_partial=tally.by_statut["PARTIEL"],
-            files_rejected=tally.by_statut["REJETE"], files_duplicate=tally.by_statut["DOUBLON"],
-            records_in=tally.records_in, records_accepted=tally.records_accepted,
-            records_rejected=tally.records_rejected,
-            anomaly_counts=json.dumps(dict(sorted(tally.anomaly_counts.items()))),
-            outputs=json.dumps(tally.outputs), error=error,
-        ))
-
-
-def close_interrupted_runs(engine: Engine, jobs: tuple[str, ...], fence: Fence | None = None) -> list[int]:
-    """Runs of these jobs still EN_COURS belong to a process that died (the caller holds their lock): ECHEC."""
-    with transaction(engine, fence) as conn:
-        ids = [r for (r,) in conn.execute(select(runs.c.id).where(and_(runs.c.status == "EN_COURS",
-                                                                       runs.c.job.in_(jobs))))]
-        if ids:
-            conn.execute(update(runs).where(runs.c.id.in_(ids)).values(
-                status="ECHEC", ended_at=utcnow(),
-                error="exécution interrompue (processus arrêté avant la fin) : reprise par l'exécution suivante"))
-    return ids
-
-
-def record_skipped_run(engine: Engine, job: str, reason: str, fence: Fence | None = None) -> int:
-    """A run that did not happen because another process held the job (status IGNORE)."""
-    now = utcnow()
-    with transaction(engine, fence) as conn:
-        result = conn.execute(insert(runs).values(
-            job=job, started_at=now, ended_at=now, status="IGNORE", error=reason, host=socket.gethostname(),
-            pid=os.getpid(), files_seen=0, files_accepted=0, files_partial=0, files_rejected=0,
-            files_duplicate=0, records_in=0, records_accepted=0, records_rejected=0,
-        ))
-        return int(result.inserted_primary_key[0])
-
-
-REPLAYABLE_CODES = frozenset({"H01", "H02", "H03", "H04", "H05", "H06", "H07", "F06"})
-
-
-def replay_refusal(row: dict) -> str | None:
-    """Why this received file may not be replayed (French, for the CLI and the console), or None when it may.
-
-    habilitations.md: replay is only for a file rejected whole for an `H` code or `F06` (once the Caf
-    fixed the habilitation), or set aside in QUARANTAINE (once the defect is fixed).
-    """
-    if row["state"] == "QUARANTAINE":
-        return None
-    if row["state"] != ACQUITTE:
-        return f"le fichier n° {row['id']} est en cours de traitement (état {row['state']}) : attendez la fin du cycle"
-    if row["statut"] == "REJETE" and row["code"] in REPLAYABLE_CODES:
-        return None
-    if row["statut"] == "DOUBLON":
-        return (f"le fichier n° {row['id']} est un doublon du fichier n° {row['duplicate_of']} : "
-                "il n'y a rien à rejouer")
-    return (f"le fichier n° {row['id']} ({row['statut'] or 'sans statut'}"
-            f"{' ' + row['code'] if row['code'] else ''}) ne peut pas être rejoué : seul un fichier rejeté en "
-            "entier pour une habilitation (codes H01 à H07) ou pour F06, ou mis en quarantaine, peut l'être ; "
-            "pour corriger des enregistrements, l'Esat envoie un nouveau fichier")

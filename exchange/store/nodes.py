@@ -8,8 +8,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from exchange.store.tables import nodes
 from exchange.store.ledger import Fence, as_utc, transaction, utcnow
+from exchange.core.vocabulary import LEADER, STANDBY  # noqa: F401 - re-exported for the scheduler
 
-LEADER, STANDBY = "MENEUR", "ATTENTE"
 FORGET_AFTER = timedelta(hours=24)
 
 

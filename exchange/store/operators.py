@@ -4,13 +4,14 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
+from exchange.errors import TerminalError
 from exchange.store.tables import audit_log, operators
 from exchange.store.ledger import utcnow
 
 ROLES = ("lecteur", "gestionnaire")
 
 
-class OperatorError(ValueError):
+class OperatorError(TerminalError, ValueError):
     """A refused account change (French message)."""
 
 

@@ -5,23 +5,15 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, column, func, inspect, select, table
 from sqlalchemy.engine import Connection
 
-from exchange.store.tables import anomalies, audit_log, files, hab_imports, records, runs
-from exchange.store.ledger import as_utc
-from exchange.core.vocabulary import ETATS, JOBS, RUN_STATUSES, STATUTS  # noqa: F401 - re-exported
+from exchange.store.tables import JOBSTORE_TABLE, anomalies, audit_log, files, hab_imports, records, runs
+from exchange.core.clock import as_utc, paris_day_start
+from exchange.core.vocabulary import ETATS, JOBS, QUARANTAINE, REJETE, RUN_STATUSES, STATUTS, UNFINISHED_STATES  # noqa: F401
 from schemas.masking import mask_nir
 
-PARIS = ZoneInfo("Europe/Paris")
-JOBSTORE_TABLE = "apscheduler_jobs"
-
-
-def paris_day_start(day: date) -> datetime:
-    """Midnight of a Paris calendar day, in UTC (what stored datetimes are compared with)."""
-    return datetime.combine(day, time(0), tzinfo=PARIS).astimezone(timezone.utc)
 
 
 # -- files ------------------------------------------------------------------------------------------
@@ -79,12 +71,6 @@ def list_files(conn: Connection, filters: FileFilters, limit: int | None = None,
 
 def count_files(conn: Connection, filters: FileFilters) -> int:
     return conn.execute(select(func.count()).select_from(files).where(*_file_conditions(filters))).scalar_one()
-
-
-def file_row(conn: Connection, file_id: int) -> dict | None:
-    """The raw ledger row (what ledger.replay_refusal judges)."""
-    row = conn.execute(select(files).where(files.c.id == file_id)).mappings().first()
-    return dict(row) if row else None
 
 
 def file_anomalies(conn: Connection, file_id: int, limit: int | None = None, offset: int = 0) -> list[dict]:
@@ -170,14 +156,42 @@ def get_run(conn: Connection, run_id: int) -> dict | None:
     return run_view(dict(row)) if row else None
 
 
+def last_run(conn: Connection, jobs: tuple[str, ...], statuses: tuple[str, ...] | None = None) -> dict | None:
+    """The latest run of any of these jobs (only of these statuses when given), None when there is none."""
+    q = select(runs).where(runs.c.job.in_(jobs))
+    if statuses:
+        q = q.where(runs.c.status.in_(statuses))
+    row = conn.execute(q.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(1)).mappings().first()
+    return run_view(dict(row)) if row else None
+
+
 def last_run_per_job(conn: Connection) -> dict[str, dict | None]:
     """The latest run of every job (None when it never ran)."""
-    out: dict[str, dict | None] = {}
-    for job in JOBS:
-        row = conn.execute(select(runs).where(runs.c.job == job)
-                           .order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(1)).mappings().first()
-        out[job] = run_view(dict(row)) if row else None
-    return out
+    return {job: last_run(conn, (job,)) for job in JOBS}
+
+
+def files_per_state(conn: Connection) -> dict[str, int]:
+    """How many received files are in each state."""
+    return {state: n for state, n in conn.execute(
+        select(files.c.state, func.count()).group_by(files.c.state).order_by(files.c.state)).all()}
+
+
+def _brief(r) -> dict:  # noqa: ANN001 - a result mapping
+    return {"id": r["id"], "fichier": r["name"], "compte": r["account"], "etat": r["state"],
+            "depuis": as_utc(r["state_changed_at"]), "erreur": r["error"]}
+
+
+def unfinished_since(conn: Connection, before: datetime) -> list[dict]:
+    """Unfinished files whose last step is older than `before`, by id (id, fichier, compte, etat, depuis, erreur)."""
+    rows = conn.execute(select(files).where(and_(files.c.state.in_(UNFINISHED_STATES),
+                                                 files.c.state_changed_at < before)).order_by(files.c.id)).mappings()
+    return [_brief(r) for r in rows]
+
+
+def quarantined_files(conn: Connection) -> list[dict]:
+    """Files set aside in QUARANTAINE, by id (id, fichier, compte, etat, depuis, erreur)."""
+    rows = conn.execute(select(files).where(files.c.state == QUARANTAINE).order_by(files.c.id)).mappings()
+    return [_brief(r) for r in rows]
 
 
 # -- rejections and campaign ----------------------------------------------------------------------
@@ -185,7 +199,7 @@ def last_run_per_job(conn: Connection) -> dict[str, dict | None]:
 def rejections_by_code(conn: Connection, since: datetime) -> dict[str, int]:
     """REJETE files processed since `since`, counted by file-level code, else by their blocking record codes."""
     rejected = conn.execute(select(files.c.id, files.c.code).where(and_(
-        files.c.statut == "REJETE", files.c.processed_at >= since))).all()
+        files.c.statut == REJETE, files.c.processed_at >= since))).all()
     counts: Counter = Counter(code for _fid, code in rejected if code)
     without_code = [fid for fid, code in rejected if not code]
     for start in range(0, len(without_code), 5000):  # bounded IN lists

@@ -18,7 +18,7 @@ from exchange.store.bulk import insert_frame
 from exchange.store.tables import files, records
 from schemas.anomalies import ANOMALY_SCHEMA
 from schemas.catalogue import rule
-from schemas.fields import french_moment
+from exchange.core.clock import french_moment
 
 # typed column (Decimal) → stored integer hundredths
 CENT_COLUMNS = {

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 if TYPE_CHECKING:  # Alembic is imported where a migration or a full check needs it, not for every command
     from alembic.config import Config as AlembicConfig
 
-from exchange.store.tables import open_database
+from exchange.errors import TerminalError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001_baseline"
@@ -30,7 +30,7 @@ OUTSIDE_ALEMBIC = frozenset({"apscheduler_jobs"})
 PG_LOCK_CLASS = 0x45534154
 
 
-class SchemaError(Exception):
+class SchemaError(TerminalError):
     """The database is not at this program's head revision; the message (French) names the fix."""
 
 
@@ -162,28 +162,6 @@ def check_current(engine: Engine) -> None:
     problem = schema_state(engine).problem()
     if problem:
         raise SchemaError(problem)
-
-
-def open_current(url: str) -> Engine:
-    """An engine on a database at this program's head revision; SchemaError otherwise."""
-    engine = open_database(url)
-    try:
-        check_current(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
-
-
-def open_upgraded(url: str) -> Engine:
-    """An engine on the database, first brought to head (`upgrade`)."""
-    engine = open_database(url)
-    try:
-        upgrade(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The project's database: every table (ledger, records, runs, emissions, habilitations) and the engine.
+"""The project's database: every table (ledger, records, runs, emissions, habilitations, console).
 
 Every change here is also a migration (exchange/store/migrations/, docs/migrations.md): a test fails otherwise.
 Portable SQLAlchemy Core only: the same code runs on SQLite (default) and PostgreSQL.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-    UniqueConstraint, create_engine, event,
+    UniqueConstraint,
 )
-from sqlalchemy.engine import Engine
 
 metadata = MetaData()
+
+# The scheduler's job store (exchange.store.jobstore): APScheduler creates and owns it, outside the migrations.
+JOBSTORE_TABLE = "apscheduler_jobs"
 
 # -- intake ledger ------------------------------------------------------------------------------
 # state: RECLAME (reserved; depot/<name> moved to archive/<claim>) → RECU (local copy fsync'd, hash
@@ -154,15 +156,6 @@ runs = Table(
     Column("pid", Integer),
 )
 
-# Replaced by exchange/store/fences.py (advisory or file locks + lock_fences); no longer read or written, kept until
-# a migration drops it.
-job_locks = Table(
-    "job_locks", metadata,
-    Column("job", String(20), primary_key=True),
-    Column("holder", String(200)),
-    Column("acquired_at", DateTime(timezone=True)),
-)
-
 # -- locks and nodes ----------------------------------------------------------------------------
 # One row per lock name: `token` is bumped by every new holder before it writes; every fenced transaction
 # reads it FOR SHARE and stops unless it is still its own (exchange/store/fences.py).
@@ -267,69 +260,3 @@ audit_log = Table(
     Column("address", String(100)),
     Index("ix_audit_at", "at"),
 )
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets WAL, a busy timeout and enforced foreign keys."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
-            cur = dbapi_conn.cursor()
-            _wal(cur)
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def _wal(cursor, patience: float = 30.0) -> None:  # noqa: ANN001 - a sqlite3 cursor
-    """Switch the database to WAL once (it stays so). Switching needs the database to itself: SQLite answers
-    « database is locked » at once, without its busy timeout, while another process holds it (a fresh
-    database being created by another process): wait for it, as the busy timeout would."""
-    import sqlite3
-    import time
-
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _private_sqlite_files(url: str) -> None:
-    """The SQLite ledger holds every NIR: the file is 0600 (its -wal, -shm and -journal, which SQLite
-    creates with the database's own mode, follow), its folder 0700 when this creates it."""
-    from pathlib import Path
-
-    from sqlalchemy.engine import make_url
-
-    from exchange.edges.durable import private_file, private_parent
-
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    path = Path(database)
-    private_parent(path)
-    private_file(path, create=True)
-    for suffix in ("-wal", "-shm", "-journal"):
-        private_file(path.with_name(path.name + suffix))
-
-
-def open_database(url: str) -> Engine:
-    """An engine on the database (its folder created for SQLite); no table is created here.
-
-    The schema comes from the migrations: exchange.store.revision.upgrade brings a database to head,
-    check_current refuses one that is not there.
-    """
-    if url.startswith("sqlite:///"):
-        _private_sqlite_files(url)
-    return make_engine(url)

@@ -15,7 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from exchange.store import operators, queries
+from exchange.core.vocabulary import IGNORE, OK
+from exchange.store import ledger, operators, queries
 from exchange.edges.transport.base import is_safe_name
 from exchange.web.app import GESTIONNAIRE, engine_of, flash, page, redirect, render, resolve_operator
 from exchange.web.security import checked_form, peer_address
@@ -81,11 +82,11 @@ async def logout(request: Request) -> Response:
 # -- replay ---------------------------------------------------------------------------------------
 
 def _replayable(request: Request) -> dict:
-    from exchange.store.ledger import replay_refusal
+    from exchange.core.replay import replay_refusal
 
     file_id = request.path_params["file_id"]
     with engine_of(request).connect() as conn:
-        row = queries.file_row(conn, file_id)
+        row = ledger.get_file(conn, file_id)
     if row is None:
         raise HTTPException(404)
     refusal = replay_refusal(row)
@@ -117,7 +118,7 @@ async def replay(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def campaign_close(request: Request) -> Response:
-    from jobs.tasks import close_campaign
+    from exchange.app.campaign import close_campaign
 
     form = await checked_form(request)
     year_text = str(form.get("annee", ""))
@@ -128,14 +129,19 @@ async def campaign_close(request: Request) -> Response:
         flash(request, "error", "Cochez la case de confirmation pour écrire les fichiers de campagne.")
         return redirect(request, f"/campagne?annee={year}")
     outcome = await run_in_threadpool(close_campaign, request.app.state.config, engine_of(request), year)
-    if outcome["status"] == "OK":
-        message = f"Fichiers de campagne {year} écrits (exécution n° {outcome['run_id']})."
+    done = outcome.status == OK
+    if done:
+        written = len(outcome.tally.outputs)
+        message = (f"Fichiers de campagne {year} écrits : {written} fichier(s) Caf (exécution n° {outcome.run_id}).")
+    elif outcome.status == IGNORE:
+        message = f"Clôture de la campagne {year} non effectuée : {outcome.error}. Relancez plus tard."
     else:
-        message = f"Clôture de la campagne {year} : {outcome['status']} ({outcome['error']})."
-    await run_in_threadpool(_audit, request, "cloture_campagne", "OK" if outcome["status"] == "OK" else "ECHEC",
-                            f"campagne {year}", message)
-    flash(request, "success" if outcome["status"] == "OK" else "error", message)
-    return redirect(request, f"/executions/{outcome['run_id']}")
+        message = f"Clôture de la campagne {year} en échec : {outcome.error}."
+    await run_in_threadpool(_audit, request, "cloture_campagne", "OK" if done else "ECHEC", f"campagne {year}", message)
+    flash(request, "success" if done else "error", message)
+    if outcome.run_id is None:
+        return redirect(request, f"/campagne?annee={year}")
+    return redirect(request, f"/executions/{outcome.run_id}")
 
 
 # -- uploads -----------------------------------------------------------------------------------------
@@ -163,7 +169,7 @@ async def _save(files: list[UploadFile], folder: Path) -> list[Path]:
 @page(role=GESTIONNAIRE)
 async def habilitations_import(request: Request) -> Response:
     """Keep the uploaded extract under [storage] dir/habilitations/<time>/, then import it all-or-nothing."""
-    from exchange.store.habilitations import import_extract
+    from exchange.app.habilitations import import_habilitations
 
     form = await checked_form(request)
     files = _uploads(form, "extrait")
@@ -171,9 +177,11 @@ async def habilitations_import(request: Request) -> Response:
     saved = await _save(files, request.app.state.config.storage_dir / "habilitations" / stamp)
     source = saved[0] if len(saved) == 1 and saved[0].suffix.lower() == ".xlsx" else saved[0].parent
     login = request.state.operator["login"]
-    result = await run_in_threadpool(import_extract, engine_of(request), source, login)
+    result = await run_in_threadpool(import_habilitations, request.app.state.config, engine_of(request), source, login)
     names = ", ".join(p.name for p in saved)
-    if result.accepted:
+    if result.busy is not None:
+        detail = f"import non effectué : {result.busy}"
+    elif result.accepted:
         detail = f"import n° {result.import_id} : " + ", ".join(f"{t} {n}" for t, n in result.counts.items())
     else:
         detail = f"{len(result.problems)} problème(s) : " + "; ".join(str(p) for p in result.problems[:20])

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Awaitable, Callable
 from urllib.parse import quote
 
-from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -21,6 +20,7 @@ from exchange.store import operators
 from exchange.config import Config
 from exchange.web import formats
 from exchange.web.security import LoginLimiter, ProxyAndHeaders, csrf_token, peer_address, secret_key
+from exchange.store.engine import Engine
 
 HERE = Path(__file__).resolve().parent
 DSFR_DIST = HERE / "node_modules" / "@gouvfr" / "dsfr" / "dist"

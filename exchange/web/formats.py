@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from exchange.core.clock import PARIS
 
-PARIS = ZoneInfo("Europe/Paris")
 BADGES = {"OK": "success", "ACCEPTE": "success", "ACQUITTE": "success", "PARTIEL": "warning",
           "EN_COURS": "info", "IGNORE": "info", "DOUBLON": "info", "ECHEC": "error", "REJETE": "error",
           "QUARANTAINE": "error", "REFUSE": "error"}

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from exchange.store import queries
+from exchange.store import ledger, queries
 from exchange.web.app import engine_of, page, render
 from exchange.web.charts import bar_chart
 
@@ -148,11 +148,11 @@ def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list
 
 @page()
 def file_detail(request: Request) -> Response:
-    from exchange.store.ledger import replay_refusal
+    from exchange.core.replay import replay_refusal
 
     file_id = request.path_params["file_id"]
     with engine_of(request).connect() as conn:
-        row = queries.file_row(conn, file_id)
+        row = ledger.get_file(conn, file_id)
         if row is None:
             raise HTTPException(404)
         anomalies = queries.file_anomalies(conn, file_id, limit=ANOMALIES_SHOWN)
@@ -170,7 +170,7 @@ def compte_rendu(request: Request) -> Response:
 
     file_id, name = request.path_params["file_id"], request.path_params["name"]
     with engine_of(request).connect() as conn:
-        row = queries.file_row(conn, file_id)
+        row = ledger.get_file(conn, file_id)
         if row is None:
             raise HTTPException(404)
         latest = queries.latest_answered_of_name(conn, row["account"], row["name"])
@@ -188,7 +188,7 @@ def compte_rendu(request: Request) -> Response:
 
 def campaign_year(request: Request) -> int:
     """?annee=, else the campaign in progress: year N from July N to June N+1."""
-    from exchange.core.paris import today_in_paris
+    from exchange.core.clock import today_in_paris
 
     today = today_in_paris()
     return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
@@ -197,8 +197,8 @@ def campaign_year(request: Request) -> int:
 def _campaign(request: Request, with_counts: bool = True) -> tuple[int, str | None, list[dict], dict[str, int]]:
     """The year, the Caf asked for, the Esats missing and (unless `with_counts` is False: the CSV export
     needs none) the accepted RG per Caf."""
-    from exchange.store.campaign import campaign_status
-    from exchange.core.paris import today_in_paris
+    from exchange.app.campaign import campaign_status
+    from exchange.core.clock import today_in_paris
 
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
@@ -212,7 +212,7 @@ def _campaign(request: Request, with_counts: bool = True) -> tuple[int, str | No
 
 @page()
 def campaign(request: Request) -> Response:
-    from exchange.store.campaign import deadline
+    from exchange.core.campaign import deadline
 
     year, caf, missing, accepted = _campaign(request)
     per_caf: dict[str, list[dict]] = {}

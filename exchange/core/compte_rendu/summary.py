@@ -7,7 +7,8 @@ from datetime import date, datetime
 from exchange.core.safe_text import safe_text
 from exchange.core.judge import ACCEPTE, DOUBLON, PARTIEL, REJETE, Judgement
 from schemas.anomalies import mask_nir
-from schemas.fields import french_moment, plural
+from exchange.core.clock import french_moment
+from schemas.fields import plural
 
 BLOCKING = "BLOQUANTE"
 NON_BLOCKING = "NON_BLOQUANTE"

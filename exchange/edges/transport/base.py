@@ -6,34 +6,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from exchange.errors import TerminalError, TransientError
 
-class TransportError(Exception):
+
+class TransportError(TransientError):
     """Broken infrastructure while talking to the drop area (the run fails, nothing is lost)."""
 
-    transient: bool = True
 
-
-class Refused(TransportError):
+class Refused(TransportError, TerminalError):
     """The drop area refused this one operation (a folder that is a link or missing, a full disk, a name
     taken…) while the connection is fine: the file waits, the others go on."""
 
     transient = False
+    stops_run = False
 
 
-class FileTooLarge(TransportError):
+class FileTooLarge(TransportError, TerminalError):
     """The file is over the size limit: it is answered F07 from its size, never copied whole."""
 
     transient = False
+    stops_run = False
 
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"{size} octets pour {limit} au plus")
         self.size, self.limit = size, limit
 
 
-class HostKeyError(TransportError):
+class HostKeyError(TransportError, TerminalError):
     """The server's host key is unknown or changed: the run stops and touches nothing."""
 
     transient = False
+    stops_run = True
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from paramiko.sftp import (
 from paramiko.sftp_attr import SFTPAttributes
 
 from exchange.edges.transport.base import FileTooLarge, TransportError
+from exchange.errors import TerminalError
 
 OPENSSH_MAX_READ = 261_120  # OpenSSH sftp-server's SFTP_MAX_READ_LENGTH, used when the server tells nothing
 FILES_IN_FLIGHT = 64  # files open at once on one session
@@ -27,10 +28,19 @@ LIMITS_EXTENSION = b"limits@openssh.com"
 RECV_CHUNK = 16 * 1024 * 1024  # what one read from the channel may take (its whole window)
 
 
-class RemoteRefusal(TransportError):
+class RemoteRefusal(TransportError, TerminalError):
     """This file cannot be copied (refused by the server, not a regular file, changed): retrying will not help."""
 
     transient = False
+    stops_run = False
+
+
+class LocalCopyFailed(TransportError, TerminalError):
+    """The local copy of a downloaded file could not be written (a full or read-only disk): the file waits in
+    depot/ for the next run, the others go on."""
+
+    transient = False
+    stops_run = False
 
 
 @dataclass(frozen=True)
@@ -114,9 +124,9 @@ class Download:
     dest: Path
 
 
-def local_error(dest: Path, e: OSError) -> RemoteRefusal:
+def local_error(dest: Path, e: OSError) -> LocalCopyFailed:
     """A local disk error is not a network error: never retried on a new connection."""
-    return RemoteRefusal(f"écriture locale impossible de {dest} : {e}")
+    return LocalCopyFailed(f"écriture locale impossible de {dest} : {e}")
 
 
 def _status_error(code: int, text: str) -> OSError:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 
-from exchange.store.tables import open_database
+from exchange.store.engine import open_database
 from exchange.store.revision import alembic_config, head_revision, upgrade
 
 REVISION_ID = re.compile(r"^\d{4}_[a-z0-9_]+$")

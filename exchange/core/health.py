@@ -1,0 +1,178 @@
+"""Health (`status`, the dashboard, /sante): the verdict from what the store and the drop area say, and its text.
+
+Pure: counts and rows in, reasons (French) and text or JSON out. Read by exchange.app.status.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from exchange.core.clock import PARIS
+from exchange.core.vocabulary import ECHEC, LEADER
+
+NIGHTLY_MAX_AGE = timedelta(hours=26)
+STUCK_AFTER = timedelta(hours=24)
+REJECTIONS_WINDOW = timedelta(hours=24)
+
+
+@dataclass
+class Health:
+    """What `status` reports; `reasons` (French) is empty when healthy."""
+
+    checked_at: datetime
+    reasons: list[str] = field(default_factory=list)
+    last_runs: dict[str, dict | None] = field(default_factory=dict)
+    depot: dict[str, int] | None = None  # files waiting per account; None when the source is unreachable
+    waiting: list[dict] = field(default_factory=list)  # every file waiting in a depot/, oldest first
+    source_error: str | None = None
+    states: dict[str, int] = field(default_factory=dict)
+    stuck: list[dict] = field(default_factory=list)
+    quarantined: list[dict] = field(default_factory=list)
+    rejected_by_code: dict[str, int] = field(default_factory=dict)
+    nodes: list[dict] = field(default_factory=list)  # scheduler nodes, leader first (exchange.store.nodes)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.reasons
+
+
+def _stamp(value: datetime) -> str:
+    """Dates shown to operators are in Europe/Paris (domain.md)."""
+    return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
+
+
+def nightly_reasons(last: dict | None, now: datetime) -> list[str]:
+    """Last nightly that really ran (OK/ECHEC): none at all, failed, or older than 26 h."""
+    if last is None:
+        return ["aucune exécution nightly n'a encore eu lieu : les fichiers des Caf ne sont pas produits "
+                "(le planificateur tourne-t-il ?)"]
+    reasons = []
+    if last["statut"] == ECHEC:
+        reasons.append(f"la dernière exécution nightly (n° {last['id']}, {_stamp(last['debut'])}) a échoué : "
+                       f"{last['erreur'] or 'erreur inconnue'}")
+    if last["debut"] < now - NIGHTLY_MAX_AGE:
+        hours = int((now - last["debut"]).total_seconds() // 3600)
+        reasons.append(f"la dernière exécution nightly (n° {last['id']}) date de {hours} h (plus de 26 h)")
+    return reasons
+
+
+def stuck_limit(now: datetime, last_cycle: dict | None) -> datetime:
+    """Unfinished files whose last step is older than this are stuck: a cycle that started after it did not
+    finish them (every cycle resumes them first), or they have not moved for 24 h."""
+    limit = now - STUCK_AFTER
+    return max(limit, last_cycle["debut"]) if last_cycle is not None else limit
+
+
+def stuck_by(stuck: list[dict], last_cycle: dict | None) -> dict | None:
+    """The cycle that left these files unfinished, when one started after their last step."""
+    if last_cycle is not None and stuck and any(s["depuis"] < last_cycle["debut"] for s in stuck):
+        return last_cycle
+    return None
+
+
+def _ids(items: list[dict]) -> str:
+    return ", ".join(str(i["id"]) for i in items[:10]) + ("…" if len(items) > 10 else "")
+
+
+def verdict(health: Health, extract_imported: bool, by_run: dict | None) -> None:
+    """Add to `health.reasons` what an operator must act on (after the nightly's own reasons)."""
+    if not extract_imported:
+        health.reasons.append("aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05) ; importez-le "
+                              "avec « esat-exchange habilitations import »")
+    if health.quarantined:
+        health.reasons.append(f"{len(health.quarantined)} fichier(s) en quarantaine (n° {_ids(health.quarantined)}) : "
+                              "voir « files show », puis « files replay » une fois le défaut corrigé")
+    if health.stuck and by_run is not None:
+        health.reasons.append(f"{len(health.stuck)} fichier(s) bloqué(s) en cours de traitement "
+                              f"(n° {_ids(health.stuck)}) : l'exécution n° {by_run['id']} du "
+                              f"{_stamp(by_run['debut'])} ne les a pas terminés")
+    elif health.stuck:
+        health.reasons.append(f"{len(health.stuck)} fichier(s) bloqué(s) depuis plus de 24 h (n° {_ids(health.stuck)})")
+
+
+SHOWN = 10  # lines per list in the summary; --all shows every one
+
+
+def _capped(lines: list[str], show_all: bool) -> list[str]:
+    """The first SHOWN lines (the oldest), then how many more; every line with show_all."""
+    if show_all or len(lines) <= SHOWN:
+        return lines
+    return lines[:SHOWN] + [f"  … et {len(lines) - SHOWN} autre(s) (--all pour tout afficher)"]
+
+
+def health_text(h: Health, show_all: bool = False, next_runs: list[dict] | None = None) -> str:
+    """French report; first line « ÉTAT : OK » or « ÉTAT : ALERTE », then one reason per line, then a
+    summary that fits a screen: counts, the 10 accounts with most files waiting, the 10 oldest waiting and
+    the 10 oldest stuck files (`show_all` for every one), the next scheduled runs."""
+    lines = ["ÉTAT : OK" if h.healthy else "ÉTAT : ALERTE"]
+    lines += [f"- {r}" for r in h.reasons]
+    lines += ["", "Dernières exécutions (heure de Paris) :"]
+    for job, run in h.last_runs.items():
+        if run is None:
+            lines.append(f"  {job:<9} aucune")
+        else:
+            end = _stamp(run["fin"]) if run["fin"] else "en cours"
+            lines.append(f"  {job:<9} n° {run['id']} : {run['statut']}, début {_stamp(run['debut'])}, fin {end}")
+    if next_runs is not None:
+        lines.append("Prochaines exécutions planifiées : " + (", ".join(
+            f"{n['tache']} le {_stamp(n['prochaine'])}" if n["prochaine"] else f"{n['tache']} en pause"
+            for n in next_runs) or "aucune (le planificateur n'a jamais démarré sur cette base)"))
+    if h.depot is None:
+        lines.append("Fichiers en attente dans depot/ : inconnu (zone de dépôt injoignable)" if h.source_error
+                     else "Fichiers en attente dans depot/ : non vérifié")
+    else:
+        busy = sorted(((n, a) for a, n in h.depot.items() if n), key=lambda x: (-x[0], x[1]))
+        lines.append(f"Fichiers en attente dans depot/ : {sum(h.depot.values())}"
+                     + (f" ({len(busy)} compte(s) sur {len(h.depot)})" if busy else ""))
+        shown = busy if show_all else busy[:SHOWN]
+        lines += [f"  {account} : {n}" for n, account in shown]
+        if len(busy) > len(shown):
+            lines.append(f"  … et {len(busy) - len(shown)} autre(s) compte(s) (--all pour tout afficher)")
+        if h.waiting:
+            lines.append("Fichiers en attente les plus anciens (déposés le, heure de Paris) :")
+            lines += _capped([f"  {w['compte']}/{w['fichier']} : {_stamp(w['depuis'])}" for w in h.waiting], show_all)
+    lines.append("Fichiers par état : " + (", ".join(f"{s} {n}" for s, n in h.states.items()) or "aucun fichier"))
+    lines.append(f"Fichiers bloqués en cours de traitement : {len(h.stuck)}")
+    lines += _capped([f"  n° {s['id']} {s['compte']}/{s['fichier']} : {s['etat']} depuis le {_stamp(s['depuis'])}"
+                      for s in sorted(h.stuck, key=lambda s: s["depuis"])], show_all)
+    lines.append(f"Fichiers en quarantaine : {len(h.quarantined)}")
+    lines += _capped([f"  n° {s['id']} {s['compte']}/{s['fichier']} depuis le {_stamp(s['depuis'])} : {s['erreur'] or ''}"
+                      for s in sorted(h.quarantined, key=lambda s: s["depuis"])], show_all)
+    lines.append("Fichiers rejetés ces dernières 24 h, par code : "
+                 + (", ".join(f"{c} × {n}" for c, n in h.rejected_by_code.items()) or "aucun"))
+    lines += _nodes_text(h)
+    return "\n".join(lines) + "\n"
+
+
+def _nodes_text(h: Health) -> list[str]:
+    """The scheduler nodes: who leads since when, each standby's last heartbeat (seconds ago)."""
+    if not h.nodes:
+        return ["Planificateur : aucun nœud enregistré"]
+    lines = ["Planificateur (heure de Paris) :"]
+    for n in h.nodes:
+        ago = int((h.checked_at - n["dernier_signe_de_vie"]).total_seconds())
+        beat = f"dernier signe de vie {_stamp_s(n['dernier_signe_de_vie'])} (il y a {ago} s)"
+        if n["role"] == LEADER:
+            lines.append(f"  meneur     {n['machine']} (pid {n['pid']}) depuis le {_stamp_s(n['depuis'])}, {beat}")
+        else:
+            lines.append(f"  en attente {n['machine']} (pid {n['pid']}), {beat}")
+    return lines
+
+
+def _stamp_s(value: datetime) -> str:
+    return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
+
+
+def health_json(h: Health) -> dict:
+    """The same content as one JSON-ready object (French keys, like the other listings)."""
+    return {
+        "etat": "OK" if h.healthy else "ALERTE", "raisons": h.reasons, "verifie_le": h.checked_at,
+        "dernieres_executions": h.last_runs, "depot": h.depot, "fichiers_en_attente": h.waiting,
+        "source_injoignable": h.source_error,
+        "fichiers_par_etat": h.states, "fichiers_bloques": h.stuck,
+        "fichiers_en_quarantaine": h.quarantined, "rejets_24h_par_code": h.rejected_by_code,
+        "planificateur": h.nodes,
+    }
+
+
+__all__ = ["Health", "health_text", "health_json", "verdict"]

@@ -1,0 +1,27 @@
+"""Which received file may be replayed (habilitations.md « Rejeu »), and why not, in French."""
+from __future__ import annotations
+
+from exchange.core.vocabulary import ACQUITTE, DOUBLON, QUARANTAINE, REJETE
+
+REPLAYABLE_CODES = frozenset({"H01", "H02", "H03", "H04", "H05", "H06", "H07", "F06"})
+
+
+def replay_refusal(row: dict) -> str | None:
+    """Why this received file may not be replayed (French, for the CLI and the console), or None when it may.
+
+    habilitations.md: replay is only for a file rejected whole for an `H` code or `F06` (once the Caf
+    fixed the habilitation), or set aside in QUARANTAINE (once the defect is fixed).
+    """
+    if row["state"] == QUARANTAINE:
+        return None
+    if row["state"] != ACQUITTE:
+        return f"le fichier n° {row['id']} est en cours de traitement (état {row['state']}) : attendez la fin du cycle"
+    if row["statut"] == REJETE and row["code"] in REPLAYABLE_CODES:
+        return None
+    if row["statut"] == DOUBLON:
+        return (f"le fichier n° {row['id']} est un doublon du fichier n° {row['duplicate_of']} : "
+                "il n'y a rien à rejouer")
+    return (f"le fichier n° {row['id']} ({row['statut'] or 'sans statut'}"
+            f"{' ' + row['code'] if row['code'] else ''}) ne peut pas être rejoué : seul un fichier rejeté en "
+            "entier pour une habilitation (codes H01 à H07) ou pour F06, ou mis en quarantaine, peut l'être ; "
+            "pour corriger des enregistrements, l'Esat envoie un nouveau fichier")
