@@ -11,9 +11,8 @@ from sqlalchemy import insert
 from exchange.app.campaign import campaign_status
 from exchange.core.campaign import deadline
 from exchange.core.habilitations import service_open
-from exchange.store.tables import (
-    files, hab_bulletins, hab_conventions, hab_partenaires, open_database, records,
-)
+from exchange.store.engine import open_database
+from exchange.store.tables import files, hab_bulletins, hab_conventions, hab_partenaires, records
 from exchange.store.habilitations import load_habilitations
 
 DAYS = (date(2025, 1, 1), date(2025, 6, 30), date(2025, 12, 15), date(2026, 1, 20))

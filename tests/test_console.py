@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from exchange.config import load_config
 from exchange.store.engine import open_database
 from schemas.masking import NIR_SHAPED as NIR_PATTERN
 from exchange.store.operators import add_operator
@@ -196,6 +197,30 @@ def test_gestionnaire_imports_an_extract_then_replays_the_file(browser, area, tm
     assert f"{SEINE_RG}.CR.csv" in crs and f"{SEINE_RG}.{file_id}.CR.csv" in crs  # new one, and the kept one
     assert "ne peut pas être rejoué" in page.inner_text("#rejeu-impossible")
     shot(page, "fichier-rejoue")
+    page.context.close()
+
+
+def test_gestionnaire_closes_the_campaign_then_logs_out(browser, area):
+    page = logged_in(browser, area, "marie")
+    page.goto(area["url"] + "/campagne?annee=2025")
+    page.click("button:has-text('Écrire les fichiers de campagne 2025')")  # not confirmed: nothing written
+    assert page.url == area["url"] + "/campagne?annee=2025"
+    assert "Cochez la case de confirmation" in page.inner_text("[role=alert]")
+    page.check("#confirmation", force=True)
+    page.click("button:has-text('Écrire les fichiers de campagne 2025')")
+    run_id = int(re.fullmatch(re.escape(area["url"]) + r"/executions/(\d+)", page.url).group(1))
+    message = page.inner_text("[role=status]")
+    assert f"Fichiers de campagne 2025 écrits : 1 fichier(s) Caf (exécution n° {run_id})." in message, message
+    emitted = page.inner_text("#emis")
+    name = re.search(r"75/(AAH-ESAT_RG-CAMPAGNE_2025_75_\d{8})\.parquet", emitted).group(1)
+    out = load_config(area["base"] / "esat-exchange.toml").output_dir / "75"
+    assert {p.name for p in out.glob(name + ".*")} == {f"{name}.parquet", f"{name}.csv", f"{name}.manifest.json"}
+    page.goto(area["url"] + "/journal")
+    assert re.search(r"marie\s+cloture_campagne\s+campagne 2025\s+OK", page.inner_text("#journal"))
+    page.click("button:has-text('Se déconnecter')")
+    assert "/connexion" in page.url
+    page.goto(area["url"] + "/")
+    assert "/connexion" in page.url  # logged out: the pages ask for a login again
     page.context.close()
 
 

@@ -368,3 +368,28 @@ def test_command_refuses_and_lists_every_problem(tmp_path, db_url):
     assert "Extrait Habpps refusé (2 problème(s))" in out
     assert "- conventions, ligne 3 : mode_gestion : valeur « MIXTE » inconnue" in out
     assert "- groupes, ligne 4 : role : valeur « ADMIN » inconnue" in out
+
+
+def test_an_import_waits_for_the_one_running_then_takes_effect(tmp_path, db_url):
+    """The use case the CLI and the console call holds the import lock: a second import waits, then runs."""
+    import threading
+
+    from exchange.app.habilitations import import_habilitations
+    from exchange.store.fences import HABILITATIONS_LOCK, timings_of, try_lock
+
+    cfg = make_config(tmp_path, db_url)
+    engine = open_database(cfg.database_url)
+    held = try_lock(engine, HABILITATIONS_LOCK, timings_of(cfg))  # another import is running
+    assert held is not None
+    waited = threading.Event()
+    results = []
+    worker = threading.Thread(target=lambda: results.append(
+        import_habilitations(cfg, engine, EXAMPLES / "habpps", "console:marie", on_wait=waited.set)))
+    worker.start()
+    assert waited.wait(30)
+    assert results == [] and load_habilitations(engine).import_id is None  # nothing imported while it waits
+    held.release()
+    worker.join(60)
+    assert results[0].accepted and results[0].busy is None
+    assert load_habilitations(engine).import_id == results[0].import_id
+    engine.dispose()

@@ -24,7 +24,8 @@ from exchange.edges.durable import private_dir, private_file, sha256_file
 from exchange.core.reconcile import reconcile as reconcile_file
 from exchange.core.habilitations import Habilitations
 from exchange.store.habilitations import load_habilitations
-from exchange.store.records import Accepted, record_accepted
+from exchange.core.history import Accepted
+from exchange.store.records import record_accepted
 from exchange.logs import scrub
 from exchange.core.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
 from exchange.edges.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from exchange.core.vocabulary import IGNORE, OK
 from exchange.store import ledger, operators, queries
 from exchange.edges.transport.base import is_safe_name
-from exchange.web.app import GESTIONNAIRE, engine_of, flash, page, redirect, render, resolve_operator
+from exchange.web.kit import GESTIONNAIRE, engine_of, flash, page, redirect, render, resolve_operator
 from exchange.web.security import checked_form, peer_address
 
 

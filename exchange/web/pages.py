@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from exchange.store import ledger, queries
-from exchange.web.app import engine_of, page, render
+from exchange.web.kit import engine_of, page, render
 from exchange.web.charts import bar_chart
 
 PAGE_SIZE = 50

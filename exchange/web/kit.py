@@ -1,0 +1,97 @@
+"""What every console page and form uses: render a template, flash a message, redirect, who is logged in, the
+page guard (login and role), the error page."""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Awaitable, Callable
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from exchange.core.perimeter import EVERYTHING, Perimeter
+from exchange.store import operators
+from exchange.store.engine import Engine
+from exchange.web.security import csrf_token, peer_address
+
+GESTIONNAIRE = "gestionnaire"
+Handler = Callable[[Request], Awaitable[Response] | Response]
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: object) -> Response:
+    """A page with the common context: base path, operator, CSRF token, flash messages."""
+    state = request.app.state
+    flashes = request.session.pop("flash", []) if "session" in request.scope else []
+    ctx = {"base": state.config.web.base_path, "operator": getattr(request.state, "operator", None),
+           "csrf": csrf_token(request) if "session" in request.scope else "", "flashes": flashes,
+           "gestionnaire": getattr(request.state, "operator", None) is not None
+           and request.state.operator["role"] == GESTIONNAIRE, **context}
+    return state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+def flash(request: Request, kind: str, text: str) -> None:
+    """A message shown once on the next page (kind: success, error, info, warning)."""
+    request.session["flash"] = [*request.session.get("flash", []), [kind, text]]
+
+
+def redirect(request: Request, path: str) -> RedirectResponse:
+    return RedirectResponse(request.app.state.config.web.base_path + path, status_code=303)
+
+
+def engine_of(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def resolve_operator(request: Request) -> dict | None:
+    """The logged-in operator: the proxy's header when it comes from a listed proxy, else the session."""
+    web = request.app.state.config.web
+    if web.proxy_header and peer_address(request.scope) in web.trusted_proxies:
+        login = request.headers.get(web.proxy_header, "").strip()
+        if login:
+            found = operators.get_operator(engine_of(request), login)
+            if found is None:
+                raise HTTPException(403, f"Le compte « {login} » transmis par le mandataire n'est pas un "
+                                         "opérateur de la console.")
+            return found
+    login = request.session.get("login")
+    return operators.get_operator(engine_of(request), login) if login else None
+
+
+def perimeter_of(operator: dict) -> Perimeter:
+    """What this operator may see (spec cli.md « Who sees what »); every page passes it to the store's reads."""
+    return EVERYTHING  # operator perimeters: issue 20
+
+
+def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a handler: redirect to the login page when nobody is logged in, 403 below `role`."""
+    def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(fn)
+        async def endpoint(request: Request) -> Response:
+            op = await run_in_threadpool(resolve_operator, request)
+            if op is None:
+                if request.method != "GET":
+                    raise HTTPException(403, "Session expirée : reconnectez-vous.")
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return redirect(request, f"/connexion?suite={quote(target, safe='')}")
+            request.state.operator = op
+            request.state.perimeter = perimeter_of(op)
+            if role and op["role"] != role:
+                raise HTTPException(403, "Action réservée aux gestionnaires : votre compte est en lecture seule.")
+            if inspect.iscoroutinefunction(fn):
+                return await fn(request)
+            return await run_in_threadpool(fn, request)
+        return endpoint
+    return wrap
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    titles = {400: "Demande incorrecte", 403: "Accès refusé", 404: "Page introuvable", 405: "Méthode refusée",
+              429: "Trop de tentatives"}
+    detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else "Cette page n'existe pas."
+    if exc.status_code == 405:
+        detail = "Cette adresse ne s'utilise pas ainsi."
+    return render(request, "error.html", status_code=exc.status_code,
+                  title=titles.get(exc.status_code, "Erreur"), detail=detail)
