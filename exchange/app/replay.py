@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exchange.core.replay import replay_refusal
+from exchange.core.vocabulary import IGNORE, OK
 from exchange.store import ledger
 from exchange.store.engine import Engine
 from exchange.config import Config
@@ -33,7 +34,7 @@ def replay_file(config: Config, engine: Engine, file_id: int) -> ReplayResult:
         outcome = run_job(config, engine, job="replay", as_of=row["processing_date"], replay_file=file_id)
     except ValueError as e:
         return ReplayResult(False, f"Rejeu impossible : {e}.")
-    if outcome.status == "IGNORE":
+    if outcome.status == IGNORE:
         return ReplayResult(False, f"Rejeu du fichier n° {file_id} non effectué : {outcome.error}. "
                                    "Relancez plus tard.", outcome)
     with engine.connect() as conn:
@@ -41,6 +42,6 @@ def replay_file(config: Config, engine: Engine, file_id: int) -> ReplayResult:
     code = f" ({after['code']})" if after["code"] else ""
     message = (f"Fichier n° {file_id} rejoué (jugé au {row['processing_date'].strftime('%d/%m/%Y')}) : "
                f"{after['statut']}{code}.")
-    if outcome.status != "OK":
+    if outcome.status != OK:
         message += f" L'exécution n° {outcome.run_id} est en échec : {outcome.error}."
-    return ReplayResult(outcome.status == "OK", message, outcome)
+    return ReplayResult(outcome.status == OK, message, outcome)

@@ -10,7 +10,7 @@ from typing import Callable
 
 from exchange.config import Config, ConfigError, load_config
 from exchange.cli.listing import human_cell, json_default
-from exchange.core.vocabulary import ETATS, RUN_STATUSES, STATUTS  # the values the listings accept
+from exchange.core.vocabulary import ACCEPTE, ETATS, IGNORE, OK, RUN_STATUSES, STATUTS  # the values the listings accept
 from exchange.core.vocabulary import JOBS as RUN_JOBS
 
 FORMATS = ("text", "csv", "json")
@@ -54,7 +54,7 @@ SUMMARY_ITEMS = 10  # names listed in a run's summary, so that it stays on one s
 
 def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.app.run.RunOutcome
     t = outcome.tally
-    if outcome.status == "IGNORE":
+    if outcome.status == IGNORE:
         return f"Exécution n° {outcome.run_id} ignorée : {outcome.error}.\n"
     lines = [f"Exécution n° {outcome.run_id} : {'terminée' if outcome.status == 'OK' else 'en échec'}."]
     lines.append(f"Fichiers traités : {t.files_seen} — " + ", ".join(
@@ -149,7 +149,7 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
         sys.stdout.write(cr_html(j, as_of).decode("utf-8"))
     else:
         sys.stdout.write(cr_text(j, as_of))
-    return 0 if j.statut == "ACCEPTE" else 1
+    return 0 if j.statut == ACCEPTE else 1
 
 
 # -- files / runs -------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.replay import replay_file
 
     result = replay_file(config, _engine(config), args.file_id)
-    if result.outcome is None or result.outcome.status == "IGNORE":
+    if result.outcome is None or result.outcome.status == IGNORE:
         print(result.message, file=sys.stderr)
         return 1
     print(result.message)
@@ -294,11 +294,11 @@ def cmd_campaign_close(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.campaign import close_campaign
 
     outcome = close_campaign(config, _engine(config), args.year)
-    if outcome.status == "IGNORE":
+    if outcome.status == IGNORE:
         print(f"Clôture de campagne {args.year} non effectuée (exécution n° {outcome.run_id}) : {outcome.error}. "
               "Relancez la commande plus tard.", file=sys.stderr)
         return 1
-    if outcome.status != "OK":
+    if outcome.status != OK:
         print(f"Clôture de campagne {args.year} en échec (exécution n° {outcome.run_id}) : {outcome.error}",
               file=sys.stderr)
         return 1

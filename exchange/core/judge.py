@@ -14,8 +14,8 @@ from schemas.anomalies import Anomaly, anomalies_frame
 from schemas.declaration import FileName, Kind, other_workbook, parse_file_name
 from exchange.core.clock import french_moment
 from schemas.reference import load_reference
+from exchange.core.vocabulary import ACCEPTE, DOUBLON, PARTIEL, REJETE  # noqa: F401 - re-exported
 
-ACCEPTE, PARTIEL, REJETE, DOUBLON = "ACCEPTE", "PARTIEL", "REJETE", "DOUBLON"
 
 # Called between F06 and F05 with the file's SIRET; returns the first failing habilitation check
 # (or None) and the managing Caf. `check` passes none: it judges without habilitations.
