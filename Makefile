@@ -25,7 +25,7 @@ $(UV): scripts/uv-requirements.txt
 
 # Exactly what uv.lock pins, hashes checked; refused when pyproject.toml changed and the lock was not refreshed.
 $(STAMP): uv.lock pyproject.toml $(UV)
-	$(UV) sync --locked --extra test --extra bench
+	$(UV) sync --locked --extra test --extra bench --group build
 	touch $(STAMP)
 
 # Refresh the lock: the newest releases within pyproject.toml's ranges (then `make test` before committing it).
