@@ -67,7 +67,7 @@ test: system setup
 dist: setup
 	rm -rf dist
 	$(BIN)/python -m build --no-isolation --outdir dist .
-	$(UV) export --locked --format requirements-txt --no-emit-project --no-dev --output-file dist/requirements.txt
+	$(UV) export --quiet --locked --format requirements-txt --no-emit-project --no-dev --output-file dist/requirements.txt
 
 bench: setup
 	$(BIN)/python -m fixtures.bench
