@@ -1,8 +1,14 @@
-# esat-exchange — the two commands a newcomer types: `make run` and `make test`.
+# esat-exchange — the two commands a newcomer types: `make run` and `make test` (and `make lock` to refresh
+# the lock of the Python dependencies, uv.lock).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# uv installs the venv from uv.lock; itself pinned with hashes (scripts/uv-requirements.txt), in its own venv.
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
 AS_OF  ?= 2025-12-15
 # make fuzz: hypothesis cases per fuzz test, then atheris runs (docs/fuzzing.md)
 FUZZ_EXAMPLES ?= 3000
@@ -10,13 +16,26 @@ FUZZ_RUNS     ?= 50000
 
 DSFR   := exchange/web/node_modules/@gouvfr/dsfr/dist/dsfr.min.css
 
-.PHONY: run test bench fuzz setup clean docs web
+.PHONY: run test bench fuzz setup clean docs web lock dist system
 
-$(STAMP): pyproject.toml Makefile
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+$(UV): scripts/uv-requirements.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --require-hashes -r scripts/uv-requirements.txt
+	touch $(UV)
+
+# Exactly what uv.lock pins, hashes checked; refused when pyproject.toml changed and the lock was not refreshed.
+$(STAMP): uv.lock pyproject.toml $(UV)
+	$(UV) sync --locked --extra test --extra bench --group build
 	touch $(STAMP)
+
+# Refresh the lock: the newest releases within pyproject.toml's ranges (then `make test` before committing it).
+lock: $(UV)
+	$(UV) lock --upgrade
+
+# The system packages the suite needs (sshd, Chromium, npm, iproute2, util-linux, PostgreSQL) and the
+# PostgreSQL service: installed / started when root, else one command to run is printed and make stops.
+system:
+	scripts/system-packages.sh
 
 # The console's front end (the DSFR), pinned in exchange/web/package-lock.json, served locally.
 $(DSFR): exchange/web/package.json exchange/web/package-lock.json
@@ -39,8 +58,16 @@ run: $(STAMP)
 	$(BIN)/esat-exchange --config var/esat-exchange.toml run --as-of $(AS_OF)
 	$(BIN)/python -m fixtures.show_demo var
 
-test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+# ESAT_REQUIRE_SERVICES: a test that finds no sshd, Chromium or PostgreSQL fails instead of skipping.
+test: system setup
+	ESAT_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+
+# What an installation takes (docs/operations.md): the wheel and sdist (the DSFR inside), and the locked
+# runtime dependencies with their hashes (dist/requirements.txt, for `pip install --require-hashes`).
+dist: setup
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(UV) export --quiet --locked --format requirements-txt --no-emit-project --no-dev --output-file dist/requirements.txt
 
 bench: setup
 	$(BIN)/python -m fixtures.bench
@@ -48,7 +75,7 @@ bench: setup
 # The long fuzz campaign: hypothesis (structure-aware) then atheris (coverage-guided) when a wheel installs.
 fuzz: $(STAMP)
 	ESAT_FUZZ_PROFILE=campagne ESAT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider -W ignore::hypothesis.errors.HypothesisWarning tests/test_fuzz.py
-	@$(BIN)/pip install --quiet --only-binary=:all: 'atheris>=2.3' 2>/dev/null || echo "atheris: no wheel for this Python; hypothesis campaign only"
+	@$(UV) pip install --quiet --python $(BIN)/python --only-binary=:all: 'atheris>=2.3' 2>/dev/null || echo "atheris: no wheel for this Python; hypothesis campaign only"
 	@if $(BIN)/python -c 'import atheris' 2>/dev/null; then \
 	  mkdir -p var/fuzz && cd var/fuzz && $(CURDIR)/$(BIN)/python -m fixtures.fuzz -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=3072 -max_len=200000 -print_final_stats=1; \
 	fi
@@ -58,4 +85,4 @@ docs: $(STAMP)
 	$(BIN)/python -m schemas.guide > docs/guide-esat.md
 
 clean:
-	rm -rf var .pytest_cache
+	rm -rf var .pytest_cache build dist

@@ -189,14 +189,24 @@ def test_wrong_root_or_namespace():
 
 
 def test_a_wrong_type_and_a_syntax_error_the_first_that_is_met():
-    """The root is judged at the first header element (or, past the first 64 KB, on its start tag alone):
-    a syntax error before that point wins in a small file, the root after it."""
-    before = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b"<siretEsat>", b"<<siretEsat>", 1)
-    assert "mal formé : ligne 3" in refusal(read_xml(before, "RG")).message
+    """The root is judged on its start tag, parsed alone before the document: a syntax error in the prolog
+    or in that tag wins, the root wins over any syntax error after it, near or far (under any lxml)."""
+    in_prolog = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b'version="1.0"', b'version="1.0', 1)
+    assert "mal formé : ligne 1" in refusal(read_xml(in_prolog, "RG")).message
+    in_root_tag = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b'type="CA"', b'type="CA" type="CA"', 1)
+    assert "mal formé : ligne 2" in refusal(read_xml(in_root_tag, "RG")).message
+    next_line = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b"<siretEsat>", b"<<siretEsat>", 1)
+    assert refusal(read_xml(next_line, "RG")).message.startswith("Le type déclaré dans le fichier (CA)")
     after = rg_doc(SALARIE.format(nom="A"), SALARIE.format(nom="B").replace("</nom>", "</nomm>"), type_="CA")
     assert refusal(read_xml(after, "RG")).message.startswith("Le type déclaré dans le fichier (CA)")
     far = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b"<siretEsat>", b"<!--" + b"x" * 70_000 + b"--><<siretEsat>", 1)
     assert refusal(read_xml(far, "RG")).message.startswith("Le type déclaré dans le fichier (CA)")
+    commented = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b"<declaration", b"<!-- > ' \" --><?pi >?>\n<declaration", 1)
+    assert refusal(read_xml(commented.replace(b"<siretEsat>", b"<<siretEsat>", 1), "RG")).message.startswith(
+        "Le type déclaré dans le fichier (CA)")  # comments and PIs before the root, `>` and quotes inside
+    quoted = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b'type="CA"', b'type="CA" xmlns:a="x>y\'"', 1)
+    assert refusal(read_xml(quoted.replace(b"<siretEsat>", b"<<siretEsat>", 1), "RG")).message.startswith(
+        "Le type déclaré dans le fichier (CA)")  # a `>` inside an attribute value does not end the tag
 
 
 def test_malformed_xml_gives_its_line():

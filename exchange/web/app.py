@@ -16,7 +16,9 @@ from exchange.web.security import LoginLimiter, ProxyAndHeaders, secret_key
 from exchange.store.engine import Engine
 
 HERE = Path(__file__).resolve().parent
-DSFR_DIST = HERE / "node_modules" / "@gouvfr" / "dsfr" / "dist"
+# The DSFR's built assets: the copy an installed package carries (setup.py), else a checkout's `npm ci`.
+PACKAGED_DSFR, CHECKOUT_DSFR = HERE / "dsfr", HERE / "node_modules" / "@gouvfr" / "dsfr" / "dist"
+DSFR_DIST = PACKAGED_DSFR if (PACKAGED_DSFR / "dsfr.min.css").is_file() else CHECKOUT_DSFR
 
 
 def templates() -> Jinja2Templates:

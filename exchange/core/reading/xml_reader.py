@@ -29,7 +29,10 @@ CHUNK_RECORDS = 1000  # records validated together; bounds the memory a file of 
 # The root carries `type` (and perhaps xsi:schemaLocation and a few namespace declarations): more is a
 # flood, refused before lxml copies them (copying an element's attributes takes time quadratic in their count).
 MAX_ROOT_ATTRIBUTES = 16
-DECLARED_ENCODING = re.compile(rb"""encoding\s*=\s*(["'])(.*?)\1""")
+# The root's start tag: up to the first `>` outside a quoted attribute value (possessive: one pass, no backtracking).
+ROOT_START_TAG = re.compile(rb"""<[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>""")
+# Before it: white space, the XML declaration, comments, processing instructions (a DOCTYPE was refused: xml_guard).
+PROLOG = re.compile(rb"(?:\s*+(?:<\?(?:[^?]++|\?(?!>))*+\?>|<!--(?:[^-]++|-(?!->))*+-->))*+\s*+")
 
 
 @cache
@@ -140,33 +143,21 @@ def read_xml(data: bytes, kind: Kind) -> ReadResult:
 
 
 def sniff_root(payload: bytes) -> etree._Element | None:
-    """The root element's start tag (tag and attributes), read from the first bytes only."""
-    parser = etree.XMLPullParser(events=("start",), **hardened())
-    step = 1 << 16
+    """The root element's start tag (tag and attributes), parsed alone: the parser is given the bytes up to the
+    end of that tag and nothing more, so that no fault further down can come first, whatever the lxml or libxml2
+    version and however it reads ahead. None when the prolog or the tag itself does not parse (the full parse
+    then reports it, with its line)."""
+    tag = ROOT_START_TAG.match(payload, PROLOG.match(payload).end())
+    if tag is None:
+        return None
+    parser = etree.XMLPullParser(events=("start",), encoding="utf-8", **hardened())  # as the full parse reads
     try:
-        for offset in range(0, len(payload), step):
-            parser.feed(payload[offset:offset + step])
-            for _, el in parser.read_events():
-                return el
-    except etree.XMLSyntaxError:
-        return None  # the full parse reports it, with its line
+        parser.feed(payload[:tag.end()])
+        for _, el in parser.read_events():
+            return el
+    except (etree.LxmlError, ValueError):  # the full parse meets it again and reports it
+        return None
     return None
-
-
-def declares_other_encoding(payload: bytes) -> bool:
-    """True unless the parser reads the payload as UTF-8 by itself too (no XML declaration, or one naming
-    no encoding or UTF-8): only then is the root the sniffer would see the one the full parse builds."""
-    if not payload.startswith(b"<?xml"):
-        return False
-    head = payload[:512]
-    end = head.find(b">")
-    if end < 0:
-        return True
-    declaration = head[:end]
-    if b"encoding" not in declaration:
-        return False
-    m = DECLARED_ENCODING.search(declaration)
-    return m is None or m[2].lower() != b"utf-8"
 
 
 def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
@@ -181,18 +172,15 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     to that text node as if it were still in place, writing into freed memory (a long stray text
     between elements hung the reader or aborted the process).
 
-    The root is checked (check_root) before anything else is: at the first event, whose element's
-    parent it is. A fault met before that event (a syntax error, a name lxml refuses) wins only if the
-    root's start tag, read alone from the first bytes (sniff_root), passes the check. The document
-    is parsed once unless it declares an encoding other than UTF-8 or faults before its first event.
+    The root is checked (check_root) before anything else is: on its start tag, parsed alone before the
+    document (sniff_root), so a wrong root wins over any fault after its start tag. Only when the prolog or
+    that tag does not parse alone is it checked at the first event instead (whose element's parent it is),
+    and the parse's fault wins.
     """
     schema = declaration_schema()
-    first: etree._Element | None = None
-    sniffed = declares_other_encoding(payload)
-    if sniffed:  # the sniffer decodes by the declaration: its root may differ from the full parse's
-        first = sniff_root(payload)
-        if first is not None and (refusal := check_root(first, kind, schema)) is not None:
-            return refusal
+    first = sniff_root(payload)
+    if first is not None and (refusal := check_root(first, kind, schema)) is not None:
+        return refusal
     record_tag = Q + RECORD_TAG[kind]
     other_tag = Q + RECORD_TAG["CA" if kind == "RG" else "RG"]
     header_tags = {Q + name: col for name, col in HEADER_COLUMNS.items()}
@@ -279,10 +267,6 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     except (etree.LxmlError, ValueError):
         if (refusal := flush()) is not None:  # the parse has stopped: a chunk it completed is judged first
             return refusal
-        if root is None and not sniffed:  # the root's start tag alone may have been refused first
-            first = sniff_root(payload)
-            if first is not None and (refusal := check_root(first, kind, schema)) is not None:
-                return refusal
         raise
     if root is None:
         root = events.root
