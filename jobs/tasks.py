@@ -1,4 +1,4 @@
-"""The scheduled job functions (collect, nightly, campaign), referenced by text from the job store.
+"""The scheduled job functions (collect, nightly, campaign, purge), referenced by text from the job store.
 
 Their arguments are picklable (the configuration file path); the scheduler's executor adds `stop`,
 a callable telling the running cycle to finish its current file and stop, and `fence`, the scheduler's
@@ -75,4 +75,17 @@ def close_campaign(config: Config, engine, year: int | None = None,  # noqa: ANN
     return run_locked(config, engine, "campaign", close, as_of=today, outer_fence=fence)
 
 
-TASKS = {"collect": "jobs.tasks:collect", "nightly": "jobs.tasks:nightly", "campaign": "jobs.tasks:campaign"}
+def purge(config_path: str | None = None, stop: Stop | None = None, fence: ledger.Fence | None = None) -> dict:
+    """The retention rules of [retention] on today (Europe/Paris), under the cycle lock, recorded as a run."""
+    from exchange.app.purge import purge as apply_retention
+
+    config = _config(config_path)
+    engine = open_current(config.database_url)  # brought to head when the scheduler started
+    try:
+        return _result(apply_retention(config, engine, today_in_paris(), fence=fence, stop=stop).outcome)
+    finally:
+        engine.dispose()
+
+
+TASKS = {"collect": "jobs.tasks:collect", "nightly": "jobs.tasks:nightly", "campaign": "jobs.tasks:campaign",
+         "purge": "jobs.tasks:purge"}

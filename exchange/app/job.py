@@ -18,7 +18,8 @@ log = logging.getLogger("esat_exchange")
 
 # Which lock each job takes; every job sharing a lock is closed as interrupted by the next holder.
 JOB_LOCKS = {"run": "cycle", "collect": "cycle", "nightly": "cycle", "replay": "cycle",
-             "campaign": "campaign", "habilitations": "habilitations"}
+             "campaign": "campaign", "habilitations": "habilitations",
+             "purge": "cycle"}  # a purge never removes a file a cycle or a replay is reading
 BUSY = {"cycle": "un autre processus exécute déjà un cycle",
         "campaign": "un autre processus écrit déjà les fichiers de campagne",
         "habilitations": "un autre processus importe déjà un extrait Habpps"}

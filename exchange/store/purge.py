@@ -83,6 +83,16 @@ def pending_files(conn: Connection) -> list[dict]:
         .where(files.c.purge_pending.is_(True)).order_by(files.c.id)).mappings()]
 
 
+def stored_paths_in_use(conn: Connection, paths: list[str]) -> set[str]:
+    """Those of `paths` that a reception whose copy is kept still points to (same content, same account)."""
+    used: set[str] = set()
+    for part in _chunks(sorted(set(paths))):
+        used.update(p for (p,) in conn.execute(
+            select(files.c.stored_path).where(and_(files.c.stored_path.in_(part), files.c.copies_purged_at.is_(None)))
+            .distinct()).all())
+    return used
+
+
 def end_file_purge(conn: Connection, file_ids: list[int]) -> None:
     """The files of these rows are gone: no local copy is recorded any more, nothing pending."""
     for part in _chunks(file_ids):
