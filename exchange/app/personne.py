@@ -66,7 +66,7 @@ def _purges(rows: list[dict]) -> list[dict]:
                                      "elements": 0, "enregistrements": 0, "anomalies": 0})
         if r["annee"] is not None:
             g["annees"].add(r["annee"])
-        g["elements"] += r["items"]
+        g["elements"] += r["removed"]
         g["enregistrements"] += r["records"]
         g["anomalies"] += r["anomalies"]
     return [{**g, "annees": sorted(g["annees"])} for g in grouped.values()]

@@ -58,7 +58,7 @@ def latest_answered_ids(conn: Connection) -> dict[tuple[str, str], int]:
 def record_counts(conn: Connection, run_id: int | None, at: datetime, kind: str,
                   per_year: dict[int | None, list[int]]) -> None:
     """What a purge step removed, per declaration year: [items, records, anomalies]."""
-    rows = [{"run_id": run_id, "at": at, "kind": kind, "annee": year, "items": c[0], "records": c[1],
+    rows = [{"run_id": run_id, "at": at, "kind": kind, "annee": year, "removed": c[0], "records": c[1],
              "anomalies": c[2]} for year, c in per_year.items() if any(c)]
     if rows:
         conn.execute(insert(purges), rows)
@@ -184,7 +184,7 @@ def delete_runs(conn: Connection, before: datetime) -> int:
 
 
 def history(conn: Connection) -> list[dict]:
-    """Every purge step recorded, oldest first: at, run_id, kind, annee, items, records, anomalies."""
+    """Every purge step recorded, oldest first: at, run_id, kind, annee, removed, records, anomalies."""
     rows = [dict(r) for r in conn.execute(select(purges).order_by(purges.c.at, purges.c.id)).mappings()]
     for row in rows:
         row["at"] = as_utc(row["at"])

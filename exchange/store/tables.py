@@ -144,7 +144,7 @@ purges = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("kind", String(20), nullable=False),  # exchange.core.retention.KINDS
     Column("annee", Integer),
-    Column("items", Integer, nullable=False),  # files, emissions, journal lines or runs
+    Column("removed", Integer, nullable=False),  # files, emissions, journal lines or runs
     Column("records", Integer, nullable=False),  # identity: records made anonymous
     Column("anomalies", Integer, nullable=False),  # identity: anomalies made anonymous
 )

@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("annee", sa.Integer(), nullable=True),
-        sa.Column("items", sa.Integer(), nullable=False),
+        sa.Column("removed", sa.Integer(), nullable=False),
         sa.Column("records", sa.Integer(), nullable=False),
         sa.Column("anomalies", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
