@@ -10,6 +10,7 @@ from datetime import date, datetime
 from sqlalchemy.engine import Engine
 
 from exchange.app.cycle import kept_stem
+from exchange.core.paris import PARIS
 from exchange.core.retention import KINDS
 from exchange.store import operators
 from exchange.store import personne as store
@@ -61,7 +62,7 @@ def _purges(rows: list[dict]) -> list[dict]:
     """Purge steps grouped by day and kind: the years, and how many items, records and anomalies went."""
     grouped: dict[tuple[str, str], dict] = {}
     for r in rows:
-        key = (r["at"].date().isoformat(), r["kind"])
+        key = (r["at"].astimezone(PARIS).date().isoformat(), r["kind"])
         g = grouped.setdefault(key, {"date": key[0], "donnees": KINDS.get(r["kind"], r["kind"]), "annees": set(),
                                      "elements": 0, "enregistrements": 0, "anomalies": 0})
         if r["annee"] is not None:

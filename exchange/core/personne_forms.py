@@ -22,6 +22,23 @@ def _day(value: str | None) -> str:
     return date.fromisoformat(value).strftime("%d/%m/%Y")
 
 
+LABELS = {"received_at": "reçu le", "finess_esat": "FINESS", "caf_gestionnaire": "Caf gestionnaire",
+          "date_entree_esat": "entrée à l'Esat", "taux_activite_esat": "taux d'activité (%)",
+          "remuneration_garantie_nette": "rémunération garantie nette (€)",
+          "part_financee_esat_nette": "part financée par l'Esat (€)", "aide_au_poste_nette": "aide au poste (€)",
+          "cumul_milieu_ordinaire": "cumul en milieu ordinaire", "taux_activite_avant": "taux avant (%)",
+          "taux_activite_apres": "taux après (%)", "heures_hebdo_mo": "heures par semaine (milieu ordinaire)",
+          "salaire_net_mo": "salaire net (milieu ordinaire, €)", "nature": "nature de l'émission"}
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-" and value[7:8] == "-":
+        return _day(value)
+    return str(value)
+
+
 def _purge_line(p: dict) -> str:
     years = ", ".join(map(str, p["annees"])) or "sans année"
     detail = f"{p['elements']} élément(s)"
@@ -49,7 +66,8 @@ def person_text(report: dict) -> str:
                 "fichier_id", "fichier", "ligne", "kind", "annee_reference", "superseded", "nir", "nom", "prenoms",
                 "date_naissance", "numero_allocataire", "code_caf", "siret_esat", "emission")}
             if details:
-                lines.append("    " + " ; ".join(f"{k.replace('_', ' ')} : {v}" for k, v in details.items()))
+                lines.append("    " + " ; ".join(f"{LABELS.get(k, k.replace('_', ' '))} : {_shown(v)}"
+                                                  for k, v in details.items()))
             lines.append(f"    Émis vers la Caf : {r['emission'] or 'pas encore'}")
     anos = report["anomalies"]
     if anos:

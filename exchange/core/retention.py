@@ -54,8 +54,10 @@ class Duration:
         if self.unit == "days":
             return date.fromordinal(day.toordinal() - self.count)
         guess = Duration(-self.count, self.unit).after(day)
-        while self.after(guess) > day:  # end-of-month clamping: step back until it fits
+        while self.after(guess) > day:  # end-of-month clamping: step back until it fits…
             guess = date.fromordinal(guess.toordinal() - 1)
+        while self.after(date.fromordinal(guess.toordinal() + 1)) <= day:  # …or forward while the next day does
+            guess = date.fromordinal(guess.toordinal() + 1)
         return guess
 
     def __str__(self) -> str:
