@@ -161,6 +161,11 @@ def test_a_purge_past_every_period_leaves_no_nir_anywhere_and_keeps_the_counts(t
     # only the account folders are left in the drop area, nothing in depot/
     assert sorted(str(p.relative_to(tmp_path / "drop")) for p in (tmp_path / "drop").rglob("*") if p.is_file()) == []
 
+    # a file whose copy is gone cannot be replayed, and says why
+    code, _, err = cli(tmp_path, "files", "replay", "1")
+    assert (code, err) == (1, "Rejeu impossible : la copie du fichier n° 1 a été supprimée à l'échéance de sa durée "
+                              "de conservation : il ne peut plus être rejoué.\n")
+
     # a second purge has nothing left to do
     code, out, _ = cli(tmp_path, "purge", "--as-of", PAST_EVERYTHING)
     assert code == 0 and "Identité des travailleurs (enregistrements et anomalies) : rien" in out
