@@ -212,6 +212,24 @@ def test_nothing_early_nothing_unfinished_and_the_open_campaign_is_untouched(tmp
         f"{EXTRA_CA}.CR.{ext}" for ext in ("csv", "html", "xml")]
 
 
+def test_files_no_row_points_to_are_removed(tmp_path, db_url):
+    """A database restored from an older backup no longer knows some copies and output files: they go too."""
+    deployment(tmp_path, db_url)
+    lost_copy = tmp_path / "received" / "esat-seine" / ("0" * 64 + ".csv")
+    lost_copy.write_text(f"{CA_HEADER}\n{EXTRA_LINES[0]}\n", encoding="utf-8")
+    lost_output = tmp_path / "outbound" / "75" / "AAH-ESAT_CA_75_20240101000000.csv"
+    lost_output.write_text(f"nir\n{ANNE}\n", encoding="utf-8")
+    code, out, _ = cli(tmp_path, "purge", "--dry-run", "--as-of", "2025-12-20")
+    assert code == 0
+    assert "Copies reçues (stockage local et archive/ de la zone de dépôt) :\n  sans année : 1 fichier\n" in out
+    assert "Fichiers pour les Caf (dossier de sortie) :\n  sans année : 1 émission\n" in out
+    assert lost_copy.exists() and lost_output.exists()
+    code, out, _ = cli(tmp_path, "purge", "--as-of", "2025-12-20")
+    assert code == 0 and "  sans année : 1 fichier\n" in out
+    assert not lost_copy.exists() and not lost_output.exists()
+    assert len([p for p in (tmp_path / "received").rglob("*") if p.is_file()]) == 5  # the ledger's copies stay
+
+
 def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
     """`collect` answers the files but writes no Caf file: a file with records not yet emitted keeps everything
     (a file answered without any record accepted is finished, and goes)."""

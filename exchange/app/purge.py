@@ -123,6 +123,9 @@ def dry_run(config: Config, engine: Engine, as_of: date) -> PurgeReport:
                 c[2] += n_anomalies
     for o in p.outputs:
         counts["outputs"][_output_year(o)][0] += 1
+    lost_copies, lost_outputs = orphans(config, engine)
+    counts["copies"][None][0] += len(lost_copies)
+    counts["outputs"][None][0] += len(lost_outputs)
     for year, n in audit.items():
         counts["audit"][year][0] += n
     for year, n in old_runs.items():
@@ -197,6 +200,36 @@ def _remove_outputs(config: Config, rows: list[dict]) -> None:
     _sync_folders(folders)
 
 
+def orphans(config: Config, engine: Engine) -> tuple[list[Path], list[Path]]:
+    """Local copies and Caf output files that no ledger row points to (a database restored from an older
+    backup, a row removed by hand): (copies, outputs). Only read under the cycle lock, or for a dry run: no
+    reception or emission is writing meanwhile. Compared by account (or Caf) and file name, so that a moved
+    storage folder finds its files again."""
+    with engine.connect() as conn:
+        stored = store.stored_names(conn)
+        emitted = store.emission_names(conn)
+    copies = [p for account in _children(config.storage_dir) for p in _children(account)
+              if p.is_file() and (account.name, p.name) not in stored]
+    outputs = [p for caf in _children(config.output_dir) for p in _children(caf)
+               if p.is_file() and p.name.startswith("AAH-ESAT_") and (caf.name, _output_base(p.name)) not in emitted]
+    return copies, outputs
+
+
+def _children(folder: Path) -> list[Path]:
+    """The entries of a folder, without dot names (.incoming, temporary files); none when it is missing."""
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_symlink())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _output_base(name: str) -> str:
+    for suffix in OUTPUT_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 # -- the purge itself ---------------------------------------------------------------------------
 
 def _batches(items: list, size: int | None = None) -> list[list]:
@@ -222,6 +255,17 @@ def _purge(config: Config, engine: Engine, ctx: JobContext, as_of: date, counts:
             _remove_outputs(config, pending_out)
             with ledger.transaction(engine, fence) as conn:
                 store.end_output_purge(conn, [r["id"] for r in pending_out])
+        # files no row points to any more: removed (counted without a year)
+        lost_copies, lost_outputs = orphans(config, engine)
+        folders: set[Path] = set()
+        for path in lost_copies + lost_outputs:
+            _unlink(path, folders)
+        _sync_folders(folders)
+        lost = {"copies": {None: [len(lost_copies), 0, 0]}, "outputs": {None: [len(lost_outputs), 0, 0]}}
+        with ledger.transaction(engine, fence) as conn:
+            for kind, per_year in lost.items():
+                store.record_counts(conn, ctx.run_id, now, kind, per_year)
+        _add(counts, lost)
         p = plan(config, engine, as_of)
         # 2. copies and comptes rendus: mark, remove, close
         with_files = [i for i, kinds in p.file_kinds.items() if kinds & {"copies", "comptes_rendus"}]

@@ -212,3 +212,14 @@ def reclaim(engine: Engine) -> str:
         for table in (records, anomalies, files, emissions, audit_log, runs):
             conn.execute(text(f"VACUUM {table.name}"))
     return "tables PostgreSQL nettoyées (VACUUM)"
+
+
+def stored_names(conn: Connection) -> set[tuple[str, str]]:
+    """(account, file name) of every local copy the ledger points to."""
+    return {(a, p.rsplit("/", 1)[-1]) for a, p in conn.execute(
+        select(files.c.account, files.c.stored_path).where(files.c.stored_path.is_not(None))).all()}
+
+
+def emission_names(conn: Connection) -> set[tuple[str, str]]:
+    """(code_caf, base name) of every emission the ledger knows."""
+    return {(c, n) for c, n in conn.execute(select(emissions.c.code_caf, emissions.c.name)).all()}
