@@ -292,6 +292,20 @@ def test_a_purge_waits_for_the_cycle_lock(tmp_path):
     assert tree(tmp_path / "drop") == snapshot
 
 
+def test_the_scheduled_purge_goes_through_the_job_wrapper(tmp_path):
+    from jobs.scheduler import job_specs
+    from jobs.tasks import purge
+    from exchange.config import load_config
+
+    deployment(tmp_path, None)
+    config = load_config(tmp_path / "esat-exchange.toml")
+    assert [(s.id, s.task) for s in job_specs(config.schedule) if s.id == "purge"] == [("purge", "jobs.tasks:purge")]
+    done = purge(str(tmp_path / "esat-exchange.toml"))
+    assert done["status"] == "OK" and done["error"] is None
+    listed = json.loads(cli(tmp_path, "runs", "list", "--format", "json")[1])
+    assert [(r["id"], r["job"], r["statut"]) for r in listed][0] == (done["run_id"], "purge", "OK")
+
+
 def test_purge_over_sftp_removes_archive_and_retour_copies(tmp_path, sftp_server):
     shutil.copytree(EXAMPLES / "drop", sftp_server.root, dirs_exist_ok=True)
     depot = sftp_server.root / "esat-seine" / "depot"
