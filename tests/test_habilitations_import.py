@@ -83,10 +83,12 @@ def engine(db_url):
 
 
 def table_counts(engine) -> dict[str, int]:
-    tables = {"partenaires": tables.hab_partenaires, "conventions": tables.hab_conventions,
-              "bulletins": tables.hab_bulletins, "groupes": tables.hab_groupes, "utilisateurs": tables.hab_utilisateurs}
+    from exchange.store import tables as t
+
+    hab = {"partenaires": t.hab_partenaires, "conventions": t.hab_conventions,
+           "bulletins": t.hab_bulletins, "groupes": t.hab_groupes, "utilisateurs": t.hab_utilisateurs}
     with engine.connect() as c:
-        return {t: c.execute(select(func.count()).select_from(tbl)).scalar_one() for t, tbl in tables.items()}
+        return {name: c.execute(select(func.count()).select_from(tbl)).scalar_one() for name, tbl in hab.items()}
 
 
 # -- the example ----------------------------------------------------------------------------------
