@@ -55,6 +55,7 @@ class ScheduleConfig:
     nightly: str = "0 2 * * *"
     campaign: list[str] = field(default_factory=lambda: ["30 0 16 1 *", "30 0 1 3 *"])
     misfire_grace_seconds: int = 6 * 3600
+    purge: str = "0 4 * * *"  # the retention rules of [retention], applied every night
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,30 @@ class LocksConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """`[retention]`: how long each kind of personal data is kept (README, « Durées de conservation »)."""
+
+    copies: str = "2 ans"  # received copies and archive/ copies, after the file is answered
+    comptes_rendus: str = "2 ans"  # comptes rendus in retour/, after the file is answered
+    identity: str = "2 ans"  # the worker's identity in records and anomalies, after the campaign window closed
+    outputs: str = "1 an"  # Caf output files, after they were written
+    audit: str = "1 an"  # the audit journal
+    runs: str = "5 ans"  # run records
+
+    def durations(self) -> dict:
+        """Each key's Duration (exchange.core.retention); ConfigError naming the first bad key."""
+        from exchange.core.retention import NO_ZERO, DurationError, parse_duration
+
+        parsed = {}
+        for f in fields(self):
+            try:
+                parsed[f.name] = parse_duration(getattr(self, f.name), NO_ZERO.get(f.name))
+            except DurationError as e:
+                raise ConfigError(f"retention.{f.name}: {e}") from None
+        return parsed
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -97,6 +122,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     web: WebConfig = field(default_factory=WebConfig)
     locks: LocksConfig = field(default_factory=LocksConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     base_dir: Path = field(default_factory=Path.cwd)  # what relative paths are relative to
 
     def path(self, value: str) -> Path:
@@ -182,6 +208,7 @@ def parse_config(data: dict[str, Any], base_dir: Path) -> Config:
         raise ConfigError("locks.timeout_seconds: doit valoir au moins deux fois locks.heartbeat_seconds")
     if cfg.source.settle_seconds < 0:
         raise ConfigError("source.settle_seconds: doit être positif ou nul")
+    cfg.retention.durations()
     return cfg
 
 

@@ -61,10 +61,11 @@ def crontab(expr: str, timezone: str, key: str) -> CronTrigger:
 
 
 def job_specs(schedule: ScheduleConfig, triggers: Mapping[str, BaseTrigger] | None = None) -> list[JobSpec]:
-    """collect, nightly, campaign-0, campaign-1… from `[schedule]`; `triggers` overrides by id (tests)."""
+    """collect, nightly, campaign-0, campaign-1…, purge from `[schedule]`; `triggers` overrides by id (tests)."""
     wanted = [("collect", "collect", schedule.collect, "schedule.collect"),
               ("nightly", "nightly", schedule.nightly, "schedule.nightly")]
     wanted += [(f"campaign-{i}", "campaign", expr, f"schedule.campaign[{i}]") for i, expr in enumerate(schedule.campaign)]
+    wanted.append(("purge", "purge", schedule.purge, "schedule.purge"))
     overrides = dict(triggers or {})
     specs = []
     for job_id, task, expr, key in wanted:

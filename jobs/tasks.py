@@ -1,5 +1,5 @@
-"""The scheduled job functions (collect, nightly, campaign), referenced by text from the job store; each calls
-the same use case (exchange.app) as the command line and the console.
+"""The scheduled job functions (collect, nightly, campaign, purge), referenced by text from the job store;
+each calls the same use case (exchange.app) as the command line and the console.
 
 Their arguments are picklable (the configuration file path); the scheduler's executor adds `stop`,
 a callable telling the running cycle to finish its current file and stop, and `fence`, the scheduler's
@@ -59,4 +59,17 @@ def campaign(config_path: str | None = None, stop: Stop | None = None, fence: le
         engine.dispose()
 
 
-TASKS = {"collect": "jobs.tasks:collect", "nightly": "jobs.tasks:nightly", "campaign": "jobs.tasks:campaign"}
+def purge(config_path: str | None = None, stop: Stop | None = None, fence: ledger.Fence | None = None) -> dict:
+    """The retention rules of [retention] on today (Europe/Paris), under the cycle lock, recorded as a run."""
+    from exchange.app.purge import purge as apply_retention
+
+    config = _config(config_path)
+    engine = open_current(config.database_url)  # brought to head when the scheduler started
+    try:
+        return _result(apply_retention(config, engine, today_in_paris(), fence=fence, stop=stop).outcome)
+    finally:
+        engine.dispose()
+
+
+TASKS = {"collect": "jobs.tasks:collect", "nightly": "jobs.tasks:nightly", "campaign": "jobs.tasks:campaign",
+         "purge": "jobs.tasks:purge"}

@@ -202,6 +202,19 @@ def test_report_has_machine_targets_and_tables(measured) -> None:
         assert "## Bascule entre deux nœuds" in text and "| kill -9 du meneur |" in text
 
 
+def test_the_purge_of_each_campaign_is_measured_against_its_run(measured) -> None:
+    assert not [n for n in measured.notes if n.startswith("Purge")]
+    assert sorted((r.backend, r.campaign.key) for r in measured.purge) == sorted(
+        (b, k) for b in ("sqlite", "postgresql") for k in (ONE, RECORDS, FILES))
+    for r in measured.purge:
+        assert r.run.wall > 0 and r.dry_run.wall > 0 and r.purge.wall > 0 and r.anonymised > 0
+        assert (r.database_bytes is None) == (r.backend == "postgresql")
+    text = bench.render(measured)
+    assert "## Purge (durées de conservation)" in text
+    assert "Purge d'une année ÷ le run qui l'a reçue (SQLite, 1×)" in text
+    assert "Purge à blanc (--dry-run) d'une année (PostgreSQL, 1×)" in text
+
+
 def test_target_verdicts_say_by_how_much() -> None:
     assert Target("x", 2.0, 3, True).gap == "atteint"
     assert Target("x", 6.0, 3, True).gap == "manqué : 2,00 fois la limite"

@@ -27,7 +27,7 @@ from exchange.app.campaign import close_campaign
 from tests.areas import cli, seed_examples, write_config
 from tests.conftest import EXAMPLES, ROOT, make_config
 
-FAR = {"collect": "0 3 1 1 *", "nightly": "0 4 1 1 *", "campaign": ["0 5 1 1 *"]}  # never during a test
+FAR = {"collect": "0 3 1 1 *", "nightly": "0 4 1 1 *", "campaign": ["0 5 1 1 *"], "purge": "0 6 1 1 *"}  # never during a test
 EVERY_SECOND = CronTrigger(second="*")
 
 # A scheduler process with an every-second collect and slowed cycles, exactly as `esat-exchange scheduler`
@@ -127,7 +127,7 @@ def test_job_store_survives_a_restart(tmp_path, db_url):
     engine = open_database(config.database_url)
     paris = ZoneInfo("Europe/Paris")
     first = open_scheduler(config, path, engine, threading.Event())
-    assert sorted(j.id for j in first.get_jobs()) == ["campaign-0", "campaign-1", "collect", "nightly"]
+    assert sorted(j.id for j in first.get_jobs()) == ["campaign-0", "campaign-1", "collect", "nightly", "purge"]
     assert first.get_job("nightly").func_ref == "jobs.tasks:nightly"
     assert first.get_job("nightly").args == (path,)
     assert first.get_job("nightly").next_run_time.astimezone(paris).hour == 2
@@ -137,7 +137,7 @@ def test_job_store_survives_a_restart(tmp_path, db_url):
     first.shutdown()
     with engine.connect() as conn:
         stored = sorted(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
-    assert stored == ["campaign-0", "campaign-1", "collect", "nightly"]
+    assert stored == ["campaign-0", "campaign-1", "collect", "nightly", "purge"]
 
     again = open_scheduler(config, path, engine, threading.Event())
     assert {j.id: j.next_run_time for j in again.get_jobs()} == before
@@ -146,7 +146,7 @@ def test_job_store_survives_a_restart(tmp_path, db_url):
     # the configuration changed: a campaign entry removed, the nightly moved to 03:00 → recomputed
     changed, path = configure(tmp_path, db_url, campaign=["30 0 16 1 *"], nightly="0 3 * * *")
     third = open_scheduler(changed, path, engine, threading.Event())
-    assert sorted(j.id for j in third.get_jobs()) == ["campaign-0", "collect", "nightly"]
+    assert sorted(j.id for j in third.get_jobs()) == ["campaign-0", "collect", "nightly", "purge"]
     nightly = third.get_job("nightly").next_run_time.astimezone(paris)
     assert (nightly.hour, nightly.minute) == (3, 0)
     assert third.get_job("campaign-0").next_run_time == before["campaign-0"]
@@ -347,10 +347,10 @@ def test_the_scheduler_command_stops_cleanly_on_sigterm(tmp_path):
             return sorted(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
 
     try:
-        wait_for(lambda: len(stored()) == 3, procs=(proc,))
+        wait_for(lambda: len(stored()) == 4, procs=(proc,))
     finally:
         code, err = stop_process(proc)
     assert code == 0, err
     messages = [json.loads(line)["message"] for line in err.splitlines()]
     assert "planificateur démarré" in messages and messages[-1] == "planificateur arrêté"
-    assert stored() == ["campaign-0", "collect", "nightly"]
+    assert stored() == ["campaign-0", "collect", "nightly", "purge"]

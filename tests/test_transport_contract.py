@@ -295,6 +295,32 @@ def test_rename_retour_never_overwrites_a_kept_compte_rendu(drop):
     assert not (retour / "nothing.8.CR.csv").exists()
 
 
+def test_remove_takes_one_file_of_archive_or_retour_and_nothing_else(drop, tmp_path):
+    drop.put("alice", "f.csv", b"kept in depot")
+    drop.put("alice", "f.csv", b"archived", folder="archive")
+    drop.put("alice", "f.csv.CR.csv", b"answer", folder="retour")
+    drop.put("alice", "other.CR.csv", b"another answer", folder="retour")
+    (drop.root / "alice" / "archive" / "sub").mkdir()
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not ours")
+    os.symlink(outside, drop.root / "alice" / "retour" / "link.CR.csv")
+    with drop.make() as t:
+        assert t.remove("alice", "archive", "f.csv") is True
+        assert t.remove("alice", "archive", "f.csv") is False  # a repeat finds it done
+        assert t.remove("alice", "retour", "f.csv.CR.csv") is True
+        assert t.remove("alice", "retour", "link.CR.csv") is True  # the link itself, never its target
+        assert t.remove("bob", "retour", "f.csv.CR.csv") is False  # no such account: nothing to remove
+        for folder, name in (("depot", "f.csv"), ("archive", "../depot/f.csv"), ("archive", "sub")):
+            with pytest.raises(TransportError):
+                t.remove("alice", folder, name)
+        t.sync()
+    assert snapshot(drop.root / "alice") == {
+        "depot": "dir", "archive": "dir", "retour": "dir", "archive/sub": "dir",
+        "depot/f.csv": hashlib.sha256(b"kept in depot").hexdigest(),
+        "retour/other.CR.csv": hashlib.sha256(b"another answer").hexdigest()}
+    assert outside.read_bytes() == b"not ours"
+
+
 def test_depot_count_counts_every_name(drop):
     for name in ["a.csv", "b.csv.part", ".c"]:
         drop.put("alice", name)

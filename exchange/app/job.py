@@ -20,7 +20,8 @@ from exchange.store.fences import (
 log = logging.getLogger("esat_exchange")
 
 # Which lock each job takes; every job sharing a lock is closed as interrupted by the next holder.
-JOB_LOCKS = {**{job: CYCLE_LOCK for job in CYCLE_JOBS}, "campaign": CAMPAIGN_LOCK, "habilitations": HABILITATIONS_LOCK}
+JOB_LOCKS = {**{job: CYCLE_LOCK for job in CYCLE_JOBS}, "campaign": CAMPAIGN_LOCK, "habilitations": HABILITATIONS_LOCK,
+             "purge": CYCLE_LOCK}  # a purge never removes a file a cycle or a replay is reading
 BUSY = {CYCLE_LOCK: "un autre processus exécute déjà un cycle",
         CAMPAIGN_LOCK: "un autre processus écrit déjà les fichiers de campagne",
         HABILITATIONS_LOCK: "un autre processus importe déjà un extrait Habpps"}

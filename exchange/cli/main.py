@@ -379,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="exécutions des tâches").add_subparsers(dest="runs_command", required=True)
     rl = runs.add_parser("list", help="lister les exécutions", epilog="exemple : esat-exchange runs list --status ECHEC")
-    rl.add_argument("--job", choices=RUN_JOBS, metavar="TACHE", help="run, collect, nightly, campaign ou replay")
+    rl.add_argument("--job", choices=RUN_JOBS, metavar="TACHE", help="run, collect, nightly, campaign, replay ou purge")
     rl.add_argument("--status", type=str.upper, choices=RUN_STATUSES, metavar="STATUT",
                     help="EN_COURS, OK, ECHEC ou IGNORE")
     rl.add_argument("--limit", type=int, default=20)
@@ -403,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     cs.set_defaults(handler=cmd_campaign_status)
 
     for module in ("exchange.cli.habilitations", "exchange.cli.template", "exchange.cli.scheduler",
-                   "exchange.cli.db", "exchange.cli.web"):
+                   "exchange.cli.db", "exchange.cli.web", "exchange.cli.purge", "exchange.cli.personne"):
         _add_module_commands(sub, module)
     from exchange.cli.parser import add_examples
 
@@ -437,6 +437,8 @@ EXAMPLES = {
     "web": "esat-exchange --config /etc/esat-exchange/esat-exchange.toml web",
     "operators": "esat-exchange operators add mdupont --role lecteur",
     "operators add": "esat-exchange operators add mdupont --role gestionnaire",
+    "purge": "esat-exchange purge --dry-run",
+    "personne": "esat-exchange personne 185057512345678 --format html > personne.html",
 }
 
 

@@ -14,6 +14,9 @@ def replay_refusal(row: dict) -> str | None:
     """
     if row["state"] == QUARANTAINE:
         return None
+    if row.get("copies_purged_at") is not None:  # retention ([retention] copies): nothing left to read
+        return (f"la copie du fichier n° {row['id']} a été supprimée à l'échéance de sa durée de conservation : "
+                "il ne peut plus être rejoué")
     if row["state"] != ACQUITTE:
         return f"le fichier n° {row['id']} est en cours de traitement (état {row['state']}) : attendez la fin du cycle"
     if row["statut"] == REJETE and row["code"] in REPLAYABLE_CODES:

@@ -43,7 +43,7 @@ NodeRole = Literal["MENEUR", "ATTENTE"]
 LEADER: NodeRole = "MENEUR"  # the scheduler node that runs the jobs
 STANDBY: NodeRole = "ATTENTE"  # a hot standby
 
-JOBS = ("run", "collect", "nightly", "campaign", "replay")
+JOBS = ("run", "collect", "nightly", "campaign", "replay", "purge")
 CYCLE_JOBS = ("run", "collect", "nightly", "replay")  # jobs that run a cycle (each resumes unfinished files first)
 
 CNA_CODE_CAF = "78"  # the Caf des Yvelines runs the CNA, which manages multi-departmental partners

@@ -16,7 +16,7 @@ __all__ = ["Connection", "Engine", "open_at_head", "open_current", "open_databas
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    """An engine for the URL; SQLite gets WAL, a busy timeout, enforced foreign keys and secure_delete."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -26,6 +26,7 @@ def make_engine(url: str) -> Engine:
             _wal(cur)
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA secure_delete=ON")  # a deleted or overwritten NIR is zeroed, not left in a free page
             cur.close()
 
         return engine

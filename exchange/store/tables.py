@@ -46,6 +46,11 @@ files = Table(
     Column("replays", Integer, nullable=False, default=0),
     Column("error", Text),  # why the file is in QUARANTAINE
     Column("answers", Integer, nullable=False, default=0),  # compte rendu pairs written (1 + replays answered)
+    # retention (exchange/store/purge.py): set when the purge of that kind began; purge_pending while files remain
+    Column("copies_purged_at", DateTime(timezone=True)),  # local copy and archive/ copy
+    Column("answers_purged_at", DateTime(timezone=True)),  # comptes rendus in retour/
+    Column("identity_purged_at", DateTime(timezone=True)),  # records and anomalies without the worker's identity
+    Column("purge_pending", Boolean),
     Index("ix_files_account_sha", "account", "sha256"),
     Index("ix_files_state", "state"),
     Index("ix_files_account_name", "account", "name"),
@@ -129,6 +134,21 @@ emissions = Table(
     Column("run_id", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True)),
+    Column("files_purged_at", DateTime(timezone=True)),  # retention: the output files removed (or being removed)
+    Column("purge_pending", Boolean),
+)
+
+# -- retention: what each purge removed, per kind and declaration year (no identity) ------------------
+purges = Table(
+    "purges", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(20), nullable=False),  # exchange.core.retention.KINDS
+    Column("annee", Integer),
+    Column("removed", Integer, nullable=False),  # files, emissions, journal lines or runs
+    Column("records", Integer, nullable=False),  # identity: records made anonymous
+    Column("anomalies", Integer, nullable=False),  # identity: anomalies made anonymous
 )
 
 # -- job runs -------------------------------------------------------------------------------------

@@ -32,6 +32,9 @@ class FileTooLarge(TransportError, TerminalError):
         self.size, self.limit = size, limit
 
 
+REMOVABLE_FOLDERS = ("archive", "retour")  # where remove() may act
+
+
 class HostKeyError(TransportError, TerminalError):
     """The server's host key is unknown or changed: the run stops and touches nothing."""
 
@@ -117,7 +120,7 @@ def fetch_each(transport: "Transport", jobs: list[tuple[Entry, Path]],
 class Transport(Protocol):
     """A drop area: one folder per account with depot/, retour/ and archive/.
 
-    Implementations never delete anything in depot/, never write outside retour/ and archive/,
+    Implementations never delete anything in depot/, never write or remove outside retour/ and archive/,
     and never follow a name out of the account's folder. Used as a context manager: one
     connection for a whole run.
     """
@@ -171,6 +174,12 @@ class Transport(Protocol):
     def rename_retour(self, account: str, old: str, new: str) -> bool:
         """Rename retour/<old> to retour/<new>, never replacing: False when <old> does not exist or
         <new> already does (a compte rendu already kept is never overwritten)."""
+        ...
+
+    def remove(self, account: str, folder: str, name: str) -> bool:
+        """Remove archive/<name> or retour/<name> (retention: its time is over); True when removed now, False
+        when it was not there (removed by an earlier purge). Never in depot/, never a folder, never followed
+        through a link. Made durable by sync()."""
         ...
 
     def sync(self) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from exchange.edges.durable import write_atomic
 from exchange.edges.transport.base import (
-    Entry, FileTooLarge, Listing, Refused, TransportError, fetch_each, is_safe_name, sort_entries,
+    REMOVABLE_FOLDERS, Entry, FileTooLarge, Listing, Refused, TransportError, fetch_each, is_safe_name, sort_entries,
 )
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
 
@@ -284,6 +284,23 @@ class LocalTransport:
         except (FileNotFoundError, FileExistsError):
             return False
         self._dirty.add(retour)
+        return True
+
+    def remove(self, account: str, folder: str, name: str) -> bool:
+        if folder not in REMOVABLE_FOLDERS:
+            raise Refused(f"suppression refusée hors de archive/ et retour/ : {folder}/{name}")
+        self._checked(name)
+        where = self._folder(account, folder)
+        path = where / name
+        try:
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                raise Refused(f"compte {account} : {folder}/{name} est un dossier : non supprimé")
+            os.unlink(path)  # a link is removed itself, never what it points to
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            raise Refused(f"compte {account} : suppression impossible de {folder}/{name} : {e}") from e
+        self._dirty.add(where)
         return True
 
     def sync(self) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 import paramiko
 
 from exchange.edges.transport.base import (
-    Entry, HostKeyError, Listing, Refused, TransportError, is_safe_name, sort_entries,
+    REMOVABLE_FOLDERS, Entry, HostKeyError, Listing, Refused, TransportError, is_safe_name, sort_entries,
 )
 from exchange.edges.transport.batch_sync import BatchSync
 from exchange.edges.transport.sftp_pipeline import (
@@ -562,6 +562,25 @@ class SftpTransport:
             return True
 
         return self._run(f"renommage de {src}", op)
+
+    def remove(self, account: str, folder: str, name: str) -> bool:
+        if folder not in REMOVABLE_FOLDERS:
+            raise _Permanent(f"suppression refusée hors de archive/ et retour/ : {folder}/{name}")
+        path = self._path(account, folder, name)
+
+        def op(sftp: paramiko.SFTPClient) -> bool:
+            attrs = self._lstat(sftp, path)
+            if attrs is None:
+                return False
+            if stat.S_ISDIR(attrs.st_mode or 0):
+                raise _Permanent(f"{path} est un dossier : non supprimé")
+            try:
+                sftp.remove(path)  # SSH_FXP_REMOVE: a link is removed itself, never what it points to
+            except FileNotFoundError:
+                return False  # removed meanwhile
+            return True
+
+        return self._run(f"suppression de {path}", op)
 
 
 def _listdir(sftp: paramiko.SFTPClient, path: str) -> list[paramiko.SFTPAttributes]:

@@ -1,0 +1,131 @@
+"""The right-of-access use case (cli.md `personne`): everything held about one NIR, journaled in the audit log.
+
+Called the same way by the command line and (later) the console's page for national operators: the caller
+gives who asks; the answer is one JSON-ready dict, rendered by exchange.core.personne_forms.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from exchange.store.engine import Engine
+
+from exchange.app.cycle import kept_stem
+from exchange.core.clock import PARIS
+from exchange.core.retention import KINDS
+from exchange.store import operators
+from exchange.store import personne as store
+from exchange.store import purge as store_purge
+from exchange.store.ledger import utcnow
+
+CR_EXTENSIONS = ("CR.csv", "CR.xml", "CR.html")
+INTERNAL = ("id", "file_id", "emission_id", "replaces_id")
+
+
+class NirError(ValueError):
+    """Not a NIR (French message)."""
+
+
+def normalise_nir(text: str) -> str:
+    """The NIR without spaces, upper case (2A/2B); NirError unless 13 or 15 letters and digits."""
+    nir = "".join(text.split()).upper()
+    if len(nir) not in (13, 15) or not nir.isascii() or not nir.isalnum():
+        raise NirError(f"NIR attendu (13 ou 15 caractères, chiffres et 2A/2B), pas {text!r}")
+    return nir
+
+
+def _value(v: object) -> object:
+    return v.isoformat() if isinstance(v, (date, datetime)) else v
+
+
+def _record(r: dict) -> dict:
+    out = {}
+    for k, v in r.items():
+        if k in INTERNAL:
+            continue
+        if k.endswith("_c"):
+            out[k[:-2]] = None if v is None else v / 100
+        else:
+            out[k] = _value(v)
+    return out
+
+
+def _retour_names(f: dict, latest: dict[tuple[str, str], int]) -> list[str]:
+    if f["answers_purged_at"] is not None:
+        return []
+    stems = [kept_stem(f["name"], f["id"], pair) for pair in range(f["answers"] or 0)]
+    if latest.get((f["account"], f["name"])) == f["id"]:
+        stems = stems[:-1] + [f["name"]] if stems else [f["name"]]
+    return [f"retour/{stem}.{ext}" for stem in stems for ext in CR_EXTENSIONS]
+
+
+def _purges(rows: list[dict]) -> list[dict]:
+    """Purge steps grouped by day and kind: the years, and how many items, records and anomalies went."""
+    grouped: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        key = (r["at"].astimezone(PARIS).date().isoformat(), r["kind"])
+        g = grouped.setdefault(key, {"date": key[0], "donnees": KINDS.get(r["kind"], r["kind"]), "annees": set(),
+                                     "elements": 0, "enregistrements": 0, "anomalies": 0})
+        if r["annee"] is not None:
+            g["annees"].add(r["annee"])
+        g["elements"] += r["removed"]
+        g["enregistrements"] += r["records"]
+        g["anomalies"] += r["anomalies"]
+    return [{**g, "annees": sorted(g["annees"])} for g in grouped.values()]
+
+
+def person_report(engine: Engine, nir_text: str, *, login: str, address: str | None = None) -> dict:
+    """Everything held about the NIR, journaled (who asked, the NIR masked, what was found); NirError when
+    `nir_text` is not a NIR (journaled as refused)."""
+    from schemas.masking import mask_nir
+
+    try:
+        nir = normalise_nir(nir_text)
+    except NirError:
+        operators.record_audit(engine, login, "personne", "REFUSE", target=mask_nir(nir_text),
+                               detail="NIR illisible", address=address)
+        raise
+    with engine.connect() as conn:
+        recs = store.person_records(conn, nir)
+        anos = store.person_anomalies(conn, sorted({nir, nir_text.strip()}))
+        file_rows = store.files_by_id(conn, {r["file_id"] for r in recs} | {a["file_id"] for a in anos})
+        latest = store.latest_answered(conn, {(f["account"], f["name"]) for f in file_rows.values()})
+        emitted = store.emissions_by_id(conn, {r["emission_id"] for r in recs if r["emission_id"] is not None})
+        campaigns = store.campaign_emissions(conn, {(r["annee_reference"], r["code_caf"]) for r in recs
+                                                    if r["kind"] == "RG" and not r["superseded"]
+                                                    and r["annee_reference"] is not None})
+        history = store_purge.history(conn)
+    names = {i: f["name"] for i, f in file_rows.items()}
+    report = {
+        "nir": nir,
+        "date_de_la_demande": utcnow().isoformat(),
+        "donnees_detenues": bool(recs or anos),
+        "enregistrements": [{"fichier_id": r["file_id"], "fichier": names.get(r["file_id"]), **_record(r),
+                             "emission": (emitted[r["emission_id"]]["name"] if r["emission_id"] in emitted else None)}
+                            for r in recs],
+        "anomalies": [{"fichier_id": a["file_id"], "fichier": names.get(a["file_id"]), "ligne": a["ligne"],
+                       "code": a["code"], "gravite": a["gravite"], "champ": a["champ"], "message": a["message"],
+                       "nom": a["nom"], "prenoms": a["prenoms"]} for a in anos],
+        "fichiers": [{"id": f["id"], "fichier": f["name"], "compte": f["account"], "siret": f["siret"],
+                      "type": f["kind"], "date_reception": _value(f["received_at"]), "etat": f["state"],
+                      "statut": f["statut"], "code": f["code"],
+                      "copie_locale": f["stored_path"] is not None and f["copies_purged_at"] is None,
+                      "archive": (f"archive/{f['archived_name']}" if f["archived_name"] and f["copies_purged_at"] is None
+                                  else None),
+                      "comptes_rendus": _retour_names(f, latest),
+                      "copies_purgees_le": _value(f["copies_purged_at"]),
+                      "comptes_rendus_purges_le": _value(f["answers_purged_at"]),
+                      "identite_purgee_le": _value(f["identity_purged_at"])} for f in file_rows.values()],
+        "emissions": [{"id": e["id"], "fichier": e["name"], "flux": e["flux"], "code_caf": e["code_caf"],
+                       "annee": e["annee"], "date": _value(e["completed_at"]), "etat": e["state"],
+                       "fichiers_purges_le": _value(e["files_purged_at"])}
+                      for e in sorted([*emitted.values(), *campaigns], key=lambda e: e["id"])],
+        "purges": _purges(history),
+    }
+    found = len(recs), len(anos)
+    operators.record_audit(engine, login, "personne", "OK", target=mask_nir(nir),
+                           detail=f"{found[0]} enregistrement(s), {found[1]} anomalie(s), "
+                                  f"{len(file_rows)} fichier(s)", address=address)
+    return report
+
+
+__all__ = ["person_report", "normalise_nir", "NirError"]

@@ -1,0 +1,226 @@
+"""The purge's store verbs: what may be due, marks set before any file is removed, identities erased in
+batches, output and journal rows, the counts each purge leaves, and freeing the database's pages."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy.engine import Connection, Engine
+
+from exchange.core.clock import as_utc
+from exchange.core.vocabulary import ACQUITTE, EN_COURS, QUARANTAINE, TERMINE
+from exchange.store.tables import anomalies, audit_log, emissions, files, purges, records, runs
+
+ERASED = "(message effacé : données personnelles purgées)"
+FILE_MARKS = {"copies": files.c.copies_purged_at, "comptes_rendus": files.c.answers_purged_at,
+              "identity": files.c.identity_purged_at}
+# what a record keeps no more once its time is over: the worker's identity and what singles them out
+RECORD_IDENTITY = {"nir": "", "nom": "", "prenoms": "", "date_naissance": None, "numero_allocataire": None,
+                   "date_entree_esat": None, "siret_employeur_mo": None}
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def file_candidates(conn: Connection) -> list[dict]:
+    """Every file with some kind not yet purged, with what the rules need: state, dates, its records' latest
+    reference year and how many of its records in force are not yet emitted (emission finished)."""
+    rows = [dict(r) for r in conn.execute(
+        select(files.c.id, files.c.account, files.c.name, files.c.state, files.c.state_changed_at,
+               files.c.processing_date, files.c.stored_path, files.c.archived_name, files.c.answers,
+               files.c.copies_purged_at, files.c.answers_purged_at, files.c.identity_purged_at)
+        .where(or_(*(mark.is_(None) for mark in FILE_MARKS.values())))
+        .order_by(files.c.id)).mappings()]
+    years = dict(conn.execute(select(records.c.file_id, func.max(records.c.annee_reference))
+                              .group_by(records.c.file_id)).all())
+    unfinished_emission = or_(records.c.emission_id.is_(None), emissions.c.state != TERMINE)
+    waiting = dict(conn.execute(
+        select(records.c.file_id, func.count())
+        .select_from(records.outerjoin(emissions, records.c.emission_id == emissions.c.id))
+        .where(and_(records.c.superseded.is_(False), unfinished_emission))
+        .group_by(records.c.file_id)).all())
+    for row in rows:
+        row["state_changed_at"] = as_utc(row["state_changed_at"])
+        row["reference_year"] = years.get(row["id"])
+        row["finished"] = row["state"] == ACQUITTE and not waiting.get(row["id"])
+        row["quarantined"] = row["state"] == QUARANTAINE
+    return rows
+
+
+def latest_answered_ids(conn: Connection) -> dict[tuple[str, str], int]:
+    """(account, name) → the latest answered reception of that name, whose pair is <name>.CR.* in retour/."""
+    return {(a, n): i for a, n, i in conn.execute(
+        select(files.c.account, files.c.name, func.max(files.c.id)).where(files.c.answers > 0)
+        .group_by(files.c.account, files.c.name)).all()}
+
+
+def record_counts(conn: Connection, run_id: int | None, at: datetime, kind: str,
+                  per_year: dict[int | None, list[int]]) -> None:
+    """What a purge step removed, per declaration year: [items, records, anomalies]."""
+    rows = [{"run_id": run_id, "at": at, "kind": kind, "annee": year, "removed": c[0], "records": c[1],
+             "anomalies": c[2]} for year, c in per_year.items() if any(c)]
+    if rows:
+        conn.execute(insert(purges), rows)
+
+
+def begin_file_purge(conn: Connection, kinds_by_file: dict[int, frozenset[str]], at: datetime) -> None:
+    """Mark, before any file is touched, which kinds of each file are being purged (pending until removed)."""
+    groups: dict[frozenset[str], list[int]] = defaultdict(list)
+    for file_id, kinds in kinds_by_file.items():
+        groups[kinds].append(file_id)
+    for kinds, ids in groups.items():
+        values = {FILE_MARKS[k].key: at for k in kinds}
+        for part in _chunks(ids):
+            conn.execute(update(files).where(files.c.id.in_(part)).values(purge_pending=True, **values))
+
+
+def pending_files(conn: Connection) -> list[dict]:
+    """Files whose purge was begun and whose removals may not all be done (a purge stopped midway)."""
+    return [dict(r) for r in conn.execute(
+        select(files.c.id, files.c.account, files.c.name, files.c.stored_path, files.c.archived_name,
+               files.c.answers, files.c.copies_purged_at, files.c.answers_purged_at)
+        .where(files.c.purge_pending.is_(True)).order_by(files.c.id)).mappings()]
+
+
+def stored_paths_in_use(conn: Connection, paths: list[str]) -> set[str]:
+    """Those of `paths` that a reception whose copy is kept still points to (same content, same account)."""
+    used: set[str] = set()
+    for part in _chunks(sorted(set(paths))):
+        used.update(p for (p,) in conn.execute(
+            select(files.c.stored_path).where(and_(files.c.stored_path.in_(part), files.c.copies_purged_at.is_(None)))
+            .distinct()).all())
+    return used
+
+
+def end_file_purge(conn: Connection, file_ids: list[int]) -> None:
+    """The files of these rows are gone: no local copy is recorded any more, nothing pending."""
+    for part in _chunks(file_ids):
+        conn.execute(update(files).where(files.c.id.in_(part)).values(purge_pending=None))
+        conn.execute(update(files).where(and_(files.c.id.in_(part), files.c.copies_purged_at.is_not(None)))
+                     .values(stored_path=None))
+
+
+def anonymise(conn: Connection, file_ids: list[int], at: datetime) -> tuple[int, int]:
+    """Erase the workers' identity from these files' records and anomalies (one transaction); (records, anomalies)."""
+    done_records = done_anomalies = 0
+    for part in _chunks(file_ids):
+        done_records += conn.execute(update(records).where(records.c.file_id.in_(part))
+                                     .values(**RECORD_IDENTITY)).rowcount
+        done_anomalies += conn.execute(
+            update(anomalies).where(and_(anomalies.c.file_id.in_(part), anomalies.c.ligne.is_not(None)))
+            .values(nir=None, nom=None, prenoms=None, message=ERASED)).rowcount
+        conn.execute(update(files).where(files.c.id.in_(part)).values(identity_purged_at=at))
+    return done_records, done_anomalies
+
+
+def identity_sizes(conn: Connection, file_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """file → (records, record-level anomalies) it holds: what anonymise() would erase."""
+    out: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for part in _chunks(file_ids):
+        for fid, n in conn.execute(select(records.c.file_id, func.count()).where(records.c.file_id.in_(part))
+                                   .group_by(records.c.file_id)).all():
+            out[fid][0] = n
+        for fid, n in conn.execute(select(anomalies.c.file_id, func.count())
+                                   .where(and_(anomalies.c.file_id.in_(part), anomalies.c.ligne.is_not(None)))
+                                   .group_by(anomalies.c.file_id)).all():
+            out[fid][1] = n
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def output_candidates(conn: Connection) -> list[dict]:
+    """Finished emissions whose files are still in the output folder."""
+    rows = [dict(r) for r in conn.execute(
+        select(emissions.c.id, emissions.c.code_caf, emissions.c.name, emissions.c.annee, emissions.c.completed_at)
+        .where(and_(emissions.c.state == TERMINE, emissions.c.files_purged_at.is_(None)))
+        .order_by(emissions.c.id)).mappings()]
+    for row in rows:
+        row["completed_at"] = as_utc(row["completed_at"])
+    return rows
+
+
+def begin_output_purge(conn: Connection, ids: list[int], at: datetime) -> None:
+    for part in _chunks(ids):
+        conn.execute(update(emissions).where(emissions.c.id.in_(part)).values(files_purged_at=at, purge_pending=True))
+
+
+def pending_outputs(conn: Connection) -> list[dict]:
+    return [dict(r) for r in conn.execute(
+        select(emissions.c.id, emissions.c.code_caf, emissions.c.name)
+        .where(emissions.c.purge_pending.is_(True)).order_by(emissions.c.id)).mappings()]
+
+
+def end_output_purge(conn: Connection, ids: list[int]) -> None:
+    for part in _chunks(ids):
+        conn.execute(update(emissions).where(emissions.c.id.in_(part)).values(purge_pending=None))
+
+
+def _per_year(conn: Connection, column, where) -> dict[int, int]:  # noqa: ANN001 - a datetime column
+    """Rows matching `where` per calendar year of `column` (counted in Python: portable)."""
+    out: dict[int, int] = defaultdict(int)
+    for (value,) in conn.execute(select(column).where(where)).all():
+        out[value.year] += 1
+    return dict(out)
+
+
+def audit_due(conn: Connection, before: datetime) -> dict[int, int]:
+    return _per_year(conn, audit_log.c.at, audit_log.c.at < before)
+
+
+def delete_audit(conn: Connection, before: datetime) -> int:
+    return conn.execute(delete(audit_log).where(audit_log.c.at < before)).rowcount
+
+
+def _finished_runs(before: datetime):  # noqa: ANN202
+    return and_(runs.c.status != EN_COURS, runs.c.ended_at.is_not(None), runs.c.ended_at < before)
+
+
+def runs_due(conn: Connection, before: datetime) -> dict[int, int]:
+    return _per_year(conn, runs.c.ended_at, _finished_runs(before))
+
+
+def delete_runs(conn: Connection, before: datetime) -> int:
+    return conn.execute(delete(runs).where(_finished_runs(before))).rowcount
+
+
+def history(conn: Connection) -> list[dict]:
+    """Every purge step recorded, oldest first: at, run_id, kind, annee, removed, records, anomalies."""
+    rows = [dict(r) for r in conn.execute(select(purges).order_by(purges.c.at, purges.c.id)).mappings()]
+    for row in rows:
+        row["at"] = as_utc(row["at"])
+    return rows
+
+
+def reclaim(engine: Engine) -> str:
+    """Give the erased bytes back for real, after a purge; returns what was done (French, for the report).
+
+    SQLite (connections run with secure_delete: freed cells are zeroed): VACUUM rewrites the file without
+    its free pages, then the WAL is checkpointed and truncated, so no old page image remains in either
+    file. PostgreSQL: VACUUM of the purged tables makes the dead row versions' space reusable; it does
+    not overwrite them at once, nor touch WAL segments, base backups or replicas (docs/donnees-personnelles.md).
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("VACUUM")
+            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+        if busy and busy[0]:
+            return "base SQLite compactée (VACUUM) ; journal WAL non vidé : un lecteur était ouvert"
+        return "base SQLite compactée (VACUUM) et journal WAL vidé"
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in (records, anomalies, files, emissions, audit_log, runs):
+            conn.execute(text(f"VACUUM {table.name}"))
+    return "tables PostgreSQL nettoyées (VACUUM)"
+
+
+def stored_names(conn: Connection) -> set[tuple[str, str]]:
+    """(account, file name) of every local copy the ledger points to."""
+    return {(a, p.rsplit("/", 1)[-1]) for a, p in conn.execute(
+        select(files.c.account, files.c.stored_path).where(files.c.stored_path.is_not(None))).all()}
+
+
+def emission_names(conn: Connection) -> set[tuple[str, str]]:
+    """(code_caf, base name) of every emission the ledger knows."""
+    return {(c, n) for c, n in conn.execute(select(emissions.c.code_caf, emissions.c.name)).all()}
