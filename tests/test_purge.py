@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from exchange.store.tables import anomalies, emissions, files, open_database, purges, records, runs
+from exchange.store.tables import anomalies, emissions, files, purges, records, runs
+from exchange.store.engine import open_database
 from tests.areas import cli, seed_examples, tree, write_config
 from tests.conftest import EXAMPLES, ROOT, make_config
 

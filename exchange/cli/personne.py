@@ -20,7 +20,7 @@ def cli_login() -> str:
 def cmd_personne(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.personne import NirError, person_report
     from exchange.core.personne_forms import person_html, person_json, person_text
-    from exchange.store.revision import open_current
+    from exchange.store.engine import open_current
 
     engine = open_current(config.database_url)
     try:

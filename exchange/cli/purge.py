@@ -49,7 +49,7 @@ def report_text(report) -> str:  # noqa: ANN001 - exchange.app.purge.PurgeReport
 def cmd_purge(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.purge import dry_run, purge
     from exchange.core.clock import today_in_paris
-    from exchange.store.revision import open_current
+    from exchange.store.engine import open_current
 
     as_of = args.as_of or today_in_paris()
     engine = open_current(config.database_url)
