@@ -61,7 +61,7 @@ def test_a_computed_amount_with_more_than_2_decimals_is_r06_and_a_formula_reads_
     j = judged(data)
     a = j.anomalies.row(0, named=True)
     assert (a["ligne"], a["code"], a["champ"]) == (2, "R06", "remuneration_garantie_nette")
-    assert a["message"] == ("Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut "
+    assert a["message"] == ("Le champ rémunération garantie nette (colonne remuneration_garantie_nette, L) vaut "
                             "« 862.3500000001 » : un montant a au plus 2 décimales, arrondissez-le au centime.")
     # a formula cell with its cached value (as a spreadsheet saves it)
     plain = workbook(RG_CSV)
@@ -118,7 +118,7 @@ def test_what_is_not_a_plain_workbook_is_f01(data, why):
 def test_header_rules_are_the_csv_ones():
     bad = RG_CSV.replace("nom;prenoms", "nomm;prenoms", 1)
     r = read_xlsx(workbook(bad), "RG", LIMIT * 20)
-    assert r.blocking.code == "F03" and "Colonne inconnue dans la ligne d'en-tête : nomm." in r.blocking.message
+    assert r.blocking.code == "F03" and "Colonne inconnue dans la ligne d'en-tête : nomm (colonne E)." in r.blocking.message
     empty = read_xlsx(workbook(RG_CSV.splitlines()[0]), "RG", LIMIT * 20)
     assert empty.blocking.code == "F01" and empty.blocking.message.startswith("Le fichier ne contient aucun enregistrement")
 

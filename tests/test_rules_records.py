@@ -241,17 +241,19 @@ def test_invalid_change_type_is_r09_and_conditional_fields_are_not_judged():
 # --- R02, R03, R11, W10 ----------------------------------------------------------------------------
 
 def test_nir_form_and_key():
-    assert_only(check("RG", rg(nir="385057800608491")), expected("R02", "forme"))
+    assert_only(check("RG", rg(nir="585057800608491")), expected("R02", "forme"))
     assert_only(check("RG", rg(nir="18505780060849")), expected("R02", "forme"))
     assert_only(check("RG", rg(nir="185057800608492")), expected("R02", "cle"))
-    assert check("RG", rg(nir="385057800608491")).anomalies["message"][0] == (
-        "Le NIR n'a pas la forme attendue, 15 caractères (sexe 1, 2, 7 ou 8, année, mois, département, 6 chiffres, "
+    assert check("RG", rg(nir="585057800608491")).anomalies["message"][0] == (
+        "Le NIR n'a pas la forme attendue, 15 caractères (sexe 1, 2, 3, 4, 7 ou 8, année, mois, département, 6 chiffres, "
         "clé) : vérifiez le NIR.")
     assert_only(check("RG", rg(nir="1 85 05 78 006 084 91")), expected("R02", "espaces"))
 
 
-def test_temporary_nir_is_w10_and_accepted():
-    nir = "7850578006084"
+@pytest.mark.parametrize("sex", ["3", "4", "7", "8"])
+def test_temporary_nir_is_w10_and_accepted(sex):
+    """NIAs (3/4, v1.2) and provisional numbers (7/8): accepted, the Caf matches the worker by hand."""
+    nir = sex + "850578006084"
     nir += "%02d" % (97 - int(nir) % 97)
     result = check("RG", rg(nir=nir))
     assert_only(result, expected("W10"))
@@ -400,7 +402,7 @@ def test_bad_ordinary_pay():
 
 def test_sum_must_be_exact_to_the_cent():
     result = check("RG", rg(remuneration_garantie_nette="431,19", part_financee_esat_nette="75,06",
-                            aide_au_poste_nette="356,12"))
+                            aide_au_poste_nette="356,12", taux_activite_esat="80"))
     assert_only(result, expected("R06", "somme", detail="75,06 + 356,12 = 431,18 ≠ 431,19"))
     assert result.anomalies["message"][0] == (
         "La part financée par l'Esat plus l'aide au poste (75,06 + 356,12 = 431,18 ≠ 431,19) ne sont pas égales "
@@ -409,7 +411,7 @@ def test_sum_must_be_exact_to_the_cent():
                                aide_au_poste_nette="356.12", taux_activite_esat="50")))
     # amounts that a binary float would get wrong: 0.1 + 0.2 = 0.3 exactly
     assert_only(check("RG", rg(remuneration_garantie_nette="0,3", part_financee_esat_nette="0,1",
-                               aide_au_poste_nette="0,2")))
+                               aide_au_poste_nette="0,2", taux_activite_esat="0,05")))
 
 
 def test_sum_detail_groups_thousands():

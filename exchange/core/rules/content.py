@@ -39,6 +39,9 @@ def check_content(raw: pl.DataFrame, kind: Kind, file_siret: str, as_of: date) -
             if scientific.len():
                 return [Anomaly.of("F06", "notation_scientifique", valeur=scientific[0],
                                    detail=f"ceux du nom du fichier sont {file_siret}")]
+            spaced = [s for s in differing if "".join(s.split()) == file_siret]
+            if spaced and len(spaced) == len(differing):  # the right SIRET, typed in groups
+                return [Anomaly.of("F06", "espaces", valeur=spaced[0])]
             return [Anomaly.of("F06", "contenu", detail=file_siret, valeur=differing[0])]
     if kind != "RG":
         return []
@@ -49,7 +52,11 @@ def check_content(raw: pl.DataFrame, kind: Kind, file_siret: str, as_of: date) -
         return []
     year = years[0]
     opens, closes = rg_window(year)
-    if not opens <= as_of <= closes:
+    if as_of > closes:  # the year is right; only the Caf can take these amounts now
+        return [Anomaly.of("F05", "close", detail=str(year), valeur=str(year + 1))]
+    if as_of < opens and year == as_of.year:
+        return [Anomaly.of("F05", "trop_tot", detail=str(year))]
+    if as_of < opens:
         return [Anomaly.of("F05", "hors_periode", detail=str(year))]
     if as_of > date(year + 1, *DEADLINE_DAY):
         return [Anomaly.of("W09")]
