@@ -19,7 +19,7 @@ FORMS: dict[str, str] = {
     "nir": "15 caractères sans espace, clé comprise (cellule au format Texte)",
     "nom": "80 caractères au plus", "prenoms": "80 caractères au plus",
     "numero_allocataire": "1 à 7 chiffres (cellule au format Texte)",
-    "code_caf": "département de la Caf du salarié : 01 à 95, 2A, 2B, 971 à 974",
+    "code_caf": "code de la Caf qui verse l'AAH du salarié (celle de ses courriers) : 01 à 95, 2A, 2B, 971 à 974",
     "cumul_milieu_ordinaire": "O ou N",
     "heures_hebdo_mo": "nombre d'heures, plus de 0 et moins de 35, par exemple 17,5",
     "type_contrat_mo": " ou ".join(TYPES_CONTRAT),
