@@ -53,10 +53,23 @@ CASES = [
     pytest.param(RG_NAME, RG_CSV.replace("date_naissance", "Date de naissance", 1), "REJETE", "", "F03", "",
                  "Colonne inconnue dans la ligne d'en-tête : Date de naissance (vouliez-vous dire date_naissance ?). "
                  "Renommez-la avec le nom attendu et renvoyez le fichier.", id="date-de-naissance"),
-    pytest.param(RG_NAME, martin(code_caf="1"), "PARTIEL", "2", "R09", "Martin",
-                 "Le champ code Caf (colonne code_caf) vaut « 1 », qui n'est le code d'aucune Caf : indiquez le code "
+    pytest.param(RG_NAME, martin(code_caf="100"), "PARTIEL", "2", "R09", "Martin",
+                 "Le champ code Caf (colonne code_caf) vaut « 100 », qui n'est le code d'aucune Caf : indiquez le code "
                  "de la Caf qui verse l'AAH du salarié, celle qui figure sur ses courriers de la Caf (01 à 95, 2A, 2B, "
                  "971 à 974).", id="code-caf"),
+    pytest.param(RG_NAME, martin(code_caf="1"), "PARTIEL", "2", "R09", "Martin",
+                 "Le champ code Caf (colonne code_caf) vaut « 1 » : un code Caf s'écrit sur 2 chiffres, le tableur a "
+                 "retiré le zéro. Écrivez 01 (colonne au format Texte pour que le zéro reste).", id="code-caf-zero"),
+    pytest.param(RG_NAME, martin(nir="1850578006084"), "PARTIEL", "2", "R02", "Martin",
+                 "Le NIR n'a que 13 caractères : il manque la clé (les 2 derniers chiffres, sur la carte Vitale ou "
+                 "l'attestation de droits). Ajoutez-la.", id="nir-sans-cle"),
+    pytest.param(RG_NAME, martin(taux_activite_esat="0,8"), "ACCEPTE", "2", "W01", "Martin",
+                 "Le taux d'activité à l'Esat (colonne taux_activite_esat) vaut « 0,8 », moins de 1 % : la "
+                 "rémunération garantie nette dépasse alors le maximum légal (maximum 15,96 €). Le taux est sans doute "
+                 "écrit en fraction : écrivez-le en pourcentage (par exemple 80 pour 80 %).", id="taux-en-fraction"),
+    pytest.param(RG_NAME, RG_CSV + ";;;;;;;;Sous-total;;;1811,94;315,25;1496,69;;;;;;\n", "PARTIEL", "5", "R01", "",
+                 "La ligne 5 est une ligne de total (« Sous-total ») et non un salarié : supprimez-la du fichier.",
+                 id="sous-total-dans-code-caf"),
     pytest.param(RG_NAME, martin(remuneration_garantie_nette="150", part_financee_esat_nette="100",
                                  aide_au_poste_nette="50"), "ACCEPTE", "2", "W11", "Martin",
                  "La rémunération garantie nette vaut « 150 » pour un taux d'activité de 100 % (la moitié du minimum "

@@ -36,7 +36,8 @@ LOT = "_lot"  # column telling apart the files of a batch validated in one pass
 XML = "_xml"  # Boolean column: the record came from an XML file (fields are then named by their element)
 HIDDEN = "_masquee"  # Boolean column: the record came from a row hidden in a workbook (W12)
 TOTAL = "_total"  # helper: the text of a total row's first cell saying « TOTAL », null on a worker's row
-TOTAL_COLUMNS = ("nir", "nom", "prenoms", "siret_esat")
+TOTAL_COLUMNS = ("siret_esat", "nir", "nom", "prenoms", "finess_esat", "annee_reference", "date_naissance",
+                 "numero_allocataire", "code_caf")
 INDEPENDANT = "INDEPENDANT"
 OPTIONAL_WHEN_INDEPENDANT = ("heures_hebdo_mo", "salaire_net_mo")  # R07 relaxed (v1.2)
 W11_BOUND = "remuneration_garantie_min"
@@ -155,7 +156,7 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
             checks.append(_Check("R01", "obligatoire", need, c))
             checks.append(_Check("R01", "interdit", type_ok & ~used & _filled(c), c))
     checks += [
-        _Check("R02", "forme", _filled("nir") & ~pl.col("_nir_form"), causes=("notation_scientifique", "espaces"),
+        _Check("R02", "forme", _filled("nir") & ~pl.col("_nir_form"), causes=("notation_scientifique", "espaces", "sans_cle"),
                cause=nir_cause(pl.col("nir"))),
         _Check("R02", "cle", pl.col("_nir_form") & ~pl.col("_nir_key")),
     ]
@@ -166,7 +167,8 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
     code_caf = pl.col("code_caf")
     checks.append(_Check("R09", "mayotte", code_caf == MAYOTTE))
     checks.append(_Check("R09", "code_caf", _filled("code_caf") & (code_caf != MAYOTTE)
-                         & ~code_caf.is_in(sorted(reference.caf_codes_in_scope()))))
+                         & ~code_caf.is_in(sorted(reference.caf_codes_in_scope())), causes=("code_caf_zero",),
+                         cause=pl.when(code_caf.str.contains(r"^[1-9]$")).then(pl.lit("code_caf_zero"))))
     lists = {"type_contrat_mo": TYPES_CONTRAT, "type_changement": TYPES_CHANGEMENT, "motif_depart": MOTIFS_DEPART}
     for c, allowed in lists.items():
         if c in cols:
@@ -293,8 +295,10 @@ def _bound_checks(frame: pl.DataFrame, reference: Reference) -> list[_Check]:
         product = monthly_cents * _year_map(years, pct) * _h(taux)
         bound = (product + 500_000_000) // 1_000_000_000
         detail = pl.concat_str([pl.lit("maximum "), fr_number(bound), pl.lit(" €")])
+        fraction = pl.when(_h(taux) < 100).then(pl.lit("taux_fraction"))  # 0,8 written for 80 %
         checks.append(_Check(code, "", _rate_ok(taux) & _amount_ok(amount) & bound.is_not_null()
-                             & (_h(amount) > bound), detail=detail))
+                             & (_h(amount) > bound), detail=detail, cause=fraction, causes=("taux_fraction",),
+                             valeur=taux))
     # W11 (v1.2): below half the gross minimum, M × P × T / 10^9 × 0.5 rounded half-up once.
     pct = {}
     for y in years:

@@ -162,7 +162,9 @@ def siret_cause(e: pl.Expr) -> pl.Expr:
 def nir_cause(e: pl.Expr) -> pl.Expr:
     """Variant of R02 for a NIR not of the NIR form: scientific notation, spaces, or the plain form."""
     return (pl.when(e.str.contains(_SCIENTIFIC)).then(pl.lit("notation_scientifique"))
-            .when(e.str.contains(_SPACES)).then(pl.lit("espaces")).otherwise(pl.lit("forme")))
+            .when(e.str.contains(_SPACES)).then(pl.lit("espaces"))
+            .when(e.str.contains(r"^[1-8][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{6}$")).then(pl.lit("sans_cle"))
+            .otherwise(pl.lit("forme")))
 
 
 def is_total(e: pl.Expr) -> pl.Expr:
