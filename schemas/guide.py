@@ -7,6 +7,7 @@ from schemas.declaration import (
     CA_FIELDS_BY_TYPE, MOTIFS_DEPART, TYPES_CHANGEMENT, TYPES_CONTRAT, Kind, columns, required,
 )
 from schemas.fields import DESCRIPTIONS
+from schemas.titles import anchor, title
 
 DATES = {"date_naissance", "date_entree_esat", "date_debut_mo", "date_effet"}
 AMOUNTS = {"remuneration_garantie_nette", "part_financee_esat_nette", "aide_au_poste_nette", "salaire_net_mo"}
@@ -127,14 +128,21 @@ def render() -> str:
     out = [INTRO, *_columns("RG"), *_columns("CA"), NAMING,
            "## 5. Chaque code : ce qu'il veut dire et comment corriger", "",
            "Dans les messages, ‹champ› est la colonne concernée (par exemple « date de naissance (colonne "
-           "date_naissance) »), ‹valeur trouvée› ce que contient la cellule (un NIR y est toujours masqué) et "
-           "‹précision› le chiffre ou l'exemple qui explique l'anomalie.", "",
-           "| code | gravité | quand | message du compte rendu |", "|---|---|---|---|"]
+           "date_naissance) » ; dans un classeur, sa lettre suit : « (colonne date_naissance, G) »), ‹valeur "
+           "trouvée› ce que contient la cellule (un NIR y est toujours masqué) et ‹précision› le chiffre ou "
+           "l'exemple qui explique l'anomalie. Le compte rendu renvoie à la section de chaque code.", ""]
+    by_code: dict[str, list[Rule]] = {}
     for (code, _), r in sorted(catalogue().items()):
-        gravite = "bloquante" if r.blocking else "non bloquante"
-        level = "fichier" if r.level == "FICHIER" else "ligne"
-        out.append(f"| `{code}` | {gravite} ({level}) | {r.trigger.replace('|', '/')} | {_template(r)} |")
-    return "\n".join(out) + "\n"
+        by_code.setdefault(code, []).append(r)
+    for code, rules in by_code.items():
+        out += [f'### <a id="{anchor(code)}"></a>{code} — {title(code)}', "",
+                "| gravité | quand | message du compte rendu |", "|---|---|---|"]
+        for r in rules:
+            gravite = "bloquante" if r.blocking else "non bloquante"
+            level = "fichier" if r.level == "FICHIER" else "ligne"
+            out.append(f"| {gravite} ({level}) | {r.trigger.replace('|', '/')} | {_template(r)} |")
+        out.append("")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
