@@ -139,13 +139,16 @@ def _codes_html(lines: list[dict], guide_url: str) -> list[str]:
 
 
 def cr_html(j: Judgement, processing_date: date, replayed_at: datetime | None = None, *,
-            summary: Summary | None = None, lines: list[dict] | None = None, guide_url: str = "") -> bytes:
+            summary: Summary | None = None, lines: list[dict] | None = None, guide_url: str = "",
+            back: tuple[str, str] | None = None) -> bytes:
     """`<name>.CR.html`: the summary first, then the anomalies per worker and per code (UTF-8 bytes);
     `summary` and `lines`, when given, are this judgement's cr_summary and anomaly_lines; `guide_url`, when
-    known, is the address of the Esats' guide each code links to."""
+    known, is the address of the Esats' guide each code links to; `back` (address, label) a link shown first
+    (the console's « Vérifier mon fichier » page)."""
     s = summary or cr_summary(j, processing_date, replayed_at)
     found = anomaly_lines(j) if lines is None else lines
-    body = ["<h1>Compte rendu de votre dépôt</h1>", f'<p class="fichier">{escape(j.name)}</p>',
+    body = [*([f'<p class="retour"><a href="{escape(back[0])}">{escape(back[1])}</a></p>'] if back else []),
+            "<h1>Compte rendu de votre dépôt</h1>", f'<p class="fichier">{escape(j.name)}</p>',
             *_summary_html(s), *_workers_html(found), *_codes_html(found, guide_url),
             "<footer>Compte rendu du service Esat de la Caf. Le NIR est masqué ; les lignes sont celles de "
             "votre fichier (la ligne d'en-tête est la ligne 1).</footer>"]
