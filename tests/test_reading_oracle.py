@@ -148,15 +148,17 @@ def declarations(draw):
         book.create_sheet("Vide après")
     out = io.BytesIO()
     book.save(out)
-    return rewrite(out.getvalue(), formulas, draw(st.booleans())), expected, hidden
+    return rewrite(out.getvalue(), formulas, draw(st.booleans()), draw(st.booleans())), expected, hidden
 
 
-def rewrite(data: bytes, formulas: dict[str, object], stale: bool) -> bytes:
-    """The workbook as a spreadsheet saves it: chosen cells become formulas keeping their cached value, and
-    (sometimes) a stale <dimension> claims the sheet is one row high."""
-    if not formulas and not stale:
+def rewrite(data: bytes, formulas: dict[str, object], stale: bool, shared: bool) -> bytes:
+    """The workbook as a spreadsheet saves it: chosen cells become formulas keeping their cached value,
+    (sometimes) a stale <dimension> claims the sheet is one row high, and (sometimes) texts are shared
+    strings (xl/sharedStrings.xml, as Excel and LibreOffice write them) instead of inline ones."""
+    if not formulas and not stale and not shared:
         return data
     src = zipfile.ZipFile(io.BytesIO(data))
+    table: dict[str, int] = {}  # shared string → index, in order of first use
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
@@ -169,8 +171,22 @@ def rewrite(data: bytes, formulas: dict[str, object], stale: bool) -> bytes:
                                   rf'<c r="{ref}"\1 t="str"><f>T("x")</f><v>\2</v></c>', text)
                 if stale:
                     text = re.sub(r'<dimension ref="[^"]*"/>', '<dimension ref="A1:B1"/>', text)
+                if shared:
+                    text = re.sub(r' t="inlineStr"><is><t(?: [^>]*)?>([^<]*)</t></is>',
+                                  lambda m: f' t="s"><v>{table.setdefault(m.group(1), len(table))}</v>', text)
                 body = text.encode("utf-8")
+            elif shared and item.filename == "[Content_Types].xml":
+                body = body.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+            elif shared and item.filename == "xl/_rels/workbook.xml.rels":
+                body = body.replace(b"</Relationships>", b'<Relationship Type="http://schemas.openxmlformats.org/'
+                                    b'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml" '
+                                    b'Id="rIdShared"/></Relationships>')
             dst.writestr(item, body)
+        if shared:
+            items = "".join(f'<si><t xml:space="preserve">{t}</t></si>' for t in table)
+            dst.writestr("xl/sharedStrings.xml", '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+                         f'main" count="{len(table)}" uniqueCount="{len(table)}">{items}</sst>')
     return out.getvalue()
 
 

@@ -11,7 +11,6 @@ from typing import Iterator
 
 from lxml import etree
 
-REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 CELL_REF = re.compile(r"^([A-Z]{1,3})([0-9]+)$")
 # Cell kinds as read from the sheet: a number (with its format), a text, a boolean, an error, a formula
@@ -101,7 +100,8 @@ class Book:
                             for e in workbook)
         self.sheets: list[Sheet] = []
         for e in workbook.iter("{*}sheet"):
-            target = rels.get(e.get(f"{{{REL_NS}}}id") or "")
+            rid = next((v for k, v in e.attrib.items() if k.endswith("}id")), "")  # transitional or strict OOXML
+            target = rels.get(rid)
             if target and target[1].endswith("/worksheet") and target[0] in names:
                 self.sheets.append(Sheet(e.get("name") or "", target[0]))
         styles = next((t for t, kind in rels.values() if kind.endswith("/styles")), "xl/styles.xml")
