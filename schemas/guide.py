@@ -49,7 +49,13 @@ format Texte (le tableur ne transforme alors ni un SIRET en `8,12346E+13`, ni un
 - **Dates** : `JJ/MM/AAAA` (par exemple `05/03/1985`) ou `AAAA-MM-JJ`, l'année toujours sur 4 chiffres.
 - **Montants** en euros et **taux** en pourcentage : un nombre seul, virgule ou point décimal, au plus
   2 décimales, **sans** séparateur de milliers, **sans** `€` ni `%` (par exemple `1862,35`, `62,5`).
-- **Formats acceptés** : classeur `.xlsx` (première feuille lue, sans macro ni mot de passe), CSV avec le
+- **Classeur** : ce que vous voyez est ce qui est lu. La feuille lue est la première qui porte la ligne
+  d'en-tête (une feuille « mode d'emploi » avant elle et des lignes de titre au-dessus de l'en-tête sont
+  permises) ; **tous les salariés sur cette seule feuille**. Une cellule affichée `80 %` se lit `80`, un
+  code affiché `01` se lit `01`. Une ligne masquée est déclarée comme les autres (`W12`) : supprimez la
+  ligne d'un salarié à ne pas déclarer. Les messages nomment la colonne et sa lettre (« colonne
+  prenoms, F »).
+- **Formats acceptés** : classeur `.xlsx` (sans macro ni mot de passe), CSV avec le
   séparateur « ; » (dans le tableur : « CSV (séparateur : point-virgule) »), encodé en UTF-8, ou XML au
   format de la déclaration. Les fichiers `.ods` et `.xls` ne sont pas acceptés : enregistrez le classeur
   au format `.xlsx` ou CSV.
@@ -67,8 +73,9 @@ Déposez le fichier dans le dossier `depot/` de votre compte de dépôt (SFTP). 
 prochain passage (toutes les 15 minutes), puis déplacé dans `archive/`. Le compte rendu arrive dans
 `retour/`, sous trois formes : `<nom du fichier>.CR.html` (à ouvrir dans un navigateur ou à imprimer),
 `<nom du fichier>.CR.csv` (à ouvrir dans le tableur) et `<nom du fichier>.CR.xml` (pour un logiciel de paie).
-Avant l'envoi, `esat-exchange check <fichier> --format html` donne le même compte rendu, sans rien envoyer
-(sans les contrôles d'habilitation, faits par la Caf).
+Avant l'envoi, la page **« Vérifier mon fichier »** du service (adresse `…/verifier`, sans identifiant) donne
+le même compte rendu pour le fichier que vous y déposez, sans rien transmettre ni conserver (sans les
+contrôles d'habilitation, faits par la Caf) ; `esat-exchange check <fichier> --format html` fait de même.
 
 ## 4. Lire le compte rendu
 
@@ -82,7 +89,9 @@ par gravité et par code, et **que faire** :
 | `REJETE` | le fichier entier (code `F…` ou `H…`), ou chacune de ses lignes, est rejeté | corrigez le fichier et renvoyez-le en entier ; pour un code `H…`, c'est votre Caf qui corrige l'habilitation |
 | `DOUBLON` | ce contenu exact a déjà été reçu | rien |
 
-Puis chaque anomalie : la **ligne** du fichier (la ligne d'en-tête est la ligne 1 ; pour un classeur, le
+Puis les anomalies, deux fois : **par salarié** (chaque ligne du fichier avec tous ses codes) et **par code**
+(le titre du code, un lien vers sa section ci-dessous, et ses anomalies ; les anomalies identiques sont
+regroupées : « 9 lignes : 2, 3, … »). Pour chacune : la **ligne** du fichier (la ligne d'en-tête est la ligne 1 ; pour un classeur, le
 numéro de ligne de la feuille), le salarié (nom, prénoms, NIR masqué), le **code**, la **gravité**
 (`BLOQUANTE` : la ligne ou le fichier est rejeté ; `NON_BLOQUANTE` : accepté, à vérifier) et le message,
 qui nomme la colonne, montre la valeur trouvée et dit comment corriger.

@@ -53,6 +53,9 @@ CASES = [
     pytest.param(RG_NAME, RG_CSV.replace("date_naissance", "Date de naissance", 1), "REJETE", "", "F03", "",
                  "Colonne inconnue dans la ligne d'en-tête : Date de naissance (vouliez-vous dire date_naissance ?). "
                  "Renommez-la avec le nom attendu et renvoyez le fichier.", id="date-de-naissance"),
+    pytest.param(RG_NAME, RG_CSV.replace("numero_allocataire", "N° allocataire", 1), "REJETE", "", "F03", "",
+                 "Colonne inconnue dans la ligne d'en-tête : N° allocataire (vouliez-vous dire numero_allocataire ?). "
+                 "Renommez-la avec le nom attendu et renvoyez le fichier.", id="numero-abrege"),
     pytest.param(RG_NAME, martin(code_caf="100"), "PARTIEL", "2", "R09", "Martin",
                  "Le champ code Caf (colonne code_caf) vaut « 100 », qui n'est le code d'aucune Caf : indiquez le code "
                  "de la Caf qui verse l'AAH du salarié, celle qui figure sur ses courriers de la Caf (01 à 95, 2A, 2B, "
@@ -96,7 +99,7 @@ CASES += [
                  "sans être ouvert dans un tableur. Ouvrez-le dans votre tableur, enregistrez-le depuis votre tableur "
                  "et renvoyez-le.", id="xlsx-formule-sans-valeur"),
     pytest.param(XLSX_NAME, styled_workbook(RG_CSV, hidden=(3,)), "ACCEPTE", "3", "W12", "Lefèvre",
-                 "La ligne 3 est masquée dans le classeur : elle est déclarée comme les autres. Si ce salarié ne doit "
+                 "Cette ligne est masquée dans le classeur : elle est déclarée comme les autres. Si ce salarié ne doit "
                  "pas être déclaré, supprimez la ligne (la masquer ne suffit pas).", id="xlsx-ligne-masquee"),
     pytest.param(XLSX_NAME, styled_workbook(RG_CSV, {(2, "date_naissance"): ("31/02/1985", "@")}), "PARTIEL", "2",
                  "R04", "Martin",

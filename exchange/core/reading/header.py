@@ -9,6 +9,7 @@ from schemas.declaration import Kind, columns, required
 
 # Words a clerk adds to a column name that the format's names leave out (« date de naissance »).
 FILLER_WORDS = frozenset({"de", "du", "des", "d", "la", "le", "les", "l", "a", "au", "en"})
+ABBREVIATIONS = {"n": "numero", "no": "numero", "num": "numero", "nr": "numero"}  # « N° allocataire »
 SEPARATORS = re.compile(r"[^a-z0-9]+")
 
 
@@ -17,7 +18,7 @@ def name_key(name: str) -> str:
     `date de naissance` → `date_naissance`."""
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
     words = [w[:-1] if len(w) > 3 and w.endswith(("s", "x")) else w
-             for w in SEPARATORS.split(plain) if w and w not in FILLER_WORDS]
+             for w in (ABBREVIATIONS.get(w, w) for w in SEPARATORS.split(plain)) if w and w not in FILLER_WORDS]
     return "_".join(words)
 
 
