@@ -13,7 +13,7 @@ import pytest
 from exchange.cli.main import main
 from tests.areas import cli
 from tests.test_clerk_cases import (  # noqa: F401 - `area` is a fixture
-    HORIZON, MARTIN, RG_CSV, RG_NAME, SEINE, area, assert_in_every_form, cr_csv_rows, martin,
+    MARTIN, RG_CSV, RG_NAME, SEINE, area, assert_in_every_form, cr_csv_rows, martin,
 )
 from tests.xlsx_files import styled_workbook
 
@@ -73,6 +73,9 @@ CASES = [
     pytest.param(RG_NAME, RG_CSV + ";;;;;;;;Sous-total;;;1811,94;315,25;1496,69;;;;;;\n", "PARTIEL", "5", "R01", "",
                  "La ligne 5 est une ligne de total (« Sous-total ») et non un salarié : supprimez-la du fichier.",
                  id="sous-total-dans-code-caf"),
+    pytest.param(RG_NAME, RG_CSV + "Total général;;;;;;;;;;;1811,94;315,25;1496,69;;;;;;\n", "PARTIEL", "5", "R01", "",
+                 "La ligne 5 est une ligne de total (« Total général ») et non un salarié : supprimez-la du fichier.",
+                 id="total-dans-siret"),
     pytest.param(RG_NAME, martin(remuneration_garantie_nette="150", part_financee_esat_nette="100",
                                  aide_au_poste_nette="50"), "ACCEPTE", "2", "W11", "Martin",
                  "La rémunération garantie nette vaut « 150 » pour un taux d'activité de 100 % (la moitié du minimum "

@@ -1,14 +1,16 @@
 """File-level content checks: F06 (name vs content SIRET), F05 (RG window, single year), W09 (late RG)."""
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import polars as pl
 
-from exchange.core.rules.values import is_scientific
+from exchange.core.rules.values import TOTAL_PATTERN, is_scientific
 from schemas.anomalies import Anomaly
 from schemas.declaration import Kind
 
+TOTAL_LABEL = re.compile(TOTAL_PATTERN)
 DEADLINE_DAY = (1, 15)  # W09: an RG of year N is expected by 15 January N+1
 
 
@@ -32,7 +34,8 @@ def check_content(raw: pl.DataFrame, kind: Kind, file_siret: str, as_of: date) -
     polars calls.
     """
     if "siret_esat" in raw.columns:
-        differing = [s for s in raw.get_column("siret_esat").to_list() if s is not None and s != file_siret]
+        differing = [s for s in raw.get_column("siret_esat").to_list()
+                     if s is not None and s != file_siret and not TOTAL_LABEL.match(s)]  # a TOTAL row is R01
         if differing:
             found = pl.Series("siret_esat", differing, dtype=pl.String())
             scientific = found.filter(found.to_frame().select(is_scientific(pl.col("siret_esat"))).to_series())

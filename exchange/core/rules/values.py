@@ -100,7 +100,7 @@ _THOUSANDS = (r"^-?[0-9]{1,3}(?:[ '’\u00a0\u202f][0-9]{3})+(?:[.,][0-9]+)?$"
               r"|^-?[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+$")
 _SPACES = r"[\s\u00a0\u202f]"
 _POINT_THOUSANDS = r"^[1-9]\.[0-9]{3}$"  # 1.250: 1 250 € with a point between thousands (1,25 € is no monthly pay)
-_TOTAL = r"(?i)^(?:sous[- ]?)?tota(?:l|ux)(?:[^a-z]|$)"  # a spreadsheet's TOTAL / Sous-total row
+TOTAL_PATTERN = r"(?i)^(?:sous[- ]?)?tota(?:l|ux)(?:[^a-z]|$)"  # a spreadsheet's TOTAL / Sous-total row
 
 
 def date_cause(e: pl.Expr, as_of: date) -> tuple[pl.Expr, pl.Expr]:
@@ -169,7 +169,7 @@ def nir_cause(e: pl.Expr) -> pl.Expr:
 
 def is_total(e: pl.Expr) -> pl.Expr:
     """The value opens a spreadsheet's total row (« TOTAL », « Sous-total »)."""
-    return e.str.strip_chars().str.contains(_TOTAL).fill_null(False)
+    return e.str.strip_chars().str.contains(TOTAL_PATTERN).fill_null(False)
 
 
 def is_scientific(e: pl.Expr) -> pl.Expr:
