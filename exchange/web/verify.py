@@ -14,6 +14,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -147,12 +148,17 @@ def parse_upload(body: bytes, content_type: str) -> tuple[str, bytes]:
                   "sur « Vérifier ».")
 
 
-@cache
-def style_hash() -> str:
-    """The CSP source allowing the compte rendu's inline <style>, and nothing else."""
-    from exchange.core.compte_rendu.html import STYLE
+STYLE_BLOCK = re.compile(rb"<style>(.*?)</style>", re.S)
 
-    return "'sha256-" + base64.b64encode(hashlib.sha256(STYLE.encode("utf-8")).digest()).decode() + "'"
+
+def compte_rendu_csp(page: bytes) -> str:
+    """The CSP under which a compte rendu page (this version's or an older one kept in retour/) renders
+    styled: its own inline <style>, allowed by hash, and nothing else (no script, no fetch, no form)."""
+    found = STYLE_BLOCK.search(page)
+    style = ("'sha256-" + base64.b64encode(hashlib.sha256(found.group(1)).digest()).decode() + "'"
+             if found else "'none'")
+    return (f"default-src 'none'; style-src {style}; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'")
 
 
 @cache
@@ -228,10 +234,8 @@ class Verifier:
         async with self.slots:
             page, counts = await run_in_threadpool(self._judge, name, data)
         log.info("vérification d'un fichier sans dépôt : %d enregistrement(s), %d rejeté(s), %d anomalie(s)", *counts)
-        csp = (f"default-src 'none'; style-src {style_hash()}; base-uri 'none'; form-action 'none'; "
-               "frame-ancestors 'none'")
         return Response(page, media_type="text/html; charset=utf-8",
-                        headers={"content-security-policy": csp, "cache-control": "no-store"})
+                        headers={"content-security-policy": compte_rendu_csp(page), "cache-control": "no-store"})
 
     def _judge(self, name: str, data: bytes) -> tuple[bytes, tuple[int, int, int]]:
         """The HTML compte rendu of one file, as `check` gives it, and the counts that may be logged."""
