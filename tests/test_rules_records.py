@@ -585,3 +585,28 @@ def test_frame_bound_equals_the_decimal_bound(taux_hundredths, annee):
     w01 = result.anomalies.filter(pl.col("code") == "W01")
     assert w01["ligne"].to_list() == list(range(3, 2 + len(rows), 2))  # only the cent-above rows
     assert w01["message"].to_list() == [rule("W01").render(detail=f"maximum {french(b)} €") for b in bounds]
+
+
+def test_an_independent_activity_may_leave_hours_and_pay_empty():
+    """v1.2: INDEPENDANT (self-employed, loi 3DS) relaxes R07 for heures_hebdo_mo and salaire_net_mo (RG) and the
+    CA's DEBUT_CUMUL_MO hours; any other contract still needs them."""
+    own = {"type_contrat_mo": "INDEPENDANT", "heures_hebdo_mo": None, "salaire_net_mo": None}
+    assert_only(check("RG", {**RG_CUMUL, **own}))
+    assert_only(check("RG", {**RG_CUMUL, **own, "type_contrat_mo": "CDI"}),
+                expected("R07", "incomplet", "heures_hebdo_mo"), expected("R07", "incomplet", "salaire_net_mo"))
+    assert_only(check("CA", {**CA_DEBUT, "type_contrat_mo": "INDEPENDANT", "heures_hebdo_mo": None}))
+    assert_only(check("CA", {**CA_DEBUT, "heures_hebdo_mo": None}), expected("R01", "obligatoire", "heures_hebdo_mo"))
+
+
+def test_w11_below_half_the_legal_floor():
+    """55.7 % × SMIC(1 November 2025: 1 801,80 €) × taux × 0.5, rounded half-up, strictly below."""
+    at_floor = check("RG", {**RG_CUMUL, "remuneration_garantie_nette": "301,08", "part_financee_esat_nette": "100,00",
+                            "aide_au_poste_nette": "201,08"})  # 60 %: 1801.80 × 0.557 × 0.6 × 0.5 = 301.08
+    assert "W11" not in at_floor.anomalies["code"].to_list()
+    below = check("RG", {**RG_CUMUL, "remuneration_garantie_nette": "301,07", "part_financee_esat_nette": "100,00",
+                         "aide_au_poste_nette": "201,07"})
+    assert below.anomalies.filter(pl.col("code") == "W11")["message"].to_list() == [
+        "La rémunération garantie nette vaut « 301,07 » pour un taux d'activité de 60 % (la moitié du minimum légal "
+        "est 301,08 €) : c'est moins que la moitié du minimum légal, sans doute un montant horaire ou journalier ou un "
+        "taux faux. Vérifiez que le montant est celui du mois de novembre entier et que le taux est juste."]
+    assert below.typed["rejete"].to_list() == [False]
