@@ -159,39 +159,53 @@ def run_one(base: Path, name: str, content: bytes | str, as_of: str = "2025-12-1
     return cr_csv_rows((base / "drop" / SEINE / "retour" / f"{name}.CR.csv").read_text(encoding="utf-8"))
 
 
-def test_a_percentage_cell_reaches_the_caf_as_the_percent_shown(area):
-    rows = run_one(area, XLSX_NAME, styled_workbook(RG_CSV, {(2, "taux_activite_esat"): (0.8, "0%")}))
+def check_accepts(tmp_path: Path, name: str, content: bytes | str, records: int = 3) -> None:
+    """`check` accepts the file whole, with no anomaly at all."""
+    code, text = check_cli(tmp_path, name, content, "csv")
+    rows = cr_csv_rows(text)
+    assert code == 0 and [(r["statut"], r["enregistrements_recus"], r["code"]) for r in rows] == [
+        ("ACCEPTE", str(records), "")]
+
+
+def test_a_percentage_cell_reaches_the_caf_as_the_percent_shown(area, tmp_path):
+    content = styled_workbook(RG_CSV, {(2, "taux_activite_esat"): (0.8, "0%")})
+    check_accepts(tmp_path, XLSX_NAME, content)
+    rows = run_one(area, XLSX_NAME, content)
     assert {r["statut"] for r in rows} == {"ACCEPTE"} and {r["code"] for r in rows} == {""}
     martin_row = caf_rows(area).filter(pl.col("nom") == "MARTIN").row(0, named=True)
     assert martin_row["taux_activite_esat"] == "80.00"
 
 
-def test_zero_padded_cells_reach_the_caf_as_shown(area):
+def test_zero_padded_cells_reach_the_caf_as_shown(area, tmp_path):
     content = styled_workbook(RG_CSV, {(2, "code_caf"): (1, "00"), (2, "numero_allocataire"): (45678, "0000000")})
+    check_accepts(tmp_path, XLSX_NAME, content)
     rows = run_one(area, XLSX_NAME, content)
     assert {r["statut"] for r in rows} == {"ACCEPTE"}
     martin_row = caf_rows(area).filter(pl.col("nom") == "MARTIN").row(0, named=True)
     assert (martin_row["dossier"], martin_row["code_caf"], martin_row["numero_allocataire"]) == ("01", "01", "0045678")
 
 
-def test_every_stored_row_is_read_whatever_the_recorded_size(area):
+def test_every_stored_row_is_read_whatever_the_recorded_size(area, tmp_path):
+    check_accepts(tmp_path, XLSX_NAME, styled_workbook(RG_CSV, dimension="A1:T2"))
     rows = run_one(area, XLSX_NAME, styled_workbook(RG_CSV, dimension="A1:T2"))
     assert [(r["statut"], r["enregistrements_recus"], r["enregistrements_acceptes"]) for r in rows] == [("ACCEPTE", "3", "3")]
     assert sorted(caf_rows(area)["nom"].to_list()) == ["LEFÈVRE", "MARTIN", "N'DIAYE"]
 
 
-def test_a_guide_sheet_first_and_titles_above_the_header_are_skipped(area):
+def test_a_guide_sheet_first_and_titles_above_the_header_are_skipped(area, tmp_path):
     guide = [["Mode d'emploi"], ["Une ligne par salarié ; ne modifiez pas la ligne d'en-tête."]]
     content = styled_workbook(RG_CSV, titles=["Déclaration RG 2025 — Esat de la Seine", ""],
                               before={"Mode d'emploi": guide}, after={"Vide": []})
+    check_accepts(tmp_path, XLSX_NAME, content)
     rows = run_one(area, XLSX_NAME, content)
     assert [(r["statut"], r["enregistrements_recus"]) for r in rows] == [("ACCEPTE", "3")]
     assert sorted(caf_rows(area)["ligne_source"].to_list()) == ["4", "5", "6"]  # rows of the sheet
 
 
-def test_an_independent_second_activity_is_declared_without_hours_or_pay(area):
+def test_an_independent_second_activity_is_declared_without_hours_or_pay(area, tmp_path):
     content = martin(cumul_milieu_ordinaire="O", siret_employeur_mo="30012345200157", type_contrat_mo="INDEPENDANT",
                      date_debut_mo="01/03/2024")
+    check_accepts(tmp_path, RG_NAME, content)
     rows = run_one(area, RG_NAME, content)
     assert [(r["statut"], r["code"]) for r in rows] == [("ACCEPTE", "")]
     martin_row = caf_rows(area).filter(pl.col("nom") == "MARTIN").row(0, named=True)
