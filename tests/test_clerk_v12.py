@@ -33,6 +33,11 @@ CASES = [
                  "Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut « 1.250 » : le point "
                  "y sépare les milliers, ce qui n'est pas accepté ; écrivez le montant sans séparateur de milliers "
                  "(par exemple 1250).", id="point-milliers"),
+    pytest.param(RG_NAME, martin(remuneration_garantie_nette="1,250.00").encode("cp1252"), "PARTIEL", "2", "R06",
+                 "Martin",
+                 "Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut « 1,250.00 » : le "
+                 "montant contient un séparateur de milliers ; écrivez-le sans espace ni point entre les milliers (par "
+                 "exemple 1250.00).", id="milliers-export-anglais-windows-1252"),
     pytest.param(RG_NAME, RG_CSV + TOTAL_LINE + "\n", "PARTIEL", "5", "R01", "TOTAL",
                  "La ligne 5 est une ligne de total (« TOTAL ») et non un salarié : supprimez-la du fichier.",
                  id="ligne-total"),

@@ -97,7 +97,9 @@ _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[Ee][+]?[0-9]+$"
 _CURRENCY = r"(?i)€|\bEUR\b|\beuros?\b|\$"
 _NBSP = "[\u00a0\u202f]"
 _THOUSANDS = (r"^-?[0-9]{1,3}(?:[ '’\u00a0\u202f][0-9]{3})+(?:[.,][0-9]+)?$"
-              r"|^-?[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+$")
+              r"|^-?[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+$"
+              r"|^-?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+$")  # 1,250.00: an English-locale export
+_ENGLISH_THOUSANDS = r"^-?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+$"
 _SPACES = r"[\s\u00a0\u202f]"
 _POINT_THOUSANDS = r"^[1-9]\.[0-9]{3}$"  # 1.250: 1 250 € with a point between thousands (1,25 € is no monthly pay)
 TOTAL_PATTERN = r"(?i)^(?:sous[- ]?)?tota(?:l|ux)(?:[^a-z]|$)"  # a spreadsheet's TOTAL / Sous-total row
@@ -136,7 +138,8 @@ def date_cause(e: pl.Expr, as_of: date) -> tuple[pl.Expr, pl.Expr]:
 def amount_cause(e: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(variant of R06 for a bad amount, an example of the right form) — meaningful where the amount is bad."""
     digits_only = e.str.replace_all(_CURRENCY, "").str.replace_all(_SPACES, "").str.strip_chars()
-    unthousanded = pl.when(e.str.contains(r",")).then(
+    unthousanded = pl.when(e.str.contains(_ENGLISH_THOUSANDS)).then(e.str.replace_all(",", "", literal=True)).when(
+        e.str.contains(r",")).then(
         e.str.replace_all(_SPACES, "").str.replace_all(".", "", literal=True)).otherwise(
         e.str.replace_all(_SPACES, "").str.replace_all("'", "", literal=True))
     variant = (pl.when(e.str.contains(_CURRENCY)).then(pl.lit("symbole_monetaire"))
