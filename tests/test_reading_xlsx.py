@@ -138,3 +138,23 @@ def test_templates_are_accepted_and_keep_identifiers_and_dates_as_text(kind):
         assert sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].number_format == "@"
     assert sheet.cell(row=2, column=header.index("nir") + 1).data_type == "s"
     assert template_csv(kind).startswith(b"\xef\xbb\xbf" + (b"siret_esat;finess_esat" if kind == "RG" else b"siret_esat;nir"))
+
+
+@pytest.mark.parametrize("member", ["xl/worksheets/sheet1.xml", "xl/workbook.xml"])
+def test_entities_in_a_workbook_part_are_refused_not_expanded(member):
+    """The XML guards of intake hold inside a workbook: a DTD in any part refuses it (F01), nothing is expanded."""
+    plain = zipfile.ZipFile(io.BytesIO(workbook(RG_CSV)))
+    out = io.BytesIO()
+    lol = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in plain.infolist():
+            body = plain.read(item.filename)
+            if item.filename == member:
+                body = body.replace(b"?>", b"?>" + lol.encode(), 1) if body.startswith(b"<?xml") else lol.encode() + body
+            dst.writestr(item, body)
+    j = judged(out.getvalue())
+    a = j.anomalies.row(0, named=True)
+    assert (j.statut, a["code"]) == ("REJETE", "F01")
+    assert a["message"] == ("Le classeur n'a pas pu être ouvert (il contient une déclaration DOCTYPE ou une "
+                            "entité, interdites) : enregistrez-le au format .xlsx (classeur Excel, sans macro ni mot de passe) "
+                            "ou CSV, puis renvoyez-le.")

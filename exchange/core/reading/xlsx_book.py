@@ -57,13 +57,13 @@ def _root(archive: zipfile.ZipFile, member: str) -> etree._Element:
     try:
         body = archive.read(member)
     except KeyError as e:
-        raise BookError(f"partie {member} absente") from e
+        raise BookError(f"il lui manque la partie {member}") from e
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise BookError("déclaration DOCTYPE interdite")
+        raise BookError("il contient une déclaration DOCTYPE ou une entité, interdites")
     try:
         return etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as e:
-        raise BookError(f"partie {member} illisible") from e
+        raise BookError(f"sa partie {member} est illisible") from e
 
 
 def _local(tag: object) -> str:
@@ -148,10 +148,10 @@ class Book:
         try:
             stream = self.archive.open(sheet.member)
         except KeyError as e:
-            raise BookError(f"feuille {sheet.name} absente") from e
+            raise BookError(f"sa feuille « {sheet.name} » est absente") from e
         head = stream.peek(4096) if hasattr(stream, "peek") else b""
         if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-            raise BookError("déclaration DOCTYPE interdite")
+            raise BookError("il contient une déclaration DOCTYPE ou une entité, interdites")
         previous = 0
         try:
             for _, row in etree.iterparse(stream, events=("end",), tag="{*}row", resolve_entities=False,
@@ -174,7 +174,7 @@ class Book:
                     del row.getparent()[0]
                 yield Row(number, hidden, cells)
         except etree.XMLSyntaxError as e:
-            raise BookError(f"feuille {sheet.name} illisible") from e
+            raise BookError(f"sa feuille « {sheet.name} » est illisible") from e
         finally:
             stream.close()
 

@@ -171,12 +171,12 @@ def read_xlsx(data: bytes, kind: Kind, max_expanded_bytes: int) -> ReadResult:
     try:
         book = Book(data)
     except (BookError, zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
-        return refused(Anomaly.of("F01", "classeur", detail=f"le classeur est endommagé ({e})" if isinstance(e, BookError)
+        return refused(Anomaly.of("F01", "classeur", detail=str(e) if isinstance(e, BookError)
                                   else f"le classeur est endommagé ({type(e).__name__})"))
     try:
         return _read_book(book, kind)
     except (BookError, zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, IndexError) as e:
-        return refused(Anomaly.of("F01", "classeur", detail=f"le classeur est endommagé ({e})" if isinstance(e, BookError)
+        return refused(Anomaly.of("F01", "classeur", detail=str(e) if isinstance(e, BookError)
                                   else f"le classeur est endommagé ({type(e).__name__})"))
     finally:
         book.close()
