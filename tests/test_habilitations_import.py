@@ -83,10 +83,10 @@ def engine(db_url):
 
 
 def table_counts(engine) -> dict[str, int]:
-    tables = {"partenaires": tables.hab_partenaires, "conventions": tables.hab_conventions,
+    by_name = {"partenaires": tables.hab_partenaires, "conventions": tables.hab_conventions,
               "bulletins": tables.hab_bulletins, "groupes": tables.hab_groupes, "utilisateurs": tables.hab_utilisateurs}
     with engine.connect() as c:
-        return {t: c.execute(select(func.count()).select_from(tbl)).scalar_one() for t, tbl in tables.items()}
+        return {t: c.execute(select(func.count()).select_from(tbl)).scalar_one() for t, tbl in by_name.items()}
 
 
 # -- the example ----------------------------------------------------------------------------------
