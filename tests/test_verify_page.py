@@ -8,6 +8,7 @@ import html
 import http.client
 import io
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,22 @@ def test_nothing_is_stored_and_only_counts_are_logged(console):
     log = next(base.glob("web-*.log")).read_text(encoding="utf-8", errors="replace")
     assert "vérification d'un fichier sans dépôt : 3 enregistrement(s), 0 rejeté(s), 0 anomalie(s)" in log
     assert "Zorglub" not in log and CA_NAME not in log and "81234567600017" not in log
+
+
+def test_the_intake_guards_hold_zip_bombs_and_xml_entities(console):
+    """The file is judged like a received one: a workbook expanding past max_file_bytes × 20 is F07 before it is
+    opened, an XML with an entity is F08 before any parser."""
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<w/>")
+        z.writestr("xl/worksheets/sheet1.xml", b"0" * (MAX_BYTES * 20 + 1))
+    assert len(bomb.getvalue()) < MAX_BYTES
+    status, text, _ = post(console, *multipart(RG_XLSX, bomb.getvalue()), **{"X-Forwarded-For": "203.0.113.20"})
+    assert status == 200 and html.escape(f"Le classeur se décompresse en plus de {MAX_BYTES * 20} octets : il est "
+                                         "trop volumineux, découpez-le en plusieurs fichiers.") in text
+    xml = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><declaration xmlns="urn:esat:declaration:v1" '
+           'type="RG">&a;</declaration>').encode()
+    status, text, _ = post(console, *multipart("ESAT_81234567600017_RG_20251210_002.xml", xml),
+                           **{"X-Forwarded-For": "203.0.113.20"})
+    assert status == 200 and "Le fichier XML contient une déclaration DOCTYPE" in text
