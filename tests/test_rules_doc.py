@@ -32,7 +32,7 @@ def test_guide_names_every_code_and_column_in_french():
 
     guide = render_guide()
     for code in codes():
-        assert f"| `{code}` |" in guide, code
+        assert f'### <a id="code-{code.lower()}"></a>{code} — ' in guide, code
     for column in {*RG_COLUMNS, *CA_COLUMNS}:
         assert f"| `{column}` |" in guide, column
     assert "{champ}" not in guide and "{valeur}" not in guide and "{detail}" not in guide

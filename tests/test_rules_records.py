@@ -459,10 +459,10 @@ def test_repeated_nir_rejects_every_occurrence():
     assert_only(check("CA", CA_HAUSSE, CA_HAUSSE))  # CA files may repeat a NIR
 
 
-@pytest.mark.parametrize("value,variant", [("99", "code_caf"), ("20", "code_caf"), ("1", "code_caf"),
+@pytest.mark.parametrize("value,variant", [("99", "code_caf"), ("20", "code_caf"), ("1", "code_caf_zero"),
                                            ("976", "mayotte")])
 def test_code_caf(value, variant):
-    detail = value if variant == "code_caf" else ""
+    detail = value if variant.startswith("code_caf") else ""
     assert_only(check("RG", rg(code_caf=value)), expected("R09", variant, detail=detail))
 
 
@@ -477,7 +477,7 @@ def test_mayotte_message():
 
 def test_value_lists():
     assert_only(check("RG", {**RG_CUMUL, "type_contrat_mo": "cdi"}),
-                expected("R09", "liste", "type_contrat_mo", "CDI, CDD, CTT, AUTRE"))
+                expected("R09", "liste", "type_contrat_mo", "CDI, CDD, CTT, AUTRE, INDEPENDANT"))
     assert_only(check("CA", {**CA_DEPART, "motif_depart": "VACANCES"}),
                 expected("R09", "liste", "motif_depart",
                          "DEMISSION, ORIENTATION_MILIEU_ORDINAIRE, REORIENTATION_CDAPH, RETRAITE, DECES, AUTRE"))
@@ -584,7 +584,10 @@ def test_frame_bound_equals_the_decimal_bound(taux_hundredths, annee):
     result = validate_records(raw("RG", rows), "RG", AS_OF, ref)
     w01 = result.anomalies.filter(pl.col("code") == "W01")
     assert w01["ligne"].to_list() == list(range(3, 2 + len(rows), 2))  # only the cent-above rows
-    assert w01["message"].to_list() == [rule("W01").render(detail=f"maximum {french(b)} €") for b in bounds]
+    # below 1 %, the rate is likely a fraction (0,8 for 80 %): the message says so (W01 taux_fraction)
+    assert w01["message"].to_list() == [
+        rule("W01", "taux_fraction" if t < 100 else "").render(detail=f"maximum {french(b)} €", valeur=str(Decimal(t) / 100))
+        for t, b in zip(taux_hundredths, bounds)]
 
 
 def test_an_independent_activity_may_leave_hours_and_pay_empty():
