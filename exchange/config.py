@@ -69,6 +69,16 @@ class WebConfig:
     proxy_header: str = ""  # e.g. "X-Remote-User": the login given by an authenticating reverse proxy
     login_attempts: int = 5  # failed logins allowed per login and address…
     login_window_seconds: int = 900  # …within this window, then refused until it passes
+    # The console's address as the Esats reach it (with base_path), e.g. "https://esat.caf.example/esat":
+    # comptes rendus then link each code to its section of the guide served at <public_url>/verifier/guide.
+    public_url: str = ""
+    verify_requests: int = 20  # « Vérifier mon fichier » (/verifier): checks allowed per client address…
+    verify_window_seconds: int = 600  # …within this window, then « trop de demandes » until it passes
+
+    @property
+    def guide_url(self) -> str:
+        """Where comptes rendus link the Esats' guide ("" when the console's public address is not set)."""
+        return self.public_url.rstrip("/") + "/verifier/guide" if self.public_url else ""
 
     @property
     def host(self) -> str:
@@ -222,6 +232,10 @@ def _check_web(web: WebConfig) -> None:
         raise ConfigError("web.trusted_proxies: obligatoire quand web.proxy_header est renseigné")
     if web.login_attempts <= 0 or web.login_window_seconds <= 0:
         raise ConfigError("web: login_attempts et login_window_seconds doivent être positifs")
+    if web.verify_requests <= 0 or web.verify_window_seconds <= 0:
+        raise ConfigError("web: verify_requests et verify_window_seconds doivent être positifs")
+    if web.public_url and not web.public_url.startswith(("https://", "http://")):
+        raise ConfigError(f"web.public_url: une adresse http(s)://…, pas {web.public_url!r}")
 
 
 def load_config(path: Path | None) -> Config:

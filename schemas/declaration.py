@@ -46,7 +46,7 @@ CA_CONDITIONAL: tuple[str, ...] = (
     "siret_employeur_mo", "type_contrat_mo", "date_debut_mo", "heures_hebdo_mo",
 )
 
-TYPES_CONTRAT: tuple[str, ...] = ("CDI", "CDD", "CTT", "AUTRE")
+TYPES_CONTRAT: tuple[str, ...] = ("CDI", "CDD", "CTT", "AUTRE", "INDEPENDANT")  # INDEPENDANT: v1.2
 TYPES_CHANGEMENT: tuple[str, ...] = tuple(CA_FIELDS_BY_TYPE)
 MOTIFS_DEPART: tuple[str, ...] = (
     "DEMISSION", "ORIENTATION_MILIEU_ORDINAIRE", "REORIENTATION_CDAPH", "RETRAITE", "DECES", "AUTRE",

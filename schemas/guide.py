@@ -7,6 +7,7 @@ from schemas.declaration import (
     CA_FIELDS_BY_TYPE, MOTIFS_DEPART, TYPES_CHANGEMENT, TYPES_CONTRAT, Kind, columns, required,
 )
 from schemas.fields import DESCRIPTIONS
+from schemas.titles import anchor, title
 
 DATES = {"date_naissance", "date_entree_esat", "date_debut_mo", "date_effet"}
 AMOUNTS = {"remuneration_garantie_nette", "part_financee_esat_nette", "aide_au_poste_nette", "salaire_net_mo"}
@@ -19,7 +20,7 @@ FORMS: dict[str, str] = {
     "nir": "15 caractères sans espace, clé comprise (cellule au format Texte)",
     "nom": "80 caractères au plus", "prenoms": "80 caractères au plus",
     "numero_allocataire": "1 à 7 chiffres (cellule au format Texte)",
-    "code_caf": "département de la Caf du salarié : 01 à 95, 2A, 2B, 971 à 974",
+    "code_caf": "code de la Caf qui verse l'AAH du salarié (celle de ses courriers) : 01 à 95, 2A, 2B, 971 à 974",
     "cumul_milieu_ordinaire": "O ou N",
     "heures_hebdo_mo": "nombre d'heures, plus de 0 et moins de 35, par exemple 17,5",
     "type_contrat_mo": " ou ".join(TYPES_CONTRAT),
@@ -48,7 +49,13 @@ format Texte (le tableur ne transforme alors ni un SIRET en `8,12346E+13`, ni un
 - **Dates** : `JJ/MM/AAAA` (par exemple `05/03/1985`) ou `AAAA-MM-JJ`, l'année toujours sur 4 chiffres.
 - **Montants** en euros et **taux** en pourcentage : un nombre seul, virgule ou point décimal, au plus
   2 décimales, **sans** séparateur de milliers, **sans** `€` ni `%` (par exemple `1862,35`, `62,5`).
-- **Formats acceptés** : classeur `.xlsx` (première feuille lue, sans macro ni mot de passe), CSV avec le
+- **Classeur** : ce que vous voyez est ce qui est lu. La feuille lue est la première qui porte la ligne
+  d'en-tête (une feuille « mode d'emploi » avant elle et des lignes de titre au-dessus de l'en-tête sont
+  permises) ; **tous les salariés sur cette seule feuille**. Une cellule affichée `80 %` se lit `80`, un
+  code affiché `01` se lit `01`. Une ligne masquée est déclarée comme les autres (`W12`) : supprimez la
+  ligne d'un salarié à ne pas déclarer. Les messages nomment la colonne et sa lettre (« colonne
+  prenoms, F »).
+- **Formats acceptés** : classeur `.xlsx` (sans macro ni mot de passe), CSV avec le
   séparateur « ; » (dans le tableur : « CSV (séparateur : point-virgule) »), encodé en UTF-8, ou XML au
   format de la déclaration. Les fichiers `.ods` et `.xls` ne sont pas acceptés : enregistrez le classeur
   au format `.xlsx` ou CSV.
@@ -66,8 +73,9 @@ Déposez le fichier dans le dossier `depot/` de votre compte de dépôt (SFTP). 
 prochain passage (toutes les 15 minutes), puis déplacé dans `archive/`. Le compte rendu arrive dans
 `retour/`, sous trois formes : `<nom du fichier>.CR.html` (à ouvrir dans un navigateur ou à imprimer),
 `<nom du fichier>.CR.csv` (à ouvrir dans le tableur) et `<nom du fichier>.CR.xml` (pour un logiciel de paie).
-Avant l'envoi, `esat-exchange check <fichier> --format html` donne le même compte rendu, sans rien envoyer
-(sans les contrôles d'habilitation, faits par la Caf).
+Avant l'envoi, la page **« Vérifier mon fichier »** du service (adresse `…/verifier`, sans identifiant) donne
+le même compte rendu pour le fichier que vous y déposez, sans rien transmettre ni conserver (sans les
+contrôles d'habilitation, faits par la Caf) ; `esat-exchange check <fichier> --format html` fait de même.
 
 ## 4. Lire le compte rendu
 
@@ -81,7 +89,9 @@ par gravité et par code, et **que faire** :
 | `REJETE` | le fichier entier (code `F…` ou `H…`), ou chacune de ses lignes, est rejeté | corrigez le fichier et renvoyez-le en entier ; pour un code `H…`, c'est votre Caf qui corrige l'habilitation |
 | `DOUBLON` | ce contenu exact a déjà été reçu | rien |
 
-Puis chaque anomalie : la **ligne** du fichier (la ligne d'en-tête est la ligne 1 ; pour un classeur, le
+Puis les anomalies, deux fois : **par salarié** (chaque ligne du fichier avec tous ses codes) et **par code**
+(le titre du code, un lien vers sa section ci-dessous, et ses anomalies ; les anomalies identiques sont
+regroupées : « 9 lignes : 2, 3, … »). Pour chacune : la **ligne** du fichier (la ligne d'en-tête est la ligne 1 ; pour un classeur, le
 numéro de ligne de la feuille), le salarié (nom, prénoms, NIR masqué), le **code**, la **gravité**
 (`BLOQUANTE` : la ligne ou le fichier est rejeté ; `NON_BLOQUANTE` : accepté, à vérifier) et le message,
 qui nomme la colonne, montre la valeur trouvée et dit comment corriger.
@@ -127,14 +137,21 @@ def render() -> str:
     out = [INTRO, *_columns("RG"), *_columns("CA"), NAMING,
            "## 5. Chaque code : ce qu'il veut dire et comment corriger", "",
            "Dans les messages, ‹champ› est la colonne concernée (par exemple « date de naissance (colonne "
-           "date_naissance) »), ‹valeur trouvée› ce que contient la cellule (un NIR y est toujours masqué) et "
-           "‹précision› le chiffre ou l'exemple qui explique l'anomalie.", "",
-           "| code | gravité | quand | message du compte rendu |", "|---|---|---|---|"]
+           "date_naissance) » ; dans un classeur, sa lettre suit : « (colonne date_naissance, G) »), ‹valeur "
+           "trouvée› ce que contient la cellule (un NIR y est toujours masqué) et ‹précision› le chiffre ou "
+           "l'exemple qui explique l'anomalie. Le compte rendu renvoie à la section de chaque code.", ""]
+    by_code: dict[str, list[Rule]] = {}
     for (code, _), r in sorted(catalogue().items()):
-        gravite = "bloquante" if r.blocking else "non bloquante"
-        level = "fichier" if r.level == "FICHIER" else "ligne"
-        out.append(f"| `{code}` | {gravite} ({level}) | {r.trigger.replace('|', '/')} | {_template(r)} |")
-    return "\n".join(out) + "\n"
+        by_code.setdefault(code, []).append(r)
+    for code, rules in by_code.items():
+        out += [f'### <a id="{anchor(code)}"></a>{code} — {title(code)}', "",
+                "| gravité | quand | message du compte rendu |", "|---|---|---|"]
+        for r in rules:
+            gravite = "bloquante" if r.blocking else "non bloquante"
+            level = "fichier" if r.level == "FICHIER" else "ligne"
+            out.append(f"| {gravite} ({level}) | {r.trigger.replace('|', '/')} | {_template(r)} |")
+        out.append("")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ import re
 
 import polars as pl
 
-# NIR: sex 1/2/7/8, year, month, département (2 digits, 2A or 2B), 6 digits, 2-digit key.
+# NIR: sex 1/2/3/4/7/8 (3/4: NIA, v1.2), year, month, département (2 digits, 2A or 2B), 6 digits, 2-digit key.
 # [0-9], not \d: \d would also accept non-ASCII digits.
-NIR_FORM = r"^[1278][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{8}$"
+NIR_FORM = r"^[123478][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{8}$"
 SIRET_FORM = r"^[0-9]{14}$"
 SIREN_FORM = r"^[0-9]{9}$"
 FINESS_FORM = r"^(?:[0-9]{9}|2[AB][0-9]{7})$"

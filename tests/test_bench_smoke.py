@@ -126,7 +126,7 @@ def test_peer_validation_covers_the_rows_and_finds_faults(measured) -> None:
 
 def test_table_schema_expresses_required_patterns_and_enums() -> None:
     fields = {f["name"]: f for f in table_schema()["fields"]}
-    assert fields["nir"]["constraints"]["pattern"].startswith("[1278]")
+    assert fields["nir"]["constraints"]["pattern"].startswith("[123478]")
     assert fields["nir"]["constraints"]["required"] is True
     assert fields["cumul_milieu_ordinaire"]["constraints"]["enum"] == ["O", "N"]
     assert fields["taux_activite_esat"]["type"] == "integer"

@@ -89,7 +89,7 @@ CASES = [
                  "fichier.", id="xml-element-inattendu"),
     pytest.param(SEINE, "ESAT_81234567600017_RG_20251210_002.xlsx",
                  workbook(RG_CSV, {(2, "date_naissance"): "31/02/1985"}), "PARTIEL", "2", "R04", "Martin",
-                 "Le champ date de naissance (colonne date_naissance) vaut « 31/02/1985 », une date qui n'existe "
+                 "Le champ date de naissance (colonne date_naissance, G) vaut « 31/02/1985 », une date qui n'existe "
                  "pas (février 1985 n'a que 28 jours) : corrigez le jour ou le mois.", id="xlsx-jour-impossible"),
 ]
 

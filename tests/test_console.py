@@ -134,6 +134,9 @@ def test_lecteur_opens_rejected_file_and_its_compte_rendu_but_cannot_replay(brow
         page.click(f"#comptes-rendus a:has-text('{SEINE_RG}.CR.csv')")
     cr = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert "H05" in cr and "REJETE" in cr
+    # the HTML compte rendu opens in the console styled: its inline style is allowed by its own CSP
+    page.goto(f"{area['url']}/fichiers/{file_id}/cr/{SEINE_RG}.CR.html")
+    assert page.eval_on_selector("h1", "e => getComputedStyle(e).color") == "rgb(0, 0, 145)"
     # the confirmation page and the action itself are refused to a lecteur
     response = page.goto(f"{area['url']}/fichiers/{file_id}/rejouer")
     assert response.status == 403 and "réservée aux gestionnaires" in page.inner_text("main")

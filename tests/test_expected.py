@@ -93,7 +93,7 @@ def test_after_the_window_rg_files_get_f05(area):
         rows = read_cr(area / "drop" / account / "retour" / f"{name}.CR.csv")
         if "_RG_" in name:
             assert [(r["statut"], r["code"], r["gravite"]) for r in rows] == [("REJETE", "F05", "BLOQUANTE")]
-            assert "hors période" in rows[0]["message"]
+            assert "est close" in rows[0]["message"]
         else:
             assert rows[0]["statut"] == "ACCEPTE"
     assert outputs(area, "RG") == {}

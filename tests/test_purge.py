@@ -79,7 +79,7 @@ def configure(base: Path, db_url: str, retention: dict | None = None, **sections
 
 def engine_of(base: Path, db_url: str | None):  # noqa: ANN201
     if db_url is None or db_url.startswith("sqlite"):
-        return open_database(f"sqlite:///{base / 'exchange.store.tables'}")
+        return open_database(f"sqlite:///{base / 'exchange.db'}")
     return open_database(db_url)
 
 

@@ -61,7 +61,7 @@ def test_a_computed_amount_with_more_than_2_decimals_is_r06_and_a_formula_reads_
     j = judged(data)
     a = j.anomalies.row(0, named=True)
     assert (a["ligne"], a["code"], a["champ"]) == (2, "R06", "remuneration_garantie_nette")
-    assert a["message"] == ("Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut "
+    assert a["message"] == ("Le champ rémunération garantie nette (colonne remuneration_garantie_nette, L) vaut "
                             "« 862.3500000001 » : un montant a au plus 2 décimales, arrondissez-le au centime.")
     # a formula cell with its cached value (as a spreadsheet saves it)
     plain = workbook(RG_CSV)
@@ -118,7 +118,7 @@ def test_what_is_not_a_plain_workbook_is_f01(data, why):
 def test_header_rules_are_the_csv_ones():
     bad = RG_CSV.replace("nom;prenoms", "nomm;prenoms", 1)
     r = read_xlsx(workbook(bad), "RG", LIMIT * 20)
-    assert r.blocking.code == "F03" and "Colonne inconnue dans la ligne d'en-tête : nomm." in r.blocking.message
+    assert r.blocking.code == "F03" and "Colonne inconnue dans la ligne d'en-tête : nomm (colonne E)." in r.blocking.message
     empty = read_xlsx(workbook(RG_CSV.splitlines()[0]), "RG", LIMIT * 20)
     assert empty.blocking.code == "F01" and empty.blocking.message.startswith("Le fichier ne contient aucun enregistrement")
 
@@ -138,3 +138,23 @@ def test_templates_are_accepted_and_keep_identifiers_and_dates_as_text(kind):
         assert sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].number_format == "@"
     assert sheet.cell(row=2, column=header.index("nir") + 1).data_type == "s"
     assert template_csv(kind).startswith(b"\xef\xbb\xbf" + (b"siret_esat;finess_esat" if kind == "RG" else b"siret_esat;nir"))
+
+
+@pytest.mark.parametrize("member", ["xl/worksheets/sheet1.xml", "xl/workbook.xml"])
+def test_entities_in_a_workbook_part_are_refused_not_expanded(member):
+    """The XML guards of intake hold inside a workbook: a DTD in any part refuses it (F01), nothing is expanded."""
+    plain = zipfile.ZipFile(io.BytesIO(workbook(RG_CSV)))
+    out = io.BytesIO()
+    lol = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in plain.infolist():
+            body = plain.read(item.filename)
+            if item.filename == member:
+                body = body.replace(b"?>", b"?>" + lol.encode(), 1) if body.startswith(b"<?xml") else lol.encode() + body
+            dst.writestr(item, body)
+    j = judged(out.getvalue())
+    a = j.anomalies.row(0, named=True)
+    assert (j.statut, a["code"]) == ("REJETE", "F01")
+    assert a["message"] == ("Le classeur n'a pas pu être ouvert (il contient une déclaration DOCTYPE ou une "
+                            "entité, interdites) : enregistrez-le au format .xlsx (classeur Excel, sans macro ni mot de passe) "
+                            "ou CSV, puis renvoyez-le.")

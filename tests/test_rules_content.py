@@ -73,22 +73,26 @@ def test_unreadable_year_is_the_records_r04_not_f05():
     assert check_content(rg(["2025", "25", None]), "RG", SIRET, date(2025, 12, 15)) == []
 
 
-@pytest.mark.parametrize("as_of,inside", [
-    (date(2025, 11, 30), False), (date(2025, 12, 1), True), (date(2026, 2, 28), True), (date(2026, 3, 1), False),
-    (date(2024, 12, 15), False),
+@pytest.mark.parametrize("as_of,variant,sentence", [
+    (date(2025, 11, 30), "trop_tot", "La déclaration RG de l'année 2025 ne peut être reçue qu'à partir du 1er "
+     "décembre 2025 : renvoyez le fichier à partir de cette date."),
+    (date(2025, 12, 1), None, None), (date(2026, 2, 28), None, None),
+    (date(2026, 3, 1), "close", "La période de déclaration RG de l'année 2025 est close (fin février 2026) : le "
+     "fichier ne peut plus être traité ici. Contactez votre Caf pour lui transmettre ces rémunérations."),
+    (date(2024, 12, 15), "hors_periode", "La déclaration RG de l'année 2025 est hors période : elle est reçue du "
+     "1er décembre 2025 au dernier jour de février suivant. Vérifiez l'année de référence."),
 ])
-def test_f05_window(as_of, inside):
+def test_f05_window(as_of, variant, sentence):
+    """Outside the window, the message says the one thing to do: wait (too early), ask the Caf (closed: the
+    year is right, « vérifiez l'année » would mislead), or check a year that lies in the future."""
     got = check_content(rg(["2025"]), "RG", SIRET, as_of)
-    outside = [Anomaly.of("F05", "hors_periode", detail="2025")]
-    assert (got != outside) is inside
-    if not inside:
-        assert got[0].message.startswith("La déclaration RG de l'année 2025 est hors période")
+    assert [(a.code, a.message) for a in got if a.code == "F05"] == ([("F05", sentence)] if variant else [])
 
 
 def test_f05_window_ends_on_29_february_in_a_leap_year():
     assert check_content(rg(["2027"]), "RG", SIRET, date(2028, 2, 29)) == [Anomaly.of("W09")]
     assert check_content(rg(["2027"]), "RG", SIRET, date(2028, 3, 1)) == [
-        Anomaly.of("F05", "hors_periode", detail="2027")]
+        Anomaly.of("F05", "close", detail="2027", valeur="2028")]
 
 
 @pytest.mark.parametrize("as_of,late", [(date(2026, 1, 15), False), (date(2026, 1, 16), True), (date(2026, 2, 28), True)])

@@ -8,7 +8,7 @@ from tests.conftest import ROOT
 
 def test_catalogue_covers_every_code_of_the_spec():
     expected = ([f"F0{i}" for i in range(1, 9)] + [f"H0{i}" for i in range(1, 8)]
-                + [f"R{i:02d}" for i in range(1, 12)] + [f"W{i:02d}" for i in range(1, 11)])
+                + [f"R{i:02d}" for i in range(1, 12)] + [f"W{i:02d}" for i in range(1, 13)])
     assert codes() == sorted(expected)
     for r in catalogue().values():
         assert r.severity in ("BLOQUANTE", "NON_BLOQUANTE")
@@ -32,7 +32,7 @@ def test_guide_names_every_code_and_column_in_french():
 
     guide = render_guide()
     for code in codes():
-        assert f"| `{code}` |" in guide, code
+        assert f'### <a id="code-{code.lower()}"></a>{code} — ' in guide, code
     for column in {*RG_COLUMNS, *CA_COLUMNS}:
         assert f"| `{column}` |" in guide, column
     assert "{champ}" not in guide and "{valeur}" not in guide and "{detail}" not in guide

@@ -241,17 +241,19 @@ def test_invalid_change_type_is_r09_and_conditional_fields_are_not_judged():
 # --- R02, R03, R11, W10 ----------------------------------------------------------------------------
 
 def test_nir_form_and_key():
-    assert_only(check("RG", rg(nir="385057800608491")), expected("R02", "forme"))
+    assert_only(check("RG", rg(nir="585057800608491")), expected("R02", "forme"))
     assert_only(check("RG", rg(nir="18505780060849")), expected("R02", "forme"))
     assert_only(check("RG", rg(nir="185057800608492")), expected("R02", "cle"))
-    assert check("RG", rg(nir="385057800608491")).anomalies["message"][0] == (
-        "Le NIR n'a pas la forme attendue, 15 caractères (sexe 1, 2, 7 ou 8, année, mois, département, 6 chiffres, "
+    assert check("RG", rg(nir="585057800608491")).anomalies["message"][0] == (
+        "Le NIR n'a pas la forme attendue, 15 caractères (sexe 1, 2, 3, 4, 7 ou 8, année, mois, département, 6 chiffres, "
         "clé) : vérifiez le NIR.")
     assert_only(check("RG", rg(nir="1 85 05 78 006 084 91")), expected("R02", "espaces"))
 
 
-def test_temporary_nir_is_w10_and_accepted():
-    nir = "7850578006084"
+@pytest.mark.parametrize("sex", ["3", "4", "7", "8"])
+def test_temporary_nir_is_w10_and_accepted(sex):
+    """NIAs (3/4, v1.2) and provisional numbers (7/8): accepted, the Caf matches the worker by hand."""
+    nir = sex + "850578006084"
     nir += "%02d" % (97 - int(nir) % 97)
     result = check("RG", rg(nir=nir))
     assert_only(result, expected("W10"))
@@ -400,7 +402,7 @@ def test_bad_ordinary_pay():
 
 def test_sum_must_be_exact_to_the_cent():
     result = check("RG", rg(remuneration_garantie_nette="431,19", part_financee_esat_nette="75,06",
-                            aide_au_poste_nette="356,12"))
+                            aide_au_poste_nette="356,12", taux_activite_esat="80"))
     assert_only(result, expected("R06", "somme", detail="75,06 + 356,12 = 431,18 ≠ 431,19"))
     assert result.anomalies["message"][0] == (
         "La part financée par l'Esat plus l'aide au poste (75,06 + 356,12 = 431,18 ≠ 431,19) ne sont pas égales "
@@ -409,7 +411,7 @@ def test_sum_must_be_exact_to_the_cent():
                                aide_au_poste_nette="356.12", taux_activite_esat="50")))
     # amounts that a binary float would get wrong: 0.1 + 0.2 = 0.3 exactly
     assert_only(check("RG", rg(remuneration_garantie_nette="0,3", part_financee_esat_nette="0,1",
-                               aide_au_poste_nette="0,2")))
+                               aide_au_poste_nette="0,2", taux_activite_esat="0,05")))
 
 
 def test_sum_detail_groups_thousands():
@@ -457,10 +459,10 @@ def test_repeated_nir_rejects_every_occurrence():
     assert_only(check("CA", CA_HAUSSE, CA_HAUSSE))  # CA files may repeat a NIR
 
 
-@pytest.mark.parametrize("value,variant", [("99", "code_caf"), ("20", "code_caf"), ("1", "code_caf"),
+@pytest.mark.parametrize("value,variant", [("99", "code_caf"), ("20", "code_caf"), ("1", "code_caf_zero"),
                                            ("976", "mayotte")])
 def test_code_caf(value, variant):
-    detail = value if variant == "code_caf" else ""
+    detail = value if variant.startswith("code_caf") else ""
     assert_only(check("RG", rg(code_caf=value)), expected("R09", variant, detail=detail))
 
 
@@ -475,7 +477,7 @@ def test_mayotte_message():
 
 def test_value_lists():
     assert_only(check("RG", {**RG_CUMUL, "type_contrat_mo": "cdi"}),
-                expected("R09", "liste", "type_contrat_mo", "CDI, CDD, CTT, AUTRE"))
+                expected("R09", "liste", "type_contrat_mo", "CDI, CDD, CTT, AUTRE, INDEPENDANT"))
     assert_only(check("CA", {**CA_DEPART, "motif_depart": "VACANCES"}),
                 expected("R09", "liste", "motif_depart",
                          "DEMISSION, ORIENTATION_MILIEU_ORDINAIRE, REORIENTATION_CDAPH, RETRAITE, DECES, AUTRE"))
@@ -582,4 +584,32 @@ def test_frame_bound_equals_the_decimal_bound(taux_hundredths, annee):
     result = validate_records(raw("RG", rows), "RG", AS_OF, ref)
     w01 = result.anomalies.filter(pl.col("code") == "W01")
     assert w01["ligne"].to_list() == list(range(3, 2 + len(rows), 2))  # only the cent-above rows
-    assert w01["message"].to_list() == [rule("W01").render(detail=f"maximum {french(b)} €") for b in bounds]
+    # below 1 %, the rate is likely a fraction (0,8 for 80 %): the message says so (W01 taux_fraction)
+    assert w01["message"].to_list() == [
+        rule("W01", "taux_fraction" if t < 100 else "").render(detail=f"maximum {french(b)} €", valeur=str(Decimal(t) / 100))
+        for t, b in zip(taux_hundredths, bounds)]
+
+
+def test_an_independent_activity_may_leave_hours_and_pay_empty():
+    """v1.2: INDEPENDANT (self-employed, loi 3DS) relaxes R07 for heures_hebdo_mo and salaire_net_mo (RG) and the
+    CA's DEBUT_CUMUL_MO hours; any other contract still needs them."""
+    own = {"type_contrat_mo": "INDEPENDANT", "heures_hebdo_mo": None, "salaire_net_mo": None}
+    assert_only(check("RG", {**RG_CUMUL, **own}))
+    assert_only(check("RG", {**RG_CUMUL, **own, "type_contrat_mo": "CDI"}),
+                expected("R07", "incomplet", "heures_hebdo_mo"), expected("R07", "incomplet", "salaire_net_mo"))
+    assert_only(check("CA", {**CA_DEBUT, "type_contrat_mo": "INDEPENDANT", "heures_hebdo_mo": None}))
+    assert_only(check("CA", {**CA_DEBUT, "heures_hebdo_mo": None}), expected("R01", "obligatoire", "heures_hebdo_mo"))
+
+
+def test_w11_below_half_the_legal_floor():
+    """55.7 % × SMIC(1 November 2025: 1 801,80 €) × taux × 0.5, rounded half-up, strictly below."""
+    at_floor = check("RG", {**RG_CUMUL, "remuneration_garantie_nette": "301,08", "part_financee_esat_nette": "100,00",
+                            "aide_au_poste_nette": "201,08"})  # 60 %: 1801.80 × 0.557 × 0.6 × 0.5 = 301.08
+    assert "W11" not in at_floor.anomalies["code"].to_list()
+    below = check("RG", {**RG_CUMUL, "remuneration_garantie_nette": "301,07", "part_financee_esat_nette": "100,00",
+                         "aide_au_poste_nette": "201,07"})
+    assert below.anomalies.filter(pl.col("code") == "W11")["message"].to_list() == [
+        "La rémunération garantie nette vaut « 301,07 » pour un taux d'activité de 60 % (la moitié du minimum légal "
+        "est 301,08 €) : c'est moins que la moitié du minimum légal, sans doute un montant horaire ou journalier ou un "
+        "taux faux. Vérifiez que le montant est celui du mois de novembre entier et que le taux est juste."]
+    assert below.typed["rejete"].to_list() == [False]

@@ -46,3 +46,55 @@ def workbook(csv_text: str, changes: dict[tuple[int, str], object] | None = None
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def styled_workbook(csv_text: str, changes: dict[tuple[int, str], tuple[object, str]] | None = None, *,
+                    titles: list[str] = (), before: dict[str, list[list[object]]] | None = None,
+                    after: dict[str, list[list[object]]] | None = None, hidden: tuple[int, ...] = (),
+                    dimension: str | None = None) -> bytes:
+    """The CSV declaration as a workbook saved the way a clerk's spreadsheet leaves it: `titles` rows above
+    the header, `changes` putting (value, number format) at (record's row counted from the header = 1,
+    column), sheets `before`/`after` the declaration sheet, `hidden` rows (counted like `changes`), and a
+    stale `<dimension>` written over the real one."""
+    import re
+    import zipfile
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, rows in (before or {}).items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    sheet = book.create_sheet("Salariés")
+    for title in titles:
+        sheet.append([title] if title else [])
+    offset = len(titles)
+    lines = [line.split(";") for line in csv_text.splitlines() if line]
+    header = lines[0]
+    sheet.append(header)
+    for line in lines[1:]:
+        sheet.append([typed(c, v) for c, v in zip(header, line)])
+    for (number, column), (value, fmt) in (changes or {}).items():
+        cell = sheet.cell(row=number + offset, column=header.index(column) + 1, value=value)
+        cell.number_format = fmt
+    for number in hidden:
+        sheet.row_dimensions[number + offset].hidden = True
+    for name, rows in (after or {}).items():
+        extra = book.create_sheet(name)
+        for row in rows:
+            extra.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    if dimension is None:
+        return out.getvalue()
+    src = zipfile.ZipFile(io.BytesIO(out.getvalue()))
+    stale = io.BytesIO()
+    with zipfile.ZipFile(stale, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                body = re.sub(rb'<dimension ref="[^"]*"/>', f'<dimension ref="{dimension}"/>'.encode(), body)
+            dst.writestr(item, body)
+    return stale.getvalue()

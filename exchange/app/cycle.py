@@ -355,7 +355,8 @@ def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict 
             for ext in ("CR.csv", "CR.xml", "CR.html"):
                 ctx.transport.rename_retour(account, f"{name}.{ext}", f"{kept}.{ext}")
     replayed_at = datetime.now(timezone.utc) if pair else None  # a replay's compte rendu says so and when
-    for ext, data in cr_files(j, row["processing_date"], replayed_at=replayed_at).items():
+    for ext, data in cr_files(j, row["processing_date"], replayed_at=replayed_at,
+                              guide_url=ctx.config.web.guide_url).items():
         ctx.transport.write_retour(account, f"{stem}.{ext}", data)
     return j
 

@@ -146,7 +146,7 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     elif args.format == "json":
         sys.stdout.write(cr_json(j, as_of) + "\n")
     elif args.format == "html":
-        sys.stdout.write(cr_html(j, as_of).decode("utf-8"))
+        sys.stdout.write(cr_html(j, as_of, guide_url=config.web.guide_url).decode("utf-8"))
     else:
         sys.stdout.write(cr_text(j, as_of))
     return 0 if j.statut == ACCEPTE else 1

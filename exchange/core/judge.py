@@ -10,6 +10,7 @@ import polars as pl
 
 from exchange.core.reading import read_declaration
 from exchange.core.rules import LOT, XML, check_content, validate_records
+from exchange.core.rules.records import HIDDEN
 from schemas.anomalies import Anomaly, anomalies_frame
 from schemas.declaration import FileName, Kind, other_workbook, parse_file_name
 from exchange.core.clock import french_moment
@@ -69,6 +70,8 @@ class Prepared:
     raw: pl.DataFrame
     notes: list[Anomaly]  # non-blocking file-level anomalies (W07, W09)
     caf_gestionnaire: str | None
+    hidden: tuple[int, ...] = ()  # workbook rows hidden in the sheet (W12)
+    letters: dict[str, str] | None = None  # workbook: column → letter, shown beside the column in messages
 
 
 def prepare(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int,
@@ -105,7 +108,7 @@ def prepare(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_rec
     if f05:
         return rejected_file(name, f05[0], fname, notes, raw.height)
     notes += [a for a in content if not a.blocking]  # W09
-    return Prepared(name, fname, raw, notes, caf_gestionnaire)
+    return Prepared(name, fname, raw, notes, caf_gestionnaire, read.hidden, read.letters or None)
 
 
 def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
@@ -121,6 +124,9 @@ def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
             pl.Series(XML, [p.fname.extension == "xml" for _, p in members for _ in range(p.raw.height)],
                       dtype=pl.Boolean()),
         ])
+        if any(p.hidden for _, p in members):
+            hidden = [line in p.hidden for _, p in members for line in p.raw.get_column("ligne").to_list()]
+            raw = raw.with_columns(pl.Series(HIDDEN, hidden, dtype=pl.Boolean()))
         check = validate_records(raw, kind, as_of, load_reference())
         typed_parts = check.typed.partition_by(LOT, as_dict=True, include_key=False)
         anomaly_parts = check.anomalies.partition_by(LOT, as_dict=True, include_key=False)
@@ -128,6 +134,8 @@ def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
         for i, p in members:
             typed = typed_parts[(i,)]
             found = anomaly_parts.get((i,), no_anomaly)
+            if p.letters and found.height:
+                found = with_letters(found, p.letters)
             n_rejected = int(typed["rejete"].sum())
             statut = ACCEPTE if n_rejected == 0 else (REJETE if n_rejected == typed.height else PARTIEL)
             anomalies = pl.concat([anomalies_frame(p.notes), found]) if p.notes else found
@@ -135,6 +143,14 @@ def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
                                       anomalies=anomalies, records=typed, caf_gestionnaire=p.caf_gestionnaire,
                                       records_in=typed.height, records_rejected=n_rejected)
     return [judgements[i] for i in range(len(batch))]
+
+
+def with_letters(anomalies: pl.DataFrame, letters: dict[str, str]) -> pl.DataFrame:
+    """A workbook's anomalies with each column named with its letter: « (colonne prenoms) » → « (colonne
+    prenoms, F) » (formats.md §3.0, v1.2)."""
+    old = [f"(colonne {c})" for c in letters]
+    new = [f"(colonne {c}, {letter})" for c, letter in letters.items()]
+    return anomalies.with_columns(pl.col("message").str.replace_many(old, new))
 
 
 def judge(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int,

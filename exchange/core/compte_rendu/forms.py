@@ -116,14 +116,15 @@ def cr_json(j: Judgement, processing_date: date, replayed_at: datetime | None = 
     return json.dumps({**head, "synthese": synthese, "anomalies": anomalies}, ensure_ascii=False, indent=2)
 
 
-def cr_files(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> dict[str, bytes]:
+def cr_files(j: Judgement, processing_date: date, replayed_at: datetime | None = None,
+             guide_url: str = "") -> dict[str, bytes]:
     """The three comptes rendus a file is answered with (`CR.csv`, `CR.xml`, `CR.html` → bytes), from one
-    summary and one list of anomaly lines."""
+    summary and one list of anomaly lines; the HTML links each code to `guide_url` when given."""
     lines = anomaly_lines(j)
     s = cr_summary(j, processing_date, replayed_at, lines)
     return {"CR.csv": cr_csv(j, processing_date, replayed_at=replayed_at, summary=s, lines=lines),
             "CR.xml": cr_xml(j, processing_date, replayed_at, summary=s, lines=lines),
-            "CR.html": cr_html(j, processing_date, replayed_at, summary=s, lines=lines)}
+            "CR.html": cr_html(j, processing_date, replayed_at, summary=s, lines=lines, guide_url=guide_url)}
 
 
 @cache

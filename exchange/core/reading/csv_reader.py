@@ -141,12 +141,13 @@ def read_csv(data: bytes, kind: Kind) -> ReadResult:
 
 
 def table_result(names: list[str], lignes: list[int], rows: Sequence[Sequence[str | None]], kind: Kind,
-                 encoding: str, notes: list[Anomaly]) -> ReadResult:
+                 encoding: str, notes: list[Anomaly], letters: list[str] | None = None) -> ReadResult:
     """The raw frame of a table (header names; each body record's line and fields), or its F03.
 
-    Shared by the CSV and the spreadsheet readers: everything after reading is the same (formats.md §3.0).
+    Shared by the CSV and the spreadsheet readers: everything after reading is the same (formats.md §3.0);
+    `letters`, for a workbook, name its columns in messages.
     """
-    header = match_header(names, kind)
+    header = match_header(names, kind, letters)
     if isinstance(header, Anomaly):
         return refused(header, encoding, notes)
     width = len(header)
@@ -158,7 +159,7 @@ def table_result(names: list[str], lignes: list[int], rows: Sequence[Sequence[st
     by_position = list(zip(*rows)) if rows else [()] * width
     for i, name in enumerate(header):
         if name is None and any(v is not None and v.strip(WHITE_SPACE) for v in by_position[i]):
-            return refused(Anomaly.of("F03", "colonne_inconnue", detail=f"colonne n° {i + 1} sans nom"),
-                           encoding, notes)
+            where = f"colonne {letters[i]}" if letters is not None else f"colonne n° {i + 1}"
+            return refused(Anomaly.of("F03", "colonne_inconnue", detail=f"{where} sans nom"), encoding, notes)
     values = {name: by_position[i] for i, name in enumerate(header) if name is not None}
     return ReadResult(frame=raw_frame(kind, lignes, values), anomalies=notes, encoding=encoding)

@@ -22,6 +22,8 @@ class ReadResult:
     frame: pl.DataFrame | None
     anomalies: list[Anomaly] = field(default_factory=list)
     encoding: str = ""
+    hidden: tuple[int, ...] = ()  # workbook rows hidden in the sheet that hold a record (W12)
+    letters: dict[str, str] = field(default_factory=dict)  # workbook: column → its letter (« prenoms » → « F »)
 
     @property
     def blocking(self) -> Anomaly | None:

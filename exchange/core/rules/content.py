@@ -1,14 +1,16 @@
 """File-level content checks: F06 (name vs content SIRET), F05 (RG window, single year), W09 (late RG)."""
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import polars as pl
 
-from exchange.core.rules.values import is_scientific
+from exchange.core.rules.values import TOTAL_PATTERN, is_scientific
 from schemas.anomalies import Anomaly
 from schemas.declaration import Kind
 
+TOTAL_LABEL = re.compile(TOTAL_PATTERN)
 DEADLINE_DAY = (1, 15)  # W09: an RG of year N is expected by 15 January N+1
 
 
@@ -32,13 +34,17 @@ def check_content(raw: pl.DataFrame, kind: Kind, file_siret: str, as_of: date) -
     polars calls.
     """
     if "siret_esat" in raw.columns:
-        differing = [s for s in raw.get_column("siret_esat").to_list() if s is not None and s != file_siret]
+        differing = [s for s in raw.get_column("siret_esat").to_list()
+                     if s is not None and s != file_siret and not TOTAL_LABEL.match(s)]  # a TOTAL row is R01
         if differing:
             found = pl.Series("siret_esat", differing, dtype=pl.String())
             scientific = found.filter(found.to_frame().select(is_scientific(pl.col("siret_esat"))).to_series())
             if scientific.len():
                 return [Anomaly.of("F06", "notation_scientifique", valeur=scientific[0],
                                    detail=f"ceux du nom du fichier sont {file_siret}")]
+            spaced = [s for s in differing if "".join(s.split()) == file_siret]
+            if spaced and len(spaced) == len(differing):  # the right SIRET, typed in groups
+                return [Anomaly.of("F06", "espaces", valeur=spaced[0])]
             return [Anomaly.of("F06", "contenu", detail=file_siret, valeur=differing[0])]
     if kind != "RG":
         return []
@@ -49,7 +55,11 @@ def check_content(raw: pl.DataFrame, kind: Kind, file_siret: str, as_of: date) -
         return []
     year = years[0]
     opens, closes = rg_window(year)
-    if not opens <= as_of <= closes:
+    if as_of > closes:  # the year is right; only the Caf can take these amounts now
+        return [Anomaly.of("F05", "close", detail=str(year), valeur=str(year + 1))]
+    if as_of < opens and year == as_of.year:
+        return [Anomaly.of("F05", "trop_tot", detail=str(year))]
+    if as_of < opens:
         return [Anomaly.of("F05", "hors_periode", detail=str(year))]
     if as_of > date(year + 1, *DEADLINE_DAY):
         return [Anomaly.of("W09")]

@@ -1,7 +1,7 @@
-"""Record-level rules (R01–R11, W01–W04, W08, W10) over a whole raw frame, as polars expressions."""
+"""Record-level rules (R01–R11, W01–W04, W08, W10–W12) over a whole raw frame, as polars expressions."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import polars as pl
@@ -18,7 +18,7 @@ from schemas.declaration import (
 from schemas.reference import MAYOTTE, Reference
 from exchange.core.rules.values import (
     AMOUNT_COLUMNS, AMOUNT_TYPE, DATE_COLUMNS, HOURS_COLUMN, RATE_COLUMNS, RATE_TYPE, add_months, amount_cause,
-    date_cause, has_spaces, hundredths, parse_date, parse_year, parse_yes_no, siret_cause, to_decimal,
+    date_cause, hundredths, is_total, nir_cause, parse_date, parse_year, parse_yes_no, siret_cause, to_decimal,
     whole_years_between,
 )
 
@@ -34,6 +34,13 @@ BOUND_CHECKS: tuple[tuple[str, str, str], ...] = (
 
 LOT = "_lot"  # column telling apart the files of a batch validated in one pass
 XML = "_xml"  # Boolean column: the record came from an XML file (fields are then named by their element)
+HIDDEN = "_masquee"  # Boolean column: the record came from a row hidden in a workbook (W12)
+TOTAL = "_total"  # helper: the text of a total row's first cell saying « TOTAL », null on a worker's row
+TOTAL_COLUMNS = ("siret_esat", "nir", "nom", "prenoms", "finess_esat", "annee_reference", "date_naissance",
+                 "numero_allocataire", "code_caf")
+INDEPENDANT = "INDEPENDANT"
+OPTIONAL_WHEN_INDEPENDANT = ("heures_hebdo_mo", "salaire_net_mo")  # R07 relaxed (v1.2)
+W11_BOUND = "remuneration_garantie_min"
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,8 @@ def _working_frame(raw: pl.DataFrame, kind: Kind) -> pl.DataFrame:
     helpers += [hundredths(pl.col(c)).alias(f"_h_{c}") for c in cols
                 if c in AMOUNT_COLUMNS or c in RATE_COLUMNS or c == HOURS_COLUMN]
     helpers += [ids.nir_form_ok(nir).alias("_nir_form"), ids.nir_key_ok(nir).alias("_nir_key")]
+    totals = [pl.when(is_total(pl.col(c))).then(pl.col(c)) for c in TOTAL_COLUMNS if c in cols]
+    helpers.append(pl.coalesce(totals).alias(TOTAL))
     if kind == "RG":
         helpers += [parse_year(pl.col("annee_reference")).alias("_year"),
                     parse_yes_no(pl.col("cumul_milieu_ordinaire")).alias("_cumul")]
@@ -141,11 +150,14 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
         for c in CA_CONDITIONAL:
             users = [t for t, fields in CA_FIELDS_BY_TYPE.items() if c in fields]
             used = pl.col("type_changement").is_in(users)
-            checks.append(_Check("R01", "obligatoire", type_ok & used & pl.col(c).is_null(), c))
+            need = type_ok & used & pl.col(c).is_null()
+            if c == "heures_hebdo_mo":  # a self-employed activity has no contractual hours (v1.2)
+                need = need & (pl.col("type_contrat_mo").fill_null("") != INDEPENDANT)
+            checks.append(_Check("R01", "obligatoire", need, c))
             checks.append(_Check("R01", "interdit", type_ok & ~used & _filled(c), c))
     checks += [
-        _Check("R02", "forme", _filled("nir") & ~pl.col("_nir_form"), causes=("espaces",),
-               cause=pl.when(has_spaces(pl.col("nir"))).then(pl.lit("espaces")).otherwise(pl.lit("forme"))),
+        _Check("R02", "forme", _filled("nir") & ~pl.col("_nir_form"), causes=("notation_scientifique", "espaces", "sans_cle"),
+               cause=nir_cause(pl.col("nir"))),
         _Check("R02", "cle", pl.col("_nir_form") & ~pl.col("_nir_key")),
     ]
     for c in ("siret_esat", "siret_employeur_mo"):
@@ -155,7 +167,8 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
     code_caf = pl.col("code_caf")
     checks.append(_Check("R09", "mayotte", code_caf == MAYOTTE))
     checks.append(_Check("R09", "code_caf", _filled("code_caf") & (code_caf != MAYOTTE)
-                         & ~code_caf.is_in(sorted(reference.caf_codes_in_scope()))))
+                         & ~code_caf.is_in(sorted(reference.caf_codes_in_scope())), causes=("code_caf_zero",),
+                         cause=pl.when(code_caf.str.contains(r"^[1-9]$")).then(pl.lit("code_caf_zero"))))
     lists = {"type_contrat_mo": TYPES_CONTRAT, "type_changement": TYPES_CHANGEMENT, "motif_depart": MOTIFS_DEPART}
     for c, allowed in lists.items():
         if c in cols:
@@ -165,7 +178,7 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
         checks.append(_Check("R11", "finess", _filled("finess_esat") & ~ids.finess_form_ok(pl.col("finess_esat"))))
     checks.append(_Check("R11", "allocataire",
                          _filled("numero_allocataire") & ~ids.allocataire_ok(pl.col("numero_allocataire"))))
-    checks.append(_Check("W10", "", pl.col("_nir_form") & pl.col("nir").str.contains(r"^[78]")))
+    checks.append(_Check("W10", "", pl.col("_nir_form") & pl.col("nir").str.contains(r"^[3478]")))
     return checks
 
 
@@ -220,7 +233,7 @@ def _number_checks(kind: Kind) -> list[_Check]:
             variant, example = amount_cause(pl.col(c))
             checks.append(_Check("R06", "montant", _filled(c) & ~_amount_ok(c), c, example, cause=variant,
                                  causes=("symbole_monetaire", "espace_insecable", "separateur_milliers",
-                                         "decimales", "negatif")))
+                                         "point_milliers", "decimales", "negatif")))
     if kind == "RG":
         rg, part, aide = "remuneration_garantie_nette", "part_financee_esat_nette", "aide_au_poste_nette"
         total = _h(part) + _h(aide)
@@ -252,7 +265,9 @@ def _cumul_checks() -> list[_Check]:
     """R07 (RG): O/N value, and the five _mo fields all present with O, all empty with N."""
     cumul = pl.col("_cumul")
     checks = [_Check("R07", "valeur", _filled("cumul_milieu_ordinaire") & cumul.is_null())]
-    checks += [_Check("R07", "incomplet", (cumul == True) & pl.col(c).is_null(), c) for c in MO_FIELDS_RG]  # noqa: E712
+    independant = pl.col("type_contrat_mo").fill_null("") == INDEPENDANT
+    checks += [_Check("R07", "incomplet", (cumul == True) & pl.col(c).is_null()  # noqa: E712
+                      & (~independant if c in OPTIONAL_WHEN_INDEPENDANT else pl.lit(True)), c) for c in MO_FIELDS_RG]
     checks += [_Check("R07", "interdit", (cumul == False) & _filled(c), c) for c in MO_FIELDS_RG]  # noqa: E712
     return checks
 
@@ -280,8 +295,22 @@ def _bound_checks(frame: pl.DataFrame, reference: Reference) -> list[_Check]:
         product = monthly_cents * _year_map(years, pct) * _h(taux)
         bound = (product + 500_000_000) // 1_000_000_000
         detail = pl.concat_str([pl.lit("maximum "), fr_number(bound), pl.lit(" €")])
+        fraction = pl.when(_h(taux) < 100).then(pl.lit("taux_fraction"))  # 0,8 written for 80 %
         checks.append(_Check(code, "", _rate_ok(taux) & _amount_ok(amount) & bound.is_not_null()
-                             & (_h(amount) > bound), detail=detail))
+                             & (_h(amount) > bound), detail=detail, cause=fraction, causes=("taux_fraction",),
+                             valeur=taux))
+    # W11 (v1.2): below half the gross minimum, M × P × T / 10^9 × 0.5 rounded half-up once.
+    pct = {}
+    for y in years:
+        p = reference.bound_percent(W11_BOUND, date(y, 11, 1))
+        pct[y] = int(p * 1000) if p is not None and (p * 1000) % 1 == 0 else None
+    product = monthly_cents * _year_map(years, pct) * _h(taux)
+    floor = (product + 1_000_000_000) // 2_000_000_000
+    amount = "remuneration_garantie_nette"
+    detail = pl.concat_str([fr_number(_h(taux), False), pl.lit(" % (la moitié du minimum légal est "),
+                            fr_number(floor), pl.lit(" €)")])
+    checks.append(_Check("W11", "", _rate_ok(taux) & _amount_ok(amount) & floor.is_not_null()
+                         & (_h(amount) < floor), detail=detail))
     return checks
 
 
@@ -387,7 +416,15 @@ def validate_records(raw: pl.DataFrame, kind: Kind, as_of: date, reference: Refe
     checks = _identity_checks(kind, reference) + _date_checks(kind, as_of) + _number_checks(kind)
     if kind == "RG":
         checks += _cumul_checks() + _bound_checks(frame, reference)
-        checks.append(_Check("R08", "", _filled("nir") & (pl.len().over(LOT, "nir") > 1)))
+        lines = pl.col("ligne").cast(pl.String).str.join(", ").over(LOT, "nir")
+        checks.append(_Check("R08", "", _filled("nir") & (pl.len().over(LOT, "nir") > 1),
+                             detail=pl.concat_str([pl.lit("lignes "), lines])))
+    if HIDDEN in frame.columns:
+        checks.append(_Check("W12", "", pl.col(HIDDEN)))
+    # A total row is not a worker: its only anomaly says to delete it (its other cells are not judged).
+    worker = pl.col(TOTAL).is_null()
+    checks = [replace(c, mask=c.mask & worker) for c in checks]
+    checks.append(_Check("R01", "ligne_total", ~worker, valeur=TOTAL))
     anomalies = _anomalies(frame, checks)
     rejected = anomalies.filter(pl.col("gravite") == BLOCKING).select(
         _row_key(pl.col(LOT), pl.col("ligne"))).to_series().unique()

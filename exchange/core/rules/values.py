@@ -97,8 +97,12 @@ _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[Ee][+]?[0-9]+$"
 _CURRENCY = r"(?i)€|\bEUR\b|\beuros?\b|\$"
 _NBSP = "[\u00a0\u202f]"
 _THOUSANDS = (r"^-?[0-9]{1,3}(?:[ '’\u00a0\u202f][0-9]{3})+(?:[.,][0-9]+)?$"
-              r"|^-?[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+$")
+              r"|^-?[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+$"
+              r"|^-?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+$")  # 1,250.00: an English-locale export
+_ENGLISH_THOUSANDS = r"^-?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+$"
 _SPACES = r"[\s\u00a0\u202f]"
+_POINT_THOUSANDS = r"^[1-9]\.[0-9]{3}$"  # 1.250: 1 250 € with a point between thousands (1,25 € is no monthly pay)
+TOTAL_PATTERN = r"(?i)^(?:sous[- ]?)?tota(?:l|ux)(?:[^a-z]|$)"  # a spreadsheet's TOTAL / Sous-total row
 
 
 def date_cause(e: pl.Expr, as_of: date) -> tuple[pl.Expr, pl.Expr]:
@@ -134,16 +138,19 @@ def date_cause(e: pl.Expr, as_of: date) -> tuple[pl.Expr, pl.Expr]:
 def amount_cause(e: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(variant of R06 for a bad amount, an example of the right form) — meaningful where the amount is bad."""
     digits_only = e.str.replace_all(_CURRENCY, "").str.replace_all(_SPACES, "").str.strip_chars()
-    unthousanded = pl.when(e.str.contains(r",")).then(
+    unthousanded = pl.when(e.str.contains(_ENGLISH_THOUSANDS)).then(e.str.replace_all(",", "", literal=True)).when(
+        e.str.contains(r",")).then(
         e.str.replace_all(_SPACES, "").str.replace_all(".", "", literal=True)).otherwise(
         e.str.replace_all(_SPACES, "").str.replace_all("'", "", literal=True))
     variant = (pl.when(e.str.contains(_CURRENCY)).then(pl.lit("symbole_monetaire"))
                .when(e.str.contains(_NBSP)).then(pl.lit("espace_insecable"))
                .when(e.str.contains(_THOUSANDS)).then(pl.lit("separateur_milliers"))
+               .when(e.str.contains(_POINT_THOUSANDS)).then(pl.lit("point_milliers"))
                .when(is_number(e) & (decimals(e) > 2)).then(pl.lit("decimales"))
                .when(is_number(e) & e.str.starts_with("-")).then(pl.lit("negatif"))
                .otherwise(pl.lit("montant")))
     detail = (pl.when(e.str.contains(_CURRENCY)).then(digits_only)
+              .when(e.str.contains(_POINT_THOUSANDS)).then(e.str.replace_all(".", "", literal=True))
               .otherwise(unthousanded.str.replace_all(r"[’]", "")))
     return variant, detail
 
@@ -153,6 +160,19 @@ def siret_cause(e: pl.Expr) -> pl.Expr:
     return (pl.when(e.str.contains(_SCIENTIFIC)).then(pl.lit("notation_scientifique"))
             .when(e.str.contains(_SPACES) & (e.str.replace_all(_SPACES, "").str.contains(r"^[0-9]{14}$")))
             .then(pl.lit("espaces")).otherwise(pl.lit("forme")))
+
+
+def nir_cause(e: pl.Expr) -> pl.Expr:
+    """Variant of R02 for a NIR not of the NIR form: scientific notation, spaces, or the plain form."""
+    return (pl.when(e.str.contains(_SCIENTIFIC)).then(pl.lit("notation_scientifique"))
+            .when(e.str.contains(_SPACES)).then(pl.lit("espaces"))
+            .when(e.str.contains(r"^[1-8][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{6}$")).then(pl.lit("sans_cle"))
+            .otherwise(pl.lit("forme")))
+
+
+def is_total(e: pl.Expr) -> pl.Expr:
+    """The value opens a spreadsheet's total row (« TOTAL », « Sous-total »)."""
+    return e.str.strip_chars().str.contains(TOTAL_PATTERN).fill_null(False)
 
 
 def is_scientific(e: pl.Expr) -> pl.Expr:

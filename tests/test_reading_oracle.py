@@ -1,0 +1,205 @@
+"""The reading oracle (issue 22): random declarations written through openpyxl as a spreadsheet saves them —
+each cell as text, number, date, percentage, zero-padded number or formula with its cached value, title rows
+above the header, hidden rows, extra sheets, a stale <dimension> — must read as what the spreadsheet shows.
+
+`make test` runs the `ci` profile (ESAT_FUZZ_EXAMPLES, default 200 cases); `make fuzz` the `campagne` one."""
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from datetime import date, datetime
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exchange.core.reading.xlsx_reader import read_xlsx
+from exchange.core.rules.values import AMOUNT_COLUMNS, DATE_COLUMNS, HOURS_COLUMN, RATE_COLUMNS
+from schemas.declaration import RG_COLUMNS
+
+COMMON = {"deadline": None, "suppress_health_check": list(HealthCheck), "print_blob": True}
+settings.register_profile("oracle-ci", max_examples=int(os.environ.get("ESAT_FUZZ_EXAMPLES", "200")), **COMMON)
+settings.register_profile("oracle-campagne", max_examples=int(os.environ.get("ESAT_FUZZ_EXAMPLES", "3000")), **COMMON)
+PROFILE = settings.get_profile("oracle-" + os.environ.get("ESAT_FUZZ_PROFILE", "ci"))
+LIMIT = 200_000_000
+DECIMALS = (*AMOUNT_COLUMNS, *RATE_COLUMNS, HOURS_COLUMN)
+# Identifiers whose digits a number cell keeps (read zero-padded to the field's width, §3.0).
+WIDTH = {"siret_esat": 14, "siret_employeur_mo": 14, "finess_esat": 9}
+
+
+def digits(n: int, first: str = "0123456789") -> st.SearchStrategy[str]:
+    return st.builds(lambda a, b: a + b, st.sampled_from(first), st.text("0123456789", min_size=n - 1, max_size=n - 1))
+
+
+def decimal_text(low: int, high: int) -> st.SearchStrategy[Decimal]:
+    """A decimal with at most 2 decimals in [low, high] (hundredths drawn as an integer)."""
+    return st.integers(low, high).map(lambda h: Decimal(h) / 100)
+
+
+NAME_CHARS = st.sampled_from(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéèêëàâîïôöùûüçÉÈÇ' -"))
+NAME = st.text(NAME_CHARS, min_size=1, max_size=30).map(str.strip).filter(lambda s: s and not s.startswith(("'", "-")))
+DATES = st.dates(date(1930, 1, 1), date(2030, 12, 31))
+
+FIELDS: dict[str, st.SearchStrategy] = {
+    "siret_esat": digits(14), "finess_esat": digits(9) | st.just("2A1234567"), "annee_reference": st.just("2025"),
+    "nir": digits(15, "123478"), "nom": NAME, "prenoms": NAME, "date_naissance": DATES,
+    "numero_allocataire": st.none() | st.integers(1, 7).flatmap(digits),
+    "code_caf": st.sampled_from(["01", "07", "13", "2A", "2B", "75", "78", "95", "971", "974"]),
+    "date_entree_esat": DATES, "taux_activite_esat": decimal_text(1, 10_000),
+    "remuneration_garantie_nette": decimal_text(0, 300_000), "part_financee_esat_nette": decimal_text(0, 300_000),
+    "aide_au_poste_nette": decimal_text(0, 300_000), "cumul_milieu_ordinaire": st.sampled_from(["O", "N", "o", "n"]),
+    "siret_employeur_mo": st.none() | digits(14), "type_contrat_mo": st.none() | st.sampled_from(["CDI", "INDEPENDANT"]),
+    "date_debut_mo": st.none() | DATES, "heures_hebdo_mo": st.none() | decimal_text(1, 3_499),
+    "salaire_net_mo": st.none() | decimal_text(0, 500_000),
+}
+
+
+def shown(column: str, value: object) -> object:
+    """What a cell of the column means once displayed: a date, a Decimal, or the text itself."""
+    if value is None:
+        return None
+    if column in DATE_COLUMNS:
+        if isinstance(value, date):
+            return value
+        text = str(value)
+        return datetime.strptime(text, "%d/%m/%Y").date() if "/" in text else date.fromisoformat(text)
+    if column in DECIMALS:
+        return Decimal(str(value).replace(",", ".")).normalize()
+    return value
+
+
+@st.composite
+def cell(draw, column: str, value: object) -> tuple[object, str, bool]:
+    """(the value openpyxl writes, its number format, whether it becomes a formula with that cached value)."""
+    formula = draw(st.integers(0, 9)) == 0
+    if value is None:
+        return None, "General", False
+    if column in DATE_COLUMNS:
+        kind = draw(st.sampled_from(["date", "dmy", "iso"]))
+        if kind == "date":
+            return datetime(value.year, value.month, value.day), draw(st.sampled_from(["dd/mm/yyyy", "yyyy-mm-dd",
+                                                                                       "d mmm yyyy", "mm-dd-yy"])), formula
+        return (value.strftime("%d/%m/%Y") if kind == "dmy" else value.isoformat()), "@", formula
+    if column in DECIMALS:
+        kind = draw(st.sampled_from(["number", "text", "percent"] if column in RATE_COLUMNS else ["number", "text"]))
+        if kind == "number":
+            return float(value), draw(st.sampled_from(["General", "0.00", "#,##0.00", "0.00 €"])), formula
+        if kind == "percent":
+            return float(value / 100), "0%" if value == value.to_integral() else "0.00%", formula
+        return str(value).replace(".", draw(st.sampled_from([",", "."]))), "@", formula
+    text = str(value)
+    if column in ("siret_esat", "siret_employeur_mo", "finess_esat", "nir", "numero_allocataire", "code_caf",
+                  "annee_reference") and text.isdigit():
+        kind = draw(st.sampled_from(["number", "padded", "text"]))
+        width = WIDTH.get(column, 0)
+        if kind == "number" and (not text.startswith("0") or len(text) == width):
+            return int(text), "General", formula
+        if kind in ("number", "padded") and column != "annee_reference":
+            return int(text), "0" * len(text), formula
+    return text, "@", formula
+
+
+@st.composite
+def declarations(draw):
+    """(workbook bytes, expected rows {line: {column: shown value}}, hidden lines)."""
+    from openpyxl import Workbook
+
+    order = draw(st.permutations(RG_COLUMNS))
+    n = draw(st.integers(1, 6))
+    records = [{c: draw(FIELDS[c]) for c in RG_COLUMNS} for _ in range(n)]
+    book = Workbook()
+    book.remove(book.active)
+    if draw(st.booleans()):
+        guide = book.create_sheet("Mode d'emploi")
+        guide.append(["Mode d'emploi"])
+        guide.append(["Une ligne par salarié, la ligne d'en-tête ne se modifie pas."])
+    for _ in range(draw(st.integers(0, 1))):
+        book.create_sheet("Vide avant")
+    sheet = book.create_sheet("Déclaration")
+    titles = draw(st.integers(0, 3))
+    for i in range(titles):
+        sheet.append(["Déclaration RG 2025"] if i == 0 else [])
+    sheet.append(list(order))
+    header_row = titles + 1
+    expected: dict[int, dict[str, object]] = {}
+    hidden: list[int] = []
+    formulas: dict[str, object] = {}
+    row_number = header_row
+    for record in records:
+        row_number += draw(st.integers(0, 1))  # a blank row between records keeps its number
+        row_number += 1
+        expected[row_number] = {c: shown(c, record[c]) for c in RG_COLUMNS}
+        for j, column in enumerate(order, start=1):
+            value, fmt, formula = draw(cell(column, record[column]))
+            if value is None:
+                continue
+            target = sheet.cell(row=row_number, column=j, value=value)
+            target.number_format = fmt
+            if isinstance(value, str) and column not in DATE_COLUMNS and not value.strip():
+                expected[row_number][column] = None
+            if formula:
+                formulas[target.coordinate] = value
+        if draw(st.integers(0, 4)) == 0:
+            sheet.row_dimensions[row_number].hidden = True
+            hidden.append(row_number)
+    for _ in range(draw(st.integers(0, 2))):
+        book.create_sheet("Vide après")
+    out = io.BytesIO()
+    book.save(out)
+    return rewrite(out.getvalue(), formulas, draw(st.booleans()), draw(st.booleans())), expected, hidden
+
+
+def rewrite(data: bytes, formulas: dict[str, object], stale: bool, shared: bool) -> bytes:
+    """The workbook as a spreadsheet saves it: chosen cells become formulas keeping their cached value,
+    (sometimes) a stale <dimension> claims the sheet is one row high, and (sometimes) texts are shared
+    strings (xl/sharedStrings.xml, as Excel and LibreOffice write them) instead of inline ones."""
+    if not formulas and not stale and not shared:
+        return data
+    src = zipfile.ZipFile(io.BytesIO(data))
+    table: dict[str, int] = {}  # shared string → index, in order of first use
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                text = body.decode("utf-8")
+                for ref in formulas:
+                    text = re.sub(rf'<c r="{ref}"([^>]*)><v>', rf'<c r="{ref}"\1><f>1+0</f><v>', text)
+                    text = re.sub(rf'<c r="{ref}"([^>]*) t="inlineStr"><is><t>([^<]*)</t></is></c>',
+                                  rf'<c r="{ref}"\1 t="str"><f>T("x")</f><v>\2</v></c>', text)
+                if stale:
+                    text = re.sub(r'<dimension ref="[^"]*"/>', '<dimension ref="A1:B1"/>', text)
+                if shared:
+                    text = re.sub(r' t="inlineStr"><is><t(?: [^>]*)?>([^<]*)</t></is>',
+                                  lambda m: f' t="s"><v>{table.setdefault(m.group(1), len(table))}</v>', text)
+                body = text.encode("utf-8")
+            elif shared and item.filename == "[Content_Types].xml":
+                body = body.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+            elif shared and item.filename == "xl/_rels/workbook.xml.rels":
+                body = body.replace(b"</Relationships>", b'<Relationship Type="http://schemas.openxmlformats.org/'
+                                    b'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml" '
+                                    b'Id="rIdShared"/></Relationships>')
+            dst.writestr(item, body)
+        if shared:
+            items = "".join(f'<si><t xml:space="preserve">{t}</t></si>' for t in table)
+            dst.writestr("xl/sharedStrings.xml", '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+                         f'main" count="{len(table)}" uniqueCount="{len(table)}">{items}</sst>')
+    return out.getvalue()
+
+
+@PROFILE
+@given(declarations())
+def test_what_is_read_is_what_the_spreadsheet_shows(case):
+    data, expected, hidden = case
+    result = read_xlsx(data, "RG", LIMIT)
+    assert result.blocking is None, result.blocking
+    frame = result.frame
+    assert frame["ligne"].to_list() == list(expected)
+    for row in frame.iter_rows(named=True):
+        want = expected[row["ligne"]]
+        got = {c: shown(c, row[c]) for c in RG_COLUMNS}
+        assert got == want, row["ligne"]
+    assert list(result.hidden) == hidden
