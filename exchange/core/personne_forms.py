@@ -16,7 +16,7 @@ def _day(value: str | None) -> str:
     if not value:
         return ""
     if "T" in value:
-        from schemas.fields import french_moment
+        from exchange.core.clock import french_moment
 
         return french_moment(datetime.fromisoformat(value))
     return date.fromisoformat(value).strftime("%d/%m/%Y")
