@@ -63,11 +63,13 @@ class WebConfig:
 
     bind: str = "127.0.0.1:8080"  # host:port uvicorn listens on
     base_path: str = ""  # e.g. "/esat" behind a reverse proxy that forwards /esat/…
-    secret_key_file: str = ""  # file holding the cookie-signing key; else $ESAT_EXCHANGE_WEB_SECRET; else random
-    trusted_proxies: list[str] = field(default_factory=list)  # addresses allowed to send proxy_header
+    secret_key_file: str = ""  # unused since sessions live in the database (accepted for old configurations)
+    trusted_proxies: list[str] = field(default_factory=list)  # proxies trusted for proxy_header, X-Forwarded-*
     proxy_header: str = ""  # e.g. "X-Remote-User": the login given by an authenticating reverse proxy
-    login_attempts: int = 5  # failed logins allowed per login and address…
-    login_window_seconds: int = 900  # …within this window, then refused until it passes
+    session_idle_minutes: int = 30  # a console session unused this long is ended
+    login_attempts: int = 3  # failed logins per login and client address before each next try is delayed…
+    login_max_delay_seconds: int = 8  # …1, 2, 4… seconds, at most this long
+    login_window_seconds: int = 900  # a login's failures from one address are forgotten after this long
 
     @property
     def host(self) -> str:
@@ -193,8 +195,10 @@ def _check_web(web: WebConfig) -> None:
         raise ConfigError(f"web.base_path: un chemin commençant par « / », sans « / » final, pas {web.base_path!r}")
     if web.proxy_header and not web.trusted_proxies:
         raise ConfigError("web.trusted_proxies: obligatoire quand web.proxy_header est renseigné")
-    if web.login_attempts <= 0 or web.login_window_seconds <= 0:
-        raise ConfigError("web: login_attempts et login_window_seconds doivent être positifs")
+    if web.login_attempts <= 0 or web.login_window_seconds <= 0 or web.login_max_delay_seconds <= 0:
+        raise ConfigError("web: login_attempts, login_max_delay_seconds et login_window_seconds doivent être positifs")
+    if web.session_idle_minutes <= 0:
+        raise ConfigError("web.session_idle_minutes: doit être strictement positif")
 
 
 def load_config(path: Path | None) -> Config:

@@ -52,9 +52,9 @@ def area(tmp_path_factory):
                 f'proxy_header = "X-Remote-User"\n')
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0  # last night: no extract yet, all H05
     engine = open_database(cfg.database_url)
-    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"])
-    add_operator(engine, "paul", "lecteur", PASSWORDS["paul"])
-    add_operator(engine, "claire", "lecteur", PASSWORDS["claire"])
+    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
+    add_operator(engine, "paul", "lecteur", PASSWORDS["paul"], ["national"])
+    add_operator(engine, "claire", "lecteur", PASSWORDS["claire"], ["national"])
     engine.dispose()
     console = start_console(base / "esat-exchange.toml", port)
     state = {"base": base, "url": console.url, "port": port, "log": ""}

@@ -12,7 +12,7 @@ from starlette.templating import Jinja2Templates
 from exchange.config import Config
 from exchange.web import formats
 from exchange.web.kit import http_error
-from exchange.web.security import LoginLimiter, ProxyAndHeaders, secret_key
+from exchange.web.security import ProxyAndHeaders
 from exchange.store.engine import Engine
 
 HERE = Path(__file__).resolve().parent
@@ -59,8 +59,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
     app.state.config = config
     app.state.engine = engine
     app.state.templates = templates()
-    app.state.limiter = LoginLimiter(config.web.login_attempts, config.web.login_window_seconds)
-    return ProxyAndHeaders(app, config, secret_key(config))  # type: ignore[return-value]
+    return ProxyAndHeaders(app, config, engine)  # type: ignore[return-value]
 
 
 def dsfr_installed() -> bool:

@@ -12,10 +12,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from exchange.core.perimeter import EVERYTHING, Perimeter
+from exchange.core.perimeter import Perimeter
 from exchange.store import operators
 from exchange.store.engine import Engine
-from exchange.web.security import csrf_token, peer_address
+from exchange.web.security import client_address, csrf_token, peer_address
 
 GESTIONNAIRE = "gestionnaire"
 Handler = Callable[[Request], Awaitable[Response] | Response]
@@ -52,17 +52,32 @@ def resolve_operator(request: Request) -> dict | None:
         login = request.headers.get(web.proxy_header, "").strip()
         if login:
             found = operators.get_operator(engine_of(request), login)
-            if found is None:
+            if found is None or found["disabled_at"] is not None:
                 raise HTTPException(403, f"Le compte « {login} » transmis par le mandataire n'est pas un "
-                                         "opérateur de la console.")
+                                         "opérateur actif de la console.")
             return found
     login = request.session.get("login")
-    return operators.get_operator(engine_of(request), login) if login else None
+    found = operators.get_operator(engine_of(request), login) if login else None
+    return found if found is not None and found["disabled_at"] is None else None
 
 
 def perimeter_of(operator: dict) -> Perimeter:
-    """What this operator may see (spec cli.md « Who sees what »); every page passes it to the store's reads."""
-    return EVERYTHING  # operator perimeters: issue 20
+    """What this operator may see (spec cli.md « Who sees what »); every page passes it to the store's reads.
+    An account without a perimeter sees nothing."""
+    return operator["perimetre"]
+
+
+def view_audit(request: Request, action: str, target: str, *, siret: str | None = None,
+               file_id: int | None = None, detail: str | None = None) -> None:
+    """One journal line for a view of worker-level data (a file page, a compte rendu, an export)."""
+    operators.record_audit(engine_of(request), request.state.operator["login"], action, "OK", target, detail,
+                           client_address(request), siret=siret, file_id=file_id)
+
+
+def national_only(request: Request) -> None:
+    """403 unless the operator's perimeter is national (actions that touch every Caf: import, campaign close)."""
+    if not request.state.perimeter.national:
+        raise HTTPException(403, "Action réservée aux opérateurs de périmètre national.")
 
 
 def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
