@@ -296,7 +296,7 @@ def _request(area, method: str, path: str, headers: dict | None = None, body: st
 
 def test_proxy_header_accepted_only_from_listed_proxy(area):
     answer = _request(area, "GET", "/", {"X-Remote-User": "paul"})
-    assert answer.status == 200 and "paul (lecteur)" in answer.read().decode()
+    assert answer.status == 200 and "paul (lecteur, périmètre national)" in answer.read().decode()
     assert _request(area, "GET", "/", {"X-Remote-User": "inconnu"}).status == 403
     answer = _request(area, "GET", "/", {"X-Remote-User": "marie"}, source="127.0.0.2")  # not a listed proxy
     assert answer.status == 303 and "/connexion" in answer.getheader("location")

@@ -25,7 +25,10 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
     """A page with the common context: base path, operator, CSRF token, flash messages."""
     state = request.app.state
     flashes = request.session.pop("flash", []) if "session" in request.scope else []
+    perimeter = getattr(request.state, "perimeter", None)
     ctx = {"base": state.config.web.base_path, "operator": getattr(request.state, "operator", None),
+           "national": perimeter is not None and perimeter.national,
+           "perimetre": ", ".join(perimeter.labels()) if perimeter is not None else "",
            "csrf": csrf_token(request) if "session" in request.scope else "", "flashes": flashes,
            "gestionnaire": getattr(request.state, "operator", None) is not None
            and request.state.operator["role"] == GESTIONNAIRE, **context}
