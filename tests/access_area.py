@@ -140,7 +140,10 @@ class Client:
 
     def login(self, login: str, password: str = PASSWORD) -> Answer:
         self.get("/connexion")
-        return self.post("/connexion", {"login": login, "password": password, "suite": ""})
+        answer = self.post("/connexion", {"login": login, "password": password, "suite": ""})
+        if answer.status == 303:
+            self.get("/migration")  # a first page: the new session's CSRF token
+        return answer
 
 
 def new_schema_url(admin_url: str) -> tuple[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from exchange.core.clock import as_utc
 from exchange.core.perimeter import CNA, NATIONAL, Perimeter
 from exchange.errors import TerminalError
 from exchange.store.tables import audit_log, files, operator_perimeters, operators, web_sessions
@@ -98,7 +99,7 @@ def list_operators(engine: Engine) -> list[dict]:
         for login, value in conn.execute(select(operator_perimeters.c.login, operator_perimeters.c.perimetre)):
             per.setdefault(login, []).append(value)
     return [{"login": r["login"], "role": r["role"], "perimetre": Perimeter.of(per.get(r["login"], [])).labels(),
-             "mot_de_passe": r["password_hash"] is not None, "cree_le": r["created_at"],
+             "mot_de_passe": r["password_hash"] is not None, "cree_le": as_utc(r["created_at"]),
              "desactive_le": r["disabled_at"]} for r in rows]
 
 

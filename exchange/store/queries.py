@@ -172,7 +172,7 @@ def list_runs(conn: Connection, filters: RunFilters = RunFilters(), limit: int |
 
 def _narrowed(conn: Connection, views: list[dict], perimeter: Perimeter) -> list[dict]:
     """The runs' file, record and anomaly counts recomputed from the files of the perimeter (as they stand now:
-    a file's run_id is the last run that judged it); the Caf files written are a national matter."""
+    a file's run_id is the last run that judged it); of the Caf files written, those of the perimeter's Cafs."""
     if perimeter.national or not views:
         return views
     ids = [v["id"] for v in views]
@@ -201,7 +201,8 @@ def _narrowed(conn: Connection, views: list[dict], perimeter: Perimeter) -> list
         out.append({**v, **{k: t[k] for k in ("fichiers", "fichiers_acceptes", "fichiers_partiels",
                                                "fichiers_rejetes", "fichiers_doublons", "enregistrements_recus",
                                                "enregistrements_acceptes", "enregistrements_rejetes")},
-                    "anomalies_par_code": codes.get(v["id"], {}), "fichiers_emis": []})
+                    "anomalies_par_code": codes.get(v["id"], {}),
+                    "fichiers_emis": [o for o in v["fichiers_emis"] if o.split("/", 1)[0] in perimeter.cafs]})
     return out
 
 
