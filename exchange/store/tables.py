@@ -49,6 +49,7 @@ files = Table(
     Index("ix_files_account_sha", "account", "sha256"),
     Index("ix_files_state", "state"),
     Index("ix_files_account_name", "account", "name"),
+    Index("ix_files_run", "run_id"),  # a run's files (run page; its counts narrowed to a perimeter)
 )
 
 anomalies = Table(
