@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -58,6 +58,24 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class OidcConfig:
+    """`[web.oidc]`: single sign-on through the institution's OpenID provider, beside local accounts."""
+
+    issuer: str = ""  # e.g. "https://sso.caf.fr/realms/agents"; empty: no single sign-on
+    client_id: str = ""
+    client_secret_env: str = "ESAT_EXCHANGE_OIDC_SECRET"  # the environment variable holding the client secret
+    scopes: list[str] = field(default_factory=lambda: ["openid", "profile"])
+    login_claim: str = "preferred_username"  # the ID token claim that names the console account
+    role_claim: str = "esat_role"  # "lecteur" or "gestionnaire"
+    perimeter_claim: str = "esat_perimetre"  # "national", "cna", a Caf code, or a list of them
+    label: str = "Se connecter avec le compte de l'institution"  # the button on the login page
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+
+@dataclass(frozen=True)
 class WebConfig:
     """`[web]`: the operator console (`esat-exchange web`)."""
 
@@ -70,6 +88,7 @@ class WebConfig:
     login_attempts: int = 3  # failed logins per login and client address before each next try is delayed…
     login_max_delay_seconds: int = 8  # …1, 2, 4… seconds, at most this long
     login_window_seconds: int = 900  # a login's failures from one address are forgotten after this long
+    oidc: OidcConfig = field(default_factory=OidcConfig)
 
     @property
     def host(self) -> str:
@@ -149,6 +168,14 @@ def _check_type(key: str, value: Any, hint: Any) -> Any:
         return value
     if hint is str and not isinstance(value, str):
         raise ConfigError(f"{key}: une chaîne est attendue, pas {value!r}")
+    if is_dataclass(hint):  # a sub-section, e.g. [web.oidc]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: une section [{key}] est attendue")
+        hints = get_type_hints(hint)
+        for sub in value:
+            if sub not in hints:
+                raise ConfigError(f"clé inconnue dans la configuration : {key}.{sub}")
+        return hint(**{sub: _check_type(f"{key}.{sub}", v, hints[sub]) for sub, v in value.items()})
     return value
 
 
@@ -197,6 +224,8 @@ def _check_web(web: WebConfig) -> None:
         raise ConfigError("web.trusted_proxies: obligatoire quand web.proxy_header est renseigné")
     if web.login_attempts <= 0 or web.login_window_seconds <= 0 or web.login_max_delay_seconds <= 0:
         raise ConfigError("web: login_attempts, login_max_delay_seconds et login_window_seconds doivent être positifs")
+    if web.oidc.enabled and not (web.oidc.client_id and web.oidc.issuer.startswith(("https://", "http://127.", "http://localhost"))):
+        raise ConfigError("web.oidc: client_id obligatoire, et issuer en https:// (http:// seulement sur la boucle locale)")
     if web.session_idle_minutes <= 0:
         raise ConfigError("web.session_idle_minutes: doit être strictement positif")
 

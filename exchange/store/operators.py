@@ -72,6 +72,29 @@ def add_operator(engine: Engine, login: str, role: str, password: str | None,
         return not exists
 
 
+def sync_operator(engine: Engine, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> dict:
+    """An account as the identity provider describes it (single sign-on): created without a password, or its role
+    and perimeter brought in line (ending its sessions when they change; a password it has is kept). Refused
+    (OperatorError) for an unknown role or perimeter, or a login that is not valid; returns the account."""
+    wanted = checked_perimeters(perimeters)
+    if role not in ROLES:
+        raise OperatorError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
+    login = login.strip()
+    if not login or len(login) > 200 or any(c.isspace() for c in login):
+        raise OperatorError("identifiant invalide : de 1 à 200 caractères, sans espace")
+    with engine.begin() as conn:
+        row = conn.execute(select(operators.c.role).where(operators.c.login == login)).first()
+        if row is None:
+            conn.execute(insert(operators).values(login=login, role=role, password_hash=None, created_at=utcnow()))
+        if row is None or row.role != role or sorted(_perimeter_values(conn, login)) != sorted(wanted):
+            conn.execute(update(operators).where(operators.c.login == login).values(role=role))
+            conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
+            if wanted:
+                conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
+            end_sessions(conn, login)
+    return get_operator(engine, login)  # type: ignore[return-value] - just written
+
+
 def end_sessions(conn: Connection, login: str) -> int:
     """End every console session of `login`, on every node (they read the same table); how many ended."""
     return conn.execute(delete(web_sessions).where(web_sessions.c.login == login)).rowcount

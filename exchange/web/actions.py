@@ -89,9 +89,17 @@ async def login(request: Request) -> Response:
 
 @page()
 async def logout(request: Request) -> Response:
+    """End the session (on every node: it lives in the database); after a single sign-on, the provider's too."""
+    from starlette.responses import RedirectResponse
+
+    from exchange.web.oidc import logout_target
+
     await checked_form(request)
+    sso = request.session.get("sso")
     request.session.clear()
-    return redirect(request, "/connexion")
+    await run_in_threadpool(_audit, request, "deconnexion", "OK")
+    target = await run_in_threadpool(logout_target, request) if sso else None
+    return RedirectResponse(target, status_code=303) if target else redirect(request, "/connexion")
 
 
 # -- replay ---------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def templates() -> Jinja2Templates:
 
 def create_app(config: Config, engine: Engine) -> Starlette:
     """The console for this configuration and database."""
-    from exchange.web import actions, pages
+    from exchange.web import actions, oidc, pages
 
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
@@ -50,6 +50,8 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/connexion", actions.login_form, methods=["GET"]),
         Route("/connexion", actions.login, methods=["POST"]),
         Route("/deconnexion", actions.logout, methods=["POST"]),
+        Route("/connexion/oidc", oidc.start, methods=["GET"]),
+        Route(oidc.CALLBACK, oidc.callback, methods=["GET"]),
         Mount("/static/dsfr", app=StaticFiles(directory=str(DSFR_DIST), check_dir=False), name="dsfr"),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

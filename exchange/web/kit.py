@@ -28,6 +28,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
     perimeter = getattr(request.state, "perimeter", None)
     ctx = {"base": state.config.web.base_path, "operator": getattr(request.state, "operator", None),
            "national": perimeter is not None and perimeter.national,
+           "oidc_label": state.config.web.oidc.label if state.config.web.oidc.enabled else None,
            "perimetre": ", ".join(perimeter.labels()) if perimeter is not None else "",
            "csrf": csrf_token(request) if "session" in request.scope else "", "flashes": flashes,
            "gestionnaire": getattr(request.state, "operator", None) is not None
