@@ -44,6 +44,18 @@ def test_operators_add_reads_the_password_from_stdin_and_hashes_it_with_argon2id
     assert exit_.value.code == 2
     with pytest.raises(OperatorError):
         add_operator(engine, "avec espace", "lecteur", "un-mot-de-passe-long")
+    monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
+    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "lecteur", "--perimetre", "99")
+    assert (code, out) == (1, "")
+    assert err == ("Compte refusé : périmètre inconnu '99' : « national », « cna » ou le code d'une Caf "
+                   "(01 à 95, 2A, 2B, 971 à 976).\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
+    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "lecteur", "--perimetre", "cna",
+                         "--perimetre", "2a")
+    assert (code, err) == (0, "")
+    assert out == ("Opérateur « mdupont » modifié : rôle lecteur, périmètre cna, 2A, mot de passe enregistré "
+                   "(argon2id).\nSes sessions ouvertes sont fermées.\n")
+    assert get_operator(engine, "mdupont")["perimetre"].labels() == ["cna", "2A"]
 
 
 def test_web_section_is_checked_key_by_key(tmp_path):

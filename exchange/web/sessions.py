@@ -33,6 +33,7 @@ class ServerSessions:
                  https_only: bool) -> None:
         self.app, self.engine, self.idle = app, engine, timedelta(minutes=idle_minutes)
         self.cookie, self.path = cookie, path
+        self.static = path.rstrip("/") + "/static/"  # assets need no session (no database read per file)
         self.flags = "; httponly; samesite=strict" + ("; secure" if https_only else "")
 
     def _token(self, scope: Scope) -> str | None:
@@ -48,7 +49,7 @@ class ServerSessions:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.static):
             await self.app(scope, receive, send)
             return
         token = self._token(scope)
