@@ -55,7 +55,10 @@ def test_the_cookie_holds_a_random_token_issued_once(area):
         ids = [i for (i,) in conn.execute(select(web_sessions.c.id).where(web_sessions.c.login == "75-lecteur"))]
     engine.dispose()
     assert ids and token not in ids  # the database keeps its hash: a copy of the table opens nothing
-    assert "max-age" not in client.login("75-lecteur").headers.get("set-cookie", "").lower()
+    before = saved(client)
+    again = client.login("75-lecteur")  # logging in again, even as the same account: a new token
+    assert "max-age" not in again.headers.get("set-cookie", "").lower()
+    assert client.cookie != before.cookie and opens(saved(client)) and not opens(before)
 
 
 def test_logout_ends_the_session_on_every_node(area):

@@ -23,6 +23,7 @@ from exchange.store import operators, queries, throttle
 from exchange.edges.transport.base import is_safe_name
 from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render, resolve_operator
 from exchange.web.security import checked_form, client_address
+from exchange.web.sessions import NEW
 
 
 def _audit(request: Request, action: str, outcome: str, target: str | None = None, detail: str | None = None,
@@ -82,6 +83,7 @@ async def login(request: Request) -> Response:
     await run_in_threadpool(throttle.clear, engine, login_name, address)
     request.session.clear()  # a fresh session (new token, new CSRF token) after logging in
     request.session["login"] = found["login"]
+    request.session[NEW] = True
     await run_in_threadpool(operators.record_audit, engine, found["login"], "connexion", "OK", None,
                             f"rôle {found['role']}", address)
     return redirect(request, _safe_next(request, suite))

@@ -13,6 +13,7 @@ from exchange.edges import oidc
 from exchange.store import operators
 from exchange.web.kit import engine_of, render
 from exchange.web.security import client_address
+from exchange.web.sessions import NEW
 
 CALLBACK = "/connexion/oidc/retour"
 
@@ -92,6 +93,7 @@ def _finish(request: Request, pending: dict) -> Response:
     request.session.clear()  # a fresh session (new token) for this login
     request.session["login"] = account["login"]
     request.session["sso"] = True
+    request.session[NEW] = True
     operators.record_audit(engine_of(request), account["login"], "connexion_oidc", "OK", None,
                            f"rôle {role}, périmètre {', '.join(account['perimetre'].labels())}", client_address(request))
     base = request.app.state.config.web.base_path

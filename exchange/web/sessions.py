@@ -17,6 +17,7 @@ from exchange.store import sessions as stored
 from exchange.store.engine import Engine
 
 TOUCH_SECONDS = 60  # a session's last use is written at most this often (the idle timeout is in minutes)
+NEW = "_nouvelle"  # set in a session to have it stored under a new token (every login, even as the same account)
 
 
 def _key(token: str) -> str:
@@ -78,8 +79,9 @@ class ServerSessions:
                 return f"{self.cookie}=; path={self.path}; max-age=0{self.flags}"
             return None
         login = session.get("login")
+        fresh_asked = bool(session.pop(NEW, False))
         data = {k: v for k, v in session.items() if k != "login"}
-        if found is None or login != found.login:
+        if found is None or login != found.login or fresh_asked:
             if found is not None:
                 stored.end(self.engine, _key(token))  # type: ignore[arg-type]
             fresh = secrets.token_urlsafe(32)
