@@ -21,7 +21,9 @@ from exchange.core.throttle import delay_seconds, retry_at
 from exchange.core.vocabulary import IGNORE, OK
 from exchange.store import operators, queries, throttle
 from exchange.edges.transport.base import is_safe_name
-from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render, resolve_operator
+from exchange.web.kit import (
+    GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render, resolve_operator, safe_next,
+)
 from exchange.web.security import checked_form, client_address
 from exchange.web.sessions import NEW
 
@@ -33,19 +35,11 @@ def _audit(request: Request, action: str, outcome: str, target: str | None = Non
                            siret=siret, file_id=file_id)
 
 
-def _safe_next(request: Request, value: str | None) -> str:
-    """Only a path of this console (no open redirect)."""
-    base = request.app.state.config.web.base_path
-    if value and value.startswith(base + "/") and not value.startswith("//") and "\\" not in value:
-        return value[len(base):]
-    return "/"
-
-
 # -- log in / out ---------------------------------------------------------------------------------
 
 async def login_form(request: Request) -> Response:
     if await run_in_threadpool(resolve_operator, request):
-        return redirect(request, _safe_next(request, request.query_params.get("suite")))
+        return redirect(request, safe_next(request, request.query_params.get("suite")))
     return render(request, "login.html", suite=request.query_params.get("suite", ""), error=None)
 
 
@@ -86,7 +80,7 @@ async def login(request: Request) -> Response:
     request.session[NEW] = True
     await run_in_threadpool(operators.record_audit, engine, found["login"], "connexion", "OK", None,
                             f"rôle {found['role']}", address)
-    return redirect(request, _safe_next(request, suite))
+    return redirect(request, safe_next(request, suite))
 
 
 @page()

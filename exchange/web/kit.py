@@ -45,6 +45,14 @@ def redirect(request: Request, path: str) -> RedirectResponse:
     return RedirectResponse(request.app.state.config.web.base_path + path, status_code=303)
 
 
+def safe_next(request: Request, value: str | None) -> str:
+    """Only a path of this console (no open redirect)."""
+    base = request.app.state.config.web.base_path
+    if value and value.startswith(base + "/") and not value.startswith("//") and "\\" not in value:
+        return value[len(base):]
+    return "/"
+
+
 def engine_of(request: Request) -> Engine:
     return request.app.state.engine
 

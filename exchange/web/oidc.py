@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from exchange.edges import oidc
 from exchange.store import operators
-from exchange.web.kit import engine_of, render
+from exchange.web.kit import engine_of, render, safe_next
 from exchange.web.security import client_address
 from exchange.web.sessions import NEW
 
@@ -72,8 +72,6 @@ def _claims_to_account(config, claims: dict) -> tuple[str, str, list[str]]:  # n
 
 
 def _finish(request: Request, pending: dict) -> Response:
-    from exchange.web.actions import _safe_next
-
     config = request.app.state.config.web.oidc
     if request.query_params.get("error"):
         return _refused(request, f"le fournisseur d'identité répond « {request.query_params['error']} »")
@@ -97,7 +95,7 @@ def _finish(request: Request, pending: dict) -> Response:
     operators.record_audit(engine_of(request), account["login"], "connexion_oidc", "OK", None,
                            f"rôle {role}, périmètre {', '.join(account['perimetre'].labels())}", client_address(request))
     base = request.app.state.config.web.base_path
-    return RedirectResponse(base + _safe_next(request, pending.get("suite")), status_code=303)
+    return RedirectResponse(base + safe_next(request, pending.get("suite")), status_code=303)
 
 
 async def callback(request: Request) -> Response:
