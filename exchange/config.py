@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -59,16 +59,37 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class OidcConfig:
+    """`[web.oidc]`: single sign-on through the institution's OpenID provider, beside local accounts."""
+
+    issuer: str = ""  # e.g. "https://sso.caf.fr/realms/agents"; empty: no single sign-on
+    client_id: str = ""
+    client_secret_env: str = "ESAT_EXCHANGE_OIDC_SECRET"  # the environment variable holding the client secret
+    scopes: list[str] = field(default_factory=lambda: ["openid", "profile"])
+    login_claim: str = "preferred_username"  # the ID token claim that names the console account
+    role_claim: str = "esat_role"  # "lecteur" or "gestionnaire"
+    perimeter_claim: str = "esat_perimetre"  # "national", "cna", a Caf code, or a list of them
+    label: str = "Se connecter avec le compte de l'institution"  # the button on the login page
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+
+@dataclass(frozen=True)
 class WebConfig:
     """`[web]`: the operator console (`esat-exchange web`)."""
 
     bind: str = "127.0.0.1:8080"  # host:port uvicorn listens on
     base_path: str = ""  # e.g. "/esat" behind a reverse proxy that forwards /esat/…
-    secret_key_file: str = ""  # file holding the cookie-signing key; else $ESAT_EXCHANGE_WEB_SECRET; else random
-    trusted_proxies: list[str] = field(default_factory=list)  # addresses allowed to send proxy_header
+    secret_key_file: str = ""  # unused since sessions live in the database (accepted for old configurations)
+    trusted_proxies: list[str] = field(default_factory=list)  # proxies trusted for proxy_header, X-Forwarded-*
     proxy_header: str = ""  # e.g. "X-Remote-User": the login given by an authenticating reverse proxy
-    login_attempts: int = 5  # failed logins allowed per login and address…
-    login_window_seconds: int = 900  # …within this window, then refused until it passes
+    session_idle_minutes: int = 30  # a console session unused this long is ended
+    login_attempts: int = 3  # failed logins per login and client address before each next try is delayed…
+    login_max_delay_seconds: int = 8  # …1, 2, 4… seconds, at most this long
+    login_window_seconds: int = 900  # a login's failures from one address are forgotten after this long
+    oidc: OidcConfig = field(default_factory=OidcConfig)
     # The console's address as the Esats reach it (with base_path), e.g. "https://esat.caf.example/esat":
     # comptes rendus then link each code to its section of the guide served at <public_url>/verifier/guide.
     public_url: str = ""
@@ -183,6 +204,14 @@ def _check_type(key: str, value: Any, hint: Any) -> Any:
         return value
     if hint is str and not isinstance(value, str):
         raise ConfigError(f"{key}: une chaîne est attendue, pas {value!r}")
+    if is_dataclass(hint):  # a sub-section, e.g. [web.oidc]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: une section [{key}] est attendue")
+        hints = get_type_hints(hint)
+        for sub in value:
+            if sub not in hints:
+                raise ConfigError(f"clé inconnue dans la configuration : {key}.{sub}")
+        return hint(**{sub: _check_type(f"{key}.{sub}", v, hints[sub]) for sub, v in value.items()})
     return value
 
 
@@ -230,8 +259,12 @@ def _check_web(web: WebConfig) -> None:
         raise ConfigError(f"web.base_path: un chemin commençant par « / », sans « / » final, pas {web.base_path!r}")
     if web.proxy_header and not web.trusted_proxies:
         raise ConfigError("web.trusted_proxies: obligatoire quand web.proxy_header est renseigné")
-    if web.login_attempts <= 0 or web.login_window_seconds <= 0:
-        raise ConfigError("web: login_attempts et login_window_seconds doivent être positifs")
+    if web.login_attempts <= 0 or web.login_window_seconds <= 0 or web.login_max_delay_seconds <= 0:
+        raise ConfigError("web: login_attempts, login_max_delay_seconds et login_window_seconds doivent être positifs")
+    if web.oidc.enabled and not (web.oidc.client_id and web.oidc.issuer.startswith(("https://", "http://127.", "http://localhost"))):
+        raise ConfigError("web.oidc: client_id obligatoire, et issuer en https:// (http:// seulement sur la boucle locale)")
+    if web.session_idle_minutes <= 0:
+        raise ConfigError("web.session_idle_minutes: doit être strictement positif")
     if web.verify_requests <= 0 or web.verify_window_seconds <= 0:
         raise ConfigError("web: verify_requests et verify_window_seconds doivent être positifs")
     if web.public_url and not web.public_url.startswith(("https://", "http://")):

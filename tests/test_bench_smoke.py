@@ -80,6 +80,7 @@ def test_console_pages_are_timed_on_the_big_files_run(measured) -> None:
     pages = measured.console
     assert any(label.startswith("Tableau de bord") for label in pages)
     assert any("/fichiers/" in label for label in pages) and any("/campagne" in label for label in pages)
+    assert any(label.startswith("Tableau de bord, périmètre Caf 75") for label in pages)  # narrowed reads too
     assert all(m.runs == TINY.console_reps and all(v > 0 for v in m.values) for m in pages.values())
     assert "## Console web (SQLite 2× fichiers)" in bench.render(measured)
     assert measured.e2e.kept is not None and not measured.e2e.kept.exists()  # removed once measured

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from exchange.core.perimeter import EVERYTHING
 from exchange.config import ConfigError, parse_config
 from exchange.store.engine import open_database
 from exchange.store.engine import open_upgraded
 from exchange.store.operators import OperatorError, add_operator, check_password, get_operator, record_audit
 from exchange.store.queries import audit_entries
-from exchange.web.security import LoginLimiter
 from tests.areas import cli, seed_examples
 
 
@@ -24,9 +24,10 @@ def test_operators_add_reads_the_password_from_stdin_and_hashes_it_with_argon2id
     assert code == 1 and "db upgrade" in err  # an empty database is refused, as by every command
     assert cli(tmp_path, "db", "upgrade")[0] == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
-    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "gestionnaire")
+    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "gestionnaire", "--perimetre", "75")
     assert (code, err) == (0, "")
-    assert out == "Opérateur « mdupont » créé : rôle gestionnaire, mot de passe enregistré (argon2id).\n"
+    assert out == ("Opérateur « mdupont » créé : rôle gestionnaire, périmètre 75, mot de passe enregistré "
+                   "(argon2id).\n")
     engine = open_database(cfg.database_url)
     row = get_operator(engine, "mdupont")
     assert row["role"] == "gestionnaire" and row["password_hash"].startswith("$argon2id$")
@@ -43,6 +44,18 @@ def test_operators_add_reads_the_password_from_stdin_and_hashes_it_with_argon2id
     assert exit_.value.code == 2
     with pytest.raises(OperatorError):
         add_operator(engine, "avec espace", "lecteur", "un-mot-de-passe-long")
+    monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
+    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "lecteur", "--perimetre", "99")
+    assert (code, out) == (1, "")
+    assert err == ("Compte refusé : périmètre inconnu '99' : « national », « cna » ou le code d'une Caf "
+                   "(01 à 95, 2A, 2B, 971 à 976).\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
+    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "lecteur", "--perimetre", "cna",
+                         "--perimetre", "2a")
+    assert (code, err) == (0, "")
+    assert out == ("Opérateur « mdupont » modifié : rôle lecteur, périmètre cna, 2A, mot de passe enregistré "
+                   "(argon2id).\nSes sessions ouvertes sont fermées.\n")
+    assert get_operator(engine, "mdupont")["perimetre"].labels() == ["cna", "2A"]
 
 
 def test_web_section_is_checked_key_by_key(tmp_path):
@@ -90,22 +103,35 @@ def test_replay_is_refused_for_a_file_the_spec_does_not_allow(tmp_path):
 def test_audit_lines_mask_nir_shaped_text(tmp_path):
     engine = open_upgraded(f"sqlite:///{tmp_path / 'a.db'}")
     record_audit(engine, "marie", "rejeu", "ECHEC", "fichier n° 3", "ligne 2 : 185057512345691 inconnu", "10.0.0.9")
-    (entry,) = audit_entries(engine.connect())
+    (entry,) = audit_entries(engine.connect(), perimeter=EVERYTHING)
     assert (entry["operateur"], entry["action"], entry["resultat"], entry["adresse"]) == (
         "marie", "rejeu", "ECHEC", "10.0.0.9")
     assert entry["detail"] == "ligne 2 : 18505********91 inconnu"
     record_audit(engine, "185057512345691", "connexion", "REFUSE")  # a NIR typed in the login field
-    assert audit_entries(engine.connect())[0]["operateur"] == "18505********91"
+    assert audit_entries(engine.connect(), perimeter=EVERYTHING)[0]["operateur"] == "18505********91"
 
 
-def test_login_limiter_counts_failures_per_login_within_the_window():
-    limiter = LoginLimiter(attempts=3, window_seconds=60)
-    for t in (0, 1, 2):
-        assert not limiter.blocked("paul", "10.0.0.1", now=t)
-        limiter.failed("paul", "10.0.0.1", now=t)
-    assert limiter.blocked("paul", "10.0.0.2", now=3)  # the login is blocked from anywhere
-    assert limiter.blocked("marie", "10.0.0.1", now=3)  # and that address for any login
-    assert not limiter.blocked("paul", "10.0.0.2", now=63)  # the window has passed
+def test_login_delay_doubles_after_the_free_failures_up_to_its_cap():
+    from exchange.core.throttle import delay_seconds
+
+    assert [delay_seconds(n, free=3, cap=8) for n in range(9)] == [0, 0, 0, 1, 2, 4, 8, 8, 8]
+
+
+def test_login_failures_are_counted_per_login_and_address_and_forgotten(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from exchange.store import throttle
+
+    engine = open_upgraded(f"sqlite:///{tmp_path / 'a.db'}")
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    for i in range(4):
+        assert throttle.record_failure(engine, "paul", "10.0.0.1", t0 + timedelta(seconds=i), t0 - timedelta(hours=1)) == i + 1
+    assert throttle.failures(engine, "paul", "10.0.0.1", t0) == (4, t0 + timedelta(seconds=3))
+    assert throttle.failures(engine, "paul", "10.0.0.2", t0) == (0, None)  # another address: nothing
+    assert throttle.failures(engine, "marie", "10.0.0.1", t0) == (0, None)  # another login: nothing
+    assert throttle.failures(engine, "paul", "10.0.0.1", t0 + timedelta(hours=1)) == (0, None)  # forgotten
+    throttle.clear(engine, "paul", "10.0.0.1")
+    assert throttle.failures(engine, "paul", "10.0.0.1", t0) == (0, None)
 
 
 def test_compte_rendu_names_follow_the_latest_reception_rule():

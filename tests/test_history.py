@@ -11,6 +11,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
+from exchange.core.perimeter import EVERYTHING
 from exchange.app.campaign import campaign_status
 from exchange.store.engine import open_database
 from exchange.app.run import run_job
@@ -170,11 +171,11 @@ def test_badly_named_file_is_acknowledged_under_its_name(area):
 def test_campaign_status_lists_esats_without_rg(area):
     base, cfg = area
     engine = open_database(cfg.database_url)
-    rows = campaign_status(engine, 2025, date(2025, 12, 20))
+    rows = campaign_status(engine, 2025, date(2025, 12, 20), perimeter=EVERYTHING)
     assert [(r["siret"], r["caf_gestionnaire"], r["jours_restants"]) for r in rows] == [
         ("81234567600017", "75", 26), ("44306184100021", "78", 26)]
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
-    assert campaign_status(engine, 2025, date(2025, 12, 20)) == []
+    assert campaign_status(engine, 2025, date(2025, 12, 20), perimeter=EVERYTHING) == []
     code, out, _ = cli(base, "campaign", "status", "--year", "2024", "--format", "csv")
     assert code == 0
     assert out.splitlines()[0] == "siret;raison_sociale;caf_gestionnaire;jours_restants"

@@ -12,6 +12,7 @@ from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.config import Config
 from exchange.core.campaign import missing_esats
 from exchange.core.clock import today_in_paris
+from exchange.core.perimeter import Perimeter
 from exchange.store.engine import Engine
 from exchange.store.habilitations import undeclared_partners
 from exchange.store.ledger import Fence
@@ -19,9 +20,10 @@ from exchange.store.ledger import Fence
 log = logging.getLogger("esat_exchange")
 
 
-def campaign_status(engine: Engine, year: int, today: date, caf: str | None = None) -> list[dict]:
-    """The open Esats with no accepted RG of `year` (exchange.core.campaign.missing_esats)."""
-    return missing_esats(undeclared_partners(engine, year), year, today, caf)
+def campaign_status(engine: Engine, year: int, today: date, caf: str | None = None, *,
+                    perimeter: Perimeter) -> list[dict]:
+    """The open Esats of the perimeter with no accepted RG of `year` (exchange.core.campaign.missing_esats)."""
+    return missing_esats(undeclared_partners(engine, year), year, today, caf, perimeter=perimeter)
 
 
 def close_campaign(config: Config, engine: Engine, year: int | None = None, fence: Fence | None = None) -> RunOutcome:

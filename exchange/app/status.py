@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from exchange.core.clock import utcnow
 from exchange.core.health import REJECTIONS_WINDOW, Health, health_json, health_text, stuck_by, stuck_limit, verdict
 from exchange.core.health import nightly_reasons
+from exchange.core.perimeter import Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
 from exchange.edges.transport.base import Refused, Transport, TransportError
@@ -52,19 +53,22 @@ def _brief(run: dict | None) -> dict | None:
     return None if run is None else {k: run[k] for k in ("id", "job", "debut", "fin", "statut", "erreur")}
 
 
-def check_health(engine: Engine, transport: Transport | None, now: datetime | None = None) -> Health:
-    """The health of the service; `transport` is an unopened drop-area transport (None: not checked)."""
+def check_health(engine: Engine, transport: Transport | None, now: datetime | None = None, *,
+                 perimeter: Perimeter) -> Health:
+    """The health of the service as `perimeter` sees it (its files, its accounts' depot/); `transport` is an
+    unopened drop-area transport (None: not checked)."""
     now = now or utcnow()
     health = Health(checked_at=now)
     with engine.connect() as conn:
         health.last_runs = {job: _brief(queries.last_run(conn, (job,))) for job in JOBS}
         health.reasons += nightly_reasons(queries.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES), now)
-        health.states = queries.files_per_state(conn)
+        health.states = queries.files_per_state(conn, perimeter=perimeter)
         last_cycle = queries.last_run(conn, CYCLE_JOBS, FINISHED_RUN_STATUSES)
-        health.stuck = queries.unfinished_since(conn, stuck_limit(now, last_cycle))
+        health.stuck = queries.unfinished_since(conn, stuck_limit(now, last_cycle), perimeter=perimeter)
         by_run = stuck_by(health.stuck, last_cycle)
-        health.quarantined = queries.quarantined_files(conn)
-        health.rejected_by_code = queries.rejections_by_code(conn, now - REJECTIONS_WINDOW)
+        health.quarantined = queries.quarantined_files(conn, perimeter=perimeter)
+        health.rejected_by_code = queries.rejections_by_code(conn, now - REJECTIONS_WINDOW, perimeter=perimeter)
+        accounts = None if perimeter.national else queries.accounts_in(conn, perimeter=perimeter)
         health.nodes = [{"machine": n["host"], "pid": n["pid"], "role": n["role"], "depuis": n["role_since"],
                          "dernier_signe_de_vie": n["heartbeat_at"]} for n in list_nodes(conn)]
         imported = queries.habilitations_in_force(conn) is not None
@@ -72,6 +76,9 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
     if transport is not None:
         try:
             health.depot, health.waiting = _depot(transport)
+            if accounts is not None:  # the drop area knows no perimeter: only the perimeter's accounts
+                health.depot = {a: n for a, n in health.depot.items() if a in accounts}
+                health.waiting = [w for w in health.waiting if w["compte"] in accounts]
         except (TransportError, OSError) as e:
             health.source_error = str(e) or e.__class__.__name__
             health.reasons.append(f"zone de dépôt injoignable : {health.source_error}")

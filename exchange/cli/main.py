@@ -12,6 +12,7 @@ from exchange.config import Config, ConfigError, load_config
 from exchange.cli.listing import human_cell, json_default
 from exchange.core.vocabulary import ACCEPTE, ETATS, IGNORE, OK, RUN_STATUSES, STATUTS  # the values the listings accept
 from exchange.core.vocabulary import JOBS as RUN_JOBS
+from exchange.core.perimeter import EVERYTHING  # the command line runs as the service account: it sees everything
 
 FORMATS = ("text", "csv", "json")
 
@@ -179,9 +180,9 @@ def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
     limit = TERMINAL_ROWS if on_terminal else args.limit
     more = 0
     with _engine(config).connect() as conn:
-        rows = queries.list_files(conn, filters, limit=limit or None)
+        rows = queries.list_files(conn, filters, limit=limit or None, perimeter=EVERYTHING)
         if on_terminal and len(rows) == limit:
-            more = queries.count_files(conn, filters) - limit
+            more = queries.count_files(conn, filters, perimeter=EVERYTHING) - limit
     sys.stdout.write(render_rows(rows, FILE_COLUMNS, args.format, FILE_LABELS, "Fichiers reçus",
                                  "Aucun fichier reçu."))
     if more > 0:
@@ -197,7 +198,7 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
         if row is None:
             print(f"Fichier n° {args.file_id} inconnu.", file=sys.stderr)
             return 1
-        anomalies = queries.file_anomalies(conn, args.file_id)
+        anomalies = queries.file_anomalies(conn, args.file_id, perimeter=EVERYTHING)
     view = queries.file_view(row)
     if args.format == "json":
         from exchange.core.safe_text import safe_value
@@ -251,7 +252,7 @@ def cmd_runs_list(args: argparse.Namespace, config: Config) -> int:
 
     filters = queries.RunFilters(job=args.job, statut=args.status)
     with _engine(config).connect() as conn:
-        rows = queries.list_runs(conn, filters, limit=args.limit)
+        rows = queries.list_runs(conn, filters, limit=args.limit, perimeter=EVERYTHING)
     sys.stdout.write(render_rows(rows, RUN_COLUMNS, args.format, RUN_LABELS, "Exécutions", "Aucune exécution."))
     return 0
 
@@ -260,7 +261,7 @@ def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
     from exchange.store import queries
 
     with _engine(config).connect() as conn:
-        view = queries.get_run(conn, args.run_id)
+        view = queries.get_run(conn, args.run_id, perimeter=EVERYTHING)
     if view is None:
         print(f"Exécution n° {args.run_id} inconnue.", file=sys.stderr)
         return 1
@@ -316,7 +317,7 @@ def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.campaign import campaign_status
     from exchange.core.clock import today_in_paris
 
-    rows = campaign_status(_engine(config), args.year, today_in_paris(), caf=args.caf)
+    rows = campaign_status(_engine(config), args.year, today_in_paris(), caf=args.caf, perimeter=EVERYTHING)
     limit = TERMINAL_ROWS if _capped_on_terminal(args) else args.limit
     shown = rows[:limit] if limit else rows
     sys.stdout.write(render_rows(
@@ -475,6 +476,7 @@ def _add_module_commands(sub: argparse._SubParsersAction, module: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     from exchange.logs import setup_logging
 
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     setup_logging(args.log_format, args.log_level)
     try:
@@ -485,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     from exchange.store.revision import SchemaError
 
     try:
-        return int(args.handler(args, config) or 0)
+        code = int(args.handler(args, config) or 0)
     except SchemaError as e:  # the database is not at this program's revision: one French line
         print(e, file=sys.stderr)
         return 1
@@ -498,6 +500,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(line, file=sys.stderr)
         return 1
+    from exchange.cli.journal import record
+
+    record(args, argv, code, config)  # the journal: who (the system user), when, what
+    return code
 
 
 def database_unreachable(error: Exception, url: str, command: str) -> str | None:

@@ -6,6 +6,7 @@ import json
 import sys
 
 from exchange.config import Config, ConfigError
+from exchange.core.perimeter import EVERYTHING  # the command line sees everything
 
 
 def _config_path(args: argparse.Namespace) -> str | None:
@@ -41,7 +42,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
     engine = open_current(config.database_url)
     try:
-        health = check_health(engine, open_transport(config))
+        health = check_health(engine, open_transport(config), perimeter=EVERYTHING)
         with engine.connect() as conn:
             next_runs = next_scheduled_runs(conn)
     finally:

@@ -1,4 +1,5 @@
-"""CLI wiring: `web` (serve the console) and `operators add LOGIN --role …` (password from a prompt or stdin)."""
+"""CLI wiring: `web` (serve the console) and `operators add|list|disable|enable|remove` (console accounts; the
+password from a prompt or stdin)."""
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ def read_password(prompt_twice: bool = True) -> str | None:
 
 
 def cmd_operators_add(args: argparse.Namespace, config: Config) -> int:
-    from exchange.store.operators import OperatorError, add_operator
+    from exchange.store.operators import OperatorError, add_operator, get_operator
     from exchange.store.engine import open_current
 
     password = None if args.proxy_only else read_password()
@@ -29,14 +30,63 @@ def cmd_operators_add(args: argparse.Namespace, config: Config) -> int:
         return 1
     engine = open_current(config.database_url)
     try:
-        created = add_operator(engine, args.login, args.role, password)
+        created = add_operator(engine, args.login, args.role, password, args.perimetre)
+        perimeter = get_operator(engine, args.login.strip())["perimetre"]  # type: ignore[index]
     except OperatorError as e:
         print(f"Compte refusé : {e}.", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
     how = "connexion par le mandataire seulement" if args.proxy_only else "mot de passe enregistré (argon2id)"
-    print(f"Opérateur « {args.login} » {'créé' if created else 'modifié'} : rôle {args.role}, {how}.")
+    seen = ", ".join(perimeter.labels()) or "aucun (le compte ne voit rien)"
+    print(f"Opérateur « {args.login} » {'créé' if created else 'modifié'} : rôle {args.role}, périmètre {seen}, "
+          f"{how}.")
+    if not created:
+        print("Ses sessions ouvertes sont fermées.")
+    return 0
+
+
+def cmd_operators_list(args: argparse.Namespace, config: Config) -> int:
+    from exchange.cli.listing import render
+    from exchange.store.engine import open_current
+    from exchange.store.operators import list_operators
+
+    engine = open_current(config.database_url)
+    try:
+        rows = list_operators(engine)
+    finally:
+        engine.dispose()
+    for r in rows:
+        r["perimetre"] = " ".join(r["perimetre"]) or "aucun"
+        r["etat"] = "désactivé" if r.pop("desactive_le") else "actif"
+        r["mot_de_passe"] = "oui" if r["mot_de_passe"] else "non (mandataire)"
+    sys.stdout.write(render(rows, ("login", "role", "perimetre", "etat", "mot_de_passe", "cree_le"), args.format,
+                            labels={"login": "Identifiant", "role": "Rôle", "perimetre": "Périmètre", "etat": "État",
+                                    "mot_de_passe": "Mot de passe", "cree_le": "Créé le"},
+                            title="Opérateurs de la console" if args.format == "text" else None,
+                            empty="Aucun opérateur."))
+    return 0
+
+
+def cmd_operators_state(args: argparse.Namespace, config: Config) -> int:
+    """`disable`, `enable` or `remove`."""
+    from exchange.store.engine import open_current
+    from exchange.store.operators import remove_operator, set_disabled
+
+    engine = open_current(config.database_url)
+    try:
+        if args.operators_command == "remove":
+            done = remove_operator(engine, args.login)
+        else:
+            done = set_disabled(engine, args.login, args.operators_command == "disable")
+    finally:
+        engine.dispose()
+    if not done:
+        print(f"Opérateur « {args.login} » inconnu.", file=sys.stderr)
+        return 1
+    print({"disable": f"Opérateur « {args.login} » désactivé : ses sessions sont fermées, il ne peut plus se connecter.",
+           "enable": f"Opérateur « {args.login} » réactivé.",
+           "remove": f"Opérateur « {args.login} » supprimé (le journal garde ses actions)."}[args.operators_command])
     return 0
 
 
@@ -76,6 +126,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add.add_argument("login", metavar="IDENTIFIANT")
     add.add_argument("--role", required=True, choices=("lecteur", "gestionnaire"),
                      help="lecteur : consulte ; gestionnaire : peut aussi rejouer, importer, clôturer")
+    add.add_argument("--perimetre", action="append", metavar="P",
+                     help="ce que le compte voit : national, cna ou le code d'une Caf (75, 2A…) ; répétable, les "
+                          "périmètres s'ajoutent ; remplace le périmètre d'un compte existant (sans --perimetre : "
+                          "inchangé ; un nouveau compte sans périmètre ne voit rien)")
     add.add_argument("--proxy-only", action="store_true",
                      help="sans mot de passe : connexion uniquement par l'en-tête du mandataire ([web] proxy_header)")
     add.set_defaults(handler=cmd_operators_add)
+    lst = ops_sub.add_parser("list", help="lister les opérateurs (rôle, périmètre, état)",
+                             description="Liste les comptes de la console.",
+                             epilog="exemple : esat-exchange operators list --format csv")
+    lst.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    lst.set_defaults(handler=cmd_operators_list)
+    for name, text in (("disable", "désactiver un opérateur (ses sessions sont fermées)"),
+                       ("enable", "réactiver un opérateur désactivé"),
+                       ("remove", "supprimer un opérateur (le journal garde ses actions)")):
+        one = ops_sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".",
+                                 epilog=f"exemple : esat-exchange operators {name} mdupont")
+        one.add_argument("login", metavar="IDENTIFIANT")
+        one.set_defaults(handler=cmd_operators_state)

@@ -1,11 +1,13 @@
-"""Console operator accounts (argon2id passwords, roles) and the audit log: the store verbs."""
+"""Console operator accounts (argon2id passwords, roles, perimeters, disabling) and the audit log: the store verbs."""
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 
+from exchange.core.clock import as_utc
+from exchange.core.perimeter import CNA, NATIONAL, Perimeter
 from exchange.errors import TerminalError
-from exchange.store.tables import audit_log, operators
+from exchange.store.tables import audit_log, files, operator_perimeters, operators, web_sessions
 from exchange.store.ledger import utcnow
 
 ROLES = ("lecteur", "gestionnaire")
@@ -25,8 +27,29 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
-def add_operator(engine: Engine, login: str, role: str, password: str | None) -> bool:
-    """Create the account, or change its role and password when it exists; True when created."""
+def checked_perimeters(values: list[str] | tuple[str, ...]) -> list[str]:
+    """The `--perimetre` values, each `national`, `cna` or a Caf code of schemas/reference/caf.csv; refused
+    (OperatorError, in French) otherwise."""
+    from schemas.reference import load_reference
+
+    known = {c.code for c in load_reference().cafs}
+    wanted = []
+    for value in values:
+        value = value.strip().lower() if value.strip().lower() in (NATIONAL, CNA) else value.strip().upper()
+        if value not in (NATIONAL, CNA) and value not in known:
+            raise OperatorError(f"périmètre inconnu {value!r} : « national », « cna » ou le code d'une Caf "
+                                "(01 à 95, 2A, 2B, 971 à 976)")
+        if value not in wanted:
+            wanted.append(value)
+    return wanted
+
+
+def add_operator(engine: Engine, login: str, role: str, password: str | None,
+                 perimeters: list[str] | tuple[str, ...] | None = None) -> bool:
+    """Create the account, or change its role and password when it exists; True when created. `perimeters`
+    (national, cna, Caf codes) replaces the account's perimeter; None keeps it (none for a new account: it
+    sees nothing). A change of role or perimeter ends the account's sessions."""
+    wanted = checked_perimeters(perimeters) if perimeters is not None else None
     if role not in ROLES:
         raise OperatorError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
     login = login.strip()
@@ -39,15 +62,86 @@ def add_operator(engine: Engine, login: str, role: str, password: str | None) ->
         exists = conn.execute(select(operators.c.login).where(operators.c.login == login)).first()
         if exists:
             conn.execute(update(operators).where(operators.c.login == login).values(role=role, password_hash=digest))
-            return False
-        conn.execute(insert(operators).values(login=login, role=role, password_hash=digest, created_at=utcnow()))
-        return True
+        else:
+            conn.execute(insert(operators).values(login=login, role=role, password_hash=digest, created_at=utcnow()))
+        if wanted is not None:
+            conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
+            if wanted:
+                conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
+        end_sessions(conn, login)
+        return not exists
+
+
+def sync_operator(engine: Engine, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> dict:
+    """An account as the identity provider describes it (single sign-on): created without a password, or its role
+    and perimeter brought in line (ending its sessions when they change; a password it has is kept). Refused
+    (OperatorError) for an unknown role or perimeter, or a login that is not valid; returns the account."""
+    wanted = checked_perimeters(perimeters)
+    if role not in ROLES:
+        raise OperatorError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
+    login = login.strip()
+    if not login or len(login) > 200 or any(c.isspace() for c in login):
+        raise OperatorError("identifiant invalide : de 1 à 200 caractères, sans espace")
+    with engine.begin() as conn:
+        row = conn.execute(select(operators.c.role).where(operators.c.login == login)).first()
+        if row is None:
+            conn.execute(insert(operators).values(login=login, role=role, password_hash=None, created_at=utcnow()))
+        if row is None or row.role != role or sorted(_perimeter_values(conn, login)) != sorted(wanted):
+            conn.execute(update(operators).where(operators.c.login == login).values(role=role))
+            conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
+            if wanted:
+                conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
+            end_sessions(conn, login)
+    return get_operator(engine, login)  # type: ignore[return-value] - just written
+
+
+def end_sessions(conn: Connection, login: str) -> int:
+    """End every console session of `login`, on every node (they read the same table); how many ended."""
+    return conn.execute(delete(web_sessions).where(web_sessions.c.login == login)).rowcount
+
+
+def _perimeter_values(conn: Connection, login: str) -> list[str]:
+    return [v for (v,) in conn.execute(select(operator_perimeters.c.perimetre)
+                                       .where(operator_perimeters.c.login == login)
+                                       .order_by(operator_perimeters.c.perimetre))]
 
 
 def get_operator(engine: Engine, login: str) -> dict | None:
+    """The account with its `perimetre` (an exchange.core.perimeter.Perimeter), None when there is none."""
     with engine.connect() as conn:
         row = conn.execute(select(operators).where(operators.c.login == login)).mappings().first()
-    return dict(row) if row else None
+        values = _perimeter_values(conn, login) if row else []
+    return {**dict(row), "perimetre": Perimeter.of(values)} if row else None
+
+
+def list_operators(engine: Engine) -> list[dict]:
+    """Every account by login: login, role, perimetre (labels), password (bool), cree_le, desactive_le."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(operators).order_by(operators.c.login)).mappings().all()
+        per: dict[str, list[str]] = {}
+        for login, value in conn.execute(select(operator_perimeters.c.login, operator_perimeters.c.perimetre)):
+            per.setdefault(login, []).append(value)
+    return [{"login": r["login"], "role": r["role"], "perimetre": Perimeter.of(per.get(r["login"], [])).labels(),
+             "mot_de_passe": r["password_hash"] is not None, "cree_le": as_utc(r["created_at"]),
+             "desactive_le": r["disabled_at"]} for r in rows]
+
+
+def set_disabled(engine: Engine, login: str, disabled: bool) -> bool:
+    """Disable (ending its sessions) or enable the account; False when there is no such account."""
+    with engine.begin() as conn:
+        moved = conn.execute(update(operators).where(operators.c.login == login)
+                             .values(disabled_at=utcnow() if disabled else None)).rowcount
+        if disabled:
+            end_sessions(conn, login)
+    return moved > 0
+
+
+def remove_operator(engine: Engine, login: str) -> bool:
+    """Delete the account, its perimeter and its sessions; the journal keeps its lines. False when unknown."""
+    with engine.begin() as conn:
+        end_sessions(conn, login)
+        conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
+        return conn.execute(delete(operators).where(operators.c.login == login)).rowcount > 0
 
 
 def check_password(engine: Engine, login: str, password: str) -> dict | None:
@@ -56,7 +150,7 @@ def check_password(engine: Engine, login: str, password: str) -> dict | None:
 
     row = get_operator(engine, login)
     hasher = _hasher()
-    if row is None or not row["password_hash"]:
+    if row is None or not row["password_hash"] or row["disabled_at"] is not None:
         hasher.hash(password)  # do the work anyway: no timing hint that the login exists
         return None
     try:
@@ -67,12 +161,16 @@ def check_password(engine: Engine, login: str, password: str) -> dict | None:
 
 
 def record_audit(engine: Engine, login: str, action: str, outcome: str, target: str | None = None,
-                 detail: str | None = None, address: str | None = None) -> None:
-    """Write one audit line (who, when, what, on what, outcome)."""
+                 detail: str | None = None, address: str | None = None, *, siret: str | None = None,
+                 file_id: int | None = None) -> None:
+    """Write one audit line (who, when, what, on what, outcome; the Esat and the file concerned, if any)."""
     from exchange.logs import scrub
 
     with engine.begin() as conn:
+        if file_id is not None and siret is None:  # the file's Esat, so the journal filters by Esat and perimeter
+            siret = conn.execute(select(files.c.siret).where(files.c.id == file_id)).scalar()
         # a login field typed as a NIR would otherwise be shown whole on the audit page
-        conn.execute(insert(audit_log).values(at=utcnow(), login=scrub(login)[:200], action=action, target=target,
-                                              outcome=outcome, detail=scrub(detail) if detail else None,
-                                              address=address))
+        conn.execute(insert(audit_log).values(at=utcnow(), login=scrub(login)[:200], action=action,
+                                              target=target[:300] if target else None, outcome=outcome,
+                                              detail=scrub(detail) if detail else None, address=address,
+                                              siret=siret, file_id=file_id))

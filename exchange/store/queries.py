@@ -6,9 +6,11 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, column, func, inspect, select, table
+from sqlalchemy import and_, column, func, inspect, select, table, true
 from sqlalchemy.engine import Connection
 
+from exchange.core.perimeter import Perimeter
+from exchange.store.perimeter import in_perimeter, in_perimeter_account
 from exchange.store.tables import JOBSTORE_TABLE, anomalies, audit_log, files, hab_imports, records, runs
 from exchange.core.clock import as_utc, paris_day_start
 from exchange.core.vocabulary import ETATS, JOBS, QUARANTAINE, REJETE, RUN_STATUSES, STATUTS, UNFINISHED_STATES  # noqa: F401
@@ -31,8 +33,8 @@ class FileFilters:
     au: date | None = None
 
 
-def _file_conditions(f: FileFilters) -> list:
-    where = []
+def _file_conditions(f: FileFilters, perimeter: Perimeter) -> list:
+    where = [in_perimeter_account(files.c.account, perimeter)]
     if f.statut:
         where.append(files.c.statut == f.statut)
     if f.etat:
@@ -61,44 +63,65 @@ def file_view(row: dict) -> dict:
             "taille": row["size"], "erreur": row.get("error")}
 
 
-def list_files(conn: Connection, filters: FileFilters, limit: int | None = None, offset: int = 0) -> list[dict]:
-    """Received files matching `filters`, newest first."""
-    q = select(files).where(*_file_conditions(filters)).order_by(files.c.id.desc())
+def list_files(conn: Connection, filters: FileFilters, limit: int | None = None, offset: int = 0, *,
+               perimeter: Perimeter) -> list[dict]:
+    """Received files of the perimeter matching `filters`, newest first."""
+    q = select(files).where(*_file_conditions(filters, perimeter)).order_by(files.c.id.desc())
     if limit:
         q = q.limit(limit).offset(offset)
     return [file_view(r) for r in conn.execute(q).mappings()]  # type: ignore[arg-type] - a RowMapping reads as a dict
 
 
-def count_files(conn: Connection, filters: FileFilters) -> int:
-    return conn.execute(select(func.count()).select_from(files).where(*_file_conditions(filters))).scalar_one()
+def count_files(conn: Connection, filters: FileFilters, *, perimeter: Perimeter) -> int:
+    return conn.execute(select(func.count()).select_from(files)
+                        .where(*_file_conditions(filters, perimeter))).scalar_one()
 
 
-def file_anomalies(conn: Connection, file_id: int, limit: int | None = None, offset: int = 0) -> list[dict]:
-    """A file's anomalies in line order, NIR masked (never a full NIR out of the store)."""
+def get_file(conn: Connection, file_id: int, *, perimeter: Perimeter) -> dict | None:
+    """The received file's row (as exchange.store.ledger.get_file), None when unknown or outside the perimeter."""
+    row = conn.execute(select(files).where(files.c.id == file_id, in_perimeter_account(files.c.account, perimeter))
+                       ).mappings().first()
+    return dict(row) if row else None
+
+
+def _file_in(perimeter: Perimeter):  # noqa: ANN202 - a condition on anomalies.file_id
+    """anomalies.file_id belongs to a file of the perimeter (no condition for a national one)."""
+    if perimeter.national:
+        return true()
+    return anomalies.c.file_id.in_(select(files.c.id).where(in_perimeter_account(files.c.account, perimeter)))
+
+
+def file_anomalies(conn: Connection, file_id: int, limit: int | None = None, offset: int = 0, *,
+                   perimeter: Perimeter) -> list[dict]:
+    """A file's anomalies in line order, NIR masked (never a full NIR out of the store); none outside the perimeter."""
     q = (select(anomalies.c.ligne, anomalies.c.nir, anomalies.c.code, anomalies.c.gravite, anomalies.c.champ,
-                anomalies.c.message).where(anomalies.c.file_id == file_id).order_by(anomalies.c.id))
+                anomalies.c.message).where(anomalies.c.file_id == file_id, _file_in(perimeter))
+         .order_by(anomalies.c.id))
     if limit:
         q = q.limit(limit).offset(offset)
     return [{"ligne": r.ligne, "nir_masque": mask_nir(r.nir), "code": r.code, "gravite": r.gravite,
              "champ": r.champ, "message": r.message} for r in conn.execute(q)]
 
 
-def file_anomaly_counts(conn: Connection, file_id: int) -> dict[str, int]:
-    rows = conn.execute(select(anomalies.c.code, func.count()).where(anomalies.c.file_id == file_id)
+def file_anomaly_counts(conn: Connection, file_id: int, *, perimeter: Perimeter) -> dict[str, int]:
+    rows = conn.execute(select(anomalies.c.code, func.count()).where(anomalies.c.file_id == file_id,
+                                                                     _file_in(perimeter))
                         .group_by(anomalies.c.code).order_by(anomalies.c.code)).all()
     return {code: n for code, n in rows}
 
 
-def other_receptions(conn: Connection, account: str, name: str, file_id: int) -> list[dict]:
-    """Every other reception of the same name from the same account, oldest first."""
-    q = select(files).where(and_(files.c.account == account, files.c.name == name, files.c.id != file_id))
+def other_receptions(conn: Connection, account: str, name: str, file_id: int, *, perimeter: Perimeter) -> list[dict]:
+    """Every other reception of the same name from the same account, oldest first (in the perimeter)."""
+    q = select(files).where(and_(files.c.account == account, files.c.name == name, files.c.id != file_id,
+                                 in_perimeter_account(files.c.account, perimeter)))
     return [file_view(dict(r)) for r in conn.execute(q.order_by(files.c.id)).mappings()]
 
 
-def latest_answered_of_name(conn: Connection, account: str, name: str) -> int | None:
+def latest_answered_of_name(conn: Connection, account: str, name: str, *, perimeter: Perimeter) -> int | None:
     """The latest reception of the name whose comptes rendus were written (it owns `<name>.CR.*`)."""
     return conn.execute(select(func.max(files.c.id)).where(and_(
-        files.c.account == account, files.c.name == name, files.c.answers > 0))).scalar()
+        files.c.account == account, files.c.name == name, files.c.answers > 0,
+        in_perimeter_account(files.c.account, perimeter)))).scalar()
 
 
 # -- runs -------------------------------------------------------------------------------------------
@@ -139,21 +162,58 @@ def _run_conditions(f: RunFilters) -> list:
 
 
 def list_runs(conn: Connection, filters: RunFilters = RunFilters(), limit: int | None = 20,
-              offset: int = 0) -> list[dict]:
-    """Job runs, newest first."""
+              offset: int = 0, *, perimeter: Perimeter) -> list[dict]:
+    """Job runs, newest first; outside a national perimeter their counts are those of the perimeter's files."""
     q = select(runs).where(*_run_conditions(filters)).order_by(runs.c.id.desc())
     if limit:
         q = q.limit(limit).offset(offset)
-    return [run_view(dict(r)) for r in conn.execute(q).mappings()]
+    return _narrowed(conn, [run_view(dict(r)) for r in conn.execute(q).mappings()], perimeter)
+
+
+def _narrowed(conn: Connection, views: list[dict], perimeter: Perimeter) -> list[dict]:
+    """The runs' file, record and anomaly counts recomputed from the files of the perimeter (as they stand now:
+    a file's run_id is the last run that judged it); of the Caf files written, those of the perimeter's Cafs."""
+    if perimeter.national or not views:
+        return views
+    ids = [v["id"] for v in views]
+    mine = and_(files.c.run_id.in_(ids), in_perimeter_account(files.c.account, perimeter))
+    totals: dict[int, dict] = {}
+    for r in conn.execute(select(files.c.run_id, files.c.statut, files.c.records_in,
+                                 files.c.records_accepted, files.c.records_rejected).where(mine)):
+        t = totals.setdefault(r.run_id, Counter())
+        t["fichiers"] += 1
+        key = {"ACCEPTE": "fichiers_acceptes", "PARTIEL": "fichiers_partiels", REJETE: "fichiers_rejetes",
+               "DOUBLON": "fichiers_doublons"}
+        if r.statut in key:
+            t[key[r.statut]] += 1
+        t["enregistrements_recus"] += r.records_in or 0
+        t["enregistrements_acceptes"] += r.records_accepted or 0
+        t["enregistrements_rejetes"] += r.records_rejected or 0
+    codes: dict[int, dict[str, int]] = {}
+    for run_id, code, n in conn.execute(select(files.c.run_id, anomalies.c.code, func.count())
+                                        .select_from(anomalies.join(files, anomalies.c.file_id == files.c.id))
+                                        .where(mine).group_by(files.c.run_id, anomalies.c.code)
+                                        .order_by(anomalies.c.code)):
+        codes.setdefault(run_id, {})[code] = n
+    out = []
+    for v in views:
+        t = totals.get(v["id"], Counter())
+        out.append({**v, **{k: t[k] for k in ("fichiers", "fichiers_acceptes", "fichiers_partiels",
+                                               "fichiers_rejetes", "fichiers_doublons", "enregistrements_recus",
+                                               "enregistrements_acceptes", "enregistrements_rejetes")},
+                    "anomalies_par_code": codes.get(v["id"], {}),
+                    "fichiers_emis": [o for o in v["fichiers_emis"] if o.split("/", 1)[0] in perimeter.cafs]})
+    return out
 
 
 def count_runs(conn: Connection, filters: RunFilters = RunFilters()) -> int:
     return conn.execute(select(func.count()).select_from(runs).where(*_run_conditions(filters))).scalar_one()
 
 
-def get_run(conn: Connection, run_id: int) -> dict | None:
+def get_run(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict | None:
+    """The run, its counts narrowed to the perimeter's files (see list_runs)."""
     row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
-    return run_view(dict(row)) if row else None
+    return _narrowed(conn, [run_view(dict(row))], perimeter)[0] if row else None
 
 
 def last_run(conn: Connection, jobs: tuple[str, ...], statuses: tuple[str, ...] | None = None) -> dict | None:
@@ -170,10 +230,19 @@ def last_run_per_job(conn: Connection) -> dict[str, dict | None]:
     return {job: last_run(conn, (job,)) for job in JOBS}
 
 
-def files_per_state(conn: Connection) -> dict[str, int]:
-    """How many received files are in each state."""
+def accounts_in(conn: Connection, *, perimeter: Perimeter) -> set[str]:
+    """The drop-area accounts (Habpps logins) of the perimeter's partners."""
+    from exchange.store.tables import hab_utilisateurs
+
+    return {login for (login,) in conn.execute(select(hab_utilisateurs.c.login).distinct().where(
+        in_perimeter_account(hab_utilisateurs.c.login, perimeter)))}
+
+
+def files_per_state(conn: Connection, *, perimeter: Perimeter) -> dict[str, int]:
+    """How many received files of the perimeter are in each state."""
     return {state: n for state, n in conn.execute(
-        select(files.c.state, func.count()).group_by(files.c.state).order_by(files.c.state)).all()}
+        select(files.c.state, func.count()).where(in_perimeter_account(files.c.account, perimeter))
+        .group_by(files.c.state).order_by(files.c.state)).all()}
 
 
 def _brief(r) -> dict:  # noqa: ANN001 - a result mapping
@@ -181,25 +250,31 @@ def _brief(r) -> dict:  # noqa: ANN001 - a result mapping
             "depuis": as_utc(r["state_changed_at"]), "erreur": r["error"]}
 
 
-def unfinished_since(conn: Connection, before: datetime) -> list[dict]:
+def unfinished_since(conn: Connection, before: datetime, *, perimeter: Perimeter) -> list[dict]:
     """Unfinished files whose last step is older than `before`, by id (id, fichier, compte, etat, depuis, erreur)."""
     rows = conn.execute(select(files).where(and_(files.c.state.in_(UNFINISHED_STATES),
-                                                 files.c.state_changed_at < before)).order_by(files.c.id)).mappings()
+                                                 files.c.state_changed_at < before,
+                                                 in_perimeter_account(files.c.account, perimeter)))
+                        .order_by(files.c.id)).mappings()
     return [_brief(r) for r in rows]
 
 
-def quarantined_files(conn: Connection) -> list[dict]:
+def quarantined_files(conn: Connection, *, perimeter: Perimeter) -> list[dict]:
     """Files set aside in QUARANTAINE, by id (id, fichier, compte, etat, depuis, erreur)."""
-    rows = conn.execute(select(files).where(files.c.state == QUARANTAINE).order_by(files.c.id)).mappings()
+    rows = conn.execute(select(files).where(files.c.state == QUARANTAINE,
+                                            in_perimeter_account(files.c.account, perimeter))
+                        .order_by(files.c.id)).mappings()
     return [_brief(r) for r in rows]
 
 
 # -- rejections and campaign ----------------------------------------------------------------------
 
-def rejections_by_code(conn: Connection, since: datetime) -> dict[str, int]:
-    """REJETE files processed since `since`, counted by file-level code, else by their blocking record codes."""
+def rejections_by_code(conn: Connection, since: datetime, *, perimeter: Perimeter) -> dict[str, int]:
+    """REJETE files of the perimeter processed since `since`, counted by file-level code, else by their blocking
+    record codes."""
     rejected = conn.execute(select(files.c.id, files.c.code).where(and_(
-        files.c.statut == REJETE, files.c.processed_at >= since))).all()
+        files.c.statut == REJETE, files.c.processed_at >= since,
+        in_perimeter_account(files.c.account, perimeter)))).all()
     counts: Counter = Counter(code for _fid, code in rejected if code)
     without_code = [fid for fid, code in rejected if not code]
     for start in range(0, len(without_code), 5000):  # bounded IN lists
@@ -210,11 +285,12 @@ def rejections_by_code(conn: Connection, since: datetime) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def accepted_rg_per_caf(conn: Connection, year: int) -> dict[str, int]:
-    """Accepted RG records in force for `year`, per Caf (code_caf of the record)."""
+def accepted_rg_per_caf(conn: Connection, year: int, *, perimeter: Perimeter) -> dict[str, int]:
+    """Accepted RG records in force for `year` from the perimeter's Esats, per Caf (code_caf of the record)."""
     in_force = records.c.superseded == False  # noqa: E712 - NOT NULL; `= false` uses PostgreSQL's index
     rows = conn.execute(select(records.c.code_caf, func.count()).where(and_(
-        records.c.kind == "RG", records.c.annee_reference == year, in_force))
+        records.c.kind == "RG", records.c.annee_reference == year, in_force,
+        in_perimeter(records.c.siret_esat, perimeter)))
         .group_by(records.c.code_caf).order_by(records.c.code_caf)).all()
     return {caf: n for caf, n in rows}
 
@@ -230,16 +306,44 @@ def habilitations_in_force(conn: Connection) -> dict | None:
 
 # -- audit and schedule -----------------------------------------------------------------------------
 
-def audit_entries(conn: Connection, limit: int = 100, offset: int = 0) -> list[dict]:
-    """The console's audit log, newest first."""
-    q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
+@dataclass(frozen=True)
+class AuditFilters:
+    """What the journal is narrowed to; every field optional. Dates are Paris calendar days."""
+
+    operateur: str | None = None
+    siret: str | None = None
+    du: date | None = None
+    au: date | None = None
+
+
+def _audit_conditions(f: AuditFilters, perimeter: Perimeter) -> list:
+    """A national operator reads every line; another only the lines about an Esat of its perimeter."""
+    where = [] if perimeter.national else [in_perimeter(audit_log.c.siret, perimeter)]
+    if f.operateur:
+        where.append(audit_log.c.login == f.operateur)
+    if f.siret:
+        where.append(audit_log.c.siret == f.siret)
+    if f.du:
+        where.append(audit_log.c.at >= paris_day_start(f.du))
+    if f.au:
+        where.append(audit_log.c.at < paris_day_start(f.au + timedelta(days=1)))
+    return where
+
+
+def audit_entries(conn: Connection, filters: AuditFilters = AuditFilters(), limit: int = 100, offset: int = 0, *,
+                  perimeter: Perimeter) -> list[dict]:
+    """The journal, newest first."""
+    q = (select(audit_log).where(*_audit_conditions(filters, perimeter)).order_by(audit_log.c.id.desc())
+         .limit(limit).offset(offset))
     return [{"id": r["id"], "date": as_utc(r["at"]), "operateur": r["login"], "action": r["action"],
-             "objet": r["target"], "resultat": r["outcome"], "detail": r["detail"], "adresse": r["address"]}
+             "objet": r["target"], "resultat": r["outcome"], "detail": r["detail"], "adresse": r["address"],
+             "siret": r["siret"], "fichier": r["file_id"]}
             for r in conn.execute(q).mappings()]
 
 
-def count_audit(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(audit_log)).scalar_one()
+def count_audit(conn: Connection, filters: AuditFilters = AuditFilters(), *, perimeter: Perimeter) -> int:
+    return conn.execute(select(func.count()).select_from(audit_log)
+                        .where(*_audit_conditions(filters, perimeter))).scalar_one()
 
 
 def next_scheduled_runs(conn: Connection) -> list[dict]:

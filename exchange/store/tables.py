@@ -54,6 +54,7 @@ files = Table(
     Index("ix_files_account_sha", "account", "sha256"),
     Index("ix_files_state", "state"),
     Index("ix_files_account_name", "account", "name"),
+    Index("ix_files_run", "run_id"),  # a run's files (run page; its counts narrowed to a perimeter)
 )
 
 anomalies = Table(
@@ -254,6 +255,7 @@ hab_utilisateurs = Table(
     Column("id_groupe", String(100), nullable=False),
     Column("actif", String(1), nullable=False),
     UniqueConstraint("login", "id_groupe"),
+    Index("ix_hab_utilisateurs_siret", "siret"),  # perimeters: the drop-area accounts of the partners in one
 )
 
 
@@ -265,6 +267,36 @@ operators = Table(
     Column("password_hash", Text),  # argon2id; NULL for an account that only logs in through the proxy
     Column("role", String(12), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True)),  # `operators disable`: no login, no session, until enabled
+)
+
+# What each operator may see (spec cli.md « Who sees what »): national, cna, or a Caf code; several add up.
+operator_perimeters = Table(
+    "operator_perimeters", metadata,
+    Column("login", String(200), primary_key=True),
+    Column("perimetre", String(10), primary_key=True),
+)
+
+# Console sessions kept on the server (every node reads them); the cookie holds only a random token, the row
+# its SHA-256. Ended by logout, a role or perimeter change, disable, remove, or `[web] session_idle_minutes`.
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("login", String(200)),  # NULL before logging in (a CSRF token for the login form)
+    Column("data", Text, nullable=False),  # JSON object: CSRF token, flash messages
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_web_sessions_login", "login"),
+    Index("ix_web_sessions_seen", "seen_at"),
+)
+
+# Failed console logins per (login, client address): each beyond the allowed ones delays the next try.
+login_failures = Table(
+    "login_failures", metadata,
+    Column("login", String(200), primary_key=True),
+    Column("address", String(100), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
 )
 
 # One row per console action: who, when, what, on what, and how it ended (OK / REFUSE / ECHEC).
@@ -278,5 +310,8 @@ audit_log = Table(
     Column("outcome", String(10), nullable=False),
     Column("detail", Text),
     Column("address", String(100)),
+    Column("siret", String(14)),  # the Esat concerned, when there is one (the journal's perimeter and filter)
+    Column("file_id", Integer),  # the received file concerned, when there is one
     Index("ix_audit_at", "at"),
+    Index("ix_audit_siret", "siret"),
 )

@@ -5,8 +5,9 @@ and writes one audit line (who, when, what, outcome).
 """
 from __future__ import annotations
 
+import math
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -15,32 +16,30 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from exchange.core.clock import PARIS, utcnow
+from exchange.core.throttle import delay_seconds, retry_at
 from exchange.core.vocabulary import IGNORE, OK
-from exchange.store import ledger, operators, queries
+from exchange.store import operators, queries, throttle
 from exchange.edges.transport.base import is_safe_name
-from exchange.web.kit import GESTIONNAIRE, engine_of, flash, page, redirect, render, resolve_operator
-from exchange.web.security import checked_form, peer_address
+from exchange.web.kit import (
+    GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render, resolve_operator, safe_next,
+)
+from exchange.web.security import checked_form, client_address
+from exchange.web.sessions import NEW
 
 
 def _audit(request: Request, action: str, outcome: str, target: str | None = None, detail: str | None = None,
-           login: str | None = None) -> None:
+           login: str | None = None, siret: str | None = None, file_id: int | None = None) -> None:
     who = login or request.state.operator["login"]
-    operators.record_audit(engine_of(request), who, action, outcome, target, detail, peer_address(request.scope))
-
-
-def _safe_next(request: Request, value: str | None) -> str:
-    """Only a path of this console (no open redirect)."""
-    base = request.app.state.config.web.base_path
-    if value and value.startswith(base + "/") and not value.startswith("//") and "\\" not in value:
-        return value[len(base):]
-    return "/"
+    operators.record_audit(engine_of(request), who, action, outcome, target, detail, client_address(request),
+                           siret=siret, file_id=file_id)
 
 
 # -- log in / out ---------------------------------------------------------------------------------
 
 async def login_form(request: Request) -> Response:
     if await run_in_threadpool(resolve_operator, request):
-        return redirect(request, _safe_next(request, request.query_params.get("suite")))
+        return redirect(request, safe_next(request, request.query_params.get("suite")))
     return render(request, "login.html", suite=request.query_params.get("suite", ""), error=None)
 
 
@@ -49,46 +48,71 @@ async def login(request: Request) -> Response:
     login_name = str(form.get("login", "")).strip()[:200]
     password = str(form.get("password", ""))
     suite = str(form.get("suite", ""))
-    limiter = request.app.state.limiter
-    address = peer_address(request.scope)
+    web = request.app.state.config.web
+    address = client_address(request)
     engine = engine_of(request)
-    if limiter.blocked(login_name, address):
+    now = utcnow()
+    forgotten = now - timedelta(seconds=web.login_window_seconds)
+    failures, last = await run_in_threadpool(throttle.failures, engine, login_name, address, forgotten)
+    allowed = retry_at(failures, last, web.login_attempts, web.login_max_delay_seconds) if last else now
+    if allowed > now:
+        wait = max(1, math.ceil((allowed - now).total_seconds()))
         await run_in_threadpool(operators.record_audit, engine, login_name or "?", "connexion", "REFUSE", None,
-                                "trop de tentatives échouées", address)
-        return render(request, "login.html", status_code=429, suite=suite,
-                      error="Trop de tentatives de connexion échouées : réessayez dans quelques minutes.")
+                                f"trop tôt après {failures} échecs", address)
+        page = render(request, "login.html", status_code=429, suite=suite,
+                      error=f"{failures} tentatives de connexion échouées pour ce compte depuis votre poste : "
+                            f"réessayez dans {wait} seconde{'s' if wait > 1 else ''} "
+                            f"(à partir de {allowed.astimezone(PARIS).strftime('%H:%M:%S')}).")
+        page.headers["retry-after"] = str(wait)
+        return page
     found = await run_in_threadpool(operators.check_password, engine, login_name, password) if login_name else None
     if found is None:
-        limiter.failed(login_name, address)
+        failures = await run_in_threadpool(throttle.record_failure, engine, login_name, address, now, forgotten)
         await run_in_threadpool(operators.record_audit, engine, login_name or "?", "connexion", "REFUSE", None,
                                 "identifiant ou mot de passe incorrect", address)
+        wait = delay_seconds(failures, web.login_attempts, web.login_max_delay_seconds)
+        later = (f" Prochain essai possible dans {wait:g} seconde{'s' if wait > 1 else ''}." if wait else "")
         return render(request, "login.html", status_code=401, suite=suite,
-                      error="Identifiant ou mot de passe incorrect.")
-    limiter.succeeded(login_name)
-    request.session.clear()  # a fresh session (and CSRF token) after logging in
+                      error="Identifiant ou mot de passe incorrect." + later)
+    await run_in_threadpool(throttle.clear, engine, login_name, address)
+    request.session.clear()  # a fresh session (new token, new CSRF token) after logging in
     request.session["login"] = found["login"]
+    request.session[NEW] = True
     await run_in_threadpool(operators.record_audit, engine, found["login"], "connexion", "OK", None,
                             f"rôle {found['role']}", address)
-    return redirect(request, _safe_next(request, suite))
+    return redirect(request, safe_next(request, suite))
 
 
 @page()
 async def logout(request: Request) -> Response:
+    """End the session (on every node: it lives in the database); after a single sign-on, the provider's too."""
+    from starlette.responses import RedirectResponse
+
+    from exchange.web.oidc import logout_target
+
     await checked_form(request)
+    sso = request.session.get("sso")
     request.session.clear()
-    return redirect(request, "/connexion")
+    await run_in_threadpool(_audit, request, "deconnexion", "OK")
+    target = await run_in_threadpool(logout_target, request) if sso else None
+    return RedirectResponse(target, status_code=303) if target else redirect(request, "/connexion")
 
 
 # -- replay ---------------------------------------------------------------------------------------
 
+def _in_perimeter(request: Request, file_id: int) -> dict:
+    """The file's row; 404 when unknown or outside the operator's perimeter (the same answer)."""
+    with engine_of(request).connect() as conn:
+        row = queries.get_file(conn, file_id, perimeter=request.state.perimeter)
+    if row is None:
+        raise HTTPException(404)
+    return row
+
+
 def _replayable(request: Request) -> dict:
     from exchange.core.replay import replay_refusal
 
-    file_id = request.path_params["file_id"]
-    with engine_of(request).connect() as conn:
-        row = ledger.get_file(conn, file_id)
-    if row is None:
-        raise HTTPException(404)
+    row = _in_perimeter(request, request.path_params["file_id"])
     refusal = replay_refusal(row)
     if refusal:
         raise HTTPException(400, f"Rejeu impossible : {refusal}.")
@@ -107,9 +131,10 @@ async def replay(request: Request) -> Response:
 
     await checked_form(request)
     file_id = request.path_params["file_id"]
+    row = await run_in_threadpool(_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
     result = await run_in_threadpool(replay_file, request.app.state.config, engine_of(request), file_id)
     await run_in_threadpool(_audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}",
-                            result.message)
+                            result.message, siret=row["siret"], file_id=file_id)
     flash(request, "success" if result.done else "error", result.message)
     return redirect(request, f"/fichiers/{file_id}")
 
@@ -121,6 +146,7 @@ async def campaign_close(request: Request) -> Response:
     from exchange.app.campaign import close_campaign
 
     form = await checked_form(request)
+    national_only(request)
     year_text = str(form.get("annee", ""))
     if not year_text.isdigit() or not 2000 <= int(year_text) <= 2100:
         raise HTTPException(400, f"Année invalide : {year_text!r}.")
@@ -172,6 +198,7 @@ async def habilitations_import(request: Request) -> Response:
     from exchange.app.habilitations import import_habilitations
 
     form = await checked_form(request)
+    national_only(request)
     files = _uploads(form, "extrait")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     saved = await _save(files, request.app.state.config.storage_dir / "habilitations" / stamp)

@@ -12,7 +12,7 @@ from starlette.templating import Jinja2Templates
 from exchange.config import Config
 from exchange.web import formats
 from exchange.web.kit import http_error
-from exchange.web.security import LoginLimiter, ProxyAndHeaders, secret_key
+from exchange.web.security import ProxyAndHeaders
 from exchange.store.engine import Engine
 
 HERE = Path(__file__).resolve().parent
@@ -30,7 +30,7 @@ def templates() -> Jinja2Templates:
 
 def create_app(config: Config, engine: Engine) -> Starlette:
     """The console for this configuration and database."""
-    from exchange.web import actions, pages, verify
+    from exchange.web import actions, oidc, pages, verify
 
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
@@ -53,6 +53,8 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/connexion", actions.login, methods=["POST"]),
         Route("/deconnexion", actions.logout, methods=["POST"]),
         *verify.routes(config),  # « Vérifier mon fichier », public
+        Route("/connexion/oidc", oidc.start, methods=["GET"]),
+        Route(oidc.CALLBACK, oidc.callback, methods=["GET"]),
         Mount("/static/dsfr", app=StaticFiles(directory=str(DSFR_DIST), check_dir=False), name="dsfr"),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
@@ -62,8 +64,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
     app.state.config = config
     app.state.engine = engine
     app.state.templates = templates()
-    app.state.limiter = LoginLimiter(config.web.login_attempts, config.web.login_window_seconds)
-    return ProxyAndHeaders(app, config, secret_key(config))  # type: ignore[return-value]
+    return ProxyAndHeaders(app, config, engine)  # type: ignore[return-value]
 
 
 def dsfr_installed() -> bool:

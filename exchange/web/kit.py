@@ -12,10 +12,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from exchange.core.perimeter import EVERYTHING, Perimeter
+from exchange.core.perimeter import Perimeter
 from exchange.store import operators
 from exchange.store.engine import Engine
-from exchange.web.security import csrf_token, peer_address
+from exchange.web.security import client_address, csrf_token, peer_address
 
 GESTIONNAIRE = "gestionnaire"
 Handler = Callable[[Request], Awaitable[Response] | Response]
@@ -25,7 +25,11 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
     """A page with the common context: base path, operator, CSRF token, flash messages."""
     state = request.app.state
     flashes = request.session.pop("flash", []) if "session" in request.scope else []
+    perimeter = getattr(request.state, "perimeter", None)
     ctx = {"base": state.config.web.base_path, "operator": getattr(request.state, "operator", None),
+           "national": perimeter is not None and perimeter.national,
+           "oidc_label": state.config.web.oidc.label if state.config.web.oidc.enabled else None,
+           "perimetre": ", ".join(perimeter.labels()) if perimeter is not None else "",
            "csrf": csrf_token(request) if "session" in request.scope else "", "flashes": flashes,
            "gestionnaire": getattr(request.state, "operator", None) is not None
            and request.state.operator["role"] == GESTIONNAIRE, **context}
@@ -41,6 +45,14 @@ def redirect(request: Request, path: str) -> RedirectResponse:
     return RedirectResponse(request.app.state.config.web.base_path + path, status_code=303)
 
 
+def safe_next(request: Request, value: str | None) -> str:
+    """Only a path of this console (no open redirect)."""
+    base = request.app.state.config.web.base_path
+    if value and value.startswith(base + "/") and not value.startswith("//") and "\\" not in value:
+        return value[len(base):]
+    return "/"
+
+
 def engine_of(request: Request) -> Engine:
     return request.app.state.engine
 
@@ -52,17 +64,32 @@ def resolve_operator(request: Request) -> dict | None:
         login = request.headers.get(web.proxy_header, "").strip()
         if login:
             found = operators.get_operator(engine_of(request), login)
-            if found is None:
+            if found is None or found["disabled_at"] is not None:
                 raise HTTPException(403, f"Le compte « {login} » transmis par le mandataire n'est pas un "
-                                         "opérateur de la console.")
+                                         "opérateur actif de la console.")
             return found
     login = request.session.get("login")
-    return operators.get_operator(engine_of(request), login) if login else None
+    found = operators.get_operator(engine_of(request), login) if login else None
+    return found if found is not None and found["disabled_at"] is None else None
 
 
 def perimeter_of(operator: dict) -> Perimeter:
-    """What this operator may see (spec cli.md « Who sees what »); every page passes it to the store's reads."""
-    return EVERYTHING  # operator perimeters: issue 20
+    """What this operator may see (spec cli.md « Who sees what »); every page passes it to the store's reads.
+    An account without a perimeter sees nothing."""
+    return operator["perimetre"]
+
+
+def view_audit(request: Request, action: str, target: str, *, siret: str | None = None,
+               file_id: int | None = None, detail: str | None = None) -> None:
+    """One journal line for a view of worker-level data (a file page, a compte rendu, an export)."""
+    operators.record_audit(engine_of(request), request.state.operator["login"], action, "OK", target, detail,
+                           client_address(request), siret=siret, file_id=file_id)
+
+
+def national_only(request: Request) -> None:
+    """403 unless the operator's perimeter is national (actions that touch every Caf: import, campaign close)."""
+    if not request.state.perimeter.national:
+        raise HTTPException(403, "Action réservée aux opérateurs de périmètre national.")
 
 
 def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:

@@ -9,8 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from exchange.store import ledger, queries
-from exchange.web.kit import engine_of, page, render
+from exchange.store import queries
+from exchange.web.kit import engine_of, page, render, view_audit
 from exchange.web.charts import bar_chart
 
 PAGE_SIZE = 50
@@ -62,12 +62,13 @@ def dashboard(request: Request) -> Response:
     from exchange.edges.transport.factory import open_transport
 
     config, engine = request.app.state.config, engine_of(request)
-    health = check_health(engine, open_transport(config))
+    perimeter = request.state.perimeter
+    health = check_health(engine, open_transport(config), perimeter=perimeter)
     with engine.connect() as conn:
         last_runs = queries.last_run_per_job(conn)
         next_runs = queries.next_scheduled_runs(conn)
-        rejections = queries.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS))
-        quarantined = queries.list_files(conn, queries.FileFilters(etat="QUARANTAINE"), limit=10)
+        rejections = queries.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS), perimeter=perimeter)
+        quarantined = queries.list_files(conn, queries.FileFilters(etat="QUARANTAINE"), limit=10, perimeter=perimeter)
     waiting = sum(health.depot.values()) if health.depot is not None else None
     return render(request, "dashboard.html", nav="dashboard", health=health, last_runs=last_runs,
                   next_runs=next_runs, waiting=waiting, quarantined=quarantined,
@@ -83,7 +84,8 @@ def runs_list(request: Request) -> Response:
                                  du=_day(request, "du"), au=_day(request, "au"))
     current = _int(request, "page", 1) or 1
     with engine_of(request).connect() as conn:
-        rows = queries.list_runs(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
+        rows = queries.list_runs(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE,
+                                 perimeter=request.state.perimeter)
         total = queries.count_runs(conn, filters)
     return render(request, "runs.html", nav="runs", runs=rows, filters=filters, jobs=queries.JOBS,
                   statuses=queries.RUN_STATUSES, pages=_pages(total, current), query=_query_without_page(request))
@@ -93,11 +95,12 @@ def runs_list(request: Request) -> Response:
 def run_detail(request: Request) -> Response:
     run_id = request.path_params["run_id"]
     with engine_of(request).connect() as conn:
-        run = queries.get_run(conn, run_id)
+        run = queries.get_run(conn, run_id, perimeter=request.state.perimeter)
         if run is None:
             raise HTTPException(404)
-        run_files = queries.list_files(conn, queries.FileFilters(run_id=run_id), limit=500)
-        file_count = queries.count_files(conn, queries.FileFilters(run_id=run_id))
+        run_files = queries.list_files(conn, queries.FileFilters(run_id=run_id), limit=500,
+                                       perimeter=request.state.perimeter)
+        file_count = queries.count_files(conn, queries.FileFilters(run_id=run_id), perimeter=request.state.perimeter)
     return render(request, "run.html", nav="runs", run=run, files=run_files, file_count=file_count,
                   chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"))
 
@@ -111,8 +114,9 @@ def files_list(request: Request) -> Response:
                                   run_id=_int(request, "execution"), du=_day(request, "du"), au=_day(request, "au"))
     current = _int(request, "page", 1) or 1
     with engine_of(request).connect() as conn:
-        rows = queries.list_files(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
-        total = queries.count_files(conn, filters)
+        rows = queries.list_files(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE,
+                                  perimeter=request.state.perimeter)
+        total = queries.count_files(conn, filters, perimeter=request.state.perimeter)
     return render(request, "files.html", nav="files", files=rows, filters=filters, statuts=queries.STATUTS,
                   etats=queries.ETATS, pages=_pages(total, current), query=_query_without_page(request))
 
@@ -150,15 +154,16 @@ def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list
 def file_detail(request: Request) -> Response:
     from exchange.core.replay import replay_refusal
 
-    file_id = request.path_params["file_id"]
+    file_id, perimeter = request.path_params["file_id"], request.state.perimeter
     with engine_of(request).connect() as conn:
-        row = ledger.get_file(conn, file_id)
+        row = queries.get_file(conn, file_id, perimeter=perimeter)
         if row is None:
             raise HTTPException(404)
-        anomalies = queries.file_anomalies(conn, file_id, limit=ANOMALIES_SHOWN)
-        counts = queries.file_anomaly_counts(conn, file_id)
-        others = queries.other_receptions(conn, row["account"], row["name"], file_id)
-        latest = queries.latest_answered_of_name(conn, row["account"], row["name"])
+        anomalies = queries.file_anomalies(conn, file_id, limit=ANOMALIES_SHOWN, perimeter=perimeter)
+        counts = queries.file_anomaly_counts(conn, file_id, perimeter=perimeter)
+        others = queries.other_receptions(conn, row["account"], row["name"], file_id, perimeter=perimeter)
+        latest = queries.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
+    view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=row["siret"], file_id=file_id)
     return render(request, "file.html", nav="files", file=queries.file_view(row), anomalies=anomalies,
                   counts=counts, anomaly_total=sum(counts.values()), shown=ANOMALIES_SHOWN, others=others,
                   comptes_rendus=_compte_rendu_forms(request, row, latest), refusal=replay_refusal(row))
@@ -168,18 +173,19 @@ def file_detail(request: Request) -> Response:
 def compte_rendu(request: Request) -> Response:
     from exchange.edges.transport.factory import open_transport
 
-    file_id, name = request.path_params["file_id"], request.path_params["name"]
+    file_id, name, perimeter = request.path_params["file_id"], request.path_params["name"], request.state.perimeter
     with engine_of(request).connect() as conn:
-        row = ledger.get_file(conn, file_id)
+        row = queries.get_file(conn, file_id, perimeter=perimeter)
         if row is None:
             raise HTTPException(404)
-        latest = queries.latest_answered_of_name(conn, row["account"], row["name"])
+        latest = queries.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
     if name not in compte_rendu_names(row, latest):
         raise HTTPException(404)
     with open_transport(request.app.state.config) as transport:
         data = transport.read_retour(row["account"], name)
     if data is None:
         raise HTTPException(404)
+    view_audit(request, "telechargement_cr", f"fichier n° {file_id} : {name}", siret=row["siret"], file_id=file_id)
     kind = {"csv": "text/csv; charset=utf-8", "xml": "application/xml", "html": "text/html; charset=utf-8"}
     disposition = "inline" if name.endswith(".html") else "attachment"
     headers = {"content-disposition": f'{disposition}; filename="{name}"'}
@@ -206,11 +212,11 @@ def _campaign(request: Request, with_counts: bool = True) -> tuple[int, str | No
 
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
-    missing = campaign_status(engine_of(request), year, today_in_paris(), caf=caf)
+    missing = campaign_status(engine_of(request), year, today_in_paris(), caf=caf, perimeter=request.state.perimeter)
     accepted: dict[str, int] = {}
     if with_counts:
         with engine_of(request).connect() as conn:
-            accepted = queries.accepted_rg_per_caf(conn, year)
+            accepted = queries.accepted_rg_per_caf(conn, year, perimeter=request.state.perimeter)
     return year, caf, missing, accepted
 
 
@@ -239,6 +245,7 @@ def campaign_csv(request: Request) -> Response:
     for m in missing:
         w.writerow([m["caf_gestionnaire"], m["siret"], guard_text(m["raison_sociale"]), m["jours_restants"]])
     name = f"campagne-{year}{'-caf-' + caf if caf else ''}-sans-rg.csv"
+    view_audit(request, "export_campagne", f"campagne {year} : {len(missing)} Esat(s)", detail=name)
     return Response(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
 
@@ -257,8 +264,15 @@ def migration(request: Request) -> Response:
 
 @page()
 def audit(request: Request) -> Response:
+    """The journal; a national operator filters it by operator, Esat (SIRET) and date; others read the lines
+    about the Esats of their perimeter."""
     current = _int(request, "page", 1) or 1
+    filters = queries.AuditFilters(operateur=request.query_params.get("operateur", "").strip() or None,
+                                   siret=request.query_params.get("siret", "").strip() or None,
+                                   du=_day(request, "du"), au=_day(request, "au"))
     with engine_of(request).connect() as conn:
-        entries = queries.audit_entries(conn, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
-        total = queries.count_audit(conn)
-    return render(request, "audit.html", nav="audit", entries=entries, pages=_pages(total, current), query="")
+        entries = queries.audit_entries(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE,
+                                        perimeter=request.state.perimeter)
+        total = queries.count_audit(conn, filters, perimeter=request.state.perimeter)
+    return render(request, "audit.html", nav="audit", entries=entries, filters=filters,
+                  pages=_pages(total, current), query=_query_without_page(request))

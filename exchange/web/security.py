@@ -1,27 +1,20 @@
-"""Console security: signed session cookie, who is logged in, CSRF tokens, login rate limit, security headers."""
+"""Console security: the session layer for the scheme, the client's address behind a trusted proxy, CSRF tokens,
+security headers."""
 from __future__ import annotations
 
 import hmac
-import logging
-import os
 import secrets
-import time
-from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from exchange.config import Config, ConfigError
+from exchange.config import Config
+from exchange.store.engine import Engine
+from exchange.web.sessions import ServerSessions
 
-log = logging.getLogger("esat_exchange")
 SESSION_COOKIE = "esat_console"
-SESSION_SECONDS = 8 * 3600
-SECRET_ENV = "ESAT_EXCHANGE_WEB_SECRET"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
@@ -34,39 +27,35 @@ SECURITY_HEADERS = [
 ]
 
 
-def secret_key(config: Config) -> str:
-    """The cookie-signing key: web.secret_key_file, else $ESAT_EXCHANGE_WEB_SECRET, else a random one."""
-    if config.web.secret_key_file:
-        path = config.path(config.web.secret_key_file)
-        try:
-            key = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise ConfigError(f"web.secret_key_file: lecture impossible de {path} ({e.strerror})") from e
-        if len(key) < 32:
-            raise ConfigError(f"web.secret_key_file: la clé de {path} doit faire au moins 32 caractères")
-        return key
-    if os.environ.get(SECRET_ENV):
-        return os.environ[SECRET_ENV]
-    log.warning("clé de session tirée au hasard (ni web.secret_key_file ni ESAT_EXCHANGE_WEB_SECRET) : "
-                "les sessions ne survivent pas à un redémarrage de la console")
-    return secrets.token_urlsafe(48)
-
-
 def peer_address(scope: Scope) -> str:
     client = scope.get("client")
     return client[0] if client else ""
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or when the peer is a `[web] trusted_proxies` entry, the nearest
+    address of X-Forwarded-For that is not a trusted proxy (what the proxy itself saw; a client cannot forge it)."""
+    peer = peer_address(request.scope)
+    trusted = request.app.state.config.web.trusted_proxies
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:100]
+    return peer
 
 
 class ProxyAndHeaders:
     """Outermost layer: trusts X-Forwarded-Proto only from listed proxies (Secure cookie over https),
     picks the session layer for the scheme and adds the security headers to every answer."""
 
-    def __init__(self, app: ASGIApp, config: Config, key: str) -> None:
+    def __init__(self, app: ASGIApp, config: Config, engine: Engine) -> None:
         self.trusted = set(config.web.trusted_proxies)
-        common = dict(secret_key=key, session_cookie=SESSION_COOKIE, max_age=SESSION_SECONDS,
-                      path=(config.web.base_path or "/"), same_site="strict")
-        self.plain = SessionMiddleware(app, https_only=False, **common)
-        self.secure = SessionMiddleware(app, https_only=True, **common)
+        common = dict(engine=engine, idle_minutes=config.web.session_idle_minutes, cookie=SESSION_COOKIE,
+                      path=(config.web.base_path or "/"))
+        self.plain = ServerSessions(app, https_only=False, **common)  # type: ignore[arg-type]
+        self.secure = ServerSessions(app, https_only=True, **common)  # type: ignore[arg-type]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,33 +78,6 @@ class ProxyAndHeaders:
 
         layer = self.secure if scope["scheme"] == "https" else self.plain
         await layer(scope, receive, with_headers)
-
-
-@dataclass
-class LoginLimiter:
-    """Failed logins per login and per address within a sliding window; beyond `attempts`, refused."""
-
-    attempts: int
-    window_seconds: float
-    failures: dict[str, deque] = field(default_factory=dict)
-
-    def _recent(self, key: str, now: float) -> deque:
-        q = self.failures.setdefault(key, deque())
-        while q and q[0] <= now - self.window_seconds:
-            q.popleft()
-        return q
-
-    def blocked(self, login: str, address: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        return any(len(self._recent(k, now)) >= self.attempts for k in (f"login:{login}", f"addr:{address}"))
-
-    def failed(self, login: str, address: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        for k in (f"login:{login}", f"addr:{address}"):
-            self._recent(k, now).append(now)
-
-    def succeeded(self, login: str) -> None:
-        self.failures.pop(f"login:{login}", None)
 
 
 def csrf_token(request: Request) -> str:

@@ -1,0 +1,178 @@
+"""Who sees what, through HTTP against the real console: every route × national, CNA and Caf 75 perimeters ×
+an object inside and outside, for a lecteur and a gestionnaire; on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.access_area import ACCOUNTS, ESATS, HORIZON, RHONE, SEINE, Client, new_schema_url, seed_three_perimeters
+from tests.areas import cli
+from tests.browser import free_port, start_console
+from tests.services import PG_ADMIN_URL, unavailable
+
+PERIMETERS = ("national", "cna", "75")
+ROLES = ("lecteur", "gestionnaire")
+UNKNOWN_ID = 987654
+SEEN = {"national": ("75", "69", "cna"), "cna": ("cna",), "75": ("75",)}  # whose Esats each perimeter sees
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def area(request, tmp_path_factory):
+    base = tmp_path_factory.mktemp(f"access-{request.param}")
+    db_url, admin = None, None
+    if request.param == "postgresql":
+        db_url, schema = new_schema_url(PG_ADMIN_URL)
+        try:
+            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'CREATE SCHEMA "{schema}"'))
+        except Exception as e:  # noqa: BLE001 - any failure to reach the server
+            unavailable(f"PostgreSQL at {PG_ADMIN_URL} ({e.__class__.__name__})")
+    port = free_port()
+    config = seed_three_perimeters(base, db_url, port)
+    files = json.loads(cli(base, "files", "list", "--format", "json")[1])
+    console = start_console(config, port)
+    state = {"base": base, "port": port, "files": files, "db_url": db_url}
+    yield state
+    console.stop()
+    if admin is not None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def rg_of(area, account: str) -> dict:
+    (row,) = [f for f in area["files"] if f["compte"] == account and f["type"] == "RG"]
+    return row
+
+
+def inside_and_outside(area, perimeter: str) -> tuple[dict, dict | None]:
+    """A file the perimeter sees, and one it does not (None for national: it sees every file)."""
+    return {"national": (rg_of(area, RHONE["account"]), None),
+            "cna": (rg_of(area, HORIZON["account"]), rg_of(area, SEINE["account"])),
+            "75": (rg_of(area, SEINE["account"]), rg_of(area, RHONE["account"]))}[perimeter]
+
+
+def foreign(perimeter: str) -> list[str]:
+    """What must never appear to this perimeter: the other perimeters' SIRETs (in every file name) and accounts."""
+    others = [k for k in ("75", "69", "cna") if k not in SEEN[perimeter]]
+    return [s for k in others for s in ESATS[k]] + [a for k in others for a in ACCOUNTS[k]]
+
+
+@pytest.fixture(scope="module")
+def clients(area):
+    """One logged-in client per perimeter and role."""
+    made = {}
+    for perimeter in PERIMETERS:
+        for role in ROLES:
+            client = Client(area["port"])
+            assert client.login(f"{perimeter}-{role}").status == 303
+            made[(perimeter, role)] = client
+    return made
+
+
+def assert_nothing_foreign(answer, perimeter: str, where: str) -> None:
+    leaked = [m for m in foreign(perimeter) if m in answer.text]
+    assert leaked == [], f"{where}: {leaked}"
+
+
+def assert_same_as_unknown(client: Client, answer, unknown_path: str) -> None:
+    """Outside the perimeter: the very answer an unknown identifier gets (status and body)."""
+    unknown = client.request("GET", unknown_path) if not unknown_path.startswith("POST ") else client.post(
+        unknown_path[5:])
+    assert (answer.status, answer.body) == (404, unknown.body) and unknown.status == 404
+
+
+READ_PAGES = ["/", "/fichiers", "/fichiers?statut=ACCEPTE", "/executions", "/executions/1", "/campagne?annee=2025",
+              "/campagne.csv?annee=2025", "/journal", "/habilitations", "/migration"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("perimeter", PERIMETERS)
+@pytest.mark.parametrize("path", READ_PAGES)
+def test_pages_lists_counts_and_exports_hold_nothing_outside_the_perimeter(area, clients, perimeter, role, path):
+    answer = clients[(perimeter, role)].get(path)
+    assert answer.status == 200, path
+    assert_nothing_foreign(answer, perimeter, path)
+    inside, _outside = inside_and_outside(area, perimeter)
+    if path.startswith(("/fichiers", "/executions/1")):
+        assert inside["fichier"] in answer.text  # and what is inside is shown
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("perimeter", PERIMETERS)
+def test_counts_are_those_of_the_perimeter(area, clients, perimeter, role):
+    client = clients[(perimeter, role)]
+    files = {"national": 5, "cna": 2, "75": 2}[perimeter]
+    assert re.search(rf"<p>{files} fichier\(s\).</p>", client.get("/fichiers").text)
+    run = client.get("/executions/1").text
+    assert f"Fichiers reçus par cette exécution ({files})" in run
+    assert re.search(rf"<dt>Fichiers</dt><dd>{files} : {files} acceptés", run), run
+    other = {"national": None, "cna": "esat-seine", "75": "horizon-paie"}[perimeter]
+    if other:  # asking for another perimeter's account or SIRET finds nothing
+        assert "<p>0 fichier(s).</p>" in client.get(f"/fichiers?compte={other}").text
+        assert "<p>0 fichier(s).</p>" in client.get(f"/fichiers?siret={ESATS['69'][0]}").text
+    csv_lines = client.get("/campagne.csv?annee=2025").text.splitlines()
+    silent = sorted(s for k in SEEN[perimeter] for s in ESATS[k][1:])
+    assert sorted(line.split(";")[1] for line in csv_lines[1:]) == silent
+
+
+FILE_ROUTES = [("GET", "/fichiers/{id}"), ("GET", "/fichiers/{id}/cr/{name}.CR.csv"),
+               ("GET", "/fichiers/{id}/cr/{name}.CR.html"), ("GET", "/fichiers/{id}/rejouer"),
+               ("POST", "/fichiers/{id}/rejouer")]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("perimeter", PERIMETERS)
+@pytest.mark.parametrize("method,route", FILE_ROUTES)
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_a_file_outside_the_perimeter_is_the_same_404_as_an_unknown_one(area, clients, perimeter, role, method,
+                                                                        route, where):
+    client = clients[(perimeter, role)]
+    inside, outside = inside_and_outside(area, perimeter)
+    row = inside if where == "inside" else outside
+    if row is None:  # national sees every file: an unknown one stands for « outside »
+        row = {"id": UNKNOWN_ID, "fichier": "INCONNU.csv"}
+    path = route.format(id=row["id"], name=row["fichier"])
+    client.get("/migration")  # shows (and so clears) any message left by an earlier action
+    answer = client.request(method, path, {} if method == "POST" else None)
+    gestion_only = route.endswith("rejouer")
+    if gestion_only and role == "lecteur":
+        assert answer.status == 403  # the role is checked first, the same inside and outside
+        return
+    if where == "outside":
+        assert_same_as_unknown(client, answer, ("POST " if method == "POST" else "")
+                               + route.format(id=UNKNOWN_ID, name=row["fichier"]))
+        return
+    expected = {"GET": {200, 400}, "POST": {303}}[method] if gestion_only else {200}
+    assert answer.status in expected, (path, answer.status, answer.text[:500])
+    assert_nothing_foreign(answer, perimeter, path)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("perimeter", ["cna", "75"])
+@pytest.mark.parametrize("path", ["/campagne/cloture", "/habilitations"])
+def test_actions_on_every_caf_are_for_national_operators_only(area, clients, perimeter, role, path):
+    client = clients[(perimeter, role)]
+    answer = client.post(path, {"annee": "2025", "confirmation": "oui"})
+    assert answer.status == 403
+    reason = ("Action réservée aux gestionnaires : votre compte est en lecture seule." if role == "lecteur"
+              else "Action réservée aux opérateurs de périmètre national.")
+    assert reason in answer.text
+    page = client.get("/campagne?annee=2025" if "campagne" in path else "/habilitations").text
+    if role == "gestionnaire":
+        assert "aux gestionnaires de périmètre national." in page
+
+
+def test_an_account_without_perimeter_sees_nothing(area):
+    client = Client(area["port"])
+    assert client.login("sans-perimetre").status == 303
+    assert "<p>0 fichier(s).</p>" in client.get("/fichiers").text
+    for path in READ_PAGES:
+        answer = client.get(path)
+        assert answer.status == 200
+        assert [m for k in ESATS for m in ESATS[k] + ACCOUNTS[k] if m in answer.text] == [], path
+    assert client.get(f"/fichiers/{rg_of(area, SEINE['account'])['id']}").status == 404
