@@ -17,7 +17,8 @@ def audit_lines(base, db_url) -> list[tuple]:
     engine = engine_of(base, db_url)
     with engine.connect() as conn:
         rows = conn.execute(select(audit_log.c.login, audit_log.c.action, audit_log.c.target, audit_log.c.outcome,
-                                   audit_log.c.detail).order_by(audit_log.c.id)).all()
+                                   audit_log.c.detail).where(audit_log.c.action == "personne")
+                           .order_by(audit_log.c.id)).all()
     engine.dispose()
     return [tuple(r) for r in rows]
 
