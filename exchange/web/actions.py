@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from exchange.core.vocabulary import IGNORE, OK
-from exchange.store import ledger, operators, queries
+from exchange.store import operators, queries
 from exchange.edges.transport.base import is_safe_name
 from exchange.web.kit import GESTIONNAIRE, engine_of, flash, page, redirect, render, resolve_operator
 from exchange.web.security import checked_form, peer_address
+from schemas.fields import plural
 
 
 def _audit(request: Request, action: str, outcome: str, target: str | None = None, detail: str | None = None,
@@ -82,14 +83,11 @@ async def logout(request: Request) -> Response:
 # -- replay ---------------------------------------------------------------------------------------
 
 def _replayable(request: Request) -> dict:
-    from exchange.core.replay import replay_refusal
+    from exchange.app.replay import replay_check
 
-    file_id = request.path_params["file_id"]
-    with engine_of(request).connect() as conn:
-        row = ledger.get_file(conn, file_id)
+    row, refusal = replay_check(engine_of(request), request.path_params["file_id"])
     if row is None:
         raise HTTPException(404)
-    refusal = replay_refusal(row)
     if refusal:
         raise HTTPException(400, f"Rejeu impossible : {refusal}.")
     return row
@@ -132,7 +130,7 @@ async def campaign_close(request: Request) -> Response:
     done = outcome.status == OK
     if done:
         written = len(outcome.tally.outputs)
-        message = (f"Fichiers de campagne {year} écrits : {written} fichier(s) Caf (exécution n° {outcome.run_id}).")
+        message = (f"Fichiers de campagne {year} écrits : {plural(written, 'fichier', 'fichiers')} Caf (exécution n° {outcome.run_id}).")
     elif outcome.status == IGNORE:
         message = f"Clôture de la campagne {year} non effectuée : {outcome.error}. Relancez plus tard."
     else:
@@ -184,7 +182,7 @@ async def habilitations_import(request: Request) -> Response:
     elif result.accepted:
         detail = f"import n° {result.import_id} : " + ", ".join(f"{t} {n}" for t, n in result.counts.items())
     else:
-        detail = f"{len(result.problems)} problème(s) : " + "; ".join(str(p) for p in result.problems[:20])
+        detail = f"{plural(len(result.problems), 'problème', 'problèmes')} : " + "; ".join(str(p) for p in result.problems[:20])
     await run_in_threadpool(_audit, request, "import_habilitations", "OK" if result.accepted else "REFUSE",
                             names, detail)
     with engine_of(request).connect() as conn:
@@ -212,7 +210,7 @@ async def migration_report(request: Request) -> Response:
         write_migration_csv(report, out)
         data = out.read_bytes()
     await run_in_threadpool(_audit, request, "rapport_migration", "OK", upload.filename,
-                            f"{report.height} partenaire(s)")
+                            plural(report.height, "partenaire", "partenaires"))
     if form.get("action") == "csv":
         name = f"rapport-migration-{Path(upload.filename).stem}.csv"
         return Response(data, media_type="text/csv; charset=utf-8",

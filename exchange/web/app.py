@@ -21,7 +21,8 @@ DSFR_DIST = HERE / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
-    t.env.filters.update(paris=formats.paris, duree=formats.duration, nombre=formats.number, badge=formats.badge)
+    t.env.filters.update(paris=formats.paris, duree=formats.duration, nombre=formats.number, badge=formats.badge,
+                         tache=formats.job, pluriel=formats.plural_of)
     t.env.trim_blocks = t.env.lstrip_blocks = True
     return t
 

@@ -1,8 +1,11 @@
 """The console's read pages: dashboard, runs, files, campaign, habilitations, migration, audit log."""
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
+import re
 from datetime import date, timedelta
 
 from starlette.exceptions import HTTPException
@@ -148,7 +151,7 @@ def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list
 
 @page()
 def file_detail(request: Request) -> Response:
-    from exchange.core.replay import replay_refusal
+    from exchange.app.replay import replay_check
 
     file_id = request.path_params["file_id"]
     with engine_of(request).connect() as conn:
@@ -161,7 +164,8 @@ def file_detail(request: Request) -> Response:
         latest = queries.latest_answered_of_name(conn, row["account"], row["name"])
     return render(request, "file.html", nav="files", file=queries.file_view(row), anomalies=anomalies,
                   counts=counts, anomaly_total=sum(counts.values()), shown=ANOMALIES_SHOWN, others=others,
-                  comptes_rendus=_compte_rendu_forms(request, row, latest), refusal=replay_refusal(row))
+                  comptes_rendus=_compte_rendu_forms(request, row, latest),
+                  refusal=replay_check(engine_of(request), file_id)[1])
 
 
 @page()
@@ -182,8 +186,23 @@ def compte_rendu(request: Request) -> Response:
         raise HTTPException(404)
     kind = {"csv": "text/csv; charset=utf-8", "xml": "application/xml", "html": "text/html; charset=utf-8"}
     disposition = "inline" if name.endswith(".html") else "attachment"
-    return Response(data, media_type=kind[name.rsplit(".", 1)[1]],
-                    headers={"content-disposition": f'{disposition}; filename="{name}"'})
+    headers = {"content-disposition": f'{disposition}; filename="{name}"'}
+    if name.endswith(".html"):
+        headers["content-security-policy"] = compte_rendu_csp(data)
+    return Response(data, media_type=kind[name.rsplit(".", 1)[1]], headers=headers)
+
+
+NONE = "'none'"
+STYLE_BLOCK = re.compile(rb"<style>(.*?)</style>", re.S)
+
+
+def compte_rendu_csp(page: bytes) -> str:
+    """The compte rendu page's own policy: nothing loads, no script; only its inline style, allowed by hash
+    (the console's `style-src 'self'` would leave the page unstyled)."""
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode()}'"
+                      for m in STYLE_BLOCK.finditer(page))
+    return (f"default-src 'none'; style-src {hashes or NONE}; img-src data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 def campaign_year(request: Request) -> int:
