@@ -106,17 +106,17 @@ def test_login_page_then_dashboard_shows_last_nights_run(browser, area):
     assert page.url.endswith("/#contenu")
     assert page.inner_text("#etat").startswith("ÉTAT : ")
     runs = page.inner_text("#dernieres-executions")
-    assert re.search(r"run\s+n° 1\s+OK", runs), runs
+    assert re.search(r"cycle complet\s+n° 1\s+OK", runs), runs
     assert "jamais exécutée" in runs  # nightly/collect never ran on this database
     assert "n'a jamais démarré" in page.inner_text("#prochaines")
     assert page.locator("svg.esat-chart title").first.text_content() == "Fichiers rejetés par code, 30 derniers jours"
     assert "H05" in page.inner_text("main")
     shot(page, "tableau-de-bord")
     page.click("a.fr-nav__link:text-is('Exécutions')")
-    assert "run" in page.inner_text("#executions")
+    assert "cycle complet" in page.inner_text("#executions")
     shot(page, "executions")
     page.click("#executions a:text-is('n° 1')")
-    assert "Exécution n° 1 (run)" in page.inner_text("h1")
+    assert "Exécution n° 1 (cycle complet)" in page.inner_text("h1")
     assert "H05" in page.inner_text("main") and SEINE_RG in page.inner_text("main")
     shot(page, "execution")
     page.context.close()
@@ -128,7 +128,7 @@ def test_lecteur_opens_rejected_file_and_its_compte_rendu_but_cannot_replay(brow
     page.goto(f"{area['url']}/fichiers/{file_id}")
     assert page.inner_text("#statut") == "REJETE H05"
     assert page.locator("#rejouer").count() == 0
-    assert "par un gestionnaire" in page.inner_text("main")
+    assert "Importez d'abord l'extrait corrigé par la Caf" in page.inner_text("#rejeu-impossible")
     assert "H05" in page.inner_text("#anomalies")
     with page.expect_download() as download:
         page.click(f"#comptes-rendus a:has-text('{SEINE_RG}.CR.csv')")
@@ -234,9 +234,9 @@ def test_campaign_page_chart_and_export(browser, area):
     assert "réservée aux gestionnaires" in page.inner_text("main")
     shot(page, "campagne")
     with page.expect_download() as download:
-        page.click("a:has-text('Exporter en CSV')")
+        page.click("a:has-text('Exporter en CSV ces Esats')")
     lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0] == "caf_gestionnaire;siret;raison_sociale;jours_restants"
+    assert lines[0] == "caf_gestionnaire;siret;raison_sociale;jours_restants;situation;dernier_fichier_rg"
     assert all(";81234567600017;" not in line for line in lines)  # it has an accepted RG now
     page.context.close()
 

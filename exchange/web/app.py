@@ -29,13 +29,14 @@ def templates() -> Jinja2Templates:
 
 def create_app(config: Config, engine: Engine) -> Starlette:
     """The console for this configuration and database."""
-    from exchange.web import actions, pages
+    from exchange.web import actions, lists, pages
 
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
         Route("/executions", pages.runs_list),
         Route("/executions/{run_id:int}", pages.run_detail),
-        Route("/fichiers", pages.files_list),
+        Route("/fichiers", lists.files_list),
+        Route("/fichiers.csv", lists.files_csv),
         Route("/fichiers/{file_id:int}", pages.file_detail),
         Route("/fichiers/{file_id:int}/cr/{name}", pages.compte_rendu),
         Route("/fichiers/{file_id:int}/rejouer", actions.replay_confirm, methods=["GET"]),

@@ -7,6 +7,7 @@ import hashlib
 import io
 import re
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -55,7 +56,7 @@ def _pages(total: int, current: int) -> dict:
 
 
 def _query_without_page(request: Request) -> str:
-    return "&".join(f"{k}={v}" for k, v in request.query_params.multi_items() if k != "page" and v)
+    return urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "page" and v])
 
 
 @page()
@@ -213,46 +214,57 @@ def campaign_year(request: Request) -> int:
     return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
 
 
-def _campaign(request: Request, with_counts: bool = True) -> tuple[int, str | None, list[dict], dict[str, int]]:
-    """The year, the Caf asked for, the Esats missing and (unless `with_counts` is False: the CSV export
-    needs none) the accepted RG per Caf."""
-    from exchange.app.campaign import campaign_status
+def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]]:
+    """The year, the Caf and the situation asked for, and every open Esat without an accepted RG, each with
+    its situation (exchange.app.campaign.campaign_followup)."""
+    from exchange.app.campaign import campaign_followup
+    from exchange.core.campaign import SITUATIONS
     from exchange.core.clock import today_in_paris
+    from exchange.edges.transport.factory import open_transport
 
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
-    missing = campaign_status(engine_of(request), year, today_in_paris(), caf=caf)
-    accepted: dict[str, int] = {}
-    if with_counts:
-        with engine_of(request).connect() as conn:
-            accepted = queries.accepted_rg_per_caf(conn, year)
-    return year, caf, missing, accepted
+    wanted = _choice(request, "situation", tuple(SITUATIONS))
+    missing = campaign_followup(engine_of(request), open_transport(request.app.state.config), year,
+                                today_in_paris(), caf, perimeter=request.state.perimeter)
+    return year, caf, wanted, missing
 
 
 @page()
 def campaign(request: Request) -> Response:
-    from exchange.core.campaign import deadline
+    from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
 
-    year, caf, missing, accepted = _campaign(request)
-    per_caf: dict[str, list[dict]] = {}
+    year, caf, wanted, missing = _campaign(request)
+    with engine_of(request).connect() as conn:
+        accepted = queries.accepted_rg_per_caf(conn, year)
+    by_situation = {key: sum(1 for m in missing if m["situation"] == key) for key in SITUATIONS}
+    per_caf: dict[str, dict[str, int]] = {}
     for m in missing:
-        per_caf.setdefault(m["caf_gestionnaire"], []).append(m)
-    return render(request, "campaign.html", nav="campaign", year=year, caf=caf, per_caf=per_caf,
-                  missing_count=len(missing), accepted=accepted, deadline=deadline(year),
+        row = per_caf.setdefault(m["caf_gestionnaire"], dict.fromkeys(SITUATIONS, 0))
+        row[m["situation"]] += 1
+    shown = [m for m in missing if wanted is None or m["situation"] == wanted]
+    current = _int(request, "page", 1) or 1
+    return render(request, "campaign.html", nav="campaign", year=year, caf=caf, wanted=wanted,
+                  situations=SITUATIONS, who_acts=WHO_ACTS, by_situation=by_situation, per_caf=per_caf, missing_count=len(missing),
+                  rows=shown[(current - 1) * PAGE_SIZE:current * PAGE_SIZE], pages=_pages(len(shown), current),
+                  query=_query_without_page(request), accepted=accepted, deadline=deadline(year),
                   days_left=missing[0]["jours_restants"] if missing else None,
                   chart=bar_chart(accepted, f"Déclarations RG {year} acceptées, par Caf"))
 
 
 @page()
 def campaign_csv(request: Request) -> Response:
+    from exchange.core.campaign import SITUATIONS
     from exchange.core.csv_cells import guard_text
 
-    year, caf, missing, _accepted = _campaign(request, with_counts=False)
+    year, caf, wanted, missing = _campaign(request)
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
-    w.writerow(["caf_gestionnaire", "siret", "raison_sociale", "jours_restants"])
+    w.writerow(["caf_gestionnaire", "siret", "raison_sociale", "jours_restants", "situation", "dernier_fichier_rg"])
     for m in missing:
-        w.writerow([m["caf_gestionnaire"], m["siret"], guard_text(m["raison_sociale"]), m["jours_restants"]])
+        if wanted is None or m["situation"] == wanted:
+            w.writerow([m["caf_gestionnaire"], m["siret"], guard_text(m["raison_sociale"]), m["jours_restants"],
+                        SITUATIONS[m["situation"]], m["fichier"] or ""])
     name = f"campagne-{year}{'-caf-' + caf if caf else ''}-sans-rg.csv"
     return Response(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}"'})

@@ -1,0 +1,105 @@
+"""Paginated, sorted, filtered lists the console and its CSV exports share: received files with their Esat and Caf."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Iterator
+
+from sqlalchemy import case, func, select
+from sqlalchemy.engine import Connection
+
+from exchange.core.clock import paris_day_start
+from exchange.core.perimeter import Perimeter
+from exchange.core.vocabulary import CNA_CODE_CAF
+from exchange.store.perimeter import MULTI, in_perimeter_account
+from exchange.store.queries import file_view
+from exchange.store.tables import files, hab_partenaires
+
+CAF = case((hab_partenaires.c.portee == MULTI, CNA_CODE_CAF), else_=hab_partenaires.c.code_caf)  # the managing Caf
+FILE_SORTS = {"id": files.c.id, "fichier": files.c.name, "recu": files.c.received_at,
+              "esat": hab_partenaires.c.raison_sociale, "caf": CAF, "statut": files.c.statut, "code": files.c.code,
+              "etat": files.c.state, "rejetes": files.c.records_rejected}
+ORDERS = ("asc", "desc")
+
+
+@dataclass(frozen=True)
+class FileQuery:
+    """What a files list is narrowed to and sorted by; every filter optional. `nom` and `esat` are parts of the
+    file name and of the Esat's name (any case); `code` a code or its beginning (« H »: every habilitation code);
+    dates are Paris calendar days of reception."""
+
+    nom: str | None = None
+    esat: str | None = None
+    caf: str | None = None
+    code: str | None = None
+    statut: str | None = None
+    etat: str | None = None
+    compte: str | None = None
+    siret: str | None = None
+    run_id: int | None = None
+    du: date | None = None
+    au: date | None = None
+    tri: str = "id"
+    ordre: str = "desc"
+
+
+def _conditions(q: FileQuery, perimeter: Perimeter) -> list:
+    where = [in_perimeter_account(files.c.account, perimeter)]
+    if q.nom:
+        where.append(func.lower(files.c.name).contains(q.nom.lower(), autoescape=True))
+    if q.esat:
+        where.append(func.lower(hab_partenaires.c.raison_sociale).contains(q.esat.lower(), autoescape=True))
+    if q.caf:
+        where.append(CAF == q.caf)
+    if q.code:
+        where.append(files.c.code.startswith(q.code.upper(), autoescape=True))
+    if q.statut:
+        where.append(files.c.statut == q.statut)
+    if q.etat:
+        where.append(files.c.state == q.etat)
+    if q.compte:
+        where.append(files.c.account == q.compte)
+    if q.siret:
+        where.append(files.c.siret == q.siret)
+    if q.run_id is not None:
+        where.append(files.c.run_id == q.run_id)
+    if q.du:
+        where.append(files.c.received_at >= paris_day_start(q.du))
+    if q.au:
+        where.append(files.c.received_at < paris_day_start(q.au + timedelta(days=1)))
+    return where
+
+
+def _joined():  # noqa: ANN202 - a FROM clause
+    return files.outerjoin(hab_partenaires, hab_partenaires.c.siret == files.c.siret)
+
+
+def _select(q: FileQuery, perimeter: Perimeter):  # noqa: ANN202 - a Select
+    key = FILE_SORTS.get(q.tri, files.c.id)
+    order = key.asc() if q.ordre == "asc" else key.desc()
+    tie = files.c.id.asc() if q.ordre == "asc" else files.c.id.desc()
+    return (select(files, hab_partenaires.c.raison_sociale.label("esat"), CAF.label("caf"))
+            .select_from(_joined()).where(*_conditions(q, perimeter)).order_by(order.nulls_last(), tie))
+
+
+def _view(row) -> dict:  # noqa: ANN001 - a result mapping
+    return {**file_view(dict(row)), "esat": row["esat"], "caf": row["caf"]}
+
+
+def list_files(conn: Connection, q: FileQuery, *, perimeter: Perimeter, limit: int, offset: int = 0) -> list[dict]:
+    """One page of received files matching `q` (file_view keys, plus `esat` and `caf` from the extract in force)."""
+    return [_view(r) for r in conn.execute(_select(q, perimeter).limit(limit).offset(offset)).mappings()]
+
+
+def count_files(conn: Connection, q: FileQuery, *, perimeter: Perimeter) -> int:
+    return conn.execute(select(func.count()).select_from(_joined()).where(*_conditions(q, perimeter))).scalar_one()
+
+
+def every_file(conn: Connection, q: FileQuery, *, perimeter: Perimeter) -> Iterator[dict]:
+    """Every received file matching `q`, in its order (the CSV export), read in batches."""
+    result = conn.execution_options(yield_per=2000).execute(_select(q, perimeter)).mappings()
+    for row in result:
+        yield _view(row)
+
+
+__all__ = ["FileQuery", "FILE_SORTS", "ORDERS", "list_files", "count_files", "every_file"]

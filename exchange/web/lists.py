@@ -1,0 +1,105 @@
+"""The console's big lists: received files filtered, sorted, paginated and exported as CSV (exchange.store.listings)."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from typing import Iterator
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from exchange.core.csv_cells import guard_text
+from exchange.core.vocabulary import ETATS, STATUTS
+from exchange.store import listings
+from exchange.web.kit import engine_of, page, render
+from exchange.web.pages import PAGE_SIZE, _choice, _day, _int, _pages, _query_without_page
+
+FILE_COLUMNS = [("id", "N°"), ("fichier", "Fichier"), ("esat", "Esat"), ("caf", "Caf"), (None, "Compte"),
+                (None, "Type"), ("recu", "Reçu le"), ("etat", "État"), ("statut", "Statut"), ("code", "Code"),
+                (None, "Reçus"), (None, "Acceptés"), ("rejetes", "Rejetés")]
+CSV_COLUMNS = ["id", "fichier", "esat", "caf", "siret", "compte", "type", "date_reception", "etat", "statut", "code",
+               "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes", "execution"]
+
+
+def _text(request: Request, key: str, longest: int = 200) -> str | None:
+    value = request.query_params.get(key, "").strip()
+    if len(value) > longest:
+        raise HTTPException(400, f"Valeur trop longue pour « {key} » ({longest} caractères au plus).")
+    return value or None
+
+
+def file_query(request: Request) -> listings.FileQuery:
+    """The files list's filters and order from the query string (400 with a French message when invalid)."""
+    return listings.FileQuery(
+        nom=_text(request, "nom"), esat=_text(request, "esat"), caf=_text(request, "caf", 3),
+        code=_text(request, "code", 3), statut=_choice(request, "statut", STATUTS),
+        etat=_choice(request, "etat", ETATS), compte=_text(request, "compte"), siret=_text(request, "siret", 14),
+        run_id=_int(request, "execution"), du=_day(request, "du"), au=_day(request, "au"),
+        tri=_choice(request, "tri", tuple(listings.FILE_SORTS)) or "id",
+        ordre=_choice(request, "ordre", listings.ORDERS) or "desc")
+
+
+def sort_links(request: Request, columns: list[tuple[str | None, str]], current: str, order: str) -> list[dict]:
+    """Each column header: its label, and when sortable the link that sorts by it (reversed when it is the
+    current one) and its aria-sort value."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("tri", "ordre", "page") and v]
+    out = []
+    for key, label in columns:
+        if key is None:
+            out.append({"label": label})
+            continue
+        active = key == current
+        nxt = ("asc" if order == "desc" else "desc") if active else ("asc" if key in ("fichier", "esat", "caf") else "desc")
+        out.append({"label": label, "href": "?" + urlencode([*kept, ("tri", key), ("ordre", nxt)]),
+                    "sort": ("ascending" if order == "asc" else "descending") if active else None})
+    return out
+
+
+@page()
+def files_list(request: Request) -> Response:
+    q = file_query(request)
+    current = _int(request, "page", 1) or 1
+    perimeter = request.state.perimeter
+    with engine_of(request).connect() as conn:
+        rows = listings.list_files(conn, q, perimeter=perimeter, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
+        total = listings.count_files(conn, q, perimeter=perimeter)
+    query = _query_without_page(request)
+    return render(request, "files.html", nav="files", files=rows, filters=q, statuts=STATUTS, etats=ETATS,
+                  pages=_pages(total, current), query=query, headers=sort_links(request, FILE_COLUMNS, q.tri, q.ordre),
+                  csv_href="/fichiers.csv" + (f"?{query}" if query else ""))
+
+
+def _cell(value: object) -> object:
+    """A CSV cell: text guarded against spreadsheet formulas, dates in ISO 8601, nothing for None."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return guard_text(value)
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+def _csv_lines(rows: Iterator[dict]) -> Iterator[bytes]:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
+    yield b"\xef\xbb\xbf"
+    w.writerow(CSV_COLUMNS)
+    for n, row in enumerate(rows, 1):
+        w.writerow([_cell(row[c]) for c in CSV_COLUMNS])
+        if n % 500 == 0:
+            yield buf.getvalue().encode("utf-8")
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode("utf-8")
+
+
+@page()
+def files_csv(request: Request) -> Response:
+    """Every file of the list's filters and order, one CSV line each (UTF-8 with BOM, « ; »)."""
+    q = file_query(request)
+    with engine_of(request).connect() as conn:
+        rows = list(listings.every_file(conn, q, perimeter=request.state.perimeter))
+    return StreamingResponse(_csv_lines(iter(rows)), media_type="text/csv; charset=utf-8",
+                             headers={"content-disposition": 'attachment; filename="fichiers.csv"'})
