@@ -15,10 +15,12 @@ from exchange.store.perimeter import MULTI, in_perimeter_account
 from exchange.store.queries import file_view
 from exchange.store.tables import files, hab_partenaires
 
+TRIAGE = case((files.c.statut == "REJETE", 0), (files.c.statut == "PARTIEL", 1), (files.c.statut.is_(None), 2),
+              (files.c.statut == "DOUBLON", 3), else_=4)  # what needs a look first
 CAF = case((hab_partenaires.c.portee == MULTI, CNA_CODE_CAF), else_=hab_partenaires.c.code_caf)  # the managing Caf
 FILE_SORTS = {"id": files.c.id, "fichier": files.c.name, "recu": files.c.received_at,
               "esat": hab_partenaires.c.raison_sociale, "caf": CAF, "statut": files.c.statut, "code": files.c.code,
-              "etat": files.c.state, "rejetes": files.c.records_rejected}
+              "etat": files.c.state, "rejetes": files.c.records_rejected, "triage": TRIAGE}
 ORDERS = ("asc", "desc")
 
 
@@ -102,4 +104,19 @@ def every_file(conn: Connection, q: FileQuery, *, perimeter: Perimeter) -> Itera
         yield _view(row)
 
 
-__all__ = ["FileQuery", "FILE_SORTS", "ORDERS", "list_files", "count_files", "every_file"]
+def run_summary(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict:
+    """A run's received files counted by statut and code (`par_statut_code`: statut, code, fichiers; most first)
+    and by managing Caf and statut (`par_caf`: {caf: {statut: n}}; '' where the extract does not know the Esat)."""
+    where = [files.c.run_id == run_id, in_perimeter_account(files.c.account, perimeter)]
+    by_code = conn.execute(select(files.c.statut, files.c.code, func.count().label("n")).where(*where)
+                           .group_by(files.c.statut, files.c.code)).all()
+    by_caf: dict[str, dict[str, int]] = {}
+    for caf, statut, n in conn.execute(select(CAF, files.c.statut, func.count()).select_from(_joined()).where(*where)
+                                       .group_by(CAF, files.c.statut)).all():
+        by_caf.setdefault(caf or "", {})[statut or ""] = n
+    return {"par_statut_code": sorted(({"statut": st or "", "code": code or "", "fichiers": n} for st, code, n in by_code),
+                                      key=lambda r: (-r["fichiers"], r["statut"], r["code"])),
+            "par_caf": dict(sorted(by_caf.items()))}
+
+
+__all__ = ["run_summary", "FileQuery", "FILE_SORTS", "ORDERS", "list_files", "count_files", "every_file"]

@@ -34,7 +34,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
         Route("/executions", pages.runs_list),
-        Route("/executions/{run_id:int}", pages.run_detail),
+        Route("/executions/{run_id:int}", lists.run_detail),
         Route("/fichiers", lists.files_list),
         Route("/fichiers.csv", lists.files_csv),
         Route("/fichiers/{file_id:int}", pages.file_detail),

@@ -103,3 +103,35 @@ def files_csv(request: Request) -> Response:
         rows = list(listings.every_file(conn, q, perimeter=request.state.perimeter))
     return StreamingResponse(_csv_lines(iter(rows)), media_type="text/csv; charset=utf-8",
                              headers={"content-disposition": 'attachment; filename="fichiers.csv"'})
+
+
+RUN_PAGE_SIZE = 20  # the run page summarises first; the files list has the rest
+
+
+@page()
+def run_detail(request: Request) -> Response:
+    """A run: its summary first (files by statut and code, by Caf; Caf files emitted by Caf), then its files,
+    rejected first, one page at a time."""
+    from exchange.core.vocabulary import STATUTS as statuts
+    from exchange.store import queries
+    from exchange.web.charts import bar_chart
+
+    run_id = request.path_params["run_id"]
+    current = _int(request, "page", 1) or 1
+    perimeter = request.state.perimeter
+    q = listings.FileQuery(run_id=run_id, tri="triage", ordre="asc")
+    with engine_of(request).connect() as conn:
+        run = queries.get_run(conn, run_id)
+        if run is None:
+            raise HTTPException(404)
+        summary = listings.run_summary(conn, run_id, perimeter=perimeter)
+        total = listings.count_files(conn, q, perimeter=perimeter)
+        rows = listings.list_files(conn, q, perimeter=perimeter, limit=RUN_PAGE_SIZE,
+                                   offset=(current - 1) * RUN_PAGE_SIZE)
+    emitted: dict[str, list[str]] = {}
+    for name in run["fichiers_emis"]:
+        folder, _, rest = name.partition("/")
+        emitted.setdefault(folder if rest else "", []).append(name)
+    return render(request, "run.html", nav="runs", run=run, files=rows, file_count=total, summary=summary,
+                  statuts=statuts, emitted=emitted, pages=_pages(total, current, RUN_PAGE_SIZE), query=_query_without_page(request),
+                  chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"))

@@ -50,8 +50,8 @@ def _int(request: Request, key: str, default: int | None = None) -> int | None:
     return int(value)
 
 
-def _pages(total: int, current: int) -> dict:
-    last = max(1, -(-total // PAGE_SIZE))
+def _pages(total: int, current: int, size: int = PAGE_SIZE) -> dict:
+    last = max(1, -(-total // size))
     return {"current": current, "last": last, "total": total}
 
 
@@ -91,34 +91,6 @@ def runs_list(request: Request) -> Response:
         total = queries.count_runs(conn, filters)
     return render(request, "runs.html", nav="runs", runs=rows, filters=filters, jobs=queries.JOBS,
                   statuses=queries.RUN_STATUSES, pages=_pages(total, current), query=_query_without_page(request))
-
-
-@page()
-def run_detail(request: Request) -> Response:
-    run_id = request.path_params["run_id"]
-    with engine_of(request).connect() as conn:
-        run = queries.get_run(conn, run_id)
-        if run is None:
-            raise HTTPException(404)
-        run_files = queries.list_files(conn, queries.FileFilters(run_id=run_id), limit=500)
-        file_count = queries.count_files(conn, queries.FileFilters(run_id=run_id))
-    return render(request, "run.html", nav="runs", run=run, files=run_files, file_count=file_count,
-                  chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"))
-
-
-@page()
-def files_list(request: Request) -> Response:
-    siret = request.query_params.get("siret", "").strip() or None
-    compte = request.query_params.get("compte", "").strip() or None
-    filters = queries.FileFilters(statut=_choice(request, "statut", queries.STATUTS),
-                                  etat=_choice(request, "etat", queries.ETATS), compte=compte, siret=siret,
-                                  run_id=_int(request, "execution"), du=_day(request, "du"), au=_day(request, "au"))
-    current = _int(request, "page", 1) or 1
-    with engine_of(request).connect() as conn:
-        rows = queries.list_files(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
-        total = queries.count_files(conn, filters)
-    return render(request, "files.html", nav="files", files=rows, filters=filters, statuts=queries.STATUTS,
-                  etats=queries.ETATS, pages=_pages(total, current), query=_query_without_page(request))
 
 
 def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
