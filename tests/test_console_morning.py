@@ -195,10 +195,10 @@ def test_files_list_searches_sorts_and_exports(browser, area):
     assert page.inner_text("#compte-fichiers").startswith("2 fichiers.")
     page.click(".esat-files th a:has-text('Esat')")  # sorted by Esat name, A to Z
     assert page.locator(".esat-files th[aria-sort=ascending]").inner_text().startswith("Esat")
-    names = page.locator(".esat-files tbody tr td:nth-child(2)").all_inner_texts()
+    names = page.locator(".esat-files tbody tr td:nth-child(2) a").all_inner_texts()
     assert names == [HORIZON_RG, SEINE_RG]
     page.click(".esat-files th a:has-text('Esat')")  # then Z to A
-    assert page.locator(".esat-files tbody tr td:nth-child(2)").all_inner_texts() == [SEINE_RG, HORIZON_RG]
+    assert page.locator(".esat-files tbody tr td:nth-child(2) a").all_inner_texts() == [SEINE_RG, HORIZON_RG]
     with page.expect_download() as download:
         page.click("a:has-text('Exporter ces fichiers en CSV')")
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig")), delimiter=";"))

@@ -34,9 +34,9 @@ def missing_esats(undeclared: Habilitations, year: int, today: date, caf: str | 
     return sorted(rows, key=lambda r: (r["caf_gestionnaire"], r["siret"]))
 
 
-def campaign_start(year: int) -> date:
-    """RG files of campaign N are those received from 1 July N."""
-    return date(year, 7, 1)
+def campaign_days(year: int) -> tuple[date, date]:
+    """The first and last production dates of an RG file of campaign N (its name's date): July N to June N+1."""
+    return date(year, 7, 1), date(year + 1, 6, 30)
 
 
 def situation(latest: dict | None, waiting_in_depot: bool) -> str:

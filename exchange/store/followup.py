@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -43,13 +43,16 @@ def habilitation_rejections_by_code(conn: Connection, *, perimeter: Perimeter) -
     return dict(sorted(Counter(r["code"] for r in pending_habilitation_rejections(conn, perimeter=perimeter)).items()))
 
 
-def latest_rg_files(conn: Connection, sirets: list[str], since: datetime, *, perimeter: Perimeter) -> dict[str, dict]:
-    """Each SIRET's latest RG file received since `since` (id, etat, statut, code), for the SIRETs that sent one."""
+def latest_rg_files(conn: Connection, sirets: list[str], first: date, last: date, *,
+                    perimeter: Perimeter) -> dict[str, dict]:
+    """Each SIRET's latest RG file whose name is dated from `first` to `last` (ESAT_<SIRET>_RG_<AAAAMMJJ>_…: the
+    campaign it belongs to, whenever it was received), with its id, etat, statut and code."""
+    dated = func.substr(files.c.name, 24, 8)  # the AAAAMMJJ after "ESAT_" + 14 digits + "_RG_"
     found: dict[str, dict] = {}
     for chunk in _chunks(sorted(set(sirets))):
         latest = (select(func.max(files.c.id)).where(
-            files.c.kind == "RG", files.c.siret.in_(chunk), files.c.received_at >= since,
-            in_perimeter_account(files.c.account, perimeter)).group_by(files.c.siret))
+            files.c.kind == "RG", files.c.siret.in_(chunk), dated >= first.strftime("%Y%m%d"),
+            dated <= last.strftime("%Y%m%d"), in_perimeter_account(files.c.account, perimeter)).group_by(files.c.siret))
         for r in conn.execute(select(files.c.id, files.c.siret, files.c.state, files.c.statut, files.c.code)
                               .where(files.c.id.in_(latest))).mappings():
             found[r["siret"]] = {"id": r["id"], "etat": r["state"], "statut": r["statut"], "code": r["code"]}

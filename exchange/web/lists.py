@@ -17,9 +17,8 @@ from exchange.store import listings
 from exchange.web.kit import engine_of, page, render
 from exchange.web.pages import PAGE_SIZE, _choice, _day, _int, _pages, _query_without_page
 
-FILE_COLUMNS = [("id", "N°"), ("fichier", "Fichier"), ("esat", "Esat"), ("caf", "Caf"), (None, "Compte"),
-                (None, "Type"), ("recu", "Reçu le"), ("etat", "État"), ("statut", "Statut"), ("code", "Code"),
-                (None, "Reçus"), (None, "Acceptés"), ("rejetes", "Rejetés")]
+FILE_COLUMNS = [("id", "N°"), ("fichier", "Fichier"), ("esat", "Esat"), ("caf", "Caf"), ("recu", "Reçu le"),
+                ("etat", "État"), ("statut", "Statut"), ("code", "Code"), ("rejetes", "Enregistrements")]
 CSV_COLUMNS = ["id", "fichier", "esat", "caf", "siret", "compte", "type", "date_reception", "etat", "statut", "code",
                "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes", "execution"]
 
