@@ -217,3 +217,29 @@ def test_no_page_is_wider_than_a_phone(browser, area, path):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"{path}: {width} px"
     page.context.close()
+
+
+def test_runs_and_journal_are_sorted_filtered_and_exported(browser, area):
+    page = logged_in(browser, area, "paul")
+    page.goto(area["url"] + "/executions")
+    page.click("#executions th a:has-text('Tâche')")  # by the job, descending first
+    assert page.locator("#executions th[aria-sort=descending]").inner_text().startswith("Tâche")
+    jobs = page.locator("#executions tbody tr td:nth-child(2)").all_inner_texts()
+    assert jobs == ["cycle complet", "rejeu", "traitement de nuit"]
+    with page.expect_download() as download:
+        page.click("a:has-text('Exporter ces exécutions en CSV')")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig")), delimiter=";"))
+    assert [r["job"] for r in rows] == ["run", "replay", "nightly"]  # the page's order
+    assert rows[0]["statut"] == "OK" and rows[0]["fichiers"] == "4"
+    page.goto(area["url"] + "/journal")
+    page.select_option("#action", "rejeu")
+    page.click("button:text-is('Filtrer')")
+    journal = page.inner_text("#journal tbody")
+    assert "rejeu" in journal and "connexion" not in journal
+    assert page.inner_text("#compte-journal").startswith("2 actions enregistrées.")  # refused, then done
+    with page.expect_download() as download:
+        page.click("a:has-text('Exporter ce journal en CSV')")
+    lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == "date;operateur;action;objet;resultat;detail;adresse" and len(lines) == 3
+    assert all(";marie;rejeu;" in line for line in lines[1:])
+    page.context.close()

@@ -8,12 +8,12 @@ from typing import Iterator
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 
-from exchange.core.clock import paris_day_start
+from exchange.core.clock import as_utc, paris_day_start
 from exchange.core.perimeter import Perimeter
 from exchange.core.vocabulary import CNA_CODE_CAF
 from exchange.store.perimeter import MULTI, in_perimeter_account
-from exchange.store.queries import file_view
-from exchange.store.tables import files, hab_partenaires
+from exchange.store.queries import RunFilters, _run_conditions, file_view, run_view
+from exchange.store.tables import audit_log, files, hab_partenaires, runs
 
 TRIAGE = case((files.c.statut == "REJETE", 0), (files.c.statut == "PARTIEL", 1), (files.c.statut.is_(None), 2),
               (files.c.statut == "DOUBLON", 3), else_=4)  # what needs a look first
@@ -119,4 +119,73 @@ def run_summary(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict:
             "par_caf": dict(sorted(by_caf.items()))}
 
 
-__all__ = ["run_summary", "FileQuery", "FILE_SORTS", "ORDERS", "list_files", "count_files", "every_file"]
+RUN_SORTS = {"id": runs.c.id, "tache": runs.c.job, "statut": runs.c.status, "debut": runs.c.started_at,
+             "duree": runs.c.ended_at - runs.c.started_at, "fichiers": runs.c.files_seen,
+             "rejetes": runs.c.files_rejected}
+
+
+def _run_select(filters: RunFilters, tri: str, ordre: str):  # noqa: ANN202 - a Select
+    key = RUN_SORTS.get(tri, runs.c.id)
+    tie = runs.c.id.asc() if ordre == "asc" else runs.c.id.desc()
+    return select(runs).where(*_run_conditions(filters)).order_by(
+        (key.asc() if ordre == "asc" else key.desc()).nulls_last(), tie)
+
+
+def list_runs(conn: Connection, filters: RunFilters, tri: str = "id", ordre: str = "desc", *,
+              limit: int | None, offset: int = 0) -> list[dict]:
+    """Job runs matching `filters` in the asked order (run_view keys); every one when `limit` is None."""
+    q = _run_select(filters, tri, ordre)
+    if limit is not None:
+        q = q.limit(limit).offset(offset)
+    return [run_view(dict(r)) for r in conn.execute(q).mappings()]
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """What the journal is narrowed to: operator, action, outcome (exact), a part of the object, Paris days."""
+
+    operateur: str | None = None
+    action: str | None = None
+    resultat: str | None = None
+    objet: str | None = None
+    du: date | None = None
+    au: date | None = None
+
+
+def _audit_conditions(q: AuditQuery) -> list:
+    where = []
+    if q.operateur:
+        where.append(audit_log.c.login == q.operateur)
+    if q.action:
+        where.append(audit_log.c.action == q.action)
+    if q.resultat:
+        where.append(audit_log.c.outcome == q.resultat)
+    if q.objet:
+        where.append(func.lower(audit_log.c.target).contains(q.objet.lower(), autoescape=True))
+    if q.du:
+        where.append(audit_log.c.at >= paris_day_start(q.du))
+    if q.au:
+        where.append(audit_log.c.at < paris_day_start(q.au + timedelta(days=1)))
+    return where
+
+
+def list_audit(conn: Connection, q: AuditQuery, *, limit: int | None, offset: int = 0) -> list[dict]:
+    """Journal lines matching `q`, newest first (every one when `limit` is None)."""
+    s = select(audit_log).where(*_audit_conditions(q)).order_by(audit_log.c.id.desc())
+    if limit is not None:
+        s = s.limit(limit).offset(offset)
+    return [{"id": r["id"], "date": as_utc(r["at"]), "operateur": r["login"], "action": r["action"],
+             "objet": r["target"], "resultat": r["outcome"], "detail": r["detail"], "adresse": r["address"]}
+            for r in conn.execute(s).mappings()]
+
+
+def count_audit(conn: Connection, q: AuditQuery) -> int:
+    return conn.execute(select(func.count()).select_from(audit_log).where(*_audit_conditions(q))).scalar_one()
+
+
+def audit_actions(conn: Connection) -> list[str]:
+    """The actions the journal holds (its filter's choices)."""
+    return [a for (a,) in conn.execute(select(audit_log.c.action).distinct().order_by(audit_log.c.action))]
+
+
+__all__ = ["list_runs", "RUN_SORTS", "AuditQuery", "list_audit", "count_audit", "audit_actions", "run_summary", "FileQuery", "FILE_SORTS", "ORDERS", "list_files", "count_files", "every_file"]

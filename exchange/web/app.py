@@ -33,7 +33,8 @@ def create_app(config: Config, engine: Engine) -> Starlette:
 
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
-        Route("/executions", pages.runs_list),
+        Route("/executions", lists.runs_list),
+        Route("/executions.csv", lists.runs_csv),
         Route("/executions/{run_id:int}", lists.run_detail),
         Route("/fichiers", lists.files_list),
         Route("/fichiers.csv", lists.files_csv),
@@ -48,7 +49,8 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/habilitations", actions.habilitations_import, methods=["POST"]),
         Route("/migration", pages.migration, methods=["GET"]),
         Route("/migration", actions.migration_report, methods=["POST"]),
-        Route("/journal", pages.audit),
+        Route("/journal", lists.audit),
+        Route("/journal.csv", lists.audit_csv),
         Route("/connexion", actions.login_form, methods=["GET"]),
         Route("/connexion", actions.login, methods=["POST"]),
         Route("/deconnexion", actions.logout, methods=["POST"]),

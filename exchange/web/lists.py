@@ -80,13 +80,14 @@ def _cell(value: object) -> object:
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
-def _csv_lines(rows: Iterator[dict]) -> Iterator[bytes]:
+def _csv_lines(rows: Iterator[dict], columns: list[str]) -> Iterator[bytes]:
+    """UTF-8 with a BOM, « ; », CRLF: what a French spreadsheet opens as is."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
     yield b"\xef\xbb\xbf"
-    w.writerow(CSV_COLUMNS)
+    w.writerow(columns)
     for n, row in enumerate(rows, 1):
-        w.writerow([_cell(row[c]) for c in CSV_COLUMNS])
+        w.writerow([_cell(row[c]) for c in columns])
         if n % 500 == 0:
             yield buf.getvalue().encode("utf-8")
             buf.seek(0)
@@ -100,8 +101,7 @@ def files_csv(request: Request) -> Response:
     q = file_query(request)
     with engine_of(request).connect() as conn:
         rows = list(listings.every_file(conn, q, perimeter=request.state.perimeter))
-    return StreamingResponse(_csv_lines(iter(rows)), media_type="text/csv; charset=utf-8",
-                             headers={"content-disposition": 'attachment; filename="fichiers.csv"'})
+    return _csv_response(CSV_COLUMNS, rows, "fichiers.csv")
 
 
 RUN_PAGE_SIZE = 20  # the run page summarises first; the files list has the rest
@@ -134,3 +134,79 @@ def run_detail(request: Request) -> Response:
     return render(request, "run.html", nav="runs", run=run, files=rows, file_count=total, summary=summary,
                   statuts=statuts, emitted=emitted, pages=_pages(total, current, RUN_PAGE_SIZE), query=_query_without_page(request),
                   chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"))
+
+
+RUN_COLUMNS = [("id", "N°"), ("tache", "Tâche"), ("statut", "Statut"), ("debut", "Début"), ("duree", "Durée"),
+               ("fichiers", "Fichiers"), (None, "Acceptés"), (None, "Partiels"), ("rejetes", "Rejetés"),
+               (None, "Enr. acceptés"), (None, "Enr. rejetés"), (None, "Erreur")]
+RUN_CSV = ["id", "job", "statut", "debut", "fin", "duree", "fichiers", "fichiers_acceptes", "fichiers_partiels",
+           "fichiers_rejetes", "fichiers_doublons", "enregistrements_recus", "enregistrements_acceptes",
+           "enregistrements_rejetes", "erreur"]
+
+
+def _run_filters(request: Request) -> tuple:
+    from exchange.core.vocabulary import JOBS, RUN_STATUSES
+    from exchange.store.queries import RunFilters
+
+    filters = RunFilters(job=_choice(request, "job", JOBS), statut=_choice(request, "statut", RUN_STATUSES),
+                         du=_day(request, "du"), au=_day(request, "au"))
+    return (filters, _choice(request, "tri", tuple(listings.RUN_SORTS)) or "id",
+            _choice(request, "ordre", listings.ORDERS) or "desc")
+
+
+@page()
+def runs_list(request: Request) -> Response:
+    from exchange.core.vocabulary import JOBS, RUN_STATUSES
+    from exchange.store.queries import count_runs
+
+    filters, tri, ordre = _run_filters(request)
+    current = _int(request, "page", 1) or 1
+    with engine_of(request).connect() as conn:
+        rows = listings.list_runs(conn, filters, tri, ordre, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
+        total = count_runs(conn, filters)
+    query = _query_without_page(request)
+    return render(request, "runs.html", nav="runs", runs=rows, filters=filters, jobs=JOBS, statuses=RUN_STATUSES,
+                  pages=_pages(total, current), query=query, headers=sort_links(request, RUN_COLUMNS, tri, ordre),
+                  tri=tri, ordre=ordre, csv_href="/executions.csv" + (f"?{query}" if query else ""))
+
+
+def _csv_response(columns: list[str], rows: list[dict], name: str) -> Response:
+    return StreamingResponse(_csv_lines(iter(rows), columns), media_type="text/csv; charset=utf-8",
+                             headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+@page()
+def runs_csv(request: Request) -> Response:
+    filters, tri, ordre = _run_filters(request)
+    with engine_of(request).connect() as conn:
+        rows = listings.list_runs(conn, filters, tri, ordre, limit=None)
+    return _csv_response(RUN_CSV, rows, "executions.csv")
+
+
+AUDIT_CSV = ["date", "operateur", "action", "objet", "resultat", "detail", "adresse"]
+
+
+def _audit_query(request: Request) -> listings.AuditQuery:
+    return listings.AuditQuery(operateur=_text(request, "operateur"), action=_text(request, "action", 60),
+                               resultat=_text(request, "resultat", 20), objet=_text(request, "objet"),
+                               du=_day(request, "du"), au=_day(request, "au"))
+
+
+@page()
+def audit(request: Request) -> Response:
+    q = _audit_query(request)
+    current = _int(request, "page", 1) or 1
+    with engine_of(request).connect() as conn:
+        entries = listings.list_audit(conn, q, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
+        total = listings.count_audit(conn, q)
+        actions = listings.audit_actions(conn)
+    query = _query_without_page(request)
+    return render(request, "audit.html", nav="audit", entries=entries, pages=_pages(total, current), query=query,
+                  filters=q, actions=actions, csv_href="/journal.csv" + (f"?{query}" if query else ""))
+
+
+@page()
+def audit_csv(request: Request) -> Response:
+    with engine_of(request).connect() as conn:
+        rows = listings.list_audit(conn, _audit_query(request), limit=None)
+    return _csv_response(AUDIT_CSV, rows, "journal.csv")

@@ -66,7 +66,7 @@ def dashboard(request: Request) -> Response:
     from exchange.edges.transport.factory import open_transport
 
     config, engine = request.app.state.config, engine_of(request)
-    health = check_health(engine, open_transport(config))
+    health = check_health(engine, open_transport(config), perimeter=request.state.perimeter)
     with engine.connect() as conn:
         last_runs = queries.last_run_per_job(conn)
         next_runs = queries.next_scheduled_runs(conn)
@@ -78,19 +78,6 @@ def dashboard(request: Request) -> Response:
                   quarantine_count=health.states.get("QUARANTAINE", 0), rejections=rejections,
                   days=REJECTION_DAYS,
                   chart=bar_chart(rejections, f"Fichiers rejetés par code, {REJECTION_DAYS} derniers jours"))
-
-
-@page()
-def runs_list(request: Request) -> Response:
-    filters = queries.RunFilters(job=_choice(request, "job", queries.JOBS),
-                                 statut=_choice(request, "statut", queries.RUN_STATUSES),
-                                 du=_day(request, "du"), au=_day(request, "au"))
-    current = _int(request, "page", 1) or 1
-    with engine_of(request).connect() as conn:
-        rows = queries.list_runs(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
-        total = queries.count_runs(conn, filters)
-    return render(request, "runs.html", nav="runs", runs=rows, filters=filters, jobs=queries.JOBS,
-                  statuses=queries.RUN_STATUSES, pages=_pages(total, current), query=_query_without_page(request))
 
 
 def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
@@ -252,12 +239,3 @@ def habilitations(request: Request) -> Response:
 @page()
 def migration(request: Request) -> Response:
     return render(request, "migration.html", nav="migration", report=None)
-
-
-@page()
-def audit(request: Request) -> Response:
-    current = _int(request, "page", 1) or 1
-    with engine_of(request).connect() as conn:
-        entries = queries.audit_entries(conn, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
-        total = queries.count_audit(conn)
-    return render(request, "audit.html", nav="audit", entries=entries, pages=_pages(total, current), query="")
