@@ -243,3 +243,59 @@ def test_runs_and_journal_are_sorted_filtered_and_exported(browser, area):
     assert lines[0] == "date;operateur;action;objet;resultat;detail;adresse" and len(lines) == 3
     assert all(";marie;rejeu;" in line for line in lines[1:])
     page.context.close()
+
+
+def test_esat_page_then_replay_all_its_habilitation_rejections_at_once(browser, area):
+    page = logged_in(browser, area, "marie")
+    page.goto(area["url"] + "/fichiers?esat=horizon")
+    page.click(".esat-files tbody tr:first-child td:nth-child(3) a")
+    assert page.url == area["url"] + "/esats/44306184100021"
+    assert page.inner_text("h1") == "Association Horizon Travail (ESAT multi-sites)"
+    facts = page.inner_text("#esat")
+    assert "78 (CNA : partenaire multi-départemental, convention avec la Caf 13)" in facts
+    assert "CONV-13-0042" in page.inner_text("#conventions") and "horizon-paie" in page.inner_text("#contacts")
+    assert page.locator(".esat-files tbody tr").count() == 2
+    page.click("#rejouer-esat")
+    assert page.inner_text("h1") == "Rejouer les fichiers de l'Esat 44306184100021 ?"
+    assert page.locator("#a-rejouer tbody tr").count() == 2
+    assert "2 fichiers rejetés pour une erreur d'habilitation seront jugés de nouveau" in page.inner_text("main")
+    page.click("#confirmer")
+    assert page.url == area["url"] + "/esats/44306184100021"
+    assert page.inner_text("[role=status]") == ("Rejeu groupé des fichiers de l'Esat 44306184100021 : 2 fichiers "
+                                                "rejoués sur 2.")
+    assert page.inner_text("#rien-a-rejouer") == "Aucun fichier de cet Esat n'attend un rejeu."
+    assert set(page.locator(".esat-files tbody tr td:nth-child(7)").all_inner_texts()) == {"ACCEPTE"}
+    page.goto(area["url"] + "/journal?action=rejeu_groupe")
+    assert re.search(r"marie\s+rejeu_groupe\s+Esat 44306184100021\s+OK", page.inner_text("#journal"))
+    page.goto(area["url"] + "/esats/00000000000000")
+    assert page.inner_text("h1") == "Page introuvable"
+    page.context.close()
+
+
+def test_gestionnaire_starts_a_collect_now_and_is_refused_while_a_cycle_runs(browser, area):
+    from exchange.store.fences import holding
+
+    page = logged_in(browser, area, "marie")
+    page.click("a:has-text('Lancer maintenant : collecte')")
+    assert page.inner_text("h1") == "Lancer maintenant : collecte ?"
+    page.click("#confirmer")
+    run_id = int(re.fullmatch(re.escape(area["url"]) + r"/executions/(\d+)", page.url).group(1))
+    assert page.inner_text("[role=status]") == f"Tâche lancée : exécution n° {run_id}."
+    for _ in range(60):  # the page refreshes itself while the run is EN_COURS
+        if page.locator("#en-cours").count() == 0:
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    assert "Exécution n° " + str(run_id) + " (collecte) OK" in page.inner_text("h1").replace("\n", " ")
+    assert HORIZON_RG.replace("_001.xml", "_002.xml") in page.inner_text(".esat-files")  # what waited in depot/
+    with holding(area["engine"], "cycle") as held:  # another process runs a cycle
+        assert held is not None
+        page.goto(area["url"] + "/taches/nightly/lancer")
+        page.click("#confirmer")
+        assert page.inner_text("[role=alert]") == ("Tâche non lancée : un autre processus exécute déjà un cycle. "
+                                                   "Réessayez quand elle sera terminée.")
+    lecteur = logged_in(browser, area, "paul")
+    assert lecteur.locator("a:has-text('Lancer maintenant')").count() == 0
+    assert lecteur.goto(area["url"] + "/taches/collect/lancer").status == 403
+    lecteur.context.close()
+    page.context.close()

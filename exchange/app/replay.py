@@ -7,6 +7,7 @@ from exchange.core.replay import replay_refusal, stale_extract_refusal
 from exchange.store import ledger, queries
 from exchange.store.engine import Engine
 from exchange.config import Config
+from exchange.core.perimeter import Perimeter
 
 
 @dataclass(frozen=True)
@@ -54,3 +55,18 @@ def replay_file(config: Config, engine: Engine, file_id: int) -> ReplayResult:
     if outcome.status != "OK":
         message += f" L'exécution n° {outcome.run_id} est en échec : {outcome.error}."
     return ReplayResult(outcome.status == "OK", message, outcome)
+
+
+def replay_many(config: Config, engine: Engine, file_ids: list[int]) -> list[tuple[int, ReplayResult]]:
+    """Replay each file in turn (replay_file: each its own run, each checked again just before), oldest first."""
+    return [(file_id, replay_file(config, engine, file_id)) for file_id in sorted(file_ids)]
+
+
+def replayable_after_import(engine: Engine, siret: str | None = None, *, perimeter: Perimeter) -> list[dict]:
+    """The files rejected for a habilitation code (store.followup.pending_habilitation_rejections) that may be
+    replayed now, an extract having been imported since their judgement; only those of `siret` when given."""
+    from exchange.store.followup import pending_habilitation_rejections
+
+    with engine.connect() as conn:
+        pending = pending_habilitation_rejections(conn, perimeter=perimeter)
+    return [p for p in pending if (siret is None or p["siret"] == siret) and replay_check(engine, p["id"])[1] is None]

@@ -29,7 +29,7 @@ def templates() -> Jinja2Templates:
 
 def create_app(config: Config, engine: Engine) -> Starlette:
     """The console for this configuration and database."""
-    from exchange.web import actions, lists, pages
+    from exchange.web import actions, esats, lists, pages
 
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
@@ -42,6 +42,11 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/fichiers/{file_id:int}/cr/{name}", pages.compte_rendu),
         Route("/fichiers/{file_id:int}/rejouer", actions.replay_confirm, methods=["GET"]),
         Route("/fichiers/{file_id:int}/rejouer", actions.replay, methods=["POST"]),
+        Route("/esats/{siret}", esats.esat),
+        Route("/rejeux", esats.bulk_replay_confirm, methods=["GET"]),
+        Route("/rejeux", esats.bulk_replay, methods=["POST"]),
+        Route("/taches/{job}/lancer", esats.launch_confirm, methods=["GET"]),
+        Route("/taches/{job}/lancer", esats.launch, methods=["POST"]),
         Route("/campagne", pages.campaign),
         Route("/campagne.csv", pages.campaign_csv),
         Route("/campagne/cloture", actions.campaign_close, methods=["POST"]),

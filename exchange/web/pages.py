@@ -73,7 +73,9 @@ def dashboard(request: Request) -> Response:
         rejections = queries.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS))
         quarantined = queries.list_files(conn, queries.FileFilters(etat="QUARANTAINE"), limit=10)
     waiting = sum(health.depot.values()) if health.depot is not None else None
-    return render(request, "dashboard.html", nav="dashboard", health=health, last_runs=last_runs,
+    from exchange.app.launch import LAUNCHABLE
+
+    return render(request, "dashboard.html", nav="dashboard", health=health, launchable=LAUNCHABLE, last_runs=last_runs,
                   next_runs=next_runs, waiting=waiting, quarantined=quarantined,
                   quarantine_count=health.states.get("QUARANTAINE", 0), rejections=rejections,
                   days=REJECTION_DAYS,
