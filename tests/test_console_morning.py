@@ -95,6 +95,29 @@ def test_dashboard_says_what_to_act_on_with_links_and_french_job_names(browser, 
     page.context.close()
 
 
+def get(area, path: str) -> tuple[int, str, str]:
+    """An unauthenticated GET, as a monitoring system makes it: status, content type, body."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(area["url"] + path, timeout=30) as answer:
+            return answer.status, answer.headers["content-type"], answer.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["content-type"], e.read().decode()
+
+
+def test_sante_is_503_on_alerte_without_a_login(area):
+    import json
+
+    status, kind, body = get(area, "/sante")
+    data = json.loads(body)
+    assert status == 503 and kind == "application/json" and data["etat"] == "ALERTE"
+    assert "aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05)" in data["raisons"]
+    assert data["a_traiter"][0].startswith("4 fichiers rejetés pour une erreur d'habilitation (H05 × 4)")
+    assert "esat-exchange" not in body and not re.search(r"\d{13}", body)  # no command, no NIR-like number
+
+
 def test_compte_rendu_page_is_styled_under_its_own_policy(browser, area):
     page = logged_in(browser, area, "paul")
     seine = file_id(page, area, SEINE_RG)
@@ -299,3 +322,22 @@ def test_gestionnaire_starts_a_collect_now_and_is_refused_while_a_cycle_runs(bro
     assert lecteur.goto(area["url"] + "/taches/collect/lancer").status == 403
     lecteur.context.close()
     page.context.close()
+
+
+def test_sante_and_metrics_once_the_service_runs(area):
+    import json
+
+    status, _kind, body = get(area, "/sante")
+    assert status == 200 and json.loads(body)["etat"] == "À TRAITER"  # Seine's CA still waits for a replay
+    status, kind, text = get(area, "/metrics")
+    assert status == 200 and kind.startswith("text/plain; version=")
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("esat_runs_total", (("statut", "OK"), ("tache", "run")))] == 1
+    assert samples[("esat_files", (("etat", "ACQUITTE"), ("statut", "REJETE")))] == 1
+    assert samples[("esat_anomalies", (("code", "H05"),))] == 1  # Seine CA: the replayed files were judged anew
+    assert samples[("esat_health_alert", ())] == 0 and samples[("esat_health_caf_items", ())] == 1
+    assert samples[("esat_last_success_timestamp_seconds", (("tache", "collect"),))] > 1.7e9
+    assert ("esat_last_run_duration_seconds", (("tache", "replay"),)) in samples

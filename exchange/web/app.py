@@ -29,7 +29,7 @@ def templates() -> Jinja2Templates:
 
 def create_app(config: Config, engine: Engine) -> Starlette:
     """The console for this configuration and database."""
-    from exchange.web import actions, esats, lists, pages
+    from exchange.web import actions, esats, lists, monitoring, pages
 
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
@@ -56,6 +56,8 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/migration", actions.migration_report, methods=["POST"]),
         Route("/journal", lists.audit),
         Route("/journal.csv", lists.audit_csv),
+        Route("/sante", monitoring.sante),
+        Route("/metrics", monitoring.metrics),
         Route("/connexion", actions.login_form, methods=["GET"]),
         Route("/connexion", actions.login, methods=["POST"]),
         Route("/deconnexion", actions.logout, methods=["POST"]),
