@@ -259,6 +259,8 @@ def test_audit_page_lists_every_action(browser, area):
 
 
 def test_no_page_holds_a_full_nir(browser, area):
+    from tests.axe import violations
+
     nirs = example_nirs()
     assert nirs, "the examples hold NIRs: the check below means something"
     page = logged_in(browser, area, "marie")
@@ -277,6 +279,7 @@ def test_no_page_holds_a_full_nir(browser, area):
         html = page.content()
         assert not NIR_SHAPED.search(html), path
         assert not any(n in html for n in nirs) and not NIR_SHAPED.search(page.url), path
+        assert violations(page) == [], path  # axe-core: no WCAG 2.1 A/AA violation on any page
         for href in page.eval_on_selector_all("a[href^='/']", "els => els.map(e => e.getAttribute('href'))"):
             if not href.startswith(("/static", "/fichiers/")) or re.fullmatch(r"/fichiers/\d+", href):
                 if "/cr/" not in href and "rejouer" not in href and ".csv" not in href:

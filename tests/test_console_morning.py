@@ -341,3 +341,45 @@ def test_sante_and_metrics_once_the_service_runs(area):
     assert samples[("esat_health_alert", ())] == 0 and samples[("esat_health_caf_items", ())] == 1
     assert samples[("esat_last_success_timestamp_seconds", (("tache", "collect"),))] > 1.7e9
     assert ("esat_last_run_duration_seconds", (("tache", "replay"),)) in samples
+
+
+AXE_PAGES = ["/", "/fichiers", "/fichiers?statut=REJETE&code=H", "/fichiers/1", "/fichiers/1/rejouer", "/executions",
+             "/executions/1", "/campagne?annee=2025", "/habilitations", "/migration", "/journal",
+             "/esats/81234567600017", "/rejeux", "/taches/collect/lancer", "/accessibilite", "/mentions-legales",
+             "/donnees-personnelles", "/page-inconnue"]
+
+
+def test_every_page_has_no_axe_violation(browser, area):
+    from tests.axe import violations
+
+    page = logged_in(browser, area, "marie")
+    found = {}
+    for path in AXE_PAGES:
+        page.goto(area["url"] + path)
+        problems = violations(page)
+        if problems:
+            found[path] = problems
+    page.context.close()
+    anonymous = browser.new_context(locale="fr-FR").new_page()
+    anonymous.goto(area["url"] + "/connexion")
+    if violations(anonymous):
+        found["/connexion"] = violations(anonymous)
+    anonymous.context.close()
+    assert found == {}
+
+
+def test_footer_links_to_the_accessibility_statement_and_legal_pages(browser, area):
+    context = browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    page.goto(area["url"] + "/connexion")  # reachable before logging in
+    footer = page.locator("footer")
+    assert footer.locator("a:text-is('Accessibilité : non conforme')").count() == 1
+    page.click("footer a:text-is('Accessibilité : non conforme')")
+    assert page.inner_text("h1") == "Déclaration d'accessibilité"
+    assert "non conforme" in page.inner_text("#etat-de-conformite")
+    page.click("footer a:text-is('Mentions légales')")
+    assert page.inner_text("h1") == "Mentions légales"
+    page.click("footer a:text-is('Données personnelles')")
+    assert page.inner_text("h1") == "Données personnelles"
+    assert "NIR" in page.inner_text("main")
+    context.close()

@@ -130,3 +130,12 @@ def test_dashboard_verdict_is_a_caf_action_item(page, area):
     page.goto(area["url"] + "/")
     assert f"{DEACTIVATED} fichiers rejetés pour une erreur d'habilitation (H05 × {DEACTIVATED})" in page.inner_text("#etat")
     assert screens(page) < 5, screens(page)
+
+
+@pytest.mark.parametrize("path", ["/", "/fichiers", "/fichiers?code=H", "/executions", "/executions/1",
+                                  "/campagne?annee=2025", "/campagne?annee=2026", "/journal"])
+def test_national_pages_have_no_axe_violation(page, area, path):
+    from tests.axe import violations
+
+    page.goto(area["url"] + path)
+    assert violations(page) == []

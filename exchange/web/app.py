@@ -29,7 +29,7 @@ def templates() -> Jinja2Templates:
 
 def create_app(config: Config, engine: Engine) -> Starlette:
     """The console for this configuration and database."""
-    from exchange.web import actions, esats, lists, monitoring, pages
+    from exchange.web import actions, esats, legal, lists, monitoring, pages
 
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
@@ -56,6 +56,9 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/migration", actions.migration_report, methods=["POST"]),
         Route("/journal", lists.audit),
         Route("/journal.csv", lists.audit_csv),
+        Route("/accessibilite", legal.accessibility),
+        Route("/mentions-legales", legal.legal_notice),
+        Route("/donnees-personnelles", legal.personal_data),
         Route("/sante", monitoring.sante),
         Route("/metrics", monitoring.metrics),
         Route("/connexion", actions.login_form, methods=["GET"]),
