@@ -118,7 +118,8 @@ def test_run_page_summarises_first_and_stays_short(page, area):
 def test_campaign_of_a_year_without_any_rg_is_paginated(page, area):
     page.goto(area["url"] + "/campagne?annee=2026")
     assert re.search(rf"N'a rien envoyé\t{ESATS}\t", page.inner_text("#situations"))
-    assert page.locator("table.esat-sans-rg tbody tr").count() == 50
+    assert page.locator("table.esat-sans-rg tbody tr").count() == 30
+    assert "Page 1 sur 10" in page.inner_text("nav.fr-pagination")
     assert screens(page) < 5, screens(page)
     page.goto(area["url"] + "/campagne?annee=2025")
     situations = page.inner_text("#situations")
@@ -139,3 +140,17 @@ def test_national_pages_have_no_axe_violation(page, area, path):
 
     page.goto(area["url"] + path)
     assert violations(page) == []
+
+
+def test_runs_and_campaign_progress_over_time_as_charts_with_their_figures(page, area):
+    page.goto(area["url"] + "/executions")
+    chart = page.locator("svg.esat-chart[aria-labelledby='executions-par-jour-title']")
+    assert chart.locator("title").first.text_content() == "Exécutions par jour et par statut, 30 derniers jours"
+    page.click("summary:has-text('Les chiffres')")
+    assert re.search(r"\d\d/\d\d/\d{4}\t1\t0\t0", page.inner_text("#executions-par-jour"))  # today: one run OK
+    page.goto(area["url"] + "/campagne?annee=2025")
+    title = page.locator("svg[aria-labelledby='progression-campagne-title'] title").first.text_content()
+    assert title == f"Esats ayant déclaré leurs RG 2025, jour après jour, sur {ESATS}"
+    page.click("summary:has-text('Les chiffres')")
+    last = page.locator("#progression tbody tr").last.inner_text()
+    assert last.endswith(f"{ESATS - DEACTIVATED} sur {ESATS}"), last

@@ -164,10 +164,34 @@ def runs_list(request: Request) -> Response:
     with engine_of(request).connect() as conn:
         rows = listings.list_runs(conn, filters, tri, ordre, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
         total = count_runs(conn, filters)
+        trend = runs_trend(conn)
     query = _query_without_page(request)
     return render(request, "runs.html", nav="runs", runs=rows, filters=filters, jobs=JOBS, statuses=RUN_STATUSES,
+                  trend=trend,
                   pages=_pages(total, current), query=query, headers=sort_links(request, RUN_COLUMNS, tri, ordre),
                   tri=tri, ordre=ordre, csv_href="/executions.csv" + (f"?{query}" if query else ""))
+
+
+TREND_DAYS = 30
+
+
+def runs_trend(conn) -> dict:  # noqa: ANN001 - a Connection
+    """The last 30 Paris days: runs per day and statut, as a stacked-column chart and its table."""
+    from datetime import timedelta
+
+    from exchange.core.clock import paris_day_start, today_in_paris
+    from exchange.store.trends import runs_per_day
+    from exchange.web.charts import stacked_columns
+
+    today = today_in_paris()
+    days = [today - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
+    per_day = runs_per_day(conn, paris_day_start(days[0]))
+    keys = ["OK", "ECHEC", "IGNORE"]
+    labels = [d.strftime("%d/%m/%Y") for d in days]
+    stacks = {k: [per_day.get(d, {}).get(k, 0) for d in days] for k in keys}
+    table = [(label, [stacks[k][i] for k in keys]) for i, label in enumerate(labels) if any(stacks[k][i] for k in keys)]
+    return {"chart": stacked_columns(labels, stacks, f"Exécutions par jour et par statut, {TREND_DAYS} derniers jours",
+                                     "executions-par-jour"), "keys": keys, "table": table}
 
 
 def _csv_response(columns: list[str], rows: list[dict], name: str) -> Response:

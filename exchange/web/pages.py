@@ -20,6 +20,7 @@ from exchange.web.charts import bar_chart
 PAGE_SIZE = 50
 ANOMALIES_SHOWN = 200
 REJECTION_DAYS = 30
+CAMPAIGN_PAGE = 30  # Esats per page of the campaign list (its summary comes first)
 
 
 def _day(request: Request, key: str) -> date | None:
@@ -191,6 +192,25 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
     return year, caf, wanted, missing
 
 
+def campaign_progress(conn, year: int, missing: int, perimeter) -> dict:  # noqa: ANN001 - Connection, Perimeter
+    """Esats declared day after day (their first accepted RG of `year`), against every open Esat."""
+    from exchange.store.trends import first_declarations
+    from exchange.web.charts import progress_line
+
+    per_day = first_declarations(conn, year, perimeter=perimeter)
+    if not per_day:
+        return {"chart": "", "table": []}
+    days = list(per_day)
+    running, table = 0, []
+    for day in days:
+        running += per_day[day]
+        table.append((day.strftime("%d/%m/%Y"), per_day[day], running))
+    goal = running + missing
+    return {"chart": progress_line([t[0] for t in table], [t[2] for t in table], goal,
+                                   f"Esats ayant déclaré leurs RG {year}, jour après jour, sur {goal}",
+                                   "progression-campagne"), "table": table, "goal": goal}
+
+
 @page()
 def campaign(request: Request) -> Response:
     from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
@@ -198,6 +218,7 @@ def campaign(request: Request) -> Response:
     year, caf, wanted, missing = _campaign(request)
     with engine_of(request).connect() as conn:
         accepted = queries.accepted_rg_per_caf(conn, year)
+        progress = campaign_progress(conn, year, len(missing), request.state.perimeter)
     by_situation = {key: sum(1 for m in missing if m["situation"] == key) for key in SITUATIONS}
     per_caf: dict[str, dict[str, int]] = {}
     for m in missing:
@@ -207,8 +228,9 @@ def campaign(request: Request) -> Response:
     current = _int(request, "page", 1) or 1
     return render(request, "campaign.html", nav="campaign", year=year, caf=caf, wanted=wanted,
                   situations=SITUATIONS, who_acts=WHO_ACTS, by_situation=by_situation, per_caf=per_caf, missing_count=len(missing),
-                  rows=shown[(current - 1) * PAGE_SIZE:current * PAGE_SIZE], pages=_pages(len(shown), current),
-                  query=_query_without_page(request), accepted=accepted, deadline=deadline(year),
+                  rows=shown[(current - 1) * CAMPAIGN_PAGE:current * CAMPAIGN_PAGE],
+                  pages=_pages(len(shown), current, CAMPAIGN_PAGE),
+                  query=_query_without_page(request), accepted=accepted, deadline=deadline(year), progress=progress,
                   days_left=missing[0]["jours_restants"] if missing else None,
                   chart=bar_chart(accepted, f"Déclarations RG {year} acceptées, par Caf"))
 
