@@ -229,7 +229,7 @@ def test_campaign_page_chart_and_export(browser, area):
     page.goto(area["url"] + "/campagne?annee=2025")
     assert "Campagne RG 2025" in page.inner_text("h1")
     assert "15/01/2026" in page.inner_text("#echeance")
-    assert page.locator("svg.esat-chart").count() == 1
+    assert page.locator("svg.esat-chart").count() == 2  # the progress over time, the RG per Caf
     assert page.inner_text("#rg-par-caf")  # the replayed RG is accepted: one Caf at least
     assert "réservée aux gestionnaires" in page.inner_text("main")
     shot(page, "campagne")
