@@ -19,7 +19,7 @@ from exchange.store.nodes import list_nodes
 JOBS = ("run", "collect", "nightly", "campaign")  # the jobs `status` shows
 
 
-def depot_listing(transport: Transport) -> tuple[dict[str, int], list[dict]]:
+def _depot(transport: Transport) -> tuple[dict[str, int], list[dict]]:
     """Names waiting in each account's depot/, and every waiting file (account, name, since), oldest first."""
     counts: dict[str, int] = {}
     waiting: list[dict] = []
@@ -34,6 +34,11 @@ def depot_listing(transport: Transport) -> tuple[dict[str, int], list[dict]]:
         waiting += [{"compte": account, "fichier": safe_text(e.name),
                      "depuis": datetime.fromtimestamp(e.mtime, timezone.utc)} for e in entries]
     return counts, sorted(waiting, key=lambda w: (w["depuis"], w["compte"], w["fichier"]))
+
+
+def depot_listing(transport: Transport) -> tuple[dict[str, int], list[dict]]:
+    """Names waiting in each account's depot/ and every waiting file (the campaign follow-up reads it too)."""
+    return _depot(transport)
 
 
 def _depot_one_by_one(t: Transport) -> dict[str, list | None]:
@@ -76,7 +81,7 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
     verdict(health, imported, by_run, pending)
     if transport is not None:
         try:
-            health.depot, health.waiting = depot_listing(transport)
+            health.depot, health.waiting = _depot(transport)
         except (TransportError, OSError) as e:
             health.source_error = str(e) or e.__class__.__name__
             health.alerts.append(Reason(f"zone de dépôt injoignable : {health.source_error}"))
