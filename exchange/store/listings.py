@@ -120,8 +120,7 @@ def run_summary(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict:
 
 
 RUN_SORTS = {"id": runs.c.id, "tache": runs.c.job, "statut": runs.c.status, "debut": runs.c.started_at,
-             "duree": runs.c.ended_at - runs.c.started_at, "fichiers": runs.c.files_seen,
-             "rejetes": runs.c.files_rejected}
+             "fichiers": runs.c.files_seen, "rejetes": runs.c.files_rejected}
 
 
 def _run_select(filters: RunFilters, tri: str, ordre: str):  # noqa: ANN202 - a Select

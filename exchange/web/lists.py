@@ -136,7 +136,7 @@ def run_detail(request: Request) -> Response:
                   chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"))
 
 
-RUN_COLUMNS = [("id", "N°"), ("tache", "Tâche"), ("statut", "Statut"), ("debut", "Début"), ("duree", "Durée"),
+RUN_COLUMNS = [("id", "N°"), ("tache", "Tâche"), ("statut", "Statut"), ("debut", "Début"), (None, "Durée"),
                ("fichiers", "Fichiers"), (None, "Acceptés"), (None, "Partiels"), ("rejetes", "Rejetés"),
                (None, "Enr. acceptés"), (None, "Enr. rejetés"), (None, "Erreur")]
 RUN_CSV = ["id", "job", "statut", "debut", "fin", "duree", "fichiers", "fichiers_acceptes", "fichiers_partiels",
