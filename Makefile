@@ -42,7 +42,13 @@ $(DSFR): exchange/web/package.json exchange/web/package-lock.json
 	cd exchange/web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $(DSFR)
 
-setup: $(STAMP) $(DSFR)
+# axe-core for the browser tests' accessibility check (tests/axe.py), pinned in tests/axe/package-lock.json.
+AXE := tests/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	cd tests/axe && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
+setup: $(STAMP) $(DSFR) $(AXE)
 
 # The operator console on the `make run` demo area (http://127.0.0.1:8080/); create an account first:
 #   .venv/bin/esat-exchange --config var/esat-exchange.toml operators add LOGIN --role gestionnaire

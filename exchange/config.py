@@ -144,6 +144,21 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    """`[alerts]`: where alerts go (a failed or missed nightly, a file in quarantine); no channel: none sent."""
+
+    smtp_host: str = ""  # the mail server; "" sends no mail
+    smtp_port: int = 25
+    smtp_from: str = ""
+    smtp_to: list[str] = field(default_factory=list)
+    webhook_url: str = ""  # http(s) address each alert is POSTed to as JSON; "" posts nothing
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.smtp_host or self.webhook_url)
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -154,6 +169,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     locks: LocksConfig = field(default_factory=LocksConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     base_dir: Path = field(default_factory=Path.cwd)  # what relative paths are relative to
 
     def path(self, value: str) -> Path:
@@ -240,6 +256,7 @@ def parse_config(data: dict[str, Any], base_dir: Path) -> Config:
     if cfg.limits.max_file_bytes <= 0 or cfg.limits.max_records <= 0:
         raise ConfigError("limits: max_file_bytes et max_records doivent être positifs")
     _check_web(cfg.web)
+    _check_alerts(cfg.alerts)
     for key in ("heartbeat_seconds", "timeout_seconds", "idle_transaction_seconds"):
         if getattr(cfg.locks, key) <= 0:
             raise ConfigError(f"locks.{key}: doit être strictement positif")
@@ -269,6 +286,13 @@ def _check_web(web: WebConfig) -> None:
         raise ConfigError("web: verify_requests et verify_window_seconds doivent être positifs")
     if web.public_url and not web.public_url.startswith(("https://", "http://")):
         raise ConfigError(f"web.public_url: une adresse http(s)://…, pas {web.public_url!r}")
+
+
+def _check_alerts(alerts: AlertsConfig) -> None:
+    if alerts.smtp_host and (not alerts.smtp_from or not alerts.smtp_to):
+        raise ConfigError("alerts.smtp_from et alerts.smtp_to : obligatoires quand alerts.smtp_host est renseigné")
+    if alerts.webhook_url and not alerts.webhook_url.startswith(("http://", "https://")):
+        raise ConfigError(f"alerts.webhook_url : une adresse http:// ou https:// est attendue, pas {alerts.webhook_url!r}")
 
 
 def load_config(path: Path | None) -> Config:

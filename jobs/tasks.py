@@ -30,11 +30,23 @@ def _result(outcome: RunOutcome) -> dict:
     return {"run_id": outcome.run_id, "status": outcome.status, "error": outcome.error}
 
 
+def _alerts(config: Config, engine) -> None:  # noqa: ANN001 - an Engine
+    """The alerts step after each scheduled run: what it must not stop is the scheduler."""
+    from exchange.app.alerts import send_alerts
+
+    try:
+        send_alerts(config, engine)
+    except Exception:  # noqa: BLE001 - logged; the next run tries again
+        log.exception("étape des alertes en erreur")
+
+
 def _cycle(config_path: str | None, job: str, emit: bool, stop: Stop | None, fence: ledger.Fence | None) -> dict:
     config = _config(config_path)
     engine = open_current(config.database_url)  # brought to head when the scheduler started
     try:
-        return _result(run_job(config, engine, job=job, emit=emit, stop=stop, fence=fence))
+        result = _result(run_job(config, engine, job=job, emit=emit, stop=stop, fence=fence))
+        _alerts(config, engine)
+        return result
     finally:
         engine.dispose()
 
@@ -54,7 +66,9 @@ def campaign(config_path: str | None = None, stop: Stop | None = None, fence: le
     config = _config(config_path)
     engine = open_current(config.database_url)  # brought to head when the scheduler started
     try:
-        return _result(close_campaign(config, engine, fence=fence))
+        result = _result(close_campaign(config, engine, fence=fence))
+        _alerts(config, engine)
+        return result
     finally:
         engine.dispose()
 

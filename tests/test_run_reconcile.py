@@ -122,11 +122,28 @@ def test_replay_of_an_accepted_file_is_refused(tmp_path):
     assert cli(tmp_path, "runs", "list", "--format", "json")[1] == runs_before  # nothing ran
 
 
+def test_replay_before_a_corrected_extract_is_refused_with_what_to_do(tmp_path):
+    seed_examples(tmp_path)  # no extract: every file is rejected H05
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    runs_before = cli(tmp_path, "runs", "list", "--format", "json")[1]
+    code, out, err = cli(tmp_path, "files", "replay", "1")
+    assert code == 1 and out == ""
+    assert err.startswith("Rejeu impossible : le fichier n° 1 a été rejeté pour H05 (habilitation) le "), err
+    assert err.endswith(" et aucun extrait Habpps n'a été importé depuis : rejoué maintenant, il serait rejeté de "
+                        "nouveau pour la même raison. Importez d'abord l'extrait corrigé par la Caf, puis rejouez le "
+                        "fichier.\n"), err
+    assert cli(tmp_path, "runs", "list", "--format", "json")[1] == runs_before  # nothing ran, no second rejection
+    assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
+    code, out, err = cli(tmp_path, "files", "replay", "1")
+    assert code == 0 and "rejoué" in out, out + err
+
+
 def test_replay_while_a_cycle_runs_elsewhere_says_so(tmp_path):
     from exchange.store.fences import holding
     from exchange.store.engine import open_database
-    cfg = seed_examples(tmp_path)  # no habilitation extract yet: every file is H05, hence replayable
+    cfg = seed_examples(tmp_path)  # no habilitation extract yet: every file is H05, hence replayable…
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0  # …once an extract is in
     with holding(open_database(cfg.database_url), "cycle") as held:
         assert held is not None
         code, out, err = cli(tmp_path, "files", "replay", "1")

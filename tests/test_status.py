@@ -134,7 +134,7 @@ def test_file_stuck_in_traite_for_two_days(area):
         conn.execute(runs.delete())  # no cycle ran since: only the 24 h rule applies
     code, out, _ = status(base)
     assert code == 1
-    assert "- 1 fichier(s) bloqué(s) depuis plus de 24 h (n° 2)" in out.splitlines()
+    assert "- 1 fichier bloqué depuis plus de 24 h (n° 2)" in out.splitlines()
     assert "Fichiers bloqués en cours de traitement : 1" in out
     stuck = json.loads(status(base, "json")[1])["fichiers_bloques"]
     assert [(s["id"], s["etat"]) for s in stuck] == [(2, "TRAITE")]
@@ -155,7 +155,7 @@ def test_file_not_finished_by_the_last_run_alerts_at_once(area):
     assert code == 1
     nightly = json.loads(status(base, "json")[1])["dernieres_executions"]["nightly"]
     line = out.splitlines()[1]
-    assert line.startswith(f"- 1 fichier(s) bloqué(s) en cours de traitement (n° 2) : l'exécution n° {nightly['id']} du ")
+    assert line.startswith(f"- 1 fichier bloqué en cours de traitement (n° 2) : l'exécution n° {nightly['id']} du ")
     assert line.endswith(" ne les a pas terminés")
     assert "Fichiers bloqués en cours de traitement : 1" in out
     stuck = json.loads(status(base, "json")[1])["fichiers_bloques"]
@@ -171,7 +171,7 @@ def test_quarantined_file_alerts_at_once(area):
             state="QUARANTAINE", state_changed_at=utcnow(), error="ValueError: défaut"))
     code, out, _ = status(base)
     assert code == 1
-    assert out.splitlines()[1] == ("- 1 fichier(s) en quarantaine (n° 4) : voir « files show », puis « files replay » "
+    assert out.splitlines()[1] == ("- 1 fichier en quarantaine (n° 4) : voir « files show », puis « files replay » "
                                    "une fois le défaut corrigé")
     assert "Fichiers en quarantaine : 1" in out and "ValueError: défaut" in out
 
@@ -208,3 +208,24 @@ def test_recent_rejections_by_code(area):
     assert code == 0, out
     assert "Fichiers rejetés ces dernières 24 h, par code : F01 × 2, H02 × 1, R02 × 1" in out
     assert json.loads(status(base, "json")[1])["rejets_24h_par_code"] == {"F01": 2, "H02": 1, "R02": 1}
+
+
+def test_files_rejected_for_a_habilitation_are_a_caf_action_item(tmp_path, db_url):
+    seed_examples(tmp_path, db_url)
+    engine = open_database(db_url)
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0  # no extract yet: every file rejected H05
+    assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
+    add_run(engine, "nightly", "OK", hours_ago=1)
+    code, out, _ = status(tmp_path)
+    assert code == 0, out  # the service works: monitoring is not paged for the Caf's own data
+    assert out.splitlines()[:2] == [
+        "ÉTAT : À TRAITER",
+        "- 4 fichiers rejetés pour une erreur d'habilitation (H05 × 4), sans fichier accepté depuis : la Caf corrige "
+        "ses données dans Habpps, puis on importe l'extrait corrigé et on rejoue les fichiers "
+        "(« habilitations import », puis « files replay »)"]
+    data = json.loads(status(tmp_path, "json")[1])
+    assert data["etat"] == "À TRAITER" and len(data["raisons"]) == 1
+    for file_id in (1, 2, 3, 4):
+        assert cli(tmp_path, "files", "replay", str(file_id))[0] == 0
+    code, out, _ = status(tmp_path)
+    assert code == 0 and out.splitlines()[0] == "ÉTAT : OK", out

@@ -10,9 +10,12 @@ from datetime import date
 from exchange.app.emission import campaign_close
 from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.config import Config
-from exchange.core.campaign import missing_esats
+from exchange.core.campaign import campaign_days, missing_esats, situation
 from exchange.core.clock import today_in_paris
 from exchange.core.perimeter import Perimeter
+from exchange.edges.transport.base import Transport, TransportError
+from exchange.store.followup import latest_rg_files
+from schemas.declaration import parse_file_name
 from exchange.store.engine import Engine
 from exchange.store.habilitations import undeclared_partners
 from exchange.store.ledger import Fence
@@ -24,6 +27,33 @@ def campaign_status(engine: Engine, year: int, today: date, caf: str | None = No
                     perimeter: Perimeter) -> list[dict]:
     """The open Esats of the perimeter with no accepted RG of `year` (exchange.core.campaign.missing_esats)."""
     return missing_esats(undeclared_partners(engine, year), year, today, caf, perimeter=perimeter)
+
+
+def campaign_followup(engine: Engine, transport: Transport | None, year: int, today: date, caf: str | None = None,
+                      *, perimeter: Perimeter) -> list[dict]:
+    """campaign_status, each Esat with its `situation` (exchange.core.campaign.SITUATIONS) and its latest RG file
+    of the campaign (named with a date from July N to June N+1; `fichier`: id or None). `transport` (unopened) tells which Esats have an RG waiting in depot/; None, or
+    unreachable: not checked."""
+    from exchange.app.status import depot_listing
+
+    missing = campaign_status(engine, year, today, caf)
+    in_depot: set[str] = set()
+    first, last = campaign_days(year)
+    if transport is not None:
+        try:
+            for w in depot_listing(transport)[1]:
+                name = parse_file_name(w["fichier"])
+                if name is not None and name.kind == "RG" and first <= name.produced_on <= last:
+                    in_depot.add(name.siret)
+        except (TransportError, OSError) as e:
+            log.warning(f"campagne {year} : zone de dépôt injoignable ({e}), fichiers en attente non comptés")
+    with engine.connect() as conn:
+        latest = latest_rg_files(conn, [m["siret"] for m in missing], first, last, perimeter=perimeter)
+    for m in missing:
+        found = latest.get(m["siret"])
+        m["situation"] = situation(found, m["siret"] in in_depot)
+        m["fichier"] = found["id"] if found else None
+    return missing
 
 
 def close_campaign(config: Config, engine: Engine, year: int | None = None, fence: Fence | None = None) -> RunOutcome:
@@ -41,4 +71,4 @@ def close_campaign(config: Config, engine: Engine, year: int | None = None, fenc
     return run_locked(config, engine, "campaign", close, as_of=today, outer_fence=fence)
 
 
-__all__ = ["campaign_status", "close_campaign"]
+__all__ = ["campaign_status", "campaign_followup", "close_campaign"]

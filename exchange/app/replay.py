@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exchange.core.replay import replay_refusal
+from exchange.core.replay import replay_refusal, stale_extract_refusal
 from exchange.core.vocabulary import IGNORE, OK
-from exchange.store import ledger
+from exchange.store import ledger, queries
 from exchange.store.engine import Engine
 from exchange.config import Config
+from exchange.core.perimeter import Perimeter
 
 
 @dataclass(frozen=True)
@@ -19,15 +20,25 @@ class ReplayResult:
     outcome: object | None = None  # exchange.app.run.RunOutcome when a run was recorded
 
 
-def replay_file(config: Config, engine: Engine, file_id: int) -> ReplayResult:
-    """Replay a kept file at its original processing date when core.replay.replay_refusal allows it."""
-    from exchange.app.run import run_job
-
+def replay_check(engine: Engine, file_id: int) -> tuple[dict | None, str | None]:
+    """The file (None when unknown) and why it may not be replayed now (None when it may): the spec's rule
+    (core.replay.replay_refusal), then, for an `H` rejection, whether a newer extract was imported."""
     with engine.connect() as conn:
         row = ledger.get_file(conn, file_id)
+        in_force = queries.habilitations_in_force(conn)
+    if row is None:
+        return None, None
+    return row, replay_refusal(row) or stale_extract_refusal(row, in_force["importe_le"] if in_force else None)
+
+
+def replay_file(config: Config, engine: Engine, file_id: int) -> ReplayResult:
+    """Replay a kept file at its original processing date when core.replay.replay_refusal allows it and, for a
+    file rejected for an `H` code, once an extract was imported after its judgement (stale_extract_refusal)."""
+    from exchange.app.run import run_job
+
+    row, refusal = replay_check(engine, file_id)
     if row is None:
         return ReplayResult(False, f"Fichier n° {file_id} inconnu.")
-    refusal = replay_refusal(row)
     if refusal is not None:
         return ReplayResult(False, f"Rejeu impossible : {refusal}.")
     try:
@@ -45,3 +56,18 @@ def replay_file(config: Config, engine: Engine, file_id: int) -> ReplayResult:
     if outcome.status != OK:
         message += f" L'exécution n° {outcome.run_id} est en échec : {outcome.error}."
     return ReplayResult(outcome.status == OK, message, outcome)
+
+
+def replay_many(config: Config, engine: Engine, file_ids: list[int]) -> list[tuple[int, ReplayResult]]:
+    """Replay each file in turn (replay_file: each its own run, each checked again just before), oldest first."""
+    return [(file_id, replay_file(config, engine, file_id)) for file_id in sorted(file_ids)]
+
+
+def replayable_after_import(engine: Engine, siret: str | None = None, *, perimeter: Perimeter) -> list[dict]:
+    """The files rejected for a habilitation code (store.followup.pending_habilitation_rejections) that may be
+    replayed now, an extract having been imported since their judgement; only those of `siret` when given."""
+    from exchange.store.followup import pending_habilitation_rejections
+
+    with engine.connect() as conn:
+        pending = pending_habilitation_rejections(conn, perimeter=perimeter)
+    return [p for p in pending if (siret is None or p["siret"] == siret) and replay_check(engine, p["id"])[1] is None]

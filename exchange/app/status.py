@@ -6,12 +6,13 @@ from datetime import datetime, timezone
 
 from exchange.core.clock import utcnow
 from exchange.core.health import REJECTIONS_WINDOW, Health, health_json, health_text, stuck_by, stuck_limit, verdict
-from exchange.core.health import nightly_reasons
-from exchange.core.perimeter import Perimeter
+from exchange.core.health import Reason, nightly_reasons
+from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
 from exchange.edges.transport.base import Refused, Transport, TransportError
 from exchange.store import queries
+from exchange.store.followup import habilitation_rejections_by_code
 from exchange.store.engine import Engine
 from exchange.store.nodes import list_nodes
 
@@ -35,6 +36,11 @@ def _depot(transport: Transport) -> tuple[dict[str, int], list[dict]]:
     return counts, sorted(waiting, key=lambda w: (w["depuis"], w["compte"], w["fichier"]))
 
 
+def depot_listing(transport: Transport) -> tuple[dict[str, int], list[dict]]:
+    """Names waiting in each account's depot/ and every waiting file (the campaign follow-up reads it too)."""
+    return _depot(transport)
+
+
 def _depot_one_by_one(t: Transport) -> dict[str, list | None]:
     """Each account's depot/ entries through list_depot (None where it is refused)."""
     listed: dict[str, list | None] = {}
@@ -54,14 +60,15 @@ def _brief(run: dict | None) -> dict | None:
 
 
 def check_health(engine: Engine, transport: Transport | None, now: datetime | None = None, *,
-                 perimeter: Perimeter) -> Health:
-    """The health of the service as `perimeter` sees it (its files, its accounts' depot/); `transport` is an
-    unopened drop-area transport (None: not checked)."""
+                 perimeter: Perimeter = EVERYTHING) -> Health:
+    """The health of the service as `perimeter` sees it (its files, its accounts' depot/, its Caf's action
+    items: files rejected for a habilitation code); `transport` is an unopened drop-area transport (None: not
+    checked). The command line and /sante see everything."""
     now = now or utcnow()
     health = Health(checked_at=now)
     with engine.connect() as conn:
         health.last_runs = {job: _brief(queries.last_run(conn, (job,))) for job in JOBS}
-        health.reasons += nightly_reasons(queries.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES), now)
+        health.alerts += nightly_reasons(queries.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES), now)
         health.states = queries.files_per_state(conn, perimeter=perimeter)
         last_cycle = queries.last_run(conn, CYCLE_JOBS, FINISHED_RUN_STATUSES)
         health.stuck = queries.unfinished_since(conn, stuck_limit(now, last_cycle), perimeter=perimeter)
@@ -72,7 +79,8 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
         health.nodes = [{"machine": n["host"], "pid": n["pid"], "role": n["role"], "depuis": n["role_since"],
                          "dernier_signe_de_vie": n["heartbeat_at"]} for n in list_nodes(conn)]
         imported = queries.habilitations_in_force(conn) is not None
-    verdict(health, imported, by_run)
+        pending = habilitation_rejections_by_code(conn, perimeter=perimeter)
+    verdict(health, imported, by_run, pending)
     if transport is not None:
         try:
             health.depot, health.waiting = _depot(transport)
@@ -81,7 +89,7 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
                 health.waiting = [w for w in health.waiting if w["compte"] in accounts]
         except (TransportError, OSError) as e:
             health.source_error = str(e) or e.__class__.__name__
-            health.reasons.append(f"zone de dépôt injoignable : {health.source_error}")
+            health.alerts.append(Reason(f"zone de dépôt injoignable : {health.source_error}"))
     return health
 
 

@@ -5,6 +5,17 @@ from datetime import date
 
 from exchange.core.habilitations import Habilitations, service_open
 from exchange.core.perimeter import Perimeter
+from exchange.core.vocabulary import QUARANTAINE, REJETE, UNFINISHED_STATES
+
+NOTHING_SENT, WAITING, HABILITATION, OTHER = "rien", "en_attente", "habilitation", "autre"
+SITUATIONS = {  # why an open Esat has no accepted RG yet, and who acts
+    NOTHING_SENT: "n'a rien envoyé",
+    WAITING: "fichier en attente ou en cours de traitement",
+    HABILITATION: "rejeté pour une erreur d'habilitation (à corriger par la Caf)",
+    OTHER: "fichier rejeté ou sans RG de l'année (l'Esat renvoie un fichier)",
+}
+WHO_ACTS = {NOTHING_SENT: "l'Esat (à relancer)", WAITING: "personne : le traitement suit son cours",
+            HABILITATION: "la Caf (Habpps), puis un rejeu", OTHER: "l'Esat"}
 
 
 def deadline(year: int) -> date:
@@ -24,3 +35,21 @@ def missing_esats(undeclared: Habilitations, year: int, today: date, caf: str | 
             if (caf is None or p.caf_gestionnaire == caf) and service_open(undeclared, p.siret, today)
             and perimeter.sees(p.caf_gestionnaire, p.portee == "MULTI_DEPARTEMENTALE")]
     return sorted(rows, key=lambda r: (r["caf_gestionnaire"], r["siret"]))
+
+
+def campaign_days(year: int) -> tuple[date, date]:
+    """The first and last production dates of an RG file of campaign N (its name's date): July N to June N+1."""
+    return date(year, 7, 1), date(year + 1, 6, 30)
+
+
+def situation(latest: dict | None, waiting_in_depot: bool) -> str:
+    """Why an Esat of missing_esats has no accepted RG: a file waits (in depot/, being processed or in
+    quarantine), its latest RG file was rejected for a habilitation code (the Caf acts), another outcome (the
+    Esat acts), or it sent nothing. `latest`: its latest RG file of the campaign (etat, statut, code)."""
+    if waiting_in_depot or (latest is not None and latest["etat"] in (*UNFINISHED_STATES, QUARANTAINE)):
+        return WAITING
+    if latest is None:
+        return NOTHING_SENT
+    if latest["statut"] == REJETE and (latest["code"] or "").startswith("H"):
+        return HABILITATION
+    return OTHER

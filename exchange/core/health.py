@@ -9,18 +9,40 @@ from datetime import datetime, timedelta
 
 from exchange.core.clock import PARIS
 from exchange.core.vocabulary import ECHEC, LEADER
+from schemas.fields import plural
 
 NIGHTLY_MAX_AGE = timedelta(hours=26)
 STUCK_AFTER = timedelta(hours=24)
 REJECTIONS_WINDOW = timedelta(hours=24)
 
 
+ALERTE, A_TRAITER = "ALERTE", "À TRAITER"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One thing an operator must act on: what (French), the command-line hint (with its separator), and where
+    the console shows it (a path with its query, and the link's text)."""
+
+    text: str
+    hint: str = ""
+    link: str | None = None
+    label: str | None = None
+
+    @property
+    def line(self) -> str:
+        """As `status` prints it: what, then the command to type."""
+        return self.text + self.hint
+
+
 @dataclass
 class Health:
-    """What `status` reports; `reasons` (French) is empty when healthy."""
+    """What `status` reports. `alerts`: the service is failing (ALERTE); `todo`: the service works but the Caf
+    must act (À TRAITER: files rejected for its own habilitation data). Both empty: OK."""
 
     checked_at: datetime
-    reasons: list[str] = field(default_factory=list)
+    alerts: list[Reason] = field(default_factory=list)
+    todo: list[Reason] = field(default_factory=list)
     last_runs: dict[str, dict | None] = field(default_factory=dict)
     depot: dict[str, int] | None = None  # files waiting per account; None when the source is unreachable
     waiting: list[dict] = field(default_factory=list)  # every file waiting in a depot/, oldest first
@@ -33,7 +55,17 @@ class Health:
 
     @property
     def healthy(self) -> bool:
-        return not self.reasons
+        """Nothing failing (a Caf action item alone keeps the service healthy for monitoring)."""
+        return not self.alerts
+
+    @property
+    def state(self) -> str:
+        return ALERTE if self.alerts else A_TRAITER if self.todo else "OK"
+
+    @property
+    def reasons(self) -> list[str]:
+        """Every alert then every Caf action item, as the command line writes them."""
+        return [r.line for r in (*self.alerts, *self.todo)]
 
 
 def _stamp(value: datetime) -> str:
@@ -41,18 +73,21 @@ def _stamp(value: datetime) -> str:
     return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 
-def nightly_reasons(last: dict | None, now: datetime) -> list[str]:
+def nightly_reasons(last: dict | None, now: datetime) -> list[Reason]:
     """Last nightly that really ran (OK/ECHEC): none at all, failed, or older than 26 h."""
     if last is None:
-        return ["aucune exécution nightly n'a encore eu lieu : les fichiers des Caf ne sont pas produits "
-                "(le planificateur tourne-t-il ?)"]
+        return [Reason("aucune exécution nightly n'a encore eu lieu : les fichiers des Caf ne sont pas produits "
+                       "(le planificateur tourne-t-il ?)", link="/executions?job=nightly",
+                       label="Voir les exécutions du traitement de nuit")]
     reasons = []
     if last["statut"] == ECHEC:
-        reasons.append(f"la dernière exécution nightly (n° {last['id']}, {_stamp(last['debut'])}) a échoué : "
-                       f"{last['erreur'] or 'erreur inconnue'}")
+        reasons.append(Reason(f"la dernière exécution nightly (n° {last['id']}, {_stamp(last['debut'])}) a échoué : "
+                              f"{last['erreur'] or 'erreur inconnue'}", link=f"/executions/{last['id']}",
+                              label=f"Voir l'exécution n° {last['id']}"))
     if last["debut"] < now - NIGHTLY_MAX_AGE:
         hours = int((now - last["debut"]).total_seconds() // 3600)
-        reasons.append(f"la dernière exécution nightly (n° {last['id']}) date de {hours} h (plus de 26 h)")
+        reasons.append(Reason(f"la dernière exécution nightly (n° {last['id']}) date de {hours} h (plus de 26 h)",
+                              link="/executions?job=nightly", label="Voir les exécutions du traitement de nuit"))
     return reasons
 
 
@@ -74,20 +109,42 @@ def _ids(items: list[dict]) -> str:
     return ", ".join(str(i["id"]) for i in items[:10]) + ("…" if len(items) > 10 else "")
 
 
-def verdict(health: Health, extract_imported: bool, by_run: dict | None) -> None:
-    """Add to `health.reasons` what an operator must act on (after the nightly's own reasons)."""
+def verdict(health: Health, extract_imported: bool, by_run: dict | None,
+            habilitation_rejections: dict[str, int] | None = None) -> None:
+    """Add what an operator must act on (after the nightly's own reasons): alerts, and the Caf's action items
+    (`habilitation_rejections`: files still rejected for an `H` code, by code)."""
     if not extract_imported:
-        health.reasons.append("aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05) ; importez-le "
-                              "avec « esat-exchange habilitations import »")
+        health.alerts.append(Reason("aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05)",
+                                    " ; importez-le avec « esat-exchange habilitations import »",
+                                    "/habilitations", "Importer un extrait Habpps"))
     if health.quarantined:
-        health.reasons.append(f"{len(health.quarantined)} fichier(s) en quarantaine (n° {_ids(health.quarantined)}) : "
-                              "voir « files show », puis « files replay » une fois le défaut corrigé")
+        n = len(health.quarantined)
+        health.alerts.append(Reason(f"{plural(n, 'fichier', 'fichiers')} en quarantaine (n° {_ids(health.quarantined)})",
+                                    " : voir « files show », puis « files replay » une fois le défaut corrigé",
+                                    "/fichiers?etat=QUARANTAINE", "Voir les fichiers en quarantaine"))
+    n = len(health.stuck)
     if health.stuck and by_run is not None:
-        health.reasons.append(f"{len(health.stuck)} fichier(s) bloqué(s) en cours de traitement "
-                              f"(n° {_ids(health.stuck)}) : l'exécution n° {by_run['id']} du "
-                              f"{_stamp(by_run['debut'])} ne les a pas terminés")
+        health.alerts.append(Reason(f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'bloqué', 'bloqués')} en cours "
+                                    f"de traitement (n° {_ids(health.stuck)}) : l'exécution n° {by_run['id']} du "
+                                    f"{_stamp(by_run['debut'])} ne les a pas terminés",
+                                    link=f"/executions/{by_run['id']}", label=f"Voir l'exécution n° {by_run['id']}"))
     elif health.stuck:
-        health.reasons.append(f"{len(health.stuck)} fichier(s) bloqué(s) depuis plus de 24 h (n° {_ids(health.stuck)})")
+        health.alerts.append(Reason(f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'bloqué', 'bloqués')} depuis "
+                                    f"plus de 24 h (n° {_ids(health.stuck)})"))
+    if habilitation_rejections:
+        n = sum(habilitation_rejections.values())
+        codes = ", ".join(f"{c} × {k}" for c, k in habilitation_rejections.items())
+        health.todo.append(Reason(
+            f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'rejeté', 'rejetés')} pour une erreur d'habilitation "
+            f"({codes}), sans fichier accepté depuis : la Caf corrige ses données dans Habpps, puis on importe "
+            "l'extrait corrigé et on rejoue les fichiers",
+            " (« habilitations import », puis « files replay »)",
+            "/fichiers?statut=REJETE&code=H", "Voir les fichiers rejetés pour une habilitation"))
+
+
+def agree(n: int, singular: str, plural_form: str) -> str:
+    """A word agreed with `n` (French: 0 and 1 take the singular)."""
+    return singular if abs(n) < 2 else plural_form
 
 
 SHOWN = 10  # lines per list in the summary; --all shows every one
@@ -101,10 +158,10 @@ def _capped(lines: list[str], show_all: bool) -> list[str]:
 
 
 def health_text(h: Health, show_all: bool = False, next_runs: list[dict] | None = None) -> str:
-    """French report; first line « ÉTAT : OK » or « ÉTAT : ALERTE », then one reason per line, then a
+    """French report; first line « ÉTAT : OK », « ÉTAT : À TRAITER » or « ÉTAT : ALERTE », then one reason per line, then a
     summary that fits a screen: counts, the 10 accounts with most files waiting, the 10 oldest waiting and
     the 10 oldest stuck files (`show_all` for every one), the next scheduled runs."""
-    lines = ["ÉTAT : OK" if h.healthy else "ÉTAT : ALERTE"]
+    lines = [f"ÉTAT : {h.state}"]
     lines += [f"- {r}" for r in h.reasons]
     lines += ["", "Dernières exécutions (heure de Paris) :"]
     for job, run in h.last_runs.items():
@@ -166,7 +223,7 @@ def _stamp_s(value: datetime) -> str:
 def health_json(h: Health) -> dict:
     """The same content as one JSON-ready object (French keys, like the other listings)."""
     return {
-        "etat": "OK" if h.healthy else "ALERTE", "raisons": h.reasons, "verifie_le": h.checked_at,
+        "etat": h.state, "raisons": h.reasons, "verifie_le": h.checked_at,
         "dernieres_executions": h.last_runs, "depot": h.depot, "fichiers_en_attente": h.waiting,
         "source_injoignable": h.source_error,
         "fichiers_par_etat": h.states, "fichiers_bloques": h.stuck,
@@ -175,4 +232,4 @@ def health_json(h: Health) -> dict:
     }
 
 
-__all__ = ["Health", "health_text", "health_json", "verdict"]
+__all__ = ["Health", "Reason", "health_text", "health_json", "verdict"]

@@ -1,6 +1,9 @@
 """Which received file may be replayed (habilitations.md « Rejeu »), and why not, in French."""
 from __future__ import annotations
 
+from datetime import datetime
+
+from exchange.core.clock import PARIS, as_utc
 from exchange.core.vocabulary import ACQUITTE, DOUBLON, QUARANTAINE, REJETE
 
 REPLAYABLE_CODES = frozenset({"H01", "H02", "H03", "H04", "H05", "H06", "H07", "F06"})
@@ -28,3 +31,25 @@ def replay_refusal(row: dict) -> str | None:
             f"{' ' + row['code'] if row['code'] else ''}) ne peut pas être rejoué : seul un fichier rejeté en "
             "entier pour une habilitation (codes H01 à H07) ou pour F06, ou mis en quarantaine, peut l'être ; "
             "pour corriger des enregistrements, l'Esat envoie un nouveau fichier")
+
+
+def rejected_for_habilitation(row: dict) -> bool:
+    """Rejected whole for an `H` code: the Caf's own data (Habpps) must be corrected, not the Esat's file."""
+    return row["state"] == ACQUITTE and row["statut"] == REJETE and (row["code"] or "").startswith("H")
+
+
+def stale_extract_refusal(row: dict, last_import_at: datetime | None) -> str | None:
+    """Why replaying this file now would only reject it again for the same `H` code (French), or None.
+
+    A file rejected for a habilitation code is judged against the extract in force: until an extract is
+    imported after its judgement, a replay sees the same habilitations and sends the Esat a second rejection.
+    """
+    if not rejected_for_habilitation(row):
+        return None
+    judged = as_utc(row["processed_at"])
+    if last_import_at is not None and (judged is None or as_utc(last_import_at) > judged):
+        return None
+    when = f" le {judged.astimezone(PARIS).strftime('%d/%m/%Y à %H:%M')}" if judged is not None else ""
+    return (f"le fichier n° {row['id']} a été rejeté pour {row['code']} (habilitation){when} et aucun extrait "
+            "Habpps n'a été importé depuis : rejoué maintenant, il serait rejeté de nouveau pour la même raison. "
+            "Importez d'abord l'extrait corrigé par la Caf, puis rejouez le fichier")

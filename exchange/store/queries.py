@@ -167,10 +167,10 @@ def list_runs(conn: Connection, filters: RunFilters = RunFilters(), limit: int |
     q = select(runs).where(*_run_conditions(filters)).order_by(runs.c.id.desc())
     if limit:
         q = q.limit(limit).offset(offset)
-    return _narrowed(conn, [run_view(dict(r)) for r in conn.execute(q).mappings()], perimeter)
+    return narrowed_runs(conn, [run_view(dict(r)) for r in conn.execute(q).mappings()], perimeter)
 
 
-def _narrowed(conn: Connection, views: list[dict], perimeter: Perimeter) -> list[dict]:
+def narrowed_runs(conn: Connection, views: list[dict], perimeter: Perimeter) -> list[dict]:
     """The runs' file, record and anomaly counts recomputed from the files of the perimeter (as they stand now:
     a file's run_id is the last run that judged it); of the Caf files written, those of the perimeter's Cafs."""
     if perimeter.national or not views:
@@ -213,7 +213,7 @@ def count_runs(conn: Connection, filters: RunFilters = RunFilters()) -> int:
 def get_run(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict | None:
     """The run, its counts narrowed to the perimeter's files (see list_runs)."""
     row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
-    return _narrowed(conn, [run_view(dict(row))], perimeter)[0] if row else None
+    return narrowed_runs(conn, [run_view(dict(row))], perimeter)[0] if row else None
 
 
 def last_run(conn: Connection, jobs: tuple[str, ...], statuses: tuple[str, ...] | None = None) -> dict | None:

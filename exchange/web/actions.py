@@ -26,6 +26,7 @@ from exchange.web.kit import (
 )
 from exchange.web.security import checked_form, client_address
 from exchange.web.sessions import NEW
+from schemas.fields import plural
 
 
 def _audit(request: Request, action: str, outcome: str, target: str | None = None, detail: str | None = None,
@@ -110,10 +111,10 @@ def _in_perimeter(request: Request, file_id: int) -> dict:
 
 
 def _replayable(request: Request) -> dict:
-    from exchange.core.replay import replay_refusal
+    from exchange.app.replay import replay_check
 
-    row = _in_perimeter(request, request.path_params["file_id"])
-    refusal = replay_refusal(row)
+    row = _in_perimeter(request, request.path_params["file_id"])  # outside: the same 404 as an unknown file
+    refusal = replay_check(engine_of(request), row["id"])[1]
     if refusal:
         raise HTTPException(400, f"Rejeu impossible : {refusal}.")
     return row
@@ -158,7 +159,7 @@ async def campaign_close(request: Request) -> Response:
     done = outcome.status == OK
     if done:
         written = len(outcome.tally.outputs)
-        message = (f"Fichiers de campagne {year} écrits : {written} fichier(s) Caf (exécution n° {outcome.run_id}).")
+        message = (f"Fichiers de campagne {year} écrits : {plural(written, 'fichier', 'fichiers')} Caf (exécution n° {outcome.run_id}).")
     elif outcome.status == IGNORE:
         message = f"Clôture de la campagne {year} non effectuée : {outcome.error}. Relancez plus tard."
     else:
@@ -211,7 +212,7 @@ async def habilitations_import(request: Request) -> Response:
     elif result.accepted:
         detail = f"import n° {result.import_id} : " + ", ".join(f"{t} {n}" for t, n in result.counts.items())
     else:
-        detail = f"{len(result.problems)} problème(s) : " + "; ".join(str(p) for p in result.problems[:20])
+        detail = f"{plural(len(result.problems), 'problème', 'problèmes')} : " + "; ".join(str(p) for p in result.problems[:20])
     await run_in_threadpool(_audit, request, "import_habilitations", "OK" if result.accepted else "REFUSE",
                             names, detail)
     with engine_of(request).connect() as conn:
@@ -239,7 +240,7 @@ async def migration_report(request: Request) -> Response:
         write_migration_csv(report, out)
         data = out.read_bytes()
     await run_in_threadpool(_audit, request, "rapport_migration", "OK", upload.filename,
-                            f"{report.height} partenaire(s)")
+                            plural(report.height, "partenaire", "partenaires"))
     if form.get("action") == "csv":
         name = f"rapport-migration-{Path(upload.filename).stem}.csv"
         return Response(data, media_type="text/csv; charset=utf-8",

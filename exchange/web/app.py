@@ -23,24 +23,32 @@ DSFR_DIST = PACKAGED_DSFR if (PACKAGED_DSFR / "dsfr.min.css").is_file() else CHE
 
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
-    t.env.filters.update(paris=formats.paris, duree=formats.duration, nombre=formats.number, badge=formats.badge)
+    t.env.filters.update(paris=formats.paris, duree=formats.duration, nombre=formats.number, badge=formats.badge,
+                         tache=formats.job, pluriel=formats.plural_of)
     t.env.trim_blocks = t.env.lstrip_blocks = True
     return t
 
 
 def create_app(config: Config, engine: Engine) -> Starlette:
     """The console for this configuration and database."""
-    from exchange.web import actions, oidc, pages, verify
+    from exchange.web import actions, esats, legal, lists, monitoring, oidc, pages, verify
 
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
-        Route("/executions", pages.runs_list),
-        Route("/executions/{run_id:int}", pages.run_detail),
-        Route("/fichiers", pages.files_list),
+        Route("/executions", lists.runs_list),
+        Route("/executions.csv", lists.runs_csv),
+        Route("/executions/{run_id:int}", lists.run_detail),
+        Route("/fichiers", lists.files_list),
+        Route("/fichiers.csv", lists.files_csv),
         Route("/fichiers/{file_id:int}", pages.file_detail),
         Route("/fichiers/{file_id:int}/cr/{name}", pages.compte_rendu),
         Route("/fichiers/{file_id:int}/rejouer", actions.replay_confirm, methods=["GET"]),
         Route("/fichiers/{file_id:int}/rejouer", actions.replay, methods=["POST"]),
+        Route("/esats/{siret}", esats.esat),
+        Route("/rejeux", esats.bulk_replay_confirm, methods=["GET"]),
+        Route("/rejeux", esats.bulk_replay, methods=["POST"]),
+        Route("/taches/{job}/lancer", esats.launch_confirm, methods=["GET"]),
+        Route("/taches/{job}/lancer", esats.launch, methods=["POST"]),
         Route("/campagne", pages.campaign),
         Route("/campagne.csv", pages.campaign_csv),
         Route("/campagne/cloture", actions.campaign_close, methods=["POST"]),
@@ -49,6 +57,12 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/migration", pages.migration, methods=["GET"]),
         Route("/migration", actions.migration_report, methods=["POST"]),
         Route("/journal", pages.audit),
+        Route("/journal.csv", lists.audit_csv),
+        Route("/accessibilite", legal.accessibility),
+        Route("/mentions-legales", legal.legal_notice),
+        Route("/donnees-personnelles", legal.personal_data),
+        Route("/sante", monitoring.sante),
+        Route("/metrics", monitoring.metrics),
         Route("/connexion", actions.login_form, methods=["GET"]),
         Route("/connexion", actions.login, methods=["POST"]),
         Route("/deconnexion", actions.logout, methods=["POST"]),

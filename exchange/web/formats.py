@@ -1,4 +1,5 @@
-"""How the console writes values for people: Paris time, French dates, durations, numbers, badges."""
+"""How the console writes values for people: Paris time, French dates, durations, numbers, badges, job names,
+plurals."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -7,6 +8,15 @@ from exchange.core.clock import PARIS
 BADGES = {"OK": "success", "ACCEPTE": "success", "ACQUITTE": "success", "PARTIEL": "warning",
           "EN_COURS": "info", "IGNORE": "info", "DOUBLON": "info", "ECHEC": "error", "REJETE": "error",
           "QUARANTAINE": "error", "REFUSE": "error"}
+
+
+JOB_LABELS = {"run": "cycle complet", "collect": "collecte", "nightly": "traitement de nuit",
+              "campaign": "clôture de campagne", "replay": "rejeu"}
+
+
+def job(value: str | None) -> str:
+    """A job's name in French (« traitement de nuit » for nightly)."""
+    return JOB_LABELS.get(value or "", value or "")
 
 
 def paris(value: datetime | date | None, seconds: bool = False) -> str:
@@ -38,3 +48,9 @@ def number(value: int | None) -> str:
 def badge(value: str | None) -> str:
     """The DSFR badge modifier for a statut or state."""
     return BADGES.get(value or "", "info")
+
+
+def plural_of(n: int | None, singular: str, plural_form: str) -> str:
+    """« 1 doublon », « 2 doublons », the number written as `number` does (0 and 1 take the singular)."""
+    n = n or 0
+    return f"{number(n)} {singular if abs(n) < 2 else plural_form}"

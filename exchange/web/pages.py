@@ -1,9 +1,13 @@
 """The console's read pages: dashboard, runs, files, campaign, habilitations, migration, audit log."""
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
+import re
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,6 +20,7 @@ from exchange.web.charts import bar_chart
 PAGE_SIZE = 50
 ANOMALIES_SHOWN = 200
 REJECTION_DAYS = 30
+CAMPAIGN_PAGE = 30  # Esats per page of the campaign list (its summary comes first)
 
 
 def _day(request: Request, key: str) -> date | None:
@@ -46,13 +51,13 @@ def _int(request: Request, key: str, default: int | None = None) -> int | None:
     return int(value)
 
 
-def _pages(total: int, current: int) -> dict:
-    last = max(1, -(-total // PAGE_SIZE))
+def _pages(total: int, current: int, size: int = PAGE_SIZE) -> dict:
+    last = max(1, -(-total // size))
     return {"current": current, "last": last, "total": total}
 
 
 def _query_without_page(request: Request) -> str:
-    return "&".join(f"{k}={v}" for k, v in request.query_params.multi_items() if k != "page" and v)
+    return urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "page" and v])
 
 
 @page()
@@ -70,55 +75,13 @@ def dashboard(request: Request) -> Response:
         rejections = queries.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS), perimeter=perimeter)
         quarantined = queries.list_files(conn, queries.FileFilters(etat="QUARANTAINE"), limit=10, perimeter=perimeter)
     waiting = sum(health.depot.values()) if health.depot is not None else None
-    return render(request, "dashboard.html", nav="dashboard", health=health, last_runs=last_runs,
+    from exchange.app.launch import LAUNCHABLE
+
+    return render(request, "dashboard.html", nav="dashboard", health=health, launchable=LAUNCHABLE, last_runs=last_runs,
                   next_runs=next_runs, waiting=waiting, quarantined=quarantined,
                   quarantine_count=health.states.get("QUARANTAINE", 0), rejections=rejections,
                   days=REJECTION_DAYS,
                   chart=bar_chart(rejections, f"Fichiers rejetés par code, {REJECTION_DAYS} derniers jours"))
-
-
-@page()
-def runs_list(request: Request) -> Response:
-    filters = queries.RunFilters(job=_choice(request, "job", queries.JOBS),
-                                 statut=_choice(request, "statut", queries.RUN_STATUSES),
-                                 du=_day(request, "du"), au=_day(request, "au"))
-    current = _int(request, "page", 1) or 1
-    with engine_of(request).connect() as conn:
-        rows = queries.list_runs(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE,
-                                 perimeter=request.state.perimeter)
-        total = queries.count_runs(conn, filters)
-    return render(request, "runs.html", nav="runs", runs=rows, filters=filters, jobs=queries.JOBS,
-                  statuses=queries.RUN_STATUSES, pages=_pages(total, current), query=_query_without_page(request))
-
-
-@page()
-def run_detail(request: Request) -> Response:
-    run_id = request.path_params["run_id"]
-    with engine_of(request).connect() as conn:
-        run = queries.get_run(conn, run_id, perimeter=request.state.perimeter)
-        if run is None:
-            raise HTTPException(404)
-        run_files = queries.list_files(conn, queries.FileFilters(run_id=run_id), limit=500,
-                                       perimeter=request.state.perimeter)
-        file_count = queries.count_files(conn, queries.FileFilters(run_id=run_id), perimeter=request.state.perimeter)
-    return render(request, "run.html", nav="runs", run=run, files=run_files, file_count=file_count,
-                  chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"))
-
-
-@page()
-def files_list(request: Request) -> Response:
-    siret = request.query_params.get("siret", "").strip() or None
-    compte = request.query_params.get("compte", "").strip() or None
-    filters = queries.FileFilters(statut=_choice(request, "statut", queries.STATUTS),
-                                  etat=_choice(request, "etat", queries.ETATS), compte=compte, siret=siret,
-                                  run_id=_int(request, "execution"), du=_day(request, "du"), au=_day(request, "au"))
-    current = _int(request, "page", 1) or 1
-    with engine_of(request).connect() as conn:
-        rows = queries.list_files(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE,
-                                  perimeter=request.state.perimeter)
-        total = queries.count_files(conn, filters, perimeter=request.state.perimeter)
-    return render(request, "files.html", nav="files", files=rows, filters=filters, statuts=queries.STATUTS,
-                  etats=queries.ETATS, pages=_pages(total, current), query=_query_without_page(request))
 
 
 def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
@@ -152,7 +115,7 @@ def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list
 
 @page()
 def file_detail(request: Request) -> Response:
-    from exchange.core.replay import replay_refusal
+    from exchange.app.replay import replay_check
 
     file_id, perimeter = request.path_params["file_id"], request.state.perimeter
     with engine_of(request).connect() as conn:
@@ -166,7 +129,8 @@ def file_detail(request: Request) -> Response:
     view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=row["siret"], file_id=file_id)
     return render(request, "file.html", nav="files", file=queries.file_view(row), anomalies=anomalies,
                   counts=counts, anomaly_total=sum(counts.values()), shown=ANOMALIES_SHOWN, others=others,
-                  comptes_rendus=_compte_rendu_forms(request, row, latest), refusal=replay_refusal(row))
+                  comptes_rendus=_compte_rendu_forms(request, row, latest),
+                  refusal=replay_check(engine_of(request), file_id)[1])
 
 
 @page()
@@ -204,46 +168,78 @@ def campaign_year(request: Request) -> int:
     return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
 
 
-def _campaign(request: Request, with_counts: bool = True) -> tuple[int, str | None, list[dict], dict[str, int]]:
-    """The year, the Caf asked for, the Esats missing and (unless `with_counts` is False: the CSV export
-    needs none) the accepted RG per Caf."""
-    from exchange.app.campaign import campaign_status
+def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]]:
+    """The year, the Caf and the situation asked for, and every open Esat without an accepted RG, each with
+    its situation (exchange.app.campaign.campaign_followup)."""
+    from exchange.app.campaign import campaign_followup
+    from exchange.core.campaign import SITUATIONS
     from exchange.core.clock import today_in_paris
+    from exchange.edges.transport.factory import open_transport
 
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
-    missing = campaign_status(engine_of(request), year, today_in_paris(), caf=caf, perimeter=request.state.perimeter)
-    accepted: dict[str, int] = {}
-    if with_counts:
-        with engine_of(request).connect() as conn:
-            accepted = queries.accepted_rg_per_caf(conn, year, perimeter=request.state.perimeter)
-    return year, caf, missing, accepted
+    wanted = _choice(request, "situation", tuple(SITUATIONS))
+    missing = campaign_followup(engine_of(request), open_transport(request.app.state.config), year,
+                                today_in_paris(), caf, perimeter=request.state.perimeter)
+    return year, caf, wanted, missing
+
+
+def campaign_progress(conn, year: int, missing: int, perimeter) -> dict:  # noqa: ANN001 - Connection, Perimeter
+    """Esats declared day after day (their first accepted RG of `year`), against every open Esat."""
+    from exchange.store.trends import first_declarations
+    from exchange.web.charts import progress_line
+
+    per_day = first_declarations(conn, year, perimeter=perimeter)
+    if not per_day:
+        return {"chart": "", "table": []}
+    days = list(per_day)
+    running, table = 0, []
+    for day in days:
+        running += per_day[day]
+        table.append((day.strftime("%d/%m/%Y"), per_day[day], running))
+    goal = running + missing
+    return {"chart": progress_line([t[0] for t in table], [t[2] for t in table], goal,
+                                   f"Esats ayant déclaré leurs RG {year}, jour après jour, sur {goal}",
+                                   "progression-campagne"), "table": table, "goal": goal}
 
 
 @page()
 def campaign(request: Request) -> Response:
-    from exchange.core.campaign import deadline
+    from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
 
-    year, caf, missing, accepted = _campaign(request)
-    per_caf: dict[str, list[dict]] = {}
+    year, caf, wanted, missing = _campaign(request)
+    with engine_of(request).connect() as conn:
+        accepted = queries.accepted_rg_per_caf(conn, year)
+        progress = campaign_progress(conn, year, len(missing), request.state.perimeter)
+    by_situation = {key: sum(1 for m in missing if m["situation"] == key) for key in SITUATIONS}
+    per_caf: dict[str, dict[str, int]] = {}
     for m in missing:
-        per_caf.setdefault(m["caf_gestionnaire"], []).append(m)
-    return render(request, "campaign.html", nav="campaign", year=year, caf=caf, per_caf=per_caf,
-                  missing_count=len(missing), accepted=accepted, deadline=deadline(year),
+        row = per_caf.setdefault(m["caf_gestionnaire"], dict.fromkeys(SITUATIONS, 0))
+        row[m["situation"]] += 1
+    shown = [m for m in missing if wanted is None or m["situation"] == wanted]
+    current = _int(request, "page", 1) or 1
+    return render(request, "campaign.html", nav="campaign", year=year, caf=caf, wanted=wanted,
+                  situations=SITUATIONS, who_acts=WHO_ACTS, by_situation=by_situation, per_caf=per_caf, missing_count=len(missing),
+                  rows=shown[(current - 1) * CAMPAIGN_PAGE:current * CAMPAIGN_PAGE],
+                  pages=_pages(len(shown), current, CAMPAIGN_PAGE),
+                  query=_query_without_page(request), accepted=accepted, deadline=deadline(year), progress=progress,
                   days_left=missing[0]["jours_restants"] if missing else None,
                   chart=bar_chart(accepted, f"Déclarations RG {year} acceptées, par Caf"))
 
 
 @page()
 def campaign_csv(request: Request) -> Response:
+    from exchange.core.campaign import SITUATIONS
     from exchange.core.csv_cells import guard_text
 
-    year, caf, missing, _accepted = _campaign(request, with_counts=False)
+    year, caf, wanted, missing = _campaign(request)
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
-    w.writerow(["caf_gestionnaire", "siret", "raison_sociale", "jours_restants"])
+    w.writerow(["caf_gestionnaire", "siret", "raison_sociale", "jours_restants", "situation", "dernier_fichier_rg"])
     for m in missing:
-        w.writerow([m["caf_gestionnaire"], m["siret"], guard_text(m["raison_sociale"]), m["jours_restants"]])
+        if wanted is None or m["situation"] == wanted:
+            w.writerow([m["caf_gestionnaire"], m["siret"], guard_text(m["raison_sociale"]), m["jours_restants"],
+                        SITUATIONS[m["situation"]], m["fichier"] or ""])
     name = f"campagne-{year}{'-caf-' + caf if caf else ''}-sans-rg.csv"
     view_audit(request, "export_campagne", f"campagne {year} : {len(missing)} Esat(s)", detail=name)
     return Response(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",

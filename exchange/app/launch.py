@@ -1,0 +1,76 @@
+"""Start a job now from the console (collect, nightly, campaign): the same use cases as the command line and the
+scheduler, run in a background thread of the web process; refused at once when the job's lock is busy."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from exchange.app.job import BUSY, JOB_LOCKS, RunOutcome
+from exchange.config import Config
+from exchange.store import queries
+from exchange.store.engine import Engine
+from exchange.store.fences import holding, timings_of
+
+log = logging.getLogger("esat_exchange")
+LAUNCHABLE = {
+    "collect": "collecte les fichiers déposés, les juge et écrit les comptes rendus (sans fichier Caf)",
+    "nightly": "collecte et juge comme la collecte, puis écrit les fichiers delta des Caf",
+    "campaign": "écrit les fichiers de campagne de l'année écoulée pour chaque Caf",
+}
+WAIT_FOR_RUN_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A job started (its run, once recorded) or refused (why, in French)."""
+
+    started: bool
+    message: str
+    run_id: int | None = None
+
+
+def _work(config: Config, engine: Engine, job: str) -> RunOutcome:
+    if job == "campaign":
+        from exchange.app.campaign import close_campaign
+
+        return close_campaign(config, engine)
+    from exchange.app.run import run_job
+
+    return run_job(config, engine, job=job, emit=job == "nightly")
+
+
+def start_job(config: Config, engine: Engine, job: str, who: str) -> Launch:
+    """Start `job` in a background thread; its run id once the run is recorded (within a few seconds)."""
+    if job not in LAUNCHABLE:
+        return Launch(False, f"Tâche inconnue : {job!r}.")
+    with holding(engine, JOB_LOCKS[job], timings_of(config)) as held:
+        if held is None:
+            return Launch(False, f"Tâche non lancée : {BUSY[JOB_LOCKS[job]]}. Réessayez quand elle sera terminée.")
+    with engine.connect() as conn:
+        before = queries.last_run(conn, (job,))
+    done: list[RunOutcome] = []
+
+    def body() -> None:
+        log.info(f"tâche {job} lancée depuis la console par {who}", extra={"event": {"job": job, "par": who}})
+        try:
+            done.append(_work(config, engine, job))
+        except Exception:  # noqa: BLE001 - a thread's failure is logged; the run record says the rest
+            log.exception(f"tâche {job} lancée depuis la console : erreur")
+
+    thread = threading.Thread(target=body, name=f"console-{job}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + WAIT_FOR_RUN_SECONDS
+    while time.monotonic() < deadline:
+        if done:
+            return Launch(True, f"Tâche lancée : exécution n° {done[0].run_id}.", done[0].run_id)
+        with engine.connect() as conn:
+            now = queries.last_run(conn, (job,))
+        if now is not None and (before is None or now["id"] != before["id"]):
+            return Launch(True, f"Tâche lancée : exécution n° {now['id']}.", now["id"])
+        time.sleep(0.2)
+    return Launch(True, "Tâche lancée ; son exécution n'est pas encore enregistrée : voir la liste des exécutions.")
+
+
+__all__ = ["LAUNCHABLE", "Launch", "start_job"]

@@ -1,0 +1,40 @@
+"""Reads over time for the console's charts: runs per day, and how many Esats have declared their RG, day by day."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from exchange.core.clock import PARIS, as_utc
+from exchange.core.perimeter import Perimeter
+from exchange.store.perimeter import in_perimeter
+from exchange.store.tables import files, records, runs
+
+
+def _day(moment: datetime) -> date:
+    return as_utc(moment).astimezone(PARIS).date()
+
+
+def runs_per_day(conn: Connection, since: datetime) -> dict[date, Counter]:
+    """Runs started since `since`, per Paris day: a Counter of statuts (OK, ECHEC, IGNORE, EN_COURS)."""
+    days: dict[date, Counter] = {}
+    for started, status in conn.execute(select(runs.c.started_at, runs.c.status).where(runs.c.started_at >= since)):
+        days.setdefault(_day(started), Counter())[status] += 1
+    return days
+
+
+def first_declarations(conn: Connection, year: int, *, perimeter: Perimeter) -> dict[date, int]:
+    """For the Esats with RG records of `year` in force: on which Paris day their first such file was
+    processed, counted per day (the campaign's progress)."""
+    in_force = records.c.superseded == False  # noqa: E712 - NOT NULL; `= false` uses PostgreSQL's index
+    first = (select(records.c.siret_esat, func.min(files.c.processed_at))
+             .select_from(records.join(files, files.c.id == records.c.file_id))
+             .where(records.c.kind == "RG", records.c.annee_reference == year, in_force,
+                    in_perimeter(records.c.siret_esat, perimeter))
+             .group_by(records.c.siret_esat))
+    return dict(sorted(Counter(_day(at) for _siret, at in conn.execute(first) if at is not None).items()))
+
+
+__all__ = ["runs_per_day", "first_declarations"]

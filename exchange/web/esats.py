@@ -1,0 +1,125 @@
+"""The Esat page and the « relancer » actions: start a job now, replay at once every file rejected for a
+habilitation code (of one Esat, or all of them after a corrected extract). Each action has its confirmation page,
+calls the same use case as the command line and is journaled."""
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from exchange.store import listings
+from exchange.store.esats import esat_profile
+from exchange.web.actions import _audit
+from exchange.web.kit import GESTIONNAIRE, engine_of, flash, page, redirect, render
+from exchange.web.lists import FILE_COLUMNS, sort_links
+from exchange.web.pages import _int, _pages, _query_without_page
+from exchange.web.security import checked_form
+from schemas.fields import plural
+
+ESAT_FILES = 20
+
+
+def _siret(request: Request) -> str:
+    siret = request.path_params["siret"]
+    if not (len(siret) == 14 and siret.isdigit()):
+        raise HTTPException(404)
+    return siret
+
+
+@page()
+def esat(request: Request) -> Response:
+    from exchange.app.replay import replayable_after_import
+
+    siret = _siret(request)
+    perimeter = request.state.perimeter
+    current = _int(request, "page", 1) or 1
+    q = listings.FileQuery(siret=siret)
+    with engine_of(request).connect() as conn:
+        profile = esat_profile(conn, siret, perimeter=perimeter)
+        if profile is None:
+            raise HTTPException(404)
+        rows = listings.list_files(conn, q, perimeter=perimeter, limit=ESAT_FILES, offset=(current - 1) * ESAT_FILES)
+    replayable = replayable_after_import(engine_of(request), siret, perimeter=perimeter)
+    return render(request, "esat.html", nav="files", esat=profile, files=rows,
+                  pages=_pages(profile["fichiers"], current, ESAT_FILES), query=_query_without_page(request),
+                  replayable=replayable, headers=None)
+
+
+# -- bulk replay --------------------------------------------------------------------------------------
+
+def _bulk_target(request: Request) -> tuple[str | None, list[dict]]:
+    from exchange.app.replay import replayable_after_import
+
+    siret = request.query_params.get("siret", "").strip() or None
+    if siret is not None and not (len(siret) == 14 and siret.isdigit()):
+        raise HTTPException(400, f"SIRET invalide : {siret!r}.")
+    return siret, replayable_after_import(engine_of(request), siret, perimeter=request.state.perimeter)
+
+
+@page(role=GESTIONNAIRE)
+def bulk_replay_confirm(request: Request) -> Response:
+    siret, files = _bulk_target(request)
+    return render(request, "bulk_replay.html", nav="files", siret=siret, files=files)
+
+
+@page(role=GESTIONNAIRE)
+async def bulk_replay(request: Request) -> Response:
+    from exchange.app.replay import replay_many
+
+    await checked_form(request)
+    siret, files = await run_in_threadpool(_bulk_target, request)
+    back = f"/esats/{siret}" if siret else "/fichiers?statut=REJETE&code=H"
+    if not files:
+        flash(request, "info", "Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu.")
+        return redirect(request, back)
+    results = await run_in_threadpool(replay_many, request.app.state.config, engine_of(request), [f["id"] for f in files])
+    for file_id, result in results:
+        await run_in_threadpool(_audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}",
+                                result.message)
+    done = sum(1 for _, r in results if r.done)
+    target = f"de l'Esat {siret}" if siret else "rejetés pour une habilitation"
+    message = (f"Rejeu groupé des fichiers {target} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur "
+               f"{len(results)}.")
+    failed = [r.message for _, r in results if not r.done]
+    if failed:
+        message += " Non rejoués : " + " ".join(failed)
+    await run_in_threadpool(_audit, request, "rejeu_groupe", "OK" if not failed else "ECHEC",
+                            f"Esat {siret}" if siret else "tous les Esats", message)
+    flash(request, "success" if not failed else "error", message)
+    return redirect(request, back)
+
+
+# -- start a job now ----------------------------------------------------------------------------------
+
+def _job(request: Request) -> str:
+    from exchange.app.launch import LAUNCHABLE
+
+    job = request.path_params["job"]
+    if job not in LAUNCHABLE:
+        raise HTTPException(404)
+    return job
+
+
+@page(role=GESTIONNAIRE)
+def launch_confirm(request: Request) -> Response:
+    from exchange.app.launch import LAUNCHABLE
+
+    job = _job(request)
+    return render(request, "launch.html", nav="runs", job=job, what=LAUNCHABLE[job])
+
+
+@page(role=GESTIONNAIRE)
+async def launch(request: Request) -> Response:
+    from exchange.app.launch import start_job
+
+    await checked_form(request)
+    job = _job(request)
+    who = request.state.operator["login"]
+    result = await run_in_threadpool(start_job, request.app.state.config, engine_of(request), job, who)
+    await run_in_threadpool(_audit, request, "lancement", "OK" if result.started else "REFUSE", f"tâche {job}",
+                            result.message)
+    flash(request, "success" if result.started else "error", result.message)
+    if result.run_id is not None:
+        return redirect(request, f"/executions/{result.run_id}")
+    return redirect(request, "/executions" if result.started else "/")

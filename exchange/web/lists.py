@@ -1,0 +1,225 @@
+"""The console's big lists: received files filtered, sorted, paginated and exported as CSV (exchange.store.listings)."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from typing import Iterator
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from exchange.core.csv_cells import guard_text
+from exchange.core.vocabulary import ETATS, STATUTS
+from exchange.store import listings
+from exchange.web.kit import engine_of, page, render
+from exchange.web.pages import PAGE_SIZE, _choice, _day, _int, _pages, _query_without_page
+
+FILE_COLUMNS = [("id", "N°"), ("fichier", "Fichier"), ("esat", "Esat"), ("caf", "Caf"), ("recu", "Reçu le"),
+                ("etat", "État"), ("statut", "Statut"), ("code", "Code"), ("rejetes", "Enregistrements")]
+CSV_COLUMNS = ["id", "fichier", "esat", "caf", "siret", "compte", "type", "date_reception", "etat", "statut", "code",
+               "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes", "execution"]
+
+
+def _text(request: Request, key: str, longest: int = 200) -> str | None:
+    value = request.query_params.get(key, "").strip()
+    if len(value) > longest:
+        raise HTTPException(400, f"Valeur trop longue pour « {key} » ({longest} caractères au plus).")
+    return value or None
+
+
+def file_query(request: Request) -> listings.FileQuery:
+    """The files list's filters and order from the query string (400 with a French message when invalid)."""
+    return listings.FileQuery(
+        nom=_text(request, "nom"), esat=_text(request, "esat"), caf=_text(request, "caf", 3),
+        code=_text(request, "code", 3), statut=_choice(request, "statut", STATUTS),
+        etat=_choice(request, "etat", ETATS), compte=_text(request, "compte"), siret=_text(request, "siret", 14),
+        run_id=_int(request, "execution"), du=_day(request, "du"), au=_day(request, "au"),
+        tri=_choice(request, "tri", tuple(listings.FILE_SORTS)) or "id",
+        ordre=_choice(request, "ordre", listings.ORDERS) or "desc")
+
+
+def sort_links(request: Request, columns: list[tuple[str | None, str]], current: str, order: str) -> list[dict]:
+    """Each column header: its label, and when sortable the link that sorts by it (reversed when it is the
+    current one) and its aria-sort value."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("tri", "ordre", "page") and v]
+    out = []
+    for key, label in columns:
+        if key is None:
+            out.append({"label": label})
+            continue
+        active = key == current
+        nxt = ("asc" if order == "desc" else "desc") if active else ("asc" if key in ("fichier", "esat", "caf") else "desc")
+        out.append({"label": label, "href": "?" + urlencode([*kept, ("tri", key), ("ordre", nxt)]),
+                    "sort": ("ascending" if order == "asc" else "descending") if active else None})
+    return out
+
+
+@page()
+def files_list(request: Request) -> Response:
+    q = file_query(request)
+    current = _int(request, "page", 1) or 1
+    perimeter = request.state.perimeter
+    with engine_of(request).connect() as conn:
+        rows = listings.list_files(conn, q, perimeter=perimeter, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
+        total = listings.count_files(conn, q, perimeter=perimeter)
+    query = _query_without_page(request)
+    return render(request, "files.html", nav="files", files=rows, filters=q, statuts=STATUTS, etats=ETATS,
+                  pages=_pages(total, current), query=query, headers=sort_links(request, FILE_COLUMNS, q.tri, q.ordre),
+                  csv_href="/fichiers.csv" + (f"?{query}" if query else ""))
+
+
+def _cell(value: object) -> object:
+    """A CSV cell: text guarded against spreadsheet formulas, dates in ISO 8601, nothing for None."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return guard_text(value)
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+def _csv_lines(rows: Iterator[dict], columns: list[str]) -> Iterator[bytes]:
+    """UTF-8 with a BOM, « ; », CRLF: what a French spreadsheet opens as is."""
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
+    yield b"\xef\xbb\xbf"
+    w.writerow(columns)
+    for n, row in enumerate(rows, 1):
+        w.writerow([_cell(row[c]) for c in columns])
+        if n % 500 == 0:
+            yield buf.getvalue().encode("utf-8")
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode("utf-8")
+
+
+@page()
+def files_csv(request: Request) -> Response:
+    """Every file of the list's filters and order, one CSV line each (UTF-8 with BOM, « ; »)."""
+    q = file_query(request)
+    with engine_of(request).connect() as conn:
+        rows = list(listings.every_file(conn, q, perimeter=request.state.perimeter))
+    return _csv_response(CSV_COLUMNS, rows, "fichiers.csv")
+
+
+RUN_PAGE_SIZE = 20  # the run page summarises first; the files list has the rest
+
+
+@page()
+def run_detail(request: Request) -> Response:
+    """A run: its summary first (files by statut and code, by Caf; Caf files emitted by Caf), then its files,
+    rejected first, one page at a time."""
+    from exchange.core.vocabulary import STATUTS as statuts
+    from exchange.store import queries
+    from exchange.web.charts import bar_chart
+
+    run_id = request.path_params["run_id"]
+    current = _int(request, "page", 1) or 1
+    perimeter = request.state.perimeter
+    q = listings.FileQuery(run_id=run_id, tri="triage", ordre="asc")
+    with engine_of(request).connect() as conn:
+        run = queries.get_run(conn, run_id, perimeter=perimeter)  # its counts and Caf files narrowed to the perimeter
+        if run is None:
+            raise HTTPException(404)
+        summary = listings.run_summary(conn, run_id, perimeter=perimeter)
+        total = listings.count_files(conn, q, perimeter=perimeter)
+        rows = listings.list_files(conn, q, perimeter=perimeter, limit=RUN_PAGE_SIZE,
+                                   offset=(current - 1) * RUN_PAGE_SIZE)
+    emitted: dict[str, list[str]] = {}
+    for name in run["fichiers_emis"]:
+        folder, _, rest = name.partition("/")
+        emitted.setdefault(folder if rest else "", []).append(name)
+    return render(request, "run.html", nav="runs", run=run, files=rows, file_count=total, summary=summary,
+                  statuts=statuts, emitted=emitted, pages=_pages(total, current, RUN_PAGE_SIZE), query=_query_without_page(request),
+                  chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"))
+
+
+RUN_COLUMNS = [("id", "N°"), ("tache", "Tâche"), ("statut", "Statut"), ("debut", "Début"), (None, "Durée"),
+               ("fichiers", "Fichiers"), (None, "Acceptés"), (None, "Partiels"), ("rejetes", "Rejetés"),
+               (None, "Enr. acceptés"), (None, "Enr. rejetés"), (None, "Erreur")]
+RUN_CSV = ["id", "job", "statut", "debut", "fin", "duree", "fichiers", "fichiers_acceptes", "fichiers_partiels",
+           "fichiers_rejetes", "fichiers_doublons", "enregistrements_recus", "enregistrements_acceptes",
+           "enregistrements_rejetes", "erreur"]
+
+
+def _run_filters(request: Request) -> tuple:
+    from exchange.core.vocabulary import JOBS, RUN_STATUSES
+    from exchange.store.queries import RunFilters
+
+    filters = RunFilters(job=_choice(request, "job", JOBS), statut=_choice(request, "statut", RUN_STATUSES),
+                         du=_day(request, "du"), au=_day(request, "au"))
+    return (filters, _choice(request, "tri", tuple(listings.RUN_SORTS)) or "id",
+            _choice(request, "ordre", listings.ORDERS) or "desc")
+
+
+@page()
+def runs_list(request: Request) -> Response:
+    from exchange.core.vocabulary import JOBS, RUN_STATUSES
+    from exchange.store.queries import count_runs, narrowed_runs
+
+    filters, tri, ordre = _run_filters(request)
+    current = _int(request, "page", 1) or 1
+    with engine_of(request).connect() as conn:
+        rows = narrowed_runs(conn, listings.list_runs(conn, filters, tri, ordre, limit=PAGE_SIZE,
+                                                      offset=(current - 1) * PAGE_SIZE), request.state.perimeter)
+        total = count_runs(conn, filters)
+        trend = runs_trend(conn)
+    query = _query_without_page(request)
+    return render(request, "runs.html", nav="runs", runs=rows, filters=filters, jobs=JOBS, statuses=RUN_STATUSES,
+                  trend=trend,
+                  pages=_pages(total, current), query=query, headers=sort_links(request, RUN_COLUMNS, tri, ordre),
+                  tri=tri, ordre=ordre, csv_href="/executions.csv" + (f"?{query}" if query else ""))
+
+
+TREND_DAYS = 30
+
+
+def runs_trend(conn) -> dict:  # noqa: ANN001 - a Connection
+    """The last 30 Paris days: runs per day and statut, as a stacked-column chart and its table."""
+    from datetime import timedelta
+
+    from exchange.core.clock import paris_day_start, today_in_paris
+    from exchange.store.trends import runs_per_day
+    from exchange.web.charts import stacked_columns
+
+    today = today_in_paris()
+    days = [today - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
+    per_day = runs_per_day(conn, paris_day_start(days[0]))
+    keys = ["OK", "ECHEC", "IGNORE"]
+    labels = [d.strftime("%d/%m/%Y") for d in days]
+    stacks = {k: [per_day.get(d, {}).get(k, 0) for d in days] for k in keys}
+    table = [(label, [stacks[k][i] for k in keys]) for i, label in enumerate(labels) if any(stacks[k][i] for k in keys)]
+    return {"chart": stacked_columns(labels, stacks, f"Exécutions par jour et par statut, {TREND_DAYS} derniers jours",
+                                     "executions-par-jour"), "keys": keys, "table": table}
+
+
+def _csv_response(columns: list[str], rows: list[dict], name: str) -> Response:
+    return StreamingResponse(_csv_lines(iter(rows), columns), media_type="text/csv; charset=utf-8",
+                             headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+@page()
+def runs_csv(request: Request) -> Response:
+    from exchange.store.queries import narrowed_runs
+
+    filters, tri, ordre = _run_filters(request)
+    with engine_of(request).connect() as conn:
+        rows = narrowed_runs(conn, listings.list_runs(conn, filters, tri, ordre, limit=None), request.state.perimeter)
+    return _csv_response(RUN_CSV, rows, "executions.csv")
+
+
+AUDIT_CSV = ["date", "operateur", "action", "objet", "resultat", "detail", "adresse", "siret", "fichier"]
+
+
+@page()
+def audit_csv(request: Request) -> Response:
+    """The journal as the page filters it (operator, Esat, dates; a non-national operator: its perimeter's lines)."""
+    from exchange.store import queries
+
+    filters = queries.AuditFilters(operateur=_text(request, "operateur"), siret=_text(request, "siret", 14),
+                                   du=_day(request, "du"), au=_day(request, "au"))
+    with engine_of(request).connect() as conn:
+        rows = queries.audit_entries(conn, filters, limit=1_000_000, perimeter=request.state.perimeter)
+    return _csv_response(AUDIT_CSV, rows, "journal.csv")

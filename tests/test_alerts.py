@@ -1,0 +1,126 @@
+"""Alerts (issue 23 §5): a failed or missed nightly and a file in quarantine, by mail to a real local SMTP server
+(aiosmtpd) and by webhook to a real local HTTP server, sent by the alerts step after a scheduled run, each once."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from sqlalchemy import insert, update
+
+from exchange.config import ConfigError, parse_config
+from exchange.core.clock import utcnow
+from exchange.store.engine import open_database
+from exchange.store.tables import files, runs
+from tests.areas import cli, seed_examples
+from tests.browser import free_port
+
+
+@pytest.fixture
+def smtp():
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.mails: list = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 - aiosmtpd's hook
+            self.mails.append((envelope.rcpt_tos, message_from_bytes(envelope.original_content)))
+            return "250 OK"
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, inbox.mails
+    controller.stop()
+
+
+@pytest.fixture
+def webhook():
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's hook
+            body = self.rfile.read(int(self.headers["content-length"]))
+            received.append({"path": self.path, "type": self.headers["content-type"], "json": json.loads(body)})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = HTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], received
+    server.shutdown()
+
+
+def subject(mail) -> str:  # noqa: ANN001
+    return str(make_header(decode_header(mail["Subject"])))
+
+
+def test_failed_nightly_and_quarantine_are_sent_once_by_mail_and_webhook(tmp_path, db_url, smtp, webhook):
+    smtp_port, mails = smtp
+    hook_port, posts = webhook
+    cfg = seed_examples(tmp_path, db_url, alerts={
+        "smtp_host": "127.0.0.1", "smtp_port": smtp_port, "smtp_from": "esat-exchange@caf.example",
+        "smtp_to": ["exploitation@caf.example"], "webhook_url": f"http://127.0.0.1:{hook_port}/alertes"})
+    with open(tmp_path / "esat-exchange.toml", "a", encoding="utf-8") as f:
+        f.write(f'[alerts]\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\nsmtp_from = "esat-exchange@caf.example"\n'
+                f'smtp_to = ["exploitation@caf.example"]\nwebhook_url = "http://127.0.0.1:{hook_port}/alertes"\n')
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    engine = open_database(cfg.database_url)
+    start = utcnow() - timedelta(hours=2)
+    with engine.begin() as conn:
+        failed = conn.execute(insert(runs).values(
+            job="nightly", started_at=start, ended_at=start + timedelta(minutes=1), status="ECHEC",
+            error="dossier de dépôt introuvable", files_seen=0, files_accepted=0, files_partial=0, files_rejected=0,
+            files_duplicate=0, records_in=0, records_accepted=0, records_rejected=0)).inserted_primary_key[0]
+        conn.execute(update(files).where(files.c.id == 2).values(state="QUARANTAINE", error="ValueError: défaut"))
+
+    from jobs import tasks
+
+    tasks.collect(str(tmp_path / "esat-exchange.toml"))  # a scheduled run, then its alerts step
+    assert sorted(subject(m) for _to, m in mails) == [
+        "[esat-exchange] Fichier n° 2 en quarantaine",
+        f"[esat-exchange] Traitement de nuit en échec (exécution n° {failed})"]
+    assert all(to == ["exploitation@caf.example"] for to, _m in mails)
+    body = next(m for _to, m in mails if "échec" in subject(m)).get_payload(decode=True).decode("utf-8")
+    assert "a échoué : dossier de dépôt introuvable." in body
+    assert [p["path"] for p in posts] == ["/alertes", "/alertes"]
+    assert posts[0]["type"].startswith("application/json")
+    assert {p["json"]["cle"] for p in posts} == {f"nightly-echec-{failed}", "quarantaine-2"}
+    tasks.collect(str(tmp_path / "esat-exchange.toml"))  # nothing new: nothing sent again
+    assert len(mails) == 2 and len(posts) == 2
+    engine.dispose()
+
+
+def test_a_missed_nightly_is_sent_and_an_unreachable_server_is_retried(tmp_path, smtp):
+    from exchange.app.alerts import send_alerts
+
+    smtp_port, mails = smtp
+    down = free_port()  # nothing listens there
+    cfg = seed_examples(tmp_path, alerts={"smtp_host": "127.0.0.1", "smtp_port": down,
+                                          "smtp_from": "a@caf.example", "smtp_to": ["b@caf.example"]})
+    engine = open_database(cfg.database_url)
+    assert send_alerts(cfg, engine) == []  # the mail server is down: kept for next time
+    from dataclasses import replace
+
+    cfg = replace(cfg, alerts=replace(cfg.alerts, smtp_port=smtp_port))
+    assert send_alerts(cfg, engine) == ["nightly-manquant-0"]
+    assert subject(mails[0][1]) == "[esat-exchange] Aucun traitement de nuit depuis plus de 26 h"
+    assert send_alerts(cfg, engine) == []
+    engine.dispose()
+
+
+def test_alerts_configuration_is_checked(tmp_path):
+    with pytest.raises(ConfigError, match="alerts.smtp_from"):
+        parse_config({"alerts": {"smtp_host": "smtp.caf.example", "smtp_to": ["x@caf.example"]}}, tmp_path)
+    with pytest.raises(ConfigError, match="alerts.webhook_url"):
+        parse_config({"alerts": {"webhook_url": "ftp://x"}}, tmp_path)
+    assert not parse_config({}, tmp_path).alerts.enabled
