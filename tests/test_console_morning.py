@@ -41,8 +41,8 @@ def area(tmp_path_factory):
         f.write(f'[web]\nbind = "127.0.0.1:{port}"\n')
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0  # no extract yet: all four files H05
     engine = open_database(cfg.database_url)
-    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"])
-    add_operator(engine, "paul", "lecteur", PASSWORDS["paul"])
+    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
+    add_operator(engine, "paul", "lecteur", PASSWORDS["paul"], ["national"])
     console = start_console(base / "esat-exchange.toml", port)
     yield {"base": base, "url": console.url, "engine": engine}
     console.stop()
@@ -255,16 +255,15 @@ def test_runs_and_journal_are_sorted_filtered_and_exported(browser, area):
     assert [r["job"] for r in rows] == ["run", "replay", "nightly"]  # the page's order
     assert rows[0]["statut"] == "OK" and rows[0]["fichiers"] == "4"
     page.goto(area["url"] + "/journal")
-    page.select_option("#action", "rejeu")
+    page.fill("#filtre-operateur", "marie")  # a national operator filters the journal by operator, Esat and dates
     page.click("button:text-is('Filtrer')")
     journal = page.inner_text("#journal tbody")
-    assert "rejeu" in journal and "connexion" not in journal
-    assert page.inner_text("#compte-journal").startswith("2 actions enregistrées.")  # refused, then done
+    assert "rejeu" in journal and "paul" not in journal
     with page.expect_download() as download:
         page.click("a:has-text('Exporter ce journal en CSV')")
     lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0] == "date;operateur;action;objet;resultat;detail;adresse" and len(lines) == 3
-    assert all(";marie;rejeu;" in line for line in lines[1:])
+    assert lines[0] == "date;operateur;action;objet;resultat;detail;adresse;siret;fichier" and len(lines) > 2
+    assert all(";marie;" in line for line in lines[1:]) and any(";marie;rejeu;" in line for line in lines[1:])
     page.context.close()
 
 

@@ -46,7 +46,7 @@ def area(tmp_path_factory):
     code, out, err = cli(base, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
     engine = open_database(cfg.database_url)
-    add_operator(engine, "marie", "gestionnaire", PASSWORD)
+    add_operator(engine, "marie", "gestionnaire", PASSWORD, ["national"])
     engine.dispose()
     console = start_console(base / "esat-exchange.toml", port)
     yield {"base": base, "url": console.url, "files": manifest["files"]["total"]}

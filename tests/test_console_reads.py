@@ -57,5 +57,5 @@ def test_console_reads_agree_on_both_backends(tmp_path, db_url):
     with engine.connect() as conn:
         assert habilitation_rejections_by_code(conn, perimeter=EVERYTHING) == {"H05": 3}
         assert sum(first_declarations(conn, 2025, perimeter=EVERYTHING).values()) == 1
-        assert listings.count_audit(conn, listings.AuditQuery(action="rejeu")) == 0  # the CLI journals nothing
+        assert listings.count_audit(conn, listings.AuditQuery(action="rejeu")) == 1  # the command line journals its replay (as cli:<user>)
     engine.dispose()

@@ -10,6 +10,7 @@ from pathlib import Path
 from exchange.config import Config
 from exchange.core.alerts import Alert, alerts_due
 from exchange.core.clock import utcnow
+from exchange.core.perimeter import EVERYTHING
 from exchange.core.vocabulary import FINISHED_RUN_STATUSES
 from exchange.edges.durable import write_atomic
 from exchange.edges.notify import NotifyError, post_json, send_mail
@@ -47,7 +48,7 @@ def send_alerts(config: Config, engine: Engine, now: datetime | None = None) -> 
     now = now or utcnow()
     with engine.connect() as conn:
         last = queries.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES)
-        quarantined = queries.quarantined_files(conn)
+        quarantined = queries.quarantined_files(conn, perimeter=EVERYTHING)  # alerts go to the service, not to a perimeter
     path = _sent_path(config)
     sent = _load_sent(path)
     new: list[str] = []

@@ -36,7 +36,7 @@ def campaign_followup(engine: Engine, transport: Transport | None, year: int, to
     unreachable: not checked."""
     from exchange.app.status import depot_listing
 
-    missing = campaign_status(engine, year, today, caf)
+    missing = campaign_status(engine, year, today, caf, perimeter=perimeter)
     in_depot: set[str] = set()
     first, last = campaign_days(year)
     if transport is not None:

@@ -209,7 +209,7 @@ def campaign(request: Request) -> Response:
 
     year, caf, wanted, missing = _campaign(request)
     with engine_of(request).connect() as conn:
-        accepted = queries.accepted_rg_per_caf(conn, year)
+        accepted = queries.accepted_rg_per_caf(conn, year, perimeter=request.state.perimeter)
         progress = campaign_progress(conn, year, len(missing), request.state.perimeter)
     by_situation = {key: sum(1 for m in missing if m["situation"] == key) for key in SITUATIONS}
     per_caf: dict[str, dict[str, int]] = {}
