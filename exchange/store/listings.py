@@ -12,7 +12,7 @@ from exchange.core.clock import as_utc, paris_day_start
 from exchange.core.perimeter import Perimeter
 from exchange.core.vocabulary import CNA_CODE_CAF
 from exchange.store.perimeter import MULTI, in_perimeter_account
-from exchange.store.queries import RunFilters, _run_conditions, file_view, run_view
+from exchange.store.queries import FileFilters, RunFilters, run_conditions, file_conditions, file_view, run_view
 from exchange.store.tables import audit_log, files, hab_partenaires, runs
 
 TRIAGE = case((files.c.statut == "REJETE", 0), (files.c.statut == "PARTIEL", 1), (files.c.statut.is_(None), 2),
@@ -46,7 +46,10 @@ class FileQuery:
 
 
 def _conditions(q: FileQuery, perimeter: Perimeter) -> list:
-    where = [in_perimeter_account(files.c.account, perimeter)]
+    """queries.file_conditions (perimeter, statut, état, account, SIRET, run, dates), then the console's own
+    filters: file name and Esat name contain, managing Caf, code prefix."""
+    where = file_conditions(FileFilters(statut=q.statut, etat=q.etat, compte=q.compte, siret=q.siret,
+                                        run_id=q.run_id, du=q.du, au=q.au), perimeter)
     if q.nom:
         where.append(func.lower(files.c.name).contains(q.nom.lower(), autoescape=True))
     if q.esat:
@@ -55,20 +58,6 @@ def _conditions(q: FileQuery, perimeter: Perimeter) -> list:
         where.append(CAF == q.caf)
     if q.code:
         where.append(files.c.code.startswith(q.code.upper(), autoescape=True))
-    if q.statut:
-        where.append(files.c.statut == q.statut)
-    if q.etat:
-        where.append(files.c.state == q.etat)
-    if q.compte:
-        where.append(files.c.account == q.compte)
-    if q.siret:
-        where.append(files.c.siret == q.siret)
-    if q.run_id is not None:
-        where.append(files.c.run_id == q.run_id)
-    if q.du:
-        where.append(files.c.received_at >= paris_day_start(q.du))
-    if q.au:
-        where.append(files.c.received_at < paris_day_start(q.au + timedelta(days=1)))
     return where
 
 
@@ -126,7 +115,7 @@ RUN_SORTS = {"id": runs.c.id, "tache": runs.c.job, "statut": runs.c.status, "deb
 def _run_select(filters: RunFilters, tri: str, ordre: str):  # noqa: ANN202 - a Select
     key = RUN_SORTS.get(tri, runs.c.id)
     tie = runs.c.id.asc() if ordre == "asc" else runs.c.id.desc()
-    return select(runs).where(*_run_conditions(filters)).order_by(
+    return select(runs).where(*run_conditions(filters)).order_by(
         (key.asc() if ordre == "asc" else key.desc()).nulls_last(), tie)
 
 

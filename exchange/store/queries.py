@@ -33,7 +33,8 @@ class FileFilters:
     au: date | None = None
 
 
-def _file_conditions(f: FileFilters, perimeter: Perimeter) -> list:
+def file_conditions(f: FileFilters, perimeter: Perimeter) -> list:
+    """The SQL conditions of a files listing: the perimeter, then each filter given."""
     where = [in_perimeter_account(files.c.account, perimeter)]
     if f.statut:
         where.append(files.c.statut == f.statut)
@@ -66,7 +67,7 @@ def file_view(row: dict) -> dict:
 def list_files(conn: Connection, filters: FileFilters, limit: int | None = None, offset: int = 0, *,
                perimeter: Perimeter) -> list[dict]:
     """Received files of the perimeter matching `filters`, newest first."""
-    q = select(files).where(*_file_conditions(filters, perimeter)).order_by(files.c.id.desc())
+    q = select(files).where(*file_conditions(filters, perimeter)).order_by(files.c.id.desc())
     if limit:
         q = q.limit(limit).offset(offset)
     return [file_view(r) for r in conn.execute(q).mappings()]  # type: ignore[arg-type] - a RowMapping reads as a dict
@@ -74,7 +75,7 @@ def list_files(conn: Connection, filters: FileFilters, limit: int | None = None,
 
 def count_files(conn: Connection, filters: FileFilters, *, perimeter: Perimeter) -> int:
     return conn.execute(select(func.count()).select_from(files)
-                        .where(*_file_conditions(filters, perimeter))).scalar_one()
+                        .where(*file_conditions(filters, perimeter))).scalar_one()
 
 
 def get_file(conn: Connection, file_id: int, *, perimeter: Perimeter) -> dict | None:
@@ -148,7 +149,7 @@ def run_view(row: dict) -> dict:
             "fichiers_emis": json.loads(row["outputs"] or "[]"), "machine": row["host"], "pid": row["pid"]}
 
 
-def _run_conditions(f: RunFilters) -> list:
+def run_conditions(f: RunFilters) -> list:
     where = []
     if f.job:
         where.append(runs.c.job == f.job)
@@ -164,7 +165,7 @@ def _run_conditions(f: RunFilters) -> list:
 def list_runs(conn: Connection, filters: RunFilters = RunFilters(), limit: int | None = 20,
               offset: int = 0, *, perimeter: Perimeter) -> list[dict]:
     """Job runs, newest first; outside a national perimeter their counts are those of the perimeter's files."""
-    q = select(runs).where(*_run_conditions(filters)).order_by(runs.c.id.desc())
+    q = select(runs).where(*run_conditions(filters)).order_by(runs.c.id.desc())
     if limit:
         q = q.limit(limit).offset(offset)
     return narrowed_runs(conn, [run_view(dict(r)) for r in conn.execute(q).mappings()], perimeter)
@@ -207,7 +208,7 @@ def narrowed_runs(conn: Connection, views: list[dict], perimeter: Perimeter) -> 
 
 
 def count_runs(conn: Connection, filters: RunFilters = RunFilters()) -> int:
-    return conn.execute(select(func.count()).select_from(runs).where(*_run_conditions(filters))).scalar_one()
+    return conn.execute(select(func.count()).select_from(runs).where(*run_conditions(filters))).scalar_one()
 
 
 def get_run(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict | None:
