@@ -2,7 +2,6 @@
 console: login, logout, a refused claim, a replayed code, a wrong audience."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -14,21 +13,15 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 
-from tests.services import in_ci
 
-if not all(importlib.util.find_spec(m) for m in ("authlib", "httpx")):  # single sign-on's own dependencies
-    if in_ci():
-        pytest.fail("authlib and httpx are required in CI (single sign-on)", pytrace=False)
-    pytest.skip("authlib and httpx not installed (pip install authlib httpx)", allow_module_level=True)
+import httpx  # single sign-on's own dependencies are locked runtime dependencies (uv.lock): never skipped
 
-import httpx  # noqa: E402
-
-from exchange.config import OidcConfig  # noqa: E402
-from exchange.edges import oidc  # noqa: E402
-from tests.access_area import seed_three_perimeters  # noqa: E402
-from tests.areas import cli  # noqa: E402
-from tests.browser import free_port, start_console  # noqa: E402
-from tests.services import unavailable  # noqa: E402
+from exchange.config import OidcConfig
+from exchange.edges import oidc
+from tests.access_area import seed_three_perimeters
+from tests.areas import cli
+from tests.browser import free_port, start_console
+from tests.services import unavailable
 
 HERE = Path(__file__).resolve().parent / "oidc"
 SECRET = "secret-du-client-console-2026"

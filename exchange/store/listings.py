@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Iterator
 
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 
-from exchange.core.clock import as_utc, paris_day_start
+from exchange.core.clock import as_utc
 from exchange.core.perimeter import Perimeter
 from exchange.core.vocabulary import CNA_CODE_CAF
 from exchange.store.perimeter import MULTI, in_perimeter_account
-from exchange.store.queries import FileFilters, RunFilters, run_conditions, file_conditions, file_view, run_view
+from exchange.store.queries import (
+    FileFilters, RunFilters, file_conditions, file_view, run_conditions, run_view, within_days,
+)
 from exchange.store.tables import audit_log, files, hab_partenaires, runs
 
 TRIAGE = case((files.c.statut == "REJETE", 0), (files.c.statut == "PARTIEL", 1), (files.c.statut.is_(None), 2),
@@ -150,10 +152,7 @@ def _audit_conditions(q: AuditQuery) -> list:
         where.append(audit_log.c.outcome == q.resultat)
     if q.objet:
         where.append(func.lower(audit_log.c.target).contains(q.objet.lower(), autoescape=True))
-    if q.du:
-        where.append(audit_log.c.at >= paris_day_start(q.du))
-    if q.au:
-        where.append(audit_log.c.at < paris_day_start(q.au + timedelta(days=1)))
+    where += within_days(audit_log.c.at, q.du, q.au)
     return where
 
 

@@ -18,6 +18,16 @@ from schemas.masking import mask_nir
 
 
 
+def within_days(column, du: date | None, au: date | None) -> list:  # noqa: ANN001 - a datetime column
+    """`column` (a UTC datetime) within the Paris calendar days du..au, each bound optional."""
+    where = []
+    if du:
+        where.append(column >= paris_day_start(du))
+    if au:
+        where.append(column < paris_day_start(au + timedelta(days=1)))
+    return where
+
+
 # -- files ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -46,10 +56,7 @@ def file_conditions(f: FileFilters, perimeter: Perimeter) -> list:
         where.append(files.c.siret == f.siret)
     if f.run_id is not None:
         where.append(files.c.run_id == f.run_id)
-    if f.du:
-        where.append(files.c.received_at >= paris_day_start(f.du))
-    if f.au:
-        where.append(files.c.received_at < paris_day_start(f.au + timedelta(days=1)))
+    where += within_days(files.c.received_at, f.du, f.au)
     return where
 
 
@@ -155,10 +162,7 @@ def run_conditions(f: RunFilters) -> list:
         where.append(runs.c.job == f.job)
     if f.statut:
         where.append(runs.c.status == f.statut)
-    if f.du:
-        where.append(runs.c.started_at >= paris_day_start(f.du))
-    if f.au:
-        where.append(runs.c.started_at < paris_day_start(f.au + timedelta(days=1)))
+    where += within_days(runs.c.started_at, f.du, f.au)
     return where
 
 
@@ -324,10 +328,7 @@ def _audit_conditions(f: AuditFilters, perimeter: Perimeter) -> list:
         where.append(audit_log.c.login == f.operateur)
     if f.siret:
         where.append(audit_log.c.siret == f.siret)
-    if f.du:
-        where.append(audit_log.c.at >= paris_day_start(f.du))
-    if f.au:
-        where.append(audit_log.c.at < paris_day_start(f.au + timedelta(days=1)))
+    where += within_days(audit_log.c.at, f.du, f.au)
     return where
 
 
