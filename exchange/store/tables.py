@@ -315,3 +315,26 @@ audit_log = Table(
     Index("ix_audit_at", "at"),
     Index("ix_audit_siret", "siret"),
 )
+
+# -- scheduler pauses and run logs (0010) ----------------------------------------------------------
+# A paused job's scheduled slots are skipped (logged, no run) until resumed; a launch from the console or the
+# command line still runs. One row per paused job.
+job_pauses = Table(
+    "job_pauses", metadata,
+    Column("job", String(20), primary_key=True),  # collect / nightly / campaign / purge
+    Column("paused_at", DateTime(timezone=True), nullable=False),
+    Column("paused_by", String(200), nullable=False),  # an operator's login, or cli:<user>
+    Column("reason", Text),
+)
+
+# What a run logged, line by line, while it ran (the console's live log of a run); never a full NIR.
+run_log = Table(
+    "run_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("fields", Text),  # JSON object of the event's fields (file, siret, code…)
+    Index("ix_run_log_run", "run_id", "id"),
+)
