@@ -42,14 +42,26 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
         return
     if action == "operateur_etat":
         action = f"operateur_{args.operators_command}"
+    bulk = action == "rejeu" and getattr(args, "file_id", None) is None  # files replay of several files
+    if bulk and getattr(args, "dry_run", False):
+        return  # a simulation changes nothing and shows no worker-level data
     try:
         from exchange.store.engine import open_current
         from exchange.store.operators import record_audit
 
+        who, command = f"cli:{system_user()}", "esat-exchange " + " ".join(argv)
         engine = open_current(config.database_url)
         try:
-            record_audit(engine, f"cli:{system_user()}", action, "OK" if code == 0 else "ECHEC", target_of(args),
-                         "esat-exchange " + " ".join(argv), None, file_id=getattr(args, "file_id", None))
+            if bulk:  # one line per file replayed, as the console writes them, then the group's line
+                for file_id, done, message in getattr(args, "replayed", []):
+                    record_audit(engine, who, "rejeu", "OK" if done else "ECHEC", f"fichier n° {file_id}", message,
+                                 None, file_id=file_id)
+                siret = getattr(args, "siret", None)
+                record_audit(engine, who, "rejeu_groupe", "OK" if code == 0 else "ECHEC",
+                             f"Esat {siret}" if siret else "tous les Esats", command, None, siret=siret)
+            else:
+                record_audit(engine, who, action, "OK" if code == 0 else "ECHEC", target_of(args), command, None,
+                             file_id=getattr(args, "file_id", None))
         finally:
             engine.dispose()
     except Exception as e:  # noqa: BLE001 - the command's own outcome stands

@@ -228,6 +228,9 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
 def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.replay import replay_file
 
+    if args.habilitation or args.siret or args.dry_run or len(args.file_ids) != 1:
+        return cmd_files_replay_many(args, config)
+    args.file_id = args.file_ids[0]  # the journal's target
     result = replay_file(config, _engine(config), args.file_id)
     if result.outcome is None or result.outcome.status == IGNORE:
         print(result.message, file=sys.stderr)
@@ -235,6 +238,64 @@ def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
     print(result.message)
     sys.stdout.write(run_summary(result.outcome, config))
     return result.outcome.exit_code
+
+
+def _bulk_targets(args: argparse.Namespace, config: Config) -> list[dict] | None:
+    """The files a bulk replay takes: the ids given, or every file rejected for a habilitation code that a newer
+    extract allows to replay (of one Esat with --siret); None after a usage error (printed)."""
+    from exchange.app.replay import replayable_after_import
+    from exchange.store import ledger
+
+    if args.siret and not args.habilitation:
+        print("esat-exchange files replay : --siret ne s'emploie qu'avec --habilitation.", file=sys.stderr)
+        return None
+    if args.habilitation == bool(args.file_ids):
+        print("esat-exchange files replay : donnez des numéros de fichier, ou --habilitation (pas les deux).",
+              file=sys.stderr)
+        return None
+    if args.siret and not (len(args.siret) == 14 and args.siret.isdigit()):
+        print(f"esat-exchange files replay : SIRET invalide {args.siret!r} (14 chiffres attendus).", file=sys.stderr)
+        return None
+    engine = _engine(config)
+    if args.habilitation:
+        ids = [f["id"] for f in replayable_after_import(engine, args.siret, perimeter=EVERYTHING)]
+    else:
+        ids = sorted(set(args.file_ids))
+    with engine.connect() as conn:
+        rows = [ledger.get_file(conn, file_id) or {"id": file_id} for file_id in ids]
+    return rows
+
+
+def cmd_files_replay_many(args: argparse.Namespace, config: Config) -> int:
+    """Several files replayed in turn (each its own run, each checked again just before): the ids given, or with
+    --habilitation every file rejected for a habilitation code that the imported extract now allows to replay."""
+    from exchange.app.replay import replay_many
+    from schemas.fields import plural
+
+    targets = _bulk_targets(args, config)
+    if targets is None:
+        return 2
+    scope = f"de l'Esat {args.siret}" if args.siret else ("rejetés pour une habilitation" if args.habilitation
+                                                          else "demandés")
+    if not targets:
+        print("Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu"
+              + (f" pour l'Esat {args.siret}." if args.siret else "."))
+        return 0
+    if args.dry_run:
+        print(f"Rejeu groupé des fichiers {scope} (simulation) : {plural(len(targets), 'fichier serait rejoué', 'fichiers seraient rejoués')}.")
+        for row in targets:
+            name = row.get("name") or "fichier inconnu"
+            code = f" {row['code']}" if row.get("code") else ""
+            print(f"  n° {row['id']} {name} : {row.get('statut') or ''}{code}".rstrip())
+        return 0
+    results = replay_many(config, _engine(config), [row["id"] for row in targets])
+    for _file_id, result in results:
+        print(result.message, file=sys.stdout if result.done else sys.stderr)
+    done = sum(1 for _, r in results if r.done)
+    print(f"Rejeu groupé des fichiers {scope} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur "
+          f"{len(results)}.")
+    args.replayed = [(file_id, result.done, result.message) for file_id, result in results]  # the journal's lines
+    return 0 if done == len(results) else 1
 
 
 RUN_COLUMNS = ("id", "job", "debut", "fin", "statut", "fichiers", "fichiers_acceptes", "fichiers_partiels",
@@ -374,8 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("file_id", type=int, metavar="ID")
     fs.add_argument("--format", choices=FORMATS, default="text")
     fs.set_defaults(handler=cmd_files_show)
-    fr = files.add_parser("replay", help="retraiter un fichier reçu (après correction des habilitations)")
-    fr.add_argument("file_id", type=int, metavar="ID")
+    fr = files.add_parser("replay", help="retraiter un fichier reçu, ou plusieurs (après correction des habilitations)")
+    fr.add_argument("file_ids", type=int, nargs="*", metavar="ID", help="numéro(s) de fichier")
+    fr.add_argument("--habilitation", action="store_true",
+                    help="tous les fichiers rejetés pour une habilitation (H0x) que l'extrait importé permet de rejouer")
+    fr.add_argument("--siret", metavar="SIRET", help="avec --habilitation : les fichiers de cet Esat seulement")
+    fr.add_argument("--dry-run", action="store_true", help="lister les fichiers qui seraient rejoués, sans rien rejouer")
     fr.set_defaults(handler=cmd_files_replay)
 
     runs = sub.add_parser("runs", help="exécutions des tâches").add_subparsers(dest="runs_command", required=True)
@@ -419,7 +484,7 @@ EXAMPLES = {
     "files": "esat-exchange files list --status REJETE",
     "files list": "esat-exchange files list --etat QUARANTAINE --siret 81234567600017",
     "files show": "esat-exchange files show 4711 --format json",
-    "files replay": "esat-exchange files replay 4711",
+    "files replay": "esat-exchange files replay 4711 ; après un extrait corrigé : esat-exchange files replay --habilitation",
     "runs": "esat-exchange runs list --status ECHEC",
     "runs list": "esat-exchange runs list --job nightly --limit 7",
     "runs show": "esat-exchange runs show 812",
