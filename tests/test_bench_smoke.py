@@ -81,8 +81,12 @@ def test_console_pages_are_timed_on_the_big_files_run(measured) -> None:
     assert any(label.startswith("Tableau de bord") for label in pages)
     assert any("/fichiers/" in label for label in pages) and any("/campagne" in label for label in pages)
     assert any(label.startswith("Tableau de bord, périmètre Caf 75") for label in pages)  # narrowed reads too
-    assert all(m.runs == TINY.console_reps and all(v > 0 for v in m.values) for m in pages.values())
-    assert "## Console web (SQLite 2× fichiers)" in bench.render(measured)
+    assert all(f.time.runs == TINY.console_reps and all(v > 0 for v in f.time.values) for f in pages.values())
+    # each page's height in Chromium, in screens of 900 px (a download has none)
+    assert all(f.screens is None if "csv" in label else f.screens >= 0.5 for label, f in pages.items())
+    report = bench.render(measured)
+    assert "## Console web (SQLite 2× fichiers)" in report
+    assert "| Console : page la plus haute, SQLite 2× fichiers (" in report
     assert measured.e2e.kept is not None and not measured.e2e.kept.exists()  # removed once measured
 
 
@@ -304,3 +308,40 @@ def test_frictionless_leaves_the_csv_field_limit_as_it_found_it(tmp_path: Path) 
     path.write_text("a;b\n1;2\n", encoding="utf-8")
     frictionless_validate(path)
     assert csv.field_size_limit() == before
+
+
+def test_console_only_rewrites_the_console_section_and_targets_and_keeps_the_rest() -> None:
+    from fixtures.bench_console import PageFigures
+    from fixtures.bench_render import console_block, console_targets
+    from fixtures.bench_util import Measure
+
+    old = "\n".join([
+        "# BENCHMARKS", "", "## Objectifs", "", "| Objectif | Mesuré | Cible | Verdict |", "|---|---|---|---|",
+        "| `run` ÷ plancher | 2,61 × | ≤ 3,00 × | atteint |",
+        "| Console : page la plus lente, SQLite 10× fichiers (Campagne) | 312,05 ms | ≤ 300,00 ms | manqué : 1,04 fois la limite |",
+        "| Identifiants | 31,75 × | ≥ 20,00 × | atteint |", "",
+        "### Objectifs manqués : de combien, et pourquoi", "",
+        "- **Console : page la plus lente, SQLite 10× fichiers (Campagne)** — manqué : 1,04 fois la limite. Lent.",
+        "- **Règles ÷ frictionless** — manqué. Pourquoi.", "",
+        "## Console web (SQLite 10× fichiers)", "", "ancien tableau", "",
+        "## Commandes d'exploitation", "", "gardé", ""])
+    console = {"Tableau de bord (`/`)": PageFigures(Measure([0.05, 0.06]), 1.5),
+               "Campagne (`/campagne`)": PageFigures(Measure([0.2, 0.25]), 6.0)}
+    found = console_targets(console, "SQLite 10× fichiers")
+    new = bench.with_console(old, console_block(console, "SQLite 10× fichiers", 2, "Mesuré seul."), found)
+    lines = new.splitlines()
+    assert [line for line in lines if line.startswith("| Console :")] == [
+        "| Console : page la plus lente, SQLite 10× fichiers (Campagne (`/campagne`)) | 225,00 ms | ≤ 300,00 ms | atteint |",
+        "| Console : page la plus haute, SQLite 10× fichiers (Campagne (`/campagne`)) | 6,00 écrans | ≤ 5,00 écrans "
+        "| manqué : 1,20 fois la limite |"]
+    assert [line for line in lines if line.startswith("- **")][0].startswith(
+        "- **Console : page la plus haute, SQLite 10× fichiers (Campagne (`/campagne`))** — manqué : 1,20 fois")
+    assert "- **Règles ÷ frictionless** — manqué. Pourquoi." in lines and "ancien tableau" not in new
+    assert "| Campagne (`/campagne`) | 225 | 250 | 2 | 6,0 | non |" in lines
+    assert "| Tableau de bord (`/`) | 55 | 60 | 2 | 1,5 | oui |" in lines
+    assert lines.index("## Commandes d'exploitation") > lines.index("<!-- console : fin -->")
+    assert "gardé" in lines and "| Identifiants | 31,75 × | ≥ 20,00 × | atteint |" in lines
+    # a second pass finds the markers and replaces the same block
+    again = bench.with_console(new, console_block(console, "SQLite 10× fichiers", 2, "Encore."), found)
+    assert again.count("## Console web") == 1 and "Encore." in again and "Mesuré seul." not in again
+
