@@ -26,13 +26,19 @@ class PauseResult:
     message: str
 
 
+def pause_detail(row: dict) -> str:
+    """« par marie depuis le 06/12/2026 03:12 (motif : import Habpps) »."""
+    return since_text(row) + (f" (motif : {row['reason']})" if row.get("reason") else "")
+
+
 def pause_text(row: dict) -> str:
     """« suspendue par marie depuis le 06/12/2026 03:12 (motif : import Habpps) »."""
-    return f"suspendue {since_text(row)}" + (f" (motif : {row['reason']})" if row.get("reason") else "")
+    return f"suspendue {pause_detail(row)}"
 
 
 def job_states(engine: Engine) -> list[dict]:
-    """Each scheduled job: tache, libelle, suspendue (bool), and when paused par, depuis, motif, texte."""
+    """Each scheduled job: tache, libelle, suspendue (bool), par, depuis, motif (None when active), detail (who,
+    since when, why) and texte (« active », or « suspendue » and the detail)."""
     with engine.connect() as conn:
         paused = paused_jobs(conn)
     states = []
@@ -40,7 +46,7 @@ def job_states(engine: Engine) -> list[dict]:
         row = paused.get(job)
         states.append({"tache": job, "libelle": JOB_LABELS[job], "suspendue": row is not None,
                        "par": row["paused_by"] if row else None, "depuis": row["paused_at"] if row else None,
-                       "motif": row["reason"] if row else None,
+                       "motif": row["reason"] if row else None, "detail": pause_detail(row) if row else "",
                        "texte": pause_text(row) if row else "active"})
     return states
 

@@ -15,7 +15,8 @@ def _health(request: Request) -> dict:
 
     h = check_health(request.app.state.engine, open_transport(request.app.state.config), perimeter=EVERYTHING)
     return {"etat": h.state, "raisons": [r.text for r in h.alerts],
-            "a_traiter": [r.text for r in h.todo], "verifie_le": h.checked_at.isoformat()}
+            "a_traiter": [r.text for r in h.todo], "avertissements": [r.text for r in h.warnings],
+            "verifie_le": h.checked_at.isoformat()}
 
 
 async def sante(request: Request) -> Response:
