@@ -67,6 +67,15 @@ def sante(area) -> dict:  # noqa: ANN001
         return json.loads(e.read())
 
 
+def paused_metric(area) -> dict[str, float]:  # noqa: ANN001
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(area["url"] + "/metrics") as answer:
+        text = answer.read().decode()
+    return {s.labels["tache"]: s.value for family in text_string_to_metric_families(text)
+            for s in family.samples if s.name == "esat_job_paused"}
+
+
 def test_marie_suspends_the_nightly_then_resumes_it_and_paul_only_sees_it(browser, area):
     from tests.axe import violations
 
@@ -95,6 +104,7 @@ def test_marie_suspends_the_nightly_then_resumes_it_and_paul_only_sees_it(browse
     assert violations(page) == []  # the dashboard with its banner
 
     assert any(r.startswith("tâche traitement de nuit suspendue par marie") for r in sante(area)["avertissements"])
+    assert paused_metric(area) == {"collect": 0, "nightly": 1, "campaign": 0, "purge": 0}
 
     page.goto(area["url"] + "/taches/nightly/lancer")
     assert "Cette tâche est suspendue pour le planificateur par marie" in page.inner_text("#tache-suspendue")
@@ -126,6 +136,7 @@ def test_marie_suspends_the_nightly_then_resumes_it_and_paul_only_sees_it(browse
     page.goto(area["url"] + "/journal")
     assert page.locator("tr", has_text="reprise_tache").count() == 1
     assert sante(area)["avertissements"] == []
+    assert set(paused_metric(area).values()) == {0}
     page.context.close()
 
 
