@@ -34,7 +34,7 @@ from exchange.store.engine import Engine
 from exchange.store.errors import DATABASE_ERRORS
 from exchange.store.fences import LEADER_LOCK, HeldLock, LockLost, timings_of, try_lock
 from exchange.store.jobstore import JOBSTORE_TABLE, FencedJobStore, create_table
-from jobs.tasks import TASKS
+from jobs.tasks import SKIPPED, TASKS
 
 log = logging.getLogger("esat_exchange")
 
@@ -143,6 +143,8 @@ def _log_event(event: JobEvent) -> None:
     elif event.code == EVENT_JOB_EXECUTED:
         result = event.retval if isinstance(event.retval, dict) else {}
         status = result.get("status", "")
+        if status == SKIPPED:  # a paused job: its task logged the one warning line, no run was recorded
+            return
         log.info(f"tâche planifiée terminée : {status}",
                  extra={"event": {**fields, "run_id": result.get("run_id"), "status": status}})
     elif event.code == EVENT_JOB_ERROR:

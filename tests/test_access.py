@@ -157,7 +157,8 @@ def test_a_file_outside_the_perimeter_is_the_same_404_as_an_unknown_one(area, cl
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("perimeter", ["cna", "75"])
-@pytest.mark.parametrize("path", ["/campagne/cloture", "/habilitations"])
+@pytest.mark.parametrize("path", ["/campagne/cloture", "/habilitations", "/taches/nightly/suspendre",
+                                  "/taches/toutes/reprendre"])
 def test_actions_on_every_caf_are_for_national_operators_only(area, clients, perimeter, role, path):
     client = clients[(perimeter, role)]
     answer = client.post(path, {"annee": "2025", "confirmation": "oui"})
@@ -168,6 +169,33 @@ def test_actions_on_every_caf_are_for_national_operators_only(area, clients, per
     page = client.get("/campagne?annee=2025" if "campagne" in path else "/habilitations").text
     if role == "gestionnaire":
         assert "aux gestionnaires de périmètre national." in page
+
+
+PAUSE_ROUTES = ["/taches/nightly/suspendre", "/taches/nightly/reprendre", "/taches/toutes/suspendre",
+                "/taches/toutes/reprendre"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("perimeter", PERIMETERS)
+@pytest.mark.parametrize("path", PAUSE_ROUTES)
+def test_scheduled_jobs_are_paused_by_national_gestionnaires_only(area, clients, perimeter, role, path):
+    """The scheduler serves every Caf: its confirmation pages and actions are a national gestionnaire's; every
+    other operator sees each job's state on the dashboard, without a button."""
+    client = clients[(perimeter, role)]
+    allowed = perimeter == "national" and role == "gestionnaire"
+    dashboard = client.get("/").text
+    assert 'id="tache-nightly"' in dashboard
+    assert ('href="/taches/nightly/suspendre"' in dashboard) == allowed  # every job active between these tests
+    answer = client.get(path)
+    assert answer.status == (200 if allowed else 403), (path, answer.status)
+    answer = client.post(path, {"motif": "test d'accès"})
+    assert answer.status == (303 if allowed else 403), (path, answer.status)
+    if not allowed:
+        assert ("Action réservée aux gestionnaires : votre compte est en lecture seule." if role == "lecteur"
+                else "Action réservée aux opérateurs de périmètre national.") in answer.text
+    elif path.endswith("suspendre"):  # leave the jobs as they were for the other tests
+        assert client.post(path.replace("suspendre", "reprendre")).status == 303
+    client.get("/migration")  # shows (and so clears) the action's message
 
 
 def test_an_account_without_perimeter_sees_nothing(area):

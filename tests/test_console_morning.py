@@ -344,7 +344,8 @@ def test_sante_and_metrics_once_the_service_runs(area):
 
 AXE_PAGES = ["/", "/fichiers", "/fichiers?statut=REJETE&code=H", "/fichiers/1", "/fichiers/1/rejouer", "/executions",
              "/executions/1", "/campagne?annee=2025", "/habilitations", "/migration", "/journal",
-             "/esats/81234567600017", "/rejeux", "/taches/collect/lancer", "/accessibilite", "/mentions-legales",
+             "/esats/81234567600017", "/rejeux", "/taches/collect/lancer", "/taches/nightly/suspendre",
+             "/taches/toutes/reprendre", "/accessibilite", "/mentions-legales",
              "/donnees-personnelles", "/page-inconnue"]
 
 

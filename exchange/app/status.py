@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from exchange.core.clock import utcnow
 from exchange.core.health import REJECTIONS_WINDOW, Health, health_json, health_text, stuck_by, stuck_limit, verdict
-from exchange.core.health import Reason, nightly_reasons
+from exchange.core.health import Reason, nightly_reasons, pause_reasons
 from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
@@ -15,6 +15,7 @@ from exchange.store import queries
 from exchange.store.followup import habilitation_rejections_by_code
 from exchange.store.engine import Engine
 from exchange.store.nodes import list_nodes
+from exchange.store.pauses import paused_jobs
 
 JOBS = ("run", "collect", "nightly", "campaign")  # the jobs `status` shows
 
@@ -80,6 +81,7 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
                          "dernier_signe_de_vie": n["heartbeat_at"]} for n in list_nodes(conn)]
         imported = queries.habilitations_in_force(conn) is not None
         pending = habilitation_rejections_by_code(conn, perimeter=perimeter)
+        health.warnings = pause_reasons(paused_jobs(conn))
     verdict(health, imported, by_run, pending)
     if transport is not None:
         try:

@@ -9,7 +9,8 @@ import logging
 from exchange.config import Config
 
 # handler → the journal's action: what changes something, and what shows worker-level data (a file's anomalies).
-# Listings (files, runs, campaign, operators), status, web, scheduler, db, check and template are not journalled.
+# Listings (files, runs, campaign, operators), status, web, scheduler, db, check and template are not journalled;
+# `scheduler pause|resume` is journaled by its use case (exchange.app.pauses), as cli:<user>, done or refused.
 ACTIONS = {
     "cmd_run": "run", "cmd_files_show": "consultation_fichier", "cmd_files_replay": "rejeu",
     "cmd_campaign_close": "cloture_campagne", "cmd_habilitations_import": "import_habilitations",

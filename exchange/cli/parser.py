@@ -16,6 +16,7 @@ _ERRORS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"argument (.*?): expected one argument"), r"argument \1 : une valeur est attendue"),
     (re.compile(r"argument (.*?): expected (.*)"), r"argument \1 : \2 attendu(s)"),
     (re.compile(r"argument (.*?): not allowed with argument (.*)"), r"argument \1 : incompatible avec \2"),
+    (re.compile(r"one of the arguments (.*) is required"), r"un de ces arguments est obligatoire : \1"),
     (re.compile(r"unrecognized arguments: (.*)"), r"arguments non reconnus : \1"),
     (re.compile(r"ambiguous option: (.*?) could match (.*)"), r"option ambiguë : \1 peut désigner \2"),
     (re.compile(r"argument (.*?): (.*)"), r"argument \1 : \2"),

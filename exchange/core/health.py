@@ -38,11 +38,13 @@ class Reason:
 @dataclass
 class Health:
     """What `status` reports. `alerts`: the service is failing (ALERTE); `todo`: the service works but the Caf
-    must act (À TRAITER: files rejected for its own habilitation data). Both empty: OK."""
+    must act (À TRAITER: files rejected for its own habilitation data). Both empty: OK. `warnings`: what an
+    operator must not forget but that changes no verdict (a scheduled job paused on purpose)."""
 
     checked_at: datetime
     alerts: list[Reason] = field(default_factory=list)
     todo: list[Reason] = field(default_factory=list)
+    warnings: list[Reason] = field(default_factory=list)
     last_runs: dict[str, dict | None] = field(default_factory=dict)
     depot: dict[str, int] | None = None  # files waiting per account; None when the source is unreachable
     waiting: list[dict] = field(default_factory=list)  # every file waiting in a depot/, oldest first
@@ -64,8 +66,8 @@ class Health:
 
     @property
     def reasons(self) -> list[str]:
-        """Every alert then every Caf action item, as the command line writes them."""
-        return [r.line for r in (*self.alerts, *self.todo)]
+        """Every alert, every Caf action item, then every warning, as the command line writes them."""
+        return [r.line for r in (*self.alerts, *self.todo, *self.warnings)]
 
 
 def _stamp(value: datetime) -> str:
@@ -140,6 +142,18 @@ def verdict(health: Health, extract_imported: bool, by_run: dict | None,
             "l'extrait corrigé et on rejoue les fichiers",
             " (« habilitations import », puis « files replay »)",
             "/fichiers?statut=REJETE&code=H", "Voir les fichiers rejetés pour une habilitation"))
+
+
+def pause_reasons(paused: dict[str, dict]) -> list[Reason]:
+    """One warning per scheduled job an operator paused (exchange.store.pauses rows): the scheduler skips its
+    slots until it is resumed."""
+    from exchange.core.vocabulary import JOB_LABELS
+
+    return [Reason(f"tâche {JOB_LABELS.get(job, job)} suspendue par {row['paused_by']} depuis le "
+                   f"{_stamp(row['paused_at'])}" + (f" (motif : {row['reason']})" if row.get("reason") else "")
+                   + " : ses créneaux planifiés sont sautés",
+                   f" ; reprenez-la avec « esat-exchange scheduler resume {job} »", "/#taches", "Voir les tâches planifiées")
+            for job, row in paused.items()]
 
 
 def agree(n: int, singular: str, plural_form: str) -> str:
@@ -232,4 +246,4 @@ def health_json(h: Health) -> dict:
     }
 
 
-__all__ = ["Health", "Reason", "health_text", "health_json", "verdict"]
+__all__ = ["Health", "Reason", "health_text", "health_json", "pause_reasons", "verdict"]

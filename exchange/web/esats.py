@@ -1,6 +1,6 @@
-"""The Esat page and the « relancer » actions: start a job now, replay at once every file rejected for a
-habilitation code (of one Esat, or all of them after a corrected extract). Each action has its confirmation page,
-calls the same use case as the command line and is journaled."""
+"""The Esat page and the « relancer » actions: start a job now, pause or resume a scheduled job, replay at once
+every file rejected for a habilitation code (of one Esat, or all of them after a corrected extract). Each action
+has its confirmation page, calls the same use case as the command line and is journaled."""
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
@@ -11,10 +11,10 @@ from starlette.responses import Response
 from exchange.store import listings
 from exchange.store.esats import esat_profile
 from exchange.web.actions import _audit
-from exchange.web.kit import GESTIONNAIRE, engine_of, flash, page, redirect, render
+from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
 from exchange.web.lists import FILE_COLUMNS, sort_links
 from exchange.web.pages import _int, _pages, _query_without_page
-from exchange.web.security import checked_form
+from exchange.web.security import checked_form, client_address
 from schemas.fields import plural
 
 ESAT_FILES = 20
@@ -44,6 +44,76 @@ def esat(request: Request) -> Response:
     return render(request, "esat.html", nav="files", esat=profile, files=rows,
                   pages=_pages(profile["fichiers"], current, ESAT_FILES), query=_query_without_page(request),
                   replayable=replayable, headers=None)
+
+
+# -- pause or resume a scheduled job (national gestionnaires: the scheduler serves every Caf) -------------
+
+PAUSE_ACTIONS = {"suspendre": "Suspendre", "reprendre": "Reprendre"}
+
+
+def _pause_target(request: Request) -> str:
+    """A scheduled job's name, or « toutes »; 404 otherwise."""
+    from exchange.app.pauses import ALL
+    from exchange.core.vocabulary import SCHEDULED_JOBS
+
+    job = request.path_params["job"]
+    if job not in SCHEDULED_JOBS and job != ALL:
+        raise HTTPException(404)
+    return job
+
+
+def _pause_page(request: Request, action: str) -> Response:
+    from exchange.app.pauses import ALL, job_states
+    from exchange.store.queries import next_scheduled_runs
+
+    national_only(request)
+    job = _pause_target(request)
+    engine = engine_of(request)
+    states = [s for s in job_states(engine) if job == ALL or s["tache"] == job]
+    with engine.connect() as conn:
+        next_runs = [n for n in next_scheduled_runs(conn)
+                     if any(n["tache"] == s["tache"] or n["tache"].startswith(s["tache"] + "-") for s in states)]
+    wanted = [s for s in states if s["suspendue"] == (action == "reprendre")]  # what the action would change
+    return render(request, "pause.html", nav="dashboard", job=job, action=action, label=PAUSE_ACTIONS[action],
+                  states=states, wanted=wanted, next_runs=next_runs, every=job == ALL)
+
+
+async def _pause_post(request: Request, action: str) -> Response:
+    from exchange.app.pauses import pause, resume
+
+    form = await checked_form(request)
+    national_only(request)
+    job = _pause_target(request)
+    who = request.state.operator["login"]
+    address = client_address(request)
+    if action == "suspendre":
+        motif = form.get("motif")
+        result = await run_in_threadpool(pause, engine_of(request), job, who,
+                                         motif if isinstance(motif, str) else None, address)
+    else:
+        result = await run_in_threadpool(resume, engine_of(request), job, who, address)
+    flash(request, "success" if result.done else "error", result.message)  # journaled by the use case
+    return redirect(request, "/")
+
+
+@page(role=GESTIONNAIRE)
+def pause_confirm(request: Request) -> Response:
+    return _pause_page(request, "suspendre")
+
+
+@page(role=GESTIONNAIRE)
+async def pause_job(request: Request) -> Response:
+    return await _pause_post(request, "suspendre")
+
+
+@page(role=GESTIONNAIRE)
+def resume_confirm(request: Request) -> Response:
+    return _pause_page(request, "reprendre")
+
+
+@page(role=GESTIONNAIRE)
+async def resume_job(request: Request) -> Response:
+    return await _pause_post(request, "reprendre")
 
 
 # -- bulk replay --------------------------------------------------------------------------------------
@@ -105,8 +175,12 @@ def _job(request: Request) -> str:
 def launch_confirm(request: Request) -> Response:
     from exchange.app.launch import LAUNCHABLE
 
+    from exchange.store.pauses import paused_jobs
+
     job = _job(request)
-    return render(request, "launch.html", nav="runs", job=job, what=LAUNCHABLE[job])
+    with engine_of(request).connect() as conn:
+        paused = paused_jobs(conn).get(job)
+    return render(request, "launch.html", nav="runs", job=job, what=LAUNCHABLE[job], paused=paused)
 
 
 @page(role=GESTIONNAIRE)

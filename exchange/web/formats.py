@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from exchange.core.clock import PARIS
+from exchange.core.vocabulary import JOB_LABELS
 
 BADGES = {"OK": "success", "ACCEPTE": "success", "ACQUITTE": "success", "PARTIEL": "warning",
           "EN_COURS": "info", "IGNORE": "info", "DOUBLON": "info", "ECHEC": "error", "REJETE": "error",
           "QUARANTAINE": "error", "REFUSE": "error"}
 
-
-JOB_LABELS = {"run": "cycle complet", "collect": "collecte", "nightly": "traitement de nuit",
-              "campaign": "clôture de campagne", "replay": "rejeu"}
 
 
 def job(value: str | None) -> str:

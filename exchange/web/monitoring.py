@@ -15,7 +15,8 @@ def _health(request: Request) -> dict:
 
     h = check_health(request.app.state.engine, open_transport(request.app.state.config), perimeter=EVERYTHING)
     return {"etat": h.state, "raisons": [r.text for r in h.alerts],
-            "a_traiter": [r.text for r in h.todo], "verifie_le": h.checked_at.isoformat()}
+            "a_traiter": [r.text for r in h.todo], "avertissements": [r.text for r in h.warnings],
+            "verifie_le": h.checked_at.isoformat()}
 
 
 async def sante(request: Request) -> Response:
@@ -30,11 +31,14 @@ def _exposition(request: Request) -> bytes:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     from exchange.app.status import check_health
+    from exchange.core.vocabulary import SCHEDULED_JOBS
     from exchange.store.metrics import service_counts
+    from exchange.store.pauses import paused_jobs
 
     engine = request.app.state.engine
     with engine.connect() as conn:
         counts = service_counts(conn, perimeter=EVERYTHING)
+        paused = paused_jobs(conn)
     health = check_health(engine, None, perimeter=EVERYTHING)  # the drop area is listed by /sante only
 
     class Snapshot:
@@ -73,6 +77,11 @@ def _exposition(request: Request) -> bytes:
                                   "habilitation qui attendent la Caf)")
             t.add_metric([], len(health.todo))
             yield t
+            p = GaugeMetricFamily("esat_job_paused", "1 quand la tâche planifiée est suspendue (ses créneaux sont "
+                                  "sautés), 0 sinon", labels=["tache"])
+            for job in SCHEDULED_JOBS:
+                p.add_metric([job], 1 if job in paused else 0)
+            yield p
 
     registry = CollectorRegistry()
     registry.register(Snapshot())

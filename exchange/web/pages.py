@@ -76,11 +76,16 @@ def dashboard(request: Request) -> Response:
         quarantined = queries.list_files(conn, queries.FileFilters(etat="QUARANTAINE"), limit=10, perimeter=perimeter)
     waiting = sum(health.depot.values()) if health.depot is not None else None
     from exchange.app.launch import LAUNCHABLE
+    from exchange.app.pauses import job_states
+
+    jobs = job_states(engine)
 
     return render(request, "dashboard.html", nav="dashboard", health=health, launchable=LAUNCHABLE, last_runs=last_runs,
                   next_runs=next_runs, waiting=waiting, quarantined=quarantined,
                   quarantine_count=health.states.get("QUARANTAINE", 0), rejections=rejections,
-                  days=REJECTION_DAYS,
+                  days=REJECTION_DAYS, jobs=jobs, paused=[j for j in jobs if j["suspendue"]],
+                  next_of={j["tache"]: [n for n in next_runs if n["tache"] == j["tache"]
+                                        or n["tache"].startswith(j["tache"] + "-")] for j in jobs},
                   chart=bar_chart(rejections, f"Fichiers rejetés par code, {REJECTION_DAYS} derniers jours"))
 
 
