@@ -212,3 +212,15 @@ def test_the_journal_shows_marie_s_actions_and_no_password(marie, area):
     with area["engine"].connect() as conn:
         details = " ".join(d or "" for (d,) in conn.execute(select(audit_log.c.detail)))
     assert not [s for s in PASSWORDS.values() if s in details]
+
+
+def test_marie_changes_her_own_password_and_logs_in_again(browser, marie, area):
+    open_account(marie, area, "marie")
+    marie.fill("#mdp-password", "gestion-2027-marie")
+    marie.fill("#mdp-password2", "gestion-2027-marie")
+    marie.click("#modifier-mot-de-passe")
+    assert marie.url == area["url"] + "/connexion"
+    assert alert(marie) == "Votre mot de passe est changé. Vos sessions sont fermées : reconnectez-vous."
+    again = log_in(browser, area, "marie", "gestion-2027-marie")
+    assert again.url == area["url"] + "/"
+    again.context.close()

@@ -113,8 +113,7 @@ def save_account(engine: Engine, login: str, role: str, password: str | None,
     return Saved(login, created, role, labels, password is not None, not created)
 
 
-def create_account(engine: Engine, login: str, role: str, password: str | None, perimeters: list[str],
-                   *, by: str | None = None) -> Saved:
+def create_account(engine: Engine, login: str, role: str, password: str | None, perimeters: list[str]) -> Saved:
     """A new account (refused when the login exists: an existing account is changed, not created again)."""
     if store.get_operator(engine, login.strip()) is not None:
         raise AccountError(f"l'opérateur « {login.strip()} » existe déjà : modifiez-le depuis sa fiche")

@@ -25,11 +25,6 @@ AJOUT, DISABLE, ENABLE, REMOVE = "operateur_ajout", "operateur_disable", "operat
 ROLE_TEXT = {"lecteur": "lecteur (consulte)", "gestionnaire": "gestionnaire (peut aussi rejouer, importer, clôturer)"}
 
 
-def _national_gestionnaire(request: Request) -> None:
-    """403 unless national (the role was checked by page(role=GESTIONNAIRE)): accounts see every Caf."""
-    national_only(request)
-
-
 def _target(login: str) -> str:
     return f"opérateur {login}"
 
@@ -67,11 +62,19 @@ def _sessions(saved: accounts.Saved) -> str:
     return " Ses sessions ouvertes sont fermées : il doit se reconnecter." if saved.sessions_ended else ""
 
 
+def _own_sessions_ended(request: Request, text: str) -> Response:
+    """The operator changed its own account (what the rules allow): its sessions, this one included, are ended;
+    the login page says why (a fresh session, without a login, carries the message)."""
+    request.session.clear()
+    flash(request, "success", f"{text} Vos sessions sont fermées : reconnectez-vous.")
+    return redirect(request, "/connexion")
+
+
 # -- pages ------------------------------------------------------------------------------------------
 
 @page(role=GESTIONNAIRE)
 def operators_list(request: Request) -> Response:
-    _national_gestionnaire(request)
+    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     rows = accounts.list_accounts(engine_of(request), activity=True)
     names = accounts.caf_names()
     for r in rows:
@@ -87,29 +90,29 @@ def _form_page(request: Request, status_code: int = 200, error: str | None = Non
 
 @page(role=GESTIONNAIRE)
 def new_form(request: Request) -> Response:
-    _national_gestionnaire(request)
+    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     return _form_page(request, role="lecteur", login="", national=False, cna=False, cafs="", sans=False)
 
 
 @page(role=GESTIONNAIRE)
 async def create(request: Request) -> Response:
-    _national_gestionnaire(request)
+    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     form = await checked_form(request)
     login, role = str(form.get("login", "")).strip()[:200], _role(form)
     perimeters = _perimeters(form)
     password, refusal = _password(form)
     values = dict(login=login, role=role, national=NATIONAL in perimeters, cna=CNA in perimeters,
                   cafs=str(form.get("cafs", "")), sans=form.get("sans_mot_de_passe") == "oui")
-    by = request.state.operator["login"]
     saved = None
     if refusal is None:
         try:
             saved = await run_in_threadpool(accounts.create_account, engine_of(request), login, role, password,
-                                            perimeters, by=by)
+                                            perimeters)
         except OperatorError as e:
             refusal = str(e)
     if saved is None:
-        await run_in_threadpool(_audit, request, AJOUT, "REFUSE", _target(login or "?"), f"création refusée : {refusal}")
+        await run_in_threadpool(_audit, request, AJOUT, "REFUSE", _target(login or "?"),
+                                f"création refusée : {refusal}")
         return _form_page(request, 422, f"Compte refusé : {refusal}.", **values)
     how = "mot de passe enregistré" if saved.password else "sans mot de passe (connexion OpenID Connect ou mandataire)"
     seen = accounts.perimeter_text(saved.perimeter)
@@ -128,7 +131,7 @@ def _account_or_404(request: Request, login: str) -> dict:
 
 @page(role=GESTIONNAIRE)
 def account(request: Request) -> Response:
-    _national_gestionnaire(request)
+    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     found = _account_or_404(request, request.query_params.get("login", ""))
     names = accounts.caf_names()
     cafs = " ".join(v for v in found["perimetre"] if v not in (NATIONAL, CNA))
@@ -140,7 +143,7 @@ def account(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 def remove_confirm(request: Request) -> Response:
-    _national_gestionnaire(request)
+    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     found = _account_or_404(request, request.query_params.get("login", ""))
     return render(request, "operator_remove.html", nav="operators", account=found,
                   href=_account_path(found["login"]))
@@ -149,7 +152,7 @@ def remove_confirm(request: Request) -> Response:
 # -- actions ----------------------------------------------------------------------------------------
 
 async def _acting(request: Request):  # noqa: ANN202 - (FormData, login, by)
-    _national_gestionnaire(request)
+    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     form = await checked_form(request)
     login = str(form.get("login", "")).strip()
     if not login:
@@ -177,6 +180,8 @@ async def change_access(request: Request) -> Response:
         return redirect(request, _account_path(login))
     await run_in_threadpool(_audit, request, AJOUT, "OK", _target(login),
                             f"accès modifié : rôle {saved.role}, périmètre {seen} ; sessions fermées")
+    if login == by:
+        return _own_sessions_ended(request, f"Votre compte est modifié : rôle {saved.role}, périmètre {seen}.")
     flash(request, "success", f"Opérateur « {login} » modifié : rôle {saved.role}, périmètre {seen}.{_sessions(saved)}")
     return redirect(request, _account_path(login))
 
@@ -191,11 +196,12 @@ async def change_password(request: Request) -> Response:
         saved = await run_in_threadpool(accounts.reset_password, engine_of(request), login, password, by=by)
     except OperatorError as e:
         return await _refused(request, AJOUT, login, "modification du mot de passe", e, _account_path(login))
-    what = "mot de passe réinitialisé" if saved.password else "mot de passe retiré (connexion OpenID Connect ou mandataire)"
+    what = ("mot de passe réinitialisé" if saved.password
+            else "mot de passe retiré (connexion OpenID Connect ou mandataire)")
     await run_in_threadpool(_audit, request, AJOUT, "OK", _target(login), f"{what} ; sessions fermées")
+    if login == by:
+        return _own_sessions_ended(request, "Votre mot de passe est changé.")
     flash(request, "success", f"Opérateur « {login} » : {what}.{_sessions(saved)}")
-    if login == by:  # its own sessions ended too, this one included
-        return redirect(request, "/connexion")
     return redirect(request, _account_path(login))
 
 
