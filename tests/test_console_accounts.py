@@ -108,6 +108,21 @@ def test_marie_creates_lea_from_the_console(marie, area):
     assert found["role"] == "lecteur" and found["perimetre"].labels() == ["75"]
 
 
+@pytest.mark.parametrize("path", ["/operateurs", "/operateurs/nouveau", "/operateurs/compte?login=lea",
+                                  "/operateurs/suppression?login=lea"])
+def test_the_accounts_pages_fit_a_phone_and_ask_a_visitor_to_log_in(browser, area, path):
+    page = log_in(browser, area, "marie", PASSWORDS["marie"])
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(area["url"] + path)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"{path}: {width} px"
+    page.context.close()
+    visitor = browser.new_context(locale="fr-FR").new_page()
+    visitor.goto(area["url"] + path)
+    assert "/connexion?suite=" in visitor.url
+    visitor.context.close()
+
+
 def test_lea_logs_in_and_sees_only_caf_75(browser, area):
     lea = log_in(browser, area, "lea", PASSWORDS["lea"])
     assert lea.url == area["url"] + "/"
