@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from exchange.app import accounts
-from exchange.store.engine import open_database
-from exchange.store.operators import OperatorError, check_password, get_operator, record_audit
-from exchange.store.sessions import create
 from exchange.core.clock import utcnow
+from exchange.store.engine import open_database
+from exchange.store.operators import OperatorError, check_password, get_operator
+from exchange.store.sessions import create
 
 PASSWORD = "mot-de-passe-2026"
 
@@ -121,4 +121,3 @@ def test_unknown_accounts_are_refused_in_french(engine):
                 lambda: accounts.set_state(engine, "personne", True, by="marie")):
         with pytest.raises(OperatorError, match="opérateur « personne » inconnu"):
             act()
-    record_audit(engine, "marie", "operateur_ajout", "OK", "opérateur lea")  # the journal stays writable
