@@ -207,3 +207,35 @@ def test_an_account_without_perimeter_sees_nothing(area):
         assert answer.status == 200
         assert [m for k in ESATS for m in ESATS[k] + ACCOUNTS[k] if m in answer.text] == [], path
     assert client.get(f"/fichiers/{rg_of(area, SEINE['account'])['id']}").status == 404
+
+
+# the accounts pages and forms (/operateurs): national gestionnaires only. The forms name an account that does not
+# exist (or are incomplete), so a national gestionnaire's request is answered without changing any account.
+ACCOUNT_ROUTES = [("GET", "/operateurs"), ("GET", "/operateurs/nouveau"), ("POST", "/operateurs/nouveau"),
+                  ("GET", "/operateurs/compte?login=75-lecteur"), ("POST", "/operateurs/acces"),
+                  ("POST", "/operateurs/mot-de-passe"), ("POST", "/operateurs/etat"),
+                  ("GET", "/operateurs/suppression?login=75-lecteur"), ("POST", "/operateurs/suppression")]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("perimeter", PERIMETERS)
+@pytest.mark.parametrize("method,path", ACCOUNT_ROUTES)
+def test_accounts_are_managed_by_national_gestionnaires_only(area, clients, perimeter, role, method, path):
+    client = clients[(perimeter, role)]
+    form = {"login": "compte-inexistant", "role": "lecteur", "cafs": "75", "etat": "desactiver"}
+    answer = client.request(method, path, form if method == "POST" else None)
+    if (perimeter, role) == ("national", "gestionnaire"):
+        expected = {"GET": {200}, "POST": {303, 422}}[method]
+        assert answer.status in expected, (path, answer.status, answer.text[:500])
+        return
+    assert answer.status == 403, path
+    reason = ("Action réservée aux gestionnaires : votre compte est en lecture seule." if role == "lecteur"
+              else "Action réservée aux opérateurs de périmètre national.")
+    assert reason in answer.text
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("perimeter", PERIMETERS)
+def test_the_accounts_menu_entry_is_shown_only_to_national_gestionnaires(clients, perimeter, role):
+    shown = 'href="/operateurs"' in clients[(perimeter, role)].get("/").text
+    assert shown == ((perimeter, role) == ("national", "gestionnaire"))

@@ -22,38 +22,38 @@ def read_password(prompt_twice: bool = True) -> str | None:
 
 
 def cmd_operators_add(args: argparse.Namespace, config: Config) -> int:
-    from exchange.store.operators import OperatorError, add_operator, get_operator
+    from exchange.app.accounts import save_account
     from exchange.store.engine import open_current
+    from exchange.store.operators import OperatorError
 
     password = None if args.proxy_only else read_password()
     if password is None and not args.proxy_only:
         return 1
     engine = open_current(config.database_url)
     try:
-        created = add_operator(engine, args.login, args.role, password, args.perimetre)
-        perimeter = get_operator(engine, args.login.strip())["perimetre"]  # type: ignore[index]
+        saved = save_account(engine, args.login, args.role, password, args.perimetre)
     except OperatorError as e:
         print(f"Compte refusé : {e}.", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
     how = "connexion par le mandataire seulement" if args.proxy_only else "mot de passe enregistré (argon2id)"
-    seen = ", ".join(perimeter.labels()) or "aucun (le compte ne voit rien)"
-    print(f"Opérateur « {args.login} » {'créé' if created else 'modifié'} : rôle {args.role}, périmètre {seen}, "
+    seen = ", ".join(saved.perimeter) or "aucun (le compte ne voit rien)"
+    print(f"Opérateur « {args.login} » {'créé' if saved.created else 'modifié'} : rôle {args.role}, périmètre {seen}, "
           f"{how}.")
-    if not created:
+    if not saved.created:
         print("Ses sessions ouvertes sont fermées.")
     return 0
 
 
 def cmd_operators_list(args: argparse.Namespace, config: Config) -> int:
+    from exchange.app.accounts import list_accounts
     from exchange.cli.listing import render
     from exchange.store.engine import open_current
-    from exchange.store.operators import list_operators
 
     engine = open_current(config.database_url)
     try:
-        rows = list_operators(engine)
+        rows = list_accounts(engine)
     finally:
         engine.dispose()
     for r in rows:
@@ -70,15 +70,15 @@ def cmd_operators_list(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_operators_state(args: argparse.Namespace, config: Config) -> int:
     """`disable`, `enable` or `remove`."""
+    from exchange.app.accounts import remove_account, set_state
     from exchange.store.engine import open_current
-    from exchange.store.operators import remove_operator, set_disabled
 
     engine = open_current(config.database_url)
     try:
         if args.operators_command == "remove":
-            done = remove_operator(engine, args.login)
+            done = remove_account(engine, args.login)
         else:
-            done = set_disabled(engine, args.login, args.operators_command == "disable")
+            done = set_state(engine, args.login, args.operators_command == "disable")
     finally:
         engine.dispose()
     if not done:

@@ -1,7 +1,7 @@
 """Console operator accounts (argon2id passwords, roles, perimeters, disabling) and the audit log: the store verbs."""
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from exchange.core.clock import as_utc
@@ -93,6 +93,48 @@ def sync_operator(engine: Engine, login: str, role: str, perimeters: list[str] |
                 conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
             end_sessions(conn, login)
     return get_operator(engine, login)  # type: ignore[return-value] - just written
+
+
+def change_access(engine: Engine, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> bool | None:
+    """Give an existing account this role and perimeter (checked), keeping its password; None when there is no such
+    account, else whether anything changed (then its sessions are ended)."""
+    wanted = checked_perimeters(perimeters)
+    if role not in ROLES:
+        raise OperatorError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
+    with engine.begin() as conn:
+        row = conn.execute(select(operators.c.role).where(operators.c.login == login)).first()
+        if row is None:
+            return None
+        if row.role == role and sorted(_perimeter_values(conn, login)) == sorted(wanted):
+            return False
+        conn.execute(update(operators).where(operators.c.login == login).values(role=role))
+        conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
+        if wanted:
+            conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
+        end_sessions(conn, login)
+        return True
+
+
+def set_password(engine: Engine, login: str, password: str | None) -> bool:
+    """A new password (argon2id), or none (single sign-on or proxy only); the account's sessions end. False when
+    there is no such account."""
+    if password is not None and len(password) < 12:
+        raise OperatorError("mot de passe trop court : 12 caractères au moins")
+    digest = hash_password(password) if password is not None else None
+    with engine.begin() as conn:
+        moved = conn.execute(update(operators).where(operators.c.login == login)
+                             .values(password_hash=digest)).rowcount
+        if moved:
+            end_sessions(conn, login)
+    return moved > 0
+
+
+def last_seen(engine: Engine) -> dict[str, object]:
+    """Each login's latest use of an open console session (sessions end at logout, when idle, on a change)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(web_sessions.c.login, func.max(web_sessions.c.seen_at))
+                            .where(web_sessions.c.login.is_not(None)).group_by(web_sessions.c.login)).all()
+    return {login: as_utc(seen) for login, seen in rows}
 
 
 def end_sessions(conn: Connection, login: str) -> int:

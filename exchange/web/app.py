@@ -31,7 +31,7 @@ def templates() -> Jinja2Templates:
 
 def create_app(config: Config, engine: Engine) -> Starlette:
     """The console for this configuration and database."""
-    from exchange.web import actions, esats, legal, lists, monitoring, oidc, pages, verify
+    from exchange.web import accounts, actions, esats, legal, lists, monitoring, oidc, pages, verify
 
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
@@ -61,6 +61,15 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/migration", pages.migration, methods=["GET"]),
         Route("/migration", actions.migration_report, methods=["POST"]),
         Route("/journal", pages.audit),
+        Route("/operateurs", accounts.operators_list),
+        Route("/operateurs/nouveau", accounts.new_form, methods=["GET"]),
+        Route("/operateurs/nouveau", accounts.create, methods=["POST"]),
+        Route("/operateurs/compte", accounts.account),
+        Route("/operateurs/acces", accounts.change_access, methods=["POST"]),
+        Route("/operateurs/mot-de-passe", accounts.change_password, methods=["POST"]),
+        Route("/operateurs/etat", accounts.change_state, methods=["POST"]),
+        Route("/operateurs/suppression", accounts.remove_confirm, methods=["GET"]),
+        Route("/operateurs/suppression", accounts.remove, methods=["POST"]),
         Route("/journal.csv", lists.audit_csv),
         Route("/accessibilite", legal.accessibility),
         Route("/mentions-legales", legal.legal_notice),

@@ -1,0 +1,159 @@
+"""Console accounts, the use cases the command line (`operators …`) and the console (`/operateurs`) share: list,
+create or change, reset a password, disable, enable, remove.
+
+The rules: a role is `lecteur` or `gestionnaire`; a perimeter is `national`, `cna` or a Caf code
+(store.operators.checked_perimeters, the same French refusal everywhere); a password has 12 characters at least,
+or there is none (single sign-on or the proxy's header only); a change of role, perimeter or password and a
+disable end the account's sessions. When an operator acts from the console (`by`, its login), two more rules
+hold: nobody disables, removes, demotes or narrows their own account (nor removes their own password), and no
+change may leave the console without an active national gestionnaire. The command line is the system
+administrator's tool (`by` is None): it creates the first account and repairs a locked console, so these two
+rules do not bind it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exchange.core.clock import as_utc
+from exchange.core.perimeter import Perimeter
+from exchange.store import operators as store
+from exchange.store.engine import Engine
+from exchange.store.operators import ROLES, OperatorError
+
+GESTIONNAIRE = "gestionnaire"
+__all__ = ["ROLES", "AccountError", "Saved", "caf_names", "change_access", "create_account", "get_account",
+           "list_accounts", "perimeter_text", "remove_account", "reset_password", "save_account", "set_state"]
+
+
+class AccountError(OperatorError):
+    """A refused account change (French message, without the final full stop)."""
+
+
+@dataclass(frozen=True)
+class Saved:
+    """An account just created or changed."""
+
+    login: str
+    created: bool
+    role: str
+    perimeter: list[str]  # labels: national, cna, Caf codes
+    password: bool  # has a password (else single sign-on or proxy only)
+    sessions_ended: bool  # its open sessions were ended by this change
+
+
+def caf_names() -> dict[str, str]:
+    """Caf code → name (schemas/reference/caf.csv), for showing a perimeter."""
+    from schemas.reference import load_reference
+
+    return {c.code: c.name for c in load_reference().cafs}
+
+
+def perimeter_text(labels: list[str], names: dict[str, str] | None = None) -> str:
+    """A perimeter as an operator reads it: « national », « cna, 75 (Caf Paris) »…; « aucun » when empty."""
+    names = caf_names() if names is None else names
+    return ", ".join(f"{v} ({names[v]})" if v in names else v for v in labels) or "aucun"
+
+
+def list_accounts(engine: Engine, *, activity: bool = False) -> list[dict]:
+    """Every account by login: login, role, perimetre (labels), mot_de_passe (bool), cree_le, desactive_le and,
+    with `activity`, derniere_activite (the latest use of an open session, None without one)."""
+    rows = store.list_operators(engine)
+    for r in rows:
+        r["desactive_le"] = as_utc(r["desactive_le"]) if r["desactive_le"] is not None else None
+    if activity:
+        seen = store.last_seen(engine)
+        for r in rows:
+            r["derniere_activite"] = seen.get(r["login"])
+    return rows
+
+
+def get_account(engine: Engine, login: str) -> dict | None:
+    """One account as list_accounts shows it (with its activity), None when there is none."""
+    return next((r for r in list_accounts(engine, activity=True) if r["login"] == login), None)
+
+
+def _national_gestionnaire(role: str, labels: list[str] | tuple[str, ...], active: bool) -> bool:
+    return active and role == GESTIONNAIRE and Perimeter.of(list(labels)).national
+
+
+def _guard(engine: Engine, login: str, by: str | None, *, role: str | None = None,
+           perimeters: list[str] | None = None, active: bool | None = None, what: str) -> dict:
+    """The account (AccountError when unknown) once the console's two rules allow the change: `role`,
+    `perimeters` and `active` describe the account after it (None: unchanged; `active` False for a disable or a
+    removal)."""
+    accounts = list_accounts(engine)
+    current = next((r for r in accounts if r["login"] == login), None)
+    if current is None:
+        raise AccountError(f"opérateur « {login} » inconnu")
+    if by is None:
+        return current
+    role = current["role"] if role is None else role
+    labels = current["perimetre"] if perimeters is None else perimeters
+    active = current["desactive_le"] is None if active is None else active
+    stays = _national_gestionnaire(role, labels, active)
+    if login == by and not stays:
+        raise AccountError(f"vous ne pouvez pas {what} votre propre compte depuis la console : un autre "
+                           "gestionnaire national doit le faire")
+    others = [r["login"] for r in accounts if r["login"] != login
+              and _national_gestionnaire(r["role"], r["perimetre"], r["desactive_le"] is None)]
+    if not others and not stays:
+        raise AccountError("il ne resterait aucun gestionnaire national actif : la console ne pourrait plus gérer "
+                           "les comptes")
+    return current
+
+
+def save_account(engine: Engine, login: str, role: str, password: str | None,
+                 perimeters: list[str] | tuple[str, ...] | None) -> Saved:
+    """`operators add`: create the account, or give an existing one this role and password (None: none) and, when
+    `perimeters` is not None, this perimeter; its sessions end when it existed. OperatorError when refused."""
+    created = store.add_operator(engine, login, role, password, perimeters)
+    login = login.strip()
+    found = store.get_operator(engine, login)
+    labels = found["perimetre"].labels() if found else []
+    return Saved(login, created, role, labels, password is not None, not created)
+
+
+def create_account(engine: Engine, login: str, role: str, password: str | None, perimeters: list[str]) -> Saved:
+    """A new account (refused when the login exists: an existing account is changed, not created again)."""
+    if store.get_operator(engine, login.strip()) is not None:
+        raise AccountError(f"l'opérateur « {login.strip()} » existe déjà : modifiez-le depuis sa fiche")
+    return save_account(engine, login, role, password, perimeters)
+
+
+def change_access(engine: Engine, login: str, role: str, perimeters: list[str], *, by: str | None = None) -> Saved:
+    """Give an existing account this role and perimeter, keeping its password; its sessions end when anything
+    changed (Saved.sessions_ended)."""
+    wanted = store.checked_perimeters(perimeters)
+    if role not in ROLES:
+        raise AccountError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
+    what = "rétrograder" if role != GESTIONNAIRE else "restreindre le périmètre de"
+    current = _guard(engine, login, by, role=role, perimeters=wanted, what=what)
+    changed = store.change_access(engine, login, role, wanted)
+    if changed is None:
+        raise AccountError(f"opérateur « {login} » inconnu")
+    return Saved(login, False, role, Perimeter.of(wanted).labels(), current["mot_de_passe"], changed)
+
+
+def reset_password(engine: Engine, login: str, password: str | None, *, by: str | None = None) -> Saved:
+    """A new password, or none (single sign-on or proxy only); the account's sessions end."""
+    current = _guard(engine, login, by, what="modifier")
+    if password is None and login == by:
+        raise AccountError("vous ne pouvez pas retirer le mot de passe de votre propre compte depuis la console")
+    if not store.set_password(engine, login, password):
+        raise AccountError(f"opérateur « {login} » inconnu")
+    return Saved(login, False, current["role"], current["perimetre"], password is not None, True)
+
+
+def set_state(engine: Engine, login: str, disabled: bool, *, by: str | None = None) -> bool:
+    """Disable (its sessions end at once, no login until enabled) or enable; False when there is no such account
+    (the command line's answer); AccountError when a console rule refuses."""
+    if by is not None:
+        _guard(engine, login, by, active=not disabled, what="désactiver")
+    return store.set_disabled(engine, login, disabled)
+
+
+def remove_account(engine: Engine, login: str, *, by: str | None = None) -> bool:
+    """Delete the account, its perimeter and its sessions (the journal keeps its lines); False when unknown."""
+    if by is not None:
+        _guard(engine, login, by, active=False, what="supprimer")
+    return store.remove_operator(engine, login)
