@@ -95,6 +95,8 @@ class WebConfig:
     public_url: str = ""
     verify_requests: int = 20  # « Vérifier mon fichier » (/verifier): checks allowed per client address…
     verify_window_seconds: int = 600  # …within this window, then « trop de demandes » until it passes
+    # the drop area's depot/ listing (dashboard, campaign, /sante) is reused this long between page views
+    depot_cache_seconds: int = 60
 
     @property
     def guide_url(self) -> str:
@@ -284,6 +286,8 @@ def _check_web(web: WebConfig) -> None:
         raise ConfigError("web.session_idle_minutes: doit être strictement positif")
     if web.verify_requests <= 0 or web.verify_window_seconds <= 0:
         raise ConfigError("web: verify_requests et verify_window_seconds doivent être positifs")
+    if web.depot_cache_seconds < 0:
+        raise ConfigError("web.depot_cache_seconds: doit être positif ou nul (0 : la zone de dépôt relue à chaque page)")
     if web.public_url and not web.public_url.startswith(("https://", "http://")):
         raise ConfigError(f"web.public_url: une adresse http(s)://…, pas {web.public_url!r}")
 

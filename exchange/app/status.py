@@ -2,7 +2,10 @@
 exchange.core.health."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timezone
+from typing import Callable
 
 from exchange.core.clock import utcnow
 from exchange.core.health import REJECTIONS_WINDOW, Health, health_json, health_text, stuck_by, stuck_limit, verdict
@@ -20,7 +23,7 @@ from exchange.store.pauses import paused_jobs
 JOBS = ("run", "collect", "nightly", "campaign")  # the jobs `status` shows
 
 
-def _depot(transport: Transport) -> tuple[dict[str, int], list[dict]]:
+def _depot(transport: "Transport | DepotCache") -> tuple[dict[str, int], list[dict]]:
     """Names waiting in each account's depot/, and every waiting file (account, name, since), oldest first."""
     counts: dict[str, int] = {}
     waiting: list[dict] = []
@@ -35,6 +38,38 @@ def _depot(transport: Transport) -> tuple[dict[str, int], list[dict]]:
         waiting += [{"compte": account, "fichier": safe_text(e.name),
                      "depuis": datetime.fromtimestamp(e.mtime, timezone.utc)} for e in entries]
     return counts, sorted(waiting, key=lambda w: (w["depuis"], w["compte"], w["fichier"]))
+
+
+class DepotCache:
+    """A drop area whose depot/ listing is reused for `max_age_seconds` (the console: one listing of every account,
+    over SFTP in production, serves the page views of the next minute instead of one listing per view). Used
+    where a transport is expected (`with cache as t: t.depot_snapshot()`); `read_at` says when it was listed."""
+
+    def __init__(self, open_transport: Callable[[], Transport], max_age_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._open, self._max_age, self._clock = open_transport, max_age_seconds, clock
+        self._lock = threading.Lock()
+        self._listed: dict[str, list | None] | None = None
+        self._listed_at = 0.0
+        self.read_at: datetime | None = None
+
+    def __enter__(self) -> "DepotCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def depot_snapshot(self) -> dict[str, list | None]:
+        """Every account's depot/ entries: the last listing while younger than max_age_seconds, else a new one
+        (an unreachable drop area raises, and the next view tries again)."""
+        with self._lock:
+            now = self._clock()
+            if self._listed is None or now - self._listed_at >= self._max_age:
+                with self._open() as t:
+                    snapshot = getattr(t, "depot_snapshot", None)
+                    self._listed = snapshot() if snapshot is not None else _depot_one_by_one(t)
+                self._listed_at, self.read_at = now, utcnow()
+            return self._listed
 
 
 def depot_listing(transport: Transport) -> tuple[dict[str, int], list[dict]]:

@@ -9,7 +9,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from exchange.app.status import DepotCache
 from exchange.config import Config
+from exchange.edges.transport.factory import open_transport
 from exchange.web import formats
 from exchange.web.kit import http_error
 from exchange.web.security import ProxyAndHeaders
@@ -91,6 +93,8 @@ def create_app(config: Config, engine: Engine) -> Starlette:
     app.state.config = config
     app.state.engine = engine
     app.state.templates = templates()
+    # one listing of every account's depot/ (SFTP in production) for the page views of the next minute
+    app.state.depot = DepotCache(lambda: open_transport(config), config.web.depot_cache_seconds)
     return ProxyAndHeaders(app, config, engine)  # type: ignore[return-value]
 
 

@@ -11,9 +11,8 @@ from exchange.core.perimeter import EVERYTHING
 
 def _health(request: Request) -> dict:
     from exchange.app.status import check_health
-    from exchange.edges.transport.factory import open_transport
 
-    h = check_health(request.app.state.engine, open_transport(request.app.state.config), perimeter=EVERYTHING)
+    h = check_health(request.app.state.engine, request.app.state.depot, perimeter=EVERYTHING)
     return {"etat": h.state, "raisons": [r.text for r in h.alerts],
             "a_traiter": [r.text for r in h.todo], "avertissements": [r.text for r in h.warnings],
             "verifie_le": h.checked_at.isoformat()}

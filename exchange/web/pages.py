@@ -64,11 +64,10 @@ def _query_without_page(request: Request) -> str:
 def dashboard(request: Request) -> Response:
     from exchange.app.status import check_health
     from exchange.store.ledger import utcnow
-    from exchange.edges.transport.factory import open_transport
 
     config, engine = request.app.state.config, engine_of(request)
     perimeter = request.state.perimeter
-    health = check_health(engine, open_transport(config), perimeter=perimeter)
+    health = check_health(engine, request.app.state.depot, perimeter=perimeter)
     with engine.connect() as conn:
         last_runs = queries.last_run_per_job(conn)
         next_runs = queries.next_scheduled_runs(conn)
@@ -81,7 +80,8 @@ def dashboard(request: Request) -> Response:
     jobs = job_states(engine)
 
     return render(request, "dashboard.html", nav="dashboard", health=health, launchable=LAUNCHABLE, last_runs=last_runs,
-                  next_runs=next_runs, waiting=waiting, quarantined=quarantined,
+                  next_runs=next_runs, waiting=waiting, depot_read_at=request.app.state.depot.read_at,
+                  quarantined=quarantined,
                   quarantine_count=health.states.get("QUARANTAINE", 0), rejections=rejections,
                   days=REJECTION_DAYS, jobs=jobs, paused=[j for j in jobs if j["suspendue"]],
                   next_of={j["tache"]: [n for n in next_runs if n["tache"] == j["tache"]
@@ -179,12 +179,11 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
     from exchange.app.campaign import campaign_followup
     from exchange.core.campaign import SITUATIONS
     from exchange.core.clock import today_in_paris
-    from exchange.edges.transport.factory import open_transport
 
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
     wanted = _choice(request, "situation", tuple(SITUATIONS))
-    missing = campaign_followup(engine_of(request), open_transport(request.app.state.config), year,
+    missing = campaign_followup(engine_of(request), request.app.state.depot, year,
                                 today_in_paris(), caf, perimeter=request.state.perimeter)
     return year, caf, wanted, missing
 
