@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from exchange.core.clock import as_utc
 from exchange.core.perimeter import Perimeter
 from exchange.store.perimeter import in_perimeter_account
-from exchange.store.tables import run_log
+from exchange.store.tables import run_log, runs
 
 PAGE = 200  # lines read at once when no limit is given
 
@@ -61,9 +61,14 @@ def count_lines(conn: Connection, run_id: int, *, perimeter: Perimeter) -> int:
     return int(conn.execute(select(func.count()).select_from(run_log).where(_seen(run_id, perimeter))).scalar_one())
 
 
+def run_status(conn: Connection, run_id: int) -> str | None:
+    """The run's status alone (the live log asks it every few seconds), None when there is no such run."""
+    return conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar_one_or_none()
+
+
 def delete_lines(conn: Connection, run_ids) -> int:  # noqa: ANN001 - a list of ids or a Select of them
     """Remove the log of these runs (their retention: the lines go with the runs)."""
     return conn.execute(delete(run_log).where(run_log.c.run_id.in_(run_ids))).rowcount
 
 
-__all__ = ["PAGE", "append_lines", "count_lines", "delete_lines", "last_lines", "read_lines"]
+__all__ = ["PAGE", "append_lines", "count_lines", "delete_lines", "last_lines", "read_lines", "run_status"]
