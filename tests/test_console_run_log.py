@@ -74,6 +74,8 @@ def logged_in(browser, area, login: str):  # noqa: ANN001, ANN201
 
 
 def test_marie_launches_a_collect_and_watches_its_log_live_then_reads_it_all(browser, area):
+    from playwright.sync_api import expect
+
     from tests.axe import violations
 
     page = logged_in(browser, area, "marie")
@@ -99,11 +101,8 @@ def test_marie_launches_a_collect_and_watches_its_log_live_then_reads_it_all(bro
             break
         page.wait_for_timeout(200)
     assert seen_live > 0, "no line appeared while the run was in progress"
-    page.wait_for_function("document.getElementById('statut-execution').textContent !== 'EN_COURS'",
-                           timeout=300_000)
-    assert page.inner_text("#statut-execution") == "OK"
-    page.wait_for_function("Array.from(document.querySelectorAll('#journal-lignes td:last-child'))"
-                           ".some(td => td.textContent === \"fin de l'exécution : OK\")", timeout=15_000)
+    expect(page.locator("#statut-execution")).to_have_text("OK", timeout=300_000)  # the script's, no reload
+    expect(page.locator("#journal-lignes td:last-child").last).to_have_text("fin de l'exécution : OK", timeout=15_000)
     assert page.evaluate("window.esatSansRechargement") is True  # no reload: the script did it all
     assert page.inner_text("#journal-etat").startswith("Exécution terminée : OK.")
     assert page.locator("#en-cours").count() == 0
