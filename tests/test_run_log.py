@@ -66,7 +66,8 @@ def test_the_capture_masks_nirs_and_unsafe_characters_like_the_log_formatters():
     assert line["message"].startswith("NIR 18505********91 refusé")
 
 
-def test_a_failure_to_write_drops_the_log_with_one_warning_and_never_fails_the_run(caplog):
+def test_a_failure_to_write_drops_the_log_with_one_warning_and_never_fails_the_run(caplog, monkeypatch):
+    monkeypatch.setattr(log, "propagate", True)  # to pytest's capture, whatever an earlier in-process CLI set
     sink = Sink(fail=True)
     caplog.set_level(logging.INFO, logger="esat_exchange")
     started = time.monotonic()
@@ -156,3 +157,25 @@ def test_no_full_nir_in_the_log_of_a_run_that_rejects_records(tmp_path):
     assert "fichier traité" in stored
     nirs = example_nirs() | {NIR, "185057800608400"}
     assert not [n for n in nirs if n in stored or n[:13] in stored]
+
+
+def test_a_writer_stuck_on_the_database_never_lets_the_lines_pile_up(monkeypatch, caplog):
+    import exchange.app.run_log as capture_module
+
+    release = threading.Event()
+
+    def stuck(engine, run_id, lines):  # noqa: ANN001
+        release.wait(10)
+        return len(lines)
+
+    monkeypatch.setattr(capture_module, "MAX_PENDING", 50)
+    monkeypatch.setattr(log, "propagate", True)
+    caplog.set_level(logging.INFO, logger="esat_exchange")
+    with capture(None, 9, append=stuck, flush_seconds=0.01, flush_lines=1000) as handler:  # type: ignore[arg-type]
+        log.info("première ligne")
+        time.sleep(0.2)  # the writer took it and is stuck
+        for i in range(200):
+            log.info(f"ligne {i}")
+        assert handler.dropped and not handler._pending
+        release.set()
+    assert len([r for r in caplog.records if "journal de l'exécution n° 9 abandonné" in r.getMessage()]) == 1

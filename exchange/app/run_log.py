@@ -86,7 +86,9 @@ class RunLogHandler(logging.Handler):
         with self._pending_lock:
             self._pending.append(line)
             n = len(self._pending)
-        if n >= self.flush_lines:
+        if n > MAX_PENDING:  # the writer is stuck on a database that does not answer: stop keeping lines
+            self._drop(f"{n} lignes en attente d'écriture")
+        elif n >= self.flush_lines:
             self._wake.set()
 
     # -- the writer thread
@@ -103,17 +105,16 @@ class RunLogHandler(logging.Handler):
                 lines, self._pending = self._pending, []
             if not lines or self.dropped:
                 return
-            if len(lines) > MAX_PENDING:
-                self._drop(f"{len(lines)} lignes en attente")
-                return
             try:
                 self.written += self.append(self.engine, self.run_id, lines)
             except Exception as e:  # noqa: BLE001 - the database away, or anything else: the run goes on
                 self._drop(f"{e.__class__.__name__}: {e}".splitlines()[0][:300])
 
     def _drop(self, why: str) -> None:
-        self.dropped = True
         with self._pending_lock:
+            if self.dropped:
+                return
+            self.dropped = True  # from now on, emit keeps nothing: the run's own thread is never slowed
             self._pending.clear()
         log.warning(f"journal de l'exécution n° {self.run_id} abandonné (écriture impossible : {why}) ; "
                     "l'exécution continue", extra={"event": {"run_id": self.run_id}})
