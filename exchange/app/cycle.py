@@ -480,8 +480,8 @@ def _resume(ctx: CycleContext) -> None:
         pending = ledger.unfinished_files(conn)
     ctx.expected += len(pending)
     if pending:
-        _event(ctx, f"reprise : {_count(len(pending), 'réception inachevée', 'réceptions inachevées')} "
-                    "par une exécution précédente")
+        _event(ctx, f"reprise de {_count(len(pending), 'réception laissée inachevée', 'réceptions laissées inachevées')}"
+                    " par une exécution précédente")
     ids = [int(row["id"]) for row in pending if row["state"] != ledger.RECLAME]
     ids += _receive(ctx, [row for row in pending if row["state"] == ledger.RECLAME])
     if ids:

@@ -79,11 +79,14 @@ def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fenc
     with engine.connect() as conn:
         unfinished = emissions.unfinished_deltas(conn)
     if unfinished:
-        log.info(f"reprise de {len(unfinished)} émission(s) Caf inachevée(s)", extra={"event": {"run_id": run_id}})
+        n = len(unfinished)
+        log.info(f"reprise de {n} émission{'s' if n > 1 else ''} Caf inachevée{'s' if n > 1 else ''}",
+                 extra={"event": {"run_id": run_id}})
     written = _complete(config, engine, unfinished, fence, run_id=run_id)
     with transaction(engine, fence) as conn:
         planned = emissions.open_deltas(conn, run_id)
-    log.info(f"émission vers les Caf : {len(planned)} fichier(s) à écrire", extra={"event": {"run_id": run_id}})
+    n = len(planned)
+    log.info(f"émission vers les Caf : {n} fichier{'s' if n > 1 else ''} à écrire", extra={"event": {"run_id": run_id}})
     written += _complete(config, engine, planned, fence, progress, run_id)  # the assignment is committed: now the side effect
     return written
 
