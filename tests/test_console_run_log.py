@@ -86,6 +86,7 @@ def test_marie_launches_a_collect_and_watches_its_log_live_then_reads_it_all(bro
     page.click("#confirmer")
     run_id = int(re.fullmatch(re.escape(area["url"]) + r"/executions/(\d+)", page.url).group(1))
     assert page.inner_text("#statut-execution") == "EN_COURS", "the collect ended before its page was shown"
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page.content()  # without JavaScript
     assert page.locator("#journal h2").inner_text() == "Journal de l'exécution"
     assert page.locator("#journal-etat").get_attribute("aria-live") == "polite"
     assert page.locator("#journal-lignes").get_attribute("aria-live") is None  # the lines are not announced
