@@ -42,8 +42,10 @@ def setup_logging(fmt: str = "human", level: str = "INFO", stream=None) -> None:
     """Configure the `esat_exchange` logger (and APScheduler's) for this process."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_Json() if fmt == "json" else _Human())
+    handler.setLevel(level)  # the terminal's verbosity; the logger itself lets INFO through for the run log
     for name in ("esat_exchange", "apscheduler"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
-        logger.setLevel(level if name == "esat_exchange" else "WARNING")
+        # a run's log (exchange.app.run_log) keeps its INFO lines whatever the terminal shows
+        logger.setLevel(min(logging.getLevelName(level), logging.INFO) if name == "esat_exchange" else "WARNING")
         logger.propagate = False

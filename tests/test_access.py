@@ -2,6 +2,7 @@
 an object inside and outside, for a lecteur and a gestionnaire; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -87,7 +88,8 @@ def assert_same_as_unknown(client: Client, answer, unknown_path: str) -> None:
 
 
 READ_PAGES = ["/", "/fichiers", "/fichiers?statut=ACCEPTE", "/executions", "/executions/1", "/campagne?annee=2025",
-              "/campagne.csv?annee=2025", "/journal", "/habilitations", "/migration"]
+              "/campagne.csv?annee=2025", "/journal", "/habilitations", "/migration", "/executions/1/journal",
+              "/executions/1/journal.txt", "/executions/1/journal.json?apres=0"]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -239,3 +241,18 @@ def test_accounts_are_managed_by_national_gestionnaires_only(area, clients, peri
 def test_the_accounts_menu_entry_is_shown_only_to_national_gestionnaires(clients, perimeter, role):
     shown = 'href="/operateurs"' in clients[(perimeter, role)].get("/").text
     assert shown == ((perimeter, role) == ("national", "gestionnaire"))
+
+
+@pytest.mark.parametrize("perimeter", PERIMETERS)
+@pytest.mark.parametrize("route", ["/executions/{id}/journal", "/executions/{id}/journal.txt",
+                                   "/executions/{id}/journal.json?apres=0"])
+def test_the_log_of_an_unknown_run_is_404_and_a_known_one_shows_the_perimeters_lines(area, clients, perimeter, route):
+    client = clients[(perimeter, "lecteur")]
+    assert client.get(route.format(id=UNKNOWN_ID)).status == 404
+    answer = client.get(route.format(id=1))
+    shown = html.unescape(answer.text)
+    assert answer.status == 200 and "fin de l'exécution : OK" in shown
+    inside, outside = inside_and_outside(area, perimeter)
+    assert f"fichier traité : {inside['fichier']}" in shown
+    if outside is not None:
+        assert outside["fichier"] not in shown

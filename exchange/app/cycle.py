@@ -82,6 +82,10 @@ def _event(ctx: CycleContext, message: str, level: int = logging.INFO, **fields:
     log.log(level, message, extra={"event": {"run_id": ctx.run_id, "job": ctx.job, **fields}})
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n <= 1 else many}"
+
+
 # -- intake: reserve, claim, copy, commit ------------------------------------------------------------
 
 def _incoming_dir(config: Config) -> Path:
@@ -313,8 +317,12 @@ def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, 
         j = stored.get(row["id"])
         if j is not None:
             row["state"] = ledger.TRAITE
-            _event(ctx, f"fichier traité : {j.statut}", file_id=row["id"], account=row["account"],
-                   state=ledger.TRAITE, statut=j.statut, code=j.file_code or "")
+            _event(ctx, f"fichier traité : {row['name']} — {j.statut}{f' ({j.file_code})' if j.file_code else ''}, "
+                        f"{_count(j.records_in, 'enregistrement reçu', 'enregistrements reçus')}, "
+                        f"{j.records_accepted} accepté{'s' if j.records_accepted > 1 else ''}, "
+                        f"{j.records_rejected} rejeté{'s' if j.records_rejected > 1 else ''}",
+                   file_id=row["id"], account=row["account"], siret=j.siret, state=ledger.TRAITE, statut=j.statut,
+                   code=j.file_code or "")
     return stored
 
 
@@ -383,7 +391,8 @@ def _archive(ctx: CycleContext, rows: list[dict]) -> None:
         ledger.archived(conn, [row["id"] for row in moved])
     for row in moved:
         row["state"] = ledger.ARCHIVE
-        _event(ctx, "fichier archivé", file_id=row["id"], account=row["account"], state=ledger.ARCHIVE)
+        _event(ctx, f"fichier reçu et archivé : {row['name']}", file_id=row["id"], account=row["account"],
+               state=ledger.ARCHIVE)
 
 
 def _file_failed(ctx: CycleContext, row: dict, step: str, error: TransportError) -> None:
@@ -431,7 +440,8 @@ def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -
             key = (row["account"], row["name"])
             if key not in owners or row["id"] >= owners[key]["id"]:  # the latest answered of its name now
                 owners[key] = {"id": row["id"], "answers": (row["answers"] or 0) + 1}
-            _event(ctx, "comptes rendus déposés", file_id=row["id"], account=row["account"], state=ledger.ACQUITTE)
+            _event(ctx, f"comptes rendus déposés : {row['name']}", file_id=row["id"], account=row["account"],
+                   state=ledger.ACQUITTE)
             ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected,
                           j.anomalies["code"].to_list())
         _advance(ctx, "comptes rendus", len(answered))
@@ -469,6 +479,9 @@ def _resume(ctx: CycleContext) -> None:
     with ctx.engine.connect() as conn:
         pending = ledger.unfinished_files(conn)
     ctx.expected += len(pending)
+    if pending:
+        _event(ctx, f"reprise de {_count(len(pending), 'réception laissée inachevée', 'réceptions laissées inachevées')}"
+                    " par une exécution précédente")
     ids = [int(row["id"]) for row in pending if row["state"] != ledger.RECLAME]
     ids += _receive(ctx, [row for row in pending if row["state"] == ledger.RECLAME])
     if ids:
@@ -509,10 +522,16 @@ def collect(ctx: CycleContext) -> None:
             _event(ctx, f"nom refusé : {reason}", logging.WARNING, account=account)
         ready += listing.ready
     ctx.expected += len(ready)
-    for batch in _batches(ready, ctx.config.limits.max_file_bytes):
+    batches = _batches(ready, ctx.config.limits.max_file_bytes)
+    _event(ctx, f"relevé des dépôts : {_count(len(ready), 'fichier prêt', 'fichiers prêts')}"
+                f"{f', {ctx.tally.waiting} en cours de dépôt (attendent)' if ctx.tally.waiting else ''}"
+                f"{f', en {len(batches)} lots' if len(batches) > 1 else ''}", files=len(ready))
+    for number, batch in enumerate(batches, 1):
         if ctx.stop is not None and ctx.stop():
             _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)
             return
+        if len(batches) > 1:
+            _event(ctx, f"lot {number}/{len(batches)} : {_count(len(batch), 'fichier', 'fichiers')}")
         taken = _take(ctx, batch)
         _advance(ctx, "réception", len(taken))
         process(ctx, taken)

@@ -7,6 +7,7 @@ The content is exchange.core.caf_output, the files exchange.edges.outbound, the 
 """
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Callable
 
@@ -24,6 +25,7 @@ from exchange.store.engine import Engine
 from exchange.store.ledger import Fence, transaction
 
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger("esat_exchange")
 
 
 def _output_frames(engine: Engine, batch: list[dict]) -> dict[int, tuple[pl.DataFrame, pl.DataFrame]]:
@@ -46,7 +48,7 @@ def _output_frames(engine: Engine, batch: list[dict]) -> dict[int, tuple[pl.Data
 
 
 def _complete(config: Config, engine: Engine, planned: list[dict], fence: Fence | None = None,
-              progress: Progress | None = None) -> list[str]:
+              progress: Progress | None = None, run_id: int | None = None) -> list[str]:
     """Write (or rewrite) the files of assigned emissions and mark them TERMINE, a batch at a time."""
     written: list[str] = []
     for batch in read_batches(planned):
@@ -63,6 +65,9 @@ def _complete(config: Config, engine: Engine, planned: list[dict], fence: Fence 
         emissions.terminate(engine, fence, heights)
         for emission in batch:
             written.append(f"{emission['code_caf']}/{emission['name']}.parquet")
+            log.info(f"fichier Caf écrit : Caf {emission['code_caf']}, {emission['name']}.parquet "
+                     f"({heights[emission['id']]} ligne{'s' if heights[emission['id']] > 1 else ''})",
+                     extra={"event": {"run_id": run_id, "code_caf": emission["code_caf"], "flux": emission["flux"]}})
             if progress is not None:
                 progress("émission", len(written), len(planned))
     return written
@@ -73,10 +78,16 @@ def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fenc
     """Complete interrupted emissions, then emit every accepted record not yet emitted, per Caf and flux."""
     with engine.connect() as conn:
         unfinished = emissions.unfinished_deltas(conn)
-    written = _complete(config, engine, unfinished, fence)
+    if unfinished:
+        n = len(unfinished)
+        log.info(f"reprise de {n} émission{'s' if n > 1 else ''} Caf inachevée{'s' if n > 1 else ''}",
+                 extra={"event": {"run_id": run_id}})
+    written = _complete(config, engine, unfinished, fence, run_id=run_id)
     with transaction(engine, fence) as conn:
         planned = emissions.open_deltas(conn, run_id)
-    written += _complete(config, engine, planned, fence, progress)  # the assignment is committed: now the side effect
+    n = len(planned)
+    log.info(f"émission vers les Caf : {n} fichier{'s' if n > 1 else ''} à écrire", extra={"event": {"run_id": run_id}})
+    written += _complete(config, engine, planned, fence, progress, run_id)  # the assignment is committed: now the side effect
     return written
 
 

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from typing import Callable
 
+from exchange.app.run_log import capture
 from exchange.config import Config
 from exchange.core.tally import RunTally
 from exchange.core.vocabulary import CYCLE_JOBS, ECHEC, IGNORE, OK, RunStatus
@@ -91,6 +93,7 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
         return RunOutcome(run_id, IGNORE, RunTally(), reason)
     tally = RunTally()
     run_id = None
+    journal = ExitStack()  # the run's live log (exchange.app.run_log), once its run is recorded
     try:
         # the schema is at head: `run` and `scheduler` upgrade it under this same lock first (open_at_head)
         lock.begin_fencing()
@@ -110,6 +113,7 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
             log.warning(f"exécution(s) interrompue(s) clôturée(s) en ECHEC : {', '.join(map(str, closed))}",
                         extra={"event": {"job": job, "runs": closed}})
         run_id = runs.start_run(engine, job, as_of, starting)
+        journal.enter_context(capture(engine, run_id))  # what this thread logs from now on is the run's log
         log.info("début de l'exécution", extra={"event": {"run_id": run_id, "job": job,
                                                           "as_of": as_of.isoformat() if as_of else None}})
         ctx = JobContext(engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()), lock)
@@ -131,6 +135,7 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
         _try_finish(engine, run_id, tally, error, lock)
         return RunOutcome(run_id, ECHEC, tally, error)
     finally:
+        journal.close()  # detach, then write its last lines (bounded wait; a failure was already dropped)
         lock.release()
 
 

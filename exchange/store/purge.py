@@ -181,6 +181,10 @@ def runs_due(conn: Connection, before: datetime) -> dict[int, int]:
 
 
 def delete_runs(conn: Connection, before: datetime) -> int:
+    """Remove the finished runs ended before `before`, and their log (run_log): the lines go with their run."""
+    from exchange.store.run_log import delete_lines
+
+    delete_lines(conn, select(runs.c.id).where(_finished_runs(before)))
     return conn.execute(delete(runs).where(_finished_runs(before))).rowcount
 
 

@@ -336,5 +336,6 @@ run_log = Table(
     Column("level", String(10), nullable=False),
     Column("message", Text, nullable=False),
     Column("fields", Text),  # JSON object of the event's fields (file, siret, code…)
+    Column("account", String(200)),  # the drop-area account the line is about (its Esat's perimeter), or NULL
     Index("ix_run_log_run", "run_id", "id"),
 )

@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from exchange.core.csv_cells import guard_text
 from exchange.core.vocabulary import ETATS, STATUTS
-from exchange.store import listings
+from exchange.store import listings, run_log
 from exchange.web.kit import engine_of, page, render
 from exchange.web.pages import PAGE_SIZE, _choice, _day, _int, _pages, _query_without_page
 
@@ -123,6 +123,8 @@ def run_detail(request: Request) -> Response:
         run = queries.get_run(conn, run_id, perimeter=perimeter)  # its counts and Caf files narrowed to the perimeter
         if run is None:
             raise HTTPException(404)
+        journal = run_log.last_lines(conn, run_id, perimeter=perimeter, limit=JOURNAL_ON_RUN_PAGE)
+        journal_total = run_log.count_lines(conn, run_id, perimeter=perimeter)
         summary = listings.run_summary(conn, run_id, perimeter=perimeter)
         total = listings.count_files(conn, q, perimeter=perimeter)
         rows = listings.list_files(conn, q, perimeter=perimeter, limit=RUN_PAGE_SIZE,
@@ -133,7 +135,100 @@ def run_detail(request: Request) -> Response:
         emitted.setdefault(folder if rest else "", []).append(name)
     return render(request, "run.html", nav="runs", run=run, files=rows, file_count=total, summary=summary,
                   statuts=statuts, emitted=emitted, pages=_pages(total, current, RUN_PAGE_SIZE), query=_query_without_page(request),
+                  journal=[journal_line(line) for line in journal], journal_total=journal_total,
+                  journal_last=journal[-1]["id"] if journal else 0,
                   chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"))
+
+
+# -- a run's log (exchange.store.run_log): the run page's last lines, the whole log page by page, as text, as JSON
+
+JOURNAL_ON_RUN_PAGE = 200  # the run page shows the last lines; « voir tout le journal » has every one
+JOURNAL_PAGE_SIZE = 200
+LEVELS = {"DEBUG": ("débogage", ""), "INFO": ("info", "info"), "WARNING": ("attention", "warning"),
+          "ERROR": ("erreur", "error"), "CRITICAL": ("critique", "error")}
+
+
+def journal_line(line: dict) -> dict:
+    """A log line as the console shows it: Paris time, the level's French label and DSFR badge, the message."""
+    from exchange.web.formats import paris
+
+    label, badge = LEVELS.get(line["level"], (line["level"].lower(), ""))
+    return {"id": line["id"], "heure": paris(line["at"], True), "niveau": label, "badge": badge,
+            "message": line["message"]}
+
+
+def _journal_run(conn, request: Request) -> tuple[int, str]:  # noqa: ANN001 - a Connection
+    """The run of the path and its status; 404 when there is no such run (as the run page)."""
+    run_id = request.path_params["run_id"]
+    status = run_log.run_status(conn, run_id)
+    if status is None:
+        raise HTTPException(404)
+    return run_id, status
+
+
+@page()
+def run_journal(request: Request) -> Response:
+    """The whole log of a run the operator's perimeter sees, oldest first, page by page."""
+    current = _int(request, "page", 1) or 1
+    perimeter = request.state.perimeter
+    with engine_of(request).connect() as conn:
+        run_id, status = _journal_run(conn, request)
+        total = run_log.count_lines(conn, run_id, perimeter=perimeter)
+        lines = run_log.read_lines(conn, run_id, perimeter=perimeter, limit=JOURNAL_PAGE_SIZE,
+                                   offset=(current - 1) * JOURNAL_PAGE_SIZE)
+    return render(request, "run_journal.html", nav="runs", run_id=run_id, statut=status, total=total,
+                  lines=[journal_line(line) for line in lines], pages=_pages(total, current, JOURNAL_PAGE_SIZE),
+                  query=_query_without_page(request))
+
+
+def _text_lines(engine, run_id: int, perimeter) -> Iterator[bytes]:  # noqa: ANN001
+    """The log as text, one line per event (Paris time with its offset, level, message, fields), in pages."""
+    from exchange.core.clock import PARIS
+
+    after = 0
+    while True:
+        with engine.connect() as conn:
+            lines = run_log.read_lines(conn, run_id, perimeter=perimeter, after_id=after, limit=2000)
+        if not lines:
+            return
+        out = []
+        for line in lines:
+            fields = " ".join(f"{k}={v}" for k, v in line["fields"].items())
+            stamp = line["at"].astimezone(PARIS).strftime("%Y-%m-%d %H:%M:%S%z")
+            out.append(f"{stamp} {line['level']:<7} {line['message']}" + (f" [{fields}]" if fields else "") + "\n")
+        yield "".join(out).encode("utf-8")
+        after = lines[-1]["id"]
+
+
+@page()
+def run_journal_txt(request: Request) -> Response:
+    """The whole log of a run the perimeter sees, as a UTF-8 text file."""
+    with engine_of(request).connect() as conn:
+        run_id, _ = _journal_run(conn, request)
+    return StreamingResponse(_text_lines(engine_of(request), run_id, request.state.perimeter),
+                             media_type="text/plain; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="execution-{run_id}-journal.txt"'})
+
+
+@page()
+def run_journal_json(request: Request) -> Response:
+    """The lines after `apres` (the last the page shows), the run's status and how many files it answered:
+    what the run page's script asks every 2 seconds while the run is EN_COURS."""
+    from starlette.responses import JSONResponse
+
+    after = _int(request, "apres", 0) or 0
+    perimeter = request.state.perimeter
+    with engine_of(request).connect() as conn:
+        run_id, status = _journal_run(conn, request)
+        lines = run_log.read_lines(conn, run_id, perimeter=perimeter, after_id=after, limit=JOURNAL_PAGE_SIZE)
+        done = listings.count_files(conn, listings.FileQuery(run_id=run_id, etat="ACQUITTE"), perimeter=perimeter)
+    from exchange.web.formats import plural_of
+
+    return JSONResponse({"statut": status, "lignes": [journal_line(line) for line in lines],
+                         "dernier": lines[-1]["id"] if lines else after,
+                         "suite": len(lines) == JOURNAL_PAGE_SIZE,
+                         "progression": f"{plural_of(done, 'fichier traité', 'fichiers traités')}"},
+                        headers={"Cache-Control": "no-store"})
 
 
 RUN_COLUMNS = [("id", "N°"), ("tache", "Tâche"), ("statut", "Statut"), ("debut", "Début"), (None, "Durée"),

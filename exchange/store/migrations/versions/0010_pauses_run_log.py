@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('level', sa.String(length=10), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('fields', sa.Text(), nullable=True),
+    sa.Column('account', sa.String(length=200), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('run_log', schema=None) as batch_op:
