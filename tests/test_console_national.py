@@ -82,9 +82,9 @@ def screens(page) -> float:  # noqa: ANN001
 def test_files_list_pages_filters_and_sorts_the_nation(page, area):
     page.goto(area["url"] + "/fichiers")
     total = area["files"]
-    last = -(-total // 50)
+    last = -(-total // 25)
     assert page.inner_text("#compte-fichiers").startswith(f"{total} fichiers, page 1 sur {last}.")
-    assert page.locator(".esat-files tbody tr").count() == 50
+    assert page.locator(".esat-files tbody tr").count() == 25
     page.click("a:text-is('Page suivante')")
     assert "page 2 sur" in page.inner_text("#compte-fichiers")
     page.goto(area["url"] + "/fichiers?code=H")

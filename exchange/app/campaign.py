@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from typing import TYPE_CHECKING
 
 from exchange.app.emission import campaign_close
 from exchange.app.job import JobContext, RunOutcome, run_locked
+from exchange.app.memo import VersionedMemo
 from exchange.config import Config
 from exchange.core.campaign import campaign_days, missing_esats, situation
 from exchange.core.clock import today_in_paris
@@ -20,25 +22,37 @@ from exchange.store.engine import Engine
 from exchange.store.habilitations import undeclared_partners
 from exchange.store.ledger import Fence
 
+if TYPE_CHECKING:
+    from exchange.app.status import DepotCache
+
 log = logging.getLogger("esat_exchange")
 
 
 def campaign_status(engine: Engine, year: int, today: date, caf: str | None = None, *,
                     perimeter: Perimeter) -> list[dict]:
     """The open Esats of the perimeter with no accepted RG of `year` (exchange.core.campaign.missing_esats)."""
-    return missing_esats(undeclared_partners(engine, year), year, today, caf, perimeter=perimeter)
+    return missing_esats(undeclared_partners(engine, year, perimeter), year, today, caf, perimeter=perimeter)
 
 
-def campaign_followup(engine: Engine, transport: Transport | None, year: int, today: date, caf: str | None = None,
-                      *, perimeter: Perimeter) -> list[dict]:
+def campaign_followup(engine: Engine, transport: "Transport | DepotCache | None", year: int, today: date,
+                      caf: str | None = None, *, perimeter: Perimeter, memo: VersionedMemo | None = None) -> list[dict]:
     """campaign_status, each Esat with its `situation` (exchange.core.campaign.SITUATIONS) and its latest RG file
-    of the campaign (named with a date from July N to June N+1; `fichier`: id or None). `transport` (unopened) tells which Esats have an RG waiting in depot/; None, or
-    unreachable: not checked."""
+    of the campaign (named with a date from July N to June N+1; `fichier`: id or None). `transport` (unopened)
+    tells which Esats have an RG waiting in depot/; None, or unreachable: not checked. With `memo` (the console),
+    the store's part is read again only once the data it read changed."""
     from exchange.app.status import depot_listing
 
-    missing = campaign_status(engine, year, today, caf, perimeter=perimeter)
-    in_depot: set[str] = set()
     first, last = campaign_days(year)
+
+    def stored() -> tuple[list[dict], dict[str, dict]]:
+        missing = campaign_status(engine, year, today, caf, perimeter=perimeter)
+        with engine.connect() as conn:
+            latest = latest_rg_files(conn, [m["siret"] for m in missing], first, last, perimeter=perimeter)
+        return missing, latest
+
+    kept, latest = stored() if memo is None else memo.get(("suivi", year, today, caf, perimeter), stored)
+    missing = [dict(m) for m in kept]  # the memo's rows stay as read
+    in_depot: set[str] = set()
     if transport is not None:
         try:
             for w in depot_listing(transport)[1]:
@@ -47,8 +61,6 @@ def campaign_followup(engine: Engine, transport: Transport | None, year: int, to
                     in_depot.add(name.siret)
         except (TransportError, OSError) as e:
             log.warning(f"campagne {year} : zone de dépôt injoignable ({e}), fichiers en attente non comptés")
-    with engine.connect() as conn:
-        latest = latest_rg_files(conn, [m["siret"] for m in missing], first, last, perimeter=perimeter)
     for m in missing:
         found = latest.get(m["siret"])
         m["situation"] = situation(found, m["siret"] in in_depot)

@@ -2,7 +2,7 @@
 in force), and its RG records in force per campaign year."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from exchange.core.habilitations import caf_gestionnaire
@@ -34,11 +34,13 @@ def esat_profile(conn: Connection, siret: str, *, perimeter: Perimeter) -> dict 
         .select_from(hab_utilisateurs.outerjoin(hab_groupes, hab_groupes.c.id_groupe == hab_utilisateurs.c.id_groupe))
         .where(hab_utilisateurs.c.siret == siret).order_by(hab_utilisateurs.c.login)).mappings()]
     in_force = records.c.superseded == False  # noqa: E712 - NOT NULL; `= false` uses PostgreSQL's index
+    # the Esat's own records first (an index starting with siret_esat), then RG in force counted among them:
+    # filtering on `kind` in the WHERE lets SQLite scan every RG of the nation in the campaign index instead
+    rg_in_force = func.sum(case((and_(records.c.kind == "RG", in_force), 1), else_=0))
     rg = {year: n for year, n in conn.execute(
-        select(records.c.annee_reference, func.count()).where(
-            records.c.kind == "RG", records.c.siret_esat == siret, in_force,
-            in_perimeter(records.c.siret_esat, perimeter))
-        .group_by(records.c.annee_reference).order_by(records.c.annee_reference.desc())).all()}
+        select(records.c.annee_reference, rg_in_force).where(
+            records.c.siret_esat == siret, in_perimeter(records.c.siret_esat, perimeter))
+        .group_by(records.c.annee_reference).order_by(records.c.annee_reference.desc())).all() if n}
     partner = None if p is None else {**dict(p), "caf_gestionnaire": caf_gestionnaire(p["portee"], p["code_caf"])}
     return {"siret": siret, "partenaire": partner, "conventions": conventions, "bulletins": bulletins,
             "utilisateurs": users, "fichiers": received, "rg_par_annee": rg}

@@ -10,6 +10,8 @@ from sqlalchemy import Connection, Table, and_, delete, insert, select
 from sqlalchemy.engine import Engine
 
 from exchange.core.habilitations import Habilitations
+from exchange.core.perimeter import EVERYTHING, Perimeter
+from exchange.store.perimeter import in_perimeter
 from exchange.store import tables
 
 DB_TABLES: dict[str, Table] = {
@@ -46,8 +48,15 @@ def _last_import(conn: Connection):  # noqa: ANN202 - a Row or None
                         .order_by(tables.hab_imports.c.id.desc()).limit(1)).first()
 
 
+def _dicts(conn: Connection, query) -> list[dict]:  # noqa: ANN001 - a Select
+    """The rows of `query` as dicts, the column names read once (not once per row: tens of thousands of rows)."""
+    result = conn.execute(query)
+    names = list(result.keys())
+    return [dict(zip(names, row)) for row in result]
+
+
 def _load(conn: Connection) -> Habilitations:
-    rows = {t: [dict(r._mapping) for r in conn.execute(select(DB_TABLES[t]))] for t in DB_TABLES}
+    rows = {t: _dicts(conn, select(DB_TABLES[t])) for t in DB_TABLES}
     last = _last_import(conn)
     return Habilitations.from_rows(rows, import_id=last.id if last else None,
                                    imported_at=last.imported_at if last else None)
@@ -61,19 +70,19 @@ def load_habilitations(conn_or_engine: Connection | Engine) -> Habilitations:
     return _load(conn_or_engine)
 
 
-def undeclared_partners(engine: Engine, year: int) -> Habilitations:
-    """The partners with no RG record of `year`, with their conventions and those conventions' bulletins (what
-    the campaign follow-up judges): the index on records answers first, and once most partners have declared,
-    the habilitations of the others alone are read."""
+def undeclared_partners(engine: Engine, year: int, perimeter: Perimeter = EVERYTHING) -> Habilitations:
+    """The partners of `perimeter` with no RG record of `year`, with their conventions and those conventions'
+    bulletins (what the campaign follow-up judges): the index on records answers first, and once most partners
+    have declared, the habilitations of the others alone are read."""
     p, c, b, r = tables.hab_partenaires, tables.hab_conventions, tables.hab_bulletins, tables.records
     declared = select(r.c.id).where(r.c.kind == "RG", r.c.annee_reference == year, r.c.siret_esat == p.c.siret).exists()
-    undeclared = select(p.c.siret).where(~declared)
+    undeclared = select(p.c.siret).where(~declared, in_perimeter(p.c.siret, perimeter))
     with engine.connect() as conn:
         rows = {
-            "partenaires": [dict(x._mapping) for x in conn.execute(select(p).where(~declared))],
-            "conventions": [dict(x._mapping) for x in conn.execute(select(c).where(c.c.siret.in_(undeclared)))],
-            "bulletins": [dict(x._mapping) for x in conn.execute(
-                select(b).join_from(b, c, b.c.id_convention == c.c.id_convention).where(c.c.siret.in_(undeclared)))],
+            "partenaires": _dicts(conn, select(p).where(~declared, in_perimeter(p.c.siret, perimeter))),
+            "conventions": _dicts(conn, select(c).where(c.c.siret.in_(undeclared))),
+            "bulletins": _dicts(conn, select(b).join_from(b, c, b.c.id_convention == c.c.id_convention)
+                                .where(c.c.siret.in_(undeclared))),
         }
     return Habilitations.from_rows(rows)
 

@@ -9,6 +9,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from exchange.app.memo import VersionedMemo
 from exchange.app.status import DepotCache
 from exchange.config import Config
 from exchange.edges.transport.factory import open_transport
@@ -16,6 +17,14 @@ from exchange.web import formats
 from exchange.web.kit import http_error
 from exchange.web.security import ProxyAndHeaders
 from exchange.store.engine import Engine
+
+
+def campaign_version(engine: Engine):  # noqa: ANN201 - tuple | None
+    """store.queries.campaign_data_version, on a connection of its own."""
+    from exchange.store.queries import campaign_data_version
+
+    with engine.connect() as conn:
+        return campaign_data_version(conn)
 
 HERE = Path(__file__).resolve().parent
 # The DSFR's built assets: the copy an installed package carries (setup.py), else a checkout's `npm ci`.
@@ -98,6 +107,8 @@ def create_app(config: Config, engine: Engine) -> Starlette:
     app.state.templates = templates()
     # one listing of every account's depot/ (SFTP in production) for the page views of the next minute
     app.state.depot = DepotCache(lambda: open_transport(config), config.web.depot_cache_seconds)
+    # the campaign's heavy reads (a national year of records), read again only once a run or an import changed them
+    app.state.campaign_reads = VersionedMemo(lambda: campaign_version(engine))
     return ProxyAndHeaders(app, config, engine)  # type: ignore[return-value]
 
 

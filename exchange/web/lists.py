@@ -57,17 +57,22 @@ def sort_links(request: Request, columns: list[tuple[str | None, str]], current:
     return out
 
 
+FILES_PAGE_SIZE = 25  # two lines a file: a page of the list stays under 5 screens at 1280 × 900
+
+
 @page()
 def files_list(request: Request) -> Response:
     q = file_query(request)
     current = _int(request, "page", 1) or 1
     perimeter = request.state.perimeter
     with engine_of(request).connect() as conn:
-        rows = listings.list_files(conn, q, perimeter=perimeter, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE)
+        rows = listings.list_files(conn, q, perimeter=perimeter, limit=FILES_PAGE_SIZE,
+                                   offset=(current - 1) * FILES_PAGE_SIZE)
         total = listings.count_files(conn, q, perimeter=perimeter)
     query = _query_without_page(request)
     return render(request, "files.html", nav="files", files=rows, filters=q, statuts=STATUTS, etats=ETATS,
-                  pages=_pages(total, current), query=query, headers=sort_links(request, FILE_COLUMNS, q.tri, q.ordre),
+                  pages=_pages(total, current, FILES_PAGE_SIZE), query=query,
+                  headers=sort_links(request, FILE_COLUMNS, q.tri, q.ordre),
                   csv_href="/fichiers.csv" + (f"?{query}" if query else ""))
 
 
@@ -142,7 +147,7 @@ def run_detail(request: Request) -> Response:
 
 # -- a run's log (exchange.store.run_log): the run page's last lines, the whole log page by page, as text, as JSON
 
-JOURNAL_ON_RUN_PAGE = 200  # the run page shows the last lines; « voir tout le journal » has every one
+JOURNAL_ON_RUN_PAGE = 200  # the run page shows the last lines in a scrolled box; « voir tout le journal » has all
 JOURNAL_PAGE_SIZE = 200
 LEVELS = {"DEBUG": ("débogage", ""), "INFO": ("info", "info"), "WARNING": ("attention", "warning"),
           "ERROR": ("erreur", "error"), "CRITICAL": ("critique", "error")}

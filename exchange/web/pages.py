@@ -18,6 +18,7 @@ from exchange.web.kit import engine_of, page, render, view_audit
 from exchange.web.charts import bar_chart
 
 PAGE_SIZE = 50
+AUDIT_PAGE_SIZE = 25  # a journal line often takes two lines (its detail): a page stays under 5 screens
 ANOMALIES_SHOWN = 200
 REJECTION_DAYS = 30
 CAMPAIGN_PAGE = 30  # Esats per page of the campaign list (its summary comes first)
@@ -183,17 +184,16 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
     wanted = _choice(request, "situation", tuple(SITUATIONS))
-    missing = campaign_followup(engine_of(request), request.app.state.depot, year,
-                                today_in_paris(), caf, perimeter=request.state.perimeter)
+    missing = campaign_followup(engine_of(request), request.app.state.depot, year, today_in_paris(), caf,
+                                perimeter=request.state.perimeter, memo=request.app.state.campaign_reads)
     return year, caf, wanted, missing
 
 
-def campaign_progress(conn, year: int, missing: int, perimeter) -> dict:  # noqa: ANN001 - Connection, Perimeter
-    """Esats declared day after day (their first accepted RG of `year`), against every open Esat."""
-    from exchange.store.trends import first_declarations
+def campaign_progress(per_day: dict, year: int, missing: int) -> dict:
+    """Esats declared day after day (their first accepted RG of `year`: store.trends.first_declarations), against
+    every open Esat."""
     from exchange.web.charts import progress_line
 
-    per_day = first_declarations(conn, year, perimeter=perimeter)
     if not per_day:
         return {"chart": "", "table": []}
     days = list(per_day)
@@ -212,9 +212,18 @@ def campaign(request: Request) -> Response:
     from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
 
     year, caf, wanted, missing = _campaign(request)
-    with engine_of(request).connect() as conn:
-        accepted = queries.accepted_rg_per_caf(conn, year, perimeter=request.state.perimeter)
-        progress = campaign_progress(conn, year, len(missing), request.state.perimeter)
+    perimeter, memo = request.state.perimeter, request.app.state.campaign_reads
+
+    def read(what: str, fn):  # noqa: ANN001, ANN202 - a read of the campaign's records, kept until they change
+        def compute():  # noqa: ANN202
+            with engine_of(request).connect() as conn:
+                return fn(conn, year, perimeter=perimeter)
+        return memo.get((what, year, perimeter), compute)
+
+    from exchange.store.trends import first_declarations
+
+    accepted = read("acceptes", queries.accepted_rg_per_caf)
+    progress = campaign_progress(read("premieres", first_declarations), year, len(missing))
     by_situation = {key: sum(1 for m in missing if m["situation"] == key) for key in SITUATIONS}
     per_caf: dict[str, dict[str, int]] = {}
     for m in missing:
@@ -271,8 +280,8 @@ def audit(request: Request) -> Response:
                                    siret=request.query_params.get("siret", "").strip() or None,
                                    du=_day(request, "du"), au=_day(request, "au"))
     with engine_of(request).connect() as conn:
-        entries = queries.audit_entries(conn, filters, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE,
+        entries = queries.audit_entries(conn, filters, limit=AUDIT_PAGE_SIZE, offset=(current - 1) * AUDIT_PAGE_SIZE,
                                         perimeter=request.state.perimeter)
         total = queries.count_audit(conn, filters, perimeter=request.state.perimeter)
     return render(request, "audit.html", nav="audit", entries=entries, filters=filters,
-                  pages=_pages(total, current), query=_query_without_page(request))
+                  pages=_pages(total, current, AUDIT_PAGE_SIZE), query=_query_without_page(request))

@@ -6,6 +6,10 @@
   "use strict";
   var PERIOD = 2000, RETRY = 5000, KEPT = 1000, BADGES = {OK: "success", ECHEC: "error", IGNORE: "info"};
   var box = document.getElementById("journal");
+  var scroller = document.getElementById("journal-defilement");
+  if (scroller) {  // the box shows its latest lines first, as a terminal does
+    scroller.scrollTop = scroller.scrollHeight;
+  }
   if (!box || box.getAttribute("data-statut") !== "EN_COURS" || !window.fetch) {
     return;
   }
@@ -62,7 +66,9 @@
         return answer.json();
       })
       .then(function (data) {
+        var following = scroller && scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
         data.lignes.forEach(append);
+        if (following) { scroller.scrollTop = scroller.scrollHeight; }  // unless the reader scrolled up
         last = data.dernier;
         if (summary && shown) { summary.firstChild.textContent = shown + (shown > 1 ? " lignes affichées. " : " ligne affichée. "); }
         if (progress && data.progression) { progress.textContent = data.progression; }
