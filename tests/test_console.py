@@ -351,3 +351,20 @@ def test_console_behind_a_base_path(area):
         assert get("/connexion").status == 404
     finally:
         console.stop()
+
+
+def test_esat_accounts_and_pause_pages_as_a_national_gestionnaire_sees_them(browser, area):
+    page = logged_in(browser, area, "marie")
+    page.goto(area["url"] + "/esats/81234567600017")
+    assert "81234567600017" in page.inner_text("main") and SEINE_RG in page.inner_text("main")
+    shot(page, "esat")
+    page.click("a.fr-nav__link:text-is('Comptes')")
+    assert page.inner_text("h1") == "Comptes des opérateurs"
+    assert "marie" in page.inner_text("main") and "paul" in page.inner_text("main")
+    shot(page, "comptes")
+    page.goto(area["url"] + "/taches/nightly/suspendre")
+    assert page.inner_text("h1") == "Suspendre la tâche planifiée « traitement de nuit » ?"
+    shot(page, "suspendre")
+    page.goto(area["url"] + "/executions/1")  # the run page ends with its log, in a box that scrolls
+    assert page.locator("#journal-defilement #journal-lignes tr").count() >= 4
+    page.context.close()

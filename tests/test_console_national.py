@@ -108,7 +108,7 @@ def test_run_page_summarises_first_and_stays_short(page, area):
     summary = page.inner_text("#par-statut")
     assert re.search(rf"REJETE\tH05\t{DEACTIVATED} fichiers", summary), summary
     rows = page.locator(".esat-files tbody tr")
-    assert rows.count() == 20
+    assert rows.count() == 15
     assert rows.first.locator("td:nth-child(7)").inner_text() == "REJETE"  # rejected first
     assert screens(page) < 5, screens(page)
     page.click("#par-statut a:has-text('12 fichiers')")

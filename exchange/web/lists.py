@@ -109,7 +109,7 @@ def files_csv(request: Request) -> Response:
     return _csv_response(CSV_COLUMNS, rows, "fichiers.csv")
 
 
-RUN_PAGE_SIZE = 20  # the run page summarises first; the files list has the rest
+RUN_PAGE_SIZE = 15  # the run page summarises first; the files list has the rest
 
 
 @page()
