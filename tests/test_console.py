@@ -367,4 +367,11 @@ def test_esat_accounts_and_pause_pages_as_a_national_gestionnaire_sees_them(brow
     shot(page, "suspendre")
     page.goto(area["url"] + "/executions/1")  # the run page ends with its log, in a box that scrolls
     assert page.locator("#journal-defilement #journal-lignes tr").count() >= 4
+    line = page.locator("#journal-lignes tr", has_text="fichier traité : " + SEINE_RG)
+    assert line.locator("td:nth-child(4)").inner_text().split() == ["n°", "2", "esat-seine"]
+    line.locator("a:text-is('n° 2')").click()  # the file the line is about
+    assert SEINE_RG in page.inner_text("h1")
+    page.goto(area["url"] + "/executions/1")
+    box = page.locator("#journal-defilement")  # the box opens on its latest lines
+    assert box.evaluate("b => b.scrollHeight - b.scrollTop - b.clientHeight") < 5
     page.context.close()

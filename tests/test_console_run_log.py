@@ -103,11 +103,11 @@ def test_marie_launches_a_collect_and_watches_its_log_live_then_reads_it_all(bro
         page.wait_for_timeout(200)
     assert seen_live > 0, "no line appeared while the run was in progress"
     expect(page.locator("#statut-execution")).to_have_text("OK", timeout=300_000)  # the script's, no reload
-    expect(page.locator("#journal-lignes td:last-child").last).to_have_text("fin de l'exécution : OK", timeout=15_000)
+    expect(page.locator("#journal-lignes td.esat-journal-message").last).to_have_text("fin de l'exécution : OK", timeout=15_000)
     assert page.evaluate("window.esatSansRechargement") is True  # no reload: the script did it all
     assert page.inner_text("#journal-etat").startswith("Exécution terminée : OK.")
     assert page.locator("#en-cours").count() == 0
-    shown = page.locator("#journal-lignes td:last-child").all_inner_texts()
+    shown = page.locator("#journal-lignes td.esat-journal-message").all_inner_texts()
     assert any(t.startswith("fichier traité : ESAT_") for t in shown)
     assert page.locator("#journal-lignes .fr-badge--info").count() > 0
     assert violations(page) == []
@@ -120,13 +120,13 @@ def test_marie_launches_a_collect_and_watches_its_log_live_then_reads_it_all(bro
     assert page.inner_text("h1").startswith(f"Journal de l'exécution n° {run_id}")
     total = int(re.match(r"([\d\u202f]+) lignes", page.inner_text("#journal-total")).group(1).replace("\u202f", ""))
     assert total > 330 * 3  # archived, judged, answered per file, at least
-    first = page.locator("#journal-lignes td:last-child").all_inner_texts()
+    first = page.locator("#journal-lignes td.esat-journal-message").all_inner_texts()
     assert first[0] == "début de l'exécution" and len(first) == 200
     assert re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d", page.locator("#journal-lignes td").first.inner_text())
     assert violations(page) == []
     page.click("a:has-text('Page suivante')")
     assert page.url.endswith("/journal?page=2")
-    assert page.locator("#journal-lignes td:last-child").first.inner_text() not in first[:1]
+    assert page.locator("#journal-lignes td.esat-journal-message").first.inner_text() not in first[:1]
     text = page.request.get(f"{area['url']}/executions/{run_id}/journal.txt")
     assert text.status == 200 and text.headers["content-type"] == "text/plain; charset=utf-8"
     assert f'filename="execution-{run_id}-journal.txt"' in text.headers["content-disposition"]

@@ -154,12 +154,16 @@ LEVELS = {"DEBUG": ("débogage", ""), "INFO": ("info", "info"), "WARNING": ("att
 
 
 def journal_line(line: dict) -> dict:
-    """A log line as the console shows it: Paris time, the level's French label and DSFR badge, the message."""
+    """A log line as the console shows it: Paris time, the level's French label and DSFR badge, the message, and the
+    file it is about (its number, linked to its page, and its account) when it is about one."""
     from exchange.web.formats import paris
 
     label, badge = LEVELS.get(line["level"], (line["level"].lower(), ""))
+    fields = line.get("fields") or {}
+    file_id = fields.get("file_id")
     return {"id": line["id"], "heure": paris(line["at"], True), "niveau": label, "badge": badge,
-            "message": line["message"]}
+            "message": line["message"], "fichier": file_id if isinstance(file_id, int) else None,
+            "compte": fields.get("account") or ""}
 
 
 def _journal_run(conn, request: Request) -> tuple[int, str]:  # noqa: ANN001 - a Connection

@@ -14,6 +14,7 @@
     return;
   }
   var source = box.getAttribute("data-source");
+  var base = box.getAttribute("data-base") || "";
   var last = parseInt(box.getAttribute("data-dernier") || "0", 10) || 0;
   var body = document.getElementById("journal-lignes");
   var progress = document.getElementById("journal-progression");
@@ -39,6 +40,21 @@
     level.appendChild(badge);
     tr.appendChild(level);
     tr.appendChild(cell(line.message, "esat-journal-message"));
+    var file = cell("", "esat-nowrap");
+    if (line.fichier) {  // the file the line is about: its page, and its account
+      var link = document.createElement("a");
+      link.href = base + "/fichiers/" + line.fichier;
+      link.textContent = "n° " + line.fichier;
+      file.appendChild(link);
+      if (line.compte) {
+        file.appendChild(document.createElement("br"));
+        var account = document.createElement("span");
+        account.className = "fr-text--xs";
+        account.textContent = line.compte;
+        file.appendChild(account);
+      }
+    }
+    tr.appendChild(file);
     body.appendChild(tr);
     shown += 1;
     while (body.rows.length > KEPT) {  // a long run: the page keeps its last lines, the log page has them all
