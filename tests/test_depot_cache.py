@@ -4,6 +4,7 @@ drop area is tried again at the next view. A real local drop area; the clock is 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,14 @@ class Clock:
         return self.now
 
 
-def test_one_listing_serves_the_next_minute_then_the_drop_area_is_listed_again(tmp_path: Path) -> None:
+def wait_for(condition, seconds: float = 10.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the background listing did not end"
+        time.sleep(0.02)
+
+
+def test_one_listing_serves_the_next_minute_then_is_shown_while_the_drop_area_is_listed_again(tmp_path: Path) -> None:
     cfg = seed_examples(tmp_path)
     opened: list[int] = []
 
@@ -36,14 +44,22 @@ def test_one_listing_serves_the_next_minute_then_the_drop_area_is_listed_again(t
     cache = DepotCache(transport, 60, clock)
     engine = open_database(cfg.database_url)
     try:
+        cache.warm()  # the console starting: its first listing, in the background
+        wait_for(lambda: cache.read_at is not None)
         first = check_health(engine, cache)
-        assert sum(first.depot.values()) == 4 and len(opened) == 1 and cache.read_at is not None
+        assert sum(first.depot.values()) == 4 and len(opened) == 1
         extra = tmp_path / "drop" / "horizon-paie" / "depot" / "ESAT_44306184100021_RG_20251211_002.xml"
         shutil.copy(EXAMPLES / "drop" / "horizon-paie" / "depot" / "ESAT_44306184100021_RG_20251211_001.xml", extra)
         clock.now += 59
         assert sum(check_health(engine, cache).depot.values()) == 4 and len(opened) == 1  # the same listing
-        clock.now += 1
-        assert sum(check_health(engine, cache).depot.values()) == 5 and len(opened) == 2  # listed again
+        clock.now += 1  # a minute old: still shown, while a new listing is made in the background
+        read_before = cache.read_at
+        assert sum(check_health(engine, cache).depot.values()) == 4
+        wait_for(lambda: cache.read_at != read_before)
+        assert len(opened) == 2 and sum(check_health(engine, cache).depot.values()) == 5
+        extra.unlink()
+        clock.now += 60 * DepotCache.STALE_FACTOR  # too old to be shown: this view lists the drop area itself
+        assert sum(check_health(engine, cache).depot.values()) == 4 and len(opened) == 3
     finally:
         engine.dispose()
 
@@ -60,6 +76,14 @@ def test_an_unreachable_drop_area_is_an_alert_and_is_tried_again_at_the_next_vie
         assert health.depot is None and any("zone de dépôt injoignable" in r for r in health.reasons)
         moved.rename(tmp_path / "drop")
         assert sum(check_health(engine, cache).depot.values()) == 4  # not cached: the next view lists it
+        # a background listing that fails is not hidden behind the last listing: the next view says why
+        clock.now += 60
+        (tmp_path / "drop").rename(moved)
+        assert sum(check_health(engine, cache).depot.values()) == 4  # the last listing, while it lists again
+        wait_for(lambda: not cache._listing.locked())
+        health = check_health(engine, cache)
+        assert health.depot is None and any("zone de dépôt injoignable" in r for r in health.reasons)
+        moved.rename(tmp_path / "drop")
     finally:
         engine.dispose()
 

@@ -41,16 +41,26 @@ def _depot(transport: "Transport | DepotCache") -> tuple[dict[str, int], list[di
 
 
 class DepotCache:
-    """A drop area whose depot/ listing is reused for `max_age_seconds` (the console: one listing of every account,
-    over SFTP in production, serves the page views of the next minute instead of one listing per view). Used
-    where a transport is expected (`with cache as t: t.depot_snapshot()`); `read_at` says when it was listed."""
+    """A drop area whose depot/ listing is shared by the console's page views (one listing of every account, over
+    SFTP in production, instead of one per view). Used where a transport is expected (`with cache as t:
+    t.depot_snapshot()`); `read_at` says when the listing shown was made.
+
+    A listing younger than `max_age_seconds` is reused. An older one (up to STALE_FACTOR times that age) is
+    still shown while a background thread lists the drop area again, so that no page waits for the listing
+    once the console has made one; `warm()` makes the first one in the background when the console starts. A
+    failed background listing is not hidden: the next view lists the drop area itself and reports the error.
+    `max_age_seconds` 0: every view lists it, nothing in the background."""
+
+    STALE_FACTOR = 5
 
     def __init__(self, open_transport: Callable[[], Transport], max_age_seconds: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._open, self._max_age, self._clock = open_transport, max_age_seconds, clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the fields below
+        self._listing = threading.Lock()  # held while the drop area is being listed (one listing at a time)
         self._listed: dict[str, list | None] | None = None
         self._listed_at = 0.0
+        self._failed = False  # the last background listing raised
         self.read_at: datetime | None = None
 
     def __enter__(self) -> "DepotCache":
@@ -59,17 +69,49 @@ class DepotCache:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def depot_snapshot(self) -> dict[str, list | None]:
-        """Every account's depot/ entries: the last listing while younger than max_age_seconds, else a new one
-        (an unreachable drop area raises, and the next view tries again)."""
+    def _list(self) -> dict[str, list | None]:
+        """List the drop area now (under `_listing`) and keep the result."""
+        with self._open() as t:
+            snapshot = getattr(t, "depot_snapshot", None)
+            listed = snapshot() if snapshot is not None else _depot_one_by_one(t)
         with self._lock:
-            now = self._clock()
-            if self._listed is None or now - self._listed_at >= self._max_age:
-                with self._open() as t:
-                    snapshot = getattr(t, "depot_snapshot", None)
-                    self._listed = snapshot() if snapshot is not None else _depot_one_by_one(t)
-                self._listed_at, self.read_at = now, utcnow()
-            return self._listed
+            self._listed, self._listed_at, self._failed, self.read_at = listed, self._clock(), False, utcnow()
+        return listed
+
+    def _in_background(self) -> None:
+        if not self._listing.acquire(blocking=False):
+            return  # a listing is already under way
+        def body() -> None:
+            try:
+                self._list()
+            except Exception:  # noqa: BLE001 - TransportError, OSError…: the next view lists it and says why
+                with self._lock:
+                    self._failed = True
+            finally:
+                self._listing.release()
+        threading.Thread(target=body, name="console-depot", daemon=True).start()
+
+    def warm(self) -> None:
+        """Start the first listing in the background (the console starting), unless views list at each request."""
+        if self._max_age > 0:
+            self._in_background()
+
+    def depot_snapshot(self) -> dict[str, list | None]:
+        """Every account's depot/ entries (see the class): an unreachable drop area raises, and the next view tries
+        again."""
+        with self._lock:
+            age = self._clock() - self._listed_at
+            listed, failed = self._listed, self._failed
+        if listed is not None and not failed and age < self._max_age:
+            return listed
+        if listed is not None and not failed and age < self._max_age * self.STALE_FACTOR:
+            self._in_background()
+            return listed
+        with self._listing:  # no usable listing: make one (or wait for the one under way)
+            with self._lock:
+                if self._listed is not None and not self._failed and self._clock() - self._listed_at < self._max_age:
+                    return self._listed
+            return self._list()
 
 
 def depot_listing(transport: Transport) -> tuple[dict[str, int], list[dict]]:

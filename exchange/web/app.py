@@ -1,6 +1,7 @@
 """The console's ASGI application: routes, templates, who is logged in, error pages."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -101,7 +102,12 @@ def create_app(config: Config, engine: Engine) -> Starlette:
     ]
     if config.web.base_path:
         routes = [Mount(config.web.base_path, routes=routes)]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):  # noqa: ANN202 - the console starting: its first drop-area listing
+        app.state.depot.warm()
+        yield
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.config = config
     app.state.engine = engine
     app.state.templates = templates()
