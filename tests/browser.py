@@ -68,3 +68,14 @@ def launch_chromium(playwright):  # noqa: ANN001, ANN201 - playwright objects
     if not CHROMIUM.exists():
         unavailable(f"Chromium at {CHROMIUM} (apt-get install chromium)")
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+
+
+def log_in(browser, url: str, login: str, password: str, width: int = 1280):  # noqa: ANN001, ANN201
+    """A page of a new browser context (French, `width` × 900), logged in to the console at `url` as `login`."""
+    page = browser.new_context(locale="fr-FR", viewport={"width": width, "height": 900}).new_page()
+    page.goto(url + "/connexion")
+    page.fill("#login", login)
+    page.fill("#password", password)
+    page.click("button:has-text('Se connecter')")
+    return page
+

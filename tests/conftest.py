@@ -93,3 +93,17 @@ def sftp_server(sshd, tmp_path):
     root = (tmp_path / "sftp-root").resolve()
     root.mkdir()
     return SftpServer(sshd, root)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, for a test module's browser tests (tests/browser.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch_chromium
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()
+

@@ -19,7 +19,7 @@ from exchange.store.engine import open_database
 from schemas.masking import NIR_SHAPED as NIR_PATTERN
 from exchange.store.operators import add_operator
 from tests.areas import cli, seed_examples, write_config
-from tests.browser import free_port, launch_chromium, start_console
+from tests.browser import free_port, start_console
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.browser
@@ -60,15 +60,6 @@ def area(tmp_path_factory):
     yield state
     state["log"] = console.stop()
 
-
-@pytest.fixture(scope="module")
-def browser(area):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 def shot(page, name: str) -> None:  # noqa: ANN001

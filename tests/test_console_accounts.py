@@ -15,7 +15,7 @@ from exchange.store.operators import add_operator, get_operator
 from exchange.store.tables import audit_log
 from tests.access_area import RHONE, SEINE, seed_three_perimeters
 from tests.axe import violations
-from tests.browser import free_port, launch_chromium, start_console
+from tests.browser import free_port, log_in, start_console
 
 pytestmark = pytest.mark.browser
 PASSWORDS = {"marie": "gestion-2026-marie", "lea": "lecture-2026-lea", "lea-nouveau": "nouveau-2026-lea"}
@@ -34,32 +34,13 @@ def area(tmp_path_factory):
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser(area):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
-
 
 @pytest.fixture(scope="module")
 def marie(browser, area):
-    page = log_in(browser, area, "marie", PASSWORDS["marie"])
+    page = log_in(browser, area["url"], "marie", PASSWORDS["marie"])
     assert page.url == area["url"] + "/"
     yield page
     page.context.close()
-
-
-def log_in(browser, area, login: str, password: str):  # noqa: ANN001, ANN201
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(area["url"] + "/connexion")
-    page.fill("#login", login)
-    page.fill("#password", password)
-    page.click("button:has-text('Se connecter')")
-    return page
 
 
 def alert(page) -> str:  # noqa: ANN001
@@ -111,7 +92,7 @@ def test_marie_creates_lea_from_the_console(marie, area):
 @pytest.mark.parametrize("path", ["/operateurs", "/operateurs/nouveau", "/operateurs/compte?login=lea",
                                   "/operateurs/suppression?login=lea"])
 def test_the_accounts_pages_fit_a_phone_and_ask_a_visitor_to_log_in(browser, area, path):
-    page = log_in(browser, area, "marie", PASSWORDS["marie"])
+    page = log_in(browser, area["url"], "marie", PASSWORDS["marie"])
     page.set_viewport_size({"width": 390, "height": 800})
     page.goto(area["url"] + path)
     width = page.evaluate("document.documentElement.scrollWidth")
@@ -124,7 +105,7 @@ def test_the_accounts_pages_fit_a_phone_and_ask_a_visitor_to_log_in(browser, are
 
 
 def test_lea_logs_in_and_sees_only_caf_75(browser, area):
-    lea = log_in(browser, area, "lea", PASSWORDS["lea"])
+    lea = log_in(browser, area["url"], "lea", PASSWORDS["lea"])
     assert lea.url == area["url"] + "/"
     assert "Comptes" not in lea.inner_text("nav")  # the menu entry is for national gestionnaires
     lea.goto(area["url"] + "/fichiers")
@@ -156,13 +137,13 @@ def test_a_disabled_lea_cannot_log_in_until_enabled(browser, marie, area):
     assert "désactivé depuis le" in marie.inner_text("#fiche")
     marie.goto(area["url"] + "/operateurs")
     assert "désactivé depuis le" in marie.inner_text("#operateurs").lower()  # the badge is in capitals
-    lea = log_in(browser, area, "lea", PASSWORDS["lea"])
+    lea = log_in(browser, area["url"], "lea", PASSWORDS["lea"])
     assert "Identifiant ou mot de passe incorrect." in alert(lea)
     lea.context.close()
     open_account(marie, area, "lea")
     marie.click("#reactiver")
     assert alert(marie) == "Opérateur « lea » réactivé."
-    lea = log_in(browser, area, "lea", PASSWORDS["lea"])
+    lea = log_in(browser, area["url"], "lea", PASSWORDS["lea"])
     assert lea.url == area["url"] + "/"
     lea.context.close()
 
@@ -178,10 +159,10 @@ def test_marie_resets_leas_password(browser, marie, area):
     marie.click("#modifier-mot-de-passe")
     assert alert(marie) == ("Opérateur « lea » : mot de passe réinitialisé. Ses sessions ouvertes sont fermées : il "
                             "doit se reconnecter.")
-    old = log_in(browser, area, "lea", PASSWORDS["lea"])
+    old = log_in(browser, area["url"], "lea", PASSWORDS["lea"])
     assert "Identifiant ou mot de passe incorrect." in alert(old)
     old.context.close()
-    new = log_in(browser, area, "lea", PASSWORDS["lea-nouveau"])
+    new = log_in(browser, area["url"], "lea", PASSWORDS["lea-nouveau"])
     assert new.url == area["url"] + "/"
     new.context.close()
 
@@ -236,6 +217,6 @@ def test_marie_changes_her_own_password_and_logs_in_again(browser, marie, area):
     marie.click("#modifier-mot-de-passe")
     assert marie.url == area["url"] + "/connexion"
     assert alert(marie) == "Votre mot de passe est changé. Vos sessions sont fermées : reconnectez-vous."
-    again = log_in(browser, area, "marie", "gestion-2027-marie")
+    again = log_in(browser, area["url"], "marie", "gestion-2027-marie")
     assert again.url == area["url"] + "/"
     again.context.close()

@@ -23,7 +23,7 @@ from exchange.store.engine import open_database
 from exchange.store.operators import add_operator
 from exchange.store.tables import runs
 from tests.areas import cli, seed_examples
-from tests.browser import free_port, launch_chromium, start_console
+from tests.browser import free_port, log_in, start_console
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.browser
@@ -50,24 +50,9 @@ def area(tmp_path_factory):
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser(area):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
-
 
 def logged_in(browser, area, login: str, width: int = 1280):  # noqa: ANN001, ANN201
-    context = browser.new_context(locale="fr-FR", viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.goto(area["url"] + "/connexion")
-    page.fill("#login", login)
-    page.fill("#password", PASSWORDS[login])
-    page.click("button:has-text('Se connecter')")
-    return page
+    return log_in(browser, area["url"], login, PASSWORDS[login], width)
 
 
 def file_id(page, area, name: str) -> int:  # noqa: ANN001

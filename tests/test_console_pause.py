@@ -12,7 +12,7 @@ import pytest
 from exchange.store.engine import open_database
 from exchange.store.operators import add_operator
 from tests.areas import seed_examples
-from tests.browser import free_port, launch_chromium, start_console
+from tests.browser import free_port, log_in, start_console
 
 pytestmark = pytest.mark.browser
 PASSWORDS = {"marie": "gestion-2026-marie", "paul": "lecture-2026-paul"}
@@ -35,23 +35,9 @@ def area(tmp_path_factory):
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser(area):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
-
 
 def logged_in(browser, area, login: str):  # noqa: ANN001, ANN201
-    page = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(area["url"] + "/connexion")
-    page.fill("#login", login)
-    page.fill("#password", PASSWORDS[login])
-    page.click("button:has-text('Se connecter')")
-    return page
+    return log_in(browser, area["url"], login, PASSWORDS[login])
 
 
 def state(page, job: str) -> str:  # noqa: ANN001

@@ -14,12 +14,13 @@ import shutil
 import pytest
 from sqlalchemy import select
 
+from exchange.store import queries
 from exchange.store.engine import open_database
 from exchange.store.operators import add_operator
 from exchange.store.tables import hab_partenaires, hab_utilisateurs
 from fixtures.generate import generate
 from tests.areas import cli, write_config
-from tests.browser import free_port, launch_chromium, start_console
+from tests.browser import free_port, log_in, start_console
 from tests.conftest import make_config
 
 pytestmark = pytest.mark.browser
@@ -53,24 +54,9 @@ def area(tmp_path_factory):
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser(area):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
-
 
 def logged_in(browser, area, login: str):  # noqa: ANN001, ANN201
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(area["url"] + "/connexion")
-    page.fill("#login", login)
-    page.fill("#password", PASSWORDS[login])
-    page.click("button:has-text('Se connecter')")
-    return page
+    return log_in(browser, area["url"], login, PASSWORDS[login])
 
 
 def test_marie_launches_a_collect_and_watches_its_log_live_then_reads_it_all(browser, area):
@@ -135,13 +121,13 @@ def test_marie_launches_a_collect_and_watches_its_log_live_then_reads_it_all(bro
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} INFO    fin de l'exécution : OK", lines[-1])
     assert problems == []  # no script error, nothing the CSP blocked
     page.context.close()
-    area["run_id"] = run_id
 
 
 def test_a_caf_75_operator_sees_no_line_about_an_esat_outside_caf_75(browser, area):
-    run_id = area.get("run_id")
-    if run_id is None:
-        pytest.skip("needs the collect of the test above")
+    with area["engine"].connect() as conn:  # the collect the test above launched from the console
+        collect = queries.last_run(conn, ("collect",))
+    assert collect is not None and collect["statut"] == "OK", "the collect of the test above did not run"
+    run_id = collect["id"]
     assert area["in_75"] and area["outside_75"]
     page = logged_in(browser, area, "louise")
     page.goto(f"{area['url']}/executions/{run_id}")

@@ -96,22 +96,26 @@ class DepotCache:
         if self._max_age > 0:
             self._in_background()
 
+    def _kept(self, younger_than: float) -> dict[str, list | None] | None:
+        """The last listing when it succeeded and is younger than `younger_than` seconds, else None."""
+        with self._lock:
+            if self._listed is not None and not self._failed and self._clock() - self._listed_at < younger_than:
+                return self._listed
+        return None
+
     def depot_snapshot(self) -> dict[str, list | None]:
         """Every account's depot/ entries (see the class): an unreachable drop area raises, and the next view tries
         again."""
-        with self._lock:
-            age = self._clock() - self._listed_at
-            listed, failed = self._listed, self._failed
-        if listed is not None and not failed and age < self._max_age:
-            return listed
-        if listed is not None and not failed and age < self._max_age * self.STALE_FACTOR:
+        fresh = self._kept(self._max_age)
+        if fresh is not None:
+            return fresh
+        stale = self._kept(self._max_age * self.STALE_FACTOR)
+        if stale is not None:
             self._in_background()
-            return listed
-        with self._listing:  # no usable listing: make one (or wait for the one under way)
-            with self._lock:
-                if self._listed is not None and not self._failed and self._clock() - self._listed_at < self._max_age:
-                    return self._listed
-            return self._list()
+            return stale
+        with self._listing:  # no usable listing: make one (or take the one made while this view waited)
+            made = self._kept(self._max_age)
+            return made if made is not None else self._list()
 
 
 def depot_listing(transport: Transport) -> tuple[dict[str, int], list[dict]]:

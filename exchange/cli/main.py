@@ -262,8 +262,7 @@ def _bulk_targets(args: argparse.Namespace, config: Config) -> list[dict] | None
     else:
         ids = sorted(set(args.file_ids))
     with engine.connect() as conn:
-        rows = [ledger.get_file(conn, file_id) or {"id": file_id} for file_id in ids]
-    return rows
+        return [ledger.get_file(conn, file_id) or {"id": file_id} for file_id in ids]
 
 
 def cmd_files_replay_many(args: argparse.Namespace, config: Config) -> int:

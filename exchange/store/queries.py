@@ -13,7 +13,9 @@ from exchange.core.perimeter import Perimeter
 from exchange.store.perimeter import in_perimeter, in_perimeter_account
 from exchange.store.tables import JOBSTORE_TABLE, anomalies, audit_log, files, hab_imports, records, runs
 from exchange.core.clock import as_utc, paris_day_start
-from exchange.core.vocabulary import ETATS, JOBS, QUARANTAINE, REJETE, RUN_STATUSES, STATUTS, UNFINISHED_STATES  # noqa: F401
+from exchange.core.vocabulary import (  # noqa: F401
+    CYCLE_JOBS, EN_COURS, ETATS, IGNORE, JOBS, OK, QUARANTAINE, REJETE, RUN_STATUSES, STATUTS, UNFINISHED_STATES,
+)
 from schemas.masking import mask_nir
 
 
@@ -308,8 +310,6 @@ def campaign_data_version(conn: Connection) -> tuple | None:
     """What the campaign's reads (records in force, habilitations, files) depend on, as a small value that moves
     whenever they may have changed: the latest run that may have written (every run but a cycle that ended OK or
     IGNORE without receiving a file) and the latest Habpps import; None while a run is in progress."""
-    from exchange.core.vocabulary import CYCLE_JOBS, EN_COURS, IGNORE, OK
-
     if conn.execute(select(runs.c.id).where(runs.c.status == EN_COURS).limit(1)).first() is not None:
         return None
     quiet = and_(runs.c.job.in_(CYCLE_JOBS), runs.c.status.in_((OK, IGNORE)), runs.c.files_seen == 0)

@@ -66,8 +66,7 @@ def dashboard(request: Request) -> Response:
     from exchange.app.status import check_health
     from exchange.store.ledger import utcnow
 
-    config, engine = request.app.state.config, engine_of(request)
-    perimeter = request.state.perimeter
+    engine, perimeter = engine_of(request), request.state.perimeter
     health = check_health(engine, request.app.state.depot, perimeter=perimeter)
     with engine.connect() as conn:
         last_runs = queries.last_run_per_job(conn)
