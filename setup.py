@@ -15,6 +15,7 @@ Where the assets come from:
   exchange/web/dsfr/, checked against the lock it ships with; npm is not needed.
 An editable install (`uv sync`, `pip install -e`) copies nothing: a checkout serves its node_modules.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,15 @@ WEB = HERE / "exchange" / "web"
 PACKAGE = "@gouvfr/dsfr"
 # What the console's pages load (templates/base.html) and what those stylesheets load in turn
 # (dsfr.min.css: fonts/; utility/utility.min.css: ../icons/): tests/test_wheel.py checks every reference.
-SELECTION = ("dsfr.min.css", "dsfr.module.min.js", "dsfr.nomodule.min.js", "utility/utility.min.css",
-             "fonts", "icons", "favicon")
+SELECTION = (
+    "dsfr.min.css",
+    "dsfr.module.min.js",
+    "dsfr.nomodule.min.js",
+    "utility/utility.min.css",
+    "fonts",
+    "icons",
+    "favicon",
+)
 LICENCE = "LICENSE.md"  # at the package's root, beside dist/
 PROVENANCE = "PROVENANCE.json"
 
@@ -41,8 +49,12 @@ def locked() -> dict[str, str]:
     """The DSFR's entry in the npm lock: version, integrity, licence."""
     lock = json.loads((WEB / "package-lock.json").read_text(encoding="utf-8"))
     entry = lock["packages"][f"node_modules/{PACKAGE}"]
-    return {"package": PACKAGE, "version": entry["version"], "integrity": entry["integrity"],
-            "license": entry.get("license", "")}
+    return {
+        "package": PACKAGE,
+        "version": entry["version"],
+        "integrity": entry["integrity"],
+        "license": entry.get("license", ""),
+    }
 
 
 def npm_install(work: Path) -> Path:
@@ -56,10 +68,13 @@ def npm_install(work: Path) -> Path:
             shutil.copyfile(WEB / name, work / name)
         npm = shutil.which("npm")
         if npm is None:
-            raise SystemExit("npm is needed to build the package from a checkout (the console's DSFR, "
-                             "exchange/web/package-lock.json): install npm, or build the wheel from the sdist")
-        subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=work, check=True)
+            raise SystemExit(
+                "npm is needed to build the package from a checkout (the console's DSFR, "
+                "exchange/web/package-lock.json): install npm, or build the wheel from the sdist"
+            )
+        subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=work, check=True
+        )
         if _installed_entry(installed) != want:
             raise SystemExit(f"npm ci did not install {PACKAGE} {want['version']} ({want['integrity']})")
     return package
@@ -67,8 +82,12 @@ def npm_install(work: Path) -> Path:
 
 def _installed_entry(installed: Path) -> dict[str, str]:
     entry = json.loads(installed.read_text(encoding="utf-8"))["packages"].get(f"node_modules/{PACKAGE}", {})
-    return {"package": PACKAGE, "version": entry.get("version", ""), "integrity": entry.get("integrity", ""),
-            "license": entry.get("license", "")}
+    return {
+        "package": PACKAGE,
+        "version": entry.get("version", ""),
+        "integrity": entry.get("integrity", ""),
+        "license": entry.get("license", ""),
+    }
 
 
 def copy_selection(package: Path, dest: Path) -> None:

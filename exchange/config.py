@@ -1,4 +1,5 @@
 """Configuration: the TOML file of cli.md, checked key by key, paths resolved against the file."""
+
 from __future__ import annotations
 
 import tomllib
@@ -197,7 +198,7 @@ class Config:
         url = self.database.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
-            rest = url[len(prefix):]
+            rest = url[len(prefix) :]
             if rest and rest != ":memory:":
                 return prefix + str(self.path(rest))
         return url
@@ -280,14 +281,20 @@ def _check_web(web: WebConfig) -> None:
         raise ConfigError("web.trusted_proxies: obligatoire quand web.proxy_header est renseigné")
     if web.login_attempts <= 0 or web.login_window_seconds <= 0 or web.login_max_delay_seconds <= 0:
         raise ConfigError("web: login_attempts, login_max_delay_seconds et login_window_seconds doivent être positifs")
-    if web.oidc.enabled and not (web.oidc.client_id and web.oidc.issuer.startswith(("https://", "http://127.", "http://localhost"))):
-        raise ConfigError("web.oidc: client_id obligatoire, et issuer en https:// (http:// seulement sur la boucle locale)")
+    if web.oidc.enabled and not (
+        web.oidc.client_id and web.oidc.issuer.startswith(("https://", "http://127.", "http://localhost"))
+    ):
+        raise ConfigError(
+            "web.oidc: client_id obligatoire, et issuer en https:// (http:// seulement sur la boucle locale)"
+        )
     if web.session_idle_minutes <= 0:
         raise ConfigError("web.session_idle_minutes: doit être strictement positif")
     if web.verify_requests <= 0 or web.verify_window_seconds <= 0:
         raise ConfigError("web: verify_requests et verify_window_seconds doivent être positifs")
     if web.depot_cache_seconds < 0:
-        raise ConfigError("web.depot_cache_seconds: doit être positif ou nul (0 : la zone de dépôt relue à chaque page)")
+        raise ConfigError(
+            "web.depot_cache_seconds: doit être positif ou nul (0 : la zone de dépôt relue à chaque page)"
+        )
     if web.public_url and not web.public_url.startswith(("https://", "http://")):
         raise ConfigError(f"web.public_url: une adresse http(s)://…, pas {web.public_url!r}")
 
@@ -296,7 +303,9 @@ def _check_alerts(alerts: AlertsConfig) -> None:
     if alerts.smtp_host and (not alerts.smtp_from or not alerts.smtp_to):
         raise ConfigError("alerts.smtp_from et alerts.smtp_to : obligatoires quand alerts.smtp_host est renseigné")
     if alerts.webhook_url and not alerts.webhook_url.startswith(("http://", "https://")):
-        raise ConfigError(f"alerts.webhook_url : une adresse http:// ou https:// est attendue, pas {alerts.webhook_url!r}")
+        raise ConfigError(
+            f"alerts.webhook_url : une adresse http:// ou https:// est attendue, pas {alerts.webhook_url!r}"
+        )
 
 
 def load_config(path: Path | None) -> Config:

@@ -16,6 +16,7 @@ HostKeyError), exchange.edges.transport.sftp_pipeline (RemoteRefusal, LocalCopyF
 (SchemaError), exchange.store.operators (OperatorError), exchange.config (ConfigError), exchange.app.cycle
 (MissingFromArchive, ReplayRefused), exchange.edges.habtiers (MigrationError).
 """
+
 from __future__ import annotations
 
 from typing import ClassVar

@@ -1,16 +1,15 @@
 """Logging: one line per event, human by default or JSON lines; a last guard masks anything NIR-shaped."""
+
 from __future__ import annotations
 
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from exchange.core.clock import PARIS
 from exchange.core.safe_text import safe_text, safe_value
 from schemas.masking import mask_nirs_in as scrub  # the last guard: anything NIR-shaped is masked
-from exchange.core.clock import PARIS
-
-
 
 
 class _Human(logging.Formatter):
@@ -29,8 +28,9 @@ class _Json(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "event", {}) or {}
         payload = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "message": safe_text(record.getMessage()),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "message": safe_text(record.getMessage()),
             **{k: safe_value(v) for k, v in event.items()},
         }
         if record.exc_info:

@@ -5,6 +5,7 @@ lock leads and runs APScheduler; the others are hot standbys that start theirs o
 (APScheduler 3 must never have two running schedulers on one job store). The leader's job-store writes
 and jobs are fenced by that lock: a deposed leader writes nothing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,12 +13,16 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import (
-    EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED,
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
     JobEvent,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -27,13 +32,13 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from exchange.store import nodes
 from exchange.config import Config, ConfigError, ScheduleConfig
-from exchange.store.ledger import Fence, utcnow
+from exchange.store import nodes
 from exchange.store.engine import Engine
 from exchange.store.errors import DATABASE_ERRORS
 from exchange.store.fences import LEADER_LOCK, HeldLock, LockLost, timings_of, try_lock
 from exchange.store.jobstore import JOBSTORE_TABLE, FencedJobStore, create_table
+from exchange.store.ledger import Fence, utcnow
 from jobs.tasks import SKIPPED, TASKS
 
 log = logging.getLogger("esat_exchange")
@@ -62,9 +67,13 @@ def crontab(expr: str, timezone: str, key: str) -> CronTrigger:
 
 def job_specs(schedule: ScheduleConfig, triggers: Mapping[str, BaseTrigger] | None = None) -> list[JobSpec]:
     """collect, nightly, campaign-0, campaign-1…, purge from `[schedule]`; `triggers` overrides by id (tests)."""
-    wanted = [("collect", "collect", schedule.collect, "schedule.collect"),
-              ("nightly", "nightly", schedule.nightly, "schedule.nightly")]
-    wanted += [(f"campaign-{i}", "campaign", expr, f"schedule.campaign[{i}]") for i, expr in enumerate(schedule.campaign)]
+    wanted = [
+        ("collect", "collect", schedule.collect, "schedule.collect"),
+        ("nightly", "nightly", schedule.nightly, "schedule.nightly"),
+    ]
+    wanted += [
+        (f"campaign-{i}", "campaign", expr, f"schedule.campaign[{i}]") for i, expr in enumerate(schedule.campaign)
+    ]
     wanted.append(("purge", "purge", schedule.purge, "schedule.purge"))
     overrides = dict(triggers or {})
     specs = []
@@ -145,20 +154,30 @@ def _log_event(event: JobEvent) -> None:
         status = result.get("status", "")
         if status == SKIPPED:  # a paused job: its task logged the one warning line, no run was recorded
             return
-        log.info(f"tâche planifiée terminée : {status}",
-                 extra={"event": {**fields, "run_id": result.get("run_id"), "status": status}})
+        log.info(
+            f"tâche planifiée terminée : {status}",
+            extra={"event": {**fields, "run_id": result.get("run_id"), "status": status}},
+        )
     elif event.code == EVENT_JOB_ERROR:
-        log.error(f"tâche planifiée en erreur : {event.exception.__class__.__name__}: {event.exception}",
-                  extra={"event": fields})
+        log.error(
+            f"tâche planifiée en erreur : {event.exception.__class__.__name__}: {event.exception}",
+            extra={"event": fields},
+        )
     elif event.code == EVENT_JOB_MISSED:
         log.warning("tâche planifiée manquée (hors du délai de rattrapage) : sautée", extra={"event": fields})
     elif event.code == EVENT_JOB_MAX_INSTANCES:
         log.warning("tâche planifiée sautée : l'exécution précédente n'est pas terminée", extra={"event": fields})
 
 
-def open_scheduler(config: Config, config_path: str | None, engine: Engine, stop: threading.Event, *,
-                   triggers: Mapping[str, BaseTrigger] | None = None,
-                   leader: HeldLock | None = None) -> BackgroundScheduler:
+def open_scheduler(
+    config: Config,
+    config_path: str | None,
+    engine: Engine,
+    stop: threading.Event,
+    *,
+    triggers: Mapping[str, BaseTrigger] | None = None,
+    leader: HeldLock | None = None,
+) -> BackgroundScheduler:
     """A started but PAUSED scheduler whose job store holds exactly the jobs of `[schedule]`.
 
     A job whose trigger did not change keeps its stored next run time, so a slot missed while the
@@ -179,18 +198,24 @@ def open_scheduler(config: Config, config_path: str | None, engine: Engine, stop
     )
     scheduler.leader = leader
     scheduler.executor = executor
-    scheduler.add_listener(_log_event, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
-                           | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+    scheduler.add_listener(
+        _log_event,
+        EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES,
+    )
     scheduler.start(paused=True)
     stored = {job.id: job for job in scheduler.get_jobs()}
     args = [config_path]
     for spec in specs:
         old = stored.pop(spec.id, None)
-        keep = (old is not None and repr(old.trigger) == repr(spec.trigger) and old.func_ref == spec.task
-                and list(old.args) == args and old.next_run_time is not None)
+        keep = (
+            old is not None
+            and repr(old.trigger) == repr(spec.trigger)
+            and old.func_ref == spec.task
+            and list(old.args) == args
+            and old.next_run_time is not None
+        )
         extra = {"next_run_time": old.next_run_time} if keep else {}
-        scheduler.add_job(spec.task, spec.trigger, args=args, id=spec.id, name=spec.id, replace_existing=True,
-                          **extra)
+        scheduler.add_job(spec.task, spec.trigger, args=args, id=spec.id, name=spec.id, replace_existing=True, **extra)
     for job_id in stored:  # a schedule entry removed from the configuration
         try:
             scheduler.remove_job(job_id)
@@ -216,8 +241,10 @@ class _Node:
         try:
             self.beat(nodes.STANDBY)
         except DATABASE_ERRORS as e:  # the database is away (or its session was cut): keep trying
-            log.warning(f"base de données injoignable ({e.__class__.__name__}) : nouvel essai",
-                        extra={"event": {"host": self.host}})
+            log.warning(
+                f"base de données injoignable ({e.__class__.__name__}) : nouvel essai",
+                extra={"event": {"host": self.host}},
+            )
 
     def leave(self) -> None:
         try:
@@ -248,8 +275,15 @@ def _win_the_lead(config: Config, engine: Engine, stop: threading.Event, node: _
     return None
 
 
-def _lead(config: Config, config_path: str | None, engine: Engine, leader: HeldLock, stop: threading.Event,
-          node: _Node, triggers: Mapping[str, BaseTrigger] | None) -> None:
+def _lead(
+    config: Config,
+    config_path: str | None,
+    engine: Engine,
+    leader: HeldLock,
+    stop: threading.Event,
+    node: _Node,
+    triggers: Mapping[str, BaseTrigger] | None,
+) -> None:
     """Run APScheduler while this node holds the leader lock; return on stop (lock released at once) or loss."""
     timings = timings_of(config)
     lost = threading.Event()
@@ -261,18 +295,24 @@ def _lead(config: Config, config_path: str | None, engine: Engine, leader: HeldL
         nodes.took_the_lead(engine, node.host, node.pid, leader.check)
         scheduler = open_scheduler(config, config_path, engine, stop, triggers=triggers, leader=leader)
         for job in scheduler.get_jobs():
-            log.info("tâche planifiée", extra={"event": {"job": job.id, "trigger": str(job.trigger),
-                                                          "next_run": job.next_run_time}})
+            log.info(
+                "tâche planifiée",
+                extra={"event": {"job": job.id, "trigger": str(job.trigger), "next_run": job.next_run_time}},
+            )
         scheduler.resume()
-        log.info("planificateur démarré", extra={"event": {"jobs": len(scheduler.get_jobs()), "host": node.host,
-                                                           "role": nodes.LEADER}})
+        log.info(
+            "planificateur démarré",
+            extra={"event": {"jobs": len(scheduler.get_jobs()), "host": node.host, "role": nodes.LEADER}},
+        )
         while not stop.wait(timings.heartbeat_seconds):
             if lost.is_set() or not leader.alive():
                 break
             node.beat(nodes.LEADER, leader.check)
     except (LockLost, *DATABASE_ERRORS) as e:  # a database error: also a session the server cut while frozen
-        log.error(f"ce nœud ne mène plus ({e.__class__.__name__}) : planificateur arrêté, retour en attente",
-                  extra={"event": {"host": node.host}})
+        log.error(
+            f"ce nœud ne mène plus ({e.__class__.__name__}) : planificateur arrêté, retour en attente",
+            extra={"event": {"host": node.host}},
+        )
     finally:
         if scheduler is not None and scheduler.state != STATE_STOPPED:
             scheduler.close()  # no job submitted and no store write from here on
@@ -282,12 +322,15 @@ def _lead(config: Config, config_path: str | None, engine: Engine, leader: HeldL
             scheduler.executor.wait()
         leader.release()
     if not stop.is_set():
-        log.error("planificateur arrêté : ce nœud a perdu la main (figé ou coupé de la base), retour en attente",
-                  extra={"event": {"host": node.host}})
+        log.error(
+            "planificateur arrêté : ce nœud a perdu la main (figé ou coupé de la base), retour en attente",
+            extra={"event": {"host": node.host}},
+        )
 
 
-def serve(config: Config, config_path: str | None, engine: Engine, *,
-          triggers: Mapping[str, BaseTrigger] | None = None) -> int:
+def serve(
+    config: Config, config_path: str | None, engine: Engine, *, triggers: Mapping[str, BaseTrigger] | None = None
+) -> int:
     """Lead or stand by until SIGTERM/SIGINT; then let the running job finish its file and exit 0."""
     stop = threading.Event()
     received: list[str] = []
@@ -305,8 +348,10 @@ def serve(config: Config, config_path: str | None, engine: Engine, *,
             if leader is None:
                 break
             _lead(config, config_path, engine, leader, stop, node, triggers)
-        log.warning(f"signal {received[0] if received else ''} reçu : fin du fichier en cours, puis arrêt",
-                    extra={"event": {"signal": received[0] if received else None}})
+        log.warning(
+            f"signal {received[0] if received else ''} reçu : fin du fichier en cours, puis arrêt",
+            extra={"event": {"signal": received[0] if received else None}},
+        )
         log.info("planificateur arrêté", extra={"event": {}})
     finally:
         node.leave()

@@ -8,17 +8,18 @@ leadership check (a scheduler that lost the leader lock writes nothing, not even
 A job paused by an operator (exchange.app.pauses, table `job_pauses`) is checked here, on the scheduled path
 only: its slot records no run and logs one warning; the slot is not caught up after the resume.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from exchange.store import ledger
-from exchange.config import Config, load_config
 from exchange.app.campaign import close_campaign
 from exchange.app.job import RunOutcome
 from exchange.app.run import run_job, today_in_paris
+from exchange.config import Config, load_config
+from exchange.store import ledger
 from exchange.store.engine import Engine, open_current
 from exchange.store.pauses import paused_jobs, since_text
 
@@ -53,9 +54,12 @@ def _paused(engine: Engine, job: str) -> dict | None:
         row = paused_jobs(conn).get(job)
     if row is None:
         return None
-    log.warning(f"tâche planifiée suspendue {since_text(row)} : créneau sauté",
-                extra={"event": {"job": job, "paused_by": row["paused_by"], "paused_at": row["paused_at"],
-                                 "reason": row["reason"]}})
+    log.warning(
+        f"tâche planifiée suspendue {since_text(row)} : créneau sauté",
+        extra={
+            "event": {"job": job, "paused_by": row["paused_by"], "paused_at": row["paused_at"], "reason": row["reason"]}
+        },
+    )
     return {"run_id": None, "status": SKIPPED, "error": None}
 
 
@@ -113,5 +117,9 @@ def purge(config_path: str | None = None, stop: Stop | None = None, fence: ledge
         engine.dispose()
 
 
-TASKS = {"collect": "jobs.tasks:collect", "nightly": "jobs.tasks:nightly", "campaign": "jobs.tasks:campaign",
-         "purge": "jobs.tasks:purge"}
+TASKS = {
+    "collect": "jobs.tasks:collect",
+    "nightly": "jobs.tasks:nightly",
+    "campaign": "jobs.tasks:campaign",
+    "purge": "jobs.tasks:purge",
+}

@@ -1,4 +1,5 @@
 """Anomalies: the value a check returns for bad data (a file-level one, or a frame of record-level ones)."""
+
 from __future__ import annotations
 
 import re
@@ -40,12 +41,27 @@ class Anomaly:
     prenoms: str | None = None
 
     @classmethod
-    def of(cls, code: str, variant: str = "", *, champ: str = "", detail: str = "", valeur: str = "",
-           ligne: int | None = None, nir: str | None = None, xml: bool = False) -> "Anomaly":
+    def of(
+        cls,
+        code: str,
+        variant: str = "",
+        *,
+        champ: str = "",
+        detail: str = "",
+        valeur: str = "",
+        ligne: int | None = None,
+        nir: str | None = None,
+        xml: bool = False,
+    ) -> Anomaly:
         r = rule(code, variant)
-        return cls(code=code, gravite=r.severity, champ=champ or r.field,
-                   message=r.render(champ=champ, detail=detail, valeur=shown_value(valeur), ligne=ligne, xml=xml),
-                   ligne=ligne, nir=nir)
+        return cls(
+            code=code,
+            gravite=r.severity,
+            champ=champ or r.field,
+            message=r.render(champ=champ, detail=detail, valeur=shown_value(valeur), ligne=ligne, xml=xml),
+            ligne=ligne,
+            nir=nir,
+        )
 
     @property
     def blocking(self) -> bool:
@@ -54,9 +70,7 @@ class Anomaly:
 
 def anomalies_frame(items: list[Anomaly]) -> pl.DataFrame:
     """A frame of ANOMALY_SCHEMA from a list of Anomaly."""
-    return pl.DataFrame(
-        [{k: getattr(a, k) for k in ANOMALY_SCHEMA} for a in items], schema=ANOMALY_SCHEMA
-    )
+    return pl.DataFrame([{k: getattr(a, k) for k in ANOMALY_SCHEMA} for a in items], schema=ANOMALY_SCHEMA)
 
 
 def shown_value(value: str) -> str:
@@ -69,4 +83,3 @@ def shown_value_expr(e: pl.Expr) -> pl.Expr:
     text = e.str.strip_chars()
     masked = pl.concat_str([text.str.slice(0, 5), pl.lit("********"), text.str.slice(-2)])
     return pl.when(text.str.contains(NIR_SHAPED)).then(masked).otherwise(e)
-

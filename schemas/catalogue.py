@@ -1,4 +1,5 @@
 """The rule catalogue: one table (rules.csv) of code → severity, field, French message, read by code and docs."""
+
 from __future__ import annotations
 
 import csv
@@ -42,21 +43,26 @@ class Rule:
         at = 0
         for m in PLACEHOLDER.finditer(self.message):
             if m.start() > at:
-                out.append(("", self.message[at:m.start()]))
+                out.append(("", self.message[at : m.start()]))
             out.append((m[1], ""))
             at = m.end()
         if at < len(self.message):
             out.append(("", self.message[at:]))
         return out
 
-    def render(self, champ: str = "", detail: str = "", valeur: str = "", ligne: int | None = None,
-               xml: bool = False) -> str:
+    def render(
+        self, champ: str = "", detail: str = "", valeur: str = "", ligne: int | None = None, xml: bool = False
+    ) -> str:
         """The French message: {champ} is the field's label as the file names it (« date de naissance
         (colonne date_naissance) »), {valeur} the value found, {detail} the explaining figure; a NIR-shaped
         value in them is masked."""
         column = champ or self.field
-        values = {"champ": mask_nirs_in(field_label(column, xml)) if column else "", "valeur": mask_nirs_in(valeur),
-                  "detail": mask_nirs_in(detail), "ligne": "" if ligne is None else str(ligne)}
+        values = {
+            "champ": mask_nirs_in(field_label(column, xml)) if column else "",
+            "valeur": mask_nirs_in(valeur),
+            "detail": mask_nirs_in(detail),
+            "ligne": "" if ligne is None else str(ligne),
+        }
         return "".join(values[name] if name else text for name, text in self.pieces())
 
 

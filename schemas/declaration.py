@@ -1,4 +1,5 @@
 """The declaration formats: RG and CA columns, which are required, and their XML element names."""
+
 from __future__ import annotations
 
 import re
@@ -9,30 +10,82 @@ from typing import Literal
 Kind = Literal["RG", "CA"]
 
 RG_COLUMNS: tuple[str, ...] = (
-    "siret_esat", "finess_esat", "annee_reference", "nir", "nom", "prenoms", "date_naissance",
-    "numero_allocataire", "code_caf", "date_entree_esat", "taux_activite_esat",
-    "remuneration_garantie_nette", "part_financee_esat_nette", "aide_au_poste_nette",
-    "cumul_milieu_ordinaire", "siret_employeur_mo", "type_contrat_mo", "date_debut_mo",
-    "heures_hebdo_mo", "salaire_net_mo",
+    "siret_esat",
+    "finess_esat",
+    "annee_reference",
+    "nir",
+    "nom",
+    "prenoms",
+    "date_naissance",
+    "numero_allocataire",
+    "code_caf",
+    "date_entree_esat",
+    "taux_activite_esat",
+    "remuneration_garantie_nette",
+    "part_financee_esat_nette",
+    "aide_au_poste_nette",
+    "cumul_milieu_ordinaire",
+    "siret_employeur_mo",
+    "type_contrat_mo",
+    "date_debut_mo",
+    "heures_hebdo_mo",
+    "salaire_net_mo",
 )
-RG_REQUIRED: frozenset[str] = frozenset({
-    "siret_esat", "annee_reference", "nir", "nom", "prenoms", "date_naissance", "code_caf",
-    "date_entree_esat", "taux_activite_esat", "remuneration_garantie_nette",
-    "part_financee_esat_nette", "aide_au_poste_nette", "cumul_milieu_ordinaire",
-})
+RG_REQUIRED: frozenset[str] = frozenset(
+    {
+        "siret_esat",
+        "annee_reference",
+        "nir",
+        "nom",
+        "prenoms",
+        "date_naissance",
+        "code_caf",
+        "date_entree_esat",
+        "taux_activite_esat",
+        "remuneration_garantie_nette",
+        "part_financee_esat_nette",
+        "aide_au_poste_nette",
+        "cumul_milieu_ordinaire",
+    }
+)
 MO_FIELDS_RG: tuple[str, ...] = (
-    "siret_employeur_mo", "type_contrat_mo", "date_debut_mo", "heures_hebdo_mo", "salaire_net_mo",
+    "siret_employeur_mo",
+    "type_contrat_mo",
+    "date_debut_mo",
+    "heures_hebdo_mo",
+    "salaire_net_mo",
 )
 
 CA_COLUMNS: tuple[str, ...] = (
-    "siret_esat", "nir", "nom", "prenoms", "date_naissance", "numero_allocataire", "code_caf",
-    "type_changement", "date_effet", "taux_activite_avant", "taux_activite_apres", "motif_depart",
-    "siret_employeur_mo", "type_contrat_mo", "date_debut_mo", "heures_hebdo_mo",
-)
-CA_REQUIRED: frozenset[str] = frozenset({
-    "siret_esat", "nir", "nom", "prenoms", "date_naissance", "code_caf", "type_changement",
+    "siret_esat",
+    "nir",
+    "nom",
+    "prenoms",
+    "date_naissance",
+    "numero_allocataire",
+    "code_caf",
+    "type_changement",
     "date_effet",
-})
+    "taux_activite_avant",
+    "taux_activite_apres",
+    "motif_depart",
+    "siret_employeur_mo",
+    "type_contrat_mo",
+    "date_debut_mo",
+    "heures_hebdo_mo",
+)
+CA_REQUIRED: frozenset[str] = frozenset(
+    {
+        "siret_esat",
+        "nir",
+        "nom",
+        "prenoms",
+        "date_naissance",
+        "code_caf",
+        "type_changement",
+        "date_effet",
+    }
+)
 # CA: which conditional fields each change type uses (all others must be empty).
 CA_FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "HAUSSE_TAUX": ("taux_activite_avant", "taux_activite_apres"),
@@ -42,14 +95,24 @@ CA_FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "FIN_CUMUL_MO": (),
 }
 CA_CONDITIONAL: tuple[str, ...] = (
-    "taux_activite_avant", "taux_activite_apres", "motif_depart",
-    "siret_employeur_mo", "type_contrat_mo", "date_debut_mo", "heures_hebdo_mo",
+    "taux_activite_avant",
+    "taux_activite_apres",
+    "motif_depart",
+    "siret_employeur_mo",
+    "type_contrat_mo",
+    "date_debut_mo",
+    "heures_hebdo_mo",
 )
 
 TYPES_CONTRAT: tuple[str, ...] = ("CDI", "CDD", "CTT", "AUTRE", "INDEPENDANT")  # INDEPENDANT: v1.2
 TYPES_CHANGEMENT: tuple[str, ...] = tuple(CA_FIELDS_BY_TYPE)
 MOTIFS_DEPART: tuple[str, ...] = (
-    "DEMISSION", "ORIENTATION_MILIEU_ORDINAIRE", "REORIENTATION_CDAPH", "RETRAITE", "DECES", "AUTRE",
+    "DEMISSION",
+    "ORIENTATION_MILIEU_ORDINAIRE",
+    "REORIENTATION_CDAPH",
+    "RETRAITE",
+    "DECES",
+    "AUTRE",
 )
 
 # The XML "cumul" is the presence of <milieuOrdinaire>; its children have their own names.
@@ -94,8 +157,11 @@ class FileName:
 
 # Spreadsheet formats that are not accepted (formats.md §2 accepts .xlsx only), with the words that name them.
 OTHER_WORKBOOKS: dict[str, str] = {
-    "ods": "OpenDocument (.ods)", "xls": "Excel 97-2003 (.xls)", "xlsm": "Excel prenant en charge les macros (.xlsm)",
-    "xlsb": "Excel binaire (.xlsb)", "numbers": "Numbers (.numbers)",
+    "ods": "OpenDocument (.ods)",
+    "xls": "Excel 97-2003 (.xls)",
+    "xlsm": "Excel prenant en charge les macros (.xlsm)",
+    "xlsb": "Excel binaire (.xlsb)",
+    "numbers": "Numbers (.numbers)",
 }
 
 

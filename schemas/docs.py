@@ -1,4 +1,5 @@
 """Render the rule catalogue (schemas/rules.csv) as docs/RULES.md: `python -m schemas.docs > docs/RULES.md`."""
+
 from __future__ import annotations
 
 from schemas.catalogue import catalogue
@@ -17,8 +18,11 @@ LEVELS = {"FICHIER": "file", "ENREGISTREMENT": "record"}
 
 
 def render() -> str:
-    lines = [INTRO, "| code | variant | level | severity | field | message (French, as the Esat reads it) | when |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        INTRO,
+        "| code | variant | level | severity | field | message (French, as the Esat reads it) | when |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for (code, variant), r in sorted(catalogue().items()):
         cells = [f"`{code}`", variant, LEVELS[r.level], r.severity, r.field, r.message, r.trigger]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

@@ -1,6 +1,6 @@
 """Declaration fields as an Esat knows them: a French description and the label written in the file."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from schemas.declaration import MO_XML_NAMES, camel
 

@@ -1,10 +1,17 @@
 """The Esats' guide (docs/guide-esat.md, in French), generated from the columns and the rule catalogue:
 `python -m schemas.guide > docs/guide-esat.md` (make docs); tests/test_rules_doc.py keeps it up to date."""
+
 from __future__ import annotations
 
 from schemas.catalogue import Rule, catalogue
 from schemas.declaration import (
-    CA_FIELDS_BY_TYPE, MOTIFS_DEPART, TYPES_CHANGEMENT, TYPES_CONTRAT, Kind, columns, required,
+    CA_FIELDS_BY_TYPE,
+    MOTIFS_DEPART,
+    TYPES_CHANGEMENT,
+    TYPES_CONTRAT,
+    Kind,
+    columns,
+    required,
 )
 from schemas.fields import DESCRIPTIONS
 from schemas.titles import anchor, title
@@ -18,7 +25,8 @@ FORMS: dict[str, str] = {
     "finess_esat": "9 caractères (cellule au format Texte)",
     "annee_reference": "année sur 4 chiffres, par exemple 2025",
     "nir": "15 caractères sans espace, clé comprise (cellule au format Texte)",
-    "nom": "80 caractères au plus", "prenoms": "80 caractères au plus",
+    "nom": "80 caractères au plus",
+    "prenoms": "80 caractères au plus",
     "numero_allocataire": "1 à 7 chiffres (cellule au format Texte)",
     "code_caf": "code de la Caf qui verse l'AAH du salarié (celle de ses courriers) : 01 à 95, 2A, 2B, 971 à 974",
     "cumul_milieu_ordinaire": "O ou N",
@@ -117,8 +125,12 @@ def _form(column: str) -> str:
 
 def _columns(kind: Kind) -> list[str]:
     title = "RG : une ligne par salarié" if kind == "RG" else "CA : une ligne par changement"
-    lines = [f"### Colonnes de la déclaration {title}", "", "| colonne | obligatoire | contenu | forme |",
-             "|---|---|---|---|"]
+    lines = [
+        f"### Colonnes de la déclaration {title}",
+        "",
+        "| colonne | obligatoire | contenu | forme |",
+        "|---|---|---|---|",
+    ]
     conditional = {c: [t for t, fields in CA_FIELDS_BY_TYPE.items() if c in fields] for c in columns(kind)}
     for c in columns(kind):
         if c in required(kind):
@@ -134,18 +146,29 @@ def _columns(kind: Kind) -> list[str]:
 
 
 def render() -> str:
-    out = [INTRO, *_columns("RG"), *_columns("CA"), NAMING,
-           "## 5. Chaque code : ce qu'il veut dire et comment corriger", "",
-           "Dans les messages, ‹champ› est la colonne concernée (par exemple « date de naissance (colonne "
-           "date_naissance) » ; dans un classeur, sa lettre suit : « (colonne date_naissance, G) »), ‹valeur "
-           "trouvée› ce que contient la cellule (un NIR y est toujours masqué) et ‹précision› le chiffre ou "
-           "l'exemple qui explique l'anomalie. Le compte rendu renvoie à la section de chaque code.", ""]
+    out = [
+        INTRO,
+        *_columns("RG"),
+        *_columns("CA"),
+        NAMING,
+        "## 5. Chaque code : ce qu'il veut dire et comment corriger",
+        "",
+        "Dans les messages, ‹champ› est la colonne concernée (par exemple « date de naissance (colonne "
+        "date_naissance) » ; dans un classeur, sa lettre suit : « (colonne date_naissance, G) »), ‹valeur "
+        "trouvée› ce que contient la cellule (un NIR y est toujours masqué) et ‹précision› le chiffre ou "
+        "l'exemple qui explique l'anomalie. Le compte rendu renvoie à la section de chaque code.",
+        "",
+    ]
     by_code: dict[str, list[Rule]] = {}
     for (code, _), r in sorted(catalogue().items()):
         by_code.setdefault(code, []).append(r)
     for code, rules in by_code.items():
-        out += [f'### <a id="{anchor(code)}"></a>{code} — {title(code)}', "",
-                "| gravité | quand | message du compte rendu |", "|---|---|---|"]
+        out += [
+            f'### <a id="{anchor(code)}"></a>{code} — {title(code)}',
+            "",
+            "| gravité | quand | message du compte rendu |",
+            "|---|---|---|",
+        ]
         for r in rules:
             gravite = "bloquante" if r.blocking else "non bloquante"
             level = "fichier" if r.level == "FICHIER" else "ligne"

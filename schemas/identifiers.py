@@ -1,4 +1,5 @@
 """Identifier checks (NIR, SIRET, SIREN, FINESS, numéro allocataire) as polars expressions, with Python twins."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,10 @@ def _nir_number(e: pl.Expr) -> pl.Expr:
     """The 13-character body as an integer, Corsica's 2A/2B read as 19/18 (null when not numeric)."""
     dept = e.str.slice(5, 2)
     body = (
-        pl.when(dept == "2A").then(e.str.slice(0, 5) + pl.lit("19") + e.str.slice(7, 6))
-        .when(dept == "2B").then(e.str.slice(0, 5) + pl.lit("18") + e.str.slice(7, 6))
+        pl.when(dept == "2A")
+        .then(e.str.slice(0, 5) + pl.lit("19") + e.str.slice(7, 6))
+        .when(dept == "2B")
+        .then(e.str.slice(0, 5) + pl.lit("18") + e.str.slice(7, 6))
         .otherwise(e.str.slice(0, 13))
     )
     return body.cast(pl.Int64, strict=False)

@@ -1,4 +1,5 @@
 """NIR masking: a declared NIR, and any NIR-shaped run of characters inside a message, shown as formats.md §6 does."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Pandera models of the typed RG and CA frames that validate_records returns."""
+
 from __future__ import annotations
 
 import pandera.polars as pa
@@ -62,4 +63,3 @@ class CaTyped(_Common):
 def model_for(kind: str) -> type[pa.DataFrameModel]:
     """The pandera model of the typed frame of a kind (RG or CA)."""
     return RgTyped if kind == "RG" else CaTyped
-

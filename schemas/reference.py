@@ -1,4 +1,5 @@
 """Reference data (Caf codes, SMIC, legal bounds) loaded from schemas/reference/*.csv."""
+
 from __future__ import annotations
 
 import csv
@@ -99,13 +100,19 @@ def _rows(name: str) -> list[dict[str, str]]:
 def load_reference() -> Reference:
     """Read the three reference CSVs once."""
     cafs = tuple(Caf(r["code_caf"], r["nom"], r["dans_perimetre"] == "O") for r in _rows("caf.csv"))
-    smic = tuple(sorted(
-        (Smic(date.fromisoformat(r["date_effet"]), Decimal(r["horaire_brut"])) for r in _rows("smic.csv")),
-        key=lambda s: s.effective,
-    ))
-    bounds = tuple(sorted(
-        (Bound(r["borne"], Decimal(r["pourcentage_smic"]), date.fromisoformat(r["date_effet"]), r["source"])
-         for r in _rows("remuneration_garantie.csv")),
-        key=lambda b: b.effective,
-    ))
+    smic = tuple(
+        sorted(
+            (Smic(date.fromisoformat(r["date_effet"]), Decimal(r["horaire_brut"])) for r in _rows("smic.csv")),
+            key=lambda s: s.effective,
+        )
+    )
+    bounds = tuple(
+        sorted(
+            (
+                Bound(r["borne"], Decimal(r["pourcentage_smic"]), date.fromisoformat(r["date_effet"]), r["source"])
+                for r in _rows("remuneration_garantie.csv")
+            ),
+            key=lambda b: b.effective,
+        )
+    )
     return Reference(cafs=cafs, smic=smic, bounds=bounds)

@@ -1,5 +1,6 @@
 """Test helpers for who sees what: a ledger of three perimeters (Caf 75, Caf 69, the CNA) served by the real
 console, and an HTTP client that logs in with the login form and keeps its cookie."""
+
 from __future__ import annotations
 
 import http.client
@@ -33,10 +34,16 @@ def luhn_complete(prefix13: str) -> str:
 
 RHONE = {"siret": luhn_complete("5012345670001"), "account": "esat-rhone", "caf": "69"}
 # Esats with no file at all: they stay « sans déclaration » on the campaign page
-SILENT = {"75": luhn_complete("3012345670001"), "69": luhn_complete("3112345670001"),
-          "cna": luhn_complete("3212345670001")}
-ESATS = {"75": [SEINE["siret"], SILENT["75"]], "69": [RHONE["siret"], SILENT["69"]],
-         "cna": [HORIZON["siret"], SILENT["cna"]]}
+SILENT = {
+    "75": luhn_complete("3012345670001"),
+    "69": luhn_complete("3112345670001"),
+    "cna": luhn_complete("3212345670001"),
+}
+ESATS = {
+    "75": [SEINE["siret"], SILENT["75"]],
+    "69": [RHONE["siret"], SILENT["69"]],
+    "cna": [HORIZON["siret"], SILENT["cna"]],
+}
 ACCOUNTS = {"75": ["esat-seine"], "69": ["esat-rhone"], "cna": ["horizon-paie", "horizon-direction"]}
 
 
@@ -48,10 +55,12 @@ def _append(path: Path, lines: list[str]) -> None:
 def habpps_extract(target: Path) -> Path:
     """The spec's example extract plus a Caf 69 Esat that declares and three Esats (75, 69, multi) that do not."""
     shutil.copytree(EXAMPLES / "habpps", target)
-    rows = [(RHONE["siret"], "ESAT du Rhône", "69", "69", "DEPARTEMENTALE", "esat-rhone"),
-            (SILENT["75"], "ESAT Paris Nord", "75", "75", "DEPARTEMENTALE", None),
-            (SILENT["69"], "ESAT Lyon Sud", "69", "69", "DEPARTEMENTALE", None),
-            (SILENT["cna"], "ESAT Multi Est", "67", "67", "MULTI_DEPARTEMENTALE", None)]
+    rows = [
+        (RHONE["siret"], "ESAT du Rhône", "69", "69", "DEPARTEMENTALE", "esat-rhone"),
+        (SILENT["75"], "ESAT Paris Nord", "75", "75", "DEPARTEMENTALE", None),
+        (SILENT["69"], "ESAT Lyon Sud", "69", "69", "DEPARTEMENTALE", None),
+        (SILENT["cna"], "ESAT Multi Est", "67", "67", "MULTI_DEPARTEMENTALE", None),
+    ]
     for n, (siret, name, caf, dep, portee, login) in enumerate(rows):
         conv, group = f"CONV-T-{n}", f"G-T-{n}-DECL"
         _append(target / "partenaires.csv", [f"{siret};{name};{caf};{dep};{portee}"])
@@ -71,7 +80,8 @@ def seed_three_perimeters(base: Path, db_url: str | None, port: int) -> Path:
     rhone = base / "drop" / "esat-rhone" / "depot"
     rhone.mkdir(parents=True)
     (rhone / f"ESAT_{RHONE['siret']}_RG_20251210_001.csv").write_text(
-        seine_rg.read_text(encoding="utf-8").replace(SEINE["siret"], RHONE["siret"]), encoding="utf-8")
+        seine_rg.read_text(encoding="utf-8").replace(SEINE["siret"], RHONE["siret"]), encoding="utf-8"
+    )
     for account in ("esat-rhone",):
         (base / "drop" / account / "retour").mkdir(exist_ok=True)
     write_config(base / "esat-exchange.toml", cfg)
@@ -126,8 +136,11 @@ class Client:
         if set_cookie:
             pair = set_cookie.split(";", 1)[0]
             self.cookie = None if pair.endswith("=") else pair
-        token = re.search(r'name="csrf" value="([^"]+)"', answer.text) if answer.headers.get(
-            "content-type", "").startswith("text/html") else None
+        token = (
+            re.search(r'name="csrf" value="([^"]+)"', answer.text)
+            if answer.headers.get("content-type", "").startswith("text/html")
+            else None
+        )
         if token:
             self.csrf = token.group(1)
         return answer

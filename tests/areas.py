@@ -1,4 +1,5 @@
 """Test helpers: an example drop area with its configuration, and the CLI run in-process."""
+
 from __future__ import annotations
 
 import contextlib
@@ -23,14 +24,30 @@ def seed_examples(base: Path, db_url: str | None = None, *, upgrade: bool = True
 def write_config(path: Path, cfg: Config) -> None:
     s = cfg.source
     lines = [
-        "[database]", f'url = "{cfg.database_url}"',
-        "[source]", f'kind = "{s.kind}"', f'root = "{s.root}"', f"settle_seconds = {s.settle_seconds}",
+        "[database]",
+        f'url = "{cfg.database_url}"',
+        "[source]",
+        f'kind = "{s.kind}"',
+        f'root = "{s.root}"',
+        f"settle_seconds = {s.settle_seconds}",
     ]
     if s.kind == "sftp":
-        lines += [f'host = "{s.host}"', f"port = {s.port}", f'username = "{s.username}"',
-                  f'private_key = "{s.private_key}"', f'known_hosts = "{s.known_hosts}"']
-    lines += ["[storage]", f'dir = "{cfg.storage.dir}"', "[output]", f'dir = "{cfg.output.dir}"',
-              "[limits]", f"max_file_bytes = {cfg.limits.max_file_bytes}", f"max_records = {cfg.limits.max_records}"]
+        lines += [
+            f'host = "{s.host}"',
+            f"port = {s.port}",
+            f'username = "{s.username}"',
+            f'private_key = "{s.private_key}"',
+            f'known_hosts = "{s.known_hosts}"',
+        ]
+    lines += [
+        "[storage]",
+        f'dir = "{cfg.storage.dir}"',
+        "[output]",
+        f'dir = "{cfg.output.dir}"',
+        "[limits]",
+        f"max_file_bytes = {cfg.limits.max_file_bytes}",
+        f"max_records = {cfg.limits.max_records}",
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

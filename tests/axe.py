@@ -1,4 +1,5 @@
 """axe-core in the browser tests: inject the pinned axe (tests/axe/package-lock.json) and list its violations."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,9 @@ def violations(page) -> list[str]:  # noqa: ANN001 - a Playwright page
         unavailable(f"axe-core at {AXE} (make setup runs npm ci in tests/axe)")
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text(encoding="utf-8"))  # through the debugger: the page's CSP is left as it is
-    found = page.evaluate("async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
-                          ".violations.map(v => v.id + ' : ' + v.nodes.map(n => n.target.join(' ')).join(', '))",
-                          RULES)
+    found = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => v.id + ' : ' + v.nodes.map(n => n.target.join(' ')).join(', '))",
+        RULES,
+    )
     return list(found)

@@ -1,4 +1,5 @@
 """Browser-test helpers: the real console under uvicorn on a free port, and Debian's Chromium through Playwright."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,15 @@ from pathlib import Path
 from tests.services import unavailable
 
 CHROMIUM = Path(os.environ.get("ESAT_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 
 def free_port() -> int:
@@ -45,9 +53,13 @@ def start_console(config_path: Path, port: int, base_path: str = "") -> Console:
     log = config_path.parent / f"web-{port}.log"
     out = open(log, "wb")  # noqa: SIM115 - closed with the process
     env = {**os.environ, "ESAT_EXCHANGE_WEB_SECRET": "clé-de-test-" + "x" * 40}
-    process = subprocess.Popen([sys.executable, "-m", "exchange.cli", "--config", str(config_path), "--log-level",
-                                "INFO", "web"], stdout=out, stderr=subprocess.STDOUT, env=env,
-                               cwd=Path(__file__).resolve().parent.parent)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exchange.cli", "--config", str(config_path), "--log-level", "INFO", "web"],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -78,4 +90,3 @@ def log_in(browser, url: str, login: str, password: str, width: int = 1280):  # 
     page.fill("#password", password)
     page.click("button:has-text('Se connecter')")
     return page
-

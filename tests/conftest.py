@@ -1,4 +1,5 @@
 """Shared fixtures: databases (SQLite and a private PostgreSQL schema), a drop area, a configuration."""
+
 from __future__ import annotations
 
 import uuid
@@ -106,4 +107,3 @@ def browser():
         b = launch_chromium(p)
         yield b
         b.close()
-

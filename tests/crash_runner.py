@@ -3,6 +3,7 @@ of the same name into depot/ at that moment (crash-safety and re-upload tests on
 
 Usage: python -m tests.crash_runner STEP CONFIG AS_OF [--reupload DEPOT_FILE NEW_CONTENT] [--no-kill]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,8 @@ import sys
 from pathlib import Path
 
 from exchange.app import cycle
-from exchange.edges import outbound
 from exchange.cli.main import main
+from exchange.edges import outbound
 from exchange.edges.transport.local import LocalTransport
 
 ACTIONS: list = []

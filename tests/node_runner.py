@@ -1,5 +1,6 @@
 """Test helper: `esat-exchange ARGS` as a node runs it, each received file slowed by ESAT_TEST_SLOW_FILE seconds
 (so that a test can strike mid-run); `scheduler` gets a nightly every ESAT_TEST_NIGHTLY_EVERY seconds."""
+
 from __future__ import annotations
 
 import os
@@ -26,16 +27,17 @@ def main(argv: list[str]) -> int:
     from apscheduler.triggers.cron import CronTrigger
 
     from exchange.config import load_config
-    from exchange.store.engine import open_upgraded
     from exchange.logs import setup_logging
+    from exchange.store.engine import open_upgraded
     from jobs.scheduler import serve
 
     config_path = argv[argv.index("--config") + 1]
     setup_logging("json", "INFO")
     config = load_config(config_path)
     every = int(os.environ.get("ESAT_TEST_NIGHTLY_EVERY", "2"))
-    return serve(config, config_path, open_upgraded(config.database_url),
-                 triggers={"nightly": CronTrigger(second=f"*/{every}")})
+    return serve(
+        config, config_path, open_upgraded(config.database_url), triggers={"nightly": CronTrigger(second=f"*/{every}")}
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Usage: python -m tests.purge_crash_runner STEP CONFIG AS_OF
 Two files (or emissions) per batch, so that a step can fall between two batches.
 """
+
 from __future__ import annotations
 
 import argparse

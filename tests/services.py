@@ -1,5 +1,6 @@
 """Finding the real services the integration tests need. In CI (CI=true), and under `make test`
 (ESAT_REQUIRE_SERVICES=1, after scripts/system-packages.sh installed them), a missing one fails, never skips."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """A real OpenSSH sshd on 127.0.0.1 for the SFTP tests: generated keys, key auth only, internal-sftp."""
+
 from __future__ import annotations
 
 import getpass
@@ -27,7 +28,8 @@ def keygen(path: Path, passphrase: str = "", kind: str = "ed25519") -> Path:
     """A new key pair at path / path.pub."""
     subprocess.run(
         ["ssh-keygen", "-q", "-t", kind, "-N", passphrase, "-C", "esat-exchange-test", "-f", str(path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return path
 
@@ -111,29 +113,32 @@ def start_sshd(workdir: Path | None = None) -> Sshd:
         port = free_port()
         cfg = workdir / "sshd_config"
         cfg.write_text(
-            "\n".join([
-                "ListenAddress 127.0.0.1",
-                f"Port {port}",
-                f"HostKey {host_key}",
-                f"PidFile {workdir / 'sshd.pid'}",
-                f"AuthorizedKeysFile {authorized}",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PubkeyAuthentication yes",
-                "PermitRootLogin prohibit-password",
-                "StrictModes no",
-                "UsePAM no",
-                "Subsystem sftp internal-sftp",
-                f"AllowUsers {username}",
-                "LogLevel ERROR",
-                "MaxStartups 100",
-                "MaxSessions 100",
-                "",
-            ])
+            "\n".join(
+                [
+                    "ListenAddress 127.0.0.1",
+                    f"Port {port}",
+                    f"HostKey {host_key}",
+                    f"PidFile {workdir / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {authorized}",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PubkeyAuthentication yes",
+                    "PermitRootLogin prohibit-password",
+                    "StrictModes no",
+                    "UsePAM no",
+                    "Subsystem sftp internal-sftp",
+                    f"AllowUsers {username}",
+                    "LogLevel ERROR",
+                    "MaxStartups 100",
+                    "MaxSessions 100",
+                    "",
+                ]
+            )
         )
         log = open(workdir / "sshd.log", "ab")
-        proc = subprocess.Popen([str(sshd), "-D", "-e", "-f", str(cfg)], stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [str(sshd), "-D", "-e", "-f", str(cfg)], stdout=log, stderr=log, stdin=subprocess.DEVNULL
+        )
         log.close()
         known = workdir / "known_hosts"
         known.write_text(known_hosts_line("127.0.0.1", port, workdir / "ssh_host_ed25519_key.pub"))

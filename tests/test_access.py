@@ -1,5 +1,6 @@
 """Who sees what, through HTTP against the real console: every route × national, CNA and Caf 75 perimeters ×
 an object inside and outside, for a lecteur and a gestionnaire; on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import html
@@ -52,9 +53,11 @@ def rg_of(area, account: str) -> dict:
 
 def inside_and_outside(area, perimeter: str) -> tuple[dict, dict | None]:
     """A file the perimeter sees, and one it does not (None for national: it sees every file)."""
-    return {"national": (rg_of(area, RHONE["account"]), None),
-            "cna": (rg_of(area, HORIZON["account"]), rg_of(area, SEINE["account"])),
-            "75": (rg_of(area, SEINE["account"]), rg_of(area, RHONE["account"]))}[perimeter]
+    return {
+        "national": (rg_of(area, RHONE["account"]), None),
+        "cna": (rg_of(area, HORIZON["account"]), rg_of(area, SEINE["account"])),
+        "75": (rg_of(area, SEINE["account"]), rg_of(area, RHONE["account"])),
+    }[perimeter]
 
 
 def foreign(perimeter: str) -> list[str]:
@@ -82,14 +85,27 @@ def assert_nothing_foreign(answer, perimeter: str, where: str) -> None:
 
 def assert_same_as_unknown(client: Client, answer, unknown_path: str) -> None:
     """Outside the perimeter: the very answer an unknown identifier gets (status and body)."""
-    unknown = client.request("GET", unknown_path) if not unknown_path.startswith("POST ") else client.post(
-        unknown_path[5:])
+    unknown = (
+        client.request("GET", unknown_path) if not unknown_path.startswith("POST ") else client.post(unknown_path[5:])
+    )
     assert (answer.status, answer.body) == (404, unknown.body) and unknown.status == 404
 
 
-READ_PAGES = ["/", "/fichiers", "/fichiers?statut=ACCEPTE", "/executions", "/executions/1", "/campagne?annee=2025",
-              "/campagne.csv?annee=2025", "/journal", "/habilitations", "/migration", "/executions/1/journal",
-              "/executions/1/journal.txt", "/executions/1/journal.json?apres=0"]
+READ_PAGES = [
+    "/",
+    "/fichiers",
+    "/fichiers?statut=ACCEPTE",
+    "/executions",
+    "/executions/1",
+    "/campagne?annee=2025",
+    "/campagne.csv?annee=2025",
+    "/journal",
+    "/habilitations",
+    "/migration",
+    "/executions/1/journal",
+    "/executions/1/journal.txt",
+    "/executions/1/journal.json?apres=0",
+]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -125,17 +141,22 @@ def test_counts_are_those_of_the_perimeter(area, clients, perimeter, role):
     assert sorted(line.split(";")[1] for line in csv_lines[1:]) == silent
 
 
-FILE_ROUTES = [("GET", "/fichiers/{id}"), ("GET", "/fichiers/{id}/cr/{name}.CR.csv"),
-               ("GET", "/fichiers/{id}/cr/{name}.CR.html"), ("GET", "/fichiers/{id}/rejouer"),
-               ("POST", "/fichiers/{id}/rejouer")]
+FILE_ROUTES = [
+    ("GET", "/fichiers/{id}"),
+    ("GET", "/fichiers/{id}/cr/{name}.CR.csv"),
+    ("GET", "/fichiers/{id}/cr/{name}.CR.html"),
+    ("GET", "/fichiers/{id}/rejouer"),
+    ("POST", "/fichiers/{id}/rejouer"),
+]
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("perimeter", PERIMETERS)
 @pytest.mark.parametrize("method,route", FILE_ROUTES)
 @pytest.mark.parametrize("where", ["inside", "outside"])
-def test_a_file_outside_the_perimeter_is_the_same_404_as_an_unknown_one(area, clients, perimeter, role, method,
-                                                                        route, where):
+def test_a_file_outside_the_perimeter_is_the_same_404_as_an_unknown_one(
+    area, clients, perimeter, role, method, route, where
+):
     client = clients[(perimeter, role)]
     inside, outside = inside_and_outside(area, perimeter)
     row = inside if where == "inside" else outside
@@ -149,8 +170,9 @@ def test_a_file_outside_the_perimeter_is_the_same_404_as_an_unknown_one(area, cl
         assert answer.status == 403  # the role is checked first, the same inside and outside
         return
     if where == "outside":
-        assert_same_as_unknown(client, answer, ("POST " if method == "POST" else "")
-                               + route.format(id=UNKNOWN_ID, name=row["fichier"]))
+        assert_same_as_unknown(
+            client, answer, ("POST " if method == "POST" else "") + route.format(id=UNKNOWN_ID, name=row["fichier"])
+        )
         return
     expected = {"GET": {200, 400}, "POST": {303}}[method] if gestion_only else {200}
     assert answer.status in expected, (path, answer.status, answer.text[:500])
@@ -159,22 +181,30 @@ def test_a_file_outside_the_perimeter_is_the_same_404_as_an_unknown_one(area, cl
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("perimeter", ["cna", "75"])
-@pytest.mark.parametrize("path", ["/campagne/cloture", "/habilitations", "/taches/nightly/suspendre",
-                                  "/taches/toutes/reprendre"])
+@pytest.mark.parametrize(
+    "path", ["/campagne/cloture", "/habilitations", "/taches/nightly/suspendre", "/taches/toutes/reprendre"]
+)
 def test_actions_on_every_caf_are_for_national_operators_only(area, clients, perimeter, role, path):
     client = clients[(perimeter, role)]
     answer = client.post(path, {"annee": "2025", "confirmation": "oui"})
     assert answer.status == 403
-    reason = ("Action réservée aux gestionnaires : votre compte est en lecture seule." if role == "lecteur"
-              else "Action réservée aux opérateurs de périmètre national.")
+    reason = (
+        "Action réservée aux gestionnaires : votre compte est en lecture seule."
+        if role == "lecteur"
+        else "Action réservée aux opérateurs de périmètre national."
+    )
     assert reason in answer.text
     page = client.get("/campagne?annee=2025" if "campagne" in path else "/habilitations").text
     if role == "gestionnaire":
         assert "aux gestionnaires de périmètre national." in page
 
 
-PAUSE_ROUTES = ["/taches/nightly/suspendre", "/taches/nightly/reprendre", "/taches/toutes/suspendre",
-                "/taches/toutes/reprendre"]
+PAUSE_ROUTES = [
+    "/taches/nightly/suspendre",
+    "/taches/nightly/reprendre",
+    "/taches/toutes/suspendre",
+    "/taches/toutes/reprendre",
+]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -193,8 +223,11 @@ def test_scheduled_jobs_are_paused_by_national_gestionnaires_only(area, clients,
     answer = client.post(path, {"motif": "test d'accès"})
     assert answer.status == (303 if allowed else 403), (path, answer.status)
     if not allowed:
-        assert ("Action réservée aux gestionnaires : votre compte est en lecture seule." if role == "lecteur"
-                else "Action réservée aux opérateurs de périmètre national.") in answer.text
+        assert (
+            "Action réservée aux gestionnaires : votre compte est en lecture seule."
+            if role == "lecteur"
+            else "Action réservée aux opérateurs de périmètre national."
+        ) in answer.text
     elif path.endswith("suspendre"):  # leave the jobs as they were for the other tests
         assert client.post(path.replace("suspendre", "reprendre")).status == 303
     client.get("/migration")  # shows (and so clears) the action's message
@@ -213,10 +246,17 @@ def test_an_account_without_perimeter_sees_nothing(area):
 
 # the accounts pages and forms (/operateurs): national gestionnaires only. The forms name an account that does not
 # exist (or are incomplete), so a national gestionnaire's request is answered without changing any account.
-ACCOUNT_ROUTES = [("GET", "/operateurs"), ("GET", "/operateurs/nouveau"), ("POST", "/operateurs/nouveau"),
-                  ("GET", "/operateurs/compte?login=75-lecteur"), ("POST", "/operateurs/acces"),
-                  ("POST", "/operateurs/mot-de-passe"), ("POST", "/operateurs/etat"),
-                  ("GET", "/operateurs/suppression?login=75-lecteur"), ("POST", "/operateurs/suppression")]
+ACCOUNT_ROUTES = [
+    ("GET", "/operateurs"),
+    ("GET", "/operateurs/nouveau"),
+    ("POST", "/operateurs/nouveau"),
+    ("GET", "/operateurs/compte?login=75-lecteur"),
+    ("POST", "/operateurs/acces"),
+    ("POST", "/operateurs/mot-de-passe"),
+    ("POST", "/operateurs/etat"),
+    ("GET", "/operateurs/suppression?login=75-lecteur"),
+    ("POST", "/operateurs/suppression"),
+]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -231,8 +271,11 @@ def test_accounts_are_managed_by_national_gestionnaires_only(area, clients, peri
         assert answer.status in expected, (path, answer.status, answer.text[:500])
         return
     assert answer.status == 403, path
-    reason = ("Action réservée aux gestionnaires : votre compte est en lecture seule." if role == "lecteur"
-              else "Action réservée aux opérateurs de périmètre national.")
+    reason = (
+        "Action réservée aux gestionnaires : votre compte est en lecture seule."
+        if role == "lecteur"
+        else "Action réservée aux opérateurs de périmètre national."
+    )
     assert reason in answer.text
 
 
@@ -244,8 +287,9 @@ def test_the_accounts_menu_entry_is_shown_only_to_national_gestionnaires(clients
 
 
 @pytest.mark.parametrize("perimeter", PERIMETERS)
-@pytest.mark.parametrize("route", ["/executions/{id}/journal", "/executions/{id}/journal.txt",
-                                   "/executions/{id}/journal.json?apres=0"])
+@pytest.mark.parametrize(
+    "route", ["/executions/{id}/journal", "/executions/{id}/journal.txt", "/executions/{id}/journal.json?apres=0"]
+)
 def test_the_log_of_an_unknown_run_is_404_and_a_known_one_shows_the_perimeters_lines(area, clients, perimeter, route):
     client = clients[(perimeter, "lecteur")]
     assert client.get(route.format(id=UNKNOWN_ID)).status == 404

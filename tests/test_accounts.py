@@ -1,5 +1,6 @@
 """The accounts use cases (exchange.app.accounts): what the console may not do to its own operator, the last
 national gestionnaire kept, and the command line left free to repair; on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import pytest
@@ -74,11 +75,13 @@ def test_a_password_reset_or_removal_ends_the_sessions(engine):
 @pytest.mark.parametrize("change", ["disable", "remove", "demote", "narrow", "no-password"])
 def test_an_operator_cannot_lock_itself_out_from_the_console(engine, change):
     accounts.save_account(engine, "jean", "gestionnaire", PASSWORD, ["national"])  # not the last one either
-    act = {"disable": lambda: accounts.set_state(engine, "marie", True, by="marie"),
-           "remove": lambda: accounts.remove_account(engine, "marie", by="marie"),
-           "demote": lambda: accounts.change_access(engine, "marie", "lecteur", ["national"], by="marie"),
-           "narrow": lambda: accounts.change_access(engine, "marie", "gestionnaire", ["75"], by="marie"),
-           "no-password": lambda: accounts.reset_password(engine, "marie", None, by="marie")}[change]
+    act = {
+        "disable": lambda: accounts.set_state(engine, "marie", True, by="marie"),
+        "remove": lambda: accounts.remove_account(engine, "marie", by="marie"),
+        "demote": lambda: accounts.change_access(engine, "marie", "lecteur", ["national"], by="marie"),
+        "narrow": lambda: accounts.change_access(engine, "marie", "gestionnaire", ["75"], by="marie"),
+        "no-password": lambda: accounts.reset_password(engine, "marie", None, by="marie"),
+    }[change]
     with pytest.raises(OperatorError, match="votre propre compte depuis la console"):
         act()
     marie = get_operator(engine, "marie")
@@ -96,10 +99,12 @@ def test_no_change_leaves_the_console_without_an_active_national_gestionnaire(en
     accounts.set_state(engine, "marie", True, by="jean")
     # marie is disabled: jean is the last active national gestionnaire; a (stale) request of marie's cannot
     # demote, narrow, disable or remove him
-    for act in (lambda: accounts.change_access(engine, "jean", "lecteur", ["national"], by="marie"),
-                lambda: accounts.change_access(engine, "jean", "gestionnaire", ["cna"], by="marie"),
-                lambda: accounts.set_state(engine, "jean", True, by="marie"),
-                lambda: accounts.remove_account(engine, "jean", by="marie")):
+    for act in (
+        lambda: accounts.change_access(engine, "jean", "lecteur", ["national"], by="marie"),
+        lambda: accounts.change_access(engine, "jean", "gestionnaire", ["cna"], by="marie"),
+        lambda: accounts.set_state(engine, "jean", True, by="marie"),
+        lambda: accounts.remove_account(engine, "jean", by="marie"),
+    ):
         with pytest.raises(OperatorError, match="il ne resterait aucun gestionnaire national actif"):
             act()
     assert accounts.set_state(engine, "marie", False, by="jean")  # enabling is always allowed
@@ -116,8 +121,10 @@ def test_the_command_line_is_not_bound_by_the_console_rules(engine):
 
 
 def test_unknown_accounts_are_refused_in_french(engine):
-    for act in (lambda: accounts.change_access(engine, "personne", "lecteur", ["75"], by="marie"),
-                lambda: accounts.reset_password(engine, "personne", PASSWORD, by="marie"),
-                lambda: accounts.set_state(engine, "personne", True, by="marie")):
+    for act in (
+        lambda: accounts.change_access(engine, "personne", "lecteur", ["75"], by="marie"),
+        lambda: accounts.reset_password(engine, "personne", PASSWORD, by="marie"),
+        lambda: accounts.set_state(engine, "personne", True, by="marie"),
+    ):
         with pytest.raises(OperatorError, match="opérateur « personne » inconnu"):
             act()

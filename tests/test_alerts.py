@@ -1,5 +1,6 @@
 """Alerts (issue 23 §5): a failed or missed nightly and a file in quarantine, by mail to a real local SMTP server
 (aiosmtpd) and by webhook to a real local HTTP server, sent by the alerts step after a scheduled run, each once."""
+
 from __future__ import annotations
 
 import json
@@ -67,20 +68,43 @@ def subject(mail) -> str:  # noqa: ANN001
 def test_failed_nightly_and_quarantine_are_sent_once_by_mail_and_webhook(tmp_path, db_url, smtp, webhook):
     smtp_port, mails = smtp
     hook_port, posts = webhook
-    cfg = seed_examples(tmp_path, db_url, alerts={
-        "smtp_host": "127.0.0.1", "smtp_port": smtp_port, "smtp_from": "esat-exchange@caf.example",
-        "smtp_to": ["exploitation@caf.example"], "webhook_url": f"http://127.0.0.1:{hook_port}/alertes"})
+    cfg = seed_examples(
+        tmp_path,
+        db_url,
+        alerts={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_port,
+            "smtp_from": "esat-exchange@caf.example",
+            "smtp_to": ["exploitation@caf.example"],
+            "webhook_url": f"http://127.0.0.1:{hook_port}/alertes",
+        },
+    )
     with open(tmp_path / "esat-exchange.toml", "a", encoding="utf-8") as f:
-        f.write(f'[alerts]\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\nsmtp_from = "esat-exchange@caf.example"\n'
-                f'smtp_to = ["exploitation@caf.example"]\nwebhook_url = "http://127.0.0.1:{hook_port}/alertes"\n')
+        f.write(
+            f'[alerts]\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\nsmtp_from = "esat-exchange@caf.example"\n'
+            f'smtp_to = ["exploitation@caf.example"]\nwebhook_url = "http://127.0.0.1:{hook_port}/alertes"\n'
+        )
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
     engine = open_database(cfg.database_url)
     start = utcnow() - timedelta(hours=2)
     with engine.begin() as conn:
-        failed = conn.execute(insert(runs).values(
-            job="nightly", started_at=start, ended_at=start + timedelta(minutes=1), status="ECHEC",
-            error="dossier de dépôt introuvable", files_seen=0, files_accepted=0, files_partial=0, files_rejected=0,
-            files_duplicate=0, records_in=0, records_accepted=0, records_rejected=0)).inserted_primary_key[0]
+        failed = conn.execute(
+            insert(runs).values(
+                job="nightly",
+                started_at=start,
+                ended_at=start + timedelta(minutes=1),
+                status="ECHEC",
+                error="dossier de dépôt introuvable",
+                files_seen=0,
+                files_accepted=0,
+                files_partial=0,
+                files_rejected=0,
+                files_duplicate=0,
+                records_in=0,
+                records_accepted=0,
+                records_rejected=0,
+            )
+        ).inserted_primary_key[0]
         conn.execute(update(files).where(files.c.id == 2).values(state="QUARANTAINE", error="ValueError: défaut"))
 
     from jobs import tasks
@@ -88,7 +112,8 @@ def test_failed_nightly_and_quarantine_are_sent_once_by_mail_and_webhook(tmp_pat
     tasks.collect(str(tmp_path / "esat-exchange.toml"))  # a scheduled run, then its alerts step
     assert sorted(subject(m) for _to, m in mails) == [
         "[esat-exchange] Fichier n° 2 en quarantaine",
-        f"[esat-exchange] Traitement de nuit en échec (exécution n° {failed})"]
+        f"[esat-exchange] Traitement de nuit en échec (exécution n° {failed})",
+    ]
     assert all(to == ["exploitation@caf.example"] for to, _m in mails)
     body = next(m for _to, m in mails if "échec" in subject(m)).get_payload(decode=True).decode("utf-8")
     assert "a échoué : dossier de dépôt introuvable." in body
@@ -105,8 +130,15 @@ def test_a_missed_nightly_is_sent_and_an_unreachable_server_is_retried(tmp_path,
 
     smtp_port, mails = smtp
     down = free_port()  # nothing listens there
-    cfg = seed_examples(tmp_path, alerts={"smtp_host": "127.0.0.1", "smtp_port": down,
-                                          "smtp_from": "a@caf.example", "smtp_to": ["b@caf.example"]})
+    cfg = seed_examples(
+        tmp_path,
+        alerts={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": down,
+            "smtp_from": "a@caf.example",
+            "smtp_to": ["b@caf.example"],
+        },
+    )
     engine = open_database(cfg.database_url)
     assert send_alerts(cfg, engine) == []  # the mail server is down: kept for next time
     from dataclasses import replace

@@ -1,4 +1,5 @@
 """fixtures.bench_commands: interleaved (--help, command) pairs measured in child processes, a French section."""
+
 from __future__ import annotations
 
 from fixtures.bench_commands import STARTUP, command_times

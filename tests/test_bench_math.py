@@ -1,4 +1,5 @@
 """The bench's arithmetic: per-pair ratios, their median and range, the rounds of the big runs (pure, nothing timed)."""
+
 from __future__ import annotations
 
 import math
@@ -47,9 +48,11 @@ def _s(wall: float, cpu: float, rss: int = 100 << 20, load: float = 1.0) -> Samp
 
 
 def _rounds() -> Rounds:
-    c = {ONE: Campaign(ONE, "1×", Path("a"), 10, 100, 10_000),
-         RECORDS: Campaign(RECORDS, "10× enregistrements", Path("b"), 10, 100, 100_000),
-         FILES: Campaign(FILES, "10× fichiers", Path("c"), 100, 1000, 100_000)}
+    c = {
+        ONE: Campaign(ONE, "1×", Path("a"), 10, 100, 10_000),
+        RECORDS: Campaign(RECORDS, "10× enregistrements", Path("b"), 10, 100, 100_000),
+        FILES: Campaign(FILES, "10× fichiers", Path("c"), 100, 1000, 100_000),
+    }
     res = Rounds(campaigns=c, backends=["sqlite"], rounds=2, big_rounds=[0, 1])
     for rnd, (floor, one, recs, files) in enumerate([(1.0, 4.0, 20.0, 44.0), (2.0, 5.0, 30.0, 60.0)]):
         res.add("sqlite", FLOOR, ONE, rnd, _s(floor * 1.5, floor))
@@ -97,8 +100,11 @@ def test_operator_commands_are_rendered_whatever_their_measures_look_like() -> N
 
     res = Results(plan=QUICK, machine={}, e2e=_rounds())
     res.e2e.kept_campaign = FILES
-    res.commands = {"status": SimpleNamespace(wall=Measure([0.2, 0.4, 0.3]), cpu=Measure([0.1, 0.2, 0.3])),
-                    "files list": SimpleNamespace(wall=[0.5, 0.7]), "--help": 0.25}
+    res.commands = {
+        "status": SimpleNamespace(wall=Measure([0.2, 0.4, 0.3]), cpu=Measure([0.1, 0.2, 0.3])),
+        "files list": SimpleNamespace(wall=[0.5, 0.7]),
+        "--help": 0.25,
+    }
     text = commands_section(res)
     assert text.startswith("## Commandes d'exploitation (SQLite 10× fichiers)")
     assert "| status | 300 | 200 | 3 |" in text
@@ -112,8 +118,13 @@ def test_quick_plan_and_its_overrides() -> None:
     assert plan.quick and plan.esats == 60 and plan.workers == 5000 and plan.pairs == 3 and plan.big_pairs == 2
     assert plan.backends == ("sqlite",) and not plan.sftp and not plan.profile and plan.failover_reps == 0
     full = plan_of(parse_args(["--no-big", "--big-pairs", "1"]))
-    assert (full.esats, full.pairs, full.big, full.big_pairs, full.backends) == (1400, 5, 0.0, 1,
-                                                                                  ("sqlite", "postgresql"))
+    assert (full.esats, full.pairs, full.big, full.big_pairs, full.backends) == (
+        1400,
+        5,
+        0.0,
+        1,
+        ("sqlite", "postgresql"),
+    )
 
 
 def test_rounds_alternate_backends_and_spread_the_big_runs(monkeypatch, tmp_path: Path) -> None:
@@ -135,10 +146,22 @@ def test_rounds_alternate_backends_and_spread_the_big_runs(monkeypatch, tmp_path
     res = bench_e2e.measure(_rounds().campaigns, ["sqlite", "postgresql"], 3, 1, tmp_path, say=lambda _: None)
     assert res.rounds == 3 and res.big_rounds == [1]
     assert order == [
-        "plancher", "sqlite:1x:close", "plancher", "postgresql:1x:close",
-        "plancher", "postgresql:1x:close", "postgresql:10x-enr", "postgresql:10x-fichiers",
-        "plancher", "sqlite:1x:close", "sqlite:10x-enr", "sqlite:10x-fichiers:keep",
-        "plancher", "sqlite:1x:close", "plancher", "postgresql:1x:close",
+        "plancher",
+        "sqlite:1x:close",
+        "plancher",
+        "postgresql:1x:close",
+        "plancher",
+        "postgresql:1x:close",
+        "postgresql:10x-enr",
+        "postgresql:10x-fichiers",
+        "plancher",
+        "sqlite:1x:close",
+        "sqlite:10x-enr",
+        "sqlite:10x-fichiers:keep",
+        "plancher",
+        "sqlite:1x:close",
+        "plancher",
+        "postgresql:1x:close",
     ]
     assert res.kept == tmp_path / "sqlite-10x-fichiers" / "esat-exchange.toml"
     assert res.ratio("postgresql", (RUN, ONE), (FLOOR, ONE), "cpu").pairs == 3

@@ -1,4 +1,5 @@
 """The benchmark's functions on a tiny campaign, so that `make bench` cannot rot (nothing here is timed)."""
+
 from __future__ import annotations
 
 import json
@@ -9,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from fixtures import bench
-from fixtures.bench_peers import csv_limit_kept, table_schema
-from fixtures.bench_profile import LEAVES, STAGES, Profile, _by_label, _walk
-from fixtures.bench_pipeline import xml_frame
-from fixtures.bench_report import Target, num
-from fixtures.bench_sftp import sftp_available, sftp_bench
 from fixtures.bench_db import ADMIN, pg_missing
 from fixtures.bench_e2e import CLOSE, FILES, FLOOR, ONE, RECORDS, RUN
+from fixtures.bench_peers import csv_limit_kept, table_schema
+from fixtures.bench_pipeline import xml_frame
+from fixtures.bench_profile import LEAVES, STAGES, Profile, _by_label, _walk
+from fixtures.bench_report import Target, num
+from fixtures.bench_sftp import sftp_available, sftp_bench
 from fixtures.bench_util import run_module
 from tests.services import unavailable
 
@@ -23,10 +24,26 @@ with csv_limit_kept():  # frictionless changes the process-wide CSV field limit 
     import frictionless  # noqa: F401 - `make test` installs the bench extra, so that this smoke test runs
 import pyinstrument  # noqa: F401,E402
 
-
-TINY = bench.Plan(esats=10, workers=500, big=2, pairs=1, big_pairs=1, reps=2, peer_rows=150, id_values=4000,
-                  id_distinct=300, stdnum_reps=1, sftp=False, xml_records=700, profile_share=0.5, console_reps=2,
-                  command_pairs=1, failover_reps=1, failover_heartbeat=1, failover_timeout=6)
+TINY = bench.Plan(
+    esats=10,
+    workers=500,
+    big=2,
+    pairs=1,
+    big_pairs=1,
+    reps=2,
+    peer_rows=150,
+    id_values=4000,
+    id_distinct=300,
+    stdnum_reps=1,
+    sftp=False,
+    xml_records=700,
+    profile_share=0.5,
+    console_reps=2,
+    command_pairs=1,
+    failover_reps=1,
+    failover_heartbeat=1,
+    failover_timeout=6,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +74,7 @@ def test_every_run_is_a_child_with_its_cpu_rss_records_and_load(tiny, measured) 
         assert sorted(runs) == [0]
         for s in runs.values():
             assert s.records == manifest["records"]["total"]
-            assert s.wall > 0 and 0 < s.cpu and s.peak_rss > 20 * 2**20  # a Python process with polars loaded
+            assert s.wall > 0 and s.cpu > 0 and s.peak_rss > 20 * 2**20  # a Python process with polars loaded
             assert s.load_start >= 0 and s.load_end >= 0
         assert sorted(e.series(backend, CLOSE, ONE)) == [0]  # `campaign close` after each 1× run
         assert sorted(e.series(backend, RUN, RECORDS)) == sorted(e.series(backend, RUN, FILES)) == [0]
@@ -71,8 +88,9 @@ def test_no_bench_database_is_left_on_postgresql(measured) -> None:
     import psycopg
 
     with psycopg.connect(ADMIN) as conn:
-        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                            (f"bench\\_{os.getpid()}\\_%",)).fetchall()
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"bench\\_{os.getpid()}\\_%",)
+        ).fetchall()
     assert left == []
 
 
@@ -174,18 +192,27 @@ class Frame:
 
 
 def test_profile_stages_count_the_outermost_occurrence_and_leaves_the_innermost() -> None:
-    tree = Frame("run_job", 10.0, [
-        Frame("read_declaration", 3.0, [Frame("validate_records", 1.0)]),  # nested: counted in its outer stage
-        Frame("validate_records", 4.0, [Frame("execute", 0.5, [Frame("execute", 0.25)])]),
-        Frame("_move", 1.0, [Frame("fsync", 0.5)]), Frame("_move_all", 0.5), Frame("other", 1.5),
-    ])
+    tree = Frame(
+        "run_job",
+        10.0,
+        [
+            Frame("read_declaration", 3.0, [Frame("validate_records", 1.0)]),  # nested: counted in its outer stage
+            Frame("validate_records", 4.0, [Frame("execute", 0.5, [Frame("execute", 0.25)])]),
+            Frame("_move", 1.0, [Frame("fsync", 0.5)]),
+            Frame("_move_all", 0.5),
+            Frame("other", 1.5),
+        ],
+    )
     found: dict[str, float] = {}
     leaves: dict[str, float] = {}
     _walk(tree, found, leaves)
     assert found == {"read_declaration": 3.0, "validate_records": 4.0, "_move": 1.0, "_move_all": 0.5}
     assert leaves == {"execute": 0.25, "fsync": 0.5}
-    assert _by_label(STAGES, found) == [("règles d'enregistrement (polars)", 4.0), ("lecture CSV / XML", 3.0),
-                                        ("registre : transitions d'état", 1.5)]
+    assert _by_label(STAGES, found) == [
+        ("règles d'enregistrement (polars)", 4.0),
+        ("lecture CSV / XML", 3.0),
+        ("registre : transitions d'état", 1.5),
+    ]
     assert Profile(total=10.0, stages=[], leaves=[], text="").share(2.5) == 25.0
     assert Profile(total=0.0, stages=[], leaves=[], text="").share(2.5) == 0.0
 
@@ -195,7 +222,9 @@ def test_report_has_machine_targets_and_tables(measured) -> None:
     assert text.startswith("# BENCHMARKS")
     assert "| Objectif | Mesuré | Cible | Verdict |" in text
     assert "| Cœurs |" in text and "| polars |" in text and "| OpenSSH |" in text
-    assert "`run` ÷ plancher polars, CPU, SQLite (1×)" in text and "`run` ÷ plancher polars, CPU, PostgreSQL (1×)" in text
+    assert (
+        "`run` ÷ plancher polars, CPU, SQLite (1×)" in text and "`run` ÷ plancher polars, CPU, PostgreSQL (1×)" in text
+    )
     assert "2× fichiers ÷ 1×, CPU, PostgreSQL" in text and "`campaign close` (1×), RSS maximal, SQLite" in text
     assert "Identifiants polars ÷ python-stdnum (par valeur)" in text
     assert re.search(r"\| `run` ÷ plancher \(1×\) \| SQLite \| 1 \| \d+,\d\d \| \d+,\d\d – \d+,\d\d \|", text)
@@ -210,7 +239,8 @@ def test_report_has_machine_targets_and_tables(measured) -> None:
 def test_the_purge_of_each_campaign_is_measured_against_its_run(measured) -> None:
     assert not [n for n in measured.notes if n.startswith("Purge")]
     assert sorted((r.backend, r.campaign.key) for r in measured.purge) == sorted(
-        (b, k) for b in ("sqlite", "postgresql") for k in (ONE, RECORDS, FILES))
+        (b, k) for b in ("sqlite", "postgresql") for k in (ONE, RECORDS, FILES)
+    )
     for r in measured.purge:
         assert r.run.wall > 0 and r.dry_run.wall > 0 and r.purge.wall > 0 and r.anonymised > 0
         assert (r.database_bytes is None) == (r.backend == "postgresql")
@@ -260,11 +290,13 @@ def test_sftp_bench_against_real_sshd(tiny, tmp_path: Path) -> None:
 def test_the_sftp_section_replaces_only_its_own_lines() -> None:
     from fixtures.bench_sftp import replace_section
 
-    report = ("# B\n\n## Objectifs\n\n| Objectif | Mesuré | Cible | Verdict |\n|---|---|---|---|\n"
-              "| Bout en bout | 6 × | ≤ 3 × | manqué |\n| SFTP vieux | 0,3 × | ≥ 0,6 × | manqué |\n\n"
-              "### Objectifs manqués : de combien, et pourquoi\n\n- **Bout en bout** — manqué.\n"
-              "- **SFTP vieux** — manqué.\n\n## SFTP (ancien)\n\nvieux\n\n## Mémoire\n\nreste\n\n"
-              "## Durée du banc\n\n| Étape | Secondes |\n|---|---|\n| SFTP | 63,6 |\n")
+    report = (
+        "# B\n\n## Objectifs\n\n| Objectif | Mesuré | Cible | Verdict |\n|---|---|---|---|\n"
+        "| Bout en bout | 6 × | ≤ 3 × | manqué |\n| SFTP vieux | 0,3 × | ≥ 0,6 × | manqué |\n\n"
+        "### Objectifs manqués : de combien, et pourquoi\n\n- **Bout en bout** — manqué.\n"
+        "- **SFTP vieux** — manqué.\n\n## SFTP (ancien)\n\nvieux\n\n## Mémoire\n\nreste\n\n"
+        "## Durée du banc\n\n| Étape | Secondes |\n|---|---|\n| SFTP | 63,6 |\n"
+    )
     targets = [Target("SFTP neuf", 0.5, 0.7, False, why="parce que."), Target("SFTP ok", 1.0, 0.8, False)]
     out = replace_section(report, "## SFTP (neuf)\n\nnouveau\n", targets)
     assert "vieux" not in out and "## SFTP (neuf)\n\nnouveau\n" in out and "## Mémoire\n\nreste" in out
@@ -274,8 +306,9 @@ def test_the_sftp_section_replaces_only_its_own_lines() -> None:
     assert "| SFTP | 63,6 |" in out  # another table's SFTP row is left alone
 
 
-def test_a_relative_work_folder_gives_absolute_configuration_paths(tiny, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_relative_work_folder_gives_absolute_configuration_paths(
+    tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fixtures.bench_pipeline import prepare_run
 
     campaign, _ = tiny
@@ -315,18 +348,37 @@ def test_console_only_rewrites_the_console_section_and_targets_and_keeps_the_res
     from fixtures.bench_render import console_block, console_targets
     from fixtures.bench_util import Measure
 
-    old = "\n".join([
-        "# BENCHMARKS", "", "## Objectifs", "", "| Objectif | Mesuré | Cible | Verdict |", "|---|---|---|---|",
-        "| `run` ÷ plancher | 2,61 × | ≤ 3,00 × | atteint |",
-        "| Console : page la plus lente, SQLite 10× fichiers (Campagne) | 312,05 ms | ≤ 300,00 ms | manqué : 1,04 fois la limite |",
-        "| Identifiants | 31,75 × | ≥ 20,00 × | atteint |", "",
-        "### Objectifs manqués : de combien, et pourquoi", "",
-        "- **Console : page la plus lente, SQLite 10× fichiers (Campagne)** — manqué : 1,04 fois la limite. Lent.",
-        "- **Règles ÷ frictionless** — manqué. Pourquoi.", "",
-        "## Console web (SQLite 10× fichiers)", "", "ancien tableau", "",
-        "## Commandes d'exploitation", "", "gardé", ""])
-    console = {"Tableau de bord (`/`)": PageFigures(Measure([0.05, 0.06]), 1.5, first=0.1),
-               "Campagne (`/campagne`)": PageFigures(Measure([0.2, 0.25]), 6.0, first=0.45)}
+    old = "\n".join(
+        [
+            "# BENCHMARKS",
+            "",
+            "## Objectifs",
+            "",
+            "| Objectif | Mesuré | Cible | Verdict |",
+            "|---|---|---|---|",
+            "| `run` ÷ plancher | 2,61 × | ≤ 3,00 × | atteint |",
+            "| Console : page la plus lente, SQLite 10× fichiers (Campagne) | 312,05 ms | ≤ 300,00 ms | manqué : 1,04 fois la limite |",
+            "| Identifiants | 31,75 × | ≥ 20,00 × | atteint |",
+            "",
+            "### Objectifs manqués : de combien, et pourquoi",
+            "",
+            "- **Console : page la plus lente, SQLite 10× fichiers (Campagne)** — manqué : 1,04 fois la limite. Lent.",
+            "- **Règles ÷ frictionless** — manqué. Pourquoi.",
+            "",
+            "## Console web (SQLite 10× fichiers)",
+            "",
+            "ancien tableau",
+            "",
+            "## Commandes d'exploitation",
+            "",
+            "gardé",
+            "",
+        ]
+    )
+    console = {
+        "Tableau de bord (`/`)": PageFigures(Measure([0.05, 0.06]), 1.5, first=0.1),
+        "Campagne (`/campagne`)": PageFigures(Measure([0.2, 0.25]), 6.0, first=0.45),
+    }
     found = console_targets(console, "SQLite 10× fichiers")
     new = bench.with_console(old, console_block(console, "SQLite 10× fichiers", 2, "Mesuré seul."), found)
     lines = new.splitlines()
@@ -335,11 +387,13 @@ def test_console_only_rewrites_the_console_section_and_targets_and_keeps_the_res
         "| Console : première vue la plus lente, SQLite 10× fichiers (Campagne (`/campagne`)) | 450,00 ms "
         "| ≤ 300,00 ms | manqué : 1,50 fois la limite |",
         "| Console : page la plus haute, SQLite 10× fichiers (Campagne (`/campagne`)) | 6,00 écrans | ≤ 5,00 écrans "
-        "| manqué : 1,20 fois la limite |"]
+        "| manqué : 1,20 fois la limite |",
+    ]
     missed = [line for line in lines if line.startswith("- **Console")]
     assert [m.split("** — ")[0] for m in missed] == [
         "- **Console : première vue la plus lente, SQLite 10× fichiers (Campagne (`/campagne`))",
-        "- **Console : page la plus haute, SQLite 10× fichiers (Campagne (`/campagne`))"]
+        "- **Console : page la plus haute, SQLite 10× fichiers (Campagne (`/campagne`))",
+    ]
     assert "- **Règles ÷ frictionless** — manqué. Pourquoi." in lines and "ancien tableau" not in new
     assert "| Campagne (`/campagne`) | 450 | 225 | 250 | 2 | 6,0 | non |" in lines
     assert "| Tableau de bord (`/`) | 100 | 55 | 60 | 2 | 1,5 | oui |" in lines
@@ -348,4 +402,3 @@ def test_console_only_rewrites_the_console_section_and_targets_and_keeps_the_res
     # a second pass finds the markers and replaces the same block
     again = bench.with_console(new, console_block(console, "SQLite 10× fichiers", 2, "Encore."), found)
     assert again.count("## Console web") == 1 and "Encore." in again and "Mesuré seul." not in again
-

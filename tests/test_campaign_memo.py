@@ -1,6 +1,7 @@
 """The console's campaign reads are kept until the data they read changes (exchange.app.memo.VersionedMemo keyed
 by store.queries.campaign_data_version): a collect that received nothing keeps them; a run that received files, a
 replay, a Habpps import or a run in progress makes the next view read again. A real SQLite database."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,7 @@
 """`check` end to end: for each rule code, a failing file gives exactly that code, line, severity, field,
 statut and exit code; the unmodified file passes. (History codes W05/W06 and F04 need the ledger:
 tests/test_history.py; H codes need habilitations: tests/test_run_reconcile.py.)"""
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,67 @@ import pytest
 from exchange.cli.main import main
 from tests.conftest import EXAMPLES
 
-RG_HEADER = ("siret_esat;finess_esat;annee_reference;nir;nom;prenoms;date_naissance;numero_allocataire;code_caf;"
-             "date_entree_esat;taux_activite_esat;remuneration_garantie_nette;part_financee_esat_nette;"
-             "aide_au_poste_nette;cumul_milieu_ordinaire;siret_employeur_mo;type_contrat_mo;date_debut_mo;"
-             "heures_hebdo_mo;salaire_net_mo")
-MARTIN = dict(zip(RG_HEADER.split(";"), "81234567600017;750012345;2025;185057800608491;Martin;Jérôme;12/05/1985;1234567;78;01/09/2010;100;862,35;150,12;712,23;N;;;;;".split(";")))
+RG_HEADER = (
+    "siret_esat;finess_esat;annee_reference;nir;nom;prenoms;date_naissance;numero_allocataire;code_caf;"
+    "date_entree_esat;taux_activite_esat;remuneration_garantie_nette;part_financee_esat_nette;"
+    "aide_au_poste_nette;cumul_milieu_ordinaire;siret_employeur_mo;type_contrat_mo;date_debut_mo;"
+    "heures_hebdo_mo;salaire_net_mo"
+)
+MARTIN = dict(
+    zip(
+        RG_HEADER.split(";"),
+        [
+            "81234567600017",
+            "750012345",
+            "2025",
+            "185057800608491",
+            "Martin",
+            "Jérôme",
+            "12/05/1985",
+            "1234567",
+            "78",
+            "01/09/2010",
+            "100",
+            "862,35",
+            "150,12",
+            "712,23",
+            "N",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
+    )
+)
 LEFEVRE = "81234567600017;750012345;2025;292027512345620;Lefèvre;Anne Marie;03/02/1992;;75;15/03/2018;50;431,18;75,06;356,12;N;;;;;"
-NDIAYE = dict(zip(RG_HEADER.split(";"), "81234567600017;750012345;2025;190111305512391;N'Diaye;Moussa;1990-11-23;0456789;75;2016-01-04;60;517,41;90,07;427,34;O;30012345200157;CDI;2024-02-01;14;612,50".split(";")))
+NDIAYE = dict(
+    zip(
+        RG_HEADER.split(";"),
+        [
+            "81234567600017",
+            "750012345",
+            "2025",
+            "190111305512391",
+            "N'Diaye",
+            "Moussa",
+            "1990-11-23",
+            "0456789",
+            "75",
+            "2016-01-04",
+            "60",
+            "517,41",
+            "90,07",
+            "427,34",
+            "O",
+            "30012345200157",
+            "CDI",
+            "2024-02-01",
+            "14",
+            "612,50",
+        ],
+    )
+)
 RG_NAME = "ESAT_81234567600017_RG_20251210_001.csv"
 CA_NAME = "ESAT_81234567600017_CA_20251212_001.csv"
 
@@ -36,6 +91,7 @@ def check(tmp_path, name: str, content: str | bytes, as_of: str = "2025-12-15", 
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     import contextlib
     import io
+
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = main([*extra, "check", str(path), "--as-of", as_of, "--format", "json"])
@@ -50,7 +106,11 @@ CASES = {
     # name: (content, expected anomalies (code, ligne, gravite, champ), statut)
     "R01": (rg(nom=""), [("R01", 2, "BLOQUANTE", "nom")], "PARTIEL"),
     "R02": (rg(nir="185057800608492"), [("R02", 2, "BLOQUANTE", "nir")], "PARTIEL"),
-    "R03": (rg(NDIAYE, siret_employeur_mo="30012345200158"), [("R03", 2, "BLOQUANTE", "siret_employeur_mo")], "PARTIEL"),
+    "R03": (
+        rg(NDIAYE, siret_employeur_mo="30012345200158"),
+        [("R03", 2, "BLOQUANTE", "siret_employeur_mo")],
+        "PARTIEL",
+    ),
     "R04": (rg(date_naissance="31/02/1985"), [("R04", 2, "BLOQUANTE", "date_naissance")], "PARTIEL"),
     "R05": (rg(taux_activite_esat="120"), [("R05", 2, "BLOQUANTE", "taux_activite_esat")], "PARTIEL"),
     "R06": (rg(part_financee_esat_nette="150,13"), [("R06", 2, "BLOQUANTE", "remuneration_garantie_nette")], "PARTIEL"),
@@ -58,12 +118,27 @@ CASES = {
     "R09": (rg(code_caf="99"), [("R09", 2, "BLOQUANTE", "code_caf")], "PARTIEL"),
     "R09-mayotte": (rg(code_caf="976"), [("R09", 2, "BLOQUANTE", "code_caf")], "PARTIEL"),
     "R11": (rg(numero_allocataire="12345678"), [("R11", 2, "BLOQUANTE", "numero_allocataire")], "PARTIEL"),
-    "W01": (rg(remuneration_garantie_nette="2000,00", part_financee_esat_nette="1287,77"),
-            [("W01", 2, "NON_BLOQUANTE", "remuneration_garantie_nette")], "ACCEPTE"),
-    "W02": (rg(remuneration_garantie_nette="1000,00", part_financee_esat_nette="50,00", aide_au_poste_nette="950,00"),
-            [("W02", 2, "NON_BLOQUANTE", "aide_au_poste_nette")], "ACCEPTE"),
-    "W03": (rg(NDIAYE, taux_activite_esat="80", remuneration_garantie_nette="690,00", part_financee_esat_nette="120,00",
-               aide_au_poste_nette="570,00"), [("W03", 2, "NON_BLOQUANTE", "heures_hebdo_mo")], "ACCEPTE"),
+    "W01": (
+        rg(remuneration_garantie_nette="2000,00", part_financee_esat_nette="1287,77"),
+        [("W01", 2, "NON_BLOQUANTE", "remuneration_garantie_nette")],
+        "ACCEPTE",
+    ),
+    "W02": (
+        rg(remuneration_garantie_nette="1000,00", part_financee_esat_nette="50,00", aide_au_poste_nette="950,00"),
+        [("W02", 2, "NON_BLOQUANTE", "aide_au_poste_nette")],
+        "ACCEPTE",
+    ),
+    "W03": (
+        rg(
+            NDIAYE,
+            taux_activite_esat="80",
+            remuneration_garantie_nette="690,00",
+            part_financee_esat_nette="120,00",
+            aide_au_poste_nette="570,00",
+        ),
+        [("W03", 2, "NON_BLOQUANTE", "heures_hebdo_mo")],
+        "ACCEPTE",
+    ),
     "W04": (rg(date_entree_esat="01/12/2025"), [("W04", 2, "NON_BLOQUANTE", "date_entree_esat")], "ACCEPTE"),
     "W10": (rg(nir=nir_with_key("7850578006084")), [("W10", 2, "NON_BLOQUANTE", "nir")], "ACCEPTE"),
 }
@@ -140,9 +215,11 @@ FILE_CASES = {
     "F02": ("ESAT_81234567600017_RG_2025121_001.csv", rg(), "F02"),
     "F03": (RG_NAME, rg().replace("aide_au_poste_nette;", ""), "F03"),
     "F06": (RG_NAME.replace("81234567600017", "44306184100021"), rg(), "F06"),
-    "F08": ("ESAT_44306184100021_RG_20251211_001.xml",
-            '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><declaration>&x;</declaration>',
-            "F08"),
+    "F08": (
+        "ESAT_44306184100021_RG_20251211_001.xml",
+        '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><declaration>&x;</declaration>',
+        "F08",
+    ),
 }
 
 
@@ -176,6 +253,7 @@ def test_check_csv_and_text_formats(tmp_path):
     path.write_text(rg(nom=""), encoding="utf-8")
     import contextlib
     import io
+
     for fmt in ("csv", "text"):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
@@ -185,9 +263,11 @@ def test_check_csv_and_text_formats(tmp_path):
         if fmt == "csv":
             lines = text.splitlines()
             assert not text.startswith("\ufeff")
-            assert lines[0] == ("fichier;date_traitement;statut;enregistrements_recus;enregistrements_acceptes;"
-                                "enregistrements_rejetes;ligne;nir_masque;code;gravite;champ;message;nom;prenoms;"
-                                "synthese;que_faire")
+            assert lines[0] == (
+                "fichier;date_traitement;statut;enregistrements_recus;enregistrements_acceptes;"
+                "enregistrements_rejetes;ligne;nir_masque;code;gravite;champ;message;nom;prenoms;"
+                "synthese;que_faire"
+            )
             assert lines[1].startswith(f"{RG_NAME};2025-12-15;PARTIEL;2;1;1;2;18505********91;R01;BLOQUANTE;nom;")
         else:
             assert "Statut : PARTIEL" in text and "R01" in text

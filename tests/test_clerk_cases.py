@@ -1,5 +1,6 @@
 """Each mistake a payroll clerk makes (issue 12), fed through `check` and through `run`: the exact French
 sentence (field label, value found, fix) in the compte rendu's CSV, XML and HTML forms."""
+
 from __future__ import annotations
 
 import csv
@@ -35,62 +36,182 @@ def martin(**changes: str) -> str:
 
 # (account, file name, content, statut, line, code, nom, exact French sentence)
 CASES = [
-    pytest.param(SEINE, RG_NAME, martin(date_naissance="31/02/1985"), "PARTIEL", "2", "R04", "Martin",
-                 "Le champ date de naissance (colonne date_naissance) vaut « 31/02/1985 », une date qui n'existe "
-                 "pas (février 1985 n'a que 28 jours) : corrigez le jour ou le mois.", id="jour-impossible"),
-    pytest.param(SEINE, RG_NAME, martin(date_naissance="23/11/90"), "PARTIEL", "2", "R04", "Martin",
-                 "Le champ date de naissance (colonne date_naissance) vaut « 23/11/90 » : l'année est écrite sur "
-                 "2 chiffres, écrivez-la sur 4 (JJ/MM/AAAA, par exemple 23/11/1990).", id="annee-2-chiffres"),
-    pytest.param(SEINE, RG_NAME, martin(remuneration_garantie_nette="1 862,35"), "PARTIEL", "2", "R06", "Martin",
-                 "Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut « 1 862,35 » : "
-                 "le montant contient un séparateur de milliers ; écrivez-le sans espace ni point entre les "
-                 "milliers (par exemple 1862,35).", id="separateur-milliers"),
-    pytest.param(SEINE, RG_NAME, martin(remuneration_garantie_nette="1\u00a0862,35"), "PARTIEL", "2", "R06",
-                 "Martin",
-                 "Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut « 1\u00a0862,35 » : "
-                 "le montant contient une espace insécable (souvent ajoutée par le tableur entre les milliers) ; "
-                 "écrivez-le sans espace (par exemple 1862,35).", id="espace-insecable"),
-    pytest.param(SEINE, RG_NAME, martin(part_financee_esat_nette="150,12 €"), "PARTIEL", "2", "R06", "Martin",
-                 "Le champ part financée par l'Esat (colonne part_financee_esat_nette) vaut « 150,12 € » : écrivez "
-                 "le montant sans symbole monétaire (ni « € » ni « EUR »), par exemple 150,12.", id="symbole-euro"),
-    pytest.param(SEINE, RG_NAME, martin(taux_activite_esat="100 %"), "PARTIEL", "2", "R05", "Martin",
-                 "Le champ taux d'activité à l'Esat (colonne taux_activite_esat) vaut « 100 % » : écrivez le taux "
-                 "sans le signe %, par exemple 80 ou 62,5.", id="taux-pourcent"),
-    pytest.param(SEINE, RG_NAME, martin(siret_esat="8,12346E+13"), "REJETE", "", "F06", "",
-                 "Le SIRET de l'Esat (colonne siret_esat) s'affiche « 8,12346E+13 » : le tableur l'a converti en "
-                 "nombre en notation scientifique et a perdu des chiffres. Mettez la colonne au format Texte, "
-                 "saisissez à nouveau les 14 chiffres (ceux du nom du fichier sont 81234567600017) et renvoyez le "
-                 "fichier.", id="notation-scientifique"),
-    pytest.param(SEINE, RG_NAME, RG_CSV.replace(";", ","), "REJETE", "", "F03", "",
-                 "La ligne d'en-tête est séparée par des virgules (siret_esat,finess_esat,annee_reference,nir,nom,"
-                 "prenoms,date_…) : le fichier a été exporté en CSV avec la virgule comme séparateur. "
-                 "Enregistrez-le au format « CSV (séparateur : point-virgule) » ou envoyez le classeur .xlsx.",
-                 id="export-virgule"),
-    pytest.param(SEINE, RG_NAME, RG_CSV.replace(MARTIN, "81234567600017"), "REJETE", "2", "F03", "",
-                 "Le nombre de champs de cette ligne (1 champ au lieu de 20) ne correspond pas à l'en-tête : "
-                 "vérifiez les séparateurs « ; » et les guillemets.", id="un-champ"),
-    pytest.param(SEINE, "ESAT_81234567600017_RG_20251210_002.ods", b"PK\x03\x04 ods", "REJETE", "", "F02", "",
-                 "Le fichier « ESAT_81234567600017_RG_20251210_002.ods » est un classeur OpenDocument (.ods), qui "
-                 "n'est pas accepté : enregistrez le classeur au format .xlsx ou CSV (séparateur « ; »), puis "
-                 "renvoyez-le.", id="ods"),
-    pytest.param(SEINE, "ESAT_81234567600017_RG_20251210_002.xls", b"\xd0\xcf\x11\xe0", "REJETE", "", "F02", "",
-                 "Le fichier « ESAT_81234567600017_RG_20251210_002.xls » est un classeur Excel 97-2003 (.xls), qui "
-                 "n'est pas accepté : enregistrez le classeur au format .xlsx ou CSV (séparateur « ; »), puis "
-                 "renvoyez-le.", id="xls"),
-    pytest.param(HORIZON, "ESAT_44306184100021_RG_20251211_002.xml",
-                 RG_XML.replace("<dateNaissance>1978-02-14</dateNaissance>", "<dateNaissance>1978-02-30</dateNaissance>"),
-                 "PARTIEL", "5", "R04", "Santoni",
-                 "Le champ date de naissance (élément <dateNaissance>) vaut « 1978-02-30 », une date qui n'existe "
-                 "pas (février 1978 n'a que 28 jours) : corrigez le jour ou le mois.", id="xml-jour-impossible"),
-    pytest.param(HORIZON, "ESAT_44306184100021_RG_20251211_002.xml",
-                 RG_XML.replace("<prenoms>Paul</prenoms>", "<prenom>Paul</prenom>"), "REJETE", "8", "F03", "",
-                 "Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 8 : l'élément <prenom> n'est "
-                 "pas attendu à cet endroit (attendu : <prenoms>). Vérifiez son nom et sa place, puis renvoyez le "
-                 "fichier.", id="xml-element-inattendu"),
-    pytest.param(SEINE, "ESAT_81234567600017_RG_20251210_002.xlsx",
-                 workbook(RG_CSV, {(2, "date_naissance"): "31/02/1985"}), "PARTIEL", "2", "R04", "Martin",
-                 "Le champ date de naissance (colonne date_naissance, G) vaut « 31/02/1985 », une date qui n'existe "
-                 "pas (février 1985 n'a que 28 jours) : corrigez le jour ou le mois.", id="xlsx-jour-impossible"),
+    pytest.param(
+        SEINE,
+        RG_NAME,
+        martin(date_naissance="31/02/1985"),
+        "PARTIEL",
+        "2",
+        "R04",
+        "Martin",
+        "Le champ date de naissance (colonne date_naissance) vaut « 31/02/1985 », une date qui n'existe "
+        "pas (février 1985 n'a que 28 jours) : corrigez le jour ou le mois.",
+        id="jour-impossible",
+    ),
+    pytest.param(
+        SEINE,
+        RG_NAME,
+        martin(date_naissance="23/11/90"),
+        "PARTIEL",
+        "2",
+        "R04",
+        "Martin",
+        "Le champ date de naissance (colonne date_naissance) vaut « 23/11/90 » : l'année est écrite sur "
+        "2 chiffres, écrivez-la sur 4 (JJ/MM/AAAA, par exemple 23/11/1990).",
+        id="annee-2-chiffres",
+    ),
+    pytest.param(
+        SEINE,
+        RG_NAME,
+        martin(remuneration_garantie_nette="1 862,35"),
+        "PARTIEL",
+        "2",
+        "R06",
+        "Martin",
+        "Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut « 1 862,35 » : "
+        "le montant contient un séparateur de milliers ; écrivez-le sans espace ni point entre les "
+        "milliers (par exemple 1862,35).",
+        id="separateur-milliers",
+    ),
+    pytest.param(
+        SEINE,
+        RG_NAME,
+        martin(remuneration_garantie_nette="1\u00a0862,35"),
+        "PARTIEL",
+        "2",
+        "R06",
+        "Martin",
+        "Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut « 1\u00a0862,35 » : "
+        "le montant contient une espace insécable (souvent ajoutée par le tableur entre les milliers) ; "
+        "écrivez-le sans espace (par exemple 1862,35).",
+        id="espace-insecable",
+    ),
+    pytest.param(
+        SEINE,
+        RG_NAME,
+        martin(part_financee_esat_nette="150,12 €"),
+        "PARTIEL",
+        "2",
+        "R06",
+        "Martin",
+        "Le champ part financée par l'Esat (colonne part_financee_esat_nette) vaut « 150,12 € » : écrivez "
+        "le montant sans symbole monétaire (ni « € » ni « EUR »), par exemple 150,12.",
+        id="symbole-euro",
+    ),
+    pytest.param(
+        SEINE,
+        RG_NAME,
+        martin(taux_activite_esat="100 %"),
+        "PARTIEL",
+        "2",
+        "R05",
+        "Martin",
+        "Le champ taux d'activité à l'Esat (colonne taux_activite_esat) vaut « 100 % » : écrivez le taux "
+        "sans le signe %, par exemple 80 ou 62,5.",
+        id="taux-pourcent",
+    ),
+    pytest.param(
+        SEINE,
+        RG_NAME,
+        martin(siret_esat="8,12346E+13"),
+        "REJETE",
+        "",
+        "F06",
+        "",
+        "Le SIRET de l'Esat (colonne siret_esat) s'affiche « 8,12346E+13 » : le tableur l'a converti en "
+        "nombre en notation scientifique et a perdu des chiffres. Mettez la colonne au format Texte, "
+        "saisissez à nouveau les 14 chiffres (ceux du nom du fichier sont 81234567600017) et renvoyez le "
+        "fichier.",
+        id="notation-scientifique",
+    ),
+    pytest.param(
+        SEINE,
+        RG_NAME,
+        RG_CSV.replace(";", ","),
+        "REJETE",
+        "",
+        "F03",
+        "",
+        "La ligne d'en-tête est séparée par des virgules (siret_esat,finess_esat,annee_reference,nir,nom,"
+        "prenoms,date_…) : le fichier a été exporté en CSV avec la virgule comme séparateur. "
+        "Enregistrez-le au format « CSV (séparateur : point-virgule) » ou envoyez le classeur .xlsx.",
+        id="export-virgule",
+    ),
+    pytest.param(
+        SEINE,
+        RG_NAME,
+        RG_CSV.replace(MARTIN, "81234567600017"),
+        "REJETE",
+        "2",
+        "F03",
+        "",
+        "Le nombre de champs de cette ligne (1 champ au lieu de 20) ne correspond pas à l'en-tête : "
+        "vérifiez les séparateurs « ; » et les guillemets.",
+        id="un-champ",
+    ),
+    pytest.param(
+        SEINE,
+        "ESAT_81234567600017_RG_20251210_002.ods",
+        b"PK\x03\x04 ods",
+        "REJETE",
+        "",
+        "F02",
+        "",
+        "Le fichier « ESAT_81234567600017_RG_20251210_002.ods » est un classeur OpenDocument (.ods), qui "
+        "n'est pas accepté : enregistrez le classeur au format .xlsx ou CSV (séparateur « ; »), puis "
+        "renvoyez-le.",
+        id="ods",
+    ),
+    pytest.param(
+        SEINE,
+        "ESAT_81234567600017_RG_20251210_002.xls",
+        b"\xd0\xcf\x11\xe0",
+        "REJETE",
+        "",
+        "F02",
+        "",
+        "Le fichier « ESAT_81234567600017_RG_20251210_002.xls » est un classeur Excel 97-2003 (.xls), qui "
+        "n'est pas accepté : enregistrez le classeur au format .xlsx ou CSV (séparateur « ; »), puis "
+        "renvoyez-le.",
+        id="xls",
+    ),
+    pytest.param(
+        HORIZON,
+        "ESAT_44306184100021_RG_20251211_002.xml",
+        RG_XML.replace("<dateNaissance>1978-02-14</dateNaissance>", "<dateNaissance>1978-02-30</dateNaissance>"),
+        "PARTIEL",
+        "5",
+        "R04",
+        "Santoni",
+        "Le champ date de naissance (élément <dateNaissance>) vaut « 1978-02-30 », une date qui n'existe "
+        "pas (février 1978 n'a que 28 jours) : corrigez le jour ou le mois.",
+        id="xml-jour-impossible",
+    ),
+    pytest.param(
+        HORIZON,
+        "ESAT_44306184100021_RG_20251211_002.xml",
+        RG_XML.replace("<prenoms>Paul</prenoms>", "<prenom>Paul</prenom>"),
+        "REJETE",
+        "8",
+        "F03",
+        "",
+        "Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 8 : l'élément <prenom> n'est "
+        "pas attendu à cet endroit (attendu : <prenoms>). Vérifiez son nom et sa place, puis renvoyez le "
+        "fichier.",
+        id="xml-element-inattendu",
+    ),
+    pytest.param(
+        SEINE,
+        "ESAT_81234567600017_RG_20251210_002.xlsx",
+        workbook(RG_CSV, {(2, "date_naissance"): "31/02/1985"}),
+        "PARTIEL",
+        "2",
+        "R04",
+        "Martin",
+        "Le champ date de naissance (colonne date_naissance, G) vaut « 31/02/1985 », une date qui n'existe "
+        "pas (février 1985 n'a que 28 jours) : corrigez le jour ou le mois.",
+        id="xlsx-jour-impossible",
+    ),
 ]
 
 
@@ -98,8 +219,9 @@ def cr_csv_rows(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
 
 
-def assert_in_every_form(csv_text: str, xml_bytes: bytes | None, html_text: str, statut: str, ligne: str,
-                         code: str, nom: str, sentence: str) -> None:
+def assert_in_every_form(
+    csv_text: str, xml_bytes: bytes | None, html_text: str, statut: str, ligne: str, code: str, nom: str, sentence: str
+) -> None:
     rows = [r for r in cr_csv_rows(csv_text) if r["code"] == code]
     assert [(r["statut"], r["ligne"], r["nom"], r["message"]) for r in rows] == [(statut, ligne, nom, sentence)]
     assert "n°" not in sentence and "Element '" not in sentence
@@ -118,6 +240,7 @@ def run_check(tmp_path: Path, name: str, content: str | bytes, fmt: str) -> tupl
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     out = io.StringIO()
     import contextlib
+
     with contextlib.redirect_stdout(out):
         code = main(["check", str(path), "--as-of", "2025-12-15", "--format", fmt])
     return code, out.getvalue()
@@ -150,8 +273,16 @@ def test_run_writes_the_sentence_in_csv_xml_and_html(area, account, name, conten
     exit_code, out, err = cli(area, "run", "--as-of", "2025-12-15")
     assert exit_code == 0, out + err
     retour = area / "drop" / account / "retour"
-    assert_in_every_form((retour / f"{name}.CR.csv").read_bytes().decode("utf-8"), (retour / f"{name}.CR.xml").read_bytes(),
-                         (retour / f"{name}.CR.html").read_text(encoding="utf-8"), statut, ligne, code, nom, sentence)
+    assert_in_every_form(
+        (retour / f"{name}.CR.csv").read_bytes().decode("utf-8"),
+        (retour / f"{name}.CR.xml").read_bytes(),
+        (retour / f"{name}.CR.html").read_text(encoding="utf-8"),
+        statut,
+        ligne,
+        code,
+        nom,
+        sentence,
+    )
 
 
 def test_partiel_says_what_to_send_next(area):
@@ -159,9 +290,11 @@ def test_partiel_says_what_to_send_next(area):
     (area / "drop" / SEINE / "depot" / name).write_text(martin(date_naissance="31/02/1985"), encoding="utf-8")
     assert cli(area, "run", "--as-of", "2025-12-15")[0] == 0
     rows = cr_csv_rows((area / "drop" / SEINE / "retour" / f"{name}.CR.csv").read_text(encoding="utf-8"))
-    expected = ("Corrigez la ligne rejetée et envoyez-la seule dans un nouveau fichier (nouveau numéro d'ordre) : "
-                "les lignes acceptées sont déjà transmises à la Caf, et une ligne renvoyée pour un salarié déjà "
-                "accepté remplace la précédente (W05).")
+    expected = (
+        "Corrigez la ligne rejetée et envoyez-la seule dans un nouveau fichier (nouveau numéro d'ordre) : "
+        "les lignes acceptées sont déjà transmises à la Caf, et une ligne renvoyée pour un salarié déjà "
+        "accepté remplace la précédente (W05)."
+    )
     assert {r["que_faire"] for r in rows} == {expected}
     assert {r["synthese"] for r in rows} == {"1 anomalie bloquante (R04 : 1)."}
     page = (area / "drop" / SEINE / "retour" / f"{name}.CR.html").read_text(encoding="utf-8")
@@ -177,7 +310,8 @@ def test_french_plural_rules():
 
 def test_run_summary_agrees_in_number(area):
     (area / "drop" / SEINE / "depot" / RG_NAME).write_text(
-        RG_CSV.splitlines()[0] + "\n" + MARTIN.replace("12/05/1985", "31/02/1985") + "\n", encoding="utf-8")
+        RG_CSV.splitlines()[0] + "\n" + MARTIN.replace("12/05/1985", "31/02/1985") + "\n", encoding="utf-8"
+    )
     code, out, err = cli(area, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
     assert "Enregistrements : 1 reçu, 0 accepté, 1 rejeté." in out

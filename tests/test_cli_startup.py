@@ -1,4 +1,5 @@
 """Start-up stays light: the parser, --help, --version and argparse errors import no database or data library."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,13 @@ print(json.dumps({{"code": code, "loaded": loaded}}), file=sys.__stderr__)
 
 
 def probe(argv: list[str], build_only: bool = False) -> dict:
-    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY, argv=argv, build_only=build_only)],
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY, argv=argv, build_only=build_only)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return json.loads(done.stderr.strip().splitlines()[-1])
 
 
@@ -46,11 +52,21 @@ def test_the_parser_module_alone_imports_no_heavy_library():
     assert done.stdout.strip() == "[]", done.stderr
 
 
-@pytest.mark.parametrize("argv", [
-    ["--help"], ["--version"], ["files", "list", "--help"], ["campaign", "status", "--help"], ["status", "--help"],
-    ["habilitations", "import", "--help"], ["files", "list", "--etat", "INCONNU"], ["runs", "show", "abc"],
-    ["campaign"],
-], ids=lambda a: " ".join(a))
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["files", "list", "--help"],
+        ["campaign", "status", "--help"],
+        ["status", "--help"],
+        ["habilitations", "import", "--help"],
+        ["files", "list", "--etat", "INCONNU"],
+        ["runs", "show", "abc"],
+        ["campaign"],
+    ],
+    ids=lambda a: " ".join(a),
+)
 def test_help_version_and_argument_errors_import_no_heavy_library(argv):
     result = probe(argv)
     assert result["code"] in (0, 2)

@@ -1,4 +1,5 @@
 """Configuration: defaults under ./var, paths relative to the file, unknown keys and wrong types exit 2."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,9 @@ def test_esat_exchange_toml_in_the_current_folder_is_read(tmp_path, monkeypatch)
 def test_paths_are_relative_to_the_file(tmp_path):
     conf = tmp_path / "etc" / "esat.toml"
     conf.parent.mkdir()
-    conf.write_text('[database]\nurl = "sqlite:///data/x.db"\n[storage]\ndir = "../recus"\n'
-                    '[output]\ndir = "/srv/sortie"\n')
+    conf.write_text(
+        '[database]\nurl = "sqlite:///data/x.db"\n[storage]\ndir = "../recus"\n[output]\ndir = "/srv/sortie"\n'
+    )
     cfg = load_config(conf)
     assert cfg.database_url == f"sqlite:///{tmp_path / 'etc' / 'data' / 'x.db'}"
     assert cfg.storage_dir == tmp_path / "etc" / ".." / "recus"
@@ -40,15 +42,18 @@ def test_paths_are_relative_to_the_file(tmp_path):
     assert pg.database_url == "postgresql+psycopg://u@h/db"
 
 
-@pytest.mark.parametrize("toml, named", [
-    ("[source]\nroots = 'x'\n", "source.roots"),
-    ("[limits]\nmax_records = 'beaucoup'\n", "limits.max_records"),
-    ("[source]\nsettle_seconds = true\n", "source.settle_seconds"),
-    ("[schedule]\ncampaign = '30 0 16 1 *'\n", "schedule.campaign"),
-    ("[sortie]\ndir = 'x'\n", "[sortie]"),
-    ("[source]\nkind = 'ftp'\n", "source.kind"),
-    ("[source]\nkind = 'sftp'\nhost = 'h'\nusername = 'u'\nprivate_key = 'k'\n", "source.known_hosts"),
-])
+@pytest.mark.parametrize(
+    "toml, named",
+    [
+        ("[source]\nroots = 'x'\n", "source.roots"),
+        ("[limits]\nmax_records = 'beaucoup'\n", "limits.max_records"),
+        ("[source]\nsettle_seconds = true\n", "source.settle_seconds"),
+        ("[schedule]\ncampaign = '30 0 16 1 *'\n", "schedule.campaign"),
+        ("[sortie]\ndir = 'x'\n", "[sortie]"),
+        ("[source]\nkind = 'ftp'\n", "source.kind"),
+        ("[source]\nkind = 'sftp'\nhost = 'h'\nusername = 'u'\nprivate_key = 'k'\n", "source.known_hosts"),
+    ],
+)
 def test_configuration_errors_exit_2_and_name_the_key(tmp_path, capsys, toml, named):
     conf = tmp_path / "bad.toml"
     conf.write_text(toml)

@@ -4,6 +4,7 @@ The database is filled by running the spec's examples with no habilitation extra
 rejected H05), as an operator finds it in the morning; the tests then act as each role would.
 Set ESAT_CONSOLE_SCREENSHOTS=docs/console to (re)write the README's screenshots.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -16,8 +17,8 @@ import pytest
 
 from exchange.config import load_config
 from exchange.store.engine import open_database
-from schemas.masking import NIR_SHAPED as NIR_PATTERN
 from exchange.store.operators import add_operator
+from schemas.masking import NIR_SHAPED as NIR_PATTERN
 from tests.areas import cli, seed_examples, write_config
 from tests.browser import free_port, start_console
 from tests.conftest import EXAMPLES
@@ -47,8 +48,7 @@ def area(tmp_path_factory):
     rg.write_text(rg.read_text(encoding="utf-8").replace("Martin;Jérôme", ";Jérôme"), encoding="utf-8")
     write_config(base / "esat-exchange.toml", cfg)
     with open(base / "esat-exchange.toml", "a", encoding="utf-8") as f:
-        f.write(f'[web]\nbind = "127.0.0.1:{port}"\ntrusted_proxies = ["127.0.0.1"]\n'
-                f'proxy_header = "X-Remote-User"\n')
+        f.write(f'[web]\nbind = "127.0.0.1:{port}"\ntrusted_proxies = ["127.0.0.1"]\nproxy_header = "X-Remote-User"\n')
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0  # last night: no extract yet, all H05
     engine = open_database(cfg.database_url)
     add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
@@ -59,7 +59,6 @@ def area(tmp_path_factory):
     state = {"base": base, "url": console.url, "port": port, "log": ""}
     yield state
     state["log"] = console.stop()
-
 
 
 def shot(page, name: str) -> None:  # noqa: ANN001
@@ -283,8 +282,9 @@ def test_no_page_holds_a_full_nir(browser, area):
     page.context.close()
 
 
-def _request(area, method: str, path: str, headers: dict | None = None, body: str | None = None,
-             source: str = "127.0.0.1") -> http.client.HTTPResponse:
+def _request(
+    area, method: str, path: str, headers: dict | None = None, body: str | None = None, source: str = "127.0.0.1"
+) -> http.client.HTTPResponse:
     conn = http.client.HTTPConnection("127.0.0.1", area["port"], timeout=30, source_address=(source, 0))
     conn.request(method, path, body=body, headers=headers or {})
     return conn.getresponse()
@@ -322,10 +322,12 @@ def test_console_behind_a_base_path(area):
     port = free_port()
     text = (area["base"] / "esat-exchange.toml").read_text(encoding="utf-8")
     config = area["base"] / "sous-chemin.toml"
-    config.write_text(re.sub(r'bind = "127.0.0.1:\d+"', f'bind = "127.0.0.1:{port}"\nbase_path = "/esat"', text),
-                      encoding="utf-8")
+    config.write_text(
+        re.sub(r'bind = "127.0.0.1:\d+"', f'bind = "127.0.0.1:{port}"\nbase_path = "/esat"', text), encoding="utf-8"
+    )
     console = start_console(config, port, "/esat")
     try:
+
         def get(path: str) -> http.client.HTTPResponse:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             conn.request("GET", path)

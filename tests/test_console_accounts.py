@@ -4,6 +4,7 @@ her; marie cannot disable herself; the journal shows every action under marie's 
 
 The database: three perimeters (tests/access_area.py); the tests follow each other as the morning goes.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -32,7 +33,6 @@ def area(tmp_path_factory):
     yield {"base": base, "url": console.url, "engine": engine}
     console.stop()
     engine.dispose()
-
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +72,17 @@ def test_marie_creates_lea_from_the_console(marie, area):
     marie.fill("#nouveau-password", PASSWORDS["lea"])
     marie.fill("#nouveau-password2", PASSWORDS["lea"])
     marie.click("#creer")
-    assert alert(marie) == ("Compte refusé : périmètre inconnu '99' : « national », « cna » ou le code d'une Caf "
-                            "(01 à 95, 2A, 2B, 971 à 976).")  # the command line's words
+    assert alert(marie) == (
+        "Compte refusé : périmètre inconnu '99' : « national », « cna » ou le code d'une Caf "
+        "(01 à 95, 2A, 2B, 971 à 976)."
+    )  # the command line's words
     assert marie.input_value("#nouveau-login") == "lea" and marie.input_value("#nouveau-password") == ""
     assert violations(marie) == []
     marie.fill("#nouveau-cafs", "75")
     marie.fill("#nouveau-password", PASSWORDS["lea"])
     marie.fill("#nouveau-password2", PASSWORDS["lea"])
     marie.click("#creer")
-    assert alert(marie) == ("Opérateur « lea » créé : rôle lecteur, périmètre 75 (Caf Paris), mot de passe "
-                            "enregistré.")
+    assert alert(marie) == ("Opérateur « lea » créé : rôle lecteur, périmètre 75 (Caf Paris), mot de passe enregistré.")
     assert marie.url == area["url"] + "/operateurs/compte?login=lea"
     assert "lecteur" in marie.inner_text("#fiche") and "actif" in marie.inner_text("#fiche")
     assert violations(marie) == []
@@ -89,8 +90,9 @@ def test_marie_creates_lea_from_the_console(marie, area):
     assert found["role"] == "lecteur" and found["perimetre"].labels() == ["75"]
 
 
-@pytest.mark.parametrize("path", ["/operateurs", "/operateurs/nouveau", "/operateurs/compte?login=lea",
-                                  "/operateurs/suppression?login=lea"])
+@pytest.mark.parametrize(
+    "path", ["/operateurs", "/operateurs/nouveau", "/operateurs/compte?login=lea", "/operateurs/suppression?login=lea"]
+)
 def test_the_accounts_pages_fit_a_phone_and_ask_a_visitor_to_log_in(browser, area, path):
     page = log_in(browser, area["url"], "marie", PASSWORDS["marie"])
     page.set_viewport_size({"width": 390, "height": 800})
@@ -121,8 +123,10 @@ def test_widening_lea_ends_her_session(marie, area):
     tick(marie, "acces-role-gestionnaire")
     tick(marie, "acces-cna")
     marie.click("#modifier-acces")
-    assert alert(marie) == ("Opérateur « lea » modifié : rôle gestionnaire, périmètre cna, 75 (Caf Paris). Ses "
-                            "sessions ouvertes sont fermées : il doit se reconnecter.")
+    assert alert(marie) == (
+        "Opérateur « lea » modifié : rôle gestionnaire, périmètre cna, 75 (Caf Paris). Ses "
+        "sessions ouvertes sont fermées : il doit se reconnecter."
+    )
     lea = area["lea"]
     lea.goto(area["url"] + "/fichiers")
     assert "/connexion?suite=" in lea.url and lea.inner_text("h1") == "Connexion"
@@ -132,8 +136,7 @@ def test_widening_lea_ends_her_session(marie, area):
 def test_a_disabled_lea_cannot_log_in_until_enabled(browser, marie, area):
     open_account(marie, area, "lea")
     marie.click("#desactiver")
-    assert alert(marie) == ("Opérateur « lea » désactivé : ses sessions sont fermées, il ne peut plus se "
-                            "connecter.")
+    assert alert(marie) == ("Opérateur « lea » désactivé : ses sessions sont fermées, il ne peut plus se connecter.")
     assert "désactivé depuis le" in marie.inner_text("#fiche")
     marie.goto(area["url"] + "/operateurs")
     assert "désactivé depuis le" in marie.inner_text("#operateurs").lower()  # the badge is in capitals
@@ -157,8 +160,9 @@ def test_marie_resets_leas_password(browser, marie, area):
     marie.fill("#mdp-password", PASSWORDS["lea-nouveau"])
     marie.fill("#mdp-password2", PASSWORDS["lea-nouveau"])
     marie.click("#modifier-mot-de-passe")
-    assert alert(marie) == ("Opérateur « lea » : mot de passe réinitialisé. Ses sessions ouvertes sont fermées : il "
-                            "doit se reconnecter.")
+    assert alert(marie) == (
+        "Opérateur « lea » : mot de passe réinitialisé. Ses sessions ouvertes sont fermées : il doit se reconnecter."
+    )
     old = log_in(browser, area["url"], "lea", PASSWORDS["lea"])
     assert "Identifiant ou mot de passe incorrect." in alert(old)
     old.context.close()
@@ -171,12 +175,15 @@ def test_marie_cannot_disable_or_demote_herself(marie, area):
     open_account(marie, area, "marie")
     assert "C'est votre compte" in marie.inner_text("main")
     marie.click("#desactiver")
-    assert alert(marie) == ("Désactivation refusée : vous ne pouvez pas désactiver votre propre compte depuis la "
-                            "console : un autre gestionnaire national doit le faire.")
+    assert alert(marie) == (
+        "Désactivation refusée : vous ne pouvez pas désactiver votre propre compte depuis la "
+        "console : un autre gestionnaire national doit le faire."
+    )
     tick(marie, "acces-role-lecteur")
     marie.click("#modifier-acces")
-    assert alert(marie).startswith("Modification de l'accès refusée : vous ne pouvez pas rétrograder votre propre "
-                                   "compte depuis la console")
+    assert alert(marie).startswith(
+        "Modification de l'accès refusée : vous ne pouvez pas rétrograder votre propre compte depuis la console"
+    )
     found = get_operator(area["engine"], "marie")
     assert found["disabled_at"] is None and found["role"] == "gestionnaire"
     assert marie.url == area["url"] + "/operateurs/compte?login=marie"  # still logged in
@@ -198,8 +205,11 @@ def test_the_journal_shows_marie_s_actions_and_no_password(marie, area):
     marie.goto(area["url"] + "/journal?operateur=marie")
     journal = marie.inner_text("#journal")
     rows = [r for r in journal.splitlines() if "opérateur lea" in r]
-    actions = [a for a in ("operateur_ajout", "operateur_disable", "operateur_enable", "operateur_remove")
-               if any(a in r and "marie" in r for r in rows)]
+    actions = [
+        a
+        for a in ("operateur_ajout", "operateur_disable", "operateur_enable", "operateur_remove")
+        if any(a in r and "marie" in r for r in rows)
+    ]
     assert actions == ["operateur_ajout", "operateur_disable", "operateur_enable", "operateur_remove"], journal
     assert any("REFUSE" in r and "périmètre inconnu '99'" in r for r in rows)
     assert any("operateur_disable" in r and "REFUSE" in r for r in journal.splitlines() if "opérateur marie" in r)

@@ -1,17 +1,18 @@
 """The console's command line and store: operator accounts, [web] configuration, listing filters, audit."""
+
 from __future__ import annotations
 
 import io
-import re
 import json
+import re
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
-from exchange.core.perimeter import EVERYTHING
 from exchange.config import ConfigError, parse_config
-from exchange.store.engine import open_database
-from exchange.store.engine import open_upgraded
+from exchange.core.perimeter import EVERYTHING
+from exchange.store.engine import open_database, open_upgraded
 from exchange.store.operators import OperatorError, add_operator, check_password, get_operator, record_audit
 from exchange.store.queries import audit_entries
 from tests.areas import cli, seed_examples
@@ -26,8 +27,9 @@ def test_operators_add_reads_the_password_from_stdin_and_hashes_it_with_argon2id
     monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
     code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "gestionnaire", "--perimetre", "75")
     assert (code, err) == (0, "")
-    assert out == ("Opérateur « mdupont » créé : rôle gestionnaire, périmètre 75, mot de passe enregistré "
-                   "(argon2id).\n")
+    assert out == (
+        "Opérateur « mdupont » créé : rôle gestionnaire, périmètre 75, mot de passe enregistré (argon2id).\n"
+    )
     engine = open_database(cfg.database_url)
     row = get_operator(engine, "mdupont")
     assert row["role"] == "gestionnaire" and row["password_hash"].startswith("$argon2id$")
@@ -47,14 +49,19 @@ def test_operators_add_reads_the_password_from_stdin_and_hashes_it_with_argon2id
     monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
     code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "lecteur", "--perimetre", "99")
     assert (code, out) == (1, "")
-    assert err == ("Compte refusé : périmètre inconnu '99' : « national », « cna » ou le code d'une Caf "
-                   "(01 à 95, 2A, 2B, 971 à 976).\n")
+    assert err == (
+        "Compte refusé : périmètre inconnu '99' : « national », « cna » ou le code d'une Caf "
+        "(01 à 95, 2A, 2B, 971 à 976).\n"
+    )
     monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
-    code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "lecteur", "--perimetre", "cna",
-                         "--perimetre", "2a")
+    code, out, err = cli(
+        tmp_path, "operators", "add", "mdupont", "--role", "lecteur", "--perimetre", "cna", "--perimetre", "2a"
+    )
     assert (code, err) == (0, "")
-    assert out == ("Opérateur « mdupont » modifié : rôle lecteur, périmètre cna, 2A, mot de passe enregistré "
-                   "(argon2id).\nSes sessions ouvertes sont fermées.\n")
+    assert out == (
+        "Opérateur « mdupont » modifié : rôle lecteur, périmètre cna, 2A, mot de passe enregistré "
+        "(argon2id).\nSes sessions ouvertes sont fermées.\n"
+    )
     assert get_operator(engine, "mdupont")["perimetre"].labels() == ["cna", "2A"]
 
 
@@ -62,9 +69,12 @@ def test_web_section_is_checked_key_by_key(tmp_path):
     cfg = parse_config({"web": {"bind": "0.0.0.0:9090", "base_path": "/esat"}}, tmp_path)
     assert (cfg.web.host, cfg.web.port, cfg.web.base_path) == ("0.0.0.0", 9090, "/esat")
     assert parse_config({}, tmp_path).web.bind == "127.0.0.1:8080"
-    for web, message in (({"bind": "8080"}, "web.bind"), ({"base_path": "esat/"}, "web.base_path"),
-                         ({"proxy_header": "X-Remote-User"}, "web.trusted_proxies"),
-                         ({"port": 8080}, "clé inconnue dans la configuration : web.port")):
+    for web, message in (
+        ({"bind": "8080"}, "web.bind"),
+        ({"base_path": "esat/"}, "web.base_path"),
+        ({"proxy_header": "X-Remote-User"}, "web.trusted_proxies"),
+        ({"port": 8080}, "clé inconnue dans la configuration : web.port"),
+    ):
         with pytest.raises(ConfigError, match=message):
             parse_config({"web": web}, tmp_path)
 
@@ -77,17 +87,23 @@ def test_files_list_filters_and_refuses_unknown_values(tmp_path):
     assert json.loads(cli(tmp_path, "files", "list", "--etat", "QUARANTAINE", "--format", "json")[1]) == []
     assert len(json.loads(cli(tmp_path, "files", "list", "--run", "1", "--format", "json")[1])) == 4
     assert json.loads(cli(tmp_path, "files", "list", "--run", "2", "--format", "json")[1]) == []
-    assert {f["compte"] for f in json.loads(cli(tmp_path, "files", "list", "--compte", "horizon-paie",
-                                                "--format", "json")[1])} == {"horizon-paie"}
+    assert {
+        f["compte"]
+        for f in json.loads(cli(tmp_path, "files", "list", "--compte", "horizon-paie", "--format", "json")[1])
+    } == {"horizon-paie"}
     received = listed[0]["date_reception"]
     assert "T" in received and received.endswith("+00:00")  # ISO 8601 with its offset
-    for bad in (("files", "list", "--etat", "PERDU"), ("files", "list", "--status", "OK"),
-                ("runs", "list", "--status", "FINI")):
+    for bad in (
+        ("files", "list", "--etat", "PERDU"),
+        ("files", "list", "--status", "OK"),
+        ("runs", "list", "--status", "FINI"),
+    ):
         with pytest.raises(SystemExit) as exit_:
             cli(tmp_path, *bad)
         assert exit_.value.code == 2
-    assert [r["statut"] for r in json.loads(cli(tmp_path, "runs", "list", "--status", "ok", "--format",
-                                                "json")[1])] == ["OK"]
+    assert [
+        r["statut"] for r in json.loads(cli(tmp_path, "runs", "list", "--status", "ok", "--format", "json")[1])
+    ] == ["OK"]
 
 
 def test_replay_is_refused_for_a_file_the_spec_does_not_allow(tmp_path):
@@ -105,7 +121,11 @@ def test_audit_lines_mask_nir_shaped_text(tmp_path):
     record_audit(engine, "marie", "rejeu", "ECHEC", "fichier n° 3", "ligne 2 : 185057512345691 inconnu", "10.0.0.9")
     (entry,) = audit_entries(engine.connect(), perimeter=EVERYTHING)
     assert (entry["operateur"], entry["action"], entry["resultat"], entry["adresse"]) == (
-        "marie", "rejeu", "ECHEC", "10.0.0.9")
+        "marie",
+        "rejeu",
+        "ECHEC",
+        "10.0.0.9",
+    )
     assert entry["detail"] == "ligne 2 : 18505********91 inconnu"
     record_audit(engine, "185057512345691", "connexion", "REFUSE")  # a NIR typed in the login field
     assert audit_entries(engine.connect(), perimeter=EVERYTHING)[0]["operateur"] == "18505********91"
@@ -118,14 +138,17 @@ def test_login_delay_doubles_after_the_free_failures_up_to_its_cap():
 
 
 def test_login_failures_are_counted_per_login_and_address_and_forgotten(tmp_path):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from exchange.store import throttle
 
     engine = open_upgraded(f"sqlite:///{tmp_path / 'a.db'}")
-    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     for i in range(4):
-        assert throttle.record_failure(engine, "paul", "10.0.0.1", t0 + timedelta(seconds=i), t0 - timedelta(hours=1)) == i + 1
+        assert (
+            throttle.record_failure(engine, "paul", "10.0.0.1", t0 + timedelta(seconds=i), t0 - timedelta(hours=1))
+            == i + 1
+        )
     assert throttle.failures(engine, "paul", "10.0.0.1", t0) == (4, t0 + timedelta(seconds=3))
     assert throttle.failures(engine, "paul", "10.0.0.2", t0) == (0, None)  # another address: nothing
     assert throttle.failures(engine, "marie", "10.0.0.1", t0) == (0, None)  # another login: nothing
@@ -138,8 +161,9 @@ def test_compte_rendu_names_follow_the_latest_reception_rule():
     from exchange.web.pages import compte_rendu_names
 
     row = {"id": 7, "name": "A.csv", "answers": 2}  # answered, then replayed once
-    assert compte_rendu_names(row, 7) == [f"{stem}.CR.{ext}" for stem in ("A.csv", "A.csv.7", "A.csv.7-rejeu1")
-                                          for ext in ("csv", "xml", "html")]
+    assert compte_rendu_names(row, 7) == [
+        f"{stem}.CR.{ext}" for stem in ("A.csv", "A.csv.7", "A.csv.7-rejeu1") for ext in ("csv", "xml", "html")
+    ]
     assert compte_rendu_names(row, 9)[:3] == ["A.csv.7.CR.csv", "A.csv.7.CR.xml", "A.csv.7.CR.html"]
     assert "A.csv.CR.csv" not in compte_rendu_names(row, 9)  # a later reception owns the plain name
 
@@ -209,8 +233,10 @@ def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tm
     monkeypatch.setattr(exchange.app.cycle, "process", process_then_ctrl_c)
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 130
-    assert err.splitlines()[-1] == ("Arrêt demandé : le lot en cours a été terminé et l'exécution n° 1 close ; "
-                                    "les fichiers restants partiront au prochain cycle.")
+    assert err.splitlines()[-1] == (
+        "Arrêt demandé : le lot en cours a été terminé et l'exécution n° 1 close ; "
+        "les fichiers restants partiront au prochain cycle."
+    )
     assert "Traceback" not in out + err and len(calls) == 1
     (run,) = json.loads(cli(tmp_path, "runs", "list", "--format", "json")[1])
     assert (run["statut"], run["fichiers"]) == ("OK", 1) and run["fin"] is not None
@@ -240,15 +266,16 @@ def test_status_summarises_and_shows_the_next_scheduled_runs(tmp_path):
     assert "  … et 4 autre(s) compte(s) (--all pour tout afficher)" in out
     lines = out.splitlines()
     at = lines.index("Fichiers en attente les plus anciens (déposés le, heure de Paris) :")
-    oldest = lines[at + 1:at + 12]
+    oldest = lines[at + 1 : at + 12]
     assert all(re.fullmatch(r"  [a-z0-9-]+/[^ ]+ : \d\d/\d\d/\d{4} \d\d:\d\d", x) for x in oldest[:10]), oldest
     assert oldest[10] == "  … et 72 autre(s) (--all pour tout afficher)"
     code, out, _ = cli(tmp_path, "status", "--all")
     assert "--all pour tout afficher" not in out and "  compte-00 : 1" in out
 
     engine = open_database(cfg.database_url)
-    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=engine,
-                                                                             tablename="apscheduler_jobs")})
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")}
+    )
     scheduler.start(paused=True)
     scheduler.add_job("jobs.tasks:nightly", CronTrigger(hour=2, minute=0, timezone="Europe/Paris"), id="nightly")
     scheduler.shutdown(wait=False)

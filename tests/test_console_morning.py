@@ -5,6 +5,7 @@ the files list searched, sorted and exported, and nothing wider than a 390 px ph
 The database: the spec's examples run with no habilitation extract (every file rejected H05), as in
 tests/test_console.py; the tests follow each other as the morning goes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -50,7 +51,6 @@ def area(tmp_path_factory):
     engine.dispose()
 
 
-
 def logged_in(browser, area, login: str, width: int = 1280):  # noqa: ANN001, ANN201
     return log_in(browser, area["url"], login, PASSWORDS[login], width)
 
@@ -67,8 +67,10 @@ def test_dashboard_says_what_to_act_on_with_links_and_french_job_names(browser, 
     assert alert.locator("a").inner_text() == "Importer un extrait Habpps"
     assert "esat-exchange" not in page.inner_text("#etat")  # links, not shell commands
     todo = page.inner_text("#etat li.esat-a-traiter")
-    assert todo.startswith("À traiter par la Caf : 4 fichiers rejetés pour une erreur d'habilitation (H05 × 4), sans "
-                           "fichier accepté depuis : la Caf corrige ses données dans Habpps"), todo
+    assert todo.startswith(
+        "À traiter par la Caf : 4 fichiers rejetés pour une erreur d'habilitation (H05 × 4), sans "
+        "fichier accepté depuis : la Caf corrige ses données dans Habpps"
+    ), todo
     runs_table = page.inner_text("#dernieres-executions")
     assert "cycle complet" in runs_table and "traitement de nuit" in runs_table and "nightly" not in runs_table
     assert "(s)" not in page.inner_text("main")
@@ -128,7 +130,7 @@ def test_replay_before_the_corrected_extract_is_refused_with_what_to_do(browser,
     assert advice.startswith(f"Le fichier n° {seine} a été rejeté pour H05 (habilitation) le ")
     assert "Importez d'abord l'extrait corrigé par la Caf, puis rejouez le fichier." in advice
     assert page.locator("#rejouer").count() == 0
-    assert page.locator("a:text-is(\"Importer l'extrait Habpps corrigé\")").count() == 1
+    assert page.locator('a:text-is("Importer l\'extrait Habpps corrigé")').count() == 1
     response = page.goto(f"{area['url']}/fichiers/{seine}/rejouer")
     assert response.status == 400 and "Importez d'abord l'extrait corrigé" in page.inner_text("main")
     page.goto(f"{area['url']}/fichiers/{seine}")
@@ -145,10 +147,22 @@ def test_after_the_extract_the_caf_items_remain_until_replayed(browser, area):
     assert cli(area["base"], "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     start = utcnow() - timedelta(hours=1)
     with area["engine"].begin() as conn:  # last night's nightly ran fine
-        conn.execute(insert(runs).values(job="nightly", started_at=start, ended_at=start + timedelta(minutes=2),
-                                         status="OK", files_seen=0, files_accepted=0, files_partial=0,
-                                         files_rejected=0, files_duplicate=0, records_in=0, records_accepted=0,
-                                         records_rejected=0))
+        conn.execute(
+            insert(runs).values(
+                job="nightly",
+                started_at=start,
+                ended_at=start + timedelta(minutes=2),
+                status="OK",
+                files_seen=0,
+                files_accepted=0,
+                files_partial=0,
+                files_rejected=0,
+                files_duplicate=0,
+                records_in=0,
+                records_accepted=0,
+                records_rejected=0,
+            )
+        )
     page = logged_in(browser, area, "marie")
     assert page.inner_text(".esat-verdict") == "ÉTAT : À TRAITER"
     assert page.locator("#etat li.esat-alerte").count() == 0
@@ -167,12 +181,15 @@ def test_campaign_splits_esats_without_an_accepted_rg_by_situation(browser, area
     page = logged_in(browser, area, "paul")
     page.goto(area["url"] + "/campagne?annee=2025")
     situations = page.inner_text("#situations")
-    assert re.search(r"Rejeté pour une erreur d'habilitation \(à corriger par la Caf\)\t1\tla Caf", situations), situations
+    assert re.search(r"Rejeté pour une erreur d'habilitation \(à corriger par la Caf\)\t1\tla Caf", situations), (
+        situations
+    )
     assert re.search(r"N'a rien envoyé\t0", situations), situations
     # a corrected RG waits in Horizon's depot/: that Esat did its job
     depot = area["base"] / "drop" / "horizon-paie" / "depot"
-    shutil.copy(EXAMPLES / "drop" / "horizon-paie" / "depot" / HORIZON_RG,
-                depot / HORIZON_RG.replace("_001.xml", "_002.xml"))
+    shutil.copy(
+        EXAMPLES / "drop" / "horizon-paie" / "depot" / HORIZON_RG, depot / HORIZON_RG.replace("_001.xml", "_002.xml")
+    )
     page.reload()
     situations = page.inner_text("#situations")
     assert re.search(r"Fichier en attente ou en cours de traitement\t1\tpersonne", situations), situations
@@ -218,8 +235,19 @@ def test_files_list_searches_sorts_and_exports(browser, area):
     page.context.close()
 
 
-@pytest.mark.parametrize("path", ["/", "/fichiers", "/fichiers/1", "/executions", "/executions/1", "/campagne?annee=2025",
-                                  "/habilitations", "/journal"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/fichiers",
+        "/fichiers/1",
+        "/executions",
+        "/executions/1",
+        "/campagne?annee=2025",
+        "/habilitations",
+        "/journal",
+    ],
+)
 def test_no_page_is_wider_than_a_phone(browser, area, path):
     page = logged_in(browser, area, "marie", width=390)
     page.goto(area["url"] + path)
@@ -269,8 +297,9 @@ def test_esat_page_then_replay_all_its_habilitation_rejections_at_once(browser, 
     assert "2 fichiers rejetés pour une erreur d'habilitation seront jugés de nouveau" in page.inner_text("main")
     page.click("#confirmer")
     assert page.url == area["url"] + "/esats/44306184100021"
-    assert page.inner_text("[role=status]") == ("Rejeu groupé des fichiers de l'Esat 44306184100021 : 2 fichiers "
-                                                "rejoués sur 2.")
+    assert page.inner_text("[role=status]") == (
+        "Rejeu groupé des fichiers de l'Esat 44306184100021 : 2 fichiers rejoués sur 2."
+    )
     assert page.inner_text("#rien-a-rejouer") == "Aucun fichier de cet Esat n'attend un rejeu."
     assert set(page.locator(".esat-files tbody tr td:nth-child(7)").all_inner_texts()) == {"ACCEPTE"}
     page.goto(area["url"] + "/journal?action=rejeu_groupe")
@@ -300,8 +329,9 @@ def test_gestionnaire_starts_a_collect_now_and_is_refused_while_a_cycle_runs(bro
         assert held is not None
         page.goto(area["url"] + "/taches/nightly/lancer")
         page.click("#confirmer")
-        assert page.inner_text("[role=alert]") == ("Tâche non lancée : un autre processus exécute déjà un cycle. "
-                                                   "Réessayez quand elle sera terminée.")
+        assert page.inner_text("[role=alert]") == (
+            "Tâche non lancée : un autre processus exécute déjà un cycle. Réessayez quand elle sera terminée."
+        )
     lecteur = logged_in(browser, area, "paul")
     assert lecteur.locator("a:has-text('Lancer maintenant')").count() == 0
     assert lecteur.goto(area["url"] + "/taches/collect/lancer").status == 403
@@ -318,8 +348,11 @@ def test_sante_and_metrics_once_the_service_runs(area):
     assert status == 200 and kind.startswith("text/plain; version=")
     from prometheus_client.parser import text_string_to_metric_families
 
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(text) for s in family.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
     assert samples[("esat_runs_total", (("statut", "OK"), ("tache", "run")))] == 1
     assert samples[("esat_files", (("etat", "ACQUITTE"), ("statut", "REJETE")))] == 1
     assert samples[("esat_anomalies", (("code", "H05"),))] == 1  # Seine CA: the replayed files were judged anew
@@ -328,11 +361,28 @@ def test_sante_and_metrics_once_the_service_runs(area):
     assert ("esat_last_run_duration_seconds", (("tache", "replay"),)) in samples
 
 
-AXE_PAGES = ["/", "/fichiers", "/fichiers?statut=REJETE&code=H", "/fichiers/1", "/fichiers/1/rejouer", "/executions",
-             "/executions/1", "/campagne?annee=2025", "/habilitations", "/migration", "/journal",
-             "/esats/81234567600017", "/rejeux", "/taches/collect/lancer", "/taches/nightly/suspendre",
-             "/taches/toutes/reprendre", "/accessibilite", "/mentions-legales",
-             "/donnees-personnelles", "/page-inconnue"]
+AXE_PAGES = [
+    "/",
+    "/fichiers",
+    "/fichiers?statut=REJETE&code=H",
+    "/fichiers/1",
+    "/fichiers/1/rejouer",
+    "/executions",
+    "/executions/1",
+    "/campagne?annee=2025",
+    "/habilitations",
+    "/migration",
+    "/journal",
+    "/esats/81234567600017",
+    "/rejeux",
+    "/taches/collect/lancer",
+    "/taches/nightly/suspendre",
+    "/taches/toutes/reprendre",
+    "/accessibilite",
+    "/mentions-legales",
+    "/donnees-personnelles",
+    "/page-inconnue",
+]
 
 
 def test_every_page_has_no_axe_violation(browser, area):

@@ -2,6 +2,7 @@
 them rejected H05 (their user deactivated in the extract), processed in one run. Every list is paginated,
 filtered and sorted; the run and campaign pages summarise first and stay a few screens tall.
 """
+
 from __future__ import annotations
 
 import csv
@@ -129,12 +130,25 @@ def test_campaign_of_a_year_without_any_rg_is_paginated(page, area):
 
 def test_dashboard_verdict_is_a_caf_action_item(page, area):
     page.goto(area["url"] + "/")
-    assert f"{DEACTIVATED} fichiers rejetés pour une erreur d'habilitation (H05 × {DEACTIVATED})" in page.inner_text("#etat")
+    assert f"{DEACTIVATED} fichiers rejetés pour une erreur d'habilitation (H05 × {DEACTIVATED})" in page.inner_text(
+        "#etat"
+    )
     assert screens(page) < 5, screens(page)
 
 
-@pytest.mark.parametrize("path", ["/", "/fichiers", "/fichiers?code=H", "/executions", "/executions/1",
-                                  "/campagne?annee=2025", "/campagne?annee=2026", "/journal"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/fichiers",
+        "/fichiers?code=H",
+        "/executions",
+        "/executions/1",
+        "/campagne?annee=2025",
+        "/campagne?annee=2026",
+        "/journal",
+    ],
+)
 def test_national_pages_have_no_axe_violation(page, area, path):
     from tests.axe import violations
 

@@ -1,6 +1,7 @@
 """Pausing a scheduled job from the console (issue 23), in a real browser: marie (national gestionnaire) suspends the
 nightly from the dashboard, sees the banner and the job's state, the journal shows it, the launch page says it,
 then she resumes it; paul (lecteur) sees the state but no button; axe-core finds nothing on the new pages."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,6 @@ def area(tmp_path_factory):
     engine.dispose()
 
 
-
 def logged_in(browser, area, login: str):  # noqa: ANN001, ANN201
     return log_in(browser, area["url"], login, PASSWORDS[login])
 
@@ -58,8 +58,12 @@ def paused_metric(area) -> dict[str, float]:  # noqa: ANN001
 
     with urllib.request.urlopen(area["url"] + "/metrics") as answer:
         text = answer.read().decode()
-    return {s.labels["tache"]: s.value for family in text_string_to_metric_families(text)
-            for s in family.samples if s.name == "esat_job_paused"}
+    return {
+        s.labels["tache"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "esat_job_paused"
+    }
 
 
 def test_marie_suspends_the_nightly_then_resumes_it_and_paul_only_sees_it(browser, area):
@@ -81,10 +85,12 @@ def test_marie_suspends_the_nightly_then_resumes_it_and_paul_only_sees_it(browse
     assert "Tâche traitement de nuit suspendue" in page.inner_text("[role=status]")
     banner = page.inner_text("#bandeau-suspension")
     assert "Une tâche planifiée suspendue" in banner
-    assert re.search(rf"traitement de nuit : suspendue par marie depuis le {STAMP} \(motif : import Habpps prévu\)",
-                     banner)
-    assert re.fullmatch(rf"suspendue par marie depuis le {STAMP} \(motif : import Habpps prévu\)",
-                        state(page, "nightly"))
+    assert re.search(
+        rf"traitement de nuit : suspendue par marie depuis le {STAMP} \(motif : import Habpps prévu\)", banner
+    )
+    assert re.fullmatch(
+        rf"suspendue par marie depuis le {STAMP} \(motif : import Habpps prévu\)", state(page, "nightly")
+    )
     assert page.locator("#tache-nightly a:has-text('Reprendre')").count() == 1
     assert state(page, "collect") == "active"
     assert violations(page) == []  # the dashboard with its banner
@@ -140,7 +146,8 @@ def test_suspend_and_resume_every_job_from_the_dashboard(browser, area):
     assert violations(page) == []
     page.click("#confirmer")
     assert "Tâches reprises : collecte, traitement de nuit, clôture de campagne, purge." in page.inner_text(
-        "[role=status]")
+        "[role=status]"
+    )
     assert page.locator("#bandeau-suspension").count() == 0
     page.goto(area["url"] + "/taches/toutes/reprendre")
     assert "Aucune tâche planifiée n'est suspendue" in page.inner_text("#rien-a-faire")

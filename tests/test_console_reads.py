@@ -1,5 +1,6 @@
 """The console's store reads on both backends (SQLite and PostgreSQL): lists filtered and sorted, a run's
 summary, files waiting for a corrected extract, an Esat's profile, trends and monitoring counts."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -30,21 +31,26 @@ def test_console_reads_agree_on_both_backends(tmp_path, db_url):
         by_esat = listings.list_files(conn, listings.FileQuery(tri="esat", ordre="asc"), perimeter=EVERYTHING, limit=10)
         assert [r["esat"] for r in by_esat][:2] == ["Association Horizon Travail (ESAT multi-sites)"] * 2
         assert {r["caf"] for r in by_esat} == {"78", "75"}
-        found = listings.list_files(conn, listings.FileQuery(nom="_rg_", esat="SEINE", code="h", caf="75"),
-                                    perimeter=EVERYTHING, limit=10)
+        found = listings.list_files(
+            conn, listings.FileQuery(nom="_rg_", esat="SEINE", code="h", caf="75"), perimeter=EVERYTHING, limit=10
+        )
         assert [r["fichier"] for r in found] == ["ESAT_81234567600017_RG_20251210_001.csv"]
         assert listings.count_files(conn, everything, perimeter=Perimeter(cafs=frozenset({"75"}))) == 2
         assert listings.count_files(conn, everything, perimeter=Perimeter(cna=True)) == 2
         assert len(list(listings.every_file(conn, everything, perimeter=EVERYTHING))) == 4
         assert listings.run_summary(conn, 1, perimeter=EVERYTHING) == {
             "par_statut_code": [{"statut": "REJETE", "code": "H05", "fichiers": 4}],
-            "par_caf": {"75": {"REJETE": 2}, "78": {"REJETE": 2}}}
+            "par_caf": {"75": {"REJETE": 2}, "78": {"REJETE": 2}},
+        }
         assert [r["job"] for r in listings.list_runs(conn, RunFilters(), "tache", "asc", limit=None)] == ["run"]
         assert habilitation_rejections_by_code(conn, perimeter=EVERYTHING) == {"H05": 4}
-        latest = latest_rg_files(conn, [SEINE, HORIZON, "00000000000000"], date(2025, 7, 1), date(2026, 6, 30),
-                                 perimeter=EVERYTHING)
-        assert {s: (f["statut"], f["code"]) for s, f in latest.items()} == {SEINE: ("REJETE", "H05"),
-                                                                             HORIZON: ("REJETE", "H05")}
+        latest = latest_rg_files(
+            conn, [SEINE, HORIZON, "00000000000000"], date(2025, 7, 1), date(2026, 6, 30), perimeter=EVERYTHING
+        )
+        assert {s: (f["statut"], f["code"]) for s, f in latest.items()} == {
+            SEINE: ("REJETE", "H05"),
+            HORIZON: ("REJETE", "H05"),
+        }
         assert latest_rg_files(conn, [SEINE], date(2026, 7, 1), date(2027, 6, 30), perimeter=EVERYTHING) == {}
         profile = esat_profile(conn, HORIZON, perimeter=EVERYTHING)
         assert profile["partenaire"]["caf_gestionnaire"] == "78" and profile["fichiers"] == 2
@@ -57,5 +63,7 @@ def test_console_reads_agree_on_both_backends(tmp_path, db_url):
     with engine.connect() as conn:
         assert habilitation_rejections_by_code(conn, perimeter=EVERYTHING) == {"H05": 3}
         assert sum(first_declarations(conn, 2025, perimeter=EVERYTHING).values()) == 1
-        assert listings.count_audit(conn, listings.AuditQuery(action="rejeu")) == 1  # the command line journals its replay (as cli:<user>)
+        assert (
+            listings.count_audit(conn, listings.AuditQuery(action="rejeu")) == 1
+        )  # the command line journals its replay (as cli:<user>)
     engine.dispose()

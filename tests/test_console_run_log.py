@@ -5,6 +5,7 @@ page and as text; a Caf-75 operator sees no line about an Esat outside Caf 75.
 The drop area: a generated campaign (fixtures/generate.py, 300 Esats, ~330 files) with its Habpps extract
 imported, so that the collect judges every record and lasts several seconds.
 """
+
 from __future__ import annotations
 
 import html
@@ -42,17 +43,22 @@ def area(tmp_path_factory):
     add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
     add_operator(engine, "louise", "lecteur", PASSWORDS["louise"], ["75"])
     with engine.connect() as conn:
-        partners = conn.execute(select(hab_partenaires.c.siret, hab_partenaires.c.code_caf,
-                                       hab_partenaires.c.portee)).all()
+        partners = conn.execute(
+            select(hab_partenaires.c.siret, hab_partenaires.c.code_caf, hab_partenaires.c.portee)
+        ).all()
         logins = conn.execute(select(hab_utilisateurs.c.login, hab_utilisateurs.c.siret)).all()
     in_75 = {s for s, caf, portee in partners if caf == "75" and portee != "MULTI_DEPARTEMENTALE"}
     console = start_console(base / "esat-exchange.toml", port)
-    yield {"base": base, "url": console.url, "engine": engine, "in_75": in_75,
-           "outside_75": ({s for s, _, _ in partners} - in_75) | {login for login, s in logins if s not in in_75},
-           "accounts_75": {login for login, s in logins if s in in_75}}
+    yield {
+        "base": base,
+        "url": console.url,
+        "engine": engine,
+        "in_75": in_75,
+        "outside_75": ({s for s, _, _ in partners} - in_75) | {login for login, s in logins if s not in in_75},
+        "accounts_75": {login for login, s in logins if s in in_75},
+    }
     console.stop()
     engine.dispose()
-
 
 
 def logged_in(browser, area, login: str):  # noqa: ANN001, ANN201
@@ -89,7 +95,9 @@ def test_marie_launches_a_collect_and_watches_its_log_live_then_reads_it_all(bro
         page.wait_for_timeout(200)
     assert seen_live > 0, "no line appeared while the run was in progress"
     expect(page.locator("#statut-execution")).to_have_text("OK", timeout=300_000)  # the script's, no reload
-    expect(page.locator("#journal-lignes td.esat-journal-message").last).to_have_text("fin de l'exécution : OK", timeout=15_000)
+    expect(page.locator("#journal-lignes td.esat-journal-message").last).to_have_text(
+        "fin de l'exécution : OK", timeout=15_000
+    )
     assert page.evaluate("window.esatSansRechargement") is True  # no reload: the script did it all
     assert page.inner_text("#journal-etat").startswith("Exécution terminée : OK.")
     assert page.locator("#en-cours").count() == 0

@@ -1,5 +1,6 @@
 """The HTML compte rendu in a real headless Debian Chromium: it renders, holds nothing external, and a
 10-anomaly compte rendu prints on ONE A4 page. Under CI=true a missing chromium fails."""
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,9 @@ from tests.conftest import EXAMPLES
 from tests.services import unavailable
 
 AS_OF = date(2025, 12, 15)
-RG_CSV = (EXAMPLES / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_RG_20251210_001.csv").read_text(encoding="utf-8")
+RG_CSV = (EXAMPLES / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_RG_20251210_001.csv").read_text(
+    encoding="utf-8"
+)
 A4_POINTS = (595.0, 842.0)
 
 
@@ -39,8 +42,16 @@ def write_page(tmp_path: Path, data: bytes, name: str = "ESAT_81234567600017_RG_
 
 
 def test_the_page_is_self_contained():
-    page = cr_html(judge(ten_anomalies(), "ESAT_81234567600017_RG_20251210_002.csv", AS_OF,
-                         max_file_bytes=10_000_000, max_records=1000), AS_OF).decode("utf-8")
+    page = cr_html(
+        judge(
+            ten_anomalies(),
+            "ESAT_81234567600017_RG_20251210_002.csv",
+            AS_OF,
+            max_file_bytes=10_000_000,
+            max_records=1000,
+        ),
+        AS_OF,
+    ).decode("utf-8")
     assert page.startswith("<!DOCTYPE html>") and '<html lang="fr">' in page
     assert not re.search(r"<script|<link|<img|<iframe|src=|href=\"(?!#code-)|url\(|@import|https?://", page, re.I)
     assert "@page { size: A4;" in page
@@ -77,27 +88,45 @@ def test_examples_compte_rendu_renders_in_chromium(tmp_path, browser):
 
 def test_a_faulty_file_renders_per_worker_and_per_code(tmp_path, browser):
     dom = dump_dom(write_page(tmp_path, ten_anomalies()))
-    assert re.findall(r"<h2[^>]*>([^<]+)</h2>", dom) == ["Par salarié : les anomalies de chaque ligne",
-                                                          "Par code : ce qui ne va pas et comment le corriger"]
+    assert re.findall(r"<h2[^>]*>([^<]+)</h2>", dom) == [
+        "Par salarié : les anomalies de chaque ligne",
+        "Par code : ce qui ne va pas et comment le corriger",
+    ]
     titles = re.findall(r'<th colspan="3" scope="rowgroup">([^<]+)</th>', dom)
-    assert titles == ["R03 — SIRET · 1 anomalie bloquante", "R04 — Date · 2 anomalies bloquantes",
-                      "R05 — Taux ou heures · 2 anomalies bloquantes", "R06 — Montant · 2 anomalies bloquantes",
-                      "R09 — Code hors liste · 1 anomalie bloquante",
-                      "R11 — FINESS ou numéro allocataire · 2 anomalies bloquantes"]
+    assert titles == [
+        "R03 — SIRET · 1 anomalie bloquante",
+        "R04 — Date · 2 anomalies bloquantes",
+        "R05 — Taux ou heures · 2 anomalies bloquantes",
+        "R06 — Montant · 2 anomalies bloquantes",
+        "R09 — Code hors liste · 1 anomalie bloquante",
+        "R11 — FINESS ou numéro allocataire · 2 anomalies bloquantes",
+    ]
     assert re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', dom) == [
-        "Ligne", "Salarié", "Anomalies (code, colonne)", "Ligne", "Salarié", "Ce qui ne va pas, et comment le corriger"]
+        "Ligne",
+        "Salarié",
+        "Anomalies (code, colonne)",
+        "Ligne",
+        "Salarié",
+        "Ce qui ne va pas, et comment le corriger",
+    ]
     worker = re.search(r'<tr><td class="ligne">4</td><td class="salarie">N\'Diaye Moussa.*?</tr>', dom).group(0)
     assert re.findall(r'href="#(code-r\d\d)"', worker) == ["code-r03", "code-r05"]
 
 
 def test_identical_anomalies_are_grouped_and_codes_link_to_the_guide():
     lines = RG_CSV.splitlines()
-    many = [lines[0]] + [lines[1].replace("185057800608491", nir).replace(";78;", ";;")
-                         for nir in ("185057800608491", "292027512345620", "190111305512391")]
-    j = judge(("\n".join(many) + "\n").encode(), "ESAT_81234567600017_RG_20251210_002.csv", AS_OF,
-              max_file_bytes=10_000_000, max_records=1000)
+    many = [lines[0]] + [
+        lines[1].replace("185057800608491", nir).replace(";78;", ";;")
+        for nir in ("185057800608491", "292027512345620", "190111305512391")
+    ]
+    j = judge(
+        ("\n".join(many) + "\n").encode(),
+        "ESAT_81234567600017_RG_20251210_002.csv",
+        AS_OF,
+        max_file_bytes=10_000_000,
+        max_records=1000,
+    )
     page = cr_html(j, AS_OF, guide_url="https://esat.example/verifier/guide").decode()
     assert page.count("Le champ code Caf (colonne code_caf) est obligatoire et il est vide : renseignez-le.") == 1
     assert '<td class="ligne">3 lignes : 2, 3, 4</td>' in page
     assert '<a class="guide" href="https://esat.example/verifier/guide#code-r01">voir le guide</a>' in page
-

@@ -1,4 +1,5 @@
 """Crash safety: `run` killed with SIGKILL at each step; the next run processes each file exactly once."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,8 @@ import polars as pl
 import pytest
 from sqlalchemy import select
 
-from exchange.store.tables import files, records
 from exchange.store.engine import open_database
+from exchange.store.tables import files, records
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES, ROOT
 
@@ -22,8 +23,14 @@ EXPECTED_RECORDS = 9
 
 def crash(base, step: str, *extra: str) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "tests.crash_runner", step, str(base / "esat-exchange.toml"),
-                           "2025-12-15", *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.crash_runner", step, str(base / "esat-exchange.toml"), "2025-12-15", *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return proc.returncode
 
 
@@ -35,9 +42,18 @@ def emitted_rows(base) -> list[tuple]:
     return rows
 
 
-INTAKE_STEPS = ["after_reserve", "after_claim", "after_copy", "after_commit", "after_archive_move",
-                "after_judgement", "mid_acknowledge", "after_acknowledge_writes", "mid_emission",
-                "before_emission_done"]
+INTAKE_STEPS = [
+    "after_reserve",
+    "after_claim",
+    "after_copy",
+    "after_commit",
+    "after_archive_move",
+    "after_judgement",
+    "mid_acknowledge",
+    "after_acknowledge_writes",
+    "mid_emission",
+    "before_emission_done",
+]
 
 
 @pytest.mark.parametrize("step", INTAKE_STEPS)
@@ -49,6 +65,7 @@ def test_killed_run_then_rerun_processes_each_file_once(tmp_path, step, db_url):
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
     import json
+
     runs = json.loads(cli(tmp_path, "runs", "list", "--format", "json")[1])
     assert [(r["id"], r["statut"]) for r in runs] == [(2, "OK"), (1, "ECHEC")]  # the killed run is closed
     assert "interrompue" in runs[1]["erreur"]
@@ -66,7 +83,9 @@ def test_killed_run_then_rerun_processes_each_file_once(tmp_path, step, db_url):
         acc = tmp_path / "drop" / account
         assert list((acc / "depot").iterdir()) == []
         archived = sorted(p.name for p in (acc / "archive").iterdir())
-        assert archived == sorted(n for n in EXAMPLE_FILES if n in {p.name for p in (EXAMPLES / "drop" / account / "depot").iterdir()})
+        assert archived == sorted(
+            n for n in EXAMPLE_FILES if n in {p.name for p in (EXAMPLES / "drop" / account / "depot").iterdir()}
+        )
         retour = sorted(p.name for p in (acc / "retour").iterdir())
         assert retour == sorted(f"{n}.CR.{ext}" for n in archived for ext in ("csv", "xml", "html"))
     # each record emitted exactly once, and every output file has its manifest
@@ -92,7 +111,7 @@ def seine_rg_only(base, db_url):
         if p.name != SEINE_RG:
             p.unlink()
     a = (base / "drop" / "esat-seine" / "depot" / SEINE_RG).read_bytes()
-    b = a.replace("862,35;150,12;712,23".encode(), "870,00;157,77;712,23".encode())
+    b = a.replace(b"862,35;150,12;712,23", b"870,00;157,77;712,23")
     assert a != b
     (base / "B.csv").write_bytes(b)
     return a, b
@@ -131,8 +150,9 @@ def test_reupload_of_the_same_name_at_every_step(tmp_path, step, kill, db_url):
 
     a, b = seine_rg_only(tmp_path, db_url)
     depot_file = tmp_path / "drop" / "esat-seine" / "depot" / SEINE_RG
-    code = crash(tmp_path, step, "--reupload", str(depot_file), str(tmp_path / "B.csv"),
-                 *(() if kill else ("--no-kill",)))
+    code = crash(
+        tmp_path, step, "--reupload", str(depot_file), str(tmp_path / "B.csv"), *(() if kill else ("--no-kill",))
+    )
     assert code == (-signal.SIGKILL if kill else 0)
     for _ in range(2):  # the rerun finishes what was interrupted, then takes B if it is still waiting
         code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
@@ -155,7 +175,8 @@ def test_reupload_of_the_same_name_at_every_step(tmp_path, step, kill, db_url):
         assert cr_pair(acc / "retour", SEINE_RG) == (W05_LINES, W05_LINES)
         assert cr_pair(acc / "retour", f"{SEINE_RG}.{id_a}") == ([], [])
         assert sorted(p.name for p in (acc / "retour").iterdir()) == sorted(
-            f"{stem}.CR.{ext}" for stem in (SEINE_RG, f"{SEINE_RG}.{id_a}") for ext in ("csv", "xml", "html"))
+            f"{stem}.CR.{ext}" for stem in (SEINE_RG, f"{SEINE_RG}.{id_a}") for ext in ("csv", "xml", "html")
+        )
     else:
         assert archive == {SEINE_RG: b}
         assert cr_pair(acc / "retour", SEINE_RG) == ([], [])
@@ -170,8 +191,9 @@ def test_reupload_of_the_same_name_at_every_step(tmp_path, step, kill, db_url):
     assert {e[3] for e in from_b} == ({"RECTIFICATIVE"} if a_emitted else {"INITIALE"})
 
 
-@pytest.mark.parametrize("step", ["after_judgement", "after_kept_rename", "mid_acknowledge",
-                                  "after_acknowledge_writes"])
+@pytest.mark.parametrize(
+    "step", ["after_judgement", "after_kept_rename", "mid_acknowledge", "after_acknowledge_writes"]
+)
 def test_crash_while_answering_a_resent_name_keeps_both_answers_whole(tmp_path, step, db_url):
     """Issue 9 §5: nothing already answered is ever overwritten, each kept pair agrees with itself."""
     a, b = seine_rg_only(tmp_path, db_url)
@@ -183,8 +205,11 @@ def test_crash_while_answering_a_resent_name_keeps_both_answers_whole(tmp_path, 
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
     id_a = ledger_of(tmp_path, db_url)[0]["id"]
-    kept = {p.name.replace(f".{id_a}.CR.", ".CR."): p.read_bytes()
-            for p in (acc / "retour").iterdir() if f".{id_a}.CR." in p.name}
+    kept = {
+        p.name.replace(f".{id_a}.CR.", ".CR."): p.read_bytes()
+        for p in (acc / "retour").iterdir()
+        if f".{id_a}.CR." in p.name
+    }
     assert kept == first_answer  # byte for byte the first answer
     assert cr_pair(acc / "retour", SEINE_RG) == (W05_LINES, W05_LINES)
     assert len(list((acc / "retour").iterdir())) == 6  # csv, xml and html, twice

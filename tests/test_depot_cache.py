@@ -1,6 +1,7 @@
 """The console's drop-area listing (exchange.app.status.DepotCache): one listing of every account's depot/ serves
 the page views of the next `[web] depot_cache_seconds`; then the drop area is listed again, and an unreachable
 drop area is tried again at the next view. A real local drop area; the clock is the test's."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """examples/EXPECTED.md, held exactly: statuses, comptes rendus, archives, Caf outputs, rerun, F05."""
+
 from __future__ import annotations
 
 import csv
@@ -64,11 +65,17 @@ def assert_expected(area: Path, drop: Path) -> None:
 
     rg = outputs(area, "RG")
     assert {caf: sorted(f["nom"].to_list()) for caf, f in rg.items()} == {
-        "78": ["MARTIN"], "75": ["LEFÈVRE", "N'DIAYE"], "2A": ["SANTONI"], "69": ["DUBOIS"]}
+        "78": ["MARTIN"],
+        "75": ["LEFÈVRE", "N'DIAYE"],
+        "2A": ["SANTONI"],
+        "69": ["DUBOIS"],
+    }
     ca = outputs(area, "CA")
     assert {caf: sorted(zip(f["nom"].to_list(), f["type_changement"].to_list())) for caf, f in ca.items()} == {
-        "75": [("BERNARD", "DEPART"), ("LEFÈVRE", "HAUSSE_TAUX")], "78": [("MARTIN", "DEBUT_CUMUL_MO")],
-        "69": [("DUBOIS", "BAISSE_TAUX")]}
+        "75": [("BERNARD", "DEPART"), ("LEFÈVRE", "HAUSSE_TAUX")],
+        "78": [("MARTIN", "DEBUT_CUMUL_MO")],
+        "69": [("DUBOIS", "BAISSE_TAUX")],
+    }
     for frames in (rg, ca):
         for f in frames.values():
             for siret, gest in zip(f["siret_esat"], f["caf_gestionnaire"]):
@@ -102,12 +109,33 @@ def test_after_the_window_rg_files_get_f05(area):
 def test_outputs_types_values_and_manifests(area):
     assert cli(area, "run", "--as-of", "2025-12-15")[0] == 0
     f = outputs(area, "RG")["75"].sort("nom")
-    assert f.columns == ["nature", "code_caf", "caf_gestionnaire", "siret_esat", "annee_reference",
-                         "date_effet_droits", "nir", "nom", "prenoms", "date_naissance", "date_entree_esat",
-                         "numero_allocataire", "taux_activite_esat", "remuneration_garantie_nette",
-                         "part_financee_esat_nette", "aide_au_poste_nette", "cumul_milieu_ordinaire",
-                         "siret_employeur_mo", "type_contrat_mo", "date_debut_mo", "heures_hebdo_mo",
-                         "salaire_net_mo", "id_fichier_source", "ligne_source", "date_reception"]
+    assert f.columns == [
+        "nature",
+        "code_caf",
+        "caf_gestionnaire",
+        "siret_esat",
+        "annee_reference",
+        "date_effet_droits",
+        "nir",
+        "nom",
+        "prenoms",
+        "date_naissance",
+        "date_entree_esat",
+        "numero_allocataire",
+        "taux_activite_esat",
+        "remuneration_garantie_nette",
+        "part_financee_esat_nette",
+        "aide_au_poste_nette",
+        "cumul_milieu_ordinaire",
+        "siret_employeur_mo",
+        "type_contrat_mo",
+        "date_debut_mo",
+        "heures_hebdo_mo",
+        "salaire_net_mo",
+        "id_fichier_source",
+        "ligne_source",
+        "date_reception",
+    ]
     assert f.schema["remuneration_garantie_nette"] == pl.Decimal(10, 2)
     assert f.schema["taux_activite_esat"] == pl.Decimal(5, 2)
     assert f.schema["date_naissance"] == pl.Date
@@ -116,6 +144,7 @@ def test_outputs_types_values_and_manifests(area):
     ndiaye = f.row(1, named=True)
     from datetime import date
     from decimal import Decimal
+
     assert ndiaye["nom"] == "N'DIAYE" and ndiaye["prenoms"] == "MOUSSA"
     assert ndiaye["remuneration_garantie_nette"] == Decimal("517.41")
     assert ndiaye["part_financee_esat_nette"] + ndiaye["aide_au_poste_nette"] == Decimal("517.41")
@@ -129,6 +158,7 @@ def test_outputs_types_values_and_manifests(area):
 
     import hashlib
     import stat
+
     for m in (area / "outbound").glob("*/*.manifest.json"):
         meta = json.loads(m.read_text())
         parquet, twin = m.parent / meta["file"], m.parent / meta["csv"]
@@ -146,14 +176,39 @@ def test_ca_outputs_columns_and_types(area):
     assert cli(area, "run", "--as-of", "2025-12-15")[0] == 0
     from datetime import date
     from decimal import Decimal
+
     f = pl.concat(outputs(area, "CA").values())
-    assert f.columns == ["code_caf", "caf_gestionnaire", "siret_esat", "nir", "nom", "prenoms", "date_naissance",
-                         "numero_allocataire", "type_changement", "date_effet", "taux_activite_avant",
-                         "taux_activite_apres", "motif_depart", "siret_employeur_mo", "type_contrat_mo",
-                         "date_debut_mo", "heures_hebdo_mo", "id_fichier_source", "ligne_source", "date_reception"]
+    assert f.columns == [
+        "code_caf",
+        "caf_gestionnaire",
+        "siret_esat",
+        "nir",
+        "nom",
+        "prenoms",
+        "date_naissance",
+        "numero_allocataire",
+        "type_changement",
+        "date_effet",
+        "taux_activite_avant",
+        "taux_activite_apres",
+        "motif_depart",
+        "siret_employeur_mo",
+        "type_contrat_mo",
+        "date_debut_mo",
+        "heures_hebdo_mo",
+        "id_fichier_source",
+        "ligne_source",
+        "date_reception",
+    ]
     assert f.schema["taux_activite_avant"] == pl.Decimal(5, 2) and f.schema["date_effet"] == pl.Date
     rows = {r["nom"]: r for r in f.iter_rows(named=True)}
-    assert (rows["LEFÈVRE"]["taux_activite_avant"], rows["LEFÈVRE"]["taux_activite_apres"]) == (Decimal("50.00"), Decimal("80.00"))
-    assert rows["BERNARD"]["motif_depart"] == "ORIENTATION_MILIEU_ORDINAIRE" and rows["BERNARD"]["taux_activite_avant"] is None
+    assert (rows["LEFÈVRE"]["taux_activite_avant"], rows["LEFÈVRE"]["taux_activite_apres"]) == (
+        Decimal("50.00"),
+        Decimal("80.00"),
+    )
+    assert (
+        rows["BERNARD"]["motif_depart"] == "ORIENTATION_MILIEU_ORDINAIRE"
+        and rows["BERNARD"]["taux_activite_avant"] is None
+    )
     assert rows["MARTIN"]["heures_hebdo_mo"] == Decimal("7.00") and rows["MARTIN"]["date_debut_mo"] == date(2026, 1, 5)
     assert rows["DUBOIS"]["date_effet"] == date(2025, 12, 1) and rows["DUBOIS"]["caf_gestionnaire"] == "78"

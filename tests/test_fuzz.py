@@ -3,6 +3,7 @@ an invalid compte rendu, an unsafe character or a quoted NIR; `check` exits 0, 1
 
 `make test` runs a bounded number of cases (the `ci` profile); `make fuzz` runs the campaign profile
 (ESAT_FUZZ_PROFILE=campagne). See docs/fuzzing.md."""
+
 from __future__ import annotations
 
 import os

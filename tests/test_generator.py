@@ -1,4 +1,5 @@
 """The synthetic national campaign generator: determinism, valid identifiers, faults as declared, Habpps coherence."""
+
 from __future__ import annotations
 
 import csv
@@ -19,11 +20,34 @@ from schemas.declaration import CA_COLUMNS, MO_FIELDS_RG, MO_XML_NAMES, RG_COLUM
 NS = "{urn:esat:declaration:v1}"
 XSD = Path(__file__).resolve().parent.parent / "schemas" / "declaration-v1.xsd"
 SMIC_MONTHLY = Decimal("1801.80")
-RG_XML_ORDER = ["nir", "nom", "prenoms", "dateNaissance", "numeroAllocataire", "codeCaf", "dateEntreeEsat",
-                "tauxActiviteEsat", "remunerationGarantieNette", "partFinanceeEsatNette", "aideAuPosteNette",
-                "milieuOrdinaire"]
-CA_XML_ORDER = ["nir", "nom", "prenoms", "dateNaissance", "numeroAllocataire", "codeCaf", "typeChangement",
-                "dateEffet", "tauxActiviteAvant", "tauxActiviteApres", "motifDepart", "milieuOrdinaire"]
+RG_XML_ORDER = [
+    "nir",
+    "nom",
+    "prenoms",
+    "dateNaissance",
+    "numeroAllocataire",
+    "codeCaf",
+    "dateEntreeEsat",
+    "tauxActiviteEsat",
+    "remunerationGarantieNette",
+    "partFinanceeEsatNette",
+    "aideAuPosteNette",
+    "milieuOrdinaire",
+]
+CA_XML_ORDER = [
+    "nir",
+    "nom",
+    "prenoms",
+    "dateNaissance",
+    "numeroAllocataire",
+    "codeCaf",
+    "typeChangement",
+    "dateEffet",
+    "tauxActiviteAvant",
+    "tauxActiviteApres",
+    "motifDepart",
+    "milieuOrdinaire",
+]
 
 
 def snake(tag: str) -> str:
@@ -121,8 +145,7 @@ def test_manifest_counts_match_the_files(campaign, records):
     assert rg == 2000
     assert sum(1 for p, _, r in records if "_RG_" in p.name and r["cumul_milieu_ordinaire"] == "O") == m["mo_records"]
     assert json.loads((out / "manifest.json").read_text(encoding="utf-8")) == m
-    assert {f["file"]: f["records"] for f in m["file_list"]} == {
-        p.name: len(read_records(p)) for p in files_of(out)}
+    assert {f["file"]: f["records"] for f in m["file_list"]} == {p.name: len(read_records(p)) for p in files_of(out)}
 
 
 def test_file_names_are_well_formed_and_name_the_accounts_partner(campaign):
@@ -180,10 +203,16 @@ def test_fault_rate_is_as_asked_and_each_fault_is_the_one_declared(campaign, rec
     for key, fault in faults.items():
         rec = by_line[key]
         assert (fault["code"], fault["variant"]) == {
-            "nir_key": ("R02", "cle"), "somme": ("R06", "somme"), "champ_manquant": ("R01", "obligatoire")}[fault["kind"]]
+            "nir_key": ("R02", "cle"),
+            "somme": ("R06", "somme"),
+            "champ_manquant": ("R01", "obligatoire"),
+        }[fault["kind"]]
         if fault["kind"] == "somme":
-            diff = cents(rec["part_financee_esat_nette"]) + cents(rec["aide_au_poste_nette"]) \
+            diff = (
+                cents(rec["part_financee_esat_nette"])
+                + cents(rec["aide_au_poste_nette"])
                 - cents(rec["remuneration_garantie_nette"])
+            )
             assert abs(diff) == 1
         if fault["kind"] == "champ_manquant":
             assert rec.get(fault["champ"], "") == ""
@@ -200,8 +229,9 @@ def test_clean_records_are_complete_and_sums_exact_to_the_cent(records, faults):
             assert rec["type_changement"] and rec["date_effet"]
             continue
         assert rec["annee_reference"] == "2025" if "annee_reference" in rec else True
-        assert cents(rec["part_financee_esat_nette"]) + cents(rec["aide_au_poste_nette"]) \
-            == cents(rec["remuneration_garantie_nette"])
+        assert cents(rec["part_financee_esat_nette"]) + cents(rec["aide_au_poste_nette"]) == cents(
+            rec["remuneration_garantie_nette"]
+        )
 
 
 def test_amounts_rates_and_codes_stay_within_the_rules(records, faults):
@@ -288,8 +318,11 @@ def test_xml_follows_the_declared_structure(campaign, faults):
         kind = parse_file_name(path.name).kind
         assert root.tag == NS + "declaration" and root.get("type") == kind
         heads = [etree.QName(c).localname for c in root if etree.QName(c).localname not in ("salarie", "changement")]
-        expected = [["siretEsat", "finessEsat", "anneeReference"], ["siretEsat", "anneeReference"]] \
-            if kind == "RG" else [["siretEsat"]]
+        expected = (
+            [["siretEsat", "finessEsat", "anneeReference"], ["siretEsat", "anneeReference"]]
+            if kind == "RG"
+            else [["siretEsat"]]
+        )
         assert heads in expected
         order = RG_XML_ORDER if kind == "RG" else CA_XML_ORDER
         for rec in root.iterchildren(NS + ("salarie" if kind == "RG" else "changement")):
@@ -298,7 +331,10 @@ def test_xml_follows_the_declared_structure(campaign, faults):
             mo = rec.find(NS + "milieuOrdinaire")
             if mo is not None:
                 assert [etree.QName(c).localname for c in mo] == (
-                    ["siretEmployeur", "typeContrat", "dateDebut", "heuresHebdo", "salaireNet"][: 5 if kind == "RG" else 4])
+                    ["siretEmployeur", "typeContrat", "dateDebut", "heuresHebdo", "salaireNet"][
+                        : 5 if kind == "RG" else 4
+                    ]
+                )
             for child in rec.iter():
                 if child.text and child.text.strip() and any(ch.isdigit() for ch in child.text):
                     assert "," not in child.text
@@ -347,8 +383,14 @@ def test_habpps_gives_every_login_a_complete_habilitation(campaign):
         assert conv["date_debut"] <= as_of and (not conv["date_fin"] or conv["date_fin"] >= "2026-03-01")
         assert conv["date_contrat_service"] and conv["date_contrat_service"] <= as_of
         assert conv["mode_gestion"] in ("CENTRALISE", "DELEGUE")
-        signed = [b for b in bulletins if b["id_convention"] == conv["id_convention"]
-                  and b["service"] == "ESAT" and b["statut"] == "SIGNE" and b["date_signature"] <= as_of]
+        signed = [
+            b
+            for b in bulletins
+            if b["id_convention"] == conv["id_convention"]
+            and b["service"] == "ESAT"
+            and b["statut"] == "SIGNE"
+            and b["date_signature"] <= as_of
+        ]
         assert len(signed) == 1 and signed[0]["siret"] == conv["siret"]
         if user["login"] in drop_logins:
             assert group["service"] == "ESAT" and group["role"] == "DECLARANT"
@@ -372,6 +414,7 @@ def test_scale_multiplies_each_esats_workers(tmp_path):
 
 def test_distribution_is_skewed_bounded_and_sums_to_the_target():
     import random
+
     counts = distribute(random.Random(1), 1400, 120_000)
     assert sum(counts) == 120_000
     assert min(counts) >= 20 and max(counts) <= 250

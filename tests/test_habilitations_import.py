@@ -1,4 +1,5 @@
 """Habpps extract import: the example imports, every problem kind is refused exactly, xlsx = CSV, re-import replaces."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,16 +11,18 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from stdnum import luhn
-from stdnum.fr import siren as stdnum_siren, siret as stdnum_siret
+from stdnum.fr import siren as stdnum_siren
+from stdnum.fr import siret as stdnum_siret
 
-from exchange.store import tables
-from exchange.store.engine import open_database
+from exchange.app.habilitations import extract_sha256, import_extract
 from exchange.cli.habilitations import add_commands
 from exchange.edges.habpps import TABLES, Problem, read_extract, siret_defect
-from exchange.app.habilitations import extract_sha256, import_extract
+from exchange.store import tables
+from exchange.store.engine import open_database
 from exchange.store.habilitations import load_habilitations
 from tests.conftest import EXAMPLES, make_config
 
@@ -44,6 +47,7 @@ def replace(old: str, new: str) -> Callable[[list[str]], list[str]]:
     def change(lines: list[str]) -> list[str]:
         assert any(old in line for line in lines), old
         return [line.replace(old, new) for line in lines]
+
     return change
 
 
@@ -84,13 +88,19 @@ def engine(db_url):
 
 
 def table_counts(engine) -> dict[str, int]:
-    by_name = {"partenaires": tables.hab_partenaires, "conventions": tables.hab_conventions,
-              "bulletins": tables.hab_bulletins, "groupes": tables.hab_groupes, "utilisateurs": tables.hab_utilisateurs}
+    by_name = {
+        "partenaires": tables.hab_partenaires,
+        "conventions": tables.hab_conventions,
+        "bulletins": tables.hab_bulletins,
+        "groupes": tables.hab_groupes,
+        "utilisateurs": tables.hab_utilisateurs,
+    }
     with engine.connect() as c:
         return {t: c.execute(select(func.count()).select_from(tbl)).scalar_one() for t, tbl in by_name.items()}
 
 
 # -- the example ----------------------------------------------------------------------------------
+
 
 def test_example_extract_imports_with_its_counts(engine):
     result = import_extract(engine, HABPPS, actor="operateur")
@@ -145,92 +155,147 @@ def test_bom_french_dates_and_empty_table_are_accepted(tmp_path):
 CASES: dict[str, tuple[list[tuple[str, Callable]], list[Problem]]] = {
     "colonne manquante": (
         [("partenaires", lambda ls: [";".join(line.split(";")[:4]) for line in ls])],
-        [Problem("partenaires", 1, "colonne obligatoire absente : portee")]),
+        [Problem("partenaires", 1, "colonne obligatoire absente : portee")],
+    ),
     "colonne inconnue": (
         [("groupes", lambda ls: [ls[0] + ";commentaire"] + [line + ";" for line in ls[1:]])],
-        [Problem("groupes", 1, "colonne inconnue : commentaire")]),
+        [Problem("groupes", 1, "colonne inconnue : commentaire")],
+    ),
     "table absente": (
         [("groupes", None)],
-        [Problem("groupes", None, "table absente de l'extrait (fichier groupes.csv attendu)")]),
+        [Problem("groupes", None, "table absente de l'extrait (fichier groupes.csv attendu)")],
+    ),
     "nombre de champs": (
         [("utilisateurs", replace("horizon-direction;", "horizon-direction;;"))],
-        [Problem("utilisateurs", 4, "nombre de champs (5) différent de celui de l'en-tête (4) : "
-                                    "vérifiez les séparateurs « ; »")]),
+        [
+            Problem(
+                "utilisateurs",
+                4,
+                "nombre de champs (5) différent de celui de l'en-tête (4) : vérifiez les séparateurs « ; »",
+            )
+        ],
+    ),
     "portee inconnue": (
         [("partenaires", replace(";MULTI_DEPARTEMENTALE", ";NATIONALE"))],
-        [Problem("partenaires", 3, "portee : valeur « NATIONALE » inconnue "
-                                   "(valeurs admises : DEPARTEMENTALE, MULTI_DEPARTEMENTALE)")]),
+        [
+            Problem(
+                "partenaires",
+                3,
+                "portee : valeur « NATIONALE » inconnue (valeurs admises : DEPARTEMENTALE, MULTI_DEPARTEMENTALE)",
+            )
+        ],
+    ),
     "statut de convention inconnu": (
         [("conventions", replace("CONV-75-0001;81234567600017;ACTIVE", "CONV-75-0001;81234567600017;SUSPENDUE"))],
-        [Problem("conventions", 2, "statut : valeur « SUSPENDUE » inconnue (valeurs admises : ACTIVE, CLOTUREE)")]),
+        [Problem("conventions", 2, "statut : valeur « SUSPENDUE » inconnue (valeurs admises : ACTIVE, CLOTUREE)")],
+    ),
     "mode de gestion inconnu": (
         [("conventions", replace("DELEGUE", "MIXTE"))],
-        [Problem("conventions", 3, "mode_gestion : valeur « MIXTE » inconnue "
-                                   "(valeurs admises : CENTRALISE, DELEGUE)")]),
+        [Problem("conventions", 3, "mode_gestion : valeur « MIXTE » inconnue (valeurs admises : CENTRALISE, DELEGUE)")],
+    ),
     "statut de bulletin inconnu": (
         [("bulletins", replace("2025-06-02;SIGNE", "2025-06-02;VALIDE"))],
-        [Problem("bulletins", 3, "statut : valeur « VALIDE » inconnue "
-                                 "(valeurs admises : SIGNE, EN_ATTENTE, RESILIE)")]),
+        [Problem("bulletins", 3, "statut : valeur « VALIDE » inconnue (valeurs admises : SIGNE, EN_ATTENTE, RESILIE)")],
+    ),
     "role inconnu": (
         [("groupes", replace(";CONSULTANT", ";ADMIN"))],
-        [Problem("groupes", 4, "role : valeur « ADMIN » inconnue (valeurs admises : DECLARANT, CONSULTANT)")]),
+        [Problem("groupes", 4, "role : valeur « ADMIN » inconnue (valeurs admises : DECLARANT, CONSULTANT)")],
+    ),
     "actif inconnu": (
-        [("utilisateurs", replace("esat-seine;81234567600017;G-75-0001-ESAT-DECL;O",
-                                  "esat-seine;81234567600017;G-75-0001-ESAT-DECL;OUI"))],
-        [Problem("utilisateurs", 2, "actif : valeur « OUI » inconnue (valeurs admises : O, N)")]),
+        [
+            (
+                "utilisateurs",
+                replace(
+                    "esat-seine;81234567600017;G-75-0001-ESAT-DECL;O",
+                    "esat-seine;81234567600017;G-75-0001-ESAT-DECL;OUI",
+                ),
+            )
+        ],
+        [Problem("utilisateurs", 2, "actif : valeur « OUI » inconnue (valeurs admises : O, N)")],
+    ),
     "siret mal forme": (
         [("bulletins", replace("CONV-13-0042;ESAT;44306184100021", "CONV-13-0042;ESAT;4430618410002"))],
-        [Problem("bulletins", 3, "siret : SIRET « 4430618410002 » mal formé (14 chiffres attendus)")]),
+        [Problem("bulletins", 3, "siret : SIRET « 4430618410002 » mal formé (14 chiffres attendus)")],
+    ),
     "siret cle fausse": (
         [("bulletins", replace("CONV-13-0042;ESAT;44306184100021", "CONV-13-0042;ESAT;44306184100022"))],
-        [Problem("bulletins", 3, "siret : SIRET « 44306184100022 » invalide (chiffre de contrôle faux)")]),
+        [Problem("bulletins", 3, "siret : SIRET « 44306184100022 » invalide (chiffre de contrôle faux)")],
+    ),
     "date invalide": (
         [("conventions", replace("2025-03-01;2028-02-29", "2025-02-30;2028-02-29"))],
-        [Problem("conventions", 3, "date_debut : date « 2025-02-30 » invalide "
-                                   "(AAAA-MM-JJ ou JJ/MM/AAAA attendu)")]),
+        [Problem("conventions", 3, "date_debut : date « 2025-02-30 » invalide (AAAA-MM-JJ ou JJ/MM/AAAA attendu)")],
+    ),
     "date mal ecrite": (
         [("bulletins", replace("2025-05-20", "20.05.2025"))],
-        [Problem("bulletins", 2, "date_signature : date « 20.05.2025 » invalide "
-                                 "(AAAA-MM-JJ ou JJ/MM/AAAA attendu)")]),
+        [Problem("bulletins", 2, "date_signature : date « 20.05.2025 » invalide (AAAA-MM-JJ ou JJ/MM/AAAA attendu)")],
+    ),
     "date_fin avant date_debut": (
         [("conventions", replace("2025-03-01;2028-02-29", "2025-03-01;2025-02-28"))],
-        [Problem("conventions", 3, "date_fin (28/02/2025) antérieure à date_debut (01/03/2025)")]),
+        [Problem("conventions", 3, "date_fin (28/02/2025) antérieure à date_debut (01/03/2025)")],
+    ),
     "valeur obligatoire vide": (
         [("groupes", replace("G-75-0001-ESAT-DECL;CONV-75-0001;ESAT;", "G-75-0001-ESAT-DECL;CONV-75-0001;;"))],
-        [Problem("groupes", 2, "service : valeur obligatoire manquante")]),
+        [Problem("groupes", 2, "service : valeur obligatoire manquante")],
+    ),
     "bulletin signe sans date": (
         [("bulletins", replace("2025-06-02;SIGNE", ";SIGNE"))],
-        [Problem("bulletins", 3, "date_signature : obligatoire pour un bulletin SIGNE")]),
+        [Problem("bulletins", 3, "date_signature : obligatoire pour un bulletin SIGNE")],
+    ),
     "id en double": (
         [("groupes", append("G-13-0042-ESAT-CONS;CONV-13-0042;ESAT;DECLARANT"))],
-        [Problem("groupes", 5, "id_groupe « G-13-0042-ESAT-CONS » en double (déjà ligne 4)")]),
+        [Problem("groupes", 5, "id_groupe « G-13-0042-ESAT-CONS » en double (déjà ligne 4)")],
+    ),
     "convention vers partenaire inconnu": (
         [("conventions", append("CONV-78-0009;78234567800018;CLOTUREE;2020-01-01;2023-12-31;CENTRALISE;"))],
-        [Problem("conventions", 4, "siret « 78234567800018 » : partenaire inconnu(e) dans la table partenaires")]),
+        [Problem("conventions", 4, "siret « 78234567800018 » : partenaire inconnu(e) dans la table partenaires")],
+    ),
     "bulletin vers convention inconnue": (
         [("bulletins", append("BA-X;CONV-X;ESAT;81234567600017;2025-05-20;EN_ATTENTE"))],
-        [Problem("bulletins", 4, "id_convention « CONV-X » : convention inconnu(e) dans la table conventions")]),
+        [Problem("bulletins", 4, "id_convention « CONV-X » : convention inconnu(e) dans la table conventions")],
+    ),
     "groupe vers convention inconnue": (
         [("groupes", append("G-X;CONV-X;ESAT;DECLARANT"))],
-        [Problem("groupes", 5, "id_convention « CONV-X » : convention inconnu(e) dans la table conventions")]),
+        [Problem("groupes", 5, "id_convention « CONV-X » : convention inconnu(e) dans la table conventions")],
+    ),
     "utilisateur vers groupe inconnu": (
         [("utilisateurs", append("esat-seine-2;81234567600017;G-X;O"))],
-        [Problem("utilisateurs", 5, "id_groupe « G-X » : groupe inconnu(e) dans la table groupes")]),
+        [Problem("utilisateurs", 5, "id_groupe « G-X » : groupe inconnu(e) dans la table groupes")],
+    ),
     "utilisateur vers partenaire inconnu": (
         [("utilisateurs", append("esat-seine-2;78234567800018;G-75-0001-ESAT-DECL;O"))],
-        [Problem("utilisateurs", 5, "siret « 78234567800018 » : partenaire inconnu(e) dans la table partenaires")]),
+        [Problem("utilisateurs", 5, "siret « 78234567800018 » : partenaire inconnu(e) dans la table partenaires")],
+    ),
     "deux conventions actives": (
         [("conventions", append("CONV-75-0002;81234567600017;ACTIVE;2025-01-01;;DELEGUE;2025-01-01"))],
-        [Problem("conventions", 4, "deuxième convention ACTIVE pour le SIRET 81234567600017 (déjà ligne 2) : "
-                                   "un partenaire n'a qu'une convention active à la fois")]),
+        [
+            Problem(
+                "conventions",
+                4,
+                "deuxième convention ACTIVE pour le SIRET 81234567600017 (déjà ligne 2) : "
+                "un partenaire n'a qu'une convention active à la fois",
+            )
+        ],
+    ),
     "login sous deux partenaires": (
         [("utilisateurs", append("esat-seine;44306184100021;G-13-0042-ESAT-CONS;O"))],
-        [Problem("utilisateurs", 5, "login « esat-seine » rattaché à deux partenaires "
-                                    "(81234567600017 ligne 2, 44306184100021)")]),
+        [
+            Problem(
+                "utilisateurs",
+                5,
+                "login « esat-seine » rattaché à deux partenaires (81234567600017 ligne 2, 44306184100021)",
+            )
+        ],
+    ),
     "code caf inconnu": (
         [("partenaires", replace("ESAT Les Ateliers de la Seine;75;75", "ESAT Les Ateliers de la Seine;99;75"))],
-        [Problem("partenaires", 2, "code_caf : code « 99 » inconnu (département de la Caf attendu : "
-                                   "01 à 95, 2A, 2B, 971 à 976)")]),
+        [
+            Problem(
+                "partenaires",
+                2,
+                "code_caf : code « 99 » inconnu (département de la Caf attendu : 01 à 95, 2A, 2B, 971 à 976)",
+            )
+        ],
+    ),
 }
 
 
@@ -264,19 +329,25 @@ def test_every_problem_is_listed_not_only_the_first(tmp_path):
     frames, problems = read_extract(folder)
     assert frames is None
     assert [(p.table, p.ligne) for p in problems] == [
-        ("partenaires", 3), ("conventions", 3), ("groupes", 4), ("utilisateurs", 5)]
+        ("partenaires", 3),
+        ("conventions", 3),
+        ("groupes", 4),
+        ("utilisateurs", 5),
+    ]
 
 
 def test_not_an_extract_is_a_problem(tmp_path, engine):
     (tmp_path / "extrait.txt").write_text("x")
     result = import_extract(engine, tmp_path / "extrait.txt")
-    assert result.problems == [Problem("extrait", None, "l'extrait doit être un classeur .xlsx ou un "
-                                                        "dossier de fichiers <table>.csv")]
+    assert result.problems == [
+        Problem("extrait", None, "l'extrait doit être un classeur .xlsx ou un dossier de fichiers <table>.csv")
+    ]
     result = import_extract(engine, tmp_path / "absent.xlsx")
     assert result.problems == [Problem("extrait", None, f"chemin introuvable : {tmp_path / 'absent.xlsx'}")]
 
 
 # -- xlsx = CSV; re-import --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("typed", [False, True], ids=["text-cells", "number-and-date-cells"])
 def test_xlsx_gives_the_same_result_as_the_csv_folder(tmp_path, typed):
@@ -322,6 +393,7 @@ def test_reimport_replaces_everything_atomically(engine, tmp_path):
 
 # -- SIRET check --------------------------------------------------------------------------------
 
+
 @given(st.text(alphabet="0123456789", min_size=14, max_size=14))
 def test_siret_check_agrees_with_python_stdnum(value):
     # rules.md checks the 14-digit Luhn only; stdnum also checks the SIREN's own key
@@ -331,15 +403,24 @@ def test_siret_check_agrees_with_python_stdnum(value):
         assert (siret_defect(value) is None) == luhn.is_valid(value)
 
 
-@pytest.mark.parametrize("value,defect", [
-    ("81234567600017", None), ("35600000000048", None), ("35600000012341", None),
-    ("35600000012344", "cle"), ("81234567600018", "cle"), ("8123456760001", "forme"), ("8123456760001A", "forme"),
-])
+@pytest.mark.parametrize(
+    "value,defect",
+    [
+        ("81234567600017", None),
+        ("35600000000048", None),
+        ("35600000012341", None),
+        ("35600000012344", "cle"),
+        ("81234567600018", "cle"),
+        ("8123456760001", "forme"),
+        ("8123456760001A", "forme"),
+    ],
+)
 def test_siret_defect(value, defect):
     assert siret_defect(value) == defect
 
 
 # -- the command ----------------------------------------------------------------------------------
+
 
 def run_cli(argv: list[str], config) -> tuple[int, str]:
     parser = argparse.ArgumentParser()
@@ -383,8 +464,11 @@ def test_an_import_waits_for_the_one_running_then_takes_effect(tmp_path, db_url)
     assert held is not None
     waited = threading.Event()
     results = []
-    worker = threading.Thread(target=lambda: results.append(
-        import_habilitations(cfg, engine, EXAMPLES / "habpps", "console:marie", on_wait=waited.set)))
+    worker = threading.Thread(
+        target=lambda: results.append(
+            import_habilitations(cfg, engine, EXAMPLES / "habpps", "console:marie", on_wait=waited.set)
+        )
+    )
     worker.start()
     assert waited.wait(30)
     assert results == [] and load_habilitations(engine).import_id is None  # nothing imported while it waits

@@ -1,20 +1,20 @@
 """History across files: corrections (W05, RECTIFICATIVE), repeated events (W06), duplicates (F04),
 resending a name, badly named files, and the campaign snapshot."""
+
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from datetime import date
 from decimal import Decimal
 
 import polars as pl
 import pytest
 
-from exchange.core.perimeter import EVERYTHING
 from exchange.app.campaign import campaign_status
-from exchange.store.engine import open_database
 from exchange.app.run import run_job
+from exchange.core.perimeter import EVERYTHING
+from exchange.store.engine import open_database
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
 from tests.test_expected import read_cr
@@ -54,16 +54,23 @@ def test_correction_after_emission_is_rectificative(area):
     rows = read_cr(base / "drop" / "esat-seine" / "retour" / "ESAT_81234567600017_RG_20251216_002.csv.CR.csv")
     assert {r["statut"] for r in rows} == {"ACCEPTE"}
     assert [(r["ligne"], r["code"], r["gravite"], r["nir_masque"]) for r in rows] == [
-        ("2", "W05", "NON_BLOQUANTE", "18505********91"), ("3", "W05", "NON_BLOQUANTE", "29202********20"),
-        ("4", "W05", "NON_BLOQUANTE", "19011********91")]
+        ("2", "W05", "NON_BLOQUANTE", "18505********91"),
+        ("3", "W05", "NON_BLOQUANTE", "29202********20"),
+        ("4", "W05", "NON_BLOQUANTE", "19011********91"),
+    ]
     # the earlier file is named as the Esat knows it: its name and reception time (never a ledger id)
     assert re.fullmatch(
         r"Cet enregistrement remplace celui reçu précédemment pour ce salarié et cette année \(fichier "
         r"« ESAT_81234567600017_RG_20251210_001\.csv » reçu le [0-3][0-9]/[01][0-9]/20[0-9]{2} à [0-2][0-9]:[0-5][0-9]\) : "
-        r"le plus récent est retenu\.", rows[0]["message"]), rows[0]["message"]
+        r"le plus récent est retenu\.",
+        rows[0]["message"],
+    ), rows[0]["message"]
     assert "n°" not in rows[0]["message"]
-    assert [(r["nom"], r["prenoms"]) for r in rows] == [("Martin", "Jérôme"), ("Lefèvre", "Anne Marie"),
-                                                        ("N'Diaye", "Moussa")]
+    assert [(r["nom"], r["prenoms"]) for r in rows] == [
+        ("Martin", "Jérôme"),
+        ("Lefèvre", "Anne Marie"),
+        ("N'Diaye", "Moussa"),
+    ]
     out = rg_outputs(base).filter(pl.col("siret_esat") == SEINE)
     assert out.height == 6  # three INITIALE, then three RECTIFICATIVE
     assert sorted(out["nature"].to_list()) == ["INITIALE"] * 3 + ["RECTIFICATIVE"] * 3
@@ -108,7 +115,10 @@ def test_repeated_change_events_get_w06_and_are_not_emitted_again(area):
     assert cli(base, "run", "--as-of", "2025-12-20")[0] == 0
     rows = read_cr(base / "drop" / "esat-seine" / "retour" / "ESAT_81234567600017_CA_20251220_002.csv.CR.csv")
     assert [(r["statut"], r["ligne"], r["code"]) for r in rows] == [
-        ("ACCEPTE", "2", "W06"), ("ACCEPTE", "3", "W06"), ("ACCEPTE", "4", "W06")]
+        ("ACCEPTE", "2", "W06"),
+        ("ACCEPTE", "3", "W06"),
+        ("ACCEPTE", "4", "W06"),
+    ]
     ca_files = list((base / "outbound").glob("*/AAH-ESAT_CA_*.parquet"))
     assert sum(pl.read_parquet(p).height for p in ca_files) == 4  # the four events of the first run only
 
@@ -133,7 +143,9 @@ def test_same_content_again_is_doublon(area):
     assert re.fullmatch(
         r"Ce fichier a déjà été reçu avec un contenu identique \(fichier « ESAT_81234567600017_RG_20251210_001\.csv » "
         r"reçu le [0-3][0-9]/[01][0-9]/20[0-9]{2} à [0-2][0-9]:[0-5][0-9]\) : il n'est pas traité une seconde fois\. "
-        r"Rien à faire s'il s'agit d'un renvoi involontaire\.", rows[0]["message"]), rows[0]["message"]
+        r"Rien à faire s'il s'agit d'un renvoi involontaire\.",
+        rows[0]["message"],
+    ), rows[0]["message"]
     assert rows[0]["que_faire"].startswith("Rien à faire : ce contenu a déjà été reçu et traité")
     assert rows[0]["enregistrements_acceptes"] == "0"
     assert (base / "drop" / "esat-seine" / "archive" / "ESAT_81234567600017_RG_20251210_009.csv").exists()
@@ -151,7 +163,10 @@ def test_same_name_again_keeps_previous_compte_rendu_and_archive(area):
     acc = base / "drop" / "esat-seine"
     new = read_cr(acc / "retour" / f"{RG}.CR.csv")
     assert [(r["statut"], r["ligne"], r["code"]) for r in new] == [
-        ("PARTIEL", "2", "R06"), ("PARTIEL", "3", "W05"), ("PARTIEL", "4", "W05")]
+        ("PARTIEL", "2", "R06"),
+        ("PARTIEL", "3", "W05"),
+        ("PARTIEL", "4", "W05"),
+    ]
     old = read_cr(acc / "retour" / f"{RG}.2.CR.csv")  # the first reception of that name was file 2
     assert [(r["statut"], r["code"]) for r in old] == [("ACCEPTE", "")]
     assert (acc / "retour" / f"{RG}.2.CR.xml").exists()
@@ -173,7 +188,9 @@ def test_campaign_status_lists_esats_without_rg(area):
     engine = open_database(cfg.database_url)
     rows = campaign_status(engine, 2025, date(2025, 12, 20), perimeter=EVERYTHING)
     assert [(r["siret"], r["caf_gestionnaire"], r["jours_restants"]) for r in rows] == [
-        ("81234567600017", "75", 26), ("44306184100021", "78", 26)]
+        ("81234567600017", "75", 26),
+        ("44306184100021", "78", 26),
+    ]
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
     assert campaign_status(engine, 2025, date(2025, 12, 20), perimeter=EVERYTHING) == []
     code, out, _ = cli(base, "campaign", "status", "--year", "2024", "--format", "csv")

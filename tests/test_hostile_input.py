@@ -1,5 +1,6 @@
 """Hostile uploads answered with a code (issue 10): control characters, false encodings, attribute floods,
 non-ASCII digits, and no message that ever quotes a NIR."""
+
 from __future__ import annotations
 
 import json
@@ -40,15 +41,30 @@ def written_out(j) -> dict[str, str]:
     assert cr_schema().validate(etree.fromstring(xml)), cr_schema().error_log
     report = json.loads(cr_json(j, AS_OF))
     as_json = " ".join([str(v) for v in report.values()] + [str(v) for a in report["anomalies"] for v in a.values()])
-    return {"csv": cr_csv(j, AS_OF).decode("utf-8"), "xml": xml.decode("utf-8"), "json": as_json,
-            "text": cr_text(j, AS_OF)}
+    return {
+        "csv": cr_csv(j, AS_OF).decode("utf-8"),
+        "xml": xml.decode("utf-8"),
+        "json": as_json,
+        "text": cr_text(j, AS_OF),
+    }
 
 
 # -- 1. control characters reach no compte rendu, page or log as they are ------------------------------
 
-@pytest.mark.parametrize("char, escape", [("\x0b", "\\x0b"), ("\x1b", "\\x1b"), ("\x0c", "\\x0c"),
-                                          ("\x85", "\\x85"), ("\u202e", "\\u202e"), ("\u2066", "\\u2066"),
-                                          ("\ufffe", "\\ufffe"), ("\ud800", "\\ud800")])
+
+@pytest.mark.parametrize(
+    "char, escape",
+    [
+        ("\x0b", "\\x0b"),
+        ("\x1b", "\\x1b"),
+        ("\x0c", "\\x0c"),
+        ("\x85", "\\x85"),
+        ("\u202e", "\\u202e"),
+        ("\u2066", "\\u2066"),
+        ("\ufffe", "\\ufffe"),
+        ("\ud800", "\\ud800"),
+    ],
+)
 def test_safe_text_shows_unsafe_characters_as_escapes(char, escape):
     assert safe_text(f"n{char}om") == f"n{escape}om"
     assert safe_text("ligne 1\nligne 2\tfin\r") == "ligne 1\\x0aligne 2\\x09fin\\x0d"
@@ -74,15 +90,32 @@ def test_bidi_and_c1_controls_in_a_header_are_neutralised_for_terminals():
 
 # -- 4. an encoding Python knows but that is no character set: F01 -------------------------------------
 
-@pytest.mark.parametrize("encoding", ["rot13", "base64", "hex", "zlib", "punycode", "undefined", "bz2", "uu",
-                                      "quopri", "idna", "unicode_escape", "raw_unicode_escape"])
+
+@pytest.mark.parametrize(
+    "encoding",
+    [
+        "rot13",
+        "base64",
+        "hex",
+        "zlib",
+        "punycode",
+        "undefined",
+        "bz2",
+        "uu",
+        "quopri",
+        "idna",
+        "unicode_escape",
+        "raw_unicode_escape",
+    ],
+)
 def test_xml_declaring_a_non_text_encoding_is_f01(encoding):
     data = RG_XML.replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode())
     j = judged(data, RG_XML_NAME)
     assert (j.statut, j.file_code) == ("REJETE", "F01")
     assert j.anomalies["message"][0] == (
         f"Le fichier est illisible (« {encoding} » n'est pas un encodage de caractères accepté) : envoyez un "
-        "fichier CSV (séparateur « ; », UTF-8), un classeur .xlsx ou un fichier XML au format de la déclaration.")
+        "fichier CSV (séparateur « ; », UTF-8), un classeur .xlsx ou un fichier XML au format de la déclaration."
+    )
 
 
 @pytest.mark.parametrize("encoding", ["ISO-8859-1", "ISO-8859-15", "windows-1252", "US-ASCII", "UTF-8"])
@@ -95,6 +128,7 @@ def test_real_character_sets_are_still_read(encoding):
 
 
 # -- 5. an attribute flood on the root: F03 at once -----------------------------------------------------
+
 
 @pytest.mark.parametrize("attribute", ['a{i}="x"', 'xmlns:p{i}="urn:p{i}"'])
 def test_root_attribute_flood_is_f03(attribute):
@@ -109,20 +143,27 @@ def test_root_attribute_flood_is_f03(attribute):
 
 
 def test_a_root_with_its_usual_attributes_is_read():
-    data = RG_XML.replace(b'type="RG"', b'type="RG" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-                                        b'xsi:schemaLocation="urn:esat:declaration:v1 declaration-v1.xsd"')
+    data = RG_XML.replace(
+        b'type="RG"',
+        b'type="RG" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        b'xsi:schemaLocation="urn:esat:declaration:v1 declaration-v1.xsd"',
+    )
     assert read_xml(data, "RG").frame["nom"].to_list() == ["Santoni", "Dubois"]
 
 
 # -- 7. names: ASCII digits only ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", [
-    "ESAT_81234567600017_RG_٢٠٢٥١٢١٠_001.csv",  # Arabic-Indic date
-    "ESAT_81234567600017_RG_20251210_００１.csv",  # fullwidth sequence number
-    "ESAT_８１２３４５６７６０００１７_RG_20251210_001.csv",  # fullwidth SIRET
-    "ESAT_81234567600017_RG_۲۰۲۵۱۲۱۰_001.csv",  # extended Arabic-Indic
-    "ESAT_81234567600017_RG_20251210_001.csv\n",
-])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ESAT_81234567600017_RG_٢٠٢٥١٢١٠_001.csv",  # Arabic-Indic date
+        "ESAT_81234567600017_RG_20251210_００１.csv",  # fullwidth sequence number
+        "ESAT_８１２３４５６７６０００１７_RG_20251210_001.csv",  # fullwidth SIRET
+        "ESAT_81234567600017_RG_۲۰۲۵۱۲۱۰_001.csv",  # extended Arabic-Indic
+        "ESAT_81234567600017_RG_20251210_001.csv\n",
+    ],
+)
 def test_non_ascii_digits_in_a_name_are_f02(name):
     assert parse_file_name(name) is None
     j = judged(RG_CSV, name)
@@ -130,6 +171,7 @@ def test_non_ascii_digits_in_a_name_are_f02(name):
 
 
 # -- 8. no message ever quotes a NIR ------------------------------------------------------------------------
+
 
 def nir_free(text: str, nir: str = NIR) -> bool:
     """True when neither the NIR nor its first 13 characters appear, even split by separators."""
@@ -143,7 +185,8 @@ def test_a_forgotten_header_does_not_quote_the_first_record():
     assert (j.statut, j.file_code) == ("REJETE", "F03")
     assert j.anomalies["message"].to_list() == [
         "La ligne d'en-tête est absente : la première ligne ne contient aucun nom de colonne de la déclaration. "
-        "Ajoutez la ligne d'en-tête (voir le format de la déclaration) et renvoyez le fichier."]
+        "Ajoutez la ligne d'en-tête (voir le format de la déclaration) et renvoyez le fichier."
+    ]
     for form, text in written_out(j).items():
         assert nir_free(text) and "Martin" not in text and "12/05/1985" not in text, form
 
@@ -189,7 +232,9 @@ def test_a_header_flood_is_f03_at_once():
     data = b";" * 1_000_000 + RG_CSV
     j = judged(data, RG_CSV_NAME)
     assert (j.statut, j.file_code) == ("REJETE", "F03")
-    assert j.anomalies["message"][0].startswith("Colonne inconnue dans la ligne d'en-tête : 1000020 colonnes (au plus 256).")
+    assert j.anomalies["message"][0].startswith(
+        "Colonne inconnue dans la ligne d'en-tête : 1000020 colonnes (au plus 256)."
+    )
 
 
 def test_a_namespace_uri_lxml_refuses_is_f03():
@@ -218,9 +263,18 @@ def test_root_attribute_flood_followed_by_a_syntax_error_is_still_bounded():
     assert a.code == "F03" and "l'élément racine porte 70001 attributs" in a.message
 
 
-@pytest.mark.parametrize("nir, masked", [("1\x0b85057800608491", "*****"), ("18505 7800608491", "*****"),
-                                         ("185057", "*****"), ("1850", "****"), ("é85057800608491", "*****"),
-                                         ("178022A01234583", "17802********83"), ("", "")])
+@pytest.mark.parametrize(
+    "nir, masked",
+    [
+        ("1\x0b85057800608491", "*****"),
+        ("18505 7800608491", "*****"),
+        ("185057", "*****"),
+        ("1850", "****"),
+        ("é85057800608491", "*****"),
+        ("178022A01234583", "17802********83"),
+        ("", ""),
+    ],
+)
 def test_a_masked_nir_always_has_the_compte_rendu_form(nir, masked):
     # found by the fuzz: a control character inside the NIR made the CR XML invalid against its XSD
     from schemas.masking import mask_nir

@@ -1,4 +1,5 @@
 """Identifier expressions (NIR, SIRET, SIREN, FINESS, allocataire) against known values and python-stdnum."""
+
 from __future__ import annotations
 
 import polars as pl
@@ -11,7 +12,14 @@ from stdnum.fr import siren as std_siren
 from stdnum.fr import siret as std_siret
 
 from schemas.identifiers import (
-    allocataire_ok, finess_form_ok, nir_form_ok, nir_key_ok, nir_valid, siren_ok, siret_ok, siret_valid,
+    allocataire_ok,
+    finess_form_ok,
+    nir_form_ok,
+    nir_key_ok,
+    nir_valid,
+    siren_ok,
+    siret_ok,
+    siret_valid,
 )
 
 
@@ -30,27 +38,40 @@ def luhn_complete(prefix: str) -> str:
 
 # --- NIR ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("nir", [
-    "185057800608491", "292027512345620", "195063155544461", "178022A01234583", "288076912345670",
-    with_key("185052B123456"), with_key("7991299123456"), with_key("8000100123456"),
-])
+
+@pytest.mark.parametrize(
+    "nir",
+    [
+        "185057800608491",
+        "292027512345620",
+        "195063155544461",
+        "178022A01234583",
+        "288076912345670",
+        with_key("185052B123456"),
+        with_key("7991299123456"),
+        with_key("8000100123456"),
+    ],
+)
 def test_valid_nirs_pass_form_and_key(nir):
     assert run(nir_form_ok, [nir]) == [True]
     assert run(nir_key_ok, [nir]) == [True]
     assert nir_valid(nir)
 
 
-@pytest.mark.parametrize("nir", [
-    "585057800608491",   # sex digit 5: stdnum accepts it, the spec does not
-    "085057800608491",
-    "18505780060849",    # 14 characters
-    "1850578006084912",  # 16 characters
-    "18505780060849A",   # letter in the key
-    "1850520C1234567",   # 2C is no département
-    "178022a01234583",   # lower-case Corsica code
-    "1850 5780060849",
-    "",
-])
+@pytest.mark.parametrize(
+    "nir",
+    [
+        "585057800608491",  # sex digit 5: stdnum accepts it, the spec does not
+        "085057800608491",
+        "18505780060849",  # 14 characters
+        "1850578006084912",  # 16 characters
+        "18505780060849A",  # letter in the key
+        "1850520C1234567",  # 2C is no département
+        "178022a01234583",  # lower-case Corsica code
+        "1850 5780060849",
+        "",
+    ],
+)
 def test_malformed_nirs_fail_the_form(nir):
     assert run(nir_form_ok, [nir]) == [False]
     assert run(nir_key_ok, [nir]) == [False]
@@ -77,8 +98,13 @@ def test_null_is_neither_well_formed_nor_valid():
 
 
 DEPT = st.one_of(st.from_regex(r"\A[0-9]{2}\Z"), st.sampled_from(["2A", "2B"]))
-NIR_BODY = st.builds(lambda s, y, d, r: s + y + d + r, st.sampled_from("123478"),
-                     st.from_regex(r"\A[0-9]{4}\Z"), DEPT, st.from_regex(r"\A[0-9]{6}\Z"))
+NIR_BODY = st.builds(
+    lambda s, y, d, r: s + y + d + r,
+    st.sampled_from("123478"),
+    st.from_regex(r"\A[0-9]{4}\Z"),
+    DEPT,
+    st.from_regex(r"\A[0-9]{6}\Z"),
+)
 VALID_NIR = NIR_BODY.map(with_key)
 
 
@@ -92,7 +118,7 @@ def test_generated_valid_nirs_agree_with_stdnum(nirs):
 
 def corrupt(value: str, position: int, char: str) -> str:
     position %= len(value)
-    return value[:position] + char + value[position + 1:]
+    return value[:position] + char + value[position + 1 :]
 
 
 CORRUPTED_NIR = st.builds(corrupt, VALID_NIR, st.integers(0, 14), st.sampled_from("0123456789AB"))
@@ -109,27 +135,38 @@ def test_corrupted_nirs_agree_with_stdnum_on_key(nirs):
 
 # --- SIRET / SIREN ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("siret", [
-    "81234567600017", "44306184100021", "39876543800054", "30012345200157", "52345678800109",
-    "35600000000048",   # La Poste head office: Luhn
-    "35600000000001",   # La Poste branch: digit sum 15
-])
+
+@pytest.mark.parametrize(
+    "siret",
+    [
+        "81234567600017",
+        "44306184100021",
+        "39876543800054",
+        "30012345200157",
+        "52345678800109",
+        "35600000000048",  # La Poste head office: Luhn
+        "35600000000001",  # La Poste branch: digit sum 15
+    ],
+)
 def test_valid_sirets(siret):
     assert run(siret_ok, [siret]) == [True]
     assert siret_valid(siret)
 
 
-@pytest.mark.parametrize("siret", [
-    "81234567600018",   # Luhn fails
-    "35600000000000",   # La Poste branch, digit sum 14
-    "35600000000049",   # La Poste branch (not the head office), digit sum 27
-    "8123456760001",    # 13 digits
-    "812345676000170",  # 15 digits
-    "8123456760001A",
-    "812 34567600017",
-    "",
-    None,
-])
+@pytest.mark.parametrize(
+    "siret",
+    [
+        "81234567600018",  # Luhn fails
+        "35600000000000",  # La Poste branch, digit sum 14
+        "35600000000049",  # La Poste branch (not the head office), digit sum 27
+        "8123456760001",  # 13 digits
+        "812345676000170",  # 15 digits
+        "8123456760001A",
+        "812 34567600017",
+        "",
+        None,
+    ],
+)
 def test_invalid_sirets(siret):
     assert run(siret_ok, [siret]) == [False]
     assert not siret_valid(siret)
@@ -138,8 +175,7 @@ def test_invalid_sirets(siret):
 VALID_SIREN = st.from_regex(r"\A[0-9]{8}\Z").map(luhn_complete)
 VALID_SIRET = st.one_of(
     st.builds(lambda s, n: luhn_complete(s + n), VALID_SIREN, st.from_regex(r"\A[0-9]{4}\Z")),
-    st.from_regex(r"\A[0-9]{4}\Z").map(
-        lambda n: "356000000" + n + str((-sum(int(c) for c in "356000000" + n)) % 5)),
+    st.from_regex(r"\A[0-9]{4}\Z").map(lambda n: "356000000" + n + str((-sum(int(c) for c in "356000000" + n)) % 5)),
 )
 
 
@@ -186,6 +222,7 @@ def test_siren_refuses_other_lengths():
 
 
 # --- FINESS, numéro allocataire ----------------------------------------------------------------
+
 
 def test_finess_form():
     values = ["750012345", "2A0012345", "2B1234567", "2C0012345", "75001234", "7500123456", "75001234a", None]

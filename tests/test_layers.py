@@ -1,4 +1,5 @@
 """The floors hold: import-linter's contracts (.importlinter), and no SQL written outside exchange/store/."""
+
 from __future__ import annotations
 
 import io
@@ -9,14 +10,22 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SQL = re.compile(r"\b(SELECT\s+\S+.*\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)|"
-                 r"DROP\s+TABLE|ALTER\s+TABLE|PRAGMA\s+\w+|pg_advisory|VACUUM\b)", re.IGNORECASE | re.DOTALL)
+SQL = re.compile(
+    r"\b(SELECT\s+\S+.*\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)|"
+    r"DROP\s+TABLE|ALTER\s+TABLE|PRAGMA\s+\w+|pg_advisory|VACUUM\b)",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def test_the_import_contracts_are_kept():
     lint = Path(sys.executable).with_name("lint-imports")
-    done = subprocess.run([str(lint), "--config", str(ROOT / ".importlinter"), "--no-cache"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(lint), "--config", str(ROOT / ".importlinter"), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout
 
@@ -29,8 +38,11 @@ def _strings(path: Path) -> list[tuple[int, str]]:
     for i, tok in enumerate(tokens):
         if tok.type != tokenize.STRING:
             continue
-        before = [t for t in tokens[max(0, i - 3):i] if t.type not in (tokenize.NL, tokenize.NEWLINE,
-                                                                         tokenize.INDENT, tokenize.DEDENT)]
+        before = [
+            t
+            for t in tokens[max(0, i - 3) : i]
+            if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+        ]
         if not before or before[-1].string == ":":  # a docstring
             continue
         found.append((tok.start[0], tok.string))
@@ -38,19 +50,27 @@ def _strings(path: Path) -> list[tuple[int, str]]:
 
 
 def test_no_sql_outside_the_store():
-    outside = [p for folder in ("exchange", "jobs", "schemas") for p in (ROOT / folder).rglob("*.py")
-               if "store" not in p.relative_to(ROOT).parts]
+    outside = [
+        p
+        for folder in ("exchange", "jobs", "schemas")
+        for p in (ROOT / folder).rglob("*.py")
+        if "store" not in p.relative_to(ROOT).parts
+    ]
     assert len(outside) > 50
-    offending = [f"{p.relative_to(ROOT)}:{line}: {text[:80]}" for p in outside for line, text in _strings(p)
-                 if SQL.search(text)]
+    offending = [
+        f"{p.relative_to(ROOT)}:{line}: {text[:80]}" for p in outside for line, text in _strings(p) if SQL.search(text)
+    ]
     assert offending == []
 
 
 def test_no_sqlalchemy_import_outside_the_store():
     pattern = re.compile(r"^\s*(import|from)\s+(sqlalchemy|alembic|psycopg)\b", re.M)
-    offending = [str(p.relative_to(ROOT)) for folder in ("exchange", "jobs", "schemas")
-                 for p in (ROOT / folder).rglob("*.py")
-                 if "store" not in p.relative_to(ROOT).parts and pattern.search(p.read_text(encoding="utf-8"))]
+    offending = [
+        str(p.relative_to(ROOT))
+        for folder in ("exchange", "jobs", "schemas")
+        for p in (ROOT / folder).rglob("*.py")
+        if "store" not in p.relative_to(ROOT).parts and pattern.search(p.read_text(encoding="utf-8"))
+    ]
     assert offending == []
 
 

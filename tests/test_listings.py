@@ -1,4 +1,5 @@
 """Operators' listings: runs and files in text, csv and json, recorded the same on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import csv
@@ -17,10 +18,16 @@ def test_runs_and_files_are_recorded_and_listed(tmp_path, db_url):
 
     code, out, _ = cli(tmp_path, "runs", "list", "--format", "json")
     (run,) = json.loads(out)
-    assert {k: run[k] for k in ("id", "job", "statut", "fichiers", "enregistrements_acceptes",
-                                "enregistrements_rejetes")} == {
-        "id": 1, "job": "run", "statut": "OK", "fichiers": 5, "enregistrements_acceptes": 9,
-        "enregistrements_rejetes": 0}
+    assert {
+        k: run[k] for k in ("id", "job", "statut", "fichiers", "enregistrements_acceptes", "enregistrements_rejetes")
+    } == {
+        "id": 1,
+        "job": "run",
+        "statut": "OK",
+        "fichiers": 5,
+        "enregistrements_acceptes": 9,
+        "enregistrements_rejetes": 0,
+    }
     assert run["debut"] <= run["fin"]
     code, out, _ = cli(tmp_path, "runs", "show", "1", "--format", "json")
     shown = json.loads(out)
@@ -37,11 +44,20 @@ def test_runs_and_files_are_recorded_and_listed(tmp_path, db_url):
     rows = list(csv.DictReader(io.StringIO(out), delimiter=";"))
     assert {"id", "fichier", "compte", "siret", "type", "date_reception", "statut"} <= set(rows[0])
     assert sorted((r["compte"], r["statut"]) for r in rows) == [
-        ("esat-seine", "ACCEPTE"), ("esat-seine", "ACCEPTE"), ("esat-seine", "REJETE"),
-        ("horizon-paie", "ACCEPTE"), ("horizon-paie", "ACCEPTE")]
+        ("esat-seine", "ACCEPTE"),
+        ("esat-seine", "ACCEPTE"),
+        ("esat-seine", "REJETE"),
+        ("horizon-paie", "ACCEPTE"),
+        ("horizon-paie", "ACCEPTE"),
+    ]
     code, out, _ = cli(tmp_path, "files", "list", "--status", "rejete", "--format", "json")
     (rejected,) = json.loads(out)
-    assert (rejected["fichier"], rejected["code"], rejected["siret"], rejected["type"]) == ("mauvais-nom.csv", "F02", None, None)
+    assert (rejected["fichier"], rejected["code"], rejected["siret"], rejected["type"]) == (
+        "mauvais-nom.csv",
+        "F02",
+        None,
+        None,
+    )
     code, out, _ = cli(tmp_path, "files", "list", "--siret", "44306184100021", "--format", "json")
     assert sorted(f["type"] for f in json.loads(out)) == ["CA", "RG"]
     code, out, _ = cli(tmp_path, "files", "show", str(rejected["id"]))
@@ -68,6 +84,7 @@ def test_tables_for_people_use_paris_time_and_tools_get_iso_utc(tmp_path):
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
     import re
+
     _, text, _ = cli(tmp_path, "runs", "list")
     assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d", text) and "+00:00" not in text
     _, shown, _ = cli(tmp_path, "runs", "show", "1")
@@ -101,8 +118,9 @@ def test_files_list_on_a_terminal_shows_the_newest_and_says_how_many_more(tmp_pa
 
     shown = on_terminal()
     assert shown.count("esat-seine") + shown.count("horizon-paie") == 3
-    assert shown.endswith("… et 1 autre(s) fichier(s), plus ancien(s) : --limit N pour en afficher N, "
-                          "--limit 0 pour tous.\n")
+    assert shown.endswith(
+        "… et 1 autre(s) fichier(s), plus ancien(s) : --limit N pour en afficher N, --limit 0 pour tous.\n"
+    )
     every = on_terminal("--limit", "0")
     assert every.count("esat-seine") + every.count("horizon-paie") == 4 and "autre(s)" not in every
     assert "autre(s)" not in on_terminal("--limit", "3")
@@ -126,14 +144,17 @@ def test_campaign_status_on_a_terminal_shows_the_first_and_says_how_many_more(tm
     def on_terminal(*args: str) -> str:
         out = _Terminal()
         with contextlib.redirect_stdout(out):
-            assert main(["--config", str(tmp_path / "esat-exchange.toml"), "campaign", "status", "--year", "2025",
-                         *args]) == 0
+            assert (
+                main(["--config", str(tmp_path / "esat-exchange.toml"), "campaign", "status", "--year", "2025", *args])
+                == 0
+            )
         return out.getvalue()
 
     shown = on_terminal()
     assert "81234567600017" in shown and "44306184100021" not in shown  # Caf 75 first, then 78
-    assert shown.endswith("… et 1 autre(s) Esat(s) : --limit N pour en afficher N, --limit 0 pour tous "
-                          "(ou --caf CODE, --format csv).\n")
+    assert shown.endswith(
+        "… et 1 autre(s) Esat(s) : --limit N pour en afficher N, --limit 0 pour tous (ou --caf CODE, --format csv).\n"
+    )
     assert "44306184100021" in on_terminal("--limit", "0") and "autre(s)" not in on_terminal("--limit", "0")
     assert "autre(s)" not in on_terminal("--caf", "78")
     code, out, _ = cli(tmp_path, "campaign", "status", "--year", "2025")  # not a terminal: every Esat

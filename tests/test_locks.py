@@ -1,4 +1,5 @@
 """Job locks: exclusive, gone with their holder, fencing a holder whose lock was taken away; the one job wrapper."""
+
 from __future__ import annotations
 
 import signal
@@ -10,12 +11,12 @@ import time
 import pytest
 from sqlalchemy import insert, select, text
 
-from exchange.config import ConfigError
-from exchange.store.tables import hab_imports, runs
-from exchange.store.engine import open_upgraded
 from exchange.app.job import run_locked
-from exchange.store.ledger import transaction
+from exchange.config import ConfigError
+from exchange.store.engine import open_upgraded
 from exchange.store.fences import LockLost, LockTimings, holding, try_lock
+from exchange.store.ledger import transaction
+from exchange.store.tables import hab_imports, runs
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES, ROOT, make_config
 
@@ -85,19 +86,16 @@ def test_a_holder_whose_lock_connection_was_dropped_writes_nothing(pg_url):
     with transaction(engine, stale.check) as conn:  # while held, a fenced transaction writes
         conn.execute(insert(hab_imports).values(imported_at=text("now()"), source="a", sha256="0", counts="{}"))
     drop_session(engine, stale._pid)  # what idle_session_timeout does to a frozen holder
-    with pytest.raises(LockLost):
-        with transaction(engine, stale.check) as conn:
-            conn.execute(insert(hab_imports).values(imported_at=text("now()"), source="b", sha256="0", counts="{}"))
+    with pytest.raises(LockLost), transaction(engine, stale.check) as conn:
+        conn.execute(insert(hab_imports).values(imported_at=text("now()"), source="b", sha256="0", counts="{}"))
     new = try_lock(engine, "cycle", FAST)
     assert new is not None
     new.begin_fencing()
-    with pytest.raises(LockLost):
-        with transaction(engine, stale.check):
-            pass
+    with pytest.raises(LockLost), transaction(engine, stale.check):
+        pass
     stale._lost.clear()  # even a holder unaware of its loss is stopped by the new holder's token
-    with pytest.raises(LockLost, match="repris par un autre processus"):
-        with transaction(engine, stale.check):
-            pass
+    with pytest.raises(LockLost, match="repris par un autre processus"), transaction(engine, stale.check):
+        pass
     with transaction(engine, new.check):
         pass
     with engine.connect() as conn:
@@ -126,9 +124,8 @@ def test_a_new_holder_waits_for_the_stale_holders_open_transaction(pg_url):
     stale_tx.close()
     worker.join(10)
     assert bumped.is_set()
-    with pytest.raises(LockLost):
-        with transaction(engine, stale.check):
-            pass
+    with pytest.raises(LockLost), transaction(engine, stale.check):
+        pass
     new.release()
 
 
@@ -193,15 +190,16 @@ def test_two_habilitations_imports_at_once_are_serialised(tmp_path, db_url):
     results: list[tuple[int, str, str]] = []
     with holding(engine, "habilitations") as held:  # a first import is running
         assert held is not None
-        second = threading.Thread(target=lambda: results.append(
-            cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))))
+        second = threading.Thread(
+            target=lambda: results.append(cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps")))
+        )
         second.start()
         time.sleep(1.5)
         assert not results  # it waits
         with engine.connect() as conn:
             assert conn.execute(select(hab_imports)).all() == []
     second.join(30)
-    (code, out, err), = results
+    ((code, out, err),) = results
     assert code == 0, out + err
     assert "attente de sa fin" in err and "Extrait Habpps importé" in out
     with engine.connect() as conn:

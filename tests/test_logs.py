@@ -1,4 +1,5 @@
 """Logs: one event per line (human or JSON lines), each tied to its run, and never a full NIR."""
+
 from __future__ import annotations
 
 import csv
@@ -14,13 +15,15 @@ from apscheduler.triggers.cron import CronTrigger
 from lxml import etree
 
 from exchange.config import load_config
-from exchange.store.engine import open_database
 from exchange.logs import setup_logging
+from exchange.store.engine import open_database
 from jobs.scheduler import open_scheduler
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
 
-HUMAN_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} (INFO|WARNING|ERROR) +\S.* \[(.* )?run_id=\d+( .*)?\]$")
+HUMAN_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} (INFO|WARNING|ERROR) +\S.* \[(.* )?run_id=\d+( .*)?\]$"
+)
 
 
 def example_nirs() -> set[str]:
@@ -84,7 +87,8 @@ def test_a_nir_in_a_message_or_field_is_masked(fmt):
     setup_logging(fmt, "INFO", stream)
     try:
         logging.getLogger("esat_exchange").warning(
-            "enregistrement 185057800608491 refusé", extra={"event": {"run_id": 1, "detail": "nir 185052A12345678"}})
+            "enregistrement 185057800608491 refusé", extra={"event": {"run_id": 1, "detail": "nir 185052A12345678"}}
+        )
     finally:
         logging.getLogger("esat_exchange").handlers.clear()
     line = stream.getvalue().strip()
@@ -98,12 +102,14 @@ def test_scheduler_logs_job_start_and_end_as_events(area):
     stream = io.StringIO()
     setup_logging("json", "INFO", stream)
     toml = area / "esat-exchange.toml"
-    toml.write_text(toml.read_text("utf-8") + '[schedule]\ncollect = "0 3 1 1 *"\nnightly = "0 4 1 1 *"\n'
-                    'campaign = []\n', "utf-8")
+    toml.write_text(
+        toml.read_text("utf-8") + '[schedule]\ncollect = "0 3 1 1 *"\nnightly = "0 4 1 1 *"\ncampaign = []\n', "utf-8"
+    )
     config = load_config(toml)
     stop = threading.Event()
-    scheduler = open_scheduler(config, str(toml), open_database(config.database_url), stop,
-                               triggers={"collect": CronTrigger(second="*")})
+    scheduler = open_scheduler(
+        config, str(toml), open_database(config.database_url), stop, triggers={"collect": CronTrigger(second="*")}
+    )
     scheduler.resume()
     deadline = time.monotonic() + 20
     while "tâche planifiée terminée" not in stream.getvalue():

@@ -1,4 +1,5 @@
 """The Habtiers → MCP migration report on fixtures/habtiers-example.csv: each case, each alert, CSV and xlsx."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,10 @@ import pytest
 
 from exchange.cli.habilitations import add_commands
 from exchange.edges.habtiers import (
-    ACTIONS, MigrationError, migration_report, write_migration_csv,
+    ACTIONS,
+    MigrationError,
+    migration_report,
+    write_migration_csv,
 )
 from tests.conftest import ROOT
 
@@ -54,8 +58,10 @@ def test_case_2_known_in_habtiers_only(report):
 def test_case_2_inactive_in_habtiers_is_flagged(report):
     r = line(report, "33012345600023")
     assert r["cas"] == "2"
-    assert r["alertes"] == ["Partenaire inactif dans Habtiers (actif_habtiers = N) : vérifiez qu'il est "
-                            "toujours actif avant toute contractualisation"]
+    assert r["alertes"] == [
+        "Partenaire inactif dans Habtiers (actif_habtiers = N) : vérifiez qu'il est "
+        "toujours actif avant toute contractualisation"
+    ]
 
 
 def test_case_3_known_in_mcp_only(report):
@@ -72,8 +78,10 @@ def test_case_3_known_in_mcp_only(report):
 def test_bulletin_siret_differing_from_convention_is_alerted(report):
     r = line(report, "69011223300018")
     assert r["cas"] == "3"
-    assert r["alertes"] == ["Le SIRET du bulletin d'adhésion Esat (69011223300026) diffère de celui de la "
-                            "convention MCP (69011223300018) : il doit être le même avant l'ouverture du service"]
+    assert r["alertes"] == [
+        "Le SIRET du bulletin d'adhésion Esat (69011223300026) diffère de celui de la "
+        "convention MCP (69011223300018) : il doit être le même avant l'ouverture du service"
+    ]
 
 
 def test_known_in_both_is_left_to_a_person(report):
@@ -97,7 +105,9 @@ def test_bad_values_give_alerts_not_failures(tmp_path):
     src = tmp_path / "m.csv"
     src.write_text(
         "siret;raison_sociale;connu_mcp;connu_habtiers;actif_habtiers;siret_convention_mcp;siret_bulletin_esat\n"
-        "78234567800018;A;oui;N;X;7823456780001;78234567800019\n", encoding="utf-8")
+        "78234567800018;A;oui;N;X;7823456780001;78234567800019\n",
+        encoding="utf-8",
+    )
     r = migration_report(src).row(0, named=True)
     assert r["cas"] == "A_EXAMINER"
     assert r["alertes"] == [
@@ -113,9 +123,12 @@ def test_bad_values_give_alerts_not_failures(tmp_path):
 def test_missing_column_is_refused_in_french(tmp_path):
     src = tmp_path / "m.csv"
     src.write_text("siret;raison_sociale;connu_mcp\n78234567800018;A;N\n", encoding="utf-8")
-    with pytest.raises(MigrationError, match="Colonne\\(s\\) absente\\(s\\) du classeur de migration : "
-                                             "connu_habtiers, actif_habtiers, siret_convention_mcp, "
-                                             "siret_bulletin_esat"):
+    with pytest.raises(
+        MigrationError,
+        match="Colonne\\(s\\) absente\\(s\\) du classeur de migration : "
+        "connu_habtiers, actif_habtiers, siret_convention_mcp, "
+        "siret_bulletin_esat",
+    ):
         migration_report(src)
 
 
@@ -134,8 +147,15 @@ def test_xlsx_first_sheet_gives_the_same_report(tmp_path, report):
 
 
 def test_csv_output_bom_separator_joined_lists_and_formula_guard(tmp_path, report):
-    evil = pl.DataFrame({"siret": ["78234567800018"], "raison_sociale": ["=HYPERLINK(\"x\")"], "cas": ["1"],
-                         "actions": [["a", "b"]], "alertes": [["-1", "c"]]})
+    evil = pl.DataFrame(
+        {
+            "siret": ["78234567800018"],
+            "raison_sociale": ['=HYPERLINK("x")'],
+            "cas": ["1"],
+            "actions": [["a", "b"]],
+            "alertes": [["-1", "c"]],
+        }
+    )
     out = tmp_path / "rapport.csv"
     write_migration_csv(pl.concat([report, evil]), out)
     data = out.read_bytes()
@@ -143,10 +163,15 @@ def test_csv_output_bom_separator_joined_lists_and_formula_guard(tmp_path, repor
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     assert rows[0] == ["siret", "raison_sociale", "cas", "actions", "alertes"]
     assert len(rows) == 1 + report.height + 1
-    assert rows[3] == ["33012345600023", "ESAT La Garonne (ancien)", "2",
-                       " | ".join(ACTIONS["2"]), "Partenaire inactif dans Habtiers (actif_habtiers = N) : "
-                       "vérifiez qu'il est toujours actif avant toute contractualisation"]
-    assert rows[-1] == ["78234567800018", "'=HYPERLINK(\"x\")", "1", "a | b", "'-1 | c"]
+    assert rows[3] == [
+        "33012345600023",
+        "ESAT La Garonne (ancien)",
+        "2",
+        " | ".join(ACTIONS["2"]),
+        "Partenaire inactif dans Habtiers (actif_habtiers = N) : "
+        "vérifiez qu'il est toujours actif avant toute contractualisation",
+    ]
+    assert rows[-1] == ["78234567800018", '\'=HYPERLINK("x")', "1", "a | b", "'-1 | c"]
 
 
 def run_cli(argv: list[str]) -> tuple[int, str]:

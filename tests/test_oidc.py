@@ -1,5 +1,6 @@
 """Single sign-on against a REAL OpenID provider (npm `oidc-provider`, run by node on loopback) and the real
 console: login, logout, a refused claim, a replayed code, a wrong audience."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,8 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-import pytest
-
-
 import httpx  # single sign-on's own dependencies are locked runtime dependencies (uv.lock): never skipped
+import pytest
 
 from exchange.config import OidcConfig
 from exchange.edges import oidc
@@ -40,12 +39,25 @@ def start_provider(port: int, console_port: int) -> subprocess.Popen:
     if not (HERE / "node_modules" / "oidc-provider").is_dir():
         subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True, timeout=600)
     console = f"http://127.0.0.1:{console_port}"
-    setup = {"accounts": ACCOUNTS, "clients": [
-        {"client_id": "console", "client_secret": SECRET, "redirect_uris": [f"{console}/connexion/oidc/retour"],
-         "post_logout_redirect_uris": [f"{console}/connexion"]},
-        {"client_id": "autre", "client_secret": "secret-autre", "redirect_uris": ["http://127.0.0.1:9/retour"]}]}
-    process = subprocess.Popen([node, "provider.mjs", str(port), json.dumps(setup)], cwd=HERE,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    setup = {
+        "accounts": ACCOUNTS,
+        "clients": [
+            {
+                "client_id": "console",
+                "client_secret": SECRET,
+                "redirect_uris": [f"{console}/connexion/oidc/retour"],
+                "post_logout_redirect_uris": [f"{console}/connexion"],
+            },
+            {"client_id": "autre", "client_secret": "secret-autre", "redirect_uris": ["http://127.0.0.1:9/retour"]},
+        ],
+    }
+    process = subprocess.Popen(
+        [node, "provider.mjs", str(port), json.dumps(setup)],
+        cwd=HERE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -64,8 +76,10 @@ def area(tmp_path_factory):
     provider = start_provider(provider_port, port)
     config = seed_three_perimeters(base, None, port)
     with open(config, "a", encoding="utf-8") as f:
-        f.write(f'[web.oidc]\nissuer = "http://127.0.0.1:{provider_port}"\nclient_id = "console"\n'
-                f'scopes = ["openid", "profile", "esat"]\n')
+        f.write(
+            f'[web.oidc]\nissuer = "http://127.0.0.1:{provider_port}"\nclient_id = "console"\n'
+            f'scopes = ["openid", "profile", "esat"]\n'
+        )
     os.environ["ESAT_EXCHANGE_OIDC_SECRET"] = SECRET  # the console process inherits it
     try:
         console = start_console(config, port)
@@ -98,8 +112,9 @@ def follow(browser: httpx.Client, url: str, account: str, stop_at: str | None = 
 def sso_login(area, account: str) -> tuple[httpx.Client, httpx.Response, str]:
     """A browser logging in with single sign-on: the browser, the last answer, the callback URL it went through."""
     browser = httpx.Client(follow_redirects=False, timeout=30)
-    callback = follow(browser, area["console"] + "/connexion/oidc", account,
-                      stop_at=area["console"] + "/connexion/oidc/retour").headers["location"]
+    callback = follow(
+        browser, area["console"] + "/connexion/oidc", account, stop_at=area["console"] + "/connexion/oidc/retour"
+    ).headers["location"]
     return browser, follow(browser, callback, account), callback
 
 
@@ -113,7 +128,9 @@ def test_login_maps_the_claims_to_role_and_perimeter_then_logout_ends_everything
     assert answer.status_code == 200 and str(answer.url) == area["console"] + "/"
     assert "alice (lecteur, périmètre 75)" in answer.text
     files = browser.get(area["console"] + "/fichiers").text
-    assert re.search(r'id="compte-fichiers"[^>]*>2 fichiers[.,]', files) and "esat-rhone" not in files  # the Caf 75 perimeter
+    assert (
+        re.search(r'id="compte-fichiers"[^>]*>2 fichiers[.,]', files) and "esat-rhone" not in files
+    )  # the Caf 75 perimeter
     listed = cli(area["base"], "operators", "list", "--format", "csv")[1]
     assert re.search(r"^alice;lecteur;75;actif;non \(mandataire\);", listed, re.M)
     saved = httpx.Client(follow_redirects=False, cookies={"esat_console": browser.cookies["esat_console"]})
@@ -123,15 +140,20 @@ def test_login_maps_the_claims_to_role_and_perimeter_then_logout_ends_everything
     assert out.status_code == 303
     target = urlsplit(out.headers["location"])
     assert f"{target.scheme}://{target.netloc}{target.path}" == area["issuer"] + "/session/end"
-    assert parse_qs(target.query) == {"client_id": ["console"],
-                                      "post_logout_redirect_uri": [area["console"] + "/connexion"]}
+    assert parse_qs(target.query) == {
+        "client_id": ["console"],
+        "post_logout_redirect_uri": [area["console"] + "/connexion"],
+    }
     assert saved.get(area["console"] + "/fichiers").status_code == 303  # the old cookie opens nothing
 
 
-@pytest.mark.parametrize("account,reason", [
-    ("bob", "Connexion refusée : rôle inconnu &#39;administrateur&#39; : « lecteur » ou « gestionnaire »."),
-    ("dan", "Connexion refusée : l&#39;attribut « esat_perimetre » (périmètre) manque."),
-])
+@pytest.mark.parametrize(
+    "account,reason",
+    [
+        ("bob", "Connexion refusée : rôle inconnu &#39;administrateur&#39; : « lecteur » ou « gestionnaire »."),
+        ("dan", "Connexion refusée : l&#39;attribut « esat_perimetre » (périmètre) manque."),
+    ],
+)
 def test_a_refused_claim_opens_no_session(area, account, reason):
     browser, answer, _ = sso_login(area, account)
     assert answer.status_code == 403 and reason in answer.text
@@ -165,15 +187,29 @@ def test_an_id_token_for_another_client_is_refused(area):
 
     verifier, nonce = generate_token(64), generate_token(32)
     browser = httpx.Client(follow_redirects=False, timeout=30)
-    query = {"response_type": "code", "client_id": "autre", "redirect_uri": "http://127.0.0.1:9/retour",
-             "scope": "openid profile esat", "state": "s", "nonce": nonce,
-             "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256"}
+    query = {
+        "response_type": "code",
+        "client_id": "autre",
+        "redirect_uri": "http://127.0.0.1:9/retour",
+        "scope": "openid profile esat",
+        "state": "s",
+        "nonce": nonce,
+        "code_challenge": create_s256_code_challenge(verifier),
+        "code_challenge_method": "S256",
+    }
     start = str(httpx.URL(area["issuer"] + "/auth", params=query))
     back = follow(browser, start, "alice", stop_at="http://127.0.0.1:9/retour").headers["location"]
     code = parse_qs(urlsplit(back).query)["code"][0]
-    tokens = httpx.post(area["issuer"] + "/token", auth=("autre", "secret-autre"),
-                        data={"grant_type": "authorization_code", "code": code,
-                              "redirect_uri": "http://127.0.0.1:9/retour", "code_verifier": verifier}).json()
+    tokens = httpx.post(
+        area["issuer"] + "/token",
+        auth=("autre", "secret-autre"),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "http://127.0.0.1:9/retour",
+            "code_verifier": verifier,
+        },
+    ).json()
     config = OidcConfig(issuer=area["issuer"], client_id="console")
     provider = oidc.discover(config)
     with pytest.raises(oidc.OidcError, match=r"jeton d'identité refusé .*aud"):

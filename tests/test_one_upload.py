@@ -1,5 +1,6 @@
 """One upload never stops the service (issue 10), through `run`: for each file that used to stop every
 run, the other files of the same run are processed and the next run is not blocked."""
+
 from __future__ import annotations
 
 import json
@@ -37,12 +38,30 @@ def _attribute_flood() -> bytes:
 
 HOSTILE = {
     # case: (account, name, content, statut, code, text its compte rendu shows)
-    "control character in a CSV header": ("esat-seine", "ESAT_81234567600017_RG_20251210_002.csv", _vertical_tab,
-                                          "REJETE", "F03", "n\\x0bom"),
-    "XML in a non-text encoding": ("horizon-paie", "ESAT_44306184100021_RG_20251211_002.xml", _rot13,
-                                   "REJETE", "F01", "« rot13 » n'est pas un encodage de caractères accepté"),
-    "XML root attribute flood": ("horizon-paie", "ESAT_44306184100021_RG_20251211_002.xml", _attribute_flood,
-                                 "REJETE", "F03", "l'élément racine porte 60001 attributs"),
+    "control character in a CSV header": (
+        "esat-seine",
+        "ESAT_81234567600017_RG_20251210_002.csv",
+        _vertical_tab,
+        "REJETE",
+        "F03",
+        "n\\x0bom",
+    ),
+    "XML in a non-text encoding": (
+        "horizon-paie",
+        "ESAT_44306184100021_RG_20251211_002.xml",
+        _rot13,
+        "REJETE",
+        "F01",
+        "« rot13 » n'est pas un encodage de caractères accepté",
+    ),
+    "XML root attribute flood": (
+        "horizon-paie",
+        "ESAT_44306184100021_RG_20251211_002.xml",
+        _attribute_flood,
+        "REJETE",
+        "F03",
+        "l'élément racine porte 60001 attributs",
+    ),
 }
 
 
@@ -110,12 +129,19 @@ def test_long_stray_text_in_an_xml_is_answered_and_stops_nothing(area):
     """Text of more than the parser's 32 KiB read after an element used to hang `run` or abort it while it held
     the cycle lock (tests/test_reading_hostile.py). The run is a child process given a timeout, so a
     regression fails here instead of killing pytest."""
-    stray = {"ESAT_44306184100021_RG_20251211_002.xml": b"</anneeReference>",
-             "ESAT_44306184100021_RG_20251211_003.xml": b"</salarie>"}
+    stray = {
+        "ESAT_44306184100021_RG_20251211_002.xml": b"</anneeReference>",
+        "ESAT_44306184100021_RG_20251211_003.xml": b"</salarie>",
+    }
     for name, after in stray.items():
         put(area, "horizon-paie", name, RG_XML.replace(after, after + "é".encode() * 300_000, 1))
-    done = subprocess.run([sys.executable, "-m", "exchange.cli", "--config", str(area / "esat-exchange.toml"),
-                           "run", "--as-of", AS_OF], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "exchange.cli", "--config", str(area / "esat-exchange.toml"), "run", "--as-of", AS_OF],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert (done.returncode, "Traceback" in done.stdout + done.stderr) == (0, False), done.stdout + done.stderr
     files = ledger(area)
     retour = area / "drop" / "horizon-paie" / "retour"
@@ -164,14 +190,16 @@ def test_symlinked_retour_or_archive_is_refused_and_the_outside_stays_untouched(
     (evil / "depot").mkdir(parents=True)
     (evil / "depot" / "authorized_keys").write_text("ssh-ed25519 BBBB… intrus\n")
     (evil / "depot" / "ESAT_81234567600017_RG_20251210_003.csv").write_bytes(RG_CSV)
-    for folder in (["retour", "archive"] if linked == "both" else [linked]):
+    for folder in ["retour", "archive"] if linked == "both" else [linked]:
         (evil / folder).symlink_to(outside)
 
     code, out, err = cli(area, "run", "--as-of", AS_OF)
     assert (code, "Traceback" in out + err) == (1, False), out + err
     assert {p.name: p.read_bytes() for p in outside.iterdir()} == before  # nothing written, moved or replaced
-    assert sorted(p.name for p in (evil / "depot").iterdir()) == ["ESAT_81234567600017_RG_20251210_003.csv",
-                                                                  "authorized_keys"]
+    assert sorted(p.name for p in (evil / "depot").iterdir()) == [
+        "ESAT_81234567600017_RG_20251210_003.csv",
+        "authorized_keys",
+    ]
     error = last_run(area)["erreur"]
     first = "retour" if linked in ("retour", "both") else "archive"
     assert f"compte intrus : le dossier {first}/ est un lien symbolique : refusé" in error

@@ -1,4 +1,5 @@
 """Everything holding a NIR is private to the service account, whatever the umask (issue 10 item 9)."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,12 @@ def umask(request):
 
 
 def test_ledger_received_copies_and_caf_files_are_private(tmp_path, umask):
-    cfg = seed_examples(tmp_path, f"sqlite:///{tmp_path / 'etat' / 'ledger' / 'exchange.db'}",
-                        storage={"dir": "donnees/recus"}, output={"dir": "sorties/caf"})
+    cfg = seed_examples(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'etat' / 'ledger' / 'exchange.db'}",
+        storage={"dir": "donnees/recus"},
+        output={"dir": "sorties/caf"},
+    )
     write_config(tmp_path / "esat-exchange.toml", cfg)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")

@@ -1,4 +1,5 @@
 """`purge` (cli.md, issue 21): what is due goes everywhere, nothing early or unfinished, counts remain."""
+
 from __future__ import annotations
 
 import json
@@ -6,14 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from exchange.store.tables import anomalies, emissions, files, purges, records, runs
 from exchange.store.engine import open_database
+from exchange.store.tables import anomalies, emissions, files, purges, records, runs
 from tests.areas import cli, seed_examples, tree, write_config
 from tests.conftest import EXAMPLES, ROOT, make_config
 
@@ -21,11 +22,15 @@ SEINE = "81234567600017"
 EXTRA_CA = f"ESAT_{SEINE}_CA_20251213_001.csv"
 ANNE = "292027512345620"  # declared in three files of esat-seine, to the Caf 75 and the Caf 69
 BAD_DATE_NIR = "190037512345687"  # a record rejected for its birth date: kept only in an anomaly
-CA_HEADER = ("siret_esat;nir;nom;prenoms;date_naissance;numero_allocataire;code_caf;type_changement;date_effet;"
-             "taux_activite_avant;taux_activite_apres;motif_depart;siret_employeur_mo;type_contrat_mo;"
-             "date_debut_mo;heures_hebdo_mo")
-EXTRA_LINES = [f"{SEINE};{ANNE};Lefèvre;Anne Marie;03/02/1992;;69;BAISSE_TAUX;01/02/2026;80;60;;;;;",
-               f"{SEINE};{BAD_DATE_NIR};Durand;Paul;31/02/1990;;75;BAISSE_TAUX;01/02/2026;80;60;;;;;"]
+CA_HEADER = (
+    "siret_esat;nir;nom;prenoms;date_naissance;numero_allocataire;code_caf;type_changement;date_effet;"
+    "taux_activite_avant;taux_activite_apres;motif_depart;siret_employeur_mo;type_contrat_mo;"
+    "date_debut_mo;heures_hebdo_mo"
+)
+EXTRA_LINES = [
+    f"{SEINE};{ANNE};Lefèvre;Anne Marie;03/02/1992;;69;BAISSE_TAUX;01/02/2026;80;60;;;;;",
+    f"{SEINE};{BAD_DATE_NIR};Durand;Paul;31/02/1990;;75;BAISSE_TAUX;01/02/2026;80;60;;;;;",
+]
 PAST_EVERYTHING = "2032-03-01"
 
 
@@ -54,7 +59,7 @@ def deployment(base: Path, db_url: str, retention: dict | None = None, *, drop: 
     backdate(base, db_url)
 
 
-RECEIVED = datetime(2025, 12, 15, 11, 0, tzinfo=timezone.utc)
+RECEIVED = datetime(2025, 12, 15, 11, 0, tzinfo=UTC)
 
 
 def backdate(base: Path, db_url: str | None) -> None:
@@ -91,9 +96,22 @@ def database_bytes(base: Path, db_url: str) -> bytes:
 
     schema = db_url.split("search_path%3D")[1]
     url = make_url(db_url.split("?")[0])
-    dump = subprocess.run(["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
-                           "-U", url.username or "postgres", "-n", schema, url.database],
-                          capture_output=True, check=True)
+    dump = subprocess.run(
+        [
+            "pg_dump",
+            "-h",
+            url.host or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            url.username or "postgres",
+            "-n",
+            schema,
+            url.database,
+        ],
+        capture_output=True,
+        check=True,
+    )
     return dump.stdout
 
 
@@ -101,15 +119,20 @@ def found_nirs(base: Path, db_url: str, roots: list[Path]) -> dict[str, list[str
     """NIR → where it is still found: any file under the roots, the database's bytes."""
     blobs = {str(p): p.read_bytes() for root in roots for p in root.rglob("*") if p.is_file()}
     blobs["base de données"] = database_bytes(base, db_url)
-    return {n: [w for w, b in blobs.items() if n.encode() in b] for n in all_nirs()
-            if any(n.encode() in b for b in blobs.values())}
+    return {
+        n: [w for w, b in blobs.items() if n.encode() in b]
+        for n in all_nirs()
+        if any(n.encode() in b for b in blobs.values())
+    }
 
 
 def db_state(base: Path, db_url: str) -> dict:
     engine = engine_of(base, db_url)
     with engine.connect() as conn:
-        state = {t.name: sorted(map(repr, conn.execute(select(t)).all()))
-                 for t in (files, records, anomalies, emissions, runs, purges)}
+        state = {
+            t.name: sorted(map(repr, conn.execute(select(t)).all()))
+            for t in (files, records, anomalies, emissions, runs, purges)
+        }
     engine.dispose()
     return state
 
@@ -118,11 +141,20 @@ def counts(base: Path, db_url: str) -> dict:
     """What the dashboard and history read: file statuts and records per Caf, kind and year."""
     engine = engine_of(base, db_url)
     with engine.connect() as conn:
-        statuts = sorted(conn.execute(select(files.c.name, files.c.statut, files.c.records_in,
-                                             files.c.records_accepted, files.c.records_rejected)).all())
-        per_caf = sorted(conn.execute(select(records.c.code_caf, records.c.kind, records.c.annee_reference,
-                                             func.count()).group_by(records.c.code_caf, records.c.kind,
-                                                                    records.c.annee_reference)).all())
+        statuts = sorted(
+            conn.execute(
+                select(
+                    files.c.name, files.c.statut, files.c.records_in, files.c.records_accepted, files.c.records_rejected
+                )
+            ).all()
+        )
+        per_caf = sorted(
+            conn.execute(
+                select(records.c.code_caf, records.c.kind, records.c.annee_reference, func.count()).group_by(
+                    records.c.code_caf, records.c.kind, records.c.annee_reference
+                )
+            ).all()
+        )
         codes = sorted(conn.execute(select(anomalies.c.code, func.count()).group_by(anomalies.c.code)).all())
     engine.dispose()
     return {"statuts": statuts, "par_caf": per_caf, "codes": codes}
@@ -139,10 +171,13 @@ def test_a_purge_past_every_period_leaves_no_nir_anywhere_and_keeps_the_counts(t
     snapshot, rows = tree(tmp_path / "drop"), db_state(tmp_path, db_url)
     code, out, err = cli(tmp_path, "purge", "--dry-run", "--as-of", PAST_EVERYTHING)
     assert code == 0, out + err
-    assert out.splitlines()[0] == ("Simulation de la purge au 01/03/2032 : rien n'a été supprimé. "
-                                   "Seraient supprimés ou rendus anonymes :")
-    assert "Identité des travailleurs (enregistrements et anomalies) :\n  2025 : 5 fichiers, 10 enregistrements, " \
-           "1 anomalie\n" in out
+    assert out.splitlines()[0] == (
+        "Simulation de la purge au 01/03/2032 : rien n'a été supprimé. Seraient supprimés ou rendus anonymes :"
+    )
+    assert (
+        "Identité des travailleurs (enregistrements et anomalies) :\n  2025 : 5 fichiers, 10 enregistrements, "
+        "1 anomalie\n" in out
+    )
     assert "Copies reçues (stockage local et archive/ de la zone de dépôt) :\n  2025 : 5 fichiers\n" in out
     assert tree(tmp_path / "drop") == snapshot and db_state(tmp_path, db_url) == rows
 
@@ -164,8 +199,11 @@ def test_a_purge_past_every_period_leaves_no_nir_anywhere_and_keeps_the_counts(t
 
     # a file whose copy is gone cannot be replayed, and says why
     code, _, err = cli(tmp_path, "files", "replay", "1")
-    assert (code, err) == (1, "Rejeu impossible : la copie du fichier n° 1 a été supprimée à l'échéance de sa durée "
-                              "de conservation : il ne peut plus être rejoué.\n")
+    assert (code, err) == (
+        1,
+        "Rejeu impossible : la copie du fichier n° 1 a été supprimée à l'échéance de sa durée "
+        "de conservation : il ne peut plus être rejoué.\n",
+    )
 
     # a second purge has nothing left to do
     code, out, _ = cli(tmp_path, "purge", "--as-of", PAST_EVERYTHING)
@@ -202,15 +240,18 @@ def test_nothing_early_nothing_unfinished_and_the_open_campaign_is_untouched(tmp
 
     # two years after the window closed, identities and comptes rendus go, but never the quarantined file's
     code, out, _ = cli(tmp_path, "purge", "--as-of", "2028-03-01")
-    assert "Identité des travailleurs (enregistrements et anomalies) :\n  2025 : 4 fichiers, 9 enregistrements, " \
-           "0 anomalie\n" in out
+    assert (
+        "Identité des travailleurs (enregistrements et anomalies) :\n  2025 : 4 fichiers, 9 enregistrements, "
+        "0 anomalie\n" in out
+    )
     engine = engine_of(tmp_path, db_url)
     with engine.connect() as conn:
         kept = conn.execute(select(anomalies.c.nir).where(anomalies.c.file_id == quarantined)).scalars().all()
     engine.dispose()
     assert BAD_DATE_NIR in kept
     assert sorted(p.name for p in (tmp_path / "drop" / "esat-seine" / "retour").iterdir()) == [
-        f"{EXTRA_CA}.CR.{ext}" for ext in ("csv", "html", "xml")]
+        f"{EXTRA_CA}.CR.{ext}" for ext in ("csv", "html", "xml")
+    ]
 
 
 def test_files_no_row_points_to_are_removed(tmp_path, db_url):
@@ -241,28 +282,42 @@ def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
     assert collect(str(tmp_path / "esat-exchange.toml"))["status"] == "OK"
     engine = engine_of(tmp_path, db_url)
     with engine.connect() as conn:
-        waiting = conn.execute(select(files.c.account, files.c.archived_name).where(files.c.records_accepted > 0)
-                               .order_by(files.c.id)).all()
+        waiting = conn.execute(
+            select(files.c.account, files.c.archived_name).where(files.c.records_accepted > 0).order_by(files.c.id)
+        ).all()
     assert waiting
     code, out, _ = cli(tmp_path, "purge", "--as-of", PAST_EVERYTHING)
     assert code == 0
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).where(records.c.nir == "")).scalar() == 0
-        assert conn.execute(select(func.count()).where(files.c.records_accepted > 0,
-                                                       files.c.copies_purged_at.is_not(None))).scalar() == 0
+        assert (
+            conn.execute(
+                select(func.count()).where(files.c.records_accepted > 0, files.c.copies_purged_at.is_not(None))
+            ).scalar()
+            == 0
+        )
     engine.dispose()
     for account, name in waiting:
         assert (tmp_path / "drop" / account / "archive" / name).exists()
         assert (tmp_path / "drop" / account / "retour" / f"{name}.CR.csv").exists()
 
 
-@pytest.mark.parametrize("value, message", [
-    ("-1 an", "retention.identity: durée négative '-1 an' refusée"),
-    ("deux ans", "retention.identity: durée illisible 'deux ans' : un entier suivi de « ans », « mois » ou "
-                 "« jours » est attendu (ex. « 2 ans »)"),
-    ("0 jour", "retention.identity: une durée nulle n'est pas permise : la Caf peut demander les déclarations "
-               "pendant la prescription des indus (art. L553-1 CSS)"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("-1 an", "retention.identity: durée négative '-1 an' refusée"),
+        (
+            "deux ans",
+            "retention.identity: durée illisible 'deux ans' : un entier suivi de « ans », « mois » ou "
+            "« jours » est attendu (ex. « 2 ans »)",
+        ),
+        (
+            "0 jour",
+            "retention.identity: une durée nulle n'est pas permise : la Caf peut demander les déclarations "
+            "pendant la prescription des indus (art. L553-1 CSS)",
+        ),
+    ],
+)
 def test_a_bad_duration_stops_the_purge_naming_the_key(tmp_path, value, message):
     deployment(tmp_path, None)
     snapshot = (tree(tmp_path / "drop"), tree(tmp_path / "received"), tree(tmp_path / "outbound"))
@@ -288,15 +343,17 @@ def test_a_purge_waits_for_the_cycle_lock(tmp_path):
         lock.release()
         engine.dispose()
     assert code == 1
-    assert out == ("Purge au 01/03/2032 non effectuée (exécution n° 2) : un autre processus exécute déjà un cycle. "
-                   "Relancez plus tard.\n")
+    assert out == (
+        "Purge au 01/03/2032 non effectuée (exécution n° 2) : un autre processus exécute déjà un cycle. "
+        "Relancez plus tard.\n"
+    )
     assert tree(tmp_path / "drop") == snapshot
 
 
 def test_the_scheduled_purge_goes_through_the_job_wrapper(tmp_path):
+    from exchange.config import load_config
     from jobs.scheduler import job_specs
     from jobs.tasks import purge
-    from exchange.config import load_config
 
     deployment(tmp_path, None)
     config = load_config(tmp_path / "esat-exchange.toml")
@@ -325,10 +382,17 @@ def test_purge_over_sftp_removes_archive_and_retour_copies(tmp_path, sftp_server
 
 # -- kill -9 at every step of a purge -------------------------------------------------------------
 
+
 def crash(base: Path, step: str) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "tests.purge_crash_runner", step, str(base / "esat-exchange.toml"),
-                           PAST_EVERYTHING], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.purge_crash_runner", step, str(base / "esat-exchange.toml"), PAST_EVERYTHING],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return proc.returncode
 
 
@@ -339,25 +403,42 @@ def test_a_clean_purge_is_the_reference(tmp_path):
     assert purge_totals(tmp_path, "sqlite") == EXPECTED_TOTALS
 
 
-EXPECTED_TOTALS = {"audit": (2, 0, 0),  # the command line's journal lines of the set-up (import, run)
-                    "copies": (5, 0, 0), "comptes_rendus": (5, 0, 0), "identity": (5, 10, 1),
-                   "outputs": (7, 0, 0), "runs": (1, 0, 0)}
+EXPECTED_TOTALS = {
+    "audit": (2, 0, 0),  # the command line's journal lines of the set-up (import, run)
+    "copies": (5, 0, 0),
+    "comptes_rendus": (5, 0, 0),
+    "identity": (5, 10, 1),
+    "outputs": (7, 0, 0),
+    "runs": (1, 0, 0),
+}
 
 
 def purge_totals(base: Path, db_url: str) -> dict:
     engine = engine_of(base, db_url)
     with engine.connect() as conn:
-        rows = conn.execute(select(purges.c.kind, func.sum(purges.c.removed), func.sum(purges.c.records),
-                                   func.sum(purges.c.anomalies)).group_by(purges.c.kind)).all()
+        rows = conn.execute(
+            select(
+                purges.c.kind, func.sum(purges.c.removed), func.sum(purges.c.records), func.sum(purges.c.anomalies)
+            ).group_by(purges.c.kind)
+        ).all()
     engine.dispose()
     totals = {kind: (int(i), int(r), int(a)) for kind, i, r, a in rows}
     totals.setdefault("audit", (0, 0, 0))
     return totals
 
 
-CRASH_STEPS = ["after_file_marks", "mid_file_removal", "before_files_closed", "second_file_batch", "mid_identity",
-               "after_output_marks", "mid_output_removal", "before_outputs_closed", "before_journal",
-               "before_reclaim"]
+CRASH_STEPS = [
+    "after_file_marks",
+    "mid_file_removal",
+    "before_files_closed",
+    "second_file_batch",
+    "mid_identity",
+    "after_output_marks",
+    "mid_output_removal",
+    "before_outputs_closed",
+    "before_journal",
+    "before_reclaim",
+]
 
 
 @pytest.mark.parametrize("step", CRASH_STEPS)

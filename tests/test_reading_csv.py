@@ -1,4 +1,5 @@
 """Reading CSV declarations: columns, header rules, quoting, encodings, exact line numbers."""
+
 from __future__ import annotations
 
 import polars as pl
@@ -41,8 +42,13 @@ def test_example_rg_reads_exact_values():
     assert frame["numero_allocataire"].to_list() == ["1234567", None, "0456789"]
     last = frame.row(2, named=True)
     assert last["cumul_milieu_ordinaire"] == "O"
-    assert (last["siret_employeur_mo"], last["type_contrat_mo"], last["date_debut_mo"],
-            last["heures_hebdo_mo"], last["salaire_net_mo"]) == ("30012345200157", "CDI", "2024-02-01", "14", "612,50")
+    assert (
+        last["siret_employeur_mo"],
+        last["type_contrat_mo"],
+        last["date_debut_mo"],
+        last["heures_hebdo_mo"],
+        last["salaire_net_mo"],
+    ) == ("30012345200157", "CDI", "2024-02-01", "14", "612,50")
     assert frame.row(0, named=True)["salaire_net_mo"] is None
 
 
@@ -70,8 +76,11 @@ def test_header_is_case_insensitive_trimmed_and_in_any_order():
 
 
 def test_optional_and_conditional_columns_may_be_absent():
-    kept = [c for c in CA_COLUMNS if c in {"siret_esat", "nir", "nom", "prenoms", "date_naissance",
-                                           "code_caf", "type_changement", "date_effet"}]
+    kept = [
+        c
+        for c in CA_COLUMNS
+        if c in {"siret_esat", "nir", "nom", "prenoms", "date_naissance", "code_caf", "type_changement", "date_effet"}
+    ]
     line = "81234567600017;185057800608491;Martin;Jérôme;12/05/1985;78;FIN_CUMUL_MO;2026-01-05"
     result = read_csv(";".join(kept).encode() + b"\n" + line.encode(), "CA")
     assert result.anomalies == []
@@ -158,7 +167,7 @@ def test_rfc4180_quoting():
 
 def test_quote_inside_unquoted_field_without_any_quoted_field():
     row = read_csv(rg(RG_LINE.replace("Martin", "O'Hara 5\"")), "RG").frame.row(0, named=True)
-    assert row["nom"] == 'O\'Hara 5"'
+    assert row["nom"] == "O'Hara 5\""
 
 
 def test_quoted_field_spanning_lines_gets_its_first_line():
@@ -209,7 +218,7 @@ def test_windows_1252_with_a_refused_header_keeps_w07():
 
 
 def test_neither_utf8_nor_windows_1252():
-    data = rg(RG_LINE).replace("Martin".encode(), b"Mar\x81tin\xe9")
+    data = rg(RG_LINE).replace(b"Martin", b"Mar\x81tin\xe9")
     a = only(read_csv(data, "RG"))
     assert a.code == "F01"
     assert "ni UTF-8 ni Windows-1252" in a.message
@@ -235,16 +244,16 @@ def test_100000_records_keep_their_lines():
     assert frame["nom"].unique().to_list() == ["Martin"]
 
 
-FIELD = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"),
-                                       blacklist_characters=';"\u0085'), max_size=8)
+FIELD = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters=';"\u0085'), max_size=8
+)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(FIELD, min_size=8, max_size=8), min_size=1, max_size=5))
 def test_plain_and_quoted_readings_agree(records):
     """The vectorised path (no quote in the file) and csv.reader give the same frame."""
-    names = ["siret_esat", "nir", "nom", "prenoms", "date_naissance", "code_caf",
-             "type_changement", "date_effet"]
+    names = ["siret_esat", "nir", "nom", "prenoms", "date_naissance", "code_caf", "type_changement", "date_effet"]
     lines = [";".join(r) for r in records]
     plain = read_csv("\n".join([";".join(names), *lines]).encode(), "CA")
     quoted = read_csv("\n".join(['"siret_esat"' + ";".join([""] + names[1:]), *lines]).encode(), "CA")
@@ -286,8 +295,13 @@ def test_python_and_vectorised_plain_readings_agree(case, monkeypatch):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.lists(FIELD | st.sampled_from(["", " ", "\u3000x\xa0", "\t"]), min_size=7, max_size=9),
-                min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.lists(FIELD | st.sampled_from(["", " ", "\u3000x\xa0", "\t"]), min_size=7, max_size=9),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_python_and_vectorised_plain_readings_agree_on_any_cells(records):
     import exchange.core.reading.csv_reader as csv_reader
 

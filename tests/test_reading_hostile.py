@@ -1,4 +1,5 @@
 """Hostile and broken input: XXE, entity bombs, external references, binary junk, odd encodings, formulas."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ from tests.conftest import EXAMPLES, ROOT
 
 RG_XML = (EXAMPLES / "drop" / "horizon-paie" / "depot" / "ESAT_44306184100021_RG_20251211_001.xml").read_bytes()
 PROLOG = b'<?xml version="1.0" encoding="UTF-8"?>\n'
-BODY = RG_XML[len(PROLOG):]
+BODY = RG_XML[len(PROLOG) :]
 RG_HEADER = ";".join(RG_COLUMNS)
 RG_LINE = "81234567600017;750012345;2025;185057800608491;Martin;Jérôme;12/05/1985;1234567;78;01/09/2010;100;862,35;150,12;712,23;N;;;;;"
 
@@ -56,8 +57,9 @@ def test_xxe_is_not_resolved_even_past_the_guard(secret):
 
 
 def test_billion_laughs():
-    lol = ['<!ENTITY lol "lol">'] + [f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">'
-                                     for i in range(1, 10)]
+    lol = ['<!ENTITY lol "lol">'] + [
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">' for i in range(1, 10)
+    ]
     doc = with_dtd("<!DOCTYPE declaration [" + "".join(lol) + "]>", "&lol9;")
     f08(read_xml(doc, "RG"))
 
@@ -76,8 +78,9 @@ def test_entity_declaration_without_doctype_keyword_case():
     f08(read_xml(with_dtd("<!doctype declaration>"), "RG"))
 
 
-@pytest.mark.parametrize("codec,bom", [("utf-16", True), ("utf-16-le", False), ("utf-16-be", False),
-                                       ("utf-32", True), ("utf-32-le", False)])
+@pytest.mark.parametrize(
+    "codec,bom", [("utf-16", True), ("utf-16-le", False), ("utf-16-be", False), ("utf-32", True), ("utf-32-le", False)]
+)
 def test_doctype_in_utf16_and_utf32(secret, codec, bom):
     text = with_dtd(f'<!DOCTYPE declaration [<!ENTITY xxe SYSTEM "file://{secret}">]>', "&xxe;").decode()
     text = text.replace('encoding="UTF-8"', 'encoding="UTF-16"')
@@ -87,13 +90,16 @@ def test_doctype_in_utf16_and_utf32(secret, codec, bom):
 
 
 def test_doctype_hidden_behind_a_declared_single_byte_encoding():
-    doc = PROLOG.replace(b"UTF-8", b"UTF-7") + "+ADw-!DOCTYPE declaration+AD4-\n".encode() + BODY
+    doc = PROLOG.replace(b"UTF-8", b"UTF-7") + b"+ADw-!DOCTYPE declaration+AD4-\n" + BODY
     f08(read_xml(doc, "RG"))
 
 
 def test_xinclude():
-    doc = RG_XML.replace(b'<siretEsat>', b'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" '
-                                         b'href="file:///etc/passwd" parse="text"/><siretEsat>', 1)
+    doc = RG_XML.replace(
+        b"<siretEsat>",
+        b'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd" parse="text"/><siretEsat>',
+        1,
+    )
     f08(read_xml(doc, "RG"))
 
 
@@ -102,8 +108,11 @@ def test_stylesheet_processing_instruction():
 
 
 def test_schema_location_is_ignored(secret):
-    doc = RG_XML.replace(b'type="RG"', f'type="RG" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-                                       f'xsi:schemaLocation="urn:esat:declaration:v1 file://{secret}"'.encode())
+    doc = RG_XML.replace(
+        b'type="RG"',
+        f'type="RG" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'xsi:schemaLocation="urn:esat:declaration:v1 file://{secret}"'.encode(),
+    )
     result = read_xml(doc, "RG")
     assert result.anomalies == [] and result.frame.height == 2
 
@@ -135,23 +144,29 @@ def test_empty_file(ext, data):
     assert result.anomalies[0].message == "Le fichier est vide : renvoyez-le avec son contenu."
 
 
-@pytest.mark.parametrize("data,code,start", [
-    (b"a", "F01", "Le fichier ne contient aucun enregistrement"),
-    (b"\x00", "F01", "Le fichier n'est pas un fichier texte"),
-    (b"\xff", "F01", "Le fichier ne contient aucun enregistrement"),
-    (b";", "F01", "Le fichier ne contient aucun enregistrement"),
-])
+@pytest.mark.parametrize(
+    "data,code,start",
+    [
+        (b"a", "F01", "Le fichier ne contient aucun enregistrement"),
+        (b"\x00", "F01", "Le fichier n'est pas un fichier texte"),
+        (b"\xff", "F01", "Le fichier ne contient aucun enregistrement"),
+        (b";", "F01", "Le fichier ne contient aucun enregistrement"),
+    ],
+)
 def test_one_byte_csv(data, code, start):
     result = read_csv(data, "RG")
     assert result.frame is None and result.blocking.code == code
     assert result.blocking.message.startswith(start)
 
 
-@pytest.mark.parametrize("data,start", [
-    (b"<", "Le fichier XML est mal formé"),
-    (b"a", "Le fichier est illisible (le contenu n'est pas du XML)"),
-    (b"\x01", "Le fichier n'est pas un fichier texte"),
-])
+@pytest.mark.parametrize(
+    "data,start",
+    [
+        (b"<", "Le fichier XML est mal formé"),
+        (b"a", "Le fichier est illisible (le contenu n'est pas du XML)"),
+        (b"\x01", "Le fichier n'est pas un fichier texte"),
+    ],
+)
 def test_one_byte_xml(data, start):
     result = read_xml(data, "RG")
     assert result.frame is None and result.blocking.message.startswith(start)
@@ -166,7 +181,17 @@ def test_windows_1252_csv_with_accents():
 
 
 def test_bom_crlf_and_blank_lines_give_exact_lines():
-    lines = [RG_HEADER, "", RG_LINE, "", "", RG_LINE.replace("Martin", "Durand"), " ", RG_LINE.replace("Martin", "Petit"), ""]
+    lines = [
+        RG_HEADER,
+        "",
+        RG_LINE,
+        "",
+        "",
+        RG_LINE.replace("Martin", "Durand"),
+        " ",
+        RG_LINE.replace("Martin", "Petit"),
+        "",
+    ]
     data = b"\xef\xbb\xbf" + "\r\n".join(lines).encode()
     result = read_csv(data, "RG")
     assert result.anomalies == [] and result.encoding == "utf-8-sig"
@@ -177,8 +202,12 @@ def test_bom_crlf_and_blank_lines_give_exact_lines():
 def test_formula_like_values_are_read_verbatim():
     formula = '=HYPERLINK("http://example.invalid/?x="&A1;"clic")'
     quoted = '"' + formula.replace('"', '""') + '"'
-    csv_row = read_csv(f"{RG_HEADER}\n{RG_LINE.replace('Martin', quoted).replace('Jérôme', '+33;-1')}\n".encode()
-                       .replace(b"+33;-1", b'"+33;-1"'), "RG").frame.row(0, named=True)
+    csv_row = read_csv(
+        f"{RG_HEADER}\n{RG_LINE.replace('Martin', quoted).replace('Jérôme', '+33;-1')}\n".encode().replace(
+            b"+33;-1", b'"+33;-1"'
+        ),
+        "RG",
+    ).frame.row(0, named=True)
     assert csv_row["nom"] == formula
     assert csv_row["prenoms"] == "+33;-1"
     xml = RG_XML.replace(b"<nom>Santoni</nom>", b"<nom>=HYPERLINK(&quot;http://example.invalid&quot;)</nom>")
@@ -215,8 +244,10 @@ def test_undeclared_entity_without_doctype_is_malformed(secret):
 # the process ("corrupted double-linked list"), taking `run` down while it held the cycle lock. Each case
 # runs in a child process with a timeout, so that a regression fails the test instead of killing pytest.
 
-STRAY_TEXT = ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 2 : la valeur «  » de "
-              "<declaration> n'est pas permise. Corrigez-la, puis renvoyez le fichier.")
+STRAY_TEXT = (
+    "Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 2 : la valeur «  » de "
+    "<declaration> n'est pas permise. Corrigez-la, puis renvoyez le fichier."
+)
 JUDGE_PROBE = """
 import json, sys
 from datetime import date
@@ -237,8 +268,9 @@ def judged_in_a_child(tmp_path, data: bytes) -> dict:
     """read_declaration and judge on data, in a child process given 60 s (a hang or an abort fails)."""
     path = tmp_path / "declaration.xml"
     path.write_bytes(data)
-    done = subprocess.run([sys.executable, "-c", JUDGE_PROBE, str(path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", JUDGE_PROBE, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     return json.loads(done.stdout)
 

@@ -3,6 +3,7 @@ each cell as text, number, date, percentage, zero-padded number or formula with 
 above the header, hidden rows, extra sheets, a stale <dimension> — must read as what the spreadsheet shows.
 
 `make test` runs the `ci` profile (ESAT_FUZZ_EXAMPLES, default 200 cases); `make fuzz` the `campagne` one."""
+
 from __future__ import annotations
 
 import io
@@ -43,15 +44,25 @@ NAME = st.text(NAME_CHARS, min_size=1, max_size=30).map(str.strip).filter(lambda
 DATES = st.dates(date(1930, 1, 1), date(2030, 12, 31))
 
 FIELDS: dict[str, st.SearchStrategy] = {
-    "siret_esat": digits(14), "finess_esat": digits(9) | st.just("2A1234567"), "annee_reference": st.just("2025"),
-    "nir": digits(15, "123478"), "nom": NAME, "prenoms": NAME, "date_naissance": DATES,
+    "siret_esat": digits(14),
+    "finess_esat": digits(9) | st.just("2A1234567"),
+    "annee_reference": st.just("2025"),
+    "nir": digits(15, "123478"),
+    "nom": NAME,
+    "prenoms": NAME,
+    "date_naissance": DATES,
     "numero_allocataire": st.none() | st.integers(1, 7).flatmap(digits),
     "code_caf": st.sampled_from(["01", "07", "13", "2A", "2B", "75", "78", "95", "971", "974"]),
-    "date_entree_esat": DATES, "taux_activite_esat": decimal_text(1, 10_000),
-    "remuneration_garantie_nette": decimal_text(0, 300_000), "part_financee_esat_nette": decimal_text(0, 300_000),
-    "aide_au_poste_nette": decimal_text(0, 300_000), "cumul_milieu_ordinaire": st.sampled_from(["O", "N", "o", "n"]),
-    "siret_employeur_mo": st.none() | digits(14), "type_contrat_mo": st.none() | st.sampled_from(["CDI", "INDEPENDANT"]),
-    "date_debut_mo": st.none() | DATES, "heures_hebdo_mo": st.none() | decimal_text(1, 3_499),
+    "date_entree_esat": DATES,
+    "taux_activite_esat": decimal_text(1, 10_000),
+    "remuneration_garantie_nette": decimal_text(0, 300_000),
+    "part_financee_esat_nette": decimal_text(0, 300_000),
+    "aide_au_poste_nette": decimal_text(0, 300_000),
+    "cumul_milieu_ordinaire": st.sampled_from(["O", "N", "o", "n"]),
+    "siret_employeur_mo": st.none() | digits(14),
+    "type_contrat_mo": st.none() | st.sampled_from(["CDI", "INDEPENDANT"]),
+    "date_debut_mo": st.none() | DATES,
+    "heures_hebdo_mo": st.none() | decimal_text(1, 3_499),
     "salaire_net_mo": st.none() | decimal_text(0, 500_000),
 }
 
@@ -79,8 +90,11 @@ def cell(draw, column: str, value: object) -> tuple[object, str, bool]:
     if column in DATE_COLUMNS:
         kind = draw(st.sampled_from(["date", "dmy", "iso"]))
         if kind == "date":
-            return datetime(value.year, value.month, value.day), draw(st.sampled_from(["dd/mm/yyyy", "yyyy-mm-dd",
-                                                                                       "d mmm yyyy", "mm-dd-yy"])), formula
+            return (
+                datetime(value.year, value.month, value.day),
+                draw(st.sampled_from(["dd/mm/yyyy", "yyyy-mm-dd", "d mmm yyyy", "mm-dd-yy"])),
+                formula,
+            )
         return (value.strftime("%d/%m/%Y") if kind == "dmy" else value.isoformat()), "@", formula
     if column in DECIMALS:
         kind = draw(st.sampled_from(["number", "text", "percent"] if column in RATE_COLUMNS else ["number", "text"]))
@@ -90,8 +104,19 @@ def cell(draw, column: str, value: object) -> tuple[object, str, bool]:
             return float(value / 100), "0%" if value == value.to_integral() else "0.00%", formula
         return str(value).replace(".", draw(st.sampled_from([",", "."]))), "@", formula
     text = str(value)
-    if column in ("siret_esat", "siret_employeur_mo", "finess_esat", "nir", "numero_allocataire", "code_caf",
-                  "annee_reference") and text.isdigit():
+    if (
+        column
+        in (
+            "siret_esat",
+            "siret_employeur_mo",
+            "finess_esat",
+            "nir",
+            "numero_allocataire",
+            "code_caf",
+            "annee_reference",
+        )
+        and text.isdigit()
+    ):
         kind = draw(st.sampled_from(["number", "padded", "text"]))
         width = WIDTH.get(column, 0)
         if kind == "number" and (not text.startswith("0") or len(text) == width):
@@ -167,26 +192,41 @@ def rewrite(data: bytes, formulas: dict[str, object], stale: bool, shared: bool)
                 text = body.decode("utf-8")
                 for ref in formulas:
                     text = re.sub(rf'<c r="{ref}"([^>]*)><v>', rf'<c r="{ref}"\1><f>1+0</f><v>', text)
-                    text = re.sub(rf'<c r="{ref}"([^>]*) t="inlineStr"><is><t>([^<]*)</t></is></c>',
-                                  rf'<c r="{ref}"\1 t="str"><f>T("x")</f><v>\2</v></c>', text)
+                    text = re.sub(
+                        rf'<c r="{ref}"([^>]*) t="inlineStr"><is><t>([^<]*)</t></is></c>',
+                        rf'<c r="{ref}"\1 t="str"><f>T("x")</f><v>\2</v></c>',
+                        text,
+                    )
                 if stale:
                     text = re.sub(r'<dimension ref="[^"]*"/>', '<dimension ref="A1:B1"/>', text)
                 if shared:
-                    text = re.sub(r' t="inlineStr"><is><t(?: [^>]*)?>([^<]*)</t></is>',
-                                  lambda m: f' t="s"><v>{table.setdefault(m.group(1), len(table))}</v>', text)
+                    text = re.sub(
+                        r' t="inlineStr"><is><t(?: [^>]*)?>([^<]*)</t></is>',
+                        lambda m: f' t="s"><v>{table.setdefault(m.group(1), len(table))}</v>',
+                        text,
+                    )
                 body = text.encode("utf-8")
             elif shared and item.filename == "[Content_Types].xml":
-                body = body.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
-                                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+                body = body.replace(
+                    b"</Types>",
+                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+                )
             elif shared and item.filename == "xl/_rels/workbook.xml.rels":
-                body = body.replace(b"</Relationships>", b'<Relationship Type="http://schemas.openxmlformats.org/'
-                                    b'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml" '
-                                    b'Id="rIdShared"/></Relationships>')
+                body = body.replace(
+                    b"</Relationships>",
+                    b'<Relationship Type="http://schemas.openxmlformats.org/'
+                    b'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml" '
+                    b'Id="rIdShared"/></Relationships>',
+                )
             dst.writestr(item, body)
         if shared:
             items = "".join(f'<si><t xml:space="preserve">{t}</t></si>' for t in table)
-            dst.writestr("xl/sharedStrings.xml", '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
-                         f'main" count="{len(table)}" uniqueCount="{len(table)}">{items}</sst>')
+            dst.writestr(
+                "xl/sharedStrings.xml",
+                '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+                f'main" count="{len(table)}" uniqueCount="{len(table)}">{items}</sst>',
+            )
     return out.getvalue()
 
 

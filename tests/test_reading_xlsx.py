@@ -1,4 +1,5 @@
 """The .xlsx declaration (formats.md §3.0): typed cells read as the spec says, and the workbook guards."""
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,12 @@ from exchange.core.template import template_csv, template_xlsx
 from tests.conftest import EXAMPLES
 from tests.xlsx_files import workbook
 
-RG_CSV = (EXAMPLES / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_RG_20251210_001.csv").read_text(encoding="utf-8")
-CA_CSV = (EXAMPLES / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_CA_20251212_001.csv").read_text(encoding="utf-8")
+RG_CSV = (EXAMPLES / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_RG_20251210_001.csv").read_text(
+    encoding="utf-8"
+)
+CA_CSV = (EXAMPLES / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_CA_20251212_001.csv").read_text(
+    encoding="utf-8"
+)
 NAME = "ESAT_81234567600017_RG_20251210_001.xlsx"
 AS_OF = date(2025, 12, 15)
 LIMIT = 10_000_000
@@ -61,8 +66,10 @@ def test_a_computed_amount_with_more_than_2_decimals_is_r06_and_a_formula_reads_
     j = judged(data)
     a = j.anomalies.row(0, named=True)
     assert (a["ligne"], a["code"], a["champ"]) == (2, "R06", "remuneration_garantie_nette")
-    assert a["message"] == ("Le champ rémunération garantie nette (colonne remuneration_garantie_nette, L) vaut "
-                            "« 862.3500000001 » : un montant a au plus 2 décimales, arrondissez-le au centime.")
+    assert a["message"] == (
+        "Le champ rémunération garantie nette (colonne remuneration_garantie_nette, L) vaut "
+        "« 862.3500000001 » : un montant a au plus 2 décimales, arrondissez-le au centime."
+    )
     # a formula cell with its cached value (as a spreadsheet saves it)
     plain = workbook(RG_CSV)
     src = zipfile.ZipFile(io.BytesIO(plain))
@@ -86,41 +93,69 @@ def zipped(members: dict[str, bytes]) -> bytes:
 
 
 def test_zip_bomb_is_f07_before_opening():
-    bomb = zipped({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<w/>",
-                   "xl/worksheets/sheet1.xml": b"0" * 3_000_000})
+    bomb = zipped(
+        {"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<w/>", "xl/worksheets/sheet1.xml": b"0" * 3_000_000}
+    )
     assert len(bomb) < 100_000
     j = judged(bomb, max_file_bytes=100_000)  # 100 000 × 20 = 2 000 000 < 3 000 000
     a = j.anomalies.row(0, named=True)
     assert (j.statut, a["code"]) == ("REJETE", "F07")
-    assert a["message"] == ("Le classeur se décompresse en plus de 2000000 octets : il est trop volumineux, "
-                            "découpez-le en plusieurs fichiers.")
+    assert a["message"] == (
+        "Le classeur se décompresse en plus de 2000000 octets : il est trop volumineux, "
+        "découpez-le en plusieurs fichiers."
+    )
 
 
-@pytest.mark.parametrize("data,why", [
-    (zipped({"[Content_Types].xml": b"<Types>application/vnd.ms-excel.sheet.macroEnabled.main+xml</Types>",
-             "xl/workbook.xml": b"<w/>", "xl/vbaProject.bin": b"\x00"}), "il contient des macros"),
-    (b"PK\x03\x04 broken archive", "le fichier est endommagé"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64 + "EncryptionInfo".encode("utf-16-le") + b"\x00" * 64,
-     "il est protégé par un mot de passe"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 200, "c'est un classeur Excel 97-2003 (.xls) renommé en .xlsx"),
-    (zipped({"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b"<x/>"}),
-     "c'est un classeur OpenDocument (.ods) renommé en .xlsx"),
-    (RG_CSV.encode("utf-8"), "ce n'est pas un classeur .xlsx"),
-])
+@pytest.mark.parametrize(
+    "data,why",
+    [
+        (
+            zipped(
+                {
+                    "[Content_Types].xml": b"<Types>application/vnd.ms-excel.sheet.macroEnabled.main+xml</Types>",
+                    "xl/workbook.xml": b"<w/>",
+                    "xl/vbaProject.bin": b"\x00",
+                }
+            ),
+            "il contient des macros",
+        ),
+        (b"PK\x03\x04 broken archive", "le fichier est endommagé"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64 + "EncryptionInfo".encode("utf-16-le") + b"\x00" * 64,
+            "il est protégé par un mot de passe",
+        ),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 200,
+            "c'est un classeur Excel 97-2003 (.xls) renommé en .xlsx",
+        ),
+        (
+            zipped({"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b"<x/>"}),
+            "c'est un classeur OpenDocument (.ods) renommé en .xlsx",
+        ),
+        (RG_CSV.encode("utf-8"), "ce n'est pas un classeur .xlsx"),
+    ],
+)
 def test_what_is_not_a_plain_workbook_is_f01(data, why):
     j = judged(data)
     a = j.anomalies.row(0, named=True)
     assert (j.statut, a["code"]) == ("REJETE", "F01")
-    assert a["message"] == (f"Le classeur n'a pas pu être ouvert ({why}) : enregistrez-le au format .xlsx (classeur "
-                            "Excel, sans macro ni mot de passe) ou CSV, puis renvoyez-le.")
+    assert a["message"] == (
+        f"Le classeur n'a pas pu être ouvert ({why}) : enregistrez-le au format .xlsx (classeur "
+        "Excel, sans macro ni mot de passe) ou CSV, puis renvoyez-le."
+    )
 
 
 def test_header_rules_are_the_csv_ones():
     bad = RG_CSV.replace("nom;prenoms", "nomm;prenoms", 1)
     r = read_xlsx(workbook(bad), "RG", LIMIT * 20)
-    assert r.blocking.code == "F03" and "Colonne inconnue dans la ligne d'en-tête : nomm (colonne E)." in r.blocking.message
+    assert (
+        r.blocking.code == "F03"
+        and "Colonne inconnue dans la ligne d'en-tête : nomm (colonne E)." in r.blocking.message
+    )
     empty = read_xlsx(workbook(RG_CSV.splitlines()[0]), "RG", LIMIT * 20)
-    assert empty.blocking.code == "F01" and empty.blocking.message.startswith("Le fichier ne contient aucun enregistrement")
+    assert empty.blocking.code == "F01" and empty.blocking.message.startswith(
+        "Le fichier ne contient aucun enregistrement"
+    )
 
 
 @pytest.mark.parametrize("kind", ["RG", "CA"])
@@ -137,7 +172,9 @@ def test_templates_are_accepted_and_keep_identifiers_and_dates_as_text(kind):
         assert sheet.cell(row=2, column=i).number_format == "@", column
         assert sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].number_format == "@"
     assert sheet.cell(row=2, column=header.index("nir") + 1).data_type == "s"
-    assert template_csv(kind).startswith(b"\xef\xbb\xbf" + (b"siret_esat;finess_esat" if kind == "RG" else b"siret_esat;nir"))
+    assert template_csv(kind).startswith(
+        b"\xef\xbb\xbf" + (b"siret_esat;finess_esat" if kind == "RG" else b"siret_esat;nir")
+    )
 
 
 @pytest.mark.parametrize("member", ["xl/worksheets/sheet1.xml", "xl/workbook.xml"])
@@ -150,11 +187,15 @@ def test_entities_in_a_workbook_part_are_refused_not_expanded(member):
         for item in plain.infolist():
             body = plain.read(item.filename)
             if item.filename == member:
-                body = body.replace(b"?>", b"?>" + lol.encode(), 1) if body.startswith(b"<?xml") else lol.encode() + body
+                body = (
+                    body.replace(b"?>", b"?>" + lol.encode(), 1) if body.startswith(b"<?xml") else lol.encode() + body
+                )
             dst.writestr(item, body)
     j = judged(out.getvalue())
     a = j.anomalies.row(0, named=True)
     assert (j.statut, a["code"]) == ("REJETE", "F01")
-    assert a["message"] == ("Le classeur n'a pas pu être ouvert (il contient une déclaration DOCTYPE ou une "
-                            "entité, interdites) : enregistrez-le au format .xlsx (classeur Excel, sans macro ni mot de passe) "
-                            "ou CSV, puis renvoyez-le.")
+    assert a["message"] == (
+        "Le classeur n'a pas pu être ouvert (il contient une déclaration DOCTYPE ou une "
+        "entité, interdites) : enregistrez-le au format .xlsx (classeur Excel, sans macro ni mot de passe) "
+        "ou CSV, puis renvoyez-le."
+    )

@@ -1,4 +1,5 @@
 """Reading XML declarations: the examples, the XSD (structure only), types, lines, streaming in chunks."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,10 +28,17 @@ SALARIE = """  <salarie>
 """  # 12 lines
 
 
-def rg_doc(*records: str, head: str = "  <siretEsat>44306184100021</siretEsat>\n  <anneeReference>2025</anneeReference>\n",
-           type_: str = "RG") -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<declaration xmlns="urn:esat:declaration:v1" type="{type_}">\n'
-            + head + "".join(records) + "</declaration>\n").encode("utf-8")
+def rg_doc(
+    *records: str,
+    head: str = "  <siretEsat>44306184100021</siretEsat>\n  <anneeReference>2025</anneeReference>\n",
+    type_: str = "RG",
+) -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<declaration xmlns="urn:esat:declaration:v1" type="{type_}">\n'
+        + head
+        + "".join(records)
+        + "</declaration>\n"
+    ).encode("utf-8")
 
 
 def refusal(result):
@@ -41,6 +49,7 @@ def refusal(result):
 
 def test_both_examples_validate_against_the_xsd():
     from lxml import etree
+
     for name in (RG_NAME, CA_NAME):
         assert declaration_schema().validate(etree.parse(str(DEPOT / name)))
 
@@ -51,20 +60,52 @@ def test_example_rg_reads_exact_values():
     frame = result.frame
     assert frame.columns == ["ligne", *RG_COLUMNS]
     assert frame.to_dicts() == [
-        {"ligne": 5, "siret_esat": "44306184100021", "finess_esat": None, "annee_reference": "2025",
-         "nir": "178022A01234583", "nom": "Santoni", "prenoms": "Paul", "date_naissance": "1978-02-14",
-         "numero_allocataire": None, "code_caf": "2A", "date_entree_esat": "2005-06-01",
-         "taux_activite_esat": "80", "remuneration_garantie_nette": "689.88",
-         "part_financee_esat_nette": "120.10", "aide_au_poste_nette": "569.78",
-         "cumul_milieu_ordinaire": "N", "siret_employeur_mo": None, "type_contrat_mo": None,
-         "date_debut_mo": None, "heures_hebdo_mo": None, "salaire_net_mo": None},
-        {"ligne": 17, "siret_esat": "44306184100021", "finess_esat": None, "annee_reference": "2025",
-         "nir": "288076912345670", "nom": "Dubois", "prenoms": "Claire", "date_naissance": "1988-07-30",
-         "numero_allocataire": "7654321", "code_caf": "69", "date_entree_esat": "2012-09-17",
-         "taux_activite_esat": "50", "remuneration_garantie_nette": "431.18",
-         "part_financee_esat_nette": "75.06", "aide_au_poste_nette": "356.12",
-         "cumul_milieu_ordinaire": "O", "siret_employeur_mo": "52345678800109", "type_contrat_mo": "CDD",
-         "date_debut_mo": "2025-09-01", "heures_hebdo_mo": "10.5", "salaire_net_mo": "402.00"},
+        {
+            "ligne": 5,
+            "siret_esat": "44306184100021",
+            "finess_esat": None,
+            "annee_reference": "2025",
+            "nir": "178022A01234583",
+            "nom": "Santoni",
+            "prenoms": "Paul",
+            "date_naissance": "1978-02-14",
+            "numero_allocataire": None,
+            "code_caf": "2A",
+            "date_entree_esat": "2005-06-01",
+            "taux_activite_esat": "80",
+            "remuneration_garantie_nette": "689.88",
+            "part_financee_esat_nette": "120.10",
+            "aide_au_poste_nette": "569.78",
+            "cumul_milieu_ordinaire": "N",
+            "siret_employeur_mo": None,
+            "type_contrat_mo": None,
+            "date_debut_mo": None,
+            "heures_hebdo_mo": None,
+            "salaire_net_mo": None,
+        },
+        {
+            "ligne": 17,
+            "siret_esat": "44306184100021",
+            "finess_esat": None,
+            "annee_reference": "2025",
+            "nir": "288076912345670",
+            "nom": "Dubois",
+            "prenoms": "Claire",
+            "date_naissance": "1988-07-30",
+            "numero_allocataire": "7654321",
+            "code_caf": "69",
+            "date_entree_esat": "2012-09-17",
+            "taux_activite_esat": "50",
+            "remuneration_garantie_nette": "431.18",
+            "part_financee_esat_nette": "75.06",
+            "aide_au_poste_nette": "356.12",
+            "cumul_milieu_ordinaire": "O",
+            "siret_employeur_mo": "52345678800109",
+            "type_contrat_mo": "CDD",
+            "date_debut_mo": "2025-09-01",
+            "heures_hebdo_mo": "10.5",
+            "salaire_net_mo": "402.00",
+        },
     ]
 
 
@@ -73,11 +114,25 @@ def test_example_ca_reads_exact_values():
     assert result.anomalies == []
     assert result.frame.columns == ["ligne", *CA_COLUMNS]
     assert result.frame.to_dicts() == [
-        {"ligne": 4, "siret_esat": "44306184100021", "nir": "288076912345670", "nom": "Dubois",
-         "prenoms": "Claire", "date_naissance": "1988-07-30", "numero_allocataire": "7654321",
-         "code_caf": "69", "type_changement": "BAISSE_TAUX", "date_effet": "2025-12-01",
-         "taux_activite_avant": "50", "taux_activite_apres": "40", "motif_depart": None,
-         "siret_employeur_mo": None, "type_contrat_mo": None, "date_debut_mo": None, "heures_hebdo_mo": None},
+        {
+            "ligne": 4,
+            "siret_esat": "44306184100021",
+            "nir": "288076912345670",
+            "nom": "Dubois",
+            "prenoms": "Claire",
+            "date_naissance": "1988-07-30",
+            "numero_allocataire": "7654321",
+            "code_caf": "69",
+            "type_changement": "BAISSE_TAUX",
+            "date_effet": "2025-12-01",
+            "taux_activite_avant": "50",
+            "taux_activite_apres": "40",
+            "motif_depart": None,
+            "siret_employeur_mo": None,
+            "type_contrat_mo": None,
+            "date_debut_mo": None,
+            "heures_hebdo_mo": None,
+        },
     ]
 
 
@@ -92,8 +147,10 @@ def test_header_values_are_copied_on_every_row_and_lines_are_start_tags():
 
 def test_empty_element_is_null_and_values_trimmed():
     record = SALARIE.format(nom="  ").replace("<prenoms>Claire</prenoms>", "<prenoms>\n  Claire Marie \n</prenoms>")
-    record = record.replace("</aideAuPosteNette>", "</aideAuPosteNette><milieuOrdinaire><siretEmployeur/>"
-                            "<typeContrat>CDI</typeContrat></milieuOrdinaire>")
+    record = record.replace(
+        "</aideAuPosteNette>",
+        "</aideAuPosteNette><milieuOrdinaire><siretEmployeur/><typeContrat>CDI</typeContrat></milieuOrdinaire>",
+    )
     row = read_xml(rg_doc(record), "RG").frame.row(0, named=True)
     assert row["nom"] is None
     assert row["prenoms"] == "Claire Marie"
@@ -130,8 +187,10 @@ def test_missing_type_attribute_is_an_xsd_fault():
     doc = rg_doc(SALARIE.format(nom="X")).replace(b' type="RG"', b"")
     a = refusal(read_xml(doc, "RG"))
     assert (a.code, a.ligne) == ("F03", 2)
-    assert a.message == ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 2 : dans <declaration>, "
-                         "l'attribut type est obligatoire mais absent. Corrigez-le, puis renvoyez le fichier.")
+    assert a.message == (
+        "Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 2 : dans <declaration>, "
+        "l'attribut type est obligatoire mais absent. Corrigez-le, puis renvoyez le fichier."
+    )
 
 
 def test_missing_required_element_reports_xsd_message_and_line():
@@ -139,22 +198,26 @@ def test_missing_required_element_reports_xsd_message_and_line():
     a = refusal(read_xml(rg_doc(SALARIE.format(nom="A"), second), "RG"))
     assert (a.code, a.ligne) == ("F03", 22)
     # never libxml2's English: the element, the line and what was expected, in French
-    assert a.message == ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 22 : l'élément "
-                         "<dateEntreeEsat> n'est pas attendu à cet endroit (attendu : l'un de <numeroAllocataire>, "
-                         "<codeCaf>). Vérifiez son nom et sa place, puis renvoyez le fichier.")
+    assert a.message == (
+        "Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 22 : l'élément "
+        "<dateEntreeEsat> n'est pas attendu à cet endroit (attendu : l'un de <numeroAllocataire>, "
+        "<codeCaf>). Vérifiez son nom et sa place, puis renvoyez le fichier."
+    )
     assert "{urn:" not in a.message and "expected" not in a.message
 
 
 def test_elements_out_of_order():
-    record = SALARIE.format(nom="A").replace("<nom>A</nom>\n    <prenoms>Claire</prenoms>",
-                                              "<prenoms>Claire</prenoms>\n    <nom>A</nom>")
+    record = SALARIE.format(nom="A").replace(
+        "<nom>A</nom>\n    <prenoms>Claire</prenoms>", "<prenoms>Claire</prenoms>\n    <nom>A</nom>"
+    )
     a = refusal(read_xml(rg_doc(record), "RG"))
     assert (a.code, a.ligne) == ("F03", 7)
 
 
 def test_unknown_element_between_records():
-    a = refusal(read_xml(rg_doc(SALARIE.format(nom="A"), "  <commentaire>x</commentaire>\n",
-                                SALARIE.format(nom="B")), "RG"))
+    a = refusal(
+        read_xml(rg_doc(SALARIE.format(nom="A"), "  <commentaire>x</commentaire>\n", SALARIE.format(nom="B")), "RG")
+    )
     assert (a.code, a.ligne) == ("F03", 17)
     assert "commentaire" in a.message
 
@@ -173,8 +236,14 @@ def test_rg_header_inside_a_ca_declaration():
 
 
 def test_salaire_net_is_not_part_of_a_ca_milieu_ordinaire():
-    ca = (DEPOT / CA_NAME).read_bytes().replace(
-        b"</tauxActiviteApres>", b"</tauxActiviteApres>\n    <milieuOrdinaire><salaireNet>1</salaireNet></milieuOrdinaire>")
+    ca = (
+        (DEPOT / CA_NAME)
+        .read_bytes()
+        .replace(
+            b"</tauxActiviteApres>",
+            b"</tauxActiviteApres>\n    <milieuOrdinaire><salaireNet>1</salaireNet></milieuOrdinaire>",
+        )
+    )
     a = refusal(read_xml(ca, "CA"))
     assert (a.code, a.ligne) == ("F03", 15)
 
@@ -183,9 +252,11 @@ def test_wrong_root_or_namespace():
     doc = rg_doc(SALARIE.format(nom="A")).replace(b"urn:esat:declaration:v1", b"urn:autre")
     a = refusal(read_xml(doc, "RG"))
     assert (a.code, a.ligne) == ("F03", 2)
-    assert a.message == ("Le fichier XML n'utilise pas l'espace de noms de la déclaration (ligne 2, élément "
-                         "<declaration>) : l'élément racine doit être <declaration xmlns=\"urn:esat:declaration:v1\" "
-                         "type=\"RG\"> (ou type=\"CA\"). Corrigez-le, puis renvoyez le fichier.")
+    assert a.message == (
+        "Le fichier XML n'utilise pas l'espace de noms de la déclaration (ligne 2, élément "
+        '<declaration>) : l\'élément racine doit être <declaration xmlns="urn:esat:declaration:v1" '
+        'type="RG"> (ou type="CA"). Corrigez-le, puis renvoyez le fichier.'
+    )
 
 
 def test_a_wrong_type_and_a_syntax_error_the_first_that_is_met():
@@ -199,14 +270,20 @@ def test_a_wrong_type_and_a_syntax_error_the_first_that_is_met():
     assert refusal(read_xml(next_line, "RG")).message.startswith("Le type déclaré dans le fichier (CA)")
     after = rg_doc(SALARIE.format(nom="A"), SALARIE.format(nom="B").replace("</nom>", "</nomm>"), type_="CA")
     assert refusal(read_xml(after, "RG")).message.startswith("Le type déclaré dans le fichier (CA)")
-    far = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b"<siretEsat>", b"<!--" + b"x" * 70_000 + b"--><<siretEsat>", 1)
+    far = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(
+        b"<siretEsat>", b"<!--" + b"x" * 70_000 + b"--><<siretEsat>", 1
+    )
     assert refusal(read_xml(far, "RG")).message.startswith("Le type déclaré dans le fichier (CA)")
-    commented = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b"<declaration", b"<!-- > ' \" --><?pi >?>\n<declaration", 1)
+    commented = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(
+        b"<declaration", b"<!-- > ' \" --><?pi >?>\n<declaration", 1
+    )
     assert refusal(read_xml(commented.replace(b"<siretEsat>", b"<<siretEsat>", 1), "RG")).message.startswith(
-        "Le type déclaré dans le fichier (CA)")  # comments and PIs before the root, `>` and quotes inside
+        "Le type déclaré dans le fichier (CA)"
+    )  # comments and PIs before the root, `>` and quotes inside
     quoted = rg_doc(SALARIE.format(nom="A"), type_="CA").replace(b'type="CA"', b'type="CA" xmlns:a="x>y\'"', 1)
     assert refusal(read_xml(quoted.replace(b"<siretEsat>", b"<<siretEsat>", 1), "RG")).message.startswith(
-        "Le type déclaré dans le fichier (CA)")  # a `>` inside an attribute value does not end the tag
+        "Le type déclaré dans le fichier (CA)"
+    )  # a `>` inside an attribute value does not end the tag
 
 
 def test_malformed_xml_gives_its_line():
@@ -292,19 +369,36 @@ def test_dispatch_by_extension():
 
 def test_missing_element_and_syntax_errors_are_french():
     from exchange.core.reading.xml_errors import schema_error, syntax_error
-    a = schema_error(7, 1871, "Element '{urn:esat:declaration:v1}salarie': Missing child element(s). "
-                              "Expected is ( {urn:esat:declaration:v1}prenoms ).")
-    assert a.message == ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 7 : il manque "
-                         "l'élément <prenoms> dans <salarie>. Ajoutez-le, puis renvoyez le fichier.")
-    a = schema_error(3, 1840, "Element '{urn:esat:declaration:v1}declaration', attribute 'type': [facet "
-                              "'enumeration'] The value 'XX' is not an element of the set {'RG', 'CA'}.")
-    assert a.message == ("Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 3 : la valeur « XX » "
-                         "de <declaration (attribut type)> n'est pas permise. Corrigez-la, puis renvoyez le fichier.")
+
+    a = schema_error(
+        7,
+        1871,
+        "Element '{urn:esat:declaration:v1}salarie': Missing child element(s). "
+        "Expected is ( {urn:esat:declaration:v1}prenoms ).",
+    )
+    assert a.message == (
+        "Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 7 : il manque "
+        "l'élément <prenoms> dans <salarie>. Ajoutez-le, puis renvoyez le fichier."
+    )
+    a = schema_error(
+        3,
+        1840,
+        "Element '{urn:esat:declaration:v1}declaration', attribute 'type': [facet "
+        "'enumeration'] The value 'XX' is not an element of the set {'RG', 'CA'}.",
+    )
+    assert a.message == (
+        "Le fichier XML n'est pas conforme au schéma de la déclaration, ligne 3 : la valeur « XX » "
+        "de <declaration (attribut type)> n'est pas permise. Corrigez-la, puis renvoyez le fichier."
+    )
     a = syntax_error(4, "Excessive depth in document: 256 use XML_PARSE_HUGE option")
-    assert a.message == ("Le fichier XML est mal formé : ligne 4 : un élément ou un texte dépasse la taille permise. "
-                         "Corrigez-le et renvoyez le fichier.")
+    assert a.message == (
+        "Le fichier XML est mal formé : ligne 4 : un élément ou un texte dépasse la taille permise. "
+        "Corrigez-le et renvoyez le fichier."
+    )
     a = syntax_error(5, "Opening and ending tag mismatch: nom line 5 and prenoms")
-    assert a.message == ("Le fichier XML est mal formé : ligne 5 : la balise <nom> est fermée par </prenoms>. "
-                         "Corrigez-le et renvoyez le fichier.")
+    assert a.message == (
+        "Le fichier XML est mal formé : ligne 5 : la balise <nom> est fermée par </prenoms>. "
+        "Corrigez-le et renvoyez le fichier."
+    )
     a = syntax_error(9, "Something libxml2 says in English")
     assert "English" not in a.message and a.message.startswith("Le fichier XML est mal formé : ligne 9 : ")

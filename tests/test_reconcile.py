@@ -1,4 +1,5 @@
 """Reconciliation of a received file with the habilitations: each check of habilitations.md, in order."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -6,11 +7,11 @@ from datetime import date
 import polars as pl
 import pytest
 
-from exchange.store.engine import open_database
-from exchange.edges.habpps import read_extract
-from exchange.core.reconcile import reconcile
 from exchange.app.habilitations import import_extract
 from exchange.core.habilitations import Convention, Habilitations
+from exchange.core.reconcile import reconcile
+from exchange.edges.habpps import read_extract
+from exchange.store.engine import open_database
 from exchange.store.habilitations import load_habilitations
 from schemas.catalogue import rule
 from tests.conftest import EXAMPLES
@@ -51,10 +52,16 @@ def test_the_two_example_accounts_pass(frames):
     habs = Habilitations.from_frames(frames)
     seine = reconcile(habs, "esat-seine", SEINE, D)
     assert (seine.anomaly, seine.caf_gestionnaire, seine.raison_sociale) == (
-        None, "75", "ESAT Les Ateliers de la Seine")
+        None,
+        "75",
+        "ESAT Les Ateliers de la Seine",
+    )
     horizon = reconcile(habs, "horizon-paie", HORIZON, D)
     assert (horizon.anomaly, horizon.caf_gestionnaire, horizon.raison_sociale) == (
-        None, "78", "Association Horizon Travail (ESAT multi-sites)")
+        None,
+        "78",
+        "Association Horizon Travail (ESAT multi-sites)",
+    )
 
 
 def test_the_example_accounts_pass_from_the_database(db_url):
@@ -106,11 +113,15 @@ def test_unknown_partner_is_h01(frames):
 
 
 # 4 -- H02
-@pytest.mark.parametrize("login,siret,day,changes", [
-    ("esat-seine", SEINE, D, {"statut": "CLOTUREE"}),
-    ("esat-seine", SEINE, date(2024, 1, 14), {}),  # the day before date_debut
-    ("horizon-paie", HORIZON, date(2028, 3, 1), {}),  # the day after date_fin
-], ids=["cloturee", "avant-debut", "apres-fin"])
+@pytest.mark.parametrize(
+    "login,siret,day,changes",
+    [
+        ("esat-seine", SEINE, D, {"statut": "CLOTUREE"}),
+        ("esat-seine", SEINE, date(2024, 1, 14), {}),  # the day before date_debut
+        ("horizon-paie", HORIZON, date(2028, 3, 1), {}),  # the day after date_fin
+    ],
+    ids=["cloturee", "avant-debut", "apres-fin"],
+)
 def test_no_active_convention_covering_the_day_is_h02(frames, login, siret, day, changes):
     habs = changed(frames, "conventions", "siret", siret, **changes) if changes else Habilitations.from_frames(frames)
     assert_anomaly(reconcile(habs, login, siret, day), "H02", "", siret)
@@ -126,8 +137,13 @@ def test_convention_bounds_are_inclusive(frames):
 def test_two_active_conventions_covering_the_day_is_h02(frames):
     habs = Habilitations.from_frames(frames)
     extra = Convention("CONV-75-0002", SEINE, "ACTIVE", date(2025, 1, 1), None, "DELEGUE", date(2025, 1, 1))
-    habs = Habilitations(partenaires=habs.partenaires, conventions=habs.conventions + (extra,),
-                         bulletins=habs.bulletins, groupes=habs.groupes, utilisateurs=habs.utilisateurs)
+    habs = Habilitations(
+        partenaires=habs.partenaires,
+        conventions=habs.conventions + (extra,),
+        bulletins=habs.bulletins,
+        groupes=habs.groupes,
+        utilisateurs=habs.utilisateurs,
+    )
     assert_anomaly(reconcile(habs, "esat-seine", SEINE, D), "H02", "", SEINE)
 
 
@@ -141,10 +157,16 @@ def test_no_contrat_de_services_at_the_date_is_h07(frames, contrat):
 
 
 # 6 -- H03
-@pytest.mark.parametrize("changes", [
-    {"statut": "EN_ATTENTE"}, {"statut": "RESILIE"}, {"service": "PETITE_ENFANCE"},
-    {"date_signature": date(2025, 12, 16)},
-], ids=["en-attente", "resilie", "autre-service", "signe-apres"])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"statut": "EN_ATTENTE"},
+        {"statut": "RESILIE"},
+        {"service": "PETITE_ENFANCE"},
+        {"date_signature": date(2025, 12, 16)},
+    ],
+    ids=["en-attente", "resilie", "autre-service", "signe-apres"],
+)
 def test_no_signed_esat_bulletin_at_the_date_is_h03(frames, changes):
     habs = changed(frames, "bulletins", "id_convention", "CONV-75-0001", **changes)
     r = reconcile(habs, "esat-seine", SEINE, D)

@@ -1,4 +1,5 @@
 """The retention rules, pure (exchange/core/retention.py), and the `[retention]` section of the configuration."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -7,26 +8,51 @@ import pytest
 
 from exchange.config import ConfigError, parse_config
 from exchange.core.retention import (
-    Duration, DurationError, FileFacts, declaration_year, file_due, output_due, parse_duration, window_open,
+    Duration,
+    DurationError,
+    FileFacts,
+    declaration_year,
+    file_due,
+    output_due,
+    parse_duration,
+    window_open,
 )
 
 
-@pytest.mark.parametrize("text, duration", [
-    ("2 ans", Duration(2, "years")), ("1 an", Duration(1, "years")), ("6 mois", Duration(6, "months")),
-    ("30 jours", Duration(30, "days")), ("1 jour", Duration(1, "days")), ("5y", Duration(5, "years")),
-    (" 18 m ", Duration(18, "months")), ("90d", Duration(90, "days")), ("0 jours", Duration(0, "days")),
-])
+@pytest.mark.parametrize(
+    "text, duration",
+    [
+        ("2 ans", Duration(2, "years")),
+        ("1 an", Duration(1, "years")),
+        ("6 mois", Duration(6, "months")),
+        ("30 jours", Duration(30, "days")),
+        ("1 jour", Duration(1, "days")),
+        ("5y", Duration(5, "years")),
+        (" 18 m ", Duration(18, "months")),
+        ("90d", Duration(90, "days")),
+        ("0 jours", Duration(0, "days")),
+    ],
+)
 def test_durations_read(text, duration):
     assert parse_duration(text) == duration
 
 
-@pytest.mark.parametrize("text, message", [
-    ("deux ans", "durée illisible 'deux ans' : un entier suivi de « ans », « mois » ou « jours » est attendu "
-                 "(ex. « 2 ans »)"),
-    ("2 semaines", "durée illisible '2 semaines' : un entier suivi de « ans », « mois » ou « jours » est attendu "
-                   "(ex. « 2 ans »)"),
-    ("-1 an", "durée négative '-1 an' refusée"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "deux ans",
+            "durée illisible 'deux ans' : un entier suivi de « ans », « mois » ou « jours » est attendu "
+            "(ex. « 2 ans »)",
+        ),
+        (
+            "2 semaines",
+            "durée illisible '2 semaines' : un entier suivi de « ans », « mois » ou « jours » est attendu "
+            "(ex. « 2 ans »)",
+        ),
+        ("-1 an", "durée négative '-1 an' refusée"),
+    ],
+)
 def test_bad_durations_are_refused(text, message):
     with pytest.raises(DurationError) as e:
         parse_duration(text)
@@ -75,10 +101,16 @@ def test_the_retention_section_is_checked_key_by_key(tmp_path):
     for data, message in [
         ({"retention": {"copie": "1 an"}}, "clé inconnue dans la configuration : retention.copie"),
         ({"retention": {"audit": 365}}, "retention.audit: une chaîne est attendue, pas 365"),
-        ({"retention": {"audit": "0 jours"}}, "retention.audit: une durée nulle n'est pas permise : le journal de "
-                                              "qui a consulté quoi doit exister (RGPD, art. 5.2)"),
-        ({"retention": {"comptes_rendus": "0 mois"}}, "retention.comptes_rendus: une durée nulle n'est pas permise : "
-                                                      "l'Esat doit pouvoir lire le compte rendu de son dépôt"),
+        (
+            {"retention": {"audit": "0 jours"}},
+            "retention.audit: une durée nulle n'est pas permise : le journal de "
+            "qui a consulté quoi doit exister (RGPD, art. 5.2)",
+        ),
+        (
+            {"retention": {"comptes_rendus": "0 mois"}},
+            "retention.comptes_rendus: une durée nulle n'est pas permise : "
+            "l'Esat doit pouvoir lire le compte rendu de son dépôt",
+        ),
         ({"retention": {"outputs": "-3 jours"}}, "retention.outputs: durée négative '-3 jours' refusée"),
     ]:
         with pytest.raises(ConfigError) as e:

@@ -1,4 +1,5 @@
 """The catalogue is whole (every code of rules.md) and docs/RULES.md is generated from it."""
+
 from __future__ import annotations
 
 from schemas.catalogue import catalogue, codes
@@ -7,8 +8,12 @@ from tests.conftest import ROOT
 
 
 def test_catalogue_covers_every_code_of_the_spec():
-    expected = ([f"F0{i}" for i in range(1, 9)] + [f"H0{i}" for i in range(1, 8)]
-                + [f"R{i:02d}" for i in range(1, 12)] + [f"W{i:02d}" for i in range(1, 13)])
+    expected = (
+        [f"F0{i}" for i in range(1, 9)]
+        + [f"H0{i}" for i in range(1, 8)]
+        + [f"R{i:02d}" for i in range(1, 12)]
+        + [f"W{i:02d}" for i in range(1, 13)]
+    )
     assert codes() == sorted(expected)
     for r in catalogue().values():
         assert r.severity in ("BLOQUANTE", "NON_BLOQUANTE")
@@ -36,8 +41,13 @@ def test_guide_names_every_code_and_column_in_french():
     for column in {*RG_COLUMNS, *CA_COLUMNS}:
         assert f"| `{column}` |" in guide, column
     assert "{champ}" not in guide and "{valeur}" not in guide and "{detail}" not in guide
-    for words in ("Nommer le fichier", "Déposer le fichier", "Lire le compte rendu", "esat-exchange template rg",
-                  "enregistrez le classeur\n  au format `.xlsx` ou CSV"):
+    for words in (
+        "Nommer le fichier",
+        "Déposer le fichier",
+        "Lire le compte rendu",
+        "esat-exchange template rg",
+        "enregistrez le classeur\n  au format `.xlsx` ou CSV",
+    ):
         assert words in guide
 
 

@@ -1,6 +1,7 @@
 """The live log of a run (run_log): the capture keeps only its thread's lines, batches them, masks NIRs, survives a
 write failure; a run leaves its French lines in order, a replay has its own; an operator sees only the lines of
 their perimeter; the lines go with their run at purge."""
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,16 @@ def test_the_capture_keeps_only_its_threads_lines_and_writes_them_in_batches():
 
 
 def test_the_capture_masks_nirs_and_unsafe_characters_like_the_log_formatters():
-    record = log.makeRecord("esat_exchange", logging.ERROR, __file__, 1, f"NIR {NIR} refusé\u202e\nfaux", None, None,
-                            extra={"event": {"nir": NIR, "n": int(NIR), "liste": [NIR]}})
+    record = log.makeRecord(
+        "esat_exchange",
+        logging.ERROR,
+        __file__,
+        1,
+        f"NIR {NIR} refusé\u202e\nfaux",
+        None,
+        None,
+        extra={"event": {"nir": NIR, "n": int(NIR), "liste": [NIR]}},
+    )
     line = line_of(record)
     text = repr(line)
     assert NIR not in text and NIR[:13] not in text
@@ -77,7 +86,9 @@ def test_a_failure_to_write_drops_the_log_with_one_warning_and_never_fails_the_r
             time.sleep(0.002)
     assert time.monotonic() - started < 3
     assert handler.dropped and sink.calls == 1  # one try, then the log of this run is dropped
-    warnings = list({id(r): r for r in caplog.records if "journal de l'exécution n° 8 abandonné" in r.getMessage()}.values())
+    warnings = list(
+        {id(r): r for r in caplog.records if "journal de l'exécution n° 8 abandonné" in r.getMessage()}.values()
+    )
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
 
 
@@ -113,10 +124,13 @@ def test_a_run_and_a_replay_leave_their_french_log_seen_within_the_perimeter(tmp
         assert None in accounts and accounts - {None} and not any("44306184100021" in line["message"] for line in paris)
         assert store.count_lines(conn, 1, perimeter=Perimeter(cafs=frozenset({"75"}))) == len(paris) < len(first)
         assert store.count_lines(conn, 1, perimeter=Perimeter()) == len([x for x in first if x["account"] is None])
-        assert [x["id"] for x in store.last_lines(conn, 1, perimeter=EVERYTHING, limit=3)] == [x["id"] for x in first[-3:]]
+        assert [x["id"] for x in store.last_lines(conn, 1, perimeter=EVERYTHING, limit=3)] == [
+            x["id"] for x in first[-3:]
+        ]
         assert store.read_lines(conn, 1, perimeter=EVERYTHING, after_id=first[-2]["id"]) == first[-1:]
     # the lines go with their run
     from exchange.store import purge
+
     with engine.begin() as conn:
         purge.delete_runs(conn, utcnow() + timedelta(days=1))
     with engine.connect() as conn:
@@ -151,8 +165,9 @@ def test_no_full_nir_in_the_log_of_a_run_that_rejects_records(tmp_path):
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
     engine = open_database(cfg.database_url)
     with engine.connect() as conn:
-        stored = " ".join(f"{m} {f} {a}" for m, f, a in conn.exec_driver_sql(
-            "SELECT message, fields, account FROM run_log"))
+        stored = " ".join(
+            f"{m} {f} {a}" for m, f, a in conn.exec_driver_sql("SELECT message, fields, account FROM run_log")
+        )
     engine.dispose()
     assert "fichier traité" in stored
     nirs = example_nirs() | {NIR, "185057800608400"}

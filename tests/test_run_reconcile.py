@@ -1,4 +1,5 @@
 """Through `run`: each habilitation failure rejects the file with its code and emits nothing; replay after the fix emits."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,8 +8,8 @@ import polars as pl
 import pytest
 from sqlalchemy import delete
 
-from exchange.store.tables import hab_partenaires
 from exchange.store.engine import open_database
+from exchange.store.tables import hab_partenaires
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
 from tests.test_expected import read_cr
@@ -32,14 +33,25 @@ def mutated_extract(tmp_path, edits: dict[str, list[tuple[str, str]]]):
 
 
 CASES = {
-    "F06": {"utilisateurs": [("esat-seine;81234567600017;G-75-0001-ESAT-DECL", "esat-seine;44306184100021;G-13-0042-ESAT-DECL")]},
+    "F06": {
+        "utilisateurs": [
+            ("esat-seine;81234567600017;G-75-0001-ESAT-DECL", "esat-seine;44306184100021;G-13-0042-ESAT-DECL")
+        ]
+    },
     "H02": {"conventions": [("CONV-75-0001;81234567600017;ACTIVE", "CONV-75-0001;81234567600017;CLOTUREE")]},
     "H07": {"conventions": [("CENTRALISE;2024-01-15", "CENTRALISE;")]},
     "H03": {"bulletins": [("2025-05-20;SIGNE", "2025-05-20;EN_ATTENTE")]},
     "H04": {"bulletins": [("ESAT;81234567600017;2025-05-20", "ESAT;81234567600025;2025-05-20")]},
-    "H05": {"utilisateurs": [("esat-seine;81234567600017;G-75-0001-ESAT-DECL;O", "esat-seine;81234567600017;G-75-0001-ESAT-DECL;N")]},
+    "H05": {
+        "utilisateurs": [
+            ("esat-seine;81234567600017;G-75-0001-ESAT-DECL;O", "esat-seine;81234567600017;G-75-0001-ESAT-DECL;N")
+        ]
+    },
     "H05-declarant": {
-        "groupes": [("G-75-0001-ESAT-DECL;CONV-75-0001;ESAT;DECLARANT", "G-75-0001-ESAT-DECL;CONV-75-0001;ESAT;CONSULTANT")]},
+        "groupes": [
+            ("G-75-0001-ESAT-DECL;CONV-75-0001;ESAT;DECLARANT", "G-75-0001-ESAT-DECL;CONV-75-0001;ESAT;CONSULTANT")
+        ]
+    },
     "H06": {"partenaires": [("ESAT Les Ateliers de la Seine;75;75;", "ESAT Les Ateliers de la Seine;75;976;")]},
 }
 
@@ -67,17 +79,25 @@ def test_habilitation_failure_rejects_then_replay_emits(tmp_path, case, db_url):
 
     expected_code = case.split("-")[0]
     rows = read_cr(tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.CR.csv")
-    assert [(r["statut"], r["code"], r["gravite"], r["ligne"]) for r in rows] == [("REJETE", expected_code, "BLOQUANTE", "")]
+    assert [(r["statut"], r["code"], r["gravite"], r["ligne"]) for r in rows] == [
+        ("REJETE", expected_code, "BLOQUANTE", "")
+    ]
     assert rows[0]["enregistrements_recus"] == "3" and rows[0]["enregistrements_rejetes"] == "3"
     assert "Caf" in rows[0]["message"] or "CSSM" in rows[0]["message"]
     assert seine_emitted(tmp_path).height == 0
     # the other Esat is not affected
-    assert read_cr(tmp_path / "drop" / "horizon-paie" / "retour" / "ESAT_44306184100021_RG_20251211_001.xml.CR.csv")[0]["statut"] == "ACCEPTE"
+    assert (
+        read_cr(tmp_path / "drop" / "horizon-paie" / "retour" / "ESAT_44306184100021_RG_20251211_001.xml.CR.csv")[0][
+            "statut"
+        ]
+        == "ACCEPTE"
+    )
 
     # the Caf fixes the habilitations; the operator replays the kept file
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     code, out, _ = cli(tmp_path, "files", "list", "--siret", SEINE, "--format", "json")
     import json
+
     listed = {f["fichier"]: f for f in json.loads(out)}
     file_id = listed[SEINE_RG]["id"]
     code, out, err = cli(tmp_path, "files", "replay", str(file_id))
@@ -95,14 +115,19 @@ def test_habilitation_failure_rejects_then_replay_emits(tmp_path, case, db_url):
     assert (tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.{file_id}.CR.xml").exists()
     assert (tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.{file_id}.CR.html").exists()
     if expected_code.startswith("H"):
-        assert kept[0]["que_faire"].startswith("Aucune ligne n'a été traitée : demandez à votre Caf de corriger "
-                                               "votre habilitation")
+        assert kept[0]["que_faire"].startswith(
+            "Aucune ligne n'a été traitée : demandez à votre Caf de corriger votre habilitation"
+        )
     # the replayed file's compte rendu says it is a replay, and when
     import re
-    assert re.fullmatch(r"Nouveau traitement de ce fichier le [0-3][0-9]/[01][0-9]/20[0-9]{2} à [0-2][0-9]:[0-5][0-9] "
-                        r"\(après une correction de la Caf\) : ce compte rendu remplace le précédent\. Aucune anomalie\.",
-                        rows[0]["synthese"]), rows[0]["synthese"]
+
+    assert re.fullmatch(
+        r"Nouveau traitement de ce fichier le [0-3][0-9]/[01][0-9]/20[0-9]{2} à [0-2][0-9]:[0-5][0-9] "
+        r"\(après une correction de la Caf\) : ce compte rendu remplace le précédent\. Aucune anomalie\.",
+        rows[0]["synthese"],
+    ), rows[0]["synthese"]
     from lxml import etree
+
     root = etree.fromstring((tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.CR.xml").read_bytes())
     assert root.get("rejoueLe") and root.get("rejoueLe").startswith("20")
     page = (tmp_path / "drop" / "esat-seine" / "retour" / f"{SEINE_RG}.CR.html").read_text(encoding="utf-8")
@@ -116,9 +141,11 @@ def test_replay_of_an_accepted_file_is_refused(tmp_path):
     runs_before = cli(tmp_path, "runs", "list", "--format", "json")[1]
     code, out, err = cli(tmp_path, "files", "replay", "1")
     assert code == 1
-    assert err == ("Rejeu impossible : le fichier n° 1 (ACCEPTE) ne peut pas être rejoué : seul un fichier rejeté "
-                   "en entier pour une habilitation (codes H01 à H07) ou pour F06, ou mis en quarantaine, peut "
-                   "l'être ; pour corriger des enregistrements, l'Esat envoie un nouveau fichier.\n")
+    assert err == (
+        "Rejeu impossible : le fichier n° 1 (ACCEPTE) ne peut pas être rejoué : seul un fichier rejeté "
+        "en entier pour une habilitation (codes H01 à H07) ou pour F06, ou mis en quarantaine, peut "
+        "l'être ; pour corriger des enregistrements, l'Esat envoie un nouveau fichier.\n"
+    )
     assert cli(tmp_path, "runs", "list", "--format", "json")[1] == runs_before  # nothing ran
 
 
@@ -129,9 +156,11 @@ def test_replay_before_a_corrected_extract_is_refused_with_what_to_do(tmp_path):
     code, out, err = cli(tmp_path, "files", "replay", "1")
     assert code == 1 and out == ""
     assert err.startswith("Rejeu impossible : le fichier n° 1 a été rejeté pour H05 (habilitation) le "), err
-    assert err.endswith(" et aucun extrait Habpps n'a été importé depuis : rejoué maintenant, il serait rejeté de "
-                        "nouveau pour la même raison. Importez d'abord l'extrait corrigé par la Caf, puis rejouez le "
-                        "fichier.\n"), err
+    assert err.endswith(
+        " et aucun extrait Habpps n'a été importé depuis : rejoué maintenant, il serait rejeté de "
+        "nouveau pour la même raison. Importez d'abord l'extrait corrigé par la Caf, puis rejouez le "
+        "fichier.\n"
+    ), err
     assert cli(tmp_path, "runs", "list", "--format", "json")[1] == runs_before  # nothing ran, no second rejection
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     code, out, err = cli(tmp_path, "files", "replay", "1")
@@ -139,8 +168,9 @@ def test_replay_before_a_corrected_extract_is_refused_with_what_to_do(tmp_path):
 
 
 def test_replay_while_a_cycle_runs_elsewhere_says_so(tmp_path):
-    from exchange.store.fences import holding
     from exchange.store.engine import open_database
+    from exchange.store.fences import holding
+
     cfg = seed_examples(tmp_path)  # no habilitation extract yet: every file is H05, hence replayable…
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0  # …once an extract is in

@@ -1,5 +1,6 @@
 """The scheduler: jobs from [schedule] recorded in `runs`, a persistent job store, one coalesced run after
 downtime, no overlap between two scheduler processes, and a clean stop on SIGTERM."""
+
 from __future__ import annotations
 
 import json
@@ -17,17 +18,22 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, text
 
-from exchange.config import Config, ConfigError, load_config
-from exchange.store.tables import files, runs
-from exchange.store.engine import open_database
-from exchange.store.ledger import as_utc
-from exchange.store.fences import try_lock
-from jobs.scheduler import open_scheduler
 from exchange.app.campaign import close_campaign
+from exchange.config import Config, ConfigError, load_config
+from exchange.store.engine import open_database
+from exchange.store.fences import try_lock
+from exchange.store.ledger import as_utc
+from exchange.store.tables import files, runs
+from jobs.scheduler import open_scheduler
 from tests.areas import cli, seed_examples, write_config
 from tests.conftest import EXAMPLES, ROOT, make_config
 
-FAR = {"collect": "0 3 1 1 *", "nightly": "0 4 1 1 *", "campaign": ["0 5 1 1 *"], "purge": "0 6 1 1 *"}  # never during a test
+FAR = {
+    "collect": "0 3 1 1 *",
+    "nightly": "0 4 1 1 *",
+    "campaign": ["0 5 1 1 *"],
+    "purge": "0 6 1 1 *",
+}  # never during a test
 EVERY_SECOND = CronTrigger(second="*")
 
 # A scheduler process with an every-second collect and slowed cycles, exactly as `esat-exchange scheduler`
@@ -61,8 +67,9 @@ raise SystemExit(serve(config, config_path, open_database(config.database_url),
 """
 
 
-def configure(base: Path, db_url: str | None = None, *, seed: bool = False, root: str = "drop",
-              **schedule) -> tuple[Config, str]:
+def configure(
+    base: Path, db_url: str | None = None, *, seed: bool = False, root: str = "drop", **schedule
+) -> tuple[Config, str]:
     """base/esat-exchange.toml with a [schedule] section; returns (config, its path)."""
     if seed:
         seed_examples(base, db_url)
@@ -102,8 +109,9 @@ def test_scheduled_jobs_run_and_are_recorded(tmp_path, db_url):
     config, path = configure(tmp_path, db_url, seed=True)
     engine = open_database(config.database_url)
     stop = threading.Event()
-    scheduler = open_scheduler(config, path, engine, stop,
-                               triggers={"collect": EVERY_SECOND, "campaign-0": EVERY_SECOND})
+    scheduler = open_scheduler(
+        config, path, engine, stop, triggers={"collect": EVERY_SECOND, "campaign-0": EVERY_SECOND}
+    )
     scheduler.resume()
     try:
         wait_for(lambda: len(finished(engine, "collect")) >= 2 and finished(engine, "campaign"))
@@ -194,12 +202,15 @@ def test_missed_beyond_the_grace_is_skipped(tmp_path):
     assert run_rows(engine, "nightly") == []
 
 
-@pytest.mark.parametrize("key,value,named", [
-    ("collect", "*/15 * * *", "schedule.collect"),
-    ("nightly", "0 25 * * *", "schedule.nightly"),
-    ("campaign", ["30 0 16 1 *", "x"], "schedule.campaign[1]"),
-    ("timezone", "Europe/Lutece", "schedule.timezone"),
-])
+@pytest.mark.parametrize(
+    "key,value,named",
+    [
+        ("collect", "*/15 * * *", "schedule.collect"),
+        ("nightly", "0 25 * * *", "schedule.nightly"),
+        ("campaign", ["30 0 16 1 *", "x"], "schedule.campaign[1]"),
+        ("timezone", "Europe/Lutece", "schedule.timezone"),
+    ],
+)
 def test_bad_schedule_is_a_configuration_error(tmp_path, key, value, named):
     config, path = configure(tmp_path, **{key: value})
     with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
@@ -231,12 +242,20 @@ def test_campaign_task_closes_the_year_and_skips_when_held(tmp_path):
     assert skipped.status == "IGNORE"
     row = run_rows(engine, "campaign")[-1]
     assert (row["id"], row["status"], row["error"]) == (
-        skipped.run_id, "IGNORE", "un autre processus écrit déjà les fichiers de campagne")
+        skipped.run_id,
+        "IGNORE",
+        "un autre processus écrit déjà les fichiers de campagne",
+    )
 
 
 def start_scheduler_process(path: str, slow_cycle: float, slow_file: float) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, path, str(slow_cycle), str(slow_file)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, path, str(slow_cycle), str(slow_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def stop_process(proc: subprocess.Popen) -> tuple[int, str]:
@@ -266,8 +285,11 @@ def test_two_schedulers_on_one_postgresql_one_leads_and_sigterm_hands_over(tmp_p
         return [r for r in finished(engine, "collect") if r["status"] == "OK" and r["pid"] == pid]
 
     try:
-        wait_for(lambda: len([r for r in finished(engine, "collect") if r["status"] == "OK"]) >= 3
-                 and len(roles()) == 2, timeout=40, procs=tuple(procs))
+        wait_for(
+            lambda: len([r for r in finished(engine, "collect") if r["status"] == "OK"]) >= 3 and len(roles()) == 2,
+            timeout=40,
+            procs=tuple(procs),
+        )
         leader_pid = next(pid for pid, role in roles().items() if role == "MENEUR")
         assert sorted(roles().values()) == ["ATTENTE", "MENEUR"]
         leader = next(p for p in procs if p.pid == leader_pid)
@@ -338,9 +360,25 @@ def test_sigterm_finishes_the_current_file_and_loses_nothing(tmp_path):
 
 def test_the_scheduler_command_stops_cleanly_on_sigterm(tmp_path):
     config, path = configure(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "exchange.cli", "--config", path, "--log-format", "json",
-                             "--log-level", "INFO", "scheduler"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exchange.cli",
+            "--config",
+            path,
+            "--log-format",
+            "json",
+            "--log-level",
+            "INFO",
+            "scheduler",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     engine = open_database(config.database_url)
 
     def stored() -> list[str]:

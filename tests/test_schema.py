@@ -1,9 +1,10 @@
 """The database schema under Alembic: baseline = today's tables, upgrades keep data, refusals, concurrency."""
+
 from __future__ import annotations
 
 import json
-import os
 import multiprocessing
+import os
 import shutil
 import uuid
 from datetime import date, datetime
@@ -13,31 +14,38 @@ import pytest
 from sqlalchemy import Date, DateTime, create_engine, inspect, select, text
 
 import exchange.store.revision as schema
-from exchange.store.tables import metadata
-from exchange.store.engine import open_database
 from exchange.app.habilitations import import_extract
-from exchange.store.migrations.baseline_schema import baseline_metadata
 from exchange.app.run import run_job
+from exchange.store.engine import open_database
+from exchange.store.migrations.baseline_schema import baseline_metadata
 from exchange.store.revision import BASELINE, alembic_config, differences, head_revision, upgrade
+from exchange.store.tables import metadata
 from tests.areas import cli, seed_examples, write_config
 from tests.conftest import EXAMPLES, ROOT, make_config
 from tests.services import PG_ADMIN_URL
 
 SHIPPED = head_revision()  # the shipped head; "9990_essai" below is a newer program's revision on top of it
-BEHIND = f"La base de données est à la révision {SHIPPED}, ce programme attend 9990_essai : " \
-         "lancez « esat-exchange db upgrade »."
-AHEAD = f"La base de données est à la révision 9990_essai, inconnue de ce programme (attendue : {SHIPPED}) : " \
-        "une version plus récente l'a migrée ; utilisez cette version, dont « esat-exchange db upgrade » " \
-        "connaît la révision."
+BEHIND = (
+    f"La base de données est à la révision {SHIPPED}, ce programme attend 9990_essai : "
+    "lancez « esat-exchange db upgrade »."
+)
+AHEAD = (
+    f"La base de données est à la révision 9990_essai, inconnue de ce programme (attendue : {SHIPPED}) : "
+    "une version plus récente l'a migrée ; utilisez cette version, dont « esat-exchange db upgrade » "
+    "connaît la révision."
+)
 # What the program at the baseline (commit 8c34a3e, before Alembic) left for the spec's examples: a run
 # without habilitations (every file H05), the Habpps import, `files replay 2`: its rows and its drop area.
 BASELINE_STATE = ROOT / "fixtures" / "schema" / "0001_baseline"
 EMPTY = "La base de données est vide (aucune table) : lancez « esat-exchange db upgrade » pour la créer."
-PRE_ALEMBIC = "La base de données date d'avant les migrations (aucune révision enregistrée) : " \
-              "lancez « esat-exchange db upgrade » pour l'adopter et la mettre à jour."
+PRE_ALEMBIC = (
+    "La base de données date d'avant les migrations (aucune révision enregistrée) : "
+    "lancez « esat-exchange db upgrade » pour l'adopter et la mettre à jour."
+)
 
 
 # -- what is compared -------------------------------------------------------------------------------
+
 
 def shape(engine) -> dict:  # noqa: ANN001
     """Everything `inspect` sees of the project's tables: columns (type, nullability), PKs, indexes,
@@ -48,11 +56,14 @@ def shape(engine) -> dict:  # noqa: ANN001
         out[table] = {
             "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)],
             "pk": insp.get_pk_constraint(table)["constrained_columns"],
-            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
-                              for i in insp.get_indexes(table)),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table)
+            ),
             "uniques": sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table)),
-            "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
-                          for f in insp.get_foreign_keys(table)),
+            "fks": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                for f in insp.get_foreign_keys(table)
+            ),
         }
     return out
 
@@ -60,8 +71,11 @@ def shape(engine) -> dict:  # noqa: ANN001
 def rows(engine, meta=None) -> dict:  # noqa: ANN001
     """Every row of every table of db.py (or of `meta`, e.g. the baseline's columns), in primary-key order."""
     with engine.connect() as conn:
-        return {t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key.columns))]
-                for t in (meta or metadata).sorted_tables if t.name in metadata.tables}  # not those dropped since
+        return {
+            t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key.columns))]
+            for t in (meta or metadata).sorted_tables
+            if t.name in metadata.tables
+        }  # not those dropped since
 
 
 def _run_examples(cfg, engine) -> None:  # noqa: ANN001
@@ -82,8 +96,9 @@ def _copy_baseline_rows(source, target) -> None:  # noqa: ANN001
             if data:
                 dst.execute(t.insert(), data)
             if target.dialect.name == "postgresql" and "id" in t.c and data:
-                dst.execute(text(f"SELECT setval(pg_get_serial_sequence('{t.name}', 'id'), "
-                                 f"(SELECT max(id) FROM {t.name}))"))
+                dst.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{t.name}', 'id'), (SELECT max(id) FROM {t.name}))")
+                )
 
 
 def fill_as_at_the_baseline(url: str) -> None:
@@ -96,8 +111,12 @@ def fill_as_at_the_baseline(url: str) -> None:
             if values:
                 conn.execute(table.insert(), [{n: _typed(table.c[n], v) for n, v in zip(names, r)} for r in values])
             if engine.dialect.name == "postgresql" and "id" in table.c and values:
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                                  f"(SELECT max(id) FROM {table.name}))"))
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"(SELECT max(id) FROM {table.name}))"
+                    )
+                )
     engine.dispose()
 
 
@@ -188,6 +207,7 @@ def pre_alembic(url: str, *, pending_index: str | None) -> None:
 
 # -- the baseline is today's schema; db.py and the migrations never drift ----------------------------
 
+
 def test_head_is_exactly_what_db_py_declares(tmp_path, blank_db_url):
     engine = open_database(blank_db_url)
     upgrade(engine)
@@ -225,6 +245,7 @@ def test_autogenerate_ignores_the_apscheduler_job_store(db_url):
 
 # -- upgrading keeps the data and ends with exactly the fresh schema --------------------------------
 
+
 def test_database_at_the_baseline_filled_then_upgraded(tmp_path, blank_db_url):
     engine = open_database(blank_db_url)
     with engine.begin() as conn:
@@ -238,8 +259,11 @@ def test_database_at_the_baseline_filled_then_upgraded(tmp_path, blank_db_url):
     assert len(before["files"]) > 0 and len(before["records"]) > 0 and len(before["hab_partenaires"]) > 0
     code, out, err = cli(tmp_path, "db", "upgrade")
     assert (code, err) == (0, "")
-    assert out == (f"Base de données déjà à jour (révision {BASELINE}).\n" if head_revision() == BASELINE
-                   else f"Base de données mise à jour : révision {BASELINE} → {head_revision()}.\n")
+    assert out == (
+        f"Base de données déjà à jour (révision {BASELINE}).\n"
+        if head_revision() == BASELINE
+        else f"Base de données mise à jour : révision {BASELINE} → {head_revision()}.\n"
+    )
     assert rows(engine, baseline_metadata()) == before
     assert shape(engine) == fresh_head(tmp_path, blank_db_url)
     engine.dispose()
@@ -256,15 +280,21 @@ def test_pre_alembic_database_is_adopted_with_its_data(tmp_path, blank_db_url, p
 
     code, out, err = cli(tmp_path, "db", "upgrade")
     assert (code, err) == (0, "")
-    assert out == ("Base de données existante adoptée (créé pour rejoindre la référence : index ix_records_pending), "
-                   f"puis mise à jour : révision aucune → {head_revision()}.\n")
+    assert out == (
+        "Base de données existante adoptée (créé pour rejoindre la référence : index ix_records_pending), "
+        f"puis mise à jour : révision aucune → {head_revision()}.\n"
+    )
     assert rows(engine, baseline_metadata()) == before
     assert shape(engine) == fresh_head(tmp_path, blank_db_url)
     pending = next(i for i in shape(engine)["records"]["indexes"] if i[0] == "ix_records_pending")
     assert pending == ("ix_records_pending", ("emission_id", "kind", "code_caf"), False)
-    assert cli(tmp_path, "db", "status") == (0, f"Révision de la base de données : {head_revision()}\n"
-                                                f"Révision attendue par ce programme : {head_revision()}\n"
-                                                "État : à jour.\n", "")
+    assert cli(tmp_path, "db", "status") == (
+        0,
+        f"Révision de la base de données : {head_revision()}\n"
+        f"Révision attendue par ce programme : {head_revision()}\n"
+        "État : à jour.\n",
+        "",
+    )
     assert cli(tmp_path, "db", "upgrade") == (0, f"Base de données déjà à jour (révision {head_revision()}).\n", "")
     engine.dispose()
 
@@ -272,7 +302,7 @@ def test_pre_alembic_database_is_adopted_with_its_data(tmp_path, blank_db_url, p
 def test_pre_alembic_database_that_adoption_cannot_repair_is_left_untouched(tmp_path, blank_db_url):
     meta = baseline_metadata()
     meta.remove(meta.tables["hab_imports"])
-    from sqlalchemy import Column, Integer, MetaData, String, Table
+    from sqlalchemy import Column, Integer, String, Table
 
     Table("hab_imports", meta, Column("id", Integer, primary_key=True), Column("source", String(10)))
     engine = open_database(blank_db_url)
@@ -281,8 +311,10 @@ def test_pre_alembic_database_that_adoption_cannot_repair_is_left_untouched(tmp_
     before = shape(engine)
     code, out, err = cli(tmp_path, "db", "upgrade")
     assert (code, out) == (1, "")
-    assert err.startswith("Mise à jour de la base de données impossible : Adoption de la base de données "
-                          f"impossible : elle diffère du schéma de référence {BASELINE} (")
+    assert err.startswith(
+        "Mise à jour de la base de données impossible : Adoption de la base de données "
+        f"impossible : elle diffère du schéma de référence {BASELINE} ("
+    )
     assert err.count("\n") == 1 and "hab_imports" in err
     assert shape(engine) == before  # the whole adoption was rolled back: no index, no alembic_version
     assert schema.schema_state(engine).verdict == "pre-alembic"
@@ -291,6 +323,7 @@ def test_pre_alembic_database_that_adoption_cannot_repair_is_left_untouched(tmp_
 
 # -- commands refuse a database that is not at head -------------------------------------------------
 
+
 def _with_second_migration(tmp_path: Path) -> Path:
     """A copy of the shipped migrations plus one more revision (a newer program's)."""
     copy = tmp_path / "migrations-next"
@@ -298,9 +331,12 @@ def _with_second_migration(tmp_path: Path) -> Path:
     (copy / "versions" / "9990_essai.py").write_text(
         '"""Test revision: one more index."""\n'
         "from alembic import op\n\n"
-        'revision = "9990_essai"\n' f'down_revision = "{SHIPPED}"\nbranch_labels = None\ndepends_on = None\n\n\n'
-        "def upgrade():\n    op.create_index(\"ix_essai_runs_job\", \"runs\", [\"job\"])\n\n\n"
-        "def downgrade():\n    op.drop_index(\"ix_essai_runs_job\", table_name=\"runs\")\n", encoding="utf-8")
+        'revision = "9990_essai"\n'
+        f'down_revision = "{SHIPPED}"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        'def upgrade():\n    op.create_index("ix_essai_runs_job", "runs", ["job"])\n\n\n'
+        'def downgrade():\n    op.drop_index("ix_essai_runs_job", table_name="runs")\n',
+        encoding="utf-8",
+    )
     return copy
 
 
@@ -315,12 +351,20 @@ def test_commands_refuse_a_database_behind_then_db_upgrade_fixes_it(tmp_path, db
     assert cli(tmp_path, "runs", "list") == (1, "", BEHIND + "\n")
     assert cli(tmp_path, "status") == (1, "", BEHIND + "\n")
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps")) == (1, "", BEHIND + "\n")
-    assert cli(tmp_path, "db", "status") == (1, f"Révision de la base de données : {SHIPPED}\n"
-                                                "Révision attendue par ce programme : 9990_essai\n"
-                                                f"État : {BEHIND}\n", "")
+    assert cli(tmp_path, "db", "status") == (
+        1,
+        f"Révision de la base de données : {SHIPPED}\n"
+        "Révision attendue par ce programme : 9990_essai\n"
+        f"État : {BEHIND}\n",
+        "",
+    )
     assert rows(engine) == data
 
-    assert cli(tmp_path, "db", "upgrade") == (0, f"Base de données mise à jour : révision {SHIPPED} → 9990_essai.\n", "")
+    assert cli(tmp_path, "db", "upgrade") == (
+        0,
+        f"Base de données mise à jour : révision {SHIPPED} → 9990_essai.\n",
+        "",
+    )
     assert cli(tmp_path, "db", "status")[0] == 0
     code, out, err = cli(tmp_path, "files", "list", "--format", "csv")
     assert (code, err) == (0, "") and len(out.splitlines()) == 1 + len(data["files"])
@@ -338,9 +382,13 @@ def test_commands_refuse_a_database_a_newer_program_migrated(tmp_path, db_url, m
     before = shape(engine)
     assert cli(tmp_path, "files", "list") == (1, "", AHEAD + "\n")
     assert cli(tmp_path, "campaign", "status", "--year", "2025") == (1, "", AHEAD + "\n")
-    assert cli(tmp_path, "db", "status") == (1, "Révision de la base de données : 9990_essai\n"
-                                                f"Révision attendue par ce programme : {SHIPPED}\n"
-                                                f"État : {AHEAD}\n", "")
+    assert cli(tmp_path, "db", "status") == (
+        1,
+        "Révision de la base de données : 9990_essai\n"
+        f"Révision attendue par ce programme : {SHIPPED}\n"
+        f"État : {AHEAD}\n",
+        "",
+    )
     assert cli(tmp_path, "db", "upgrade") == (1, "", f"Mise à jour de la base de données impossible : {AHEAD}\n")
     assert cli(tmp_path, "run", "--as-of", "2025-12-15") == (1, "", AHEAD + "\n")
     assert shape(engine) == before
@@ -352,9 +400,13 @@ def test_empty_and_pre_alembic_databases_are_refused_run_creates(tmp_path, blank
     seed_examples(tmp_path, blank_db_url, upgrade=False)
     assert cli(tmp_path, "files", "list") == (1, "", EMPTY + "\n")
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps")) == (1, "", EMPTY + "\n")
-    assert cli(tmp_path, "db", "status") == (1, "Révision de la base de données : aucune\n"
-                                                f"Révision attendue par ce programme : {head_revision()}\n"
-                                                f"État : {EMPTY}\n", "")
+    assert cli(tmp_path, "db", "status") == (
+        1,
+        "Révision de la base de données : aucune\n"
+        f"Révision attendue par ce programme : {head_revision()}\n"
+        f"État : {EMPTY}\n",
+        "",
+    )
     code, out, _ = cli(tmp_path, "run", "--as-of", "2025-12-15")  # run brings the database to head itself
     assert code == 0 and out.startswith("Exécution n° 1 : terminée.")
     assert cli(tmp_path, "db", "status")[0] == 0
@@ -383,6 +435,7 @@ def test_db_upgrade_on_an_unreachable_database_is_one_french_line(tmp_path):
 
 
 # -- concurrent upgrades ----------------------------------------------------------------------------
+
 
 def _upgrader(url: str, barrier, results) -> None:  # noqa: ANN001 - multiprocessing objects
     engine = open_database(url)
@@ -442,8 +495,9 @@ def test_new_migration_helper_writes_the_next_revision_with_nothing_pending(tmp_
     written = (copy / "versions" / "9999_essai.py").read_text(encoding="utf-8")
     assert f"revision = '9999_essai'\ndown_revision = '{shipped_head}'" in written
     upgrade_body = written.split("def upgrade() -> None:")[1].split("def downgrade")[0]
-    assert [ln.strip() for ln in upgrade_body.splitlines() if ln.strip() and not ln.strip().startswith("#")] \
-        == ["pass"]  # db.py and the shipped migrations agree: autogenerate has nothing to write
+    assert [ln.strip() for ln in upgrade_body.splitlines() if ln.strip() and not ln.strip().startswith("#")] == [
+        "pass"
+    ]  # db.py and the shipped migrations agree: autogenerate has nothing to write
     assert head_revision() == "9999_essai"
 
 
@@ -467,7 +521,11 @@ def test_a_file_answered_twice_before_the_upgrade_keeps_both_pairs_after_a_resen
     retour = tmp_path / "drop" / "esat-seine" / "retour"
     before = {p.name: p.read_bytes() for p in retour.iterdir()}
     assert sorted(n for n in before if n.startswith(RESENT)) == [
-        f"{RESENT}.2.CR.csv", f"{RESENT}.2.CR.xml", f"{RESENT}.CR.csv", f"{RESENT}.CR.xml"]
+        f"{RESENT}.2.CR.csv",
+        f"{RESENT}.2.CR.xml",
+        f"{RESENT}.CR.csv",
+        f"{RESENT}.CR.xml",
+    ]
 
     assert cli(tmp_path, "db", "upgrade")[0] == 0
     # The Esat sends file 2's name again, with other content (one amount corrected).
@@ -480,8 +538,14 @@ def test_a_file_answered_twice_before_the_upgrade_keeps_both_pairs_after_a_resen
 
     after = {p.name: p.read_bytes() for p in retour.iterdir()}
     assert sorted(n for n in after if n.startswith(RESENT)) == [
-        f"{RESENT}.2-rejeu1.CR.csv", f"{RESENT}.2-rejeu1.CR.xml", f"{RESENT}.2.CR.csv", f"{RESENT}.2.CR.xml",
-        f"{RESENT}.CR.csv", f"{RESENT}.CR.html", f"{RESENT}.CR.xml"]  # today's answer adds the .CR.html
+        f"{RESENT}.2-rejeu1.CR.csv",
+        f"{RESENT}.2-rejeu1.CR.xml",
+        f"{RESENT}.2.CR.csv",
+        f"{RESENT}.2.CR.xml",
+        f"{RESENT}.CR.csv",
+        f"{RESENT}.CR.html",
+        f"{RESENT}.CR.xml",
+    ]  # today's answer adds the .CR.html
     # nothing answered before the upgrade is lost or overwritten: the first answer stays where it was,
     # the replay's answer is kept under the name today's program gives a replay's pair
     for ext in ("CR.csv", "CR.xml"):
@@ -502,7 +566,9 @@ def test_sqlite_migration_breaking_references_is_rolled_back(tmp_path, monkeypat
     (copy / "versions" / "9990_essai.py").write_text(
         f'from alembic import op\n\nrevision = "9990_essai"\ndown_revision = "{SHIPPED}"\n'
         "branch_labels = None\ndepends_on = None\n\n\n"
-        "def upgrade():\n    op.execute('DELETE FROM files')\n", encoding="utf-8")
+        "def upgrade():\n    op.execute('DELETE FROM files')\n",
+        encoding="utf-8",
+    )
     monkeypatch.setattr(schema, "MIGRATIONS", copy)
     code, out, err = cli(tmp_path, "db", "upgrade")
     assert (code, out) == (1, "")
@@ -531,9 +597,23 @@ def test_run_upgrades_only_once_the_cycle_running_elsewhere_has_finished(tmp_pat
     engine = open_database(blank_db_url)
     held = try_lock(engine, "cycle")
     assert held is not None
-    proc = subprocess.Popen([sys.executable, "-m", "exchange.cli", "--config", str(tmp_path / "esat-exchange.toml"),
-                             "run", "--as-of", "2025-12-15"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exchange.cli",
+            "--config",
+            str(tmp_path / "esat-exchange.toml"),
+            "run",
+            "--as-of",
+            "2025-12-15",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         deadline = time.monotonic() + 8
         while time.monotonic() < deadline and proc.poll() is None:

@@ -1,6 +1,7 @@
 """Sessions that end and a login no one can lock, through HTTP against the real console (two nodes sharing
 one database): a saved cookie opens nothing after logout, disable, a role or perimeter change or the idle
 timeout; wrong passwords from many addresses never stop the owner; the journal records who saw what."""
+
 from __future__ import annotations
 
 import re
@@ -23,11 +24,11 @@ def area(tmp_path_factory):
     port, other_port = free_port(), free_port()
     config = seed_three_perimeters(base, None, port)
     second = base / "second.toml"  # a second node: same database, same drop area, another port
-    second.write_text(config.read_text(encoding="utf-8").replace(f"127.0.0.1:{port}", f"127.0.0.1:{other_port}"),
-                      encoding="utf-8")
+    second.write_text(
+        config.read_text(encoding="utf-8").replace(f"127.0.0.1:{port}", f"127.0.0.1:{other_port}"), encoding="utf-8"
+    )
     first_node, second_node = start_console(config, port), start_console(second, other_port)
-    yield {"base": base, "port": port, "other_port": other_port,
-           "db_url": f"sqlite:///{base / 'exchange.db'}"}
+    yield {"base": base, "port": port, "other_port": other_port, "db_url": f"sqlite:///{base / 'exchange.db'}"}
     first_node.stop()
     second_node.stop()
 
@@ -106,8 +107,11 @@ def test_an_idle_session_ends(area):
     assert opens(saved(client))
     engine = open_database(area["db_url"])
     with engine.begin() as conn:  # 31 minutes without a request ([web] session_idle_minutes = 30)
-        conn.execute(update(web_sessions).where(web_sessions.c.login == "national-lecteur")
-                     .values(seen_at=utcnow() - timedelta(minutes=31)))
+        conn.execute(
+            update(web_sessions)
+            .where(web_sessions.c.login == "national-lecteur")
+            .values(seen_at=utcnow() - timedelta(minutes=31))
+        )
     engine.dispose()
     assert not opens(saved(client))
 
@@ -130,8 +134,9 @@ def test_remove_keeps_the_journal(area):
     assert re.search(r"temporaire</td><td>connexion", journal.get("/journal?operateur=temporaire").text)
 
 
-def login_status(port: int, login: str, password: str, source: str = "127.0.0.1",
-                 forwarded: str | None = None) -> tuple[int, str]:
+def login_status(
+    port: int, login: str, password: str, source: str = "127.0.0.1", forwarded: str | None = None
+) -> tuple[int, str]:
     client = Client(port, source=source, extra={"X-Forwarded-For": forwarded} if forwarded else {})
     answer = client.login(login, password)
     return answer.status, answer.text
@@ -160,12 +165,16 @@ def test_one_address_is_slowed_down_never_locked_out(area):
     third = answers[2][1]
     assert "Identifiant ou mot de passe incorrect. Prochain essai possible dans 1 seconde." in third
     (page,) = [p for s, p in answers if s == 429][:1]
-    assert re.search(r"tentatives de connexion échouées pour ce compte depuis votre poste : réessayez dans "
-                     r"\d+ secondes? \(à partir de \d\d:\d\d:\d\d\)\.", page), page
+    assert re.search(
+        r"tentatives de connexion échouées pour ce compte depuis votre poste : réessayez dans "
+        r"\d+ secondes? \(à partir de \d\d:\d\d:\d\d\)\.",
+        page,
+    ), page
     assert login_status(area["port"], owner, PASSWORD, source="127.0.3.2")[0] == 303  # its owner, elsewhere
     # a client that is not a listed proxy cannot choose its address with X-Forwarded-For
-    forged = [login_status(area["port"], owner, "mauvais", source="127.0.3.3", forwarded=f"10.7.0.{n}")[0]
-              for n in range(8)]
+    forged = [
+        login_status(area["port"], owner, "mauvais", source="127.0.3.3", forwarded=f"10.7.0.{n}")[0] for n in range(8)
+    ]
     assert 429 in forged
 
 
@@ -173,8 +182,11 @@ def test_the_journal_records_views_and_commands(area):
     national, caf = Client(area["port"]), Client(area["port"])
     assert national.login("national-lecteur").status == 303
     assert caf.login("75-lecteur").status == 303
-    files = {f["compte"]: f for f in __import__("json").loads(cli(area["base"], "files", "list", "--format",
-                                                                        "json")[1]) if f["type"] == "RG"}
+    files = {
+        f["compte"]: f
+        for f in __import__("json").loads(cli(area["base"], "files", "list", "--format", "json")[1])
+        if f["type"] == "RG"
+    }
     seine, rhone = files[SEINE["account"]], files[RHONE["account"]]
     assert national.get(f"/fichiers/{rhone['id']}").status == 200
     assert caf.get(f"/fichiers/{seine['id']}").status == 200
@@ -182,8 +194,9 @@ def test_the_journal_records_views_and_commands(area):
     assert caf.get("/campagne.csv?annee=2025").status == 200
     assert cli(area["base"], "files", "show", str(rhone["id"]))[0] == 0
     everything = national.get(f"/journal?siret={RHONE['siret']}").text
-    assert re.search(rf"national-lecteur</td><td>consultation_fichier</td><td><a href=\"/fichiers/{rhone['id']}\">",
-                     everything)
+    assert re.search(
+        rf"national-lecteur</td><td>consultation_fichier</td><td><a href=\"/fichiers/{rhone['id']}\">", everything
+    )
     assert re.search(r"cli:\w+</td><td>consultation_fichier", everything)
     mine = national.get("/journal?operateur=75-lecteur").text
     for action in ("consultation_fichier", "telechargement_cr", "export_campagne"):

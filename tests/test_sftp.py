@@ -1,4 +1,5 @@
 """SFTP-only behaviour against a real OpenSSH sshd: host keys, key auth, broken links, volume."""
+
 from __future__ import annotations
 
 import hashlib
@@ -48,9 +49,8 @@ def test_changed_host_key_is_refused_and_nothing_is_touched(sftp_server, populat
     known.write_text(known_hosts_line("127.0.0.1", sftp_server.port, Path(f"{other}.pub")))
     sleeps: list[float] = []
     t = transport(sftp_server, tmp_path, sleeps, known_hosts=str(known))
-    with pytest.raises(HostKeyError) as err:
-        with t:
-            t.write_retour("alice", "never.CR.csv", b"x")
+    with pytest.raises(HostKeyError) as err, t:
+        t.write_retour("alice", "never.CR.csv", b"x")
     message = str(err.value)
     real = fingerprint(sftp_server.sshd.host_key.with_suffix(".pub"))
     assert f"Clé d'hôte SFTP modifiée pour 127.0.0.1:{sftp_server.port}" in message
@@ -64,11 +64,9 @@ def test_changed_host_key_is_refused_and_nothing_is_touched(sftp_server, populat
 def test_host_missing_from_known_hosts_is_refused(sftp_server, populated, tmp_path):
     known = tmp_path / "known_hosts"
     # the right key, but recorded for another port: this server is unknown
-    known.write_text(known_hosts_line("127.0.0.1", sftp_server.port + 1,
-                                      sftp_server.sshd.host_key.with_suffix(".pub")))
-    with pytest.raises(HostKeyError) as err:
-        with transport(sftp_server, tmp_path, known_hosts=str(known)):
-            pass
+    known.write_text(known_hosts_line("127.0.0.1", sftp_server.port + 1, sftp_server.sshd.host_key.with_suffix(".pub")))
+    with pytest.raises(HostKeyError) as err, transport(sftp_server, tmp_path, known_hosts=str(known)):
+        pass
     message = str(err.value)
     assert f"Clé d'hôte SFTP inconnue pour 127.0.0.1:{sftp_server.port}" in message
     assert fingerprint(sftp_server.sshd.host_key.with_suffix(".pub")) in message
@@ -79,9 +77,8 @@ def test_host_missing_from_known_hosts_is_refused(sftp_server, populated, tmp_pa
 def test_empty_or_missing_known_hosts_is_refused(sftp_server, populated, tmp_path):
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
-    with pytest.raises(HostKeyError, match="inconnue"):
-        with transport(sftp_server, tmp_path, known_hosts=str(empty)):
-            pass
+    with pytest.raises(HostKeyError, match="inconnue"), transport(sftp_server, tmp_path, known_hosts=str(empty)):
+        pass
     with pytest.raises(HostKeyError, match="known_hosts introuvable"):
         with transport(sftp_server, tmp_path, known_hosts=str(tmp_path / "absent")):
             pass
@@ -104,15 +101,13 @@ def test_passphrase_protected_key_uses_the_environment_variable(sftp_server, tmp
     cfg = make_config(tmp_path, source=sftp_server.config_section(private_key=str(key)))
 
     monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
-    with pytest.raises(TransportError, match=PASSPHRASE_ENV) as err:
-        with open_transport(cfg):
-            pass
+    with pytest.raises(TransportError, match=PASSPHRASE_ENV) as err, open_transport(cfg):
+        pass
     assert not isinstance(err.value, HostKeyError) and err.value.transient is False
 
     monkeypatch.setenv(PASSPHRASE_ENV, "wrong")
-    with pytest.raises(TransportError, match="phrase secrète"):
-        with open_transport(cfg):
-            pass
+    with pytest.raises(TransportError, match="phrase secrète"), open_transport(cfg):
+        pass
 
     monkeypatch.setenv(PASSPHRASE_ENV, "correct horse")
     with open_transport(cfg) as t:
@@ -123,9 +118,8 @@ def test_a_key_the_server_does_not_accept_is_refused_without_retry(sftp_server, 
     stranger = keygen(tmp_path / "id_stranger")
     sleeps: list[float] = []
     t = transport(sftp_server, tmp_path, sleeps, private_key=str(stranger))
-    with pytest.raises(TransportError, match="authentification SFTP refusée") as err:
-        with t:
-            pass
+    with pytest.raises(TransportError, match="authentification SFTP refusée") as err, t:
+        pass
     assert err.value.transient is False
     assert sleeps == []
 
@@ -135,9 +129,8 @@ def test_unreachable_server_is_retried_with_backoff_then_fails(sftp_server, tmp_
 
     sleeps: list[float] = []
     t = transport(sftp_server, tmp_path, sleeps, port=free_port(), retries=3, timeout_seconds=5)
-    with pytest.raises(TransportError, match="après 4 tentative") as err:
-        with t:
-            pass
+    with pytest.raises(TransportError, match="après 4 tentative") as err, t:
+        pass
     assert not isinstance(err.value, HostKeyError)
     assert sleeps == [0.5, 1.0, 2.0]
 

@@ -1,4 +1,5 @@
 """fetch_many / fetch over a real OpenSSH sshd: many files in flight, each file's failure its own, broken links."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,13 +8,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from paramiko.sftp import CMD_READ
 
 from exchange.edges.transport.base import Entry, FileTooLarge, TransportError
 from exchange.edges.transport.batch_sync import BatchSync
 from exchange.edges.transport.sftp import SftpTransport
-from exchange.edges.transport.sftp_pipeline import FILES_IN_FLIGHT, OPENSSH_MAX_READ, LocalCopyFailed, Pipeline, RemoteRefusal
+from exchange.edges.transport.sftp_pipeline import (
+    FILES_IN_FLIGHT,
+    OPENSSH_MAX_READ,
+    LocalCopyFailed,
+    Pipeline,
+)
 from tests.conftest import make_config
 
 FAR = time.time() + 3600  # every file is settled
@@ -40,8 +45,17 @@ def sha(data: bytes) -> str:
 
 
 def test_many_small_files_and_a_few_large_ones_are_byte_exact(sftp_server, tmp_path, monkeypatch):
-    sizes = [0, 1, 17, OPENSSH_MAX_READ - 1, OPENSSH_MAX_READ, OPENSSH_MAX_READ + 1, 3 * OPENSSH_MAX_READ,
-             5 * 1024 * 1024 + 3, 21 * 1024 * 1024]  # edges of one READ, of the probe byte, and beyond the window
+    sizes = [
+        0,
+        1,
+        17,
+        OPENSSH_MAX_READ - 1,
+        OPENSSH_MAX_READ,
+        OPENSSH_MAX_READ + 1,
+        3 * OPENSSH_MAX_READ,
+        5 * 1024 * 1024 + 3,
+        21 * 1024 * 1024,
+    ]  # edges of one READ, of the probe byte, and beyond the window
     contents = {f"ESAT_{i:04d}.csv": os.urandom(200 + (i * 7919) % 40_000) for i in range(400)}
     contents.update({f"GROS_{n}.csv": os.urandom(n) for n in sizes})
     for name, data in contents.items():
@@ -111,8 +125,15 @@ def test_each_failure_is_its_own_files_result(sftp_server, tmp_path, monkeypatch
 
         monkeypatch.setattr(Pipeline, "_on_lstat", lstat_then_swap)
         monkeypatch.setattr(Pipeline, "_on_fstat", fstat_then_change)
-        names = list(good) + ["lien.csv", "bascule.csv", "disparu.csv", "trop-gros.csv", "grossit.csv",
-                              "maigrit.csv", "change.csv"]
+        names = list(good) + [
+            "lien.csv",
+            "bascule.csv",
+            "disparu.csv",
+            "trop-gros.csv",
+            "grossit.csv",
+            "maigrit.csv",
+            "change.csv",
+        ]
         jobs = [(entries[n], tmp_path / f"copie-{n}") for n in names]
         jobs.append((Entry("alice", "../mallory/depot/secret.csv", 66, 0.0, True), tmp_path / "copie-forgee"))
         results = dict(zip(names + ["forgé"], t.fetch_many(jobs, max_bytes=1_000_000)))
@@ -155,8 +176,7 @@ def _kill_after(monkeypatch, sshd, after_bytes: int) -> dict:
     return state
 
 
-def test_a_connection_killed_mid_batch_reconnects_and_retries_only_the_unfinished(sftp_server, tmp_path,
-                                                                                   monkeypatch):
+def test_a_connection_killed_mid_batch_reconnects_and_retries_only_the_unfinished(sftp_server, tmp_path, monkeypatch):
     contents = {f"f{i:03d}.csv": os.urandom(40_000 + i) for i in range(300)}
     contents["gros.csv"] = os.urandom(6 * 1024 * 1024)
     for name, data in contents.items():

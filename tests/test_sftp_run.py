@@ -1,4 +1,5 @@
 """The examples' drop area served by a real loopback OpenSSH gives exactly examples/EXPECTED.md."""
+
 from __future__ import annotations
 
 import shutil
@@ -39,4 +40,5 @@ def test_unknown_host_key_stops_the_run_and_touches_nothing(tmp_path, sftp_serve
     assert tree(sftp_server.root) == before
     code, out, _ = cli(tmp_path, "runs", "list", "--format", "json")
     import json
+
     assert [r["statut"] for r in json.loads(out)] == ["ECHEC"]

@@ -1,5 +1,6 @@
 """`status`: exit 0 when healthy, 1 with French reasons when the nightly failed or is stale, a file is stuck,
 or the drop area is unreachable."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, update
 
-from exchange.store.tables import anomalies, files, runs
 from exchange.store.engine import open_database
 from exchange.store.ledger import utcnow
+from exchange.store.tables import anomalies, files, runs
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
 
@@ -27,10 +28,25 @@ def area(tmp_path, db_url):
 def add_run(engine, job: str, status: str, hours_ago: float, error: str | None = None) -> int:
     start = utcnow() - timedelta(hours=hours_ago)
     with engine.begin() as conn:
-        return int(conn.execute(insert(runs).values(
-            job=job, started_at=start, ended_at=start + timedelta(minutes=2), status=status, error=error,
-            files_seen=0, files_accepted=0, files_partial=0, files_rejected=0, files_duplicate=0,
-            records_in=0, records_accepted=0, records_rejected=0)).inserted_primary_key[0])
+        return int(
+            conn.execute(
+                insert(runs).values(
+                    job=job,
+                    started_at=start,
+                    ended_at=start + timedelta(minutes=2),
+                    status=status,
+                    error=error,
+                    files_seen=0,
+                    files_accepted=0,
+                    files_partial=0,
+                    files_rejected=0,
+                    files_duplicate=0,
+                    records_in=0,
+                    records_accepted=0,
+                    records_rejected=0,
+                )
+            ).inserted_primary_key[0]
+        )
 
 
 def status(base, fmt: str = "text"):
@@ -39,8 +55,7 @@ def status(base, fmt: str = "text"):
 
 def test_healthy_after_a_nightly(area):
     base, engine = area
-    (base / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_RG_20251210_001.csv").rename(
-        base / "late.csv")
+    (base / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_RG_20251210_001.csv").rename(base / "late.csv")
     code, out, err = cli(base, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
     shutil.move(base / "late.csv", base / "drop" / "esat-seine" / "depot" / "late.csv")
@@ -50,7 +65,9 @@ def test_healthy_after_a_nightly(area):
     assert out.splitlines()[0] == "ÉTAT : OK"
     assert f"nightly   n° {nightly} : OK" in out
     assert "Fichiers en attente dans depot/ : 1" in out and "esat-seine : 1" in out
-    oldest = out.splitlines()[out.splitlines().index("Fichiers en attente les plus anciens (déposés le, heure de Paris) :") + 1]
+    oldest = out.splitlines()[
+        out.splitlines().index("Fichiers en attente les plus anciens (déposés le, heure de Paris) :") + 1
+    ]
     assert oldest.startswith("  esat-seine/late.csv : ")
     assert "Fichiers par état : ACQUITTE 3" in out
     code, out, _ = status(base, "json")
@@ -67,8 +84,11 @@ def test_fresh_install_alerts_until_a_nightly_ran(area):
     base, engine = area
     code, out, _ = status(base)
     assert code == 1
-    assert out.splitlines()[:2] == ["ÉTAT : ALERTE", "- aucune exécution nightly n'a encore eu lieu : les fichiers "
-                                    "des Caf ne sont pas produits (le planificateur tourne-t-il ?)"]
+    assert out.splitlines()[:2] == [
+        "ÉTAT : ALERTE",
+        "- aucune exécution nightly n'a encore eu lieu : les fichiers "
+        "des Caf ne sont pas produits (le planificateur tourne-t-il ?)",
+    ]
     assert "nightly   aucune" in out
     add_run(engine, "nightly", "OK", hours_ago=1)
     assert status(base)[0] == 0
@@ -80,8 +100,10 @@ def test_no_habpps_extract_imported_alerts(tmp_path, db_url):
     add_run(engine, "nightly", "OK", hours_ago=1)
     code, out, _ = status(tmp_path)
     assert code == 1
-    assert out.splitlines()[1] == ("- aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05) ; "
-                                   "importez-le avec « esat-exchange habilitations import »")
+    assert out.splitlines()[1] == (
+        "- aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05) ; "
+        "importez-le avec « esat-exchange habilitations import »"
+    )
 
 
 def test_last_nightly_failed(area):
@@ -94,7 +116,8 @@ def test_last_nightly_failed(area):
     lines = out.splitlines()
     assert lines[0] == "ÉTAT : ALERTE"
     assert lines[1].startswith(f"- la dernière exécution nightly (n° {failed}, ") and lines[1].endswith(
-        "a échoué : disque plein")
+        "a échoué : disque plein"
+    )
     code, out, _ = status(base, "json")
     assert code == 1 and json.loads(out)["etat"] == "ALERTE"
 
@@ -105,8 +128,10 @@ def test_nightly_older_than_26_hours(area):
     add_run(engine, "collect", "OK", hours_ago=0.2)  # collects do not replace the nightly
     code, out, _ = status(base)
     assert code == 1
-    assert out.splitlines()[:2] == ["ÉTAT : ALERTE",
-                                    f"- la dernière exécution nightly (n° {old}) date de 30 h (plus de 26 h)"]
+    assert out.splitlines()[:2] == [
+        "ÉTAT : ALERTE",
+        f"- la dernière exécution nightly (n° {old}) date de 30 h (plus de 26 h)",
+    ]
 
 
 def test_nightly_of_25_hours_is_fine(area):
@@ -127,10 +152,16 @@ def test_file_stuck_in_traite_for_two_days(area):
     base, engine = area
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
     with engine.begin() as conn:
-        conn.execute(update(files).where(files.c.id == 2).values(
-            state="TRAITE", state_changed_at=utcnow() - timedelta(days=2)))
-        conn.execute(update(files).where(files.c.id == 3).values(  # stuck, but only for 20 h: not yet
-            state="RECU", state_changed_at=utcnow() - timedelta(hours=20)))
+        conn.execute(
+            update(files).where(files.c.id == 2).values(state="TRAITE", state_changed_at=utcnow() - timedelta(days=2))
+        )
+        conn.execute(
+            update(files)
+            .where(files.c.id == 3)
+            .values(  # stuck, but only for 20 h: not yet
+                state="RECU", state_changed_at=utcnow() - timedelta(hours=20)
+            )
+        )
         conn.execute(runs.delete())  # no cycle ran since: only the 24 h rule applies
     code, out, _ = status(base)
     assert code == 1
@@ -147,10 +178,16 @@ def test_file_not_finished_by_the_last_run_alerts_at_once(area):
         conn.execute(runs.delete())
     add_run(engine, "nightly", "OK", hours_ago=2)
     with engine.begin() as conn:
-        conn.execute(update(files).where(files.c.id == 2).values(
-            state="TRAITE", state_changed_at=utcnow() - timedelta(hours=3)))
-        conn.execute(update(files).where(files.c.id == 3).values(  # changed after the last run started: in hand
-            state="RECU", state_changed_at=utcnow() - timedelta(minutes=30)))
+        conn.execute(
+            update(files).where(files.c.id == 2).values(state="TRAITE", state_changed_at=utcnow() - timedelta(hours=3))
+        )
+        conn.execute(
+            update(files)
+            .where(files.c.id == 3)
+            .values(  # changed after the last run started: in hand
+                state="RECU", state_changed_at=utcnow() - timedelta(minutes=30)
+            )
+        )
     code, out, _ = status(base)
     assert code == 1
     nightly = json.loads(status(base, "json")[1])["dernieres_executions"]["nightly"]
@@ -167,12 +204,16 @@ def test_quarantined_file_alerts_at_once(area):
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
     add_run(engine, "nightly", "OK", hours_ago=1)
     with engine.begin() as conn:
-        conn.execute(update(files).where(files.c.id == 4).values(
-            state="QUARANTAINE", state_changed_at=utcnow(), error="ValueError: défaut"))
+        conn.execute(
+            update(files)
+            .where(files.c.id == 4)
+            .values(state="QUARANTAINE", state_changed_at=utcnow(), error="ValueError: défaut")
+        )
     code, out, _ = status(base)
     assert code == 1
-    assert out.splitlines()[1] == ("- 1 fichier en quarantaine (n° 4) : voir « files show », puis « files replay » "
-                                   "une fois le défaut corrigé")
+    assert out.splitlines()[1] == (
+        "- 1 fichier en quarantaine (n° 4) : voir « files show », puis « files replay » une fois le défaut corrigé"
+    )
     assert "Fichiers en quarantaine : 1" in out and "ValueError: défaut" in out
 
 
@@ -192,15 +233,32 @@ def test_recent_rejections_by_code(area):
     base, engine = area
     add_run(engine, "nightly", "OK", hours_ago=1)
     now = utcnow()
-    rows = [("a.csv", "F01", now - timedelta(hours=1)), ("b.csv", "F01", now - timedelta(hours=2)),
-            ("c.csv", "H02", now - timedelta(hours=3)), ("d.csv", None, now - timedelta(hours=4)),
-            ("e.csv", "F01", now - timedelta(hours=30))]  # too old to count
+    rows = [
+        ("a.csv", "F01", now - timedelta(hours=1)),
+        ("b.csv", "F01", now - timedelta(hours=2)),
+        ("c.csv", "H02", now - timedelta(hours=3)),
+        ("d.csv", None, now - timedelta(hours=4)),
+        ("e.csv", "F01", now - timedelta(hours=30)),
+    ]  # too old to count
     with engine.begin() as conn:
         for name, code, when in rows:
-            fid = conn.execute(insert(files).values(
-                account="esat-seine", name=name, sha256=name * 8, size=1, stored_path="/x", state="ACQUITTE",
-                state_changed_at=when, statut="REJETE", code=code, received_at=when, processing_date=when.date(),
-                processed_at=when, replays=0)).inserted_primary_key[0]
+            fid = conn.execute(
+                insert(files).values(
+                    account="esat-seine",
+                    name=name,
+                    sha256=name * 8,
+                    size=1,
+                    stored_path="/x",
+                    state="ACQUITTE",
+                    state_changed_at=when,
+                    statut="REJETE",
+                    code=code,
+                    received_at=when,
+                    processing_date=when.date(),
+                    processed_at=when,
+                    replays=0,
+                )
+            ).inserted_primary_key[0]
             if code is None:  # every record rejected: counted by its blocking record codes, once per file
                 for ligne, c, g in ((2, "R02", "BLOQUANTE"), (3, "R02", "BLOQUANTE"), (4, "W01", "NON_BLOQUANTE")):
                     conn.execute(insert(anomalies).values(file_id=fid, ligne=ligne, code=c, gravite=g, message="m"))
@@ -222,7 +280,8 @@ def test_files_rejected_for_a_habilitation_are_a_caf_action_item(tmp_path, db_ur
         "ÉTAT : À TRAITER",
         "- 4 fichiers rejetés pour une erreur d'habilitation (H05 × 4), sans fichier accepté depuis : la Caf corrige "
         "ses données dans Habpps, puis on importe l'extrait corrigé et on rejoue les fichiers "
-        "(« habilitations import », puis « files replay »)"]
+        "(« habilitations import », puis « files replay »)",
+    ]
     data = json.loads(status(tmp_path, "json")[1])
     assert data["etat"] == "À TRAITER" and len(data["raisons"]) == 1
     for file_id in (1, 2, 3, 4):

@@ -1,4 +1,5 @@
 """`status` reads every depot/ in one pass (LocalTransport.depot_snapshot): the same counts as account by account."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """`status` over SFTP lists every depot/ pipelined (SftpTransport.depot_snapshot): what list_depot finds."""
+
 from __future__ import annotations
 
 import os
@@ -36,6 +37,7 @@ def test_the_pipelined_listing_finds_what_list_depot_finds(sftp_server, tmp_path
     with _transport(sftp_server, tmp_path) as t:
         fast = t.depot_snapshot()
         slow = _depot_one_by_one(t)
+
         def by_name(listed):  # noqa: ANN001, ANN202 - status sorts the entries itself
             return {a: None if e is None else sorted(e, key=lambda x: x.name) for a, e in listed.items()}
 

@@ -1,12 +1,12 @@
 """One behavioural suite for every transport (local folder and real SFTP): formats.md §1 semantics."""
+
 from __future__ import annotations
 
 import hashlib
 import os
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -196,7 +196,12 @@ def test_claim_moves_the_file_out_of_depot_before_it_is_read(drop, tmp_path):
     drop.put("alice", "f.csv", b"first")
     with drop.make() as t:
         claimed = t.claim("alice", "f.csv", ".reception-1.en-cours")
-        assert (claimed.name, claimed.folder, claimed.size, claimed.regular) == (".reception-1.en-cours", "archive", 5, True)
+        assert (claimed.name, claimed.folder, claimed.size, claimed.regular) == (
+            ".reception-1.en-cours",
+            "archive",
+            5,
+            True,
+        )
         assert not (drop.root / "alice" / "depot" / "f.csv").exists()
         # a new upload of the same name is a new file: the claimed one is what gets read
         drop.put("alice", "f.csv", b"second upload")
@@ -241,8 +246,12 @@ def test_fetch_many_copies_each_and_reports_each_failure(drop, tmp_path):
         claimed = t.claim("alice", "f0.csv", ".reception-8.en-cours")  # fetched from archive/
         earlier = Entry("alice", ".reception-7.en-cours", 7, OLD, True, folder="archive")
         jobs = [(ready[n], tmp_path / n) for n in list(payloads)[1:]] + [
-            (ready["big.csv"], tmp_path / "big"), (gone, tmp_path / "gone"), (link, tmp_path / "link"),
-            (claimed, tmp_path / "f0.csv"), (earlier, tmp_path / "earlier")]
+            (ready["big.csv"], tmp_path / "big"),
+            (gone, tmp_path / "gone"),
+            (link, tmp_path / "link"),
+            (claimed, tmp_path / "f0.csv"),
+            (earlier, tmp_path / "earlier"),
+        ]
         results = t.fetch_many(jobs, max_bytes=200_000)
     assert results[:11] == [None] * 11
     assert isinstance(results[11], FileTooLarge) and results[11].size == 300_000
@@ -315,9 +324,13 @@ def test_remove_takes_one_file_of_archive_or_retour_and_nothing_else(drop, tmp_p
                 t.remove("alice", folder, name)
         t.sync()
     assert snapshot(drop.root / "alice") == {
-        "depot": "dir", "archive": "dir", "retour": "dir", "archive/sub": "dir",
+        "depot": "dir",
+        "archive": "dir",
+        "retour": "dir",
+        "archive/sub": "dir",
         "depot/f.csv": hashlib.sha256(b"kept in depot").hexdigest(),
-        "retour/other.CR.csv": hashlib.sha256(b"another answer").hexdigest()}
+        "retour/other.CR.csv": hashlib.sha256(b"another answer").hexdigest(),
+    }
     assert outside.read_bytes() == b"not ours"
 
 

@@ -1,6 +1,7 @@
 """Trust (issue 9 §1–§3, issue 10 §2–§3): a resend after a whole rejection is judged, copies in one run
 are DOUBLON, replay keeps reception order, a file too big is refused from its size, a full disk blocks
 only the file it could not take."""
+
 from __future__ import annotations
 
 import json
@@ -44,6 +45,7 @@ def seine_rg_emitted(base) -> pl.DataFrame:
 
 
 # -- §1: a resend after a whole rejection is judged again ------------------------------------------
+
 
 def test_resend_under_the_right_name_after_f02_is_judged(tmp_path, db_url):
     seed_examples(tmp_path, db_url)
@@ -91,6 +93,7 @@ def test_content_whose_every_record_was_rejected_is_judged_again(tmp_path, db_ur
 
 # -- §2: the same content twice in one run ---------------------------------------------------------
 
+
 def test_copies_in_one_run_are_doublon_of_the_first_archived_and_answered(tmp_path, db_url):
     seed_examples(tmp_path, db_url)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
@@ -122,6 +125,7 @@ def test_copies_in_one_run_are_doublon_of_the_first_archived_and_answered(tmp_pa
 
 # -- §3: replay limits and reception order ---------------------------------------------------------
 
+
 def test_replay_of_a_partial_file_is_refused(tmp_path, db_url):
     seed_examples(tmp_path, db_url)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
@@ -132,8 +136,10 @@ def test_replay_of_a_partial_file_is_refused(tmp_path, db_url):
     emitted = seine_rg_emitted(tmp_path).height
     code, out, err = cli(tmp_path, "files", "replay", str(file_id))
     assert code == 1 and out == ""
-    assert err.startswith(f"Rejeu impossible : le fichier n° {file_id} (PARTIEL) ne peut pas être rejoué : seul "
-                          "un fichier rejeté en entier pour une habilitation (codes H01 à H07) ou pour F06")
+    assert err.startswith(
+        f"Rejeu impossible : le fichier n° {file_id} (PARTIEL) ne peut pas être rejoué : seul "
+        "un fichier rejeté en entier pour une habilitation (codes H01 à H07) ou pour F06"
+    )
     assert seine_rg_emitted(tmp_path).height == emitted
 
 
@@ -157,12 +163,15 @@ def test_a_replayed_older_file_never_overrides_a_newer_one(tmp_path, db_url):
     assert cli(tmp_path, "run", "--as-of", "2025-12-17")[0] == 0
     assert seine_rg_emitted(tmp_path).height == 3
     assert cli(tmp_path, "campaign", "close", "--year", "2025")[0] == 0
-    snap = pl.concat([pl.read_parquet(p) for p in (tmp_path / "outbound").glob("*/AAH-ESAT_RG-CAMPAGNE_2025_*.parquet")])
+    snap = pl.concat(
+        [pl.read_parquet(p) for p in (tmp_path / "outbound").glob("*/AAH-ESAT_RG-CAMPAGNE_2025_*.parquet")]
+    )
     martin = snap.filter((pl.col("siret_esat") == SEINE) & (pl.col("nom") == "MARTIN"))
     assert martin["remuneration_garantie_nette"].to_list() == [Decimal("870.00")]
 
 
 # -- issue 10 §2: a file over the size limit is refused from its size, never copied -----------------
+
 
 def test_a_file_over_the_limit_is_f07_from_its_size_and_never_copied(tmp_path, db_url):
     cfg = seed_examples(tmp_path, db_url, limits={"max_file_bytes": 4096})
@@ -182,20 +191,23 @@ def test_a_file_over_the_limit_is_f07_from_its_size_and_never_copied(tmp_path, d
     assert len(stored) == 4 and all(p.stat().st_size < 4096 for p in stored)
     # the next run is not blocked by it
     (depot(tmp_path) / "ESAT_81234567600017_CA_20251213_002.csv").write_bytes(
-        example("ESAT_81234567600017_CA_20251212_001.csv") + b"\n")
+        example("ESAT_81234567600017_CA_20251212_001.csv") + b"\n"
+    )
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 0 and "Fichiers traités : 1 — 1 ACCEPTE" in out, out + err
 
 
 # -- issue 10 §3: a full disk blocks only the file it could not take -------------------------------
 
+
 @pytest.fixture
 def small_storage(tmp_path):
     """The storage folder on a 256 KiB tmpfs (a real ENOSPC), unmounted afterwards."""
     mount = tmp_path / "received"
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         unavailable(f"mounting a tmpfs ({proc.stderr.strip()})")
     yield mount
@@ -223,7 +235,8 @@ def test_storage_full_blocks_only_that_file_and_names_file_and_disk(tmp_path, db
     # the next run is not blocked: once the disk has room the file is taken, the others are not touched
     subprocess.run(["mount", "-o", "remount,size=16m", str(small_storage)], check=True)
     (depot(tmp_path) / "ESAT_81234567600017_CA_20251213_002.csv").write_bytes(
-        example("ESAT_81234567600017_CA_20251212_001.csv") + b"\n")
+        example("ESAT_81234567600017_CA_20251212_001.csv") + b"\n"
+    )
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
     assert "Fichiers traités : 2" in out
@@ -235,8 +248,8 @@ def test_progress_shows_the_real_stages_and_their_counts(tmp_path, db_url):
     """Issue 13 §4: the operator's progress follows reception, judgement, comptes rendus, emission."""
     from datetime import date
 
-    from exchange.store.engine import open_database
     from exchange.app.run import run_job
+    from exchange.store.engine import open_database
 
     cfg = seed_examples(tmp_path, db_url)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0

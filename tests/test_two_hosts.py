@@ -1,6 +1,7 @@
 """Two nodes on one PostgreSQL, as two real hosts (network + UTS namespaces, a private cluster): a killed,
 frozen or PID-1 holder is taken over, both started at once never run two cycles, a database restart loses
 nothing — asserted from the ledger, the runs and the Caf outputs."""
+
 from __future__ import annotations
 
 import json
@@ -8,17 +9,17 @@ import shutil
 import signal
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 from sqlalchemy import create_engine, select
 
-from exchange.store.tables import emissions, files, nodes, records, runs
 from exchange.store.ledger import as_utc
+from exchange.store.tables import emissions, files, nodes, records, runs
 from fixtures.bench_failover import node_config
-from tests.areas import cli, tree
+from tests.areas import tree
 from tests.conftest import EXAMPLES
 from tests.twohosts import DB_NAME, TwoHosts, finish, make_two_hosts, namespace_init, output, start, stop
 
@@ -55,8 +56,10 @@ class Area:
         drop.mkdir(exist_ok=True)
         self.config = base / "esat-exchange.toml"
         port = two.cluster.port
-        self.config.write_text(node_config(f"postgresql+psycopg://postgres@{DB_NAME}:{port}/{self.database}",
-                                           HEARTBEAT, TIMEOUT, IDLE_TX), encoding="utf-8")
+        self.config.write_text(
+            node_config(f"postgresql+psycopg://postgres@{DB_NAME}:{port}/{self.database}", HEARTBEAT, TIMEOUT, IDLE_TX),
+            encoding="utf-8",
+        )
         self.engine = create_engine(two.cluster.url(two.hosts[0].db_address, self.database), pool_pre_ping=True)
         if habpps is not None:  # imported from this machine, through the host-side address
             (base / "local.toml").write_text(self.config.read_text().replace(DB_NAME, two.hosts[0].db_address))
@@ -66,8 +69,7 @@ class Area:
 
     def rows(self, table, *where) -> list[dict]:  # noqa: ANN001
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(select(table).where(*where).order_by(*table.primary_key))
-                    .mappings()]
+            return [dict(r) for r in conn.execute(select(table).where(*where).order_by(*table.primary_key)).mappings()]
 
     def roles(self) -> dict[str, str]:
         try:
@@ -106,8 +108,9 @@ def wait_for(predicate, timeout: float, what: str, procs=()) -> float:  # noqa: 
 
 
 def assert_cycles_never_overlap(area: Area) -> list[dict]:
-    cycles = [r for r in area.rows(runs) if r["job"] in ("run", "collect", "nightly", "replay")
-              and r["status"] != "IGNORE"]
+    cycles = [
+        r for r in area.rows(runs) if r["job"] in ("run", "collect", "nightly", "replay") and r["status"] != "IGNORE"
+    ]
     assert all(r["ended_at"] is not None for r in cycles), [r for r in cycles if r["ended_at"] is None]
     ordered = sorted(cycles, key=lambda r: as_utc(r["started_at"]))
     for earlier, later in zip(ordered, ordered[1:]):
@@ -136,8 +139,10 @@ def finished_nightly_after_everything(area: Area, host: str, names: set) -> bool
     if area.acknowledged() < len(names):
         return False
     last_change = max(as_utc(r["state_changed_at"]) for r in area.rows(files))
-    return any(r["host"] == host and r["status"] == "OK" and as_utc(r["started_at"]) > last_change
-               for r in area.rows(runs, runs.c.job == "nightly"))
+    return any(
+        r["host"] == host and r["status"] == "OK" and as_utc(r["started_at"]) > last_change
+        for r in area.rows(runs, runs.c.job == "nightly")
+    )
 
 
 def leader_mid_run(area: Area, two: TwoHosts, campaign, tmp_path: Path):  # noqa: ANN001, ANN201
@@ -157,7 +162,10 @@ def leader_mid_run(area: Area, two: TwoHosts, campaign, tmp_path: Path):  # noqa
 def assert_interrupted(area: Area, run_id: int, log: str) -> None:
     (row,) = area.rows(runs, runs.c.id == run_id)
     assert row["status"] == "ECHEC" and row["error"].startswith("exécution interrompue"), (
-        row, area.rows(runs), log[-3000:])
+        row,
+        area.rows(runs),
+        log[-3000:],
+    )
 
 
 def test_kill_9_of_the_leader(two_hosts, campaign, tmp_path):
@@ -187,14 +195,30 @@ def test_sigstop_of_the_leader_then_sigcont_writes_nothing(two_hosts, campaign, 
         a.send_signal(signal.SIGSTOP)
         failover = wait_for(lambda: area.leaders() == {"noeud-b"}, STOP_FAILOVER_MAX, "noeud-b leads", (b,))
         wait_for(lambda: finished_nightly_after_everything(area, "noeud-b", names), 120, "noeud-b resumes", (b,))
-        before = (area.rows(files), area.rows(emissions), area.rows(runs, runs.c.host == "noeud-a"),
-                  area.rows(records), tree(tmp_path / "drop"), tree(tmp_path / "outbound"))
+        before = (
+            area.rows(files),
+            area.rows(emissions),
+            area.rows(runs, runs.c.host == "noeud-a"),
+            area.rows(records),
+            tree(tmp_path / "drop"),
+            tree(tmp_path / "outbound"),
+        )
         a.send_signal(signal.SIGCONT)
-        wait_for(lambda: any(k.startswith("noeud-a") and v == "ATTENTE" for k, v in area.roles().items()),
-                 30, "noeud-a back as a standby", (a, b))
+        wait_for(
+            lambda: any(k.startswith("noeud-a") and v == "ATTENTE" for k, v in area.roles().items()),
+            30,
+            "noeud-a back as a standby",
+            (a, b),
+        )
         time.sleep(3 * HEARTBEAT)
-        after = (area.rows(files), area.rows(emissions), area.rows(runs, runs.c.host == "noeud-a"),
-                 area.rows(records), tree(tmp_path / "drop"), tree(tmp_path / "outbound"))
+        after = (
+            area.rows(files),
+            area.rows(emissions),
+            area.rows(runs, runs.c.host == "noeud-a"),
+            area.rows(records),
+            tree(tmp_path / "drop"),
+            tree(tmp_path / "outbound"),
+        )
         assert area.leaders() == {"noeud-b"}
     finally:
         code_b, err_b = stop(b)
@@ -216,12 +240,19 @@ def test_both_started_at_the_same_instant_on_a_fresh_database_20_times(two_hosts
         area = Area(two_hosts, base, EXAMPLES / "drop")  # a fresh database: both create the schema at once
         procs = [start(host, area.config, "scheduler") for host in two_hosts.hosts]
         try:
-            wait_for(lambda: len(area.roles()) == 2 and area.acknowledged() == 4
-                     and any(r["status"] == "OK" for r in area.rows(runs, runs.c.job == "nightly")),
-                     60, f"attempt {attempt}", tuple(procs))
+            wait_for(
+                lambda: (
+                    len(area.roles()) == 2
+                    and area.acknowledged() == 4
+                    and any(r["status"] == "OK" for r in area.rows(runs, runs.c.job == "nightly"))
+                ),
+                60,
+                f"attempt {attempt}",
+                tuple(procs),
+            )
             assert len(area.leaders()) == 1
         finally:
-            stopping = datetime.now(timezone.utc)  # from here the leader hands over: the other may lead a moment
+            stopping = datetime.now(UTC)  # from here the leader hands over: the other may lead a moment
             for p in procs:
                 p.send_signal(signal.SIGTERM)
             results = [finish(p, 60)[::2] for p in procs]
@@ -230,7 +261,9 @@ def test_both_started_at_the_same_instant_on_a_fresh_database_20_times(two_hosts
         cycles = assert_cycles_never_overlap(area)
         assert {r["status"] for r in cycles} == {"OK"}  # nothing interrupted, nothing skipped
         assert len({r["host"] for r in cycles if as_utc(r["started_at"]) < stopping}) == 1  # only the leader ran jobs
-        assert sorted(r["name"] for r in area.rows(files)) == sorted(p.name for p in (EXAMPLES / "drop").glob("*/depot/*"))
+        assert sorted(r["name"] for r in area.rows(files)) == sorted(
+            p.name for p in (EXAMPLES / "drop").glob("*/depot/*")
+        )
         area.engine.dispose()
 
 

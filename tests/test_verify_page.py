@@ -1,6 +1,7 @@
 """« Vérifier mon fichier » (/verifier): the real console under uvicorn, driven by Debian's Chromium and by plain
 HTTP. No login; the compte rendu `check` gives, styled under its own CSP; a French page for every refusal;
 nothing stored, nothing logged but counts."""
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,10 @@ CA_CSV = EXAMPLES / "drop" / "esat-seine" / "depot" / "ESAT_81234567600017_CA_20
 CA_NAME = "ESAT_81234567600017_CA_20251212_002.csv"
 RG_XLSX = "ESAT_81234567600017_RG_20251210_002.xlsx"
 RG_NAME = "ESAT_81234567600017_RG_20251210_002.csv"
-NIR_SENTENCE = ("Le NIR s'affiche « 1,85058E+14 » : le tableur l'a converti en nombre en notation scientifique et a "
-                "perdu des chiffres. Mettez la colonne au format Texte et saisissez à nouveau les 15 caractères du NIR.")
+NIR_SENTENCE = (
+    "Le NIR s'affiche « 1,85058E+14 » : le tableur l'a converti en nombre en notation scientifique et a "
+    "perdu des chiffres. Mettez la colonne au format Texte et saisissez à nouveau les 15 caractères du NIR."
+)
 
 
 def ca_text() -> str:
@@ -44,11 +47,15 @@ def console(tmp_path_factory):
     with open(base / "esat-exchange.toml", "a", encoding="utf-8") as f:
         f.write(f'[web]\nbind = "127.0.0.1:{port}"\ntrusted_proxies = ["127.0.0.1"]\nverify_requests = 40\n')
     text = (base / "esat-exchange.toml").read_text(encoding="utf-8")
-    (base / "esat-exchange.toml").write_text(text.replace("max_file_bytes = 52428800", f"max_file_bytes = {MAX_BYTES}"),
-                                             encoding="utf-8")
+    (base / "esat-exchange.toml").write_text(
+        text.replace("max_file_bytes = 52428800", f"max_file_bytes = {MAX_BYTES}"), encoding="utf-8"
+    )
     running = start_console(base / "esat-exchange.toml", port)
-    before = {p.relative_to(base): p.stat().st_size for p in base.rglob("*") if p.is_file() and "web-" not in p.name
-              and not p.name.endswith(("-wal", "-shm"))}
+    before = {
+        p.relative_to(base): p.stat().st_size
+        for p in base.rglob("*")
+        if p.is_file() and "web-" not in p.name and not p.name.endswith(("-wal", "-shm"))
+    }
     state = {"base": base, "url": running.url, "port": port, "before": before}
     yield state
     log = running.stop()
@@ -89,20 +96,39 @@ def upload(browser, console, name: str, content: bytes):  # noqa: ANN001, ANN201
     return page
 
 
-@pytest.mark.parametrize("name,content,sentence", [
-    pytest.param(CA_NAME, ca_text().replace(ca_text().splitlines()[1].split(";")[1], "1,85058E+14", 1).encode("cp1252"),
-                 NIR_SENTENCE, id="nir-notation-scientifique-ca"),
-    pytest.param(RG_NAME, RG_CSV.replace("prenoms", "prénoms", 1).encode(),
-                 "Colonne inconnue dans la ligne d'en-tête : prénoms (vouliez-vous dire prenoms ?). Renommez-la avec "
-                 "le nom attendu et renvoyez le fichier.", id="prenoms"),
-    pytest.param(RG_NAME, RG_CSV.replace(MARTIN, MARTIN.replace("81234567600017", "812 345 676 00017", 1)).encode(),
-                 "Le SIRET de l'Esat (colonne siret_esat) vaut « 812 345 676 00017 » : écrivez les 14 chiffres à la "
-                 "suite, sans espace, et renvoyez le fichier.", id="siret-espaces"),
-    pytest.param(RG_XLSX, styled_workbook(RG_CSV, after={"Feuil2": [HEADER, MARTIN.split(";")]}),
-                 "Le classeur contient des salariés sur plusieurs feuilles (« Salariés » et « Feuil2 ») : tous les "
-                 "salariés doivent être sur une seule feuille. Regroupez-les sur la feuille « Salariés » et renvoyez "
-                 "le classeur.", id="xlsx-deux-feuilles"),
-])
+@pytest.mark.parametrize(
+    "name,content,sentence",
+    [
+        pytest.param(
+            CA_NAME,
+            ca_text().replace(ca_text().splitlines()[1].split(";")[1], "1,85058E+14", 1).encode("cp1252"),
+            NIR_SENTENCE,
+            id="nir-notation-scientifique-ca",
+        ),
+        pytest.param(
+            RG_NAME,
+            RG_CSV.replace("prenoms", "prénoms", 1).encode(),
+            "Colonne inconnue dans la ligne d'en-tête : prénoms (vouliez-vous dire prenoms ?). Renommez-la avec "
+            "le nom attendu et renvoyez le fichier.",
+            id="prenoms",
+        ),
+        pytest.param(
+            RG_NAME,
+            RG_CSV.replace(MARTIN, MARTIN.replace("81234567600017", "812 345 676 00017", 1)).encode(),
+            "Le SIRET de l'Esat (colonne siret_esat) vaut « 812 345 676 00017 » : écrivez les 14 chiffres à la "
+            "suite, sans espace, et renvoyez le fichier.",
+            id="siret-espaces",
+        ),
+        pytest.param(
+            RG_XLSX,
+            styled_workbook(RG_CSV, after={"Feuil2": [HEADER, MARTIN.split(";")]}),
+            "Le classeur contient des salariés sur plusieurs feuilles (« Salariés » et « Feuil2 ») : tous les "
+            "salariés doivent être sur une seule feuille. Regroupez-les sur la feuille « Salariés » et renvoyez "
+            "le classeur.",
+            id="xlsx-deux-feuilles",
+        ),
+    ],
+)
 def test_a_dropped_file_gives_the_compte_rendu_of_check(browser, console, tmp_path, name, content, sentence):
     page = upload(browser, console, name, content)
     assert page.url == console["url"] + "/verifier"
@@ -130,8 +156,10 @@ def test_the_guide_links_land_on_the_code(browser, console):
 
 def test_too_big_is_refused_with_a_french_page(browser, console):
     page = upload(browser, console, RG_NAME, b"x" * (MAX_BYTES + 70_000))
-    assert page.inner_text("#refus") == ("Fichier trop volumineux\n\nLe fichier dépasse la taille maximale de 200 Ko : "
-                                         "découpez-le en plusieurs fichiers et vérifiez-les un par un.")
+    assert page.inner_text("#refus") == (
+        "Fichier trop volumineux\n\nLe fichier dépasse la taille maximale de 200 Ko : "
+        "découpez-le en plusieurs fichiers et vérifiez-les un par un."
+    )
     page.close()
 
 
@@ -146,8 +174,10 @@ def post(console, body: bytes, content_type: str, **headers: str) -> tuple[int, 
 
 def multipart(name: str, content: bytes) -> tuple[bytes, str]:
     boundary = "----verifier0123456789"
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="fichier"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n").encode("utf-8")
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="fichier"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
     return head + content + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -162,11 +192,14 @@ def test_every_refusal_has_its_french_page(console):
     status, text, _ = post(console, body, "text/plain", **{"X-Forwarded-For": "192.0.2.10"})
     assert status == 400 and "Le formulaire reçu est incomplet" in text
     status, text, _ = post(console, *multipart("", b""), **{"X-Forwarded-For": "192.0.2.10"})
-    assert status == 400 and refusal(text) == ("Aucun fichier n'a été reçu : choisissez votre fichier puis cliquez "
-                                               "sur « Vérifier ».")
+    assert status == 400 and refusal(text) == (
+        "Aucun fichier n'a été reçu : choisissez votre fichier puis cliquez sur « Vérifier »."
+    )
     status, text, _ = post(console, *multipart("ESAT\x01.csv", b"x"), **{"X-Forwarded-For": "192.0.2.10"})
     assert status == 400 and "Le nom du fichier contient des caractères qui ne sont pas permis" in text
-    status, text, _ = post(console, body, kind, **{"X-Forwarded-For": "192.0.2.10", "Origin": "https://ailleurs.example"})
+    status, text, _ = post(
+        console, body, kind, **{"X-Forwarded-For": "192.0.2.10", "Origin": "https://ailleurs.example"}
+    )
     assert status == 403 and "envoyée depuis un autre site" in text
 
 
@@ -198,8 +231,11 @@ def test_nothing_is_stored_and_only_counts_are_logged(console):
     body, kind = multipart(CA_NAME, ca_text().replace("Martin", "Zorglub").encode())
     assert post(console, body, kind, **{"X-Forwarded-For": "203.0.113.9"})[0] == 200
     base: Path = console["base"]
-    after = {p.relative_to(base): p.stat().st_size for p in base.rglob("*") if p.is_file() and "web-" not in p.name
-             and not p.name.endswith(("-wal", "-shm"))}
+    after = {
+        p.relative_to(base): p.stat().st_size
+        for p in base.rglob("*")
+        if p.is_file() and "web-" not in p.name and not p.name.endswith(("-wal", "-shm"))
+    }
     assert after == console["before"]  # no file kept, the database untouched
     log = next(base.glob("web-*.log")).read_text(encoding="utf-8", errors="replace")
     assert "vérification d'un fichier sans dépôt : 3 enregistrement(s), 0 rejeté(s), 0 anomalie(s)" in log
@@ -216,10 +252,19 @@ def test_the_intake_guards_hold_zip_bombs_and_xml_entities(console):
         z.writestr("xl/worksheets/sheet1.xml", b"0" * (MAX_BYTES * 20 + 1))
     assert len(bomb.getvalue()) < MAX_BYTES
     status, text, _ = post(console, *multipart(RG_XLSX, bomb.getvalue()), **{"X-Forwarded-For": "203.0.113.20"})
-    assert status == 200 and html.escape(f"Le classeur se décompresse en plus de {MAX_BYTES * 20} octets : il est "
-                                         "trop volumineux, découpez-le en plusieurs fichiers.") in text
-    xml = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><declaration xmlns="urn:esat:declaration:v1" '
-           'type="RG">&a;</declaration>').encode()
-    status, text, _ = post(console, *multipart("ESAT_81234567600017_RG_20251210_002.xml", xml),
-                           **{"X-Forwarded-For": "203.0.113.20"})
+    assert (
+        status == 200
+        and html.escape(
+            f"Le classeur se décompresse en plus de {MAX_BYTES * 20} octets : il est "
+            "trop volumineux, découpez-le en plusieurs fichiers."
+        )
+        in text
+    )
+    xml = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><declaration xmlns="urn:esat:declaration:v1" '
+        b'type="RG">&a;</declaration>'
+    )
+    status, text, _ = post(
+        console, *multipart("ESAT_81234567600017_RG_20251210_002.xml", xml), **{"X-Forwarded-For": "203.0.113.20"}
+    )
     assert status == 200 and "Le fichier XML contient une déclaration DOCTYPE" in text

@@ -4,6 +4,7 @@
 design system (DSFR) from the npm lock; the wheel, installed into an empty venv beside the locked runtime
 dependencies (hashes required), must serve the login page and its DSFR stylesheets. About a minute: it builds
 and installs for real."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+?)["']?\s*\)""")
 
 def run(*cmd: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 600) -> str:
     proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} → {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"{' '.join(map(str, cmd))} → {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    )
     return proc.stdout
 
 
@@ -55,8 +58,12 @@ def clean_env() -> dict[str, str]:
 
 def locked_dsfr() -> dict[str, str]:
     entry = json.loads((WEB / "package-lock.json").read_text(encoding="utf-8"))["packages"]["node_modules/@gouvfr/dsfr"]
-    return {"package": "@gouvfr/dsfr", "version": entry["version"], "integrity": entry["integrity"],
-            "license": entry["license"]}
+    return {
+        "package": "@gouvfr/dsfr",
+        "version": entry["version"],
+        "integrity": entry["integrity"],
+        "license": entry["license"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +79,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_the_wheel_and_the_sdist_carry_the_dsfr_of_the_npm_lock(built):
     wheel = zipfile.ZipFile(built["wheel"])
     names = set(wheel.namelist())
-    dsfr = {n[len(DSFR_IN_WHEEL):] for n in names if n.startswith(DSFR_IN_WHEEL)}
-    assert {"dsfr.min.css", "utility/utility.min.css", "dsfr.module.min.js", "dsfr.nomodule.min.js",
-            "favicon/favicon.svg", "fonts/Marianne-Regular.woff2", "LICENSE.md", "PROVENANCE.json"} <= dsfr
+    dsfr = {n[len(DSFR_IN_WHEEL) :] for n in names if n.startswith(DSFR_IN_WHEEL)}
+    assert {
+        "dsfr.min.css",
+        "utility/utility.min.css",
+        "dsfr.module.min.js",
+        "dsfr.nomodule.min.js",
+        "favicon/favicon.svg",
+        "fonts/Marianne-Regular.woff2",
+        "LICENSE.md",
+        "PROVENANCE.json",
+    } <= dsfr
     assert json.loads(wheel.read(DSFR_IN_WHEEL + "PROVENANCE.json")) == locked_dsfr()
     assert "Etalab" in wheel.read(DSFR_IN_WHEEL + "LICENSE.md").decode("utf-8")
     assert not any("node_modules" in n or n.endswith(".map") for n in names)  # only what the console serves
@@ -100,8 +115,17 @@ def test_the_installed_wheel_serves_its_console(built, tmp_path):
     run(sys.executable, "-m", "venv", venv, env=env)
     python, program = venv / "bin" / "python", venv / "bin" / "esat-exchange"
     requirements = tmp_path / "requirements.txt"  # what `make dist` ships beside the wheel
-    run(uv(), "export", "--locked", "--format", "requirements-txt", "--no-emit-project", "--no-dev",
-        "--output-file", requirements)
+    run(
+        uv(),
+        "export",
+        "--locked",
+        "--format",
+        "requirements-txt",
+        "--no-emit-project",
+        "--no-dev",
+        "--output-file",
+        requirements,
+    )
     assert "--hash=sha256:" in requirements.read_text(encoding="utf-8")
     run(uv(), "pip", "install", "--python", python, "--require-hashes", "-r", requirements, cwd=tmp_path, env=env)
     run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", built["wheel"], cwd=tmp_path, env=env)
@@ -110,13 +134,20 @@ def test_the_installed_wheel_serves_its_console(built, tmp_path):
 
     port = free_port()
     config = tmp_path / "esat-exchange.toml"
-    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "exchange.db"}"\n'
-                      f'[web]\nbind = "127.0.0.1:{port}"\n', encoding="utf-8")
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "exchange.db"}"\n[web]\nbind = "127.0.0.1:{port}"\n',
+        encoding="utf-8",
+    )
     run(program, "--config", config, "db", "upgrade", cwd=tmp_path, env=env)
     log = tmp_path / "web.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([str(program), "--config", str(config), "web"], cwd=tmp_path, stdout=out,
-                                  stderr=subprocess.STDOUT, env={**env, "ESAT_EXCHANGE_WEB_SECRET": "s" * 40})
+        server = subprocess.Popen(
+            [str(program), "--config", str(config), "web"],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**env, "ESAT_EXCHANGE_WEB_SECRET": "s" * 40},
+        )
     try:
         page = fetch_when_up(f"http://127.0.0.1:{port}/connexion", server, log)
         assert page.status == 200 and page.headers.get_content_type() == "text/html"

@@ -1,5 +1,6 @@
 """Two real hosts on one machine for the failover tests: a private PostgreSQL cluster and two network + UTS
 namespaces (each its hostname and address, a veth to the cluster), processes started inside them."""
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,19 @@ class Host:
 
     def command(self, argv: list[str], *, pid_namespace: bool = False) -> list[str]:
         unshare = ["unshare", "--uts"] + (["--pid", "--fork", "--mount-proc"] if pid_namespace else [])
-        return ["ip", "netns", "exec", self.netns, *unshare, "--", "sh", "-c", 'hostname "$0"; exec "$@"',
-                self.hostname, *argv]
+        return [
+            "ip",
+            "netns",
+            "exec",
+            self.netns,
+            *unshare,
+            "--",
+            "sh",
+            "-c",
+            'hostname "$0"; exec "$@"',
+            self.hostname,
+            *argv,
+        ]
 
 
 @dataclass
@@ -74,12 +86,29 @@ class Cluster:
     databases: int = 0
 
     def ctl(self, *args: str) -> None:
-        _sh("runuser", "-u", "postgres", "--", str(self.bin / "pg_ctl"), "-D", str(self.data / "db"),
-            "-l", str(self.data / "log"), "-w", "-t", "60", *args)
+        _sh(
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data / "db"),
+            "-l",
+            str(self.data / "log"),
+            "-w",
+            "-t",
+            "60",
+            *args,
+        )
 
     def start(self) -> None:
-        self.ctl("-o", f"-p {self.port} -c listen_addresses='{','.join(self.addresses)}' "
-                       f"-k {self.data} -c fsync=off -c max_connections=200", "start")
+        self.ctl(
+            "-o",
+            f"-p {self.port} -c listen_addresses='{','.join(self.addresses)}' "
+            f"-k {self.data} -c fsync=off -c max_connections=200",
+            "start",
+        )
 
     def restart(self) -> None:
         self.ctl("-m", "fast", "restart")
@@ -94,8 +123,18 @@ class Cluster:
         """A fresh database; its name."""
         self.databases += 1
         name = f"essai{self.databases}"
-        _sh("runuser", "-u", "postgres", "--", str(self.bin / "createdb"), "-h", str(self.data), "-p",
-            str(self.port), name)
+        _sh(
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            str(self.bin / "createdb"),
+            "-h",
+            str(self.data),
+            "-p",
+            str(self.port),
+            name,
+        )
         return name
 
     def url(self, address: str, database: str) -> str:
@@ -150,8 +189,20 @@ def make_two_hosts() -> TwoHosts:
     data = Path(tempfile.mkdtemp(prefix="esat-pg-"))
     shutil.chown(data, "postgres", "postgres")
     binaries = pg_bin()
-    _sh("runuser", "-u", "postgres", "--", str(binaries / "initdb"), "-D", str(data / "db"), "-A", "trust",
-        "-U", "postgres", "--no-sync")
+    _sh(
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        str(binaries / "initdb"),
+        "-D",
+        str(data / "db"),
+        "-A",
+        "trust",
+        "-U",
+        "postgres",
+        "--no-sync",
+    )
     with (data / "db" / "pg_hba.conf").open("a") as f:
         f.write(f"host all all 10.213.{subnet}.0/24 trust\n")
     cluster = Cluster(data, _free_port(hosts[0].db_address), [h.db_address for h in hosts], binaries)
@@ -164,17 +215,37 @@ def make_two_hosts() -> TwoHosts:
     return two
 
 
-def start(host: Host, config_path: Path, *args: str, slow_file: float = 0, nightly_every: int = 2,
-          pid_namespace: bool = False) -> subprocess.Popen:
+def start(
+    host: Host, config_path: Path, *args: str, slow_file: float = 0, nightly_every: int = 2, pid_namespace: bool = False
+) -> subprocess.Popen:
     """`esat-exchange --config … ARGS` on `host` (tests/node_runner.py: received files slowed)."""
-    argv = [sys.executable, str(RUNNER), "--config", str(config_path), "--log-format", "json",
-            "--log-level", "INFO", *args]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ESAT_TEST_SLOW_FILE": str(slow_file),
-           "ESAT_TEST_NIGHTLY_EVERY": str(nightly_every)}
+    argv = [
+        sys.executable,
+        str(RUNNER),
+        "--config",
+        str(config_path),
+        "--log-format",
+        "json",
+        "--log-level",
+        "INFO",
+        *args,
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ESAT_TEST_SLOW_FILE": str(slow_file),
+        "ESAT_TEST_NIGHTLY_EVERY": str(nightly_every),
+    }
     logs = Path(tempfile.mkstemp(prefix=f"{host.hostname}-", suffix=".log", dir=config_path.parent)[1])
     with open(logs.with_suffix(".out"), "w") as out, open(logs, "w") as err:  # files: a pipe could fill and block
-        proc = subprocess.Popen(host.command(argv, pid_namespace=pid_namespace), cwd=config_path.parent, env=env,
-                                stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(
+            host.command(argv, pid_namespace=pid_namespace),
+            cwd=config_path.parent,
+            env=env,
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
     proc.logs = logs  # type: ignore[attr-defined]
     return proc
 

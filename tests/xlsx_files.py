@@ -1,4 +1,5 @@
 """Test helper: a declaration as a real .xlsx workbook (typed cells, as a spreadsheet saves them)."""
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,9 @@ def typed(column: str, text: str) -> object:
     return text
 
 
-def workbook(csv_text: str, changes: dict[tuple[int, str], object] | None = None, *,
-             sheet_rows: list[list[object]] | None = None) -> bytes:
+def workbook(
+    csv_text: str, changes: dict[tuple[int, str], object] | None = None, *, sheet_rows: list[list[object]] | None = None
+) -> bytes:
     """The CSV declaration as the first sheet of a workbook; `changes` puts a raw cell value at
     (row number, column); `sheet_rows` gives the rows instead of the CSV."""
     from openpyxl import Workbook
@@ -37,8 +39,11 @@ def workbook(csv_text: str, changes: dict[tuple[int, str], object] | None = None
     sheet = book.active
     lines = [line.split(";") for line in csv_text.splitlines() if line]
     header = lines[0]
-    rows = sheet_rows if sheet_rows is not None else [header] + [
-        [typed(c, v) for c, v in zip(header, line)] for line in lines[1:]]
+    rows = (
+        sheet_rows
+        if sheet_rows is not None
+        else [header] + [[typed(c, v) for c, v in zip(header, line)] for line in lines[1:]]
+    )
     for row in rows:
         sheet.append(row)
     for (number, column), value in (changes or {}).items():
@@ -48,10 +53,16 @@ def workbook(csv_text: str, changes: dict[tuple[int, str], object] | None = None
     return out.getvalue()
 
 
-def styled_workbook(csv_text: str, changes: dict[tuple[int, str], tuple[object, str]] | None = None, *,
-                    titles: list[str] = (), before: dict[str, list[list[object]]] | None = None,
-                    after: dict[str, list[list[object]]] | None = None, hidden: tuple[int, ...] = (),
-                    dimension: str | None = None) -> bytes:
+def styled_workbook(
+    csv_text: str,
+    changes: dict[tuple[int, str], tuple[object, str]] | None = None,
+    *,
+    titles: list[str] = (),
+    before: dict[str, list[list[object]]] | None = None,
+    after: dict[str, list[list[object]]] | None = None,
+    hidden: tuple[int, ...] = (),
+    dimension: str | None = None,
+) -> bytes:
     """The CSV declaration as a workbook saved the way a clerk's spreadsheet leaves it: `titles` rows above
     the header, `changes` putting (value, number format) at (record's row counted from the header = 1,
     column), sheets `before`/`after` the declaration sheet, `hidden` rows (counted like `changes`), and a

@@ -10,6 +10,7 @@ change may leave the console without an active national gestionnaire. The comman
 administrator's tool (`by` is None): it creates the first account and repairs a locked console, so these two
 rules do not bind it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,21 @@ from exchange.store.engine import Engine
 from exchange.store.operators import ROLES, OperatorError
 
 GESTIONNAIRE = "gestionnaire"
-__all__ = ["ROLES", "AccountError", "Saved", "caf_names", "change_access", "create_account", "get_account",
-           "list_accounts", "perimeter_text", "remove_account", "reset_password", "save_account", "set_state"]
+__all__ = [
+    "ROLES",
+    "AccountError",
+    "Saved",
+    "caf_names",
+    "change_access",
+    "create_account",
+    "get_account",
+    "list_accounts",
+    "perimeter_text",
+    "remove_account",
+    "reset_password",
+    "save_account",
+    "set_state",
+]
 
 
 class AccountError(OperatorError):
@@ -76,8 +90,16 @@ def _national_gestionnaire(role: str, labels: list[str] | tuple[str, ...], activ
     return active and role == GESTIONNAIRE and Perimeter.of(list(labels)).national
 
 
-def _guard(engine: Engine, login: str, by: str | None, *, role: str | None = None,
-           perimeters: list[str] | None = None, active: bool | None = None, what: str) -> dict:
+def _guard(
+    engine: Engine,
+    login: str,
+    by: str | None,
+    *,
+    role: str | None = None,
+    perimeters: list[str] | None = None,
+    active: bool | None = None,
+    what: str,
+) -> dict:
     """The account (AccountError when unknown) once the console's two rules allow the change: `role`,
     `perimeters` and `active` describe the account after it (None: unchanged; `active` False for a disable or a
     removal)."""
@@ -92,18 +114,25 @@ def _guard(engine: Engine, login: str, by: str | None, *, role: str | None = Non
     active = current["desactive_le"] is None if active is None else active
     stays = _national_gestionnaire(role, labels, active)
     if login == by and not stays:
-        raise AccountError(f"vous ne pouvez pas {what} votre propre compte depuis la console : un autre "
-                           "gestionnaire national doit le faire")
-    others = [r["login"] for r in accounts if r["login"] != login
-              and _national_gestionnaire(r["role"], r["perimetre"], r["desactive_le"] is None)]
+        raise AccountError(
+            f"vous ne pouvez pas {what} votre propre compte depuis la console : un autre "
+            "gestionnaire national doit le faire"
+        )
+    others = [
+        r["login"]
+        for r in accounts
+        if r["login"] != login and _national_gestionnaire(r["role"], r["perimetre"], r["desactive_le"] is None)
+    ]
     if not others and not stays:
-        raise AccountError("il ne resterait aucun gestionnaire national actif : la console ne pourrait plus gérer "
-                           "les comptes")
+        raise AccountError(
+            "il ne resterait aucun gestionnaire national actif : la console ne pourrait plus gérer les comptes"
+        )
     return current
 
 
-def save_account(engine: Engine, login: str, role: str, password: str | None,
-                 perimeters: list[str] | tuple[str, ...] | None) -> Saved:
+def save_account(
+    engine: Engine, login: str, role: str, password: str | None, perimeters: list[str] | tuple[str, ...] | None
+) -> Saved:
     """`operators add`: create the account, or give an existing one this role and password (None: none) and, when
     `perimeters` is not None, this perimeter; its sessions end when it existed. OperatorError when refused."""
     created = store.add_operator(engine, login, role, password, perimeters)

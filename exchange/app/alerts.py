@@ -1,5 +1,6 @@
 """Alerts after each scheduled run: a failed or missed nightly, a file in quarantine, by mail (SMTP) and/or
 webhook (`[alerts]`), each sent once (the keys sent are kept in [storage] dir/alertes-envoyees.json)."""
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,9 @@ def send_alerts(config: Config, engine: Engine, now: datetime | None = None) -> 
     now = now or utcnow()
     with engine.connect() as conn:
         last = queries.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES)
-        quarantined = queries.quarantined_files(conn, perimeter=EVERYTHING)  # alerts go to the service, not to a perimeter
+        quarantined = queries.quarantined_files(
+            conn, perimeter=EVERYTHING
+        )  # alerts go to the service, not to a perimeter
     path = _sent_path(config)
     sent = _load_sent(path)
     new: list[str] = []

@@ -2,6 +2,7 @@
 
 Called the same way by `campaign status` / `campaign close`, the console and the scheduler's `campaign` job.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,11 +17,11 @@ from exchange.core.campaign import campaign_days, missing_esats, situation
 from exchange.core.clock import today_in_paris
 from exchange.core.perimeter import Perimeter
 from exchange.edges.transport.base import Transport, TransportError
-from exchange.store.followup import latest_rg_files
-from schemas.declaration import parse_file_name
 from exchange.store.engine import Engine
+from exchange.store.followup import latest_rg_files
 from exchange.store.habilitations import undeclared_partners
 from exchange.store.ledger import Fence
+from schemas.declaration import parse_file_name
 
 if TYPE_CHECKING:
     from exchange.app.status import DepotCache
@@ -28,14 +29,23 @@ if TYPE_CHECKING:
 log = logging.getLogger("esat_exchange")
 
 
-def campaign_status(engine: Engine, year: int, today: date, caf: str | None = None, *,
-                    perimeter: Perimeter) -> list[dict]:
+def campaign_status(
+    engine: Engine, year: int, today: date, caf: str | None = None, *, perimeter: Perimeter
+) -> list[dict]:
     """The open Esats of the perimeter with no accepted RG of `year` (exchange.core.campaign.missing_esats)."""
     return missing_esats(undeclared_partners(engine, year, perimeter), year, today, caf, perimeter=perimeter)
 
 
-def campaign_followup(engine: Engine, transport: "Transport | DepotCache | None", year: int, today: date,
-                      caf: str | None = None, *, perimeter: Perimeter, memo: VersionedMemo | None = None) -> list[dict]:
+def campaign_followup(
+    engine: Engine,
+    transport: Transport | DepotCache | None,
+    year: int,
+    today: date,
+    caf: str | None = None,
+    *,
+    perimeter: Perimeter,
+    memo: VersionedMemo | None = None,
+) -> list[dict]:
     """campaign_status, each Esat with its `situation` (exchange.core.campaign.SITUATIONS) and its latest RG file
     of the campaign (named with a date from July N to June N+1; `fichier`: id or None). `transport` (unopened)
     tells which Esats have an RG waiting in depot/; None, or unreachable: not checked. With `memo` (the console),
@@ -75,8 +85,10 @@ def close_campaign(config: Config, engine: Engine, year: int | None = None, fenc
     year = year if year is not None else today.year - 1
 
     def close(ctx: JobContext) -> str | None:
-        log.info(f"début de la clôture de campagne {year}",
-                 extra={"event": {"run_id": ctx.run_id, "job": "campaign", "annee": year}})
+        log.info(
+            f"début de la clôture de campagne {year}",
+            extra={"event": {"run_id": ctx.run_id, "job": "campaign", "annee": year}},
+        )
         ctx.tally.outputs.extend(campaign_close(config, engine, year, today, ctx.run_id, ctx.fence))
         return None
 

@@ -1,35 +1,36 @@
 """One cycle: resume unfinished receptions, collect every ready file, judge, acknowledge, emit."""
+
 from __future__ import annotations
 
 import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 
+from exchange.config import Config
+from exchange.core.compte_rendu.forms import cr_files
+from exchange.core.habilitations import Habilitations
+from exchange.core.history import Accepted
+from exchange.core.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
+from exchange.core.reconcile import reconcile as reconcile_file
 from exchange.core.replay import replay_refusal
 from exchange.core.tally import RunTally
+from exchange.edges.durable import private_dir, private_file, sha256_file
+from exchange.edges.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
+from exchange.edges.transport.batch_sync import BatchSync, raise_first
 from exchange.errors import TerminalError
+from exchange.logs import scrub
 from exchange.store import ledger
 from exchange.store.engine import Engine
 from exchange.store.errors import DATABASE_ERRORS
-from exchange.core.compte_rendu.forms import cr_files
-from exchange.config import Config
-from exchange.edges.durable import private_dir, private_file, sha256_file
-from exchange.core.reconcile import reconcile as reconcile_file
-from exchange.core.habilitations import Habilitations
 from exchange.store.habilitations import load_habilitations
-from exchange.core.history import Accepted
 from exchange.store.records import record_accepted
-from exchange.logs import scrub
-from exchange.core.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
-from exchange.edges.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
-from exchange.edges.transport.batch_sync import BatchSync, raise_first
 from schemas.anomalies import ANOMALY_SCHEMA, Anomaly
 from schemas.declaration import parse_file_name
 
@@ -88,6 +89,7 @@ def _count(n: int, one: str, many: str) -> str:
 
 # -- intake: reserve, claim, copy, commit ------------------------------------------------------------
 
+
 def _incoming_dir(config: Config) -> Path:
     private_dir(config.storage_dir)
     return private_dir(config.storage_dir / ".incoming")
@@ -102,8 +104,9 @@ def _clean_incoming(config: Config) -> None:
 def _take(ctx: CycleContext, entries: list[Entry]) -> list[int]:
     """Reserve a reception for each listed file (one transaction), then receive them together."""
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
-        ids = ledger.reserve_all(conn, [(e.account, e.name) for e in entries], processing_date=ctx.as_of,
-                                 run_id=ctx.run_id)
+        ids = ledger.reserve_all(
+            conn, [(e.account, e.name) for e in entries], processing_date=ctx.as_of, run_id=ctx.run_id
+        )
     return _receive(ctx, [{"id": i, "account": e.account, "name": e.name} for i, e in zip(ids, entries)])
 
 
@@ -151,7 +154,8 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
     copies = [(row, entry, incoming / f"{uuid.uuid4().hex}.part") for row, entry in claimed if entry.size <= limit]
     results = ctx.transport.fetch_many([(entry, tmp) for _, entry, tmp in copies], max_bytes=limit)
     outcome: dict[int, tuple[str | None, int, Path | None]] = {
-        row["id"]: (None, entry.size, None) for row, entry in claimed if entry.size > limit}  # F07 unread
+        row["id"]: (None, entry.size, None) for row, entry in claimed if entry.size > limit
+    }  # F07 unread
     for (row, entry, tmp), error in zip(copies, results):
         if error is None:
             private_file(tmp)
@@ -161,12 +165,15 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
         if isinstance(error, FileTooLarge):  # it grew past the limit while copied: stopped there
             outcome[row["id"]] = (None, error.size, None)
         else:  # this file waits (claimed); the others go on
-            ctx.tally.errors.append(f"{row['account']}/{row['name']} : réception impossible vers "
-                                    f"{ctx.config.storage_dir} ({error}) : le fichier attend la prochaine exécution")
+            ctx.tally.errors.append(
+                f"{row['account']}/{row['name']} : réception impossible vers "
+                f"{ctx.config.storage_dir} ({error}) : le fichier attend la prochaine exécution"
+            )
             _event(ctx, f"réception impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
     taken = [(row, *outcome[row["id"]]) for row, _ in claimed if row["id"] in outcome]
-    targets = {row["id"]: ctx.transport.free_archive_name(row["account"], row["name"], str(row["id"]))
-               for row, *_ in taken}
+    targets = {
+        row["id"]: ctx.transport.free_archive_name(row["account"], row["name"], str(row["id"])) for row, *_ in taken
+    }
     stored_dirs: set[Path] = set()
     ctx.transport.sync()  # the claims are durable before the ledger says RECU
     account_dirs = sorted({ctx.config.storage_dir / row["account"] for row, sha, *_ in taken if sha is not None})
@@ -181,20 +188,37 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
             duplicate = None
             if sha is not None:
                 seen = earlier.setdefault((row["account"], sha), [])
-                duplicate = ledger.duplicate_target(sorted((e for e in seen if e["id"] != row["id"]),
-                                                           key=lambda e: e["id"]))
+                duplicate = ledger.duplicate_target(
+                    sorted((e for e in seen if e["id"] != row["id"]), key=lambda e: e["id"])
+                )
                 account_dir = ctx.config.storage_dir / row["account"]
                 stored_dirs.add(account_dir)
                 stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"
                 os.replace(tmp, stored)
             fname = parse_file_name(row["name"])
-            moves.append((row["id"], dict(
-                sha256=sha, size=size, stored_path=str(stored) if stored else None, kind=fname.kind if fname else None,
-                siret=fname.siret if fname else None, archived_name=targets[row["id"]],
-                duplicate_of=int(duplicate["id"]) if duplicate else None)))
+            moves.append(
+                (
+                    row["id"],
+                    dict(
+                        sha256=sha,
+                        size=size,
+                        stored_path=str(stored) if stored else None,
+                        kind=fname.kind if fname else None,
+                        siret=fname.siret if fname else None,
+                        archived_name=targets[row["id"]],
+                        duplicate_of=int(duplicate["id"]) if duplicate else None,
+                    ),
+                )
+            )
             if sha is not None:  # what a later copy in this batch finds, as find_by_sha would now
-                seen.append({"id": row["id"], "state": ledger.RECU, "statut": None,
-                             "duplicate_of": int(duplicate["id"]) if duplicate else None})
+                seen.append(
+                    {
+                        "id": row["id"],
+                        "state": ledger.RECU,
+                        "statut": None,
+                        "duplicate_of": int(duplicate["id"]) if duplicate else None,
+                    }
+                )
         ledger.received_all(conn, moves)
         raise_first(names.make_durable([], folders=sorted(stored_dirs)))  # the new names, before the ledger says RECU
     for row, _sha, size, _tmp in taken:
@@ -204,6 +228,7 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
 
 # -- processing one ledger row from its state to the end --------------------------------------------
 
+
 def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
     """The file-level checks of one received file (from its local copy)."""
     if row["duplicate_of"] is not None:
@@ -212,8 +237,11 @@ def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
         return duplicate_file(row["name"], earlier["name"], earlier["received_at"])
     limit = ctx.config.limits.max_file_bytes
     if row["stored_path"] is None or row["size"] > limit:  # refused from its size: never read
-        return rejected_file(row["name"], Anomaly.of("F07", "octets", detail=f"{row['size']} octets pour {limit} au plus"),
-                             parse_file_name(row["name"]))
+        return rejected_file(
+            row["name"],
+            Anomaly.of("F07", "octets", detail=f"{row['size']} octets pour {limit} au plus"),
+            parse_file_name(row["name"]),
+        )
     data = Path(row["stored_path"]).read_bytes()
     habs = ctx.habilitations() if ctx.use_habilitations else None
 
@@ -221,8 +249,14 @@ def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
         r = reconcile_file(habs, row["account"], siret, row["processing_date"])
         return r.anomaly, r.caf_gestionnaire
 
-    return prepare(data, row["name"], row["processing_date"], max_file_bytes=limit,
-                   max_records=ctx.config.limits.max_records, reconcile=reconcile if habs is not None else None)
+    return prepare(
+        data,
+        row["name"],
+        row["processing_date"],
+        max_file_bytes=limit,
+        max_records=ctx.config.limits.max_records,
+        reconcile=reconcile if habs is not None else None,
+    )
 
 
 def _quarantine(ctx: CycleContext, row: dict, error: Exception) -> None:
@@ -230,8 +264,14 @@ def _quarantine(ctx: CycleContext, row: dict, error: Exception) -> None:
     reason = scrub(f"{error.__class__.__name__}: {error}")
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
         ledger.quarantine(conn, row["id"], reason)
-    _event(ctx, f"fichier mis en quarantaine : {error.__class__.__name__}", logging.ERROR,
-           file_id=row["id"], account=row["account"], state=ledger.QUARANTAINE)
+    _event(
+        ctx,
+        f"fichier mis en quarantaine : {error.__class__.__name__}",
+        logging.ERROR,
+        file_id=row["id"],
+        account=row["account"],
+        state=ledger.QUARANTAINE,
+    )
     ctx.tally.errors.append(f"fichier n° {row['id']} ({row['account']}/{row['name']}) en quarantaine : {reason}")
 
 
@@ -277,21 +317,50 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
 def _store_many(conn, items: list[tuple[dict, Judgement]]) -> dict[int, Judgement]:  # noqa: ANN001 - a Connection
     """Records (with their history: W05/W06), anomalies and statut of files: their TRAITE step, in the
     caller's transaction. Returns each judgement as answered (history anomalies included, sorted)."""
-    extra = record_accepted(conn, [
-        Accepted(file_id=row["id"], kind=j.kind, typed=j.records, received_at=row["received_at"], name=row["name"],
-                 caf_gestionnaire=j.caf_gestionnaire)
-        for row, j in items if j.records is not None and j.records_accepted])
+    extra = record_accepted(
+        conn,
+        [
+            Accepted(
+                file_id=row["id"],
+                kind=j.kind,
+                typed=j.records,
+                received_at=row["received_at"],
+                name=row["name"],
+                caf_gestionnaire=j.caf_gestionnaire,
+            )
+            for row, j in items
+            if j.records is not None and j.records_accepted
+        ],
+    )
     frames = [(row["id"], j.anomalies) for row, j in items] + list(extra.items())
     owner = pl.Series("file_id", [file_id for file_id, f in frames for _ in range(f.height)], dtype=pl.Int64)
-    every = (pl.concat([f for _, f in frames], how="diagonal_relaxed")
-             .with_columns(owner).select("file_id", *ANOMALY_SCHEMA)
-             .sort(["file_id", "ligne", "code"], nulls_last=False, maintain_order=True))
+    every = (
+        pl.concat([f for _, f in frames], how="diagonal_relaxed")
+        .with_columns(owner)
+        .select("file_id", *ANOMALY_SCHEMA)
+        .sort(["file_id", "ligne", "code"], nulls_last=False, maintain_order=True)
+    )
     ledger.store_anomalies(conn, [row["id"] for row, _ in items], every)
     by_file = every.partition_by("file_id", as_dict=True, include_key=False)
     empty = every.drop("file_id").clear()
-    ledger.judged_all(conn, [(row["id"], dict(
-        statut=j.statut, code=j.file_code, records_in=j.records_in, records_accepted=j.records_accepted,
-        records_rejected=j.records_rejected, kind=j.kind, siret=j.siret)) for row, j in items])
+    ledger.judged_all(
+        conn,
+        [
+            (
+                row["id"],
+                dict(
+                    statut=j.statut,
+                    code=j.file_code,
+                    records_in=j.records_in,
+                    records_accepted=j.records_accepted,
+                    records_rejected=j.records_rejected,
+                    kind=j.kind,
+                    siret=j.siret,
+                ),
+            )
+            for row, j in items
+        ],
+    )
     return {row["id"]: replace(j, anomalies=by_file.get((row["id"],), empty), records=None) for row, j in items}
 
 
@@ -317,22 +386,37 @@ def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, 
         j = stored.get(row["id"])
         if j is not None:
             row["state"] = ledger.TRAITE
-            _event(ctx, f"fichier traité : {row['name']} — {j.statut}{f' ({j.file_code})' if j.file_code else ''}, "
-                        f"{_count(j.records_in, 'enregistrement reçu', 'enregistrements reçus')}, "
-                        f"{j.records_accepted} accepté{'s' if j.records_accepted > 1 else ''}, "
-                        f"{j.records_rejected} rejeté{'s' if j.records_rejected > 1 else ''}",
-                   file_id=row["id"], account=row["account"], siret=j.siret, state=ledger.TRAITE, statut=j.statut,
-                   code=j.file_code or "")
+            _event(
+                ctx,
+                f"fichier traité : {row['name']} — {j.statut}{f' ({j.file_code})' if j.file_code else ''}, "
+                f"{_count(j.records_in, 'enregistrement reçu', 'enregistrements reçus')}, "
+                f"{j.records_accepted} accepté{'s' if j.records_accepted > 1 else ''}, "
+                f"{j.records_rejected} rejeté{'s' if j.records_rejected > 1 else ''}",
+                file_id=row["id"],
+                account=row["account"],
+                siret=j.siret,
+                state=ledger.TRAITE,
+                statut=j.statut,
+                code=j.file_code or "",
+            )
     return stored
 
 
 def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
     """The judgement of a TRAITE/ACQUITTE file, rebuilt from the ledger (for comptes rendus and screens)."""
-    frame = pl.DataFrame([{k: a[k] for k in ANOMALY_SCHEMA} for a in ledger.anomalies_with_nir(conn, row["id"])],
-                         schema=ANOMALY_SCHEMA)
-    return Judgement(name=row["name"], kind=row["kind"], siret=row["siret"], statut=row["statut"], anomalies=frame,
-                     records_in=row["records_in"] or 0, records_rejected=row["records_rejected"] or 0,
-                     file_code=row["code"])
+    frame = pl.DataFrame(
+        [{k: a[k] for k in ANOMALY_SCHEMA} for a in ledger.anomalies_with_nir(conn, row["id"])], schema=ANOMALY_SCHEMA
+    )
+    return Judgement(
+        name=row["name"],
+        kind=row["kind"],
+        siret=row["siret"],
+        statut=row["statut"],
+        anomalies=frame,
+        records_in=row["records_in"] or 0,
+        records_rejected=row["records_rejected"] or 0,
+        file_code=row["code"],
+    )
 
 
 def kept_stem(name: str, file_id: int, pair: int) -> str:
@@ -362,9 +446,10 @@ def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict 
             kept = kept_stem(name, owner["id"], owner["answers"] - 1)
             for ext in ("CR.csv", "CR.xml", "CR.html"):
                 ctx.transport.rename_retour(account, f"{name}.{ext}", f"{kept}.{ext}")
-    replayed_at = datetime.now(timezone.utc) if pair else None  # a replay's compte rendu says so and when
-    for ext, data in cr_files(j, row["processing_date"], replayed_at=replayed_at,
-                              guide_url=ctx.config.web.guide_url).items():
+    replayed_at = datetime.now(UTC) if pair else None  # a replay's compte rendu says so and when
+    for ext, data in cr_files(
+        j, row["processing_date"], replayed_at=replayed_at, guide_url=ctx.config.web.guide_url
+    ).items():
         ctx.transport.write_retour(account, f"{stem}.{ext}", data)
     return j
 
@@ -382,8 +467,12 @@ def _archive(ctx: CycleContext, rows: list[dict]) -> None:
         if found:
             moved.append(row)
         else:  # neither the claim nor its archive name: someone removed it from archive/
-            _file_failed(ctx, row, "archivage", MissingFromArchive(
-                f"ni {ledger.claim_name(row['id'])} ni {row['archived_name']} dans archive/"))
+            _file_failed(
+                ctx,
+                row,
+                "archivage",
+                MissingFromArchive(f"ni {ledger.claim_name(row['id'])} ni {row['archived_name']} dans archive/"),
+            )
     if not moved:
         return
     ctx.transport.sync()
@@ -391,16 +480,23 @@ def _archive(ctx: CycleContext, rows: list[dict]) -> None:
         ledger.archived(conn, [row["id"] for row in moved])
     for row in moved:
         row["state"] = ledger.ARCHIVE
-        _event(ctx, f"fichier reçu et archivé : {row['name']}", file_id=row["id"], account=row["account"],
-               state=ledger.ARCHIVE)
+        _event(
+            ctx,
+            f"fichier reçu et archivé : {row['name']}",
+            file_id=row["id"],
+            account=row["account"],
+            state=ledger.ARCHIVE,
+        )
 
 
 def _file_failed(ctx: CycleContext, row: dict, step: str, error: TransportError) -> None:
     """A drop-area refusal on one file: it waits in its state for the next run; a dead source stops the run."""
     if error.stops_run:
         raise error
-    ctx.tally.errors.append(f"fichier n° {row['id']} ({row['account']}/{row['name']}) : {step} impossible : {error}"
-                            " (reprise à la prochaine exécution)")
+    ctx.tally.errors.append(
+        f"fichier n° {row['id']} ({row['account']}/{row['name']}) : {step} impossible : {error}"
+        " (reprise à la prochaine exécution)"
+    )
     _event(ctx, f"{step} impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
 
 
@@ -413,8 +509,9 @@ def _answer(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | Non
     except TransportError as e:
         _file_failed(ctx, row, "dépôt des comptes rendus", e)
     except OSError as e:
-        raise TransportError(f"écriture des comptes rendus de {row['account']}/{row['name']} impossible "
-                             f"dans la zone de dépôt : {e}") from e
+        raise TransportError(
+            f"écriture des comptes rendus de {row['account']}/{row['name']} impossible dans la zone de dépôt : {e}"
+        ) from e
     except Exception as e:  # noqa: BLE001 - a defect answering one file must not block every later run
         _quarantine(ctx, row, e)
     return None
@@ -440,10 +537,14 @@ def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -
             key = (row["account"], row["name"])
             if key not in owners or row["id"] >= owners[key]["id"]:  # the latest answered of its name now
                 owners[key] = {"id": row["id"], "answers": (row["answers"] or 0) + 1}
-            _event(ctx, f"comptes rendus déposés : {row['name']}", file_id=row["id"], account=row["account"],
-                   state=ledger.ACQUITTE)
-            ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected,
-                          j.anomalies["code"].to_list())
+            _event(
+                ctx,
+                f"comptes rendus déposés : {row['name']}",
+                file_id=row["id"],
+                account=row["account"],
+                state=ledger.ACQUITTE,
+            )
+            ctx.tally.add(j.statut, j.records_in, j.records_accepted, j.records_rejected, j.anomalies["code"].to_list())
         _advance(ctx, "comptes rendus", len(answered))
         answered.clear()
         names.clear()
@@ -474,14 +575,18 @@ def process(ctx: CycleContext, file_ids: list[int]) -> None:
 
 # -- the cycle --------------------------------------------------------------------------------------
 
+
 def _resume(ctx: CycleContext) -> None:
     """Take every reception a crash (or a failed step) left unfinished to its end, oldest first."""
     with ctx.engine.connect() as conn:
         pending = ledger.unfinished_files(conn)
     ctx.expected += len(pending)
     if pending:
-        _event(ctx, f"reprise de {_count(len(pending), 'réception laissée inachevée', 'réceptions laissées inachevées')}"
-                    " par une exécution précédente")
+        _event(
+            ctx,
+            f"reprise de {_count(len(pending), 'réception laissée inachevée', 'réceptions laissées inachevées')}"
+            " par une exécution précédente",
+        )
     ids = [int(row["id"]) for row in pending if row["state"] != ledger.RECLAME]
     ids += _receive(ctx, [row for row in pending if row["state"] == ledger.RECLAME])
     if ids:
@@ -523,9 +628,13 @@ def collect(ctx: CycleContext) -> None:
         ready += listing.ready
     ctx.expected += len(ready)
     batches = _batches(ready, ctx.config.limits.max_file_bytes)
-    _event(ctx, f"relevé des dépôts : {_count(len(ready), 'fichier prêt', 'fichiers prêts')}"
-                f"{f', {ctx.tally.waiting} en cours de dépôt (attendent)' if ctx.tally.waiting else ''}"
-                f"{f', en {len(batches)} lots' if len(batches) > 1 else ''}", files=len(ready))
+    _event(
+        ctx,
+        f"relevé des dépôts : {_count(len(ready), 'fichier prêt', 'fichiers prêts')}"
+        f"{f', {ctx.tally.waiting} en cours de dépôt (attendent)' if ctx.tally.waiting else ''}"
+        f"{f', en {len(batches)} lots' if len(batches) > 1 else ''}",
+        files=len(ready),
+    )
     for number, batch in enumerate(batches, 1):
         if ctx.stop is not None and ctx.stop():
             _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)

@@ -5,17 +5,22 @@ written atomically, the manifest last, made durable; then the emission is marked
 leaves an EN_COURS emission that the next run rewrites under the same name and completes.
 The content is exchange.core.caf_output, the files exchange.edges.outbound, the rows exchange.store.emissions.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
-from typing import Callable
 
 import polars as pl
 
 from exchange.config import Config
 from exchange.core.caf_output import (
-    EMISSION_BATCH, campaign_name, output_frame, read_batches, source_files,
+    EMISSION_BATCH,
+    campaign_name,
+    output_frame,
+    read_batches,
+    source_files,
 )
 from exchange.core.clock import today_in_paris
 from exchange.core.csv_cells import guard_text_columns
@@ -41,14 +46,21 @@ def _output_frames(engine: Engine, batch: list[dict]) -> dict[int, tuple[pl.Data
         guarded = guard_text_columns(shaped)
         key = part["emission_id"].alias("__emission")
         csv_parts = guarded.with_columns(key).partition_by("__emission", as_dict=True, include_key=False)
-        for (emission_id,), frame in shaped.with_columns(key).partition_by("__emission", as_dict=True,
-                                                                            include_key=False).items():
+        for (emission_id,), frame in (
+            shaped.with_columns(key).partition_by("__emission", as_dict=True, include_key=False).items()
+        ):
             frames[int(emission_id)] = (frame, csv_parts[(emission_id,)])
     return frames
 
 
-def _complete(config: Config, engine: Engine, planned: list[dict], fence: Fence | None = None,
-              progress: Progress | None = None, run_id: int | None = None) -> list[str]:
+def _complete(
+    config: Config,
+    engine: Engine,
+    planned: list[dict],
+    fence: Fence | None = None,
+    progress: Progress | None = None,
+    run_id: int | None = None,
+) -> list[str]:
     """Write (or rewrite) the files of assigned emissions and mark them TERMINE, a batch at a time."""
     written: list[str] = []
     for batch in read_batches(planned):
@@ -56,58 +68,83 @@ def _complete(config: Config, engine: Engine, planned: list[dict], fence: Fence 
         files, heights = OutputBatch(), {}
         for emission in batch:
             frame, csv_frame = frames.pop(emission["id"], None) or (output_frame([], emission["flux"]), None)
-            files.write_data(config.output_dir / emission["code_caf"], emission["name"], frame,
-                             {"flux": emission["flux"], "code_caf": emission["code_caf"],
-                              "source_files": source_files(frame)}, csv_frame)
+            files.write_data(
+                config.output_dir / emission["code_caf"],
+                emission["name"],
+                frame,
+                {"flux": emission["flux"], "code_caf": emission["code_caf"], "source_files": source_files(frame)},
+                csv_frame,
+            )
             heights[emission["id"]] = frame.height
         del frames
         files.finish()
         emissions.terminate(engine, fence, heights)
         for emission in batch:
             written.append(f"{emission['code_caf']}/{emission['name']}.parquet")
-            log.info(f"fichier Caf écrit : Caf {emission['code_caf']}, {emission['name']}.parquet "
-                     f"({heights[emission['id']]} ligne{'s' if heights[emission['id']] > 1 else ''})",
-                     extra={"event": {"run_id": run_id, "code_caf": emission["code_caf"], "flux": emission["flux"]}})
+            log.info(
+                f"fichier Caf écrit : Caf {emission['code_caf']}, {emission['name']}.parquet "
+                f"({heights[emission['id']]} ligne{'s' if heights[emission['id']] > 1 else ''})",
+                extra={"event": {"run_id": run_id, "code_caf": emission["code_caf"], "flux": emission["flux"]}},
+            )
             if progress is not None:
                 progress("émission", len(written), len(planned))
     return written
 
 
-def emit_pending(config: Config, engine: Engine, run_id: int | None, fence: Fence | None = None,
-                 progress: Progress | None = None) -> list[str]:
+def emit_pending(
+    config: Config, engine: Engine, run_id: int | None, fence: Fence | None = None, progress: Progress | None = None
+) -> list[str]:
     """Complete interrupted emissions, then emit every accepted record not yet emitted, per Caf and flux."""
     with engine.connect() as conn:
         unfinished = emissions.unfinished_deltas(conn)
     if unfinished:
         n = len(unfinished)
-        log.info(f"reprise de {n} émission{'s' if n > 1 else ''} Caf inachevée{'s' if n > 1 else ''}",
-                 extra={"event": {"run_id": run_id}})
+        log.info(
+            f"reprise de {n} émission{'s' if n > 1 else ''} Caf inachevée{'s' if n > 1 else ''}",
+            extra={"event": {"run_id": run_id}},
+        )
     written = _complete(config, engine, unfinished, fence, run_id=run_id)
     with transaction(engine, fence) as conn:
         planned = emissions.open_deltas(conn, run_id)
     n = len(planned)
     log.info(f"émission vers les Caf : {n} fichier{'s' if n > 1 else ''} à écrire", extra={"event": {"run_id": run_id}})
-    written += _complete(config, engine, planned, fence, progress, run_id)  # the assignment is committed: now the side effect
+    written += _complete(
+        config, engine, planned, fence, progress, run_id
+    )  # the assignment is committed: now the side effect
     return written
 
 
-def campaign_close(config: Config, engine: Engine, year: int, day: date | None = None,
-                   run_id: int | None = None, fence: Fence | None = None) -> list[str]:
+def campaign_close(
+    config: Config,
+    engine: Engine,
+    year: int,
+    day: date | None = None,
+    run_id: int | None = None,
+    fence: Fence | None = None,
+) -> list[str]:
     """The campaign snapshot of year N per Caf: for each worker, the latest accepted RG record of year N."""
     day = day or today_in_paris()
     cafs = emissions.campaign_cafs(engine, year)
     written = []
     for start in range(0, len(cafs), EMISSION_BATCH):
         # one Caf's records in memory at a time; the files of up to EMISSION_BATCH Cafs made durable together
-        chunk = cafs[start:start + EMISSION_BATCH]
+        chunk = cafs[start : start + EMISSION_BATCH]
         names = {code_caf: campaign_name(year, code_caf, day) for code_caf in chunk}
         ids = emissions.open_campaign(engine, fence, year, names, run_id)
         batch, heights = OutputBatch(), {}
         for code_caf in chunk:
             frame = output_frame(emissions.campaign_records(engine, year, code_caf), "RG")
-            batch.write_data(config.output_dir / code_caf, names[code_caf], frame,
-                             {"flux": emissions.CAMPAIGN_FLUX, "code_caf": code_caf, "annee_reference": year,
-                              "source_files": source_files(frame)})
+            batch.write_data(
+                config.output_dir / code_caf,
+                names[code_caf],
+                frame,
+                {
+                    "flux": emissions.CAMPAIGN_FLUX,
+                    "code_caf": code_caf,
+                    "annee_reference": year,
+                    "source_files": source_files(frame),
+                },
+            )
             heights[ids[code_caf]] = frame.height
             del frame
         batch.finish()

@@ -2,12 +2,13 @@
 
 Called the same way by `habilitations import` and the console's upload; two imports at once are serialised.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from exchange.app.job import JobContext, run_locked
 from exchange.config import Config
@@ -46,13 +47,15 @@ def import_extract(engine: Engine, path: Path, actor: str | None = None, fence: 
     frames, problems = read_extract(path)
     if frames is None:
         return ImportResult(accepted=False, problems=problems, counts={}, import_id=None)
-    import_id = replace_extract(engine, frames, source=str(path.resolve()), sha256=extract_sha256(path),
-                                actor=actor, fence=fence)
+    import_id = replace_extract(
+        engine, frames, source=str(path.resolve()), sha256=extract_sha256(path), actor=actor, fence=fence
+    )
     return ImportResult(accepted=True, problems=[], counts={t: frames[t].height for t in TABLES}, import_id=import_id)
 
 
-def import_habilitations(config: Config, engine: Engine, path: Path, actor: str | None,
-                         on_wait: Callable[[], None] | None = None) -> ImportResult:
+def import_habilitations(
+    config: Config, engine: Engine, path: Path, actor: str | None, on_wait: Callable[[], None] | None = None
+) -> ImportResult:
     """import_extract under the habilitations lock, waiting for an import already running (no run record:
     `runs` lists the exchange's jobs, `hab_imports` the imports)."""
     results: list[ImportResult] = []

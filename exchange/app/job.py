@@ -1,11 +1,12 @@
 """The one job wrapper, whoever starts the job: its lock, its run record (EN_COURS → OK/ECHEC, or IGNORE), its fence."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
 
 from exchange.app.run_log import capture
 from exchange.config import Config
@@ -16,17 +17,30 @@ from exchange.store import ledger, runs
 from exchange.store.engine import Connection, Engine
 from exchange.store.errors import CONNECTION_ERRORS, unreachable
 from exchange.store.fences import (
-    CAMPAIGN_LOCK, CYCLE_LOCK, HABILITATIONS_LOCK, HeldLock, LockLost, timings_of, try_lock, wait_lock,
+    CAMPAIGN_LOCK,
+    CYCLE_LOCK,
+    HABILITATIONS_LOCK,
+    HeldLock,
+    LockLost,
+    timings_of,
+    try_lock,
+    wait_lock,
 )
 
 log = logging.getLogger("esat_exchange")
 
 # Which lock each job takes; every job sharing a lock is closed as interrupted by the next holder.
-JOB_LOCKS = {**{job: CYCLE_LOCK for job in CYCLE_JOBS}, "campaign": CAMPAIGN_LOCK, "habilitations": HABILITATIONS_LOCK,
-             "purge": CYCLE_LOCK}  # a purge never removes a file a cycle or a replay is reading
-BUSY = {CYCLE_LOCK: "un autre processus exécute déjà un cycle",
-        CAMPAIGN_LOCK: "un autre processus écrit déjà les fichiers de campagne",
-        HABILITATIONS_LOCK: "un autre processus importe déjà un extrait Habpps"}
+JOB_LOCKS = {
+    **dict.fromkeys(CYCLE_JOBS, CYCLE_LOCK),
+    "campaign": CAMPAIGN_LOCK,
+    "habilitations": HABILITATIONS_LOCK,
+    "purge": CYCLE_LOCK,
+}  # a purge never removes a file a cycle or a replay is reading
+BUSY = {
+    CYCLE_LOCK: "un autre processus exécute déjà un cycle",
+    CAMPAIGN_LOCK: "un autre processus écrit déjà les fichiers de campagne",
+    HABILITATIONS_LOCK: "un autre processus importe déjà un extrait Habpps",
+}
 
 
 def jobs_of(lock_name: str) -> tuple[str, ...]:
@@ -70,9 +84,19 @@ def _fences(*fences: ledger.Fence | None) -> ledger.Fence:
     return fence
 
 
-def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: date | None = None,
-               stop: Callable[[], bool] | None = None, outer_fence: ledger.Fence | None = None,
-               wait: bool = False, on_wait: Callable[[], None] | None = None, record: bool = True) -> RunOutcome:
+def run_locked(
+    config: Config,
+    engine: Engine,
+    job: str,
+    work: Work,
+    *,
+    as_of: date | None = None,
+    stop: Callable[[], bool] | None = None,
+    outer_fence: ledger.Fence | None = None,
+    wait: bool = False,
+    on_wait: Callable[[], None] | None = None,
+    record: bool = True,
+) -> RunOutcome:
     """Run `work` under the job's lock, recorded in `runs`.
 
     `outer_fence` is a fence the job must also pass to start (the scheduler's leadership); `wait` waits for the
@@ -82,8 +106,11 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
     """
     lock_name = JOB_LOCKS[job]
     timings = timings_of(config)
-    lock = (wait_lock(engine, lock_name, timings, on_wait=on_wait, stop=stop) if wait
-            else try_lock(engine, lock_name, timings))
+    lock = (
+        wait_lock(engine, lock_name, timings, on_wait=on_wait, stop=stop)
+        if wait
+        else try_lock(engine, lock_name, timings)
+    )
     if lock is None:
         reason = BUSY[lock_name]
         if not record:
@@ -102,20 +129,30 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
         starting = _fences(lock.check, outer_fence)
         fence = lock.check
         if not record:
-            ctx = JobContext(engine, None, tally, _fences(lock.check, outer_fence),
-                             lambda: lock.lost or (stop is not None and stop()), lock)
+            ctx = JobContext(
+                engine,
+                None,
+                tally,
+                _fences(lock.check, outer_fence),
+                lambda: lock.lost or (stop is not None and stop()),
+                lock,
+            )
             error = _work(ctx, work)
             if lock.lost:
                 raise LockLost(f"verrou « {lock_name} » perdu pendant l'exécution")
             return RunOutcome(None, ECHEC if error else OK, tally, error)
         closed = runs.close_interrupted_runs(engine, jobs_of(lock_name), starting)
         if closed:
-            log.warning(f"exécution(s) interrompue(s) clôturée(s) en ECHEC : {', '.join(map(str, closed))}",
-                        extra={"event": {"job": job, "runs": closed}})
+            log.warning(
+                f"exécution(s) interrompue(s) clôturée(s) en ECHEC : {', '.join(map(str, closed))}",
+                extra={"event": {"job": job, "runs": closed}},
+            )
         run_id = runs.start_run(engine, job, as_of, starting)
         journal.enter_context(capture(engine, run_id))  # what this thread logs from now on is the run's log
-        log.info("début de l'exécution", extra={"event": {"run_id": run_id, "job": job,
-                                                          "as_of": as_of.isoformat() if as_of else None}})
+        log.info(
+            "début de l'exécution",
+            extra={"event": {"run_id": run_id, "job": job, "as_of": as_of.isoformat() if as_of else None}},
+        )
         ctx = JobContext(engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()), lock)
         error = _work(ctx, work)
         if error is None and tally.errors:
@@ -129,7 +166,9 @@ def run_locked(config: Config, engine: Engine, job: str, work: Work, *, as_of: d
     except LockLost as e:
         log.error(f"exécution arrêtée sans rien écrire : {e}", extra={"event": {"run_id": run_id, "job": job}})
         return RunOutcome(run_id, ECHEC, tally, str(e))
-    except CONNECTION_ERRORS as e:  # the database went away (restart, network): nothing half-written, the next run resumes
+    except (
+        CONNECTION_ERRORS
+    ) as e:  # the database went away (restart, network): nothing half-written, the next run resumes
         error = str(unreachable(e))
         log.error(f"fin de l'exécution : ECHEC ({error})", extra={"event": {"run_id": run_id, "job": job}})
         _try_finish(engine, run_id, tally, error, lock)
@@ -172,7 +211,6 @@ def _try_finish(engine: Engine, run_id: int | None, tally: RunTally, error: str,
 
 
 __all__ = ["run_locked", "open_at_head", "RunOutcome", "JobContext", "JOB_LOCKS", "BUSY", "jobs_of"]
-
 
 
 def open_at_head(config: Config) -> Engine:

@@ -1,5 +1,6 @@
 """Start a job now from the console (collect, nightly, campaign): the same use cases as the command line and the
 scheduler, run in a background thread of the web process; refused at once when the job's lock is busy."""
+
 from __future__ import annotations
 
 import logging

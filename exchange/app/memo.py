@@ -1,9 +1,11 @@
 """Results of the console's heavy reads, each kept until the data it read changes (a version the store gives)."""
+
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Hashable, TypeVar
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 T = TypeVar("T")
 

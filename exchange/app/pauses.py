@@ -4,6 +4,7 @@ A paused job's scheduled slots are skipped (jobs/tasks.py: no run recorded, one 
 up after the resume; a run already in progress goes on; a job started by hand (console « Lancer maintenant »,
 `esat-exchange run`) still runs. Every pause and resume, done or refused, is one journal line.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,10 +45,18 @@ def job_states(engine: Engine) -> list[dict]:
     states = []
     for job in SCHEDULED_JOBS:
         row = paused.get(job)
-        states.append({"tache": job, "libelle": JOB_LABELS[job], "suspendue": row is not None,
-                       "par": row["paused_by"] if row else None, "depuis": row["paused_at"] if row else None,
-                       "motif": row["reason"] if row else None, "detail": pause_detail(row) if row else "",
-                       "texte": pause_text(row) if row else "active"})
+        states.append(
+            {
+                "tache": job,
+                "libelle": JOB_LABELS[job],
+                "suspendue": row is not None,
+                "par": row["paused_by"] if row else None,
+                "depuis": row["paused_at"] if row else None,
+                "motif": row["reason"] if row else None,
+                "detail": pause_detail(row) if row else "",
+                "texte": pause_text(row) if row else "active",
+            }
+        )
     return states
 
 
@@ -58,8 +67,9 @@ def _reason(reason: str | None) -> str | None:
     return reason or None
 
 
-def _journal(engine: Engine, by: str, action: str, result: PauseResult, target: str, reason: str | None,
-             address: str | None) -> PauseResult:
+def _journal(
+    engine: Engine, by: str, action: str, result: PauseResult, target: str, reason: str | None, address: str | None
+) -> PauseResult:
     detail = result.message + (f" Motif : {reason}" if reason and result.done else "")
     record_audit(engine, by, action, "OK" if result.done else "REFUSE", target, detail, address)
     return result
@@ -83,12 +93,18 @@ def pause(engine: Engine, job: str, by: str, reason: str | None = None, address:
                     done.append(JOB_LABELS[j])
                 except PauseError:  # paused meanwhile by someone else: it is paused, as asked
                     pass
-            result = PauseResult(True, f"Tâches suspendues : {', '.join(done) or 'aucune'}. Le planificateur saute "
-                                       "leurs créneaux jusqu'à la reprise ; un lancement à la main reste possible.")
+            result = PauseResult(
+                True,
+                f"Tâches suspendues : {', '.join(done) or 'aucune'}. Le planificateur saute "
+                "leurs créneaux jusqu'à la reprise ; un lancement à la main reste possible.",
+            )
         else:
             pause_job(engine, job, by, reason)
-            result = PauseResult(True, f"Tâche {JOB_LABELS[job]} suspendue : le planificateur saute ses créneaux "
-                                       "jusqu'à la reprise ; un lancement à la main reste possible.")
+            result = PauseResult(
+                True,
+                f"Tâche {JOB_LABELS[job]} suspendue : le planificateur saute ses créneaux "
+                "jusqu'à la reprise ; un lancement à la main reste possible.",
+            )
     except PauseError as e:
         result = PauseResult(False, f"Refusé : {e}.")
     return _journal(engine, by, PAUSE, result, target, reason if isinstance(reason, str) else None, address)
@@ -111,12 +127,18 @@ def resume(engine: Engine, job: str, by: str, address: str | None = None) -> Pau
                     done.append(JOB_LABELS[j])
                 except PauseError:  # resumed meanwhile by someone else
                     pass
-            result = PauseResult(True, f"Tâches reprises : {', '.join(done) or 'aucune'}. Chacune reprend à son "
-                                       "prochain créneau (les créneaux passés ne sont pas rattrapés).")
+            result = PauseResult(
+                True,
+                f"Tâches reprises : {', '.join(done) or 'aucune'}. Chacune reprend à son "
+                "prochain créneau (les créneaux passés ne sont pas rattrapés).",
+            )
         else:
             row = resume_job(engine, job, by)
-            result = PauseResult(True, f"Tâche {JOB_LABELS[job]} reprise (elle était {pause_text(row)}) : elle "
-                                       "tourne à son prochain créneau (les créneaux passés ne sont pas rattrapés).")
+            result = PauseResult(
+                True,
+                f"Tâche {JOB_LABELS[job]} reprise (elle était {pause_text(row)}) : elle "
+                "tourne à son prochain créneau (les créneaux passés ne sont pas rattrapés).",
+            )
     except PauseError as e:
         result = PauseResult(False, f"Refusé : {e}.")
     return _journal(engine, by, RESUME, result, target, None, address)

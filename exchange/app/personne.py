@@ -3,11 +3,10 @@
 Called the same way by the command line and (later) the console's page for national operators: the caller
 gives who asks; the answer is one JSON-ready dict, rendered by exchange.core.personne_forms.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
-
-from exchange.store.engine import Engine
 
 from exchange.app.cycle import kept_stem
 from exchange.core.clock import PARIS
@@ -15,6 +14,7 @@ from exchange.core.retention import KINDS
 from exchange.store import operators
 from exchange.store import personne as store
 from exchange.store import purge as store_purge
+from exchange.store.engine import Engine
 from exchange.store.ledger import utcnow
 
 CR_EXTENSIONS = ("CR.csv", "CR.xml", "CR.html")
@@ -63,8 +63,17 @@ def _purges(rows: list[dict]) -> list[dict]:
     grouped: dict[tuple[str, str], dict] = {}
     for r in rows:
         key = (r["at"].astimezone(PARIS).date().isoformat(), r["kind"])
-        g = grouped.setdefault(key, {"date": key[0], "donnees": KINDS.get(r["kind"], r["kind"]), "annees": set(),
-                                     "elements": 0, "enregistrements": 0, "anomalies": 0})
+        g = grouped.setdefault(
+            key,
+            {
+                "date": key[0],
+                "donnees": KINDS.get(r["kind"], r["kind"]),
+                "annees": set(),
+                "elements": 0,
+                "enregistrements": 0,
+                "anomalies": 0,
+            },
+        )
         if r["annee"] is not None:
             g["annees"].add(r["annee"])
         g["elements"] += r["removed"]
@@ -81,8 +90,9 @@ def person_report(engine: Engine, nir_text: str, *, login: str, address: str | N
     try:
         nir = normalise_nir(nir_text)
     except NirError:
-        operators.record_audit(engine, login, "personne", "REFUSE", target=mask_nir(nir_text),
-                               detail="NIR illisible", address=address)
+        operators.record_audit(
+            engine, login, "personne", "REFUSE", target=mask_nir(nir_text), detail="NIR illisible", address=address
+        )
         raise
     with engine.connect() as conn:
         recs = store.person_records(conn, nir)
@@ -90,41 +100,90 @@ def person_report(engine: Engine, nir_text: str, *, login: str, address: str | N
         file_rows = store.files_by_id(conn, {r["file_id"] for r in recs} | {a["file_id"] for a in anos})
         latest = store.latest_answered(conn, {(f["account"], f["name"]) for f in file_rows.values()})
         emitted = store.emissions_by_id(conn, {r["emission_id"] for r in recs if r["emission_id"] is not None})
-        campaigns = store.campaign_emissions(conn, {(r["annee_reference"], r["code_caf"]) for r in recs
-                                                    if r["kind"] == "RG" and not r["superseded"]
-                                                    and r["annee_reference"] is not None})
+        campaigns = store.campaign_emissions(
+            conn,
+            {
+                (r["annee_reference"], r["code_caf"])
+                for r in recs
+                if r["kind"] == "RG" and not r["superseded"] and r["annee_reference"] is not None
+            },
+        )
         history = store_purge.history(conn)
     names = {i: f["name"] for i, f in file_rows.items()}
     report = {
         "nir": nir,
         "date_de_la_demande": utcnow().isoformat(),
         "donnees_detenues": bool(recs or anos),
-        "enregistrements": [{"fichier_id": r["file_id"], "fichier": names.get(r["file_id"]), **_record(r),
-                             "emission": (emitted[r["emission_id"]]["name"] if r["emission_id"] in emitted else None)}
-                            for r in recs],
-        "anomalies": [{"fichier_id": a["file_id"], "fichier": names.get(a["file_id"]), "ligne": a["ligne"],
-                       "code": a["code"], "gravite": a["gravite"], "champ": a["champ"], "message": a["message"],
-                       "nom": a["nom"], "prenoms": a["prenoms"]} for a in anos],
-        "fichiers": [{"id": f["id"], "fichier": f["name"], "compte": f["account"], "siret": f["siret"],
-                      "type": f["kind"], "date_reception": _value(f["received_at"]), "etat": f["state"],
-                      "statut": f["statut"], "code": f["code"],
-                      "copie_locale": f["stored_path"] is not None and f["copies_purged_at"] is None,
-                      "archive": (f"archive/{f['archived_name']}" if f["archived_name"] and f["copies_purged_at"] is None
-                                  else None),
-                      "comptes_rendus": _retour_names(f, latest),
-                      "copies_purgees_le": _value(f["copies_purged_at"]),
-                      "comptes_rendus_purges_le": _value(f["answers_purged_at"]),
-                      "identite_purgee_le": _value(f["identity_purged_at"])} for f in file_rows.values()],
-        "emissions": [{"id": e["id"], "fichier": e["name"], "flux": e["flux"], "code_caf": e["code_caf"],
-                       "annee": e["annee"], "date": _value(e["completed_at"]), "etat": e["state"],
-                       "fichiers_purges_le": _value(e["files_purged_at"])}
-                      for e in sorted([*emitted.values(), *campaigns], key=lambda e: e["id"])],
+        "enregistrements": [
+            {
+                "fichier_id": r["file_id"],
+                "fichier": names.get(r["file_id"]),
+                **_record(r),
+                "emission": (emitted[r["emission_id"]]["name"] if r["emission_id"] in emitted else None),
+            }
+            for r in recs
+        ],
+        "anomalies": [
+            {
+                "fichier_id": a["file_id"],
+                "fichier": names.get(a["file_id"]),
+                "ligne": a["ligne"],
+                "code": a["code"],
+                "gravite": a["gravite"],
+                "champ": a["champ"],
+                "message": a["message"],
+                "nom": a["nom"],
+                "prenoms": a["prenoms"],
+            }
+            for a in anos
+        ],
+        "fichiers": [
+            {
+                "id": f["id"],
+                "fichier": f["name"],
+                "compte": f["account"],
+                "siret": f["siret"],
+                "type": f["kind"],
+                "date_reception": _value(f["received_at"]),
+                "etat": f["state"],
+                "statut": f["statut"],
+                "code": f["code"],
+                "copie_locale": f["stored_path"] is not None and f["copies_purged_at"] is None,
+                "archive": (
+                    f"archive/{f['archived_name']}" if f["archived_name"] and f["copies_purged_at"] is None else None
+                ),
+                "comptes_rendus": _retour_names(f, latest),
+                "copies_purgees_le": _value(f["copies_purged_at"]),
+                "comptes_rendus_purges_le": _value(f["answers_purged_at"]),
+                "identite_purgee_le": _value(f["identity_purged_at"]),
+            }
+            for f in file_rows.values()
+        ],
+        "emissions": [
+            {
+                "id": e["id"],
+                "fichier": e["name"],
+                "flux": e["flux"],
+                "code_caf": e["code_caf"],
+                "annee": e["annee"],
+                "date": _value(e["completed_at"]),
+                "etat": e["state"],
+                "fichiers_purges_le": _value(e["files_purged_at"]),
+            }
+            for e in sorted([*emitted.values(), *campaigns], key=lambda e: e["id"])
+        ],
         "purges": _purges(history),
     }
     found = len(recs), len(anos)
-    operators.record_audit(engine, login, "personne", "OK", target=mask_nir(nir),
-                           detail=f"{found[0]} enregistrement(s), {found[1]} anomalie(s), "
-                                  f"{len(file_rows)} fichier(s)", address=address)
+    operators.record_audit(
+        engine,
+        login,
+        "personne",
+        "OK",
+        target=mask_nir(nir),
+        detail=f"{found[0]} enregistrement(s), {found[1]} anomalie(s), {len(file_rows)} fichier(s)",
+        address=address,
+    )
     return report
 
 

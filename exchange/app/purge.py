@@ -6,17 +6,16 @@ transport, Caf output files), then the mark is closed. The next purge first fini
 removals are idempotent. Identities are erased in one transaction per batch. Same code for the command
 line and the scheduler (through the job wrapper: cycle lock, run record, fence).
 """
+
 from __future__ import annotations
 
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Callable
-
-from exchange.store.engine import Engine
 
 from exchange.app.cycle import kept_stem
 from exchange.app.job import JobContext, RunOutcome, run_locked
@@ -27,6 +26,7 @@ from exchange.edges.transport.base import Transport
 from exchange.edges.transport.factory import open_transport
 from exchange.store import ledger
 from exchange.store import purge as store
+from exchange.store.engine import Engine
 
 log = logging.getLogger("esat_exchange")
 BATCH = 200  # files (or emissions) per transaction
@@ -42,7 +42,9 @@ class Plan:
 
     as_of: date
     files: dict[int, dict] = field(default_factory=dict)  # id → candidate row
-    file_kinds: dict[int, frozenset[str]] = field(default_factory=dict)  # id → kinds due (copies, comptes_rendus, identity)
+    file_kinds: dict[int, frozenset[str]] = field(
+        default_factory=dict
+    )  # id → kinds due (copies, comptes_rendus, identity)
     years: dict[int, int] = field(default_factory=dict)  # id → declaration year
     outputs: list[dict] = field(default_factory=list)
     audit_before: datetime | None = None
@@ -69,7 +71,7 @@ def _paris_day(moment: datetime | None) -> date | None:
 def _cutoff(duration: Duration, as_of: date) -> datetime:
     """The instant before which a dated line is due: its Paris day + duration <= as_of."""
     last_day = duration.before(as_of)
-    return datetime.combine(last_day + timedelta(days=1), time(0), PARIS).astimezone(timezone.utc)
+    return datetime.combine(last_day + timedelta(days=1), time(0), PARIS).astimezone(UTC)
 
 
 def plan(config: Config, engine: Engine, as_of: date) -> Plan:
@@ -93,8 +95,9 @@ def plan(config: Config, engine: Engine, as_of: date) -> Plan:
             due.add("identity")
         if due:
             p.files[row["id"]], p.file_kinds[row["id"]], p.years[row["id"]] = row, frozenset(due), year
-    p.outputs = [o for o in outputs
-                 if output_due(_paris_day(o["completed_at"]), o["annee"], durations["outputs"], as_of)]
+    p.outputs = [
+        o for o in outputs if output_due(_paris_day(o["completed_at"]), o["annee"], durations["outputs"], as_of)
+    ]
     p.audit_before = _cutoff(durations["audit"], as_of)
     p.runs_before = _cutoff(durations["runs"], as_of)
     return p
@@ -141,6 +144,7 @@ def _output_year(o: dict) -> int:
 
 # -- removals (idempotent) ----------------------------------------------------------------------
 
+
 def _retour_names(row: dict, latest: dict[tuple[str, str], int]) -> list[str]:
     """Every compte rendu this reception may have in retour/: its kept pairs, and <name>.CR.* when it is the
     latest answered reception of its name."""
@@ -171,13 +175,15 @@ def _sync_folders(folders: set[Path]) -> None:
             os.close(fd)
 
 
-def _remove_file_data(engine: Engine, transport: Transport, rows: list[dict],
-                      latest: dict[tuple[str, str], int]) -> None:
+def _remove_file_data(
+    engine: Engine, transport: Transport, rows: list[dict], latest: dict[tuple[str, str], int]
+) -> None:
     """Remove what the marks of these rows say is being purged; a stored copy shared with a reception whose
     copy is kept (same content, same account) stays for it."""
     with engine.connect() as conn:
-        in_use = store.stored_paths_in_use(conn, [r["stored_path"] for r in rows
-                                                  if r["copies_purged_at"] and r["stored_path"]])
+        in_use = store.stored_paths_in_use(
+            conn, [r["stored_path"] for r in rows if r["copies_purged_at"] and r["stored_path"]]
+        )
     folders: set[Path] = set()
     for row in rows:
         if row["copies_purged_at"] is not None:
@@ -208,10 +214,18 @@ def orphans(config: Config, engine: Engine) -> tuple[list[Path], list[Path]]:
     with engine.connect() as conn:
         stored = store.stored_names(conn)
         emitted = store.emission_names(conn)
-    copies = [p for account in _children(config.storage_dir) for p in _children(account)
-              if p.is_file() and (account.name, p.name) not in stored]
-    outputs = [p for caf in _children(config.output_dir) for p in _children(caf)
-               if p.is_file() and p.name.startswith("AAH-ESAT_") and (caf.name, _output_base(p.name)) not in emitted]
+    copies = [
+        p
+        for account in _children(config.storage_dir)
+        for p in _children(account)
+        if p.is_file() and (account.name, p.name) not in stored
+    ]
+    outputs = [
+        p
+        for caf in _children(config.output_dir)
+        for p in _children(caf)
+        if p.is_file() and p.name.startswith("AAH-ESAT_") and (caf.name, _output_base(p.name)) not in emitted
+    ]
     return copies, outputs
 
 
@@ -232,13 +246,15 @@ def _output_base(name: str) -> str:
 
 # -- the purge itself ---------------------------------------------------------------------------
 
+
 def _batches(items: list, size: int | None = None) -> list[list]:
     size = size or BATCH
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _purge(config: Config, engine: Engine, ctx: JobContext, as_of: date, counts: Counts,
-           stop: Callable[[], bool]) -> str | None:
+def _purge(
+    config: Config, engine: Engine, ctx: JobContext, as_of: date, counts: Counts, stop: Callable[[], bool]
+) -> str | None:
     fence = ctx.fence
     now = ledger.utcnow()
     with engine.connect() as conn:
@@ -281,9 +297,14 @@ def _purge(config: Config, engine: Engine, ctx: JobContext, as_of: date, counts:
                 store.begin_file_purge(conn, marks, now)
                 for kind, per_year in per_kind.items():
                     store.record_counts(conn, ctx.run_id, now, kind, per_year)
-            rows = [{**p.files[i], "copies_purged_at": now if "copies" in marks[i] else p.files[i]["copies_purged_at"],
-                     "answers_purged_at": now if "comptes_rendus" in marks[i] else p.files[i]["answers_purged_at"]}
-                    for i in batch]
+            rows = [
+                {
+                    **p.files[i],
+                    "copies_purged_at": now if "copies" in marks[i] else p.files[i]["copies_purged_at"],
+                    "answers_purged_at": now if "comptes_rendus" in marks[i] else p.files[i]["answers_purged_at"],
+                }
+                for i in batch
+            ]
             _remove_file_data(engine, transport, rows, latest)
             with ledger.transaction(engine, fence) as conn:
                 store.end_file_purge(conn, batch)
@@ -336,8 +357,14 @@ def _add(counts: Counts, more: dict) -> None:
                 total[k] += c[k]
 
 
-def purge(config: Config, engine: Engine, as_of: date, *, fence: ledger.Fence | None = None,
-          stop: Callable[[], bool] | None = None) -> PurgeReport:
+def purge(
+    config: Config,
+    engine: Engine,
+    as_of: date,
+    *,
+    fence: ledger.Fence | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> PurgeReport:
     """Apply the retention rules on `as_of` under the cycle lock, recorded in `runs` as `purge`; then give the
     erased pages back (SQLite VACUUM, PostgreSQL VACUUM). IGNORE when a cycle or purge runs elsewhere."""
     counts = _new_counts()
@@ -348,8 +375,10 @@ def purge(config: Config, engine: Engine, as_of: date, *, fence: ledger.Fence | 
         removed = sum(c[0] for per_year in counts.values() for c in per_year.values())
         if error is None and not ctx.stop():  # still under the lock: no cycle writes meanwhile
             reclaimed.append(store.reclaim(engine))
-        log.info(f"purge au {as_of.isoformat()} : {removed} élément(s) supprimé(s) ou rendu(s) anonyme(s)",
-                 extra={"event": {"run_id": ctx.run_id, "job": "purge"}})
+        log.info(
+            f"purge au {as_of.isoformat()} : {removed} élément(s) supprimé(s) ou rendu(s) anonyme(s)",
+            extra={"event": {"run_id": ctx.run_id, "job": "purge"}},
+        )
         return error
 
     outcome = run_locked(config, engine, "purge", work, as_of=as_of, stop=stop, outer_fence=fence)

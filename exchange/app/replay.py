@@ -1,14 +1,15 @@
 """Operator actions shared by the command line and the console: replay a file (the spec's rule decides)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exchange.config import Config
+from exchange.core.perimeter import Perimeter
 from exchange.core.replay import replay_refusal, stale_extract_refusal
 from exchange.core.vocabulary import IGNORE, OK
 from exchange.store import ledger, queries
 from exchange.store.engine import Engine
-from exchange.config import Config
-from exchange.core.perimeter import Perimeter
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,16 @@ def replay_file(config: Config, engine: Engine, file_id: int) -> ReplayResult:
     except ValueError as e:
         return ReplayResult(False, f"Rejeu impossible : {e}.")
     if outcome.status == IGNORE:
-        return ReplayResult(False, f"Rejeu du fichier n° {file_id} non effectué : {outcome.error}. "
-                                   "Relancez plus tard.", outcome)
+        return ReplayResult(
+            False, f"Rejeu du fichier n° {file_id} non effectué : {outcome.error}. Relancez plus tard.", outcome
+        )
     with engine.connect() as conn:
         after = ledger.get_file(conn, file_id)
     code = f" ({after['code']})" if after["code"] else ""
-    message = (f"Fichier n° {file_id} rejoué (jugé au {row['processing_date'].strftime('%d/%m/%Y')}) : "
-               f"{after['statut']}{code}.")
+    message = (
+        f"Fichier n° {file_id} rejoué (jugé au {row['processing_date'].strftime('%d/%m/%Y')}) : "
+        f"{after['statut']}{code}."
+    )
     if outcome.status != OK:
         message += f" L'exécution n° {outcome.run_id} est en échec : {outcome.error}."
     return ReplayResult(outcome.status == OK, message, outcome)

@@ -1,31 +1,50 @@
 """The `run` job and its variants (collect, nightly, replay): a cycle, then the emission, through the job wrapper."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Callable
 
-from exchange.store import ledger
-from exchange.config import Config
 from exchange.app.cycle import CycleContext, Progress, collect, replay
 from exchange.app.job import JobContext, RunOutcome, run_locked
+from exchange.config import Config
 from exchange.core.clock import today_in_paris
 from exchange.edges.transport.factory import open_transport
+from exchange.store import ledger
 from exchange.store.engine import Engine
 
 
-
-def run_job(config: Config, engine: Engine, *, job: str = "run", as_of: date | None = None, emit: bool = True,
-            use_habilitations: bool = True, progress: Progress | None = None,
-            replay_file: int | None = None, stop: Callable[[], bool] | None = None,
-            fence: ledger.Fence | None = None) -> RunOutcome:
+def run_job(
+    config: Config,
+    engine: Engine,
+    *,
+    job: str = "run",
+    as_of: date | None = None,
+    emit: bool = True,
+    use_habilitations: bool = True,
+    progress: Progress | None = None,
+    replay_file: int | None = None,
+    stop: Callable[[], bool] | None = None,
+    fence: ledger.Fence | None = None,
+) -> RunOutcome:
     """One cycle under the cycle lock, recorded in `runs`; `fence` is an extra fence (the scheduler's leadership)."""
     as_of = as_of or today_in_paris()
 
     def cycle(job_ctx: JobContext) -> str | None:
         with open_transport(config) as transport:
-            ctx = CycleContext(config=config, engine=engine, transport=transport, as_of=as_of, run_id=job_ctx.run_id,
-                               job=job, tally=job_ctx.tally, use_habilitations=use_habilitations, progress=progress,
-                               stop=job_ctx.stop, fence=job_ctx.fence)
+            ctx = CycleContext(
+                config=config,
+                engine=engine,
+                transport=transport,
+                as_of=as_of,
+                run_id=job_ctx.run_id,
+                job=job,
+                tally=job_ctx.tally,
+                use_habilitations=use_habilitations,
+                progress=progress,
+                stop=job_ctx.stop,
+                fence=job_ctx.fence,
+            )
             if replay_file is not None:
                 replay(ctx, replay_file)
             else:

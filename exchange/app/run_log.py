@@ -7,14 +7,15 @@ which appends them in batches (every FLUSH_SECONDS or FLUSH_LINES lines, and at 
 short transaction (exchange.store.run_log), never inside the pipeline's fenced transactions. The run never
 waits on the database for its log: should a write fail, the log of this run is dropped with one warning.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Callable, Iterator
+from datetime import UTC, datetime
 
 from exchange.core.safe_text import safe_text
 from exchange.logs import scrub
@@ -48,17 +49,28 @@ def line_of(record: logging.LogRecord) -> dict:
     event = getattr(record, "event", {}) or {}
     fields = {k: _guarded(v) for k, v in event.items() if k not in HIDDEN and v not in (None, "")}
     account = fields.get("account")
-    return {"at": datetime.fromtimestamp(record.created, timezone.utc), "level": record.levelname,
-            "message": scrub(message), "fields": fields or None,
-            "account": str(account) if account is not None else None}
+    return {
+        "at": datetime.fromtimestamp(record.created, UTC),
+        "level": record.levelname,
+        "message": scrub(message),
+        "fields": fields or None,
+        "account": str(account) if account is not None else None,
+    }
 
 
 class RunLogHandler(logging.Handler):
     """Keeps the records of one thread for one run and writes them in batches from its own writer thread."""
 
-    def __init__(self, engine: Engine, run_id: int, thread: int | None = None, *,
-                 append: Callable[[Engine, int, list[dict]], int] | None = None,
-                 flush_seconds: float = FLUSH_SECONDS, flush_lines: int = FLUSH_LINES) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        run_id: int,
+        thread: int | None = None,
+        *,
+        append: Callable[[Engine, int, list[dict]], int] | None = None,
+        flush_seconds: float = FLUSH_SECONDS,
+        flush_lines: int = FLUSH_LINES,
+    ) -> None:
         super().__init__(logging.NOTSET)
         if append is None:
             from exchange.store.run_log import append_lines as append
@@ -116,8 +128,10 @@ class RunLogHandler(logging.Handler):
                 return
             self.dropped = True  # from now on, emit keeps nothing: the run's own thread is never slowed
             self._pending.clear()
-        log.warning(f"journal de l'exécution n° {self.run_id} abandonné (écriture impossible : {why}) ; "
-                    "l'exécution continue", extra={"event": {"run_id": self.run_id}})
+        log.warning(
+            f"journal de l'exécution n° {self.run_id} abandonné (écriture impossible : {why}) ; l'exécution continue",
+            extra={"event": {"run_id": self.run_id}},
+        )
 
     def close(self) -> None:
         """Write the last lines (waiting at most CLOSE_SECONDS), then stop the writer."""

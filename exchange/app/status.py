@@ -1,29 +1,40 @@
 """The health of the service (`status`, the dashboard): the store's reads and the drop area's listing, judged by
 exchange.core.health."""
+
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from exchange.core.clock import utcnow
-from exchange.core.health import REJECTIONS_WINDOW, Health, health_json, health_text, stuck_by, stuck_limit, verdict
-from exchange.core.health import Reason, nightly_reasons, pause_reasons
+from exchange.core.health import (
+    REJECTIONS_WINDOW,
+    Health,
+    Reason,
+    health_json,
+    health_text,
+    nightly_reasons,
+    pause_reasons,
+    stuck_by,
+    stuck_limit,
+    verdict,
+)
 from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
 from exchange.edges.transport.base import Refused, Transport, TransportError
 from exchange.store import queries
-from exchange.store.followup import habilitation_rejections_by_code
 from exchange.store.engine import Engine
+from exchange.store.followup import habilitation_rejections_by_code
 from exchange.store.nodes import list_nodes
 from exchange.store.pauses import paused_jobs
 
 JOBS = ("run", "collect", "nightly", "campaign")  # the jobs `status` shows
 
 
-def _depot(transport: "Transport | DepotCache") -> tuple[dict[str, int], list[dict]]:
+def _depot(transport: Transport | DepotCache) -> tuple[dict[str, int], list[dict]]:
     """Names waiting in each account's depot/, and every waiting file (account, name, since), oldest first."""
     counts: dict[str, int] = {}
     waiting: list[dict] = []
@@ -35,8 +46,10 @@ def _depot(transport: "Transport | DepotCache") -> tuple[dict[str, int], list[di
             counts[account] = 0
             continue
         counts[account] = len(entries)
-        waiting += [{"compte": account, "fichier": safe_text(e.name),
-                     "depuis": datetime.fromtimestamp(e.mtime, timezone.utc)} for e in entries]
+        waiting += [
+            {"compte": account, "fichier": safe_text(e.name), "depuis": datetime.fromtimestamp(e.mtime, UTC)}
+            for e in entries
+        ]
     return counts, sorted(waiting, key=lambda w: (w["depuis"], w["compte"], w["fichier"]))
 
 
@@ -53,8 +66,12 @@ class DepotCache:
 
     STALE_FACTOR = 5
 
-    def __init__(self, open_transport: Callable[[], Transport], max_age_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        open_transport: Callable[[], Transport],
+        max_age_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._open, self._max_age, self._clock = open_transport, max_age_seconds, clock
         self._lock = threading.Lock()  # the fields below
         self._listing = threading.Lock()  # held while the drop area is being listed (one listing at a time)
@@ -63,7 +80,7 @@ class DepotCache:
         self._failed = False  # the last background listing raised
         self.read_at: datetime | None = None
 
-    def __enter__(self) -> "DepotCache":
+    def __enter__(self) -> DepotCache:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -81,6 +98,7 @@ class DepotCache:
     def _in_background(self) -> None:
         if not self._listing.acquire(blocking=False):
             return  # a listing is already under way
+
         def body() -> None:
             try:
                 self._list()
@@ -89,6 +107,7 @@ class DepotCache:
                     self._failed = True
             finally:
                 self._listing.release()
+
         threading.Thread(target=body, name="console-depot", daemon=True).start()
 
     def warm(self) -> None:
@@ -141,8 +160,9 @@ def _brief(run: dict | None) -> dict | None:
     return None if run is None else {k: run[k] for k in ("id", "job", "debut", "fin", "statut", "erreur")}
 
 
-def check_health(engine: Engine, transport: Transport | None, now: datetime | None = None, *,
-                 perimeter: Perimeter = EVERYTHING) -> Health:
+def check_health(
+    engine: Engine, transport: Transport | None, now: datetime | None = None, *, perimeter: Perimeter = EVERYTHING
+) -> Health:
     """The health of the service as `perimeter` sees it (its files, its accounts' depot/, its Caf's action
     items: files rejected for a habilitation code); `transport` is an unopened drop-area transport (None: not
     checked). The command line and /sante see everything."""
@@ -158,8 +178,16 @@ def check_health(engine: Engine, transport: Transport | None, now: datetime | No
         health.quarantined = queries.quarantined_files(conn, perimeter=perimeter)
         health.rejected_by_code = queries.rejections_by_code(conn, now - REJECTIONS_WINDOW, perimeter=perimeter)
         accounts = None if perimeter.national else queries.accounts_in(conn, perimeter=perimeter)
-        health.nodes = [{"machine": n["host"], "pid": n["pid"], "role": n["role"], "depuis": n["role_since"],
-                         "dernier_signe_de_vie": n["heartbeat_at"]} for n in list_nodes(conn)]
+        health.nodes = [
+            {
+                "machine": n["host"],
+                "pid": n["pid"],
+                "role": n["role"],
+                "depuis": n["role_since"],
+                "dernier_signe_de_vie": n["heartbeat_at"],
+            }
+            for n in list_nodes(conn)
+        ]
         imported = queries.habilitations_in_force(conn) is not None
         pending = habilitation_rejections_by_code(conn, perimeter=perimeter)
         health.warnings = pause_reasons(paused_jobs(conn))

@@ -1,4 +1,5 @@
 """`python -m exchange.cli`: the command line."""
+
 from exchange.cli.main import main
 
 raise SystemExit(main())

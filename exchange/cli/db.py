@@ -1,4 +1,5 @@
 """The `db upgrade` and `db status` commands, loaded by exchange.cli.main (add_commands)."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,8 @@ from exchange.config import Config
 
 
 def cmd_db_upgrade(_args: argparse.Namespace, config: Config) -> int:
-    from exchange.store.errors import DATABASE_ERRORS, one_line
     from exchange.store.engine import open_database
+    from exchange.store.errors import DATABASE_ERRORS, one_line
     from exchange.store.revision import SchemaError, upgrade
 
     engine = open_database(config.database_url)
@@ -27,9 +28,11 @@ def cmd_db_upgrade(_args: argparse.Namespace, config: Config) -> int:
     if not done.changed:
         print(f"Base de données déjà à jour (révision {done.after}).")
     elif done.adopted:
-        print("Base de données existante adoptée"
-              + (f" (créé pour rejoindre la référence : {', '.join(done.created)})" if done.created else "")
-              + f", puis mise à jour : révision {before} → {done.after}.")
+        print(
+            "Base de données existante adoptée"
+            + (f" (créé pour rejoindre la référence : {', '.join(done.created)})" if done.created else "")
+            + f", puis mise à jour : révision {before} → {done.after}."
+        )
     elif done.before is None:
         print(f"Base de données créée : révision {before} → {done.after}.")
     else:
@@ -38,8 +41,8 @@ def cmd_db_upgrade(_args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_db_status(_args: argparse.Namespace, config: Config) -> int:
-    from exchange.store.errors import DATABASE_ERRORS, one_line
     from exchange.store.engine import open_database
+    from exchange.store.errors import DATABASE_ERRORS, one_line
     from exchange.store.revision import schema_state
 
     engine = open_database(config.database_url)
@@ -59,7 +62,8 @@ def cmd_db_status(_args: argparse.Namespace, config: Config) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="schéma de la base de données (migrations)").add_subparsers(
-        dest="db_command", required=True, metavar="COMMANDE")
+        dest="db_command", required=True, metavar="COMMANDE"
+    )
     up = db.add_parser("upgrade", help="créer la base ou la mettre à jour jusqu'à la révision de ce programme")
     up.set_defaults(handler=cmd_db_upgrade)
     st = db.add_parser("status", help="révision de la base et révision attendue : 0 à jour, 1 sinon")

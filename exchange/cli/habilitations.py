@@ -1,4 +1,5 @@
 """CLI wiring: `habilitations import PATH` and `migration report FILE [--out FILE]`, with French output."""
+
 from __future__ import annotations
 
 import argparse
@@ -61,22 +62,30 @@ def cmd_habilitations_import(args: argparse.Namespace, config: Config, out: Text
         print(f"Import non effectué : {result.busy}", file=sys.stderr)
         return 1
     if not result.accepted:
-        print(f"Extrait Habpps refusé ({len(result.problems)} problème(s)) : les habilitations "
-              "précédentes restent en vigueur.", file=out)
+        print(
+            f"Extrait Habpps refusé ({len(result.problems)} problème(s)) : les habilitations "
+            "précédentes restent en vigueur.",
+            file=out,
+        )
         for p in result.problems:
             print(f"- {p}", file=out)
         return 1
-    print(f"Extrait Habpps importé (import n° {result.import_id}) : il remplace les habilitations précédentes.",
-          file=out)
-    _print_table("Lignes importées", ["table", "lignes"],
-                 [[t, str(result.counts[t])] for t in TABLES], out)
+    print(
+        f"Extrait Habpps importé (import n° {result.import_id}) : il remplace les habilitations précédentes.", file=out
+    )
+    _print_table("Lignes importées", ["table", "lignes"], [[t, str(result.counts[t])] for t in TABLES], out)
     return 0
 
 
 def cmd_migration_report(args: argparse.Namespace, config: Config, out: TextIO | None = None) -> int:
     """Print the Habtiers migration report; with --out, also write it as CSV."""
     from exchange.edges.habtiers import (
-        REPORT_COLUMNS, SEPARATOR, MigrationError, migration_report, report_rows, write_migration_csv,
+        REPORT_COLUMNS,
+        SEPARATOR,
+        MigrationError,
+        migration_report,
+        report_rows,
+        write_migration_csv,
     )
 
     out = out or sys.stdout
@@ -90,8 +99,9 @@ def cmd_migration_report(args: argparse.Namespace, config: Config, out: TextIO |
     rows = report_rows(report)
     if _is_terminal(out):
         rows = [r[:3] + [("• " + c.replace(SEPARATOR, "\n• ")) if c else "" for c in r[3:]] for r in rows]
-    _print_table(f"Migration Habtiers → Mon Compte Partenaire : {report.height} partenaire(s)",
-                 list(REPORT_COLUMNS), rows, out)
+    _print_table(
+        f"Migration Habtiers → Mon Compte Partenaire : {report.height} partenaire(s)", list(REPORT_COLUMNS), rows, out
+    )
     counts = report.group_by("cas").len().sort("cas")
     print("Par cas : " + ", ".join(f"{c} : {n}" for c, n in counts.iter_rows()), file=out)
     if args.out:

@@ -1,5 +1,6 @@
 """The journal of the command line: one line per command that acts or shows worker-level data, written as the
 system user (`cli:<unix user>`) after the command ran; never makes the command fail."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,9 +13,13 @@ from exchange.config import Config
 # Listings (files, runs, campaign, operators), status, web, scheduler, db, check and template are not journalled;
 # `scheduler pause|resume` is journaled by its use case (exchange.app.pauses), as cli:<user>, done or refused.
 ACTIONS = {
-    "cmd_run": "run", "cmd_files_show": "consultation_fichier", "cmd_files_replay": "rejeu",
-    "cmd_campaign_close": "cloture_campagne", "cmd_habilitations_import": "import_habilitations",
-    "cmd_operators_add": "operateur_ajout", "cmd_operators_state": "operateur_etat",
+    "cmd_run": "run",
+    "cmd_files_show": "consultation_fichier",
+    "cmd_files_replay": "rejeu",
+    "cmd_campaign_close": "cloture_campagne",
+    "cmd_habilitations_import": "import_habilitations",
+    "cmd_operators_add": "operateur_ajout",
+    "cmd_operators_state": "operateur_etat",
     "cmd_migration_report": "rapport_migration",
 }
 
@@ -28,8 +33,12 @@ def system_user() -> str:
 
 def target_of(args: argparse.Namespace) -> str | None:
     """What the command acted on, as the journal shows it."""
-    for key, label in (("file_id", "fichier n° {}"), ("run_id", "exécution n° {}"), ("login", "opérateur {}"),
-                       ("year", "campagne {}")):
+    for key, label in (
+        ("file_id", "fichier n° {}"),
+        ("run_id", "exécution n° {}"),
+        ("login", "opérateur {}"),
+        ("year", "campagne {}"),
+    ):
         value = getattr(args, key, None)
         if value is not None:
             return label.format(value)
@@ -55,14 +64,38 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
         try:
             if bulk:  # one line per file replayed, as the console writes them, then the group's line
                 for file_id, done, message in getattr(args, "replayed", []):
-                    record_audit(engine, who, "rejeu", "OK" if done else "ECHEC", f"fichier n° {file_id}", message,
-                                 None, file_id=file_id)
+                    record_audit(
+                        engine,
+                        who,
+                        "rejeu",
+                        "OK" if done else "ECHEC",
+                        f"fichier n° {file_id}",
+                        message,
+                        None,
+                        file_id=file_id,
+                    )
                 siret = getattr(args, "siret", None)
-                record_audit(engine, who, "rejeu_groupe", "OK" if code == 0 else "ECHEC",
-                             f"Esat {siret}" if siret else "tous les Esats", command, None, siret=siret)
+                record_audit(
+                    engine,
+                    who,
+                    "rejeu_groupe",
+                    "OK" if code == 0 else "ECHEC",
+                    f"Esat {siret}" if siret else "tous les Esats",
+                    command,
+                    None,
+                    siret=siret,
+                )
             else:
-                record_audit(engine, who, action, "OK" if code == 0 else "ECHEC", target_of(args), command, None,
-                             file_id=getattr(args, "file_id", None))
+                record_audit(
+                    engine,
+                    who,
+                    action,
+                    "OK" if code == 0 else "ECHEC",
+                    target_of(args),
+                    command,
+                    None,
+                    file_id=getattr(args, "file_id", None),
+                )
         finally:
             engine.dispose()
     except Exception as e:  # noqa: BLE001 - the command's own outcome stands

@@ -1,16 +1,17 @@
 """Rendering lists for people (a table) and for tools (csv, json): one function for every listing command."""
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import sys
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import Any
 
-from exchange.core.safe_text import safe_text, safe_value
 from exchange.core.clock import PARIS
-
+from exchange.core.safe_text import safe_text, safe_value
 
 
 def _cell(value: Any) -> str:
@@ -45,12 +46,23 @@ def human_cell(value: Any) -> str:
     return _cell(value)
 
 
-def render(rows: Sequence[dict], columns: Sequence[str], fmt: str = "text", *, labels: dict[str, str] | None = None,
-           title: str | None = None, empty: str = "Aucune ligne.") -> str:
+def render(
+    rows: Sequence[dict],
+    columns: Sequence[str],
+    fmt: str = "text",
+    *,
+    labels: dict[str, str] | None = None,
+    title: str | None = None,
+    empty: str = "Aucune ligne.",
+) -> str:
     """rows as a French table (text), as CSV (`;`, header) or as JSON (a list of objects)."""
     if fmt == "json":
-        return json.dumps([{c: safe_value(r.get(c)) for c in columns} for r in rows], ensure_ascii=False, indent=2,
-                          default=_cell) + "\n"
+        return (
+            json.dumps(
+                [{c: safe_value(r.get(c)) for c in columns} for r in rows], ensure_ascii=False, indent=2, default=_cell
+            )
+            + "\n"
+        )
     if fmt == "csv":
         from exchange.core.csv_cells import guard_text
 
@@ -58,16 +70,17 @@ def render(rows: Sequence[dict], columns: Sequence[str], fmt: str = "text", *, l
         w = csv.writer(buf, delimiter=";", lineterminator="\n")
         w.writerow(columns)
         for r in rows:
-            w.writerow([guard_text(safe_text(v)) if isinstance(v, str) else _cell(v) for v in (r.get(c) for c in columns)])
+            w.writerow(
+                [guard_text(safe_text(v)) if isinstance(v, str) else _cell(v) for v in (r.get(c) for c in columns)]
+            )
         return buf.getvalue()
     labels = labels or {}
     if not rows:
         return (f"{title}\n" if title else "") + empty + "\n"
     if sys.stdout.isatty():
         from rich.console import Console
-        from rich.table import Table
-
         from rich.markup import escape
+        from rich.table import Table
 
         table = Table(title=title)
         for c in columns:

@@ -1,18 +1,19 @@
 """The `esat-exchange` command line (cli.md): argument parsing and French output; the work is elsewhere."""
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Callable
 
-from exchange.config import Config, ConfigError, load_config
 from exchange.cli.listing import human_cell, json_default
+from exchange.config import Config, ConfigError, load_config
+from exchange.core.perimeter import EVERYTHING  # the command line runs as the service account: it sees everything
 from exchange.core.vocabulary import ACCEPTE, ETATS, IGNORE, OK, RUN_STATUSES, STATUTS  # the values the listings accept
 from exchange.core.vocabulary import JOBS as RUN_JOBS
-from exchange.core.perimeter import EVERYTHING  # the command line runs as the service account: it sees everything
 
 FORMATS = ("text", "csv", "json")
 
@@ -32,6 +33,7 @@ def _engine(config: Config):  # noqa: ANN202
 
 
 # -- run / check ------------------------------------------------------------------------------------
+
 
 def _progress_bar():  # noqa: ANN202
     """A rich progress callback on a terminal; None (quiet) otherwise."""
@@ -58,14 +60,19 @@ def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.app.
     if outcome.status == IGNORE:
         return f"Exécution n° {outcome.run_id} ignorée : {outcome.error}.\n"
     lines = [f"Exécution n° {outcome.run_id} : {'terminée' if outcome.status == 'OK' else 'en échec'}."]
-    lines.append(f"Fichiers traités : {t.files_seen} — " + ", ".join(
-        f"{n} {s}" for s, n in sorted(t.by_statut.items())) if t.files_seen else "Fichiers traités : 0")
+    lines.append(
+        f"Fichiers traités : {t.files_seen} — " + ", ".join(f"{n} {s}" for s, n in sorted(t.by_statut.items()))
+        if t.files_seen
+        else "Fichiers traités : 0"
+    )
     if t.files_seen:
         from schemas.fields import plural
 
-        lines.append(f"Enregistrements : {plural(t.records_in, 'reçu', 'reçus')}, "
-                     f"{plural(t.records_accepted, 'accepté', 'acceptés')}, "
-                     f"{plural(t.records_rejected, 'rejeté', 'rejetés')}.")
+        lines.append(
+            f"Enregistrements : {plural(t.records_in, 'reçu', 'reçus')}, "
+            f"{plural(t.records_accepted, 'accepté', 'acceptés')}, "
+            f"{plural(t.records_rejected, 'rejeté', 'rejetés')}."
+        )
     if t.anomaly_counts:
         lines.append("Anomalies par code : " + ", ".join(f"{c} × {n}" for c, n in sorted(t.anomaly_counts.items())))
     if t.waiting:
@@ -122,16 +129,19 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             signal.signal(sig, handler)
     sys.stdout.write(run_summary(outcome, config))
     if stop.is_set():
-        print(f"Arrêt demandé : le lot en cours a été terminé et l'exécution n° {outcome.run_id} close ; "
-              "les fichiers restants partiront au prochain cycle.", file=sys.stderr)
+        print(
+            f"Arrêt demandé : le lot en cours a été terminé et l'exécution n° {outcome.run_id} close ; "
+            "les fichiers restants partiront au prochain cycle.",
+            file=sys.stderr,
+        )
         return INTERRUPTED
     return outcome.exit_code
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
+    from exchange.core.clock import today_in_paris
     from exchange.core.compte_rendu.forms import cr_csv, cr_html, cr_json, cr_text
     from exchange.core.judge import judge
-    from exchange.core.clock import today_in_paris
 
     path = Path(args.file)
     try:
@@ -140,8 +150,9 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
         print(f"Fichier illisible : {path} ({e.strerror})", file=sys.stderr)
         return 2
     as_of = args.as_of or today_in_paris()
-    j = judge(data, path.name, as_of, max_file_bytes=config.limits.max_file_bytes,
-              max_records=config.limits.max_records)
+    j = judge(
+        data, path.name, as_of, max_file_bytes=config.limits.max_file_bytes, max_records=config.limits.max_records
+    )
     if args.format == "csv":
         sys.stdout.write(cr_csv(j, as_of, bom=False).decode("utf-8"))
     elif args.format == "json":
@@ -155,12 +166,34 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
 
 # -- files / runs -------------------------------------------------------------------------------------
 
-FILE_COLUMNS = ("id", "fichier", "compte", "siret", "type", "date_reception", "etat", "statut", "code",
-                "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes")
-FILE_LABELS = {"id": "N°", "fichier": "Fichier", "compte": "Compte", "siret": "SIRET", "type": "Type",
-               "date_reception": "Reçu le", "etat": "État", "statut": "Statut", "code": "Code",
-               "enregistrements_recus": "Reçus", "enregistrements_acceptes": "Acceptés",
-               "enregistrements_rejetes": "Rejetés"}
+FILE_COLUMNS = (
+    "id",
+    "fichier",
+    "compte",
+    "siret",
+    "type",
+    "date_reception",
+    "etat",
+    "statut",
+    "code",
+    "enregistrements_recus",
+    "enregistrements_acceptes",
+    "enregistrements_rejetes",
+)
+FILE_LABELS = {
+    "id": "N°",
+    "fichier": "Fichier",
+    "compte": "Compte",
+    "siret": "SIRET",
+    "type": "Type",
+    "date_reception": "Reçu le",
+    "etat": "État",
+    "statut": "Statut",
+    "code": "Code",
+    "enregistrements_recus": "Reçus",
+    "enregistrements_acceptes": "Acceptés",
+    "enregistrements_rejetes": "Rejetés",
+}
 
 
 TERMINAL_ROWS = 50  # rows a listing shows on a terminal without --limit (a national ledger holds ~14,000 files)
@@ -174,8 +207,9 @@ def _capped_on_terminal(args: argparse.Namespace) -> bool:
 def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
     from exchange.store import queries
 
-    filters = queries.FileFilters(statut=args.status, etat=args.etat, siret=args.siret, compte=args.compte,
-                                  run_id=args.run)
+    filters = queries.FileFilters(
+        statut=args.status, etat=args.etat, siret=args.siret, compte=args.compte, run_id=args.run
+    )
     on_terminal = _capped_on_terminal(args)
     limit = TERMINAL_ROWS if on_terminal else args.limit
     more = 0
@@ -183,8 +217,7 @@ def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
         rows = queries.list_files(conn, filters, limit=limit or None, perimeter=EVERYTHING)
         if on_terminal and len(rows) == limit:
             more = queries.count_files(conn, filters, perimeter=EVERYTHING) - limit
-    sys.stdout.write(render_rows(rows, FILE_COLUMNS, args.format, FILE_LABELS, "Fichiers reçus",
-                                 "Aucun fichier reçu."))
+    sys.stdout.write(render_rows(rows, FILE_COLUMNS, args.format, FILE_LABELS, "Fichiers reçus", "Aucun fichier reçu."))
     if more > 0:
         print(f"… et {more} autre(s) fichier(s), plus ancien(s) : --limit N pour en afficher N, --limit 0 pour tous.")
     return 0
@@ -204,24 +237,60 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
         from exchange.core.safe_text import safe_value
 
         anomalies = [{k: safe_value(v) for k, v in a.items()} for a in anomalies]
-        sys.stdout.write(json.dumps({**{k: safe_value(v) for k, v in view.items()}, "anomalies": anomalies}, ensure_ascii=False, indent=2, default=json_default) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {**{k: safe_value(v) for k, v in view.items()}, "anomalies": anomalies},
+                ensure_ascii=False,
+                indent=2,
+                default=json_default,
+            )
+            + "\n"
+        )
         return 0
     if args.format == "csv":
         sys.stdout.write(render_rows(anomalies, ("ligne", "nir_masque", "code", "gravite", "champ", "message"), "csv"))
         return 0
     out = [f"Fichier n° {view['id']} : {view['fichier']}"]
-    for key in ("compte", "siret", "type", "date_reception", "date_traitement", "etat", "statut", "code",
-                "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes", "archive",
-                "doublon_de", "rejeux", "erreur"):
+    for key in (
+        "compte",
+        "siret",
+        "type",
+        "date_reception",
+        "date_traitement",
+        "etat",
+        "statut",
+        "code",
+        "enregistrements_recus",
+        "enregistrements_acceptes",
+        "enregistrements_rejetes",
+        "archive",
+        "doublon_de",
+        "rejeux",
+        "erreur",
+    ):
         if key == "erreur" and not view[key]:
             continue
         label = FILE_LABELS.get(key, key.replace("_", " ").capitalize())
         out.append(f"  {label} : {human_cell(view[key])}")
     out.append("")
     sys.stdout.write("\n".join(out) + "\n")
-    sys.stdout.write(render_rows(anomalies, ("ligne", "nir_masque", "code", "gravite", "champ", "message"), "text",
-                                 {"ligne": "Ligne", "nir_masque": "NIR", "code": "Code", "gravite": "Gravité",
-                                  "champ": "Champ", "message": "Message"}, "Anomalies", "Aucune anomalie."))
+    sys.stdout.write(
+        render_rows(
+            anomalies,
+            ("ligne", "nir_masque", "code", "gravite", "champ", "message"),
+            "text",
+            {
+                "ligne": "Ligne",
+                "nir_masque": "NIR",
+                "code": "Code",
+                "gravite": "Gravité",
+                "champ": "Champ",
+                "message": "Message",
+            },
+            "Anomalies",
+            "Aucune anomalie.",
+        )
+    )
     return 0
 
 
@@ -250,8 +319,10 @@ def _bulk_targets(args: argparse.Namespace, config: Config) -> list[dict] | None
         print("esat-exchange files replay : --siret ne s'emploie qu'avec --habilitation.", file=sys.stderr)
         return None
     if args.habilitation == bool(args.file_ids):
-        print("esat-exchange files replay : donnez des numéros de fichier, ou --habilitation (pas les deux).",
-              file=sys.stderr)
+        print(
+            "esat-exchange files replay : donnez des numéros de fichier, ou --habilitation (pas les deux).",
+            file=sys.stderr,
+        )
         return None
     if args.siret and not (len(args.siret) == 14 and args.siret.isdigit()):
         print(f"esat-exchange files replay : SIRET invalide {args.siret!r} (14 chiffres attendus).", file=sys.stderr)
@@ -274,14 +345,21 @@ def cmd_files_replay_many(args: argparse.Namespace, config: Config) -> int:
     targets = _bulk_targets(args, config)
     if targets is None:
         return 2
-    scope = f"de l'Esat {args.siret}" if args.siret else ("rejetés pour une habilitation" if args.habilitation
-                                                          else "demandés")
+    scope = (
+        f"de l'Esat {args.siret}"
+        if args.siret
+        else ("rejetés pour une habilitation" if args.habilitation else "demandés")
+    )
     if not targets:
-        print("Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu"
-              + (f" pour l'Esat {args.siret}." if args.siret else "."))
+        print(
+            "Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu"
+            + (f" pour l'Esat {args.siret}." if args.siret else ".")
+        )
         return 0
     if args.dry_run:
-        print(f"Rejeu groupé des fichiers {scope} (simulation) : {plural(len(targets), 'fichier serait rejoué', 'fichiers seraient rejoués')}.")
+        print(
+            f"Rejeu groupé des fichiers {scope} (simulation) : {plural(len(targets), 'fichier serait rejoué', 'fichiers seraient rejoués')}."
+        )
         for row in targets:
             name = row.get("name") or "fichier inconnu"
             code = f" {row['code']}" if row.get("code") else ""
@@ -291,20 +369,45 @@ def cmd_files_replay_many(args: argparse.Namespace, config: Config) -> int:
     for _file_id, result in results:
         print(result.message, file=sys.stdout if result.done else sys.stderr)
     done = sum(1 for _, r in results if r.done)
-    print(f"Rejeu groupé des fichiers {scope} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur "
-          f"{len(results)}.")
+    print(
+        f"Rejeu groupé des fichiers {scope} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}."
+    )
     args.replayed = [(file_id, result.done, result.message) for file_id, result in results]  # the journal's lines
     return 0 if done == len(results) else 1
 
 
-RUN_COLUMNS = ("id", "job", "debut", "fin", "statut", "fichiers", "fichiers_acceptes", "fichiers_partiels",
-               "fichiers_rejetes", "fichiers_doublons", "enregistrements_recus", "enregistrements_acceptes",
-               "enregistrements_rejetes", "erreur")
-RUN_LABELS = {"id": "N°", "job": "Tâche", "debut": "Début", "fin": "Fin", "statut": "Statut",
-              "fichiers": "Fichiers", "fichiers_acceptes": "Acceptés", "fichiers_partiels": "Partiels",
-              "fichiers_rejetes": "Rejetés", "fichiers_doublons": "Doublons", "enregistrements_recus": "Enr. reçus",
-              "enregistrements_acceptes": "Enr. acceptés", "enregistrements_rejetes": "Enr. rejetés",
-              "erreur": "Erreur"}
+RUN_COLUMNS = (
+    "id",
+    "job",
+    "debut",
+    "fin",
+    "statut",
+    "fichiers",
+    "fichiers_acceptes",
+    "fichiers_partiels",
+    "fichiers_rejetes",
+    "fichiers_doublons",
+    "enregistrements_recus",
+    "enregistrements_acceptes",
+    "enregistrements_rejetes",
+    "erreur",
+)
+RUN_LABELS = {
+    "id": "N°",
+    "job": "Tâche",
+    "debut": "Début",
+    "fin": "Fin",
+    "statut": "Statut",
+    "fichiers": "Fichiers",
+    "fichiers_acceptes": "Acceptés",
+    "fichiers_partiels": "Partiels",
+    "fichiers_rejetes": "Rejetés",
+    "fichiers_doublons": "Doublons",
+    "enregistrements_recus": "Enr. reçus",
+    "enregistrements_acceptes": "Enr. acceptés",
+    "enregistrements_rejetes": "Enr. rejetés",
+    "erreur": "Erreur",
+}
 
 
 def cmd_runs_list(args: argparse.Namespace, config: Config) -> int:
@@ -336,8 +439,9 @@ def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
         if key != "statut":
             out.append(f"  {RUN_LABELS[key]} : {human_cell(view[key])}")
     out.append(f"  Date de traitement : {human_cell(view['date_traitement'])}")
-    out.append("  Anomalies par code : " + (", ".join(f"{c} × {n}" for c, n in view["anomalies_par_code"].items())
-                                            or "aucune"))
+    out.append(
+        "  Anomalies par code : " + (", ".join(f"{c} × {n}" for c, n in view["anomalies_par_code"].items()) or "aucune")
+    )
     out.append("  Fichiers émis pour les Caf : " + (", ".join(view["fichiers_emis"]) or "aucun"))
     sys.stdout.write("\n".join(out) + "\n")
     return 0
@@ -351,17 +455,23 @@ def render_rows(rows, columns, fmt, labels=None, title=None, empty="Aucune ligne
 
 # -- campaign ---------------------------------------------------------------------------------------
 
+
 def cmd_campaign_close(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.campaign import close_campaign
 
     outcome = close_campaign(config, _engine(config), args.year)
     if outcome.status == IGNORE:
-        print(f"Clôture de campagne {args.year} non effectuée (exécution n° {outcome.run_id}) : {outcome.error}. "
-              "Relancez la commande plus tard.", file=sys.stderr)
+        print(
+            f"Clôture de campagne {args.year} non effectuée (exécution n° {outcome.run_id}) : {outcome.error}. "
+            "Relancez la commande plus tard.",
+            file=sys.stderr,
+        )
         return 1
     if outcome.status != OK:
-        print(f"Clôture de campagne {args.year} en échec (exécution n° {outcome.run_id}) : {outcome.error}",
-              file=sys.stderr)
+        print(
+            f"Clôture de campagne {args.year} en échec (exécution n° {outcome.run_id}) : {outcome.error}",
+            file=sys.stderr,
+        )
         return 1
     written = outcome.tally.outputs
     if written:
@@ -380,24 +490,40 @@ def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
     rows = campaign_status(_engine(config), args.year, today_in_paris(), caf=args.caf, perimeter=EVERYTHING)
     limit = TERMINAL_ROWS if _capped_on_terminal(args) else args.limit
     shown = rows[:limit] if limit else rows
-    sys.stdout.write(render_rows(
-        shown, ("siret", "raison_sociale", "caf_gestionnaire", "jours_restants"), args.format,
-        {"siret": "SIRET", "raison_sociale": "Raison sociale", "caf_gestionnaire": "Caf gestionnaire",
-         "jours_restants": "Jours avant le 15 janvier"},
-        f"Esats sans déclaration RG acceptée pour {args.year}", "Tous les Esats ouverts ont déclaré."))
+    sys.stdout.write(
+        render_rows(
+            shown,
+            ("siret", "raison_sociale", "caf_gestionnaire", "jours_restants"),
+            args.format,
+            {
+                "siret": "SIRET",
+                "raison_sociale": "Raison sociale",
+                "caf_gestionnaire": "Caf gestionnaire",
+                "jours_restants": "Jours avant le 15 janvier",
+            },
+            f"Esats sans déclaration RG acceptée pour {args.year}",
+            "Tous les Esats ouverts ont déclaré.",
+        )
+    )
     if len(rows) > len(shown) and args.format == "text":
-        print(f"… et {len(rows) - len(shown)} autre(s) Esat(s) : --limit N pour en afficher N, --limit 0 pour tous "
-              "(ou --caf CODE, --format csv).")
+        print(
+            f"… et {len(rows) - len(shown)} autre(s) Esat(s) : --limit N pour en afficher N, --limit 0 pour tous "
+            "(ou --caf CODE, --format csv)."
+        )
     return 0
 
 
 # -- parser -----------------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     from exchange.cli.parser import FrenchParser
 
-    p = FrenchParser(prog="esat-exchange", description="Échanges de fichiers du service Esat de la Caf.",
-                     epilog="exemple : esat-exchange --config /etc/esat-exchange/esat-exchange.toml status")
+    p = FrenchParser(
+        prog="esat-exchange",
+        description="Échanges de fichiers du service Esat de la Caf.",
+        epilog="exemple : esat-exchange --config /etc/esat-exchange/esat-exchange.toml status",
+    )
     p.add_argument("--version", action=_VersionAction, help="afficher la version et quitter")
     p.add_argument("--config", type=Path, help="fichier de configuration TOML (défaut : ./esat-exchange.toml)")
     p.add_argument("--log-format", choices=("human", "json"), default="human", help="format des journaux")
@@ -411,23 +537,37 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="valider un fichier comme le ferait run, sans habilitations ni effet")
     check.add_argument("file", metavar="FICHIER")
     check.add_argument("--as-of", type=_as_of)
-    check.add_argument("--format", choices=(*FORMATS, "html"), default="text",
-                       help="text (défaut), csv, json, ou html (le compte rendu lisible, à ouvrir dans un navigateur)")
+    check.add_argument(
+        "--format",
+        choices=(*FORMATS, "html"),
+        default="text",
+        help="text (défaut), csv, json, ou html (le compte rendu lisible, à ouvrir dans un navigateur)",
+    )
     check.set_defaults(handler=cmd_check)
 
     files = sub.add_parser("files", help="fichiers reçus").add_subparsers(dest="files_command", required=True)
-    fl = files.add_parser("list", help="lister les fichiers reçus", description="Liste les fichiers reçus, "
-                          "les plus récents d'abord.", epilog="exemple : esat-exchange files list --etat QUARANTAINE")
-    fl.add_argument("--status", type=str.upper, choices=STATUTS, metavar="STATUT",
-                    help="ACCEPTE, PARTIEL, REJETE ou DOUBLON")
-    fl.add_argument("--etat", type=str.upper, choices=ETATS, metavar="ETAT",
-                    help="RECU, ARCHIVE, TRAITE, ACQUITTE ou QUARANTAINE")
+    fl = files.add_parser(
+        "list",
+        help="lister les fichiers reçus",
+        description="Liste les fichiers reçus, les plus récents d'abord.",
+        epilog="exemple : esat-exchange files list --etat QUARANTAINE",
+    )
+    fl.add_argument(
+        "--status", type=str.upper, choices=STATUTS, metavar="STATUT", help="ACCEPTE, PARTIEL, REJETE ou DOUBLON"
+    )
+    fl.add_argument(
+        "--etat", type=str.upper, choices=ETATS, metavar="ETAT", help="RECU, ARCHIVE, TRAITE, ACQUITTE ou QUARANTAINE"
+    )
     fl.add_argument("--siret")
     fl.add_argument("--compte", help="compte de dépôt (login SFTP)")
     fl.add_argument("--run", type=int, metavar="ID", help="fichiers reçus par l'exécution ID")
-    fl.add_argument("--limit", type=int, default=None, metavar="N",
-                    help=f"nombre de fichiers, les plus récents (défaut : {TERMINAL_ROWS} sur un terminal, "
-                         "tous sinon ; 0 : tous)")
+    fl.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"nombre de fichiers, les plus récents (défaut : {TERMINAL_ROWS} sur un terminal, tous sinon ; 0 : tous)",
+    )
     fl.add_argument("--format", choices=FORMATS, default="text")
     fl.set_defaults(handler=cmd_files_list)
     fs = files.add_parser("show", help="un fichier et ses anomalies (NIR masqués)")
@@ -436,17 +576,25 @@ def build_parser() -> argparse.ArgumentParser:
     fs.set_defaults(handler=cmd_files_show)
     fr = files.add_parser("replay", help="retraiter un fichier reçu, ou plusieurs (après correction des habilitations)")
     fr.add_argument("file_ids", type=int, nargs="*", metavar="ID", help="numéro(s) de fichier")
-    fr.add_argument("--habilitation", action="store_true",
-                    help="tous les fichiers rejetés pour une habilitation (H0x) que l'extrait importé permet de rejouer")
+    fr.add_argument(
+        "--habilitation",
+        action="store_true",
+        help="tous les fichiers rejetés pour une habilitation (H0x) que l'extrait importé permet de rejouer",
+    )
     fr.add_argument("--siret", metavar="SIRET", help="avec --habilitation : les fichiers de cet Esat seulement")
-    fr.add_argument("--dry-run", action="store_true", help="lister les fichiers qui seraient rejoués, sans rien rejouer")
+    fr.add_argument(
+        "--dry-run", action="store_true", help="lister les fichiers qui seraient rejoués, sans rien rejouer"
+    )
     fr.set_defaults(handler=cmd_files_replay)
 
     runs = sub.add_parser("runs", help="exécutions des tâches").add_subparsers(dest="runs_command", required=True)
-    rl = runs.add_parser("list", help="lister les exécutions", epilog="exemple : esat-exchange runs list --status ECHEC")
+    rl = runs.add_parser(
+        "list", help="lister les exécutions", epilog="exemple : esat-exchange runs list --status ECHEC"
+    )
     rl.add_argument("--job", choices=RUN_JOBS, metavar="TACHE", help="run, collect, nightly, campaign, replay ou purge")
-    rl.add_argument("--status", type=str.upper, choices=RUN_STATUSES, metavar="STATUT",
-                    help="EN_COURS, OK, ECHEC ou IGNORE")
+    rl.add_argument(
+        "--status", type=str.upper, choices=RUN_STATUSES, metavar="STATUT", help="EN_COURS, OK, ECHEC ou IGNORE"
+    )
     rl.add_argument("--limit", type=int, default=20)
     rl.add_argument("--format", choices=FORMATS, default="text")
     rl.set_defaults(handler=cmd_runs_list)
@@ -455,20 +603,34 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--format", choices=FORMATS, default="text")
     rs.set_defaults(handler=cmd_runs_show)
 
-    camp = sub.add_parser("campaign", help="campagne annuelle RG").add_subparsers(dest="campaign_command", required=True)
+    camp = sub.add_parser("campaign", help="campagne annuelle RG").add_subparsers(
+        dest="campaign_command", required=True
+    )
     cc = camp.add_parser("close", help="écrire les fichiers de campagne de l'année N pour chaque Caf")
     cc.add_argument("--year", type=int, required=True)
     cc.set_defaults(handler=cmd_campaign_close)
     cs = camp.add_parser("status", help="Esats ouverts sans RG accepté pour l'année N")
     cs.add_argument("--year", type=int, required=True)
     cs.add_argument("--caf", metavar="CODE", help="seulement les Esats de cette Caf gestionnaire (ex. 75)")
-    cs.add_argument("--limit", type=int, default=None, metavar="N",
-                    help=f"nombre d'Esats (défaut : {TERMINAL_ROWS} sur un terminal, tous sinon ; 0 : tous)")
+    cs.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"nombre d'Esats (défaut : {TERMINAL_ROWS} sur un terminal, tous sinon ; 0 : tous)",
+    )
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 
-    for module in ("exchange.cli.habilitations", "exchange.cli.template", "exchange.cli.scheduler",
-                   "exchange.cli.db", "exchange.cli.web", "exchange.cli.purge", "exchange.cli.personne"):
+    for module in (
+        "exchange.cli.habilitations",
+        "exchange.cli.template",
+        "exchange.cli.scheduler",
+        "exchange.cli.db",
+        "exchange.cli.web",
+        "exchange.cli.purge",
+        "exchange.cli.personne",
+    ):
         _add_module_commands(sub, module)
     from exchange.cli.parser import add_examples
 
@@ -495,7 +657,7 @@ EXAMPLES = {
     "migration": "esat-exchange migration report habtiers.xlsx --out rapport.csv",
     "migration report": "esat-exchange migration report habtiers.xlsx --out rapport.csv",
     "scheduler": "esat-exchange --log-format json --log-level INFO scheduler",
-    "scheduler pause": "esat-exchange scheduler pause nightly --motif \"import Habpps en cours\"",
+    "scheduler pause": 'esat-exchange scheduler pause nightly --motif "import Habpps en cours"',
     "scheduler resume": "esat-exchange scheduler resume --toutes",
     "scheduler list": "esat-exchange scheduler list",
     "status": "esat-exchange status --format json",
@@ -585,7 +747,8 @@ def database_unreachable(error: Exception, url: str, command: str) -> str | None
     reason = reason_of(error)
     recorded = " ; l'exécution n'a pas pu être enregistrée" if command == "run" else ""
     logging.getLogger("esat_exchange").info(
-        f"base de données injoignable{recorded} : {reason}", extra={"event": {"command": command, "base": where}})
+        f"base de données injoignable{recorded} : {reason}", extra={"event": {"command": command, "base": where}}
+    )
     return f"Base de données injoignable ({where}){recorded} : vérifiez qu'elle est démarrée et que [database] url est juste."
 
 

@@ -1,4 +1,5 @@
 """argparse in French: usage, section titles, help option and error messages (exit 2), one example per command."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,8 +10,10 @@ from typing import NoReturn
 # argparse's own error messages (Python 3.11–3.13), as regular expressions → French
 _ERRORS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"the following arguments are required: (.*)"), r"arguments obligatoires manquants : \1"),
-    (re.compile(r"argument (.*?): invalid choice: (.*?) \(choose from (.*)\)"),
-     r"argument \1 : valeur inconnue \2 (valeurs possibles : \3)"),
+    (
+        re.compile(r"argument (.*?): invalid choice: (.*?) \(choose from (.*)\)"),
+        r"argument \1 : valeur inconnue \2 (valeurs possibles : \3)",
+    ),
     (re.compile(r"invalid choice: (.*?) \(choose from (.*)\)"), r"valeur inconnue \1 (valeurs possibles : \2)"),
     (re.compile(r"argument (.*?): invalid (\w+) value: (.*)"), r"argument \1 : valeur invalide \3 (\2 attendu)"),
     (re.compile(r"argument (.*?): expected one argument"), r"argument \1 : une valeur est attendue"),
@@ -50,8 +53,9 @@ class FrenchParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self._positionals.title = "arguments"
         self._optionals.title = "options"
-        self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
-                          help="afficher cette aide et quitter")
+        self.add_argument(
+            "-h", "--help", action="help", default=argparse.SUPPRESS, help="afficher cette aide et quitter"
+        )
 
     def add_subparsers(self, **kwargs):  # noqa: ANN003, ANN201
         kwargs.setdefault("title", "commandes")

@@ -1,4 +1,5 @@
 """The `personne` command (cli.md): everything held about one NIR, for a right-of-access request; journaled."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,13 @@ def cmd_personne(args: argparse.Namespace, config: Config) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("personne", help="tout ce que le service détient sur une personne (droit d'accès)",
-                       description="Enregistrements, anomalies, fichiers et comptes rendus, émissions vers les Caf, "
-                                   "et purges : la réponse à une demande de droit d'accès. Seule cette commande "
-                                   "affiche le NIR en entier ; chaque usage est inscrit au journal d'audit.")
+    p = sub.add_parser(
+        "personne",
+        help="tout ce que le service détient sur une personne (droit d'accès)",
+        description="Enregistrements, anomalies, fichiers et comptes rendus, émissions vers les Caf, "
+        "et purges : la réponse à une demande de droit d'accès. Seule cette commande "
+        "affiche le NIR en entier ; chaque usage est inscrit au journal d'audit.",
+    )
     p.add_argument("nir", metavar="NIR", help="le NIR de la personne (15 caractères, espaces permis)")
     p.add_argument("--format", choices=("text", "html", "json"), default="text")
     p.set_defaults(handler=cmd_personne)

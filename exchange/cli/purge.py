@@ -1,4 +1,5 @@
 """The `purge` command (cli.md): apply `[retention]`, print what was (or would be) removed per kind and year."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,9 +8,14 @@ import sys
 from exchange.config import Config
 from exchange.core.vocabulary import OK
 
-UNITS = {"copies": ("fichier", "fichiers"), "comptes_rendus": ("fichier", "fichiers"),
-         "identity": ("fichier", "fichiers"), "outputs": ("émission", "émissions"),
-         "audit": ("ligne", "lignes"), "runs": ("exécution", "exécutions")}
+UNITS = {
+    "copies": ("fichier", "fichiers"),
+    "comptes_rendus": ("fichier", "fichiers"),
+    "identity": ("fichier", "fichiers"),
+    "outputs": ("émission", "émissions"),
+    "audit": ("ligne", "lignes"),
+    "runs": ("exécution", "exécutions"),
+}
 
 
 def report_text(report) -> str:  # noqa: ANN001 - exchange.app.purge.PurgeReport
@@ -36,8 +42,10 @@ def report_text(report) -> str:  # noqa: ANN001 - exchange.app.purge.PurgeReport
             items, n_records, n_anomalies = per_year[year]
             text = plural(items, *UNITS[kind])
             if kind == "identity":
-                text += (f", {plural(n_records, 'enregistrement', 'enregistrements')}, "
-                         f"{plural(n_anomalies, 'anomalie', 'anomalies')}")
+                text += (
+                    f", {plural(n_records, 'enregistrement', 'enregistrements')}, "
+                    f"{plural(n_anomalies, 'anomalie', 'anomalies')}"
+                )
             lines.append(f"  {year if year is not None else 'sans année'} : {text}")
     if report.reclaimed:
         lines.append(f"Base de données : {report.reclaimed}.")
@@ -66,11 +74,14 @@ def cmd_purge(args: argparse.Namespace, config: Config) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from exchange.cli.main import _as_of
 
-    p = sub.add_parser("purge", help="appliquer les durées de conservation de [retention]",
-                       description="Supprime ou rend anonymes, partout où le service les garde, les données "
-                                   "personnelles dont la durée de conservation est passée ; rien de ce qui n'est "
-                                   "pas terminé (fichier sans réponse, enregistrement non émis, campagne ouverte, "
-                                   "quarantaine) n'est touché.")
+    p = sub.add_parser(
+        "purge",
+        help="appliquer les durées de conservation de [retention]",
+        description="Supprime ou rend anonymes, partout où le service les garde, les données "
+        "personnelles dont la durée de conservation est passée ; rien de ce qui n'est "
+        "pas terminé (fichier sans réponse, enregistrement non émis, campagne ouverte, "
+        "quarantaine) n'est touché.",
+    )
     p.add_argument("--as-of", type=_as_of, help="date de la purge AAAA-MM-JJ (défaut : aujourd'hui, Europe/Paris)")
     p.add_argument("--dry-run", action="store_true", help="dire ce qui serait supprimé, sans rien supprimer")
     p.set_defaults(handler=cmd_purge)

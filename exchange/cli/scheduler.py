@@ -1,5 +1,6 @@
 """The `scheduler` and `status` commands, loaded by exchange.cli.main (add_commands). `scheduler` alone runs the
 scheduler; `scheduler pause|resume|list` pause, resume and list the scheduled jobs (exchange.app.pauses)."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,10 @@ def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.status import check_health, health_json, health_text
-    from exchange.store.queries import next_scheduled_runs
-    from exchange.store.engine import open_current
     from exchange.cli.listing import json_default
     from exchange.edges.transport.factory import open_transport
+    from exchange.store.engine import open_current
+    from exchange.store.queries import next_scheduled_runs
 
     engine = open_current(config.database_url)
     try:
@@ -104,23 +105,30 @@ def cmd_scheduler_list(args: argparse.Namespace, config: Config) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    sched = sub.add_parser("scheduler", help="exécuter les tâches planifiées de [schedule] jusqu'à l'arrêt "
-                                             "(SIGTERM/SIGINT : fin du fichier en cours, puis sortie) ; "
-                                             "suspendre, reprendre ou lister ces tâches",
-                           description="Sans sous-commande : exécute les tâches planifiées jusqu'à l'arrêt. "
-                                       "« pause », « resume » et « list » suspendent, reprennent ou listent les "
-                                       "tâches planifiées (collect, nightly, campaign, purge), pour tous les nœuds.")
+    sched = sub.add_parser(
+        "scheduler",
+        help="exécuter les tâches planifiées de [schedule] jusqu'à l'arrêt "
+        "(SIGTERM/SIGINT : fin du fichier en cours, puis sortie) ; "
+        "suspendre, reprendre ou lister ces tâches",
+        description="Sans sous-commande : exécute les tâches planifiées jusqu'à l'arrêt. "
+        "« pause », « resume » et « list » suspendent, reprennent ou listent les "
+        "tâches planifiées (collect, nightly, campaign, purge), pour tous les nœuds.",
+    )
     sched.set_defaults(handler=cmd_scheduler)
     actions = sched.add_subparsers(dest="scheduler_command", required=False, metavar="[pause|resume|list]")
-    pause = actions.add_parser("pause", help="suspendre une tâche planifiée (ses créneaux sont sautés, pas rattrapés)",
-                               description="Le planificateur saute les créneaux de la tâche suspendue, sans "
-                                           "enregistrer d'exécution, jusqu'à la reprise ; une exécution en cours "
-                                           "n'est pas arrêtée ; un lancement à la main (run, console) reste possible.")
+    pause = actions.add_parser(
+        "pause",
+        help="suspendre une tâche planifiée (ses créneaux sont sautés, pas rattrapés)",
+        description="Le planificateur saute les créneaux de la tâche suspendue, sans "
+        "enregistrer d'exécution, jusqu'à la reprise ; une exécution en cours "
+        "n'est pas arrêtée ; un lancement à la main (run, console) reste possible.",
+    )
     resume = actions.add_parser("resume", help="reprendre une tâche suspendue (à son prochain créneau)")
     for p, verb in ((pause, "suspendre"), (resume, "reprendre")):
         which = p.add_mutually_exclusive_group(required=True)
-        which.add_argument("tache", nargs="?", metavar="TACHE",
-                           help=f"la tâche à {verb} : collect, nightly, campaign ou purge")
+        which.add_argument(
+            "tache", nargs="?", metavar="TACHE", help=f"la tâche à {verb} : collect, nightly, campaign ou purge"
+        )
         which.add_argument("--toutes", action="store_true", help=f"{verb} toutes les tâches planifiées")
         p.set_defaults(handler=cmd_scheduler_pause)
     pause.add_argument("--motif", metavar="TEXTE", help="pourquoi (montré dans la console, status et le journal)")
@@ -129,6 +137,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=cmd_scheduler_list)
     status = sub.add_parser("status", help="état pour la supervision : 0 sain, 1 alerte")
     status.add_argument("--format", choices=("text", "json"), default="text")
-    status.add_argument("--all", action="store_true",
-                        help="lister tous les comptes en attente et tous les fichiers bloqués (défaut : les 10 premiers)")
+    status.add_argument(
+        "--all",
+        action="store_true",
+        help="lister tous les comptes en attente et tous les fichiers bloqués (défaut : les 10 premiers)",
+    )
     status.set_defaults(handler=cmd_status)

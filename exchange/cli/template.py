@@ -1,4 +1,5 @@
 """The `template` command: write the model declaration an Esat fills in (CSV or XLSX)."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,6 @@
 """CLI wiring: `web` (serve the console) and `operators add|list|disable|enable|remove` (console accounts; the
 password from a prompt or stdin)."""
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,10 @@ def cmd_operators_add(args: argparse.Namespace, config: Config) -> int:
         engine.dispose()
     how = "connexion par le mandataire seulement" if args.proxy_only else "mot de passe enregistré (argon2id)"
     seen = ", ".join(saved.perimeter) or "aucun (le compte ne voit rien)"
-    print(f"Opérateur « {args.login} » {'créé' if saved.created else 'modifié'} : rôle {args.role}, périmètre {seen}, "
-          f"{how}.")
+    print(
+        f"Opérateur « {args.login} » {'créé' if saved.created else 'modifié'} : rôle {args.role}, périmètre {seen}, "
+        f"{how}."
+    )
     if not saved.created:
         print("Ses sessions ouvertes sont fermées.")
     return 0
@@ -60,11 +63,23 @@ def cmd_operators_list(args: argparse.Namespace, config: Config) -> int:
         r["perimetre"] = " ".join(r["perimetre"]) or "aucun"
         r["etat"] = "désactivé" if r.pop("desactive_le") else "actif"
         r["mot_de_passe"] = "oui" if r["mot_de_passe"] else "non (mandataire)"
-    sys.stdout.write(render(rows, ("login", "role", "perimetre", "etat", "mot_de_passe", "cree_le"), args.format,
-                            labels={"login": "Identifiant", "role": "Rôle", "perimetre": "Périmètre", "etat": "État",
-                                    "mot_de_passe": "Mot de passe", "cree_le": "Créé le"},
-                            title="Opérateurs de la console" if args.format == "text" else None,
-                            empty="Aucun opérateur."))
+    sys.stdout.write(
+        render(
+            rows,
+            ("login", "role", "perimetre", "etat", "mot_de_passe", "cree_le"),
+            args.format,
+            labels={
+                "login": "Identifiant",
+                "role": "Rôle",
+                "perimetre": "Périmètre",
+                "etat": "État",
+                "mot_de_passe": "Mot de passe",
+                "cree_le": "Créé le",
+            },
+            title="Opérateurs de la console" if args.format == "text" else None,
+            empty="Aucun opérateur.",
+        )
+    )
     return 0
 
 
@@ -84,9 +99,13 @@ def cmd_operators_state(args: argparse.Namespace, config: Config) -> int:
     if not done:
         print(f"Opérateur « {args.login} » inconnu.", file=sys.stderr)
         return 1
-    print({"disable": f"Opérateur « {args.login} » désactivé : ses sessions sont fermées, il ne peut plus se connecter.",
-           "enable": f"Opérateur « {args.login} » réactivé.",
-           "remove": f"Opérateur « {args.login} » supprimé (le journal garde ses actions)."}[args.operators_command])
+    print(
+        {
+            "disable": f"Opérateur « {args.login} » désactivé : ses sessions sont fermées, il ne peut plus se connecter.",
+            "enable": f"Opérateur « {args.login} » réactivé.",
+            "remove": f"Opérateur « {args.login} » supprimé (le journal garde ses actions).",
+        }[args.operators_command]
+    )
     return 0
 
 
@@ -97,51 +116,88 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
     from exchange.web.app import create_app, dsfr_installed
 
     if not dsfr_installed():
-        print("Le système de design de l'État (DSFR) n'est pas installé : lancez « make setup » "
-              "(npm ci dans exchange/web).", file=sys.stderr)
+        print(
+            "Le système de design de l'État (DSFR) n'est pas installé : lancez « make setup » "
+            "(npm ci dans exchange/web).",
+            file=sys.stderr,
+        )
         return 1
     engine = open_current(config.database_url)  # refused (one French line) unless at this program's schema
     web = config.web
-    print(f"Console disponible sur http://{web.host}:{web.port}{web.base_path}/ (Ctrl-C pour arrêter).",
-          file=sys.stderr)
+    print(
+        f"Console disponible sur http://{web.host}:{web.port}{web.base_path}/ (Ctrl-C pour arrêter).", file=sys.stderr
+    )
     try:
-        uvicorn.run(create_app(config, engine), host=web.host, port=web.port, proxy_headers=False,
-                    server_header=False, log_level="warning", access_log=False)
+        uvicorn.run(
+            create_app(config, engine),
+            host=web.host,
+            port=web.port,
+            proxy_headers=False,
+            server_header=False,
+            log_level="warning",
+            access_log=False,
+        )
     finally:
         engine.dispose()
     return 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    web = sub.add_parser("web", help="la console web des opérateurs (adresse : [web] bind, défaut 127.0.0.1:8080)",
-                         description="Sert la console web des opérateurs de la Caf.",
-                         epilog="exemple : esat-exchange --config /etc/esat-exchange/esat-exchange.toml web")
+    web = sub.add_parser(
+        "web",
+        help="la console web des opérateurs (adresse : [web] bind, défaut 127.0.0.1:8080)",
+        description="Sert la console web des opérateurs de la Caf.",
+        epilog="exemple : esat-exchange --config /etc/esat-exchange/esat-exchange.toml web",
+    )
     web.set_defaults(handler=cmd_web)
     ops = sub.add_parser("operators", help="comptes des opérateurs de la console")
     ops_sub = ops.add_subparsers(dest="operators_command", required=True, metavar="COMMANDE")
-    add = ops_sub.add_parser("add", help="créer un opérateur (ou changer son rôle et son mot de passe)",
-                             description="Crée un compte de la console ; le mot de passe est demandé "
-                                         "(ou lu sur l'entrée standard), jamais passé en argument.",
-                             epilog="exemple : esat-exchange operators add mdupont --role gestionnaire")
+    add = ops_sub.add_parser(
+        "add",
+        help="créer un opérateur (ou changer son rôle et son mot de passe)",
+        description="Crée un compte de la console ; le mot de passe est demandé "
+        "(ou lu sur l'entrée standard), jamais passé en argument.",
+        epilog="exemple : esat-exchange operators add mdupont --role gestionnaire",
+    )
     add.add_argument("login", metavar="IDENTIFIANT")
-    add.add_argument("--role", required=True, choices=("lecteur", "gestionnaire"),
-                     help="lecteur : consulte ; gestionnaire : peut aussi rejouer, importer, clôturer")
-    add.add_argument("--perimetre", action="append", metavar="P",
-                     help="ce que le compte voit : national, cna ou le code d'une Caf (75, 2A…) ; répétable, les "
-                          "périmètres s'ajoutent ; remplace le périmètre d'un compte existant (sans --perimetre : "
-                          "inchangé ; un nouveau compte sans périmètre ne voit rien)")
-    add.add_argument("--proxy-only", action="store_true",
-                     help="sans mot de passe : connexion uniquement par l'en-tête du mandataire ([web] proxy_header)")
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=("lecteur", "gestionnaire"),
+        help="lecteur : consulte ; gestionnaire : peut aussi rejouer, importer, clôturer",
+    )
+    add.add_argument(
+        "--perimetre",
+        action="append",
+        metavar="P",
+        help="ce que le compte voit : national, cna ou le code d'une Caf (75, 2A…) ; répétable, les "
+        "périmètres s'ajoutent ; remplace le périmètre d'un compte existant (sans --perimetre : "
+        "inchangé ; un nouveau compte sans périmètre ne voit rien)",
+    )
+    add.add_argument(
+        "--proxy-only",
+        action="store_true",
+        help="sans mot de passe : connexion uniquement par l'en-tête du mandataire ([web] proxy_header)",
+    )
     add.set_defaults(handler=cmd_operators_add)
-    lst = ops_sub.add_parser("list", help="lister les opérateurs (rôle, périmètre, état)",
-                             description="Liste les comptes de la console.",
-                             epilog="exemple : esat-exchange operators list --format csv")
+    lst = ops_sub.add_parser(
+        "list",
+        help="lister les opérateurs (rôle, périmètre, état)",
+        description="Liste les comptes de la console.",
+        epilog="exemple : esat-exchange operators list --format csv",
+    )
     lst.add_argument("--format", choices=("text", "csv", "json"), default="text")
     lst.set_defaults(handler=cmd_operators_list)
-    for name, text in (("disable", "désactiver un opérateur (ses sessions sont fermées)"),
-                       ("enable", "réactiver un opérateur désactivé"),
-                       ("remove", "supprimer un opérateur (le journal garde ses actions)")):
-        one = ops_sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".",
-                                 epilog=f"exemple : esat-exchange operators {name} mdupont")
+    for name, text in (
+        ("disable", "désactiver un opérateur (ses sessions sont fermées)"),
+        ("enable", "réactiver un opérateur désactivé"),
+        ("remove", "supprimer un opérateur (le journal garde ses actions)"),
+    ):
+        one = ops_sub.add_parser(
+            name,
+            help=text,
+            description=text[0].upper() + text[1:] + ".",
+            epilog=f"exemple : esat-exchange operators {name} mdupont",
+        )
         one.add_argument("login", metavar="IDENTIFIANT")
         one.set_defaults(handler=cmd_operators_state)

@@ -3,6 +3,7 @@
 Pure: stored records (a frame of `records` columns) in, frames and bytes out. Written by exchange.edges.outbound,
 planned and recorded by exchange.app.emission and exchange.store.emissions.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -11,30 +12,61 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from exchange.core.csv_cells import guard_text_columns
 from exchange.core.clock import PARIS
+from exchange.core.csv_cells import guard_text_columns
 from exchange.core.vocabulary import CENT_COLUMNS
 
 DEC10 = pl.Decimal(10, 2)
 DEC5 = pl.Decimal(5, 2)
 
 RG_OUTPUT: dict[str, pl.DataType] = {
-    "nature": pl.String(), "code_caf": pl.String(), "caf_gestionnaire": pl.String(), "siret_esat": pl.String(),
-    "annee_reference": pl.Int32(), "date_effet_droits": pl.Date(), "nir": pl.String(), "nom": pl.String(),
-    "prenoms": pl.String(), "date_naissance": pl.Date(), "date_entree_esat": pl.Date(),
-    "numero_allocataire": pl.String(), "taux_activite_esat": DEC5, "remuneration_garantie_nette": DEC10,
-    "part_financee_esat_nette": DEC10, "aide_au_poste_nette": DEC10, "cumul_milieu_ordinaire": pl.Boolean(),
-    "siret_employeur_mo": pl.String(), "type_contrat_mo": pl.String(), "date_debut_mo": pl.Date(),
-    "heures_hebdo_mo": DEC5, "salaire_net_mo": DEC10, "id_fichier_source": pl.String(),
-    "ligne_source": pl.Int32(), "date_reception": pl.Datetime("us", "UTC"),
+    "nature": pl.String(),
+    "code_caf": pl.String(),
+    "caf_gestionnaire": pl.String(),
+    "siret_esat": pl.String(),
+    "annee_reference": pl.Int32(),
+    "date_effet_droits": pl.Date(),
+    "nir": pl.String(),
+    "nom": pl.String(),
+    "prenoms": pl.String(),
+    "date_naissance": pl.Date(),
+    "date_entree_esat": pl.Date(),
+    "numero_allocataire": pl.String(),
+    "taux_activite_esat": DEC5,
+    "remuneration_garantie_nette": DEC10,
+    "part_financee_esat_nette": DEC10,
+    "aide_au_poste_nette": DEC10,
+    "cumul_milieu_ordinaire": pl.Boolean(),
+    "siret_employeur_mo": pl.String(),
+    "type_contrat_mo": pl.String(),
+    "date_debut_mo": pl.Date(),
+    "heures_hebdo_mo": DEC5,
+    "salaire_net_mo": DEC10,
+    "id_fichier_source": pl.String(),
+    "ligne_source": pl.Int32(),
+    "date_reception": pl.Datetime("us", "UTC"),
 }
 CA_OUTPUT: dict[str, pl.DataType] = {
-    "code_caf": pl.String(), "caf_gestionnaire": pl.String(), "siret_esat": pl.String(), "nir": pl.String(),
-    "nom": pl.String(), "prenoms": pl.String(), "date_naissance": pl.Date(), "numero_allocataire": pl.String(),
-    "type_changement": pl.String(), "date_effet": pl.Date(), "taux_activite_avant": DEC5,
-    "taux_activite_apres": DEC5, "motif_depart": pl.String(), "siret_employeur_mo": pl.String(),
-    "type_contrat_mo": pl.String(), "date_debut_mo": pl.Date(), "heures_hebdo_mo": DEC5,
-    "id_fichier_source": pl.String(), "ligne_source": pl.Int32(), "date_reception": pl.Datetime("us", "UTC"),
+    "code_caf": pl.String(),
+    "caf_gestionnaire": pl.String(),
+    "siret_esat": pl.String(),
+    "nir": pl.String(),
+    "nom": pl.String(),
+    "prenoms": pl.String(),
+    "date_naissance": pl.Date(),
+    "numero_allocataire": pl.String(),
+    "type_changement": pl.String(),
+    "date_effet": pl.Date(),
+    "taux_activite_avant": DEC5,
+    "taux_activite_apres": DEC5,
+    "motif_depart": pl.String(),
+    "siret_employeur_mo": pl.String(),
+    "type_contrat_mo": pl.String(),
+    "date_debut_mo": pl.Date(),
+    "heures_hebdo_mo": DEC5,
+    "id_fichier_source": pl.String(),
+    "ligne_source": pl.Int32(),
+    "date_reception": pl.Datetime("us", "UTC"),
 }
 
 
@@ -58,8 +90,11 @@ def output_frame(rows: list[dict] | pl.DataFrame, flux: str) -> pl.DataFrame:
         elif name == "ligne_source":
             expr = pl.col("ligne")
         elif name == "date_reception":
-            expr = pl.col("received_at").cast(pl.Datetime("us")).dt.replace_time_zone("UTC") \
-                if raw.schema.get("received_at") != pl.Datetime("us", "UTC") else pl.col("received_at")
+            expr = (
+                pl.col("received_at").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+                if raw.schema.get("received_at") != pl.Datetime("us", "UTC")
+                else pl.col("received_at")
+            )
         elif name == "cumul_milieu_ordinaire":
             expr = pl.col(name).cast(pl.Boolean)
         else:
@@ -72,7 +107,8 @@ def csv_bytes(frame: pl.DataFrame, guarded: bool = False) -> bytes:
     """The CSV twin; `guarded`: the formula guard was already applied to the frame's text cells."""
     buf = io.BytesIO()
     (frame if guarded else guard_text_columns(frame)).write_csv(
-        buf, separator=";", date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S%.6fZ", null_value="")
+        buf, separator=";", date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S%.6fZ", null_value=""
+    )
     return buf.getvalue()
 
 
@@ -85,9 +121,14 @@ def parquet_bytes(frame: pl.DataFrame) -> bytes:
 def manifest(base: str, frame: pl.DataFrame, parquet: bytes, csv: bytes, extra: dict, generated_at: datetime) -> dict:
     """The manifest written last beside an emission's Parquet and CSV (formats.md §5)."""
     return {
-        "schema_version": "1", **extra, "file": f"{base}.parquet", "csv": f"{base}.csv",
-        "rows": frame.height, "sha256": hashlib.sha256(parquet).hexdigest(),
-        "csv_sha256": hashlib.sha256(csv).hexdigest(), "generated_at": generated_at.isoformat(),
+        "schema_version": "1",
+        **extra,
+        "file": f"{base}.parquet",
+        "csv": f"{base}.csv",
+        "rows": frame.height,
+        "sha256": hashlib.sha256(parquet).hexdigest(),
+        "csv_sha256": hashlib.sha256(csv).hexdigest(),
+        "generated_at": generated_at.isoformat(),
     }
 
 

@@ -1,4 +1,5 @@
 """Writing CSV cells safely: the spreadsheet-formula guard shared by every CSV the project writes."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -23,5 +24,6 @@ def guard_text_columns(frame: pl.DataFrame) -> pl.DataFrame:
     pattern = r"^[=+\-@\t\r]"
     return frame.with_columns(
         pl.when(pl.col(c).str.contains(pattern)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
-        for c, dt in frame.schema.items() if dt == pl.String
+        for c, dt in frame.schema.items()
+        if dt == pl.String
     )

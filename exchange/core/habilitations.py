@@ -4,6 +4,7 @@ the rules read from them once: which Caf manages a partner, and whether its Esat
 The store loads them (exchange.store.habilitations); reconciliation (exchange.core.reconcile) and the campaign
 follow-up (exchange.core.campaign) judge with them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -92,9 +93,11 @@ class Habilitations:
     imported_at: datetime | None = None
 
     @classmethod
-    def from_rows(cls, rows: Mapping[str, Iterable[Mapping]], import_id: int | None = None,
-                  imported_at: datetime | None = None) -> "Habilitations":
+    def from_rows(
+        cls, rows: Mapping[str, Iterable[Mapping]], import_id: int | None = None, imported_at: datetime | None = None
+    ) -> Habilitations:
         """From rows (dicts of the extract's columns) per table name."""
+
         def build(kind, table: str) -> list:
             names = [f.name for f in fields(kind)]
             return [kind(**{k: r[k] for k in names}) for r in rows.get(table, ())]
@@ -110,7 +113,7 @@ class Habilitations:
         )
 
     @classmethod
-    def from_frames(cls, frames: Mapping[str, pl.DataFrame]) -> "Habilitations":
+    def from_frames(cls, frames: Mapping[str, pl.DataFrame]) -> Habilitations:
         """From the frames read_extract returns (e.g. to reconcile against an extract not imported)."""
         return cls.from_rows({t: f.to_dicts() for t, f in frames.items()})
 
@@ -144,8 +147,14 @@ class Habilitations:
 
 def signed_esat_bulletins(bulletins: Iterable[Bulletin], day: date) -> list[Bulletin]:
     """The Esat-service bulletins signed on or before `day`."""
-    return [b for b in bulletins if b.service == ESAT_SERVICE and b.statut == "SIGNE"
-            and b.date_signature is not None and b.date_signature <= day]
+    return [
+        b
+        for b in bulletins
+        if b.service == ESAT_SERVICE
+        and b.statut == "SIGNE"
+        and b.date_signature is not None
+        and b.date_signature <= day
+    ]
 
 
 def service_failure(habs: Habilitations, siret: str, day: date) -> tuple[str | None, Convention | None]:

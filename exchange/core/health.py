@@ -2,6 +2,7 @@
 
 Pure: counts and rows in, reasons (French) and text or JSON out. Read by exchange.app.status.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -78,18 +79,33 @@ def _stamp(value: datetime) -> str:
 def nightly_reasons(last: dict | None, now: datetime) -> list[Reason]:
     """Last nightly that really ran (OK/ECHEC): none at all, failed, or older than 26 h."""
     if last is None:
-        return [Reason("aucune exécution nightly n'a encore eu lieu : les fichiers des Caf ne sont pas produits "
-                       "(le planificateur tourne-t-il ?)", link="/executions?job=nightly",
-                       label="Voir les exécutions du traitement de nuit")]
+        return [
+            Reason(
+                "aucune exécution nightly n'a encore eu lieu : les fichiers des Caf ne sont pas produits "
+                "(le planificateur tourne-t-il ?)",
+                link="/executions?job=nightly",
+                label="Voir les exécutions du traitement de nuit",
+            )
+        ]
     reasons = []
     if last["statut"] == ECHEC:
-        reasons.append(Reason(f"la dernière exécution nightly (n° {last['id']}, {_stamp(last['debut'])}) a échoué : "
-                              f"{last['erreur'] or 'erreur inconnue'}", link=f"/executions/{last['id']}",
-                              label=f"Voir l'exécution n° {last['id']}"))
+        reasons.append(
+            Reason(
+                f"la dernière exécution nightly (n° {last['id']}, {_stamp(last['debut'])}) a échoué : "
+                f"{last['erreur'] or 'erreur inconnue'}",
+                link=f"/executions/{last['id']}",
+                label=f"Voir l'exécution n° {last['id']}",
+            )
+        )
     if last["debut"] < now - NIGHTLY_MAX_AGE:
         hours = int((now - last["debut"]).total_seconds() // 3600)
-        reasons.append(Reason(f"la dernière exécution nightly (n° {last['id']}) date de {hours} h (plus de 26 h)",
-                              link="/executions?job=nightly", label="Voir les exécutions du traitement de nuit"))
+        reasons.append(
+            Reason(
+                f"la dernière exécution nightly (n° {last['id']}) date de {hours} h (plus de 26 h)",
+                link="/executions?job=nightly",
+                label="Voir les exécutions du traitement de nuit",
+            )
+        )
     return reasons
 
 
@@ -111,37 +127,61 @@ def _ids(items: list[dict]) -> str:
     return ", ".join(str(i["id"]) for i in items[:10]) + ("…" if len(items) > 10 else "")
 
 
-def verdict(health: Health, extract_imported: bool, by_run: dict | None,
-            habilitation_rejections: dict[str, int] | None = None) -> None:
+def verdict(
+    health: Health, extract_imported: bool, by_run: dict | None, habilitation_rejections: dict[str, int] | None = None
+) -> None:
     """Add what an operator must act on (after the nightly's own reasons): alerts, and the Caf's action items
     (`habilitation_rejections`: files still rejected for an `H` code, by code)."""
     if not extract_imported:
-        health.alerts.append(Reason("aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05)",
-                                    " ; importez-le avec « esat-exchange habilitations import »",
-                                    "/habilitations", "Importer un extrait Habpps"))
+        health.alerts.append(
+            Reason(
+                "aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05)",
+                " ; importez-le avec « esat-exchange habilitations import »",
+                "/habilitations",
+                "Importer un extrait Habpps",
+            )
+        )
     if health.quarantined:
         n = len(health.quarantined)
-        health.alerts.append(Reason(f"{plural(n, 'fichier', 'fichiers')} en quarantaine (n° {_ids(health.quarantined)})",
-                                    " : voir « files show », puis « files replay » une fois le défaut corrigé",
-                                    "/fichiers?etat=QUARANTAINE", "Voir les fichiers en quarantaine"))
+        health.alerts.append(
+            Reason(
+                f"{plural(n, 'fichier', 'fichiers')} en quarantaine (n° {_ids(health.quarantined)})",
+                " : voir « files show », puis « files replay » une fois le défaut corrigé",
+                "/fichiers?etat=QUARANTAINE",
+                "Voir les fichiers en quarantaine",
+            )
+        )
     n = len(health.stuck)
     if health.stuck and by_run is not None:
-        health.alerts.append(Reason(f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'bloqué', 'bloqués')} en cours "
-                                    f"de traitement (n° {_ids(health.stuck)}) : l'exécution n° {by_run['id']} du "
-                                    f"{_stamp(by_run['debut'])} ne les a pas terminés",
-                                    link=f"/executions/{by_run['id']}", label=f"Voir l'exécution n° {by_run['id']}"))
+        health.alerts.append(
+            Reason(
+                f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'bloqué', 'bloqués')} en cours "
+                f"de traitement (n° {_ids(health.stuck)}) : l'exécution n° {by_run['id']} du "
+                f"{_stamp(by_run['debut'])} ne les a pas terminés",
+                link=f"/executions/{by_run['id']}",
+                label=f"Voir l'exécution n° {by_run['id']}",
+            )
+        )
     elif health.stuck:
-        health.alerts.append(Reason(f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'bloqué', 'bloqués')} depuis "
-                                    f"plus de 24 h (n° {_ids(health.stuck)})"))
+        health.alerts.append(
+            Reason(
+                f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'bloqué', 'bloqués')} depuis "
+                f"plus de 24 h (n° {_ids(health.stuck)})"
+            )
+        )
     if habilitation_rejections:
         n = sum(habilitation_rejections.values())
         codes = ", ".join(f"{c} × {k}" for c, k in habilitation_rejections.items())
-        health.todo.append(Reason(
-            f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'rejeté', 'rejetés')} pour une erreur d'habilitation "
-            f"({codes}), sans fichier accepté depuis : la Caf corrige ses données dans Habpps, puis on importe "
-            "l'extrait corrigé et on rejoue les fichiers",
-            " (« habilitations import », puis « files replay »)",
-            "/fichiers?statut=REJETE&code=H", "Voir les fichiers rejetés pour une habilitation"))
+        health.todo.append(
+            Reason(
+                f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'rejeté', 'rejetés')} pour une erreur d'habilitation "
+                f"({codes}), sans fichier accepté depuis : la Caf corrige ses données dans Habpps, puis on importe "
+                "l'extrait corrigé et on rejoue les fichiers",
+                " (« habilitations import », puis « files replay »)",
+                "/fichiers?statut=REJETE&code=H",
+                "Voir les fichiers rejetés pour une habilitation",
+            )
+        )
 
 
 def pause_reasons(paused: dict[str, dict]) -> list[Reason]:
@@ -149,11 +189,18 @@ def pause_reasons(paused: dict[str, dict]) -> list[Reason]:
     slots until it is resumed."""
     from exchange.core.vocabulary import JOB_LABELS
 
-    return [Reason(f"tâche {JOB_LABELS.get(job, job)} suspendue par {row['paused_by']} depuis le "
-                   f"{_stamp(row['paused_at'])}" + (f" (motif : {row['reason']})" if row.get("reason") else "")
-                   + " : ses créneaux planifiés sont sautés",
-                   f" ; reprenez-la avec « esat-exchange scheduler resume {job} »", "/#taches", "Voir les tâches planifiées")
-            for job, row in paused.items()]
+    return [
+        Reason(
+            f"tâche {JOB_LABELS.get(job, job)} suspendue par {row['paused_by']} depuis le "
+            f"{_stamp(row['paused_at'])}"
+            + (f" (motif : {row['reason']})" if row.get("reason") else "")
+            + " : ses créneaux planifiés sont sautés",
+            f" ; reprenez-la avec « esat-exchange scheduler resume {job} »",
+            "/#taches",
+            "Voir les tâches planifiées",
+        )
+        for job, row in paused.items()
+    ]
 
 
 def agree(n: int, singular: str, plural_form: str) -> str:
@@ -185,16 +232,28 @@ def health_text(h: Health, show_all: bool = False, next_runs: list[dict] | None 
             end = _stamp(run["fin"]) if run["fin"] else "en cours"
             lines.append(f"  {job:<9} n° {run['id']} : {run['statut']}, début {_stamp(run['debut'])}, fin {end}")
     if next_runs is not None:
-        lines.append("Prochaines exécutions planifiées : " + (", ".join(
-            f"{n['tache']} le {_stamp(n['prochaine'])}" if n["prochaine"] else f"{n['tache']} en pause"
-            for n in next_runs) or "aucune (le planificateur n'a jamais démarré sur cette base)"))
+        lines.append(
+            "Prochaines exécutions planifiées : "
+            + (
+                ", ".join(
+                    f"{n['tache']} le {_stamp(n['prochaine'])}" if n["prochaine"] else f"{n['tache']} en pause"
+                    for n in next_runs
+                )
+                or "aucune (le planificateur n'a jamais démarré sur cette base)"
+            )
+        )
     if h.depot is None:
-        lines.append("Fichiers en attente dans depot/ : inconnu (zone de dépôt injoignable)" if h.source_error
-                     else "Fichiers en attente dans depot/ : non vérifié")
+        lines.append(
+            "Fichiers en attente dans depot/ : inconnu (zone de dépôt injoignable)"
+            if h.source_error
+            else "Fichiers en attente dans depot/ : non vérifié"
+        )
     else:
         busy = sorted(((n, a) for a, n in h.depot.items() if n), key=lambda x: (-x[0], x[1]))
-        lines.append(f"Fichiers en attente dans depot/ : {sum(h.depot.values())}"
-                     + (f" ({len(busy)} compte(s) sur {len(h.depot)})" if busy else ""))
+        lines.append(
+            f"Fichiers en attente dans depot/ : {sum(h.depot.values())}"
+            + (f" ({len(busy)} compte(s) sur {len(h.depot)})" if busy else "")
+        )
         shown = busy if show_all else busy[:SHOWN]
         lines += [f"  {account} : {n}" for n, account in shown]
         if len(busy) > len(shown):
@@ -204,13 +263,25 @@ def health_text(h: Health, show_all: bool = False, next_runs: list[dict] | None 
             lines += _capped([f"  {w['compte']}/{w['fichier']} : {_stamp(w['depuis'])}" for w in h.waiting], show_all)
     lines.append("Fichiers par état : " + (", ".join(f"{s} {n}" for s, n in h.states.items()) or "aucun fichier"))
     lines.append(f"Fichiers bloqués en cours de traitement : {len(h.stuck)}")
-    lines += _capped([f"  n° {s['id']} {s['compte']}/{s['fichier']} : {s['etat']} depuis le {_stamp(s['depuis'])}"
-                      for s in sorted(h.stuck, key=lambda s: s["depuis"])], show_all)
+    lines += _capped(
+        [
+            f"  n° {s['id']} {s['compte']}/{s['fichier']} : {s['etat']} depuis le {_stamp(s['depuis'])}"
+            for s in sorted(h.stuck, key=lambda s: s["depuis"])
+        ],
+        show_all,
+    )
     lines.append(f"Fichiers en quarantaine : {len(h.quarantined)}")
-    lines += _capped([f"  n° {s['id']} {s['compte']}/{s['fichier']} depuis le {_stamp(s['depuis'])} : {s['erreur'] or ''}"
-                      for s in sorted(h.quarantined, key=lambda s: s["depuis"])], show_all)
-    lines.append("Fichiers rejetés ces dernières 24 h, par code : "
-                 + (", ".join(f"{c} × {n}" for c, n in h.rejected_by_code.items()) or "aucun"))
+    lines += _capped(
+        [
+            f"  n° {s['id']} {s['compte']}/{s['fichier']} depuis le {_stamp(s['depuis'])} : {s['erreur'] or ''}"
+            for s in sorted(h.quarantined, key=lambda s: s["depuis"])
+        ],
+        show_all,
+    )
+    lines.append(
+        "Fichiers rejetés ces dernières 24 h, par code : "
+        + (", ".join(f"{c} × {n}" for c, n in h.rejected_by_code.items()) or "aucun")
+    )
     lines += _nodes_text(h)
     return "\n".join(lines) + "\n"
 
@@ -237,11 +308,17 @@ def _stamp_s(value: datetime) -> str:
 def health_json(h: Health) -> dict:
     """The same content as one JSON-ready object (French keys, like the other listings)."""
     return {
-        "etat": h.state, "raisons": h.reasons, "verifie_le": h.checked_at,
-        "dernieres_executions": h.last_runs, "depot": h.depot, "fichiers_en_attente": h.waiting,
+        "etat": h.state,
+        "raisons": h.reasons,
+        "verifie_le": h.checked_at,
+        "dernieres_executions": h.last_runs,
+        "depot": h.depot,
+        "fichiers_en_attente": h.waiting,
         "source_injoignable": h.source_error,
-        "fichiers_par_etat": h.states, "fichiers_bloques": h.stuck,
-        "fichiers_en_quarantaine": h.quarantined, "rejets_24h_par_code": h.rejected_by_code,
+        "fichiers_par_etat": h.states,
+        "fichiers_bloques": h.stuck,
+        "fichiers_en_quarantaine": h.quarantined,
+        "rejets_24h_par_code": h.rejected_by_code,
         "planificateur": h.nodes,
     }
 

@@ -7,10 +7,11 @@ A batch is stored in rounds: each round holds at most one file per (kind, SIRET)
 never see one another and are joined, matched and inserted together; a later file of the same Esat goes in a
 later round and sees what the earlier one stored, as one by one would.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -20,11 +21,26 @@ from schemas.catalogue import rule
 
 FILE, QUERY_SIRET = "__file", "__siret"  # helper columns: the record's file, the SIRET its file is matched on
 CA_KEY = ["nir", "type_changement", "date_effet"]
-RG_EXISTING = {"old_id": pl.Int64, "nir": pl.String, "earlier_file": pl.Int64, "annee_reference": pl.Int32,
-               "earlier_received": pl.Datetime("us"), "earlier_at": pl.String, "earlier_name": pl.String,
-               "old_received_at": pl.Datetime("us"), QUERY_SIRET: pl.String}
-CA_EXISTING = {"nir": pl.String, "type_changement": pl.String, "date_effet": pl.Date, "earlier_file": pl.Int64,
-               "earlier_at": pl.String, "earlier_name": pl.String, QUERY_SIRET: pl.String}
+RG_EXISTING = {
+    "old_id": pl.Int64,
+    "nir": pl.String,
+    "earlier_file": pl.Int64,
+    "annee_reference": pl.Int32,
+    "earlier_received": pl.Datetime("us"),
+    "earlier_at": pl.String,
+    "earlier_name": pl.String,
+    "old_received_at": pl.Datetime("us"),
+    QUERY_SIRET: pl.String,
+}
+CA_EXISTING = {
+    "nir": pl.String,
+    "type_changement": pl.String,
+    "date_effet": pl.Date,
+    "earlier_file": pl.Int64,
+    "earlier_at": pl.String,
+    "earlier_name": pl.String,
+    QUERY_SIRET: pl.String,
+}
 
 
 @dataclass(frozen=True)
@@ -46,28 +62,37 @@ def history_anomalies(matched: pl.DataFrame, accepted: pl.DataFrame, code: str, 
     schema = {FILE: pl.Int64(), **ANOMALY_SCHEMA}
     if matched.height == 0:
         return pl.DataFrame(schema=schema)
-    message = pl.concat_str([pl.col("earlier_name") if name == "valeur" else pl.col("earlier_at") if name == "detail"
-                             else pl.lit(text) for name, text in r.pieces()])
-    return matched.join(accepted.select(FILE, "ligne", "nom", "prenoms"), on=[FILE, "ligne"], how="left").select(
-        pl.col(FILE).cast(pl.Int64),
-        pl.col("ligne").cast(pl.Int64),
-        pl.col("nir"),
-        pl.lit(code).alias("code"),
-        pl.lit(r.severity).alias("gravite"),
-        pl.lit(field).alias("champ"),
-        message.alias("message"),
-        pl.col("nom"), pl.col("prenoms"),
-    ).cast(schema)
+    message = pl.concat_str(
+        [
+            pl.col("earlier_name") if name == "valeur" else pl.col("earlier_at") if name == "detail" else pl.lit(text)
+            for name, text in r.pieces()
+        ]
+    )
+    return (
+        matched.join(accepted.select(FILE, "ligne", "nom", "prenoms"), on=[FILE, "ligne"], how="left")
+        .select(
+            pl.col(FILE).cast(pl.Int64),
+            pl.col("ligne").cast(pl.Int64),
+            pl.col("nir"),
+            pl.lit(code).alias("code"),
+            pl.lit(r.severity).alias("gravite"),
+            pl.lit(field).alias("champ"),
+            message.alias("message"),
+            pl.col("nom"),
+            pl.col("prenoms"),
+        )
+        .cast(schema)
+    )
 
 
 def with_moment(rows: list, at: int, keep: bool = True) -> list[tuple]:
     """Rows with their reception datetime (column `at`) followed (keep) or replaced by the French text a
     message shows."""
-    return [(*r[:at + (1 if keep else 0)], french_moment(r[at]), *r[at + 1:]) for r in rows]
+    return [(*r[: at + (1 if keep else 0)], french_moment(r[at]), *r[at + 1 :]) for r in rows]
 
 
 def _utc_naive(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is None else moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def accepted_frame(items: list[Accepted]) -> pl.DataFrame:
@@ -76,18 +101,29 @@ def accepted_frame(items: list[Accepted]) -> pl.DataFrame:
     handful of polars calls whatever the number of files."""
     typed = pl.concat([it.typed for it in items], how="diagonal_relaxed")
     owner = pl.Series(FILE, [it.file_id for it in items for _ in range(it.typed.height)], dtype=pl.Int64)
-    per_file = pl.DataFrame({
-        FILE: [it.file_id for it in items],
-        "received_at": [_utc_naive(it.received_at) for it in items],
-        "caf_gestionnaire": [it.caf_gestionnaire for it in items],
-        "__name": [it.name for it in items],
-        "__at": [french_moment(it.received_at) for it in items],
-    }, schema={FILE: pl.Int64, "received_at": pl.Datetime("us"), "caf_gestionnaire": pl.String,
-               "__name": pl.String, "__at": pl.String})
-    return (typed.drop([c for c in per_file.columns if c in typed.columns and c != FILE])
-            .with_columns(owner).filter(~pl.col("rejete"))
-            .with_columns(pl.col("siret_esat").first().over(FILE).cast(pl.String).alias(QUERY_SIRET))
-            .join(per_file, on=FILE, how="left", maintain_order="left"))
+    per_file = pl.DataFrame(
+        {
+            FILE: [it.file_id for it in items],
+            "received_at": [_utc_naive(it.received_at) for it in items],
+            "caf_gestionnaire": [it.caf_gestionnaire for it in items],
+            "__name": [it.name for it in items],
+            "__at": [french_moment(it.received_at) for it in items],
+        },
+        schema={
+            FILE: pl.Int64,
+            "received_at": pl.Datetime("us"),
+            "caf_gestionnaire": pl.String,
+            "__name": pl.String,
+            "__at": pl.String,
+        },
+    )
+    return (
+        typed.drop([c for c in per_file.columns if c in typed.columns and c != FILE])
+        .with_columns(owner)
+        .filter(~pl.col("rejete"))
+        .with_columns(pl.col("siret_esat").first().over(FILE).cast(pl.String).alias(QUERY_SIRET))
+        .join(per_file, on=FILE, how="left", maintain_order="left")
+    )
 
 
 def rounds(accepted: pl.DataFrame) -> list[pl.DataFrame]:
@@ -111,34 +147,55 @@ def rg_replacements(accepted: pl.DataFrame, existing: pl.DataFrame) -> tuple[pl.
     """W05: the accepted RG records (FILE, ligne) that replace a record in force of the same Esat, worker and
     year (`existing`, RG_EXISTING), and those that arrive after a newer one: « latest wins » by reception order,
     so a replayed file never replaces what a later file brought. (matched, newer)"""
-    matched = accepted.select(FILE, "ligne", "nir", QUERY_SIRET, pl.col("annee_reference").cast(pl.Int32),
-                              pl.col("received_at").alias("mine")).join(
-        existing, on=[QUERY_SIRET, "nir", "annee_reference"], how="inner")
+    matched = accepted.select(
+        FILE, "ligne", "nir", QUERY_SIRET, pl.col("annee_reference").cast(pl.Int32), pl.col("received_at").alias("mine")
+    ).join(existing, on=[QUERY_SIRET, "nir", "annee_reference"], how="inner")
     later = pl.col("old_received_at").dt.replace_time_zone(None)
-    newer = matched.filter((later > pl.col("mine")) | ((later == pl.col("mine")) & (pl.col("earlier_file") > pl.col(FILE))))
+    newer = matched.filter(
+        (later > pl.col("mine")) | ((later == pl.col("mine")) & (pl.col("earlier_file") > pl.col(FILE)))
+    )
     return matched.join(newer.select(FILE, "ligne"), on=[FILE, "ligne"], how="anti"), newer
 
 
 def with_replacements(accepted: pl.DataFrame, matched: pl.DataFrame, newer: pl.DataFrame) -> pl.DataFrame:
     """The accepted RG records with `replaces_id` (the record each replaces) and `superseded` (a newer one is in force)."""
-    return accepted.join(
-        matched.select(FILE, "ligne", pl.col("old_id").alias("replaces_id")), on=[FILE, "ligne"], how="left",
-        maintain_order="left",
-    ).join(
-        newer.select(FILE, "ligne", pl.lit(True).alias("superseded")), on=[FILE, "ligne"], how="left",
-        maintain_order="left",
-    ).with_columns(pl.col("superseded").fill_null(False))
+    return (
+        accepted.join(
+            matched.select(FILE, "ligne", pl.col("old_id").alias("replaces_id")),
+            on=[FILE, "ligne"],
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            newer.select(FILE, "ligne", pl.lit(True).alias("superseded")),
+            on=[FILE, "ligne"],
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(pl.col("superseded").fill_null(False))
+    )
 
 
 def ca_repeats(accepted: pl.DataFrame, existing: pl.DataFrame) -> pl.DataFrame:
     """W06: the accepted CA events (FILE, ligne, earlier file) seen before — in an earlier file (`existing`,
     CA_EXISTING, first occurrence of each) or earlier in the same file (the first occurrence is kept)."""
     existing = existing.unique(subset=[QUERY_SIRET, *CA_KEY], keep="first", maintain_order=True)
-    seen_before = accepted.select(FILE, "ligne", QUERY_SIRET, *CA_KEY).join(
-        existing, on=[QUERY_SIRET, *CA_KEY], how="inner").drop(QUERY_SIRET)
+    seen_before = (
+        accepted.select(FILE, "ligne", QUERY_SIRET, *CA_KEY)
+        .join(existing, on=[QUERY_SIRET, *CA_KEY], how="inner")
+        .drop(QUERY_SIRET)
+    )
     firsts = accepted.sort(FILE, "ligne").unique(subset=[FILE, *CA_KEY], keep="first", maintain_order=True)
     repeats = accepted.join(firsts.select(FILE, "ligne"), on=[FILE, "ligne"], how="anti").select(
-        FILE, "ligne", *CA_KEY, pl.col(FILE).alias("earlier_file"),
-        pl.col("__at").alias("earlier_at"), pl.col("__name").alias("earlier_name"))
-    return (pl.concat([seen_before, repeats], how="vertical_relaxed")
-            .unique(subset=[FILE, "ligne"], keep="first").sort(FILE, "ligne"))
+        FILE,
+        "ligne",
+        *CA_KEY,
+        pl.col(FILE).alias("earlier_file"),
+        pl.col("__at").alias("earlier_at"),
+        pl.col("__name").alias("earlier_name"),
+    )
+    return (
+        pl.concat([seen_before, repeats], how="vertical_relaxed")
+        .unique(subset=[FILE, "ligne"], keep="first")
+        .sort(FILE, "ligne")
+    )

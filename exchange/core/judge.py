@@ -1,22 +1,22 @@
 """Judging received files: the file-level checks in the spec's order, file by file, then every record rule
 over a whole batch of files at once (one polars pass: the per-call cost is paid once per batch, not per file)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Callable
 
 import polars as pl
 
+from exchange.core.clock import french_moment
 from exchange.core.reading import read_declaration
 from exchange.core.rules import LOT, XML, check_content, validate_records
 from exchange.core.rules.records import HIDDEN
+from exchange.core.vocabulary import ACCEPTE, DOUBLON, PARTIEL, REJETE  # noqa: F401 - re-exported
 from schemas.anomalies import Anomaly, anomalies_frame
 from schemas.declaration import FileName, Kind, other_workbook, parse_file_name
-from exchange.core.clock import french_moment
 from schemas.reference import load_reference
-from exchange.core.vocabulary import ACCEPTE, DOUBLON, PARTIEL, REJETE  # noqa: F401 - re-exported
-
 
 # Called between F06 and F05 with the file's SIRET; returns the first failing habilitation check
 # (or None) and the managing Caf. `check` passes none: it judges without habilitations.
@@ -43,13 +43,21 @@ class Judgement:
         return self.records_in - self.records_rejected
 
 
-def rejected_file(name: str, anomaly: Anomaly, fname: FileName | None = None,
-                  extra: list[Anomaly] | None = None, records_in: int = 0) -> Judgement:
+def rejected_file(
+    name: str, anomaly: Anomaly, fname: FileName | None = None, extra: list[Anomaly] | None = None, records_in: int = 0
+) -> Judgement:
     """A judgement for a file refused as a whole by one file-level anomaly."""
     items = [anomaly, *(extra or [])]
-    return Judgement(name=name, kind=fname.kind if fname else None, siret=fname.siret if fname else None,
-                     statut=REJETE, anomalies=anomalies_frame(items), records_in=records_in,
-                     records_rejected=records_in, file_code=anomaly.code)
+    return Judgement(
+        name=name,
+        kind=fname.kind if fname else None,
+        siret=fname.siret if fname else None,
+        statut=REJETE,
+        anomalies=anomalies_frame(items),
+        records_in=records_in,
+        records_rejected=records_in,
+        file_code=anomaly.code,
+    )
 
 
 def duplicate_file(name: str, earlier_name: str, earlier_received_at: datetime) -> Judgement:
@@ -57,8 +65,14 @@ def duplicate_file(name: str, earlier_name: str, earlier_received_at: datetime) 
     the earlier file as the Esat knows it, never by a ledger id)."""
     fname = parse_file_name(name)
     f04 = Anomaly.of("F04", valeur=earlier_name, detail=french_moment(earlier_received_at))
-    return Judgement(name=name, kind=fname.kind if fname else None, siret=fname.siret if fname else None,
-                     statut=DOUBLON, anomalies=anomalies_frame([f04]), file_code="F04")
+    return Judgement(
+        name=name,
+        kind=fname.kind if fname else None,
+        siret=fname.siret if fname else None,
+        statut=DOUBLON,
+        anomalies=anomalies_frame([f04]),
+        file_code="F04",
+    )
 
 
 @dataclass(frozen=True)
@@ -74,13 +88,17 @@ class Prepared:
     letters: dict[str, str] | None = None  # workbook: column → letter, shown beside the column in messages
 
 
-def prepare(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int,
-            reconcile: Reconciler | None = None) -> Judgement | Prepared:
+def prepare(
+    data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int, reconcile: Reconciler | None = None
+) -> Judgement | Prepared:
     """The file-level checks of rules.md in order (F04 is the ledger's, before this is called):
     a Judgement when the file is refused as a whole, else what the record rules need."""
     if len(data) > max_file_bytes:
-        return rejected_file(name, Anomaly.of("F07", "octets", detail=f"{len(data)} octets pour {max_file_bytes} au plus"),
-                             parse_file_name(name))
+        return rejected_file(
+            name,
+            Anomaly.of("F07", "octets", detail=f"{len(data)} octets pour {max_file_bytes} au plus"),
+            parse_file_name(name),
+        )
     fname = parse_file_name(name)
     if fname is None:
         workbook = other_workbook(name)
@@ -90,11 +108,17 @@ def prepare(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_rec
     read = read_declaration(data, fname, max_file_bytes)
     notes = [a for a in read.anomalies if not a.blocking]  # W07
     if read.blocking is not None or read.frame is None:
-        return rejected_file(name, read.blocking or Anomaly.of("F01", "illisible", detail="format inconnu"), fname, notes)
+        return rejected_file(
+            name, read.blocking or Anomaly.of("F01", "illisible", detail="format inconnu"), fname, notes
+        )
     raw = read.frame
     if raw.height > max_records:
-        return rejected_file(name, Anomaly.of("F07", "enregistrements", detail=f"{raw.height} pour {max_records} au plus"),
-                             fname, records_in=raw.height)
+        return rejected_file(
+            name,
+            Anomaly.of("F07", "enregistrements", detail=f"{raw.height} pour {max_records} au plus"),
+            fname,
+            records_in=raw.height,
+        )
     content = check_content(raw, fname.kind, fname.siret, as_of)
     f06 = [a for a in content if a.code == "F06" and a.blocking]
     if f06:
@@ -119,11 +143,16 @@ def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
         members = [(i, p) for i, p in enumerate(batch) if p.fname.kind == kind]
         if not members:
             continue
-        raw = pl.concat([p.raw for _, p in members], how="vertical_relaxed").hstack([  # no polars call per file
-            pl.Series(LOT, [i for i, p in members for _ in range(p.raw.height)], dtype=pl.Int32()),
-            pl.Series(XML, [p.fname.extension == "xml" for _, p in members for _ in range(p.raw.height)],
-                      dtype=pl.Boolean()),
-        ])
+        raw = pl.concat([p.raw for _, p in members], how="vertical_relaxed").hstack(
+            [  # no polars call per file
+                pl.Series(LOT, [i for i, p in members for _ in range(p.raw.height)], dtype=pl.Int32()),
+                pl.Series(
+                    XML,
+                    [p.fname.extension == "xml" for _, p in members for _ in range(p.raw.height)],
+                    dtype=pl.Boolean(),
+                ),
+            ]
+        )
         if any(p.hidden for _, p in members):
             hidden = [line in p.hidden for _, p in members for line in p.raw.get_column("ligne").to_list()]
             raw = raw.with_columns(pl.Series(HIDDEN, hidden, dtype=pl.Boolean()))
@@ -139,9 +168,17 @@ def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
             n_rejected = int(typed["rejete"].sum())
             statut = ACCEPTE if n_rejected == 0 else (REJETE if n_rejected == typed.height else PARTIEL)
             anomalies = pl.concat([anomalies_frame(p.notes), found]) if p.notes else found
-            judgements[i] = Judgement(name=p.name, kind=kind, siret=p.fname.siret, statut=statut,
-                                      anomalies=anomalies, records=typed, caf_gestionnaire=p.caf_gestionnaire,
-                                      records_in=typed.height, records_rejected=n_rejected)
+            judgements[i] = Judgement(
+                name=p.name,
+                kind=kind,
+                siret=p.fname.siret,
+                statut=statut,
+                anomalies=anomalies,
+                records=typed,
+                caf_gestionnaire=p.caf_gestionnaire,
+                records_in=typed.height,
+                records_rejected=n_rejected,
+            )
     return [judgements[i] for i in range(len(batch))]
 
 
@@ -153,8 +190,9 @@ def with_letters(anomalies: pl.DataFrame, letters: dict[str, str]) -> pl.DataFra
     return anomalies.with_columns(pl.col("message").str.replace_many(old, new))
 
 
-def judge(data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int,
-          reconcile: Reconciler | None = None) -> Judgement:
+def judge(
+    data: bytes, name: str, as_of: date, *, max_file_bytes: int, max_records: int, reconcile: Reconciler | None = None
+) -> Judgement:
     """Every check of rules.md on one file (what `check` runs)."""
     first = prepare(data, name, as_of, max_file_bytes=max_file_bytes, max_records=max_records, reconcile=reconcile)
     return first if isinstance(first, Judgement) else judge_records([first], as_of)[0]

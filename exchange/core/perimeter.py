@@ -4,6 +4,7 @@
 the Esats whose partner's convention is with that Caf. An Esat's perimeter follows its Habpps partner and moves
 with a new extract. The store turns a Perimeter into one SQL condition (exchange.store.perimeter).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,11 +24,14 @@ class Perimeter:
     cna: bool = False  # the multi-departmental partners, managed by the CNA
 
     @classmethod
-    def of(cls, values: list[str] | tuple[str, ...]) -> "Perimeter":
+    def of(cls, values: list[str] | tuple[str, ...]) -> Perimeter:
         """From the `--perimetre` values: national, cna, or Caf codes (several may be given)."""
         wanted = {v.strip() for v in values if v.strip()}
-        return cls(national=NATIONAL in wanted, cna=CNA in wanted,
-                   cafs=frozenset(v for v in wanted if v not in (NATIONAL, CNA)))
+        return cls(
+            national=NATIONAL in wanted,
+            cna=CNA in wanted,
+            cafs=frozenset(v for v in wanted if v not in (NATIONAL, CNA)),
+        )
 
     def labels(self) -> list[str]:
         """As the operator list shows it."""

@@ -1,4 +1,5 @@
 """The right-of-access answer (exchange.app.personne's dict) as French text, a standalone HTML page, or JSON."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,10 @@ from datetime import date, datetime
 from jinja2 import Environment
 
 NOT_HELD = "Aucune donnée n'est détenue sur ce NIR."
-PURGES_UNKNOWN = ("Purges effectuées (le service ne garde aucune trace des personnes dont les données ont été "
-                  "purgées : ce NIR a pu en faire partie) :")
+PURGES_UNKNOWN = (
+    "Purges effectuées (le service ne garde aucune trace des personnes dont les données ont été "
+    "purgées : ce NIR a pu en faire partie) :"
+)
 
 
 def _day(value: str | None) -> str:
@@ -22,13 +25,22 @@ def _day(value: str | None) -> str:
     return date.fromisoformat(value).strftime("%d/%m/%Y")
 
 
-LABELS = {"received_at": "reçu le", "finess_esat": "FINESS", "caf_gestionnaire": "Caf gestionnaire",
-          "date_entree_esat": "entrée à l'Esat", "taux_activite_esat": "taux d'activité (%)",
-          "remuneration_garantie_nette": "rémunération garantie nette (€)",
-          "part_financee_esat_nette": "part financée par l'Esat (€)", "aide_au_poste_nette": "aide au poste (€)",
-          "cumul_milieu_ordinaire": "cumul en milieu ordinaire", "taux_activite_avant": "taux avant (%)",
-          "taux_activite_apres": "taux après (%)", "heures_hebdo_mo": "heures par semaine (milieu ordinaire)",
-          "salaire_net_mo": "salaire net (milieu ordinaire, €)", "nature": "nature de l'émission"}
+LABELS = {
+    "received_at": "reçu le",
+    "finess_esat": "FINESS",
+    "caf_gestionnaire": "Caf gestionnaire",
+    "date_entree_esat": "entrée à l'Esat",
+    "taux_activite_esat": "taux d'activité (%)",
+    "remuneration_garantie_nette": "rémunération garantie nette (€)",
+    "part_financee_esat_nette": "part financée par l'Esat (€)",
+    "aide_au_poste_nette": "aide au poste (€)",
+    "cumul_milieu_ordinaire": "cumul en milieu ordinaire",
+    "taux_activite_avant": "taux avant (%)",
+    "taux_activite_apres": "taux après (%)",
+    "heures_hebdo_mo": "heures par semaine (milieu ordinaire)",
+    "salaire_net_mo": "salaire net (milieu ordinaire, €)",
+    "nature": "nature de l'émission",
+}
 
 
 def _shown(value: object) -> str:
@@ -56,25 +68,52 @@ def person_text(report: dict) -> str:
         lines.append(f"Enregistrements acceptés : {len(recs)}")
         for r in recs:
             year = f" {r['annee_reference']}" if r.get("annee_reference") else ""
-            lines.append(f"  Fichier n° {r['fichier_id']} {r['fichier']}, ligne {r['ligne']} — {r['kind']}{year}"
-                         f"{' (remplacé par une déclaration plus récente)' if r['superseded'] else ''}")
+            lines.append(
+                f"  Fichier n° {r['fichier_id']} {r['fichier']}, ligne {r['ligne']} — {r['kind']}{year}"
+                f"{' (remplacé par une déclaration plus récente)' if r['superseded'] else ''}"
+            )
             if r["nir"]:
-                lines.append(f"    Nom : {r['nom']} ; prénoms : {r['prenoms']} ; né(e) le {_day(r['date_naissance'])} ; "
-                             f"numéro allocataire : {r['numero_allocataire'] or 'non renseigné'} ; Caf : {r['code_caf']} ; "
-                             f"Esat : {r['siret_esat']}")
-            details = {k: v for k, v in r.items() if v is not None and k not in (
-                "fichier_id", "fichier", "ligne", "kind", "annee_reference", "superseded", "nir", "nom", "prenoms",
-                "date_naissance", "numero_allocataire", "code_caf", "siret_esat", "emission")}
+                lines.append(
+                    f"    Nom : {r['nom']} ; prénoms : {r['prenoms']} ; né(e) le {_day(r['date_naissance'])} ; "
+                    f"numéro allocataire : {r['numero_allocataire'] or 'non renseigné'} ; Caf : {r['code_caf']} ; "
+                    f"Esat : {r['siret_esat']}"
+                )
+            details = {
+                k: v
+                for k, v in r.items()
+                if v is not None
+                and k
+                not in (
+                    "fichier_id",
+                    "fichier",
+                    "ligne",
+                    "kind",
+                    "annee_reference",
+                    "superseded",
+                    "nir",
+                    "nom",
+                    "prenoms",
+                    "date_naissance",
+                    "numero_allocataire",
+                    "code_caf",
+                    "siret_esat",
+                    "emission",
+                )
+            }
             if details:
-                lines.append("    " + " ; ".join(f"{LABELS.get(k, k.replace('_', ' '))} : {_shown(v)}"
-                                                  for k, v in details.items()))
+                lines.append(
+                    "    "
+                    + " ; ".join(f"{LABELS.get(k, k.replace('_', ' '))} : {_shown(v)}" for k, v in details.items())
+                )
             lines.append(f"    Émis vers la Caf : {r['emission'] or 'pas encore'}")
     anos = report["anomalies"]
     if anos:
         lines.append(f"Anomalies : {len(anos)}")
         for a in anos:
-            lines.append(f"  Fichier n° {a['fichier_id']} {a['fichier']}, ligne {a['ligne']} : {a['code']} "
-                         f"({a['gravite']}) {a['champ'] or ''} — {a['message']}")
+            lines.append(
+                f"  Fichier n° {a['fichier_id']} {a['fichier']}, ligne {a['ligne']} : {a['code']} "
+                f"({a['gravite']}) {a['champ'] or ''} — {a['message']}"
+            )
     if report["fichiers"]:
         lines.append("Fichiers et comptes rendus :")
         for f in report["fichiers"]:
@@ -89,8 +128,10 @@ def person_text(report: dict) -> str:
                 kept.append(f"comptes rendus purgés le {_day(f['comptes_rendus_purges_le'])}")
             if f["identite_purgee_le"]:
                 kept.append(f"identité purgée le {_day(f['identite_purgee_le'])}")
-            lines.append(f"  Fichier n° {f['id']} {f['fichier']} (compte {f['compte']}, reçu le "
-                         f"{_day(f['date_reception'])}) : {f['statut'] or f['etat']} ; " + " ; ".join(kept))
+            lines.append(
+                f"  Fichier n° {f['id']} {f['fichier']} (compte {f['compte']}, reçu le "
+                f"{_day(f['date_reception'])}) : {f['statut'] or f['etat']} ; " + " ; ".join(kept)
+            )
     if report["emissions"]:
         lines.append("Émissions aux Caf :")
         for e in report["emissions"]:
@@ -140,5 +181,6 @@ th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:
 
 def person_html(report: dict) -> str:
     env = Environment(autoescape=True)
-    return env.from_string(_PAGE).render(r=report, day=_day, purge_line=_purge_line, not_held=NOT_HELD,
-                                         unknown=PURGES_UNKNOWN)
+    return env.from_string(_PAGE).render(
+        r=report, day=_day, purge_line=_purge_line, not_held=NOT_HELD, unknown=PURGES_UNKNOWN
+    )

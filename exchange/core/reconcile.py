@@ -1,4 +1,5 @@
 """Reconciling a received file with the habilitations in force: the nine checks of habilitations.md, first failure wins."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,14 +27,15 @@ def _first_failure(habs: Habilitations, login: str, siret: str, day: date) -> An
     if failed in ("H01", "H02"):
         return Anomaly.of(failed, detail=siret)
     if failed == "H04":
-        return Anomaly.of("H04", detail=signed_esat_bulletins(habs.bulletins_of(convention.id_convention), day)[0].siret)
+        return Anomaly.of(
+            "H04", detail=signed_esat_bulletins(habs.bulletins_of(convention.id_convention), day)[0].siret
+        )
     if failed is not None:
         return Anomaly.of(failed)
     declarant = False
     for m in active:
         g = habs.groupes.get(m.id_groupe)
-        if g and g.id_convention == convention.id_convention and g.service == ESAT_SERVICE \
-                and g.role == "DECLARANT":
+        if g and g.id_convention == convention.id_convention and g.service == ESAT_SERVICE and g.role == "DECLARANT":
             declarant = True
             break
     if not declarant:

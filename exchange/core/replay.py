@@ -1,4 +1,5 @@
 """Which received file may be replayed (habilitations.md « Rejeu »), and why not, in French."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,19 +19,22 @@ def replay_refusal(row: dict) -> str | None:
     if row["state"] == QUARANTAINE:
         return None
     if row.get("copies_purged_at") is not None:  # retention ([retention] copies): nothing left to read
-        return (f"la copie du fichier n° {row['id']} a été supprimée à l'échéance de sa durée de conservation : "
-                "il ne peut plus être rejoué")
+        return (
+            f"la copie du fichier n° {row['id']} a été supprimée à l'échéance de sa durée de conservation : "
+            "il ne peut plus être rejoué"
+        )
     if row["state"] != ACQUITTE:
         return f"le fichier n° {row['id']} est en cours de traitement (état {row['state']}) : attendez la fin du cycle"
     if row["statut"] == REJETE and row["code"] in REPLAYABLE_CODES:
         return None
     if row["statut"] == DOUBLON:
-        return (f"le fichier n° {row['id']} est un doublon du fichier n° {row['duplicate_of']} : "
-                "il n'y a rien à rejouer")
-    return (f"le fichier n° {row['id']} ({row['statut'] or 'sans statut'}"
-            f"{' ' + row['code'] if row['code'] else ''}) ne peut pas être rejoué : seul un fichier rejeté en "
-            "entier pour une habilitation (codes H01 à H07) ou pour F06, ou mis en quarantaine, peut l'être ; "
-            "pour corriger des enregistrements, l'Esat envoie un nouveau fichier")
+        return f"le fichier n° {row['id']} est un doublon du fichier n° {row['duplicate_of']} : il n'y a rien à rejouer"
+    return (
+        f"le fichier n° {row['id']} ({row['statut'] or 'sans statut'}"
+        f"{' ' + row['code'] if row['code'] else ''}) ne peut pas être rejoué : seul un fichier rejeté en "
+        "entier pour une habilitation (codes H01 à H07) ou pour F06, ou mis en quarantaine, peut l'être ; "
+        "pour corriger des enregistrements, l'Esat envoie un nouveau fichier"
+    )
 
 
 def rejected_for_habilitation(row: dict) -> bool:
@@ -50,6 +54,8 @@ def stale_extract_refusal(row: dict, last_import_at: datetime | None) -> str | N
     if last_import_at is not None and (judged is None or as_utc(last_import_at) > judged):
         return None
     when = f" le {judged.astimezone(PARIS).strftime('%d/%m/%Y à %H:%M')}" if judged is not None else ""
-    return (f"le fichier n° {row['id']} a été rejeté pour {row['code']} (habilitation){when} et aucun extrait "
-            "Habpps n'a été importé depuis : rejoué maintenant, il serait rejeté de nouveau pour la même raison. "
-            "Importez d'abord l'extrait corrigé par la Caf, puis rejouez le fichier")
+    return (
+        f"le fichier n° {row['id']} a été rejeté pour {row['code']} (habilitation){when} et aucun extrait "
+        "Habpps n'a été importé depuis : rejoué maintenant, il serait rejeté de nouveau pour la même raison. "
+        "Importez d'abord l'extrait corrigé par la Caf, puis rejouez le fichier"
+    )

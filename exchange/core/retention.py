@@ -1,4 +1,5 @@
 """Retention rules, pure: durations, the declaration year of a file, and what is due for purge on a date."""
+
 from __future__ import annotations
 
 import calendar
@@ -24,8 +25,16 @@ NO_ZERO = {
 }
 
 _DURATION = re.compile(r"^\s*(-?\d+)\s*(ans?|mois|jours?|[ymd])\s*$", re.IGNORECASE)
-_UNIT = {"an": "years", "ans": "years", "y": "years", "mois": "months", "m": "months",
-         "jour": "days", "jours": "days", "d": "days"}
+_UNIT = {
+    "an": "years",
+    "ans": "years",
+    "y": "years",
+    "mois": "months",
+    "m": "months",
+    "jour": "days",
+    "jours": "days",
+    "d": "days",
+}
 
 
 class DurationError(ValueError):
@@ -70,8 +79,9 @@ def parse_duration(text: str, zero_forbidden: str | None = None) -> Duration:
     duration, or zero when `zero_forbidden` says why it may not be."""
     m = _DURATION.match(text)
     if m is None:
-        raise DurationError(f"durée illisible {text!r} : un entier suivi de « ans », « mois » ou « jours » "
-                            "est attendu (ex. « 2 ans »)")
+        raise DurationError(
+            f"durée illisible {text!r} : un entier suivi de « ans », « mois » ou « jours » est attendu (ex. « 2 ans »)"
+        )
     count, unit = int(m.group(1)), _UNIT[m.group(2).lower()]
     if count < 0:
         raise DurationError(f"durée négative {text!r} refusée")

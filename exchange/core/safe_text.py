@@ -1,4 +1,5 @@
 """Text made safe to write out: every control, non-XML, bidi-override or ANSI character shown as a visible escape."""
+
 from __future__ import annotations
 
 import re

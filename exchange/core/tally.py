@@ -1,4 +1,5 @@
 """What a job run did, accumulated file by file: the counts its run record and its summary show."""
+
 from __future__ import annotations
 
 from collections import Counter

@@ -1,5 +1,6 @@
 """The login throttle's rule: after a few failed logins for one (login, client address), each further failure
 makes the next attempt wait twice as long, up to a cap; never a lock (another address is not slowed)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

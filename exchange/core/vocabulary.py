@@ -5,6 +5,7 @@ The state machines (every change goes through a named verb of exchange.store):
 - a job run (`runs.status`): EN_COURS → OK / ECHEC, or IGNORE (written ended: another process held the job);
 - a Caf emission (`emissions.state`): EN_COURS → TERMINE.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -46,8 +47,14 @@ STANDBY: NodeRole = "ATTENTE"  # a hot standby
 JOBS = ("run", "collect", "nightly", "campaign", "replay", "purge")
 CYCLE_JOBS = ("run", "collect", "nightly", "replay")  # jobs that run a cycle (each resumes unfinished files first)
 SCHEDULED_JOBS = ("collect", "nightly", "campaign", "purge")  # the jobs of [schedule]: each may be paused (job_pauses)
-JOB_LABELS = {"run": "cycle complet", "collect": "collecte", "nightly": "traitement de nuit",
-              "campaign": "clôture de campagne", "replay": "rejeu", "purge": "purge"}  # a job's name in French
+JOB_LABELS = {
+    "run": "cycle complet",
+    "collect": "collecte",
+    "nightly": "traitement de nuit",
+    "campaign": "clôture de campagne",
+    "replay": "rejeu",
+    "purge": "purge",
+}  # a job's name in French
 
 CNA_CODE_CAF = "78"  # the Caf des Yvelines runs the CNA, which manages multi-departmental partners
 ESAT_SERVICE = "ESAT"

@@ -1,4 +1,5 @@
 """Durable local file writes: fsync'd temporary file, then rename; and hashing."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,9 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o640, temp_suffix: str = ".tmp",
-                 sync_dir: bool = True, fsync: bool = True) -> None:
+def write_atomic(
+    path: Path, data: bytes, mode: int = 0o640, temp_suffix: str = ".tmp", sync_dir: bool = True, fsync: bool = True
+) -> None:
     """Write `data` to `path` so that a reader sees the old file or the whole new one, never half; the data
     is fsync'd, and the new name too unless `sync_dir` is False (the caller syncs the folder later).
     `fsync=False` (and sync_dir=False): the caller makes the batch durable (transport.batch_sync.BatchSync)."""

@@ -1,4 +1,5 @@
 """Reading and validating a Habpps extract (.xlsx workbook or folder of CSV): every problem, with table, line and French reason."""
+
 from __future__ import annotations
 
 import csv
@@ -18,16 +19,26 @@ from schemas.identifiers import siret_valid
 # Table → its columns, in the spec's order (habilitations.md). Dependencies come first.
 TABLES: dict[str, tuple[str, ...]] = {
     "partenaires": ("siret", "raison_sociale", "code_caf", "departement", "portee"),
-    "conventions": ("id_convention", "siret", "statut", "date_debut", "date_fin", "mode_gestion",
-                    "date_contrat_service"),
+    "conventions": (
+        "id_convention",
+        "siret",
+        "statut",
+        "date_debut",
+        "date_fin",
+        "mode_gestion",
+        "date_contrat_service",
+    ),
     "bulletins": ("id_bulletin", "id_convention", "service", "siret", "date_signature", "statut"),
     "groupes": ("id_groupe", "id_convention", "service", "role"),
     "utilisateurs": ("login", "siret", "id_groupe", "actif"),
 }
-OPTIONAL: frozenset[tuple[str, str]] = frozenset({
-    ("conventions", "date_fin"), ("conventions", "date_contrat_service"),
-    ("bulletins", "date_signature"),  # required only for a SIGNE bulletin
-})
+OPTIONAL: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("conventions", "date_fin"),
+        ("conventions", "date_contrat_service"),
+        ("bulletins", "date_signature"),  # required only for a SIGNE bulletin
+    }
+)
 ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("partenaires", "portee"): ("DEPARTEMENTALE", "MULTI_DEPARTEMENTALE"),
     ("conventions", "statut"): ("ACTIVE", "CLOTUREE"),
@@ -36,22 +47,39 @@ ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("groupes", "role"): ("DECLARANT", "CONSULTANT"),
     ("utilisateurs", "actif"): ("O", "N"),
 }
-SIRET_COLUMNS: frozenset[tuple[str, str]] = frozenset({
-    ("partenaires", "siret"), ("conventions", "siret"), ("bulletins", "siret"), ("utilisateurs", "siret"),
-})
-DATE_COLUMNS: frozenset[tuple[str, str]] = frozenset({
-    ("conventions", "date_debut"), ("conventions", "date_fin"), ("conventions", "date_contrat_service"),
-    ("bulletins", "date_signature"),
-})
+SIRET_COLUMNS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("partenaires", "siret"),
+        ("conventions", "siret"),
+        ("bulletins", "siret"),
+        ("utilisateurs", "siret"),
+    }
+)
+DATE_COLUMNS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("conventions", "date_debut"),
+        ("conventions", "date_fin"),
+        ("conventions", "date_contrat_service"),
+        ("bulletins", "date_signature"),
+    }
+)
 CAF_COLUMNS: frozenset[tuple[str, str]] = frozenset({("partenaires", "code_caf"), ("partenaires", "departement")})
 # Longest value each text column takes (the database's column sizes).
 MAX_LENGTHS: dict[str, int] = {
-    "raison_sociale": 300, "id_convention": 100, "id_bulletin": 100, "id_groupe": 100,
-    "service": 40, "login": 200,
+    "raison_sociale": 300,
+    "id_convention": 100,
+    "id_bulletin": 100,
+    "id_groupe": 100,
+    "service": 40,
+    "login": 200,
 }
 # Numeric spreadsheet cells lose their leading zeros: width to restore, by column name.
 PAD_WIDTHS: dict[str, int] = {
-    "siret": 14, "siret_convention_mcp": 14, "siret_bulletin_esat": 14, "code_caf": 2, "departement": 2,
+    "siret": 14,
+    "siret_convention_mcp": 14,
+    "siret_bulletin_esat": 14,
+    "code_caf": 2,
+    "departement": 2,
 }
 _ISO = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _FR = re.compile(r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$")
@@ -80,6 +108,7 @@ class RawTable:
 
 # -- identifiers and dates ------------------------------------------------------------------------
 
+
 def siret_defect(value: str) -> str | None:
     """None for a valid SIRET, else 'forme' (not 14 digits) or 'cle' (check digit wrong), as R03 judges it."""
     if len(value) != 14 or not value.isascii() or not value.isdigit():
@@ -107,6 +136,7 @@ def caf_codes() -> frozenset[str]:
 
 
 # -- reading --------------------------------------------------------------------------------------
+
 
 def _cell(value: object, column: str | None) -> str:
     """A spreadsheet cell as text (dates ISO, integral numbers without '.0', leading zeros restored)."""
@@ -192,8 +222,7 @@ def _read_workbook(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
 def extract_files(path: Path) -> list[Path]:
     """The files an extract is made of: the workbook, or the folder's <table>.csv in name order."""
     if path.is_dir():
-        return sorted((path / f"{t}.csv" for t in TABLES if (path / f"{t}.csv").is_file()),
-                      key=lambda p: p.name)
+        return sorted((path / f"{t}.csv" for t in TABLES if (path / f"{t}.csv").is_file()), key=lambda p: p.name)
     return [path]
 
 
@@ -214,18 +243,19 @@ def _read_raw(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
     if not path.exists():
         return {}, [Problem("extrait", None, f"chemin introuvable : {path}")]
     if path.suffix.lower() != ".xlsx":
-        return {}, [Problem("extrait", None,
-                            "l'extrait doit être un classeur .xlsx ou un dossier de fichiers <table>.csv")]
+        return {}, [
+            Problem("extrait", None, "l'extrait doit être un classeur .xlsx ou un dossier de fichiers <table>.csv")
+        ]
     return _read_workbook(path)
 
 
 # -- validation -----------------------------------------------------------------------------------
 
+
 def _check_header(table: str, raw: RawTable) -> list[Problem]:
     problems: list[Problem] = []
     if not raw.header:
-        return [Problem(table, 1, "ligne d'en-tête absente (colonnes attendues : "
-                        + ", ".join(TABLES[table]) + ")")]
+        return [Problem(table, 1, "ligne d'en-tête absente (colonnes attendues : " + ", ".join(TABLES[table]) + ")")]
     seen: set[str] = set()
     for col in raw.header:
         if col in seen:
@@ -273,8 +303,14 @@ def _check_rows(table: str, raw: RawTable) -> tuple[list[tuple[int, dict]], list
     width = len(raw.header)
     for line, cells in raw.rows:
         if len(cells) != width:
-            problems.append(Problem(table, line, f"nombre de champs ({len(cells)}) différent de celui "
-                                                 f"de l'en-tête ({width}) : vérifiez les séparateurs « ; »"))
+            problems.append(
+                Problem(
+                    table,
+                    line,
+                    f"nombre de champs ({len(cells)}) différent de celui "
+                    f"de l'en-tête ({width}) : vérifiez les séparateurs « ; »",
+                )
+            )
             continue
         row: dict[str, object] = {}
         ok = True
@@ -286,11 +322,19 @@ def _check_rows(table: str, raw: RawTable) -> tuple[list[tuple[int, dict]], list
             row[col] = typed
         if table == "conventions" and row.get("date_debut") and row.get("date_fin"):
             if row["date_fin"] < row["date_debut"]:  # type: ignore[operator]
-                problems.append(Problem(table, line, f"date_fin ({row['date_fin']:%d/%m/%Y}) antérieure à "
-                                                     f"date_debut ({row['date_debut']:%d/%m/%Y})"))
+                problems.append(
+                    Problem(
+                        table,
+                        line,
+                        f"date_fin ({row['date_fin']:%d/%m/%Y}) antérieure à date_debut ({row['date_debut']:%d/%m/%Y})",
+                    )
+                )
                 ok = False
-        if table == "bulletins" and row.get("statut") == "SIGNE" \
-                and dict(zip(raw.header, cells)).get("date_signature") == "":
+        if (
+            table == "bulletins"
+            and row.get("statut") == "SIGNE"
+            and dict(zip(raw.header, cells)).get("date_signature") == ""
+        ):
             problems.append(Problem(table, line, "date_signature : obligatoire pour un bulletin SIGNE"))
             ok = False
         if ok:
@@ -318,8 +362,12 @@ def _check_links(rows: dict[str, list[tuple[int, dict]]], raw: dict[str, RawTabl
         i = header.index(col)
         return {cells[i] for _, cells in raw[table].rows if i < len(cells)}
 
-    for table, key in (("partenaires", "siret"), ("conventions", "id_convention"),
-                       ("bulletins", "id_bulletin"), ("groupes", "id_groupe")):
+    for table, key in (
+        ("partenaires", "siret"),
+        ("conventions", "id_convention"),
+        ("bulletins", "id_bulletin"),
+        ("groupes", "id_groupe"),
+    ):
         first: dict[str, int] = {}
         for line, row in rows[table]:
             if row[key] in first:
@@ -330,30 +378,45 @@ def _check_links(rows: dict[str, list[tuple[int, dict]]], raw: dict[str, RawTabl
     for line, row in rows["utilisateurs"]:
         k = (row["login"], row["id_groupe"])
         if k in seen_membership:
-            problems.append(Problem("utilisateurs", line, f"login « {k[0]} » déjà rattaché au groupe "
-                                                          f"« {k[1]} » (ligne {seen_membership[k]})"))
+            problems.append(
+                Problem(
+                    "utilisateurs",
+                    line,
+                    f"login « {k[0]} » déjà rattaché au groupe « {k[1]} » (ligne {seen_membership[k]})",
+                )
+            )
         else:
             seen_membership[k] = line
 
-    links = (("conventions", "siret", "partenaires", "siret", "partenaire"),
-             ("bulletins", "id_convention", "conventions", "id_convention", "convention"),
-             ("groupes", "id_convention", "conventions", "id_convention", "convention"),
-             ("utilisateurs", "id_groupe", "groupes", "id_groupe", "groupe"),
-             ("utilisateurs", "siret", "partenaires", "siret", "partenaire"))
+    links = (
+        ("conventions", "siret", "partenaires", "siret", "partenaire"),
+        ("bulletins", "id_convention", "conventions", "id_convention", "convention"),
+        ("groupes", "id_convention", "conventions", "id_convention", "convention"),
+        ("utilisateurs", "id_groupe", "groupes", "id_groupe", "groupe"),
+        ("utilisateurs", "siret", "partenaires", "siret", "partenaire"),
+    )
     for table, col, target, target_col, what in links:
         known = all_values(target, target_col)
         for line, row in rows[table]:
             if row[col] not in known:
-                problems.append(Problem(table, line, f"{col} « {row[col]} » : {what} inconnu(e) dans la table {target}"))
+                problems.append(
+                    Problem(table, line, f"{col} « {row[col]} » : {what} inconnu(e) dans la table {target}")
+                )
 
     active: dict[str, int] = {}
     for line, row in rows["conventions"]:
         if row["statut"] != "ACTIVE":
             continue
         if row["siret"] in active:
-            problems.append(Problem("conventions", line, f"deuxième convention ACTIVE pour le SIRET {row['siret']} "
-                                                         f"(déjà ligne {active[row['siret']]}) : un partenaire n'a "
-                                                         "qu'une convention active à la fois"))
+            problems.append(
+                Problem(
+                    "conventions",
+                    line,
+                    f"deuxième convention ACTIVE pour le SIRET {row['siret']} "
+                    f"(déjà ligne {active[row['siret']]}) : un partenaire n'a "
+                    "qu'une convention active à la fois",
+                )
+            )
         else:
             active[row["siret"]] = line
 
@@ -362,8 +425,13 @@ def _check_links(rows: dict[str, list[tuple[int, dict]]], raw: dict[str, RawTabl
         login, siret = row["login"], row["siret"]
         if login in partner_of and partner_of[login][0] != siret:
             other, other_line = partner_of[login]
-            problems.append(Problem("utilisateurs", line, f"login « {login} » rattaché à deux partenaires "
-                                                          f"({other} ligne {other_line}, {siret})"))
+            problems.append(
+                Problem(
+                    "utilisateurs",
+                    line,
+                    f"login « {login} » rattaché à deux partenaires ({other} ligne {other_line}, {siret})",
+                )
+            )
         else:
             partner_of.setdefault(login, (siret, line))
     return problems

@@ -1,4 +1,5 @@
 """The Habtiers → MCP migration report: each partner's use case (IT 2025-061 §5), the Caf's actions and alerts."""
+
 from __future__ import annotations
 
 import csv
@@ -7,14 +8,18 @@ from pathlib import Path
 
 import polars as pl
 
-from exchange.errors import TerminalError
-
 from exchange.edges.durable import write_atomic
 from exchange.edges.habpps import RawTable, read_csv_rows, read_sheet_rows, siret_defect
+from exchange.errors import TerminalError
 
 COLUMNS: tuple[str, ...] = (
-    "siret", "raison_sociale", "connu_mcp", "connu_habtiers", "actif_habtiers",
-    "siret_convention_mcp", "siret_bulletin_esat",
+    "siret",
+    "raison_sociale",
+    "connu_mcp",
+    "connu_habtiers",
+    "actif_habtiers",
+    "siret_convention_mcp",
+    "siret_bulletin_esat",
 )
 REPORT_COLUMNS: tuple[str, ...] = ("siret", "raison_sociale", "cas", "actions", "alertes")
 SEPARATOR = " | "
@@ -108,12 +113,16 @@ def _alerts(row: dict[str, str], alerts: list[str]) -> None:
             alerts.append(f"{label} {value} invalide (chiffre de contrôle faux) : vérifiez-le")
     conv, bull = row["siret_convention_mcp"], row["siret_bulletin_esat"]
     if conv and bull and conv != bull:
-        alerts.append(f"Le SIRET du bulletin d'adhésion Esat ({bull}) diffère de celui de la convention "
-                      f"MCP ({conv}) : il doit être le même avant l'ouverture du service")
+        alerts.append(
+            f"Le SIRET du bulletin d'adhésion Esat ({bull}) diffère de celui de la convention "
+            f"MCP ({conv}) : il doit être le même avant l'ouverture du service"
+        )
     actif = row["actif_habtiers"].strip().upper()
     if actif == "N":
-        alerts.append("Partenaire inactif dans Habtiers (actif_habtiers = N) : vérifiez qu'il est "
-                      "toujours actif avant toute contractualisation")
+        alerts.append(
+            "Partenaire inactif dans Habtiers (actif_habtiers = N) : vérifiez qu'il est "
+            "toujours actif avant toute contractualisation"
+        )
     elif actif not in ("", "O"):
         alerts.append(f"Valeur de actif_habtiers illisible (« {row['actif_habtiers']} », O, N ou vide attendu)")
 
@@ -131,10 +140,25 @@ def migration_report(path: Path) -> pl.DataFrame:
         alerts: list[str] = []
         case = _case(row, alerts)
         _alerts(row, alerts)
-        lines.append({"siret": row["siret"], "raison_sociale": row["raison_sociale"], "cas": case,
-                      "actions": list(ACTIONS[case]), "alertes": alerts})
-    return pl.DataFrame(lines, schema={"siret": pl.String(), "raison_sociale": pl.String(), "cas": pl.String(),
-                                       "actions": pl.List(pl.String()), "alertes": pl.List(pl.String())})
+        lines.append(
+            {
+                "siret": row["siret"],
+                "raison_sociale": row["raison_sociale"],
+                "cas": case,
+                "actions": list(ACTIONS[case]),
+                "alertes": alerts,
+            }
+        )
+    return pl.DataFrame(
+        lines,
+        schema={
+            "siret": pl.String(),
+            "raison_sociale": pl.String(),
+            "cas": pl.String(),
+            "actions": pl.List(pl.String()),
+            "alertes": pl.List(pl.String()),
+        },
+    )
 
 
 def _guard(value: str) -> str:
@@ -146,8 +170,15 @@ def report_rows(report: pl.DataFrame) -> list[list[str]]:
     """The report's lines as text cells, actions and alertes joined with ' | '."""
     out: list[list[str]] = []
     for r in report.iter_rows(named=True):
-        out.append([r["siret"] or "", r["raison_sociale"] or "", r["cas"],
-                    SEPARATOR.join(r["actions"] or []), SEPARATOR.join(r["alertes"] or [])])
+        out.append(
+            [
+                r["siret"] or "",
+                r["raison_sociale"] or "",
+                r["cas"],
+                SEPARATOR.join(r["actions"] or []),
+                SEPARATOR.join(r["alertes"] or []),
+            ]
+        )
     return out
 
 

@@ -1,4 +1,5 @@
 """Sending an alert out: one mail over SMTP, one JSON POST to a webhook."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,12 @@ def send_mail(host: str, port: int, sender: str, to: list[str], subject: str, bo
 
 def post_json(url: str, payload: dict) -> None:
     """POST `payload` as JSON to `url`; a status other than 2xx is a failure."""
-    request = urllib.request.Request(url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-                                     headers={"content-type": "application/json; charset=utf-8"}, method="POST")
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        headers={"content-type": "application/json; charset=utf-8"},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
             if not 200 <= answer.status < 300:

@@ -1,5 +1,6 @@
 """The institution's OpenID provider: discovery, the authorization request (Authorization Code + PKCE, state,
 nonce), the code exchange and the ID token's checks (signature, issuer, audience, expiry, nonce)."""
+
 from __future__ import annotations
 
 import os
@@ -49,10 +50,17 @@ def discover(config: OidcConfig) -> Provider:
     except (httpx.HTTPError, ValueError, KeyError) as e:
         raise OidcError(f"fournisseur d'identité injoignable ou mal configuré ({config.issuer}) : {e}") from e
     if data.get("issuer") != config.issuer:
-        raise OidcError(f"le fournisseur d'identité se présente comme {data.get('issuer')!r}, "
-                        f"pas comme {config.issuer!r} ([web.oidc] issuer)")
-    return Provider(data["issuer"], data["authorization_endpoint"], data["token_endpoint"], keys.json(),
-                    data.get("end_session_endpoint"))
+        raise OidcError(
+            f"le fournisseur d'identité se présente comme {data.get('issuer')!r}, "
+            f"pas comme {config.issuer!r} ([web.oidc] issuer)"
+        )
+    return Provider(
+        data["issuer"],
+        data["authorization_endpoint"],
+        data["token_endpoint"],
+        keys.json(),
+        data.get("end_session_endpoint"),
+    )
 
 
 def start(config: OidcConfig, provider: Provider, redirect_uri: str) -> tuple[str, Pending]:
@@ -61,17 +69,26 @@ def start(config: OidcConfig, provider: Provider, redirect_uri: str) -> tuple[st
     from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
     pending = Pending(state=generate_token(32), nonce=generate_token(32), verifier=generate_token(64))
-    query = {"response_type": "code", "client_id": config.client_id, "redirect_uri": redirect_uri,
-             "scope": " ".join(config.scopes), "state": pending.state, "nonce": pending.nonce,
-             "code_challenge": create_s256_code_challenge(pending.verifier), "code_challenge_method": "S256"}
+    query = {
+        "response_type": "code",
+        "client_id": config.client_id,
+        "redirect_uri": redirect_uri,
+        "scope": " ".join(config.scopes),
+        "state": pending.state,
+        "nonce": pending.nonce,
+        "code_challenge": create_s256_code_challenge(pending.verifier),
+        "code_challenge_method": "S256",
+    }
     return f"{provider.authorization_endpoint}?{urlencode(query)}", pending
 
 
 def client_secret(config: OidcConfig) -> str:
     secret = os.environ.get(config.client_secret_env, "")
     if not secret:
-        raise OidcError(f"secret du client OpenID absent : la variable d'environnement {config.client_secret_env} "
-                        "est vide ([web.oidc] client_secret_env)")
+        raise OidcError(
+            f"secret du client OpenID absent : la variable d'environnement {config.client_secret_env} "
+            "est vide ([web.oidc] client_secret_env)"
+        )
     return secret
 
 
@@ -80,25 +97,38 @@ def finish(config: OidcConfig, provider: Provider, pending: Pending, code: str, 
     import httpx
 
     try:
-        answer = httpx.post(provider.token_endpoint, timeout=TIMEOUT_SECONDS,
-                            auth=(config.client_id, client_secret(config)),
-                            data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-                                  "code_verifier": pending.verifier})
+        answer = httpx.post(
+            provider.token_endpoint,
+            timeout=TIMEOUT_SECONDS,
+            auth=(config.client_id, client_secret(config)),
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": pending.verifier,
+            },
+        )
     except httpx.HTTPError as e:
         raise OidcError(f"fournisseur d'identité injoignable : {e}") from e
     if answer.status_code != 200:
-        reason = answer.json().get("error", "") if answer.headers.get("content-type", "").startswith(
-            "application/json") else ""
-        raise OidcError(f"le fournisseur d'identité refuse le code ({answer.status_code} {reason}) : code déjà "
-                        "utilisé, expiré ou émis pour un autre client")
+        reason = (
+            answer.json().get("error", "")
+            if answer.headers.get("content-type", "").startswith("application/json")
+            else ""
+        )
+        raise OidcError(
+            f"le fournisseur d'identité refuse le code ({answer.status_code} {reason}) : code déjà "
+            "utilisé, expiré ou émis pour un autre client"
+        )
     id_token = answer.json().get("id_token")
     if not id_token:
         raise OidcError("le fournisseur d'identité n'a pas renvoyé de jeton d'identité (id_token)")
     return check_id_token(config, provider, id_token, pending.nonce, answer.json().get("access_token"))
 
 
-def check_id_token(config: OidcConfig, provider: Provider, id_token: str, nonce: str,
-                   access_token: str | None = None) -> dict:
+def check_id_token(
+    config: OidcConfig, provider: Provider, id_token: str, nonce: str, access_token: str | None = None
+) -> dict:
     """The ID token's claims once its signature (the provider's keys), issuer, audience (this client), expiry,
     nonce, authorized party and access-token hash are checked."""
     from authlib.oauth2.rfc6749.errors import OAuth2Error
@@ -109,11 +139,19 @@ def check_id_token(config: OidcConfig, provider: Provider, id_token: str, nonce:
 
     try:
         token = jwt.decode(id_token, KeySet.import_key_set(provider.jwks))
-        claims = CodeIDToken(token.claims, token.header,
-                             options={"iss": {"essential": True, "value": provider.issuer},
-                                      "aud": {"essential": True, "value": config.client_id}},
-                             params={"nonce": nonce, "client_id": config.client_id,
-                                     **({"access_token": access_token} if access_token else {})})
+        claims = CodeIDToken(
+            token.claims,
+            token.header,
+            options={
+                "iss": {"essential": True, "value": provider.issuer},
+                "aud": {"essential": True, "value": config.client_id},
+            },
+            params={
+                "nonce": nonce,
+                "client_id": config.client_id,
+                **({"access_token": access_token} if access_token else {}),
+            },
+        )
         claims.validate(leeway=60)
     except (JoseError, OAuth2Error, ValueError) as e:
         raise OidcError(f"jeton d'identité refusé ({getattr(e, 'description', None) or e})") from e
@@ -124,6 +162,9 @@ def logout_url(provider: Provider, config: OidcConfig, id_token_hint: str | None
     """Where to send the browser to end the provider's session too (None when it has no such endpoint)."""
     if not provider.end_session_endpoint:
         return None
-    query = {"client_id": config.client_id, "post_logout_redirect_uri": after,
-             **({"id_token_hint": id_token_hint} if id_token_hint else {})}
+    query = {
+        "client_id": config.client_id,
+        "post_logout_redirect_uri": after,
+        **({"id_token_hint": id_token_hint} if id_token_hint else {}),
+    }
     return f"{provider.end_session_endpoint}?{urlencode(query)}"

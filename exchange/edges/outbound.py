@@ -1,4 +1,5 @@
 """The Caf outbound folder: each emission's Parquet, CSV twin and manifest written atomically, durable, 0640."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,9 @@ class OutputBatch:
         self._data: list[Path] = []
         self._manifests: list[tuple[Path, dict]] = []
 
-    def write_data(self, out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict,
-                   csv_frame: pl.DataFrame | None = None) -> dict:
+    def write_data(
+        self, out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict, csv_frame: pl.DataFrame | None = None
+    ) -> dict:
         """Parquet and CSV twin (atomic, 0640, not yet durable); returns the manifest that finish() writes.
         `csv_frame`: the frame with the formula guard already applied, when the caller has it."""
         private_dir(out_dir, 0o750)  # the output folder too, when this creates it
@@ -49,7 +51,12 @@ class OutputBatch:
         with BatchSync(paths) as batch:
             raise_first(batch.make_durable(self._data))
             for path, content in self._manifests:
-                write_atomic(path, (json.dumps(content, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
-                             mode=0o640, sync_dir=False, fsync=False)
+                write_atomic(
+                    path,
+                    (json.dumps(content, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
+                    mode=0o640,
+                    sync_dir=False,
+                    fsync=False,
+                )
             raise_first(batch.make_durable([p for p, _ in self._manifests]))
         self._data, self._manifests = [], []

@@ -5,6 +5,7 @@ for the tens of thousands of records and anomalies of one batch that is most of 
 the frame is converted once, column by column, to what the driver stores (on SQLite: the exact text
 SQLAlchemy's DATE and DATETIME types write and read back), then handed to the driver in one call.
 """
+
 from __future__ import annotations
 
 import polars as pl
@@ -35,8 +36,11 @@ def _sqlite_ready(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _pg_ready(frame: pl.DataFrame) -> pl.DataFrame:
     """Naive datetimes are UTC (the ledger's convention): made aware, so timestamptz columns get them right."""
-    return frame.with_columns(pl.col(name).dt.replace_time_zone("UTC") for name, dtype in frame.schema.items()
-                              if isinstance(dtype, pl.Datetime) and dtype.time_zone is None)
+    return frame.with_columns(
+        pl.col(name).dt.replace_time_zone("UTC")
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None
+    )
 
 
 def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
@@ -76,7 +80,7 @@ def read_frame(conn: Connection, stmt) -> pl.DataFrame:  # noqa: ANN001 - a Sele
     while rows := cursor.fetchmany(READ_CHUNK):
         parts.append(pl.DataFrame([tuple(r) for r in rows], schema=names, orient="row", infer_schema_length=None))
     if not parts:
-        return pl.DataFrame(schema={n: pl.Null for n in names})
+        return pl.DataFrame(schema=dict.fromkeys(names, pl.Null))
     frame = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
     if conn.dialect.name != "sqlite":
         return frame
@@ -85,8 +89,12 @@ def read_frame(conn: Connection, stmt) -> pl.DataFrame:  # noqa: ANN001 - a Sele
         if frame.schema[name] != pl.String and frame.schema[name] != pl.Int64:
             continue
         if isinstance(kind, DateTime):
-            fixes.append(pl.col(name).cast(pl.String).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
-                         .dt.replace_time_zone("UTC"))
+            fixes.append(
+                pl.col(name)
+                .cast(pl.String)
+                .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+                .dt.replace_time_zone("UTC")
+            )
         elif isinstance(kind, Date):
             fixes.append(pl.col(name).cast(pl.String).str.to_date("%Y-%m-%d"))
         elif isinstance(kind, Boolean):

@@ -3,6 +3,7 @@
 Every record is emitted once: assigning pending records to a new emission is committed before any byte is
 written, and TERMINE is set only once the emission's files are durable (exchange.app.emission).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -31,12 +32,25 @@ def _free_name(conn: Connection, prefix: str, when: datetime) -> str:
 
 def unfinished_deltas(conn: Connection) -> list[dict]:
     """Delta emissions left EN_COURS by a crash, oldest first, each with `pending`: the records assigned to it."""
-    unfinished = [dict(r) for r in conn.execute(
-        select(emissions).where(and_(emissions.c.state == EMISSION_EN_COURS, emissions.c.flux.in_(DELTA_FLUXES)))
-        .order_by(emissions.c.id)).mappings()]
-    assigned = dict(conn.execute(select(records.c.emission_id, func.count()).where(
-        records.c.emission_id.in_([e["id"] for e in unfinished])).group_by(records.c.emission_id)).all()
-    ) if unfinished else {}
+    unfinished = [
+        dict(r)
+        for r in conn.execute(
+            select(emissions)
+            .where(and_(emissions.c.state == EMISSION_EN_COURS, emissions.c.flux.in_(DELTA_FLUXES)))
+            .order_by(emissions.c.id)
+        ).mappings()
+    ]
+    assigned = (
+        dict(
+            conn.execute(
+                select(records.c.emission_id, func.count())
+                .where(records.c.emission_id.in_([e["id"] for e in unfinished]))
+                .group_by(records.c.emission_id)
+            ).all()
+        )
+        if unfinished
+        else {}
+    )
     for e in unfinished:
         e["pending"] = int(assigned.get(e["id"], 0))
     return unfinished
@@ -47,27 +61,47 @@ def open_deltas(conn: Connection, run_id: int | None) -> list[dict]:
     to it; an RG record whose (Esat, worker, year) was emitted before goes out RECTIFICATIVE, else INITIALE
     (formats.md §5). Returns the emissions planned (id, flux, code_caf, name, pending)."""
     groups = conn.execute(
-        select(records.c.kind, records.c.code_caf, func.count()).where(and_(
-            records.c.emission_id.is_(None), records.c.superseded.is_(False)))
-        .group_by(records.c.kind, records.c.code_caf).order_by(records.c.code_caf, records.c.kind)
+        select(records.c.kind, records.c.code_caf, func.count())
+        .where(and_(records.c.emission_id.is_(None), records.c.superseded.is_(False)))
+        .group_by(records.c.kind, records.c.code_caf)
+        .order_by(records.c.code_caf, records.c.kind)
     ).all()
     planned = []
     now = utcnow()
     for kind, code_caf, pending_rows in groups:
         name = _free_name(conn, delta_prefix(kind, code_caf), now)
-        eid = int(conn.execute(insert(emissions).values(
-            flux=kind, code_caf=code_caf, name=name, state=EMISSION_EN_COURS, run_id=run_id, created_at=now,
-        )).inserted_primary_key[0])
-        pending = and_(records.c.emission_id.is_(None), records.c.superseded.is_(False),
-                       records.c.kind == kind, records.c.code_caf == code_caf)
+        eid = int(
+            conn.execute(
+                insert(emissions).values(
+                    flux=kind,
+                    code_caf=code_caf,
+                    name=name,
+                    state=EMISSION_EN_COURS,
+                    run_id=run_id,
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+        )
+        pending = and_(
+            records.c.emission_id.is_(None),
+            records.c.superseded.is_(False),
+            records.c.kind == kind,
+            records.c.code_caf == code_caf,
+        )
         if kind == "RG":
             earlier = records.alias("earlier")
-            emitted_before = exists().where(and_(
-                earlier.c.siret_esat == records.c.siret_esat, earlier.c.nir == records.c.nir,
-                earlier.c.annee_reference == records.c.annee_reference, earlier.c.emission_id.is_not(None),
-                earlier.c.id != records.c.id))
-            conn.execute(update(records).where(and_(pending, emitted_before))
-                         .values(nature="RECTIFICATIVE", emission_id=eid))
+            emitted_before = exists().where(
+                and_(
+                    earlier.c.siret_esat == records.c.siret_esat,
+                    earlier.c.nir == records.c.nir,
+                    earlier.c.annee_reference == records.c.annee_reference,
+                    earlier.c.emission_id.is_not(None),
+                    earlier.c.id != records.c.id,
+                )
+            )
+            conn.execute(
+                update(records).where(and_(pending, emitted_before)).values(nature="RECTIFICATIVE", emission_id=eid)
+            )
             conn.execute(update(records).where(pending).values(nature="INITIALE", emission_id=eid))
         else:
             conn.execute(update(records).where(pending).values(emission_id=eid))
@@ -77,8 +111,12 @@ def open_deltas(conn: Connection, run_id: int | None) -> list[dict]:
 
 def assigned_records(conn: Connection, emission_ids: list[int]) -> pl.DataFrame:
     """The records assigned to these emissions (every `records` column), by emission, file and line."""
-    return read_frame(conn, select(records).where(records.c.emission_id.in_(emission_ids))
-                      .order_by(records.c.emission_id, records.c.file_id, records.c.ligne))
+    return read_frame(
+        conn,
+        select(records)
+        .where(records.c.emission_id.in_(emission_ids))
+        .order_by(records.c.emission_id, records.c.file_id, records.c.ligne),
+    )
 
 
 def terminate(engine: Engine, fence: Fence | None, heights: dict[int, int]) -> None:
@@ -87,16 +125,20 @@ def terminate(engine: Engine, fence: Fence | None, heights: dict[int, int]) -> N
     with transaction(engine, fence) as conn:
         now = utcnow()
         for emission_id, height in heights.items():
-            moved = conn.execute(update(emissions).where(and_(
-                emissions.c.id == emission_id, emissions.c.state == EMISSION_EN_COURS))
-                .values(state=TERMINE, rows=height, completed_at=now)).rowcount
+            moved = conn.execute(
+                update(emissions)
+                .where(and_(emissions.c.id == emission_id, emissions.c.state == EMISSION_EN_COURS))
+                .values(state=TERMINE, rows=height, completed_at=now)
+            ).rowcount
             if moved != 1:
                 found = conn.execute(select(emissions.c.state).where(emissions.c.id == emission_id)).scalar()
-                raise LedgerConflict(f"emission {emission_id}: expected state {EMISSION_EN_COURS} to move to "
-                                     f"{TERMINE}, found {found}")
+                raise LedgerConflict(
+                    f"emission {emission_id}: expected state {EMISSION_EN_COURS} to move to {TERMINE}, found {found}"
+                )
 
 
 # -- the campaign snapshot ----------------------------------------------------------------------------
+
 
 def _in_force(year: int):  # noqa: ANN202 - a SQL condition
     """Accepted RG records of `year` in force (the latest of each worker)."""
@@ -106,12 +148,17 @@ def _in_force(year: int):  # noqa: ANN202 - a SQL condition
 def campaign_cafs(engine: Engine, year: int) -> list[str]:
     """The Cafs with at least one accepted RG record of `year` in force."""
     with engine.connect() as conn:
-        return [c for (c,) in conn.execute(select(records.c.code_caf).where(_in_force(year)).distinct()
-                                           .order_by(records.c.code_caf))]
+        return [
+            c
+            for (c,) in conn.execute(
+                select(records.c.code_caf).where(_in_force(year)).distinct().order_by(records.c.code_caf)
+            )
+        ]
 
 
-def open_campaign(engine: Engine, fence: Fence | None, year: int, names: dict[str, str],
-                  run_id: int | None) -> dict[str, int]:
+def open_campaign(
+    engine: Engine, fence: Fence | None, year: int, names: dict[str, str], run_id: int | None
+) -> dict[str, int]:
     """The campaign emission of each Caf (code_caf → name), EN_COURS: created, or the one of that name already
     there (the same day's snapshot written again after a crash); code_caf → emission id."""
     ids = {}
@@ -119,11 +166,28 @@ def open_campaign(engine: Engine, fence: Fence | None, year: int, names: dict[st
         for code_caf, name in names.items():
             existing = conn.execute(select(emissions.c.id, emissions.c.state).where(emissions.c.name == name)).first()
             if existing is not None and existing.state == TERMINE:
-                conn.execute(update(emissions).where(and_(emissions.c.id == existing.id, emissions.c.state == TERMINE))
-                             .values(state=EMISSION_EN_COURS, run_id=run_id))
-            ids[code_caf] = existing.id if existing is not None else int(conn.execute(insert(emissions).values(
-                flux=CAMPAIGN_FLUX, code_caf=code_caf, annee=year, name=name, state=EMISSION_EN_COURS,
-                run_id=run_id, created_at=utcnow())).inserted_primary_key[0])
+                conn.execute(
+                    update(emissions)
+                    .where(and_(emissions.c.id == existing.id, emissions.c.state == TERMINE))
+                    .values(state=EMISSION_EN_COURS, run_id=run_id)
+                )
+            ids[code_caf] = (
+                existing.id
+                if existing is not None
+                else int(
+                    conn.execute(
+                        insert(emissions).values(
+                            flux=CAMPAIGN_FLUX,
+                            code_caf=code_caf,
+                            annee=year,
+                            name=name,
+                            state=EMISSION_EN_COURS,
+                            run_id=run_id,
+                            created_at=utcnow(),
+                        )
+                    ).inserted_primary_key[0]
+                )
+            )
     return ids
 
 
@@ -133,5 +197,9 @@ def campaign_records(engine: Engine, year: int, code_caf: str) -> pl.DataFrame:
     nature = case((records.c.replaces_id.is_not(None), "RECTIFICATIVE"), else_="INITIALE").label("nature")
     columns = [c for c in records.c if c.name != "nature"] + [nature]
     with engine.connect() as conn:
-        return read_frame(conn, select(*columns).where(and_(_in_force(year), records.c.code_caf == code_caf))
-                          .order_by(records.c.siret_esat, records.c.nir))
+        return read_frame(
+            conn,
+            select(*columns)
+            .where(and_(_in_force(year), records.c.code_caf == code_caf))
+            .order_by(records.c.siret_esat, records.c.nir),
+        )

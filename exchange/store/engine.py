@@ -5,6 +5,7 @@
 - open_at_head(url, timings): brought to head first, under the cycle lock (`run`, `scheduler`).
 `Engine` and `Connection` are re-exported for type hints above the store: nothing else imports SQLAlchemy.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import create_engine, event

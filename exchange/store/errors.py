@@ -1,4 +1,5 @@
 """Database errors, translated once into French: what a database call may raise, and the one line an operator reads."""
+
 from __future__ import annotations
 
 from sqlalchemy.engine import make_url

@@ -12,6 +12,7 @@ and raises `LockLost` unless the token is still the holder's (and, on PostgreSQL
 still holds the advisory lock). A new holder's bump waits for that row lock, so a stale holder's
 transaction either commits before the new holder starts or sees the new token and writes nothing.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -22,18 +23,19 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
 
-from exchange.store.tables import lock_fences
 from exchange.store.ledger import JobAborted, utcnow
+from exchange.store.tables import lock_fences
 
 log = logging.getLogger("esat_exchange")
 
@@ -96,10 +98,13 @@ class _Fencing:
             except IntegrityError:
                 pass
             self.token = conn.execute(
-                update(lock_fences).where(lock_fences.c.name == self.name)
-                .values(token=lock_fences.c.token + 1, holder=holder_id(), host=socket.gethostname(),
-                        acquired_at=utcnow())
-                .returning(lock_fences.c.token)).scalar_one()
+                update(lock_fences)
+                .where(lock_fences.c.name == self.name)
+                .values(
+                    token=lock_fences.c.token + 1, holder=holder_id(), host=socket.gethostname(), acquired_at=utcnow()
+                )
+                .returning(lock_fences.c.token)
+            ).scalar_one()
 
     def check_token(self, conn: Connection) -> None:
         if self.token is None:
@@ -113,8 +118,10 @@ class _Fencing:
             q = q.with_for_update(read=True)
         current = conn.execute(q).scalar()
         if current != self.token:
-            raise LockLost(f"verrou « {self.name} » repris par un autre processus (jeton {current}, "
-                           f"le nôtre {self.token}) : arrêt sans rien écrire")
+            raise LockLost(
+                f"verrou « {self.name} » repris par un autre processus (jeton {current}, "
+                f"le nôtre {self.token}) : arrêt sans rien écrire"
+            )
 
 
 class PgAdvisoryLock:
@@ -143,9 +150,13 @@ class PgAdvisoryLock:
             conn.execute(text(f"SET tcp_keepalives_idle = {max(1, int(t.heartbeat_seconds))}"))
             conn.execute(text(f"SET tcp_keepalives_interval = {max(1, int(t.heartbeat_seconds))}"))
             conn.execute(text("SET tcp_keepalives_count = 3"))
-            self._key = conn.execute(text(
-                "SELECT hashtextextended('esat-exchange:' || current_database() || ':' || current_schema()"
-                " || ':' || :name, 0)"), {"name": self.name}).scalar_one()
+            self._key = conn.execute(
+                text(
+                    "SELECT hashtextextended('esat-exchange:' || current_database() || ':' || current_schema()"
+                    " || ':' || :name, 0)"
+                ),
+                {"name": self.name},
+            ).scalar_one()
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar_one()
             self._pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         except BaseException:
@@ -182,8 +193,11 @@ class PgAdvisoryLock:
         if self._lost.is_set() or self._stop.is_set():
             return
         self._lost.set()
-        log.error(f"verrou « {self.name} » perdu (connexion de verrou coupée : {error.__class__.__name__}) : "
-                  "le travail en cours s'arrête sans rien écrire", extra={"event": {"lock": self.name}})
+        log.error(
+            f"verrou « {self.name} » perdu (connexion de verrou coupée : {error.__class__.__name__}) : "
+            "le travail en cours s'arrête sans rien écrire",
+            extra={"event": {"lock": self.name}},
+        )
         for callback in self.on_lost:
             callback()
 
@@ -198,14 +212,18 @@ class PgAdvisoryLock:
         if self._lost.is_set():
             raise LockLost(f"verrou « {self.name} » perdu : arrêt sans rien écrire")
         self._fencing.check_token(conn)
-        held = conn.execute(text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = :pid"
-            " AND classid::text::bigint = :hi AND objid::text::bigint = :lo AND objsubid = 1"),
-            {"pid": self._pid, "hi": (self._key >> 32) & 0xFFFFFFFF, "lo": self._key & 0xFFFFFFFF}).scalar_one()
+        held = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = :pid"
+                " AND classid::text::bigint = :hi AND objid::text::bigint = :lo AND objsubid = 1"
+            ),
+            {"pid": self._pid, "hi": (self._key >> 32) & 0xFFFFFFFF, "lo": self._key & 0xFFFFFFFF},
+        ).scalar_one()
         if not held:
             self._lost.set()
-            raise LockLost(f"verrou « {self.name} » perdu (connexion de verrou coupée par le serveur) : "
-                           "arrêt sans rien écrire")
+            raise LockLost(
+                f"verrou « {self.name} » perdu (connexion de verrou coupée par le serveur) : arrêt sans rien écrire"
+            )
 
     def release(self) -> None:
         self._stop.set()
@@ -274,10 +292,19 @@ class FileLock:
 def _lock_engine(engine: Engine, timings: LockTimings) -> Engine:
     """An unpooled engine for lock connections: autocommit, client-side keepalives and TCP user timeout."""
     hb = max(1, int(timings.heartbeat_seconds))
-    return create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={
-        "keepalives": 1, "keepalives_idle": hb, "keepalives_interval": hb, "keepalives_count": 3,
-        "tcp_user_timeout": int(timings.timeout_seconds * 1000), "connect_timeout": max(2, int(timings.timeout_seconds)),
-    })
+    return create_engine(
+        engine.url,
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "keepalives": 1,
+            "keepalives_idle": hb,
+            "keepalives_interval": hb,
+            "keepalives_count": 3,
+            "tcp_user_timeout": int(timings.timeout_seconds * 1000),
+            "connect_timeout": max(2, int(timings.timeout_seconds)),
+        },
+    )
 
 
 def _lock_file(engine: Engine, name: str) -> Path:
@@ -292,12 +319,22 @@ def try_lock(engine: Engine, name: str, timings: LockTimings | None = None) -> H
     """The lock when this process took it, None when another process holds it. Never waits."""
     timings = timings or LockTimings()
     lock: PgAdvisoryLock | FileLock
-    lock = PgAdvisoryLock(engine, name, timings) if engine.dialect.name == "postgresql" else FileLock(engine, name, timings)
+    lock = (
+        PgAdvisoryLock(engine, name, timings)
+        if engine.dialect.name == "postgresql"
+        else FileLock(engine, name, timings)
+    )
     return lock if lock.try_acquire() else None
 
 
-def wait_lock(engine: Engine, name: str, timings: LockTimings | None = None, *,
-              on_wait: Callable[[], None] | None = None, stop: Callable[[], bool] | None = None) -> HeldLock | None:
+def wait_lock(
+    engine: Engine,
+    name: str,
+    timings: LockTimings | None = None,
+    *,
+    on_wait: Callable[[], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> HeldLock | None:
     """The lock once the current holder has let go (polled every heartbeat); None when `stop()` says so."""
     timings = timings or LockTimings()
     first = True

@@ -1,18 +1,19 @@
 """The habilitations tables: an extract replaced in one transaction, the snapshot in force loaded back."""
+
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Connection, Table, and_, delete, insert, select
+from sqlalchemy import Connection, Table, delete, insert, select
 from sqlalchemy.engine import Engine
 
 from exchange.core.habilitations import Habilitations
 from exchange.core.perimeter import EVERYTHING, Perimeter
-from exchange.store.perimeter import in_perimeter
 from exchange.store import tables
+from exchange.store.perimeter import in_perimeter
 
 DB_TABLES: dict[str, Table] = {
     "partenaires": tables.hab_partenaires,
@@ -23,8 +24,15 @@ DB_TABLES: dict[str, Table] = {
 }
 
 
-def replace_extract(engine: Engine, frames: Mapping[str, pl.DataFrame], *, source: str, sha256: str,
-                    actor: str | None, fence: Callable[[Connection], None] | None = None) -> int:
+def replace_extract(
+    engine: Engine,
+    frames: Mapping[str, pl.DataFrame],
+    *,
+    source: str,
+    sha256: str,
+    actor: str | None,
+    fence: Callable[[Connection], None] | None = None,
+) -> int:
     """Every habilitation replaced by a validated extract's tables, and the import recorded, in one
     transaction; the import's id."""
     counts = {t: frames[t].height for t in DB_TABLES}
@@ -37,15 +45,25 @@ def replace_extract(engine: Engine, frames: Mapping[str, pl.DataFrame], *, sourc
             rows = frames[table].to_dicts()
             if rows:
                 conn.execute(insert(DB_TABLES[table]), rows)
-        return conn.execute(insert(tables.hab_imports).values(
-            imported_at=datetime.now(timezone.utc), source=source, sha256=sha256, imported_by=actor,
-            counts=json.dumps(counts),
-        ).returning(tables.hab_imports.c.id)).scalar_one()
+        return conn.execute(
+            insert(tables.hab_imports)
+            .values(
+                imported_at=datetime.now(UTC),
+                source=source,
+                sha256=sha256,
+                imported_by=actor,
+                counts=json.dumps(counts),
+            )
+            .returning(tables.hab_imports.c.id)
+        ).scalar_one()
 
 
 def _last_import(conn: Connection):  # noqa: ANN202 - a Row or None
-    return conn.execute(select(tables.hab_imports.c.id, tables.hab_imports.c.imported_at)
-                        .order_by(tables.hab_imports.c.id.desc()).limit(1)).first()
+    return conn.execute(
+        select(tables.hab_imports.c.id, tables.hab_imports.c.imported_at)
+        .order_by(tables.hab_imports.c.id.desc())
+        .limit(1)
+    ).first()
 
 
 def _dicts(conn: Connection, query) -> list[dict]:  # noqa: ANN001 - a Select
@@ -58,8 +76,9 @@ def _dicts(conn: Connection, query) -> list[dict]:  # noqa: ANN001 - a Select
 def _load(conn: Connection) -> Habilitations:
     rows = {t: _dicts(conn, select(DB_TABLES[t])) for t in DB_TABLES}
     last = _last_import(conn)
-    return Habilitations.from_rows(rows, import_id=last.id if last else None,
-                                   imported_at=last.imported_at if last else None)
+    return Habilitations.from_rows(
+        rows, import_id=last.id if last else None, imported_at=last.imported_at if last else None
+    )
 
 
 def load_habilitations(conn_or_engine: Connection | Engine) -> Habilitations:
@@ -81,8 +100,9 @@ def undeclared_partners(engine: Engine, year: int, perimeter: Perimeter = EVERYT
         rows = {
             "partenaires": _dicts(conn, select(p).where(~declared, in_perimeter(p.c.siret, perimeter))),
             "conventions": _dicts(conn, select(c).where(c.c.siret.in_(undeclared))),
-            "bulletins": _dicts(conn, select(b).join_from(b, c, b.c.id_convention == c.c.id_convention)
-                                .where(c.c.siret.in_(undeclared))),
+            "bulletins": _dicts(
+                conn, select(b).join_from(b, c, b.c.id_convention == c.c.id_convention).where(c.c.siret.in_(undeclared))
+            ),
         }
     return Habilitations.from_rows(rows)
 

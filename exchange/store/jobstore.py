@@ -1,4 +1,5 @@
 """The scheduler's job store: APScheduler's SQLAlchemy store whose every write is fenced by the leader lock."""
+
 from __future__ import annotations
 
 import pickle
@@ -22,8 +23,10 @@ class FencedJobStore(SQLAlchemyJobStore):
         self._fence = fence
 
     def _state(self, job) -> dict:  # noqa: ANN001
-        return {"next_run_time": datetime_to_utc_timestamp(job.next_run_time),
-                "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol)}
+        return {
+            "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
+            "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol),
+        }
 
     def add_job(self, job) -> None:  # noqa: ANN001
         with self.engine.begin() as conn:
@@ -39,8 +42,10 @@ class FencedJobStore(SQLAlchemyJobStore):
         with self.engine.begin() as conn:
             if self._fence is not None:
                 self._fence(conn)
-            if conn.execute(self.jobs_t.update().values(**self._state(job))
-                            .where(self.jobs_t.c.id == job.id)).rowcount == 0:
+            if (
+                conn.execute(self.jobs_t.update().values(**self._state(job)).where(self.jobs_t.c.id == job.id)).rowcount
+                == 0
+            ):
                 raise JobLookupError(job.id)
 
     def remove_job(self, job_id) -> None:  # noqa: ANN001

@@ -9,22 +9,31 @@ QUARANTAINE when the project could not judge or answer a file (a defect): kept f
 Every state change is a named verb, an `UPDATE … WHERE id = :id AND state = :from` that raises
 LedgerConflict when no row moved: two writers can never both move one file.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
-from typing import Callable, Iterator
+from datetime import date
 
 from sqlalchemy import and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 
 from exchange.core.clock import as_utc, utcnow  # noqa: F401 - re-exported: the store's callers stamp with these
+from exchange.core.vocabulary import (  # noqa: F401 - the states, re-exported for the cycle
+    ACCEPTED_STATUTS,
+    ACQUITTE,
+    ARCHIVE,
+    DOUBLON,
+    QUARANTAINE,
+    RECLAME,
+    RECU,
+    REJETE,
+    TRAITE,
+    UNFINISHED_STATES,
+)
 from exchange.errors import TerminalError, TransientError
 from exchange.store.tables import anomalies, files, records
-
-from exchange.core.vocabulary import (  # noqa: F401 - the states, re-exported for the cycle
-    ACCEPTED_STATUTS, ACQUITTE, ARCHIVE, DOUBLON, QUARANTAINE, RECLAME, RECU, REJETE, TRAITE, UNFINISHED_STATES,
-)
 
 
 class JobAborted(TransientError, RuntimeError):
@@ -35,6 +44,8 @@ class JobAborted(TransientError, RuntimeError):
 class LedgerConflict(JobAborted, TerminalError):
     """A state change found its row (a file, a run, an emission) in another state than expected: nothing
     was changed (a defect, or another writer moved it first)."""
+
+
 # Called first in every state-changing transaction of a job: raises when the job's lock is no longer held
 # (the holder was frozen and fenced off), so that a stale holder never writes.
 Fence = Callable[[Connection], None]
@@ -51,6 +62,7 @@ def transaction(engine: Engine, fence: Fence | None = None) -> Iterator[Connecti
 
 # -- files ------------------------------------------------------------------------------------------
 
+
 def claim_name(file_id: int) -> str:
     """The name under which reception `file_id` holds its file in archive/ until it is archived:
     a dotfile (never listed as an upload), unique per reception."""
@@ -62,12 +74,11 @@ def find_by_shas(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[s
     found: dict[tuple[str, str], list[dict]] = {}
     wanted = sorted(set(pairs))
     for i in range(0, len(wanted), 500):
-        for r in conn.execute(select(files).where(tuple_(files.c.account, files.c.sha256).in_(wanted[i:i + 500]))
-                              .order_by(files.c.id)).mappings():
+        for r in conn.execute(
+            select(files).where(tuple_(files.c.account, files.c.sha256).in_(wanted[i : i + 500])).order_by(files.c.id)
+        ).mappings():
             found.setdefault((r["account"], r["sha256"]), []).append(dict(r))
     return found
-
-
 
 
 def duplicate_target(earlier: list[dict]) -> dict | None:
@@ -85,9 +96,12 @@ def _move_all(conn: Connection, file_ids: list[int], from_states: tuple[str, ...
     """_move for many files with the same values, one statement per 500; loudly unless every one moved."""
     now = utcnow()
     for i in range(0, len(file_ids), 500):
-        part = file_ids[i:i + 500]
-        result = conn.execute(update(files).where(and_(files.c.id.in_(part), files.c.state.in_(from_states)))
-                              .values(state=to, state_changed_at=now, **values))
+        part = file_ids[i : i + 500]
+        result = conn.execute(
+            update(files)
+            .where(and_(files.c.id.in_(part), files.c.state.in_(from_states)))
+            .values(state=to, state_changed_at=now, **values)
+        )
         if result.rowcount != len(part):
             found = dict(conn.execute(select(files.c.id, files.c.state).where(files.c.id.in_(part))).all())
             stray = {f: found.get(f) for f in part if found.get(f) not in from_states}
@@ -96,26 +110,44 @@ def _move_all(conn: Connection, file_ids: list[int], from_states: tuple[str, ...
 
 def _move(conn: Connection, file_id: int, from_states: tuple[str, ...], to: str, **values: object) -> None:
     """The one way a file changes state: only from the expected states, loudly otherwise."""
-    result = conn.execute(update(files).where(and_(files.c.id == file_id, files.c.state.in_(from_states)))
-                          .values(state=to, state_changed_at=utcnow(), **values))
+    result = conn.execute(
+        update(files)
+        .where(and_(files.c.id == file_id, files.c.state.in_(from_states)))
+        .values(state=to, state_changed_at=utcnow(), **values)
+    )
     if result.rowcount != 1:
         found = conn.execute(select(files.c.state).where(files.c.id == file_id)).scalar()
         raise LedgerConflict(f"file {file_id}: expected state {'/'.join(from_states)} to move to {to}, found {found}")
 
 
-def reserve_all(conn: Connection, names: list[tuple[str, str]], *, processing_date: date,
-                run_id: int | None) -> list[int]:
+def reserve_all(
+    conn: Connection, names: list[tuple[str, str]], *, processing_date: date, run_id: int | None
+) -> list[int]:
     """A new reception in RECLAME for each (account, name), in one statement; their ids, in order."""
     if not names:
         return []
     now = utcnow()
-    result = conn.execute(insert(files).returning(files.c.id, sort_by_parameter_order=True), [
-        dict(account=account, name=name, sha256=None, size=0, stored_path=None, state=RECLAME, state_changed_at=now,
-             received_at=now, processing_date=processing_date, run_id=run_id, replays=0, answers=0)
-        for account, name in names])
+    result = conn.execute(
+        insert(files).returning(files.c.id, sort_by_parameter_order=True),
+        [
+            dict(
+                account=account,
+                name=name,
+                sha256=None,
+                size=0,
+                stored_path=None,
+                state=RECLAME,
+                state_changed_at=now,
+                received_at=now,
+                processing_date=processing_date,
+                run_id=run_id,
+                replays=0,
+                answers=0,
+            )
+            for account, name in names
+        ],
+    )
     return [int(i) for i in result.scalars().all()]
-
-
 
 
 def forget(conn: Connection, file_id: int) -> None:
@@ -131,8 +163,15 @@ def received_all(conn: Connection, receptions: list[tuple[int, dict]]) -> None:
     _move_each(conn, receptions, RECLAME, RECU, received_at=True)
 
 
-def _move_each(conn: Connection, moves: list[tuple[int, dict]], from_state: str, to: str, *,
-               received_at: bool = False, processed_at: bool = False) -> None:
+def _move_each(
+    conn: Connection,
+    moves: list[tuple[int, dict]],
+    from_state: str,
+    to: str,
+    *,
+    received_at: bool = False,
+    processed_at: bool = False,
+) -> None:
     """One state change per file with per-file values, as one executemany; then checked: every file is in
     `to` with this call's timestamp, else LedgerConflict."""
     if not moves:
@@ -144,19 +183,23 @@ def _move_each(conn: Connection, moves: list[tuple[int, dict]], from_state: str,
         stamps["received_at"] = bindparam("_now")
     if processed_at:
         stamps["processed_at"] = bindparam("_now")
-    stmt = (update(files).where(and_(files.c.id == bindparam("_id"), files.c.state == from_state))
-            .values(state=to, **stamps, **{k: bindparam(f"_{k}") for k in keys}))
+    stmt = (
+        update(files)
+        .where(and_(files.c.id == bindparam("_id"), files.c.state == from_state))
+        .values(state=to, **stamps, **{k: bindparam(f"_{k}") for k in keys})
+    )
     conn.execute(stmt, [{"_id": file_id, "_now": now, **{f"_{k}": v.get(k) for k in keys}} for file_id, v in moves])
     ids = [file_id for file_id, _ in moves]
     for i in range(0, len(ids), 500):
-        part = ids[i:i + 500]
-        found = dict(conn.execute(select(files.c.id, files.c.state_changed_at).where(and_(
-            files.c.id.in_(part), files.c.state == to))).all())
+        part = ids[i : i + 500]
+        found = dict(
+            conn.execute(
+                select(files.c.id, files.c.state_changed_at).where(and_(files.c.id.in_(part), files.c.state == to))
+            ).all()
+        )
         stray = [f for f in part if f not in found or as_utc(found[f]) != now]
         if stray:
             raise LedgerConflict(f"files {stray}: expected state {from_state} to move to {to}")
-
-
 
 
 def archived(conn: Connection, file_ids: list[int]) -> None:
@@ -168,8 +211,6 @@ def judged_all(conn: Connection, judgements: list[tuple[int, dict]]) -> None:
     """ARCHIVE → TRAITE for many files, each with its own values (statut, code, counts…), in one executemany;
     loudly unless every one moved."""
     _move_each(conn, judgements, ARCHIVE, TRAITE, processed_at=True)
-
-
 
 
 def acknowledged(conn: Connection, file_ids: list[int]) -> None:
@@ -187,19 +228,33 @@ def quarantine(conn: Connection, file_id: int, error: str) -> None:
 
 def reset_for_replay(conn: Connection, row: dict, run_id: int) -> None:
     """ACQUITTE/QUARANTAINE → ARCHIVE for a replay: judged again from the kept local copy."""
-    if conn.execute(select(records.c.id).where(and_(records.c.file_id == row["id"],
-                                                    records.c.emission_id.is_not(None))).limit(1)).first():
+    if conn.execute(
+        select(records.c.id).where(and_(records.c.file_id == row["id"], records.c.emission_id.is_not(None))).limit(1)
+    ).first():
         raise LedgerConflict(f"file {row['id']}: its records were emitted, it cannot be replayed")
     _drop_records(conn, row["id"])
     conn.execute(anomalies.delete().where(anomalies.c.file_id == row["id"]))
-    _move(conn, row["id"], (ACQUITTE, QUARANTAINE), ARCHIVE, statut=None, code=None, error=None,
-          replays=(row["replays"] or 0) + 1, run_id=run_id)
+    _move(
+        conn,
+        row["id"],
+        (ACQUITTE, QUARANTAINE),
+        ARCHIVE,
+        statut=None,
+        code=None,
+        error=None,
+        replays=(row["replays"] or 0) + 1,
+        run_id=run_id,
+    )
 
 
 def _drop_records(conn: Connection, file_id: int) -> None:
     """Remove a file's stored records; those it had replaced are the latest again."""
-    replaced = [r for (r,) in conn.execute(select(records.c.replaces_id).where(
-        and_(records.c.file_id == file_id, records.c.replaces_id.is_not(None))))]
+    replaced = [
+        r
+        for (r,) in conn.execute(
+            select(records.c.replaces_id).where(and_(records.c.file_id == file_id, records.c.replaces_id.is_not(None)))
+        )
+    ]
     if replaced:
         conn.execute(update(records).where(records.c.id.in_(replaced)).values(superseded=False))
     conn.execute(records.delete().where(records.c.file_id == file_id))
@@ -215,7 +270,7 @@ def get_files(conn: Connection, ids: list[int]) -> list[dict]:
     """These files' rows, in id order."""
     rows = []
     for i in range(0, len(ids), 5000):
-        rows += conn.execute(select(files).where(files.c.id.in_(ids[i:i + 5000]))).mappings().all()
+        rows += conn.execute(select(files).where(files.c.id.in_(ids[i : i + 5000]))).mappings().all()
     return sorted((dict(r) for r in rows), key=lambda r: r["id"])
 
 
@@ -229,27 +284,30 @@ def latest_answered_all(conn: Connection, names: list[tuple[str, str]]) -> dict[
     found: dict[tuple[str, str], dict] = {}
     wanted = sorted(set(names))
     for i in range(0, len(wanted), 500):
-        rows = conn.execute(select(files.c.account, files.c.name, files.c.id, files.c.answers).where(and_(
-            tuple_(files.c.account, files.c.name).in_(wanted[i:i + 500]), files.c.answers > 0)).order_by(files.c.id))
+        rows = conn.execute(
+            select(files.c.account, files.c.name, files.c.id, files.c.answers)
+            .where(and_(tuple_(files.c.account, files.c.name).in_(wanted[i : i + 500]), files.c.answers > 0))
+            .order_by(files.c.id)
+        )
         for account, name, file_id, answers in rows:
             found[(account, name)] = {"id": file_id, "answers": answers}
     return found
 
 
-
-
 def store_anomalies(conn: Connection, file_ids: list[int], frame) -> None:  # noqa: ANN001 - polars frame
     """The anomalies of these files (a frame with `file_id`), replacing what they had (a replay's earlier ones)."""
-    from exchange.store.bulk import insert_frame  # polars: only the cycle needs it, not every command reading the ledger
+    from exchange.store.bulk import (
+        insert_frame,  # polars: only the cycle needs it, not every command reading the ledger
+    )
 
     for i in range(0, len(file_ids), 500):
-        conn.execute(anomalies.delete().where(anomalies.c.file_id.in_(file_ids[i:i + 500])))
+        conn.execute(anomalies.delete().where(anomalies.c.file_id.in_(file_ids[i : i + 500])))
     insert_frame(conn, anomalies, frame)
 
 
 def anomalies_with_nir(conn: Connection, file_id: int) -> list[dict]:
     """A file's stored anomalies with their full NIR, to write its comptes rendus again (never shown)."""
-    rows = conn.execute(
-        select(anomalies).where(anomalies.c.file_id == file_id).order_by(anomalies.c.id)
-    ).mappings().all()
+    rows = (
+        conn.execute(select(anomalies).where(anomalies.c.file_id == file_id).order_by(anomalies.c.id)).mappings().all()
+    )
     return [dict(r) for r in rows]

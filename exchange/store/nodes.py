@@ -1,4 +1,5 @@
 """Scheduler nodes: each `scheduler` process's role (MENEUR / ATTENTE) and heartbeat, for `status`."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -6,15 +7,22 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from exchange.store.tables import nodes
-from exchange.store.ledger import Fence, as_utc, transaction, utcnow
 from exchange.core.vocabulary import LEADER, STANDBY  # noqa: F401 - re-exported for the scheduler
+from exchange.store.ledger import Fence, as_utc, transaction, utcnow
+from exchange.store.tables import nodes
 
 FORGET_AFTER = timedelta(hours=24)
 
 
-def beat(engine: Engine, host: str, pid: int, role: str, started_at: datetime, role_since: datetime,
-         fence: Fence | None = None) -> None:
+def beat(
+    engine: Engine,
+    host: str,
+    pid: int,
+    role: str,
+    started_at: datetime,
+    role_since: datetime,
+    fence: Fence | None = None,
+) -> None:
     """This node is alive in `role` (a leader's beat is fenced: a deposed leader writes nothing)."""
     values = {"role": role, "started_at": started_at, "role_since": role_since, "heartbeat_at": utcnow()}
     this = and_(nodes.c.host == host, nodes.c.pid == pid)
@@ -27,8 +35,11 @@ def took_the_lead(engine: Engine, host: str, pid: int, fence: Fence) -> None:
     """Other nodes still marked MENEUR lost the lead (killed or frozen): they show as ATTENTE with their last
     beat; nodes silent for a day are forgotten."""
     with transaction(engine, fence) as conn:
-        conn.execute(update(nodes).where(and_(nodes.c.role == LEADER, ~and_(nodes.c.host == host, nodes.c.pid == pid)))
-                     .values(role=STANDBY))
+        conn.execute(
+            update(nodes)
+            .where(and_(nodes.c.role == LEADER, ~and_(nodes.c.host == host, nodes.c.pid == pid)))
+            .values(role=STANDBY)
+        )
         conn.execute(delete(nodes).where(nodes.c.heartbeat_at < utcnow() - FORGET_AFTER))
 
 

@@ -1,4 +1,5 @@
 """Console operator accounts (argon2id passwords, roles, perimeters, disabling) and the audit log: the store verbs."""
+
 from __future__ import annotations
 
 from sqlalchemy import delete, func, insert, select, update
@@ -7,8 +8,8 @@ from sqlalchemy.engine import Connection, Engine
 from exchange.core.clock import as_utc
 from exchange.core.perimeter import CNA, NATIONAL, Perimeter
 from exchange.errors import TerminalError
-from exchange.store.tables import audit_log, files, operator_perimeters, operators, web_sessions
 from exchange.store.ledger import utcnow
+from exchange.store.tables import audit_log, files, operator_perimeters, operators, web_sessions
 
 ROLES = ("lecteur", "gestionnaire")
 
@@ -37,15 +38,17 @@ def checked_perimeters(values: list[str] | tuple[str, ...]) -> list[str]:
     for value in values:
         value = value.strip().lower() if value.strip().lower() in (NATIONAL, CNA) else value.strip().upper()
         if value not in (NATIONAL, CNA) and value not in known:
-            raise OperatorError(f"périmètre inconnu {value!r} : « national », « cna » ou le code d'une Caf "
-                                "(01 à 95, 2A, 2B, 971 à 976)")
+            raise OperatorError(
+                f"périmètre inconnu {value!r} : « national », « cna » ou le code d'une Caf (01 à 95, 2A, 2B, 971 à 976)"
+            )
         if value not in wanted:
             wanted.append(value)
     return wanted
 
 
-def add_operator(engine: Engine, login: str, role: str, password: str | None,
-                 perimeters: list[str] | tuple[str, ...] | None = None) -> bool:
+def add_operator(
+    engine: Engine, login: str, role: str, password: str | None, perimeters: list[str] | tuple[str, ...] | None = None
+) -> bool:
     """Create the account, or change its role and password when it exists; True when created. `perimeters`
     (national, cna, Caf codes) replaces the account's perimeter; None keeps it (none for a new account: it
     sees nothing). A change of role or perimeter ends the account's sessions."""
@@ -122,8 +125,7 @@ def set_password(engine: Engine, login: str, password: str | None) -> bool:
         raise OperatorError("mot de passe trop court : 12 caractères au moins")
     digest = hash_password(password) if password is not None else None
     with engine.begin() as conn:
-        moved = conn.execute(update(operators).where(operators.c.login == login)
-                             .values(password_hash=digest)).rowcount
+        moved = conn.execute(update(operators).where(operators.c.login == login).values(password_hash=digest)).rowcount
         if moved:
             end_sessions(conn, login)
     return moved > 0
@@ -132,8 +134,11 @@ def set_password(engine: Engine, login: str, password: str | None) -> bool:
 def last_seen(engine: Engine) -> dict[str, object]:
     """Each login's latest use of an open console session (sessions end at logout, when idle, on a change)."""
     with engine.connect() as conn:
-        rows = conn.execute(select(web_sessions.c.login, func.max(web_sessions.c.seen_at))
-                            .where(web_sessions.c.login.is_not(None)).group_by(web_sessions.c.login)).all()
+        rows = conn.execute(
+            select(web_sessions.c.login, func.max(web_sessions.c.seen_at))
+            .where(web_sessions.c.login.is_not(None))
+            .group_by(web_sessions.c.login)
+        ).all()
     return {login: as_utc(seen) for login, seen in rows}
 
 
@@ -143,9 +148,14 @@ def end_sessions(conn: Connection, login: str) -> int:
 
 
 def _perimeter_values(conn: Connection, login: str) -> list[str]:
-    return [v for (v,) in conn.execute(select(operator_perimeters.c.perimetre)
-                                       .where(operator_perimeters.c.login == login)
-                                       .order_by(operator_perimeters.c.perimetre))]
+    return [
+        v
+        for (v,) in conn.execute(
+            select(operator_perimeters.c.perimetre)
+            .where(operator_perimeters.c.login == login)
+            .order_by(operator_perimeters.c.perimetre)
+        )
+    ]
 
 
 def get_operator(engine: Engine, login: str) -> dict | None:
@@ -163,16 +173,25 @@ def list_operators(engine: Engine) -> list[dict]:
         per: dict[str, list[str]] = {}
         for login, value in conn.execute(select(operator_perimeters.c.login, operator_perimeters.c.perimetre)):
             per.setdefault(login, []).append(value)
-    return [{"login": r["login"], "role": r["role"], "perimetre": Perimeter.of(per.get(r["login"], [])).labels(),
-             "mot_de_passe": r["password_hash"] is not None, "cree_le": as_utc(r["created_at"]),
-             "desactive_le": r["disabled_at"]} for r in rows]
+    return [
+        {
+            "login": r["login"],
+            "role": r["role"],
+            "perimetre": Perimeter.of(per.get(r["login"], [])).labels(),
+            "mot_de_passe": r["password_hash"] is not None,
+            "cree_le": as_utc(r["created_at"]),
+            "desactive_le": r["disabled_at"],
+        }
+        for r in rows
+    ]
 
 
 def set_disabled(engine: Engine, login: str, disabled: bool) -> bool:
     """Disable (ending its sessions) or enable the account; False when there is no such account."""
     with engine.begin() as conn:
-        moved = conn.execute(update(operators).where(operators.c.login == login)
-                             .values(disabled_at=utcnow() if disabled else None)).rowcount
+        moved = conn.execute(
+            update(operators).where(operators.c.login == login).values(disabled_at=utcnow() if disabled else None)
+        ).rowcount
         if disabled:
             end_sessions(conn, login)
     return moved > 0
@@ -202,9 +221,18 @@ def check_password(engine: Engine, login: str, password: str) -> dict | None:
     return row
 
 
-def record_audit(engine: Engine, login: str, action: str, outcome: str, target: str | None = None,
-                 detail: str | None = None, address: str | None = None, *, siret: str | None = None,
-                 file_id: int | None = None) -> None:
+def record_audit(
+    engine: Engine,
+    login: str,
+    action: str,
+    outcome: str,
+    target: str | None = None,
+    detail: str | None = None,
+    address: str | None = None,
+    *,
+    siret: str | None = None,
+    file_id: int | None = None,
+) -> None:
     """Write one audit line (who, when, what, on what, outcome; the Esat and the file concerned, if any)."""
     from exchange.logs import scrub
 
@@ -212,7 +240,16 @@ def record_audit(engine: Engine, login: str, action: str, outcome: str, target: 
         if file_id is not None and siret is None:  # the file's Esat, so the journal filters by Esat and perimeter
             siret = conn.execute(select(files.c.siret).where(files.c.id == file_id)).scalar()
         # a login field typed as a NIR would otherwise be shown whole on the audit page
-        conn.execute(insert(audit_log).values(at=utcnow(), login=scrub(login)[:200], action=action,
-                                              target=target[:300] if target else None, outcome=outcome,
-                                              detail=scrub(detail) if detail else None, address=address,
-                                              siret=siret, file_id=file_id))
+        conn.execute(
+            insert(audit_log).values(
+                at=utcnow(),
+                login=scrub(login)[:200],
+                action=action,
+                target=target[:300] if target else None,
+                outcome=outcome,
+                detail=scrub(detail) if detail else None,
+                address=address,
+                siret=siret,
+                file_id=file_id,
+            )
+        )

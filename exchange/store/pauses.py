@@ -1,6 +1,7 @@
 """Scheduled jobs paused by an operator (`job_pauses`): the store verbs and the read. One row per paused job; every
 scheduler node and the console read the same rows. The scheduler skips a paused job's slots (jobs/tasks.py); a
 job started by hand still runs."""
+
 from __future__ import annotations
 
 from sqlalchemy import delete, insert, select
@@ -67,10 +68,15 @@ def resume_job(engine: Engine, job: str, by: str) -> dict:
 
 def paused_jobs(conn: Connection) -> dict[str, dict]:
     """Every paused job → its row (job, paused_at in UTC, paused_by, reason), in SCHEDULED_JOBS order."""
-    rows = {r["job"]: {**dict(r), "paused_at": as_utc(r["paused_at"])}
-            for r in conn.execute(select(job_pauses)).mappings()}
-    return {job: rows[job] for job in sorted(rows, key=lambda j: (SCHEDULED_JOBS.index(j)
-                                                                  if j in SCHEDULED_JOBS else len(SCHEDULED_JOBS), j))}
+    rows = {
+        r["job"]: {**dict(r), "paused_at": as_utc(r["paused_at"])} for r in conn.execute(select(job_pauses)).mappings()
+    }
+    return {
+        job: rows[job]
+        for job in sorted(
+            rows, key=lambda j: (SCHEDULED_JOBS.index(j) if j in SCHEDULED_JOBS else len(SCHEDULED_JOBS), j)
+        )
+    }
 
 
 __all__ = ["PauseError", "pause_job", "paused_jobs", "resume_job", "since_text"]

@@ -5,6 +5,7 @@ multi-departmental partner by the CNA. A received file belongs to the perimeter 
 partner (spec cli.md); a record to that of its Esat's SIRET. What the extract does not know is seen by national
 operators only.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import and_, false, or_, select, true
@@ -38,4 +39,6 @@ def in_perimeter_account(account_column: ColumnElement, perimeter: Perimeter) ->
     """`account_column` (files.account: the drop-area account, a Habpps login) belongs to a partner of the perimeter."""
     if perimeter.national:
         return true()
-    return account_column.in_(select(hab_utilisateurs.c.login).where(hab_utilisateurs.c.siret.in_(sirets_in(perimeter))))
+    return account_column.in_(
+        select(hab_utilisateurs.c.login).where(hab_utilisateurs.c.siret.in_(sirets_in(perimeter)))
+    )

@@ -1,5 +1,6 @@
 """Everything the database holds about one NIR (a right-of-access request): records, anomalies, their files
 and the emissions that carried the records to each Caf."""
+
 from __future__ import annotations
 
 from sqlalchemy import or_, select
@@ -8,14 +9,45 @@ from sqlalchemy.engine import Connection
 from exchange.store.ledger import as_utc
 from exchange.store.tables import anomalies, emissions, files, records
 
-FILE_COLUMNS = (files.c.id, files.c.account, files.c.name, files.c.siret, files.c.kind, files.c.received_at,
-                files.c.processed_at, files.c.state, files.c.state_changed_at, files.c.statut, files.c.code,
-                files.c.archived_name, files.c.answers, files.c.stored_path, files.c.copies_purged_at,
-                files.c.answers_purged_at, files.c.identity_purged_at)
-EMISSION_COLUMNS = (emissions.c.id, emissions.c.flux, emissions.c.code_caf, emissions.c.annee, emissions.c.name,
-                    emissions.c.state, emissions.c.completed_at, emissions.c.files_purged_at)
-_DATETIMES = ("received_at", "processed_at", "state_changed_at", "copies_purged_at", "answers_purged_at",
-              "identity_purged_at", "completed_at", "files_purged_at")
+FILE_COLUMNS = (
+    files.c.id,
+    files.c.account,
+    files.c.name,
+    files.c.siret,
+    files.c.kind,
+    files.c.received_at,
+    files.c.processed_at,
+    files.c.state,
+    files.c.state_changed_at,
+    files.c.statut,
+    files.c.code,
+    files.c.archived_name,
+    files.c.answers,
+    files.c.stored_path,
+    files.c.copies_purged_at,
+    files.c.answers_purged_at,
+    files.c.identity_purged_at,
+)
+EMISSION_COLUMNS = (
+    emissions.c.id,
+    emissions.c.flux,
+    emissions.c.code_caf,
+    emissions.c.annee,
+    emissions.c.name,
+    emissions.c.state,
+    emissions.c.completed_at,
+    emissions.c.files_purged_at,
+)
+_DATETIMES = (
+    "received_at",
+    "processed_at",
+    "state_changed_at",
+    "copies_purged_at",
+    "answers_purged_at",
+    "identity_purged_at",
+    "completed_at",
+    "files_purged_at",
+)
 
 
 def _clean(row: dict) -> dict:
@@ -30,8 +62,11 @@ def person_records(conn: Connection, nir: str) -> list[dict]:
 
 def person_anomalies(conn: Connection, nirs: list[str]) -> list[dict]:
     """The anomalies naming this NIR (as declared: with or without its spaces)."""
-    rows = conn.execute(select(anomalies).where(or_(*(anomalies.c.nir == n for n in nirs)))
-                        .order_by(anomalies.c.file_id, anomalies.c.ligne, anomalies.c.id))
+    rows = conn.execute(
+        select(anomalies)
+        .where(or_(*(anomalies.c.nir == n for n in nirs)))
+        .order_by(anomalies.c.file_id, anomalies.c.ligne, anomalies.c.id)
+    )
     return [dict(r) for r in rows.mappings()]
 
 
@@ -53,8 +88,12 @@ def latest_answered(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple
     """(account, name) → id of the latest answered reception of that name (its pair is <name>.CR.*)."""
     out: dict[tuple[str, str], int] = {}
     for account, name in sorted(pairs):
-        row = conn.execute(select(files.c.id).where(files.c.account == account, files.c.name == name,
-                                                    files.c.answers > 0).order_by(files.c.id.desc()).limit(1)).first()
+        row = conn.execute(
+            select(files.c.id)
+            .where(files.c.account == account, files.c.name == name, files.c.answers > 0)
+            .order_by(files.c.id.desc())
+            .limit(1)
+        ).first()
         if row is not None:
             out[(account, name)] = row[0]
     return out
@@ -64,8 +103,10 @@ def campaign_emissions(conn: Connection, pairs: set[tuple[int, str]]) -> list[di
     """The campaign files (RG-CAMPAGNE) of these (year, Caf): each carries the worker's RG in force of that year."""
     out: list[dict] = []
     for year, code_caf in sorted(pairs):
-        rows = conn.execute(select(*EMISSION_COLUMNS).where(emissions.c.flux == "RG-CAMPAGNE",
-                                                            emissions.c.annee == year, emissions.c.code_caf == code_caf)
-                            .order_by(emissions.c.id))
+        rows = conn.execute(
+            select(*EMISSION_COLUMNS)
+            .where(emissions.c.flux == "RG-CAMPAGNE", emissions.c.annee == year, emissions.c.code_caf == code_caf)
+            .order_by(emissions.c.id)
+        )
         out += [_clean(dict(r)) for r in rows.mappings()]
     return out

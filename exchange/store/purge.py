@@ -1,5 +1,6 @@
 """The purge's store verbs: what may be due, marks set before any file is removed, identities erased in
 batches, output and journal rows, the counts each purge leaves, and freeing the database's pages."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -13,34 +14,63 @@ from exchange.core.vocabulary import ACQUITTE, EN_COURS, QUARANTAINE, TERMINE
 from exchange.store.tables import anomalies, audit_log, emissions, files, purges, records, runs
 
 ERASED = "(message effacé : données personnelles purgées)"
-FILE_MARKS = {"copies": files.c.copies_purged_at, "comptes_rendus": files.c.answers_purged_at,
-              "identity": files.c.identity_purged_at}
+FILE_MARKS = {
+    "copies": files.c.copies_purged_at,
+    "comptes_rendus": files.c.answers_purged_at,
+    "identity": files.c.identity_purged_at,
+}
 # what a record keeps no more once its time is over: the worker's identity and what singles them out
-RECORD_IDENTITY = {"nir": "", "nom": "", "prenoms": "", "date_naissance": None, "numero_allocataire": None,
-                   "date_entree_esat": None, "siret_employeur_mo": None}
+RECORD_IDENTITY = {
+    "nir": "",
+    "nom": "",
+    "prenoms": "",
+    "date_naissance": None,
+    "numero_allocataire": None,
+    "date_entree_esat": None,
+    "siret_employeur_mo": None,
+}
 
 
 def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def file_candidates(conn: Connection) -> list[dict]:
     """Every file with some kind not yet purged, with what the rules need: state, dates, its records' latest
     reference year and how many of its records in force are not yet emitted (emission finished)."""
-    rows = [dict(r) for r in conn.execute(
-        select(files.c.id, files.c.account, files.c.name, files.c.state, files.c.state_changed_at,
-               files.c.processing_date, files.c.stored_path, files.c.archived_name, files.c.answers,
-               files.c.copies_purged_at, files.c.answers_purged_at, files.c.identity_purged_at)
-        .where(or_(*(mark.is_(None) for mark in FILE_MARKS.values())))
-        .order_by(files.c.id)).mappings()]
-    years = dict(conn.execute(select(records.c.file_id, func.max(records.c.annee_reference))
-                              .group_by(records.c.file_id)).all())
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            select(
+                files.c.id,
+                files.c.account,
+                files.c.name,
+                files.c.state,
+                files.c.state_changed_at,
+                files.c.processing_date,
+                files.c.stored_path,
+                files.c.archived_name,
+                files.c.answers,
+                files.c.copies_purged_at,
+                files.c.answers_purged_at,
+                files.c.identity_purged_at,
+            )
+            .where(or_(*(mark.is_(None) for mark in FILE_MARKS.values())))
+            .order_by(files.c.id)
+        ).mappings()
+    ]
+    years = dict(
+        conn.execute(select(records.c.file_id, func.max(records.c.annee_reference)).group_by(records.c.file_id)).all()
+    )
     unfinished_emission = or_(records.c.emission_id.is_(None), emissions.c.state != TERMINE)
-    waiting = dict(conn.execute(
-        select(records.c.file_id, func.count())
-        .select_from(records.outerjoin(emissions, records.c.emission_id == emissions.c.id))
-        .where(and_(records.c.superseded.is_(False), unfinished_emission))
-        .group_by(records.c.file_id)).all())
+    waiting = dict(
+        conn.execute(
+            select(records.c.file_id, func.count())
+            .select_from(records.outerjoin(emissions, records.c.emission_id == emissions.c.id))
+            .where(and_(records.c.superseded.is_(False), unfinished_emission))
+            .group_by(records.c.file_id)
+        ).all()
+    )
     for row in rows:
         row["state_changed_at"] = as_utc(row["state_changed_at"])
         row["reference_year"] = years.get(row["id"])
@@ -51,16 +81,25 @@ def file_candidates(conn: Connection) -> list[dict]:
 
 def latest_answered_ids(conn: Connection) -> dict[tuple[str, str], int]:
     """(account, name) → the latest answered reception of that name, whose pair is <name>.CR.* in retour/."""
-    return {(a, n): i for a, n, i in conn.execute(
-        select(files.c.account, files.c.name, func.max(files.c.id)).where(files.c.answers > 0)
-        .group_by(files.c.account, files.c.name)).all()}
+    return {
+        (a, n): i
+        for a, n, i in conn.execute(
+            select(files.c.account, files.c.name, func.max(files.c.id))
+            .where(files.c.answers > 0)
+            .group_by(files.c.account, files.c.name)
+        ).all()
+    }
 
 
-def record_counts(conn: Connection, run_id: int | None, at: datetime, kind: str,
-                  per_year: dict[int | None, list[int]]) -> None:
+def record_counts(
+    conn: Connection, run_id: int | None, at: datetime, kind: str, per_year: dict[int | None, list[int]]
+) -> None:
     """What a purge step removed, per declaration year: [items, records, anomalies]."""
-    rows = [{"run_id": run_id, "at": at, "kind": kind, "annee": year, "removed": c[0], "records": c[1],
-             "anomalies": c[2]} for year, c in per_year.items() if any(c)]
+    rows = [
+        {"run_id": run_id, "at": at, "kind": kind, "annee": year, "removed": c[0], "records": c[1], "anomalies": c[2]}
+        for year, c in per_year.items()
+        if any(c)
+    ]
     if rows:
         conn.execute(insert(purges), rows)
 
@@ -78,19 +117,37 @@ def begin_file_purge(conn: Connection, kinds_by_file: dict[int, frozenset[str]],
 
 def pending_files(conn: Connection) -> list[dict]:
     """Files whose purge was begun and whose removals may not all be done (a purge stopped midway)."""
-    return [dict(r) for r in conn.execute(
-        select(files.c.id, files.c.account, files.c.name, files.c.stored_path, files.c.archived_name,
-               files.c.answers, files.c.copies_purged_at, files.c.answers_purged_at)
-        .where(files.c.purge_pending.is_(True)).order_by(files.c.id)).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(
+            select(
+                files.c.id,
+                files.c.account,
+                files.c.name,
+                files.c.stored_path,
+                files.c.archived_name,
+                files.c.answers,
+                files.c.copies_purged_at,
+                files.c.answers_purged_at,
+            )
+            .where(files.c.purge_pending.is_(True))
+            .order_by(files.c.id)
+        ).mappings()
+    ]
 
 
 def stored_paths_in_use(conn: Connection, paths: list[str]) -> set[str]:
     """Those of `paths` that a reception whose copy is kept still points to (same content, same account)."""
     used: set[str] = set()
     for part in _chunks(sorted(set(paths))):
-        used.update(p for (p,) in conn.execute(
-            select(files.c.stored_path).where(and_(files.c.stored_path.in_(part), files.c.copies_purged_at.is_(None)))
-            .distinct()).all())
+        used.update(
+            p
+            for (p,) in conn.execute(
+                select(files.c.stored_path)
+                .where(and_(files.c.stored_path.in_(part), files.c.copies_purged_at.is_(None)))
+                .distinct()
+            ).all()
+        )
     return used
 
 
@@ -98,19 +155,25 @@ def end_file_purge(conn: Connection, file_ids: list[int]) -> None:
     """The files of these rows are gone: no local copy is recorded any more, nothing pending."""
     for part in _chunks(file_ids):
         conn.execute(update(files).where(files.c.id.in_(part)).values(purge_pending=None))
-        conn.execute(update(files).where(and_(files.c.id.in_(part), files.c.copies_purged_at.is_not(None)))
-                     .values(stored_path=None))
+        conn.execute(
+            update(files)
+            .where(and_(files.c.id.in_(part), files.c.copies_purged_at.is_not(None)))
+            .values(stored_path=None)
+        )
 
 
 def anonymise(conn: Connection, file_ids: list[int], at: datetime) -> tuple[int, int]:
     """Erase the workers' identity from these files' records and anomalies (one transaction); (records, anomalies)."""
     done_records = done_anomalies = 0
     for part in _chunks(file_ids):
-        done_records += conn.execute(update(records).where(records.c.file_id.in_(part))
-                                     .values(**RECORD_IDENTITY)).rowcount
+        done_records += conn.execute(
+            update(records).where(records.c.file_id.in_(part)).values(**RECORD_IDENTITY)
+        ).rowcount
         done_anomalies += conn.execute(
-            update(anomalies).where(and_(anomalies.c.file_id.in_(part), anomalies.c.ligne.is_not(None)))
-            .values(nir=None, nom=None, prenoms=None, message=ERASED)).rowcount
+            update(anomalies)
+            .where(and_(anomalies.c.file_id.in_(part), anomalies.c.ligne.is_not(None)))
+            .values(nir=None, nom=None, prenoms=None, message=ERASED)
+        ).rowcount
         conn.execute(update(files).where(files.c.id.in_(part)).values(identity_purged_at=at))
     return done_records, done_anomalies
 
@@ -119,22 +182,29 @@ def identity_sizes(conn: Connection, file_ids: list[int]) -> dict[int, tuple[int
     """file → (records, record-level anomalies) it holds: what anonymise() would erase."""
     out: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for part in _chunks(file_ids):
-        for fid, n in conn.execute(select(records.c.file_id, func.count()).where(records.c.file_id.in_(part))
-                                   .group_by(records.c.file_id)).all():
+        for fid, n in conn.execute(
+            select(records.c.file_id, func.count()).where(records.c.file_id.in_(part)).group_by(records.c.file_id)
+        ).all():
             out[fid][0] = n
-        for fid, n in conn.execute(select(anomalies.c.file_id, func.count())
-                                   .where(and_(anomalies.c.file_id.in_(part), anomalies.c.ligne.is_not(None)))
-                                   .group_by(anomalies.c.file_id)).all():
+        for fid, n in conn.execute(
+            select(anomalies.c.file_id, func.count())
+            .where(and_(anomalies.c.file_id.in_(part), anomalies.c.ligne.is_not(None)))
+            .group_by(anomalies.c.file_id)
+        ).all():
             out[fid][1] = n
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def output_candidates(conn: Connection) -> list[dict]:
     """Finished emissions whose files are still in the output folder."""
-    rows = [dict(r) for r in conn.execute(
-        select(emissions.c.id, emissions.c.code_caf, emissions.c.name, emissions.c.annee, emissions.c.completed_at)
-        .where(and_(emissions.c.state == TERMINE, emissions.c.files_purged_at.is_(None)))
-        .order_by(emissions.c.id)).mappings()]
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            select(emissions.c.id, emissions.c.code_caf, emissions.c.name, emissions.c.annee, emissions.c.completed_at)
+            .where(and_(emissions.c.state == TERMINE, emissions.c.files_purged_at.is_(None)))
+            .order_by(emissions.c.id)
+        ).mappings()
+    ]
     for row in rows:
         row["completed_at"] = as_utc(row["completed_at"])
     return rows
@@ -146,9 +216,14 @@ def begin_output_purge(conn: Connection, ids: list[int], at: datetime) -> None:
 
 
 def pending_outputs(conn: Connection) -> list[dict]:
-    return [dict(r) for r in conn.execute(
-        select(emissions.c.id, emissions.c.code_caf, emissions.c.name)
-        .where(emissions.c.purge_pending.is_(True)).order_by(emissions.c.id)).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(
+            select(emissions.c.id, emissions.c.code_caf, emissions.c.name)
+            .where(emissions.c.purge_pending.is_(True))
+            .order_by(emissions.c.id)
+        ).mappings()
+    ]
 
 
 def end_output_purge(conn: Connection, ids: list[int]) -> None:
@@ -221,8 +296,12 @@ def reclaim(engine: Engine) -> str:
 
 def stored_names(conn: Connection) -> set[tuple[str, str]]:
     """(account, file name) of every local copy the ledger points to."""
-    return {(a, p.rsplit("/", 1)[-1]) for a, p in conn.execute(
-        select(files.c.account, files.c.stored_path).where(files.c.stored_path.is_not(None))).all()}
+    return {
+        (a, p.rsplit("/", 1)[-1])
+        for a, p in conn.execute(
+            select(files.c.account, files.c.stored_path).where(files.c.stored_path.is_not(None))
+        ).all()
+    }
 
 
 def emission_names(conn: Connection) -> set[tuple[str, str]]:

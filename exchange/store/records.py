@@ -1,5 +1,6 @@
 """Storing accepted records (`records`): each round of a batch superseded and inserted as exchange.core.history
 matches it against what is already in force (W05), or skipped as a repeat (W06)."""
+
 from __future__ import annotations
 
 import polars as pl
@@ -7,8 +8,18 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
 from exchange.core.history import (
-    CA_EXISTING, FILE, QUERY_SIRET, RG_EXISTING, Accepted, accepted_frame, ca_repeats, history_anomalies, rg_replacements,
-    rounds, with_moment, with_replacements,
+    CA_EXISTING,
+    FILE,
+    QUERY_SIRET,
+    RG_EXISTING,
+    Accepted,
+    accepted_frame,
+    ca_repeats,
+    history_anomalies,
+    rg_replacements,
+    rounds,
+    with_moment,
+    with_replacements,
 )
 from exchange.core.vocabulary import CENT_COLUMNS
 from exchange.store.bulk import insert_frame
@@ -16,20 +27,23 @@ from exchange.store.tables import files, records
 
 CHUNK = 5000
 
+
 def _db_frame(accepted: pl.DataFrame, kind: str) -> pl.DataFrame:
     """The `records` rows of accepted typed records (`replaces_id` included when the frame has it)."""
     cols = [c for c in accepted.columns if c in records.c and c not in ("id", "file_id", "kind", "superseded")]
     return accepted.with_columns(
         (pl.col(src) * 100).cast(pl.Int64).alias(dst) for src, dst in CENT_COLUMNS.items() if src in accepted.columns
     ).select(
-        *cols, *[dst for src, dst in CENT_COLUMNS.items() if src in accepted.columns],
-        pl.col(FILE).alias("file_id"), pl.lit(kind).alias("kind"),
+        *cols,
+        *[dst for src, dst in CENT_COLUMNS.items() if src in accepted.columns],
+        pl.col(FILE).alias("file_id"),
+        pl.lit(kind).alias("kind"),
         (pl.col("superseded") if "superseded" in accepted.columns else pl.lit(False)).alias("superseded"),
     )
 
 
 def _chunks(values: list, size: int = CHUNK) -> list[list]:
-    return [values[i:i + size] for i in range(0, len(values), size)]
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def _store_rg(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
@@ -38,12 +52,27 @@ def _store_rg(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
     years = accepted["annee_reference"].unique().to_list()
     found: list = []
     for part in _chunks(sirets, 500):
-        found += conn.execute(select(records.c.id, records.c.nir, records.c.file_id, records.c.annee_reference,
-                                     files.c.received_at, files.c.name, records.c.received_at, records.c.siret_esat)
-                              .join(files, files.c.id == records.c.file_id).where(and_(
-            records.c.kind == "RG", records.c.siret_esat.in_(part), records.c.annee_reference.in_(years),
-            records.c.superseded.is_(False),
-        ))).all()
+        found += conn.execute(
+            select(
+                records.c.id,
+                records.c.nir,
+                records.c.file_id,
+                records.c.annee_reference,
+                files.c.received_at,
+                files.c.name,
+                records.c.received_at,
+                records.c.siret_esat,
+            )
+            .join(files, files.c.id == records.c.file_id)
+            .where(
+                and_(
+                    records.c.kind == "RG",
+                    records.c.siret_esat.in_(part),
+                    records.c.annee_reference.in_(years),
+                    records.c.superseded.is_(False),
+                )
+            )
+        ).all()
     matched, newer = rg_replacements(accepted, pl.DataFrame(with_moment(found, 4), schema=RG_EXISTING, orient="row"))
     extra = history_anomalies(matched, accepted, "W05", "nir")
     for part in _chunks(matched["old_id"].to_list()):
@@ -58,11 +87,20 @@ def _store_ca(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
     sirets = accepted[QUERY_SIRET].unique().to_list()
     found: list = []
     for part in _chunks(sirets, 500):
-        found += conn.execute(select(records.c.nir, records.c.type_changement, records.c.date_effet,
-                                     records.c.file_id, files.c.received_at, files.c.name, records.c.siret_esat)
-                              .join(files, files.c.id == records.c.file_id)
-                              .where(and_(records.c.kind == "CA", records.c.siret_esat.in_(part)))
-                              .order_by(records.c.id)).all()
+        found += conn.execute(
+            select(
+                records.c.nir,
+                records.c.type_changement,
+                records.c.date_effet,
+                records.c.file_id,
+                files.c.received_at,
+                files.c.name,
+                records.c.siret_esat,
+            )
+            .join(files, files.c.id == records.c.file_id)
+            .where(and_(records.c.kind == "CA", records.c.siret_esat.in_(part)))
+            .order_by(records.c.id)
+        ).all()
     matched = ca_repeats(accepted, pl.DataFrame(with_moment(found, 4, keep=False), schema=CA_EXISTING, orient="row"))
     extra = history_anomalies(matched, accepted, "W06", "type_changement")
     fresh = accepted.join(matched.select(FILE, "ligne"), on=[FILE, "ligne"], how="anti")

@@ -4,6 +4,7 @@
 `pg_advisory_xact_lock` inside the one migration transaction; SQLite: `BEGIN EXCLUSIVE`), so a second
 process waits, then finds the database at head and does nothing. See docs/migrations.md.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,13 +59,19 @@ class SchemaState:
         return {
             "current": None,
             "empty": f"La base de données est vide (aucune table) : lancez « {UPGRADE_COMMAND} » pour la créer.",
-            "pre-alembic": ("La base de données date d'avant les migrations (aucune révision enregistrée) : "
-                            f"lancez « {UPGRADE_COMMAND} » pour l'adopter et la mettre à jour."),
-            "behind": (f"La base de données est à la révision {shown}, ce programme attend {self.head} : "
-                       f"lancez « {UPGRADE_COMMAND} »."),
-            "ahead": (f"La base de données est à la révision {shown}, inconnue de ce programme (attendue : "
-                      f"{self.head}) : une version plus récente l'a migrée ; utilisez cette version, dont "
-                      f"« {UPGRADE_COMMAND} » connaît la révision."),
+            "pre-alembic": (
+                "La base de données date d'avant les migrations (aucune révision enregistrée) : "
+                f"lancez « {UPGRADE_COMMAND} » pour l'adopter et la mettre à jour."
+            ),
+            "behind": (
+                f"La base de données est à la révision {shown}, ce programme attend {self.head} : "
+                f"lancez « {UPGRADE_COMMAND} »."
+            ),
+            "ahead": (
+                f"La base de données est à la révision {shown}, inconnue de ce programme (attendue : "
+                f"{self.head}) : une version plus récente l'a migrée ; utilisez cette version, dont "
+                f"« {UPGRADE_COMMAND} » connaît la révision."
+            ),
         }[self.verdict]
 
 
@@ -114,8 +121,7 @@ def _state(conn: Connection) -> SchemaState:
     current = MigrationContext.configure(conn).get_current_revision()
     known = current is None or current in {s.revision for s in script.walk_revisions()}
     tables = set(inspect(conn).get_table_names()) - OUTSIDE_ALEMBIC - {"alembic_version"}
-    return SchemaState(current=current, head=script.get_current_head() or "", known=known,
-                       has_tables=bool(tables))
+    return SchemaState(current=current, head=script.get_current_head() or "", known=known, has_tables=bool(tables))
 
 
 def schema_state(engine: Engine) -> SchemaState:
@@ -180,8 +186,10 @@ def _exclusive(engine: Engine) -> Iterator[Connection]:
                     yield conn
                     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                     if broken:
-                        raise SchemaError(f"la migration laisserait {len(broken)} référence(s) brisée(s) "
-                                          f"(table {broken[0][0]}) : rien n'a été changé.")
+                        raise SchemaError(
+                            f"la migration laisserait {len(broken)} référence(s) brisée(s) "
+                            f"(table {broken[0][0]}) : rien n'a été changé."
+                        )
                 except BaseException:
                     if conn.connection.dbapi_connection.in_transaction:
                         conn.exec_driver_sql("ROLLBACK")
@@ -192,8 +200,10 @@ def _exclusive(engine: Engine) -> Iterator[Connection]:
         return
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:cls, hashtext(coalesce(current_schema(), '')))"),
-                         {"cls": PG_LOCK_CLASS})
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:cls, hashtext(coalesce(current_schema(), '')))"),
+                {"cls": PG_LOCK_CLASS},
+            )
         yield conn
 
 
@@ -215,8 +225,9 @@ def upgrade(engine: Engine) -> Upgrade:
             command.stamp(alembic_config(conn), BASELINE)
         command.upgrade(alembic_config(conn), "head")
         after = _state(conn)
-    return Upgrade(before=before.current, after=after.current or "", adopted=before.verdict == "pre-alembic",
-                   created=created)
+    return Upgrade(
+        before=before.current, after=after.current or "", adopted=before.verdict == "pre-alembic", created=created
+    )
 
 
 def adopt(conn: Connection) -> tuple[str, ...]:
@@ -256,8 +267,10 @@ def adopt(conn: Connection) -> tuple[str, ...]:
             created.append(f"index {index.name}")
     left = differences(conn, baseline)
     if left:
-        raise SchemaError("Adoption de la base de données impossible : elle diffère du schéma de référence "
-                          f"{BASELINE} ({'; '.join(left)}).")
+        raise SchemaError(
+            "Adoption de la base de données impossible : elle diffère du schéma de référence "
+            f"{BASELINE} ({'; '.join(left)})."
+        )
     return tuple(created)
 
 

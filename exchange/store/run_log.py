@@ -5,9 +5,11 @@ transaction, never inside the pipeline's fenced transactions. A line about one E
 `account` it is about: an operator sees the lines about no Esat and those about an Esat of their perimeter.
 The lines go with their run (exchange.store.purge.delete_runs).
 """
+
 from __future__ import annotations
 
 import json
+
 from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.engine import Connection, Engine
 
@@ -24,29 +26,50 @@ def append_lines(engine: Engine, run_id: int, lines: list[dict]) -> int:
     one short transaction and one batched insert; how many were written."""
     if not lines:
         return 0
-    rows = [{"run_id": run_id, "at": line["at"], "level": line["level"][:10], "message": line["message"],
-             "fields": json.dumps(line["fields"], ensure_ascii=False, default=str) if line.get("fields") else None,
-             "account": (line.get("account") or None)} for line in lines]
+    rows = [
+        {
+            "run_id": run_id,
+            "at": line["at"],
+            "level": line["level"][:10],
+            "message": line["message"],
+            "fields": json.dumps(line["fields"], ensure_ascii=False, default=str) if line.get("fields") else None,
+            "account": (line.get("account") or None),
+        }
+        for line in lines
+    ]
     with engine.begin() as conn:
         conn.execute(insert(run_log), rows)
     return len(rows)
 
 
 def _seen(run_id: int, perimeter: Perimeter):  # noqa: ANN202 - a SQL condition
-    return (run_log.c.run_id == run_id) & or_(run_log.c.account.is_(None),
-                                                in_perimeter_account(run_log.c.account, perimeter))
+    return (run_log.c.run_id == run_id) & or_(
+        run_log.c.account.is_(None), in_perimeter_account(run_log.c.account, perimeter)
+    )
 
 
 def _line(row) -> dict:  # noqa: ANN001 - a mapping
-    return {"id": row["id"], "at": as_utc(row["at"]), "level": row["level"], "message": row["message"],
-            "fields": json.loads(row["fields"]) if row["fields"] else {}, "account": row["account"]}
+    return {
+        "id": row["id"],
+        "at": as_utc(row["at"]),
+        "level": row["level"],
+        "message": row["message"],
+        "fields": json.loads(row["fields"]) if row["fields"] else {},
+        "account": row["account"],
+    }
 
 
-def read_lines(conn: Connection, run_id: int, *, perimeter: Perimeter, after_id: int = 0, limit: int = PAGE,
-               offset: int = 0) -> list[dict]:
+def read_lines(
+    conn: Connection, run_id: int, *, perimeter: Perimeter, after_id: int = 0, limit: int = PAGE, offset: int = 0
+) -> list[dict]:
     """The lines of `run_id` the perimeter sees, after line `after_id`, oldest first (at most `limit`)."""
-    q = (select(run_log).where(_seen(run_id, perimeter), run_log.c.id > after_id)
-         .order_by(run_log.c.id).limit(limit).offset(offset))
+    q = (
+        select(run_log)
+        .where(_seen(run_id, perimeter), run_log.c.id > after_id)
+        .order_by(run_log.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
     return [_line(r) for r in conn.execute(q).mappings()]
 
 

@@ -1,4 +1,5 @@
 """Console sessions kept on the server: one row per session, keyed by the SHA-256 of the cookie's random token."""
+
 from __future__ import annotations
 
 import json
@@ -35,15 +36,20 @@ def create(engine: Engine, key: str, login: str | None, data: dict, now: datetim
     """A new session (and the sessions idle since before `idle_before` removed, of every login)."""
     with engine.begin() as conn:
         conn.execute(delete(web_sessions).where(web_sessions.c.seen_at < idle_before))
-        conn.execute(insert(web_sessions).values(id=key, login=login, data=json.dumps(data), created_at=now,
-                                                 seen_at=now))
+        conn.execute(
+            insert(web_sessions).values(id=key, login=login, data=json.dumps(data), created_at=now, seen_at=now)
+        )
 
 
 def save(engine: Engine, key: str, data: dict, now: datetime) -> bool:
     """Store the session's new data; False when it was ended meanwhile (logout elsewhere, disable…)."""
     with engine.begin() as conn:
-        return conn.execute(update(web_sessions).where(web_sessions.c.id == key)
-                            .values(data=json.dumps(data), seen_at=now)).rowcount > 0
+        return (
+            conn.execute(
+                update(web_sessions).where(web_sessions.c.id == key).values(data=json.dumps(data), seen_at=now)
+            ).rowcount
+            > 0
+        )
 
 
 def touch(engine: Engine, key: str, now: datetime) -> None:

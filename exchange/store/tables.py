@@ -4,10 +4,22 @@ Every change here is also a migration (exchange/store/migrations/, docs/migratio
 Portable SQLAlchemy Core only: the same code runs on SQLite (default) and PostgreSQL.
 Amounts, rates and hours are stored as integer hundredths (`*_c` columns): exact on every backend.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -21,7 +33,8 @@ JOBSTORE_TABLE = "apscheduler_jobs"
 #        committed) → ARCHIVE (claim renamed to its archive name) → TRAITE (records and anomalies stored,
 #        statut decided) → ACQUITTE (comptes rendus written); QUARANTAINE (set aside, kept for replay)
 files = Table(
-    "files", metadata,
+    "files",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account", String(200), nullable=False),
     Column("name", String(500), nullable=False),
@@ -58,7 +71,8 @@ files = Table(
 )
 
 anomalies = Table(
-    "anomalies", metadata,
+    "anomalies",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
     Column("ligne", Integer),
@@ -74,7 +88,8 @@ anomalies = Table(
 
 # Accepted records only; rejected ones live in `anomalies`.
 records = Table(
-    "records", metadata,
+    "records",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
     Column("kind", String(2), nullable=False),
@@ -124,7 +139,8 @@ records = Table(
 # -- Caf outputs ----------------------------------------------------------------------------------
 # state: EN_COURS (records assigned, committed before any byte is written) → TERMINE (files on disk)
 emissions = Table(
-    "emissions", metadata,
+    "emissions",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("flux", String(12), nullable=False),  # RG / CA / RG-CAMPAGNE
     Column("code_caf", String(3), nullable=False),
@@ -141,7 +157,8 @@ emissions = Table(
 
 # -- retention: what each purge removed, per kind and declaration year (no identity) ------------------
 purges = Table(
-    "purges", metadata,
+    "purges",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer),
     Column("at", DateTime(timezone=True), nullable=False),
@@ -155,7 +172,8 @@ purges = Table(
 # -- job runs -------------------------------------------------------------------------------------
 # status: EN_COURS → OK / ECHEC; IGNORE when another process held the job's lock
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("job", String(20), nullable=False),  # run / collect / nightly / campaign / replay
     Column("started_at", DateTime(timezone=True), nullable=False),
@@ -181,7 +199,8 @@ runs = Table(
 # One row per lock name: `token` is bumped by every new holder before it writes; every fenced transaction
 # reads it FOR SHARE and stops unless it is still its own (exchange/store/fences.py).
 lock_fences = Table(
-    "lock_fences", metadata,
+    "lock_fences",
+    metadata,
     Column("name", String(40), primary_key=True),
     Column("token", Integer, nullable=False),
     Column("holder", String(200)),  # host:pid of the current (or last) holder
@@ -192,7 +211,8 @@ lock_fences = Table(
 # One row per `scheduler` process (host, pid): its role (MENEUR / ATTENTE) and last heartbeat, for `status`;
 # removed on a clean stop, kept a day after the last heartbeat otherwise (a dead node shows its last sign).
 nodes = Table(
-    "nodes", metadata,
+    "nodes",
+    metadata,
     Column("host", String(200), primary_key=True),
     Column("pid", Integer, primary_key=True, autoincrement=False),
     Column("role", String(10), nullable=False),
@@ -203,7 +223,8 @@ nodes = Table(
 
 # -- habilitations (Habpps extract in force) ----------------------------------------------------
 hab_imports = Table(
-    "hab_imports", metadata,
+    "hab_imports",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("imported_at", DateTime(timezone=True), nullable=False),
     Column("source", Text, nullable=False),
@@ -212,7 +233,8 @@ hab_imports = Table(
     Column("counts", Text, nullable=False),  # JSON object table → rows
 )
 hab_partenaires = Table(
-    "hab_partenaires", metadata,
+    "hab_partenaires",
+    metadata,
     Column("siret", String(14), primary_key=True),
     Column("raison_sociale", String(300), nullable=False),
     Column("code_caf", String(3), nullable=False),
@@ -220,7 +242,8 @@ hab_partenaires = Table(
     Column("portee", String(25), nullable=False),
 )
 hab_conventions = Table(
-    "hab_conventions", metadata,
+    "hab_conventions",
+    metadata,
     Column("id_convention", String(100), primary_key=True),
     Column("siret", String(14), nullable=False),
     Column("statut", String(10), nullable=False),
@@ -231,7 +254,8 @@ hab_conventions = Table(
     Index("ix_hab_conventions_siret", "siret"),  # campaign status: a partner's conventions
 )
 hab_bulletins = Table(
-    "hab_bulletins", metadata,
+    "hab_bulletins",
+    metadata,
     Column("id_bulletin", String(100), primary_key=True),
     Column("id_convention", String(100), nullable=False),
     Column("service", String(40), nullable=False),
@@ -241,14 +265,16 @@ hab_bulletins = Table(
     Index("ix_hab_bulletins_convention", "id_convention"),  # campaign status: a convention's bulletins
 )
 hab_groupes = Table(
-    "hab_groupes", metadata,
+    "hab_groupes",
+    metadata,
     Column("id_groupe", String(100), primary_key=True),
     Column("id_convention", String(100), nullable=False),
     Column("service", String(40), nullable=False),
     Column("role", String(12), nullable=False),
 )
 hab_utilisateurs = Table(
-    "hab_utilisateurs", metadata,
+    "hab_utilisateurs",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("login", String(200), nullable=False),
     Column("siret", String(14), nullable=False),
@@ -262,7 +288,8 @@ hab_utilisateurs = Table(
 # -- console: operator accounts and the audit log -----------------------------------------------
 # role: lecteur (reads) / gestionnaire (may also replay, import, close a campaign)
 operators = Table(
-    "operators", metadata,
+    "operators",
+    metadata,
     Column("login", String(200), primary_key=True),
     Column("password_hash", Text),  # argon2id; NULL for an account that only logs in through the proxy
     Column("role", String(12), nullable=False),
@@ -272,7 +299,8 @@ operators = Table(
 
 # What each operator may see (spec cli.md « Who sees what »): national, cna, or a Caf code; several add up.
 operator_perimeters = Table(
-    "operator_perimeters", metadata,
+    "operator_perimeters",
+    metadata,
     Column("login", String(200), primary_key=True),
     Column("perimetre", String(10), primary_key=True),
 )
@@ -280,7 +308,8 @@ operator_perimeters = Table(
 # Console sessions kept on the server (every node reads them); the cookie holds only a random token, the row
 # its SHA-256. Ended by logout, a role or perimeter change, disable, remove, or `[web] session_idle_minutes`.
 web_sessions = Table(
-    "web_sessions", metadata,
+    "web_sessions",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("login", String(200)),  # NULL before logging in (a CSRF token for the login form)
     Column("data", Text, nullable=False),  # JSON object: CSRF token, flash messages
@@ -292,7 +321,8 @@ web_sessions = Table(
 
 # Failed console logins per (login, client address): each beyond the allowed ones delays the next try.
 login_failures = Table(
-    "login_failures", metadata,
+    "login_failures",
+    metadata,
     Column("login", String(200), primary_key=True),
     Column("address", String(100), primary_key=True),
     Column("failures", Integer, nullable=False),
@@ -301,7 +331,8 @@ login_failures = Table(
 
 # One row per console action: who, when, what, on what, and how it ended (OK / REFUSE / ECHEC).
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("login", String(200), nullable=False),
@@ -320,7 +351,8 @@ audit_log = Table(
 # A paused job's scheduled slots are skipped (logged, no run) until resumed; a launch from the console or the
 # command line still runs. One row per paused job.
 job_pauses = Table(
-    "job_pauses", metadata,
+    "job_pauses",
+    metadata,
     Column("job", String(20), primary_key=True),  # collect / nightly / campaign / purge
     Column("paused_at", DateTime(timezone=True), nullable=False),
     Column("paused_by", String(200), nullable=False),  # an operator's login, or cli:<user>
@@ -329,7 +361,8 @@ job_pauses = Table(
 
 # What a run logged, line by line, while it ran (the console's live log of a run); never a full NIR.
 run_log = Table(
-    "run_log", metadata,
+    "run_log",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),

@@ -1,4 +1,5 @@
 """Failed console logins per (login, client address), in the database so every node and a restart see them."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -19,8 +20,9 @@ def failures(engine: Engine, login: str, address: str, since: datetime) -> tuple
     """How many failures for (login, address) since their count last restarted, and the latest; (0, None)
     when there is none, or when the latest is older than `since` (forgotten)."""
     with engine.connect() as conn:
-        row = conn.execute(select(login_failures.c.failures, login_failures.c.last_at)
-                           .where(_key(login, address))).first()
+        row = conn.execute(
+            select(login_failures.c.failures, login_failures.c.last_at).where(_key(login, address))
+        ).first()
     if row is None or as_utc(row.last_at) < since:
         return 0, None
     return row.failures, as_utc(row.last_at)
@@ -39,8 +41,11 @@ def record_failure(engine: Engine, login: str, address: str, now: datetime, sinc
                 if row:
                     conn.execute(update(login_failures).where(_key(login, address)).values(failures=count, last_at=now))
                 else:
-                    conn.execute(insert(login_failures).values(login=login[:200], address=address[:100],
-                                                               failures=count, last_at=now))
+                    conn.execute(
+                        insert(login_failures).values(
+                            login=login[:200], address=address[:100], failures=count, last_at=now
+                        )
+                    )
             return count
         except IntegrityError:
             continue

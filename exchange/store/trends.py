@@ -1,4 +1,5 @@
 """Reads over time for the console's charts: runs per day, and how many Esats have declared their RG, day by day."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -28,18 +29,29 @@ def runs_per_day(conn: Connection, since: datetime) -> dict[date, Counter]:
 def first_declarations(conn: Connection, year: int, *, perimeter: Perimeter) -> dict[date, int]:
     """For the Esats with RG records of `year` in force: on which Paris day their first such file was
     processed, counted per day (the campaign's progress)."""
-    if conn.execute(select(records.c.id).where(records.c.kind == "RG", records.c.annee_reference == year)
-                    .limit(1)).first() is None:
+    if (
+        conn.execute(
+            select(records.c.id).where(records.c.kind == "RG", records.c.annee_reference == year).limit(1)
+        ).first()
+        is None
+    ):
         return {}  # a year with no RG yet: one index seek, not a probe into every file's records
     in_force = records.c.superseded == False  # noqa: E712 - NOT NULL; `= false` uses PostgreSQL's index
     # per RG file (thousands), one probe into its own records (ix_records_file): not a join of every record of the
     # year (a million). `kind || ''` keeps SQLite's planner, which has no statistics, off the campaign indexes that
     # start with `kind` (it would scan the whole year for each file); PostgreSQL reads it the same way.
-    holds_rg = select(records.c.id).where(records.c.file_id == files.c.id, (records.c.kind + "") == "RG",
-                                          records.c.annee_reference == year, in_force).exists()
-    first = (select(files.c.siret, func.min(files.c.processed_at))
-             .where(files.c.kind == "RG", holds_rg, in_perimeter(files.c.siret, perimeter))
-             .group_by(files.c.siret))
+    holds_rg = (
+        select(records.c.id)
+        .where(
+            records.c.file_id == files.c.id, (records.c.kind + "") == "RG", records.c.annee_reference == year, in_force
+        )
+        .exists()
+    )
+    first = (
+        select(files.c.siret, func.min(files.c.processed_at))
+        .where(files.c.kind == "RG", holds_rg, in_perimeter(files.c.siret, perimeter))
+        .group_by(files.c.siret)
+    )
     return dict(sorted(Counter(_day(at) for _siret, at in conn.execute(first) if at is not None).items()))
 
 

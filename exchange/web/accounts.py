@@ -5,6 +5,7 @@ Every action checks the CSRF token, calls the same use case as `esat-exchange op
 writes one journal line under the command line's action names (operateur_ajout, operateur_disable,
 operateur_enable, operateur_remove; never a password), flashes a French message and answers 303.
 """
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -72,6 +73,7 @@ def _own_sessions_ended(request: Request, text: str) -> Response:
 
 # -- pages ------------------------------------------------------------------------------------------
 
+
 @page(role=GESTIONNAIRE)
 def operators_list(request: Request) -> Response:
     national_only(request)  # page(role=GESTIONNAIRE) checked the role
@@ -84,8 +86,15 @@ def operators_list(request: Request) -> Response:
 
 
 def _form_page(request: Request, status_code: int = 200, error: str | None = None, **values: object) -> Response:
-    return render(request, "operator_new.html", status_code=status_code, nav="operators", error=error,
-                  roles=ROLE_TEXT, values=values)
+    return render(
+        request,
+        "operator_new.html",
+        status_code=status_code,
+        nav="operators",
+        error=error,
+        roles=ROLE_TEXT,
+        values=values,
+    )
 
 
 @page(role=GESTIONNAIRE)
@@ -101,23 +110,32 @@ async def create(request: Request) -> Response:
     login, role = str(form.get("login", "")).strip()[:200], _role(form)
     perimeters = _perimeters(form)
     password, refusal = _password(form)
-    values = dict(login=login, role=role, national=NATIONAL in perimeters, cna=CNA in perimeters,
-                  cafs=str(form.get("cafs", "")), sans=form.get("sans_mot_de_passe") == "oui")
+    values = dict(
+        login=login,
+        role=role,
+        national=NATIONAL in perimeters,
+        cna=CNA in perimeters,
+        cafs=str(form.get("cafs", "")),
+        sans=form.get("sans_mot_de_passe") == "oui",
+    )
     saved = None
     if refusal is None:
         try:
-            saved = await run_in_threadpool(accounts.create_account, engine_of(request), login, role, password,
-                                            perimeters)
+            saved = await run_in_threadpool(
+                accounts.create_account, engine_of(request), login, role, password, perimeters
+            )
         except OperatorError as e:
             refusal = str(e)
     if saved is None:
-        await run_in_threadpool(_audit, request, AJOUT, "REFUSE", _target(login or "?"),
-                                f"création refusée : {refusal}")
+        await run_in_threadpool(
+            _audit, request, AJOUT, "REFUSE", _target(login or "?"), f"création refusée : {refusal}"
+        )
         return _form_page(request, 422, f"Compte refusé : {refusal}.", **values)
     how = "mot de passe enregistré" if saved.password else "sans mot de passe (connexion OpenID Connect ou mandataire)"
     seen = accounts.perimeter_text(saved.perimeter)
-    await run_in_threadpool(_audit, request, AJOUT, "OK", _target(saved.login),
-                            f"création : rôle {saved.role}, périmètre {seen}, {how}")
+    await run_in_threadpool(
+        _audit, request, AJOUT, "OK", _target(saved.login), f"création : rôle {saved.role}, périmètre {seen}, {how}"
+    )
     flash(request, "success", f"Opérateur « {saved.login} » créé : rôle {saved.role}, périmètre {seen}, {how}.")
     return redirect(request, _account_path(saved.login))
 
@@ -135,21 +153,28 @@ def account(request: Request) -> Response:
     found = _account_or_404(request, request.query_params.get("login", ""))
     names = accounts.caf_names()
     cafs = " ".join(v for v in found["perimetre"] if v not in (NATIONAL, CNA))
-    return render(request, "operator.html", nav="operators", account=found, roles=ROLE_TEXT,
-                  perimetre_texte=accounts.perimeter_text(found["perimetre"], names), cafs=cafs,
-                  self_account=found["login"] == request.state.operator["login"],
-                  href=_account_path(found["login"]))
+    return render(
+        request,
+        "operator.html",
+        nav="operators",
+        account=found,
+        roles=ROLE_TEXT,
+        perimetre_texte=accounts.perimeter_text(found["perimetre"], names),
+        cafs=cafs,
+        self_account=found["login"] == request.state.operator["login"],
+        href=_account_path(found["login"]),
+    )
 
 
 @page(role=GESTIONNAIRE)
 def remove_confirm(request: Request) -> Response:
     national_only(request)  # page(role=GESTIONNAIRE) checked the role
     found = _account_or_404(request, request.query_params.get("login", ""))
-    return render(request, "operator_remove.html", nav="operators", account=found,
-                  href=_account_path(found["login"]))
+    return render(request, "operator_remove.html", nav="operators", account=found, href=_account_path(found["login"]))
 
 
 # -- actions ----------------------------------------------------------------------------------------
+
 
 async def _acting(request: Request):  # noqa: ANN202 - (FormData, login, by)
     national_only(request)  # page(role=GESTIONNAIRE) checked the role
@@ -178,8 +203,14 @@ async def change_access(request: Request) -> Response:
     if not saved.sessions_ended:
         flash(request, "info", f"Opérateur « {login} » inchangé : il avait déjà le rôle {role} et le périmètre {seen}.")
         return redirect(request, _account_path(login))
-    await run_in_threadpool(_audit, request, AJOUT, "OK", _target(login),
-                            f"accès modifié : rôle {saved.role}, périmètre {seen} ; sessions fermées")
+    await run_in_threadpool(
+        _audit,
+        request,
+        AJOUT,
+        "OK",
+        _target(login),
+        f"accès modifié : rôle {saved.role}, périmètre {seen} ; sessions fermées",
+    )
     if login == by:
         return _own_sessions_ended(request, f"Votre compte est modifié : rôle {saved.role}, périmètre {seen}.")
     flash(request, "success", f"Opérateur « {login} » modifié : rôle {saved.role}, périmètre {seen}.{_sessions(saved)}")
@@ -196,8 +227,11 @@ async def change_password(request: Request) -> Response:
         saved = await run_in_threadpool(accounts.reset_password, engine_of(request), login, password, by=by)
     except OperatorError as e:
         return await _refused(request, AJOUT, login, "modification du mot de passe", e, _account_path(login))
-    what = ("mot de passe réinitialisé" if saved.password
-            else "mot de passe retiré (connexion OpenID Connect ou mandataire)")
+    what = (
+        "mot de passe réinitialisé"
+        if saved.password
+        else "mot de passe retiré (connexion OpenID Connect ou mandataire)"
+    )
     await run_in_threadpool(_audit, request, AJOUT, "OK", _target(login), f"{what} ; sessions fermées")
     if login == by:
         return _own_sessions_ended(request, "Votre mot de passe est changé.")
@@ -215,10 +249,14 @@ async def change_state(request: Request) -> Response:
         if not done:
             raise accounts.AccountError(f"opérateur « {login} » inconnu")
     except OperatorError as e:
-        return await _refused(request, action, login, "désactivation" if disable else "réactivation", e,
-                              _account_path(login))
-    text = (f"Opérateur « {login} » désactivé : ses sessions sont fermées, il ne peut plus se connecter."
-            if disable else f"Opérateur « {login} » réactivé.")
+        return await _refused(
+            request, action, login, "désactivation" if disable else "réactivation", e, _account_path(login)
+        )
+    text = (
+        f"Opérateur « {login} » désactivé : ses sessions sont fermées, il ne peut plus se connecter."
+        if disable
+        else f"Opérateur « {login} » réactivé."
+    )
     await run_in_threadpool(_audit, request, action, "OK", _target(login), text)
     flash(request, "success", text)
     return redirect(request, _account_path(login))

@@ -3,11 +3,12 @@
 Every action checks the CSRF token and the role, calls the same application function as the command line,
 and writes one audit line (who, when, what, outcome).
 """
+
 from __future__ import annotations
 
 import math
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -19,24 +20,42 @@ from starlette.responses import Response
 from exchange.core.clock import PARIS, utcnow
 from exchange.core.throttle import delay_seconds, retry_at
 from exchange.core.vocabulary import IGNORE, OK
-from exchange.store import operators, queries, throttle
 from exchange.edges.transport.base import is_safe_name
+from exchange.store import operators, queries, throttle
 from exchange.web.kit import (
-    GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render, resolve_operator, safe_next,
+    GESTIONNAIRE,
+    engine_of,
+    flash,
+    national_only,
+    page,
+    redirect,
+    render,
+    resolve_operator,
+    safe_next,
 )
 from exchange.web.security import checked_form, client_address
 from exchange.web.sessions import NEW
 from schemas.fields import plural
 
 
-def _audit(request: Request, action: str, outcome: str, target: str | None = None, detail: str | None = None,
-           login: str | None = None, siret: str | None = None, file_id: int | None = None) -> None:
+def _audit(
+    request: Request,
+    action: str,
+    outcome: str,
+    target: str | None = None,
+    detail: str | None = None,
+    login: str | None = None,
+    siret: str | None = None,
+    file_id: int | None = None,
+) -> None:
     who = login or request.state.operator["login"]
-    operators.record_audit(engine_of(request), who, action, outcome, target, detail, client_address(request),
-                           siret=siret, file_id=file_id)
+    operators.record_audit(
+        engine_of(request), who, action, outcome, target, detail, client_address(request), siret=siret, file_id=file_id
+    )
 
 
 # -- log in / out ---------------------------------------------------------------------------------
+
 
 async def login_form(request: Request) -> Response:
     if await run_in_threadpool(resolve_operator, request):
@@ -58,29 +77,52 @@ async def login(request: Request) -> Response:
     allowed = retry_at(failures, last, web.login_attempts, web.login_max_delay_seconds) if last else now
     if allowed > now:
         wait = max(1, math.ceil((allowed - now).total_seconds()))
-        await run_in_threadpool(operators.record_audit, engine, login_name or "?", "connexion", "REFUSE", None,
-                                f"trop tôt après {failures} échecs", address)
-        page = render(request, "login.html", status_code=429, suite=suite,
-                      error=f"{failures} tentatives de connexion échouées pour ce compte depuis votre poste : "
-                            f"réessayez dans {wait} seconde{'s' if wait > 1 else ''} "
-                            f"(à partir de {allowed.astimezone(PARIS).strftime('%H:%M:%S')}).")
+        await run_in_threadpool(
+            operators.record_audit,
+            engine,
+            login_name or "?",
+            "connexion",
+            "REFUSE",
+            None,
+            f"trop tôt après {failures} échecs",
+            address,
+        )
+        page = render(
+            request,
+            "login.html",
+            status_code=429,
+            suite=suite,
+            error=f"{failures} tentatives de connexion échouées pour ce compte depuis votre poste : "
+            f"réessayez dans {wait} seconde{'s' if wait > 1 else ''} "
+            f"(à partir de {allowed.astimezone(PARIS).strftime('%H:%M:%S')}).",
+        )
         page.headers["retry-after"] = str(wait)
         return page
     found = await run_in_threadpool(operators.check_password, engine, login_name, password) if login_name else None
     if found is None:
         failures = await run_in_threadpool(throttle.record_failure, engine, login_name, address, now, forgotten)
-        await run_in_threadpool(operators.record_audit, engine, login_name or "?", "connexion", "REFUSE", None,
-                                "identifiant ou mot de passe incorrect", address)
+        await run_in_threadpool(
+            operators.record_audit,
+            engine,
+            login_name or "?",
+            "connexion",
+            "REFUSE",
+            None,
+            "identifiant ou mot de passe incorrect",
+            address,
+        )
         wait = delay_seconds(failures, web.login_attempts, web.login_max_delay_seconds)
-        later = (f" Prochain essai possible dans {wait:g} seconde{'s' if wait > 1 else ''}." if wait else "")
-        return render(request, "login.html", status_code=401, suite=suite,
-                      error="Identifiant ou mot de passe incorrect." + later)
+        later = f" Prochain essai possible dans {wait:g} seconde{'s' if wait > 1 else ''}." if wait else ""
+        return render(
+            request, "login.html", status_code=401, suite=suite, error="Identifiant ou mot de passe incorrect." + later
+        )
     await run_in_threadpool(throttle.clear, engine, login_name, address)
     request.session.clear()  # a fresh session (new token, new CSRF token) after logging in
     request.session["login"] = found["login"]
     request.session[NEW] = True
-    await run_in_threadpool(operators.record_audit, engine, found["login"], "connexion", "OK", None,
-                            f"rôle {found['role']}", address)
+    await run_in_threadpool(
+        operators.record_audit, engine, found["login"], "connexion", "OK", None, f"rôle {found['role']}", address
+    )
     return redirect(request, safe_next(request, suite))
 
 
@@ -100,6 +142,7 @@ async def logout(request: Request) -> Response:
 
 
 # -- replay ---------------------------------------------------------------------------------------
+
 
 def _in_perimeter(request: Request, file_id: int) -> dict:
     """The file's row; 404 when unknown or outside the operator's perimeter (the same answer)."""
@@ -134,13 +177,22 @@ async def replay(request: Request) -> Response:
     file_id = request.path_params["file_id"]
     row = await run_in_threadpool(_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
     result = await run_in_threadpool(replay_file, request.app.state.config, engine_of(request), file_id)
-    await run_in_threadpool(_audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}",
-                            result.message, siret=row["siret"], file_id=file_id)
+    await run_in_threadpool(
+        _audit,
+        request,
+        "rejeu",
+        "OK" if result.done else "ECHEC",
+        f"fichier n° {file_id}",
+        result.message,
+        siret=row["siret"],
+        file_id=file_id,
+    )
     flash(request, "success" if result.done else "error", result.message)
     return redirect(request, f"/fichiers/{file_id}")
 
 
 # -- campaign ---------------------------------------------------------------------------------------
+
 
 @page(role=GESTIONNAIRE)
 async def campaign_close(request: Request) -> Response:
@@ -159,7 +211,7 @@ async def campaign_close(request: Request) -> Response:
     done = outcome.status == OK
     if done:
         written = len(outcome.tally.outputs)
-        message = (f"Fichiers de campagne {year} écrits : {plural(written, 'fichier', 'fichiers')} Caf (exécution n° {outcome.run_id}).")
+        message = f"Fichiers de campagne {year} écrits : {plural(written, 'fichier', 'fichiers')} Caf (exécution n° {outcome.run_id})."
     elif outcome.status == IGNORE:
         message = f"Clôture de la campagne {year} non effectuée : {outcome.error}. Relancez plus tard."
     else:
@@ -172,6 +224,7 @@ async def campaign_close(request: Request) -> Response:
 
 
 # -- uploads -----------------------------------------------------------------------------------------
+
 
 def _uploads(form, field: str) -> list[UploadFile]:  # noqa: ANN001 - FormData
     files = [f for f in form.getlist(field) if isinstance(f, UploadFile) and f.filename]
@@ -201,7 +254,7 @@ async def habilitations_import(request: Request) -> Response:
     form = await checked_form(request)
     national_only(request)
     files = _uploads(form, "extrait")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     saved = await _save(files, request.app.state.config.storage_dir / "habilitations" / stamp)
     source = saved[0] if len(saved) == 1 and saved[0].suffix.lower() == ".xlsx" else saved[0].parent
     login = request.state.operator["login"]
@@ -212,19 +265,35 @@ async def habilitations_import(request: Request) -> Response:
     elif result.accepted:
         detail = f"import n° {result.import_id} : " + ", ".join(f"{t} {n}" for t, n in result.counts.items())
     else:
-        detail = f"{plural(len(result.problems), 'problème', 'problèmes')} : " + "; ".join(str(p) for p in result.problems[:20])
-    await run_in_threadpool(_audit, request, "import_habilitations", "OK" if result.accepted else "REFUSE",
-                            names, detail)
+        detail = f"{plural(len(result.problems), 'problème', 'problèmes')} : " + "; ".join(
+            str(p) for p in result.problems[:20]
+        )
+    await run_in_threadpool(
+        _audit, request, "import_habilitations", "OK" if result.accepted else "REFUSE", names, detail
+    )
     with engine_of(request).connect() as conn:
         in_force = queries.habilitations_in_force(conn)
-    return render(request, "habilitations.html", status_code=200 if result.accepted else 422, nav="habilitations",
-                  in_force=in_force, result=result, sent=names)
+    return render(
+        request,
+        "habilitations.html",
+        status_code=200 if result.accepted else 422,
+        nav="habilitations",
+        in_force=in_force,
+        result=result,
+        sent=names,
+    )
 
 
 @page()
 async def migration_report(request: Request) -> Response:
     from exchange.edges.habtiers import (
-        REPORT_COLUMNS, MigrationError, migration_report as build_report, report_rows, write_migration_csv,
+        REPORT_COLUMNS,
+        MigrationError,
+        report_rows,
+        write_migration_csv,
+    )
+    from exchange.edges.habtiers import (
+        migration_report as build_report,
     )
 
     form = await checked_form(request)
@@ -239,12 +308,23 @@ async def migration_report(request: Request) -> Response:
         out = Path(tmp) / "rapport.csv"
         write_migration_csv(report, out)
         data = out.read_bytes()
-    await run_in_threadpool(_audit, request, "rapport_migration", "OK", upload.filename,
-                            plural(report.height, "partenaire", "partenaires"))
+    await run_in_threadpool(
+        _audit, request, "rapport_migration", "OK", upload.filename, plural(report.height, "partenaire", "partenaires")
+    )
     if form.get("action") == "csv":
         name = f"rapport-migration-{Path(upload.filename).stem}.csv"
-        return Response(data, media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="{name}"'})
+        return Response(
+            data,
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{name}"'},
+        )
     counts = {c: n for c, n in report.group_by("cas").len().sort("cas").iter_rows()}
-    return render(request, "migration.html", nav="migration", report=report_rows(report), columns=REPORT_COLUMNS,
-                  counts=counts, sent=upload.filename)
+    return render(
+        request,
+        "migration.html",
+        nav="migration",
+        report=report_rows(report),
+        columns=REPORT_COLUMNS,
+        counts=counts,
+        sent=upload.filename,
+    )

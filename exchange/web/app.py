@@ -1,4 +1,5 @@
 """The console's ASGI application: routes, templates, who is logged in, error pages."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,10 +15,10 @@ from exchange.app.memo import VersionedMemo
 from exchange.app.status import DepotCache
 from exchange.config import Config
 from exchange.edges.transport.factory import open_transport
+from exchange.store.engine import Engine
 from exchange.web import formats
 from exchange.web.kit import http_error
 from exchange.web.security import ProxyAndHeaders
-from exchange.store.engine import Engine
 
 
 def campaign_version(engine: Engine):  # noqa: ANN201 - tuple | None
@@ -27,6 +28,7 @@ def campaign_version(engine: Engine):  # noqa: ANN201 - tuple | None
     with engine.connect() as conn:
         return campaign_data_version(conn)
 
+
 HERE = Path(__file__).resolve().parent
 # The DSFR's built assets: the copy an installed package carries (setup.py), else a checkout's `npm ci`.
 PACKAGED_DSFR, CHECKOUT_DSFR = HERE / "dsfr", HERE / "node_modules" / "@gouvfr" / "dsfr" / "dist"
@@ -35,8 +37,14 @@ DSFR_DIST = PACKAGED_DSFR if (PACKAGED_DSFR / "dsfr.min.css").is_file() else CHE
 
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
-    t.env.filters.update(paris=formats.paris, duree=formats.duration, nombre=formats.number, badge=formats.badge,
-                         tache=formats.job, pluriel=formats.plural_of)
+    t.env.filters.update(
+        paris=formats.paris,
+        duree=formats.duration,
+        nombre=formats.number,
+        badge=formats.badge,
+        tache=formats.job,
+        pluriel=formats.plural_of,
+    )
     t.env.trim_blocks = t.env.lstrip_blocks = True
     return t
 
@@ -102,6 +110,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
     ]
     if config.web.base_path:
         routes = [Mount(config.web.base_path, routes=routes)]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):  # noqa: ANN202 - the console starting: its first drop-area listing
         app.state.depot.warm()

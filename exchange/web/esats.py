@@ -1,6 +1,7 @@
 """The Esat page and the « relancer » actions: start a job now, pause or resume a scheduled job, replay at once
 every file rejected for a habilitation code (of one Esat, or all of them after a corrected extract). Each action
 has its confirmation page, calls the same use case as the command line and is journaled."""
+
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
@@ -12,7 +13,6 @@ from exchange.store import listings
 from exchange.store.esats import esat_profile
 from exchange.web.actions import _audit
 from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
-from exchange.web.lists import FILE_COLUMNS, sort_links
 from exchange.web.pages import _int, _pages, _query_without_page
 from exchange.web.security import checked_form, client_address
 from schemas.fields import plural
@@ -41,9 +41,17 @@ def esat(request: Request) -> Response:
             raise HTTPException(404)
         rows = listings.list_files(conn, q, perimeter=perimeter, limit=ESAT_FILES, offset=(current - 1) * ESAT_FILES)
     replayable = replayable_after_import(engine_of(request), siret, perimeter=perimeter)
-    return render(request, "esat.html", nav="files", esat=profile, files=rows,
-                  pages=_pages(profile["fichiers"], current, ESAT_FILES), query=_query_without_page(request),
-                  replayable=replayable, headers=None)
+    return render(
+        request,
+        "esat.html",
+        nav="files",
+        esat=profile,
+        files=rows,
+        pages=_pages(profile["fichiers"], current, ESAT_FILES),
+        query=_query_without_page(request),
+        replayable=replayable,
+        headers=None,
+    )
 
 
 # -- pause or resume a scheduled job (national gestionnaires: the scheduler serves every Caf) -------------
@@ -71,11 +79,24 @@ def _pause_page(request: Request, action: str) -> Response:
     engine = engine_of(request)
     states = [s for s in job_states(engine) if job == ALL or s["tache"] == job]
     with engine.connect() as conn:
-        next_runs = [n for n in next_scheduled_runs(conn)
-                     if any(n["tache"] == s["tache"] or n["tache"].startswith(s["tache"] + "-") for s in states)]
+        next_runs = [
+            n
+            for n in next_scheduled_runs(conn)
+            if any(n["tache"] == s["tache"] or n["tache"].startswith(s["tache"] + "-") for s in states)
+        ]
     wanted = [s for s in states if s["suspendue"] == (action == "reprendre")]  # what the action would change
-    return render(request, "pause.html", nav="dashboard", job=job, action=action, label=PAUSE_ACTIONS[action],
-                  states=states, wanted=wanted, next_runs=next_runs, every=job == ALL)
+    return render(
+        request,
+        "pause.html",
+        nav="dashboard",
+        job=job,
+        action=action,
+        label=PAUSE_ACTIONS[action],
+        states=states,
+        wanted=wanted,
+        next_runs=next_runs,
+        every=job == ALL,
+    )
 
 
 async def _pause_post(request: Request, action: str) -> Response:
@@ -88,8 +109,9 @@ async def _pause_post(request: Request, action: str) -> Response:
     address = client_address(request)
     if action == "suspendre":
         motif = form.get("motif")
-        result = await run_in_threadpool(pause, engine_of(request), job, who,
-                                         motif if isinstance(motif, str) else None, address)
+        result = await run_in_threadpool(
+            pause, engine_of(request), job, who, motif if isinstance(motif, str) else None, address
+        )
     else:
         result = await run_in_threadpool(resume, engine_of(request), job, who, address)
     flash(request, "success" if result.done else "error", result.message)  # journaled by the use case
@@ -118,6 +140,7 @@ async def resume_job(request: Request) -> Response:
 
 # -- bulk replay --------------------------------------------------------------------------------------
 
+
 def _bulk_target(request: Request) -> tuple[str | None, list[dict]]:
     from exchange.app.replay import replayable_after_import
 
@@ -141,26 +164,39 @@ async def bulk_replay(request: Request) -> Response:
     siret, files = await run_in_threadpool(_bulk_target, request)
     back = f"/esats/{siret}" if siret else "/fichiers?statut=REJETE&code=H"
     if not files:
-        flash(request, "info", "Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu.")
+        flash(
+            request, "info", "Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu."
+        )
         return redirect(request, back)
-    results = await run_in_threadpool(replay_many, request.app.state.config, engine_of(request), [f["id"] for f in files])
+    results = await run_in_threadpool(
+        replay_many, request.app.state.config, engine_of(request), [f["id"] for f in files]
+    )
     for file_id, result in results:
-        await run_in_threadpool(_audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}",
-                                result.message)
+        await run_in_threadpool(
+            _audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}", result.message
+        )
     done = sum(1 for _, r in results if r.done)
     target = f"de l'Esat {siret}" if siret else "rejetés pour une habilitation"
-    message = (f"Rejeu groupé des fichiers {target} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur "
-               f"{len(results)}.")
+    message = (
+        f"Rejeu groupé des fichiers {target} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}."
+    )
     failed = [r.message for _, r in results if not r.done]
     if failed:
         message += " Non rejoués : " + " ".join(failed)
-    await run_in_threadpool(_audit, request, "rejeu_groupe", "OK" if not failed else "ECHEC",
-                            f"Esat {siret}" if siret else "tous les Esats", message)
+    await run_in_threadpool(
+        _audit,
+        request,
+        "rejeu_groupe",
+        "OK" if not failed else "ECHEC",
+        f"Esat {siret}" if siret else "tous les Esats",
+        message,
+    )
     flash(request, "success" if not failed else "error", message)
     return redirect(request, back)
 
 
 # -- start a job now ----------------------------------------------------------------------------------
+
 
 def _job(request: Request) -> str:
     from exchange.app.launch import LAUNCHABLE
@@ -174,7 +210,6 @@ def _job(request: Request) -> str:
 @page(role=GESTIONNAIRE)
 def launch_confirm(request: Request) -> Response:
     from exchange.app.launch import LAUNCHABLE
-
     from exchange.store.pauses import paused_jobs
 
     job = _job(request)
@@ -191,8 +226,9 @@ async def launch(request: Request) -> Response:
     job = _job(request)
     who = request.state.operator["login"]
     result = await run_in_threadpool(start_job, request.app.state.config, engine_of(request), job, who)
-    await run_in_threadpool(_audit, request, "lancement", "OK" if result.started else "REFUSE", f"tâche {job}",
-                            result.message)
+    await run_in_threadpool(
+        _audit, request, "lancement", "OK" if result.started else "REFUSE", f"tâche {job}", result.message
+    )
     flash(request, "success" if result.started else "error", result.message)
     if result.run_id is not None:
         return redirect(request, f"/executions/{result.run_id}")

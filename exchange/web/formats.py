@@ -1,15 +1,26 @@
 """How the console writes values for people: Paris time, French dates, durations, numbers, badges, job names,
 plurals."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
+
 from exchange.core.clock import PARIS
 from exchange.core.vocabulary import JOB_LABELS
 
-BADGES = {"OK": "success", "ACCEPTE": "success", "ACQUITTE": "success", "PARTIEL": "warning",
-          "EN_COURS": "info", "IGNORE": "info", "DOUBLON": "info", "ECHEC": "error", "REJETE": "error",
-          "QUARANTAINE": "error", "REFUSE": "error"}
-
+BADGES = {
+    "OK": "success",
+    "ACCEPTE": "success",
+    "ACQUITTE": "success",
+    "PARTIEL": "warning",
+    "EN_COURS": "info",
+    "IGNORE": "info",
+    "DOUBLON": "info",
+    "ECHEC": "error",
+    "REJETE": "error",
+    "QUARANTAINE": "error",
+    "REFUSE": "error",
+}
 
 
 def job(value: str | None) -> str:

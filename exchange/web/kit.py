@@ -1,10 +1,11 @@
 """What every console page and form uses: render a template, flash a message, redirect, who is logged in, the
 page guard (login and role), the error page."""
+
 from __future__ import annotations
 
 import functools
 import inspect
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -26,13 +27,18 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
     state = request.app.state
     flashes = request.session.pop("flash", []) if "session" in request.scope else []
     perimeter = getattr(request.state, "perimeter", None)
-    ctx = {"base": state.config.web.base_path, "operator": getattr(request.state, "operator", None),
-           "national": perimeter is not None and perimeter.national,
-           "oidc_label": state.config.web.oidc.label if state.config.web.oidc.enabled else None,
-           "perimetre": ", ".join(perimeter.labels()) if perimeter is not None else "",
-           "csrf": csrf_token(request) if "session" in request.scope else "", "flashes": flashes,
-           "gestionnaire": getattr(request.state, "operator", None) is not None
-           and request.state.operator["role"] == GESTIONNAIRE, **context}
+    ctx = {
+        "base": state.config.web.base_path,
+        "operator": getattr(request.state, "operator", None),
+        "national": perimeter is not None and perimeter.national,
+        "oidc_label": state.config.web.oidc.label if state.config.web.oidc.enabled else None,
+        "perimetre": ", ".join(perimeter.labels()) if perimeter is not None else "",
+        "csrf": csrf_token(request) if "session" in request.scope else "",
+        "flashes": flashes,
+        "gestionnaire": getattr(request.state, "operator", None) is not None
+        and request.state.operator["role"] == GESTIONNAIRE,
+        **context,
+    }
     return state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
 
 
@@ -49,7 +55,7 @@ def safe_next(request: Request, value: str | None) -> str:
     """Only a path of this console (no open redirect)."""
     base = request.app.state.config.web.base_path
     if value and value.startswith(base + "/") and not value.startswith("//") and "\\" not in value:
-        return value[len(base):]
+        return value[len(base) :]
     return "/"
 
 
@@ -65,8 +71,9 @@ def resolve_operator(request: Request) -> dict | None:
         if login:
             found = operators.get_operator(engine_of(request), login)
             if found is None or found["disabled_at"] is not None:
-                raise HTTPException(403, f"Le compte « {login} » transmis par le mandataire n'est pas un "
-                                         "opérateur actif de la console.")
+                raise HTTPException(
+                    403, f"Le compte « {login} » transmis par le mandataire n'est pas un opérateur actif de la console."
+                )
             return found
     login = request.session.get("login")
     found = operators.get_operator(engine_of(request), login) if login else None
@@ -79,11 +86,27 @@ def perimeter_of(operator: dict) -> Perimeter:
     return operator["perimetre"]
 
 
-def view_audit(request: Request, action: str, target: str, *, siret: str | None = None,
-               file_id: int | None = None, detail: str | None = None) -> None:
+def view_audit(
+    request: Request,
+    action: str,
+    target: str,
+    *,
+    siret: str | None = None,
+    file_id: int | None = None,
+    detail: str | None = None,
+) -> None:
     """One journal line for a view of worker-level data (a file page, a compte rendu, an export)."""
-    operators.record_audit(engine_of(request), request.state.operator["login"], action, "OK", target, detail,
-                           client_address(request), siret=siret, file_id=file_id)
+    operators.record_audit(
+        engine_of(request),
+        request.state.operator["login"],
+        action,
+        "OK",
+        target,
+        detail,
+        client_address(request),
+        siret=siret,
+        file_id=file_id,
+    )
 
 
 def national_only(request: Request) -> None:
@@ -94,6 +117,7 @@ def national_only(request: Request) -> None:
 
 def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a handler: redirect to the login page when nobody is logged in, 403 below `role`."""
+
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(fn)
         async def endpoint(request: Request) -> Response:
@@ -110,15 +134,23 @@ def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awa
             if inspect.iscoroutinefunction(fn):
                 return await fn(request)
             return await run_in_threadpool(fn, request)
+
         return endpoint
+
     return wrap
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:
-    titles = {400: "Demande incorrecte", 403: "Accès refusé", 404: "Page introuvable", 405: "Méthode refusée",
-              429: "Trop de tentatives"}
+    titles = {
+        400: "Demande incorrecte",
+        403: "Accès refusé",
+        404: "Page introuvable",
+        405: "Méthode refusée",
+        429: "Trop de tentatives",
+    }
     detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else "Cette page n'existe pas."
     if exc.status_code == 405:
         detail = "Cette adresse ne s'utilise pas ainsi."
-    return render(request, "error.html", status_code=exc.status_code,
-                  title=titles.get(exc.status_code, "Erreur"), detail=detail)
+    return render(
+        request, "error.html", status_code=exc.status_code, title=titles.get(exc.status_code, "Erreur"), detail=detail
+    )

@@ -1,5 +1,6 @@
 """The pages every public-service site links from its footer, readable without logging in: the accessibility
 statement (RGAA), the legal notice, personal data."""
+
 from __future__ import annotations
 
 from starlette.requests import Request

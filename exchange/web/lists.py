@@ -1,10 +1,11 @@
 """The console's big lists: received files filtered, sorted, paginated and exported as CSV (exchange.store.listings)."""
+
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Iterator
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
@@ -17,10 +18,34 @@ from exchange.store import listings, run_log
 from exchange.web.kit import engine_of, page, render
 from exchange.web.pages import PAGE_SIZE, _choice, _day, _int, _pages, _query_without_page
 
-FILE_COLUMNS = [("id", "N°"), ("fichier", "Fichier"), ("esat", "Esat"), ("caf", "Caf"), ("recu", "Reçu le"),
-                ("etat", "État"), ("statut", "Statut"), ("code", "Code"), ("rejetes", "Enregistrements")]
-CSV_COLUMNS = ["id", "fichier", "esat", "caf", "siret", "compte", "type", "date_reception", "etat", "statut", "code",
-               "enregistrements_recus", "enregistrements_acceptes", "enregistrements_rejetes", "execution"]
+FILE_COLUMNS = [
+    ("id", "N°"),
+    ("fichier", "Fichier"),
+    ("esat", "Esat"),
+    ("caf", "Caf"),
+    ("recu", "Reçu le"),
+    ("etat", "État"),
+    ("statut", "Statut"),
+    ("code", "Code"),
+    ("rejetes", "Enregistrements"),
+]
+CSV_COLUMNS = [
+    "id",
+    "fichier",
+    "esat",
+    "caf",
+    "siret",
+    "compte",
+    "type",
+    "date_reception",
+    "etat",
+    "statut",
+    "code",
+    "enregistrements_recus",
+    "enregistrements_acceptes",
+    "enregistrements_rejetes",
+    "execution",
+]
 
 
 def _text(request: Request, key: str, longest: int = 200) -> str | None:
@@ -33,12 +58,20 @@ def _text(request: Request, key: str, longest: int = 200) -> str | None:
 def file_query(request: Request) -> listings.FileQuery:
     """The files list's filters and order from the query string (400 with a French message when invalid)."""
     return listings.FileQuery(
-        nom=_text(request, "nom"), esat=_text(request, "esat"), caf=_text(request, "caf", 3),
-        code=_text(request, "code", 3), statut=_choice(request, "statut", STATUTS),
-        etat=_choice(request, "etat", ETATS), compte=_text(request, "compte"), siret=_text(request, "siret", 14),
-        run_id=_int(request, "execution"), du=_day(request, "du"), au=_day(request, "au"),
+        nom=_text(request, "nom"),
+        esat=_text(request, "esat"),
+        caf=_text(request, "caf", 3),
+        code=_text(request, "code", 3),
+        statut=_choice(request, "statut", STATUTS),
+        etat=_choice(request, "etat", ETATS),
+        compte=_text(request, "compte"),
+        siret=_text(request, "siret", 14),
+        run_id=_int(request, "execution"),
+        du=_day(request, "du"),
+        au=_day(request, "au"),
         tri=_choice(request, "tri", tuple(listings.FILE_SORTS)) or "id",
-        ordre=_choice(request, "ordre", listings.ORDERS) or "desc")
+        ordre=_choice(request, "ordre", listings.ORDERS) or "desc",
+    )
 
 
 def sort_links(request: Request, columns: list[tuple[str | None, str]], current: str, order: str) -> list[dict]:
@@ -51,9 +84,18 @@ def sort_links(request: Request, columns: list[tuple[str | None, str]], current:
             out.append({"label": label})
             continue
         active = key == current
-        nxt = ("asc" if order == "desc" else "desc") if active else ("asc" if key in ("fichier", "esat", "caf") else "desc")
-        out.append({"label": label, "href": "?" + urlencode([*kept, ("tri", key), ("ordre", nxt)]),
-                    "sort": ("ascending" if order == "asc" else "descending") if active else None})
+        nxt = (
+            ("asc" if order == "desc" else "desc")
+            if active
+            else ("asc" if key in ("fichier", "esat", "caf") else "desc")
+        )
+        out.append(
+            {
+                "label": label,
+                "href": "?" + urlencode([*kept, ("tri", key), ("ordre", nxt)]),
+                "sort": ("ascending" if order == "asc" else "descending") if active else None,
+            }
+        )
     return out
 
 
@@ -66,14 +108,24 @@ def files_list(request: Request) -> Response:
     current = _int(request, "page", 1) or 1
     perimeter = request.state.perimeter
     with engine_of(request).connect() as conn:
-        rows = listings.list_files(conn, q, perimeter=perimeter, limit=FILES_PAGE_SIZE,
-                                   offset=(current - 1) * FILES_PAGE_SIZE)
+        rows = listings.list_files(
+            conn, q, perimeter=perimeter, limit=FILES_PAGE_SIZE, offset=(current - 1) * FILES_PAGE_SIZE
+        )
         total = listings.count_files(conn, q, perimeter=perimeter)
     query = _query_without_page(request)
-    return render(request, "files.html", nav="files", files=rows, filters=q, statuts=STATUTS, etats=ETATS,
-                  pages=_pages(total, current, FILES_PAGE_SIZE), query=query,
-                  headers=sort_links(request, FILE_COLUMNS, q.tri, q.ordre),
-                  csv_href="/fichiers.csv" + (f"?{query}" if query else ""))
+    return render(
+        request,
+        "files.html",
+        nav="files",
+        files=rows,
+        filters=q,
+        statuts=STATUTS,
+        etats=ETATS,
+        pages=_pages(total, current, FILES_PAGE_SIZE),
+        query=query,
+        headers=sort_links(request, FILE_COLUMNS, q.tri, q.ordre),
+        csv_href="/fichiers.csv" + (f"?{query}" if query else ""),
+    )
 
 
 def _cell(value: object) -> object:
@@ -132,25 +184,43 @@ def run_detail(request: Request) -> Response:
         journal_total = run_log.count_lines(conn, run_id, perimeter=perimeter)
         summary = listings.run_summary(conn, run_id, perimeter=perimeter)
         total = listings.count_files(conn, q, perimeter=perimeter)
-        rows = listings.list_files(conn, q, perimeter=perimeter, limit=RUN_PAGE_SIZE,
-                                   offset=(current - 1) * RUN_PAGE_SIZE)
+        rows = listings.list_files(
+            conn, q, perimeter=perimeter, limit=RUN_PAGE_SIZE, offset=(current - 1) * RUN_PAGE_SIZE
+        )
     emitted: dict[str, list[str]] = {}
     for name in run["fichiers_emis"]:
         folder, _, rest = name.partition("/")
         emitted.setdefault(folder if rest else "", []).append(name)
-    return render(request, "run.html", nav="runs", run=run, files=rows, file_count=total, summary=summary,
-                  statuts=statuts, emitted=emitted, pages=_pages(total, current, RUN_PAGE_SIZE), query=_query_without_page(request),
-                  journal=[journal_line(line) for line in journal], journal_total=journal_total,
-                  journal_last=journal[-1]["id"] if journal else 0,
-                  chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"))
+    return render(
+        request,
+        "run.html",
+        nav="runs",
+        run=run,
+        files=rows,
+        file_count=total,
+        summary=summary,
+        statuts=statuts,
+        emitted=emitted,
+        pages=_pages(total, current, RUN_PAGE_SIZE),
+        query=_query_without_page(request),
+        journal=[journal_line(line) for line in journal],
+        journal_total=journal_total,
+        journal_last=journal[-1]["id"] if journal else 0,
+        chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"),
+    )
 
 
 # -- a run's log (exchange.store.run_log): the run page's last lines, the whole log page by page, as text, as JSON
 
 JOURNAL_ON_RUN_PAGE = 200  # the run page shows the last lines in a scrolled box; « voir tout le journal » has all
 JOURNAL_PAGE_SIZE = 200
-LEVELS = {"DEBUG": ("débogage", ""), "INFO": ("info", "info"), "WARNING": ("attention", "warning"),
-          "ERROR": ("erreur", "error"), "CRITICAL": ("critique", "error")}
+LEVELS = {
+    "DEBUG": ("débogage", ""),
+    "INFO": ("info", "info"),
+    "WARNING": ("attention", "warning"),
+    "ERROR": ("erreur", "error"),
+    "CRITICAL": ("critique", "error"),
+}
 
 
 def journal_line(line: dict) -> dict:
@@ -161,9 +231,15 @@ def journal_line(line: dict) -> dict:
     label, badge = LEVELS.get(line["level"], (line["level"].lower(), ""))
     fields = line.get("fields") or {}
     file_id = fields.get("file_id")
-    return {"id": line["id"], "heure": paris(line["at"], True), "niveau": label, "badge": badge,
-            "message": line["message"], "fichier": file_id if isinstance(file_id, int) else None,
-            "compte": fields.get("account") or ""}
+    return {
+        "id": line["id"],
+        "heure": paris(line["at"], True),
+        "niveau": label,
+        "badge": badge,
+        "message": line["message"],
+        "fichier": file_id if isinstance(file_id, int) else None,
+        "compte": fields.get("account") or "",
+    }
 
 
 def _journal_run(conn, request: Request) -> tuple[int, str]:  # noqa: ANN001 - a Connection
@@ -183,11 +259,20 @@ def run_journal(request: Request) -> Response:
     with engine_of(request).connect() as conn:
         run_id, status = _journal_run(conn, request)
         total = run_log.count_lines(conn, run_id, perimeter=perimeter)
-        lines = run_log.read_lines(conn, run_id, perimeter=perimeter, limit=JOURNAL_PAGE_SIZE,
-                                   offset=(current - 1) * JOURNAL_PAGE_SIZE)
-    return render(request, "run_journal.html", nav="runs", run_id=run_id, statut=status, total=total,
-                  lines=[journal_line(line) for line in lines], pages=_pages(total, current, JOURNAL_PAGE_SIZE),
-                  query=_query_without_page(request))
+        lines = run_log.read_lines(
+            conn, run_id, perimeter=perimeter, limit=JOURNAL_PAGE_SIZE, offset=(current - 1) * JOURNAL_PAGE_SIZE
+        )
+    return render(
+        request,
+        "run_journal.html",
+        nav="runs",
+        run_id=run_id,
+        statut=status,
+        total=total,
+        lines=[journal_line(line) for line in lines],
+        pages=_pages(total, current, JOURNAL_PAGE_SIZE),
+        query=_query_without_page(request),
+    )
 
 
 def _text_lines(engine, run_id: int, perimeter) -> Iterator[bytes]:  # noqa: ANN001
@@ -214,9 +299,11 @@ def run_journal_txt(request: Request) -> Response:
     """The whole log of a run the perimeter sees, as a UTF-8 text file."""
     with engine_of(request).connect() as conn:
         run_id, _ = _journal_run(conn, request)
-    return StreamingResponse(_text_lines(engine_of(request), run_id, request.state.perimeter),
-                             media_type="text/plain; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="execution-{run_id}-journal.txt"'})
+    return StreamingResponse(
+        _text_lines(engine_of(request), run_id, request.state.perimeter),
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="execution-{run_id}-journal.txt"'},
+    )
 
 
 @page()
@@ -233,29 +320,66 @@ def run_journal_json(request: Request) -> Response:
         done = listings.count_files(conn, listings.FileQuery(run_id=run_id, etat="ACQUITTE"), perimeter=perimeter)
     from exchange.web.formats import plural_of
 
-    return JSONResponse({"statut": status, "lignes": [journal_line(line) for line in lines],
-                         "dernier": lines[-1]["id"] if lines else after,
-                         "suite": len(lines) == JOURNAL_PAGE_SIZE,
-                         "progression": f"{plural_of(done, 'fichier traité', 'fichiers traités')}"},
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {
+            "statut": status,
+            "lignes": [journal_line(line) for line in lines],
+            "dernier": lines[-1]["id"] if lines else after,
+            "suite": len(lines) == JOURNAL_PAGE_SIZE,
+            "progression": f"{plural_of(done, 'fichier traité', 'fichiers traités')}",
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
-RUN_COLUMNS = [("id", "N°"), ("tache", "Tâche"), ("statut", "Statut"), ("debut", "Début"), (None, "Durée"),
-               ("fichiers", "Fichiers"), (None, "Acceptés"), (None, "Partiels"), ("rejetes", "Rejetés"),
-               (None, "Enr. acceptés"), (None, "Enr. rejetés"), (None, "Erreur")]
-RUN_CSV = ["id", "job", "statut", "debut", "fin", "duree", "fichiers", "fichiers_acceptes", "fichiers_partiels",
-           "fichiers_rejetes", "fichiers_doublons", "enregistrements_recus", "enregistrements_acceptes",
-           "enregistrements_rejetes", "erreur"]
+RUN_COLUMNS = [
+    ("id", "N°"),
+    ("tache", "Tâche"),
+    ("statut", "Statut"),
+    ("debut", "Début"),
+    (None, "Durée"),
+    ("fichiers", "Fichiers"),
+    (None, "Acceptés"),
+    (None, "Partiels"),
+    ("rejetes", "Rejetés"),
+    (None, "Enr. acceptés"),
+    (None, "Enr. rejetés"),
+    (None, "Erreur"),
+]
+RUN_CSV = [
+    "id",
+    "job",
+    "statut",
+    "debut",
+    "fin",
+    "duree",
+    "fichiers",
+    "fichiers_acceptes",
+    "fichiers_partiels",
+    "fichiers_rejetes",
+    "fichiers_doublons",
+    "enregistrements_recus",
+    "enregistrements_acceptes",
+    "enregistrements_rejetes",
+    "erreur",
+]
 
 
 def _run_filters(request: Request) -> tuple:
     from exchange.core.vocabulary import JOBS, RUN_STATUSES
     from exchange.store.queries import RunFilters
 
-    filters = RunFilters(job=_choice(request, "job", JOBS), statut=_choice(request, "statut", RUN_STATUSES),
-                         du=_day(request, "du"), au=_day(request, "au"))
-    return (filters, _choice(request, "tri", tuple(listings.RUN_SORTS)) or "id",
-            _choice(request, "ordre", listings.ORDERS) or "desc")
+    filters = RunFilters(
+        job=_choice(request, "job", JOBS),
+        statut=_choice(request, "statut", RUN_STATUSES),
+        du=_day(request, "du"),
+        au=_day(request, "au"),
+    )
+    return (
+        filters,
+        _choice(request, "tri", tuple(listings.RUN_SORTS)) or "id",
+        _choice(request, "ordre", listings.ORDERS) or "desc",
+    )
 
 
 @page()
@@ -266,15 +390,30 @@ def runs_list(request: Request) -> Response:
     filters, tri, ordre = _run_filters(request)
     current = _int(request, "page", 1) or 1
     with engine_of(request).connect() as conn:
-        rows = narrowed_runs(conn, listings.list_runs(conn, filters, tri, ordre, limit=PAGE_SIZE,
-                                                      offset=(current - 1) * PAGE_SIZE), request.state.perimeter)
+        rows = narrowed_runs(
+            conn,
+            listings.list_runs(conn, filters, tri, ordre, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE),
+            request.state.perimeter,
+        )
         total = count_runs(conn, filters)
         trend = runs_trend(conn)
     query = _query_without_page(request)
-    return render(request, "runs.html", nav="runs", runs=rows, filters=filters, jobs=JOBS, statuses=RUN_STATUSES,
-                  trend=trend,
-                  pages=_pages(total, current), query=query, headers=sort_links(request, RUN_COLUMNS, tri, ordre),
-                  tri=tri, ordre=ordre, csv_href="/executions.csv" + (f"?{query}" if query else ""))
+    return render(
+        request,
+        "runs.html",
+        nav="runs",
+        runs=rows,
+        filters=filters,
+        jobs=JOBS,
+        statuses=RUN_STATUSES,
+        trend=trend,
+        pages=_pages(total, current),
+        query=query,
+        headers=sort_links(request, RUN_COLUMNS, tri, ordre),
+        tri=tri,
+        ordre=ordre,
+        csv_href="/executions.csv" + (f"?{query}" if query else ""),
+    )
 
 
 TREND_DAYS = 30
@@ -295,13 +434,21 @@ def runs_trend(conn) -> dict:  # noqa: ANN001 - a Connection
     labels = [d.strftime("%d/%m/%Y") for d in days]
     stacks = {k: [per_day.get(d, {}).get(k, 0) for d in days] for k in keys}
     table = [(label, [stacks[k][i] for k in keys]) for i, label in enumerate(labels) if any(stacks[k][i] for k in keys)]
-    return {"chart": stacked_columns(labels, stacks, f"Exécutions par jour et par statut, {TREND_DAYS} derniers jours",
-                                     "executions-par-jour"), "keys": keys, "table": table}
+    return {
+        "chart": stacked_columns(
+            labels, stacks, f"Exécutions par jour et par statut, {TREND_DAYS} derniers jours", "executions-par-jour"
+        ),
+        "keys": keys,
+        "table": table,
+    }
 
 
 def _csv_response(columns: list[str], rows: list[dict], name: str) -> Response:
-    return StreamingResponse(_csv_lines(iter(rows), columns), media_type="text/csv; charset=utf-8",
-                             headers={"content-disposition": f'attachment; filename="{name}"'})
+    return StreamingResponse(
+        _csv_lines(iter(rows), columns),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @page()
@@ -322,8 +469,12 @@ def audit_csv(request: Request) -> Response:
     """The journal as the page filters it (operator, Esat, dates; a non-national operator: its perimeter's lines)."""
     from exchange.store import queries
 
-    filters = queries.AuditFilters(operateur=_text(request, "operateur"), siret=_text(request, "siret", 14),
-                                   du=_day(request, "du"), au=_day(request, "au"))
+    filters = queries.AuditFilters(
+        operateur=_text(request, "operateur"),
+        siret=_text(request, "siret", 14),
+        du=_day(request, "du"),
+        au=_day(request, "au"),
+    )
     with engine_of(request).connect() as conn:
         rows = queries.audit_entries(conn, filters, limit=1_000_000, perimeter=request.state.perimeter)
     return _csv_response(AUDIT_CSV, rows, "journal.csv")

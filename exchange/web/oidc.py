@@ -1,5 +1,6 @@
 """Single sign-on (`[web.oidc]`): send the browser to the institution's OpenID provider, take it back, check the
 ID token, map its claims to the account's role and perimeter, and open a console session."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -39,8 +40,7 @@ def _redirect_uri(request: Request) -> str:
 
 
 def _refused(request: Request, reason: str, login: str = "?") -> Response:
-    operators.record_audit(engine_of(request), login, "connexion_oidc", "REFUSE", None, reason,
-                           client_address(request))
+    operators.record_audit(engine_of(request), login, "connexion_oidc", "REFUSE", None, reason, client_address(request))
     return render(request, "login.html", status_code=403, suite="", error=f"Connexion refusée : {reason}.")
 
 
@@ -76,9 +76,13 @@ def _finish(request: Request, pending: dict) -> Response:
     if request.query_params.get("error"):
         return _refused(request, f"le fournisseur d'identité répond « {request.query_params['error']} »")
     try:
-        claims = oidc.finish(config, _provider(request),
-                             oidc.Pending(pending["state"], pending["nonce"], pending["verifier"]),
-                             request.query_params.get("code", ""), _redirect_uri(request))
+        claims = oidc.finish(
+            config,
+            _provider(request),
+            oidc.Pending(pending["state"], pending["nonce"], pending["verifier"]),
+            request.query_params.get("code", ""),
+            _redirect_uri(request),
+        )
         login, role, perimeters = _claims_to_account(config, claims)
     except (oidc.OidcError, operators.OperatorError) as e:
         return _refused(request, str(e))
@@ -92,8 +96,15 @@ def _finish(request: Request, pending: dict) -> Response:
     request.session["login"] = account["login"]
     request.session["sso"] = True
     request.session[NEW] = True
-    operators.record_audit(engine_of(request), account["login"], "connexion_oidc", "OK", None,
-                           f"rôle {role}, périmètre {', '.join(account['perimetre'].labels())}", client_address(request))
+    operators.record_audit(
+        engine_of(request),
+        account["login"],
+        "connexion_oidc",
+        "OK",
+        None,
+        f"rôle {role}, périmètre {', '.join(account['perimetre'].labels())}",
+        client_address(request),
+    )
     base = request.app.state.config.web.base_path
     return RedirectResponse(base + safe_next(request, pending.get("suite")), status_code=303)
 
@@ -103,8 +114,11 @@ async def callback(request: Request) -> Response:
     _config(request)
     pending = request.session.pop("oidc", None)
     if not pending or request.query_params.get("state") != pending.get("state"):
-        return await run_in_threadpool(_refused, request, "réponse du fournisseur d'identité inattendue (état "
-                                                          "inconnu ou déjà utilisé) : recommencez la connexion")
+        return await run_in_threadpool(
+            _refused,
+            request,
+            "réponse du fournisseur d'identité inattendue (état inconnu ou déjà utilisé) : recommencez la connexion",
+        )
     return await run_in_threadpool(_finish, request, pending)
 
 

@@ -1,11 +1,9 @@
 """The console's read pages: dashboard, runs, files, campaign, habilitations, migration, audit log."""
+
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
 import io
-import re
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
@@ -14,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from exchange.store import queries
-from exchange.web.kit import engine_of, page, render, view_audit
 from exchange.web.charts import bar_chart
+from exchange.web.kit import engine_of, page, render, view_audit
 
 PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 25  # a journal line often takes two lines (its detail): a page stays under 5 screens
@@ -79,14 +77,28 @@ def dashboard(request: Request) -> Response:
 
     jobs = job_states(engine)
 
-    return render(request, "dashboard.html", nav="dashboard", health=health, launchable=LAUNCHABLE, last_runs=last_runs,
-                  next_runs=next_runs, waiting=waiting, depot_read_at=request.app.state.depot.read_at,
-                  quarantined=quarantined,
-                  quarantine_count=health.states.get("QUARANTAINE", 0), rejections=rejections,
-                  days=REJECTION_DAYS, jobs=jobs, paused=[j for j in jobs if j["suspendue"]],
-                  next_of={j["tache"]: [n for n in next_runs if n["tache"] == j["tache"]
-                                        or n["tache"].startswith(j["tache"] + "-")] for j in jobs},
-                  chart=bar_chart(rejections, f"Fichiers rejetés par code, {REJECTION_DAYS} derniers jours"))
+    return render(
+        request,
+        "dashboard.html",
+        nav="dashboard",
+        health=health,
+        launchable=LAUNCHABLE,
+        last_runs=last_runs,
+        next_runs=next_runs,
+        waiting=waiting,
+        depot_read_at=request.app.state.depot.read_at,
+        quarantined=quarantined,
+        quarantine_count=health.states.get("QUARANTAINE", 0),
+        rejections=rejections,
+        days=REJECTION_DAYS,
+        jobs=jobs,
+        paused=[j for j in jobs if j["suspendue"]],
+        next_of={
+            j["tache"]: [n for n in next_runs if n["tache"] == j["tache"] or n["tache"].startswith(j["tache"] + "-")]
+            for j in jobs
+        },
+        chart=bar_chart(rejections, f"Fichiers rejetés par code, {REJECTION_DAYS} derniers jours"),
+    )
 
 
 def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
@@ -111,8 +123,14 @@ def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list
             for name in compte_rendu_names(row, latest):
                 data = transport.read_retour(row["account"], name)
                 if data is not None:
-                    forms.append({"name": name, "format": name.rsplit(".", 1)[1].upper(), "size": len(data),
-                                  "earlier": not name.startswith(f"{row['name']}.CR.")})
+                    forms.append(
+                        {
+                            "name": name,
+                            "format": name.rsplit(".", 1)[1].upper(),
+                            "size": len(data),
+                            "earlier": not name.startswith(f"{row['name']}.CR."),
+                        }
+                    )
     except (TransportError, OSError) as e:
         return [{"error": f"zone de dépôt injoignable : {e}"}]
     return forms
@@ -132,10 +150,19 @@ def file_detail(request: Request) -> Response:
         others = queries.other_receptions(conn, row["account"], row["name"], file_id, perimeter=perimeter)
         latest = queries.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
     view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=row["siret"], file_id=file_id)
-    return render(request, "file.html", nav="files", file=queries.file_view(row), anomalies=anomalies,
-                  counts=counts, anomaly_total=sum(counts.values()), shown=ANOMALIES_SHOWN, others=others,
-                  comptes_rendus=_compte_rendu_forms(request, row, latest),
-                  refusal=replay_check(engine_of(request), file_id)[1])
+    return render(
+        request,
+        "file.html",
+        nav="files",
+        file=queries.file_view(row),
+        anomalies=anomalies,
+        counts=counts,
+        anomaly_total=sum(counts.values()),
+        shown=ANOMALIES_SHOWN,
+        others=others,
+        comptes_rendus=_compte_rendu_forms(request, row, latest),
+        refusal=replay_check(engine_of(request), file_id)[1],
+    )
 
 
 @page()
@@ -183,8 +210,15 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
     wanted = _choice(request, "situation", tuple(SITUATIONS))
-    missing = campaign_followup(engine_of(request), request.app.state.depot, year, today_in_paris(), caf,
-                                perimeter=request.state.perimeter, memo=request.app.state.campaign_reads)
+    missing = campaign_followup(
+        engine_of(request),
+        request.app.state.depot,
+        year,
+        today_in_paris(),
+        caf,
+        perimeter=request.state.perimeter,
+        memo=request.app.state.campaign_reads,
+    )
     return year, caf, wanted, missing
 
 
@@ -201,9 +235,17 @@ def campaign_progress(per_day: dict, year: int, missing: int) -> dict:
         running += per_day[day]
         table.append((day.strftime("%d/%m/%Y"), per_day[day], running))
     goal = running + missing
-    return {"chart": progress_line([t[0] for t in table], [t[2] for t in table], goal,
-                                   f"Esats ayant déclaré leurs RG {year}, jour après jour, sur {goal}",
-                                   "progression-campagne"), "table": table, "goal": goal}
+    return {
+        "chart": progress_line(
+            [t[0] for t in table],
+            [t[2] for t in table],
+            goal,
+            f"Esats ayant déclaré leurs RG {year}, jour après jour, sur {goal}",
+            "progression-campagne",
+        ),
+        "table": table,
+        "goal": goal,
+    }
 
 
 @page()
@@ -217,6 +259,7 @@ def campaign(request: Request) -> Response:
         def compute():  # noqa: ANN202
             with engine_of(request).connect() as conn:
                 return fn(conn, year, perimeter=perimeter)
+
         return memo.get((what, year, perimeter), compute)
 
     from exchange.store.trends import first_declarations
@@ -230,13 +273,27 @@ def campaign(request: Request) -> Response:
         row[m["situation"]] += 1
     shown = [m for m in missing if wanted is None or m["situation"] == wanted]
     current = _int(request, "page", 1) or 1
-    return render(request, "campaign.html", nav="campaign", year=year, caf=caf, wanted=wanted,
-                  situations=SITUATIONS, who_acts=WHO_ACTS, by_situation=by_situation, per_caf=per_caf, missing_count=len(missing),
-                  rows=shown[(current - 1) * CAMPAIGN_PAGE:current * CAMPAIGN_PAGE],
-                  pages=_pages(len(shown), current, CAMPAIGN_PAGE),
-                  query=_query_without_page(request), accepted=accepted, deadline=deadline(year), progress=progress,
-                  days_left=missing[0]["jours_restants"] if missing else None,
-                  chart=bar_chart(accepted, f"Déclarations RG {year} acceptées, par Caf"))
+    return render(
+        request,
+        "campaign.html",
+        nav="campaign",
+        year=year,
+        caf=caf,
+        wanted=wanted,
+        situations=SITUATIONS,
+        who_acts=WHO_ACTS,
+        by_situation=by_situation,
+        per_caf=per_caf,
+        missing_count=len(missing),
+        rows=shown[(current - 1) * CAMPAIGN_PAGE : current * CAMPAIGN_PAGE],
+        pages=_pages(len(shown), current, CAMPAIGN_PAGE),
+        query=_query_without_page(request),
+        accepted=accepted,
+        deadline=deadline(year),
+        progress=progress,
+        days_left=missing[0]["jours_restants"] if missing else None,
+        chart=bar_chart(accepted, f"Déclarations RG {year} acceptées, par Caf"),
+    )
 
 
 @page()
@@ -250,12 +307,23 @@ def campaign_csv(request: Request) -> Response:
     w.writerow(["caf_gestionnaire", "siret", "raison_sociale", "jours_restants", "situation", "dernier_fichier_rg"])
     for m in missing:
         if wanted is None or m["situation"] == wanted:
-            w.writerow([m["caf_gestionnaire"], m["siret"], guard_text(m["raison_sociale"]), m["jours_restants"],
-                        SITUATIONS[m["situation"]], m["fichier"] or ""])
+            w.writerow(
+                [
+                    m["caf_gestionnaire"],
+                    m["siret"],
+                    guard_text(m["raison_sociale"]),
+                    m["jours_restants"],
+                    SITUATIONS[m["situation"]],
+                    m["fichier"] or "",
+                ]
+            )
     name = f"campagne-{year}{'-caf-' + caf if caf else ''}-sans-rg.csv"
     view_audit(request, "export_campagne", f"campagne {year} : {len(missing)} Esat(s)", detail=name)
-    return Response(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": f'attachment; filename="{name}"'})
+    return Response(
+        b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @page()
@@ -275,12 +343,27 @@ def audit(request: Request) -> Response:
     """The journal; a national operator filters it by operator, Esat (SIRET) and date; others read the lines
     about the Esats of their perimeter."""
     current = _int(request, "page", 1) or 1
-    filters = queries.AuditFilters(operateur=request.query_params.get("operateur", "").strip() or None,
-                                   siret=request.query_params.get("siret", "").strip() or None,
-                                   du=_day(request, "du"), au=_day(request, "au"))
+    filters = queries.AuditFilters(
+        operateur=request.query_params.get("operateur", "").strip() or None,
+        siret=request.query_params.get("siret", "").strip() or None,
+        du=_day(request, "du"),
+        au=_day(request, "au"),
+    )
     with engine_of(request).connect() as conn:
-        entries = queries.audit_entries(conn, filters, limit=AUDIT_PAGE_SIZE, offset=(current - 1) * AUDIT_PAGE_SIZE,
-                                        perimeter=request.state.perimeter)
+        entries = queries.audit_entries(
+            conn,
+            filters,
+            limit=AUDIT_PAGE_SIZE,
+            offset=(current - 1) * AUDIT_PAGE_SIZE,
+            perimeter=request.state.perimeter,
+        )
         total = queries.count_audit(conn, filters, perimeter=request.state.perimeter)
-    return render(request, "audit.html", nav="audit", entries=entries, filters=filters,
-                  pages=_pages(total, current, AUDIT_PAGE_SIZE), query=_query_without_page(request))
+    return render(
+        request,
+        "audit.html",
+        nav="audit",
+        entries=entries,
+        filters=filters,
+        pages=_pages(total, current, AUDIT_PAGE_SIZE),
+        query=_query_without_page(request),
+    )

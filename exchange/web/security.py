@@ -1,5 +1,6 @@
 """Console security: the session layer for the scheme, the client's address behind a trusted proxy, CSRF tokens,
 security headers."""
+
 from __future__ import annotations
 
 import hmac
@@ -16,8 +17,10 @@ from exchange.web.sessions import ServerSessions
 
 SESSION_COOKIE = "esat_console"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-       "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-frame-options", b"DENY"),
@@ -52,8 +55,12 @@ class ProxyAndHeaders:
 
     def __init__(self, app: ASGIApp, config: Config, engine: Engine) -> None:
         self.trusted = set(config.web.trusted_proxies)
-        common = dict(engine=engine, idle_minutes=config.web.session_idle_minutes, cookie=SESSION_COOKIE,
-                      path=(config.web.base_path or "/"))
+        common = dict(
+            engine=engine,
+            idle_minutes=config.web.session_idle_minutes,
+            cookie=SESSION_COOKIE,
+            path=(config.web.base_path or "/"),
+        )
         self.plain = ServerSessions(app, https_only=False, **common)  # type: ignore[arg-type]
         self.secure = ServerSessions(app, https_only=True, **common)  # type: ignore[arg-type]
 
@@ -95,6 +102,7 @@ async def checked_form(request: Request) -> FormData:
     sent = form.get("csrf")
     expected = request.session.get("csrf")
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
-        raise HTTPException(403, "Formulaire refusé : jeton de sécurité (CSRF) absent ou invalide. "
-                                 "Rechargez la page et recommencez.")
+        raise HTTPException(
+            403, "Formulaire refusé : jeton de sécurité (CSRF) absent ou invalide. Rechargez la page et recommencez."
+        )
     return form

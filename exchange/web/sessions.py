@@ -1,6 +1,7 @@
 """Server-side console sessions: the cookie holds only a random token; the session lives in the database
 (exchange.store.sessions), so logout, disable, a role or perimeter change and the idle timeout end it on
 every node."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,9 @@ class ServerSessions:
     is issued when a session starts and whenever its login changes (no fixation); the cookie carries no
     lifetime (it ends with the browser) and is sent only then: the server's idle timeout decides."""
 
-    def __init__(self, app: ASGIApp, engine: Engine, idle_minutes: int, cookie: str, path: str,
-                 https_only: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, engine: Engine, idle_minutes: int, cookie: str, path: str, https_only: bool
+    ) -> None:
         self.app, self.engine, self.idle = app, engine, timedelta(minutes=idle_minutes)
         self.cookie, self.path = cookie, path
         self.static = path.rstrip("/") + "/static/"  # assets need no session (no database read per file)
@@ -69,7 +71,9 @@ class ServerSessions:
 
         await self.app(scope, receive, send_with_session)
 
-    def _persist(self, token: str | None, found: stored.StoredSession | None, before: dict, session: dict) -> str | None:
+    def _persist(
+        self, token: str | None, found: stored.StoredSession | None, before: dict, session: dict
+    ) -> str | None:
         """Write the session back; the Set-Cookie value when the browser's cookie must change."""
         now = utcnow()
         if not session:

@@ -8,6 +8,7 @@ only readable by the page that sent it, so no token (and no session cookie) is n
 or Sec-Fetch-Site says it comes from another site is still refused, so that no other site spends a
 clerk's quota. The compte rendu is answered with its own CSP allowing exactly its inline style (by hash).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -89,9 +90,13 @@ def file_name(disposition: str) -> str | None:
     try:
         name = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise Refusal(400, "Nom de fichier illisible", "Le nom du fichier n'a pas pu être lu : renommez-le "
-                      "ESAT_<SIRET>_<RG ou CA>_<AAAAMMJJ>_<NNN>.xlsx (ou .csv, .xml), sans accent, puis "
-                      "recommencez.") from e
+        raise Refusal(
+            400,
+            "Nom de fichier illisible",
+            "Le nom du fichier n'a pas pu être lu : renommez-le "
+            "ESAT_<SIRET>_<RG ou CA>_<AAAAMMJJ>_<NNN>.xlsx (ou .csv, .xml), sans accent, puis "
+            "recommencez.",
+        ) from e
     return name.replace("\\", "/").rsplit("/", 1)[-1]
 
 
@@ -102,8 +107,11 @@ def parse_upload(body: bytes, content_type: str) -> tuple[str, bytes]:
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise Refusal(400, "Formulaire incomplet", "Le formulaire reçu est incomplet : choisissez votre fichier "
-                      "puis cliquez sur « Vérifier ».")
+        raise Refusal(
+            400,
+            "Formulaire incomplet",
+            "Le formulaire reçu est incomplet : choisissez votre fichier puis cliquez sur « Vérifier ».",
+        )
     parts: list[dict] = []
 
     def begin() -> None:
@@ -122,15 +130,26 @@ def parse_upload(body: bytes, content_type: str) -> tuple[str, bytes]:
     def data(chunk: bytes, start: int, end: int) -> None:
         parts[-1]["data"] += chunk[start:end]
 
-    parser = MultipartParser(boundary, {"on_part_begin": begin, "on_header_field": header_field,
-                                        "on_header_value": header_value, "on_header_end": header_end,
-                                        "on_part_data": data})
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": begin,
+            "on_header_field": header_field,
+            "on_header_value": header_value,
+            "on_header_end": header_end,
+            "on_part_data": data,
+        },
+    )
     try:
         parser.write(body)
         parser.finalize()
     except Exception as e:  # noqa: BLE001 - python-multipart raises several kinds for a broken form
-        raise Refusal(400, "Formulaire incomplet", "Le formulaire reçu est incomplet ou abîmé : rechargez la "
-                      "page, choisissez votre fichier puis cliquez sur « Vérifier ».") from e
+        raise Refusal(
+            400,
+            "Formulaire incomplet",
+            "Le formulaire reçu est incomplet ou abîmé : rechargez la "
+            "page, choisissez votre fichier puis cliquez sur « Vérifier ».",
+        ) from e
     for part in parts:
         disposition = part["headers"].get(b"content-disposition", b"").decode("latin-1")
         _, options = parse_options_header(disposition)
@@ -140,12 +159,19 @@ def parse_upload(body: bytes, content_type: str) -> tuple[str, bytes]:
         if not name:
             break
         if len(name) > MAX_NAME_CHARS or any(ord(c) < 32 or c == "\x7f" for c in name) or name.startswith("."):
-            raise Refusal(400, "Nom de fichier illisible", "Le nom du fichier contient des caractères qui ne sont "
-                          "pas permis : renommez-le ESAT_<SIRET>_<RG ou CA>_<AAAAMMJJ>_<NNN>.xlsx (ou .csv, .xml), "
-                          "puis recommencez.")
+            raise Refusal(
+                400,
+                "Nom de fichier illisible",
+                "Le nom du fichier contient des caractères qui ne sont "
+                "pas permis : renommez-le ESAT_<SIRET>_<RG ou CA>_<AAAAMMJJ>_<NNN>.xlsx (ou .csv, .xml), "
+                "puis recommencez.",
+            )
         return name, bytes(part["data"])
-    raise Refusal(400, "Aucun fichier reçu", "Aucun fichier n'a été reçu : choisissez votre fichier puis cliquez "
-                  "sur « Vérifier ».")
+    raise Refusal(
+        400,
+        "Aucun fichier reçu",
+        "Aucun fichier n'a été reçu : choisissez votre fichier puis cliquez sur « Vérifier ».",
+    )
 
 
 STYLE_BLOCK = re.compile(rb"<style>(.*?)</style>", re.S)
@@ -155,10 +181,8 @@ def compte_rendu_csp(page: bytes) -> str:
     """The CSP under which a compte rendu page (this version's or an older one kept in retour/) renders
     styled: its own inline <style>, allowed by hash, and nothing else (no script, no fetch, no form)."""
     found = STYLE_BLOCK.search(page)
-    style = ("'sha256-" + base64.b64encode(hashlib.sha256(found.group(1)).digest()).decode() + "'"
-             if found else "'none'")
-    return (f"default-src 'none'; style-src {style}; base-uri 'none'; form-action 'none'; "
-            "frame-ancestors 'none'")
+    style = "'sha256-" + base64.b64encode(hashlib.sha256(found.group(1)).digest()).decode() + "'" if found else "'none'"
+    return f"default-src 'none'; style-src {style}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 
 @cache
@@ -181,13 +205,23 @@ class Verifier:
         self.slots = asyncio.Semaphore(CHECKS_AT_ONCE)
 
     def routes(self) -> list[Route]:
-        return [Route("/verifier", self.form, methods=["GET"]), Route("/verifier", self.check, methods=["POST"]),
-                Route("/verifier/guide", self.guide, methods=["GET"])]
+        return [
+            Route("/verifier", self.form, methods=["GET"]),
+            Route("/verifier", self.check, methods=["POST"]),
+            Route("/verifier/guide", self.guide, methods=["GET"]),
+        ]
 
     def page(self, request: Request, template: str, status: int = 200, **context: object) -> Response:
         """A console page for an anonymous visitor (no session, no CSRF token: nothing to protect)."""
-        ctx = {"base": self.config.web.base_path, "operator": None, "csrf": "", "flashes": [],
-               "gestionnaire": False, "max_size": megabytes(self.config.limits.max_file_bytes), **context}
+        ctx = {
+            "base": self.config.web.base_path,
+            "operator": None,
+            "csrf": "",
+            "flashes": [],
+            "gestionnaire": False,
+            "max_size": megabytes(self.config.limits.max_file_bytes),
+            **context,
+        }
         return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status)
 
     async def form(self, request: Request) -> Response:
@@ -211,16 +245,28 @@ class Verifier:
         origin = request.headers.get("origin", "")
         own = f"{request.url.scheme}://{request.url.netloc}"
         if site == "cross-site" or (origin and origin != "null" and origin != own):
-            raise Refusal(403, "Demande refusée", "Cette vérification a été envoyée depuis un autre site : "
-                          "ouvrez la page « Vérifier mon fichier » et déposez votre fichier depuis celle-ci.")
+            raise Refusal(
+                403,
+                "Demande refusée",
+                "Cette vérification a été envoyée depuis un autre site : "
+                "ouvrez la page « Vérifier mon fichier » et déposez votre fichier depuis celle-ci.",
+            )
         wait = self.limiter.wait_seconds(client_address(request, self.trusted))
         if wait > 0:
             minutes = max(1, round(wait / 60))
-            raise Refusal(429, "Trop de vérifications", f"Vous avez fait beaucoup de vérifications en peu de temps : "
-                          f"réessayez dans {minutes} minute{'s' if minutes > 1 else ''}.")
+            raise Refusal(
+                429,
+                "Trop de vérifications",
+                f"Vous avez fait beaucoup de vérifications en peu de temps : "
+                f"réessayez dans {minutes} minute{'s' if minutes > 1 else ''}.",
+            )
         limit = self.config.limits.max_file_bytes
-        too_big = Refusal(413, "Fichier trop volumineux", f"Le fichier dépasse la taille maximale de "
-                          f"{megabytes(limit)} : découpez-le en plusieurs fichiers et vérifiez-les un par un.")
+        too_big = Refusal(
+            413,
+            "Fichier trop volumineux",
+            f"Le fichier dépasse la taille maximale de "
+            f"{megabytes(limit)} : découpez-le en plusieurs fichiers et vérifiez-les un par un.",
+        )
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
             raise too_big
@@ -234,20 +280,30 @@ class Verifier:
         async with self.slots:
             page, counts = await run_in_threadpool(self._judge, name, data)
         log.info("vérification d'un fichier sans dépôt : %d enregistrement(s), %d rejeté(s), %d anomalie(s)", *counts)
-        return Response(page, media_type="text/html; charset=utf-8",
-                        headers={"content-security-policy": compte_rendu_csp(page), "cache-control": "no-store"})
+        return Response(
+            page,
+            media_type="text/html; charset=utf-8",
+            headers={"content-security-policy": compte_rendu_csp(page), "cache-control": "no-store"},
+        )
 
     def _judge(self, name: str, data: bytes) -> tuple[bytes, tuple[int, int, int]]:
         """The HTML compte rendu of one file, as `check` gives it, and the counts that may be logged."""
+        from exchange.core.clock import today_in_paris
         from exchange.core.compte_rendu.html import cr_html
         from exchange.core.judge import judge
-        from exchange.core.clock import today_in_paris
 
         as_of = today_in_paris()
-        j = judge(data, name, as_of, max_file_bytes=self.config.limits.max_file_bytes,
-                  max_records=self.config.limits.max_records)
+        j = judge(
+            data,
+            name,
+            as_of,
+            max_file_bytes=self.config.limits.max_file_bytes,
+            max_records=self.config.limits.max_records,
+        )
         base = self.config.web.base_path
-        page = cr_html(j, as_of, guide_url=f"{base}/verifier/guide", back=(f"{base}/verifier", "Vérifier un autre fichier"))
+        page = cr_html(
+            j, as_of, guide_url=f"{base}/verifier/guide", back=(f"{base}/verifier", "Vérifier un autre fichier")
+        )
         return page, (j.records_in, j.records_rejected, j.anomalies.height)
 
 

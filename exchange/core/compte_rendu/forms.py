@@ -1,4 +1,5 @@
 """The compte rendu (formats.md §6): the CSV (with BOM), the XML, and the text and JSON forms of `check`."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,18 @@ from exchange.core.csv_cells import guard_text
 from exchange.core.judge import Judgement
 
 SPEC_COLUMNS = (
-    "fichier", "date_traitement", "statut", "enregistrements_recus", "enregistrements_acceptes",
-    "enregistrements_rejetes", "ligne", "nir_masque", "code", "gravite", "champ", "message",
+    "fichier",
+    "date_traitement",
+    "statut",
+    "enregistrements_recus",
+    "enregistrements_acceptes",
+    "enregistrements_rejetes",
+    "ligne",
+    "nir_masque",
+    "code",
+    "gravite",
+    "champ",
+    "message",
 )
 # Project additions, at the end only (formats.md §6 fixes the first twelve): the worker, then the summary
 # and the « que faire » sentence repeated on every line like the first six columns.
@@ -27,25 +38,49 @@ CR_NS = "urn:esat:compte-rendu:v1"
 TEXT_COLUMNS = ("fichier", "nir_masque", "champ", "message", "nom", "prenoms", "synthese", "que_faire")
 
 
-def cr_rows(j: Judgement, processing_date: date, replayed_at: datetime | None = None, *,
-            summary: Summary | None = None, lines: list[dict] | None = None) -> list[dict]:
+def cr_rows(
+    j: Judgement,
+    processing_date: date,
+    replayed_at: datetime | None = None,
+    *,
+    summary: Summary | None = None,
+    lines: list[dict] | None = None,
+) -> list[dict]:
     """One row per anomaly (file-level first, then by line); one summary-only row when there is none.
     `summary` and `lines`, when given, are this judgement's cr_summary and anomaly_lines (computed once)."""
     s = summary or cr_summary(j, processing_date, replayed_at)
     head = {
-        "fichier": s.fichier, "date_traitement": processing_date.isoformat(), "statut": s.statut,
-        "enregistrements_recus": s.recus, "enregistrements_acceptes": s.acceptes,
+        "fichier": s.fichier,
+        "date_traitement": processing_date.isoformat(),
+        "statut": s.statut,
+        "enregistrements_recus": s.recus,
+        "enregistrements_acceptes": s.acceptes,
         "enregistrements_rejetes": s.rejetes,
     }
     tail = {"synthese": s.texte, "que_faire": s.que_faire}
-    empty = {"ligne": None, "nir_masque": "", "code": "", "gravite": "", "champ": "", "message": "",
-             "nom": "", "prenoms": ""}
+    empty = {
+        "ligne": None,
+        "nir_masque": "",
+        "code": "",
+        "gravite": "",
+        "champ": "",
+        "message": "",
+        "nom": "",
+        "prenoms": "",
+    }
     rows = [{**head, **line, **tail} for line in (anomaly_lines(j) if lines is None else lines)]
     return rows or [{**head, **empty, **tail}]
 
 
-def cr_csv(j: Judgement, processing_date: date, bom: bool = True, replayed_at: datetime | None = None, *,
-           summary: Summary | None = None, lines: list[dict] | None = None) -> bytes:
+def cr_csv(
+    j: Judgement,
+    processing_date: date,
+    bom: bool = True,
+    replayed_at: datetime | None = None,
+    *,
+    summary: Summary | None = None,
+    lines: list[dict] | None = None,
+) -> bytes:
     """The .CR.csv: UTF-8 with BOM, `;`, the spec's columns then the project's, formula guard on text cells."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
@@ -71,8 +106,14 @@ def _summary_element(root: etree._Element, s: Summary) -> None:
     etree.SubElement(el, f"{{{CR_NS}}}queFaire").text = s.que_faire
 
 
-def cr_xml(j: Judgement, processing_date: date, replayed_at: datetime | None = None, *,
-           summary: Summary | None = None, lines: list[dict] | None = None) -> bytes:
+def cr_xml(
+    j: Judgement,
+    processing_date: date,
+    replayed_at: datetime | None = None,
+    *,
+    summary: Summary | None = None,
+    lines: list[dict] | None = None,
+) -> bytes:
     """The .CR.xml, valid against schemas/compte-rendu-v1.xsd."""
     s = summary or cr_summary(j, processing_date, replayed_at)
     root = etree.Element(f"{{{CR_NS}}}compteRendu", nsmap={None: CR_NS})
@@ -85,7 +126,7 @@ def cr_xml(j: Judgement, processing_date: date, replayed_at: datetime | None = N
     if replayed_at is not None:
         root.set("rejoueLe", replayed_at.isoformat(timespec="seconds"))
     _summary_element(root, s)
-    for r in (anomaly_lines(j) if lines is None else lines):
+    for r in anomaly_lines(j) if lines is None else lines:
         a = etree.SubElement(root, f"{{{CR_NS}}}anomalie")
         if r["ligne"] is not None:
             a.set("ligne", str(r["ligne"]))
@@ -110,21 +151,28 @@ def cr_json(j: Judgement, processing_date: date, replayed_at: datetime | None = 
     head = {k: rows[0][k] for k in SPEC_COLUMNS[:6]}
     line_keys = SPEC_COLUMNS[6:] + ("nom", "prenoms")
     anomalies = [{k: r[k] for k in line_keys} for r in rows if r["code"]]
-    synthese = {"anomalies_bloquantes": s.bloquantes, "anomalies_non_bloquantes": s.non_bloquantes,
-                "par_code": [{"code": c.code, "gravite": c.gravite, "nombre": c.nombre} for c in s.par_code],
-                "texte": s.texte, "que_faire": s.que_faire}
+    synthese = {
+        "anomalies_bloquantes": s.bloquantes,
+        "anomalies_non_bloquantes": s.non_bloquantes,
+        "par_code": [{"code": c.code, "gravite": c.gravite, "nombre": c.nombre} for c in s.par_code],
+        "texte": s.texte,
+        "que_faire": s.que_faire,
+    }
     return json.dumps({**head, "synthese": synthese, "anomalies": anomalies}, ensure_ascii=False, indent=2)
 
 
-def cr_files(j: Judgement, processing_date: date, replayed_at: datetime | None = None,
-             guide_url: str = "") -> dict[str, bytes]:
+def cr_files(
+    j: Judgement, processing_date: date, replayed_at: datetime | None = None, guide_url: str = ""
+) -> dict[str, bytes]:
     """The three comptes rendus a file is answered with (`CR.csv`, `CR.xml`, `CR.html` → bytes), from one
     summary and one list of anomaly lines; the HTML links each code to `guide_url` when given."""
     lines = anomaly_lines(j)
     s = cr_summary(j, processing_date, replayed_at, lines)
-    return {"CR.csv": cr_csv(j, processing_date, replayed_at=replayed_at, summary=s, lines=lines),
-            "CR.xml": cr_xml(j, processing_date, replayed_at, summary=s, lines=lines),
-            "CR.html": cr_html(j, processing_date, replayed_at, summary=s, lines=lines, guide_url=guide_url)}
+    return {
+        "CR.csv": cr_csv(j, processing_date, replayed_at=replayed_at, summary=s, lines=lines),
+        "CR.xml": cr_xml(j, processing_date, replayed_at, summary=s, lines=lines),
+        "CR.html": cr_html(j, processing_date, replayed_at, summary=s, lines=lines, guide_url=guide_url),
+    }
 
 
 @cache
@@ -156,4 +204,15 @@ def cr_text(j: Judgement, processing_date: date, replayed_at: datetime | None = 
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["CR_COLUMNS", "SPEC_COLUMNS", "cr_csv", "cr_files", "cr_html", "cr_json", "cr_rows", "cr_schema", "cr_text", "cr_xml"]
+__all__ = [
+    "CR_COLUMNS",
+    "SPEC_COLUMNS",
+    "cr_csv",
+    "cr_files",
+    "cr_html",
+    "cr_json",
+    "cr_rows",
+    "cr_schema",
+    "cr_text",
+    "cr_xml",
+]

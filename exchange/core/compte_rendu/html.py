@@ -1,4 +1,5 @@
 """The compte rendu as one self-contained HTML page (inline CSS, no script, nothing fetched), printable on A4."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -44,22 +45,29 @@ table.comptes td.BLOQUANTE { font-weight: bold; }
 .colonnes { font-size: 8pt; color: #555; margin: 6px 0 0; }
 footer { margin-top: 8px; font-size: 7.5pt; color: #666; }
 """
-SEVERITY = {"BLOQUANTE": ("anomalie bloquante", "anomalies bloquantes"),
-            "NON_BLOQUANTE": ("anomalie non bloquante", "anomalies non bloquantes")}
+SEVERITY = {
+    "BLOQUANTE": ("anomalie bloquante", "anomalies bloquantes"),
+    "NON_BLOQUANTE": ("anomalie non bloquante", "anomalies non bloquantes"),
+}
 MOST_LINES_SHOWN = 12  # a group of identical anomalies lists at most this many line numbers
 
 
 def _summary_html(s: Summary) -> list[str]:
-    out = [f'<section class="synthese statut-{escape(s.statut)}">',
-           f'<p class="statut">Statut : <strong>{escape(s.statut)}</strong></p>',
-           f"<p>Traité le {s.date_traitement.strftime('%d/%m/%Y')} — {escape(records_text(s))}.</p>",
-           f"<p>{escape(s.texte)}</p>",
-           f'<p class="que-faire">Que faire ? {escape(s.que_faire)}</p>']
+    out = [
+        f'<section class="synthese statut-{escape(s.statut)}">',
+        f'<p class="statut">Statut : <strong>{escape(s.statut)}</strong></p>',
+        f"<p>Traité le {s.date_traitement.strftime('%d/%m/%Y')} — {escape(records_text(s))}.</p>",
+        f"<p>{escape(s.texte)}</p>",
+        f'<p class="que-faire">Que faire ? {escape(s.que_faire)}</p>',
+    ]
     if s.par_code:  # one row: code, then how many (bold when blocking), each linking to its section below
-        cells = "".join(f'<td class="{escape(c.gravite)}"><a href="#{anchor(c.code)}">{escape(c.code)}</a> : '
-                        f"{c.nombre}</td>" for c in s.par_code)
-        out.append(f'<table class="comptes"><tbody><tr><th scope="row">Anomalies par code</th>{cells}</tr>'
-                   "</tbody></table>")
+        cells = "".join(
+            f'<td class="{escape(c.gravite)}"><a href="#{anchor(c.code)}">{escape(c.code)}</a> : {c.nombre}</td>'
+            for c in s.par_code
+        )
+        out.append(
+            f'<table class="comptes"><tbody><tr><th scope="row">Anomalies par code</th>{cells}</tr></tbody></table>'
+        )
     out.append("</section>")
     return out
 
@@ -78,18 +86,24 @@ def _workers_html(lines: list[dict]) -> list[str]:
         rows.setdefault(a["ligne"], []).append(a)
     if len(rows) < 2 and all(k is None for k in rows):
         return []  # only file-level anomalies: the per-code view says it all
-    out = ['<section class="vue"><h2 class="vue">Par salarié : les anomalies de chaque ligne</h2>',
-           '<table class="salaries"><thead><tr><th scope="col" class="ligne">Ligne</th>'
-           '<th scope="col" class="salarie">Salarié</th><th scope="col">Anomalies (code, colonne)</th></tr></thead>'
-           "<tbody>"]
+    out = [
+        '<section class="vue"><h2 class="vue">Par salarié : les anomalies de chaque ligne</h2>',
+        '<table class="salaries"><thead><tr><th scope="col" class="ligne">Ligne</th>'
+        '<th scope="col" class="salarie">Salarié</th><th scope="col">Anomalies (code, colonne)</th></tr></thead>'
+        "<tbody>",
+    ]
     for ligne, found in rows.items():
         shown = "fichier" if ligne is None else str(ligne)
         items = []
         for a in found:
             where = f" {escape(a['champ'])}" if a["champ"] else ""
-            items.append(f'<a class="{escape(a["gravite"])}" href="#{anchor(a["code"])}">{escape(a["code"])}</a>{where}')
-        out.append(f'<tr><td class="ligne">{escape(shown)}</td><td class="salarie">{_who(found[0])}</td>'
-                   f'<td>{" · ".join(items)}</td></tr>')
+            items.append(
+                f'<a class="{escape(a["gravite"])}" href="#{anchor(a["code"])}">{escape(a["code"])}</a>{where}'
+            )
+        out.append(
+            f'<tr><td class="ligne">{escape(shown)}</td><td class="salarie">{_who(found[0])}</td>'
+            f"<td>{' · '.join(items)}</td></tr>"
+        )
     out.append("</tbody></table></section>")
     return out
 
@@ -112,47 +126,72 @@ def _codes_html(lines: list[dict], guide_url: str) -> list[str]:
         groups.setdefault((line["code"], line["gravite"]), []).append(line)
     if not groups:
         return []
-    out = ['<section class="vue"><h2 class="vue">Par code : ce qui ne va pas et comment le corriger</h2>',
-           '<table class="lignes"><thead><tr><th scope="col" class="ligne">Ligne</th>'
-           '<th scope="col" class="salarie">Salarié</th><th scope="col">Ce qui ne va pas, et comment le corriger'
-           "</th></tr></thead>"]
+    out = [
+        '<section class="vue"><h2 class="vue">Par code : ce qui ne va pas et comment le corriger</h2>',
+        '<table class="lignes"><thead><tr><th scope="col" class="ligne">Ligne</th>'
+        '<th scope="col" class="salarie">Salarié</th><th scope="col">Ce qui ne va pas, et comment le corriger'
+        "</th></tr></thead>",
+    ]
     for code, gravite in sorted(groups, key=lambda k: (k[1] != BLOCKING, k[0])):
         found = groups[(code, gravite)]
         singular, plural_form = SEVERITY[gravite]
-        guide = (f' <a class="guide" href="{escape(guide_url)}#{anchor(code)}">voir le guide</a>'
-                 if guide_url else "")
-        out.append(f'<tbody class="code" id="{anchor(code)}"><tr class="titre {escape(gravite)}">'
-                   f'<th colspan="3" scope="rowgroup">{escape(code)} — {escape(title(code))} · '
-                   f"{escape(plural(len(found), singular, plural_form))}{guide}</th></tr>")
+        guide = f' <a class="guide" href="{escape(guide_url)}#{anchor(code)}">voir le guide</a>' if guide_url else ""
+        out.append(
+            f'<tbody class="code" id="{anchor(code)}"><tr class="titre {escape(gravite)}">'
+            f'<th colspan="3" scope="rowgroup">{escape(code)} — {escape(title(code))} · '
+            f"{escape(plural(len(found), singular, plural_form))}{guide}</th></tr>"
+        )
         same: dict[str, list[dict]] = {}
         for a in found:
             same.setdefault(a["message"], []).append(a)
         for message, group in same.items():
-            names = list({escape(" ".join(x for x in (a["nom"], a["prenoms"]) if x)): None for a in group
-                          if a["nom"] or a["prenoms"]})
+            names = list(
+                {
+                    escape(" ".join(x for x in (a["nom"], a["prenoms"]) if x)): None
+                    for a in group
+                    if a["nom"] or a["prenoms"]
+                }
+            )
             who = ", ".join(names[:3]) + ("…" if len(names) > 3 else "")
-            out.append(f'<tr><td class="ligne">{escape(_line_numbers(group))}</td><td class="salarie">{who}</td>'
-                       f"<td>{escape(message)}</td></tr>")
+            out.append(
+                f'<tr><td class="ligne">{escape(_line_numbers(group))}</td><td class="salarie">{who}</td>'
+                f"<td>{escape(message)}</td></tr>"
+            )
         out.append("</tbody>")
     out.append("</table></section>")
     return out
 
 
-def cr_html(j: Judgement, processing_date: date, replayed_at: datetime | None = None, *,
-            summary: Summary | None = None, lines: list[dict] | None = None, guide_url: str = "",
-            back: tuple[str, str] | None = None) -> bytes:
+def cr_html(
+    j: Judgement,
+    processing_date: date,
+    replayed_at: datetime | None = None,
+    *,
+    summary: Summary | None = None,
+    lines: list[dict] | None = None,
+    guide_url: str = "",
+    back: tuple[str, str] | None = None,
+) -> bytes:
     """`<name>.CR.html`: the summary first, then the anomalies per worker and per code (UTF-8 bytes);
     `summary` and `lines`, when given, are this judgement's cr_summary and anomaly_lines; `guide_url`, when
     known, is the address of the Esats' guide each code links to; `back` (address, label) a link shown first
     (the console's « Vérifier mon fichier » page)."""
     s = summary or cr_summary(j, processing_date, replayed_at)
     found = anomaly_lines(j) if lines is None else lines
-    body = [*([f'<p class="retour"><a href="{escape(back[0])}">{escape(back[1])}</a></p>'] if back else []),
-            "<h1>Compte rendu de votre dépôt</h1>", f'<p class="fichier">{escape(j.name)}</p>',
-            *_summary_html(s), *_workers_html(found), *_codes_html(found, guide_url),
-            "<footer>Compte rendu du service Esat de la Caf. Le NIR est masqué ; les lignes sont celles de "
-            "votre fichier (la ligne d'en-tête est la ligne 1).</footer>"]
-    page = ("<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">"
-            f"<title>Compte rendu — {escape(j.name)}</title><style>{STYLE}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    body = [
+        *([f'<p class="retour"><a href="{escape(back[0])}">{escape(back[1])}</a></p>'] if back else []),
+        "<h1>Compte rendu de votre dépôt</h1>",
+        f'<p class="fichier">{escape(j.name)}</p>',
+        *_summary_html(s),
+        *_workers_html(found),
+        *_codes_html(found, guide_url),
+        "<footer>Compte rendu du service Esat de la Caf. Le NIR est masqué ; les lignes sont celles de "
+        "votre fichier (la ligne d'en-tête est la ligne 1).</footer>",
+    ]
+    page = (
+        '<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8">'
+        f"<title>Compte rendu — {escape(j.name)}</title><style>{STYLE}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
     return page.encode("utf-8")

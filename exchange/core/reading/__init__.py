@@ -1,4 +1,5 @@
 """Reading a declaration file (CSV, XLSX or XML) into one raw frame of strings, with its file-level anomalies."""
+
 from __future__ import annotations
 
 from exchange.core.reading.csv_reader import read_csv

@@ -1,9 +1,10 @@
 """Reading a CSV declaration (formats.md §3) into the raw frame, with its exact physical line numbers."""
+
 from __future__ import annotations
 
 import csv
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 from exchange.core.reading.csv_large import large_csv
 from exchange.core.reading.header import match_header
@@ -27,9 +28,9 @@ def decode(data: bytes) -> tuple[str, str] | None:
     """(text, encoding): UTF-8 (with or without BOM), else Windows-1252; None when neither decodes."""
     if data.startswith(UTF8_BOM):
         try:
-            return data[len(UTF8_BOM):].decode("utf-8"), "utf-8-sig"
+            return data[len(UTF8_BOM) :].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError:
-            data = data[len(UTF8_BOM):]  # a BOM followed by Windows-1252 text: drop the BOM
+            data = data[len(UTF8_BOM) :]  # a BOM followed by Windows-1252 text: drop the BOM
     else:
         try:
             return data.decode("utf-8"), "utf-8"
@@ -52,8 +53,7 @@ def plain_table(lines: list[str]) -> Table:
     Fields are what lies between `;`; a record is one physical line. Plain Python: for the few hundred
     lines of a declaration, lists cost far less than polars calls.
     """
-    kept = [(number, line) for number, line in enumerate(lines, start=1)
-            if line.replace(";", "").strip(WHITE_SPACE)]
+    kept = [(number, line) for number, line in enumerate(lines, start=1) if line.replace(";", "").strip(WHITE_SPACE)]
     if not kept:
         return [], [], []
     return kept[0][1].split(";"), [number for number, _ in kept[1:]], [line.split(";") for _, line in kept[1:]]
@@ -78,8 +78,7 @@ def split_records(text: str) -> tuple[list[list[str]], list[int]] | Anomaly:
 
     A line is blank when all its fields are empty or white space (a spreadsheet's `;;;;`).
     """
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", quotechar='"',
-                        doublequote=True, strict=False)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", quotechar='"', doublequote=True, strict=False)
     rows: list[list[str]] = []
     starts: list[int] = []
     previous = 0
@@ -114,8 +113,7 @@ def read_csv(data: bytes, kind: Kind) -> ReadResult:
     if is_blank(data):
         return refused(empty_file())
     if (wide := wide_bom(data)) is not None:
-        return refused(Anomaly.of("F01", "illisible", detail=f"encodé en {wide[:6].upper()}, "
-                                  "enregistrez-le en UTF-8"))
+        return refused(Anomaly.of("F01", "illisible", detail=f"encodé en {wide[:6].upper()}, enregistrez-le en UTF-8"))
     if is_binary(data):
         return refused(binary_file())
     decoded = decode(data)
@@ -124,8 +122,11 @@ def read_csv(data: bytes, kind: Kind) -> ReadResult:
     text, encoding = decoded
     notes = [Anomaly.of("W07")] if encoding == CP1252 else []
     if (width := header_width(text)) > MAX_HEADER_FIELDS:
-        return refused(Anomaly.of("F03", "colonne_inconnue", detail=f"{width} colonnes (au plus {MAX_HEADER_FIELDS})"),
-                       encoding, notes)
+        return refused(
+            Anomaly.of("F03", "colonne_inconnue", detail=f"{width} colonnes (au plus {MAX_HEADER_FIELDS})"),
+            encoding,
+            notes,
+        )
     if '"' in text:
         table = quoted_table(text)
     elif max(text.count("\n"), text.count("\r")) >= LARGE_LINES:
@@ -140,8 +141,15 @@ def read_csv(data: bytes, kind: Kind) -> ReadResult:
     return table_result(names, lignes, rows, kind, encoding, notes)
 
 
-def table_result(names: list[str], lignes: list[int], rows: Sequence[Sequence[str | None]], kind: Kind,
-                 encoding: str, notes: list[Anomaly], letters: list[str] | None = None) -> ReadResult:
+def table_result(
+    names: list[str],
+    lignes: list[int],
+    rows: Sequence[Sequence[str | None]],
+    kind: Kind,
+    encoding: str,
+    notes: list[Anomaly],
+    letters: list[str] | None = None,
+) -> ReadResult:
     """The raw frame of a table (header names; each body record's line and fields), or its F03.
 
     Shared by the CSV and the spreadsheet readers: everything after reading is the same (formats.md §3.0);
@@ -153,9 +161,16 @@ def table_result(names: list[str], lignes: list[int], rows: Sequence[Sequence[st
     width = len(header)
     for ligne, row in zip(lignes, rows):
         if len(row) != width:
-            return refused(Anomaly.of("F03", "nombre_champs", ligne=ligne,
-                                      detail=f"{plural(len(row), 'champ', 'champs')} au lieu de {width}"),
-                           encoding, notes)
+            return refused(
+                Anomaly.of(
+                    "F03",
+                    "nombre_champs",
+                    ligne=ligne,
+                    detail=f"{plural(len(row), 'champ', 'champs')} au lieu de {width}",
+                ),
+                encoding,
+                notes,
+            )
     by_position = list(zip(*rows)) if rows else [()] * width
     for i, name in enumerate(header):
         if name is None and any(v is not None and v.strip(WHITE_SPACE) for v in by_position[i]):

@@ -1,4 +1,5 @@
 """The header line of a CSV or spreadsheet table: the column each position holds, or the F03 to report."""
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,11 @@ def name_key(name: str) -> str:
     """A header name without accents, case, spacing, filler words and plural marks: `Prénoms` → `prenom`,
     `date de naissance` → `date_naissance`."""
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    words = [w[:-1] if len(w) > 3 and w.endswith(("s", "x")) else w
-             for w in (ABBREVIATIONS.get(w, w) for w in SEPARATORS.split(plain)) if w and w not in FILLER_WORDS]
+    words = [
+        w[:-1] if len(w) > 3 and w.endswith(("s", "x")) else w
+        for w in (ABBREVIATIONS.get(w, w) for w in SEPARATORS.split(plain))
+        if w and w not in FILLER_WORDS
+    ]
     return "_".join(words)
 
 

@@ -1,8 +1,9 @@
 """What reading a declaration file gives: the raw frame (all strings) and its file-level anomalies."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import polars as pl
 
@@ -11,8 +12,10 @@ from schemas.declaration import Kind, columns
 
 # The characters polars' `str.strip_chars()` strips (Unicode White_Space). Python's bare `str.strip()` also
 # strips U+001C…U+001F; stripping these here keeps a value read in Python identical to one stripped by polars.
-WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-               "\u2028\u2029\u202f\u205f\u3000")
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,12 @@ def cleaned(value: str | None) -> str | None:
     return None if value is None else (value.strip(WHITE_SPACE) or None)
 
 
-def raw_frame(kind: Kind, lignes: Sequence[int], values: dict[str, Sequence[str | None]],
-              constants: dict[str, str | None] | None = None) -> pl.DataFrame:
+def raw_frame(
+    kind: Kind,
+    lignes: Sequence[int],
+    values: dict[str, Sequence[str | None]],
+    constants: dict[str, str | None] | None = None,
+) -> pl.DataFrame:
     """The raw frame from per-column value lists (absent columns → null), stripped, '' → null.
 
     `constants` are file-level values copied onto every row (XML header fields). The cells are cleaned in
@@ -67,5 +74,9 @@ def raw_frame(kind: Kind, lignes: Sequence[int], values: dict[str, Sequence[str 
         else:
             cells.extend([cleaned(consts.get(col))] * n)
     flat = pl.Series("", cells, dtype=pl.String())
-    return pl.DataFrame([pl.Series("ligne", lignes, dtype=pl.Int64()),
-                         *(flat.slice(i * n, n).alias(col) for i, col in enumerate(names))])
+    return pl.DataFrame(
+        [
+            pl.Series("ligne", lignes, dtype=pl.Int64()),
+            *(flat.slice(i * n, n).alias(col) for i, col in enumerate(names)),
+        ]
+    )

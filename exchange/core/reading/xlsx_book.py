@@ -1,13 +1,14 @@
 """The parts of an .xlsx package a declaration needs, parsed directly: sheets in order, their rows as stored
 (hidden flag, every cell whatever <dimension> says), each cell's value, type and number format."""
+
 from __future__ import annotations
 
 import io
 import posixpath
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from lxml import etree
 
@@ -96,8 +97,7 @@ class Book:
         names = set(self.archive.namelist())
         workbook = _root(self.archive, "xl/workbook.xml")
         rels = self._rels("xl/workbook.xml")
-        self.date1904 = any(_local(e.tag) == "workbookPr" and e.get("date1904") in ("1", "true")
-                            for e in workbook)
+        self.date1904 = any(_local(e.tag) == "workbookPr" and e.get("date1904") in ("1", "true") for e in workbook)
         self.sheets: list[Sheet] = []
         for e in workbook.iter("{*}sheet"):
             rid = next((v for k, v in e.attrib.items() if k.endswith("}id")), "")  # transitional or strict OOXML
@@ -154,8 +154,15 @@ class Book:
             raise BookError("il contient une déclaration DOCTYPE ou une entité, interdites")
         previous = 0
         try:
-            for _, row in etree.iterparse(stream, events=("end",), tag="{*}row", resolve_entities=False,
-                                          no_network=True, load_dtd=False, huge_tree=False):
+            for _, row in etree.iterparse(
+                stream,
+                events=("end",),
+                tag="{*}row",
+                resolve_entities=False,
+                no_network=True,
+                load_dtd=False,
+                huge_tree=False,
+            ):
                 number = int(row.get("r") or previous + 1)
                 previous = number
                 hidden = row.get("hidden") in ("1", "true")
@@ -204,7 +211,11 @@ class Book:
                 return Cell(UNCACHED, None, fmt)
             return Cell(TEXT, v or "", fmt) if v else None
         if kind == "b":
-            return Cell(BOOLEAN, v == "1", fmt) if v is not None else (Cell(UNCACHED, None, fmt) if f is not None else None)
+            return (
+                Cell(BOOLEAN, v == "1", fmt)
+                if v is not None
+                else (Cell(UNCACHED, None, fmt) if f is not None else None)
+            )
         if kind == "e":
             return Cell(ERROR, v or "#N/A", fmt)
         if kind == "d":

@@ -1,5 +1,6 @@
 """Reading a spreadsheet declaration (`.xlsx`, formats.md §3.0): guarded, then the declaration sheet read as the
 clerk sees it (formats applied, every stored row, hidden rows flagged) and through the CSV table rules."""
+
 from __future__ import annotations
 
 import io
@@ -12,9 +13,18 @@ from decimal import Decimal
 from exchange.core.reading.csv_reader import table_result
 from exchange.core.reading.header import header_score
 from exchange.core.reading.result import ReadResult, refused
-from exchange.core.reading.text import is_blank, empty_file
+from exchange.core.reading.text import empty_file, is_blank
 from exchange.core.reading.xlsx_book import (
-    BOOLEAN, ERROR, NUMBER, UNCACHED, Book, BookError, Cell, Row, Sheet, column_letter,
+    BOOLEAN,
+    ERROR,
+    NUMBER,
+    UNCACHED,
+    Book,
+    BookError,
+    Cell,
+    Row,
+    Sheet,
+    column_letter,
 )
 from schemas.anomalies import Anomaly
 from schemas.declaration import Kind, required
@@ -24,8 +34,13 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: .xls, or an .x
 ENCRYPTED_MARK = "EncryptionInfo".encode("utf-16-le")
 EXPANSION_FACTOR = 20  # an archive expanding beyond max_file_bytes × 20 is refused (F07) before it is opened
 # Identifiers typed as numbers read as their integer digits, left-padded to the field's length (§3.0).
-IDENTIFIER_WIDTH: dict[str, int] = {"siret_esat": 14, "siret_employeur_mo": 14, "finess_esat": 9,
-                                    "nir": 0, "numero_allocataire": 0}
+IDENTIFIER_WIDTH: dict[str, int] = {
+    "siret_esat": 14,
+    "siret_employeur_mo": 14,
+    "finess_esat": 9,
+    "nir": 0,
+    "numero_allocataire": 0,
+}
 # Columns where a zero-padding number format reads as shown (v1.2): identifiers and codes.
 PADDED_COLUMNS = frozenset({*IDENTIFIER_WIDTH, "code_caf"})
 HEADER_ROWS = 10  # the declaration header is looked for in a sheet's first 10 rows (v1.2)
@@ -123,8 +138,14 @@ def cell_text(value: object, column: str | None, fmt: str = "General", date1904:
 
 
 def _blank(row: Row) -> bool:
-    return all(c.kind != NUMBER and c.kind != BOOLEAN and c.kind != UNCACHED and c.kind != ERROR
-               and not str(c.value or "").strip() for c in row.cells.values())
+    return all(
+        c.kind != NUMBER
+        and c.kind != BOOLEAN
+        and c.kind != UNCACHED
+        and c.kind != ERROR
+        and not str(c.value or "").strip()
+        for c in row.cells.values()
+    )
 
 
 def _texts(row: Row) -> list[str]:
@@ -171,13 +192,23 @@ def read_xlsx(data: bytes, kind: Kind, max_expanded_bytes: int) -> ReadResult:
     try:
         book = Book(data)
     except (BookError, zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
-        return refused(Anomaly.of("F01", "classeur", detail=str(e) if isinstance(e, BookError)
-                                  else f"le classeur est endommagé ({type(e).__name__})"))
+        return refused(
+            Anomaly.of(
+                "F01",
+                "classeur",
+                detail=str(e) if isinstance(e, BookError) else f"le classeur est endommagé ({type(e).__name__})",
+            )
+        )
     try:
         return _read_book(book, kind)
     except (BookError, zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, IndexError) as e:
-        return refused(Anomaly.of("F01", "classeur", detail=str(e) if isinstance(e, BookError)
-                                  else f"le classeur est endommagé ({type(e).__name__})"))
+        return refused(
+            Anomaly.of(
+                "F01",
+                "classeur",
+                detail=str(e) if isinstance(e, BookError) else f"le classeur est endommagé ({type(e).__name__})",
+            )
+        )
     finally:
         book.close()
 
@@ -217,8 +248,9 @@ def _read_book(book: Book, kind: Kind) -> ReadResult:
         values: list[str | None] = [None] * width
         for i, cell in row.cells.items():
             if cell.kind == UNCACHED:
-                return refused(Anomaly.of("F01", "formule_sans_valeur",
-                                          detail=f"cellule {column_letter(i)}{row.number}"))
+                return refused(
+                    Anomaly.of("F01", "formule_sans_valeur", detail=f"cellule {column_letter(i)}{row.number}")
+                )
             values[i] = _shown(cell, columns[i], date1904)
         lignes.append(row.number)
         cells.append(values)
@@ -226,10 +258,11 @@ def _read_book(book: Book, kind: Kind) -> ReadResult:
             hidden.append(row.number)
     if not cells:
         return refused(Anomaly.of("F01", "sans_enregistrement"))
-    other = _other_sheet(book, book.sheets[at + 1:], kind)
+    other = _other_sheet(book, book.sheets[at + 1 :], kind)
     if other is not None:
-        return refused(Anomaly.of("F03", "plusieurs_feuilles", detail=f"« {sheet.name} » et « {other.name} »",
-                                  valeur=sheet.name))
+        return refused(
+            Anomaly.of("F03", "plusieurs_feuilles", detail=f"« {sheet.name} » et « {other.name} »", valeur=sheet.name)
+        )
     letters = [column_letter(i) for i in range(width)]
     result = table_result(names, lignes, cells, kind, "xlsx", [], letters=letters)
     if result.blocking is not None and header.number > 1:

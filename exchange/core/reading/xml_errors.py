@@ -1,5 +1,6 @@
 """The XML library's errors in French for an Esat: the usual XSD failures and syntax errors mapped to a
 sentence with the element and the line; anything else a French generic sentence (never libxml2's English)."""
+
 from __future__ import annotations
 
 import re
@@ -47,17 +48,20 @@ def schema_error(line: int | None, type_code: int, message: str) -> Anomaly:
     if type_code == SCHEMA_ELEMENT_CONTENT and "not expected" in message:
         return Anomaly.of("F03", "xsd_element_inattendu", valeur=element, detail=_expected(expected), **where)
     if type_code in SCHEMA_VALUE:
-        value = (v[1] if (v := _VALUE.search(message)) else "")
+        value = v[1] if (v := _VALUE.search(message)) else ""
         target = f"{element} (attribut {attribute})" if attribute else element
         return Anomaly.of("F03", "xsd_valeur", valeur=target, detail=value, **where)
     if type_code == SCHEMA_ATTRIBUTE_MISSING:
-        name = (a[1] if (a := re.search(r"The attribute '([^']+)' is required", message)) else "?")
+        name = a[1] if (a := re.search(r"The attribute '([^']+)' is required", message)) else "?"
         return Anomaly.of("F03", "xsd_attribut", valeur=element, detail=f"{name} est obligatoire mais absent", **where)
     if type_code == SCHEMA_ATTRIBUTE_NOT_ALLOWED:
         return Anomaly.of("F03", "xsd_attribut", valeur=element, detail=f"{attribute} n'est pas permis", **where)
     place = f"dans l'élément <{element}>, " if element else ""
-    detail = f"ligne {line} : {place}la structure ne correspond pas au format de la déclaration" if line else (
-        f"{place}la structure ne correspond pas au format de la déclaration")
+    detail = (
+        f"ligne {line} : {place}la structure ne correspond pas au format de la déclaration"
+        if line
+        else (f"{place}la structure ne correspond pas au format de la déclaration")
+    )
     return Anomaly.of("F03", "xsd", detail=detail, **where)
 
 

@@ -1,4 +1,5 @@
 """Before any XML parser runs: the document's encoding, and the refusal of DTDs, entities and external references."""
+
 from __future__ import annotations
 
 import codecs
@@ -20,8 +21,10 @@ MARKERS = (b"<!", b"XInclude", b"xml-stylesheet")  # cheap first look: the patte
 
 # UTF-16/32 without a byte order mark, recognised by how `<?` or `<` is encoded (XML 1.0 appendix F).
 WIDE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
-    (b"\x00<\x00?", "utf-16-be"), (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
 )
 DECLARED = re.compile(rb"""^\s*<\?xml\s[^>]*?encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._:-]*)["']""")
 

@@ -1,4 +1,5 @@
 """Reading an XML declaration (formats.md §4) into the raw frame: guarded, streamed and validated against the XSD."""
+
 from __future__ import annotations
 
 import copy
@@ -11,9 +12,9 @@ import polars as pl
 from lxml import etree
 
 from exchange.core.reading.result import ReadResult, raw_frame, refused
+from exchange.core.reading.text import binary_file, empty_file, is_binary, is_blank
 from exchange.core.reading.xml_errors import schema_error
 from exchange.core.reading.xml_errors import syntax_error as french_syntax_error
-from exchange.core.reading.text import binary_file, empty_file, is_binary, is_blank
 from exchange.core.reading.xml_guard import hostile_bytes, hostile_text, xml_encoding
 from schemas.anomalies import Anomaly
 from schemas.declaration import MO_XML_NAMES, Kind, camel, columns
@@ -21,8 +22,11 @@ from schemas.declaration import MO_XML_NAMES, Kind, camel, columns
 NAMESPACE = "urn:esat:declaration:v1"
 Q = "{" + NAMESPACE + "}"
 RECORD_TAG: dict[str, str] = {"RG": "salarie", "CA": "changement"}
-HEADER_COLUMNS: dict[str, str] = {"siretEsat": "siret_esat", "finessEsat": "finess_esat",
-                                  "anneeReference": "annee_reference"}
+HEADER_COLUMNS: dict[str, str] = {
+    "siretEsat": "siret_esat",
+    "finessEsat": "finess_esat",
+    "anneeReference": "annee_reference",
+}
 MO_TAG = Q + "milieuOrdinaire"
 RG_ONLY_HEADER = frozenset({"finessEsat", "anneeReference"})
 CHUNK_RECORDS = 1000  # records validated together; bounds the memory a file of any size takes
@@ -44,8 +48,13 @@ def declaration_schema() -> etree.XMLSchema:
 
 def hardened() -> dict[str, bool]:
     """The options of every parser here: resolve nothing, fetch nothing, no DTD, libxml2's limits."""
-    return {"resolve_entities": False, "no_network": True, "load_dtd": False,
-            "dtd_validation": False, "huge_tree": False}
+    return {
+        "resolve_entities": False,
+        "no_network": True,
+        "load_dtd": False,
+        "dtd_validation": False,
+        "huge_tree": False,
+    }
 
 
 def safe_parser() -> etree.XMLParser:
@@ -93,8 +102,11 @@ def first_schema_error(schema: etree.XMLSchema, element: etree._Element, default
 
 def record_columns(kind: Kind) -> dict[str, str]:
     """XML element name → column, for the children of a record (`milieuOrdinaire` apart)."""
-    return {camel(c): c for c in columns(kind) if c not in HEADER_COLUMNS.values()
-            and not c.endswith("_mo") and c != "cumul_milieu_ordinaire"}
+    return {
+        camel(c): c
+        for c in columns(kind)
+        if c not in HEADER_COLUMNS.values() and not c.endswith("_mo") and c != "cumul_milieu_ordinaire"
+    }
 
 
 def decode_payload(data: bytes) -> tuple[bytes, str] | Anomaly:
@@ -152,7 +164,7 @@ def sniff_root(payload: bytes) -> etree._Element | None:
         return None
     parser = etree.XMLPullParser(events=("start",), encoding="utf-8", **hardened())  # as the full parse reads
     try:
-        parser.feed(payload[:tag.end()])
+        parser.feed(payload[: tag.end()])
         for _, el in parser.read_events():
             return el
     except (etree.LxmlError, ValueError):  # the full parse meets it again and reports it
@@ -234,9 +246,15 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
         records.clear()
         return None
 
-    events = etree.iterparse(io.BytesIO(payload), events=("end",),
-                             tag=[record_tag, *header_tags, *misplaced], encoding="utf-8",
-                             remove_comments=True, remove_pis=True, **hardened())
+    events = etree.iterparse(
+        io.BytesIO(payload),
+        events=("end",),
+        tag=[record_tag, *header_tags, *misplaced],
+        encoding="utf-8",
+        remove_comments=True,
+        remove_pis=True,
+        **hardened(),
+    )
     root: etree._Element | None = None
     pending: etree._Element | None = None  # the last child of the root reported, not moved yet
     try:
@@ -259,8 +277,9 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
                 records.append(extract(el, by_tag, mo_by_tag, kind))
                 in_chunk += 1
             elif tag in misplaced:
-                return invalid(el.sourceline, f"l'élément {tag[len(Q):]} n'est pas attendu dans une "
-                                              f"déclaration de type {kind}")
+                return invalid(
+                    el.sourceline, f"l'élément {tag[len(Q) :]} n'est pas attendu dans une déclaration de type {kind}"
+                )
             elif not seen_record:
                 header.append(el)
                 constants[header_tags[tag]] = el.text
@@ -301,21 +320,25 @@ def check_root(root: etree._Element, kind: Kind, schema: etree.XMLSchema) -> Ano
     attributes, namespaces = len(root.attrib), len(root.nsmap)
     if attributes > MAX_ROOT_ATTRIBUTES or namespaces > MAX_ROOT_ATTRIBUTES:
         what = f"{attributes} attributs" if attributes > MAX_ROOT_ATTRIBUTES else f"{namespaces} espaces de noms"
-        return invalid(root.sourceline, f"l'élément racine porte {what} (au plus {MAX_ROOT_ATTRIBUTES} ; "
-                                        "seul l'attribut type est attendu)")
+        return invalid(
+            root.sourceline,
+            f"l'élément racine porte {what} (au plus {MAX_ROOT_ATTRIBUTES} ; seul l'attribut type est attendu)",
+        )
     if root.tag != Q + "declaration":
         stand_in = etree.Element(root.tag, attrib=dict(root.attrib))
         stand_in.sourceline = root.sourceline
         return first_schema_error(schema, stand_in, root.sourceline) or invalid(
-            root.sourceline, "l'élément racine doit être declaration")
+            root.sourceline, "l'élément racine doit être declaration"
+        )
     found = root.get("type")
     if found is not None and found.strip() != kind:
         return Anomaly.of("F03", "type", detail=found.strip() or "vide", ligne=root.sourceline)
     return None
 
 
-def extract(record: etree._Element, by_tag: dict[str, str], mo_by_tag: dict[str, str],
-            kind: Kind) -> dict[str, str | None]:
+def extract(
+    record: etree._Element, by_tag: dict[str, str], mo_by_tag: dict[str, str], kind: Kind
+) -> dict[str, str | None]:
     """One record's values by column (an absent element has no entry)."""
     found: dict[str, str | None] = {}
     cumul = False
@@ -335,8 +358,13 @@ def extract(record: etree._Element, by_tag: dict[str, str], mo_by_tag: dict[str,
     return found
 
 
-def records_frame(kind: Kind, lignes: list[int], records: list[dict[str, str | None]], record_cols: list[str],
-                  constants: dict[str, str | None]) -> pl.DataFrame:
+def records_frame(
+    kind: Kind,
+    lignes: list[int],
+    records: list[dict[str, str | None]],
+    record_cols: list[str],
+    constants: dict[str, str | None],
+) -> pl.DataFrame:
     """The raw frame of a chunk of extracted records (None where a record lacks an element)."""
     values = {c: [r.get(c) for r in records] for c in record_cols}
     return raw_frame(kind, lignes, values, record_constants(kind, constants))

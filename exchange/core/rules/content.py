@@ -1,4 +1,5 @@
 """File-level content checks: F06 (name vs content SIRET), F05 (RG window, single year), W09 (late RG)."""
+
 from __future__ import annotations
 
 import re
@@ -34,14 +35,23 @@ def check_content(raw: pl.DataFrame, kind: Kind, file_siret: str, as_of: date) -
     polars calls.
     """
     if "siret_esat" in raw.columns:
-        differing = [s for s in raw.get_column("siret_esat").to_list()
-                     if s is not None and s != file_siret and not TOTAL_LABEL.match(s)]  # a TOTAL row is R01
+        differing = [
+            s
+            for s in raw.get_column("siret_esat").to_list()
+            if s is not None and s != file_siret and not TOTAL_LABEL.match(s)
+        ]  # a TOTAL row is R01
         if differing:
             found = pl.Series("siret_esat", differing, dtype=pl.String())
             scientific = found.filter(found.to_frame().select(is_scientific(pl.col("siret_esat"))).to_series())
             if scientific.len():
-                return [Anomaly.of("F06", "notation_scientifique", valeur=scientific[0],
-                                   detail=f"ceux du nom du fichier sont {file_siret}")]
+                return [
+                    Anomaly.of(
+                        "F06",
+                        "notation_scientifique",
+                        valeur=scientific[0],
+                        detail=f"ceux du nom du fichier sont {file_siret}",
+                    )
+                ]
             spaced = [s for s in differing if "".join(s.split()) == file_siret]
             if spaced and len(spaced) == len(differing):  # the right SIRET, typed in groups
                 return [Anomaly.of("F06", "espaces", valeur=spaced[0])]

@@ -1,4 +1,5 @@
 """Record-level rules (R01–R11, W01–W04, W08, W10–W12) over a whole raw frame, as polars expressions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -6,21 +7,43 @@ from datetime import date
 
 import polars as pl
 
+from exchange.core.rules.values import (
+    AMOUNT_COLUMNS,
+    AMOUNT_TYPE,
+    DATE_COLUMNS,
+    HOURS_COLUMN,
+    RATE_COLUMNS,
+    RATE_TYPE,
+    add_months,
+    amount_cause,
+    date_cause,
+    hundredths,
+    is_total,
+    nir_cause,
+    parse_date,
+    parse_year,
+    parse_yes_no,
+    siret_cause,
+    to_decimal,
+    whole_years_between,
+)
 from schemas import identifiers as ids
 from schemas.anomalies import ANOMALY_SCHEMA, shown_value_expr
 from schemas.catalogue import BLOCKING, rule
-from schemas.masking import LONG_RUN, LONG_RUN_MASKED_RUST, NIR_MASKED_RUST, NIR_SHAPED_RUST
-from schemas.fields import field_label
 from schemas.declaration import (
-    CA_CONDITIONAL, CA_FIELDS_BY_TYPE, MO_FIELDS_RG, MOTIFS_DEPART, TYPES_CHANGEMENT, TYPES_CONTRAT,
-    Kind, columns, required,
+    CA_CONDITIONAL,
+    CA_FIELDS_BY_TYPE,
+    MO_FIELDS_RG,
+    MOTIFS_DEPART,
+    TYPES_CHANGEMENT,
+    TYPES_CONTRAT,
+    Kind,
+    columns,
+    required,
 )
+from schemas.fields import field_label
+from schemas.masking import LONG_RUN, LONG_RUN_MASKED_RUST, NIR_MASKED_RUST, NIR_SHAPED_RUST
 from schemas.reference import MAYOTTE, Reference
-from exchange.core.rules.values import (
-    AMOUNT_COLUMNS, AMOUNT_TYPE, DATE_COLUMNS, HOURS_COLUMN, RATE_COLUMNS, RATE_TYPE, add_months, amount_cause,
-    date_cause, hundredths, is_total, nir_cause, parse_date, parse_year, parse_yes_no, siret_cause, to_decimal,
-    whole_years_between,
-)
 
 MAX_NAME_CHARS = 80
 MIN_AGE, MAX_AGE = 16, 100
@@ -36,8 +59,17 @@ LOT = "_lot"  # column telling apart the files of a batch validated in one pass
 XML = "_xml"  # Boolean column: the record came from an XML file (fields are then named by their element)
 HIDDEN = "_masquee"  # Boolean column: the record came from a row hidden in a workbook (W12)
 TOTAL = "_total"  # helper: the text of a total row's first cell saying « TOTAL », null on a worker's row
-TOTAL_COLUMNS = ("siret_esat", "nir", "nom", "prenoms", "finess_esat", "annee_reference", "date_naissance",
-                 "numero_allocataire", "code_caf")
+TOTAL_COLUMNS = (
+    "siret_esat",
+    "nir",
+    "nom",
+    "prenoms",
+    "finess_esat",
+    "annee_reference",
+    "date_naissance",
+    "numero_allocataire",
+    "code_caf",
+)
 INDEPENDANT = "INDEPENDANT"
 OPTIONAL_WHEN_INDEPENDANT = ("heures_hebdo_mo", "salaire_net_mo")  # R07 relaxed (v1.2)
 W11_BOUND = "remuneration_garantie_min"
@@ -107,11 +139,20 @@ def fr_number(hundredths_expr: pl.Expr, keep_zero_cents: bool = True) -> pl.Expr
     cents = (hundredths_expr % 100).cast(pl.String).str.zfill(2)
     millions, thousands, rest = units // 1_000_000, (units // 1000) % 1000, units % 1000
     grouped = (
-        pl.when(units >= 1_000_000).then(pl.concat_str([
-            millions.cast(pl.String), pl.lit(" "), thousands.cast(pl.String).str.zfill(3), pl.lit(" "),
-            rest.cast(pl.String).str.zfill(3)]))
-        .when(units >= 1000).then(pl.concat_str([
-            thousands.cast(pl.String), pl.lit(" "), rest.cast(pl.String).str.zfill(3)]))
+        pl.when(units >= 1_000_000)
+        .then(
+            pl.concat_str(
+                [
+                    millions.cast(pl.String),
+                    pl.lit(" "),
+                    thousands.cast(pl.String).str.zfill(3),
+                    pl.lit(" "),
+                    rest.cast(pl.String).str.zfill(3),
+                ]
+            )
+        )
+        .when(units >= 1000)
+        .then(pl.concat_str([thousands.cast(pl.String), pl.lit(" "), rest.cast(pl.String).str.zfill(3)]))
         .otherwise(units.cast(pl.String))
     )
     with_cents = pl.concat_str([grouped, pl.lit(","), cents])
@@ -128,14 +169,19 @@ def _working_frame(raw: pl.DataFrame, kind: Kind) -> pl.DataFrame:
     frame = raw.with_columns(present + missing).rechunk()
     nir = pl.col("nir")
     helpers = [parse_date(pl.col(c)).alias(f"_d_{c}") for c in cols if c in DATE_COLUMNS]
-    helpers += [hundredths(pl.col(c)).alias(f"_h_{c}") for c in cols
-                if c in AMOUNT_COLUMNS or c in RATE_COLUMNS or c == HOURS_COLUMN]
+    helpers += [
+        hundredths(pl.col(c)).alias(f"_h_{c}")
+        for c in cols
+        if c in AMOUNT_COLUMNS or c in RATE_COLUMNS or c == HOURS_COLUMN
+    ]
     helpers += [ids.nir_form_ok(nir).alias("_nir_form"), ids.nir_key_ok(nir).alias("_nir_key")]
     totals = [pl.when(is_total(pl.col(c))).then(pl.col(c)) for c in TOTAL_COLUMNS if c in cols]
     helpers.append(pl.coalesce(totals).alias(TOTAL))
     if kind == "RG":
-        helpers += [parse_year(pl.col("annee_reference")).alias("_year"),
-                    parse_yes_no(pl.col("cumul_milieu_ordinaire")).alias("_cumul")]
+        helpers += [
+            parse_year(pl.col("annee_reference")).alias("_year"),
+            parse_yes_no(pl.col("cumul_milieu_ordinaire")).alias("_cumul"),
+        ]
     return frame.with_columns(helpers)
 
 
@@ -143,8 +189,12 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
     """R01 (required, length), R02, R03, R09, R11, W10: checks on one field's value."""
     cols = columns(kind)
     checks = [_Check("R01", "obligatoire", pl.col(c).is_null(), c) for c in cols if c in required(kind)]
-    checks += [_Check("R01", "trop_long", pl.col(c).str.len_chars() > MAX_NAME_CHARS, c,
-                      pl.col(c).str.len_chars().cast(pl.String)) for c in ("nom", "prenoms")]
+    checks += [
+        _Check(
+            "R01", "trop_long", pl.col(c).str.len_chars() > MAX_NAME_CHARS, c, pl.col(c).str.len_chars().cast(pl.String)
+        )
+        for c in ("nom", "prenoms")
+    ]
     if kind == "CA":
         type_ok = pl.col("type_changement").is_in(TYPES_CHANGEMENT)
         for c in CA_CONDITIONAL:
@@ -156,28 +206,47 @@ def _identity_checks(kind: Kind, reference: Reference) -> list[_Check]:
             checks.append(_Check("R01", "obligatoire", need, c))
             checks.append(_Check("R01", "interdit", type_ok & ~used & _filled(c), c))
     checks += [
-        _Check("R02", "forme", _filled("nir") & ~pl.col("_nir_form"), causes=("notation_scientifique", "espaces", "sans_cle"),
-               cause=nir_cause(pl.col("nir"))),
+        _Check(
+            "R02",
+            "forme",
+            _filled("nir") & ~pl.col("_nir_form"),
+            causes=("notation_scientifique", "espaces", "sans_cle"),
+            cause=nir_cause(pl.col("nir")),
+        ),
         _Check("R02", "cle", pl.col("_nir_form") & ~pl.col("_nir_key")),
     ]
     for c in ("siret_esat", "siret_employeur_mo"):
-        checks.append(_Check("R03", "forme", _filled(c) & ~ids.siret_form_ok(pl.col(c)), c,
-                             cause=siret_cause(pl.col(c)), causes=("notation_scientifique", "espaces")))
+        checks.append(
+            _Check(
+                "R03",
+                "forme",
+                _filled(c) & ~ids.siret_form_ok(pl.col(c)),
+                c,
+                cause=siret_cause(pl.col(c)),
+                causes=("notation_scientifique", "espaces"),
+            )
+        )
         checks.append(_Check("R03", "cle", ids.siret_form_ok(pl.col(c)) & ~ids.siret_ok(pl.col(c)), c))
     code_caf = pl.col("code_caf")
     checks.append(_Check("R09", "mayotte", code_caf == MAYOTTE))
-    checks.append(_Check("R09", "code_caf", _filled("code_caf") & (code_caf != MAYOTTE)
-                         & ~code_caf.is_in(sorted(reference.caf_codes_in_scope())), causes=("code_caf_zero",),
-                         cause=pl.when(code_caf.str.contains(r"^[1-9]$")).then(pl.lit("code_caf_zero"))))
+    checks.append(
+        _Check(
+            "R09",
+            "code_caf",
+            _filled("code_caf") & (code_caf != MAYOTTE) & ~code_caf.is_in(sorted(reference.caf_codes_in_scope())),
+            causes=("code_caf_zero",),
+            cause=pl.when(code_caf.str.contains(r"^[1-9]$")).then(pl.lit("code_caf_zero")),
+        )
+    )
     lists = {"type_contrat_mo": TYPES_CONTRAT, "type_changement": TYPES_CHANGEMENT, "motif_depart": MOTIFS_DEPART}
     for c, allowed in lists.items():
         if c in cols:
-            checks.append(_Check("R09", "liste", _filled(c) & ~pl.col(c).is_in(allowed), c,
-                                 pl.lit(", ".join(allowed))))
+            checks.append(_Check("R09", "liste", _filled(c) & ~pl.col(c).is_in(allowed), c, pl.lit(", ".join(allowed))))
     if "finess_esat" in cols:
         checks.append(_Check("R11", "finess", _filled("finess_esat") & ~ids.finess_form_ok(pl.col("finess_esat"))))
-    checks.append(_Check("R11", "allocataire",
-                         _filled("numero_allocataire") & ~ids.allocataire_ok(pl.col("numero_allocataire"))))
+    checks.append(
+        _Check("R11", "allocataire", _filled("numero_allocataire") & ~ids.allocataire_ok(pl.col("numero_allocataire")))
+    )
     checks.append(_Check("W10", "", pl.col("_nir_form") & pl.col("nir").str.contains(r"^[3478]")))
     return checks
 
@@ -189,8 +258,17 @@ def _date_checks(kind: Kind, as_of: date) -> list[_Check]:
     for c in cols:
         if c in DATE_COLUMNS:
             variant, detail = date_cause(pl.col(c), as_of)
-            checks.append(_Check("R04", "format", _filled(c) & _d(c).is_null(), c, detail, cause=variant,
-                                 causes=("jour_impossible", "annee_2_chiffres", "numero_de_serie")))
+            checks.append(
+                _Check(
+                    "R04",
+                    "format",
+                    _filled(c) & _d(c).is_null(),
+                    c,
+                    detail,
+                    cause=variant,
+                    causes=("jour_impossible", "annee_2_chiffres", "numero_de_serie"),
+                )
+            )
     if kind == "RG":
         checks.append(_Check("R04", "annee_reference", _filled("annee_reference") & pl.col("_year").is_null()))
     birth = _d("date_naissance")
@@ -200,16 +278,33 @@ def _date_checks(kind: Kind, as_of: date) -> list[_Check]:
     checks += [
         _Check("R04", "naissance_future", birth > pl.lit(as_of)),
         _Check("R04", "age", (birth <= pl.lit(as_of)) & ((age < MIN_AGE) | (age > MAX_AGE))),
-        _Check("R04", "nir_annee", nir_form & birth.is_not_null()
-               & (birth.dt.year() % 100 != pl.col("nir").str.slice(1, 2).cast(pl.Int32, strict=False))),
-        _Check("R04", "nir_mois", nir_form & birth.is_not_null() & nir_month.is_between(1, 12)
-               & (birth.dt.month().cast(pl.Int32) != nir_month)),
+        _Check(
+            "R04",
+            "nir_annee",
+            nir_form
+            & birth.is_not_null()
+            & (birth.dt.year() % 100 != pl.col("nir").str.slice(1, 2).cast(pl.Int32, strict=False)),
+        ),
+        _Check(
+            "R04",
+            "nir_mois",
+            nir_form
+            & birth.is_not_null()
+            & nir_month.is_between(1, 12)
+            & (birth.dt.month().cast(pl.Int32) != nir_month),
+        ),
     ]
     latest = pl.lit(add_months(as_of, 3))
     for c in ("date_entree_esat", "date_debut_mo"):
         if c in cols:
-            checks.append(_Check("R04", "avant_16_ans", birth.is_not_null() & _d(c).is_not_null()
-                                 & (whole_years_between(birth, _d(c)) < MIN_AGE), c))
+            checks.append(
+                _Check(
+                    "R04",
+                    "avant_16_ans",
+                    birth.is_not_null() & _d(c).is_not_null() & (whole_years_between(birth, _d(c)) < MIN_AGE),
+                    c,
+                )
+            )
             checks.append(_Check("R04", "trop_lointaine", _d(c) > latest, c))
     if kind == "RG":
         checks.append(_Check("W04", "", _d("date_entree_esat") > pl.date(pl.col("_year"), 11, 30)))
@@ -225,37 +320,80 @@ def _number_checks(kind: Kind) -> list[_Check]:
     checks = []
     for c in cols:
         if c in RATE_COLUMNS:
-            sign = pl.when(pl.col(c).str.contains("%", literal=True)).then(pl.lit("taux_signe")).otherwise(pl.lit("taux"))
+            sign = (
+                pl.when(pl.col(c).str.contains("%", literal=True)).then(pl.lit("taux_signe")).otherwise(pl.lit("taux"))
+            )
             checks.append(_Check("R05", "taux", _filled(c) & ~_rate_ok(c), c, cause=sign, causes=("taux_signe",)))
     checks.append(_Check("R05", "heures", _filled(HOURS_COLUMN) & ~_hours_ok()))
     for c in cols:
         if c in AMOUNT_COLUMNS:
             variant, example = amount_cause(pl.col(c))
-            checks.append(_Check("R06", "montant", _filled(c) & ~_amount_ok(c), c, example, cause=variant,
-                                 causes=("symbole_monetaire", "espace_insecable", "separateur_milliers",
-                                         "point_milliers", "decimales", "negatif")))
+            checks.append(
+                _Check(
+                    "R06",
+                    "montant",
+                    _filled(c) & ~_amount_ok(c),
+                    c,
+                    example,
+                    cause=variant,
+                    causes=(
+                        "symbole_monetaire",
+                        "espace_insecable",
+                        "separateur_milliers",
+                        "point_milliers",
+                        "decimales",
+                        "negatif",
+                    ),
+                )
+            )
     if kind == "RG":
         rg, part, aide = "remuneration_garantie_nette", "part_financee_esat_nette", "aide_au_poste_nette"
         total = _h(part) + _h(aide)
-        detail = pl.concat_str([fr_number(_h(part)), pl.lit(" + "), fr_number(_h(aide)), pl.lit(" = "),
-                                fr_number(total), pl.lit(" ≠ "), fr_number(_h(rg))])
-        checks.append(_Check("R06", "somme", _amount_ok(rg) & _amount_ok(part) & _amount_ok(aide)
-                             & (total != _h(rg)), detail=detail))
+        detail = pl.concat_str(
+            [
+                fr_number(_h(part)),
+                pl.lit(" + "),
+                fr_number(_h(aide)),
+                pl.lit(" = "),
+                fr_number(total),
+                pl.lit(" ≠ "),
+                fr_number(_h(rg)),
+            ]
+        )
+        checks.append(
+            _Check(
+                "R06", "somme", _amount_ok(rg) & _amount_ok(part) & _amount_ok(aide) & (total != _h(rg)), detail=detail
+            )
+        )
         taux = "taux_activite_esat"
         # taux (hundredths of %) / 100 × 35 h + heures > 35 h, all in exact integers (×10 000).
         load = _h(taux) * FULL_TIME_HOURS + _h(HOURS_COLUMN) * 100
-        detail = pl.concat_str([fr_number(_h(taux), False), pl.lit(" % de 35 h + "),
-                                fr_number(_h(HOURS_COLUMN), False), pl.lit(" h = "),
-                                fr_number((load + 50) // 100), pl.lit(" h")])
+        detail = pl.concat_str(
+            [
+                fr_number(_h(taux), False),
+                pl.lit(" % de 35 h + "),
+                fr_number(_h(HOURS_COLUMN), False),
+                pl.lit(" h = "),
+                fr_number((load + 50) // 100),
+                pl.lit(" h"),
+            ]
+        )
         over = _rate_ok(taux) & _hours_ok() & (load > FULL_TIME_HOURS * 10_000)
-        checks.append(_Check("W03", "", (pl.col("_cumul") == True) & over,  # noqa: E712
-                             detail=detail))
+        checks.append(
+            _Check(
+                "W03",
+                "",
+                (pl.col("_cumul") == True) & over,  # noqa: E712
+                detail=detail,
+            )
+        )
     else:
         before, after = _h("taux_activite_avant"), _h("taux_activite_apres")
         both = _rate_ok("taux_activite_avant") & _rate_ok("taux_activite_apres")
         kind_of = pl.col("type_changement")
-        rates = pl.concat_str([pl.lit("avant "), fr_number(before, False), pl.lit(" %, après "),
-                               fr_number(after, False), pl.lit(" %")])
+        rates = pl.concat_str(
+            [pl.lit("avant "), fr_number(before, False), pl.lit(" %, après "), fr_number(after, False), pl.lit(" %")]
+        )
         checks.append(_Check("R10", "hausse", both & (kind_of == "HAUSSE_TAUX") & (after <= before), detail=rates))
         checks.append(_Check("R10", "baisse", both & (kind_of == "BAISSE_TAUX") & (after >= before), detail=rates))
     return checks
@@ -266,8 +404,17 @@ def _cumul_checks() -> list[_Check]:
     cumul = pl.col("_cumul")
     checks = [_Check("R07", "valeur", _filled("cumul_milieu_ordinaire") & cumul.is_null())]
     independant = pl.col("type_contrat_mo").fill_null("") == INDEPENDANT
-    checks += [_Check("R07", "incomplet", (cumul == True) & pl.col(c).is_null()  # noqa: E712
-                      & (~independant if c in OPTIONAL_WHEN_INDEPENDANT else pl.lit(True)), c) for c in MO_FIELDS_RG]
+    checks += [
+        _Check(
+            "R07",
+            "incomplet",
+            (cumul == True)
+            & pl.col(c).is_null()  # noqa: E712
+            & (~independant if c in OPTIONAL_WHEN_INDEPENDANT else pl.lit(True)),
+            c,
+        )
+        for c in MO_FIELDS_RG
+    ]
     checks += [_Check("R07", "interdit", (cumul == False) & _filled(c), c) for c in MO_FIELDS_RG]  # noqa: E712
     return checks
 
@@ -296,9 +443,17 @@ def _bound_checks(frame: pl.DataFrame, reference: Reference) -> list[_Check]:
         bound = (product + 500_000_000) // 1_000_000_000
         detail = pl.concat_str([pl.lit("maximum "), fr_number(bound), pl.lit(" €")])
         fraction = pl.when(_h(taux) < 100).then(pl.lit("taux_fraction"))  # 0,8 written for 80 %
-        checks.append(_Check(code, "", _rate_ok(taux) & _amount_ok(amount) & bound.is_not_null()
-                             & (_h(amount) > bound), detail=detail, cause=fraction, causes=("taux_fraction",),
-                             valeur=taux))
+        checks.append(
+            _Check(
+                code,
+                "",
+                _rate_ok(taux) & _amount_ok(amount) & bound.is_not_null() & (_h(amount) > bound),
+                detail=detail,
+                cause=fraction,
+                causes=("taux_fraction",),
+                valeur=taux,
+            )
+        )
     # W11 (v1.2): below half the gross minimum, M × P × T / 10^9 × 0.5 rounded half-up once.
     pct = {}
     for y in years:
@@ -307,10 +462,14 @@ def _bound_checks(frame: pl.DataFrame, reference: Reference) -> list[_Check]:
     product = monthly_cents * _year_map(years, pct) * _h(taux)
     floor = (product + 1_000_000_000) // 2_000_000_000
     amount = "remuneration_garantie_nette"
-    detail = pl.concat_str([fr_number(_h(taux), False), pl.lit(" % (la moitié du minimum légal est "),
-                            fr_number(floor), pl.lit(" €)")])
-    checks.append(_Check("W11", "", _rate_ok(taux) & _amount_ok(amount) & floor.is_not_null()
-                         & (_h(amount) < floor), detail=detail))
+    detail = pl.concat_str(
+        [fr_number(_h(taux), False), pl.lit(" % (la moitié du minimum légal est "), fr_number(floor), pl.lit(" €)")]
+    )
+    checks.append(
+        _Check(
+            "W11", "", _rate_ok(taux) & _amount_ok(amount) & floor.is_not_null() & (_h(amount) < floor), detail=detail
+        )
+    )
     return checks
 
 
@@ -335,8 +494,11 @@ def _render(check: _Check, variant: str | None = None) -> pl.Expr:
         if not name:
             exprs.append(pl.lit(text))
         elif name == "champ":
-            exprs.append(pl.when(pl.col(XML)).then(pl.lit(field_label(column, xml=True)))
-                         .otherwise(pl.lit(field_label(column))) if column else pl.lit(""))
+            exprs.append(
+                pl.when(pl.col(XML)).then(pl.lit(field_label(column, xml=True))).otherwise(pl.lit(field_label(column)))
+                if column
+                else pl.lit("")
+            )
         elif name == "valeur":
             exprs.append(_masked(shown_value_expr(pl.col(shown))).fill_null("") if shown else pl.lit(""))
         elif name == "detail":
@@ -365,11 +527,21 @@ def _anomalies(frame: pl.DataFrame, checks: list[_Check]) -> pl.DataFrame:
     for i in hits:
         c = checks[i]
         r = rule(c.code, c.variant)
-        parts.append(masked.lazy().filter(pl.col(f"_m{i}")).select(
-            pl.col(LOT), pl.col("ligne").cast(pl.Int64), pl.col("nir"), pl.lit(c.code).alias("code"),
-            pl.lit(r.severity).alias("gravite"), pl.lit(c.champ or r.field).alias("champ"),
-            _message(c).alias("message"), pl.col("nom"), pl.col("prenoms"),
-        ))
+        parts.append(
+            masked.lazy()
+            .filter(pl.col(f"_m{i}"))
+            .select(
+                pl.col(LOT),
+                pl.col("ligne").cast(pl.Int64),
+                pl.col("nir"),
+                pl.lit(c.code).alias("code"),
+                pl.lit(r.severity).alias("gravite"),
+                pl.lit(c.champ or r.field).alias("champ"),
+                _message(c).alias("message"),
+                pl.col("nom"),
+                pl.col("prenoms"),
+            )
+        )
     schema = {LOT: pl.Int32(), **ANOMALY_SCHEMA}
     if not parts:
         return pl.DataFrame(schema=schema)
@@ -398,7 +570,8 @@ def _typed(frame: pl.DataFrame, kind: Kind, rejected: pl.Series) -> pl.DataFrame
         else:
             exprs.append(pl.col(c).cast(pl.String))
     return frame.select(exprs).with_columns(
-        _row_key(pl.col(LOT), pl.col("ligne")).is_in(rejected.implode()).alias("rejete"))
+        _row_key(pl.col(LOT), pl.col("ligne")).is_in(rejected.implode()).alias("rejete")
+    )
 
 
 def validate_records(raw: pl.DataFrame, kind: Kind, as_of: date, reference: Reference) -> RecordCheck:
@@ -417,8 +590,14 @@ def validate_records(raw: pl.DataFrame, kind: Kind, as_of: date, reference: Refe
     if kind == "RG":
         checks += _cumul_checks() + _bound_checks(frame, reference)
         lines = pl.col("ligne").cast(pl.String).str.join(", ").over(LOT, "nir")
-        checks.append(_Check("R08", "", _filled("nir") & (pl.len().over(LOT, "nir") > 1),
-                             detail=pl.concat_str([pl.lit("lignes "), lines])))
+        checks.append(
+            _Check(
+                "R08",
+                "",
+                _filled("nir") & (pl.len().over(LOT, "nir") > 1),
+                detail=pl.concat_str([pl.lit("lignes "), lines]),
+            )
+        )
     if HIDDEN in frame.columns:
         checks.append(_Check("W12", "", pl.col(HIDDEN)))
     # A total row is not a worker: its only anomaly says to delete it (its other cells are not judged).
@@ -426,10 +605,13 @@ def validate_records(raw: pl.DataFrame, kind: Kind, as_of: date, reference: Refe
     checks = [replace(c, mask=c.mask & worker) for c in checks]
     checks.append(_Check("R01", "ligne_total", ~worker, valeur=TOTAL))
     anomalies = _anomalies(frame, checks)
-    rejected = anomalies.filter(pl.col("gravite") == BLOCKING).select(
-        _row_key(pl.col(LOT), pl.col("ligne"))).to_series().unique()
+    rejected = (
+        anomalies.filter(pl.col("gravite") == BLOCKING)
+        .select(_row_key(pl.col(LOT), pl.col("ligne")))
+        .to_series()
+        .unique()
+    )
     typed = _typed(frame, kind, rejected)
     if not batched:
         return RecordCheck(typed=typed.drop(LOT), anomalies=anomalies.drop(LOT))
     return RecordCheck(typed=typed, anomalies=anomalies)
-

@@ -1,4 +1,5 @@
 """The transport interface every drop-area source implements, and the shared 'is it ready?' rule."""
+
 from __future__ import annotations
 
 import re
@@ -101,8 +102,7 @@ def sort_entries(entries: list[Entry], now: float, settle_seconds: float) -> Lis
     return Listing(ready, waiting, refused)
 
 
-def fetch_each(transport: "Transport", jobs: list[tuple[Entry, Path]],
-               max_bytes: int | None) -> list[Exception | None]:
+def fetch_each(transport: Transport, jobs: list[tuple[Entry, Path]], max_bytes: int | None) -> list[Exception | None]:
     """fetch_many one file after the other (what a transport without pipelining does)."""
     results: list[Exception | None] = []
     for entry, dest in jobs:
@@ -125,7 +125,7 @@ class Transport(Protocol):
     connection for a whole run.
     """
 
-    def __enter__(self) -> "Transport": ...
+    def __enter__(self) -> Transport: ...
 
     def __exit__(self, *exc: object) -> None: ...
 

@@ -1,10 +1,11 @@
 """Make a batch of freshly written local files durable: one syncfs per filesystem, else an fsync each."""
+
 from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def _syncfs() -> Callable[[int], int] | None:
@@ -48,7 +49,7 @@ class BatchSync:
                 seen.add(dev)
                 self._fds.append(fd)
 
-    def __enter__(self) -> "BatchSync":
+    def __enter__(self) -> BatchSync:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,4 +1,5 @@
 """Choosing the drop-area transport named by [source] kind."""
+
 from __future__ import annotations
 
 from exchange.config import Config, ConfigError

@@ -1,4 +1,5 @@
 """The local drop area: a folder holding one folder per account (depot/, retour/, archive/)."""
+
 from __future__ import annotations
 
 import errno
@@ -8,7 +9,15 @@ from pathlib import Path
 
 from exchange.edges.durable import write_atomic
 from exchange.edges.transport.base import (
-    REMOVABLE_FOLDERS, Entry, FileTooLarge, Listing, Refused, TransportError, fetch_each, is_safe_name, sort_entries,
+    REMOVABLE_FOLDERS,
+    Entry,
+    FileTooLarge,
+    Listing,
+    Refused,
+    TransportError,
+    fetch_each,
+    is_safe_name,
+    sort_entries,
 )
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
 
@@ -39,7 +48,7 @@ class LocalTransport:
         self._written: list[Path] = []  # comptes rendus written, not yet durable
         self._durable: BatchSync | None = None  # opened on the drop area when the run starts (see sync)
 
-    def __enter__(self) -> "LocalTransport":
+    def __enter__(self) -> LocalTransport:
         if not self.root.is_dir():
             raise TransportError(f"dossier de dépôt introuvable : {self.root}")  # the run cannot start
         self._durable = BatchSync([], folders=[self.root])
@@ -110,8 +119,7 @@ class LocalTransport:
             with os.scandir(depot) as it:
                 for d in it:
                     st = d.stat(follow_symlinks=False)
-                    entries.append(Entry(account, d.name, st.st_size, st.st_mtime,
-                                         stat.S_ISREG(st.st_mode)))
+                    entries.append(Entry(account, d.name, st.st_size, st.st_mtime, stat.S_ISREG(st.st_mode)))
         except OSError as e:
             raise Refused(f"lecture impossible de {depot} : {e}") from e
         return sort_entries(entries, now, settle_seconds)

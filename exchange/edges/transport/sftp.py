@@ -1,4 +1,5 @@
 """The SFTP drop area (paramiko): same semantics as the local one, one SSH connection per run."""
+
 from __future__ import annotations
 
 import errno
@@ -7,17 +8,30 @@ import posixpath
 import socket
 import stat
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import paramiko
 
 from exchange.edges.transport.base import (
-    REMOVABLE_FOLDERS, Entry, HostKeyError, Listing, Refused, TransportError, is_safe_name, sort_entries,
+    REMOVABLE_FOLDERS,
+    Entry,
+    HostKeyError,
+    Listing,
+    Refused,
+    TransportError,
+    is_safe_name,
+    sort_entries,
 )
 from exchange.edges.transport.batch_sync import BatchSync
 from exchange.edges.transport.sftp_pipeline import (
-    Download, LimitsSftpClient, Pipeline, RemoteRefusal, ServerLimits, local_error,
+    Download,
+    LimitsSftpClient,
+    Pipeline,
+    RemoteRefusal,
+    ServerLimits,
+    local_error,
 )
 
 if TYPE_CHECKING:
@@ -82,8 +96,10 @@ class _Permanent(Refused):
 
 def _server_refusal(e: BaseException) -> bool:
     """An SFTP status error: the server answered, the connection is fine."""
-    return isinstance(e, OSError) and not isinstance(e, (socket.timeout, ConnectionError)) and (
-        e.errno is not None or type(e) in (OSError, IOError)
+    return (
+        isinstance(e, OSError)
+        and not isinstance(e, (socket.timeout, ConnectionError))
+        and (e.errno is not None or type(e) in (OSError, IOError))
     )
 
 
@@ -118,10 +134,10 @@ class SftpTransport:
     @classmethod
     def from_config(
         cls,
-        config: "Config",
+        config: Config,
         environ: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
-    ) -> "SftpTransport":
+    ) -> SftpTransport:
         """From [source]: key and known_hosts resolved against the configuration's folder."""
         src = config.source
         env = os.environ if environ is None else environ
@@ -153,9 +169,7 @@ class SftpTransport:
                 ) from e
             raise _Permanent(f"clé privée SFTP illisible {self.private_key} : {e}") from e
         except (OSError, paramiko.SSHException, ValueError) as e:
-            raise _Permanent(
-                f"clé privée SFTP illisible {self.private_key} (phrase secrète erronée ?) : {e}"
-            ) from e
+            raise _Permanent(f"clé privée SFTP illisible {self.private_key} (phrase secrète erronée ?) : {e}") from e
 
     def _connect(self) -> None:
         key = self._load_key()
@@ -187,9 +201,7 @@ class SftpTransport:
             transport = client.get_transport()
             assert transport is not None
             transport.set_keepalive(max(1, int(self.timeout)))
-            sftp = LimitsSftpClient.from_transport(
-                transport, window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE
-            )
+            sftp = LimitsSftpClient.from_transport(transport, window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE)
             if sftp is None:
                 raise paramiko.SSHException("SFTP subsystem refused")
             sftp.get_channel().settimeout(self.timeout)
@@ -261,7 +273,7 @@ class SftpTransport:
             f"coupée après {self.retries + 1} tentative(s) ({last.__class__.__name__}: {last})"
         ) from last
 
-    def __enter__(self) -> "SftpTransport":
+    def __enter__(self) -> SftpTransport:
         def op(sftp: paramiko.SFTPClient) -> None:
             try:
                 attrs = sftp.stat(self.root)  # the configured root itself may be a link
@@ -341,27 +353,34 @@ class SftpTransport:
         from exchange.edges.transport.sftp_listing import listdir_many, lstat_many
 
         def op(sftp: paramiko.SFTPClient) -> dict[str, list[Entry] | None]:
-            names = [a.filename for a in _listdir(sftp, self.root)
-                     if is_safe_name(a.filename) and stat.S_ISDIR(a.st_mode or 0)]
+            names = [
+                a.filename
+                for a in _listdir(sftp, self.root)
+                if is_safe_name(a.filename) and stat.S_ISDIR(a.st_mode or 0)
+            ]
             depots = {name: posixpath.join(self.root, name, "depot") for name in names}
             found = lstat_many(sftp, list(depots.values()))
             for attrs in found.values():
                 if isinstance(attrs, OSError):
                     raise attrs  # as accounts() would: the server refuses to tell what the root holds
-            accounts = sorted(n for n in names if found[depots[n]] is not None
-                              and stat.S_ISDIR(found[depots[n]].st_mode or 0))  # type: ignore[union-attr]
+            accounts = sorted(
+                n for n in names if found[depots[n]] is not None and stat.S_ISDIR(found[depots[n]].st_mode or 0)
+            )  # type: ignore[union-attr]
             listed = listdir_many(sftp, [depots[a] for a in accounts])
             out: dict[str, list[Entry] | None] = {}
             for account in accounts:
                 entries = listed[depots[account]]
-                if isinstance(entries, UnicodeDecodeError) or (isinstance(entries, OSError)
-                                                              and _server_refusal(entries)):
+                if isinstance(entries, UnicodeDecodeError) or (
+                    isinstance(entries, OSError) and _server_refusal(entries)
+                ):
                     out[account] = None  # list_depot refuses this account (Refused): it counts nothing
                     continue
                 if isinstance(entries, Exception):
                     raise entries
-                out[account] = [Entry(account, a.filename, a.st_size or 0, float(a.st_mtime or 0),
-                                      stat.S_ISREG(a.st_mode or 0)) for a in entries]
+                out[account] = [
+                    Entry(account, a.filename, a.st_size or 0, float(a.st_mtime or 0), stat.S_ISREG(a.st_mode or 0))
+                    for a in entries
+                ]
             return out
 
         return self._run(f"liste des dépôts de {self.root}", op)
@@ -371,8 +390,7 @@ class SftpTransport:
 
         def op(sftp: paramiko.SFTPClient) -> list[Entry]:
             return [
-                Entry(account, a.filename, a.st_size or 0, float(a.st_mtime or 0),
-                      stat.S_ISREG(a.st_mode or 0))
+                Entry(account, a.filename, a.st_size or 0, float(a.st_mtime or 0), stat.S_ISREG(a.st_mode or 0))
                 for a in _listdir(sftp, depot)
             ]
 
@@ -414,8 +432,9 @@ class SftpTransport:
         attrs = self._lstat(sftp, self._path(account, folder, name))
         if attrs is None:
             return None
-        return Entry(account, name, attrs.st_size or 0, float(attrs.st_mtime or 0),
-                     stat.S_ISREG(attrs.st_mode or 0), folder)
+        return Entry(
+            account, name, attrs.st_size or 0, float(attrs.st_mtime or 0), stat.S_ISREG(attrs.st_mode or 0), folder
+        )
 
     def claim(self, account: str, name: str, claim: str) -> Entry | None:
         src = self._path(account, "depot", name)
@@ -508,8 +527,9 @@ class SftpTransport:
         if not is_safe_name(f"{name}.{suffix}"):
             raise _Permanent(f"suffixe d'archive refusé : {suffix!r}")
         path = self._path(account, "archive", name)
-        return self._run(f"lecture de {path}",
-                         lambda sftp: name if self._lstat(sftp, path) is None else f"{name}.{suffix}")
+        return self._run(
+            f"lecture de {path}", lambda sftp: name if self._lstat(sftp, path) is None else f"{name}.{suffix}"
+        )
 
     def archive_claim(self, account: str, claim: str, target: str) -> bool:
         src = self._path(account, "archive", claim)

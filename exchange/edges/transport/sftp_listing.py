@@ -1,4 +1,5 @@
 """Many SFTP lstat and directory listings in flight on one session: every account's depot/ for `status`."""
+
 from __future__ import annotations
 
 import errno
@@ -8,8 +9,18 @@ from collections import deque
 import paramiko
 from paramiko.message import Message
 from paramiko.sftp import (
-    CMD_ATTRS, CMD_CLOSE, CMD_HANDLE, CMD_LSTAT, CMD_NAME, CMD_OPENDIR, CMD_READDIR, CMD_STATUS, SFTP_EOF,
-    SFTP_NO_SUCH_FILE, SFTP_PERMISSION_DENIED, SFTPError,
+    CMD_ATTRS,
+    CMD_CLOSE,
+    CMD_HANDLE,
+    CMD_LSTAT,
+    CMD_NAME,
+    CMD_OPENDIR,
+    CMD_READDIR,
+    CMD_STATUS,
+    SFTP_EOF,
+    SFTP_NO_SUCH_FILE,
+    SFTP_PERMISSION_DENIED,
+    SFTPError,
 )
 from paramiko.sftp_attr import SFTPAttributes
 
@@ -158,14 +169,20 @@ class _Listings(_Pipeline):
         self.send((path, handle), CMD_CLOSE, handle)
 
 
-def lstat_many(sftp: paramiko.SFTPClient, paths: list[str], in_flight: int = IN_FLIGHT,
-               ) -> dict[str, SFTPAttributes | OSError | None]:
+def lstat_many(
+    sftp: paramiko.SFTPClient,
+    paths: list[str],
+    in_flight: int = IN_FLIGHT,
+) -> dict[str, SFTPAttributes | OSError | None]:
     """lstat of every path, pipelined: its attributes, None when it does not exist, or the server's refusal."""
     return _Lstats(sftp, paths, in_flight).run()
 
 
-def listdir_many(sftp: paramiko.SFTPClient, paths: list[str], in_flight: int = IN_FLIGHT,
-                 ) -> dict[str, list[SFTPAttributes] | Exception]:
+def listdir_many(
+    sftp: paramiko.SFTPClient,
+    paths: list[str],
+    in_flight: int = IN_FLIGHT,
+) -> dict[str, list[SFTPAttributes] | Exception]:
     """listdir_attr of every folder, pipelined (without `.` and `..`): its entries, or why it could not be
     listed (the server's refusal as an OSError, a name that is not UTF-8 as UnicodeDecodeError)."""
     return _Listings(sftp, paths, in_flight).run()

@@ -1,4 +1,5 @@
 """Many SFTP downloads in flight on one session: pipelined requests, local copies written as replies arrive."""
+
 from __future__ import annotations
 
 import errno
@@ -12,9 +13,26 @@ from pathlib import Path
 import paramiko
 from paramiko.message import Message
 from paramiko.sftp import (
-    CMD_ATTRS, CMD_CLOSE, CMD_DATA, CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_FSTAT, CMD_HANDLE, CMD_INIT,
-    CMD_LSTAT, CMD_OPEN, CMD_READ, CMD_STATUS, CMD_VERSION, SFTP_EOF, SFTP_FLAG_READ, SFTP_NO_SUCH_FILE,
-    SFTP_OK, SFTP_PERMISSION_DENIED, SFTPError, int64,
+    CMD_ATTRS,
+    CMD_CLOSE,
+    CMD_DATA,
+    CMD_EXTENDED,
+    CMD_EXTENDED_REPLY,
+    CMD_FSTAT,
+    CMD_HANDLE,
+    CMD_INIT,
+    CMD_LSTAT,
+    CMD_OPEN,
+    CMD_READ,
+    CMD_STATUS,
+    CMD_VERSION,
+    SFTP_EOF,
+    SFTP_FLAG_READ,
+    SFTP_NO_SUCH_FILE,
+    SFTP_OK,
+    SFTP_PERMISSION_DENIED,
+    SFTPError,
+    int64,
 )
 from paramiko.sftp_attr import SFTPAttributes
 
@@ -104,10 +122,10 @@ def _extension_pairs(data: bytes) -> dict[bytes, bytes]:
     try:
         while pos + 4 <= len(data):
             (n,) = struct.unpack_from(">I", data, pos)
-            name = data[pos + 4:pos + 4 + n]
+            name = data[pos + 4 : pos + 4 + n]
             pos += 4 + n
             (m,) = struct.unpack_from(">I", data, pos)
-            out[bytes(name)] = bytes(data[pos + 4:pos + 4 + m])
+            out[bytes(name)] = bytes(data[pos + 4 : pos + 4 + m])
             pos += 4 + m
     except struct.error:
         pass  # a truncated list: keep what was whole
@@ -167,9 +185,16 @@ class Pipeline:
     result are to be retried on a new session, from scratch.
     """
 
-    def __init__(self, sftp: paramiko.SFTPClient, downloads: list[Download], max_bytes: int | None,
-                 limits: ServerLimits, fsync_each: bool, files_in_flight: int = FILES_IN_FLIGHT,
-                 bytes_in_flight: int = BYTES_IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        sftp: paramiko.SFTPClient,
+        downloads: list[Download],
+        max_bytes: int | None,
+        limits: ServerLimits,
+        fsync_each: bool,
+        files_in_flight: int = FILES_IN_FLIGHT,
+        bytes_in_flight: int = BYTES_IN_FLIGHT,
+    ) -> None:
         self.sftp = sftp
         self.max_bytes = max_bytes
         self.read_size = max(1, min(limits.max_read, bytes_in_flight))
@@ -266,8 +291,7 @@ class Pipeline:
             return
         if code == SFTP_OK:
             raise SFTPError(f"réponse SFTP inattendue (statut OK) à la requête {cmd}")
-        raise RemoteRefusal(f"téléchargement de {job.d.src} : refusé par le serveur SFTP "
-                            f"({_status_error(code, text)})")
+        raise RemoteRefusal(f"téléchargement de {job.d.src} : refusé par le serveur SFTP ({_status_error(code, text)})")
 
     def _on_lstat(self, job: _Job, attrs: SFTPAttributes) -> None:
         if not stat.S_ISREG(attrs.st_mode or 0):  # a link, folder, FIFO…: never opened
@@ -281,8 +305,10 @@ class Pipeline:
         if self.max_bytes is not None and size > self.max_bytes:
             raise FileTooLarge(size, self.max_bytes)
         if size != job.d.listed_size:
-            raise RemoteRefusal(f"{job.d.src} a changé depuis sa liste ({job.d.listed_size} octets listés, "
-                                f"{size} à l'ouverture) : copie refusée")
+            raise RemoteRefusal(
+                f"{job.d.src} a changé depuis sa liste ({job.d.listed_size} octets listés, "
+                f"{size} à l'ouverture) : copie refusée"
+            )
         job.size = size
         try:  # truncates what an interrupted attempt left
             job.fd = os.open(job.d.dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)

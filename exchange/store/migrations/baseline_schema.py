@@ -3,10 +3,21 @@
 Never edit this file: a later change of exchange/store/tables.py is a new migration. The baseline migration creates
 exactly these tables; exchange.store.revision compares a pre-Alembic database with them before stamping it.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -18,7 +29,8 @@ def baseline_metadata() -> MetaData:
     # state: RECU (local copy fsync'd, hash committed) → ARCHIVE (source moved to archive/)
     #        → TRAITE (records and anomalies stored, statut decided) → ACQUITTE (comptes rendus written)
     Table(
-        "files", metadata,
+        "files",
+        metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("account", String(200), nullable=False),
         Column("name", String(500), nullable=False),
@@ -47,7 +59,8 @@ def baseline_metadata() -> MetaData:
     )
 
     Table(
-        "anomalies", metadata,
+        "anomalies",
+        metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
         Column("ligne", Integer),
@@ -61,7 +74,8 @@ def baseline_metadata() -> MetaData:
 
     # Accepted records only; rejected ones live in `anomalies`.
     Table(
-        "records", metadata,
+        "records",
+        metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
         Column("kind", String(2), nullable=False),
@@ -107,7 +121,8 @@ def baseline_metadata() -> MetaData:
     # -- Caf outputs ----------------------------------------------------------------------------------
     # state: EN_COURS (records assigned, committed before any byte is written) → TERMINE (files on disk)
     Table(
-        "emissions", metadata,
+        "emissions",
+        metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("flux", String(12), nullable=False),  # RG / CA / RG-CAMPAGNE
         Column("code_caf", String(3), nullable=False),
@@ -123,7 +138,8 @@ def baseline_metadata() -> MetaData:
     # -- job runs -------------------------------------------------------------------------------------
     # status: EN_COURS → OK / ECHEC; IGNORE when another process held the job's lock
     Table(
-        "runs", metadata,
+        "runs",
+        metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("job", String(20), nullable=False),  # run / collect / nightly / campaign / replay
         Column("started_at", DateTime(timezone=True), nullable=False),
@@ -146,7 +162,8 @@ def baseline_metadata() -> MetaData:
     )
 
     Table(
-        "job_locks", metadata,
+        "job_locks",
+        metadata,
         Column("job", String(20), primary_key=True),
         Column("holder", String(200)),
         Column("acquired_at", DateTime(timezone=True)),
@@ -154,7 +171,8 @@ def baseline_metadata() -> MetaData:
 
     # -- habilitations (Habpps extract in force) ----------------------------------------------------
     Table(
-        "hab_imports", metadata,
+        "hab_imports",
+        metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("imported_at", DateTime(timezone=True), nullable=False),
         Column("source", Text, nullable=False),
@@ -163,7 +181,8 @@ def baseline_metadata() -> MetaData:
         Column("counts", Text, nullable=False),  # JSON object table → rows
     )
     Table(
-        "hab_partenaires", metadata,
+        "hab_partenaires",
+        metadata,
         Column("siret", String(14), primary_key=True),
         Column("raison_sociale", String(300), nullable=False),
         Column("code_caf", String(3), nullable=False),
@@ -171,7 +190,8 @@ def baseline_metadata() -> MetaData:
         Column("portee", String(25), nullable=False),
     )
     Table(
-        "hab_conventions", metadata,
+        "hab_conventions",
+        metadata,
         Column("id_convention", String(100), primary_key=True),
         Column("siret", String(14), nullable=False),
         Column("statut", String(10), nullable=False),
@@ -181,7 +201,8 @@ def baseline_metadata() -> MetaData:
         Column("date_contrat_service", Date),
     )
     Table(
-        "hab_bulletins", metadata,
+        "hab_bulletins",
+        metadata,
         Column("id_bulletin", String(100), primary_key=True),
         Column("id_convention", String(100), nullable=False),
         Column("service", String(40), nullable=False),
@@ -190,14 +211,16 @@ def baseline_metadata() -> MetaData:
         Column("statut", String(12), nullable=False),
     )
     Table(
-        "hab_groupes", metadata,
+        "hab_groupes",
+        metadata,
         Column("id_groupe", String(100), primary_key=True),
         Column("id_convention", String(100), nullable=False),
         Column("service", String(40), nullable=False),
         Column("role", String(12), nullable=False),
     )
     Table(
-        "hab_utilisateurs", metadata,
+        "hab_utilisateurs",
+        metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("login", String(200), nullable=False),
         Column("siret", String(14), nullable=False),

@@ -3,6 +3,7 @@
 Alembic's autogenerate compares a scratch SQLite database brought to the current head with
 exchange/store/tables.py and writes versions/<rev>.py; read and edit it before committing (docs/migrations.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,13 @@ def main(argv: list[str] | None = None) -> int:
         engine = open_database(f"sqlite:///{Path(scratch) / 'head.db'}")
         upgrade(engine)
         with engine.begin() as conn:
-            script = command.revision(alembic_config(conn), message=args.message, autogenerate=True,
-                                      rev_id=args.revision, head=head_revision())
+            script = command.revision(
+                alembic_config(conn),
+                message=args.message,
+                autogenerate=True,
+                rev_id=args.revision,
+                head=head_revision(),
+            )
         engine.dispose()
     print(f"written: {script.path}" if not isinstance(script, list) else script)
     return 0
