@@ -254,22 +254,36 @@ def test_nothing_early_nothing_unfinished_and_the_open_campaign_is_untouched(tmp
     ]
 
 
-def test_files_no_row_points_to_are_removed(tmp_path, db_url):
-    """A database restored from an older backup no longer knows some copies and output files: they go too."""
+def test_files_no_row_points_to_are_kept_and_reported(tmp_path, db_url):
+    """A database restored from an older backup no longer knows some copies and output files: no purge removes
+    them (cli.md v1.3: a restored database never destroys what it does not know); dry run, purge and status
+    report them."""
     deployment(tmp_path, db_url)
     lost_copy = tmp_path / "received" / "esat-seine" / ("0" * 64 + ".csv")
     lost_copy.write_text(f"{CA_HEADER}\n{EXTRA_LINES[0]}\n", encoding="utf-8")
     lost_output = tmp_path / "outbound" / "75" / "AAH-ESAT_CA_75_20240101000000.csv"
     lost_output.write_text(f"nir\n{ANNE}\n", encoding="utf-8")
-    code, out, _ = cli(tmp_path, "purge", "--dry-run", "--as-of", "2025-12-20")
-    assert code == 0
-    assert "Copies reçues (stockage local et archive/ de la zone de dépôt) :\n  sans année : 1 fichier\n" in out
-    assert "Fichiers pour les Caf (dossier de sortie) :\n  sans année : 1 émission\n" in out
-    assert lost_copy.exists() and lost_output.exists()
-    code, out, _ = cli(tmp_path, "purge", "--as-of", "2025-12-20")
-    assert code == 0 and "  sans année : 1 fichier\n" in out
-    assert not lost_copy.exists() and not lost_output.exists()
-    assert len([p for p in (tmp_path / "received").rglob("*") if p.is_file()]) == 5  # the ledger's copies stay
+    unknown = (
+        "2 fichiers inconnus de la base (1 copie reçue (dossier de stockage), 1 fichier pour les Caf (dossier de "
+        "sortie)) : conservés, jamais supprimés par la purge ni par un cycle ; après une restauration, voir "
+        "docs/operations.md (« récupérer les fichiers inconnus de la base »)"
+    )
+    code, out, _ = cli(tmp_path, "purge", "--dry-run", "--as-of", PAST_EVERYTHING)
+    assert code == 0 and f"\n{unknown}\n" in out, out
+    assert "sans année" not in out
+    assert "Copies reçues (stockage local et archive/ de la zone de dépôt) :\n  2025 : 5 fichiers\n" in out
+    code, out, _ = cli(tmp_path, "purge", "--as-of", PAST_EVERYTHING)
+    assert code == 0 and f"\n{unknown}\n" in out and "sans année" not in out
+    assert lost_copy.read_text(encoding="utf-8") == f"{CA_HEADER}\n{EXTRA_LINES[0]}\n"
+    assert lost_output.read_text(encoding="utf-8") == f"nir\n{ANNE}\n"
+    assert [p for p in (tmp_path / "received").rglob("*") if p.is_file()] == [lost_copy]  # the ledger's went
+    code, out, _ = cli(tmp_path, "status")
+    assert f"- {unknown}\n" in out and "Fichiers inconnus de la base : 2\n" in out
+    report = json.loads(cli(tmp_path, "status", "--format", "json")[1])
+    assert report["purge"] == {
+        "fichiers_inconnus_de_la_base": {"copies": 1, "outputs": 1},
+        "effacement_non_termine": 0,
+    }
 
 
 def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
@@ -451,7 +465,7 @@ def test_a_purge_killed_at_any_step_is_finished_by_the_next_one(tmp_path, step, 
     engine = engine_of(tmp_path, db_url)
     with engine.connect() as conn:
         for row in conn.execute(select(files)).mappings():
-            if row["stored_path"] and not Path(row["stored_path"]).exists():
+            if row["stored_path"] and not (tmp_path / "received" / row["stored_path"]).exists():
                 assert row["copies_purged_at"] is not None and row["purge_pending"]
             archived = tmp_path / "drop" / row["account"] / "archive" / row["archived_name"]
             if not archived.exists():

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from exchange.core.clock import as_utc
 from exchange.core.vocabulary import ACQUITTE, EN_COURS, QUARANTAINE, TERMINE
-from exchange.store.tables import anomalies, audit_log, emissions, files, purges, records, runs
+from exchange.store.tables import anomalies, audit_log, emissions, files, purges, records, runs, unknown_files
 
 ERASED = "(message effacé : données personnelles purgées)"
 FILE_MARKS = {
@@ -271,13 +271,16 @@ def history(conn: Connection) -> list[dict]:
     return rows
 
 
-def reclaim(engine: Engine) -> str:
-    """Give the erased bytes back for real, after a purge; returns what was done (French, for the report).
+def reclaim(engine: Engine) -> tuple[str, bool]:
+    """Give the erased bytes back for real, after a purge: (what was done, in French for the report; whether
+    the erasure is complete, so that confirm_erasure() may say so).
 
     SQLite (connections run with secure_delete: freed cells are zeroed): VACUUM rewrites the file without
     its free pages, then the WAL is checkpointed and truncated, so no old page image remains in either
-    file. PostgreSQL: VACUUM of the purged tables makes the dead row versions' space reusable; it does
-    not overwrite them at once, nor touch WAL segments, base backups or replicas (docs/donnees-personnelles.md).
+    file; a reader holding the WAL open leaves the erasure incomplete. PostgreSQL: VACUUM of the purged
+    tables, then REINDEX CONCURRENTLY of their indexes (a B-tree keeps deleted keys in its pages: the
+    index is rebuilt into new files, the old ones dropped, without blocking reads or writes meanwhile).
+    Neither touches PostgreSQL's WAL segments, base backups or replicas (docs/donnees-personnelles.md).
     """
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
@@ -285,13 +288,49 @@ def reclaim(engine: Engine) -> str:
             conn.exec_driver_sql("VACUUM")
             busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
         if busy and busy[0]:
-            return "base SQLite compactée (VACUUM) ; journal WAL non vidé : un lecteur était ouvert"
-        return "base SQLite compactée (VACUUM) et journal WAL vidé"
+            return "base SQLite compactée (VACUUM) ; journal WAL non vidé : un lecteur était ouvert", False
+        return "base SQLite compactée (VACUUM) et journal WAL vidé", True
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        for table in (records, anomalies, files, emissions, audit_log, runs):
+        for table in PURGED_TABLES:
             conn.execute(text(f"VACUUM {table.name}"))
-    return "tables PostgreSQL nettoyées (VACUUM)"
+        for table in IDENTITY_TABLES:
+            conn.execute(text(f"REINDEX TABLE CONCURRENTLY {table.name}"))
+    return "tables PostgreSQL nettoyées (VACUUM) et index reconstruits (REINDEX)", True
+
+
+PURGED_TABLES = (records, anomalies, files, emissions, audit_log, runs)
+IDENTITY_TABLES = (records, anomalies)  # whose indexes held NIRs (ix_records_rg_key, ix_records_ca_key…)
+
+
+def confirm_erasure(conn: Connection, at: datetime) -> int:
+    """Every purged identity is now erased from the database's bytes too (after a complete reclaim())."""
+    return conn.execute(
+        update(files)
+        .where(and_(files.c.identity_purged_at.is_not(None), files.c.identity_erased_at.is_(None)))
+        .values(identity_erased_at=at)
+    ).rowcount
+
+
+def erasure_pending(conn: Connection) -> int:
+    """Files whose identity the ledger erased but whose physical erasure is not confirmed (a purge killed
+    during VACUUM, a reader holding the WAL): the next purge finishes it."""
+    return conn.execute(
+        select(func.count()).where(files.c.identity_purged_at.is_not(None), files.c.identity_erased_at.is_(None))
+    ).scalar_one()
+
+
+def record_unknown(conn: Connection, found: dict[str, int], at: datetime) -> None:
+    """How many files on disk the ledger does not know, per kind, as just counted (replaces the last count)."""
+    conn.execute(delete(unknown_files))
+    conn.execute(insert(unknown_files), [{"kind": k, "n": n, "checked_at": at} for k, n in found.items()])
+
+
+def unknown_counts(conn: Connection) -> tuple[dict[str, int], datetime | None]:
+    """The last count of files the ledger does not know, per kind, and when it was made."""
+    rows = conn.execute(select(unknown_files).order_by(unknown_files.c.kind)).mappings().all()
+    at = max((as_utc(r["checked_at"]) for r in rows), default=None)
+    return {r["kind"]: r["n"] for r in rows}, at
 
 
 def stored_names(conn: Connection) -> set[tuple[str, str]]:

@@ -64,6 +64,9 @@ files = Table(
     Column("answers_purged_at", DateTime(timezone=True)),  # comptes rendus in retour/
     Column("identity_purged_at", DateTime(timezone=True)),  # records and anomalies without the worker's identity
     Column("purge_pending", Boolean),
+    # identity erased from the database's bytes too (SQLite VACUUM and WAL emptied, PostgreSQL VACUUM and
+    # REINDEX): until then a purged identity is « effacement non terminé » (status, /sante)
+    Column("identity_erased_at", DateTime(timezone=True)),
     Index("ix_files_account_sha", "account", "sha256"),
     Index("ix_files_state", "state"),
     Index("ix_files_account_name", "account", "name"),
@@ -167,6 +170,15 @@ purges = Table(
     Column("removed", Integer, nullable=False),  # files, emissions, journal lines or runs
     Column("records", Integer, nullable=False),  # identity: records made anonymous
     Column("anomalies", Integer, nullable=False),  # identity: anomalies made anonymous
+)
+
+# files on disk the ledger does not know (a restored older database), as last counted: never removed
+unknown_files = Table(
+    "unknown_files",
+    metadata,
+    Column("kind", String(20), primary_key=True),  # copies (storage folder), outputs (output folder)
+    Column("n", Integer, nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
 )
 
 # -- job runs -------------------------------------------------------------------------------------
