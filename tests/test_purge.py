@@ -91,7 +91,7 @@ def engine_of(base: Path, db_url: str | None):  # noqa: ANN201
 def database_bytes(base: Path, db_url: str) -> bytes:
     """The raw database as it lies on disk: the SQLite file and its WAL, or a pg_dump of the test schema."""
     if db_url is None or db_url.startswith("sqlite"):
-        return b"".join(p.read_bytes() for p in base.glob("exchange.store.tables*") if p.is_file())
+        return b"".join(p.read_bytes() for p in base.glob("exchange.db*") if p.is_file())
     from sqlalchemy.engine import make_url
 
     schema = db_url.split("search_path%3D")[1]
@@ -489,3 +489,30 @@ def test_a_purge_killed_at_any_step_is_finished_by_the_next_one(tmp_path, step, 
         assert conn.execute(select(func.count()).where(emissions.c.purge_pending.is_(True))).scalar() == 0
         assert conn.execute(select(func.count()).where(records.c.nir != "")).scalar() == 0
     engine.dispose()
+
+
+def test_a_purge_killed_during_vacuum_is_not_declared_erased_until_the_next_one_finishes(tmp_path, db_url):
+    """The ledger has erased every identity, the database's bytes not yet (kill -9 inside VACUUM): status says the
+    erasure is not complete; the next purge finishes it, and no NIR is left in the raw database."""
+    import signal
+
+    deployment(tmp_path, db_url)
+    assert crash(tmp_path, "during_reclaim") == -signal.SIGKILL
+    if db_url.startswith("sqlite"):  # the old page images are still in the file and its WAL: not erased yet
+        assert any(n.encode() in database_bytes(tmp_path, db_url) for n in all_nirs())
+    code, out, _ = cli(tmp_path, "status")
+    assert (
+        "- purge inachevée : l'identité de 5 fichiers est effacée du registre, mais l'effacement physique de la "
+        "base (VACUUM, journal WAL) n'est pas terminé ; relancez « esat-exchange purge » (sans lecteur ouvert sur "
+        "la base)\n" in out
+    )
+    assert "Fichiers dont l'effacement physique n'est pas terminé : 5\n" in out
+    assert json.loads(cli(tmp_path, "status", "--format", "json")[1])["purge"]["effacement_non_termine"] == 5
+
+    code, out, err = cli(tmp_path, "purge", "--as-of", PAST_EVERYTHING)
+    assert code == 0, out + err
+    assert "Identité des travailleurs (enregistrements et anomalies) : rien" in out  # already done: not twice
+    assert json.loads(cli(tmp_path, "status", "--format", "json")[1])["purge"]["effacement_non_termine"] == 0
+    assert "Fichiers dont l'effacement physique n'est pas terminé : 0\n" in cli(tmp_path, "status")[1]
+    roots = [tmp_path / "drop", tmp_path / "received", tmp_path / "outbound"]
+    assert found_nirs(tmp_path, db_url, roots) == {}
