@@ -46,7 +46,7 @@ def _output(path, *a, **k) -> bool:  # noqa: ANN001, ANN002, ANN003
 
 def during_reclaim() -> None:
     """SQLite: SIGKILL from inside the running VACUUM (sqlite3's progress handler, called as it copies pages);
-    PostgreSQL: once the tables are vacuumed, as the index rebuild (REINDEX) starts."""
+    PostgreSQL: once the tables are vacuumed, as their rewrite (VACUUM FULL) starts."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
@@ -54,7 +54,7 @@ def during_reclaim() -> None:
         dbapi = conn.connection.dbapi_connection
         if statement.startswith("VACUUM") and hasattr(dbapi, "set_progress_handler"):
             dbapi.set_progress_handler(kill, 50)
-        elif statement.startswith("REINDEX"):
+        elif statement.startswith("VACUUM FULL"):
             kill()
 
     event.listen(Engine, "before_cursor_execute", before)

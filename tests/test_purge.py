@@ -516,3 +516,63 @@ def test_a_purge_killed_during_vacuum_is_not_declared_erased_until_the_next_one_
     assert "Fichiers dont l'effacement physique n'est pas terminé : 0\n" in cli(tmp_path, "status")[1]
     roots = [tmp_path / "drop", tmp_path / "received", tmp_path / "outbound"]
     assert found_nirs(tmp_path, db_url, roots) == {}
+    if db_url.startswith("postgresql"):
+        raw = pg_raw_bytes(db_url)
+        assert [n for n in sorted(all_nirs()) if n.encode() in raw] == []
+
+
+def pg_raw_bytes(db_url: str) -> bytes:
+    """The bytes of every data file of the test schema's relations (tables, indexes, their TOAST) as they lie in
+    the cluster's data directory, after a CHECKPOINT wrote every dirty page (read as the superuser)."""
+    from sqlalchemy import create_engine, text
+
+    from tests.services import PG_ADMIN_URL
+
+    schema = db_url.split("search_path%3D")[1]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text("CHECKPOINT"))
+        data_dir = Path(c.execute(text("SHOW data_directory")).scalar_one())
+        paths = (
+            c.execute(
+                text(
+                    """
+                WITH own AS (SELECT c.oid, c.reltoastrelid FROM pg_class c JOIN pg_namespace n
+                             ON n.oid = c.relnamespace WHERE n.nspname = :schema),
+                     toast AS (SELECT reltoastrelid AS oid FROM own WHERE reltoastrelid <> 0),
+                     toast_index AS (SELECT indexrelid AS oid FROM pg_index WHERE indrelid IN (SELECT oid FROM toast))
+                SELECT pg_relation_filepath(oid) FROM (
+                    SELECT oid FROM own UNION SELECT oid FROM toast UNION SELECT oid FROM toast_index) r
+                WHERE pg_relation_filepath(oid) IS NOT NULL
+                """
+                ),
+                {"schema": schema},
+            )
+            .scalars()
+            .all()
+        )
+    admin.dispose()
+    assert paths
+    blobs = []
+    for rel in paths:
+        for segment in sorted((data_dir / rel).parent.glob(Path(rel).name + "*")):  # 1 GB segments, forks
+            blobs.append(segment.read_bytes())
+    return b"".join(blobs)
+
+
+def test_postgresql_data_files_hold_no_nir_after_the_purge(tmp_path, pg_url):
+    """Not only pg_dump: the raw files of the tables and of their indexes (a B-tree keeps deleted keys until it
+    is rebuilt), as the SQLite test reads exchange.db and its WAL."""
+    from tests.conftest import upgrade_database
+
+    upgrade_database(pg_url)
+    deployment(tmp_path, pg_url)
+    assert {n for n in all_nirs() if n.encode() in pg_raw_bytes(pg_url)}  # the scan sees them before
+    code, out, err = cli(tmp_path, "purge", "--as-of", PAST_EVERYTHING)
+    assert code == 0, out + err
+    assert (
+        "Base de données : tables PostgreSQL nettoyées (VACUUM), enregistrements et anomalies réécrits avec leurs "
+        "index (VACUUM FULL).\n" in out
+    )
+    raw = pg_raw_bytes(pg_url)
+    assert [n for n in sorted(all_nirs()) if n.encode() in raw] == []

@@ -278,9 +278,12 @@ def reclaim(engine: Engine) -> tuple[str, bool]:
     SQLite (connections run with secure_delete: freed cells are zeroed): VACUUM rewrites the file without
     its free pages, then the WAL is checkpointed and truncated, so no old page image remains in either
     file; a reader holding the WAL open leaves the erasure incomplete. PostgreSQL: VACUUM of the purged
-    tables, then REINDEX CONCURRENTLY of their indexes (a B-tree keeps deleted keys in its pages: the
-    index is rebuilt into new files, the old ones dropped, without blocking reads or writes meanwhile).
-    Neither touches PostgreSQL's WAL segments, base backups or replicas (docs/donnees-personnelles.md).
+    tables; then, when identities wait for their physical erasure, VACUUM FULL of the two tables that held
+    them: a plain VACUUM marks a dead row's space reusable without overwriting it, and a B-tree keeps
+    deleted keys in its pages (ix_records_rg_key…); VACUUM FULL rewrites the table and rebuilds its indexes
+    into new files, the old ones truncated at commit. It locks those two tables for the rewrite (seconds
+    for a national campaign), under the cycle lock, at the purge's hour. Neither touches PostgreSQL's WAL
+    segments, base backups or replicas (docs/donnees-personnelles.md § 5).
     """
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
@@ -291,12 +294,19 @@ def reclaim(engine: Engine) -> tuple[str, bool]:
             return "base SQLite compactée (VACUUM) ; journal WAL non vidé : un lecteur était ouvert", False
         return "base SQLite compactée (VACUUM) et journal WAL vidé", True
     with engine.connect() as conn:
+        rewrite = erasure_pending(conn) > 0
+    with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in PURGED_TABLES:
             conn.execute(text(f"VACUUM {table.name}"))
+        if not rewrite:
+            return "tables PostgreSQL nettoyées (VACUUM)", True
         for table in IDENTITY_TABLES:
-            conn.execute(text(f"REINDEX TABLE CONCURRENTLY {table.name}"))
-    return "tables PostgreSQL nettoyées (VACUUM) et index reconstruits (REINDEX)", True
+            conn.execute(text(f"VACUUM FULL {table.name}"))
+    return (
+        "tables PostgreSQL nettoyées (VACUUM), enregistrements et anomalies réécrits avec leurs index (VACUUM FULL)",
+        True,
+    )
 
 
 PURGED_TABLES = (records, anomalies, files, emissions, audit_log, runs)
