@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from exchange.store.engine import open_database
-from exchange.store.tables import anomalies, emissions, files, purges, records, runs
+from exchange.store.tables import anomalies, anomaly_tallies, emissions, files, purges, record_tallies, records, runs
 from tests.areas import cli, seed_examples, tree, write_config
 from tests.conftest import EXAMPLES, ROOT, make_config
 
@@ -138,7 +138,10 @@ def db_state(base: Path, db_url: str) -> dict:
 
 
 def counts(base: Path, db_url: str) -> dict:
-    """What the dashboard and history read: file statuts and records per Caf, kind and year."""
+    """What the dashboard and history read: file statuts, records per Caf, kind and year, anomalies per code
+    (rows, and the counts the purge turned them into)."""
+    from collections import Counter
+
     engine = engine_of(base, db_url)
     with engine.connect() as conn:
         statuts = sorted(
@@ -148,23 +151,74 @@ def counts(base: Path, db_url: str) -> dict:
                 )
             ).all()
         )
-        per_caf = sorted(
-            conn.execute(
-                select(records.c.code_caf, records.c.kind, records.c.annee_reference, func.count()).group_by(
-                    records.c.code_caf, records.c.kind, records.c.annee_reference
-                )
-            ).all()
+        per_caf: Counter = Counter()
+        for caf, kind, year, n in conn.execute(
+            select(records.c.code_caf, records.c.kind, records.c.annee_reference, func.count()).group_by(
+                records.c.code_caf, records.c.kind, records.c.annee_reference
+            )
+        ).all():
+            per_caf[(caf, kind, year)] += n
+        for caf, kind, year, n in conn.execute(
+            select(
+                record_tallies.c.code_caf,
+                record_tallies.c.kind,
+                record_tallies.c.annee_reference,
+                func.sum(record_tallies.c.n),
+            ).group_by(record_tallies.c.code_caf, record_tallies.c.kind, record_tallies.c.annee_reference)
+        ).all():
+            per_caf[(caf, kind, year)] += int(n)
+        codes: Counter = Counter(
+            dict(conn.execute(select(anomalies.c.code, func.count()).group_by(anomalies.c.code)).all())
         )
-        codes = sorted(conn.execute(select(anomalies.c.code, func.count()).group_by(anomalies.c.code)).all())
+        for code, n in conn.execute(
+            select(anomaly_tallies.c.code, func.sum(anomaly_tallies.c.n)).group_by(anomaly_tallies.c.code)
+        ).all():
+            codes[code] += int(n)
     engine.dispose()
-    return {"statuts": statuts, "par_caf": per_caf, "codes": codes}
+    return {"statuts": statuts, "par_caf": sorted(per_caf.items()), "codes": sorted(codes.items())}
+
+
+def reader_counts(base: Path, db_url: str) -> dict:
+    """The same through the store's readers the console and /metrics use (dashboard, Esat page, history, file
+    pages, monitoring), for the whole nation."""
+    from exchange.core.perimeter import EVERYTHING
+    from exchange.store.esats import esat_profile
+    from exchange.store.metrics import service_counts
+    from exchange.store.queries import accepted_rg_per_caf, file_anomaly_counts, rejections_by_code
+    from exchange.store.trends import first_declarations
+
+    engine = engine_of(base, db_url)
+    with engine.connect() as conn:
+        monitored = service_counts(conn, perimeter=EVERYTHING)
+        ids = conn.execute(select(files.c.id).order_by(files.c.id)).scalars().all()
+        out = {
+            "metrics": (monitored["records"], monitored["anomalies"]),
+            "campagne": accepted_rg_per_caf(conn, 2025, perimeter=EVERYTHING),
+            "historique": first_declarations(conn, 2025, perimeter=EVERYTHING),
+            "esat": esat_profile(conn, SEINE, perimeter=EVERYTHING)["rg_par_annee"],
+            "fichiers": {i: file_anomaly_counts(conn, i, perimeter=EVERYTHING) for i in ids},
+            "rejets": rejections_by_code(conn, datetime(2000, 1, 1, tzinfo=UTC), perimeter=EVERYTHING),
+        }
+    engine.dispose()
+    return out
+
+
+def record_rows(base: Path, db_url: str) -> tuple[int, int]:
+    """Rows left that stand for one worker: records, and anomalies of a line."""
+    engine = engine_of(base, db_url)
+    with engine.connect() as conn:
+        n_records = conn.execute(select(func.count()).select_from(records)).scalar_one()
+        n_anomalies = conn.execute(select(func.count()).where(anomalies.c.ligne.is_not(None))).scalar_one()
+    engine.dispose()
+    return n_records, n_anomalies
 
 
 def test_a_purge_past_every_period_leaves_no_nir_anywhere_and_keeps_the_counts(tmp_path, db_url):
     deployment(tmp_path, db_url)
     roots = [tmp_path / "drop", tmp_path / "received", tmp_path / "outbound"]
     assert set(found_nirs(tmp_path, db_url, roots)) == all_nirs()  # everywhere before
-    before = counts(tmp_path, db_url)
+    before, read_before = counts(tmp_path, db_url), reader_counts(tmp_path, db_url)
+    assert read_before["campagne"] and read_before["esat"] and any(read_before["fichiers"].values())
     files_before = json.loads(cli(tmp_path, "files", "list", "--format", "json")[1])
 
     # a dry run says what it would do and changes nothing
@@ -187,8 +241,9 @@ def test_a_purge_past_every_period_leaves_no_nir_anywhere_and_keeps_the_counts(t
     assert "Comptes rendus (retour/ de la zone de dépôt) :\n  2025 : 5 fichiers\n" in out
     assert "Fichiers pour les Caf (dossier de sortie) :\n  2025 : 7 émissions\n" in out
     assert found_nirs(tmp_path, db_url, roots) == {}
-    # the counts the dashboard and the history read are the same; a file still shows its statut and codes
-    assert counts(tmp_path, db_url) == before
+    # no row stands for a worker any more; the counts the dashboard and the history read are the same
+    assert record_rows(tmp_path, db_url) == (0, 0)
+    assert counts(tmp_path, db_url) == before and reader_counts(tmp_path, db_url) == read_before
     after = json.loads(cli(tmp_path, "files", "list", "--format", "json")[1])
     keep = ("id", "fichier", "compte", "siret", "statut", "enregistrements_acceptes", "enregistrements_rejetes")
     assert [{k: f[k] for k in keep} for f in after] == [{k: f[k] for k in keep} for f in files_before]
@@ -487,7 +542,7 @@ def test_a_purge_killed_at_any_step_is_finished_by_the_next_one(tmp_path, step, 
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).where(files.c.purge_pending.is_(True))).scalar() == 0
         assert conn.execute(select(func.count()).where(emissions.c.purge_pending.is_(True))).scalar() == 0
-        assert conn.execute(select(func.count()).where(records.c.nir != "")).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(records)).scalar() == 0
     engine.dispose()
 
 

@@ -317,7 +317,9 @@ def _purge(
             with ledger.transaction(engine, fence) as conn:
                 store.end_file_purge(conn, batch)
             _add(counts, per_kind)
-    # 3. identities: one transaction per batch
+    # 3. identities: one transaction per batch (rows an earlier version only blanked become counts first)
+    with ledger.transaction(engine, fence) as conn:
+        store.finish_former_anonymisation(conn)
     identity = [i for i, kinds in p.file_kinds.items() if "identity" in kinds]
     for batch in _batches(identity):
         if stop():

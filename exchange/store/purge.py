@@ -1,4 +1,4 @@
-"""The purge's store verbs: what may be due, marks set before any file is removed, identities erased in
+"""The purge's store verbs: what may be due, marks set before any file is removed, records turned into counts in
 batches, output and journal rows, the counts each purge leaves, and freeing the database's pages."""
 
 from __future__ import annotations
@@ -11,23 +11,23 @@ from sqlalchemy.engine import Connection, Engine
 
 from exchange.core.clock import as_utc
 from exchange.core.vocabulary import ACQUITTE, EN_COURS, QUARANTAINE, TERMINE
-from exchange.store.tables import anomalies, audit_log, emissions, files, purges, records, runs, unknown_files
+from exchange.store.tables import (
+    anomalies,
+    anomaly_tallies,
+    audit_log,
+    emissions,
+    files,
+    purges,
+    record_tallies,
+    records,
+    runs,
+    unknown_files,
+)
 
-ERASED = "(message effacé : données personnelles purgées)"
 FILE_MARKS = {
     "copies": files.c.copies_purged_at,
     "comptes_rendus": files.c.answers_purged_at,
     "identity": files.c.identity_purged_at,
-}
-# what a record keeps no more once its time is over: the worker's identity and what singles them out
-RECORD_IDENTITY = {
-    "nir": "",
-    "nom": "",
-    "prenoms": "",
-    "date_naissance": None,
-    "numero_allocataire": None,
-    "date_entree_esat": None,
-    "siret_employeur_mo": None,
 }
 
 
@@ -162,20 +162,74 @@ def end_file_purge(conn: Connection, file_ids: list[int]) -> None:
         )
 
 
+def _tally_and_delete(conn: Connection, part: list[int]) -> tuple[int, int]:
+    """These files' records and record-level anomalies become counts (record_tallies, anomaly_tallies: what
+    the dashboard, the campaign and the history group by), then the rows go; (records, anomalies) removed.
+    File-level anomalies (no line: the file's name, its header…) hold no worker and stay."""
+    grouped = (
+        records.c.file_id,
+        records.c.siret_esat,
+        records.c.kind,
+        records.c.code_caf,
+        records.c.annee_reference,
+        records.c.superseded,
+    )
+    conn.execute(
+        insert(record_tallies).from_select(
+            ["file_id", "siret_esat", "kind", "code_caf", "annee_reference", "superseded", "n"],
+            select(*grouped, func.count()).where(records.c.file_id.in_(part)).group_by(*grouped),
+        )
+    )
+    line_level = and_(anomalies.c.file_id.in_(part), anomalies.c.ligne.is_not(None))
+    conn.execute(
+        insert(anomaly_tallies).from_select(
+            ["file_id", "code", "gravite", "n"],
+            select(anomalies.c.file_id, anomalies.c.code, anomalies.c.gravite, func.count())
+            .where(line_level)
+            .group_by(anomalies.c.file_id, anomalies.c.code, anomalies.c.gravite),
+        )
+    )
+    done_records = conn.execute(delete(records).where(records.c.file_id.in_(part))).rowcount
+    done_anomalies = conn.execute(delete(anomalies).where(line_level)).rowcount
+    return done_records, done_anomalies
+
+
 def anonymise(conn: Connection, file_ids: list[int], at: datetime) -> tuple[int, int]:
-    """Erase the workers' identity from these files' records and anomalies (one transaction); (records, anomalies)."""
+    """Turn these files' records and record-level anomalies into counts and delete the rows (one transaction):
+    nothing is left that leads back to a worker; (records, anomalies) removed."""
     done_records = done_anomalies = 0
     for part in _chunks(file_ids):
-        done_records += conn.execute(
-            update(records).where(records.c.file_id.in_(part)).values(**RECORD_IDENTITY)
-        ).rowcount
-        done_anomalies += conn.execute(
-            update(anomalies)
-            .where(and_(anomalies.c.file_id.in_(part), anomalies.c.ligne.is_not(None)))
-            .values(nir=None, nom=None, prenoms=None, message=ERASED)
-        ).rowcount
+        n_records, n_anomalies = _tally_and_delete(conn, part)
+        done_records, done_anomalies = done_records + n_records, done_anomalies + n_anomalies
         conn.execute(update(files).where(files.c.id.in_(part)).values(identity_purged_at=at))
     return done_records, done_anomalies
+
+
+def finish_former_anonymisation(conn: Connection) -> int:
+    """Files whose identity an earlier version only blanked in place (their rows kept, nir = ''): their rows
+    become counts too (not counted again in `purges`); how many files."""
+    leftover = sorted(
+        set(
+            conn.execute(
+                select(records.c.file_id)
+                .distinct()
+                .where(records.c.file_id.in_(select(files.c.id).where(files.c.identity_purged_at.is_not(None))))
+            ).scalars()
+        )
+        | set(
+            conn.execute(
+                select(anomalies.c.file_id)
+                .distinct()
+                .where(
+                    anomalies.c.ligne.is_not(None),
+                    anomalies.c.file_id.in_(select(files.c.id).where(files.c.identity_purged_at.is_not(None))),
+                )
+            ).scalars()
+        )
+    )
+    for part in _chunks(leftover):
+        _tally_and_delete(conn, part)
+    return len(leftover)
 
 
 def identity_sizes(conn: Connection, file_ids: list[int]) -> dict[int, tuple[int, int]]:

@@ -26,7 +26,17 @@ from exchange.core.vocabulary import (  # noqa: F401
     UNFINISHED_STATES,
 )
 from exchange.store.perimeter import in_perimeter, in_perimeter_account
-from exchange.store.tables import JOBSTORE_TABLE, anomalies, audit_log, files, hab_imports, records, runs
+from exchange.store.tables import (
+    JOBSTORE_TABLE,
+    anomalies,
+    anomaly_tallies,
+    audit_log,
+    files,
+    hab_imports,
+    record_tallies,
+    records,
+    runs,
+)
 from schemas.masking import mask_nir
 
 
@@ -163,13 +173,25 @@ def file_anomalies(
 
 
 def file_anomaly_counts(conn: Connection, file_id: int, *, perimeter: Perimeter) -> dict[str, int]:
+    """A file's anomalies per code: its rows, and the counts its record-level anomalies became at the purge."""
     rows = conn.execute(
         select(anomalies.c.code, func.count())
         .where(anomalies.c.file_id == file_id, _file_in(perimeter))
         .group_by(anomalies.c.code)
         .order_by(anomalies.c.code)
     ).all()
-    return {code: n for code, n in rows}
+    counted = conn.execute(
+        select(anomaly_tallies.c.code, func.sum(anomaly_tallies.c.n))
+        .where(
+            anomaly_tallies.c.file_id == file_id,
+            anomaly_tallies.c.file_id.in_(select(files.c.id).where(in_perimeter_account(files.c.account, perimeter))),
+        )
+        .group_by(anomaly_tallies.c.code)
+    ).all()
+    out: Counter = Counter(dict(rows))
+    for code, n in counted:
+        out[code] += int(n)
+    return dict(sorted(out.items()))
 
 
 def other_receptions(conn: Connection, account: str, name: str, file_id: int, *, perimeter: Perimeter) -> list[dict]:
@@ -297,6 +319,14 @@ def narrowed_runs(conn: Connection, views: list[dict], perimeter: Perimeter) -> 
         .order_by(anomalies.c.code)
     ):
         codes.setdefault(run_id, {})[code] = n
+    for run_id, code, n in conn.execute(  # record-level anomalies the purge turned into counts
+        select(files.c.run_id, anomaly_tallies.c.code, func.sum(anomaly_tallies.c.n))
+        .select_from(anomaly_tallies.join(files, anomaly_tallies.c.file_id == files.c.id))
+        .where(mine)
+        .group_by(files.c.run_id, anomaly_tallies.c.code)
+    ):
+        per_code = codes.setdefault(run_id, {})
+        per_code[code] = per_code.get(code, 0) + int(n)
     out = []
     for v in views:
         t = totals.get(v["id"], Counter())
@@ -433,7 +463,12 @@ def rejections_by_code(conn: Connection, since: datetime, *, perimeter: Perimete
             .distinct()
             .where(and_(anomalies.c.file_id.in_(chunk), anomalies.c.gravite == "BLOQUANTE"))
         ).all()
-        counts.update(code for _fid, code in pairs)
+        counted = conn.execute(  # record-level anomalies the purge turned into counts
+            select(anomaly_tallies.c.file_id, anomaly_tallies.c.code)
+            .distinct()
+            .where(and_(anomaly_tallies.c.file_id.in_(chunk), anomaly_tallies.c.gravite == "BLOQUANTE"))
+        ).all()
+        counts.update(code for _fid, code in set(pairs) | set(counted))
     return dict(sorted(counts.items()))
 
 
@@ -457,7 +492,19 @@ def accepted_rg_per_caf(conn: Connection, year: int, *, perimeter: Perimeter) ->
         .group_by(records.c.code_caf)
         .order_by(records.c.code_caf)
     ).all()
-    return {caf: n for caf, n in rows}
+    out: Counter = Counter(dict(rows))
+    for caf, n in conn.execute(  # records the purge turned into counts
+        select(record_tallies.c.code_caf, func.sum(record_tallies.c.n))
+        .where(
+            record_tallies.c.kind == "RG",
+            record_tallies.c.annee_reference == year,
+            record_tallies.c.superseded == False,  # noqa: E712
+            in_perimeter(record_tallies.c.siret_esat, perimeter),
+        )
+        .group_by(record_tallies.c.code_caf)
+    ).all():
+        out[caf] += int(n)
+    return dict(sorted(out.items()))
 
 
 def campaign_data_version(conn: Connection) -> tuple | None:
