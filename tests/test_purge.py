@@ -308,6 +308,21 @@ def test_nothing_early_nothing_unfinished_and_the_open_campaign_is_untouched(tmp
         f"{EXTRA_CA}.CR.{ext}" for ext in ("csv", "html", "xml")
     ]
 
+    # the upper bound (`unfinished`, 5 years after the close of its campaign): the quarantined file goes too
+    code, out, _ = cli(tmp_path, "purge", "--as-of", "2031-02-28")
+    assert code == 0 and "Identité des travailleurs (enregistrements et anomalies) : rien" in out
+    code, out, _ = cli(tmp_path, "purge", "--as-of", "2031-03-01")
+    assert code == 0
+    assert (
+        "Identité des travailleurs (enregistrements et anomalies) :\n  2025 : 1 fichier, 1 enregistrement, "
+        "1 anomalie\n" in out
+    ), out
+    assert "Copies reçues (stockage local et archive/ de la zone de dépôt) :\n  2025 : 1 fichier\n" in out
+    assert not [p for p in (tmp_path / "received").rglob("*") if p.is_file()]
+    assert not list((tmp_path / "drop" / "esat-seine" / "archive").iterdir())
+    assert not list((tmp_path / "drop" / "esat-seine" / "retour").iterdir())
+    assert record_rows(tmp_path, db_url) == (0, 0)
+
 
 def test_files_no_row_points_to_are_kept_and_reported(tmp_path, db_url):
     """A database restored from an older backup no longer knows some copies and output files: no purge removes
@@ -383,7 +398,7 @@ def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
         (
             "0 jour",
             "retention.identity: une durée nulle n'est pas permise : la Caf peut demander les déclarations "
-            "pendant la prescription des indus (art. L553-1 CSS)",
+            "pendant la prescription des indus d'AAH (art. L821-5 CSS)",
         ),
     ],
 )
@@ -558,7 +573,7 @@ def test_a_purge_killed_during_vacuum_is_not_declared_erased_until_the_next_one_
     code, out, _ = cli(tmp_path, "status")
     assert (
         "- purge inachevée : l'identité de 5 fichiers est effacée du registre, mais l'effacement physique de la "
-        "base (VACUUM, journal WAL) n'est pas terminé ; relancez « esat-exchange purge » (sans lecteur ouvert sur "
+        "base (compactage, journal WAL) n'est pas terminé ; relancez « esat-exchange purge » (sans lecteur ouvert sur "
         "la base)\n" in out
     )
     assert "Fichiers dont l'effacement physique n'est pas terminé : 5\n" in out

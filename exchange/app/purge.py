@@ -22,7 +22,7 @@ from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.config import Config
 from exchange.core.clock import PARIS
 from exchange.core.ledger_paths import under_root
-from exchange.core.retention import KINDS, Duration, FileFacts, file_due, file_year, output_due
+from exchange.core.retention import KINDS, Duration, FileFacts, file_due, file_year, output_due, unfinished_due
 from exchange.edges.transport.base import Transport
 from exchange.edges.transport.factory import open_transport
 from exchange.store import ledger
@@ -84,10 +84,16 @@ def plan(config: Config, engine: Engine, as_of: date) -> Plan:
         candidates = store.file_candidates(conn)
         outputs = store.output_candidates(conn)
     for row in candidates:
-        if row["quarantined"]:
-            continue  # set aside for replay: never purged
         year = file_year(row["processing_date"], row["reference_year"])
-        facts = FileFacts(row["id"], row["finished"], year, _paris_day(row["state_changed_at"]))
+        finished = row["finished"] and not row["quarantined"]
+        facts = FileFacts(row["id"], finished, year, _paris_day(row["state_changed_at"]))
+        if not finished:  # set aside for replay, or never finished: kept, up to `unfinished`
+            if unfinished_due(facts, durations["unfinished"], as_of):
+                kinds = {"copies": "copies_purged_at", "comptes_rendus": "answers_purged_at"}
+                due = {k for k, mark in kinds.items() if row[mark] is None}
+                due |= {"identity"} if row["identity_purged_at"] is None else set()
+                p.files[row["id"]], p.file_kinds[row["id"]], p.years[row["id"]] = row, frozenset(due), year
+            continue
         due = set()
         if row["copies_purged_at"] is None and file_due(facts, durations["copies"], as_of, from_window=False):
             due.add("copies")

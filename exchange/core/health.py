@@ -238,7 +238,7 @@ def purge_reasons(h: Health) -> list[Reason]:
         reasons.append(
             Reason(
                 f"purge inachevée : l'identité de {plural(n, 'fichier', 'fichiers')} est effacée du registre, mais "
-                "l'effacement physique de la base (VACUUM, journal WAL) n'est pas terminé",
+                "l'effacement physique de la base (compactage, journal WAL) n'est pas terminé",
                 " ; relancez « esat-exchange purge » (sans lecteur ouvert sur la base)",
             )
         )

@@ -20,7 +20,8 @@ KINDS = {
 # Where a zero duration is refused (config key → why, in French).
 NO_ZERO = {
     "comptes_rendus": "l'Esat doit pouvoir lire le compte rendu de son dépôt",
-    "identity": "la Caf peut demander les déclarations pendant la prescription des indus (art. L553-1 CSS)",
+    "identity": "la Caf peut demander les déclarations pendant la prescription des indus d'AAH (art. L821-5 CSS)",
+    "unfinished": "un fichier en quarantaine doit pouvoir être rejoué une fois le défaut corrigé",
     "audit": "le journal de qui a consulté quoi doit exister (RGPD, art. 5.2)",
 }
 
@@ -129,6 +130,15 @@ def file_due(facts: FileFacts, duration: Duration, as_of: date, *, from_window: 
         return False
     start = window_end(facts.year) if from_window else facts.answered_on
     return start is not None and duration.after(start) <= as_of
+
+
+def unfinished_due(facts: FileFacts, duration: Duration, as_of: date) -> bool:
+    """The upper bound for a file never finished (in QUARANTAINE, never answered, records never emitted): all
+    its data is due `duration` after the later of its last change and the close of its year's campaign."""
+    if facts.finished:
+        return False
+    start = max(window_end(facts.year), facts.answered_on or window_end(facts.year))
+    return duration.after(start) <= as_of
 
 
 def output_due(completed_on: date, year: int | None, duration: Duration, as_of: date) -> bool:
