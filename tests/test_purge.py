@@ -336,7 +336,7 @@ def test_files_no_row_points_to_are_kept_and_reported(tmp_path, db_url):
     unknown = (
         "2 fichiers inconnus de la base (1 copie reçue (dossier de stockage), 1 fichier pour les Caf (dossier de "
         "sortie)) : conservés, jamais supprimés par la purge ni par un cycle ; après une restauration, voir "
-        "docs/operations.md (« récupérer les fichiers inconnus de la base »)"
+        "docs/operations.md (§ 5b, « Fichiers inconnus de la base »)"
     )
     code, out, _ = cli(tmp_path, "purge", "--dry-run", "--as-of", PAST_EVERYTHING)
     assert code == 0 and f"\n{unknown}\n" in out, out

@@ -223,7 +223,7 @@ def unknown_files_text(unknown: dict[str, int]) -> str | None:
     return (
         f"{plural(total, 'fichier inconnu de la base', 'fichiers inconnus de la base')} ({detail}) : "
         "conservés, jamais supprimés par la purge ni par un cycle ; après une restauration, voir "
-        "docs/operations.md (« récupérer les fichiers inconnus de la base »)"
+        "docs/operations.md (§ 5b, « Fichiers inconnus de la base »)"
     )
 
 
