@@ -364,8 +364,14 @@ def health_json(h: Health) -> dict:
         "fichiers_en_quarantaine": h.quarantined,
         "rejets_24h_par_code": h.rejected_by_code,
         "planificateur": h.nodes,
-        "purge": {"fichiers_inconnus_de_la_base": h.unknown_files, "effacement_non_termine": h.erasure_pending},
+        "purge": purge_counts(h),
     }
+
+
+def purge_counts(h: Health) -> dict:
+    """The purge's side, as counts (status --format json, /sante): files the ledger does not know per kind,
+    files whose physical erasure is not complete."""
+    return {"fichiers_inconnus_de_la_base": h.unknown_files, "effacement_non_termine": h.erasure_pending}
 
 
 __all__ = [
@@ -374,6 +380,7 @@ __all__ = [
     "health_text",
     "health_json",
     "pause_reasons",
+    "purge_counts",
     "purge_reasons",
     "unknown_files_text",
     "verdict",
