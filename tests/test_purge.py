@@ -358,10 +358,12 @@ def test_files_no_row_points_to_are_kept_and_reported(tmp_path, db_url):
 
 def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
     """`collect` answers the files but writes no Caf file: a file with records not yet emitted keeps everything
-    (a file answered without any record accepted is finished, and goes)."""
+    (a file answered without any record accepted is finished, and goes) — up to the `unfinished` bound."""
     from jobs.tasks import collect
 
     seed_examples(tmp_path, db_url)
+    with (tmp_path / "esat-exchange.toml").open("a", encoding="utf-8") as f:
+        f.write('[retention]\nunfinished = "10 ans"\n')  # processed today: past PAST_EVERYTHING whatever today is
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     assert collect(str(tmp_path / "esat-exchange.toml"))["status"] == "OK"
     engine = engine_of(tmp_path, db_url)
@@ -384,6 +386,12 @@ def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
     for account, name in waiting:
         assert (tmp_path / "drop" / account / "archive" / name).exists()
         assert (tmp_path / "drop" / account / "retour" / f"{name}.CR.csv").exists()
+    # past the bound (10 years after the close of their campaign), they go too
+    code, out, _ = cli(tmp_path, "purge", "--as-of", "2045-03-01")
+    assert code == 0
+    for account, name in waiting:
+        assert not (tmp_path / "drop" / account / "archive" / name).exists()
+    assert record_rows(tmp_path, db_url) == (0, 0)
 
 
 @pytest.mark.parametrize(
