@@ -36,7 +36,8 @@ from tests.test_purge import (
 
 # the last program that recorded received copies by absolute path (schema 0010): the tree of main before issue 32
 OLD_PROGRAM = "b4ca365"
-LATER_CA = f"ESAT_{SEINE}_CA_20251218_001.csv"
+# the Esat sends a corrected file under the name of one the backup knows: its answer takes <name>.CR.*
+LATER_CA = f"ESAT_{SEINE}_CA_20251212_001.csv"
 LATER_NIR = "186027512345673"
 LATER_LINE = f"{SEINE};{LATER_NIR};Martin;Luc;01/02/1986;;75;BAISSE_TAUX;01/02/2026;80;60;;;;;"
 
@@ -219,6 +220,14 @@ def test_an_older_database_restored_elsewhere_destroys_nothing_it_does_not_know(
     assert "- 4 fichiers inconnus de la base (1 copie reçue (dossier de stockage), 3 fichiers pour les Caf" in out
     unknown_before = {str(p.relative_to(moved)): p.read_bytes() for p in _holding(moved, LATER_NIR)}
     assert len(unknown_before) == 4
+    # <name>.CR.* answers the later reception (its 1 record), the restored ledger's pair of that name was kept
+    # aside as <name>.<id>.CR.* by that later run
+    retour = moved / "drop" / "esat-seine" / "retour"
+    later_answer = {p.name: p.read_bytes() for p in retour.glob(f"{LATER_CA}.CR.*")}
+    assert (
+        len(later_answer) == 3 and f";{LATER_CA.rsplit('.', 1)[0]}" not in later_answer[f"{LATER_CA}.CR.csv"].decode()
+    )
+    assert ";1;1;0;" in later_answer[f"{LATER_CA}.CR.csv"].decode("utf-8-sig")
 
     # nothing in depot/: a run finds nothing new and leaves every unknown file as it was
     assert cli(moved, "run", "--as-of", "2025-12-20")[0] == 0
@@ -231,6 +240,8 @@ def test_an_older_database_restored_elsewhere_destroys_nothing_it_does_not_know(
     assert {str(p.relative_to(moved)): p.read_bytes() for p in _holding(moved, LATER_NIR)} == unknown_before
     assert found_nirs(moved, db_url_of(moved, other_db_url), roots(moved)) == {}
     assert snapshot(original) == kept  # the original deployment: not one byte touched
+    # the later reception's answer stays; every compte rendu the ledger knows is gone
+    assert {p.name: p.read_bytes() for p in retour.iterdir()} == later_answer
     status = json.loads(cli(moved, "status", "--format", "json")[1])
     assert status["purge"]["fichiers_inconnus_de_la_base"] == {"copies": 1, "outputs": 3}
     assert status["purge"]["effacement_non_termine"] == 0

@@ -22,7 +22,16 @@ from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.config import Config
 from exchange.core.clock import PARIS
 from exchange.core.ledger_paths import under_root
-from exchange.core.retention import KINDS, Duration, FileFacts, file_due, file_year, output_due, unfinished_due
+from exchange.core.retention import (
+    KINDS,
+    Duration,
+    FileFacts,
+    answer_describes,
+    file_due,
+    file_year,
+    output_due,
+    unfinished_due,
+)
 from exchange.edges.transport.base import Transport
 from exchange.edges.transport.factory import open_transport
 from exchange.store import ledger
@@ -151,13 +160,22 @@ def _output_year(o: dict) -> int:
 # -- removals (idempotent) ----------------------------------------------------------------------
 
 
-def _retour_names(row: dict, latest: dict[tuple[str, str], int]) -> list[str]:
-    """Every compte rendu this reception may have in retour/: its kept pairs, and <name>.CR.* when it is the
-    latest answered reception of its name."""
+def _retour_names(row: dict, latest: dict[tuple[str, str], int], transport: Transport) -> list[str]:
+    """Every compte rendu this reception may have in retour/: its kept pairs (named after its id), and
+    <name>.CR.* when it is the latest answered reception of its name and that pair answers it (after a
+    restore it may answer a later reception the ledger does not know: kept). CSV last: what says whose
+    pair it is goes last, so that a purge stopped midway still knows it on its next run."""
     stems = [kept_stem(row["name"], row["id"], pair) for pair in range(row["answers"] or 0)]
+    names = [f"{stem}.{ext}" for stem in stems for ext in CR_EXTENSIONS]
     if latest.get((row["account"], row["name"])) == row["id"]:
-        stems.append(row["name"])
-    return [f"{stem}.{ext}" for stem in stems for ext in CR_EXTENSIONS]
+        cr_csv = transport.read_retour(row["account"], f"{row['name']}.CR.csv")
+        if cr_csv is None or answer_describes(cr_csv, row):
+            names += [f"{row['name']}.{ext}" for ext in ("CR.xml", "CR.html", "CR.csv")]
+        else:
+            log.warning(
+                f"{row['account']}/retour/{row['name']}.CR.* répond à une réception inconnue de la base : conservé"
+            )
+    return names
 
 
 def _unlink(path: Path, folders: set[Path]) -> None:
@@ -199,7 +217,7 @@ def _remove_file_data(
             for name in {row["archived_name"], ledger.claim_name(row["id"])} - {None}:
                 transport.remove(row["account"], "archive", name)
         if row["answers_purged_at"] is not None:
-            for name in _retour_names(row, latest):
+            for name in _retour_names(row, latest, transport):
                 transport.remove(row["account"], "retour", name)
     _sync_folders(folders)
     transport.sync()

@@ -141,6 +141,29 @@ def unfinished_due(facts: FileFacts, duration: Duration, as_of: date) -> bool:
     return duration.after(start) <= as_of
 
 
+def answer_describes(cr_csv: bytes, reception: dict) -> bool:
+    """Whether a compte rendu (its CSV form) answers this reception of the ledger: same file name, processing
+    date, statut and record counts. `<name>.CR.*` describes the latest answered reception of that name; after
+    a restore from an older backup it may answer one the ledger does not know, which no purge removes."""
+    import csv
+    import io
+
+    try:
+        rows = csv.DictReader(io.StringIO(cr_csv.decode("utf-8-sig")), delimiter=";")
+        first = next(rows)
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return False
+    expected = {
+        "fichier": reception["name"],
+        "date_traitement": reception["processing_date"].isoformat(),
+        "statut": reception["statut"] or "",
+        "enregistrements_recus": str(reception["records_in"] or 0),
+        "enregistrements_acceptes": str(reception["records_accepted"] or 0),
+        "enregistrements_rejetes": str(reception["records_rejected"] or 0),
+    }
+    return all((first.get(k) or "") == v for k, v in expected.items())
+
+
 def output_due(completed_on: date, year: int | None, duration: Duration, as_of: date) -> bool:
     """A Caf output file (an emission, finished on `completed_on`) is due `duration` after it was written,
     never while the campaign window of its year (or of the day it was written) is open."""
