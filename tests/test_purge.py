@@ -586,6 +586,9 @@ def test_a_purge_killed_during_vacuum_is_not_declared_erased_until_the_next_one_
     )
     assert "Fichiers dont l'effacement physique n'est pas terminé : 5\n" in out
     assert json.loads(cli(tmp_path, "status", "--format", "json")[1])["purge"]["effacement_non_termine"] == 5
+    sante = console_sante(tmp_path)  # the monitoring system sees it too, without a login
+    assert sante["purge"] == {"fichiers_inconnus_de_la_base": {"copies": 0, "outputs": 0}, "effacement_non_termine": 5}
+    assert any(w.startswith("purge inachevée : l'identité de 5 fichiers") for w in sante["avertissements"])
 
     code, out, err = cli(tmp_path, "purge", "--as-of", PAST_EVERYTHING)
     assert code == 0, out + err
@@ -597,6 +600,29 @@ def test_a_purge_killed_during_vacuum_is_not_declared_erased_until_the_next_one_
     if db_url.startswith("postgresql"):
         raw = pg_raw_bytes(db_url)
         assert [n for n in sorted(all_nirs()) if n.encode() in raw] == []
+
+
+def console_sante(base: Path) -> dict:
+    """GET /sante from the console started on this deployment (a real server on loopback)."""
+    import urllib.error
+    import urllib.request
+
+    from tests.browser import free_port, start_console
+
+    port = free_port()
+    config = base / "esat-exchange.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text + f'[web]\nbind = "127.0.0.1:{port}"\n', encoding="utf-8")
+    console = start_console(config, port)
+    try:
+        try:
+            with urllib.request.urlopen(console.url + "/sante", timeout=30) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as e:  # 503 on ALERTE: the body is the same JSON
+            return json.loads(e.read())
+    finally:
+        console.stop()
+        config.write_text(text, encoding="utf-8")
 
 
 def pg_raw_bytes(db_url: str) -> bytes:

@@ -29,6 +29,7 @@ from tests.test_purge import (
     SEINE,
     backdate,
     configure,
+    console_sante,
     deployment,
     engine_of,
     found_nirs,
@@ -245,6 +246,9 @@ def test_an_older_database_restored_elsewhere_destroys_nothing_it_does_not_know(
     status = json.loads(cli(moved, "status", "--format", "json")[1])
     assert status["purge"]["fichiers_inconnus_de_la_base"] == {"copies": 1, "outputs": 3}
     assert status["purge"]["effacement_non_termine"] == 0
+    sante = console_sante(moved)  # /sante: as the purge counted them
+    assert sante["purge"]["fichiers_inconnus_de_la_base"] == {"copies": 1, "outputs": 3}
+    assert any(w.startswith("4 fichiers inconnus de la base") for w in sante["avertissements"])
 
 
 def _holding(base: Path, nir: str) -> list[Path]:
