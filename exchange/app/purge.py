@@ -32,6 +32,7 @@ from exchange.core.retention import (
     output_due,
     unfinished_due,
 )
+from exchange.core.vocabulary import ACQUITTE
 from exchange.edges.transport.base import Transport
 from exchange.edges.transport.factory import open_transport
 from exchange.store import ledger
@@ -96,8 +97,10 @@ def plan(config: Config, engine: Engine, as_of: date) -> Plan:
         year = file_year(row["processing_date"], row["reference_year"])
         finished = row["finished"] and not row["quarantined"]
         facts = FileFacts(row["id"], finished, year, _paris_day(row["state_changed_at"]))
-        if not finished:  # set aside for replay, or never finished: kept, up to `unfinished`
-            if unfinished_due(facts, durations["unfinished"], as_of):
+        if not finished:  # set aside for replay, or its records never emitted: kept, up to `unfinished`
+            # (a file between RECLAME and TRAITE is never purged: every cycle resumes it, status reports it blocked)
+            resting = row["quarantined"] or row["state"] == ACQUITTE
+            if resting and unfinished_due(facts, durations["unfinished"], as_of):
                 kinds = {"copies": "copies_purged_at", "comptes_rendus": "answers_purged_at"}
                 due = {k for k, mark in kinds.items() if row[mark] is None}
                 due |= {"identity"} if row["identity_purged_at"] is None else set()

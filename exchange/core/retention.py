@@ -133,7 +133,7 @@ def file_due(facts: FileFacts, duration: Duration, as_of: date, *, from_window: 
 
 
 def unfinished_due(facts: FileFacts, duration: Duration, as_of: date) -> bool:
-    """The upper bound for a file never finished (in QUARANTAINE, never answered, records never emitted): all
+    """The upper bound for a file never finished (in QUARANTAINE, or answered with records never emitted): all
     its data is due `duration` after the later of its last change and the close of its year's campaign."""
     if facts.finished:
         return False
