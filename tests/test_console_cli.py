@@ -14,7 +14,7 @@ from exchange.config import ConfigError, parse_config
 from exchange.core.perimeter import EVERYTHING
 from exchange.store.engine import open_database, open_upgraded
 from exchange.store.operators import OperatorError, add_operator, check_password, get_operator, record_audit
-from exchange.store.queries import audit_entries
+from exchange.store.reads.audit import list_audit
 from tests.areas import cli, seed_examples
 
 
@@ -119,7 +119,7 @@ def test_replay_is_refused_for_a_file_the_spec_does_not_allow(tmp_path):
 def test_audit_lines_mask_nir_shaped_text(tmp_path):
     engine = open_upgraded(f"sqlite:///{tmp_path / 'a.db'}")
     record_audit(engine, "marie", "rejeu", "ECHEC", "fichier n° 3", "ligne 2 : 185057512345691 inconnu", "10.0.0.9")
-    (entry,) = audit_entries(engine.connect(), perimeter=EVERYTHING)
+    (entry,) = list_audit(engine.connect(), perimeter=EVERYTHING)
     assert (entry["operateur"], entry["action"], entry["resultat"], entry["adresse"]) == (
         "marie",
         "rejeu",
@@ -128,7 +128,7 @@ def test_audit_lines_mask_nir_shaped_text(tmp_path):
     )
     assert entry["detail"] == "ligne 2 : 18505********91 inconnu"
     record_audit(engine, "185057512345691", "connexion", "REFUSE")  # a NIR typed in the login field
-    assert audit_entries(engine.connect(), perimeter=EVERYTHING)[0]["operateur"] == "18505********91"
+    assert list_audit(engine.connect(), perimeter=EVERYTHING)[0]["operateur"] == "18505********91"
 
 
 def test_login_delay_doubles_after_the_free_failures_up_to_its_cap():

@@ -15,9 +15,9 @@ import shutil
 import pytest
 from sqlalchemy import select
 
-from exchange.store import queries
 from exchange.store.engine import open_database
 from exchange.store.operators import add_operator
+from exchange.store.reads import runs as run_reads
 from exchange.store.tables import hab_partenaires, hab_utilisateurs
 from fixtures.generate import generate
 from tests.areas import cli, write_config
@@ -133,7 +133,7 @@ def test_marie_launches_a_collect_and_watches_its_log_live_then_reads_it_all(bro
 
 def test_a_caf_75_operator_sees_no_line_about_an_esat_outside_caf_75(browser, area):
     with area["engine"].connect() as conn:  # the collect the test above launched from the console
-        collect = queries.last_run(conn, ("collect",))
+        collect = run_reads.last_run(conn, ("collect",))
     assert collect is not None and collect["statut"] == "OK", "the collect of the test above did not run"
     run_id = collect["id"]
     assert area["in_75"] and area["outside_75"]

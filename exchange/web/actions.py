@@ -21,7 +21,9 @@ from exchange.core.clock import PARIS, utcnow
 from exchange.core.throttle import delay_seconds, retry_at
 from exchange.core.vocabulary import IGNORE, OK
 from exchange.edges.transport.base import is_safe_name
-from exchange.store import operators, queries, throttle
+from exchange.store import operators, throttle
+from exchange.store.reads import campaign as campaign_reads
+from exchange.store.reads import files as file_reads
 from exchange.web.kit import (
     GESTIONNAIRE,
     engine_of,
@@ -147,7 +149,7 @@ async def logout(request: Request) -> Response:
 def _in_perimeter(request: Request, file_id: int) -> dict:
     """The file's row; 404 when unknown or outside the operator's perimeter (the same answer)."""
     with engine_of(request).connect() as conn:
-        row = queries.get_file(conn, file_id, perimeter=request.state.perimeter)
+        row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
     if row is None:
         raise HTTPException(404)
     return row
@@ -166,7 +168,7 @@ def _replayable(request: Request) -> dict:
 @page(role=GESTIONNAIRE)
 def replay_confirm(request: Request) -> Response:
     row = _replayable(request)
-    return render(request, "replay.html", nav="files", file=queries.file_view(row))
+    return render(request, "replay.html", nav="files", file=file_reads.file_view(row))
 
 
 @page(role=GESTIONNAIRE)
@@ -272,7 +274,7 @@ async def habilitations_import(request: Request) -> Response:
         _audit, request, "import_habilitations", "OK" if result.accepted else "REFUSE", names, detail
     )
     with engine_of(request).connect() as conn:
-        in_force = queries.habilitations_in_force(conn)
+        in_force = campaign_reads.habilitations_in_force(conn)
     return render(
         request,
         "habilitations.html",
