@@ -21,7 +21,8 @@ from exchange.core.judge import Judgement, Prepared, duplicate_file, judge_recor
 from exchange.core.reconcile import reconcile as reconcile_file
 from exchange.core.replay import replay_refusal
 from exchange.core.tally import RunTally
-from exchange.edges.durable import private_dir, private_file, sha256_file
+from exchange.edges.durable import sha256_file
+from exchange.files import private_dir, private_file
 from exchange.edges.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
 from exchange.errors import TerminalError

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
-from exchange.edges.durable import private_file, private_parent
+from exchange.files import private_file, private_parent
 
 __all__ = ["Connection", "Engine", "open_at_head", "open_current", "open_database", "open_upgraded"]
 
