@@ -15,7 +15,8 @@ from sqlalchemy.engine import Connection, Engine
 from exchange.core.caf_output import delta_prefix, emission_names
 from exchange.core.vocabulary import EMISSION_EN_COURS, TERMINE
 from exchange.store.bulk import read_frame
-from exchange.store.ledger import Fence, LedgerConflict, transaction, utcnow
+from exchange.store.ledger import Fence, transaction, utcnow
+from exchange.store.moves import guarded_move
 from exchange.store.tables import emissions, records
 
 DELTA_FLUXES = ("RG", "CA")
@@ -125,16 +126,16 @@ def terminate(engine: Engine, fence: Fence | None, heights: dict[int, int]) -> N
     with transaction(engine, fence) as conn:
         now = utcnow()
         for emission_id, height in heights.items():
-            moved = conn.execute(
-                update(emissions)
-                .where(and_(emissions.c.id == emission_id, emissions.c.state == EMISSION_EN_COURS))
-                .values(state=TERMINE, rows=height, completed_at=now)
-            ).rowcount
-            if moved != 1:
-                found = conn.execute(select(emissions.c.state).where(emissions.c.id == emission_id)).scalar()
-                raise LedgerConflict(
-                    f"emission {emission_id}: expected state {EMISSION_EN_COURS} to move to {TERMINE}, found {found}"
-                )
+            guarded_move(
+                conn,
+                emissions,
+                [emission_id],
+                (EMISSION_EN_COURS,),
+                TERMINE,
+                what="emission",
+                rows=height,
+                completed_at=now,
+            )
 
 
 # -- the campaign snapshot ----------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import os
 import socket
 from datetime import date
 
-from sqlalchemy import and_, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import and_, insert, select
+from sqlalchemy.engine import Engine
 
 from exchange.core.tally import RunTally
 from exchange.core.vocabulary import (
@@ -22,7 +22,8 @@ from exchange.core.vocabulary import (
     REJETE,
     RunStatus,
 )
-from exchange.store.ledger import Fence, LedgerConflict, transaction, utcnow
+from exchange.store.ledger import Fence, transaction, utcnow
+from exchange.store.moves import guarded_move
 from exchange.store.tables import runs
 
 INTERRUPTED = "exécution interrompue (processus arrêté avant la fin) : reprise par l'exécution suivante"
@@ -68,33 +69,27 @@ def finish_run(
     if status not in FINISHED_RUN_STATUSES:
         raise ValueError(f"a run ends OK or ECHEC, not {status}")
     with transaction(engine, fence) as conn:
-        moved = conn.execute(
-            update(runs)
-            .where(and_(runs.c.id == run_id, runs.c.status == EN_COURS))
-            .values(
-                ended_at=utcnow(),
-                status=status,
-                files_seen=tally.files_seen,
-                files_accepted=tally.by_statut[ACCEPTE],
-                files_partial=tally.by_statut[PARTIEL],
-                files_rejected=tally.by_statut[REJETE],
-                files_duplicate=tally.by_statut[DOUBLON],
-                records_in=tally.records_in,
-                records_accepted=tally.records_accepted,
-                records_rejected=tally.records_rejected,
-                anomaly_counts=json.dumps(dict(sorted(tally.anomaly_counts.items()))),
-                outputs=json.dumps(tally.outputs),
-                error=error,
-            )
-        ).rowcount
-        if moved != 1:
-            raise LedgerConflict(
-                f"run {run_id}: expected state {EN_COURS} to move to {status}, found {_status(conn, run_id)}"
-            )
-
-
-def _status(conn: Connection, run_id: int) -> str | None:
-    return conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+        guarded_move(
+            conn,
+            runs,
+            [run_id],
+            (EN_COURS,),
+            status,
+            state="status",
+            what="run",
+            ended_at=utcnow(),
+            files_seen=tally.files_seen,
+            files_accepted=tally.by_statut[ACCEPTE],
+            files_partial=tally.by_statut[PARTIEL],
+            files_rejected=tally.by_statut[REJETE],
+            files_duplicate=tally.by_statut[DOUBLON],
+            records_in=tally.records_in,
+            records_accepted=tally.records_accepted,
+            records_rejected=tally.records_rejected,
+            anomaly_counts=json.dumps(dict(sorted(tally.anomaly_counts.items()))),
+            outputs=json.dumps(tally.outputs),
+            error=error,
+        )
 
 
 def close_interrupted_runs(engine: Engine, jobs: tuple[str, ...], fence: Fence | None = None) -> list[int]:
@@ -104,13 +99,9 @@ def close_interrupted_runs(engine: Engine, jobs: tuple[str, ...], fence: Fence |
             r for (r,) in conn.execute(select(runs.c.id).where(and_(runs.c.status == EN_COURS, runs.c.job.in_(jobs))))
         ]
         if ids:
-            moved = conn.execute(
-                update(runs)
-                .where(and_(runs.c.id.in_(ids), runs.c.status == EN_COURS))
-                .values(status=ECHEC, ended_at=utcnow(), error=INTERRUPTED)
-            ).rowcount
-            if moved != len(ids):
-                raise LedgerConflict(f"runs {ids}: expected state {EN_COURS} to move to {ECHEC}")
+            guarded_move(
+                conn, runs, ids, (EN_COURS,), ECHEC, state="status", what="run", ended_at=utcnow(), error=INTERRUPTED
+            )
     return ids
 
 
