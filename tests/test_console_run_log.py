@@ -15,7 +15,7 @@ import shutil
 import pytest
 from sqlalchemy import select
 
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
 from exchange.store.reads import runs as run_reads
 from exchange.store.tables import hab_partenaires, hab_utilisateurs
@@ -40,8 +40,8 @@ def area(tmp_path_factory):
         f.write(f'[web]\nbind = "127.0.0.1:{port}"\n')
     assert cli(base, "habilitations", "import", str(base / "gen" / "habpps"))[0] == 0
     engine = open_database(cfg.database_url)
-    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
-    add_operator(engine, "louise", "lecteur", PASSWORDS["louise"], ["75"])
+    in_transaction(engine, add_operator, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
+    in_transaction(engine, add_operator, "louise", "lecteur", PASSWORDS["louise"], ["75"])
     with engine.connect() as conn:
         partners = conn.execute(
             select(hab_partenaires.c.siret, hab_partenaires.c.code_caf, hab_partenaires.c.portee)

@@ -28,7 +28,7 @@ from exchange.errors import TerminalError
 from exchange.files import private_dir, private_file
 from exchange.logs import scrub
 from exchange.store import ledger
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.store.errors import DATABASE_ERRORS
 from exchange.store.habilitations import load_habilitations
 from exchange.store.records import record_accepted
@@ -66,7 +66,7 @@ class CycleContext:
     def habilitations(self) -> Habilitations:
         """The extract in force, loaded once per cycle."""
         if self._habs is None:
-            self._habs = load_habilitations(self.engine)
+            self._habs = in_transaction(self.engine, load_habilitations)
         return self._habs
 
 
