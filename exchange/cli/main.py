@@ -12,7 +12,15 @@ from pathlib import Path
 from exchange.cli.listing import human_cell, json_default
 from exchange.config import Config, ConfigError, load_config
 from exchange.core.perimeter import EVERYTHING  # the command line runs as the service account: it sees everything
-from exchange.core.vocabulary import ACCEPTE, ETATS, IGNORE, OK, RUN_STATUSES, STATUTS  # the values the listings accept
+from exchange.core.vocabulary import (
+    ACCEPTE,
+    ETATS,
+    IGNORE,
+    OK,
+    RUN_COUNTS,
+    RUN_STATUSES,
+    STATUTS,
+)  # the listings' values
 from exchange.core.vocabulary import JOBS as RUN_JOBS
 
 FORMATS = ("text", "csv", "json")
@@ -381,14 +389,7 @@ RUN_COLUMNS = (
     "debut",
     "fin",
     "statut",
-    "fichiers",
-    "fichiers_acceptes",
-    "fichiers_partiels",
-    "fichiers_rejetes",
-    "fichiers_doublons",
-    "enregistrements_recus",
-    "enregistrements_acceptes",
-    "enregistrements_rejetes",
+    *RUN_COUNTS,
     "erreur",
 )
 RUN_LABELS = {

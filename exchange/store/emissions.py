@@ -31,6 +31,26 @@ def _free_name(conn: Connection, prefix: str, when: datetime) -> str:
     raise AssertionError("unreachable")  # emission_names never ends
 
 
+def _new_emission(
+    conn: Connection, flux: str, code_caf: str, name: str, run_id: int | None, now: datetime, annee: int | None = None
+) -> int:
+    """A new emission, EN_COURS; its id."""
+    values = {"annee": annee} if annee is not None else {}
+    return int(
+        conn.execute(
+            insert(emissions).values(
+                flux=flux,
+                code_caf=code_caf,
+                name=name,
+                state=EMISSION_EN_COURS,
+                run_id=run_id,
+                created_at=now,
+                **values,
+            )
+        ).inserted_primary_key[0]
+    )
+
+
 def unfinished_deltas(conn: Connection) -> list[dict]:
     """Delta emissions left EN_COURS by a crash, oldest first, each with `pending`: the records assigned to it."""
     unfinished = [
@@ -71,18 +91,7 @@ def open_deltas(conn: Connection, run_id: int | None) -> list[dict]:
     now = utcnow()
     for kind, code_caf, pending_rows in groups:
         name = _free_name(conn, delta_prefix(kind, code_caf), now)
-        eid = int(
-            conn.execute(
-                insert(emissions).values(
-                    flux=kind,
-                    code_caf=code_caf,
-                    name=name,
-                    state=EMISSION_EN_COURS,
-                    run_id=run_id,
-                    created_at=now,
-                )
-            ).inserted_primary_key[0]
-        )
+        eid = _new_emission(conn, kind, code_caf, name, run_id, now)
         pending = and_(
             records.c.emission_id.is_(None),
             records.c.superseded.is_(False),
@@ -166,19 +175,7 @@ def open_campaign(conn: Connection, year: int, names: dict[str, str], run_id: in
         ids[code_caf] = (
             existing.id
             if existing is not None
-            else int(
-                conn.execute(
-                    insert(emissions).values(
-                        flux=CAMPAIGN_FLUX,
-                        code_caf=code_caf,
-                        annee=year,
-                        name=name,
-                        state=EMISSION_EN_COURS,
-                        run_id=run_id,
-                        created_at=utcnow(),
-                    )
-                ).inserted_primary_key[0]
-            )
+            else _new_emission(conn, CAMPAIGN_FLUX, code_caf, name, run_id, utcnow(), annee=year)
         )
     return ids
 

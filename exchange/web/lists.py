@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from exchange.core.csv_cells import guard_text
-from exchange.core.vocabulary import ETATS, STATUTS
+from exchange.core.vocabulary import ETATS, RUN_COUNTS, STATUTS
 from exchange.store import run_log
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
@@ -354,14 +354,7 @@ RUN_CSV = [
     "debut",
     "fin",
     "duree",
-    "fichiers",
-    "fichiers_acceptes",
-    "fichiers_partiels",
-    "fichiers_rejetes",
-    "fichiers_doublons",
-    "enregistrements_recus",
-    "enregistrements_acceptes",
-    "enregistrements_rejetes",
+    *RUN_COUNTS,
     "erreur",
 ]
 

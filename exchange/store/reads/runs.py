@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from exchange.core.clock import as_utc
 from exchange.core.perimeter import Perimeter
-from exchange.core.vocabulary import JOBS, REJETE
+from exchange.core.vocabulary import JOBS, REJETE, RUN_COUNTS
 from exchange.store.perimeter import in_perimeter_account
 from exchange.store.reads.days import within_days
 from exchange.store.reads.files import CAF, joined
@@ -90,16 +90,6 @@ def list_runs(
     return _narrowed(conn, [run_view(dict(r)) for r in conn.execute(s).mappings()], perimeter)
 
 
-NARROWED = (
-    "fichiers",
-    "fichiers_acceptes",
-    "fichiers_partiels",
-    "fichiers_rejetes",
-    "fichiers_doublons",
-    "enregistrements_recus",
-    "enregistrements_acceptes",
-    "enregistrements_rejetes",
-)
 STATUT_COUNT = {
     "ACCEPTE": "fichiers_acceptes",
     "PARTIEL": "fichiers_partiels",
@@ -143,7 +133,7 @@ def _narrowed(conn: Connection, views: list[dict], perimeter: Perimeter) -> list
         out.append(
             {
                 **v,
-                **{k: t[k] for k in NARROWED},
+                **{k: t[k] for k in RUN_COUNTS},
                 "anomalies_par_code": codes.get(v["id"], {}),
                 "fichiers_emis": [o for o in v["fichiers_emis"] if o.split("/", 1)[0] in perimeter.cafs],
             }
