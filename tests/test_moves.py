@@ -28,9 +28,10 @@ def test_a_run_finishes_once_and_a_second_finish_changes_nothing(db_url):
     with engine.begin() as conn:
         runs.finish_run(conn, run_id, OK, RunTally())
     assert _status(engine, run_id) == OK
-    with pytest.raises(
-        LedgerConflict, match=rf"run {run_id}: expected state {EN_COURS} to move to {ECHEC}, found {OK}"
-    ), engine.begin() as conn:
+    with (
+        pytest.raises(LedgerConflict, match=rf"run {run_id}: expected state {EN_COURS} to move to {ECHEC}, found {OK}"),
+        engine.begin() as conn,
+    ):
         runs.finish_run(conn, run_id, ECHEC, RunTally(), "trop tard")
     assert _status(engine, run_id) == OK
 
@@ -41,9 +42,12 @@ def test_many_rows_move_together_or_not_at_all(db_url):
         ids = [runs.start_run(conn, "collect", None) for _ in range(3)]
     with engine.begin() as conn:
         runs.finish_run(conn, ids[1], OK, RunTally())
-    with pytest.raises(
-        LedgerConflict, match=rf"runs {{{ids[1]}: '{OK}'}}: expected state {EN_COURS} to move to {ECHEC}"
-    ), engine.begin() as conn:
+    with (
+        pytest.raises(
+            LedgerConflict, match=rf"runs {{{ids[1]}: '{OK}'}}: expected state {EN_COURS} to move to {ECHEC}"
+        ),
+        engine.begin() as conn,
+    ):
         guarded_move(conn, runs_table, ids, (EN_COURS,), ECHEC, state="status", what="run", error="arrêt")
     assert [_status(engine, i) for i in ids] == [EN_COURS, OK, EN_COURS]  # the transaction rolled back: none moved
     with engine.begin() as conn:
