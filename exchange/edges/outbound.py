@@ -9,8 +9,9 @@ import polars as pl
 
 from exchange.core.caf_output import csv_bytes, manifest, parquet_bytes
 from exchange.core.clock import utcnow
-from exchange.edges.durable import private_dir, write_atomic
+from exchange.edges.durable import write_atomic
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
+from exchange.files import private_dir
 
 
 def write_output(out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict) -> dict:
