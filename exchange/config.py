@@ -136,7 +136,7 @@ class RetentionConfig:
     # of it, after the later of its last change and the close of its year's campaign
     unfinished: str = "5 ans"
 
-    def durations(self) -> dict:
+    def durations(self) -> dict[str, Any]:
         """Each key's Duration (exchange.core.retention); ConfigError naming the first bad key."""
         from exchange.core.retention import NO_ZERO, DurationError, parse_duration
 
@@ -233,7 +233,8 @@ def _check_type(key: str, value: Any, hint: Any) -> Any:
         for sub in value:
             if sub not in hints:
                 raise ConfigError(f"clé inconnue dans la configuration : {key}.{sub}")
-        return hint(**{sub: _check_type(f"{key}.{sub}", v, hints[sub]) for sub, v in value.items()})
+        checked = {sub: _check_type(f"{key}.{sub}", v, hints[sub]) for sub, v in value.items()}
+        return hint(**checked)  # type: ignore[operator]  # a dataclass type, checked just above
     return value
 
 

@@ -184,7 +184,8 @@ def reader_counts(base: Path, db_url: str) -> dict:
     from exchange.core.perimeter import EVERYTHING
     from exchange.store.esats import esat_profile
     from exchange.store.metrics import service_counts
-    from exchange.store.queries import accepted_rg_per_caf, file_anomaly_counts, rejections_by_code
+    from exchange.store.reads.campaign import accepted_rg_per_caf
+    from exchange.store.reads.files import file_anomaly_counts, rejections_by_code
     from exchange.store.trends import first_declarations
 
     engine = engine_of(base, db_url)

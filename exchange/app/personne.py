@@ -7,16 +7,17 @@ gives who asks; the answer is one JSON-ready dict, rendered by exchange.core.per
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from exchange.app.cycle import kept_stem
-from exchange.app.personne_files import files_holding
+from exchange.app.personne_files import HeldFile, files_holding
 from exchange.config import Config
 from exchange.core.clock import PARIS
 from exchange.core.retention import KINDS
 from exchange.store import operators
 from exchange.store import personne as store
 from exchange.store import purge as store_purge
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.store.ledger import utcnow
 
 CR_EXTENSIONS = ("CR.csv", "CR.xml", "CR.html")
@@ -98,10 +99,15 @@ def _output_base(name: str) -> str:
     return name
 
 
-def _held_files(held: list, by_copy: dict, by_output: dict, file_rows: dict) -> list[dict]:
+def _held_files(
+    held: list[HeldFile],
+    by_copy: dict[str, list[int]],
+    by_output: dict[tuple[str, str], dict[str, Any]],
+    file_rows: dict[int, dict[str, Any]],
+) -> list[dict[str, Any]]:
     """Every file on disk that holds the NIR: received copies (and the archive/ copy of each reception they
     belong to: the same bytes), Caf output files; those the ledger does not know say so."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for h in held:
         if h.where == "stockage":
             ids = by_copy.get(h.path, [])
@@ -140,8 +146,15 @@ def person_report(
     try:
         nir = normalise_nir(nir_text)
     except NirError:
-        operators.record_audit(
-            engine, login, "personne", "REFUSE", target=audit_target(nir_text), detail="NIR illisible", address=address
+        in_transaction(
+            engine,
+            operators.record_audit,
+            login,
+            "personne",
+            "REFUSE",
+            target=audit_target(nir_text),
+            detail="NIR illisible",
+            address=address,
         )
         raise
     nir13 = nir[:13]
@@ -172,7 +185,8 @@ def person_report(
         )
         history = store_purge.history(conn)
     names = {i: f["name"] for i, f in file_rows.items()}
-    report = {
+    held_files = _held_files(held, by_copy, by_output, file_rows)
+    report: dict[str, Any] = {
         "nir": nir,
         "date_de_la_demande": utcnow().isoformat(),
         "donnees_detenues": bool(recs or anos or held),
@@ -235,18 +249,19 @@ def person_report(
             }
             for e in sorted([*emitted.values(), *campaigns], key=lambda e: e["id"])
         ],
-        "fichiers_sur_disque": _held_files(held, by_copy, by_output, file_rows),
+        "fichiers_sur_disque": held_files,
         "purges": _purges(history),
     }
     found = len(recs), len(anos)
-    operators.record_audit(
+    in_transaction(
         engine,
+        operators.record_audit,
         login,
         "personne",
         "OK",
         target=audit_target(nir),
         detail=f"{found[0]} enregistrement(s), {found[1]} anomalie(s), {len(file_rows)} fichier(s), "
-        f"{len(report['fichiers_sur_disque'])} sur disque",
+        f"{len(held_files)} sur disque",
         address=address,
     )
     return report

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from exchange.core.clock import PARIS
 from exchange.core.vocabulary import ECHEC, LEADER
@@ -368,7 +369,7 @@ def health_json(h: Health) -> dict:
     }
 
 
-def purge_counts(h: Health) -> dict:
+def purge_counts(h: Health) -> dict[str, Any]:
     """The purge's side, as counts (status --format json, /sante): files the ledger does not know per kind,
     files whose physical erasure is not complete."""
     return {"fichiers_inconnus_de_la_base": h.unknown_files, "effacement_non_termine": h.erasure_pending}

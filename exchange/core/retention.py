@@ -6,6 +6,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 # The kinds of personal data the service keeps, in the order a purge report lists them: key → French label.
 KINDS = {
@@ -141,7 +142,7 @@ def unfinished_due(facts: FileFacts, duration: Duration, as_of: date) -> bool:
     return duration.after(start) <= as_of
 
 
-def answer_describes(cr_csv: bytes, reception: dict) -> bool:
+def answer_describes(cr_csv: bytes, reception: dict[str, Any]) -> bool:
     """Whether a compte rendu (its CSV form) answers this reception of the ledger: same file name, processing
     date, statut and record counts. `<name>.CR.*` describes the latest answered reception of that name; after
     a restore from an older backup it may answer one the ledger does not know, which no purge removes."""

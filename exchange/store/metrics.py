@@ -32,7 +32,7 @@ def service_counts(conn: Connection, *, perimeter: Perimeter) -> dict:
             .group_by(files.c.state, files.c.statut)
         ).all()
     }
-    record_counts = Counter(
+    record_counts: Counter[str] = Counter(
         {
             k or "": n
             for k, n in conn.execute(
@@ -48,7 +48,7 @@ def service_counts(conn: Connection, *, perimeter: Perimeter) -> dict:
         .group_by(record_tallies.c.kind)
     ).all():
         record_counts[k or ""] += int(n)
-    anomaly_counts = Counter(
+    anomaly_counts: Counter[str] = Counter(
         dict(
             conn.execute(
                 select(anomalies.c.code, func.count())

@@ -3,8 +3,11 @@ and the emissions that carried the records to each Caf."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.store.ledger import as_utc
 from exchange.store.tables import anomalies, emissions, files, records
@@ -54,7 +57,7 @@ def _clean(row: dict) -> dict:
     return {k: as_utc(v) if k in _DATETIMES else v for k, v in row.items()}
 
 
-def _nir13(column):  # noqa: ANN001, ANN202 - a NIR column
+def _nir13(column: ColumnElement[str]) -> ColumnElement[str]:
     """The column's first 13 characters as the NIR is compared: without spaces, upper case (2A/2B)."""
     return func.substr(func.upper(func.replace(column, " ", "")), 1, 13)
 
@@ -91,9 +94,9 @@ def files_by_copy(conn: Connection, copies: list[str]) -> dict[str, list[int]]:
     return out
 
 
-def emissions_by_name(conn: Connection, names: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+def emissions_by_name(conn: Connection, names: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
     """(code_caf, base name) → the emission that wrote those output files."""
-    out: dict[tuple[str, str], dict] = {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
     for code_caf, name in sorted(names):
         row = (
             conn.execute(select(*EMISSION_COLUMNS).where(emissions.c.code_caf == code_caf, emissions.c.name == name))
