@@ -16,7 +16,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exchange.core.reading.xlsx_reader import read_xlsx
+from exchange.core.reading.workbook_reader import read_xlsx
 from exchange.core.rules.values import AMOUNT_COLUMNS, DATE_COLUMNS, HOURS_COLUMN, RATE_COLUMNS
 from schemas.declaration import RG_COLUMNS
 

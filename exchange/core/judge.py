@@ -105,7 +105,7 @@ def prepare(
         if workbook is not None:
             return rejected_file(name, Anomaly.of("F02", "tableur", valeur=name, detail=workbook))
         return rejected_file(name, Anomaly.of("F02", valeur=name))
-    read = read_declaration(data, fname, max_file_bytes)
+    read = read_declaration(data, fname, max_file_bytes, max_records)
     notes = [a for a in read.anomalies if not a.blocking]  # W07
     if read.blocking is not None or read.frame is None:
         return rejected_file(

@@ -1,0 +1,382 @@
+"""The .ods package (OpenDocument) read into the workbook model, streaming: tables in order, rows as stored
+(hidden flag, repeated rows and cells), each cell's value, type and number format, merged ranges."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from xml.sax.saxutils import unescape as xml_unescape
+
+from exchange.core.reading.workbook import (
+    BOOLEAN,
+    ERROR,
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    NUMBER,
+    TEXT,
+    UNCACHED,
+    BookError,
+    BookTooLarge,
+    Bounds,
+    Cell,
+    CellCount,
+    Merge,
+    MergeFill,
+    Row,
+    Sheet,
+    local,
+    member_chunks,
+    parse_streamed,
+)
+
+OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+TEXT_NS = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+STYLE = "urn:oasis:names:tc:opendocument:xmlns:style:1.0"
+NUMBER_NS = "urn:oasis:names:tc:opendocument:xmlns:datastyle:1.0"
+CALCEXT = "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0"
+# A table's start tag and its name (`<table:table table:name="Feuille1" …>`), whatever the prefix.
+TABLE_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?table\s[^>]*?name=\"([^\"]*)\"")
+DATA_STYLES = {
+    "number-style",
+    "percentage-style",
+    "currency-style",
+    "date-style",
+    "time-style",
+    "boolean-style",
+    "text-style",
+}
+MAX_REPEAT = 1 << 20  # a sheet has at most 1,048,576 rows: larger repeat counts are junk
+
+
+def _a(attrib: dict[str, str], ns: str, name: str) -> str | None:
+    return attrib.get(f"{{{ns}}}{name}")
+
+
+def _count(text: str | None) -> int:
+    try:
+        return min(max(int(text or 1), 1), MAX_REPEAT)
+    except ValueError:
+        return 1
+
+
+class Styles:
+    """Cell styles (their data style and parent) and data styles (their kind, number element and maps),
+    turned into the number format code the model's rules read: `0%`, `00`, `@`, `0.00` or `General`."""
+
+    def __init__(self) -> None:
+        self.cell_styles: dict[str, tuple[str | None, str | None]] = {}
+        self.data_styles: dict[str, dict[str, object]] = {}
+        self.current: dict[str, object] | None = None
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        name = local(tag)
+        if tag.startswith(f"{{{NUMBER_NS}}}") and name in DATA_STYLES:
+            self.current = {"kind": name, "maps": []}
+            self.data_styles[_a(attrib, STYLE, "name") or ""] = self.current
+        elif self.current is not None and tag == f"{{{NUMBER_NS}}}number":
+            self.current["number"] = dict(attrib)
+        elif self.current is not None and tag == f"{{{STYLE}}}map":
+            maps = self.current["maps"]
+            assert isinstance(maps, list)
+            maps.append(_a(attrib, STYLE, "apply-style-name"))
+        elif tag == f"{{{STYLE}}}style" and _a(attrib, STYLE, "family") == "table-cell":
+            self.cell_styles[_a(attrib, STYLE, "name") or ""] = (
+                _a(attrib, STYLE, "data-style-name"),
+                _a(attrib, STYLE, "parent-style-name"),
+            )
+
+    def end(self, tag: str) -> None:
+        if tag.startswith(f"{{{NUMBER_NS}}}") and local(tag) in DATA_STYLES:
+            self.current = None
+
+    def format_of(self, cell_style: str | None) -> str:
+        seen: set[str] = set()
+        while cell_style and cell_style not in seen:
+            seen.add(cell_style)
+            data, parent = self.cell_styles.get(cell_style, (None, None))
+            if data:
+                return self._data_format(data, set())
+            cell_style = parent
+        return "General"
+
+    def _data_format(self, name: str, seen: set[str]) -> str:
+        style = self.data_styles.get(name)
+        if style is None or name in seen:
+            return "General"
+        seen.add(name)
+        kind = style["kind"]
+        if kind == "percentage-style":
+            return "0%"
+        if kind == "text-style":
+            return "@"
+        if kind != "number-style":
+            return "General"
+        number = style.get("number")
+        if not isinstance(number, dict):  # a conditional format: its first mapped style
+            maps = style["maps"]
+            return self._data_format(maps[0], seen) if isinstance(maps, list) and maps and maps[0] else "General"
+        places = number.get(f"{{{NUMBER_NS}}}decimal-places")
+        digits = number.get(f"{{{NUMBER_NS}}}min-integer-digits") or "1"
+        grouping = number.get(f"{{{NUMBER_NS}}}grouping") == "true"
+        if places is None:
+            return "General"
+        width = int(digits) if digits.isdigit() else 1
+        if places == "0" and width >= 2 and not grouping:
+            return "0" * min(width, 64)
+        return "0." + "0" * min(int(places), 30) if places.isdigit() and places != "0" else "0"
+
+
+class StylesTarget:
+    """Parser target filling Styles from styles.xml or content.xml's automatic styles."""
+
+    def __init__(self, styles: Styles) -> None:
+        self.styles = styles
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.styles.start(tag, attrib)
+
+    def end(self, tag: str) -> None:
+        self.styles.end(tag)
+
+    def data(self, text: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def drain(self) -> list[Row]:
+        return []
+
+
+class ContentTarget:
+    """Parser target turning one table of content.xml into rows of the model (no tree): repeated rows and
+    cells expanded only when they hold something, spans given to the merge filler."""
+
+    def __init__(self, styles: Styles, wanted: int, count: CellCount, fill: MergeFill) -> None:
+        self.styles = styles
+        self.wanted = wanted
+        self.count = count
+        self.fill = fill
+        self.done: list[Row] = []
+        self.table = -1
+        self.depth_cell = 0  # > 0 inside a cell (a sub-table there is not a sheet)
+        self.in_table = False
+        self.finished = False
+        self.row_number = 0
+        self.row: Row | None = None
+        self.row_repeat = 1
+        self.row_style: str | None = None
+        self.col = 0
+        self.columns: list[tuple[int, int, str | None]] = []  # (first, last, default cell style)
+        self.column_at = 0
+        self.cell: dict[str, str] | None = None
+        self.paragraphs: list[list[str]] = []
+        self.size = 0
+        self.in_p = 0
+        self.in_note = 0
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if tag.startswith(f"{{{NUMBER_NS}}}") or tag.startswith(f"{{{STYLE}}}"):
+            self.styles.start(tag, attrib)
+            return
+        if self.cell is not None:
+            if tag == f"{{{OFFICE}}}annotation":
+                self.in_note += 1
+            elif self.in_note:
+                return
+            elif tag == f"{{{TEXT_NS}}}p" or tag == f"{{{TEXT_NS}}}h":
+                self.in_p += 1
+                self.paragraphs.append([])
+            elif self.in_p and tag == f"{{{TEXT_NS}}}s":
+                self._text(" " * _count(_a(attrib, TEXT_NS, "c")))
+            elif self.in_p and tag == f"{{{TEXT_NS}}}tab":
+                self._text("\t")
+            elif self.in_p and tag == f"{{{TEXT_NS}}}line-break":
+                self._text("\n")
+            elif tag == f"{{{TABLE}}}table":
+                self.depth_cell += 1
+            return
+        if tag == f"{{{TABLE}}}table":
+            self.table += 1
+            self.in_table = self.table == self.wanted
+            return
+        if not self.in_table:
+            return
+        if tag == f"{{{TABLE}}}table-column":
+            n = _count(_a(attrib, TABLE, "number-columns-repeated"))
+            style = _a(attrib, TABLE, "default-cell-style-name")
+            if self.column_at < MAX_COLUMNS:
+                self.columns.append((self.column_at, self.column_at + n - 1, style))
+            self.column_at += n
+        elif tag == f"{{{TABLE}}}table-row":
+            self.row_repeat = _count(_a(attrib, TABLE, "number-rows-repeated"))
+            self.row_style = _a(attrib, TABLE, "default-cell-style-name")
+            hidden = _a(attrib, TABLE, "visibility") in ("collapse", "filter")
+            self.row = Row(self.row_number + 1, hidden, {})
+            self.col = 0
+        elif tag in (f"{{{TABLE}}}table-cell", f"{{{TABLE}}}covered-table-cell") and self.row is not None:
+            self.cell = dict(attrib)
+            self.cell["covered"] = "1" if local(tag) == "covered-table-cell" else ""
+            self.paragraphs = []
+            self.size = 0
+
+    def _text(self, text: str) -> None:
+        self.size += len(text)
+        if self.size > MAX_CELL_CHARS:
+            raise BookTooLarge("textes", f"un texte de plus de {MAX_CELL_CHARS} caractères")
+        self.paragraphs[-1].append(text)
+
+    def data(self, text: str) -> None:
+        if self.cell is not None and self.in_p and not self.in_note and not self.depth_cell:
+            self._text(text)
+
+    def end(self, tag: str) -> None:
+        if tag.startswith(f"{{{NUMBER_NS}}}") or tag.startswith(f"{{{STYLE}}}"):
+            self.styles.end(tag)
+            return
+        if self.cell is not None:
+            if self.depth_cell:  # inside a sub-table of a cell: only its end matters
+                self.depth_cell -= tag == f"{{{TABLE}}}table"
+            elif tag in (f"{{{TABLE}}}table-cell", f"{{{TABLE}}}covered-table-cell"):
+                self._end_cell()
+            elif tag == f"{{{OFFICE}}}annotation":
+                self.in_note -= 1
+            elif tag in (f"{{{TEXT_NS}}}p", f"{{{TEXT_NS}}}h") and not self.in_note:
+                self.in_p -= 1
+            return
+        if not self.in_table:
+            return
+        if tag == f"{{{TABLE}}}table-row" and self.row is not None:
+            self._end_row()
+        elif tag == f"{{{TABLE}}}table":
+            self.in_table = False
+            self.finished = True
+
+    def _end_cell(self) -> None:
+        attrib, self.cell = self.cell or {}, None
+        assert self.row is not None
+        repeat = _count(_a(attrib, TABLE, "number-columns-repeated"))
+        cell = None if attrib.get("covered") else self._cell(attrib)
+        self.count.add()
+        if cell is not None:
+            rows = _count(_a(attrib, TABLE, "number-rows-spanned"))
+            cols = _count(_a(attrib, TABLE, "number-columns-spanned"))
+            for i in range(repeat):
+                at = self.col + i
+                if at >= MAX_COLUMNS:
+                    raise BookError("une cellule est au-delà de la dernière colonne")
+                self.row.cells[at] = cell
+                if rows > 1 or cols > 1:
+                    self.fill.add(Merge(self.row.number, at, self.row.number + rows - 1, at + cols - 1))
+            self.count.add(repeat - 1)
+        self.col += repeat
+
+    def _end_row(self) -> None:
+        row, self.row = self.row, None
+        assert row is not None
+        repeat = self.row_repeat
+        if not row.cells:
+            # Empty rows (Calc writes a million of them as one repeated row) cost nothing, but the merge filler
+            # still sees one of them, so a range covering them is read in the later rows.
+            self.row_number += repeat
+            return
+        for i in range(repeat):
+            copy = Row(row.number + i, row.hidden, dict(row.cells)) if i else row
+            if i:
+                self.count.add(len(row.cells))
+            self.done.append(self.fill.fill(copy))
+        self.row_number += repeat
+
+    def _cell(self, attrib: dict[str, str]) -> Cell | None:
+        style = _a(attrib, TABLE, "style-name") or self.row_style or self._column_style()
+        fmt = self.styles.format_of(style)
+        kind = _a(attrib, OFFICE, "value-type")
+        formula = _a(attrib, TABLE, "formula") is not None
+        shown = "\n".join("".join(p) for p in self.paragraphs)
+        if _a(attrib, CALCEXT, "value-type") == "error":
+            return Cell(ERROR, shown or "#N/A", fmt)
+        if kind in ("float", "percentage", "currency"):
+            try:
+                value = float(_a(attrib, OFFICE, "value") or "")
+            except ValueError:
+                return Cell(TEXT, shown, fmt) if shown else None
+            return Cell(NUMBER, value, "0%" if kind == "percentage" and fmt == "General" else fmt)
+        if kind == "date":
+            value = _a(attrib, OFFICE, "date-value") or ""
+            return Cell(TEXT, value[:10], fmt) if value else None
+        if kind == "boolean":
+            return Cell(BOOLEAN, _a(attrib, OFFICE, "boolean-value") == "true", fmt)
+        if kind == "string":
+            text = _a(attrib, OFFICE, "string-value")
+            text = shown if text is None else text
+            return Cell(TEXT, text, fmt) if text else None  # a formula's empty text is an empty cell (v1.3)
+        if kind is None and formula:
+            return Cell(UNCACHED, None, fmt)
+        return Cell(TEXT, shown, fmt) if shown else None
+
+    def _column_style(self) -> str | None:
+        for first, last, style in self.columns:
+            if first <= self.col <= last:
+                return style
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def drain(self) -> list[Row]:
+        done, self.done = self.done, []
+        return done
+
+
+class OdsBook:
+    """An opened .ods package: its tables in order and their data styles."""
+
+    date1904 = False
+
+    def __init__(self, data: bytes, bounds: Bounds) -> None:
+        self.bounds = bounds
+        self.archive = zipfile.ZipFile(io.BytesIO(data))
+        self.names = set(self.archive.namelist())
+        if "content.xml" not in self.names:
+            raise BookError("il lui manque la partie content.xml")
+        self.styles = Styles()
+        if "styles.xml" in self.names:
+            chunks = member_chunks(self.archive, "styles.xml", bounds)
+            for _ in parse_streamed(chunks, StylesTarget(self.styles), "sa partie styles.xml"):
+                pass
+        self.sheets = [Sheet(name, str(i)) for i, name in enumerate(self._table_names())]
+
+    def _table_names(self) -> list[str]:
+        """The tables' names, by one streamed scan of content.xml's start tags."""
+        names: list[str] = []
+        tail = b""
+        for chunk in member_chunks(self.archive, "content.xml", self.bounds):
+            text = tail + chunk
+            limit = max(len(text) - 4096, 0)
+            for m in TABLE_START.finditer(text):
+                if m.start() >= limit:
+                    break
+                names.append(xml_unescape(m.group(1).decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"}))
+            tail = text[limit:]
+        names += [
+            xml_unescape(m.group(1).decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"})
+            for m in TABLE_START.finditer(tail)
+        ]
+        return names
+
+    def close(self) -> None:
+        self.archive.close()
+
+    def rows(self, sheet: Sheet) -> Iterator[Row]:
+        """The stored rows of a table in order, repeated rows expanded, merged ranges read in each cell."""
+        count = CellCount(self.bounds, sheet.name)
+        styles = Styles()
+        styles.cell_styles.update(self.styles.cell_styles)
+        styles.data_styles.update(self.styles.data_styles)
+        target = ContentTarget(styles, int(sheet.member), count, MergeFill(count))
+        yield from parse_streamed(
+            member_chunks(self.archive, "content.xml", self.bounds), target, f"sa feuille « {sheet.name} »"
+        )
