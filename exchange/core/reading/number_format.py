@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 # Identifiers typed as numbers read as their integer digits, left-padded to the field's length (§3.0).
 IDENTIFIER_WIDTH: dict[str, int] = {
@@ -103,9 +103,21 @@ def number_text(value: float) -> str:
     return format(Decimal(repr(value)), "f")
 
 
-def percent_text(value: float) -> str:
-    """A fraction shown as a percentage, exactly: 0.8 → `80`, 0.625 → `62.5`."""
-    text = format((Decimal(repr(float(value))) * 100).normalize(), "f")
+def decimals(fmt: str, value: float = 0.0) -> int:
+    """How many decimals the section showing `value` has (`0.00 %` → 2, `0%` → 0)."""
+    bare = plain(section_for(fmt, value))
+    if "." not in bare:
+        return 0
+    return sum(1 for ch in bare.split(".", 1)[1] if ch in "0#?")
+
+
+def percent_text(value: float, places: int | None = None) -> str:
+    """A fraction shown as a percentage, as the program shows it: rounded half away from zero to the format's
+    decimals (0.857142… in `0 %` → `86`), then without trailing zeros (0.8 → `80`, 0.625 in `0.0%` → `62.5`)."""
+    shown = Decimal(repr(float(value))) * 100
+    if places is not None:
+        shown = shown.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    text = format(shown.normalize(), "f")
     return text[:-2] if text.endswith(".0") else text
 
 
@@ -127,7 +139,7 @@ def cell_text(value: object, column: str | None, fmt: str = "General", date1904:
         number = float(value)
         if fmt not in ("General", "@"):
             if is_percent(fmt, number):
-                return percent_text(number)
+                return percent_text(number, decimals(fmt, number))
             if is_date(fmt):
                 from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH, from_excel
 

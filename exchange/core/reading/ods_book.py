@@ -108,17 +108,17 @@ class Styles:
             return "General"
         seen.add(name)
         kind = style["kind"]
+        number = style.get("number")
+        places = number.get(f"{{{NUMBER_NS}}}decimal-places") if isinstance(number, dict) else None
         if kind == "percentage-style":
-            return "0%"
+            return "0." + "0" * int(places) + "%" if places and places.isdigit() and places != "0" else "0%"
         if kind == "text-style":
             return "@"
         if kind != "number-style":
             return "General"
-        number = style.get("number")
         if not isinstance(number, dict):  # a conditional format: its first mapped style
             maps = style["maps"]
             return self._data_format(maps[0], seen) if isinstance(maps, list) and maps and maps[0] else "General"
-        places = number.get(f"{{{NUMBER_NS}}}decimal-places")
         digits = number.get(f"{{{NUMBER_NS}}}min-integer-digits") or "1"
         grouping = number.get(f"{{{NUMBER_NS}}}grouping") == "true"
         if places is None:
@@ -299,8 +299,11 @@ class ContentTarget:
         if _a(attrib, CALCEXT, "value-type") == "error":
             return Cell(ERROR, shown or "#N/A", fmt)
         if kind in ("float", "percentage", "currency"):
+            raw = _a(attrib, OFFICE, "value")
+            if raw is None and formula:
+                return Cell(UNCACHED, None, fmt)  # a typed result with no value: never computed
             try:
-                value = float(_a(attrib, OFFICE, "value") or "")
+                value = float(raw or "")
             except ValueError:
                 return Cell(TEXT, shown, fmt) if shown else None
             return Cell(NUMBER, value, "0%" if kind == "percentage" and fmt == "General" else fmt)
@@ -313,8 +316,7 @@ class ContentTarget:
             text = _a(attrib, OFFICE, "string-value")
             text = shown if text is None else text
             return Cell(TEXT, text, fmt) if text else None  # a formula's empty text is an empty cell (v1.3)
-        if kind is None and formula:
-            return Cell(UNCACHED, None, fmt)
+        # No value type: an empty cell, or a formula whose result is empty text (Calc writes `=SI(…;"";…)` so).
         return Cell(TEXT, shown, fmt) if shown else None
 
     def _column_style(self) -> str | None:
