@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -139,7 +140,7 @@ def test_the_bomb_on_the_drop_area_is_f07_and_the_run_stays_in_bounded_memory(tm
 
 
 def _peak_mb(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status", encoding="ascii"):
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) // 1024
     raise AssertionError("no VmHWM")

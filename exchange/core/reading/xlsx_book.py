@@ -352,10 +352,8 @@ class XlsxBook:
             return Cell(ERROR, value or "#N/A", fmt)
         if kind == "d":
             return Cell(TEXT, value[:10], fmt) if value else None
-        if value is None:
+        if not value:  # a number formula with no value, or an empty <v></v> (openpyxl writes so): never computed
             return Cell(UNCACHED, None, fmt) if formula else None
-        if value == "":
-            return None
         try:
             return Cell(NUMBER, float(value), fmt)
         except ValueError:
