@@ -172,7 +172,7 @@ def declarations(draw):
         if is_hidden:
             hidden.append(row_number)
     if draw(st.booleans()):  # the formulas dragged below the last worker: a row of empty texts is a blank row
-        rows[row_number + 1] = (False, {j: (EMPTY_TEXT, "General", True) for j in range(draw(st.integers(1, 5)))})
+        rows[row_number + 1] = (False, dict.fromkeys(range(draw(st.integers(1, 5))), (EMPTY_TEXT, "General", True)))
     merges = []
     if draw(st.booleans()):  # the SIRET merged down each run of adjacent rows: read in each of them (v1.3)
         column = order.index("siret_esat")
