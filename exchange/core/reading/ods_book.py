@@ -308,8 +308,8 @@ class ContentTarget:
                 return Cell(TEXT, shown, fmt) if shown else None
             return Cell(NUMBER, value, "0%" if kind == "percentage" and fmt == "General" else fmt)
         if kind == "date":
-            value = _a(attrib, OFFICE, "date-value") or ""
-            return Cell(TEXT, value[:10], fmt) if value else None
+            day = _a(attrib, OFFICE, "date-value") or ""
+            return Cell(TEXT, day[:10], fmt) if day else None
         if kind == "boolean":
             return Cell(BOOLEAN, _a(attrib, OFFICE, "boolean-value") == "true", fmt)
         if kind == "string":

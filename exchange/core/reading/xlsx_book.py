@@ -242,8 +242,8 @@ class XlsxBook:
         strings = next((t for t, kind in rels.values() if kind.endswith("/sharedStrings")), "xl/sharedStrings.xml")
         self.strings = Strings()
         if strings in names:
-            target = StringsTarget(self.strings, bounds)
-            for _ in parse_streamed(member_chunks(self.archive, strings, bounds), target, f"sa partie {strings}"):
+            fill = StringsTarget(self.strings, bounds)
+            for _ in parse_streamed(member_chunks(self.archive, strings, bounds), fill, f"sa partie {strings}"):
                 pass
         self.merges: dict[str, list[Merge]] = {}
 
