@@ -144,7 +144,7 @@ CASES = [
         "",
         "La ligne d'en-tête est séparée par des virgules (siret_esat,finess_esat,annee_reference,nir,nom,"
         "prenoms,date_…) : le fichier a été exporté en CSV avec la virgule comme séparateur. "
-        "Enregistrez-le au format « CSV (séparateur : point-virgule) » ou envoyez le classeur .xlsx.",
+        "Enregistrez-le au format « CSV (séparateur : point-virgule) » ou envoyez directement le classeur .xlsx ou .ods.",
         id="export-virgule",
     ),
     pytest.param(

@@ -132,3 +132,32 @@ FORMATS = [
 def test_number_formats_of_both_programs_read_as_displayed(fmt, value, column, displayed, read):
     assert meant(displayed.replace(".", ",") if displayed.endswith("%") else displayed) in (read, displayed)
     assert cell_text(value, column, fmt) == read
+
+
+def test_calcs_own_csv_exports_get_advice_that_fits_the_program():
+    """The CSV Calc writes of the same sheet: with its title, the header's line is named; with commas (Calc's
+    default), the separator; without the title, each « 100 % » / « 862,35 € » it shows is refused with the way
+    out that works (the column's format, or sending the .ods/.xlsx), since retyping gives the same text."""
+    shown = (FIXTURES / "calc-rg-shown.csv").read_bytes()
+    j = judge(shown, name("csv"), date(2025, 12, 15), max_file_bytes=10_000_000, max_records=1000)
+    assert [(a["ligne"], a["code"]) for a in j.anomalies.iter_rows(named=True)] == [(3, "F03")]
+    assert j.anomalies["message"][0].startswith("La ligne d'en-tête du fichier est la ligne 3, et non la première")
+    comma = (FIXTURES / "calc-rg-virgule.csv").read_bytes()
+    j = judge(comma, name("csv"), date(2025, 12, 15), max_file_bytes=10_000_000, max_records=1000)
+    a = j.anomalies.row(0, named=True)
+    assert (a["ligne"], a["code"]) == (3, "F03") and a["message"].startswith(
+        "La ligne d'en-tête est séparée par des virgules (siret_esat,finess_esat,"
+    )
+    body = b"\n".join(shown.split(b"\n")[2:])
+    j = judge(body, name("csv"), date(2025, 12, 15), max_file_bytes=10_000_000, max_records=1000)
+    first = {a["code"]: a["message"] for a in j.anomalies.iter_rows(named=True) if a["ligne"] == 2}
+    assert first["R05"] == (
+        "Le champ taux d'activité à l'Esat (colonne taux_activite_esat) vaut « 100 % » : le taux s'écrit sans le "
+        "signe %, par exemple 80 ou 62,5. Dans le tableur, mettez la colonne au format Nombre (et non Pourcentage) "
+        "avant d'enregistrer le CSV (sinon il l'écrit de nouveau ainsi), ou envoyez directement le classeur .xlsx "
+        "ou .ods."
+    )
+    assert first["R06"].endswith(
+        "Dans le tableur, mettez la colonne au format Nombre (et non Monétaire) avant d'enregistrer le CSV (sinon il "
+        "l'écrit de nouveau ainsi), ou envoyez directement le classeur .xlsx ou .ods."
+    )

@@ -109,19 +109,23 @@ def header_width(text: str) -> int:
     return 0
 
 
-def header_below(text: str, kind: Kind) -> int | None:
-    """The line of a declaration header found below the first non-blank line (titles above it), if any: a row
-    naming at least half of the kind's required columns, exactly or as a near miss, within the first lines."""
+def header_below(text: str, kind: Kind) -> tuple[int, str, str] | None:
+    """Where a declaration header is when the file does not start with it as the format says: (its line, its
+    separator, the line) for a header found below titles, or written with `,` (a spreadsheet's default CSV) —
+    a row naming at least half of the kind's required columns within the first lines. None otherwise."""
     need = (len(required(kind)) + 1) // 2
     seen = 0
     for number, line in enumerate(io.StringIO(text, newline=None), start=1):  # lazily, line by line
         if number > HEADER_LINES:
             return None
-        if not line.replace(";", "").strip(WHITE_SPACE):
+        if not line.replace(";", "").replace(",", "").strip(WHITE_SPACE):
             continue
-        fields = [f.strip(WHITE_SPACE).strip('"') for f in line.split(";")[:MAX_HEADER_FIELDS]]
-        if header_score(fields, kind) >= need:
-            return number if seen else None
+        for separator in (";", ","):
+            fields = [f.strip(WHITE_SPACE).strip('"') for f in line.split(separator)[:MAX_HEADER_FIELDS]]
+            if header_score(fields, kind) >= need:
+                if separator == ";" and not seen:
+                    return None  # the header is the first line, as the format says
+                return number, separator, line.strip(WHITE_SPACE)
         seen += 1
     return None
 
@@ -145,8 +149,13 @@ def read_csv(data: bytes, kind: Kind) -> ReadResult:
             encoding,
             notes,
         )
-    if (below := header_below(text, kind)) is not None:  # titles above the header: say where it was found
-        return refused(Anomaly.of("F03", "entete_decalee", ligne=below), encoding, notes)
+    if (below := header_below(text, kind)) is not None:  # titles above the header, or commas: say so
+        line, separator, shown = below
+        if separator == ",":
+            detail = shown if len(shown) <= 60 else shown[:60] + "…"
+            where = line if line > 1 else None
+            return refused(Anomaly.of("F03", "separateur_virgule", ligne=where, detail=detail), encoding, notes)
+        return refused(Anomaly.of("F03", "entete_decalee", ligne=line), encoding, notes)
     if '"' in text:
         table = quoted_table(text)
     elif max(text.count("\n"), text.count("\r")) >= LARGE_LINES:
