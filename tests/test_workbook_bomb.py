@@ -42,6 +42,11 @@ EXPECTED = {
         "déclaration n'en remplit pas autant. Supprimez les lignes et colonnes qui ne servent pas à la déclaration "
         "(même vides, si elles sont mises en forme) ou découpez le fichier, puis renvoyez-le."
     ),
+    "xlsx-overlapping-merges": (
+        "Le classeur contient trop de cellules (plus de 2001000 cellules sur la feuille « Salariés ») : une "
+        "déclaration n'en remplit pas autant. Supprimez les lignes et colonnes qui ne servent pas à la déclaration "
+        "(même vides, si elles sont mises en forme) ou découpez le fichier, puis renvoyez-le."
+    ),
     "ods-millions-of-tiny-cells": (
         "Le fichier contient trop d'enregistrements (plus de 100000) : découpez-le en plusieurs fichiers."
     ),

@@ -106,3 +106,22 @@ BOMBS = {
     "ods-repeated-cell": ("ods", ods_repeated_cells_bomb),
     "ods-millions-of-tiny-cells": ("ods", ods_tiny_cells_bomb),
 }
+
+
+def overlapping_merges_bomb(rows: int = 50_000, merges: int = 200_000) -> bytes:
+    """An .xlsx whose rows are all covered by the same range listed 200,000 times (quadratic if each row walked
+    every range: 10^10 steps)."""
+    header = b"<row>" + b'<c t="inlineStr"><is><t>siret_esat</t></is></c>' + b"</row>"
+    record = b'<row><c t="inlineStr"><is><t>x</t></is></c></row>'
+    ref = f'<mergeCell ref="A2:A{rows + 1}"/>'.encode()
+    sheet = _repeat(
+        SHEET_HEAD + header,
+        record,
+        rows,
+        b"</sheetData><mergeCells>" + ref * merges + b"</mergeCells></worksheet>",
+        batch=10_000,
+    )
+    return _package({**XLSX_PARTS, "xl/worksheets/sheet1.xml": sheet})
+
+
+BOMBS["xlsx-overlapping-merges"] = ("xlsx", overlapping_merges_bomb)

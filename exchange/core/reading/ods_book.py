@@ -49,6 +49,19 @@ DATA_STYLES = {
     "text-style",
 }
 MAX_REPEAT = 1 << 20  # a sheet has at most 1,048,576 rows: larger repeat counts are junk
+# Tags and attribute names, built once (the content target meets millions of them).
+T_TABLE, T_ROW, T_COLUMN = f"{{{TABLE}}}table", f"{{{TABLE}}}table-row", f"{{{TABLE}}}table-column"
+T_CELL, T_COVERED = f"{{{TABLE}}}table-cell", f"{{{TABLE}}}covered-table-cell"
+T_NOTE, T_P, T_H = f"{{{OFFICE}}}annotation", f"{{{TEXT_NS}}}p", f"{{{TEXT_NS}}}h"
+T_S, T_TAB, T_BREAK = f"{{{TEXT_NS}}}s", f"{{{TEXT_NS}}}tab", f"{{{TEXT_NS}}}line-break"
+STYLE_PREFIXES = (f"{{{NUMBER_NS}}}", f"{{{STYLE}}}")
+A_REPEAT_COLS, A_REPEAT_ROWS = f"{{{TABLE}}}number-columns-repeated", f"{{{TABLE}}}number-rows-repeated"
+A_SPAN_ROWS, A_SPAN_COLS = f"{{{TABLE}}}number-rows-spanned", f"{{{TABLE}}}number-columns-spanned"
+A_STYLE, A_DEFAULT_STYLE = f"{{{TABLE}}}style-name", f"{{{TABLE}}}default-cell-style-name"
+A_VISIBILITY, A_FORMULA = f"{{{TABLE}}}visibility", f"{{{TABLE}}}formula"
+A_VALUE_TYPE, A_VALUE = f"{{{OFFICE}}}value-type", f"{{{OFFICE}}}value"
+A_DATE, A_BOOLEAN, A_STRING = f"{{{OFFICE}}}date-value", f"{{{OFFICE}}}boolean-value", f"{{{OFFICE}}}string-value"
+A_CALC_TYPE, A_C = f"{{{CALCEXT}}}value-type", f"{{{TEXT_NS}}}c"
 
 
 def _a(attrib: dict[str, str], ns: str, name: str) -> str | None:
@@ -70,8 +83,10 @@ class Styles:
         self.cell_styles: dict[str, tuple[str | None, str | None]] = {}
         self.data_styles: dict[str, dict[str, object]] = {}
         self.current: dict[str, object] | None = None
+        self.cache: dict[str | None, str] = {}
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.cache.clear()
         name = local(tag)
         if tag.startswith(f"{{{NUMBER_NS}}}") and name in DATA_STYLES:
             self.current = {"kind": name, "maps": []}
@@ -93,6 +108,12 @@ class Styles:
             self.current = None
 
     def format_of(self, cell_style: str | None) -> str:
+        if cell_style in self.cache:
+            return self.cache[cell_style]
+        found = self.cache[cell_style] = self._format_of(cell_style)
+        return found
+
+    def _format_of(self, cell_style: str | None) -> str:
         seen: set[str] = set()
         while cell_style and cell_style not in seen:
             seen.add(cell_style)
@@ -173,55 +194,54 @@ class ContentTarget:
         self.columns: list[tuple[int, int, str | None]] = []  # (first, last, default cell style)
         self.column_at = 0
         self.cell: dict[str, str] | None = None
+        self.covered = False
         self.paragraphs: list[list[str]] = []
         self.size = 0
         self.in_p = 0
         self.in_note = 0
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
-        if tag.startswith(f"{{{NUMBER_NS}}}") or tag.startswith(f"{{{STYLE}}}"):
-            self.styles.start(tag, attrib)
-            return
         if self.cell is not None:
-            if tag == f"{{{OFFICE}}}annotation":
+            if tag == T_NOTE:
                 self.in_note += 1
             elif self.in_note:
                 return
-            elif tag == f"{{{TEXT_NS}}}p" or tag == f"{{{TEXT_NS}}}h":
+            elif tag in (T_P, T_H):
                 self.in_p += 1
                 self.paragraphs.append([])
-            elif self.in_p and tag == f"{{{TEXT_NS}}}s":
-                self._text(" " * _count(_a(attrib, TEXT_NS, "c")))
-            elif self.in_p and tag == f"{{{TEXT_NS}}}tab":
+            elif self.in_p and tag == T_S:
+                self._text(" " * _count(attrib.get(A_C)))
+            elif self.in_p and tag == T_TAB:
                 self._text("\t")
-            elif self.in_p and tag == f"{{{TEXT_NS}}}line-break":
+            elif self.in_p and tag == T_BREAK:
                 self._text("\n")
-            elif tag == f"{{{TABLE}}}table":
+            elif tag == T_TABLE:
                 self.depth_cell += 1
             return
-        if tag == f"{{{TABLE}}}table":
+        if tag in (T_CELL, T_COVERED):
+            if self.in_table and self.row is not None:
+                self.cell = attrib
+                self.covered = tag == T_COVERED
+                self.paragraphs = []
+                self.size = 0
+            return
+        if tag == T_ROW:
+            if self.in_table:
+                self.row_repeat = _count(attrib.get(A_REPEAT_ROWS))
+                self.row_style = attrib.get(A_DEFAULT_STYLE)
+                self.row = Row(self.row_number + 1, attrib.get(A_VISIBILITY) in ("collapse", "filter"), {})
+                self.col = 0
+            return
+        if tag.startswith(STYLE_PREFIXES):
+            self.styles.start(tag, attrib)
+        elif tag == T_TABLE:
             self.table += 1
             self.in_table = self.table == self.wanted
-            return
-        if not self.in_table:
-            return
-        if tag == f"{{{TABLE}}}table-column":
-            n = _count(_a(attrib, TABLE, "number-columns-repeated"))
-            style = _a(attrib, TABLE, "default-cell-style-name")
+        elif tag == T_COLUMN and self.in_table:
+            n = _count(attrib.get(A_REPEAT_COLS))
             if self.column_at < MAX_COLUMNS:
-                self.columns.append((self.column_at, self.column_at + n - 1, style))
+                self.columns.append((self.column_at, self.column_at + n - 1, attrib.get(A_DEFAULT_STYLE)))
             self.column_at += n
-        elif tag == f"{{{TABLE}}}table-row":
-            self.row_repeat = _count(_a(attrib, TABLE, "number-rows-repeated"))
-            self.row_style = _a(attrib, TABLE, "default-cell-style-name")
-            hidden = _a(attrib, TABLE, "visibility") in ("collapse", "filter")
-            self.row = Row(self.row_number + 1, hidden, {})
-            self.col = 0
-        elif tag in (f"{{{TABLE}}}table-cell", f"{{{TABLE}}}covered-table-cell") and self.row is not None:
-            self.cell = dict(attrib)
-            self.cell["covered"] = "1" if local(tag) == "covered-table-cell" else ""
-            self.paragraphs = []
-            self.size = 0
 
     def _text(self, text: str) -> None:
         self.size += len(text)
@@ -234,36 +254,38 @@ class ContentTarget:
             self._text(text)
 
     def end(self, tag: str) -> None:
-        if tag.startswith(f"{{{NUMBER_NS}}}") or tag.startswith(f"{{{STYLE}}}"):
-            self.styles.end(tag)
-            return
         if self.cell is not None:
             if self.depth_cell:  # inside a sub-table of a cell: only its end matters
-                self.depth_cell -= tag == f"{{{TABLE}}}table"
-            elif tag in (f"{{{TABLE}}}table-cell", f"{{{TABLE}}}covered-table-cell"):
+                self.depth_cell -= tag == T_TABLE
+            elif tag in (T_CELL, T_COVERED):
                 self._end_cell()
-            elif tag == f"{{{OFFICE}}}annotation":
+            elif tag == T_NOTE:
                 self.in_note -= 1
-            elif tag in (f"{{{TEXT_NS}}}p", f"{{{TEXT_NS}}}h") and not self.in_note:
+            elif (tag in (T_P, T_H)) and not self.in_note:
                 self.in_p -= 1
             return
-        if not self.in_table:
-            return
-        if tag == f"{{{TABLE}}}table-row" and self.row is not None:
-            self._end_row()
-        elif tag == f"{{{TABLE}}}table":
-            self.in_table = False
-            self.finished = True
+        if tag == T_ROW:
+            if self.in_table and self.row is not None:
+                self._end_row()
+        elif tag == T_TABLE:
+            if self.in_table:
+                self.in_table = False
+                self.finished = True
+        elif tag.startswith(STYLE_PREFIXES):
+            self.styles.end(tag)
 
     def _end_cell(self) -> None:
         attrib, self.cell = self.cell or {}, None
         assert self.row is not None
-        repeat = _count(_a(attrib, TABLE, "number-columns-repeated"))
-        cell = None if attrib.get("covered") else self._cell(attrib)
-        self.count.add()
+        repeat = _count(attrib.get(A_REPEAT_COLS)) if A_REPEAT_COLS in attrib else 1
+        cell = None if self.covered else self._cell(attrib)
+        count = self.count
+        count.seen += 1
+        if count.seen > count.limit:
+            count.add(0)
         if cell is not None:
-            rows = _count(_a(attrib, TABLE, "number-rows-spanned"))
-            cols = _count(_a(attrib, TABLE, "number-columns-spanned"))
+            rows = _count(attrib.get(A_SPAN_ROWS)) if A_SPAN_ROWS in attrib else 1
+            cols = _count(attrib.get(A_SPAN_COLS)) if A_SPAN_COLS in attrib else 1
             for i in range(repeat):
                 at = self.col + i
                 if at >= MAX_COLUMNS:
@@ -291,15 +313,16 @@ class ContentTarget:
         self.row_number += repeat
 
     def _cell(self, attrib: dict[str, str]) -> Cell | None:
-        style = _a(attrib, TABLE, "style-name") or self.row_style or self._column_style()
+        style = attrib.get(A_STYLE) or self.row_style or self._column_style()
         fmt = self.styles.format_of(style)
-        kind = _a(attrib, OFFICE, "value-type")
-        formula = _a(attrib, TABLE, "formula") is not None
-        shown = "\n".join("".join(p) for p in self.paragraphs)
-        if _a(attrib, CALCEXT, "value-type") == "error":
+        kind = attrib.get(A_VALUE_TYPE)
+        formula = A_FORMULA in attrib
+        paragraphs = self.paragraphs
+        shown = "".join(paragraphs[0]) if len(paragraphs) == 1 else "\n".join("".join(p) for p in paragraphs)
+        if attrib.get(A_CALC_TYPE) == "error":
             return Cell(ERROR, shown or "#N/A", fmt)
         if kind in ("float", "percentage", "currency"):
-            raw = _a(attrib, OFFICE, "value")
+            raw = attrib.get(A_VALUE)
             if raw is None and formula:
                 return Cell(UNCACHED, None, fmt)  # a typed result with no value: never computed
             try:
@@ -308,12 +331,12 @@ class ContentTarget:
                 return Cell(TEXT, shown, fmt) if shown else None
             return Cell(NUMBER, value, "0%" if kind == "percentage" and fmt == "General" else fmt)
         if kind == "date":
-            day = _a(attrib, OFFICE, "date-value") or ""
+            day = attrib.get(A_DATE) or ""
             return Cell(TEXT, day[:10], fmt) if day else None
         if kind == "boolean":
-            return Cell(BOOLEAN, _a(attrib, OFFICE, "boolean-value") == "true", fmt)
+            return Cell(BOOLEAN, attrib.get(A_BOOLEAN) == "true", fmt)
         if kind == "string":
-            text = _a(attrib, OFFICE, "string-value")
+            text = attrib.get(A_STRING)
             text = shown if text is None else text
             return Cell(TEXT, text, fmt) if text else None  # a formula's empty text is an empty cell (v1.3)
         # No value type: an empty cell, or a formula whose result is empty text (Calc writes `=SI(…;"";…)` so).

@@ -4,6 +4,7 @@ value and number format, merged ranges read in each cell; and the bounds every w
 from __future__ import annotations
 
 import zipfile
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -195,29 +196,36 @@ class CellCount:
 
 class MergeFill:
     """Merged ranges read in each of their cells (v1.3): the top-left cell's value copied into every cell of
-    the range, in the rows the sheet stores. The same for both formats, whatever order ranges are learnt in."""
+    the range, in the rows the sheet stores. The same for both formats. Ranges are given in order of their first
+    row (an .xlsx lists them after its rows, so they are found first; an .ods gives each at its top-left cell);
+    each range costs one cell of the bound for every row it covers, so no crafted set of ranges costs more work
+    than the sheet's cell bound allows."""
 
     def __init__(self, count: CellCount) -> None:
-        self.pending: list[Merge] = []
+        self.waiting: deque[Merge] = deque()
+        self.active: list[Merge] = []
         self.source: dict[Merge, Cell] = {}
         self.count = count
 
     def add(self, merge: Merge) -> None:
         if merge.last_row > merge.first_row or merge.last_col > merge.first_col:
             self.count.add()
-            self.pending.append(merge)
+            self.waiting.append(merge)
 
     def fill(self, row: Row) -> Row:
-        if not self.pending:
+        while self.waiting and self.waiting[0].first_row <= row.number:
+            merge = self.waiting.popleft()
+            if merge.last_row >= row.number:
+                self.active.append(merge)
+        if not self.active:
             return row
         keep: list[Merge] = []
-        for m in self.pending:
+        for m in self.active:
             if row.number > m.last_row:
                 self.source.pop(m, None)
                 continue
             keep.append(m)
-            if row.number < m.first_row:
-                continue
+            self.count.add()
             if row.number == m.first_row and m.first_col in row.cells:
                 self.source[m] = row.cells[m.first_col]
             cell = self.source.get(m)
@@ -227,5 +235,5 @@ class MergeFill:
                 if col not in row.cells or row.cells[col].value in (None, ""):
                     row.cells[col] = cell
                     self.count.add()
-        self.pending = keep
+        self.active = keep
         return row
