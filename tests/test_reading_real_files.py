@@ -1,5 +1,5 @@
 """Workbooks saved by the real programs (tests/fixtures/workbooks, made by make.sh with LibreOffice Calc 7.4 and
-Gnumeric 1.12, French locale): each read exactly as the program displays it, compared field by field with the
+Gnumeric 1.12, French locale; the sheet made in Calc, and the same sheet made in Gnumeric): each read exactly as the program displays it, compared field by field with the
 program's own export of its displayed values; and the number formats both programs write, read through."""
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ SHOWN = {
     "calc-rg.ods": "calc-rg-shown.csv",
     "gnumeric-rg.xlsx": "gnumeric-rg-shown.csv",
     "gnumeric-rg.ods": "gnumeric-rg-shown.csv",
+    "gnumeric-native-rg.xlsx": "gnumeric-native-rg-shown.csv",
+    "gnumeric-native-rg.ods": "gnumeric-native-rg-shown.csv",
 }
 HEADER_LINE = 3  # a title (merged across the table) and a blank row above the header
 HIDDEN_LINE = 7  # Léa Petit's row is hidden in the sheet
@@ -100,7 +102,8 @@ def test_a_real_workbook_is_accepted_with_the_hidden_row_noted(fixture):
 
 
 # The number formats LibreOffice Calc 7.4 (French profile) and Gnumeric 1.12 wrote into the fixtures' .xlsx
-# (xl/styles.xml), with Excel's spellings of the same, each with a value and what the program displays.
+# (xl/styles.xml: calc-rg.xlsx, gnumeric-rg.xlsx, gnumeric-native-rg.xlsx), with Excel's spellings of the same,
+# each with a value and what the program displays (the fixtures' *-shown.csv).
 FORMATS = [
     # (format code, value, column, displayed, read)
     ("[$-40C]00", 1.0, "code_caf", "01", "01"),
@@ -123,8 +126,13 @@ FORMATS = [
     ("#,##0.00\\ [$€-40C]", 862.35, "remuneration_garantie_nette", "862,35 €", "862.35"),
     ("[$-40C]dd/mm/yyyy", 31179.0, "date_naissance", "12/05/1985", "1985-05-12"),
     ("General", 750012345.0, "finess_esat", "750012345", "750012345"),
+    # Gnumeric's own spellings (gnumeric-native-rg.xlsx)
     ("00", 1.0, "code_caf", "01", "01"),
     ("0000000", 456789.0, "numero_allocataire", "0456789", "0456789"),
+    ("[Red]0%;[Red]-0%", 0.6, "taux_activite_esat", "60%", "60"),
+    ("[Red]0.00%", 0.5, "taux_activite_esat", "50,00%", "50"),
+    ('0.00" €"', 862.35, "remuneration_garantie_nette", "862,35 €", "862.35"),
+    ("dd/mm/yyyy", 31179.0, "date_naissance", "12/05/1985", "1985-05-12"),
 ]
 
 
