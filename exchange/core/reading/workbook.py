@@ -11,6 +11,7 @@ from typing import Protocol
 
 from lxml import etree
 
+from exchange.errors import TerminalError
 from schemas.declaration import RG_COLUMNS
 
 # Cell kinds: a number (with its format), a text, a boolean, an error, a formula with no cached value.
@@ -57,12 +58,16 @@ class Merge:
     last_col: int
 
 
-class BookError(Exception):
-    """The package is not a workbook this reader can open (a missing or malformed part): F01."""
+class BookError(TerminalError):
+    """The package is not a workbook this reader can open (a missing or malformed part): F01 for this file."""
+
+    stops_run = False
 
 
-class BookTooLarge(Exception):
+class BookTooLarge(TerminalError):
     """The workbook passes one of its bounds (F07, variant and detail): reading stops where it is seen."""
+
+    stops_run = False
 
     def __init__(self, variant: str, detail: str) -> None:
         super().__init__(detail)
