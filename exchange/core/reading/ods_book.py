@@ -37,8 +37,11 @@ TEXT_NS = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 STYLE = "urn:oasis:names:tc:opendocument:xmlns:style:1.0"
 NUMBER_NS = "urn:oasis:names:tc:opendocument:xmlns:datastyle:1.0"
 CALCEXT = "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0"
-# A table's start tag and its name (`<table:table table:name="Feuille1" …>`), whatever the prefix.
-TABLE_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?table\s[^>]*?name=\"([^\"]*)\"")
+# A table's start tag and its name (`<table:table table:name="Feuille1" …>`), whatever the prefix; every
+# repetition bounded, so no crafted run of unclosed tags makes the scan quadratic.
+TABLE_START = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]{0,64}:)?table\s(?:[^>]{0,2048}?\s)?(?:[A-Za-z_][\w.-]{0,64}:)?name=\"([^\"]{0,1024})\""
+)
 DATA_STYLES = {
     "number-style",
     "percentage-style",

@@ -39,8 +39,9 @@ from exchange.core.reading.workbook import (
 PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 CELL_REF = re.compile(r"^([A-Z]{1,3})([0-9]+)$")
 RANGE_REF = re.compile(rb"^([A-Z]{1,3})([0-9]{1,7}):([A-Z]{1,3})([0-9]{1,7})$")
-# A merged range as the sheet lists it, after its rows (`<mergeCell ref="A2:A5"/>`, any namespace prefix).
-MERGE_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?mergeCell\b[^>]*?\bref=\"([^\"]*)\"")
+# A merged range as the sheet lists it, after its rows (`<mergeCell ref="A2:A5"/>`, any namespace prefix), every
+# repetition bounded so that no crafted run of unclosed tags makes the scan quadratic.
+MERGE_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,64}:)?mergeCell\b[^>]{0,1024}?\bref=\"([^\"]{0,64})\"")
 SMALL_PART = 8 << 20  # workbook.xml, styles and relationships are read whole up to this size
 
 
@@ -297,7 +298,7 @@ class XlsxBook:
         tail = b""
         for chunk in chain(member_chunks(self.archive, sheet.member, self.bounds), [None]):
             text = tail + chunk if chunk is not None else tail
-            limit = max(len(text) - 512, 0) if chunk is not None else len(text)  # a tag cut by a chunk: next time
+            limit = max(len(text) - 2048, 0) if chunk is not None else len(text)  # a tag cut by a chunk: next time
             for m in MERGE_CELL.finditer(text):
                 if m.start() >= limit:
                     break
