@@ -190,3 +190,17 @@ def test_the_xlsx_models_rate_columns_are_percentages():
     header = [c.value for c in rg[1]]
     rate = rg.cell(row=2, column=header.index("taux_activite_esat") + 1)
     assert (rate.value, rate.number_format) == (1.0, "0.00%")  # shown 100,00 %; « 80 % » typed is 0.8, read 80
+
+
+def test_an_entity_declaration_in_an_ods_is_refused_not_expanded():
+    lol = b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    plain = zipfile.ZipFile(io.BytesIO(ods_workbook([("Salariés", sheet(MARTIN), [])])))
+    members = {i.filename: plain.read(i.filename) for i in plain.infolist()}
+    members["content.xml"] = members["content.xml"].replace(b"?>", b"?>" + b"<!-- " + b" " * 70_000 + b"-->" + lol, 1)
+    j = judged(package(members))
+    assert (j.statut, *first(j)) == (
+        "REJETE",
+        "F01",
+        "Le classeur n'a pas pu être ouvert (il contient une déclaration DOCTYPE ou une entité, interdites) : "
+        "enregistrez-le au format .xlsx ou .ods (sans macro ni mot de passe) ou CSV, puis renvoyez-le.",
+    )

@@ -143,16 +143,18 @@ class Target(Protocol):
 def parse_streamed(chunks: Iterator[bytes], target: Target, where: str) -> Iterator[Row]:
     """Feed a part to a tree-less lxml parser (SAX-like target) chunk by chunk, handing over each completed
     row as soon as its chunk is parsed: memory holds one chunk and the rows it completed, never a tree.
-    No entity is expanded, nothing fetched, no DTD loaded; a DTD in the part is F01."""
+    No entity is expanded, nothing fetched, no DTD loaded; a DTD or entity declaration anywhere in the part is
+    F01 (conservatively, even inside a comment)."""
     parser = etree.XMLParser(
         target=target, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
     )
-    first = True
+    tail = b""
     try:
         for chunk in chunks:
-            if first and (b"<!DOCTYPE" in chunk or b"<!ENTITY" in chunk):
+            seen = tail + chunk  # a declaration cut between two chunks is still seen
+            if b"<!DOCTYPE" in seen or b"<!ENTITY" in seen:
                 raise BookError("il contient une déclaration DOCTYPE ou une entité, interdites")
-            first = False
+            tail = chunk[-16:]
             parser.feed(chunk)
             yield from target.drain()
             if getattr(target, "finished", False):
