@@ -47,6 +47,11 @@ EXPECTED = {
         "déclaration n'en remplit pas autant. Supprimez les lignes et colonnes qui ne servent pas à la déclaration "
         "(même vides, si elles sont mises en forme) ou découpez le fichier, puis renvoyez-le."
     ),
+    "xlsx-many-sheets-of-empty-cells": (
+        "Le classeur contient trop de cellules (plus de 6003000 cellules dans le classeur) : une déclaration n'en "
+        "remplit pas autant. Supprimez les lignes et colonnes qui ne servent pas à la déclaration (même vides, si "
+        "elles sont mises en forme) ou découpez le fichier, puis renvoyez-le."
+    ),
     "ods-millions-of-tiny-cells": (
         "Le fichier contient trop d'enregistrements (plus de 100000) : découpez-le en plusieurs fichiers."
     ),

@@ -125,3 +125,26 @@ def overlapping_merges_bomb(rows: int = 50_000, merges: int = 200_000) -> bytes:
 
 
 BOMBS["xlsx-overlapping-merges"] = ("xlsx", overlapping_merges_bomb)
+
+
+def many_sheets_bomb(sheets: int = 100, rows: int = 10, per_row: int = 16_000) -> bytes:
+    """An .xlsx of 100 sheets whose first ten rows are each 16,000 empty cells: under one sheet's bound, but the
+    header is looked for on every sheet (16 million cells in all)."""
+    entries = "".join(f'<sheet name="F{i}" sheetId="{i + 1}" r:id="rId{i + 10}"/>' for i in range(sheets))
+    rels = "".join(
+        f'<Relationship Id="rId{i + 10}" Type="{DOC_REL}/worksheet" Target="worksheets/sheet{i + 1}.xml"/>'
+        for i in range(sheets)
+    )
+    parts: dict[str, Iterator[bytes] | bytes] = {
+        **XLSX_PARTS,
+        "xl/workbook.xml": f'<workbook xmlns="{MAIN}" xmlns:r="{DOC_REL}"><sheets>{entries}</sheets></workbook>'.encode(),
+        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{REL}">{rels}</Relationships>'.encode(),
+    }
+    for i in range(sheets):
+        parts[f"xl/worksheets/sheet{i + 1}.xml"] = _repeat(
+            SHEET_HEAD, b"<row>" + b'<c s="0"/>' * per_row + b"</row>", rows, SHEET_TAIL, batch=10
+        )
+    return _package(parts)
+
+
+BOMBS["xlsx-many-sheets-of-empty-cells"] = ("xlsx", many_sheets_bomb)

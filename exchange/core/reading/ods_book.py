@@ -222,6 +222,10 @@ class ContentTarget:
                 self.depth_cell += 1
             return
         if tag in (T_CELL, T_COVERED):
+            count = self.count  # a table before the one read is parsed too: its cells are counted
+            count.seen += 1
+            if count.seen > count.limit:
+                count.add(0)
             if self.in_table and self.row is not None:
                 self.cell = attrib
                 self.covered = tag == T_COVERED
@@ -282,10 +286,6 @@ class ContentTarget:
         assert self.row is not None
         repeat = _count(attrib.get(A_REPEAT_COLS)) if A_REPEAT_COLS in attrib else 1
         cell = None if self.covered else self._cell(attrib)
-        count = self.count
-        count.seen += 1
-        if count.seen > count.limit:
-            count.add(0)
         if cell is not None:
             rows = _count(attrib.get(A_SPAN_ROWS)) if A_SPAN_ROWS in attrib else 1
             cols = _count(attrib.get(A_SPAN_COLS)) if A_SPAN_COLS in attrib else 1
@@ -405,6 +405,9 @@ class OdsBook:
         styles.cell_styles.update(self.styles.cell_styles)
         styles.data_styles.update(self.styles.data_styles)
         target = ContentTarget(styles, int(sheet.member), count, MergeFill(count))
-        yield from parse_streamed(
-            member_chunks(self.archive, "content.xml", self.bounds), target, f"sa feuille « {sheet.name} »"
-        )
+        try:
+            yield from parse_streamed(
+                member_chunks(self.archive, "content.xml", self.bounds), target, f"sa feuille « {sheet.name} »"
+            )
+        finally:
+            count.close()

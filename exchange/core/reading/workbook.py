@@ -17,6 +17,10 @@ from schemas.declaration import RG_COLUMNS
 # Cell kinds: a number (with its format), a text, a boolean, an error, a formula with no cached value.
 NUMBER, TEXT, BOOLEAN, ERROR, UNCACHED = "n", "s", "b", "e", "f"
 EXPANSION_FACTOR = 20  # a workbook may inflate to at most max_file_bytes × 20 (formats.md §3.0)
+# Reading a workbook meets a sheet's cells more than once (the header looked for on each sheet, the table read,
+# later sheets checked, an .ods parsed from its start for each of its tables): all passes together meet at most
+# this many times a sheet's bound, so many sheets of empty cells cost no more than a few full sheets.
+WORKBOOK_PASSES = 3
 MAX_COLUMNS = 16_384  # Excel's and Calc's widest sheet (XFD): a cell further right is not a spreadsheet's
 MAX_CELL_CHARS = 32_767  # the most a cell of Excel holds; Calc's own cells stay within it too
 CHUNK = 1 << 16  # bytes inflated and given to the parser at a time
@@ -84,6 +88,7 @@ class Bounds:
     strings: int  # shared-string entries
     string_bytes: int  # their total UTF-8 size
     inflated: int = field(default=0)
+    cells_met: int = field(default=0)  # cells met over every pass on every sheet (WORKBOOK_PASSES × cells at most)
 
     @classmethod
     def of(cls, max_file_bytes: int, max_records: int) -> Bounds:
@@ -188,17 +193,25 @@ def column_letter(index: int) -> str:
 
 
 class CellCount:
-    """The cells one pass over a sheet has met, against the workbook's bound."""
+    """The cells one pass over a sheet has met, against the sheet's bound and what is left of the workbook's
+    (all passes together); `close` adds the pass's cells to the workbook's."""
 
     def __init__(self, bounds: Bounds, sheet: str) -> None:
-        self.limit = bounds.cells
+        self.bounds = bounds
         self.sheet = sheet
         self.seen = 0
+        self.limit = min(bounds.cells, WORKBOOK_PASSES * bounds.cells - bounds.cells_met)
 
     def add(self, n: int = 1) -> None:
         self.seen += n
         if self.seen > self.limit:
-            raise BookTooLarge("cellules", f"plus de {self.limit} cellules sur la feuille « {self.sheet} »")
+            if self.seen > self.bounds.cells:
+                raise BookTooLarge("cellules", f"plus de {self.bounds.cells} cellules sur la feuille « {self.sheet} »")
+            raise BookTooLarge("cellules", f"plus de {WORKBOOK_PASSES * self.bounds.cells} cellules dans le classeur")
+
+    def close(self) -> None:
+        self.bounds.cells_met += self.seen
+        self.seen = 0
 
 
 class MergeFill:

@@ -323,8 +323,11 @@ class XlsxBook:
             fill.add(m)
         target = SheetTarget(self, count)
         chunks = member_chunks(self.archive, sheet.member, self.bounds)
-        for row in parse_streamed(chunks, target, f"sa feuille « {sheet.name} »"):
-            yield fill.fill(row)
+        try:
+            for row in parse_streamed(chunks, target, f"sa feuille « {sheet.name} »"):
+                yield fill.fill(row)
+        finally:
+            count.close()
 
     def cell(self, attrib: dict[str, str], v: list[str] | None, inline: str | None, formula: bool) -> Cell | None:
         """One stored cell as the model holds it (None for an empty one)."""
