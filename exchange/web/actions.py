@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -17,11 +17,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from exchange.app.accounts import log_in
 from exchange.core.clock import PARIS, utcnow
-from exchange.core.throttle import delay_seconds, retry_at
 from exchange.core.vocabulary import IGNORE, OK
 from exchange.edges.transport.base import is_safe_name
-from exchange.store import operators, queries, throttle
+from exchange.store import operators, queries
 from exchange.web.kit import (
     GESTIONNAIRE,
     engine_of,
@@ -68,61 +68,32 @@ async def login(request: Request) -> Response:
     login_name = str(form.get("login", "")).strip()[:200]
     password = str(form.get("password", ""))
     suite = str(form.get("suite", ""))
-    web = request.app.state.config.web
-    address = client_address(request)
-    engine = engine_of(request)
     now = utcnow()
-    forgotten = now - timedelta(seconds=web.login_window_seconds)
-    failures, last = await run_in_threadpool(throttle.failures, engine, login_name, address, forgotten)
-    allowed = retry_at(failures, last, web.login_attempts, web.login_max_delay_seconds) if last else now
-    if allowed > now:
-        wait = max(1, math.ceil((allowed - now).total_seconds()))
-        await run_in_threadpool(
-            operators.record_audit,
-            engine,
-            login_name or "?",
-            "connexion",
-            "REFUSE",
-            None,
-            f"trop tôt après {failures} échecs",
-            address,
-        )
+    outcome = await run_in_threadpool(
+        log_in, engine_of(request), request.app.state.config.web, login_name, password, client_address(request), now
+    )
+    if outcome.too_early:
+        wait = max(1, math.ceil((outcome.allowed_at - now).total_seconds()))
         page = render(
             request,
             "login.html",
             status_code=429,
             suite=suite,
-            error=f"{failures} tentatives de connexion échouées pour ce compte depuis votre poste : "
+            error=f"{outcome.failures} tentatives de connexion échouées pour ce compte depuis votre poste : "
             f"réessayez dans {wait} seconde{'s' if wait > 1 else ''} "
-            f"(à partir de {allowed.astimezone(PARIS).strftime('%H:%M:%S')}).",
+            f"(à partir de {outcome.allowed_at.astimezone(PARIS).strftime('%H:%M:%S')}).",
         )
         page.headers["retry-after"] = str(wait)
         return page
-    found = await run_in_threadpool(operators.check_password, engine, login_name, password) if login_name else None
-    if found is None:
-        failures = await run_in_threadpool(throttle.record_failure, engine, login_name, address, now, forgotten)
-        await run_in_threadpool(
-            operators.record_audit,
-            engine,
-            login_name or "?",
-            "connexion",
-            "REFUSE",
-            None,
-            "identifiant ou mot de passe incorrect",
-            address,
-        )
-        wait = delay_seconds(failures, web.login_attempts, web.login_max_delay_seconds)
+    if outcome.operator is None:
+        wait = outcome.wait_seconds
         later = f" Prochain essai possible dans {wait:g} seconde{'s' if wait > 1 else ''}." if wait else ""
         return render(
             request, "login.html", status_code=401, suite=suite, error="Identifiant ou mot de passe incorrect." + later
         )
-    await run_in_threadpool(throttle.clear, engine, login_name, address)
     request.session.clear()  # a fresh session (new token, new CSRF token) after logging in
-    request.session["login"] = found["login"]
+    request.session["login"] = outcome.operator["login"]
     request.session[NEW] = True
-    await run_in_threadpool(
-        operators.record_audit, engine, found["login"], "connexion", "OK", None, f"rôle {found['role']}", address
-    )
     return redirect(request, safe_next(request, suite))
 
 
