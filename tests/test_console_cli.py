@@ -191,7 +191,7 @@ def test_parallel_attempts_are_counted_one_by_one(tmp_path, request, backend):
 
 
 def test_compte_rendu_names_follow_the_latest_reception_rule():
-    from exchange.web.pages import compte_rendu_names
+    from exchange.core.compte_rendu.names import compte_rendu_names
 
     row = {"id": 7, "name": "A.csv", "answers": 2}  # answered, then replayed once
     assert compte_rendu_names(row, 7) == [
@@ -310,7 +310,7 @@ def test_status_summarises_and_shows_the_next_scheduled_runs(tmp_path):
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")}
     )
     scheduler.start(paused=True)
-    scheduler.add_job("jobs.tasks:nightly", CronTrigger(hour=2, minute=0, timezone="Europe/Paris"), id="nightly")
+    scheduler.add_job("jobs.tasks:scheduled", CronTrigger(hour=2, minute=0, timezone="Europe/Paris"), id="nightly")
     scheduler.shutdown(wait=False)
     code, out, _ = cli(tmp_path, "status")
     line = next(x for x in out.splitlines() if x.startswith("Prochaines exécutions planifiées : "))

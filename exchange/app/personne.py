@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from exchange.app.cycle import kept_stem
 from exchange.core.clock import PARIS
+from exchange.core.compte_rendu.names import CR_EXTENSIONS, kept_stem
 from exchange.core.retention import KINDS
+from exchange.errors import TerminalError
 from exchange.store import operators
 from exchange.store import personne as store
 from exchange.store import purge as store_purge
 from exchange.store.engine import Engine
 from exchange.store.ledger import utcnow
 
-CR_EXTENSIONS = ("CR.csv", "CR.xml", "CR.html")
 INTERNAL = ("id", "file_id", "emission_id", "replaces_id")
 
 
-class NirError(ValueError):
+class NirError(TerminalError):
     """Not a NIR (French message)."""
 
 

@@ -21,6 +21,7 @@ from exchange.core.health import (
     stuck_limit,
     verdict,
 )
+from exchange.core.jobs import REGISTRY
 from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
@@ -31,7 +32,7 @@ from exchange.store.followup import habilitation_rejections_by_code
 from exchange.store.nodes import list_nodes
 from exchange.store.pauses import paused_jobs
 
-JOBS = ("run", "collect", "nightly", "campaign")  # the jobs `status` shows
+JOBS = tuple(job.id for job in REGISTRY if job.in_status)  # the jobs `status` shows (exchange.core.jobs)
 
 
 def _depot(transport: Transport | DepotCache) -> tuple[dict[str, int], list[dict]]:

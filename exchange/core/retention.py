@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from exchange.errors import TerminalError
+
 # The kinds of personal data the service keeps, in the order a purge report lists them: key → French label.
 KINDS = {
     "copies": "Copies reçues (stockage local et archive/ de la zone de dépôt)",
@@ -37,8 +39,9 @@ _UNIT = {
 }
 
 
-class DurationError(ValueError):
-    """A retention duration that cannot be used (French message, without the key)."""
+class DurationError(TerminalError):
+    """A retention duration that cannot be used (French message, without the key): the configuration is refused
+    (terminal, stops the run)."""
 
 
 @dataclass(frozen=True)

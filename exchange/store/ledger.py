@@ -36,7 +36,7 @@ from exchange.errors import TerminalError, TransientError
 from exchange.store.tables import anomalies, files, records
 
 
-class JobAborted(TransientError, RuntimeError):
+class JobAborted(TransientError):
     """The job must stop at once, writing nothing more (its lock is lost, or the ledger moved under it);
     never taken for a defect of one file."""
 

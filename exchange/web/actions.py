@@ -18,8 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from exchange.app.accounts import log_in
+from exchange.app.campaign import close_campaign, close_message
+from exchange.app.habilitations import import_habilitations
+from exchange.app.journal import Actor
+from exchange.app.replay import replay_check, replay_file
 from exchange.core.clock import PARIS, utcnow
-from exchange.core.vocabulary import IGNORE, OK
+from exchange.core.vocabulary import OK
 from exchange.edges.transport.base import is_safe_name
 from exchange.store import operators, queries
 from exchange.web.kit import (
@@ -52,6 +56,11 @@ def _audit(
     operators.record_audit(
         engine_of(request), who, action, outcome, target, detail, client_address(request), siret=siret, file_id=file_id
     )
+
+
+def actor_of(request: Request) -> Actor:
+    """The logged-in operator and its client address, as a use case journals them."""
+    return Actor(request.state.operator["login"], client_address(request))
 
 
 # -- log in / out ---------------------------------------------------------------------------------
@@ -125,8 +134,6 @@ def _in_perimeter(request: Request, file_id: int) -> dict:
 
 
 def _replayable(request: Request) -> dict:
-    from exchange.app.replay import replay_check
-
     row = _in_perimeter(request, request.path_params["file_id"])  # outside: the same 404 as an unknown file
     refusal = replay_check(engine_of(request), row["id"])[1]
     if refusal:
@@ -142,21 +149,11 @@ def replay_confirm(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def replay(request: Request) -> Response:
-    from exchange.app.replay import replay_file
-
     await checked_form(request)
     file_id = request.path_params["file_id"]
-    row = await run_in_threadpool(_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
-    result = await run_in_threadpool(replay_file, request.app.state.config, engine_of(request), file_id)
-    await run_in_threadpool(
-        _audit,
-        request,
-        "rejeu",
-        "OK" if result.done else "ECHEC",
-        f"fichier n° {file_id}",
-        result.message,
-        siret=row["siret"],
-        file_id=file_id,
+    await run_in_threadpool(_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
+    result = await run_in_threadpool(
+        replay_file, request.app.state.config, engine_of(request), file_id, actor_of(request)
     )
     flash(request, "success" if result.done else "error", result.message)
     return redirect(request, f"/fichiers/{file_id}")
@@ -167,8 +164,6 @@ async def replay(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def campaign_close(request: Request) -> Response:
-    from exchange.app.campaign import close_campaign
-
     form = await checked_form(request)
     national_only(request)
     year_text = str(form.get("annee", ""))
@@ -178,17 +173,10 @@ async def campaign_close(request: Request) -> Response:
     if form.get("confirmation") != "oui":
         flash(request, "error", "Cochez la case de confirmation pour écrire les fichiers de campagne.")
         return redirect(request, f"/campagne?annee={year}")
-    outcome = await run_in_threadpool(close_campaign, request.app.state.config, engine_of(request), year)
-    done = outcome.status == OK
-    if done:
-        written = len(outcome.tally.outputs)
-        message = f"Fichiers de campagne {year} écrits : {plural(written, 'fichier', 'fichiers')} Caf (exécution n° {outcome.run_id})."
-    elif outcome.status == IGNORE:
-        message = f"Clôture de la campagne {year} non effectuée : {outcome.error}. Relancez plus tard."
-    else:
-        message = f"Clôture de la campagne {year} en échec : {outcome.error}."
-    await run_in_threadpool(_audit, request, "cloture_campagne", "OK" if done else "ECHEC", f"campagne {year}", message)
-    flash(request, "success" if done else "error", message)
+    outcome = await run_in_threadpool(
+        close_campaign, request.app.state.config, engine_of(request), year, actor=actor_of(request)
+    )
+    flash(request, "success" if outcome.status == OK else "error", close_message(outcome, year))
     if outcome.run_id is None:
         return redirect(request, f"/campagne?annee={year}")
     return redirect(request, f"/executions/{outcome.run_id}")
@@ -220,27 +208,21 @@ async def _save(files: list[UploadFile], folder: Path) -> list[Path]:
 @page(role=GESTIONNAIRE)
 async def habilitations_import(request: Request) -> Response:
     """Keep the uploaded extract under [storage] dir/habilitations/<time>/, then import it all-or-nothing."""
-    from exchange.app.habilitations import import_habilitations
-
     form = await checked_form(request)
     national_only(request)
     files = _uploads(form, "extrait")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     saved = await _save(files, request.app.state.config.storage_dir / "habilitations" / stamp)
     source = saved[0] if len(saved) == 1 and saved[0].suffix.lower() == ".xlsx" else saved[0].parent
-    login = request.state.operator["login"]
-    result = await run_in_threadpool(import_habilitations, request.app.state.config, engine_of(request), source, login)
     names = ", ".join(p.name for p in saved)
-    if result.busy is not None:
-        detail = f"import non effectué : {result.busy}"
-    elif result.accepted:
-        detail = f"import n° {result.import_id} : " + ", ".join(f"{t} {n}" for t, n in result.counts.items())
-    else:
-        detail = f"{plural(len(result.problems), 'problème', 'problèmes')} : " + "; ".join(
-            str(p) for p in result.problems[:20]
-        )
-    await run_in_threadpool(
-        _audit, request, "import_habilitations", "OK" if result.accepted else "REFUSE", names, detail
+    result = await run_in_threadpool(
+        import_habilitations,
+        request.app.state.config,
+        engine_of(request),
+        source,
+        request.state.operator["login"],
+        journal=actor_of(request),
+        shown=names,
     )
     with engine_of(request).connect() as conn:
         in_force = queries.habilitations_in_force(conn)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from exchange.store import listings
 from exchange.store.esats import esat_profile
-from exchange.web.actions import _audit
+from exchange.web.actions import _audit, actor_of
 from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
 from exchange.web.security import checked_form, client_address
@@ -169,12 +169,13 @@ async def bulk_replay(request: Request) -> Response:
         )
         return redirect(request, back)
     results = await run_in_threadpool(
-        replay_many, request.app.state.config, engine_of(request), [f["id"] for f in files]
+        replay_many,
+        request.app.state.config,
+        engine_of(request),
+        [f["id"] for f in files],
+        actor_of(request),
+        siret=siret,
     )
-    for file_id, result in results:
-        await run_in_threadpool(
-            _audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}", result.message
-        )
     done = sum(1 for _, r in results if r.done)
     target = f"de l'Esat {siret}" if siret else "rejetés pour une habilitation"
     message = (
@@ -183,14 +184,6 @@ async def bulk_replay(request: Request) -> Response:
     failed = [r.message for _, r in results if not r.done]
     if failed:
         message += " Non rejoués : " + " ".join(failed)
-    await run_in_threadpool(
-        _audit,
-        request,
-        "rejeu_groupe",
-        "OK" if not failed else "ECHEC",
-        f"Esat {siret}" if siret else "tous les Esats",
-        message,
-    )
     flash(request, "success" if not failed else "error", message)
     return redirect(request, back)
 

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from exchange.app.comptes_rendus import compte_rendu_files, read_compte_rendu
 from exchange.store import queries
 from exchange.web.charts import bar_chart
 from exchange.web.kit import engine_of, page, render, view_audit
@@ -101,39 +102,10 @@ def dashboard(request: Request) -> Response:
     )
 
 
-def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
-    """The retour/ names that may hold this reception's comptes rendus, every form (csv, xml, html):
-    `<name>.CR.*` when it is the latest answered reception of its name, then every kept pair
-    (exchange.app.cycle.kept_stem: its first answer, then one per replay)."""
-    from exchange.app.cycle import kept_stem
-
-    stems = [row["name"]] if latest_answered == row["id"] else []
-    stems += [kept_stem(row["name"], row["id"], pair) for pair in range(max(row.get("answers") or 0, 1))]
-    return [f"{stem}.CR.{ext}" for stem in stems for ext in ("csv", "xml", "html")]
-
-
-def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list[dict]:
-    """The compte rendu files of this reception present in retour/ (csv, xml, html)."""
-    from exchange.edges.transport.base import TransportError
-    from exchange.edges.transport.factory import open_transport
-
-    forms = []
-    try:
-        with open_transport(request.app.state.config) as transport:
-            for name in compte_rendu_names(row, latest):
-                data = transport.read_retour(row["account"], name)
-                if data is not None:
-                    forms.append(
-                        {
-                            "name": name,
-                            "format": name.rsplit(".", 1)[1].upper(),
-                            "size": len(data),
-                            "earlier": not name.startswith(f"{row['name']}.CR."),
-                        }
-                    )
-    except (TransportError, OSError) as e:
-        return [{"error": f"zone de dépôt injoignable : {e}"}]
-    return forms
+def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list:
+    """The compte rendu files of this reception present in retour/ (csv, xml, html), or the one line saying why not."""
+    found = compte_rendu_files(request.app.state.config, row, latest)
+    return [{"error": found}] if isinstance(found, str) else found
 
 
 @page()
@@ -167,18 +139,13 @@ def file_detail(request: Request) -> Response:
 
 @page()
 def compte_rendu(request: Request) -> Response:
-    from exchange.edges.transport.factory import open_transport
-
     file_id, name, perimeter = request.path_params["file_id"], request.path_params["name"], request.state.perimeter
     with engine_of(request).connect() as conn:
         row = queries.get_file(conn, file_id, perimeter=perimeter)
         if row is None:
             raise HTTPException(404)
         latest = queries.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
-    if name not in compte_rendu_names(row, latest):
-        raise HTTPException(404)
-    with open_transport(request.app.state.config) as transport:
-        data = transport.read_retour(row["account"], name)
+    data = read_compte_rendu(request.app.state.config, row, latest, name)
     if data is None:
         raise HTTPException(404)
     view_audit(request, "telechargement_cr", f"fichier n° {file_id} : {name}", siret=row["siret"], file_id=file_id)

@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from exchange.config import Config
+from exchange.errors import TerminalError
 from exchange.web.security import peer_address
 
 log = logging.getLogger("esat_exchange")
@@ -57,8 +58,9 @@ class RequestLimiter:
         return 0.0
 
 
-class Refusal(Exception):
-    """A request the page answers with a French explanation instead of a compte rendu."""
+class Refusal(TerminalError):
+    """A request the page answers with a French explanation instead of a compte rendu (terminal: the same request
+    will not pass; a 429 passes later, as its page says)."""
 
     def __init__(self, status: int, title: str, text: str) -> None:
         super().__init__(text)

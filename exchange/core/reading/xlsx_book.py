@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from exchange.errors import TerminalError
+
 PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 CELL_REF = re.compile(r"^([A-Z]{1,3})([0-9]+)$")
 # Cell kinds as read from the sheet: a number (with its format), a text, a boolean, an error, a formula
@@ -45,8 +47,11 @@ class Sheet:
     member: str
 
 
-class BookError(Exception):
-    """The package is not a workbook this reader can open (a missing or malformed part)."""
+class BookError(TerminalError):
+    """The package is not a workbook this reader can open (a missing or malformed part): the reader answers the
+    file F-coded; should one escape, only this file is set aside (terminal, does not stop the run)."""
+
+    stops_run = False
 
 
 def _parser() -> etree.XMLParser:
