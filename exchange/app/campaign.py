@@ -13,6 +13,7 @@ from exchange.app.emission import campaign_close
 from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.app.journal import Actor
 from exchange.app.memo import VersionedMemo
+from exchange.app.status import depot_listing
 from exchange.config import Config
 from exchange.core.campaign import campaign_days, missing_esats, situation
 from exchange.core.clock import today_in_paris
@@ -53,8 +54,6 @@ def campaign_followup(
     of the campaign (named with a date from July N to June N+1; `fichier`: id or None). `transport` (unopened)
     tells which Esats have an RG waiting in depot/; None, or unreachable: not checked. With `memo` (the console),
     the store's part is read again only once the data it read changed."""
-    from exchange.app.status import depot_listing
-
     first, last = campaign_days(year)
 
     def stored() -> tuple[list[dict], dict[str, dict]]:

@@ -17,6 +17,7 @@ from exchange.store import personne as store
 from exchange.store import purge as store_purge
 from exchange.store.engine import Engine
 from exchange.store.ledger import utcnow
+from schemas.masking import mask_nir
 
 INTERNAL = ("id", "file_id", "emission_id", "replaces_id")
 
@@ -85,8 +86,6 @@ def _purges(rows: list[dict]) -> list[dict]:
 def person_report(engine: Engine, nir_text: str, *, login: str, address: str | None = None) -> dict:
     """Everything held about the NIR, journaled (who asked, the NIR masked, what was found); NirError when
     `nir_text` is not a NIR (journaled as refused)."""
-    from schemas.masking import mask_nir
-
     try:
         nir = normalise_nir(nir_text)
     except NirError:

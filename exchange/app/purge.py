@@ -21,7 +21,7 @@ from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.config import Config
 from exchange.core.clock import PARIS, today_in_paris
 from exchange.core.compte_rendu.names import CR_EXTENSIONS, kept_stem
-from exchange.core.retention import KINDS, Duration, FileFacts, file_due, file_year, output_due
+from exchange.core.retention import KINDS, Duration, FileFacts, declaration_year, file_due, file_year, output_due
 from exchange.edges.transport.base import Transport
 from exchange.edges.transport.factory import open_transport
 from exchange.store import ledger
@@ -136,8 +136,6 @@ def dry_run(config: Config, engine: Engine, as_of: date) -> PurgeReport:
 
 
 def _output_year(o: dict) -> int:
-    from exchange.core.retention import declaration_year
-
     return o["annee"] if o["annee"] is not None else declaration_year(_paris_day(o["completed_at"]))
 
 

@@ -1,5 +1,9 @@
 """The `esat-exchange` command line (cli.md): argument parsing and French output; the work is elsewhere."""
 
+# Imports inside the command handlers here and in the other exchange/cli modules are deliberate: every command
+# starts a fresh process, and `--help`, `check` or `template` must not pay for polars, SQLAlchemy, paramiko,
+# Starlette and the rules that only the commands doing that work need (start-up time). Everywhere else
+# (exchange/app, exchange/web, jobs) imports sit at the top of the module.
 from __future__ import annotations
 
 import argparse

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from exchange.app.accounts import log_in
 from exchange.app.campaign import close_campaign, close_message
@@ -24,6 +24,15 @@ from exchange.app.journal import Actor
 from exchange.app.replay import replay_check, replay_file
 from exchange.core.clock import PARIS, utcnow
 from exchange.core.vocabulary import OK
+from exchange.edges.habtiers import (
+    REPORT_COLUMNS,
+    MigrationError,
+    report_rows,
+    write_migration_csv,
+)
+from exchange.edges.habtiers import (
+    migration_report as build_report,
+)
 from exchange.edges.transport.base import is_safe_name
 from exchange.store import operators, queries
 from exchange.web.kit import (
@@ -37,6 +46,7 @@ from exchange.web.kit import (
     resolve_operator,
     safe_next,
 )
+from exchange.web.oidc import logout_target
 from exchange.web.security import checked_form, client_address
 from exchange.web.sessions import NEW
 from schemas.fields import plural
@@ -109,10 +119,6 @@ async def login(request: Request) -> Response:
 @page()
 async def logout(request: Request) -> Response:
     """End the session (on every node: it lives in the database); after a single sign-on, the provider's too."""
-    from starlette.responses import RedirectResponse
-
-    from exchange.web.oidc import logout_target
-
     await checked_form(request)
     sso = request.session.get("sso")
     request.session.clear()
@@ -239,16 +245,6 @@ async def habilitations_import(request: Request) -> Response:
 
 @page()
 async def migration_report(request: Request) -> Response:
-    from exchange.edges.habtiers import (
-        REPORT_COLUMNS,
-        MigrationError,
-        report_rows,
-        write_migration_csv,
-    )
-    from exchange.edges.habtiers import (
-        migration_report as build_report,
-    )
-
     form = await checked_form(request)
     (upload,) = _uploads(form, "classeur")[:1]
     with tempfile.TemporaryDirectory(prefix="esat-migration-") as tmp:

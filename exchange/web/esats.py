@@ -9,8 +9,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from exchange.app.launch import LAUNCHABLE, start_job
+from exchange.app.pauses import ALL, job_states, pause, resume
+from exchange.app.replay import replay_many, replayable_after_import
+from exchange.core.vocabulary import SCHEDULED_JOBS
 from exchange.store import listings
 from exchange.store.esats import esat_profile
+from exchange.store.pauses import paused_jobs
+from exchange.store.queries import next_scheduled_runs
 from exchange.web.actions import _audit, actor_of
 from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
@@ -29,8 +35,6 @@ def _siret(request: Request) -> str:
 
 @page()
 def esat(request: Request) -> Response:
-    from exchange.app.replay import replayable_after_import
-
     siret = _siret(request)
     perimeter = request.state.perimeter
     current = _int(request, "page", 1) or 1
@@ -61,9 +65,6 @@ PAUSE_ACTIONS = {"suspendre": "Suspendre", "reprendre": "Reprendre"}
 
 def _pause_target(request: Request) -> str:
     """A scheduled job's name, or « toutes »; 404 otherwise."""
-    from exchange.app.pauses import ALL
-    from exchange.core.vocabulary import SCHEDULED_JOBS
-
     job = request.path_params["job"]
     if job not in SCHEDULED_JOBS and job != ALL:
         raise HTTPException(404)
@@ -71,9 +72,6 @@ def _pause_target(request: Request) -> str:
 
 
 def _pause_page(request: Request, action: str) -> Response:
-    from exchange.app.pauses import ALL, job_states
-    from exchange.store.queries import next_scheduled_runs
-
     national_only(request)
     job = _pause_target(request)
     engine = engine_of(request)
@@ -100,8 +98,6 @@ def _pause_page(request: Request, action: str) -> Response:
 
 
 async def _pause_post(request: Request, action: str) -> Response:
-    from exchange.app.pauses import pause, resume
-
     form = await checked_form(request)
     national_only(request)
     job = _pause_target(request)
@@ -142,8 +138,6 @@ async def resume_job(request: Request) -> Response:
 
 
 def _bulk_target(request: Request) -> tuple[str | None, list[dict]]:
-    from exchange.app.replay import replayable_after_import
-
     siret = request.query_params.get("siret", "").strip() or None
     if siret is not None and not (len(siret) == 14 and siret.isdigit()):
         raise HTTPException(400, f"SIRET invalide : {siret!r}.")
@@ -158,8 +152,6 @@ def bulk_replay_confirm(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def bulk_replay(request: Request) -> Response:
-    from exchange.app.replay import replay_many
-
     await checked_form(request)
     siret, files = await run_in_threadpool(_bulk_target, request)
     back = f"/esats/{siret}" if siret else "/fichiers?statut=REJETE&code=H"
@@ -192,8 +184,6 @@ async def bulk_replay(request: Request) -> Response:
 
 
 def _job(request: Request) -> str:
-    from exchange.app.launch import LAUNCHABLE
-
     job = request.path_params["job"]
     if job not in LAUNCHABLE:
         raise HTTPException(404)
@@ -202,9 +192,6 @@ def _job(request: Request) -> str:
 
 @page(role=GESTIONNAIRE)
 def launch_confirm(request: Request) -> Response:
-    from exchange.app.launch import LAUNCHABLE
-    from exchange.store.pauses import paused_jobs
-
     job = _job(request)
     with engine_of(request).connect() as conn:
         paused = paused_jobs(conn).get(job)
@@ -213,8 +200,6 @@ def launch_confirm(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def launch(request: Request) -> Response:
-    from exchange.app.launch import start_job
-
     await checked_form(request)
     job = _job(request)
     who = request.state.operator["login"]
