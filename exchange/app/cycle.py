@@ -90,17 +90,19 @@ def _count(n: int, one: str, many: str) -> str:
 # -- the one decision on an error ------------------------------------------------------------------
 
 
-def _decide(error: BaseException, system: str, *, project_error: str = WAITS) -> str:
+def _decide(error: BaseException, system: str | None, *, project_error: str = WAITS) -> str:
     """The cycle's one decision on an error met on one file (or one account's listing), from its markers, never
     its class. Raises when the run must stop: a project error marked `stops_run` (a dead source, a changed host
     key, this job's lock lost, the ledger moved under it), a database error, and the local disk or memory failing
-    (raised as a transient TransportError: `system` says what was being done). Otherwise returns what becomes of
-    the file, the others going on: a project error that does not stop the run → `project_error` (WAITS in its
-    state for the next run at the drop-area steps; SET_ASIDE while judging); anything else, a defect met on this
-    file → SET_ASIDE (QUARANTAINE)."""
+    (raised as a transient TransportError: `system` says what was being done; None where a system error concerns
+    this one file's copy, which then waits). Otherwise returns what becomes of the file, the others going on: a
+    project error that does not stop the run → `project_error` (WAITS in its state for the next run at the
+    drop-area steps; SET_ASIDE while judging); anything else, a defect met on this file → SET_ASIDE (QUARANTAINE)."""
     if isinstance(error, DATABASE_ERRORS):
         raise error
     if isinstance(error, (OSError, MemoryError)):
+        if system is None:
+            return WAITS
         raise TransportError(f"{system} : {error}") from error
     if isinstance(error, ExchangeError):
         if error.stops_run:
@@ -200,7 +202,7 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
         if isinstance(error, FileTooLarge):  # it grew past the limit while copied: stopped there
             outcome[row["id"]] = (None, error.size, None)
         else:  # this file waits (claimed); the others go on, unless the run must stop
-            _decide(error, f"réception vers {ctx.config.storage_dir}")
+            _decide(error, None)
             ctx.tally.errors.append(
                 f"{row['account']}/{row['name']} : réception impossible vers "
                 f"{ctx.config.storage_dir} ({error}) : le fichier attend la prochaine exécution"

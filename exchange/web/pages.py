@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from exchange.app.campaign import campaign_followup
-from exchange.app.comptes_rendus import compte_rendu_files, read_compte_rendu
+from exchange.app.comptes_rendus import read_compte_rendu
+from exchange.app.files import file_detail as load_file_detail
 from exchange.app.launch import LAUNCHABLE
 from exchange.app.pauses import job_states
-from exchange.app.replay import replay_check
 from exchange.app.status import check_health
 from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
 from exchange.core.clock import today_in_paris
@@ -108,36 +108,28 @@ def dashboard(request: Request) -> Response:
     )
 
 
-def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list:
-    """The compte rendu files of this reception present in retour/ (csv, xml, html), or the one line saying why not."""
-    found = compte_rendu_files(request.app.state.config, row, latest)
-    return [{"error": found}] if isinstance(found, str) else found
-
-
 @page()
 def file_detail(request: Request) -> Response:
-    file_id, perimeter = request.path_params["file_id"], request.state.perimeter
-    with engine_of(request).connect() as conn:
-        row = queries.get_file(conn, file_id, perimeter=perimeter)
-        if row is None:
-            raise HTTPException(404)
-        anomalies = queries.file_anomalies(conn, file_id, limit=ANOMALIES_SHOWN, perimeter=perimeter)
-        counts = queries.file_anomaly_counts(conn, file_id, perimeter=perimeter)
-        others = queries.other_receptions(conn, row["account"], row["name"], file_id, perimeter=perimeter)
-        latest = queries.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
-    view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=row["siret"], file_id=file_id)
+    file_id = request.path_params["file_id"]
+    found = load_file_detail(
+        request.app.state.config, engine_of(request), file_id, perimeter=request.state.perimeter, limit=ANOMALIES_SHOWN
+    )
+    if found is None:
+        raise HTTPException(404)
+    view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=found.row["siret"], file_id=file_id)
+    crs = found.comptes_rendus
     return render(
         request,
         "file.html",
         nav="files",
-        file=queries.file_view(row),
-        anomalies=anomalies,
-        counts=counts,
-        anomaly_total=sum(counts.values()),
+        file=found.view,
+        anomalies=found.anomalies,
+        counts=found.counts,
+        anomaly_total=sum(found.counts.values()),
         shown=ANOMALIES_SHOWN,
-        others=others,
-        comptes_rendus=_compte_rendu_forms(request, row, latest),
-        refusal=replay_check(engine_of(request), file_id)[1],
+        others=found.others,
+        comptes_rendus=[{"error": crs}] if isinstance(crs, str) else crs,
+        refusal=found.refusal,
     )
 
 
