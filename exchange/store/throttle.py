@@ -27,6 +27,10 @@ class Attempt:
     allowed_at: datetime  # when this attempt was (or the next one will be) allowed
 
 
+def _last(row) -> datetime:  # noqa: ANN001 - a Row; last_at is NOT NULL
+    return as_utc(row.last_at) or row.last_at
+
+
 def _key(login: str, address: str):  # noqa: ANN202 - a condition
     return and_(login_failures.c.login == login[:200], login_failures.c.address == address[:100])
 
@@ -38,9 +42,9 @@ def failures(engine: Engine, login: str, address: str, since: datetime) -> tuple
         row = conn.execute(
             select(login_failures.c.failures, login_failures.c.last_at).where(_key(login, address))
         ).first()
-    if row is None or as_utc(row.last_at) < since:
+    if row is None or _last(row) < since:
         return 0, None
-    return row.failures, as_utc(row.last_at)
+    return row.failures, _last(row)
 
 
 def count_attempt(
@@ -69,7 +73,7 @@ def count_attempt(
                     )
                     return Attempt(True, 0, now)
                 seen = row.failures
-                allowed = allowed_after(seen, as_utc(row.last_at))
+                allowed = allowed_after(seen, _last(row))
                 if allowed > now:
                     return Attempt(False, seen, allowed)
                 moved = conn.execute(
