@@ -310,7 +310,9 @@ def test_status_summarises_and_shows_the_next_scheduled_runs(tmp_path):
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")}
     )
     scheduler.start(paused=True)
-    scheduler.add_job("jobs.tasks:scheduled", CronTrigger(hour=2, minute=0, timezone="Europe/Paris"), id="nightly")
+    scheduler.add_job(
+        "jobs.tasks:scheduled", CronTrigger(hour=2, minute=0, timezone="Europe/Paris"), args=["nightly"], id="nightly"
+    )
     scheduler.shutdown(wait=False)
     code, out, _ = cli(tmp_path, "status")
     line = next(x for x in out.splitlines() if x.startswith("Prochaines exécutions planifiées : "))
