@@ -24,7 +24,7 @@ Concrete errors, by module (tests/test_errors.py checks this list against the co
 - exchange.edges.oidc: OidcError
 - exchange.edges.habtiers: MigrationError
 - exchange.store.errors: DatabaseUnavailable
-- exchange.store.ledger: JobAborted, LedgerConflict
+- exchange.store.moves: JobAborted, LedgerConflict
 - exchange.store.fences: LockLost
 - exchange.store.revision: SchemaError
 - exchange.store.operators: OperatorError

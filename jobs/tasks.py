@@ -82,4 +82,4 @@ def scheduled(
 
 
 TASK = "jobs.tasks:scheduled"  # every scheduled job's reference in the job store; its first argument is the job
-TASKS = {job: TASK for job in SCHEDULED_JOBS}
+TASKS = dict.fromkeys(SCHEDULED_JOBS, TASK)

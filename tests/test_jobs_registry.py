@@ -38,11 +38,11 @@ def test_each_job_started_by_the_scheduler_or_the_console_names_a_use_case_of_on
             params = inspect.signature(use_case(job.id)).parameters
             assert list(params)[:3] == ["config", "engine", "job"] and {"stop", "fence"} <= set(params), job.id
     assert set(TASKS) == set(SCHEDULED_JOBS)
-    assert LAUNCHABLE == {
+    assert {
         "collect": JOB_KINDS["collect"].launch,
         "nightly": JOB_KINDS["nightly"].launch,
         "campaign": JOB_KINDS["campaign"].launch,
-    }
+    } == LAUNCHABLE
 
 
 def test_locks_labels_and_lists_come_from_the_registry():

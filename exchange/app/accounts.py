@@ -22,7 +22,7 @@ from exchange.core.perimeter import Perimeter
 from exchange.core.throttle import delay_seconds, retry_at
 from exchange.store import operators as store
 from exchange.store import throttle
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.store.operators import ROLES, OperatorError
 from schemas.reference import load_reference
 
@@ -76,11 +76,11 @@ def perimeter_text(labels: list[str], names: dict[str, str] | None = None) -> st
 def list_accounts(engine: Engine, *, activity: bool = False) -> list[dict]:
     """Every account by login: login, role, perimetre (labels), mot_de_passe (bool), cree_le, desactive_le and,
     with `activity`, derniere_activite (the latest use of an open session, None without one)."""
-    rows = store.list_operators(engine)
+    rows = in_transaction(engine, store.list_operators)
     for r in rows:
         r["desactive_le"] = as_utc(r["desactive_le"]) if r["desactive_le"] is not None else None
     if activity:
-        seen = store.last_seen(engine)
+        seen = in_transaction(engine, store.last_seen)
         for r in rows:
             r["derniere_activite"] = seen.get(r["login"])
     return rows
@@ -140,16 +140,16 @@ def save_account(
 ) -> Saved:
     """`operators add`: create the account, or give an existing one this role and password (None: none) and, when
     `perimeters` is not None, this perimeter; its sessions end when it existed. OperatorError when refused."""
-    created = store.add_operator(engine, login, role, password, perimeters)
+    created = in_transaction(engine, store.add_operator, login, role, password, perimeters)
     login = login.strip()
-    found = store.get_operator(engine, login)
+    found = in_transaction(engine, store.get_operator, login)
     labels = found["perimetre"].labels() if found else []
     return Saved(login, created, role, labels, password is not None, not created)
 
 
 def create_account(engine: Engine, login: str, role: str, password: str | None, perimeters: list[str]) -> Saved:
     """A new account (refused when the login exists: an existing account is changed, not created again)."""
-    if store.get_operator(engine, login.strip()) is not None:
+    if in_transaction(engine, store.get_operator, login.strip()) is not None:
         raise AccountError(f"l'opérateur « {login.strip()} » existe déjà : modifiez-le depuis sa fiche")
     return save_account(engine, login, role, password, perimeters)
 
@@ -162,7 +162,7 @@ def change_access(engine: Engine, login: str, role: str, perimeters: list[str], 
         raise AccountError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
     what = "rétrograder" if role != GESTIONNAIRE else "restreindre le périmètre de"
     current = _guard(engine, login, by, role=role, perimeters=wanted, what=what)
-    changed = store.change_access(engine, login, role, wanted)
+    changed = in_transaction(engine, store.change_access, login, role, wanted)
     if changed is None:
         raise AccountError(f"opérateur « {login} » inconnu")
     return Saved(login, False, role, Perimeter.of(wanted).labels(), current["mot_de_passe"], changed)
@@ -173,7 +173,7 @@ def reset_password(engine: Engine, login: str, password: str | None, *, by: str 
     current = _guard(engine, login, by, what="modifier")
     if password is None and login == by:
         raise AccountError("vous ne pouvez pas retirer le mot de passe de votre propre compte depuis la console")
-    if not store.set_password(engine, login, password):
+    if not in_transaction(engine, store.set_password, login, password):
         raise AccountError(f"opérateur « {login} » inconnu")
     return Saved(login, False, current["role"], current["perimetre"], password is not None, True)
 
@@ -183,14 +183,14 @@ def set_state(engine: Engine, login: str, disabled: bool, *, by: str | None = No
     (the command line's answer); AccountError when a console rule refuses."""
     if by is not None:
         _guard(engine, login, by, active=not disabled, what="désactiver")
-    return store.set_disabled(engine, login, disabled)
+    return in_transaction(engine, store.set_disabled, login, disabled)
 
 
 def remove_account(engine: Engine, login: str, *, by: str | None = None) -> bool:
     """Delete the account, its perimeter and its sessions (the journal keeps its lines); False when unknown."""
     if by is not None:
         _guard(engine, login, by, active=False, what="supprimer")
-    return store.remove_operator(engine, login)
+    return in_transaction(engine, store.remove_operator, login)
 
 
 @dataclass(frozen=True)
@@ -213,20 +213,35 @@ def log_in(engine: Engine, web: WebConfig, login: str, password: str, address: s
         return retry_at(failures, last, web.login_attempts, web.login_max_delay_seconds)
 
     since = now - timedelta(seconds=web.login_window_seconds)
-    attempt = throttle.count_attempt(engine, login, address, now, since, allowed_after)
+    attempt = in_transaction(engine, throttle.count_attempt, login, address, now, since, allowed_after)
     if not attempt.counted:
-        store.record_audit(
-            engine, login or "?", "connexion", "REFUSE", None, f"trop tôt après {attempt.failures} échecs", address
+        in_transaction(
+            engine,
+            store.record_audit,
+            login or "?",
+            "connexion",
+            "REFUSE",
+            None,
+            f"trop tôt après {attempt.failures} échecs",
+            address,
         )
         return LoginOutcome(None, attempt.failures, True, attempt.allowed_at, 0.0)
-    found = store.check_password(engine, login, password) if login else None
+    found = in_transaction(engine, store.check_password, login, password) if login else None
     if found is None:
         failures = attempt.failures + 1
-        store.record_audit(
-            engine, login or "?", "connexion", "REFUSE", None, "identifiant ou mot de passe incorrect", address
+        in_transaction(
+            engine,
+            store.record_audit,
+            login or "?",
+            "connexion",
+            "REFUSE",
+            None,
+            "identifiant ou mot de passe incorrect",
+            address,
         )
         wait = delay_seconds(failures, web.login_attempts, web.login_max_delay_seconds)
         return LoginOutcome(None, failures, False, now + timedelta(seconds=wait), wait)
-    throttle.clear(engine, login, address)
-    store.record_audit(engine, found["login"], "connexion", "OK", None, f"rôle {found['role']}", address)
+    with engine.begin() as conn:
+        throttle.clear(conn, login, address)
+        store.record_audit(conn, found["login"], "connexion", "OK", None, f"rôle {found['role']}", address)
     return LoginOutcome(found, 0, False, now, 0.0)

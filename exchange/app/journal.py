@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.store.operators import record_audit
 
 
@@ -30,4 +30,15 @@ class Actor:
         """Write the use case's journal line as this actor (the file's Esat is found from `file_id`)."""
         if self.command:
             detail = f"{detail} [{self.command}]"
-        record_audit(engine, self.login, action, outcome, target, detail, self.address, siret=siret, file_id=file_id)
+        in_transaction(
+            engine,
+            record_audit,
+            self.login,
+            action,
+            outcome,
+            target,
+            detail,
+            self.address,
+            siret=siret,
+            file_id=file_id,
+        )

@@ -57,14 +57,15 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
     if action == "operateur_etat":
         action = f"operateur_{args.operators_command}"
     try:
-        from exchange.store.engine import open_current
+        from exchange.store.engine import in_transaction, open_current
         from exchange.store.operators import record_audit
 
         who, command = f"cli:{system_user()}", "esat-exchange " + " ".join(argv)
         engine = open_current(config.database_url)
         try:
-            record_audit(
+            in_transaction(
                 engine,
+                record_audit,
                 who,
                 action,
                 "OK" if code == 0 else "ECHEC",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from exchange.core.clock import as_utc
@@ -35,20 +35,17 @@ def _key(login: str, address: str):  # noqa: ANN202 - a condition
     return and_(login_failures.c.login == login[:200], login_failures.c.address == address[:100])
 
 
-def failures(engine: Engine, login: str, address: str, since: datetime) -> tuple[int, datetime | None]:
+def failures(conn: Connection, login: str, address: str, since: datetime) -> tuple[int, datetime | None]:
     """How many failures for (login, address) since their count last restarted, and the latest; (0, None)
     when there is none, or when the latest is older than `since` (forgotten)."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(login_failures.c.failures, login_failures.c.last_at).where(_key(login, address))
-        ).first()
+    row = conn.execute(select(login_failures.c.failures, login_failures.c.last_at).where(_key(login, address))).first()
     if row is None or _last(row) < since:
         return 0, None
     return row.failures, _last(row)
 
 
 def count_attempt(
-    engine: Engine,
+    conn: Connection,
     login: str,
     address: str,
     now: datetime,
@@ -58,11 +55,12 @@ def count_attempt(
     """Count one attempt for (login, address) BEFORE its password is checked, unless it comes earlier than
     `allowed_after(failures, last)` allows: a guarded increment (`UPDATE … WHERE failures = :seen`), so of
     parallel attempts each one counts against the next and none slips past the limit. A successful login then
-    `clear`s the key. Counters older than `since` are forgotten (every login's, on the way)."""
+    `clear`s the key. Counters older than `since` are forgotten (every login's, on the way). The caller commits
+    the count before checking the password (`store.engine.in_transaction`); each try is a savepoint."""
     seen = 0
     for _ in range(RACES):
         try:
-            with engine.begin() as conn:
+            with conn.begin_nested():
                 conn.execute(delete(login_failures).where(login_failures.c.last_at < since))
                 row = conn.execute(
                     select(login_failures.c.failures, login_failures.c.last_at).where(_key(login, address))
@@ -88,7 +86,6 @@ def count_attempt(
     return Attempt(False, seen, now + timedelta(seconds=1))
 
 
-def clear(engine: Engine, login: str, address: str) -> None:
+def clear(conn: Connection, login: str, address: str) -> None:
     """A successful login from this address forgets its failures."""
-    with engine.begin() as conn:
-        conn.execute(delete(login_failures).where(_key(login, address)))
+    conn.execute(delete(login_failures).where(_key(login, address)))

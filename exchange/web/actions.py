@@ -34,7 +34,10 @@ from exchange.edges.habtiers import (
     migration_report as build_report,
 )
 from exchange.edges.transport.base import is_safe_name
-from exchange.store import operators, queries
+from exchange.store import operators
+from exchange.store.engine import in_transaction
+from exchange.store.reads import campaign as campaign_reads
+from exchange.store.reads import files as file_reads
 from exchange.web.kit import (
     GESTIONNAIRE,
     engine_of,
@@ -63,8 +66,17 @@ def _audit(
     file_id: int | None = None,
 ) -> None:
     who = login or request.state.operator["login"]
-    operators.record_audit(
-        engine_of(request), who, action, outcome, target, detail, client_address(request), siret=siret, file_id=file_id
+    in_transaction(
+        engine_of(request),
+        operators.record_audit,
+        who,
+        action,
+        outcome,
+        target,
+        detail,
+        client_address(request),
+        siret=siret,
+        file_id=file_id,
     )
 
 
@@ -133,7 +145,7 @@ async def logout(request: Request) -> Response:
 def _in_perimeter(request: Request, file_id: int) -> dict:
     """The file's row; 404 when unknown or outside the operator's perimeter (the same answer)."""
     with engine_of(request).connect() as conn:
-        row = queries.get_file(conn, file_id, perimeter=request.state.perimeter)
+        row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
     if row is None:
         raise HTTPException(404)
     return row
@@ -150,7 +162,7 @@ def _replayable(request: Request) -> dict:
 @page(role=GESTIONNAIRE)
 def replay_confirm(request: Request) -> Response:
     row = _replayable(request)
-    return render(request, "replay.html", nav="files", file=queries.file_view(row))
+    return render(request, "replay.html", nav="files", file=file_reads.file_view(row))
 
 
 @page(role=GESTIONNAIRE)
@@ -231,7 +243,7 @@ async def habilitations_import(request: Request) -> Response:
         shown=names,
     )
     with engine_of(request).connect() as conn:
-        in_force = queries.habilitations_in_force(conn)
+        in_force = campaign_reads.habilitations_in_force(conn)
     return render(
         request,
         "habilitations.html",

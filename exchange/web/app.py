@@ -16,14 +16,14 @@ from exchange.app.status import DepotCache
 from exchange.config import Config
 from exchange.edges.transport.factory import open_transport
 from exchange.store.engine import Engine
-from exchange.store.queries import campaign_data_version
+from exchange.store.reads.campaign import campaign_data_version
 from exchange.web import accounts, actions, esats, formats, legal, lists, monitoring, oidc, pages, verify
 from exchange.web.kit import http_error
 from exchange.web.security import ProxyAndHeaders
 
 
 def campaign_version(engine: Engine):  # noqa: ANN201 - tuple | None
-    """store.queries.campaign_data_version, on a connection of its own."""
+    """store.reads.campaign.campaign_data_version, on a connection of its own."""
     with engine.connect() as conn:
         return campaign_data_version(conn)
 

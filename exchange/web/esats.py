@@ -13,10 +13,10 @@ from exchange.app.launch import LAUNCHABLE, start_job
 from exchange.app.pauses import ALL, job_states, pause, resume
 from exchange.app.replay import replay_many, replayable_after_import
 from exchange.core.vocabulary import SCHEDULED_JOBS
-from exchange.store import listings
 from exchange.store.esats import esat_profile
 from exchange.store.pauses import paused_jobs
-from exchange.store.queries import next_scheduled_runs
+from exchange.store.reads import files as file_reads
+from exchange.store.reads.runs import next_scheduled_runs
 from exchange.web.actions import _audit, actor_of
 from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
@@ -38,12 +38,12 @@ def esat(request: Request) -> Response:
     siret = _siret(request)
     perimeter = request.state.perimeter
     current = _int(request, "page", 1) or 1
-    q = listings.FileQuery(siret=siret)
+    q = file_reads.FileQuery(siret=siret)
     with engine_of(request).connect() as conn:
         profile = esat_profile(conn, siret, perimeter=perimeter)
         if profile is None:
             raise HTTPException(404)
-        rows = listings.list_files(conn, q, perimeter=perimeter, limit=ESAT_FILES, offset=(current - 1) * ESAT_FILES)
+        rows = file_reads.list_files(conn, q, perimeter=perimeter, limit=ESAT_FILES, offset=(current - 1) * ESAT_FILES)
     replayable = replayable_after_import(engine_of(request), siret, perimeter=perimeter)
     return render(
         request,

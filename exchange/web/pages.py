@@ -20,8 +20,11 @@ from exchange.app.status import check_health
 from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
 from exchange.core.clock import today_in_paris
 from exchange.core.csv_cells import guard_text
-from exchange.store import queries
 from exchange.store.ledger import utcnow
+from exchange.store.reads import audit as audit_reads
+from exchange.store.reads import campaign as campaign_reads
+from exchange.store.reads import files as file_reads
+from exchange.store.reads import runs as run_reads
 from exchange.store.trends import first_declarations
 from exchange.web.charts import bar_chart, progress_line
 from exchange.web.kit import engine_of, page, render, view_audit
@@ -76,10 +79,12 @@ def dashboard(request: Request) -> Response:
     engine, perimeter = engine_of(request), request.state.perimeter
     health = check_health(engine, request.app.state.depot, perimeter=perimeter)
     with engine.connect() as conn:
-        last_runs = queries.last_run_per_job(conn)
-        next_runs = queries.next_scheduled_runs(conn)
-        rejections = queries.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS), perimeter=perimeter)
-        quarantined = queries.list_files(conn, queries.FileFilters(etat="QUARANTAINE"), limit=10, perimeter=perimeter)
+        last_runs = run_reads.last_run_per_job(conn)
+        next_runs = run_reads.next_scheduled_runs(conn)
+        rejections = file_reads.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS), perimeter=perimeter)
+        quarantined = file_reads.list_files(
+            conn, file_reads.FileQuery(etat="QUARANTAINE"), limit=10, perimeter=perimeter
+        )
     waiting = sum(health.depot.values()) if health.depot is not None else None
 
     jobs = job_states(engine)
@@ -137,10 +142,10 @@ def file_detail(request: Request) -> Response:
 def compte_rendu(request: Request) -> Response:
     file_id, name, perimeter = request.path_params["file_id"], request.path_params["name"], request.state.perimeter
     with engine_of(request).connect() as conn:
-        row = queries.get_file(conn, file_id, perimeter=perimeter)
+        row = file_reads.get_file(conn, file_id, perimeter=perimeter)
         if row is None:
             raise HTTPException(404)
-        latest = queries.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
+        latest = file_reads.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
     data = read_compte_rendu(request.app.state.config, row, latest, name)
     if data is None:
         raise HTTPException(404)
@@ -213,7 +218,7 @@ def campaign(request: Request) -> Response:
 
         return memo.get((what, year, perimeter), compute)
 
-    accepted = read("acceptes", queries.accepted_rg_per_caf)
+    accepted = read("acceptes", campaign_reads.accepted_rg_per_caf)
     progress = campaign_progress(read("premieres", first_declarations), year, len(missing))
     by_situation = {key: sum(1 for m in missing if m["situation"] == key) for key in SITUATIONS}
     per_caf: dict[str, dict[str, int]] = {}
@@ -275,7 +280,7 @@ def campaign_csv(request: Request) -> Response:
 @page()
 def habilitations(request: Request) -> Response:
     with engine_of(request).connect() as conn:
-        in_force = queries.habilitations_in_force(conn)
+        in_force = campaign_reads.habilitations_in_force(conn)
     return render(request, "habilitations.html", nav="habilitations", in_force=in_force, result=None)
 
 
@@ -289,21 +294,21 @@ def audit(request: Request) -> Response:
     """The journal; a national operator filters it by operator, Esat (SIRET) and date; others read the lines
     about the Esats of their perimeter."""
     current = _int(request, "page", 1) or 1
-    filters = queries.AuditFilters(
+    filters = audit_reads.AuditQuery(
         operateur=request.query_params.get("operateur", "").strip() or None,
         siret=request.query_params.get("siret", "").strip() or None,
         du=_day(request, "du"),
         au=_day(request, "au"),
     )
     with engine_of(request).connect() as conn:
-        entries = queries.audit_entries(
+        entries = audit_reads.list_audit(
             conn,
             filters,
             limit=AUDIT_PAGE_SIZE,
             offset=(current - 1) * AUDIT_PAGE_SIZE,
             perimeter=request.state.perimeter,
         )
-        total = queries.count_audit(conn, filters, perimeter=request.state.perimeter)
+        total = audit_reads.count_audit(conn, filters, perimeter=request.state.perimeter)
     return render(
         request,
         "audit.html",
