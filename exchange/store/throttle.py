@@ -70,14 +70,14 @@ def count_attempt(
                         insert(login_failures).values(login=login[:200], address=address[:100], failures=1, last_at=now)
                     )
                     return Attempt(True, 0, now)
-                seen = row.failures
-                allowed = allowed_after(seen, _last(row))
-                if allowed > now:
+                seen, last = row.failures, _last(row)
+                allowed = allowed_after(seen, last)
+                if allowed > now and allowed > last:  # a delay is due (a free attempt never waits on the clocks)
                     return Attempt(False, seen, allowed)
                 moved = conn.execute(
                     update(login_failures)
                     .where(_key(login, address), login_failures.c.failures == seen)
-                    .values(failures=seen + 1, last_at=now)
+                    .values(failures=seen + 1, last_at=max(now, last))  # parallel requests' clocks may disagree
                 ).rowcount
             if moved:
                 return Attempt(True, seen, allowed)
