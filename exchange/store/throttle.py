@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -27,7 +28,7 @@ class Attempt:
     allowed_at: datetime  # when this attempt was (or the next one will be) allowed
 
 
-def _last(row) -> datetime:  # noqa: ANN001 - a Row; last_at is NOT NULL
+def _last(row: Any) -> datetime:  # a Row; last_at is NOT NULL
     return as_utc(row.last_at) or row.last_at
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 CR_EXTENSIONS = ("CR.csv", "CR.xml", "CR.html")  # the three forms a file is answered with (forms.cr_files)
 
 
@@ -12,7 +14,7 @@ def kept_stem(name: str, file_id: int, pair: int) -> str:
     return f"{name}.{file_id}" + (f"-rejeu{pair}" if pair else "")
 
 
-def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
+def compte_rendu_names(row: dict[str, Any], latest_answered: int | None) -> list[str]:
     """The retour/ names that may hold this reception's comptes rendus (`row`: id, name, answers), every form:
     `<name>.CR.*` when it is the latest answered reception of its name, then every kept pair (its first answer,
     then one per replay)."""
