@@ -8,6 +8,7 @@ and jobs are fenced by that lock: a deposed leader writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -222,10 +223,8 @@ def open_scheduler(
         extra = {"next_run_time": old.next_run_time} if keep else {}
         scheduler.add_job(spec.task, spec.trigger, args=args, id=spec.id, name=spec.id, replace_existing=True, **extra)
     for job_id in stored:  # a schedule entry removed from the configuration
-        try:
+        with contextlib.suppress(JobLookupError):  # another scheduler process removed it first
             scheduler.remove_job(job_id)
-        except JobLookupError:  # another scheduler process removed it first
-            pass
     return scheduler
 
 

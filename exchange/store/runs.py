@@ -27,16 +27,16 @@ from exchange.store.moves import guarded_move
 from exchange.store.tables import runs
 
 INTERRUPTED = "exécution interrompue (processus arrêté avant la fin) : reprise par l'exécution suivante"
-_ZERO = dict(
-    files_seen=0,
-    files_accepted=0,
-    files_partial=0,
-    files_rejected=0,
-    files_duplicate=0,
-    records_in=0,
-    records_accepted=0,
-    records_rejected=0,
-)
+_ZERO = {
+    "files_seen": 0,
+    "files_accepted": 0,
+    "files_partial": 0,
+    "files_rejected": 0,
+    "files_duplicate": 0,
+    "records_in": 0,
+    "records_accepted": 0,
+    "records_rejected": 0,
+}
 
 
 def start_run(conn: Connection, job: str, as_of: date | None) -> int:
