@@ -12,7 +12,7 @@ from starlette.responses import Response
 from exchange.store import listings
 from exchange.store.esats import esat_profile
 from exchange.web.actions import _audit
-from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
+from exchange.web.kit import GESTIONNAIRE, engine_of, flash, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
 from exchange.web.security import checked_form, client_address
 from schemas.fields import plural
@@ -74,7 +74,6 @@ def _pause_page(request: Request, action: str) -> Response:
     from exchange.app.pauses import ALL, job_states
     from exchange.store.queries import next_scheduled_runs
 
-    national_only(request)
     job = _pause_target(request)
     engine = engine_of(request)
     states = [s for s in job_states(engine) if job == ALL or s["tache"] == job]
@@ -103,7 +102,6 @@ async def _pause_post(request: Request, action: str) -> Response:
     from exchange.app.pauses import pause, resume
 
     form = await checked_form(request)
-    national_only(request)
     job = _pause_target(request)
     who = request.state.operator["login"]
     address = client_address(request)
@@ -118,22 +116,22 @@ async def _pause_post(request: Request, action: str) -> Response:
     return redirect(request, "/")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def pause_confirm(request: Request) -> Response:
     return _pause_page(request, "suspendre")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def pause_job(request: Request) -> Response:
     return await _pause_post(request, "suspendre")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def resume_confirm(request: Request) -> Response:
     return _pause_page(request, "reprendre")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def resume_job(request: Request) -> Response:
     return await _pause_post(request, "reprendre")
 
@@ -207,7 +205,7 @@ def _job(request: Request) -> str:
     return job
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def launch_confirm(request: Request) -> Response:
     from exchange.app.launch import LAUNCHABLE
     from exchange.store.pauses import paused_jobs
@@ -218,7 +216,7 @@ def launch_confirm(request: Request) -> Response:
     return render(request, "launch.html", nav="runs", job=job, what=LAUNCHABLE[job], paused=paused)
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def launch(request: Request) -> Response:
     from exchange.app.launch import start_job
 

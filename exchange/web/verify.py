@@ -179,10 +179,14 @@ STYLE_BLOCK = re.compile(rb"<style>(.*?)</style>", re.S)
 
 def compte_rendu_csp(page: bytes) -> str:
     """The CSP under which a compte rendu page (this version's or an older one kept in retour/) renders
-    styled: its own inline <style>, allowed by hash, and nothing else (no script, no fetch, no form)."""
+    styled: its own inline <style>, allowed by hash, and nothing else (no script, no fetch, no form). `sandbox`
+    makes it an opaque origin without scripts, forms, automatic features (a `<meta http-equiv=refresh>` does
+    nothing), popups or navigation of the console's window: a page planted in retour/ acts on nothing."""
     found = STYLE_BLOCK.search(page)
     style = "'sha256-" + base64.b64encode(hashlib.sha256(found.group(1)).digest()).decode() + "'" if found else "'none'"
-    return f"default-src 'none'; style-src {style}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    return (
+        f"sandbox; default-src 'none'; style-src {style}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 @cache
