@@ -23,8 +23,8 @@ from exchange.core.vocabulary import IGNORE, OK
 from exchange.edges.transport.base import is_safe_name
 from exchange.store import operators, queries, throttle
 from exchange.web.kit import (
-    disposition,
     GESTIONNAIRE,
+    disposition,
     engine_of,
     flash,
     page,
