@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 
-from exchange.app.run_log import capture
+from exchange.app.run_log import GENERAL, capture
 from exchange.config import Config
 from exchange.core.tally import RunTally
 from exchange.core.vocabulary import CYCLE_JOBS, ECHEC, IGNORE, OK, RunStatus
@@ -116,7 +116,7 @@ def run_locked(
         if not record:
             return RunOutcome(None, IGNORE, RunTally(), reason)
         run_id = runs.record_skipped_run(engine, job, reason, outer_fence)
-        log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": run_id, "job": job}})
+        log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": run_id, "job": job, GENERAL: True}})
         return RunOutcome(run_id, IGNORE, RunTally(), reason)
     tally = RunTally()
     run_id = None
@@ -151,7 +151,9 @@ def run_locked(
         journal.enter_context(capture(engine, run_id))  # what this thread logs from now on is the run's log
         log.info(
             "début de l'exécution",
-            extra={"event": {"run_id": run_id, "job": job, "as_of": as_of.isoformat() if as_of else None}},
+            extra={
+                "event": {"run_id": run_id, "job": job, "as_of": as_of.isoformat() if as_of else None, GENERAL: True}
+            },
         )
         ctx = JobContext(engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()), lock)
         error = _work(ctx, work)
@@ -161,7 +163,10 @@ def run_locked(
             raise LockLost(f"verrou « {lock_name} » perdu pendant l'exécution")
         status = ECHEC if error else OK
         runs.finish_run(engine, run_id, status, tally, error, fence)
-        log.info(f"fin de l'exécution : {status}", extra={"event": {"run_id": run_id, "job": job, "status": status}})
+        log.info(
+            f"fin de l'exécution : {status}",
+            extra={"event": {"run_id": run_id, "job": job, "status": status, GENERAL: True}},
+        )
         return RunOutcome(run_id, status, tally, error)
     except LockLost as e:
         log.error(f"exécution arrêtée sans rien écrire : {e}", extra={"event": {"run_id": run_id, "job": job}})

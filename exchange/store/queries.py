@@ -262,9 +262,26 @@ def list_runs(
     return narrowed_runs(conn, [run_view(dict(r)) for r in conn.execute(q).mappings()], perimeter)
 
 
+RESERVED_ERROR = "détail réservé aux opérateurs de périmètre national (il peut concerner des Esats d'autres Caf)"
+
+
+def narrowed_error(error: str | None, own: list[str]) -> str | None:
+    """A run's error as an operator outside the national perimeter reads it: its free text may name any Caf's file,
+    account or Esat, so it is not shown; the errors of the perimeter's own files are (`own`: « fichier n° N : … »)."""
+    if error is None:
+        return None
+    return "; ".join([f"échec de l'exécution : {RESERVED_ERROR}", *own])
+
+
+def narrowed_run(conn: Connection, view: dict | None, perimeter: Perimeter) -> dict | None:
+    """One run (or None) as `perimeter` sees it (narrowed_runs)."""
+    return None if view is None else narrowed_runs(conn, [view], perimeter)[0]
+
+
 def narrowed_runs(conn: Connection, views: list[dict], perimeter: Perimeter) -> list[dict]:
     """The runs' file, record and anomaly counts recomputed from the files of the perimeter (as they stand now:
-    a file's run_id is the last run that judged it); of the Caf files written, those of the perimeter's Cafs."""
+    a file's run_id is the last run that judged it); of the Caf files written, those of the perimeter's Cafs; its
+    error's free text replaced by the errors of the perimeter's files (narrowed_error)."""
     if perimeter.national or not views:
         return views
     ids = [v["id"] for v in views]
@@ -288,6 +305,11 @@ def narrowed_runs(conn: Connection, views: list[dict], perimeter: Perimeter) -> 
         t["enregistrements_recus"] += r.records_in or 0
         t["enregistrements_acceptes"] += r.records_accepted or 0
         t["enregistrements_rejetes"] += r.records_rejected or 0
+    own_errors: dict[int, list[str]] = {}
+    for run_id, file_id, error in conn.execute(
+        select(files.c.run_id, files.c.id, files.c.error).where(mine, files.c.error.is_not(None)).order_by(files.c.id)
+    ):
+        own_errors.setdefault(run_id, []).append(f"fichier n° {file_id} : {error}")
     codes: dict[int, dict[str, int]] = {}
     for run_id, code, n in conn.execute(
         select(files.c.run_id, anomalies.c.code, func.count())
@@ -316,6 +338,7 @@ def narrowed_runs(conn: Connection, views: list[dict], perimeter: Perimeter) -> 
                         "enregistrements_rejetes",
                     )
                 },
+                "erreur": narrowed_error(v["erreur"], own_errors.get(v["id"], [])),
                 "anomalies_par_code": codes.get(v["id"], {}),
                 "fichiers_emis": [o for o in v["fichiers_emis"] if o.split("/", 1)[0] in perimeter.cafs],
             }

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
-from exchange.core.clock import as_utc
-from exchange.store.tables import web_sessions
+from exchange.core.clock import as_utc, utcnow
+from exchange.store.tables import console_keys, web_sessions
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,18 @@ def touch(engine: Engine, key: str, now: datetime) -> None:
 def end(engine: Engine, key: str) -> None:
     with engine.begin() as conn:
         conn.execute(delete(web_sessions).where(web_sessions.c.id == key))
+
+
+def console_key(engine: Engine, name: str) -> str:
+    """The console's key `name` (every node reads the same), made at first use: 32 random bytes."""
+    with engine.connect() as conn:
+        found = conn.execute(select(console_keys.c.value).where(console_keys.c.name == name)).scalar_one_or_none()
+    if found is not None:
+        return found
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(console_keys).values(name=name, value=secrets.token_urlsafe(32), created_at=utcnow()))
+    except IntegrityError:  # another node made it first: read theirs
+        pass
+    with engine.connect() as conn:
+        return conn.execute(select(console_keys.c.value).where(console_keys.c.name == name)).scalar_one()

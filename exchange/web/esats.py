@@ -169,9 +169,17 @@ async def bulk_replay(request: Request) -> Response:
     results = await run_in_threadpool(
         replay_many, request.app.state.config, engine_of(request), [f["id"] for f in files]
     )
-    for file_id, result in results:
+    sirets = {f["id"]: f["siret"] for f in files}
+    for file_id, result in results:  # one line per file, with its Esat and number, as a single replay writes it
         await run_in_threadpool(
-            _audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}", result.message
+            _audit,
+            request,
+            "rejeu",
+            "OK" if result.done else "ECHEC",
+            f"fichier n° {file_id}",
+            result.message,
+            siret=sirets.get(file_id),
+            file_id=file_id,
         )
     done = sum(1 for _, r in results if r.done)
     target = f"de l'Esat {siret}" if siret else "rejetés pour une habilitation"

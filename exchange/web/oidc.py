@@ -87,7 +87,9 @@ def _finish(request: Request, pending: dict) -> Response:
     except (oidc.OidcError, operators.OperatorError) as e:
         return _refused(request, str(e))
     try:
-        account = operators.sync_operator(engine_of(request), login, role, perimeters)
+        account = operators.sync_operator(
+            engine_of(request), str(claims.get("iss") or ""), str(claims.get("sub") or ""), login, role, perimeters
+        )
     except operators.OperatorError as e:
         return _refused(request, str(e), login)
     if account["disabled_at"] is not None:

@@ -71,7 +71,9 @@ def dashboard(request: Request) -> Response:
     engine, perimeter = engine_of(request), request.state.perimeter
     health = check_health(engine, request.app.state.depot, perimeter=perimeter)
     with engine.connect() as conn:
-        last_runs = queries.last_run_per_job(conn)
+        last_runs = {  # counts and errors of the perimeter's files only
+            job: queries.narrowed_run(conn, run, perimeter) for job, run in queries.last_run_per_job(conn).items()
+        }
         next_runs = queries.next_scheduled_runs(conn)
         rejections = queries.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS), perimeter=perimeter)
         quarantined = queries.list_files(conn, queries.FileFilters(etat="QUARANTAINE"), limit=10, perimeter=perimeter)
