@@ -175,7 +175,7 @@ def test_a_national_operator_reads_the_whole_error_and_each_perimeter_its_own(ar
     assert f"fichier n° {rhone['id']} (esat-rhone/{rhone['fichier']}) en quarantaine" in national
     assert "relevé des dépôts" in logged_in(area, "national-lecteur").get("/executions/1/journal.txt").text
     paris = html.unescape(logged_in(area, "75-lecteur").get("/executions/2").text)
-    assert "échec de l'exécution : détail réservé aux opérateurs de périmètre national" in paris
+    assert "détail réservé aux opérateurs de périmètre national (il peut concerner des Esats d'autres Caf)" in paris
     assert f"fichier n° {cross['id']} : OSError: illisible" in paris  # its own file's reason
     assert "esat-rhone" not in paris and rhone["fichier"] not in paris
     cna = html.unescape(logged_in(area, "cna-lecteur").get("/executions/2").text)

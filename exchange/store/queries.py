@@ -270,7 +270,7 @@ def narrowed_error(error: str | None, own: list[str]) -> str | None:
     account or Esat, so it is not shown; the errors of the perimeter's own files are (`own`: « fichier n° N : … »)."""
     if error is None:
         return None
-    return "; ".join([f"échec de l'exécution : {RESERVED_ERROR}", *own])
+    return "; ".join([RESERVED_ERROR, *own])
 
 
 def narrowed_run(conn: Connection, view: dict | None, perimeter: Perimeter) -> dict | None:
