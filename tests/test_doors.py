@@ -245,7 +245,7 @@ def test_no_session_row_before_login(area):
             return conn.execute(select(func.count()).select_from(web_sessions)).scalar_one()
 
     before = rows()
-    for n in range(100):
+    for _ in range(100):
         for path in ("/connexion", "/", "/verifier", "/fichiers?page=2"):
             assert Client(area["port"]).get(path).status in (200, 303)
     assert rows() == before

@@ -11,8 +11,9 @@ import hmac
 import json
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.cookies import SimpleCookie
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange.core.clock import utcnow
 from exchange.store import sessions as stored
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 
 TOUCH_SECONDS = 60  # a session's last use is written at most this often (the idle timeout is in minutes)
 NEW = "_nouvelle"  # set in a session to have it stored under a new token (every login, even as the same account)
@@ -51,18 +52,18 @@ class ServerSessions:
     def key(self) -> bytes:
         """The console's key for visitors' cookies, read once per process (every node shares it)."""
         if self._key is None:
-            self._key = stored.console_key(self.engine, VISITOR_KEY).encode("ascii")
+            self._key = in_transaction(self.engine, stored.console_key, VISITOR_KEY).encode("ascii")
         return self._key
 
     def _signature(self, data: bytes) -> str:
         return base64.urlsafe_b64encode(hmac.new(self.key(), data, hashlib.sha256).digest()).decode().rstrip("=")
 
-    def visitor_cookie(self, session: dict) -> str:
+    def visitor_cookie(self, session: dict[str, Any]) -> str:
         """A visitor's session as a cookie value: its data and the time, signed."""
         data = base64.urlsafe_b64encode(json.dumps({**session, "_t": int(time.time())}).encode()).decode()
         return f"{VISITOR}{data}.{self._signature(data.encode())}"
 
-    def visitor_session(self, value: str) -> dict | None:
+    def visitor_session(self, value: str) -> dict[str, Any] | None:
         """A visitor's session from its cookie; None when the signature is wrong or it is older than the idle
         timeout."""
         if len(value) > VISITOR_BYTES:
@@ -99,12 +100,16 @@ class ServerSessions:
             return
         token = self._token(scope)
         now = utcnow()
-        found, session = None, {}
+        found: stored.StoredSession | None = None
+        session: dict[str, Any] = {}
         if token and token.startswith(VISITOR):
-            session = await run_in_threadpool(self.visitor_session, token) or {}
+            visited = await run_in_threadpool(self.visitor_session, token)
+            session = visited or {}
         elif token:
             # never early: a session's last use is written at most every TOUCH_SECONDS, so it may be that much later
-            found = await run_in_threadpool(stored.load, self.engine, _key(token), self.idle_before(now))
+            found = await run_in_threadpool(
+                in_transaction, self.engine, stored.load, _key(token), self.idle_before(now)
+            )
             session = {**found.data, **({"login": found.login} if found.login else {})} if found else {}
         before = dict(session)
         scope["session"] = session
@@ -118,7 +123,7 @@ class ServerSessions:
 
         await self.app(scope, receive, send_with_session)
 
-    def idle_before(self, now):  # noqa: ANN001, ANN201 - datetimes
+    def idle_before(self, now: datetime) -> datetime:
         """Sessions last seen before this have been idle longer than the timeout (whatever their unwritten uses)."""
         return now - self.idle - timedelta(seconds=TOUCH_SECONDS)
 
@@ -129,7 +134,7 @@ class ServerSessions:
         now = utcnow()
         if not session:
             if found is not None:
-                stored.end(self.engine, _key(token))  # type: ignore[arg-type] - found implies a token
+                in_transaction(self.engine, stored.end, _key(token))  # type: ignore[arg-type] - found implies a token
             if token is not None:
                 return f"{self.cookie}=; path={self.path}; max-age=0{self.flags}"
             return None
@@ -138,18 +143,18 @@ class ServerSessions:
         data = {k: v for k, v in session.items() if k != "login"}
         if not login:  # a visitor: nothing on the server, the signed cookie when its values changed
             if found is not None:
-                stored.end(self.engine, _key(token))  # type: ignore[arg-type]
+                in_transaction(self.engine, stored.end, _key(token))  # type: ignore[arg-type]
             if found is None and token is not None and token.startswith(VISITOR) and session == before:
                 return None
             return f"{self.cookie}={self.visitor_cookie(data)}; path={self.path}{self.flags}"
         if found is None or login != found.login or fresh_asked:
             if found is not None:
-                stored.end(self.engine, _key(token))  # type: ignore[arg-type]
+                in_transaction(self.engine, stored.end, _key(token))  # type: ignore[arg-type]
             fresh = secrets.token_urlsafe(32)
-            stored.create(self.engine, _key(fresh), login, data, now, self.idle_before(now))
+            in_transaction(self.engine, stored.create, _key(fresh), login, data, now, self.idle_before(now))
             return f"{self.cookie}={fresh}; path={self.path}{self.flags}"
         if session != before:
-            stored.save(self.engine, _key(token), data, now)  # type: ignore[arg-type]
+            in_transaction(self.engine, stored.save, _key(token), data, now)  # type: ignore[arg-type]
         elif (now - found.seen_at).total_seconds() >= TOUCH_SECONDS:
-            stored.touch(self.engine, _key(token), now)  # type: ignore[arg-type]
+            in_transaction(self.engine, stored.touch, _key(token), now)  # type: ignore[arg-type]
         return None
