@@ -12,7 +12,7 @@ import re
 import pytest
 from sqlalchemy import func, select, update
 
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
 from exchange.store.tables import files as files_table
 from exchange.store.tables import runs, web_sessions
@@ -48,8 +48,8 @@ def area(tmp_path_factory):
     )
     assert cli(base, "run", "--as-of", "2025-12-15")[0] in (0, 1)
     engine = open_database(f"sqlite:///{base / 'exchange.db'}")
-    add_operator(engine, "vide-gestionnaire", "gestionnaire", PASSWORD)  # a gestionnaire without a perimeter
-    add_operator(engine, "nat", "lecteur", PASSWORD, ["national"])
+    in_transaction(engine, add_operator, "vide-gestionnaire", "gestionnaire", PASSWORD)  # without a perimeter
+    in_transaction(engine, add_operator, "nat", "lecteur", PASSWORD, ["national"])
     files = json.loads(cli(base, "files", "list", "--format", "json")[1])
     # run 2's error as the cycle writes it when files are set aside (exchange.app.cycle._quarantine): one of
     # Caf 69, one of Caf 75 (whose own reason Caf 75 reads)
