@@ -2,7 +2,7 @@
 every perimeter, and the console's key that signs a visitor's cookie before login (no session row before login).
 
 Revision ID: 0011_doors
-Revises: 0010_pauses_run_log
+Revises: 0014_purge
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0011_doors'
-down_revision = '0010_pauses_run_log'
+down_revision = '0014_purge'  # chained after main's 0014 (both were written on 0010)
 branch_labels = None
 depends_on = None
 
