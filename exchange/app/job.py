@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -153,7 +154,10 @@ def run_locked(
             "début de l'exécution",
             extra={"event": {"run_id": run_id, "job": job, "as_of": as_of.isoformat() if as_of else None}},
         )
-        ctx = JobContext(engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()), lock)
+        asked = _asked_to_stop(engine, run_id)  # a stop asked from the console or the API, read between files
+        ctx = JobContext(
+            engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()) or asked(), lock
+        )
         error = _work(ctx, work)
         if error is None and tally.errors:
             error = "; ".join(tally.errors)
@@ -176,6 +180,29 @@ def run_locked(
     finally:
         journal.close()  # detach, then write its last lines (bounded wait; a failure was already dropped)
         lock.release()
+
+
+STOP_READ_SECONDS = 1.0
+
+
+def _asked_to_stop(engine: Engine, run_id: int) -> Callable[[], bool]:
+    """Whether someone asked this run to stop (store.runs.ask_stop): read at most once a second, then kept."""
+    state = {"asked": False, "read": 0.0}
+
+    def asked() -> bool:
+        now = time.monotonic()
+        if not state["asked"] and now - state["read"] >= STOP_READ_SECONDS:
+            state["read"] = now
+            who = runs.stop_asked(engine, run_id)
+            if who is not None:
+                state["asked"] = True
+                log.warning(
+                    f"arrêt demandé par {who['asked_by']} : le fichier en cours est terminé, les suivants attendent",
+                    extra={"event": {"run_id": run_id, "par": who["asked_by"]}},
+                )
+        return bool(state["asked"])
+
+    return asked
 
 
 def _work(ctx: JobContext, work: Work) -> str | None:

@@ -20,6 +20,7 @@ ACTIONS = {
     "cmd_habilitations_import": "import_habilitations",
     "cmd_operators_add": "operateur_ajout",
     "cmd_operators_state": "operateur_etat",
+    "cmd_operators_token": "jeton",  # create and revoke; a list is not journaled
     "cmd_migration_report": "rapport_migration",
 }
 
@@ -52,6 +53,10 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
         return
     if action == "operateur_etat":
         action = f"operateur_{args.operators_command}"
+    if action == "jeton":
+        if args.token_command == "list":
+            return
+        action = {"create": "jeton_creation", "revoke": "jeton_revocation"}[args.token_command]
     bulk = action == "rejeu" and getattr(args, "file_id", None) is None  # files replay of several files
     if bulk and getattr(args, "dry_run", False):
         return  # a simulation changes nothing and shows no worker-level data

@@ -9,7 +9,7 @@ from exchange.core.clock import as_utc
 from exchange.core.perimeter import CNA, NATIONAL, Perimeter
 from exchange.errors import TerminalError
 from exchange.store.ledger import utcnow
-from exchange.store.tables import audit_log, files, operator_perimeters, operators, web_sessions
+from exchange.store.tables import api_tokens, audit_log, files, operator_perimeters, operators, web_sessions
 
 ROLES = ("lecteur", "gestionnaire")
 
@@ -198,9 +198,11 @@ def set_disabled(engine: Engine, login: str, disabled: bool) -> bool:
 
 
 def remove_operator(engine: Engine, login: str) -> bool:
-    """Delete the account, its perimeter and its sessions; the journal keeps its lines. False when unknown."""
+    """Delete the account, its perimeter, its sessions and its API tokens; the journal keeps its lines. False when
+    unknown."""
     with engine.begin() as conn:
         end_sessions(conn, login)
+        conn.execute(delete(api_tokens).where(api_tokens.c.login == login))  # a login made again never revives them
         conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
         return conn.execute(delete(operators).where(operators.c.login == login)).rowcount > 0
 

@@ -23,7 +23,7 @@ from exchange.core.vocabulary import (
     RunStatus,
 )
 from exchange.store.ledger import Fence, LedgerConflict, transaction, utcnow
-from exchange.store.tables import runs
+from exchange.store.tables import run_stops, runs
 
 INTERRUPTED = "exécution interrompue (processus arrêté avant la fin) : reprise par l'exécution suivante"
 _ZERO = dict(
@@ -131,3 +131,25 @@ def record_skipped_run(engine: Engine, job: str, reason: str, fence: Fence | Non
             )
         )
         return int(result.inserted_primary_key[0])
+
+
+def ask_stop(engine: Engine, run_id: int, by: str) -> bool:
+    """Ask the running job of run `run_id` to stop between files (console, API); False when the run is not EN_COURS
+    or a stop was already asked."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with engine.begin() as conn:
+            if _status(conn, run_id) != EN_COURS:
+                return False
+            conn.execute(insert(run_stops).values(run_id=run_id, asked_at=utcnow(), asked_by=by[:200]))
+    except IntegrityError:
+        return False
+    return True
+
+
+def stop_asked(engine: Engine, run_id: int) -> dict | None:
+    """Who asked run `run_id` to stop, and when (asked_by, asked_at); None when nobody did."""
+    with engine.connect() as conn:
+        row = conn.execute(select(run_stops).where(run_stops.c.run_id == run_id)).mappings().first()
+    return dict(row) if row else None

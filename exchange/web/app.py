@@ -51,7 +51,7 @@ def templates() -> Jinja2Templates:
 
 def create_app(config: Config, engine: Engine) -> Starlette:
     """The console for this configuration and database."""
-    from exchange.web import accounts, actions, esats, legal, lists, monitoring, oidc, pages, verify
+    from exchange.web import accounts, actions, api, esats, legal, lists, monitoring, oidc, pages, tokens, verify
 
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
@@ -94,6 +94,9 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/operateurs/suppression", accounts.remove_confirm, methods=["GET"]),
         Route("/operateurs/suppression", accounts.remove, methods=["POST"]),
         Route("/journal.csv", lists.audit_csv),
+        Route("/jetons", tokens.tokens_page, methods=["GET"]),
+        Route("/jetons", tokens.create, methods=["POST"]),
+        Route("/jetons/revocation", tokens.revoke, methods=["POST"]),
         Route("/accessibilite", legal.accessibility),
         Route("/mentions-legales", legal.legal_notice),
         Route("/donnees-personnelles", legal.personal_data),
@@ -104,6 +107,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/deconnexion", actions.logout, methods=["POST"]),
         *verify.routes(config),  # « Vérifier mon fichier », public
         Route("/connexion/oidc", oidc.start, methods=["GET"]),
+        Mount(api.PREFIX, routes=api.routes()),  # the JSON API, by operator token
         Route(oidc.CALLBACK, oidc.callback, methods=["GET"]),
         Mount("/static/dsfr", app=StaticFiles(directory=str(DSFR_DIST), check_dir=False), name="dsfr"),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),

@@ -1,0 +1,44 @@
+"""API tokens per operator (hashed) and the stop asked for a running job.
+
+Revision ID: 0013_api_tokens
+Revises: 0010_pauses_run_log
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0013_api_tokens'
+down_revision = '0010_pauses_run_log'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('api_tokens',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('login', sa.String(length=200), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('digest', sa.String(length=64), nullable=False),
+    sa.Column('hint', sa.String(length=12), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('digest')
+    )
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.create_index('ix_api_tokens_login', ['login'], unique=False)
+    op.create_table('run_stops',
+    sa.Column('run_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('asked_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('asked_by', sa.String(length=200), nullable=False),
+    sa.PrimaryKeyConstraint('run_id')
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('run_stops')
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_index('ix_api_tokens_login')
+    op.drop_table('api_tokens')
