@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -182,27 +181,23 @@ def run_locked(
         lock.release()
 
 
-STOP_READ_SECONDS = 1.0
-
-
 def _asked_to_stop(engine: Engine, run_id: int) -> Callable[[], bool]:
-    """Whether someone asked this run to stop (store.runs.ask_stop): read at most once a second, then kept."""
-    state = {"asked": False, "read": 0.0}
+    """Whether someone asked this run to stop (store.runs.ask_stop). The job asks between files or batches (one
+    primary-key read each time, beside a file's work); once asked, it stays asked and is logged once."""
+    asked: list[dict] = []
 
-    def asked() -> bool:
-        now = time.monotonic()
-        if not state["asked"] and now - state["read"] >= STOP_READ_SECONDS:
-            state["read"] = now
+    def check() -> bool:
+        if not asked:
             who = runs.stop_asked(engine, run_id)
             if who is not None:
-                state["asked"] = True
+                asked.append(who)
                 log.warning(
                     f"arrêt demandé par {who['asked_by']} : le fichier en cours est terminé, les suivants attendent",
                     extra={"event": {"run_id": run_id, "par": who["asked_by"]}},
                 )
-        return bool(state["asked"])
+        return bool(asked)
 
-    return asked
+    return check
 
 
 def _work(ctx: JobContext, work: Work) -> str | None:

@@ -17,12 +17,21 @@ log = logging.getLogger("esat_exchange")
 JOB = "replay"
 
 
+Journal = Callable[[int, bool, str], None]  # (file id, replayed, French line): one journal line per file
+
+
 def replay_in_one_run(
-    config: Config, engine: Engine, file_ids: list[int], *, stop: Callable[[], bool] | None = None
+    config: Config,
+    engine: Engine,
+    file_ids: list[int],
+    *,
+    stop: Callable[[], bool] | None = None,
+    journal: Journal | None = None,
 ) -> RunOutcome:
     """Replay `file_ids` (oldest first) in one `replay` run under the cycle lock: each checked again just before
     (core.replay's rule, a newer extract for an H rejection), each processed as a kept file at its processing date,
-    then the Caf emission; a stop (the operator's, or `stop`) leaves the remaining files as they were."""
+    then the Caf emission; a stop (the operator's, or `stop`) leaves the remaining files as they were. `journal` is
+    told each file's outcome (the console and the API write it to the journal, as for a single replay)."""
     from exchange.app.cycle import CycleContext, ReplayRefused, replay
     from exchange.edges.transport.factory import open_transport
 
@@ -48,6 +57,8 @@ def replay_in_one_run(
                     refused += 1
                     why = refusal or "fichier inconnu"
                     log.warning(f"fichier {n}/{total} non rejoué : {why}", extra={"event": about})
+                    if journal is not None:
+                        journal(file_id, False, f"Rejeu impossible : {why}.")
                     continue
                 ctx = CycleContext(
                     config=config,
@@ -65,14 +76,23 @@ def replay_in_one_run(
                 except ReplayRefused as e:
                     refused += 1
                     log.warning(f"fichier {n}/{total} non rejoué : {e}", extra={"event": about})
+                    if journal is not None:
+                        journal(file_id, False, f"Rejeu impossible : {e}.")
                     continue
                 done += 1
                 code = f" ({after['code']})" if after["code"] else ""
+                judged = f"jugé au {row['processing_date'].strftime('%d/%m/%Y')}"
                 log.info(
-                    f"fichier {n}/{total} rejoué (jugé au {row['processing_date'].strftime('%d/%m/%Y')}) : "
-                    f"{after['statut'] or after['state']}{code}",
+                    f"fichier {n}/{total} rejoué ({judged}) : {after['statut'] or after['state']}{code}",
                     extra={"event": about},
                 )
+                if journal is not None:
+                    journal(
+                        file_id,
+                        True,
+                        f"Fichier n° {file_id} rejoué ({judged}) : {after['statut'] or after['state']}{code}"
+                        f" (exécution n° {job.run_id}).",
+                    )
         log.info(
             f"rejeu groupé : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {total}"
             + (f", {plural(refused, 'refusé', 'refusés')}" if refused else ""),
@@ -87,7 +107,9 @@ def replay_in_one_run(
     return run_locked(config, engine, JOB, work, stop=stop)
 
 
-def start_bulk_replay(config: Config, engine: Engine, file_ids: list[int], who: str) -> Launch:
+def start_bulk_replay(
+    config: Config, engine: Engine, file_ids: list[int], who: str, journal: Journal | None = None
+) -> Launch:
     """Start replay_in_one_run in a background thread of this process; its run id once recorded (a few seconds),
     or why not at once (the cycle lock is busy)."""
     if not file_ids:
@@ -96,7 +118,7 @@ def start_bulk_replay(config: Config, engine: Engine, file_ids: list[int], who: 
         config,
         engine,
         JOB,
-        lambda: replay_in_one_run(config, engine, file_ids),
+        lambda: replay_in_one_run(config, engine, file_ids, journal=journal),
         who,
         "rejeu groupé",
         "Rejeu groupé lancé",

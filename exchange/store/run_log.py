@@ -42,10 +42,12 @@ def append_lines(engine: Engine, run_id: int, lines: list[dict]) -> int:
     return len(rows)
 
 
-def _seen(run_id: int, perimeter: Perimeter):  # noqa: ANN202 - a SQL condition
-    return (run_log.c.run_id == run_id) & or_(
+def _seen(run_id: int, perimeter: Perimeter, levels: tuple[str, ...] | None = None):  # noqa: ANN202 - a condition
+    """The lines of `run_id` the perimeter sees (only those of `levels` when given)."""
+    seen = (run_log.c.run_id == run_id) & or_(
         run_log.c.account.is_(None), in_perimeter_account(run_log.c.account, perimeter)
     )
+    return seen & run_log.c.level.in_(levels) if levels is not None else seen
 
 
 def _line(row) -> dict:  # noqa: ANN001 - a mapping
@@ -60,12 +62,20 @@ def _line(row) -> dict:  # noqa: ANN001 - a mapping
 
 
 def read_lines(
-    conn: Connection, run_id: int, *, perimeter: Perimeter, after_id: int = 0, limit: int = PAGE, offset: int = 0
+    conn: Connection,
+    run_id: int,
+    *,
+    perimeter: Perimeter,
+    after_id: int = 0,
+    limit: int = PAGE,
+    offset: int = 0,
+    levels: tuple[str, ...] | None = None,
 ) -> list[dict]:
-    """The lines of `run_id` the perimeter sees, after line `after_id`, oldest first (at most `limit`)."""
+    """The lines of `run_id` the perimeter sees (of `levels` only, when given), after line `after_id`, oldest first
+    (at most `limit`)."""
     q = (
         select(run_log)
-        .where(_seen(run_id, perimeter), run_log.c.id > after_id)
+        .where(_seen(run_id, perimeter, levels), run_log.c.id > after_id)
         .order_by(run_log.c.id)
         .limit(limit)
         .offset(offset)
@@ -79,9 +89,27 @@ def last_lines(conn: Connection, run_id: int, *, perimeter: Perimeter, limit: in
     return [_line(r) for r in reversed(conn.execute(q).mappings().all())]
 
 
-def count_lines(conn: Connection, run_id: int, *, perimeter: Perimeter) -> int:
-    """How many lines of `run_id` the perimeter sees."""
-    return int(conn.execute(select(func.count()).select_from(run_log).where(_seen(run_id, perimeter))).scalar_one())
+def count_lines(
+    conn: Connection, run_id: int, *, perimeter: Perimeter, levels: tuple[str, ...] | None = None, before_id: int = 0
+) -> int:
+    """How many lines of `run_id` the perimeter sees (of `levels` only; before line `before_id` only, when given:
+    the position of that line, to open the page that holds it)."""
+    where = _seen(run_id, perimeter, levels)
+    if before_id:
+        where = where & (run_log.c.id < before_id)
+    return int(conn.execute(select(func.count()).select_from(run_log).where(where)).scalar_one())
+
+
+def count_by_level(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict[str, int]:
+    """How many lines of `run_id` the perimeter sees, per level (DEBUG, INFO, WARNING, ERROR, CRITICAL)."""
+    q = select(run_log.c.level, func.count()).where(_seen(run_id, perimeter)).group_by(run_log.c.level)
+    return {level: int(n) for level, n in conn.execute(q).all()}
+
+
+def first_line_of(conn: Connection, run_id: int, *, perimeter: Perimeter, levels: tuple[str, ...]) -> int | None:
+    """The id of the first line of `levels` the perimeter sees (« aller aux erreurs »), None when there is none."""
+    q = select(func.min(run_log.c.id)).where(_seen(run_id, perimeter, levels))
+    return conn.execute(q).scalar_one_or_none()
 
 
 def run_status(conn: Connection, run_id: int) -> str | None:
@@ -94,4 +122,14 @@ def delete_lines(conn: Connection, run_ids) -> int:  # noqa: ANN001 - a list of 
     return conn.execute(delete(run_log).where(run_log.c.run_id.in_(run_ids))).rowcount
 
 
-__all__ = ["PAGE", "append_lines", "count_lines", "delete_lines", "last_lines", "read_lines", "run_status"]
+__all__ = [
+    "PAGE",
+    "append_lines",
+    "count_by_level",
+    "count_lines",
+    "delete_lines",
+    "first_line_of",
+    "last_lines",
+    "read_lines",
+    "run_status",
+]

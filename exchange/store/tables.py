@@ -371,6 +371,7 @@ run_log = Table(
     Column("fields", Text),  # JSON object of the event's fields (file, siret, code…)
     Column("account", String(200)),  # the drop-area account the line is about (its Esat's perimeter), or NULL
     Index("ix_run_log_run", "run_id", "id"),
+    Index("ix_run_log_level", "run_id", "level", "id"),  # the level filter and « aller aux erreurs » (0013)
 )
 
 # -- API tokens and run stops (0013) ------------------------------------------------------------------

@@ -372,7 +372,21 @@ def bulk_replay(request: Request) -> Answer:
         _journal(request, "rejeu_groupe", "REFUSE", target, message)
         raise HTTPException(409, message)
     who = request.state.operator["login"]
-    launch = start_bulk_replay(request.app.state.config, engine_of(request), [f["id"] for f in files], who)
+    engine, address, token = engine_of(request), client_address(request), request.state.operator["jeton"]
+
+    def journal(file_id: int, done: bool, message: str) -> None:  # one line per file, as the console's
+        operators.record_audit(
+            engine,
+            who,
+            "rejeu",
+            "OK" if done else "ECHEC",
+            f"fichier n° {file_id}",
+            f"{message} (API, jeton n° {token})",
+            address,
+            file_id=file_id,
+        )
+
+    launch = start_bulk_replay(request.app.state.config, engine, [f["id"] for f in files], who, journal)
     _journal(request, "rejeu_groupe", "OK" if launch.started else "REFUSE", target, launch.message)
     if not launch.started:
         raise HTTPException(409, launch.message)

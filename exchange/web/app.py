@@ -58,6 +58,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/executions", lists.runs_list),
         Route("/executions.csv", lists.runs_csv),
         Route("/executions/{run_id:int}", lists.run_detail),
+        Route("/executions/{run_id:int}/arreter", esats.stop_run, methods=["POST"]),
         Route("/executions/{run_id:int}/journal", lists.run_journal),
         Route("/executions/{run_id:int}/journal.txt", lists.run_journal_txt),
         Route("/executions/{run_id:int}/journal.json", lists.run_journal_json),

@@ -4,6 +4,8 @@ has its confirmation page, calls the same use case as the command line and is jo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -12,7 +14,7 @@ from starlette.responses import Response
 from exchange.store import listings
 from exchange.store.esats import esat_profile
 from exchange.web.actions import _audit
-from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
+from exchange.web.kit import GESTIONNAIRE, drives_jobs, engine_of, flash, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
 from exchange.web.security import checked_form, client_address
 from schemas.fields import plural
@@ -74,7 +76,7 @@ def _pause_page(request: Request, action: str) -> Response:
     from exchange.app.pauses import ALL, job_states
     from exchange.store.queries import next_scheduled_runs
 
-    national_only(request)
+    drives_jobs(request)
     job = _pause_target(request)
     engine = engine_of(request)
     states = [s for s in job_states(engine) if job == ALL or s["tache"] == job]
@@ -103,7 +105,7 @@ async def _pause_post(request: Request, action: str) -> Response:
     from exchange.app.pauses import pause, resume
 
     form = await checked_form(request)
-    national_only(request)
+    drives_jobs(request)
     job = _pause_target(request)
     who = request.state.operator["login"]
     address = client_address(request)
@@ -156,9 +158,26 @@ def bulk_replay_confirm(request: Request) -> Response:
     return render(request, "bulk_replay.html", nav="files", siret=siret, files=files)
 
 
+def file_journal(request: Request) -> Callable[[int, bool, str], None]:
+    """One journal line per file of a bulk replay, as the operator's single replay writes it (from the background
+    run: the operator and their address are kept here)."""
+    from exchange.store.operators import record_audit
+
+    engine, who, address = engine_of(request), request.state.operator["login"], client_address(request)
+
+    def write(file_id: int, done: bool, message: str) -> None:
+        record_audit(
+            engine, who, "rejeu", "OK" if done else "ECHEC", f"fichier n° {file_id}", message, address, file_id=file_id
+        )
+
+    return write
+
+
 @page(role=GESTIONNAIRE)
 async def bulk_replay(request: Request) -> Response:
-    from exchange.app.replay import replay_many
+    """The files replayed in one run in the background (app.replay_run): the run page shows its progress, file by
+    file, and a national gestionnaire may stop it there."""
+    from exchange.app.replay_run import start_bulk_replay
 
     await checked_form(request)
     siret, files = await run_in_threadpool(_bulk_target, request)
@@ -168,31 +187,22 @@ async def bulk_replay(request: Request) -> Response:
             request, "info", "Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu."
         )
         return redirect(request, back)
-    results = await run_in_threadpool(
-        replay_many, request.app.state.config, engine_of(request), [f["id"] for f in files]
+    launch = await run_in_threadpool(
+        start_bulk_replay,
+        request.app.state.config,
+        engine_of(request),
+        [f["id"] for f in files],
+        request.state.operator["login"],
+        file_journal(request),
     )
-    for file_id, result in results:
-        await run_in_threadpool(
-            _audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}", result.message
-        )
-    done = sum(1 for _, r in results if r.done)
-    target = f"de l'Esat {siret}" if siret else "rejetés pour une habilitation"
-    message = (
-        f"Rejeu groupé des fichiers {target} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}."
-    )
-    failed = [r.message for _, r in results if not r.done]
-    if failed:
-        message += " Non rejoués : " + " ".join(failed)
+    target = f"Esat {siret}" if siret else "tous les Esats"
+    what = f"de l'Esat {siret}" if siret else "rejetés pour une habilitation"
+    message = f"{launch.message} Rejeu des {plural(len(files), 'fichier', 'fichiers')} {what} : suivez-le ci-dessous."
     await run_in_threadpool(
-        _audit,
-        request,
-        "rejeu_groupe",
-        "OK" if not failed else "ECHEC",
-        f"Esat {siret}" if siret else "tous les Esats",
-        message,
+        _audit, request, "rejeu_groupe", "OK" if launch.started else "REFUSE", target, launch.message
     )
-    flash(request, "success" if not failed else "error", message)
-    return redirect(request, back)
+    flash(request, "success" if launch.started else "error", message if launch.run_id else launch.message)
+    return redirect(request, f"/executions/{launch.run_id}" if launch.run_id is not None else back)
 
 
 # -- start a job now ----------------------------------------------------------------------------------
@@ -212,6 +222,7 @@ def launch_confirm(request: Request) -> Response:
     from exchange.app.launch import LAUNCHABLE
     from exchange.store.pauses import paused_jobs
 
+    drives_jobs(request)
     job = _job(request)
     with engine_of(request).connect() as conn:
         paused = paused_jobs(conn).get(job)
@@ -223,6 +234,7 @@ async def launch(request: Request) -> Response:
     from exchange.app.launch import start_job
 
     await checked_form(request)
+    drives_jobs(request)
     job = _job(request)
     who = request.state.operator["login"]
     result = await run_in_threadpool(start_job, request.app.state.config, engine_of(request), job, who)
@@ -233,3 +245,24 @@ async def launch(request: Request) -> Response:
     if result.run_id is not None:
         return redirect(request, f"/executions/{result.run_id}")
     return redirect(request, "/executions" if result.started else "/")
+
+
+# -- stop a running job (its run page) ------------------------------------------------------------------
+
+
+@page(role=GESTIONNAIRE)
+async def stop_run(request: Request) -> Response:
+    """Ask the run's job to stop between two files (app.stop), as the command line's Ctrl-C; journaled."""
+    from exchange.app.stop import ask_stop
+
+    await checked_form(request)
+    drives_jobs(request)
+    run_id = request.path_params["run_id"]
+    result = await run_in_threadpool(ask_stop, engine_of(request), run_id, request.state.operator["login"])
+    if result.unknown:
+        raise HTTPException(404)
+    await run_in_threadpool(
+        _audit, request, "arret", "OK" if result.done else "REFUSE", f"exécution n° {run_id}", result.message
+    )
+    flash(request, "success" if result.done else "error", result.message)
+    return redirect(request, f"/executions/{run_id}")

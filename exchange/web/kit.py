@@ -131,6 +131,15 @@ def drives_jobs(request: Request) -> None:
     national_only(request)
 
 
+def may_drive_jobs(request: Request) -> bool:
+    """Whether drives_jobs lets this operator through (to show or hide a button)."""
+    try:
+        drives_jobs(request)
+    except HTTPException:
+        return False
+    return True
+
+
 def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a handler: redirect to the login page when nobody is logged in, 403 below `role`."""
 

@@ -1,4 +1,4 @@
-"""API tokens per operator (hashed) and the stop asked for a running job.
+"""API tokens per operator (hashed), the stop asked for a running job, the run log's level index.
 
 Revision ID: 0013_api_tokens
 Revises: 0010_pauses_run_log
@@ -35,9 +35,13 @@ def upgrade() -> None:
     sa.Column('asked_by', sa.String(length=200), nullable=False),
     sa.PrimaryKeyConstraint('run_id')
     )
+    with op.batch_alter_table('run_log', schema=None) as batch_op:
+        batch_op.create_index('ix_run_log_level', ['run_id', 'level', 'id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('run_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_run_log_level')
     op.drop_table('run_stops')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index('ix_api_tokens_login')
