@@ -39,6 +39,10 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
         "flashes": flashes,
         "gestionnaire": getattr(request.state, "operator", None) is not None
         and request.state.operator["role"] == GESTIONNAIRE,
+        # launch, stop, pause the jobs that serve every Caf (drives_jobs): the buttons are shown to those it lets in
+        "drives": getattr(request.state, "operator", None) is not None
+        and perimeter is not None
+        and may_drive_jobs(request),
         **context,
     }
     return state.templates.TemplateResponse(request, template, ctx, status_code=status_code)

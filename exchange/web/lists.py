@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from exchange.core.csv_cells import guard_text
 from exchange.core.vocabulary import ETATS, STATUTS
 from exchange.store import listings, run_log
-from exchange.web.kit import engine_of, may_drive_jobs, page, render
+from exchange.web.kit import engine_of, page, render
 from exchange.web.pages import _choice, _day, _int, _pages, _query_without_page
 
 FILE_COLUMNS = [
@@ -211,7 +211,6 @@ def run_detail(request: Request) -> Response:
         journal_total=journal_total,
         journal_last=journal[-1]["id"] if journal else 0,
         chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"),
-        drives=may_drive_jobs(request),
         relaunch=run["job"] in LAUNCHABLE,
         stop=stop_asked(engine_of(request), run_id) if run["statut"] == "EN_COURS" else None,
         levels=level_counts,
