@@ -1,4 +1,4 @@
-"""The JSON API (/api/v1) against the real console: its OpenAPI document is valid and every answer matches it; a token
+"""The JSON API (/api/v1) against the real console, on SQLite and PostgreSQL: its OpenAPI document is valid and every answer matches it; a token
 acts as its operator (perimeter, role, journal), is made and revoked in the console and by the command line; bad
 parameters are 400/404 in French, never 500; refused tokens are throttled per address."""
 
@@ -10,12 +10,14 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from sqlalchemy import create_engine, text
 
 from exchange.store import queries
 from exchange.store.engine import open_database
-from tests.access_area import ACCOUNTS, ESATS, RHONE, SEINE, SILENT, Client, seed_three_perimeters
+from tests.access_area import ACCOUNTS, ESATS, RHONE, SEINE, SILENT, Client, new_schema_url, seed_three_perimeters
 from tests.areas import cli
 from tests.browser import free_port, start_console
+from tests.services import PG_ADMIN_URL, unavailable
 
 API = "/api/v1"
 TOKEN = re.compile(r"^esat_[A-Za-z0-9_-]{40,}$", re.M)
@@ -28,11 +30,20 @@ def new_token(base, login: str, name: str = "supervision") -> str:
     return TOKEN.search(out).group(0)
 
 
-@pytest.fixture(scope="module")
-def area(tmp_path_factory):
-    base = tmp_path_factory.mktemp("api")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def area(request, tmp_path_factory):
+    base = tmp_path_factory.mktemp(f"api-{request.param}")
+    db_url, admin = None, None
+    if request.param == "postgresql":
+        db_url, schema = new_schema_url(PG_ADMIN_URL)
+        try:
+            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'CREATE SCHEMA "{schema}"'))
+        except Exception as e:  # noqa: BLE001 - any failure to reach the server
+            unavailable(f"PostgreSQL at {PG_ADMIN_URL} ({e.__class__.__name__})")
     port = free_port()
-    config = seed_three_perimeters(base, None, port)
+    config = seed_three_perimeters(base, db_url, port)
     # a second night: an RG of the Caf 75 Esat with one record whose NIR key is wrong (a PARTIEL file, an anomaly)
     depot = base / "drop" / SEINE["account"] / "depot"
     lines = (depot.parent / "archive").glob("*RG_20251210_001*")
@@ -46,8 +57,12 @@ def area(tmp_path_factory):
         for login in ("national-gestionnaire", "national-lecteur", "75-lecteur", "75-gestionnaire", "cna-lecteur")
     }
     console = start_console(config, port)
-    yield {"base": base, "port": port, "tokens": tokens, "db_url": f"sqlite:///{base / 'exchange.db'}"}
+    yield {"base": base, "port": port, "tokens": tokens}
     console.stop()
+    if admin is not None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 class Api:
