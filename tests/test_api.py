@@ -142,6 +142,8 @@ def conforms(document, schema: str, body) -> None:  # noqa: ANN001
     [
         ("/executions", "ListeExecutions"),
         ("/executions/1", "Execution"),
+        ("/executions/1/journal", "Journal"),
+        ("/executions/1/journal?niveau=WARNING&apres=0&par_page=5", "Journal"),
         ("/fichiers", "ListeFichiers"),
         ("/fichiers?statut=REJETE&par_page=5", "ListeFichiers"),
         ("/anomalies?depuis=2020-01-01", "Anomalies"),
@@ -202,6 +204,8 @@ def test_a_caf_75_token_never_sees_another_cafs_file(area):
         "/fichiers?par_page=200",
         "/executions",
         "/executions/1",
+        "/executions/1/journal",
+        "/executions/2/journal",
         "/campagne?annee=2025",
         "/anomalies?depuis=2020-01-01",
     ):
@@ -210,6 +214,19 @@ def test_a_caf_75_token_never_sees_another_cafs_file(area):
         assert [m for m in foreign if m in text] == [], path
     _, campaign, _ = caf75.get("/campagne?annee=2025")
     assert SILENT["75"] in {e["siret"] for e in campaign["esats"]}
+
+
+def test_a_run_log_is_followed_line_after_line_within_the_perimeter(area):
+    national, caf75 = api(area, "national-lecteur"), api(area, "75-lecteur")
+    _, every, _ = national.get("/executions/2/journal?par_page=3")
+    assert every["statut"] == "OK" and len(every["lignes"]) == 3 and every["suite"] is True
+    _, rest, _ = national.get(f"/executions/2/journal?apres={every['dernier']}")
+    assert rest["lignes"][0]["id"] > every["dernier"] and rest["suite"] is False
+    assert rest["lignes"][-1]["message"] == "fin de l'exécution : OK"
+    _, mine, _ = caf75.get("/executions/1/journal")
+    assert {line["compte"] for line in mine["lignes"]} <= {None, *ACCOUNTS["75"]}
+    _, theirs, _ = national.get("/executions/1/journal")
+    assert len(mine["lignes"]) < len(theirs["lignes"])
 
 
 def test_run_counts_are_those_of_the_tokens_perimeter(area):
@@ -362,6 +379,10 @@ BAD = [
     ("GET", "/fichiers/%C2%B2", 404),
     ("GET", "/executions/-1", 404),
     ("GET", "/executions/987654", 404),
+    ("GET", "/executions/987654/journal", 404),
+    ("GET", "/executions/1/journal?niveau=DEBUG", 400),
+    ("GET", "/executions/1/journal?apres=x", 400),
+    ("GET", "/executions/1/journal?par_page=0", 400),
     ("GET", "/esats/123", 404),
     ("GET", "/esats/00000000000000", 404),
     ("POST", "/taches/inconnue/suspension", 404),

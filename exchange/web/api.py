@@ -220,6 +220,55 @@ def run_detail(request: Request) -> Answer:
     return _run_body(run, stop_asked(engine_of(request), run_id))
 
 
+LEVELS_AT_LEAST = {
+    "INFO": ("INFO", "WARNING", "ERROR", "CRITICAL"),
+    "WARNING": ("WARNING", "ERROR", "CRITICAL"),
+    "ERROR": ("ERROR", "CRITICAL"),
+}
+
+
+@endpoint()
+def run_journal(request: Request) -> Answer:
+    """The run's log lines the token's perimeter sees, after line `apres`, of `niveau` and above: what a monitoring
+    tool follows (`dernier` is the next `apres`)."""
+    from exchange.store import run_log
+
+    _known(request, {"niveau", "apres", "par_page"})
+    run_id = _path_id(request, "run_id")
+    niveau = _choice(request, "niveau", tuple(LEVELS_AT_LEAST))
+    after = _int(request, "apres", 0, low=0)
+    size = _int(request, "par_page", MAX_PER_PAGE, high=MAX_PER_PAGE)
+    with engine_of(request).connect() as conn:
+        status = run_log.run_status(conn, run_id)
+        if status is None:
+            raise HTTPException(404)
+        lines = run_log.read_lines(
+            conn,
+            run_id,
+            perimeter=request.state.perimeter,
+            after_id=after,  # type: ignore[arg-type]
+            limit=size,  # type: ignore[arg-type]
+            levels=LEVELS_AT_LEAST[niveau] if niveau else None,
+        )
+    return {
+        "execution": run_id,
+        "statut": status,
+        "lignes": [
+            {
+                "id": line["id"],
+                "date": line["at"],
+                "niveau": line["level"],
+                "message": line["message"],
+                "fichier": line["fields"].get("file_id") if isinstance(line["fields"].get("file_id"), int) else None,
+                "compte": line["account"],
+            }
+            for line in lines
+        ],
+        "dernier": lines[-1]["id"] if lines else after,
+        "suite": len(lines) == size,
+    }
+
+
 @endpoint(jobs=True)
 def run_stop(request: Request) -> Answer:
     from exchange.app.stop import ask_stop
@@ -512,6 +561,7 @@ def routes() -> list[Route]:
         Route("/openapi.json", openapi),
         Route("/executions", runs_list),
         Route("/executions/{run_id}", run_detail),
+        Route("/executions/{run_id}/journal", run_journal),
         Route("/executions/{run_id}/arret", run_stop, methods=["POST"]),
         Route("/fichiers", files_list),
         Route("/fichiers/{file_id}", file_detail),

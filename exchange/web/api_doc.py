@@ -101,6 +101,27 @@ SCHEMAS["ListeFichiers"] = {
     "allOf": [_ref("Page"), _object({"fichiers": _s("array", items=_ref("Fichier"))}, extra=True)]
 }
 SCHEMAS["Rejeu"] = _object({"fait": _s(BOOL), "message": _s(STR), "execution": INT_OR_NULL, "fichier": _ref("Fichier")})
+SCHEMAS["Journal"] = _object(
+    {
+        "execution": _s(INT),
+        "statut": _s(STR, enum=list(RUN_STATUSES)),
+        "lignes": _s(
+            "array",
+            items=_object(
+                {
+                    "id": _s(INT),
+                    "date": STAMP,
+                    "niveau": _s(STR),
+                    "message": _s(STR),
+                    "fichier": INT_OR_NULL,
+                    "compte": TEXT_OR_NULL,
+                }
+            ),
+        ),
+        "dernier": _s(INT, "l'identifiant de la dernière ligne : le prochain « apres »"),
+        "suite": _s(BOOL, "d'autres lignes suivent déjà"),
+    }
+)
 SCHEMAS["Anomalies"] = _object({"depuis": DAY, "fichiers_rejetes_par_code": COUNTS})
 SCHEMAS["Esat"] = _object(
     {
@@ -224,6 +245,19 @@ def document(server: str) -> dict:
             },
             "/executions/{run_id}": {
                 "get": _op("Une exécution", _answer("l'exécution", "Execution"), [RUN_ID], NOT_FOUND)
+            },
+            "/executions/{run_id}/journal": {
+                "get": _op(
+                    "Le journal d'une exécution, ligne après ligne (celles du périmètre du jeton)",
+                    _answer("des lignes", "Journal"),
+                    [
+                        RUN_ID,
+                        _query("niveau", "ce niveau et les suivants", _s(STR, enum=["INFO", "WARNING", "ERROR"])),
+                        _query("apres", "les lignes après celle-ci", _s(INT, minimum=0)),
+                        _query("par_page", "lignes au plus (200 par défaut)", _s(INT, minimum=1, maximum=200)),
+                    ],
+                    NOT_FOUND,
+                )
             },
             "/executions/{run_id}/arret": {
                 "post": _op(
