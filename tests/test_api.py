@@ -288,6 +288,8 @@ def test_only_a_national_gestionnaire_pauses_and_resumes_a_scheduled_job(area):
 
 
 def test_stopping_a_finished_run_is_refused_in_french(area):
+    status, body, _ = api(area, "75-gestionnaire").post("/executions/1/arret")
+    assert (status, body["erreur"]) == (403, "Action réservée aux opérateurs de périmètre national.")
     status, body, _ = api(area, "national-gestionnaire").post("/executions/1/arret")
     assert status == 409 and body["erreur"].startswith("L'exécution n° 1 n'est pas en cours (")
     assert api(area, "national-gestionnaire").post("/executions/987654/arret")[0] == 404

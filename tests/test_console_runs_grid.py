@@ -236,6 +236,7 @@ def test_stop_and_re_run_are_on_the_run_page_for_national_gestionnaires_only(bro
         assert other.locator("#arreter").count() == 0 and other.locator("#en-cours").count() == 1
         other.goto(f"{area['url']}/executions/1")
         assert other.locator("#relancer").count() == 0
+        assert other.goto(f"{area['url']}/taches/collect/lancer").status == 403  # the rule, not only the button
         other.context.close()
     page = logged_in(browser, area, "marie")
     page.goto(f"{area['url']}/executions/{running}")
