@@ -12,8 +12,8 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from sqlalchemy import create_engine, text
 
-from exchange.store import queries
 from exchange.store.engine import open_database
+from exchange.store.reads.audit import AuditQuery, list_audit
 from tests.access_area import ACCOUNTS, ESATS, RHONE, SEINE, SILENT, Client, new_schema_url, seed_three_perimeters
 from tests.areas import cli
 from tests.browser import free_port, start_console
@@ -93,7 +93,7 @@ def journal(area) -> list[dict]:
     engine = open_database(_db_url(area))
     try:
         with engine.connect() as conn:
-            return queries.audit_entries(conn, queries.AuditFilters(), limit=1000, perimeter=_national())
+            return list_audit(conn, AuditQuery(), limit=1000, perimeter=_national())
     finally:
         engine.dispose()
 

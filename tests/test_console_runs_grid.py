@@ -79,10 +79,11 @@ def area(tmp_path_factory):
     ]
     lines[1234] = {**lines[1234], "level": "WARNING", "message": "nom refusé : caractère de contrôle"}
     lines[2345] = {**lines[2345], "level": "ERROR", "message": "compte esat-seine illisible : connexion refusée"}
-    run_log.append_lines(engine, 1, lines)
-    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
-    add_operator(engine, "paul", "lecteur", PASSWORDS["paul"], ["national"])
-    add_operator(engine, "louise", "gestionnaire", PASSWORDS["louise"], ["75"])
+    with engine.begin() as conn:
+        run_log.append_lines(conn, 1, lines)
+        add_operator(conn, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
+        add_operator(conn, "paul", "lecteur", PASSWORDS["paul"], ["national"])
+        add_operator(conn, "louise", "gestionnaire", PASSWORDS["louise"], ["75"])
     console = start_console(base / "esat-exchange.toml", port)
     yield {"base": base, "url": console.url, "engine": engine}
     console.stop()
@@ -163,7 +164,7 @@ def test_a_running_job_is_stopped_between_two_files_from_the_command_of_its_page
     from exchange.app.stop import ask_stop
     from exchange.config import load_config
     from exchange.core.perimeter import Perimeter
-    from exchange.store import queries
+    from exchange.store.reads.runs import last_run
 
     assert cli(area["base"], "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     engine, config = area["engine"], load_config(area["base"] / "esat-exchange.toml")
@@ -175,7 +176,7 @@ def test_a_running_job_is_stopped_between_two_files_from_the_command_of_its_page
         told.append((file_id, done))
         if len(told) == 1:  # the operator clicks « Arrêter » while the first file is replayed
             with engine.connect() as conn:
-                running = queries.last_run(conn, ("replay",))
+                running = last_run(conn, ("replay",))
             assert ask_stop(engine, running["id"], "marie").done
 
     outcome = replay_in_one_run(config, engine, [w["id"] for w in waiting], journal=journal)

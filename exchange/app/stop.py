@@ -23,17 +23,18 @@ def ask_stop(engine: Engine, run_id: int, who: str) -> StopResult:
     """Ask run `run_id`'s job to stop between two files, as `who`."""
     from exchange.store.run_log import run_status
 
-    with engine.connect() as conn:
+    with engine.begin() as conn:
         status = run_status(conn, run_id)
+        asked = runs.stop_asked(conn, run_id) if status == EN_COURS else None
+        done = status == EN_COURS and asked is None and runs.ask_stop(conn, run_id, who)
     if status is None:
         return StopResult(False, f"Exécution n° {run_id} inconnue.", unknown=True)
     if status != EN_COURS:
         return StopResult(False, f"L'exécution n° {run_id} n'est pas en cours ({status}) : rien à arrêter.")
-    asked = runs.stop_asked(engine, run_id)
     if asked is not None:
         return StopResult(False, f"Arrêt de l'exécution n° {run_id} déjà demandé par {asked['asked_by']}.")
-    if not runs.ask_stop(engine, run_id, who):
-        return StopResult(False, f"L'exécution n° {run_id} vient de se terminer : rien à arrêter.")
+    if not done:
+        return StopResult(False, f"Arrêt de l'exécution n° {run_id} déjà demandé.")
     return StopResult(
         True,
         f"Arrêt de l'exécution n° {run_id} demandé : le fichier en cours est terminé, les suivants attendent "

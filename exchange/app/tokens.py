@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exchange.store import api_tokens
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.store.operators import OperatorError, get_operator, record_audit
 
 
@@ -22,7 +22,7 @@ class NewToken:
 def tokens_of(engine: Engine, login: str | None = None) -> list[dict]:
     """`login`'s tokens (every account's when None), newest first: id, login, nom, debut, cree_le, utilise_le,
     revoque_le."""
-    return api_tokens.list_tokens(engine, login)
+    return in_transaction(engine, api_tokens.list_tokens, login)
 
 
 def create_token(
@@ -30,11 +30,12 @@ def create_token(
 ) -> NewToken:
     """A new token for `login` (OperatorError when there is no such account or the name is empty or too long);
     journaled when `by` (an operator of the console) acts; the command line journals its own commands."""
-    if get_operator(engine, login) is None:
-        raise OperatorError(f"aucun compte « {login} »")
-    token_id, secret = api_tokens.create_token(engine, login, name)
-    if by is not None:
-        record_audit(engine, by, "jeton_creation", "OK", f"jeton n° {token_id} de {login}", name, address)
+    with engine.begin() as conn:
+        if get_operator(conn, login) is None:
+            raise OperatorError(f"aucun compte « {login} »")
+        token_id, secret = api_tokens.create_token(conn, login, name)
+        if by is not None:
+            record_audit(conn, by, "jeton_creation", "OK", f"jeton n° {token_id} de {login}", name, address)
     return NewToken(token_id, secret, " ".join(name.split()))
 
 
@@ -42,10 +43,11 @@ def revoke_token(
     engine: Engine, login: str, token_id: int, *, by: str | None = None, address: str | None = None
 ) -> bool:
     """Revoke `login`'s live token `token_id`: 401 at its next use. False when it has no such live token."""
-    done = api_tokens.revoke_token(engine, login, token_id)
+    done = in_transaction(engine, api_tokens.revoke_token, login, token_id)
     if by is not None:
-        record_audit(
+        in_transaction(
             engine,
+            record_audit,
             by,
             "jeton_revocation",
             "OK" if done else "REFUSE",

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from exchange.core.clock import as_utc
 from exchange.store.ledger import utcnow
@@ -22,20 +22,19 @@ def digest_of(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_token(engine: Engine, login: str, name: str) -> tuple[int, str]:
+def create_token(conn: Connection, login: str, name: str) -> tuple[int, str]:
     """A new token for the existing account `login`: its id and its secret (shown once, never stored)."""
     name = " ".join(name.split())
     if not name or len(name) > NAME_LONGEST:
         raise OperatorError(f"nom de jeton invalide : de 1 à {NAME_LONGEST} caractères")
     secret = PREFIX + secrets.token_urlsafe(32)
-    with engine.begin() as conn:
-        if conn.execute(select(operators.c.login).where(operators.c.login == login)).first() is None:
-            raise OperatorError(f"aucun compte « {login} »")
-        token_id = conn.execute(
-            insert(api_tokens).values(
-                login=login, name=name, digest=digest_of(secret), hint=secret[: len(PREFIX) + 4], created_at=utcnow()
-            )
-        ).inserted_primary_key[0]
+    if conn.execute(select(operators.c.login).where(operators.c.login == login)).first() is None:
+        raise OperatorError(f"aucun compte « {login} »")
+    token_id = conn.execute(
+        insert(api_tokens).values(
+            login=login, name=name, digest=digest_of(secret), hint=secret[: len(PREFIX) + 4], created_at=utcnow()
+        )
+    ).inserted_primary_key[0]
     return int(token_id), secret
 
 
@@ -51,53 +50,38 @@ def _view(row) -> dict:  # noqa: ANN001 - a result mapping
     }
 
 
-def list_tokens(engine: Engine, login: str | None = None) -> list[dict]:
+def list_tokens(conn: Connection, login: str | None = None) -> list[dict]:
     """The tokens of `login` (every account's when None), newest first, revoked ones included."""
     q = select(api_tokens).order_by(api_tokens.c.id.desc())
     if login is not None:
         q = q.where(api_tokens.c.login == login)
-    with engine.connect() as conn:
-        return [_view(r) for r in conn.execute(q).mappings()]
+    return [_view(r) for r in conn.execute(q).mappings()]
 
 
-def revoke_token(engine: Engine, login: str, token_id: int) -> bool:
+def revoke_token(conn: Connection, login: str, token_id: int) -> bool:
     """Revoke `login`'s token `token_id` (a revoked token is 401 from now on); False when it has no such live token."""
-    with engine.begin() as conn:
-        moved = conn.execute(
-            update(api_tokens)
-            .where(api_tokens.c.id == token_id, api_tokens.c.login == login, api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        ).rowcount
+    moved = conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.id == token_id, api_tokens.c.login == login, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount
     return moved > 0
 
 
-def revoke_all(engine: Engine, login: str) -> int:
-    """Revoke every live token of `login` (its account removed); how many."""
-    with engine.begin() as conn:
-        return conn.execute(
-            update(api_tokens)
-            .where(api_tokens.c.login == login, api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        ).rowcount
-
-
-def operator_of_token(engine: Engine, secret: str) -> dict | None:
+def operator_of_token(conn: Connection, secret: str) -> dict | None:
     """The active operator (exchange.store.operators.get_operator) whose live token `secret` is, with its token's id
     as `jeton`; None for an unknown or revoked token or a disabled or removed account. Marks the token used."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    digest = digest_of(secret)
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(api_tokens.c.id, api_tokens.c.login).where(
-                api_tokens.c.digest == digest, api_tokens.c.revoked_at.is_(None)
-            )
-        ).first()
+    row = conn.execute(
+        select(api_tokens.c.id, api_tokens.c.login).where(
+            api_tokens.c.digest == digest_of(secret), api_tokens.c.revoked_at.is_(None)
+        )
+    ).first()
     if row is None:
         return None
-    found = get_operator(engine, row.login)
+    found = get_operator(conn, row.login)
     if found is None or found["disabled_at"] is not None:
         return None
-    with engine.begin() as conn:
-        conn.execute(update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=utcnow()))
+    conn.execute(update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=utcnow()))
     return {**found, "jeton": row.id}

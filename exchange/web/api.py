@@ -18,7 +18,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from exchange.core.throttle import retry_at
-from exchange.store import api_tokens, listings, operators, queries, throttle
+from exchange.store import api_tokens, operators, throttle
+from exchange.store.engine import in_transaction
+from exchange.store.reads import files as file_reads
+from exchange.store.reads import runs as run_reads
 from exchange.web.kit import GESTIONNAIRE, check_role, drives_jobs, engine_of, json_answer, json_error, perimeter_of
 from exchange.web.security import client_address
 
@@ -115,7 +118,7 @@ def _authenticate(request: Request) -> dict:
     web, engine, address = request.app.state.config.web, engine_of(request), client_address(request)
     now = utcnow()
     forgotten = now - timedelta(seconds=web.login_window_seconds)
-    failures, last = throttle.failures(engine, THROTTLE_KEY, address, forgotten)
+    failures, last = in_transaction(engine, throttle.failures, THROTTLE_KEY, address, forgotten)
     allowed = retry_at(failures, last, web.login_attempts, web.login_max_delay_seconds) if last else now
     if allowed > now:
         wait = max(1, math.ceil((allowed - now).total_seconds()))
@@ -129,15 +132,22 @@ def _authenticate(request: Request) -> dict:
         raise HTTPException(
             401, "Jeton d'API attendu : en-tête « Authorization: Bearer <jeton> ».", {"WWW-Authenticate": "Bearer"}
         )
-    found = api_tokens.operator_of_token(engine, secret.strip())
+    found = in_transaction(engine, api_tokens.operator_of_token, secret.strip())
     if found is None:
-        throttle.record_failure(engine, THROTTLE_KEY, address, now, forgotten)
-        operators.record_audit(
-            engine, "?", "api", "REFUSE", request.url.path[:300], "jeton inconnu ou révoqué", address
+        in_transaction(engine, throttle.record_failure, THROTTLE_KEY, address, now, forgotten)
+        in_transaction(
+            engine,
+            operators.record_audit,
+            "?",
+            "api",
+            "REFUSE",
+            request.url.path[:300],
+            "jeton inconnu ou révoqué",
+            address,
         )
         raise HTTPException(401, "Jeton d'API inconnu ou révoqué.", {"WWW-Authenticate": "Bearer"})
     if failures:
-        throttle.clear(engine, THROTTLE_KEY, address)
+        in_transaction(engine, throttle.clear, THROTTLE_KEY, address)
     return found
 
 
@@ -168,8 +178,9 @@ def endpoint(role: str | None = None, *, jobs: bool = False) -> Callable:
 
 def _journal(request: Request, action: str, outcome: str, target: str, detail: str, **about: object) -> None:
     """One journal line, as the console writes it, saying it came through the API and with which token."""
-    operators.record_audit(
+    in_transaction(
         engine_of(request),
+        operators.record_audit,
         request.state.operator["login"],
         action,
         outcome,
@@ -194,7 +205,7 @@ def runs_list(request: Request) -> Answer:
     from exchange.core.vocabulary import JOBS, RUN_STATUSES
 
     _known(request, {"job", "statut", "du", "au", "page", "par_page"})
-    filters = queries.RunFilters(
+    filters = run_reads.RunQuery(
         job=_choice(request, "job", JOBS),
         statut=_choice(request, "statut", RUN_STATUSES),
         du=_day(request, "du"),
@@ -202,8 +213,10 @@ def runs_list(request: Request) -> Answer:
     )
     page, size = _paging(request)
     with engine_of(request).connect() as conn:
-        rows = queries.list_runs(conn, filters, size, (page - 1) * size, perimeter=request.state.perimeter)
-        total = queries.count_runs(conn, filters)
+        rows = run_reads.list_runs(
+            conn, filters, perimeter=request.state.perimeter, limit=size, offset=(page - 1) * size
+        )
+        total = run_reads.count_runs(conn, filters)
     return {"total": total, "page": page, "par_page": size, "executions": [_run_body(r) for r in rows]}
 
 
@@ -214,10 +227,11 @@ def run_detail(request: Request) -> Answer:
     _known(request, set())
     run_id = _path_id(request, "run_id")
     with engine_of(request).connect() as conn:
-        run = queries.get_run(conn, run_id, perimeter=request.state.perimeter)
+        run = run_reads.get_run(conn, run_id, perimeter=request.state.perimeter)
+        stop = stop_asked(conn, run_id)
     if run is None:
         raise HTTPException(404)
-    return _run_body(run, stop_asked(engine_of(request), run_id))
+    return _run_body(run, stop)
 
 
 LEVELS_AT_LEAST = {
@@ -336,7 +350,7 @@ def files_list(request: Request) -> Answer:
             "par_page",
         },
     )
-    q = listings.FileQuery(
+    q = file_reads.FileQuery(
         nom=_query(request, "nom"),
         esat=_query(request, "esat"),
         caf=_query(request, "caf", 3),
@@ -352,15 +366,15 @@ def files_list(request: Request) -> Answer:
     page, size = _paging(request)
     perimeter = request.state.perimeter
     with engine_of(request).connect() as conn:
-        rows = listings.list_files(conn, q, perimeter=perimeter, limit=size, offset=(page - 1) * size)
-        total = listings.count_files(conn, q, perimeter=perimeter)
+        rows = file_reads.list_files(conn, q, perimeter=perimeter, limit=size, offset=(page - 1) * size)
+        total = file_reads.count_files(conn, q, perimeter=perimeter)
     return {"total": total, "page": page, "par_page": size, "fichiers": [_file_body(r) for r in rows]}
 
 
 def _file_in_perimeter(request: Request, file_id: int) -> dict:
     """The file's row; 404 when unknown or outside the token's perimeter (the same answer)."""
     with engine_of(request).connect() as conn:
-        row = queries.get_file(conn, file_id, perimeter=request.state.perimeter)
+        row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
     if row is None:
         raise HTTPException(404)
     return row
@@ -372,9 +386,9 @@ def file_detail(request: Request) -> Answer:
     file_id = _path_id(request, "file_id")
     row = _file_in_perimeter(request, file_id)
     with engine_of(request).connect() as conn:
-        counts = queries.file_anomaly_counts(conn, file_id, perimeter=request.state.perimeter)
+        counts = file_reads.file_anomaly_counts(conn, file_id, perimeter=request.state.perimeter)
     _journal(request, "consultation_fichier", "OK", f"fichier n° {file_id}", "consultation", file_id=file_id)
-    return {**_file_body({**queries.file_view(row), "esat": None, "caf": None}), "anomalies_par_code": counts}
+    return {**_file_body({**file_reads.file_view(row), "esat": None, "caf": None}), "anomalies_par_code": counts}
 
 
 @endpoint(GESTIONNAIRE)
@@ -393,13 +407,13 @@ def file_replay(request: Request) -> Answer:
     outcome = "OK" if result.done else "ECHEC"
     _journal(request, "rejeu", outcome, f"fichier n° {file_id}", result.message, siret=row["siret"], file_id=file_id)
     with engine_of(request).connect() as conn:
-        after = queries.get_file(conn, file_id, perimeter=request.state.perimeter)
+        after = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
     run = getattr(result.outcome, "run_id", None)
     return {
         "fait": result.done,
         "message": result.message,
         "execution": run,
-        "fichier": _file_body({**queries.file_view(after), "esat": None, "caf": None}),
+        "fichier": _file_body({**file_reads.file_view(after), "esat": None, "caf": None}),
     }
 
 
@@ -424,8 +438,9 @@ def bulk_replay(request: Request) -> Answer:
     engine, address, token = engine_of(request), client_address(request), request.state.operator["jeton"]
 
     def journal(file_id: int, done: bool, message: str) -> None:  # one line per file, as the console's
-        operators.record_audit(
+        in_transaction(
             engine,
+            operators.record_audit,
             who,
             "rejeu",
             "OK" if done else "ECHEC",
@@ -453,7 +468,7 @@ def anomaly_counts(request: Request) -> Answer:
     _known(request, {"depuis"})
     since = _day(request, "depuis") or today_in_paris() - timedelta(days=30)
     with engine_of(request).connect() as conn:
-        counts = queries.rejections_by_code(conn, paris_day_start(since), perimeter=request.state.perimeter)
+        counts = file_reads.rejections_by_code(conn, paris_day_start(since), perimeter=request.state.perimeter)
     return {"depuis": since, "fichiers_rejetes_par_code": counts}
 
 

@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from exchange.store import listings
 from exchange.store.esats import esat_profile
+from exchange.store.reads import files as file_reads
 from exchange.web.actions import _audit
 from exchange.web.kit import GESTIONNAIRE, drives_jobs, engine_of, flash, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
@@ -36,12 +36,12 @@ def esat(request: Request) -> Response:
     siret = _siret(request)
     perimeter = request.state.perimeter
     current = _int(request, "page", 1) or 1
-    q = listings.FileQuery(siret=siret)
+    q = file_reads.FileQuery(siret=siret)
     with engine_of(request).connect() as conn:
         profile = esat_profile(conn, siret, perimeter=perimeter)
         if profile is None:
             raise HTTPException(404)
-        rows = listings.list_files(conn, q, perimeter=perimeter, limit=ESAT_FILES, offset=(current - 1) * ESAT_FILES)
+        rows = file_reads.list_files(conn, q, perimeter=perimeter, limit=ESAT_FILES, offset=(current - 1) * ESAT_FILES)
     replayable = replayable_after_import(engine_of(request), siret, perimeter=perimeter)
     return render(
         request,
@@ -74,7 +74,7 @@ def _pause_target(request: Request) -> str:
 
 def _pause_page(request: Request, action: str) -> Response:
     from exchange.app.pauses import ALL, job_states
-    from exchange.store.queries import next_scheduled_runs
+    from exchange.store.reads.runs import next_scheduled_runs
 
     drives_jobs(request)
     job = _pause_target(request)
@@ -161,13 +161,22 @@ def bulk_replay_confirm(request: Request) -> Response:
 def file_journal(request: Request) -> Callable[[int, bool, str], None]:
     """One journal line per file of a bulk replay, as the operator's single replay writes it (from the background
     run: the operator and their address are kept here)."""
+    from exchange.store.engine import in_transaction
     from exchange.store.operators import record_audit
 
     engine, who, address = engine_of(request), request.state.operator["login"], client_address(request)
 
     def write(file_id: int, done: bool, message: str) -> None:
-        record_audit(
-            engine, who, "rejeu", "OK" if done else "ECHEC", f"fichier n° {file_id}", message, address, file_id=file_id
+        in_transaction(
+            engine,
+            record_audit,
+            who,
+            "rejeu",
+            "OK" if done else "ECHEC",
+            f"fichier n° {file_id}",
+            message,
+            address,
+            file_id=file_id,
         )
 
     return write
