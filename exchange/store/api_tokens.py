@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from exchange.core.clock import as_utc
 from exchange.store.ledger import utcnow
@@ -30,15 +31,16 @@ def create_token(conn: Connection, login: str, name: str) -> tuple[int, str]:
     secret = PREFIX + secrets.token_urlsafe(32)
     if conn.execute(select(operators.c.login).where(operators.c.login == login)).first() is None:
         raise OperatorError(f"aucun compte « {login} »")
-    token_id = conn.execute(
+    key = conn.execute(
         insert(api_tokens).values(
             login=login, name=name, digest=digest_of(secret), hint=secret[: len(PREFIX) + 4], created_at=utcnow()
         )
-    ).inserted_primary_key[0]
-    return int(token_id), secret
+    ).inserted_primary_key
+    assert key is not None
+    return int(key[0]), secret
 
 
-def _view(row) -> dict:  # noqa: ANN001 - a result mapping
+def _view(row: RowMapping) -> dict[str, Any]:
     return {
         "id": row["id"],
         "login": row["login"],
@@ -50,7 +52,7 @@ def _view(row) -> dict:  # noqa: ANN001 - a result mapping
     }
 
 
-def list_tokens(conn: Connection, login: str | None = None) -> list[dict]:
+def list_tokens(conn: Connection, login: str | None = None) -> list[dict[str, Any]]:
     """The tokens of `login` (every account's when None), newest first, revoked ones included."""
     q = select(api_tokens).order_by(api_tokens.c.id.desc())
     if login is not None:
@@ -68,7 +70,7 @@ def revoke_token(conn: Connection, login: str, token_id: int) -> bool:
     return moved > 0
 
 
-def operator_of_token(conn: Connection, secret: str) -> dict | None:
+def operator_of_token(conn: Connection, secret: str) -> dict[str, Any] | None:
     """The active operator (exchange.store.operators.get_operator) whose live token `secret` is, with its token's id
     as `jeton`; None for an unknown or revoked token or a disabled or removed account. Marks the token used."""
     if not secret.startswith(PREFIX) or len(secret) > 200:

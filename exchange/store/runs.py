@@ -6,6 +6,7 @@ import json
 import os
 import socket
 from datetime import date
+from typing import Any
 
 from sqlalchemy import and_, insert, select
 from sqlalchemy.engine import Connection
@@ -52,7 +53,9 @@ def start_run(conn: Connection, job: str, as_of: date | None) -> int:
             **_ZERO,
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def finish_run(
@@ -114,7 +117,9 @@ def record_skipped_run(conn: Connection, job: str, reason: str) -> int:
             **_ZERO,
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def ask_stop(conn: Connection, run_id: int, by: str) -> bool:
@@ -133,7 +138,7 @@ def ask_stop(conn: Connection, run_id: int, by: str) -> bool:
     return True
 
 
-def stop_asked(conn: Connection, run_id: int) -> dict | None:
+def stop_asked(conn: Connection, run_id: int) -> dict[str, Any] | None:
     """Who asked run `run_id` to stop, and when (asked_by, asked_at); None when nobody did."""
     row = conn.execute(select(run_stops).where(run_stops.c.run_id == run_id)).mappings().first()
     return dict(row) if row else None

@@ -18,17 +18,17 @@ def _day(moment: datetime) -> date:
     return as_utc(moment).astimezone(PARIS).date()
 
 
-def runs_per_day(conn: Connection, since: datetime) -> dict[date, Counter]:
+def runs_per_day(conn: Connection, since: datetime) -> dict[date, Counter[str]]:
     """Runs started since `since`, per Paris day: a Counter of statuts (OK, ECHEC, IGNORE, EN_COURS)."""
-    days: dict[date, Counter] = {}
+    days: dict[date, Counter[str]] = {}
     for started, status in conn.execute(select(runs.c.started_at, runs.c.status).where(runs.c.started_at >= since)):
         days.setdefault(_day(started), Counter())[status] += 1
     return days
 
 
-def runs_per_job_and_day(conn: Connection, since: datetime) -> dict[tuple[str, date], Counter]:
+def runs_per_job_and_day(conn: Connection, since: datetime) -> dict[tuple[str, date], Counter[str]]:
     """Runs started since `since`, per job and Paris day: a Counter of statuts (the runs grid)."""
-    cells: dict[tuple[str, date], Counter] = {}
+    cells: dict[tuple[str, date], Counter[str]] = {}
     q = select(runs.c.job, runs.c.started_at, runs.c.status).where(runs.c.started_at >= since)
     for job, started, status in conn.execute(q):
         cells.setdefault((job, _day(started)), Counter())[status] += 1
