@@ -1,7 +1,7 @@
 """API tokens per operator (hashed), the stop asked for a running job, the run log's level index.
 
 Revision ID: 0013_api_tokens
-Revises: 0010_pauses_run_log
+Revises: 0014_purge (chained after issue 32's migration, already on main when this branch merged it)
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0013_api_tokens'
-down_revision = '0010_pauses_run_log'
+down_revision = '0014_purge'
 branch_labels = None
 depends_on = None
 
