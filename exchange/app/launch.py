@@ -10,17 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from exchange.app.job import BUSY, JOB_LOCKS, RunOutcome
+from exchange.app.scheduled import start
 from exchange.config import Config
+from exchange.core.jobs import REGISTRY
 from exchange.store.engine import Engine
 from exchange.store.fences import holding, timings_of
 from exchange.store.reads.runs import last_run
 
 log = logging.getLogger("esat_exchange")
-LAUNCHABLE = {
-    "collect": "collecte les fichiers déposés, les juge et écrit les comptes rendus (sans fichier Caf)",
-    "nightly": "collecte et juge comme la collecte, puis écrit les fichiers delta des Caf",
-    "campaign": "écrit les fichiers de campagne de l'année écoulée pour chaque Caf",
-}
+LAUNCHABLE = {job.id: job.launch for job in REGISTRY if job.launch}  # what the console may start now, and what it does
 WAIT_FOR_RUN_SECONDS = 10.0
 
 
@@ -33,22 +31,12 @@ class Launch:
     run_id: int | None = None
 
 
-def _work(config: Config, engine: Engine, job: str) -> RunOutcome:
-    if job == "campaign":
-        from exchange.app.campaign import close_campaign
-
-        return close_campaign(config, engine)
-    from exchange.app.run import run_job
-
-    return run_job(config, engine, job=job, emit=job == "nightly")
-
-
 def start_job(config: Config, engine: Engine, job: str, who: str) -> Launch:
     """Start `job` in a background thread; its run id once the run is recorded (within a few seconds)."""
     if job not in LAUNCHABLE:
         return Launch(False, f"Tâche inconnue : {job!r}.")
     return start_in_background(
-        config, engine, job, lambda: _work(config, engine, job), who, f"tâche {job}", "Tâche lancée"
+        config, engine, job, lambda: start(config, engine, job), who, f"tâche {job}", "Tâche lancée"
     )
 
 
@@ -67,11 +55,11 @@ def start_in_background(
     done: list[RunOutcome] = []
 
     def body() -> None:
-        log.info(f"{label} lancé depuis la console par {who}", extra={"event": {"job": job, "par": who}})
+        log.info(f"{label} : lancement depuis la console par {who}", extra={"event": {"job": job, "par": who}})
         try:
             done.append(work())
         except Exception:  # noqa: BLE001 - a thread's failure is logged; the run record says the rest
-            log.exception(f"{label} lancé depuis la console : erreur")
+            log.exception(f"{label} lancement depuis la console : erreur")
 
     thread = threading.Thread(target=body, name=f"console-{job}", daemon=True)
     thread.start()

@@ -16,7 +16,7 @@ from exchange.store.tables import api_tokens, audit_log, files, operator_perimet
 ROLES = ("lecteur", "gestionnaire")
 
 
-class OperatorError(TerminalError, ValueError):
+class OperatorError(TerminalError):
     """A refused account change (French message)."""
 
 

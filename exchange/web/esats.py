@@ -11,8 +11,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from exchange.app.launch import LAUNCHABLE, start_job
+from exchange.app.pauses import ALL, job_states, pause, resume
+from exchange.app.replay import replayable_after_import
+from exchange.core.vocabulary import SCHEDULED_JOBS
 from exchange.store.esats import esat_profile
+from exchange.store.pauses import paused_jobs
 from exchange.store.reads import files as file_reads
+from exchange.store.reads.runs import next_scheduled_runs
 from exchange.web.actions import _audit
 from exchange.web.kit import GESTIONNAIRE, drives_jobs, engine_of, flash, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
@@ -31,8 +37,6 @@ def _siret(request: Request) -> str:
 
 @page()
 def esat(request: Request) -> Response:
-    from exchange.app.replay import replayable_after_import
-
     siret = _siret(request)
     perimeter = request.state.perimeter
     current = _int(request, "page", 1) or 1
@@ -63,9 +67,6 @@ PAUSE_ACTIONS = {"suspendre": "Suspendre", "reprendre": "Reprendre"}
 
 def _pause_target(request: Request) -> str:
     """A scheduled job's name, or « toutes »; 404 otherwise."""
-    from exchange.app.pauses import ALL
-    from exchange.core.vocabulary import SCHEDULED_JOBS
-
     job = request.path_params["job"]
     if job not in SCHEDULED_JOBS and job != ALL:
         raise HTTPException(404)
@@ -73,9 +74,6 @@ def _pause_target(request: Request) -> str:
 
 
 def _pause_page(request: Request, action: str) -> Response:
-    from exchange.app.pauses import ALL, job_states
-    from exchange.store.reads.runs import next_scheduled_runs
-
     drives_jobs(request)
     job = _pause_target(request)
     engine = engine_of(request)
@@ -102,8 +100,6 @@ def _pause_page(request: Request, action: str) -> Response:
 
 
 async def _pause_post(request: Request, action: str) -> Response:
-    from exchange.app.pauses import pause, resume
-
     form = await checked_form(request)
     drives_jobs(request)
     job = _pause_target(request)
@@ -144,8 +140,6 @@ async def resume_job(request: Request) -> Response:
 
 
 def _bulk_target(request: Request) -> tuple[str | None, list[dict]]:
-    from exchange.app.replay import replayable_after_import
-
     siret = request.query_params.get("siret", "").strip() or None
     if siret is not None and not (len(siret) == 14 and siret.isdigit()):
         raise HTTPException(400, f"SIRET invalide : {siret!r}.")
@@ -218,8 +212,6 @@ async def bulk_replay(request: Request) -> Response:
 
 
 def _job(request: Request) -> str:
-    from exchange.app.launch import LAUNCHABLE
-
     job = request.path_params["job"]
     if job not in LAUNCHABLE:
         raise HTTPException(404)
@@ -228,9 +220,6 @@ def _job(request: Request) -> str:
 
 @page(role=GESTIONNAIRE)
 def launch_confirm(request: Request) -> Response:
-    from exchange.app.launch import LAUNCHABLE
-    from exchange.store.pauses import paused_jobs
-
     drives_jobs(request)
     job = _job(request)
     with engine_of(request).connect() as conn:
@@ -240,8 +229,6 @@ def launch_confirm(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def launch(request: Request) -> Response:
-    from exchange.app.launch import start_job
-
     await checked_form(request)
     drives_jobs(request)
     job = _job(request)
