@@ -9,7 +9,7 @@ import functools
 import math
 import re
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -111,30 +111,34 @@ def _paging(request: Request) -> tuple[int, int]:
 
 
 def _authenticate(request: Request) -> dict:
-    """The operator of the request's token; 401 (and one more failure counted for the address) when none, 429
-    while the address must wait (the console's login throttle: [web] login_attempts, login_max_delay_seconds)."""
+    """The operator of the request's token; 401 when none, 429 while the address must wait. The console's login
+    throttle ([web] login_attempts, login_max_delay_seconds; store.throttle.count_attempt): every presented token is
+    counted for the client address before it is checked, a good one clears the count."""
     from exchange.store.ledger import utcnow
 
     web, engine, address = request.app.state.config.web, engine_of(request), client_address(request)
-    now = utcnow()
-    forgotten = now - timedelta(seconds=web.login_window_seconds)
-    failures, last = in_transaction(engine, throttle.failures, THROTTLE_KEY, address, forgotten)
-    allowed = retry_at(failures, last, web.login_attempts, web.login_max_delay_seconds) if last else now
-    if allowed > now:
-        wait = max(1, math.ceil((allowed - now).total_seconds()))
-        raise HTTPException(
-            429,
-            f"{failures} jetons refusés depuis votre adresse : réessayez dans {wait} seconde{'s' if wait > 1 else ''}.",
-            headers={"Retry-After": str(wait)},
-        )
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise HTTPException(
             401, "Jeton d'API attendu : en-tête « Authorization: Bearer <jeton> ».", {"WWW-Authenticate": "Bearer"}
         )
+    now = utcnow()
+    forgotten = now - timedelta(seconds=web.login_window_seconds)
+
+    def allowed_after(failures: int, last: datetime) -> datetime:
+        return retry_at(failures, last, web.login_attempts, web.login_max_delay_seconds)
+
+    attempt = in_transaction(engine, throttle.count_attempt, THROTTLE_KEY, address, now, forgotten, allowed_after)
+    if not attempt.counted:
+        wait = max(1, math.ceil((attempt.allowed_at - now).total_seconds()))
+        raise HTTPException(
+            429,
+            f"{attempt.failures} jetons refusés depuis votre adresse : "
+            f"réessayez dans {wait} seconde{'s' if wait > 1 else ''}.",
+            headers={"Retry-After": str(wait)},
+        )
     found = in_transaction(engine, api_tokens.operator_of_token, secret.strip())
     if found is None:
-        in_transaction(engine, throttle.record_failure, THROTTLE_KEY, address, now, forgotten)
         in_transaction(
             engine,
             operators.record_audit,
@@ -146,8 +150,7 @@ def _authenticate(request: Request) -> dict:
             address,
         )
         raise HTTPException(401, "Jeton d'API inconnu ou révoqué.", {"WWW-Authenticate": "Bearer"})
-    if failures:
-        in_transaction(engine, throttle.clear, THROTTLE_KEY, address)
+    in_transaction(engine, throttle.clear, THROTTLE_KEY, address)
     return found
 
 
