@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from exchange.app.kept_names import kept_stem
 from exchange.config import Config
 from exchange.core.compte_rendu.forms import cr_files
 from exchange.core.habilitations import Habilitations
@@ -416,12 +417,6 @@ def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
         records_rejected=row["records_rejected"] or 0,
         file_code=row["code"],
     )
-
-
-def kept_stem(name: str, file_id: int, pair: int) -> str:
-    """Where the `pair`-th compte rendu pair (0: the first answer, then one per replay) of reception
-    `file_id` is kept once it no longer describes the latest reception of its name."""
-    return f"{name}.{file_id}" + (f"-rejeu{pair}" if pair else "")
 
 
 def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None) -> Judgement:

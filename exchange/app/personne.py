@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from exchange.app.cycle import kept_stem
+from exchange.app.kept_names import kept_stem
 from exchange.core.clock import PARIS
 from exchange.core.retention import KINDS
 from exchange.store import operators

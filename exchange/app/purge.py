@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from exchange.app.cycle import kept_stem
 from exchange.app.job import JobContext, RunOutcome, run_locked
+from exchange.app.kept_names import kept_stem
 from exchange.config import Config
 from exchange.core.clock import PARIS
 from exchange.core.retention import KINDS, Duration, FileFacts, file_due, file_year, output_due

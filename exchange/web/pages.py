@@ -109,8 +109,8 @@ def dashboard(request: Request) -> Response:
 def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
     """The retour/ names that may hold this reception's comptes rendus, every form (csv, xml, html):
     `<name>.CR.*` when it is the latest answered reception of its name, then every kept pair
-    (exchange.app.cycle.kept_stem: its first answer, then one per replay)."""
-    from exchange.app.cycle import kept_stem
+    (exchange.app.kept_names.kept_stem: its first answer, then one per replay)."""
+    from exchange.app.kept_names import kept_stem
 
     stems = [row["name"]] if latest_answered == row["id"] else []
     stems += [kept_stem(row["name"], row["id"], pair) for pair in range(max(row.get("answers") or 0, 1))]
