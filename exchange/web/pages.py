@@ -11,6 +11,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from exchange.app.memo import VersionedMemo
+from exchange.core.perimeter import Perimeter
+from exchange.store.engine import Engine
 from exchange.store.reads import audit as audit_reads
 from exchange.store.reads import campaign as campaign_reads
 from exchange.store.reads import files as file_reads
@@ -201,8 +204,12 @@ def campaign_year(request: Request) -> int:
     """?annee=, else the campaign in progress: year N from July N to June N+1."""
     from exchange.core.clock import today_in_paris
 
-    today = today_in_paris()
-    return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
+    return _int(request, "annee") or current_campaign(today_in_paris())
+
+
+def current_campaign(today: date) -> int:
+    """The campaign in progress on `today`: year N from July N to June N+1."""
+    return today.year if today.month >= 7 else today.year - 1
 
 
 def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]]:
@@ -225,6 +232,21 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
         memo=request.app.state.campaign_reads,
     )
     return year, caf, wanted, missing
+
+
+def campaign_figures(engine: Engine, memo: VersionedMemo, year: int, perimeter: Perimeter) -> tuple[dict, dict]:
+    """The campaign's RG accepted per Caf and its first declarations per day, each kept in `memo` until the
+    records change (the page, and exchange.web.warm before any page asks)."""
+    from exchange.store.trends import first_declarations
+
+    def read(what: str, fn):  # noqa: ANN001, ANN202 - a read of the campaign's records, kept until they change
+        def compute():  # noqa: ANN202
+            with engine.connect() as conn:
+                return fn(conn, year, perimeter=perimeter)
+
+        return memo.get((what, year, perimeter), compute)
+
+    return read("acceptes", campaign_reads.accepted_rg_per_caf), read("premieres", first_declarations)
 
 
 def campaign_progress(per_day: dict, year: int, missing: int) -> dict:
@@ -258,19 +280,10 @@ def campaign(request: Request) -> Response:
     from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
 
     year, caf, wanted, missing = _campaign(request)
-    perimeter, memo = request.state.perimeter, request.app.state.campaign_reads
-
-    def read(what: str, fn):  # noqa: ANN001, ANN202 - a read of the campaign's records, kept until they change
-        def compute():  # noqa: ANN202
-            with engine_of(request).connect() as conn:
-                return fn(conn, year, perimeter=perimeter)
-
-        return memo.get((what, year, perimeter), compute)
-
-    from exchange.store.trends import first_declarations
-
-    accepted = read("acceptes", campaign_reads.accepted_rg_per_caf)
-    progress = campaign_progress(read("premieres", first_declarations), year, len(missing))
+    accepted, firsts = campaign_figures(
+        engine_of(request), request.app.state.campaign_reads, year, request.state.perimeter
+    )
+    progress = campaign_progress(firsts, year, len(missing))
     by_situation = {key: sum(1 for m in missing if m["situation"] == key) for key in SITUATIONS}
     per_caf: dict[str, dict[str, int]] = {}
     for m in missing:
