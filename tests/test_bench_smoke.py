@@ -32,6 +32,8 @@ TINY = bench.Plan(
     stdnum_reps=1,
     sftp=False,
     xml_records=700,
+    workbook_rows=300,
+    bomb_bytes=8 << 20,
     profile_share=0.5,
     console_reps=2,
     command_pairs=1,
@@ -148,6 +150,23 @@ def test_xml_memory_reads_every_record(measured) -> None:
     assert x["peak"] >= x["baseline"] > x["interpreter"] > 0
     assert x["cold_increase"] > 0
     assert x["file_bytes"] > 700 * 200
+
+
+def test_workbook_memory_refuses_the_bomb_and_reads_every_row_of_the_big_workbook(measured) -> None:
+    bomb, big = measured.workbook
+    assert bomb.rows == -1 and bomb.codes != "-" and bomb.expanded_bytes >= 8 << 20
+    assert big.rows == 300 and big.codes == "-" and big.increase > 0
+
+
+def test_import_cost_compares_the_same_imports_with_and_without_bytecode(measured) -> None:
+    ic = measured.imports
+    assert ic.modules > 300 and len(ic.compiled.values) == len(ic.source.values) == 3
+    assert all(v > 0 for v in ic.compiled.values + ic.source.values)
+    report = bench.render(measured)
+    assert "## Coût fixe d'un processus : les imports, avec et sans .pyc" in report
+    assert "## Mémoire de la lecture d'un classeur (.xlsx)" in report and "frictionless" not in report
+    sections = [s for s in report.split("\n## ")[1:] if not s.startswith(("Objectifs", "Durée"))]
+    assert all("Mesuré sur le commit `" in s for s in sections), [s.splitlines()[0] for s in sections]
 
 
 def test_profile_names_the_stages(measured) -> None:
