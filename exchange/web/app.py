@@ -117,6 +117,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         from exchange.web.warm import CampaignWarmer
 
         warmer = CampaignWarmer(engine, app.state.campaign_reads)  # the national campaign read before it is asked
+        app.state.campaign_warmer = warmer
         warmer.start()
         yield
         warmer.stop()

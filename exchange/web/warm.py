@@ -29,6 +29,7 @@ class CampaignWarmer:
         self.engine, self.memo, self.every = engine, memo, every
         self._prepared: Hashable | None = None  # the version last prepared
         self._stop = threading.Event()
+        self.ready = threading.Event()  # set once the first look is over (prepared, or the database away)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -61,3 +62,5 @@ class CampaignWarmer:
                 self.prepare()
             except DATABASE_ERRORS as e:  # the database away for a while: the pages read for themselves meanwhile
                 log.warning(f"console : préparation de la campagne impossible ({type(e).__name__})")
+            finally:
+                self.ready.set()
