@@ -236,7 +236,7 @@ def test_report_has_machine_targets_and_tables(measured) -> None:
 def test_the_purge_of_each_campaign_is_measured_against_its_run(measured) -> None:
     assert not [n for n in measured.notes if n.startswith("Purge")]
     assert sorted((r.backend, r.campaign.key) for r in measured.purge) == sorted(
-        (b, k) for b in ("sqlite", "postgresql") for k in (ONE, RECORDS, FILES)
+        [("sqlite", ONE), ("postgresql", ONE), ("postgresql", FILES)]  # purge ÷ run at 10× files on PostgreSQL
     )
     for r in measured.purge:
         assert r.run.wall > 0 and r.dry_run.wall > 0 and r.purge.wall > 0 and r.anonymised > 0
