@@ -21,8 +21,8 @@ NATIONAL = Perimeter(national=True)
 
 class CampaignWarmer:
     """A daemon thread that, whenever the campaign's data version moved (and no run is writing), reads the
-    national campaign of the current year into `memo` and computes again every other key pages asked for since
-    (their perimeters, their Cafs), so that a page's first view after a run, an import or a restart finds them
+    national campaign in progress and the one before into `memo` and computes again every other key pages asked
+    for since (their perimeters, their Cafs), so that a page's first view after a run, an import or a restart finds them
     ready instead of reading a national year of records while the operator waits."""
 
     def __init__(self, engine: Engine, memo: VersionedMemo, every: float = EVERY_SECONDS) -> None:
@@ -47,9 +47,10 @@ class CampaignWarmer:
         if version is None or version == self._prepared:
             return False
         today = today_in_paris()
-        year = current_campaign(today)
-        campaign_followup(self.engine, None, year, today, None, perimeter=NATIONAL, memo=self.memo)
-        campaign_figures(self.engine, self.memo, year, NATIONAL)
+        current = current_campaign(today)
+        for year in (current, current - 1):  # the campaign in progress, and the one before (its close, its figures)
+            campaign_followup(self.engine, None, year, today, None, perimeter=NATIONAL, memo=self.memo)
+            campaign_figures(self.engine, self.memo, year, NATIONAL)
         self.memo.refresh()
         self._prepared = version
         return True
