@@ -3,16 +3,21 @@ verdict and its reasons as JSON; 200, or 503 on ALERTE) and `GET /metrics` (Prom
 
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from exchange.app.status import check_health
+from exchange.core.health import purge_counts
 from exchange.core.perimeter import EVERYTHING
+from exchange.core.vocabulary import SCHEDULED_JOBS
+from exchange.store.metrics import service_counts
+from exchange.store.pauses import paused_jobs
 
 
 def _health(request: Request) -> dict:
-    from exchange.app.status import check_health
-
     h = check_health(request.app.state.engine, request.app.state.depot, perimeter=EVERYTHING)
     return {
         "etat": h.state,
@@ -20,6 +25,7 @@ def _health(request: Request) -> dict:
         "a_traiter": [r.text for r in h.todo],
         "avertissements": [r.text for r in h.warnings],
         "verifie_le": h.checked_at.isoformat(),
+        "purge": purge_counts(h),
     }
 
 
@@ -32,14 +38,6 @@ async def sante(request: Request) -> Response:
 
 
 def _exposition(request: Request) -> bytes:
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-    from exchange.app.status import check_health
-    from exchange.core.vocabulary import SCHEDULED_JOBS
-    from exchange.store.metrics import service_counts
-    from exchange.store.pauses import paused_jobs
-
     engine = request.app.state.engine
     with engine.connect() as conn:
         counts = service_counts(conn, perimeter=EVERYTHING)
@@ -104,8 +102,6 @@ def _exposition(request: Request) -> bytes:
 
 
 async def metrics(request: Request) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST
-
     return Response(
         await run_in_threadpool(_exposition, request),
         media_type=CONTENT_TYPE_LATEST,
