@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from exchange.core.safe_text import safe_text
 from exchange.logs import scrub
+from exchange.store import run_log as stored_log
 from exchange.store.engine import Engine, in_transaction
-from exchange.store.run_log import append_lines
 
 log = logging.getLogger("esat_exchange")
 FLUSH_SECONDS = 1.0
@@ -184,4 +184,4 @@ __all__ = ["GENERAL", "RunLogHandler", "capture", "line_of"]
 
 def _append_lines(engine: Engine, run_id: int, lines: list[dict]) -> int:
     """store.run_log.append_lines in a short transaction of its own."""
-    return in_transaction(engine, append_lines, run_id, lines)
+    return in_transaction(engine, stored_log.append_lines, run_id, lines)  # looked up at each call
