@@ -241,7 +241,7 @@ def test_storage_full_blocks_only_that_file_and_names_file_and_disk(tmp_path, db
     assert code == 0, out + err
     assert "Fichiers traités : 2" in out
     assert (retour(tmp_path) / f"{big}.CR.csv").exists()
-    assert not [p for p in small_storage.rglob("*.part")]
+    assert not list(small_storage.rglob("*.part"))
 
 
 def test_progress_shows_the_real_stages_and_their_counts(tmp_path, db_url):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -104,10 +105,8 @@ class LocalTransport:
         """depot/, retour/ or archive/ of an account: a real folder inside it, created if asked, never a link."""
         path = self._account_dir(account) / folder
         if not self._real_dir(path, account, folder) and create:
-            try:
+            with contextlib.suppress(FileExistsError):  # created meanwhile: checked below like any other
                 os.mkdir(path, FOLDER_MODE)
-            except FileExistsError:
-                pass  # created meanwhile: checked below like any other
             if not self._real_dir(path, account, folder):
                 raise Refused(f"compte {account} : le dossier {folder}/ n'a pas pu être créé")
         return path

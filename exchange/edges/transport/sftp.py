@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
@@ -234,10 +235,8 @@ class SftpTransport:
         self._sftp = self._client = None
         for thing in (sftp, client):
             if thing is not None:
-                try:
+                with contextlib.suppress(Exception):  # closing a dead connection
                     thing.close()
-                except Exception:  # noqa: BLE001 - closing a dead connection
-                    pass
 
     def _alive(self) -> bool:
         if self._client is None or self._sftp is None:
@@ -562,10 +561,8 @@ class SftpTransport:
                 _replace(sftp, part, final)
             except BaseException:
                 if self._alive():
-                    try:
+                    with contextlib.suppress(OSError):
                         sftp.remove(part)
-                    except OSError:
-                        pass
                 raise
 
         self._run(f"écriture de {final}", op)
