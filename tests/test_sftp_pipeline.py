@@ -213,7 +213,7 @@ def test_without_retries_left_only_the_unfinished_files_fail(sftp_server, tmp_pa
     done = [i for i, r in enumerate(results) if r is None]
     failed = [r for r in results if r is not None]
     assert state["done_before"] <= set(done) and failed  # replies already buffered at the cut may finish more
-    assert all(isinstance(r, TransportError) and "connexion coupée après 1 tentative(s)" in str(r) for r in failed)
+    assert all(isinstance(r, TransportError) and "connexion coupée après 1 tentative :" in str(r) for r in failed)
     for i in done:
         assert (tmp_path / names[i]).read_bytes() == contents[names[i]]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from exchange.app.job import BUSY, JOB_LOCKS, RunOutcome
 from exchange.config import Config
+from exchange.core.vocabulary import JOB_LABELS
 from exchange.store import queries
 from exchange.store.engine import Engine
 from exchange.store.fences import holding, timings_of
@@ -54,11 +55,14 @@ def start_job(config: Config, engine: Engine, job: str, who: str) -> Launch:
     done: list[RunOutcome] = []
 
     def body() -> None:
-        log.info(f"tâche {job} lancée depuis la console par {who}", extra={"event": {"job": job, "par": who}})
+        log.info(
+            f"tâche « {JOB_LABELS.get(job, job)} » lancée depuis la console par {who}",
+            extra={"event": {"job": job, "par": who}},
+        )
         try:
             done.append(_work(config, engine, job))
         except Exception:  # noqa: BLE001 - a thread's failure is logged; the run record says the rest
-            log.exception(f"tâche {job} lancée depuis la console : erreur")
+            log.exception(f"tâche « {JOB_LABELS.get(job, job)} » lancée depuis la console : erreur")
 
     thread = threading.Thread(target=body, name=f"console-{job}", daemon=True)
     thread.start()

@@ -157,7 +157,9 @@ def _replayable(request: Request) -> dict:
     from exchange.app.replay import replay_check
 
     row = _in_perimeter(request, request.path_params["file_id"])  # outside: the same 404 as an unknown file
-    refusal = replay_check(engine_of(request), row["id"])[1]
+    from exchange.app.replay import drop_area_refusal
+
+    refusal = replay_check(engine_of(request), row["id"])[1] or drop_area_refusal(request.app.state.depot.state())
     if refusal:
         raise HTTPException(400, f"Rejeu impossible : {refusal}.")
     return row
@@ -171,12 +173,14 @@ def replay_confirm(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def replay(request: Request) -> Response:
-    from exchange.app.replay import replay_file
+    from exchange.app.replay import replay_soon
 
     await checked_form(request)
     file_id = request.path_params["file_id"]
     row = await run_in_threadpool(_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
-    result = await run_in_threadpool(replay_file, request.app.state.config, engine_of(request), file_id)
+    depot = request.app.state.depot.state()  # refused at once while the drop area does not answer
+    result = await run_in_threadpool(replay_soon, request.app.state.config, engine_of(request), file_id, depot)
+    request.app.state.figures.nudge()
     await run_in_threadpool(
         _audit,
         request,
@@ -273,6 +277,14 @@ async def habilitations_import(request: Request) -> Response:
     )
     with engine_of(request).connect() as conn:
         in_force = queries.habilitations_in_force(conn)
+    replayable = 0
+    if result.accepted:
+        from exchange.app.replay import replayable_after_import
+
+        replayable = len(
+            await run_in_threadpool(replayable_after_import, engine_of(request), perimeter=request.state.perimeter)
+        )
+        request.app.state.figures.nudge()
     return render(
         request,
         "habilitations.html",
@@ -281,6 +293,8 @@ async def habilitations_import(request: Request) -> Response:
         in_force=in_force,
         result=result,
         sent=names,
+        replayable=replayable,
+        contact=request.app.state.config.web.national_contact,
     )
 
 

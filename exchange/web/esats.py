@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from exchange.core.vocabulary import JOB_LABELS
 from exchange.store import listings
 from exchange.store.esats import esat_profile
 from exchange.web.actions import _audit
@@ -152,13 +153,23 @@ def _bulk_target(request: Request) -> tuple[str | None, list[dict]]:
 
 @page(role=GESTIONNAIRE)
 def bulk_replay_confirm(request: Request) -> Response:
+    from exchange.app.replay import drop_area_refusal
+
     siret, files = _bulk_target(request)
-    return render(request, "bulk_replay.html", nav="files", siret=siret, files=files)
+    return render(
+        request,
+        "bulk_replay.html",
+        nav="files",
+        siret=siret,
+        files=files,
+        refusal=drop_area_refusal(request.app.state.depot.state()),
+        contact=request.app.state.config.web.national_contact,
+    )
 
 
 @page(role=GESTIONNAIRE)
 async def bulk_replay(request: Request) -> Response:
-    from exchange.app.replay import replay_many
+    from exchange.app.replay import drop_area_refusal, replay_many
 
     await checked_form(request)
     siret, files = await run_in_threadpool(_bulk_target, request)
@@ -168,9 +179,11 @@ async def bulk_replay(request: Request) -> Response:
             request, "info", "Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu."
         )
         return redirect(request, back)
+    depot = request.app.state.depot.state()  # every replay refused at once while the drop area does not answer
     results = await run_in_threadpool(
-        replay_many, request.app.state.config, engine_of(request), [f["id"] for f in files]
+        replay_many, request.app.state.config, engine_of(request), [f["id"] for f in files], depot
     )
+    request.app.state.figures.nudge()
     for file_id, result in results:
         await run_in_threadpool(
             _audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}", result.message
@@ -181,7 +194,10 @@ async def bulk_replay(request: Request) -> Response:
         f"Rejeu groupé des fichiers {target} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}."
     )
     failed = [r.message for _, r in results if not r.done]
-    if failed:
+    refusal = drop_area_refusal(depot)
+    if refusal is not None:
+        message = f"Rejeu groupé des fichiers {target} : aucun rejeu lancé, {refusal}."
+    elif failed:
         message += " Non rejoués : " + " ".join(failed)
     await run_in_threadpool(
         _audit,
@@ -227,7 +243,12 @@ async def launch(request: Request) -> Response:
     who = request.state.operator["login"]
     result = await run_in_threadpool(start_job, request.app.state.config, engine_of(request), job, who)
     await run_in_threadpool(
-        _audit, request, "lancement", "OK" if result.started else "REFUSE", f"tâche {job}", result.message
+        _audit,
+        request,
+        "lancement",
+        "OK" if result.started else "REFUSE",
+        f"tâche « {JOB_LABELS.get(job, job)} »",
+        result.message,
     )
     flash(request, "success" if result.started else "error", result.message)
     if result.run_id is not None:

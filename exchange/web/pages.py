@@ -65,7 +65,8 @@ def dashboard(request: Request) -> Response:
     from exchange.store.ledger import utcnow
 
     engine, perimeter = engine_of(request), request.state.perimeter
-    health = check_health(engine, request.app.state.depot, perimeter=perimeter)
+    depot = request.app.state.depot.state()  # the background lister's last listing: never the drop area itself
+    health = check_health(engine, depot, perimeter=perimeter)
     with engine.connect() as conn:
         last_runs = queries.last_run_per_job(conn)
         next_runs = queries.next_scheduled_runs(conn)
@@ -86,7 +87,7 @@ def dashboard(request: Request) -> Response:
         last_runs=last_runs,
         next_runs=next_runs,
         waiting=waiting,
-        depot_read_at=request.app.state.depot.read_at,
+        depot=depot,
         quarantined=quarantined,
         quarantine_count=health.states.get("QUARANTAINE", 0),
         rejections=rejections,
@@ -101,44 +102,18 @@ def dashboard(request: Request) -> Response:
     )
 
 
-def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
-    """The retour/ names that may hold this reception's comptes rendus, every form (csv, xml, html):
-    `<name>.CR.*` when it is the latest answered reception of its name, then every kept pair
-    (exchange.app.cycle.kept_stem: its first answer, then one per replay)."""
-    from exchange.app.cycle import kept_stem
+def _compte_rendu_forms(row: dict, latest: int | None) -> list[dict]:
+    """This reception's last answer (csv, xml, html), served rebuilt from the ledger (exchange.app.answers)."""
+    from exchange.app.answers import answer_names
 
-    stems = [row["name"]] if latest_answered == row["id"] else []
-    stems += [kept_stem(row["name"], row["id"], pair) for pair in range(max(row.get("answers") or 0, 1))]
-    return [f"{stem}.CR.{ext}" for stem in stems for ext in ("csv", "xml", "html")]
-
-
-def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list[dict]:
-    """The compte rendu files of this reception present in retour/ (csv, xml, html)."""
-    from exchange.edges.transport.base import TransportError
-    from exchange.edges.transport.factory import open_transport
-
-    forms = []
-    try:
-        with open_transport(request.app.state.config) as transport:
-            for name in compte_rendu_names(row, latest):
-                data = transport.read_retour(row["account"], name)
-                if data is not None:
-                    forms.append(
-                        {
-                            "name": name,
-                            "format": name.rsplit(".", 1)[1].upper(),
-                            "size": len(data),
-                            "earlier": not name.startswith(f"{row['name']}.CR."),
-                        }
-                    )
-    except (TransportError, OSError) as e:
-        return [{"error": f"zone de dépôt injoignable : {e}"}]
-    return forms
+    return [{"name": n, "format": n.rsplit(".", 1)[1].upper()} for n in answer_names(row, latest)]
 
 
 @page()
 def file_detail(request: Request) -> Response:
     from exchange.app.replay import replay_check
+    from exchange.core.next_step import next_step
+    from exchange.store.watch import managing_caf
 
     file_id, perimeter = request.path_params["file_id"], request.state.perimeter
     with engine_of(request).connect() as conn:
@@ -149,25 +124,30 @@ def file_detail(request: Request) -> Response:
         counts = queries.file_anomaly_counts(conn, file_id, perimeter=perimeter)
         others = queries.other_receptions(conn, row["account"], row["name"], file_id, perimeter=perimeter)
         latest = queries.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
+        caf = managing_caf(conn, row["siret"])
     view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=row["siret"], file_id=file_id)
+    view = queries.file_view(row)
     return render(
         request,
         "file.html",
         nav="files",
-        file=queries.file_view(row),
+        file=view,
+        step=next_step(view, caf),
+        contact=request.app.state.config.web.national_contact,
         anomalies=anomalies,
         counts=counts,
         anomaly_total=sum(counts.values()),
         shown=ANOMALIES_SHOWN,
         others=others,
-        comptes_rendus=_compte_rendu_forms(request, row, latest),
+        comptes_rendus=_compte_rendu_forms(row, latest),
         refusal=replay_check(engine_of(request), file_id)[1],
+        depot=request.app.state.depot.state(),
     )
 
 
 @page()
 def compte_rendu(request: Request) -> Response:
-    from exchange.edges.transport.factory import open_transport
+    from exchange.app.answers import rebuilt_answer
 
     file_id, name, perimeter = request.path_params["file_id"], request.path_params["name"], request.state.perimeter
     with engine_of(request).connect() as conn:
@@ -175,10 +155,7 @@ def compte_rendu(request: Request) -> Response:
         if row is None:
             raise HTTPException(404)
         latest = queries.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
-    if name not in compte_rendu_names(row, latest):
-        raise HTTPException(404)
-    with open_transport(request.app.state.config) as transport:
-        data = transport.read_retour(row["account"], name)
+    data = rebuilt_answer(request.app.state.config, engine_of(request), row, name, latest)  # never the drop area
     if data is None:
         raise HTTPException(404)
     view_audit(request, "telechargement_cr", f"fichier n° {file_id} : {name}", siret=row["siret"], file_id=file_id)
@@ -212,7 +189,7 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
     wanted = _choice(request, "situation", tuple(SITUATIONS))
     missing = campaign_followup(
         engine_of(request),
-        request.app.state.depot,
+        request.app.state.depot.state(),
         year,
         today_in_paris(),
         caf,
@@ -330,7 +307,14 @@ def campaign_csv(request: Request) -> Response:
 def habilitations(request: Request) -> Response:
     with engine_of(request).connect() as conn:
         in_force = queries.habilitations_in_force(conn)
-    return render(request, "habilitations.html", nav="habilitations", in_force=in_force, result=None)
+    return render(
+        request,
+        "habilitations.html",
+        nav="habilitations",
+        in_force=in_force,
+        result=None,
+        contact=request.app.state.config.web.national_contact,
+    )
 
 
 @page()
