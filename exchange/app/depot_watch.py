@@ -45,8 +45,11 @@ class DepotState:
 def list_every_account(t: Transport) -> Listed:
     """Every account's depot/ entries, in one pass where the transport can (SFTP, local folder)."""
     snapshot = getattr(t, "depot_snapshot", None)
-    if snapshot is not None:
-        return snapshot()
+    return snapshot() if snapshot is not None else one_by_one(t)
+
+
+def one_by_one(t: Transport) -> Listed:
+    """Each account's depot/ entries through list_depot (None where it is refused)."""
     listed: Listed = {}
     for account in t.accounts():
         try:
@@ -153,4 +156,4 @@ def _hhmmss(value: datetime) -> str:
     return value.astimezone(PARIS).strftime("%H:%M:%S")
 
 
-__all__ = ["DepotState", "DepotWatch", "list_every_account", "french_error"]
+__all__ = ["DepotState", "DepotWatch", "list_every_account", "one_by_one", "french_error"]

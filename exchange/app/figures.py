@@ -76,10 +76,14 @@ class FigureKeeper:
         self._wake.set()
 
     def nudge(self) -> None:
-        """Read the figures again now (after an action of this console: a pause, a replay, an import)."""
-        with self._lock:
-            self._version = None
-        self._wake.set()
+        """Read the figures again now, in the caller's thread (after an action of this console: a pause, a replay,
+        an import), so that /sante says it at once; a failure leaves it to the background."""
+        try:
+            self.refresh()
+        except Exception:  # noqa: BLE001 - the background reads them again at its next turn
+            with self._lock:
+                self._version = None
+            self._wake.set()
 
     def _version_now(self) -> tuple:
         from exchange.store.watch import health_version

@@ -163,8 +163,8 @@ def verdict(
         health.alerts.append(
             Reason(
                 f"{plural(n, 'fichier', 'fichiers')} en quarantaine (n° {_ids(health.quarantined)}) : le service "
-                "n'a pas pu les juger ; l'administrateur du service lit l'erreur de chacun, corrige le défaut, puis "
-                "les rejoue",
+                f"n'a pas pu {agree(n, 'le', 'les')} juger ; l'administrateur du service corrige le défaut, puis "
+                f"{agree(n, 'le', 'les')} rejoue",
                 " : voir « files show », puis « files replay » une fois le défaut corrigé",
                 "/fichiers?etat=QUARANTAINE",
                 "Voir les fichiers en quarantaine",

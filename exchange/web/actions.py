@@ -180,7 +180,8 @@ async def replay(request: Request) -> Response:
     row = await run_in_threadpool(_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
     depot = request.app.state.depot.state()  # refused at once while the drop area does not answer
     result = await run_in_threadpool(replay_soon, request.app.state.config, engine_of(request), file_id, depot)
-    request.app.state.figures.nudge()
+    await run_in_threadpool(request.app.state.figures.nudge)
+    request.app.state.depot.nudge()  # its comptes rendus written: list the drop area again
     await run_in_threadpool(
         _audit,
         request,
@@ -284,7 +285,7 @@ async def habilitations_import(request: Request) -> Response:
         replayable = len(
             await run_in_threadpool(replayable_after_import, engine_of(request), perimeter=request.state.perimeter)
         )
-        request.app.state.figures.nudge()
+        await run_in_threadpool(request.app.state.figures.nudge)
     return render(
         request,
         "habilitations.html",

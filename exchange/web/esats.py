@@ -115,6 +115,7 @@ async def _pause_post(request: Request, action: str) -> Response:
         )
     else:
         result = await run_in_threadpool(resume, engine_of(request), job, who, address)
+    await run_in_threadpool(request.app.state.figures.nudge)  # /sante and /metrics say it at once
     flash(request, "success" if result.done else "error", result.message)  # journaled by the use case
     return redirect(request, "/")
 
@@ -183,7 +184,7 @@ async def bulk_replay(request: Request) -> Response:
     results = await run_in_threadpool(
         replay_many, request.app.state.config, engine_of(request), [f["id"] for f in files], depot
     )
-    request.app.state.figures.nudge()
+    await run_in_threadpool(request.app.state.figures.nudge)
     for file_id, result in results:
         await run_in_threadpool(
             _audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}", result.message
