@@ -262,3 +262,33 @@ def test_a_cna_gestionnaire_reads_a_contact_where_the_step_is_national(browser, 
     page.goto(night["url"] + "/habilitations")
     assert CONTACT in page.inner_text("#contact-national")
     page.context.close()
+
+
+def test_after_an_import_the_page_says_how_many_files_may_be_replayed_and_the_replay_waits(browser, night):
+    unreachable(night)
+    page = log_in(browser, night["url"], "marie", PASSWORDS["marie"])
+    page.goto(night["url"] + "/habilitations")
+    page.set_input_files("#extrait", sorted(str(p) for p in (EXAMPLES / "habpps").glob("*.csv")))  # corrected
+    page.click("button:text-is('Importer')")
+    assert page.inner_text("#a-rejouer-apres-import").startswith(
+        "4 fichiers rejetés pour une habilitation peuvent être rejoués avec cet extrait."
+    )
+    page.click("#a-rejouer-apres-import a")
+    assert page.locator("#a-rejouer tbody tr").count() == 4
+    assert page.inner_text("#rejeu-impossible").startswith(
+        "Rejeu impossible pour l'instant : la zone de dépôt est injoignable depuis "
+    )
+    assert page.locator("#confirmer").count() == 0
+    with night["engine"].connect() as conn:
+        before = conn.execute(select(func.count()).select_from(runs)).scalar_one()
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    answer = page.request.post(f"{night['url']}/rejeux", form={"csrf": token})
+    shown = html.unescape(re.search(r'role="alert"><p>(.*?)</p>', answer.text()).group(1))
+    assert shown.startswith(
+        "Rejeu groupé des fichiers rejetés pour une habilitation : aucun rejeu lancé, la zone de dépôt est "
+        "injoignable depuis "
+    ), shown
+    assert "REJETE" not in shown and "None" not in shown
+    with night["engine"].connect() as conn:
+        assert conn.execute(select(func.count()).select_from(runs)).scalar_one() == before
+    page.context.close()
