@@ -144,7 +144,9 @@ def test_each_failure_is_its_own_files_result(sftp_server, tmp_path, monkeypatch
         assert isinstance(results[name], TransportError) and not results[name].transient, name
     assert "n'est pas un fichier ordinaire" in str(results["lien.csv"])
     assert "a changé depuis sa liste (40 octets listés, 66 à l'ouverture)" in str(results["bascule.csv"])
-    assert "refusé par le serveur SFTP" in str(results["disparu.csv"]) and "No such file" in str(results["disparu.csv"])
+    assert "refusé par le serveur SFTP" in str(results["disparu.csv"]) and "fichier ou dossier introuvable" in str(
+        results["disparu.csv"]
+    )
     assert isinstance(results["trop-gros.csv"], FileTooLarge) and results["trop-gros.csv"].size == 1_200_000
     assert not (tmp_path / "copie-trop-gros.csv").exists()  # refused before any READ: nothing written
     assert "a changé pendant la lecture" in str(results["grossit.csv"])

@@ -31,6 +31,17 @@ def answer_names(row: dict, latest_answered: int | None) -> list[str]:
     return [f"{stem}.CR.{ext}" for ext in FORMS]
 
 
+def earlier_answer_names(row: dict) -> list[str]:
+    """The kept names of this reception's earlier answers (before each replay), in retour/ of its Esat: listed for
+    the operator, not served (their judgement was replaced by the replay's; only the Esat's copy holds them)."""
+    from exchange.app.cycle import kept_stem
+
+    if row["state"] != ACQUITTE or row.get("answers_purged_at") is not None:
+        return []
+    pairs = range(max((row.get("answers") or 0) - 1, 0))
+    return [f"{kept_stem(row['name'], row['id'], pair)}.CR.{ext}" for pair in pairs for ext in FORMS]
+
+
 def rebuilt_answer(config: Config, engine: Engine, row: dict, name: str, latest_answered: int | None) -> bytes | None:
     """The compte rendu `name` of this reception (one of answer_names), rebuilt from its stored judgement exactly as
     the cycle wrote it; None when `name` is not one of them."""
@@ -48,4 +59,4 @@ def rebuilt_answer(config: Config, engine: Engine, row: dict, name: str, latest_
     return forms["CR." + name.rsplit(".", 1)[1]]
 
 
-__all__ = ["answer_names", "rebuilt_answer"]
+__all__ = ["answer_names", "earlier_answer_names", "rebuilt_answer"]

@@ -24,6 +24,7 @@ from exchange.core.tally import RunTally
 from exchange.edges.durable import private_dir, private_file, sha256_file
 from exchange.edges.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
+from exchange.edges.transport.causes import french_cause
 from exchange.errors import TerminalError
 from exchange.logs import scrub
 from exchange.store import ledger
@@ -165,6 +166,8 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
         if isinstance(error, FileTooLarge):  # it grew past the limit while copied: stopped there
             outcome[row["id"]] = (None, error.size, None)
         else:  # this file waits (claimed); the others go on
+            if not isinstance(error, TransportError):
+                error = french_cause(error)  # an OSError's English is not what an operator reads
             ctx.tally.errors.append(
                 f"{row['account']}/{row['name']} : réception impossible vers "
                 f"{ctx.config.storage_dir} ({error}) : le fichier attend la prochaine exécution"
@@ -285,7 +288,8 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
         except STOPS:
             raise
         except (OSError, MemoryError) as e:
-            raise TransportError(f"fichier reçu n° {row['id']} illisible sur le disque local : {e}") from e
+            cause = french_cause(e) if isinstance(e, OSError) else "mémoire insuffisante"
+            raise TransportError(f"fichier reçu n° {row['id']} illisible sur le disque local : {cause}") from e
         except Exception as e:  # noqa: BLE001 - a defect on one file must not stop the others
             _quarantine(ctx, row, e)
             continue
@@ -510,7 +514,8 @@ def _answer(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | Non
         _file_failed(ctx, row, "dépôt des comptes rendus", e)
     except OSError as e:
         raise TransportError(
-            f"écriture des comptes rendus de {row['account']}/{row['name']} impossible dans la zone de dépôt : {e}"
+            f"écriture des comptes rendus de {row['account']}/{row['name']} impossible dans la zone de dépôt : "
+            f"{french_cause(e)}"
         ) from e
     except Exception as e:  # noqa: BLE001 - a defect answering one file must not block every later run
         _quarantine(ctx, row, e)

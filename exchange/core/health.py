@@ -223,7 +223,7 @@ def pause_reasons(paused: dict[str, dict]) -> list[Reason]:
 
     return [
         Reason(
-            f"tâche « {JOB_LABELS.get(job, job)} » suspendue par {row['paused_by']} depuis le "
+            f"tâche {JOB_LABELS.get(job, job)} suspendue par {row['paused_by']} depuis le "
             f"{_stamp(row['paused_at'])}"
             + (f" (motif : {row['reason']})" if row.get("reason") else "")
             + " : ses créneaux planifiés sont sautés",

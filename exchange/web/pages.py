@@ -111,6 +111,7 @@ def _compte_rendu_forms(row: dict, latest: int | None) -> list[dict]:
 
 @page()
 def file_detail(request: Request) -> Response:
+    from exchange.app.answers import earlier_answer_names
     from exchange.app.replay import replay_check
     from exchange.core.next_step import next_step
     from exchange.store.watch import managing_caf
@@ -140,6 +141,7 @@ def file_detail(request: Request) -> Response:
         shown=ANOMALIES_SHOWN,
         others=others,
         comptes_rendus=_compte_rendu_forms(row, latest),
+        earlier_answers=earlier_answer_names(row),
         refusal=replay_check(engine_of(request), file_id)[1],
         depot=request.app.state.depot.state(),
     )
