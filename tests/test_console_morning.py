@@ -425,3 +425,14 @@ def test_footer_links_to_the_accessibility_statement_and_legal_pages(browser, ar
     assert page.inner_text("h1") == "Données personnelles"
     assert "NIR" in page.inner_text("main")
     context.close()
+
+
+def test_a_run_page_explains_files_answered_against_files_received(browser, area):
+    page = logged_in(browser, area, "paul")
+    page.goto(area["url"] + "/executions/1")  # its four files answered, some replayed since under their own run
+    received = int(re.search(r"Fichiers reçus par cette exécution : (\d+)", page.inner_text("main")).group(1))
+    assert received < 4
+    gap = page.inner_text("#ecart-fichiers")
+    assert gap.startswith(f"4 fichiers répondus (comptes rendus déposés) pour {received} fichier")
+    assert "rejoués depuis (ils figurent sous l'exécution du rejeu)" in gap
+    page.context.close()

@@ -95,7 +95,7 @@ def replay_file(config: Config, engine: Engine, file_id: int, depot: DepotState 
             outcome,
         )
     with engine.connect() as conn:
-        after = ledger.get_file(conn, file_id)
+        after = ledger.get_file(conn, file_id) or row  # a file is never deleted while replayed
     if outcome.status != OK and (after["replays"] or 0) == (row["replays"] or 0):  # failed before it judged the file
         return ReplayResult(
             False,
