@@ -60,6 +60,7 @@ class FigureKeeper:
         self._lock = threading.Lock()
         self._figures: Figures | None = None
         self._version: tuple | None = None
+        self.failing = False  # the last reading failed (the database does not answer): /sante says so
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self._wake = threading.Event()
@@ -93,10 +94,14 @@ class FigureKeeper:
 
     def refresh(self) -> Figures:
         """Read the version and the figures now, and keep them."""
-        version = self._version_now()
-        figures = read_figures(self._engine, self._clock())
+        try:
+            version = self._version_now()
+            figures = read_figures(self._engine, self._clock())
+        except Exception:
+            self.failing = True
+            raise
         with self._lock:
-            self._figures, self._version = figures, version
+            self._figures, self._version, self.failing = figures, version, False
         return figures
 
     def _loop(self) -> None:
@@ -112,13 +117,19 @@ class FigureKeeper:
             self._wake.wait(self._poll)
             self._wake.clear()
 
-    def current(self) -> Figures:
-        """The latest figures, at once once the background has read them."""
+    def current(self) -> Figures | None:
+        """The latest figures, at once once the background has read them; None when the database never answered."""
         if self._thread is None:
             self.start()
         with self._lock:
             figures = self._figures
-        return figures if figures is not None else self.refresh()
+        if figures is not None:
+            return figures
+        try:
+            return self.refresh()
+        except Exception:  # noqa: BLE001 - the database down: /sante says so with a code, /metrics with a gauge
+            log.exception("chiffres de /sante et /metrics : lecture impossible")
+            return None
 
 
 def _codes(reasons: list[Reason]) -> list[dict]:
@@ -129,11 +140,17 @@ def _codes(reasons: list[Reason]) -> list[dict]:
     return [{"code": code, "nombre": n} for code, n in out.items()]
 
 
-def readiness(figures: Figures, depot: DepotState, now: datetime) -> dict:
+DATABASE_DOWN = Reason("base de données injoignable", code="BASE_DE_DONNEES_INJOIGNABLE")
+
+
+def readiness(figures: Figures | None, depot: DepotState, now: datetime, database_down: bool = False) -> dict:
     """The body of /sante: the verdict and its reasons as codes and counts, the drop area's state, and when the
-    figures were read. No operator's text, no account, no Esat, no file name."""
-    h = figures.health
+    figures were read (the last ones read, with BASE_DE_DONNEES_INJOIGNABLE, while the database does not answer).
+    No operator's text, no account, no Esat, no file name."""
+    h = figures.health if figures is not None else Health(checked_at=now)
     alerts = [*h.alerts, *depot_reason(depot.unreachable_since, depot.error, now)]
+    if database_down or figures is None:
+        alerts.append(DATABASE_DOWN)
     return {
         "etat": ALERTE if alerts else A_TRAITER if h.todo else "OK",
         "raisons": _codes(alerts),
@@ -144,7 +161,7 @@ def readiness(figures: Figures, depot: DepotState, now: datetime) -> dict:
             "dernier_releve_reussi": depot.listed_at.isoformat() if depot.listed_at else None,
             "injoignable_depuis": depot.unreachable_since.isoformat() if depot.unreachable_since else None,
         },
-        "chiffres_lus_le": figures.made_at.isoformat(),
+        "chiffres_lus_le": figures.made_at.isoformat() if figures is not None else None,
         "verifie_le": now.isoformat(),
     }
 

@@ -19,7 +19,8 @@ def _readiness(request: Request) -> dict:
     from exchange.core.clock import utcnow
 
     state = request.app.state
-    return readiness(state.figures.current(), state.depot.state(), utcnow())
+    figures = state.figures.current()
+    return readiness(figures, state.depot.state(), utcnow(), state.figures.failing)
 
 
 async def sante(request: Request) -> Response:
@@ -35,13 +36,21 @@ def _exposition(request: Request) -> bytes:
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-    from exchange.app.figures import caf_files
+    from exchange.app.figures import Figures, caf_files
+    from exchange.core.clock import utcnow
+    from exchange.core.health import Health
     from exchange.core.vocabulary import SCHEDULED_JOBS
 
-    figures = request.app.state.figures.current()  # prepared in the background: no database work here
+    keeper = request.app.state.figures
+    figures = keeper.current()  # prepared in the background: no database work here
+    if figures is None:  # the database never answered: no count, an alert
+        empty: dict[str, dict] = {
+            k: {} for k in ("runs", "files", "records", "anomalies", "last_run_seconds", "last_success")
+        }
+        figures = Figures(Health(checked_at=utcnow()), empty, frozenset(), utcnow())
     depot = request.app.state.depot.state()
     counts, paused, health = figures.counts, figures.paused, figures.health
-    healthy = health.healthy and depot.unreachable_since is None
+    healthy = health.healthy and depot.unreachable_since is None and not keeper.failing
 
     class Snapshot:
         def collect(self):  # noqa: ANN202 - a Prometheus collector
