@@ -124,7 +124,7 @@ def night(tmp_path_factory):
     with open(toml, "a", encoding="utf-8") as f:
         f.write(f'[web]\nbind = "127.0.0.1:{port}"\ndepot_patience_seconds = 1\nnational_contact = "{CONTACT}"\n')
     console = start_console(toml, port)
-    yield {"url": console.url, "engine": engine, "ids": ids, "quarantined": quarantined}
+    yield {"url": console.url, "engine": engine, "ids": ids, "quarantined": quarantined, "base": base}
     console.stop()
     server.close()
     engine.dispose()
@@ -292,3 +292,11 @@ def test_after_an_import_the_page_says_how_many_files_may_be_replayed_and_the_re
     with night["engine"].connect() as conn:
         assert conn.execute(select(func.count()).select_from(runs)).scalar_one() == before
     page.context.close()
+
+
+def test_status_on_the_command_line_does_not_hang_either(night):
+    code, out, _ = cli(night["base"], "status")  # a monitoring check: it says so after its patience (1 s here)
+    assert code == 1
+    line = next(x for x in out.splitlines() if "zone de dépôt injoignable" in x)
+    assert re.match(r"- zone de dépôt injoignable depuis \d\d:\d\d : aucune réponse au relevé commencé à ", line)
+    assert "Fichiers en attente dans depot/ : inconnu (zone de dépôt injoignable)" in out

@@ -15,6 +15,8 @@ from exchange.edges.transport.causes import french_cause
 
 log = logging.getLogger("esat_exchange")
 Listed = dict[str, list[Entry] | None]  # each account's depot/ entries (None: its depot/ refused)
+# once connected, a listing may take longer (thousands of accounts): it is « injoignable » after this many patiences
+LISTING_PATIENCE_FACTOR = 6
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,10 @@ def french_error(error: BaseException) -> str:
 
 class DepotWatch:
     """Lists the drop area in a background thread every `every_seconds` (at once after `nudge()`), one listing at a
-    time; `state()` answers at once from what the last listings found. A listing still waiting after
-    `patience_seconds` makes the drop area unreachable since that listing started, so that a server that accepts
-    the connection and never answers is reported within seconds, not after the transport's timeouts."""
+    time; `state()` answers at once from what the last listings found. A listing that has not got its connection
+    after `patience_seconds` (or, connected, has not ended after LISTING_PATIENCE_FACTOR times that) makes the
+    drop area unreachable since that listing started, so that a server that accepts the connection and never
+    answers is reported within seconds, not after the transport's timeouts."""
 
     def __init__(
         self,
@@ -92,6 +95,7 @@ class DepotWatch:
         self._failed_since: datetime | None = None  # the first failed listing since the last one that answered
         self._error: str | None = None
         self._attempt_since: datetime | None = None  # a listing under way since
+        self._connected = False  # that listing got its connection (the server answers; listing may take a while)
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,9 +126,11 @@ class DepotWatch:
         """One listing, its outcome kept (the background thread's work; a test may call it directly)."""
         started = self._clock()
         with self._lock:
-            self._attempt_since = started
+            self._attempt_since, self._connected = started, False
         try:
             with self._open() as t:
+                with self._lock:
+                    self._connected = True
                 listed = list_every_account(t)
         except Exception as e:  # noqa: BLE001 - every failure is the drop area's state, in French
             if not isinstance(e, (TransportError, OSError)):
@@ -142,18 +148,37 @@ class DepotWatch:
         """The drop area as last seen, at once (starts the lister if the console's start did not)."""
         if self._thread is None:
             self.start()
+        return self.peek()
+
+    def peek(self) -> DepotState:
+        """The drop area as last seen, without starting the lister."""
         now = self._clock()
         with self._lock:
             since, error = self._failed_since, self._error
             hung = self._attempt_since
-            if since is None and hung is not None and now - hung > timedelta(seconds=self._patience):
+            patience = self._patience * (LISTING_PATIENCE_FACTOR if self._connected else 1)
+            if since is None and hung is not None and now - hung > timedelta(seconds=patience):
                 since = hung
                 error = f"aucune réponse au relevé commencé à {_hhmmss(hung)} (relevé toujours en cours)"
             return DepotState(now, self._listed, self._listed_at, since, error)
+
+
+def list_within(transport: Transport, patience_seconds: float) -> DepotState:
+    """List an unopened transport now, in a thread, waiting no longer than a DepotWatch would before calling the
+    drop area unreachable (the command line's `status`: a monitoring check must not hang on a silent server)."""
+    watch = DepotWatch(lambda: transport, every_seconds=0, patience_seconds=patience_seconds)
+    thread = threading.Thread(target=watch.list_once, name="status-depot", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.05)
+        state = watch.peek()
+        if state.unreachable_since is not None:
+            return state
+    return watch.peek()
 
 
 def _hhmmss(value: datetime) -> str:
     return value.astimezone(PARIS).strftime("%H:%M:%S")
 
 
-__all__ = ["DepotState", "DepotWatch", "list_every_account", "one_by_one", "french_error"]
+__all__ = ["DepotState", "DepotWatch", "list_every_account", "list_within", "one_by_one", "french_error"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from exchange.app.depot_watch import DepotState, french_error, list_every_account
+from exchange.app.depot_watch import DepotState, list_every_account, list_within
 from exchange.core.clock import utcnow
 from exchange.core.health import (
     REJECTIONS_WINDOW,
@@ -23,7 +23,7 @@ from exchange.core.health import (
 from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
-from exchange.edges.transport.base import Transport, TransportError, is_safe_name
+from exchange.edges.transport.base import Transport, is_safe_name
 from exchange.store import queries
 from exchange.store.engine import Engine
 from exchange.store.followup import habilitation_rejections_by_code
@@ -79,6 +79,7 @@ def check_health(
     now: datetime | None = None,
     *,
     perimeter: Perimeter = EVERYTHING,
+    patience_seconds: float = 5.0,
 ) -> Health:
     """The health of the service as `perimeter` sees it (its files, its accounts' depot/, its Caf's action
     items: files rejected for a habilitation code). `source`: the console's DepotState (what its background
@@ -88,14 +89,8 @@ def check_health(
     health = database_health(engine, now, perimeter=perimeter)
     if isinstance(source, DepotState):
         add_depot_state(health, source, None if perimeter.national else _accounts(engine, perimeter), now)
-    elif source is not None:
-        try:
-            with source as t:
-                listed = list_every_account(t)
-        except (TransportError, OSError) as e:
-            state = DepotState(now, unreachable_since=now, error=french_error(e))
-        else:
-            state = DepotState(now, listed, now)
+    elif source is not None:  # listed now, but never waited on longer than the console would (a silent server)
+        state = list_within(source, patience_seconds)
         add_depot_state(health, state, None if perimeter.national else _accounts(engine, perimeter), now)
     return health
 

@@ -44,7 +44,9 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
     engine = open_current(config.database_url)
     try:
-        health = check_health(engine, open_transport(config), perimeter=EVERYTHING)
+        health = check_health(
+            engine, open_transport(config), perimeter=EVERYTHING, patience_seconds=config.web.depot_patience_seconds
+        )
         with engine.connect() as conn:
             next_runs = next_scheduled_runs(conn)
     finally:
