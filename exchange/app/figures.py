@@ -82,6 +82,7 @@ class FigureKeeper:
         try:
             self.refresh()
         except Exception:  # noqa: BLE001 - the background reads them again at its next turn
+            self.failing = True
             with self._lock:
                 self._version = None
             self._wake.set()
@@ -94,12 +95,8 @@ class FigureKeeper:
 
     def refresh(self) -> Figures:
         """Read the version and the figures now, and keep them."""
-        try:
-            version = self._version_now()
-            figures = read_figures(self._engine, self._clock())
-        except Exception:
-            self.failing = True
-            raise
+        version = self._version_now()
+        figures = read_figures(self._engine, self._clock())
         with self._lock:
             self._figures, self._version, self.failing = figures, version, False
         return figures
@@ -113,7 +110,9 @@ class FigureKeeper:
                 if stale or version is None or self._version_now() != version:
                     self.refresh()
             except Exception:  # noqa: BLE001 - a database down: /sante keeps the last figures, says how old
-                log.exception("chiffres de /sante et /metrics : lecture impossible")
+                if not self.failing:  # once per outage, not every poll
+                    log.exception("chiffres de /sante et /metrics : lecture impossible")
+                self.failing = True
             self._wake.wait(self._poll)
             self._wake.clear()
 
@@ -128,7 +127,9 @@ class FigureKeeper:
         try:
             return self.refresh()
         except Exception:  # noqa: BLE001 - the database down: /sante says so with a code, /metrics with a gauge
-            log.exception("chiffres de /sante et /metrics : lecture impossible")
+            if not self.failing:
+                log.exception("chiffres de /sante et /metrics : lecture impossible")
+            self.failing = True
             return None
 
 
