@@ -16,8 +16,9 @@ from exchange.core.perimeter import EVERYTHING
 from exchange.core.vocabulary import FINISHED_RUN_STATUSES, OK
 from exchange.edges.durable import write_atomic
 from exchange.edges.notify import NotifyError, post_json, send_mail
-from exchange.store import queries
 from exchange.store.engine import Engine
+from exchange.store.reads import files as file_reads
+from exchange.store.reads import runs as run_reads
 from exchange.store.watch import failed_collects_in_a_row
 
 log = logging.getLogger("esat_exchange")
@@ -50,9 +51,9 @@ def send_alerts(config: Config, engine: Engine, now: datetime | None = None) -> 
         return []
     now = now or utcnow()
     with engine.connect() as conn:
-        last = queries.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES)
-        last_ok = queries.last_run(conn, ("nightly",), (OK,))
-        quarantined = queries.quarantined_files(conn, perimeter=EVERYTHING)  # to the service, not to a perimeter
+        last = run_reads.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES)
+        last_ok = run_reads.last_run(conn, ("nightly",), (OK,))
+        quarantined = file_reads.quarantined_files(conn, perimeter=EVERYTHING)  # to the service, not to a perimeter
         failed = failed_collects_in_a_row(conn)
     path = _sent_path(config)
     sent = _load_sent(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from exchange.core.clock import PARIS
 from exchange.core.health import ADMIN, COLLECT_FAILURES_ALERT, NIGHTLY_MAX_AGE
@@ -20,7 +21,7 @@ class Alert:
     subject: str
     text: str
 
-    def payload(self) -> dict:
+    def payload(self) -> dict[str, Any]:
         """The webhook's JSON body."""
         return {"cle": self.key, "sujet": self.subject, "texte": self.text}
 
@@ -29,7 +30,7 @@ def _stamp(value: datetime) -> str:
     return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 
-def _caf_files_sentence(run: dict) -> str:
+def _caf_files_sentence(run: dict[str, Any]) -> str:
     """What the failed nightly left for the Cafs, checked against its own record (the files it wrote)."""
     written = len(run.get("fichiers_emis") or [])
     if written:
@@ -41,11 +42,11 @@ def _caf_files_sentence(run: dict) -> str:
 
 
 def alerts_due(
-    last_nightly: dict | None,
-    quarantined: list[dict],
+    last_nightly: dict[str, Any] | None,
+    quarantined: list[dict[str, Any]],
     now: datetime,
-    failed_collects: list[dict] | None = None,
-    last_success: dict | None = None,
+    failed_collects: list[dict[str, Any]] | None = None,
+    last_success: dict[str, Any] | None = None,
 ) -> list[Alert]:
     """The alerts the service's state calls for: the last finished nightly failed, no nightly for 26 h (or
     never), each file in QUARANTAINE, COLLECT_FAILURES_ALERT collects failed in a row. `last_nightly`: the latest

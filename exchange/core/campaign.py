@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from exchange.core.habilitations import Habilitations, service_open
 from exchange.core.perimeter import Perimeter
@@ -38,7 +39,7 @@ def missing_esats(
     *,
     perimeter: Perimeter,
     also: frozenset[str] = frozenset(),
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """One row per partner of `undeclared` (partners with no RG of `year`) in `perimeter` whose Esat service is
     open `today`, or whose SIRET is in `also` (an Esat whose file was rejected for its habilitation: its service
     is closed only until the Caf corrects it, e.g. H07), only those managed by Caf `caf` when given: siret,
@@ -65,7 +66,7 @@ def campaign_days(year: int) -> tuple[date, date]:
     return date(year, 7, 1), date(year + 1, 6, 30)
 
 
-def situation(latest: dict | None, waiting_in_depot: bool) -> str:
+def situation(latest: dict[str, Any] | None, waiting_in_depot: bool) -> str:
     """Why an Esat of missing_esats has no accepted RG: its latest RG file is in quarantine (the service's
     administrator acts), a file waits (in depot/ or being processed), its latest RG file was rejected for a habilitation code (the Caf acts), another outcome (the
     Esat acts), or it sent nothing. `latest`: its latest RG file of the campaign (etat, statut, code)."""

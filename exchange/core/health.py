@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from exchange.core.clock import PARIS
 from exchange.core.vocabulary import ECHEC, LEADER
@@ -59,7 +60,7 @@ class Health:
     depot: dict[str, int] | None = None  # files waiting per account; None when the source is unreachable
     waiting: list[dict] = field(default_factory=list)  # every file waiting in a depot/, oldest first
     source_error: str | None = None
-    refused: list[dict] = field(default_factory=list)  # names in a depot/ never collected (links, folders…)
+    refused: list[dict[str, Any]] = field(default_factory=list)  # names in a depot/ never collected (links, folders…)
     depot_listed_at: datetime | None = None  # when the listing shown was made (the console's background lister)
     depot_unreachable_since: datetime | None = None
     states: dict[str, int] = field(default_factory=dict)
@@ -236,7 +237,7 @@ def pause_reasons(paused: dict[str, dict]) -> list[Reason]:
     ]
 
 
-def collect_failures_reason(failed: list[dict], now: datetime) -> list[Reason]:
+def collect_failures_reason(failed: list[dict[str, Any]], now: datetime) -> list[Reason]:
     """An alert once the last COLLECT_FAILURES_ALERT collects in a row failed (`failed`: those consecutive failed
     runs, newest first, each with id, debut, erreur): the drop area is read by no one meanwhile."""
     if len(failed) < COLLECT_FAILURES_ALERT:

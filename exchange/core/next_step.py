@@ -4,6 +4,7 @@ team, the service's administrator) and what they do — shown on the file's page
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from exchange.core.health import ADMIN, CAF, CNA, ESAT, NATIONAL
 from exchange.core.vocabulary import ACQUITTE, CNA_CODE_CAF, DOUBLON, QUARANTAINE, REJETE
@@ -26,8 +27,8 @@ def caf_label(caf: str | None) -> str:
     return f"la Caf {caf}" if caf else CAF
 
 
-def next_step(view: dict, caf: str | None) -> NextStep | None:
-    """What comes next for a file (`view`: store.queries.file_view's keys); `caf`: the Caf that manages its Esat.
+def next_step(view: dict[str, Any], caf: str | None) -> NextStep | None:
+    """What comes next for a file (`view`: store.reads.files.file_view's keys); `caf`: the Caf that manages its Esat.
     None for a file accepted whole: nothing to do."""
     etat, statut, code = view["etat"], view.get("statut"), view.get("code") or ""
     if etat == QUARANTAINE:

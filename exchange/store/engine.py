@@ -4,16 +4,25 @@
 - open_current(url): refused (SchemaError, French) unless the schema is at this program's head (every command);
 - open_at_head(url, timings): brought to head first, under the cycle lock (`run`, `scheduler`).
 `Engine` and `Connection` are re-exported for type hints above the store: nothing else imports SQLAlchemy.
+in_transaction(engine, verb, …): one store verb (they all take a Connection) in a transaction of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
-from exchange.edges.durable import private_file, private_parent
+from exchange.files import private_file, private_parent
 
-__all__ = ["Connection", "Engine", "open_at_head", "open_current", "open_database", "open_upgraded"]
+if TYPE_CHECKING:
+    from exchange.store.fences import LockTimings
+
+__all__ = ["Connection", "Engine", "in_transaction", "open_at_head", "open_current", "open_database", "open_upgraded"]
+
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -22,7 +31,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             _wal(cur)
             cur.execute("PRAGMA foreign_keys=ON")
@@ -34,7 +43,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _wal(cursor, patience: float = 30.0) -> None:  # noqa: ANN001 - a sqlite3 cursor
+def _wal(cursor: Any, patience: float = 30.0) -> None:  # a sqlite3 cursor
     """Switch the database to WAL once (it stays so). Switching needs the database to itself: SQLite answers
     « database is locked » at once, without its busy timeout, while another process holds it (a fresh
     database being created by another process): wait for it, as the busy timeout would."""
@@ -107,7 +116,7 @@ def open_upgraded(url: str) -> Engine:
     return engine
 
 
-def open_at_head(url: str, timings) -> Engine:  # noqa: ANN001 - exchange.store.fences.LockTimings
+def open_at_head(url: str, timings: LockTimings) -> Engine:
     """An engine on the database brought to this program's schema (what `run` and `scheduler` start with).
 
     A database not at head is upgraded under the cycle lock (issue 9: migrations applied under the job
@@ -124,8 +133,16 @@ def open_at_head(url: str, timings) -> Engine:  # noqa: ANN001 - exchange.store.
             try:
                 upgrade(engine)
             finally:
-                lock.release()
+                if lock is not None:
+                    lock.release()
     except BaseException:
         engine.dispose()
         raise
     return engine
+
+
+def in_transaction(engine: Engine, verb: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """`verb(conn, *args, **kwargs)` in a transaction of its own (`with engine.begin() as conn`): for a caller with
+    one store verb to call (a console handler through run_in_threadpool, a journal line)."""
+    with engine.begin() as conn:
+        return verb(conn, *args, **kwargs)

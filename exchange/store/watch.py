@@ -3,6 +3,8 @@ value that moves whenever the health may have changed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
@@ -13,7 +15,7 @@ from exchange.store.tables import files, hab_imports, job_pauses, runs
 COLLECTING_JOBS = ("collect", "run", "nightly")  # the jobs that list and take the drop area's files
 
 
-def failed_collects_in_a_row(conn: Connection, limit: int = 50) -> list[dict]:
+def failed_collects_in_a_row(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
     """The collecting runs that failed since the last one that ended OK, newest first (at most `limit`): id,
     job, debut, erreur."""
     rows = conn.execute(
@@ -30,7 +32,7 @@ def failed_collects_in_a_row(conn: Connection, limit: int = 50) -> list[dict]:
     return failed
 
 
-def health_version(conn: Connection) -> tuple:
+def health_version(conn: Connection) -> tuple[Any, ...]:
     """What the health figures depend on, as a small value that moves when they may have changed: runs (started or
     ended), files (received or moved: replays are runs too), imports and pauses."""
     run = conn.execute(select(func.max(runs.c.id), func.max(runs.c.ended_at), func.count(runs.c.ended_at))).one()
