@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
 from exchange.store.tables import files, runs
 from tests.areas import cli, seed_examples, write_config
@@ -109,8 +109,8 @@ def night(tmp_path_factory):
             .where(files.c.id == quarantined)
             .values(state="QUARANTAINE", statut=None, code=None, error="KeyError: 'nir'", records_in=None)
         )
-    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
-    add_operator(engine, "claire", "gestionnaire", PASSWORDS["claire"], ["cna"])
+    in_transaction(engine, add_operator, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
+    in_transaction(engine, add_operator, "claire", "gestionnaire", PASSWORDS["claire"], ["cna"])
 
     server = SilentServer()
     key = keygen(base / "cle")

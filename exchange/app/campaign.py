@@ -60,8 +60,8 @@ def campaign_followup(
     first, last = campaign_days(year)
 
     def stored() -> tuple[list[dict], dict[str, dict]]:
-        undeclared = undeclared_partners(engine, year, perimeter)
         with engine.connect() as conn:
+            undeclared = undeclared_partners(conn, year, perimeter)
             latest = latest_rg_files(conn, list(undeclared.partenaires), first, last, perimeter=perimeter)
         rejected_h = frozenset(
             s for s, f in latest.items() if f["statut"] == REJETE and (f["code"] or "").startswith("H")
