@@ -21,6 +21,10 @@ command -v npm >/dev/null 2>&1 || missing npm
 command -v ip >/dev/null 2>&1 || missing iproute2
 { command -v unshare && command -v runuser; } >/dev/null 2>&1 || missing util-linux
 { ls /usr/lib/postgresql/*/bin/initdb && command -v pg_isready; } >/dev/null 2>&1 || missing postgresql
+# the spreadsheet fixtures (tests/fixtures/workbooks/make.sh): made and checked with the real programs, French locale
+command -v soffice >/dev/null 2>&1 || missing libreoffice-calc-nogui
+command -v ssconvert >/dev/null 2>&1 || missing gnumeric
+command -v locale-gen >/dev/null 2>&1 || missing locales
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from exchange.app.depot_watch import DepotState
 from exchange.core.clock import utcnow
-from exchange.core.health import A_TRAITER, ALERTE, Health, Reason, depot_reason
+from exchange.core.health import A_TRAITER, ALERTE, Health, Reason, depot_reason, purge_counts
 from exchange.core.perimeter import EVERYTHING
 from exchange.store.engine import Engine
 
@@ -162,6 +162,7 @@ def readiness(figures: Figures | None, depot: DepotState, now: datetime, databas
             "dernier_releve_reussi": depot.listed_at.isoformat() if depot.listed_at else None,
             "injoignable_depuis": depot.unreachable_since.isoformat() if depot.unreachable_since else None,
         },
+        "purge": purge_counts(h),
         "chiffres_lus_le": figures.made_at.isoformat() if figures is not None else None,
         "verifie_le": now.isoformat(),
     }

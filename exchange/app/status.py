@@ -16,6 +16,7 @@ from exchange.core.health import (
     health_text,
     nightly_reasons,
     pause_reasons,
+    purge_reasons,
     stuck_by,
     stuck_limit,
     verdict,
@@ -24,6 +25,7 @@ from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
 from exchange.edges.transport.base import Transport, is_safe_name
+from exchange.store import purge as purge_state
 from exchange.store.engine import Engine
 from exchange.store.followup import habilitation_rejections_by_code
 from exchange.store.nodes import list_nodes
@@ -82,13 +84,15 @@ def check_health(
     *,
     perimeter: Perimeter = EVERYTHING,
     patience_seconds: float = 5.0,
+    unknown: dict[str, int] | None = None,
 ) -> Health:
     """The health of the service as `perimeter` sees it (its files, its accounts' depot/, its Caf's action
     items: files rejected for a habilitation code). `source`: the console's DepotState (what its background
     lister last saw: never a listing on a request), an unopened drop-area transport (the command line lists it
-    now), or None (not checked). The command line and /sante see everything."""
+    now), or None (not checked). The command line and /sante see everything. `unknown`: the files the ledger
+    does not know, counted now (the command line scans the folders); else as the last purge counted them."""
     now = now or utcnow()
-    health = database_health(engine, now, perimeter=perimeter)
+    health = database_health(engine, now, perimeter=perimeter, unknown=unknown)
     if isinstance(source, DepotState):
         add_depot_state(health, source, None if perimeter.national else _accounts(engine, perimeter), now)
     elif source is not None:  # listed now, but never waited on longer than the console would (a silent server)
@@ -102,8 +106,11 @@ def _accounts(engine: Engine, perimeter: Perimeter) -> set[str]:
         return file_reads.accounts_in(conn, perimeter=perimeter)
 
 
-def database_health(engine: Engine, now: datetime, *, perimeter: Perimeter = EVERYTHING) -> Health:
-    """Everything the verdict reads from the database (the drop area aside: add_depot_state)."""
+def database_health(
+    engine: Engine, now: datetime, *, perimeter: Perimeter = EVERYTHING, unknown: dict[str, int] | None = None
+) -> Health:
+    """Everything the verdict reads from the database (the drop area aside: add_depot_state); `unknown` as in
+    check_health."""
     health = Health(checked_at=now)
     with engine.connect() as conn:
         health.last_runs = {job: _brief(run_reads.last_run(conn, (job,))) for job in JOBS}
@@ -128,6 +135,12 @@ def database_health(engine: Engine, now: datetime, *, perimeter: Perimeter = EVE
         imported = campaign_reads.habilitations_in_force(conn) is not None
         pending = habilitation_rejections_by_code(conn, perimeter=perimeter)
         health.warnings = pause_reasons(paused_jobs(conn))
+        if perimeter.national:  # the ledger's own state: not any Caf's
+            health.unknown_files, health.unknown_checked_at = purge_state.unknown_counts(conn)
+            if unknown is not None:
+                health.unknown_files, health.unknown_checked_at = unknown, now
+            health.erasure_pending = purge_state.erasure_pending(conn)
+            health.warnings += purge_reasons(health)
     verdict(health, imported, by_run, pending)
     return health
 
