@@ -6,14 +6,20 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from exchange.app.cycle import ReplayRefused
 from exchange.app.depot_watch import DepotState
+from exchange.app.journal import Actor
 from exchange.config import Config
 from exchange.core.perimeter import Perimeter
 from exchange.core.replay import replay_refusal, stale_extract_refusal
 from exchange.core.vocabulary import ACQUITTE, IGNORE, OK, QUARANTAINE
 from exchange.store import ledger
 from exchange.store.engine import Engine
+from exchange.store.followup import pending_habilitation_rejections
 from exchange.store.reads.campaign import habilitations_in_force
+from schemas.fields import plural
+
+REPLAY, BULK_REPLAY = "rejeu", "rejeu_groupe"  # the journal's actions
 
 log = logging.getLogger("esat_exchange")
 REPLAY_WAIT_SECONDS = 10.0  # a console replay's result is shown when it ends within this; else it goes on
@@ -69,11 +75,22 @@ def _probe(config: Config) -> str | None:
         return drop_area_refusal(DepotState(now, unreachable_since=now, error=french_error(e)))
 
 
-def replay_file(config: Config, engine: Engine, file_id: int, depot: DepotState | None = None) -> ReplayResult:
+def replay_file(
+    config: Config, engine: Engine, file_id: int, actor: Actor | None = None, depot: DepotState | None = None
+) -> ReplayResult:
     """Replay a kept file at its original processing date when core.replay.replay_refusal allows it and, for a
     file rejected for an `H` code, once an extract was imported after its judgement (stale_extract_refusal).
     Refused at once, with no run recorded, while the drop area does not answer: `depot` (the console's last view
-    of it), or a connection tried now when None (the command line)."""
+    of it), or a connection tried now when None (the command line). With an `actor`, one journal line (`rejeu`,
+    done or not, the file and its Esat)."""
+    result = _replay(config, engine, file_id, depot)
+    if actor is not None:
+        outcome = "OK" if result.done else "ECHEC"
+        actor.record(engine, REPLAY, outcome, f"fichier n° {file_id}", result.message, file_id=file_id)
+    return result
+
+
+def _replay(config: Config, engine: Engine, file_id: int, depot: DepotState | None) -> ReplayResult:
     from exchange.app.run import run_job
 
     row, refusal = replay_check(engine, file_id)
@@ -86,7 +103,7 @@ def replay_file(config: Config, engine: Engine, file_id: int, depot: DepotState 
         return ReplayResult(False, f"Rejeu du fichier n° {file_id} impossible : {down}.")
     try:
         outcome = run_job(config, engine, job="replay", as_of=row["processing_date"], replay_file=file_id)
-    except ValueError as e:
+    except ReplayRefused as e:
         return ReplayResult(False, f"Rejeu impossible : {e}.")
     if outcome.status == IGNORE:
         return ReplayResult(
@@ -126,18 +143,49 @@ def _as_is(row: dict) -> str:
 
 
 def replay_many(
-    config: Config, engine: Engine, file_ids: list[int], depot: DepotState | None = None
+    config: Config,
+    engine: Engine,
+    file_ids: list[int],
+    actor: Actor | None = None,
+    *,
+    siret: str | None = None,
+    depot: DepotState | None = None,
 ) -> list[tuple[int, ReplayResult]]:
     """Replay each file in turn (replay_file: each its own run, each checked again just before), oldest first;
-    every one refused at once while the drop area does not answer (`depot`, or one connection tried now)."""
+    every one refused at once while the drop area does not answer (`depot`, or one connection tried now). With an
+    `actor`, one journal line per file (`rejeu`, with its Esat and number), then the group's (`rejeu_groupe`: the
+    Esat `siret` or every Esat, how many were replayed)."""
     down = drop_area_refusal(depot) if depot is not None else _probe(config)
     if down is not None:
-        return [(i, ReplayResult(False, f"Rejeu du fichier n° {i} impossible : {down}.")) for i in sorted(file_ids)]
-    return [(file_id, replay_file(config, engine, file_id, depot)) for file_id in sorted(file_ids)]
+        results = [(i, ReplayResult(False, f"Rejeu du fichier n° {i} impossible : {down}.")) for i in sorted(file_ids)]
+        up = None
+    else:
+        up = depot
+    if down is None:
+        results = [(file_id, replay_file(config, engine, file_id, actor, up)) for file_id in sorted(file_ids)]
+    elif actor is not None:
+        for file_id, result in results:
+            actor.record(engine, REPLAY, "ECHEC", f"fichier n° {file_id}", result.message, file_id=file_id)
+    if actor is not None:
+        done = sum(1 for _, r in results if r.done)
+        actor.record(
+            engine,
+            BULK_REPLAY,
+            "OK" if done == len(results) else "ECHEC",
+            f"Esat {siret}" if siret else "tous les Esats",
+            f"{plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}",
+            siret=siret,
+        )
+    return results
 
 
 def replay_soon(
-    config: Config, engine: Engine, file_id: int, depot: DepotState, wait_seconds: float = REPLAY_WAIT_SECONDS
+    config: Config,
+    engine: Engine,
+    file_id: int,
+    depot: DepotState,
+    actor: Actor | None = None,
+    wait_seconds: float = REPLAY_WAIT_SECONDS,
 ) -> ReplayResult:
     """replay_file in a background thread (the console): its result when it ends within `wait_seconds`, else a
     result saying it goes on (its outcome on the file's page and the runs list), so no request waits on SFTP."""
@@ -145,7 +193,7 @@ def replay_soon(
 
     def body() -> None:
         try:
-            done.append(replay_file(config, engine, file_id, depot))
+            done.append(replay_file(config, engine, file_id, actor, depot))
         except Exception:  # noqa: BLE001 - logged; the run record says the rest
             log.exception(f"rejeu du fichier n° {file_id} : erreur")
             done.append(
@@ -169,8 +217,6 @@ def replay_soon(
 def replayable_after_import(engine: Engine, siret: str | None = None, *, perimeter: Perimeter) -> list[dict]:
     """The files rejected for a habilitation code (store.followup.pending_habilitation_rejections) that may be
     replayed now, an extract having been imported since their judgement; only those of `siret` when given."""
-    from exchange.store.followup import pending_habilitation_rejections
-
     with engine.connect() as conn:
         pending = pending_habilitation_rejections(conn, perimeter=perimeter)
     return [p for p in pending if (siret is None or p["siret"] == siret) and replay_check(engine, p["id"])[1] is None]

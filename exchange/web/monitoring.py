@@ -4,6 +4,8 @@ text format); all from figures prepared in the background (exchange.app.figures,
 
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -133,8 +135,6 @@ def _exposition(request: Request) -> bytes:
 
 
 async def metrics(request: Request) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST
-
     return Response(
         await run_in_threadpool(_exposition, request),
         media_type=CONTENT_TYPE_LATEST,

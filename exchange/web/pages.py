@@ -11,12 +11,24 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from exchange.app.campaign import campaign_followup
+from exchange.app.comptes_rendus import read_compte_rendu
+from exchange.app.files import file_detail as load_file_detail
+from exchange.app.launch import LAUNCHABLE
+from exchange.app.pauses import job_states
+from exchange.app.status import check_health
+from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
+from exchange.core.clock import today_in_paris
+from exchange.core.csv_cells import guard_text
+from exchange.store.ledger import utcnow
 from exchange.store.reads import audit as audit_reads
 from exchange.store.reads import campaign as campaign_reads
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
-from exchange.web.charts import bar_chart
+from exchange.store.trends import first_declarations
+from exchange.web.charts import bar_chart, progress_line
 from exchange.web.kit import engine_of, page, render, view_audit
+from exchange.web.verify import compte_rendu_csp
 
 PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 25  # a journal line often takes two lines (its detail): a page stays under 5 screens
@@ -64,9 +76,6 @@ def _query_without_page(request: Request) -> str:
 
 @page()
 def dashboard(request: Request) -> Response:
-    from exchange.app.status import check_health
-    from exchange.store.ledger import utcnow
-
     engine, perimeter = engine_of(request), request.state.perimeter
     depot = request.app.state.depot.state()  # the background lister's last listing: never the drop area itself
     health = check_health(engine, depot, perimeter=perimeter)
@@ -78,8 +87,6 @@ def dashboard(request: Request) -> Response:
             conn, file_reads.FileQuery(etat="QUARANTAINE"), limit=10, perimeter=perimeter
         )
     waiting = sum(health.depot.values()) if health.depot is not None else None
-    from exchange.app.launch import LAUNCHABLE
-    from exchange.app.pauses import job_states
 
     jobs = job_states(engine)
 
@@ -170,16 +177,12 @@ def compte_rendu(request: Request) -> Response:
     disposition = "inline" if name.endswith(".html") else "attachment"
     headers = {"content-disposition": f'{disposition}; filename="{name}"'}
     if name.endswith(".html"):  # its own inline style, allowed by hash (the console's CSP would block it)
-        from exchange.web.verify import compte_rendu_csp
-
         headers["content-security-policy"] = compte_rendu_csp(data)
     return Response(data, media_type=kind[name.rsplit(".", 1)[1]], headers=headers)
 
 
 def campaign_year(request: Request) -> int:
     """?annee=, else the campaign in progress: year N from July N to June N+1."""
-    from exchange.core.clock import today_in_paris
-
     today = today_in_paris()
     return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
 
@@ -187,10 +190,6 @@ def campaign_year(request: Request) -> int:
 def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]]:
     """The year, the Caf and the situation asked for, and every open Esat without an accepted RG, each with
     its situation (exchange.app.campaign.campaign_followup)."""
-    from exchange.app.campaign import campaign_followup
-    from exchange.core.campaign import SITUATIONS
-    from exchange.core.clock import today_in_paris
-
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
     wanted = _choice(request, "situation", tuple(SITUATIONS))
@@ -209,8 +208,6 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
 def campaign_progress(per_day: dict, year: int, missing: int) -> dict:
     """Esats declared day after day (their first accepted RG of `year`: store.trends.first_declarations), against
     every open Esat."""
-    from exchange.web.charts import progress_line
-
     if not per_day:
         return {"chart": "", "table": []}
     days = list(per_day)
@@ -234,8 +231,6 @@ def campaign_progress(per_day: dict, year: int, missing: int) -> dict:
 
 @page()
 def campaign(request: Request) -> Response:
-    from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
-
     year, caf, wanted, missing = _campaign(request)
     perimeter, memo = request.state.perimeter, request.app.state.campaign_reads
 
@@ -245,8 +240,6 @@ def campaign(request: Request) -> Response:
                 return fn(conn, year, perimeter=perimeter)
 
         return memo.get((what, year, perimeter), compute)
-
-    from exchange.store.trends import first_declarations
 
     accepted = read("acceptes", campaign_reads.accepted_rg_per_caf)
     progress = campaign_progress(read("premieres", first_declarations), year, len(missing))
@@ -282,9 +275,6 @@ def campaign(request: Request) -> Response:
 
 @page()
 def campaign_csv(request: Request) -> Response:
-    from exchange.core.campaign import SITUATIONS
-    from exchange.core.csv_cells import guard_text
-
     year, caf, wanted, missing = _campaign(request)
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
