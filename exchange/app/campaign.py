@@ -58,7 +58,6 @@ def campaign_followup(
     yet): the Caf acts. `transport` (an unopened transport, or the console's DepotState: its last listing) tells
     which Esats have an RG waiting in depot/; None, or unreachable: not checked. With `memo` (the console), the
     store's part is read again only once the data it read changed."""
-    from exchange.app.status import depot_listing
 
     first, last = campaign_days(year)
 

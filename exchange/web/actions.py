@@ -21,7 +21,7 @@ from exchange.app.accounts import log_in
 from exchange.app.campaign import close_campaign, close_message
 from exchange.app.habilitations import import_habilitations
 from exchange.app.journal import Actor
-from exchange.app.replay import replay_check, replay_file
+from exchange.app.replay import replay_check
 from exchange.core.clock import PARIS, utcnow
 from exchange.core.vocabulary import OK
 from exchange.edges.habtiers import (

@@ -12,8 +12,7 @@ from starlette.responses import Response
 from exchange.app.launch import LAUNCHABLE, start_job
 from exchange.app.pauses import ALL, job_states, pause, resume
 from exchange.app.replay import drop_area_refusal, replay_many, replayable_after_import
-from exchange.core.vocabulary import SCHEDULED_JOBS
-from exchange.core.vocabulary import JOB_LABELS
+from exchange.core.vocabulary import JOB_LABELS, SCHEDULED_JOBS
 from exchange.store.esats import esat_profile
 from exchange.store.pauses import paused_jobs
 from exchange.store.reads import files as file_reads

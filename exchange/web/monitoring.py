@@ -35,8 +35,6 @@ async def sante(request: Request) -> Response:
 
 
 def _exposition(request: Request) -> bytes:
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     from exchange.app.figures import Figures, caf_files
     from exchange.core.clock import utcnow

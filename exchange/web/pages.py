@@ -12,8 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from exchange.app.campaign import campaign_followup
-from exchange.app.comptes_rendus import read_compte_rendu
-from exchange.app.files import file_detail as load_file_detail
 from exchange.app.launch import LAUNCHABLE
 from exchange.app.pauses import job_states
 from exchange.app.status import check_health
