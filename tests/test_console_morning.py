@@ -114,7 +114,7 @@ def test_compte_rendu_page_is_styled_under_its_own_policy(browser, area):
     response = page.goto(f"{area['url']}/fichiers/{seine}/cr/{SEINE_RG}.CR.html")
     assert response.status == 200
     csp = response.headers["content-security-policy"]
-    assert csp.startswith("default-src 'none'; style-src 'sha256-") and "script" not in csp
+    assert csp.startswith("sandbox; default-src 'none'; style-src 'sha256-") and "script" not in csp
     assert "'unsafe-inline'" not in csp
     assert page.evaluate("getComputedStyle(document.querySelector('h1')).color") == "rgb(0, 0, 145)"  # its style
     assert "H05" in page.inner_text("body")

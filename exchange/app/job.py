@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 
-from exchange.app.run_log import capture
+from exchange.app.run_log import GENERAL, capture
 from exchange.config import Config
 from exchange.core.jobs import REGISTRY
 from exchange.core.tally import RunTally
@@ -115,7 +115,7 @@ def run_locked(
             return RunOutcome(None, IGNORE, RunTally(), reason)
         with ledger.transaction(engine, outer_fence) as conn:
             run_id = runs.record_skipped_run(conn, job, reason)
-        log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": run_id, "job": job}})
+        log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": run_id, "job": job, GENERAL: True}})
         return RunOutcome(run_id, IGNORE, RunTally(), reason)
     tally = RunTally()
     run_id = None
@@ -152,7 +152,9 @@ def run_locked(
         journal.enter_context(capture(engine, run_id))  # what this thread logs from now on is the run's log
         log.info(
             "début de l'exécution",
-            extra={"event": {"run_id": run_id, "job": job, "as_of": as_of.isoformat() if as_of else None}},
+            extra={
+                "event": {"run_id": run_id, "job": job, "as_of": as_of.isoformat() if as_of else None, GENERAL: True}
+            },
         )
         ctx = JobContext(engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()), lock)
         error = _work(ctx, work)
@@ -163,7 +165,10 @@ def run_locked(
         status = ECHEC if error else OK
         with ledger.transaction(engine, fence) as conn:
             runs.finish_run(conn, run_id, status, tally, error)
-        log.info(f"fin de l'exécution : {status}", extra={"event": {"run_id": run_id, "job": job, "status": status}})
+        log.info(
+            f"fin de l'exécution : {status}",
+            extra={"event": {"run_id": run_id, "job": job, "status": status, GENERAL: True}},
+        )
         return RunOutcome(run_id, status, tally, error)
     except LockLost as e:
         log.error(f"exécution arrêtée sans rien écrire : {e}", extra={"event": {"run_id": run_id, "job": job}})

@@ -114,8 +114,12 @@ def database_health(
     check_health."""
     health = Health(checked_at=now)
     with engine.connect() as conn:
-        health.last_runs = {job: _brief(run_reads.last_run(conn, (job,))) for job in JOBS}
-        health.alerts += nightly_reasons(run_reads.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES), now)
+        # a run's counts and error as the perimeter reads them (no free text naming another perimeter's file)
+        health.last_runs = {
+            job: _brief(run_reads.narrowed_run(conn, run_reads.last_run(conn, (job,)), perimeter)) for job in JOBS
+        }
+        last_nightly = run_reads.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES)
+        health.alerts += nightly_reasons(run_reads.narrowed_run(conn, last_nightly, perimeter), now)
         health.alerts += collect_failures_reason(failed_collects_in_a_row(conn), now)
         health.states = file_reads.files_per_state(conn, perimeter=perimeter)
         last_cycle = run_reads.last_run(conn, CYCLE_JOBS, FINISHED_RUN_STATUSES)
@@ -152,7 +156,9 @@ def add_depot_state(health: Health, state: DepotState, accounts: set[str] | None
     health.depot_listed_at, health.depot_unreachable_since = state.listed_at, state.unreachable_since
     if state.unreachable_since is not None:
         health.source_error = state.error or "aucune réponse"
-        health.alerts += depot_reason(state.unreachable_since, state.error, now)
+        # its text may name any account: outside the national perimeter, the fact alone
+        error = state.error if accounts is None else "le détail est réservé au périmètre national"
+        health.alerts += depot_reason(state.unreachable_since, error, now)
         return
     if state.listed is None:
         return  # the first listing is under way: « non vérifié »

@@ -2,7 +2,9 @@
 
 Lines are appended in batches by the job wrapper's capture (exchange.app.run_log), each batch in its own short
 transaction, never inside the pipeline's fenced transactions. A line about one Esat's file carries the drop-area
-`account` it is about: an operator sees the lines about no Esat and those about an Esat of their perimeter.
+`account` it is about, a line about a Caf's file its `caf`, a line about the run as a whole naming nothing its
+`general` mark: an operator outside the national perimeter reads those of their perimeter and the general ones,
+never a line whose free text could name another perimeter's file, account or Caf.
 The lines go with their run (exchange.store.purge.delete_runs).
 """
 
@@ -37,6 +39,8 @@ def append_lines(conn: Connection, run_id: int, lines: list[dict[str, Any]]) -> 
             "message": line["message"],
             "fields": json.dumps(line["fields"], ensure_ascii=False, default=str) if line.get("fields") else None,
             "account": (line.get("account") or None),
+            "caf": (line.get("caf") or None),
+            "general": bool(line.get("general")),
         }
         for line in lines
     ]
@@ -45,9 +49,18 @@ def append_lines(conn: Connection, run_id: int, lines: list[dict[str, Any]]) -> 
 
 
 def _seen(run_id: int, perimeter: Perimeter) -> ColumnElement[bool]:  # a SQL condition
-    return (run_log.c.run_id == run_id) & or_(
-        run_log.c.account.is_(None), in_perimeter_account(run_log.c.account, perimeter)
-    )
+    """The lines of `run_id` the perimeter reads: every line for a national operator; else those about an account
+    of the perimeter, about one of its Cafs, and the general ones (the run's start and end, naming nothing). A line
+    about nothing known (a count of the whole drop area, an error's free text) is national only."""
+    if perimeter.national:
+        return run_log.c.run_id == run_id
+    narrowed = [
+        run_log.c.account.is_not(None) & in_perimeter_account(run_log.c.account, perimeter),
+        run_log.c.account.is_(None) & run_log.c.caf.is_(None) & run_log.c.general.is_(True),
+    ]
+    if perimeter.cafs:
+        narrowed.append(run_log.c.account.is_(None) & run_log.c.caf.in_(sorted(perimeter.cafs)))
+    return (run_log.c.run_id == run_id) & or_(*narrowed)
 
 
 def _line(row: RowMapping) -> dict[str, Any]:
@@ -58,6 +71,8 @@ def _line(row: RowMapping) -> dict[str, Any]:
         "message": row["message"],
         "fields": json.loads(row["fields"]) if row["fields"] else {},
         "account": row["account"],
+        "caf": row["caf"],
+        "general": bool(row["general"]),
     }
 
 

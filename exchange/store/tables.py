@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -335,6 +336,10 @@ operators = Table(
     Column("role", String(12), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("disabled_at", DateTime(timezone=True)),  # `operators disable`: no login, no session, until enabled
+    # single sign-on binds the account to the provider's issuer and `sub` (never to a name a provider may reuse)
+    Column("oidc_issuer", String(500)),
+    Column("oidc_subject", String(255)),
+    Index("ix_operators_oidc", "oidc_issuer", "oidc_subject", unique=True),
 )
 
 # What each operator may see (spec cli.md « Who sees what »): national, cna, or a Caf code; several add up.
@@ -410,5 +415,18 @@ run_log = Table(
     Column("message", Text, nullable=False),
     Column("fields", Text),  # JSON object of the event's fields (file, siret, code…)
     Column("account", String(200)),  # the drop-area account the line is about (its Esat's perimeter), or NULL
+    Column("caf", String(3)),  # the Caf the line is about (a Caf file written), or NULL
+    # a line about the run as a whole naming no Esat, file or Caf (start, end): every perimeter reads it; a line
+    # about no account, no Caf and not general is read by national operators only
+    Column("general", Boolean, nullable=False, server_default=false()),
     Index("ix_run_log_run", "run_id", "id"),
+)
+
+# The console's keys (one row each, made at first use): `visiteur` signs a visitor's cookie before login
+console_keys = Table(
+    "console_keys",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -18,7 +18,7 @@ from exchange.store.pauses import paused_jobs
 from exchange.store.reads import files as file_reads
 from exchange.store.reads.runs import next_scheduled_runs
 from exchange.web.actions import _audit, actor_of
-from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
+from exchange.web.kit import GESTIONNAIRE, engine_of, flash, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
 from exchange.web.security import checked_form, client_address
 from schemas.fields import plural
@@ -72,7 +72,6 @@ def _pause_target(request: Request) -> str:
 
 
 def _pause_page(request: Request, action: str) -> Response:
-    national_only(request)
     job = _pause_target(request)
     engine = engine_of(request)
     states = [s for s in job_states(engine) if job == ALL or s["tache"] == job]
@@ -99,7 +98,6 @@ def _pause_page(request: Request, action: str) -> Response:
 
 async def _pause_post(request: Request, action: str) -> Response:
     form = await checked_form(request)
-    national_only(request)
     job = _pause_target(request)
     who = request.state.operator["login"]
     address = client_address(request)
@@ -115,22 +113,22 @@ async def _pause_post(request: Request, action: str) -> Response:
     return redirect(request, "/")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def pause_confirm(request: Request) -> Response:
     return _pause_page(request, "suspendre")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def pause_job(request: Request) -> Response:
     return await _pause_post(request, "suspendre")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def resume_confirm(request: Request) -> Response:
     return _pause_page(request, "reprendre")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def resume_job(request: Request) -> Response:
     return await _pause_post(request, "reprendre")
 
@@ -207,7 +205,7 @@ def _job(request: Request) -> str:
     return job
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def launch_confirm(request: Request) -> Response:
     job = _job(request)
     with engine_of(request).connect() as conn:
@@ -215,7 +213,7 @@ def launch_confirm(request: Request) -> Response:
     return render(request, "launch.html", nav="runs", job=job, what=LAUNCHABLE[job], paused=paused)
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def launch(request: Request) -> Response:
     await checked_form(request)
     job = _job(request)

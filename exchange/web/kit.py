@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
@@ -13,12 +14,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from exchange.core.perimeter import Perimeter
+from exchange.core.perimeter import READ_ONLY, Perimeter, every_caf_refusal
 from exchange.store import operators
 from exchange.store.engine import Engine, in_transaction
 from exchange.web.security import client_address, csrf_token, peer_address
 
 GESTIONNAIRE = "gestionnaire"
+LARGEST_ID = 2**31 - 1  # the largest integer every database column holds: larger numbers name nothing
 Handler = Callable[[Request], Awaitable[Response] | Response]
 
 
@@ -59,6 +61,17 @@ def safe_next(request: Request, value: str | None) -> str:
     if value and value.startswith(base + "/") and not value.startswith("//") and "\\" not in value:
         return value[len(base) :]
     return "/"
+
+
+UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def disposition(name: str, kind: str = "attachment") -> str:
+    """A Content-Disposition value whose file name cannot add a parameter or a header: the plain `filename` keeps
+    only letters, digits, « . », « _ », « - » (anything else becomes « _ »), and `filename*` (RFC 6266) carries
+    the name percent-encoded in UTF-8."""
+    plain = UNSAFE_IN_NAME.sub("_", name)[:150] or "fichier"
+    return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(name[:150], safe='')}"
 
 
 def engine_of(request: Request) -> Engine:
@@ -113,17 +126,24 @@ def view_audit(
 
 
 def national_only(request: Request) -> None:
-    """403 unless the operator's perimeter is national (actions that touch every Caf: import, campaign close)."""
-    if not request.state.perimeter.national:
-        raise HTTPException(403, "Action réservée aux opérateurs de périmètre national.")
+    """403 unless the operator is a national gestionnaire (core.perimeter.every_caf_refusal: the one rule)."""
+    refusal = every_caf_refusal(request.state.operator["role"], request.state.perimeter)
+    if refusal:
+        raise HTTPException(403, refusal)
 
 
-def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a handler: redirect to the login page when nobody is logged in, 403 below `role`."""
+def page(
+    role: str | None = None, *, every_caf: bool = False
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a handler: redirect to the login page when nobody is logged in, 403 below `role`; with `every_caf`
+    (an action acting beyond any perimeter: launch, close, import, pause, accounts), 403 unless a national
+    gestionnaire, before anything is read or run."""
 
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(fn)
         async def endpoint(request: Request) -> Response:
+            if any(isinstance(v, int) and v > LARGEST_ID for v in request.path_params.values()):
+                raise HTTPException(404)  # /fichiers/999…9: no such number, whoever asks
             op = await run_in_threadpool(resolve_operator, request)
             if op is None:
                 if request.method != "GET":
@@ -133,7 +153,9 @@ def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awa
             request.state.operator = op
             request.state.perimeter = perimeter_of(op)
             if role and op["role"] != role:
-                raise HTTPException(403, "Action réservée aux gestionnaires : votre compte est en lecture seule.")
+                raise HTTPException(403, READ_ONLY)
+            if every_caf:
+                national_only(request)
             if inspect.iscoroutinefunction(fn):
                 return await fn(request)
             return await run_in_threadpool(fn, request)

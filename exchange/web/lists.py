@@ -17,7 +17,7 @@ from exchange.core.vocabulary import ETATS, RUN_COUNTS, STATUTS
 from exchange.store import run_log
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
-from exchange.web.kit import engine_of, page, render
+from exchange.web.kit import disposition, engine_of, page, render
 from exchange.web.pages import PAGE_SIZE, _choice, _day, _int, _pages, _query_without_page
 
 FILE_COLUMNS = [
@@ -303,7 +303,7 @@ def run_journal_txt(request: Request) -> Response:
     return StreamingResponse(
         _text_lines(engine_of(request), run_id, request.state.perimeter),
         media_type="text/plain; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="execution-{run_id}-journal.txt"'},
+        headers={"Content-Disposition": disposition(f"execution-{run_id}-journal.txt")},
     )
 
 
@@ -435,7 +435,7 @@ def _csv_response(columns: list[str], rows: list[dict], name: str) -> Response:
     return StreamingResponse(
         _csv_lines(iter(rows), columns),
         media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{name}"'},
+        headers={"content-disposition": disposition(name)},
     )
 
 
