@@ -156,7 +156,10 @@ def run_locked(
                 "event": {"run_id": run_id, "job": job, "as_of": as_of.isoformat() if as_of else None, GENERAL: True}
             },
         )
-        ctx = JobContext(engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()), lock)
+        asked = _asked_to_stop(engine, run_id)  # a stop asked from the console or the API, read between files
+        ctx = JobContext(
+            engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()) or asked(), lock
+        )
         error = _work(ctx, work)
         if error is None and tally.errors:
             error = "; ".join(tally.errors)
@@ -183,6 +186,26 @@ def run_locked(
     finally:
         journal.close()  # detach, then write its last lines (bounded wait; a failure was already dropped)
         lock.release()
+
+
+def _asked_to_stop(engine: Engine, run_id: int) -> Callable[[], bool]:
+    """Whether someone asked this run to stop (store.runs.ask_stop). The job asks between files or batches (one
+    primary-key read each time, beside a file's work); once asked, it stays asked and is logged once."""
+    asked: list[dict] = []
+
+    def check() -> bool:
+        if not asked:
+            with engine.connect() as conn:
+                who = runs.stop_asked(conn, run_id)
+            if who is not None:
+                asked.append(who)
+                log.warning(
+                    f"arrêt demandé par {who['asked_by']} : le fichier en cours est terminé, les suivants attendent",
+                    extra={"event": {"run_id": run_id, "par": who["asked_by"]}},
+                )
+        return bool(asked)
+
+    return check
 
 
 def _work(ctx: JobContext, work: Work) -> str | None:

@@ -12,7 +12,7 @@ from exchange.core.logins import login_refusal
 from exchange.core.perimeter import CNA, NATIONAL, Perimeter
 from exchange.errors import TerminalError
 from exchange.store.ledger import utcnow
-from exchange.store.tables import audit_log, files, operator_perimeters, operators, web_sessions
+from exchange.store.tables import api_tokens, audit_log, files, operator_perimeters, operators, web_sessions
 
 ROLES = ("lecteur", "gestionnaire")
 
@@ -246,8 +246,10 @@ def set_disabled(conn: Connection, login: str, disabled: bool) -> bool:
 
 
 def remove_operator(conn: Connection, login: str) -> bool:
-    """Delete the account, its perimeter and its sessions; the journal keeps its lines. False when unknown."""
+    """Delete the account, its perimeter, its sessions and its API tokens; the journal keeps its lines. False when
+    unknown."""
     end_sessions(conn, login)
+    conn.execute(delete(api_tokens).where(api_tokens.c.login == login))  # a login made again never revives them
     conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
     return conn.execute(delete(operators).where(operators.c.login == login)).rowcount > 0
 

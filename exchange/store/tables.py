@@ -420,6 +420,34 @@ run_log = Table(
     # about no account, no Caf and not general is read by national operators only
     Column("general", Boolean, nullable=False, server_default=false()),
     Index("ix_run_log_run", "run_id", "id"),
+    Index("ix_run_log_level", "run_id", "level", "id"),  # the level filter and « aller aux erreurs » (0013)
+)
+
+# -- API tokens and run stops (0013) ------------------------------------------------------------------
+# An operator's tokens for the JSON API (/api/v1): the secret is shown once, only its SHA-256 is kept (a random
+# 256-bit secret needs no slow hash). A token acts as its operator: same role, perimeter and journal.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("login", String(200), nullable=False),
+    Column("name", String(100), nullable=False),  # what the operator called it (« supervision », « ITSM »)
+    Column("digest", String(64), nullable=False, unique=True),  # SHA-256 of the secret, hex
+    Column("hint", String(12), nullable=False),  # the secret's first characters, to tell tokens apart
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("ix_api_tokens_login", "login"),
+)
+
+# A stop asked for a running job (console run page, API): the job reads it between files, as the command line's
+# Ctrl-C, and ends its run with what it did. One row per run asked to stop.
+run_stops = Table(
+    "run_stops",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=False),
+    Column("asked_at", DateTime(timezone=True), nullable=False),
+    Column("asked_by", String(200), nullable=False),
 )
 
 # The console's keys (one row each, made at first use): `visiteur` signs a visitor's cookie before login
