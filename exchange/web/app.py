@@ -117,10 +117,16 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         routes = [Mount(config.web.base_path, routes=routes)]
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette):  # noqa: ANN202 - the console's background readers: drop area, figures
+    async def lifespan(app: Starlette):  # noqa: ANN202 - the console's background readers: drop area, figures, campaign
         app.state.depot.start()
         app.state.figures.start()
+        from exchange.web.warm import CampaignWarmer
+
+        warmer = CampaignWarmer(engine, app.state.campaign_reads)  # the national campaign read before it is asked
+        app.state.campaign_warmer = warmer
+        warmer.start()
         yield
+        warmer.stop()
         app.state.depot.stop()
         app.state.figures.stop()
 
