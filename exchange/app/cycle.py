@@ -197,7 +197,7 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
     outcome: dict[int, tuple[str | None, int, Path | None]] = {
         row["id"]: (None, entry.size, None) for row, entry in claimed if entry.size > limit
     }  # F07 unread
-    for (row, entry, tmp), error in zip(copies, results):
+    for (row, _entry, tmp), error in zip(copies, results):
         if error is None:
             private_file(tmp)
             outcome[row["id"]] = (sha256_file(tmp), tmp.stat().st_size, tmp)
@@ -240,15 +240,15 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
             moves.append(
                 (
                     row["id"],
-                    dict(
-                        sha256=sha,
-                        size=size,
-                        stored_path=stored_name(row["account"], stored.name) if stored else None,
-                        kind=fname.kind if fname else None,
-                        siret=fname.siret if fname else None,
-                        archived_name=targets[row["id"]],
-                        duplicate_of=int(duplicate["id"]) if duplicate else None,
-                    ),
+                    {
+                        "sha256": sha,
+                        "size": size,
+                        "stored_path": stored_name(row["account"], stored.name) if stored else None,
+                        "kind": fname.kind if fname else None,
+                        "siret": fname.siret if fname else None,
+                        "archived_name": targets[row["id"]],
+                        "duplicate_of": int(duplicate["id"]) if duplicate else None,
+                    },
                 )
             )
             if sha is not None:  # what a later copy in this batch finds, as find_by_sha would now
@@ -387,15 +387,15 @@ def _store_many(conn, items: list[tuple[dict, Judgement]]) -> dict[int, Judgemen
         [
             (
                 row["id"],
-                dict(
-                    statut=j.statut,
-                    code=j.file_code,
-                    records_in=j.records_in,
-                    records_accepted=j.records_accepted,
-                    records_rejected=j.records_rejected,
-                    kind=j.kind,
-                    siret=j.siret,
-                ),
+                {
+                    "statut": j.statut,
+                    "code": j.file_code,
+                    "records_in": j.records_in,
+                    "records_accepted": j.records_accepted,
+                    "records_rejected": j.records_rejected,
+                    "kind": j.kind,
+                    "siret": j.siret,
+                },
             )
             for row, j in items
         ],

@@ -56,18 +56,18 @@ class Health:
     alerts: list[Reason] = field(default_factory=list)
     todo: list[Reason] = field(default_factory=list)
     warnings: list[Reason] = field(default_factory=list)
-    last_runs: dict[str, dict | None] = field(default_factory=dict)
+    last_runs: dict[str, dict[str, Any] | None] = field(default_factory=dict[str, Any])
     depot: dict[str, int] | None = None  # files waiting per account; None when the source is unreachable
-    waiting: list[dict] = field(default_factory=list)  # every file waiting in a depot/, oldest first
+    waiting: list[dict[str, Any]] = field(default_factory=list)  # every file waiting in a depot/, oldest first
     source_error: str | None = None
     refused: list[dict[str, Any]] = field(default_factory=list)  # names in a depot/ never collected (links, folders…)
     depot_listed_at: datetime | None = None  # when the listing shown was made (the console's background lister)
     depot_unreachable_since: datetime | None = None
     states: dict[str, int] = field(default_factory=dict)
-    stuck: list[dict] = field(default_factory=list)
-    quarantined: list[dict] = field(default_factory=list)
+    stuck: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
     rejected_by_code: dict[str, int] = field(default_factory=dict)
-    nodes: list[dict] = field(default_factory=list)  # scheduler nodes, leader first (exchange.store.nodes)
+    nodes: list[dict[str, Any]] = field(default_factory=list)  # scheduler nodes, leader first (exchange.store.nodes)
     # the purge's side (exchange.store.purge): files the ledger does not know, per kind (copies, outputs), as
     # last counted; files whose identity was purged but whose physical erasure (VACUUM…) is not confirmed
     unknown_files: dict[str, int] = field(default_factory=dict)
@@ -94,7 +94,7 @@ def _stamp(value: datetime) -> str:
     return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 
-def nightly_reasons(last: dict | None, now: datetime) -> list[Reason]:
+def nightly_reasons(last: dict[str, Any] | None, now: datetime) -> list[Reason]:
     """Last nightly that really ran (OK/ECHEC): none at all, failed, or older than 26 h."""
     if last is None:
         return [
@@ -130,26 +130,29 @@ def nightly_reasons(last: dict | None, now: datetime) -> list[Reason]:
     return reasons
 
 
-def stuck_limit(now: datetime, last_cycle: dict | None) -> datetime:
+def stuck_limit(now: datetime, last_cycle: dict[str, Any] | None) -> datetime:
     """Unfinished files whose last step is older than this are stuck: a cycle that started after it did not
     finish them (every cycle resumes them first), or they have not moved for 24 h."""
     limit = now - STUCK_AFTER
     return max(limit, last_cycle["debut"]) if last_cycle is not None else limit
 
 
-def stuck_by(stuck: list[dict], last_cycle: dict | None) -> dict | None:
+def stuck_by(stuck: list[dict[str, Any]], last_cycle: dict[str, Any] | None) -> dict[str, Any] | None:
     """The cycle that left these files unfinished, when one started after their last step."""
     if last_cycle is not None and stuck and any(s["depuis"] < last_cycle["debut"] for s in stuck):
         return last_cycle
     return None
 
 
-def _ids(items: list[dict]) -> str:
+def _ids(items: list[dict[str, Any]]) -> str:
     return ", ".join(str(i["id"]) for i in items[:10]) + ("…" if len(items) > 10 else "")
 
 
 def verdict(
-    health: Health, extract_imported: bool, by_run: dict | None, habilitation_rejections: dict[str, int] | None = None
+    health: Health,
+    extract_imported: bool,
+    by_run: dict[str, Any] | None,
+    habilitation_rejections: dict[str, int] | None = None,
 ) -> None:
     """Add what an operator must act on (after the nightly's own reasons): alerts, and the Caf's action items
     (`habilitation_rejections`: files still rejected for an `H` code, by code)."""
@@ -222,7 +225,7 @@ def verdict(
         )
 
 
-def pause_reasons(paused: dict[str, dict]) -> list[Reason]:
+def pause_reasons(paused: dict[str, dict[str, Any]]) -> list[Reason]:
     """One warning per scheduled job an operator paused (exchange.store.pauses rows): the scheduler skips its
     slots until it is resumed."""
     from exchange.core.vocabulary import JOB_LABELS
@@ -336,7 +339,7 @@ def _capped(lines: list[str], show_all: bool) -> list[str]:
     return lines[:SHOWN] + [f"  … et {len(lines) - SHOWN} autre(s) (--all pour tout afficher)"]
 
 
-def health_text(h: Health, show_all: bool = False, next_runs: list[dict] | None = None) -> str:
+def health_text(h: Health, show_all: bool = False, next_runs: list[dict[str, Any]] | None = None) -> str:
     """French report; first line « ÉTAT : OK », « ÉTAT : À TRAITER » or « ÉTAT : ALERTE », then one reason per line, then a
     summary that fits a screen: counts, the 10 accounts with most files waiting, the 10 oldest waiting and
     the 10 oldest stuck files (`show_all` for every one), the next scheduled runs."""
@@ -425,7 +428,7 @@ def _stamp_s(value: datetime) -> str:
     return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
 
 
-def health_json(h: Health) -> dict:
+def health_json(h: Health) -> dict[str, Any]:
     """The same content as one JSON-ready object (French keys, like the other listings)."""
     return {
         "etat": h.state,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -14,7 +15,7 @@ from exchange.store.perimeter import in_perimeter, in_perimeter_account
 from exchange.store.tables import anomalies, anomaly_tallies, files, record_tallies, records, runs
 
 
-def service_counts(conn: Connection, *, perimeter: Perimeter) -> dict:
+def service_counts(conn: Connection, *, perimeter: Perimeter) -> dict[str, Any]:
     """runs {(job, statut): n}; files {(etat, statut): n}; records {type: n} (stored, replaced ones included);
     anomalies {code: n}; last_run {job: (seconds, ended)}: the latest ended run's duration; last_success
     {job: ended_at} of its latest OK run."""

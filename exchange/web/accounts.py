@@ -107,14 +107,14 @@ async def create(request: Request) -> Response:
     login, role = str(form.get("login", "")).strip()[:200], _role(form)
     perimeters = _perimeters(form)
     password, refusal = _password(form)
-    values = dict(
-        login=login,
-        role=role,
-        national=NATIONAL in perimeters,
-        cna=CNA in perimeters,
-        cafs=str(form.get("cafs", "")),
-        sans=form.get("sans_mot_de_passe") == "oui",
-    )
+    values = {
+        "login": login,
+        "role": role,
+        "national": NATIONAL in perimeters,
+        "cna": CNA in perimeters,
+        "cafs": str(form.get("cafs", "")),
+        "sans": form.get("sans_mot_de_passe") == "oui",
+    }
     saved = None
     if refusal is None:
         try:

@@ -294,7 +294,7 @@ async def migration_report(request: Request) -> Response:
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": disposition(name)},
         )
-    counts = {c: n for c, n in report.group_by("cas").len().sort("cas").iter_rows()}
+    counts = dict(report.group_by("cas").len().sort("cas").iter_rows())
     return render(
         request,
         "migration.html",

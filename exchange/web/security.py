@@ -55,12 +55,12 @@ class ProxyAndHeaders:
 
     def __init__(self, app: ASGIApp, config: Config, engine: Engine) -> None:
         self.trusted = set(config.web.trusted_proxies)
-        common = dict(
-            engine=engine,
-            idle_minutes=config.web.session_idle_minutes,
-            cookie=SESSION_COOKIE,
-            path=(config.web.base_path or "/"),
-        )
+        common = {
+            "engine": engine,
+            "idle_minutes": config.web.session_idle_minutes,
+            "cookie": SESSION_COOKIE,
+            "path": (config.web.base_path or "/"),
+        }
         self.plain = ServerSessions(app, https_only=False, **common)  # type: ignore[arg-type]
         self.secure = ServerSessions(app, https_only=True, **common)  # type: ignore[arg-type]
 
