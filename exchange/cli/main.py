@@ -630,6 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
         "exchange.cli.web",
         "exchange.cli.purge",
         "exchange.cli.personne",
+        "exchange.cli.config_init",
+        "exchange.cli.backup",
     ):
         _add_module_commands(sub, module)
     from exchange.cli.parser import add_examples
@@ -668,6 +670,9 @@ EXAMPLES = {
     "operators": "esat-exchange operators add mdupont --role lecteur",
     "operators add": "esat-exchange operators add mdupont --role gestionnaire",
     "purge": "esat-exchange purge --dry-run",
+    "backup": "esat-exchange --config /etc/esat-exchange/esat-exchange.toml backup /var/backups/esat/2026-12-07",
+    "config": "esat-exchange config init /etc/esat-exchange/esat-exchange.toml",
+    "config init": "esat-exchange config init /etc/esat-exchange/esat-exchange.toml --data-dir /var/lib/esat-exchange",
     "personne": "esat-exchange personne 185057512345678 --format html > personne.html",
 }
 
@@ -708,11 +713,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     setup_logging(args.log_format, args.log_level)
+    if getattr(args, "without_config", False):  # config init: writes the file the others read
+        return int(args.handler(args, None) or 0)
+    from exchange.cli.config_notice import missing_config_notice, started
+
     try:
         config = load_config(args.config)
     except ConfigError as e:
-        print(f"Erreur de configuration : {e}", file=sys.stderr)
+        print(f"Erreur de configuration : {e}{missing_config_notice(args.config, e)}", file=sys.stderr)
         return 2
+    started(args, config)
     from exchange.store.revision import SchemaError
 
     try:

@@ -113,6 +113,7 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
     from exchange.store.engine import open_current
+    from exchange.web.access_log import AccessLog
     from exchange.web.app import create_app, dsfr_installed
 
     if not dsfr_installed():
@@ -124,12 +125,16 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
         return 1
     engine = open_current(config.database_url)  # refused (one French line) unless at this program's schema
     web = config.web
-    print(
-        f"Console disponible sur http://{web.host}:{web.port}{web.base_path}/ (Ctrl-C pour arrêter).", file=sys.stderr
-    )
+    where = f"http://{web.host}:{web.port}{web.base_path}/"
+    if args.log_format == "json":  # a service's log: JSON lines only
+        import logging
+
+        logging.getLogger("esat_exchange").info("console disponible", extra={"event": {"adresse": where}})
+    else:
+        print(f"Console disponible sur {where} (Ctrl-C pour arrêter).", file=sys.stderr)
     try:
         uvicorn.run(
-            create_app(config, engine),
+            AccessLog(create_app(config, engine)),  # one log line per request, in place of uvicorn's
             host=web.host,
             port=web.port,
             proxy_headers=False,
