@@ -96,6 +96,7 @@ IMAGE ?= localhost/esat-exchange:latest
 image: dist
 	digest=$$(scripts/image-base.sh) && \
 	buildah bud --isolation chroot --format docker --layers=false --build-arg BASE=localhost/esat-exchange-base@$$digest \
+	  $(if $(PIP_CERT),--volume $(PIP_CERT):/run/build-ca.pem:ro --build-arg PIP_CERT=/run/build-ca.pem) \
 	  -f Containerfile -t $(IMAGE) $(DIST)
 
 image-test: image
