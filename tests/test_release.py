@@ -306,3 +306,28 @@ def test_both_units_are_hardened_to_ok(unit):
     text_unit = (ROOT / "deploy" / unit).read_text(encoding="utf-8")
     assert "User=esat-exchange" in text_unit and "ExecStart=/opt/esat-exchange/bin/esat-exchange --config" in text_unit
     assert "--log-format json --log-level INFO" in text_unit
+
+
+def test_a_key_the_service_user_cannot_read_is_named_as_such(tmp_path, monkeypatch):
+    """Unit test of the transport's key loading (the issue: root's 0600 key, « phrase secrète erronée ? »)."""
+    import getpass
+
+    import paramiko
+
+    from exchange.edges.transport.sftp import SftpTransport
+
+    def refused(path, password=None):  # noqa: ANN001, ANN202 - what open() raises for another user's 0600 file
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(paramiko.PKey, "from_path", refused)
+    t = SftpTransport("127.0.0.1", 22, "esat", tmp_path / "id_ed25519", tmp_path / "known_hosts")
+    with pytest.raises(Exception) as err:
+        t._load_key()
+    assert str(err.value) == (
+        f"clé privée SFTP {tmp_path / 'id_ed25519'} illisible par l'utilisateur du service ({getpass.getuser()}) : "
+        "elle doit lui appartenir (chown, chmod 0600)"
+    )
+    assert err.value.transient is False
+    monkeypatch.undo()
+    with pytest.raises(Exception, match=f"clé privée SFTP introuvable : {tmp_path / 'id_ed25519'}"):
+        t._load_key()

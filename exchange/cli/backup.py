@@ -11,7 +11,7 @@ from exchange.config import Config
 
 def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.backup import BackupRefused, make_backup
-    from exchange.cli.main import _version
+    from exchange.cli.version import installed_version as _version
 
     try:
         report = make_backup(config, args.dest, _version())

@@ -30,7 +30,7 @@ def missing_config_notice(path: Path | None, error: ConfigError) -> str:
 
 def started(args: argparse.Namespace, config: Config) -> None:
     """Say, first, that no configuration file was found; log the process's start-up line (JSON with --log-format json)."""
-    from exchange.cli.main import _version
+    from exchange.cli.version import installed_version as _version
 
     path = config_file(args)
     if path is None and args.command not in NEEDS_NO_CONFIG:

@@ -686,12 +686,9 @@ class _VersionAction(argparse._VersionAction):  # noqa: SLF001 - argparse's own 
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from exchange.cli.version import installed_version
 
-    try:
-        return version("esat-exchange")
-    except PackageNotFoundError:
-        return "inconnue"
+    return installed_version()
 
 
 def _add_module_commands(sub: argparse._SubParsersAction, module: str) -> None:
@@ -759,6 +756,15 @@ def database_unreachable(error: Exception, url: str, command: str) -> str | None
     logging.getLogger("esat_exchange").info(
         f"base de données injoignable{recorded} : {reason}", extra={"event": {"command": command, "base": where}}
     )
+    if url.startswith(
+        "sqlite"
+    ):  # a file, not a server: the usual cause is its folder's owner (docs/operations.md §0.2)
+        import getpass
+
+        return (
+            f"Base de données injoignable ({where}){recorded} : le fichier SQLite ne peut être ni ouvert ni créé ; "
+            f"son dossier doit exister et l'utilisateur qui lance la commande ({getpass.getuser()}) doit pouvoir y écrire."
+        )
     return f"Base de données injoignable ({where}){recorded} : vérifiez qu'elle est démarrée et que [database] url est juste."
 
 
