@@ -48,6 +48,11 @@ def test_config_init_writes_every_key_with_absolute_paths_and_never_overwrites(t
         assert key in text_written
     assert "secret_key_file" not in text_written  # unused: not offered to a new installation
 
+    assert main(["config", "init", str(tmp_path / "absent" / "e.toml")]) == 1
+    assert capsys.readouterr().err == (
+        f"Écriture impossible de {tmp_path / 'absent' / 'e.toml'} : dossier ou fichier introuvable ; "
+        "rien n'a été écrit.\n"
+    )
     target.write_text("# mine\n", encoding="utf-8")
     assert main(["config", "init", str(target)]) == 1
     assert capsys.readouterr().err == f"Refusé : {target} existe déjà ; rien n'a été écrit (choisissez un autre nom).\n"
@@ -151,7 +156,19 @@ def test_a_backup_that_cannot_be_made_leaves_nothing(tmp_path, capsys):
     assert main(["--config", str(broken), "backup", str(dest)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("Sauvegarde non faite : ") and err.endswith(f"rien n'a été laissé à {dest}.\n")
+    assert err == (
+        "Sauvegarde non faite : base de données : le fichier n'est pas une base SQLite ; "
+        f"rien n'a été laissé à {dest}.\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".b2", "b2"))) == []
+    # a backup inside a folder it lists would hash itself
+    inside = cfg.storage_dir / "sauvegarde"
+    assert main(["--config", str(tmp_path / "esat-exchange.toml"), "backup", str(inside)]) == 1
+    assert f"{inside} est dans {cfg.storage_dir}, dont elle recense les fichiers" in capsys.readouterr().err
+    assert not inside.exists()
+    # a folder whose parent does not exist
+    assert main(["--config", str(tmp_path / "esat-exchange.toml"), "backup", str(tmp_path / "x" / "y")]) == 1
+    assert f"le dossier {tmp_path / 'x'} n'existe pas" in capsys.readouterr().err
     assert cfg.database_url  # the service's own database untouched
     assert main(["--config", str(tmp_path / "esat-exchange.toml"), "db", "status"]) == 0
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from exchange.config import Config
+from exchange.core.os_reasons import os_reason
 from exchange.edges.durable import fsync_dir, sha256_file
 from exchange.errors import TerminalError
 
@@ -70,9 +71,9 @@ def write_manifest(roots: list[Path], target: Path) -> int:
 def make_backup(config: Config, dest: Path, version: str) -> BackupReport:
     """Into the new folder `dest`: the ledger's copy, MANIFEST.sha256 and sauvegarde.json; BackupRefused, and
     nothing at `dest`, when any step fails."""
-    from exchange.store.backup import BackupError, copy_ledger, kind_of
+    from exchange.store.backup import BackupError, copy_ledger, french_reason, kind_of
     from exchange.store.engine import open_database
-    from exchange.store.errors import DATABASE_ERRORS, one_line
+    from exchange.store.errors import DATABASE_ERRORS
     from exchange.store.revision import schema_state
 
     dest = dest.absolute()
@@ -81,10 +82,13 @@ def make_backup(config: Config, dest: Path, version: str) -> BackupReport:
     if not dest.parent.is_dir():
         raise BackupRefused(f"le dossier {dest.parent} n'existe pas")
     work = dest.parent / f".{dest.name}.en-cours-{os.getpid()}"
+    inside = next((root for root in kept_roots(config) if dest.is_relative_to(root.absolute())), None)
+    if inside is not None:  # it would list, and hash, itself
+        raise BackupRefused(f"{dest} est dans {inside}, dont elle recense les fichiers : choisissez un autre dossier")
     try:
         work.mkdir(mode=0o700)
     except OSError as e:
-        raise BackupRefused(f"impossible de créer {work} : {e.strerror}") from e
+        raise BackupRefused(f"impossible de créer {work} : {os_reason(e)}") from e
     engine = open_database(config.database_url)
     try:
         revision = schema_state(engine).current
@@ -113,10 +117,10 @@ def make_backup(config: Config, dest: Path, version: str) -> BackupReport:
         raise BackupRefused(str(e)) from e
     except DATABASE_ERRORS as e:
         shutil.rmtree(work, ignore_errors=True)
-        raise BackupRefused(f"base de données : {one_line(e)}") from e
+        raise BackupRefused(f"base de données : {french_reason(e)}") from e
     except OSError as e:  # a full or read-only disk
         shutil.rmtree(work, ignore_errors=True)
-        raise BackupRefused(f"écriture impossible dans {dest.parent} : {e.strerror or e}") from e
+        raise BackupRefused(f"écriture impossible dans {dest.parent} : {os_reason(e)}") from e
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

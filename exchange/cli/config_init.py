@@ -108,7 +108,9 @@ def cmd_config_init(args: argparse.Namespace, _config: None) -> int:
         print(f"Refusé : {target} existe déjà ; rien n'a été écrit (choisissez un autre nom).", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"Écriture impossible de {target} : {e.strerror}.", file=sys.stderr)
+        from exchange.core.os_reasons import os_reason
+
+        print(f"Écriture impossible de {target} : {os_reason(e)} ; rien n'a été écrit.", file=sys.stderr)
         return 1
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(sample_config(data_dir))

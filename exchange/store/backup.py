@@ -60,11 +60,28 @@ def _sqlite_backup(url: str, target: Path) -> tuple[Path, dict[str, int]]:
             if t.name in present
         }
     except sqlite3.Error as e:
-        raise BackupError(f"copie de la base SQLite impossible : {e}") from e
+        raise BackupError(f"copie de la base SQLite impossible : {french_reason(e)}") from e
     finally:
         copy.close()
         source.close()
     return target, counts
+
+
+def french_reason(error: BaseException) -> str:
+    """A database error's reason, in French for the usual ones (SQLite's, through SQLAlchemy or not)."""
+    from exchange.store.errors import one_line
+
+    text = str(error)
+    for english, french in (
+        ("not a database", "le fichier n'est pas une base SQLite"),
+        ("unable to open", "le fichier ne peut pas être ouvert"),
+        ("disk is full", "disque plein"),
+        ("malformed", "la base est endommagée"),
+        ("locked", "la base est verrouillée"),
+    ):
+        if english in text:
+            return french
+    return one_line(error) if not isinstance(error, sqlite3.Error) else text
 
 
 def _pg_dump(url: str, engine: Engine, target: Path) -> tuple[Path, dict[str, int]]:
