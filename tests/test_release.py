@@ -59,9 +59,20 @@ def test_config_init_writes_every_key_with_absolute_paths_and_never_overwrites(t
     assert target.read_text(encoding="utf-8") == "# mine\n"
 
 
-def test_the_shipped_sample_is_what_config_init_writes():
-    """dist/esat-exchange.toml.sample (deploy/) cannot drift from the program's keys and defaults."""
-    assert (ROOT / "deploy" / "esat-exchange.toml.sample").read_text(encoding="utf-8") == sample_config()
+def test_the_release_sample_is_what_config_init_writes(tmp_path):
+    """dist/esat-exchange.toml.sample is written by the same code, with the standard library only (make dist)."""
+    proc = subprocess.run(
+        [sys.executable, "-S", "-m", "exchange.cli.config_init"],  # -S: no site-packages, as the build venv
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": os.environ["PATH"]},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == sample_config()
+    sample = tmp_path / "esat-exchange.toml"
+    sample.write_text(proc.stdout, encoding="utf-8")
+    assert load_config(sample).database_url == "sqlite:////var/lib/esat-exchange/exchange.db"
 
 
 def test_without_any_configuration_file_the_first_line_says_so(tmp_path, monkeypatch, capsys):

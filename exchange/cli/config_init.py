@@ -139,3 +139,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help=f"le dossier des données du service, sous lequel vont base, dépôt, copies et fichiers Caf (défaut : {DATA_DIR})",
     )
     init.set_defaults(handler=cmd_config_init, without_config=True)
+
+
+if __name__ == "__main__":  # `make dist`: the release's esat-exchange.toml.sample, with the standard library only
+    sys.stdout.write(sample_config(sys.argv[1] if len(sys.argv) > 1 else DATA_DIR))
