@@ -359,3 +359,40 @@ def test_a_key_the_service_user_cannot_read_is_named_as_such(tmp_path, monkeypat
     monkeypatch.undo()
     with pytest.raises(Exception, match=f"clé privée SFTP introuvable : {tmp_path / 'id_ed25519'}"):
         t._load_key()
+
+
+def test_the_console_as_a_service_writes_json_lines_only(tmp_path):
+    """`web --log-format json`: the start-up line, « console disponible », then uvicorn's own error, all JSON."""
+    import socket
+
+    seed_examples(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "esat-exchange.toml"
+        config.write_text(config.read_text(encoding="utf-8") + f'[web]\nbind = "127.0.0.1:{port}"\n', encoding="utf-8")
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "exchange.cli",
+                "--config",
+                str(config),
+                "--log-format",
+                "json",
+                "--log-level",
+                "INFO",
+                "web",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "ESAT_EXCHANGE_WEB_SECRET": "s" * 40},
+            timeout=60,
+        )
+    assert proc.returncode != 0 and proc.stdout == ""
+    lines = [json.loads(line) for line in proc.stderr.splitlines()]  # every line is JSON
+    assert lines[0]["event"] == "demarrage" and lines[0]["command"] == "web"
+    assert lines[1]["message"] == "console disponible" and lines[1]["adresse"] == f"http://127.0.0.1:{port}/"
+    assert any(line["level"] == "ERROR" and "98" in line["message"] for line in lines[2:]), lines

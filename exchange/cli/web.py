@@ -110,6 +110,8 @@ def cmd_operators_state(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_web(args: argparse.Namespace, config: Config) -> int:
+    import logging
+
     import uvicorn
 
     from exchange.store.engine import open_current
@@ -127,11 +129,13 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
     web = config.web
     where = f"http://{web.host}:{web.port}{web.base_path}/"
     if args.log_format == "json":  # a service's log: JSON lines only
-        import logging
-
         logging.getLogger("esat_exchange").info("console disponible", extra={"event": {"adresse": where}})
     else:
         print(f"Console disponible sur {where} (Ctrl-C pour arrêter).", file=sys.stderr)
+    server_log = logging.getLogger("uvicorn.error")
+    server_log.handlers[:] = logging.getLogger("esat_exchange").handlers
+    server_log.setLevel(logging.WARNING)
+    server_log.propagate = False
     try:
         uvicorn.run(
             AccessLog(create_app(config, engine)),  # one log line per request, in place of uvicorn's
@@ -141,6 +145,7 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
             server_header=False,
             log_level="warning",
             access_log=False,
+            log_config=None,  # uvicorn's own warnings and errors go through our handler (JSON with --log-format json)
         )
     finally:
         engine.dispose()
