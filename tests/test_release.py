@@ -172,6 +172,12 @@ def test_a_backup_that_cannot_be_made_leaves_nothing(tmp_path, capsys):
         f"rien n'a été laissé à {dest}.\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".b2", "b2"))) == []
+    # no ledger at all: nothing is created, nothing is saved
+    missing = tmp_path / "sans-base.toml"
+    missing.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "nulle-part.db"}"\n', encoding="utf-8")
+    assert main(["--config", str(missing), "backup", str(tmp_path / "b3")]) == 1
+    assert f"Sauvegarde non faite : base SQLite introuvable : {tmp_path / 'nulle-part.db'}" in capsys.readouterr().err
+    assert not (tmp_path / "nulle-part.db").exists() and not (tmp_path / "b3").exists()
     # a backup inside a folder it lists would hash itself
     inside = cfg.storage_dir / "sauvegarde"
     assert main(["--config", str(tmp_path / "esat-exchange.toml"), "backup", str(inside)]) == 1

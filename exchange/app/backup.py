@@ -89,9 +89,16 @@ def make_backup(config: Config, dest: Path, version: str) -> BackupReport:
         work.mkdir(mode=0o700)
     except OSError as e:
         raise BackupRefused(f"impossible de créer {work} : {os_reason(e)}") from e
+    if kind_of(config.database_url) == "sqlite":
+        database = Path(config.database_url.removeprefix("sqlite:///"))
+        if not database.is_file():  # opening it would create an empty one
+            raise BackupRefused(f"base SQLite introuvable : {database} ([database] url)")
     engine = open_database(config.database_url)
     try:
-        revision = schema_state(engine).current
+        state = schema_state(engine)
+        if not state.has_tables:
+            raise BackupError("la base de données est vide (aucune table) : rien à sauvegarder")
+        revision = state.current
         ledger, rows = copy_ledger(config.database_url, engine, work)
         roots = kept_roots(config)
         files = write_manifest(roots, work / MANIFEST)
