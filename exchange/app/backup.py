@@ -133,4 +133,6 @@ def make_backup(config: Config, dest: Path, version: str) -> BackupReport:
         raise
     finally:
         engine.dispose()
-    return BackupReport(dest, dest / ledger.name, summary["base"], revision, rows, files, summary["dossiers"])
+    return BackupReport(
+        dest, dest / ledger.name, kind_of(config.database_url), revision, rows, files, [str(r) for r in roots]
+    )
