@@ -4,6 +4,15 @@
 # as localhost/esat-exchange-base:bookworm. Prints the image's digest (the Containerfile's FROM pins it).
 # Run as root (debootstrap, buildah's chroot isolation). Made once; `BASE_REBUILD=1` makes it again.
 set -eu
+for tool in debootstrap buildah; do  # Debian's packages, installed here when missing (root with apt)
+  command -v "$tool" >/dev/null 2>&1 && continue
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap buildah >&2
+  else
+    echo "make image a besoin de debootstrap et buildah (paquets Debian), en root" >&2
+    exit 1
+  fi
+done
 NAME=localhost/esat-exchange-base:bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 if [ "${BASE_REBUILD:-0}" != 1 ] && buildah inspect --type image "$NAME" >/dev/null 2>&1; then
