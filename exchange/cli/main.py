@@ -756,9 +756,7 @@ def database_unreachable(error: Exception, url: str, command: str) -> str | None
     logging.getLogger("esat_exchange").info(
         f"base de données injoignable{recorded} : {reason}", extra={"event": {"command": command, "base": where}}
     )
-    if url.startswith(
-        "sqlite"
-    ):  # a file, not a server: the usual cause is its folder's owner (docs/operations.md §0.2)
+    if url.startswith("sqlite"):  # a file, not a server: the usual cause is its folder's owner (operations.md §0.2)
         import getpass
 
         return (
