@@ -85,7 +85,8 @@ dist: $(BUILDENV)/.installed
 	rm -rf $(DIST)
 	$(BUILDENV)/bin/python -m build --no-isolation --outdir $(DIST) .
 	$(UV) export --quiet --locked --format requirements-txt --no-emit-project --no-dev --output-file $(DIST)/requirements.txt
-	install -m 0644 deploy/esat-exchange.service deploy/esat-exchange-web.service docs/operations.md CHANGELOG.md $(DIST)/
+	install -m 0644 deploy/esat-exchange.service deploy/esat-exchange-web.service docs/operations.md CHANGELOG.md \
+	  Containerfile $(DIST)/
 	PYTHONPATH=. $(BUILDENV)/bin/python -m exchange.cli.config_init > $(DIST)/esat-exchange.toml.sample
 	cd $(DIST) && sha256sum -- * > SHA256SUMS
 

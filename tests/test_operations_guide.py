@@ -81,6 +81,7 @@ def test_the_release_holds_what_the_guide_installs(release):
         "esat-exchange-web.service",
         "operations.md",
         "CHANGELOG.md",
+        "Containerfile",
         "SHA256SUMS",
     } <= names
     assert len([n for n in names if n.endswith(".whl")]) == 1 and len([n for n in names if n.endswith(".tar.gz")]) == 1
