@@ -59,6 +59,7 @@ def hooks(out: Path) -> tuple[dict[str, str], dict[str, str]]:
             f'find "$INCONNUS" -type f | sort > {out}/mis-de-cote.txt\n'
         ),
         "apres-recuperation": f"esat files list --format json > {out}/apres-recuperation.json\n",
+        "retour-arriere": f"esat files list --format json > {out}/apres-retour-arriere.json\n",
     }
     return before, after
 
@@ -165,3 +166,7 @@ exec bash {tmp_path / "guide.sh"} < {tmp_path / "mot-de-passe"}
     recovered = json.loads((out / "apres-recuperation.json").read_text(encoding="utf-8"))
     assert {row["fichier"] for row in recovered} == seine | horizon  # known again, nothing lost
     assert {row["etat"] for row in recovered} == {"ACQUITTE"}
+    # the upgrade's backup, then the rollback to it: the same ledger, at the program's revision
+    assert "Sauvegarde faite dans /var/backups/esat-exchange/avant-" in proc.stdout
+    assert names("apres-retour-arriere.json") == seine | horizon
+    assert "État : à jour." in proc.stdout  # `db status` after the rollback
