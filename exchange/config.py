@@ -133,7 +133,7 @@ class RetentionConfig:
     audit: str = "1 an"  # the audit journal
     runs: str = "5 ans"  # run records
 
-    def durations(self) -> dict:
+    def durations(self) -> dict[str, Any]:
         """Each key's Duration (exchange.core.retention); ConfigError naming the first bad key."""
         from exchange.core.retention import NO_ZERO, DurationError, parse_duration
 
@@ -230,7 +230,8 @@ def _check_type(key: str, value: Any, hint: Any) -> Any:
         for sub in value:
             if sub not in hints:
                 raise ConfigError(f"clé inconnue dans la configuration : {key}.{sub}")
-        return hint(**{sub: _check_type(f"{key}.{sub}", v, hints[sub]) for sub, v in value.items()})
+        checked = {sub: _check_type(f"{key}.{sub}", v, hints[sub]) for sub, v in value.items()}
+        return hint(**checked)  # type: ignore[operator]  # a dataclass type, checked just above
     return value
 
 

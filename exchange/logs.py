@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import IO
 
 from exchange.core.clock import PARIS
 from exchange.core.safe_text import safe_text, safe_value
@@ -38,7 +39,7 @@ class _Json(logging.Formatter):
         return scrub(json.dumps(payload, ensure_ascii=False, default=str))
 
 
-def setup_logging(fmt: str = "human", level: str = "INFO", stream=None) -> None:  # noqa: ANN001
+def setup_logging(fmt: str = "human", level: str = "INFO", stream: IO[str] | None = None) -> None:
     """Configure the `esat_exchange` logger (and APScheduler's) for this process."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_Json() if fmt == "json" else _Human())

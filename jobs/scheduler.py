@@ -38,7 +38,7 @@ from exchange.store.engine import Engine
 from exchange.store.errors import DATABASE_ERRORS
 from exchange.store.fences import LEADER_LOCK, HeldLock, LockLost, timings_of, try_lock
 from exchange.store.jobstore import JOBSTORE_TABLE, FencedJobStore, create_table
-from exchange.store.ledger import Fence, utcnow
+from exchange.store.ledger import Fence, transaction, utcnow
 from jobs.tasks import SKIPPED, TASKS
 
 log = logging.getLogger("esat_exchange")
@@ -235,7 +235,8 @@ class _Node:
     def beat(self, role: str, fence: Fence | None = None) -> None:
         if role != self.role:
             self.role, self.since = role, utcnow()
-        nodes.beat(self.engine, self.host, self.pid, role, self.started_at, self.since, fence)
+        with transaction(self.engine, fence) as conn:
+            nodes.beat(conn, self.host, self.pid, role, self.started_at, self.since)
 
     def standby_beat(self) -> None:
         try:
@@ -248,7 +249,8 @@ class _Node:
 
     def leave(self) -> None:
         try:
-            nodes.leave(self.engine, self.host, self.pid)
+            with self.engine.begin() as conn:
+                nodes.leave(conn, self.host, self.pid)
         except DATABASE_ERRORS:  # a session cut while frozen included: the row expires by itself
             pass
 
@@ -292,7 +294,8 @@ def _lead(
     try:
         leader.begin_fencing()
         node.beat(nodes.LEADER, leader.check)
-        nodes.took_the_lead(engine, node.host, node.pid, leader.check)
+        with transaction(engine, leader.check) as conn:
+            nodes.took_the_lead(conn, node.host, node.pid)
         scheduler = open_scheduler(config, config_path, engine, stop, triggers=triggers, leader=leader)
         for job in scheduler.get_jobs():
             log.info(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandera.polars as pa
 import polars as pl
 from pandera.engines import polars_engine as pe
@@ -10,7 +12,7 @@ _AMOUNT = {"precision": 10, "scale": 2}
 _RATE = {"precision": 5, "scale": 2}
 
 
-def _text(**kw) -> object:  # noqa: ANN003 - pandera Field keywords
+def _text(**kw: Any) -> Any:  # pandera Field keywords
     return pa.Field(nullable=True, **kw)
 
 

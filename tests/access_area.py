@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
 from tests.areas import cli, seed_examples, write_config
 from tests.conftest import EXAMPLES
@@ -92,8 +92,8 @@ def seed_three_perimeters(base: Path, db_url: str | None, port: int) -> Path:
     engine = open_database(cfg.database_url)
     for perimeter in ("national", "cna", "75"):
         for role in ("lecteur", "gestionnaire"):
-            add_operator(engine, f"{perimeter}-{role}", role, PASSWORD, [perimeter])
-    add_operator(engine, "sans-perimetre", "lecteur", PASSWORD)
+            in_transaction(engine, add_operator, f"{perimeter}-{role}", role, PASSWORD, [perimeter])
+    in_transaction(engine, add_operator, "sans-perimetre", "lecteur", PASSWORD)
     engine.dispose()
     return base / "esat-exchange.toml"
 

@@ -7,7 +7,7 @@ import pytest
 
 from exchange.app import accounts
 from exchange.core.clock import utcnow
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import OperatorError, check_password, get_operator
 from exchange.store.sessions import create
 
@@ -25,13 +25,13 @@ def engine(db_url):
 
 def session_of(engine, login: str, key: str) -> None:
     now = utcnow()
-    create(engine, key, login, {}, now, now.replace(year=now.year - 1))
+    in_transaction(engine, create, key, login, {}, now, now.replace(year=now.year - 1))
 
 
 def sessions(engine) -> list[str]:
     from exchange.store.operators import last_seen
 
-    return sorted(last_seen(engine))
+    return sorted(in_transaction(engine, last_seen))
 
 
 def test_the_list_shows_role_perimeter_state_password_and_last_activity(engine):
@@ -51,14 +51,14 @@ def test_create_refuses_an_existing_login_an_unknown_caf_and_a_short_password(en
         accounts.create_account(engine, "paul", "lecteur", PASSWORD, ["99"])
     with pytest.raises(OperatorError, match="12 caractères au moins"):
         accounts.create_account(engine, "paul", "lecteur", "court", ["75"])
-    assert get_operator(engine, "paul") is None
+    assert in_transaction(engine, get_operator, "paul") is None
 
 
 def test_an_access_change_ends_the_sessions_and_keeps_the_password(engine):
     session_of(engine, "lea", "k1")
     saved = accounts.change_access(engine, "lea", "gestionnaire", ["75", "cna"], by="marie")
     assert saved.sessions_ended and saved.perimeter == ["cna", "75"] and sessions(engine) == []
-    assert check_password(engine, "lea", PASSWORD) is not None
+    assert in_transaction(engine, check_password, "lea", PASSWORD) is not None
     session_of(engine, "lea", "k2")
     assert not accounts.change_access(engine, "lea", "gestionnaire", ["cna", "75"], by="marie").sessions_ended
     assert sessions(engine) == ["lea"]  # nothing changed: the session stays
@@ -67,9 +67,9 @@ def test_an_access_change_ends_the_sessions_and_keeps_the_password(engine):
 def test_a_password_reset_or_removal_ends_the_sessions(engine):
     session_of(engine, "lea", "k1")
     accounts.reset_password(engine, "lea", "nouveau-secret-2026", by="marie")
-    assert sessions(engine) == [] and check_password(engine, "lea", "nouveau-secret-2026") is not None
+    assert sessions(engine) == [] and in_transaction(engine, check_password, "lea", "nouveau-secret-2026") is not None
     accounts.reset_password(engine, "lea", None, by="marie")
-    assert get_operator(engine, "lea")["password_hash"] is None
+    assert in_transaction(engine, get_operator, "lea")["password_hash"] is None
 
 
 @pytest.mark.parametrize("change", ["disable", "remove", "demote", "narrow", "no-password"])
@@ -84,7 +84,7 @@ def test_an_operator_cannot_lock_itself_out_from_the_console(engine, change):
     }[change]
     with pytest.raises(OperatorError, match="votre propre compte depuis la console"):
         act()
-    marie = get_operator(engine, "marie")
+    marie = in_transaction(engine, get_operator, "marie")
     assert marie["role"] == "gestionnaire" and marie["perimetre"].national and marie["disabled_at"] is None
     assert marie["password_hash"] is not None
     # what keeps marie a national gestionnaire is allowed on her own account

@@ -1,5 +1,5 @@
 """The console's campaign reads are kept until the data they read changes (exchange.app.memo.VersionedMemo keyed
-by store.queries.campaign_data_version): a collect that received nothing keeps them; a run that received files, a
+by store.reads.campaign.campaign_data_version): a collect that received nothing keeps them; a run that received files, a
 replay, a Habpps import or a run in progress makes the next view read again. A real SQLite database."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from exchange.app.memo import VersionedMemo
 from exchange.store.engine import open_database
-from exchange.store.queries import campaign_data_version
+from exchange.store.reads.campaign import campaign_data_version
 from exchange.store.tables import runs
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES

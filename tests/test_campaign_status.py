@@ -13,7 +13,7 @@ from exchange.app.campaign import campaign_status
 from exchange.core.campaign import deadline
 from exchange.core.habilitations import service_open
 from exchange.core.perimeter import EVERYTHING
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.habilitations import load_habilitations
 from exchange.store.tables import files, hab_bulletins, hab_conventions, hab_partenaires, records
 
@@ -120,7 +120,7 @@ def reference(engine, year: int, day: date, caf: str | None = None) -> list[dict
     """The former implementation: every habilitation in memory, service_open per partner."""
     from sqlalchemy import and_, select
 
-    habs = load_habilitations(engine)
+    habs = in_transaction(engine, load_habilitations)
     with engine.connect() as conn:
         declared = {
             s

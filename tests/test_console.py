@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from exchange.config import load_config
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
 from schemas.masking import NIR_SHAPED as NIR_PATTERN
 from tests.areas import cli, seed_examples, write_config
@@ -51,9 +51,9 @@ def area(tmp_path_factory):
         f.write(f'[web]\nbind = "127.0.0.1:{port}"\ntrusted_proxies = ["127.0.0.1"]\nproxy_header = "X-Remote-User"\n')
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0  # last night: no extract yet, all H05
     engine = open_database(cfg.database_url)
-    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
-    add_operator(engine, "paul", "lecteur", PASSWORDS["paul"], ["national"])
-    add_operator(engine, "claire", "lecteur", PASSWORDS["claire"], ["national"])
+    in_transaction(engine, add_operator, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
+    in_transaction(engine, add_operator, "paul", "lecteur", PASSWORDS["paul"], ["national"])
+    in_transaction(engine, add_operator, "claire", "lecteur", PASSWORDS["claire"], ["national"])
     engine.dispose()
     console = start_console(base / "esat-exchange.toml", port)
     state = {"base": base, "url": console.url, "port": port, "log": ""}

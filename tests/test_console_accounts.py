@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from exchange.config import load_config
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator, get_operator
 from exchange.store.tables import audit_log
 from tests.access_area import RHONE, SEINE, seed_three_perimeters
@@ -28,7 +28,7 @@ def area(tmp_path_factory):
     port = free_port()
     config = seed_three_perimeters(base, None, port)
     engine = open_database(load_config(config).database_url)
-    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
+    in_transaction(engine, add_operator, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
     console = start_console(config, port)
     yield {"base": base, "url": console.url, "engine": engine}
     console.stop()
@@ -86,7 +86,7 @@ def test_marie_creates_lea_from_the_console(marie, area):
     assert marie.url == area["url"] + "/operateurs/compte?login=lea"
     assert "lecteur" in marie.inner_text("#fiche") and "actif" in marie.inner_text("#fiche")
     assert violations(marie) == []
-    found = get_operator(area["engine"], "lea")
+    found = in_transaction(area["engine"], get_operator, "lea")
     assert found["role"] == "lecteur" and found["perimetre"].labels() == ["75"]
 
 
@@ -184,7 +184,7 @@ def test_marie_cannot_disable_or_demote_herself(marie, area):
     assert alert(marie).startswith(
         "Modification de l'accès refusée : vous ne pouvez pas rétrograder votre propre compte depuis la console"
     )
-    found = get_operator(area["engine"], "marie")
+    found = in_transaction(area["engine"], get_operator, "marie")
     assert found["disabled_at"] is None and found["role"] == "gestionnaire"
     assert marie.url == area["url"] + "/operateurs/compte?login=marie"  # still logged in
 
@@ -198,7 +198,7 @@ def test_marie_removes_lea_after_a_confirmation(marie, area):
     assert alert(marie) == "Opérateur « lea » supprimé (le journal garde ses actions)."
     assert marie.url == area["url"] + "/operateurs"
     assert "lea" not in [c.strip() for c in marie.locator("#operateurs tbody tr td:first-child").all_inner_texts()]
-    assert get_operator(area["engine"], "lea") is None
+    assert in_transaction(area["engine"], get_operator, "lea") is None
 
 
 def test_the_journal_shows_marie_s_actions_and_no_password(marie, area):

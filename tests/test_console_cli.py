@@ -12,9 +12,9 @@ import pytest
 
 from exchange.config import ConfigError, parse_config
 from exchange.core.perimeter import EVERYTHING
-from exchange.store.engine import open_database, open_upgraded
+from exchange.store.engine import in_transaction, open_database, open_upgraded
 from exchange.store.operators import OperatorError, add_operator, check_password, get_operator, record_audit
-from exchange.store.queries import audit_entries
+from exchange.store.reads.audit import list_audit
 from tests.areas import cli, seed_examples
 
 
@@ -31,21 +31,21 @@ def test_operators_add_reads_the_password_from_stdin_and_hashes_it_with_argon2id
         "Opérateur « mdupont » créé : rôle gestionnaire, périmètre 75, mot de passe enregistré (argon2id).\n"
     )
     engine = open_database(cfg.database_url)
-    row = get_operator(engine, "mdupont")
+    row = in_transaction(engine, get_operator, "mdupont")
     assert row["role"] == "gestionnaire" and row["password_hash"].startswith("$argon2id$")
     assert "un-mot-de-passe-long" not in row["password_hash"]
-    assert check_password(engine, "mdupont", "un-mot-de-passe-long")["login"] == "mdupont"
-    assert check_password(engine, "mdupont", "mauvais") is None
-    assert check_password(engine, "personne", "un-mot-de-passe-long") is None
+    assert in_transaction(engine, check_password, "mdupont", "un-mot-de-passe-long")["login"] == "mdupont"
+    assert in_transaction(engine, check_password, "mdupont", "mauvais") is None
+    assert in_transaction(engine, check_password, "personne", "un-mot-de-passe-long") is None
     monkeypatch.setattr("sys.stdin", io.StringIO("court\n"))
     code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "lecteur")
     assert code == 1 and err == "Compte refusé : mot de passe trop court : 12 caractères au moins.\n"
-    assert get_operator(engine, "mdupont")["role"] == "gestionnaire"  # unchanged
+    assert in_transaction(engine, get_operator, "mdupont")["role"] == "gestionnaire"  # unchanged
     with pytest.raises(SystemExit) as exit_:
         cli(tmp_path, "operators", "add", "x", "--role", "administrateur")
     assert exit_.value.code == 2
     with pytest.raises(OperatorError):
-        add_operator(engine, "avec espace", "lecteur", "un-mot-de-passe-long")
+        in_transaction(engine, add_operator, "avec espace", "lecteur", "un-mot-de-passe-long")
     monkeypatch.setattr("sys.stdin", io.StringIO("un-mot-de-passe-long\n"))
     code, out, err = cli(tmp_path, "operators", "add", "mdupont", "--role", "lecteur", "--perimetre", "99")
     assert (code, out) == (1, "")
@@ -62,7 +62,7 @@ def test_operators_add_reads_the_password_from_stdin_and_hashes_it_with_argon2id
         "Opérateur « mdupont » modifié : rôle lecteur, périmètre cna, 2A, mot de passe enregistré "
         "(argon2id).\nSes sessions ouvertes sont fermées.\n"
     )
-    assert get_operator(engine, "mdupont")["perimetre"].labels() == ["cna", "2A"]
+    assert in_transaction(engine, get_operator, "mdupont")["perimetre"].labels() == ["cna", "2A"]
 
 
 def test_web_section_is_checked_key_by_key(tmp_path):
@@ -118,8 +118,10 @@ def test_replay_is_refused_for_a_file_the_spec_does_not_allow(tmp_path):
 
 def test_audit_lines_mask_nir_shaped_text(tmp_path):
     engine = open_upgraded(f"sqlite:///{tmp_path / 'a.db'}")
-    record_audit(engine, "marie", "rejeu", "ECHEC", "fichier n° 3", "ligne 2 : 185057512345691 inconnu", "10.0.0.9")
-    (entry,) = audit_entries(engine.connect(), perimeter=EVERYTHING)
+    in_transaction(
+        engine, record_audit, "marie", "rejeu", "ECHEC", "fichier n° 3", "ligne 2 : 185057512345691 inconnu", "10.0.0.9"
+    )
+    (entry,) = list_audit(engine.connect(), perimeter=EVERYTHING)
     assert (entry["operateur"], entry["action"], entry["resultat"], entry["adresse"]) == (
         "marie",
         "rejeu",
@@ -127,8 +129,8 @@ def test_audit_lines_mask_nir_shaped_text(tmp_path):
         "10.0.0.9",
     )
     assert entry["detail"] == "ligne 2 : 18505********91 inconnu"
-    record_audit(engine, "185057512345691", "connexion", "REFUSE")  # a NIR typed in the login field
-    assert audit_entries(engine.connect(), perimeter=EVERYTHING)[0]["operateur"] == "18505********91"
+    in_transaction(engine, record_audit, "185057512345691", "connexion", "REFUSE")  # a NIR typed in the login field
+    assert list_audit(engine.connect(), perimeter=EVERYTHING)[0]["operateur"] == "18505********91"
 
 
 def test_login_delay_doubles_after_the_free_failures_up_to_its_cap():
@@ -146,15 +148,20 @@ def test_login_failures_are_counted_per_login_and_address_and_forgotten(tmp_path
     t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     for i in range(4):
         assert (
-            throttle.record_failure(engine, "paul", "10.0.0.1", t0 + timedelta(seconds=i), t0 - timedelta(hours=1))
+            in_transaction(
+                engine, throttle.record_failure, "paul", "10.0.0.1", t0 + timedelta(seconds=i), t0 - timedelta(hours=1)
+            )
             == i + 1
         )
-    assert throttle.failures(engine, "paul", "10.0.0.1", t0) == (4, t0 + timedelta(seconds=3))
-    assert throttle.failures(engine, "paul", "10.0.0.2", t0) == (0, None)  # another address: nothing
-    assert throttle.failures(engine, "marie", "10.0.0.1", t0) == (0, None)  # another login: nothing
-    assert throttle.failures(engine, "paul", "10.0.0.1", t0 + timedelta(hours=1)) == (0, None)  # forgotten
-    throttle.clear(engine, "paul", "10.0.0.1")
-    assert throttle.failures(engine, "paul", "10.0.0.1", t0) == (0, None)
+    assert in_transaction(engine, throttle.failures, "paul", "10.0.0.1", t0) == (4, t0 + timedelta(seconds=3))
+    assert in_transaction(engine, throttle.failures, "paul", "10.0.0.2", t0) == (0, None)  # another address: nothing
+    assert in_transaction(engine, throttle.failures, "marie", "10.0.0.1", t0) == (0, None)  # another login: nothing
+    assert in_transaction(engine, throttle.failures, "paul", "10.0.0.1", t0 + timedelta(hours=1)) == (
+        0,
+        None,
+    )  # forgotten
+    in_transaction(engine, throttle.clear, "paul", "10.0.0.1")
+    assert in_transaction(engine, throttle.failures, "paul", "10.0.0.1", t0) == (0, None)
 
 
 def test_compte_rendu_names_follow_the_latest_reception_rule():

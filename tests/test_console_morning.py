@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import insert
 
 from exchange.core.clock import utcnow
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
 from exchange.store.tables import runs
 from tests.areas import cli, seed_examples
@@ -43,8 +43,8 @@ def area(tmp_path_factory):
         f.write(f'[web]\nbind = "127.0.0.1:{port}"\ndepot_cache_seconds = 0\n')
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0  # no extract yet: all four files H05
     engine = open_database(cfg.database_url)
-    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
-    add_operator(engine, "paul", "lecteur", PASSWORDS["paul"], ["national"])
+    in_transaction(engine, add_operator, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
+    in_transaction(engine, add_operator, "paul", "lecteur", PASSWORDS["paul"], ["national"])
     console = start_console(base / "esat-exchange.toml", port)
     yield {"base": base, "url": console.url, "engine": engine}
     console.stop()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
 from fixtures.generate import generate
 from tests.areas import cli, write_config
@@ -47,7 +47,7 @@ def area(tmp_path_factory):
     code, out, err = cli(base, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
     engine = open_database(cfg.database_url)
-    add_operator(engine, "marie", "gestionnaire", PASSWORD, ["national"])
+    in_transaction(engine, add_operator, "marie", "gestionnaire", PASSWORD, ["national"])
     engine.dispose()
     console = start_console(base / "esat-exchange.toml", port)
     yield {"base": base, "url": console.url, "files": manifest["files"]["total"]}

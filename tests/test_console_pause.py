@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
 from tests.areas import seed_examples
 from tests.browser import free_port, log_in, start_console
@@ -28,8 +28,8 @@ def area(tmp_path_factory):
     with open(base / "esat-exchange.toml", "a", encoding="utf-8") as f:
         f.write(f'[web]\nbind = "127.0.0.1:{port}"\n')
     engine = open_database(cfg.database_url)
-    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
-    add_operator(engine, "paul", "lecteur", PASSWORDS["paul"], ["national"])
+    in_transaction(engine, add_operator, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
+    in_transaction(engine, add_operator, "paul", "lecteur", PASSWORDS["paul"], ["national"])
     console = start_console(base / "esat-exchange.toml", port)
     yield {"base": base, "url": console.url, "engine": engine}
     console.stop()

@@ -7,12 +7,13 @@ from datetime import date, timedelta
 
 from exchange.core.clock import utcnow
 from exchange.core.perimeter import EVERYTHING, Perimeter
-from exchange.store import listings
 from exchange.store.engine import open_database
 from exchange.store.esats import esat_profile
 from exchange.store.followup import habilitation_rejections_by_code, latest_rg_files
 from exchange.store.metrics import service_counts
-from exchange.store.queries import RunFilters
+from exchange.store.reads import audit as audit_reads
+from exchange.store.reads import files as file_reads
+from exchange.store.reads import runs as run_reads
 from exchange.store.trends import first_declarations, runs_per_day
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
@@ -26,23 +27,30 @@ def test_console_reads_agree_on_both_backends(tmp_path, db_url):
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     engine = open_database(cfg.database_url)
     with engine.connect() as conn:
-        everything = listings.FileQuery()
-        assert listings.count_files(conn, everything, perimeter=EVERYTHING) == 4
-        by_esat = listings.list_files(conn, listings.FileQuery(tri="esat", ordre="asc"), perimeter=EVERYTHING, limit=10)
+        everything = file_reads.FileQuery()
+        assert file_reads.count_files(conn, everything, perimeter=EVERYTHING) == 4
+        by_esat = file_reads.list_files(
+            conn, file_reads.FileQuery(tri="esat", ordre="asc"), perimeter=EVERYTHING, limit=10
+        )
         assert [r["esat"] for r in by_esat][:2] == ["Association Horizon Travail (ESAT multi-sites)"] * 2
         assert {r["caf"] for r in by_esat} == {"78", "75"}
-        found = listings.list_files(
-            conn, listings.FileQuery(nom="_rg_", esat="SEINE", code="h", caf="75"), perimeter=EVERYTHING, limit=10
+        found = file_reads.list_files(
+            conn, file_reads.FileQuery(nom="_rg_", esat="SEINE", code="h", caf="75"), perimeter=EVERYTHING, limit=10
         )
         assert [r["fichier"] for r in found] == ["ESAT_81234567600017_RG_20251210_001.csv"]
-        assert listings.count_files(conn, everything, perimeter=Perimeter(cafs=frozenset({"75"}))) == 2
-        assert listings.count_files(conn, everything, perimeter=Perimeter(cna=True)) == 2
-        assert len(list(listings.every_file(conn, everything, perimeter=EVERYTHING))) == 4
-        assert listings.run_summary(conn, 1, perimeter=EVERYTHING) == {
+        assert file_reads.count_files(conn, everything, perimeter=Perimeter(cafs=frozenset({"75"}))) == 2
+        assert file_reads.count_files(conn, everything, perimeter=Perimeter(cna=True)) == 2
+        assert len(list(file_reads.every_file(conn, everything, perimeter=EVERYTHING))) == 4
+        assert run_reads.run_summary(conn, 1, perimeter=EVERYTHING) == {
             "par_statut_code": [{"statut": "REJETE", "code": "H05", "fichiers": 4}],
             "par_caf": {"75": {"REJETE": 2}, "78": {"REJETE": 2}},
         }
-        assert [r["job"] for r in listings.list_runs(conn, RunFilters(), "tache", "asc", limit=None)] == ["run"]
+        assert [
+            r["job"]
+            for r in run_reads.list_runs(
+                conn, run_reads.RunQuery(tri="tache", ordre="asc"), perimeter=EVERYTHING, limit=None
+            )
+        ] == ["run"]
         assert habilitation_rejections_by_code(conn, perimeter=EVERYTHING) == {"H05": 4}
         latest = latest_rg_files(
             conn, [SEINE, HORIZON, "00000000000000"], date(2025, 7, 1), date(2026, 6, 30), perimeter=EVERYTHING
@@ -64,6 +72,6 @@ def test_console_reads_agree_on_both_backends(tmp_path, db_url):
         assert habilitation_rejections_by_code(conn, perimeter=EVERYTHING) == {"H05": 3}
         assert sum(first_declarations(conn, 2025, perimeter=EVERYTHING).values()) == 1
         assert (
-            listings.count_audit(conn, listings.AuditQuery(action="rejeu")) == 1
+            audit_reads.count_audit(conn, audit_reads.AuditQuery(action="rejeu"), perimeter=EVERYTHING) == 1
         )  # the command line journals its replay (as cli:<user>)
     engine.dispose()

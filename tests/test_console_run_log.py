@@ -15,9 +15,9 @@ import shutil
 import pytest
 from sqlalchemy import select
 
-from exchange.store import queries
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
+from exchange.store.reads import runs as run_reads
 from exchange.store.tables import hab_partenaires, hab_utilisateurs
 from fixtures.generate import generate
 from tests.areas import cli, write_config
@@ -40,8 +40,8 @@ def area(tmp_path_factory):
         f.write(f'[web]\nbind = "127.0.0.1:{port}"\n')
     assert cli(base, "habilitations", "import", str(base / "gen" / "habpps"))[0] == 0
     engine = open_database(cfg.database_url)
-    add_operator(engine, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
-    add_operator(engine, "louise", "lecteur", PASSWORDS["louise"], ["75"])
+    in_transaction(engine, add_operator, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
+    in_transaction(engine, add_operator, "louise", "lecteur", PASSWORDS["louise"], ["75"])
     with engine.connect() as conn:
         partners = conn.execute(
             select(hab_partenaires.c.siret, hab_partenaires.c.code_caf, hab_partenaires.c.portee)
@@ -133,7 +133,7 @@ def test_marie_launches_a_collect_and_watches_its_log_live_then_reads_it_all(bro
 
 def test_a_caf_75_operator_sees_no_line_about_an_esat_outside_caf_75(browser, area):
     with area["engine"].connect() as conn:  # the collect the test above launched from the console
-        collect = queries.last_run(conn, ("collect",))
+        collect = run_reads.last_run(conn, ("collect",))
     assert collect is not None and collect["statut"] == "OK", "the collect of the test above did not run"
     run_id = collect["id"]
     assert area["in_75"] and area["outside_75"]

@@ -22,7 +22,7 @@ from exchange.app.habilitations import extract_sha256, import_extract
 from exchange.cli.habilitations import add_commands
 from exchange.edges.habpps import TABLES, Problem, read_extract, siret_defect
 from exchange.store import tables
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.habilitations import load_habilitations
 from tests.conftest import EXAMPLES, make_config
 
@@ -114,7 +114,7 @@ def test_example_extract_imports_with_its_counts(engine):
     assert row.source == str(HABPPS.resolve())
     assert json.loads(row.counts) == EXAMPLE_COUNTS
     assert row.sha256 == extract_sha256(HABPPS) and len(row.sha256) == 64
-    habs = load_habilitations(engine)
+    habs = in_transaction(engine, load_habilitations)
     assert habs.import_id == result.import_id
     assert habs.caf_gestionnaire("81234567600017") == "75"
     assert habs.caf_gestionnaire("44306184100021") == "78"
@@ -133,7 +133,7 @@ def test_folder_sha256_is_the_table_files_in_name_order():
 
 
 def test_no_import_yet_gives_empty_habilitations(engine):
-    habs = load_habilitations(engine)
+    habs = in_transaction(engine, load_habilitations)
     assert habs.import_id is None and habs.partenaires == {} and habs.utilisateurs == ()
 
 
@@ -315,7 +315,7 @@ def test_each_problem_is_refused_and_previous_extract_stays(case, engine, tmp_pa
     assert result.problems == expected
     assert result.import_id is None and result.counts == {}
     assert table_counts(engine) == EXAMPLE_COUNTS
-    assert load_habilitations(engine).import_id == first.import_id
+    assert in_transaction(engine, load_habilitations).import_id == first.import_id
     with engine.connect() as c:
         assert c.execute(select(func.count()).select_from(tables.hab_imports)).scalar_one() == 1
 
@@ -384,7 +384,7 @@ def test_reimport_replaces_everything_atomically(engine, tmp_path):
     assert second.accepted and second.import_id != first.import_id
     expected = dict(EXAMPLE_COUNTS, groupes=4, utilisateurs=1)
     assert second.counts == expected == table_counts(engine)
-    habs = load_habilitations(engine)
+    habs = in_transaction(engine, load_habilitations)
     assert habs.import_id == second.import_id
     assert [m.login for m in habs.utilisateurs] == ["esat-seine"]
     with engine.connect() as c:
@@ -471,9 +471,11 @@ def test_an_import_waits_for_the_one_running_then_takes_effect(tmp_path, db_url)
     )
     worker.start()
     assert waited.wait(30)
-    assert results == [] and load_habilitations(engine).import_id is None  # nothing imported while it waits
+    assert (
+        results == [] and in_transaction(engine, load_habilitations).import_id is None
+    )  # nothing imported while it waits
     held.release()
     worker.join(60)
     assert results[0].accepted and results[0].busy is None
-    assert load_habilitations(engine).import_id == results[0].import_id
+    assert in_transaction(engine, load_habilitations).import_id == results[0].import_id
     engine.dispose()

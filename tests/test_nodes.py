@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from exchange.store import nodes
 from exchange.store.engine import open_upgraded
 from exchange.store.fences import holding
+from exchange.store.ledger import transaction
 from tests.areas import cli, seed_examples
 
 
@@ -18,9 +19,12 @@ def test_status_shows_the_leader_and_the_standbys(tmp_path, db_url):
     assert "Planificateur : aucun nœud enregistré" in out
     since = datetime(2026, 12, 2, 1, 3, 12, tzinfo=UTC)
     with holding(engine, "scheduler") as leader:
-        nodes.beat(engine, "noeud-b", 4121, nodes.LEADER, since, since, leader.check)
-        nodes.beat(engine, "noeud-a", 977, nodes.STANDBY, since - timedelta(days=1), since - timedelta(days=1))
-        nodes.took_the_lead(engine, "noeud-b", 4121, leader.check)
+        with transaction(engine, leader.check) as conn:
+            nodes.beat(conn, "noeud-b", 4121, nodes.LEADER, since, since)
+        with engine.begin() as conn:
+            nodes.beat(conn, "noeud-a", 977, nodes.STANDBY, since - timedelta(days=1), since - timedelta(days=1))
+        with transaction(engine, leader.check) as conn:
+            nodes.took_the_lead(conn, "noeud-b", 4121)
     code, out, _ = cli(tmp_path, "status")
     lines = out.splitlines()
     at = lines.index("Planificateur (heure de Paris) :")
@@ -34,7 +38,8 @@ def test_status_shows_the_leader_and_the_standbys(tmp_path, db_url):
         ("noeud-b", 4121, "MENEUR"),
         ("noeud-a", 977, "ATTENTE"),
     ]
-    nodes.leave(engine, "noeud-a", 977)
+    with engine.begin() as conn:
+        nodes.leave(conn, "noeud-a", 977)
     code, out, _ = cli(tmp_path, "status", "--format", "json")
     assert [n["machine"] for n in json.loads(out)["planificateur"]] == ["noeud-b"]
 
@@ -48,11 +53,12 @@ def test_a_deposed_leader_cannot_beat_as_leader(tmp_path, pg_url):
     old = try_lock(engine, "scheduler")
     old.begin_fencing()
     now = datetime.now(UTC)
-    nodes.beat(engine, "noeud-a", 1, nodes.LEADER, now, now, old.check)
+    with transaction(engine, old.check) as conn:
+        nodes.beat(conn, "noeud-a", 1, nodes.LEADER, now, now)
     old._lost.clear()
     old.release()  # (as if its session had been dropped)
     new = try_lock(engine, "scheduler")
     new.begin_fencing()
-    with pytest.raises(LockLost):
-        nodes.beat(engine, "noeud-a", 1, nodes.LEADER, now, now, old.check)
+    with pytest.raises(LockLost), transaction(engine, old.check) as conn:
+        nodes.beat(conn, "noeud-a", 1, nodes.LEADER, now, now)
     new.release()

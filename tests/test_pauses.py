@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from exchange.app.status import check_health
 from exchange.core.health import health_text
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.pauses import PauseError, pause_job, paused_jobs, resume_job
 from exchange.store.tables import audit_log, runs
 from tests.areas import cli
@@ -45,24 +45,24 @@ def journal(engine) -> list[tuple]:  # noqa: ANN001
 def test_store_verbs_are_loud_on_a_double_pause_and_on_resuming_an_active_job(tmp_path, db_url):
     engine = open_database(db_url)
     try:
-        row = pause_job(engine, "nightly", "marie", "import Habpps")
+        row = in_transaction(engine, pause_job, "nightly", "marie", "import Habpps")
         assert row["job"] == "nightly" and row["paused_by"] == "marie"
         with pytest.raises(PauseError, match=r"^la tâche traitement de nuit est déjà suspendue par marie depuis le "):
-            pause_job(engine, "nightly", "paul")
+            in_transaction(engine, pause_job, "nightly", "paul")
         with pytest.raises(PauseError, match=r"^la tâche collecte n'est pas suspendue$"):
-            resume_job(engine, "collect", "marie")
+            in_transaction(engine, resume_job, "collect", "marie")
         with pytest.raises(PauseError, match=r"^tâche inconnue « replay » : collect, nightly, campaign, purge$"):
-            pause_job(engine, "replay", "marie")
-        pause_job(engine, "collect", "paul")
+            in_transaction(engine, pause_job, "replay", "marie")
+        in_transaction(engine, pause_job, "collect", "paul")
         with engine.connect() as conn:
             paused = paused_jobs(conn)
         assert list(paused) == ["collect", "nightly"]  # the schedule's order
         assert paused["nightly"]["paused_by"] == "marie" and paused["nightly"]["reason"] == "import Habpps"
         assert paused["nightly"]["paused_at"].tzinfo is not None  # UTC, on SQLite too
-        ended = resume_job(engine, "nightly", "paul")
+        ended = in_transaction(engine, resume_job, "nightly", "paul")
         assert ended["paused_by"] == "marie"
         with pytest.raises(PauseError, match="n'est pas suspendue"):
-            resume_job(engine, "nightly", "paul")
+            in_transaction(engine, resume_job, "nightly", "paul")
         with engine.connect() as conn:
             assert list(paused_jobs(conn)) == ["collect"]
     finally:
@@ -158,7 +158,7 @@ def test_a_paused_job_is_a_warning_of_the_status_verdict_not_an_alert(tmp_path):
     engine = open_database(config.database_url)
     try:
         before = check_health(engine, None)
-        pause_job(engine, "collect", "marie", "incident SFTP")
+        in_transaction(engine, pause_job, "collect", "marie", "incident SFTP")
         health = check_health(engine, None)
     finally:
         engine.dispose()

@@ -11,7 +11,7 @@ from exchange.app.habilitations import import_extract
 from exchange.core.habilitations import Convention, Habilitations
 from exchange.core.reconcile import reconcile
 from exchange.edges.habpps import read_extract
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.habilitations import load_habilitations
 from schemas.catalogue import rule
 from tests.conftest import EXAMPLES
@@ -68,7 +68,7 @@ def test_the_example_accounts_pass_from_the_database(db_url):
     engine = open_database(db_url)
     try:
         assert import_extract(engine, EXAMPLES / "habpps").accepted
-        habs = load_habilitations(engine)
+        habs = in_transaction(engine, load_habilitations)
     finally:
         engine.dispose()
     assert reconcile(habs, "esat-seine", SEINE, D).caf_gestionnaire == "75"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from exchange.core.perimeter import EVERYTHING
-from exchange.store import queries
 from exchange.store.engine import open_database
+from exchange.store.reads.audit import list_audit
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
 
@@ -39,7 +39,7 @@ def journal(base: Path) -> list[tuple[str, str, str, str]]:
     engine = open_database(load_config(base / "esat-exchange.toml").database_url)
     try:
         with engine.connect() as conn:
-            lines = queries.audit_entries(conn, perimeter=EVERYTHING)
+            lines = list_audit(conn, perimeter=EVERYTHING)
     finally:
         engine.dispose()
     return [

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from exchange.core.clock import today_in_paris, utcnow
-from exchange.store.engine import open_database
+from exchange.store.engine import in_transaction, open_database
 from exchange.store.tables import web_sessions
 from tests.access_area import PASSWORD, RHONE, SEINE, Client, seed_three_perimeters
 from tests.areas import cli
@@ -89,12 +89,12 @@ def test_disable_and_a_perimeter_or_role_change_end_the_sessions(area):
     engine = open_database(area["db_url"])
     from exchange.store.operators import add_operator
 
-    add_operator(engine, "75-gestionnaire", "gestionnaire", None, ["75", "cna"])  # a perimeter change
+    in_transaction(engine, add_operator, "75-gestionnaire", "gestionnaire", None, ["75", "cna"])  # a perimeter change
     assert not opens(copy)
-    add_operator(engine, "75-gestionnaire", "gestionnaire", PASSWORD)
+    in_transaction(engine, add_operator, "75-gestionnaire", "gestionnaire", PASSWORD)
     assert client.login("75-gestionnaire").status == 303
     copy = saved(client)
-    add_operator(engine, "75-gestionnaire", "lecteur", PASSWORD)  # a role change
+    in_transaction(engine, add_operator, "75-gestionnaire", "lecteur", PASSWORD)  # a role change
     assert not opens(copy)
     engine.dispose()
     listed = cli(area["base"], "operators", "list", "--format", "csv")[1].splitlines()
@@ -120,7 +120,7 @@ def test_remove_keeps_the_journal(area):
     from exchange.store.operators import add_operator
 
     engine = open_database(area["db_url"])
-    add_operator(engine, "temporaire", "lecteur", PASSWORD, ["national"])
+    in_transaction(engine, add_operator, "temporaire", "lecteur", PASSWORD, ["national"])
     engine.dispose()
     client = Client(area["port"])
     assert client.login("temporaire").status == 303

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from exchange.core.clock import as_utc
 from exchange.core.perimeter import Perimeter
 from exchange.store import operators as store
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.store.operators import ROLES, OperatorError
 
 GESTIONNAIRE = "gestionnaire"
@@ -71,11 +71,11 @@ def perimeter_text(labels: list[str], names: dict[str, str] | None = None) -> st
 def list_accounts(engine: Engine, *, activity: bool = False) -> list[dict]:
     """Every account by login: login, role, perimetre (labels), mot_de_passe (bool), cree_le, desactive_le and,
     with `activity`, derniere_activite (the latest use of an open session, None without one)."""
-    rows = store.list_operators(engine)
+    rows = in_transaction(engine, store.list_operators)
     for r in rows:
         r["desactive_le"] = as_utc(r["desactive_le"]) if r["desactive_le"] is not None else None
     if activity:
-        seen = store.last_seen(engine)
+        seen = in_transaction(engine, store.last_seen)
         for r in rows:
             r["derniere_activite"] = seen.get(r["login"])
     return rows
@@ -135,16 +135,16 @@ def save_account(
 ) -> Saved:
     """`operators add`: create the account, or give an existing one this role and password (None: none) and, when
     `perimeters` is not None, this perimeter; its sessions end when it existed. OperatorError when refused."""
-    created = store.add_operator(engine, login, role, password, perimeters)
+    created = in_transaction(engine, store.add_operator, login, role, password, perimeters)
     login = login.strip()
-    found = store.get_operator(engine, login)
+    found = in_transaction(engine, store.get_operator, login)
     labels = found["perimetre"].labels() if found else []
     return Saved(login, created, role, labels, password is not None, not created)
 
 
 def create_account(engine: Engine, login: str, role: str, password: str | None, perimeters: list[str]) -> Saved:
     """A new account (refused when the login exists: an existing account is changed, not created again)."""
-    if store.get_operator(engine, login.strip()) is not None:
+    if in_transaction(engine, store.get_operator, login.strip()) is not None:
         raise AccountError(f"l'opérateur « {login.strip()} » existe déjà : modifiez-le depuis sa fiche")
     return save_account(engine, login, role, password, perimeters)
 
@@ -157,7 +157,7 @@ def change_access(engine: Engine, login: str, role: str, perimeters: list[str], 
         raise AccountError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
     what = "rétrograder" if role != GESTIONNAIRE else "restreindre le périmètre de"
     current = _guard(engine, login, by, role=role, perimeters=wanted, what=what)
-    changed = store.change_access(engine, login, role, wanted)
+    changed = in_transaction(engine, store.change_access, login, role, wanted)
     if changed is None:
         raise AccountError(f"opérateur « {login} » inconnu")
     return Saved(login, False, role, Perimeter.of(wanted).labels(), current["mot_de_passe"], changed)
@@ -168,7 +168,7 @@ def reset_password(engine: Engine, login: str, password: str | None, *, by: str 
     current = _guard(engine, login, by, what="modifier")
     if password is None and login == by:
         raise AccountError("vous ne pouvez pas retirer le mot de passe de votre propre compte depuis la console")
-    if not store.set_password(engine, login, password):
+    if not in_transaction(engine, store.set_password, login, password):
         raise AccountError(f"opérateur « {login} » inconnu")
     return Saved(login, False, current["role"], current["perimetre"], password is not None, True)
 
@@ -178,11 +178,11 @@ def set_state(engine: Engine, login: str, disabled: bool, *, by: str | None = No
     (the command line's answer); AccountError when a console rule refuses."""
     if by is not None:
         _guard(engine, login, by, active=not disabled, what="désactiver")
-    return store.set_disabled(engine, login, disabled)
+    return in_transaction(engine, store.set_disabled, login, disabled)
 
 
 def remove_account(engine: Engine, login: str, *, by: str | None = None) -> bool:
     """Delete the account, its perimeter and its sessions (the journal keeps its lines); False when unknown."""
     if by is not None:
         _guard(engine, login, by, active=False, what="supprimer")
-    return store.remove_operator(engine, login)
+    return in_transaction(engine, store.remove_operator, login)

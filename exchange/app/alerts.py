@@ -15,8 +15,9 @@ from exchange.core.perimeter import EVERYTHING
 from exchange.core.vocabulary import FINISHED_RUN_STATUSES
 from exchange.edges.durable import write_atomic
 from exchange.edges.notify import NotifyError, post_json, send_mail
-from exchange.store import queries
 from exchange.store.engine import Engine
+from exchange.store.reads import files as file_reads
+from exchange.store.reads import runs as run_reads
 
 log = logging.getLogger("esat_exchange")
 SENT_FILE = "alertes-envoyees.json"
@@ -48,8 +49,8 @@ def send_alerts(config: Config, engine: Engine, now: datetime | None = None) -> 
         return []
     now = now or utcnow()
     with engine.connect() as conn:
-        last = queries.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES)
-        quarantined = queries.quarantined_files(
+        last = run_reads.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES)
+        quarantined = file_reads.quarantined_files(
             conn, perimeter=EVERYTHING
         )  # alerts go to the service, not to a perimeter
     path = _sent_path(config)

@@ -17,7 +17,7 @@ from exchange.core.campaign import campaign_days, missing_esats, situation
 from exchange.core.clock import today_in_paris
 from exchange.core.perimeter import Perimeter
 from exchange.edges.transport.base import Transport, TransportError
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.store.followup import latest_rg_files
 from exchange.store.habilitations import undeclared_partners
 from exchange.store.ledger import Fence
@@ -33,7 +33,9 @@ def campaign_status(
     engine: Engine, year: int, today: date, caf: str | None = None, *, perimeter: Perimeter
 ) -> list[dict]:
     """The open Esats of the perimeter with no accepted RG of `year` (exchange.core.campaign.missing_esats)."""
-    return missing_esats(undeclared_partners(engine, year, perimeter), year, today, caf, perimeter=perimeter)
+    return missing_esats(
+        in_transaction(engine, undeclared_partners, year, perimeter), year, today, caf, perimeter=perimeter
+    )
 
 
 def campaign_followup(

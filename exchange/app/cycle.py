@@ -16,18 +16,19 @@ import polars as pl
 from exchange.config import Config
 from exchange.core.compte_rendu.forms import cr_files
 from exchange.core.habilitations import Habilitations
-from exchange.core.history import Accepted
+from exchange.core.history import Accepted, duplicate_target
 from exchange.core.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
 from exchange.core.reconcile import reconcile as reconcile_file
 from exchange.core.replay import replay_refusal
 from exchange.core.tally import RunTally
-from exchange.edges.durable import private_dir, private_file, sha256_file
+from exchange.edges.durable import sha256_file
 from exchange.edges.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
 from exchange.errors import TerminalError
+from exchange.files import private_dir, private_file
 from exchange.logs import scrub
 from exchange.store import ledger
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.store.errors import DATABASE_ERRORS
 from exchange.store.habilitations import load_habilitations
 from exchange.store.records import record_accepted
@@ -65,7 +66,7 @@ class CycleContext:
     def habilitations(self) -> Habilitations:
         """The extract in force, loaded once per cycle."""
         if self._habs is None:
-            self._habs = load_habilitations(self.engine)
+            self._habs = in_transaction(self.engine, load_habilitations)
         return self._habs
 
 
@@ -188,9 +189,7 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
             duplicate = None
             if sha is not None:
                 seen = earlier.setdefault((row["account"], sha), [])
-                duplicate = ledger.duplicate_target(
-                    sorted((e for e in seen if e["id"] != row["id"]), key=lambda e: e["id"])
-                )
+                duplicate = duplicate_target(sorted((e for e in seen if e["id"] != row["id"]), key=lambda e: e["id"]))
                 account_dir = ctx.config.storage_dir / row["account"]
                 stored_dirs.add(account_dir)
                 stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"

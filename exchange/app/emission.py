@@ -78,7 +78,8 @@ def _complete(
             heights[emission["id"]] = frame.height
         del frames
         files.finish()
-        emissions.terminate(engine, fence, heights)
+        with transaction(engine, fence) as conn:
+            emissions.terminate(conn, heights)
         for emission in batch:
             written.append(f"{emission['code_caf']}/{emission['name']}.parquet")
             log.info(
@@ -124,16 +125,19 @@ def campaign_close(
 ) -> list[str]:
     """The campaign snapshot of year N per Caf: for each worker, the latest accepted RG record of year N."""
     day = day or today_in_paris()
-    cafs = emissions.campaign_cafs(engine, year)
+    with engine.connect() as conn:
+        cafs = emissions.campaign_cafs(conn, year)
     written = []
     for start in range(0, len(cafs), EMISSION_BATCH):
         # one Caf's records in memory at a time; the files of up to EMISSION_BATCH Cafs made durable together
         chunk = cafs[start : start + EMISSION_BATCH]
         names = {code_caf: campaign_name(year, code_caf, day) for code_caf in chunk}
-        ids = emissions.open_campaign(engine, fence, year, names, run_id)
+        with transaction(engine, fence) as conn:
+            ids = emissions.open_campaign(conn, year, names, run_id)
         batch, heights = OutputBatch(), {}
         for code_caf in chunk:
-            frame = output_frame(emissions.campaign_records(engine, year, code_caf), "RG")
+            with engine.connect() as conn:
+                frame = output_frame(emissions.campaign_records(conn, year, code_caf), "RG")
             batch.write_data(
                 config.output_dir / code_caf,
                 names[code_caf],
@@ -148,7 +152,8 @@ def campaign_close(
             heights[ids[code_caf]] = frame.height
             del frame
         batch.finish()
-        emissions.terminate(engine, fence, heights)
+        with transaction(engine, fence) as conn:
+            emissions.terminate(conn, heights)
         written += [f"{code_caf}/{names[code_caf]}.parquet" for code_caf in chunk]
     return written
 

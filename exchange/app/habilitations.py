@@ -15,7 +15,7 @@ from exchange.config import Config
 from exchange.edges.habpps import TABLES, Problem, extract_files, read_extract
 from exchange.store.engine import Engine
 from exchange.store.habilitations import replace_extract
-from exchange.store.ledger import Fence
+from exchange.store.ledger import Fence, transaction
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,8 @@ def import_extract(engine: Engine, path: Path, actor: str | None = None, fence: 
     frames, problems = read_extract(path)
     if frames is None:
         return ImportResult(accepted=False, problems=problems, counts={}, import_id=None)
-    import_id = replace_extract(
-        engine, frames, source=str(path.resolve()), sha256=extract_sha256(path), actor=actor, fence=fence
-    )
+    with transaction(engine, fence) as conn:  # the import lock is still held (exchange.store.fences)
+        import_id = replace_extract(conn, frames, source=str(path.resolve()), sha256=extract_sha256(path), actor=actor)
     return ImportResult(accepted=True, problems=[], counts={t: frames[t].height for t in TABLES}, import_id=import_id)
 
 

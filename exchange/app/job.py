@@ -115,7 +115,8 @@ def run_locked(
         reason = BUSY[lock_name]
         if not record:
             return RunOutcome(None, IGNORE, RunTally(), reason)
-        run_id = runs.record_skipped_run(engine, job, reason, outer_fence)
+        with ledger.transaction(engine, outer_fence) as conn:
+            run_id = runs.record_skipped_run(conn, job, reason)
         log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": run_id, "job": job}})
         return RunOutcome(run_id, IGNORE, RunTally(), reason)
     tally = RunTally()
@@ -141,13 +142,15 @@ def run_locked(
             if lock.lost:
                 raise LockLost(f"verrou « {lock_name} » perdu pendant l'exécution")
             return RunOutcome(None, ECHEC if error else OK, tally, error)
-        closed = runs.close_interrupted_runs(engine, jobs_of(lock_name), starting)
+        with ledger.transaction(engine, starting) as conn:
+            closed = runs.close_interrupted_runs(conn, jobs_of(lock_name))
         if closed:
             log.warning(
                 f"exécution(s) interrompue(s) clôturée(s) en ECHEC : {', '.join(map(str, closed))}",
                 extra={"event": {"job": job, "runs": closed}},
             )
-        run_id = runs.start_run(engine, job, as_of, starting)
+        with ledger.transaction(engine, starting) as conn:
+            run_id = runs.start_run(conn, job, as_of)
         journal.enter_context(capture(engine, run_id))  # what this thread logs from now on is the run's log
         log.info(
             "début de l'exécution",
@@ -160,7 +163,8 @@ def run_locked(
         if error is None and lock.lost:
             raise LockLost(f"verrou « {lock_name} » perdu pendant l'exécution")
         status = ECHEC if error else OK
-        runs.finish_run(engine, run_id, status, tally, error, fence)
+        with ledger.transaction(engine, fence) as conn:
+            runs.finish_run(conn, run_id, status, tally, error)
         log.info(f"fin de l'exécution : {status}", extra={"event": {"run_id": run_id, "job": job, "status": status}})
         return RunOutcome(run_id, status, tally, error)
     except LockLost as e:
@@ -194,7 +198,8 @@ def _work(ctx: JobContext, work: Work) -> str | None:
         if ctx.run_id is None:
             raise
         try:
-            runs.finish_run(ctx.engine, ctx.run_id, ECHEC, ctx.tally, f"{e.__class__.__name__}: {e}", ctx.fence)
+            with ledger.transaction(ctx.engine, ctx.fence) as conn:
+                runs.finish_run(conn, ctx.run_id, ECHEC, ctx.tally, f"{e.__class__.__name__}: {e}")
         except (LockLost, *CONNECTION_ERRORS):
             pass
         raise
@@ -205,7 +210,8 @@ def _try_finish(engine: Engine, run_id: int | None, tally: RunTally, error: str,
     if run_id is None:
         return
     try:
-        runs.finish_run(engine, run_id, ECHEC, tally, error, lock.check)
+        with ledger.transaction(engine, lock.check) as conn:
+            runs.finish_run(conn, run_id, ECHEC, tally, error)
     except (LockLost, *CONNECTION_ERRORS):
         pass
 

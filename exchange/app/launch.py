@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from exchange.app.job import BUSY, JOB_LOCKS, RunOutcome
 from exchange.config import Config
-from exchange.store import queries
 from exchange.store.engine import Engine
 from exchange.store.fences import holding, timings_of
+from exchange.store.reads.runs import last_run
 
 log = logging.getLogger("esat_exchange")
 LAUNCHABLE = {
@@ -50,7 +50,7 @@ def start_job(config: Config, engine: Engine, job: str, who: str) -> Launch:
         if held is None:
             return Launch(False, f"Tâche non lancée : {BUSY[JOB_LOCKS[job]]}. Réessayez quand elle sera terminée.")
     with engine.connect() as conn:
-        before = queries.last_run(conn, (job,))
+        before = last_run(conn, (job,))
     done: list[RunOutcome] = []
 
     def body() -> None:
@@ -67,7 +67,7 @@ def start_job(config: Config, engine: Engine, job: str, who: str) -> Launch:
         if done:
             return Launch(True, f"Tâche lancée : exécution n° {done[0].run_id}.", done[0].run_id)
         with engine.connect() as conn:
-            now = queries.last_run(conn, (job,))
+            now = last_run(conn, (job,))
         if now is not None and (before is None or now["id"] != before["id"]):
             return Launch(True, f"Tâche lancée : exécution n° {now['id']}.", now["id"])
         time.sleep(0.2)

@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 class VersionedMemo:
     """Remembers `compute()` under `key` with the data version read just before it (`version()`, e.g.
-    store.queries.campaign_data_version); a later call gets it back while the version is the same, and computes
+    store.reads.campaign.campaign_data_version); a later call gets it back while the version is the same, and computes
     again once it moved. A version of None (data being written) is never remembered. At most `size` keys, the
     least recently used forgotten first. Callers must not mutate what they get back."""
 

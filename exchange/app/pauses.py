@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exchange.core.vocabulary import JOB_LABELS, SCHEDULED_JOBS
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.store.operators import record_audit
 from exchange.store.pauses import PauseError, pause_job, paused_jobs, resume_job, since_text
 
@@ -71,7 +71,7 @@ def _journal(
     engine: Engine, by: str, action: str, result: PauseResult, target: str, reason: str | None, address: str | None
 ) -> PauseResult:
     detail = result.message + (f" Motif : {reason}" if reason and result.done else "")
-    record_audit(engine, by, action, "OK" if result.done else "REFUSE", target, detail, address)
+    in_transaction(engine, record_audit, by, action, "OK" if result.done else "REFUSE", target, detail, address)
     return result
 
 
@@ -89,7 +89,7 @@ def pause(engine: Engine, job: str, by: str, reason: str | None = None, address:
             done = []
             for j in todo:
                 try:
-                    pause_job(engine, j, by, reason)
+                    in_transaction(engine, pause_job, j, by, reason)
                     done.append(JOB_LABELS[j])
                 except PauseError:  # paused meanwhile by someone else: it is paused, as asked
                     pass
@@ -99,7 +99,7 @@ def pause(engine: Engine, job: str, by: str, reason: str | None = None, address:
                 "leurs créneaux jusqu'à la reprise ; un lancement à la main reste possible.",
             )
         else:
-            pause_job(engine, job, by, reason)
+            in_transaction(engine, pause_job, job, by, reason)
             result = PauseResult(
                 True,
                 f"Tâche {JOB_LABELS[job]} suspendue : le planificateur saute ses créneaux "
@@ -123,7 +123,7 @@ def resume(engine: Engine, job: str, by: str, address: str | None = None) -> Pau
             done = []
             for j in paused:
                 try:
-                    resume_job(engine, j, by)
+                    in_transaction(engine, resume_job, j, by)
                     done.append(JOB_LABELS[j])
                 except PauseError:  # resumed meanwhile by someone else
                     pass
@@ -133,7 +133,7 @@ def resume(engine: Engine, job: str, by: str, address: str | None = None) -> Pau
                 "prochain créneau (les créneaux passés ne sont pas rattrapés).",
             )
         else:
-            row = resume_job(engine, job, by)
+            row = in_transaction(engine, resume_job, job, by)
             result = PauseResult(
                 True,
                 f"Tâche {JOB_LABELS[job]} reprise (elle était {pause_text(row)}) : elle "

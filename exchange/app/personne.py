@@ -14,7 +14,7 @@ from exchange.core.retention import KINDS
 from exchange.store import operators
 from exchange.store import personne as store
 from exchange.store import purge as store_purge
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.store.ledger import utcnow
 
 CR_EXTENSIONS = ("CR.csv", "CR.xml", "CR.html")
@@ -90,8 +90,15 @@ def person_report(engine: Engine, nir_text: str, *, login: str, address: str | N
     try:
         nir = normalise_nir(nir_text)
     except NirError:
-        operators.record_audit(
-            engine, login, "personne", "REFUSE", target=mask_nir(nir_text), detail="NIR illisible", address=address
+        in_transaction(
+            engine,
+            operators.record_audit,
+            login,
+            "personne",
+            "REFUSE",
+            target=mask_nir(nir_text),
+            detail="NIR illisible",
+            address=address,
         )
         raise
     with engine.connect() as conn:
@@ -175,8 +182,9 @@ def person_report(engine: Engine, nir_text: str, *, login: str, address: str | N
         "purges": _purges(history),
     }
     found = len(recs), len(anos)
-    operators.record_audit(
+    in_transaction(
         engine,
+        operators.record_audit,
         login,
         "personne",
         "OK",

@@ -8,8 +8,9 @@ from exchange.config import Config
 from exchange.core.perimeter import Perimeter
 from exchange.core.replay import replay_refusal, stale_extract_refusal
 from exchange.core.vocabulary import IGNORE, OK
-from exchange.store import ledger, queries
+from exchange.store import ledger
 from exchange.store.engine import Engine
+from exchange.store.reads.campaign import habilitations_in_force
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ def replay_check(engine: Engine, file_id: int) -> tuple[dict | None, str | None]
     (core.replay.replay_refusal), then, for an `H` rejection, whether a newer extract was imported."""
     with engine.connect() as conn:
         row = ledger.get_file(conn, file_id)
-        in_force = queries.habilitations_in_force(conn)
+        in_force = habilitations_in_force(conn)
     if row is None:
         return None, None
     return row, replay_refusal(row) or stale_extract_refusal(row, in_force["importe_le"] if in_force else None)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from exchange.core.safe_text import safe_text
 from exchange.logs import scrub
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 
 log = logging.getLogger("esat_exchange")
 FLUSH_SECONDS = 1.0
@@ -73,7 +73,7 @@ class RunLogHandler(logging.Handler):
     ) -> None:
         super().__init__(logging.NOTSET)
         if append is None:
-            from exchange.store.run_log import append_lines as append
+            append = _append_lines
         self.engine, self.run_id, self.append = engine, run_id, append
         self.thread = thread if thread is not None else threading.get_ident()
         self.flush_seconds, self.flush_lines = flush_seconds, flush_lines
@@ -174,3 +174,10 @@ def capture(engine: Engine, run_id: int | None, **options: object) -> Iterator[R
 
 
 __all__ = ["RunLogHandler", "capture", "line_of"]
+
+
+def _append_lines(engine: Engine, run_id: int, lines: list[dict]) -> int:
+    """store.run_log.append_lines in a short transaction of its own."""
+    from exchange.store.run_log import append_lines
+
+    return in_transaction(engine, append_lines, run_id, lines)

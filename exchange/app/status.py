@@ -25,11 +25,13 @@ from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
 from exchange.edges.transport.base import Refused, Transport, TransportError
-from exchange.store import queries
 from exchange.store.engine import Engine
 from exchange.store.followup import habilitation_rejections_by_code
 from exchange.store.nodes import list_nodes
 from exchange.store.pauses import paused_jobs
+from exchange.store.reads import campaign as campaign_reads
+from exchange.store.reads import files as file_reads
+from exchange.store.reads import runs as run_reads
 
 JOBS = ("run", "collect", "nightly", "campaign")  # the jobs `status` shows
 
@@ -169,15 +171,15 @@ def check_health(
     now = now or utcnow()
     health = Health(checked_at=now)
     with engine.connect() as conn:
-        health.last_runs = {job: _brief(queries.last_run(conn, (job,))) for job in JOBS}
-        health.alerts += nightly_reasons(queries.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES), now)
-        health.states = queries.files_per_state(conn, perimeter=perimeter)
-        last_cycle = queries.last_run(conn, CYCLE_JOBS, FINISHED_RUN_STATUSES)
-        health.stuck = queries.unfinished_since(conn, stuck_limit(now, last_cycle), perimeter=perimeter)
+        health.last_runs = {job: _brief(run_reads.last_run(conn, (job,))) for job in JOBS}
+        health.alerts += nightly_reasons(run_reads.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES), now)
+        health.states = file_reads.files_per_state(conn, perimeter=perimeter)
+        last_cycle = run_reads.last_run(conn, CYCLE_JOBS, FINISHED_RUN_STATUSES)
+        health.stuck = file_reads.unfinished_since(conn, stuck_limit(now, last_cycle), perimeter=perimeter)
         by_run = stuck_by(health.stuck, last_cycle)
-        health.quarantined = queries.quarantined_files(conn, perimeter=perimeter)
-        health.rejected_by_code = queries.rejections_by_code(conn, now - REJECTIONS_WINDOW, perimeter=perimeter)
-        accounts = None if perimeter.national else queries.accounts_in(conn, perimeter=perimeter)
+        health.quarantined = file_reads.quarantined_files(conn, perimeter=perimeter)
+        health.rejected_by_code = file_reads.rejections_by_code(conn, now - REJECTIONS_WINDOW, perimeter=perimeter)
+        accounts = None if perimeter.national else file_reads.accounts_in(conn, perimeter=perimeter)
         health.nodes = [
             {
                 "machine": n["host"],
@@ -188,7 +190,7 @@ def check_health(
             }
             for n in list_nodes(conn)
         ]
-        imported = queries.habilitations_in_force(conn) is not None
+        imported = campaign_reads.habilitations_in_force(conn) is not None
         pending = habilitation_rejections_by_code(conn, perimeter=perimeter)
         health.warnings = pause_reasons(paused_jobs(conn))
     verdict(health, imported, by_run, pending)

@@ -56,7 +56,7 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
     if bulk and getattr(args, "dry_run", False):
         return  # a simulation changes nothing and shows no worker-level data
     try:
-        from exchange.store.engine import open_current
+        from exchange.store.engine import in_transaction, open_current
         from exchange.store.operators import record_audit
 
         who, command = f"cli:{system_user()}", "esat-exchange " + " ".join(argv)
@@ -64,8 +64,9 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
         try:
             if bulk:  # one line per file replayed, as the console writes them, then the group's line
                 for file_id, done, message in getattr(args, "replayed", []):
-                    record_audit(
+                    in_transaction(
                         engine,
+                        record_audit,
                         who,
                         "rejeu",
                         "OK" if done else "ECHEC",
@@ -75,8 +76,9 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
                         file_id=file_id,
                     )
                 siret = getattr(args, "siret", None)
-                record_audit(
+                in_transaction(
                     engine,
+                    record_audit,
                     who,
                     "rejeu_groupe",
                     "OK" if code == 0 else "ECHEC",
@@ -86,8 +88,9 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
                     siret=siret,
                 )
             else:
-                record_audit(
+                in_transaction(
                     engine,
+                    record_audit,
                     who,
                     action,
                     "OK" if code == 0 else "ECHEC",

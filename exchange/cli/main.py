@@ -12,7 +12,15 @@ from pathlib import Path
 from exchange.cli.listing import human_cell, json_default
 from exchange.config import Config, ConfigError, load_config
 from exchange.core.perimeter import EVERYTHING  # the command line runs as the service account: it sees everything
-from exchange.core.vocabulary import ACCEPTE, ETATS, IGNORE, OK, RUN_STATUSES, STATUTS  # the values the listings accept
+from exchange.core.vocabulary import (
+    ACCEPTE,
+    ETATS,
+    IGNORE,
+    OK,
+    RUN_COUNTS,
+    RUN_STATUSES,
+    STATUTS,
+)  # the listings' values
 from exchange.core.vocabulary import JOBS as RUN_JOBS
 
 FORMATS = ("text", "csv", "json")
@@ -205,18 +213,16 @@ def _capped_on_terminal(args: argparse.Namespace) -> bool:
 
 
 def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
-    from exchange.store import queries
+    from exchange.store.reads.files import FileQuery, count_files, list_files
 
-    filters = queries.FileFilters(
-        statut=args.status, etat=args.etat, siret=args.siret, compte=args.compte, run_id=args.run
-    )
+    filters = FileQuery(statut=args.status, etat=args.etat, siret=args.siret, compte=args.compte, run_id=args.run)
     on_terminal = _capped_on_terminal(args)
     limit = TERMINAL_ROWS if on_terminal else args.limit
     more = 0
     with _engine(config).connect() as conn:
-        rows = queries.list_files(conn, filters, limit=limit or None, perimeter=EVERYTHING)
+        rows = list_files(conn, filters, limit=limit or None, perimeter=EVERYTHING)
         if on_terminal and len(rows) == limit:
-            more = queries.count_files(conn, filters, perimeter=EVERYTHING) - limit
+            more = count_files(conn, filters, perimeter=EVERYTHING) - limit
     sys.stdout.write(render_rows(rows, FILE_COLUMNS, args.format, FILE_LABELS, "Fichiers reçus", "Aucun fichier reçu."))
     if more > 0:
         print(f"… et {more} autre(s) fichier(s), plus ancien(s) : --limit N pour en afficher N, --limit 0 pour tous.")
@@ -224,15 +230,16 @@ def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
-    from exchange.store import ledger, queries
+    from exchange.store import ledger
+    from exchange.store.reads.files import file_anomalies, file_view
 
     with _engine(config).connect() as conn:
         row = ledger.get_file(conn, args.file_id)
         if row is None:
             print(f"Fichier n° {args.file_id} inconnu.", file=sys.stderr)
             return 1
-        anomalies = queries.file_anomalies(conn, args.file_id, perimeter=EVERYTHING)
-    view = queries.file_view(row)
+        anomalies = file_anomalies(conn, args.file_id, perimeter=EVERYTHING)
+    view = file_view(row)
     if args.format == "json":
         from exchange.core.safe_text import safe_value
 
@@ -382,14 +389,7 @@ RUN_COLUMNS = (
     "debut",
     "fin",
     "statut",
-    "fichiers",
-    "fichiers_acceptes",
-    "fichiers_partiels",
-    "fichiers_rejetes",
-    "fichiers_doublons",
-    "enregistrements_recus",
-    "enregistrements_acceptes",
-    "enregistrements_rejetes",
+    *RUN_COUNTS,
     "erreur",
 )
 RUN_LABELS = {
@@ -411,20 +411,20 @@ RUN_LABELS = {
 
 
 def cmd_runs_list(args: argparse.Namespace, config: Config) -> int:
-    from exchange.store import queries
+    from exchange.store.reads.runs import RunQuery, list_runs
 
-    filters = queries.RunFilters(job=args.job, statut=args.status)
+    filters = RunQuery(job=args.job, statut=args.status)
     with _engine(config).connect() as conn:
-        rows = queries.list_runs(conn, filters, limit=args.limit, perimeter=EVERYTHING)
+        rows = list_runs(conn, filters, limit=args.limit, perimeter=EVERYTHING)
     sys.stdout.write(render_rows(rows, RUN_COLUMNS, args.format, RUN_LABELS, "Exécutions", "Aucune exécution."))
     return 0
 
 
 def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
-    from exchange.store import queries
+    from exchange.store.reads.runs import get_run
 
     with _engine(config).connect() as conn:
-        view = queries.get_run(conn, args.run_id, perimeter=EVERYTHING)
+        view = get_run(conn, args.run_id, perimeter=EVERYTHING)
     if view is None:
         print(f"Exécution n° {args.run_id} inconnue.", file=sys.stderr)
         return 1

@@ -40,7 +40,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     from exchange.cli.listing import json_default
     from exchange.edges.transport.factory import open_transport
     from exchange.store.engine import open_current
-    from exchange.store.queries import next_scheduled_runs
+    from exchange.store.reads.runs import next_scheduled_runs
 
     engine = open_current(config.database_url)
     try:

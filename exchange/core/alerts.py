@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from exchange.core.clock import PARIS
 from exchange.core.health import NIGHTLY_MAX_AGE
@@ -18,7 +19,7 @@ class Alert:
     subject: str
     text: str
 
-    def payload(self) -> dict:
+    def payload(self) -> dict[str, Any]:
         """The webhook's JSON body."""
         return {"cle": self.key, "sujet": self.subject, "texte": self.text}
 
@@ -27,7 +28,7 @@ def _stamp(value: datetime) -> str:
     return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 
-def alerts_due(last_nightly: dict | None, quarantined: list[dict], now: datetime) -> list[Alert]:
+def alerts_due(last_nightly: dict[str, Any] | None, quarantined: list[dict[str, Any]], now: datetime) -> list[Alert]:
     """The alerts the service's state calls for: the last finished nightly failed, no nightly for 26 h (or
     never), each file in QUARANTAINE. `last_nightly`: the latest nightly that ended (OK or ECHEC)."""
     due = []

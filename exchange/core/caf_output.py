@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -70,7 +72,7 @@ CA_OUTPUT: dict[str, pl.DataType] = {
 }
 
 
-def output_frame(rows: list[dict] | pl.DataFrame, flux: str) -> pl.DataFrame:
+def output_frame(rows: list[dict[str, Any]] | pl.DataFrame, flux: str) -> pl.DataFrame:
     """Stored records (dicts, or a frame of `records` columns) → the output columns of formats.md §5, in
     order, with exact types."""
     schema = CA_OUTPUT if flux == "CA" else RG_OUTPUT
@@ -118,7 +120,9 @@ def parquet_bytes(frame: pl.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def manifest(base: str, frame: pl.DataFrame, parquet: bytes, csv: bytes, extra: dict, generated_at: datetime) -> dict:
+def manifest(
+    base: str, frame: pl.DataFrame, parquet: bytes, csv: bytes, extra: dict[str, Any], generated_at: datetime
+) -> dict[str, Any]:
     """The manifest written last beside an emission's Parquet and CSV (formats.md §5)."""
     return {
         "schema_version": "1",
@@ -132,7 +136,7 @@ def manifest(base: str, frame: pl.DataFrame, parquet: bytes, csv: bytes, extra: 
     }
 
 
-def emission_names(prefix: str, when: datetime):  # noqa: ANN201 - an iterator of names
+def emission_names(prefix: str, when: datetime) -> Iterator[str]:
     """`prefix_AAAAMMJJHHMMSS` (Paris time), then a second later each: the candidates for a new emission's name."""
     stamp = when.astimezone(PARIS).replace(microsecond=0)
     while True:
@@ -158,10 +162,10 @@ EMISSION_BATCH = 64  # emissions whose files are made durable together, then mar
 ROWS_PER_READ = 200_000  # records read and shaped together (several small Cafs at once; a big one alone)
 
 
-def read_batches(planned: list[dict]) -> list[list[dict]]:
+def read_batches(planned: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Consecutive emissions in batches of at most EMISSION_BATCH emissions and ROWS_PER_READ records
     (`pending`: the records assigned to each; a larger emission makes a batch of its own)."""
-    batches: list[list[dict]] = []
+    batches: list[list[dict[str, Any]]] = []
     rows = 0
     for e in planned:
         if not batches or len(batches[-1]) >= EMISSION_BATCH or rows + e["pending"] > ROWS_PER_READ:

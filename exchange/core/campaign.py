@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from exchange.core.habilitations import Habilitations, service_open
 from exchange.core.perimeter import Perimeter
@@ -30,7 +31,7 @@ def deadline(year: int) -> date:
 
 def missing_esats(
     undeclared: Habilitations, year: int, today: date, caf: str | None = None, *, perimeter: Perimeter
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """One row per partner of `undeclared` (partners with no RG of `year`) in `perimeter` whose Esat service is
     open `today` (only those managed by Caf `caf` when given): siret, raison_sociale, caf_gestionnaire, jours_restants
     (days before 15 January N+1; negative once the deadline has passed); sorted by Caf, then SIRET."""
@@ -55,7 +56,7 @@ def campaign_days(year: int) -> tuple[date, date]:
     return date(year, 7, 1), date(year + 1, 6, 30)
 
 
-def situation(latest: dict | None, waiting_in_depot: bool) -> str:
+def situation(latest: dict[str, Any] | None, waiting_in_depot: bool) -> str:
     """Why an Esat of missing_esats has no accepted RG: a file waits (in depot/, being processed or in
     quarantine), its latest RG file was rejected for a habilitation code (the Caf acts), another outcome (the
     Esat acts), or it sent nothing. `latest`: its latest RG file of the campaign (etat, statut, code)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from typing import Any
 
 import polars as pl
 
@@ -94,11 +95,14 @@ class Habilitations:
 
     @classmethod
     def from_rows(
-        cls, rows: Mapping[str, Iterable[Mapping]], import_id: int | None = None, imported_at: datetime | None = None
+        cls,
+        rows: Mapping[str, Iterable[Mapping[str, Any]]],
+        import_id: int | None = None,
+        imported_at: datetime | None = None,
     ) -> Habilitations:
         """From rows (dicts of the extract's columns) per table name."""
 
-        def build(kind, table: str) -> list:
+        def build(kind: type[Any], table: str) -> list[Any]:
             names = [f.name for f in fields(kind)]
             return [kind(**{k: r[k] for k in names}) for r in rows.get(table, ())]
 
@@ -133,16 +137,17 @@ class Habilitations:
     def memberships_of(self, login: str) -> list[Membership]:
         return list(self._by_key("utilisateurs", "login").get(login, ()))
 
-    def _by_key(self, table: str, key: str) -> dict[str, list]:
+    def _by_key(self, table: str, key: str) -> dict[str, list[Any]]:
         """The rows of `table` grouped by `key`, in extract order: built on first use, then each lookup
         costs the same whatever the number of partners (a scan per file grew with the nation)."""
         cache = self.__dict__.setdefault("_index", {})
         if (table, key) not in cache:
-            grouped: dict[str, list] = {}
+            grouped: dict[str, list[Any]] = {}
             for row in getattr(self, table):
                 grouped.setdefault(getattr(row, key), []).append(row)
             cache[(table, key)] = grouped
-        return cache[(table, key)]
+        found: dict[str, list[Any]] = cache[(table, key)]
+        return found
 
 
 def signed_esat_bulletins(bulletins: Iterable[Bulletin], day: date) -> list[Bulletin]:

@@ -1,8 +1,9 @@
 """History across files, as frames: W05 (a newer RG record replaces an accepted one, latest reception wins), W06
 (a CA event seen before), and the rounds a batch of files is stored in.
 
-Pure: the accepted records of a batch and what the store already holds in, matches and anomalies out; the store
-(exchange.store.records) reads, supersedes and inserts.
+Pure: the accepted records of a batch and what the store already holds in, a plan out (RoundPlan: what to
+supersede, what to insert, the anomalies); the store (exchange.store.records) reads the rows and applies the plan.
+F04 too: which earlier reception a new copy of a content duplicates (duplicate_target).
 A batch is stored in rounds: each round holds at most one file per (kind, SIRET), so that the files of one round
 never see one another and are joined, matched and inserted together; a later file of the same Esat goes in a
 later round and sees what the earlier one stored, as one by one would.
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from exchange.core.clock import french_moment
+from exchange.core.vocabulary import ACCEPTED_STATUTS, RECLAME, UNFINISHED_STATES
 from schemas.anomalies import ANOMALY_SCHEMA
 from schemas.catalogue import rule
 
@@ -199,3 +201,47 @@ def ca_repeats(accepted: pl.DataFrame, existing: pl.DataFrame) -> pl.DataFrame:
         .unique(subset=[FILE, "ligne"], keep="first")
         .sort(FILE, "ligne")
     )
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """What storing one round changes: the ids of the records in force to supersede (W05), the records to insert
+    (RG: with `replaces_id` and `superseded`; CA: without the W06 repeats), and the W05/W06 anomalies (with FILE)."""
+
+    supersede: list[int]
+    insert: pl.DataFrame
+    anomalies: pl.DataFrame
+
+
+def plan_rg(accepted: pl.DataFrame, existing: list) -> RoundPlan:
+    """An RG round against the RG records in force of its Esats and years (rows as RG_EXISTING orders them, the
+    reception datetime 5th): each record replaces the one it matches (W05), latest reception wins."""
+    matched, newer = rg_replacements(accepted, pl.DataFrame(with_moment(existing, 4), schema=RG_EXISTING, orient="row"))
+    return RoundPlan(
+        supersede=matched["old_id"].to_list(),
+        insert=with_replacements(accepted, matched, newer),
+        anomalies=history_anomalies(matched, accepted, "W05", "nir"),
+    )
+
+
+def plan_ca(accepted: pl.DataFrame, existing: list) -> RoundPlan:
+    """A CA round against the CA events of its Esats (rows as CA_EXISTING orders them, the reception datetime 5th,
+    in storage order): an event seen before (earlier file, or earlier in the same file) is a W06 repeat, not stored."""
+    matched = ca_repeats(accepted, pl.DataFrame(with_moment(existing, 4, keep=False), schema=CA_EXISTING, orient="row"))
+    return RoundPlan(
+        supersede=[],
+        insert=accepted.join(matched.select(FILE, "ligne"), on=[FILE, "ligne"], how="anti"),
+        anomalies=history_anomalies(matched, accepted, "W06", "type_changement"),
+    )
+
+
+def duplicate_target(earlier: list[dict]) -> dict | None:
+    """The reception a new copy of this content duplicates (rules.md F04, v1.1), among the earlier receptions of
+    the same content by the same account (ledger rows, oldest first): the first one that had a record accepted,
+    else one still being processed (in this run); None when every earlier reception was rejected whole or set
+    aside: then the content is judged again."""
+    accepted = [e for e in earlier if e["statut"] in ACCEPTED_STATUTS and e["duplicate_of"] is None]
+    if accepted:
+        return accepted[0]
+    busy = [e for e in earlier if e["state"] in UNFINISHED_STATES and e["state"] != RECLAME]
+    return busy[0] if busy else None

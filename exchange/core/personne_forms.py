@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from typing import Any
 
 from jinja2 import Environment
 
@@ -51,7 +52,7 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-def _purge_line(p: dict) -> str:
+def _purge_line(p: dict[str, Any]) -> str:
     years = ", ".join(map(str, p["annees"])) or "sans année"
     detail = f"{p['elements']} élément(s)"
     if p["enregistrements"] or p["anomalies"]:
@@ -59,7 +60,7 @@ def _purge_line(p: dict) -> str:
     return f"le {_day(p['date'])} : {p['donnees']} — année(s) {years} ({detail})"
 
 
-def person_text(report: dict) -> str:
+def person_text(report: dict[str, Any]) -> str:
     lines = [f"Données détenues sur le NIR {report['nir']} (demande du {_day(report['date_de_la_demande'])})", ""]
     if not report["donnees_detenues"]:
         lines.append(NOT_HELD)
@@ -143,7 +144,7 @@ def person_text(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def person_json(report: dict) -> str:
+def person_json(report: dict[str, Any]) -> str:
     return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -179,7 +180,7 @@ th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:
 """
 
 
-def person_html(report: dict) -> str:
+def person_html(report: dict[str, Any]) -> str:
     env = Environment(autoescape=True)
     return env.from_string(_PAGE).render(
         r=report, day=_day, purge_line=_purge_line, not_held=NOT_HELD, unknown=PURGES_UNKNOWN

@@ -27,11 +27,13 @@ def _first_failure(habs: Habilitations, login: str, siret: str, day: date) -> An
     if failed in ("H01", "H02"):
         return Anomaly.of(failed, detail=siret)
     if failed == "H04":
+        assert convention is not None
         return Anomaly.of(
             "H04", detail=signed_esat_bulletins(habs.bulletins_of(convention.id_convention), day)[0].siret
         )
     if failed is not None:
         return Anomaly.of(failed)
+    assert convention is not None  # service_failure names the convention whenever it finds no failure
     declarant = False
     for m in active:
         g = habs.groupes.get(m.id_groupe)
@@ -40,7 +42,8 @@ def _first_failure(habs: Habilitations, login: str, siret: str, day: date) -> An
             break
     if not declarant:
         return Anomaly.of("H05", "pas_declarant", detail=login)
-    if in_mayotte(habs.partenaire(siret)):
+    partner = habs.partenaire(siret)
+    if partner is not None and in_mayotte(partner):
         return Anomaly.of("H06")
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from exchange.core.clock import PARIS, as_utc
 from exchange.core.vocabulary import ACQUITTE, DOUBLON, QUARANTAINE, REJETE
@@ -10,7 +11,7 @@ from exchange.core.vocabulary import ACQUITTE, DOUBLON, QUARANTAINE, REJETE
 REPLAYABLE_CODES = frozenset({"H01", "H02", "H03", "H04", "H05", "H06", "H07", "F06"})
 
 
-def replay_refusal(row: dict) -> str | None:
+def replay_refusal(row: dict[str, Any]) -> str | None:
     """Why this received file may not be replayed (French, for the CLI and the console), or None when it may.
 
     habilitations.md: replay is only for a file rejected whole for an `H` code or `F06` (once the Caf
@@ -37,12 +38,12 @@ def replay_refusal(row: dict) -> str | None:
     )
 
 
-def rejected_for_habilitation(row: dict) -> bool:
+def rejected_for_habilitation(row: dict[str, Any]) -> bool:
     """Rejected whole for an `H` code: the Caf's own data (Habpps) must be corrected, not the Esat's file."""
     return row["state"] == ACQUITTE and row["statut"] == REJETE and (row["code"] or "").startswith("H")
 
 
-def stale_extract_refusal(row: dict, last_import_at: datetime | None) -> str | None:
+def stale_extract_refusal(row: dict[str, Any], last_import_at: datetime | None) -> str | None:
     """Why replaying this file now would only reject it again for the same `H` code (French), or None.
 
     A file rejected for a habilitation code is judged against the extract in force: until an extract is
@@ -51,7 +52,8 @@ def stale_extract_refusal(row: dict, last_import_at: datetime | None) -> str | N
     if not rejected_for_habilitation(row):
         return None
     judged = as_utc(row["processed_at"])
-    if last_import_at is not None and (judged is None or as_utc(last_import_at) > judged):
+    imported = as_utc(last_import_at)
+    if imported is not None and (judged is None or imported > judged):
         return None
     when = f" le {judged.astimezone(PARIS).strftime('%d/%m/%Y à %H:%M')}" if judged is not None else ""
     return (

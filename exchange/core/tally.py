@@ -11,11 +11,11 @@ class RunTally:
     """What a run did, accumulated file by file."""
 
     files_seen: int = 0
-    by_statut: Counter = field(default_factory=Counter)
+    by_statut: Counter[str] = field(default_factory=Counter[str])
     records_in: int = 0
     records_accepted: int = 0
     records_rejected: int = 0
-    anomaly_counts: Counter = field(default_factory=Counter)
+    anomaly_counts: Counter[str] = field(default_factory=Counter[str])
     outputs: list[str] = field(default_factory=list)
     refused_names: list[str] = field(default_factory=list)
     waiting: int = 0

@@ -34,6 +34,17 @@ OK: RunStatus = "OK"
 ECHEC: RunStatus = "ECHEC"
 IGNORE: RunStatus = "IGNORE"
 RUN_STATUSES: tuple[RunStatus, ...] = (EN_COURS, OK, ECHEC, IGNORE)
+# A run's counts (every listing of runs shows them; outside a national perimeter, those of the perimeter's files)
+RUN_COUNTS = (
+    "fichiers",
+    "fichiers_acceptes",
+    "fichiers_partiels",
+    "fichiers_rejetes",
+    "fichiers_doublons",
+    "enregistrements_recus",
+    "enregistrements_acceptes",
+    "enregistrements_rejetes",
+)
 FINISHED_RUN_STATUSES: tuple[RunStatus, ...] = (OK, ECHEC)  # runs that really ran and ended
 
 EmissionState = Literal["EN_COURS", "TERMINE"]

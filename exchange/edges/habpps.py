@@ -11,6 +11,7 @@ from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -296,10 +297,10 @@ def _check_value(table: str, col: str, value: str) -> tuple[object, str | None]:
     return value, None
 
 
-def _check_rows(table: str, raw: RawTable) -> tuple[list[tuple[int, dict]], list[Problem]]:
+def _check_rows(table: str, raw: RawTable) -> tuple[list[tuple[int, dict[str, Any]]], list[Problem]]:
     """Typed rows (line, values) and the problems of each cell."""
     problems: list[Problem] = []
-    good: list[tuple[int, dict]] = []
+    good: list[tuple[int, dict[str, Any]]] = []
     width = len(raw.header)
     for line, cells in raw.rows:
         if len(cells) != width:
@@ -342,7 +343,7 @@ def _check_rows(table: str, raw: RawTable) -> tuple[list[tuple[int, dict]], list
     return good, problems
 
 
-def _key_lines(rows: list[tuple[int, dict]], key: str) -> dict[str, int]:
+def _key_lines(rows: list[tuple[int, dict[str, Any]]], key: str) -> dict[str, int]:
     """First line of each value of `key` (for dangling-id checks)."""
     out: dict[str, int] = {}
     for line, row in rows:
@@ -350,7 +351,7 @@ def _key_lines(rows: list[tuple[int, dict]], key: str) -> dict[str, int]:
     return out
 
 
-def _check_links(rows: dict[str, list[tuple[int, dict]]], raw: dict[str, RawTable]) -> list[Problem]:
+def _check_links(rows: dict[str, list[tuple[int, dict[str, Any]]]], raw: dict[str, RawTable]) -> list[Problem]:
     """Cross-table checks: duplicates, dangling ids, two ACTIVE conventions, a login under two partners."""
     problems: list[Problem] = []
 
@@ -437,7 +438,7 @@ def _check_links(rows: dict[str, list[tuple[int, dict]]], raw: dict[str, RawTabl
     return problems
 
 
-def _frame(table: str, rows: list[tuple[int, dict]]) -> pl.DataFrame:
+def _frame(table: str, rows: list[tuple[int, dict[str, Any]]]) -> pl.DataFrame:
     schema = {c: (pl.Date() if (table, c) in DATE_COLUMNS else pl.String()) for c in TABLES[table]}
     return pl.DataFrame([{c: row[c] for c in TABLES[table]} for _, row in rows], schema=schema, orient="row")
 
@@ -448,7 +449,7 @@ def read_extract(path: Path) -> tuple[dict[str, pl.DataFrame] | None, list[Probl
     raw, problems = _read_raw(path)
     if problems and not raw:
         return None, problems
-    rows: dict[str, list[tuple[int, dict]]] = {}
+    rows: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for table in TABLES:
         if table not in raw:
             if not any(p.table == table for p in problems):

@@ -7,6 +7,7 @@ import smtplib
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
+from typing import Any
 
 from exchange.errors import TransientError
 
@@ -31,7 +32,7 @@ def send_mail(host: str, port: int, sender: str, to: list[str], subject: str, bo
         raise NotifyError(f"envoi du courriel d'alerte impossible par {host}:{port} : {e}") from e
 
 
-def post_json(url: str, payload: dict) -> None:
+def post_json(url: str, payload: dict[str, Any]) -> None:
     """POST `payload` as JSON to `url`; a status other than 2xx is a failure."""
     request = urllib.request.Request(
         url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from exchange.config import OidcConfig
@@ -24,7 +25,7 @@ class Provider:
     issuer: str
     authorization_endpoint: str
     token_endpoint: str
-    jwks: dict
+    jwks: dict[str, Any]
     end_session_endpoint: str | None
 
 
@@ -92,7 +93,7 @@ def client_secret(config: OidcConfig) -> str:
     return secret
 
 
-def finish(config: OidcConfig, provider: Provider, pending: Pending, code: str, redirect_uri: str) -> dict:
+def finish(config: OidcConfig, provider: Provider, pending: Pending, code: str, redirect_uri: str) -> dict[str, Any]:
     """Exchange the code (with the PKCE verifier) and return the checked ID token's claims."""
     import httpx
 
@@ -128,7 +129,7 @@ def finish(config: OidcConfig, provider: Provider, pending: Pending, code: str, 
 
 def check_id_token(
     config: OidcConfig, provider: Provider, id_token: str, nonce: str, access_token: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     """The ID token's claims once its signature (the provider's keys), issuer, audience (this client), expiry,
     nonce, authorized party and access-token hash are checked."""
     from authlib.oauth2.rfc6749.errors import OAuth2Error
@@ -138,7 +139,8 @@ def check_id_token(
     from joserfc.jwk import KeySet
 
     try:
-        token = jwt.decode(id_token, KeySet.import_key_set(provider.jwks))
+        keys = KeySet.import_key_set(provider.jwks)  # type: ignore[arg-type]  # a JWKS as the provider serves it
+        token = jwt.decode(id_token, keys)
         claims = CodeIDToken(
             token.claims,
             token.header,

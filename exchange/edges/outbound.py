@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from exchange.core.caf_output import csv_bytes, manifest, parquet_bytes
 from exchange.core.clock import utcnow
-from exchange.edges.durable import private_dir, write_atomic
+from exchange.edges.durable import write_atomic
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
+from exchange.files import private_dir
 
 
-def write_output(out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict) -> dict:
+def write_output(out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict[str, Any]) -> dict[str, Any]:
     """Parquet, CSV twin, then the manifest (last), each atomic, durable and 0640; returns the manifest."""
     batch = OutputBatch()
     manifest = batch.write_data(out_dir, base, frame, manifest_extra)
@@ -28,11 +30,16 @@ class OutputBatch:
 
     def __init__(self) -> None:
         self._data: list[Path] = []
-        self._manifests: list[tuple[Path, dict]] = []
+        self._manifests: list[tuple[Path, dict[str, Any]]] = []
 
     def write_data(
-        self, out_dir: Path, base: str, frame: pl.DataFrame, manifest_extra: dict, csv_frame: pl.DataFrame | None = None
-    ) -> dict:
+        self,
+        out_dir: Path,
+        base: str,
+        frame: pl.DataFrame,
+        manifest_extra: dict[str, Any],
+        csv_frame: pl.DataFrame | None = None,
+    ) -> dict[str, Any]:
         """Parquet and CSV twin (atomic, 0640, not yet durable); returns the manifest that finish() writes.
         `csv_frame`: the frame with the formula guard already applied, when the caller has it."""
         private_dir(out_dir, 0o750)  # the output folder too, when this creates it

@@ -10,12 +10,13 @@ from datetime import datetime
 
 import polars as pl
 from sqlalchemy import and_, case, exists, func, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from exchange.core.caf_output import delta_prefix, emission_names
 from exchange.core.vocabulary import EMISSION_EN_COURS, TERMINE
 from exchange.store.bulk import read_frame
-from exchange.store.ledger import Fence, LedgerConflict, transaction, utcnow
+from exchange.store.ledger import utcnow
+from exchange.store.moves import guarded_move
 from exchange.store.tables import emissions, records
 
 DELTA_FLUXES = ("RG", "CA")
@@ -28,6 +29,26 @@ def _free_name(conn: Connection, prefix: str, when: datetime) -> str:
         if conn.execute(select(emissions.c.id).where(emissions.c.name == name)).first() is None:
             return name
     raise AssertionError("unreachable")  # emission_names never ends
+
+
+def _new_emission(
+    conn: Connection, flux: str, code_caf: str, name: str, run_id: int | None, now: datetime, annee: int | None = None
+) -> int:
+    """A new emission, EN_COURS; its id."""
+    values = {"annee": annee} if annee is not None else {}
+    return int(
+        conn.execute(
+            insert(emissions).values(
+                flux=flux,
+                code_caf=code_caf,
+                name=name,
+                state=EMISSION_EN_COURS,
+                run_id=run_id,
+                created_at=now,
+                **values,
+            )
+        ).inserted_primary_key[0]
+    )
 
 
 def unfinished_deltas(conn: Connection) -> list[dict]:
@@ -70,18 +91,7 @@ def open_deltas(conn: Connection, run_id: int | None) -> list[dict]:
     now = utcnow()
     for kind, code_caf, pending_rows in groups:
         name = _free_name(conn, delta_prefix(kind, code_caf), now)
-        eid = int(
-            conn.execute(
-                insert(emissions).values(
-                    flux=kind,
-                    code_caf=code_caf,
-                    name=name,
-                    state=EMISSION_EN_COURS,
-                    run_id=run_id,
-                    created_at=now,
-                )
-            ).inserted_primary_key[0]
-        )
+        eid = _new_emission(conn, kind, code_caf, name, run_id, now)
         pending = and_(
             records.c.emission_id.is_(None),
             records.c.superseded.is_(False),
@@ -119,22 +129,21 @@ def assigned_records(conn: Connection, emission_ids: list[int]) -> pl.DataFrame:
     )
 
 
-def terminate(engine: Engine, fence: Fence | None, heights: dict[int, int]) -> None:
+def terminate(conn: Connection, heights: dict[int, int]) -> None:
     """EN_COURS → TERMINE with their row counts, for emissions whose files are durable, in one transaction;
     LedgerConflict (nothing changed) unless every one moved."""
-    with transaction(engine, fence) as conn:
-        now = utcnow()
-        for emission_id, height in heights.items():
-            moved = conn.execute(
-                update(emissions)
-                .where(and_(emissions.c.id == emission_id, emissions.c.state == EMISSION_EN_COURS))
-                .values(state=TERMINE, rows=height, completed_at=now)
-            ).rowcount
-            if moved != 1:
-                found = conn.execute(select(emissions.c.state).where(emissions.c.id == emission_id)).scalar()
-                raise LedgerConflict(
-                    f"emission {emission_id}: expected state {EMISSION_EN_COURS} to move to {TERMINE}, found {found}"
-                )
+    now = utcnow()
+    for emission_id, height in heights.items():
+        guarded_move(
+            conn,
+            emissions,
+            [emission_id],
+            (EMISSION_EN_COURS,),
+            TERMINE,
+            what="emission",
+            rows=height,
+            completed_at=now,
+        )
 
 
 # -- the campaign snapshot ----------------------------------------------------------------------------
@@ -145,61 +154,40 @@ def _in_force(year: int):  # noqa: ANN202 - a SQL condition
     return and_(records.c.kind == "RG", records.c.annee_reference == year, records.c.superseded.is_(False))
 
 
-def campaign_cafs(engine: Engine, year: int) -> list[str]:
+def campaign_cafs(conn: Connection, year: int) -> list[str]:
     """The Cafs with at least one accepted RG record of `year` in force."""
-    with engine.connect() as conn:
-        return [
-            c
-            for (c,) in conn.execute(
-                select(records.c.code_caf).where(_in_force(year)).distinct().order_by(records.c.code_caf)
-            )
-        ]
+    return [
+        c
+        for (c,) in conn.execute(
+            select(records.c.code_caf).where(_in_force(year)).distinct().order_by(records.c.code_caf)
+        )
+    ]
 
 
-def open_campaign(
-    engine: Engine, fence: Fence | None, year: int, names: dict[str, str], run_id: int | None
-) -> dict[str, int]:
+def open_campaign(conn: Connection, year: int, names: dict[str, str], run_id: int | None) -> dict[str, int]:
     """The campaign emission of each Caf (code_caf → name), EN_COURS: created, or the one of that name already
     there (the same day's snapshot written again after a crash); code_caf → emission id."""
     ids = {}
-    with transaction(engine, fence) as conn:
-        for code_caf, name in names.items():
-            existing = conn.execute(select(emissions.c.id, emissions.c.state).where(emissions.c.name == name)).first()
-            if existing is not None and existing.state == TERMINE:
-                conn.execute(
-                    update(emissions)
-                    .where(and_(emissions.c.id == existing.id, emissions.c.state == TERMINE))
-                    .values(state=EMISSION_EN_COURS, run_id=run_id)
-                )
-            ids[code_caf] = (
-                existing.id
-                if existing is not None
-                else int(
-                    conn.execute(
-                        insert(emissions).values(
-                            flux=CAMPAIGN_FLUX,
-                            code_caf=code_caf,
-                            annee=year,
-                            name=name,
-                            state=EMISSION_EN_COURS,
-                            run_id=run_id,
-                            created_at=utcnow(),
-                        )
-                    ).inserted_primary_key[0]
-                )
-            )
+    for code_caf, name in names.items():
+        existing = conn.execute(select(emissions.c.id, emissions.c.state).where(emissions.c.name == name)).first()
+        if existing is not None and existing.state == TERMINE:
+            guarded_move(conn, emissions, [existing.id], (TERMINE,), EMISSION_EN_COURS, what="emission", run_id=run_id)
+        ids[code_caf] = (
+            existing.id
+            if existing is not None
+            else _new_emission(conn, CAMPAIGN_FLUX, code_caf, name, run_id, utcnow(), annee=year)
+        )
     return ids
 
 
-def campaign_records(engine: Engine, year: int, code_caf: str) -> pl.DataFrame:
+def campaign_records(conn: Connection, year: int, code_caf: str) -> pl.DataFrame:
     """One Caf's campaign snapshot of `year`: for each worker the latest accepted RG record, by Esat and NIR; in
     it a record that replaced an earlier one says RECTIFICATIVE."""
     nature = case((records.c.replaces_id.is_not(None), "RECTIFICATIVE"), else_="INITIALE").label("nature")
     columns = [c for c in records.c if c.name != "nature"] + [nature]
-    with engine.connect() as conn:
-        return read_frame(
-            conn,
-            select(*columns)
-            .where(and_(_in_force(year), records.c.code_caf == code_caf))
-            .order_by(records.c.siret_esat, records.c.nir),
-        )
+    return read_frame(
+        conn,
+        select(*columns)
+        .where(and_(_in_force(year), records.c.code_caf == code_caf))
+        .order_by(records.c.siret_esat, records.c.nir),
+    )

@@ -4,16 +4,22 @@
 - open_current(url): refused (SchemaError, French) unless the schema is at this program's head (every command);
 - open_at_head(url, timings): brought to head first, under the cycle lock (`run`, `scheduler`).
 `Engine` and `Connection` are re-exported for type hints above the store: nothing else imports SQLAlchemy.
+in_transaction(engine, verb, …): one store verb (they all take a Connection) in a transaction of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
-from exchange.edges.durable import private_file, private_parent
+from exchange.files import private_file, private_parent
 
-__all__ = ["Connection", "Engine", "open_at_head", "open_current", "open_database", "open_upgraded"]
+__all__ = ["Connection", "Engine", "in_transaction", "open_at_head", "open_current", "open_database", "open_upgraded"]
+
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -129,3 +135,10 @@ def open_at_head(url: str, timings) -> Engine:  # noqa: ANN001 - exchange.store.
         engine.dispose()
         raise
     return engine
+
+
+def in_transaction(engine: Engine, verb: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """`verb(conn, *args, **kwargs)` in a transaction of its own (`with engine.begin() as conn`): for a caller with
+    one store verb to call (a console handler through run_in_threadpool, a journal line)."""
+    with engine.begin() as conn:
+        return verb(conn, *args, **kwargs)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import polars as pl
 from sqlalchemy import Connection, Table, delete, insert, select
-from sqlalchemy.engine import Engine
 
 from exchange.core.habilitations import Habilitations
 from exchange.core.perimeter import EVERYTHING, Perimeter
@@ -25,37 +24,33 @@ DB_TABLES: dict[str, Table] = {
 
 
 def replace_extract(
-    engine: Engine,
+    conn: Connection,
     frames: Mapping[str, pl.DataFrame],
     *,
     source: str,
     sha256: str,
     actor: str | None,
-    fence: Callable[[Connection], None] | None = None,
 ) -> int:
-    """Every habilitation replaced by a validated extract's tables, and the import recorded, in one
-    transaction; the import's id."""
+    """Every habilitation replaced by a validated extract's tables, and the import recorded (the caller's one
+    transaction, fenced by the import lock); the import's id."""
     counts = {t: frames[t].height for t in DB_TABLES}
-    with engine.begin() as conn:
-        if fence is not None:  # the import lock is still held (exchange.store.fences)
-            fence(conn)
-        for table in reversed(list(DB_TABLES)):
-            conn.execute(delete(DB_TABLES[table]))
-        for table in DB_TABLES:
-            rows = frames[table].to_dicts()
-            if rows:
-                conn.execute(insert(DB_TABLES[table]), rows)
-        return conn.execute(
-            insert(tables.hab_imports)
-            .values(
-                imported_at=datetime.now(UTC),
-                source=source,
-                sha256=sha256,
-                imported_by=actor,
-                counts=json.dumps(counts),
-            )
-            .returning(tables.hab_imports.c.id)
-        ).scalar_one()
+    for table in reversed(list(DB_TABLES)):
+        conn.execute(delete(DB_TABLES[table]))
+    for table in DB_TABLES:
+        rows = frames[table].to_dicts()
+        if rows:
+            conn.execute(insert(DB_TABLES[table]), rows)
+    return conn.execute(
+        insert(tables.hab_imports)
+        .values(
+            imported_at=datetime.now(UTC),
+            source=source,
+            sha256=sha256,
+            imported_by=actor,
+            counts=json.dumps(counts),
+        )
+        .returning(tables.hab_imports.c.id)
+    ).scalar_one()
 
 
 def _last_import(conn: Connection):  # noqa: ANN202 - a Row or None
@@ -81,29 +76,25 @@ def _load(conn: Connection) -> Habilitations:
     )
 
 
-def load_habilitations(conn_or_engine: Connection | Engine) -> Habilitations:
+def load_habilitations(conn: Connection) -> Habilitations:
     """The habilitations in force (empty when no extract was ever imported)."""
-    if isinstance(conn_or_engine, Engine):
-        with conn_or_engine.connect() as conn:
-            return _load(conn)
-    return _load(conn_or_engine)
+    return _load(conn)
 
 
-def undeclared_partners(engine: Engine, year: int, perimeter: Perimeter = EVERYTHING) -> Habilitations:
+def undeclared_partners(conn: Connection, year: int, perimeter: Perimeter = EVERYTHING) -> Habilitations:
     """The partners of `perimeter` with no RG record of `year`, with their conventions and those conventions'
     bulletins (what the campaign follow-up judges): the index on records answers first, and once most partners
     have declared, the habilitations of the others alone are read."""
     p, c, b, r = tables.hab_partenaires, tables.hab_conventions, tables.hab_bulletins, tables.records
     declared = select(r.c.id).where(r.c.kind == "RG", r.c.annee_reference == year, r.c.siret_esat == p.c.siret).exists()
     undeclared = select(p.c.siret).where(~declared, in_perimeter(p.c.siret, perimeter))
-    with engine.connect() as conn:
-        rows = {
-            "partenaires": _dicts(conn, select(p).where(~declared, in_perimeter(p.c.siret, perimeter))),
-            "conventions": _dicts(conn, select(c).where(c.c.siret.in_(undeclared))),
-            "bulletins": _dicts(
-                conn, select(b).join_from(b, c, b.c.id_convention == c.c.id_convention).where(c.c.siret.in_(undeclared))
-            ),
-        }
+    rows = {
+        "partenaires": _dicts(conn, select(p).where(~declared, in_perimeter(p.c.siret, perimeter))),
+        "conventions": _dicts(conn, select(c).where(c.c.siret.in_(undeclared))),
+        "bulletins": _dicts(
+            conn, select(b).join_from(b, c, b.c.id_convention == c.c.id_convention).where(c.c.siret.in_(undeclared))
+        ),
+    }
     return Habilitations.from_rows(rows)
 
 

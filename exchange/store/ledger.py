@@ -32,19 +32,8 @@ from exchange.core.vocabulary import (  # noqa: F401 - the states, re-exported f
     TRAITE,
     UNFINISHED_STATES,
 )
-from exchange.errors import TerminalError, TransientError
+from exchange.store.moves import JobAborted, LedgerConflict, guarded_move  # noqa: F401 - re-exported
 from exchange.store.tables import anomalies, files, records
-
-
-class JobAborted(TransientError, RuntimeError):
-    """The job must stop at once, writing nothing more (its lock is lost, or the ledger moved under it);
-    never taken for a defect of one file."""
-
-
-class LedgerConflict(JobAborted, TerminalError):
-    """A state change found its row (a file, a run, an emission) in another state than expected: nothing
-    was changed (a defect, or another writer moved it first)."""
-
 
 # Called first in every state-changing transaction of a job: raises when the job's lock is no longer held
 # (the holder was frozen and fenced off), so that a stale holder never writes.
@@ -81,43 +70,14 @@ def find_by_shas(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[s
     return found
 
 
-def duplicate_target(earlier: list[dict]) -> dict | None:
-    """The reception a new copy of this content duplicates (rules.md F04, v1.1): the first one that had a
-    record accepted, else one still being processed (in this run); None when every earlier reception was
-    rejected whole or set aside: then the content is judged again."""
-    accepted = [e for e in earlier if e["statut"] in ACCEPTED_STATUTS and e["duplicate_of"] is None]
-    if accepted:
-        return accepted[0]
-    busy = [e for e in earlier if e["state"] in UNFINISHED_STATES and e["state"] != RECLAME]
-    return busy[0] if busy else None
-
-
 def _move_all(conn: Connection, file_ids: list[int], from_states: tuple[str, ...], to: str, **values: object) -> None:
-    """_move for many files with the same values, one statement per 500; loudly unless every one moved."""
-    now = utcnow()
-    for i in range(0, len(file_ids), 500):
-        part = file_ids[i : i + 500]
-        result = conn.execute(
-            update(files)
-            .where(and_(files.c.id.in_(part), files.c.state.in_(from_states)))
-            .values(state=to, state_changed_at=now, **values)
-        )
-        if result.rowcount != len(part):
-            found = dict(conn.execute(select(files.c.id, files.c.state).where(files.c.id.in_(part))).all())
-            stray = {f: found.get(f) for f in part if found.get(f) not in from_states}
-            raise LedgerConflict(f"files {stray}: expected state {'/'.join(from_states)} to move to {to}")
+    """_move for many files with the same values; loudly unless every one moved."""
+    guarded_move(conn, files, file_ids, from_states, to, what="file", state_changed_at=utcnow(), **values)
 
 
 def _move(conn: Connection, file_id: int, from_states: tuple[str, ...], to: str, **values: object) -> None:
     """The one way a file changes state: only from the expected states, loudly otherwise."""
-    result = conn.execute(
-        update(files)
-        .where(and_(files.c.id == file_id, files.c.state.in_(from_states)))
-        .values(state=to, state_changed_at=utcnow(), **values)
-    )
-    if result.rowcount != 1:
-        found = conn.execute(select(files.c.state).where(files.c.id == file_id)).scalar()
-        raise LedgerConflict(f"file {file_id}: expected state {'/'.join(from_states)} to move to {to}, found {found}")
+    guarded_move(conn, files, [file_id], from_states, to, what="file", state_changed_at=utcnow(), **values)
 
 
 def reserve_all(

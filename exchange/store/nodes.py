@@ -5,48 +5,44 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from exchange.core.vocabulary import LEADER, STANDBY  # noqa: F401 - re-exported for the scheduler
-from exchange.store.ledger import Fence, as_utc, transaction, utcnow
+from exchange.store.ledger import as_utc, utcnow
 from exchange.store.tables import nodes
 
 FORGET_AFTER = timedelta(hours=24)
 
 
 def beat(
-    engine: Engine,
+    conn: Connection,
     host: str,
     pid: int,
     role: str,
     started_at: datetime,
     role_since: datetime,
-    fence: Fence | None = None,
 ) -> None:
     """This node is alive in `role` (a leader's beat is fenced: a deposed leader writes nothing)."""
     values = {"role": role, "started_at": started_at, "role_since": role_since, "heartbeat_at": utcnow()}
     this = and_(nodes.c.host == host, nodes.c.pid == pid)
-    with transaction(engine, fence) as conn:
-        if not conn.execute(update(nodes).where(this).values(**values)).rowcount:
-            conn.execute(insert(nodes).values(host=host, pid=pid, **values))
+    if not conn.execute(update(nodes).where(this).values(**values)).rowcount:
+        conn.execute(insert(nodes).values(host=host, pid=pid, **values))
 
 
-def took_the_lead(engine: Engine, host: str, pid: int, fence: Fence) -> None:
+def took_the_lead(conn: Connection, host: str, pid: int) -> None:
     """Other nodes still marked MENEUR lost the lead (killed or frozen): they show as ATTENTE with their last
     beat; nodes silent for a day are forgotten."""
-    with transaction(engine, fence) as conn:
-        conn.execute(
-            update(nodes)
-            .where(and_(nodes.c.role == LEADER, ~and_(nodes.c.host == host, nodes.c.pid == pid)))
-            .values(role=STANDBY)
-        )
-        conn.execute(delete(nodes).where(nodes.c.heartbeat_at < utcnow() - FORGET_AFTER))
+    conn.execute(
+        update(nodes)
+        .where(and_(nodes.c.role == LEADER, ~and_(nodes.c.host == host, nodes.c.pid == pid)))
+        .values(role=STANDBY)
+    )
+    conn.execute(delete(nodes).where(nodes.c.heartbeat_at < utcnow() - FORGET_AFTER))
 
 
-def leave(engine: Engine, host: str, pid: int) -> None:
+def leave(conn: Connection, host: str, pid: int) -> None:
     """A clean stop: the node's row goes."""
-    with engine.begin() as conn:
-        conn.execute(delete(nodes).where(and_(nodes.c.host == host, nodes.c.pid == pid)))
+    conn.execute(delete(nodes).where(and_(nodes.c.host == host, nodes.c.pid == pid)))
 
 
 def list_nodes(conn: Connection) -> list[dict]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from exchange.core.clock import as_utc
 from exchange.core.perimeter import CNA, NATIONAL, Perimeter
@@ -47,7 +47,7 @@ def checked_perimeters(values: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def add_operator(
-    engine: Engine, login: str, role: str, password: str | None, perimeters: list[str] | tuple[str, ...] | None = None
+    conn: Connection, login: str, role: str, password: str | None, perimeters: list[str] | tuple[str, ...] | None = None
 ) -> bool:
     """Create the account, or change its role and password when it exists; True when created. `perimeters`
     (national, cna, Caf codes) replaces the account's perimeter; None keeps it (none for a new account: it
@@ -61,21 +61,20 @@ def add_operator(
     if password is not None and len(password) < 12:
         raise OperatorError("mot de passe trop court : 12 caractères au moins")
     digest = hash_password(password) if password is not None else None
-    with engine.begin() as conn:
-        exists = conn.execute(select(operators.c.login).where(operators.c.login == login)).first()
-        if exists:
-            conn.execute(update(operators).where(operators.c.login == login).values(role=role, password_hash=digest))
-        else:
-            conn.execute(insert(operators).values(login=login, role=role, password_hash=digest, created_at=utcnow()))
-        if wanted is not None:
-            conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
-            if wanted:
-                conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
-        end_sessions(conn, login)
-        return not exists
+    exists = conn.execute(select(operators.c.login).where(operators.c.login == login)).first()
+    if exists:
+        conn.execute(update(operators).where(operators.c.login == login).values(role=role, password_hash=digest))
+    else:
+        conn.execute(insert(operators).values(login=login, role=role, password_hash=digest, created_at=utcnow()))
+    if wanted is not None:
+        conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
+        if wanted:
+            conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
+    end_sessions(conn, login)
+    return not exists
 
 
-def sync_operator(engine: Engine, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> dict:
+def sync_operator(conn: Connection, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> dict:
     """An account as the identity provider describes it (single sign-on): created without a password, or its role
     and perimeter brought in line (ending its sessions when they change; a password it has is kept). Refused
     (OperatorError) for an unknown role or perimeter, or a login that is not valid; returns the account."""
@@ -85,60 +84,56 @@ def sync_operator(engine: Engine, login: str, role: str, perimeters: list[str] |
     login = login.strip()
     if not login or len(login) > 200 or any(c.isspace() for c in login):
         raise OperatorError("identifiant invalide : de 1 à 200 caractères, sans espace")
-    with engine.begin() as conn:
-        row = conn.execute(select(operators.c.role).where(operators.c.login == login)).first()
-        if row is None:
-            conn.execute(insert(operators).values(login=login, role=role, password_hash=None, created_at=utcnow()))
-        if row is None or row.role != role or sorted(_perimeter_values(conn, login)) != sorted(wanted):
-            conn.execute(update(operators).where(operators.c.login == login).values(role=role))
-            conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
-            if wanted:
-                conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
-            end_sessions(conn, login)
-    return get_operator(engine, login)  # type: ignore[return-value] - just written
-
-
-def change_access(engine: Engine, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> bool | None:
-    """Give an existing account this role and perimeter (checked), keeping its password; None when there is no such
-    account, else whether anything changed (then its sessions are ended)."""
-    wanted = checked_perimeters(perimeters)
-    if role not in ROLES:
-        raise OperatorError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
-    with engine.begin() as conn:
-        row = conn.execute(select(operators.c.role).where(operators.c.login == login)).first()
-        if row is None:
-            return None
-        if row.role == role and sorted(_perimeter_values(conn, login)) == sorted(wanted):
-            return False
+    row = conn.execute(select(operators.c.role).where(operators.c.login == login)).first()
+    if row is None:
+        conn.execute(insert(operators).values(login=login, role=role, password_hash=None, created_at=utcnow()))
+    if row is None or row.role != role or sorted(_perimeter_values(conn, login)) != sorted(wanted):
         conn.execute(update(operators).where(operators.c.login == login).values(role=role))
         conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
         if wanted:
             conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
         end_sessions(conn, login)
-        return True
+    return get_operator(conn, login)  # type: ignore[return-value] - just written
 
 
-def set_password(engine: Engine, login: str, password: str | None) -> bool:
+def change_access(conn: Connection, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> bool | None:
+    """Give an existing account this role and perimeter (checked), keeping its password; None when there is no such
+    account, else whether anything changed (then its sessions are ended)."""
+    wanted = checked_perimeters(perimeters)
+    if role not in ROLES:
+        raise OperatorError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
+    row = conn.execute(select(operators.c.role).where(operators.c.login == login)).first()
+    if row is None:
+        return None
+    if row.role == role and sorted(_perimeter_values(conn, login)) == sorted(wanted):
+        return False
+    conn.execute(update(operators).where(operators.c.login == login).values(role=role))
+    conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
+    if wanted:
+        conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
+    end_sessions(conn, login)
+    return True
+
+
+def set_password(conn: Connection, login: str, password: str | None) -> bool:
     """A new password (argon2id), or none (single sign-on or proxy only); the account's sessions end. False when
     there is no such account."""
     if password is not None and len(password) < 12:
         raise OperatorError("mot de passe trop court : 12 caractères au moins")
     digest = hash_password(password) if password is not None else None
-    with engine.begin() as conn:
-        moved = conn.execute(update(operators).where(operators.c.login == login).values(password_hash=digest)).rowcount
-        if moved:
-            end_sessions(conn, login)
+    moved = conn.execute(update(operators).where(operators.c.login == login).values(password_hash=digest)).rowcount
+    if moved:
+        end_sessions(conn, login)
     return moved > 0
 
 
-def last_seen(engine: Engine) -> dict[str, object]:
+def last_seen(conn: Connection) -> dict[str, object]:
     """Each login's latest use of an open console session (sessions end at logout, when idle, on a change)."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(web_sessions.c.login, func.max(web_sessions.c.seen_at))
-            .where(web_sessions.c.login.is_not(None))
-            .group_by(web_sessions.c.login)
-        ).all()
+    rows = conn.execute(
+        select(web_sessions.c.login, func.max(web_sessions.c.seen_at))
+        .where(web_sessions.c.login.is_not(None))
+        .group_by(web_sessions.c.login)
+    ).all()
     return {login: as_utc(seen) for login, seen in rows}
 
 
@@ -158,21 +153,19 @@ def _perimeter_values(conn: Connection, login: str) -> list[str]:
     ]
 
 
-def get_operator(engine: Engine, login: str) -> dict | None:
+def get_operator(conn: Connection, login: str) -> dict | None:
     """The account with its `perimetre` (an exchange.core.perimeter.Perimeter), None when there is none."""
-    with engine.connect() as conn:
-        row = conn.execute(select(operators).where(operators.c.login == login)).mappings().first()
-        values = _perimeter_values(conn, login) if row else []
+    row = conn.execute(select(operators).where(operators.c.login == login)).mappings().first()
+    values = _perimeter_values(conn, login) if row else []
     return {**dict(row), "perimetre": Perimeter.of(values)} if row else None
 
 
-def list_operators(engine: Engine) -> list[dict]:
+def list_operators(conn: Connection) -> list[dict]:
     """Every account by login: login, role, perimetre (labels), password (bool), cree_le, desactive_le."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(operators).order_by(operators.c.login)).mappings().all()
-        per: dict[str, list[str]] = {}
-        for login, value in conn.execute(select(operator_perimeters.c.login, operator_perimeters.c.perimetre)):
-            per.setdefault(login, []).append(value)
+    rows = conn.execute(select(operators).order_by(operators.c.login)).mappings().all()
+    per: dict[str, list[str]] = {}
+    for login, value in conn.execute(select(operator_perimeters.c.login, operator_perimeters.c.perimetre)):
+        per.setdefault(login, []).append(value)
     return [
         {
             "login": r["login"],
@@ -186,30 +179,28 @@ def list_operators(engine: Engine) -> list[dict]:
     ]
 
 
-def set_disabled(engine: Engine, login: str, disabled: bool) -> bool:
+def set_disabled(conn: Connection, login: str, disabled: bool) -> bool:
     """Disable (ending its sessions) or enable the account; False when there is no such account."""
-    with engine.begin() as conn:
-        moved = conn.execute(
-            update(operators).where(operators.c.login == login).values(disabled_at=utcnow() if disabled else None)
-        ).rowcount
-        if disabled:
-            end_sessions(conn, login)
+    moved = conn.execute(
+        update(operators).where(operators.c.login == login).values(disabled_at=utcnow() if disabled else None)
+    ).rowcount
+    if disabled:
+        end_sessions(conn, login)
     return moved > 0
 
 
-def remove_operator(engine: Engine, login: str) -> bool:
+def remove_operator(conn: Connection, login: str) -> bool:
     """Delete the account, its perimeter and its sessions; the journal keeps its lines. False when unknown."""
-    with engine.begin() as conn:
-        end_sessions(conn, login)
-        conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
-        return conn.execute(delete(operators).where(operators.c.login == login)).rowcount > 0
+    end_sessions(conn, login)
+    conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
+    return conn.execute(delete(operators).where(operators.c.login == login)).rowcount > 0
 
 
-def check_password(engine: Engine, login: str, password: str) -> dict | None:
+def check_password(conn: Connection, login: str, password: str) -> dict | None:
     """The operator when the password matches its argon2id hash, else None (same cost either way)."""
     from argon2.exceptions import InvalidHashError, VerificationError
 
-    row = get_operator(engine, login)
+    row = get_operator(conn, login)
     hasher = _hasher()
     if row is None or not row["password_hash"] or row["disabled_at"] is not None:
         hasher.hash(password)  # do the work anyway: no timing hint that the login exists
@@ -222,7 +213,7 @@ def check_password(engine: Engine, login: str, password: str) -> dict | None:
 
 
 def record_audit(
-    engine: Engine,
+    conn: Connection,
     login: str,
     action: str,
     outcome: str,
@@ -236,20 +227,19 @@ def record_audit(
     """Write one audit line (who, when, what, on what, outcome; the Esat and the file concerned, if any)."""
     from exchange.logs import scrub
 
-    with engine.begin() as conn:
-        if file_id is not None and siret is None:  # the file's Esat, so the journal filters by Esat and perimeter
-            siret = conn.execute(select(files.c.siret).where(files.c.id == file_id)).scalar()
-        # a login field typed as a NIR would otherwise be shown whole on the audit page
-        conn.execute(
-            insert(audit_log).values(
-                at=utcnow(),
-                login=scrub(login)[:200],
-                action=action,
-                target=target[:300] if target else None,
-                outcome=outcome,
-                detail=scrub(detail) if detail else None,
-                address=address,
-                siret=siret,
-                file_id=file_id,
-            )
+    if file_id is not None and siret is None:  # the file's Esat, so the journal filters by Esat and perimeter
+        siret = conn.execute(select(files.c.siret).where(files.c.id == file_id)).scalar()
+    # a login field typed as a NIR would otherwise be shown whole on the audit page
+    conn.execute(
+        insert(audit_log).values(
+            at=utcnow(),
+            login=scrub(login)[:200],
+            action=action,
+            target=target[:300] if target else None,
+            outcome=outcome,
+            detail=scrub(detail) if detail else None,
+            address=address,
+            siret=siret,
+            file_id=file_id,
         )
+    )

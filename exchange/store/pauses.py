@@ -5,7 +5,7 @@ job started by hand still runs."""
 from __future__ import annotations
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from exchange.core.clock import PARIS, as_utc
@@ -34,33 +34,31 @@ def _row(conn: Connection, job: str) -> dict | None:
     return None if row is None else {**dict(row), "paused_at": as_utc(row["paused_at"])}
 
 
-def pause_job(engine: Engine, job: str, by: str, reason: str | None = None) -> dict:
+def pause_job(conn: Connection, job: str, by: str, reason: str | None = None) -> dict:
     """Pause `job` for the scheduler (INSERT); the row written. PauseError when the job is unknown or already
     paused (the row stays as it was: who paused it first keeps it)."""
     _known(job)
     values = {"job": job, "paused_at": utcnow(), "paused_by": by[:200], "reason": reason or None}
-    try:
-        with engine.begin() as conn:
+    already = _row(conn, job)
+    if already is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(job_pauses).values(**values))
+        except IntegrityError:  # paused by someone else between the read and the insert
             already = _row(conn, job)
             if already is None:
-                conn.execute(insert(job_pauses).values(**values))
-    except IntegrityError:  # paused by someone else between the read and the insert
-        with engine.connect() as conn:
-            already = _row(conn, job)
-        if already is None:
-            raise
+                raise
     if already is not None:
         raise PauseError(f"la tâche {JOB_LABELS[job]} est déjà suspendue {since_text(already)}")
     return values
 
 
-def resume_job(engine: Engine, job: str, by: str) -> dict:
+def resume_job(conn: Connection, job: str, by: str) -> dict:
     """Resume `job` (DELETE its row); the pause that ended. PauseError when the job is unknown or not paused.
     `by` is who resumes: the journal keeps it (the table holds only the pauses in force)."""
     _known(job)
-    with engine.begin() as conn:
-        row = _row(conn, job)
-        moved = conn.execute(delete(job_pauses).where(job_pauses.c.job == job)).rowcount if row else 0
+    row = _row(conn, job)
+    moved = conn.execute(delete(job_pauses).where(job_pauses.c.job == job)).rowcount if row else 0
     if not moved:
         raise PauseError(f"la tâche {JOB_LABELS[job]} n'est pas suspendue")
     return row  # type: ignore[return-value] - read in the same transaction

@@ -1,5 +1,4 @@
-"""Storing accepted records (`records`): each round of a batch superseded and inserted as exchange.core.history
-matches it against what is already in force (W05), or skipped as a repeat (W06)."""
+"""Storing accepted records (`records`): reads what is in force, applies exchange.core.history's plan (W05, W06)."""
 
 from __future__ import annotations
 
@@ -8,18 +7,14 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
 from exchange.core.history import (
-    CA_EXISTING,
     FILE,
     QUERY_SIRET,
-    RG_EXISTING,
     Accepted,
+    RoundPlan,
     accepted_frame,
-    ca_repeats,
-    history_anomalies,
-    rg_replacements,
+    plan_ca,
+    plan_rg,
     rounds,
-    with_moment,
-    with_replacements,
 )
 from exchange.core.vocabulary import CENT_COLUMNS
 from exchange.store.bulk import insert_frame
@@ -46,8 +41,16 @@ def _chunks(values: list, size: int = CHUNK) -> list[list]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
+def _apply(conn: Connection, plan: RoundPlan, kind: str) -> pl.DataFrame:
+    """A round's plan applied: the replaced records superseded, the new ones inserted; its anomalies."""
+    for part in _chunks(plan.supersede):
+        conn.execute(update(records).where(records.c.id.in_(part)).values(superseded=True))
+    insert_frame(conn, records, _db_frame(plan.insert, kind))
+    return plan.anomalies
+
+
 def _store_rg(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
-    """An RG round: supersede what each record replaces (W05), insert the records; the W05 anomalies."""
+    """An RG round: the RG records in force of its Esats and years read, the W05 plan applied; its anomalies."""
     sirets = accepted[QUERY_SIRET].unique().to_list()
     years = accepted["annee_reference"].unique().to_list()
     found: list = []
@@ -73,17 +76,11 @@ def _store_rg(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
                 )
             )
         ).all()
-    matched, newer = rg_replacements(accepted, pl.DataFrame(with_moment(found, 4), schema=RG_EXISTING, orient="row"))
-    extra = history_anomalies(matched, accepted, "W05", "nir")
-    for part in _chunks(matched["old_id"].to_list()):
-        conn.execute(update(records).where(records.c.id.in_(part)).values(superseded=True))
-    insert_frame(conn, records, _db_frame(with_replacements(accepted, matched, newer), "RG"))
-    return extra
+    return _apply(conn, plan_rg(accepted, found), "RG")
 
 
 def _store_ca(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
-    """A CA round: an event seen before (earlier file, or earlier in the same file) is a W06 repeat and is
-    not stored; the others are inserted. The W06 anomalies."""
+    """A CA round: the CA events of its Esats read, the W06 plan applied (repeats not stored); its anomalies."""
     sirets = accepted[QUERY_SIRET].unique().to_list()
     found: list = []
     for part in _chunks(sirets, 500):
@@ -101,11 +98,7 @@ def _store_ca(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
             .where(and_(records.c.kind == "CA", records.c.siret_esat.in_(part)))
             .order_by(records.c.id)
         ).all()
-    matched = ca_repeats(accepted, pl.DataFrame(with_moment(found, 4, keep=False), schema=CA_EXISTING, orient="row"))
-    extra = history_anomalies(matched, accepted, "W06", "type_changement")
-    fresh = accepted.join(matched.select(FILE, "ligne"), on=[FILE, "ligne"], how="anti")
-    insert_frame(conn, records, _db_frame(fresh, "CA"))
-    return extra
+    return _apply(conn, plan_ca(accepted, found), "CA")
 
 
 def record_accepted(conn: Connection, items: list[Accepted]) -> dict[int, pl.DataFrame]:

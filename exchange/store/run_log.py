@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import delete, func, insert, or_, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from exchange.core.clock import as_utc
 from exchange.core.perimeter import Perimeter
@@ -21,7 +21,7 @@ from exchange.store.tables import run_log, runs
 PAGE = 200  # lines read at once when no limit is given
 
 
-def append_lines(engine: Engine, run_id: int, lines: list[dict]) -> int:
+def append_lines(conn: Connection, run_id: int, lines: list[dict]) -> int:
     """Append `lines` (at, level, message, fields: dict | None, account: str | None) to the log of `run_id`, in
     one short transaction and one batched insert; how many were written."""
     if not lines:
@@ -37,8 +37,7 @@ def append_lines(engine: Engine, run_id: int, lines: list[dict]) -> int:
         }
         for line in lines
     ]
-    with engine.begin() as conn:
-        conn.execute(insert(run_log), rows)
+    conn.execute(insert(run_log), rows)
     return len(rows)
 
 

@@ -7,8 +7,8 @@ import os
 import socket
 from datetime import date
 
-from sqlalchemy import and_, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import and_, insert, select
+from sqlalchemy.engine import Connection
 
 from exchange.core.tally import RunTally
 from exchange.core.vocabulary import (
@@ -22,7 +22,8 @@ from exchange.core.vocabulary import (
     REJETE,
     RunStatus,
 )
-from exchange.store.ledger import Fence, LedgerConflict, transaction, utcnow
+from exchange.store.ledger import utcnow
+from exchange.store.moves import guarded_move
 from exchange.store.tables import runs
 
 INTERRUPTED = "exécution interrompue (processus arrêté avant la fin) : reprise par l'exécution suivante"
@@ -38,96 +39,79 @@ _ZERO = dict(
 )
 
 
-def start_run(engine: Engine, job: str, as_of: date | None, fence: Fence | None = None) -> int:
+def start_run(conn: Connection, job: str, as_of: date | None) -> int:
     """A new run of `job`, EN_COURS; its id."""
-    with transaction(engine, fence) as conn:
-        result = conn.execute(
-            insert(runs).values(
-                job=job,
-                started_at=utcnow(),
-                status=EN_COURS,
-                as_of=as_of,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                **_ZERO,
-            )
+    result = conn.execute(
+        insert(runs).values(
+            job=job,
+            started_at=utcnow(),
+            status=EN_COURS,
+            as_of=as_of,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            **_ZERO,
         )
-        return int(result.inserted_primary_key[0])
+    )
+    return int(result.inserted_primary_key[0])
 
 
 def finish_run(
-    engine: Engine,
+    conn: Connection,
     run_id: int,
     status: RunStatus,
     tally: RunTally,
     error: str | None = None,
-    fence: Fence | None = None,
 ) -> None:
     """EN_COURS → OK / ECHEC with what the run did; LedgerConflict when the run is not EN_COURS (already
     finished, or closed as interrupted by another holder of its lock)."""
     if status not in FINISHED_RUN_STATUSES:
         raise ValueError(f"a run ends OK or ECHEC, not {status}")
-    with transaction(engine, fence) as conn:
-        moved = conn.execute(
-            update(runs)
-            .where(and_(runs.c.id == run_id, runs.c.status == EN_COURS))
-            .values(
-                ended_at=utcnow(),
-                status=status,
-                files_seen=tally.files_seen,
-                files_accepted=tally.by_statut[ACCEPTE],
-                files_partial=tally.by_statut[PARTIEL],
-                files_rejected=tally.by_statut[REJETE],
-                files_duplicate=tally.by_statut[DOUBLON],
-                records_in=tally.records_in,
-                records_accepted=tally.records_accepted,
-                records_rejected=tally.records_rejected,
-                anomaly_counts=json.dumps(dict(sorted(tally.anomaly_counts.items()))),
-                outputs=json.dumps(tally.outputs),
-                error=error,
-            )
-        ).rowcount
-        if moved != 1:
-            raise LedgerConflict(
-                f"run {run_id}: expected state {EN_COURS} to move to {status}, found {_status(conn, run_id)}"
-            )
+    guarded_move(
+        conn,
+        runs,
+        [run_id],
+        (EN_COURS,),
+        status,
+        state="status",
+        what="run",
+        ended_at=utcnow(),
+        files_seen=tally.files_seen,
+        files_accepted=tally.by_statut[ACCEPTE],
+        files_partial=tally.by_statut[PARTIEL],
+        files_rejected=tally.by_statut[REJETE],
+        files_duplicate=tally.by_statut[DOUBLON],
+        records_in=tally.records_in,
+        records_accepted=tally.records_accepted,
+        records_rejected=tally.records_rejected,
+        anomaly_counts=json.dumps(dict(sorted(tally.anomaly_counts.items()))),
+        outputs=json.dumps(tally.outputs),
+        error=error,
+    )
 
 
-def _status(conn: Connection, run_id: int) -> str | None:
-    return conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
-
-
-def close_interrupted_runs(engine: Engine, jobs: tuple[str, ...], fence: Fence | None = None) -> list[int]:
+def close_interrupted_runs(conn: Connection, jobs: tuple[str, ...]) -> list[int]:
     """Runs of these jobs still EN_COURS belong to a process that died (the caller holds their lock): → ECHEC."""
-    with transaction(engine, fence) as conn:
-        ids = [
-            r for (r,) in conn.execute(select(runs.c.id).where(and_(runs.c.status == EN_COURS, runs.c.job.in_(jobs))))
-        ]
-        if ids:
-            moved = conn.execute(
-                update(runs)
-                .where(and_(runs.c.id.in_(ids), runs.c.status == EN_COURS))
-                .values(status=ECHEC, ended_at=utcnow(), error=INTERRUPTED)
-            ).rowcount
-            if moved != len(ids):
-                raise LedgerConflict(f"runs {ids}: expected state {EN_COURS} to move to {ECHEC}")
+    ids = [r for (r,) in conn.execute(select(runs.c.id).where(and_(runs.c.status == EN_COURS, runs.c.job.in_(jobs))))]
+    if ids:
+        guarded_move(
+            conn, runs, ids, (EN_COURS,), ECHEC, state="status", what="run", ended_at=utcnow(), error=INTERRUPTED
+        )
     return ids
 
 
-def record_skipped_run(engine: Engine, job: str, reason: str, fence: Fence | None = None) -> int:
+def record_skipped_run(conn: Connection, job: str, reason: str) -> int:
     """A run that did not happen because another process held the job: written IGNORE, already ended."""
     now = utcnow()
-    with transaction(engine, fence) as conn:
-        result = conn.execute(
-            insert(runs).values(
-                job=job,
-                started_at=now,
-                ended_at=now,
-                status=IGNORE,
-                error=reason,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                **_ZERO,
-            )
+    result = conn.execute(
+        insert(runs).values(
+            job=job,
+            started_at=now,
+            ended_at=now,
+            status=IGNORE,
+            error=reason,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            **_ZERO,
         )
-        return int(result.inserted_primary_key[0])
+    )
+    return int(result.inserted_primary_key[0])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from exchange.core.clock import as_utc
 from exchange.store.tables import web_sessions
@@ -20,44 +20,37 @@ class StoredSession:
     seen_at: datetime
 
 
-def load(engine: Engine, key: str, idle_before: datetime) -> StoredSession | None:
+def load(conn: Connection, key: str, idle_before: datetime) -> StoredSession | None:
     """The session, None when there is none or when it was last seen before `idle_before` (then it is deleted)."""
-    with engine.connect() as conn:
-        row = conn.execute(select(web_sessions).where(web_sessions.c.id == key)).mappings().first()
+    row = conn.execute(select(web_sessions).where(web_sessions.c.id == key)).mappings().first()
     if row is None:
         return None
     if as_utc(row["seen_at"]) < idle_before:
-        end(engine, key)
+        end(conn, key)
         return None
     return StoredSession(row["login"], json.loads(row["data"]), as_utc(row["seen_at"]))
 
 
-def create(engine: Engine, key: str, login: str | None, data: dict, now: datetime, idle_before: datetime) -> None:
+def create(conn: Connection, key: str, login: str | None, data: dict, now: datetime, idle_before: datetime) -> None:
     """A new session (and the sessions idle since before `idle_before` removed, of every login)."""
-    with engine.begin() as conn:
-        conn.execute(delete(web_sessions).where(web_sessions.c.seen_at < idle_before))
-        conn.execute(
-            insert(web_sessions).values(id=key, login=login, data=json.dumps(data), created_at=now, seen_at=now)
-        )
+    conn.execute(delete(web_sessions).where(web_sessions.c.seen_at < idle_before))
+    conn.execute(insert(web_sessions).values(id=key, login=login, data=json.dumps(data), created_at=now, seen_at=now))
 
 
-def save(engine: Engine, key: str, data: dict, now: datetime) -> bool:
+def save(conn: Connection, key: str, data: dict, now: datetime) -> bool:
     """Store the session's new data; False when it was ended meanwhile (logout elsewhere, disable…)."""
-    with engine.begin() as conn:
-        return (
-            conn.execute(
-                update(web_sessions).where(web_sessions.c.id == key).values(data=json.dumps(data), seen_at=now)
-            ).rowcount
-            > 0
-        )
+    return (
+        conn.execute(
+            update(web_sessions).where(web_sessions.c.id == key).values(data=json.dumps(data), seen_at=now)
+        ).rowcount
+        > 0
+    )
 
 
-def touch(engine: Engine, key: str, now: datetime) -> None:
+def touch(conn: Connection, key: str, now: datetime) -> None:
     """The session was used now (its idle time starts again)."""
-    with engine.begin() as conn:
-        conn.execute(update(web_sessions).where(web_sessions.c.id == key).values(seen_at=now))
+    conn.execute(update(web_sessions).where(web_sessions.c.id == key).values(seen_at=now))
 
 
-def end(engine: Engine, key: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(delete(web_sessions).where(web_sessions.c.id == key))
+def end(conn: Connection, key: str) -> None:
+    conn.execute(delete(web_sessions).where(web_sessions.c.id == key))

@@ -21,7 +21,10 @@ from exchange.core.clock import PARIS, utcnow
 from exchange.core.throttle import delay_seconds, retry_at
 from exchange.core.vocabulary import IGNORE, OK
 from exchange.edges.transport.base import is_safe_name
-from exchange.store import operators, queries, throttle
+from exchange.store import operators, throttle
+from exchange.store.engine import in_transaction
+from exchange.store.reads import campaign as campaign_reads
+from exchange.store.reads import files as file_reads
 from exchange.web.kit import (
     GESTIONNAIRE,
     engine_of,
@@ -49,8 +52,17 @@ def _audit(
     file_id: int | None = None,
 ) -> None:
     who = login or request.state.operator["login"]
-    operators.record_audit(
-        engine_of(request), who, action, outcome, target, detail, client_address(request), siret=siret, file_id=file_id
+    in_transaction(
+        engine_of(request),
+        operators.record_audit,
+        who,
+        action,
+        outcome,
+        target,
+        detail,
+        client_address(request),
+        siret=siret,
+        file_id=file_id,
     )
 
 
@@ -73,13 +85,14 @@ async def login(request: Request) -> Response:
     engine = engine_of(request)
     now = utcnow()
     forgotten = now - timedelta(seconds=web.login_window_seconds)
-    failures, last = await run_in_threadpool(throttle.failures, engine, login_name, address, forgotten)
+    failures, last = await run_in_threadpool(in_transaction, engine, throttle.failures, login_name, address, forgotten)
     allowed = retry_at(failures, last, web.login_attempts, web.login_max_delay_seconds) if last else now
     if allowed > now:
         wait = max(1, math.ceil((allowed - now).total_seconds()))
         await run_in_threadpool(
-            operators.record_audit,
+            in_transaction,
             engine,
+            operators.record_audit,
             login_name or "?",
             "connexion",
             "REFUSE",
@@ -98,12 +111,19 @@ async def login(request: Request) -> Response:
         )
         page.headers["retry-after"] = str(wait)
         return page
-    found = await run_in_threadpool(operators.check_password, engine, login_name, password) if login_name else None
+    found = (
+        await run_in_threadpool(in_transaction, engine, operators.check_password, login_name, password)
+        if login_name
+        else None
+    )
     if found is None:
-        failures = await run_in_threadpool(throttle.record_failure, engine, login_name, address, now, forgotten)
+        failures = await run_in_threadpool(
+            in_transaction, engine, throttle.record_failure, login_name, address, now, forgotten
+        )
         await run_in_threadpool(
-            operators.record_audit,
+            in_transaction,
             engine,
+            operators.record_audit,
             login_name or "?",
             "connexion",
             "REFUSE",
@@ -116,12 +136,20 @@ async def login(request: Request) -> Response:
         return render(
             request, "login.html", status_code=401, suite=suite, error="Identifiant ou mot de passe incorrect." + later
         )
-    await run_in_threadpool(throttle.clear, engine, login_name, address)
+    await run_in_threadpool(in_transaction, engine, throttle.clear, login_name, address)
     request.session.clear()  # a fresh session (new token, new CSRF token) after logging in
     request.session["login"] = found["login"]
     request.session[NEW] = True
     await run_in_threadpool(
-        operators.record_audit, engine, found["login"], "connexion", "OK", None, f"rôle {found['role']}", address
+        in_transaction,
+        engine,
+        operators.record_audit,
+        found["login"],
+        "connexion",
+        "OK",
+        None,
+        f"rôle {found['role']}",
+        address,
     )
     return redirect(request, safe_next(request, suite))
 
@@ -147,7 +175,7 @@ async def logout(request: Request) -> Response:
 def _in_perimeter(request: Request, file_id: int) -> dict:
     """The file's row; 404 when unknown or outside the operator's perimeter (the same answer)."""
     with engine_of(request).connect() as conn:
-        row = queries.get_file(conn, file_id, perimeter=request.state.perimeter)
+        row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
     if row is None:
         raise HTTPException(404)
     return row
@@ -166,7 +194,7 @@ def _replayable(request: Request) -> dict:
 @page(role=GESTIONNAIRE)
 def replay_confirm(request: Request) -> Response:
     row = _replayable(request)
-    return render(request, "replay.html", nav="files", file=queries.file_view(row))
+    return render(request, "replay.html", nav="files", file=file_reads.file_view(row))
 
 
 @page(role=GESTIONNAIRE)
@@ -272,7 +300,7 @@ async def habilitations_import(request: Request) -> Response:
         _audit, request, "import_habilitations", "OK" if result.accepted else "REFUSE", names, detail
     )
     with engine_of(request).connect() as conn:
-        in_force = queries.habilitations_in_force(conn)
+        in_force = campaign_reads.habilitations_in_force(conn)
     return render(
         request,
         "habilitations.html",

@@ -22,8 +22,8 @@ from exchange.web.security import ProxyAndHeaders
 
 
 def campaign_version(engine: Engine):  # noqa: ANN201 - tuple | None
-    """store.queries.campaign_data_version, on a connection of its own."""
-    from exchange.store.queries import campaign_data_version
+    """store.reads.campaign.campaign_data_version, on a connection of its own."""
+    from exchange.store.reads.campaign import campaign_data_version
 
     with engine.connect() as conn:
         return campaign_data_version(conn)

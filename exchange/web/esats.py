@@ -9,8 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from exchange.store import listings
 from exchange.store.esats import esat_profile
+from exchange.store.reads import files as file_reads
 from exchange.web.actions import _audit
 from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
@@ -34,12 +34,12 @@ def esat(request: Request) -> Response:
     siret = _siret(request)
     perimeter = request.state.perimeter
     current = _int(request, "page", 1) or 1
-    q = listings.FileQuery(siret=siret)
+    q = file_reads.FileQuery(siret=siret)
     with engine_of(request).connect() as conn:
         profile = esat_profile(conn, siret, perimeter=perimeter)
         if profile is None:
             raise HTTPException(404)
-        rows = listings.list_files(conn, q, perimeter=perimeter, limit=ESAT_FILES, offset=(current - 1) * ESAT_FILES)
+        rows = file_reads.list_files(conn, q, perimeter=perimeter, limit=ESAT_FILES, offset=(current - 1) * ESAT_FILES)
     replayable = replayable_after_import(engine_of(request), siret, perimeter=perimeter)
     return render(
         request,
@@ -72,7 +72,7 @@ def _pause_target(request: Request) -> str:
 
 def _pause_page(request: Request, action: str) -> Response:
     from exchange.app.pauses import ALL, job_states
-    from exchange.store.queries import next_scheduled_runs
+    from exchange.store.reads.runs import next_scheduled_runs
 
     national_only(request)
     job = _pause_target(request)

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from exchange.core.perimeter import Perimeter
 from exchange.store import operators
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 from exchange.web.security import client_address, csrf_token, peer_address
 
 GESTIONNAIRE = "gestionnaire"
@@ -69,14 +69,14 @@ def resolve_operator(request: Request) -> dict | None:
     if web.proxy_header and peer_address(request.scope) in web.trusted_proxies:
         login = request.headers.get(web.proxy_header, "").strip()
         if login:
-            found = operators.get_operator(engine_of(request), login)
+            found = in_transaction(engine_of(request), operators.get_operator, login)
             if found is None or found["disabled_at"] is not None:
                 raise HTTPException(
                     403, f"Le compte « {login} » transmis par le mandataire n'est pas un opérateur actif de la console."
                 )
             return found
     login = request.session.get("login")
-    found = operators.get_operator(engine_of(request), login) if login else None
+    found = in_transaction(engine_of(request), operators.get_operator, login) if login else None
     return found if found is not None and found["disabled_at"] is None else None
 
 
@@ -96,8 +96,9 @@ def view_audit(
     detail: str | None = None,
 ) -> None:
     """One journal line for a view of worker-level data (a file page, a compte rendu, an export)."""
-    operators.record_audit(
+    in_transaction(
         engine_of(request),
+        operators.record_audit,
         request.state.operator["login"],
         action,
         "OK",

@@ -1,4 +1,4 @@
-"""The console's big lists: received files filtered, sorted, paginated and exported as CSV (exchange.store.listings)."""
+"""The console's big lists: received files filtered, sorted, paginated and exported as CSV (exchange.store.reads)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from exchange.core.csv_cells import guard_text
-from exchange.core.vocabulary import ETATS, STATUTS
-from exchange.store import listings, run_log
+from exchange.core.vocabulary import ETATS, RUN_COUNTS, STATUTS
+from exchange.store import run_log
+from exchange.store.reads import files as file_reads
+from exchange.store.reads import runs as run_reads
 from exchange.web.kit import engine_of, page, render
 from exchange.web.pages import PAGE_SIZE, _choice, _day, _int, _pages, _query_without_page
 
@@ -55,9 +57,9 @@ def _text(request: Request, key: str, longest: int = 200) -> str | None:
     return value or None
 
 
-def file_query(request: Request) -> listings.FileQuery:
+def file_query(request: Request) -> file_reads.FileQuery:
     """The files list's filters and order from the query string (400 with a French message when invalid)."""
-    return listings.FileQuery(
+    return file_reads.FileQuery(
         nom=_text(request, "nom"),
         esat=_text(request, "esat"),
         caf=_text(request, "caf", 3),
@@ -69,8 +71,8 @@ def file_query(request: Request) -> listings.FileQuery:
         run_id=_int(request, "execution"),
         du=_day(request, "du"),
         au=_day(request, "au"),
-        tri=_choice(request, "tri", tuple(listings.FILE_SORTS)) or "id",
-        ordre=_choice(request, "ordre", listings.ORDERS) or "desc",
+        tri=_choice(request, "tri", tuple(file_reads.FILE_SORTS)) or "id",
+        ordre=_choice(request, "ordre", file_reads.ORDERS) or "desc",
     )
 
 
@@ -108,10 +110,10 @@ def files_list(request: Request) -> Response:
     current = _int(request, "page", 1) or 1
     perimeter = request.state.perimeter
     with engine_of(request).connect() as conn:
-        rows = listings.list_files(
+        rows = file_reads.list_files(
             conn, q, perimeter=perimeter, limit=FILES_PAGE_SIZE, offset=(current - 1) * FILES_PAGE_SIZE
         )
-        total = listings.count_files(conn, q, perimeter=perimeter)
+        total = file_reads.count_files(conn, q, perimeter=perimeter)
     query = _query_without_page(request)
     return render(
         request,
@@ -157,7 +159,7 @@ def files_csv(request: Request) -> Response:
     """Every file of the list's filters and order, one CSV line each (UTF-8 with BOM, « ; »)."""
     q = file_query(request)
     with engine_of(request).connect() as conn:
-        rows = list(listings.every_file(conn, q, perimeter=request.state.perimeter))
+        rows = list(file_reads.every_file(conn, q, perimeter=request.state.perimeter))
     return _csv_response(CSV_COLUMNS, rows, "fichiers.csv")
 
 
@@ -169,22 +171,21 @@ def run_detail(request: Request) -> Response:
     """A run: its summary first (files by statut and code, by Caf; Caf files emitted by Caf), then its files,
     rejected first, one page at a time."""
     from exchange.core.vocabulary import STATUTS as statuts
-    from exchange.store import queries
     from exchange.web.charts import bar_chart
 
     run_id = request.path_params["run_id"]
     current = _int(request, "page", 1) or 1
     perimeter = request.state.perimeter
-    q = listings.FileQuery(run_id=run_id, tri="triage", ordre="asc")
+    q = file_reads.FileQuery(run_id=run_id, tri="triage", ordre="asc")
     with engine_of(request).connect() as conn:
-        run = queries.get_run(conn, run_id, perimeter=perimeter)  # its counts and Caf files narrowed to the perimeter
+        run = run_reads.get_run(conn, run_id, perimeter=perimeter)  # its counts and Caf files narrowed to the perimeter
         if run is None:
             raise HTTPException(404)
         journal = run_log.last_lines(conn, run_id, perimeter=perimeter, limit=JOURNAL_ON_RUN_PAGE)
         journal_total = run_log.count_lines(conn, run_id, perimeter=perimeter)
-        summary = listings.run_summary(conn, run_id, perimeter=perimeter)
-        total = listings.count_files(conn, q, perimeter=perimeter)
-        rows = listings.list_files(
+        summary = run_reads.run_summary(conn, run_id, perimeter=perimeter)
+        total = file_reads.count_files(conn, q, perimeter=perimeter)
+        rows = file_reads.list_files(
             conn, q, perimeter=perimeter, limit=RUN_PAGE_SIZE, offset=(current - 1) * RUN_PAGE_SIZE
         )
     emitted: dict[str, list[str]] = {}
@@ -317,7 +318,7 @@ def run_journal_json(request: Request) -> Response:
     with engine_of(request).connect() as conn:
         run_id, status = _journal_run(conn, request)
         lines = run_log.read_lines(conn, run_id, perimeter=perimeter, after_id=after, limit=JOURNAL_PAGE_SIZE)
-        done = listings.count_files(conn, listings.FileQuery(run_id=run_id, etat="ACQUITTE"), perimeter=perimeter)
+        done = file_reads.count_files(conn, file_reads.FileQuery(run_id=run_id, etat="ACQUITTE"), perimeter=perimeter)
     from exchange.web.formats import plural_of
 
     return JSONResponse(
@@ -353,49 +354,36 @@ RUN_CSV = [
     "debut",
     "fin",
     "duree",
-    "fichiers",
-    "fichiers_acceptes",
-    "fichiers_partiels",
-    "fichiers_rejetes",
-    "fichiers_doublons",
-    "enregistrements_recus",
-    "enregistrements_acceptes",
-    "enregistrements_rejetes",
+    *RUN_COUNTS,
     "erreur",
 ]
 
 
 def _run_filters(request: Request) -> tuple:
     from exchange.core.vocabulary import JOBS, RUN_STATUSES
-    from exchange.store.queries import RunFilters
 
-    filters = RunFilters(
+    filters = run_reads.RunQuery(
         job=_choice(request, "job", JOBS),
         statut=_choice(request, "statut", RUN_STATUSES),
         du=_day(request, "du"),
         au=_day(request, "au"),
+        tri=_choice(request, "tri", tuple(run_reads.RUN_SORTS)) or "id",
+        ordre=_choice(request, "ordre", file_reads.ORDERS) or "desc",
     )
-    return (
-        filters,
-        _choice(request, "tri", tuple(listings.RUN_SORTS)) or "id",
-        _choice(request, "ordre", listings.ORDERS) or "desc",
-    )
+    return filters, filters.tri, filters.ordre
 
 
 @page()
 def runs_list(request: Request) -> Response:
     from exchange.core.vocabulary import JOBS, RUN_STATUSES
-    from exchange.store.queries import count_runs, narrowed_runs
 
     filters, tri, ordre = _run_filters(request)
     current = _int(request, "page", 1) or 1
     with engine_of(request).connect() as conn:
-        rows = narrowed_runs(
-            conn,
-            listings.list_runs(conn, filters, tri, ordre, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE),
-            request.state.perimeter,
+        rows = run_reads.list_runs(
+            conn, filters, perimeter=request.state.perimeter, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE
         )
-        total = count_runs(conn, filters)
+        total = run_reads.count_runs(conn, filters)
         trend = runs_trend(conn)
     query = _query_without_page(request)
     return render(
@@ -453,11 +441,9 @@ def _csv_response(columns: list[str], rows: list[dict], name: str) -> Response:
 
 @page()
 def runs_csv(request: Request) -> Response:
-    from exchange.store.queries import narrowed_runs
-
     filters, tri, ordre = _run_filters(request)
     with engine_of(request).connect() as conn:
-        rows = narrowed_runs(conn, listings.list_runs(conn, filters, tri, ordre, limit=None), request.state.perimeter)
+        rows = run_reads.list_runs(conn, filters, perimeter=request.state.perimeter, limit=None)
     return _csv_response(RUN_CSV, rows, "executions.csv")
 
 
@@ -467,14 +453,14 @@ AUDIT_CSV = ["date", "operateur", "action", "objet", "resultat", "detail", "adre
 @page()
 def audit_csv(request: Request) -> Response:
     """The journal as the page filters it (operator, Esat, dates; a non-national operator: its perimeter's lines)."""
-    from exchange.store import queries
+    from exchange.store.reads.audit import AuditQuery, list_audit
 
-    filters = queries.AuditFilters(
+    filters = AuditQuery(
         operateur=_text(request, "operateur"),
         siret=_text(request, "siret", 14),
         du=_day(request, "du"),
         au=_day(request, "au"),
     )
     with engine_of(request).connect() as conn:
-        rows = queries.audit_entries(conn, filters, limit=1_000_000, perimeter=request.state.perimeter)
+        rows = list_audit(conn, filters, limit=None, perimeter=request.state.perimeter)
     return _csv_response(AUDIT_CSV, rows, "journal.csv")

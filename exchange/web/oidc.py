@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from exchange.edges import oidc
 from exchange.store import operators
+from exchange.store.engine import in_transaction
 from exchange.web.kit import engine_of, render, safe_next
 from exchange.web.security import client_address
 from exchange.web.sessions import NEW
@@ -40,7 +41,16 @@ def _redirect_uri(request: Request) -> str:
 
 
 def _refused(request: Request, reason: str, login: str = "?") -> Response:
-    operators.record_audit(engine_of(request), login, "connexion_oidc", "REFUSE", None, reason, client_address(request))
+    in_transaction(
+        engine_of(request),
+        operators.record_audit,
+        login,
+        "connexion_oidc",
+        "REFUSE",
+        None,
+        reason,
+        client_address(request),
+    )
     return render(request, "login.html", status_code=403, suite="", error=f"Connexion refusée : {reason}.")
 
 
@@ -87,7 +97,7 @@ def _finish(request: Request, pending: dict) -> Response:
     except (oidc.OidcError, operators.OperatorError) as e:
         return _refused(request, str(e))
     try:
-        account = operators.sync_operator(engine_of(request), login, role, perimeters)
+        account = in_transaction(engine_of(request), operators.sync_operator, login, role, perimeters)
     except operators.OperatorError as e:
         return _refused(request, str(e), login)
     if account["disabled_at"] is not None:
@@ -96,8 +106,9 @@ def _finish(request: Request, pending: dict) -> Response:
     request.session["login"] = account["login"]
     request.session["sso"] = True
     request.session[NEW] = True
-    operators.record_audit(
+    in_transaction(
         engine_of(request),
+        operators.record_audit,
         account["login"],
         "connexion_oidc",
         "OK",

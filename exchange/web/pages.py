@@ -11,7 +11,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from exchange.store import queries
+from exchange.store.reads import audit as audit_reads
+from exchange.store.reads import campaign as campaign_reads
+from exchange.store.reads import files as file_reads
+from exchange.store.reads import runs as run_reads
 from exchange.web.charts import bar_chart
 from exchange.web.kit import engine_of, page, render, view_audit
 
@@ -67,10 +70,12 @@ def dashboard(request: Request) -> Response:
     engine, perimeter = engine_of(request), request.state.perimeter
     health = check_health(engine, request.app.state.depot, perimeter=perimeter)
     with engine.connect() as conn:
-        last_runs = queries.last_run_per_job(conn)
-        next_runs = queries.next_scheduled_runs(conn)
-        rejections = queries.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS), perimeter=perimeter)
-        quarantined = queries.list_files(conn, queries.FileFilters(etat="QUARANTAINE"), limit=10, perimeter=perimeter)
+        last_runs = run_reads.last_run_per_job(conn)
+        next_runs = run_reads.next_scheduled_runs(conn)
+        rejections = file_reads.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS), perimeter=perimeter)
+        quarantined = file_reads.list_files(
+            conn, file_reads.FileQuery(etat="QUARANTAINE"), limit=10, perimeter=perimeter
+        )
     waiting = sum(health.depot.values()) if health.depot is not None else None
     from exchange.app.launch import LAUNCHABLE
     from exchange.app.pauses import job_states
@@ -142,19 +147,19 @@ def file_detail(request: Request) -> Response:
 
     file_id, perimeter = request.path_params["file_id"], request.state.perimeter
     with engine_of(request).connect() as conn:
-        row = queries.get_file(conn, file_id, perimeter=perimeter)
+        row = file_reads.get_file(conn, file_id, perimeter=perimeter)
         if row is None:
             raise HTTPException(404)
-        anomalies = queries.file_anomalies(conn, file_id, limit=ANOMALIES_SHOWN, perimeter=perimeter)
-        counts = queries.file_anomaly_counts(conn, file_id, perimeter=perimeter)
-        others = queries.other_receptions(conn, row["account"], row["name"], file_id, perimeter=perimeter)
-        latest = queries.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
+        anomalies = file_reads.file_anomalies(conn, file_id, limit=ANOMALIES_SHOWN, perimeter=perimeter)
+        counts = file_reads.file_anomaly_counts(conn, file_id, perimeter=perimeter)
+        others = file_reads.other_receptions(conn, row["account"], row["name"], file_id, perimeter=perimeter)
+        latest = file_reads.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
     view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=row["siret"], file_id=file_id)
     return render(
         request,
         "file.html",
         nav="files",
-        file=queries.file_view(row),
+        file=file_reads.file_view(row),
         anomalies=anomalies,
         counts=counts,
         anomaly_total=sum(counts.values()),
@@ -171,10 +176,10 @@ def compte_rendu(request: Request) -> Response:
 
     file_id, name, perimeter = request.path_params["file_id"], request.path_params["name"], request.state.perimeter
     with engine_of(request).connect() as conn:
-        row = queries.get_file(conn, file_id, perimeter=perimeter)
+        row = file_reads.get_file(conn, file_id, perimeter=perimeter)
         if row is None:
             raise HTTPException(404)
-        latest = queries.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
+        latest = file_reads.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
     if name not in compte_rendu_names(row, latest):
         raise HTTPException(404)
     with open_transport(request.app.state.config) as transport:
@@ -264,7 +269,7 @@ def campaign(request: Request) -> Response:
 
     from exchange.store.trends import first_declarations
 
-    accepted = read("acceptes", queries.accepted_rg_per_caf)
+    accepted = read("acceptes", campaign_reads.accepted_rg_per_caf)
     progress = campaign_progress(read("premieres", first_declarations), year, len(missing))
     by_situation = {key: sum(1 for m in missing if m["situation"] == key) for key in SITUATIONS}
     per_caf: dict[str, dict[str, int]] = {}
@@ -329,7 +334,7 @@ def campaign_csv(request: Request) -> Response:
 @page()
 def habilitations(request: Request) -> Response:
     with engine_of(request).connect() as conn:
-        in_force = queries.habilitations_in_force(conn)
+        in_force = campaign_reads.habilitations_in_force(conn)
     return render(request, "habilitations.html", nav="habilitations", in_force=in_force, result=None)
 
 
@@ -343,21 +348,21 @@ def audit(request: Request) -> Response:
     """The journal; a national operator filters it by operator, Esat (SIRET) and date; others read the lines
     about the Esats of their perimeter."""
     current = _int(request, "page", 1) or 1
-    filters = queries.AuditFilters(
+    filters = audit_reads.AuditQuery(
         operateur=request.query_params.get("operateur", "").strip() or None,
         siret=request.query_params.get("siret", "").strip() or None,
         du=_day(request, "du"),
         au=_day(request, "au"),
     )
     with engine_of(request).connect() as conn:
-        entries = queries.audit_entries(
+        entries = audit_reads.list_audit(
             conn,
             filters,
             limit=AUDIT_PAGE_SIZE,
             offset=(current - 1) * AUDIT_PAGE_SIZE,
             perimeter=request.state.perimeter,
         )
-        total = queries.count_audit(conn, filters, perimeter=request.state.perimeter)
+        total = audit_reads.count_audit(conn, filters, perimeter=request.state.perimeter)
     return render(
         request,
         "audit.html",

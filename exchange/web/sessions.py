@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange.core.clock import utcnow
 from exchange.store import sessions as stored
-from exchange.store.engine import Engine
+from exchange.store.engine import Engine, in_transaction
 
 TOUCH_SECONDS = 60  # a session's last use is written at most this often (the idle timeout is in minutes)
 NEW = "_nouvelle"  # set in a session to have it stored under a new token (every login, even as the same account)
@@ -57,7 +57,11 @@ class ServerSessions:
             return
         token = self._token(scope)
         now = utcnow()
-        found = await run_in_threadpool(stored.load, self.engine, _key(token), now - self.idle) if token else None
+        found = (
+            await run_in_threadpool(in_transaction, self.engine, stored.load, _key(token), now - self.idle)
+            if token
+            else None
+        )
         session: dict = {**found.data, **({"login": found.login} if found.login else {})} if found else {}
         before = dict(session)
         scope["session"] = session
@@ -78,7 +82,7 @@ class ServerSessions:
         now = utcnow()
         if not session:
             if found is not None:
-                stored.end(self.engine, _key(token))  # type: ignore[arg-type] - found implies a token
+                in_transaction(self.engine, stored.end, _key(token))  # type: ignore[arg-type] - found implies a token
             if token is not None:
                 return f"{self.cookie}=; path={self.path}; max-age=0{self.flags}"
             return None
@@ -87,12 +91,12 @@ class ServerSessions:
         data = {k: v for k, v in session.items() if k != "login"}
         if found is None or login != found.login or fresh_asked:
             if found is not None:
-                stored.end(self.engine, _key(token))  # type: ignore[arg-type]
+                in_transaction(self.engine, stored.end, _key(token))  # type: ignore[arg-type]
             fresh = secrets.token_urlsafe(32)
-            stored.create(self.engine, _key(fresh), login, data, now, now - self.idle)
+            in_transaction(self.engine, stored.create, _key(fresh), login, data, now, now - self.idle)
             return f"{self.cookie}={fresh}; path={self.path}{self.flags}"
         if session != before:
-            stored.save(self.engine, _key(token), data, now)  # type: ignore[arg-type]
+            in_transaction(self.engine, stored.save, _key(token), data, now)  # type: ignore[arg-type]
         elif (now - found.seen_at).total_seconds() >= TOUCH_SECONDS:
-            stored.touch(self.engine, _key(token), now)  # type: ignore[arg-type]
+            in_transaction(self.engine, stored.touch, _key(token), now)  # type: ignore[arg-type]
         return None

@@ -49,7 +49,7 @@ BACKOFF_MAX = 8.0
 
 
 def _fingerprint(key: paramiko.PKey) -> str:
-    return key.fingerprint  # "SHA256:<base64 without padding>", as ssh-keygen -lf shows it
+    return str(key.fingerprint)  # "SHA256:<base64 without padding>", as ssh-keygen -lf shows it
 
 
 def _host_label(host: str, port: int) -> str:
@@ -70,7 +70,7 @@ def host_key_message(host: str, port: int, key: paramiko.PKey, changed: bool) ->
     )
 
 
-class _RefuseUnknownHost(paramiko.RejectPolicy):
+class _RefuseUnknownHost(paramiko.RejectPolicy):  # type: ignore[misc]  # paramiko ships no types
     """RejectPolicy that raises HostKeyError carrying the key's fingerprint."""
 
     def __init__(self, host: str, port: int) -> None:
@@ -372,9 +372,7 @@ class SftpTransport:
             for attrs in found.values():
                 if isinstance(attrs, OSError):
                     raise attrs  # as accounts() would: the server refuses to tell what the root holds
-            accounts = sorted(
-                n for n in names if found[depots[n]] is not None and stat.S_ISDIR(found[depots[n]].st_mode or 0)
-            )  # type: ignore[union-attr]
+            accounts = sorted(n for n in names if _is_dir(found[depots[n]]))
             listed = listdir_many(sftp, [depots[a] for a in accounts])
             out: dict[str, list[Entry] | None] = {}
             for account in accounts:
@@ -412,7 +410,8 @@ class SftpTransport:
             try:
                 with sftp.open(path, "rb") as f:
                     f.prefetch()
-                    return f.read()
+                    data: bytes = f.read()
+                    return data
             except FileNotFoundError:
                 return None
 
@@ -612,10 +611,16 @@ class SftpTransport:
         return self._run(f"suppression de {path}", op)
 
 
+def _is_dir(attrs: object) -> bool:
+    """An lstat answer (attributes, an error or None) that names a folder."""
+    return isinstance(attrs, paramiko.SFTPAttributes) and stat.S_ISDIR(attrs.st_mode or 0)
+
+
 def _listdir(sftp: paramiko.SFTPClient, path: str) -> list[paramiko.SFTPAttributes]:
     """listdir_attr (lstat semantics on OpenSSH); a non-UTF-8 name is reported, never guessed."""
     try:
-        return sftp.listdir_attr(path)
+        found: list[paramiko.SFTPAttributes] = sftp.listdir_attr(path)
+        return found
     except UnicodeDecodeError as e:
         raise _Permanent(
             f"{path} contient un nom de fichier qui n'est pas en UTF-8 : renommez-le sur le serveur"

@@ -50,7 +50,7 @@ class _Pipeline:
         self.queued: list[bytes] = []
         self.unanswered = 0  # written and not yet answered
 
-    def send(self, key: object, cmd: int, *args: bytes | int) -> None:
+    def send(self, key: object, cmd: int, *args: bytes | int | str) -> None:
         """Queue one request, numbered and registered as paramiko's _async_request does."""
         sftp = self.sftp
         msg = Message()
@@ -136,6 +136,8 @@ class _Listings(_Pipeline):
         if cmd == CMD_CLOSE:  # listdir_attr's close: its answer changes nothing
             self.open -= 1
             return
+        path: str
+        handle: bytes | None
         path, handle = key if cmd == CMD_READDIR else (str(key), None)  # type: ignore[misc]
         if cmd == CMD_OPENDIR:
             if t == CMD_HANDLE:

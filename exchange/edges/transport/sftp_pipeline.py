@@ -70,7 +70,7 @@ class ServerLimits:
     advertised: bool = False  # the server said them
 
 
-class LimitsSftpClient(paramiko.SFTPClient):
+class LimitsSftpClient(paramiko.SFTPClient):  # type: ignore[misc]  # paramiko ships no types
     """paramiko's SFTPClient that keeps the extensions the server advertises (paramiko drops them)."""
 
     extensions: dict[bytes, bytes]
@@ -83,7 +83,8 @@ class LimitsSftpClient(paramiko.SFTPClient):
         if t != CMD_VERSION:
             raise SFTPError("Incompatible sftp protocol")
         self.extensions = _extension_pairs(data[4:])
-        return struct.unpack(">I", data[:4])[0]
+        version: int = struct.unpack(">I", data[:4])[0]
+        return version
 
     def _read_all(self, n: int) -> bytes:
         """n bytes from the channel, taken from it in large pieces: paramiko's own reads of 4 bytes, then of
