@@ -11,6 +11,8 @@ later round and sees what the earlier one stored, as one by one would.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,7 +25,7 @@ from schemas.catalogue import rule
 
 FILE, QUERY_SIRET = "__file", "__siret"  # helper columns: the record's file, the SIRET its file is matched on
 CA_KEY = ["nir", "type_changement", "date_effet"]
-RG_EXISTING = {
+RG_EXISTING: dict[str, Any] = {
     "old_id": pl.Int64,
     "nir": pl.String,
     "earlier_file": pl.Int64,
@@ -83,11 +85,11 @@ def history_anomalies(matched: pl.DataFrame, accepted: pl.DataFrame, code: str, 
             pl.col("nom"),
             pl.col("prenoms"),
         )
-        .cast(schema)
+        .cast(dict(schema))  # type: ignore[arg-type]  # polars' Mapping key type is wider than str
     )
 
 
-def with_moment(rows: list, at: int, keep: bool = True) -> list[tuple]:
+def with_moment(rows: list[Any], at: int, keep: bool = True) -> list[tuple[Any, ...]]:
     """Rows with their reception datetime (column `at`) followed (keep) or replaced by the French text a
     message shows."""
     return [(*r[: at + (1 if keep else 0)], french_moment(r[at]), *r[at + 1 :]) for r in rows]
@@ -213,7 +215,7 @@ class RoundPlan:
     anomalies: pl.DataFrame
 
 
-def plan_rg(accepted: pl.DataFrame, existing: list) -> RoundPlan:
+def plan_rg(accepted: pl.DataFrame, existing: list[Any]) -> RoundPlan:
     """An RG round against the RG records in force of its Esats and years (rows as RG_EXISTING orders them, the
     reception datetime 5th): each record replaces the one it matches (W05), latest reception wins."""
     matched, newer = rg_replacements(accepted, pl.DataFrame(with_moment(existing, 4), schema=RG_EXISTING, orient="row"))
@@ -224,7 +226,7 @@ def plan_rg(accepted: pl.DataFrame, existing: list) -> RoundPlan:
     )
 
 
-def plan_ca(accepted: pl.DataFrame, existing: list) -> RoundPlan:
+def plan_ca(accepted: pl.DataFrame, existing: list[Any]) -> RoundPlan:
     """A CA round against the CA events of its Esats (rows as CA_EXISTING orders them, the reception datetime 5th,
     in storage order): an event seen before (earlier file, or earlier in the same file) is a W06 repeat, not stored."""
     matched = ca_repeats(accepted, pl.DataFrame(with_moment(existing, 4, keep=False), schema=CA_EXISTING, orient="row"))
@@ -235,7 +237,7 @@ def plan_ca(accepted: pl.DataFrame, existing: list) -> RoundPlan:
     )
 
 
-def duplicate_target(earlier: list[dict]) -> dict | None:
+def duplicate_target(earlier: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The reception a new copy of this content duplicates (rules.md F04, v1.1), among the earlier receptions of
     the same content by the same account (ledger rows, oldest first): the first one that had a record accepted,
     else one still being processed (in this run); None when every earlier reception was rejected whole or set

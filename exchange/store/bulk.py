@@ -8,9 +8,12 @@ SQLAlchemy's DATE and DATETIME types write and read back), then handed to the dr
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
 
 # SQLAlchemy's SQLite DATETIME / DATE storage formats (sqlalchemy.dialects.sqlite.DATETIME / DATE)
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"
@@ -53,7 +56,7 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in frame.columns)
     quoted = conn.dialect.identifier_preparer.format_table(table)
     if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
+        raw: Any = conn.connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(f"COPY {quoted} ({names}) FROM STDIN") as copy:
             for row in _pg_ready(frame).iter_rows():
                 copy.write_row(row)
@@ -66,7 +69,7 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
 READ_CHUNK = 20_000  # rows turned into Python values at a time (memory stays flat however many rows)
 
 
-def read_frame(conn: Connection, stmt) -> pl.DataFrame:  # noqa: ANN001 - a Select of table columns
+def read_frame(conn: Connection, stmt: Select[Any]) -> pl.DataFrame:  # a Select of table columns
     """The rows of a SELECT as a frame: fetched from the driver in chunks, without SQLAlchemy's per-value
     result processing; on SQLite the text of dates, datetimes (UTC) and booleans is converted column-wise.
     The statement's parameters are inlined (only for trusted values: ids, codes)."""

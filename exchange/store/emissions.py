@@ -7,10 +7,12 @@ written, and TERMINE is set only once the emission's files are durable (exchange
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 from sqlalchemy import and_, case, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.core.caf_output import delta_prefix, emission_names
 from exchange.core.vocabulary import EMISSION_EN_COURS, TERMINE
@@ -47,11 +49,11 @@ def _new_emission(
                 created_at=now,
                 **values,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]  # an INSERT of one row has its key
     )
 
 
-def unfinished_deltas(conn: Connection) -> list[dict]:
+def unfinished_deltas(conn: Connection) -> list[dict[str, Any]]:
     """Delta emissions left EN_COURS by a crash, oldest first, each with `pending`: the records assigned to it."""
     unfinished = [
         dict(r)
@@ -61,7 +63,7 @@ def unfinished_deltas(conn: Connection) -> list[dict]:
             .order_by(emissions.c.id)
         ).mappings()
     ]
-    assigned = (
+    assigned: dict[int, int] = (
         dict(
             conn.execute(
                 select(records.c.emission_id, func.count())
@@ -77,7 +79,7 @@ def unfinished_deltas(conn: Connection) -> list[dict]:
     return unfinished
 
 
-def open_deltas(conn: Connection, run_id: int | None) -> list[dict]:
+def open_deltas(conn: Connection, run_id: int | None) -> list[dict[str, Any]]:
     """One new EN_COURS emission per (flux, Caf) with accepted records not yet emitted, those records assigned
     to it; an RG record whose (Esat, worker, year) was emitted before goes out RECTIFICATIVE, else INITIALE
     (formats.md §5). Returns the emissions planned (id, flux, code_caf, name, pending)."""
@@ -149,7 +151,7 @@ def terminate(conn: Connection, heights: dict[int, int]) -> None:
 # -- the campaign snapshot ----------------------------------------------------------------------------
 
 
-def _in_force(year: int):  # noqa: ANN202 - a SQL condition
+def _in_force(year: int) -> ColumnElement[bool]:  # a SQL condition
     """Accepted RG records of `year` in force (the latest of each worker)."""
     return and_(records.c.kind == "RG", records.c.annee_reference == year, records.c.superseded.is_(False))
 

@@ -10,12 +10,15 @@ in_transaction(engine, verb, …): one store verb (they all take a Connection) i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
 from exchange.files import private_file, private_parent
+
+if TYPE_CHECKING:
+    from exchange.store.fences import LockTimings
 
 __all__ = ["Connection", "Engine", "in_transaction", "open_at_head", "open_current", "open_database", "open_upgraded"]
 
@@ -28,7 +31,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             _wal(cur)
             cur.execute("PRAGMA foreign_keys=ON")
@@ -40,7 +43,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _wal(cursor, patience: float = 30.0) -> None:  # noqa: ANN001 - a sqlite3 cursor
+def _wal(cursor: Any, patience: float = 30.0) -> None:  # a sqlite3 cursor
     """Switch the database to WAL once (it stays so). Switching needs the database to itself: SQLite answers
     « database is locked » at once, without its busy timeout, while another process holds it (a fresh
     database being created by another process): wait for it, as the busy timeout would."""
@@ -113,7 +116,7 @@ def open_upgraded(url: str) -> Engine:
     return engine
 
 
-def open_at_head(url: str, timings) -> Engine:  # noqa: ANN001 - exchange.store.fences.LockTimings
+def open_at_head(url: str, timings: LockTimings) -> Engine:
     """An engine on the database brought to this program's schema (what `run` and `scheduler` start with).
 
     A database not at head is upgraded under the cycle lock (issue 9: migrations applied under the job
@@ -130,7 +133,8 @@ def open_at_head(url: str, timings) -> Engine:  # noqa: ANN001 - exchange.store.
             try:
                 upgrade(engine)
             finally:
-                lock.release()
+                if lock is not None:
+                    lock.release()
     except BaseException:
         engine.dispose()
         raise

@@ -3,6 +3,8 @@ in force), and its RG records in force per campaign year."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
@@ -20,7 +22,7 @@ from exchange.store.tables import (
 )
 
 
-def esat_profile(conn: Connection, siret: str, *, perimeter: Perimeter) -> dict | None:
+def esat_profile(conn: Connection, siret: str, *, perimeter: Perimeter) -> dict[str, Any] | None:
     """The Esat of `siret` (None when neither the extract nor any received file knows it, or it is outside
     `perimeter`): partenaire (or None), conventions, bulletins, utilisateurs (login, groupe, rôle, actif),
     fichiers (how many received), rg_par_annee (RG records in force per reference year)."""

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
@@ -363,7 +363,7 @@ def holding(engine: Engine, name: str, timings: LockTimings | None = None) -> It
             held.release()
 
 
-def timings_of(config) -> LockTimings:  # noqa: ANN001 - exchange.config.Config (no import cycle)
+def timings_of(config: Any) -> LockTimings:  # exchange.config.Config (no import cycle)
     c = config.locks
     return LockTimings(c.heartbeat_seconds, c.timeout_seconds, c.idle_transaction_seconds)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -21,7 +22,7 @@ def _chunks(values: list[str]) -> list[list[str]]:
     return [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
 
 
-def pending_habilitation_rejections(conn: Connection, *, perimeter: Perimeter) -> list[dict]:
+def pending_habilitation_rejections(conn: Connection, *, perimeter: Perimeter) -> list[dict[str, Any]]:
     """Files rejected whole for an `H` code with no later accepted (or partial) file of the same SIRET and type:
     the Caf's action items (id, siret, type, code, traite_le), by id."""
     rejected = conn.execute(
@@ -59,11 +60,11 @@ def habilitation_rejections_by_code(conn: Connection, *, perimeter: Perimeter) -
 
 def latest_rg_files(
     conn: Connection, sirets: list[str], first: date, last: date, *, perimeter: Perimeter
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """Each SIRET's latest RG file whose name is dated from `first` to `last` (ESAT_<SIRET>_RG_<AAAAMMJJ>_…: the
     campaign it belongs to, whenever it was received), with its id, etat, statut and code."""
     dated = func.substr(files.c.name, 24, 8)  # the AAAAMMJJ after "ESAT_" + 14 digits + "_RG_"
-    found: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(sorted(set(sirets))):
         latest = (
             select(func.max(files.c.id))

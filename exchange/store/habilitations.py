@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy.engine import Row
+from sqlalchemy.sql import Select
 
 from exchange.core.habilitations import Habilitations
 from exchange.core.perimeter import EVERYTHING, Perimeter
@@ -40,20 +43,22 @@ def replace_extract(
         rows = frames[table].to_dicts()
         if rows:
             conn.execute(insert(DB_TABLES[table]), rows)
-    return conn.execute(
-        insert(tables.hab_imports)
-        .values(
-            imported_at=datetime.now(UTC),
-            source=source,
-            sha256=sha256,
-            imported_by=actor,
-            counts=json.dumps(counts),
-        )
-        .returning(tables.hab_imports.c.id)
-    ).scalar_one()
+    return int(
+        conn.execute(
+            insert(tables.hab_imports)
+            .values(
+                imported_at=datetime.now(UTC),
+                source=source,
+                sha256=sha256,
+                imported_by=actor,
+                counts=json.dumps(counts),
+            )
+            .returning(tables.hab_imports.c.id)
+        ).scalar_one()
+    )
 
 
-def _last_import(conn: Connection):  # noqa: ANN202 - a Row or None
+def _last_import(conn: Connection) -> Row[Any, Any] | None:
     return conn.execute(
         select(tables.hab_imports.c.id, tables.hab_imports.c.imported_at)
         .order_by(tables.hab_imports.c.id.desc())
@@ -61,7 +66,7 @@ def _last_import(conn: Connection):  # noqa: ANN202 - a Row or None
     ).first()
 
 
-def _dicts(conn: Connection, query) -> list[dict]:  # noqa: ANN001 - a Select
+def _dicts(conn: Connection, query: Select[Any]) -> list[dict[str, Any]]:
     """The rows of `query` as dicts, the column names read once (not once per row: tens of thousands of rows)."""
     result = conn.execute(query)
     names = list(result.keys())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -15,20 +16,20 @@ from exchange.store.ledger import Fence
 from exchange.store.tables import JOBSTORE_TABLE
 
 
-class FencedJobStore(SQLAlchemyJobStore):
+class FencedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]  # APScheduler 3 ships no types
     """The SQLAlchemy job store whose writes check, in their own transaction, that this node still leads."""
 
-    def __init__(self, fence: Fence | None = None, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, fence: Fence | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._fence = fence
 
-    def _state(self, job) -> dict:  # noqa: ANN001
+    def _state(self, job: Any) -> dict[str, Any]:
         return {
             "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
             "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol),
         }
 
-    def add_job(self, job) -> None:  # noqa: ANN001
+    def add_job(self, job: Any) -> None:
         with self.engine.begin() as conn:
             if self._fence is not None:
                 self._fence(conn)
@@ -38,7 +39,7 @@ class FencedJobStore(SQLAlchemyJobStore):
             except IntegrityError:
                 raise ConflictingIdError(job.id) from None
 
-    def update_job(self, job) -> None:  # noqa: ANN001
+    def update_job(self, job: Any) -> None:
         with self.engine.begin() as conn:
             if self._fence is not None:
                 self._fence(conn)
@@ -48,7 +49,7 @@ class FencedJobStore(SQLAlchemyJobStore):
             ):
                 raise JobLookupError(job.id)
 
-    def remove_job(self, job_id) -> None:  # noqa: ANN001
+    def remove_job(self, job_id: str) -> None:
         with self.engine.begin() as conn:
             if self._fence is not None:
                 self._fence(conn)

@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 
-from exchange.core.clock import as_utc, utcnow  # noqa: F401 - re-exported: the store's callers stamp with these
+from exchange.core.clock import as_utc as as_utc  # re-exported: the store's callers stamp with these
+from exchange.core.clock import utcnow as utcnow
 from exchange.core.vocabulary import (  # noqa: F401 - the states, re-exported for the cycle
     ACCEPTED_STATUTS,
     ACQUITTE,
@@ -32,8 +34,13 @@ from exchange.core.vocabulary import (  # noqa: F401 - the states, re-exported f
     TRAITE,
     UNFINISHED_STATES,
 )
-from exchange.store.moves import JobAborted, LedgerConflict, guarded_move  # noqa: F401 - re-exported
+from exchange.store.moves import JobAborted as JobAborted  # re-exported
+from exchange.store.moves import LedgerConflict as LedgerConflict
+from exchange.store.moves import guarded_move
 from exchange.store.tables import anomalies, files, records
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # Called first in every state-changing transaction of a job: raises when the job's lock is no longer held
 # (the holder was frozen and fenced off), so that a stale holder never writes.
@@ -58,9 +65,9 @@ def claim_name(file_id: int) -> str:
     return f".reception-{file_id}.en-cours"
 
 
-def find_by_shas(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict]]:
+def find_by_shas(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """find_by_sha for many (account, sha256) at once: every reception of each, oldest first."""
-    found: dict[tuple[str, str], list[dict]] = {}
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
     wanted = sorted(set(pairs))
     for i in range(0, len(wanted), 500):
         for r in conn.execute(
@@ -70,12 +77,12 @@ def find_by_shas(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[s
     return found
 
 
-def _move_all(conn: Connection, file_ids: list[int], from_states: tuple[str, ...], to: str, **values: object) -> None:
+def _move_all(conn: Connection, file_ids: list[int], from_states: tuple[str, ...], to: str, **values: Any) -> None:
     """_move for many files with the same values; loudly unless every one moved."""
     guarded_move(conn, files, file_ids, from_states, to, what="file", state_changed_at=utcnow(), **values)
 
 
-def _move(conn: Connection, file_id: int, from_states: tuple[str, ...], to: str, **values: object) -> None:
+def _move(conn: Connection, file_id: int, from_states: tuple[str, ...], to: str, **values: Any) -> None:
     """The one way a file changes state: only from the expected states, loudly otherwise."""
     guarded_move(conn, files, [file_id], from_states, to, what="file", state_changed_at=utcnow(), **values)
 
@@ -117,7 +124,7 @@ def forget(conn: Connection, file_id: int) -> None:
         raise LedgerConflict(f"file {file_id}: only a RECLAME reservation can be forgotten")
 
 
-def received_all(conn: Connection, receptions: list[tuple[int, dict]]) -> None:
+def received_all(conn: Connection, receptions: list[tuple[int, dict[str, Any]]]) -> None:
     """RECLAME → RECU for many files, each with its values (sha256, size, stored_path, kind, siret,
     archived_name, duplicate_of), in one executemany; loudly unless every one moved."""
     _move_each(conn, receptions, RECLAME, RECU, received_at=True)
@@ -125,7 +132,7 @@ def received_all(conn: Connection, receptions: list[tuple[int, dict]]) -> None:
 
 def _move_each(
     conn: Connection,
-    moves: list[tuple[int, dict]],
+    moves: list[tuple[int, dict[str, Any]]],
     from_state: str,
     to: str,
     *,
@@ -138,7 +145,7 @@ def _move_each(
         return
     now = utcnow()
     keys = sorted({k for _, v in moves for k in v})
-    stamps = {"state_changed_at": bindparam("_now")}
+    stamps: dict[str, Any] = {"state_changed_at": bindparam("_now")}
     if received_at:
         stamps["received_at"] = bindparam("_now")
     if processed_at:
@@ -167,7 +174,7 @@ def archived(conn: Connection, file_ids: list[int]) -> None:
     _move_all(conn, file_ids, (RECU,), ARCHIVE)
 
 
-def judged_all(conn: Connection, judgements: list[tuple[int, dict]]) -> None:
+def judged_all(conn: Connection, judgements: list[tuple[int, dict[str, Any]]]) -> None:
     """ARCHIVE → TRAITE for many files, each with its own values (statut, code, counts…), in one executemany;
     loudly unless every one moved."""
     _move_each(conn, judgements, ARCHIVE, TRAITE, processed_at=True)
@@ -186,7 +193,7 @@ def quarantine(conn: Connection, file_id: int, error: str) -> None:
     _move(conn, file_id, UNFINISHED_STATES, QUARANTAINE, error=error[:2000])
 
 
-def reset_for_replay(conn: Connection, row: dict, run_id: int) -> None:
+def reset_for_replay(conn: Connection, row: dict[str, Any], run_id: int) -> None:
     """ACQUITTE/QUARANTAINE → ARCHIVE for a replay: judged again from the kept local copy."""
     if conn.execute(
         select(records.c.id).where(and_(records.c.file_id == row["id"], records.c.emission_id.is_not(None))).limit(1)
@@ -220,28 +227,28 @@ def _drop_records(conn: Connection, file_id: int) -> None:
     conn.execute(records.delete().where(records.c.file_id == file_id))
 
 
-def get_file(conn: Connection, file_id: int) -> dict | None:
+def get_file(conn: Connection, file_id: int) -> dict[str, Any] | None:
     """The raw ledger row of one received file (what replay_refusal judges), None when unknown."""
     row = conn.execute(select(files).where(files.c.id == file_id)).mappings().first()
     return dict(row) if row else None
 
 
-def get_files(conn: Connection, ids: list[int]) -> list[dict]:
+def get_files(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
     """These files' rows, in id order."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i in range(0, len(ids), 5000):
-        rows += conn.execute(select(files).where(files.c.id.in_(ids[i : i + 5000]))).mappings().all()
+        rows += [dict(r) for r in conn.execute(select(files).where(files.c.id.in_(ids[i : i + 5000]))).mappings()]
     return sorted((dict(r) for r in rows), key=lambda r: r["id"])
 
 
-def unfinished_files(conn: Connection) -> list[dict]:
+def unfinished_files(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(select(files).where(files.c.state.in_(UNFINISHED_STATES)).order_by(files.c.id)).mappings().all()
     return [dict(r) for r in rows]
 
 
-def latest_answered_all(conn: Connection, names: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+def latest_answered_all(conn: Connection, names: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
     """latest_answered for many (account, name) at once: those that have one."""
-    found: dict[tuple[str, str], dict] = {}
+    found: dict[tuple[str, str], dict[str, Any]] = {}
     wanted = sorted(set(names))
     for i in range(0, len(wanted), 500):
         rows = conn.execute(
@@ -254,7 +261,7 @@ def latest_answered_all(conn: Connection, names: list[tuple[str, str]]) -> dict[
     return found
 
 
-def store_anomalies(conn: Connection, file_ids: list[int], frame) -> None:  # noqa: ANN001 - polars frame
+def store_anomalies(conn: Connection, file_ids: list[int], frame: pl.DataFrame) -> None:
     """The anomalies of these files (a frame with `file_id`), replacing what they had (a replay's earlier ones)."""
     from exchange.store.bulk import (
         insert_frame,  # polars: only the cycle needs it, not every command reading the ledger
@@ -265,7 +272,7 @@ def store_anomalies(conn: Connection, file_ids: list[int], frame) -> None:  # no
     insert_frame(conn, anomalies, frame)
 
 
-def anomalies_with_nir(conn: Connection, file_id: int) -> list[dict]:
+def anomalies_with_nir(conn: Connection, file_id: int) -> list[dict[str, Any]]:
     """A file's stored anomalies with their full NIR, to write its comptes rendus again (never shown)."""
     rows = (
         conn.execute(select(anomalies).where(anomalies.c.file_id == file_id).order_by(anomalies.c.id)).mappings().all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -45,7 +46,7 @@ def leave(conn: Connection, host: str, pid: int) -> None:
     conn.execute(delete(nodes).where(and_(nodes.c.host == host, nodes.c.pid == pid)))
 
 
-def list_nodes(conn: Connection) -> list[dict]:
+def list_nodes(conn: Connection) -> list[dict[str, Any]]:
     """Every known node, leader first, then by host."""
     rows = [dict(r) for r in conn.execute(select(nodes).order_by(nodes.c.host)).mappings()]
     for r in rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
@@ -18,14 +20,15 @@ class OperatorError(TerminalError, ValueError):
     """A refused account change (French message)."""
 
 
-def _hasher():  # noqa: ANN202 - argon2.PasswordHasher
+def _hasher() -> Any:  # an argon2.PasswordHasher
     from argon2 import PasswordHasher, Type
 
     return PasswordHasher(type=Type.ID)
 
 
 def hash_password(password: str) -> str:
-    return _hasher().hash(password)
+    hashed: str = _hasher().hash(password)
+    return hashed
 
 
 def checked_perimeters(values: list[str] | tuple[str, ...]) -> list[str]:
@@ -74,7 +77,7 @@ def add_operator(
     return not exists
 
 
-def sync_operator(conn: Connection, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> dict:
+def sync_operator(conn: Connection, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """An account as the identity provider describes it (single sign-on): created without a password, or its role
     and perimeter brought in line (ending its sessions when they change; a password it has is kept). Refused
     (OperatorError) for an unknown role or perimeter, or a login that is not valid; returns the account."""
@@ -93,7 +96,9 @@ def sync_operator(conn: Connection, login: str, role: str, perimeters: list[str]
         if wanted:
             conn.execute(insert(operator_perimeters), [{"login": login, "perimetre": v} for v in wanted])
         end_sessions(conn, login)
-    return get_operator(conn, login)  # type: ignore[return-value] - just written
+    written = get_operator(conn, login)
+    assert written is not None  # just written, in this transaction
+    return written
 
 
 def change_access(conn: Connection, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> bool | None:
@@ -153,14 +158,14 @@ def _perimeter_values(conn: Connection, login: str) -> list[str]:
     ]
 
 
-def get_operator(conn: Connection, login: str) -> dict | None:
+def get_operator(conn: Connection, login: str) -> dict[str, Any] | None:
     """The account with its `perimetre` (an exchange.core.perimeter.Perimeter), None when there is none."""
     row = conn.execute(select(operators).where(operators.c.login == login)).mappings().first()
     values = _perimeter_values(conn, login) if row else []
     return {**dict(row), "perimetre": Perimeter.of(values)} if row else None
 
 
-def list_operators(conn: Connection) -> list[dict]:
+def list_operators(conn: Connection) -> list[dict[str, Any]]:
     """Every account by login: login, role, perimetre (labels), password (bool), cree_le, desactive_le."""
     rows = conn.execute(select(operators).order_by(operators.c.login)).mappings().all()
     per: dict[str, list[str]] = {}
@@ -196,7 +201,7 @@ def remove_operator(conn: Connection, login: str) -> bool:
     return conn.execute(delete(operators).where(operators.c.login == login)).rowcount > 0
 
 
-def check_password(conn: Connection, login: str, password: str) -> dict | None:
+def check_password(conn: Connection, login: str, password: str) -> dict[str, Any] | None:
     """The operator when the password matches its argon2id hash, else None (same cost either way)."""
     from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -225,7 +230,7 @@ def record_audit(
     file_id: int | None = None,
 ) -> None:
     """Write one audit line (who, when, what, on what, outcome; the Esat and the file concerned, if any)."""
-    from exchange.logs import scrub
+    from exchange.logs import scrub  # type: ignore[attr-defined]  # logs re-exports schemas.masking's scrub
 
     if file_id is not None and siret is None:  # the file's Esat, so the journal filters by Esat and perimeter
         siret = conn.execute(select(files.c.siret).where(files.c.id == file_id)).scalar()

@@ -4,6 +4,8 @@ job started by hand still runs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -24,17 +26,17 @@ def _known(job: str) -> None:
         raise PauseError(f"tâche inconnue « {job} » : {', '.join(SCHEDULED_JOBS)}")
 
 
-def since_text(row: dict) -> str:
+def since_text(row: dict[str, Any]) -> str:
     """« par marie depuis le 06/12/2026 03:12 » (Paris time): who paused the job, since when."""
     return f"par {row['paused_by']} depuis le {row['paused_at'].astimezone(PARIS).strftime('%d/%m/%Y %H:%M')}"
 
 
-def _row(conn: Connection, job: str) -> dict | None:
+def _row(conn: Connection, job: str) -> dict[str, Any] | None:
     row = conn.execute(select(job_pauses).where(job_pauses.c.job == job)).mappings().first()
     return None if row is None else {**dict(row), "paused_at": as_utc(row["paused_at"])}
 
 
-def pause_job(conn: Connection, job: str, by: str, reason: str | None = None) -> dict:
+def pause_job(conn: Connection, job: str, by: str, reason: str | None = None) -> dict[str, Any]:
     """Pause `job` for the scheduler (INSERT); the row written. PauseError when the job is unknown or already
     paused (the row stays as it was: who paused it first keeps it)."""
     _known(job)
@@ -53,7 +55,7 @@ def pause_job(conn: Connection, job: str, by: str, reason: str | None = None) ->
     return values
 
 
-def resume_job(conn: Connection, job: str, by: str) -> dict:
+def resume_job(conn: Connection, job: str, by: str) -> dict[str, Any]:
     """Resume `job` (DELETE its row); the pause that ended. PauseError when the job is unknown or not paused.
     `by` is who resumes: the journal keeps it (the table holds only the pauses in force)."""
     _known(job)
@@ -61,10 +63,11 @@ def resume_job(conn: Connection, job: str, by: str) -> dict:
     moved = conn.execute(delete(job_pauses).where(job_pauses.c.job == job)).rowcount if row else 0
     if not moved:
         raise PauseError(f"la tâche {JOB_LABELS[job]} n'est pas suspendue")
-    return row  # type: ignore[return-value] - read in the same transaction
+    assert row is not None  # read in the same transaction
+    return row
 
 
-def paused_jobs(conn: Connection) -> dict[str, dict]:
+def paused_jobs(conn: Connection) -> dict[str, dict[str, Any]]:
     """Every paused job → its row (job, paused_at in UTC, paused_by, reason), in SCHEDULED_JOBS order."""
     rows = {
         r["job"]: {**dict(r), "paused_at": as_utc(r["paused_at"])} for r in conn.execute(select(job_pauses)).mappings()

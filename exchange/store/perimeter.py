@@ -8,7 +8,10 @@ operators only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import and_, false, or_, select, true
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.core.perimeter import Perimeter
@@ -17,7 +20,7 @@ from exchange.store.tables import hab_partenaires, hab_utilisateurs
 MULTI = "MULTI_DEPARTEMENTALE"
 
 
-def sirets_in(perimeter: Perimeter):  # noqa: ANN201 - a Select of SIRETs
+def sirets_in(perimeter: Perimeter) -> Select[Any]:  # a Select of SIRETs
     """The SIRETs of the partners in the perimeter (not meant for a national one: it has no limit)."""
     p = hab_partenaires
     parts = []
@@ -28,14 +31,14 @@ def sirets_in(perimeter: Perimeter):  # noqa: ANN201 - a Select of SIRETs
     return select(p.c.siret).where(or_(*parts) if parts else false())
 
 
-def in_perimeter(siret_column: ColumnElement, perimeter: Perimeter) -> ColumnElement[bool]:
+def in_perimeter(siret_column: ColumnElement[Any], perimeter: Perimeter) -> ColumnElement[bool]:
     """`siret_column` (files.siret, records.siret_esat…) belongs to an Esat of the perimeter."""
     if perimeter.national:
         return true()
     return siret_column.in_(sirets_in(perimeter))
 
 
-def in_perimeter_account(account_column: ColumnElement, perimeter: Perimeter) -> ColumnElement[bool]:
+def in_perimeter_account(account_column: ColumnElement[Any], perimeter: Perimeter) -> ColumnElement[bool]:
     """`account_column` (files.account: the drop-area account, a Habpps login) belongs to a partner of the perimeter."""
     if perimeter.national:
         return true()

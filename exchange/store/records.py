@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
@@ -37,7 +39,7 @@ def _db_frame(accepted: pl.DataFrame, kind: str) -> pl.DataFrame:
     )
 
 
-def _chunks(values: list, size: int = CHUNK) -> list[list]:
+def _chunks(values: list[Any], size: int = CHUNK) -> list[list[Any]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
@@ -53,7 +55,7 @@ def _store_rg(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
     """An RG round: the RG records in force of its Esats and years read, the W05 plan applied; its anomalies."""
     sirets = accepted[QUERY_SIRET].unique().to_list()
     years = accepted["annee_reference"].unique().to_list()
-    found: list = []
+    found: list[Any] = []
     for part in _chunks(sirets, 500):
         found += conn.execute(
             select(
@@ -82,7 +84,7 @@ def _store_rg(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
 def _store_ca(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
     """A CA round: the CA events of its Esats read, the W06 plan applied (repeats not stored); its anomalies."""
     sirets = accepted[QUERY_SIRET].unique().to_list()
-    found: list = []
+    found: list[Any] = []
     for part in _chunks(sirets, 500):
         found += conn.execute(
             select(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection, Engine
@@ -89,7 +89,7 @@ class Upgrade:
         return self.adopted or self.before != self.after
 
 
-def include_name(name: str | None, type_: str, _parent_names: dict) -> bool:
+def include_name(name: str | None, type_: str, _parent_names: dict[str, Any]) -> bool:
     """Alembic's filter: the tables it does not own (OUTSIDE_ALEMBIC) are never compared nor migrated."""
     return not (type_ == "table" and name in OUTSIDE_ALEMBIC)
 
@@ -191,7 +191,8 @@ def _exclusive(engine: Engine) -> Iterator[Connection]:
                             f"(table {broken[0][0]}) : rien n'a été changé."
                         )
                 except BaseException:
-                    if conn.connection.dbapi_connection.in_transaction:
+                    dbapi: Any = conn.connection.dbapi_connection
+                    if dbapi is not None and dbapi.in_transaction:
                         conn.exec_driver_sql("ROLLBACK")
                     raise
                 conn.exec_driver_sql("COMMIT")
@@ -262,7 +263,7 @@ def adopt(conn: Connection) -> tuple[str, ...]:
             if have and have["column_names"] == wanted and bool(have["unique"]) == bool(index.unique):
                 continue
             if have:
-                ops.drop_index(index.name, table_name=table.name)
+                ops.drop_index(str(index.name), table_name=table.name)
             index.create(conn)
             created.append(f"index {index.name}")
     left = differences(conn, baseline)
@@ -286,6 +287,7 @@ def differences(conn: Connection, target: MetaData) -> list[str]:
 def _describe(diff: object) -> str:
     if isinstance(diff, list):  # column modifications come grouped
         return ", ".join(_describe(d) for d in diff)
-    kind, *rest = diff  # type: ignore[misc]
+    parts: list[Any] = list(diff)  # type: ignore[call-overload]  # an Alembic diff: a tuple (kind, objects…)
+    kind, rest = parts[0], parts[1:]
     names = [getattr(r, "name", None) or str(r) for r in rest if r is not None][:3]
     return f"{kind} {' '.join(str(n) for n in names)}"

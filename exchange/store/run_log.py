@@ -9,9 +9,12 @@ The lines go with their run (exchange.store.purge.delete_runs).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.core.clock import as_utc
 from exchange.core.perimeter import Perimeter
@@ -21,7 +24,7 @@ from exchange.store.tables import run_log, runs
 PAGE = 200  # lines read at once when no limit is given
 
 
-def append_lines(conn: Connection, run_id: int, lines: list[dict]) -> int:
+def append_lines(conn: Connection, run_id: int, lines: list[dict[str, Any]]) -> int:
     """Append `lines` (at, level, message, fields: dict | None, account: str | None) to the log of `run_id`, in
     one short transaction and one batched insert; how many were written."""
     if not lines:
@@ -41,13 +44,13 @@ def append_lines(conn: Connection, run_id: int, lines: list[dict]) -> int:
     return len(rows)
 
 
-def _seen(run_id: int, perimeter: Perimeter):  # noqa: ANN202 - a SQL condition
+def _seen(run_id: int, perimeter: Perimeter) -> ColumnElement[bool]:  # a SQL condition
     return (run_log.c.run_id == run_id) & or_(
         run_log.c.account.is_(None), in_perimeter_account(run_log.c.account, perimeter)
     )
 
 
-def _line(row) -> dict:  # noqa: ANN001 - a mapping
+def _line(row: RowMapping) -> dict[str, Any]:
     return {
         "id": row["id"],
         "at": as_utc(row["at"]),
@@ -60,7 +63,7 @@ def _line(row) -> dict:  # noqa: ANN001 - a mapping
 
 def read_lines(
     conn: Connection, run_id: int, *, perimeter: Perimeter, after_id: int = 0, limit: int = PAGE, offset: int = 0
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The lines of `run_id` the perimeter sees, after line `after_id`, oldest first (at most `limit`)."""
     q = (
         select(run_log)
@@ -72,7 +75,7 @@ def read_lines(
     return [_line(r) for r in conn.execute(q).mappings()]
 
 
-def last_lines(conn: Connection, run_id: int, *, perimeter: Perimeter, limit: int = PAGE) -> list[dict]:
+def last_lines(conn: Connection, run_id: int, *, perimeter: Perimeter, limit: int = PAGE) -> list[dict[str, Any]]:
     """The last `limit` lines of `run_id` the perimeter sees, oldest first."""
     q = select(run_log).where(_seen(run_id, perimeter)).order_by(run_log.c.id.desc()).limit(limit)
     return [_line(r) for r in reversed(conn.execute(q).mappings().all())]
@@ -88,7 +91,7 @@ def run_status(conn: Connection, run_id: int) -> str | None:
     return conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar_one_or_none()
 
 
-def delete_lines(conn: Connection, run_ids) -> int:  # noqa: ANN001 - a list of ids or a Select of them
+def delete_lines(conn: Connection, run_ids: list[int] | Select[Any]) -> int:  # ids, or a Select of them
     """Remove the log of these runs (their retention: the lines go with the runs)."""
     return conn.execute(delete(run_log).where(run_log.c.run_id.in_(run_ids))).rowcount
 

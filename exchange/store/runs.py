@@ -52,7 +52,9 @@ def start_run(conn: Connection, job: str, as_of: date | None) -> int:
             **_ZERO,
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def finish_run(
@@ -114,4 +116,6 @@ def record_skipped_run(conn: Connection, job: str, reason: str) -> int:
             **_ZERO,
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])

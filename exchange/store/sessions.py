@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -16,7 +17,7 @@ from exchange.store.tables import web_sessions
 @dataclass(frozen=True)
 class StoredSession:
     login: str | None
-    data: dict
+    data: dict[str, Any]
     seen_at: datetime
 
 
@@ -31,13 +32,15 @@ def load(conn: Connection, key: str, idle_before: datetime) -> StoredSession | N
     return StoredSession(row["login"], json.loads(row["data"]), as_utc(row["seen_at"]))
 
 
-def create(conn: Connection, key: str, login: str | None, data: dict, now: datetime, idle_before: datetime) -> None:
+def create(
+    conn: Connection, key: str, login: str | None, data: dict[str, Any], now: datetime, idle_before: datetime
+) -> None:
     """A new session (and the sessions idle since before `idle_before` removed, of every login)."""
     conn.execute(delete(web_sessions).where(web_sessions.c.seen_at < idle_before))
     conn.execute(insert(web_sessions).values(id=key, login=login, data=json.dumps(data), created_at=now, seen_at=now))
 
 
-def save(conn: Connection, key: str, data: dict, now: datetime) -> bool:
+def save(conn: Connection, key: str, data: dict[str, Any], now: datetime) -> bool:
     """Store the session's new data; False when it was ended meanwhile (logout elsewhere, disable…)."""
     return (
         conn.execute(

@@ -7,12 +7,13 @@ from datetime import datetime
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.core.clock import as_utc
 from exchange.store.tables import login_failures
 
 
-def _key(login: str, address: str):  # noqa: ANN202 - a condition
+def _key(login: str, address: str) -> ColumnElement[bool]:
     return and_(login_failures.c.login == login[:200], login_failures.c.address == address[:100])
 
 

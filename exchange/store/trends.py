@@ -18,9 +18,9 @@ def _day(moment: datetime) -> date:
     return as_utc(moment).astimezone(PARIS).date()
 
 
-def runs_per_day(conn: Connection, since: datetime) -> dict[date, Counter]:
+def runs_per_day(conn: Connection, since: datetime) -> dict[date, Counter[str]]:
     """Runs started since `since`, per Paris day: a Counter of statuts (OK, ECHEC, IGNORE, EN_COURS)."""
-    days: dict[date, Counter] = {}
+    days: dict[date, Counter[str]] = {}
     for started, status in conn.execute(select(runs.c.started_at, runs.c.status).where(runs.c.started_at >= since)):
         days.setdefault(_day(started), Counter())[status] += 1
     return days

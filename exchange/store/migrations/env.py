@@ -9,7 +9,11 @@ from exchange.store.tables import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
-    connection=connection, target_metadata=metadata, include_name=include_name, compare_type=True, render_as_batch=True
+    connection=connection,
+    target_metadata=metadata,
+    include_name=include_name,  # type: ignore[arg-type]  # Alembic's literal type for the object kind
+    compare_type=True,
+    render_as_batch=True,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                 head=head_revision(),
             )
         engine.dispose()
-    print(f"written: {script.path}" if not isinstance(script, list) else script)
+    print(f"written: {getattr(script, 'path', script)}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -29,7 +30,7 @@ class AuditQuery:
     au: date | None = None
 
 
-def _conditions(q: AuditQuery, perimeter: Perimeter) -> list:
+def _conditions(q: AuditQuery, perimeter: Perimeter) -> list[Any]:
     """A national operator reads every line; another only the lines about an Esat of its perimeter."""
     where = [] if perimeter.national else [in_perimeter(audit_log.c.siret, perimeter)]
     if q.operateur:
@@ -48,7 +49,7 @@ def _conditions(q: AuditQuery, perimeter: Perimeter) -> list:
 
 def list_audit(
     conn: Connection, q: AuditQuery = AuditQuery(), *, perimeter: Perimeter, limit: int | None = 100, offset: int = 0
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Journal lines matching `q`, newest first (every one when `limit` is None or 0)."""
     s = select(audit_log).where(*_conditions(q, perimeter)).order_by(audit_log.c.id.desc())
     if limit:

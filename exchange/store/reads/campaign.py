@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
@@ -37,7 +38,7 @@ def accepted_rg_per_caf(conn: Connection, year: int, *, perimeter: Perimeter) ->
     return dict(rows)
 
 
-def campaign_data_version(conn: Connection) -> tuple | None:
+def campaign_data_version(conn: Connection) -> tuple[Any, ...] | None:
     """What the campaign's reads (records in force, habilitations, files) depend on, as a small value that moves
     whenever they may have changed: the latest run that may have written (every run but a cycle that ended OK or
     IGNORE without receiving a file) and the latest Habpps import; None while a run is in progress."""
@@ -49,7 +50,7 @@ def campaign_data_version(conn: Connection) -> tuple | None:
     return (written, imported)
 
 
-def habilitations_in_force(conn: Connection) -> dict | None:
+def habilitations_in_force(conn: Connection) -> dict[str, Any] | None:
     """The latest Habpps import (the one in force): when, by whom, from what, row counts."""
     row = conn.execute(select(hab_imports).order_by(hab_imports.c.id.desc()).limit(1)).mappings().first()
     if row is None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.core.clock import paris_day_start
 
 
-def within_days(column: ColumnElement, du: date | None, au: date | None) -> list:
+def within_days(column: ColumnElement[Any], du: date | None, au: date | None) -> list[Any]:
     """`column` (a UTC datetime) within the Paris calendar days du..au, each bound optional."""
     where = []
     if du:

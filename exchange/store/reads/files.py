@@ -6,9 +6,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import and_, case, func, select, true
-from sqlalchemy.engine import Connection
+from sqlalchemy import and_, case, func, literal, select, true
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql import Join, Select
+from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.core.clock import as_utc
 from exchange.core.perimeter import Perimeter
@@ -62,7 +65,7 @@ class FileQuery:
     ordre: str = "desc"
 
 
-def _conditions(q: FileQuery, perimeter: Perimeter) -> list:
+def _conditions(q: FileQuery, perimeter: Perimeter) -> list[Any]:
     """The SQL conditions of a files list: the perimeter (the one place it is applied), then each filter given."""
     where = [in_perimeter_account(files.c.account, perimeter)]
     if q.statut:
@@ -81,18 +84,18 @@ def _conditions(q: FileQuery, perimeter: Perimeter) -> list:
     if q.esat:
         where.append(func.lower(hab_partenaires.c.raison_sociale).contains(q.esat.lower(), autoescape=True))
     if q.caf:
-        where.append(q.caf == CAF)
+        where.append(CAF == literal(q.caf))
     if q.code:
         where.append(files.c.code.startswith(q.code.upper(), autoescape=True))
     return where
 
 
-def joined():  # noqa: ANN201 - a FROM clause
+def joined() -> Join:  # a FROM clause
     """Received files with their Esat in the extract in force (hab_partenaires.siret is its key: one row at most)."""
     return files.outerjoin(hab_partenaires, hab_partenaires.c.siret == files.c.siret)
 
 
-def _select(q: FileQuery, perimeter: Perimeter):  # noqa: ANN202 - a Select
+def _select(q: FileQuery, perimeter: Perimeter) -> Select[Any]:
     key = FILE_SORTS.get(q.tri, files.c.id)
     order = key.asc() if q.ordre == "asc" else key.desc()
     tie = files.c.id.asc() if q.ordre == "asc" else files.c.id.desc()
@@ -104,7 +107,7 @@ def _select(q: FileQuery, perimeter: Perimeter):  # noqa: ANN202 - a Select
     )
 
 
-def file_view(row: dict) -> dict:
+def file_view(row: dict[str, Any]) -> dict[str, Any]:
     """A received file with French keys, as every listing shows it."""
     return {
         "id": row["id"],
@@ -129,13 +132,13 @@ def file_view(row: dict) -> dict:
     }
 
 
-def _view(row) -> dict:  # noqa: ANN001 - a result mapping
+def _view(row: RowMapping) -> dict[str, Any]:
     return {**file_view(dict(row)), "esat": row["esat"], "caf": row["caf"]}
 
 
 def list_files(
     conn: Connection, q: FileQuery, *, perimeter: Perimeter, limit: int | None = None, offset: int = 0
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Received files matching `q` in its order (file_view keys, plus `esat` and `caf` from the extract in force);
     one page of `limit` rows, every one when `limit` is None or 0."""
     s = _select(q, perimeter)
@@ -148,14 +151,14 @@ def count_files(conn: Connection, q: FileQuery, *, perimeter: Perimeter) -> int:
     return conn.execute(select(func.count()).select_from(joined()).where(*_conditions(q, perimeter))).scalar_one()
 
 
-def every_file(conn: Connection, q: FileQuery, *, perimeter: Perimeter) -> Iterator[dict]:
+def every_file(conn: Connection, q: FileQuery, *, perimeter: Perimeter) -> Iterator[dict[str, Any]]:
     """Every received file matching `q`, in its order (the CSV export), read in batches."""
     result = conn.execution_options(yield_per=2000).execute(_select(q, perimeter)).mappings()
     for row in result:
         yield _view(row)
 
 
-def get_file(conn: Connection, file_id: int, *, perimeter: Perimeter) -> dict | None:
+def get_file(conn: Connection, file_id: int, *, perimeter: Perimeter) -> dict[str, Any] | None:
     """The received file's row (as exchange.store.ledger.get_file), None when unknown or outside the perimeter."""
     row = (
         conn.execute(select(files).where(files.c.id == file_id, in_perimeter_account(files.c.account, perimeter)))
@@ -165,7 +168,7 @@ def get_file(conn: Connection, file_id: int, *, perimeter: Perimeter) -> dict | 
     return dict(row) if row else None
 
 
-def _file_in(perimeter: Perimeter):  # noqa: ANN202 - a condition on anomalies.file_id
+def _file_in(perimeter: Perimeter) -> ColumnElement[bool]:  # a condition on anomalies.file_id
     """anomalies.file_id belongs to a file of the perimeter (no condition for a national one)."""
     if perimeter.national:
         return true()
@@ -174,7 +177,7 @@ def _file_in(perimeter: Perimeter):  # noqa: ANN202 - a condition on anomalies.f
 
 def file_anomalies(
     conn: Connection, file_id: int, limit: int | None = None, offset: int = 0, *, perimeter: Perimeter
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """A file's anomalies in line order, NIR masked (never a full NIR out of the store); none outside the perimeter."""
     q = (
         select(
@@ -213,7 +216,9 @@ def file_anomaly_counts(conn: Connection, file_id: int, *, perimeter: Perimeter)
     return dict(rows)
 
 
-def other_receptions(conn: Connection, account: str, name: str, file_id: int, *, perimeter: Perimeter) -> list[dict]:
+def other_receptions(
+    conn: Connection, account: str, name: str, file_id: int, *, perimeter: Perimeter
+) -> list[dict[str, Any]]:
     """Every other reception of the same name from the same account, oldest first (in the perimeter)."""
     q = select(files).where(
         and_(
@@ -262,7 +267,7 @@ def files_per_state(conn: Connection, *, perimeter: Perimeter) -> dict[str, int]
     )
 
 
-def _brief(r) -> dict:  # noqa: ANN001 - a result mapping
+def _brief(r: RowMapping) -> dict[str, Any]:
     return {
         "id": r["id"],
         "fichier": r["name"],
@@ -273,7 +278,7 @@ def _brief(r) -> dict:  # noqa: ANN001 - a result mapping
     }
 
 
-def unfinished_since(conn: Connection, before: datetime, *, perimeter: Perimeter) -> list[dict]:
+def unfinished_since(conn: Connection, before: datetime, *, perimeter: Perimeter) -> list[dict[str, Any]]:
     """Unfinished files whose last step is older than `before`, by id (id, fichier, compte, etat, depuis, erreur)."""
     rows = conn.execute(
         select(files)
@@ -289,7 +294,7 @@ def unfinished_since(conn: Connection, before: datetime, *, perimeter: Perimeter
     return [_brief(r) for r in rows]
 
 
-def quarantined_files(conn: Connection, *, perimeter: Perimeter) -> list[dict]:
+def quarantined_files(conn: Connection, *, perimeter: Perimeter) -> list[dict[str, Any]]:
     """Files set aside in QUARANTAINE, by id (id, fichier, compte, etat, depuis, erreur)."""
     rows = conn.execute(
         select(files)
@@ -311,7 +316,7 @@ def rejections_by_code(conn: Connection, since: datetime, *, perimeter: Perimete
             )
         )
     ).all()
-    counts: Counter = Counter(code for _fid, code in rejected if code)
+    counts: Counter[str] = Counter(code for _fid, code in rejected if code)
     without_code = [fid for fid, code in rejected if not code]
     for start in range(0, len(without_code), 5000):  # bounded IN lists
         chunk = without_code[start : start + 5000]

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import and_, column, func, inspect, select, table
 from sqlalchemy.engine import Connection
@@ -40,7 +41,7 @@ class RunQuery:
     ordre: str = "desc"
 
 
-def run_view(row: dict) -> dict:
+def run_view(row: dict[str, Any]) -> dict[str, Any]:
     """A job run with French keys; `duree` in seconds (None while running)."""
     start, end = as_utc(row["started_at"]), as_utc(row["ended_at"])
     return {
@@ -67,7 +68,7 @@ def run_view(row: dict) -> dict:
     }
 
 
-def _conditions(q: RunQuery) -> list:
+def _conditions(q: RunQuery) -> list[Any]:
     where = []
     if q.job:
         where.append(runs.c.job == q.job)
@@ -79,7 +80,7 @@ def _conditions(q: RunQuery) -> list:
 
 def list_runs(
     conn: Connection, q: RunQuery = RunQuery(), *, perimeter: Perimeter, limit: int | None = 20, offset: int = 0
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Job runs matching `q` in its order (run_view keys), every one when `limit` is None or 0; outside a national
     perimeter their counts are those of the perimeter's files."""
     key = RUN_SORTS.get(q.tri, runs.c.id)
@@ -98,14 +99,14 @@ STATUT_COUNT = {
 }
 
 
-def _narrowed(conn: Connection, views: list[dict], perimeter: Perimeter) -> list[dict]:
+def _narrowed(conn: Connection, views: list[dict[str, Any]], perimeter: Perimeter) -> list[dict[str, Any]]:
     """The runs' file, record and anomaly counts recomputed from the files of the perimeter (as they stand now:
     a file's run_id is the last run that judged it); of the Caf files written, those of the perimeter's Cafs."""
     if perimeter.national or not views:
         return views
     ids = [v["id"] for v in views]
     mine = and_(files.c.run_id.in_(ids), in_perimeter_account(files.c.account, perimeter))
-    totals: dict[int, Counter] = {}
+    totals: dict[int, Counter[str]] = {}
     for r in conn.execute(
         select(
             files.c.run_id, files.c.statut, files.c.records_in, files.c.records_accepted, files.c.records_rejected
@@ -145,13 +146,13 @@ def count_runs(conn: Connection, q: RunQuery = RunQuery()) -> int:
     return conn.execute(select(func.count()).select_from(runs).where(*_conditions(q))).scalar_one()
 
 
-def get_run(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict | None:
+def get_run(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict[str, Any] | None:
     """The run, its counts narrowed to the perimeter's files (see list_runs)."""
     row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
     return _narrowed(conn, [run_view(dict(row))], perimeter)[0] if row else None
 
 
-def last_run(conn: Connection, jobs: tuple[str, ...], statuses: tuple[str, ...] | None = None) -> dict | None:
+def last_run(conn: Connection, jobs: tuple[str, ...], statuses: tuple[str, ...] | None = None) -> dict[str, Any] | None:
     """The latest run of any of these jobs (only of these statuses when given), None when there is none."""
     q = select(runs).where(runs.c.job.in_(jobs))
     if statuses:
@@ -160,12 +161,12 @@ def last_run(conn: Connection, jobs: tuple[str, ...], statuses: tuple[str, ...] 
     return run_view(dict(row)) if row else None
 
 
-def last_run_per_job(conn: Connection) -> dict[str, dict | None]:
+def last_run_per_job(conn: Connection) -> dict[str, dict[str, Any] | None]:
     """The latest run of every job (None when it never ran)."""
     return {job: last_run(conn, (job,)) for job in JOBS}
 
 
-def run_summary(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict:
+def run_summary(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict[str, Any]:
     """A run's received files counted by statut and code (`par_statut_code`: statut, code, fichiers; most first)
     and by managing Caf and statut (`par_caf`: {caf: {statut: n}}; '' where the extract does not know the Esat)."""
     where = [files.c.run_id == run_id, in_perimeter_account(files.c.account, perimeter)]
@@ -188,7 +189,7 @@ def run_summary(conn: Connection, run_id: int, *, perimeter: Perimeter) -> dict:
     }
 
 
-def next_scheduled_runs(conn: Connection) -> list[dict]:
+def next_scheduled_runs(conn: Connection) -> list[dict[str, Any]]:
     """The scheduler's jobs and their next run time, soonest first (empty when no scheduler ever started)."""
     if not inspect(conn).has_table(JOBSTORE_TABLE):
         return []
