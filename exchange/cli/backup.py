@@ -32,7 +32,7 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     backup = sub.add_parser(
         "backup",
         help="copie cohérente de la base pendant que le service tourne, et manifeste des fichiers conservés",

@@ -122,7 +122,7 @@ def cmd_config_init(args: argparse.Namespace, _config: None) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     config = sub.add_parser("config", help="fichier de configuration").add_subparsers(
         dest="config_command", required=True
     )
