@@ -14,7 +14,8 @@ HostKeyError), exchange.edges.transport.sftp_pipeline (RemoteRefusal, LocalCopyF
 (JobAborted, LedgerConflict, StateConflict), exchange.store.fences (LockLost), exchange.store.errors
 (DatabaseUnavailable: the one translation of database errors into French), exchange.store.revision
 (SchemaError), exchange.store.operators (OperatorError), exchange.config (ConfigError), exchange.app.cycle
-(MissingFromArchive, ReplayRefused), exchange.edges.habtiers (MigrationError).
+(MissingFromArchive, ReplayRefused), exchange.edges.habtiers (MigrationError), exchange.core.reading.workbook
+(BookError, BookTooLarge: caught by the workbook reader, which answers F01/F07).
 """
 
 from __future__ import annotations

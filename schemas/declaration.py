@@ -140,7 +140,7 @@ def camel(name: str) -> str:
 
 
 FILE_NAME = re.compile(
-    r"^ESAT_(?P<siret>[0-9]{14})_(?P<kind>RG|CA)_(?P<day>[0-9]{8})_(?P<seq>[0-9]{3})\.(?P<ext>(?i:csv|xml|xlsx))$"
+    r"^ESAT_(?P<siret>[0-9]{14})_(?P<kind>RG|CA)_(?P<day>[0-9]{8})_(?P<seq>[0-9]{3})\.(?P<ext>(?i:csv|xml|xlsx|ods))$"
 )
 
 
@@ -152,12 +152,11 @@ class FileName:
     kind: Kind
     produced_on: date
     sequence: int
-    extension: str  # "csv", "xml" or "xlsx", lower case
+    extension: str  # "csv", "xml", "xlsx" or "ods", lower case
 
 
-# Spreadsheet formats that are not accepted (formats.md §2 accepts .xlsx only), with the words that name them.
+# Spreadsheet formats that are not accepted (formats.md §2 accepts .xlsx and, from v1.3, .ods), with their names.
 OTHER_WORKBOOKS: dict[str, str] = {
-    "ods": "OpenDocument (.ods)",
     "xls": "Excel 97-2003 (.xls)",
     "xlsm": "Excel prenant en charge les macros (.xlsm)",
     "xlsb": "Excel binaire (.xlsb)",

@@ -48,9 +48,10 @@ et tout au long de l'année chaque changement d'activité (déclaration **CA**).
 
 ## 1. Préparer le fichier
 
-Partez du modèle : `esat-exchange template rg --format xlsx` (ou `ca`, ou `--format csv`) écrit un classeur
-avec la ligne d'en-tête, une ligne d'exemple à remplacer, et les colonnes d'identifiants et de dates déjà au
-format Texte (le tableur ne transforme alors ni un SIRET en `8,12346E+13`, ni une date en nombre).
+Partez du modèle : `esat-exchange template rg --format xlsx` (ou `ca`, ou `--format ods` pour LibreOffice, ou
+`--format csv`) écrit un classeur avec la ligne d'en-tête, une ligne d'exemple à remplacer, les colonnes
+d'identifiants et de dates déjà au format Texte (le tableur ne transforme alors ni un SIRET en `8,12346E+13`,
+ni une date en nombre) et les colonnes de taux au format pourcentage (tapez `80 %` ou `80` : c'est 80 %).
 
 - **Une ligne par salarié** (RG) ou **par changement** (CA) ; la première ligne porte les noms de colonnes
   ci-dessous (l'ordre est libre, les colonnes facultatives peuvent être absentes).
@@ -60,18 +61,21 @@ format Texte (le tableur ne transforme alors ni un SIRET en `8,12346E+13`, ni un
 - **Classeur** : ce que vous voyez est ce qui est lu. La feuille lue est la première qui porte la ligne
   d'en-tête (une feuille « mode d'emploi » avant elle et des lignes de titre au-dessus de l'en-tête sont
   permises) ; **tous les salariés sur cette seule feuille**. Une cellule affichée `80 %` se lit `80`, un
-  code affiché `01` se lit `01`. Une ligne masquée est déclarée comme les autres (`W12`) : supprimez la
+  code affiché `01` se lit `01`, une formule se lit comme elle s'affiche (`=30/35` au format `0 %` : `86`),
+  une formule qui n'affiche rien (`=SI(L2="";"";L2-M2)`) est une cellule vide, une cellule fusionnée sur
+  plusieurs lignes vaut pour chacune d'elles. Une ligne masquée est déclarée comme les autres (`W12`) : supprimez la
   ligne d'un salarié à ne pas déclarer. Les messages nomment la colonne et sa lettre (« colonne
   prenoms, F »).
-- **Formats acceptés** : classeur `.xlsx` (sans macro ni mot de passe), CSV avec le
-  séparateur « ; » (dans le tableur : « CSV (séparateur : point-virgule) »), encodé en UTF-8, ou XML au
-  format de la déclaration. Les fichiers `.ods` et `.xls` ne sont pas acceptés : enregistrez le classeur
-  au format `.xlsx` ou CSV.
+- **Formats acceptés** : classeur `.xlsx` (Excel) ou `.ods` (LibreOffice), sans macro ni mot de passe,
+  CSV avec le séparateur « ; » (dans le tableur : « CSV (séparateur : point-virgule) »), encodé en UTF-8, ou
+  XML au format de la déclaration. Envoyer le classeur lui-même est le plus sûr : le CSV reprend les dates et
+  montants tels que le tableur les affiche. Les fichiers `.xls` ne sont pas acceptés : enregistrez le classeur
+  au format `.xlsx`, `.ods` ou CSV.
 """
 
 NAMING = """## 2. Nommer le fichier
 
-`ESAT_<SIRET>_<TYPE>_<AAAAMMJJ>_<NNN>.<xlsx|csv|xml>`, par exemple `ESAT_81234567600017_RG_20251210_001.xlsx` :
+`ESAT_<SIRET>_<TYPE>_<AAAAMMJJ>_<NNN>.<xlsx|ods|csv|xml>`, par exemple `ESAT_81234567600017_RG_20251210_001.xlsx` :
 le SIRET de votre Esat (14 chiffres, le même que dans le fichier), `RG` ou `CA`, la date où vous avez produit
 le fichier, puis un numéro d'ordre sur 3 chiffres (prenez-en un nouveau pour chaque envoi du même jour).
 

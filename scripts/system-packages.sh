@@ -27,6 +27,10 @@ command -v ip >/dev/null 2>&1 || missing iproute2
 command -v systemd-analyze >/dev/null 2>&1 || missing systemd
 command -v pg_dump >/dev/null 2>&1 || missing postgresql-client
 command -v ssh-keygen >/dev/null 2>&1 || missing openssh-client
+# the spreadsheet fixtures (tests/fixtures/workbooks/make.sh): made and checked with the real programs, French locale
+command -v soffice >/dev/null 2>&1 || missing libreoffice-calc-nogui
+command -v ssconvert >/dev/null 2>&1 || missing gnumeric
+command -v locale-gen >/dev/null 2>&1 || missing locales
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -57,7 +57,9 @@ CASES = [
         "R04",
         "Martin",
         "Le champ date de naissance (colonne date_naissance) vaut « 23/11/90 » : l'année est écrite sur "
-        "2 chiffres, écrivez-la sur 4 (JJ/MM/AAAA, par exemple 23/11/1990).",
+        "2 chiffres, il en faut 4 (JJ/MM/AAAA, par exemple 23/11/1990). Dans le tableur, mettez la colonne au format "
+        "de date JJ/MM/AAAA avant d'enregistrer le CSV (sinon il l'écrit de nouveau ainsi), ou envoyez directement "
+        "le classeur .xlsx ou .ods.",
         id="annee-2-chiffres",
     ),
     pytest.param(
@@ -69,8 +71,10 @@ CASES = [
         "R06",
         "Martin",
         "Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut « 1 862,35 » : "
-        "le montant contient un séparateur de milliers ; écrivez-le sans espace ni point entre les "
-        "milliers (par exemple 1862,35).",
+        "le montant contient un séparateur de milliers ; il s'écrit sans espace ni point entre les "
+        "milliers (par exemple 1862,35). Dans le tableur, mettez la colonne au format Nombre sans séparateur de "
+        "milliers avant d'enregistrer le CSV (sinon il l'écrit de nouveau ainsi), ou envoyez directement le "
+        "classeur .xlsx ou .ods.",
         id="separateur-milliers",
     ),
     pytest.param(
@@ -82,8 +86,10 @@ CASES = [
         "R06",
         "Martin",
         "Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut « 1\u00a0862,35 » : "
-        "le montant contient une espace insécable (souvent ajoutée par le tableur entre les milliers) ; "
-        "écrivez-le sans espace (par exemple 1862,35).",
+        "le montant contient une espace insécable ou fine (que le tableur ajoute entre les milliers) ; "
+        "il s'écrit sans espace (par exemple 1862,35). Dans le tableur, mettez la colonne au format Nombre sans "
+        "séparateur de milliers avant d'enregistrer le CSV (sinon il l'écrit de nouveau ainsi), ou envoyez "
+        "directement le classeur .xlsx ou .ods.",
         id="espace-insecable",
     ),
     pytest.param(
@@ -94,8 +100,10 @@ CASES = [
         "2",
         "R06",
         "Martin",
-        "Le champ part financée par l'Esat (colonne part_financee_esat_nette) vaut « 150,12 € » : écrivez "
-        "le montant sans symbole monétaire (ni « € » ni « EUR »), par exemple 150,12.",
+        "Le champ part financée par l'Esat (colonne part_financee_esat_nette) vaut « 150,12 € » : le montant "
+        "s'écrit sans symbole monétaire (ni « € » ni « EUR »), par exemple 150,12. Dans le tableur, mettez la "
+        "colonne au format Nombre (et non Monétaire) avant d'enregistrer le CSV (sinon il l'écrit de nouveau "
+        "ainsi), ou envoyez directement le classeur .xlsx ou .ods.",
         id="symbole-euro",
     ),
     pytest.param(
@@ -106,8 +114,10 @@ CASES = [
         "2",
         "R05",
         "Martin",
-        "Le champ taux d'activité à l'Esat (colonne taux_activite_esat) vaut « 100 % » : écrivez le taux "
-        "sans le signe %, par exemple 80 ou 62,5.",
+        "Le champ taux d'activité à l'Esat (colonne taux_activite_esat) vaut « 100 % » : le taux s'écrit "
+        "sans le signe %, par exemple 80 ou 62,5. Dans le tableur, mettez la colonne au format Nombre (et non "
+        "Pourcentage) avant d'enregistrer le CSV (sinon il l'écrit de nouveau ainsi), ou envoyez directement le "
+        "classeur .xlsx ou .ods.",
         id="taux-pourcent",
     ),
     pytest.param(
@@ -134,7 +144,7 @@ CASES = [
         "",
         "La ligne d'en-tête est séparée par des virgules (siret_esat,finess_esat,annee_reference,nir,nom,"
         "prenoms,date_…) : le fichier a été exporté en CSV avec la virgule comme séparateur. "
-        "Enregistrez-le au format « CSV (séparateur : point-virgule) » ou envoyez le classeur .xlsx.",
+        "Enregistrez-le au format « CSV (séparateur : point-virgule) » ou envoyez directement le classeur .xlsx ou .ods.",
         id="export-virgule",
     ),
     pytest.param(
@@ -155,12 +165,11 @@ CASES = [
         b"PK\x03\x04 ods",
         "REJETE",
         "",
-        "F02",
+        "F01",
         "",
-        "Le fichier « ESAT_81234567600017_RG_20251210_002.ods » est un classeur OpenDocument (.ods), qui "
-        "n'est pas accepté : enregistrez le classeur au format .xlsx ou CSV (séparateur « ; »), puis "
-        "renvoyez-le.",
-        id="ods",
+        "Le classeur n'a pas pu être ouvert (le fichier est endommagé) : enregistrez-le au format .xlsx ou "
+        ".ods (sans macro ni mot de passe) ou CSV, puis renvoyez-le.",
+        id="ods-illisible",
     ),
     pytest.param(
         SEINE,
@@ -171,7 +180,7 @@ CASES = [
         "F02",
         "",
         "Le fichier « ESAT_81234567600017_RG_20251210_002.xls » est un classeur Excel 97-2003 (.xls), qui "
-        "n'est pas accepté : enregistrez le classeur au format .xlsx ou CSV (séparateur « ; »), puis "
+        "n'est pas accepté : enregistrez le classeur au format .xlsx ou .ods, ou CSV (séparateur « ; »), puis "
         "renvoyez-le.",
         id="xls",
     ),

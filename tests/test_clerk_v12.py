@@ -57,8 +57,9 @@ CASES = [
         "R06",
         "Martin",
         "Le champ rémunération garantie nette (colonne remuneration_garantie_nette) vaut « 1,250.00 » : le "
-        "montant contient un séparateur de milliers ; écrivez-le sans espace ni point entre les milliers (par "
-        "exemple 1250.00).",
+        "montant contient un séparateur de milliers ; il s'écrit sans espace ni point entre les milliers (par "
+        "exemple 1250.00). Dans le tableur, mettez la colonne au format Nombre sans séparateur de milliers avant "
+        "d'enregistrer le CSV (sinon il l'écrit de nouveau ainsi), ou envoyez directement le classeur .xlsx ou .ods.",
         id="milliers-export-anglais-windows-1252",
     ),
     pytest.param(

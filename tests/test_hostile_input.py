@@ -114,7 +114,7 @@ def test_xml_declaring_a_non_text_encoding_is_f01(encoding):
     assert (j.statut, j.file_code) == ("REJETE", "F01")
     assert j.anomalies["message"][0] == (
         f"Le fichier est illisible (« {encoding} » n'est pas un encodage de caractères accepté) : envoyez un "
-        "fichier CSV (séparateur « ; », UTF-8), un classeur .xlsx ou un fichier XML au format de la déclaration."
+        "fichier CSV (séparateur « ; », UTF-8), un classeur .xlsx ou .ods, ou un fichier XML au format de la déclaration."
     )
 
 

@@ -1,6 +1,7 @@
-"""The reading oracle (issue 22): random declarations written through openpyxl as a spreadsheet saves them —
-each cell as text, number, date, percentage, zero-padded number or formula with its cached value, title rows
-above the header, hidden rows, extra sheets, a stale <dimension> — must read as what the spreadsheet shows.
+"""The reading oracle (issues 22, 31): random declarations written as .xlsx (through openpyxl, as a spreadsheet saves
+them) or as .ods (as LibreOffice writes one) — each cell as text, number, date, percentage, zero-padded number or
+formula with its cached value, formulas giving empty text, the SIRET merged down adjacent rows, title rows above
+the header, hidden rows, extra sheets, a stale <dimension> — must read as what the spreadsheet shows.
 
 `make test` runs the `ci` profile (ESAT_FUZZ_EXAMPLES, default 200 cases); `make fuzz` the `campagne` one."""
 
@@ -16,9 +17,11 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exchange.core.reading.xlsx_reader import read_xlsx
+from exchange.core.reading.workbook import Bounds
+from exchange.core.reading.workbook_reader import read_workbook
 from exchange.core.rules.values import AMOUNT_COLUMNS, DATE_COLUMNS, HOURS_COLUMN, RATE_COLUMNS
 from schemas.declaration import RG_COLUMNS
+from tests.ods_files import EMPTY_TEXT, ods_workbook
 
 COMMON = {"deadline": None, "suppress_health_check": list(HealthCheck), "print_blob": True}
 settings.register_profile("oracle-ci", max_examples=int(os.environ.get("ESAT_FUZZ_EXAMPLES", "200")), **COMMON)
@@ -28,6 +31,7 @@ LIMIT = 200_000_000
 DECIMALS = (*AMOUNT_COLUMNS, *RATE_COLUMNS, HOURS_COLUMN)
 # Identifiers whose digits a number cell keeps (read zero-padded to the field's width, §3.0).
 WIDTH = {"siret_esat": 14, "siret_employeur_mo": 14, "finess_esat": 9}
+EMPTY_MARK = "FORMULE-VIDE-7f3a"  # written by openpyxl, then rewritten as Calc saves a formula giving ""
 
 
 def digits(n: int, first: str = "0123456789") -> st.SearchStrategy[str]:
@@ -128,52 +132,94 @@ def cell(draw, column: str, value: object) -> tuple[object, str, bool]:
 
 @st.composite
 def declarations(draw):
-    """(workbook bytes, expected rows {line: {column: shown value}}, hidden lines)."""
-    from openpyxl import Workbook
-
+    """(workbook bytes, its extension, expected rows {line: {column: shown value}}, hidden lines): one sheet model
+    written either through openpyxl (.xlsx) or as LibreOffice writes an .ods."""
     order = draw(st.permutations(RG_COLUMNS))
     n = draw(st.integers(1, 6))
     records = [{c: draw(FIELDS[c]) for c in RG_COLUMNS} for _ in range(n)]
-    book = Workbook()
-    book.remove(book.active)
+    sheets: list[tuple[str, dict[int, tuple[bool, dict[int, tuple[object, str, bool]]]], list]] = []
     if draw(st.booleans()):
-        guide = book.create_sheet("Mode d'emploi")
-        guide.append(["Mode d'emploi"])
-        guide.append(["Une ligne par salarié, la ligne d'en-tête ne se modifie pas."])
+        guide = {1: (False, {0: ("Mode d'emploi", "@", False)})}
+        guide[2] = (False, {0: ("Une ligne par salarié, la ligne d'en-tête ne se modifie pas.", "@", False)})
+        sheets.append(("Mode d'emploi", guide, []))
     for _ in range(draw(st.integers(0, 1))):
-        book.create_sheet("Vide avant")
-    sheet = book.create_sheet("Déclaration")
+        sheets.append(("Vide avant", {}, []))
+    rows: dict[int, tuple[bool, dict[int, tuple[object, str, bool]]]] = {}
     titles = draw(st.integers(0, 3))
-    for i in range(titles):
-        sheet.append(["Déclaration RG 2025"] if i == 0 else [])
-    sheet.append(list(order))
+    if titles:
+        rows[1] = (False, {0: ("Déclaration RG 2025", "@", False)})
     header_row = titles + 1
+    rows[header_row] = (False, {j: (c, "@", False) for j, c in enumerate(order)})
     expected: dict[int, dict[str, object]] = {}
     hidden: list[int] = []
-    formulas: dict[str, object] = {}
     row_number = header_row
     for record in records:
         row_number += draw(st.integers(0, 1))  # a blank row between records keeps its number
         row_number += 1
         expected[row_number] = {c: shown(c, record[c]) for c in RG_COLUMNS}
-        for j, column in enumerate(order, start=1):
+        cells: dict[int, tuple[object, str, bool]] = {}
+        for j, column in enumerate(order):
             value, fmt, formula = draw(cell(column, record[column]))
             if value is None:
+                if draw(st.integers(0, 2)) == 0:  # =SI(…;"";…) dragged down: empty text, an empty cell (v1.3)
+                    cells[j] = (EMPTY_TEXT, "General", True)
                 continue
-            target = sheet.cell(row=row_number, column=j, value=value)
-            target.number_format = fmt
+            cells[j] = (value, fmt, formula)
             if isinstance(value, str) and column not in DATE_COLUMNS and not value.strip():
                 expected[row_number][column] = None
-            if formula:
-                formulas[target.coordinate] = value
-        if draw(st.integers(0, 4)) == 0:
-            sheet.row_dimensions[row_number].hidden = True
+        is_hidden = draw(st.integers(0, 4)) == 0
+        rows[row_number] = (is_hidden, cells)
+        if is_hidden:
             hidden.append(row_number)
+    if draw(st.booleans()):  # the formulas dragged below the last worker: a row of empty texts is a blank row
+        rows[row_number + 1] = (False, dict.fromkeys(range(draw(st.integers(1, 5))), (EMPTY_TEXT, "General", True)))
+    merges = []
+    if draw(st.booleans()):  # the SIRET merged down each run of adjacent rows: read in each of them (v1.3)
+        column = order.index("siret_esat")
+        lines = sorted(expected)
+        runs: list[list[int]] = []
+        for line in lines:
+            if runs and runs[-1][-1] == line - 1:
+                runs[-1].append(line)
+            else:
+                runs.append([line])
+        for run in runs:
+            if len(run) < 2 or column not in rows[run[0]][1]:
+                continue
+            merges.append((run[0], run[-1], column))
+            for line in run[1:]:
+                rows[line][1].pop(column, None)
+                expected[line]["siret_esat"] = expected[run[0]]["siret_esat"]
+    sheets.append(("Déclaration", rows, merges))
     for _ in range(draw(st.integers(0, 2))):
-        book.create_sheet("Vide après")
+        sheets.append(("Vide après", {}, []))
+    if draw(st.booleans()):
+        return ods_workbook(sheets), "ods", expected, hidden
+    return xlsx_workbook(sheets, draw(st.booleans()), draw(st.booleans())), "xlsx", expected, hidden
+
+
+def xlsx_workbook(sheets, stale: bool, shared: bool) -> bytes:
+    """The sheet model through openpyxl, then as a spreadsheet saves it (see rewrite)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    formulas: dict[str, object] = {}
+    for name, rows, merges in sheets:
+        sheet = book.create_sheet(name)
+        for number, (is_hidden, cells) in rows.items():
+            for j, (value, fmt, formula) in cells.items():
+                target = sheet.cell(row=number + 0, column=j + 1, value=EMPTY_MARK if value is EMPTY_TEXT else value)
+                target.number_format = fmt
+                if formula and name == "Déclaration":
+                    formulas[target.coordinate] = value
+            if is_hidden:
+                sheet.row_dimensions[number].hidden = True
+        for first, last, j in merges:
+            sheet.merge_cells(start_row=first, start_column=j + 1, end_row=last, end_column=j + 1)
     out = io.BytesIO()
     book.save(out)
-    return rewrite(out.getvalue(), formulas, draw(st.booleans()), draw(st.booleans())), expected, hidden
+    return rewrite(out.getvalue(), formulas, stale, shared)
 
 
 def rewrite(data: bytes, formulas: dict[str, object], stale: bool, shared: bool) -> bytes:
@@ -182,6 +228,8 @@ def rewrite(data: bytes, formulas: dict[str, object], stale: bool, shared: bool)
     strings (xl/sharedStrings.xml, as Excel and LibreOffice write them) instead of inline ones."""
     if not formulas and not stale and not shared:
         return data
+    empty = rf'<c r="([A-Z]+[0-9]+)"([^>]*) t="inlineStr"><is><t>{EMPTY_MARK}</t></is></c>'
+
     src = zipfile.ZipFile(io.BytesIO(data))
     table: dict[str, int] = {}  # shared string → index, in order of first use
     out = io.BytesIO()
@@ -190,6 +238,7 @@ def rewrite(data: bytes, formulas: dict[str, object], stale: bool, shared: bool)
             body = src.read(item.filename)
             if item.filename.startswith("xl/worksheets/"):
                 text = body.decode("utf-8")
+                text = re.sub(empty, r'<c r="\1"\2 t="str"><f>IF(1=0,"x","")</f><v></v></c>', text)  # Calc's way
                 for ref in formulas:
                     text = re.sub(rf'<c r="{ref}"([^>]*)><v>', rf'<c r="{ref}"\1><f>1+0</f><v>', text)
                     text = re.sub(
@@ -233,8 +282,8 @@ def rewrite(data: bytes, formulas: dict[str, object], stale: bool, shared: bool)
 @PROFILE
 @given(declarations())
 def test_what_is_read_is_what_the_spreadsheet_shows(case):
-    data, expected, hidden = case
-    result = read_xlsx(data, "RG", LIMIT)
+    data, ext, expected, hidden = case
+    result = read_workbook(data, "RG", ext, Bounds.of(LIMIT // 20, 100_000), 100_000)
     assert result.blocking is None, result.blocking
     frame = result.frame
     assert frame["ligne"].to_list() == list(expected)

@@ -9,7 +9,8 @@ from datetime import date, datetime
 import pytest
 
 from exchange.core.judge import judge
-from exchange.core.reading.xlsx_reader import cell_text, read_xlsx
+from exchange.core.reading.number_format import cell_text
+from exchange.core.reading.workbook_reader import read_xlsx
 from exchange.core.template import template_csv, template_xlsx
 from tests.conftest import EXAMPLES
 from tests.xlsx_files import workbook
@@ -140,8 +141,8 @@ def test_what_is_not_a_plain_workbook_is_f01(data, why):
     a = j.anomalies.row(0, named=True)
     assert (j.statut, a["code"]) == ("REJETE", "F01")
     assert a["message"] == (
-        f"Le classeur n'a pas pu être ouvert ({why}) : enregistrez-le au format .xlsx (classeur "
-        "Excel, sans macro ni mot de passe) ou CSV, puis renvoyez-le."
+        f"Le classeur n'a pas pu être ouvert ({why}) : enregistrez-le au format .xlsx ou .ods "
+        "(sans macro ni mot de passe) ou CSV, puis renvoyez-le."
     )
 
 
@@ -196,6 +197,6 @@ def test_entities_in_a_workbook_part_are_refused_not_expanded(member):
     assert (j.statut, a["code"]) == ("REJETE", "F01")
     assert a["message"] == (
         "Le classeur n'a pas pu être ouvert (il contient une déclaration DOCTYPE ou une "
-        "entité, interdites) : enregistrez-le au format .xlsx (classeur Excel, sans macro ni mot de passe) "
+        "entité, interdites) : enregistrez-le au format .xlsx ou .ods (sans macro ni mot de passe) "
         "ou CSV, puis renvoyez-le."
     )

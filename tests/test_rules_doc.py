@@ -46,7 +46,7 @@ def test_guide_names_every_code_and_column_in_french():
         "Déposer le fichier",
         "Lire le compte rendu",
         "esat-exchange template rg",
-        "enregistrez le classeur\n  au format `.xlsx` ou CSV",
+        "enregistrez le classeur\n  au format `.xlsx`, `.ods` ou CSV",
     ):
         assert words in guide
 

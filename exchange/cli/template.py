@@ -1,4 +1,4 @@
-"""The `template` command: write the model declaration an Esat fills in (CSV or XLSX)."""
+"""The `template` command: write the model declaration an Esat fills in (XLSX, ODS or CSV)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from exchange.config import Config
 
 def cmd_template(args: argparse.Namespace, config: Config) -> int:  # noqa: ARG001 - every handler takes config
     from exchange.core.template import template_csv, template_xlsx
+    from exchange.core.template_ods import template_ods
 
     kind = args.kind.upper()
-    data = template_xlsx(kind) if args.format == "xlsx" else template_csv(kind)
+    make = {"xlsx": template_xlsx, "ods": template_ods, "csv": template_csv}[args.format]
+    data = make(kind)
     out = Path(args.out) if args.out else Path(f"modele-declaration-{kind}.{args.format}")
     try:
         out.write_bytes(data)
@@ -27,6 +29,6 @@ def cmd_template(args: argparse.Namespace, config: Config) -> int:  # noqa: ARG0
 def add_commands(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("template", help="écrire un modèle de déclaration (en-tête et une ligne d'exemple)")
     t.add_argument("kind", choices=("rg", "ca", "RG", "CA"), metavar="rg|ca", help="type de déclaration")
-    t.add_argument("--format", choices=("xlsx", "csv"), default="xlsx", help="xlsx (défaut) ou csv")
+    t.add_argument("--format", choices=("xlsx", "ods", "csv"), default="xlsx", help="xlsx (défaut), ods ou csv")
     t.add_argument("--out", metavar="FICHIER", help="fichier à écrire (défaut : modele-declaration-<TYPE>.<format>)")
     t.set_defaults(handler=cmd_template)

@@ -37,6 +37,7 @@ class Judgement:
     records_in: int = 0
     records_rejected: int = 0
     file_code: str | None = None  # the file-level code when the file is refused as a whole (or DOUBLON)
+    header_line: int = 1  # the file's line holding the header (a workbook's titles above it: v1.3)
 
     @property
     def records_accepted(self) -> int:
@@ -86,6 +87,7 @@ class Prepared:
     caf_gestionnaire: str | None
     hidden: tuple[int, ...] = ()  # workbook rows hidden in the sheet (W12)
     letters: dict[str, str] | None = None  # workbook: column → letter, shown beside the column in messages
+    header_line: int = 1  # the line the header was found on
 
 
 def prepare(
@@ -105,7 +107,7 @@ def prepare(
         if workbook is not None:
             return rejected_file(name, Anomaly.of("F02", "tableur", valeur=name, detail=workbook))
         return rejected_file(name, Anomaly.of("F02", valeur=name))
-    read = read_declaration(data, fname, max_file_bytes)
+    read = read_declaration(data, fname, max_file_bytes, max_records)
     notes = [a for a in read.anomalies if not a.blocking]  # W07
     if read.blocking is not None or read.frame is None:
         return rejected_file(
@@ -132,7 +134,7 @@ def prepare(
     if f05:
         return rejected_file(name, f05[0], fname, notes, raw.height)
     notes += [a for a in content if not a.blocking]  # W09
-    return Prepared(name, fname, raw, notes, caf_gestionnaire, read.hidden, read.letters or None)
+    return Prepared(name, fname, raw, notes, caf_gestionnaire, read.hidden, read.letters or None, read.header_line)
 
 
 def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
@@ -178,6 +180,7 @@ def judge_records(batch: list[Prepared], as_of: date) -> list[Judgement]:
                 caf_gestionnaire=p.caf_gestionnaire,
                 records_in=typed.height,
                 records_rejected=n_rejected,
+                header_line=p.header_line,
             )
     return [judgements[i] for i in range(len(batch))]
 

@@ -1,4 +1,5 @@
-"""The empty declaration an Esat starts from: the header, one example line, and (xlsx) text-formatted columns."""
+"""The empty declaration an Esat starts from: the header, one example line, and (xlsx, ods) columns formatted so
+that what the clerk types is what she means (identifiers and dates as text, rates as percentages)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,53 @@ EXAMPLE: dict[str, dict[str, str]] = {
 }
 NUMBER_COLUMNS = frozenset((*AMOUNT_COLUMNS, *RATE_COLUMNS, HOURS_COLUMN))
 TEXT_FORMAT = "@"
+NUMBER_FORMAT = "0.00"
+# A rate column is a percentage: « 80 % » typed (or 80, which Excel and Calc turn into 80 % in such a column) is
+# the fraction 0.8 shown « 80,00 % », read 80 (formats.md §3.0). Formatted `0.00`, « 80 % » typed showed 0,80.
+RATE_FORMAT = "0.00%"
+
+
+def column_format(column: str) -> str:
+    """The number format of a model column: percentage for rates, `0.00` for amounts and hours, else text."""
+    if column in RATE_COLUMNS:
+        return RATE_FORMAT
+    return NUMBER_FORMAT if column in NUMBER_COLUMNS else TEXT_FORMAT
+
+
+def example_value(kind: Kind, column: str) -> str | float | None:
+    """The example line's cell as the workbook holds it: a number (a rate as its fraction) or text."""
+    value = EXAMPLE[kind].get(column, "")
+    if not value:
+        return None
+    if column in RATE_COLUMNS:
+        return float(value.replace(",", ".")) / 100
+    return float(value.replace(",", ".")) if column in NUMBER_COLUMNS else value
+
+
+def help_rows(kind: Kind, extension: str) -> list[list[str]]:
+    """The « Aide » sheet: each column, whether it is required, what it holds; then how to name the file."""
+    rows = [["colonne", "obligatoire", "contenu"]]
+    for column in columns(kind):
+        kind_of = (
+            "date JJ/MM/AAAA"
+            if column in DATE_COLUMNS
+            else "pourcentage (tapez 80 % ou 80 : la colonne est au format pourcentage)"
+            if column in RATE_COLUMNS
+            else "nombre, virgule décimale, sans espace ni symbole"
+            if column in NUMBER_COLUMNS
+            else "texte"
+        )
+        rows.append(
+            [column, "oui" if column in required(kind) else "non", f"{DESCRIPTIONS.get(column, column)} — {kind_of}"]
+        )
+    rows.append([])
+    rows.append(
+        [
+            "Remplacez la ligne d'exemple par vos salariés (une ligne par salarié pour RG, par changement "
+            f"pour CA), puis nommez le fichier ESAT_<SIRET>_{kind}_<AAAAMMJJ>_<NNN>.{extension}."
+        ]
+    )
+    return rows
 
 
 def example_row(kind: Kind) -> list[str]:
@@ -69,38 +117,17 @@ def template_xlsx(kind: Kind) -> bytes:
         letter = get_column_letter(i)
         head = sheet.cell(row=1, column=i, value=column)
         head.font = bold
-        value = EXAMPLE[kind].get(column, "")
-        is_number = column in NUMBER_COLUMNS
-        cell = sheet.cell(
-            row=2, column=i, value=(float(value.replace(",", ".")) if is_number and value else (value or None))
-        )
-        cell.number_format = "0.00" if is_number else TEXT_FORMAT
+        cell = sheet.cell(row=2, column=i, value=example_value(kind, column))
+        cell.number_format = column_format(column)
         head.number_format = TEXT_FORMAT
-        sheet.column_dimensions[letter].number_format = "0.00" if is_number else TEXT_FORMAT
+        sheet.column_dimensions[letter].number_format = column_format(column)
         sheet.column_dimensions[letter].width = max(12, len(column) + 2)
     sheet.freeze_panes = "A2"
     help_sheet = book.create_sheet("Aide")
-    help_sheet.append(["colonne", "obligatoire", "contenu"])
+    for row in help_rows(kind, "xlsx"):
+        help_sheet.append(row)
     for c in help_sheet[1]:
         c.font = bold
-    for column in columns(kind):
-        kind_of = (
-            "date JJ/MM/AAAA"
-            if column in DATE_COLUMNS
-            else "nombre, virgule décimale, sans espace ni symbole"
-            if column in NUMBER_COLUMNS
-            else "texte"
-        )
-        help_sheet.append(
-            [column, "oui" if column in required(kind) else "non", f"{DESCRIPTIONS.get(column, column)} — {kind_of}"]
-        )
-    help_sheet.append([])
-    help_sheet.append(
-        [
-            "Remplacez la ligne d'exemple par vos salariés (une ligne par salarié pour RG, par changement "
-            "pour CA), puis nommez le fichier ESAT_<SIRET>_" + kind + "_<AAAAMMJJ>_<NNN>.xlsx."
-        ]
-    )
     help_sheet.column_dimensions["A"].width = 30
     help_sheet.column_dimensions["C"].width = 80
     out = io.BytesIO()

@@ -94,7 +94,7 @@ def file_name(disposition: str) -> str | None:
             400,
             "Nom de fichier illisible",
             "Le nom du fichier n'a pas pu être lu : renommez-le "
-            "ESAT_<SIRET>_<RG ou CA>_<AAAAMMJJ>_<NNN>.xlsx (ou .csv, .xml), sans accent, puis "
+            "ESAT_<SIRET>_<RG ou CA>_<AAAAMMJJ>_<NNN>.xlsx (ou .ods, .csv, .xml), sans accent, puis "
             "recommencez.",
         ) from e
     return name.replace("\\", "/").rsplit("/", 1)[-1]
@@ -163,7 +163,7 @@ def parse_upload(body: bytes, content_type: str) -> tuple[str, bytes]:
                 400,
                 "Nom de fichier illisible",
                 "Le nom du fichier contient des caractères qui ne sont "
-                "pas permis : renommez-le ESAT_<SIRET>_<RG ou CA>_<AAAAMMJJ>_<NNN>.xlsx (ou .csv, .xml), "
+                "pas permis : renommez-le ESAT_<SIRET>_<RG ou CA>_<AAAAMMJJ>_<NNN>.xlsx (ou .ods, .csv, .xml), "
                 "puis recommencez.",
             )
         return name, bytes(part["data"])

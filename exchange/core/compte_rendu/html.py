@@ -186,7 +186,11 @@ def cr_html(
         *_workers_html(found),
         *_codes_html(found, guide_url),
         "<footer>Compte rendu du service Esat de la Caf. Le NIR est masqué ; les lignes sont celles de "
-        "votre fichier (la ligne d'en-tête est la ligne 1).</footer>",
+        + (
+            "votre fichier.</footer>"  # refused as a whole: where the header is may be what the refusal is about
+            if j.file_code
+            else f"votre fichier (la ligne d'en-tête est la ligne {j.header_line}).</footer>"
+        ),
     ]
     page = (
         '<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8">'

@@ -7,17 +7,18 @@ import io
 from collections.abc import Sequence
 
 from exchange.core.reading.csv_large import large_csv
-from exchange.core.reading.header import match_header
+from exchange.core.reading.header import header_score, match_header
 from exchange.core.reading.result import WHITE_SPACE, ReadResult, raw_frame, refused
 from exchange.core.reading.text import UTF8_BOM, binary_file, empty_file, is_binary, is_blank, wide_bom
 from schemas.anomalies import Anomaly
-from schemas.declaration import Kind
+from schemas.declaration import Kind, required
 from schemas.fields import plural
 
 CP1252 = "windows-1252"
 # A header has 20 columns at most (plus the empty ones a spreadsheet may add): more is a flood, refused
 # before any table is built (a frame of a million columns takes minutes while holding the cycle lock).
 MAX_HEADER_FIELDS = 256
+HEADER_LINES = 10  # a header below titles is looked for in the first 10 lines, as in a workbook (v1.2)
 # A plain CSV of fewer line breaks is read in Python lists; one of more, vectorised (csv_large).
 LARGE_LINES = 800
 # A table as read: header fields, the physical line of each body record, and each record's fields.
@@ -108,6 +109,27 @@ def header_width(text: str) -> int:
     return 0
 
 
+def header_below(text: str, kind: Kind) -> tuple[int, str, str] | None:
+    """Where a declaration header is when the file does not start with it as the format says: (its line, its
+    separator, the line) for a header found below titles, or written with `,` (a spreadsheet's default CSV) —
+    a row naming at least half of the kind's required columns within the first lines. None otherwise."""
+    need = (len(required(kind)) + 1) // 2
+    seen = 0
+    for number, line in enumerate(io.StringIO(text, newline=None), start=1):  # lazily, line by line
+        if number > HEADER_LINES:
+            return None
+        if not line.replace(";", "").replace(",", "").strip(WHITE_SPACE):
+            continue
+        for separator in (";", ","):
+            fields = [f.strip(WHITE_SPACE).strip('"') for f in line.split(separator)[:MAX_HEADER_FIELDS]]
+            if header_score(fields, kind) >= need:
+                if separator == ";" and not seen:
+                    return None  # the header is the first line, as the format says
+                return number, separator, line.strip(WHITE_SPACE)
+        seen += 1
+    return None
+
+
 def read_csv(data: bytes, kind: Kind) -> ReadResult:
     """The raw frame of a CSV declaration, or the blocking anomaly that refuses it."""
     if is_blank(data):
@@ -127,6 +149,13 @@ def read_csv(data: bytes, kind: Kind) -> ReadResult:
             encoding,
             notes,
         )
+    if (below := header_below(text, kind)) is not None:  # titles above the header, or commas: say so
+        line, separator, shown = below
+        if separator == ",":
+            detail = shown if len(shown) <= 60 else shown[:60] + "…"
+            where = line if line > 1 else None
+            return refused(Anomaly.of("F03", "separateur_virgule", ligne=where, detail=detail), encoding, notes)
+        return refused(Anomaly.of("F03", "entete_decalee", ligne=line), encoding, notes)
     if '"' in text:
         table = quoted_table(text)
     elif max(text.count("\n"), text.count("\r")) >= LARGE_LINES:

@@ -27,6 +27,7 @@ class ReadResult:
     encoding: str = ""
     hidden: tuple[int, ...] = ()  # workbook rows hidden in the sheet that hold a record (W12)
     letters: dict[str, str] = field(default_factory=dict)  # workbook: column → its letter (« prenoms » → « F »)
+    header_line: int = 1  # the line the header was found on (a workbook's title rows above it)
 
     @property
     def blocking(self) -> Anomaly | None:

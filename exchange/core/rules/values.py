@@ -113,14 +113,14 @@ _SHORT_YEAR = r"^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{2})$"
 _SERIAL = r"^[0-9]{4,6}(?:[.,][0-9]+)?$"
 _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[Ee][+]?[0-9]+$"
 _CURRENCY = r"(?i)€|\bEUR\b|\beuros?\b|\$"
-_NBSP = "[\u00a0\u202f]"
+_NBSP = "[\u00a0\u202f\u2009]"  # no-break, narrow no-break and thin spaces
 _THOUSANDS = (
-    r"^-?[0-9]{1,3}(?:[ '’\u00a0\u202f][0-9]{3})+(?:[.,][0-9]+)?$"
+    r"^-?[0-9]{1,3}(?:[ '’\u00a0\u202f\u2009][0-9]{3})+(?:[.,][0-9]+)?$"
     r"|^-?[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+$"
     r"|^-?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+$"
 )  # 1,250.00: an English-locale export
 _ENGLISH_THOUSANDS = r"^-?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+$"
-_SPACES = r"[\s\u00a0\u202f]"
+_SPACES = r"[\s\u00a0\u202f\u2009]"
 _POINT_THOUSANDS = r"^[1-9]\.[0-9]{3}$"  # 1.250: 1 250 € with a point between thousands (1,25 € is no monthly pay)
 TOTAL_PATTERN = r"(?i)^(?:sous[- ]?)?tota(?:l|ux)(?:[^a-z]|$)"  # a spreadsheet's TOTAL / Sous-total row
 
