@@ -132,6 +132,9 @@ class RetentionConfig:
     outputs: str = "1 an"  # Caf output files, after they were written
     audit: str = "1 an"  # the audit journal
     runs: str = "5 ans"  # run records
+    # upper bound for a file never finished (QUARANTAINE, or answered with records never emitted): everything
+    # of it, after the later of its last change and the close of its year's campaign
+    unfinished: str = "5 ans"
 
     def durations(self) -> dict[str, Any]:
         """Each key's Duration (exchange.core.retention); ConfigError naming the first bad key."""

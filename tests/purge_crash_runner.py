@@ -44,6 +44,22 @@ def _output(path, *a, **k) -> bool:  # noqa: ANN001, ANN002, ANN003
     return "outbound" in str(path)
 
 
+def during_reclaim() -> None:
+    """SQLite: SIGKILL from inside the running VACUUM (sqlite3's progress handler, called as it copies pages);
+    PostgreSQL: once the tables are vacuumed, as their rewrite (VACUUM FULL) starts."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+        dbapi = conn.connection.dbapi_connection
+        if statement.startswith("VACUUM") and hasattr(dbapi, "set_progress_handler"):
+            dbapi.set_progress_handler(kill, 50)
+        elif statement.startswith("VACUUM FULL"):
+            kill()
+
+    event.listen(Engine, "before_cursor_execute", before)
+
+
 STEPS = {
     # copies and comptes rendus of the first batch marked (committed), nothing removed yet
     "after_file_marks": lambda: at_call(LocalTransport, "remove"),
@@ -65,6 +81,8 @@ STEPS = {
     "before_journal": lambda: at_call(store_purge, "audit_due"),
     # everything purged and committed, the database not compacted yet
     "before_reclaim": lambda: at_call(store_purge, "reclaim"),
+    # everything purged and committed, the database being compacted (VACUUM) or its indexes rebuilt
+    "during_reclaim": during_reclaim,
 }
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from exchange.store.engine import open_database
-from exchange.store.tables import anomalies, emissions, files, purges, records, runs
+from exchange.store.tables import anomalies, anomaly_tallies, emissions, files, purges, record_tallies, records, runs
 from tests.areas import cli, seed_examples, tree, write_config
 from tests.conftest import EXAMPLES, ROOT, make_config
 
@@ -91,7 +91,7 @@ def engine_of(base: Path, db_url: str | None):  # noqa: ANN201
 def database_bytes(base: Path, db_url: str) -> bytes:
     """The raw database as it lies on disk: the SQLite file and its WAL, or a pg_dump of the test schema."""
     if db_url is None or db_url.startswith("sqlite"):
-        return b"".join(p.read_bytes() for p in base.glob("exchange.store.tables*") if p.is_file())
+        return b"".join(p.read_bytes() for p in base.glob("exchange.db*") if p.is_file())
     from sqlalchemy.engine import make_url
 
     schema = db_url.split("search_path%3D")[1]
@@ -138,7 +138,10 @@ def db_state(base: Path, db_url: str) -> dict:
 
 
 def counts(base: Path, db_url: str) -> dict:
-    """What the dashboard and history read: file statuts and records per Caf, kind and year."""
+    """What the dashboard and history read: file statuts, records per Caf, kind and year, anomalies per code
+    (rows, and the counts the purge turned them into)."""
+    from collections import Counter
+
     engine = engine_of(base, db_url)
     with engine.connect() as conn:
         statuts = sorted(
@@ -148,23 +151,75 @@ def counts(base: Path, db_url: str) -> dict:
                 )
             ).all()
         )
-        per_caf = sorted(
-            conn.execute(
-                select(records.c.code_caf, records.c.kind, records.c.annee_reference, func.count()).group_by(
-                    records.c.code_caf, records.c.kind, records.c.annee_reference
-                )
-            ).all()
+        per_caf: Counter = Counter()
+        for caf, kind, year, n in conn.execute(
+            select(records.c.code_caf, records.c.kind, records.c.annee_reference, func.count()).group_by(
+                records.c.code_caf, records.c.kind, records.c.annee_reference
+            )
+        ).all():
+            per_caf[(caf, kind, year)] += n
+        for caf, kind, year, n in conn.execute(
+            select(
+                record_tallies.c.code_caf,
+                record_tallies.c.kind,
+                record_tallies.c.annee_reference,
+                func.sum(record_tallies.c.n),
+            ).group_by(record_tallies.c.code_caf, record_tallies.c.kind, record_tallies.c.annee_reference)
+        ).all():
+            per_caf[(caf, kind, year)] += int(n)
+        codes: Counter = Counter(
+            dict(conn.execute(select(anomalies.c.code, func.count()).group_by(anomalies.c.code)).all())
         )
-        codes = sorted(conn.execute(select(anomalies.c.code, func.count()).group_by(anomalies.c.code)).all())
+        for code, n in conn.execute(
+            select(anomaly_tallies.c.code, func.sum(anomaly_tallies.c.n)).group_by(anomaly_tallies.c.code)
+        ).all():
+            codes[code] += int(n)
     engine.dispose()
-    return {"statuts": statuts, "par_caf": per_caf, "codes": codes}
+    return {"statuts": statuts, "par_caf": sorted(per_caf.items()), "codes": sorted(codes.items())}
+
+
+def reader_counts(base: Path, db_url: str) -> dict:
+    """The same through the store's readers the console and /metrics use (dashboard, Esat page, history, file
+    pages, monitoring), for the whole nation."""
+    from exchange.core.perimeter import EVERYTHING
+    from exchange.store.esats import esat_profile
+    from exchange.store.metrics import service_counts
+    from exchange.store.reads.campaign import accepted_rg_per_caf
+    from exchange.store.reads.files import file_anomaly_counts, rejections_by_code
+    from exchange.store.trends import first_declarations
+
+    engine = engine_of(base, db_url)
+    with engine.connect() as conn:
+        monitored = service_counts(conn, perimeter=EVERYTHING)
+        ids = conn.execute(select(files.c.id).order_by(files.c.id)).scalars().all()
+        out = {
+            "metrics": (monitored["records"], monitored["anomalies"]),
+            "campagne": accepted_rg_per_caf(conn, 2025, perimeter=EVERYTHING),
+            "historique": first_declarations(conn, 2025, perimeter=EVERYTHING),
+            "esat": esat_profile(conn, SEINE, perimeter=EVERYTHING)["rg_par_annee"],
+            "fichiers": {i: file_anomaly_counts(conn, i, perimeter=EVERYTHING) for i in ids},
+            "rejets": rejections_by_code(conn, datetime(2000, 1, 1, tzinfo=UTC), perimeter=EVERYTHING),
+        }
+    engine.dispose()
+    return out
+
+
+def record_rows(base: Path, db_url: str) -> tuple[int, int]:
+    """Rows left that stand for one worker: records, and anomalies of a line."""
+    engine = engine_of(base, db_url)
+    with engine.connect() as conn:
+        n_records = conn.execute(select(func.count()).select_from(records)).scalar_one()
+        n_anomalies = conn.execute(select(func.count()).where(anomalies.c.ligne.is_not(None))).scalar_one()
+    engine.dispose()
+    return n_records, n_anomalies
 
 
 def test_a_purge_past_every_period_leaves_no_nir_anywhere_and_keeps_the_counts(tmp_path, db_url):
     deployment(tmp_path, db_url)
     roots = [tmp_path / "drop", tmp_path / "received", tmp_path / "outbound"]
     assert set(found_nirs(tmp_path, db_url, roots)) == all_nirs()  # everywhere before
-    before = counts(tmp_path, db_url)
+    before, read_before = counts(tmp_path, db_url), reader_counts(tmp_path, db_url)
+    assert read_before["campagne"] and read_before["esat"] and any(read_before["fichiers"].values())
     files_before = json.loads(cli(tmp_path, "files", "list", "--format", "json")[1])
 
     # a dry run says what it would do and changes nothing
@@ -187,8 +242,9 @@ def test_a_purge_past_every_period_leaves_no_nir_anywhere_and_keeps_the_counts(t
     assert "Comptes rendus (retour/ de la zone de dépôt) :\n  2025 : 5 fichiers\n" in out
     assert "Fichiers pour les Caf (dossier de sortie) :\n  2025 : 7 émissions\n" in out
     assert found_nirs(tmp_path, db_url, roots) == {}
-    # the counts the dashboard and the history read are the same; a file still shows its statut and codes
-    assert counts(tmp_path, db_url) == before
+    # no row stands for a worker any more; the counts the dashboard and the history read are the same
+    assert record_rows(tmp_path, db_url) == (0, 0)
+    assert counts(tmp_path, db_url) == before and reader_counts(tmp_path, db_url) == read_before
     after = json.loads(cli(tmp_path, "files", "list", "--format", "json")[1])
     keep = ("id", "fichier", "compte", "siret", "statut", "enregistrements_acceptes", "enregistrements_rejetes")
     assert [{k: f[k] for k in keep} for f in after] == [{k: f[k] for k in keep} for f in files_before]
@@ -253,31 +309,62 @@ def test_nothing_early_nothing_unfinished_and_the_open_campaign_is_untouched(tmp
         f"{EXTRA_CA}.CR.{ext}" for ext in ("csv", "html", "xml")
     ]
 
+    # the upper bound (`unfinished`, 5 years after the close of its campaign): the quarantined file goes too
+    code, out, _ = cli(tmp_path, "purge", "--as-of", "2031-02-28")
+    assert code == 0 and "Identité des travailleurs (enregistrements et anomalies) : rien" in out
+    code, out, _ = cli(tmp_path, "purge", "--as-of", "2031-03-01")
+    assert code == 0
+    assert (
+        "Identité des travailleurs (enregistrements et anomalies) :\n  2025 : 1 fichier, 1 enregistrement, "
+        "1 anomalie\n" in out
+    ), out
+    assert "Copies reçues (stockage local et archive/ de la zone de dépôt) :\n  2025 : 1 fichier\n" in out
+    assert not [p for p in (tmp_path / "received").rglob("*") if p.is_file()]
+    assert not list((tmp_path / "drop" / "esat-seine" / "archive").iterdir())
+    assert not list((tmp_path / "drop" / "esat-seine" / "retour").iterdir())
+    assert record_rows(tmp_path, db_url) == (0, 0)
 
-def test_files_no_row_points_to_are_removed(tmp_path, db_url):
-    """A database restored from an older backup no longer knows some copies and output files: they go too."""
+
+def test_files_no_row_points_to_are_kept_and_reported(tmp_path, db_url):
+    """A database restored from an older backup no longer knows some copies and output files: no purge removes
+    them (cli.md v1.3: a restored database never destroys what it does not know); dry run, purge and status
+    report them."""
     deployment(tmp_path, db_url)
     lost_copy = tmp_path / "received" / "esat-seine" / ("0" * 64 + ".csv")
     lost_copy.write_text(f"{CA_HEADER}\n{EXTRA_LINES[0]}\n", encoding="utf-8")
     lost_output = tmp_path / "outbound" / "75" / "AAH-ESAT_CA_75_20240101000000.csv"
     lost_output.write_text(f"nir\n{ANNE}\n", encoding="utf-8")
-    code, out, _ = cli(tmp_path, "purge", "--dry-run", "--as-of", "2025-12-20")
-    assert code == 0
-    assert "Copies reçues (stockage local et archive/ de la zone de dépôt) :\n  sans année : 1 fichier\n" in out
-    assert "Fichiers pour les Caf (dossier de sortie) :\n  sans année : 1 émission\n" in out
-    assert lost_copy.exists() and lost_output.exists()
-    code, out, _ = cli(tmp_path, "purge", "--as-of", "2025-12-20")
-    assert code == 0 and "  sans année : 1 fichier\n" in out
-    assert not lost_copy.exists() and not lost_output.exists()
-    assert len([p for p in (tmp_path / "received").rglob("*") if p.is_file()]) == 5  # the ledger's copies stay
+    unknown = (
+        "2 fichiers inconnus de la base (1 copie reçue (dossier de stockage), 1 fichier pour les Caf (dossier de "
+        "sortie)) : conservés, jamais supprimés par la purge ni par un cycle ; après une restauration, voir "
+        "docs/operations.md (§ 5b, « Fichiers inconnus de la base »)"
+    )
+    code, out, _ = cli(tmp_path, "purge", "--dry-run", "--as-of", PAST_EVERYTHING)
+    assert code == 0 and f"\n{unknown}\n" in out, out
+    assert "sans année" not in out
+    assert "Copies reçues (stockage local et archive/ de la zone de dépôt) :\n  2025 : 5 fichiers\n" in out
+    code, out, _ = cli(tmp_path, "purge", "--as-of", PAST_EVERYTHING)
+    assert code == 0 and f"\n{unknown}\n" in out and "sans année" not in out
+    assert lost_copy.read_text(encoding="utf-8") == f"{CA_HEADER}\n{EXTRA_LINES[0]}\n"
+    assert lost_output.read_text(encoding="utf-8") == f"nir\n{ANNE}\n"
+    assert [p for p in (tmp_path / "received").rglob("*") if p.is_file()] == [lost_copy]  # the ledger's went
+    code, out, _ = cli(tmp_path, "status")
+    assert f"- {unknown}\n" in out and "Fichiers inconnus de la base : 2\n" in out
+    report = json.loads(cli(tmp_path, "status", "--format", "json")[1])
+    assert report["purge"] == {
+        "fichiers_inconnus_de_la_base": {"copies": 1, "outputs": 1},
+        "effacement_non_termine": 0,
+    }
 
 
 def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
     """`collect` answers the files but writes no Caf file: a file with records not yet emitted keeps everything
-    (a file answered without any record accepted is finished, and goes)."""
+    (a file answered without any record accepted is finished, and goes) — up to the `unfinished` bound."""
     from jobs.tasks import collect
 
     seed_examples(tmp_path, db_url)
+    with (tmp_path / "esat-exchange.toml").open("a", encoding="utf-8") as f:
+        f.write('[retention]\nunfinished = "10 ans"\n')  # processed today: past PAST_EVERYTHING whatever today is
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     assert collect(str(tmp_path / "esat-exchange.toml"))["status"] == "OK"
     engine = engine_of(tmp_path, db_url)
@@ -300,6 +387,12 @@ def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
     for account, name in waiting:
         assert (tmp_path / "drop" / account / "archive" / name).exists()
         assert (tmp_path / "drop" / account / "retour" / f"{name}.CR.csv").exists()
+    # past the bound (10 years after the close of their campaign), they go too
+    code, out, _ = cli(tmp_path, "purge", "--as-of", "2045-03-01")
+    assert code == 0
+    for account, name in waiting:
+        assert not (tmp_path / "drop" / account / "archive" / name).exists()
+    assert record_rows(tmp_path, db_url) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -314,7 +407,7 @@ def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
         (
             "0 jour",
             "retention.identity: une durée nulle n'est pas permise : la Caf peut demander les déclarations "
-            "pendant la prescription des indus (art. L553-1 CSS)",
+            "pendant la prescription des indus d'AAH (art. L821-5 CSS)",
         ),
     ],
 )
@@ -451,7 +544,7 @@ def test_a_purge_killed_at_any_step_is_finished_by_the_next_one(tmp_path, step, 
     engine = engine_of(tmp_path, db_url)
     with engine.connect() as conn:
         for row in conn.execute(select(files)).mappings():
-            if row["stored_path"] and not Path(row["stored_path"]).exists():
+            if row["stored_path"] and not (tmp_path / "received" / row["stored_path"]).exists():
                 assert row["copies_purged_at"] is not None and row["purge_pending"]
             archived = tmp_path / "drop" / row["account"] / "archive" / row["archived_name"]
             if not archived.exists():
@@ -473,5 +566,118 @@ def test_a_purge_killed_at_any_step_is_finished_by_the_next_one(tmp_path, step, 
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).where(files.c.purge_pending.is_(True))).scalar() == 0
         assert conn.execute(select(func.count()).where(emissions.c.purge_pending.is_(True))).scalar() == 0
-        assert conn.execute(select(func.count()).where(records.c.nir != "")).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(records)).scalar() == 0
     engine.dispose()
+
+
+def test_a_purge_killed_during_vacuum_is_not_declared_erased_until_the_next_one_finishes(tmp_path, db_url):
+    """The ledger has erased every identity, the database's bytes not yet (kill -9 inside VACUUM): status says the
+    erasure is not complete; the next purge finishes it, and no NIR is left in the raw database."""
+    import signal
+
+    deployment(tmp_path, db_url)
+    assert crash(tmp_path, "during_reclaim") == -signal.SIGKILL
+    if db_url.startswith("sqlite"):  # the old page images are still in the file and its WAL: not erased yet
+        assert any(n.encode() in database_bytes(tmp_path, db_url) for n in all_nirs())
+    code, out, _ = cli(tmp_path, "status")
+    assert (
+        "- purge inachevée : l'identité de 5 fichiers est effacée du registre, mais l'effacement physique de la "
+        "base (compactage, journal WAL) n'est pas terminé ; relancez « esat-exchange purge » (sans lecteur ouvert sur "
+        "la base)\n" in out
+    )
+    assert "Fichiers dont l'effacement physique n'est pas terminé : 5\n" in out
+    assert json.loads(cli(tmp_path, "status", "--format", "json")[1])["purge"]["effacement_non_termine"] == 5
+    sante = console_sante(tmp_path)  # the monitoring system sees it too, without a login
+    assert sante["purge"] == {"fichiers_inconnus_de_la_base": {"copies": 0, "outputs": 0}, "effacement_non_termine": 5}
+    assert any(w.startswith("purge inachevée : l'identité de 5 fichiers") for w in sante["avertissements"])
+
+    code, out, err = cli(tmp_path, "purge", "--as-of", PAST_EVERYTHING)
+    assert code == 0, out + err
+    assert "Identité des travailleurs (enregistrements et anomalies) : rien" in out  # already done: not twice
+    assert json.loads(cli(tmp_path, "status", "--format", "json")[1])["purge"]["effacement_non_termine"] == 0
+    assert "Fichiers dont l'effacement physique n'est pas terminé : 0\n" in cli(tmp_path, "status")[1]
+    roots = [tmp_path / "drop", tmp_path / "received", tmp_path / "outbound"]
+    assert found_nirs(tmp_path, db_url, roots) == {}
+    if db_url.startswith("postgresql"):
+        raw = pg_raw_bytes(db_url)
+        assert [n for n in sorted(all_nirs()) if n.encode() in raw] == []
+
+
+def console_sante(base: Path) -> dict:
+    """GET /sante from the console started on this deployment (a real server on loopback)."""
+    import urllib.error
+    import urllib.request
+
+    from tests.browser import free_port, start_console
+
+    port = free_port()
+    config = base / "esat-exchange.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text + f'[web]\nbind = "127.0.0.1:{port}"\n', encoding="utf-8")
+    console = start_console(config, port)
+    try:
+        try:
+            with urllib.request.urlopen(console.url + "/sante", timeout=30) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as e:  # 503 on ALERTE: the body is the same JSON
+            return json.loads(e.read())
+    finally:
+        console.stop()
+        config.write_text(text, encoding="utf-8")
+
+
+def pg_raw_bytes(db_url: str) -> bytes:
+    """The bytes of every data file of the test schema's relations (tables, indexes, their TOAST) as they lie in
+    the cluster's data directory, after a CHECKPOINT wrote every dirty page (read as the superuser)."""
+    from sqlalchemy import create_engine, text
+
+    from tests.services import PG_ADMIN_URL
+
+    schema = db_url.split("search_path%3D")[1]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text("CHECKPOINT"))
+        data_dir = Path(c.execute(text("SHOW data_directory")).scalar_one())
+        paths = (
+            c.execute(
+                text(
+                    """
+                WITH own AS (SELECT c.oid, c.reltoastrelid FROM pg_class c JOIN pg_namespace n
+                             ON n.oid = c.relnamespace WHERE n.nspname = :schema),
+                     toast AS (SELECT reltoastrelid AS oid FROM own WHERE reltoastrelid <> 0),
+                     toast_index AS (SELECT indexrelid AS oid FROM pg_index WHERE indrelid IN (SELECT oid FROM toast))
+                SELECT pg_relation_filepath(oid) FROM (
+                    SELECT oid FROM own UNION SELECT oid FROM toast UNION SELECT oid FROM toast_index) r
+                WHERE pg_relation_filepath(oid) IS NOT NULL
+                """
+                ),
+                {"schema": schema},
+            )
+            .scalars()
+            .all()
+        )
+    admin.dispose()
+    assert paths
+    blobs = []
+    for rel in paths:
+        for segment in sorted((data_dir / rel).parent.glob(Path(rel).name + "*")):  # 1 GB segments, forks
+            blobs.append(segment.read_bytes())
+    return b"".join(blobs)
+
+
+def test_postgresql_data_files_hold_no_nir_after_the_purge(tmp_path, pg_url):
+    """Not only pg_dump: the raw files of the tables and of their indexes (a B-tree keeps deleted keys until it
+    is rebuilt), as the SQLite test reads exchange.db and its WAL."""
+    from tests.conftest import upgrade_database
+
+    upgrade_database(pg_url)
+    deployment(tmp_path, pg_url)
+    assert {n for n in all_nirs() if n.encode() in pg_raw_bytes(pg_url)}  # the scan sees them before
+    code, out, err = cli(tmp_path, "purge", "--as-of", PAST_EVERYTHING)
+    assert code == 0, out + err
+    assert (
+        "Base de données : tables PostgreSQL nettoyées (VACUUM), enregistrements et anomalies réécrits avec leurs "
+        "index (VACUUM FULL).\n" in out
+    )
+    raw = pg_raw_bytes(pg_url)
+    assert [n for n in sorted(all_nirs()) if n.encode() in raw] == []

@@ -18,6 +18,7 @@ from exchange.core.compte_rendu.forms import cr_files
 from exchange.core.habilitations import Habilitations
 from exchange.core.history import Accepted, duplicate_target
 from exchange.core.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
+from exchange.core.ledger_paths import stored_name, under_root
 from exchange.core.reconcile import reconcile as reconcile_file
 from exchange.core.replay import replay_refusal
 from exchange.core.tally import RunTally
@@ -201,7 +202,7 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
                     dict(
                         sha256=sha,
                         size=size,
-                        stored_path=str(stored) if stored else None,
+                        stored_path=stored_name(row["account"], stored.name) if stored else None,
                         kind=fname.kind if fname else None,
                         siret=fname.siret if fname else None,
                         archived_name=targets[row["id"]],
@@ -241,7 +242,10 @@ def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
             Anomaly.of("F07", "octets", detail=f"{row['size']} octets pour {limit} au plus"),
             parse_file_name(row["name"]),
         )
-    data = Path(row["stored_path"]).read_bytes()
+    copy = under_root(ctx.config.storage_dir, row["stored_path"])
+    if copy is None:  # recorded outside today's storage folder (a path the migration could not convert)
+        raise FileNotFoundError(f"copie locale hors du dossier de stockage : {row['stored_path']}")
+    data = copy.read_bytes()
     habs = ctx.habilitations() if ctx.use_habilitations else None
 
     def reconcile(siret: str) -> tuple[Anomaly | None, str | None]:

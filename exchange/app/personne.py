@@ -7,8 +7,11 @@ gives who asks; the answer is one JSON-ready dict, rendered by exchange.core.per
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from exchange.app.cycle import kept_stem
+from exchange.app.personne_files import HeldFile, files_holding
+from exchange.config import Config
 from exchange.core.clock import PARIS
 from exchange.core.retention import KINDS
 from exchange.store import operators
@@ -82,11 +85,64 @@ def _purges(rows: list[dict]) -> list[dict]:
     return [{**g, "annees": sorted(g["annees"])} for g in grouped.values()]
 
 
-def person_report(engine: Engine, nir_text: str, *, login: str, address: str | None = None) -> dict:
-    """Everything held about the NIR, journaled (who asked, the NIR masked, what was found); NirError when
-    `nir_text` is not a NIR (journaled as refused)."""
-    from schemas.masking import mask_nir
+def audit_target(nir: str) -> str:
+    """What the audit journal keeps of an asked NIR: its key alone (2 of 97 values: nothing that singles a
+    person out beside the counts of the answer), the rest masked."""
+    nir = "".join(nir.split())
+    return "*" * 13 + (nir[13:15] if len(nir) == 15 and nir.isascii() and nir.isalnum() else "")
 
+
+def _output_base(name: str) -> str:
+    for suffix in (".parquet", ".csv", ".manifest.json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _held_files(
+    held: list[HeldFile],
+    by_copy: dict[str, list[int]],
+    by_output: dict[tuple[str, str], dict[str, Any]],
+    file_rows: dict[int, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every file on disk that holds the NIR: received copies (and the archive/ copy of each reception they
+    belong to: the same bytes), Caf output files; those the ledger does not know say so."""
+    out: list[dict[str, Any]] = []
+    for h in held:
+        if h.where == "stockage":
+            ids = by_copy.get(h.path, [])
+            out.append({"emplacement": "stockage", "chemin": h.path, "fichiers": ids, "connu_de_la_base": bool(ids)})
+            for i in ids:
+                f = file_rows[i]
+                if f["archived_name"] and f["copies_purged_at"] is None:
+                    out.append(
+                        {
+                            "emplacement": "archive",
+                            "chemin": f"{f['account']}/archive/{f['archived_name']}",
+                            "fichiers": [i],
+                            "connu_de_la_base": True,
+                        }
+                    )
+        else:
+            emission = by_output.get((h.folder, _output_base(h.path.split("/", 1)[1])))
+            out.append(
+                {
+                    "emplacement": "sortie",
+                    "chemin": h.path,
+                    "emission": emission["name"] if emission else None,
+                    "connu_de_la_base": emission is not None,
+                }
+            )
+    return out
+
+
+def person_report(
+    engine: Engine, nir_text: str, *, login: str, config: Config | None = None, address: str | None = None
+) -> dict:
+    """Everything held about the NIR, journaled (who asked, the NIR masked, what was found); NirError when
+    `nir_text` is not a NIR (journaled as refused). Matched on its 13 characters: asked with or without its
+    key, a NIR declared with a wrong key is found. With `config`, the received copies and Caf output files on
+    disk are searched too (exchange.app.personne_files), whatever the ledger still knows."""
     try:
         nir = normalise_nir(nir_text)
     except NirError:
@@ -96,17 +152,29 @@ def person_report(engine: Engine, nir_text: str, *, login: str, address: str | N
             login,
             "personne",
             "REFUSE",
-            target=mask_nir(nir_text),
+            target=audit_target(nir_text),
             detail="NIR illisible",
             address=address,
         )
         raise
+    nir13 = nir[:13]
+    held = files_holding(config, nir13) if config is not None else []
+    copies = [h.path for h in held if h.where == "stockage"]
+    outputs = {(h.folder, _output_base(h.path.split("/", 1)[1])) for h in held if h.where == "sortie"}
     with engine.connect() as conn:
-        recs = store.person_records(conn, nir)
-        anos = store.person_anomalies(conn, sorted({nir, nir_text.strip()}))
-        file_rows = store.files_by_id(conn, {r["file_id"] for r in recs} | {a["file_id"] for a in anos})
+        recs = store.person_records(conn, nir13)
+        anos = store.person_anomalies(conn, nir13)
+        by_copy = store.files_by_copy(conn, copies)
+        by_output = store.emissions_by_name(conn, outputs)
+        file_rows = store.files_by_id(
+            conn,
+            {r["file_id"] for r in recs} | {a["file_id"] for a in anos} | {i for ids in by_copy.values() for i in ids},
+        )
         latest = store.latest_answered(conn, {(f["account"], f["name"]) for f in file_rows.values()})
-        emitted = store.emissions_by_id(conn, {r["emission_id"] for r in recs if r["emission_id"] is not None})
+        emitted = store.emissions_by_id(
+            conn,
+            {r["emission_id"] for r in recs if r["emission_id"] is not None} | {e["id"] for e in by_output.values()},
+        )
         campaigns = store.campaign_emissions(
             conn,
             {
@@ -117,10 +185,11 @@ def person_report(engine: Engine, nir_text: str, *, login: str, address: str | N
         )
         history = store_purge.history(conn)
     names = {i: f["name"] for i, f in file_rows.items()}
-    report = {
+    held_files = _held_files(held, by_copy, by_output, file_rows)
+    report: dict[str, Any] = {
         "nir": nir,
         "date_de_la_demande": utcnow().isoformat(),
-        "donnees_detenues": bool(recs or anos),
+        "donnees_detenues": bool(recs or anos or held),
         "enregistrements": [
             {
                 "fichier_id": r["file_id"],
@@ -139,6 +208,7 @@ def person_report(engine: Engine, nir_text: str, *, login: str, address: str | N
                 "gravite": a["gravite"],
                 "champ": a["champ"],
                 "message": a["message"],
+                "nir": a["nir"],
                 "nom": a["nom"],
                 "prenoms": a["prenoms"],
             }
@@ -179,6 +249,7 @@ def person_report(engine: Engine, nir_text: str, *, login: str, address: str | N
             }
             for e in sorted([*emitted.values(), *campaigns], key=lambda e: e["id"])
         ],
+        "fichiers_sur_disque": held_files,
         "purges": _purges(history),
     }
     found = len(recs), len(anos)
@@ -188,8 +259,9 @@ def person_report(engine: Engine, nir_text: str, *, login: str, address: str | N
         login,
         "personne",
         "OK",
-        target=mask_nir(nir),
-        detail=f"{found[0]} enregistrement(s), {found[1]} anomalie(s), {len(file_rows)} fichier(s)",
+        target=audit_target(nir),
+        detail=f"{found[0]} enregistrement(s), {found[1]} anomalie(s), {len(file_rows)} fichier(s), "
+        f"{len(held_files)} sur disque",
         address=address,
     )
     return report

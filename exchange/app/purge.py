@@ -21,7 +21,18 @@ from exchange.app.cycle import kept_stem
 from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.config import Config
 from exchange.core.clock import PARIS
-from exchange.core.retention import KINDS, Duration, FileFacts, file_due, file_year, output_due
+from exchange.core.ledger_paths import under_root
+from exchange.core.retention import (
+    KINDS,
+    Duration,
+    FileFacts,
+    answer_describes,
+    file_due,
+    file_year,
+    output_due,
+    unfinished_due,
+)
+from exchange.core.vocabulary import ACQUITTE
 from exchange.edges.transport.base import Transport
 from exchange.edges.transport.factory import open_transport
 from exchange.store import ledger
@@ -58,6 +69,7 @@ class PurgeReport:
     counts: Counts
     reclaimed: str | None = None
     outcome: RunOutcome | None = None
+    unknown: dict[str, int] = field(default_factory=dict)  # files the ledger does not know, kept: per kind
 
     @property
     def exit_code(self) -> int:
@@ -82,10 +94,18 @@ def plan(config: Config, engine: Engine, as_of: date) -> Plan:
         candidates = store.file_candidates(conn)
         outputs = store.output_candidates(conn)
     for row in candidates:
-        if row["quarantined"]:
-            continue  # set aside for replay: never purged
         year = file_year(row["processing_date"], row["reference_year"])
-        facts = FileFacts(row["id"], row["finished"], year, _paris_day(row["state_changed_at"]))
+        finished = row["finished"] and not row["quarantined"]
+        facts = FileFacts(row["id"], finished, year, _paris_day(row["state_changed_at"]))
+        if not finished:  # set aside for replay, or its records never emitted: kept, up to `unfinished`
+            # (a file between RECLAME and TRAITE is never purged: every cycle resumes it, status reports it blocked)
+            resting = row["quarantined"] or row["state"] == ACQUITTE
+            if resting and unfinished_due(facts, durations["unfinished"], as_of):
+                kinds = {"copies": "copies_purged_at", "comptes_rendus": "answers_purged_at"}
+                due = {k for k, mark in kinds.items() if row[mark] is None}
+                due |= {"identity"} if row["identity_purged_at"] is None else set()
+                p.files[row["id"]], p.file_kinds[row["id"]], p.years[row["id"]] = row, frozenset(due), year
+            continue
         due = set()
         if row["copies_purged_at"] is None and file_due(facts, durations["copies"], as_of, from_window=False):
             due.add("copies")
@@ -126,14 +146,12 @@ def dry_run(config: Config, engine: Engine, as_of: date) -> PurgeReport:
                 c[2] += n_anomalies
     for o in p.outputs:
         counts["outputs"][_output_year(o)][0] += 1
-    lost_copies, lost_outputs = orphans(config, engine)
-    counts["copies"][None][0] += len(lost_copies)
-    counts["outputs"][None][0] += len(lost_outputs)
     for year, n in audit.items():
         counts["audit"][year][0] += n
     for year, n in old_runs.items():
         counts["runs"][year][0] += n
-    return PurgeReport(as_of, True, counts)
+    copies, outputs = unknown_files(config, engine)
+    return PurgeReport(as_of, True, counts, unknown={"copies": len(copies), "outputs": len(outputs)})
 
 
 def _output_year(o: dict) -> int:
@@ -145,13 +163,22 @@ def _output_year(o: dict) -> int:
 # -- removals (idempotent) ----------------------------------------------------------------------
 
 
-def _retour_names(row: dict, latest: dict[tuple[str, str], int]) -> list[str]:
-    """Every compte rendu this reception may have in retour/: its kept pairs, and <name>.CR.* when it is the
-    latest answered reception of its name."""
+def _retour_names(row: dict, latest: dict[tuple[str, str], int], transport: Transport) -> list[str]:
+    """Every compte rendu this reception may have in retour/: its kept pairs (named after its id), and
+    <name>.CR.* when it is the latest answered reception of its name and that pair answers it (after a
+    restore it may answer a later reception the ledger does not know: kept). CSV last: what says whose
+    pair it is goes last, so that a purge stopped midway still knows it on its next run."""
     stems = [kept_stem(row["name"], row["id"], pair) for pair in range(row["answers"] or 0)]
+    names = [f"{stem}.{ext}" for stem in stems for ext in CR_EXTENSIONS]
     if latest.get((row["account"], row["name"])) == row["id"]:
-        stems.append(row["name"])
-    return [f"{stem}.{ext}" for stem in stems for ext in CR_EXTENSIONS]
+        cr_csv = transport.read_retour(row["account"], f"{row['name']}.CR.csv")
+        if cr_csv is None or answer_describes(cr_csv, row):
+            names += [f"{row['name']}.{ext}" for ext in ("CR.xml", "CR.html", "CR.csv")]
+        else:
+            log.warning(
+                f"{row['account']}/retour/{row['name']}.CR.* répond à une réception inconnue de la base : conservé"
+            )
+    return names
 
 
 def _unlink(path: Path, folders: set[Path]) -> None:
@@ -176,7 +203,7 @@ def _sync_folders(folders: set[Path]) -> None:
 
 
 def _remove_file_data(
-    engine: Engine, transport: Transport, rows: list[dict], latest: dict[tuple[str, str], int]
+    config: Config, engine: Engine, transport: Transport, rows: list[dict], latest: dict[tuple[str, str], int]
 ) -> None:
     """Remove what the marks of these rows say is being purged; a stored copy shared with a reception whose
     copy is kept (same content, same account) stays for it."""
@@ -187,12 +214,13 @@ def _remove_file_data(
     folders: set[Path] = set()
     for row in rows:
         if row["copies_purged_at"] is not None:
-            if row["stored_path"] and row["stored_path"] not in in_use:
-                _unlink(Path(row["stored_path"]), folders)
+            copy = under_root(config.storage_dir, row["stored_path"])
+            if copy is not None and row["stored_path"] not in in_use:  # never a file outside today's root
+                _unlink(copy, folders)
             for name in {row["archived_name"], ledger.claim_name(row["id"])} - {None}:
                 transport.remove(row["account"], "archive", name)
         if row["answers_purged_at"] is not None:
-            for name in _retour_names(row, latest):
+            for name in _retour_names(row, latest, transport):
                 transport.remove(row["account"], "retour", name)
     _sync_folders(folders)
     transport.sync()
@@ -206,11 +234,11 @@ def _remove_outputs(config: Config, rows: list[dict]) -> None:
     _sync_folders(folders)
 
 
-def orphans(config: Config, engine: Engine) -> tuple[list[Path], list[Path]]:
+def unknown_files(config: Config, engine: Engine) -> tuple[list[Path], list[Path]]:
     """Local copies and Caf output files that no ledger row points to (a database restored from an older
-    backup, a row removed by hand): (copies, outputs). Only read under the cycle lock, or for a dry run: no
-    reception or emission is writing meanwhile. Compared by account (or Caf) and file name, so that a moved
-    storage folder finds its files again."""
+    backup, a row removed by hand): (copies, outputs). Never removed by any command (cli.md: a restored
+    database never destroys what it does not know): reported until an operator acts (docs/operations.md).
+    Compared by account (or Caf) and file name, the ledger's paths being relative to today's roots."""
     with engine.connect() as conn:
         stored = store.stored_names(conn)
         emitted = store.emission_names(conn)
@@ -227,6 +255,16 @@ def orphans(config: Config, engine: Engine) -> tuple[list[Path], list[Path]]:
         if p.is_file() and p.name.startswith("AAH-ESAT_") and (caf.name, _output_base(p.name)) not in emitted
     ]
     return copies, outputs
+
+
+def count_unknown_files(config: Config, engine: Engine) -> dict[str, int]:
+    """Scan the storage and output folders and record how many files the ledger does not know (read by
+    `status` and /sante): {"copies": n, "outputs": m}."""
+    copies, outputs = unknown_files(config, engine)
+    found = {"copies": len(copies), "outputs": len(outputs)}
+    with engine.begin() as conn:
+        store.record_unknown(conn, found, ledger.utcnow())
+    return found
 
 
 def _children(folder: Path) -> list[Path]:
@@ -253,7 +291,13 @@ def _batches(items: list, size: int | None = None) -> list[list]:
 
 
 def _purge(
-    config: Config, engine: Engine, ctx: JobContext, as_of: date, counts: Counts, stop: Callable[[], bool]
+    config: Config,
+    engine: Engine,
+    ctx: JobContext,
+    as_of: date,
+    counts: Counts,
+    stop: Callable[[], bool],
+    unknown: dict[str, int],
 ) -> str | None:
     fence = ctx.fence
     now = ledger.utcnow()
@@ -264,24 +308,15 @@ def _purge(
     with open_transport(config) as transport:
         # 1. finish what a stopped purge began
         for batch in _batches(pending):
-            _remove_file_data(engine, transport, batch, latest)
+            _remove_file_data(config, engine, transport, batch, latest)
             with ledger.transaction(engine, fence) as conn:
                 store.end_file_purge(conn, [r["id"] for r in batch])
         if pending_out:
             _remove_outputs(config, pending_out)
             with ledger.transaction(engine, fence) as conn:
                 store.end_output_purge(conn, [r["id"] for r in pending_out])
-        # files no row points to any more: removed (counted without a year)
-        lost_copies, lost_outputs = orphans(config, engine)
-        folders: set[Path] = set()
-        for path in lost_copies + lost_outputs:
-            _unlink(path, folders)
-        _sync_folders(folders)
-        lost = {"copies": {None: [len(lost_copies), 0, 0]}, "outputs": {None: [len(lost_outputs), 0, 0]}}
-        with ledger.transaction(engine, fence) as conn:
-            for kind, per_year in lost.items():
-                store.record_counts(conn, ctx.run_id, now, kind, per_year)
-        _add(counts, lost)
+        # files no row points to (a restored older ledger): never removed, counted for `status`
+        unknown.update(count_unknown_files(config, engine))
         p = plan(config, engine, as_of)
         # 2. copies and comptes rendus: mark, remove, close
         with_files = [i for i, kinds in p.file_kinds.items() if kinds & {"copies", "comptes_rendus"}]
@@ -305,11 +340,13 @@ def _purge(
                 }
                 for i in batch
             ]
-            _remove_file_data(engine, transport, rows, latest)
+            _remove_file_data(config, engine, transport, rows, latest)
             with ledger.transaction(engine, fence) as conn:
                 store.end_file_purge(conn, batch)
             _add(counts, per_kind)
-    # 3. identities: one transaction per batch
+    # 3. identities: one transaction per batch (rows an earlier version only blanked become counts first)
+    with ledger.transaction(engine, fence) as conn:
+        store.finish_former_anonymisation(conn)
     identity = [i for i, kinds in p.file_kinds.items() if "identity" in kinds]
     for batch in _batches(identity):
         if stop():
@@ -369,12 +406,17 @@ def purge(
     erased pages back (SQLite VACUUM, PostgreSQL VACUUM). IGNORE when a cycle or purge runs elsewhere."""
     counts = _new_counts()
     reclaimed: list[str] = []
+    unknown: dict[str, int] = {}
 
     def work(ctx: JobContext) -> str | None:
-        error = _purge(config, engine, ctx, as_of, counts, ctx.stop)
+        error = _purge(config, engine, ctx, as_of, counts, ctx.stop, unknown)
         removed = sum(c[0] for per_year in counts.values() for c in per_year.values())
         if error is None and not ctx.stop():  # still under the lock: no cycle writes meanwhile
-            reclaimed.append(store.reclaim(engine))
+            done, complete = store.reclaim(engine)
+            reclaimed.append(done)
+            if complete:  # only now is a purged identity « effacée » (status and /sante said otherwise)
+                with ledger.transaction(engine, ctx.fence) as conn:
+                    store.confirm_erasure(conn, ledger.utcnow())
         log.info(
             f"purge au {as_of.isoformat()} : {removed} élément(s) supprimé(s) ou rendu(s) anonyme(s)",
             extra={"event": {"run_id": ctx.run_id, "job": "purge"}},
@@ -382,7 +424,7 @@ def purge(
         return error
 
     outcome = run_locked(config, engine, "purge", work, as_of=as_of, stop=stop, outer_fence=fence)
-    return PurgeReport(as_of, False, counts, reclaimed[0] if reclaimed else None, outcome)
+    return PurgeReport(as_of, False, counts, reclaimed[0] if reclaimed else None, outcome, unknown)
 
 
 __all__ = ["purge", "dry_run", "plan", "PurgeReport", "Plan"]

@@ -17,6 +17,7 @@ from exchange.core.health import (
     health_text,
     nightly_reasons,
     pause_reasons,
+    purge_reasons,
     stuck_by,
     stuck_limit,
     verdict,
@@ -25,6 +26,7 @@ from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
 from exchange.edges.transport.base import Refused, Transport, TransportError
+from exchange.store import purge as purge_state
 from exchange.store.engine import Engine
 from exchange.store.followup import habilitation_rejections_by_code
 from exchange.store.nodes import list_nodes
@@ -163,11 +165,17 @@ def _brief(run: dict | None) -> dict | None:
 
 
 def check_health(
-    engine: Engine, transport: Transport | None, now: datetime | None = None, *, perimeter: Perimeter = EVERYTHING
+    engine: Engine,
+    transport: Transport | None,
+    now: datetime | None = None,
+    *,
+    perimeter: Perimeter = EVERYTHING,
+    unknown: dict[str, int] | None = None,
 ) -> Health:
     """The health of the service as `perimeter` sees it (its files, its accounts' depot/, its Caf's action
     items: files rejected for a habilitation code); `transport` is an unopened drop-area transport (None: not
-    checked). The command line and /sante see everything."""
+    checked). The command line and /sante see everything. `unknown`: the files the ledger does not know, counted
+    now (the command line scans the folders); else as the last purge counted them."""
     now = now or utcnow()
     health = Health(checked_at=now)
     with engine.connect() as conn:
@@ -193,6 +201,12 @@ def check_health(
         imported = campaign_reads.habilitations_in_force(conn) is not None
         pending = habilitation_rejections_by_code(conn, perimeter=perimeter)
         health.warnings = pause_reasons(paused_jobs(conn))
+        if perimeter.national:  # the ledger's own state: not any Caf's
+            health.unknown_files, health.unknown_checked_at = purge_state.unknown_counts(conn)
+            if unknown is not None:
+                health.unknown_files, health.unknown_checked_at = unknown, now
+            health.erasure_pending = purge_state.erasure_pending(conn)
+            health.warnings += purge_reasons(health)
     verdict(health, imported, by_run, pending)
     if transport is not None:
         try:

@@ -25,7 +25,7 @@ def cmd_personne(args: argparse.Namespace, config: Config) -> int:
 
     engine = open_current(config.database_url)
     try:
-        report = person_report(engine, args.nir, login=cli_login())
+        report = person_report(engine, args.nir, login=cli_login(), config=config)
     except NirError as e:
         print(f"Demande refusée : {e}.", file=sys.stderr)
         return 2

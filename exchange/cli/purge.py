@@ -47,6 +47,11 @@ def report_text(report) -> str:  # noqa: ANN001 - exchange.app.purge.PurgeReport
                     f"{plural(n_anomalies, 'anomalie', 'anomalies')}"
                 )
             lines.append(f"  {year if year is not None else 'sans année'} : {text}")
+    from exchange.core.health import unknown_files_text
+
+    unknown = unknown_files_text(report.unknown)
+    if unknown:
+        lines.append(unknown)
     if report.reclaimed:
         lines.append(f"Base de données : {report.reclaimed}.")
     if outcome is not None and outcome.error:

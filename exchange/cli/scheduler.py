@@ -36,6 +36,7 @@ def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from exchange.app.purge import unknown_files
     from exchange.app.status import check_health, health_json, health_text
     from exchange.cli.listing import json_default
     from exchange.edges.transport.factory import open_transport
@@ -44,7 +45,13 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
     engine = open_current(config.database_url)
     try:
-        health = check_health(engine, open_transport(config), perimeter=EVERYTHING)
+        copies, outputs = unknown_files(config, engine)
+        health = check_health(
+            engine,
+            open_transport(config),
+            perimeter=EVERYTHING,
+            unknown={"copies": len(copies), "outputs": len(outputs)},
+        )
         with engine.connect() as conn:
             next_runs = next_scheduled_runs(conn)
     finally:

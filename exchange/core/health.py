@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from exchange.core.clock import PARIS
 from exchange.core.vocabulary import ECHEC, LEADER
@@ -55,6 +56,11 @@ class Health:
     quarantined: list[dict] = field(default_factory=list)
     rejected_by_code: dict[str, int] = field(default_factory=dict)
     nodes: list[dict] = field(default_factory=list)  # scheduler nodes, leader first (exchange.store.nodes)
+    # the purge's side (exchange.store.purge): files the ledger does not know, per kind (copies, outputs), as
+    # last counted; files whose identity was purged but whose physical erasure (VACUUM…) is not confirmed
+    unknown_files: dict[str, int] = field(default_factory=dict)
+    unknown_checked_at: datetime | None = None
+    erasure_pending: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -203,6 +209,43 @@ def pause_reasons(paused: dict[str, dict]) -> list[Reason]:
     ]
 
 
+UNKNOWN_KINDS = {
+    "copies": ("copie reçue (dossier de stockage)", "copies reçues (dossier de stockage)"),
+    "outputs": ("fichier pour les Caf (dossier de sortie)", "fichiers pour les Caf (dossier de sortie)"),
+}
+
+
+def unknown_files_text(unknown: dict[str, int]) -> str | None:
+    """« N fichiers inconnus de la base … » (cli.md v1.3), or None when there is none."""
+    total = sum(unknown.values())
+    if not total:
+        return None
+    detail = ", ".join(plural(n, *UNKNOWN_KINDS[k]) for k, n in unknown.items() if n and k in UNKNOWN_KINDS)
+    return (
+        f"{plural(total, 'fichier inconnu de la base', 'fichiers inconnus de la base')} ({detail}) : "
+        "conservés, jamais supprimés par la purge ni par un cycle ; après une restauration, voir "
+        "docs/operations.md (§ 5b, « Fichiers inconnus de la base »)"
+    )
+
+
+def purge_reasons(h: Health) -> list[Reason]:
+    """Warnings from the purge's side: files the ledger does not know, a physical erasure not yet finished."""
+    reasons = []
+    unknown = unknown_files_text(h.unknown_files)
+    if unknown:
+        reasons.append(Reason(unknown))
+    if h.erasure_pending:
+        n = h.erasure_pending
+        reasons.append(
+            Reason(
+                f"purge inachevée : l'identité de {plural(n, 'fichier', 'fichiers')} est effacée du registre, mais "
+                "l'effacement physique de la base (compactage, journal WAL) n'est pas terminé",
+                " ; relancez « esat-exchange purge » (sans lecteur ouvert sur la base)",
+            )
+        )
+    return reasons
+
+
 def agree(n: int, singular: str, plural_form: str) -> str:
     """A word agreed with `n` (French: 0 and 1 take the singular)."""
     return singular if abs(n) < 2 else plural_form
@@ -282,6 +325,8 @@ def health_text(h: Health, show_all: bool = False, next_runs: list[dict] | None 
         "Fichiers rejetés ces dernières 24 h, par code : "
         + (", ".join(f"{c} × {n}" for c, n in h.rejected_by_code.items()) or "aucun")
     )
+    lines.append(f"Fichiers inconnus de la base : {sum(h.unknown_files.values())}")
+    lines.append(f"Fichiers dont l'effacement physique n'est pas terminé : {h.erasure_pending}")
     lines += _nodes_text(h)
     return "\n".join(lines) + "\n"
 
@@ -320,7 +365,24 @@ def health_json(h: Health) -> dict:
         "fichiers_en_quarantaine": h.quarantined,
         "rejets_24h_par_code": h.rejected_by_code,
         "planificateur": h.nodes,
+        "purge": purge_counts(h),
     }
 
 
-__all__ = ["Health", "Reason", "health_text", "health_json", "pause_reasons", "verdict"]
+def purge_counts(h: Health) -> dict[str, Any]:
+    """The purge's side, as counts (status --format json, /sante): files the ledger does not know per kind,
+    files whose physical erasure is not complete."""
+    return {"fichiers_inconnus_de_la_base": h.unknown_files, "effacement_non_termine": h.erasure_pending}
+
+
+__all__ = [
+    "Health",
+    "Reason",
+    "health_text",
+    "health_json",
+    "pause_reasons",
+    "purge_counts",
+    "purge_reasons",
+    "unknown_files_text",
+    "verdict",
+]

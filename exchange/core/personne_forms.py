@@ -60,6 +60,23 @@ def _purge_line(p: dict[str, Any]) -> str:
     return f"le {_day(p['date'])} : {p['donnees']} — année(s) {years} ({detail})"
 
 
+WHERE = {
+    "stockage": "copie reçue (dossier de stockage)",
+    "archive": "copie archive/ de la zone de dépôt",
+    "sortie": "fichier pour la Caf (dossier de sortie)",
+}
+
+
+def _held_line(h: dict[str, Any]) -> str:
+    """One file on disk that holds the NIR, with what the ledger knows of it."""
+    if h["emplacement"] == "sortie":
+        known = f"émission {h['emission']}" if h["emission"] else "inconnu de la base"
+    else:
+        ids = ", ".join(f"n° {i}" for i in h["fichiers"])
+        known = f"fichier {ids}" if ids else "inconnu de la base"
+    return f"{WHERE[h['emplacement']]} : {h['chemin']} ({known})"
+
+
 def person_text(report: dict[str, Any]) -> str:
     lines = [f"Données détenues sur le NIR {report['nir']} (demande du {_day(report['date_de_la_demande'])})", ""]
     if not report["donnees_detenues"]:
@@ -115,6 +132,11 @@ def person_text(report: dict[str, Any]) -> str:
                 f"  Fichier n° {a['fichier_id']} {a['fichier']}, ligne {a['ligne']} : {a['code']} "
                 f"({a['gravite']}) {a['champ'] or ''} — {a['message']}"
             )
+            if a["nom"] or a["prenoms"] or a.get("nir"):
+                lines.append(
+                    f"    Nom : {a['nom'] or 'non renseigné'} ; prénoms : {a['prenoms'] or 'non renseignés'} ; "
+                    f"NIR déclaré : {a.get('nir') or 'non renseigné'}"
+                )
     if report["fichiers"]:
         lines.append("Fichiers et comptes rendus :")
         for f in report["fichiers"]:
@@ -133,6 +155,10 @@ def person_text(report: dict[str, Any]) -> str:
                 f"  Fichier n° {f['id']} {f['fichier']} (compte {f['compte']}, reçu le "
                 f"{_day(f['date_reception'])}) : {f['statut'] or f['etat']} ; " + " ; ".join(kept)
             )
+    held = report.get("fichiers_sur_disque") or []
+    if held:
+        lines.append(f"Fichiers sur le disque du service où figure ce NIR : {len(held)}")
+        lines += [f"  {_held_line(h)}" for h in held]
     if report["emissions"]:
         lines.append("Émissions aux Caf :")
         for e in report["emissions"]:
@@ -162,9 +188,13 @@ th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:
 <td>{{ x.numero_allocataire or "" }}</td><td>{{ x.code_caf }}</td><td>{{ x.siret_esat }}</td><td>{{ x.emission or "pas encore" }}</td></tr>{% endfor %}
 </table>{% endif %}
 {% if r.anomalies %}<h2>Anomalies ({{ r.anomalies|length }})</h2><table><tr><th>Fichier</th><th>Ligne</th><th>Code</th>
-<th>Gravité</th><th>Champ</th><th>Message</th></tr>{% for a in r.anomalies %}<tr><td>n° {{ a.fichier_id }} {{ a.fichier }}</td>
-<td>{{ a.ligne }}</td><td>{{ a.code }}</td><td>{{ a.gravite }}</td><td>{{ a.champ or "" }}</td><td>{{ a.message }}</td></tr>{% endfor %}
+<th>Gravité</th><th>Champ</th><th>Message</th><th>Nom</th><th>Prénoms</th><th>NIR déclaré</th></tr>
+{% for a in r.anomalies %}<tr><td>n° {{ a.fichier_id }} {{ a.fichier }}</td>
+<td>{{ a.ligne }}</td><td>{{ a.code }}</td><td>{{ a.gravite }}</td><td>{{ a.champ or "" }}</td><td>{{ a.message }}</td>
+<td>{{ a.nom or "" }}</td><td>{{ a.prenoms or "" }}</td><td>{{ a.nir or "" }}</td></tr>{% endfor %}
 </table>{% endif %}
+{% if r.fichiers_sur_disque %}<h2>Fichiers sur le disque du service où figure ce NIR ({{ r.fichiers_sur_disque|length }})</h2>
+<ul>{% for h in r.fichiers_sur_disque %}<li>{{ held_line(h) }}</li>{% endfor %}</ul>{% endif %}
 {% if r.fichiers %}<h2>Fichiers et comptes rendus</h2><table><tr><th>Fichier</th><th>Compte</th><th>Reçu le</th><th>Statut</th>
 <th>Copies</th><th>Comptes rendus</th><th>Identité purgée le</th></tr>{% for f in r.fichiers %}<tr><td>n° {{ f.id }} {{ f.fichier }}</td>
 <td>{{ f.compte }}</td><td>{{ day(f.date_reception) }}</td><td>{{ f.statut or f.etat }}</td>
@@ -183,5 +213,5 @@ th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:
 def person_html(report: dict[str, Any]) -> str:
     env = Environment(autoescape=True)
     return env.from_string(_PAGE).render(
-        r=report, day=_day, purge_line=_purge_line, not_held=NOT_HELD, unknown=PURGES_UNKNOWN
+        r=report, day=_day, purge_line=_purge_line, held_line=_held_line, not_held=NOT_HELD, unknown=PURGES_UNKNOWN
     )

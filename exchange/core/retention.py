@@ -6,6 +6,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 # The kinds of personal data the service keeps, in the order a purge report lists them: key → French label.
 KINDS = {
@@ -20,7 +21,8 @@ KINDS = {
 # Where a zero duration is refused (config key → why, in French).
 NO_ZERO = {
     "comptes_rendus": "l'Esat doit pouvoir lire le compte rendu de son dépôt",
-    "identity": "la Caf peut demander les déclarations pendant la prescription des indus (art. L553-1 CSS)",
+    "identity": "la Caf peut demander les déclarations pendant la prescription des indus d'AAH (art. L821-5 CSS)",
+    "unfinished": "un fichier en quarantaine doit pouvoir être rejoué une fois le défaut corrigé",
     "audit": "le journal de qui a consulté quoi doit exister (RGPD, art. 5.2)",
 }
 
@@ -129,6 +131,38 @@ def file_due(facts: FileFacts, duration: Duration, as_of: date, *, from_window: 
         return False
     start = window_end(facts.year) if from_window else facts.answered_on
     return start is not None and duration.after(start) <= as_of
+
+
+def unfinished_due(facts: FileFacts, duration: Duration, as_of: date) -> bool:
+    """The upper bound for a file never finished (in QUARANTAINE, or answered with records never emitted): all
+    its data is due `duration` after the later of its last change and the close of its year's campaign."""
+    if facts.finished:
+        return False
+    start = max(window_end(facts.year), facts.answered_on or window_end(facts.year))
+    return duration.after(start) <= as_of
+
+
+def answer_describes(cr_csv: bytes, reception: dict[str, Any]) -> bool:
+    """Whether a compte rendu (its CSV form) answers this reception of the ledger: same file name, processing
+    date, statut and record counts. `<name>.CR.*` describes the latest answered reception of that name; after
+    a restore from an older backup it may answer one the ledger does not know, which no purge removes."""
+    import csv
+    import io
+
+    try:
+        rows = csv.DictReader(io.StringIO(cr_csv.decode("utf-8-sig")), delimiter=";")
+        first = next(rows)
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return False
+    expected = {
+        "fichier": reception["name"],
+        "date_traitement": reception["processing_date"].isoformat(),
+        "statut": reception["statut"] or "",
+        "enregistrements_recus": str(reception["records_in"] or 0),
+        "enregistrements_acceptes": str(reception["records_accepted"] or 0),
+        "enregistrements_rejetes": str(reception["records_rejected"] or 0),
+    }
+    return all((first.get(k) or "") == v for k, v in expected.items())
 
 
 def output_due(completed_on: date, year: int | None, duration: Duration, as_of: date) -> bool:

@@ -18,6 +18,7 @@ from exchange.store.tables import (
     hab_groupes,
     hab_partenaires,
     hab_utilisateurs,
+    record_tallies,
     records,
 )
 
@@ -94,6 +95,18 @@ def esat_profile(conn: Connection, siret: str, *, perimeter: Perimeter) -> dict[
         ).all()
         if n
     }
+    for year, n in conn.execute(  # records the purge turned into counts
+        select(record_tallies.c.annee_reference, func.sum(record_tallies.c.n))
+        .where(
+            record_tallies.c.siret_esat == siret,
+            record_tallies.c.kind == "RG",
+            record_tallies.c.superseded == False,  # noqa: E712
+            in_perimeter(record_tallies.c.siret_esat, perimeter),
+        )
+        .group_by(record_tallies.c.annee_reference)
+    ).all():
+        rg[year] = rg.get(year, 0) + int(n)
+    rg = dict(sorted(rg.items(), key=lambda item: -(item[0] or 0)))
     partner = None if p is None else {**dict(p), "caf_gestionnaire": caf_gestionnaire(p["portee"], p["code_caf"])}
     return {
         "siret": siret,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
@@ -9,7 +11,7 @@ from exchange.core.clock import as_utc
 from exchange.core.perimeter import Perimeter
 from exchange.core.vocabulary import OK
 from exchange.store.perimeter import in_perimeter, in_perimeter_account
-from exchange.store.tables import anomalies, files, records, runs
+from exchange.store.tables import anomalies, anomaly_tallies, files, record_tallies, records, runs
 
 
 def service_counts(conn: Connection, *, perimeter: Perimeter) -> dict:
@@ -30,23 +32,39 @@ def service_counts(conn: Connection, *, perimeter: Perimeter) -> dict:
             .group_by(files.c.state, files.c.statut)
         ).all()
     }
-    record_counts = {
-        k or "": n
-        for k, n in conn.execute(
-            select(records.c.kind, func.count())
-            .where(in_perimeter(records.c.siret_esat, perimeter))
-            .group_by(records.c.kind)
-        ).all()
-    }
-    anomaly_counts = {
-        c: n
-        for c, n in conn.execute(
-            select(anomalies.c.code, func.count())
-            .select_from(anomalies.join(files, files.c.id == anomalies.c.file_id))
-            .where(in_perimeter_account(files.c.account, perimeter))
-            .group_by(anomalies.c.code)
-        ).all()
-    }
+    record_counts: Counter[str] = Counter(
+        {
+            k or "": n
+            for k, n in conn.execute(
+                select(records.c.kind, func.count())
+                .where(in_perimeter(records.c.siret_esat, perimeter))
+                .group_by(records.c.kind)
+            ).all()
+        }
+    )
+    for k, n in conn.execute(  # records turned into counts by the purge (exchange.store.purge.anonymise)
+        select(record_tallies.c.kind, func.sum(record_tallies.c.n))
+        .where(in_perimeter(record_tallies.c.siret_esat, perimeter))
+        .group_by(record_tallies.c.kind)
+    ).all():
+        record_counts[k or ""] += int(n)
+    anomaly_counts: Counter[str] = Counter(
+        dict(
+            conn.execute(
+                select(anomalies.c.code, func.count())
+                .select_from(anomalies.join(files, files.c.id == anomalies.c.file_id))
+                .where(in_perimeter_account(files.c.account, perimeter))
+                .group_by(anomalies.c.code)
+            ).all()
+        )
+    )
+    for c, n in conn.execute(
+        select(anomaly_tallies.c.code, func.sum(anomaly_tallies.c.n))
+        .select_from(anomaly_tallies.join(files, files.c.id == anomaly_tallies.c.file_id))
+        .where(in_perimeter_account(files.c.account, perimeter))
+        .group_by(anomaly_tallies.c.code)
+    ).all():
+        anomaly_counts[c] += int(n)
     last_run = {}
     latest = (
         select(runs.c.job, func.max(runs.c.id).label("id")).where(runs.c.ended_at.is_not(None)).group_by(runs.c.job)
@@ -64,8 +82,8 @@ def service_counts(conn: Connection, *, perimeter: Perimeter) -> dict:
     return {
         "runs": run_counts,
         "files": file_counts,
-        "records": record_counts,
-        "anomalies": anomaly_counts,
+        "records": dict(record_counts),
+        "anomalies": dict(anomaly_counts),
         "last_run_seconds": last_run,
         "last_success": last_success,
     }

@@ -3,8 +3,11 @@ and the emissions that carried the records to each Caf."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from typing import Any
+
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.store.ledger import as_utc
 from exchange.store.tables import anomalies, emissions, files, records
@@ -54,20 +57,55 @@ def _clean(row: dict) -> dict:
     return {k: as_utc(v) if k in _DATETIMES else v for k, v in row.items()}
 
 
-def person_records(conn: Connection, nir: str) -> list[dict]:
-    """The accepted records declaring this NIR, oldest first (every column)."""
-    rows = conn.execute(select(records).where(records.c.nir == nir).order_by(records.c.file_id, records.c.ligne))
+def _nir13(column: ColumnElement[str]) -> ColumnElement[str]:
+    """The column's first 13 characters as the NIR is compared: without spaces, upper case (2A/2B)."""
+    return func.substr(func.upper(func.replace(column, " ", "")), 1, 13)
+
+
+def person_records(conn: Connection, nir13: str) -> list[dict]:
+    """The accepted records declaring this NIR (its 13 characters: whatever key, or none, was declared), oldest
+    first (every column)."""
+    rows = conn.execute(
+        select(records).where(_nir13(records.c.nir) == nir13).order_by(records.c.file_id, records.c.ligne)
+    )
     return [_clean(dict(r)) for r in rows.mappings()]
 
 
-def person_anomalies(conn: Connection, nirs: list[str]) -> list[dict]:
-    """The anomalies naming this NIR (as declared: with or without its spaces)."""
+def person_anomalies(conn: Connection, nir13: str) -> list[dict]:
+    """The anomalies naming this NIR as declared (with its spaces, a wrong key or none: its 13 characters)."""
     rows = conn.execute(
         select(anomalies)
-        .where(or_(*(anomalies.c.nir == n for n in nirs)))
+        .where(_nir13(anomalies.c.nir) == nir13)
         .order_by(anomalies.c.file_id, anomalies.c.ligne, anomalies.c.id)
     )
     return [dict(r) for r in rows.mappings()]
+
+
+def files_by_copy(conn: Connection, copies: list[str]) -> dict[str, list[int]]:
+    """Received copy (`<account>/<file>`, relative to the storage folder) → the receptions whose copy it is."""
+    out: dict[str, list[int]] = {}
+    for i in range(0, len(copies), 500):
+        for file_id, path in conn.execute(
+            select(files.c.id, files.c.stored_path)
+            .where(files.c.stored_path.in_(copies[i : i + 500]))
+            .order_by(files.c.id)
+        ).all():
+            out.setdefault(path, []).append(file_id)
+    return out
+
+
+def emissions_by_name(conn: Connection, names: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(code_caf, base name) → the emission that wrote those output files."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for code_caf, name in sorted(names):
+        row = (
+            conn.execute(select(*EMISSION_COLUMNS).where(emissions.c.code_caf == code_caf, emissions.c.name == name))
+            .mappings()
+            .first()
+        )
+        if row is not None:
+            out[(code_caf, name)] = _clean(dict(row))
+    return out
 
 
 def files_by_id(conn: Connection, ids: set[int]) -> dict[int, dict]:

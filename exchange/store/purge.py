@@ -1,4 +1,4 @@
-"""The purge's store verbs: what may be due, marks set before any file is removed, identities erased in
+"""The purge's store verbs: what may be due, marks set before any file is removed, records turned into counts in
 batches, output and journal rows, the counts each purge leaves, and freeing the database's pages."""
 
 from __future__ import annotations
@@ -11,23 +11,23 @@ from sqlalchemy.engine import Connection, Engine
 
 from exchange.core.clock import as_utc
 from exchange.core.vocabulary import ACQUITTE, EN_COURS, QUARANTAINE, TERMINE
-from exchange.store.tables import anomalies, audit_log, emissions, files, purges, records, runs
+from exchange.store.tables import (
+    anomalies,
+    anomaly_tallies,
+    audit_log,
+    emissions,
+    files,
+    purges,
+    record_tallies,
+    records,
+    runs,
+    unknown_files,
+)
 
-ERASED = "(message effacé : données personnelles purgées)"
 FILE_MARKS = {
     "copies": files.c.copies_purged_at,
     "comptes_rendus": files.c.answers_purged_at,
     "identity": files.c.identity_purged_at,
-}
-# what a record keeps no more once its time is over: the worker's identity and what singles them out
-RECORD_IDENTITY = {
-    "nir": "",
-    "nom": "",
-    "prenoms": "",
-    "date_naissance": None,
-    "numero_allocataire": None,
-    "date_entree_esat": None,
-    "siret_employeur_mo": None,
 }
 
 
@@ -51,6 +51,10 @@ def file_candidates(conn: Connection) -> list[dict]:
                 files.c.stored_path,
                 files.c.archived_name,
                 files.c.answers,
+                files.c.statut,
+                files.c.records_in,
+                files.c.records_accepted,
+                files.c.records_rejected,
                 files.c.copies_purged_at,
                 files.c.answers_purged_at,
                 files.c.identity_purged_at,
@@ -124,9 +128,14 @@ def pending_files(conn: Connection) -> list[dict]:
                 files.c.id,
                 files.c.account,
                 files.c.name,
+                files.c.processing_date,
                 files.c.stored_path,
                 files.c.archived_name,
                 files.c.answers,
+                files.c.statut,
+                files.c.records_in,
+                files.c.records_accepted,
+                files.c.records_rejected,
                 files.c.copies_purged_at,
                 files.c.answers_purged_at,
             )
@@ -162,20 +171,74 @@ def end_file_purge(conn: Connection, file_ids: list[int]) -> None:
         )
 
 
+def _tally_and_delete(conn: Connection, part: list[int]) -> tuple[int, int]:
+    """These files' records and record-level anomalies become counts (record_tallies, anomaly_tallies: what
+    the dashboard, the campaign and the history group by), then the rows go; (records, anomalies) removed.
+    File-level anomalies (no line: the file's name, its header…) hold no worker and stay."""
+    grouped = (
+        records.c.file_id,
+        records.c.siret_esat,
+        records.c.kind,
+        records.c.code_caf,
+        records.c.annee_reference,
+        records.c.superseded,
+    )
+    conn.execute(
+        insert(record_tallies).from_select(
+            ["file_id", "siret_esat", "kind", "code_caf", "annee_reference", "superseded", "n"],
+            select(*grouped, func.count()).where(records.c.file_id.in_(part)).group_by(*grouped),
+        )
+    )
+    line_level = and_(anomalies.c.file_id.in_(part), anomalies.c.ligne.is_not(None))
+    conn.execute(
+        insert(anomaly_tallies).from_select(
+            ["file_id", "code", "gravite", "n"],
+            select(anomalies.c.file_id, anomalies.c.code, anomalies.c.gravite, func.count())
+            .where(line_level)
+            .group_by(anomalies.c.file_id, anomalies.c.code, anomalies.c.gravite),
+        )
+    )
+    done_records = conn.execute(delete(records).where(records.c.file_id.in_(part))).rowcount
+    done_anomalies = conn.execute(delete(anomalies).where(line_level)).rowcount
+    return done_records, done_anomalies
+
+
 def anonymise(conn: Connection, file_ids: list[int], at: datetime) -> tuple[int, int]:
-    """Erase the workers' identity from these files' records and anomalies (one transaction); (records, anomalies)."""
+    """Turn these files' records and record-level anomalies into counts and delete the rows (one transaction):
+    nothing is left that leads back to a worker; (records, anomalies) removed."""
     done_records = done_anomalies = 0
     for part in _chunks(file_ids):
-        done_records += conn.execute(
-            update(records).where(records.c.file_id.in_(part)).values(**RECORD_IDENTITY)
-        ).rowcount
-        done_anomalies += conn.execute(
-            update(anomalies)
-            .where(and_(anomalies.c.file_id.in_(part), anomalies.c.ligne.is_not(None)))
-            .values(nir=None, nom=None, prenoms=None, message=ERASED)
-        ).rowcount
+        n_records, n_anomalies = _tally_and_delete(conn, part)
+        done_records, done_anomalies = done_records + n_records, done_anomalies + n_anomalies
         conn.execute(update(files).where(files.c.id.in_(part)).values(identity_purged_at=at))
     return done_records, done_anomalies
+
+
+def finish_former_anonymisation(conn: Connection) -> int:
+    """Files whose identity an earlier version only blanked in place (their rows kept, nir = ''): their rows
+    become counts too (not counted again in `purges`); how many files."""
+    leftover = sorted(
+        set(
+            conn.execute(
+                select(records.c.file_id)
+                .distinct()
+                .where(records.c.file_id.in_(select(files.c.id).where(files.c.identity_purged_at.is_not(None))))
+            ).scalars()
+        )
+        | set(
+            conn.execute(
+                select(anomalies.c.file_id)
+                .distinct()
+                .where(
+                    anomalies.c.ligne.is_not(None),
+                    anomalies.c.file_id.in_(select(files.c.id).where(files.c.identity_purged_at.is_not(None))),
+                )
+            ).scalars()
+        )
+    )
+    for part in _chunks(leftover):
+        _tally_and_delete(conn, part)
+    return len(leftover)
 
 
 def identity_sizes(conn: Connection, file_ids: list[int]) -> dict[int, tuple[int, int]]:
@@ -271,13 +334,19 @@ def history(conn: Connection) -> list[dict]:
     return rows
 
 
-def reclaim(engine: Engine) -> str:
-    """Give the erased bytes back for real, after a purge; returns what was done (French, for the report).
+def reclaim(engine: Engine) -> tuple[str, bool]:
+    """Give the erased bytes back for real, after a purge: (what was done, in French for the report; whether
+    the erasure is complete, so that confirm_erasure() may say so).
 
     SQLite (connections run with secure_delete: freed cells are zeroed): VACUUM rewrites the file without
     its free pages, then the WAL is checkpointed and truncated, so no old page image remains in either
-    file. PostgreSQL: VACUUM of the purged tables makes the dead row versions' space reusable; it does
-    not overwrite them at once, nor touch WAL segments, base backups or replicas (docs/donnees-personnelles.md).
+    file; a reader holding the WAL open leaves the erasure incomplete. PostgreSQL: VACUUM of the purged
+    tables; then, when identities wait for their physical erasure, VACUUM FULL of the two tables that held
+    them: a plain VACUUM marks a dead row's space reusable without overwriting it, and a B-tree keeps
+    deleted keys in its pages (ix_records_rg_key…); VACUUM FULL rewrites the table and rebuilds its indexes
+    into new files, the old ones truncated at commit. It locks those two tables for the rewrite (seconds
+    for a national campaign), under the cycle lock, at the purge's hour. Neither touches PostgreSQL's WAL
+    segments, base backups or replicas (docs/donnees-personnelles.md § 5).
     """
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
@@ -285,13 +354,56 @@ def reclaim(engine: Engine) -> str:
             conn.exec_driver_sql("VACUUM")
             busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
         if busy and busy[0]:
-            return "base SQLite compactée (VACUUM) ; journal WAL non vidé : un lecteur était ouvert"
-        return "base SQLite compactée (VACUUM) et journal WAL vidé"
+            return "base SQLite compactée (VACUUM) ; journal WAL non vidé : un lecteur était ouvert", False
+        return "base SQLite compactée (VACUUM) et journal WAL vidé", True
+    with engine.connect() as conn:
+        rewrite = erasure_pending(conn) > 0
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        for table in (records, anomalies, files, emissions, audit_log, runs):
+        for table in PURGED_TABLES:
             conn.execute(text(f"VACUUM {table.name}"))
-    return "tables PostgreSQL nettoyées (VACUUM)"
+        if not rewrite:
+            return "tables PostgreSQL nettoyées (VACUUM)", True
+        for table in IDENTITY_TABLES:
+            conn.execute(text(f"VACUUM FULL {table.name}"))
+    return (
+        "tables PostgreSQL nettoyées (VACUUM), enregistrements et anomalies réécrits avec leurs index (VACUUM FULL)",
+        True,
+    )
+
+
+PURGED_TABLES = (records, anomalies, files, emissions, audit_log, runs)
+IDENTITY_TABLES = (records, anomalies)  # whose indexes held NIRs (ix_records_rg_key, ix_records_ca_key…)
+
+
+def confirm_erasure(conn: Connection, at: datetime) -> int:
+    """Every purged identity is now erased from the database's bytes too (after a complete reclaim())."""
+    return conn.execute(
+        update(files)
+        .where(and_(files.c.identity_purged_at.is_not(None), files.c.identity_erased_at.is_(None)))
+        .values(identity_erased_at=at)
+    ).rowcount
+
+
+def erasure_pending(conn: Connection) -> int:
+    """Files whose identity the ledger erased but whose physical erasure is not confirmed (a purge killed
+    during VACUUM, a reader holding the WAL): the next purge finishes it."""
+    return conn.execute(
+        select(func.count()).where(files.c.identity_purged_at.is_not(None), files.c.identity_erased_at.is_(None))
+    ).scalar_one()
+
+
+def record_unknown(conn: Connection, found: dict[str, int], at: datetime) -> None:
+    """How many files on disk the ledger does not know, per kind, as just counted (replaces the last count)."""
+    conn.execute(delete(unknown_files))
+    conn.execute(insert(unknown_files), [{"kind": k, "n": n, "checked_at": at} for k, n in found.items()])
+
+
+def unknown_counts(conn: Connection) -> tuple[dict[str, int], datetime | None]:
+    """The last count of files the ledger does not know, per kind, and when it was made."""
+    rows = conn.execute(select(unknown_files).order_by(unknown_files.c.kind)).mappings().all()
+    at = max((as_utc(r["checked_at"]) for r in rows), default=None)
+    return {r["kind"]: r["n"] for r in rows}, at
 
 
 def stored_names(conn: Connection) -> set[tuple[str, str]]:

@@ -64,6 +64,9 @@ files = Table(
     Column("answers_purged_at", DateTime(timezone=True)),  # comptes rendus in retour/
     Column("identity_purged_at", DateTime(timezone=True)),  # records and anomalies without the worker's identity
     Column("purge_pending", Boolean),
+    # identity erased from the database's bytes too (SQLite VACUUM and WAL emptied, PostgreSQL VACUUM and
+    # REINDEX): until then a purged identity is « effacement non terminé » (status, /sante)
+    Column("identity_erased_at", DateTime(timezone=True)),
     Index("ix_files_account_sha", "account", "sha256"),
     Index("ix_files_state", "state"),
     Index("ix_files_account_name", "account", "name"),
@@ -136,6 +139,34 @@ records = Table(
     Index("ix_records_rg_caf", "kind", "annee_reference", "superseded", "code_caf"),
 )
 
+# What remains of a file's records and record-level anomalies once the identity period is over (the rows are
+# deleted: exchange.store.purge.anonymise): counts only, per what the dashboard, the campaign and the history
+# group by; never a line, an amount, a date or a name (docs/donnees-personnelles.md).
+record_tallies = Table(
+    "record_tallies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
+    Column("siret_esat", String(14), nullable=False),
+    Column("kind", String(2), nullable=False),
+    Column("code_caf", String(3), nullable=False),
+    Column("annee_reference", Integer),
+    Column("superseded", Boolean, nullable=False),
+    Column("n", Integer, nullable=False),
+    Index("ix_record_tallies_file", "file_id"),
+    Index("ix_record_tallies_year", "kind", "annee_reference", "siret_esat"),
+)
+anomaly_tallies = Table(
+    "anomaly_tallies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
+    Column("code", String(3), nullable=False),
+    Column("gravite", String(15), nullable=False),
+    Column("n", Integer, nullable=False),
+    Index("ix_anomaly_tallies_file", "file_id"),
+)
+
 # -- Caf outputs ----------------------------------------------------------------------------------
 # state: EN_COURS (records assigned, committed before any byte is written) → TERMINE (files on disk)
 emissions = Table(
@@ -167,6 +198,15 @@ purges = Table(
     Column("removed", Integer, nullable=False),  # files, emissions, journal lines or runs
     Column("records", Integer, nullable=False),  # identity: records made anonymous
     Column("anomalies", Integer, nullable=False),  # identity: anomalies made anonymous
+)
+
+# files on disk the ledger does not know (a restored older database), as last counted: never removed
+unknown_files = Table(
+    "unknown_files",
+    metadata,
+    Column("kind", String(20), primary_key=True),  # copies (storage folder), outputs (output folder)
+    Column("n", Integer, nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
 )
 
 # -- job runs -------------------------------------------------------------------------------------

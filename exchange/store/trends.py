@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection
 
 from exchange.core.clock import PARIS, as_utc
 from exchange.core.perimeter import Perimeter
 from exchange.store.perimeter import in_perimeter
-from exchange.store.tables import files, records, runs
+from exchange.store.tables import files, record_tallies, records, runs
 
 
 def _day(moment: datetime) -> date:
@@ -34,6 +34,12 @@ def first_declarations(conn: Connection, year: int, *, perimeter: Perimeter) -> 
             select(records.c.id).where(records.c.kind == "RG", records.c.annee_reference == year).limit(1)
         ).first()
         is None
+        and conn.execute(
+            select(record_tallies.c.id)
+            .where(record_tallies.c.kind == "RG", record_tallies.c.annee_reference == year)
+            .limit(1)
+        ).first()
+        is None
     ):
         return {}  # a year with no RG yet: one index seek, not a probe into every file's records
     in_force = records.c.superseded == False  # noqa: E712 - NOT NULL; `= false` uses PostgreSQL's index
@@ -47,9 +53,19 @@ def first_declarations(conn: Connection, year: int, *, perimeter: Perimeter) -> 
         )
         .exists()
     )
+    counted_rg = (  # the same, for a file whose records the purge turned into counts
+        select(record_tallies.c.id)
+        .where(
+            record_tallies.c.file_id == files.c.id,
+            record_tallies.c.kind == "RG",
+            record_tallies.c.annee_reference == year,
+            record_tallies.c.superseded == False,  # noqa: E712
+        )
+        .exists()
+    )
     first = (
         select(files.c.siret, func.min(files.c.processed_at))
-        .where(files.c.kind == "RG", holds_rg, in_perimeter(files.c.siret, perimeter))
+        .where(files.c.kind == "RG", or_(holds_rg, counted_rg), in_perimeter(files.c.siret, perimeter))
         .group_by(files.c.siret)
     )
     return dict(sorted(Counter(_day(at) for _siret, at in conn.execute(first) if at is not None).items()))

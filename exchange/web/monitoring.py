@@ -12,6 +12,7 @@ from exchange.core.perimeter import EVERYTHING
 
 def _health(request: Request) -> dict:
     from exchange.app.status import check_health
+    from exchange.core.health import purge_counts
 
     h = check_health(request.app.state.engine, request.app.state.depot, perimeter=EVERYTHING)
     return {
@@ -20,6 +21,7 @@ def _health(request: Request) -> dict:
         "a_traiter": [r.text for r in h.todo],
         "avertissements": [r.text for r in h.warnings],
         "verifie_le": h.checked_at.isoformat(),
+        "purge": purge_counts(h),
     }
 
 

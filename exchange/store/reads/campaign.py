@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -12,7 +13,7 @@ from exchange.core.clock import as_utc
 from exchange.core.perimeter import Perimeter
 from exchange.core.vocabulary import CYCLE_JOBS, EN_COURS, IGNORE, OK
 from exchange.store.perimeter import in_perimeter
-from exchange.store.tables import hab_imports, records, runs
+from exchange.store.tables import hab_imports, record_tallies, records, runs
 
 
 def accepted_rg_per_caf(conn: Connection, year: int, *, perimeter: Perimeter) -> dict[str, int]:
@@ -35,7 +36,19 @@ def accepted_rg_per_caf(conn: Connection, year: int, *, perimeter: Perimeter) ->
         .group_by(records.c.code_caf)
         .order_by(records.c.code_caf)
     ).all()
-    return dict(rows)
+    out: Counter[str] = Counter(dict(rows))
+    for caf, n in conn.execute(  # records the purge turned into counts
+        select(record_tallies.c.code_caf, func.sum(record_tallies.c.n))
+        .where(
+            record_tallies.c.kind == "RG",
+            record_tallies.c.annee_reference == year,
+            record_tallies.c.superseded == False,  # noqa: E712
+            in_perimeter(record_tallies.c.siret_esat, perimeter),
+        )
+        .group_by(record_tallies.c.code_caf)
+    ).all():
+        out[caf] += int(n)
+    return dict(sorted(out.items()))
 
 
 def campaign_data_version(conn: Connection) -> tuple[Any, ...] | None:

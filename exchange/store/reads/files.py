@@ -18,7 +18,7 @@ from exchange.core.perimeter import Perimeter
 from exchange.core.vocabulary import CNA_CODE_CAF, QUARANTAINE, REJETE, UNFINISHED_STATES
 from exchange.store.perimeter import MULTI, in_perimeter_account
 from exchange.store.reads.days import within_days
-from exchange.store.tables import anomalies, files, hab_partenaires, hab_utilisateurs
+from exchange.store.tables import anomalies, anomaly_tallies, files, hab_partenaires, hab_utilisateurs
 from schemas.masking import mask_nir
 
 TRIAGE = case(
@@ -207,13 +207,25 @@ def file_anomalies(
 
 
 def file_anomaly_counts(conn: Connection, file_id: int, *, perimeter: Perimeter) -> dict[str, int]:
+    """A file's anomalies per code: its rows, and the counts its record-level anomalies became at the purge."""
     rows = conn.execute(
         select(anomalies.c.code, func.count())
         .where(anomalies.c.file_id == file_id, _file_in(perimeter))
         .group_by(anomalies.c.code)
         .order_by(anomalies.c.code)
     ).all()
-    return dict(rows)
+    counted = conn.execute(
+        select(anomaly_tallies.c.code, func.sum(anomaly_tallies.c.n))
+        .where(
+            anomaly_tallies.c.file_id == file_id,
+            anomaly_tallies.c.file_id.in_(select(files.c.id).where(in_perimeter_account(files.c.account, perimeter))),
+        )
+        .group_by(anomaly_tallies.c.code)
+    ).all()
+    out: Counter[str] = Counter(dict(rows))
+    for code, n in counted:
+        out[code] += int(n)
+    return dict(sorted(out.items()))
 
 
 def other_receptions(
@@ -325,5 +337,10 @@ def rejections_by_code(conn: Connection, since: datetime, *, perimeter: Perimete
             .distinct()
             .where(and_(anomalies.c.file_id.in_(chunk), anomalies.c.gravite == "BLOQUANTE"))
         ).all()
-        counts.update(code for _fid, code in pairs)
+        counted = conn.execute(  # record-level anomalies the purge turned into counts
+            select(anomaly_tallies.c.file_id, anomaly_tallies.c.code)
+            .distinct()
+            .where(and_(anomaly_tallies.c.file_id.in_(chunk), anomaly_tallies.c.gravite == "BLOQUANTE"))
+        ).all()
+        counts.update(code for _fid, code in {tuple(r) for r in pairs} | {tuple(r) for r in counted})
     return dict(sorted(counts.items()))

@@ -17,7 +17,7 @@ from exchange.core.vocabulary import JOBS, REJETE, RUN_COUNTS
 from exchange.store.perimeter import in_perimeter_account
 from exchange.store.reads.days import within_days
 from exchange.store.reads.files import CAF, joined
-from exchange.store.tables import JOBSTORE_TABLE, anomalies, files, runs
+from exchange.store.tables import JOBSTORE_TABLE, anomalies, anomaly_tallies, files, runs
 
 RUN_SORTS = {
     "id": runs.c.id,
@@ -128,6 +128,14 @@ def _narrowed(conn: Connection, views: list[dict[str, Any]], perimeter: Perimete
         .order_by(anomalies.c.code)
     ):
         codes.setdefault(run_id, {})[code] = n
+    for run_id, code, n in conn.execute(  # record-level anomalies the purge turned into counts
+        select(files.c.run_id, anomaly_tallies.c.code, func.sum(anomaly_tallies.c.n))
+        .select_from(anomaly_tallies.join(files, anomaly_tallies.c.file_id == files.c.id))
+        .where(mine)
+        .group_by(files.c.run_id, anomaly_tallies.c.code)
+    ):
+        per_code = codes.setdefault(run_id, {})
+        per_code[code] = per_code.get(code, 0) + int(n)
     out = []
     for v in views:
         t = totals.get(v["id"], Counter())
