@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import shutil
 import subprocess
@@ -58,7 +59,10 @@ def hooks(out: Path) -> tuple[dict[str, str], dict[str, str]]:
             f"find /var/lib/esat-exchange/zone-de-depot -path '*/depot/*' -type f | sort > {out}/redeposes.txt\n"
             f'find "$INCONNUS" -type f | sort > {out}/mis-de-cote.txt\n'
         ),
-        "apres-recuperation": f"esat files list --format json > {out}/apres-recuperation.json\n",
+        "apres-recuperation": (
+            f"esat files list --format json > {out}/apres-recuperation.json\n"
+            f"esat status > {out}/etat-final.txt || true\n"
+        ),
         "retour-arriere": f"esat files list --format json > {out}/apres-retour-arriere.json\n",
     }
     return before, after
@@ -155,6 +159,10 @@ exec bash {tmp_path / "guide.sh"} < {tmp_path / "mot-de-passe"}
     horizon = {"ESAT_44306184100021_RG_20251211_001.xml", "ESAT_44306184100021_CA_20251212_001.xml"}
     assert names("avant-restauration.json") == seine | horizon
     assert names("apres-restauration.json") == seine  # the ledger as it was at the backup
+    # after the restore, status counts what the ledger does not know; once recovered, nothing
+    assert re.search(r"- \d+ fichiers inconnus de la base \(2 copies reçues \(dossier de stockage\), ", proc.stdout)
+    final = (out / "etat-final.txt").read_text(encoding="utf-8")
+    assert "Fichiers inconnus de la base : 0" in final and "fichiers inconnus de la base (" not in final
     unknown = (out / "inconnus.txt").read_text(encoding="utf-8").splitlines()
     assert {Path(p).name for p in unknown if "/archive/" in p} == horizon  # the originals taken after the backup
     assert any(p.startswith("/var/lib/esat-exchange/recus/") for p in unknown)
