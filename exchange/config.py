@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from exchange.core.jobs import default_schedule, default_schedules
 from exchange.errors import TerminalError
 
 
@@ -52,11 +53,12 @@ class LimitsConfig:
 @dataclass(frozen=True)
 class ScheduleConfig:
     timezone: str = "Europe/Paris"
-    collect: str = "*/15 * * * *"
-    nightly: str = "0 2 * * *"
-    campaign: list[str] = field(default_factory=lambda: ["30 0 16 1 *", "30 0 1 3 *"])
+    # one key per scheduled job of exchange.core.jobs.REGISTRY (its id), defaulting to the registry's crontab(s)
+    collect: str = default_schedule("collect")
+    nightly: str = default_schedule("nightly")
+    campaign: list[str] = field(default_factory=lambda: default_schedules("campaign"))
     misfire_grace_seconds: int = 6 * 3600
-    purge: str = "0 4 * * *"  # the retention rules of [retention], applied every night
+    purge: str = default_schedule("purge")  # the retention rules of [retention], applied every night
 
 
 @dataclass(frozen=True)

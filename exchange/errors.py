@@ -9,13 +9,30 @@ Two markers, read by whoever handles the error — never its class:
 - `stops_run`: True when nothing more can be done in this job now (the cycle stops the run, every file
   keeps its state for the next one); False when only this one file waits or fails and the run goes on.
 
-Concrete errors (where they are raised): exchange.edges.transport.base (TransportError, Refused, FileTooLarge,
-HostKeyError), exchange.edges.transport.sftp_pipeline (RemoteRefusal, LocalCopyFailed), exchange.store.ledger
-(JobAborted, LedgerConflict, StateConflict), exchange.store.fences (LockLost), exchange.store.errors
-(DatabaseUnavailable: the one translation of database errors into French), exchange.store.revision
-(SchemaError), exchange.store.operators (OperatorError), exchange.config (ConfigError), exchange.app.cycle
-(MissingFromArchive, ReplayRefused), exchange.edges.habtiers (MigrationError), exchange.core.reading.workbook
-(BookError, BookTooLarge: caught by the workbook reader, which answers F01/F07).
+Where each marker is read: the cycle's one decision (exchange.app.cycle._decide) stops the run on `stops_run`,
+else lets the file wait (drop-area steps) or sets it aside (judging); SFTP retries what is `transient`; the job
+wrapper (exchange.app.job) records any other error as the run's ECHEC. Database errors are SQLAlchemy's, not
+these: exchange.store.errors translates them once (DATABASE_ERRORS, DatabaseUnavailable).
+
+Concrete errors, by module (tests/test_errors.py checks this list against the code):
+- exchange.config: ConfigError
+- exchange.core.reading.workbook: BookError, BookTooLarge
+- exchange.core.retention: DurationError
+- exchange.edges.transport.base: TransportError, Refused, FileTooLarge, HostKeyError
+- exchange.edges.transport.sftp_pipeline: RemoteRefusal, LocalCopyFailed
+- exchange.edges.notify: NotifyError
+- exchange.edges.oidc: OidcError
+- exchange.edges.habtiers: MigrationError
+- exchange.store.errors: DatabaseUnavailable
+- exchange.store.moves: JobAborted, LedgerConflict
+- exchange.store.fences: LockLost
+- exchange.store.revision: SchemaError
+- exchange.store.operators: OperatorError
+- exchange.store.pauses: PauseError
+- exchange.app.cycle: MissingFromArchive, ReplayRefused
+- exchange.app.accounts: AccountError
+- exchange.app.personne: NirError
+- exchange.web.verify: Refusal
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from exchange.config import Config, ConfigError, ScheduleConfig
+from exchange.core.jobs import REGISTRY
 from exchange.store import nodes
 from exchange.store.engine import Engine
 from exchange.store.errors import DATABASE_ERRORS
@@ -46,9 +47,10 @@ log = logging.getLogger("esat_exchange")
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One scheduled job: stable id, task reference ("jobs.tasks:collect") and trigger."""
+    """One scheduled entry: stable id (campaign-0…), its job (exchange.core.jobs), task reference and trigger."""
 
     id: str
+    job: str
     task: str
     trigger: BaseTrigger
 
@@ -66,20 +68,23 @@ def crontab(expr: str, timezone: str, key: str) -> CronTrigger:
 
 
 def job_specs(schedule: ScheduleConfig, triggers: Mapping[str, BaseTrigger] | None = None) -> list[JobSpec]:
-    """collect, nightly, campaign-0, campaign-1…, purge from `[schedule]`; `triggers` overrides by id (tests)."""
-    wanted = [
-        ("collect", "collect", schedule.collect, "schedule.collect"),
-        ("nightly", "nightly", schedule.nightly, "schedule.nightly"),
-    ]
-    wanted += [
-        (f"campaign-{i}", "campaign", expr, f"schedule.campaign[{i}]") for i, expr in enumerate(schedule.campaign)
-    ]
-    wanted.append(("purge", "purge", schedule.purge, "schedule.purge"))
+    """Every scheduled job of exchange.core.jobs.REGISTRY from its `[schedule]` key (the job's id): one entry
+    (collect, nightly, purge), or one per crontab of a list (campaign-0, campaign-1…); `triggers` overrides by
+    entry id (tests)."""
+    wanted: list[tuple[str, str, str, str]] = []
+    for job in REGISTRY:
+        if not job.scheduled:
+            continue
+        if job.several:
+            exprs = getattr(schedule, job.id)
+            wanted += [(f"{job.id}-{i}", job.id, expr, f"schedule.{job.id}[{i}]") for i, expr in enumerate(exprs)]
+        else:
+            wanted.append((job.id, job.id, getattr(schedule, job.id), f"schedule.{job.id}"))
     overrides = dict(triggers or {})
     specs = []
-    for job_id, task, expr, key in wanted:
-        trigger = overrides.pop(job_id, None) or crontab(expr, schedule.timezone, key)
-        specs.append(JobSpec(job_id, TASKS[task], trigger))
+    for entry_id, job_id, expr, key in wanted:
+        trigger = overrides.pop(entry_id, None) or crontab(expr, schedule.timezone, key)
+        specs.append(JobSpec(entry_id, job_id, TASKS[job_id], trigger))
     return specs
 
 
@@ -204,8 +209,8 @@ def open_scheduler(
     )
     scheduler.start(paused=True)
     stored = {job.id: job for job in scheduler.get_jobs()}
-    args = [config_path]
     for spec in specs:
+        args = [spec.job, config_path]
         old = stored.pop(spec.id, None)
         keep = (
             old is not None

@@ -1,5 +1,6 @@
-"""The scheduled job functions (collect, nightly, campaign, purge), referenced by text from the job store;
-each calls the same use case (exchange.app) as the command line and the console.
+"""The scheduled task: one function, referenced by text from the job store (`jobs.tasks:scheduled`, the job's id
+as its first argument), that calls the use case the job's entry of exchange.core.jobs.REGISTRY names — the same
+as the command line and the console.
 
 Their arguments are picklable (the configuration file path); the scheduler's executor adds `stop`,
 a callable telling the running cycle to finish its current file and stop, and `fence`, the scheduler's
@@ -15,10 +16,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from exchange.app.campaign import close_campaign
+from exchange.app.alerts import send_alerts
 from exchange.app.job import RunOutcome
-from exchange.app.run import run_job, today_in_paris
+from exchange.app.scheduled import start
 from exchange.config import Config, load_config
+from exchange.core.vocabulary import SCHEDULED_JOBS
 from exchange.store import ledger
 from exchange.store.engine import Engine, open_current
 from exchange.store.pauses import paused_jobs, since_text
@@ -37,8 +39,6 @@ def _result(outcome: RunOutcome) -> dict:
 
 def _alerts(config: Config, engine) -> None:  # noqa: ANN001 - an Engine
     """The alerts step after each scheduled run: what it must not stop is the scheduler."""
-    from exchange.app.alerts import send_alerts
-
     try:
         send_alerts(config, engine)
     except Exception:  # noqa: BLE001 - logged; the next run tries again
@@ -63,63 +63,23 @@ def _paused(engine: Engine, job: str) -> dict | None:
     return {"run_id": None, "status": SKIPPED, "error": None}
 
 
-def _cycle(config_path: str | None, job: str, emit: bool, stop: Stop | None, fence: ledger.Fence | None) -> dict:
+def scheduled(
+    job: str, config_path: str | None = None, stop: Stop | None = None, fence: ledger.Fence | None = None
+) -> dict:
+    """One scheduled slot of `job` (exchange.core.jobs.REGISTRY): skipped when paused, else the use case its
+    entry names (exchange.app.scheduled), then the alerts step."""
     config = _config(config_path)
     engine = open_current(config.database_url)  # brought to head when the scheduler started
     try:
         skipped = _paused(engine, job)
         if skipped is not None:
             return skipped
-        result = _result(run_job(config, engine, job=job, emit=emit, stop=stop, fence=fence))
+        result = _result(start(config, engine, job, stop=stop, fence=fence))
         _alerts(config, engine)
         return result
     finally:
         engine.dispose()
 
 
-def collect(config_path: str | None = None, stop: Stop | None = None, fence: ledger.Fence | None = None) -> dict:
-    """Collect, validate, reconcile, write comptes rendus (no Caf delta files)."""
-    return _cycle(config_path, "collect", False, stop, fence)
-
-
-def nightly(config_path: str | None = None, stop: Stop | None = None, fence: ledger.Fence | None = None) -> dict:
-    """The collect cycle, then the Caf delta files."""
-    return _cycle(config_path, "nightly", True, stop, fence)
-
-
-def campaign(config_path: str | None = None, stop: Stop | None = None, fence: ledger.Fence | None = None) -> dict:
-    """The campaign files of the year just ended, under the `campaign` lock, recorded as a run."""
-    config = _config(config_path)
-    engine = open_current(config.database_url)  # brought to head when the scheduler started
-    try:
-        skipped = _paused(engine, "campaign")
-        if skipped is not None:
-            return skipped
-        result = _result(close_campaign(config, engine, fence=fence))
-        _alerts(config, engine)
-        return result
-    finally:
-        engine.dispose()
-
-
-def purge(config_path: str | None = None, stop: Stop | None = None, fence: ledger.Fence | None = None) -> dict:
-    """The retention rules of [retention] on today (Europe/Paris), under the cycle lock, recorded as a run."""
-    from exchange.app.purge import purge as apply_retention
-
-    config = _config(config_path)
-    engine = open_current(config.database_url)  # brought to head when the scheduler started
-    try:
-        skipped = _paused(engine, "purge")
-        if skipped is not None:
-            return skipped
-        return _result(apply_retention(config, engine, today_in_paris(), fence=fence, stop=stop).outcome)
-    finally:
-        engine.dispose()
-
-
-TASKS = {
-    "collect": "jobs.tasks:collect",
-    "nightly": "jobs.tasks:nightly",
-    "campaign": "jobs.tasks:campaign",
-    "purge": "jobs.tasks:purge",
-}
+TASK = "jobs.tasks:scheduled"  # every scheduled job's reference in the job store; its first argument is the job
+TASKS = dict.fromkeys(SCHEDULED_JOBS, TASK)

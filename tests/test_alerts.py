@@ -109,7 +109,7 @@ def test_failed_nightly_and_quarantine_are_sent_once_by_mail_and_webhook(tmp_pat
 
     from jobs import tasks
 
-    tasks.collect(str(tmp_path / "esat-exchange.toml"))  # a scheduled run, then its alerts step
+    tasks.scheduled("collect", str(tmp_path / "esat-exchange.toml"))  # a scheduled run, then its alerts step
     assert sorted(subject(m) for _to, m in mails) == [
         "[esat-exchange] Fichier n° 2 en quarantaine",
         f"[esat-exchange] Traitement de nuit en échec (exécution n° {failed})",
@@ -120,7 +120,7 @@ def test_failed_nightly_and_quarantine_are_sent_once_by_mail_and_webhook(tmp_pat
     assert [p["path"] for p in posts] == ["/alertes", "/alertes"]
     assert posts[0]["type"].startswith("application/json")
     assert {p["json"]["cle"] for p in posts} == {f"nightly-echec-{failed}", "quarantaine-2"}
-    tasks.collect(str(tmp_path / "esat-exchange.toml"))  # nothing new: nothing sent again
+    tasks.scheduled("collect", str(tmp_path / "esat-exchange.toml"))  # nothing new: nothing sent again
     assert len(mails) == 2 and len(posts) == 2
     engine.dispose()
 

@@ -139,21 +139,32 @@ def test_login_delay_doubles_after_the_free_failures_up_to_its_cap():
     assert [delay_seconds(n, free=3, cap=8) for n in range(9)] == [0, 0, 0, 1, 2, 4, 8, 8, 8]
 
 
-def test_login_failures_are_counted_per_login_and_address_and_forgotten(tmp_path):
+def _rule(free: int):
+    """The throttle's rule with `free` free attempts (then 1, 2, 4… s)."""
+    from exchange.core.throttle import retry_at
+
+    return lambda failures, last: retry_at(failures, last, free, 3600)
+
+
+def test_login_attempts_are_counted_per_login_and_address_and_forgotten(tmp_path):
     from datetime import datetime, timedelta
 
     from exchange.store import throttle
 
     engine = open_upgraded(f"sqlite:///{tmp_path / 'a.db'}")
     t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    for i in range(4):
-        assert (
-            in_transaction(
-                engine, throttle.record_failure, "paul", "10.0.0.1", t0 + timedelta(seconds=i), t0 - timedelta(hours=1)
-            )
-            == i + 1
-        )
-    assert in_transaction(engine, throttle.failures, "paul", "10.0.0.1", t0) == (4, t0 + timedelta(seconds=3))
+    rule = _rule(3)
+    seen = [
+        in_transaction(engine, throttle.count_attempt, "paul", "10.0.0.1", t0, t0 - timedelta(hours=1), rule)
+        for _ in range(4)
+    ]
+    assert [(a.counted, a.failures) for a in seen] == [(True, 0), (True, 1), (True, 2), (False, 3)]
+    assert seen[3].allowed_at == t0 + timedelta(seconds=1)  # 1 s after the third
+    later = t0 + timedelta(seconds=1)  # the delay passed: one more is counted, the next waits 2 s
+    assert in_transaction(
+        engine, throttle.count_attempt, "paul", "10.0.0.1", later, t0 - timedelta(hours=1), rule
+    ).counted
+    assert in_transaction(engine, throttle.failures, "paul", "10.0.0.1", t0) == (4, later)
     assert in_transaction(engine, throttle.failures, "paul", "10.0.0.2", t0) == (0, None)  # another address: nothing
     assert in_transaction(engine, throttle.failures, "marie", "10.0.0.1", t0) == (0, None)  # another login: nothing
     assert in_transaction(engine, throttle.failures, "paul", "10.0.0.1", t0 + timedelta(hours=1)) == (
@@ -164,8 +175,35 @@ def test_login_failures_are_counted_per_login_and_address_and_forgotten(tmp_path
     assert in_transaction(engine, throttle.failures, "paul", "10.0.0.1", t0) == (0, None)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_parallel_attempts_are_counted_one_by_one(tmp_path, request, backend):
+    """16 threads at once on one (login, address) with 3 free attempts: exactly 3 are counted, whatever the race."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import datetime, timedelta
+
+    from exchange.store import throttle
+
+    url = f"sqlite:///{tmp_path / 'a.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    engine = open_upgraded(url)
+    now = datetime.now(UTC)
+    start = threading.Barrier(16)
+
+    def attempt(_: int) -> bool:
+        start.wait()
+        return in_transaction(
+            engine, throttle.count_attempt, "paul", "10.0.0.1", now, now - timedelta(hours=1), _rule(3)
+        ).counted
+
+    with ThreadPoolExecutor(16) as pool:
+        counted = list(pool.map(attempt, range(16)))
+    assert counted.count(True) == 3
+    assert in_transaction(engine, throttle.failures, "paul", "10.0.0.1", now - timedelta(hours=1))[0] == 3
+    engine.dispose()
+
+
 def test_compte_rendu_names_follow_the_latest_reception_rule():
-    from exchange.web.pages import compte_rendu_names
+    from exchange.core.compte_rendu.names import compte_rendu_names
 
     row = {"id": 7, "name": "A.csv", "answers": 2}  # answered, then replayed once
     assert compte_rendu_names(row, 7) == [
@@ -284,7 +322,9 @@ def test_status_summarises_and_shows_the_next_scheduled_runs(tmp_path):
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")}
     )
     scheduler.start(paused=True)
-    scheduler.add_job("jobs.tasks:nightly", CronTrigger(hour=2, minute=0, timezone="Europe/Paris"), id="nightly")
+    scheduler.add_job(
+        "jobs.tasks:scheduled", CronTrigger(hour=2, minute=0, timezone="Europe/Paris"), args=["nightly"], id="nightly"
+    )
     scheduler.shutdown(wait=False)
     code, out, _ = cli(tmp_path, "status")
     line = next(x for x in out.splitlines() if x.startswith("Prochaines exécutions planifiées : "))

@@ -304,6 +304,9 @@ def test_esat_page_then_replay_all_its_habilitation_rejections_at_once(browser, 
     assert set(page.locator(".esat-files tbody tr td:nth-child(7)").all_inner_texts()) == {"ACCEPTE"}
     page.goto(area["url"] + "/journal?action=rejeu_groupe")
     assert re.search(r"marie\s+rejeu_groupe\s+Esat 44306184100021\s+OK", page.inner_text("#journal"))
+    # each file's own line carries its number and its Esat: the journal filtered by SIRET finds both
+    page.goto(area["url"] + "/journal?action=rejeu&siret=44306184100021")
+    assert len(re.findall(r"marie\s+rejeu\s+fichier n° \d+\s+OK", page.inner_text("#journal"))) == 2
     page.goto(area["url"] + "/esats/00000000000000")
     assert page.inner_text("h1") == "Page introuvable"
     page.context.close()

@@ -360,13 +360,13 @@ def test_files_no_row_points_to_are_kept_and_reported(tmp_path, db_url):
 def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
     """`collect` answers the files but writes no Caf file: a file with records not yet emitted keeps everything
     (a file answered without any record accepted is finished, and goes) — up to the `unfinished` bound."""
-    from jobs.tasks import collect
+    from jobs.tasks import scheduled
 
     seed_examples(tmp_path, db_url)
     with (tmp_path / "esat-exchange.toml").open("a", encoding="utf-8") as f:
         f.write('[retention]\nunfinished = "10 ans"\n')  # processed today: past PAST_EVERYTHING whatever today is
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
-    assert collect(str(tmp_path / "esat-exchange.toml"))["status"] == "OK"
+    assert scheduled("collect", str(tmp_path / "esat-exchange.toml"))["status"] == "OK"
     engine = engine_of(tmp_path, db_url)
     with engine.connect() as conn:
         waiting = conn.execute(
@@ -446,12 +446,14 @@ def test_a_purge_waits_for_the_cycle_lock(tmp_path):
 def test_the_scheduled_purge_goes_through_the_job_wrapper(tmp_path):
     from exchange.config import load_config
     from jobs.scheduler import job_specs
-    from jobs.tasks import purge
+    from jobs.tasks import scheduled
 
     deployment(tmp_path, None)
     config = load_config(tmp_path / "esat-exchange.toml")
-    assert [(s.id, s.task) for s in job_specs(config.schedule) if s.id == "purge"] == [("purge", "jobs.tasks:purge")]
-    done = purge(str(tmp_path / "esat-exchange.toml"))
+    assert [(s.id, s.job, s.task) for s in job_specs(config.schedule) if s.id == "purge"] == [
+        ("purge", "purge", "jobs.tasks:scheduled")
+    ]
+    done = scheduled("purge", str(tmp_path / "esat-exchange.toml"))
     assert done["status"] == "OK" and done["error"] is None
     listed = json.loads(cli(tmp_path, "runs", "list", "--format", "json")[1])
     assert [(r["id"], r["job"], r["statut"]) for r in listed][0] == (done["run_id"], "purge", "OK")

@@ -136,8 +136,8 @@ def test_job_store_survives_a_restart(tmp_path, db_url):
     paris = ZoneInfo("Europe/Paris")
     first = open_scheduler(config, path, engine, threading.Event())
     assert sorted(j.id for j in first.get_jobs()) == ["campaign-0", "campaign-1", "collect", "nightly", "purge"]
-    assert first.get_job("nightly").func_ref == "jobs.tasks:nightly"
-    assert first.get_job("nightly").args == (path,)
+    assert first.get_job("nightly").func_ref == "jobs.tasks:scheduled"
+    assert first.get_job("nightly").args == ("nightly", path)  # the job's id, then the configuration
     assert first.get_job("nightly").next_run_time.astimezone(paris).hour == 2
     odd = (datetime.now(paris) + timedelta(hours=5)).replace(minute=17, second=0, microsecond=0)
     first.modify_job("nightly", next_run_time=odd)  # as if the process stopped with this slot pending

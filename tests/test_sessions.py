@@ -5,14 +5,16 @@ timeout; wrong passwords from many addresses never stop the owner; the journal r
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 
 from exchange.core.clock import today_in_paris, utcnow
 from exchange.store.engine import in_transaction, open_database
-from exchange.store.tables import web_sessions
+from exchange.store.tables import login_failures, web_sessions
 from tests.access_area import PASSWORD, RHONE, SEINE, Client, seed_three_perimeters
 from tests.areas import cli
 from tests.browser import free_port, start_console
@@ -176,6 +178,59 @@ def test_one_address_is_slowed_down_never_locked_out(area):
         login_status(area["port"], owner, "mauvais", source="127.0.3.3", forwarded=f"10.7.0.{n}")[0] for n in range(8)
     ]
     assert 429 in forged
+
+
+def _failures(area, login: str, address: str) -> int | None:
+    engine = open_database(area["db_url"])
+    with engine.connect() as conn:
+        count = conn.execute(
+            select(login_failures.c.failures).where(
+                login_failures.c.login == login, login_failures.c.address == address
+            )
+        ).scalar()
+    engine.dispose()
+    return count
+
+
+def _set_failures(area, login: str, address: str, failures: int, ago: timedelta) -> None:
+    engine = open_database(area["db_url"])
+    with engine.begin() as conn:
+        conn.execute(delete(login_failures).where(login_failures.c.login == login))
+        conn.execute(
+            insert(login_failures).values(login=login, address=address, failures=failures, last_at=utcnow() - ago)
+        )
+    engine.dispose()
+
+
+def _parallel_wrong_passwords(area, login: str, source: str, n: int) -> list[int]:
+    """n wrong passwords posted at once, half to each node (each client fetched its form first)."""
+    clients = [Client(area["port"] if i % 2 else area["other_port"], source=source) for i in range(n)]
+    for c in clients:
+        c.get("/connexion")
+    start = threading.Barrier(n)
+
+    def post(c: Client) -> int:
+        start.wait()
+        return c.post("/connexion", {"login": login, "password": "mauvais", "suite": ""}).status
+
+    with ThreadPoolExecutor(n) as pool:
+        return sorted(pool.map(post, clients))
+
+
+def test_parallel_wrong_passwords_cannot_race_past_the_throttle(area):
+    owner, attacker = "75-gestionnaire", "127.0.4.1"
+    # 6 failures, the last 9 s ago: the 8 s delay has passed, one more attempt is allowed, and only one
+    _set_failures(area, owner, attacker, 6, timedelta(seconds=9))
+    assert _parallel_wrong_passwords(area, owner, attacker, 8) == [401] + [429] * 7
+    assert _failures(area, owner, attacker) == 7
+    # the limit reached (7 failures, the last just now): 8 more at once are all refused, none counted
+    assert _parallel_wrong_passwords(area, owner, attacker, 8) == [429] * 8
+    assert _failures(area, owner, attacker) == 7
+    # from a fresh address, 8 at once: the 3 free attempts pass, then each counted failure delays the next
+    statuses = _parallel_wrong_passwords(area, owner, "127.0.4.2", 8)
+    assert 3 <= statuses.count(401) <= 5 and statuses.count(401) + statuses.count(429) == 8, statuses
+    assert _failures(area, owner, "127.0.4.2") == statuses.count(401)
+    assert login_status(area["port"], owner, PASSWORD, source="127.0.4.3")[0] == 303  # its owner, elsewhere
 
 
 def test_the_journal_records_views_and_commands(area):

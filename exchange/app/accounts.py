@@ -14,12 +14,17 @@ rules do not bind it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from exchange.config import WebConfig
 from exchange.core.clock import as_utc
 from exchange.core.perimeter import Perimeter
+from exchange.core.throttle import delay_seconds, retry_at
 from exchange.store import operators as store
+from exchange.store import throttle
 from exchange.store.engine import Engine, in_transaction
 from exchange.store.operators import ROLES, OperatorError
+from schemas.reference import load_reference
 
 GESTIONNAIRE = "gestionnaire"
 __all__ = [
@@ -30,6 +35,8 @@ __all__ = [
     "change_access",
     "create_account",
     "get_account",
+    "LoginOutcome",
+    "log_in",
     "list_accounts",
     "perimeter_text",
     "remove_account",
@@ -57,8 +64,6 @@ class Saved:
 
 def caf_names() -> dict[str, str]:
     """Caf code → name (schemas/reference/caf.csv), for showing a perimeter."""
-    from schemas.reference import load_reference
-
     return {c.code: c.name for c in load_reference().cafs}
 
 
@@ -186,3 +191,57 @@ def remove_account(engine: Engine, login: str, *, by: str | None = None) -> bool
     if by is not None:
         _guard(engine, login, by, active=False, what="supprimer")
     return in_transaction(engine, store.remove_operator, login)
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """A login attempt's answer: the operator (logged in), or a refusal (wrong, or too early after failures)."""
+
+    operator: dict | None  # the account when the password matched
+    failures: int  # failed attempts for this login from this address, this one included when wrong
+    too_early: bool  # refused without checking the password: the throttle's delay has not passed
+    allowed_at: datetime  # too early: when the next attempt is allowed
+    wait_seconds: float  # wrong password: how long the next attempt must wait (0: none)
+
+
+def log_in(engine: Engine, web: WebConfig, login: str, password: str, address: str, now: datetime) -> LoginOutcome:
+    """Check a console login and its throttle (core.throttle's rule, per login and client address), and journal
+    it. The attempt is counted BEFORE the password is checked, in one guarded increment: parallel attempts
+    cannot all pass the check and count afterwards. A success forgets the count."""
+
+    def allowed_after(failures: int, last: datetime) -> datetime:
+        return retry_at(failures, last, web.login_attempts, web.login_max_delay_seconds)
+
+    since = now - timedelta(seconds=web.login_window_seconds)
+    attempt = in_transaction(engine, throttle.count_attempt, login, address, now, since, allowed_after)
+    if not attempt.counted:
+        in_transaction(
+            engine,
+            store.record_audit,
+            login or "?",
+            "connexion",
+            "REFUSE",
+            None,
+            f"trop tôt après {attempt.failures} échecs",
+            address,
+        )
+        return LoginOutcome(None, attempt.failures, True, attempt.allowed_at, 0.0)
+    found = in_transaction(engine, store.check_password, login, password) if login else None
+    if found is None:
+        failures = attempt.failures + 1
+        in_transaction(
+            engine,
+            store.record_audit,
+            login or "?",
+            "connexion",
+            "REFUSE",
+            None,
+            "identifiant ou mot de passe incorrect",
+            address,
+        )
+        wait = delay_seconds(failures, web.login_attempts, web.login_max_delay_seconds)
+        return LoginOutcome(None, failures, False, now + timedelta(seconds=wait), wait)
+    with engine.begin() as conn:
+        throttle.clear(conn, login, address)
+        store.record_audit(conn, found["login"], "connexion", "OK", None, f"rôle {found['role']}", address)
+    return LoginOutcome(found, 0, False, now, 0.0)

@@ -11,17 +11,21 @@ from typing import TYPE_CHECKING
 
 from exchange.app.emission import campaign_close
 from exchange.app.job import JobContext, RunOutcome, run_locked
+from exchange.app.journal import Actor
 from exchange.app.memo import VersionedMemo
+from exchange.app.status import depot_listing
 from exchange.config import Config
 from exchange.core.campaign import campaign_days, missing_esats, situation
 from exchange.core.clock import today_in_paris
 from exchange.core.perimeter import Perimeter
+from exchange.core.vocabulary import IGNORE, OK
 from exchange.edges.transport.base import Transport, TransportError
 from exchange.store.engine import Engine, in_transaction
 from exchange.store.followup import latest_rg_files
 from exchange.store.habilitations import undeclared_partners
 from exchange.store.ledger import Fence
 from schemas.declaration import parse_file_name
+from schemas.fields import plural
 
 if TYPE_CHECKING:
     from exchange.app.status import DepotCache
@@ -52,8 +56,6 @@ def campaign_followup(
     of the campaign (named with a date from July N to June N+1; `fichier`: id or None). `transport` (unopened)
     tells which Esats have an RG waiting in depot/; None, or unreachable: not checked. With `memo` (the console),
     the store's part is read again only once the data it read changed."""
-    from exchange.app.status import depot_listing
-
     first, last = campaign_days(year)
 
     def stored() -> tuple[list[dict], dict[str, dict]]:
@@ -80,9 +82,27 @@ def campaign_followup(
     return missing
 
 
-def close_campaign(config: Config, engine: Engine, year: int | None = None, fence: Fence | None = None) -> RunOutcome:
+def close_message(outcome: RunOutcome, year: int) -> str:
+    """What a close by hand did, in French (the console's message and the journal's detail)."""
+    if outcome.status == OK:
+        written = plural(len(outcome.tally.outputs), "fichier", "fichiers")
+        return f"Fichiers de campagne {year} écrits : {written} Caf (exécution n° {outcome.run_id})."
+    if outcome.status == IGNORE:
+        return f"Clôture de la campagne {year} non effectuée : {outcome.error}. Relancez plus tard."
+    return f"Clôture de la campagne {year} en échec : {outcome.error}."
+
+
+def close_campaign(
+    config: Config,
+    engine: Engine,
+    year: int | None = None,
+    fence: Fence | None = None,
+    *,
+    actor: Actor | None = None,
+) -> RunOutcome:
     """The campaign files of `year` (default: last year in Europe/Paris), by hand or scheduled, through the job
-    wrapper under the campaign lock; IGNORE when another process holds it."""
+    wrapper under the campaign lock; IGNORE when another process holds it. By hand (`actor`), one journal line
+    (`cloture_campagne`); the scheduler's closes are in `runs` only."""
     today = today_in_paris()
     year = year if year is not None else today.year - 1
 
@@ -94,7 +114,18 @@ def close_campaign(config: Config, engine: Engine, year: int | None = None, fenc
         ctx.tally.outputs.extend(campaign_close(config, engine, year, today, ctx.run_id, ctx.fence))
         return None
 
-    return run_locked(config, engine, "campaign", close, as_of=today, outer_fence=fence)
+    outcome = run_locked(config, engine, "campaign", close, as_of=today, outer_fence=fence)
+    if actor is not None:
+        result = "OK" if outcome.status == OK else "ECHEC"
+        actor.record(engine, "cloture_campagne", result, f"campagne {year}", close_message(outcome, year))
+    return outcome
 
 
-__all__ = ["campaign_status", "campaign_followup", "close_campaign"]
+def campaign_job(
+    config: Config, engine: Engine, job: str = "campaign", *, stop: object = None, fence: Fence | None = None
+) -> RunOutcome:
+    """The `campaign` job of exchange.core.jobs, started by the scheduler or the console: last year's close."""
+    return close_campaign(config, engine, fence=fence)
+
+
+__all__ = ["campaign_job", "campaign_status", "campaign_followup", "close_campaign", "close_message"]

@@ -15,6 +15,7 @@ import polars as pl
 
 from exchange.config import Config
 from exchange.core.compte_rendu.forms import cr_files
+from exchange.core.compte_rendu.names import CR_EXTENSIONS, kept_stem
 from exchange.core.habilitations import Habilitations
 from exchange.core.history import Accepted, duplicate_target
 from exchange.core.judge import Judgement, Prepared, duplicate_file, judge_records, prepare, rejected_file
@@ -23,9 +24,9 @@ from exchange.core.reconcile import reconcile as reconcile_file
 from exchange.core.replay import replay_refusal
 from exchange.core.tally import RunTally
 from exchange.edges.durable import sha256_file
-from exchange.edges.transport.base import Entry, FileTooLarge, HostKeyError, Transport, TransportError
+from exchange.edges.transport.base import Entry, FileTooLarge, Transport, TransportError
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
-from exchange.errors import TerminalError
+from exchange.errors import ExchangeError, TerminalError
 from exchange.files import private_dir, private_file
 from exchange.logs import scrub
 from exchange.store import ledger
@@ -41,8 +42,7 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 # Files are received into a batch, then judged together: the record rules run once per batch.
 BATCH_FILES = 250
 BATCH_BYTES = 64 << 20
-# Never turned into a quarantine: the job itself must stop (lock lost, ledger moved under it, database down).
-STOPS = (ledger.JobAborted, *DATABASE_ERRORS)  # the job stops: never taken for a defect of one file
+WAITS, SET_ASIDE = "waits", "set aside"  # what becomes of one file after an error that does not stop the run
 
 
 @dataclass
@@ -89,6 +89,44 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n <= 1 else many}"
 
 
+# -- the one decision on an error ------------------------------------------------------------------
+
+
+def _decide(error: BaseException, system: str | None, *, project_error: str = WAITS) -> str:
+    """The cycle's one decision on an error met on one file (or one account's listing), from its markers, never
+    its class. Raises when the run must stop: a project error marked `stops_run` (a dead source, a changed host
+    key, this job's lock lost, the ledger moved under it), a database error, and the local disk or memory failing
+    (raised as a transient TransportError: `system` says what was being done; None where a system error concerns
+    this one file's copy, which then waits). Otherwise returns what becomes of the file, the others going on: a
+    project error that does not stop the run → `project_error` (WAITS in its state for the next run at the
+    drop-area steps; SET_ASIDE while judging); anything else, a defect met on this file → SET_ASIDE (QUARANTAINE)."""
+    if isinstance(error, DATABASE_ERRORS):
+        raise error
+    if isinstance(error, (OSError, MemoryError)):
+        if system is None:
+            return WAITS
+        raise TransportError(f"{system} : {error}") from error
+    if isinstance(error, ExchangeError):
+        if error.stops_run:
+            raise error
+        return project_error
+    if not isinstance(error, Exception):  # KeyboardInterrupt, SystemExit: never swallowed
+        raise error
+    return SET_ASIDE
+
+
+def _file_error(ctx: CycleContext, row: dict, step: str, error: BaseException, system: str) -> None:
+    """An error on one file at a drop-area step: it stops the run, or the file waits, or it is set aside."""
+    if _decide(error, system) == SET_ASIDE:
+        _quarantine(ctx, row, error)
+        return
+    ctx.tally.errors.append(
+        f"fichier n° {row['id']} ({row['account']}/{row['name']}) : {step} impossible : {error}"
+        " (reprise à la prochaine exécution)"
+    )
+    _event(ctx, f"{step} impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
+
+
 # -- intake: reserve, claim, copy, commit ------------------------------------------------------------
 
 
@@ -121,9 +159,8 @@ def _claim(ctx: CycleContext, rows: list[dict]) -> list[tuple[dict, Entry]]:
     for row in rows:
         try:
             entry = ctx.transport.claim(row["account"], row["name"], ledger.claim_name(row["id"]))
-        except HostKeyError:
-            raise
-        except TransportError as e:  # this file waits (reserved); the others go on
+        except ExchangeError as e:  # this file waits (reserved); the others go on, unless the run must stop
+            _decide(e, "prise en charge")
             ctx.tally.errors.append(f"{row['account']}/{row['name']} : {e}")
             _event(ctx, f"échec de transfert : {e}", logging.ERROR, account=row["account"])
             continue
@@ -166,7 +203,8 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
         tmp.unlink(missing_ok=True)
         if isinstance(error, FileTooLarge):  # it grew past the limit while copied: stopped there
             outcome[row["id"]] = (None, error.size, None)
-        else:  # this file waits (claimed); the others go on
+        else:  # this file waits (claimed); the others go on, unless the run must stop
+            _decide(error, None)
             ctx.tally.errors.append(
                 f"{row['account']}/{row['name']} : réception impossible vers "
                 f"{ctx.config.storage_dir} ({error}) : le fichier attend la prochaine exécution"
@@ -262,7 +300,7 @@ def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
     )
 
 
-def _quarantine(ctx: CycleContext, row: dict, error: Exception) -> None:
+def _quarantine(ctx: CycleContext, row: dict, error: BaseException) -> None:
     """A defect on this file: set it aside, report it, go on with the others."""
     reason = scrub(f"{error.__class__.__name__}: {error}")
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
@@ -285,11 +323,8 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
     for row in rows:
         try:
             first = _prepare_row(ctx, row)
-        except STOPS:
-            raise
-        except (OSError, MemoryError) as e:
-            raise TransportError(f"fichier reçu n° {row['id']} illisible sur le disque local : {e}") from e
-        except Exception as e:  # noqa: BLE001 - a defect on one file must not stop the others
+        except BaseException as e:  # _decide: the run stops, or this file alone is set aside
+            _decide(e, f"fichier reçu n° {row['id']} illisible sur le disque local", project_error=SET_ASIDE)
             _quarantine(ctx, row, e)
             continue
         if isinstance(first, Judgement):
@@ -299,17 +334,15 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
     for day, items in prepared.items():
         try:
             results = judge_records([p for _, p in items], day)
-        except STOPS:
-            raise
-        except Exception:  # noqa: BLE001 - find the file at fault: judge them one by one
+        except BaseException as e:  # the run stops, or find the file at fault: judge them one by one
+            _decide(e, "jugement", project_error=SET_ASIDE)
             results = []
             for row, p in items:
                 try:
                     results.append(judge_records([p], day)[0])
-                except STOPS:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    _quarantine(ctx, row, e)
+                except BaseException as one:
+                    _decide(one, f"jugement du fichier n° {row['id']}", project_error=SET_ASIDE)
+                    _quarantine(ctx, row, one)
                     results.append(None)
         for (row, _), j in zip(items, results):
             if j is not None:
@@ -373,18 +406,16 @@ def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, 
     try:
         with ledger.transaction(ctx.engine, ctx.fence) as conn:
             stored = _store_many(conn, items) if items else {}
-    except STOPS:
-        raise
-    except Exception:  # noqa: BLE001 - find the file at fault
+    except BaseException as e:  # the run stops, or find the file at fault
+        _decide(e, "enregistrement des jugements", project_error=SET_ASIDE)
         stored = {}
         for row, j in items:
             try:
                 with ledger.transaction(ctx.engine, ctx.fence) as conn:
                     stored.update(_store_many(conn, [(row, j)]))
-            except STOPS:
-                raise
-            except Exception as e:  # noqa: BLE001
-                _quarantine(ctx, row, e)
+            except BaseException as one:
+                _decide(one, f"enregistrement du fichier n° {row['id']}", project_error=SET_ASIDE)
+                _quarantine(ctx, row, one)
     for row, _ in items:
         j = stored.get(row["id"])
         if j is not None:
@@ -422,12 +453,6 @@ def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
     )
 
 
-def kept_stem(name: str, file_id: int, pair: int) -> str:
-    """Where the `pair`-th compte rendu pair (0: the first answer, then one per replay) of reception
-    `file_id` is kept once it no longer describes the latest reception of its name."""
-    return f"{name}.{file_id}" + (f"-rejeu{pair}" if pair else "")
-
-
 def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None) -> Judgement:
     """Write the three comptes rendus of one file, keeping the pair they replace (ACQUITTE is the caller's).
 
@@ -447,7 +472,7 @@ def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict 
         stem = name
         if owner is not None:
             kept = kept_stem(name, owner["id"], owner["answers"] - 1)
-            for ext in ("CR.csv", "CR.xml", "CR.html"):
+            for ext in CR_EXTENSIONS:
                 ctx.transport.rename_retour(account, f"{name}.{ext}", f"{kept}.{ext}")
     replayed_at = datetime.now(UTC) if pair else None  # a replay's compte rendu says so and when
     for ext, data in cr_files(
@@ -464,18 +489,14 @@ def _archive(ctx: CycleContext, rows: list[dict]) -> None:
     for row in rows:
         try:
             found = ctx.transport.archive_claim(row["account"], ledger.claim_name(row["id"]), row["archived_name"])
-        except TransportError as e:
-            _file_failed(ctx, row, "archivage", e)
+        except ExchangeError as e:
+            _file_error(ctx, row, "archivage", e, "archivage")
             continue
         if found:
             moved.append(row)
         else:  # neither the claim nor its archive name: someone removed it from archive/
-            _file_failed(
-                ctx,
-                row,
-                "archivage",
-                MissingFromArchive(f"ni {ledger.claim_name(row['id'])} ni {row['archived_name']} dans archive/"),
-            )
+            missing = MissingFromArchive(f"ni {ledger.claim_name(row['id'])} ni {row['archived_name']} dans archive/")
+            _file_error(ctx, row, "archivage", missing, "archivage")
     if not moved:
         return
     ctx.transport.sync()
@@ -492,31 +513,13 @@ def _archive(ctx: CycleContext, rows: list[dict]) -> None:
         )
 
 
-def _file_failed(ctx: CycleContext, row: dict, step: str, error: TransportError) -> None:
-    """A drop-area refusal on one file: it waits in its state for the next run; a dead source stops the run."""
-    if error.stops_run:
-        raise error
-    ctx.tally.errors.append(
-        f"fichier n° {row['id']} ({row['account']}/{row['name']}) : {step} impossible : {error}"
-        " (reprise à la prochaine exécution)"
-    )
-    _event(ctx, f"{step} impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
-
-
 def _answer(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None) -> Judgement | None:
     """The comptes rendus of one TRAITE file; None when it waits (drop area refused) or was set aside."""
     try:
         return _acknowledge(ctx, row, j, owner)
-    except STOPS:
-        raise
-    except TransportError as e:
-        _file_failed(ctx, row, "dépôt des comptes rendus", e)
-    except OSError as e:
-        raise TransportError(
-            f"écriture des comptes rendus de {row['account']}/{row['name']} impossible dans la zone de dépôt : {e}"
-        ) from e
-    except Exception as e:  # noqa: BLE001 - a defect answering one file must not block every later run
-        _quarantine(ctx, row, e)
+    except BaseException as e:  # _file_error: the run stops, or this file waits, or it is set aside
+        system = f"écriture des comptes rendus de {row['account']}/{row['name']} impossible dans la zone de dépôt"
+        _file_error(ctx, row, "dépôt des comptes rendus", e, system)
     return None
 
 
@@ -618,9 +621,8 @@ def collect(ctx: CycleContext) -> None:
     for account in ctx.transport.accounts():
         try:
             listing = ctx.transport.list_depot(account, now, ctx.config.source.settle_seconds)
-        except HostKeyError:
-            raise
-        except TransportError as e:
+        except ExchangeError as e:  # this account waits; the others go on, unless the run must stop
+            _decide(e, f"compte {account}")
             ctx.tally.errors.append(f"compte {account} : {e}")
             _event(ctx, f"compte illisible : {e}", logging.ERROR, account=account)
             continue
@@ -656,7 +658,7 @@ class MissingFromArchive(TransportError, TerminalError):
     stops_run = False
 
 
-class ReplayRefused(TerminalError, ValueError):
+class ReplayRefused(TerminalError):
     """A replay the spec does not allow (the French reason is the message)."""
 
 

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exchange.app.job import JobContext, run_locked
+from exchange.app.journal import Actor
 from exchange.config import Config
 from exchange.edges.habpps import TABLES, Problem, extract_files, read_extract
 from exchange.store.engine import Engine
 from exchange.store.habilitations import replace_extract
 from exchange.store.ledger import Fence, transaction
+from schemas.fields import plural
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,39 @@ def import_extract(engine: Engine, path: Path, actor: str | None = None, fence: 
     return ImportResult(accepted=True, problems=[], counts={t: frames[t].height for t in TABLES}, import_id=import_id)
 
 
+def import_detail(result: ImportResult) -> str:
+    """What an import did, in French, as the journal shows it."""
+    if result.busy is not None:
+        return f"import non effectué : {result.busy}"
+    if result.accepted:
+        return f"import n° {result.import_id} : " + ", ".join(f"{t} {n}" for t, n in result.counts.items())
+    problems = plural(len(result.problems), "problème", "problèmes")
+    return f"{problems} : " + "; ".join(str(p) for p in result.problems[:20])
+
+
 def import_habilitations(
-    config: Config, engine: Engine, path: Path, actor: str | None, on_wait: Callable[[], None] | None = None
+    config: Config,
+    engine: Engine,
+    path: Path,
+    actor: str | None,
+    on_wait: Callable[[], None] | None = None,
+    *,
+    journal: Actor | None = None,
+    shown: str | None = None,
 ) -> ImportResult:
     """import_extract under the habilitations lock, waiting for an import already running (no run record:
-    `runs` lists the exchange's jobs, `hab_imports` the imports)."""
+    `runs` lists the exchange's jobs, `hab_imports` the imports). `actor` is who the import record names; with
+    `journal`, one journal line (`import_habilitations`: the files `shown`, or the path's name, and the outcome)."""
+    result = _import_locked(config, engine, path, actor, on_wait)
+    if journal is not None:
+        outcome = "OK" if result.accepted else "REFUSE"
+        journal.record(engine, "import_habilitations", outcome, shown or Path(path).name, import_detail(result))
+    return result
+
+
+def _import_locked(
+    config: Config, engine: Engine, path: Path, actor: str | None, on_wait: Callable[[], None] | None
+) -> ImportResult:
     results: list[ImportResult] = []
 
     def import_under_lock(ctx: JobContext) -> str | None:
@@ -71,4 +101,4 @@ def import_habilitations(
     return results[-1]
 
 
-__all__ = ["ImportResult", "extract_sha256", "import_extract", "import_habilitations"]
+__all__ = ["ImportResult", "extract_sha256", "import_detail", "import_extract", "import_habilitations"]

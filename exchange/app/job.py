@@ -10,11 +10,13 @@ from datetime import date
 
 from exchange.app.run_log import capture
 from exchange.config import Config
+from exchange.core.jobs import REGISTRY
 from exchange.core.tally import RunTally
-from exchange.core.vocabulary import CYCLE_JOBS, ECHEC, IGNORE, OK, RunStatus
+from exchange.core.vocabulary import ECHEC, IGNORE, OK, RunStatus
 from exchange.edges.transport.base import TransportError
 from exchange.store import ledger, runs
 from exchange.store.engine import Connection, Engine
+from exchange.store.engine import open_at_head as at_head
 from exchange.store.errors import CONNECTION_ERRORS, unreachable
 from exchange.store.fences import (
     CAMPAIGN_LOCK,
@@ -29,13 +31,9 @@ from exchange.store.fences import (
 
 log = logging.getLogger("esat_exchange")
 
-# Which lock each job takes; every job sharing a lock is closed as interrupted by the next holder.
-JOB_LOCKS = {
-    **dict.fromkeys(CYCLE_JOBS, CYCLE_LOCK),
-    "campaign": CAMPAIGN_LOCK,
-    "habilitations": HABILITATIONS_LOCK,
-    "purge": CYCLE_LOCK,
-}  # a purge never removes a file a cycle or a replay is reading
+# Which lock each job takes (exchange.core.jobs.REGISTRY); every job sharing a lock is closed as interrupted by
+# the next holder.
+JOB_LOCKS = {job.id: job.lock for job in REGISTRY}
 BUSY = {
     CYCLE_LOCK: "un autre processus exécute déjà un cycle",
     CAMPAIGN_LOCK: "un autre processus écrit déjà les fichiers de campagne",
@@ -216,11 +214,9 @@ def _try_finish(engine: Engine, run_id: int | None, tally: RunTally, error: str,
         pass
 
 
-__all__ = ["run_locked", "open_at_head", "RunOutcome", "JobContext", "JOB_LOCKS", "BUSY", "jobs_of"]
-
-
 def open_at_head(config: Config) -> Engine:
     """An engine on the database brought to head under the cycle lock (exchange.store.engine.open_at_head)."""
-    from exchange.store.engine import open_at_head as at_head
-
     return at_head(config.database_url, timings_of(config))
+
+
+__all__ = ["run_locked", "open_at_head", "RunOutcome", "JobContext", "JOB_LOCKS", "BUSY", "jobs_of"]

@@ -9,17 +9,15 @@ import time
 from dataclasses import dataclass
 
 from exchange.app.job import BUSY, JOB_LOCKS, RunOutcome
+from exchange.app.scheduled import start
 from exchange.config import Config
+from exchange.core.jobs import REGISTRY
 from exchange.store.engine import Engine
 from exchange.store.fences import holding, timings_of
 from exchange.store.reads.runs import last_run
 
 log = logging.getLogger("esat_exchange")
-LAUNCHABLE = {
-    "collect": "collecte les fichiers déposés, les juge et écrit les comptes rendus (sans fichier Caf)",
-    "nightly": "collecte et juge comme la collecte, puis écrit les fichiers delta des Caf",
-    "campaign": "écrit les fichiers de campagne de l'année écoulée pour chaque Caf",
-}
+LAUNCHABLE = {job.id: job.launch for job in REGISTRY if job.launch}  # what the console may start now, and what it does
 WAIT_FOR_RUN_SECONDS = 10.0
 
 
@@ -30,16 +28,6 @@ class Launch:
     started: bool
     message: str
     run_id: int | None = None
-
-
-def _work(config: Config, engine: Engine, job: str) -> RunOutcome:
-    if job == "campaign":
-        from exchange.app.campaign import close_campaign
-
-        return close_campaign(config, engine)
-    from exchange.app.run import run_job
-
-    return run_job(config, engine, job=job, emit=job == "nightly")
 
 
 def start_job(config: Config, engine: Engine, job: str, who: str) -> Launch:
@@ -56,7 +44,7 @@ def start_job(config: Config, engine: Engine, job: str, who: str) -> Launch:
     def body() -> None:
         log.info(f"tâche {job} lancée depuis la console par {who}", extra={"event": {"job": job, "par": who}})
         try:
-            done.append(_work(config, engine, job))
+            done.append(start(config, engine, job))
         except Exception:  # noqa: BLE001 - a thread's failure is logged; the run record says the rest
             log.exception(f"tâche {job} lancée depuis la console : erreur")
 

@@ -9,22 +9,22 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from exchange.app.cycle import kept_stem
 from exchange.app.personne_files import HeldFile, files_holding
 from exchange.config import Config
 from exchange.core.clock import PARIS
+from exchange.core.compte_rendu.names import CR_EXTENSIONS, kept_stem
 from exchange.core.retention import KINDS
+from exchange.errors import TerminalError
 from exchange.store import operators
 from exchange.store import personne as store
 from exchange.store import purge as store_purge
 from exchange.store.engine import Engine, in_transaction
 from exchange.store.ledger import utcnow
 
-CR_EXTENSIONS = ("CR.csv", "CR.xml", "CR.html")
 INTERNAL = ("id", "file_id", "emission_id", "replaces_id")
 
 
-class NirError(ValueError):
+class NirError(TerminalError):
     """Not a NIR (French message)."""
 
 

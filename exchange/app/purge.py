@@ -17,16 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from exchange.app.cycle import kept_stem
 from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.config import Config
-from exchange.core.clock import PARIS
+from exchange.core.clock import PARIS, today_in_paris
+from exchange.core.compte_rendu.names import CR_EXTENSIONS, kept_stem
 from exchange.core.ledger_paths import under_root
 from exchange.core.retention import (
     KINDS,
     Duration,
     FileFacts,
     answer_describes,
+    declaration_year,
     file_due,
     file_year,
     output_due,
@@ -41,7 +42,6 @@ from exchange.store.engine import Engine
 
 log = logging.getLogger("esat_exchange")
 BATCH = 200  # files (or emissions) per transaction
-CR_EXTENSIONS = ("CR.csv", "CR.xml", "CR.html")
 OUTPUT_SUFFIXES = (".parquet", ".csv", ".manifest.json")
 
 Counts = dict  # kind → {year: [items, records, anomalies]}
@@ -155,8 +155,6 @@ def dry_run(config: Config, engine: Engine, as_of: date) -> PurgeReport:
 
 
 def _output_year(o: dict) -> int:
-    from exchange.core.retention import declaration_year
-
     return o["annee"] if o["annee"] is not None else declaration_year(_paris_day(o["completed_at"]))
 
 
@@ -427,4 +425,16 @@ def purge(
     return PurgeReport(as_of, False, counts, reclaimed[0] if reclaimed else None, outcome, unknown)
 
 
-__all__ = ["purge", "dry_run", "plan", "PurgeReport", "Plan"]
+def purge_job(
+    config: Config,
+    engine: Engine,
+    job: str = "purge",
+    *,
+    stop: Callable[[], bool] | None = None,
+    fence: ledger.Fence | None = None,
+) -> RunOutcome:
+    """The `purge` job of exchange.core.jobs, started by the scheduler: the retention rules on today (Paris)."""
+    return purge(config, engine, today_in_paris(), fence=fence, stop=stop).outcome
+
+
+__all__ = ["purge", "purge_job", "dry_run", "plan", "PurgeReport", "Plan"]

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from datetime import date
 
 from exchange.app.cycle import CycleContext, Progress, collect, replay
+from exchange.app.emission import emit_pending
 from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.config import Config
 from exchange.core.clock import today_in_paris
+from exchange.core.jobs import JOB_KINDS
 from exchange.edges.transport.factory import open_transport
 from exchange.store import ledger
 from exchange.store.engine import Engine
@@ -50,12 +52,23 @@ def run_job(
             else:
                 collect(ctx)
         if emit and not job_ctx.stop():
-            from exchange.app.emission import emit_pending
-
             job_ctx.tally.outputs.extend(emit_pending(config, engine, job_ctx.run_id, job_ctx.fence, progress))
         return None
 
     return run_locked(config, engine, job, cycle, as_of=as_of, stop=stop, outer_fence=fence)
 
 
-__all__ = ["run_job", "RunOutcome", "today_in_paris"]
+def cycle_job(
+    config: Config,
+    engine: Engine,
+    job: str,
+    *,
+    stop: Callable[[], bool] | None = None,
+    fence: ledger.Fence | None = None,
+) -> RunOutcome:
+    """A cycle job of exchange.core.jobs (collect, nightly) started by the scheduler or the console: a cycle,
+    then the Caf files when the job `emits`."""
+    return run_job(config, engine, job=job, emit=JOB_KINDS[job].emits, stop=stop, fence=fence)
+
+
+__all__ = ["cycle_job", "run_job", "RunOutcome", "today_in_paris"]

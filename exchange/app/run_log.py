@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from exchange.core.safe_text import safe_text
 from exchange.logs import scrub
 from exchange.store.engine import Engine, in_transaction
+from exchange.store.run_log import append_lines
 
 log = logging.getLogger("esat_exchange")
 FLUSH_SECONDS = 1.0
@@ -72,9 +73,7 @@ class RunLogHandler(logging.Handler):
         flush_lines: int = FLUSH_LINES,
     ) -> None:
         super().__init__(logging.NOTSET)
-        if append is None:
-            append = _append_lines
-        self.engine, self.run_id, self.append = engine, run_id, append
+        self.engine, self.run_id, self.append = engine, run_id, append or _append_lines
         self.thread = thread if thread is not None else threading.get_ident()
         self.flush_seconds, self.flush_lines = flush_seconds, flush_lines
         self.written = 0
@@ -178,6 +177,4 @@ __all__ = ["RunLogHandler", "capture", "line_of"]
 
 def _append_lines(engine: Engine, run_id: int, lines: list[dict]) -> int:
     """store.run_log.append_lines in a short transaction of its own."""
-    from exchange.store.run_log import append_lines
-
     return in_transaction(engine, append_lines, run_id, lines)

@@ -22,6 +22,7 @@ from exchange.core.health import (
     stuck_limit,
     verdict,
 )
+from exchange.core.jobs import REGISTRY
 from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
@@ -35,7 +36,7 @@ from exchange.store.reads import campaign as campaign_reads
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
 
-JOBS = ("run", "collect", "nightly", "campaign")  # the jobs `status` shows
+JOBS = tuple(job.id for job in REGISTRY if job.in_status)  # the jobs `status` shows (exchange.core.jobs)
 
 
 def _depot(transport: Transport | DepotCache) -> tuple[dict[str, int], list[dict]]:

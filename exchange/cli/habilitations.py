@@ -45,6 +45,7 @@ def _print_table(title: str, headers: list[str], rows: list[list[str]], out: Tex
 def cmd_habilitations_import(args: argparse.Namespace, config: Config, out: TextIO | None = None) -> int:
     """Import a Habpps extract; 1 and every problem listed when refused, 0 and the row counts when imported."""
     from exchange.app.habilitations import import_habilitations
+    from exchange.cli.journal import cli_actor
     from exchange.edges.habpps import TABLES
     from exchange.store.engine import open_current
 
@@ -55,7 +56,15 @@ def cmd_habilitations_import(args: argparse.Namespace, config: Config, out: Text
         print("Un autre import d'extrait Habpps est en cours : attente de sa fin…", file=sys.stderr)
 
     try:  # two imports at once are serialised: the second waits for the first
-        result = import_habilitations(config, engine, Path(args.path), _actor(), on_wait=waiting)
+        result = import_habilitations(
+            config,
+            engine,
+            Path(args.path),
+            _actor(),
+            on_wait=waiting,
+            journal=cli_actor(args),
+            shown=Path(args.path).name,
+        )
     finally:
         engine.dispose()
     if result.busy is not None:

@@ -7,17 +7,16 @@ import argparse
 import getpass
 import logging
 
+from exchange.app.journal import Actor
 from exchange.config import Config
 
 # handler → the journal's action: what changes something, and what shows worker-level data (a file's anomalies).
 # Listings (files, runs, campaign, operators), status, web, scheduler, db, check and template are not journalled;
-# `scheduler pause|resume` is journaled by its use case (exchange.app.pauses), as cli:<user>, done or refused.
+# `scheduler pause|resume`, `files replay` (one or several: `rejeu`, `rejeu_groupe`), `campaign close` and
+# `habilitations import` are journaled by their use case, as cli_actor (cli:<user>, the command typed).
 ACTIONS = {
     "cmd_run": "run",
     "cmd_files_show": "consultation_fichier",
-    "cmd_files_replay": "rejeu",
-    "cmd_campaign_close": "cloture_campagne",
-    "cmd_habilitations_import": "import_habilitations",
     "cmd_operators_add": "operateur_ajout",
     "cmd_operators_state": "operateur_etat",
     "cmd_migration_report": "rapport_migration",
@@ -29,6 +28,11 @@ def system_user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name known to the system
         return "?"
+
+
+def cli_actor(args: argparse.Namespace) -> Actor:
+    """The command-line user as a use case journals them: `cli:<unix user>` and the command typed."""
+    return Actor(f"cli:{system_user()}", None, "esat-exchange " + " ".join(getattr(args, "argv", [])))
 
 
 def target_of(args: argparse.Namespace) -> str | None:
@@ -52,9 +56,6 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
         return
     if action == "operateur_etat":
         action = f"operateur_{args.operators_command}"
-    bulk = action == "rejeu" and getattr(args, "file_id", None) is None  # files replay of several files
-    if bulk and getattr(args, "dry_run", False):
-        return  # a simulation changes nothing and shows no worker-level data
     try:
         from exchange.store.engine import in_transaction, open_current
         from exchange.store.operators import record_audit
@@ -62,43 +63,17 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
         who, command = f"cli:{system_user()}", "esat-exchange " + " ".join(argv)
         engine = open_current(config.database_url)
         try:
-            if bulk:  # one line per file replayed, as the console writes them, then the group's line
-                for file_id, done, message in getattr(args, "replayed", []):
-                    in_transaction(
-                        engine,
-                        record_audit,
-                        who,
-                        "rejeu",
-                        "OK" if done else "ECHEC",
-                        f"fichier n° {file_id}",
-                        message,
-                        None,
-                        file_id=file_id,
-                    )
-                siret = getattr(args, "siret", None)
-                in_transaction(
-                    engine,
-                    record_audit,
-                    who,
-                    "rejeu_groupe",
-                    "OK" if code == 0 else "ECHEC",
-                    f"Esat {siret}" if siret else "tous les Esats",
-                    command,
-                    None,
-                    siret=siret,
-                )
-            else:
-                in_transaction(
-                    engine,
-                    record_audit,
-                    who,
-                    action,
-                    "OK" if code == 0 else "ECHEC",
-                    target_of(args),
-                    command,
-                    None,
-                    file_id=getattr(args, "file_id", None),
-                )
+            in_transaction(
+                engine,
+                record_audit,
+                who,
+                action,
+                "OK" if code == 0 else "ECHEC",
+                target_of(args),
+                command,
+                None,
+                file_id=getattr(args, "file_id", None),
+            )
         finally:
             engine.dispose()
     except Exception as e:  # noqa: BLE001 - the command's own outcome stands

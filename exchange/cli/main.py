@@ -1,5 +1,9 @@
 """The `esat-exchange` command line (cli.md): argument parsing and French output; the work is elsewhere."""
 
+# Imports inside the command handlers here and in the other exchange/cli modules are deliberate: every command
+# starts a fresh process, and `--help`, `check` or `template` must not pay for polars, SQLAlchemy, paramiko,
+# Starlette and the rules that only the commands doing that work need (start-up time). Everywhere else
+# (exchange/app, exchange/web, jobs) imports sit at the top of the module.
 from __future__ import annotations
 
 import argparse
@@ -303,11 +307,12 @@ def cmd_files_show(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.replay import replay_file
+    from exchange.cli.journal import cli_actor
 
     if args.habilitation or args.siret or args.dry_run or len(args.file_ids) != 1:
         return cmd_files_replay_many(args, config)
     args.file_id = args.file_ids[0]  # the journal's target
-    result = replay_file(config, _engine(config), args.file_id)
+    result = replay_file(config, _engine(config), args.file_id, cli_actor(args))
     if result.outcome is None or result.outcome.status == IGNORE:
         print(result.message, file=sys.stderr)
         return 1
@@ -347,6 +352,7 @@ def cmd_files_replay_many(args: argparse.Namespace, config: Config) -> int:
     """Several files replayed in turn (each its own run, each checked again just before): the ids given, or with
     --habilitation every file rejected for a habilitation code that the imported extract now allows to replay."""
     from exchange.app.replay import replay_many
+    from exchange.cli.journal import cli_actor
     from schemas.fields import plural
 
     targets = _bulk_targets(args, config)
@@ -358,6 +364,8 @@ def cmd_files_replay_many(args: argparse.Namespace, config: Config) -> int:
         else ("rejetés pour une habilitation" if args.habilitation else "demandés")
     )
     if not targets:
+        if not args.dry_run:  # journaled: nothing to replay
+            replay_many(config, _engine(config), [], cli_actor(args), siret=args.siret)
         print(
             "Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu"
             + (f" pour l'Esat {args.siret}." if args.siret else ".")
@@ -372,14 +380,13 @@ def cmd_files_replay_many(args: argparse.Namespace, config: Config) -> int:
             code = f" {row['code']}" if row.get("code") else ""
             print(f"  n° {row['id']} {name} : {row.get('statut') or ''}{code}".rstrip())
         return 0
-    results = replay_many(config, _engine(config), [row["id"] for row in targets])
+    results = replay_many(config, _engine(config), [row["id"] for row in targets], cli_actor(args), siret=args.siret)
     for _file_id, result in results:
         print(result.message, file=sys.stdout if result.done else sys.stderr)
     done = sum(1 for _, r in results if r.done)
     print(
         f"Rejeu groupé des fichiers {scope} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}."
     )
-    args.replayed = [(file_id, result.done, result.message) for file_id, result in results]  # the journal's lines
     return 0 if done == len(results) else 1
 
 
@@ -458,8 +465,9 @@ def render_rows(rows, columns, fmt, labels=None, title=None, empty="Aucune ligne
 
 def cmd_campaign_close(args: argparse.Namespace, config: Config) -> int:
     from exchange.app.campaign import close_campaign
+    from exchange.cli.journal import cli_actor
 
-    outcome = close_campaign(config, _engine(config), args.year)
+    outcome = close_campaign(config, _engine(config), args.year, actor=cli_actor(args))
     if outcome.status == IGNORE:
         print(
             f"Clôture de campagne {args.year} non effectuée (exécution n° {outcome.run_id}) : {outcome.error}. "
@@ -709,6 +717,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the command as typed, for the journal (exchange.cli.journal)
     setup_logging(args.log_format, args.log_level)
     if getattr(args, "without_config", False):  # config init: writes the file the others read
         return int(args.handler(args, None) or 0)

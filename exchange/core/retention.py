@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from exchange.errors import TerminalError
+
 # The kinds of personal data the service keeps, in the order a purge report lists them: key → French label.
 KINDS = {
     "copies": "Copies reçues (stockage local et archive/ de la zone de dépôt)",
@@ -39,8 +41,9 @@ _UNIT = {
 }
 
 
-class DurationError(ValueError):
-    """A retention duration that cannot be used (French message, without the key)."""
+class DurationError(TerminalError):
+    """A retention duration that cannot be used (French message, without the key): the configuration is refused
+    (terminal, stops the run)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from exchange.core.jobs import REGISTRY
+
 FileState = Literal["RECLAME", "RECU", "ARCHIVE", "TRAITE", "ACQUITTE", "QUARANTAINE"]
 RECLAME: FileState = "RECLAME"
 RECU: FileState = "RECU"
@@ -55,17 +57,11 @@ NodeRole = Literal["MENEUR", "ATTENTE"]
 LEADER: NodeRole = "MENEUR"  # the scheduler node that runs the jobs
 STANDBY: NodeRole = "ATTENTE"  # a hot standby
 
-JOBS = ("run", "collect", "nightly", "campaign", "replay", "purge")
-CYCLE_JOBS = ("run", "collect", "nightly", "replay")  # jobs that run a cycle (each resumes unfinished files first)
-SCHEDULED_JOBS = ("collect", "nightly", "campaign", "purge")  # the jobs of [schedule]: each may be paused (job_pauses)
-JOB_LABELS = {
-    "run": "cycle complet",
-    "collect": "collecte",
-    "nightly": "traitement de nuit",
-    "campaign": "clôture de campagne",
-    "replay": "rejeu",
-    "purge": "purge",
-}  # a job's name in French
+# the jobs, read from their one declaration (exchange.core.jobs.REGISTRY)
+JOBS = tuple(j.id for j in REGISTRY if j.recorded)  # the jobs a run records
+CYCLE_JOBS = tuple(j.id for j in REGISTRY if j.cycle)  # jobs that run a cycle (each resumes unfinished files first)
+SCHEDULED_JOBS = tuple(j.id for j in REGISTRY if j.scheduled)  # the jobs of [schedule]: each may be paused
+JOB_LABELS = {j.id: j.label for j in REGISTRY if j.recorded}  # a job's name in French
 
 CNA_CODE_CAF = "78"  # the Caf des Yvelines runs the CNA, which manages multi-departmental partners
 ESAT_SERVICE = "ESAT"

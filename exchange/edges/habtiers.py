@@ -58,7 +58,7 @@ SIRET_LABELS: dict[str, str] = {
 }
 
 
-class MigrationError(TerminalError, ValueError):
+class MigrationError(TerminalError):
     """The workbook cannot be used at all (unreadable, or a column missing); the message is French."""
 
 

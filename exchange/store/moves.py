@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from exchange.errors import TerminalError, TransientError
 
 
-class JobAborted(TransientError, RuntimeError):
+class JobAborted(TransientError):
     """The job must stop at once, writing nothing more (its lock is lost, or the ledger moved under it);
     never taken for a defect of one file."""
 

@@ -16,7 +16,7 @@ from exchange.store.tables import audit_log, files, operator_perimeters, operato
 ROLES = ("lecteur", "gestionnaire")
 
 
-class OperatorError(TerminalError, ValueError):
+class OperatorError(TerminalError):
     """A refused account change (French message)."""
 
 

@@ -17,7 +17,7 @@ from exchange.store.ledger import utcnow
 from exchange.store.tables import job_pauses
 
 
-class PauseError(TerminalError, ValueError):
+class PauseError(TerminalError):
     """A refused pause or resume (French message): unknown job, already paused, not paused."""
 
 

@@ -1,8 +1,11 @@
-"""Failed console logins per (login, client address), in the database so every node and a restart see them."""
+"""Login attempts per (login, client address), in the database so every node and a restart see them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -11,6 +14,23 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.core.clock import as_utc
 from exchange.store.tables import login_failures
+
+# Concurrent attempts on one key each re-read the count after losing the race; past this many lost races the
+# attempt is refused as too early rather than counted without a check.
+RACES = 64
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One login attempt as the throttle saw it: counted (the password may be checked) or refused as too early."""
+
+    counted: bool
+    failures: int  # earlier attempts for the key that did not succeed (before this one)
+    allowed_at: datetime  # when this attempt was (or the next one will be) allowed
+
+
+def _last(row: Any) -> datetime:  # a Row; last_at is NOT NULL
+    return as_utc(row.last_at) or row.last_at
 
 
 def _key(login: str, address: str) -> ColumnElement[bool]:
@@ -21,33 +41,51 @@ def failures(conn: Connection, login: str, address: str, since: datetime) -> tup
     """How many failures for (login, address) since their count last restarted, and the latest; (0, None)
     when there is none, or when the latest is older than `since` (forgotten)."""
     row = conn.execute(select(login_failures.c.failures, login_failures.c.last_at).where(_key(login, address))).first()
-    if row is None or as_utc(row.last_at) < since:
+    if row is None or _last(row) < since:
         return 0, None
-    return row.failures, as_utc(row.last_at)
+    return row.failures, _last(row)
 
 
-def record_failure(conn: Connection, login: str, address: str, now: datetime, since: datetime) -> int:
-    """Count one more failure (restarting from 1 when the last is older than `since`); the new count. Old
-    counters of every login are dropped on the way."""
-    count = 1
-    for _ in range(3):  # two nodes may insert the same key at once: the loser counts again
+def count_attempt(
+    conn: Connection,
+    login: str,
+    address: str,
+    now: datetime,
+    since: datetime,
+    allowed_after: Callable[[int, datetime], datetime],
+) -> Attempt:
+    """Count one attempt for (login, address) BEFORE its password is checked, unless it comes earlier than
+    `allowed_after(failures, last)` allows: a guarded increment (`UPDATE … WHERE failures = :seen`), so of
+    parallel attempts each one counts against the next and none slips past the limit. A successful login then
+    `clear`s the key. Counters older than `since` are forgotten (every login's, on the way). The caller commits
+    the count before checking the password (`store.engine.in_transaction`); each try is a savepoint."""
+    seen = 0
+    for _ in range(RACES):
         try:
             with conn.begin_nested():
                 conn.execute(delete(login_failures).where(login_failures.c.last_at < since))
-                row = conn.execute(select(login_failures.c.failures).where(_key(login, address))).first()
-                count = (row.failures if row else 0) + 1
-                if row:
-                    conn.execute(update(login_failures).where(_key(login, address)).values(failures=count, last_at=now))
-                else:
+                row = conn.execute(
+                    select(login_failures.c.failures, login_failures.c.last_at).where(_key(login, address))
+                ).first()
+                if row is None:
                     conn.execute(
-                        insert(login_failures).values(
-                            login=login[:200], address=address[:100], failures=count, last_at=now
-                        )
+                        insert(login_failures).values(login=login[:200], address=address[:100], failures=1, last_at=now)
                     )
-            return count
-        except IntegrityError:
+                    return Attempt(True, 0, now)
+                seen, last = row.failures, _last(row)
+                allowed = allowed_after(seen, last)
+                if allowed > now and allowed > last:  # a delay is due (a free attempt never waits on the clocks)
+                    return Attempt(False, seen, allowed)
+                moved = conn.execute(
+                    update(login_failures)
+                    .where(_key(login, address), login_failures.c.failures == seen)
+                    .values(failures=seen + 1, last_at=max(now, last))  # parallel requests' clocks may disagree
+                ).rowcount
+            if moved:
+                return Attempt(True, seen, allowed)
+        except IntegrityError:  # another attempt inserted the key first: read it again
             continue
-    return count
+    return Attempt(False, seen, now + timedelta(seconds=1))
 
 
 def clear(conn: Connection, login: str, address: str) -> None:

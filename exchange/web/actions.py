@@ -8,20 +8,33 @@ from __future__ import annotations
 
 import math
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from exchange.app.accounts import log_in
+from exchange.app.campaign import close_campaign, close_message
+from exchange.app.habilitations import import_habilitations
+from exchange.app.journal import Actor
+from exchange.app.replay import replay_check, replay_file
 from exchange.core.clock import PARIS, utcnow
-from exchange.core.throttle import delay_seconds, retry_at
-from exchange.core.vocabulary import IGNORE, OK
+from exchange.core.vocabulary import OK
+from exchange.edges.habtiers import (
+    REPORT_COLUMNS,
+    MigrationError,
+    report_rows,
+    write_migration_csv,
+)
+from exchange.edges.habtiers import (
+    migration_report as build_report,
+)
 from exchange.edges.transport.base import is_safe_name
-from exchange.store import operators, throttle
+from exchange.store import operators
 from exchange.store.engine import in_transaction
 from exchange.store.reads import campaign as campaign_reads
 from exchange.store.reads import files as file_reads
@@ -36,6 +49,7 @@ from exchange.web.kit import (
     resolve_operator,
     safe_next,
 )
+from exchange.web.oidc import logout_target
 from exchange.web.security import checked_form, client_address
 from exchange.web.sessions import NEW
 from schemas.fields import plural
@@ -66,6 +80,11 @@ def _audit(
     )
 
 
+def actor_of(request: Request) -> Actor:
+    """The logged-in operator and its client address, as a use case journals them."""
+    return Actor(request.state.operator["login"], client_address(request))
+
+
 # -- log in / out ---------------------------------------------------------------------------------
 
 
@@ -80,87 +99,38 @@ async def login(request: Request) -> Response:
     login_name = str(form.get("login", "")).strip()[:200]
     password = str(form.get("password", ""))
     suite = str(form.get("suite", ""))
-    web = request.app.state.config.web
-    address = client_address(request)
-    engine = engine_of(request)
     now = utcnow()
-    forgotten = now - timedelta(seconds=web.login_window_seconds)
-    failures, last = await run_in_threadpool(in_transaction, engine, throttle.failures, login_name, address, forgotten)
-    allowed = retry_at(failures, last, web.login_attempts, web.login_max_delay_seconds) if last else now
-    if allowed > now:
-        wait = max(1, math.ceil((allowed - now).total_seconds()))
-        await run_in_threadpool(
-            in_transaction,
-            engine,
-            operators.record_audit,
-            login_name or "?",
-            "connexion",
-            "REFUSE",
-            None,
-            f"trop tôt après {failures} échecs",
-            address,
-        )
+    outcome = await run_in_threadpool(
+        log_in, engine_of(request), request.app.state.config.web, login_name, password, client_address(request), now
+    )
+    if outcome.too_early:
+        wait = max(1, math.ceil((outcome.allowed_at - now).total_seconds()))
         page = render(
             request,
             "login.html",
             status_code=429,
             suite=suite,
-            error=f"{failures} tentatives de connexion échouées pour ce compte depuis votre poste : "
+            error=f"{outcome.failures} tentatives de connexion échouées pour ce compte depuis votre poste : "
             f"réessayez dans {wait} seconde{'s' if wait > 1 else ''} "
-            f"(à partir de {allowed.astimezone(PARIS).strftime('%H:%M:%S')}).",
+            f"(à partir de {outcome.allowed_at.astimezone(PARIS).strftime('%H:%M:%S')}).",
         )
         page.headers["retry-after"] = str(wait)
         return page
-    found = (
-        await run_in_threadpool(in_transaction, engine, operators.check_password, login_name, password)
-        if login_name
-        else None
-    )
-    if found is None:
-        failures = await run_in_threadpool(
-            in_transaction, engine, throttle.record_failure, login_name, address, now, forgotten
-        )
-        await run_in_threadpool(
-            in_transaction,
-            engine,
-            operators.record_audit,
-            login_name or "?",
-            "connexion",
-            "REFUSE",
-            None,
-            "identifiant ou mot de passe incorrect",
-            address,
-        )
-        wait = delay_seconds(failures, web.login_attempts, web.login_max_delay_seconds)
+    if outcome.operator is None:
+        wait = outcome.wait_seconds
         later = f" Prochain essai possible dans {wait:g} seconde{'s' if wait > 1 else ''}." if wait else ""
         return render(
             request, "login.html", status_code=401, suite=suite, error="Identifiant ou mot de passe incorrect." + later
         )
-    await run_in_threadpool(in_transaction, engine, throttle.clear, login_name, address)
     request.session.clear()  # a fresh session (new token, new CSRF token) after logging in
-    request.session["login"] = found["login"]
+    request.session["login"] = outcome.operator["login"]
     request.session[NEW] = True
-    await run_in_threadpool(
-        in_transaction,
-        engine,
-        operators.record_audit,
-        found["login"],
-        "connexion",
-        "OK",
-        None,
-        f"rôle {found['role']}",
-        address,
-    )
     return redirect(request, safe_next(request, suite))
 
 
 @page()
 async def logout(request: Request) -> Response:
     """End the session (on every node: it lives in the database); after a single sign-on, the provider's too."""
-    from starlette.responses import RedirectResponse
-
-    from exchange.web.oidc import logout_target
-
     await checked_form(request)
     sso = request.session.get("sso")
     request.session.clear()
@@ -182,8 +152,6 @@ def _in_perimeter(request: Request, file_id: int) -> dict:
 
 
 def _replayable(request: Request) -> dict:
-    from exchange.app.replay import replay_check
-
     row = _in_perimeter(request, request.path_params["file_id"])  # outside: the same 404 as an unknown file
     refusal = replay_check(engine_of(request), row["id"])[1]
     if refusal:
@@ -199,21 +167,11 @@ def replay_confirm(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def replay(request: Request) -> Response:
-    from exchange.app.replay import replay_file
-
     await checked_form(request)
     file_id = request.path_params["file_id"]
-    row = await run_in_threadpool(_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
-    result = await run_in_threadpool(replay_file, request.app.state.config, engine_of(request), file_id)
-    await run_in_threadpool(
-        _audit,
-        request,
-        "rejeu",
-        "OK" if result.done else "ECHEC",
-        f"fichier n° {file_id}",
-        result.message,
-        siret=row["siret"],
-        file_id=file_id,
+    await run_in_threadpool(_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
+    result = await run_in_threadpool(
+        replay_file, request.app.state.config, engine_of(request), file_id, actor_of(request)
     )
     flash(request, "success" if result.done else "error", result.message)
     return redirect(request, f"/fichiers/{file_id}")
@@ -224,8 +182,6 @@ async def replay(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def campaign_close(request: Request) -> Response:
-    from exchange.app.campaign import close_campaign
-
     form = await checked_form(request)
     national_only(request)
     year_text = str(form.get("annee", ""))
@@ -235,17 +191,10 @@ async def campaign_close(request: Request) -> Response:
     if form.get("confirmation") != "oui":
         flash(request, "error", "Cochez la case de confirmation pour écrire les fichiers de campagne.")
         return redirect(request, f"/campagne?annee={year}")
-    outcome = await run_in_threadpool(close_campaign, request.app.state.config, engine_of(request), year)
-    done = outcome.status == OK
-    if done:
-        written = len(outcome.tally.outputs)
-        message = f"Fichiers de campagne {year} écrits : {plural(written, 'fichier', 'fichiers')} Caf (exécution n° {outcome.run_id})."
-    elif outcome.status == IGNORE:
-        message = f"Clôture de la campagne {year} non effectuée : {outcome.error}. Relancez plus tard."
-    else:
-        message = f"Clôture de la campagne {year} en échec : {outcome.error}."
-    await run_in_threadpool(_audit, request, "cloture_campagne", "OK" if done else "ECHEC", f"campagne {year}", message)
-    flash(request, "success" if done else "error", message)
+    outcome = await run_in_threadpool(
+        close_campaign, request.app.state.config, engine_of(request), year, actor=actor_of(request)
+    )
+    flash(request, "success" if outcome.status == OK else "error", close_message(outcome, year))
     if outcome.run_id is None:
         return redirect(request, f"/campagne?annee={year}")
     return redirect(request, f"/executions/{outcome.run_id}")
@@ -277,27 +226,21 @@ async def _save(files: list[UploadFile], folder: Path) -> list[Path]:
 @page(role=GESTIONNAIRE)
 async def habilitations_import(request: Request) -> Response:
     """Keep the uploaded extract under [storage] dir/habilitations/<time>/, then import it all-or-nothing."""
-    from exchange.app.habilitations import import_habilitations
-
     form = await checked_form(request)
     national_only(request)
     files = _uploads(form, "extrait")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     saved = await _save(files, request.app.state.config.storage_dir / "habilitations" / stamp)
     source = saved[0] if len(saved) == 1 and saved[0].suffix.lower() == ".xlsx" else saved[0].parent
-    login = request.state.operator["login"]
-    result = await run_in_threadpool(import_habilitations, request.app.state.config, engine_of(request), source, login)
     names = ", ".join(p.name for p in saved)
-    if result.busy is not None:
-        detail = f"import non effectué : {result.busy}"
-    elif result.accepted:
-        detail = f"import n° {result.import_id} : " + ", ".join(f"{t} {n}" for t, n in result.counts.items())
-    else:
-        detail = f"{plural(len(result.problems), 'problème', 'problèmes')} : " + "; ".join(
-            str(p) for p in result.problems[:20]
-        )
-    await run_in_threadpool(
-        _audit, request, "import_habilitations", "OK" if result.accepted else "REFUSE", names, detail
+    result = await run_in_threadpool(
+        import_habilitations,
+        request.app.state.config,
+        engine_of(request),
+        source,
+        request.state.operator["login"],
+        journal=actor_of(request),
+        shown=names,
     )
     with engine_of(request).connect() as conn:
         in_force = campaign_reads.habilitations_in_force(conn)
@@ -314,16 +257,6 @@ async def habilitations_import(request: Request) -> Response:
 
 @page()
 async def migration_report(request: Request) -> Response:
-    from exchange.edges.habtiers import (
-        REPORT_COLUMNS,
-        MigrationError,
-        report_rows,
-        write_migration_csv,
-    )
-    from exchange.edges.habtiers import (
-        migration_report as build_report,
-    )
-
     form = await checked_form(request)
     (upload,) = _uploads(form, "classeur")[:1]
     with tempfile.TemporaryDirectory(prefix="esat-migration-") as tmp:

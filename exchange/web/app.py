@@ -16,15 +16,14 @@ from exchange.app.status import DepotCache
 from exchange.config import Config
 from exchange.edges.transport.factory import open_transport
 from exchange.store.engine import Engine
-from exchange.web import formats
+from exchange.store.reads.campaign import campaign_data_version
+from exchange.web import accounts, actions, esats, formats, legal, lists, monitoring, oidc, pages, verify
 from exchange.web.kit import http_error
 from exchange.web.security import ProxyAndHeaders
 
 
 def campaign_version(engine: Engine):  # noqa: ANN201 - tuple | None
     """store.reads.campaign.campaign_data_version, on a connection of its own."""
-    from exchange.store.reads.campaign import campaign_data_version
-
     with engine.connect() as conn:
         return campaign_data_version(conn)
 
@@ -51,8 +50,6 @@ def templates() -> Jinja2Templates:
 
 def create_app(config: Config, engine: Engine) -> Starlette:
     """The console for this configuration and database."""
-    from exchange.web import accounts, actions, esats, legal, lists, monitoring, oidc, pages, verify
-
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
         Route("/executions", lists.runs_list),

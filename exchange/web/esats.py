@@ -9,9 +9,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from exchange.app.launch import LAUNCHABLE, start_job
+from exchange.app.pauses import ALL, job_states, pause, resume
+from exchange.app.replay import replay_many, replayable_after_import
+from exchange.core.vocabulary import SCHEDULED_JOBS
 from exchange.store.esats import esat_profile
+from exchange.store.pauses import paused_jobs
 from exchange.store.reads import files as file_reads
-from exchange.web.actions import _audit
+from exchange.store.reads.runs import next_scheduled_runs
+from exchange.web.actions import _audit, actor_of
 from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
 from exchange.web.security import checked_form, client_address
@@ -29,8 +35,6 @@ def _siret(request: Request) -> str:
 
 @page()
 def esat(request: Request) -> Response:
-    from exchange.app.replay import replayable_after_import
-
     siret = _siret(request)
     perimeter = request.state.perimeter
     current = _int(request, "page", 1) or 1
@@ -61,9 +65,6 @@ PAUSE_ACTIONS = {"suspendre": "Suspendre", "reprendre": "Reprendre"}
 
 def _pause_target(request: Request) -> str:
     """A scheduled job's name, or « toutes »; 404 otherwise."""
-    from exchange.app.pauses import ALL
-    from exchange.core.vocabulary import SCHEDULED_JOBS
-
     job = request.path_params["job"]
     if job not in SCHEDULED_JOBS and job != ALL:
         raise HTTPException(404)
@@ -71,9 +72,6 @@ def _pause_target(request: Request) -> str:
 
 
 def _pause_page(request: Request, action: str) -> Response:
-    from exchange.app.pauses import ALL, job_states
-    from exchange.store.reads.runs import next_scheduled_runs
-
     national_only(request)
     job = _pause_target(request)
     engine = engine_of(request)
@@ -100,8 +98,6 @@ def _pause_page(request: Request, action: str) -> Response:
 
 
 async def _pause_post(request: Request, action: str) -> Response:
-    from exchange.app.pauses import pause, resume
-
     form = await checked_form(request)
     national_only(request)
     job = _pause_target(request)
@@ -142,8 +138,6 @@ async def resume_job(request: Request) -> Response:
 
 
 def _bulk_target(request: Request) -> tuple[str | None, list[dict]]:
-    from exchange.app.replay import replayable_after_import
-
     siret = request.query_params.get("siret", "").strip() or None
     if siret is not None and not (len(siret) == 14 and siret.isdigit()):
         raise HTTPException(400, f"SIRET invalide : {siret!r}.")
@@ -158,8 +152,6 @@ def bulk_replay_confirm(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def bulk_replay(request: Request) -> Response:
-    from exchange.app.replay import replay_many
-
     await checked_form(request)
     siret, files = await run_in_threadpool(_bulk_target, request)
     back = f"/esats/{siret}" if siret else "/fichiers?statut=REJETE&code=H"
@@ -169,12 +161,13 @@ async def bulk_replay(request: Request) -> Response:
         )
         return redirect(request, back)
     results = await run_in_threadpool(
-        replay_many, request.app.state.config, engine_of(request), [f["id"] for f in files]
+        replay_many,
+        request.app.state.config,
+        engine_of(request),
+        [f["id"] for f in files],
+        actor_of(request),
+        siret=siret,
     )
-    for file_id, result in results:
-        await run_in_threadpool(
-            _audit, request, "rejeu", "OK" if result.done else "ECHEC", f"fichier n° {file_id}", result.message
-        )
     done = sum(1 for _, r in results if r.done)
     target = f"de l'Esat {siret}" if siret else "rejetés pour une habilitation"
     message = (
@@ -183,14 +176,6 @@ async def bulk_replay(request: Request) -> Response:
     failed = [r.message for _, r in results if not r.done]
     if failed:
         message += " Non rejoués : " + " ".join(failed)
-    await run_in_threadpool(
-        _audit,
-        request,
-        "rejeu_groupe",
-        "OK" if not failed else "ECHEC",
-        f"Esat {siret}" if siret else "tous les Esats",
-        message,
-    )
     flash(request, "success" if not failed else "error", message)
     return redirect(request, back)
 
@@ -199,8 +184,6 @@ async def bulk_replay(request: Request) -> Response:
 
 
 def _job(request: Request) -> str:
-    from exchange.app.launch import LAUNCHABLE
-
     job = request.path_params["job"]
     if job not in LAUNCHABLE:
         raise HTTPException(404)
@@ -209,9 +192,6 @@ def _job(request: Request) -> str:
 
 @page(role=GESTIONNAIRE)
 def launch_confirm(request: Request) -> Response:
-    from exchange.app.launch import LAUNCHABLE
-    from exchange.store.pauses import paused_jobs
-
     job = _job(request)
     with engine_of(request).connect() as conn:
         paused = paused_jobs(conn).get(job)
@@ -220,8 +200,6 @@ def launch_confirm(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def launch(request: Request) -> Response:
-    from exchange.app.launch import start_job
-
     await checked_form(request)
     job = _job(request)
     who = request.state.operator["login"]

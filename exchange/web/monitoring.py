@@ -3,17 +3,20 @@ verdict and its reasons as JSON; 200, or 503 on ALERTE) and `GET /metrics` (Prom
 
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from exchange.app.status import check_health
 from exchange.core.perimeter import EVERYTHING
+from exchange.core.vocabulary import SCHEDULED_JOBS
+from exchange.store.metrics import service_counts
+from exchange.store.pauses import paused_jobs
 
 
 def _health(request: Request) -> dict:
-    from exchange.app.status import check_health
-    from exchange.core.health import purge_counts
-
     h = check_health(request.app.state.engine, request.app.state.depot, perimeter=EVERYTHING)
     return {
         "etat": h.state,
@@ -34,14 +37,6 @@ async def sante(request: Request) -> Response:
 
 
 def _exposition(request: Request) -> bytes:
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-    from exchange.app.status import check_health
-    from exchange.core.vocabulary import SCHEDULED_JOBS
-    from exchange.store.metrics import service_counts
-    from exchange.store.pauses import paused_jobs
-
     engine = request.app.state.engine
     with engine.connect() as conn:
         counts = service_counts(conn, perimeter=EVERYTHING)
@@ -106,8 +101,6 @@ def _exposition(request: Request) -> bytes:
 
 
 async def metrics(request: Request) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST
-
     return Response(
         await run_in_threadpool(_exposition, request),
         media_type=CONTENT_TYPE_LATEST,

@@ -11,12 +11,24 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from exchange.app.campaign import campaign_followup
+from exchange.app.comptes_rendus import read_compte_rendu
+from exchange.app.files import file_detail as load_file_detail
+from exchange.app.launch import LAUNCHABLE
+from exchange.app.pauses import job_states
+from exchange.app.status import check_health
+from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
+from exchange.core.clock import today_in_paris
+from exchange.core.csv_cells import guard_text
+from exchange.store.ledger import utcnow
 from exchange.store.reads import audit as audit_reads
 from exchange.store.reads import campaign as campaign_reads
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
-from exchange.web.charts import bar_chart
+from exchange.store.trends import first_declarations
+from exchange.web.charts import bar_chart, progress_line
 from exchange.web.kit import engine_of, page, render, view_audit
+from exchange.web.verify import compte_rendu_csp
 
 PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 25  # a journal line often takes two lines (its detail): a page stays under 5 screens
@@ -64,9 +76,6 @@ def _query_without_page(request: Request) -> str:
 
 @page()
 def dashboard(request: Request) -> Response:
-    from exchange.app.status import check_health
-    from exchange.store.ledger import utcnow
-
     engine, perimeter = engine_of(request), request.state.perimeter
     health = check_health(engine, request.app.state.depot, perimeter=perimeter)
     with engine.connect() as conn:
@@ -77,8 +86,6 @@ def dashboard(request: Request) -> Response:
             conn, file_reads.FileQuery(etat="QUARANTAINE"), limit=10, perimeter=perimeter
         )
     waiting = sum(health.depot.values()) if health.depot is not None else None
-    from exchange.app.launch import LAUNCHABLE
-    from exchange.app.pauses import job_states
 
     jobs = job_states(engine)
 
@@ -106,84 +113,40 @@ def dashboard(request: Request) -> Response:
     )
 
 
-def compte_rendu_names(row: dict, latest_answered: int | None) -> list[str]:
-    """The retour/ names that may hold this reception's comptes rendus, every form (csv, xml, html):
-    `<name>.CR.*` when it is the latest answered reception of its name, then every kept pair
-    (exchange.app.cycle.kept_stem: its first answer, then one per replay)."""
-    from exchange.app.cycle import kept_stem
-
-    stems = [row["name"]] if latest_answered == row["id"] else []
-    stems += [kept_stem(row["name"], row["id"], pair) for pair in range(max(row.get("answers") or 0, 1))]
-    return [f"{stem}.CR.{ext}" for stem in stems for ext in ("csv", "xml", "html")]
-
-
-def _compte_rendu_forms(request: Request, row: dict, latest: int | None) -> list[dict]:
-    """The compte rendu files of this reception present in retour/ (csv, xml, html)."""
-    from exchange.edges.transport.base import TransportError
-    from exchange.edges.transport.factory import open_transport
-
-    forms = []
-    try:
-        with open_transport(request.app.state.config) as transport:
-            for name in compte_rendu_names(row, latest):
-                data = transport.read_retour(row["account"], name)
-                if data is not None:
-                    forms.append(
-                        {
-                            "name": name,
-                            "format": name.rsplit(".", 1)[1].upper(),
-                            "size": len(data),
-                            "earlier": not name.startswith(f"{row['name']}.CR."),
-                        }
-                    )
-    except (TransportError, OSError) as e:
-        return [{"error": f"zone de dépôt injoignable : {e}"}]
-    return forms
-
-
 @page()
 def file_detail(request: Request) -> Response:
-    from exchange.app.replay import replay_check
-
-    file_id, perimeter = request.path_params["file_id"], request.state.perimeter
-    with engine_of(request).connect() as conn:
-        row = file_reads.get_file(conn, file_id, perimeter=perimeter)
-        if row is None:
-            raise HTTPException(404)
-        anomalies = file_reads.file_anomalies(conn, file_id, limit=ANOMALIES_SHOWN, perimeter=perimeter)
-        counts = file_reads.file_anomaly_counts(conn, file_id, perimeter=perimeter)
-        others = file_reads.other_receptions(conn, row["account"], row["name"], file_id, perimeter=perimeter)
-        latest = file_reads.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
-    view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=row["siret"], file_id=file_id)
+    file_id = request.path_params["file_id"]
+    found = load_file_detail(
+        request.app.state.config, engine_of(request), file_id, perimeter=request.state.perimeter, limit=ANOMALIES_SHOWN
+    )
+    if found is None:
+        raise HTTPException(404)
+    view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=found.row["siret"], file_id=file_id)
+    crs = found.comptes_rendus
     return render(
         request,
         "file.html",
         nav="files",
-        file=file_reads.file_view(row),
-        anomalies=anomalies,
-        counts=counts,
-        anomaly_total=sum(counts.values()),
+        file=found.view,
+        anomalies=found.anomalies,
+        counts=found.counts,
+        anomaly_total=sum(found.counts.values()),
         shown=ANOMALIES_SHOWN,
-        others=others,
-        comptes_rendus=_compte_rendu_forms(request, row, latest),
-        refusal=replay_check(engine_of(request), file_id)[1],
+        others=found.others,
+        comptes_rendus=[{"error": crs}] if isinstance(crs, str) else crs,
+        refusal=found.refusal,
     )
 
 
 @page()
 def compte_rendu(request: Request) -> Response:
-    from exchange.edges.transport.factory import open_transport
-
     file_id, name, perimeter = request.path_params["file_id"], request.path_params["name"], request.state.perimeter
     with engine_of(request).connect() as conn:
         row = file_reads.get_file(conn, file_id, perimeter=perimeter)
         if row is None:
             raise HTTPException(404)
         latest = file_reads.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
-    if name not in compte_rendu_names(row, latest):
-        raise HTTPException(404)
-    with open_transport(request.app.state.config) as transport:
-        data = transport.read_retour(row["account"], name)
+    data = read_compte_rendu(request.app.state.config, row, latest, name)
     if data is None:
         raise HTTPException(404)
     view_audit(request, "telechargement_cr", f"fichier n° {file_id} : {name}", siret=row["siret"], file_id=file_id)
@@ -191,16 +154,12 @@ def compte_rendu(request: Request) -> Response:
     disposition = "inline" if name.endswith(".html") else "attachment"
     headers = {"content-disposition": f'{disposition}; filename="{name}"'}
     if name.endswith(".html"):  # its own inline style, allowed by hash (the console's CSP would block it)
-        from exchange.web.verify import compte_rendu_csp
-
         headers["content-security-policy"] = compte_rendu_csp(data)
     return Response(data, media_type=kind[name.rsplit(".", 1)[1]], headers=headers)
 
 
 def campaign_year(request: Request) -> int:
     """?annee=, else the campaign in progress: year N from July N to June N+1."""
-    from exchange.core.clock import today_in_paris
-
     today = today_in_paris()
     return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
 
@@ -208,10 +167,6 @@ def campaign_year(request: Request) -> int:
 def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]]:
     """The year, the Caf and the situation asked for, and every open Esat without an accepted RG, each with
     its situation (exchange.app.campaign.campaign_followup)."""
-    from exchange.app.campaign import campaign_followup
-    from exchange.core.campaign import SITUATIONS
-    from exchange.core.clock import today_in_paris
-
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
     wanted = _choice(request, "situation", tuple(SITUATIONS))
@@ -230,8 +185,6 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
 def campaign_progress(per_day: dict, year: int, missing: int) -> dict:
     """Esats declared day after day (their first accepted RG of `year`: store.trends.first_declarations), against
     every open Esat."""
-    from exchange.web.charts import progress_line
-
     if not per_day:
         return {"chart": "", "table": []}
     days = list(per_day)
@@ -255,8 +208,6 @@ def campaign_progress(per_day: dict, year: int, missing: int) -> dict:
 
 @page()
 def campaign(request: Request) -> Response:
-    from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
-
     year, caf, wanted, missing = _campaign(request)
     perimeter, memo = request.state.perimeter, request.app.state.campaign_reads
 
@@ -266,8 +217,6 @@ def campaign(request: Request) -> Response:
                 return fn(conn, year, perimeter=perimeter)
 
         return memo.get((what, year, perimeter), compute)
-
-    from exchange.store.trends import first_declarations
 
     accepted = read("acceptes", campaign_reads.accepted_rg_per_caf)
     progress = campaign_progress(read("premieres", first_declarations), year, len(missing))
@@ -303,9 +252,6 @@ def campaign(request: Request) -> Response:
 
 @page()
 def campaign_csv(request: Request) -> Response:
-    from exchange.core.campaign import SITUATIONS
-    from exchange.core.csv_cells import guard_text
-
     year, caf, wanted, missing = _campaign(request)
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")

@@ -21,13 +21,20 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import cache
 
+from markdown_it import MarkdownIt
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from exchange.config import Config
+from exchange.core.clock import today_in_paris
+from exchange.core.compte_rendu.html import cr_html
+from exchange.core.judge import judge
+from exchange.errors import TerminalError
 from exchange.web.security import peer_address
+from schemas.guide import render as render_guide
 
 log = logging.getLogger("esat_exchange")
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and headers around the file
@@ -57,8 +64,9 @@ class RequestLimiter:
         return 0.0
 
 
-class Refusal(Exception):
-    """A request the page answers with a French explanation instead of a compte rendu."""
+class Refusal(TerminalError):
+    """A request the page answers with a French explanation instead of a compte rendu (terminal: the same request
+    will not pass; a 429 passes later, as its page says)."""
 
     def __init__(self, status: int, title: str, text: str) -> None:
         super().__init__(text)
@@ -81,8 +89,6 @@ def megabytes(n: int) -> str:
 
 def file_name(disposition: str) -> str | None:
     """The file name of a multipart part's Content-Disposition, its folders dropped; None when absent."""
-    from python_multipart.multipart import parse_options_header
-
     _, options = parse_options_header(disposition)
     raw = options.get(b"filename")
     if raw is None:
@@ -102,8 +108,6 @@ def file_name(disposition: str) -> str | None:
 
 def parse_upload(body: bytes, content_type: str) -> tuple[str, bytes]:
     """(file name, bytes) of the one file of a multipart form held in memory."""
-    from python_multipart.multipart import MultipartParser, parse_options_header
-
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
@@ -188,10 +192,6 @@ def compte_rendu_csp(page: bytes) -> str:
 @cache
 def guide_html() -> str:
     """The Esats' guide (schemas.guide, the text of docs/guide-esat.md) as HTML, anchors kept."""
-    from markdown_it import MarkdownIt
-
-    from schemas.guide import render as render_guide
-
     return MarkdownIt("commonmark", {"html": True}).enable("table").render(render_guide())
 
 
@@ -288,10 +288,6 @@ class Verifier:
 
     def _judge(self, name: str, data: bytes) -> tuple[bytes, tuple[int, int, int]]:
         """The HTML compte rendu of one file, as `check` gives it, and the counts that may be logged."""
-        from exchange.core.clock import today_in_paris
-        from exchange.core.compte_rendu.html import cr_html
-        from exchange.core.judge import judge
-
         as_of = today_in_paris()
         j = judge(
             data,
