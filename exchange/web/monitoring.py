@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from exchange.app.status import check_health
+from exchange.core.health import purge_counts
 from exchange.core.perimeter import EVERYTHING
 from exchange.core.vocabulary import SCHEDULED_JOBS
 from exchange.store.metrics import service_counts
