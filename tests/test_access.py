@@ -300,3 +300,173 @@ def test_the_log_of_an_unknown_run_is_404_and_a_known_one_shows_the_perimeters_l
     assert f"fichier traité : {inside['fichier']}" in shown
     if outside is not None:
         assert outside["fichier"] not in shown
+
+
+# -- the whole matrix: every route of the console (exchange/web/app.py) and who may use it ---------------------------
+PUBLIC = "public"  # anyone, logged in or not
+READ = "lecture"  # every operator, narrowed to their perimeter
+EXPORT = "export"  # every operator, narrowed to their perimeter: a download (CSV, text, JSON)
+FILE = "fichier"  # every operator whose perimeter holds the file (else the unknown file's 404)
+GESTION = "gestion"  # gestionnaires, within their perimeter
+EVERY_CAF = "toutes-les-caf"  # national gestionnaires only: the action acts for every Caf
+MATRIX = {
+    ("GET", "/"): READ,
+    ("GET", "/executions"): READ,
+    ("GET", "/executions.csv"): EXPORT,
+    ("GET", "/executions/{run_id:int}"): READ,
+    ("GET", "/executions/{run_id:int}/journal"): READ,
+    ("GET", "/executions/{run_id:int}/journal.txt"): EXPORT,
+    ("GET", "/executions/{run_id:int}/journal.json"): EXPORT,
+    ("GET", "/fichiers"): READ,
+    ("GET", "/fichiers.csv"): EXPORT,
+    ("GET", "/fichiers/{file_id:int}"): FILE,
+    ("GET", "/fichiers/{file_id:int}/cr/{name}"): FILE,
+    ("GET", "/fichiers/{file_id:int}/rejouer"): FILE,
+    ("POST", "/fichiers/{file_id:int}/rejouer"): FILE,
+    ("GET", "/esats/{siret}"): FILE,
+    ("GET", "/rejeux"): GESTION,
+    ("POST", "/rejeux"): GESTION,
+    ("GET", "/taches/{job}/lancer"): EVERY_CAF,
+    ("POST", "/taches/{job}/lancer"): EVERY_CAF,
+    ("GET", "/taches/{job}/suspendre"): EVERY_CAF,
+    ("POST", "/taches/{job}/suspendre"): EVERY_CAF,
+    ("GET", "/taches/{job}/reprendre"): EVERY_CAF,
+    ("POST", "/taches/{job}/reprendre"): EVERY_CAF,
+    ("GET", "/campagne"): READ,
+    ("GET", "/campagne.csv"): EXPORT,
+    ("POST", "/campagne/cloture"): EVERY_CAF,
+    ("GET", "/habilitations"): READ,
+    ("POST", "/habilitations"): EVERY_CAF,
+    ("GET", "/migration"): READ,
+    ("POST", "/migration"): READ,  # a report on the workbook the operator sends: nothing of anyone's
+    ("GET", "/journal"): READ,
+    ("GET", "/journal.csv"): EXPORT,
+    ("GET", "/operateurs"): EVERY_CAF,
+    ("GET", "/operateurs/nouveau"): EVERY_CAF,
+    ("POST", "/operateurs/nouveau"): EVERY_CAF,
+    ("GET", "/operateurs/compte"): EVERY_CAF,
+    ("POST", "/operateurs/acces"): EVERY_CAF,
+    ("POST", "/operateurs/mot-de-passe"): EVERY_CAF,
+    ("POST", "/operateurs/etat"): EVERY_CAF,
+    ("GET", "/operateurs/suppression"): EVERY_CAF,
+    ("POST", "/operateurs/suppression"): EVERY_CAF,
+    ("GET", "/accessibilite"): PUBLIC,
+    ("GET", "/mentions-legales"): PUBLIC,
+    ("GET", "/donnees-personnelles"): PUBLIC,
+    ("GET", "/sante"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/connexion"): PUBLIC,
+    ("POST", "/connexion"): PUBLIC,
+    ("POST", "/deconnexion"): READ,
+    ("GET", "/verifier"): PUBLIC,
+    ("POST", "/verifier"): PUBLIC,
+    ("GET", "/verifier/guide"): PUBLIC,
+    ("GET", "/connexion/oidc"): PUBLIC,
+    ("GET", "/connexion/oidc/retour"): PUBLIC,
+}
+
+
+def console_routes() -> set[tuple[str, str]]:
+    """Every (method, path) the console serves, read from the application web/app.py builds (static files apart)."""
+    import tempfile
+    from pathlib import Path
+
+    from starlette.routing import Route
+
+    from exchange.store.engine import open_database
+    from exchange.web.app import create_app
+    from tests.conftest import make_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = make_config(Path(tmp))
+        engine = open_database(config.database_url)
+        app = create_app(config, engine).plain.app  # ProxyAndHeaders → ServerSessions → Starlette
+        engine.dispose()
+    return {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+
+
+def test_every_route_of_the_console_has_its_line_in_the_matrix():
+    """A new route without a line here fails: say who may use it, and the tests below check it."""
+    assert console_routes() == set(MATRIX)
+
+
+def concrete(area, method: str, path: str, perimeter: str = "national") -> str:
+    """The route's path with an object of the perimeter in it (run 1, a file it sees, job nightly, an account)."""
+    inside, _ = inside_and_outside(area, perimeter)
+    query = {
+        "/executions/{run_id:int}/journal.json": "?apres=0",
+        "/operateurs/compte": "?login=75-lecteur",
+        "/operateurs/suppression": "?login=75-lecteur" if method == "GET" else "",
+    }.get(path, "")
+    return (
+        path.replace("{run_id:int}", "1")
+        .replace("{file_id:int}", str(inside["id"]))
+        .replace("{name}", inside["fichier"] + ".CR.csv")
+        .replace("{siret}", inside["siret"])
+        .replace("{job}", "nightly")
+    ) + query
+
+
+GUARDED = sorted(k for k, v in MATRIX.items() if v != PUBLIC)
+
+
+@pytest.mark.parametrize("method,path", GUARDED)
+def test_nobody_logged_in_gets_nothing(area, method, path):
+    client = Client(area["port"])
+    answer = client.request(method, concrete(area, method, path), {} if method == "POST" else None)
+    if method == "GET":
+        assert answer.status == 303 and answer.headers["location"].startswith("/connexion?suite="), path
+    else:
+        assert answer.status == 403 and "Session expirée : reconnectez-vous." in html.unescape(answer.text), path
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("perimeter", PERIMETERS)
+@pytest.mark.parametrize("method,path", sorted(k for k, v in MATRIX.items() if v in (EVERY_CAF, GESTION)))
+def test_every_action_checks_its_role_and_perimeter_before_anything(area, clients, perimeter, role, method, path):
+    """EVERY_CAF: national gestionnaires only; GESTION: gestionnaires. The allowed reach the form's CSRF check (a
+    forged token here, so nothing is done); the others are refused first, with the French reason."""
+    client = clients[(perimeter, role)]
+    allowed = role == "gestionnaire" and (perimeter == "national" or MATRIX[(method, path)] == GESTION)
+    target = concrete(area, method, path, perimeter)
+    answer = client.request(method, target, {"csrf": "jeton-forge"} if method == "POST" else None)
+    text = html.unescape(answer.text)
+    if not allowed:
+        reason = (
+            "Action réservée aux gestionnaires : votre compte est en lecture seule."
+            if role == "lecteur"
+            else "Action réservée aux opérateurs de périmètre national."
+        )
+        assert answer.status == 403 and reason in text, (target, answer.status)
+    elif method == "POST":
+        assert answer.status == 403 and "jeton de sécurité (CSRF) absent ou invalide" in text, target
+    else:
+        assert answer.status == 200, (target, answer.status)
+    client.get("/migration")  # shows (and so clears) any message
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("perimeter", PERIMETERS)
+@pytest.mark.parametrize("method,path", sorted(k for k, v in MATRIX.items() if v in (READ, EXPORT)))
+def test_every_read_export_and_download_holds_nothing_outside_the_perimeter(
+    area, clients, perimeter, role, method, path
+):
+    client = clients[(perimeter, role)]
+    target = concrete(area, method, path, perimeter)
+    if method == "POST":  # /migration, /deconnexion: a forged token is refused, the session stays
+        answer = client.request(method, target, {"csrf": "jeton-forge"})
+        assert answer.status == 403 and "jeton de sécurité (CSRF)" in html.unescape(answer.text)
+        assert client.get("/fichiers").status == 200
+        return
+    answer = client.get(target)
+    assert answer.status == 200, (target, answer.status)
+    assert_nothing_foreign(answer, perimeter, target)
+    if MATRIX[(method, path)] == EXPORT and not target.endswith(".json?apres=0"):
+        disposition = answer.headers["content-disposition"]
+        assert re.fullmatch(r'attachment; filename="[A-Za-z0-9._-]+"; filename\*=UTF-8\'\'\S+', disposition)

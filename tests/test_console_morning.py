@@ -114,7 +114,7 @@ def test_compte_rendu_page_is_styled_under_its_own_policy(browser, area):
     response = page.goto(f"{area['url']}/fichiers/{seine}/cr/{SEINE_RG}.CR.html")
     assert response.status == 200
     csp = response.headers["content-security-policy"]
-    assert csp.startswith("default-src 'none'; style-src 'sha256-") and "script" not in csp
+    assert csp.startswith("sandbox; default-src 'none'; style-src 'sha256-") and "script" not in csp
     assert "'unsafe-inline'" not in csp
     assert page.evaluate("getComputedStyle(document.querySelector('h1')).color") == "rgb(0, 0, 145)"  # its style
     assert "H05" in page.inner_text("body")
@@ -295,11 +295,19 @@ def test_esat_page_then_replay_all_its_habilitation_rejections_at_once(browser, 
     assert page.inner_text("h1") == "Rejouer les fichiers de l'Esat 44306184100021 ?"
     assert page.locator("#a-rejouer tbody tr").count() == 2
     assert "2 fichiers rejetés pour une erreur d'habilitation seront jugés de nouveau" in page.inner_text("main")
-    page.click("#confirmer")
-    assert page.url == area["url"] + "/esats/44306184100021"
+    page.click("#confirmer")  # one run in the background: its page shows its progress, file by file
+    run_id = int(re.fullmatch(re.escape(area["url"]) + r"/executions/(\d+)", page.url).group(1))
     assert page.inner_text("[role=status]") == (
-        "Rejeu groupé des fichiers de l'Esat 44306184100021 : 2 fichiers rejoués sur 2."
+        f"Rejeu groupé lancé : exécution n° {run_id}. Rejeu des 2 fichiers de l'Esat 44306184100021 : "
+        "suivez-le ci-dessous."
     )
+    for _ in range(120):
+        if page.locator("#en-cours").count() == 0:
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    assert "(rejeu) OK" in page.inner_text("h1").replace("\n", " ")
+    page.goto(area["url"] + "/esats/44306184100021")
     assert page.inner_text("#rien-a-rejouer") == "Aucun fichier de cet Esat n'attend un rejeu."
     assert set(page.locator(".esat-files tbody tr td:nth-child(7)").all_inner_texts()) == {"ACCEPTE"}
     page.goto(area["url"] + "/journal?action=rejeu_groupe")

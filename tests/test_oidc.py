@@ -3,6 +3,7 @@ console: login, logout, a refused claim, a replayed code, a wrong audience."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -29,6 +30,10 @@ ACCOUNTS = {
     "carole": {"preferred_username": "carole", "esat_role": "gestionnaire", "esat_perimetre": "cna"},
     "bob": {"preferred_username": "bob", "esat_role": "administrateur", "esat_perimetre": ["national"]},
     "dan": {"preferred_username": "dan", "esat_role": "lecteur"},
+    # a provider account naming itself after a local account, and another person reusing gina's name
+    "eve": {"preferred_username": "national-gestionnaire", "esat_role": "lecteur", "esat_perimetre": ["75"]},
+    "gina": {"preferred_username": "gina", "esat_role": "lecteur", "esat_perimetre": ["75"]},
+    "gina-bis": {"preferred_username": "GINA", "esat_role": "gestionnaire", "esat_perimetre": ["national"]},
 }
 
 
@@ -218,3 +223,21 @@ def test_an_id_token_for_another_client_is_refused(area):
     assert oidc.check_id_token(mine, provider, tokens["id_token"], nonce)["esat_role"] == "lecteur"
     with pytest.raises(oidc.OidcError, match="nonce"):
         oidc.check_id_token(mine, provider, tokens["id_token"], "un-autre-nonce")
+
+
+def test_accounts_are_bound_by_issuer_and_subject_never_taken_over_by_name(area):
+    """OIDC binds an account to the provider's `iss` + `sub`: a provider account calling itself like a local account
+    (or like another person's, in any case) is refused, and opens nothing."""
+    browser, answer, _ = sso_login(area, "eve")  # preferred_username « national-gestionnaire »: a local account
+    assert answer.status_code == 403
+    assert "le compte « national-gestionnaire » existe déjà dans la console sans être lié" in html.unescape(answer.text)
+    assert browser.get(area["console"] + "/fichiers").status_code == 303
+    _browser, first, _ = sso_login(area, "gina")
+    assert first.status_code == 200 and "gina (lecteur, périmètre 75)" in first.text
+    _browser, again, _ = sso_login(area, "gina")  # the same person: the same account
+    assert again.status_code == 200 and "gina (lecteur, périmètre 75)" in again.text
+    intruder, refused, _ = sso_login(area, "gina-bis")  # another `sub` calling itself GINA
+    assert refused.status_code == 403 and "le compte « gina » existe déjà" in html.unescape(refused.text)
+    assert intruder.get(area["console"] + "/fichiers").status_code == 303
+    listed = cli(area["base"], "operators", "list", "--format", "csv")[1]
+    assert re.search(r"^gina;lecteur;75;", listed, re.M) and "GINA" not in listed

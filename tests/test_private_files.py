@@ -54,6 +54,14 @@ def test_ledger_received_copies_and_caf_files_are_private(tmp_path, umask):
     assert caf_files and {mode(p) for p in caf_files} == {0o640}
     assert {mode(p.parent) for p in caf_files} == {0o750} and mode(outbound) == 0o750
 
+    # the local drop area: comptes rendus and archive/ copies as private as the rest (issue 28)
+    for account in ("esat-seine", "horizon-paie"):
+        retour, archive = tmp_path / "drop" / account / "retour", tmp_path / "drop" / account / "archive"
+        assert mode(retour) == 0o750 and mode(archive) == 0o750, account
+        answers, kept = list(retour.iterdir()), list(archive.iterdir())
+        assert answers and {mode(p) for p in answers} == {0o640}, account
+        assert kept and {mode(p) for p in kept} == {0o640}, account
+
 
 def test_an_existing_ledger_and_storage_are_tightened(tmp_path, umask):
     os.chmod(tmp_path, 0o755)  # the operator's folder holding the ledger: not this project's to change

@@ -103,19 +103,30 @@ def test_disable_and_a_perimeter_or_role_change_end_the_sessions(area):
     assert "75-gestionnaire;lecteur;cna 75;actif;oui;" in "\n".join(listed)
 
 
+def idle_for(area, login: str, idle: timedelta) -> None:
+    """The session's last written use `idle` ago."""
+    engine = open_database(area["db_url"])
+    with engine.begin() as conn:
+        conn.execute(update(web_sessions).where(web_sessions.c.login == login).values(seen_at=utcnow() - idle))
+    engine.dispose()
+
+
 def test_an_idle_session_ends(area):
     client = Client(area["port"])
     assert client.login("national-lecteur").status == 303
     assert opens(saved(client))
-    engine = open_database(area["db_url"])
-    with engine.begin() as conn:  # 31 minutes without a request ([web] session_idle_minutes = 30)
-        conn.execute(
-            update(web_sessions)
-            .where(web_sessions.c.login == "national-lecteur")
-            .values(seen_at=utcnow() - timedelta(minutes=31))
-        )
-    engine.dispose()
+    # 32 minutes without a request ([web] session_idle_minutes = 30; a use is written at most once a minute)
+    idle_for(area, "national-lecteur", timedelta(minutes=32))
     assert not opens(saved(client))
+
+
+def test_the_idle_timeout_never_ends_a_session_early(area):
+    """A use is written at most once a minute: a session whose last written use is 30 min 50 s old may have been
+    used 59 s later, so it is still open (it ends within a minute after the timeout, never before)."""
+    client = Client(area["port"])
+    assert client.login("cna-lecteur").status == 303
+    idle_for(area, "cna-lecteur", timedelta(minutes=30, seconds=50))
+    assert opens(saved(client))
 
 
 def test_remove_keeps_the_journal(area):

@@ -218,7 +218,7 @@ def test_the_compte_rendu_answer_has_its_own_csp_and_no_login(console):
     status, text, headers = post(console, body, kind, **{"X-Forwarded-For": "203.0.113.5"})
     assert status == 200 and "set-cookie" not in headers
     csp = headers["content-security-policy"]
-    assert csp.startswith("default-src 'none'; style-src 'sha256-") and "'unsafe-inline'" not in csp
+    assert csp.startswith("sandbox; default-src 'none'; style-src 'sha256-") and "'unsafe-inline'" not in csp
     assert "<script" not in text.lower()
     conn = http.client.HTTPConnection("127.0.0.1", console["port"], timeout=30)
     conn.request("GET", "/verifier")

@@ -109,7 +109,7 @@ def close_campaign(
     def close(ctx: JobContext) -> str | None:
         log.info(
             f"début de la clôture de campagne {year}",
-            extra={"event": {"run_id": ctx.run_id, "job": "campaign", "annee": year}},
+            extra={"event": {"run_id": ctx.run_id, "job": "campaign", "annee": year, "general": True}},
         )
         ctx.tally.outputs.extend(campaign_close(config, engine, year, today, ctx.run_id, ctx.fence))
         return None

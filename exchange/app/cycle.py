@@ -642,7 +642,12 @@ def collect(ctx: CycleContext) -> None:
     )
     for number, batch in enumerate(batches, 1):
         if ctx.stop is not None and ctx.stop():
-            _event(ctx, "arrêt demandé : les fichiers restants attendent la prochaine exécution", logging.WARNING)
+            _event(
+                ctx,
+                "arrêt demandé : les fichiers restants attendent la prochaine exécution",
+                logging.WARNING,
+                general=True,
+            )
             return
         if len(batches) > 1:
             _event(ctx, f"lot {number}/{len(batches)} : {_count(len(batch), 'fichier', 'fichiers')}")

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 
-from exchange.app.run_log import capture
+from exchange.app.run_log import GENERAL, capture
 from exchange.config import Config
 from exchange.core.jobs import REGISTRY
 from exchange.core.tally import RunTally
@@ -115,7 +115,7 @@ def run_locked(
             return RunOutcome(None, IGNORE, RunTally(), reason)
         with ledger.transaction(engine, outer_fence) as conn:
             run_id = runs.record_skipped_run(conn, job, reason)
-        log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": run_id, "job": job}})
+        log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": run_id, "job": job, GENERAL: True}})
         return RunOutcome(run_id, IGNORE, RunTally(), reason)
     tally = RunTally()
     run_id = None
@@ -152,9 +152,14 @@ def run_locked(
         journal.enter_context(capture(engine, run_id))  # what this thread logs from now on is the run's log
         log.info(
             "début de l'exécution",
-            extra={"event": {"run_id": run_id, "job": job, "as_of": as_of.isoformat() if as_of else None}},
+            extra={
+                "event": {"run_id": run_id, "job": job, "as_of": as_of.isoformat() if as_of else None, GENERAL: True}
+            },
         )
-        ctx = JobContext(engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()), lock)
+        asked = _asked_to_stop(engine, run_id)  # a stop asked from the console or the API, read between files
+        ctx = JobContext(
+            engine, run_id, tally, fence, lambda: lock.lost or (stop is not None and stop()) or asked(), lock
+        )
         error = _work(ctx, work)
         if error is None and tally.errors:
             error = "; ".join(tally.errors)
@@ -163,7 +168,10 @@ def run_locked(
         status = ECHEC if error else OK
         with ledger.transaction(engine, fence) as conn:
             runs.finish_run(conn, run_id, status, tally, error)
-        log.info(f"fin de l'exécution : {status}", extra={"event": {"run_id": run_id, "job": job, "status": status}})
+        log.info(
+            f"fin de l'exécution : {status}",
+            extra={"event": {"run_id": run_id, "job": job, "status": status, GENERAL: True}},
+        )
         return RunOutcome(run_id, status, tally, error)
     except LockLost as e:
         log.error(f"exécution arrêtée sans rien écrire : {e}", extra={"event": {"run_id": run_id, "job": job}})
@@ -178,6 +186,26 @@ def run_locked(
     finally:
         journal.close()  # detach, then write its last lines (bounded wait; a failure was already dropped)
         lock.release()
+
+
+def _asked_to_stop(engine: Engine, run_id: int) -> Callable[[], bool]:
+    """Whether someone asked this run to stop (store.runs.ask_stop). The job asks between files or batches (one
+    primary-key read each time, beside a file's work); once asked, it stays asked and is logged once."""
+    asked: list[dict] = []
+
+    def check() -> bool:
+        if not asked:
+            with engine.connect() as conn:
+                who = runs.stop_asked(conn, run_id)
+            if who is not None:
+                asked.append(who)
+                log.warning(
+                    f"arrêt demandé par {who['asked_by']} : le fichier en cours est terminé, les suivants attendent",
+                    extra={"event": {"run_id": run_id, "par": who["asked_by"]}},
+                )
+        return bool(asked)
+
+    return check
 
 
 def _work(ctx: JobContext, work: Work) -> str | None:

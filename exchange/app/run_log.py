@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from exchange.core.safe_text import safe_text
 from exchange.logs import scrub
+from exchange.store import run_log as stored_log
 from exchange.store.engine import Engine, in_transaction
-from exchange.store.run_log import append_lines
 
 log = logging.getLogger("esat_exchange")
 FLUSH_SECONDS = 1.0
@@ -28,6 +28,10 @@ FLUSH_LINES = 200
 MAX_PENDING = 50_000  # lines waiting for a slow database: beyond, the log of this run is dropped
 CLOSE_SECONDS = 5.0  # the end of the run waits at most this long for its last lines to be written
 HIDDEN = ("run_id", "job")  # every line of a run has them: the table says them once
+# an event field marking a line about the run as a whole that names no Esat, file, account or Caf (its start, its
+# end): every perimeter reads it. Any other line is read by the perimeter of its `account` or its Caf (`code_caf`),
+# and a line about neither by national operators only (exchange.store.run_log).
+GENERAL = "general"
 
 
 def _guarded(value: object) -> object:
@@ -49,13 +53,16 @@ def line_of(record: logging.LogRecord) -> dict:
         message += "\n" + safe_text(logging.Formatter().formatException(record.exc_info), keep_lines=True)
     event = getattr(record, "event", {}) or {}
     fields = {k: _guarded(v) for k, v in event.items() if k not in HIDDEN and v not in (None, "")}
-    account = fields.get("account")
+    general = bool(fields.pop(GENERAL, False))
+    account, caf = fields.get("account"), fields.get("code_caf")
     return {
         "at": datetime.fromtimestamp(record.created, UTC),
         "level": record.levelname,
         "message": scrub(message),
         "fields": fields or None,
         "account": str(account) if account is not None else None,
+        "caf": str(caf)[:3] if caf is not None else None,
+        "general": general and account is None and caf is None,
     }
 
 
@@ -172,9 +179,9 @@ def capture(engine: Engine, run_id: int | None, **options: object) -> Iterator[R
         handler.close()
 
 
-__all__ = ["RunLogHandler", "capture", "line_of"]
+__all__ = ["GENERAL", "RunLogHandler", "capture", "line_of"]
 
 
 def _append_lines(engine: Engine, run_id: int, lines: list[dict]) -> int:
     """store.run_log.append_lines in a short transaction of its own."""
-    return in_transaction(engine, append_lines, run_id, lines)
+    return in_transaction(engine, stored_log.append_lines, run_id, lines)  # looked up at each call

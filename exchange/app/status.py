@@ -180,8 +180,12 @@ def check_health(
     now = now or utcnow()
     health = Health(checked_at=now)
     with engine.connect() as conn:
-        health.last_runs = {job: _brief(run_reads.last_run(conn, (job,))) for job in JOBS}
-        health.alerts += nightly_reasons(run_reads.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES), now)
+        # a run's counts and error as the perimeter reads them (no free text naming another perimeter's file)
+        health.last_runs = {
+            job: _brief(run_reads.narrowed_run(conn, run_reads.last_run(conn, (job,)), perimeter)) for job in JOBS
+        }
+        last_nightly = run_reads.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES)
+        health.alerts += nightly_reasons(run_reads.narrowed_run(conn, last_nightly, perimeter), now)
         health.states = file_reads.files_per_state(conn, perimeter=perimeter)
         last_cycle = run_reads.last_run(conn, CYCLE_JOBS, FINISHED_RUN_STATUSES)
         health.stuck = file_reads.unfinished_since(conn, stuck_limit(now, last_cycle), perimeter=perimeter)
@@ -217,7 +221,9 @@ def check_health(
                 health.waiting = [w for w in health.waiting if w["compte"] in accounts]
         except (TransportError, OSError) as e:
             health.source_error = str(e) or e.__class__.__name__
-            health.alerts.append(Reason(f"zone de dépôt injoignable : {health.source_error}"))
+            # its text may name any account: outside the national perimeter, the fact alone
+            detail = f" : {health.source_error}" if perimeter.national else ""
+            health.alerts.append(Reason(f"zone de dépôt injoignable{detail}"))
     return health
 
 

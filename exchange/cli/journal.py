@@ -19,6 +19,7 @@ ACTIONS = {
     "cmd_files_show": "consultation_fichier",
     "cmd_operators_add": "operateur_ajout",
     "cmd_operators_state": "operateur_etat",
+    "cmd_operators_token": "jeton",  # create and revoke; a list is not journaled
     "cmd_migration_report": "rapport_migration",
 }
 
@@ -56,6 +57,10 @@ def record(args: argparse.Namespace, argv: list[str], code: int, config: Config)
         return
     if action == "operateur_etat":
         action = f"operateur_{args.operators_command}"
+    if action == "jeton":
+        if args.token_command == "list":
+            return
+        action = {"create": "jeton_creation", "revoke": "jeton_revocation"}[args.token_command]
     try:
         from exchange.store.engine import in_transaction, open_current
         from exchange.store.operators import record_audit

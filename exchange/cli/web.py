@@ -1,5 +1,5 @@
-"""CLI wiring: `web` (serve the console) and `operators add|list|disable|enable|remove` (console accounts; the
-password from a prompt or stdin)."""
+"""CLI wiring: `web` (serve the console), `operators add|list|disable|enable|remove` (console accounts; the
+password from a prompt or stdin) and `operators token create|list|revoke` (API tokens)."""
 
 from __future__ import annotations
 
@@ -152,6 +152,41 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_operators_token(args: argparse.Namespace, config: Config) -> int:
+    """`operators token create LOGIN --nom N` (the secret printed once), `list [LOGIN]`, `revoke LOGIN N`."""
+    from exchange.app.tokens import create_token, revoke_token, tokens_of
+    from exchange.cli.listing import render
+    from exchange.store.engine import open_current
+    from exchange.store.operators import OperatorError
+
+    engine = open_current(config.database_url)
+    try:
+        if args.token_command == "create":
+            try:
+                new = create_token(engine, args.login, args.nom)
+            except OperatorError as e:
+                print(f"Jeton refusé : {e}.", file=sys.stderr)
+                return 1
+            print(
+                f"Jeton n° {new.id} « {new.name} » créé pour « {args.login} » ; il agit avec son rôle et son périmètre."
+            )
+            print("Copiez-le maintenant, il ne sera plus affiché :")
+            print(new.secret)
+            return 0
+        if args.token_command == "revoke":
+            if not revoke_token(engine, args.login, args.numero):
+                print(f"Aucun jeton actif n° {args.numero} pour « {args.login} ».", file=sys.stderr)
+                return 1
+            print(f"Jeton n° {args.numero} de « {args.login} » révoqué : il est refusé dès maintenant.")
+            return 0
+        rows = [{**r, "etat": "révoqué" if r["revoque_le"] else "actif"} for r in tokens_of(engine, args.login)]
+        columns = ["id", "login", "nom", "debut", "etat", "cree_le", "utilise_le", "revoque_le"]
+        sys.stdout.write(render(rows, columns, args.format))
+        return 0
+    finally:
+        engine.dispose()
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     web = sub.add_parser(
         "web",
@@ -211,3 +246,37 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         )
         one.add_argument("login", metavar="IDENTIFIANT")
         one.set_defaults(handler=cmd_operators_state)
+    token = ops_sub.add_parser(
+        "token",
+        help="jetons de l'API d'un opérateur (créer, lister, révoquer)",
+        description="Les jetons de l'API /api/v1 : chacun agit comme son opérateur (rôle, périmètre, journal).",
+        epilog="exemple : esat-exchange operators token create mdupont --nom supervision",
+    )
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="COMMANDE")
+    create = token_sub.add_parser(
+        "create",
+        help="créer un jeton (affiché une seule fois)",
+        description="Crée un jeton pour l'opérateur ; il est affiché une seule fois, seule son empreinte est gardée.",
+        epilog="exemple : esat-exchange operators token create mdupont --nom supervision",
+    )
+    create.add_argument("login", metavar="IDENTIFIANT")
+    create.add_argument("--nom", required=True, help="à quoi il sert (« supervision », « ITSM »)")
+    create.set_defaults(handler=cmd_operators_token)
+    listed = token_sub.add_parser(
+        "list",
+        help="lister les jetons (d'un opérateur, ou de tous)",
+        description="Liste les jetons, actifs et révoqués, sans leur secret.",
+        epilog="exemple : esat-exchange operators token list mdupont",
+    )
+    listed.add_argument("login", metavar="IDENTIFIANT", nargs="?")
+    listed.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    listed.set_defaults(handler=cmd_operators_token)
+    revoke = token_sub.add_parser(
+        "revoke",
+        help="révoquer un jeton (refusé dès maintenant)",
+        description="Révoque un jeton de l'opérateur : toute demande qui le présente est refusée (401).",
+        epilog="exemple : esat-exchange operators token revoke mdupont 3",
+    )
+    revoke.add_argument("login", metavar="IDENTIFIANT")
+    revoke.add_argument("numero", metavar="NUMERO", type=int)
+    revoke.set_defaults(handler=cmd_operators_token)

@@ -49,4 +49,30 @@ class Perimeter:
 
 
 EVERYTHING = Perimeter(national=True)
-__all__ = ["CNA", "CNA_CODE_CAF", "EVERYTHING", "NATIONAL", "Perimeter"]
+
+GESTIONNAIRE = "gestionnaire"
+READ_ONLY = "Action réservée aux gestionnaires : votre compte est en lecture seule."
+NATIONAL_ONLY = "Action réservée aux opérateurs de périmètre national."
+
+
+def every_caf_refusal(role: str, perimeter: Perimeter) -> str | None:
+    """The one rule for an action that acts beyond a perimeter (spec cli.md « Who may launch what »): launching a
+    job, closing a campaign, importing an extract, pausing the scheduler, managing accounts act for every Caf, so
+    only a national gestionnaire may. The French refusal, or None when allowed (the role is checked first)."""
+    if role != GESTIONNAIRE:
+        return READ_ONLY
+    if not perimeter.national:
+        return NATIONAL_ONLY
+    return None
+
+
+__all__ = [
+    "CNA",
+    "CNA_CODE_CAF",
+    "EVERYTHING",
+    "NATIONAL",
+    "NATIONAL_ONLY",
+    "READ_ONLY",
+    "Perimeter",
+    "every_caf_refusal",
+]

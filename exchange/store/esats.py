@@ -26,16 +26,21 @@ from exchange.store.tables import (
 def esat_profile(conn: Connection, siret: str, *, perimeter: Perimeter) -> dict[str, Any] | None:
     """The Esat of `siret` (None when neither the extract nor any received file knows it, or it is outside
     `perimeter`): partenaire (or None), conventions, bulletins, utilisateurs (login, groupe, rôle, actif),
-    fichiers (how many received), rg_par_annee (RG records in force per reference year)."""
-    p = (
-        conn.execute(
-            select(hab_partenaires).where(
-                hab_partenaires.c.siret == siret, in_perimeter(hab_partenaires.c.siret, perimeter)
-            )
-        )
-        .mappings()
-        .first()
-    )
+    fichiers (how many received), rg_par_annee (RG records in force per reference year).
+
+    An Esat the extract places outside the perimeter is outside, even when an account of the perimeter uploaded a
+    file under its SIRET (that file shows on the file's own page and in the lists, not here); a SIRET the extract
+    does not know is shown to a perimeter through the files its accounts sent under it."""
+    p = conn.execute(select(hab_partenaires).where(hab_partenaires.c.siret == siret)).mappings().first()
+    if (
+        p is not None
+        and not conn.execute(
+            select(func.count())
+            .select_from(hab_partenaires)
+            .where(hab_partenaires.c.siret == siret, in_perimeter(hab_partenaires.c.siret, perimeter))
+        ).scalar_one()
+    ):
+        return None
     received = conn.execute(
         select(func.count())
         .select_from(files)

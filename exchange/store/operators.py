@@ -8,10 +8,11 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from exchange.core.clock import as_utc
+from exchange.core.logins import login_refusal
 from exchange.core.perimeter import CNA, NATIONAL, Perimeter
 from exchange.errors import TerminalError
 from exchange.store.ledger import utcnow
-from exchange.store.tables import audit_log, files, operator_perimeters, operators, web_sessions
+from exchange.store.tables import api_tokens, audit_log, files, operator_perimeters, operators, web_sessions
 
 ROLES = ("lecteur", "gestionnaire")
 
@@ -49,6 +50,28 @@ def checked_perimeters(values: list[str] | tuple[str, ...]) -> list[str]:
     return wanted
 
 
+def checked_login(login: str) -> str:
+    """The login without surrounding spaces; OperatorError when it is outside the documented character set
+    (exchange.core.logins)."""
+    login = login.strip()
+    refusal = login_refusal(login)
+    if refusal:
+        raise OperatorError(refusal)
+    return login
+
+
+def _refuse_case_twin(conn: Connection, login: str) -> None:
+    """OperatorError when another account has this login in other case (`NAT` when `nat` exists)."""
+    twin = conn.execute(
+        select(operators.c.login).where(func.lower(operators.c.login) == login.lower(), operators.c.login != login)
+    ).scalar_one_or_none()
+    if twin is not None:
+        raise OperatorError(
+            f"l'identifiant « {login} » désigne le compte existant « {twin} » (majuscules et minuscules ne "
+            "distinguent pas deux comptes)"
+        )
+
+
 def add_operator(
     conn: Connection, login: str, role: str, password: str | None, perimeters: list[str] | tuple[str, ...] | None = None
 ) -> bool:
@@ -58,13 +81,13 @@ def add_operator(
     wanted = checked_perimeters(perimeters) if perimeters is not None else None
     if role not in ROLES:
         raise OperatorError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
-    login = login.strip()
-    if not login or len(login) > 200 or any(c.isspace() for c in login):
-        raise OperatorError("identifiant invalide : de 1 à 200 caractères, sans espace")
+    login = checked_login(login)
     if password is not None and len(password) < 12:
         raise OperatorError("mot de passe trop court : 12 caractères au moins")
     digest = hash_password(password) if password is not None else None
     exists = conn.execute(select(operators.c.login).where(operators.c.login == login)).first()
+    if not exists:
+        _refuse_case_twin(conn, login)
     if exists:
         conn.execute(update(operators).where(operators.c.login == login).values(role=role, password_hash=digest))
     else:
@@ -77,20 +100,48 @@ def add_operator(
     return not exists
 
 
-def sync_operator(conn: Connection, login: str, role: str, perimeters: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """An account as the identity provider describes it (single sign-on): created without a password, or its role
-    and perimeter brought in line (ending its sessions when they change; a password it has is kept). Refused
-    (OperatorError) for an unknown role or perimeter, or a login that is not valid; returns the account."""
+def sync_operator(
+    conn: Connection, issuer: str, subject: str, login: str, role: str, perimeters: list[str] | tuple[str, ...]
+) -> dict[str, Any]:
+    """An account as the identity provider describes it (single sign-on), found by the provider's `issuer` and the
+    person's `subject` (`sub`), never by a name: created without a password under `login` the first time, then its
+    role and perimeter brought in line (ending its sessions when they change; a password it has is kept). Refused
+    (OperatorError) for an unknown role or perimeter, a login that is not valid, or a login already taken by an
+    account not bound to this person (a local account is never taken over); returns the account."""
     wanted = checked_perimeters(perimeters)
     if role not in ROLES:
         raise OperatorError(f"rôle inconnu {role!r} : « lecteur » ou « gestionnaire »")
-    login = login.strip()
-    if not login or len(login) > 200 or any(c.isspace() for c in login):
-        raise OperatorError("identifiant invalide : de 1 à 200 caractères, sans espace")
-    row = conn.execute(select(operators.c.role).where(operators.c.login == login)).first()
-    if row is None:
-        conn.execute(insert(operators).values(login=login, role=role, password_hash=None, created_at=utcnow()))
-    if row is None or row.role != role or sorted(_perimeter_values(conn, login)) != sorted(wanted):
+    if not issuer or not subject or len(issuer) > 500 or len(subject) > 255:
+        raise OperatorError("le fournisseur d'identité n'a pas transmis d'identifiant de personne (« sub ») valide")
+    bound = conn.execute(
+        select(operators.c.login, operators.c.role).where(
+            operators.c.oidc_issuer == issuer, operators.c.oidc_subject == subject
+        )
+    ).first()
+    if bound is None:
+        login = checked_login(login)
+        taken = conn.execute(
+            select(operators.c.login).where(func.lower(operators.c.login) == login.lower())
+        ).scalar_one_or_none()
+        if taken is not None:
+            raise OperatorError(
+                f"le compte « {taken} » existe déjà dans la console sans être lié à cette personne du fournisseur "
+                "d'identité : il n'est pas repris (un gestionnaire national peut le supprimer pour qu'il soit "
+                "recréé à la prochaine connexion)"
+            )
+        conn.execute(
+            insert(operators).values(
+                login=login,
+                role=role,
+                password_hash=None,
+                created_at=utcnow(),
+                oidc_issuer=issuer,
+                oidc_subject=subject,
+            )
+        )
+    else:
+        login = bound.login
+    if bound is None or bound.role != role or sorted(_perimeter_values(conn, login)) != sorted(wanted):
         conn.execute(update(operators).where(operators.c.login == login).values(role=role))
         conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
         if wanted:
@@ -195,8 +246,10 @@ def set_disabled(conn: Connection, login: str, disabled: bool) -> bool:
 
 
 def remove_operator(conn: Connection, login: str) -> bool:
-    """Delete the account, its perimeter and its sessions; the journal keeps its lines. False when unknown."""
+    """Delete the account, its perimeter, its sessions and its API tokens; the journal keeps its lines. False when
+    unknown."""
     end_sessions(conn, login)
+    conn.execute(delete(api_tokens).where(api_tokens.c.login == login))  # a login made again never revives them
     conn.execute(delete(operator_perimeters).where(operator_perimeters.c.login == login))
     return conn.execute(delete(operators).where(operators.c.login == login)).rowcount > 0
 

@@ -20,6 +20,7 @@ from exchange.store.tables import (
     purges,
     record_tallies,
     records,
+    run_stops,
     runs,
     unknown_files,
 )
@@ -323,6 +324,7 @@ def delete_runs(conn: Connection, before: datetime) -> int:
     from exchange.store.run_log import delete_lines
 
     delete_lines(conn, select(runs.c.id).where(_finished_runs(before)))
+    conn.execute(delete(run_stops).where(run_stops.c.run_id.in_(select(runs.c.id).where(_finished_runs(before)))))
     return conn.execute(delete(runs).where(_finished_runs(before))).rowcount
 
 

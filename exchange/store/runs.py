@@ -6,6 +6,7 @@ import json
 import os
 import socket
 from datetime import date
+from typing import Any
 
 from sqlalchemy import and_, insert, select
 from sqlalchemy.engine import Connection
@@ -24,19 +25,19 @@ from exchange.core.vocabulary import (
 )
 from exchange.store.ledger import utcnow
 from exchange.store.moves import guarded_move
-from exchange.store.tables import runs
+from exchange.store.tables import run_stops, runs
 
 INTERRUPTED = "exécution interrompue (processus arrêté avant la fin) : reprise par l'exécution suivante"
-_ZERO = dict(
-    files_seen=0,
-    files_accepted=0,
-    files_partial=0,
-    files_rejected=0,
-    files_duplicate=0,
-    records_in=0,
-    records_accepted=0,
-    records_rejected=0,
-)
+_ZERO = {
+    "files_seen": 0,
+    "files_accepted": 0,
+    "files_partial": 0,
+    "files_rejected": 0,
+    "files_duplicate": 0,
+    "records_in": 0,
+    "records_accepted": 0,
+    "records_rejected": 0,
+}
 
 
 def start_run(conn: Connection, job: str, as_of: date | None) -> int:
@@ -119,3 +120,25 @@ def record_skipped_run(conn: Connection, job: str, reason: str) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def ask_stop(conn: Connection, run_id: int, by: str) -> bool:
+    """Ask the running job of run `run_id` to stop between files (console, API): True when asked now; False when the
+    run is not EN_COURS or a stop was already asked (the caller's transaction: one row per run)."""
+    status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+    if status != EN_COURS or conn.execute(select(run_stops.c.run_id).where(run_stops.c.run_id == run_id)).first():
+        return False
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with conn.begin_nested():  # two operators at once: the second finds the row and is told so
+            conn.execute(insert(run_stops).values(run_id=run_id, asked_at=utcnow(), asked_by=by[:200]))
+    except IntegrityError:
+        return False
+    return True
+
+
+def stop_asked(conn: Connection, run_id: int) -> dict[str, Any] | None:
+    """Who asked run `run_id` to stop, and when (asked_by, asked_at); None when nobody did."""
+    row = conn.execute(select(run_stops).where(run_stops.c.run_id == run_id)).mappings().first()
+    return dict(row) if row else None

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
-from exchange.core.clock import as_utc
-from exchange.store.tables import web_sessions
+from exchange.core.clock import as_utc, utcnow
+from exchange.store.tables import console_keys, web_sessions
 
 
 @dataclass(frozen=True)
@@ -57,3 +59,16 @@ def touch(conn: Connection, key: str, now: datetime) -> None:
 
 def end(conn: Connection, key: str) -> None:
     conn.execute(delete(web_sessions).where(web_sessions.c.id == key))
+
+
+def console_key(conn: Connection, name: str) -> str:
+    """The console's key `name` (every node reads the same), made at first use: 32 random bytes."""
+    found = conn.execute(select(console_keys.c.value).where(console_keys.c.name == name)).scalar_one_or_none()
+    if found is not None:
+        return str(found)
+    try:
+        with conn.begin_nested():  # a savepoint: another node making it at the same moment wins, we read theirs
+            conn.execute(insert(console_keys).values(name=name, value=secrets.token_urlsafe(32), created_at=utcnow()))
+    except IntegrityError:
+        pass
+    return str(conn.execute(select(console_keys.c.value).where(console_keys.c.name == name)).scalar_one())

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -335,6 +336,10 @@ operators = Table(
     Column("role", String(12), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("disabled_at", DateTime(timezone=True)),  # `operators disable`: no login, no session, until enabled
+    # single sign-on binds the account to the provider's issuer and `sub` (never to a name a provider may reuse)
+    Column("oidc_issuer", String(500)),
+    Column("oidc_subject", String(255)),
+    Index("ix_operators_oidc", "oidc_issuer", "oidc_subject", unique=True),
 )
 
 # What each operator may see (spec cli.md « Who sees what »): national, cna, or a Caf code; several add up.
@@ -410,5 +415,46 @@ run_log = Table(
     Column("message", Text, nullable=False),
     Column("fields", Text),  # JSON object of the event's fields (file, siret, code…)
     Column("account", String(200)),  # the drop-area account the line is about (its Esat's perimeter), or NULL
+    Column("caf", String(3)),  # the Caf the line is about (a Caf file written), or NULL
+    # a line about the run as a whole naming no Esat, file or Caf (start, end): every perimeter reads it; a line
+    # about no account, no Caf and not general is read by national operators only
+    Column("general", Boolean, nullable=False, server_default=false()),
     Index("ix_run_log_run", "run_id", "id"),
+    Index("ix_run_log_level", "run_id", "level", "id"),  # the level filter and « aller aux erreurs » (0013)
+)
+
+# -- API tokens and run stops (0013) ------------------------------------------------------------------
+# An operator's tokens for the JSON API (/api/v1): the secret is shown once, only its SHA-256 is kept (a random
+# 256-bit secret needs no slow hash). A token acts as its operator: same role, perimeter and journal.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("login", String(200), nullable=False),
+    Column("name", String(100), nullable=False),  # what the operator called it (« supervision », « ITSM »)
+    Column("digest", String(64), nullable=False, unique=True),  # SHA-256 of the secret, hex
+    Column("hint", String(12), nullable=False),  # the secret's first characters, to tell tokens apart
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("ix_api_tokens_login", "login"),
+)
+
+# A stop asked for a running job (console run page, API): the job reads it between files, as the command line's
+# Ctrl-C, and ends its run with what it did. One row per run asked to stop.
+run_stops = Table(
+    "run_stops",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=False),
+    Column("asked_at", DateTime(timezone=True), nullable=False),
+    Column("asked_by", String(200), nullable=False),
+)
+
+# The console's keys (one row each, made at first use): `visiteur` signs a visitor's cookie before login
+console_keys = Table(
+    "console_keys",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

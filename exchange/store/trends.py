@@ -26,6 +26,15 @@ def runs_per_day(conn: Connection, since: datetime) -> dict[date, Counter[str]]:
     return days
 
 
+def runs_per_job_and_day(conn: Connection, since: datetime) -> dict[tuple[str, date], Counter[str]]:
+    """Runs started since `since`, per job and Paris day: a Counter of statuts (the runs grid)."""
+    cells: dict[tuple[str, date], Counter[str]] = {}
+    q = select(runs.c.job, runs.c.started_at, runs.c.status).where(runs.c.started_at >= since)
+    for job, started, status in conn.execute(q):
+        cells.setdefault((job, _day(started)), Counter())[status] += 1
+    return cells
+
+
 def first_declarations(conn: Connection, year: int, *, perimeter: Perimeter) -> dict[date, int]:
     """For the Esats with RG records of `year` in force: on which Paris day their first such file was
     processed, counted per day (the campaign's progress)."""

@@ -19,7 +19,7 @@ from exchange.app import accounts
 from exchange.core.perimeter import CNA, NATIONAL
 from exchange.store.operators import OperatorError
 from exchange.web.actions import _audit
-from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
+from exchange.web.kit import GESTIONNAIRE, engine_of, flash, page, redirect, render
 from exchange.web.security import checked_form
 
 AJOUT, DISABLE, ENABLE, REMOVE = "operateur_ajout", "operateur_disable", "operateur_enable", "operateur_remove"
@@ -74,9 +74,8 @@ def _own_sessions_ended(request: Request, text: str) -> Response:
 # -- pages ------------------------------------------------------------------------------------------
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def operators_list(request: Request) -> Response:
-    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     rows = accounts.list_accounts(engine_of(request), activity=True)
     names = accounts.caf_names()
     for r in rows:
@@ -97,15 +96,13 @@ def _form_page(request: Request, status_code: int = 200, error: str | None = Non
     )
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def new_form(request: Request) -> Response:
-    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     return _form_page(request, role="lecteur", login="", national=False, cna=False, cafs="", sans=False)
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def create(request: Request) -> Response:
-    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     form = await checked_form(request)
     login, role = str(form.get("login", "")).strip()[:200], _role(form)
     perimeters = _perimeters(form)
@@ -147,9 +144,8 @@ def _account_or_404(request: Request, login: str) -> dict:
     return found
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def account(request: Request) -> Response:
-    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     found = _account_or_404(request, request.query_params.get("login", ""))
     names = accounts.caf_names()
     cafs = " ".join(v for v in found["perimetre"] if v not in (NATIONAL, CNA))
@@ -166,9 +162,8 @@ def account(request: Request) -> Response:
     )
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def remove_confirm(request: Request) -> Response:
-    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     found = _account_or_404(request, request.query_params.get("login", ""))
     return render(request, "operator_remove.html", nav="operators", account=found, href=_account_path(found["login"]))
 
@@ -177,7 +172,6 @@ def remove_confirm(request: Request) -> Response:
 
 
 async def _acting(request: Request):  # noqa: ANN202 - (FormData, login, by)
-    national_only(request)  # page(role=GESTIONNAIRE) checked the role
     form = await checked_form(request)
     login = str(form.get("login", "")).strip()
     if not login:
@@ -191,7 +185,7 @@ async def _refused(request: Request, action: str, login: str, what: str, e: Exce
     return redirect(request, back)
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def change_access(request: Request) -> Response:
     form, login, by = await _acting(request)
     role, perimeters = _role(form), _perimeters(form)
@@ -217,7 +211,7 @@ async def change_access(request: Request) -> Response:
     return redirect(request, _account_path(login))
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def change_password(request: Request) -> Response:
     form, login, by = await _acting(request)
     password, refusal = _password(form)
@@ -239,7 +233,7 @@ async def change_password(request: Request) -> Response:
     return redirect(request, _account_path(login))
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def change_state(request: Request) -> Response:
     form, login, by = await _acting(request)
     disable = form.get("etat") == "desactiver"
@@ -262,7 +256,7 @@ async def change_state(request: Request) -> Response:
     return redirect(request, _account_path(login))
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def remove(request: Request) -> Response:
     form, login, by = await _acting(request)
     try:

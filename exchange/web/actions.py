@@ -40,9 +40,9 @@ from exchange.store.reads import campaign as campaign_reads
 from exchange.store.reads import files as file_reads
 from exchange.web.kit import (
     GESTIONNAIRE,
+    disposition,
     engine_of,
     flash,
-    national_only,
     page,
     redirect,
     render,
@@ -180,10 +180,9 @@ async def replay(request: Request) -> Response:
 # -- campaign ---------------------------------------------------------------------------------------
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def campaign_close(request: Request) -> Response:
     form = await checked_form(request)
-    national_only(request)
     year_text = str(form.get("annee", ""))
     if not year_text.isdigit() or not 2000 <= int(year_text) <= 2100:
         raise HTTPException(400, f"Année invalide : {year_text!r}.")
@@ -223,11 +222,10 @@ async def _save(files: list[UploadFile], folder: Path) -> list[Path]:
     return saved
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def habilitations_import(request: Request) -> Response:
     """Keep the uploaded extract under [storage] dir/habilitations/<time>/, then import it all-or-nothing."""
     form = await checked_form(request)
-    national_only(request)
     files = _uploads(form, "extrait")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     saved = await _save(files, request.app.state.config.storage_dir / "habilitations" / stamp)
@@ -277,7 +275,7 @@ async def migration_report(request: Request) -> Response:
         return Response(
             data,
             media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": f'attachment; filename="{name}"'},
+            headers={"content-disposition": disposition(name)},
         )
     counts = {c: n for c, n in report.group_by("cas").len().sort("cas").iter_rows()}
     return render(

@@ -17,7 +17,7 @@ from exchange.config import Config
 from exchange.edges.transport.factory import open_transport
 from exchange.store.engine import Engine
 from exchange.store.reads.campaign import campaign_data_version
-from exchange.web import accounts, actions, esats, formats, legal, lists, monitoring, oidc, pages, verify
+from exchange.web import accounts, actions, api, esats, formats, legal, lists, monitoring, oidc, pages, tokens, verify
 from exchange.web.kit import http_error
 from exchange.web.security import ProxyAndHeaders
 
@@ -55,6 +55,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/executions", lists.runs_list),
         Route("/executions.csv", lists.runs_csv),
         Route("/executions/{run_id:int}", lists.run_detail),
+        Route("/executions/{run_id:int}/arreter", esats.stop_run, methods=["POST"]),
         Route("/executions/{run_id:int}/journal", lists.run_journal),
         Route("/executions/{run_id:int}/journal.txt", lists.run_journal_txt),
         Route("/executions/{run_id:int}/journal.json", lists.run_journal_json),
@@ -91,6 +92,9 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/operateurs/suppression", accounts.remove_confirm, methods=["GET"]),
         Route("/operateurs/suppression", accounts.remove, methods=["POST"]),
         Route("/journal.csv", lists.audit_csv),
+        Route("/jetons", tokens.tokens_page, methods=["GET"]),
+        Route("/jetons", tokens.create, methods=["POST"]),
+        Route("/jetons/revocation", tokens.revoke, methods=["POST"]),
         Route("/accessibilite", legal.accessibility),
         Route("/mentions-legales", legal.legal_notice),
         Route("/donnees-personnelles", legal.personal_data),
@@ -101,6 +105,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/deconnexion", actions.logout, methods=["POST"]),
         *verify.routes(config),  # « Vérifier mon fichier », public
         Route("/connexion/oidc", oidc.start, methods=["GET"]),
+        Mount(api.PREFIX, routes=api.routes()),  # the JSON API, by operator token
         Route(oidc.CALLBACK, oidc.callback, methods=["GET"]),
         Mount("/static/dsfr", app=StaticFiles(directory=str(DSFR_DIST), check_dir=False), name="dsfr"),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),

@@ -4,6 +4,8 @@ has its confirmation page, calls the same use case as the command line and is jo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -11,14 +13,14 @@ from starlette.responses import Response
 
 from exchange.app.launch import LAUNCHABLE, start_job
 from exchange.app.pauses import ALL, job_states, pause, resume
-from exchange.app.replay import replay_many, replayable_after_import
+from exchange.app.replay import replayable_after_import
 from exchange.core.vocabulary import SCHEDULED_JOBS
 from exchange.store.esats import esat_profile
 from exchange.store.pauses import paused_jobs
 from exchange.store.reads import files as file_reads
 from exchange.store.reads.runs import next_scheduled_runs
-from exchange.web.actions import _audit, actor_of
-from exchange.web.kit import GESTIONNAIRE, engine_of, flash, national_only, page, redirect, render
+from exchange.web.actions import _audit
+from exchange.web.kit import GESTIONNAIRE, drives_jobs, engine_of, flash, page, redirect, render
 from exchange.web.pages import _int, _pages, _query_without_page
 from exchange.web.security import checked_form, client_address
 from schemas.fields import plural
@@ -72,7 +74,7 @@ def _pause_target(request: Request) -> str:
 
 
 def _pause_page(request: Request, action: str) -> Response:
-    national_only(request)
+    drives_jobs(request)
     job = _pause_target(request)
     engine = engine_of(request)
     states = [s for s in job_states(engine) if job == ALL or s["tache"] == job]
@@ -99,7 +101,7 @@ def _pause_page(request: Request, action: str) -> Response:
 
 async def _pause_post(request: Request, action: str) -> Response:
     form = await checked_form(request)
-    national_only(request)
+    drives_jobs(request)
     job = _pause_target(request)
     who = request.state.operator["login"]
     address = client_address(request)
@@ -114,22 +116,22 @@ async def _pause_post(request: Request, action: str) -> Response:
     return redirect(request, "/")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def pause_confirm(request: Request) -> Response:
     return _pause_page(request, "suspendre")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def pause_job(request: Request) -> Response:
     return await _pause_post(request, "suspendre")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def resume_confirm(request: Request) -> Response:
     return _pause_page(request, "reprendre")
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def resume_job(request: Request) -> Response:
     return await _pause_post(request, "reprendre")
 
@@ -150,8 +152,36 @@ def bulk_replay_confirm(request: Request) -> Response:
     return render(request, "bulk_replay.html", nav="files", siret=siret, files=files)
 
 
+def file_journal(request: Request) -> Callable[[int, bool, str], None]:
+    """One journal line per file of a bulk replay, as the operator's single replay writes it (from the background
+    run: the operator and their address are kept here)."""
+    from exchange.store.engine import in_transaction
+    from exchange.store.operators import record_audit
+
+    engine, who, address = engine_of(request), request.state.operator["login"], client_address(request)
+
+    def write(file_id: int, done: bool, message: str) -> None:
+        in_transaction(
+            engine,
+            record_audit,
+            who,
+            "rejeu",
+            "OK" if done else "ECHEC",
+            f"fichier n° {file_id}",
+            message,
+            address,
+            file_id=file_id,
+        )
+
+    return write
+
+
 @page(role=GESTIONNAIRE)
 async def bulk_replay(request: Request) -> Response:
+    """The files replayed in one run in the background (app.replay_run): the run page shows its progress, file by
+    file, and a national gestionnaire may stop it there."""
+    from exchange.app.replay_run import start_bulk_replay
+
     await checked_form(request)
     siret, files = await run_in_threadpool(_bulk_target, request)
     back = f"/esats/{siret}" if siret else "/fichiers?statut=REJETE&code=H"
@@ -160,24 +190,22 @@ async def bulk_replay(request: Request) -> Response:
             request, "info", "Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu."
         )
         return redirect(request, back)
-    results = await run_in_threadpool(
-        replay_many,
+    launch = await run_in_threadpool(
+        start_bulk_replay,
         request.app.state.config,
         engine_of(request),
         [f["id"] for f in files],
-        actor_of(request),
-        siret=siret,
+        request.state.operator["login"],
+        file_journal(request),
     )
-    done = sum(1 for _, r in results if r.done)
-    target = f"de l'Esat {siret}" if siret else "rejetés pour une habilitation"
-    message = (
-        f"Rejeu groupé des fichiers {target} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}."
+    target = f"Esat {siret}" if siret else "tous les Esats"
+    what = f"de l'Esat {siret}" if siret else "rejetés pour une habilitation"
+    message = f"{launch.message} Rejeu des {plural(len(files), 'fichier', 'fichiers')} {what} : suivez-le ci-dessous."
+    await run_in_threadpool(
+        _audit, request, "rejeu_groupe", "OK" if launch.started else "REFUSE", target, launch.message
     )
-    failed = [r.message for _, r in results if not r.done]
-    if failed:
-        message += " Non rejoués : " + " ".join(failed)
-    flash(request, "success" if not failed else "error", message)
-    return redirect(request, back)
+    flash(request, "success" if launch.started else "error", message if launch.run_id else launch.message)
+    return redirect(request, f"/executions/{launch.run_id}" if launch.run_id is not None else back)
 
 
 # -- start a job now ----------------------------------------------------------------------------------
@@ -190,17 +218,19 @@ def _job(request: Request) -> str:
     return job
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 def launch_confirm(request: Request) -> Response:
+    drives_jobs(request)
     job = _job(request)
     with engine_of(request).connect() as conn:
         paused = paused_jobs(conn).get(job)
     return render(request, "launch.html", nav="runs", job=job, what=LAUNCHABLE[job], paused=paused)
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def launch(request: Request) -> Response:
     await checked_form(request)
+    drives_jobs(request)
     job = _job(request)
     who = request.state.operator["login"]
     result = await run_in_threadpool(start_job, request.app.state.config, engine_of(request), job, who)
@@ -211,3 +241,24 @@ async def launch(request: Request) -> Response:
     if result.run_id is not None:
         return redirect(request, f"/executions/{result.run_id}")
     return redirect(request, "/executions" if result.started else "/")
+
+
+# -- stop a running job (its run page) ------------------------------------------------------------------
+
+
+@page(role=GESTIONNAIRE)
+async def stop_run(request: Request) -> Response:
+    """Ask the run's job to stop between two files (app.stop), as the command line's Ctrl-C; journaled."""
+    from exchange.app.stop import ask_stop
+
+    await checked_form(request)
+    drives_jobs(request)
+    run_id = request.path_params["run_id"]
+    result = await run_in_threadpool(ask_stop, engine_of(request), run_id, request.state.operator["login"])
+    if result.unknown:
+        raise HTTPException(404)
+    await run_in_threadpool(
+        _audit, request, "arret", "OK" if result.done else "REFUSE", f"exécution n° {run_id}", result.message
+    )
+    flash(request, "success" if result.done else "error", result.message)
+    return redirect(request, f"/executions/{run_id}")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
+import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -13,12 +16,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from exchange.core.perimeter import Perimeter
+from exchange.core.perimeter import Perimeter, every_caf_refusal
 from exchange.store import operators
 from exchange.store.engine import Engine, in_transaction
 from exchange.web.security import client_address, csrf_token, peer_address
 
 GESTIONNAIRE = "gestionnaire"
+LARGEST_ID = 2**31 - 1  # the largest integer every database column holds: larger numbers name nothing
 Handler = Callable[[Request], Awaitable[Response] | Response]
 
 
@@ -37,6 +41,10 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
         "flashes": flashes,
         "gestionnaire": getattr(request.state, "operator", None) is not None
         and request.state.operator["role"] == GESTIONNAIRE,
+        # launch, stop, pause the jobs that serve every Caf (drives_jobs): the buttons are shown to those it lets in
+        "drives": getattr(request.state, "operator", None) is not None
+        and perimeter is not None
+        and may_drive_jobs(request),
         **context,
     }
     return state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
@@ -57,6 +65,17 @@ def safe_next(request: Request, value: str | None) -> str:
     if value and value.startswith(base + "/") and not value.startswith("//") and "\\" not in value:
         return value[len(base) :]
     return "/"
+
+
+UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def disposition(name: str, kind: str = "attachment") -> str:
+    """A Content-Disposition value whose file name cannot add a parameter or a header: the plain `filename` keeps
+    only letters, digits, « . », « _ », « - » (anything else becomes « _ »), and `filename*` (RFC 6266) carries
+    the name percent-encoded in UTF-8."""
+    plain = UNSAFE_IN_NAME.sub("_", name)[:150] or "fichier"
+    return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(name[:150], safe='')}"
 
 
 def engine_of(request: Request) -> Engine:
@@ -111,17 +130,47 @@ def view_audit(
 
 
 def national_only(request: Request) -> None:
-    """403 unless the operator's perimeter is national (actions that touch every Caf: import, campaign close)."""
-    if not request.state.perimeter.national:
-        raise HTTPException(403, "Action réservée aux opérateurs de périmètre national.")
+    """403 unless the operator is a national gestionnaire (core.perimeter.every_caf_refusal: the one rule)."""
+    refusal = every_caf_refusal(request.state.operator["role"], request.state.perimeter)
+    if refusal:
+        raise HTTPException(403, refusal)
 
 
-def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a handler: redirect to the login page when nobody is logged in, 403 below `role`."""
+def check_role(request: Request, role: str | None) -> None:
+    """403 when the operator (console session or API token) has not `role` (the console's and the API's one role
+    check)."""
+    if role and request.state.operator["role"] != role:
+        raise HTTPException(403, "Action réservée aux gestionnaires : votre compte est en lecture seule.")
+
+
+def drives_jobs(request: Request) -> None:
+    """403 unless the operator may launch, stop or pause the jobs that serve every Caf (collect, nightly, campaign,
+    the scheduler): a gestionnaire of national perimeter."""
+    check_role(request, GESTIONNAIRE)
+    national_only(request)
+
+
+def may_drive_jobs(request: Request) -> bool:
+    """Whether drives_jobs lets this operator through (to show or hide a button)."""
+    try:
+        drives_jobs(request)
+    except HTTPException:
+        return False
+    return True
+
+
+def page(
+    role: str | None = None, *, every_caf: bool = False
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a handler: redirect to the login page when nobody is logged in, 403 below `role`; with `every_caf`
+    (an action acting beyond any perimeter: launch, close, import, pause, accounts), 403 unless a national
+    gestionnaire (the rule drives_jobs applies too), before anything is read or run."""
 
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(fn)
         async def endpoint(request: Request) -> Response:
+            if any(isinstance(v, int) and v > LARGEST_ID for v in request.path_params.values()):
+                raise HTTPException(404)  # /fichiers/999…9: no such number, whoever asks
             op = await run_in_threadpool(resolve_operator, request)
             if op is None:
                 if request.method != "GET":
@@ -130,8 +179,9 @@ def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awa
                 return redirect(request, f"/connexion?suite={quote(target, safe='')}")
             request.state.operator = op
             request.state.perimeter = perimeter_of(op)
-            if role and op["role"] != role:
-                raise HTTPException(403, "Action réservée aux gestionnaires : votre compte est en lecture seule.")
+            check_role(request, role)
+            if every_caf:
+                national_only(request)
             if inspect.iscoroutinefunction(fn):
                 return await fn(request)
             return await run_in_threadpool(fn, request)
@@ -142,6 +192,8 @@ def page(role: str | None = None) -> Callable[[Handler], Callable[[Request], Awa
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:
+    if request.url.path.startswith(request.app.state.config.web.base_path + "/api/"):
+        return json_error(exc)
     titles = {
         400: "Demande incorrecte",
         403: "Accès refusé",
@@ -155,3 +207,35 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
     return render(
         request, "error.html", status_code=exc.status_code, title=titles.get(exc.status_code, "Erreur"), detail=detail
     )
+
+
+# -- the JSON API's answers (exchange.web.api) --------------------------------------------------------
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def json_answer(data: object, status: int = 200, headers: dict | None = None) -> Response:
+    body = json.dumps(data, default=_plain, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def json_error(exc: HTTPException) -> Response:
+    """An error as JSON: {"statut": 404, "erreur": "…"} (French), with the exception's headers."""
+    default = {
+        400: "Demande incorrecte.",
+        401: "Jeton d'API absent, inconnu ou révoqué.",
+        403: "Accès refusé.",
+        404: "Ressource introuvable.",
+        405: "Méthode refusée pour cette adresse.",
+        409: "Action impossible dans l'état présent.",
+        429: "Trop de tentatives.",
+    }
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail and exc.status_code != 404 else None
+    text = detail or default.get(exc.status_code, "Erreur.")
+    return json_answer({"statut": exc.status_code, "erreur": text}, exc.status_code, exc.headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
@@ -14,11 +14,11 @@ from starlette.responses import Response, StreamingResponse
 
 from exchange.core.csv_cells import guard_text
 from exchange.core.vocabulary import ETATS, RUN_COUNTS, STATUTS
-from exchange.store import run_log
+from exchange.store import run_log, runs
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
-from exchange.web.kit import engine_of, page, render
-from exchange.web.pages import PAGE_SIZE, _choice, _day, _int, _pages, _query_without_page
+from exchange.web.kit import disposition, engine_of, page, render
+from exchange.web.pages import _choice, _day, _int, _pages, _query_without_page
 
 FILE_COLUMNS = [
     ("id", "N°"),
@@ -183,11 +183,15 @@ def run_detail(request: Request) -> Response:
             raise HTTPException(404)
         journal = run_log.last_lines(conn, run_id, perimeter=perimeter, limit=JOURNAL_ON_RUN_PAGE)
         journal_total = run_log.count_lines(conn, run_id, perimeter=perimeter)
+        level_counts = run_log.count_by_level(conn, run_id, perimeter=perimeter)
+        stop = runs.stop_asked(conn, run_id) if run["statut"] == "EN_COURS" else None
         summary = run_reads.run_summary(conn, run_id, perimeter=perimeter)
         total = file_reads.count_files(conn, q, perimeter=perimeter)
         rows = file_reads.list_files(
             conn, q, perimeter=perimeter, limit=RUN_PAGE_SIZE, offset=(current - 1) * RUN_PAGE_SIZE
         )
+    from exchange.app.launch import LAUNCHABLE
+
     emitted: dict[str, list[str]] = {}
     for name in run["fichiers_emis"]:
         folder, _, rest = name.partition("/")
@@ -208,13 +212,17 @@ def run_detail(request: Request) -> Response:
         journal_total=journal_total,
         journal_last=journal[-1]["id"] if journal else 0,
         chart=bar_chart(run["anomalies_par_code"], f"Anomalies par code, exécution n° {run_id}"),
+        relaunch=run["job"] in LAUNCHABLE,
+        stop=stop,
+        levels=level_counts,
     )
 
 
 # -- a run's log (exchange.store.run_log): the run page's last lines, the whole log page by page, as text, as JSON
 
 JOURNAL_ON_RUN_PAGE = 200  # the run page shows the last lines in a scrolled box; « voir tout le journal » has all
-JOURNAL_PAGE_SIZE = 200
+JOURNAL_PAGE_SIZE = 50  # a page of the whole log stays under 5 screens; the level filter and « autour » find the rest
+JOURNAL_BATCH = 200  # lines the run page's script receives at once
 LEVELS = {
     "DEBUG": ("débogage", ""),
     "INFO": ("info", "info"),
@@ -252,17 +260,57 @@ def _journal_run(conn, request: Request) -> tuple[int, str]:  # noqa: ANN001 - a
     return run_id, status
 
 
+# the level filter: a level and those above it (as a logger's level); « aller aux erreurs » opens the first error
+AT_LEAST = {
+    "INFO": ("INFO", "WARNING", "ERROR", "CRITICAL"),
+    "WARNING": ("WARNING", "ERROR", "CRITICAL"),
+    "ERROR": ("ERROR", "CRITICAL"),
+}
+LEVEL_FILTERS = [
+    (None, "Toutes les lignes"),
+    ("INFO", "Info et plus"),
+    ("WARNING", "Avertissements et erreurs"),
+    ("ERROR", "Erreurs"),
+]
+
+
+def level_summary(counts: dict[str, int]) -> dict:
+    """How many lines of each kind an operator looks for: erreurs (ERROR and CRITICAL), avertissements, and every line
+    at or above each filter's level."""
+    return {
+        "erreurs": counts.get("ERROR", 0) + counts.get("CRITICAL", 0),
+        "avertissements": counts.get("WARNING", 0),
+        "par_filtre": {key: sum(counts.get(v, 0) for v in AT_LEAST[key]) for key in AT_LEAST},
+        "total": sum(counts.values()),
+    }
+
+
 @page()
 def run_journal(request: Request) -> Response:
-    """The whole log of a run the operator's perimeter sees, oldest first, page by page."""
+    """The whole log of a run the operator's perimeter sees, oldest first, page by page; `niveau` keeps a level and
+    those above it; `autour` opens the page that holds that line (« aller aux erreurs », « voir dans le journal »)."""
+    niveau = _choice(request, "niveau", tuple(AT_LEAST))
+    levels = AT_LEAST[niveau] if niveau else None
+    around = _int(request, "autour")
     current = _int(request, "page", 1) or 1
     perimeter = request.state.perimeter
     with engine_of(request).connect() as conn:
         run_id, status = _journal_run(conn, request)
-        total = run_log.count_lines(conn, run_id, perimeter=perimeter)
+        if around is not None and around < 2**62:
+            before = run_log.count_lines(conn, run_id, perimeter=perimeter, levels=levels, before_id=around)
+            current = before // JOURNAL_PAGE_SIZE + 1
+        total = run_log.count_lines(conn, run_id, perimeter=perimeter, levels=levels)
         lines = run_log.read_lines(
-            conn, run_id, perimeter=perimeter, limit=JOURNAL_PAGE_SIZE, offset=(current - 1) * JOURNAL_PAGE_SIZE
+            conn,
+            run_id,
+            perimeter=perimeter,
+            limit=JOURNAL_PAGE_SIZE,
+            offset=(current - 1) * JOURNAL_PAGE_SIZE,
+            levels=levels,
         )
+        counts = level_summary(run_log.count_by_level(conn, run_id, perimeter=perimeter))
+        first_error = run_log.first_line_of(conn, run_id, perimeter=perimeter, levels=AT_LEAST["ERROR"])
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "autour") and v])
     return render(
         request,
         "run_journal.html",
@@ -272,7 +320,12 @@ def run_journal(request: Request) -> Response:
         total=total,
         lines=[journal_line(line) for line in lines],
         pages=_pages(total, current, JOURNAL_PAGE_SIZE),
-        query=_query_without_page(request),
+        query=query,
+        niveau=niveau,
+        filters=LEVEL_FILTERS,
+        counts=counts,
+        first_error=first_error,
+        marked=around,
     )
 
 
@@ -303,7 +356,7 @@ def run_journal_txt(request: Request) -> Response:
     return StreamingResponse(
         _text_lines(engine_of(request), run_id, request.state.perimeter),
         media_type="text/plain; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="execution-{run_id}-journal.txt"'},
+        headers={"Content-Disposition": disposition(f"execution-{run_id}-journal.txt")},
     )
 
 
@@ -317,7 +370,7 @@ def run_journal_json(request: Request) -> Response:
     perimeter = request.state.perimeter
     with engine_of(request).connect() as conn:
         run_id, status = _journal_run(conn, request)
-        lines = run_log.read_lines(conn, run_id, perimeter=perimeter, after_id=after, limit=JOURNAL_PAGE_SIZE)
+        lines = run_log.read_lines(conn, run_id, perimeter=perimeter, after_id=after, limit=JOURNAL_BATCH)
         done = file_reads.count_files(conn, file_reads.FileQuery(run_id=run_id, etat="ACQUITTE"), perimeter=perimeter)
     from exchange.web.formats import plural_of
 
@@ -326,7 +379,7 @@ def run_journal_json(request: Request) -> Response:
             "statut": status,
             "lignes": [journal_line(line) for line in lines],
             "dernier": lines[-1]["id"] if lines else after,
-            "suite": len(lines) == JOURNAL_PAGE_SIZE,
+            "suite": len(lines) == JOURNAL_BATCH,
             "progression": f"{plural_of(done, 'fichier traité', 'fichiers traités')}",
         },
         headers={"Cache-Control": "no-store"},
@@ -381,10 +434,14 @@ def runs_list(request: Request) -> Response:
     current = _int(request, "page", 1) or 1
     with engine_of(request).connect() as conn:
         rows = run_reads.list_runs(
-            conn, filters, perimeter=request.state.perimeter, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE
+            conn,
+            filters,
+            perimeter=request.state.perimeter,
+            limit=RUNS_PAGE_SIZE,
+            offset=(current - 1) * RUNS_PAGE_SIZE,
         )
         total = run_reads.count_runs(conn, filters)
-        trend = runs_trend(conn)
+        grid = runs_grid(conn)
     query = _query_without_page(request)
     return render(
         request,
@@ -394,8 +451,8 @@ def runs_list(request: Request) -> Response:
         filters=filters,
         jobs=JOBS,
         statuses=RUN_STATUSES,
-        trend=trend,
-        pages=_pages(total, current),
+        grid=grid,
+        pages=_pages(total, current, RUNS_PAGE_SIZE),
         query=query,
         headers=sort_links(request, RUN_COLUMNS, tri, ordre),
         tri=tri,
@@ -404,38 +461,53 @@ def runs_list(request: Request) -> Response:
     )
 
 
-TREND_DAYS = 30
+GRID_DAYS = 14
+RUNS_PAGE_SIZE = 20  # one line a run, under the grid: the page stays under 5 screens whatever the schedule
 
 
-def runs_trend(conn) -> dict:  # noqa: ANN001 - a Connection
-    """The last 30 Paris days: runs per day and statut, as a stacked-column chart and its table."""
-    from datetime import timedelta
-
+def runs_grid(conn) -> dict:  # noqa: ANN001 - a Connection
+    """The runs of the last 14 Paris days as a job × day grid (Airflow's grid view): each cell folds that day's runs
+    of the job (96 collects are one cell) and says first how many failed; each links to those runs."""
     from exchange.core.clock import paris_day_start, today_in_paris
-    from exchange.store.trends import runs_per_day
-    from exchange.web.charts import stacked_columns
+    from exchange.core.vocabulary import JOBS
+    from exchange.store.trends import runs_per_job_and_day
+    from exchange.web.formats import plural_of
 
     today = today_in_paris()
-    days = [today - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
-    per_day = runs_per_day(conn, paris_day_start(days[0]))
-    keys = ["OK", "ECHEC", "IGNORE"]
-    labels = [d.strftime("%d/%m/%Y") for d in days]
-    stacks = {k: [per_day.get(d, {}).get(k, 0) for d in days] for k in keys}
-    table = [(label, [stacks[k][i] for k in keys]) for i, label in enumerate(labels) if any(stacks[k][i] for k in keys)]
-    return {
-        "chart": stacked_columns(
-            labels, stacks, f"Exécutions par jour et par statut, {TREND_DAYS} derniers jours", "executions-par-jour"
-        ),
-        "keys": keys,
-        "table": table,
-    }
+    days = [today - timedelta(days=n) for n in range(GRID_DAYS - 1, -1, -1)]
+    cells = runs_per_job_and_day(conn, paris_day_start(days[0]))
+    rows, failures = [], 0
+    for job in (j for j in JOBS if any((j, d) in cells for d in days)):
+        row = []
+        for day in days:
+            counts = cells.get((job, day))
+            if not counts:
+                row.append(None)
+                continue
+            total, failed, running = sum(counts.values()), counts["ECHEC"], counts["EN_COURS"]
+            failures += failed
+            query = f"job={job}&du={day.isoformat()}&au={day.isoformat()}"
+            if failed:
+                kind, text, said = "error", plural_of(failed, "échec", "échecs"), f"en échec sur {total}"
+                query += "&statut=ECHEC"
+            elif running:
+                kind, text, said = "info", "en cours", plural_of(total, "exécution", "exécutions")
+            elif counts["OK"]:
+                kind, text, said = "success", f"{total} OK" if total == counts["OK"] else f"{counts['OK']} OK", ""
+                if counts["IGNORE"]:
+                    said = plural_of(counts["IGNORE"], "ignorée", "ignorées")
+            else:
+                kind, text, said = "info", plural_of(total, "ignorée", "ignorées"), ""
+            row.append({"badge": kind, "text": text, "more": said, "href": f"/executions?{query}"})
+        rows.append({"job": job, "cells": row})
+    return {"days": days, "rows": rows, "failures": failures}
 
 
 def _csv_response(columns: list[str], rows: list[dict], name: str) -> Response:
     return StreamingResponse(
         _csv_lines(iter(rows), columns),
         media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{name}"'},
+        headers={"content-disposition": disposition(name)},
     )
 
 

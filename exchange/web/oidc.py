@@ -97,7 +97,15 @@ def _finish(request: Request, pending: dict) -> Response:
     except (oidc.OidcError, operators.OperatorError) as e:
         return _refused(request, str(e))
     try:
-        account = in_transaction(engine_of(request), operators.sync_operator, login, role, perimeters)
+        account = in_transaction(
+            engine_of(request),
+            operators.sync_operator,
+            str(claims.get("iss") or ""),
+            str(claims.get("sub") or ""),
+            login,
+            role,
+            perimeters,
+        )
     except operators.OperatorError as e:
         return _refused(request, str(e), login)
     if account["disabled_at"] is not None:

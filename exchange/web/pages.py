@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
@@ -27,7 +28,7 @@ from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
 from exchange.store.trends import first_declarations
 from exchange.web.charts import bar_chart, progress_line
-from exchange.web.kit import engine_of, page, render, view_audit
+from exchange.web.kit import LARGEST_ID, disposition, engine_of, page, render, view_audit
 from exchange.web.verify import compte_rendu_csp
 
 PAGE_SIZE = 50
@@ -60,9 +61,12 @@ def _int(request: Request, key: str, default: int | None = None) -> int | None:
     value = request.query_params.get(key, "").strip()
     if not value:
         return default
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise HTTPException(400, f"Nombre attendu pour « {key} », pas {value!r}.")
-    return int(value)
+    number = int(value)
+    if number > LARGEST_ID:  # no page, run or line has such a number (and the database's integers stop there)
+        raise HTTPException(404)
+    return number
 
 
 def _pages(total: int, current: int, size: int = PAGE_SIZE) -> dict:
@@ -79,7 +83,9 @@ def dashboard(request: Request) -> Response:
     engine, perimeter = engine_of(request), request.state.perimeter
     health = check_health(engine, request.app.state.depot, perimeter=perimeter)
     with engine.connect() as conn:
-        last_runs = run_reads.last_run_per_job(conn)
+        last_runs = {  # counts and errors of the perimeter's files only
+            job: run_reads.narrowed_run(conn, run, perimeter) for job, run in run_reads.last_run_per_job(conn).items()
+        }
         next_runs = run_reads.next_scheduled_runs(conn)
         rejections = file_reads.rejections_by_code(conn, utcnow() - timedelta(days=REJECTION_DAYS), perimeter=perimeter)
         quarantined = file_reads.list_files(
@@ -151,17 +157,22 @@ def compte_rendu(request: Request) -> Response:
         raise HTTPException(404)
     view_audit(request, "telechargement_cr", f"fichier n° {file_id} : {name}", siret=row["siret"], file_id=file_id)
     kind = {"csv": "text/csv; charset=utf-8", "xml": "application/xml", "html": "text/html; charset=utf-8"}
-    disposition = "inline" if name.endswith(".html") else "attachment"
-    headers = {"content-disposition": f'{disposition}; filename="{name}"'}
-    if name.endswith(".html"):  # its own inline style, allowed by hash (the console's CSP would block it)
+    headers = {"content-disposition": disposition(name, "inline" if name.endswith(".html") else "attachment")}
+    if name.endswith(".html"):  # sandboxed (no script, no refresh, no navigation); its style allowed by hash
         headers["content-security-policy"] = compte_rendu_csp(data)
     return Response(data, media_type=kind[name.rsplit(".", 1)[1]], headers=headers)
+
+
+CAF_CODE = re.compile(r"[0-9]{2,3}|2[AB]")
 
 
 def campaign_year(request: Request) -> int:
     """?annee=, else the campaign in progress: year N from July N to June N+1."""
     today = today_in_paris()
-    return _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
+    year = _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
+    if not 2000 <= year <= 2100:
+        raise HTTPException(404)  # no campaign that year
+    return year
 
 
 def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]]:
@@ -169,6 +180,8 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
     its situation (exchange.app.campaign.campaign_followup)."""
     year = campaign_year(request)
     caf = request.query_params.get("caf", "").strip() or None
+    if caf is not None and not CAF_CODE.fullmatch(caf):
+        raise HTTPException(400, f"Code de Caf invalide : {caf!r} (deux ou trois chiffres, ou 2A, 2B).")
     wanted = _choice(request, "situation", tuple(SITUATIONS))
     missing = campaign_followup(
         engine_of(request),
@@ -273,7 +286,7 @@ def campaign_csv(request: Request) -> Response:
     return Response(
         b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"),
         media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{name}"'},
+        headers={"content-disposition": disposition(name)},
     )
 
 

@@ -5,7 +5,7 @@ Guards: the body is read up to max_file_bytes (+ the form's overhead) and never 
 judged by the same code as intake (F07 size and zip bombs, F08 XML entities), a sliding-window limit per
 client address, at most CHECKS_AT_ONCE checks at once. CSRF: the form changes nothing and its answer is
 only readable by the page that sent it, so no token (and no session cookie) is needed; a POST whose Origin
-or Sec-Fetch-Site says it comes from another site is still refused, so that no other site spends a
+or Sec-Fetch-Site says it comes from another site (or Origin is « null ») is still refused, so that no other site spends a
 clerk's quota. The compte rendu is answered with its own CSP allowing exactly its inline style (by hash).
 """
 
@@ -33,7 +33,7 @@ from exchange.core.clock import today_in_paris
 from exchange.core.compte_rendu.html import cr_html
 from exchange.core.judge import judge
 from exchange.errors import TerminalError
-from exchange.web.security import peer_address
+from exchange.web.security import client_address
 from schemas.guide import render as render_guide
 
 log = logging.getLogger("esat_exchange")
@@ -71,16 +71,6 @@ class Refusal(TerminalError):
     def __init__(self, status: int, title: str, text: str) -> None:
         super().__init__(text)
         self.status, self.title, self.text = status, title, text
-
-
-def client_address(request: Request, trusted: set[str]) -> str:
-    """The client's address: behind a listed proxy, the last X-Forwarded-For hop it added."""
-    peer = peer_address(request.scope)
-    if peer in trusted:
-        hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
-        if hops:
-            return hops[-1]
-    return peer
 
 
 def megabytes(n: int) -> str:
@@ -183,10 +173,14 @@ STYLE_BLOCK = re.compile(rb"<style>(.*?)</style>", re.S)
 
 def compte_rendu_csp(page: bytes) -> str:
     """The CSP under which a compte rendu page (this version's or an older one kept in retour/) renders
-    styled: its own inline <style>, allowed by hash, and nothing else (no script, no fetch, no form)."""
+    styled: its own inline <style>, allowed by hash, and nothing else (no script, no fetch, no form). `sandbox`
+    makes it an opaque origin without scripts, forms, automatic features (a `<meta http-equiv=refresh>` does
+    nothing), popups or navigation of the console's window: a page planted in retour/ acts on nothing."""
     found = STYLE_BLOCK.search(page)
     style = "'sha256-" + base64.b64encode(hashlib.sha256(found.group(1)).digest()).decode() + "'" if found else "'none'"
-    return f"default-src 'none'; style-src {style}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    return (
+        f"sandbox; default-src 'none'; style-src {style}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 @cache
@@ -201,7 +195,6 @@ class Verifier:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.limiter = RequestLimiter(config.web.verify_requests, config.web.verify_window_seconds)
-        self.trusted = set(config.web.trusted_proxies)
         self.slots = asyncio.Semaphore(CHECKS_AT_ONCE)
 
     def routes(self) -> list[Route]:
@@ -244,14 +237,14 @@ class Verifier:
         site = request.headers.get("sec-fetch-site", "")
         origin = request.headers.get("origin", "")
         own = f"{request.url.scheme}://{request.url.netloc}"
-        if site == "cross-site" or (origin and origin != "null" and origin != own):
+        if site == "cross-site" or (origin and origin != own):  # « null » too: a sandboxed page or a redirect
             raise Refusal(
                 403,
                 "Demande refusée",
                 "Cette vérification a été envoyée depuis un autre site : "
                 "ouvrez la page « Vérifier mon fichier » et déposez votre fichier depuis celle-ci.",
             )
-        wait = self.limiter.wait_seconds(client_address(request, self.trusted))
+        wait = self.limiter.wait_seconds(client_address(request))  # the same hop as the login page's
         if wait > 0:
             minutes = max(1, round(wait / 60))
             raise Refusal(

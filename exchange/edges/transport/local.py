@@ -21,6 +21,24 @@ from exchange.edges.transport.base import (
 )
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
 
+FOLDER_MODE = 0o750  # retour/ and archive/ made by the service: its group may read (an SFTP server's), others not
+FILE_MODE = 0o640  # comptes rendus written, archive/ copies claimed: as private as the ledger's copies
+
+
+def _tighten(path: Path) -> None:
+    """An archive/ copy made private (FILE_MODE), never through a link; left as it is when the service does not own
+    it (an upload owned by the Esat's own system account: its owner's umask decided)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except PermissionError:
+        pass
+    finally:
+        os.close(fd)
+
 
 def rename_noreplace(src: Path, dst: Path) -> None:
     """Rename src to dst, failing with FileExistsError when dst exists (a hard link, then unlink:
@@ -87,7 +105,7 @@ class LocalTransport:
         path = self._account_dir(account) / folder
         if not self._real_dir(path, account, folder) and create:
             try:
-                os.mkdir(path, 0o755)
+                os.mkdir(path, FOLDER_MODE)
             except FileExistsError:
                 pass  # created meanwhile: checked below like any other
             if not self._real_dir(path, account, folder):
@@ -205,6 +223,7 @@ class LocalTransport:
         except OSError as e:
             raise Refused(f"prise en charge impossible de {depot / name} : {e}") from e
         self._dirty.update((archive_dir, depot))
+        _tighten(archive_dir / claim)
         return self._entry(account, "archive", claim)
 
     def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None, fsync: bool = True) -> None:
@@ -268,7 +287,7 @@ class LocalTransport:
         self._checked(name)
         retour = self._folder(account, "retour", create=True)
         try:
-            write_atomic(retour / name, data, mode=0o644, temp_suffix=".part", sync_dir=False, fsync=False)
+            write_atomic(retour / name, data, mode=FILE_MODE, temp_suffix=".part", sync_dir=False, fsync=False)
         except OSError as e:
             raise Refused(f"compte {account} : écriture impossible de retour/{name} : {e}") from e
         self._dirty.add(retour)

@@ -84,7 +84,7 @@ def _conditions(q: FileQuery, perimeter: Perimeter) -> list[Any]:
     if q.esat:
         where.append(func.lower(hab_partenaires.c.raison_sociale).contains(q.esat.lower(), autoescape=True))
     if q.caf:
-        where.append(CAF == literal(q.caf))
+        where.append(literal(q.caf) == CAF)
     if q.code:
         where.append(files.c.code.startswith(q.code.upper(), autoescape=True))
     return where

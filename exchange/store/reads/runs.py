@@ -99,9 +99,26 @@ STATUT_COUNT = {
 }
 
 
+RESERVED_ERROR = "détail réservé aux opérateurs de périmètre national (il peut concerner des Esats d'autres Caf)"
+
+
+def narrowed_error(error: str | None, own: list[str]) -> str | None:
+    """A run's error as an operator outside the national perimeter reads it: its free text may name any Caf's file,
+    account or Esat, so it is not shown; the errors of the perimeter's own files are (`own`: « fichier n° N : … »)."""
+    if error is None:
+        return None
+    return "; ".join([RESERVED_ERROR, *own])
+
+
+def narrowed_run(conn: Connection, view: dict[str, Any] | None, perimeter: Perimeter) -> dict[str, Any] | None:
+    """One run (or None) as `perimeter` sees it (its counts, Caf files and error narrowed like list_runs')."""
+    return None if view is None else _narrowed(conn, [view], perimeter)[0]
+
+
 def _narrowed(conn: Connection, views: list[dict[str, Any]], perimeter: Perimeter) -> list[dict[str, Any]]:
     """The runs' file, record and anomaly counts recomputed from the files of the perimeter (as they stand now:
-    a file's run_id is the last run that judged it); of the Caf files written, those of the perimeter's Cafs."""
+    a file's run_id is the last run that judged it); of the Caf files written, those of the perimeter's Cafs; its
+    error's free text replaced by the errors of the perimeter's files (narrowed_error)."""
     if perimeter.national or not views:
         return views
     ids = [v["id"] for v in views]
@@ -119,6 +136,11 @@ def _narrowed(conn: Connection, views: list[dict[str, Any]], perimeter: Perimete
         t["enregistrements_recus"] += r.records_in or 0
         t["enregistrements_acceptes"] += r.records_accepted or 0
         t["enregistrements_rejetes"] += r.records_rejected or 0
+    own_errors: dict[int, list[str]] = {}
+    for run_id, file_id, error in conn.execute(
+        select(files.c.run_id, files.c.id, files.c.error).where(mine, files.c.error.is_not(None)).order_by(files.c.id)
+    ):
+        own_errors.setdefault(run_id, []).append(f"fichier n° {file_id} : {error}")
     codes: dict[int, dict[str, int]] = {}
     for run_id, code, n in conn.execute(
         select(files.c.run_id, anomalies.c.code, func.count())
@@ -143,6 +165,7 @@ def _narrowed(conn: Connection, views: list[dict[str, Any]], perimeter: Perimete
             {
                 **v,
                 **{k: t[k] for k in RUN_COUNTS},
+                "erreur": narrowed_error(v["erreur"], own_errors.get(v["id"], [])),
                 "anomalies_par_code": codes.get(v["id"], {}),
                 "fichiers_emis": [o for o in v["fichiers_emis"] if o.split("/", 1)[0] in perimeter.cafs],
             }
