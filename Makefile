@@ -16,7 +16,7 @@ FUZZ_RUNS     ?= 50000
 
 DSFR   := exchange/web/node_modules/@gouvfr/dsfr/dist/dsfr.min.css
 
-.PHONY: run test bench fuzz setup clean docs web lock dist system image image-test
+.PHONY: run test bench fuzz setup clean docs web lock dist system image image-test bytecode
 
 $(UV): scripts/uv-requirements.txt
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
@@ -24,9 +24,15 @@ $(UV): scripts/uv-requirements.txt
 	touch $(UV)
 
 # Exactly what uv.lock pins, hashes checked; refused when pyproject.toml changed and the lock was not refreshed.
+# --compile-bytecode: the .pyc of every installed module written now (uv does not by default), so that no
+# process compiles them again at start-up (where PYTHONDONTWRITEBYTECODE is set, nothing would ever write them).
 $(STAMP): uv.lock pyproject.toml $(UV)
-	$(UV) sync --locked --extra test --extra bench --group build
+	$(UV) sync --locked --compile-bytecode --extra test --extra bench --group build
 	touch $(STAMP)
+
+# The project's own modules (installed editable: their .pyc live beside the sources), compiled when changed.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q exchange schemas fixtures
 
 # Refresh the lock: the newest releases within pyproject.toml's ranges (then `make test` before committing it).
 lock: $(UV)
@@ -48,7 +54,7 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 	cd tests/axe && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $(AXE)
 
-setup: $(STAMP) $(DSFR) $(AXE)
+setup: $(STAMP) bytecode $(DSFR) $(AXE)
 
 # The operator console on the `make run` demo area (http://127.0.0.1:8080/); create an account first:
 #   .venv/bin/esat-exchange --config var/esat-exchange.toml operators add LOGIN --role gestionnaire
@@ -57,7 +63,7 @@ web: setup
 	$(BIN)/esat-exchange --config var/esat-exchange.toml web
 
 # One cycle on the embedded default (SQLite, local drop area seeded from the spec's examples).
-run: $(STAMP)
+run: $(STAMP) bytecode
 	$(BIN)/python -m fixtures.seed_demo var
 	$(BIN)/esat-exchange --config var/esat-exchange.toml db upgrade
 	$(BIN)/esat-exchange --config var/esat-exchange.toml habilitations import fixtures/examples/habpps

@@ -13,6 +13,7 @@ _NIR_SHAPED = re.compile(NIR_SHAPED)
 LONG_RUN = r"(?i)([0-9]{5})(?:[0-9]{11,}|[0-9]{2}2[AB][0-9]{6,}|2[AB][0-9]{6,})"
 _LONG_RUN = re.compile(LONG_RUN)
 MASK = "********"
+_SHORTEST = 13  # the shortest text either pattern matches (13 characters: a NIR without its key)
 
 
 def mask_nir(nir: str | None) -> str:
@@ -33,6 +34,8 @@ def mask_nir(nir: str | None) -> str:
 
 def mask_nirs_in(text: str) -> str:
     """`text` with every NIR-shaped run masked (5 characters, ********, the key when there is one)."""
+    if len(text) < _SHORTEST:  # most log fields (codes, counts, names): nothing NIR-shaped fits, no regex to run
+        return text
     text = _NIR_SHAPED.sub(lambda m: m.group(1) + MASK + m.group(2), text)
     return _LONG_RUN.sub(lambda m: m.group(1) + MASK, text)
 

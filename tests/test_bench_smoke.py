@@ -7,22 +7,18 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyinstrument  # noqa: F401 - `make test` installs the bench extra, so that this smoke test runs
 import pytest
 
 from fixtures import bench
 from fixtures.bench_db import ADMIN, pg_missing
 from fixtures.bench_e2e import CLOSE, FILES, FLOOR, ONE, RECORDS, RUN
-from fixtures.bench_peers import csv_limit_kept, table_schema
 from fixtures.bench_pipeline import xml_frame
 from fixtures.bench_profile import LEAVES, STAGES, Profile, _by_label, _walk
 from fixtures.bench_report import Target, num
 from fixtures.bench_sftp import sftp_available, sftp_bench
 from fixtures.bench_util import run_module
 from tests.services import unavailable
-
-with csv_limit_kept():  # frictionless changes the process-wide CSV field limit other tests rely on
-    import frictionless  # noqa: F401 - `make test` installs the bench extra, so that this smoke test runs
-import pyinstrument  # noqa: F401,E402
 
 TINY = bench.Plan(
     esats=10,
@@ -31,12 +27,13 @@ TINY = bench.Plan(
     pairs=1,
     big_pairs=1,
     reps=2,
-    peer_rows=150,
     id_values=4000,
     id_distinct=300,
     stdnum_reps=1,
     sftp=False,
     xml_records=700,
+    workbook_rows=300,
+    bomb_bytes=8 << 20,
     profile_share=0.5,
     console_reps=2,
     command_pairs=1,
@@ -140,23 +137,6 @@ def test_floor_xml_frame_has_one_row_per_record_with_nested_fields(tiny) -> None
     assert {"nir", "nom", "tauxActiviteEsat"} <= set(frame.columns)
 
 
-def test_peer_validation_covers_the_rows_and_finds_faults(measured) -> None:
-    p = measured.peer
-    assert p.rows == 150  # frictionless_validate raises unless frictionless read every one of them
-    assert p.ours.median > 0 and p.peer.median > 0 and p.ratio > 0
-    assert p.peer_errors >= 0 and p.ours_anomalies >= 0
-
-
-def test_table_schema_expresses_required_patterns_and_enums() -> None:
-    fields = {f["name"]: f for f in table_schema()["fields"]}
-    assert fields["nir"]["constraints"]["pattern"].startswith("[123478]")
-    assert fields["nir"]["constraints"]["required"] is True
-    assert fields["cumul_milieu_ordinaire"]["constraints"]["enum"] == ["O", "N"]
-    assert fields["taux_activite_esat"]["type"] == "integer"
-    assert fields["remuneration_garantie_nette"]["decimalChar"] == ","
-    assert "required" not in fields["siret_employeur_mo"]["constraints"]
-
-
 def test_identifier_checks_agree_with_stdnum(measured) -> None:
     i = measured.ids
     assert i.values == 4000
@@ -170,6 +150,23 @@ def test_xml_memory_reads_every_record(measured) -> None:
     assert x["peak"] >= x["baseline"] > x["interpreter"] > 0
     assert x["cold_increase"] > 0
     assert x["file_bytes"] > 700 * 200
+
+
+def test_workbook_memory_refuses_the_bomb_and_reads_every_row_of_the_big_workbook(measured) -> None:
+    bomb, big = measured.workbook
+    assert bomb.rows == -1 and bomb.codes != "-" and bomb.expanded_bytes >= 8 << 20
+    assert big.rows == 300 and big.codes == "-" and big.increase > 0
+
+
+def test_import_cost_compares_the_same_imports_with_and_without_bytecode(measured) -> None:
+    ic = measured.imports
+    assert ic.modules > 300 and len(ic.compiled.values) == len(ic.source.values) == 3
+    assert all(v > 0 for v in ic.compiled.values + ic.source.values)
+    report = bench.render(measured)
+    assert "## Coût fixe d'un processus : les imports, avec et sans .pyc" in report
+    assert "## Mémoire de la lecture d'un classeur (.xlsx)" in report and "frictionless" not in report
+    sections = [s for s in report.split("\n## ")[1:] if not s.startswith(("Objectifs", "Durée"))]
+    assert all("Mesuré sur le commit `" in s for s in sections), [s.splitlines()[0] for s in sections]
 
 
 def test_profile_names_the_stages(measured) -> None:
@@ -239,7 +236,7 @@ def test_report_has_machine_targets_and_tables(measured) -> None:
 def test_the_purge_of_each_campaign_is_measured_against_its_run(measured) -> None:
     assert not [n for n in measured.notes if n.startswith("Purge")]
     assert sorted((r.backend, r.campaign.key) for r in measured.purge) == sorted(
-        (b, k) for b in ("sqlite", "postgresql") for k in (ONE, RECORDS, FILES)
+        [("sqlite", ONE), ("postgresql", ONE), ("postgresql", FILES)]  # purge ÷ run at 10× files on PostgreSQL
     )
     for r in measured.purge:
         assert r.run.wall > 0 and r.dry_run.wall > 0 and r.purge.wall > 0 and r.anonymised > 0
@@ -317,30 +314,6 @@ def test_a_relative_work_folder_gives_absolute_configuration_paths(
     text = cfg.read_text(encoding="utf-8")
     assert f'root = "{(tmp_path / "relatif" / "drop").as_posix()}"' in text
     assert (tmp_path / "relatif" / "exchange.db").exists()  # the Habpps import ran against it
-
-
-def test_frictionless_refusing_the_file_is_an_error_not_a_fast_result(tmp_path: Path) -> None:
-    from fixtures.bench_peers import frictionless_validate
-
-    path = tmp_path / "vide.csv"
-    path.write_text("pas;le;bon;entete\n1;2;3;4\n", encoding="utf-8")
-    assert frictionless_validate(path) > 0  # read, and wrong: its errors are counted
-    quoted = tmp_path / "guillemets.csv"
-    quoted.write_text('a;b\n"x\ny";2\n', encoding="utf-8")  # one row over two lines: the counts differ
-    with pytest.raises(RuntimeError, match="frictionless a lu 1 lignes sur 2"):
-        frictionless_validate(quoted)
-
-
-def test_frictionless_leaves_the_csv_field_limit_as_it_found_it(tmp_path: Path) -> None:
-    import csv
-
-    from fixtures.bench_peers import frictionless_validate
-
-    before = csv.field_size_limit()
-    path = tmp_path / "petit.csv"
-    path.write_text("a;b\n1;2\n", encoding="utf-8")
-    frictionless_validate(path)
-    assert csv.field_size_limit() == before
 
 
 def test_console_only_rewrites_the_console_section_and_targets_and_keeps_the_rest() -> None:

@@ -68,3 +68,55 @@ def test_the_campaign_data_version_moves_with_what_changes_records_or_habilitati
         assert version_of(tmp_path) is None
     finally:
         engine.dispose()
+
+
+def test_refresh_computes_again_only_the_keys_asked_for_since_the_last_one() -> None:
+    version: list[object] = [1]
+    computed: list[str] = []
+    memo = VersionedMemo(lambda: version[0])
+
+    def compute(key: str):  # noqa: ANN202
+        return lambda: computed.append(key) or f"{key}{version[0]}"
+
+    memo.get("a", compute("a")), memo.get("b", compute("b"))
+    version[0] = 2
+    assert sorted(memo.refresh()) == ["a", "b"] and sorted(computed) == ["a", "a", "b", "b"]
+    assert memo.get("a", compute("never")) == "a2"  # ready: the page does not read
+    version[0] = 3
+    assert memo.refresh() == ["a"]  # b was not asked for since: refreshed once, then left
+    version[0] = None  # a run writing: nothing computed in the background
+    assert memo.refresh() == []
+
+
+def test_the_console_prepares_the_national_campaign_before_any_page_asks_and_after_each_change(
+    tmp_path: Path,
+) -> None:
+    from exchange.app.campaign import campaign_followup
+    from exchange.core.clock import today_in_paris
+    from exchange.web.app import campaign_version
+    from exchange.web.pages import campaign_figures, current_campaign
+    from exchange.web.warm import NATIONAL, CampaignWarmer
+
+    cfg = seed_examples(tmp_path)
+    assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
+    engine = open_database(cfg.database_url)
+    try:
+        memo = VersionedMemo(lambda: campaign_version(engine))
+        warmer = CampaignWarmer(engine, memo)
+        assert warmer.prepare() and not warmer.prepare()  # once per version
+
+        def fail():  # noqa: ANN202
+            raise AssertionError("read while the operator waits")
+
+        today = today_in_paris()
+        year = current_campaign(today)
+        assert memo.get(("suivi", year, today, None, NATIONAL), fail) == ([], {})  # no habilitations yet
+        assert memo.get(("acceptes", year, NATIONAL), fail) == campaign_figures(engine, memo, year, NATIONAL)[0]
+        assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
+        assert warmer.prepare()  # the import moved the version: read again in the background
+        missing, _ = memo.get(("suivi", year, today, None, NATIONAL), fail)
+        assert sorted(m["siret"] for m in missing) == ["44306184100021", "81234567600017"]
+        shown = campaign_followup(engine, None, year, today, None, perimeter=NATIONAL, memo=memo)
+        assert [m["siret"] for m in shown] == [m["siret"] for m in missing]  # what the page shows, unread again
+    finally:
+        engine.dispose()

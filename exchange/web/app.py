@@ -116,7 +116,13 @@ def create_app(config: Config, engine: Engine) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):  # noqa: ANN202 - the console starting: its first drop-area listing
         app.state.depot.warm()
+        from exchange.web.warm import CampaignWarmer
+
+        warmer = CampaignWarmer(engine, app.state.campaign_reads)  # the national campaign read before it is asked
+        app.state.campaign_warmer = warmer
+        warmer.start()
         yield
+        warmer.stop()
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.config = config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -157,10 +157,13 @@ def _csv_lines(rows: Iterator[dict], columns: list[str]) -> Iterator[bytes]:
 @page()
 def files_csv(request: Request) -> Response:
     """Every file of the list's filters and order, one CSV line each (UTF-8 with BOM, « ; »)."""
-    q = file_query(request)
-    with engine_of(request).connect() as conn:
-        rows = list(file_reads.every_file(conn, q, perimeter=request.state.perimeter))
-    return _csv_response(CSV_COLUMNS, rows, "fichiers.csv")
+    q, perimeter, engine = file_query(request), request.state.perimeter, engine_of(request)
+
+    def rows() -> Iterator[dict]:  # read while the response is sent, in batches: memory bounded by a batch
+        with engine.connect() as conn:
+            yield from file_reads.every_file(conn, q, perimeter=perimeter)
+
+    return _csv_response(CSV_COLUMNS, rows(), "fichiers.csv")
 
 
 RUN_PAGE_SIZE = 15  # the run page summarises first; the files list has the rest
@@ -503,7 +506,7 @@ def runs_grid(conn) -> dict:  # noqa: ANN001 - a Connection
     return {"days": days, "rows": rows, "failures": failures}
 
 
-def _csv_response(columns: list[str], rows: list[dict], name: str) -> Response:
+def _csv_response(columns: list[str], rows: Iterable[dict], name: str) -> Response:
     return StreamingResponse(
         _csv_lines(iter(rows), columns),
         media_type="text/csv; charset=utf-8",

@@ -16,11 +16,14 @@ from exchange.app.campaign import campaign_followup
 from exchange.app.comptes_rendus import read_compte_rendu
 from exchange.app.files import file_detail as load_file_detail
 from exchange.app.launch import LAUNCHABLE
+from exchange.app.memo import VersionedMemo
 from exchange.app.pauses import job_states
 from exchange.app.status import check_health
 from exchange.core.campaign import SITUATIONS, WHO_ACTS, deadline
 from exchange.core.clock import today_in_paris
 from exchange.core.csv_cells import guard_text
+from exchange.core.perimeter import Perimeter
+from exchange.store.engine import Engine
 from exchange.store.ledger import utcnow
 from exchange.store.reads import audit as audit_reads
 from exchange.store.reads import campaign as campaign_reads
@@ -168,11 +171,29 @@ CAF_CODE = re.compile(r"[0-9]{2,3}|2[AB]")
 
 def campaign_year(request: Request) -> int:
     """?annee=, else the campaign in progress: year N from July N to June N+1."""
-    today = today_in_paris()
-    year = _int(request, "annee") or (today.year if today.month >= 7 else today.year - 1)
+    year = _int(request, "annee") or current_campaign(today_in_paris())
     if not 2000 <= year <= 2100:
         raise HTTPException(404)  # no campaign that year
     return year
+
+
+def current_campaign(today: date) -> int:
+    """The campaign in progress on `today`: year N from July N to June N+1."""
+    return today.year if today.month >= 7 else today.year - 1
+
+
+def campaign_figures(engine: Engine, memo: VersionedMemo, year: int, perimeter: Perimeter) -> tuple[dict, dict]:
+    """The campaign's RG accepted per Caf and its first declarations per day, each kept in `memo` until the
+    records change (the page, and exchange.web.warm before any page asks)."""
+
+    def read(what: str, fn):  # noqa: ANN001, ANN202 - a read of the campaign's records, kept until they change
+        def compute():  # noqa: ANN202
+            with engine.connect() as conn:
+                return fn(conn, year, perimeter=perimeter)
+
+        return memo.get((what, year, perimeter), compute)
+
+    return read("acceptes", campaign_reads.accepted_rg_per_caf), read("premieres", first_declarations)
 
 
 def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]]:
@@ -222,17 +243,10 @@ def campaign_progress(per_day: dict, year: int, missing: int) -> dict:
 @page()
 def campaign(request: Request) -> Response:
     year, caf, wanted, missing = _campaign(request)
-    perimeter, memo = request.state.perimeter, request.app.state.campaign_reads
-
-    def read(what: str, fn):  # noqa: ANN001, ANN202 - a read of the campaign's records, kept until they change
-        def compute():  # noqa: ANN202
-            with engine_of(request).connect() as conn:
-                return fn(conn, year, perimeter=perimeter)
-
-        return memo.get((what, year, perimeter), compute)
-
-    accepted = read("acceptes", campaign_reads.accepted_rg_per_caf)
-    progress = campaign_progress(read("premieres", first_declarations), year, len(missing))
+    accepted, firsts = campaign_figures(
+        engine_of(request), request.app.state.campaign_reads, year, request.state.perimeter
+    )
+    progress = campaign_progress(firsts, year, len(missing))
     by_situation = {key: sum(1 for m in missing if m["situation"] == key) for key in SITUATIONS}
     per_caf: dict[str, dict[str, int]] = {}
     for m in missing:
