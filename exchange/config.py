@@ -98,8 +98,14 @@ class WebConfig:
     public_url: str = ""
     verify_requests: int = 20  # « Vérifier mon fichier » (/verifier): checks allowed per client address…
     verify_window_seconds: int = 600  # …within this window, then « trop de demandes » until it passes
-    # the drop area's depot/ listing (dashboard, campaign, /sante) is reused this long between page views
+    # the console lists the drop area's depot/ in the background this often (0: every second); pages, /sante and
+    # /metrics read the last listing, never the drop area itself
     depot_cache_seconds: int = 60
+    # a listing still unanswered after this long makes the drop area « injoignable » since it started
+    depot_patience_seconds: float = 5
+    # how to reach the national team (a mail address, a phone, a ticket queue), shown to a Caf's gestionnaire where
+    # the next step is national (importing a corrected Habpps extract)
+    national_contact: str = ""
 
     @property
     def guide_url(self) -> str:
@@ -299,8 +305,10 @@ def _check_web(web: WebConfig) -> None:
         raise ConfigError("web: verify_requests et verify_window_seconds doivent être positifs")
     if web.depot_cache_seconds < 0:
         raise ConfigError(
-            "web.depot_cache_seconds: doit être positif ou nul (0 : la zone de dépôt relue à chaque page)"
+            "web.depot_cache_seconds: doit être positif ou nul (0 : la zone de dépôt relue chaque seconde)"
         )
+    if web.depot_patience_seconds <= 0:
+        raise ConfigError("web.depot_patience_seconds: doit être strictement positif")
     if web.public_url and not web.public_url.startswith(("https://", "http://")):
         raise ConfigError(f"web.public_url: une adresse http(s)://…, pas {web.public_url!r}")
 

@@ -8,6 +8,7 @@ and jobs are fenced by that lock: a deposed leader writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -15,6 +16,9 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import (
@@ -43,6 +47,8 @@ from exchange.store.ledger import Fence, transaction, utcnow
 from jobs.tasks import SKIPPED, TASKS
 
 log = logging.getLogger("esat_exchange")
+# What ends a node's lead: the lock lost, or a database error (also a session the server cut while frozen).
+LEAD_LOST: tuple[type[BaseException], ...] = (LockLost, *DATABASE_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ def job_specs(schedule: ScheduleConfig, triggers: Mapping[str, BaseTrigger] | No
     return specs
 
 
-class StoppableExecutor(ThreadPoolExecutor):
+class StoppableExecutor(ThreadPoolExecutor):  # type: ignore[misc]  # APScheduler 3 ships no types
     """A thread pool that hands every job `stop=` (the process's stop request, or the lead lost) and `fence=`
     (the leadership check), neither stored in the job store."""
 
@@ -97,7 +103,7 @@ class StoppableExecutor(ThreadPoolExecutor):
         self._stop_request = stop
         self._fence = fence
 
-    def _do_submit_job(self, job, run_times):  # noqa: ANN001, ANN202 - APScheduler internals
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:  # APScheduler internals: an untyped Job
         super()._do_submit_job(_WithStop(job, self._stop_request, self._fence), run_times)
 
     def wait(self) -> None:
@@ -108,37 +114,38 @@ class StoppableExecutor(ThreadPoolExecutor):
 class _WithStop:
     """A job seen through the executor: the stored job plus the `stop` and `fence` keyword arguments."""
 
-    def __init__(self, job, stop: Callable[[], bool], fence: Fence | None) -> None:  # noqa: ANN001
+    def __init__(self, job: Any, stop: Callable[[], bool], fence: Fence | None) -> None:  # an APScheduler Job
         self._job = job
         self.kwargs = {**job.kwargs, "stop": stop, **({"fence": fence} if fence is not None else {})}
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._job, name)
 
     def __str__(self) -> str:
         return str(self._job)
 
 
-class _Scheduler(BackgroundScheduler):
+class _Scheduler(BackgroundScheduler):  # type: ignore[misc]  # APScheduler 3 ships no types
     """APScheduler 3 processes due jobs once more after shutdown(): it cannot submit them (executors are
     down) yet moves their next run time on, losing the slot. A stopped scheduler leaves the store alone,
     and so does one whose node no longer leads."""
 
     leader: HeldLock | None = None
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._processing = threading.Lock()
         self._closing = False
 
-    def _process_jobs(self):  # noqa: ANN202
+    def _process_jobs(self) -> float | None:  # seconds until the next due job, None when none
         with self._processing:  # close() waits for a pass in progress: nothing is submitted after it
             if self.state == STATE_STOPPED or self._closing:
                 return None
             if self.leader is not None and not self.leader.alive():
                 return None
             try:
-                return super()._process_jobs()
+                wait: float | None = super()._process_jobs()
+                return wait
             except LockLost:
                 return None
 
@@ -222,10 +229,8 @@ def open_scheduler(
         extra = {"next_run_time": old.next_run_time} if keep else {}
         scheduler.add_job(spec.task, spec.trigger, args=args, id=spec.id, name=spec.id, replace_existing=True, **extra)
     for job_id in stored:  # a schedule entry removed from the configuration
-        try:
+        with contextlib.suppress(JobLookupError):  # another scheduler process removed it first
             scheduler.remove_job(job_id)
-        except JobLookupError:  # another scheduler process removed it first
-            pass
     return scheduler
 
 
@@ -235,7 +240,8 @@ class _Node:
     def __init__(self, engine: Engine) -> None:
         self.engine, self.host, self.pid = engine, socket.gethostname(), os.getpid()
         self.started_at = utcnow()
-        self.role, self.since = nodes.STANDBY, self.started_at
+        self.role: str = nodes.STANDBY
+        self.since = self.started_at
 
     def beat(self, role: str, fence: Fence | None = None) -> None:
         if role != self.role:
@@ -316,7 +322,7 @@ def _lead(
             if lost.is_set() or not leader.alive():
                 break
             node.beat(nodes.LEADER, leader.check)
-    except (LockLost, *DATABASE_ERRORS) as e:  # a database error: also a session the server cut while frozen
+    except LEAD_LOST as e:  # a database error: also a session the server cut while frozen
         log.error(
             f"ce nœud ne mène plus ({e.__class__.__name__}) : planificateur arrêté, retour en attente",
             extra={"event": {"host": node.host}},
@@ -343,7 +349,7 @@ def serve(
     stop = threading.Event()
     received: list[str] = []
 
-    def on_signal(signum: int, _frame) -> None:  # noqa: ANN001 - only flag it: no logging in a handler
+    def on_signal(signum: int, _frame: FrameType | None) -> None:  # only flag it: no logging in a handler
         received.append(signal.Signals(signum).name)
         stop.set()
 

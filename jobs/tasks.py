@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypedDict
 
 from exchange.app.alerts import send_alerts
 from exchange.app.job import RunOutcome
@@ -33,11 +34,19 @@ def _config(config_path: str | None) -> Config:
     return load_config(Path(config_path) if config_path else None)
 
 
-def _result(outcome: RunOutcome) -> dict:
+class SlotResult(TypedDict):
+    """What a scheduled slot returns (APScheduler's job result, seen in the logs)."""
+
+    run_id: int | None
+    status: str
+    error: str | None
+
+
+def _result(outcome: RunOutcome) -> SlotResult:
     return {"run_id": outcome.run_id, "status": outcome.status, "error": outcome.error}
 
 
-def _alerts(config: Config, engine) -> None:  # noqa: ANN001 - an Engine
+def _alerts(config: Config, engine: Engine) -> None:
     """The alerts step after each scheduled run: what it must not stop is the scheduler."""
     try:
         send_alerts(config, engine)
@@ -48,7 +57,7 @@ def _alerts(config: Config, engine) -> None:  # noqa: ANN001 - an Engine
 SKIPPED = "SUSPENDUE"  # what a paused job's slot returns (no run is recorded)
 
 
-def _paused(engine: Engine, job: str) -> dict | None:
+def _paused(engine: Engine, job: str) -> SlotResult | None:
     """The skipped slot's result when an operator paused `job` (one warning logged), else None."""
     with engine.connect() as conn:
         row = paused_jobs(conn).get(job)
@@ -65,7 +74,7 @@ def _paused(engine: Engine, job: str) -> dict | None:
 
 def scheduled(
     job: str, config_path: str | None = None, stop: Stop | None = None, fence: ledger.Fence | None = None
-) -> dict:
+) -> SlotResult:
     """One scheduled slot of `job` (exchange.core.jobs.REGISTRY): skipped when paused, else the use case its
     entry names (exchange.app.scheduled), then the alerts step."""
     config = _config(config_path)

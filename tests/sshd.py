@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import signal
@@ -82,10 +83,8 @@ class Sshd:
         """Kill every client connection (SIGKILL), leaving the listener running; returns how many."""
         pids = self.session_pids()
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         return len(pids)
 
     def authorize(self, public_key_file: Path) -> None:
@@ -135,11 +134,10 @@ def start_sshd(workdir: Path | None = None) -> Sshd:
                 ]
             )
         )
-        log = open(workdir / "sshd.log", "ab")
-        proc = subprocess.Popen(
-            [str(sshd), "-D", "-e", "-f", str(cfg)], stdout=log, stderr=log, stdin=subprocess.DEVNULL
-        )
-        log.close()
+        with open(workdir / "sshd.log", "ab") as log:  # sshd keeps its own copy of the descriptor
+            proc = subprocess.Popen(
+                [str(sshd), "-D", "-e", "-f", str(cfg)], stdout=log, stderr=log, stdin=subprocess.DEVNULL
+            )
         known = workdir / "known_hosts"
         known.write_text(known_hosts_line("127.0.0.1", port, workdir / "ssh_host_ed25519_key.pub"))
         server = Sshd(proc, workdir, "127.0.0.1", port, username, host_key, client_key, authorized, known)

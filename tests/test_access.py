@@ -131,7 +131,7 @@ def test_counts_are_those_of_the_perimeter(area, clients, perimeter, role):
     assert re.search(rf'id="compte-fichiers"[^>]*>{files} fichiers?[.,]', client.get("/fichiers").text)
     run = client.get("/executions/1").text
     assert f"Fichiers reçus par cette exécution : {files}" in run
-    assert re.search(rf"<dt>Fichiers</dt><dd>{files} : {files} acceptés", run), run
+    assert re.search(rf"<dt>Fichiers répondus</dt><dd>{files} : {files} acceptés", run), run
     other = {"national": None, "cna": "esat-seine", "75": "horizon-paie"}[perimeter]
     if other:  # asking for another perimeter's account or SIRET finds nothing
         assert NO_FILE.search(client.get(f"/fichiers?compte={other}").text)

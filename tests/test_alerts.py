@@ -156,3 +156,61 @@ def test_alerts_configuration_is_checked(tmp_path):
     with pytest.raises(ConfigError, match="alerts.webhook_url"):
         parse_config({"alerts": {"webhook_url": "ftp://x"}}, tmp_path)
     assert not parse_config({}, tmp_path).alerts.enabled
+
+
+def _run(conn, job: str, status: str, start, error: str | None = None, outputs: list[str] | None = None) -> int:  # noqa: ANN001
+    return conn.execute(
+        insert(runs).values(
+            job=job,
+            started_at=start,
+            ended_at=start + timedelta(minutes=1),
+            status=status,
+            error=error,
+            outputs=json.dumps(outputs) if outputs is not None else None,
+            files_seen=0,
+            files_accepted=0,
+            files_partial=0,
+            files_rejected=0,
+            files_duplicate=0,
+            records_in=0,
+            records_accepted=0,
+            records_rejected=0,
+        )
+    ).inserted_primary_key[0]
+
+
+def test_alert_texts_match_the_run_they_describe_and_failed_collects_alert_once(tmp_path, webhook):
+    from exchange.app.alerts import send_alerts
+
+    hook_port, posts = webhook
+    cfg = seed_examples(tmp_path, alerts={"webhook_url": f"http://127.0.0.1:{hook_port}/alertes"})
+    engine = open_database(cfg.database_url)
+    start = utcnow() - timedelta(hours=3)
+    written = [f"{caf}/AAH-ESAT_RG-DELTA_{caf}_20261207.parquet" for caf in ("13", "75")]
+    with engine.begin() as conn:
+        nightly = _run(conn, "nightly", "ECHEC", start, "disque plein pendant l'écriture du manifeste", written)
+        _run(conn, "collect", "OK", start + timedelta(minutes=10))
+        first = _run(conn, "collect", "ECHEC", start + timedelta(minutes=15), "serveur SFTP injoignable")
+        _run(conn, "collect", "ECHEC", start + timedelta(minutes=30), "serveur SFTP injoignable")
+    assert send_alerts(cfg, engine) == [f"nightly-echec-{nightly}"]  # two failed collects: not yet
+    text = posts[0]["json"]["texte"]
+    assert "Il a écrit 2 fichiers Caf avant d'échouer : ceux-là sont produits" in text
+    assert "ne sont pas produits" not in text  # the run wrote Caf files: the alert must not say otherwise
+    assert "Qui agit : l'administrateur du service" in text and "nightly" not in text
+    with engine.begin() as conn:
+        last = _run(conn, "collect", "ECHEC", start + timedelta(minutes=45), "serveur SFTP injoignable")
+    assert send_alerts(cfg, engine) == [f"collectes-en-echec-{first}"]
+    sent = posts[1]["json"]
+    assert sent["sujet"] == "[esat-exchange] 3 collectes de suite en échec"
+    assert f"la dernière (n° {last}) : serveur SFTP injoignable" in sent["texte"]
+    assert "les fichiers déposés attendent sans perte" in sent["texte"]
+    with engine.begin() as conn:
+        _run(conn, "collect", "ECHEC", start + timedelta(minutes=60), "serveur SFTP injoignable")
+    assert send_alerts(cfg, engine) == []  # the same series: sent once
+    with engine.begin() as conn:
+        failed = _run(conn, "nightly", "ECHEC", start + timedelta(minutes=70), None, [])
+    assert send_alerts(cfg, engine) == [f"nightly-echec-{failed}"]
+    text = posts[2]["json"]["texte"]
+    assert "a échoué : cause non enregistrée." in text and "None" not in text
+    assert "Aucun fichier Caf n'a été écrit par cette exécution" in text
+    engine.dispose()

@@ -185,8 +185,9 @@ def test_gestionnaire_imports_an_extract_then_replays_the_file(browser, area, tm
     assert page.inner_text("#statut") == "PARTIEL"
     anomalies = page.inner_text("#anomalies")
     assert re.search(r"\t\d{5}\*{8}\d{2}\t", anomalies), anomalies  # the record's NIR, masked
-    crs = page.inner_text("#comptes-rendus")
-    assert f"{SEINE_RG}.CR.csv" in crs and f"{SEINE_RG}.{file_id}.CR.csv" in crs  # new one, and the kept one
+    crs = page.inner_text("#comptes-rendus")  # the new one, served rebuilt from the ledger
+    assert f"{SEINE_RG}.CR.csv" in crs and f"{SEINE_RG}.{file_id}.CR.csv" not in crs
+    assert f"{SEINE_RG}.{file_id}.CR.csv" in page.inner_text("#comptes-rendus-precedents")  # the kept one, named
     assert "ne peut pas être rejoué" in page.inner_text("#rejeu-impossible")
     shot(page, "fichier-rejoue")
     page.context.close()

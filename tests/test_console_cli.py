@@ -203,14 +203,14 @@ def test_parallel_attempts_are_counted_one_by_one(tmp_path, request, backend):
 
 
 def test_compte_rendu_names_follow_the_latest_reception_rule():
-    from exchange.core.compte_rendu.names import compte_rendu_names
+    from exchange.app.answers import answer_names
 
-    row = {"id": 7, "name": "A.csv", "answers": 2}  # answered, then replayed once
-    assert compte_rendu_names(row, 7) == [
-        f"{stem}.CR.{ext}" for stem in ("A.csv", "A.csv.7", "A.csv.7-rejeu1") for ext in ("csv", "xml", "html")
-    ]
-    assert compte_rendu_names(row, 9)[:3] == ["A.csv.7.CR.csv", "A.csv.7.CR.xml", "A.csv.7.CR.html"]
-    assert "A.csv.CR.csv" not in compte_rendu_names(row, 9)  # a later reception owns the plain name
+    row = {"id": 7, "name": "A.csv", "answers": 2, "state": "ACQUITTE"}  # answered, then replayed once
+    assert answer_names(row, 7) == ["A.csv.CR.csv", "A.csv.CR.xml", "A.csv.CR.html"]  # its last answer
+    assert answer_names(row, 9) == ["A.csv.7-rejeu1.CR.csv", "A.csv.7-rejeu1.CR.xml", "A.csv.7-rejeu1.CR.html"]
+    assert answer_names({**row, "answers": 1}, 9)[0] == "A.csv.7.CR.csv"  # a later reception owns the plain name
+    assert answer_names({**row, "state": "QUARANTAINE", "answers": 0}, None) == []  # never answered
+    assert answer_names({**row, "answers_purged_at": "2027-01-01"}, 7) == []  # purged: nothing to rebuild
 
 
 def test_dsfr_is_installed_locally_from_the_lockfile():

@@ -101,8 +101,8 @@ def test_sante_is_503_on_alerte_without_a_login(area):
     status, kind, body = get(area, "/sante")
     data = json.loads(body)
     assert status == 503 and kind == "application/json" and data["etat"] == "ALERTE"
-    assert "aucun extrait Habpps importé : chaque fichier reçu est rejeté (H05)" in data["raisons"]
-    assert data["a_traiter"][0].startswith("4 fichiers rejetés pour une erreur d'habilitation (H05 × 4)")
+    assert {"code": "EXTRAIT_HABPPS_ABSENT", "nombre": 1} in data["raisons"]
+    assert data["a_traiter"] == [{"code": "HABILITATIONS_A_CORRIGER", "nombre": 4}]  # files, not reasons
     assert "esat-exchange" not in body and not re.search(r"\d{13}", body)  # no command, no NIR-like number
 
 
@@ -190,9 +190,15 @@ def test_campaign_splits_esats_without_an_accepted_rg_by_situation(browser, area
     shutil.copy(
         EXAMPLES / "drop" / "horizon-paie" / "depot" / HORIZON_RG, depot / HORIZON_RG.replace("_001.xml", "_002.xml")
     )
-    page.reload()
-    situations = page.inner_text("#situations")
-    assert re.search(r"Fichier en attente ou en cours de traitement\t1\tpersonne", situations), situations
+    waiting = r"Fichier en attente ou en cours de traitement\t1\tle service : la prochaine collecte le juge"
+    for _ in range(100):  # the console's background lister sees the new file within a second or two
+        page.reload()
+        situations = page.inner_text("#situations")
+        if re.search(waiting, situations):
+            break
+        page.wait_for_timeout(200)
+    assert re.search(waiting, situations), situations
+    assert "personne" not in situations  # every situation names who acts
     assert re.search(r"Rejeté pour une erreur d'habilitation \(à corriger par la Caf\)\t0", situations), situations
     page.click("#situations a:has-text('Fichier en attente')")
     assert "situation=en_attente" in page.url
@@ -430,3 +436,14 @@ def test_footer_links_to_the_accessibility_statement_and_legal_pages(browser, ar
     assert page.inner_text("h1") == "Données personnelles"
     assert "NIR" in page.inner_text("main")
     context.close()
+
+
+def test_a_run_page_explains_files_answered_against_files_received(browser, area):
+    page = logged_in(browser, area, "paul")
+    page.goto(area["url"] + "/executions/1")  # its four files answered, some replayed since under their own run
+    received = int(re.search(r"Fichiers reçus par cette exécution : (\d+)", page.inner_text("main")).group(1))
+    assert received < 4
+    gap = page.inner_text("#ecart-fichiers")
+    assert gap.startswith(f"4 fichiers répondus (comptes rendus déposés) pour {received} fichier")
+    assert "rejoués depuis (ils figurent sous l'exécution du rejeu)" in gap
+    page.context.close()

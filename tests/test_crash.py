@@ -140,7 +140,7 @@ def ledger_of(base, db_url):
 
 
 W05_LINES = [("2", "W05"), ("3", "W05"), ("4", "W05")]
-REUPLOAD_STEPS = [s for s in INTAKE_STEPS]
+REUPLOAD_STEPS = list(INTAKE_STEPS)
 
 
 @pytest.mark.parametrize("kill", [True, False], ids=["kill", "no-kill"])
@@ -184,7 +184,7 @@ def test_reupload_of_the_same_name_at_every_step(tmp_path, step, kill, db_url):
     emitted = []
     for p in sorted((tmp_path / "outbound").glob("*/AAH-ESAT_RG_*.parquet")):
         emitted += pl.read_parquet(p).select("id_fichier_source", "ligne_source", "nir", "nature").rows()
-    assert len(emitted) == len(set((f, line) for f, line, _, _ in emitted))
+    assert len(emitted) == len({(f, line) for f, line, _, _ in emitted})
     from_b = [e for e in emitted if by_id[int(e[0])] == "B"]
     assert sorted(e[1] for e in from_b) == [2, 3, 4]
     a_emitted = [e for e in emitted if by_id[int(e[0])] == "A"]

@@ -1,16 +1,18 @@
-"""The console's drop-area listing (exchange.app.status.DepotCache): one listing of every account's depot/ serves
-the page views of the next `[web] depot_cache_seconds`; then the drop area is listed again, and an unreachable
-drop area is tried again at the next view. A real local drop area; the clock is the test's."""
+"""The console's watch on the drop area (exchange.app.depot_watch.DepotWatch): a background thread lists every
+account's depot/; page views read what it last found and never list the drop area themselves; an unreachable
+drop area is « injoignable depuis HH:MM » with a French reason. A real local drop area; the clock is the test's."""
 
 from __future__ import annotations
 
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from exchange.app.status import DepotCache, check_health
+from exchange.app.depot_watch import DepotWatch
+from exchange.app.status import check_health
 from exchange.config import ConfigError, load_config
 from exchange.edges.transport.factory import open_transport
 from exchange.store.engine import open_database
@@ -20,9 +22,9 @@ from tests.conftest import EXAMPLES
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)  # 08:00 in Paris
 
-    def __call__(self) -> float:
+    def __call__(self) -> datetime:
         return self.now
 
 
@@ -33,7 +35,7 @@ def wait_for(condition, seconds: float = 10.0) -> None:  # noqa: ANN001
         time.sleep(0.02)
 
 
-def test_one_listing_serves_the_next_minute_then_is_shown_while_the_drop_area_is_listed_again(tmp_path: Path) -> None:
+def test_views_read_the_background_listing_and_never_list_the_drop_area(tmp_path: Path) -> None:
     cfg = seed_examples(tmp_path)
     opened: list[int] = []
 
@@ -41,63 +43,82 @@ def test_one_listing_serves_the_next_minute_then_is_shown_while_the_drop_area_is
         opened.append(1)
         return open_transport(cfg)
 
-    clock = Clock()
-    cache = DepotCache(transport, 60, clock)
+    watch = DepotWatch(transport, 3600, 5)
     engine = open_database(cfg.database_url)
     try:
-        cache.warm()  # the console starting: its first listing, in the background
-        wait_for(lambda: cache.read_at is not None)
-        first = check_health(engine, cache)
+        watch.start()  # the console starting: its first listing, in the background
+        wait_for(lambda: watch.state().listed_at is not None)
+        first = check_health(engine, watch.state())
         assert sum(first.depot.values()) == 4 and len(opened) == 1
         extra = tmp_path / "drop" / "horizon-paie" / "depot" / "ESAT_44306184100021_RG_20251211_002.xml"
         shutil.copy(EXAMPLES / "drop" / "horizon-paie" / "depot" / "ESAT_44306184100021_RG_20251211_001.xml", extra)
-        clock.now += 59
-        assert sum(check_health(engine, cache).depot.values()) == 4 and len(opened) == 1  # the same listing
-        clock.now += 1  # a minute old: still shown, while a new listing is made in the background
-        read_before = cache.read_at
-        assert sum(check_health(engine, cache).depot.values()) == 4
-        wait_for(lambda: cache.read_at != read_before)
-        assert len(opened) == 2 and sum(check_health(engine, cache).depot.values()) == 5
-        extra.unlink()
-        clock.now += 60 * DepotCache.STALE_FACTOR  # too old to be shown: this view lists the drop area itself
-        assert sum(check_health(engine, cache).depot.values()) == 4 and len(opened) == 3
+        for _ in range(20):  # twenty page views: the same listing, the drop area untouched
+            assert sum(check_health(engine, watch.state()).depot.values()) == 4
+        assert len(opened) == 1
+        before = watch.state().listed_at
+        watch.nudge()  # after an action of the console: listed again, in the background
+        wait_for(lambda: watch.state().listed_at != before)
+        assert len(opened) == 2 and sum(check_health(engine, watch.state()).depot.values()) == 5
     finally:
+        watch.stop()
         engine.dispose()
 
 
-def test_an_unreachable_drop_area_is_an_alert_and_is_tried_again_at_the_next_view(tmp_path: Path) -> None:
+def test_an_unreachable_drop_area_says_since_when_and_why_in_french(tmp_path: Path) -> None:
     cfg = seed_examples(tmp_path)
     clock = Clock()
-    cache = DepotCache(lambda: open_transport(cfg), 60, clock)
+    watch = DepotWatch(lambda: open_transport(cfg), 60, 5, clock)
     engine = open_database(cfg.database_url)
     moved = tmp_path / "ailleurs"
     try:
+        watch.list_once()
+        assert watch.state().up is True
         (tmp_path / "drop").rename(moved)
-        health = check_health(engine, cache)
-        assert health.depot is None and any("zone de dépôt injoignable" in r for r in health.reasons)
+        clock.now += timedelta(minutes=12)
+        watch.list_once()  # 08:12: fails
+        clock.now += timedelta(minutes=3)
+        watch.list_once()  # 08:15: fails again; still unreachable since 08:12
+        state = watch.state()
+        assert state.up is False and state.listed_at == datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
+        health = check_health(engine, state, clock.now)
+        assert health.depot is None and health.state == "ALERTE"
+        alert = next(r for r in health.alerts if r.code == "ZONE_DE_DEPOT_INJOIGNABLE")
+        assert alert.text.startswith(
+            f"zone de dépôt injoignable depuis 08:12 : dossier de dépôt introuvable : {tmp_path / 'drop'} ; "
+            "l'administrateur du service vérifie le serveur SFTP"
+        ), alert.text
+        assert alert.who == "l'administrateur du service"
         moved.rename(tmp_path / "drop")
-        assert sum(check_health(engine, cache).depot.values()) == 4  # not cached: the next view lists it
-        # a background listing that fails is not hidden behind the last listing: the next view says why
-        clock.now += 60
-        (tmp_path / "drop").rename(moved)
-        assert sum(check_health(engine, cache).depot.values()) == 4  # the last listing, while it lists again
-        wait_for(lambda: not cache._listing.locked())
-        health = check_health(engine, cache)
-        assert health.depot is None and any("zone de dépôt injoignable" in r for r in health.reasons)
-        moved.rename(tmp_path / "drop")
+        watch.list_once()
+        assert watch.state().up is True and watch.state().unreachable_since is None
+        assert sum(check_health(engine, watch.state(), clock.now).depot.values()) == 4
     finally:
         engine.dispose()
 
 
-def test_zero_lists_at_every_view_and_a_negative_age_is_refused(tmp_path: Path) -> None:
+def test_links_and_folders_in_a_depot_are_never_counted_as_waiting(tmp_path: Path) -> None:
+    cfg = seed_examples(tmp_path)
+    depot = tmp_path / "drop" / "horizon-paie" / "depot"
+    (depot / "lien.csv").symlink_to("/etc/hostname")
+    (depot / "un-dossier").mkdir()
+    watch = DepotWatch(lambda: open_transport(cfg), 60, 5)
+    watch.list_once()
+    engine = open_database(cfg.database_url)
+    try:
+        health = check_health(engine, watch.state())
+        assert sum(health.depot.values()) == 4  # the four files of the examples, not the link nor the folder
+        assert sorted(r["fichier"] for r in health.refused) == ["lien.csv", "un-dossier"]
+    finally:
+        engine.dispose()
+
+
+def test_the_listing_interval_and_the_patience_are_checked(tmp_path: Path) -> None:
     assert load_config(None).web.depot_cache_seconds == 60
+    assert load_config(None).web.depot_patience_seconds == 5
     path = tmp_path / "esat-exchange.toml"
     path.write_text("[web]\ndepot_cache_seconds = -1\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="web.depot_cache_seconds: doit être positif ou nul"):
         load_config(path)
-    cfg = seed_examples(tmp_path / "zone")
-    opened: list[int] = []
-    cache = DepotCache(lambda: opened.append(1) or open_transport(cfg), 0, Clock())
-    cache.depot_snapshot()
-    cache.depot_snapshot()
-    assert len(opened) == 2
+    path.write_text("[web]\ndepot_patience_seconds = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="web.depot_patience_seconds: doit être strictement positif"):
+        load_config(path)

@@ -214,7 +214,8 @@ def test_a_planted_compte_rendu_is_sandboxed(area, browser):
     page.wait_for_load_state("load")
     page.wait_for_timeout(1500)  # what a refresh of 0 s or the script would have done by now
     assert page.url == area["url"] + path  # no redirect
-    assert page.title() == "Compte rendu"  # the script did not run
+    # served rebuilt from the ledger, never the planted file: its title, not the planted one's, and no script ran
+    assert page.title() == f"Compte rendu — {seine['fichier']}"
     page.context.close()
 
 

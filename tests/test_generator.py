@@ -182,7 +182,7 @@ def test_identifiers_are_valid_except_the_declared_faulty_nirs(records, faults):
 
 def test_nir_agrees_with_birth_date_and_ages_are_18_to_65(records, faults):
     corsica = 0
-    for path, line, rec in records:
+    for _path, _line, rec in records:
         if not rec["date_naissance"]:
             continue
         born = parse_day(rec["date_naissance"])
@@ -238,7 +238,7 @@ def test_amounts_rates_and_codes_stay_within_the_rules(records, faults):
     cafs = set(load_caf_codes())
     assert "976" not in cafs
     used = set()
-    for path, line, rec in records:
+    for path, _line, rec in records:
         if rec["code_caf"]:
             assert rec["code_caf"] in cafs
             used.add(rec["code_caf"])

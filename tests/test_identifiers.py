@@ -29,7 +29,7 @@ def run(expr_fn, values: list[str | None]) -> list[bool]:
 
 def with_key(body13: str) -> str:
     number = body13[:5] + {"2A": "19", "2B": "18"}.get(body13[5:7], body13[5:7]) + body13[7:]
-    return body13 + "%02d" % (97 - int(number) % 97)
+    return body13 + f"{97 - int(number) % 97:02d}"
 
 
 def luhn_complete(prefix: str) -> str:

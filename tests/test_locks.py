@@ -10,6 +10,7 @@ import time
 
 import pytest
 from sqlalchemy import insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from exchange.app.job import run_locked
 from exchange.config import ConfigError
@@ -141,7 +142,7 @@ def test_a_frozen_transaction_is_ended_by_the_server(pg_url):
     new = try_lock(engine, "cycle", FAST)
     new.begin_fencing()  # waits until PostgreSQL ends the idle transaction (1 s)
     new.release()
-    with pytest.raises(Exception):
+    with pytest.raises(DBAPIError):  # PostgreSQL ended the idle session
         frozen.execute(text("SELECT 1"))
     frozen.close()
 

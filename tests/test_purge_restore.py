@@ -248,7 +248,7 @@ def test_an_older_database_restored_elsewhere_destroys_nothing_it_does_not_know(
     assert status["purge"]["effacement_non_termine"] == 0
     sante = console_sante(moved)  # /sante: as the purge counted them
     assert sante["purge"]["fichiers_inconnus_de_la_base"] == {"copies": 1, "outputs": 3}
-    assert any(w.startswith("4 fichiers inconnus de la base") for w in sante["avertissements"])
+    assert {"code": "FICHIERS_INCONNUS_DE_LA_BASE", "nombre": 4} in sante["avertissements"]  # codes and counts
 
 
 def _holding(base: Path, nir: str) -> list[Path]:

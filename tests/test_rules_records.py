@@ -364,7 +364,7 @@ def test_nir_form_and_key():
 def test_temporary_nir_is_w10_and_accepted(sex):
     """NIAs (3/4, v1.2) and provisional numbers (7/8): accepted, the Caf matches the worker by hand."""
     nir = sex + "850578006084"
-    nir += "%02d" % (97 - int(nir) % 97)
+    nir += f"{97 - int(nir) % 97:02d}"
     result = check("RG", rg(nir=nir))
     assert_only(result, expected("W10"))
     assert result.anomalies["gravite"].to_list() == ["NON_BLOQUANTE"]
@@ -460,7 +460,7 @@ def test_birth_year_and_month_against_nir():
     assert_only(check("RG", rg(date_naissance="12/05/1986")), expected("R04", "nir_annee"))
     assert_only(check("RG", rg(date_naissance="12/06/1985")), expected("R04", "nir_mois"))
     unknown_month = "1852078006084"
-    unknown_month += "%02d" % (97 - int(unknown_month) % 97)
+    unknown_month += f"{97 - int(unknown_month) % 97:02d}"
     assert_only(check("RG", rg(nir=unknown_month, date_naissance="12/06/1985")))
     # a malformed NIR is R02 only, nothing derived from it
     assert_only(check("RG", rg(nir="3860578006084XX", date_naissance="12/06/1985")), expected("R02", "forme"))
@@ -792,7 +792,7 @@ def french(amount: Decimal) -> str:
 
 
 def with_nir_key(body13: str) -> str:
-    return body13 + "%02d" % (97 - int(body13) % 97)
+    return body13 + f"{97 - int(body13) % 97:02d}"
 
 
 @settings(max_examples=30, deadline=None)
@@ -811,7 +811,7 @@ def test_frame_bound_equals_the_decimal_bound(taux_hundredths, annee):
             text = f"{amount:.2f}"
             rows.append(
                 rg(
-                    nir=with_nir_key(sex + "8505780%05d" % i),
+                    nir=with_nir_key(sex + f"8505780{i:05d}"),
                     taux_activite_esat=str(taux),
                     annee_reference=annee,
                     remuneration_garantie_nette=text,

@@ -220,7 +220,7 @@ def test_head_is_exactly_what_db_py_declares(tmp_path, blank_db_url):
     if blank_db_url.startswith("sqlite"):
         made = open_database(f"sqlite:///{tmp_path / 'create_all.db'}")
         metadata.create_all(made)
-        assert {t: s for t, s in shape(made).items()} == {t: s for t, s in migrated.items() if t != "alembic_version"}
+        assert dict(shape(made).items()) == {t: s for t, s in migrated.items() if t != "alembic_version"}
         made.dispose()
     else:
         with private_schema() as url:

@@ -79,9 +79,12 @@ def test_empty_or_missing_known_hosts_is_refused(sftp_server, populated, tmp_pat
     empty.write_text("")
     with pytest.raises(HostKeyError, match="inconnue"), transport(sftp_server, tmp_path, known_hosts=str(empty)):
         pass
-    with pytest.raises(HostKeyError, match="known_hosts introuvable"):
-        with transport(sftp_server, tmp_path, known_hosts=str(tmp_path / "absent")):
-            pass
+    absent = str(tmp_path / "absent")
+    with (
+        pytest.raises(HostKeyError, match="known_hosts introuvable"),
+        transport(sftp_server, tmp_path, known_hosts=absent),
+    ):
+        pass
     assert snapshot(sftp_server.root) == populated
 
 
@@ -136,9 +139,12 @@ def test_unreachable_server_is_retried_with_backoff_then_fails(sftp_server, tmp_
 
 
 def test_missing_remote_root_is_a_clear_error(sftp_server, tmp_path):
-    with pytest.raises(TransportError, match="dossier de dépôt SFTP introuvable"):
-        with transport(sftp_server, tmp_path, root=str(sftp_server.root / "nope")):
-            pass
+    nope = str(sftp_server.root / "nope")
+    with (
+        pytest.raises(TransportError, match="dossier de dépôt SFTP introuvable"),
+        transport(sftp_server, tmp_path, root=nope),
+    ):
+        pass
 
 
 def _cut_after(monkeypatch, sshd, after_bytes: int) -> dict[str, int]:

@@ -144,7 +144,9 @@ def test_each_failure_is_its_own_files_result(sftp_server, tmp_path, monkeypatch
         assert isinstance(results[name], TransportError) and not results[name].transient, name
     assert "n'est pas un fichier ordinaire" in str(results["lien.csv"])
     assert "a changé depuis sa liste (40 octets listés, 66 à l'ouverture)" in str(results["bascule.csv"])
-    assert "refusé par le serveur SFTP" in str(results["disparu.csv"]) and "No such file" in str(results["disparu.csv"])
+    assert "refusé par le serveur SFTP" in str(results["disparu.csv"]) and "fichier ou dossier introuvable" in str(
+        results["disparu.csv"]
+    )
     assert isinstance(results["trop-gros.csv"], FileTooLarge) and results["trop-gros.csv"].size == 1_200_000
     assert not (tmp_path / "copie-trop-gros.csv").exists()  # refused before any READ: nothing written
     assert "a changé pendant la lecture" in str(results["grossit.csv"])
@@ -213,7 +215,7 @@ def test_without_retries_left_only_the_unfinished_files_fail(sftp_server, tmp_pa
     done = [i for i, r in enumerate(results) if r is None]
     failed = [r for r in results if r is not None]
     assert state["done_before"] <= set(done) and failed  # replies already buffered at the cut may finish more
-    assert all(isinstance(r, TransportError) and "connexion coupée après 1 tentative(s)" in str(r) for r in failed)
+    assert all(isinstance(r, TransportError) and "connexion coupée après 1 tentative :" in str(r) for r in failed)
     for i in done:
         assert (tmp_path / names[i]).read_bytes() == contents[names[i]]
 

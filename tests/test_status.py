@@ -4,6 +4,7 @@ or the drop area is unreachable."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import timedelta
 
@@ -86,7 +87,7 @@ def test_fresh_install_alerts_until_a_nightly_ran(area):
     assert code == 1
     assert out.splitlines()[:2] == [
         "ÉTAT : ALERTE",
-        "- aucune exécution nightly n'a encore eu lieu : les fichiers "
+        "- aucun traitement de nuit n'a encore eu lieu : les fichiers "
         "des Caf ne sont pas produits (le planificateur tourne-t-il ?)",
     ]
     assert "nightly   aucune" in out
@@ -115,7 +116,7 @@ def test_last_nightly_failed(area):
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "ÉTAT : ALERTE"
-    assert lines[1].startswith(f"- la dernière exécution nightly (n° {failed}, ") and lines[1].endswith(
+    assert lines[1].startswith(f"- le dernier traitement de nuit (exécution n° {failed}, ") and lines[1].endswith(
         "a échoué : disque plein"
     )
     code, out, _ = status(base, "json")
@@ -130,7 +131,7 @@ def test_nightly_older_than_26_hours(area):
     assert code == 1
     assert out.splitlines()[:2] == [
         "ÉTAT : ALERTE",
-        f"- la dernière exécution nightly (n° {old}) date de 30 h (plus de 26 h)",
+        f"- le dernier traitement de nuit (exécution n° {old}) date de 30 h (plus de 26 h)",
     ]
 
 
@@ -145,7 +146,7 @@ def test_no_nightly_while_in_service_for_days(area):
     add_run(engine, "collect", "OK", hours_ago=48)
     code, out, _ = status(base)
     assert code == 1
-    assert "aucune exécution nightly" in out.splitlines()[1]
+    assert "aucun traitement de nuit" in out.splitlines()[1]
 
 
 def test_file_stuck_in_traite_for_two_days(area):
@@ -165,7 +166,12 @@ def test_file_stuck_in_traite_for_two_days(area):
         conn.execute(runs.delete())  # no cycle ran since: only the 24 h rule applies
     code, out, _ = status(base)
     assert code == 1
-    assert "- 1 fichier bloqué depuis plus de 24 h (n° 2)" in out.splitlines()
+    assert any(
+        line.startswith(
+            "- 1 fichier bloqué depuis plus de 24 h (n° 2) : le planificateur tourne-t-il ? L'administrateur du service"
+        )
+        for line in out.splitlines()
+    )
     assert "Fichiers bloqués en cours de traitement : 1" in out
     stuck = json.loads(status(base, "json")[1])["fichiers_bloques"]
     assert [(s["id"], s["etat"]) for s in stuck] == [(2, "TRAITE")]
@@ -193,7 +199,10 @@ def test_file_not_finished_by_the_last_run_alerts_at_once(area):
     nightly = json.loads(status(base, "json")[1])["dernieres_executions"]["nightly"]
     line = out.splitlines()[1]
     assert line.startswith(f"- 1 fichier bloqué en cours de traitement (n° 2) : l'exécution n° {nightly['id']} du ")
-    assert line.endswith(" ne les a pas terminés")
+    assert line.endswith(
+        " ne les a pas terminés ; la prochaine exécution les reprend, sinon l'administrateur du service lit le "
+        "journal de cette exécution"
+    )
     assert "Fichiers bloqués en cours de traitement : 1" in out
     stuck = json.loads(status(base, "json")[1])["fichiers_bloques"]
     assert [(s["id"], s["etat"]) for s in stuck] == [(2, "TRAITE")]
@@ -212,7 +221,8 @@ def test_quarantined_file_alerts_at_once(area):
     code, out, _ = status(base)
     assert code == 1
     assert out.splitlines()[1] == (
-        "- 1 fichier en quarantaine (n° 4) : voir « files show », puis « files replay » une fois le défaut corrigé"
+        "- 1 fichier en quarantaine (n° 4) : le service n'a pas pu le juger ; l'administrateur du service corrige "
+        "le défaut, puis le rejoue : voir « files show », puis « files replay » une fois le défaut corrigé"
     )
     assert "Fichiers en quarantaine : 1" in out and "ValueError: défaut" in out
 
@@ -223,7 +233,7 @@ def test_unreachable_drop_area(area):
     shutil.rmtree(base / "drop")
     code, out, _ = status(base)
     assert code == 1
-    assert out.splitlines()[1].startswith("- zone de dépôt injoignable : ")
+    assert re.match(r"- zone de dépôt injoignable depuis \d\d:\d\d : dossier de dépôt introuvable", out.splitlines()[1])
     assert "Fichiers en attente dans depot/ : inconnu (zone de dépôt injoignable)" in out
     data = json.loads(status(base, "json")[1])
     assert data["depot"] is None and data["source_injoignable"]

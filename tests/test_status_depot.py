@@ -1,10 +1,12 @@
-"""`status` reads every depot/ in one pass (LocalTransport.depot_snapshot): the same counts as account by account."""
+"""`status` reads every depot/ in one pass (LocalTransport.depot_snapshot): the same counts as account by account;
+links and folders in a depot/ are never counted as waiting (a collect leaves them in place)."""
 
 from __future__ import annotations
 
 import os
 
-from exchange.app.status import _depot, _depot_one_by_one
+from exchange.app.depot_watch import one_by_one
+from exchange.app.status import depot_listing
 from exchange.edges.transport.local import LocalTransport
 
 
@@ -47,13 +49,13 @@ def test_the_one_pass_listing_counts_what_list_depot_counts(tmp_path):
     transport = LocalTransport(root)
     with transport as t:
         assert set(t.depot_snapshot()) == set(t.accounts())
-        slow = _depot_one_by_one(t)
-    fast = _depot(transport)
-    counts = {a: (len(e) if e is not None else 0) for a, e in slow.items()}
+        slow = one_by_one(t)
+    fast = depot_listing(transport)
+    counts = {a: (sum(1 for x in e if x.regular) if e is not None else 0) for a, e in slow.items()}
     assert fast[0] == counts
     assert counts["deux"] == 2 and counts["retour-lien"] == 0 and counts["archive-fichier"] == 0
-    assert counts["lien-dans-depot"] == 3 and counts["sans-retour"] == 1
-    waiting = sorted((a, e.name) for a, entries in slow.items() if entries for e in entries)
+    assert counts["lien-dans-depot"] == 1 and counts["sans-retour"] == 1  # the link and the folder never wait
+    waiting = sorted((a, e.name) for a, entries in slow.items() if entries for e in entries if e.regular)
     assert sorted((w["compte"], w["fichier"]) for w in fast[1]) == waiting
 
 

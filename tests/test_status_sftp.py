@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-from exchange.app.status import _depot, _depot_one_by_one
+from exchange.app.depot_watch import one_by_one
+from exchange.app.status import depot_listing
 from exchange.edges.transport.sftp import SftpTransport
 from exchange.edges.transport.sftp_listing import listdir_many, lstat_many
 from tests.conftest import make_config
@@ -36,7 +37,7 @@ def test_the_pipelined_listing_finds_what_list_depot_finds(sftp_server, tmp_path
     (root / "compte-lien").symlink_to(root / "esat-003")
     with _transport(sftp_server, tmp_path) as t:
         fast = t.depot_snapshot()
-        slow = _depot_one_by_one(t)
+        slow = one_by_one(t)
 
         def by_name(listed):  # noqa: ANN001, ANN202 - status sorts the entries itself
             return {a: None if e is None else sorted(e, key=lambda x: x.name) for a, e in listed.items()}
@@ -46,7 +47,7 @@ def test_the_pipelined_listing_finds_what_list_depot_finds(sftp_server, tmp_path
     assert fast["esat-002"] is None  # a name that is not UTF-8: that account alone counts nothing
     assert len(fast["esat-001"]) == 252 and "depot-lien" not in fast and "compte-lien" not in fast
     assert sorted(fast) == sorted(f"esat-{i:03d}" for i in range(150))
-    assert _depot(_transport(sftp_server, tmp_path))[0]["esat-007"] == 1
+    assert depot_listing(_transport(sftp_server, tmp_path))[0]["esat-007"] == 1
 
 
 def test_lstat_and_listing_report_missing_and_refused_paths(sftp_server, tmp_path):

@@ -229,7 +229,7 @@ def test_storage_full_blocks_only_that_file_and_names_file_and_disk(tmp_path, db
     assert "Fichiers traités : 4 — 4 ACCEPTE" in out
     error = next(line for line in out.splitlines() if line.startswith("Erreur : "))
     assert f"esat-seine/{big} : réception impossible vers {small_storage}" in error
-    assert "No space left on device" in error and "le fichier attend la prochaine exécution" in error
+    assert "plus de place sur le disque" in error and "le fichier attend la prochaine exécution" in error
     assert not (retour(tmp_path) / f"{big}.CR.csv").exists()
     assert [f["etat"] for f in files_json(tmp_path) if f["fichier"] == big] == ["RECLAME"]
     # the next run is not blocked: once the disk has room the file is taken, the others are not touched
@@ -241,7 +241,7 @@ def test_storage_full_blocks_only_that_file_and_names_file_and_disk(tmp_path, db
     assert code == 0, out + err
     assert "Fichiers traités : 2" in out
     assert (retour(tmp_path) / f"{big}.CR.csv").exists()
-    assert not [p for p in small_storage.rglob("*.part")]
+    assert not list(small_storage.rglob("*.part"))
 
 
 def test_progress_shows_the_real_stages_and_their_counts(tmp_path, db_url):

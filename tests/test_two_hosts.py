@@ -241,7 +241,7 @@ def test_both_started_at_the_same_instant_on_a_fresh_database_20_times(two_hosts
         procs = [start(host, area.config, "scheduler") for host in two_hosts.hosts]
         try:
             wait_for(
-                lambda: (
+                lambda area=area: (
                     len(area.roles()) == 2
                     and area.acknowledged() == 4
                     and any(r["status"] == "OK" for r in area.rows(runs, runs.c.job == "nightly"))

@@ -3,6 +3,7 @@ namespaces (each its hostname and address, a veth to the cluster), processes sta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -114,10 +115,8 @@ class Cluster:
         self.ctl("-m", "fast", "restart")
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.ctl("-m", "fast", "stop")
-        except subprocess.CalledProcessError:
-            pass
 
     def new_database(self) -> str:
         """A fresh database; its name."""

@@ -1,4 +1,5 @@
-"""Alerts after each scheduled run: a failed or missed nightly, a file in quarantine, by mail (SMTP) and/or
+"""Alerts after each scheduled run: a failed or missed nightly, a file in quarantine, collects failing in a row
+(exchange.core.health.COLLECT_FAILURES_ALERT), by mail (SMTP) and/or
 webhook (`[alerts]`), each sent once (the keys sent are kept in [storage] dir/alertes-envoyees.json)."""
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from exchange.config import Config
 from exchange.core.alerts import Alert, alerts_due
 from exchange.core.clock import utcnow
 from exchange.core.perimeter import EVERYTHING
-from exchange.core.vocabulary import FINISHED_RUN_STATUSES
+from exchange.core.vocabulary import FINISHED_RUN_STATUSES, OK
 from exchange.edges.durable import write_atomic
 from exchange.edges.notify import NotifyError, post_json, send_mail
 from exchange.store.engine import Engine
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
+from exchange.store.watch import failed_collects_in_a_row
 
 log = logging.getLogger("esat_exchange")
 SENT_FILE = "alertes-envoyees.json"
@@ -50,13 +52,13 @@ def send_alerts(config: Config, engine: Engine, now: datetime | None = None) -> 
     now = now or utcnow()
     with engine.connect() as conn:
         last = run_reads.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES)
-        quarantined = file_reads.quarantined_files(
-            conn, perimeter=EVERYTHING
-        )  # alerts go to the service, not to a perimeter
+        last_ok = run_reads.last_run(conn, ("nightly",), (OK,))
+        quarantined = file_reads.quarantined_files(conn, perimeter=EVERYTHING)  # to the service, not to a perimeter
+        failed = failed_collects_in_a_row(conn)
     path = _sent_path(config)
     sent = _load_sent(path)
     new: list[str] = []
-    for alert in alerts_due(last, quarantined, now):
+    for alert in alerts_due(last, quarantined, now, failed, last_ok):
         if alert.key in sent:
             continue
         try:

@@ -18,7 +18,7 @@ from exchange.config import Config
 from exchange.core.campaign import campaign_days, missing_esats, situation
 from exchange.core.clock import today_in_paris
 from exchange.core.perimeter import Perimeter
-from exchange.core.vocabulary import IGNORE, OK
+from exchange.core.vocabulary import IGNORE, OK, REJETE
 from exchange.edges.transport.base import Transport, TransportError
 from exchange.store.engine import Engine, in_transaction
 from exchange.store.followup import latest_rg_files
@@ -28,7 +28,7 @@ from schemas.declaration import parse_file_name
 from schemas.fields import plural
 
 if TYPE_CHECKING:
-    from exchange.app.status import DepotCache
+    from exchange.app.depot_watch import DepotState
 
 log = logging.getLogger("esat_exchange")
 
@@ -44,7 +44,7 @@ def campaign_status(
 
 def campaign_followup(
     engine: Engine,
-    transport: Transport | DepotCache | None,
+    transport: Transport | DepotState | None,
     year: int,
     today: date,
     caf: str | None = None,
@@ -53,16 +53,23 @@ def campaign_followup(
     memo: VersionedMemo | None = None,
 ) -> list[dict]:
     """campaign_status, each Esat with its `situation` (exchange.core.campaign.SITUATIONS) and its latest RG file
-    of the campaign (named with a date from July N to June N+1; `fichier`: id or None). `transport` (unopened)
-    tells which Esats have an RG waiting in depot/; None, or unreachable: not checked. With `memo` (the console),
-    the store's part is read again only once the data it read changed."""
+    of the campaign (named with a date from July N to June N+1; `fichier`: id or None). An Esat whose latest RG
+    was rejected for a habilitation code is followed even while its service is closed (H07: no contrat de services
+    yet): the Caf acts. `transport` (an unopened transport, or the console's DepotState: its last listing) tells
+    which Esats have an RG waiting in depot/; None, or unreachable: not checked. With `memo` (the console), the
+    store's part is read again only once the data it read changed."""
+
     first, last = campaign_days(year)
 
     def stored() -> tuple[list[dict], dict[str, dict]]:
-        missing = campaign_status(engine, year, today, caf, perimeter=perimeter)
         with engine.connect() as conn:
-            latest = latest_rg_files(conn, [m["siret"] for m in missing], first, last, perimeter=perimeter)
-        return missing, latest
+            undeclared = undeclared_partners(conn, year, perimeter)
+            latest = latest_rg_files(conn, list(undeclared.partenaires), first, last, perimeter=perimeter)
+        rejected_h = frozenset(
+            s for s, f in latest.items() if f["statut"] == REJETE and (f["code"] or "").startswith("H")
+        )
+        missing = missing_esats(undeclared, year, today, caf, perimeter=perimeter, also=rejected_h)
+        return missing, {m["siret"]: latest[m["siret"]] for m in missing if m["siret"] in latest}
 
     kept, latest = stored() if memo is None else memo.get(("suivi", year, today, caf, perimeter), stored)
     missing = [dict(m) for m in kept]  # the memo's rows stay as read

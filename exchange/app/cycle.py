@@ -26,6 +26,7 @@ from exchange.core.tally import RunTally
 from exchange.edges.durable import sha256_file
 from exchange.edges.transport.base import Entry, FileTooLarge, Transport, TransportError
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
+from exchange.edges.transport.causes import french_cause
 from exchange.errors import ExchangeError, TerminalError
 from exchange.files import private_dir, private_file
 from exchange.logs import scrub
@@ -105,7 +106,8 @@ def _decide(error: BaseException, system: str | None, *, project_error: str = WA
     if isinstance(error, (OSError, MemoryError)):
         if system is None:
             return WAITS
-        raise TransportError(f"{system} : {error}") from error
+        cause = french_cause(error) if isinstance(error, OSError) else "mémoire insuffisante"
+        raise TransportError(f"{system} : {cause}") from error
     if isinstance(error, ExchangeError):
         if error.stops_run:
             raise error
@@ -205,11 +207,12 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
             outcome[row["id"]] = (None, error.size, None)
         else:  # this file waits (claimed); the others go on, unless the run must stop
             _decide(error, None)
+            why = french_cause(error) if isinstance(error, OSError) else str(error)  # never an OSError's English
             ctx.tally.errors.append(
                 f"{row['account']}/{row['name']} : réception impossible vers "
-                f"{ctx.config.storage_dir} ({error}) : le fichier attend la prochaine exécution"
+                f"{ctx.config.storage_dir} ({why}) : le fichier attend la prochaine exécution"
             )
-            _event(ctx, f"réception impossible : {error}", logging.ERROR, file_id=row["id"], account=row["account"])
+            _event(ctx, f"réception impossible : {why}", logging.ERROR, file_id=row["id"], account=row["account"])
     taken = [(row, *outcome[row["id"]]) for row, _ in claimed if row["id"] in outcome]
     targets = {
         row["id"]: ctx.transport.free_archive_name(row["account"], row["name"], str(row["id"])) for row, *_ in taken

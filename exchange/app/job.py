@@ -219,7 +219,9 @@ def _work(ctx: JobContext, work: Work) -> str | None:
     except TransportError as e:
         return str(e)
     except OSError as e:
-        return f"erreur système : {e}"
+        from exchange.edges.transport.causes import french_cause
+
+        return f"erreur système : {french_cause(e)}" + (f" ({e.filename})" if getattr(e, "filename", None) else "")
     except BaseException as e:  # record the failure, then let it propagate (KeyboardInterrupt, bugs)
         if ctx.run_id is None:
             raise

@@ -1,18 +1,17 @@
-"""The health of the service (`status`, the dashboard): the store's reads and the drop area's listing, judged by
-exchange.core.health."""
+"""The health of the service (`status`, the dashboard, /sante): the store's reads and the drop area's state, judged
+by exchange.core.health."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
+from exchange.app.depot_watch import DepotState, list_every_account, list_within
 from exchange.core.clock import utcnow
 from exchange.core.health import (
     REJECTIONS_WINDOW,
     Health,
-    Reason,
+    collect_failures_reason,
+    depot_reason,
     health_json,
     health_text,
     nightly_reasons,
@@ -26,7 +25,7 @@ from exchange.core.jobs import REGISTRY
 from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
-from exchange.edges.transport.base import Refused, Transport, TransportError
+from exchange.edges.transport.base import Transport, is_safe_name
 from exchange.store import purge as purge_state
 from exchange.store.engine import Engine
 from exchange.store.followup import habilitation_rejections_by_code
@@ -35,129 +34,43 @@ from exchange.store.pauses import paused_jobs
 from exchange.store.reads import campaign as campaign_reads
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
+from exchange.store.watch import failed_collects_in_a_row
 
 JOBS = tuple(job.id for job in REGISTRY if job.in_status)  # the jobs `status` shows (exchange.core.jobs)
 
 
-def _depot(transport: Transport | DepotCache) -> tuple[dict[str, int], list[dict]]:
-    """Names waiting in each account's depot/, and every waiting file (account, name, since), oldest first."""
+def _counted(listed: dict[str, list | None]) -> tuple[dict[str, int], list[dict], list[dict]]:
+    """Files waiting in each account's depot/, every waiting file (account, name, since), oldest first, and the names
+    a collect never takes (links, folders, unsafe names: left in place, so never « en attente »)."""
     counts: dict[str, int] = {}
     waiting: list[dict] = []
-    with transport as t:
-        snapshot = getattr(t, "depot_snapshot", None)  # every account in one pass, where the transport can
-        listed = snapshot() if snapshot is not None else _depot_one_by_one(t)
+    refused: list[dict] = []
     for account, entries in listed.items():
         if entries is None:  # a depot/ that cannot be read is reported by the run; here it counts nothing
             counts[account] = 0
             continue
-        counts[account] = len(entries)
+        kept = [e for e in entries if e.regular and is_safe_name(e.name)]
+        counts[account] = len(kept)
         waiting += [
             {"compte": account, "fichier": safe_text(e.name), "depuis": datetime.fromtimestamp(e.mtime, UTC)}
-            for e in entries
+            for e in kept
         ]
-    return counts, sorted(waiting, key=lambda w: (w["depuis"], w["compte"], w["fichier"]))
+        refused += [
+            {"compte": account, "fichier": safe_text(e.name), "depuis": datetime.fromtimestamp(e.mtime, UTC)}
+            for e in entries
+            if not (e.regular and is_safe_name(e.name))
+        ]
+    order = lambda w: (w["depuis"], w["compte"], w["fichier"])  # noqa: E731
+    return counts, sorted(waiting, key=order), sorted(refused, key=order)
 
 
-class DepotCache:
-    """A drop area whose depot/ listing is shared by the console's page views (one listing of every account, over
-    SFTP in production, instead of one per view). Used where a transport is expected (`with cache as t:
-    t.depot_snapshot()`); `read_at` says when the listing shown was made.
-
-    A listing younger than `max_age_seconds` is reused. An older one (up to STALE_FACTOR times that age) is
-    still shown while a background thread lists the drop area again, so that no page waits for the listing
-    once the console has made one; `warm()` makes the first one in the background when the console starts. A
-    failed background listing is not hidden: the next view lists the drop area itself and reports the error.
-    `max_age_seconds` 0: every view lists it, nothing in the background."""
-
-    STALE_FACTOR = 5
-
-    def __init__(
-        self,
-        open_transport: Callable[[], Transport],
-        max_age_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._open, self._max_age, self._clock = open_transport, max_age_seconds, clock
-        self._lock = threading.Lock()  # the fields below
-        self._listing = threading.Lock()  # held while the drop area is being listed (one listing at a time)
-        self._listed: dict[str, list | None] | None = None
-        self._listed_at = 0.0
-        self._failed = False  # the last background listing raised
-        self.read_at: datetime | None = None
-
-    def __enter__(self) -> DepotCache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def _list(self) -> dict[str, list | None]:
-        """List the drop area now (under `_listing`) and keep the result."""
-        with self._open() as t:
-            snapshot = getattr(t, "depot_snapshot", None)
-            listed = snapshot() if snapshot is not None else _depot_one_by_one(t)
-        with self._lock:
-            self._listed, self._listed_at, self._failed, self.read_at = listed, self._clock(), False, utcnow()
-        return listed
-
-    def _in_background(self) -> None:
-        if not self._listing.acquire(blocking=False):
-            return  # a listing is already under way
-
-        def body() -> None:
-            try:
-                self._list()
-            except Exception:  # noqa: BLE001 - TransportError, OSError…: the next view lists it and says why
-                with self._lock:
-                    self._failed = True
-            finally:
-                self._listing.release()
-
-        threading.Thread(target=body, name="console-depot", daemon=True).start()
-
-    def warm(self) -> None:
-        """Start the first listing in the background (the console starting), unless views list at each request."""
-        if self._max_age > 0:
-            self._in_background()
-
-    def _kept(self, younger_than: float) -> dict[str, list | None] | None:
-        """The last listing when it succeeded and is younger than `younger_than` seconds, else None."""
-        with self._lock:
-            if self._listed is not None and not self._failed and self._clock() - self._listed_at < younger_than:
-                return self._listed
-        return None
-
-    def depot_snapshot(self) -> dict[str, list | None]:
-        """Every account's depot/ entries (see the class): an unreachable drop area raises, and the next view tries
-        again."""
-        fresh = self._kept(self._max_age)
-        if fresh is not None:
-            return fresh
-        stale = self._kept(self._max_age * self.STALE_FACTOR)
-        if stale is not None:
-            self._in_background()
-            return stale
-        with self._listing:  # no usable listing: make one (or take the one made while this view waited)
-            made = self._kept(self._max_age)
-            return made if made is not None else self._list()
-
-
-def depot_listing(transport: Transport) -> tuple[dict[str, int], list[dict]]:
-    """Names waiting in each account's depot/ and every waiting file (the campaign follow-up reads it too)."""
-    return _depot(transport)
-
-
-def _depot_one_by_one(t: Transport) -> dict[str, list | None]:
-    """Each account's depot/ entries through list_depot (None where it is refused)."""
-    listed: dict[str, list | None] = {}
-    for account in t.accounts():
-        try:
-            listing = t.list_depot(account, 0.0, 0)
-        except Refused:
-            listed[account] = None
-            continue
-        listed[account] = [*listing.ready, *listing.waiting, *(e for e, _ in listing.refused)]
-    return listed
+def depot_listing(source: Transport | DepotState) -> tuple[dict[str, int], list[dict]]:
+    """Names waiting in each account's depot/ and every waiting file (the campaign follow-up reads it too): from the
+    console's last listing (a DepotState: nothing when none) or by listing an unopened transport now."""
+    if isinstance(source, DepotState):
+        return _counted(source.listed)[:2] if source.listed is not None else ({}, [])
+    with source as t:
+        return _counted(list_every_account(t))[:2]
 
 
 def _brief(run: dict | None) -> dict | None:
@@ -167,17 +80,38 @@ def _brief(run: dict | None) -> dict | None:
 
 def check_health(
     engine: Engine,
-    transport: Transport | None,
+    source: Transport | DepotState | None,
     now: datetime | None = None,
     *,
     perimeter: Perimeter = EVERYTHING,
+    patience_seconds: float = 5.0,
     unknown: dict[str, int] | None = None,
 ) -> Health:
     """The health of the service as `perimeter` sees it (its files, its accounts' depot/, its Caf's action
-    items: files rejected for a habilitation code); `transport` is an unopened drop-area transport (None: not
-    checked). The command line and /sante see everything. `unknown`: the files the ledger does not know, counted
-    now (the command line scans the folders); else as the last purge counted them."""
+    items: files rejected for a habilitation code). `source`: the console's DepotState (what its background
+    lister last saw: never a listing on a request), an unopened drop-area transport (the command line lists it
+    now), or None (not checked). The command line and /sante see everything. `unknown`: the files the ledger
+    does not know, counted now (the command line scans the folders); else as the last purge counted them."""
     now = now or utcnow()
+    health = database_health(engine, now, perimeter=perimeter, unknown=unknown)
+    if isinstance(source, DepotState):
+        add_depot_state(health, source, None if perimeter.national else _accounts(engine, perimeter), now)
+    elif source is not None:  # listed now, but never waited on longer than the console would (a silent server)
+        state = list_within(source, patience_seconds)
+        add_depot_state(health, state, None if perimeter.national else _accounts(engine, perimeter), now)
+    return health
+
+
+def _accounts(engine: Engine, perimeter: Perimeter) -> set[str]:
+    with engine.connect() as conn:
+        return file_reads.accounts_in(conn, perimeter=perimeter)
+
+
+def database_health(
+    engine: Engine, now: datetime, *, perimeter: Perimeter = EVERYTHING, unknown: dict[str, int] | None = None
+) -> Health:
+    """Everything the verdict reads from the database (the drop area aside: add_depot_state); `unknown` as in
+    check_health."""
     health = Health(checked_at=now)
     with engine.connect() as conn:
         # a run's counts and error as the perimeter reads them (no free text naming another perimeter's file)
@@ -186,13 +120,13 @@ def check_health(
         }
         last_nightly = run_reads.last_run(conn, ("nightly",), FINISHED_RUN_STATUSES)
         health.alerts += nightly_reasons(run_reads.narrowed_run(conn, last_nightly, perimeter), now)
+        health.alerts += collect_failures_reason(failed_collects_in_a_row(conn), now)
         health.states = file_reads.files_per_state(conn, perimeter=perimeter)
         last_cycle = run_reads.last_run(conn, CYCLE_JOBS, FINISHED_RUN_STATUSES)
         health.stuck = file_reads.unfinished_since(conn, stuck_limit(now, last_cycle), perimeter=perimeter)
         by_run = stuck_by(health.stuck, last_cycle)
         health.quarantined = file_reads.quarantined_files(conn, perimeter=perimeter)
         health.rejected_by_code = file_reads.rejections_by_code(conn, now - REJECTIONS_WINDOW, perimeter=perimeter)
-        accounts = None if perimeter.national else file_reads.accounts_in(conn, perimeter=perimeter)
         health.nodes = [
             {
                 "machine": n["host"],
@@ -213,18 +147,26 @@ def check_health(
             health.erasure_pending = purge_state.erasure_pending(conn)
             health.warnings += purge_reasons(health)
     verdict(health, imported, by_run, pending)
-    if transport is not None:
-        try:
-            health.depot, health.waiting = _depot(transport)
-            if accounts is not None:  # the drop area knows no perimeter: only the perimeter's accounts
-                health.depot = {a: n for a, n in health.depot.items() if a in accounts}
-                health.waiting = [w for w in health.waiting if w["compte"] in accounts]
-        except (TransportError, OSError) as e:
-            health.source_error = str(e) or e.__class__.__name__
-            # its text may name any account: outside the national perimeter, the fact alone
-            detail = f" : {health.source_error}" if perimeter.national else ""
-            health.alerts.append(Reason(f"zone de dépôt injoignable{detail}"))
     return health
+
+
+def add_depot_state(health: Health, state: DepotState, accounts: set[str] | None, now: datetime) -> None:
+    """The drop area as `state` saw it: its counts (only `accounts`' when given: the drop area knows no perimeter)
+    while it answers, else « zone de dépôt injoignable depuis HH:MM » and why."""
+    health.depot_listed_at, health.depot_unreachable_since = state.listed_at, state.unreachable_since
+    if state.unreachable_since is not None:
+        health.source_error = state.error or "aucune réponse"
+        # its text may name any account: outside the national perimeter, the fact alone
+        error = state.error if accounts is None else "le détail est réservé au périmètre national"
+        health.alerts += depot_reason(state.unreachable_since, error, now)
+        return
+    if state.listed is None:
+        return  # the first listing is under way: « non vérifié »
+    health.depot, health.waiting, health.refused = _counted(state.listed)
+    if accounts is not None:
+        health.depot = {a: n for a, n in health.depot.items() if a in accounts}
+        health.waiting = [w for w in health.waiting if w["compte"] in accounts]
+        health.refused = [w for w in health.refused if w["compte"] in accounts]
 
 
 __all__ = ["Health", "check_health", "health_text", "health_json"]

@@ -51,6 +51,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
             open_transport(config),
             perimeter=EVERYTHING,
             unknown={"copies": len(copies), "outputs": len(outputs)},
+            patience_seconds=config.web.depot_patience_seconds,
         )
         with engine.connect() as conn:
             next_runs = next_scheduled_runs(conn)

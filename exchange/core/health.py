@@ -14,6 +14,7 @@ from exchange.core.vocabulary import ECHEC, LEADER
 from schemas.fields import plural
 
 NIGHTLY_MAX_AGE = timedelta(hours=26)
+COLLECT_FAILURES_ALERT = 3  # collects failed in a row before an alert (a collect every 15 min: 45 min without one)
 STUCK_AFTER = timedelta(hours=24)
 REJECTIONS_WINDOW = timedelta(hours=24)
 
@@ -21,15 +22,23 @@ REJECTIONS_WINDOW = timedelta(hours=24)
 ALERTE, A_TRAITER = "ALERTE", "À TRAITER"
 
 
+# Who acts on a failure (every alert, page and compte rendu names one of them)
+ESAT, CAF, CNA, NATIONAL, ADMIN = "l'Esat", "la Caf", "la CNA", "l'équipe nationale", "l'administrateur du service"
+
+
 @dataclass(frozen=True)
 class Reason:
-    """One thing an operator must act on: what (French), the command-line hint (with its separator), and where
-    the console shows it (a path with its query, and the link's text)."""
+    """One thing an operator must act on: what (French), the command-line hint (with its separator), where the
+    console shows it (a path with its query, and the link's text), its `code` and `count` (all that /sante
+    publishes: no free text there), and who acts (`who`, one of ESAT, CAF, CNA, NATIONAL, ADMIN)."""
 
     text: str
     hint: str = ""
     link: str | None = None
     label: str | None = None
+    code: str = "AUTRE"
+    count: int = 1
+    who: str = ADMIN
 
     @property
     def line(self) -> str:
@@ -51,6 +60,9 @@ class Health:
     depot: dict[str, int] | None = None  # files waiting per account; None when the source is unreachable
     waiting: list[dict] = field(default_factory=list)  # every file waiting in a depot/, oldest first
     source_error: str | None = None
+    refused: list[dict[str, Any]] = field(default_factory=list)  # names in a depot/ never collected (links, folders…)
+    depot_listed_at: datetime | None = None  # when the listing shown was made (the console's background lister)
+    depot_unreachable_since: datetime | None = None
     states: dict[str, int] = field(default_factory=dict)
     stuck: list[dict] = field(default_factory=list)
     quarantined: list[dict] = field(default_factory=list)
@@ -87,29 +99,32 @@ def nightly_reasons(last: dict | None, now: datetime) -> list[Reason]:
     if last is None:
         return [
             Reason(
-                "aucune exécution nightly n'a encore eu lieu : les fichiers des Caf ne sont pas produits "
+                "aucun traitement de nuit n'a encore eu lieu : les fichiers des Caf ne sont pas produits "
                 "(le planificateur tourne-t-il ?)",
                 link="/executions?job=nightly",
                 label="Voir les exécutions du traitement de nuit",
+                code="TRAITEMENT_DE_NUIT_ABSENT",
             )
         ]
     reasons = []
     if last["statut"] == ECHEC:
         reasons.append(
             Reason(
-                f"la dernière exécution nightly (n° {last['id']}, {_stamp(last['debut'])}) a échoué : "
-                f"{last['erreur'] or 'erreur inconnue'}",
+                f"le dernier traitement de nuit (exécution n° {last['id']}, {_stamp(last['debut'])}) a échoué : "
+                f"{last['erreur'] or 'cause non enregistrée'}",
                 link=f"/executions/{last['id']}",
                 label=f"Voir l'exécution n° {last['id']}",
+                code="TRAITEMENT_DE_NUIT_EN_ECHEC",
             )
         )
     if last["debut"] < now - NIGHTLY_MAX_AGE:
         hours = int((now - last["debut"]).total_seconds() // 3600)
         reasons.append(
             Reason(
-                f"la dernière exécution nightly (n° {last['id']}) date de {hours} h (plus de 26 h)",
+                f"le dernier traitement de nuit (exécution n° {last['id']}) date de {hours} h (plus de 26 h)",
                 link="/executions?job=nightly",
                 label="Voir les exécutions du traitement de nuit",
+                code="TRAITEMENT_DE_NUIT_ANCIEN",
             )
         )
     return reasons
@@ -145,16 +160,22 @@ def verdict(
                 " ; importez-le avec « esat-exchange habilitations import »",
                 "/habilitations",
                 "Importer un extrait Habpps",
+                code="EXTRAIT_HABPPS_ABSENT",
+                who=NATIONAL,
             )
         )
     if health.quarantined:
         n = len(health.quarantined)
         health.alerts.append(
             Reason(
-                f"{plural(n, 'fichier', 'fichiers')} en quarantaine (n° {_ids(health.quarantined)})",
+                f"{plural(n, 'fichier', 'fichiers')} en quarantaine (n° {_ids(health.quarantined)}) : le service "
+                f"n'a pas pu {agree(n, 'le', 'les')} juger ; l'administrateur du service corrige le défaut, puis "
+                f"{agree(n, 'le', 'les')} rejoue",
                 " : voir « files show », puis « files replay » une fois le défaut corrigé",
                 "/fichiers?etat=QUARANTAINE",
                 "Voir les fichiers en quarantaine",
+                code="QUARANTAINE",
+                count=n,
             )
         )
     n = len(health.stuck)
@@ -163,16 +184,24 @@ def verdict(
             Reason(
                 f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'bloqué', 'bloqués')} en cours "
                 f"de traitement (n° {_ids(health.stuck)}) : l'exécution n° {by_run['id']} du "
-                f"{_stamp(by_run['debut'])} ne les a pas terminés",
+                f"{_stamp(by_run['debut'])} ne les a pas terminés ; la prochaine exécution les reprend, sinon "
+                "l'administrateur du service lit le journal de cette exécution",
                 link=f"/executions/{by_run['id']}",
                 label=f"Voir l'exécution n° {by_run['id']}",
+                code="FICHIERS_BLOQUES",
+                count=n,
             )
         )
     elif health.stuck:
         health.alerts.append(
             Reason(
                 f"{plural(n, 'fichier', 'fichiers')} {agree(n, 'bloqué', 'bloqués')} depuis "
-                f"plus de 24 h (n° {_ids(health.stuck)})"
+                f"plus de 24 h (n° {_ids(health.stuck)}) : le planificateur tourne-t-il ? L'administrateur du "
+                "service vérifie qu'une collecte a lieu",
+                link="/executions",
+                label="Voir les exécutions",
+                code="FICHIERS_BLOQUES",
+                count=n,
             )
         )
     if habilitation_rejections:
@@ -186,6 +215,9 @@ def verdict(
                 " (« habilitations import », puis « files replay »)",
                 "/fichiers?statut=REJETE&code=H",
                 "Voir les fichiers rejetés pour une habilitation",
+                code="HABILITATIONS_A_CORRIGER",
+                count=n,
+                who=CAF,
             )
         )
 
@@ -204,9 +236,50 @@ def pause_reasons(paused: dict[str, dict]) -> list[Reason]:
             f" ; reprenez-la avec « esat-exchange scheduler resume {job} »",
             "/#taches",
             "Voir les tâches planifiées",
+            code="TACHE_SUSPENDUE",
         )
         for job, row in paused.items()
     ]
+
+
+def collect_failures_reason(failed: list[dict[str, Any]], now: datetime) -> list[Reason]:
+    """An alert once the last COLLECT_FAILURES_ALERT collects in a row failed (`failed`: those consecutive failed
+    runs, newest first, each with id, debut, erreur): the drop area is read by no one meanwhile."""
+    if len(failed) < COLLECT_FAILURES_ALERT:
+        return []
+    first, last = failed[-1], failed[0]
+    return [
+        Reason(
+            f"les {len(failed)} dernières collectes ont échoué (depuis le {_stamp(first['debut'])}, dernière : "
+            f"exécution n° {last['id']} : {last['erreur'] or 'cause non enregistrée'}) : aucun fichier n'est "
+            "collecté ; l'administrateur du service rétablit l'accès à la zone de dépôt, les fichiers déposés "
+            "attendent sans perte",
+            link=f"/executions/{last['id']}",
+            label=f"Voir l'exécution n° {last['id']}",
+            code="COLLECTES_EN_ECHEC",
+            count=len(failed),
+        )
+    ]
+
+
+def depot_reason(unreachable_since: datetime | None, error: str | None, now: datetime) -> list[Reason]:
+    """The drop area did not answer its last listing (or has not answered for a while): who acts, what next."""
+    if unreachable_since is None:
+        return []
+    return [
+        Reason(
+            f"zone de dépôt injoignable depuis {since_hour(unreachable_since, now)} : {error or 'aucune réponse'} ; "
+            "l'administrateur du service vérifie le serveur SFTP, le réseau et les clés ; les fichiers déposés "
+            "attendent sans perte et seront collectés dès son retour",
+            code="ZONE_DE_DEPOT_INJOIGNABLE",
+        )
+    ]
+
+
+def since_hour(value: datetime, now: datetime) -> str:
+    """« 08:12 » (Paris) when `value` is today, else « le 06/12/2026 à 23:40 »."""
+    at, today = value.astimezone(PARIS), now.astimezone(PARIS)
+    return at.strftime("%H:%M") if at.date() == today.date() else at.strftime("le %d/%m/%Y à %H:%M")
 
 
 UNKNOWN_KINDS = {
@@ -233,7 +306,7 @@ def purge_reasons(h: Health) -> list[Reason]:
     reasons = []
     unknown = unknown_files_text(h.unknown_files)
     if unknown:
-        reasons.append(Reason(unknown))
+        reasons.append(Reason(unknown, code="FICHIERS_INCONNUS_DE_LA_BASE", count=sum(h.unknown_files.values())))
     if h.erasure_pending:
         n = h.erasure_pending
         reasons.append(
@@ -241,6 +314,8 @@ def purge_reasons(h: Health) -> list[Reason]:
                 f"purge inachevée : l'identité de {plural(n, 'fichier', 'fichiers')} est effacée du registre, mais "
                 "l'effacement physique de la base (compactage, journal WAL) n'est pas terminé",
                 " ; relancez « esat-exchange purge » (sans lecteur ouvert sur la base)",
+                code="PURGE_INACHEVEE",
+                count=n,
             )
         )
     return reasons

@@ -11,10 +11,9 @@ later round and sees what the earlier one stored, as one by one would.
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 

@@ -321,16 +321,16 @@ def _check_rows(table: str, raw: RawTable) -> tuple[list[tuple[int, dict[str, An
                 problems.append(Problem(table, line, reason))
                 ok = False
             row[col] = typed
-        if table == "conventions" and row.get("date_debut") and row.get("date_fin"):
-            if row["date_fin"] < row["date_debut"]:  # type: ignore[operator]
-                problems.append(
-                    Problem(
-                        table,
-                        line,
-                        f"date_fin ({row['date_fin']:%d/%m/%Y}) antérieure à date_debut ({row['date_debut']:%d/%m/%Y})",
-                    )
+        dated = table == "conventions" and row.get("date_debut") and row.get("date_fin")
+        if dated and row["date_fin"] < row["date_debut"]:  # type: ignore[operator]
+            problems.append(
+                Problem(
+                    table,
+                    line,
+                    f"date_fin ({row['date_fin']:%d/%m/%Y}) antérieure à date_debut ({row['date_debut']:%d/%m/%Y})",
                 )
-                ok = False
+            )
+            ok = False
         if (
             table == "bulletins"
             and row.get("statut") == "SIGNE"

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -235,10 +235,8 @@ class PgAdvisoryLock:
                 except DBAPIError:
                     pass
                 finally:
-                    try:
+                    with suppress(DBAPIError):
                         self._conn.close()
-                    except DBAPIError:
-                        pass
                     self._conn = None
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)

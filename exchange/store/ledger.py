@@ -97,20 +97,20 @@ def reserve_all(
     result = conn.execute(
         insert(files).returning(files.c.id, sort_by_parameter_order=True),
         [
-            dict(
-                account=account,
-                name=name,
-                sha256=None,
-                size=0,
-                stored_path=None,
-                state=RECLAME,
-                state_changed_at=now,
-                received_at=now,
-                processing_date=processing_date,
-                run_id=run_id,
-                replays=0,
-                answers=0,
-            )
+            {
+                "account": account,
+                "name": name,
+                "sha256": None,
+                "size": 0,
+                "stored_path": None,
+                "state": RECLAME,
+                "state_changed_at": now,
+                "received_at": now,
+                "processing_date": processing_date,
+                "run_id": run_id,
+                "replays": 0,
+                "answers": 0,
+            }
             for account, name in names
         ],
     )

@@ -53,7 +53,7 @@ _DATETIMES = (
 )
 
 
-def _clean(row: dict) -> dict:
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
     return {k: as_utc(v) if k in _DATETIMES else v for k, v in row.items()}
 
 
@@ -62,7 +62,7 @@ def _nir13(column: ColumnElement[str]) -> ColumnElement[str]:
     return func.substr(func.upper(func.replace(column, " ", "")), 1, 13)
 
 
-def person_records(conn: Connection, nir13: str) -> list[dict]:
+def person_records(conn: Connection, nir13: str) -> list[dict[str, Any]]:
     """The accepted records declaring this NIR (its 13 characters: whatever key, or none, was declared), oldest
     first (every column)."""
     rows = conn.execute(
@@ -71,7 +71,7 @@ def person_records(conn: Connection, nir13: str) -> list[dict]:
     return [_clean(dict(r)) for r in rows.mappings()]
 
 
-def person_anomalies(conn: Connection, nir13: str) -> list[dict]:
+def person_anomalies(conn: Connection, nir13: str) -> list[dict[str, Any]]:
     """The anomalies naming this NIR as declared (with its spaces, a wrong key or none: its 13 characters)."""
     rows = conn.execute(
         select(anomalies)
@@ -108,14 +108,14 @@ def emissions_by_name(conn: Connection, names: set[tuple[str, str]]) -> dict[tup
     return out
 
 
-def files_by_id(conn: Connection, ids: set[int]) -> dict[int, dict]:
+def files_by_id(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
     rows = conn.execute(select(*FILE_COLUMNS).where(files.c.id.in_(sorted(ids))).order_by(files.c.id))
     return {r["id"]: _clean(dict(r)) for r in rows.mappings()}
 
 
-def emissions_by_id(conn: Connection, ids: set[int]) -> dict[int, dict]:
+def emissions_by_id(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
     rows = conn.execute(select(*EMISSION_COLUMNS).where(emissions.c.id.in_(sorted(ids))).order_by(emissions.c.id))
@@ -137,9 +137,9 @@ def latest_answered(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple
     return out
 
 
-def campaign_emissions(conn: Connection, pairs: set[tuple[int, str]]) -> list[dict]:
+def campaign_emissions(conn: Connection, pairs: set[tuple[int, str]]) -> list[dict[str, Any]]:
     """The campaign files (RG-CAMPAGNE) of these (year, Caf): each carries the worker's RG in force of that year."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for year, code_caf in sorted(pairs):
         rows = conn.execute(
             select(*EMISSION_COLUMNS)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.core.clock import as_utc
 from exchange.core.vocabulary import ACQUITTE, EN_COURS, QUARANTAINE, TERMINE
@@ -31,12 +33,14 @@ FILE_MARKS = {
     "identity": files.c.identity_purged_at,
 }
 
+T = TypeVar("T")
 
-def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+
+def _chunks(ids: list[T], size: int = 500) -> list[list[T]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def file_candidates(conn: Connection) -> list[dict]:
+def file_candidates(conn: Connection) -> list[dict[str, Any]]:
     """Every file with some kind not yet purged, with what the rules need: state, dates, its records' latest
     reference year and how many of its records in force are not yet emitted (emission finished)."""
     rows = [
@@ -68,7 +72,7 @@ def file_candidates(conn: Connection) -> list[dict]:
         conn.execute(select(records.c.file_id, func.max(records.c.annee_reference)).group_by(records.c.file_id)).all()
     )
     unfinished_emission = or_(records.c.emission_id.is_(None), emissions.c.state != TERMINE)
-    waiting = dict(
+    waiting: dict[int, int] = dict(
         conn.execute(
             select(records.c.file_id, func.count())
             .select_from(records.outerjoin(emissions, records.c.emission_id == emissions.c.id))
@@ -120,7 +124,7 @@ def begin_file_purge(conn: Connection, kinds_by_file: dict[int, frozenset[str]],
             conn.execute(update(files).where(files.c.id.in_(part)).values(purge_pending=True, **values))
 
 
-def pending_files(conn: Connection) -> list[dict]:
+def pending_files(conn: Connection) -> list[dict[str, Any]]:
     """Files whose purge was begun and whose removals may not all be done (a purge stopped midway)."""
     return [
         dict(r)
@@ -259,7 +263,7 @@ def identity_sizes(conn: Connection, file_ids: list[int]) -> dict[int, tuple[int
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def output_candidates(conn: Connection) -> list[dict]:
+def output_candidates(conn: Connection) -> list[dict[str, Any]]:
     """Finished emissions whose files are still in the output folder."""
     rows = [
         dict(r)
@@ -279,7 +283,7 @@ def begin_output_purge(conn: Connection, ids: list[int], at: datetime) -> None:
         conn.execute(update(emissions).where(emissions.c.id.in_(part)).values(files_purged_at=at, purge_pending=True))
 
 
-def pending_outputs(conn: Connection) -> list[dict]:
+def pending_outputs(conn: Connection) -> list[dict[str, Any]]:
     return [
         dict(r)
         for r in conn.execute(
@@ -295,7 +299,7 @@ def end_output_purge(conn: Connection, ids: list[int]) -> None:
         conn.execute(update(emissions).where(emissions.c.id.in_(part)).values(purge_pending=None))
 
 
-def _per_year(conn: Connection, column, where) -> dict[int, int]:  # noqa: ANN001 - a datetime column
+def _per_year(conn: Connection, column: ColumnElement[datetime], where: ColumnElement[bool]) -> dict[int, int]:
     """Rows matching `where` per calendar year of `column` (counted in Python: portable)."""
     out: dict[int, int] = defaultdict(int)
     for (value,) in conn.execute(select(column).where(where)).all():
@@ -311,7 +315,7 @@ def delete_audit(conn: Connection, before: datetime) -> int:
     return conn.execute(delete(audit_log).where(audit_log.c.at < before)).rowcount
 
 
-def _finished_runs(before: datetime):  # noqa: ANN202
+def _finished_runs(before: datetime) -> ColumnElement[bool]:
     return and_(runs.c.status != EN_COURS, runs.c.ended_at.is_not(None), runs.c.ended_at < before)
 
 
@@ -328,7 +332,7 @@ def delete_runs(conn: Connection, before: datetime) -> int:
     return conn.execute(delete(runs).where(_finished_runs(before))).rowcount
 
 
-def history(conn: Connection) -> list[dict]:
+def history(conn: Connection) -> list[dict[str, Any]]:
     """Every purge step recorded, oldest first: at, run_id, kind, annee, removed, records, anomalies."""
     rows = [dict(r) for r in conn.execute(select(purges).order_by(purges.c.at, purges.c.id)).mappings()]
     for row in rows:

@@ -30,7 +30,8 @@ class Attempt:
 
 
 def _last(row: Any) -> datetime:  # a Row; last_at is NOT NULL
-    return as_utc(row.last_at) or row.last_at
+    last: datetime = as_utc(row.last_at) or row.last_at
+    return last
 
 
 def _key(login: str, address: str) -> ColumnElement[bool]:

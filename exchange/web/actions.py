@@ -21,7 +21,7 @@ from exchange.app.accounts import log_in
 from exchange.app.campaign import close_campaign, close_message
 from exchange.app.habilitations import import_habilitations
 from exchange.app.journal import Actor
-from exchange.app.replay import replay_check, replay_file
+from exchange.app.replay import replay_check
 from exchange.core.clock import PARIS, utcnow
 from exchange.core.vocabulary import OK
 from exchange.edges.habtiers import (
@@ -153,7 +153,9 @@ def _in_perimeter(request: Request, file_id: int) -> dict:
 
 def _replayable(request: Request) -> dict:
     row = _in_perimeter(request, request.path_params["file_id"])  # outside: the same 404 as an unknown file
-    refusal = replay_check(engine_of(request), row["id"])[1]
+    from exchange.app.replay import drop_area_refusal
+
+    refusal = replay_check(engine_of(request), row["id"])[1] or drop_area_refusal(request.app.state.depot.state())
     if refusal:
         raise HTTPException(400, f"Rejeu impossible : {refusal}.")
     return row
@@ -167,12 +169,17 @@ def replay_confirm(request: Request) -> Response:
 
 @page(role=GESTIONNAIRE)
 async def replay(request: Request) -> Response:
+    from exchange.app.replay import replay_soon
+
     await checked_form(request)
     file_id = request.path_params["file_id"]
     await run_in_threadpool(_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
+    depot = request.app.state.depot.state()  # refused at once while the drop area does not answer
     result = await run_in_threadpool(
-        replay_file, request.app.state.config, engine_of(request), file_id, actor_of(request)
+        replay_soon, request.app.state.config, engine_of(request), file_id, depot, actor_of(request)
     )
+    await run_in_threadpool(request.app.state.figures.nudge)
+    request.app.state.depot.nudge()  # its comptes rendus written: list the drop area again
     flash(request, "success" if result.done else "error", result.message)
     return redirect(request, f"/fichiers/{file_id}")
 
@@ -242,6 +249,14 @@ async def habilitations_import(request: Request) -> Response:
     )
     with engine_of(request).connect() as conn:
         in_force = campaign_reads.habilitations_in_force(conn)
+    replayable = 0
+    if result.accepted:
+        from exchange.app.replay import replayable_after_import
+
+        replayable = len(
+            await run_in_threadpool(replayable_after_import, engine_of(request), perimeter=request.state.perimeter)
+        )
+        await run_in_threadpool(request.app.state.figures.nudge)
     return render(
         request,
         "habilitations.html",
@@ -250,6 +265,8 @@ async def habilitations_import(request: Request) -> Response:
         in_force=in_force,
         result=result,
         sent=names,
+        replayable=replayable,
+        contact=request.app.state.config.web.national_contact,
     )
 
 

@@ -11,8 +11,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from exchange.app.depot_watch import DepotWatch
+from exchange.app.figures import FigureKeeper
 from exchange.app.memo import VersionedMemo
-from exchange.app.status import DepotCache
 from exchange.config import Config
 from exchange.edges.transport.factory import open_transport
 from exchange.store.engine import Engine
@@ -38,6 +39,7 @@ def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
     t.env.filters.update(
         paris=formats.paris,
+        heure=formats.hour,
         duree=formats.duration,
         nombre=formats.number,
         badge=formats.badge,
@@ -99,6 +101,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         Route("/mentions-legales", legal.legal_notice),
         Route("/donnees-personnelles", legal.personal_data),
         Route("/sante", monitoring.sante),
+        Route("/sante/vivant", monitoring.vivant),
         Route("/metrics", monitoring.metrics),
         Route("/connexion", actions.login_form, methods=["GET"]),
         Route("/connexion", actions.login, methods=["POST"]),
@@ -114,8 +117,9 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         routes = [Mount(config.web.base_path, routes=routes)]
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette):  # noqa: ANN202 - the console starting: its first drop-area listing
-        app.state.depot.warm()
+    async def lifespan(app: Starlette):  # noqa: ANN202 - the console's background readers: drop area, figures, campaign
+        app.state.depot.start()
+        app.state.figures.start()
         from exchange.web.warm import CampaignWarmer
 
         warmer = CampaignWarmer(engine, app.state.campaign_reads)  # the national campaign read before it is asked
@@ -123,13 +127,19 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         warmer.start()
         yield
         warmer.stop()
+        app.state.depot.stop()
+        app.state.figures.stop()
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.config = config
     app.state.engine = engine
     app.state.templates = templates()
-    # one listing of every account's depot/ (SFTP in production) for the page views of the next minute
-    app.state.depot = DepotCache(lambda: open_transport(config), config.web.depot_cache_seconds)
+    # the drop area listed in the background every [web] depot_cache_seconds: no page view ever lists it
+    app.state.depot = DepotWatch(
+        lambda: open_transport(config), max(1, config.web.depot_cache_seconds), config.web.depot_patience_seconds
+    )
+    # the figures of /sante and /metrics, read in the background when the data moved
+    app.state.figures = FigureKeeper(engine)
     # the campaign's heavy reads (a national year of records), read again only once a run or an import changed them
     app.state.campaign_reads = VersionedMemo(lambda: campaign_version(engine))
     return ProxyAndHeaders(app, config, engine)  # type: ignore[return-value]

@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from exchange.app.launch import LAUNCHABLE, start_job
 from exchange.app.pauses import ALL, job_states, pause, resume
-from exchange.app.replay import replayable_after_import
-from exchange.core.vocabulary import SCHEDULED_JOBS
+from exchange.app.replay import drop_area_refusal, replayable_after_import
+from exchange.core.vocabulary import JOB_LABELS, SCHEDULED_JOBS
 from exchange.store.esats import esat_profile
 from exchange.store.pauses import paused_jobs
 from exchange.store.reads import files as file_reads
@@ -112,6 +112,7 @@ async def _pause_post(request: Request, action: str) -> Response:
         )
     else:
         result = await run_in_threadpool(resume, engine_of(request), job, who, address)
+    await run_in_threadpool(request.app.state.figures.nudge)  # /sante and /metrics say it at once
     flash(request, "success" if result.done else "error", result.message)  # journaled by the use case
     return redirect(request, "/")
 
@@ -148,8 +149,18 @@ def _bulk_target(request: Request) -> tuple[str | None, list[dict]]:
 
 @page(role=GESTIONNAIRE)
 def bulk_replay_confirm(request: Request) -> Response:
+    from exchange.app.replay import drop_area_refusal
+
     siret, files = _bulk_target(request)
-    return render(request, "bulk_replay.html", nav="files", siret=siret, files=files)
+    return render(
+        request,
+        "bulk_replay.html",
+        nav="files",
+        siret=siret,
+        files=files,
+        refusal=drop_area_refusal(request.app.state.depot.state()),
+        contact=request.app.state.config.web.national_contact,
+    )
 
 
 def file_journal(request: Request) -> Callable[[int, bool, str], None]:
@@ -189,6 +200,11 @@ async def bulk_replay(request: Request) -> Response:
         flash(
             request, "info", "Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu."
         )
+        return redirect(request, back)
+    refusal = drop_area_refusal(request.app.state.depot.state())  # refused at once, no run, while it is down
+    if refusal is not None:
+        target = f"de l'Esat {siret}" if siret else "rejetés pour une habilitation"
+        flash(request, "error", f"Rejeu groupé des fichiers {target} : aucun rejeu lancé, {refusal}.")
         return redirect(request, back)
     launch = await run_in_threadpool(
         start_bulk_replay,
@@ -235,7 +251,12 @@ async def launch(request: Request) -> Response:
     who = request.state.operator["login"]
     result = await run_in_threadpool(start_job, request.app.state.config, engine_of(request), job, who)
     await run_in_threadpool(
-        _audit, request, "lancement", "OK" if result.started else "REFUSE", f"tâche {job}", result.message
+        _audit,
+        request,
+        "lancement",
+        "OK" if result.started else "REFUSE",
+        f"tâche « {JOB_LABELS.get(job, job)} »",
+        result.message,
     )
     flash(request, "success" if result.started else "error", result.message)
     if result.run_id is not None:

@@ -37,6 +37,14 @@ def paris(value: datetime | date | None, seconds: bool = False) -> str:
     return value.strftime("%d/%m/%Y")
 
 
+def hour(value: datetime | None) -> str:
+    """« 08:12 » (Paris) when `value` is today, else « le 06/12/2026 à 23:40 » (exchange.core.health.since_hour)."""
+    from exchange.core.clock import utcnow
+    from exchange.core.health import since_hour
+
+    return "" if value is None else since_hour(value, utcnow())
+
+
 def duration(seconds: float | None) -> str:
     """« 2 min 05 s », « 1 h 03 min », « 0,4 s »; '' while unknown."""
     if seconds is None:

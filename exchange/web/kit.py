@@ -41,6 +41,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
         "flashes": flashes,
         "gestionnaire": getattr(request.state, "operator", None) is not None
         and request.state.operator["role"] == GESTIONNAIRE,
+        # the drop area as the background lister last saw it (every page says when it does not answer)
+        "depot_state": state.depot.state() if getattr(request.state, "operator", None) is not None else None,
         # launch, stop, pause the jobs that serve every Caf (drives_jobs): the buttons are shown to those it lets in
         "drives": getattr(request.state, "operator", None) is not None
         and perimeter is not None

@@ -1,5 +1,6 @@
-"""What the monitoring system reads, without a login and without personal data: `GET /sante` (the `status`
-verdict and its reasons as JSON; 200, or 503 on ALERTE) and `GET /metrics` (Prometheus text format)."""
+"""What the monitoring system reads, without a login and without personal data: `GET /sante/vivant` (liveness),
+`GET /sante` (the verdict, its reasons as codes and counts; 200, or 503 on ALERTE) and `GET /metrics` (Prometheus
+text format); all from figures prepared in the background (exchange.app.figures, exchange.app.depot_watch)."""
 
 from __future__ import annotations
 
@@ -9,40 +10,47 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from exchange.app.status import check_health
-from exchange.core.health import purge_counts
-from exchange.core.perimeter import EVERYTHING
-from exchange.core.vocabulary import SCHEDULED_JOBS
-from exchange.store.metrics import service_counts
-from exchange.store.pauses import paused_jobs
+
+async def vivant(request: Request) -> Response:
+    """Liveness: 200 while the process answers; reads neither the database nor the drop area."""
+    return JSONResponse({"etat": "VIVANT"}, headers={"cache-control": "no-store"})
 
 
-def _health(request: Request) -> dict:
-    h = check_health(request.app.state.engine, request.app.state.depot, perimeter=EVERYTHING)
-    return {
-        "etat": h.state,
-        "raisons": [r.text for r in h.alerts],
-        "a_traiter": [r.text for r in h.todo],
-        "avertissements": [r.text for r in h.warnings],
-        "verifie_le": h.checked_at.isoformat(),
-        "purge": purge_counts(h),
-    }
+def _readiness(request: Request) -> dict:
+    from exchange.app.figures import readiness
+    from exchange.core.clock import utcnow
+
+    state = request.app.state
+    figures = state.figures.current()
+    return readiness(figures, state.depot.state(), utcnow(), state.figures.failing)
 
 
 async def sante(request: Request) -> Response:
-    """The verdict: 200 for OK and À TRAITER (the service works), 503 for ALERTE."""
-    body = await run_in_threadpool(_health, request)
+    """Readiness: the verdict as codes and counts (prepared figures, the drop area's last state); 200 for OK and
+    À TRAITER (the service works), 503 for ALERTE."""
+    body = await run_in_threadpool(_readiness, request)
     return JSONResponse(
         body, status_code=503 if body["etat"] == "ALERTE" else 200, headers={"cache-control": "no-store"}
     )
 
 
 def _exposition(request: Request) -> bytes:
-    engine = request.app.state.engine
-    with engine.connect() as conn:
-        counts = service_counts(conn, perimeter=EVERYTHING)
-        paused = paused_jobs(conn)
-    health = check_health(engine, None, perimeter=EVERYTHING)  # the drop area is listed by /sante only
+
+    from exchange.app.figures import Figures, caf_files
+    from exchange.core.clock import utcnow
+    from exchange.core.health import Health
+    from exchange.core.vocabulary import SCHEDULED_JOBS
+
+    keeper = request.app.state.figures
+    figures = keeper.current()  # prepared in the background: no database work here
+    if figures is None:  # the database never answered: no count, an alert
+        empty: dict[str, dict] = {
+            k: {} for k in ("runs", "files", "records", "anomalies", "last_run_seconds", "last_success")
+        }
+        figures = Figures(Health(checked_at=utcnow()), empty, frozenset(), utcnow())
+    depot = request.app.state.depot.state()
+    counts, paused, health = figures.counts, figures.paused, figures.health
+    healthy = health.healthy and depot.unreachable_since is None and not keeper.failing
 
     class Snapshot:
         def collect(self):  # noqa: ANN202 - a Prometheus collector
@@ -79,14 +87,37 @@ def _exposition(request: Request) -> bytes:
                 s.add_metric([job], at.timestamp())
             yield s
             h = GaugeMetricFamily("esat_health_alert", "1 quand `status` est en ALERTE, 0 sinon")
-            h.add_metric([], 0 if health.healthy else 1)
+            h.add_metric([], 0 if healthy else 1)
             yield h
             t = GaugeMetricFamily(
                 "esat_health_caf_items",
-                "Raisons « À TRAITER » (fichiers rejetés pour une habilitation qui attendent la Caf)",
+                "Fichiers « À TRAITER » par la Caf (rejetés pour une habilitation, sans fichier accepté depuis)",
             )
-            t.add_metric([], len(health.todo))
+            t.add_metric([], caf_files(figures))
             yield t
+            up = GaugeMetricFamily(
+                "esat_source_up", "1 quand la zone de dépôt a répondu à son dernier relevé, 0 sinon (ou pas encore)"
+            )
+            up.add_metric([], 1 if depot.up else 0)
+            yield up
+            if depot.seconds_since_listing is not None:
+                age = GaugeMetricFamily(
+                    "esat_source_seconds_since_last_listing",
+                    "Secondes depuis le dernier relevé réussi de la zone de dépôt",
+                )
+                age.add_metric([], depot.seconds_since_listing)
+                yield age
+            down = GaugeMetricFamily(
+                "esat_source_unreachable_since_timestamp_seconds",
+                "Depuis quand la zone de dépôt ne répond pas (secondes depuis 1970 ; 0 quand elle répond)",
+            )
+            down.add_metric([], depot.unreachable_since.timestamp() if depot.unreachable_since else 0)
+            yield down
+            made = GaugeMetricFamily(
+                "esat_figures_timestamp_seconds", "Quand ces chiffres ont été lus dans la base (secondes depuis 1970)"
+            )
+            made.add_metric([], figures.made_at.timestamp())
+            yield made
             p = GaugeMetricFamily(
                 "esat_job_paused",
                 "1 quand la tâche planifiée est suspendue (ses créneaux sont sautés), 0 sinon",

@@ -13,8 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from exchange.app.campaign import campaign_followup
-from exchange.app.comptes_rendus import read_compte_rendu
-from exchange.app.files import file_detail as load_file_detail
 from exchange.app.launch import LAUNCHABLE
 from exchange.app.memo import VersionedMemo
 from exchange.app.pauses import job_states
@@ -84,7 +82,8 @@ def _query_without_page(request: Request) -> str:
 @page()
 def dashboard(request: Request) -> Response:
     engine, perimeter = engine_of(request), request.state.perimeter
-    health = check_health(engine, request.app.state.depot, perimeter=perimeter)
+    depot = request.app.state.depot.state()  # the background lister's last listing: never the drop area itself
+    health = check_health(engine, depot, perimeter=perimeter)
     with engine.connect() as conn:
         last_runs = {  # counts and errors of the perimeter's files only
             job: run_reads.narrowed_run(conn, run, perimeter) for job, run in run_reads.last_run_per_job(conn).items()
@@ -107,7 +106,7 @@ def dashboard(request: Request) -> Response:
         last_runs=last_runs,
         next_runs=next_runs,
         waiting=waiting,
-        depot_read_at=request.app.state.depot.read_at,
+        depot=depot,
         quarantined=quarantined,
         quarantine_count=health.states.get("QUARANTAINE", 0),
         rejections=rejections,
@@ -122,40 +121,62 @@ def dashboard(request: Request) -> Response:
     )
 
 
+def _compte_rendu_forms(row: dict, latest: int | None) -> list[dict]:
+    """This reception's last answer (csv, xml, html), served rebuilt from the ledger (exchange.app.answers)."""
+    from exchange.app.answers import answer_names
+
+    return [{"name": n, "format": n.rsplit(".", 1)[1].upper()} for n in answer_names(row, latest)]
+
+
 @page()
 def file_detail(request: Request) -> Response:
-    file_id = request.path_params["file_id"]
-    found = load_file_detail(
-        request.app.state.config, engine_of(request), file_id, perimeter=request.state.perimeter, limit=ANOMALIES_SHOWN
-    )
-    if found is None:
-        raise HTTPException(404)
-    view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=found.row["siret"], file_id=file_id)
-    crs = found.comptes_rendus
+    from exchange.app.answers import earlier_answer_names
+    from exchange.app.replay import replay_check
+    from exchange.core.next_step import next_step
+    from exchange.store.watch import managing_caf
+
+    file_id, perimeter = request.path_params["file_id"], request.state.perimeter
+    with engine_of(request).connect() as conn:
+        row = file_reads.get_file(conn, file_id, perimeter=perimeter)
+        if row is None:
+            raise HTTPException(404)
+        anomalies = file_reads.file_anomalies(conn, file_id, limit=ANOMALIES_SHOWN, perimeter=perimeter)
+        counts = file_reads.file_anomaly_counts(conn, file_id, perimeter=perimeter)
+        others = file_reads.other_receptions(conn, row["account"], row["name"], file_id, perimeter=perimeter)
+        latest = file_reads.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
+        caf = managing_caf(conn, row["siret"])
+    view_audit(request, "consultation_fichier", f"fichier n° {file_id}", siret=row["siret"], file_id=file_id)
+    view = file_reads.file_view(row)
     return render(
         request,
         "file.html",
         nav="files",
-        file=found.view,
-        anomalies=found.anomalies,
-        counts=found.counts,
-        anomaly_total=sum(found.counts.values()),
+        file=view,
+        step=next_step(view, caf),
+        contact=request.app.state.config.web.national_contact,
+        anomalies=anomalies,
+        counts=counts,
+        anomaly_total=sum(counts.values()),
         shown=ANOMALIES_SHOWN,
-        others=found.others,
-        comptes_rendus=[{"error": crs}] if isinstance(crs, str) else crs,
-        refusal=found.refusal,
+        others=others,
+        comptes_rendus=_compte_rendu_forms(row, latest),
+        earlier_answers=earlier_answer_names(row),
+        refusal=replay_check(engine_of(request), file_id)[1],
+        depot=request.app.state.depot.state(),
     )
 
 
 @page()
 def compte_rendu(request: Request) -> Response:
+    from exchange.app.answers import rebuilt_answer
+
     file_id, name, perimeter = request.path_params["file_id"], request.path_params["name"], request.state.perimeter
     with engine_of(request).connect() as conn:
         row = file_reads.get_file(conn, file_id, perimeter=perimeter)
         if row is None:
             raise HTTPException(404)
         latest = file_reads.latest_answered_of_name(conn, row["account"], row["name"], perimeter=perimeter)
-    data = read_compte_rendu(request.app.state.config, row, latest, name)
+    data = rebuilt_answer(request.app.state.config, engine_of(request), row, name, latest)  # never the drop area
     if data is None:
         raise HTTPException(404)
     view_audit(request, "telechargement_cr", f"fichier n° {file_id} : {name}", siret=row["siret"], file_id=file_id)
@@ -206,7 +227,7 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
     wanted = _choice(request, "situation", tuple(SITUATIONS))
     missing = campaign_followup(
         engine_of(request),
-        request.app.state.depot,
+        request.app.state.depot.state(),
         year,
         today_in_paris(),
         caf,
@@ -308,7 +329,14 @@ def campaign_csv(request: Request) -> Response:
 def habilitations(request: Request) -> Response:
     with engine_of(request).connect() as conn:
         in_force = campaign_reads.habilitations_in_force(conn)
-    return render(request, "habilitations.html", nav="habilitations", in_force=in_force, result=None)
+    return render(
+        request,
+        "habilitations.html",
+        nav="habilitations",
+        in_force=in_force,
+        result=None,
+        contact=request.app.state.config.web.national_contact,
+    )
 
 
 @page()

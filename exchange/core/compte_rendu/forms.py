@@ -12,7 +12,7 @@ from importlib import resources
 from lxml import etree
 
 from exchange.core.compte_rendu.html import cr_html
-from exchange.core.compte_rendu.summary import Summary, anomaly_lines, cr_summary, records_text
+from exchange.core.compte_rendu.summary import AnomalyLine, Summary, anomaly_lines, cr_summary, records_text
 from exchange.core.csv_cells import guard_text
 from exchange.core.judge import Judgement
 
@@ -44,8 +44,8 @@ def cr_rows(
     replayed_at: datetime | None = None,
     *,
     summary: Summary | None = None,
-    lines: list[dict] | None = None,
-) -> list[dict]:
+    lines: list[AnomalyLine] | None = None,
+) -> list[AnomalyLine]:
     """One row per anomaly (file-level first, then by line); one summary-only row when there is none.
     `summary` and `lines`, when given, are this judgement's cr_summary and anomaly_lines (computed once)."""
     s = summary or cr_summary(j, processing_date, replayed_at)
@@ -79,7 +79,7 @@ def cr_csv(
     replayed_at: datetime | None = None,
     *,
     summary: Summary | None = None,
-    lines: list[dict] | None = None,
+    lines: list[AnomalyLine] | None = None,
 ) -> bytes:
     """The .CR.csv: UTF-8 with BOM, `;`, the spec's columns then the project's, formula guard on text cells."""
     buf = io.StringIO()
@@ -112,7 +112,7 @@ def cr_xml(
     replayed_at: datetime | None = None,
     *,
     summary: Summary | None = None,
-    lines: list[dict] | None = None,
+    lines: list[AnomalyLine] | None = None,
 ) -> bytes:
     """The .CR.xml, valid against schemas/compte-rendu-v1.xsd."""
     s = summary or cr_summary(j, processing_date, replayed_at)
@@ -141,7 +141,8 @@ def cr_xml(
         if r["prenoms"]:
             a.set("prenoms", r["prenoms"])
         a.text = r["message"]
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    document: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return document
 
 
 def cr_json(j: Judgement, processing_date: date, replayed_at: datetime | None = None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from html import escape
 
-from exchange.core.compte_rendu.summary import BLOCKING, Summary, anomaly_lines, cr_summary, records_text
+from exchange.core.compte_rendu.summary import BLOCKING, AnomalyLine, Summary, anomaly_lines, cr_summary, records_text
 from exchange.core.judge import Judgement
 from schemas.fields import plural
 from schemas.titles import anchor, title
@@ -72,16 +72,16 @@ def _summary_html(s: Summary) -> list[str]:
     return out
 
 
-def _who(a: dict) -> str:
+def _who(a: AnomalyLine) -> str:
     who = escape(" ".join(x for x in (a["nom"], a["prenoms"]) if x))
     nir = f' <span class="nir">{escape(a["nir_masque"])}</span>' if a["nir_masque"] else ""
     return who + nir
 
 
-def _workers_html(lines: list[dict]) -> list[str]:
+def _workers_html(lines: list[AnomalyLine]) -> list[str]:
     """Per worker (per line of the file): every anomaly of that line together, each code linking to its
     section of the per-code view."""
-    rows: dict[object, list[dict]] = {}
+    rows: dict[object, list[AnomalyLine]] = {}
     for a in lines:
         rows.setdefault(a["ligne"], []).append(a)
     if len(rows) < 2 and all(k is None for k in rows):
@@ -108,7 +108,7 @@ def _workers_html(lines: list[dict]) -> list[str]:
     return out
 
 
-def _line_numbers(group: list[dict]) -> str:
+def _line_numbers(group: list[AnomalyLine]) -> str:
     numbers = [str(a["ligne"]) for a in group if a["ligne"] is not None]
     if not numbers:
         return "fichier"
@@ -118,10 +118,10 @@ def _line_numbers(group: list[dict]) -> str:
     return f"{len(numbers)} lignes : {shown}"
 
 
-def _codes_html(lines: list[dict], guide_url: str) -> list[str]:
+def _codes_html(lines: list[AnomalyLine], guide_url: str) -> list[str]:
     """Per code (blocking codes first), in one table: the code's title, a link to its section of the Esats'
     guide, and its anomalies, identical ones (same message) grouped on one row (« 9 lignes : 2, 3, … »)."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, str], list[AnomalyLine]] = {}
     for line in lines:
         groups.setdefault((line["code"], line["gravite"]), []).append(line)
     if not groups:
@@ -141,7 +141,7 @@ def _codes_html(lines: list[dict], guide_url: str) -> list[str]:
             f'<th colspan="3" scope="rowgroup">{escape(code)} — {escape(title(code))} · '
             f"{escape(plural(len(found), singular, plural_form))}{guide}</th></tr>"
         )
-        same: dict[str, list[dict]] = {}
+        same: dict[str, list[AnomalyLine]] = {}
         for a in found:
             same.setdefault(a["message"], []).append(a)
         for message, group in same.items():
@@ -168,7 +168,7 @@ def cr_html(
     replayed_at: datetime | None = None,
     *,
     summary: Summary | None = None,
-    lines: list[dict] | None = None,
+    lines: list[AnomalyLine] | None = None,
     guide_url: str = "",
     back: tuple[str, str] | None = None,
 ) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from exchange.core.clock import french_moment
 from exchange.core.judge import ACCEPTE, DOUBLON, PARTIEL, REJETE, Judgement
@@ -13,6 +14,10 @@ from schemas.fields import plural
 
 BLOCKING = "BLOQUANTE"
 NON_BLOCKING = "NON_BLOQUANTE"
+# One anomaly of a compte rendu, by column name (anomaly_lines lists them): built from a polars row, whose
+# values polars types only at run time (ligne: int | None, the others str).
+AnomalyLine = dict[str, Any]
+
 HABILITATION_CODES = ("H01", "H02", "H03", "H04", "H05", "H06", "H07")
 
 
@@ -43,7 +48,7 @@ class Summary:
     rejoue_le: datetime | None  # set when this compte rendu comes from a replay of the file
 
 
-def anomaly_lines(j: Judgement) -> list[dict]:
+def anomaly_lines(j: Judgement) -> list[AnomalyLine]:
     """One dict per anomaly, file-level first then by line: ligne, nir_masque, code, gravite, champ,
     message, nom, prenoms (the full NIR never leaves this function). Every text is made safe for XML and
     terminals here, once, for every form of the compte rendu (exchange.core.safe_text)."""
@@ -120,7 +125,7 @@ def what_to_do(j: Judgement, bloquantes: int, non_bloquantes: int) -> str:
 
 
 def cr_summary(
-    j: Judgement, processing_date: date, replayed_at: datetime | None = None, lines: list[dict] | None = None
+    j: Judgement, processing_date: date, replayed_at: datetime | None = None, lines: list[AnomalyLine] | None = None
 ) -> Summary:
     """The summary of a judgement (REJETE with a file code, PARTIEL… as formats.md §6 fixes them);
     `lines`: its anomaly_lines, when the caller has them."""

@@ -51,21 +51,26 @@ def match_header(header: list[str], kind: Kind, letters: list[str] | None = None
     known = columns(kind)
     names = [h.strip().lower() for h in header]
     if len(names) == 1 and "," in names[0] and any(n.strip() in known for n in names[0].split(",")):
-        shown = header[0].strip()
-        return Anomaly.of("F03", "separateur_virgule", detail=shown if len(shown) <= 60 else shown[:60] + "…")
+        first = header[0].strip()
+        return Anomaly.of("F03", "separateur_virgule", detail=first if len(first) <= 60 else first[:60] + "…")
     unknown = [(i, h.strip()) for i, (h, n) in enumerate(zip(header, names)) if n and n not in known]
     if unknown and not any(n in known for n in names) and not any(near_miss(h, kind) for _, h in unknown):
         return Anomaly.of("F03", "entete_absente")  # a forgotten header: never quote that record
     if unknown:
-        shown = [_where(h, i, letters) for i, h in unknown]
+        places = [_where(h, i, letters) for i, h in unknown]
         guesses = [near_miss(h, kind) for _, h in unknown]
         if all(guesses):
-            detail = quoted_names([f"{s} (vouliez-vous dire {g} ?)" for s, g in zip(shown, guesses)], longest=90)
+            detail = quoted_names([f"{s} (vouliez-vous dire {g} ?)" for s, g in zip(places, guesses)], longest=90)
             return Anomaly.of("F03", "colonne_proche", detail=detail)
-        shown = [s if g is None else f"{s} (vouliez-vous dire {g} ?)" for s, g in zip(shown, guesses)]
+        shown = [s if g is None else f"{s} (vouliez-vous dire {g} ?)" for s, g in zip(places, guesses)]
         return Anomaly.of("F03", "colonne_inconnue", detail=quoted_names(shown, longest=90 if letters else 40))
     seen: set[str] = set()
-    doubles = [n for n in names if n and (n in seen or seen.add(n))]
+    doubles: list[str] = []
+    for n in names:
+        if n and n in seen:
+            doubles.append(n)
+        elif n:
+            seen.add(n)
     if doubles:
         return Anomaly.of("F03", "colonne_double", detail=", ".join(dict.fromkeys(doubles)))
     missing = [c for c in known if c in required(kind) and c not in seen]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -53,7 +53,7 @@ def cleaned(value: str | None) -> str | None:
 def raw_frame(
     kind: Kind,
     lignes: Sequence[int],
-    values: dict[str, Sequence[str | None]],
+    values: Mapping[str, Sequence[str | None]],
     constants: dict[str, str | None] | None = None,
 ) -> pl.DataFrame:
     """The raw frame from per-column value lists (absent columns → null), stripped, '' → null.

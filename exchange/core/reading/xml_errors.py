@@ -34,35 +34,37 @@ def _expected(names: list[str]) -> str:
 
 def schema_error(line: int | None, type_code: int, message: str) -> Anomaly:
     """F03 for one XSD complaint, in French, with the element and the line."""
-    where = {"ligne": line or None}
+    ligne = line or None
     m = _ELEMENT.match(message)
     element, attribute = (m[1], m[2]) if m else ("", None)
     expected = _names(e[1]) if (e := _EXPECTED.search(message)) else []
     if type_code == SCHEMA_NO_ROOT:
         ns = _NAMESPACE.match(message)
         if ns is not None:
-            return Anomaly.of("F03", "xsd_espace_de_noms", valeur=element, **where)
+            return Anomaly.of("F03", "xsd_espace_de_noms", valeur=element, ligne=ligne)
     if type_code == SCHEMA_ELEMENT_CONTENT and "Missing child element" in message:
         missing = expected[0] if len(expected) == 1 else " ou ".join(f"{n}" for n in expected) or "?"
-        return Anomaly.of("F03", "xsd_element_manquant", valeur=missing, detail=f" dans <{element}>", **where)
+        return Anomaly.of("F03", "xsd_element_manquant", valeur=missing, detail=f" dans <{element}>", ligne=ligne)
     if type_code == SCHEMA_ELEMENT_CONTENT and "not expected" in message:
-        return Anomaly.of("F03", "xsd_element_inattendu", valeur=element, detail=_expected(expected), **where)
+        return Anomaly.of("F03", "xsd_element_inattendu", valeur=element, detail=_expected(expected), ligne=ligne)
     if type_code in SCHEMA_VALUE:
         value = v[1] if (v := _VALUE.search(message)) else ""
         target = f"{element} (attribut {attribute})" if attribute else element
-        return Anomaly.of("F03", "xsd_valeur", valeur=target, detail=value, **where)
+        return Anomaly.of("F03", "xsd_valeur", valeur=target, detail=value, ligne=ligne)
     if type_code == SCHEMA_ATTRIBUTE_MISSING:
         name = a[1] if (a := re.search(r"The attribute '([^']+)' is required", message)) else "?"
-        return Anomaly.of("F03", "xsd_attribut", valeur=element, detail=f"{name} est obligatoire mais absent", **where)
+        return Anomaly.of(
+            "F03", "xsd_attribut", valeur=element, detail=f"{name} est obligatoire mais absent", ligne=ligne
+        )
     if type_code == SCHEMA_ATTRIBUTE_NOT_ALLOWED:
-        return Anomaly.of("F03", "xsd_attribut", valeur=element, detail=f"{attribute} n'est pas permis", **where)
+        return Anomaly.of("F03", "xsd_attribut", valeur=element, detail=f"{attribute} n'est pas permis", ligne=ligne)
     place = f"dans l'élément <{element}>, " if element else ""
     detail = (
         f"ligne {line} : {place}la structure ne correspond pas au format de la déclaration"
         if line
         else (f"{place}la structure ne correspond pas au format de la déclaration")
     )
-    return Anomaly.of("F03", "xsd", detail=detail, **where)
+    return Anomaly.of("F03", "xsd", detail=detail, ligne=ligne)
 
 
 def syntax_error(line: int | None, message: str) -> Anomaly:

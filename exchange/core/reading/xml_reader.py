@@ -159,7 +159,8 @@ def sniff_root(payload: bytes) -> etree._Element | None:
     end of that tag and nothing more, so that no fault further down can come first, whatever the lxml or libxml2
     version and however it reads ahead. None when the prolog or the tag itself does not parse (the full parse
     then reports it, with its line)."""
-    tag = ROOT_START_TAG.match(payload, PROLOG.match(payload).end())
+    prolog = PROLOG.match(payload)  # matches always (every part optional)
+    tag = ROOT_START_TAG.match(payload, prolog.end() if prolog else 0)
     if tag is None:
         return None
     parser = etree.XMLPullParser(events=("start",), encoding="utf-8", **hardened())  # as the full parse reads
@@ -208,6 +209,8 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
     constants: dict[str, str | None] = {}
     chunk: etree._Element | None = None
     in_chunk = 0
+    root: etree._Element | None = None
+    pending: etree._Element | None = None  # the last child of the root reported, not moved yet
 
     def new_chunk(root: etree._Element) -> etree._Element:
         stand_in = etree.Element(root.tag, attrib=dict(root.attrib), nsmap=root.nsmap)
@@ -255,8 +258,6 @@ def stream_records(payload: bytes, kind: Kind) -> pl.DataFrame | Anomaly:
         remove_pis=True,
         **hardened(),
     )
-    root: etree._Element | None = None
-    pending: etree._Element | None = None  # the last child of the root reported, not moved yet
     try:
         for _, el in events:
             if pending is not None and (refusal := flush()) is not None:  # the parser is past its tail

@@ -408,14 +408,12 @@ def _cumul_checks() -> list[_Check]:
         _Check(
             "R07",
             "incomplet",
-            (cumul == True)
-            & pl.col(c).is_null()  # noqa: E712
-            & (~independant if c in OPTIONAL_WHEN_INDEPENDANT else pl.lit(True)),
+            cumul.eq(True) & pl.col(c).is_null() & (~independant if c in OPTIONAL_WHEN_INDEPENDANT else pl.lit(True)),
             c,
         )
         for c in MO_FIELDS_RG
     ]
-    checks += [_Check("R07", "interdit", (cumul == False) & _filled(c), c) for c in MO_FIELDS_RG]  # noqa: E712
+    checks += [_Check("R07", "interdit", cumul.eq(False) & _filled(c), c) for c in MO_FIELDS_RG]
     return checks
 
 

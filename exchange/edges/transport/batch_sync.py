@@ -61,9 +61,14 @@ class BatchSync:
         """Every file in `paths`, and the names in `folders`, on disk; those that could not be, with their error."""
         if not paths and not folders:
             return {}
-        if self._syncfs is not None and self._fds and self._covers(paths, folders):
-            if all(self._syncfs(fd) == 0 for fd in self._fds):
-                return {}
+        syncfs = self._syncfs
+        if (
+            syncfs is not None
+            and self._fds
+            and self._covers(paths, folders)
+            and all(syncfs(fd) == 0 for fd in self._fds)
+        ):
+            return {}
         errors: dict[Path, OSError] = {}
         for path in paths:
             try:

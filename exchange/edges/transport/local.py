@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -20,6 +21,7 @@ from exchange.edges.transport.base import (
     sort_entries,
 )
 from exchange.edges.transport.batch_sync import BatchSync, raise_first
+from exchange.edges.transport.causes import french_cause
 
 FOLDER_MODE = 0o750  # retour/ and archive/ made by the service: its group may read (an SFTP server's), others not
 FILE_MODE = 0o640  # comptes rendus written, archive/ copies claimed: as private as the ledger's copies
@@ -93,7 +95,9 @@ class LocalTransport:
         except FileNotFoundError:
             return False
         except OSError as e:
-            raise Refused(f"compte {account} : lecture impossible de {folder or 'son dossier'} : {e}") from e
+            raise Refused(
+                f"compte {account} : lecture impossible de {folder or 'son dossier'} : {french_cause(e)}"
+            ) from e
         if stat.S_ISDIR(st.st_mode):
             return True
         what = "un lien symbolique" if stat.S_ISLNK(st.st_mode) else "pas un dossier"
@@ -104,10 +108,8 @@ class LocalTransport:
         """depot/, retour/ or archive/ of an account: a real folder inside it, created if asked, never a link."""
         path = self._account_dir(account) / folder
         if not self._real_dir(path, account, folder) and create:
-            try:
+            with contextlib.suppress(FileExistsError):  # created meanwhile: checked below like any other
                 os.mkdir(path, FOLDER_MODE)
-            except FileExistsError:
-                pass  # created meanwhile: checked below like any other
             if not self._real_dir(path, account, folder):
                 raise Refused(f"compte {account} : le dossier {folder}/ n'a pas pu être créé")
         return path
@@ -139,7 +141,7 @@ class LocalTransport:
                     st = d.stat(follow_symlinks=False)
                     entries.append(Entry(account, d.name, st.st_size, st.st_mtime, stat.S_ISREG(st.st_mode)))
         except OSError as e:
-            raise Refused(f"lecture impossible de {depot} : {e}") from e
+            raise Refused(f"lecture impossible de {depot} : {french_cause(e)}") from e
         return sort_entries(entries, now, settle_seconds)
 
     def depot_snapshot(self) -> dict[str, list[Entry] | None]:
@@ -221,7 +223,7 @@ class LocalTransport:
         except FileNotFoundError:  # gone before it was claimed
             return None
         except OSError as e:
-            raise Refused(f"prise en charge impossible de {depot / name} : {e}") from e
+            raise Refused(f"prise en charge impossible de {depot / name} : {french_cause(e)}") from e
         self._dirty.update((archive_dir, depot))
         _tighten(archive_dir / claim)
         return self._entry(account, "archive", claim)
@@ -233,7 +235,7 @@ class LocalTransport:
         try:
             fd = os.open(src, flags)
         except OSError as e:
-            raise Refused(f"lecture impossible de {src} : {e}") from e
+            raise Refused(f"lecture impossible de {src} : {french_cause(e)}") from e
         with os.fdopen(fd, "rb") as fin:
             size = os.fstat(fin.fileno()).st_size
             if max_bytes is not None and size > max_bytes:
@@ -289,7 +291,7 @@ class LocalTransport:
         try:
             write_atomic(retour / name, data, mode=FILE_MODE, temp_suffix=".part", sync_dir=False, fsync=False)
         except OSError as e:
-            raise Refused(f"compte {account} : écriture impossible de retour/{name} : {e}") from e
+            raise Refused(f"compte {account} : écriture impossible de retour/{name} : {french_cause(e)}") from e
         self._dirty.add(retour)
         self._written.append(retour / name)
 
@@ -301,7 +303,7 @@ class LocalTransport:
                 return None
             return path.read_bytes()
         except OSError as e:
-            raise TransportError(f"lecture impossible de {path} : {e}") from e
+            raise TransportError(f"lecture impossible de {path} : {french_cause(e)}") from e
 
     def rename_retour(self, account: str, old: str, new: str) -> bool:
         self._checked(old, new)
@@ -326,7 +328,7 @@ class LocalTransport:
         except FileNotFoundError:
             return False
         except OSError as e:
-            raise Refused(f"compte {account} : suppression impossible de {folder}/{name} : {e}") from e
+            raise Refused(f"compte {account} : suppression impossible de {folder}/{name} : {french_cause(e)}") from e
         self._dirty.add(where)
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
@@ -25,6 +26,7 @@ from exchange.edges.transport.base import (
     sort_entries,
 )
 from exchange.edges.transport.batch_sync import BatchSync
+from exchange.edges.transport.causes import french_cause
 from exchange.edges.transport.sftp_pipeline import (
     Download,
     LimitsSftpClient,
@@ -230,7 +232,7 @@ class SftpTransport:
             client.close()
             raise _Permanent(
                 f"authentification SFTP refusée pour {self.username}@{_host_label(self.host, self.port)} "
-                f"avec la clé {self.private_key} : {e}"
+                f"avec la clé {self.private_key}"
             ) from e
         except BaseException:
             client.close()
@@ -243,10 +245,8 @@ class SftpTransport:
         self._sftp = self._client = None
         for thing in (sftp, client):
             if thing is not None:
-                try:
+                with contextlib.suppress(Exception):  # closing a dead connection
                     thing.close()
-                except Exception:  # noqa: BLE001 - closing a dead connection
-                    pass
 
     def _alive(self) -> bool:
         if self._client is None or self._sftp is None:
@@ -274,12 +274,12 @@ class SftpTransport:
                 last = e
             except (paramiko.SSHException, paramiko.SFTPError, EOFError, OSError) as e:
                 if self._alive() and _server_refusal(e):
-                    raise _Permanent(f"{what} : refusé par le serveur SFTP ({e})") from e
+                    raise _Permanent(f"{what} : refusé par le serveur SFTP ({french_cause(e)})") from e
                 last = e
                 self._close()  # a timeout or a broken link: start again on a fresh connection
         raise TransportError(
             f"{what} : serveur SFTP {_host_label(self.host, self.port)} injoignable ou connexion "
-            f"coupée après {self.retries + 1} tentative(s) ({last.__class__.__name__}: {last})"
+            f"coupée après {self.retries + 1} tentative{'s' if self.retries else ''} : {french_cause(last, self.timeout)}"
         ) from last
 
     def __enter__(self) -> SftpTransport:
@@ -289,7 +289,7 @@ class SftpTransport:
             except OSError as e:
                 if not (self._alive() and _server_refusal(e)):
                     raise
-                raise _Permanent(f"dossier de dépôt SFTP introuvable : {self.root} ({e})") from e
+                raise _Permanent(f"dossier de dépôt SFTP introuvable : {self.root} ({french_cause(e)})") from e
             if not stat.S_ISDIR(attrs.st_mode or 0):
                 raise _Permanent(f"dossier de dépôt SFTP introuvable : {self.root}")
 
@@ -487,8 +487,8 @@ class SftpTransport:
                     for d in todo:
                         results[d.index] = TransportError(
                             f"téléchargement de {d.src} : serveur SFTP {_host_label(self.host, self.port)} "
-                            f"injoignable ou connexion coupée après {failures} tentative(s) "
-                            f"({last.__class__.__name__}: {last})"
+                            f"injoignable ou connexion coupée après {failures} tentative{'s' if failures > 1 else ''} : "
+                            f"{last if isinstance(last, TransportError) else french_cause(last, self.timeout)}"
                         )
                     break
                 if failures:
@@ -571,10 +571,8 @@ class SftpTransport:
                 _replace(sftp, part, final)
             except BaseException:
                 if self._alive():
-                    try:
+                    with contextlib.suppress(OSError):
                         sftp.remove(part)
-                    except OSError:
-                        pass
                 raise
 
         self._run(f"écriture de {final}", op)

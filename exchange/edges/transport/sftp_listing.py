@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import struct
 from collections import deque
+from typing import cast
 
 import paramiko
 from paramiko.message import Message
@@ -136,19 +137,18 @@ class _Listings(_Pipeline):
         if cmd == CMD_CLOSE:  # listdir_attr's close: its answer changes nothing
             self.open -= 1
             return
-        path: str
-        handle: bytes | None
-        path, handle = key if cmd == CMD_READDIR else (str(key), None)  # type: ignore[misc]
         if cmd == CMD_OPENDIR:
+            path = str(key)  # an OPENDIR's key: the folder
             if t == CMD_HANDLE:
-                handle = msg.get_binary()
-                self.send((path, handle), CMD_READDIR, handle)
+                opened = msg.get_binary()
+                self.send((path, opened), CMD_READDIR, opened)
             elif t == CMD_STATUS:
                 self.errors[path] = status_error(msg.get_int(), msg.get_text())
                 self.open -= 1
             else:
                 raise SFTPError(f"réponse SFTP inattendue ({t}) à l'ouverture de {path}")
             return
+        path, handle = cast(tuple[str, bytes], key)  # a READDIR's key: the folder and its handle
         if t == CMD_NAME and path not in self.errors:
             try:
                 for _ in range(msg.get_int()):

@@ -37,6 +37,7 @@ from paramiko.sftp import (
 from paramiko.sftp_attr import SFTPAttributes
 
 from exchange.edges.transport.base import FileTooLarge, TransportError
+from exchange.edges.transport.causes import french_cause
 from exchange.errors import TerminalError
 
 OPENSSH_MAX_READ = 261_120  # OpenSSH sftp-server's SFTP_MAX_READ_LENGTH, used when the server tells nothing
@@ -292,7 +293,9 @@ class Pipeline:
             return
         if code == SFTP_OK:
             raise SFTPError(f"réponse SFTP inattendue (statut OK) à la requête {cmd}")
-        raise RemoteRefusal(f"téléchargement de {job.d.src} : refusé par le serveur SFTP ({_status_error(code, text)})")
+        raise RemoteRefusal(
+            f"téléchargement de {job.d.src} : refusé par le serveur SFTP ({french_cause(_status_error(code, text))})"
+        )
 
     def _on_lstat(self, job: _Job, attrs: SFTPAttributes) -> None:
         if not stat.S_ISREG(attrs.st_mode or 0):  # a link, folder, FIFO…: never opened

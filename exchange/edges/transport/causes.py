@@ -1,0 +1,61 @@
+"""Why the drop area failed, in French: what an operator reads instead of a network library's English."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import paramiko
+
+_ERRNO = {
+    errno.ECONNREFUSED: "connexion refusée (aucun serveur n'écoute à cette adresse)",
+    errno.ECONNRESET: "connexion coupée par le serveur",
+    errno.ECONNABORTED: "connexion interrompue",
+    errno.EHOSTUNREACH: "machine injoignable (pas de route)",
+    errno.ENETUNREACH: "réseau injoignable",
+    errno.ETIMEDOUT: "délai dépassé sans réponse",
+    errno.EPIPE: "connexion coupée pendant l'envoi",
+    errno.ENOENT: "fichier ou dossier introuvable",
+    errno.EACCES: "permission refusée",
+    errno.EPERM: "opération non permise",
+    errno.ENOSPC: "plus de place sur le disque",
+    errno.EDQUOT: "quota disque dépassé",
+    errno.ENOTDIR: "n'est pas un dossier",
+    errno.EISDIR: "est un dossier",
+    errno.EEXIST: "existe déjà",
+    errno.ELOOP: "lien symbolique refusé",
+}
+
+
+def french_cause(error: BaseException | None, timeout: float | None = None) -> str:
+    """One French phrase for a network or file-system failure (paramiko, socket, OSError); never the library's
+    English message, whose words an operator cannot act on."""
+    if error is None:
+        return "cause inconnue"
+    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
+        return _ERRNO[errno.ECONNREFUSED]
+    if isinstance(error, socket.gaierror):
+        return "nom de machine inconnu (DNS)"
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        after = f" de {timeout:g} s" if timeout else ""
+        return f"le serveur ne répond pas (délai{after} dépassé)"
+    if isinstance(error, paramiko.AuthenticationException):
+        return "authentification refusée"
+    if isinstance(error, EOFError):
+        return "connexion fermée par le serveur"
+    if isinstance(error, paramiko.SSHException):
+        if "banner" in str(error).lower():
+            after = f" en {timeout:g} s" if timeout else ""
+            return f"le serveur n'a pas répondu au protocole SSH{after}"
+        return "erreur du protocole SSH (connexion rompue ou refusée)"
+    if isinstance(error, OSError):
+        known = _ERRNO.get(error.errno) if error.errno is not None else None
+        if known:
+            return known
+        if isinstance(error, ConnectionError):
+            return "connexion rompue"
+        return f"erreur d'entrée-sortie (code {error.errno})" if error.errno else "erreur d'entrée-sortie"
+    return "erreur inattendue"
+
+
+__all__ = ["french_cause"]
