@@ -16,7 +16,7 @@ FUZZ_RUNS     ?= 50000
 
 DSFR   := exchange/web/node_modules/@gouvfr/dsfr/dist/dsfr.min.css
 
-.PHONY: run test bench fuzz setup clean docs web lock dist system bytecode
+.PHONY: run test bench fuzz setup clean docs web lock dist system image image-test bytecode
 
 $(UV): scripts/uv-requirements.txt
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
@@ -74,12 +74,40 @@ run: $(STAMP) bytecode
 test: system setup
 	ESAT_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 
-# What an installation takes (docs/operations.md): the wheel and sdist (the DSFR inside), and the locked
-# runtime dependencies with their hashes (dist/requirements.txt, for `pip install --require-hashes`).
-dist: setup
-	rm -rf dist
-	$(BIN)/python -m build --no-isolation --outdir dist .
-	$(UV) export --quiet --locked --format requirements-txt --no-emit-project --no-dev --output-file dist/requirements.txt
+# A release (docs/operations.md, « La publication ») in $(DIST)/: the wheel and sdist (the DSFR inside, the version
+# from git by setuptools-scm), the locked runtime dependencies with their hashes (requirements.txt, for
+# `pip install --require-hashes`), the sample configuration, both systemd units, the operations guide, the
+# changelog, and SHA256SUMS. Only the locked build tools are installed for it (.tools/build, not the dev venv),
+# and npm for the DSFR.
+DIST     ?= dist
+BUILDENV := $(TOOLS)/build
+$(BUILDENV)/.installed: uv.lock pyproject.toml $(UV)
+	$(UV) export --quiet --locked --only-group build --no-emit-project --format requirements-txt --output-file $(TOOLS)/build-requirements.txt
+	test -x $(BUILDENV)/bin/python || $(PYTHON) -m venv $(BUILDENV)
+	$(BUILDENV)/bin/pip install --quiet --require-hashes --no-deps -r $(TOOLS)/build-requirements.txt
+	touch $@
+
+dist: $(BUILDENV)/.installed
+	rm -rf $(DIST)
+	$(BUILDENV)/bin/python -m build --no-isolation --outdir $(DIST) .
+	$(UV) export --quiet --locked --format requirements-txt --no-emit-project --no-dev --output-file $(DIST)/requirements.txt
+	install -m 0644 deploy/esat-exchange.service deploy/esat-exchange-web.service docs/operations.md CHANGELOG.md \
+	  Containerfile $(DIST)/
+	PYTHONPATH=. $(BUILDENV)/bin/python -m exchange.cli.config_init > $(DIST)/esat-exchange.toml.sample
+	cd $(DIST) && sha256sum -- * > SHA256SUMS
+
+# The container image (docs/operations.md, « En conteneur »): a Debian 12 base made by debootstrap from Debian's
+# packages (scripts/image-base.sh, no registry), pinned by its digest, then the release of $(DIST)/ installed in
+# it by `buildah bud --isolation chroot` (root). `make image-test` runs db upgrade, an import and a run inside.
+IMAGE ?= localhost/esat-exchange:latest
+image: dist
+	digest=$$(scripts/image-base.sh) && \
+	buildah bud --isolation chroot --format docker --layers=false --build-arg BASE=localhost/esat-exchange-base@$$digest \
+	  $(if $(PIP_CERT),--volume $(PIP_CERT):/run/build-ca.pem:ro --build-arg PIP_CERT=/run/build-ca.pem) \
+	  -f Containerfile -t $(IMAGE) $(DIST)
+
+image-test: image
+	scripts/image-test.sh $(IMAGE)
 
 bench: setup
 	$(BIN)/python -m fixtures.bench

@@ -21,6 +21,12 @@ command -v npm >/dev/null 2>&1 || missing npm
 command -v ip >/dev/null 2>&1 || missing iproute2
 { command -v unshare && command -v runuser; } >/dev/null 2>&1 || missing util-linux
 { ls /usr/lib/postgresql/*/bin/initdb && command -v pg_isready; } >/dev/null 2>&1 || missing postgresql
+# the release tests (tests/test_operations_guide.py): the guide run from the wheel in Debian's python3 venv,
+# the units scored by systemd-analyze, `backup` through pg_dump; `make image` (not in make test): debootstrap, buildah
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing python3-venv
+command -v systemd-analyze >/dev/null 2>&1 || missing systemd
+command -v pg_dump >/dev/null 2>&1 || missing postgresql-client
+command -v ssh-keygen >/dev/null 2>&1 || missing openssh-client
 # the spreadsheet fixtures (tests/fixtures/workbooks/make.sh): made and checked with the real programs, French locale
 command -v soffice >/dev/null 2>&1 || missing libreoffice-calc-nogui
 command -v ssconvert >/dev/null 2>&1 || missing gnumeric

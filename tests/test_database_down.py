@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 import pytest
 
 from tests.areas import cli, seed_examples
@@ -47,13 +49,14 @@ def test_sqlite_file_that_cannot_be_opened_gives_one_french_line(tmp_path, comma
     assert code == 1
     [line] = err.splitlines()
     assert line.startswith(f"Base de données injoignable ({url})")
+    assert line.endswith(f"l'utilisateur qui lance la commande ({getpass.getuser()}) doit pouvoir y écrire.")
 
 
 def test_the_reason_is_in_the_log_for_the_operator(tmp_path):
     seed_examples(tmp_path, PG_DOWN, upgrade=False)
     code, out, err = cli(tmp_path, "--log-level", "INFO", "run")
     assert code == 1
-    log = [line for line in err.splitlines() if " INFO " in line]
+    log = [line for line in err.splitlines() if " INFO " in line and "démarrage d'esat-exchange" not in line]
     assert (
         len(log) == 1 and "base de données injoignable ; l'exécution n'a pas pu être enregistrée : connection" in log[0]
     )

@@ -59,7 +59,8 @@ def test_a_full_cycle_logs_one_event_per_line_without_nir(area, fmt):
     code, out, err = cli(area, "--log-format", fmt, "--log-level", "INFO", "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
     assert "1 PARTIEL" in out or "1 REJETE" in out  # the extra file did carry bad records
-    lines = err.splitlines()
+    start, *lines = err.splitlines()  # the process's start-up line (version, configuration), then the run's
+    assert "démarrage d'esat-exchange" in start
     assert len(lines) >= 4 * 5  # received, archived, judged, acknowledged per file, at least
     events = []
     for line in lines:

@@ -68,9 +68,10 @@ def locked_dsfr() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The sdist and the wheel `python -m build` makes from this tree (the wheel built from the sdist)."""
+    """The release `make dist` makes from this tree with the locked build tools only (the wheel built from the
+    sdist by `python -m build`, the version from git by setuptools-scm)."""
     out = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "build", "--no-isolation", "--outdir", out, ROOT)
+    run("make", "-s", "-C", ROOT, "dist", f"DIST={out}")
     (wheel,) = out.glob("esat_exchange-*.whl")
     (sdist,) = out.glob("esat_exchange-*.tar.gz")
     return {"wheel": wheel, "sdist": sdist, "dir": out}

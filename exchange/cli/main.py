@@ -638,6 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
         "exchange.cli.web",
         "exchange.cli.purge",
         "exchange.cli.personne",
+        "exchange.cli.config_init",
+        "exchange.cli.backup",
     ):
         _add_module_commands(sub, module)
     from exchange.cli.parser import add_examples
@@ -676,6 +678,9 @@ EXAMPLES = {
     "operators": "esat-exchange operators add mdupont --role lecteur",
     "operators add": "esat-exchange operators add mdupont --role gestionnaire",
     "purge": "esat-exchange purge --dry-run",
+    "backup": "esat-exchange --config /etc/esat-exchange/esat-exchange.toml backup /var/backups/esat/2026-12-07",
+    "config": "esat-exchange config init /etc/esat-exchange/esat-exchange.toml",
+    "config init": "esat-exchange config init /etc/esat-exchange/esat-exchange.toml --data-dir /var/lib/esat-exchange",
     "personne": "esat-exchange personne 185057512345678 --format html > personne.html",
 }
 
@@ -689,12 +694,9 @@ class _VersionAction(argparse._VersionAction):  # noqa: SLF001 - argparse's own 
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from exchange.cli.version import installed_version
 
-    try:
-        return version("esat-exchange")
-    except PackageNotFoundError:
-        return "inconnue"
+    return installed_version()
 
 
 def _add_module_commands(sub: argparse._SubParsersAction, module: str) -> None:
@@ -717,11 +719,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv  # the command as typed, for the journal (exchange.cli.journal)
     setup_logging(args.log_format, args.log_level)
+    if getattr(args, "without_config", False):  # config init: writes the file the others read
+        return int(args.handler(args, None) or 0)
+    from exchange.cli.config_notice import missing_config_notice, started
+
     try:
         config = load_config(args.config)
     except ConfigError as e:
-        print(f"Erreur de configuration : {e}", file=sys.stderr)
+        print(f"Erreur de configuration : {e}{missing_config_notice(args.config, e)}", file=sys.stderr)
         return 2
+    started(args, config)
     from exchange.store.revision import SchemaError
 
     try:
@@ -758,6 +765,13 @@ def database_unreachable(error: Exception, url: str, command: str) -> str | None
     logging.getLogger("esat_exchange").info(
         f"base de données injoignable{recorded} : {reason}", extra={"event": {"command": command, "base": where}}
     )
+    if url.startswith("sqlite"):  # a file, not a server: the usual cause is its folder's owner (operations.md §0.2)
+        import getpass
+
+        return (
+            f"Base de données injoignable ({where}){recorded} : le fichier SQLite ne peut être ni ouvert ni créé ; "
+            f"son dossier doit exister et l'utilisateur qui lance la commande ({getpass.getuser()}) doit pouvoir y écrire."
+        )
     return f"Base de données injoignable ({where}){recorded} : vérifiez qu'elle est démarrée et que [database] url est juste."
 
 

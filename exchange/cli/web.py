@@ -110,9 +110,12 @@ def cmd_operators_state(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_web(args: argparse.Namespace, config: Config) -> int:
+    import logging
+
     import uvicorn
 
     from exchange.store.engine import open_current
+    from exchange.web.access_log import AccessLog
     from exchange.web.app import create_app, dsfr_installed
 
     if not dsfr_installed():
@@ -124,18 +127,25 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
         return 1
     engine = open_current(config.database_url)  # refused (one French line) unless at this program's schema
     web = config.web
-    print(
-        f"Console disponible sur http://{web.host}:{web.port}{web.base_path}/ (Ctrl-C pour arrêter).", file=sys.stderr
-    )
+    where = f"http://{web.host}:{web.port}{web.base_path}/"
+    if args.log_format == "json":  # a service's log: JSON lines only
+        logging.getLogger("esat_exchange").info("console disponible", extra={"event": {"adresse": where}})
+    else:
+        print(f"Console disponible sur {where} (Ctrl-C pour arrêter).", file=sys.stderr)
+    server_log = logging.getLogger("uvicorn.error")
+    server_log.handlers[:] = logging.getLogger("esat_exchange").handlers
+    server_log.setLevel(logging.WARNING)
+    server_log.propagate = False
     try:
         uvicorn.run(
-            create_app(config, engine),
+            AccessLog(create_app(config, engine)),  # one log line per request, in place of uvicorn's
             host=web.host,
             port=web.port,
             proxy_headers=False,
             server_header=False,
             log_level="warning",
             access_log=False,
+            log_config=None,  # uvicorn's own warnings and errors go through our handler (JSON with --log-format json)
         )
     finally:
         engine.dispose()

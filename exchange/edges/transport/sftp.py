@@ -170,6 +170,15 @@ class SftpTransport:
                     f"définissez la variable d'environnement {PASSPHRASE_ENV}"
                 ) from e
             raise _Permanent(f"clé privée SFTP illisible {self.private_key} : {e}") from e
+        except PermissionError as e:  # root's 0600 key: the service user cannot read it (docs/operations.md §0.6)
+            import getpass
+
+            raise _Permanent(
+                f"clé privée SFTP {self.private_key} illisible par l'utilisateur du service ({getpass.getuser()}) : "
+                "elle doit lui appartenir (chown, chmod 0600)"
+            ) from e
+        except FileNotFoundError as e:
+            raise _Permanent(f"clé privée SFTP introuvable : {self.private_key}") from e
         except (OSError, paramiko.SSHException, ValueError) as e:
             raise _Permanent(f"clé privée SFTP illisible {self.private_key} (phrase secrète erronée ?) : {e}") from e
 
