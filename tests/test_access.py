@@ -341,6 +341,10 @@ MATRIX = {
     ("POST", "/migration"): READ,  # a report on the workbook the operator sends: nothing of anyone's
     ("GET", "/journal"): READ,
     ("GET", "/journal.csv"): EXPORT,
+    ("GET", "/jetons"): READ,  # one's own API tokens
+    ("POST", "/jetons"): READ,
+    ("POST", "/jetons/revocation"): READ,
+    ("POST", "/executions/{run_id:int}/arreter"): EVERY_CAF,
     ("GET", "/operateurs"): EVERY_CAF,
     ("GET", "/operateurs/nouveau"): EVERY_CAF,
     ("POST", "/operateurs/nouveau"): EVERY_CAF,
@@ -354,6 +358,7 @@ MATRIX = {
     ("GET", "/mentions-legales"): PUBLIC,
     ("GET", "/donnees-personnelles"): PUBLIC,
     ("GET", "/sante"): PUBLIC,
+    ("GET", "/sante/vivant"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/connexion"): PUBLIC,
     ("POST", "/connexion"): PUBLIC,

@@ -396,12 +396,13 @@ def file_detail(request: Request) -> Answer:
 
 @endpoint(GESTIONNAIRE)
 def file_replay(request: Request) -> Answer:
-    from exchange.app.replay import replay_check, replay_file
+    from exchange.app.replay import drop_area_refusal, replay_check, replay_file
 
     _known(request, set())
     file_id = _path_id(request, "file_id")
     row = _file_in_perimeter(request, file_id)  # outside: the same 404 as an unknown file
-    refusal = replay_check(engine_of(request), file_id)[1]
+    # refused at once, with no run, while the drop area does not answer (the console's last view of it)
+    refusal = replay_check(engine_of(request), file_id)[1] or drop_area_refusal(request.app.state.depot.state())
     if refusal is not None:
         message = f"Rejeu impossible : {refusal}."
         _journal(request, "rejeu", "REFUSE", f"fichier n° {file_id}", message, siret=row["siret"], file_id=file_id)
@@ -424,7 +425,7 @@ def file_replay(request: Request) -> Answer:
 def bulk_replay(request: Request) -> Answer:
     """Replay in one background run every file rejected for a habilitation code that may be replayed now (of one
     Esat with `siret`), within the token's perimeter: 202 and the run to follow."""
-    from exchange.app.replay import replayable_after_import
+    from exchange.app.replay import drop_area_refusal, replayable_after_import
     from exchange.app.replay_run import start_bulk_replay
 
     _known(request, {"siret"})
@@ -433,6 +434,11 @@ def bulk_replay(request: Request) -> Answer:
         raise HTTPException(400, f"SIRET invalide : {siret!r}.")
     files = replayable_after_import(engine_of(request), siret, perimeter=request.state.perimeter)
     target = f"Esat {siret}" if siret else "tous les Esats"
+    down = drop_area_refusal(request.app.state.depot.state())
+    if down is not None:  # refused at once, with no run, while the drop area does not answer
+        message = f"Rejeu impossible : {down}."
+        _journal(request, "rejeu_groupe", "REFUSE", target, message)
+        raise HTTPException(409, message)
     if not files:
         message = "Aucun fichier à rejouer : aucun fichier rejeté pour une habilitation n'attend un rejeu."
         _journal(request, "rejeu_groupe", "REFUSE", target, message)
@@ -505,7 +511,7 @@ def campaign(request: Request) -> Answer:
     wanted = _choice(request, "situation", tuple(SITUATIONS))
     missing = campaign_followup(
         engine_of(request),
-        request.app.state.depot,
+        request.app.state.depot.state(),  # its last listing: never the drop area itself
         year,  # type: ignore[arg-type]
         today,
         caf.upper() if caf else None,

@@ -267,7 +267,7 @@ async def launch(request: Request) -> Response:
 # -- stop a running job (its run page) ------------------------------------------------------------------
 
 
-@page(role=GESTIONNAIRE)
+@page(role=GESTIONNAIRE, every_caf=True)
 async def stop_run(request: Request) -> Response:
     """Ask the run's job to stop between two files (app.stop), as the command line's Ctrl-C; journaled."""
     from exchange.app.stop import ask_stop

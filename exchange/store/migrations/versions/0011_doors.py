@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0011_doors'
-down_revision = '0014_purge'  # chained after main's 0014 (both were written on 0010)
+# chained after 0014_purge (both were first written on 0010)
+down_revision = '0014_purge'
 branch_labels = None
 depends_on = None
 

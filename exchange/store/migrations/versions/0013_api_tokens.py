@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0013_api_tokens'
-down_revision = '0011_doors'  # chained: 0010 → 0014_purge → 0011_doors → 0013_api_tokens
+# the chain: 0010 → 0014_purge → 0011_doors → 0013_api_tokens
+down_revision = '0011_doors'
 branch_labels = None
 depends_on = None
 
