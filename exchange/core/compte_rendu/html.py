@@ -11,11 +11,11 @@ from schemas.fields import plural
 from schemas.titles import anchor, title
 
 STYLE = """
-@page { size: A4; margin: 12mm 12mm 14mm 12mm; }
+@page { size: A4; margin: 10mm 10mm 12mm 10mm; }
 * { box-sizing: border-box; }
 body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-size: 9pt; line-height: 1.3;
        color: #161616; margin: 0 auto; padding: 12px 16px; max-width: 297mm; }
-@media print { body { padding: 0; } }
+@media print { body { padding: 0; font-size: 8.5pt; line-height: 1.25; } }
 h1 { font-size: 14pt; margin: 0 0 2px; color: #000091; }
 h2.vue { font-size: 10.5pt; margin: 8px 0 3px; color: #000091; }
 tr.titre th { font-size: 9pt; padding: 2px 6px; border-left: 4px solid #000091; background: #f5f5fe; }
