@@ -456,7 +456,7 @@ def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
     )
 
 
-def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None) -> Judgement:
+def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None, moment: datetime) -> Judgement:
     """Write the three comptes rendus of one file, keeping the pair they replace (ACQUITTE is the caller's).
 
     `<name>.CR.*` describes the latest answered reception of that name. Before it is replaced, its pair is
@@ -477,7 +477,7 @@ def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict 
             kept = kept_stem(name, owner["id"], owner["answers"] - 1)
             for ext in CR_EXTENSIONS:
                 ctx.transport.rename_retour(account, f"{name}.{ext}", f"{kept}.{ext}")
-    replayed_at = datetime.now(UTC) if pair else None  # a replay's compte rendu says so and when
+    replayed_at = moment if pair else None  # a replay's compte rendu says so and when (stamped at ACQUITTE)
     for ext, data in cr_files(
         j, row["processing_date"], replayed_at=replayed_at, guide_url=ctx.config.web.guide_url
     ).items():
@@ -516,10 +516,12 @@ def _archive(ctx: CycleContext, rows: list[dict]) -> None:
         )
 
 
-def _answer(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None) -> Judgement | None:
+def _answer(
+    ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None, moment: datetime
+) -> Judgement | None:
     """The comptes rendus of one TRAITE file; None when it waits (drop area refused) or was set aside."""
     try:
-        return _acknowledge(ctx, row, j, owner)
+        return _acknowledge(ctx, row, j, owner, moment)
     except BaseException as e:  # _file_error: the run stops, or this file waits, or it is set aside
         system = f"écriture des comptes rendus de {row['account']}/{row['name']} impossible dans la zone de dépôt"
         _file_error(ctx, row, "dépôt des comptes rendus", e, system)
@@ -537,11 +539,12 @@ def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -
         return
     with ctx.engine.connect() as conn:
         owners = ledger.latest_answered_all(conn, [(row["account"], row["name"]) for row in todo])
+    moment = datetime.now(UTC).replace(microsecond=0)  # what the batch's comptes rendus name, and ACQUITTE stamps
 
     def commit() -> None:
         ctx.transport.sync()  # the comptes rendus are durable before the ledger says ACQUITTE
         with ledger.transaction(ctx.engine, ctx.fence) as conn:
-            ledger.acknowledged(conn, [row["id"] for row, _ in answered])
+            ledger.acknowledged(conn, [row["id"] for row, _ in answered], at=moment)
         for row, j in answered:
             key = (row["account"], row["name"])
             if key not in owners or row["id"] >= owners[key]["id"]:  # the latest answered of its name now
@@ -561,7 +564,7 @@ def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -
     for row in todo:
         if (row["account"], row["name"]) in names:
             commit()
-        j = _answer(ctx, row, judged.get(row["id"]), owners.get((row["account"], row["name"])))
+        j = _answer(ctx, row, judged.get(row["id"]), owners.get((row["account"], row["name"])), moment)
         if j is not None:
             answered.append((row, j))
             names.add((row["account"], row["name"]))

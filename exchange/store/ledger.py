@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, insert, select, tuple_, update
@@ -79,7 +79,8 @@ def find_by_shas(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[s
 
 def _move_all(conn: Connection, file_ids: list[int], from_states: tuple[str, ...], to: str, **values: Any) -> None:
     """_move for many files with the same values; loudly unless every one moved."""
-    guarded_move(conn, files, file_ids, from_states, to, what="file", state_changed_at=utcnow(), **values)
+    stamp = values.pop("state_changed_at", None) or utcnow()
+    guarded_move(conn, files, file_ids, from_states, to, what="file", state_changed_at=stamp, **values)
 
 
 def _move(conn: Connection, file_id: int, from_states: tuple[str, ...], to: str, **values: Any) -> None:
@@ -180,10 +181,12 @@ def judged_all(conn: Connection, judgements: list[tuple[int, dict[str, Any]]]) -
     _move_each(conn, judgements, ARCHIVE, TRAITE, processed_at=True)
 
 
-def acknowledged(conn: Connection, file_ids: list[int]) -> None:
+def acknowledged(conn: Connection, file_ids: list[int], at: datetime | None = None) -> None:
     """TRAITE → ACQUITTE: each file's comptes rendus are in retour/ (distinct names: a name answered twice
-    is acknowledged in two calls, so that the second sees the first's pair as the one it replaces)."""
-    _move_all(conn, file_ids, (TRAITE,), ACQUITTE, answers=files.c.answers + 1)
+    is acknowledged in two calls, so that the second sees the first's pair as the one it replaces). `at`: the
+    moment the comptes rendus name (a replay's « rejoué le »), stamped as the state's change so that the console
+    rebuilds them byte for byte (exchange.app.answers)."""
+    _move_all(conn, file_ids, (TRAITE,), ACQUITTE, answers=files.c.answers + 1, state_changed_at=at)
 
 
 def quarantine(conn: Connection, file_id: int, error: str) -> None:
