@@ -27,10 +27,12 @@ Concrete errors, by module (tests/test_errors.py checks this list against the co
 - exchange.store.moves: JobAborted, LedgerConflict
 - exchange.store.fences: LockLost
 - exchange.store.revision: SchemaError
+- exchange.store.backup: BackupError
 - exchange.store.operators: OperatorError
 - exchange.store.pauses: PauseError
 - exchange.app.cycle: MissingFromArchive, ReplayRefused
 - exchange.app.accounts: AccountError
+- exchange.app.backup: BackupRefused
 - exchange.app.personne: NirError
 - exchange.web.verify: Refusal
 """
