@@ -23,6 +23,7 @@ from exchange.store.engine import in_transaction
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
 from exchange.web.kit import GESTIONNAIRE, check_role, drives_jobs, engine_of, json_answer, json_error, perimeter_of
+from exchange.web.lists import file_filters
 from exchange.web.security import client_address
 
 PREFIX = "/api/v1"
@@ -333,8 +334,6 @@ def _file_body(row: dict) -> dict:
 
 @endpoint()
 def files_list(request: Request) -> Answer:
-    from exchange.core.vocabulary import ETATS, STATUTS
-
     _known(
         request,
         {
@@ -353,19 +352,7 @@ def files_list(request: Request) -> Answer:
             "par_page",
         },
     )
-    q = file_reads.FileQuery(
-        nom=_query(request, "nom"),
-        esat=_query(request, "esat"),
-        caf=_query(request, "caf", 3),
-        code=_query(request, "code", 3),
-        statut=_choice(request, "statut", STATUTS),
-        etat=_choice(request, "etat", ETATS),
-        compte=_query(request, "compte"),
-        siret=_query(request, "siret", 14),
-        run_id=_int(request, "execution"),
-        du=_day(request, "du"),
-        au=_day(request, "au"),
-    )
+    q = file_reads.FileQuery(**file_filters(request, _query, _choice, _int, _day))  # the console's filters
     page, size = _paging(request)
     perimeter = request.state.perimeter
     with engine_of(request).connect() as conn:

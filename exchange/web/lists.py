@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
@@ -57,20 +58,34 @@ def _text(request: Request, key: str, longest: int = 200) -> str | None:
     return value or None
 
 
+def file_filters(
+    request: Request,
+    text: Callable[[Request, str, int], str | None],
+    choice: Callable[[Request, str, tuple[str, ...]], str | None],
+    number: Callable[[Request, str], int | None],
+    day: Callable[[Request, str], date | None],
+) -> dict[str, Any]:
+    """The files list's filters (FileQuery's fields but its order), each read by the front door's own parsers: the
+    console's, or the API's stricter ones (a repeated key, a control character: 400)."""
+    return {
+        "nom": text(request, "nom", 200),
+        "esat": text(request, "esat", 200),
+        "caf": text(request, "caf", 3),
+        "code": text(request, "code", 3),
+        "statut": choice(request, "statut", STATUTS),
+        "etat": choice(request, "etat", ETATS),
+        "compte": text(request, "compte", 200),
+        "siret": text(request, "siret", 14),
+        "run_id": number(request, "execution"),
+        "du": day(request, "du"),
+        "au": day(request, "au"),
+    }
+
+
 def file_query(request: Request) -> file_reads.FileQuery:
     """The files list's filters and order from the query string (400 with a French message when invalid)."""
     return file_reads.FileQuery(
-        nom=_text(request, "nom"),
-        esat=_text(request, "esat"),
-        caf=_text(request, "caf", 3),
-        code=_text(request, "code", 3),
-        statut=_choice(request, "statut", STATUTS),
-        etat=_choice(request, "etat", ETATS),
-        compte=_text(request, "compte"),
-        siret=_text(request, "siret", 14),
-        run_id=_int(request, "execution"),
-        du=_day(request, "du"),
-        au=_day(request, "au"),
+        **file_filters(request, _text, _choice, _int, _day),
         tri=_choice(request, "tri", tuple(file_reads.FILE_SORTS)) or "id",
         ordre=_choice(request, "ordre", file_reads.ORDERS) or "desc",
     )
