@@ -7,6 +7,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from exchange.app.run_log import GENERAL, capture
 from exchange.config import Config
@@ -191,7 +192,7 @@ def run_locked(
 def _asked_to_stop(engine: Engine, run_id: int) -> Callable[[], bool]:
     """Whether someone asked this run to stop (store.runs.ask_stop). The job asks between files or batches (one
     primary-key read each time, beside a file's work); once asked, it stays asked and is logged once."""
-    asked: list[dict] = []
+    asked: list[dict[str, Any]] = []
 
     def check() -> bool:
         if not asked:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.config import Config
@@ -52,12 +53,12 @@ class Plan:
     """What is due on `as_of`: file ids per kind, emissions, and the journal/run cutoffs."""
 
     as_of: date
-    files: dict[int, dict] = field(default_factory=dict)  # id → candidate row
+    files: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → candidate row
     file_kinds: dict[int, frozenset[str]] = field(
         default_factory=dict
     )  # id → kinds due (copies, comptes_rendus, identity)
     years: dict[int, int] = field(default_factory=dict)  # id → declaration year
-    outputs: list[dict] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
     audit_before: datetime | None = None
     runs_before: datetime | None = None
 
@@ -154,14 +155,14 @@ def dry_run(config: Config, engine: Engine, as_of: date) -> PurgeReport:
     return PurgeReport(as_of, True, counts, unknown={"copies": len(copies), "outputs": len(outputs)})
 
 
-def _output_year(o: dict) -> int:
+def _output_year(o: dict[str, Any]) -> int:
     return o["annee"] if o["annee"] is not None else declaration_year(_paris_day(o["completed_at"]))
 
 
 # -- removals (idempotent) ----------------------------------------------------------------------
 
 
-def _retour_names(row: dict, latest: dict[tuple[str, str], int], transport: Transport) -> list[str]:
+def _retour_names(row: dict[str, Any], latest: dict[tuple[str, str], int], transport: Transport) -> list[str]:
     """Every compte rendu this reception may have in retour/: its kept pairs (named after its id), and
     <name>.CR.* when it is the latest answered reception of its name and that pair answers it (after a
     restore it may answer a later reception the ledger does not know: kept). CSV last: what says whose
@@ -201,7 +202,7 @@ def _sync_folders(folders: set[Path]) -> None:
 
 
 def _remove_file_data(
-    config: Config, engine: Engine, transport: Transport, rows: list[dict], latest: dict[tuple[str, str], int]
+    config: Config, engine: Engine, transport: Transport, rows: list[dict[str, Any]], latest: dict[tuple[str, str], int]
 ) -> None:
     """Remove what the marks of these rows say is being purged; a stored copy shared with a reception whose
     copy is kept (same content, same account) stays for it."""
@@ -224,7 +225,7 @@ def _remove_file_data(
     transport.sync()
 
 
-def _remove_outputs(config: Config, rows: list[dict]) -> None:
+def _remove_outputs(config: Config, rows: list[dict[str, Any]]) -> None:
     folders: set[Path] = set()
     for row in rows:
         for suffix in OUTPUT_SUFFIXES:
@@ -322,7 +323,7 @@ def _purge(
             if stop():
                 return "purge arrêtée à la demande : la prochaine purge la termine"
             marks = {i: p.file_kinds[i] & {"copies", "comptes_rendus"} for i in batch}
-            per_kind: dict[str, dict] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
+            per_kind: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
             for i, kinds in marks.items():
                 for kind in kinds:
                     per_kind[kind][p.years[i]][0] += 1
@@ -351,7 +352,7 @@ def _purge(
             return "purge arrêtée à la demande : la prochaine purge la termine"
         with engine.connect() as conn:
             sizes = store.identity_sizes(conn, batch)
-        per_year: dict = defaultdict(lambda: [0, 0, 0])
+        per_year: dict[str, Any] = defaultdict(lambda: [0, 0, 0])
         for i in batch:
             n_records, n_anomalies = sizes.get(i, (0, 0))
             c = per_year[p.years[i]]
@@ -384,7 +385,7 @@ def _purge(
     return None
 
 
-def _add(counts: Counts, more: dict) -> None:
+def _add(counts: Counts, more: dict[str, Any]) -> None:
     for kind, per_year in more.items():
         for year, c in per_year.items():
             total = counts[kind][year]

@@ -47,7 +47,7 @@ def human_cell(value: Any) -> str:
 
 
 def render(
-    rows: Sequence[dict],
+    rows: Sequence[dict[str, Any]],
     columns: Sequence[str],
     fmt: str = "text",
     *,

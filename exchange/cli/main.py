@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from exchange.cli.listing import human_cell, json_default
 from exchange.config import Config, ConfigError, load_config
@@ -321,7 +322,7 @@ def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
     return result.outcome.exit_code
 
 
-def _bulk_targets(args: argparse.Namespace, config: Config) -> list[dict] | None:
+def _bulk_targets(args: argparse.Namespace, config: Config) -> list[dict[str, Any]] | None:
     """The files a bulk replay takes: the ids given, or every file rejected for a habilitation code that a newer
     extract allows to replay (of one Esat with --siret); None after a usage error (printed)."""
     from exchange.app.replay import replayable_after_import
@@ -699,7 +700,7 @@ def _version() -> str:
     return installed_version()
 
 
-def _add_module_commands(sub: argparse._SubParsersAction, module: str) -> None:
+def _add_module_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], module: str) -> None:
     import importlib
 
     try:
@@ -708,7 +709,7 @@ def _add_module_commands(sub: argparse._SubParsersAction, module: str) -> None:
         if e.name and module.startswith(e.name):
             return
         raise
-    add: Callable[[argparse._SubParsersAction], None] = mod.add_commands
+    add: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = mod.add_commands
     add(sub)
 
 

@@ -76,7 +76,7 @@ def cmd_purge(args: argparse.Namespace, config: Config) -> int:
     return report.exit_code
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from exchange.cli.main import _as_of
 
     p = sub.add_parser(

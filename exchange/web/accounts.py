@@ -8,6 +8,7 @@ operateur_enable, operateur_remove; never a password), flashes a French message 
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -137,7 +138,7 @@ async def create(request: Request) -> Response:
     return redirect(request, _account_path(saved.login))
 
 
-def _account_or_404(request: Request, login: str) -> dict:
+def _account_or_404(request: Request, login: str) -> dict[str, Any]:
     found = accounts.get_account(engine_of(request), login)
     if found is None:
         raise HTTPException(404)

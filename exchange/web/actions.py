@@ -10,6 +10,7 @@ import math
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -142,7 +143,7 @@ async def logout(request: Request) -> Response:
 # -- replay ---------------------------------------------------------------------------------------
 
 
-def _in_perimeter(request: Request, file_id: int) -> dict:
+def _in_perimeter(request: Request, file_id: int) -> dict[str, Any]:
     """The file's row; 404 when unknown or outside the operator's perimeter (the same answer)."""
     with engine_of(request).connect() as conn:
         row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
@@ -151,7 +152,7 @@ def _in_perimeter(request: Request, file_id: int) -> dict:
     return row
 
 
-def _replayable(request: Request) -> dict:
+def _replayable(request: Request) -> dict[str, Any]:
     row = _in_perimeter(request, request.path_params["file_id"])  # outside: the same 404 as an unknown file
     from exchange.app.replay import drop_area_refusal
 

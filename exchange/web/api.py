@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -31,7 +32,7 @@ THROTTLE_KEY = "(jeton API)"  # failed token attempts are counted per client add
 PER_PAGE, MAX_PER_PAGE = 50, 200
 LONGEST_NUMBER = 9  # ids and pages: beyond, 400 (no overflow reaches the database)
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-Answer = dict | tuple[int, dict]
+Answer = dict[str, Any] | tuple[int, dict[str, Any]]
 
 
 # -- answers -------------------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def _paging(request: Request) -> tuple[int, int]:
 # -- who is asking: the token, the throttle, the role ----------------------------------------------------
 
 
-def _authenticate(request: Request) -> dict:
+def _authenticate(request: Request) -> dict[str, Any]:
     """The operator of the request's token; 401 when none, 429 while the address must wait. The console's login
     throttle ([web] login_attempts, login_max_delay_seconds; store.throttle.count_attempt): every presented token is
     counted for the client address before it is checked, a good one clears the count."""
@@ -198,7 +199,7 @@ def _journal(request: Request, action: str, outcome: str, target: str, detail: s
 # -- runs ----------------------------------------------------------------------------------------------
 
 
-def _run_body(run: dict, stop: dict | None = None) -> dict:
+def _run_body(run: dict[str, Any], stop: dict[str, Any] | None = None) -> dict[str, Any]:
     body = {k: v for k, v in run.items() if k not in ("machine", "pid")}
     body["arret_demande"] = stop is not None
     return body
@@ -328,7 +329,7 @@ FILE_KEYS = (
 )
 
 
-def _file_body(row: dict) -> dict:
+def _file_body(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row.get(k) for k in FILE_KEYS}
 
 
@@ -361,7 +362,7 @@ def files_list(request: Request) -> Answer:
     return {"total": total, "page": page, "par_page": size, "fichiers": [_file_body(r) for r in rows]}
 
 
-def _file_in_perimeter(request: Request, file_id: int) -> dict:
+def _file_in_perimeter(request: Request, file_id: int) -> dict[str, Any]:
     """The file's row; 404 when unknown or outside the token's perimeter (the same answer)."""
     with engine_of(request).connect() as conn:
         row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)

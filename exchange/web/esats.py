@@ -5,6 +5,7 @@ has its confirmation page, calls the same use case as the command line and is jo
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -140,7 +141,7 @@ async def resume_job(request: Request) -> Response:
 # -- bulk replay --------------------------------------------------------------------------------------
 
 
-def _bulk_target(request: Request) -> tuple[str | None, list[dict]]:
+def _bulk_target(request: Request) -> tuple[str | None, list[dict[str, Any]]]:
     siret = request.query_params.get("siret", "").strip() or None
     if siret is not None and not (len(siret) == 14 and siret.isdigit()):
         raise HTTPException(400, f"SIRET invalide : {siret!r}.")

@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -84,7 +85,7 @@ def engine_of(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def resolve_operator(request: Request) -> dict | None:
+def resolve_operator(request: Request) -> dict[str, Any] | None:
     """The logged-in operator: the proxy's header when it comes from a listed proxy, else the session."""
     web = request.app.state.config.web
     if web.proxy_header and peer_address(request.scope) in web.trusted_proxies:
@@ -101,7 +102,7 @@ def resolve_operator(request: Request) -> dict | None:
     return found if found is not None and found["disabled_at"] is None else None
 
 
-def perimeter_of(operator: dict) -> Perimeter:
+def perimeter_of(operator: dict[str, Any]) -> Perimeter:
     """What this operator may see (spec cli.md « Who sees what »); every page passes it to the store's reads.
     An account without a perimeter sees nothing."""
     return operator["perimetre"]
@@ -222,7 +223,7 @@ def _plain(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def json_answer(data: object, status: int = 200, headers: dict | None = None) -> Response:
+def json_answer(data: object, status: int = 200, headers: dict[str, Any] | None = None) -> Response:
     body = json.dumps(data, default=_plain, ensure_ascii=False, separators=(",", ":"))
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 

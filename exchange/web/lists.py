@@ -91,7 +91,9 @@ def file_query(request: Request) -> file_reads.FileQuery:
     )
 
 
-def sort_links(request: Request, columns: list[tuple[str | None, str]], current: str, order: str) -> list[dict]:
+def sort_links(
+    request: Request, columns: list[tuple[str | None, str]], current: str, order: str
+) -> list[dict[str, Any]]:
     """Each column header: its label, and when sortable the link that sorts by it (reversed when it is the
     current one) and its aria-sort value."""
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("tri", "ordre", "page") and v]
@@ -154,7 +156,7 @@ def _cell(value: object) -> object:
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
-def _csv_lines(rows: Iterator[dict], columns: list[str]) -> Iterator[bytes]:
+def _csv_lines(rows: Iterator[dict[str, Any]], columns: list[str]) -> Iterator[bytes]:
     """UTF-8 with a BOM, « ; », CRLF: what a French spreadsheet opens as is."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
@@ -174,7 +176,7 @@ def files_csv(request: Request) -> Response:
     """Every file of the list's filters and order, one CSV line each (UTF-8 with BOM, « ; »)."""
     q, perimeter, engine = file_query(request), request.state.perimeter, engine_of(request)
 
-    def rows() -> Iterator[dict]:  # read while the response is sent, in batches: memory bounded by a batch
+    def rows() -> Iterator[dict[str, Any]]:  # read while the response is sent, in batches: memory bounded by a batch
         with engine.connect() as conn:
             yield from file_reads.every_file(conn, q, perimeter=perimeter)
 
@@ -250,7 +252,7 @@ LEVELS = {
 }
 
 
-def journal_line(line: dict) -> dict:
+def journal_line(line: dict[str, Any]) -> dict[str, Any]:
     """A log line as the console shows it: Paris time, the level's French label and DSFR badge, the message, and the
     file it is about (its number, linked to its page, and its account) when it is about one."""
     from exchange.web.formats import paris
@@ -292,7 +294,7 @@ LEVEL_FILTERS = [
 ]
 
 
-def level_summary(counts: dict[str, int]) -> dict:
+def level_summary(counts: dict[str, int]) -> dict[str, Any]:
     """How many lines of each kind an operator looks for: erreurs (ERROR and CRITICAL), avertissements, and every line
     at or above each filter's level."""
     return {
@@ -483,7 +485,7 @@ GRID_DAYS = 14
 RUNS_PAGE_SIZE = 20  # one line a run, under the grid: the page stays under 5 screens whatever the schedule
 
 
-def runs_grid(conn) -> dict:  # noqa: ANN001 - a Connection
+def runs_grid(conn) -> dict[str, Any]:  # noqa: ANN001 - a Connection
     """The runs of the last 14 Paris days as a job × day grid (Airflow's grid view): each cell folds that day's runs
     of the job (96 collects are one cell) and says first how many failed; each links to those runs."""
     from exchange.core.clock import paris_day_start, today_in_paris
@@ -521,7 +523,7 @@ def runs_grid(conn) -> dict:  # noqa: ANN001 - a Connection
     return {"days": days, "rows": rows, "failures": failures}
 
 
-def _csv_response(columns: list[str], rows: Iterable[dict], name: str) -> Response:
+def _csv_response(columns: list[str], rows: Iterable[dict[str, Any]], name: str) -> Response:
     return StreamingResponse(
         _csv_lines(iter(rows), columns),
         media_type="text/csv; charset=utf-8",

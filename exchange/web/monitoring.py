@@ -4,6 +4,8 @@ text format); all from figures prepared in the background (exchange.app.figures,
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
@@ -16,7 +18,7 @@ async def vivant(request: Request) -> Response:
     return JSONResponse({"etat": "VIVANT"}, headers={"cache-control": "no-store"})
 
 
-def _readiness(request: Request) -> dict:
+def _readiness(request: Request) -> dict[str, Any]:
     from exchange.app.figures import readiness
     from exchange.core.clock import utcnow
 
@@ -44,7 +46,7 @@ def _exposition(request: Request) -> bytes:
     keeper = request.app.state.figures
     figures = keeper.current()  # prepared in the background: no database work here
     if figures is None:  # the database never answered: no count, an alert
-        empty: dict[str, dict] = {
+        empty: dict[str, dict[str, Any]] = {
             k: {} for k in ("runs", "files", "records", "anomalies", "last_run_seconds", "last_success")
         }
         figures = Figures(Health(checked_at=utcnow()), empty, frozenset(), utcnow())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -73,7 +74,7 @@ class ProxyAndHeaders:
             if proto in ("http", "https"):
                 scope = {**scope, "scheme": proto}
 
-        async def with_headers(message: dict) -> None:
+        async def with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}

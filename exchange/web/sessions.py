@@ -128,7 +128,7 @@ class ServerSessions:
         return now - self.idle - timedelta(seconds=TOUCH_SECONDS)
 
     def _persist(
-        self, token: str | None, found: stored.StoredSession | None, before: dict, session: dict
+        self, token: str | None, found: stored.StoredSession | None, before: dict[str, Any], session: dict[str, Any]
     ) -> str | None:
         """Write the session back; the Set-Cookie value when the browser's cookie must change."""
         now = utcnow()

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from markdown_it import MarkdownIt
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -106,7 +107,7 @@ def parse_upload(body: bytes, content_type: str) -> tuple[str, bytes]:
             "Formulaire incomplet",
             "Le formulaire reçu est incomplet : choisissez votre fichier puis cliquez sur « Vérifier ».",
         )
-    parts: list[dict] = []
+    parts: list[dict[str, Any]] = []
 
     def begin() -> None:
         parts.append({"headers": {}, "data": bytearray(), "field": b""})
