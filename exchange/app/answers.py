@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from exchange.config import Config
+from exchange.core.compte_rendu.names import kept_stem
 from exchange.core.vocabulary import ACQUITTE
 from exchange.store.engine import Engine
 
@@ -14,11 +15,9 @@ FORMS = ("csv", "xml", "html")
 
 def _stem(row: dict[str, Any], latest_answered: int | None) -> str:
     """Where this reception's last answer is in retour/: `<name>.CR.*` while it is the latest answered reception of
-    its name, else its kept name (exchange.app.cycle.kept_stem)."""
-    from exchange.app.cycle import kept_stem
-
+    its name, else its kept name (exchange.core.compte_rendu.names.kept_stem)."""
     if latest_answered == row["id"]:
-        return row["name"]
+        return str(row["name"])
     return kept_stem(row["name"], row["id"], max((row.get("answers") or 1) - 1, 0))
 
 
@@ -36,8 +35,6 @@ def answer_names(row: dict[str, Any], latest_answered: int | None) -> list[str]:
 def earlier_answer_names(row: dict[str, Any]) -> list[str]:
     """The kept names of this reception's earlier answers (before each replay), in retour/ of its Esat: listed for
     the operator, not served (their judgement was replaced by the replay's; only the Esat's copy holds them)."""
-    from exchange.app.cycle import kept_stem
-
     if row["state"] != ACQUITTE or row.get("answers_purged_at") is not None:
         return []
     pairs = range(max((row.get("answers") or 0) - 1, 0))

@@ -6,7 +6,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ from exchange.errors import ExchangeError, TerminalError
 from exchange.files import private_dir, private_file
 from exchange.logs import scrub
 from exchange.store import ledger
-from exchange.store.engine import Engine, in_transaction
+from exchange.store.engine import Connection, Engine, in_transaction
 from exchange.store.errors import DATABASE_ERRORS
 from exchange.store.habilitations import load_habilitations
 from exchange.store.records import record_accepted
@@ -227,7 +227,7 @@ def _receive(ctx: CycleContext, rows: list[dict[str, Any]]) -> list[int]:
         # every earlier reception of each content, then those of this batch as they become RECU
         earlier = ledger.find_by_shas(conn, [(row["account"], sha) for row, sha, *_ in taken if sha is not None])
         moves: list[tuple[int, dict[str, Any]]] = []
-        for row, sha, size, tmp in taken:
+        for row, sha, size, copied in taken:
             stored = None
             duplicate = None
             if sha is not None:
@@ -236,7 +236,8 @@ def _receive(ctx: CycleContext, rows: list[dict[str, Any]]) -> list[int]:
                 account_dir = ctx.config.storage_dir / row["account"]
                 stored_dirs.add(account_dir)
                 stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"
-                os.replace(tmp, stored)
+                assert copied is not None  # a hashed file was copied
+                os.replace(copied, stored)
             fname = parse_file_name(row["name"])
             moves.append(
                 (
@@ -276,6 +277,7 @@ def _prepare_row(ctx: CycleContext, row: dict[str, Any]) -> Judgement | Prepared
     if row["duplicate_of"] is not None:
         with ctx.engine.connect() as conn:
             earlier = ledger.get_file(conn, int(row["duplicate_of"]))
+        assert earlier is not None  # duplicate_of names a ledger row
         return duplicate_file(row["name"], earlier["name"], earlier["received_at"])
     limit = ctx.config.limits.max_file_bytes
     if row["stored_path"] is None or row["size"] > limit:  # refused from its size: never read
@@ -291,6 +293,7 @@ def _prepare_row(ctx: CycleContext, row: dict[str, Any]) -> Judgement | Prepared
     habs = ctx.habilitations() if ctx.use_habilitations else None
 
     def reconcile(siret: str) -> tuple[Anomaly | None, str | None]:
+        assert habs is not None  # passed to prepare only with habilitations
         r = reconcile_file(habs, row["account"], siret, row["processing_date"])
         return r.anomaly, r.caf_gestionnaire
 
@@ -336,25 +339,27 @@ def _judge_rows(ctx: CycleContext, rows: list[dict[str, Any]]) -> dict[int, Judg
         else:
             prepared.setdefault(row["processing_date"], []).append((row, first))
     for day, items in prepared.items():
+        results: Sequence[Judgement | None]
         try:
             results = judge_records([p for _, p in items], day)
         except BaseException as e:  # the run stops, or find the file at fault: judge them one by one
             _decide(e, "jugement", project_error=SET_ASIDE)
-            results = []
+            one_by_one: list[Judgement | None] = []
             for row, p in items:
                 try:
-                    results.append(judge_records([p], day)[0])
+                    one_by_one.append(judge_records([p], day)[0])
                 except BaseException as one:
                     _decide(one, f"jugement du fichier n° {row['id']}", project_error=SET_ASIDE)
                     _quarantine(ctx, row, one)
-                    results.append(None)
+                    one_by_one.append(None)
+            results = one_by_one
         for (row, _), j in zip(items, results):
             if j is not None:
                 judged[row["id"]] = j
     return judged
 
 
-def _store_many(conn, items: list[tuple[dict[str, Any], Judgement]]) -> dict[int, Judgement]:  # noqa: ANN001 - a Connection
+def _store_many(conn: Connection, items: list[tuple[dict[str, Any], Judgement]]) -> dict[int, Judgement]:
     """Records (with their history: W05/W06), anomalies and statut of files: their TRAITE step, in the
     caller's transaction. Returns each judgement as answered (history anomalies included, sorted)."""
     extra = record_accepted(
@@ -369,7 +374,7 @@ def _store_many(conn, items: list[tuple[dict[str, Any], Judgement]]) -> dict[int
                 caf_gestionnaire=j.caf_gestionnaire,
             )
             for row, j in items
-            if j.records is not None and j.records_accepted
+            if j.records is not None and j.records_accepted and j.kind is not None  # judged records: kind known
         ],
     )
     frames = [(row["id"], j.anomalies) for row, j in items] + list(extra.items())
@@ -421,26 +426,26 @@ def _store(ctx: CycleContext, items: list[tuple[dict[str, Any], Judgement]]) -> 
                 _decide(one, f"enregistrement du fichier n° {row['id']}", project_error=SET_ASIDE)
                 _quarantine(ctx, row, one)
     for row, _ in items:
-        j = stored.get(row["id"])
-        if j is not None:
+        done = stored.get(row["id"])
+        if done is not None:
             row["state"] = ledger.TRAITE
             _event(
                 ctx,
-                f"fichier traité : {row['name']} — {j.statut}{f' ({j.file_code})' if j.file_code else ''}, "
-                f"{_count(j.records_in, 'enregistrement reçu', 'enregistrements reçus')}, "
-                f"{j.records_accepted} accepté{'s' if j.records_accepted > 1 else ''}, "
-                f"{j.records_rejected} rejeté{'s' if j.records_rejected > 1 else ''}",
+                f"fichier traité : {row['name']} — {done.statut}{f' ({done.file_code})' if done.file_code else ''}, "
+                f"{_count(done.records_in, 'enregistrement reçu', 'enregistrements reçus')}, "
+                f"{done.records_accepted} accepté{'s' if done.records_accepted > 1 else ''}, "
+                f"{done.records_rejected} rejeté{'s' if done.records_rejected > 1 else ''}",
                 file_id=row["id"],
                 account=row["account"],
-                siret=j.siret,
+                siret=done.siret,
                 state=ledger.TRAITE,
-                statut=j.statut,
-                code=j.file_code or "",
+                statut=done.statut,
+                code=done.file_code or "",
             )
     return stored
 
 
-def stored_judgement(conn, row: dict[str, Any]) -> Judgement:  # noqa: ANN001
+def stored_judgement(conn: Connection, row: dict[str, Any]) -> Judgement:
     """The judgement of a TRAITE/ACQUITTE file, rebuilt from the ledger (for comptes rendus and screens)."""
     frame = pl.DataFrame(
         [{k: a[k] for k in ANOMALY_SCHEMA} for a in ledger.anomalies_with_nir(conn, row["id"])], schema=ANOMALY_SCHEMA
@@ -692,4 +697,6 @@ def replay(ctx: CycleContext, file_id: int) -> dict[str, Any]:
         ledger.reset_for_replay(conn, row, ctx.run_id)
     process(ctx, [file_id])
     with ctx.engine.connect() as conn:
-        return ledger.get_file(conn, file_id)
+        replayed = ledger.get_file(conn, file_id)
+    assert replayed is not None  # read above, never deleted
+    return replayed

@@ -60,7 +60,7 @@ class FigureKeeper:
         self._engine, self._every, self._poll, self._clock = engine, every_seconds, poll_seconds, clock
         self._lock = threading.Lock()
         self._figures: Figures | None = None
-        self._version: tuple | None = None
+        self._version: tuple[Any, ...] | None = None
         self.failing = False  # the last reading failed (the database does not answer): /sante says so
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -88,7 +88,7 @@ class FigureKeeper:
                 self._version = None
             self._wake.set()
 
-    def _version_now(self) -> tuple:
+    def _version_now(self) -> tuple[Any, ...]:
         from exchange.store.watch import health_version
 
         with self._engine.connect() as conn:

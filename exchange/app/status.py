@@ -26,7 +26,7 @@ from exchange.core.jobs import REGISTRY
 from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
-from exchange.edges.transport.base import Transport, is_safe_name
+from exchange.edges.transport.base import Entry, Transport, is_safe_name
 from exchange.store import purge as purge_state
 from exchange.store.engine import Engine
 from exchange.store.followup import habilitation_rejections_by_code
@@ -40,7 +40,9 @@ from exchange.store.watch import failed_collects_in_a_row
 JOBS = tuple(job.id for job in REGISTRY if job.in_status)  # the jobs `status` shows (exchange.core.jobs)
 
 
-def _counted(listed: dict[str, list | None]) -> tuple[dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
+def _counted(
+    listed: dict[str, list[Entry] | None],
+) -> tuple[dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
     """Files waiting in each account's depot/, every waiting file (account, name, since), oldest first, and the names
     a collect never takes (links, folders, unsafe names: left in place, so never « en attente »)."""
     counts: dict[str, int] = {}
