@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -156,11 +156,13 @@ def _authenticate(request: Request) -> dict[str, Any]:
     return found
 
 
-def endpoint(role: str | None = None, *, jobs: bool = False) -> Callable:
+def endpoint(
+    role: str | None = None, *, jobs: bool = False
+) -> Callable[[Callable[[Request], Answer]], Callable[[Request], Awaitable[Response]]]:
     """Wrap an API handler (sync, returning its JSON body, or (status, body)): the token, the perimeter, the role
     (`role`; `jobs`: the national gestionnaire rule of kit.drives_jobs); errors as JSON."""
 
-    def wrap(fn: Callable[[Request], Answer]) -> Callable:
+    def wrap(fn: Callable[[Request], Answer]) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(fn)
         async def handler(request: Request) -> Response:
             try:
@@ -192,7 +194,7 @@ def _journal(request: Request, action: str, outcome: str, target: str, detail: s
         target,
         f"{detail} (API, jeton n° {request.state.operator['jeton']})",
         client_address(request),
-        **about,  # type: ignore[arg-type]
+        **about,
     )
 
 
@@ -400,6 +402,7 @@ def file_replay(request: Request) -> Answer:
     _journal(request, "rejeu", outcome, f"fichier n° {file_id}", result.message, siret=row["siret"], file_id=file_id)
     with engine_of(request).connect() as conn:
         after = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
+    assert after is not None  # read above in the perimeter; a replay keeps the file
     run = getattr(result.outcome, "run_id", None)
     return {
         "fait": result.done,
@@ -528,7 +531,7 @@ def _pause_target(request: Request) -> str:
     from exchange.app.pauses import ALL
     from exchange.core.vocabulary import SCHEDULED_JOBS
 
-    job = request.path_params["job"]
+    job: str = request.path_params["job"]
     if job not in SCHEDULED_JOBS and job != ALL:
         raise HTTPException(404)
     return job

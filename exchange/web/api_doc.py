@@ -203,7 +203,11 @@ JOB = _path("job", "tâche planifiée, ou « toutes »", _s(STR, enum=[*SCHEDULE
 
 
 def _op(
-    summary: str, ok: dict[str, Any], params: list | None = None, *more: dict[str, Any], status: str = "200"
+    summary: str,
+    ok: dict[str, Any],
+    params: list[dict[str, Any]] | None = None,
+    *more: dict[str, Any],
+    status: str = "200",
 ) -> dict[str, Any]:
     responses = {status: ok, **ERRORS}
     for m in more:

@@ -30,7 +30,7 @@ ESAT_FILES = 20
 
 
 def _siret(request: Request) -> str:
-    siret = request.path_params["siret"]
+    siret: str = request.path_params["siret"]
     if not (len(siret) == 14 and siret.isdigit()):
         raise HTTPException(404)
     return siret
@@ -68,7 +68,7 @@ PAUSE_ACTIONS = {"suspendre": "Suspendre", "reprendre": "Reprendre"}
 
 def _pause_target(request: Request) -> str:
     """A scheduled job's name, or « toutes »; 404 otherwise."""
-    job = request.path_params["job"]
+    job: str = request.path_params["job"]
     if job not in SCHEDULED_JOBS and job != ALL:
         raise HTTPException(404)
     return job
@@ -229,7 +229,7 @@ async def bulk_replay(request: Request) -> Response:
 
 
 def _job(request: Request) -> str:
-    job = request.path_params["job"]
+    job: str = request.path_params["job"]
     if job not in LAUNCHABLE:
         raise HTTPException(404)
     return job

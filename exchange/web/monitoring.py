@@ -4,10 +4,11 @@ text format); all from figures prepared in the background (exchange.app.figures,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -55,7 +56,7 @@ def _exposition(request: Request) -> bytes:
     healthy = health.healthy and depot.unreachable_since is None and not keeper.failing
 
     class Snapshot:
-        def collect(self):  # noqa: ANN202 - a Prometheus collector
+        def collect(self) -> Iterator[Metric]:  # a Prometheus collector
             runs = CounterMetricFamily(
                 "esat_runs", "Exécutions enregistrées, par tâche et statut", labels=["tache", "statut"]
             )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
@@ -204,14 +205,17 @@ def current_campaign(today: date) -> int:
     return today.year if today.month >= 7 else today.year - 1
 
 
+T = TypeVar("T")
+
+
 def campaign_figures(
     engine: Engine, memo: VersionedMemo, year: int, perimeter: Perimeter
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, int], dict[date, int]]:
     """The campaign's RG accepted per Caf and its first declarations per day, each kept in `memo` until the
     records change (the page, and exchange.web.warm before any page asks)."""
 
-    def read(what: str, fn):  # noqa: ANN001, ANN202 - a read of the campaign's records, kept until they change
-        def compute():  # noqa: ANN202
+    def read(what: str, fn: Callable[..., T]) -> T:  # a read of the campaign's records, kept until they change
+        def compute() -> T:
             with engine.connect() as conn:
                 return fn(conn, year, perimeter=perimeter)
 
@@ -240,7 +244,7 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict[
     return year, caf, wanted, missing
 
 
-def campaign_progress(per_day: dict[str, Any], year: int, missing: int) -> dict[str, Any]:
+def campaign_progress(per_day: dict[date, int], year: int, missing: int) -> dict[str, Any]:
     """Esats declared day after day (their first accepted RG of `year`: store.trends.first_declarations), against
     every open Esat."""
     if not per_day:

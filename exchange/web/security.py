@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange.config import Config
 from exchange.store.engine import Engine
@@ -74,7 +73,7 @@ class ProxyAndHeaders:
             if proto in ("http", "https"):
                 scope = {**scope, "scheme": proto}
 
-        async def with_headers(message: dict[str, Any]) -> None:
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}

@@ -134,7 +134,8 @@ class ServerSessions:
         now = utcnow()
         if not session:
             if found is not None:
-                in_transaction(self.engine, stored.end, _key(token))  # type: ignore[arg-type] - found implies a token
+                assert token is not None  # a stored session is found only from its token
+                in_transaction(self.engine, stored.end, _key(token))
             if token is not None:
                 return f"{self.cookie}=; path={self.path}; max-age=0{self.flags}"
             return None
