@@ -9,6 +9,7 @@ from typing import Any
 
 from exchange.app.cycle import ReplayRefused
 from exchange.app.depot_watch import DepotState
+from exchange.app.job import RunOutcome
 from exchange.app.journal import Actor
 from exchange.config import Config
 from exchange.core.perimeter import Perimeter
@@ -32,7 +33,7 @@ class ReplayResult:
 
     done: bool
     message: str
-    outcome: object | None = None  # exchange.app.run.RunOutcome when a run was recorded
+    outcome: RunOutcome | None = None  # when a run was recorded
 
 
 def replay_check(engine: Engine, file_id: int) -> tuple[dict[str, Any] | None, str | None]:
