@@ -154,13 +154,20 @@ _raised = 0  # captures that set the logger's level to INFO because nothing had 
 
 
 @contextmanager
-def capture(engine: Engine, run_id: int | None, **options: object) -> Iterator[RunLogHandler | None]:
+def capture(
+    engine: Engine,
+    run_id: int | None,
+    *,
+    append: Callable[[Engine, int, list[dict[str, Any]]], int] | None = None,
+    flush_seconds: float = FLUSH_SECONDS,
+    flush_lines: int = FLUSH_LINES,
+) -> Iterator[RunLogHandler | None]:
     """While inside, what this thread logs on `esat_exchange` is the log of run `run_id` (none when None)."""
     global _raised
     if run_id is None:
         yield None
         return
-    handler = RunLogHandler(engine, run_id, **options)  # type: ignore[arg-type]
+    handler = RunLogHandler(engine, run_id, append=append, flush_seconds=flush_seconds, flush_lines=flush_lines)
     with _level_lock:
         if log.level == logging.NOTSET:  # logging never configured (a library use, tests): INFO is the default
             log.setLevel(logging.INFO)

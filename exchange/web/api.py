@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -67,6 +67,10 @@ def _query(request: Request, key: str, longest: int = 200) -> str | None:
     return value or None
 
 
+@overload
+def _int(request: Request, key: str, default: int, *, low: int = 1, high: int | None = None) -> int: ...
+@overload
+def _int(request: Request, key: str, default: None = None, *, low: int = 1, high: int | None = None) -> int | None: ...
 def _int(
     request: Request, key: str, default: int | None = None, *, low: int = 1, high: int | None = None
 ) -> int | None:
@@ -106,7 +110,7 @@ def _known(request: Request, allowed: set[str]) -> None:
 
 
 def _paging(request: Request) -> tuple[int, int]:
-    return _int(request, "page", 1), _int(request, "par_page", PER_PAGE, high=MAX_PER_PAGE)  # type: ignore[return-value]
+    return _int(request, "page", 1), _int(request, "par_page", PER_PAGE, high=MAX_PER_PAGE)
 
 
 # -- who is asking: the token, the throttle, the role ----------------------------------------------------
@@ -267,8 +271,8 @@ def run_journal(request: Request) -> Answer:
             conn,
             run_id,
             perimeter=request.state.perimeter,
-            after_id=after,  # type: ignore[arg-type]
-            limit=size,  # type: ignore[arg-type]
+            after_id=after,
+            limit=size,
             levels=LEVELS_AT_LEAST[niveau] if niveau else None,
         )
     return {
@@ -503,7 +507,7 @@ def campaign(request: Request) -> Answer:
     missing = campaign_followup(
         engine_of(request),
         request.app.state.depot.state(),  # its last listing: never the drop area itself
-        year,  # type: ignore[arg-type]
+        year,
         today,
         caf.upper() if caf else None,
         perimeter=request.state.perimeter,

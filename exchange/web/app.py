@@ -52,7 +52,7 @@ def templates() -> Jinja2Templates:
     return t
 
 
-def create_app(config: Config, engine: Engine) -> Starlette:
+def create_app(config: Config, engine: Engine) -> ProxyAndHeaders:
     """The console for this configuration and database."""
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
@@ -146,7 +146,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
     app.state.figures = FigureKeeper(engine)
     # the campaign's heavy reads (a national year of records), read again only once a run or an import changed them
     app.state.campaign_reads = VersionedMemo(lambda: campaign_version(engine))
-    return ProxyAndHeaders(app, config, engine)  # type: ignore[return-value]
+    return ProxyAndHeaders(app, config, engine)
 
 
 def dsfr_installed() -> bool:
