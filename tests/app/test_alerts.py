@@ -11,14 +11,13 @@ from email.header import decode_header, make_header
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from sqlalchemy import insert, update
 
 from exchange.config import ConfigError, parse_config
 from exchange.core.clock import utcnow
 from exchange.store.engine import open_database
-from exchange.store.tables import files, runs
 from tests.areas import cli, seed_examples
 from tests.browser import free_port
+from tests.rows import plant_run, set_file
 
 
 @pytest.fixture
@@ -88,24 +87,15 @@ def test_failed_nightly_and_quarantine_are_sent_once_by_mail_and_webhook(tmp_pat
     engine = open_database(cfg.database_url)
     start = utcnow() - timedelta(hours=2)
     with engine.begin() as conn:
-        failed = conn.execute(
-            insert(runs).values(
-                job="nightly",
-                started_at=start,
-                ended_at=start + timedelta(minutes=1),
-                status="ECHEC",
-                error="dossier de dépôt introuvable",
-                files_seen=0,
-                files_accepted=0,
-                files_partial=0,
-                files_rejected=0,
-                files_duplicate=0,
-                records_in=0,
-                records_accepted=0,
-                records_rejected=0,
-            )
-        ).inserted_primary_key[0]
-        conn.execute(update(files).where(files.c.id == 2).values(state="QUARANTAINE", error="ValueError: défaut"))
+        failed = plant_run(
+            conn,
+            job="nightly",
+            started_at=start,
+            ended_at=start + timedelta(minutes=1),
+            status="ECHEC",
+            error="dossier de dépôt introuvable",
+        )
+        set_file(conn, 2, state="QUARANTAINE", error="ValueError: défaut")
 
     from jobs import tasks
 
@@ -159,24 +149,15 @@ def test_alerts_configuration_is_checked(tmp_path):
 
 
 def _run(conn, job: str, status: str, start, error: str | None = None, outputs: list[str] | None = None) -> int:  # noqa: ANN001
-    return conn.execute(
-        insert(runs).values(
-            job=job,
-            started_at=start,
-            ended_at=start + timedelta(minutes=1),
-            status=status,
-            error=error,
-            outputs=json.dumps(outputs) if outputs is not None else None,
-            files_seen=0,
-            files_accepted=0,
-            files_partial=0,
-            files_rejected=0,
-            files_duplicate=0,
-            records_in=0,
-            records_accepted=0,
-            records_rejected=0,
-        )
-    ).inserted_primary_key[0]
+    return plant_run(
+        conn,
+        job=job,
+        started_at=start,
+        ended_at=start + timedelta(minutes=1),
+        status=status,
+        error=error,
+        outputs=json.dumps(outputs) if outputs is not None else None,
+    )
 
 
 def test_alert_texts_match_the_run_they_describe_and_failed_collects_alert_once(tmp_path, webhook):

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
-
 from exchange.app.answers import answer_names, rebuilt_answer
 from exchange.config import load_config
 from exchange.store import ledger
 from exchange.store.engine import open_database
-from exchange.store.tables import files
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
+from tests.rows import all_files
 
 
 def _compare(base: Path, engine, cfg) -> int:  # noqa: ANN001
     compared = 0
     with engine.connect() as conn:
-        rows = [ledger.get_file(conn, i) for (i,) in conn.execute(select(files.c.id))]
+        rows = [ledger.get_file(conn, f["id"]) for f in all_files(conn)]
         for row in rows:
             latest = ledger.latest_answered_all(conn, [(row["account"], row["name"])])[(row["account"], row["name"])]
             for name in answer_names(row, latest["id"]):

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import update
-
 from exchange.app.memo import VersionedMemo
 from exchange.store.engine import open_database
 from exchange.store.reads.campaign import campaign_data_version
-from exchange.store.tables import runs
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
+from tests.rows import set_run
 
 
 def test_a_memo_gives_back_its_value_while_the_version_stays_and_reads_again_once_it_moved() -> None:
@@ -64,7 +62,7 @@ def test_the_campaign_data_version_moves_with_what_changes_records_or_habilitati
     engine = open_database(cfg.database_url)
     try:
         with engine.begin() as conn:  # a run in progress: its records are being written
-            conn.execute(update(runs).where(runs.c.id == 1).values(status="EN_COURS"))
+            set_run(conn, 1, status="EN_COURS")
         assert version_of(tmp_path) is None
     finally:
         engine.dispose()

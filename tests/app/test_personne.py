@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
-
-from exchange.store.tables import audit_log
 from tests.app.test_purge import ANNE, BAD_DATE_NIR, EXTRA_CA, PAST_EVERYTHING, deployment, engine_of
 from tests.areas import cli
+from tests.rows import journal
 
 SEINE_RG = "ESAT_81234567600017_RG_20251210_001.csv"
 SEINE_CA = "ESAT_81234567600017_CA_20251212_001.csv"
@@ -17,13 +15,9 @@ SEINE_CA = "ESAT_81234567600017_CA_20251212_001.csv"
 def audit_lines(base, db_url) -> list[tuple]:
     engine = engine_of(base, db_url)
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(audit_log.c.login, audit_log.c.action, audit_log.c.target, audit_log.c.outcome, audit_log.c.detail)
-            .where(audit_log.c.action == "personne")
-            .order_by(audit_log.c.id)
-        ).all()
+        lines = [line for line in journal(conn) if line["action"] == "personne"]
     engine.dispose()
-    return [tuple(r) for r in rows]
+    return [(line["operateur"], line["action"], line["objet"], line["resultat"], line["detail"]) for line in lines]
 
 
 def test_a_worker_is_found_across_files_and_cafs_and_every_look_is_journaled(tmp_path, db_url):

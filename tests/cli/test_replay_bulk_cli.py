@@ -136,15 +136,14 @@ def test_one_id_keeps_the_single_replay_output(area):
 
 
 def test_replays_are_refused_at_once_while_the_drop_area_is_down(area):
-    from sqlalchemy import func, select
 
     from exchange.config import load_config
-    from exchange.store.tables import files, runs
+    from tests.rows import all_files, run_count
 
     assert cli(area, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     engine = open_database(load_config(area / "esat-exchange.toml").database_url)
     with engine.connect() as conn:
-        before = conn.execute(select(func.count()).select_from(runs)).scalar_one()
+        before = run_count(conn)
     (area / "drop").rename(area / "ailleurs")  # the drop area is gone: nothing can be answered
     code, out, err = cli(area, "files", "replay", "2")
     assert code == 1 and out == ""
@@ -154,6 +153,6 @@ def test_replays_are_refused_at_once_while_the_drop_area_is_down(area):
     assert code == 1 and "0 fichier rejoué sur 4." in out
     assert err.count("impossible : la zone de dépôt est injoignable") == 4 and "REJETE" not in err
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(runs)).scalar_one() == before  # no run left behind
-        assert {r.code for r in conn.execute(select(files.c.code))} == {"H05"}  # nothing judged, nothing claimed
+        assert run_count(conn) == before  # no run left behind
+        assert {f["code"] for f in all_files(conn)} == {"H05"}  # nothing judged, nothing claimed
     engine.dispose()

@@ -9,13 +9,14 @@ import shutil
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert
 
 from exchange.store.engine import open_database
 from exchange.store.ledger import utcnow
-from exchange.store.tables import anomalies, files, runs
+from exchange.store.tables import anomalies, files  # planted: rejected files of the last day, with anomalies
 from tests.areas import cli, seed_examples
 from tests.conftest import EXAMPLES
+from tests.rows import forget_runs, plant_run, set_file
 
 
 @pytest.fixture
@@ -29,24 +30,8 @@ def area(tmp_path, db_url):
 def add_run(engine, job: str, status: str, hours_ago: float, error: str | None = None) -> int:
     start = utcnow() - timedelta(hours=hours_ago)
     with engine.begin() as conn:
-        return int(
-            conn.execute(
-                insert(runs).values(
-                    job=job,
-                    started_at=start,
-                    ended_at=start + timedelta(minutes=2),
-                    status=status,
-                    error=error,
-                    files_seen=0,
-                    files_accepted=0,
-                    files_partial=0,
-                    files_rejected=0,
-                    files_duplicate=0,
-                    records_in=0,
-                    records_accepted=0,
-                    records_rejected=0,
-                )
-            ).inserted_primary_key[0]
+        return plant_run(
+            conn, job=job, started_at=start, ended_at=start + timedelta(minutes=2), status=status, error=error
         )
 
 
@@ -153,17 +138,9 @@ def test_file_stuck_in_traite_for_two_days(area):
     base, engine = area
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
     with engine.begin() as conn:
-        conn.execute(
-            update(files).where(files.c.id == 2).values(state="TRAITE", state_changed_at=utcnow() - timedelta(days=2))
-        )
-        conn.execute(
-            update(files)
-            .where(files.c.id == 3)
-            .values(  # stuck, but only for 20 h: not yet
-                state="RECU", state_changed_at=utcnow() - timedelta(hours=20)
-            )
-        )
-        conn.execute(runs.delete())  # no cycle ran since: only the 24 h rule applies
+        set_file(conn, 2, state="TRAITE", state_changed_at=utcnow() - timedelta(days=2))
+        set_file(conn, 3, state="RECU", state_changed_at=utcnow() - timedelta(hours=20))  # stuck, for 20 h: not yet
+        forget_runs(conn)  # no cycle ran since: only the 24 h rule applies
     code, out, _ = status(base)
     assert code == 1
     assert any(
@@ -181,19 +158,12 @@ def test_file_not_finished_by_the_last_run_alerts_at_once(area):
     base, engine = area
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
     with engine.begin() as conn:
-        conn.execute(runs.delete())
+        forget_runs(conn)
     add_run(engine, "nightly", "OK", hours_ago=2)
     with engine.begin() as conn:
-        conn.execute(
-            update(files).where(files.c.id == 2).values(state="TRAITE", state_changed_at=utcnow() - timedelta(hours=3))
-        )
-        conn.execute(
-            update(files)
-            .where(files.c.id == 3)
-            .values(  # changed after the last run started: in hand
-                state="RECU", state_changed_at=utcnow() - timedelta(minutes=30)
-            )
-        )
+        set_file(conn, 2, state="TRAITE", state_changed_at=utcnow() - timedelta(hours=3))
+        # changed after the last run started: in hand
+        set_file(conn, 3, state="RECU", state_changed_at=utcnow() - timedelta(minutes=30))
     code, out, _ = status(base)
     assert code == 1
     nightly = json.loads(status(base, "json")[1])["dernieres_executions"]["nightly"]
@@ -213,11 +183,7 @@ def test_quarantined_file_alerts_at_once(area):
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
     add_run(engine, "nightly", "OK", hours_ago=1)
     with engine.begin() as conn:
-        conn.execute(
-            update(files)
-            .where(files.c.id == 4)
-            .values(state="QUARANTAINE", state_changed_at=utcnow(), error="ValueError: défaut")
-        )
+        set_file(conn, 4, state="QUARANTAINE", state_changed_at=utcnow(), error="ValueError: défaut")
     code, out, _ = status(base)
     assert code == 1
     assert out.splitlines()[1] == (

@@ -15,13 +15,12 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
 
 from exchange.app.status import check_health
 from exchange.core.health import health_text
 from exchange.store.engine import in_transaction, open_database
 from exchange.store.pauses import PauseError, pause_job, paused_jobs, resume_job
-from exchange.store.tables import audit_log, runs
+from tests import rows
 from tests.areas import cli
 from tests.conftest import ROOT
 from tests.jobs.test_scheduler import configure, finished, stop_process, wait_for
@@ -32,14 +31,7 @@ STAMP = r"\d\d/\d\d/\d{4} \d\d:\d\d"
 
 def journal(engine) -> list[tuple]:  # noqa: ANN001
     with engine.connect() as conn:
-        return [
-            tuple(r)
-            for r in conn.execute(
-                select(audit_log.c.login, audit_log.c.action, audit_log.c.outcome, audit_log.c.target).order_by(
-                    audit_log.c.id
-                )
-            )
-        ]
+        return [(j["operateur"], j["action"], j["resultat"], j["objet"]) for j in rows.journal(conn)]
 
 
 def test_store_verbs_are_loud_on_a_double_pause_and_on_resuming_an_active_job(tmp_path, db_url):
@@ -147,7 +139,7 @@ def test_the_command_line_pauses_lists_and_resumes_in_french_and_journals_it(tmp
             (USER, "reprise_tache", "REFUSE", "toutes les tâches"),
         ]
         with engine.connect() as conn:
-            detail = conn.execute(select(audit_log.c.detail).order_by(audit_log.c.id)).scalars().first()
+            detail = rows.journal(conn)[0]["detail"]
         assert detail.endswith("Motif : import Habpps prévu")
     finally:
         engine.dispose()
@@ -212,7 +204,7 @@ def test_the_scheduler_skips_a_paused_job_without_a_run_then_runs_it_after_the_r
         wait_for(lambda: _jobs_stored(engine), procs=(proc,))
         time.sleep(3.5)  # three slots at least while paused
         with engine.connect() as conn:
-            assert conn.execute(select(runs.c.id)).all() == []  # no run recorded, not even IGNORE
+            assert rows.run_count(conn) == 0  # no run recorded, not even IGNORE
         assert cli(tmp_path, "scheduler", "resume", "collect")[0] == 0
         resumed_at = datetime.now(UTC)
         wait_for(lambda: len(finished(engine, "collect")) >= 1, procs=(proc,))

@@ -8,15 +8,14 @@ The database: three perimeters (tests/access_area.py); the tests follow each oth
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from exchange.config import load_config
 from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator, get_operator
-from exchange.store.tables import audit_log
 from tests.access_area import RHONE, SEINE, seed_three_perimeters
 from tests.axe import violations
 from tests.browser import free_port, log_in, start_console
+from tests.rows import journal as journal_lines
 
 pytestmark = pytest.mark.browser
 PASSWORDS = {"marie": "gestion-2026-marie", "lea": "lecture-2026-lea", "lea-nouveau": "nouveau-2026-lea"}
@@ -216,7 +215,7 @@ def test_the_journal_shows_marie_s_actions_and_no_password(marie, area):
     for secret in PASSWORDS.values():
         assert secret not in journal
     with area["engine"].connect() as conn:
-        details = " ".join(d or "" for (d,) in conn.execute(select(audit_log.c.detail)))
+        details = " ".join(line["detail"] or "" for line in journal_lines(conn))
     assert not [s for s in PASSWORDS.values() if s in details]
 
 

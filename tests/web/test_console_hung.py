@@ -21,14 +21,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
 
 from exchange.store.engine import in_transaction, open_database
+from exchange.store.ledger import get_file
 from exchange.store.operators import add_operator
-from exchange.store.tables import files, runs
 from tests.areas import cli, seed_examples, write_config
 from tests.browser import free_port, log_in, start_console
 from tests.conftest import EXAMPLES, make_config
+from tests.rows import all_files, run_count, set_file
 from tests.sshd import keygen
 
 pytestmark = pytest.mark.browser
@@ -99,15 +99,13 @@ def night(tmp_path_factory):
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0
     engine = open_database(cfg.database_url)
     with engine.connect() as conn:
-        ids = {r.name: r.id for r in conn.execute(select(files.c.name, files.c.id))}
-        codes = sorted(r.code for r in conn.execute(select(files.c.code)))
+        ids = {f["fichier"]: f["id"] for f in all_files(conn)}
+        codes = sorted(f["code"] for f in all_files(conn))
     assert codes == ["H03", "H03", "H05", "H07", "H07"]
     quarantined = ids["ESAT_44306184100021_CA_20251212_001.xml"]
     with engine.begin() as conn:  # what the cycle's _quarantine leaves: the state, the error, nothing judged
-        conn.execute(
-            update(files)
-            .where(files.c.id == quarantined)
-            .values(state="QUARANTAINE", statut=None, code=None, error="KeyError: 'nir'", records_in=None)
+        set_file(
+            conn, quarantined, state="QUARANTAINE", statut=None, code=None, error="KeyError: 'nir'", records_in=None
         )
     in_transaction(engine, add_operator, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
     in_transaction(engine, add_operator, "claire", "gestionnaire", PASSWORDS["claire"], ["cna"])
@@ -234,7 +232,7 @@ def test_the_quarantined_file_says_what_happened_and_its_replay_is_refused_at_on
     )
     assert page.locator("#rejouer").count() == 0
     with night["engine"].connect() as conn:
-        before = conn.execute(select(func.count()).select_from(runs)).scalar_one()
+        before = run_count(conn)
     response = page.goto(f"{night['url']}/fichiers/{q}/rejouer")
     assert response.status == 400 and "la zone de dépôt est injoignable depuis" in page.inner_text("main")
     token = page.locator("input[name=csrf]").first.get_attribute("value")
@@ -245,8 +243,8 @@ def test_the_quarantined_file_says_what_happened_and_its_replay_is_refused_at_on
     assert "rien n'est changé, rejouez le fichier quand elle répondra de nouveau" in shown
     assert "None" not in shown and "REJETE" not in shown
     with night["engine"].connect() as conn:
-        assert conn.execute(select(func.count()).select_from(runs)).scalar_one() == before  # no run left behind
-        assert conn.execute(select(files.c.state).where(files.c.id == q)).scalar_one() == "QUARANTAINE"
+        assert run_count(conn) == before  # no run left behind
+        assert get_file(conn, q)["state"] == "QUARANTAINE"
     page.context.close()
 
 
@@ -280,7 +278,7 @@ def test_after_an_import_the_page_says_how_many_files_may_be_replayed_and_the_re
     )
     assert page.locator("#confirmer").count() == 0
     with night["engine"].connect() as conn:
-        before = conn.execute(select(func.count()).select_from(runs)).scalar_one()
+        before = run_count(conn)
     token = page.locator("input[name=csrf]").first.get_attribute("value")
     answer = page.request.post(f"{night['url']}/rejeux", form={"csrf": token})
     shown = html.unescape(re.search(r'role="alert"><p>(.*?)</p>', answer.text()).group(1))
@@ -290,7 +288,7 @@ def test_after_an_import_the_page_says_how_many_files_may_be_replayed_and_the_re
     ), shown
     assert "REJETE" not in shown and "None" not in shown
     with night["engine"].connect() as conn:
-        assert conn.execute(select(func.count()).select_from(runs)).scalar_one() == before
+        assert run_count(conn) == before
     page.context.close()
 
 

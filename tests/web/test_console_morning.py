@@ -17,15 +17,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
 
 from exchange.core.clock import utcnow
 from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
-from exchange.store.tables import runs
 from tests.areas import cli, seed_examples
 from tests.browser import free_port, log_in, start_console
 from tests.conftest import EXAMPLES
+from tests.rows import plant_run
 
 pytestmark = pytest.mark.browser
 SEINE_RG = "ESAT_81234567600017_RG_20251210_001.csv"
@@ -147,22 +146,7 @@ def test_after_the_extract_the_caf_items_remain_until_replayed(browser, area):
     assert cli(area["base"], "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     start = utcnow() - timedelta(hours=1)
     with area["engine"].begin() as conn:  # last night's nightly ran fine
-        conn.execute(
-            insert(runs).values(
-                job="nightly",
-                started_at=start,
-                ended_at=start + timedelta(minutes=2),
-                status="OK",
-                files_seen=0,
-                files_accepted=0,
-                files_partial=0,
-                files_rejected=0,
-                files_duplicate=0,
-                records_in=0,
-                records_accepted=0,
-                records_rejected=0,
-            )
-        )
+        plant_run(conn, job="nightly", started_at=start, ended_at=start + timedelta(minutes=2), status="OK")
     page = logged_in(browser, area, "marie")
     assert page.inner_text(".esat-verdict") == "ÉTAT : À TRAITER"
     assert page.locator("#etat li.esat-alerte").count() == 0

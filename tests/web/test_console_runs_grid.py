@@ -12,16 +12,15 @@ import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import insert
 
 from exchange.core.clock import PARIS, today_in_paris
 from exchange.store import run_log
 from exchange.store.engine import open_database
 from exchange.store.operators import add_operator
-from exchange.store.tables import runs
 from tests.areas import cli, seed_examples
 from tests.browser import free_port, log_in, start_console
 from tests.conftest import EXAMPLES
+from tests.rows import plant_run, plant_runs, set_run
 
 pytestmark = pytest.mark.browser
 PASSWORDS = {"marie": "gestion-2026-marie", "paul": "lecture-2026-paul", "louise": "gestion-2026-louise"}
@@ -71,7 +70,7 @@ def area(tmp_path_factory):
     assert cli(base, "run", "--as-of", "2025-12-15")[0] == 0  # no extract yet: all four files H05
     engine = open_database(cfg.database_url)
     with engine.begin() as conn:
-        conn.execute(insert(runs), [{**r, "files_seen": 0} for r in _runs_of_fourteen_days()])
+        plant_runs(conn, _runs_of_fourteen_days())
     now = datetime.now(UTC)
     lines = [
         {"at": now, "level": "INFO", "message": f"fichier traité : ligne {n}", "fields": None, "account": None}
@@ -228,9 +227,7 @@ def test_stop_and_re_run_are_on_the_run_page_for_national_gestionnaires_only(bro
     engine = area["engine"]
     start = datetime.now(UTC)
     with engine.begin() as conn:  # a collect running in another process (the scheduler)
-        running = conn.execute(
-            insert(runs).values(job="collect", started_at=start, status="EN_COURS", files_seen=0)
-        ).inserted_primary_key[0]
+        running = plant_run(conn, job="collect", started_at=start, status="EN_COURS")
     for login in ("paul", "louise"):
         other = logged_in(browser, area, login)
         other.goto(f"{area['url']}/executions/{running}")
@@ -251,9 +248,7 @@ def test_stop_and_re_run_are_on_the_run_page_for_national_gestionnaires_only(bro
     page.goto(f"{area['url']}/journal?action=arret")
     assert re.search(rf"marie\s+arret\s+exécution n° {running}\s+OK", page.inner_text("#journal"))
     with engine.begin() as conn:  # that process ended (the next holder of the lock would close it so)
-        from sqlalchemy import update
-
-        conn.execute(update(runs).where(runs.c.id == running).values(status="ECHEC", ended_at=datetime.now(UTC)))
+        set_run(conn, running, status="ECHEC", ended_at=datetime.now(UTC))
     page.goto(f"{area['url']}/executions/{running}")
     page.click("#relancer")
     assert page.url == area["url"] + "/taches/collect/lancer"

@@ -10,13 +10,13 @@ import json
 import re
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from exchange.store.engine import in_transaction, open_database
 from exchange.store.operators import add_operator
-from exchange.store.tables import files as files_table
-from exchange.store.tables import runs, web_sessions
+from exchange.store.tables import web_sessions  # no read counts sessions: the rows themselves are the subject
 from exchange.web.kit import disposition
+from tests import rows
 from tests.access_area import ACCOUNTS, ESATS, PASSWORD, RHONE, SEINE, Client, seed_three_perimeters
 from tests.areas import cli
 from tests.browser import free_port, log_in, start_console
@@ -56,16 +56,14 @@ def area(tmp_path_factory):
     rhone = next(f for f in files if f["compte"] == "esat-rhone")
     cross = next(f for f in files if f["fichier"] == CROSS_NAME)
     with engine.begin() as conn:
-        conn.execute(
-            update(runs)
-            .where(runs.c.id == 2)
-            .values(
-                status="ECHEC",
-                error=f"fichier n° {rhone['id']} (esat-rhone/{rhone['fichier']}) en quarantaine : OSError: illisible; "
-                f"fichier n° {cross['id']} (esat-seine/{CROSS_NAME}) en quarantaine : OSError: illisible",
-            )
+        rows.set_run(
+            conn,
+            2,
+            status="ECHEC",
+            error=f"fichier n° {rhone['id']} (esat-rhone/{rhone['fichier']}) en quarantaine : OSError: illisible; "
+            f"fichier n° {cross['id']} (esat-seine/{CROSS_NAME}) en quarantaine : OSError: illisible",
         )
-        conn.execute(update(files_table).where(files_table.c.id == cross["id"]).values(error="OSError: illisible"))
+        rows.set_file(conn, cross["id"], error="OSError: illisible")
     console = start_console(config, port)
     yield {"base": base, "port": port, "engine": engine, "files": files, "url": f"http://127.0.0.1:{port}"}
     console.stop()
@@ -80,7 +78,7 @@ def logged_in(area, login: str) -> Client:
 
 def run_count(area) -> int:
     with area["engine"].connect() as conn:
-        return conn.execute(select(func.count()).select_from(runs)).scalar_one()
+        return rows.run_count(conn)
 
 
 # -- item 2: one rule for what acts for every Caf ------------------------------------------------------------
