@@ -13,12 +13,11 @@ import re
 import shutil
 
 import pytest
-from sqlalchemy import select
 
 from exchange.store.engine import in_transaction, open_database
+from exchange.store.habilitations import load_habilitations
 from exchange.store.operators import add_operator
 from exchange.store.reads import runs as run_reads
-from exchange.store.tables import hab_partenaires, hab_utilisateurs
 from fixtures.generate import generate
 from tests.areas import cli, write_config
 from tests.browser import free_port, log_in, start_console
@@ -43,10 +42,9 @@ def area(tmp_path_factory):
     in_transaction(engine, add_operator, "marie", "gestionnaire", PASSWORDS["marie"], ["national"])
     in_transaction(engine, add_operator, "louise", "lecteur", PASSWORDS["louise"], ["75"])
     with engine.connect() as conn:
-        partners = conn.execute(
-            select(hab_partenaires.c.siret, hab_partenaires.c.code_caf, hab_partenaires.c.portee)
-        ).all()
-        logins = conn.execute(select(hab_utilisateurs.c.login, hab_utilisateurs.c.siret)).all()
+        extract = load_habilitations(conn)
+    partners = [(p.siret, p.code_caf, p.portee) for p in extract.partenaires.values()]
+    logins = [(m.login, m.siret) for m in extract.utilisateurs]
     in_75 = {s for s, caf, portee in partners if caf == "75" and portee != "MULTI_DEPARTEMENTALE"}
     console = start_console(base / "esat-exchange.toml", port)
     yield {
