@@ -12,6 +12,8 @@ from exchange.core.clock import PARIS
 from exchange.core.safe_text import safe_text, safe_value
 from schemas.masking import mask_nirs_in as scrub  # the last guard: anything NIR-shaped is masked
 
+__all__ = ["scrub", "setup_logging"]
+
 
 class _Human(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:

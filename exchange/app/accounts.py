@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from exchange.config import WebConfig
 from exchange.core.clock import as_utc
@@ -73,7 +74,7 @@ def perimeter_text(labels: list[str], names: dict[str, str] | None = None) -> st
     return ", ".join(f"{v} ({names[v]})" if v in names else v for v in labels) or "aucun"
 
 
-def list_accounts(engine: Engine, *, activity: bool = False) -> list[dict]:
+def list_accounts(engine: Engine, *, activity: bool = False) -> list[dict[str, Any]]:
     """Every account by login: login, role, perimetre (labels), mot_de_passe (bool), cree_le, desactive_le and,
     with `activity`, derniere_activite (the latest use of an open session, None without one)."""
     rows = in_transaction(engine, store.list_operators)
@@ -86,7 +87,7 @@ def list_accounts(engine: Engine, *, activity: bool = False) -> list[dict]:
     return rows
 
 
-def get_account(engine: Engine, login: str) -> dict | None:
+def get_account(engine: Engine, login: str) -> dict[str, Any] | None:
     """One account as list_accounts shows it (with its activity), None when there is none."""
     return next((r for r in list_accounts(engine, activity=True) if r["login"] == login), None)
 
@@ -104,7 +105,7 @@ def _guard(
     perimeters: list[str] | None = None,
     active: bool | None = None,
     what: str,
-) -> dict:
+) -> dict[str, Any]:
     """The account (AccountError when unknown) once the console's two rules allow the change: `role`,
     `perimeters` and `active` describe the account after it (None: unchanged; `active` False for a disable or a
     removal)."""
@@ -197,7 +198,7 @@ def remove_account(engine: Engine, login: str, *, by: str | None = None) -> bool
 class LoginOutcome:
     """A login attempt's answer: the operator (logged in), or a refusal (wrong, or too early after failures)."""
 
-    operator: dict | None  # the account when the password matched
+    operator: dict[str, Any] | None  # the account when the password matched
     failures: int  # failed attempts for this login from this address, this one included when wrong
     too_early: bool  # refused without checking the password: the throttle's delay has not passed
     allowed_at: datetime  # too early: when the next attempt is allowed

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from exchange.app.emission import campaign_close
 from exchange.app.job import JobContext, RunOutcome, run_locked
@@ -35,7 +35,7 @@ log = logging.getLogger("esat_exchange")
 
 def campaign_status(
     engine: Engine, year: int, today: date, caf: str | None = None, *, perimeter: Perimeter
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The open Esats of the perimeter with no accepted RG of `year` (exchange.core.campaign.missing_esats)."""
     return missing_esats(
         in_transaction(engine, undeclared_partners, year, perimeter), year, today, caf, perimeter=perimeter
@@ -51,7 +51,7 @@ def campaign_followup(
     *,
     perimeter: Perimeter,
     memo: VersionedMemo | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """campaign_status, each Esat with its `situation` (exchange.core.campaign.SITUATIONS) and its latest RG file
     of the campaign (named with a date from July N to June N+1; `fichier`: id or None). An Esat whose latest RG
     was rejected for a habilitation code is followed even while its service is closed (H07: no contrat de services
@@ -61,7 +61,7 @@ def campaign_followup(
 
     first, last = campaign_days(year)
 
-    def stored() -> tuple[list[dict], dict[str, dict]]:
+    def stored() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
         with engine.connect() as conn:
             undeclared = undeclared_partners(conn, year, perimeter)
             latest = latest_rg_files(conn, list(undeclared.partenaires), first, last, perimeter=perimeter)

@@ -6,10 +6,11 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -31,7 +32,7 @@ from exchange.errors import ExchangeError, TerminalError
 from exchange.files import private_dir, private_file
 from exchange.logs import scrub
 from exchange.store import ledger
-from exchange.store.engine import Engine, in_transaction
+from exchange.store.engine import Connection, Engine, in_transaction
 from exchange.store.errors import DATABASE_ERRORS
 from exchange.store.habilitations import load_habilitations
 from exchange.store.records import record_accepted
@@ -117,7 +118,7 @@ def _decide(error: BaseException, system: str | None, *, project_error: str = WA
     return SET_ASIDE
 
 
-def _file_error(ctx: CycleContext, row: dict, step: str, error: BaseException, system: str) -> None:
+def _file_error(ctx: CycleContext, row: dict[str, Any], step: str, error: BaseException, system: str) -> None:
     """An error on one file at a drop-area step: it stops the run, or the file waits, or it is set aside."""
     if _decide(error, system) == SET_ASIDE:
         _quarantine(ctx, row, error)
@@ -152,11 +153,11 @@ def _take(ctx: CycleContext, entries: list[Entry]) -> list[int]:
     return _receive(ctx, [{"id": i, "account": e.account, "name": e.name} for i, e in zip(ids, entries)])
 
 
-def _claim(ctx: CycleContext, rows: list[dict]) -> list[tuple[dict, Entry]]:
+def _claim(ctx: CycleContext, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Entry]]:
     """Move each reserved file out of depot/ into its claim (or find the claim an earlier attempt made);
     what vanished is forgotten, what is not a regular file set aside, what is too young waits."""
-    claimed: list[tuple[dict, Entry]] = []
-    vanished: list[dict] = []
+    claimed: list[tuple[dict[str, Any], Entry]] = []
+    vanished: list[dict[str, Any]] = []
     now = time.time()
     for row in rows:
         try:
@@ -182,7 +183,7 @@ def _claim(ctx: CycleContext, rows: list[dict]) -> list[tuple[dict, Entry]]:
     return claimed
 
 
-def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
+def _receive(ctx: CycleContext, rows: list[dict[str, Any]]) -> list[int]:
     """RECLAME → RECU for reserved files: claim each (moved to archive/<claim>, so that a new upload of
     that name is never taken for it), copy them (several in flight where the transport can), fsync, hash,
     then commit them in one transaction. Returns the ids now RECU; the others wait or vanished.
@@ -225,8 +226,8 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
     with BatchSync([], folders=account_dirs) as names, ledger.transaction(ctx.engine, ctx.fence) as conn:
         # every earlier reception of each content, then those of this batch as they become RECU
         earlier = ledger.find_by_shas(conn, [(row["account"], sha) for row, sha, *_ in taken if sha is not None])
-        moves: list[tuple[int, dict]] = []
-        for row, sha, size, tmp in taken:
+        moves: list[tuple[int, dict[str, Any]]] = []
+        for row, sha, size, copied in taken:
             stored = None
             duplicate = None
             if sha is not None:
@@ -235,7 +236,8 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
                 account_dir = ctx.config.storage_dir / row["account"]
                 stored_dirs.add(account_dir)
                 stored = account_dir / f"{sha}{Path(row['name']).suffix.lower()[:8]}"
-                os.replace(tmp, stored)
+                assert copied is not None  # a hashed file was copied
+                os.replace(copied, stored)
             fname = parse_file_name(row["name"])
             moves.append(
                 (
@@ -270,11 +272,12 @@ def _receive(ctx: CycleContext, rows: list[dict]) -> list[int]:
 # -- processing one ledger row from its state to the end --------------------------------------------
 
 
-def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
+def _prepare_row(ctx: CycleContext, row: dict[str, Any]) -> Judgement | Prepared:
     """The file-level checks of one received file (from its local copy)."""
     if row["duplicate_of"] is not None:
         with ctx.engine.connect() as conn:
             earlier = ledger.get_file(conn, int(row["duplicate_of"]))
+        assert earlier is not None  # duplicate_of names a ledger row
         return duplicate_file(row["name"], earlier["name"], earlier["received_at"])
     limit = ctx.config.limits.max_file_bytes
     if row["stored_path"] is None or row["size"] > limit:  # refused from its size: never read
@@ -290,6 +293,7 @@ def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
     habs = ctx.habilitations() if ctx.use_habilitations else None
 
     def reconcile(siret: str) -> tuple[Anomaly | None, str | None]:
+        assert habs is not None  # passed to prepare only with habilitations
         r = reconcile_file(habs, row["account"], siret, row["processing_date"])
         return r.anomaly, r.caf_gestionnaire
 
@@ -303,7 +307,7 @@ def _prepare_row(ctx: CycleContext, row: dict) -> Judgement | Prepared:
     )
 
 
-def _quarantine(ctx: CycleContext, row: dict, error: BaseException) -> None:
+def _quarantine(ctx: CycleContext, row: dict[str, Any], error: BaseException) -> None:
     """A defect on this file: set it aside, report it, go on with the others."""
     reason = scrub(f"{error.__class__.__name__}: {error}")
     with ledger.transaction(ctx.engine, ctx.fence) as conn:
@@ -319,10 +323,10 @@ def _quarantine(ctx: CycleContext, row: dict, error: BaseException) -> None:
     ctx.tally.errors.append(f"fichier n° {row['id']} ({row['account']}/{row['name']}) en quarantaine : {reason}")
 
 
-def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
+def _judge_rows(ctx: CycleContext, rows: list[dict[str, Any]]) -> dict[int, Judgement]:
     """Judge received files: file-level checks one by one, record rules once per processing date."""
     judged: dict[int, Judgement] = {}
-    prepared: dict[date, list[tuple[dict, Prepared]]] = {}
+    prepared: dict[date, list[tuple[dict[str, Any], Prepared]]] = {}
     for row in rows:
         try:
             first = _prepare_row(ctx, row)
@@ -335,25 +339,27 @@ def _judge_rows(ctx: CycleContext, rows: list[dict]) -> dict[int, Judgement]:
         else:
             prepared.setdefault(row["processing_date"], []).append((row, first))
     for day, items in prepared.items():
+        results: Sequence[Judgement | None]
         try:
             results = judge_records([p for _, p in items], day)
         except BaseException as e:  # the run stops, or find the file at fault: judge them one by one
             _decide(e, "jugement", project_error=SET_ASIDE)
-            results = []
+            one_by_one: list[Judgement | None] = []
             for row, p in items:
                 try:
-                    results.append(judge_records([p], day)[0])
+                    one_by_one.append(judge_records([p], day)[0])
                 except BaseException as one:
                     _decide(one, f"jugement du fichier n° {row['id']}", project_error=SET_ASIDE)
                     _quarantine(ctx, row, one)
-                    results.append(None)
+                    one_by_one.append(None)
+            results = one_by_one
         for (row, _), j in zip(items, results):
             if j is not None:
                 judged[row["id"]] = j
     return judged
 
 
-def _store_many(conn, items: list[tuple[dict, Judgement]]) -> dict[int, Judgement]:  # noqa: ANN001 - a Connection
+def _store_many(conn: Connection, items: list[tuple[dict[str, Any], Judgement]]) -> dict[int, Judgement]:
     """Records (with their history: W05/W06), anomalies and statut of files: their TRAITE step, in the
     caller's transaction. Returns each judgement as answered (history anomalies included, sorted)."""
     extra = record_accepted(
@@ -368,7 +374,7 @@ def _store_many(conn, items: list[tuple[dict, Judgement]]) -> dict[int, Judgemen
                 caf_gestionnaire=j.caf_gestionnaire,
             )
             for row, j in items
-            if j.records is not None and j.records_accepted
+            if j.records is not None and j.records_accepted and j.kind is not None  # judged records: kind known
         ],
     )
     frames = [(row["id"], j.anomalies) for row, j in items] + list(extra.items())
@@ -403,7 +409,7 @@ def _store_many(conn, items: list[tuple[dict, Judgement]]) -> dict[int, Judgemen
     return {row["id"]: replace(j, anomalies=by_file.get((row["id"],), empty), records=None) for row, j in items}
 
 
-def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, Judgement]:
+def _store(ctx: CycleContext, items: list[tuple[dict[str, Any], Judgement]]) -> dict[int, Judgement]:
     """The TRAITE step of a whole batch in one transaction; should one file's history fail (a defect), the
     batch is stored again file by file and that file alone is set aside."""
     try:
@@ -420,26 +426,26 @@ def _store(ctx: CycleContext, items: list[tuple[dict, Judgement]]) -> dict[int, 
                 _decide(one, f"enregistrement du fichier n° {row['id']}", project_error=SET_ASIDE)
                 _quarantine(ctx, row, one)
     for row, _ in items:
-        j = stored.get(row["id"])
-        if j is not None:
+        done = stored.get(row["id"])
+        if done is not None:
             row["state"] = ledger.TRAITE
             _event(
                 ctx,
-                f"fichier traité : {row['name']} — {j.statut}{f' ({j.file_code})' if j.file_code else ''}, "
-                f"{_count(j.records_in, 'enregistrement reçu', 'enregistrements reçus')}, "
-                f"{j.records_accepted} accepté{'s' if j.records_accepted > 1 else ''}, "
-                f"{j.records_rejected} rejeté{'s' if j.records_rejected > 1 else ''}",
+                f"fichier traité : {row['name']} — {done.statut}{f' ({done.file_code})' if done.file_code else ''}, "
+                f"{_count(done.records_in, 'enregistrement reçu', 'enregistrements reçus')}, "
+                f"{done.records_accepted} accepté{'s' if done.records_accepted > 1 else ''}, "
+                f"{done.records_rejected} rejeté{'s' if done.records_rejected > 1 else ''}",
                 file_id=row["id"],
                 account=row["account"],
-                siret=j.siret,
+                siret=done.siret,
                 state=ledger.TRAITE,
-                statut=j.statut,
-                code=j.file_code or "",
+                statut=done.statut,
+                code=done.file_code or "",
             )
     return stored
 
 
-def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
+def stored_judgement(conn: Connection, row: dict[str, Any]) -> Judgement:
     """The judgement of a TRAITE/ACQUITTE file, rebuilt from the ledger (for comptes rendus and screens)."""
     frame = pl.DataFrame(
         [{k: a[k] for k in ANOMALY_SCHEMA} for a in ledger.anomalies_with_nir(conn, row["id"])], schema=ANOMALY_SCHEMA
@@ -456,7 +462,9 @@ def stored_judgement(conn, row: dict) -> Judgement:  # noqa: ANN001
     )
 
 
-def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None, moment: datetime) -> Judgement:
+def _acknowledge(
+    ctx: CycleContext, row: dict[str, Any], j: Judgement | None, owner: dict[str, Any] | None, moment: datetime
+) -> Judgement:
     """Write the three comptes rendus of one file, keeping the pair they replace (ACQUITTE is the caller's).
 
     `<name>.CR.*` describes the latest answered reception of that name. Before it is replaced, its pair is
@@ -485,7 +493,7 @@ def _acknowledge(ctx: CycleContext, row: dict, j: Judgement | None, owner: dict 
     return j
 
 
-def _archive(ctx: CycleContext, rows: list[dict]) -> None:
+def _archive(ctx: CycleContext, rows: list[dict[str, Any]]) -> None:
     """RECU → ARCHIVE for a batch: each claim takes its archive name (a repeated move finds it done),
     then one transaction records them all."""
     moved = []
@@ -517,7 +525,7 @@ def _archive(ctx: CycleContext, rows: list[dict]) -> None:
 
 
 def _answer(
-    ctx: CycleContext, row: dict, j: Judgement | None, owner: dict | None, moment: datetime
+    ctx: CycleContext, row: dict[str, Any], j: Judgement | None, owner: dict[str, Any] | None, moment: datetime
 ) -> Judgement | None:
     """The comptes rendus of one TRAITE file; None when it waits (drop area refused) or was set aside."""
     try:
@@ -528,11 +536,11 @@ def _answer(
     return None
 
 
-def _finish(ctx: CycleContext, rows: list[dict], judged: dict[int, Judgement]) -> None:
+def _finish(ctx: CycleContext, rows: list[dict[str, Any]], judged: dict[int, Judgement]) -> None:
     """TRAITE → ACQUITTE for a batch: comptes rendus file by file, then one transaction per group of
     distinct names (a name answered twice in one batch is committed in between: the second answer must
     see the first as the one it replaces); then each file counts in the run's tally."""
-    answered: list[tuple[dict, Judgement]] = []
+    answered: list[tuple[dict[str, Any], Judgement]] = []
     names: set[tuple[str, str]] = set()
     todo = [row for row in rows if row["state"] == ledger.TRAITE]
     if not todo:
@@ -673,7 +681,7 @@ class ReplayRefused(TerminalError):
     """A replay the spec does not allow (the French reason is the message)."""
 
 
-def replay(ctx: CycleContext, file_id: int) -> dict:
+def replay(ctx: CycleContext, file_id: int) -> dict[str, Any]:
     """Process a kept file again, as if just received, judged at its original processing date
     (habilitations.md: only a file rejected whole for an H code or F06, or in QUARANTAINE)."""
     with ctx.engine.connect() as conn:
@@ -689,4 +697,6 @@ def replay(ctx: CycleContext, file_id: int) -> dict:
         ledger.reset_for_replay(conn, row, ctx.run_id)
     process(ctx, [file_id])
     with ctx.engine.connect() as conn:
-        return ledger.get_file(conn, file_id)
+        replayed = ledger.get_file(conn, file_id)
+    assert replayed is not None  # read above, never deleted
+    return replayed

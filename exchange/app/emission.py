@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import polars as pl
 
@@ -33,7 +34,7 @@ Progress = Callable[[str, int, int], None]
 log = logging.getLogger("esat_exchange")
 
 
-def _output_frames(engine: Engine, batch: list[dict]) -> dict[int, tuple[pl.DataFrame, pl.DataFrame]]:
+def _output_frames(engine: Engine, batch: list[dict[str, Any]]) -> dict[int, tuple[pl.DataFrame, pl.DataFrame]]:
     """Each emission's output frame (formats.md §5) and its CSV form (formula guard applied), read in one
     query and shaped once per flux."""
     with engine.connect() as conn:
@@ -56,7 +57,7 @@ def _output_frames(engine: Engine, batch: list[dict]) -> dict[int, tuple[pl.Data
 def _complete(
     config: Config,
     engine: Engine,
-    planned: list[dict],
+    planned: list[dict[str, Any]],
     fence: Fence | None = None,
     progress: Progress | None = None,
     run_id: int | None = None,

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from exchange.app.depot_watch import DepotState
 from exchange.core.clock import utcnow
@@ -24,7 +25,7 @@ class Figures:
     /metrics, the scheduled jobs paused, and when they were read."""
 
     health: Health
-    counts: dict
+    counts: dict[str, Any]
     paused: frozenset[str]
     made_at: datetime
 
@@ -59,7 +60,7 @@ class FigureKeeper:
         self._engine, self._every, self._poll, self._clock = engine, every_seconds, poll_seconds, clock
         self._lock = threading.Lock()
         self._figures: Figures | None = None
-        self._version: tuple | None = None
+        self._version: tuple[Any, ...] | None = None
         self.failing = False  # the last reading failed (the database does not answer): /sante says so
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -87,7 +88,7 @@ class FigureKeeper:
                 self._version = None
             self._wake.set()
 
-    def _version_now(self) -> tuple:
+    def _version_now(self) -> tuple[Any, ...]:
         from exchange.store.watch import health_version
 
         with self._engine.connect() as conn:
@@ -133,7 +134,7 @@ class FigureKeeper:
             return None
 
 
-def _codes(reasons: list[Reason]) -> list[dict]:
+def _codes(reasons: list[Reason]) -> list[dict[str, Any]]:
     """Reasons as codes and counts only (/sante publishes no free text): one entry per code, counts summed."""
     out: dict[str, int] = {}
     for r in reasons:
@@ -144,7 +145,7 @@ def _codes(reasons: list[Reason]) -> list[dict]:
 DATABASE_DOWN = Reason("base de données injoignable", code="BASE_DE_DONNEES_INJOIGNABLE")
 
 
-def readiness(figures: Figures | None, depot: DepotState, now: datetime, database_down: bool = False) -> dict:
+def readiness(figures: Figures | None, depot: DepotState, now: datetime, database_down: bool = False) -> dict[str, Any]:
     """The body of /sante: the verdict and its reasons as codes and counts, the drop area's state, and when the
     figures were read (the last ones read, with BASE_DE_DONNEES_INJOIGNABLE, while the database does not answer).
     No operator's text, no account, no Esat, no file name."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from exchange.app.run_log import GENERAL, capture
 from exchange.config import Config
@@ -30,6 +31,8 @@ from exchange.store.fences import (
 )
 
 log = logging.getLogger("esat_exchange")
+# what stops a job at once: its lock lost, or the database gone
+_STOPPING: tuple[type[BaseException], ...] = (LockLost, *CONNECTION_ERRORS)
 
 # Which lock each job takes (exchange.core.jobs.REGISTRY); every job sharing a lock is closed as interrupted by
 # the next holder.
@@ -67,6 +70,13 @@ class JobContext:
     fence: ledger.Fence
     stop: Callable[[], bool]
     lock: HeldLock
+
+    @property
+    def recorded_run_id(self) -> int:
+        """The run's id, for a job recorded in `runs` (record=True, the default)."""
+        if self.run_id is None:
+            raise RuntimeError("job not recorded in runs: it has no run id")
+        return self.run_id
 
 
 Work = Callable[[JobContext], "str | None"]  # returns an error (ECHEC) or None (OK)
@@ -114,11 +124,11 @@ def run_locked(
         if not record:
             return RunOutcome(None, IGNORE, RunTally(), reason)
         with ledger.transaction(engine, outer_fence) as conn:
-            run_id = runs.record_skipped_run(conn, job, reason)
-        log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": run_id, "job": job, GENERAL: True}})
-        return RunOutcome(run_id, IGNORE, RunTally(), reason)
+            skipped_id = runs.record_skipped_run(conn, job, reason)
+        log.warning(f"{reason} : exécution ignorée", extra={"event": {"run_id": skipped_id, "job": job, GENERAL: True}})
+        return RunOutcome(skipped_id, IGNORE, RunTally(), reason)
     tally = RunTally()
-    run_id = None
+    run_id: int | None = None
     journal = ExitStack()  # the run's live log (exchange.app.run_log), once its run is recorded
     try:
         # the schema is at head: `run` and `scheduler` upgrade it under this same lock first (open_at_head)
@@ -191,7 +201,7 @@ def run_locked(
 def _asked_to_stop(engine: Engine, run_id: int) -> Callable[[], bool]:
     """Whether someone asked this run to stop (store.runs.ask_stop). The job asks between files or batches (one
     primary-key read each time, beside a file's work); once asked, it stays asked and is logged once."""
-    asked: list[dict] = []
+    asked: list[dict[str, Any]] = []
 
     def check() -> bool:
         if not asked:
@@ -214,7 +224,7 @@ def _work(ctx: JobContext, work: Work) -> str | None:
     refused request, a bug, KeyboardInterrupt) is recorded, then raised to the caller."""
     try:
         return work(ctx)
-    except (LockLost, *CONNECTION_ERRORS):
+    except _STOPPING:
         raise
     except TransportError as e:
         return str(e)
@@ -228,7 +238,7 @@ def _work(ctx: JobContext, work: Work) -> str | None:
         try:
             with ledger.transaction(ctx.engine, ctx.fence) as conn:
                 runs.finish_run(conn, ctx.run_id, ECHEC, ctx.tally, f"{e.__class__.__name__}: {e}")
-        except (LockLost, *CONNECTION_ERRORS):
+        except _STOPPING:
             pass
         raise
 
@@ -240,7 +250,7 @@ def _try_finish(engine: Engine, run_id: int | None, tally: RunTally, error: str,
     try:
         with ledger.transaction(engine, lock.check) as conn:
             runs.finish_run(conn, run_id, ECHEC, tally, error)
-    except (LockLost, *CONNECTION_ERRORS):
+    except _STOPPING:
         pass
 
 

@@ -8,6 +8,7 @@ up after the resume; a run already in progress goes on; a job started by hand (c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from exchange.core.vocabulary import JOB_LABELS, SCHEDULED_JOBS
 from exchange.store.engine import Engine, in_transaction
@@ -27,17 +28,17 @@ class PauseResult:
     message: str
 
 
-def pause_detail(row: dict) -> str:
+def pause_detail(row: dict[str, Any]) -> str:
     """« par marie depuis le 06/12/2026 03:12 (motif : import Habpps) »."""
     return since_text(row) + (f" (motif : {row['reason']})" if row.get("reason") else "")
 
 
-def pause_text(row: dict) -> str:
+def pause_text(row: dict[str, Any]) -> str:
     """« suspendue par marie depuis le 06/12/2026 03:12 (motif : import Habpps) »."""
     return f"suspendue {pause_detail(row)}"
 
 
-def job_states(engine: Engine) -> list[dict]:
+def job_states(engine: Engine) -> list[dict[str, Any]]:
     """Each scheduled job: tache, libelle, suspendue (bool), par, depuis, motif (None when active), detail (who,
     since when, why) and texte (« active », or « suspendue » and the detail)."""
     with engine.connect() as conn:

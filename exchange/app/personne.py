@@ -40,7 +40,7 @@ def _value(v: object) -> object:
     return v.isoformat() if isinstance(v, (date, datetime)) else v
 
 
-def _record(r: dict) -> dict:
+def _record(r: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in r.items():
         if k in INTERNAL:
@@ -52,7 +52,7 @@ def _record(r: dict) -> dict:
     return out
 
 
-def _retour_names(f: dict, latest: dict[tuple[str, str], int]) -> list[str]:
+def _retour_names(f: dict[str, Any], latest: dict[tuple[str, str], int]) -> list[str]:
     if f["answers_purged_at"] is not None:
         return []
     stems = [kept_stem(f["name"], f["id"], pair) for pair in range(f["answers"] or 0)]
@@ -61,9 +61,9 @@ def _retour_names(f: dict, latest: dict[tuple[str, str], int]) -> list[str]:
     return [f"retour/{stem}.{ext}" for stem in stems for ext in CR_EXTENSIONS]
 
 
-def _purges(rows: list[dict]) -> list[dict]:
+def _purges(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Purge steps grouped by day and kind: the years, and how many items, records and anomalies went."""
-    grouped: dict[tuple[str, str], dict] = {}
+    grouped: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         key = (r["at"].astimezone(PARIS).date().isoformat(), r["kind"])
         g = grouped.setdefault(
@@ -138,7 +138,7 @@ def _held_files(
 
 def person_report(
     engine: Engine, nir_text: str, *, login: str, config: Config | None = None, address: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Everything held about the NIR, journaled (who asked, the NIR masked, what was found); NirError when
     `nir_text` is not a NIR (journaled as refused). Matched on its 13 characters: asked with or without its
     key, a NIR declared with a wrong key is found. With `config`, the received copies and Caf output files on

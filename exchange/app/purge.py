@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.config import Config
@@ -43,8 +44,9 @@ from exchange.store.engine import Engine
 log = logging.getLogger("esat_exchange")
 BATCH = 200  # files (or emissions) per transaction
 OUTPUT_SUFFIXES = (".parquet", ".csv", ".manifest.json")
+T = TypeVar("T")
 
-Counts = dict  # kind → {year: [items, records, anomalies]}
+Counts = dict[str, dict[int, list[int]]]  # kind → {year: [items, records, anomalies]}
 
 
 @dataclass
@@ -52,14 +54,14 @@ class Plan:
     """What is due on `as_of`: file ids per kind, emissions, and the journal/run cutoffs."""
 
     as_of: date
-    files: dict[int, dict] = field(default_factory=dict)  # id → candidate row
+    audit_before: datetime
+    runs_before: datetime
+    files: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → candidate row
     file_kinds: dict[int, frozenset[str]] = field(
         default_factory=dict
     )  # id → kinds due (copies, comptes_rendus, identity)
     years: dict[int, int] = field(default_factory=dict)  # id → declaration year
-    outputs: list[dict] = field(default_factory=list)
-    audit_before: datetime | None = None
-    runs_before: datetime | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -80,6 +82,12 @@ def _paris_day(moment: datetime | None) -> date | None:
     return None if moment is None else moment.astimezone(PARIS).date()
 
 
+def _completed_day(output: dict[str, Any]) -> date:
+    """The Paris day an emission (a finished one: its completed_at is set) was written."""
+    moment: datetime = output["completed_at"]
+    return moment.astimezone(PARIS).date()
+
+
 def _cutoff(duration: Duration, as_of: date) -> datetime:
     """The instant before which a dated line is due: its Paris day + duration <= as_of."""
     last_day = duration.before(as_of)
@@ -89,7 +97,7 @@ def _cutoff(duration: Duration, as_of: date) -> datetime:
 def plan(config: Config, engine: Engine, as_of: date) -> Plan:
     """Everything due on `as_of` under the configured durations (reads only)."""
     durations = config.retention.durations()
-    p = Plan(as_of)
+    p = Plan(as_of, audit_before=_cutoff(durations["audit"], as_of), runs_before=_cutoff(durations["runs"], as_of))
     with engine.connect() as conn:
         candidates = store.file_candidates(conn)
         outputs = store.output_candidates(conn)
@@ -115,11 +123,7 @@ def plan(config: Config, engine: Engine, as_of: date) -> Plan:
             due.add("identity")
         if due:
             p.files[row["id"]], p.file_kinds[row["id"]], p.years[row["id"]] = row, frozenset(due), year
-    p.outputs = [
-        o for o in outputs if output_due(_paris_day(o["completed_at"]), o["annee"], durations["outputs"], as_of)
-    ]
-    p.audit_before = _cutoff(durations["audit"], as_of)
-    p.runs_before = _cutoff(durations["runs"], as_of)
+    p.outputs = [o for o in outputs if output_due(_completed_day(o), o["annee"], durations["outputs"], as_of)]
     return p
 
 
@@ -154,14 +158,14 @@ def dry_run(config: Config, engine: Engine, as_of: date) -> PurgeReport:
     return PurgeReport(as_of, True, counts, unknown={"copies": len(copies), "outputs": len(outputs)})
 
 
-def _output_year(o: dict) -> int:
-    return o["annee"] if o["annee"] is not None else declaration_year(_paris_day(o["completed_at"]))
+def _output_year(o: dict[str, Any]) -> int:
+    return o["annee"] if o["annee"] is not None else declaration_year(_completed_day(o))
 
 
 # -- removals (idempotent) ----------------------------------------------------------------------
 
 
-def _retour_names(row: dict, latest: dict[tuple[str, str], int], transport: Transport) -> list[str]:
+def _retour_names(row: dict[str, Any], latest: dict[tuple[str, str], int], transport: Transport) -> list[str]:
     """Every compte rendu this reception may have in retour/: its kept pairs (named after its id), and
     <name>.CR.* when it is the latest answered reception of its name and that pair answers it (after a
     restore it may answer a later reception the ledger does not know: kept). CSV last: what says whose
@@ -201,7 +205,7 @@ def _sync_folders(folders: set[Path]) -> None:
 
 
 def _remove_file_data(
-    config: Config, engine: Engine, transport: Transport, rows: list[dict], latest: dict[tuple[str, str], int]
+    config: Config, engine: Engine, transport: Transport, rows: list[dict[str, Any]], latest: dict[tuple[str, str], int]
 ) -> None:
     """Remove what the marks of these rows say is being purged; a stored copy shared with a reception whose
     copy is kept (same content, same account) stays for it."""
@@ -224,7 +228,7 @@ def _remove_file_data(
     transport.sync()
 
 
-def _remove_outputs(config: Config, rows: list[dict]) -> None:
+def _remove_outputs(config: Config, rows: list[dict[str, Any]]) -> None:
     folders: set[Path] = set()
     for row in rows:
         for suffix in OUTPUT_SUFFIXES:
@@ -283,7 +287,7 @@ def _output_base(name: str) -> str:
 # -- the purge itself ---------------------------------------------------------------------------
 
 
-def _batches(items: list, size: int | None = None) -> list[list]:
+def _batches(items: list[T], size: int | None = None) -> list[list[T]]:
     size = size or BATCH
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -305,10 +309,10 @@ def _purge(
         pending_out = store.pending_outputs(conn)
     with open_transport(config) as transport:
         # 1. finish what a stopped purge began
-        for batch in _batches(pending):
-            _remove_file_data(config, engine, transport, batch, latest)
+        for pending_rows in _batches(pending):
+            _remove_file_data(config, engine, transport, pending_rows, latest)
             with ledger.transaction(engine, fence) as conn:
-                store.end_file_purge(conn, [r["id"] for r in batch])
+                store.end_file_purge(conn, [r["id"] for r in pending_rows])
         if pending_out:
             _remove_outputs(config, pending_out)
             with ledger.transaction(engine, fence) as conn:
@@ -322,7 +326,7 @@ def _purge(
             if stop():
                 return "purge arrêtée à la demande : la prochaine purge la termine"
             marks = {i: p.file_kinds[i] & {"copies", "comptes_rendus"} for i in batch}
-            per_kind: dict[str, dict] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
+            per_kind: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
             for i, kinds in marks.items():
                 for kind in kinds:
                     per_kind[kind][p.years[i]][0] += 1
@@ -351,27 +355,27 @@ def _purge(
             return "purge arrêtée à la demande : la prochaine purge la termine"
         with engine.connect() as conn:
             sizes = store.identity_sizes(conn, batch)
-        per_year: dict = defaultdict(lambda: [0, 0, 0])
+        identity_counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
         for i in batch:
             n_records, n_anomalies = sizes.get(i, (0, 0))
-            c = per_year[p.years[i]]
+            c = identity_counts[p.years[i]]
             c[0], c[1], c[2] = c[0] + 1, c[1] + n_records, c[2] + n_anomalies
         with ledger.transaction(engine, fence) as conn:
             store.anonymise(conn, batch, now)
-            store.record_counts(conn, ctx.run_id, now, "identity", per_year)
-        _add(counts, {"identity": per_year})
+            store.record_counts(conn, ctx.run_id, now, "identity", identity_counts)
+        _add(counts, {"identity": identity_counts})
     # 4. Caf output files
-    for batch in _batches(p.outputs):
-        per_year = defaultdict(lambda: [0, 0, 0])
-        for o in batch:
-            per_year[_output_year(o)][0] += 1
+    for outputs in _batches(p.outputs):
+        output_counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for o in outputs:
+            output_counts[_output_year(o)][0] += 1
         with ledger.transaction(engine, fence) as conn:
-            store.begin_output_purge(conn, [o["id"] for o in batch], now)
-            store.record_counts(conn, ctx.run_id, now, "outputs", per_year)
-        _remove_outputs(config, batch)
+            store.begin_output_purge(conn, [o["id"] for o in outputs], now)
+            store.record_counts(conn, ctx.run_id, now, "outputs", output_counts)
+        _remove_outputs(config, outputs)
         with ledger.transaction(engine, fence) as conn:
-            store.end_output_purge(conn, [o["id"] for o in batch])
-        _add(counts, {"outputs": per_year})
+            store.end_output_purge(conn, [o["id"] for o in outputs])
+        _add(counts, {"outputs": output_counts})
     # 5. the audit journal and old run records
     with ledger.transaction(engine, fence) as conn:
         audit = {year: [n, 0, 0] for year, n in store.audit_due(conn, p.audit_before).items()}
@@ -384,7 +388,7 @@ def _purge(
     return None
 
 
-def _add(counts: Counts, more: dict) -> None:
+def _add(counts: Counts, more: Counts) -> None:
     for kind, per_year in more.items():
         for year, c in per_year.items():
             total = counts[kind][year]
@@ -434,7 +438,9 @@ def purge_job(
     fence: ledger.Fence | None = None,
 ) -> RunOutcome:
     """The `purge` job of exchange.core.jobs, started by the scheduler: the retention rules on today (Paris)."""
-    return purge(config, engine, today_in_paris(), fence=fence, stop=stop).outcome
+    outcome = purge(config, engine, today_in_paris(), fence=fence, stop=stop).outcome
+    assert outcome is not None  # set by every purge that is not a dry run
+    return outcome
 
 
 __all__ = ["purge", "purge_job", "dry_run", "plan", "PurgeReport", "Plan"]

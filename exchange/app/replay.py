@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from exchange.app.cycle import ReplayRefused
 from exchange.app.depot_watch import DepotState
+from exchange.app.job import RunOutcome
 from exchange.app.journal import Actor
 from exchange.config import Config
 from exchange.core.perimeter import Perimeter
@@ -31,10 +33,10 @@ class ReplayResult:
 
     done: bool
     message: str
-    outcome: object | None = None  # exchange.app.run.RunOutcome when a run was recorded
+    outcome: RunOutcome | None = None  # when a run was recorded
 
 
-def replay_check(engine: Engine, file_id: int) -> tuple[dict | None, str | None]:
+def replay_check(engine: Engine, file_id: int) -> tuple[dict[str, Any] | None, str | None]:
     """The file (None when unknown) and why it may not be replayed now (None when it may): the spec's rule
     (core.replay.replay_refusal), then, for an `H` rejection, whether a newer extract was imported."""
     with engine.connect() as conn:
@@ -133,7 +135,7 @@ def _replay(config: Config, engine: Engine, file_id: int, depot: DepotState | No
     return ReplayResult(outcome.status == OK, message, outcome)
 
 
-def _as_is(row: dict) -> str:
+def _as_is(row: dict[str, Any]) -> str:
     """The file's state as a sentence ends: « REJETE (H05) », « en quarantaine », « en cours (ARCHIVE) »."""
     if row["state"] == QUARANTAINE:
         return "en quarantaine"
@@ -214,7 +216,7 @@ def replay_soon(
     )
 
 
-def replayable_after_import(engine: Engine, siret: str | None = None, *, perimeter: Perimeter) -> list[dict]:
+def replayable_after_import(engine: Engine, siret: str | None = None, *, perimeter: Perimeter) -> list[dict[str, Any]]:
     """The files rejected for a habilitation code (store.followup.pending_habilitation_rejections) that may be
     replayed now, an extract having been imported since their judgement; only those of `siret` when given."""
     with engine.connect() as conn:

@@ -65,7 +65,7 @@ def replay_in_one_run(
                     engine=engine,
                     transport=transport,
                     as_of=row["processing_date"],
-                    run_id=job.run_id,  # type: ignore[arg-type] - a recorded run
+                    run_id=job.recorded_run_id,
                     job=JOB,
                     tally=job.tally,
                     stop=job.stop,

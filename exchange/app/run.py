@@ -39,7 +39,7 @@ def run_job(
                 engine=engine,
                 transport=transport,
                 as_of=as_of,
-                run_id=job_ctx.run_id,
+                run_id=job_ctx.recorded_run_id,
                 job=job,
                 tally=job_ctx.tally,
                 use_habilitations=use_habilitations,

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from exchange.core.safe_text import safe_text
 from exchange.logs import scrub
@@ -46,7 +47,7 @@ def _guarded(value: object) -> object:
     return scrub(safe_text(value))
 
 
-def line_of(record: logging.LogRecord) -> dict:
+def line_of(record: logging.LogRecord) -> dict[str, Any]:
     """One `run_log` line from a log record: Paris-agnostic UTC time, level, guarded message and fields."""
     message = safe_text(record.getMessage())
     if record.exc_info:
@@ -75,7 +76,7 @@ class RunLogHandler(logging.Handler):
         run_id: int,
         thread: int | None = None,
         *,
-        append: Callable[[Engine, int, list[dict]], int] | None = None,
+        append: Callable[[Engine, int, list[dict[str, Any]]], int] | None = None,
         flush_seconds: float = FLUSH_SECONDS,
         flush_lines: int = FLUSH_LINES,
     ) -> None:
@@ -85,7 +86,7 @@ class RunLogHandler(logging.Handler):
         self.flush_seconds, self.flush_lines = flush_seconds, flush_lines
         self.written = 0
         self.dropped = False
-        self._pending: list[dict] = []
+        self._pending: list[dict[str, Any]] = []
         self._pending_lock = threading.Lock()
         self._write_lock = threading.Lock()  # one batch at a time: lines are written in their order
         self._wake = threading.Event()
@@ -153,13 +154,20 @@ _raised = 0  # captures that set the logger's level to INFO because nothing had 
 
 
 @contextmanager
-def capture(engine: Engine, run_id: int | None, **options: object) -> Iterator[RunLogHandler | None]:
+def capture(
+    engine: Engine,
+    run_id: int | None,
+    *,
+    append: Callable[[Engine, int, list[dict[str, Any]]], int] | None = None,
+    flush_seconds: float = FLUSH_SECONDS,
+    flush_lines: int = FLUSH_LINES,
+) -> Iterator[RunLogHandler | None]:
     """While inside, what this thread logs on `esat_exchange` is the log of run `run_id` (none when None)."""
     global _raised
     if run_id is None:
         yield None
         return
-    handler = RunLogHandler(engine, run_id, **options)  # type: ignore[arg-type]
+    handler = RunLogHandler(engine, run_id, append=append, flush_seconds=flush_seconds, flush_lines=flush_lines)
     with _level_lock:
         if log.level == logging.NOTSET:  # logging never configured (a library use, tests): INFO is the default
             log.setLevel(logging.INFO)
@@ -182,6 +190,6 @@ def capture(engine: Engine, run_id: int | None, **options: object) -> Iterator[R
 __all__ = ["GENERAL", "RunLogHandler", "capture", "line_of"]
 
 
-def _append_lines(engine: Engine, run_id: int, lines: list[dict]) -> int:
+def _append_lines(engine: Engine, run_id: int, lines: list[dict[str, Any]]) -> int:
     """store.run_log.append_lines in a short transaction of its own."""
     return in_transaction(engine, stored_log.append_lines, run_id, lines)  # looked up at each call

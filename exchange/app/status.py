@@ -4,6 +4,7 @@ by exchange.core.health."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from exchange.app.depot_watch import DepotState, list_every_account, list_within
 from exchange.core.clock import utcnow
@@ -25,7 +26,7 @@ from exchange.core.jobs import REGISTRY
 from exchange.core.perimeter import EVERYTHING, Perimeter
 from exchange.core.safe_text import safe_text
 from exchange.core.vocabulary import CYCLE_JOBS, FINISHED_RUN_STATUSES
-from exchange.edges.transport.base import Transport, is_safe_name
+from exchange.edges.transport.base import Entry, Transport, is_safe_name
 from exchange.store import purge as purge_state
 from exchange.store.engine import Engine
 from exchange.store.followup import habilitation_rejections_by_code
@@ -39,12 +40,14 @@ from exchange.store.watch import failed_collects_in_a_row
 JOBS = tuple(job.id for job in REGISTRY if job.in_status)  # the jobs `status` shows (exchange.core.jobs)
 
 
-def _counted(listed: dict[str, list | None]) -> tuple[dict[str, int], list[dict], list[dict]]:
+def _counted(
+    listed: dict[str, list[Entry] | None],
+) -> tuple[dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
     """Files waiting in each account's depot/, every waiting file (account, name, since), oldest first, and the names
     a collect never takes (links, folders, unsafe names: left in place, so never « en attente »)."""
     counts: dict[str, int] = {}
-    waiting: list[dict] = []
-    refused: list[dict] = []
+    waiting: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
     for account, entries in listed.items():
         if entries is None:  # a depot/ that cannot be read is reported by the run; here it counts nothing
             counts[account] = 0
@@ -64,7 +67,7 @@ def _counted(listed: dict[str, list | None]) -> tuple[dict[str, int], list[dict]
     return counts, sorted(waiting, key=order), sorted(refused, key=order)
 
 
-def depot_listing(source: Transport | DepotState) -> tuple[dict[str, int], list[dict]]:
+def depot_listing(source: Transport | DepotState) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """Names waiting in each account's depot/ and every waiting file (the campaign follow-up reads it too): from the
     console's last listing (a DepotState: nothing when none) or by listing an unopened transport now."""
     if isinstance(source, DepotState):
@@ -73,7 +76,7 @@ def depot_listing(source: Transport | DepotState) -> tuple[dict[str, int], list[
         return _counted(list_every_account(t))[:2]
 
 
-def _brief(run: dict | None) -> dict | None:
+def _brief(run: dict[str, Any] | None) -> dict[str, Any] | None:
     """What `status` shows of a run."""
     return None if run is None else {k: run[k] for k in ("id", "job", "debut", "fin", "statut", "erreur")}
 

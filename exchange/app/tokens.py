@@ -4,6 +4,7 @@ operator's tokens, a new one (its secret shown once), revoke one. A token acts a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from exchange.store import api_tokens
 from exchange.store.engine import Engine, in_transaction
@@ -19,7 +20,7 @@ class NewToken:
     name: str
 
 
-def tokens_of(engine: Engine, login: str | None = None) -> list[dict]:
+def tokens_of(engine: Engine, login: str | None = None) -> list[dict[str, Any]]:
     """`login`'s tokens (every account's when None), newest first: id, login, nom, debut, cree_le, utilise_le,
     revoque_le."""
     return in_transaction(engine, api_tokens.list_tokens, login)

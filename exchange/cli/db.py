@@ -60,7 +60,7 @@ def cmd_db_status(_args: argparse.Namespace, config: Config) -> int:
     return 0 if problem is None else 1
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = sub.add_parser("db", help="schéma de la base de données (migrations)").add_subparsers(
         dest="db_command", required=True, metavar="COMMANDE"
     )

@@ -118,7 +118,7 @@ def cmd_migration_report(args: argparse.Namespace, config: Config, out: TextIO |
     return 0
 
 
-def add_commands(subparsers: argparse._SubParsersAction) -> None:
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `habilitations import PATH` and `migration report FILE [--out FILE]`; handler(args, config) → exit code."""
     hab = subparsers.add_parser("habilitations", help="habilitations Habpps")
     hab_sub = hab.add_subparsers(dest="habilitations_command", required=True)

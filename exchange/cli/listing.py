@@ -47,7 +47,7 @@ def human_cell(value: Any) -> str:
 
 
 def render(
-    rows: Sequence[dict],
+    rows: Sequence[dict[str, Any]],
     columns: Sequence[str],
     fmt: str = "text",
     *,
@@ -88,9 +88,10 @@ def render(
         for r in rows:
             table.add_row(*[escape(human_cell(r.get(c))) for c in columns])
         width = Console().width  # rich's own detection of the terminal (COLUMNS, then the tty)
-        console = Console(file=io.StringIO(), width=width, force_terminal=True)
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=width, force_terminal=True)
         console.print(table)
-        return console.file.getvalue()
+        return buffer.getvalue()
     heads = [labels.get(c, c) for c in columns]
     body = [[human_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(heads)]

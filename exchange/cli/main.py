@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from exchange.cli.listing import human_cell, json_default
 from exchange.config import Config, ConfigError, load_config
@@ -27,6 +29,12 @@ from exchange.core.vocabulary import (
 )  # the listings' values
 from exchange.core.vocabulary import JOBS as RUN_JOBS
 
+if TYPE_CHECKING:  # names for the annotations only: the modules are imported where a command needs them
+    from rich.progress import Progress, TaskID
+
+    from exchange.app.job import RunOutcome
+    from exchange.store.engine import Engine
+
 FORMATS = ("text", "csv", "json")
 
 
@@ -37,7 +45,7 @@ def _as_of(value: str) -> date:
         raise argparse.ArgumentTypeError(f"date attendue au format AAAA-MM-JJ, pas {value!r}") from None
 
 
-def _engine(config: Config):  # noqa: ANN202
+def _engine(config: Config) -> Engine:
     """The database, refused (SchemaError, exit 1 in main) unless at this program's revision."""
     from exchange.store.engine import open_current
 
@@ -47,14 +55,14 @@ def _engine(config: Config):  # noqa: ANN202
 # -- run / check ------------------------------------------------------------------------------------
 
 
-def _progress_bar():  # noqa: ANN202
+def _progress_bar() -> tuple[Progress, Callable[[str, int, int], None]] | tuple[None, None]:
     """A rich progress callback on a terminal; None (quiet) otherwise."""
     if not sys.stderr.isatty():
         return None, None
     from rich.progress import Progress
 
     bar = Progress(transient=True)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int) -> None:  # réception, jugement, comptes rendus, émission
         if stage not in tasks:
@@ -67,7 +75,7 @@ def _progress_bar():  # noqa: ANN202
 SUMMARY_ITEMS = 10  # names listed in a run's summary, so that it stays on one screen
 
 
-def run_summary(outcome, config: Config) -> str:  # noqa: ANN001 - exchange.app.run.RunOutcome
+def run_summary(outcome: RunOutcome, config: Config) -> str:
     t = outcome.tally
     if outcome.status == IGNORE:
         return f"Exécution n° {outcome.run_id} ignorée : {outcome.error}.\n"
@@ -123,7 +131,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     engine = open_at_head(config)  # `run` brings the database to head itself, under the cycle lock
     stop = threading.Event()
 
-    def request_stop(signum, frame) -> None:  # noqa: ANN001
+    def request_stop(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
@@ -321,7 +329,7 @@ def cmd_files_replay(args: argparse.Namespace, config: Config) -> int:
     return result.outcome.exit_code
 
 
-def _bulk_targets(args: argparse.Namespace, config: Config) -> list[dict] | None:
+def _bulk_targets(args: argparse.Namespace, config: Config) -> list[dict[str, Any]] | None:
     """The files a bulk replay takes: the ids given, or every file rejected for a habilitation code that a newer
     extract allows to replay (of one Esat with --siret); None after a usage error (printed)."""
     from exchange.app.replay import replayable_after_import
@@ -454,7 +462,14 @@ def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def render_rows(rows, columns, fmt, labels=None, title=None, empty="Aucune ligne.") -> str:  # noqa: ANN001
+def render_rows(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    fmt: str,
+    labels: dict[str, str] | None = None,
+    title: str | None = None,
+    empty: str = "Aucune ligne.",
+) -> str:
     from exchange.cli.listing import render
 
     return render(rows, columns, fmt, labels=labels, title=title if fmt == "text" else None, empty=empty)
@@ -688,7 +703,13 @@ EXAMPLES = {
 class _VersionAction(argparse._VersionAction):  # noqa: SLF001 - argparse's own action, its text asked only when used
     """`--version`: the installed version, read (importlib.metadata) only when the option is given."""
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
         self.version = f"esat-exchange {_version()}"
         super().__call__(parser, namespace, values, option_string)
 
@@ -699,7 +720,7 @@ def _version() -> str:
     return installed_version()
 
 
-def _add_module_commands(sub: argparse._SubParsersAction, module: str) -> None:
+def _add_module_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], module: str) -> None:
     import importlib
 
     try:
@@ -708,7 +729,7 @@ def _add_module_commands(sub: argparse._SubParsersAction, module: str) -> None:
         if e.name and module.startswith(e.name):
             return
         raise
-    add: Callable[[argparse._SubParsersAction], None] = mod.add_commands
+    add: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = mod.add_commands
     add(sub)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import NoReturn
+from collections.abc import Iterable
+from typing import Any, NoReturn
 
 # argparse's own error messages (Python 3.11–3.13), as regular expressions → French
-_ERRORS: list[tuple[re.Pattern, str]] = [
+_ERRORS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"the following arguments are required: (.*)"), r"arguments obligatoires manquants : \1"),
     (
         re.compile(r"argument (.*?): invalid choice: (.*?) \(choose from (.*)\)"),
@@ -40,14 +41,20 @@ def french_error(message: str) -> str:
 
 
 class FrenchFormatter(argparse.HelpFormatter):
-    def add_usage(self, usage, actions, groups, prefix=None) -> None:  # noqa: ANN001 - argparse's signature
+    def add_usage(
+        self,
+        usage: str | None,
+        actions: Iterable[argparse.Action],
+        groups: Iterable[argparse._MutuallyExclusiveGroup],
+        prefix: str | None = None,
+    ) -> None:
         super().add_usage(usage, actions, groups, prefix="utilisation : " if prefix is None else prefix)
 
 
 class FrenchParser(argparse.ArgumentParser):
     """An ArgumentParser whose every text is French; its subcommand parsers are French too."""
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - argparse's signature
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # argparse's signature
         kwargs.setdefault("formatter_class", FrenchFormatter)
         kwargs["add_help"] = False
         super().__init__(*args, **kwargs)
@@ -57,7 +64,8 @@ class FrenchParser(argparse.ArgumentParser):
             "-h", "--help", action="help", default=argparse.SUPPRESS, help="afficher cette aide et quitter"
         )
 
-    def add_subparsers(self, **kwargs):  # noqa: ANN003, ANN201
+    # typeshed overloads add_subparsers on parser_class; every subcommand parser here is an ArgumentParser
+    def add_subparsers(self, **kwargs: Any) -> argparse._SubParsersAction[argparse.ArgumentParser]:  # type: ignore[override]
         kwargs.setdefault("title", "commandes")
         kwargs.setdefault("metavar", "COMMANDE")
         return super().add_subparsers(**kwargs)

@@ -36,7 +36,7 @@ def cmd_personne(args: argparse.Namespace, config: Config) -> int:
     return 0 if report["donnees_detenues"] else 1
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "personne",
         help="tout ce que le service détient sur une personne (droit d'accès)",

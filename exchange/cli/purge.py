@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from exchange.config import Config
 from exchange.core.vocabulary import OK
+
+if TYPE_CHECKING:  # for the annotations only: the command imports it when it runs
+    from exchange.app.purge import PurgeReport
 
 UNITS = {
     "copies": ("fichier", "fichiers"),
@@ -18,7 +22,7 @@ UNITS = {
 }
 
 
-def report_text(report) -> str:  # noqa: ANN001 - exchange.app.purge.PurgeReport
+def report_text(report: PurgeReport) -> str:
     """The French report: a heading, then each kind with its counts per year (or « rien »)."""
     from exchange.core.retention import KINDS
     from schemas.fields import plural
@@ -27,9 +31,12 @@ def report_text(report) -> str:  # noqa: ANN001 - exchange.app.purge.PurgeReport
     outcome = report.outcome
     if report.dry_run:
         lines = [f"Simulation de la purge au {day} : rien n'a été supprimé. Seraient supprimés ou rendus anonymes :"]
-    elif outcome.status == "IGNORE":
-        return f"Purge au {day} non effectuée (exécution n° {outcome.run_id}) : {outcome.error}. Relancez plus tard.\n"
     else:
+        assert outcome is not None  # a purge that is not a dry run has its run's outcome
+        if outcome.status == "IGNORE":
+            return (
+                f"Purge au {day} non effectuée (exécution n° {outcome.run_id}) : {outcome.error}. Relancez plus tard.\n"
+            )
         state = "terminée" if outcome.status == OK else "en échec"
         lines = [f"Purge au {day} : {state} (exécution n° {outcome.run_id}). Supprimés ou rendus anonymes :"]
     for kind, label in KINDS.items():
@@ -76,7 +83,7 @@ def cmd_purge(args: argparse.Namespace, config: Config) -> int:
     return report.exit_code
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from exchange.cli.main import _as_of
 
     p = sub.add_parser(

@@ -112,7 +112,7 @@ def cmd_scheduler_list(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sched = sub.add_parser(
         "scheduler",
         help="exécuter les tâches planifiées de [schedule] jusqu'à l'arrêt "

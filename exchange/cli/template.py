@@ -26,7 +26,7 @@ def cmd_template(args: argparse.Namespace, config: Config) -> int:  # noqa: ARG0
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t = sub.add_parser("template", help="écrire un modèle de déclaration (en-tête et une ligne d'exemple)")
     t.add_argument("kind", choices=("rg", "ca", "RG", "CA"), metavar="rg|ca", help="type de déclaration")
     t.add_argument("--format", choices=("xlsx", "ods", "csv"), default="xlsx", help="xlsx (défaut), ods ou csv")

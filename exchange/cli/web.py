@@ -187,7 +187,7 @@ def cmd_operators_token(args: argparse.Namespace, config: Config) -> int:
         engine.dispose()
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     web = sub.add_parser(
         "web",
         help="la console web des opérateurs (adresse : [web] bind, défaut 127.0.0.1:8080)",

@@ -283,7 +283,7 @@ def record_audit(
     file_id: int | None = None,
 ) -> None:
     """Write one audit line (who, when, what, on what, outcome; the Esat and the file concerned, if any)."""
-    from exchange.logs import scrub  # type: ignore[attr-defined]  # logs re-exports schemas.masking's scrub
+    from exchange.logs import scrub
 
     if file_id is not None and siret is None:  # the file's Esat, so the journal filters by Esat and perimeter
         siret = conn.execute(select(files.c.siret).where(files.c.id == file_id)).scalar()

@@ -101,7 +101,7 @@ def latest_answered_ids(conn: Connection) -> dict[tuple[str, str], int]:
 
 
 def record_counts(
-    conn: Connection, run_id: int | None, at: datetime, kind: str, per_year: dict[int | None, list[int]]
+    conn: Connection, run_id: int | None, at: datetime, kind: str, per_year: dict[int, list[int]]
 ) -> None:
     """What a purge step removed, per declaration year: [items, records, anomalies]."""
     rows = [

@@ -8,9 +8,11 @@ operateur_enable, operateur_remove; never a password), flashes a French message 
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,14 +36,14 @@ def _account_path(login: str) -> str:
     return f"/operateurs/compte?login={quote(login, safe='')}"
 
 
-def _perimeters(form) -> list[str]:  # noqa: ANN001 - FormData
+def _perimeters(form: FormData) -> list[str]:
     """The checked boxes (national, cna) and the typed Caf codes (spaces or commas between them)."""
     values = [v for v in (NATIONAL, CNA) if form.get(v) == "oui"]
     typed = str(form.get("cafs", "")).replace(",", " ").replace(";", " ").split()
     return values + typed
 
 
-def _password(form) -> tuple[str | None, str | None]:  # noqa: ANN001 - FormData
+def _password(form: FormData) -> tuple[str | None, str | None]:
     """(password or None for none, refusal): « sans mot de passe » checked, or the two typed fields alike."""
     first, second = str(form.get("password", "")), str(form.get("password2", ""))
     if form.get("sans_mot_de_passe") == "oui":
@@ -55,7 +57,7 @@ def _password(form) -> tuple[str | None, str | None]:  # noqa: ANN001 - FormData
     return first, None
 
 
-def _role(form) -> str:  # noqa: ANN001 - FormData
+def _role(form: FormData) -> str:
     return str(form.get("role", "")).strip()
 
 
@@ -137,7 +139,7 @@ async def create(request: Request) -> Response:
     return redirect(request, _account_path(saved.login))
 
 
-def _account_or_404(request: Request, login: str) -> dict:
+def _account_or_404(request: Request, login: str) -> dict[str, Any]:
     found = accounts.get_account(engine_of(request), login)
     if found is None:
         raise HTTPException(404)
@@ -171,7 +173,7 @@ def remove_confirm(request: Request) -> Response:
 # -- actions ----------------------------------------------------------------------------------------
 
 
-async def _acting(request: Request):  # noqa: ANN202 - (FormData, login, by)
+async def _acting(request: Request) -> tuple[FormData, str, str]:  # the form, the login acted on, by whom
     form = await checked_form(request)
     login = str(form.get("login", "")).strip()
     if not login:

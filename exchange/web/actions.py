@@ -10,9 +10,10 @@ import math
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -117,8 +118,8 @@ async def login(request: Request) -> Response:
         page.headers["retry-after"] = str(wait)
         return page
     if outcome.operator is None:
-        wait = outcome.wait_seconds
-        later = f" Prochain essai possible dans {wait:g} seconde{'s' if wait > 1 else ''}." if wait else ""
+        delay = outcome.wait_seconds
+        later = f" Prochain essai possible dans {delay:g} seconde{'s' if delay > 1 else ''}." if delay else ""
         return render(
             request, "login.html", status_code=401, suite=suite, error="Identifiant ou mot de passe incorrect." + later
         )
@@ -142,7 +143,7 @@ async def logout(request: Request) -> Response:
 # -- replay ---------------------------------------------------------------------------------------
 
 
-def _in_perimeter(request: Request, file_id: int) -> dict:
+def _in_perimeter(request: Request, file_id: int) -> dict[str, Any]:
     """The file's row; 404 when unknown or outside the operator's perimeter (the same answer)."""
     with engine_of(request).connect() as conn:
         row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
@@ -151,7 +152,7 @@ def _in_perimeter(request: Request, file_id: int) -> dict:
     return row
 
 
-def _replayable(request: Request) -> dict:
+def _replayable(request: Request) -> dict[str, Any]:
     row = _in_perimeter(request, request.path_params["file_id"])  # outside: the same 404 as an unknown file
     from exchange.app.replay import drop_area_refusal
 
@@ -209,12 +210,17 @@ async def campaign_close(request: Request) -> Response:
 # -- uploads -----------------------------------------------------------------------------------------
 
 
-def _uploads(form, field: str) -> list[UploadFile]:  # noqa: ANN001 - FormData
+def _upload_name(f: UploadFile) -> str:
+    """The sent file's own name (_uploads keeps only the files sent with one)."""
+    return Path(f.filename or "").name
+
+
+def _uploads(form: FormData, field: str) -> list[UploadFile]:
     files = [f for f in form.getlist(field) if isinstance(f, UploadFile) and f.filename]
     if not files:
         raise HTTPException(400, "Aucun fichier envoyé : choisissez un fichier avant de valider.")
     for f in files:
-        if not is_safe_name(Path(f.filename).name):
+        if not is_safe_name(_upload_name(f)):
             raise HTTPException(400, f"Nom de fichier refusé : {f.filename!r}.")
     return files
 
@@ -223,7 +229,7 @@ async def _save(files: list[UploadFile], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     saved = []
     for f in files:
-        target = folder / Path(f.filename).name
+        target = folder / _upload_name(f)
         target.write_bytes(await f.read())
         saved.append(target)
     return saved
@@ -288,7 +294,7 @@ async def migration_report(request: Request) -> Response:
         _audit, request, "rapport_migration", "OK", upload.filename, plural(report.height, "partenaire", "partenaires")
     )
     if form.get("action") == "csv":
-        name = f"rapport-migration-{Path(upload.filename).stem}.csv"
+        name = f"rapport-migration-{Path(_upload_name(upload)).stem}.csv"
         return Response(
             data,
             media_type="text/csv; charset=utf-8",

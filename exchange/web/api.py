@@ -8,8 +8,9 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from typing import Any, overload
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -31,7 +32,7 @@ THROTTLE_KEY = "(jeton API)"  # failed token attempts are counted per client add
 PER_PAGE, MAX_PER_PAGE = 50, 200
 LONGEST_NUMBER = 9  # ids and pages: beyond, 400 (no overflow reaches the database)
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-Answer = dict | tuple[int, dict]
+Answer = dict[str, Any] | tuple[int, dict[str, Any]]
 
 
 # -- answers -------------------------------------------------------------------------------------------
@@ -66,6 +67,10 @@ def _query(request: Request, key: str, longest: int = 200) -> str | None:
     return value or None
 
 
+@overload
+def _int(request: Request, key: str, default: int, *, low: int = 1, high: int | None = None) -> int: ...
+@overload
+def _int(request: Request, key: str, default: None = None, *, low: int = 1, high: int | None = None) -> int | None: ...
 def _int(
     request: Request, key: str, default: int | None = None, *, low: int = 1, high: int | None = None
 ) -> int | None:
@@ -105,13 +110,13 @@ def _known(request: Request, allowed: set[str]) -> None:
 
 
 def _paging(request: Request) -> tuple[int, int]:
-    return _int(request, "page", 1), _int(request, "par_page", PER_PAGE, high=MAX_PER_PAGE)  # type: ignore[return-value]
+    return _int(request, "page", 1), _int(request, "par_page", PER_PAGE, high=MAX_PER_PAGE)
 
 
 # -- who is asking: the token, the throttle, the role ----------------------------------------------------
 
 
-def _authenticate(request: Request) -> dict:
+def _authenticate(request: Request) -> dict[str, Any]:
     """The operator of the request's token; 401 when none, 429 while the address must wait. The console's login
     throttle ([web] login_attempts, login_max_delay_seconds; store.throttle.count_attempt): every presented token is
     counted for the client address before it is checked, a good one clears the count."""
@@ -155,11 +160,13 @@ def _authenticate(request: Request) -> dict:
     return found
 
 
-def endpoint(role: str | None = None, *, jobs: bool = False) -> Callable:
+def endpoint(
+    role: str | None = None, *, jobs: bool = False
+) -> Callable[[Callable[[Request], Answer]], Callable[[Request], Awaitable[Response]]]:
     """Wrap an API handler (sync, returning its JSON body, or (status, body)): the token, the perimeter, the role
     (`role`; `jobs`: the national gestionnaire rule of kit.drives_jobs); errors as JSON."""
 
-    def wrap(fn: Callable[[Request], Answer]) -> Callable:
+    def wrap(fn: Callable[[Request], Answer]) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(fn)
         async def handler(request: Request) -> Response:
             try:
@@ -191,14 +198,14 @@ def _journal(request: Request, action: str, outcome: str, target: str, detail: s
         target,
         f"{detail} (API, jeton n° {request.state.operator['jeton']})",
         client_address(request),
-        **about,  # type: ignore[arg-type]
+        **about,
     )
 
 
 # -- runs ----------------------------------------------------------------------------------------------
 
 
-def _run_body(run: dict, stop: dict | None = None) -> dict:
+def _run_body(run: dict[str, Any], stop: dict[str, Any] | None = None) -> dict[str, Any]:
     body = {k: v for k, v in run.items() if k not in ("machine", "pid")}
     body["arret_demande"] = stop is not None
     return body
@@ -264,8 +271,8 @@ def run_journal(request: Request) -> Answer:
             conn,
             run_id,
             perimeter=request.state.perimeter,
-            after_id=after,  # type: ignore[arg-type]
-            limit=size,  # type: ignore[arg-type]
+            after_id=after,
+            limit=size,
             levels=LEVELS_AT_LEAST[niveau] if niveau else None,
         )
     return {
@@ -328,7 +335,7 @@ FILE_KEYS = (
 )
 
 
-def _file_body(row: dict) -> dict:
+def _file_body(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row.get(k) for k in FILE_KEYS}
 
 
@@ -361,7 +368,7 @@ def files_list(request: Request) -> Answer:
     return {"total": total, "page": page, "par_page": size, "fichiers": [_file_body(r) for r in rows]}
 
 
-def _file_in_perimeter(request: Request, file_id: int) -> dict:
+def _file_in_perimeter(request: Request, file_id: int) -> dict[str, Any]:
     """The file's row; 404 when unknown or outside the token's perimeter (the same answer)."""
     with engine_of(request).connect() as conn:
         row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
@@ -399,6 +406,7 @@ def file_replay(request: Request) -> Answer:
     _journal(request, "rejeu", outcome, f"fichier n° {file_id}", result.message, siret=row["siret"], file_id=file_id)
     with engine_of(request).connect() as conn:
         after = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
+    assert after is not None  # read above in the perimeter; a replay keeps the file
     run = getattr(result.outcome, "run_id", None)
     return {
         "fait": result.done,
@@ -499,7 +507,7 @@ def campaign(request: Request) -> Answer:
     missing = campaign_followup(
         engine_of(request),
         request.app.state.depot.state(),  # its last listing: never the drop area itself
-        year,  # type: ignore[arg-type]
+        year,
         today,
         caf.upper() if caf else None,
         perimeter=request.state.perimeter,
@@ -527,7 +535,7 @@ def _pause_target(request: Request) -> str:
     from exchange.app.pauses import ALL
     from exchange.core.vocabulary import SCHEDULED_JOBS
 
-    job = request.path_params["job"]
+    job: str = request.path_params["job"]
     if job not in SCHEDULED_JOBS and job != ALL:
         raise HTTPException(404)
     return job

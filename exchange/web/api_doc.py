@@ -3,11 +3,13 @@ and check every answer against its schemas."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from exchange.core.vocabulary import ETATS, JOBS, RUN_STATUSES, SCHEDULED_JOBS, STATUTS
 
 
-def _s(kind: str | list[str], description: str | None = None, **more: object) -> dict:
-    out: dict = {"type": kind, **more}
+def _s(kind: str | list[str], description: str | None = None, **more: object) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": kind, **more}
     if description:
         out["description"] = description
     return out
@@ -21,11 +23,11 @@ STAMP = _s(STR, "UTC, ISO 8601", format="date-time")
 COUNTS = _s("object", "code → nombre", additionalProperties=_s(INT))
 
 
-def _ref(name: str) -> dict:
+def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _object(props: dict, required: list[str] | None = None, extra: bool = False) -> dict:
+def _object(props: dict[str, Any], required: list[str] | None = None, extra: bool = False) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": props,
@@ -171,15 +173,15 @@ SCHEMAS["Taches"] = _object(
 )
 
 
-def _query(name: str, description: str, schema: dict) -> dict:
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
-def _path(name: str, description: str, schema: dict) -> dict:
+def _path(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
 
-def _answer(description: str, schema: str) -> dict:
+def _answer(description: str, schema: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
@@ -200,14 +202,20 @@ FILE_ID = _path("file_id", "numéro du fichier reçu", _s(INT, minimum=0))
 JOB = _path("job", "tâche planifiée, ou « toutes »", _s(STR, enum=[*SCHEDULED_JOBS, "toutes"]))
 
 
-def _op(summary: str, ok: dict, params: list | None = None, *more: dict, status: str = "200") -> dict:
+def _op(
+    summary: str,
+    ok: dict[str, Any],
+    params: list[dict[str, Any]] | None = None,
+    *more: dict[str, Any],
+    status: str = "200",
+) -> dict[str, Any]:
     responses = {status: ok, **ERRORS}
     for m in more:
         responses.update(m)
     return {"summary": summary, "parameters": params or [], "responses": responses}
 
 
-def document(server: str) -> dict:
+def document(server: str) -> dict[str, Any]:
     """The OpenAPI document, its server the API's path on this console (`server`, e.g. « /api/v1 »)."""
     return {
         "openapi": "3.1.0",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,7 +25,7 @@ from exchange.web.kit import http_error
 from exchange.web.security import ProxyAndHeaders
 
 
-def campaign_version(engine: Engine):  # noqa: ANN201 - tuple | None
+def campaign_version(engine: Engine) -> tuple[Any, ...] | None:
     """store.reads.campaign.campaign_data_version, on a connection of its own."""
     with engine.connect() as conn:
         return campaign_data_version(conn)
@@ -50,7 +52,7 @@ def templates() -> Jinja2Templates:
     return t
 
 
-def create_app(config: Config, engine: Engine) -> Starlette:
+def create_app(config: Config, engine: Engine) -> ProxyAndHeaders:
     """The console for this configuration and database."""
     routes = [
         Route("/", pages.dashboard, name="dashboard"),
@@ -117,7 +119,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         routes = [Mount(config.web.base_path, routes=routes)]
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette):  # noqa: ANN202 - the console's background readers: drop area, figures, campaign
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:  # the background readers: drop area, figures, campaign
         app.state.depot.start()
         app.state.figures.start()
         from exchange.web.warm import CampaignWarmer
@@ -130,7 +132,9 @@ def create_app(config: Config, engine: Engine) -> Starlette:
         app.state.depot.stop()
         app.state.figures.stop()
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    # Starlette types a handler as taking any Exception, though it calls it only with the class it is registered for
+    handlers = {HTTPException: http_error}
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)  # type: ignore[arg-type]
     app.state.config = config
     app.state.engine = engine
     app.state.templates = templates()
@@ -142,7 +146,7 @@ def create_app(config: Config, engine: Engine) -> Starlette:
     app.state.figures = FigureKeeper(engine)
     # the campaign's heavy reads (a national year of records), read again only once a run or an import changed them
     app.state.campaign_reads = VersionedMemo(lambda: campaign_version(engine))
-    return ProxyAndHeaders(app, config, engine)  # type: ignore[return-value]
+    return ProxyAndHeaders(app, config, engine)
 
 
 def dsfr_installed() -> bool:

@@ -72,7 +72,7 @@ def stacked_columns(
     label_every = max(1, round(len(days) / 8))
     for i, day in enumerate(days):
         x = left + i * step + (step - bar) / 2
-        y = top + room_h
+        y: float = top + room_h
         total = 0
         for key, values in stacks.items():
             n = values[i]

@@ -5,6 +5,7 @@ has its confirmation page, calls the same use case as the command line and is jo
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -29,7 +30,7 @@ ESAT_FILES = 20
 
 
 def _siret(request: Request) -> str:
-    siret = request.path_params["siret"]
+    siret: str = request.path_params["siret"]
     if not (len(siret) == 14 and siret.isdigit()):
         raise HTTPException(404)
     return siret
@@ -67,7 +68,7 @@ PAUSE_ACTIONS = {"suspendre": "Suspendre", "reprendre": "Reprendre"}
 
 def _pause_target(request: Request) -> str:
     """A scheduled job's name, or « toutes »; 404 otherwise."""
-    job = request.path_params["job"]
+    job: str = request.path_params["job"]
     if job not in SCHEDULED_JOBS and job != ALL:
         raise HTTPException(404)
     return job
@@ -140,7 +141,7 @@ async def resume_job(request: Request) -> Response:
 # -- bulk replay --------------------------------------------------------------------------------------
 
 
-def _bulk_target(request: Request) -> tuple[str | None, list[dict]]:
+def _bulk_target(request: Request) -> tuple[str | None, list[dict[str, Any]]]:
     siret = request.query_params.get("siret", "").strip() or None
     if siret is not None and not (len(siret) == 14 and siret.isdigit()):
         raise HTTPException(400, f"SIRET invalide : {siret!r}.")
@@ -228,7 +229,7 @@ async def bulk_replay(request: Request) -> Response:
 
 
 def _job(request: Request) -> str:
-    job = request.path_params["job"]
+    job: str = request.path_params["job"]
     if job not in LAUNCHABLE:
         raise HTTPException(404)
     return job

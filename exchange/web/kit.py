@@ -7,8 +7,9 @@ import functools
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime
+from typing import Any, cast
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -49,7 +50,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
         and may_drive_jobs(request),
         **context,
     }
-    return state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    page: Response = state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    return page
 
 
 def flash(request: Request, kind: str, text: str) -> None:
@@ -81,10 +83,11 @@ def disposition(name: str, kind: str = "attachment") -> str:
 
 
 def engine_of(request: Request) -> Engine:
-    return request.app.state.engine
+    engine: Engine = request.app.state.engine
+    return engine
 
 
-def resolve_operator(request: Request) -> dict | None:
+def resolve_operator(request: Request) -> dict[str, Any] | None:
     """The logged-in operator: the proxy's header when it comes from a listed proxy, else the session."""
     web = request.app.state.config.web
     if web.proxy_header and peer_address(request.scope) in web.trusted_proxies:
@@ -96,15 +99,16 @@ def resolve_operator(request: Request) -> dict | None:
                     403, f"Le compte « {login} » transmis par le mandataire n'est pas un opérateur actif de la console."
                 )
             return found
-    login = request.session.get("login")
-    found = in_transaction(engine_of(request), operators.get_operator, login) if login else None
+    session_login = request.session.get("login")
+    found = in_transaction(engine_of(request), operators.get_operator, session_login) if session_login else None
     return found if found is not None and found["disabled_at"] is None else None
 
 
-def perimeter_of(operator: dict) -> Perimeter:
+def perimeter_of(operator: dict[str, Any]) -> Perimeter:
     """What this operator may see (spec cli.md « Who sees what »); every page passes it to the store's reads.
     An account without a perimeter sees nothing."""
-    return operator["perimetre"]
+    perimeter: Perimeter = operator["perimetre"]
+    return perimeter
 
 
 def view_audit(
@@ -185,8 +189,10 @@ def page(
             if every_caf:
                 national_only(request)
             if inspect.iscoroutinefunction(fn):
-                return await fn(request)
-            return await run_in_threadpool(fn, request)
+                answer: Response = await fn(request)
+                return answer
+            # not a coroutine function: a plain handler (iscoroutinefunction narrows only its True branch)
+            return await run_in_threadpool(cast(Callable[[Request], Response], fn), request)
 
         return endpoint
 
@@ -222,7 +228,7 @@ def _plain(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def json_answer(data: object, status: int = 200, headers: dict | None = None) -> Response:
+def json_answer(data: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     body = json.dumps(data, default=_plain, ensure_ascii=False, separators=(",", ":"))
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 

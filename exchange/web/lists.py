@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -14,8 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from exchange.core.csv_cells import guard_text
+from exchange.core.perimeter import Perimeter
 from exchange.core.vocabulary import ETATS, RUN_COUNTS, STATUTS
 from exchange.store import run_log, runs
+from exchange.store.engine import Connection, Engine
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
 from exchange.web.kit import disposition, engine_of, page, render
@@ -91,11 +93,13 @@ def file_query(request: Request) -> file_reads.FileQuery:
     )
 
 
-def sort_links(request: Request, columns: list[tuple[str | None, str]], current: str, order: str) -> list[dict]:
+def sort_links(
+    request: Request, columns: Sequence[tuple[str | None, str]], current: str, order: str
+) -> list[dict[str, Any]]:
     """Each column header: its label, and when sortable the link that sorts by it (reversed when it is the
     current one) and its aria-sort value."""
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("tri", "ordre", "page") and v]
-    out = []
+    out: list[dict[str, Any]] = []
     for key, label in columns:
         if key is None:
             out.append({"label": label})
@@ -154,7 +158,7 @@ def _cell(value: object) -> object:
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
-def _csv_lines(rows: Iterator[dict], columns: list[str]) -> Iterator[bytes]:
+def _csv_lines(rows: Iterator[dict[str, Any]], columns: list[str]) -> Iterator[bytes]:
     """UTF-8 with a BOM, « ; », CRLF: what a French spreadsheet opens as is."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
@@ -174,7 +178,7 @@ def files_csv(request: Request) -> Response:
     """Every file of the list's filters and order, one CSV line each (UTF-8 with BOM, « ; »)."""
     q, perimeter, engine = file_query(request), request.state.perimeter, engine_of(request)
 
-    def rows() -> Iterator[dict]:  # read while the response is sent, in batches: memory bounded by a batch
+    def rows() -> Iterator[dict[str, Any]]:  # read while the response is sent, in batches: memory bounded by a batch
         with engine.connect() as conn:
             yield from file_reads.every_file(conn, q, perimeter=perimeter)
 
@@ -250,7 +254,7 @@ LEVELS = {
 }
 
 
-def journal_line(line: dict) -> dict:
+def journal_line(line: dict[str, Any]) -> dict[str, Any]:
     """A log line as the console shows it: Paris time, the level's French label and DSFR badge, the message, and the
     file it is about (its number, linked to its page, and its account) when it is about one."""
     from exchange.web.formats import paris
@@ -269,7 +273,7 @@ def journal_line(line: dict) -> dict:
     }
 
 
-def _journal_run(conn, request: Request) -> tuple[int, str]:  # noqa: ANN001 - a Connection
+def _journal_run(conn: Connection, request: Request) -> tuple[int, str]:
     """The run of the path and its status; 404 when there is no such run (as the run page)."""
     run_id = request.path_params["run_id"]
     status = run_log.run_status(conn, run_id)
@@ -292,7 +296,7 @@ LEVEL_FILTERS = [
 ]
 
 
-def level_summary(counts: dict[str, int]) -> dict:
+def level_summary(counts: dict[str, int]) -> dict[str, Any]:
     """How many lines of each kind an operator looks for: erreurs (ERROR and CRITICAL), avertissements, and every line
     at or above each filter's level."""
     return {
@@ -347,7 +351,7 @@ def run_journal(request: Request) -> Response:
     )
 
 
-def _text_lines(engine, run_id: int, perimeter) -> Iterator[bytes]:  # noqa: ANN001
+def _text_lines(engine: Engine, run_id: int, perimeter: Perimeter) -> Iterator[bytes]:
     """The log as text, one line per event (Paris time with its offset, level, message, fields), in pages."""
     from exchange.core.clock import PARIS
 
@@ -430,7 +434,7 @@ RUN_CSV = [
 ]
 
 
-def _run_filters(request: Request) -> tuple:
+def _run_filters(request: Request) -> tuple[run_reads.RunQuery, str, str]:
     from exchange.core.vocabulary import JOBS, RUN_STATUSES
 
     filters = run_reads.RunQuery(
@@ -483,7 +487,7 @@ GRID_DAYS = 14
 RUNS_PAGE_SIZE = 20  # one line a run, under the grid: the page stays under 5 screens whatever the schedule
 
 
-def runs_grid(conn) -> dict:  # noqa: ANN001 - a Connection
+def runs_grid(conn: Connection) -> dict[str, Any]:
     """The runs of the last 14 Paris days as a job × day grid (Airflow's grid view): each cell folds that day's runs
     of the job (96 collects are one cell) and says first how many failed; each links to those runs."""
     from exchange.core.clock import paris_day_start, today_in_paris
@@ -496,7 +500,7 @@ def runs_grid(conn) -> dict:  # noqa: ANN001 - a Connection
     cells = runs_per_job_and_day(conn, paris_day_start(days[0]))
     rows, failures = [], 0
     for job in (j for j in JOBS if any((j, d) in cells for d in days)):
-        row = []
+        row: list[dict[str, str] | None] = []
         for day in days:
             counts = cells.get((job, day))
             if not counts:
@@ -521,7 +525,7 @@ def runs_grid(conn) -> dict:  # noqa: ANN001 - a Connection
     return {"days": days, "rows": rows, "failures": failures}
 
 
-def _csv_response(columns: list[str], rows: Iterable[dict], name: str) -> Response:
+def _csv_response(columns: list[str], rows: Iterable[dict[str, Any]], name: str) -> Response:
     return StreamingResponse(
         _csv_lines(iter(rows), columns),
         media_type="text/csv; charset=utf-8",

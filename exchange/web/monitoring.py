@@ -4,8 +4,11 @@ text format); all from figures prepared in the background (exchange.app.figures,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,7 +19,7 @@ async def vivant(request: Request) -> Response:
     return JSONResponse({"etat": "VIVANT"}, headers={"cache-control": "no-store"})
 
 
-def _readiness(request: Request) -> dict:
+def _readiness(request: Request) -> dict[str, Any]:
     from exchange.app.figures import readiness
     from exchange.core.clock import utcnow
 
@@ -44,7 +47,7 @@ def _exposition(request: Request) -> bytes:
     keeper = request.app.state.figures
     figures = keeper.current()  # prepared in the background: no database work here
     if figures is None:  # the database never answered: no count, an alert
-        empty: dict[str, dict] = {
+        empty: dict[str, dict[str, Any]] = {
             k: {} for k in ("runs", "files", "records", "anomalies", "last_run_seconds", "last_success")
         }
         figures = Figures(Health(checked_at=utcnow()), empty, frozenset(), utcnow())
@@ -53,7 +56,7 @@ def _exposition(request: Request) -> bytes:
     healthy = health.healthy and depot.unreachable_since is None and not keeper.failing
 
     class Snapshot:
-        def collect(self):  # noqa: ANN202 - a Prometheus collector
+        def collect(self) -> Iterator[Metric]:  # a Prometheus collector
             runs = CounterMetricFamily(
                 "esat_runs", "Exécutions enregistrées, par tâche et statut", labels=["tache", "statut"]
             )

@@ -4,12 +4,14 @@ ID token, map its claims to the account's role and perimeter, and open a console
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from exchange.config import OidcConfig
 from exchange.edges import oidc
 from exchange.store import operators
 from exchange.store.engine import in_transaction
@@ -20,8 +22,8 @@ from exchange.web.sessions import NEW
 CALLBACK = "/connexion/oidc/retour"
 
 
-def _config(request: Request):  # noqa: ANN202 - OidcConfig
-    config = request.app.state.config.web.oidc
+def _config(request: Request) -> OidcConfig:
+    config: OidcConfig = request.app.state.config.web.oidc
     if not config.enabled:
         raise HTTPException(404)
     return config
@@ -66,7 +68,7 @@ async def start(request: Request) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-def _claims_to_account(config, claims: dict) -> tuple[str, str, list[str]]:  # noqa: ANN001 - OidcConfig
+def _claims_to_account(config: OidcConfig, claims: dict[str, Any]) -> tuple[str, str, list[str]]:
     login = claims.get(config.login_claim)
     role = claims.get(config.role_claim)
     perimeters = claims.get(config.perimeter_claim)
@@ -81,7 +83,7 @@ def _claims_to_account(config, claims: dict) -> tuple[str, str, list[str]]:  # n
     return login, role, perimeters
 
 
-def _finish(request: Request, pending: dict) -> Response:
+def _finish(request: Request, pending: dict[str, Any]) -> Response:
     config = request.app.state.config.web.oidc
     if request.query_params.get("error"):
         return _refused(request, f"le fournisseur d'identité répond « {request.query_params['error']} »")

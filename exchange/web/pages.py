@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
@@ -70,7 +72,7 @@ def _int(request: Request, key: str, default: int | None = None) -> int | None:
     return number
 
 
-def _pages(total: int, current: int, size: int = PAGE_SIZE) -> dict:
+def _pages(total: int, current: int, size: int = PAGE_SIZE) -> dict[str, Any]:
     last = max(1, -(-total // size))
     return {"current": current, "last": last, "total": total}
 
@@ -121,7 +123,7 @@ def dashboard(request: Request) -> Response:
     )
 
 
-def _compte_rendu_forms(row: dict, latest: int | None) -> list[dict]:
+def _compte_rendu_forms(row: dict[str, Any], latest: int | None) -> list[dict[str, Any]]:
     """This reception's last answer (csv, xml, html), served rebuilt from the ledger (exchange.app.answers)."""
     from exchange.app.answers import answer_names
 
@@ -203,12 +205,17 @@ def current_campaign(today: date) -> int:
     return today.year if today.month >= 7 else today.year - 1
 
 
-def campaign_figures(engine: Engine, memo: VersionedMemo, year: int, perimeter: Perimeter) -> tuple[dict, dict]:
+T = TypeVar("T")
+
+
+def campaign_figures(
+    engine: Engine, memo: VersionedMemo, year: int, perimeter: Perimeter
+) -> tuple[dict[str, int], dict[date, int]]:
     """The campaign's RG accepted per Caf and its first declarations per day, each kept in `memo` until the
     records change (the page, and exchange.web.warm before any page asks)."""
 
-    def read(what: str, fn):  # noqa: ANN001, ANN202 - a read of the campaign's records, kept until they change
-        def compute():  # noqa: ANN202
+    def read(what: str, fn: Callable[..., T]) -> T:  # a read of the campaign's records, kept until they change
+        def compute() -> T:
             with engine.connect() as conn:
                 return fn(conn, year, perimeter=perimeter)
 
@@ -217,7 +224,7 @@ def campaign_figures(engine: Engine, memo: VersionedMemo, year: int, perimeter: 
     return read("acceptes", campaign_reads.accepted_rg_per_caf), read("premieres", first_declarations)
 
 
-def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]]:
+def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict[str, Any]]]:
     """The year, the Caf and the situation asked for, and every open Esat without an accepted RG, each with
     its situation (exchange.app.campaign.campaign_followup)."""
     year = campaign_year(request)
@@ -237,7 +244,7 @@ def _campaign(request: Request) -> tuple[int, str | None, str | None, list[dict]
     return year, caf, wanted, missing
 
 
-def campaign_progress(per_day: dict, year: int, missing: int) -> dict:
+def campaign_progress(per_day: dict[date, int], year: int, missing: int) -> dict[str, Any]:
     """Esats declared day after day (their first accepted RG of `year`: store.trends.first_declarations), against
     every open Esat."""
     if not per_day:

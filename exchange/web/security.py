@@ -9,7 +9,7 @@ import secrets
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange.config import Config
 from exchange.store.engine import Engine
@@ -55,14 +55,19 @@ class ProxyAndHeaders:
 
     def __init__(self, app: ASGIApp, config: Config, engine: Engine) -> None:
         self.trusted = set(config.web.trusted_proxies)
-        common = {
-            "engine": engine,
-            "idle_minutes": config.web.session_idle_minutes,
-            "cookie": SESSION_COOKIE,
-            "path": (config.web.base_path or "/"),
-        }
-        self.plain = ServerSessions(app, https_only=False, **common)  # type: ignore[arg-type]
-        self.secure = ServerSessions(app, https_only=True, **common)  # type: ignore[arg-type]
+
+        def sessions(https_only: bool) -> ServerSessions:
+            return ServerSessions(
+                app,
+                engine=engine,
+                idle_minutes=config.web.session_idle_minutes,
+                cookie=SESSION_COOKIE,
+                path=(config.web.base_path or "/"),
+                https_only=https_only,
+            )
+
+        self.plain = sessions(https_only=False)
+        self.secure = sessions(https_only=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,7 +78,7 @@ class ProxyAndHeaders:
             if proto in ("http", "https"):
                 scope = {**scope, "scheme": proto}
 
-        async def with_headers(message: dict) -> None:
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}

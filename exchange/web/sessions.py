@@ -128,13 +128,14 @@ class ServerSessions:
         return now - self.idle - timedelta(seconds=TOUCH_SECONDS)
 
     def _persist(
-        self, token: str | None, found: stored.StoredSession | None, before: dict, session: dict
+        self, token: str | None, found: stored.StoredSession | None, before: dict[str, Any], session: dict[str, Any]
     ) -> str | None:
         """Write the session back; the Set-Cookie value when the browser's cookie must change."""
         now = utcnow()
         if not session:
             if found is not None:
-                in_transaction(self.engine, stored.end, _key(token))  # type: ignore[arg-type] - found implies a token
+                assert token is not None  # a stored session is found only from its token
+                in_transaction(self.engine, stored.end, _key(token))
             if token is not None:
                 return f"{self.cookie}=; path={self.path}; max-age=0{self.flags}"
             return None
@@ -143,18 +144,21 @@ class ServerSessions:
         data = {k: v for k, v in session.items() if k != "login"}
         if not login:  # a visitor: nothing on the server, the signed cookie when its values changed
             if found is not None:
-                in_transaction(self.engine, stored.end, _key(token))  # type: ignore[arg-type]
+                assert token is not None  # a stored session is found only from its token
+                in_transaction(self.engine, stored.end, _key(token))
             if found is None and token is not None and token.startswith(VISITOR) and session == before:
                 return None
             return f"{self.cookie}={self.visitor_cookie(data)}; path={self.path}{self.flags}"
         if found is None or login != found.login or fresh_asked:
             if found is not None:
-                in_transaction(self.engine, stored.end, _key(token))  # type: ignore[arg-type]
+                assert token is not None  # a stored session is found only from its token
+                in_transaction(self.engine, stored.end, _key(token))
             fresh = secrets.token_urlsafe(32)
             in_transaction(self.engine, stored.create, _key(fresh), login, data, now, self.idle_before(now))
             return f"{self.cookie}={fresh}; path={self.path}{self.flags}"
+        assert token is not None  # a stored session is found only from its token
         if session != before:
-            in_transaction(self.engine, stored.save, _key(token), data, now)  # type: ignore[arg-type]
+            in_transaction(self.engine, stored.save, _key(token), data, now)
         elif (now - found.seen_at).total_seconds() >= TOUCH_SECONDS:
-            in_transaction(self.engine, stored.touch, _key(token), now)  # type: ignore[arg-type]
+            in_transaction(self.engine, stored.touch, _key(token), now)
         return None

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from markdown_it import MarkdownIt
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -48,7 +49,7 @@ class RequestLimiter:
 
     requests: int
     window_seconds: float
-    seen: dict[str, deque] = field(default_factory=dict)
+    seen: dict[str, deque[float]] = field(default_factory=dict)
 
     def wait_seconds(self, address: str, now: float | None = None) -> float:
         """0 when this request may go on (and counts it), else how long until the window lets one through."""
@@ -106,7 +107,7 @@ def parse_upload(body: bytes, content_type: str) -> tuple[str, bytes]:
             "Formulaire incomplet",
             "Le formulaire reçu est incomplet : choisissez votre fichier puis cliquez sur « Vérifier ».",
         )
-    parts: list[dict] = []
+    parts: list[dict[str, Any]] = []
 
     def begin() -> None:
         parts.append({"headers": {}, "data": bytearray(), "field": b""})
@@ -186,7 +187,8 @@ def compte_rendu_csp(page: bytes) -> str:
 @cache
 def guide_html() -> str:
     """The Esats' guide (schemas.guide, the text of docs/guide-esat.md) as HTML, anchors kept."""
-    return MarkdownIt("commonmark", {"html": True}).enable("table").render(render_guide())
+    html: str = MarkdownIt("commonmark", {"html": True}).enable("table").render(render_guide())
+    return html
 
 
 class Verifier:
@@ -215,7 +217,8 @@ class Verifier:
             "max_size": megabytes(self.config.limits.max_file_bytes),
             **context,
         }
-        return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status)
+        page: Response = request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status)
+        return page
 
     async def form(self, request: Request) -> Response:
         return self.page(request, "verify.html")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache, lru_cache
 
 from schemas.anomalies import Anomaly
 from schemas.declaration import Kind, columns, required
@@ -14,6 +15,7 @@ ABBREVIATIONS = {"n": "numero", "no": "numero", "num": "numero", "nr": "numero"}
 SEPARATORS = re.compile(r"[^a-z0-9]+")
 
 
+@lru_cache(maxsize=4096)  # the same few header names in every file; bounded against a hostile one
 def name_key(name: str) -> str:
     """A header name without accents, case, spacing, filler words and plural marks: `Prénoms` → `prenom`,
     `date de naissance` → `date_naissance`."""
@@ -29,16 +31,24 @@ def name_key(name: str) -> str:
 def near_miss(name: str, kind: Kind) -> str | None:
     """The expected column an unknown header name was meant to be (accents, case, spaces, plural)."""
     key = name_key(name)
-    if not key:
-        return None
-    return next((c for c in columns(kind) if name_key(c) == key), None)
+    return _columns_by_key(kind).get(key) if key else None
+
+
+@cache
+def _columns_by_key(kind: Kind) -> dict[str, str]:
+    """The kind's columns by their name key (the first column of a key wins, as the format lists them)."""
+    keyed: dict[str, str] = {}
+    for column in columns(kind):
+        keyed.setdefault(name_key(column), column)
+    return keyed
 
 
 def header_score(header: list[str], kind: Kind) -> int:
     """How many required columns of the kind a row names (exactly, or as a near miss)."""
     need = required(kind)
-    found = {n.strip().lower() for n in header} | {near_miss(n, kind) for n in header if n.strip()}
-    return len(need & found)
+    exact = {n.strip().lower() for n in header}
+    near = {near_miss(n, kind) for n in header if n.strip() and n.strip().lower() not in need}
+    return len(need & (exact | near))
 
 
 def match_header(header: list[str], kind: Kind, letters: list[str] | None = None) -> list[str | None] | Anomaly:

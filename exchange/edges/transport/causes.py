@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
-
-import paramiko
+import sys
 
 _ERRNO = {
     errno.ECONNREFUSED: "connexion refusée (aucun serveur n'écoute à cette adresse)",
@@ -32,22 +31,15 @@ def french_cause(error: BaseException | None, timeout: float | None = None) -> s
     English message, whose words an operator cannot act on."""
     if error is None:
         return "cause inconnue"
-    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
-        return _ERRNO[errno.ECONNREFUSED]
+    if (ssh := _ssh_cause(error, timeout)) is not None:
+        return ssh
     if isinstance(error, socket.gaierror):
         return "nom de machine inconnu (DNS)"
     if isinstance(error, (socket.timeout, TimeoutError)):
         after = f" de {timeout:g} s" if timeout else ""
         return f"le serveur ne répond pas (délai{after} dépassé)"
-    if isinstance(error, paramiko.AuthenticationException):
-        return "authentification refusée"
     if isinstance(error, EOFError):
         return "connexion fermée par le serveur"
-    if isinstance(error, paramiko.SSHException):
-        if "banner" in str(error).lower():
-            after = f" en {timeout:g} s" if timeout else ""
-            return f"le serveur n'a pas répondu au protocole SSH{after}"
-        return "erreur du protocole SSH (connexion rompue ou refusée)"
     if isinstance(error, OSError):
         known = _ERRNO.get(error.errno) if error.errno is not None else None
         if known:
@@ -56,6 +48,25 @@ def french_cause(error: BaseException | None, timeout: float | None = None) -> s
             return "connexion rompue"
         return f"erreur d'entrée-sortie (code {error.errno})" if error.errno else "erreur d'entrée-sortie"
     return "erreur inattendue"
+
+
+def _ssh_cause(error: BaseException, timeout: float | None) -> str | None:
+    """The phrase for one of paramiko's own errors, None for any other. paramiko is looked up, not imported: an
+    error of paramiko's exists only where paramiko was imported, and a process on a local drop area (a `run`, a
+    CLI command) does not pay its import (about 0.3 s)."""
+    paramiko = sys.modules.get("paramiko")
+    if paramiko is None:
+        return None
+    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
+        return _ERRNO[errno.ECONNREFUSED]
+    if isinstance(error, paramiko.AuthenticationException):
+        return "authentification refusée"
+    if isinstance(error, paramiko.SSHException):
+        if "banner" in str(error).lower():
+            after = f" en {timeout:g} s" if timeout else ""
+            return f"le serveur n'a pas répondu au protocole SSH{after}"
+        return "erreur du protocole SSH (connexion rompue ou refusée)"
+    return None
 
 
 __all__ = ["french_cause"]
