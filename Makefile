@@ -114,7 +114,7 @@ bench: setup
 
 # The long fuzz campaign: hypothesis (structure-aware) then atheris (coverage-guided) when a wheel installs.
 fuzz: $(STAMP)
-	ESAT_FUZZ_PROFILE=campagne ESAT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider -W ignore::hypothesis.errors.HypothesisWarning tests/test_fuzz.py tests/test_reading_oracle.py
+	ESAT_FUZZ_PROFILE=campagne ESAT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider -W ignore::hypothesis.errors.HypothesisWarning tests/core/test_fuzz.py tests/core/test_reading_oracle.py
 	@$(UV) pip install --quiet --python $(BIN)/python --only-binary=:all: 'atheris>=2.3' 2>/dev/null || echo "atheris: no wheel for this Python; hypothesis campaign only"
 	@if $(BIN)/python -c 'import atheris' 2>/dev/null; then \
 	  mkdir -p var/fuzz && cd var/fuzz && $(CURDIR)/$(BIN)/python -m fixtures.fuzz -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=3072 -max_len=200000 -print_final_stats=1; \

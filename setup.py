@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 WEB = HERE / "exchange" / "web"
 PACKAGE = "@gouvfr/dsfr"
 # What the console's pages load (templates/base.html) and what those stylesheets load in turn
-# (dsfr.min.css: fonts/; utility/utility.min.css: ../icons/): tests/test_wheel.py checks every reference.
+# (dsfr.min.css: fonts/; utility/utility.min.css: ../icons/): tests/system/test_wheel.py checks every reference.
 SELECTION = (
     "dsfr.min.css",
     "dsfr.module.min.js",

@@ -14,7 +14,7 @@ else lets the file wait (drop-area steps) or sets it aside (judging); SFTP retri
 wrapper (exchange.app.job) records any other error as the run's ECHEC. Database errors are SQLAlchemy's, not
 these: exchange.store.errors translates them once (DATABASE_ERRORS, DatabaseUnavailable).
 
-Concrete errors, by module (tests/test_errors.py checks this list against the code):
+Concrete errors, by module (tests/system/test_errors.py checks this list against the code):
 - exchange.config: ConfigError
 - exchange.core.reading.workbook: BookError, BookTooLarge
 - exchange.core.retention: DurationError

@@ -1,5 +1,5 @@
 """The Esats' guide (docs/guide-esat.md, in French), generated from the columns and the rule catalogue:
-`python -m schemas.guide > docs/guide-esat.md` (make docs); tests/test_rules_doc.py keeps it up to date."""
+`python -m schemas.guide > docs/guide-esat.md` (make docs); tests/core/test_rules_doc.py keeps it up to date."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Print the shell blocks of docs/operations.md marked `<!-- MARK -->` (or `<!-- MARK: name -->`), in order.
 
 `python3 scripts/guide-blocks.py image-test` prints the container commands `make image-test` runs;
-tests/test_operations_guide.py reads the `guide-test` blocks the same way (exchange-free: stdlib only)."""
+tests/system/test_operations_guide.py reads the `guide-test` blocks the same way (exchange-free: stdlib only)."""
 
 from __future__ import annotations
 

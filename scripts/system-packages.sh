@@ -17,11 +17,11 @@ command -v sftp >/dev/null 2>&1 || missing openssh-client
 [ -x /usr/bin/chromium ] || missing chromium
 # the console's design system (DSFR), installed from exchange/web/package-lock.json with `npm ci`
 command -v npm >/dev/null 2>&1 || missing npm
-# the two-host tests (tests/test_two_hosts.py): network namespaces, unshare/runuser, a private cluster (initdb)
+# the two-host tests (tests/system/test_two_hosts.py): network namespaces, unshare/runuser, a private cluster (initdb)
 command -v ip >/dev/null 2>&1 || missing iproute2
 { command -v unshare && command -v runuser; } >/dev/null 2>&1 || missing util-linux
 { ls /usr/lib/postgresql/*/bin/initdb && command -v pg_isready; } >/dev/null 2>&1 || missing postgresql
-# the release tests (tests/test_operations_guide.py): the guide run from the wheel in Debian's python3 venv,
+# the release tests (tests/system/test_operations_guide.py): the guide run from the wheel in Debian's python3 venv,
 # the units scored by systemd-analyze, `backup` through pg_dump; `make image` (not in make test): debootstrap, buildah
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing python3-venv
 command -v systemd-analyze >/dev/null 2>&1 || missing systemd

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -90,3 +91,23 @@ def log_in(browser, url: str, login: str, password: str, width: int = 1280):  # 
     page.fill("#password", password)
     page.click("button:has-text('Se connecter')")
     return page
+
+
+def post(console, body: bytes, content_type: str, **headers: str) -> tuple[int, str, dict]:
+    """POST to the console's « Vérifier mon fichier » page (console: {"port": …}): status, text, headers."""
+    conn = http.client.HTTPConnection("127.0.0.1", console["port"], timeout=30)
+    conn.request("POST", "/verifier", body=body, headers={"Content-Type": content_type, **headers})
+    r = conn.getresponse()
+    text = r.read().decode("utf-8")
+    conn.close()
+    return r.status, text, {k.lower(): v for k, v in r.getheaders()}
+
+
+def multipart(name: str, content: bytes) -> tuple[bytes, str]:
+    """A one-file form as the page's form sends it (field `fichier`): body and content type."""
+    boundary = "----verifier0123456789"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="fichier"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    return head + content + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"

@@ -9,10 +9,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from exchange.config import Config, parse_config
+from tests.paths import EXAMPLES, ROOT  # noqa: F401 - re-exported: `from tests.conftest import EXAMPLES`
 from tests.services import PG_ADMIN_URL, unavailable
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "fixtures" / "examples"
 
 
 @pytest.fixture
