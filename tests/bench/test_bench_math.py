@@ -86,7 +86,9 @@ def test_targets_say_which_are_met_and_why_not() -> None:
 
 def test_section_lists_the_pairs_and_the_load() -> None:
     text = section(_rounds())
-    assert "| `run` ÷ plancher (1×) | SQLite | 2 | 3,25 | 2,50 – 4,00 | 3,25 | 2,50 – 4,00 | ≤ 2,00 (CPU) | non |" in text
+    assert (
+        "| `run` ÷ plancher (1×) | SQLite | 2 | 3,25 | 2,50 – 4,00 | 3,25 | 2,50 – 4,00 | ≤ 2,00 (CPU) | non |" in text
+    )
     assert "1,00 à 1,50 (médiane 1,25)" in text
     assert load_text([float("nan")]) == "—"
 

@@ -220,7 +220,8 @@ def test_report_has_machine_targets_and_tables(measured) -> None:
     assert "| Objectif | Mesuré | Cible | Verdict |" in text
     assert "| Cœurs |" in text and "| polars |" in text and "| OpenSSH |" in text
     assert (
-        "`run` ÷ plancher polars, CPU, SQLite (1×)" in text and "`run` ÷ plancher polars, durée, PostgreSQL (1×)" in text
+        "`run` ÷ plancher polars, CPU, SQLite (1×)" in text
+        and "`run` ÷ plancher polars, durée, PostgreSQL (1×)" in text
     )
     assert "2× fichiers ÷ 1×, CPU, PostgreSQL" in text and "`campaign close` (1×), RSS maximal, SQLite" in text
     assert "Identifiants polars ÷ python-stdnum (par valeur)" in text
