@@ -150,7 +150,7 @@ def shipped_head() -> str | None:
     return heads.pop() if len(heads) == 1 and downs <= revisions else None
 
 
-def _at_shipped_head(engine: Engine) -> bool:
+def at_shipped_head(engine: Engine) -> bool:
     """The database records exactly the shipped head (the common case, answered without Alembic)."""
     head = shipped_head()
     if head is None:
@@ -163,7 +163,7 @@ def _at_shipped_head(engine: Engine) -> bool:
 
 def check_current(engine: Engine) -> None:
     """Raise SchemaError (French, naming `esat-exchange db upgrade`) unless the database is at head."""
-    if _at_shipped_head(engine):
+    if at_shipped_head(engine):
         return
     problem = schema_state(engine).problem()
     if problem:
