@@ -243,7 +243,7 @@ def run_detail(request: Request) -> Response:
 # -- a run's log (exchange.store.run_log): the run page's last lines, the whole log page by page, as text, as JSON
 
 JOURNAL_ON_RUN_PAGE = 200  # the run page shows the last lines in a scrolled box; « voir tout le journal » has all
-JOURNAL_PAGE_SIZE = 50  # a page of the whole log stays under 5 screens; the level filter and « autour » find the rest
+JOURNAL_PAGE_SIZE = 40  # a page of the whole log stays under 5 screens; the level filter and « autour » find the rest
 JOURNAL_BATCH = 200  # lines the run page's script receives at once
 LEVELS = {
     "DEBUG": ("débogage", ""),
