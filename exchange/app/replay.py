@@ -19,7 +19,6 @@ from exchange.store import ledger
 from exchange.store.engine import Engine
 from exchange.store.followup import pending_habilitation_rejections
 from exchange.store.reads.campaign import habilitations_in_force
-from schemas.fields import plural
 
 REPLAY, BULK_REPLAY = "rejeu", "rejeu_groupe"  # the journal's actions
 
@@ -62,7 +61,7 @@ def drop_area_refusal(depot: DepotState) -> str | None:
     )
 
 
-def _probe(config: Config) -> str | None:
+def probe_drop_area(config: Config) -> str | None:
     """Open the drop area once (the command line has no background lister): why it does not answer, or None."""
     from exchange.app.depot_watch import french_error
     from exchange.core.clock import utcnow
@@ -100,7 +99,7 @@ def _replay(config: Config, engine: Engine, file_id: int, depot: DepotState | No
         return ReplayResult(False, f"Fichier n° {file_id} inconnu.")
     if refusal is not None:
         return ReplayResult(False, f"Rejeu impossible : {refusal}.")
-    down = drop_area_refusal(depot) if depot is not None else _probe(config)
+    down = drop_area_refusal(depot) if depot is not None else probe_drop_area(config)
     if down is not None:
         return ReplayResult(False, f"Rejeu du fichier n° {file_id} impossible : {down}.")
     try:
@@ -142,43 +141,6 @@ def _as_is(row: dict[str, Any]) -> str:
     if row["state"] != ACQUITTE:
         return f"en cours de traitement (état {row['state']})"
     return f"{row['statut']}" + (f" ({row['code']})" if row["code"] else "")
-
-
-def replay_many(
-    config: Config,
-    engine: Engine,
-    file_ids: list[int],
-    actor: Actor | None = None,
-    *,
-    siret: str | None = None,
-    depot: DepotState | None = None,
-) -> list[tuple[int, ReplayResult]]:
-    """Replay each file in turn (replay_file: each its own run, each checked again just before), oldest first;
-    every one refused at once while the drop area does not answer (`depot`, or one connection tried now). With an
-    `actor`, one journal line per file (`rejeu`, with its Esat and number), then the group's (`rejeu_groupe`: the
-    Esat `siret` or every Esat, how many were replayed)."""
-    down = drop_area_refusal(depot) if depot is not None else _probe(config)
-    if down is not None:
-        results = [(i, ReplayResult(False, f"Rejeu du fichier n° {i} impossible : {down}.")) for i in sorted(file_ids)]
-        up = None
-    else:
-        up = depot
-    if down is None:
-        results = [(file_id, replay_file(config, engine, file_id, actor, up)) for file_id in sorted(file_ids)]
-    elif actor is not None:
-        for file_id, result in results:
-            actor.record(engine, REPLAY, "ECHEC", f"fichier n° {file_id}", result.message, file_id=file_id)
-    if actor is not None:
-        done = sum(1 for _, r in results if r.done)
-        actor.record(
-            engine,
-            BULK_REPLAY,
-            "OK" if done == len(results) else "ECHEC",
-            f"Esat {siret}" if siret else "tous les Esats",
-            f"{plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}",
-            siret=siret,
-        )
-    return results
 
 
 def replay_soon(

@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from exchange.app.depot_watch import DepotState
 from exchange.app.job import JobContext, RunOutcome, run_locked
+from exchange.app.journal import Actor
 from exchange.app.launch import Launch, start_in_background
-from exchange.app.replay import replay_check
+from exchange.app.replay import BULK_REPLAY, REPLAY, ReplayResult, drop_area_refusal, probe_drop_area, replay_check
 from exchange.config import Config
+from exchange.core.vocabulary import IGNORE
 from exchange.store.engine import Engine
 from schemas.fields import plural
 
@@ -58,7 +61,11 @@ def replay_in_one_run(
                     why = refusal or "fichier inconnu"
                     log.warning(f"fichier {n}/{total} non rejoué : {why}", extra={"event": about})
                     if journal is not None:
-                        journal(file_id, False, f"Rejeu impossible : {why}.")
+                        journal(
+                            file_id,
+                            False,
+                            f"Fichier n° {file_id} inconnu." if row is None else f"Rejeu impossible : {why}.",
+                        )
                     continue
                 ctx = CycleContext(
                     config=config,
@@ -107,6 +114,68 @@ def replay_in_one_run(
     return run_locked(config, engine, JOB, work, stop=stop)
 
 
+def replay_many(
+    config: Config,
+    engine: Engine,
+    file_ids: list[int],
+    actor: Actor | None = None,
+    *,
+    siret: str | None = None,
+    depot: DepotState | None = None,
+) -> tuple[list[tuple[int, ReplayResult]], RunOutcome | None]:
+    """The command line's bulk replay, in the foreground: replay_in_one_run (the console's and the API's use case:
+    one `replay` run, each file checked again just before it), its result per file, oldest first, and the run
+    (None when none was started). Every file is refused at once, with no run, while the drop area does not answer
+    (`depot`, or one connection tried now). With an `actor`, one journal line per file (`rejeu`), then the
+    group's (`rejeu_groupe`: the Esat `siret` or every Esat, how many were replayed)."""
+    wanted = sorted(set(file_ids))
+    down = drop_area_refusal(depot) if depot is not None else probe_drop_area(config)
+    said: dict[int, ReplayResult] = {}
+    outcome: RunOutcome | None = None
+    if down is not None:
+        said = {i: ReplayResult(False, f"Rejeu du fichier n° {i} impossible : {down}.") for i in wanted}
+    elif wanted:
+
+        def told(file_id: int, done: bool, message: str) -> None:
+            said[file_id] = ReplayResult(done, message)
+
+        outcome = replay_in_one_run(config, engine, wanted, journal=told)
+    results = [(i, said.get(i) or _not_reached(i, outcome)) for i in wanted]
+    if actor is not None:
+        for file_id, result in results:
+            actor.record(
+                engine,
+                REPLAY,
+                "OK" if result.done else "ECHEC",
+                f"fichier n° {file_id}",
+                result.message,
+                file_id=file_id,
+            )
+        done = sum(1 for _, r in results if r.done)
+        actor.record(
+            engine,
+            BULK_REPLAY,
+            "OK" if done == len(results) else "ECHEC",
+            f"Esat {siret}" if siret else "tous les Esats",
+            f"{plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}",
+            siret=siret,
+        )
+    return results, outcome
+
+
+def _not_reached(file_id: int, outcome: RunOutcome | None) -> ReplayResult:
+    """A file the run did not come to: another run held the lock, the run was stopped, or it failed first."""
+    if outcome is None or outcome.status == IGNORE:
+        why = (outcome.error if outcome else None) or "une autre exécution est en cours"
+        return ReplayResult(False, f"Rejeu du fichier n° {file_id} non effectué : {why}. Relancez plus tard.", outcome)
+    return ReplayResult(
+        False,
+        f"Rejeu du fichier n° {file_id} non effectué : l'exécution n° {outcome.run_id} s'est arrêtée avant lui "
+        f"({outcome.error or 'arrêt demandé'}). Relancez-le.",
+        outcome,
+    )
+
+
 def start_bulk_replay(
     config: Config, engine: Engine, file_ids: list[int], who: str, journal: Journal | None = None
 ) -> Launch:
@@ -125,4 +194,4 @@ def start_bulk_replay(
     )
 
 
-__all__ = ["replay_in_one_run", "start_bulk_replay"]
+__all__ = ["replay_in_one_run", "replay_many", "start_bulk_replay"]

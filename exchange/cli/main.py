@@ -368,9 +368,10 @@ def _bulk_targets(args: argparse.Namespace, config: Config) -> list[dict[str, An
 
 
 def cmd_files_replay_many(args: argparse.Namespace, config: Config) -> int:
-    """Several files replayed in turn (each its own run, each checked again just before): the ids given, or with
-    --habilitation every file rejected for a habilitation code that the imported extract now allows to replay."""
-    from exchange.app.replay import replay_many
+    """Several files replayed in one run (each checked again just before), as the console's bulk replay: the ids
+    given, or with --habilitation every file rejected for a habilitation code that the imported extract now allows
+    to replay."""
+    from exchange.app.replay_run import replay_many
     from exchange.cli.journal import cli_actor
     from schemas.fields import plural
 
@@ -399,12 +400,16 @@ def cmd_files_replay_many(args: argparse.Namespace, config: Config) -> int:
             code = f" {row['code']}" if row.get("code") else ""
             print(f"  n° {row['id']} {name} : {row.get('statut') or ''}{code}".rstrip())
         return 0
-    results = replay_many(config, _engine(config), [row["id"] for row in targets], cli_actor(args), siret=args.siret)
+    results, outcome = replay_many(
+        config, _engine(config), [row["id"] for row in targets], cli_actor(args), siret=args.siret
+    )
     for _file_id, result in results:
         print(result.message, file=sys.stdout if result.done else sys.stderr)
     done = sum(1 for _, r in results if r.done)
+    ran = f" (exécution n° {outcome.run_id})" if outcome is not None and outcome.run_id is not None else ""
     print(
-        f"Rejeu groupé des fichiers {scope} : {plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}."
+        f"Rejeu groupé des fichiers {scope}{ran} : "
+        f"{plural(done, 'fichier rejoué', 'fichiers rejoués')} sur {len(results)}."
     )
     return 0 if done == len(results) else 1
 

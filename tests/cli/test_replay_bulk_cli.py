@@ -49,6 +49,11 @@ def journal(base: Path) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def run_of(out: str) -> int:
+    """The one replay run a bulk replay's summary names."""
+    return int(out.splitlines()[-1].split("(exécution n° ")[1].split(")")[0])
+
+
 def test_nothing_to_replay_before_the_corrected_extract(area):
     # the files wait for an extract imported after their judgement: replaying them now would reject them again
     assert cli(area, "files", "replay", "--habilitation") == (
@@ -71,17 +76,21 @@ def test_simulation_lists_then_one_esat_then_every_file_is_replayed_and_journale
 
     code, out, err = cli(area, "files", "replay", "--habilitation", "--siret", SEINE)
     assert (code, err) == (0, "")
+    run = run_of(out)  # both files in one replay run, as the console's bulk replay
     assert out.splitlines() == [
-        "Fichier n° 1 rejoué (jugé au 15/12/2025) : ACCEPTE.",
-        "Fichier n° 2 rejoué (jugé au 15/12/2025) : ACCEPTE.",
-        f"Rejeu groupé des fichiers de l'Esat {SEINE} : 2 fichiers rejoués sur 2.",
+        f"Fichier n° 1 rejoué (jugé au 15/12/2025) : ACCEPTE (exécution n° {run}).",
+        f"Fichier n° 2 rejoué (jugé au 15/12/2025) : ACCEPTE (exécution n° {run}).",
+        f"Rejeu groupé des fichiers de l'Esat {SEINE} (exécution n° {run}) : 2 fichiers rejoués sur 2.",
     ]
     code, out, _ = cli(area, "files", "replay", "--habilitation", "--dry-run")
     assert out.splitlines()[0].endswith(": 2 fichiers seraient rejoués.") and HORIZON in out and SEINE not in out
 
     code, out, err = cli(area, "files", "replay", "--habilitation")
     assert (code, err) == (0, "")
-    assert out.splitlines()[-1] == "Rejeu groupé des fichiers rejetés pour une habilitation : 2 fichiers rejoués sur 2."
+    assert out.splitlines()[-1] == (
+        f"Rejeu groupé des fichiers rejetés pour une habilitation (exécution n° {run_of(out)}) : "
+        "2 fichiers rejoués sur 2."
+    )
     code, out, _ = cli(area, "files", "show", "4")
     assert code == 0 and "ACCEPTE" in out
     assert cli(area, "files", "replay", "--habilitation")[1].startswith("Aucun fichier à rejouer")
@@ -99,12 +108,14 @@ def test_simulation_lists_then_one_esat_then_every_file_is_replayed_and_journale
 def test_several_ids_each_checked_the_refusals_said_and_exit_1(area):
     assert cli(area, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
     code, out, err = cli(area, "files", "replay", "2", "99", "1")
+    run = run_of(out)
     assert out.splitlines() == [
-        "Fichier n° 1 rejoué (jugé au 15/12/2025) : ACCEPTE.",
-        "Fichier n° 2 rejoué (jugé au 15/12/2025) : ACCEPTE.",
-        "Rejeu groupé des fichiers demandés : 2 fichiers rejoués sur 3.",
+        f"Fichier n° 1 rejoué (jugé au 15/12/2025) : ACCEPTE (exécution n° {run}).",
+        f"Fichier n° 2 rejoué (jugé au 15/12/2025) : ACCEPTE (exécution n° {run}).",
+        f"Rejeu groupé des fichiers demandés (exécution n° {run}) : 2 fichiers rejoués sur 3.",
     ]
-    assert err == "Fichier n° 99 inconnu.\n" and code == 1
+    assert err.endswith("\nFichier n° 99 inconnu.\n") and code == 1  # after the run's own warning in its log
+    assert "WARNING fichier 3/3 non rejoué : fichier inconnu" in err
     assert journal(area)[-1] == ("rejeu_groupe", "tous les Esats", "ECHEC", "")
 
 
