@@ -215,31 +215,17 @@ def log_in(engine: Engine, web: WebConfig, login: str, password: str, address: s
 
     since = now - timedelta(seconds=web.login_window_seconds)
     attempt = in_transaction(engine, throttle.count_attempt, login, address, now, since, allowed_after)
+
+    def refused(detail: str) -> None:
+        in_transaction(engine, store.record_audit, login or "?", "connexion", "REFUSE", None, detail, address)
+
     if not attempt.counted:
-        in_transaction(
-            engine,
-            store.record_audit,
-            login or "?",
-            "connexion",
-            "REFUSE",
-            None,
-            f"trop tôt après {attempt.failures} échecs",
-            address,
-        )
+        refused(f"trop tôt après {attempt.failures} échecs")
         return LoginOutcome(None, attempt.failures, True, attempt.allowed_at, 0.0)
     found = in_transaction(engine, store.check_password, login, password) if login else None
     if found is None:
         failures = attempt.failures + 1
-        in_transaction(
-            engine,
-            store.record_audit,
-            login or "?",
-            "connexion",
-            "REFUSE",
-            None,
-            "identifiant ou mot de passe incorrect",
-            address,
-        )
+        refused("identifiant ou mot de passe incorrect")
         wait = delay_seconds(failures, web.login_attempts, web.login_max_delay_seconds)
         return LoginOutcome(None, failures, False, now + timedelta(seconds=wait), wait)
     with engine.begin() as conn:

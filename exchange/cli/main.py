@@ -224,6 +224,17 @@ def _capped_on_terminal(args: argparse.Namespace) -> bool:
     return args.limit is None and args.format == "text" and sys.stdout.isatty()
 
 
+def _add_terminal_limit(parser: argparse.ArgumentParser, what: str) -> None:
+    """The --limit of a listing capped on a terminal (_capped_on_terminal); `what` opens its help."""
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"{what} (défaut : {TERMINAL_ROWS} sur un terminal, tous sinon ; 0 : tous)",
+    )
+
+
 def cmd_files_list(args: argparse.Namespace, config: Config) -> int:
     from exchange.store.reads.files import FileQuery, count_files, list_files
 
@@ -589,13 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("--siret")
     fl.add_argument("--compte", help="compte de dépôt (login SFTP)")
     fl.add_argument("--run", type=int, metavar="ID", help="fichiers reçus par l'exécution ID")
-    fl.add_argument(
-        "--limit",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"nombre de fichiers, les plus récents (défaut : {TERMINAL_ROWS} sur un terminal, tous sinon ; 0 : tous)",
-    )
+    _add_terminal_limit(fl, "nombre de fichiers, les plus récents")
     fl.add_argument("--format", choices=FORMATS, default="text")
     fl.set_defaults(handler=cmd_files_list)
     fs = files.add_parser("show", help="un fichier et ses anomalies (NIR masqués)")
@@ -640,13 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     cs = camp.add_parser("status", help="Esats ouverts sans RG accepté pour l'année N")
     cs.add_argument("--year", type=int, required=True)
     cs.add_argument("--caf", metavar="CODE", help="seulement les Esats de cette Caf gestionnaire (ex. 75)")
-    cs.add_argument(
-        "--limit",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"nombre d'Esats (défaut : {TERMINAL_ROWS} sur un terminal, tous sinon ; 0 : tous)",
-    )
+    _add_terminal_limit(cs, "nombre d'Esats")
     cs.add_argument("--format", choices=FORMATS, default="text")
     cs.set_defaults(handler=cmd_campaign_status)
 

@@ -40,30 +40,32 @@ def _chunks(ids: list[T], size: int = 500) -> list[list[T]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
+# What removing a file's data needs (app.purge._remove_file_data): read for a purge begun (pending_files), and
+# with what the rules need for a new one (file_candidates).
+_REMOVAL_COLUMNS = (
+    files.c.id,
+    files.c.account,
+    files.c.name,
+    files.c.processing_date,
+    files.c.stored_path,
+    files.c.archived_name,
+    files.c.answers,
+    files.c.statut,
+    files.c.records_in,
+    files.c.records_accepted,
+    files.c.records_rejected,
+    files.c.copies_purged_at,
+    files.c.answers_purged_at,
+)
+
+
 def file_candidates(conn: Connection) -> list[dict[str, Any]]:
     """Every file with some kind not yet purged, with what the rules need: state, dates, its records' latest
     reference year and how many of its records in force are not yet emitted (emission finished)."""
     rows = [
         dict(r)
         for r in conn.execute(
-            select(
-                files.c.id,
-                files.c.account,
-                files.c.name,
-                files.c.state,
-                files.c.state_changed_at,
-                files.c.processing_date,
-                files.c.stored_path,
-                files.c.archived_name,
-                files.c.answers,
-                files.c.statut,
-                files.c.records_in,
-                files.c.records_accepted,
-                files.c.records_rejected,
-                files.c.copies_purged_at,
-                files.c.answers_purged_at,
-                files.c.identity_purged_at,
-            )
+            select(*_REMOVAL_COLUMNS, files.c.state, files.c.state_changed_at, files.c.identity_purged_at)
             .where(or_(*(mark.is_(None) for mark in FILE_MARKS.values())))
             .order_by(files.c.id)
         ).mappings()
@@ -129,23 +131,7 @@ def pending_files(conn: Connection) -> list[dict[str, Any]]:
     return [
         dict(r)
         for r in conn.execute(
-            select(
-                files.c.id,
-                files.c.account,
-                files.c.name,
-                files.c.processing_date,
-                files.c.stored_path,
-                files.c.archived_name,
-                files.c.answers,
-                files.c.statut,
-                files.c.records_in,
-                files.c.records_accepted,
-                files.c.records_rejected,
-                files.c.copies_purged_at,
-                files.c.answers_purged_at,
-            )
-            .where(files.c.purge_pending.is_(True))
-            .order_by(files.c.id)
+            select(*_REMOVAL_COLUMNS).where(files.c.purge_pending.is_(True)).order_by(files.c.id)
         ).mappings()
     ]
 

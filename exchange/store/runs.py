@@ -42,17 +42,12 @@ _ZERO = {
 
 def start_run(conn: Connection, job: str, as_of: date | None) -> int:
     """A new run of `job`, EN_COURS; its id."""
-    result = conn.execute(
-        insert(runs).values(
-            job=job,
-            started_at=utcnow(),
-            status=EN_COURS,
-            as_of=as_of,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            **_ZERO,
-        )
-    )
+    return _insert_run(conn, job=job, started_at=utcnow(), status=EN_COURS, as_of=as_of)
+
+
+def _insert_run(conn: Connection, **values: Any) -> int:
+    """A new row of runs with `values`, this host and process, every count at zero; its id."""
+    result = conn.execute(insert(runs).values(host=socket.gethostname(), pid=os.getpid(), **_ZERO, **values))
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
@@ -105,21 +100,7 @@ def close_interrupted_runs(conn: Connection, jobs: tuple[str, ...]) -> list[int]
 def record_skipped_run(conn: Connection, job: str, reason: str) -> int:
     """A run that did not happen because another process held the job: written IGNORE, already ended."""
     now = utcnow()
-    result = conn.execute(
-        insert(runs).values(
-            job=job,
-            started_at=now,
-            ended_at=now,
-            status=IGNORE,
-            error=reason,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            **_ZERO,
-        )
-    )
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
+    return _insert_run(conn, job=job, started_at=now, ended_at=now, status=IGNORE, error=reason)
 
 
 def ask_stop(conn: Connection, run_id: int, by: str) -> bool:

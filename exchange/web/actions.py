@@ -43,6 +43,7 @@ from exchange.web.kit import (
     GESTIONNAIRE,
     disposition,
     engine_of,
+    file_in_perimeter,
     flash,
     page,
     redirect,
@@ -143,17 +144,8 @@ async def logout(request: Request) -> Response:
 # -- replay ---------------------------------------------------------------------------------------
 
 
-def _in_perimeter(request: Request, file_id: int) -> dict[str, Any]:
-    """The file's row; 404 when unknown or outside the operator's perimeter (the same answer)."""
-    with engine_of(request).connect() as conn:
-        row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
-    if row is None:
-        raise HTTPException(404)
-    return row
-
-
 def _replayable(request: Request) -> dict[str, Any]:
-    row = _in_perimeter(request, request.path_params["file_id"])  # outside: the same 404 as an unknown file
+    row = file_in_perimeter(request, request.path_params["file_id"])  # outside: the same 404 as an unknown file
     from exchange.app.replay import drop_area_refusal
 
     refusal = replay_check(engine_of(request), row["id"])[1] or drop_area_refusal(request.app.state.depot.state())
@@ -174,7 +166,7 @@ async def replay(request: Request) -> Response:
 
     await checked_form(request)
     file_id = request.path_params["file_id"]
-    await run_in_threadpool(_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
+    await run_in_threadpool(file_in_perimeter, request, file_id)  # outside: the same 404 as an unknown file
     depot = request.app.state.depot.state()  # refused at once while the drop area does not answer
     result = await run_in_threadpool(
         replay_soon, request.app.state.config, engine_of(request), file_id, depot, actor_of(request)

@@ -23,7 +23,16 @@ from exchange.store import api_tokens, operators, throttle
 from exchange.store.engine import in_transaction
 from exchange.store.reads import files as file_reads
 from exchange.store.reads import runs as run_reads
-from exchange.web.kit import GESTIONNAIRE, check_role, drives_jobs, engine_of, json_answer, json_error, perimeter_of
+from exchange.web.kit import (
+    GESTIONNAIRE,
+    check_role,
+    drives_jobs,
+    engine_of,
+    file_in_perimeter,
+    json_answer,
+    json_error,
+    perimeter_of,
+)
 from exchange.web.lists import file_filters
 from exchange.web.security import client_address
 
@@ -368,20 +377,11 @@ def files_list(request: Request) -> Answer:
     return {"total": total, "page": page, "par_page": size, "fichiers": [_file_body(r) for r in rows]}
 
 
-def _file_in_perimeter(request: Request, file_id: int) -> dict[str, Any]:
-    """The file's row; 404 when unknown or outside the token's perimeter (the same answer)."""
-    with engine_of(request).connect() as conn:
-        row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
-    if row is None:
-        raise HTTPException(404)
-    return row
-
-
 @endpoint()
 def file_detail(request: Request) -> Answer:
     _known(request, set())
     file_id = _path_id(request, "file_id")
-    row = _file_in_perimeter(request, file_id)
+    row = file_in_perimeter(request, file_id)
     with engine_of(request).connect() as conn:
         counts = file_reads.file_anomaly_counts(conn, file_id, perimeter=request.state.perimeter)
     _journal(request, "consultation_fichier", "OK", f"fichier n° {file_id}", "consultation", file_id=file_id)
@@ -394,7 +394,7 @@ def file_replay(request: Request) -> Answer:
 
     _known(request, set())
     file_id = _path_id(request, "file_id")
-    row = _file_in_perimeter(request, file_id)  # outside: the same 404 as an unknown file
+    row = file_in_perimeter(request, file_id)  # outside: the same 404 as an unknown file
     # refused at once, with no run, while the drop area does not answer (the console's last view of it)
     refusal = replay_check(engine_of(request), file_id)[1] or drop_area_refusal(request.app.state.depot.state())
     if refusal is not None:

@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from exchange.core.perimeter import Perimeter, every_caf_refusal
 from exchange.store import operators
 from exchange.store.engine import Engine, in_transaction
+from exchange.store.reads import files as file_reads
 from exchange.web.security import client_address, csrf_token, peer_address
 
 GESTIONNAIRE = "gestionnaire"
@@ -85,6 +86,15 @@ def disposition(name: str, kind: str = "attachment") -> str:
 def engine_of(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def file_in_perimeter(request: Request, file_id: int) -> dict[str, Any]:
+    """The file's row; 404 when unknown or outside the perimeter of the operator or token (the same answer)."""
+    with engine_of(request).connect() as conn:
+        row = file_reads.get_file(conn, file_id, perimeter=request.state.perimeter)
+    if row is None:
+        raise HTTPException(404)
+    return row
 
 
 def resolve_operator(request: Request) -> dict[str, Any] | None:
