@@ -17,6 +17,7 @@ from exchange.core.clock import PARIS, today_in_paris
 from exchange.store import run_log
 from exchange.store.engine import open_database
 from exchange.store.operators import add_operator
+from exchange.web.lists import JOURNAL_PAGE_SIZE
 from tests.areas import cli, seed_examples
 from tests.browser import free_port, log_in, start_console
 from tests.conftest import EXAMPLES
@@ -139,10 +140,10 @@ def test_a_long_log_is_filtered_by_level_and_opens_on_its_error(browser, area):
     assert re.search(r"/executions/1/journal\?autour=\d+#ligne-\d+$", page.url)
     marked = page.locator("#journal-lignes tr.esat-ligne-visee")
     assert marked.count() == 1 and "illisible" in marked.inner_text()
-    assert page.locator("#journal-lignes tr").count() == 50
+    assert page.locator("#journal-lignes tr").count() == JOURNAL_PAGE_SIZE  # 40
     before = page.locator("#journal-lignes td.esat-journal-message").first.inner_text()
     number = int(re.search(r"ligne (\d+)", before).group(1))
-    assert number <= 2345 < number + 50  # the page that holds it
+    assert number <= 2345 < number + JOURNAL_PAGE_SIZE  # the page that holds it
     assert screens(page) < 5, screens(page)
     page.click("#filtre-niveau a:has-text('Avertissements et erreurs')")
     assert [t.split(" voir")[0] for t in page.locator("#journal-lignes td.esat-journal-message").all_inner_texts()] == [
