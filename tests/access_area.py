@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import re
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -157,10 +156,3 @@ class Client:
         if answer.status == 303:
             self.get("/migration")  # a first page: the new session's CSRF token
         return answer
-
-
-def new_schema_url(admin_url: str) -> tuple[str, str]:
-    """A PostgreSQL URL on a fresh schema, and the schema's name."""
-    schema = "t_" + uuid.uuid4().hex[:12]
-    sep = "&" if "?" in admin_url else "?"
-    return f"{admin_url}{sep}options=-csearch_path%3D{schema}", schema

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from exchange.config import Config, parse_config
 from tests.paths import EXAMPLES, ROOT  # noqa: F401 - re-exported: `from tests.conftest import EXAMPLES`
-from tests.services import PG_ADMIN_URL, unavailable
+from tests.services import private_pg_schema
 
 
 @pytest.fixture
 def pg_url():
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
-    schema = "t_" + uuid.uuid4().hex[:12]
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as e:  # noqa: BLE001 - any failure to reach the server
-        unavailable(f"PostgreSQL at {PG_ADMIN_URL} ({e.__class__.__name__})")
-    sep = "&" if "?" in PG_ADMIN_URL else "?"
-    yield f"{PG_ADMIN_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with private_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

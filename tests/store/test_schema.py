@@ -6,12 +6,11 @@ import json
 import multiprocessing
 import os
 import shutil
-import uuid
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Date, DateTime, create_engine, inspect, select, text
+from sqlalchemy import Date, DateTime, inspect, select, text
 
 import exchange.store.revision as schema
 from exchange.app.habilitations import import_extract
@@ -22,7 +21,7 @@ from exchange.store.revision import BASELINE, alembic_config, differences, head_
 from exchange.store.tables import metadata
 from tests.areas import cli, seed_examples, write_config
 from tests.conftest import EXAMPLES, ROOT, make_config
-from tests.services import PG_ADMIN_URL
+from tests.services import private_pg_schema
 
 SHIPPED = head_revision()  # the shipped head; "9990_essai" below is a newer program's revision on top of it
 BEHIND = (
@@ -145,7 +144,7 @@ def fill(base: Path, url: str) -> None:
             _copy_baseline_rows(scratch, engine)
             scratch.dispose()
         else:
-            with private_schema() as scratch_url:
+            with private_pg_schema() as scratch_url:
                 scratch = open_database(scratch_url)
                 upgrade(scratch)
                 _run_examples(cfg, scratch)
@@ -164,30 +163,13 @@ def fresh_head(tmp_path: Path, like_url: str) -> dict:
             return shape(engine)
         finally:
             engine.dispose()
-    with private_schema() as url:
+    with private_pg_schema() as url:
         engine = open_database(url)
         upgrade(engine)
         try:
             return shape(engine)
         finally:
             engine.dispose()
-
-
-class private_schema:  # noqa: N801 - used as a context manager
-    """A PostgreSQL schema of the test's own, dropped afterwards; yields its URL."""
-
-    def __enter__(self) -> str:
-        self.name = "t_" + uuid.uuid4().hex[:12]
-        self.admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with self.admin.connect() as c:
-            c.execute(text(f'CREATE SCHEMA "{self.name}"'))
-        sep = "&" if "?" in PG_ADMIN_URL else "?"
-        return f"{PG_ADMIN_URL}{sep}options=-csearch_path%3D{self.name}"
-
-    def __exit__(self, *_exc) -> None:  # noqa: ANN002
-        with self.admin.connect() as c:
-            c.execute(text(f'DROP SCHEMA "{self.name}" CASCADE'))
-        self.admin.dispose()
 
 
 def pre_alembic(url: str, *, pending_index: str | None) -> None:
@@ -223,7 +205,7 @@ def test_head_is_exactly_what_db_py_declares(tmp_path, blank_db_url):
         assert dict(shape(made).items()) == {t: s for t, s in migrated.items() if t != "alembic_version"}
         made.dispose()
     else:
-        with private_schema() as url:
+        with private_pg_schema() as url:
             made = open_database(url)
             metadata.create_all(made)
             assert shape(made) == {t: s for t, s in migrated.items() if t != "alembic_version"}
@@ -474,7 +456,7 @@ def test_processes_upgrading_one_fresh_database_at_once(tmp_path, backend):
             check = shape(engine), schema.schema_state(engine).verdict
             engine.dispose()
         else:
-            with private_schema() as url:
+            with private_pg_schema() as url:
                 got = _race(url, 3)
                 engine = open_database(url)
                 check = shape(engine), schema.schema_state(engine).verdict

@@ -6,14 +6,14 @@ from __future__ import annotations
 import html
 import json
 import re
+from contextlib import nullcontext
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.access_area import ACCOUNTS, ESATS, HORIZON, RHONE, SEINE, Client, new_schema_url, seed_three_perimeters
+from tests.access_area import ACCOUNTS, ESATS, HORIZON, RHONE, SEINE, Client, seed_three_perimeters
 from tests.areas import cli
 from tests.browser import free_port, start_console
-from tests.services import PG_ADMIN_URL, unavailable
+from tests.services import private_pg_schema
 
 PERIMETERS = ("national", "cna", "75")
 ROLES = ("lecteur", "gestionnaire")
@@ -24,26 +24,14 @@ SEEN = {"national": ("75", "69", "cna"), "cna": ("cna",), "75": ("75",)}  # whos
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def area(request, tmp_path_factory):
     base = tmp_path_factory.mktemp(f"access-{request.param}")
-    db_url, admin = None, None
-    if request.param == "postgresql":
-        db_url, schema = new_schema_url(PG_ADMIN_URL)
-        try:
-            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text(f'CREATE SCHEMA "{schema}"'))
-        except Exception as e:  # noqa: BLE001 - any failure to reach the server
-            unavailable(f"PostgreSQL at {PG_ADMIN_URL} ({e.__class__.__name__})")
-    port = free_port()
-    config = seed_three_perimeters(base, db_url, port)
-    files = json.loads(cli(base, "files", "list", "--format", "json")[1])
-    console = start_console(config, port)
-    state = {"base": base, "port": port, "files": files, "db_url": db_url}
-    yield state
-    console.stop()
-    if admin is not None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_pg_schema() if request.param == "postgresql" else nullcontext() as db_url:
+        port = free_port()
+        config = seed_three_perimeters(base, db_url, port)
+        files = json.loads(cli(base, "files", "list", "--format", "json")[1])
+        console = start_console(config, port)
+        state = {"base": base, "port": port, "files": files, "db_url": db_url}
+        yield state
+        console.stop()
 
 
 def rg_of(area, account: str) -> dict:

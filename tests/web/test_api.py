@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import nullcontext
 
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
-from sqlalchemy import create_engine, text
 
 from exchange.store.engine import open_database
 from exchange.store.reads.audit import AuditQuery, list_audit
-from tests.access_area import ACCOUNTS, ESATS, RHONE, SEINE, SILENT, Client, new_schema_url, seed_three_perimeters
+from tests.access_area import ACCOUNTS, ESATS, RHONE, SEINE, SILENT, Client, seed_three_perimeters
 from tests.areas import cli
 from tests.browser import free_port, start_console
-from tests.services import PG_ADMIN_URL, unavailable
+from tests.services import private_pg_schema
 
 API = "/api/v1"
 TOKEN = re.compile(r"^esat_[A-Za-z0-9_-]{40,}$", re.M)
@@ -33,36 +33,24 @@ def new_token(base, login: str, name: str = "supervision") -> str:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def area(request, tmp_path_factory):
     base = tmp_path_factory.mktemp(f"api-{request.param}")
-    db_url, admin = None, None
-    if request.param == "postgresql":
-        db_url, schema = new_schema_url(PG_ADMIN_URL)
-        try:
-            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text(f'CREATE SCHEMA "{schema}"'))
-        except Exception as e:  # noqa: BLE001 - any failure to reach the server
-            unavailable(f"PostgreSQL at {PG_ADMIN_URL} ({e.__class__.__name__})")
-    port = free_port()
-    config = seed_three_perimeters(base, db_url, port)
-    # a second night: an RG of the Caf 75 Esat with one record whose NIR key is wrong (a PARTIEL file, an anomaly)
-    depot = base / "drop" / SEINE["account"] / "depot"
-    lines = (depot.parent / "archive").glob("*RG_20251210_001*")
-    header, first, *rest = next(lines).read_text(encoding="utf-8").splitlines()
-    (depot / "ESAT_81234567600017_RG_20251211_001.csv").write_text(
-        "\n".join([header, first.replace("185057800608491", "185057800608400"), *rest]) + "\n", encoding="utf-8"
-    )
-    assert cli(base, "run", "--as-of", "2025-12-16")[0] == 0
-    tokens = {
-        login: new_token(base, login)
-        for login in ("national-gestionnaire", "national-lecteur", "75-lecteur", "75-gestionnaire", "cna-lecteur")
-    }
-    console = start_console(config, port)
-    yield {"base": base, "port": port, "tokens": tokens}
-    console.stop()
-    if admin is not None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_pg_schema() if request.param == "postgresql" else nullcontext() as db_url:
+        port = free_port()
+        config = seed_three_perimeters(base, db_url, port)
+        # a second night: an RG of the Caf 75 Esat with one record whose NIR key is wrong (a PARTIEL file, an anomaly)
+        depot = base / "drop" / SEINE["account"] / "depot"
+        lines = (depot.parent / "archive").glob("*RG_20251210_001*")
+        header, first, *rest = next(lines).read_text(encoding="utf-8").splitlines()
+        (depot / "ESAT_81234567600017_RG_20251211_001.csv").write_text(
+            "\n".join([header, first.replace("185057800608491", "185057800608400"), *rest]) + "\n", encoding="utf-8"
+        )
+        assert cli(base, "run", "--as-of", "2025-12-16")[0] == 0
+        tokens = {
+            login: new_token(base, login)
+            for login in ("national-gestionnaire", "national-lecteur", "75-lecteur", "75-gestionnaire", "cna-lecteur")
+        }
+        console = start_console(config, port)
+        yield {"base": base, "port": port, "tokens": tokens}
+        console.stop()
 
 
 class Api:

@@ -14,7 +14,6 @@ import html
 import json
 import re
 import shutil
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -25,6 +24,7 @@ import pytest
 from exchange.store.engine import in_transaction, open_database
 from exchange.store.ledger import get_file
 from exchange.store.operators import add_operator
+from fixtures.bench_hung import SilentServer  # the bench measures the console against the same silent server
 from tests.areas import cli, seed_examples, write_config
 from tests.browser import free_port, log_in, start_console
 from tests.conftest import EXAMPLES, make_config
@@ -38,32 +38,6 @@ CONTACT = "esat-national@caf.example"
 ENGLISH = re.compile(
     r"\b(Unable to connect|Errno|Error|Exception|timed out|Connection|refused by|No such file|Traceback|None\b)"
 )
-
-
-class SilentServer:
-    """Accepts TCP connections on 127.0.0.1 and never sends a byte (an SFTP server hung after accept)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.held: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)  # kept open, never answered
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
 
 
 def _extract(base: Path) -> Path:
