@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from exchange.app.depot_watch import DepotState
 from exchange.app.job import JobContext, RunOutcome, run_locked
 from exchange.app.journal import Actor
 from exchange.app.launch import Launch, start_in_background
-from exchange.app.replay import BULK_REPLAY, REPLAY, ReplayResult, drop_area_refusal, probe_drop_area, replay_check
+from exchange.app.replay import BULK_REPLAY, REPLAY, ReplayResult, probe_drop_area, replay_check
 from exchange.config import Config
 from exchange.core.vocabulary import IGNORE
 from exchange.store.engine import Engine
@@ -121,15 +120,14 @@ def replay_many(
     actor: Actor | None = None,
     *,
     siret: str | None = None,
-    depot: DepotState | None = None,
 ) -> tuple[list[tuple[int, ReplayResult]], RunOutcome | None]:
     """The command line's bulk replay, in the foreground: replay_in_one_run (the console's and the API's use case:
     one `replay` run, each file checked again just before it), its result per file, oldest first, and the run
     (None when none was started). Every file is refused at once, with no run, while the drop area does not answer
-    (`depot`, or one connection tried now). With an `actor`, one journal line per file (`rejeu`), then the
+    (one connection tried first, as the command line has no background lister). With an `actor`, one journal line per file (`rejeu`), then the
     group's (`rejeu_groupe`: the Esat `siret` or every Esat, how many were replayed)."""
     wanted = sorted(set(file_ids))
-    down = drop_area_refusal(depot) if depot is not None else probe_drop_area(config)
+    down = probe_drop_area(config) if wanted else None
     said: dict[int, ReplayResult] = {}
     outcome: RunOutcome | None = None
     if down is not None:
