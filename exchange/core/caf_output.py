@@ -148,6 +148,11 @@ def delta_prefix(flux: str, code_caf: str) -> str:
     return f"AAH-ESAT_{flux}_{code_caf}"
 
 
+def open_name(flux: str, code_caf: str) -> str:
+    """The provisional name of the OUVERTE emission of a flux and Caf (never a file's: it has no timestamp)."""
+    return f"{delta_prefix(flux, code_caf)}_OUVERTE"
+
+
 def campaign_name(year: int, code_caf: str, day: date) -> str:
     """The campaign snapshot of year N for one Caf, written on `day`."""
     return f"AAH-ESAT_RG-CAMPAGNE_{year}_{code_caf}_{day.strftime('%Y%m%d')}"

@@ -3,7 +3,7 @@
 The state machines (every change goes through a named verb of exchange.store):
 - a received file (`files.state`): RECLAME → RECU → ARCHIVE → TRAITE → ACQUITTE, or QUARANTAINE;
 - a job run (`runs.status`): EN_COURS → OK / ECHEC, or IGNORE (written ended: another process held the job);
-- a Caf emission (`emissions.state`): EN_COURS → TERMINE.
+- a Caf emission (`emissions.state`): OUVERTE → EN_COURS → TERMINE.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ RUN_COUNTS = (
 )
 FINISHED_RUN_STATUSES: tuple[RunStatus, ...] = (OK, ECHEC)  # runs that really ran and ended
 
-EmissionState = Literal["EN_COURS", "TERMINE"]
+EmissionState = Literal["OUVERTE", "EN_COURS", "TERMINE"]
+EMISSION_OUVERTE: EmissionState = "OUVERTE"  # collecting the records stored for it: no name, no file yet
 EMISSION_EN_COURS: EmissionState = "EN_COURS"
 TERMINE: EmissionState = "TERMINE"
 

@@ -1,7 +1,11 @@
-"""Caf emissions (`emissions`): EN_COURS (records assigned, files not yet all written) → TERMINE; and their reads.
+"""Caf emissions (`emissions`): OUVERTE (records put in it as they are stored) → EN_COURS (named, records fixed,
+files not yet all written) → TERMINE; and their reads.
 
-Every record is emitted once: assigning pending records to a new emission is committed before any byte is
-written, and TERMINE is set only once the emission's files are durable (exchange.app.emission).
+Every record is emitted once: a record in force goes into the OUVERTE emission of its flux and Caf in the
+transaction that stores it (a record replaced while it is there leaves it); the run's emission step names each
+OUVERTE emission and moves it to EN_COURS, committed before any byte is written, and TERMINE is set only once
+its files are durable (exchange.app.emission). Storing the emission with the record spares the emission step an
+UPDATE of every record (on PostgreSQL, a new version of each row and of its every index entry).
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ from sqlalchemy import and_, case, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from exchange.core.caf_output import delta_prefix, emission_names
-from exchange.core.vocabulary import EMISSION_EN_COURS, TERMINE
+from exchange.core.caf_output import delta_prefix, emission_names, open_name
+from exchange.core.vocabulary import EMISSION_EN_COURS, EMISSION_OUVERTE, TERMINE, EmissionState
 from exchange.store.bulk import read_frame
 from exchange.store.ledger import utcnow
 from exchange.store.moves import guarded_move
 from exchange.store.tables import emissions, records
 
 DELTA_FLUXES = ("RG", "CA")
+INITIALE, RECTIFICATIVE = "INITIALE", "RECTIFICATIVE"  # formats.md §5, `nature`
 CAMPAIGN_FLUX = "RG-CAMPAGNE"
 
 
@@ -34,9 +39,16 @@ def _free_name(conn: Connection, prefix: str, when: datetime) -> str:
 
 
 def _new_emission(
-    conn: Connection, flux: str, code_caf: str, name: str, run_id: int | None, now: datetime, annee: int | None = None
+    conn: Connection,
+    flux: str,
+    code_caf: str,
+    name: str,
+    run_id: int | None,
+    now: datetime,
+    annee: int | None = None,
+    state: EmissionState = EMISSION_EN_COURS,
 ) -> int:
-    """A new emission, EN_COURS; its id."""
+    """A new emission (EN_COURS unless told); its id."""
     values = {"annee": annee} if annee is not None else {}
     return int(
         conn.execute(
@@ -44,7 +56,7 @@ def _new_emission(
                 flux=flux,
                 code_caf=code_caf,
                 name=name,
-                state=EMISSION_EN_COURS,
+                state=state,
                 run_id=run_id,
                 created_at=now,
                 **values,
@@ -79,45 +91,170 @@ def unfinished_deltas(conn: Connection) -> list[dict[str, Any]]:
     return unfinished
 
 
-def open_deltas(conn: Connection, run_id: int | None) -> list[dict[str, Any]]:
-    """One new EN_COURS emission per (flux, Caf) with accepted records not yet emitted, those records assigned
-    to it; an RG record whose (Esat, worker, year) was emitted before goes out RECTIFICATIVE, else INITIALE
-    (formats.md §5). Returns the emissions planned (id, flux, code_caf, name, pending)."""
-    groups = conn.execute(
-        select(records.c.kind, records.c.code_caf, func.count())
-        .where(and_(records.c.emission_id.is_(None), records.c.superseded.is_(False)))
-        .group_by(records.c.kind, records.c.code_caf)
-        .order_by(records.c.code_caf, records.c.kind)
-    ).all()
-    planned = []
+def _open_emissions(conn: Connection, flux: str, cafs: list[str]) -> dict[str, int]:
+    """The OUVERTE emission of this flux for each of these Cafs, created where there is none; code_caf → id."""
+    found = dict(
+        conn.execute(
+            select(emissions.c.code_caf, emissions.c.id).where(
+                and_(emissions.c.state == EMISSION_OUVERTE, emissions.c.flux == flux, emissions.c.code_caf.in_(cafs))
+            )
+        ).all()
+    )
     now = utcnow()
-    for kind, code_caf, pending_rows in groups:
-        name = _free_name(conn, delta_prefix(kind, code_caf), now)
-        eid = _new_emission(conn, kind, code_caf, name, run_id, now)
-        pending = and_(
-            records.c.emission_id.is_(None),
-            records.c.superseded.is_(False),
-            records.c.kind == kind,
-            records.c.code_caf == code_caf,
+    for code_caf in sorted(set(cafs) - set(found)):
+        found[code_caf] = _new_emission(
+            conn, flux, code_caf, open_name(flux, code_caf), None, now, state=EMISSION_OUVERTE
         )
-        if kind == "RG":
-            earlier = records.alias("earlier")
-            emitted_before = exists().where(
+    return found
+
+
+def _emitted_keys(conn: Connection, frame: pl.DataFrame) -> pl.DataFrame:
+    """The (siret_esat, nir, annee_reference) of `frame`'s Esats and years that an emission already holds (one
+    past OUVERTE: emitted, or being written)."""
+    sirets = frame["siret_esat"].unique().to_list()
+    years = frame["annee_reference"].drop_nulls().unique().to_list()
+    found: list[Any] = []
+    for i in range(0, len(sirets), 500):
+        found += conn.execute(
+            select(records.c.siret_esat, records.c.nir, records.c.annee_reference)
+            .distinct()
+            .join(emissions, emissions.c.id == records.c.emission_id)
+            .where(
                 and_(
-                    earlier.c.siret_esat == records.c.siret_esat,
-                    earlier.c.nir == records.c.nir,
-                    earlier.c.annee_reference == records.c.annee_reference,
-                    earlier.c.emission_id.is_not(None),
-                    earlier.c.id != records.c.id,
+                    records.c.kind == "RG",
+                    records.c.siret_esat.in_(sirets[i : i + 500]),
+                    records.c.annee_reference.in_(years),
+                    emissions.c.state != EMISSION_OUVERTE,
                 )
             )
-            conn.execute(
-                update(records).where(and_(pending, emitted_before)).values(nature="RECTIFICATIVE", emission_id=eid)
+        ).all()
+    schema: dict[str, pl.DataType] = {
+        "siret_esat": pl.String(),
+        "nir": pl.String(),
+        "annee_reference": frame.schema["annee_reference"],
+    }
+    return pl.DataFrame(found, schema=schema, orient="row")
+
+
+def into_open(conn: Connection, frame: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """Records about to be stored (`records` columns, `superseded` among them), each one in force put in the
+    OUVERTE emission of its flux and Caf (created where missing) with its nature (formats.md §5): an RG record
+    whose (Esat, worker, year) an emission already holds goes out RECTIFICATIVE, else INITIALE."""
+    live = ~pl.col("superseded")
+    cafs = frame.filter(live)["code_caf"].unique().sort().to_list()
+    if not cafs:
+        return frame.with_columns(pl.lit(None, pl.Int64).alias("emission_id"), pl.lit(None, pl.String).alias("nature"))
+    ids = _open_emissions(conn, kind, cafs)
+    emission = pl.col("code_caf").replace_strict(ids, default=None, return_dtype=pl.Int64)
+    if kind != "RG":
+        nature = pl.lit(None, pl.String)
+    else:
+        emitted = _emitted_keys(conn, frame).with_columns(pl.lit(True).alias("__emitted"))
+        frame = frame.join(emitted, on=["siret_esat", "nir", "annee_reference"], how="left", maintain_order="left")
+        nature = pl.when(pl.col("__emitted")).then(pl.lit(RECTIFICATIVE)).otherwise(pl.lit(INITIALE))
+    return frame.with_columns(
+        pl.when(live).then(emission).otherwise(None).alias("emission_id"),
+        pl.when(live).then(nature).otherwise(None).alias("nature"),
+    ).drop("__emitted", strict=False)
+
+
+def supersede(conn: Connection, ids: list[int]) -> None:
+    """These records are replaced by newer ones: superseded, and out of their emission while it is OUVERTE (a
+    record replaced before it was emitted is never emitted)."""
+    opened = select(emissions.c.id).where(emissions.c.state == EMISSION_OUVERTE)
+    leaves = records.c.emission_id.in_(opened)
+    conn.execute(
+        update(records)
+        .where(records.c.id.in_(ids))
+        .values(
+            superseded=True,
+            emission_id=case((leaves, None), else_=records.c.emission_id),
+            nature=case((leaves, None), else_=records.c.nature),
+        )
+    )
+
+
+def _adopt_strays(conn: Connection) -> None:
+    """Records in force outside any emission (stored before emissions were opened as records are stored, by
+    revision 0015) put in the OUVERTE emission of their flux and Caf, their nature fixed as into_open does."""
+    if conn.execute(_pending_unassigned(select(records.c.id)).limit(1)).first() is None:
+        return
+    groups = conn.execute(
+        _pending_unassigned(select(records.c.kind, records.c.code_caf).distinct()).order_by(
+            records.c.code_caf, records.c.kind
+        )
+    ).all()
+    for kind in dict.fromkeys(k for k, _ in groups):
+        _open_emissions(conn, kind, [c for k, c in groups if k == kind])
+    earlier, holder = records.alias("earlier"), emissions.alias("holder")
+    emitted_before = exists().where(
+        and_(
+            earlier.c.siret_esat == records.c.siret_esat,
+            earlier.c.nir == records.c.nir,
+            earlier.c.annee_reference == records.c.annee_reference,
+            earlier.c.id != records.c.id,
+            holder.c.id == earlier.c.emission_id,
+            holder.c.state != EMISSION_OUVERTE,
+        )
+    )
+    nature = case((records.c.kind != "RG", records.c.nature), (emitted_before, RECTIFICATIVE), else_=INITIALE)
+    conn.execute(
+        _pending_unassigned(update(records))
+        .where(
+            and_(
+                emissions.c.state == EMISSION_OUVERTE,
+                emissions.c.flux == records.c.kind,
+                emissions.c.code_caf == records.c.code_caf,
             )
-            conn.execute(update(records).where(pending).values(nature="INITIALE", emission_id=eid))
-        else:
-            conn.execute(update(records).where(pending).values(emission_id=eid))
-        planned.append({"id": eid, "flux": kind, "code_caf": code_caf, "name": name, "pending": pending_rows})
+        )
+        .values(emission_id=emissions.c.id, nature=nature)
+    )
+
+
+def _pending_unassigned(stmt: Any) -> Any:  # a Select or an Update of records
+    return stmt.where(and_(records.c.emission_id.is_(None), records.c.superseded.is_(False)))
+
+
+def open_deltas(conn: Connection, run_id: int | None) -> list[dict[str, Any]]:
+    """Every OUVERTE delta emission that holds records named and moved to EN_COURS, its records thereby fixed
+    (those still outside any emission are put in one first); the empty ones removed. Returns the emissions
+    planned (id, flux, code_caf, name, pending), by Caf and flux."""
+    _adopt_strays(conn)
+    opened = conn.execute(
+        select(emissions.c.id, emissions.c.flux, emissions.c.code_caf)
+        .where(and_(emissions.c.state == EMISSION_OUVERTE, emissions.c.flux.in_(DELTA_FLUXES)))
+        .order_by(emissions.c.code_caf, emissions.c.flux)
+    ).all()
+    ids = [e.id for e in opened]
+    held: dict[int, int] = {}
+    for i in range(0, len(ids), 500):
+        held.update(
+            conn.execute(
+                select(records.c.emission_id, func.count())
+                .where(records.c.emission_id.in_(ids[i : i + 500]))
+                .group_by(records.c.emission_id)
+            ).all()
+        )
+    empty = [i for i in ids if not held.get(i)]
+    if empty:
+        conn.execute(emissions.delete().where(and_(emissions.c.id.in_(empty), emissions.c.state == EMISSION_OUVERTE)))
+    planned = []
+    now = utcnow()
+    for e in opened:
+        if e.id in held:
+            name = _free_name(conn, delta_prefix(e.flux, e.code_caf), now)
+            guarded_move(
+                conn,
+                emissions,
+                [e.id],
+                (EMISSION_OUVERTE,),
+                EMISSION_EN_COURS,
+                what="emission",
+                name=name,
+                run_id=run_id,
+                created_at=now,
+            )
+            planned.append({"id": e.id, "flux": e.flux, "code_caf": e.code_caf, "name": name, "pending": held[e.id]})
     return planned
 
 

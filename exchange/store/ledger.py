@@ -27,6 +27,7 @@ from exchange.core.vocabulary import (  # noqa: F401 - the states, re-exported f
     ACQUITTE,
     ARCHIVE,
     DOUBLON,
+    EMISSION_OUVERTE,
     QUARANTAINE,
     RECLAME,
     RECU,
@@ -37,7 +38,7 @@ from exchange.core.vocabulary import (  # noqa: F401 - the states, re-exported f
 from exchange.store.moves import JobAborted as JobAborted  # re-exported
 from exchange.store.moves import LedgerConflict as LedgerConflict
 from exchange.store.moves import guarded_move
-from exchange.store.tables import anomalies, files, records
+from exchange.store.tables import anomalies, emissions, files, records
 
 if TYPE_CHECKING:
     import polars as pl
@@ -198,9 +199,13 @@ def quarantine(conn: Connection, file_id: int, error: str) -> None:
 
 def reset_for_replay(conn: Connection, row: dict[str, Any], run_id: int) -> None:
     """ACQUITTE/QUARANTAINE → ARCHIVE for a replay: judged again from the kept local copy."""
-    if conn.execute(
-        select(records.c.id).where(and_(records.c.file_id == row["id"], records.c.emission_id.is_not(None))).limit(1)
-    ).first():
+    emitted = (  # in an emission past OUVERTE: written, or being written, to the Caf
+        select(records.c.id)
+        .join(emissions, emissions.c.id == records.c.emission_id)
+        .where(and_(records.c.file_id == row["id"], emissions.c.state != EMISSION_OUVERTE))
+        .limit(1)
+    )
+    if conn.execute(emitted).first():
         raise LedgerConflict(f"file {row['id']}: its records were emitted, it cannot be replayed")
     _drop_records(conn, row["id"])
     conn.execute(anomalies.delete().where(anomalies.c.file_id == row["id"]))

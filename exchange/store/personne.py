@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from exchange.core.vocabulary import EMISSION_OUVERTE
 from exchange.store.ledger import as_utc
 from exchange.store.tables import anomalies, emissions, files, records
 
@@ -116,9 +117,14 @@ def files_by_id(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any]]:
 
 
 def emissions_by_id(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any]]:
+    """These emissions, but an OUVERTE one (its records are not emitted yet: it has no file)."""
     if not ids:
         return {}
-    rows = conn.execute(select(*EMISSION_COLUMNS).where(emissions.c.id.in_(sorted(ids))).order_by(emissions.c.id))
+    rows = conn.execute(
+        select(*EMISSION_COLUMNS)
+        .where(emissions.c.id.in_(sorted(ids)), emissions.c.state != EMISSION_OUVERTE)
+        .order_by(emissions.c.id)
+    )
     return {r["id"]: _clean(dict(r)) for r in rows.mappings()}
 
 

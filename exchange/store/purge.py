@@ -365,7 +365,7 @@ def reclaim(engine: Engine) -> tuple[str, bool]:
 
 
 PURGED_TABLES = (records, anomalies, files, emissions, audit_log, runs)
-IDENTITY_TABLES = (records, anomalies)  # whose indexes held NIRs (ix_records_rg_key, ix_records_ca_key…)
+IDENTITY_TABLES = (records, anomalies)  # whose indexes held NIRs (ix_records_rg_key…)
 
 
 def confirm_erasure(conn: Connection, at: datetime) -> int:

@@ -1,11 +1,11 @@
-"""Storing accepted records (`records`): reads what is in force, applies exchange.core.history's plan (W05, W06)."""
+"""Storing accepted records (`records`): what is in force read, exchange.core.history's plan (W05, W06) applied."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import polars as pl
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
 from exchange.core.history import (
@@ -19,6 +19,7 @@ from exchange.core.history import (
     rounds,
 )
 from exchange.core.vocabulary import CENT_COLUMNS
+from exchange.store import emissions
 from exchange.store.bulk import insert_frame
 from exchange.store.tables import files, records
 
@@ -44,10 +45,11 @@ def _chunks(values: list[Any], size: int = CHUNK) -> list[list[Any]]:
 
 
 def _apply(conn: Connection, plan: RoundPlan, kind: str) -> pl.DataFrame:
-    """A round's plan applied: the replaced records superseded, the new ones inserted; its anomalies."""
+    """A round's plan applied: the replaced records superseded, the new ones inserted, each in force in the open
+    emission of its flux and Caf; its anomalies."""
     for part in _chunks(plan.supersede):
-        conn.execute(update(records).where(records.c.id.in_(part)).values(superseded=True))
-    insert_frame(conn, records, _db_frame(plan.insert, kind))
+        emissions.supersede(conn, part)
+    insert_frame(conn, records, emissions.into_open(conn, _db_frame(plan.insert, kind), kind))
     return plan.anomalies
 
 

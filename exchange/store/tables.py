@@ -129,9 +129,8 @@ records = Table(
     Column("replaces_id", Integer),
     Column("superseded", Boolean, nullable=False, default=False),
     Column("emission_id", Integer, ForeignKey("emissions.id")),
-    Column("nature", String(15)),  # INITIALE / RECTIFICATIVE, fixed when assigned to an emission
+    Column("nature", String(15)),  # INITIALE / RECTIFICATIVE, fixed when assigned to an emission (when stored)
     Index("ix_records_rg_key", "siret_esat", "nir", "annee_reference"),
-    Index("ix_records_ca_key", "siret_esat", "nir", "type_changement", "date_effet"),
     Index("ix_records_pending", "emission_id", "kind", "code_caf"),  # each emission group, without a scan
     Index("ix_records_file", "file_id"),
     # the campaign page: accepted RG per Caf and Esats that declared, read from the index alone
@@ -169,7 +168,8 @@ anomaly_tallies = Table(
 )
 
 # -- Caf outputs ----------------------------------------------------------------------------------
-# state: EN_COURS (records assigned, committed before any byte is written) → TERMINE (files on disk)
+# state: OUVERTE (records put in it as they are stored; a provisional name, one per flux and Caf, no file) →
+# EN_COURS (named, its records fixed, committed before any byte is written) → TERMINE (files on disk)
 emissions = Table(
     "emissions",
     metadata,
@@ -177,7 +177,7 @@ emissions = Table(
     Column("flux", String(12), nullable=False),  # RG / CA / RG-CAMPAGNE
     Column("code_caf", String(3), nullable=False),
     Column("annee", Integer),
-    Column("name", String(200), nullable=False, unique=True),  # base name, without extension
+    Column("name", String(200), nullable=False, unique=True),  # base name, without extension (OUVERTE: provisional)
     Column("state", String(10), nullable=False),
     Column("rows", Integer),
     Column("run_id", Integer),
