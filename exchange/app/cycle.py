@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from exchange.app.stored_records import StoredRecords
 from exchange.config import Config
 from exchange.core.compte_rendu.forms import cr_files
 from exchange.core.compte_rendu.names import CR_EXTENSIONS, kept_stem
@@ -32,7 +34,7 @@ from exchange.errors import ExchangeError, TerminalError
 from exchange.files import private_dir, private_file
 from exchange.logs import scrub
 from exchange.store import ledger
-from exchange.store.engine import Connection, Engine, in_transaction
+from exchange.store.engine import Connection, Engine, concurrent_writers, in_transaction
 from exchange.store.errors import DATABASE_ERRORS
 from exchange.store.habilitations import load_habilitations
 from exchange.store.records import record_accepted
@@ -64,6 +66,7 @@ class CycleContext:
     stages: dict[str, int] = field(default_factory=dict)  # files through each stage so far
     stop: Callable[[], bool] | None = None  # asked between files: finish the current file, then stop
     fence: ledger.Fence | None = None  # checked in every state-changing transaction (the job lock is held)
+    stored: StoredRecords = field(default_factory=StoredRecords)  # what was stored, for the emission (bounded)
     _habs: Habilitations | None = None
 
     def habilitations(self) -> Habilitations:
@@ -359,9 +362,12 @@ def _judge_rows(ctx: CycleContext, rows: list[dict[str, Any]]) -> dict[int, Judg
     return judged
 
 
-def _store_many(conn: Connection, items: list[tuple[dict[str, Any], Judgement]]) -> dict[int, Judgement]:
+def _store_many(
+    conn: Connection, items: list[tuple[dict[str, Any], Judgement]], inserted: list[pl.DataFrame]
+) -> dict[int, Judgement]:
     """Records (with their history: W05/W06), anomalies and statut of files: their TRAITE step, in the
-    caller's transaction. Returns each judgement as answered (history anomalies included, sorted)."""
+    caller's transaction (the records put in an emission appended to `inserted`). Returns each judgement as
+    answered (history anomalies included, sorted)."""
     extra = record_accepted(
         conn,
         [
@@ -376,6 +382,7 @@ def _store_many(conn: Connection, items: list[tuple[dict[str, Any], Judgement]])
             for row, j in items
             if j.records is not None and j.records_accepted and j.kind is not None  # judged records: kind known
         ],
+        inserted,
     )
     frames = [(row["id"], j.anomalies) for row, j in items] + list(extra.items())
     owner = pl.Series("file_id", [file_id for file_id, f in frames for _ in range(f.height)], dtype=pl.Int64)
@@ -409,19 +416,38 @@ def _store_many(conn: Connection, items: list[tuple[dict[str, Any], Judgement]])
     return {row["id"]: replace(j, anomalies=by_file.get((row["id"],), empty), records=None) for row, j in items}
 
 
-def _store(ctx: CycleContext, items: list[tuple[dict[str, Any], Judgement]]) -> dict[int, Judgement]:
-    """The TRAITE step of a whole batch in one transaction; should one file's history fail (a defect), the
-    batch is stored again file by file and that file alone is set aside."""
+def _store_batch(
+    ctx: CycleContext, items: list[tuple[dict[str, Any], Judgement]]
+) -> tuple[dict[int, Judgement], BaseException | None]:
+    """The TRAITE step of a whole batch in one transaction, nothing logged (it may run beside the cycle's thread,
+    see collect): the judgements as stored, or the error that rolled it back."""
+    inserted: list[pl.DataFrame] = []
     try:
         with ledger.transaction(ctx.engine, ctx.fence) as conn:
-            stored = _store_many(conn, items) if items else {}
-    except BaseException as e:  # the run stops, or find the file at fault
-        _decide(e, "enregistrement des jugements", project_error=SET_ASIDE)
+            stored = _store_many(conn, items, inserted) if items else {}
+    except BaseException as e:  # judged by the cycle's thread (_store)
+        return {}, e
+    ctx.stored.add(inserted)  # committed
+    return stored, None
+
+
+def _store(
+    ctx: CycleContext,
+    items: list[tuple[dict[str, Any], Judgement]],
+    attempt: Future[tuple[dict[int, Judgement], BaseException | None]] | None = None,
+) -> dict[int, Judgement]:
+    """The TRAITE step of a whole batch in one transaction (`attempt`: already under way beside); should one
+    file's history fail (a defect), the batch is stored again file by file and that file alone is set aside."""
+    stored, error = attempt.result() if attempt is not None else _store_batch(ctx, items)
+    if error is not None:  # the run stops, or find the file at fault
+        _decide(error, "enregistrement des jugements", project_error=SET_ASIDE)
         stored = {}
         for row, j in items:
             try:
+                inserted: list[pl.DataFrame] = []
                 with ledger.transaction(ctx.engine, ctx.fence) as conn:
-                    stored.update(_store_many(conn, [(row, j)]))
+                    stored.update(_store_many(conn, [(row, j)], inserted))
+                ctx.stored.add(inserted)
             except BaseException as one:
                 _decide(one, f"enregistrement du fichier n° {row['id']}", project_error=SET_ASIDE)
                 _quarantine(ctx, row, one)
@@ -580,17 +606,34 @@ def _finish(ctx: CycleContext, rows: list[dict[str, Any]], judged: dict[int, Jud
         commit()
 
 
-def process(ctx: CycleContext, file_ids: list[int]) -> None:
-    """Take received files from their states to ACQUITTE, one step for the whole batch at a time, each step
-    committed in one transaction: archive, judge (record rules in one pass), store, answer."""
+Judged = tuple[list[dict[str, Any]], list[tuple[dict[str, Any], Judgement]]]  # a batch's rows, and those judged
+
+
+def _judged(ctx: CycleContext, file_ids: list[int]) -> Judged:
+    """Received files archived and judged (record rules in one pass): their rows, and the judgements to store."""
     with ctx.engine.connect() as conn:
         rows = ledger.get_files(conn, sorted(set(file_ids)))
     _archive(ctx, [row for row in rows if row["state"] == ledger.RECU])
     waiting = [row for row in rows if row["state"] == ledger.ARCHIVE]
     judged = _judge_rows(ctx, waiting)
-    stored = _store(ctx, [(row, judged[row["id"]]) for row in waiting if row["id"] in judged])
+    return rows, [(row, judged[row["id"]]) for row in waiting if row["id"] in judged]
+
+
+def _stored_and_answered(
+    ctx: CycleContext,
+    batch: Judged,
+    attempt: Future[tuple[dict[int, Judgement], BaseException | None]] | None = None,
+) -> None:
+    rows, items = batch
+    stored = _store(ctx, items, attempt)
     _advance(ctx, "jugement", len(stored))
     _finish(ctx, rows, stored)
+
+
+def process(ctx: CycleContext, file_ids: list[int]) -> None:
+    """Take received files from their states to ACQUITTE, one step for the whole batch at a time, each step
+    committed in one transaction: archive, judge (record rules in one pass), store, answer."""
+    _stored_and_answered(ctx, _judged(ctx, file_ids))
 
 
 # -- the cycle --------------------------------------------------------------------------------------
@@ -654,20 +697,36 @@ def collect(ctx: CycleContext) -> None:
         f"{f', en {len(batches)} lots' if len(batches) > 1 else ''}",
         files=len(ready),
     )
-    for number, batch in enumerate(batches, 1):
-        if ctx.stop is not None and ctx.stop():
-            _event(
-                ctx,
-                "arrêt demandé : les fichiers restants attendent la prochaine exécution",
-                logging.WARNING,
-                general=True,
-            )
-            return
-        if len(batches) > 1:
-            _event(ctx, f"lot {number}/{len(batches)} : {_count(len(batch), 'fichier', 'fichiers')}")
-        taken = _take(ctx, batch)
-        _advance(ctx, "réception", len(taken))
-        process(ctx, taken)
+    # Where the database takes two writers at once (PostgreSQL), a batch's records are stored by a second thread
+    # while this one receives and judges the next batch (the server's work on the records, its indexes and keys
+    # overlaps ours); the batch is answered once its storing has committed, before the next one is stored. The
+    # history stays in order: one batch stored at a time, in the order received. On SQLite: one after the other.
+    beside = concurrent_writers(ctx.engine)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enregistrement") as storer:
+        behind: tuple[Judged, Future[tuple[dict[int, Judgement], BaseException | None]]] | None = None
+        for number, batch in enumerate(batches, 1):
+            if ctx.stop is not None and ctx.stop():
+                _event(
+                    ctx,
+                    "arrêt demandé : les fichiers restants attendent la prochaine exécution",
+                    logging.WARNING,
+                    general=True,
+                )
+                break
+            if len(batches) > 1:
+                _event(ctx, f"lot {number}/{len(batches)} : {_count(len(batch), 'fichier', 'fichiers')}")
+            taken = _take(ctx, batch)
+            _advance(ctx, "réception", len(taken))
+            judged = _judged(ctx, taken)
+            if behind is not None:
+                _stored_and_answered(ctx, *behind)
+                behind = None
+            if beside and judged[1]:
+                behind = (judged, storer.submit(_store_batch, ctx, judged[1]))
+            else:
+                _stored_and_answered(ctx, judged)
+        if behind is not None:  # (should this thread raise, leaving the block waits for the storing under way)
+            _stored_and_answered(ctx, *behind)
 
 
 class MissingFromArchive(TransportError, TerminalError):

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from exchange.app.stored_records import StoredRecords
 from exchange.config import Config
 from exchange.core.caf_output import (
     EMISSION_BATCH,
@@ -34,11 +35,19 @@ Progress = Callable[[str, int, int], None]
 log = logging.getLogger("esat_exchange")
 
 
-def _output_frames(engine: Engine, batch: list[dict[str, Any]]) -> dict[int, tuple[pl.DataFrame, pl.DataFrame]]:
+def _output_frames(
+    engine: Engine, batch: list[dict[str, Any]], kept: StoredRecords | None = None
+) -> dict[int, tuple[pl.DataFrame, pl.DataFrame]]:
     """Each emission's output frame (formats.md §5) and its CSV form (formula guard applied), read in one
-    query and shaped once per flux."""
+    query and shaped once per flux. When this process stored every record the emissions hold (`kept`), the
+    database is asked only which records those are, not for their values."""
+    ids = [e["id"] for e in batch]
+    raw = None
     with engine.connect() as conn:
-        raw = emissions.assigned_records(conn, [e["id"] for e in batch])
+        if kept is not None and kept.usable:
+            raw = kept.held(emissions.assigned_keys(conn, ids))
+        if raw is None:
+            raw = emissions.assigned_records(conn, ids)
     frames: dict[int, tuple[pl.DataFrame, pl.DataFrame]] = {}
     for flux in dict.fromkeys(e["flux"] for e in batch):
         ids = [e["id"] for e in batch if e["flux"] == flux]
@@ -61,11 +70,12 @@ def _complete(
     fence: Fence | None = None,
     progress: Progress | None = None,
     run_id: int | None = None,
+    kept: StoredRecords | None = None,
 ) -> list[str]:
     """Write (or rewrite) the files of assigned emissions and mark them TERMINE, a batch at a time."""
     written: list[str] = []
     for batch in read_batches(planned):
-        frames = _output_frames(engine, batch)
+        frames = _output_frames(engine, batch, kept)
         files, heights = OutputBatch(), {}
         for emission in batch:
             frame, csv_frame = frames.pop(emission["id"], None) or (output_frame([], emission["flux"]), None)
@@ -81,6 +91,8 @@ def _complete(
         files.finish()
         with transaction(engine, fence) as conn:
             emissions.terminate(conn, heights)
+        if kept is not None:
+            kept.drop(list(heights))
         for emission in batch:
             written.append(f"{emission['code_caf']}/{emission['name']}.parquet")
             log.info(
@@ -94,9 +106,15 @@ def _complete(
 
 
 def emit_pending(
-    config: Config, engine: Engine, run_id: int | None, fence: Fence | None = None, progress: Progress | None = None
+    config: Config,
+    engine: Engine,
+    run_id: int | None,
+    fence: Fence | None = None,
+    progress: Progress | None = None,
+    kept: StoredRecords | None = None,
 ) -> list[str]:
-    """Complete interrupted emissions, then emit every accepted record not yet emitted, per Caf and flux."""
+    """Complete interrupted emissions, then emit every accepted record not yet emitted, per Caf and flux
+    (`kept`: the records this process stored, which spare reading those back)."""
     with engine.connect() as conn:
         unfinished = emissions.unfinished_deltas(conn)
     if unfinished:
@@ -110,9 +128,7 @@ def emit_pending(
         planned = emissions.open_deltas(conn, run_id)
     n = len(planned)
     log.info(f"émission vers les Caf : {n} fichier{'s' if n > 1 else ''} à écrire", extra={"event": {"run_id": run_id}})
-    written += _complete(
-        config, engine, planned, fence, progress, run_id
-    )  # the assignment is committed: now the side effect
+    written += _complete(config, engine, planned, fence, progress, run_id, kept)  # committed: now the side effect
     return written
 
 

@@ -8,6 +8,7 @@ from datetime import date
 from exchange.app.cycle import CycleContext, Progress, collect, replay
 from exchange.app.emission import emit_pending
 from exchange.app.job import JobContext, RunOutcome, run_locked
+from exchange.app.stored_records import StoredRecords
 from exchange.config import Config
 from exchange.core.clock import today_in_paris
 from exchange.core.jobs import JOB_KINDS
@@ -33,6 +34,7 @@ def run_job(
     as_of = as_of or today_in_paris()
 
     def cycle(job_ctx: JobContext) -> str | None:
+        stored = StoredRecords()
         with open_transport(config) as transport:
             ctx = CycleContext(
                 config=config,
@@ -46,13 +48,14 @@ def run_job(
                 progress=progress,
                 stop=job_ctx.stop,
                 fence=job_ctx.fence,
+                stored=stored,
             )
             if replay_file is not None:
                 replay(ctx, replay_file)
             else:
                 collect(ctx)
         if emit and not job_ctx.stop():
-            job_ctx.tally.outputs.extend(emit_pending(config, engine, job_ctx.run_id, job_ctx.fence, progress))
+            job_ctx.tally.outputs.extend(emit_pending(config, engine, job_ctx.run_id, job_ctx.fence, progress, stored))
         return None
 
     return run_locked(config, engine, job, cycle, as_of=as_of, stop=stop, outer_fence=fence)

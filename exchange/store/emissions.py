@@ -268,6 +268,16 @@ def assigned_records(conn: Connection, emission_ids: list[int]) -> pl.DataFrame:
     )
 
 
+def assigned_keys(conn: Connection, emission_ids: list[int]) -> pl.DataFrame:
+    """Which records these emissions hold, as (emission_id, file_id, ligne), in assigned_records' order."""
+    return read_frame(
+        conn,
+        select(records.c.emission_id, records.c.file_id, records.c.ligne)
+        .where(records.c.emission_id.in_(emission_ids))
+        .order_by(records.c.emission_id, records.c.file_id, records.c.ligne),
+    )
+
+
 def terminate(conn: Connection, heights: dict[int, int]) -> None:
     """EN_COURS → TERMINE with their row counts, for emissions whose files are durable, in one transaction;
     LedgerConflict (nothing changed) unless every one moved."""

@@ -20,7 +20,16 @@ from exchange.files import private_file, private_parent
 if TYPE_CHECKING:
     from exchange.store.fences import LockTimings
 
-__all__ = ["Connection", "Engine", "in_transaction", "open_at_head", "open_current", "open_database", "open_upgraded"]
+__all__ = [
+    "Connection",
+    "Engine",
+    "concurrent_writers",
+    "in_transaction",
+    "open_at_head",
+    "open_current",
+    "open_database",
+    "open_upgraded",
+]
 
 T = TypeVar("T")
 
@@ -140,6 +149,11 @@ def open_at_head(url: str, timings: LockTimings) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+def concurrent_writers(engine: Engine) -> bool:
+    """True where two transactions may write at once (PostgreSQL); SQLite has a single writer."""
+    return engine.dialect.name == "postgresql"
 
 
 def in_transaction(engine: Engine, verb: Callable[..., T], *args: object, **kwargs: object) -> T:

@@ -44,16 +44,19 @@ def _chunks(values: list[Any], size: int = CHUNK) -> list[list[Any]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
-def _apply(conn: Connection, plan: RoundPlan, kind: str) -> pl.DataFrame:
+def _apply(conn: Connection, plan: RoundPlan, kind: str, inserted: list[pl.DataFrame] | None) -> pl.DataFrame:
     """A round's plan applied: the replaced records superseded, the new ones inserted, each in force in the open
-    emission of its flux and Caf; its anomalies."""
+    emission of its flux and Caf (those rows also appended to `inserted`, when given); its anomalies."""
     for part in _chunks(plan.supersede):
         emissions.supersede(conn, part)
-    insert_frame(conn, records, emissions.into_open(conn, _db_frame(plan.insert, kind), kind))
+    rows = emissions.into_open(conn, _db_frame(plan.insert, kind), kind)
+    insert_frame(conn, records, rows)
+    if inserted is not None:
+        inserted.append(rows.filter(pl.col("emission_id").is_not_null()))
     return plan.anomalies
 
 
-def _store_rg(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
+def _store_rg(conn: Connection, accepted: pl.DataFrame, inserted: list[pl.DataFrame] | None) -> pl.DataFrame:
     """An RG round: the RG records in force of its Esats and years read, the W05 plan applied; its anomalies."""
     sirets = accepted[QUERY_SIRET].unique().to_list()
     years = accepted["annee_reference"].unique().to_list()
@@ -80,10 +83,10 @@ def _store_rg(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
                 )
             )
         ).all()
-    return _apply(conn, plan_rg(accepted, found), "RG")
+    return _apply(conn, plan_rg(accepted, found), "RG", inserted)
 
 
-def _store_ca(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
+def _store_ca(conn: Connection, accepted: pl.DataFrame, inserted: list[pl.DataFrame] | None) -> pl.DataFrame:
     """A CA round: the CA events of its Esats read, the W06 plan applied (repeats not stored); its anomalies."""
     sirets = accepted[QUERY_SIRET].unique().to_list()
     found: list[Any] = []
@@ -102,12 +105,15 @@ def _store_ca(conn: Connection, accepted: pl.DataFrame) -> pl.DataFrame:
             .where(and_(records.c.kind == "CA", records.c.siret_esat.in_(part)))
             .order_by(records.c.id)
         ).all()
-    return _apply(conn, plan_ca(accepted, found), "CA")
+    return _apply(conn, plan_ca(accepted, found), "CA", inserted)
 
 
-def record_accepted(conn: Connection, items: list[Accepted]) -> dict[int, pl.DataFrame]:
+def record_accepted(
+    conn: Connection, items: list[Accepted], inserted: list[pl.DataFrame] | None = None
+) -> dict[int, pl.DataFrame]:
     """Store the accepted records of many files (in batch order), applying W05/W06; each file's W05/W06
-    anomalies (only files that have some)."""
+    anomalies (only files that have some). The rows put in an emission are appended to `inserted`, when given
+    (`records` columns, `emission_id` among them): the caller keeps them once the transaction commits."""
     extra: dict[int, pl.DataFrame] = {}
     for kind in ("RG", "CA"):
         members = [it for it in items if it.kind == kind]
@@ -117,7 +123,7 @@ def record_accepted(conn: Connection, items: list[Accepted]) -> dict[int, pl.Dat
         if accepted.height == 0:
             continue
         for round_frame in rounds(accepted):
-            found = _store_rg(conn, round_frame) if kind == "RG" else _store_ca(conn, round_frame)
+            found = _store_rg(conn, round_frame, inserted) if kind == "RG" else _store_ca(conn, round_frame, inserted)
             for (file_id,), part in found.partition_by(FILE, as_dict=True, include_key=False).items():
                 extra[int(file_id)] = part
     return extra

@@ -131,7 +131,7 @@ records = Table(
     Column("emission_id", Integer, ForeignKey("emissions.id")),
     Column("nature", String(15)),  # INITIALE / RECTIFICATIVE, fixed when assigned to an emission (when stored)
     Index("ix_records_rg_key", "siret_esat", "nir", "annee_reference"),
-    Index("ix_records_pending", "emission_id", "kind", "code_caf"),  # each emission group, without a scan
+    Index("ix_records_pending", "emission_id", "file_id", "ligne"),  # an emission's records, in order, from the index
     Index("ix_records_file", "file_id"),
     # the campaign page: accepted RG per Caf and Esats that declared, read from the index alone
     Index("ix_records_campaign", "kind", "annee_reference", "siret_esat", "code_caf", "superseded"),

@@ -265,17 +265,17 @@ def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tm
     import exchange.app.cycle
 
     seed_examples(tmp_path)
-    real = exchange.app.cycle.process
+    real = exchange.app.cycle._judged
     calls = []
 
-    def process_then_ctrl_c(ctx, file_ids):  # noqa: ANN001, ANN202
+    def judged_then_ctrl_c(ctx, file_ids):  # noqa: ANN001, ANN202
         calls.append(file_ids)
         if len(calls) == 1:
             os.kill(os.getpid(), signal.SIGINT)  # the operator presses Ctrl-C while the first batch is in hand
         return real(ctx, file_ids)
 
     monkeypatch.setattr(exchange.app.cycle, "BATCH_FILES", 1)  # one file per batch
-    monkeypatch.setattr(exchange.app.cycle, "process", process_then_ctrl_c)
+    monkeypatch.setattr(exchange.app.cycle, "_judged", judged_then_ctrl_c)
     code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
     assert code == 130
     assert err.splitlines()[-1] == (

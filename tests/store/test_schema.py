@@ -269,7 +269,7 @@ def test_pre_alembic_database_is_adopted_with_its_data(tmp_path, blank_db_url, p
     assert rows(engine, baseline_metadata()) == before
     assert shape(engine) == fresh_head(tmp_path, blank_db_url)
     pending = next(i for i in shape(engine)["records"]["indexes"] if i[0] == "ix_records_pending")
-    assert pending == ("ix_records_pending", ("emission_id", "kind", "code_caf"), False)
+    assert pending == ("ix_records_pending", ("emission_id", "file_id", "ligne"), False)  # as 0015 made it
     assert cli(tmp_path, "db", "status") == (
         0,
         f"Révision de la base de données : {head_revision()}\n"
