@@ -138,14 +138,27 @@ def test_rounds_alternate_backends_and_spread_the_big_runs(monkeypatch, tmp_path
         order.append("plancher")
         return Sample(1.0, 1.0, 1, 0.0, 0.0, campaign.records)
 
-    def run(campaign, work, backend, close, keep):  # noqa: ANN001, ANN202
-        order.append(f"{backend}:{campaign.key}{':close' if close else ''}{':keep' if keep else ''}")
+    def run(campaign, work, backend, close, keep, after=None):  # noqa: ANN001, ANN202
+        then = ":purge" if after is not None else ""
+        order.append(f"{backend}:{campaign.key}{':close' if close else ''}{':keep' if keep else ''}{then}")
         s = Sample(2.0, 2.0, 1, 0.0, 0.0, campaign.records)
-        return s, (s if close else None)
+        return s, (s if close else None), (after(campaign, work, backend, work / "cfg", s) if after else None)
 
     monkeypatch.setattr(bench_e2e, "floor_sample", floor)
     monkeypatch.setattr(bench_e2e, "run_sample", run)
-    res = bench_e2e.measure(_rounds().campaigns, ["sqlite", "postgresql"], 3, 1, tmp_path, say=lambda _: None)
+    res = bench_e2e.measure(
+        _rounds().campaigns,
+        ["sqlite", "postgresql"],
+        3,
+        1,
+        tmp_path,
+        say=lambda _: None,
+        after=lambda campaign, work, backend, cfg, s: (backend, campaign.key),
+        # the purge on the last run of each: never on the run kept for the console (SQLite 10× files)
+        after_on=frozenset(
+            {("sqlite", "1x"), ("postgresql", "1x"), ("postgresql", "10x-fichiers"), ("sqlite", "10x-fichiers")}
+        ),
+    )
     assert res.rounds == 3 and res.big_rounds == [1]
     assert order == [
         "plancher",
@@ -155,15 +168,16 @@ def test_rounds_alternate_backends_and_spread_the_big_runs(monkeypatch, tmp_path
         "plancher",
         "postgresql:1x:close",
         "postgresql:10x-enr",
-        "postgresql:10x-fichiers",
+        "postgresql:10x-fichiers:purge",
         "plancher",
         "sqlite:1x:close",
         "sqlite:10x-enr",
         "sqlite:10x-fichiers:keep",
         "plancher",
-        "sqlite:1x:close",
+        "sqlite:1x:close:purge",
         "plancher",
-        "postgresql:1x:close",
+        "postgresql:1x:close:purge",
     ]
+    assert res.after_runs == [("postgresql", "10x-fichiers"), ("sqlite", "1x"), ("postgresql", "1x")]
     assert res.kept == tmp_path / "sqlite-10x-fichiers" / "esat-exchange.toml"
     assert res.ratio("postgresql", (RUN, ONE), (FLOOR, ONE), "cpu").pairs == 3
