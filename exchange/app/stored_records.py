@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-KEPT_ROWS = 400_000  # about 150 MiB of `records` rows; beyond, the emission reads the records back from the database
+KEPT_ROWS = 1_500_000  # about 350 MiB of `records` rows (a national campaign: 120 000, 27 MiB); beyond, read back
 KEY = ["emission_id", "file_id", "ligne"]
 
 
@@ -19,7 +19,7 @@ class StoredRecords:
     frames: list[pl.DataFrame] = field(default_factory=list)
     rows: int = 0
     overflowed: bool = False
-    _by_emission: dict[int, pl.DataFrame] | None = None
+    _by_emission: dict[int, list[pl.DataFrame]] | None = None
 
     def add(self, committed: list[pl.DataFrame]) -> None:
         """The rows of a transaction that committed."""
@@ -35,11 +35,14 @@ class StoredRecords:
     def usable(self) -> bool:
         return not self.overflowed and (bool(self.frames) or bool(self._by_emission))
 
-    def _partitioned(self) -> dict[int, pl.DataFrame]:
-        if self._by_emission is None or self.frames:
-            every = pl.concat([*(self._by_emission or {}).values(), *self.frames], how="diagonal_relaxed")
-            self.frames = []
-            self._by_emission = {int(k[0]): p for k, p in every.partition_by("emission_id", as_dict=True).items()}
+    def _partitioned(self) -> dict[int, list[pl.DataFrame]]:
+        """The kept rows by emission, each frame cut as it is moved (never all of them copied at once)."""
+        if self._by_emission is None:
+            self._by_emission = {}
+        while self.frames:
+            frame = self.frames.pop(0)
+            for (emission_id,), part in frame.partition_by("emission_id", as_dict=True).items():
+                self._by_emission.setdefault(int(emission_id), []).append(part)
         return self._by_emission
 
     def held(self, keys: pl.DataFrame) -> pl.DataFrame | None:
@@ -49,9 +52,9 @@ class StoredRecords:
             return None
         by_emission = self._partitioned()
         ids = keys["emission_id"].unique().to_list()
-        parts = [by_emission[i] for i in ids if i in by_emission]
-        if len(parts) != len(ids):
+        if any(i not in by_emission for i in ids):
             return None
+        parts = [part for i in ids for part in by_emission[i]]
         kept = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
         if kept.select(KEY).is_duplicated().any():
             return None

@@ -23,6 +23,8 @@ from exchange.store import emissions
 from exchange.store.bulk import insert_frame
 from exchange.store.tables import files, records
 
+STORING_CACHE_KIB = 32 * 1024  # SQLite page cache of a connection that stores records (about 4 % less CPU a run)
+
 CHUNK = 5000
 
 
@@ -114,6 +116,8 @@ def record_accepted(
     """Store the accepted records of many files (in batch order), applying W05/W06; each file's W05/W06
     anomalies (only files that have some). The rows put in an emission are appended to `inserted`, when given
     (`records` columns, `emission_id` among them): the caller keeps them once the transaction commits."""
+    if conn.dialect.name == "sqlite":  # the indexes of `records` outgrow SQLite's default 2 MiB page cache
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{STORING_CACHE_KIB}")  # this connection only (the run's)
     extra: dict[int, pl.DataFrame] = {}
     for kind in ("RG", "CA"):
         members = [it for it in items if it.kind == kind]

@@ -97,7 +97,7 @@ class BatchSync:
     def _covers(self, paths: list[Path], folders: list[Path] = ()) -> bool:  # type: ignore[assignment]
         devs = {os.fstat(fd).st_dev for fd in self._fds}
         try:
-            return all(os.stat(f).st_dev in devs for f in [*(Path(p).parent for p in paths), *folders])
+            return all(os.stat(f).st_dev in devs for f in {*(Path(p).parent for p in paths), *map(Path, folders)})
         except OSError:
             return False
 
