@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -62,3 +63,17 @@ def cli(base: Path, *args: str) -> tuple[int, str, str]:
 def tree(root: Path) -> dict[str, bytes]:
     """Every file under root with its bytes (to compare before/after)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+SEINE_RG = "ESAT_81234567600017_RG_20251210_001.csv"  # the esat-seine example RG (3 workers)
+
+
+def corrected_seine_rg(base: Path, name: str = "ESAT_81234567600017_RG_20251211_002.csv") -> Path:
+    """In base/drop (seed_examples), a second RG of esat-seine: the example with Martin's amounts corrected,
+    modified 10 s after the first, so that it is received after it (its records replace the first's: W05)."""
+    depot = base / "drop" / "esat-seine" / "depot"
+    second = depot / name
+    first = (depot / SEINE_RG).read_text(encoding="utf-8")
+    second.write_text(first.replace("862,35;150,12;712,23", "870,00;157,77;712,23"), encoding="utf-8")
+    os.utime(second, (os.path.getmtime(depot / SEINE_RG) + 10,) * 2)
+    return second

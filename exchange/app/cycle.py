@@ -416,9 +416,10 @@ def _store_many(
     return {row["id"]: replace(j, anomalies=by_file.get((row["id"],), empty), records=None) for row, j in items}
 
 
-def _store_batch(
-    ctx: CycleContext, items: list[tuple[dict[str, Any], Judgement]]
-) -> tuple[dict[int, Judgement], BaseException | None]:
+StoreOutcome = tuple[dict[int, Judgement], BaseException | None]  # the judgements as stored, or what rolled back
+
+
+def _store_batch(ctx: CycleContext, items: list[tuple[dict[str, Any], Judgement]]) -> StoreOutcome:
     """The TRAITE step of a whole batch in one transaction, nothing logged (it may run beside the cycle's thread,
     see collect): the judgements as stored, or the error that rolled it back."""
     inserted: list[pl.DataFrame] = []
@@ -434,7 +435,7 @@ def _store_batch(
 def _store(
     ctx: CycleContext,
     items: list[tuple[dict[str, Any], Judgement]],
-    attempt: Future[tuple[dict[int, Judgement], BaseException | None]] | None = None,
+    attempt: Future[StoreOutcome] | None = None,
 ) -> dict[int, Judgement]:
     """The TRAITE step of a whole batch in one transaction (`attempt`: already under way beside); should one
     file's history fail (a defect), the batch is stored again file by file and that file alone is set aside."""
@@ -622,7 +623,7 @@ def _judged(ctx: CycleContext, file_ids: list[int]) -> Judged:
 def _stored_and_answered(
     ctx: CycleContext,
     batch: Judged,
-    attempt: Future[tuple[dict[int, Judgement], BaseException | None]] | None = None,
+    attempt: Future[StoreOutcome] | None = None,
 ) -> None:
     rows, items = batch
     stored = _store(ctx, items, attempt)
@@ -703,7 +704,7 @@ def collect(ctx: CycleContext) -> None:
     # history stays in order: one batch stored at a time, in the order received. On SQLite: one after the other.
     beside = concurrent_writers(ctx.engine)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enregistrement") as storer:
-        behind: tuple[Judged, Future[tuple[dict[int, Judgement], BaseException | None]]] | None = None
+        behind: tuple[Judged, Future[StoreOutcome]] | None = None
         for number, batch in enumerate(batches, 1):
             if ctx.stop is not None and ctx.stop():
                 _event(

@@ -41,13 +41,13 @@ def _output_frames(
     """Each emission's output frame (formats.md §5) and its CSV form (formula guard applied), read in one
     query and shaped once per flux. When this process stored every record the emissions hold (`kept`), the
     database is asked only which records those are, not for their values."""
-    ids = [e["id"] for e in batch]
+    every_id = [e["id"] for e in batch]
     raw = None
     with engine.connect() as conn:
         if kept is not None and kept.usable:
-            raw = kept.held(emissions.assigned_keys(conn, ids))
+            raw = kept.held(emissions.assigned_keys(conn, every_id))
         if raw is None:
-            raw = emissions.assigned_records(conn, ids)
+            raw = emissions.assigned_records(conn, every_id)
     frames: dict[int, tuple[pl.DataFrame, pl.DataFrame]] = {}
     for flux in dict.fromkeys(e["flux"] for e in batch):
         ids = [e["id"] for e in batch if e["flux"] == flux]

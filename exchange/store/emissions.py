@@ -258,24 +258,21 @@ def open_deltas(conn: Connection, run_id: int | None) -> list[dict[str, Any]]:
     return planned
 
 
+def _assigned(conn: Connection, emission_ids: list[int], *columns: Any) -> pl.DataFrame:
+    """These columns of the records assigned to these emissions, by emission, file and line (the order of
+    ix_records_pending)."""
+    key = (records.c.emission_id, records.c.file_id, records.c.ligne)
+    return read_frame(conn, select(*columns).where(records.c.emission_id.in_(emission_ids)).order_by(*key))
+
+
 def assigned_records(conn: Connection, emission_ids: list[int]) -> pl.DataFrame:
     """The records assigned to these emissions (every `records` column), by emission, file and line."""
-    return read_frame(
-        conn,
-        select(records)
-        .where(records.c.emission_id.in_(emission_ids))
-        .order_by(records.c.emission_id, records.c.file_id, records.c.ligne),
-    )
+    return _assigned(conn, emission_ids, *records.c)
 
 
 def assigned_keys(conn: Connection, emission_ids: list[int]) -> pl.DataFrame:
     """Which records these emissions hold, as (emission_id, file_id, ligne), in assigned_records' order."""
-    return read_frame(
-        conn,
-        select(records.c.emission_id, records.c.file_id, records.c.ligne)
-        .where(records.c.emission_id.in_(emission_ids))
-        .order_by(records.c.emission_id, records.c.file_id, records.c.ligne),
-    )
+    return _assigned(conn, emission_ids, records.c.emission_id, records.c.file_id, records.c.ligne)
 
 
 def terminate(conn: Connection, heights: dict[int, int]) -> None:

@@ -7,25 +7,17 @@ import json
 import polars as pl
 
 import exchange.app.cycle
-from tests.areas import cli, seed_examples
+from tests.areas import SEINE_RG, cli, corrected_seine_rg, seed_examples
 from tests.conftest import EXAMPLES
 from tests.expected import read_cr
 
-RG = "ESAT_81234567600017_RG_20251210_001.csv"
+RG = SEINE_RG
 
 
 def test_same_workers_in_two_files_of_one_batch(tmp_path):
     seed_examples(tmp_path)
     assert cli(tmp_path, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
-    depot = tmp_path / "drop" / "esat-seine" / "depot"
-    second = depot / "ESAT_81234567600017_RG_20251211_002.csv"
-    second.write_text(
-        (depot / RG).read_text(encoding="utf-8").replace("862,35;150,12;712,23", "870,00;157,77;712,23"),
-        encoding="utf-8",
-    )
-    import os
-
-    os.utime(second, (os.path.getmtime(depot / RG) + 10,) * 2)  # received after the first one
+    second = corrected_seine_rg(tmp_path)  # received after the first one
     assert cli(tmp_path, "run", "--as-of", "2025-12-15")[0] == 0
     first_cr = read_cr(tmp_path / "drop" / "esat-seine" / "retour" / f"{RG}.CR.csv")
     assert [(r["statut"], r["code"]) for r in first_cr] == [("ACCEPTE", "")]  # no R08 across files

@@ -4,30 +4,23 @@ exactly that of one batch after the other (SQLite), whatever the batch size; a f
 from __future__ import annotations
 
 import json
-import os
 import threading
 
 import polars as pl
 import pytest
 
 import exchange.app.cycle
-from tests.areas import cli, seed_examples
+from tests.areas import SEINE_RG, cli, corrected_seine_rg, seed_examples
 from tests.conftest import EXAMPLES
 from tests.expected import read_cr
 
-RG = "ESAT_81234567600017_RG_20251210_001.csv"
+RG = SEINE_RG
 
 
 def _area(base, url):
     seed_examples(base, url)
     assert cli(base, "habilitations", "import", str(EXAMPLES / "habpps"))[0] == 0
-    depot = base / "drop" / "esat-seine" / "depot"
-    second = depot / "ESAT_81234567600017_RG_20251211_002.csv"
-    second.write_text(
-        (depot / RG).read_text(encoding="utf-8").replace("862,35;150,12;712,23", "870,00;157,77;712,23"),
-        encoding="utf-8",
-    )
-    os.utime(second, (os.path.getmtime(depot / RG) + 10,) * 2)  # received after the first, in a later batch
+    corrected_seine_rg(base)  # received after the first, in a later batch
 
 
 def _outcome(base) -> dict:

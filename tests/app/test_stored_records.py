@@ -12,10 +12,8 @@ from exchange.core.caf_output import output_frame
 from exchange.store import emissions as emission_store
 from exchange.store.engine import open_database
 from exchange.store.tables import emissions
-from tests.areas import cli, seed_examples
+from tests.areas import cli, corrected_seine_rg, seed_examples
 from tests.conftest import EXAMPLES
-
-RG = "ESAT_81234567600017_RG_20251210_001.csv"
 
 
 @pytest.fixture
@@ -57,9 +55,7 @@ def test_the_run_writes_its_caf_files_from_what_it_stored_without_reading_them_b
 
 
 def test_a_record_replaced_in_the_same_run_is_not_emitted_and_the_files_match_the_database(area, db_url):
-    depot = area / "drop" / "esat-seine" / "depot"
-    corrected = (depot / RG).read_text(encoding="utf-8").replace("862,35;150,12;712,23", "870,00;157,77;712,23")
-    (depot / "ESAT_81234567600017_RG_20251211_002.csv").write_text(corrected, encoding="utf-8")
+    corrected_seine_rg(area)
     code, out, err = cli(area, "run", "--as-of", "2025-12-15")
     assert code == 0, out + err
     assert _written_equals_database(area, db_url) >= 2
