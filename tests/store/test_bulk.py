@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import polars as pl
+import psycopg
+import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from exchange.store.bulk import insert_frame, read_frame
 from exchange.store.engine import open_current
@@ -87,3 +90,38 @@ def test_dates_datetimes_booleans_and_integers_come_back_as_stored(db_url):
     assert back["superseded"].to_list() == [False, True]
     assert back["nom"].to_list() == ["DUPONT", ""]
     assert back["prenoms"].to_list() == ["Jean", "Zoé"]
+
+
+def test_a_null_cell_is_null_to_sql_itself_and_not_null_still_refuses_it(db_url):
+    """On SQLite a NULL is bound as NaN (bulk.SQLITE_NULL): SQL sees NULL, never a number or a text."""
+    engine = open_current(db_url)
+    with engine.begin() as conn:
+        fid = _file(conn)
+        frame = pl.DataFrame(
+            {
+                "file_id": [fid, fid],
+                "ligne": [2, 3],
+                "code": ["R02", "R03"],
+                "gravite": ["BLOQUANTE", "BLOQUANTE"],
+                "message": ["m", "m"],
+                "nom": [None, "x"],
+                "prenoms": [None, None],
+            },
+            schema_overrides={"prenoms": pl.String},
+        )
+        insert_frame(conn, anomalies, frame)
+        got = conn.exec_driver_sql(
+            "SELECT ligne, nom IS NULL, prenoms IS NULL, coalesce(nom, 'vide') FROM anomalies ORDER BY ligne"
+        ).all()
+    assert [tuple(r) for r in got] == [(2, True, True, "vide"), (3, False, True, "x")]
+    with engine.connect() as conn:
+        back = read_frame(conn, select(anomalies.c.nom, anomalies.c.prenoms).order_by(anomalies.c.ligne))
+    assert back["nom"].to_list() == [None, "x"] and back["prenoms"].to_list() == [None, None]
+    with engine.begin() as conn:
+        fid = _file(conn)
+        bad = pl.DataFrame(
+            {"file_id": [fid], "ligne": [2], "code": ["R02"], "gravite": ["BLOQUANTE"], "message": [None]},
+            schema_overrides={"message": pl.String},
+        )
+        with pytest.raises((IntegrityError, psycopg.IntegrityError)):  # PostgreSQL's COPY is the driver's own
+            insert_frame(conn, anomalies, bad)
