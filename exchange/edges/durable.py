@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -21,24 +22,32 @@ def write_atomic(
 ) -> None:
     """Write `data` to `path` so that a reader sees the old file or the whole new one, never half; the data
     is fsync'd, and the new name too unless `sync_dir` is False (the caller syncs the folder later).
-    `fsync=False` (and sync_dir=False): the caller makes the batch durable (transport.batch_sync.BatchSync)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + temp_suffix)
+    `fsync=False` (and sync_dir=False): the caller makes the batch durable (transport.batch_sync.BatchSync).
+
+    Plain descriptors and string paths: a run writes thousands of small files (three comptes rendus per file
+    received), and a buffered file object and pathlib cost more than the system calls themselves (about 80 µs
+    a file)."""
+    target = os.fspath(path)
+    tmp = target + temp_suffix
     # O_NOFOLLOW: a link planted under the temporary name is refused, never written through
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if fsync:
-                os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+                os.fsync(fd)
+            os.fchmod(fd, mode)  # whatever the umask, or the mode of a temporary file left by a crash
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     if sync_dir:
-        fsync_dir(path.parent)
+        fsync_dir(Path(target).parent)
 
 
 def sha256_file(path: Path) -> str:

@@ -67,6 +67,9 @@ class LocalTransport:
         self._dirty: set[Path] = set()  # folders with renames or new names not yet durable
         self._written: list[Path] = []  # comptes rendus written, not yet durable
         self._durable: BatchSync | None = None  # opened on the drop area when the run starts (see sync)
+        # the Path of each account folder and of its depot/, retour/, archive/ (joined once: pathlib costs more than
+        # the lstat that checks them at every use)
+        self._paths: dict[str | tuple[str, str], Path] = {}
 
     def __enter__(self) -> LocalTransport:
         if not self.root.is_dir():
@@ -83,8 +86,10 @@ class LocalTransport:
         """The account's folder, refused unless it is a real folder (a link would lead out of the drop area)."""
         if not is_safe_name(account):
             raise Refused(f"nom de compte refusé : {account!r}")
-        path = self.root / account
-        self._real_dir(path, account, "")
+        path = self._paths.get(account)
+        if path is None:
+            path = self._paths[account] = self.root / account
+        self._real_dir(path, account, "")  # checked at every use: a folder swapped for a link is refused
         return path
 
     @staticmethod
@@ -106,7 +111,10 @@ class LocalTransport:
 
     def _folder(self, account: str, folder: str, create: bool = False) -> Path:
         """depot/, retour/ or archive/ of an account: a real folder inside it, created if asked, never a link."""
-        path = self._account_dir(account) / folder
+        account_dir = self._account_dir(account)
+        path = self._paths.get((account, folder))
+        if path is None:
+            path = self._paths[(account, folder)] = account_dir / folder
         if not self._real_dir(path, account, folder) and create:
             with contextlib.suppress(FileExistsError):  # created meanwhile: checked below like any other
                 os.mkdir(path, FOLDER_MODE)
@@ -231,25 +239,32 @@ class LocalTransport:
     def fetch(self, entry: Entry, dest: Path, max_bytes: int | None = None, fsync: bool = True) -> None:
         self._checked(entry.name)
         src = self._folder(entry.account, entry.folder) / entry.name
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
         try:
             fd = os.open(src, flags)
         except OSError as e:
             raise Refused(f"lecture impossible de {src} : {french_cause(e)}") from e
-        with os.fdopen(fd, "rb") as fin:
-            size = os.fstat(fin.fileno()).st_size
+        try:  # plain descriptors: a run copies a thousand small files, buffered file objects cost more than the copy
+            size = os.fstat(fd).st_size
             if max_bytes is not None and size > max_bytes:
                 raise FileTooLarge(size, max_bytes)
-            copied = 0
-            with open(dest, "wb") as fout:  # a local disk error (ENOSPC…) is an OSError: the caller says which disk
-                while chunk := fin.read(1 << 20):
+            # a local disk error (ENOSPC…) is an OSError: the caller says which disk
+            out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            try:
+                copied = 0
+                while chunk := os.read(fd, 1 << 20):
                     copied += len(chunk)
                     if max_bytes is not None and copied > max_bytes:
                         raise FileTooLarge(copied, max_bytes)
-                    fout.write(chunk)
-                fout.flush()
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(out, view) :]
                 if fsync:
-                    os.fsync(fout.fileno())
+                    os.fsync(out)
+            finally:
+                os.close(out)
+        finally:
+            os.close(fd)
 
     def fetch_many(self, jobs: list[tuple[Entry, Path]], max_bytes: int | None = None) -> list[Exception | None]:
         """Each file copied, then the batch made durable at once (one syncfs, see BatchSync)."""
