@@ -17,6 +17,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Every byte of `data` written to the descriptor (os.write may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def write_atomic(
     path: Path, data: bytes, mode: int = 0o640, temp_suffix: str = ".tmp", sync_dir: bool = True, fsync: bool = True
 ) -> None:
@@ -33,9 +40,7 @@ def write_atomic(
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             if fsync:
                 os.fsync(fd)
             os.fchmod(fd, mode)  # whatever the umask, or the mode of a temporary file left by a crash

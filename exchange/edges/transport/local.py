@@ -8,7 +8,7 @@ import os
 import stat
 from pathlib import Path
 
-from exchange.edges.durable import write_atomic
+from exchange.edges.durable import write_all, write_atomic
 from exchange.edges.transport.base import (
     REMOVABLE_FOLDERS,
     Entry,
@@ -69,7 +69,7 @@ class LocalTransport:
         self._durable: BatchSync | None = None  # opened on the drop area when the run starts (see sync)
         # the Path of each account folder and of its depot/, retour/, archive/ (joined once: pathlib costs more than
         # the lstat that checks them at every use)
-        self._paths: dict[str | tuple[str, str], Path] = {}
+        self._paths: dict[tuple[str, str], Path] = {}
 
     def __enter__(self) -> LocalTransport:
         if not self.root.is_dir():
@@ -86,10 +86,15 @@ class LocalTransport:
         """The account's folder, refused unless it is a real folder (a link would lead out of the drop area)."""
         if not is_safe_name(account):
             raise Refused(f"nom de compte refusé : {account!r}")
-        path = self._paths.get(account)
-        if path is None:
-            path = self._paths[account] = self.root / account
+        path = self._joined(account, "")
         self._real_dir(path, account, "")  # checked at every use: a folder swapped for a link is refused
+        return path
+
+    def _joined(self, account: str, folder: str) -> Path:
+        """root/account, or root/account/folder: joined once per run, checked by the caller at every use."""
+        path = self._paths.get((account, folder))
+        if path is None:
+            path = self._paths[(account, folder)] = self.root / account / folder if folder else self.root / account
         return path
 
     @staticmethod
@@ -111,10 +116,8 @@ class LocalTransport:
 
     def _folder(self, account: str, folder: str, create: bool = False) -> Path:
         """depot/, retour/ or archive/ of an account: a real folder inside it, created if asked, never a link."""
-        account_dir = self._account_dir(account)
-        path = self._paths.get((account, folder))
-        if path is None:
-            path = self._paths[(account, folder)] = account_dir / folder
+        self._account_dir(account)  # a safe name, a real folder (never a link)
+        path = self._joined(account, folder)
         if not self._real_dir(path, account, folder) and create:
             with contextlib.suppress(FileExistsError):  # created meanwhile: checked below like any other
                 os.mkdir(path, FOLDER_MODE)
@@ -256,9 +259,7 @@ class LocalTransport:
                     copied += len(chunk)
                     if max_bytes is not None and copied > max_bytes:
                         raise FileTooLarge(copied, max_bytes)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(out, view) :]
+                    write_all(out, chunk)
                 if fsync:
                     os.fsync(out)
             finally:
