@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.engine import Connection
 
 from exchange.core.history import (
@@ -21,7 +21,7 @@ from exchange.core.history import (
 from exchange.core.vocabulary import CENT_COLUMNS
 from exchange.store import emissions
 from exchange.store.bulk import insert_frame
-from exchange.store.tables import files, records
+from exchange.store.tables import files, in_force_seeking_esats, records
 
 STORING_CACHE_KIB = 32 * 1024  # SQLite page cache of a connection that stores records (about 4 % less CPU a run)
 
@@ -58,33 +58,38 @@ def _apply(conn: Connection, plan: RoundPlan, kind: str, inserted: list[pl.DataF
     return plan.anomalies
 
 
+def esats_rg_in_force(sirets: list[str], years: list[Any]) -> Select[Any]:
+    """The RG records in force of these Esats and years, with their file's reception (what W05 compares)."""
+    return (
+        select(
+            records.c.id,
+            records.c.nir,
+            records.c.file_id,
+            records.c.annee_reference,
+            files.c.received_at,
+            files.c.name,
+            records.c.received_at,
+            records.c.siret_esat,
+        )
+        .join(files, files.c.id == records.c.file_id)
+        .where(
+            and_(
+                records.c.kind == "RG",
+                records.c.siret_esat.in_(sirets),
+                records.c.annee_reference.in_(years),
+                in_force_seeking_esats(),  # quadratic otherwise: a whole year walked per batch on SQLite
+            )
+        )
+    )
+
+
 def _store_rg(conn: Connection, accepted: pl.DataFrame, inserted: list[pl.DataFrame] | None) -> pl.DataFrame:
     """An RG round: the RG records in force of its Esats and years read, the W05 plan applied; its anomalies."""
     sirets = accepted[QUERY_SIRET].unique().to_list()
     years = accepted["annee_reference"].unique().to_list()
     found: list[Any] = []
     for part in _chunks(sirets, 500):
-        found += conn.execute(
-            select(
-                records.c.id,
-                records.c.nir,
-                records.c.file_id,
-                records.c.annee_reference,
-                files.c.received_at,
-                files.c.name,
-                records.c.received_at,
-                records.c.siret_esat,
-            )
-            .join(files, files.c.id == records.c.file_id)
-            .where(
-                and_(
-                    records.c.kind == "RG",
-                    records.c.siret_esat.in_(part),
-                    records.c.annee_reference.in_(years),
-                    records.c.superseded.is_(False),
-                )
-            )
-        ).all()
+        found += conn.execute(esats_rg_in_force(part, years)).all()
     return _apply(conn, plan_rg(accepted, found), "RG", inserted)
 
 
