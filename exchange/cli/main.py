@@ -121,7 +121,8 @@ INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """One cycle; Ctrl-C (SIGINT) or SIGTERM stops it as the scheduler does: the batch in hand is
-    finished and the run closed, then one French line and exit 130. A second Ctrl-C stops at once."""
+    finished and the run closed, then one French line and exit 130. A second Ctrl-C stops at once. A signal
+    ignored when the command started (a background job of a script) stays ignored."""
     import signal
     import threading
 
@@ -136,7 +137,11 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             raise KeyboardInterrupt
         stop.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {  # a signal the process was started ignoring stays ignored (`run &` in a script, nohup)
+        sig: signal.signal(sig, request_stop)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     try:
         bar, update = _progress_bar()
         if bar:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
 
 import pytest
 
+from exchange.cli.main import INTERRUPTED
 from exchange.config import ConfigError, parse_config
 from exchange.core.perimeter import EVERYTHING
 from exchange.store.engine import in_transaction, open_database, open_upgraded
@@ -258,13 +262,20 @@ def test_every_command_has_a_french_example():
     assert missing == []
 
 
-def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tmp_path, monkeypatch):
-    import os
-    import signal
+@contextmanager
+def _sigint(handler):  # noqa: ANN001, ANN202
+    """SIGINT handled by `handler` inside the block, whatever started the test run; the outer handler after."""
+    outer = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
+
+def _ctrl_c_during_the_first_batch(monkeypatch) -> list:  # noqa: ANN001
+    """One file per batch; SIGINT sent to this process while the first batch is judged. The batches judged."""
     import exchange.app.cycle
 
-    seed_examples(tmp_path)
     real = exchange.app.cycle._judged
     calls = []
 
@@ -274,9 +285,17 @@ def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tm
             os.kill(os.getpid(), signal.SIGINT)  # the operator presses Ctrl-C while the first batch is in hand
         return real(ctx, file_ids)
 
-    monkeypatch.setattr(exchange.app.cycle, "BATCH_FILES", 1)  # one file per batch
+    monkeypatch.setattr(exchange.app.cycle, "BATCH_FILES", 1)
     monkeypatch.setattr(exchange.app.cycle, "_judged", judged_then_ctrl_c)
-    code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
+    return calls
+
+
+def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tmp_path, monkeypatch):
+    seed_examples(tmp_path)
+    calls = _ctrl_c_during_the_first_batch(monkeypatch)
+    with _sigint(signal.default_int_handler):  # as started from a terminal
+        code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
+        handler_after = signal.getsignal(signal.SIGINT)
     assert code == 130
     assert err.splitlines()[-1] == (
         "Arrêt demandé : le lot en cours a été terminé et l'exécution n° 1 close ; "
@@ -289,7 +308,22 @@ def test_ctrl_c_on_run_finishes_the_file_in_hand_closes_the_run_and_exits_130(tm
     assert received["etat"] == "ACQUITTE"  # judged and answered, not left half done
     waiting = sorted(p.name for p in (tmp_path / "drop").glob("*/depot/*"))
     assert len(waiting) == 3  # the rest waits for the next cycle
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert handler_after is signal.default_int_handler  # handler restored
+
+
+def test_a_run_started_ignoring_ctrl_c_keeps_ignoring_it(tmp_path, monkeypatch):
+    # `esat-exchange run &` in a script, or under nohup: the shell starts it with SIGINT ignored, so that a Ctrl-C
+    # meant for the script does not stop it
+    seed_examples(tmp_path)
+    calls = _ctrl_c_during_the_first_batch(monkeypatch)
+    with _sigint(signal.SIG_IGN):
+        code, out, err = cli(tmp_path, "run", "--as-of", "2025-12-15")
+        handler_after = signal.getsignal(signal.SIGINT)
+    assert code != INTERRUPTED and "Arrêt demandé" not in err
+    assert len(calls) == 4 and not list((tmp_path / "drop").glob("*/depot/*"))  # every file taken
+    (run,) = json.loads(cli(tmp_path, "runs", "list", "--format", "json")[1])
+    assert (run["statut"], run["fichiers"]) == ("OK", 4)
+    assert handler_after is signal.SIG_IGN
 
 
 def test_status_summarises_and_shows_the_next_scheduled_runs(tmp_path):
