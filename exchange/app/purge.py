@@ -245,16 +245,18 @@ def unknown_files(config: Config, engine: Engine) -> tuple[list[Path], list[Path
         stored = store.stored_names(conn)
         emitted = store.emission_names(conn)
     copies = [
-        p
-        for account in _children(config.storage_dir)
-        for p in _children(account)
-        if p.is_file() and (account.name, p.name) not in stored
+        Path(f.path)
+        for account in _entries(config.storage_dir)
+        for f in _entries(account.path)
+        if f.is_file(follow_symlinks=False) and (account.name, f.name) not in stored
     ]
     outputs = [
-        p
-        for caf in _children(config.output_dir)
-        for p in _children(caf)
-        if p.is_file() and p.name.startswith("AAH-ESAT_") and (caf.name, _output_base(p.name)) not in emitted
+        Path(f.path)
+        for caf in _entries(config.output_dir)
+        for f in _entries(caf.path)
+        if f.is_file(follow_symlinks=False)
+        and f.name.startswith("AAH-ESAT_")
+        and (caf.name, _output_base(f.name)) not in emitted
     ]
     return copies, outputs
 
@@ -269,12 +271,15 @@ def count_unknown_files(config: Config, engine: Engine) -> dict[str, int]:
     return found
 
 
-def _children(folder: Path) -> list[Path]:
-    """The entries of a folder, without dot names (.incoming, temporary files); none when it is missing."""
+def _entries(folder: Path | str) -> list[os.DirEntry[str]]:
+    """The entries of a folder by name, without dot names (.incoming, temporary files) or links; none when it is
+    missing. From scandir: the kinds come with the listing, no stat per file (14,300 copies at 10× the nation)."""
     try:
-        return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_symlink())
+        with os.scandir(folder) as listing:
+            kept = [e for e in listing if not e.name.startswith(".") and not e.is_symlink()]
     except (FileNotFoundError, NotADirectoryError):
         return []
+    return sorted(kept, key=lambda e: e.name)
 
 
 def _output_base(name: str) -> str:

@@ -357,6 +357,25 @@ def test_files_no_row_points_to_are_kept_and_reported(tmp_path, db_url):
     }
 
 
+def test_dot_names_links_and_folders_are_not_unknown_files(tmp_path, db_url):
+    """Temporary dot files, links and folders in the storage and output folders are neither copies nor Caf files:
+    `status` counts no unknown file."""
+    deployment(tmp_path, db_url)
+    elsewhere = tmp_path / "ailleurs"
+    (elsewhere / "compte").mkdir(parents=True)
+    (elsewhere / "compte" / "copie.csv").write_text("x", encoding="utf-8")
+    account = tmp_path / "received" / "esat-seine"
+    (account / ".incoming-1234").write_text("en cours", encoding="utf-8")
+    (account / "lien.csv").symlink_to(elsewhere / "compte" / "copie.csv")
+    (account / "sous-dossier").mkdir()
+    (tmp_path / "received" / "notes.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "received" / "esat-lien").symlink_to(elsewhere / "compte", target_is_directory=True)
+    (tmp_path / "outbound" / "75").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "outbound" / "75" / ".AAH-ESAT_CA_75_20240101000000.csv.tmp").write_text("x", encoding="utf-8")
+    report = json.loads(cli(tmp_path, "status", "--format", "json")[1])
+    assert report["purge"]["fichiers_inconnus_de_la_base"] == {"copies": 0, "outputs": 0}
+
+
 def test_records_not_yet_emitted_are_kept(tmp_path, db_url):
     """`collect` answers the files but writes no Caf file: a file with records not yet emitted keeps everything
     (a file answered without any record accepted is finished, and goes) — up to the `unfinished` bound."""
