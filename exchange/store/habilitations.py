@@ -93,13 +93,13 @@ def undeclared_partners(conn: Connection, year: int, perimeter: Perimeter = EVER
     p, c, b, r = tables.hab_partenaires, tables.hab_conventions, tables.hab_bulletins, tables.records
     declared = select(r.c.id).where(r.c.kind == "RG", r.c.annee_reference == year, r.c.siret_esat == p.c.siret).exists()
     undeclared = select(p.c.siret).where(~declared, in_perimeter(p.c.siret, perimeter))
-    rows = {
-        "partenaires": _dicts(conn, select(p).where(~declared, in_perimeter(p.c.siret, perimeter))),
-        "conventions": _dicts(conn, select(c).where(c.c.siret.in_(undeclared))),
-        "bulletins": _dicts(
+    partners = _dicts(conn, select(p).where(~declared, in_perimeter(p.c.siret, perimeter)))
+    rows: dict[str, list[dict[str, Any]]] = {"partenaires": partners, "conventions": [], "bulletins": []}
+    if partners:  # once every partner has declared, their conventions need not be looked for (a walk each)
+        rows["conventions"] = _dicts(conn, select(c).where(c.c.siret.in_(undeclared)))
+        rows["bulletins"] = _dicts(
             conn, select(b).join_from(b, c, b.c.id_convention == c.c.id_convention).where(c.c.siret.in_(undeclared))
-        ),
-    }
+        )
     return Habilitations.from_rows(rows)
 
 
