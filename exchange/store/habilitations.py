@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy import Connection, Table, and_, delete, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.sql import Select
 
@@ -92,8 +92,9 @@ def undeclared_partners(conn: Connection, year: int, perimeter: Perimeter = EVER
     have declared, the habilitations of the others alone are read."""
     p, c, b, r = tables.hab_partenaires, tables.hab_conventions, tables.hab_bulletins, tables.records
     declared = select(r.c.id).where(r.c.kind == "RG", r.c.annee_reference == year, r.c.siret_esat == p.c.siret).exists()
-    undeclared = select(p.c.siret).where(~declared, in_perimeter(p.c.siret, perimeter))
-    partners = _dicts(conn, select(p).where(~declared, in_perimeter(p.c.siret, perimeter)))
+    not_declared = and_(~declared, in_perimeter(p.c.siret, perimeter))
+    undeclared = select(p.c.siret).where(not_declared)
+    partners = _dicts(conn, select(p).where(not_declared))
     rows: dict[str, list[dict[str, Any]]] = {"partenaires": partners, "conventions": [], "bulletins": []}
     if partners:  # once every partner has declared, their conventions need not be looked for (a walk each)
         rows["conventions"] = _dicts(conn, select(c).where(c.c.siret.in_(undeclared)))
